@@ -1,0 +1,111 @@
+# clbsd build. `make` builds, `make check` installs what the tests need and
+# runs every test, `make demo` starts a daemon with a sample container,
+# `make asan` runs the suite under ASan+UBSan, `make fuzz` runs the fuzzers.
+
+CC      ?= cc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+PKGS    := libevent jansson libcurl libseccomp libcap libcrypto
+WARN    := -Wall -Wextra -Wshadow -Wcast-qual -Wstrict-prototypes -Wformat=2 \
+           -Wno-unused-parameter -Wno-format-nonliteral
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -Isrc \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ifeq ($(CI),true)
+ALL_CFLAGS += -Werror
+endif
+LDFLAGS ?=
+ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
+LIBS_DAEMON := $(shell pkg-config --libs libevent_pthreads libevent jansson libseccomp libcap libcrypto 2>/dev/null) -lpthread
+LIBS_SHIM   := $(shell pkg-config --libs jansson libseccomp libcap 2>/dev/null)
+LIBS_CLI    := $(shell pkg-config --libs libcurl jansson 2>/dev/null)
+LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libcrypto 2>/dev/null)
+
+# Platform sources: the build picks linux/ (freebsd/ later), not #ifdefs.
+PLATFORM := linux
+
+LIB_SRC    := $(wildcard src/util/*.c src/runtime/*.c src/runtime/$(PLATFORM)/*.c \
+                src/storage/*.c src/conf/*.c src/image/*.c)
+DAEMON_SRC := $(wildcard src/daemon/*.c src/api/*.c src/core/*.c)
+SHIM_SRC   := $(wildcard src/shim/*.c)
+CLI_SRC    := $(wildcard src/cli/*.c)
+UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIB     := $(BUILD)/libclbsd.a
+BINS    := $(BUILD)/clbsdd $(BUILD)/clbsd $(BUILD)/clbsd-shim
+UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps check demo demo-stop asan fuzz clean install bench lint
+all: $(BINS) $(UNITS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(call obj,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/clbsdd: $(call obj,$(DAEMON_SRC)) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
+
+$(BUILD)/clbsd-shim: $(call obj,$(SHIM_SRC)) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_SHIM)
+
+$(BUILD)/clbsd: $(call obj,$(CLI_SRC)) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CLI)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS_TEST)
+
+deps:
+	scripts/deps.sh check
+
+check: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/run.sh
+
+demo:
+	scripts/deps.sh demo
+	$(MAKE) all
+	scripts/demo.sh
+
+demo-stop:
+	scripts/demo.sh stop
+
+asan:
+	scripts/deps.sh check
+	$(MAKE) BUILD=build-asan CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" all
+	BUILD=build-asan ASAN_OPTIONS=detect_leaks=0 tests/run.sh
+
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+build-fuzz/%: tests/fuzz/%.c FORCE
+	$(MAKE) BUILD=build-fuzz CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libclbsd.a
+	clang $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< build-fuzz/libclbsd.a $(LIBS_TEST)
+FORCE:
+fuzz: $(FUZZ_BINS)
+	scripts/fuzz.sh $(FUZZ_BINS)
+
+bench: all
+	scripts/deps.sh bench
+	bench/start-latency
+
+lint:
+	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency .ci/run
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/clbsd
+	install -m 755 $(BUILD)/clbsd $(DESTDIR)$(PREFIX)/bin/clbsd
+	install -m 755 $(BUILD)/clbsdd $(DESTDIR)$(PREFIX)/sbin/clbsdd
+	install -m 755 $(BUILD)/clbsd-shim $(DESTDIR)$(PREFIX)/libexec/clbsd/clbsd-shim
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

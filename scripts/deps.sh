@@ -1,0 +1,39 @@
+#!/bin/sh
+# Install every Debian package that building, the demo, the tests and the
+# benchmarks need. Idempotent: packages already present are not fetched again,
+# and apt's index is refreshed only when something is missing.
+set -eu
+
+build="gcc make pkg-config libevent-dev libjansson-dev libcurl4-openssl-dev
+libseccomp-dev libcap-dev libssl-dev"
+runtime="busybox-static iproute2 util-linux procps"
+tests="clang libclang-rt-14-dev shellcheck tmux curl python3"
+bench="crun hyperfine docker.io"
+
+want="$build $runtime"
+case "${1:-all}" in
+	build) ;;
+	demo) ;;
+	check) want="$want $tests" ;;
+	bench) want="$want $bench" ;;
+	all) want="$want $tests $bench" ;;
+	*) echo "usage: scripts/deps.sh [build|demo|check|bench|all]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "scripts/deps.sh: missing packages:$missing; run as root to install them" >&2
+	exit 1
+fi
+echo "scripts/deps.sh: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086 # the package list is meant to split
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,133 @@
+/*
+ * Runtime driver interface: how a container's init and exec'd processes are
+ * created, isolated, limited, signalled and measured. The core and the shim
+ * speak only this interface; src/runtime/linux/ implements it with namespaces
+ * and cgroups (FreeBSD jails will sit behind the same table).
+ *
+ * A runtime spec (struct rt_spec) is fully resolved: the daemon has merged the
+ * image config with the container's settings, resolved the user, prepared the
+ * storage, and chosen the cgroup path. The runtime never consults the image
+ * store or the daemon's state.
+ */
+#ifndef CLBSD_RUNTIME_DRIVER_H
+#define CLBSD_RUNTIME_DRIVER_H
+
+#include <clbsd/error.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A bind mount from the host into the container. */
+struct rt_mount {
+	char *source; /* absolute host path */
+	char *dest;   /* absolute path inside the container (clean, no "..") */
+	bool readonly;
+};
+
+/*
+ * The root file system as the storage driver prepared it. The runtime mounts
+ * it inside the container's own mount namespace, so nothing is left mounted on
+ * the host when the container goes away.
+ */
+struct rt_rootfs {
+	char *mode;   /* "overlay" or "bind" */
+	char *lower;  /* overlay: the image rootfs; bind: the rootfs directory */
+	char *upper;  /* overlay only: per-container upper dir */
+	char *work;   /* overlay only: per-container work dir */
+	char *target; /* an existing empty directory used as the mount point */
+	bool readonly;
+};
+
+/* Resource limits; 0 means unlimited. */
+struct rt_limits {
+	int64_t memory; /* bytes */
+	int64_t pids;   /* max tasks */
+	double cpus;    /* CPU quota in cores, e.g. 0.5 */
+};
+
+struct rt_spec {
+	char *name;     /* container name (a DNS label) */
+	char *hostname; /* UTS hostname */
+	char **argv;    /* NULL-terminated, argv[0] resolved against PATH in the container */
+	char **env;     /* NULL-terminated "K=V" */
+	char *cwd;      /* absolute path inside the container */
+	uint32_t uid;
+	uint32_t gid;
+	bool tty;        /* init gets a PTY as its controlling terminal */
+	bool stdin_open; /* keep stdin open (a pipe) rather than /dev/null */
+	struct rt_rootfs rootfs;
+	struct rt_mount *mounts;
+	size_t n_mounts;
+	struct rt_limits limits;
+	char *cgroup; /* path below each hierarchy's root, e.g. "clbsd/web" */
+};
+
+/* Parse/serialise the spec (JSON object, see rt_spec_to_json for the keys). */
+int rt_spec_from_json(const char *json, struct rt_spec *out, struct clbsd_err *err);
+char *rt_spec_to_json(const struct rt_spec *spec);
+void rt_spec_release(struct rt_spec *spec);
+
+/* Standard fds for a new process. For a TTY all three are the PTY slave. */
+struct rt_stdio {
+	int in;
+	int out;
+	int err;
+};
+
+/* A process to start inside a running container (exec). */
+struct rt_exec {
+	char **argv; /* NULL-terminated */
+	char **env;  /* NULL-terminated, already merged with the container's env */
+	const char *cwd;
+	uint32_t uid;
+	uint32_t gid;
+	bool tty;
+};
+
+struct rt_stats {
+	uint64_t cpu_usage_ns;  /* total CPU time used */
+	uint64_t memory_usage;  /* bytes */
+	uint64_t memory_limit;  /* bytes, 0 when unlimited */
+	uint64_t pids_current;
+	uint64_t pids_limit;    /* 0 when unlimited */
+	uint64_t oom_kills;
+};
+
+struct rt_ops {
+	const char *name;
+	/*
+	 * Make the cgroup (with limits), the namespaces and the mounts, and start
+	 * the container's init, which waits before exec. On success *pid is the
+	 * init's pid in the caller's PID namespace and *release_fd the handle for
+	 * release(). Anything made is undone on failure.
+	 */
+	int (*create)(const struct rt_spec *spec, const struct rt_stdio *io, pid_t *pid,
+		      int *release_fd, struct clbsd_err *err);
+	/*
+	 * Let the init exec its command. Returns an error (and the init exits)
+	 * when exec fails, e.g. "exec /bin/nope: No such file or directory".
+	 * Closes release_fd in every case.
+	 */
+	int (*release)(int release_fd, struct clbsd_err *err);
+	/* Start a process inside the running container whose init is init_pid. */
+	int (*exec)(const struct rt_spec *spec, pid_t init_pid, const struct rt_exec *ex,
+		    const struct rt_stdio *io, pid_t *pid, struct clbsd_err *err);
+	/* Signal every process in the container's cgroup. */
+	int (*kill_all)(const struct rt_spec *spec, int sig, struct clbsd_err *err);
+	/*
+	 * An fd that becomes readable when the kernel OOM-kills in the container
+	 * (v1: eventfd on memory.oom_control; v2: inotify on memory.events).
+	 * The caller reads it to clear it and then calls stats() for the count.
+	 */
+	int (*oom_fd)(const struct rt_spec *spec, int *fd, struct clbsd_err *err);
+	int (*stats)(const struct rt_spec *spec, struct rt_stats *st, struct clbsd_err *err);
+	/* Remove the cgroup (retrying while tasks drain). Idempotent. */
+	int (*destroy)(const struct rt_spec *spec, struct clbsd_err *err);
+};
+
+/* The runtime for this platform (picked by the build). */
+const struct rt_ops *rt_default_ops(void);
+
+#endif

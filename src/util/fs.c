@@ -1,0 +1,370 @@
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+int fs_read_file(const char *path, char **out, size_t *len, struct clbsd_err *err)
+{
+	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INTERNAL,
+				     errno, "read %s", path);
+	struct buf b = BUF_INIT;
+	for (;;) {
+		buf_grow(&b, 65536);
+		ssize_t r = read(fd, b.data + b.len, b.cap - b.len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			buf_release(&b);
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "read %s", path);
+		}
+		if (r == 0)
+			break;
+		b.len += (size_t)r;
+	}
+	b.data[b.len] = '\0';
+	*out = buf_detach(&b, len);
+	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		    struct clbsd_err *err)
+{
+	char rnd[17];
+	random_hex(rnd, 8);
+	autofree char *tmp = xasprintf("%s.tmp.%s", path, rnd);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", tmp);
+	int r = write_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, r, "write %s", path);
+	}
+	/* Make the rename durable too. */
+	autofree char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		autoclose int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0)
+			fsync(dfd);
+	}
+	return 0;
+}
+
+int fs_write_str(const char *path, const char *s, struct clbsd_err *err)
+{
+	autoclose int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INTERNAL,
+				     errno, "open %s", path);
+	ssize_t w = write(fd, s, strlen(s));
+	if (w < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "write \"%s\" to %s", s, path);
+	return 0;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode, struct clbsd_err *err)
+{
+	autofree char *p = xstrdup(path);
+	size_t n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mkdir %s", p);
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mkdir %s", p);
+	if (!fs_is_dir(p))
+		return clbsd_err_set(err, CLBSD_E_CONFLICT, ENOTDIR, "mkdir %s", p);
+	return 0;
+}
+
+static int rm_at(int pfd, const char *name, dev_t dev, struct clbsd_err *err,
+		 const char *path)
+{
+	struct stat st;
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(pfd, name, 0) < 0 && errno != ENOENT)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "unlink %s", path);
+		return 0;
+	}
+	if (st.st_dev != dev)
+		return clbsd_err_set(err, CLBSD_E_CONFLICT, EBUSY,
+				     "remove %s: a file system is mounted there", path);
+	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "opendir %s", path);
+	}
+	int r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		autofree char *sub = xasprintf("%s/%s", path, de->d_name);
+		r = rm_at(dirfd(d), de->d_name, dev, err, sub);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	if (r < 0)
+		return r;
+	if (unlinkat(pfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "rmdir %s", path);
+	return 0;
+}
+
+int fs_rm_rf(const char *path, struct clbsd_err *err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
+	return rm_at(AT_FDCWD, path, st.st_dev, err, path);
+}
+
+static int copy_file(int sfd, const char *sname, int dfd, const char *dname,
+		     const struct stat *st, struct clbsd_err *err, const char *path)
+{
+	autoclose int in = openat(sfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+	autoclose int out =
+		openat(dfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create copy of %s", path);
+	off_t left = st->st_size;
+	bool plain = false;
+	while (left > 0) {
+		ssize_t n;
+		if (!plain) {
+			n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+				      errno == EOPNOTSUPP)) {
+				plain = true;
+				continue;
+			}
+			if (n < 0)
+				return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "copy %s", path);
+		} else {
+			char b[65536];
+			n = read(in, b, sizeof(b));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", path);
+			if (n > 0 && write_all(out, b, (size_t)n) < 0)
+				return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+						     "write copy of %s", path);
+		}
+		if (n == 0)
+			break;
+		left -= n;
+	}
+	if (fchown(out, st->st_uid, st->st_gid) < 0 || fchmod(out, st->st_mode & 07777) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "set owner of copy of %s", path);
+	struct timespec ts[2] = {st->st_atim, st->st_mtim};
+	futimens(out, ts);
+	return 0;
+}
+
+static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const char *path,
+		   struct clbsd_err *err)
+{
+	struct stat st;
+	if (fstatat(sfd, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
+	if (S_ISREG(st.st_mode))
+		return copy_file(sfd, sname, dfd, dname, &st, err, path);
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlinkat(sfd, sname, target, sizeof(target) - 1);
+		if (n < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "readlink %s", path);
+		target[n] = '\0';
+		if (symlinkat(target, dfd, dname) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "symlink %s", path);
+		fchownat(dfd, dname, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (mknodat(dfd, dname, st.st_mode, st.st_rdev) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mknod %s", path);
+		fchownat(dfd, dname, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+		return 0;
+	}
+	if (mkdirat(dfd, dname, 0700) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mkdir copy of %s", path);
+	int in = openat(sfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+	autoclose int out = openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (out < 0) {
+		close(in);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open copy of %s", path);
+	}
+	DIR *d = fdopendir(in);
+	if (!d) {
+		close(in);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "opendir %s", path);
+	}
+	int r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		autofree char *sub = xasprintf("%s/%s", path, de->d_name);
+		r = copy_at(dirfd(d), de->d_name, out, de->d_name, sub, err);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	if (r < 0)
+		return r;
+	if (fchown(out, st.st_uid, st.st_gid) < 0 || fchmod(out, st.st_mode & 07777) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "set owner of copy of %s", path);
+	struct timespec ts[2] = {st.st_atim, st.st_mtim};
+	futimens(out, ts);
+	return 0;
+}
+
+int fs_copy_tree(const char *src, const char *dst, struct clbsd_err *err)
+{
+	if (src[0] != '/' || dst[0] != '/')
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"copy %s to %s: paths must be absolute", src, dst);
+	autofree char *ddir = xstrdup(dst);
+	char *db = strrchr(ddir, '/');
+	*db = '\0';
+	autoclose int dfd = open(*ddir ? ddir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", *ddir ? ddir : "/");
+	return copy_at(AT_FDCWD, src, dfd, db + 1, src, err);
+}
+
+bool fs_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+bool fs_is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool fs_path_is_clean_abs(const char *path)
+{
+	if (!path || path[0] != '/')
+		return false;
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *e = strchrnul(p, '/');
+		size_t n = (size_t)(e - p);
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p = e;
+	}
+	return true;
+}
+
+int fs_safe_join(const char *root, const char *rel, char **out, struct clbsd_err *err)
+{
+	struct buf b = BUF_INIT;
+	buf_adds(&b, root);
+	while (b.len > 1 && b.data[b.len - 1] == '/')
+		b.data[--b.len] = '\0';
+	const char *p = rel;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchrnul(p, '/');
+		size_t n = (size_t)(e - p);
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			buf_release(&b);
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"path \"%s\" leaves its root with \"..\"", rel);
+		}
+		if (!(n == 1 && p[0] == '.')) {
+			if (b.len == 0 || b.data[b.len - 1] != '/')
+				buf_addc(&b, '/');
+			buf_add(&b, p, n);
+		}
+		p = e;
+	}
+	*out = buf_detach(&b, NULL);
+	return 0;
+}
+
+static int64_t du_at(int pfd, const char *name, dev_t dev)
+{
+	struct stat st;
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return S_ISREG(st.st_mode) ? (int64_t)st.st_blocks * 512 : 0;
+	if (st.st_dev != dev)
+		return 0;
+	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return 0;
+	}
+	int64_t total = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		total += du_at(dirfd(d), de->d_name, dev);
+	}
+	closedir(d);
+	return total;
+}
+
+int64_t fs_du(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return 0;
+	return du_at(AT_FDCWD, path, st.st_dev);
+}

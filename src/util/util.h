@@ -1,0 +1,179 @@
+/*
+ * Shared helpers for every clbsd program: allocation that aborts on failure,
+ * scoped cleanup, a growable byte buffer, string vectors, file-system helpers
+ * (atomic write, safe path join, recursive mkdir/remove), logging through a
+ * sink, time stamps, and the validators for names, sizes and durations.
+ *
+ * Invariants: nothing here writes to stderr on its own (logging goes through
+ * the sink the program installs); every fallible function follows the error
+ * contract in <clbsd/error.h>.
+ */
+#ifndef CLBSD_UTIL_H
+#define CLBSD_UTIL_H
+
+#include <clbsd/error.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- allocation (aborts on failure; there are no OOM paths) ---- */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+
+/* ---- scoped cleanup ---- */
+void freep(void *p);
+void closep(int *fd);
+void fclosep(FILE **f);
+#define autofree  __attribute__((cleanup(freep)))
+#define autoclose __attribute__((cleanup(closep)))
+#define autofclose __attribute__((cleanup(fclosep)))
+/* Take ownership out of a cleanup-scoped pointer or fd. */
+#define steal_ptr(pp)                                                                              \
+	({                                                                                         \
+		__typeof__(*(pp)) _s = *(pp);                                                      \
+		*(pp) = NULL;                                                                      \
+		_s;                                                                                \
+	})
+#define steal_fd(pfd)                                                                              \
+	({                                                                                         \
+		int _f = *(pfd);                                                                   \
+		*(pfd) = -1;                                                                       \
+		_f;                                                                                \
+	})
+
+/* ---- growable buffer (always NUL-terminated) ---- */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+#define BUF_INIT {NULL, 0, 0}
+void buf_init(struct buf *b);
+void buf_release(struct buf *b);
+void buf_reset(struct buf *b);
+void buf_grow(struct buf *b, size_t extra);
+void buf_add(struct buf *b, const void *data, size_t n);
+void buf_adds(struct buf *b, const char *s);
+void buf_addc(struct buf *b, char c);
+void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vaddf(struct buf *b, const char *fmt, va_list ap);
+/* Remove the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+/* Hand the data to the caller (never NULL) and reset the buffer. */
+char *buf_detach(struct buf *b, size_t *len);
+
+/* ---- string vectors (NULL-terminated, owned strings) ---- */
+struct strv {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+#define STRV_INIT {NULL, 0, 0}
+void strv_init(struct strv *s);
+void strv_release(struct strv *s);
+void strv_push(struct strv *s, const char *str);
+void strv_push_owned(struct strv *s, char *str);
+/* Free a NULL-terminated char** and its strings. */
+void strv_free(char **v);
+char **strv_dup(char *const *v);
+size_t strv_len(char *const *v);
+
+/* ---- file system ---- */
+/* Read a whole file (NUL-terminated). */
+int fs_read_file(const char *path, char **out, size_t *len, struct clbsd_err *err);
+/* Write atomically: temp file in the same dir, fsync, rename, fsync dir. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		    struct clbsd_err *err);
+/* Write a small string to an existing file (sysfs, cgroupfs, /proc). */
+int fs_write_str(const char *path, const char *s, struct clbsd_err *err);
+int fs_mkdir_p(const char *path, mode_t mode, struct clbsd_err *err);
+/* Remove a tree; does not cross mount points (refuses with EBUSY). */
+int fs_rm_rf(const char *path, struct clbsd_err *err);
+/* Copy src (file or tree) to dst, which must not exist; keeps modes, owners, times,
+ * symlinks and device nodes. */
+int fs_copy_tree(const char *src, const char *dst, struct clbsd_err *err);
+bool fs_exists(const char *path);
+bool fs_is_dir(const char *path);
+/*
+ * Join `rel` below `root` without letting it escape: rejects "..", empty
+ * components are collapsed. The result is a new string.
+ */
+int fs_safe_join(const char *root, const char *rel, char **out, struct clbsd_err *err);
+/* A path is absolute and has no "." or ".." components. */
+bool fs_path_is_clean_abs(const char *path);
+/* Total bytes used by regular files under a tree (no mount crossing). */
+int64_t fs_du(const char *path);
+
+/* ---- logging (to a sink the program sets) ---- */
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+typedef void (*log_sink_fn)(enum log_level lvl, const char *subsys, const char *container,
+			    const char *msg, void *ctx);
+void log_set_sink(log_sink_fn fn, void *ctx);
+void log_set_level(enum log_level lvl);
+enum log_level log_get_level(void);
+int log_parse_level(const char *s, enum log_level *out);
+const char *log_level_name(enum log_level lvl);
+void log_msg(enum log_level lvl, const char *subsys, const char *container, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A sink writing "time level subsys[container]: msg" lines to a FILE* (ctx). */
+void log_sink_stderr(enum log_level lvl, const char *subsys, const char *container,
+		     const char *msg, void *ctx);
+#define log_error(sub, ctr, ...) log_msg(LOG_ERROR, sub, ctr, __VA_ARGS__)
+#define log_warn(sub, ctr, ...)  log_msg(LOG_WARN, sub, ctr, __VA_ARGS__)
+#define log_info(sub, ctr, ...)  log_msg(LOG_INFO, sub, ctr, __VA_ARGS__)
+#define log_debug(sub, ctr, ...)                                                                   \
+	do {                                                                                       \
+		if (log_get_level() >= LOG_DEBUG)                                                  \
+			log_msg(LOG_DEBUG, sub, ctr, __VA_ARGS__);                                 \
+	} while (0)
+
+/* ---- time ---- */
+/* Wall clock in nanoseconds since the epoch. */
+int64_t time_now_ns(void);
+/* Monotonic clock in nanoseconds. */
+int64_t time_mono_ns(void);
+/* RFC 3339 UTC with nanoseconds: "2026-11-22T20:07:46.123456789Z" (buf >= 40). */
+void time_fmt_rfc3339(int64_t ns, char *buf, size_t len);
+/* Parse what time_fmt_rfc3339() writes (also accepts fewer fraction digits). */
+int time_parse_rfc3339(const char *s, int64_t *ns);
+
+/* ---- validators and parsers for user input ---- */
+/* DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])? */
+bool valid_name(const char *s);
+/* Image reference "name[:tag]" with name made of DNS labels joined by '/', '.', '_' or '-'. */
+bool valid_image_ref(const char *s);
+/* Hostname: DNS labels joined by dots, 253 chars max. */
+bool valid_hostname(const char *s);
+/* "256M", "1G", "1024", "512k": bytes. Units k,m,g,t (1024-based), case-insensitive, optional "b"/"iB". */
+int parse_size(const char *s, int64_t *out, struct clbsd_err *err);
+/* "10s", "500ms", "1h", "2m", "1h30m": nanoseconds. */
+int parse_duration(const char *s, int64_t *out, struct clbsd_err *err);
+/* Signal name ("TERM", "SIGTERM") or number. */
+int parse_signal(const char *s, int *out);
+const char *signal_name(int sig);
+/* Decimal int with range check. */
+int parse_int(const char *s, long long min, long long max, long long *out);
+
+/* ---- misc ---- */
+/* n random bytes as 2n lowercase hex chars (buf >= 2n+1). */
+void random_hex(char *buf, size_t nbytes);
+/* Set FD_CLOEXEC / O_NONBLOCK. */
+int fd_set_cloexec(int fd);
+int fd_set_nonblock(int fd, bool on);
+/* write() all, retrying on EINTR/partial writes (blocking fds). */
+int write_all(int fd, const void *data, size_t len);
+/* read() exactly n bytes or fail (-EPIPE on EOF). */
+int read_exact(int fd, void *data, size_t len);
+
+#endif

@@ -1,0 +1,238 @@
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static bool label_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && !(c == '-' && i > 0 && i < n - 1))
+			return false;
+	}
+	return true;
+}
+
+bool valid_name(const char *s)
+{
+	return s && label_ok(s, strlen(s));
+}
+
+bool valid_hostname(const char *s)
+{
+	if (!s || !*s || strlen(s) > 253)
+		return false;
+	const char *p = s;
+	for (;;) {
+		const char *dot = strchrnul(p, '.');
+		if (!label_ok(p, (size_t)(dot - p)))
+			return false;
+		if (!*dot)
+			return true;
+		p = dot + 1;
+	}
+}
+
+bool valid_image_ref(const char *s)
+{
+	if (!s || !*s || strlen(s) > 255)
+		return false;
+	const char *colon = strrchr(s, ':');
+	const char *slash = strrchr(s, '/');
+	if (colon && slash && colon < slash)
+		colon = NULL;
+	size_t nlen = colon ? (size_t)(colon - s) : strlen(s);
+	if (nlen == 0)
+		return false;
+	/* Name: lowercase alnum components separated by one of / . _ - */
+	for (size_t i = 0; i < nlen; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (alnum)
+			continue;
+		if (!strchr("/._-", c) || i == 0 || i == nlen - 1)
+			return false;
+		char prev = s[i - 1];
+		if (strchr("/._-", prev) && !(c == '_' && prev == '_'))
+			return false;
+	}
+	if (colon) {
+		const char *t = colon + 1;
+		size_t tl = strlen(t);
+		if (tl == 0 || tl > 128)
+			return false;
+		for (size_t i = 0; i < tl; i++) {
+			char c = t[i];
+			if (!isalnum((unsigned char)c) && c != '_' && c != '.' && c != '-')
+				return false;
+			if (i == 0 && (c == '.' || c == '-'))
+				return false;
+		}
+	}
+	return true;
+}
+
+int parse_size(const char *s, int64_t *out, struct clbsd_err *err)
+{
+	if (!s || !*s)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"size is empty; expected a number with an optional unit "
+					"k, M, G or T, like 256M");
+	const char *p = s;
+	if (!isdigit((unsigned char)*p))
+		goto bad;
+	errno = 0;
+	char *end;
+	double v = strtod(p, &end);
+	if (errno || end == p)
+		goto bad;
+	int64_t mult = 1;
+	if (*end) {
+		switch (tolower((unsigned char)*end)) {
+		case 'b':
+			mult = 1;
+			break;
+		case 'k':
+			mult = 1LL << 10;
+			break;
+		case 'm':
+			mult = 1LL << 20;
+			break;
+		case 'g':
+			mult = 1LL << 30;
+			break;
+		case 't':
+			mult = 1LL << 40;
+			break;
+		default:
+			goto bad;
+		}
+		end++;
+		if (mult > 1 && (strcasecmp(end, "b") == 0 || strcasecmp(end, "ib") == 0))
+			end += strlen(end);
+		if (*end)
+			goto bad;
+	}
+	double bytes = v * (double)mult;
+	if (bytes < 0 || bytes > 9.0e18)
+		goto bad;
+	*out = (int64_t)bytes;
+	return 0;
+bad:
+	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+				"invalid size \"%s\": expected a number with an optional unit "
+				"k, M, G or T, like 256M",
+				s);
+}
+
+int parse_duration(const char *s, int64_t *out, struct clbsd_err *err)
+{
+	if (!s || !*s)
+		goto bad;
+	int64_t total = 0;
+	const char *p = s;
+	while (*p) {
+		if (!isdigit((unsigned char)*p))
+			goto bad;
+		char *end;
+		errno = 0;
+		double v = strtod(p, &end);
+		if (errno || end == p)
+			goto bad;
+		double mult;
+		if (strncmp(end, "ms", 2) == 0) {
+			mult = 1e6;
+			end += 2;
+		} else if (strncmp(end, "us", 2) == 0) {
+			mult = 1e3;
+			end += 2;
+		} else if (strncmp(end, "ns", 2) == 0) {
+			mult = 1;
+			end += 2;
+		} else if (*end == 's') {
+			mult = 1e9;
+			end++;
+		} else if (*end == 'm') {
+			mult = 60e9;
+			end++;
+		} else if (*end == 'h') {
+			mult = 3600e9;
+			end++;
+		} else if (*end == 'd') {
+			mult = 86400e9;
+			end++;
+		} else {
+			goto bad;
+		}
+		total += (int64_t)(v * mult);
+		p = end;
+	}
+	*out = total;
+	return 0;
+bad:
+	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+				"invalid duration \"%s\": expected a number with a unit "
+				"ms, s, m, h or d, like 10s or 1h30m",
+				s ? s : "");
+}
+
+static const struct {
+	const char *name;
+	int sig;
+} sigs[] = {
+	{"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+	{"TRAP", SIGTRAP}, {"ABRT", SIGABRT},   {"BUS", SIGBUS},   {"FPE", SIGFPE},
+	{"KILL", SIGKILL}, {"USR1", SIGUSR1},   {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+	{"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
+	{"CONT", SIGCONT}, {"STOP", SIGSTOP},   {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
+	{"TTOU", SIGTTOU}, {"URG", SIGURG},     {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+	{"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
+	{"PWR", SIGPWR},   {"SYS", SIGSYS},
+};
+
+int parse_signal(const char *s, int *out)
+{
+	if (!s || !*s)
+		return -EINVAL;
+	long long n;
+	if (parse_int(s, 1, 64, &n) == 0) {
+		*out = (int)n;
+		return 0;
+	}
+	const char *name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		if (strcasecmp(name, sigs[i].name) == 0) {
+			*out = sigs[i].sig;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *signal_name(int sig)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		if (sigs[i].sig == sig)
+			return sigs[i].name;
+	return "?";
+}
+
+int parse_int(const char *s, long long min, long long max, long long *out)
+{
+	if (!s || !*s)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,157 @@
+#include "test.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+TEST(sizes)
+{
+	struct clbsd_err err;
+	int64_t v;
+	CHECK_INT(parse_size("256M", &v, &err), 0);
+	CHECK_INT(v, 256LL << 20);
+	CHECK_INT(parse_size("1g", &v, &err), 0);
+	CHECK_INT(v, 1LL << 30);
+	CHECK_INT(parse_size("512KiB", &v, &err), 0);
+	CHECK_INT(v, 512LL << 10);
+	CHECK_INT(parse_size("1024", &v, &err), 0);
+	CHECK_INT(v, 1024);
+	CHECK(parse_size("12Q", &v, &err) < 0);
+	CHECK(strstr(err.msg, "12Q") != NULL);
+	CHECK_INT(err.kind, CLBSD_E_INVALID);
+	CHECK(parse_size("-1M", &v, &err) < 0);
+	CHECK(parse_size("", &v, &err) < 0);
+	CHECK(parse_size("M", &v, &err) < 0);
+}
+
+TEST(durations)
+{
+	struct clbsd_err err;
+	int64_t v;
+	CHECK_INT(parse_duration("10s", &v, &err), 0);
+	CHECK_INT(v, 10000000000LL);
+	CHECK_INT(parse_duration("1h30m", &v, &err), 0);
+	CHECK_INT(v, 5400000000000LL);
+	CHECK_INT(parse_duration("250ms", &v, &err), 0);
+	CHECK_INT(v, 250000000LL);
+	CHECK(parse_duration("10", &v, &err) < 0);
+	CHECK(parse_duration("5y", &v, &err) < 0);
+}
+
+TEST(names)
+{
+	CHECK(valid_name("web"));
+	CHECK(valid_name("a"));
+	CHECK(valid_name("web-1"));
+	CHECK(!valid_name("../x"));
+	CHECK(!valid_name("Web"));
+	CHECK(!valid_name("-web"));
+	CHECK(!valid_name("web-"));
+	CHECK(!valid_name(""));
+	CHECK(!valid_name("a.b"));
+	CHECK(valid_hostname("web.home.lan"));
+	CHECK(!valid_hostname("web..lan"));
+	CHECK(valid_image_ref("forge"));
+	CHECK(valid_image_ref("forge:latest"));
+	CHECK(valid_image_ref("library/nginx:1.25-alpine"));
+	CHECK(!valid_image_ref("../etc"));
+	CHECK(!valid_image_ref("Forge"));
+	CHECK(!valid_image_ref("a:"));
+}
+
+TEST(signals)
+{
+	int s;
+	CHECK_INT(parse_signal("TERM", &s), 0);
+	CHECK_INT(s, SIGTERM);
+	CHECK_INT(parse_signal("SIGKILL", &s), 0);
+	CHECK_INT(s, SIGKILL);
+	CHECK_INT(parse_signal("9", &s), 0);
+	CHECK_INT(s, 9);
+	CHECK(parse_signal("NOPE", &s) < 0);
+	CHECK_STR(signal_name(SIGHUP), "HUP");
+}
+
+TEST(safe_join)
+{
+	struct clbsd_err err;
+	char *out;
+	CHECK_INT(fs_safe_join("/root/", "a//b/./c", &out, &err), 0);
+	CHECK_STR(out, "/root/a/b/c");
+	free(out);
+	CHECK(fs_safe_join("/root", "a/../../etc", &out, &err) < 0);
+	CHECK(strstr(err.msg, "..") != NULL);
+	CHECK(fs_path_is_clean_abs("/srv/data"));
+	CHECK(!fs_path_is_clean_abs("srv/data"));
+	CHECK(!fs_path_is_clean_abs("/srv/../etc"));
+}
+
+TEST(atomic_write_and_copy)
+{
+	struct clbsd_err err;
+	char dir[] = "/tmp/clbsd-unit-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char *a = xasprintf("%s/src/sub", dir);
+	CHECK_INT(fs_mkdir_p(a, 0755, &err), 0);
+	char *f = xasprintf("%s/file", a);
+	CHECK_INT(fs_write_atomic(f, "hello", 5, 0640, &err), 0);
+	char *l = xasprintf("%s/link", a);
+	CHECK_INT(symlink("file", l), 0);
+	char *src = xasprintf("%s/src", dir);
+	char *dst = xasprintf("%s/dst", dir);
+	CHECK_INT(fs_copy_tree(src, dst, &err), 0);
+	char *cf = xasprintf("%s/dst/sub/file", dir);
+	char *data;
+	size_t len;
+	CHECK_INT(fs_read_file(cf, &data, &len, &err), 0);
+	CHECK_STR(data, "hello");
+	struct stat st;
+	CHECK_INT(stat(cf, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0640);
+	char *cl = xasprintf("%s/dst/sub/link", dir);
+	char tgt[16] = {0};
+	CHECK_INT(readlink(cl, tgt, sizeof(tgt) - 1), 4);
+	CHECK_STR(tgt, "file");
+	CHECK_INT(fs_rm_rf(dir, &err), 0);
+	CHECK(!fs_exists(dir));
+	free(a), free(f), free(l), free(src), free(dst), free(cf), free(data), free(cl);
+}
+
+TEST(buffers)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%d-%s", 42, "x");
+	buf_adds(&b, "yz");
+	CHECK_STR(b.data, "42-xyz");
+	buf_consume(&b, 3);
+	CHECK_STR(b.data, "xyz");
+	buf_release(&b);
+	struct strv v = STRV_INIT;
+	strv_push(&v, "a");
+	strv_push(&v, "b");
+	CHECK_INT(strv_len(v.v), 2);
+	CHECK(v.v[2] == NULL);
+	strv_release(&v);
+}
+
+TEST(times)
+{
+	char s[48];
+	int64_t ns = 1795000000123456789LL, back;
+	time_fmt_rfc3339(ns, s, sizeof(s));
+	CHECK_INT(time_parse_rfc3339(s, &back), 0);
+	CHECK_INT(back, ns);
+}
+
+TEST_MAIN_BEGIN("util")
+RUN(sizes);
+RUN(durations);
+RUN(names);
+RUN(signals);
+RUN(safe_join);
+RUN(atomic_write_and_copy);
+RUN(buffers);
+RUN(times);
+TEST_MAIN_END
