@@ -1,0 +1,428 @@
+/*
+ * The runtime spec as JSON: the daemon writes it, the shim reads it back and
+ * hands it to the runtime driver. Parsing validates everything the driver
+ * relies on (clean absolute paths, a non-empty argv, a known rootfs mode), so
+ * the driver never has to second-guess a spec that came through here.
+ *
+ * Unknown keys are rejected: the daemon and the shim ship together, and a key
+ * silently ignored would be a setting silently not applied.
+ */
+#include "runtime/driver.h"
+#include "storage/driver.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rt_rootfs_release(struct rt_rootfs *r)
+{
+	free(r->mode);
+	free(r->lower);
+	free(r->upper);
+	free(r->work);
+	free(r->target);
+	memset(r, 0, sizeof(*r));
+}
+
+void rt_spec_release(struct rt_spec *spec)
+{
+	free(spec->name);
+	free(spec->hostname);
+	strv_free(spec->argv);
+	strv_free(spec->env);
+	free(spec->cwd);
+	rt_rootfs_release(&spec->rootfs);
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		free(spec->mounts[i].source);
+		free(spec->mounts[i].dest);
+	}
+	free(spec->mounts);
+	free(spec->cgroup);
+	memset(spec, 0, sizeof(*spec));
+}
+
+static int bad(struct clbsd_err *err, const char *key, const char *what)
+{
+	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "runtime spec: \"%s\": %s", key,
+				what);
+}
+
+/* Reject keys of obj not listed in the NULL-terminated `known`. */
+static int check_keys(json_t *obj, const char *where, const char *const *known,
+		      struct clbsd_err *err)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(obj, k, v)
+	{
+		bool ok = false;
+		for (size_t i = 0; known[i] && !ok; i++)
+			ok = strcmp(k, known[i]) == 0;
+		if (!ok)
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"runtime spec: unknown key \"%s%s\"", where, k);
+	}
+	return 0;
+}
+
+/* Optional string: absent or null leaves *out NULL. */
+static int get_str(json_t *obj, const char *key, const char *name, bool required, char **out,
+		   struct clbsd_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		if (required)
+			return bad(err, name, "missing (expected a string)");
+		*out = NULL;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return bad(err, name, "expected a string");
+	const char *s = json_string_value(v);
+	if (strlen(s) != json_string_length(v))
+		return bad(err, name, "contains a NUL byte");
+	*out = xstrdup(s);
+	return 0;
+}
+
+static int get_bool(json_t *obj, const char *key, bool *out, struct clbsd_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		*out = false;
+		return 0;
+	}
+	if (!json_is_boolean(v))
+		return bad(err, key, "expected true or false");
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int get_int(json_t *obj, const char *key, const char *name, long long max, long long *out,
+		   struct clbsd_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		*out = 0;
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return bad(err, name, "expected an integer");
+	long long n = json_integer_value(v);
+	if (n < 0 || n > max) {
+		char msg[80];
+		snprintf(msg, sizeof(msg), "out of range (0..%lld)", max);
+		return bad(err, name, msg);
+	}
+	*out = n;
+	return 0;
+}
+
+/* A JSON array of strings as a NULL-terminated vector (empty when absent). */
+static int get_strv(json_t *obj, const char *key, bool env, char ***out, struct clbsd_err *err)
+{
+	json_t *arr = json_object_get(obj, key);
+	struct strv sv = STRV_INIT;
+	if (arr && !json_is_null(arr)) {
+		if (!json_is_array(arr))
+			return bad(err, key, "expected an array of strings");
+		size_t i;
+		json_t *v;
+		json_array_foreach(arr, i, v)
+		{
+			char name[64];
+			snprintf(name, sizeof(name), "%s[%zu]", key, i);
+			if (!json_is_string(v) ||
+			    strlen(json_string_value(v)) != json_string_length(v)) {
+				strv_release(&sv);
+				return bad(err, name, "expected a string without NUL bytes");
+			}
+			const char *s = json_string_value(v);
+			if (env && (s[0] == '=' || !strchr(s, '='))) {
+				strv_release(&sv);
+				return bad(err, name, "expected \"NAME=value\"");
+			}
+			strv_push(&sv, s);
+		}
+	}
+	if (!sv.v)
+		sv.v = xcalloc(1, sizeof(char *));
+	*out = sv.v;
+	return 0;
+}
+
+/* cgroup paths are joined below every hierarchy's mount point. */
+static bool clean_rel(const char *p)
+{
+	if (!p || !*p || p[0] == '/' || p[strlen(p) - 1] == '/' || strstr(p, "//"))
+		return false;
+	autofree char *abs = xasprintf("/%s", p);
+	return fs_path_is_clean_abs(abs);
+}
+
+static int parse_rootfs(json_t *r, struct rt_rootfs *out, struct clbsd_err *err)
+{
+	static const char *const keys[] = {"mode", "lower", "upper", "work", "target",
+					   "readonly", NULL};
+	int rc;
+	if (!r || !json_is_object(r))
+		return bad(err, "rootfs", "missing (expected an object)");
+	if ((rc = check_keys(r, "rootfs.", keys, err)) < 0)
+		return rc;
+	if ((rc = get_str(r, "mode", "rootfs.mode", true, &out->mode, err)) < 0 ||
+	    (rc = get_str(r, "lower", "rootfs.lower", true, &out->lower, err)) < 0 ||
+	    (rc = get_str(r, "upper", "rootfs.upper", false, &out->upper, err)) < 0 ||
+	    (rc = get_str(r, "work", "rootfs.work", false, &out->work, err)) < 0 ||
+	    (rc = get_str(r, "target", "rootfs.target", true, &out->target, err)) < 0)
+		return rc;
+	json_t *ro = json_object_get(r, "readonly");
+	if (ro && !json_is_null(ro) && !json_is_boolean(ro))
+		return bad(err, "rootfs.readonly", "expected true or false");
+	out->readonly = ro && json_is_true(ro);
+
+	bool overlay = strcmp(out->mode, "overlay") == 0;
+	if (!overlay && strcmp(out->mode, "bind") != 0)
+		return bad(err, "rootfs.mode", "expected \"overlay\" or \"bind\"");
+	if (out->lower[0] != '/')
+		return bad(err, "rootfs.lower", "expected an absolute path");
+	if (out->target[0] != '/')
+		return bad(err, "rootfs.target", "expected an absolute path");
+	if (overlay) {
+		if (!out->upper || out->upper[0] != '/')
+			return bad(err, "rootfs.upper", "overlay needs an absolute upper dir");
+		if (!out->work || out->work[0] != '/')
+			return bad(err, "rootfs.work", "overlay needs an absolute work dir");
+		/* These strings go into the overlay option string unescaped. */
+		const char *const opts[] = {out->lower, out->upper, out->work};
+		const char *const names[] = {"rootfs.lower", "rootfs.upper", "rootfs.work"};
+		for (size_t i = 0; i < 3; i++)
+			if (strpbrk(opts[i], ",:\\"))
+				return bad(err, names[i],
+					   "must not contain ',', ':' or '\\' (overlay options)");
+	}
+	return 0;
+}
+
+static int parse_mounts(json_t *arr, struct rt_spec *out, struct clbsd_err *err)
+{
+	static const char *const keys[] = {"source", "dest", "readonly", NULL};
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr))
+		return bad(err, "mounts", "expected an array of objects");
+	size_t n = json_array_size(arr);
+	if (n == 0)
+		return 0;
+	out->mounts = xcalloc(n, sizeof(*out->mounts));
+	for (size_t i = 0; i < n; i++) {
+		json_t *m = json_array_get(arr, i);
+		struct rt_mount *rm = &out->mounts[i];
+		char where[64], name[80];
+		int rc;
+		snprintf(where, sizeof(where), "mounts[%zu].", i);
+		if (!json_is_object(m)) {
+			snprintf(name, sizeof(name), "mounts[%zu]", i);
+			return bad(err, name, "expected an object");
+		}
+		out->n_mounts = i + 1;
+		if ((rc = check_keys(m, where, keys, err)) < 0)
+			return rc;
+		snprintf(name, sizeof(name), "%ssource", where);
+		if ((rc = get_str(m, "source", name, true, &rm->source, err)) < 0)
+			return rc;
+		if (rm->source[0] != '/')
+			return bad(err, name, "expected an absolute host path");
+		snprintf(name, sizeof(name), "%sdest", where);
+		if ((rc = get_str(m, "dest", name, true, &rm->dest, err)) < 0)
+			return rc;
+		if (!fs_path_is_clean_abs(rm->dest) || strcmp(rm->dest, "/") == 0)
+			return bad(err, name,
+				   "expected an absolute path without \".\" or \"..\", not \"/\"");
+		json_t *ro = json_object_get(m, "readonly");
+		if (ro && !json_is_null(ro) && !json_is_boolean(ro)) {
+			snprintf(name, sizeof(name), "%sreadonly", where);
+			return bad(err, name, "expected true or false");
+		}
+		rm->readonly = ro && json_is_true(ro);
+	}
+	return 0;
+}
+
+static int parse_limits(json_t *l, struct rt_limits *out, struct clbsd_err *err)
+{
+	static const char *const keys[] = {"memory", "pids", "cpus", NULL};
+	int rc;
+	long long n;
+	memset(out, 0, sizeof(*out));
+	if (!l || json_is_null(l))
+		return 0;
+	if (!json_is_object(l))
+		return bad(err, "limits", "expected an object");
+	if ((rc = check_keys(l, "limits.", keys, err)) < 0)
+		return rc;
+	if ((rc = get_int(l, "memory", "limits.memory", INT64_MAX, &n, err)) < 0)
+		return rc;
+	out->memory = n;
+	if ((rc = get_int(l, "pids", "limits.pids", INT64_MAX, &n, err)) < 0)
+		return rc;
+	out->pids = n;
+	json_t *c = json_object_get(l, "cpus");
+	if (c && !json_is_null(c)) {
+		if (!json_is_number(c))
+			return bad(err, "limits.cpus", "expected a number of cores");
+		double d = json_number_value(c);
+		if (!isfinite(d) || d < 0 || d > 100000)
+			return bad(err, "limits.cpus", "out of range (0..100000 cores)");
+		out->cpus = d;
+	}
+	return 0;
+}
+
+static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
+{
+	static const char *const keys[] = {"name",   "hostname", "argv",   "env",
+					   "cwd",    "uid",      "gid",    "tty",
+					   "stdin_open", "rootfs", "mounts", "limits",
+					   "cgroup", NULL};
+	int rc;
+	long long n;
+	if (!json_is_object(root))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"runtime spec: expected a JSON object");
+	if ((rc = check_keys(root, "", keys, err)) < 0)
+		return rc;
+
+	if ((rc = get_str(root, "name", "name", true, &s->name, err)) < 0)
+		return rc;
+	if (!valid_name(s->name))
+		return bad(err, "name", "expected a DNS label ([a-z0-9-], at most 63 chars)");
+	if ((rc = get_str(root, "hostname", "hostname", false, &s->hostname, err)) < 0)
+		return rc;
+	if (!s->hostname)
+		s->hostname = xstrdup(s->name);
+	if (!valid_hostname(s->hostname) || strlen(s->hostname) > 64)
+		return bad(err, "hostname", "expected a host name of at most 64 chars");
+
+	if ((rc = get_strv(root, "argv", false, &s->argv, err)) < 0)
+		return rc;
+	if (!s->argv[0] || !s->argv[0][0])
+		return bad(err, "argv", "expected a non-empty command");
+	if ((rc = get_strv(root, "env", true, &s->env, err)) < 0)
+		return rc;
+
+	if ((rc = get_str(root, "cwd", "cwd", false, &s->cwd, err)) < 0)
+		return rc;
+	if (!s->cwd)
+		s->cwd = xstrdup("/");
+	if (!fs_path_is_clean_abs(s->cwd))
+		return bad(err, "cwd", "expected an absolute path without \".\" or \"..\"");
+
+	if ((rc = get_int(root, "uid", "uid", UINT32_MAX - 1, &n, err)) < 0)
+		return rc;
+	s->uid = (uint32_t)n;
+	if ((rc = get_int(root, "gid", "gid", UINT32_MAX - 1, &n, err)) < 0)
+		return rc;
+	s->gid = (uint32_t)n;
+	if ((rc = get_bool(root, "tty", &s->tty, err)) < 0 ||
+	    (rc = get_bool(root, "stdin_open", &s->stdin_open, err)) < 0)
+		return rc;
+
+	if ((rc = parse_rootfs(json_object_get(root, "rootfs"), &s->rootfs, err)) < 0)
+		return rc;
+	if ((rc = parse_mounts(json_object_get(root, "mounts"), s, err)) < 0)
+		return rc;
+	if ((rc = parse_limits(json_object_get(root, "limits"), &s->limits, err)) < 0)
+		return rc;
+
+	if ((rc = get_str(root, "cgroup", "cgroup", true, &s->cgroup, err)) < 0)
+		return rc;
+	if (!clean_rel(s->cgroup))
+		return bad(err, "cgroup",
+			   "expected a relative path such as \"clbsd/web\" without \".\" or \"..\"");
+	return 0;
+}
+
+int rt_spec_from_json(const char *json, struct rt_spec *out, struct clbsd_err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"runtime spec: line %d column %d: %s", jerr.line,
+					jerr.column, jerr.text);
+	struct rt_spec s;
+	memset(&s, 0, sizeof(s));
+	int rc = parse(root, &s, err);
+	json_decref(root);
+	if (rc < 0) {
+		rt_spec_release(&s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+static json_t *strv_json(char *const *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static void set_str(json_t *obj, const char *key, const char *s)
+{
+	if (s)
+		json_object_set_new(obj, key, json_string(s));
+}
+
+char *rt_spec_to_json(const struct rt_spec *spec)
+{
+	json_t *o = json_object();
+	set_str(o, "name", spec->name);
+	set_str(o, "hostname", spec->hostname);
+	json_object_set_new(o, "argv", strv_json(spec->argv));
+	json_object_set_new(o, "env", strv_json(spec->env));
+	set_str(o, "cwd", spec->cwd);
+	json_object_set_new(o, "uid", json_integer(spec->uid));
+	json_object_set_new(o, "gid", json_integer(spec->gid));
+	json_object_set_new(o, "tty", json_boolean(spec->tty));
+	json_object_set_new(o, "stdin_open", json_boolean(spec->stdin_open));
+
+	json_t *r = json_object();
+	set_str(r, "mode", spec->rootfs.mode);
+	set_str(r, "lower", spec->rootfs.lower);
+	set_str(r, "upper", spec->rootfs.upper);
+	set_str(r, "work", spec->rootfs.work);
+	set_str(r, "target", spec->rootfs.target);
+	json_object_set_new(r, "readonly", json_boolean(spec->rootfs.readonly));
+	json_object_set_new(o, "rootfs", r);
+
+	json_t *ms = json_array();
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		json_t *m = json_object();
+		set_str(m, "source", spec->mounts[i].source);
+		set_str(m, "dest", spec->mounts[i].dest);
+		json_object_set_new(m, "readonly", json_boolean(spec->mounts[i].readonly));
+		json_array_append_new(ms, m);
+	}
+	json_object_set_new(o, "mounts", ms);
+
+	json_t *l = json_object();
+	json_object_set_new(l, "memory", json_integer(spec->limits.memory));
+	json_object_set_new(l, "pids", json_integer(spec->limits.pids));
+	json_object_set_new(l, "cpus", json_real(spec->limits.cpus));
+	json_object_set_new(o, "limits", l);
+	set_str(o, "cgroup", spec->cgroup);
+
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (!s)
+		abort(); /* jansson only fails on allocation failure */
+	char *ret = xstrdup(s);
+	free(s);
+	return ret;
+}
