@@ -1,0 +1,475 @@
+/*
+ * Container commands: run, create, start, stop, kill, restart, rm, ps,
+ * inspect, stats.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Validate every NAME before anything is sent, so a typo changes nothing. */
+static int check_names(int argc, char **argv, int first)
+{
+	if (first >= argc)
+		return cli_usage("missing container NAME");
+	for (int i = first; i < argc; i++)
+		if (!valid_name(argv[i]))
+			return cli_usage("invalid container name \"%s\": expected a DNS label "
+					 "(lowercase letters, digits and '-')",
+					 argv[i]);
+	return 0;
+}
+
+/* Report one failed item of a multi-name command; returns the exit status it earns. */
+static int item_fail(const struct clbsd_err *err)
+{
+	fflush(stdout);
+	fprintf(stderr, "clbsd: %s\n", err->msg);
+	return err->kind == CLBSD_E_INVALID ? EXIT_USAGE : 1;
+}
+
+static int worse(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+/* Parse options that only consist of -h and --json (optionally -a). */
+static int simple_opts(int argc, char **argv, bool *all)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"all", no_argument, NULL, 'a'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, all ? "+:ha" : "+:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			cli_help();
+			return -1;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'a':
+			if (all) {
+				*all = true;
+				break;
+			}
+			/* fall through */
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	return 0;
+}
+
+/* "-h" alone: returns 1 after printing help, 0 to go on, 2 on a bad option. */
+static int help_only(int argc, char **argv)
+{
+	int r = simple_opts(argc, argv, NULL);
+	if (r < 0)
+		return 1;
+	if (r > 0)
+		return EXIT_USAGE;
+	return 0;
+}
+
+static int do_create(struct run_opts *o, json_t **ctr, struct clbsd_err *err)
+{
+	return cli_call("POST", "/v1/containers", o->req, ctr, err);
+}
+
+int cmd_create(int argc, char **argv)
+{
+	struct run_opts o;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int r = cli_parse_run(argc, argv, false, &o, &err);
+	if (r == 1)
+		return cli_help();
+	if (r < 0)
+		return cli_fail(&err);
+	json_t *ctr = NULL;
+	r = do_create(&o, &ctr, &err);
+	run_opts_release(&o);
+	if (r < 0)
+		return cli_fail(&err);
+	if (cli.json)
+		cli_print_json(ctr);
+	else
+		printf("%s\n", json_string_value(json_object_get(ctr, "name")));
+	json_decref(ctr);
+	return 0;
+}
+
+struct sigfwd {
+	const char *name;
+};
+
+/* run without a raw terminal: pass Ctrl-C and friends on to the container. */
+static void forward_signal(int sig, void *ctx)
+{
+	const struct sigfwd *f = ctx;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	autofree char *path = xasprintf("/v1/containers/%s/kill?signal=%d", f->name, sig);
+	if (cli_call("POST", path, NULL, NULL, &err) < 0)
+		fprintf(stderr, "clbsd: forwarding signal %s: %s\r\n", signal_name(sig), err.msg);
+}
+
+/* The exit status of a finished container, when the attach could not tell. */
+static int exit_status_of(const char *name, int *code)
+{
+	struct clbsd_err err;
+	autofree char *path = xasprintf("/v1/containers/%s", name);
+	for (int i = 0; i < 50; i++) {
+		json_t *c = NULL;
+		if (cli_call("GET", path, NULL, &c, &err) < 0)
+			return -1;
+		const char *st = json_string_value(json_object_get(c, "state"));
+		if (st && strcmp(st, "exited") == 0) {
+			*code = (int)json_integer_value(json_object_get(c, "exit_code"));
+			json_decref(c);
+			return 0;
+		}
+		json_decref(c);
+		usleep(100 * 1000);
+	}
+	return -1;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_opts o;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int r = cli_parse_run(argc, argv, true, &o, &err);
+	if (r == 1)
+		return cli_help();
+	if (r < 0)
+		return cli_fail(&err);
+	json_t *ctr = NULL;
+	r = do_create(&o, &ctr, &err);
+	if (r < 0) {
+		run_opts_release(&o);
+		return cli_fail(&err);
+	}
+	autofree char *name = xstrdup(json_string_value(json_object_get(ctr, "name")));
+	json_decref(ctr);
+	ctr = NULL;
+
+	autofree char *path = xasprintf("/v1/containers/%s/start%s", name, o.detach ? "" : "?hold=1");
+	r = cli_call("POST", path, NULL, &ctr, &err);
+	if (r < 0) {
+		int rc = cli_fail(&err);
+		if (o.rm) {
+			/* Nothing will ever remove it otherwise. */
+			struct clbsd_err e2;
+			autofree char *del = xasprintf("/v1/containers/%s?force=1", name);
+			cli_call("DELETE", del, NULL, NULL, &e2);
+		}
+		run_opts_release(&o);
+		return rc == EXIT_USAGE ? 1 : rc;
+	}
+	if (o.detach) {
+		printf("%s\n", name);
+		json_decref(ctr);
+		run_opts_release(&o);
+		return 0;
+	}
+
+	const char *sock = json_string_value(json_object_get(ctr, "shim_socket"));
+	if (!sock || !*sock) {
+		json_decref(ctr);
+		run_opts_release(&o);
+		fprintf(stderr, "clbsd: container %s has no shim socket to attach to\n", name);
+		return 1;
+	}
+	autofree char *sockpath = xstrdup(sock);
+	json_decref(ctr);
+
+	unsigned rows, cols;
+	cli_term_size(&rows, &cols);
+	json_t *req = json_pack("{s:s, s:b, s:b, s:i, s:i, s:b}", "op", "attach", "stdin",
+				o.interactive, "replay", 1, "rows", (int)rows, "cols", (int)cols,
+				"release", 1);
+	autofree char *line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	struct sigfwd fwd = {.name = name};
+	bool raw = o.tty && o.interactive;
+	struct attach_opts ao = {
+		.socket = sockpath,
+		.request = line,
+		.fwd_stdin = o.interactive,
+		.raw = raw,
+		.detach_key = false,
+		.on_signal = raw ? NULL : forward_signal,
+		.ctx = &fwd,
+	};
+	run_opts_release(&o);
+	int code = 0;
+	r = cli_attach(&ao, &code, &err);
+	if (r < 0) {
+		if (exit_status_of(name, &code) == 0)
+			return code;
+		fprintf(stderr, "clbsd: run %s: %s\n", name, err.msg);
+		return 1;
+	}
+	return code;
+}
+
+/* The start/stop/kill/restart/rm loop: one request per name, report each. */
+static int each(int argc, char **argv, int first, const char *method, const char *fmt,
+		const char *query)
+{
+	int rc = 0;
+	for (int i = first; i < argc; i++) {
+		struct clbsd_err err;
+		clbsd_err_init(&err);
+		autofree char *path = xasprintf(fmt, argv[i]);
+		autofree char *full = xasprintf("%s%s", path, query ? query : "");
+		if (cli_call(method, full, NULL, NULL, &err) < 0)
+			rc = worse(rc, item_fail(&err));
+		else
+			printf("%s\n", argv[i]);
+		fflush(stdout);
+	}
+	return rc;
+}
+
+int cmd_start(int argc, char **argv)
+{
+	int r = help_only(argc, argv);
+	if (r)
+		return r == 1 ? 0 : r;
+	if ((r = check_names(argc, argv, optind)))
+		return r;
+	return each(argc, argv, optind, "POST", "/v1/containers/%s/start", NULL);
+}
+
+static int stop_like(int argc, char **argv, const char *fmt)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"time", required_argument, NULL, 't'},
+		{"timeout", required_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
+	};
+	autofree char *query = NULL;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:ht:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cli_help();
+		case 't': {
+			long long secs;
+			struct clbsd_err err;
+			if (cli_parse_secs(optarg, &secs, &err) < 0)
+				return cli_fail(&err);
+			free(query);
+			query = xasprintf("?t=%lld", secs);
+			break;
+		}
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	int r = check_names(argc, argv, optind);
+	if (r)
+		return r;
+	return each(argc, argv, optind, "POST", fmt, query);
+}
+
+int cmd_stop(int argc, char **argv)
+{
+	return stop_like(argc, argv, "/v1/containers/%s/stop");
+}
+
+int cmd_restart(int argc, char **argv)
+{
+	return stop_like(argc, argv, "/v1/containers/%s/restart");
+}
+
+int cmd_kill(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"signal", required_argument, NULL, 's'},
+		{NULL, 0, NULL, 0},
+	};
+	autofree char *query = NULL;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:hs:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cli_help();
+		case 's': {
+			int sig;
+			if (parse_signal(optarg, &sig) < 0)
+				return cli_usage("invalid signal \"%s\": expected a name like TERM or "
+						 "SIGHUP, or a number",
+						 optarg);
+			free(query);
+			query = xasprintf("?signal=%d", sig);
+			break;
+		}
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	int r = check_names(argc, argv, optind);
+	if (r)
+		return r;
+	return each(argc, argv, optind, "POST", "/v1/containers/%s/kill", query);
+}
+
+int cmd_rm(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"force", no_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
+	};
+	bool force = false;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:hf", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cli_help();
+		case 'f':
+			force = true;
+			break;
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	int r = check_names(argc, argv, optind);
+	if (r)
+		return r;
+	return each(argc, argv, optind, "DELETE", "/v1/containers/%s", force ? "?force=1" : NULL);
+}
+
+int cmd_ps(int argc, char **argv)
+{
+	bool all = false;
+	int r = simple_opts(argc, argv, &all);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (optind < argc)
+		return cli_usage("unexpected argument \"%s\"", argv[optind]);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *list = NULL;
+	if (cli_call("GET", all ? "/v1/containers?all=1" : "/v1/containers", NULL, &list, &err) <
+	    0)
+		return cli_fail(&err);
+	if (cli.json) {
+		cli_print_json(list);
+	} else {
+		autofree char *t = fmt_ps(list, time_now_ns());
+		fputs(t, stdout);
+	}
+	json_decref(list);
+	return 0;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+	int r = help_only(argc, argv);
+	if (r)
+		return r == 1 ? 0 : r;
+	if ((r = check_names(argc, argv, optind)))
+		return r;
+	json_t *arr = json_array();
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		struct clbsd_err err;
+		clbsd_err_init(&err);
+		autofree char *path = xasprintf("/v1/containers/%s", argv[i]);
+		json_t *c = NULL;
+		if (cli_call("GET", path, NULL, &c, &err) < 0)
+			rc = worse(rc, item_fail(&err));
+		else
+			json_array_append_new(arr, c);
+	}
+	cli_print_json(arr);
+	json_decref(arr);
+	return rc;
+}
+
+static int64_t host_memory(void)
+{
+	struct sysinfo si;
+	if (sysinfo(&si) < 0)
+		return 0;
+	return (int64_t)si.totalram * (int64_t)si.mem_unit;
+}
+
+static int stats_sample(const char *path, bool single, json_t **out, struct clbsd_err *err)
+{
+	json_t *j = NULL;
+	int r = cli_call("GET", path, NULL, &j, err);
+	if (r < 0)
+		return r;
+	if (single) {
+		json_t *a = json_array();
+		json_array_append_new(a, j);
+		j = a;
+	}
+	*out = j;
+	return 0;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	int r = help_only(argc, argv);
+	if (r)
+		return r == 1 ? 0 : r;
+	const char *name = NULL;
+	if (optind < argc) {
+		name = argv[optind++];
+		if (!valid_name(name))
+			return cli_usage("invalid container name \"%s\": expected a DNS label", name);
+	}
+	if (optind < argc)
+		return cli_usage("unexpected argument \"%s\"", argv[optind]);
+	autofree char *path =
+		name ? xasprintf("/v1/containers/%s/stats", name) : xstrdup("/v1/stats");
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *a = NULL, *b = NULL;
+	if (stats_sample(path, name != NULL, &a, &err) < 0)
+		return cli_fail(&err);
+	if (cli.json) {
+		cli_print_json(name ? json_array_get(a, 0) : a);
+		json_decref(a);
+		return 0;
+	}
+	int64_t t0 = time_mono_ns();
+	struct timespec ts = {0, 500 * 1000 * 1000};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	if (stats_sample(path, name != NULL, &b, &err) < 0) {
+		json_decref(a);
+		return cli_fail(&err);
+	}
+	autofree char *t = fmt_stats(a, b, time_mono_ns() - t0, host_memory());
+	fputs(t, stdout);
+	json_decref(a);
+	json_decref(b);
+	return 0;
+}

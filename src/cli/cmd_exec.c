@@ -1,0 +1,149 @@
+/*
+ * exec and console: commands that speak to a container's shim.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+#include <unistd.h>
+
+int cmd_exec(int argc, char **argv)
+{
+	struct exec_opts o;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int r = cli_parse_exec(argc, argv, &o, &err);
+	if (r == 1)
+		return cli_help();
+	if (r < 0)
+		return cli_fail(&err);
+	autofree char *name = xstrdup(o.name);
+	autofree char *path = xasprintf("/v1/containers/%s/exec", name);
+	json_t *resp = NULL;
+	r = cli_call("POST", path, o.req, &resp, &err);
+	bool interactive = o.tty || o.interactive;
+	bool tty = o.tty, fwd = o.interactive;
+	exec_opts_release(&o);
+	if (r < 0)
+		return cli_fail(&err);
+
+	if (!interactive) {
+		const char *out = json_string_value(json_object_get(resp, "stdout"));
+		const char *errs = json_string_value(json_object_get(resp, "stderr"));
+		size_t olen = json_string_length(json_object_get(resp, "stdout"));
+		size_t elen = json_string_length(json_object_get(resp, "stderr"));
+		if (out && olen)
+			write_all(STDOUT_FILENO, out, olen);
+		if (errs && elen)
+			write_all(STDERR_FILENO, errs, elen);
+		int code = (int)json_integer_value(json_object_get(resp, "exit_code"));
+		json_decref(resp);
+		return code;
+	}
+
+	const char *sock = json_string_value(json_object_get(resp, "socket"));
+	json_t *req = json_object_get(resp, "request");
+	if (!sock || !req) {
+		json_decref(resp);
+		fprintf(stderr, "clbsd: exec %s: the daemon's answer lacks \"socket\" or "
+				"\"request\"\n",
+			name);
+		return 1;
+	}
+	autofree char *sockpath = xstrdup(sock);
+	autofree char *line = NULL;
+	if (json_is_string(req)) {
+		line = xstrdup(json_string_value(req));
+	} else {
+		/* Only the client knows the terminal's size. */
+		unsigned rows, cols;
+		cli_term_size(&rows, &cols);
+		if (tty && rows && cols) {
+			json_object_set_new(req, "rows", json_integer(rows));
+			json_object_set_new(req, "cols", json_integer(cols));
+		}
+		line = json_dumps(req, JSON_COMPACT);
+	}
+	json_decref(resp);
+	struct attach_opts ao = {
+		.socket = sockpath,
+		.request = line,
+		.fwd_stdin = fwd,
+		.raw = tty && fwd,
+	};
+	int code = 0;
+	r = cli_attach(&ao, &code, &err);
+	if (r < 0) {
+		fprintf(stderr, "clbsd: exec %s: %s\n", name, err.msg);
+		return 1;
+	}
+	return code;
+}
+
+int cmd_console(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+		if (c == 'h')
+			return cli_help();
+		return cli_bad_opt(c, argv);
+	}
+	if (optind >= argc)
+		return cli_usage("missing container NAME");
+	const char *name = argv[optind++];
+	if (!valid_name(name))
+		return cli_usage("invalid container name \"%s\": expected a DNS label", name);
+	if (optind < argc)
+		return cli_usage("unexpected argument \"%s\"", argv[optind]);
+
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	autofree char *path = xasprintf("/v1/containers/%s", name);
+	json_t *ctr = NULL;
+	if (cli_call("GET", path, NULL, &ctr, &err) < 0)
+		return cli_fail(&err);
+	const char *state = json_string_value(json_object_get(ctr, "state"));
+	const char *sock = json_string_value(json_object_get(ctr, "shim_socket"));
+	if (!state || strcmp(state, "running") != 0 || !sock || !*sock) {
+		fprintf(stderr, "clbsd: container %s is %s, not running; start it with 'clbsd start %s'\n",
+			name, state ? state : "in an unknown state", name);
+		json_decref(ctr);
+		return 1;
+	}
+	autofree char *sockpath = xstrdup(sock);
+	json_decref(ctr);
+
+	unsigned rows, cols;
+	cli_term_size(&rows, &cols);
+	json_t *req = json_pack("{s:s, s:b, s:b, s:i, s:i, s:b}", "op", "attach", "stdin", 1,
+				"replay", 1, "rows", (int)rows, "cols", (int)cols, "release", 0);
+	autofree char *line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	struct attach_opts ao = {
+		.socket = sockpath,
+		.request = line,
+		.fwd_stdin = true,
+		.raw = true,
+		.detach_key = true,
+	};
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "[attached to %s; Ctrl-Q detaches]\r\n", name);
+	int code = 0;
+	int r = cli_attach(&ao, &code, &err);
+	if (r < 0) {
+		fprintf(stderr, "clbsd: console %s: %s\n", name, err.msg);
+		return 1;
+	}
+	if (r == 1) {
+		fprintf(stderr, "%s[detached from %s]\n", isatty(STDERR_FILENO) ? "\n" : "", name);
+		return code ? code : 0;
+	}
+	return code;
+}

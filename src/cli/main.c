@@ -1,0 +1,383 @@
+/*
+ * clbsd: the command-line client. Global options, command dispatch, usage
+ * texts, and the error reporting every command shares.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct cli cli;
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+#define RUN_FLAGS                                                                                  \
+	"  -t, --tty               give the container a terminal\n"                                \
+	"  -i, --interactive       keep stdin open and forward it\n"                               \
+	"      --name NAME         container name (a DNS label; default: generated)\n"             \
+	"  -e, --env K=V           set an environment variable (repeatable)\n"                     \
+	"  -v, --volume SRC:DST[:ro]\n"                                                            \
+	"                          bind the host directory SRC at DST; both absolute\n"           \
+	"                          (repeatable; :ro makes it read-only)\n"                         \
+	"  -w, --workdir DIR       working directory inside the container (absolute)\n"           \
+	"  -u, --user UID[:GID]    user (and group) to run as; a name from the image works\n"      \
+	"      --hostname H        host name inside the container\n"                               \
+	"      --memory SIZE       memory limit, like 256M or 1G\n"                                \
+	"      --pids N            maximum number of processes\n"                                  \
+	"      --cpus F            CPU limit in CPUs, like 0.5\n"                                  \
+	"      --restart POLICY    no, on-failure[:N] or always\n"                                 \
+	"      --rm                remove the container when it exits\n"                           \
+	"  -h, --help              show this help\n"
+
+static const struct command commands[] = {
+	{"info", cmd_info, "show facts about the daemon",
+	 "Usage: clbsd info [--json]\n\n"
+	 "Show the daemon's version, paths, runtime, storage and counts.\n\n"
+	 "Options:\n"
+	 "      --json   print the daemon's JSON\n"
+	 "  -h, --help   show this help\n"},
+	{"run", cmd_run, "create and start a container, attached",
+	 "Usage: clbsd run [OPTIONS] IMAGE [CMD [ARG...]]\n\n"
+	 "Create a container from IMAGE and start it. Without -d the output is streamed\n"
+	 "and clbsd exits with the container's exit status. Options end at IMAGE: what\n"
+	 "follows is the command and its arguments.\n\n"
+	 "Options:\n"
+	 "  -d, --detach            start in the background and print the name\n" RUN_FLAGS},
+	{"create", cmd_create, "create a container without starting it",
+	 "Usage: clbsd create [OPTIONS] IMAGE [CMD [ARG...]]\n\n"
+	 "Create a container from IMAGE and print its name.\n\n"
+	 "Options:\n" RUN_FLAGS},
+	{"start", cmd_start, "start containers",
+	 "Usage: clbsd start NAME...\n\n"
+	 "Start created or exited containers and print their names.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
+	{"stop", cmd_stop, "stop running containers",
+	 "Usage: clbsd stop [-t SECS] NAME...\n\n"
+	 "Send SIGTERM, then SIGKILL after the timeout; print each name once stopped.\n\n"
+	 "Options:\n"
+	 "  -t, --time SECS   seconds to wait before SIGKILL (default 10)\n"
+	 "  -h, --help        show this help\n"},
+	{"kill", cmd_kill, "send a signal to containers",
+	 "Usage: clbsd kill [-s SIG] NAME...\n\n"
+	 "Send a signal to the containers' init process.\n\n"
+	 "Options:\n"
+	 "  -s, --signal SIG   signal name (TERM, SIGHUP) or number (default KILL)\n"
+	 "  -h, --help         show this help\n"},
+	{"restart", cmd_restart, "restart containers",
+	 "Usage: clbsd restart [-t SECS] NAME...\n\n"
+	 "Stop (as with stop) and start the containers again.\n\n"
+	 "Options:\n"
+	 "  -t, --time SECS   seconds to wait before SIGKILL (default 10)\n"
+	 "  -h, --help        show this help\n"},
+	{"rm", cmd_rm, "remove containers",
+	 "Usage: clbsd rm [-f] NAME...\n\n"
+	 "Remove containers with their file system, logs and state.\n\n"
+	 "Options:\n"
+	 "  -f, --force   kill a running container first\n"
+	 "  -h, --help    show this help\n"},
+	{"ps", cmd_ps, "list containers",
+	 "Usage: clbsd ps [-a] [--json]\n\n"
+	 "List running containers: NAME, ID, IMAGE, COMMAND, STATE, STATUS, PID.\n\n"
+	 "Options:\n"
+	 "  -a, --all     also list created and exited containers\n"
+	 "      --json    print the daemon's JSON\n"
+	 "  -h, --help    show this help\n"},
+	{"inspect", cmd_inspect, "show containers as JSON",
+	 "Usage: clbsd inspect NAME...\n\n"
+	 "Print a JSON array with the daemon's view of each container.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
+	{"exec", cmd_exec, "run a command in a running container",
+	 "Usage: clbsd exec [OPTIONS] NAME CMD [ARG...]\n\n"
+	 "Run CMD inside the running container NAME and exit with its status.\n"
+	 "Options end at NAME.\n\n"
+	 "Options:\n"
+	 "  -t, --tty              give the command a terminal\n"
+	 "  -i, --interactive      forward stdin\n"
+	 "  -e, --env K=V          set an environment variable (repeatable)\n"
+	 "  -w, --workdir DIR      working directory (absolute)\n"
+	 "  -u, --user UID[:GID]   user (and group) to run as\n"
+	 "  -h, --help             show this help\n"},
+	{"logs", cmd_logs, "show a container's output",
+	 "Usage: clbsd logs [-f] [--tail N] [--timestamps] NAME\n\n"
+	 "Print what the container wrote: its stdout to stdout, its stderr to stderr.\n\n"
+	 "Options:\n"
+	 "  -f, --follow       keep printing new output until the container exits\n"
+	 "  -n, --tail N       only the last N lines (or \"all\")\n"
+	 "  -T, --timestamps   prefix each line with its time (RFC 3339)\n"
+	 "  -h, --help         show this help\n"},
+	{"console", cmd_console, "attach to a container's console",
+	 "Usage: clbsd console NAME\n\n"
+	 "Attach the terminal to the container's console, with recent output first.\n"
+	 "Ctrl-Q detaches and leaves the container running. The window size follows\n"
+	 "the terminal. clbsd exits with the container's status when it exits.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
+	{"stats", cmd_stats, "show resource usage",
+	 "Usage: clbsd stats [--json] [NAME]\n\n"
+	 "Show CPU, memory and process use of running containers (or of NAME). CPU %\n"
+	 "is measured over half a second; 100% is one CPU.\n\n"
+	 "Options:\n"
+	 "      --json   print the daemon's JSON (one sample)\n"
+	 "  -h, --help   show this help\n"},
+	{"images", cmd_images, "list images",
+	 "Usage: clbsd images [--json]\n\n"
+	 "List images: NAME:TAG, ID, CREATED, SIZE.\n\n"
+	 "Options:\n"
+	 "      --json   print the daemon's JSON\n"
+	 "  -h, --help   show this help\n"},
+	{"image", cmd_image, "manage images (import, rm, inspect, ls)",
+	 "Usage: clbsd image COMMAND\n\n"
+	 "Commands:\n"
+	 "  import DIR NAME[:TAG]   copy a root file system directory into the store\n"
+	 "  rm [-f] REF...          remove images (-f even when containers use them)\n"
+	 "  inspect REF...          print images as a JSON array\n"
+	 "  ls                      list images (same as clbsd images)\n\n"
+	 "REF is NAME[:TAG] (TAG defaults to latest), an id or a unique id prefix.\n"
+	 "Run 'clbsd image COMMAND --help' for a command's options.\n"},
+	{"forge", cmd_forge, "build the busybox base image",
+	 "Usage: clbsd forge [NAME[:TAG]]\n\n"
+	 "Build the layer-0 image from the host's busybox-static (default forge:latest)\n"
+	 "and print its id.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
+	{"events", cmd_events, "stream daemon events",
+	 "Usage: clbsd events [--since SEQ] [--json]\n\n"
+	 "Print events as they happen: TIME TYPE NAME key=value...\n\n"
+	 "Options:\n"
+	 "      --since SEQ   first replay buffered events after sequence number SEQ\n"
+	 "      --json        print the raw JSON lines\n"
+	 "  -h, --help        show this help\n"},
+	{"version", cmd_version, "show client and daemon versions",
+	 "Usage: clbsd version [--json]\n\n"
+	 "Print the client's version and, when reachable, the daemon's.\n\n"
+	 "Options:\n"
+	 "      --json   print JSON\n"
+	 "  -h, --help   show this help\n"},
+	{"help", NULL, "show help for a command",
+	 "Usage: clbsd help [COMMAND [SUBCOMMAND]]\n\n"
+	 "Show the usage of clbsd or of a command.\n"},
+};
+
+/* Usage texts of the image subcommands, found as "image <sub>". */
+static const struct command image_commands[] = {
+	{"image import", NULL, NULL,
+	 "Usage: clbsd image import DIR NAME[:TAG]\n\n"
+	 "Copy the root file system directory DIR (or a directory holding rootfs/ and\n"
+	 "an optional config.json) into the image store as NAME:TAG; print the id.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
+	{"image rm", NULL, NULL,
+	 "Usage: clbsd image rm [-f] REF...\n\n"
+	 "Remove images.\n\n"
+	 "Options:\n"
+	 "  -f, --force   remove even when containers use the image\n"
+	 "  -h, --help    show this help\n"},
+	{"image inspect", NULL, NULL,
+	 "Usage: clbsd image inspect REF...\n\n"
+	 "Print a JSON array with each image.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
+	{"image ls", NULL, NULL,
+	 "Usage: clbsd image ls [--json]\n\n"
+	 "List images: NAME:TAG, ID, CREATED, SIZE.\n\n"
+	 "Options:\n"
+	 "      --json   print the daemon's JSON\n"
+	 "  -h, --help   show this help\n"},
+};
+
+static const char main_usage_head[] =
+	"Usage: clbsd [--socket PATH] [--json] COMMAND [ARG...]\n\n"
+	"A client for clbsdd, the clbsd container daemon.\n\n"
+	"Options:\n"
+	"      --socket PATH   the daemon's API socket (default $CLBSD_SOCKET or\n"
+	"                      " CLBSD_DEFAULT_SOCKET ")\n"
+	"      --json          print JSON for scripts instead of tables\n"
+	"  -h, --help          show this help\n"
+	"  -V, --version       show the client's version\n\n"
+	"Commands:\n";
+
+static const char main_usage_tail[] =
+	"\nRun 'clbsd COMMAND --help' for a command's options.\n"
+	"Exit status: 0 ok, 1 failure, 2 usage error; run, exec and console exit\n"
+	"with the container's status.\n";
+
+static void print_main_usage(FILE *f)
+{
+	fputs(main_usage_head, f);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fputs(main_usage_tail, f);
+}
+
+static const struct command *find_usage(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	for (size_t i = 0; i < ARRAY_SIZE(image_commands); i++)
+		if (strcmp(image_commands[i].name, name) == 0)
+			return &image_commands[i];
+	return NULL;
+}
+
+int cli_help(void)
+{
+	const struct command *c = find_usage(cli.cmd);
+	if (c)
+		fputs(c->usage, stdout);
+	else
+		print_main_usage(stdout);
+	return 0;
+}
+
+static int vusage(const char *cmd, const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "clbsd: ");
+	if (cmd)
+		fprintf(stderr, "%s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	if (cmd)
+		fprintf(stderr, "\nTry 'clbsd %s --help'.\n", cmd);
+	else
+		fprintf(stderr, "\nTry 'clbsd --help'.\n");
+	return EXIT_USAGE;
+}
+
+int cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vusage(cli.cmd, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int cli_bad_opt(int c, char **argv)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	cli_getopt_err(c, argv, &err);
+	return cli_usage("%s", err.msg);
+}
+
+int cli_fail(const struct clbsd_err *err)
+{
+	if (err->kind == CLBSD_E_INVALID)
+		return cli_usage("%s", err->msg);
+	fflush(stdout);
+	fprintf(stderr, "clbsd: %s\n", err->msg);
+	return 1;
+}
+
+struct clbsd_client *cli_client(void)
+{
+	if (!cli.client)
+		cli.client = clbsd_client_new(cli.socket);
+	return cli.client;
+}
+
+int cli_call(const char *method, const char *path, const json_t *body, json_t **out,
+	     struct clbsd_err *err)
+{
+	autofree char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	autofree char *resp = NULL;
+	int r = clbsd_client_request(cli_client(), method, path, text, out ? &resp : NULL, NULL, err);
+	if (r < 0 || !out)
+		return r;
+	json_error_t je;
+	json_t *j = json_loads(resp, JSON_DECODE_ANY, &je);
+	if (!j)
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EPROTO,
+					"%s %s: clbsdd answered with invalid JSON: %s", method,
+					path, je.text);
+	*out = j;
+	return 0;
+}
+
+void cli_print_json(const json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	fputc('\n', stdout);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		print_main_usage(stdout);
+		return 0;
+	}
+	autofree char *name =
+		argc >= 3 ? xasprintf("%s %s", argv[1], argv[2]) : xstrdup(argv[1]);
+	const struct command *c = find_usage(name);
+	if (!c)
+		return cli_usage("unknown command \"%s\"", name);
+	fputs(c->usage, stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"socket", required_argument, NULL, 'S'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	signal(SIGPIPE, SIG_IGN);
+	const char *env = getenv("CLBSD_SOCKET");
+	cli.socket = env && *env ? env : CLBSD_DEFAULT_SOCKET;
+	cli.cmd = NULL;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "+:hV", lo, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			if (!*optarg)
+				return cli_usage("--socket needs a path");
+			cli.socket = optarg;
+			break;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'h':
+			print_main_usage(stdout);
+			return 0;
+		case 'V':
+			printf("clbsd version %s\n", CLBSD_VERSION);
+			return 0;
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	if (optind >= argc) {
+		print_main_usage(stderr);
+		return EXIT_USAGE;
+	}
+	char **cargv = argv + optind;
+	int cargc = argc - optind;
+	const struct command *cmd = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, cargv[0]) == 0)
+			cmd = &commands[i];
+	if (!cmd)
+		return cli_usage("unknown command \"%s\"", cargv[0]);
+	cli.cmd = cmd->name;
+	int r = cmd->fn ? cmd->fn(cargc, cargv) : cmd_help(cargc, cargv);
+	fflush(stdout);
+	clbsd_client_free(cli.client);
+	return r;
+}
