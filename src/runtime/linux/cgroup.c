@@ -1,0 +1,715 @@
+/*
+ * cgroups for the Linux runtime: v1 (one hierarchy per controller group), v2
+ * (one unified hierarchy) and the hybrid layout (v1 controllers plus a
+ * controller-less cgroup2 mount used for process tracking).
+ *
+ * A container's cgroup is the same relative path (rt_spec.cgroup) in every
+ * mounted hierarchy. The container joins all of them, so any hierarchy can
+ * list its processes; limits and statistics go to whichever hierarchy holds
+ * the controller (a v1 hierarchy first, then the unified one).
+ */
+#include "runtime/linux/linux.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* cfs period used for CPU quotas (100 ms, the kernel's default). */
+#define CPU_PERIOD_US 100000
+/* v1 reports "unlimited" as a page-rounded LONG_MAX; anything this big is unlimited. */
+#define V1_UNLIMITED (1ULL << 62)
+
+const char *cg_layout_name(enum cg_layout l)
+{
+	switch (l) {
+	case CG_LAYOUT_V1:
+		return "v1";
+	case CG_LAYOUT_V2:
+		return "v2";
+	case CG_LAYOUT_HYBRID:
+		return "hybrid";
+	}
+	return "none";
+}
+
+void cg_sys_release(struct cg_sys *cg)
+{
+	for (size_t i = 0; i < cg->n; i++) {
+		free(cg->h[i].mnt);
+		free(cg->h[i].ctrls);
+	}
+	free(cg->h);
+	memset(cg, 0, sizeof(*cg));
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static char *unescape(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1), *o = out;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\\' && i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '3' &&
+		    s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+			*o++ = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+			i += 3;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Split a line into space-separated fields (at most max). */
+static size_t split(const char *line, size_t len, const char **f, size_t *fl, size_t max)
+{
+	size_t n = 0, i = 0;
+	while (i < len && n < max) {
+		while (i < len && line[i] == ' ')
+			i++;
+		if (i >= len)
+			break;
+		size_t s = i;
+		while (i < len && line[i] != ' ')
+			i++;
+		f[n] = line + s;
+		fl[n] = i - s;
+		n++;
+	}
+	return n;
+}
+
+/* Whether the comma- or space-separated list has `item`. */
+static bool list_has(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	const char *p = list;
+	while (p && *p) {
+		const char *e = p + strcspn(p, ", \n");
+		if ((size_t)(e - p) == n && strncmp(p, item, n) == 0)
+			return true;
+		p = *e ? e + 1 : e;
+	}
+	return false;
+}
+
+/* v1 super options minus rw/ro and the other generic options. */
+static char *v1_ctrls(const char *opts, size_t n)
+{
+	struct buf b = BUF_INIT;
+	autofree char *o = xstrndup(opts, n);
+	char *save = NULL;
+	for (char *t = strtok_r(o, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(t, "rw") || !strcmp(t, "ro") || !strncmp(t, "release_agent=", 14) ||
+		    !strcmp(t, "clone_children") || !strcmp(t, "noprefix") ||
+		    !strcmp(t, "xattr") || !strcmp(t, "cpuset_v2_mode") || !strcmp(t, "nsdelegate"))
+			continue;
+		if (b.len)
+			buf_addc(&b, ',');
+		buf_adds(&b, t);
+	}
+	return buf_detach(&b, NULL);
+}
+
+int cg_sys_parse(const char *mountinfo, const char *prefix, struct cg_sys *out,
+		 struct clbsd_err *err)
+{
+	struct cg_sys cg = {0};
+	struct strv devs = STRV_INIT;
+	bool v1 = false, v2 = false;
+	const char *line = mountinfo;
+
+	while (line && *line) {
+		const char *nl = strchrnul(line, '\n');
+		size_t len = (size_t)(nl - line);
+		const char *f[64];
+		size_t fl[64];
+		size_t nf = split(line, len, f, fl, ARRAY_SIZE(f));
+		line = *nl ? nl + 1 : nl;
+		/* id parent maj:min root mnt opts [optional...] - fstype source superopts */
+		size_t dash = 0;
+		for (size_t i = 6; i < nf; i++)
+			if (fl[i] == 1 && f[i][0] == '-') {
+				dash = i;
+				break;
+			}
+		if (!dash || dash + 3 >= nf)
+			continue;
+		bool is2 = fl[dash + 1] == 7 && !strncmp(f[dash + 1], "cgroup2", 7);
+		bool is1 = fl[dash + 1] == 6 && !strncmp(f[dash + 1], "cgroup", 6);
+		if (!is1 && !is2)
+			continue;
+		autofree char *dev = xstrndup(f[2], fl[2]);
+		bool dup = false;
+		for (size_t i = 0; i < devs.n && !dup; i++)
+			dup = !strcmp(devs.v[i], dev);
+		if (dup)
+			continue;
+		autofree char *mp = unescape(f[4], fl[4]);
+		struct cg_hier h = {0};
+		h.v2 = is2;
+		h.mnt = xasprintf("%s%s", prefix, strcmp(mp, "/") ? mp : "");
+		if (is2) {
+			autofree char *p = xasprintf("%s/cgroup.controllers", h.mnt);
+			char *c = NULL;
+			struct clbsd_err e2;
+			if (fs_read_file(p, &c, NULL, &e2) < 0)
+				c = xstrdup("");
+			c[strcspn(c, "\n")] = '\0';
+			h.ctrls = c;
+			v2 = true;
+		} else {
+			h.ctrls = v1_ctrls(f[dash + 3], fl[dash + 3]);
+			/* A named hierarchy (name=systemd) carries no controller. */
+			if (h.ctrls[0] && strncmp(h.ctrls, "name=", 5) != 0)
+				v1 = true;
+		}
+		strv_push(&devs, dev);
+		cg.h = xrealloc(cg.h, (cg.n + 1) * sizeof(*cg.h));
+		cg.h[cg.n++] = h;
+	}
+	strv_release(&devs);
+	if (v1 && v2)
+		cg.layout = CG_LAYOUT_HYBRID;
+	else if (v1)
+		cg.layout = CG_LAYOUT_V1;
+	else if (v2)
+		cg.layout = CG_LAYOUT_V2;
+	else {
+		cg_sys_release(&cg);
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOENT,
+					"no cgroup file system is mounted (mount cgroup2 on "
+					"/sys/fs/cgroup)");
+	}
+	*out = cg;
+	return 0;
+}
+
+int cg_sys_load(struct cg_sys *out, struct clbsd_err *err)
+{
+	autofree char *mi = NULL;
+	int rc = fs_read_file("/proc/self/mountinfo", &mi, NULL, err);
+	if (rc < 0)
+		return rc;
+	return cg_sys_parse(mi, "", out, err);
+}
+
+/* The hierarchy that holds controller `c` (v1 first), or NULL. */
+static const struct cg_hier *find_ctrl(const struct cg_sys *cg, const char *c)
+{
+	for (size_t i = 0; i < cg->n; i++)
+		if (!cg->h[i].v2 && list_has(cg->h[i].ctrls, c))
+			return &cg->h[i];
+	for (size_t i = 0; i < cg->n; i++)
+		if (cg->h[i].v2 && list_has(cg->h[i].ctrls, c))
+			return &cg->h[i];
+	return NULL;
+}
+
+static const struct cg_hier *find_v2(const struct cg_sys *cg)
+{
+	for (size_t i = 0; i < cg->n; i++)
+		if (cg->h[i].v2)
+			return &cg->h[i];
+	return NULL;
+}
+
+/* The hierarchy used to list a cgroup's processes. */
+static const struct cg_hier *tracking(const struct cg_sys *cg)
+{
+	const struct cg_hier *h = find_v2(cg);
+	if (!h)
+		h = find_ctrl(cg, "pids");
+	if (!h)
+		h = find_ctrl(cg, "memory");
+	return h ? h : &cg->h[0];
+}
+
+static char *file(const struct cg_hier *h, const char *path, const char *name)
+{
+	return xasprintf("%s/%s/%s", h->mnt, path, name);
+}
+
+static int write_file(const struct cg_hier *h, const char *path, const char *name,
+		      const char *val, struct clbsd_err *err)
+{
+	autofree char *p = file(h, path, name);
+	return fs_write_str(p, val, err);
+}
+
+static bool has_file(const struct cg_hier *h, const char *path, const char *name)
+{
+	autofree char *p = file(h, path, name);
+	return fs_exists(p);
+}
+
+static int read_u64(const char *p, uint64_t *v, bool *unlimited, struct clbsd_err *err)
+{
+	autofree char *s = NULL;
+	int rc = fs_read_file(p, &s, NULL, err);
+	if (rc < 0)
+		return rc;
+	if (unlimited)
+		*unlimited = false;
+	if (!strncmp(s, "max", 3) && unlimited) {
+		*unlimited = true;
+		*v = 0;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	long long n = strtoll(s, &end, 10);
+	if (errno || end == s || n < -1)
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL, "%s: unexpected content",
+					p);
+	if (n == -1 && unlimited) {
+		*unlimited = true;
+		*v = 0;
+		return 0;
+	}
+	*v = (uint64_t)n;
+	return 0;
+}
+
+/* The value of "key N" in a flat-keyed file such as memory.events or cpu.stat. */
+static int read_key(const char *p, const char *key, uint64_t *v, struct clbsd_err *err)
+{
+	autofree char *s = NULL;
+	int rc = fs_read_file(p, &s, NULL, err);
+	if (rc < 0)
+		return rc;
+	size_t kl = strlen(key);
+	for (char *l = s; l && *l;) {
+		char *nl = strchrnul(l, '\n');
+		if (!strncmp(l, key, kl) && l[kl] == ' ') {
+			*v = strtoull(l + kl + 1, NULL, 10);
+			return 0;
+		}
+		l = *nl ? nl + 1 : nl;
+	}
+	*v = 0;
+	return 0;
+}
+
+/* A v1 cpuset cgroup starts with no cpus and mems, and refuses tasks until given some. */
+static int cpuset_inherit(const char *dir, struct clbsd_err *err)
+{
+	static const char *const names[] = {"cpuset.cpus", "cpuset.mems"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		autofree char *p = xasprintf("%s/%s", dir, names[i]);
+		autofree char *cur = NULL;
+		if (fs_read_file(p, &cur, NULL, err) < 0)
+			continue; /* not a cpuset hierarchy after all */
+		if (cur[strspn(cur, " \n")] != '\0')
+			continue;
+		autofree char *pp = xasprintf("%s/../%s", dir, names[i]);
+		autofree char *val = NULL;
+		int rc = fs_read_file(pp, &val, NULL, err);
+		if (rc < 0)
+			return rc;
+		val[strcspn(val, "\n")] = '\0';
+		if ((rc = fs_write_str(p, val, err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Controllers this driver enables in a v2 hierarchy (when available). */
+static const char *const v2_wanted[] = {"cpu", "memory", "pids"};
+
+/*
+ * Make h/path level by level. *made tells whether the leaf was created
+ * here. On v2 the wanted controllers are enabled in every ancestor's
+ * cgroup.subtree_control so the leaf gets their interface files.
+ */
+static int mk_hier(const struct cg_hier *h, const char *path, bool *made, struct clbsd_err *err)
+{
+	struct buf sub = BUF_INIT;
+	for (size_t i = 0; i < ARRAY_SIZE(v2_wanted); i++)
+		if (h->v2 && list_has(h->ctrls, v2_wanted[i]))
+			buf_addf(&sub, "%s+%s", sub.len ? " " : "", v2_wanted[i]);
+
+	autofree char *dir = xstrdup(h->mnt);
+	const char *p = path;
+	int rc = 0;
+	*made = false;
+	while (*p) {
+		const char *e = strchrnul(p, '/');
+		if (sub.len) {
+			autofree char *sc = xasprintf("%s/cgroup.subtree_control", dir);
+			if ((rc = fs_write_str(sc, sub.data, err)) < 0) {
+				clbsd_err_prefix(err, "enable controllers \"%s\"", sub.data);
+				break;
+			}
+		}
+		char *nd = xasprintf("%s/%.*s", dir, (int)(e - p), p);
+		free(dir);
+		dir = nd;
+		if (mkdir(dir, 0755) == 0) {
+			*made = !*e;
+			if (!h->v2 && list_has(h->ctrls, "cpuset") &&
+			    (rc = cpuset_inherit(dir, err)) < 0)
+				break;
+		} else if (errno != EEXIST) {
+			rc = clbsd_err_set(err, errno == EROFS || errno == EACCES || errno == EPERM
+							? CLBSD_E_FORBIDDEN
+							: CLBSD_E_INTERNAL,
+					   errno, "mkdir %s", dir);
+			break;
+		}
+		p = *e ? e + 1 : e;
+	}
+	buf_release(&sub);
+	if (rc < 0 && *made) {
+		rmdir(dir);
+		*made = false;
+	}
+	return rc;
+}
+
+static int set_limits(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
+		      struct clbsd_err *err)
+{
+	const struct cg_hier *h;
+	char v[64];
+	int rc;
+
+	h = find_ctrl(cg, "memory");
+	if (!h && lim->memory > 0)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+					"memory limit: no memory cgroup controller on this host "
+					"(enable it, or drop the limit)");
+	/*
+	 * "Unlimited" is written only where the file exists: a new cgroup is
+	 * unlimited already, a reused one gets its old limits reset.
+	 */
+	if (h && h->v2 && (lim->memory > 0 || has_file(h, path, "memory.max"))) {
+		if (lim->memory > 0)
+			snprintf(v, sizeof(v), "%" PRId64, lim->memory);
+		else
+			snprintf(v, sizeof(v), "max");
+		if ((rc = write_file(h, path, "memory.max", v, err)) < 0)
+			return rc;
+		/* No swap on top of the limit, or the limit is only a suggestion. */
+		if (has_file(h, path, "memory.swap.max") &&
+		    (rc = write_file(h, path, "memory.swap.max", lim->memory > 0 ? "0" : "max",
+				     err)) < 0)
+			return rc;
+	} else if (h && !h->v2 && (lim->memory > 0 || has_file(h, path, "memory.limit_in_bytes"))) {
+		bool memsw = has_file(h, path, "memory.memsw.limit_in_bytes");
+		/*
+		 * memsw must stay >= limit at every step: lift it first (a reused
+		 * cgroup may hold an older, lower value), then set both.
+		 */
+		if (memsw && (rc = write_file(h, path, "memory.memsw.limit_in_bytes", "-1", err)) < 0)
+			return rc;
+		if (lim->memory > 0)
+			snprintf(v, sizeof(v), "%" PRId64, lim->memory);
+		else
+			snprintf(v, sizeof(v), "-1");
+		if ((rc = write_file(h, path, "memory.limit_in_bytes", v, err)) < 0)
+			return rc;
+		if (memsw && lim->memory > 0 &&
+		    (rc = write_file(h, path, "memory.memsw.limit_in_bytes", v, err)) < 0)
+			return rc;
+	}
+
+	h = find_ctrl(cg, "pids");
+	if (!h && lim->pids > 0)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+					"pids limit: no pids cgroup controller on this host "
+					"(enable it, or drop the limit)");
+	if (h && (lim->pids > 0 || has_file(h, path, "pids.max"))) {
+		if (lim->pids > 0)
+			snprintf(v, sizeof(v), "%" PRId64, lim->pids);
+		else
+			snprintf(v, sizeof(v), "max");
+		if ((rc = write_file(h, path, "pids.max", v, err)) < 0)
+			return rc;
+	}
+
+	h = find_ctrl(cg, "cpu");
+	if (!h && lim->cpus > 0)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+					"cpu limit: no cpu cgroup controller on this host "
+					"(enable it, or drop the limit)");
+	long long quota = -1;
+	if (lim->cpus > 0) {
+		quota = (long long)(lim->cpus * CPU_PERIOD_US + 0.5);
+		if (quota < 1000) /* the kernel's minimum quota is 1 ms */
+			quota = 1000;
+	}
+	if (h && h->v2 && (quota > 0 || has_file(h, path, "cpu.max"))) {
+		if (quota > 0)
+			snprintf(v, sizeof(v), "%lld %d", quota, CPU_PERIOD_US);
+		else
+			snprintf(v, sizeof(v), "max %d", CPU_PERIOD_US);
+		if ((rc = write_file(h, path, "cpu.max", v, err)) < 0)
+			return rc;
+	} else if (h && !h->v2 && (quota > 0 || has_file(h, path, "cpu.cfs_quota_us"))) {
+		snprintf(v, sizeof(v), "%d", CPU_PERIOD_US);
+		if ((rc = write_file(h, path, "cpu.cfs_period_us", v, err)) < 0)
+			return rc;
+		snprintf(v, sizeof(v), "%lld", quota);
+		if ((rc = write_file(h, path, "cpu.cfs_quota_us", v, err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int procs(const struct cg_sys *cg, const char *path, pid_t **out, size_t *n,
+		 struct clbsd_err *err);
+
+int cg_count(const struct cg_sys *cg, const char *path, size_t *n, struct clbsd_err *err)
+{
+	autofree pid_t *v = NULL;
+	struct clbsd_err e2;
+	if (procs(cg, path, &v, n, &e2) < 0) {
+		if (e2.code == ENOENT) {
+			*n = 0;
+			return 0;
+		}
+		*err = e2;
+		return -e2.code;
+	}
+	return 0;
+}
+
+static void rm_made(const struct cg_sys *cg, const char *path, const bool *made)
+{
+	for (size_t i = 0; i < cg->n; i++)
+		if (made[i]) {
+			autofree char *d = xasprintf("%s/%s", cg->h[i].mnt, path);
+			rmdir(d);
+		}
+}
+
+int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
+	      struct clbsd_err *err)
+{
+	autofree bool *made = xcalloc(cg->n ? cg->n : 1, sizeof(bool));
+	int rc = 0;
+	for (size_t i = 0; i < cg->n && rc == 0; i++)
+		rc = mk_hier(&cg->h[i], path, &made[i], err);
+	if (rc == 0) {
+		size_t n = 0;
+		rc = cg_count(cg, path, &n, err);
+		if (rc == 0 && n > 0)
+			rc = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					      "%zu processes still run in it (stop them or pick "
+					      "another name)",
+					      n);
+	}
+	if (rc == 0)
+		rc = set_limits(cg, path, lim, err);
+	if (rc < 0) {
+		rm_made(cg, path, made);
+		return clbsd_err_prefix(err, "cgroup %s", path);
+	}
+	return 0;
+}
+
+int cg_join(const struct cg_sys *cg, const char *path, pid_t pid, struct clbsd_err *err)
+{
+	char v[32];
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	for (size_t i = 0; i < cg->n; i++) {
+		int rc = write_file(&cg->h[i], path, "cgroup.procs", v, err);
+		if (rc < 0)
+			return clbsd_err_prefix(err, "join cgroup %s", path);
+	}
+	return 0;
+}
+
+/* Read cgroup.procs into a vector of pids. */
+static int procs(const struct cg_sys *cg, const char *path, pid_t **out, size_t *n,
+		 struct clbsd_err *err)
+{
+	autofree char *p = file(tracking(cg), path, "cgroup.procs");
+	autofree char *s = NULL;
+	int rc = fs_read_file(p, &s, NULL, err);
+	if (rc < 0)
+		return rc;
+	size_t cap = 16, c = 0;
+	pid_t *v = xmalloc(cap * sizeof(*v));
+	for (char *l = s; *l;) {
+		char *end;
+		long x = strtol(l, &end, 10);
+		if (end == l)
+			break;
+		if (c == cap)
+			v = xrealloc(v, (cap *= 2) * sizeof(*v));
+		v[c++] = (pid_t)x;
+		l = end;
+		while (*l == '\n')
+			l++;
+	}
+	*out = v;
+	*n = c;
+	return 0;
+}
+
+bool cg_has_pid(const struct cg_sys *cg, const char *path, pid_t pid)
+{
+	struct clbsd_err e;
+	autofree pid_t *v = NULL;
+	size_t n = 0;
+	if (procs(cg, path, &v, &n, &e) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == pid)
+			return true;
+	return false;
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int cg_kill(const struct cg_sys *cg, const char *path, int sig, struct clbsd_err *err)
+{
+	const struct cg_hier *v2 = find_v2(cg);
+	if (sig == SIGKILL && v2 && has_file(v2, path, "cgroup.kill")) {
+		struct clbsd_err e2;
+		if (write_file(v2, path, "cgroup.kill", "1", &e2) == 0)
+			return 0;
+	}
+	/* Without cgroup.kill, repeat SIGKILL until nothing is left that could still fork. */
+	int rounds = sig == SIGKILL ? 200 : 1;
+	for (int r = 0; r < rounds; r++) {
+		autofree pid_t *v = NULL;
+		size_t n = 0;
+		struct clbsd_err e2;
+		if (procs(cg, path, &v, &n, &e2) < 0) {
+			if (e2.code == ENOENT)
+				return 0;
+			*err = e2;
+			return clbsd_err_prefix(err, "kill cgroup %s", path);
+		}
+		if (n == 0)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if (kill(v[i], sig) < 0 && errno != ESRCH)
+				return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+						     "kill cgroup %s: signal %d to pid %d", path,
+						     sig, (int)v[i]);
+		if (sig == SIGKILL)
+			nap_ms(5);
+	}
+	return 0;
+}
+
+int cg_stats(const struct cg_sys *cg, const char *path, struct rt_stats *out,
+	     struct clbsd_err *err)
+{
+	struct rt_stats st = {0};
+	const struct cg_hier *h;
+	bool unl;
+	int rc = 0;
+
+	if ((h = find_ctrl(cg, "cpuacct"))) {
+		autofree char *p = file(h, path, "cpuacct.usage");
+		rc = read_u64(p, &st.cpu_usage_ns, NULL, err);
+	} else if ((h = find_v2(cg))) {
+		autofree char *p = file(h, path, "cpu.stat");
+		uint64_t us = 0;
+		rc = read_key(p, "usage_usec", &us, err);
+		st.cpu_usage_ns = us * 1000;
+	}
+	if (rc < 0)
+		goto out;
+
+	if ((h = find_ctrl(cg, "memory"))) {
+		autofree char *u = file(h, path, h->v2 ? "memory.current" : "memory.usage_in_bytes");
+		autofree char *l = file(h, path, h->v2 ? "memory.max" : "memory.limit_in_bytes");
+		autofree char *o = file(h, path, h->v2 ? "memory.events" : "memory.oom_control");
+		if ((rc = read_u64(u, &st.memory_usage, NULL, err)) < 0 ||
+		    (rc = read_u64(l, &st.memory_limit, &unl, err)) < 0 ||
+		    (rc = read_key(o, "oom_kill", &st.oom_kills, err)) < 0)
+			goto out;
+		if (st.memory_limit >= V1_UNLIMITED)
+			st.memory_limit = 0;
+	}
+	if ((h = find_ctrl(cg, "pids"))) {
+		autofree char *c = file(h, path, "pids.current");
+		autofree char *m = file(h, path, "pids.max");
+		if ((rc = read_u64(c, &st.pids_current, NULL, err)) < 0 ||
+		    (rc = read_u64(m, &st.pids_limit, &unl, err)) < 0)
+			goto out;
+	}
+out:
+	if (rc < 0)
+		return clbsd_err_prefix(err, "stats of cgroup %s", path);
+	*out = st;
+	return 0;
+}
+
+int cg_oom_fd(const struct cg_sys *cg, const char *path, int *fd, struct clbsd_err *err)
+{
+	const struct cg_hier *h = find_ctrl(cg, "memory");
+	if (!h)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+					"OOM events of cgroup %s: no memory controller", path);
+	if (h->v2) {
+		autofree char *p = file(h, path, "memory.events");
+		autoclose int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		if (in < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "inotify_init1");
+		if (inotify_add_watch(in, p, IN_MODIFY) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "watch %s", p);
+		*fd = steal_fd(&in);
+		return 0;
+	}
+	autofree char *p = file(h, path, "memory.oom_control");
+	autofree char *ctl = file(h, path, "cgroup.event_control");
+	autoclose int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "eventfd");
+	autoclose int ofd = open(p, O_RDONLY | O_CLOEXEC);
+	if (ofd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", p);
+	char v[32];
+	snprintf(v, sizeof(v), "%d %d", efd, ofd);
+	int rc = fs_write_str(ctl, v, err);
+	if (rc < 0)
+		return clbsd_err_prefix(err, "OOM events of cgroup %s", path);
+	*fd = steal_fd(&efd);
+	return 0;
+}
+
+int cg_destroy(const struct cg_sys *cg, const char *path, int timeout_ms,
+	       struct clbsd_err *err)
+{
+	int64_t deadline = time_mono_ns() + (int64_t)timeout_ms * 1000000;
+	for (;;) {
+		autofree char *busy = NULL;
+		for (size_t i = 0; i < cg->n; i++) {
+			autofree char *d = xasprintf("%s/%s", cg->h[i].mnt, path);
+			if (rmdir(d) == 0 || errno == ENOENT)
+				continue;
+			if (errno != EBUSY)
+				return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "rmdir %s", d);
+			free(busy);
+			busy = steal_ptr(&d);
+		}
+		if (!busy)
+			return 0;
+		if (time_mono_ns() >= deadline)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+						"remove cgroup %s: still busy (processes or child "
+						"cgroups left); kill them and retry",
+						busy);
+		nap_ms(10);
+	}
+}

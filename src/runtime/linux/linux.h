@@ -1,0 +1,108 @@
+/*
+ * Private interfaces of the Linux runtime driver (src/runtime/linux/).
+ *
+ *   cgroup.c   cgroup v1, v2 and hybrid layouts: create with limits, join,
+ *              signal, stats, OOM notification, destroy.
+ *   mounts.c   the container's file system view, built inside its own mount
+ *              namespace: rootfs, volumes, /proc, /dev, /sys, masks, pivot_root.
+ *   secure.c   capability sets, uid/gid, no_new_privs and the seccomp filter.
+ *   jail.c     the rt_ops table: create/release/exec/kill_all/stats/oom_fd/destroy.
+ *
+ * Every cgroup function takes a struct cg_sys describing where the
+ * hierarchies are mounted, so the unit tests can point it at a fake directory
+ * tree (cg_sys_parse() with a prefix) instead of /sys/fs/cgroup.
+ */
+#ifndef CLBSD_RUNTIME_LINUX_H
+#define CLBSD_RUNTIME_LINUX_H
+
+#include "runtime/driver.h"
+
+#include <clbsd/error.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* ---- cgroups ---- */
+
+enum cg_layout {
+	CG_LAYOUT_V1 = 1, /* only cgroup v1 controller hierarchies */
+	CG_LAYOUT_V2,     /* one unified cgroup2 hierarchy */
+	CG_LAYOUT_HYBRID, /* v1 controllers plus a cgroup2 mount (usually .../unified) */
+};
+
+/* One mounted hierarchy. */
+struct cg_hier {
+	char *mnt;   /* mount point, with the parse prefix prepended */
+	char *ctrls; /* v1: the mount's controllers, comma-separated ("cpu,cpuacct",
+			"name=systemd"); v2: the root's cgroup.controllers, space-separated */
+	bool v2;
+};
+
+struct cg_sys {
+	enum cg_layout layout;
+	struct cg_hier *h;
+	size_t n;
+};
+
+/*
+ * Find the cgroup hierarchies in a /proc/<pid>/mountinfo text. `prefix` is
+ * prepended to every mount point (""; tests pass a temporary directory). A
+ * hierarchy mounted twice is listed once. Fails with CLBSD_E_UNAVAIL when no
+ * cgroup file system is mounted.
+ */
+int cg_sys_parse(const char *mountinfo, const char *prefix, struct cg_sys *out,
+		 struct clbsd_err *err);
+/* cg_sys_parse() of /proc/self/mountinfo. */
+int cg_sys_load(struct cg_sys *out, struct clbsd_err *err);
+void cg_sys_release(struct cg_sys *cg);
+const char *cg_layout_name(enum cg_layout l);
+
+/*
+ * Make `path` (relative, e.g. "clbsd/web") in every hierarchy and apply the
+ * limits (v2: memory.max, memory.swap.max, pids.max, cpu.max; v1:
+ * memory.limit_in_bytes, memory.memsw.limit_in_bytes, pids.max,
+ * cpu.cfs_period_us/cpu.cfs_quota_us). An existing cgroup without processes
+ * is reused (a leftover of a crash); one with processes is a conflict. On
+ * failure nothing made is left behind.
+ */
+int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
+	      struct clbsd_err *err);
+/* Move pid into `path` in every hierarchy. */
+int cg_join(const struct cg_sys *cg, const char *path, pid_t pid, struct clbsd_err *err);
+/* Whether pid is a member of `path` (reads cgroup.procs). */
+bool cg_has_pid(const struct cg_sys *cg, const char *path, pid_t pid);
+/* Number of processes in `path` (0 when it does not exist). */
+int cg_count(const struct cg_sys *cg, const char *path, size_t *n, struct clbsd_err *err);
+/*
+ * Signal every process in `path`. SIGKILL is repeated until the cgroup is
+ * empty (or uses cgroup.kill on v2), so forks racing the kill are caught.
+ */
+int cg_kill(const struct cg_sys *cg, const char *path, int sig, struct clbsd_err *err);
+int cg_stats(const struct cg_sys *cg, const char *path, struct rt_stats *st,
+	     struct clbsd_err *err);
+/* See rt_ops.oom_fd. */
+int cg_oom_fd(const struct cg_sys *cg, const char *path, int *fd, struct clbsd_err *err);
+/* rmdir `path` everywhere, retrying for up to timeout_ms while tasks drain. Idempotent. */
+int cg_destroy(const struct cg_sys *cg, const char *path, int timeout_ms, struct clbsd_err *err);
+
+/* ---- mounts (run in the container's init, inside its new mount namespace) ---- */
+
+/*
+ * Build the container's file system at spec->rootfs.target and pivot_root
+ * into it. Afterwards "/" is the rootfs, the host's tree is gone from this
+ * mount namespace, and the cwd is "/".
+ */
+int mnt_setup_rootfs(const struct rt_spec *spec, struct clbsd_err *err);
+
+/* ---- process security (run in the process about to exec) ---- */
+
+/* Drop the bounding set to the default capability set. Needs CAP_SETPCAP. */
+int sec_drop_bounding(struct clbsd_err *err);
+/*
+ * Switch to uid/gid (supplementary groups: just gid) and set the final
+ * capability sets: the default set for uid 0, none otherwise.
+ */
+int sec_set_user(uint32_t uid, uint32_t gid, struct clbsd_err *err);
+/* PR_SET_NO_NEW_PRIVS and the default seccomp filter. */
+int sec_lock(struct clbsd_err *err);
+
+#endif
