@@ -1,0 +1,484 @@
+/*
+ * Unit tests for the pure parts of the CLI: flag parsing into API requests
+ * and the output formatting. The sources are included directly because the
+ * CLI is a program, not part of libclbsd.
+ */
+#include "test.h"
+
+#include "cli/format.c"
+#include "cli/request.c"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* JSON compact text of a request, for exact comparisons. */
+static char *dump(const json_t *j)
+{
+	return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+TEST(run_minimal)
+{
+	char *argv[] = {"run", "forge"};
+	struct run_opts o;
+	struct clbsd_err err;
+	CHECK_INT(cli_parse_run(ARGC(argv), argv, true, &o, &err), 0);
+	autofree char *s = dump(o.req);
+	CHECK_STR(s, "{\"auto_remove\":false,\"image\":\"forge\",\"stdin\":false,\"tty\":false}");
+	CHECK(!o.detach && !o.rm && !o.tty && !o.interactive);
+	run_opts_release(&o);
+}
+
+TEST(run_all_flags)
+{
+	char *argv[] = {"run",       "-d",        "--rm",          "-t",
+			"-i",        "--name",    "web",           "-e",
+			"A=1",       "--env=B=x y", "-v",          "/srv/x:/data:ro",
+			"-v",        "/a:/b",     "-w",            "/srv",
+			"-u",        "1000:1000", "--hostname",    "web.home.lan",
+			"--memory",  "256M",      "--pids",        "128",
+			"--cpus",    "0.5",       "--restart",     "on-failure:3",
+			"forge:1.0", "httpd",     "-f"};
+	struct run_opts o;
+	struct clbsd_err err;
+	CHECK_INT(cli_parse_run(ARGC(argv), argv, true, &o, &err), 0);
+	CHECK(o.detach && o.rm && o.tty && o.interactive);
+	autofree char *s = dump(o.req);
+	CHECK_STR(s, "{\"auto_remove\":true,\"command\":[\"httpd\",\"-f\"],\"cpus\":0.5,"
+		     "\"env\":[\"A=1\",\"B=x y\"],\"hostname\":\"web.home.lan\","
+		     "\"image\":\"forge:1.0\",\"memory\":268435456,\"name\":\"web\",\"pids\":128,"
+		     "\"restart\":\"on-failure:3\",\"stdin\":true,\"tty\":true,\"user\":\"1000:1000\","
+		     "\"volumes\":[{\"dest\":\"/data\",\"readonly\":true,\"source\":\"/srv/x\"},"
+		     "{\"dest\":\"/b\",\"readonly\":false,\"source\":\"/a\"}],\"workdir\":\"/srv\"}");
+	run_opts_release(&o);
+}
+
+/* Options end at IMAGE: what follows belongs to the container's command. */
+TEST(run_stops_at_image)
+{
+	char *argv[] = {"run", "--rm", "forge", "ls", "-l", "--name", "x", "--", "-d"};
+	struct run_opts o;
+	struct clbsd_err err;
+	CHECK_INT(cli_parse_run(ARGC(argv), argv, true, &o, &err), 0);
+	CHECK(o.rm && !o.detach);
+	autofree char *s = dump(json_object_get(o.req, "command"));
+	CHECK_STR(s, "[\"ls\",\"-l\",\"--name\",\"x\",\"--\",\"-d\"]");
+	CHECK(json_object_get(o.req, "name") == NULL);
+	run_opts_release(&o);
+}
+
+TEST(run_double_dash)
+{
+	char *argv[] = {"run", "-t", "--", "forge", "sh"};
+	struct run_opts o;
+	struct clbsd_err err;
+	CHECK_INT(cli_parse_run(ARGC(argv), argv, true, &o, &err), 0);
+	CHECK_STR(json_string_value(json_object_get(o.req, "image")), "forge");
+	run_opts_release(&o);
+}
+
+TEST(run_help)
+{
+	char *argv[] = {"run", "--help"};
+	char *argv2[] = {"create", "-h", "forge"};
+	struct run_opts o;
+	struct clbsd_err err;
+	CHECK_INT(cli_parse_run(ARGC(argv), argv, true, &o, &err), 1);
+	CHECK_INT(cli_parse_run(ARGC(argv2), argv2, false, &o, &err), 1);
+}
+
+/* Each bad value is refused locally with a reason that names it. */
+static int bad(bool is_run, char *a1, char *a2, const char *want)
+{
+	char *argv[] = {"run", a1, a2, "forge"};
+	int argc = a2 ? 4 : 3;
+	if (!a2)
+		argv[2] = "forge";
+	struct run_opts o;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int r = cli_parse_run(argc, argv, is_run, &o, &err);
+	if (r >= 0) {
+		run_opts_release(&o);
+		printf("# accepted %s %s\n", a1, a2 ? a2 : "");
+		return 0;
+	}
+	if (err.kind != CLBSD_E_INVALID || !strstr(err.msg, want)) {
+		printf("# %s %s: \"%s\" lacks \"%s\"\n", a1, a2 ? a2 : "", err.msg, want);
+		return 0;
+	}
+	return 1;
+}
+
+TEST(run_rejects)
+{
+	CHECK(bad(true, "--memory", "12Q", "12Q"));
+	CHECK(bad(true, "--memory", "0", "memory"));
+	CHECK(bad(true, "--pids", "x", "pids"));
+	CHECK(bad(true, "--pids", "0", "pids"));
+	CHECK(bad(true, "--cpus", "0", "cpus"));
+	CHECK(bad(true, "--cpus", "nan", "cpus"));
+	CHECK(bad(true, "--cpus", "1x", "cpus"));
+	CHECK(bad(true, "-v", "relative:/x", "relative"));
+	CHECK(bad(true, "-v", "/x:rel", "rel"));
+	CHECK(bad(true, "-v", "/x", "SRC:DST"));
+	CHECK(bad(true, "-v", "/x/../y:/z", "/x/../y"));
+	CHECK(bad(true, "-v", "/x:/y:rx", "rx"));
+	CHECK(bad(true, "--name", "../x", "../x"));
+	CHECK(bad(true, "--name", "Web", "Web"));
+	CHECK(bad(true, "--restart", "sometimes", "sometimes"));
+	CHECK(bad(true, "--restart", "on-failure:x", "on-failure:x"));
+	CHECK(bad(true, "-e", "=x", "=x"));
+	CHECK(bad(true, "-e", "NOVALUE", "KEY=VALUE"));
+	CHECK(bad(true, "-w", "rel", "rel"));
+	CHECK(bad(true, "-u", "a b", "a b"));
+	CHECK(bad(true, "--hostname", "-x", "-x"));
+	CHECK(bad(true, "--bogus", NULL, "unknown option '--bogus'"));
+	CHECK(bad(true, "-z", NULL, "unknown option '-z'"));
+	CHECK(bad(false, "-d", NULL, "unknown option '-d'"));
+	CHECK(bad(false, "--detach", NULL, "unknown option '--detach'"));
+}
+
+TEST(run_missing)
+{
+	char *argv[] = {"run", "-d"};
+	char *argv2[] = {"run", "--name"};
+	char *argv3[] = {"run", "Bad:Ref"};
+	struct run_opts o;
+	struct clbsd_err err;
+	CHECK(cli_parse_run(ARGC(argv), argv, true, &o, &err) < 0);
+	CHECK_STR(err.msg, "missing IMAGE");
+	CHECK(cli_parse_run(ARGC(argv2), argv2, true, &o, &err) < 0);
+	CHECK_STR(err.msg, "option '--name' needs a value");
+	CHECK(cli_parse_run(ARGC(argv3), argv3, true, &o, &err) < 0);
+	CHECK(strstr(err.msg, "Bad:Ref") != NULL);
+}
+
+TEST(restart_policies)
+{
+	struct clbsd_err err;
+	CHECK_INT(cli_check_restart("no", &err), 0);
+	CHECK_INT(cli_check_restart("always", &err), 0);
+	CHECK_INT(cli_check_restart("on-failure", &err), 0);
+	CHECK_INT(cli_check_restart("on-failure:5", &err), 0);
+	CHECK(cli_check_restart("on-failure:", &err) < 0);
+	CHECK(cli_check_restart("on-failure:-1", &err) < 0);
+	CHECK(cli_check_restart("unless-stopped", &err) < 0);
+}
+
+TEST(users)
+{
+	struct clbsd_err err;
+	CHECK_INT(cli_check_user("0", &err), 0);
+	CHECK_INT(cli_check_user("1000:1000", &err), 0);
+	CHECK_INT(cli_check_user("nobody", &err), 0);
+	CHECK_INT(cli_check_user("www-data:www-data", &err), 0);
+	CHECK(cli_check_user("", &err) < 0);
+	CHECK(cli_check_user(":1", &err) < 0);
+	CHECK(cli_check_user("1:", &err) < 0);
+	CHECK(cli_check_user("a:b:c", &err) < 0);
+	CHECK(cli_check_user("-x", &err) < 0);
+}
+
+TEST(exec_parse)
+{
+	char *argv[] = {"exec", "-ti", "-e", "K=V", "-w", "/tmp", "-u", "0", "web", "ls", "-l"};
+	struct exec_opts o;
+	struct clbsd_err err;
+	CHECK_INT(cli_parse_exec(ARGC(argv), argv, &o, &err), 0);
+	CHECK_STR(o.name, "web");
+	CHECK(o.tty && o.interactive);
+	autofree char *s = dump(o.req);
+	CHECK_STR(s, "{\"command\":[\"ls\",\"-l\"],\"env\":[\"K=V\"],\"interactive\":true,"
+		     "\"stdin\":true,\"tty\":true,\"user\":\"0\",\"workdir\":\"/tmp\"}");
+	exec_opts_release(&o);
+
+	char *argv2[] = {"exec", "web", "sh", "-c", "echo hi"};
+	CHECK_INT(cli_parse_exec(ARGC(argv2), argv2, &o, &err), 0);
+	autofree char *s2 = dump(o.req);
+	CHECK_STR(s2, "{\"command\":[\"sh\",\"-c\",\"echo hi\"],\"interactive\":false,"
+		      "\"stdin\":false,\"tty\":false}");
+	exec_opts_release(&o);
+
+	char *argv3[] = {"exec", "web"};
+	CHECK(cli_parse_exec(ARGC(argv3), argv3, &o, &err) < 0);
+	CHECK(strstr(err.msg, "missing CMD") != NULL);
+	char *argv4[] = {"exec", "../web", "ls"};
+	CHECK(cli_parse_exec(ARGC(argv4), argv4, &o, &err) < 0);
+	char *argv5[] = {"exec", "-x", "web", "ls"};
+	CHECK(cli_parse_exec(ARGC(argv5), argv5, &o, &err) < 0);
+	CHECK_STR(err.msg, "unknown option '-x'");
+}
+
+TEST(durations)
+{
+	char b[64];
+	const long long S = 1000000000LL;
+	struct {
+		long long ns;
+		const char *want;
+	} cases[] = {
+		{0, "Less than a second"},
+		{S / 2, "Less than a second"},
+		{S, "1 second"},
+		{59 * S, "59 seconds"},
+		{60 * S, "About a minute"},
+		{119 * S, "About a minute"},
+		{120 * S, "2 minutes"},
+		{59 * 60 * S, "59 minutes"},
+		{60 * 60 * S, "About an hour"},
+		{90 * 60 * S, "2 hours"},
+		{47 * 3600 * S, "47 hours"},
+		{48 * 3600 * S, "2 days"},
+		{14 * 86400 * S, "2 weeks"},
+		{60 * 86400 * S, "2 months"},
+		{800 * 86400 * S, "2 years"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		fmt_duration(cases[i].ns, b, sizeof(b));
+		CHECK_STR(b, cases[i].want);
+	}
+	fmt_ago(10 * S, 130 * S, b, sizeof(b));
+	CHECK_STR(b, "2 minutes ago");
+	/* A daemon clock slightly ahead never shows negative times. */
+	fmt_ago(200 * S, 130 * S, b, sizeof(b));
+	CHECK_STR(b, "Less than a second ago");
+}
+
+TEST(sizes)
+{
+	char b[32];
+	fmt_size(0, b, sizeof(b));
+	CHECK_STR(b, "0B");
+	fmt_size(999, b, sizeof(b));
+	CHECK_STR(b, "999B");
+	fmt_size(1234567, b, sizeof(b));
+	CHECK_STR(b, "1.23MB");
+	fmt_size(999999, b, sizeof(b));
+	CHECK_STR(b, "1MB");
+	fmt_size(5000000000LL, b, sizeof(b));
+	CHECK_STR(b, "5GB");
+	fmt_bytes(1536 * 1024, b, sizeof(b));
+	CHECK_STR(b, "1.5MiB");
+	fmt_bytes(512, b, sizeof(b));
+	CHECK_STR(b, "512B");
+	fmt_bytes(8LL << 30, b, sizeof(b));
+	CHECK_STR(b, "8GiB");
+}
+
+TEST(short_ids_and_commands)
+{
+	autofree char *a = fmt_short_id("5f0c1234567890abcdef");
+	CHECK_STR(a, "5f0c12345678");
+	autofree char *b = fmt_short_id("sha256:9a1b1234567890ab");
+	CHECK_STR(b, "9a1b12345678");
+	json_t *argv = json_pack("[s,s,s]", "/bin/sh", "-c", "while true; do sleep 1; done");
+	autofree char *c = fmt_command(argv, 20);
+	CHECK_STR(c, "\"/bin/sh -c while tr…\"");
+	json_decref(argv);
+	argv = json_pack("[s]", "/bin/sh");
+	autofree char *d = fmt_command(argv, 20);
+	CHECK_STR(d, "\"/bin/sh\"");
+	json_decref(argv);
+}
+
+#define T0 "2026-11-22T20:00:00.000000000Z"
+static const long long NOW = 1795377600LL * 1000000000LL + 300LL * 1000000000LL; /* T0 + 5 min */
+
+TEST(status_column)
+{
+	int64_t t0;
+	CHECK_INT(time_parse_rfc3339(T0, &t0), 0);
+	CHECK_INT(t0 + 300LL * 1000000000LL, NOW);
+	json_t *c = json_pack("{s:s, s:s}", "state", "running", "started_at", T0);
+	autofree char *a = fmt_status(c, NOW);
+	CHECK_STR(a, "Up 5 minutes");
+	json_decref(c);
+	c = json_pack("{s:s, s:i, s:s}", "state", "exited", "exit_code", 137, "finished_at", T0);
+	autofree char *b = fmt_status(c, NOW);
+	CHECK_STR(b, "Exited (137) 5 minutes ago");
+	json_decref(c);
+	c = json_pack("{s:s, s:n}", "state", "created", "started_at");
+	autofree char *d = fmt_status(c, NOW);
+	CHECK_STR(d, "Created");
+	json_decref(c);
+	c = json_pack("{s:s, s:i, s:s}", "state", "restarting", "exit_code", 1, "finished_at", T0);
+	autofree char *e = fmt_status(c, NOW);
+	CHECK_STR(e, "Restarting (1) 5 minutes ago");
+	json_decref(c);
+}
+
+TEST(table_alignment)
+{
+	static const char *const h[] = {"A", "LONGER", "C"};
+	static const char *const r1[] = {"xxxx", "y", ""};
+	static const char *const r2[] = {"é…", NULL, "z"};
+	struct table t;
+	table_init(&t, 3, h);
+	table_add(&t, r1);
+	table_add(&t, r2);
+	autofree char *s = table_render(&t);
+	CHECK_STR(s, "A      LONGER   C\n"
+		     "xxxx   y\n"
+		     "é…              z\n");
+	table_release(&t);
+}
+
+TEST(ps_table)
+{
+	json_t *list = json_pack(
+		"[{s:s, s:s, s:s, s:s, s:i, s:s, s:{s:[s,s]}},"
+		" {s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:{s:[s]}}]",
+		"name", "web", "id", "5f0c1234567890abcdef", "image", "forge:latest", "state",
+		"running", "pid", 1234, "started_at", T0, "config", "command", "httpd", "-f",
+		"name", "db", "id", "abcdef1234567890", "image", "forge:latest", "state", "exited",
+		"pid", 0, "exit_code", 0, "finished_at", T0, "config", "command", "/bin/sh");
+	autofree char *s = fmt_ps(list, NOW);
+	CHECK_STR(s, "NAME   ID             IMAGE          COMMAND      STATE     STATUS                   "
+		     "  PID\n"
+		     "web    5f0c12345678   forge:latest   \"httpd -f\"   running   Up 5 minutes           "
+		     "    1234\n"
+		     "db     abcdef123456   forge:latest   \"/bin/sh\"    exited    Exited (0) 5 minutes ago "
+		     "  -\n");
+	json_decref(list);
+}
+
+TEST(images_table)
+{
+	json_t *list = json_pack("[{s:s, s:[s,s], s:s, s:i}, {s:s, s:[], s:s, s:i}]", "id",
+				 "9a1b1234567890ab", "names", "forge:latest", "web", "created", T0,
+				 "size", 1234567, "id", "ffff0000ffff0000", "names", "created", T0,
+				 "size", 10);
+	autofree char *s = fmt_images(list, NOW);
+	CHECK_STR(s, "NAME           ID             CREATED         SIZE\n"
+		     "forge:latest   9a1b12345678   5 minutes ago   1.23MB\n"
+		     "web:latest     9a1b12345678   5 minutes ago   1.23MB\n"
+		     "<none>         ffff0000ffff   5 minutes ago   10B\n");
+	json_decref(list);
+}
+
+TEST(stats_table)
+{
+	json_t *a = json_pack("[{s:s, s:I, s:s}]", "name", "web", "cpu_usage_ns",
+			      (json_int_t)1000000000, "read_at", "2026-11-22T20:00:00.000000000Z");
+	json_t *b = json_pack("[{s:s, s:I, s:s, s:I, s:I, s:i}]", "name", "web", "cpu_usage_ns",
+			      (json_int_t)1250000000, "read_at", "2026-11-22T20:00:00.500000000Z",
+			      "memory_usage", (json_int_t)(64LL << 20), "memory_limit",
+			      (json_int_t)(256LL << 20), "pids_current", 3);
+	autofree char *s = fmt_stats(a, b, 500000000, 8LL << 30);
+	CHECK_STR(s, "NAME   CPU %    MEM USAGE / LIMIT   MEM %    PIDS\n"
+		     "web    50.00%   64MiB / 256MiB      25.00%   3\n");
+	/* No limit: the host's memory is the limit, like docker stats. */
+	json_object_set_new(json_array_get(b, 0), "memory_limit", json_integer(0));
+	autofree char *s2 = fmt_stats(NULL, b, 500000000, 1LL << 30);
+	CHECK_STR(s2, "NAME   CPU %   MEM USAGE / LIMIT   MEM %   PIDS\n"
+		      "web    --      64MiB / 1GiB        6.25%   3\n");
+	json_decref(a);
+	json_decref(b);
+}
+
+TEST(event_lines)
+{
+	json_t *ev = json_loads("{\"seq\":12,\"time\":\"" T0 "\",\"type\":\"container.exited\","
+				"\"container\":\"web\",\"attrs\":{\"exit_code\":0,\"signal\":0,"
+				"\"oom_killed\":false,\"msg\":\"two words\",\"none\":null}}",
+				0, NULL);
+	CHECK(ev != NULL);
+	autofree char *s = fmt_event(ev);
+	CHECK_STR(s, T0 " container.exited web exit_code=0 signal=0 oom_killed=false "
+			"msg=\"two words\"");
+	json_decref(ev);
+	ev = json_loads("{\"seq\":1,\"time\":\"" T0 "\",\"type\":\"daemon.started\"}", 0, NULL);
+	autofree char *s2 = fmt_event(ev);
+	CHECK_STR(s2, T0 " daemon.started -");
+	json_decref(ev);
+}
+
+TEST(info_text)
+{
+	json_t *info = json_loads("{\"version\":\"0.1\",\"pid\":7,\"storage\":{\"driver\":\"dir\","
+				  "\"overlay\":true},\"x\":[1,\"a\"],\"n\":null}",
+				  0, NULL);
+	autofree char *s = fmt_info(info);
+	CHECK_STR(s, "version: 0.1\npid: 7\nstorage:\n  driver: dir\n  overlay: true\nx: 1, a\n"
+		     "n: -\n");
+	json_decref(info);
+}
+
+TEST(cri_lines)
+{
+	struct cri_rec r;
+	const char *l1 = T0 " stdout F hello world";
+	CHECK_INT(cri_parse(l1, strlen(l1), &r), 0);
+	CHECK(!r.is_stderr && !r.partial);
+	CHECK_INT(r.time_len, strlen(T0));
+	CHECK_INT(r.data_len, 11);
+	CHECK(memcmp(r.data, "hello world", 11) == 0);
+	const char *l2 = T0 " stderr P ";
+	CHECK_INT(cri_parse(l2, strlen(l2), &r), 0);
+	CHECK(r.is_stderr && r.partial);
+	CHECK_INT(r.data_len, 0);
+	const char *l3 = T0 " stdout F";
+	CHECK_INT(cri_parse(l3, strlen(l3), &r), 0);
+	CHECK_INT(r.data_len, 0);
+	const char *l4 = T0 " stdout F:x  two  spaces ";
+	CHECK_INT(cri_parse(l4, strlen(l4), &r), 0);
+	CHECK_INT(r.data_len, strlen(" two  spaces "));
+	CHECK(cri_parse("garbage", 7, &r) < 0);
+	const char *l5 = T0 " stdin F x";
+	CHECK(cri_parse(l5, strlen(l5), &r) < 0);
+	const char *l6 = T0 " stdout X x";
+	CHECK(cri_parse(l6, strlen(l6), &r) < 0);
+}
+
+TEST(log_writer)
+{
+	struct logw w;
+	struct buf out = BUF_INIT, errb = BUF_INIT;
+	logw_init(&w, false);
+	/* Records split at arbitrary points, partial lines joined, streams separated. */
+	const char *in = T0 " stdout P hel" "\n" T0 " stderr F oops\n" T0 " stdout F lo\n" T0
+			    " stdout F last";
+	for (size_t off = 0, n = strlen(in); off < n; off += 7)
+		logw_feed(&w, in + off, n - off < 7 ? n - off : 7, &out, &errb);
+	CHECK_STR(out.data, "hello\n");
+	CHECK_STR(errb.data, "oops\n");
+	logw_finish(&w, &out, &errb);
+	CHECK_STR(out.data, "hello\nlast\n");
+	logw_release(&w);
+	buf_release(&out);
+	buf_release(&errb);
+
+	logw_init(&w, true);
+	const char *in2 = T0 " stdout P a\n" T0 " stdout F b\n" T0 " stdout F c\nnot cri\n";
+	logw_feed(&w, in2, strlen(in2), &out, &errb);
+	CHECK_STR(out.data, T0 " ab\n" T0 " c\nnot cri\n");
+	CHECK(errb.len == 0);
+	logw_release(&w);
+	buf_release(&out);
+	buf_release(&errb);
+}
+
+TEST_MAIN_BEGIN("cli")
+RUN(run_minimal);
+RUN(run_all_flags);
+RUN(run_stops_at_image);
+RUN(run_double_dash);
+RUN(run_help);
+RUN(run_rejects);
+RUN(run_missing);
+RUN(restart_policies);
+RUN(users);
+RUN(exec_parse);
+RUN(durations);
+RUN(sizes);
+RUN(short_ids_and_commands);
+RUN(status_column);
+RUN(table_alignment);
+RUN(ps_table);
+RUN(images_table);
+RUN(stats_table);
+RUN(event_lines);
+RUN(info_text);
+RUN(cri_lines);
+RUN(log_writer);
+TEST_MAIN_END
