@@ -1,0 +1,215 @@
+/*
+ * clbsd-shim: the parent of one native container's init. The daemon starts
+ * it with fork+exec (see the usage text for the contract); it detaches from
+ * the daemon at once so the container survives the daemon being restarted or
+ * killed, and reports on --ready-fd whether the container runs.
+ */
+#include "shim/shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: clbsd-shim --name NAME --spec FILE --socket PATH --state FILE --log-dir DIR\n"
+	"                  --ready-fd N [--hold] [--log-max-size BYTES] [--log-max-files N]\n"
+	"                  [--scrollback BYTES] [--log-level error|warn|info|debug]\n"
+	"Started by clbsdd for one native container; not meant to be run by hand.\n";
+
+/* Report a start failure before the loop exists: on the ready fd and stderr. */
+static int early_fail(int ready_fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int early_fail(int ready_fd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	autofree char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "clbsd-shim: %s\n", msg);
+	if (ready_fd >= 0) {
+		json_t *o = json_pack("{s:b,s:s}", "ok", 0, "error", msg);
+		char *s = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		if (s) {
+			write_all(ready_fd, s, strlen(s));
+			write_all(ready_fd, "\n", 1);
+			free(s);
+		}
+		close(ready_fd);
+	}
+	return 2;
+}
+
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Start from clean signal state: whatever the daemon ignored or blocked
+ * would otherwise reach the container through us. SIGPIPE gets a no-op
+ * handler rather than SIG_IGN because a handler is reset by execve() and an
+ * ignore is not: the container must see the default SIGPIPE.
+ */
+static void signals_reset(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	sa.sa_handler = on_sigpipe;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int size_opt(const char *name, const char *v, int64_t *out, int ready_fd)
+{
+	struct clbsd_err err;
+	if (parse_size(v, out, &err) < 0 || *out < 0)
+		return early_fail(ready_fd, "--%s: %s", name, err.msg);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct shim_opts o = {
+		.ready_fd = -1,
+		.log_max_size = 10 << 20,
+		.log_max_files = 3,
+		.scrollback = 64 << 10,
+	};
+	const char *size_s = NULL, *files_s = NULL, *scroll_s = NULL, *level_s = NULL;
+	enum { O_NAME = 256, O_SPEC, O_SOCKET, O_STATE, O_LOGDIR, O_READY, O_HOLD, O_MAXSIZE,
+	       O_MAXFILES, O_SCROLL, O_LEVEL };
+	static const struct option opts[] = {
+		{"name", required_argument, NULL, O_NAME},
+		{"spec", required_argument, NULL, O_SPEC},
+		{"socket", required_argument, NULL, O_SOCKET},
+		{"state", required_argument, NULL, O_STATE},
+		{"log-dir", required_argument, NULL, O_LOGDIR},
+		{"ready-fd", required_argument, NULL, O_READY},
+		{"hold", no_argument, NULL, O_HOLD},
+		{"log-max-size", required_argument, NULL, O_MAXSIZE},
+		{"log-max-files", required_argument, NULL, O_MAXFILES},
+		{"scrollback", required_argument, NULL, O_SCROLL},
+		{"log-level", required_argument, NULL, O_LEVEL},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *ready_s = NULL;
+	int c;
+	bool bad = false;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_NAME: o.name = optarg; break;
+		case O_SPEC: o.spec_path = optarg; break;
+		case O_SOCKET: o.sock_path = optarg; break;
+		case O_STATE: o.state_path = optarg; break;
+		case O_LOGDIR: o.log_dir = optarg; break;
+		case O_READY: ready_s = optarg; break;
+		case O_HOLD: o.hold = true; break;
+		case O_MAXSIZE: size_s = optarg; break;
+		case O_MAXFILES: files_s = optarg; break;
+		case O_SCROLL: scroll_s = optarg; break;
+		case O_LEVEL: level_s = optarg; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: bad = true; break;
+		}
+	}
+	long long n;
+	if (ready_s) {
+		if (parse_int(ready_s, 0, 1 << 20, &n) < 0 || fcntl((int)n, F_GETFD) < 0)
+			return early_fail(-1, "--ready-fd %s is not an open file descriptor",
+					  ready_s);
+		o.ready_fd = (int)n;
+	}
+	/* Keep the ready fd clear of 0-2, which become /dev/null below. */
+	if (o.ready_fd >= 0 && o.ready_fd < 3) {
+		int fd = fcntl(o.ready_fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return early_fail(o.ready_fd, "dup ready fd: %s", strerror(errno));
+		close(o.ready_fd);
+		o.ready_fd = fd;
+	}
+	if (o.ready_fd >= 0)
+		fd_set_cloexec(o.ready_fd);
+	if (bad || optind != argc) {
+		fputs(usage, stderr);
+		return early_fail(o.ready_fd, "bad command line (see usage)");
+	}
+	if (!o.name || !o.spec_path || !o.sock_path || !o.state_path || !o.log_dir ||
+	    o.ready_fd < 0)
+		return early_fail(o.ready_fd, "--name, --spec, --socket, --state, --log-dir and "
+					      "--ready-fd are all required");
+	if (!valid_name(o.name))
+		return early_fail(o.ready_fd, "--name %s is not a valid container name", o.name);
+	if (size_s && size_opt("log-max-size", size_s, &o.log_max_size, o.ready_fd))
+		return 2;
+	if (scroll_s && size_opt("scrollback", scroll_s, &o.scrollback, o.ready_fd))
+		return 2;
+	if (o.scrollback > (64 << 20))
+		return early_fail(o.ready_fd, "--scrollback %s is too large (at most 64M)",
+				  scroll_s);
+	if (files_s) {
+		if (parse_int(files_s, 1, 1000, &n) < 0)
+			return early_fail(o.ready_fd, "--log-max-files %s: want 1 to 1000",
+					  files_s);
+		o.log_max_files = (int)n;
+	}
+	if (level_s) {
+		enum log_level lvl;
+		if (log_parse_level(level_s, &lvl) < 0)
+			return early_fail(o.ready_fd, "--log-level %s: want error, warn, info "
+						      "or debug",
+					  level_s);
+		log_set_level(lvl);
+	}
+
+	/* Nothing the daemon left open may reach the container. */
+	if (o.ready_fd > 3)
+		close_range(3, (unsigned)o.ready_fd - 1, 0);
+	close_range((unsigned)o.ready_fd + 1, ~0U, 0);
+	signals_reset();
+
+	struct clbsd_err err;
+	if (fs_mkdir_p(o.log_dir, 0755, &err) < 0)
+		return early_fail(o.ready_fd, "log dir: %s", err.msg);
+	autofree char *logpath = xasprintf("%s/shim.log", o.log_dir);
+	int lfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (lfd < 0)
+		return early_fail(o.ready_fd, "open %s: %s", logpath, strerror(errno));
+	FILE *logf = fdopen(lfd, "a");
+	if (!logf)
+		return early_fail(o.ready_fd, "fdopen %s: %s", logpath, strerror(errno));
+
+	/* Detach: the daemon reaps our first process; the second carries on. */
+	pid_t pid = fork();
+	if (pid < 0)
+		return early_fail(o.ready_fd, "fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	if (chdir("/") < 0)
+		return early_fail(o.ready_fd, "chdir /: %s", strerror(errno));
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0)
+		return early_fail(o.ready_fd, "open /dev/null: %s", strerror(errno));
+	for (int fd = 0; fd < 3; fd++)
+		dup2(null, fd);
+	if (null > 2)
+		close(null);
+	log_set_sink(log_sink_stderr, logf);
+
+	return shim_run(&o);
+}
