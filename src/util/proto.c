@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -58,6 +59,10 @@ int proto_request(const char *sock_path, const char *request_json, int *fd, char
 	autoclose int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "socket");
+	/* A hung shim must not hang its caller: bound the request/reply exchange. */
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return clbsd_err_set(err, CLBSD_E_UNAVAIL, errno, "connect to shim %s", sock_path);
 	int r = write_all(s, request_json, strlen(request_json));
@@ -69,6 +74,9 @@ int proto_request(const char *sock_path, const char *request_json, int *fd, char
 	r = proto_read_line(s, &line, err);
 	if (r < 0)
 		return r;
+	struct timeval none = {0};
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
 	*reply = line;
 	*fd = steal_fd(&s);
 	return 0;

@@ -165,6 +165,14 @@ const char *signal_name(int sig);
 /* Decimal int with range check. */
 int parse_int(const char *s, long long min, long long max, long long *out);
 
+/* ---- processes ---- */
+/*
+ * Run argv (no shell; argv[0] looked up on PATH), wait for it, and collect
+ * its stdout (when out is not NULL; NUL-terminated). Fails with a message
+ * holding the exit status and the first line of stderr.
+ */
+int proc_run(char *const argv[], char **out, struct clbsd_err *err);
+
 /* ---- misc ---- */
 /* n random bytes as 2n lowercase hex chars (buf >= 2n+1). */
 void random_hex(char *buf, size_t nbytes);
