@@ -1,0 +1,97 @@
+/*
+ * The image store: <root>/images/<id>/rootfs holds an image's file tree and
+ * <root>/images/<id>/config.json its metadata (id, created, size and the run
+ * config: entrypoint, cmd, env, workdir, user). <root>/images/repositories.json
+ * maps "name:tag" to ids. Every file is written atomically.
+ *
+ * Invariants: an id is 64 lowercase hex characters; a name always carries a
+ * tag once stored ("forge" is stored as "forge:latest"); one name points to
+ * exactly one image; an image without names is removed.
+ *
+ * The store is not thread-safe: the daemon's loop thread owns it. Building an
+ * image tree (import copy, forge) is separate from registering it, so the
+ * slow part can run on a worker thread into a staging directory.
+ */
+#ifndef CLBSD_IMAGE_H
+#define CLBSD_IMAGE_H
+
+#include <clbsd/error.h>
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct image_config {
+	char **entrypoint; /* NULL-terminated, may be empty */
+	char **cmd;
+	char **env;
+	char *workdir;
+	char *user;
+};
+
+struct image {
+	char id[65];
+	int64_t created_ns;
+	int64_t size;
+	struct image_config config;
+	char *dir; /* <root>/images/<id> */
+};
+
+struct image_store {
+	char *dir;     /* <root>/images */
+	json_t *repos; /* object: "name:tag" -> id */
+	struct image **imgs;
+	size_t n;
+};
+
+int image_store_open(const char *root, struct image_store *st, struct clbsd_err *err);
+void image_store_release(struct image_store *st);
+
+/* Normalise "name" to "name:latest" (new string). */
+char *image_ref_normalise(const char *ref);
+
+/* Find by name[:tag], full id, or unique id prefix (>= 4 chars). NULL if none. */
+struct image *image_lookup(const struct image_store *st, const char *ref);
+struct image *image_by_id(const struct image_store *st, const char *id);
+
+/* The names pointing at an image (NULL-terminated, caller frees with strv_free). */
+char **image_names(const struct image_store *st, const struct image *img);
+
+/* A fresh staging directory <root>/images/.staging-<rand> with rootfs/ inside. */
+int image_staging_new(const struct image_store *st, char **dir, struct clbsd_err *err);
+
+/*
+ * Fill a staging directory (blocking; safe on a worker thread as it touches
+ * no store state). import: src is a rootfs directory, or a directory holding
+ * rootfs/ and optionally config.json with the image config.
+ */
+int image_stage_import(const char *staging, const char *src, struct image_config *cfg,
+		       struct clbsd_err *err);
+/* The layer-0 image from busybox-static: applets, passwd, group, hosts, resolv.conf. */
+int image_stage_forge(const char *staging, const char *busybox, struct image_config *cfg,
+		      struct clbsd_err *err);
+
+/*
+ * Move a filled staging directory into the store under a new id and point
+ * `name` at it (an older image loses that name and is removed when it has no
+ * names left and is not in use per `in_use`). On failure the staging dir is
+ * removed.
+ */
+int image_commit(struct image_store *st, const char *staging, const struct image_config *cfg,
+		 const char *name, bool (*in_use)(const char *id, void *ctx), void *ctx,
+		 struct image **out, struct clbsd_err *err);
+
+/*
+ * Remove a reference: a name removes that name (and the image when it was
+ * the last one); an id removes the image and all its names. Refuses with
+ * CLBSD_E_CONFLICT when in use unless force.
+ */
+int image_remove(struct image_store *st, const char *ref, bool force,
+		 bool (*in_use)(const char *id, void *ctx), void *ctx, struct clbsd_err *err);
+
+void image_config_release(struct image_config *cfg);
+json_t *image_config_to_json(const struct image_config *cfg);
+int image_config_from_json(json_t *j, struct image_config *cfg, struct clbsd_err *err);
+json_t *image_to_json(const struct image_store *st, const struct image *img);
+
+#endif

@@ -1,0 +1,451 @@
+#include "image.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void image_config_release(struct image_config *cfg)
+{
+	strv_free(cfg->entrypoint);
+	strv_free(cfg->cmd);
+	strv_free(cfg->env);
+	free(cfg->workdir);
+	free(cfg->user);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+json_t *image_config_to_json(const struct image_config *cfg)
+{
+	return json_pack("{s:o,s:o,s:o,s:s,s:s}", "entrypoint", json_strv(cfg->entrypoint),
+			 "cmd", json_strv(cfg->cmd), "env", json_strv(cfg->env), "workdir",
+			 cfg->workdir ? cfg->workdir : "/", "user", cfg->user ? cfg->user : "");
+}
+
+static int strv_member(json_t *j, const char *key, char ***out, struct clbsd_err *err)
+{
+	json_t *v = json_object_get(j, key);
+	if (!v || json_is_null(v)) {
+		*out = xcalloc(1, sizeof(char *));
+		return 0;
+	}
+	char **s = json_to_strv(v);
+	if (!s)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"image config: \"%s\" must be an array of strings", key);
+	*out = s;
+	return 0;
+}
+
+int image_config_from_json(json_t *j, struct image_config *cfg, struct clbsd_err *err)
+{
+	struct image_config c = {0};
+	if (!json_is_object(j))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"image config must be a JSON object");
+	if (strv_member(j, "entrypoint", &c.entrypoint, err) < 0 ||
+	    strv_member(j, "cmd", &c.cmd, err) < 0 || strv_member(j, "env", &c.env, err) < 0) {
+		image_config_release(&c);
+		return -err->code;
+	}
+	const char *wd = json_str(j, "workdir");
+	if (wd && *wd && !fs_path_is_clean_abs(wd)) {
+		image_config_release(&c);
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"image config: workdir \"%s\" must be a clean absolute path",
+					wd);
+	}
+	c.workdir = xstrdup(wd && *wd ? wd : "/");
+	const char *user = json_str(j, "user");
+	c.user = xstrdup(user ? user : "");
+	*cfg = c;
+	return 0;
+}
+
+char *image_ref_normalise(const char *ref)
+{
+	const char *colon = strrchr(ref, ':');
+	const char *slash = strrchr(ref, '/');
+	if (colon && (!slash || colon > slash))
+		return xstrdup(ref);
+	return xasprintf("%s:latest", ref);
+}
+
+static void free_image(struct image *img)
+{
+	image_config_release(&img->config);
+	free(img->dir);
+	free(img);
+}
+
+static int load_image(struct image_store *st, const char *id, struct clbsd_err *err)
+{
+	autofree char *dir = xasprintf("%s/%s", st->dir, id);
+	autofree char *path = xasprintf("%s/config.json", dir);
+	autofree char *text = NULL;
+	if (fs_read_file(path, &text, NULL, err) < 0)
+		return -err->code;
+	json_error_t je;
+	json_t *j = json_loads(text, 0, &je);
+	if (!j)
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL, "%s:%d: %s", path, je.line,
+					je.text);
+	struct image *img = xcalloc(1, sizeof(*img));
+	int r = image_config_from_json(json_object_get(j, "config"), &img->config, err);
+	if (r < 0) {
+		json_decref(j);
+		free(img);
+		return clbsd_err_prefix(err, "%s", path);
+	}
+	snprintf(img->id, sizeof(img->id), "%s", id);
+	img->created_ns = json_time_get(j, "created");
+	img->size = json_int(j, "size", 0);
+	img->dir = steal_ptr(&dir);
+	json_decref(j);
+	st->imgs = xrealloc(st->imgs, (st->n + 1) * sizeof(*st->imgs));
+	st->imgs[st->n++] = img;
+	return 0;
+}
+
+static bool is_id(const char *s)
+{
+	if (strlen(s) != 64)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+static int save_repos(struct image_store *st, struct clbsd_err *err)
+{
+	autofree char *path = xasprintf("%s/repositories.json", st->dir);
+	autofree char *text = json_dumps(st->repos, JSON_INDENT(2) | JSON_SORT_KEYS);
+	return fs_write_atomic(path, text, strlen(text), 0644, err);
+}
+
+int image_store_open(const char *root, struct image_store *st, struct clbsd_err *err)
+{
+	memset(st, 0, sizeof(*st));
+	st->dir = xasprintf("%s/images", root);
+	if (fs_mkdir_p(st->dir, 0755, err) < 0)
+		return clbsd_err_prefix(err, "image store");
+	autofree char *rpath = xasprintf("%s/repositories.json", st->dir);
+	autofree char *text = NULL;
+	if (fs_read_file(rpath, &text, NULL, err) == 0) {
+		json_error_t je;
+		st->repos = json_loads(text, 0, &je);
+		if (!json_is_object(st->repos)) {
+			json_decref(st->repos);
+			st->repos = NULL;
+			return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
+						"%s:%d: %s (restore it from a backup or remove "
+						"it to forget image names)",
+						rpath, je.line, je.text);
+		}
+	} else if (err->code == ENOENT) {
+		st->repos = json_object();
+	} else {
+		return -err->code;
+	}
+	DIR *d = opendir(st->dir);
+	if (!d)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", st->dir);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, ".staging-", 9) == 0) {
+			/* Left by a build or import that did not finish. */
+			autofree char *p = xasprintf("%s/%s", st->dir, de->d_name);
+			struct clbsd_err ignore;
+			fs_rm_rf(p, &ignore);
+			continue;
+		}
+		if (!is_id(de->d_name))
+			continue;
+		struct clbsd_err e2;
+		if (load_image(st, de->d_name, &e2) < 0)
+			log_warn("image", NULL, "skipping image %s: %s", de->d_name, e2.msg);
+	}
+	closedir(d);
+	/* Drop names that point at images that are gone. */
+	const char *key;
+	json_t *val;
+	void *tmp;
+	bool changed = false;
+	json_object_foreach_safe(st->repos, tmp, key, val)
+	{
+		if (!json_is_string(val) || !image_by_id(st, json_string_value(val))) {
+			json_object_del(st->repos, key);
+			changed = true;
+		}
+	}
+	if (changed && save_repos(st, err) < 0)
+		return -err->code;
+	return 0;
+}
+
+void image_store_release(struct image_store *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		free_image(st->imgs[i]);
+	free(st->imgs);
+	json_decref(st->repos);
+	free(st->dir);
+	memset(st, 0, sizeof(*st));
+}
+
+struct image *image_by_id(const struct image_store *st, const char *id)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (strcmp(st->imgs[i]->id, id) == 0)
+			return st->imgs[i];
+	return NULL;
+}
+
+struct image *image_lookup(const struct image_store *st, const char *ref)
+{
+	if (!ref || !*ref)
+		return NULL;
+	autofree char *norm = image_ref_normalise(ref);
+	const char *id = json_str(st->repos, norm);
+	if (id)
+		return image_by_id(st, id);
+	size_t n = strlen(ref);
+	if (n < 4 || n > 64)
+		return NULL;
+	struct image *found = NULL;
+	for (size_t i = 0; i < st->n; i++) {
+		if (strncmp(st->imgs[i]->id, ref, n) == 0) {
+			if (found)
+				return NULL; /* ambiguous prefix */
+			found = st->imgs[i];
+		}
+	}
+	return found;
+}
+
+char **image_names(const struct image_store *st, const struct image *img)
+{
+	struct strv v = STRV_INIT;
+	const char *key;
+	json_t *val;
+	json_object_foreach(st->repos, key, val)
+	{
+		if (json_is_string(val) && strcmp(json_string_value(val), img->id) == 0)
+			strv_push(&v, key);
+	}
+	if (!v.v)
+		return xcalloc(1, sizeof(char *));
+	return v.v;
+}
+
+json_t *image_to_json(const struct image_store *st, const struct image *img)
+{
+	char **names = image_names(st, img);
+	json_t *j = json_pack("{s:s,s:o,s:o,s:I,s:o}", "id", img->id, "names", json_strv(names),
+			      "created", json_time(img->created_ns), "size", (json_int_t)img->size,
+			      "config", image_config_to_json(&img->config));
+	strv_free(names);
+	return j;
+}
+
+int image_staging_new(const struct image_store *st, char **dir, struct clbsd_err *err)
+{
+	char rnd[17];
+	random_hex(rnd, 8);
+	autofree char *d = xasprintf("%s/.staging-%s", st->dir, rnd);
+	if (mkdir(d, 0700) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", d);
+	*dir = steal_ptr(&d);
+	return 0;
+}
+
+int image_stage_import(const char *staging, const char *src, struct image_config *cfg,
+		       struct clbsd_err *err)
+{
+	if (!fs_path_is_clean_abs(src))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"import path \"%s\" must be a clean absolute path", src);
+	if (!fs_is_dir(src))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOTDIR,
+					"import path %s is not a directory", src);
+	autofree char *sub = xasprintf("%s/rootfs", src);
+	autofree char *cfgpath = xasprintf("%s/config.json", src);
+	const char *tree = src;
+	struct image_config c = {0};
+	if (fs_is_dir(sub) && fs_exists(cfgpath)) {
+		tree = sub;
+		autofree char *text = NULL;
+		if (fs_read_file(cfgpath, &text, NULL, err) < 0)
+			return -err->code;
+		json_error_t je;
+		json_t *j = json_loads(text, 0, &je);
+		if (!j)
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s:%d:%d: %s",
+						cfgpath, je.line, je.column, je.text);
+		json_t *inner = json_object_get(j, "config");
+		int r = image_config_from_json(inner ? inner : j, &c, err);
+		json_decref(j);
+		if (r < 0)
+			return clbsd_err_prefix(err, "%s", cfgpath);
+	} else {
+		if (fs_is_dir(sub) && !fs_exists(cfgpath))
+			tree = sub;
+		c.entrypoint = xcalloc(1, sizeof(char *));
+		c.cmd = xcalloc(2, sizeof(char *));
+		c.cmd[0] = xstrdup("/bin/sh");
+		c.env = xcalloc(2, sizeof(char *));
+		c.env[0] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+		c.workdir = xstrdup("/");
+		c.user = xstrdup("");
+	}
+	autofree char *dst = xasprintf("%s/rootfs", staging);
+	int r = fs_copy_tree(tree, dst, err);
+	if (r < 0) {
+		image_config_release(&c);
+		return clbsd_err_prefix(err, "copy %s into the image store", tree);
+	}
+	*cfg = c;
+	return 0;
+}
+
+static int write_image_config(const char *dir, const char *id, int64_t created, int64_t size,
+			      const struct image_config *cfg, struct clbsd_err *err)
+{
+	json_t *j = json_pack("{s:s,s:o,s:I,s:o}", "id", id, "created", json_time(created), "size",
+			      (json_int_t)size, "config", image_config_to_json(cfg));
+	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	autofree char *path = xasprintf("%s/config.json", dir);
+	return fs_write_atomic(path, text, strlen(text), 0644, err);
+}
+
+static void drop_image(struct image_store *st, struct image *img)
+{
+	struct clbsd_err err;
+	for (size_t i = 0; i < st->n; i++) {
+		if (st->imgs[i] == img) {
+			st->imgs[i] = st->imgs[--st->n];
+			break;
+		}
+	}
+	if (fs_rm_rf(img->dir, &err) < 0)
+		log_warn("image", NULL, "remove %s: %s", img->dir, err.msg);
+	free_image(img);
+}
+
+static bool has_names(const struct image_store *st, const char *id)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(st->repos, key, val)
+	{
+		if (json_is_string(val) && strcmp(json_string_value(val), id) == 0)
+			return true;
+	}
+	return false;
+}
+
+int image_commit(struct image_store *st, const char *staging, const struct image_config *cfg,
+		 const char *name, bool (*in_use)(const char *id, void *ctx), void *ctx,
+		 struct image **out, struct clbsd_err *err)
+{
+	struct clbsd_err ignore;
+	autofree char *norm = image_ref_normalise(name);
+	char id[65];
+	random_hex(id, 32);
+	int64_t created = time_now_ns();
+	autofree char *rootfs = xasprintf("%s/rootfs", staging);
+	int64_t size = fs_du(rootfs);
+	autofree char *dir = xasprintf("%s/%s", st->dir, id);
+	int r = write_image_config(staging, id, created, size, cfg, err);
+	if (r == 0 && rename(staging, dir) < 0)
+		r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "move %s to %s", staging, dir);
+	if (r < 0) {
+		fs_rm_rf(staging, &ignore);
+		return clbsd_err_prefix(err, "store image %s", norm);
+	}
+	struct image *img = xcalloc(1, sizeof(*img));
+	memcpy(img->id, id, sizeof(id));
+	img->created_ns = created;
+	img->size = size;
+	img->dir = steal_ptr(&dir);
+	struct image_config *c = &img->config;
+	c->entrypoint = strv_dup(cfg->entrypoint);
+	c->cmd = strv_dup(cfg->cmd);
+	c->env = strv_dup(cfg->env);
+	c->workdir = xstrdup(cfg->workdir ? cfg->workdir : "/");
+	c->user = xstrdup(cfg->user ? cfg->user : "");
+	st->imgs = xrealloc(st->imgs, (st->n + 1) * sizeof(*st->imgs));
+	st->imgs[st->n++] = img;
+
+	const char *old = json_str(st->repos, norm);
+	autofree char *old_id = old ? xstrdup(old) : NULL;
+	json_object_set_new(st->repos, norm, json_string(id));
+	if (save_repos(st, err) < 0) {
+		if (old_id)
+			json_object_set_new(st->repos, norm, json_string(old_id));
+		else
+			json_object_del(st->repos, norm);
+		drop_image(st, img);
+		return clbsd_err_prefix(err, "store image %s", norm);
+	}
+	if (old_id && !has_names(st, old_id) && !(in_use && in_use(old_id, ctx))) {
+		struct image *prev = image_by_id(st, old_id);
+		if (prev)
+			drop_image(st, prev);
+	}
+	*out = img;
+	return 0;
+}
+
+int image_remove(struct image_store *st, const char *ref, bool force,
+		 bool (*in_use)(const char *id, void *ctx), void *ctx, struct clbsd_err *err)
+{
+	struct image *img = image_lookup(st, ref);
+	if (!img)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"no image \"%s\" (clbsd images lists them)", ref);
+	autofree char *norm = image_ref_normalise(ref);
+	const char *named = json_str(st->repos, norm);
+	bool by_name = named && strcmp(named, img->id) == 0;
+	/* Removing one of several names never touches the tree. */
+	if (by_name) {
+		json_t *saved = json_incref(json_object_get(st->repos, norm));
+		json_object_del(st->repos, norm);
+		if (!has_names(st, img->id) && !force && in_use && in_use(img->id, ctx)) {
+			json_object_set_new(st->repos, norm, saved);
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+						"image %s is used by a container; remove the "
+						"container first or use --force",
+						ref);
+		}
+		json_decref(saved);
+		if (save_repos(st, err) < 0)
+			return clbsd_err_prefix(err, "remove image %s", ref);
+		if (!has_names(st, img->id) && !(in_use && in_use(img->id, ctx)))
+			drop_image(st, img);
+		return 0;
+	}
+	if (!force && in_use && in_use(img->id, ctx))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					"image %s is used by a container; remove the container "
+					"first or use --force",
+					ref);
+	const char *key;
+	json_t *val;
+	void *tmp;
+	json_object_foreach_safe(st->repos, tmp, key, val)
+	{
+		if (json_is_string(val) && strcmp(json_string_value(val), img->id) == 0)
+			json_object_del(st->repos, key);
+	}
+	if (save_repos(st, err) < 0)
+		return clbsd_err_prefix(err, "remove image %s", ref);
+	if (!(in_use && in_use(img->id, ctx)))
+		drop_image(st, img);
+	return 0;
+}
