@@ -25,8 +25,8 @@ LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libc
 PLATFORM := linux
 
 LIB_SRC    := $(wildcard src/util/*.c src/runtime/*.c src/runtime/$(PLATFORM)/*.c \
-                src/storage/*.c src/conf/*.c src/image/*.c)
-DAEMON_SRC := $(wildcard src/daemon/*.c src/api/*.c src/core/*.c)
+                src/storage/*.c src/conf/*.c src/image/*.c src/core/*.c)
+DAEMON_SRC := $(wildcard src/daemon/*.c src/api/*.c)
 SHIM_SRC   := $(wildcard src/shim/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
