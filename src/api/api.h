@@ -1,0 +1,59 @@
+/*
+ * The HTTP/JSON API (docs/api.md) on the daemon's Unix socket. server.c owns
+ * the listener, peer credential checks, routing and reply helpers; the other
+ * files hold the handlers for one resource each.
+ *
+ * Handlers run on the loop thread. A handler either replies before returning
+ * or keeps the request in a struct api_pending and replies later; the
+ * pending record notices a client that went away so no freed request is used.
+ */
+#ifndef CLBSD_API_H
+#define CLBSD_API_H
+
+#include "daemon/daemon.h"
+
+#include <event2/http.h>
+#include <jansson.h>
+
+struct api_pending {
+	struct evhttp_request *req;
+	struct evhttp_connection *conn;
+	bool gone;
+	struct daemon *d;
+	void *data;
+};
+
+int api_listen(struct daemon *d, struct clbsd_err *err);
+void api_close(struct daemon *d);
+
+/* Replies (take ownership of body). */
+void api_reply_json(struct evhttp_request *req, int status, json_t *body);
+void api_reply_err(struct evhttp_request *req, const struct clbsd_err *err);
+void api_reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
+void api_reply_empty(struct evhttp_request *req, int status);
+/* The request body as JSON (400 sent and NULL returned when it is not). */
+json_t *api_body_json(struct evhttp_request *req);
+/* A query parameter (NULL when absent); caller frees. */
+char *api_query(struct evhttp_request *req, const char *key);
+bool api_query_bool(struct evhttp_request *req, const char *key);
+
+struct api_pending *api_pending_new(struct daemon *d, struct evhttp_request *req);
+/* Reply through a pending record (no-op when the client is gone) and free it. */
+void api_pending_json(struct api_pending *p, int status, json_t *body);
+void api_pending_err(struct api_pending *p, const struct clbsd_err *err);
+void api_pending_free(struct api_pending *p);
+
+/* Handlers. `id` is the decoded path part after the collection (may be NULL). */
+void api_info(struct daemon *d, struct evhttp_request *req);
+void api_containers(struct daemon *d, struct evhttp_request *req, const char *id,
+		    const char *action);
+void api_container_logs(struct daemon *d, struct evhttp_request *req, struct container *c);
+void api_container_exec(struct daemon *d, struct evhttp_request *req, struct container *c);
+void api_stats_all(struct daemon *d, struct evhttp_request *req);
+void api_images(struct daemon *d, struct evhttp_request *req, const char *ref);
+void api_events(struct daemon *d, struct evhttp_request *req);
+
+json_t *api_container_stats(struct daemon *d, struct container *c, struct clbsd_err *err);
+
+#endif

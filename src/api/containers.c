@@ -1,0 +1,215 @@
+#include "api.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+void api_info(struct daemon *d, struct evhttp_request *req)
+{
+	int total = 0, running = 0;
+	for (struct container *c = d->ctrs; c; c = c->next) {
+		total++;
+		if (c->state == CTR_RUNNING)
+			running++;
+	}
+	json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:o,s:{s:i,s:i},s:i,s:o}", "version",
+			      CLBSD_VERSION, "pid", (int)getpid(), "root", d->root, "run", d->run,
+			      "socket", d->socket, "runtime", d->rt->name, "storage",
+			      json_pack("{s:s,s:b}", "driver", d->storage.ops->name, "overlay",
+					d->storage.have_overlay),
+			      "containers", "total", total, "running", running, "images",
+			      (int)d->images.n, "started_at", json_time(d->started_ns));
+	api_reply_json(req, 200, j);
+}
+
+json_t *api_container_stats(struct daemon *d, struct container *c, struct clbsd_err *err)
+{
+	if (c->state != CTR_RUNNING) {
+		clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH, "container %s is not running",
+				 c->name);
+		return NULL;
+	}
+	struct rt_spec spec = {0};
+	spec.name = c->name;
+	spec.cgroup = xasprintf("%s/%s", d->cgroup_parent, c->name);
+	spec.limits = c->cfg.limits;
+	struct rt_stats st = {0};
+	int r = d->rt->stats(&spec, &st, err);
+	free(spec.cgroup);
+	if (r < 0)
+		return NULL;
+	return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "name", c->name, "cpu_usage_ns",
+			 (json_int_t)st.cpu_usage_ns, "memory_usage", (json_int_t)st.memory_usage,
+			 "memory_limit", (json_int_t)st.memory_limit, "pids_current",
+			 (json_int_t)st.pids_current, "pids_limit", (json_int_t)st.pids_limit,
+			 "oom_kills", (json_int_t)st.oom_kills, "read_at",
+			 json_time(time_now_ns()));
+}
+
+void api_stats_all(struct daemon *d, struct evhttp_request *req)
+{
+	json_t *a = json_array();
+	for (struct container *c = d->ctrs; c; c = c->next) {
+		if (c->state != CTR_RUNNING)
+			continue;
+		struct clbsd_err err;
+		json_t *s = api_container_stats(d, c, &err);
+		if (s)
+			json_array_append_new(a, s);
+		else
+			log_warn("api", c->name, "stats: %s", err.msg);
+	}
+	api_reply_json(req, 200, a);
+}
+
+static void list(struct daemon *d, struct evhttp_request *req)
+{
+	bool all = api_query_bool(req, "all");
+	json_t *a = json_array();
+	for (struct container *c = d->ctrs; c; c = c->next)
+		if (all || c->state == CTR_RUNNING || c->state == CTR_RESTARTING)
+			json_array_append_new(a, ctr_to_json(c));
+	api_reply_json(req, 200, a);
+}
+
+/* Completion of an asynchronous operation: answer with the container. */
+static void done_json(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err)
+		api_pending_err(p, err);
+	else
+		api_pending_json(p, 200, ctr_to_json(c));
+}
+
+static void done_removed(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err) {
+		api_pending_err(p, err);
+		return;
+	}
+	if (!p->gone)
+		api_reply_empty(p->req, 204);
+	api_pending_free(p);
+}
+
+static int timeout_arg(struct evhttp_request *req, int *out)
+{
+	autofree char *t = api_query(req, "t");
+	long long v = 10;
+	if (t && parse_int(t, 0, 86400, &v) < 0) {
+		api_reply_error(req, 400, "invalid_argument",
+				"t=%s is not a number of seconds between 0 and 86400", t);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+struct restart_ctx {
+	struct api_pending *p;
+};
+
+static void restart_stopped(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err) {
+		api_pending_err(p, err);
+		return;
+	}
+	ctr_start(c, false, done_json, p);
+}
+
+void api_containers(struct daemon *d, struct evhttp_request *req, const char *id,
+		    const char *action)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (!id) {
+		if (m == EVHTTP_REQ_GET) {
+			list(d, req);
+		} else if (m == EVHTTP_REQ_POST) {
+			json_t *body = api_body_json(req);
+			if (!body)
+				return;
+			struct container *c;
+			int r = ctr_create(d, body, &c, &err);
+			json_decref(body);
+			if (r < 0)
+				api_reply_err(req, &err);
+			else
+				api_reply_json(req, 201, ctr_to_json(c));
+		} else {
+			api_reply_error(req, 405, "invalid_argument",
+					"use GET or POST on /v1/containers");
+		}
+		return;
+	}
+	struct container *c = ctr_find(d, id);
+	if (!c) {
+		api_reply_error(req, 404, "not_found",
+				"no container \"%s\" ('clbsd ps -a' lists them)", id);
+		return;
+	}
+	if (!action || !*action) {
+		if (m == EVHTTP_REQ_GET) {
+			api_reply_json(req, 200, ctr_to_json(c));
+		} else if (m == EVHTTP_REQ_DELETE) {
+			bool force = api_query_bool(req, "force");
+			ctr_remove(c, force, done_removed, api_pending_new(d, req));
+		} else {
+			api_reply_error(req, 405, "invalid_argument",
+					"use GET or DELETE on a container");
+		}
+		return;
+	}
+	if (strcmp(action, "logs") == 0 && m == EVHTTP_REQ_GET) {
+		api_container_logs(d, req, c);
+		return;
+	}
+	if (strcmp(action, "stats") == 0 && m == EVHTTP_REQ_GET) {
+		json_t *s = api_container_stats(d, c, &err);
+		if (s)
+			api_reply_json(req, 200, s);
+		else
+			api_reply_err(req, &err);
+		return;
+	}
+	if (m != EVHTTP_REQ_POST) {
+		api_reply_error(req, 405, "invalid_argument", "use POST for %s", action);
+		return;
+	}
+	if (strcmp(action, "start") == 0) {
+		ctr_start(c, api_query_bool(req, "hold"), done_json, api_pending_new(d, req));
+	} else if (strcmp(action, "stop") == 0) {
+		int t;
+		if (timeout_arg(req, &t) == 0)
+			ctr_stop(c, t, done_json, api_pending_new(d, req));
+	} else if (strcmp(action, "restart") == 0) {
+		int t;
+		if (timeout_arg(req, &t) == 0)
+			ctr_stop(c, t, restart_stopped, api_pending_new(d, req));
+	} else if (strcmp(action, "kill") == 0) {
+		autofree char *s = api_query(req, "signal");
+		int sig = SIGKILL;
+		if (s && parse_signal(s, &sig) < 0) {
+			api_reply_error(req, 400, "invalid_argument",
+					"unknown signal \"%s\" (use a name like TERM or a number)",
+					s);
+			return;
+		}
+		if (ctr_kill(c, sig, &err) < 0)
+			api_reply_err(req, &err);
+		else
+			api_reply_json(req, 200, ctr_to_json(c));
+	} else if (strcmp(action, "exec") == 0) {
+		api_container_exec(d, req, c);
+	} else {
+		api_reply_error(req, 404, "not_found", "no action \"%s\" on containers", action);
+	}
+}

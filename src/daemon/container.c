@@ -1,0 +1,807 @@
+/*
+ * Containers as data: validation of create requests, the resolved config,
+ * persistence in container.json, and final removal.
+ */
+#include "daemon.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *ctr_state_name(enum ctr_state s)
+{
+	switch (s) {
+	case CTR_CREATED:
+		return "created";
+	case CTR_RUNNING:
+		return "running";
+	case CTR_RESTARTING:
+		return "restarting";
+	case CTR_EXITED:
+		return "exited";
+	}
+	return "unknown";
+}
+
+static int state_from_name(const char *s, enum ctr_state *out)
+{
+	static const enum ctr_state all[] = {CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED};
+	for (size_t i = 0; s && i < ARRAY_SIZE(all); i++) {
+		if (strcmp(s, ctr_state_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static const char *policy_name(enum restart_policy p)
+{
+	return p == RESTART_ALWAYS ? "always" : p == RESTART_ON_FAILURE ? "on-failure" : "no";
+}
+
+struct container *ctr_find(struct daemon *d, const char *ref)
+{
+	if (!ref || !*ref)
+		return NULL;
+	for (struct container *c = d->ctrs; c; c = c->next)
+		if (strcmp(c->name, ref) == 0)
+			return c;
+	size_t n = strlen(ref);
+	if (n < 4)
+		return NULL;
+	struct container *found = NULL;
+	for (struct container *c = d->ctrs; c; c = c->next) {
+		if (strncmp(c->id, ref, n) == 0) {
+			if (found)
+				return NULL;
+			found = c;
+		}
+	}
+	return found;
+}
+
+bool ctr_image_in_use(const char *image_id, void *daemon)
+{
+	struct daemon *d = daemon;
+	for (struct container *c = d->ctrs; c; c = c->next)
+		if (strcmp(c->image_id, image_id) == 0)
+			return true;
+	return false;
+}
+
+static void config_release(struct ctr_config *cfg)
+{
+	strv_free(cfg->command);
+	strv_free(cfg->argv);
+	strv_free(cfg->env);
+	free(cfg->workdir);
+	free(cfg->user);
+	free(cfg->hostname);
+	for (size_t i = 0; i < cfg->n_volumes; i++) {
+		free(cfg->volumes[i].source);
+		free(cfg->volumes[i].dest);
+	}
+	free(cfg->volumes);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void ctr_free(struct container *c)
+{
+	if (!c)
+		return;
+	config_release(&c->cfg);
+	free(c->name);
+	free(c->image_ref);
+	free(c->dir);
+	free(c->shim_socket);
+	free(c->storage_mode);
+	free(c);
+}
+
+/* ---- JSON ---- */
+
+static json_t *volumes_json(const struct ctr_config *cfg)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < cfg->n_volumes; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "source",
+						   cfg->volumes[i].source, "dest",
+						   cfg->volumes[i].dest, "readonly",
+						   cfg->volumes[i].readonly));
+	return a;
+}
+
+static json_t *config_json(const struct ctr_config *cfg)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "command", cfg->command ? json_strv(cfg->command) : json_null());
+	json_object_set_new(j, "argv", json_strv(cfg->argv));
+	json_object_set_new(j, "env", json_strv(cfg->env));
+	json_object_set_new(j, "workdir", json_string(cfg->workdir));
+	json_object_set_new(j, "user", json_string(cfg->user));
+	json_object_set_new(j, "uid", json_integer(cfg->uid));
+	json_object_set_new(j, "gid", json_integer(cfg->gid));
+	json_object_set_new(j, "hostname", json_string(cfg->hostname));
+	json_object_set_new(j, "tty", json_boolean(cfg->tty));
+	json_object_set_new(j, "stdin", json_boolean(cfg->stdin_open));
+	json_object_set_new(j, "volumes", volumes_json(cfg));
+	json_object_set_new(j, "limits",
+			    json_pack("{s:I,s:I,s:f}", "memory", (json_int_t)cfg->limits.memory,
+				      "pids", (json_int_t)cfg->limits.pids, "cpus",
+				      cfg->limits.cpus));
+	json_object_set_new(j, "restart",
+			    json_pack("{s:s,s:i}", "policy", policy_name(cfg->restart),
+				      "max_retries", cfg->max_retries));
+	json_object_set_new(j, "auto_remove", json_boolean(cfg->auto_remove));
+	return j;
+}
+
+json_t *ctr_to_json(const struct container *c)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "name", json_string(c->name));
+	json_object_set_new(j, "id", json_string(c->id));
+	json_object_set_new(j, "image", json_string(c->image_ref));
+	json_object_set_new(j, "image_id", json_string(c->image_id));
+	json_object_set_new(j, "state", json_string(ctr_state_name(c->state)));
+	json_object_set_new(j, "pid", json_integer(c->state == CTR_RUNNING ? c->pid : 0));
+	json_object_set_new(j, "exit_code", json_integer(c->exit_code));
+	json_object_set_new(j, "signal", json_integer(c->signal));
+	json_object_set_new(j, "oom_killed", json_boolean(c->oom_killed));
+	json_object_set_new(j, "created_at", json_time(c->created_ns));
+	json_object_set_new(j, "started_at", json_time(c->started_ns));
+	json_object_set_new(j, "finished_at", json_time(c->finished_ns));
+	json_object_set_new(j, "restart_count", json_integer(c->restart_count));
+	json_object_set_new(j, "shim_pid",
+			    json_integer(c->state == CTR_RUNNING ? c->shim_pid : 0));
+	json_object_set_new(j, "shim_socket", json_string(c->shim_socket));
+	autofree char *rootfs = xasprintf("%s/rootfs", c->dir);
+	json_object_set_new(j, "rootfs", json_string(rootfs));
+	json_object_set_new(j, "storage", json_string(c->storage_mode ? c->storage_mode : ""));
+	json_object_set_new(j, "config", config_json(&c->cfg));
+	return j;
+}
+
+int ctr_save(struct container *c, struct clbsd_err *err)
+{
+	json_t *j = ctr_to_json(c);
+	/* The live pids are kept so a restarted daemon can find the shim. */
+	json_object_set_new(j, "pid", json_integer(c->pid));
+	json_object_set_new(j, "shim_pid", json_integer(c->shim_pid));
+	json_object_set_new(j, "backoff_n", json_integer(c->backoff_n));
+	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	autofree char *path = xasprintf("%s/container.json", c->dir);
+	int r = fs_write_atomic(path, text, strlen(text), 0600, err);
+	if (r < 0)
+		return clbsd_err_prefix(err, "container %s: save state", c->name);
+	return 0;
+}
+
+/* ---- validation ---- */
+
+static int bad(struct clbsd_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(struct clbsd_err *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	autofree char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", m);
+}
+
+static int parse_restart(const char *s, enum restart_policy *p, int *max, struct clbsd_err *err)
+{
+	*max = 0;
+	if (!s || strcmp(s, "no") == 0 || !*s) {
+		*p = RESTART_NO;
+		return 0;
+	}
+	if (strcmp(s, "always") == 0) {
+		*p = RESTART_ALWAYS;
+		return 0;
+	}
+	if (strncmp(s, "on-failure", 10) == 0) {
+		*p = RESTART_ON_FAILURE;
+		if (s[10] == '\0')
+			return 0;
+		long long n;
+		if (s[10] == ':' && parse_int(s + 11, 0, 1000000, &n) == 0) {
+			*max = (int)n;
+			return 0;
+		}
+	}
+	return bad(err, "invalid restart policy \"%s\": expected no, always, on-failure or "
+			"on-failure:N",
+		   s);
+}
+
+static bool env_ok(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	return eq && eq != kv;
+}
+
+/* Set or replace K in env (strv). */
+static void env_set(struct strv *env, const char *kv)
+{
+	size_t klen = (size_t)(strchr(kv, '=') - kv);
+	for (size_t i = 0; i < env->n; i++) {
+		if (strncmp(env->v[i], kv, klen) == 0 && env->v[i][klen] == '=') {
+			free(env->v[i]);
+			env->v[i] = xstrdup(kv);
+			return;
+		}
+	}
+	strv_push(env, kv);
+}
+
+static bool env_has(const struct strv *env, const char *key)
+{
+	size_t klen = strlen(key);
+	for (size_t i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], key, klen) == 0 && env->v[i][klen] == '=')
+			return true;
+	return false;
+}
+
+static int lookup_db(const char *path, const char *name, uint32_t *id, uint32_t *gid)
+{
+	autofree char *text = NULL;
+	struct clbsd_err err;
+	if (fs_read_file(path, &text, NULL, &err) < 0)
+		return -ENOENT;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[4] = {0};
+		char *p = line;
+		for (int i = 0; i < 4 && p; i++) {
+			f[i] = p;
+			p = strchr(p, ':');
+			if (p)
+				*p++ = '\0';
+		}
+		if (!f[0] || !f[2] || strcmp(f[0], name) != 0)
+			continue;
+		long long v;
+		if (parse_int(f[2], 0, UINT32_MAX, &v) < 0)
+			return -EINVAL;
+		*id = (uint32_t)v;
+		if (gid && f[3] && parse_int(f[3], 0, UINT32_MAX, &v) == 0)
+			*gid = (uint32_t)v;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* The container's view of a file: its own layer first, then the image's. */
+static char *ctr_file(struct daemon *d, const char *image_id, const char *ctr_dir,
+		      const char *rel)
+{
+	if (ctr_dir) {
+		const char *layers[] = {"upper", "fs"};
+		for (size_t i = 0; i < ARRAY_SIZE(layers); i++) {
+			char *p = xasprintf("%s/%s/%s", ctr_dir, layers[i], rel);
+			if (fs_exists(p))
+				return p;
+			free(p);
+		}
+	}
+	return xasprintf("%s/%s/rootfs/%s", d->images.dir, image_id, rel);
+}
+
+int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir,
+		     const char *user, uint32_t *uid, uint32_t *gid, struct clbsd_err *err)
+{
+	if (!user || !*user) {
+		*uid = 0;
+		*gid = 0;
+		return 0;
+	}
+	autofree char *u = xstrdup(user);
+	char *g = strchr(u, ':');
+	if (g)
+		*g++ = '\0';
+	long long v;
+	uint32_t ruid, rgid = 0;
+	if (parse_int(u, 0, UINT32_MAX - 1, &v) == 0) {
+		ruid = (uint32_t)v;
+		rgid = ruid == 0 ? 0 : ruid;
+		/* A numeric uid takes its group from passwd when listed there. */
+		autofree char *passwd = ctr_file(d, image_id, ctr_dir, "etc/passwd");
+		autofree char *text = NULL;
+		struct clbsd_err e2;
+		if (fs_read_file(passwd, &text, NULL, &e2) == 0) {
+			char *save = NULL;
+			for (char *line = strtok_r(text, "\n", &save); line;
+			     line = strtok_r(NULL, "\n", &save)) {
+				char *f[4] = {0};
+				char *p = line;
+				for (int i = 0; i < 4 && p; i++) {
+					f[i] = p;
+					p = strchr(p, ':');
+					if (p)
+						*p++ = '\0';
+				}
+				long long pu, pg;
+				if (f[2] && f[3] && parse_int(f[2], 0, UINT32_MAX, &pu) == 0 &&
+				    (uint32_t)pu == ruid && parse_int(f[3], 0, UINT32_MAX, &pg) == 0) {
+					rgid = (uint32_t)pg;
+					break;
+				}
+			}
+		}
+	} else {
+		if (!valid_name(u) && strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != strlen(u))
+			return bad(err, "invalid user \"%s\": expected UID[:GID] or a user name",
+				   user);
+		autofree char *passwd = ctr_file(d, image_id, ctr_dir, "etc/passwd");
+		if (lookup_db(passwd, u, &ruid, &rgid) < 0)
+			return bad(err, "user \"%s\" not found in the image's /etc/passwd; use a "
+					"numeric UID[:GID]",
+				   u);
+	}
+	if (g) {
+		if (parse_int(g, 0, UINT32_MAX - 1, &v) == 0) {
+			rgid = (uint32_t)v;
+		} else {
+			autofree char *group = ctr_file(d, image_id, ctr_dir, "etc/group");
+			if (lookup_db(group, g, &rgid, NULL) < 0)
+				return bad(err,
+					   "group \"%s\" not found in the image's /etc/group; use "
+					   "a numeric GID",
+					   g);
+		}
+	}
+	*uid = ruid;
+	*gid = rgid;
+	return 0;
+}
+
+static const char *const create_keys[] = {
+	"name",  "image", "command", "env",  "volumes", "workdir",  "user",        "hostname",
+	"tty",   "stdin", "memory",  "pids", "cpus",    "restart", "auto_remove", NULL,
+};
+
+static int check_keys(json_t *req, struct clbsd_err *err)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(req, key, val)
+	{
+		bool known = false;
+		for (size_t i = 0; create_keys[i]; i++)
+			if (strcmp(key, create_keys[i]) == 0)
+				known = true;
+		if (!known)
+			return bad(err, "unknown key \"%s\" in the create request", key);
+	}
+	return 0;
+}
+
+static int parse_volumes(json_t *vols, struct ctr_config *cfg, struct clbsd_err *err)
+{
+	if (!vols || json_is_null(vols))
+		return 0;
+	if (!json_is_array(vols))
+		return bad(err, "\"volumes\" must be an array of {source, dest, readonly}");
+	size_t n = json_array_size(vols);
+	cfg->volumes = xcalloc(n ? n : 1, sizeof(struct rt_mount));
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array_get(vols, i);
+		const char *src = json_str(v, "source");
+		const char *dst = json_str(v, "dest");
+		if (!src || !dst)
+			return bad(err, "volume %zu needs \"source\" and \"dest\" strings", i + 1);
+		if (!fs_path_is_clean_abs(src))
+			return bad(err,
+				   "volume source \"%s\" must be an absolute path without . or .. "
+				   "(relative paths are refused)",
+				   src);
+		if (!fs_path_is_clean_abs(dst) || strcmp(dst, "/") == 0)
+			return bad(err,
+				   "volume destination \"%s\" must be an absolute path without . or "
+				   ".. and not /",
+				   dst);
+		if (!fs_exists(src))
+			return bad(err, "volume source %s does not exist on the host", src);
+		cfg->volumes[i].source = xstrdup(src);
+		cfg->volumes[i].dest = xstrdup(dst);
+		cfg->volumes[i].readonly = json_bool(v, "readonly", false);
+		cfg->n_volumes = i + 1;
+	}
+	return 0;
+}
+
+static int parse_limits(json_t *req, struct ctr_config *cfg, struct clbsd_err *err)
+{
+	json_t *m = json_object_get(req, "memory");
+	if (json_is_string(m)) {
+		if (parse_size(json_string_value(m), &cfg->limits.memory, err) < 0)
+			return clbsd_err_prefix(err, "memory");
+	} else if (json_is_integer(m)) {
+		cfg->limits.memory = json_integer_value(m);
+	} else if (m && !json_is_null(m)) {
+		return bad(err, "\"memory\" must be a size like \"256M\" or a number of bytes");
+	}
+	if (cfg->limits.memory != 0 && cfg->limits.memory < (4LL << 20))
+		return bad(err, "memory limit %lld bytes is below the minimum of 4M",
+			   (long long)cfg->limits.memory);
+	json_t *p = json_object_get(req, "pids");
+	if (json_is_integer(p) && json_integer_value(p) >= 1)
+		cfg->limits.pids = json_integer_value(p);
+	else if (p && !json_is_null(p))
+		return bad(err, "\"pids\" must be a positive integer");
+	json_t *cpu = json_object_get(req, "cpus");
+	if (json_is_number(cpu)) {
+		double v = json_number_value(cpu);
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		if (v <= 0.0 || v > (double)(ncpu > 0 ? ncpu : 1024))
+			return bad(err, "\"cpus\" %.2f is out of range: expected more than 0 and at "
+					"most %ld (this host's CPUs)",
+				   v, ncpu);
+		cfg->limits.cpus = v;
+	} else if (cpu && !json_is_null(cpu)) {
+		return bad(err, "\"cpus\" must be a number like 0.5");
+	}
+	return 0;
+}
+
+static char **strv_member(json_t *req, const char *key, bool *bad_type)
+{
+	json_t *v = json_object_get(req, key);
+	*bad_type = false;
+	if (!v || json_is_null(v))
+		return NULL;
+	char **s = json_to_strv(v);
+	if (!s)
+		*bad_type = true;
+	return s;
+}
+
+/*
+ * Validate a create request and resolve the container's config against its
+ * image. Nothing is made on disk here.
+ */
+static int build_config(struct daemon *d, json_t *req, const struct image *img,
+			const char *name, struct ctr_config *cfg, struct clbsd_err *err)
+{
+	bool bt;
+	cfg->command = strv_member(req, "command", &bt);
+	if (bt)
+		return bad(err, "\"command\" must be an array of strings");
+	char **envreq = strv_member(req, "env", &bt);
+	if (bt)
+		return bad(err, "\"env\" must be an array of \"KEY=VALUE\" strings");
+	for (size_t i = 0; envreq && envreq[i]; i++) {
+		if (!env_ok(envreq[i])) {
+			int r = bad(err, "environment entry \"%s\" is not KEY=VALUE", envreq[i]);
+			strv_free(envreq);
+			return r;
+		}
+	}
+
+	struct strv argv = STRV_INIT;
+	for (size_t i = 0; img->config.entrypoint && img->config.entrypoint[i]; i++)
+		strv_push(&argv, img->config.entrypoint[i]);
+	char **cmd = cfg->command && cfg->command[0] ? cfg->command : img->config.cmd;
+	for (size_t i = 0; cmd && cmd[i]; i++)
+		strv_push(&argv, cmd[i]);
+	if (argv.n == 0) {
+		strv_free(envreq);
+		return bad(err, "no command: the image has no CMD or ENTRYPOINT and none was given");
+	}
+	cfg->argv = argv.v;
+
+	const char *hn = json_str(req, "hostname");
+	if (json_object_get(req, "hostname") && !json_is_null(json_object_get(req, "hostname")) &&
+	    !hn) {
+		strv_free(envreq);
+		return bad(err, "\"hostname\" must be a string");
+	}
+	if (hn && !valid_hostname(hn)) {
+		strv_free(envreq);
+		return bad(err, "hostname \"%s\" is not a DNS name (lowercase letters, digits, "
+				"hyphens, dots)",
+			   hn);
+	}
+	cfg->hostname = xstrdup(hn ? hn : name);
+	cfg->tty = json_bool(req, "tty", false);
+	cfg->stdin_open = json_bool(req, "stdin", false);
+
+	struct strv env = STRV_INIT;
+	for (size_t i = 0; img->config.env && img->config.env[i]; i++)
+		if (env_ok(img->config.env[i]))
+			env_set(&env, img->config.env[i]);
+	if (!env_has(&env, "PATH"))
+		env_set(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	autofree char *hostenv = xasprintf("HOSTNAME=%s", cfg->hostname);
+	env_set(&env, hostenv);
+	env_set(&env, "container=clbsd");
+	if (cfg->tty)
+		env_set(&env, "TERM=xterm");
+	for (size_t i = 0; envreq && envreq[i]; i++)
+		env_set(&env, envreq[i]);
+	strv_free(envreq);
+	if (!env.v)
+		env.v = xcalloc(1, sizeof(char *));
+	cfg->env = env.v;
+
+	const char *wd = json_str(req, "workdir");
+	if (wd && !fs_path_is_clean_abs(wd))
+		return bad(err, "workdir \"%s\" must be an absolute path without . or ..", wd);
+	cfg->workdir = xstrdup(wd ? wd : img->config.workdir && *img->config.workdir
+						 ? img->config.workdir
+						 : "/");
+
+	const char *user = json_str(req, "user");
+	cfg->user = xstrdup(user ? user : img->config.user ? img->config.user : "");
+	if (ctr_resolve_user(d, img->id, NULL, cfg->user, &cfg->uid, &cfg->gid, err) < 0)
+		return -err->code;
+
+	if (parse_volumes(json_object_get(req, "volumes"), cfg, err) < 0)
+		return -err->code;
+	if (parse_limits(req, cfg, err) < 0)
+		return -err->code;
+	json_t *rs = json_object_get(req, "restart");
+	if (rs && !json_is_null(rs) && !json_is_string(rs))
+		return bad(err, "\"restart\" must be a string");
+	if (parse_restart(json_str(req, "restart"), &cfg->restart, &cfg->max_retries, err) < 0)
+		return -err->code;
+	cfg->auto_remove = json_bool(req, "auto_remove", false);
+	if (cfg->auto_remove && cfg->restart != RESTART_NO)
+		return bad(err, "auto-remove (--rm) and a restart policy cannot be combined");
+	return 0;
+}
+
+int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clbsd_err *err)
+{
+	if (!json_is_object(req))
+		return bad(err, "the create request must be a JSON object");
+	if (check_keys(req, err) < 0)
+		return -err->code;
+	const char *name = json_str(req, "name");
+	json_t *jn = json_object_get(req, "name");
+	if (jn && !json_is_null(jn) && !name)
+		return bad(err, "\"name\" must be a string");
+	char genname[16];
+	if (!name || !*name) {
+		char hex[11];
+		do {
+			random_hex(hex, 5);
+			snprintf(genname, sizeof(genname), "c-%s", hex);
+		} while (ctr_find(d, genname));
+		name = genname;
+	}
+	if (!valid_name(name))
+		return bad(err,
+			   "container name \"%s\" is not a DNS label: use 1-63 lowercase letters, "
+			   "digits and inner hyphens",
+			   name);
+	for (struct container *o = d->ctrs; o; o = o->next)
+		if (strcmp(o->name, name) == 0)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+						"a container named %s already exists; remove it or "
+						"choose another --name",
+						name);
+	const char *ref = json_str(req, "image");
+	if (!ref || !*ref)
+		return bad(err, "\"image\" is required");
+	struct image *img = image_lookup(&d->images, ref);
+	if (!img)
+		return bad(err, "image \"%s\" not found; 'clbsd images' lists images, 'clbsd "
+				"forge' builds forge:latest",
+			   ref);
+
+	struct container *c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->name = xstrdup(name);
+	c->ready_fd = -1;
+	if (build_config(d, req, img, name, &c->cfg, err) < 0) {
+		ctr_free(c);
+		return -err->code;
+	}
+	random_hex(c->id, 32);
+	autofree char *norm = image_ref_normalise(ref);
+	c->image_ref = xstrdup(json_str(d->images.repos, norm) ? norm : ref);
+	memcpy(c->image_id, img->id, sizeof(c->image_id));
+	c->state = CTR_CREATED;
+	c->created_ns = time_now_ns();
+	c->dir = xasprintf("%s/containers/%s", d->root, name);
+	c->shim_socket = xasprintf("%s/shims/%s.sock", d->run, name);
+
+	/* Nothing exists yet; from here every failure removes what was made. */
+	if (fs_exists(c->dir)) {
+		int r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					 "%s already exists but belongs to no known container; "
+					 "move it away",
+					 c->dir);
+		ctr_free(c);
+		return r;
+	}
+	struct rt_rootfs rootfs = {0};
+	autofree char *logs = xasprintf("%s/logs", c->dir);
+	autofree char *img_rootfs = xasprintf("%s/rootfs", img->dir);
+	int r = fs_mkdir_p(logs, 0700, err);
+	if (r == 0)
+		r = d->storage.ops->create(&d->storage, img_rootfs, c->dir, &rootfs, err);
+	if (r == 0) {
+		c->storage_mode = xstrdup(strcmp(rootfs.mode, "overlay") == 0 ? "overlay" : "copy");
+		rt_rootfs_release(&rootfs);
+		r = ctr_save(c, err);
+	}
+	if (r < 0) {
+		struct clbsd_err ignore;
+		fs_rm_rf(c->dir, &ignore);
+		clbsd_err_prefix(err, "create container %s", name);
+		ctr_free(c);
+		return r;
+	}
+	c->next = d->ctrs;
+	d->ctrs = c;
+	daemon_event(d, "container.created", c->name,
+		     json_pack("{s:s,s:s}", "image", c->image_ref, "id", c->id));
+	*out = c;
+	return 0;
+}
+
+int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err *err)
+{
+	struct daemon *d = c->d;
+	memset(spec, 0, sizeof(*spec));
+	struct image *img = image_by_id(&d->images, c->image_id);
+	if (!img)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ENOENT,
+					"container %s: its image %s is gone from the store",
+					c->name, c->image_id);
+	autofree char *img_rootfs = xasprintf("%s/rootfs", img->dir);
+	if (d->storage.ops->describe(&d->storage, img_rootfs, c->dir, &spec->rootfs, err) < 0)
+		return clbsd_err_prefix(err, "container %s", c->name);
+	spec->name = xstrdup(c->name);
+	spec->hostname = xstrdup(c->cfg.hostname);
+	spec->argv = strv_dup(c->cfg.argv);
+	spec->env = strv_dup(c->cfg.env);
+	spec->cwd = xstrdup(c->cfg.workdir);
+	spec->uid = c->cfg.uid;
+	spec->gid = c->cfg.gid;
+	spec->tty = c->cfg.tty;
+	spec->stdin_open = c->cfg.stdin_open;
+	spec->n_mounts = c->cfg.n_volumes;
+	spec->mounts = xcalloc(c->cfg.n_volumes ? c->cfg.n_volumes : 1, sizeof(struct rt_mount));
+	for (size_t i = 0; i < c->cfg.n_volumes; i++) {
+		spec->mounts[i].source = xstrdup(c->cfg.volumes[i].source);
+		spec->mounts[i].dest = xstrdup(c->cfg.volumes[i].dest);
+		spec->mounts[i].readonly = c->cfg.volumes[i].readonly;
+	}
+	spec->limits = c->cfg.limits;
+	spec->cgroup = xasprintf("%s/%s", d->cgroup_parent, c->name);
+	return 0;
+}
+
+int ctr_destroy(struct container *c, struct clbsd_err *err)
+{
+	struct daemon *d = c->d;
+	/* The cgroup normally goes with the shim; a crashed shim leaves it. */
+	struct rt_spec spec = {0};
+	spec.name = c->name;
+	spec.cgroup = xasprintf("%s/%s", d->cgroup_parent, c->name);
+	struct clbsd_err e2;
+	if (d->rt->destroy(&spec, &e2) < 0)
+		log_warn("container", c->name, "remove cgroup: %s", e2.msg);
+	free(spec.cgroup);
+	if (d->storage.ops->remove(&d->storage, c->dir, err) < 0)
+		return clbsd_err_prefix(err, "remove container %s", c->name);
+	unlink(c->shim_socket);
+	if (fs_rm_rf(c->dir, err) < 0)
+		return clbsd_err_prefix(err, "remove container %s", c->name);
+	return 0;
+}
+
+/* ---- loading at start ---- */
+
+static int load_one(struct daemon *d, const char *name, struct clbsd_err *err)
+{
+	autofree char *dir = xasprintf("%s/containers/%s", d->root, name);
+	autofree char *path = xasprintf("%s/container.json", dir);
+	autofree char *text = NULL;
+	if (fs_read_file(path, &text, NULL, err) < 0)
+		return -err->code;
+	json_error_t je;
+	json_t *j = json_loads(text, 0, &je);
+	if (!j)
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL, "%s:%d:%d: %s", path,
+					je.line, je.column, je.text);
+	struct container *c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->ready_fd = -1;
+	c->name = xstrdup(name);
+	snprintf(c->id, sizeof(c->id), "%s", json_str(j, "id") ? json_str(j, "id") : "");
+	c->image_ref = xstrdup(json_str(j, "image") ? json_str(j, "image") : "");
+	snprintf(c->image_id, sizeof(c->image_id), "%s",
+		 json_str(j, "image_id") ? json_str(j, "image_id") : "");
+	if (state_from_name(json_str(j, "state"), &c->state) < 0)
+		c->state = CTR_EXITED;
+	c->pid = (pid_t)json_int(j, "pid", 0);
+	c->shim_pid = (pid_t)json_int(j, "shim_pid", 0);
+	c->exit_code = (int)json_int(j, "exit_code", 0);
+	c->signal = (int)json_int(j, "signal", 0);
+	c->oom_killed = json_bool(j, "oom_killed", false);
+	c->created_ns = json_time_get(j, "created_at");
+	c->started_ns = json_time_get(j, "started_at");
+	c->finished_ns = json_time_get(j, "finished_at");
+	c->restart_count = (int)json_int(j, "restart_count", 0);
+	c->backoff_n = (int)json_int(j, "backoff_n", 0);
+	c->storage_mode = xstrdup(json_str(j, "storage") ? json_str(j, "storage") : "");
+	c->dir = steal_ptr(&dir);
+	c->shim_socket = xasprintf("%s/shims/%s.sock", d->run, name);
+
+	json_t *cf = json_object_get(j, "config");
+	struct ctr_config *cfg = &c->cfg;
+	json_t *cmd = json_object_get(cf, "command");
+	cfg->command = json_is_array(cmd) ? json_to_strv(cmd) : NULL;
+	cfg->argv = json_to_strv(json_object_get(cf, "argv"));
+	cfg->env = json_to_strv(json_object_get(cf, "env"));
+	cfg->workdir = xstrdup(json_str(cf, "workdir") ? json_str(cf, "workdir") : "/");
+	cfg->user = xstrdup(json_str(cf, "user") ? json_str(cf, "user") : "");
+	cfg->uid = (uint32_t)json_int(cf, "uid", 0);
+	cfg->gid = (uint32_t)json_int(cf, "gid", 0);
+	cfg->hostname = xstrdup(json_str(cf, "hostname") ? json_str(cf, "hostname") : name);
+	cfg->tty = json_bool(cf, "tty", false);
+	cfg->stdin_open = json_bool(cf, "stdin", false);
+	json_t *lim = json_object_get(cf, "limits");
+	cfg->limits.memory = json_int(lim, "memory", 0);
+	cfg->limits.pids = json_int(lim, "pids", 0);
+	json_t *cpus = json_object_get(lim, "cpus");
+	cfg->limits.cpus = json_is_number(cpus) ? json_number_value(cpus) : 0;
+	json_t *rs = json_object_get(cf, "restart");
+	parse_restart(json_str(rs, "policy"), &cfg->restart, &cfg->max_retries, err);
+	cfg->max_retries = (int)json_int(rs, "max_retries", 0);
+	cfg->auto_remove = json_bool(cf, "auto_remove", false);
+	json_t *vols = json_object_get(cf, "volumes");
+	size_t nv = json_array_size(vols);
+	cfg->volumes = xcalloc(nv ? nv : 1, sizeof(struct rt_mount));
+	for (size_t i = 0; i < nv; i++) {
+		json_t *v = json_array_get(vols, i);
+		if (!json_str(v, "source") || !json_str(v, "dest"))
+			continue;
+		cfg->volumes[cfg->n_volumes].source = xstrdup(json_str(v, "source"));
+		cfg->volumes[cfg->n_volumes].dest = xstrdup(json_str(v, "dest"));
+		cfg->volumes[cfg->n_volumes].readonly = json_bool(v, "readonly", false);
+		cfg->n_volumes++;
+	}
+	json_decref(j);
+	if (!cfg->argv || !cfg->argv[0] || !cfg->env || !valid_name(c->name)) {
+		ctr_free(c);
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
+					"%s: config.argv and config.env are required", path);
+	}
+	c->next = d->ctrs;
+	d->ctrs = c;
+	return 0;
+}
+
+int ctr_load_all(struct daemon *d, struct clbsd_err *err)
+{
+	autofree char *dir = xasprintf("%s/containers", d->root);
+	if (fs_mkdir_p(dir, 0700, err) < 0)
+		return -err->code;
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
+	struct dirent *de;
+	while ((de = readdir(dh))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct clbsd_err e2;
+		clbsd_err_init(&e2);
+		if (load_one(d, de->d_name, &e2) < 0)
+			log_error("container", de->d_name, "not loaded: %s", e2.msg);
+	}
+	closedir(dh);
+	return 0;
+}

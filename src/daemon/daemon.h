@@ -1,0 +1,160 @@
+/*
+ * clbsdd's state: the daemon, its containers and the operations the API and
+ * the restart policy drive. Everything here runs on the one libevent loop
+ * thread; blocking work goes to work_submit().
+ *
+ * Invariants:
+ * - A container's directory <root>/containers/<name>/ holds container.json
+ *   (written atomically after every state change), runtime.json (the spec the
+ *   shim was started with), shim.json (written by the shim), logs/ and the
+ *   storage the driver made.
+ * - state RUNNING means a shim is (or was last seen) alive and c->watch is
+ *   connected to it; exits arrive through the watch and go to ctr_on_exit().
+ * - Only one start runs per container at a time (c->starting).
+ */
+#ifndef CLBSD_DAEMON_H
+#define CLBSD_DAEMON_H
+
+#include "core/events.h"
+#include "image/image.h"
+#include "runtime/driver.h"
+#include "storage/driver.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CLBSD_VERSION "0.1.0"
+
+enum ctr_state { CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED };
+enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
+
+struct ctr_config {
+	char **command; /* what the user asked for (NULL: image CMD) */
+	char **argv;    /* resolved: entrypoint + command */
+	char **env;     /* resolved: image env + user env + HOSTNAME... */
+	char *workdir;
+	char *user; /* as given, "" for the image default */
+	uint32_t uid;
+	uint32_t gid;
+	char *hostname;
+	bool tty;
+	bool stdin_open;
+	struct rt_mount *volumes;
+	size_t n_volumes;
+	struct rt_limits limits;
+	enum restart_policy restart;
+	int max_retries;
+	bool auto_remove;
+};
+
+struct container;
+typedef void (*ctr_done_fn)(struct container *c, const struct clbsd_err *err, void *arg);
+
+struct waiter {
+	ctr_done_fn fn;
+	void *arg;
+	struct waiter *next;
+};
+
+struct container {
+	struct daemon *d;
+	char *name;
+	char id[65];
+	char *image_ref;
+	char image_id[65];
+	struct ctr_config cfg;
+	enum ctr_state state;
+	pid_t pid;
+	pid_t shim_pid;
+	int exit_code;
+	int signal;
+	bool oom_killed;
+	int64_t created_ns;
+	int64_t started_ns;
+	int64_t finished_ns;
+	int restart_count;
+	int backoff_n;
+	char *dir;
+	char *shim_socket;
+	char *storage_mode;
+	bool stop_requested;
+	bool removing;
+	bool starting;
+	bool removed;       /* unlinked from the list, freed on the next loop turn */
+	bool oom_reported;  /* a container.oom event went out for this run */
+	struct bufferevent *watch;
+	struct event *restart_ev;
+	struct event *kill_ev;
+	struct event *ready_ev;
+	int ready_fd;
+	struct buf *ready_buf;
+	struct waiter *start_waiters;
+	struct waiter *exit_waiters;
+	struct container *next;
+};
+
+struct daemon {
+	struct event_base *base;
+	struct evhttp *http;
+	char *root;
+	char *run;
+	char *socket;
+	char *config;
+	char *shim_path;
+	char *busybox;
+	char *cgroup_parent;
+	int lock_fd;
+	int listen_fd;
+	gid_t api_gid;
+	bool have_api_gid;
+	struct storage storage;
+	const struct rt_ops *rt;
+	struct image_store images;
+	struct events events;
+	struct container *ctrs;
+	int64_t started_ns;
+	struct event *sig_ev[4];
+	bool shutting_down;
+};
+
+/* container.c: model, validation, persistence */
+struct container *ctr_find(struct daemon *d, const char *ref);
+int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clbsd_err *err);
+int ctr_save(struct container *c, struct clbsd_err *err);
+int ctr_load_all(struct daemon *d, struct clbsd_err *err);
+json_t *ctr_to_json(const struct container *c);
+const char *ctr_state_name(enum ctr_state s);
+bool ctr_image_in_use(const char *image_id, void *daemon);
+void ctr_free(struct container *c);
+/* Fill a runtime spec for the container (caller releases). */
+int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err *err);
+/* Resolve "UID[:GID]" or a passwd name against the container's file tree. */
+int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir,
+		     const char *user, uint32_t *uid, uint32_t *gid, struct clbsd_err *err);
+/* Remove everything of a stopped container (storage, cgroup, files, state). */
+int ctr_destroy(struct container *c, struct clbsd_err *err);
+
+/* lifecycle.c: start, watch, exit, stop, restart policy, adoption */
+void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg);
+void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg);
+int ctr_kill(struct container *c, int sig, struct clbsd_err *err);
+void ctr_remove(struct container *c, bool force, ctr_done_fn fn, void *arg);
+void ctr_adopt(struct container *c);
+bool ctr_is_active(const struct container *c);
+/* Send one request line to the running container's shim; returns the reply. */
+int ctr_shim_call(struct container *c, json_t *req, json_t **reply, struct clbsd_err *err);
+/* Tell a list of waiters and free it. */
+void waiters_fire(struct waiter **list, struct container *c, const struct clbsd_err *err);
+void waiters_add(struct waiter **list, ctr_done_fn fn, void *arg);
+
+/* work.c: blocking jobs on a thread, completion on the loop */
+typedef void (*work_fn)(void *arg);
+void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg);
+
+/* Publish an event. */
+void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs);
+
+#endif

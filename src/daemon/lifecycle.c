@@ -1,0 +1,718 @@
+/*
+ * Container life cycle: starting a shim, watching it, exits, stop with
+ * escalation, kill, the restart policy with capped exponential backoff,
+ * removal, and re-adoption of live shims when the daemon starts.
+ */
+#include "daemon.h"
+#include "util/json.h"
+#include "util/proto.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_S   60
+#define BACKOFF_BASE_MS   100
+#define BACKOFF_MAX_MS    30000
+#define BACKOFF_RESET_NS  (10LL * 1000000000LL)
+
+static void shim_gone(struct container *c);
+static void on_exit_info(struct container *c, int code, int sig, bool oom, int64_t finished,
+			 bool while_down);
+
+bool ctr_is_active(const struct container *c)
+{
+	return c->state == CTR_RUNNING || c->starting;
+}
+
+void waiters_add(struct waiter **list, ctr_done_fn fn, void *arg)
+{
+	if (!fn)
+		return;
+	struct waiter *w = xcalloc(1, sizeof(*w));
+	w->fn = fn;
+	w->arg = arg;
+	/* Keep request order: append. */
+	while (*list)
+		list = &(*list)->next;
+	*list = w;
+}
+
+void waiters_fire(struct waiter **list, struct container *c, const struct clbsd_err *err)
+{
+	struct waiter *w = *list;
+	*list = NULL;
+	while (w) {
+		struct waiter *n = w->next;
+		w->fn(c, err, w->arg);
+		free(w);
+		w = n;
+	}
+}
+
+int ctr_shim_call(struct container *c, json_t *req, json_t **reply, struct clbsd_err *err)
+{
+	autofree char *line = json_line(req);
+	autofree char *rep = NULL;
+	autoclose int fd = -1;
+	if (proto_request(c->shim_socket, line, &fd, &rep, err) < 0)
+		return clbsd_err_prefix(err, "container %s", c->name);
+	json_t *j = json_loads(rep, 0, NULL);
+	if (!json_is_object(j) || !json_bool(j, "ok", false)) {
+		const char *m = json_str(j, "error");
+		int r = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "container %s: shim: %s",
+					 c->name, m ? m : rep);
+		json_decref(j);
+		return r;
+	}
+	if (reply)
+		*reply = j;
+	else
+		json_decref(j);
+	return 0;
+}
+
+/* ---- watching a running shim ---- */
+
+static void watch_close(struct container *c)
+{
+	if (c->watch) {
+		bufferevent_free(c->watch);
+		c->watch = NULL;
+	}
+}
+
+static void on_watch_read(struct bufferevent *bev, void *arg)
+{
+	struct container *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char *line;
+	while ((line = evbuffer_readln(in, NULL, EVBUFFER_EOL_LF))) {
+		json_t *j = json_loads(line, 0, NULL);
+		free(line);
+		const char *ev = json_str(j, "event");
+		if (ev && strcmp(ev, "oom") == 0) {
+			c->oom_reported = true;
+			daemon_event(c->d, "container.oom", c->name,
+				     json_pack("{s:I}", "oom_kills",
+					       (json_int_t)json_int(j, "oom_kills", 1)));
+		} else if (ev && strcmp(ev, "exit") == 0) {
+			int code = (int)json_int(j, "exit_code", 255);
+			int sig = (int)json_int(j, "signal", 0);
+			bool oom = json_bool(j, "oom_killed", false);
+			int64_t fin = json_time_get(j, "finished_at");
+			json_decref(j);
+			watch_close(c);
+			on_exit_info(c, code, sig, oom, fin ? fin : time_now_ns(), false);
+			return;
+		}
+		json_decref(j);
+	}
+}
+
+static void on_watch_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct container *c = arg;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		watch_close(c);
+		shim_gone(c);
+	}
+}
+
+static int watch_connect(struct container *c, struct clbsd_err *err)
+{
+	int fd = -1;
+	autofree char *rep = NULL;
+	if (proto_request(c->shim_socket, "{\"op\":\"wait\"}", &fd, &rep, err) < 0)
+		return -err->code;
+	json_t *j = json_loads(rep, 0, NULL);
+	bool ok = json_bool(j, "ok", false);
+	json_decref(j);
+	if (!ok) {
+		close(fd);
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "shim refused wait: %s", rep);
+	}
+	fd_set_nonblock(fd, true);
+	c->watch = bufferevent_socket_new(c->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(c->watch, on_watch_read, NULL, on_watch_event, c);
+	bufferevent_enable(c->watch, EV_READ);
+	/* An event may already be buffered in the socket. */
+	return 0;
+}
+
+/* The shim went away without telling us: its state file says what happened. */
+static void shim_gone(struct container *c)
+{
+	if (c->state != CTR_RUNNING)
+		return;
+	autofree char *path = xasprintf("%s/shim.json", c->dir);
+	autofree char *text = NULL;
+	struct clbsd_err err;
+	json_t *j = NULL;
+	/* The shim writes its state before it tells waiters and exits. */
+	if (fs_read_file(path, &text, NULL, &err) == 0)
+		j = json_loads(text, 0, NULL);
+	const char *status = json_str(j, "status");
+	if (status && strcmp(status, "exited") == 0) {
+		int code = (int)json_int(j, "exit_code", 255);
+		int sig = (int)json_int(j, "signal", 0);
+		bool oom = json_bool(j, "oom_killed", false);
+		int64_t fin = json_time_get(j, "finished_at");
+		json_decref(j);
+		on_exit_info(c, code, sig, oom, fin ? fin : time_now_ns(), true);
+		return;
+	}
+	json_decref(j);
+	log_error("container", c->name,
+		  "shim (pid %d) died without recording an exit; killing what is left of the "
+		  "container (see %s/logs/shim.log)",
+		  (int)c->shim_pid, c->dir);
+	struct rt_spec spec = {0};
+	spec.name = c->name;
+	spec.cgroup = xasprintf("%s/%s", c->d->cgroup_parent, c->name);
+	c->d->rt->kill_all(&spec, SIGKILL, &err);
+	c->d->rt->destroy(&spec, &err);
+	free(spec.cgroup);
+	on_exit_info(c, 255, 0, false, time_now_ns(), true);
+}
+
+/* ---- start ---- */
+
+static void start_finish(struct container *c, const struct clbsd_err *err)
+{
+	c->starting = false;
+	if (c->ready_ev) {
+		event_free(c->ready_ev);
+		c->ready_ev = NULL;
+	}
+	if (c->ready_fd >= 0) {
+		close(c->ready_fd);
+		c->ready_fd = -1;
+	}
+	if (c->ready_buf) {
+		buf_release(c->ready_buf);
+		free(c->ready_buf);
+		c->ready_buf = NULL;
+	}
+	waiters_fire(&c->start_waiters, c, err);
+}
+
+static void ready_line(struct container *c, const char *line)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *j = json_loads(line, 0, NULL);
+	if (!json_is_object(j)) {
+		clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, EIO,
+				 "container %s: shim reported nonsense: %s", c->name, line);
+		json_decref(j);
+		start_finish(c, &err);
+		return;
+	}
+	if (!json_bool(j, "ok", false)) {
+		const char *m = json_str(j, "error");
+		clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, EIO, "container %s: %s", c->name,
+				 m ? m : "start failed");
+		json_decref(j);
+		log_error("container", c->name, "start failed: %s", err.msg);
+		start_finish(c, &err);
+		return;
+	}
+	c->pid = (pid_t)json_int(j, "pid", 0);
+	c->shim_pid = (pid_t)json_int(j, "shim_pid", 0);
+	json_decref(j);
+	c->state = CTR_RUNNING;
+	c->started_ns = time_now_ns();
+	c->finished_ns = 0;
+	c->exit_code = 0;
+	c->signal = 0;
+	c->oom_killed = false;
+	c->oom_reported = false;
+	if (watch_connect(c, &err) < 0)
+		log_error("container", c->name, "cannot watch its shim: %s", err.msg);
+	if (ctr_save(c, &err) < 0)
+		log_error("container", c->name, "%s", err.msg);
+	daemon_event(c->d, "container.started", c->name,
+		     json_pack("{s:i,s:i}", "pid", (int)c->pid, "restart_count",
+			       c->restart_count));
+	log_info("container", c->name, "started (pid %d)", (int)c->pid);
+	start_finish(c, NULL);
+	if (!c->watch)
+		shim_gone(c);
+}
+
+static void on_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct container *c = arg;
+	struct clbsd_err err;
+	if (what & EV_TIMEOUT) {
+		clbsd_err_setmsg(&err, CLBSD_E_TIMEOUT, ETIMEDOUT,
+				 "container %s: the shim did not report within %d s (see "
+				 "%s/logs/shim.log)",
+				 c->name, START_TIMEOUT_S, c->dir);
+		start_finish(c, &err);
+		return;
+	}
+	char b[4096];
+	ssize_t n = read(fd, b, sizeof(b));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		buf_add(c->ready_buf, b, (size_t)n);
+		char *nl = memchr(c->ready_buf->data, '\n', c->ready_buf->len);
+		if (!nl)
+			return;
+		*nl = '\0';
+		autofree char *line = xstrdup(c->ready_buf->data);
+		ready_line(c, line);
+		return;
+	}
+	clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, EIO,
+			 "container %s: the shim exited before reporting (see %s/logs/shim.log)",
+			 c->name, c->dir);
+	start_finish(c, &err);
+}
+
+static int spawn_shim(struct container *c, bool hold, struct clbsd_err *err)
+{
+	struct daemon *d = c->d;
+	struct rt_spec spec;
+	if (ctr_runtime_spec(c, &spec, err) < 0)
+		return -err->code;
+	autofree char *json = rt_spec_to_json(&spec);
+	rt_spec_release(&spec);
+	autofree char *spec_path = xasprintf("%s/runtime.json", c->dir);
+	autofree char *state_path = xasprintf("%s/shim.json", c->dir);
+	autofree char *log_dir = xasprintf("%s/logs", c->dir);
+	autofree char *shims = xasprintf("%s/shims", d->run);
+	if (fs_write_atomic(spec_path, json, strlen(json), 0600, err) < 0 ||
+	    fs_mkdir_p(shims, 0700, err) < 0 || fs_mkdir_p(log_dir, 0700, err) < 0)
+		return clbsd_err_prefix(err, "container %s", c->name);
+	unlink(state_path);
+	unlink(c->shim_socket);
+
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "pipe");
+	const char *argv[] = {d->shim_path, "--name", c->name, "--spec", spec_path,
+			      "--socket", c->shim_socket, "--state", state_path,
+			      "--log-dir", log_dir, "--ready-fd", "3",
+			      "--log-level", log_level_name(log_get_level()),
+			      hold ? "--hold" : NULL, NULL};
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(fds[0]);
+		close(fds[1]);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "fork shim");
+	}
+	if (pid == 0) {
+		/* The shim must not inherit the daemon's signal handling. */
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		if (dup2(fds[1], 3) < 0)
+			_exit(127);
+		execv(d->shim_path, (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	/* The shim forks once more and its first process exits at once. */
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+		close(fds[0]);
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOENT,
+					"cannot run the shim %s (install clbsd-shim beside clbsdd "
+					"or pass --shim)",
+					d->shim_path);
+	}
+	fd_set_nonblock(fds[0], true);
+	c->ready_fd = fds[0];
+	c->ready_buf = xcalloc(1, sizeof(struct buf));
+	c->ready_ev = event_new(d->base, fds[0], EV_READ | EV_PERSIST, on_ready, c);
+	struct timeval tv = {.tv_sec = START_TIMEOUT_S};
+	event_add(c->ready_ev, &tv);
+	return 0;
+}
+
+void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (c->removing) {
+		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EBUSY, "container %s is being removed",
+				 c->name);
+		if (fn)
+			fn(c, &err, arg);
+		return;
+	}
+	if (c->starting) {
+		waiters_add(&c->start_waiters, fn, arg);
+		return;
+	}
+	if (c->state == CTR_RUNNING) {
+		if (fn)
+			fn(c, NULL, arg);
+		return;
+	}
+	if (c->restart_ev) {
+		event_free(c->restart_ev);
+		c->restart_ev = NULL;
+	}
+	c->stop_requested = false;
+	waiters_add(&c->start_waiters, fn, arg);
+	c->starting = true;
+	if (spawn_shim(c, hold, &err) < 0) {
+		log_error("container", c->name, "start failed: %s", err.msg);
+		start_finish(c, &err);
+	}
+}
+
+/* ---- exit, restart policy ---- */
+
+static bool should_restart(const struct container *c)
+{
+	if (c->stop_requested || c->removing || c->d->shutting_down)
+		return false;
+	switch (c->cfg.restart) {
+	case RESTART_ALWAYS:
+		return true;
+	case RESTART_ON_FAILURE:
+		return c->exit_code != 0 &&
+		       (c->cfg.max_retries == 0 || c->restart_count < c->cfg.max_retries);
+	case RESTART_NO:
+		break;
+	}
+	return false;
+}
+
+static void restart_started(struct container *c, const struct clbsd_err *err, void *arg);
+
+static void on_restart_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct container *c = arg;
+	event_free(c->restart_ev);
+	c->restart_ev = NULL;
+	if (c->state != CTR_RESTARTING)
+		return;
+	c->restart_count++;
+	ctr_start(c, false, restart_started, NULL);
+}
+
+static void schedule_restart(struct container *c)
+{
+	int n = c->backoff_n < 16 ? c->backoff_n : 16;
+	int64_t delay = (int64_t)BACKOFF_BASE_MS << n;
+	if (delay > BACKOFF_MAX_MS)
+		delay = BACKOFF_MAX_MS;
+	c->backoff_n++;
+	c->state = CTR_RESTARTING;
+	struct clbsd_err err;
+	if (ctr_save(c, &err) < 0)
+		log_error("container", c->name, "%s", err.msg);
+	daemon_event(c->d, "container.restarting", c->name,
+		     json_pack("{s:i,s:I}", "restart_count", c->restart_count + 1, "delay_ms",
+			       (json_int_t)delay));
+	log_info("container", c->name, "restarting in %lld ms (restart %d)", (long long)delay,
+		 c->restart_count + 1);
+	c->restart_ev = evtimer_new(c->d->base, on_restart_timer, c);
+	struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
+	evtimer_add(c->restart_ev, &tv);
+}
+
+static void restart_started(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	if (!err)
+		return;
+	/* A failed restart counts as a failed run: try again, later. */
+	c->state = CTR_EXITED;
+	c->exit_code = 127;
+	c->finished_ns = time_now_ns();
+	if (should_restart(c)) {
+		schedule_restart(c);
+	} else {
+		struct clbsd_err e2;
+		ctr_save(c, &e2);
+	}
+}
+
+static void free_later(evutil_socket_t fd, short what, void *arg)
+{
+	ctr_free(arg);
+}
+
+static void do_remove(struct container *c, ctr_done_fn fn, void *arg)
+{
+	struct daemon *d = c->d;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (ctr_destroy(c, &err) < 0) {
+		c->removing = false;
+		log_error("container", c->name, "%s", err.msg);
+		if (fn)
+			fn(c, &err, arg);
+		return;
+	}
+	for (struct container **p = &d->ctrs; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	}
+	c->removed = true;
+	watch_close(c);
+	if (c->restart_ev) {
+		event_free(c->restart_ev);
+		c->restart_ev = NULL;
+	}
+	if (c->kill_ev) {
+		event_free(c->kill_ev);
+		c->kill_ev = NULL;
+	}
+	daemon_event(d, "container.removed", c->name, NULL);
+	log_info("container", c->name, "removed");
+	if (fn)
+		fn(c, NULL, arg);
+	/* Callers up the stack may still hold c during this loop turn. */
+	event_base_once(d->base, -1, EV_TIMEOUT, free_later, c, NULL);
+}
+
+static void on_exit_info(struct container *c, int code, int sig, bool oom, int64_t finished,
+			 bool while_down)
+{
+	if (c->kill_ev) {
+		event_free(c->kill_ev);
+		c->kill_ev = NULL;
+	}
+	int64_t ran = finished - c->started_ns;
+	c->state = CTR_EXITED;
+	c->exit_code = code;
+	c->signal = sig;
+	c->oom_killed = oom;
+	c->finished_ns = finished;
+	c->pid = 0;
+	c->shim_pid = 0;
+	if (ran > BACKOFF_RESET_NS)
+		c->backoff_n = 0;
+	struct clbsd_err err;
+	if (ctr_save(c, &err) < 0)
+		log_error("container", c->name, "%s", err.msg);
+	if (oom && !c->oom_reported)
+		daemon_event(c->d, "container.oom", c->name, json_pack("{s:i}", "oom_kills", 1));
+	json_t *attrs = json_pack("{s:i,s:i,s:b}", "exit_code", code, "signal", sig,
+				  "oom_killed", oom);
+	if (while_down)
+		json_object_set_new(attrs, "while_daemon_down", json_true());
+	daemon_event(c->d, "container.exited", c->name, attrs);
+	log_info("container", c->name, "exited with %d%s", code, oom ? " (OOM-killed)" : "");
+	waiters_fire(&c->exit_waiters, c, NULL);
+	if (c->removed || c->removing)
+		return;
+	if (c->cfg.auto_remove) {
+		c->removing = true;
+		do_remove(c, NULL, NULL);
+		return;
+	}
+	if (should_restart(c))
+		schedule_restart(c);
+}
+
+/* ---- stop, kill, remove ---- */
+
+static int send_kill(struct container *c, int sig, bool all, struct clbsd_err *err)
+{
+	json_t *req = json_pack("{s:s,s:i,s:b}", "op", "kill", "signal", sig, "all", all);
+	int r = ctr_shim_call(c, req, NULL, err);
+	json_decref(req);
+	return r;
+}
+
+static void on_kill_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct container *c = arg;
+	event_free(c->kill_ev);
+	c->kill_ev = NULL;
+	if (c->state != CTR_RUNNING)
+		return;
+	struct clbsd_err err;
+	log_info("container", c->name, "did not stop in time; sending SIGKILL");
+	if (send_kill(c, SIGKILL, true, &err) < 0)
+		log_warn("container", c->name, "%s", err.msg);
+}
+
+struct stop_args {
+	int timeout_s;
+	ctr_done_fn fn;
+	void *arg;
+};
+
+static void stop_after_start(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct stop_args *a = arg;
+	if (err && a->fn)
+		a->fn(c, NULL, a->arg);
+	else
+		ctr_stop(c, a->timeout_s, a->fn, a->arg);
+	free(a);
+}
+
+void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg)
+{
+	struct clbsd_err err;
+	if (c->starting) {
+		struct stop_args *a = xcalloc(1, sizeof(*a));
+		*a = (struct stop_args){timeout_s, fn, arg};
+		waiters_add(&c->start_waiters, stop_after_start, a);
+		return;
+	}
+	if (c->state == CTR_RESTARTING) {
+		if (c->restart_ev) {
+			event_free(c->restart_ev);
+			c->restart_ev = NULL;
+		}
+		c->stop_requested = true;
+		c->state = CTR_EXITED;
+		if (ctr_save(c, &err) < 0)
+			log_error("container", c->name, "%s", err.msg);
+		daemon_event(c->d, "container.stopped", c->name, NULL);
+	}
+	if (c->state != CTR_RUNNING) {
+		if (fn)
+			fn(c, NULL, arg);
+		return;
+	}
+	c->stop_requested = true;
+	waiters_add(&c->exit_waiters, fn, arg);
+	if (c->kill_ev)
+		return; /* a stop is already under way */
+	bool now = timeout_s <= 0;
+	if (!now && send_kill(c, SIGTERM, false, &err) < 0) {
+		log_warn("container", c->name, "%s", err.msg);
+		now = true;
+	}
+	if (now) {
+		if (send_kill(c, SIGKILL, true, &err) < 0)
+			log_warn("container", c->name, "%s", err.msg);
+		return;
+	}
+	c->kill_ev = evtimer_new(c->d->base, on_kill_timer, c);
+	struct timeval tv = {.tv_sec = timeout_s};
+	evtimer_add(c->kill_ev, &tv);
+}
+
+int ctr_kill(struct container *c, int sig, struct clbsd_err *err)
+{
+	if (c->state != CTR_RUNNING)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH,
+					"container %s is not running", c->name);
+	if (sig == SIGKILL)
+		c->stop_requested = true;
+	return send_kill(c, sig, sig == SIGKILL, err);
+}
+
+struct remove_args {
+	ctr_done_fn fn;
+	void *arg;
+};
+
+static void remove_after_exit(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct remove_args *a = arg;
+	ctr_done_fn fn = a->fn;
+	void *farg = a->arg;
+	free(a);
+	if (!c->removed)
+		do_remove(c, fn, farg);
+}
+
+static void remove_after_start(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct remove_args *a = arg;
+	ctr_done_fn fn = a->fn;
+	void *farg = a->arg;
+	free(a);
+	ctr_remove(c, true, fn, farg);
+}
+
+void ctr_remove(struct container *c, bool force, ctr_done_fn fn, void *arg)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (c->removing) {
+		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EBUSY,
+				 "container %s is already being removed", c->name);
+		if (fn)
+			fn(c, &err, arg);
+		return;
+	}
+	if (ctr_is_active(c) && !force) {
+		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EBUSY,
+				 "container %s is running; stop it first or use rm -f", c->name);
+		if (fn)
+			fn(c, &err, arg);
+		return;
+	}
+	if (c->starting) {
+		/* Let the start finish (or fail), then remove. */
+		struct remove_args *a = xcalloc(1, sizeof(*a));
+		a->fn = fn;
+		a->arg = arg;
+		waiters_add(&c->start_waiters, remove_after_start, a);
+		return;
+	}
+	c->removing = true;
+	c->stop_requested = true;
+	if (c->state == CTR_RUNNING) {
+		struct remove_args *a = xcalloc(1, sizeof(*a));
+		a->fn = fn;
+		a->arg = arg;
+		waiters_add(&c->exit_waiters, remove_after_exit, a);
+		if (send_kill(c, SIGKILL, true, &err) < 0)
+			log_warn("container", c->name, "%s", err.msg);
+		return;
+	}
+	if (c->restart_ev) {
+		event_free(c->restart_ev);
+		c->restart_ev = NULL;
+	}
+	do_remove(c, fn, arg);
+}
+
+/* ---- adoption at daemon start ---- */
+
+void ctr_adopt(struct container *c)
+{
+	struct clbsd_err err;
+	if (c->state == CTR_RESTARTING) {
+		schedule_restart(c);
+		return;
+	}
+	if (c->state != CTR_RUNNING)
+		return;
+	if (watch_connect(c, &err) == 0) {
+		log_info("container", c->name, "re-adopted running container (pid %d)",
+			 (int)c->pid);
+		daemon_event(c->d, "container.adopted", c->name,
+			     json_pack("{s:i}", "pid", (int)c->pid));
+		return;
+	}
+	shim_gone(c);
+}

@@ -1,0 +1,280 @@
+/*
+ * clbsdd: the clbsd daemon. It keeps the state of containers and images,
+ * serves the API on a Unix socket, and starts one clbsd-shim per running
+ * container. Containers outlive the daemon: a starting daemon re-adopts the
+ * shims it finds.
+ */
+#include "api/api.h"
+#include "daemon.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"Usage: clbsdd [OPTIONS]\n"
+	"\n"
+	"The clbsd daemon: runs containers and serves the API on a Unix socket.\n"
+	"\n"
+	"Options:\n"
+	"  --root DIR          state: images, containers, logs (default /var/lib/clbsd)\n"
+	"  --run DIR           runtime files: shim sockets (default /run/clbsd)\n"
+	"  --socket PATH       API socket (default RUN/clbsd.sock)\n"
+	"  --config FILE       declarative configuration (default /etc/clbsd/clbsd.conf)\n"
+	"  -n                  check the settings and the configuration, print them, exit\n"
+	"                      0 when good and 1 when not\n"
+	"  --log-level LEVEL   error, warn, info (default) or debug\n"
+	"  --shim PATH         the clbsd-shim binary (default: beside clbsdd)\n"
+	"  --busybox PATH      busybox-static for 'clbsd forge' (default /bin/busybox)\n"
+	"  --cgroup-parent N   cgroup below which containers are placed (default clbsd)\n"
+	"  -h, --help          show this help\n"
+	"  --version           print the version\n";
+
+static void usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "clbsdd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'clbsdd --help'.\n");
+	exit(2);
+}
+
+void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs)
+{
+	events_publish(&d->events, type, container, attrs);
+}
+
+static char *default_shim(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			char *p = xasprintf("%s/clbsd-shim", self);
+			if (access(p, X_OK) == 0)
+				return p;
+			free(p);
+			p = xasprintf("%s/../libexec/clbsd/clbsd-shim", self);
+			if (access(p, X_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	return xstrdup("/usr/local/libexec/clbsd/clbsd-shim");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	if (sig == SIGHUP) {
+		log_info("daemon", NULL, "SIGHUP: nothing to reload yet");
+		return;
+	}
+	log_info("daemon", NULL, "%s: shutting down; containers keep running",
+		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	d->shutting_down = true;
+	event_base_loopexit(d->base, NULL);
+}
+
+static char *absolute(const char *p)
+{
+	if (p[0] == '/')
+		return xstrdup(p);
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return xstrdup(p);
+	return xasprintf("%s/%s", cwd, p);
+}
+
+static int check_only(struct daemon *d)
+{
+	int bad = 0;
+	printf("root %s\nrun %s\nsocket %s\nshim %s\nconfig %s\n", d->root, d->run, d->socket,
+	       d->shim_path, d->config);
+	if (access(d->shim_path, X_OK) < 0) {
+		fprintf(stderr, "clbsdd: shim %s: %s\n", d->shim_path, strerror(errno));
+		bad = 1;
+	}
+	if (strlen(d->socket) >= 108) {
+		fprintf(stderr, "clbsdd: socket path %s is too long\n", d->socket);
+		bad = 1;
+	}
+	if (access(d->config, R_OK) < 0 && errno != ENOENT) {
+		fprintf(stderr, "clbsdd: config %s: %s\n", d->config, strerror(errno));
+		bad = 1;
+	}
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = {0};
+	d.lock_fd = -1;
+	d.listen_fd = -1;
+	const char *root = "/var/lib/clbsd", *run = "/run/clbsd", *sock = NULL;
+	const char *config = "/etc/clbsd/clbsd.conf", *shim = NULL;
+	const char *busybox = "/bin/busybox", *cgparent = "clbsd";
+	bool check = false;
+	enum { O_ROOT = 256, O_RUN, O_SOCKET, O_CONFIG, O_LOGLEVEL, O_SHIM, O_BUSYBOX, O_CGPARENT,
+	       O_VERSION };
+	static const struct option opts[] = {
+		{"root", required_argument, NULL, O_ROOT},
+		{"run", required_argument, NULL, O_RUN},
+		{"socket", required_argument, NULL, O_SOCKET},
+		{"config", required_argument, NULL, O_CONFIG},
+		{"log-level", required_argument, NULL, O_LOGLEVEL},
+		{"shim", required_argument, NULL, O_SHIM},
+		{"busybox", required_argument, NULL, O_BUSYBOX},
+		{"cgroup-parent", required_argument, NULL, O_CGPARENT},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, O_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	log_set_sink(log_sink_stderr, stderr);
+	opterr = 0;
+	int o;
+	while ((o = getopt_long(argc, argv, ":nh", opts, NULL)) != -1) {
+		switch (o) {
+		case O_ROOT:
+			root = optarg;
+			break;
+		case O_RUN:
+			run = optarg;
+			break;
+		case O_SOCKET:
+			sock = optarg;
+			break;
+		case O_CONFIG:
+			config = optarg;
+			break;
+		case O_LOGLEVEL: {
+			enum log_level l;
+			if (log_parse_level(optarg, &l) < 0)
+				usage_error("--log-level %s: expected error, warn, info or debug",
+					    optarg);
+			log_set_level(l);
+			break;
+		}
+		case O_SHIM:
+			shim = optarg;
+			break;
+		case O_BUSYBOX:
+			busybox = optarg;
+			break;
+		case O_CGPARENT:
+			if (!valid_name(cgparent = optarg))
+				usage_error("--cgroup-parent %s: expected a DNS label", optarg);
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case O_VERSION:
+			printf("clbsdd %s\n", CLBSD_VERSION);
+			return 0;
+		case ':':
+			usage_error("%s needs an argument", argv[optind - 1]);
+			break;
+		default:
+			usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument %s", argv[optind]);
+
+	d.root = absolute(root);
+	d.run = absolute(run);
+	d.socket = sock ? absolute(sock) : xasprintf("%s/clbsd.sock", d.run);
+	d.config = absolute(config);
+	d.shim_path = shim ? absolute(shim) : default_shim();
+	d.busybox = absolute(busybox);
+	d.cgroup_parent = xstrdup(cgparent);
+	if (check)
+		return check_only(&d);
+
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	autofree char *shims = xasprintf("%s/shims", d.run);
+	if (fs_mkdir_p(d.root, 0711, &err) < 0 || fs_mkdir_p(shims, 0700, &err) < 0) {
+		fprintf(stderr, "clbsdd: %s\n", err.msg);
+		return 1;
+	}
+	autofree char *lock = xasprintf("%s/clbsdd.lock", d.root);
+	d.lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d.lock_fd < 0 || flock(d.lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "clbsdd: %s: another clbsdd already uses root %s\n", lock, d.root);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	d.base = event_base_new();
+	if (!d.base) {
+		fprintf(stderr, "clbsdd: cannot create the event loop\n");
+		return 1;
+	}
+	d.rt = rt_default_ops();
+	if (storage_dir_open(d.root, &d.storage, &err) < 0 ||
+	    image_store_open(d.root, &d.images, &err) < 0) {
+		fprintf(stderr, "clbsdd: %s\n", err.msg);
+		return 1;
+	}
+	if (!d.storage.have_overlay)
+		log_warn("storage", NULL,
+			 "overlayfs is not usable under %s; container roots will be full copies",
+			 d.root);
+	autofree char *journal = xasprintf("%s/events.jsonl", d.root);
+	events_init(&d.events, journal);
+	d.started_ns = time_now_ns();
+	if (ctr_load_all(&d, &err) < 0) {
+		fprintf(stderr, "clbsdd: %s\n", err.msg);
+		return 1;
+	}
+	if (api_listen(&d, &err) < 0) {
+		fprintf(stderr, "clbsdd: %s\n", err.msg);
+		return 1;
+	}
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		d.sig_ev[i] = evsignal_new(d.base, sigs[i], on_signal, &d);
+		evsignal_add(d.sig_ev[i], NULL);
+	}
+	daemon_event(&d, "daemon.started", NULL,
+		     json_pack("{s:i,s:s}", "pid", (int)getpid(), "version", CLBSD_VERSION));
+	/* Adopt after the socket is up so clients can watch it happen. */
+	struct container *next;
+	for (struct container *c = d.ctrs; c; c = next) {
+		next = c->next;
+		ctr_adopt(c);
+	}
+	autofree char *pidfile = xasprintf("%s/clbsdd.pid", d.run);
+	char pidtext[32];
+	snprintf(pidtext, sizeof(pidtext), "%d\n", (int)getpid());
+	if (fs_write_atomic(pidfile, pidtext, strlen(pidtext), 0644, &err) < 0)
+		log_warn("daemon", NULL, "%s", err.msg);
+	log_info("daemon", NULL, "clbsdd %s serving %s (root %s, storage %s%s)", CLBSD_VERSION,
+		 d.socket, d.root, d.storage.ops->name,
+		 d.storage.have_overlay ? " with overlayfs" : " by copy");
+
+	event_base_dispatch(d.base);
+
+	api_close(&d);
+	unlink(pidfile);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		event_free(d.sig_ev[i]);
+	return 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * Blocking jobs (copying image trees, building the forge) run on their own
+ * thread so the loop keeps serving; completion comes back to the loop thread
+ * through an event activated from the worker (libevent is set up for
+ * pthreads in main). Jobs touch no daemon state until done() runs on the loop.
+ */
+#include "daemon.h"
+#include "util/util.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+struct job {
+	work_fn run;
+	work_fn done;
+	void *arg;
+	struct event *ev;
+};
+
+static void job_done(evutil_socket_t fd, short what, void *p)
+{
+	struct job *j = p;
+	event_free(j->ev);
+	j->done(j->arg);
+	free(j);
+}
+
+static void *job_thread(void *p)
+{
+	struct job *j = p;
+	j->run(j->arg);
+	event_active(j->ev, EV_TIMEOUT, 0);
+	return NULL;
+}
+
+void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->run = run;
+	j->done = done;
+	j->arg = arg;
+	j->ev = event_new(d->base, -1, 0, job_done, j);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, job_thread, j) != 0) {
+		/* No thread: do it inline rather than fail the request. */
+		log_warn("work", NULL, "no worker thread; running a job on the loop");
+		j->run(j->arg);
+		event_active(j->ev, EV_TIMEOUT, 0);
+	}
+	pthread_attr_destroy(&attr);
+}
