@@ -1,0 +1,146 @@
+#!/bin/bash
+# Shared helpers for integration tests. Source it, then call t_setup.
+#
+# Every test gets its own temporary root, run directory and socket, a daemon
+# started in a private mount and network namespace, and a cgroup parent that
+# carries the test's id. t_cleanup (run on exit, also after a failure) removes
+# the containers, stops the daemon and every shim by pid, and checks that no
+# cgroup or process of the test is left behind.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
+T_NAME=$(basename "$0" .sh)
+T_ID="t$$"
+T_FAILED=0
+DAEMON_PID=
+
+ok() { echo "ok $T_NAME.$1"; }
+fail() {
+	echo "FAIL $T_NAME.$1: ${2:-}"
+	T_FAILED=1
+}
+skip() { echo "skip $T_NAME.$1: $2"; }
+# check NAME CMD...: ok when CMD succeeds.
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else fail "$name" "command failed: $*"; fi
+}
+
+# wait_until SECONDS CMD...: poll CMD every 50 ms until it succeeds.
+wait_until() {
+	local limit=$1
+	shift
+	local end=$((SECONDS + limit))
+	while [ $SECONDS -le $end ]; do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+clbsd() { "$BUILD/clbsd" --socket "$SOCK" "$@"; }
+
+# A field of `clbsd inspect --json NAME` (jq-free: python3 is in deps).
+field() {
+	clbsd --json inspect "$1" 2>/dev/null |
+		python3 -c 'import json,sys; v=json.load(sys.stdin)[0]
+for k in sys.argv[1].split("."): v=v[k]
+print(str(v).lower() if isinstance(v,bool) else v)' "$2"
+}
+
+t_require_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		skip all "integration tests need root"
+		exit 0
+	fi
+}
+
+t_start_daemon() {
+	# The mount and network namespaces are throwaway: nothing the daemon
+	# or its containers do there can touch the host's.
+	unshare --mount --net --propagation private -- \
+		"$BUILD/clbsdd" --root "$ROOT" --run "$RUN" --socket "$SOCK" \
+		--cgroup-parent "clbsd-$T_ID" --log-level debug \
+		>>"$TMP/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	wait_until 10 test -S "$SOCK" || {
+		echo "daemon did not come up:"
+		tail -n 30 "$TMP/daemon.log"
+		return 1
+	}
+	wait_until 5 "$BUILD/clbsd" --socket "$SOCK" info >/dev/null 2>&1
+}
+
+t_kill_daemon() {
+	local sig=${1:-TERM}
+	if [ -n "$DAEMON_PID" ]; then
+		kill -s "$sig" "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+		DAEMON_PID=
+	fi
+	rm -f "$SOCK"
+}
+
+# The pids of every shim of this test (from their state files).
+t_shim_pids() {
+	local f
+	for f in "$ROOT"/containers/*/shim.json; do
+		[ -f "$f" ] || continue
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print(d.get("shim_pid",0) if d.get("status")=="running" else 0)' "$f" 2>/dev/null
+	done
+}
+
+# Cgroup directories of this test still present on the host.
+t_leftover_cgroups() {
+	find /sys/fs/cgroup -maxdepth 3 -type d -name "clbsd-$T_ID" 2>/dev/null |
+		while read -r d; do find "$d" -mindepth 1 -type d; done
+}
+
+t_cleanup() {
+	local rc=$?
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		local n
+		for n in $(clbsd ps -a --json 2>/dev/null | python3 -c 'import json,sys
+for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do
+			clbsd rm -f "$n" >/dev/null 2>&1
+		done
+	fi
+	t_kill_daemon TERM
+	local p
+	for p in $(t_shim_pids); do
+		[ "$p" -gt 0 ] 2>/dev/null && kill -KILL "$p" 2>/dev/null
+	done
+	sleep 0.2
+	local d
+	for d in $(find /sys/fs/cgroup -maxdepth 3 -type d -name "clbsd-$T_ID" 2>/dev/null); do
+		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
+	if [ "$T_FAILED" -ne 0 ] && [ -f "$TMP/daemon.log" ]; then
+		echo "--- daemon log (tail)"
+		tail -n 40 "$TMP/daemon.log"
+	fi
+	rm -rf "$TMP"
+	exit "$rc"
+}
+
+t_setup() {
+	t_require_root
+	TMP=$(mktemp -d "/tmp/clbsd-$T_NAME.XXXXXX")
+	ROOT="$TMP/root"
+	RUN="$TMP/run"
+	SOCK="$RUN/clbsd.sock"
+	export CLBSD_SOCKET="$SOCK"
+	trap t_cleanup EXIT
+	t_start_daemon || exit 1
+}
+
+# t_forge: the forge image every test runs on.
+t_forge() {
+	clbsd forge >/dev/null || {
+		echo "FAIL $T_NAME.forge: clbsd forge failed"
+		exit 1
+	}
+}
