@@ -1,0 +1,97 @@
+#include "core/events.h"
+#include "test.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <unistd.h>
+
+struct seen {
+	int n;
+	uint64_t last;
+	char types[8][32];
+};
+
+static void collect(const struct event_rec *e, void *ctx)
+{
+	struct seen *s = ctx;
+	if (s->n < 8)
+		snprintf(s->types[s->n], sizeof(s->types[0]), "%s", e->type);
+	s->n++;
+	s->last = e->seq;
+}
+
+TEST(publish_and_subscribe)
+{
+	struct events ev;
+	events_init(&ev, NULL);
+	struct seen s = {0};
+	struct events_sub *sub = events_subscribe(&ev, collect, &s);
+	events_publish(&ev, "container.started", "web", json_pack("{s:i}", "pid", 7));
+	events_publish(&ev, "container.exited", "web", NULL);
+	CHECK_INT(s.n, 2);
+	CHECK_INT(s.last, 2);
+	CHECK_STR(s.types[0], "container.started");
+	events_unsubscribe(&ev, sub);
+	events_publish(&ev, "container.removed", "web", NULL);
+	CHECK_INT(s.n, 2);
+	events_release(&ev);
+}
+
+TEST(replay_since)
+{
+	struct events ev;
+	events_init(&ev, NULL);
+	for (int i = 0; i < 5; i++)
+		events_publish(&ev, "timer.fired", NULL, NULL);
+	struct seen s = {0};
+	events_replay(&ev, 3, collect, &s);
+	CHECK_INT(s.n, 2);
+	CHECK_INT(s.last, 5);
+	events_release(&ev);
+}
+
+TEST(ring_keeps_the_newest)
+{
+	struct events ev;
+	events_init(&ev, NULL);
+	for (int i = 0; i < EVENTS_RING + 10; i++)
+		events_publish(&ev, "timer.fired", NULL, NULL);
+	struct seen s = {0};
+	events_replay(&ev, 0, collect, &s);
+	CHECK_INT(s.n, EVENTS_RING);
+	CHECK_INT(s.last, EVENTS_RING + 10);
+	events_release(&ev);
+}
+
+TEST(journal_continues_sequence)
+{
+	char path[] = "/tmp/clbsd-events-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	close(fd);
+	struct events ev;
+	events_init(&ev, path);
+	events_publish(&ev, "daemon.started", NULL, NULL);
+	events_publish(&ev, "container.created", "db", json_pack("{s:s}", "image", "forge"));
+	events_release(&ev);
+	events_init(&ev, path);
+	struct seen s = {0};
+	events_subscribe(&ev, collect, &s);
+	events_publish(&ev, "daemon.started", NULL, NULL);
+	CHECK_INT(s.last, 3);
+	events_release(&ev);
+	char *text;
+	struct clbsd_err err;
+	CHECK_INT(fs_read_file(path, &text, NULL, &err), 0);
+	CHECK(strstr(text, "\"container\":\"db\"") != NULL);
+	CHECK(strstr(text, "\"seq\":3") != NULL);
+	free(text);
+	unlink(path);
+}
+
+TEST_MAIN_BEGIN("events")
+RUN(publish_and_subscribe);
+RUN(replay_since);
+RUN(ring_keeps_the_newest);
+RUN(journal_continues_sequence);
+TEST_MAIN_END
