@@ -1,0 +1,588 @@
+/*
+ * The Linux runtime: a container is a set of fresh namespaces (mount, PID,
+ * UTS, IPC, network with only loopback, cgroup) plus a cgroup, entered by an
+ * init that builds the file system view, pivots into it and waits to be
+ * released.
+ *
+ * Process design. The caller (the shim) must be able to waitpid() both the
+ * init and every exec'd process, and the clone that enters the namespaces
+ * must not happen in a possibly multi-threaded caller (a raw clone() leaves
+ * libc locks of other threads held). So both create() and exec() fork() a
+ * short-lived helper, and the helper clone()s the real process with
+ * CLONE_PARENT: it becomes a child of the caller, in the new (create) or
+ * joined (exec) namespaces. The helper reports the pid and exits; the caller
+ * reaps the helper and later waits for the real process as its own child.
+ * A caller that reaps every child with waitpid(-1) from a SIGCHLD handler
+ * will also reap the helper; that is tolerated.
+ *
+ * Each call has a SOCK_SEQPACKET socketpair, close-on-exec on both sides.
+ * Messages: 'P' pid (helper -> caller), 'G' go (caller -> init: after the
+ * cgroup join, and again as the release), 'R' ready (init -> caller, setup
+ * done) and 'E' error (any child -> caller: errno, kind, message). The
+ * child's end closes when it execs, so end-of-file after release (or after
+ * 'P' for exec) means the exec succeeded; an 'E' carries why it did not.
+ * The caller's end of a created container is the release fd.
+ */
+#include "runtime/linux/linux.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+extern char **environ;
+
+enum { MSG_PID = 'P', MSG_GO = 'G', MSG_READY = 'R', MSG_ERR = 'E' };
+
+struct msg {
+	char type;
+	int32_t code;
+	int32_t kind;
+	int32_t pid;
+	char text[CLBSD_ERR_MSG_MAX];
+};
+
+/* Header size: everything up to the text. */
+#define MSG_HDR offsetof(struct msg, text)
+
+static int send_msg(int sock, char type, int32_t pid, const struct clbsd_err *e)
+{
+	struct msg m;
+	memset(&m, 0, MSG_HDR);
+	m.type = type;
+	m.pid = pid;
+	size_t len = MSG_HDR;
+	if (e) {
+		m.code = e->code;
+		m.kind = (int32_t)e->kind;
+		size_t n = strnlen(e->msg, sizeof(m.text) - 1);
+		memcpy(m.text, e->msg, n);
+		m.text[n] = '\0';
+		len += n + 1;
+	}
+	ssize_t w;
+	do
+		w = send(sock, &m, len, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	return w < 0 ? -errno : 0;
+}
+
+/* 1: a message, 0: end of file, <0: -errno. */
+static int recv_msg(int sock, struct msg *m)
+{
+	ssize_t r;
+	do
+		r = recv(sock, m, sizeof(*m) - 1, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return 0;
+	if ((size_t)r < MSG_HDR)
+		return -EPROTO;
+	((char *)m)[r] = '\0';
+	if ((size_t)r == MSG_HDR)
+		m->text[0] = '\0';
+	return 1;
+}
+
+static int msg_err(const struct msg *m, struct clbsd_err *err)
+{
+	int kind = m->kind;
+	if (kind <= CLBSD_E_NONE || kind > CLBSD_E_UNAVAIL)
+		kind = CLBSD_E_INTERNAL;
+	return clbsd_err_setmsg(err, (enum clbsd_err_kind)kind, m->code ? m->code : EIO, "%s",
+				m->text);
+}
+
+/* In a child: report and exit. */
+static __attribute__((noreturn)) void die(int sock, const struct clbsd_err *e)
+{
+	send_msg(sock, MSG_ERR, 0, e);
+	_exit(127);
+}
+
+/* Wait for 'G'; anything else (the caller gave up or went away) ends the child. */
+static void wait_go(int sock)
+{
+	struct msg m;
+	if (recv_msg(sock, &m) != 1 || m.type != MSG_GO)
+		_exit(1);
+}
+
+/* fork()-like clone with extra flags. The helper calling it is single-threaded. */
+static pid_t clone_flags(unsigned long flags)
+{
+#if defined(__s390__) || defined(__s390x__)
+	return (pid_t)syscall(SYS_clone, 0, flags | SIGCHLD, NULL, NULL, NULL);
+#else
+	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, NULL, NULL, NULL);
+#endif
+}
+
+static void reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- the process about to exec (init after release, or an exec'd process) ---- */
+
+struct proc_cfg {
+	char **argv;
+	char **env;
+	const char *cwd;
+	uint32_t uid, gid;
+	bool tty;
+	struct rt_stdio io;
+};
+
+static int setup_stdio(const struct rt_stdio *io, bool tty, struct clbsd_err *err)
+{
+	int fds[3] = {io->in, io->out, io->err};
+	/* Lift every fd out of 0..2 first, so that no dup2() clobbers a later source. */
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0 && (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "dup stdio fd %d", i);
+	for (int i = 0; i < 3; i++) {
+		int fd = fds[i];
+		if (fd < 0 && (fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open /dev/null");
+		if (dup2(fd, i) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "dup2 stdio fd %d", i);
+		close(fd);
+	}
+	if (setsid() < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "setsid");
+	if (tty && ioctl(0, TIOCSCTTY, 0) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+				     "make stdin the controlling terminal (TIOCSCTTY)");
+	return 0;
+}
+
+/* Nothing but 0..2 (and the report socket, until exec) may reach the container. */
+static void cloexec_all(void)
+{
+	if (syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) == 0)
+		return;
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 1 << 20)
+		max = 1 << 20;
+	for (int fd = 3; fd < max; fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void reset_signals(void)
+{
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+}
+
+static __attribute__((noreturn)) void exec_proc(const struct proc_cfg *c, int sock)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (setup_stdio(&c->io, c->tty, &err) < 0 || sec_drop_bounding(&err) < 0 ||
+	    sec_set_user(c->uid, c->gid, &err) < 0)
+		die(sock, &err);
+	if (chdir(c->cwd) < 0) {
+		clbsd_err_set(&err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INVALID, errno,
+			      "chdir %s", c->cwd);
+		die(sock, &err);
+	}
+	cloexec_all();
+	reset_signals();
+	if (sec_lock(&err) < 0)
+		die(sock, &err);
+	environ = c->env;
+	execvp(c->argv[0], c->argv);
+	int e = errno;
+	clbsd_err_set(&err, e == ENOENT || e == ENOTDIR ? CLBSD_E_NOTFOUND : CLBSD_E_INVALID, e,
+		      "exec %s", c->argv[0]);
+	die(sock, &err);
+}
+
+/* ---- create ---- */
+
+static int loopback_up(struct clbsd_err *err)
+{
+	autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "socket for lo");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "get flags of lo");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "bring lo up");
+	return 0;
+}
+
+static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
+						 const struct rt_stdio *io, int sock)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	/* The caller moves us into the cgroup first, so the cgroup namespace is rooted there. */
+	wait_go(sock);
+	if (unshare(CLONE_NEWCGROUP) < 0) {
+		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "unshare the cgroup namespace");
+		die(sock, &err);
+	}
+	if (mnt_setup_rootfs(spec, &err) < 0)
+		die(sock, &err);
+	if (sethostname(spec->hostname, strlen(spec->hostname)) < 0) {
+		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "sethostname %s", spec->hostname);
+		die(sock, &err);
+	}
+	if (loopback_up(&err) < 0)
+		die(sock, &err);
+	if (send_msg(sock, MSG_READY, 0, NULL) < 0)
+		_exit(1);
+	wait_go(sock);
+	struct proc_cfg c = {
+		.argv = spec->argv,
+		.env = spec->env,
+		.cwd = spec->cwd,
+		.uid = spec->uid,
+		.gid = spec->gid,
+		.tty = spec->tty,
+		.io = *io,
+	};
+	exec_proc(&c, sock);
+}
+
+static __attribute__((noreturn)) void create_helper(const struct rt_spec *spec,
+						     const struct rt_stdio *io, int sock)
+{
+	struct clbsd_err err;
+	pid_t pid = clone_flags(CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
+				CLONE_NEWIPC | CLONE_NEWNET);
+	if (pid < 0) {
+		clbsd_err_set(&err, errno == EPERM ? CLBSD_E_FORBIDDEN : CLBSD_E_INTERNAL, errno,
+			      "clone the container init into new namespaces");
+		die(sock, &err);
+	}
+	if (pid == 0)
+		init_main(spec, io, sock);
+	send_msg(sock, MSG_PID, pid, NULL);
+	_exit(0);
+}
+
+/*
+ * Fork the helper and read its 'P' message. On success *child is the final
+ * process (a child of the caller).
+ */
+static int spawn(pid_t helper, int sock, pid_t *child, struct clbsd_err *err)
+{
+	struct msg m;
+	int r = recv_msg(sock, &m);
+	reap(helper);
+	if (r == 1 && m.type == MSG_PID && m.pid > 0) {
+		*child = m.pid;
+		return 0;
+	}
+	if (r == 1 && m.type == MSG_ERR)
+		return msg_err(&m, err);
+	return clbsd_err_set(err, CLBSD_E_INTERNAL, r < 0 ? -r : EPIPE,
+			     "start helper: no pid reported");
+}
+
+static int lx_create(const struct rt_spec *spec, const struct rt_stdio *io, pid_t *pid,
+		     int *release_fd, struct clbsd_err *err)
+{
+	struct cg_sys cg;
+	int rc = cg_sys_load(&cg, err);
+	if (rc < 0)
+		return rc;
+	if ((rc = cg_create(&cg, spec->cgroup, &spec->limits, err)) < 0) {
+		cg_sys_release(&cg);
+		return rc;
+	}
+
+	int sv[2];
+	pid_t init = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "socketpair");
+		goto fail;
+	}
+	pid_t helper = fork();
+	if (helper < 0) {
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "fork");
+		close(sv[0]);
+		close(sv[1]);
+		goto fail;
+	}
+	if (helper == 0) {
+		close(sv[0]);
+		create_helper(spec, io, sv[1]);
+	}
+	close(sv[1]);
+	if ((rc = spawn(helper, sv[0], &init, err)) < 0)
+		goto fail_sock;
+	if ((rc = cg_join(&cg, spec->cgroup, init, err)) < 0)
+		goto fail_sock;
+	if (send_msg(sv[0], MSG_GO, 0, NULL) < 0) {
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, EPIPE, "container init exited early");
+		goto fail_sock;
+	}
+	struct msg m;
+	int r = recv_msg(sv[0], &m);
+	if (r != 1 || m.type != MSG_READY) {
+		if (r == 1 && m.type == MSG_ERR)
+			rc = msg_err(&m, err);
+		else
+			rc = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EPIPE,
+					      "container init exited during setup");
+		goto fail_sock;
+	}
+	cg_sys_release(&cg);
+	*pid = init;
+	*release_fd = sv[0];
+	return 0;
+
+fail_sock:
+	close(sv[0]);
+fail:
+	if (init > 0) {
+		kill(init, SIGKILL);
+		reap(init);
+	}
+	struct clbsd_err e2;
+	cg_destroy(&cg, spec->cgroup, 2000, &e2);
+	cg_sys_release(&cg);
+	return rc;
+}
+
+static int lx_release(int release_fd, struct clbsd_err *err)
+{
+	int rc = 0;
+	if (send_msg(release_fd, MSG_GO, 0, NULL) < 0) {
+		rc = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EPIPE,
+				      "container init is gone (it exited before release)");
+		goto out;
+	}
+	struct msg m;
+	int r = recv_msg(release_fd, &m);
+	if (r == 1 && m.type == MSG_ERR)
+		rc = msg_err(&m, err);
+	else if (r != 0)
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, r < 0 ? -r : EPROTO,
+				   "release: unexpected answer from the container init");
+out:
+	close(release_fd);
+	return rc;
+}
+
+/* ---- exec ---- */
+
+static const struct {
+	const char *name;
+	int type;
+} nss[] = {
+	{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
+	{"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS},
+};
+
+static __attribute__((noreturn)) void exec_helper(const struct cg_sys *cg,
+						   const struct rt_spec *spec, const int *nsfd,
+						   const struct proc_cfg *c, int sock)
+{
+	struct clbsd_err err;
+	/* Join the cgroups first: children inherit them, and the cgroup namespace view fits. */
+	if (cg_join(cg, spec->cgroup, getpid(), &err) < 0)
+		die(sock, &err);
+	for (size_t i = 0; i < ARRAY_SIZE(nss); i++) {
+		if (nsfd[i] < 0)
+			continue;
+		if (setns(nsfd[i], nss[i].type) < 0) {
+			clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "join the %s namespace",
+				      nss[i].name);
+			die(sock, &err);
+		}
+		close(nsfd[i]);
+	}
+	/* setns(pid) applies to children only: this clone is the process in the container. */
+	pid_t pid = clone_flags(CLONE_PARENT);
+	if (pid < 0) {
+		int e = errno;
+		clbsd_err_set(&err, e == EAGAIN ? CLBSD_E_CONFLICT : CLBSD_E_INTERNAL, e,
+			      e == EAGAIN ? "fork in the container (pids limit reached?)"
+			      : e == ENOMEM ? "fork in the container (is its init still running?)"
+					    : "fork in the container");
+		die(sock, &err);
+	}
+	if (pid == 0)
+		exec_proc(c, sock);
+	send_msg(sock, MSG_PID, pid, NULL);
+	_exit(0);
+}
+
+static int lx_exec(const struct rt_spec *spec, pid_t init_pid, const struct rt_exec *ex,
+		   const struct rt_stdio *io, pid_t *pid, struct clbsd_err *err)
+{
+	if (!ex->argv || !ex->argv[0] || !ex->argv[0][0])
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "exec: empty command");
+	const char *cwd = ex->cwd && *ex->cwd ? ex->cwd : "/";
+	if (!fs_path_is_clean_abs(cwd))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"exec: cwd \"%s\" is not a clean absolute path", cwd);
+
+	struct cg_sys cg;
+	int rc = cg_sys_load(&cg, err);
+	if (rc < 0)
+		return rc;
+	int nsfd[ARRAY_SIZE(nss)];
+	for (size_t i = 0; i < ARRAY_SIZE(nss); i++)
+		nsfd[i] = -1;
+	int sv[2] = {-1, -1};
+	pid_t child = -1;
+
+	for (size_t i = 0; i < ARRAY_SIZE(nss); i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/%d/ns/%s", (int)init_pid, nss[i].name);
+		nsfd[i] = open(p, O_RDONLY | O_CLOEXEC);
+		if (nsfd[i] < 0 && !(errno == ENOENT && nss[i].type == CLONE_NEWCGROUP)) {
+			rc = clbsd_err_set(err, errno == ENOENT ? CLBSD_E_CONFLICT
+								: CLBSD_E_INTERNAL,
+					   errno, "exec: open %s (is the container running?)", p);
+			goto out;
+		}
+	}
+	/*
+	 * Checked after opening: if init_pid died and the number was reused
+	 * before the opens, the new owner is not in the container's cgroup.
+	 */
+	if (!cg_has_pid(&cg, spec->cgroup, init_pid)) {
+		rc = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH,
+				      "exec: container %s is not running (pid %d is not in cgroup "
+				      "%s)",
+				      spec->name, (int)init_pid, spec->cgroup);
+		goto out;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "socketpair");
+		goto out;
+	}
+	struct proc_cfg c = {
+		.argv = ex->argv,
+		.env = ex->env ? ex->env : spec->env,
+		.cwd = cwd,
+		.uid = ex->uid,
+		.gid = ex->gid,
+		.tty = ex->tty,
+		.io = *io,
+	};
+	pid_t helper = fork();
+	if (helper < 0) {
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "fork");
+		goto out;
+	}
+	if (helper == 0) {
+		close(sv[0]);
+		exec_helper(&cg, spec, nsfd, &c, sv[1]);
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	if ((rc = spawn(helper, sv[0], &child, err)) < 0)
+		goto out;
+	struct msg m;
+	int r = recv_msg(sv[0], &m);
+	if (r == 1 && m.type == MSG_ERR) {
+		rc = msg_err(&m, err);
+		reap(child);
+		goto out;
+	}
+	if (r != 0) {
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, r < 0 ? -r : EPROTO,
+				   "exec: unexpected answer from the process");
+		kill(child, SIGKILL);
+		reap(child);
+		goto out;
+	}
+	*pid = child;
+	rc = 0;
+out:
+	for (size_t i = 0; i < ARRAY_SIZE(nss); i++)
+		if (nsfd[i] >= 0)
+			close(nsfd[i]);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	cg_sys_release(&cg);
+	return rc;
+}
+
+/* ---- cgroup-backed operations ---- */
+
+static int lx_kill_all(const struct rt_spec *spec, int sig, struct clbsd_err *err)
+{
+	struct cg_sys cg;
+	int rc = cg_sys_load(&cg, err);
+	if (rc == 0)
+		rc = cg_kill(&cg, spec->cgroup, sig, err);
+	cg_sys_release(&cg);
+	return rc;
+}
+
+static int lx_oom_fd(const struct rt_spec *spec, int *fd, struct clbsd_err *err)
+{
+	struct cg_sys cg;
+	int rc = cg_sys_load(&cg, err);
+	if (rc == 0)
+		rc = cg_oom_fd(&cg, spec->cgroup, fd, err);
+	cg_sys_release(&cg);
+	return rc;
+}
+
+static int lx_stats(const struct rt_spec *spec, struct rt_stats *st, struct clbsd_err *err)
+{
+	struct cg_sys cg;
+	int rc = cg_sys_load(&cg, err);
+	if (rc == 0)
+		rc = cg_stats(&cg, spec->cgroup, st, err);
+	cg_sys_release(&cg);
+	return rc;
+}
+
+static int lx_destroy(const struct rt_spec *spec, struct clbsd_err *err)
+{
+	struct cg_sys cg;
+	int rc = cg_sys_load(&cg, err);
+	if (rc == 0)
+		rc = cg_destroy(&cg, spec->cgroup, 2000, err);
+	cg_sys_release(&cg);
+	return rc;
+}
+
+static const struct rt_ops linux_ops = {
+	.name = "linux",
+	.create = lx_create,
+	.release = lx_release,
+	.exec = lx_exec,
+	.kill_all = lx_kill_all,
+	.oom_fd = lx_oom_fd,
+	.stats = lx_stats,
+	.destroy = lx_destroy,
+};
+
+const struct rt_ops *rt_default_ops(void)
+{
+	return &linux_ops;
+}

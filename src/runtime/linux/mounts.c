@@ -1,0 +1,441 @@
+/*
+ * The container's file system view, built by its init inside a fresh mount
+ * namespace before pivot_root: the rootfs, the volumes, a minimal /dev, /proc
+ * with the usual masked and read-only paths, and a read-only /sys. Everything
+ * is mounted in the container's own namespace, so nothing is left on the host
+ * when its last process exits.
+ *
+ * Paths inside the rootfs come from an image and may contain hostile
+ * symlinks. Every mount point is resolved with openat2(RESOLVE_IN_ROOT), so a
+ * symlink can never lead out of the rootfs, and the mount goes onto the
+ * resolved fd (/proc/self/fd/N), not onto a path that could be swapped. Where
+ * openat2 is missing (Linux < 5.6) any symlink on the way is refused instead.
+ *
+ * Device nodes: the container keeps CAP_MKNOD (Docker's default set), but
+ * every file system it can write to is mounted nodev, so a node it makes
+ * cannot be opened. The only usable nodes are the host's null, zero, full,
+ * random, urandom and tty bind-mounted into /dev, and its own devpts.
+ */
+#include "runtime/linux/linux.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum mk {
+	MK_NONE, /* must exist */
+	MK_DIR,  /* create missing directories, the last one too */
+	MK_FILE, /* create missing directories, the last one as an empty file */
+};
+
+/* "/proc/self/fd/N" for mounting onto an fd. */
+struct fdpath {
+	char s[40];
+};
+
+static const char *fdp(struct fdpath *p, int fd)
+{
+	snprintf(p->s, sizeof(p->s), "/proc/self/fd/%d", fd);
+	return p->s;
+}
+
+static bool have_openat2 = true;
+
+/* Open rel (relative to rootfd, leading '/' allowed) without leaving rootfd. */
+static int resolve(int rootfd, const char *rel, int flags)
+{
+	while (*rel == '/')
+		rel++;
+	if (!*rel)
+		rel = ".";
+	if (have_openat2) {
+		struct open_how how = {
+			.flags = (uint64_t)(flags | O_CLOEXEC),
+			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		};
+		long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+		if (fd >= 0 || errno != ENOSYS)
+			return fd >= 0 ? (int)fd : -errno;
+		have_openat2 = false;
+	}
+	/* Fallback: walk component by component and refuse every symlink. */
+	int cur = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0)
+		return -errno;
+	autofree char *copy = xstrdup(rel);
+	char *save = NULL;
+	char *c = strtok_r(copy, "/", &save);
+	while (c) {
+		char *next = strtok_r(NULL, "/", &save);
+		int f = next ? O_PATH | O_DIRECTORY : flags;
+		int fd = openat(cur, c, f | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+		close(cur);
+		if (fd < 0)
+			return e == ELOOP ? -EXDEV : -e;
+		struct stat st;
+		if ((flags & O_PATH) && fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+			close(fd);
+			return -EXDEV;
+		}
+		cur = fd;
+		c = next;
+	}
+	return cur;
+}
+
+/*
+ * Resolve rel below rootfd, creating what is missing per `make`, and return
+ * an O_PATH fd of the result. Creation uses mkdirat/O_EXCL on a single
+ * component under an already resolved parent, which never follows a
+ * symlink; a dangling symlink therefore fails instead of being followed.
+ */
+static int open_in_root(int rootfd, const char *rel, enum mk make, struct clbsd_err *err)
+{
+	int fd = resolve(rootfd, rel, O_PATH);
+	if (fd >= 0 || fd != -ENOENT || make == MK_NONE)
+		goto done;
+
+	struct buf pre = BUF_INIT;
+	const char *p = rel;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchrnul(p, '/');
+		const char *rest = e;
+		while (*rest == '/')
+			rest++;
+		bool last = !*rest;
+		autofree char *comp = xstrndup(p, (size_t)(e - p));
+		size_t plen = pre.len;
+		buf_addf(&pre, "/%s", comp);
+		fd = resolve(rootfd, pre.data, O_PATH);
+		if (fd == -ENOENT) {
+			buf_grow(&pre, 1);
+			pre.data[plen] = '\0';
+			int dfd = resolve(rootfd, plen ? pre.data : "/", O_PATH | O_DIRECTORY);
+			pre.data[plen] = '/';
+			if (dfd < 0) {
+				fd = dfd;
+				break;
+			}
+			int r;
+			if (last && make == MK_FILE) {
+				r = openat(dfd, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+					   0644);
+				if (r >= 0)
+					close(r);
+			} else {
+				r = mkdirat(dfd, comp, 0755);
+			}
+			int e2 = errno;
+			close(dfd);
+			if (r < 0 && e2 != EEXIST) {
+				fd = -e2;
+				break;
+			}
+			fd = resolve(rootfd, pre.data, O_PATH);
+			if (fd == -ENOENT && r < 0) {
+				/* It exists but does not resolve: a symlink to nowhere. */
+				clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
+						 "%s is a dangling symlink in the rootfs", pre.data);
+				buf_release(&pre);
+				return -ENOENT;
+			}
+		}
+		if (fd < 0)
+			break;
+		if (!last)
+			close(fd);
+		p = e;
+	}
+	buf_release(&pre);
+done:
+	if (fd >= 0)
+		return fd;
+	if (fd == -EXDEV || fd == -ELOOP)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, -fd,
+					"%s: a symlink on the way leads out of the rootfs or "
+					"cannot be followed safely",
+					rel);
+	return clbsd_err_set(err, fd == -ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INTERNAL, fd,
+			     "resolve in the rootfs");
+}
+
+/* The per-mount flags of the mount at path, as MS_* flags for a remount. */
+static unsigned long mnt_flags(const char *path)
+{
+	struct statvfs sv;
+	unsigned long f = 0;
+	if (statvfs(path, &sv) < 0)
+		return 0;
+	if (sv.f_flag & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV)
+		f |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (sv.f_flag & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME)
+		f |= MS_RELATIME;
+	if (sv.f_flag & ST_RDONLY)
+		f |= MS_RDONLY;
+	return f;
+}
+
+/*
+ * Add flags to the mount whose root is `fd`, keeping its other flags (a bind
+ * remount resets what it does not name). `rec` also covers the mounts below
+ * it where mount_setattr() exists.
+ */
+static int remount_fd(int fd, unsigned long add, bool rec, const char *what,
+		      struct clbsd_err *err)
+{
+	struct fdpath fp;
+	if (rec && (add & MS_RDONLY)) {
+		struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+		if (add & MS_NODEV)
+			attr.attr_set |= MOUNT_ATTR_NODEV;
+		if (add & MS_NOSUID)
+			attr.attr_set |= MOUNT_ATTR_NOSUID;
+		if (add & MS_NOEXEC)
+			attr.attr_set |= MOUNT_ATTR_NOEXEC;
+		if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) == 0)
+			return 0;
+		if (errno != ENOSYS)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "remount %s read-only",
+					     what);
+	}
+	unsigned long f = mnt_flags(fdp(&fp, fd)) | add;
+	if (mount(NULL, fdp(&fp, fd), NULL, MS_REMOUNT | MS_BIND | f, NULL) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "remount %s%s", what,
+				     (add & MS_RDONLY) ? " read-only" : "");
+	return 0;
+}
+
+/* Mount onto rel (resolved in rootfd) and return an fd of the new mount's root. */
+static int mount_at(int rootfd, const char *rel, enum mk make, const char *src, const char *type,
+		    unsigned long flags, const char *data, struct clbsd_err *err)
+{
+	autoclose int fd = open_in_root(rootfd, rel, make, err);
+	if (fd < 0)
+		return clbsd_err_prefix(err, "mount on %s", rel);
+	struct fdpath fp;
+	if (mount(src, fdp(&fp, fd), type, flags, data) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mount %s on %s",
+				     src ? src : type, rel);
+	/* Reopen: fd is the covered directory, the new mount sits on top of it. */
+	int nfd = resolve(rootfd, rel, O_PATH);
+	if (nfd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, nfd, "reopen %s", rel);
+	return nfd;
+}
+
+static int mount_rootfs(const struct rt_rootfs *r, struct clbsd_err *err)
+{
+	if (strcmp(r->mode, "overlay") == 0) {
+		autofree char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", r->lower,
+						r->upper, r->work);
+		if (mount("overlay", r->target, "overlay", MS_NODEV, opts) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+					     "mount rootfs (overlay of %s) on %s", r->lower,
+					     r->target);
+		return 0;
+	}
+	if (mount(r->lower, r->target, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mount rootfs %s on %s", r->lower,
+				     r->target);
+	autoclose int fd = open(r->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open rootfs %s", r->target);
+	return remount_fd(fd, MS_NODEV, false, "rootfs", err);
+}
+
+static int mount_volumes(int rootfd, const struct rt_spec *spec, struct clbsd_err *err)
+{
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const struct rt_mount *m = &spec->mounts[i];
+		struct stat st;
+		if (stat(m->source, &st) < 0)
+			return clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND
+								  : CLBSD_E_INTERNAL,
+					     errno, "volume %s: source", m->source);
+		autoclose int fd = mount_at(rootfd, m->dest, S_ISDIR(st.st_mode) ? MK_DIR : MK_FILE,
+					    m->source, NULL, MS_BIND | MS_REC, NULL, err);
+		if (fd < 0)
+			return clbsd_err_prefix(err, "volume %s", m->source);
+		int rc = remount_fd(fd, MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0),
+				    m->readonly, m->dest, err);
+		if (rc < 0)
+			return clbsd_err_prefix(err, "volume %s", m->source);
+	}
+	return 0;
+}
+
+static int mount_dev(int rootfd, struct clbsd_err *err)
+{
+	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+	static const char *const links[][2] = {
+		{"fd", "/proc/self/fd"},
+		{"stdin", "/proc/self/fd/0"},
+		{"stdout", "/proc/self/fd/1"},
+		{"stderr", "/proc/self/fd/2"},
+		{"ptmx", "pts/ptmx"},
+	};
+	autoclose int dev = mount_at(rootfd, "/dev", MK_DIR, "tmpfs", "tmpfs",
+				     MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=755,size=65536k", err);
+	if (dev < 0)
+		return dev;
+	autoclose int devdir = resolve(rootfd, "/dev", O_DIRECTORY | O_RDONLY);
+	if (devdir < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, devdir, "open /dev");
+	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+		autofree char *host = xasprintf("/dev/%s", nodes[i]);
+		autofree char *rel = xasprintf("/dev/%s", nodes[i]);
+		/* The bind keeps the host devtmpfs mount's flags, so the node works under nodev. */
+		autoclose int fd = mount_at(rootfd, rel, MK_FILE, host, NULL, MS_BIND, NULL, err);
+		if (fd < 0)
+			return fd;
+		int rc = remount_fd(fd, MS_NOSUID | MS_NOEXEC, false, rel, err);
+		if (rc < 0)
+			return rc;
+	}
+	autoclose int pts = mount_at(rootfd, "/dev/pts", MK_DIR, "devpts", "devpts",
+				     MS_NOSUID | MS_NOEXEC,
+				     "newinstance,ptmxmode=0666,mode=0620,gid=5", err);
+	if (pts < 0)
+		return pts;
+	autoclose int shm = mount_at(rootfd, "/dev/shm", MK_DIR, "shm", "tmpfs",
+				     MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k", err);
+	if (shm < 0)
+		return shm;
+	autoclose int mq = mount_at(rootfd, "/dev/mqueue", MK_DIR, "mqueue", "mqueue",
+				    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
+	if (mq < 0)
+		return mq;
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlinkat(links[i][1], devdir, links[i][0]) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "symlink /dev/%s",
+					     links[i][0]);
+	return 0;
+}
+
+static int mount_sys(int rootfd, struct clbsd_err *err)
+{
+	struct clbsd_err e1;
+	autoclose int fd = mount_at(rootfd, "/sys", MK_DIR, "sysfs", "sysfs",
+				    MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL, &e1);
+	if (fd >= 0)
+		return 0;
+	if (e1.code != EPERM && e1.code != EBUSY && e1.code != EACCES) {
+		*err = e1;
+		return -e1.code;
+	}
+	/* sysfs can be refused in a new network namespace: bind the host's, read-only throughout. */
+	autoclose int bfd = mount_at(rootfd, "/sys", MK_DIR, "/sys", NULL, MS_BIND | MS_REC, NULL,
+				     err);
+	if (bfd < 0)
+		return bfd;
+	return remount_fd(bfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, "/sys", err);
+}
+
+/* As Docker and runc: hide what leaks host information or state... */
+static const char *const masked[] = {
+	"/proc/acpi",        "/proc/kcore",       "/proc/keys",        "/proc/latency_stats",
+	"/proc/timer_list",  "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+	"/sys/firmware",     "/sys/devices/virtual/powercap",
+};
+/* ...and keep kernel knobs read-only. */
+static const char *const readonly[] = {
+	"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+static int mask_paths(int rootfd, struct clbsd_err *err)
+{
+	struct fdpath fp;
+	for (size_t i = 0; i < ARRAY_SIZE(masked); i++) {
+		autoclose int fd = resolve(rootfd, masked[i], O_PATH);
+		if (fd == -ENOENT)
+			continue;
+		if (fd < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, fd, "mask %s", masked[i]);
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mask %s", masked[i]);
+		int r = S_ISDIR(st.st_mode)
+				? mount("tmpfs", fdp(&fp, fd), "tmpfs", MS_RDONLY | MS_NOSUID |
+						MS_NODEV | MS_NOEXEC, "size=0,mode=555")
+				: mount("/dev/null", fdp(&fp, fd), NULL, MS_BIND, NULL);
+		if (r < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mask %s", masked[i]);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(readonly); i++) {
+		autoclose int fd = resolve(rootfd, readonly[i], O_PATH);
+		if (fd == -ENOENT)
+			continue;
+		if (fd < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, fd, "read-only %s", readonly[i]);
+		if (mount(fdp(&fp, fd), fdp(&fp, fd), NULL, MS_BIND | MS_REC, NULL) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "bind %s", readonly[i]);
+		autoclose int nfd = resolve(rootfd, readonly[i], O_PATH);
+		if (nfd < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, nfd, "reopen %s", readonly[i]);
+		int rc = remount_fd(nfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true,
+				    readonly[i], err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int mnt_setup_rootfs(const struct rt_spec *spec, struct clbsd_err *err)
+{
+	const struct rt_rootfs *r = &spec->rootfs;
+	int rc;
+
+	/* Nothing done here may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "make / private");
+	if ((rc = mount_rootfs(r, err)) < 0)
+		return rc;
+	autoclose int rootfd = open(r->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open rootfs %s", r->target);
+
+	autoclose int proc = mount_at(rootfd, "/proc", MK_DIR, "proc", "proc",
+				      MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
+	if (proc < 0)
+		return proc;
+	if ((rc = mount_dev(rootfd, err)) < 0 || (rc = mount_sys(rootfd, err)) < 0 ||
+	    (rc = mount_volumes(rootfd, spec, err)) < 0 || (rc = mask_paths(rootfd, err)) < 0)
+		return rc;
+	if (r->readonly && (rc = remount_fd(rootfd, MS_RDONLY, false, "rootfs", err)) < 0)
+		return rc;
+
+	/*
+	 * pivot_root(".", "."): the old root ends up stacked on the new one and
+	 * is detached right away; no directory for it is needed in the rootfs.
+	 */
+	if (fchdir(rootfd) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "chdir %s", r->target);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "pivot_root %s", r->target);
+	if (umount2(".", MNT_DETACH) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "detach the old root");
+	if (chdir("/") < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "chdir /");
+	return 0;
+}
