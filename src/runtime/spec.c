@@ -206,6 +206,13 @@ static int parse_rootfs(json_t *r, struct rt_rootfs *out, struct clbsd_err *err)
 	return 0;
 }
 
+/* Whether path is dir or below it. */
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
 static int parse_mounts(json_t *arr, struct rt_spec *out, struct clbsd_err *err)
 {
 	static const char *const keys[] = {"source", "dest", "readonly", NULL};
@@ -241,6 +248,9 @@ static int parse_mounts(json_t *arr, struct rt_spec *out, struct clbsd_err *err)
 		if (!fs_path_is_clean_abs(rm->dest) || strcmp(rm->dest, "/") == 0)
 			return bad(err, name,
 				   "expected an absolute path without \".\" or \"..\", not \"/\"");
+		/* The runtime owns these; a volume there would undo /proc masks or the ro /sys. */
+		if (under(rm->dest, "/proc") || under(rm->dest, "/sys") || !strcmp(rm->dest, "/dev"))
+			return bad(err, name, "/proc, /sys and /dev are reserved for the runtime");
 		json_t *ro = json_object_get(m, "readonly");
 		if (ro && !json_is_null(ro) && !json_is_boolean(ro)) {
 			snprintf(name, sizeof(name), "%sreadonly", where);

@@ -70,6 +70,19 @@ TEST(defaults)
 				    &s, &err),
 		  0);
 	CHECK_STR(s.hostname, "db");
+	rt_spec_release(&s);
+	/* Near misses of the reserved paths are fine. */
+	CHECK_INT(rt_spec_from_json("{\"name\":\"db\",\"argv\":[\"sh\"],\"cgroup\":\"clbsd/db\","
+				    "\"rootfs\":{\"mode\":\"bind\",\"lower\":\"/r\",\"target\":\"/t\"},"
+				    "\"mounts\":[{\"source\":\"/a\",\"dest\":\"/process\"},"
+				    "{\"source\":\"/a\",\"dest\":\"/dev/shm\"}]}",
+				    &s, &err),
+		  0);
+	rt_spec_release(&s);
+	CHECK_INT(rt_spec_from_json("{\"name\":\"db\",\"argv\":[\"sh\"],\"cgroup\":\"clbsd/db\","
+				    "\"rootfs\":{\"mode\":\"bind\",\"lower\":\"/r\",\"target\":\"/t\"}}",
+				    &s, &err),
+		  0);
 	CHECK_STR(s.cwd, "/");
 	CHECK(s.env && s.env[0] == NULL);
 	CHECK_INT(s.n_mounts, 0);
@@ -122,6 +135,9 @@ TEST(validation)
 	CHECK_BAD("\"dest\":\"/data\"", "\"dest\":\"/data/../../x\"", "\"mounts[0].dest\"");
 	CHECK_BAD("\"dest\":\"/data\"", "\"dest\":\"data\"", "\"mounts[0].dest\"");
 	CHECK_BAD("\"dest\":\"/data\"", "\"dest\":\"/\"", "\"mounts[0].dest\"");
+	CHECK_BAD("\"dest\":\"/data\"", "\"dest\":\"/proc/sys\"", "reserved");
+	CHECK_BAD("\"dest\":\"/data\"", "\"dest\":\"/sys\"", "reserved");
+	CHECK_BAD("\"dest\":\"/data\"", "\"dest\":\"/dev\"", "reserved");
 	CHECK_BAD("\"source\":\"/etc/resolv.conf\"", "\"source\":\"resolv.conf\"",
 		  "\"mounts[1].source\": expected an absolute host path");
 	CHECK_BAD("\"source\":\"/srv/data\",", "", "\"mounts[0].source\": missing");
