@@ -38,8 +38,8 @@ static int worse(int a, int b)
 	return a > b ? a : b;
 }
 
-/* Parse options that only consist of -h and --json (optionally -a). */
-static int simple_opts(int argc, char **argv, bool *all)
+/* Parse options that only consist of -h, --json (when `json`) and -a (when `all`). */
+static int simple_opts(int argc, char **argv, bool *all, bool json)
 {
 	static const struct option lo[] = {
 		{"help", no_argument, NULL, 'h'},
@@ -56,6 +56,8 @@ static int simple_opts(int argc, char **argv, bool *all)
 			cli_help();
 			return -1;
 		case 'j':
+			if (!json)
+				return cli_bad_opt(c, argv);
 			cli.json = true;
 			break;
 		case 'a':
@@ -71,10 +73,10 @@ static int simple_opts(int argc, char **argv, bool *all)
 	return 0;
 }
 
-/* "-h" alone: returns 1 after printing help, 0 to go on, 2 on a bad option. */
-static int help_only(int argc, char **argv)
+/* -h (and --json when `json`): returns 1 after printing help, 0 to go on, else 2. */
+static int help_only(int argc, char **argv, bool json)
 {
-	int r = simple_opts(argc, argv, NULL);
+	int r = simple_opts(argc, argv, NULL, json);
 	if (r < 0)
 		return 1;
 	if (r > 0)
@@ -247,7 +249,7 @@ static int each(int argc, char **argv, int first, const char *method, const char
 
 int cmd_start(int argc, char **argv)
 {
-	int r = help_only(argc, argv);
+	int r = help_only(argc, argv, false);
 	if (r)
 		return r == 1 ? 0 : r;
 	if ((r = check_names(argc, argv, optind)))
@@ -366,7 +368,7 @@ int cmd_rm(int argc, char **argv)
 int cmd_ps(int argc, char **argv)
 {
 	bool all = false;
-	int r = simple_opts(argc, argv, &all);
+	int r = simple_opts(argc, argv, &all, true);
 	if (r)
 		return r < 0 ? 0 : r;
 	if (optind < argc)
@@ -389,7 +391,7 @@ int cmd_ps(int argc, char **argv)
 
 int cmd_inspect(int argc, char **argv)
 {
-	int r = help_only(argc, argv);
+	int r = help_only(argc, argv, true);
 	if (r)
 		return r == 1 ? 0 : r;
 	if ((r = check_names(argc, argv, optind)))
@@ -436,7 +438,7 @@ static int stats_sample(const char *path, bool single, json_t **out, struct clbs
 
 int cmd_stats(int argc, char **argv)
 {
-	int r = help_only(argc, argv);
+	int r = help_only(argc, argv, true);
 	if (r)
 		return r == 1 ? 0 : r;
 	const char *name = NULL;

@@ -55,7 +55,8 @@ static const struct command commands[] = {
 	 "  -d, --detach            start in the background and print the name\n" RUN_FLAGS},
 	{"create", cmd_create, "create a container without starting it",
 	 "Usage: clbsd create [OPTIONS] IMAGE [CMD [ARG...]]\n\n"
-	 "Create a container from IMAGE and print its name.\n\n"
+	 "Create a container from IMAGE and print its name ('clbsd --json create'\n"
+	 "prints the container's JSON).\n\n"
 	 "Options:\n" RUN_FLAGS},
 	{"start", cmd_start, "start containers",
 	 "Usage: clbsd start NAME...\n\n"
@@ -97,6 +98,7 @@ static const struct command commands[] = {
 	 "Usage: clbsd inspect NAME...\n\n"
 	 "Print a JSON array with the daemon's view of each container.\n\n"
 	 "Options:\n"
+	 "      --json   accepted for habit; the output is always JSON\n"
 	 "  -h, --help   show this help\n"},
 	{"exec", cmd_exec, "run a command in a running container",
 	 "Usage: clbsd exec [OPTIONS] NAME CMD [ARG...]\n\n"
@@ -151,6 +153,7 @@ static const struct command commands[] = {
 	 "Build the layer-0 image from the host's busybox-static (default forge:latest)\n"
 	 "and print its id.\n\n"
 	 "Options:\n"
+	 "      --json   print the image's JSON instead of its id\n"
 	 "  -h, --help   show this help\n"},
 	{"events", cmd_events, "stream daemon events",
 	 "Usage: clbsd events [--since SEQ] [--json]\n\n"
@@ -167,7 +170,9 @@ static const struct command commands[] = {
 	 "  -h, --help   show this help\n"},
 	{"help", NULL, "show help for a command",
 	 "Usage: clbsd help [COMMAND [SUBCOMMAND]]\n\n"
-	 "Show the usage of clbsd or of a command.\n"},
+	 "Show the usage of clbsd or of a command.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
 };
 
 /* Usage texts of the image subcommands, found as "image <sub>". */
@@ -177,6 +182,7 @@ static const struct command image_commands[] = {
 	 "Copy the root file system directory DIR (or a directory holding rootfs/ and\n"
 	 "an optional config.json) into the image store as NAME:TAG; print the id.\n\n"
 	 "Options:\n"
+	 "      --json   print the image's JSON instead of its id\n"
 	 "  -h, --help   show this help\n"},
 	{"image rm", NULL, NULL,
 	 "Usage: clbsd image rm [-f] REF...\n\n"
@@ -188,6 +194,7 @@ static const struct command image_commands[] = {
 	 "Usage: clbsd image inspect REF...\n\n"
 	 "Print a JSON array with each image.\n\n"
 	 "Options:\n"
+	 "      --json   accepted for habit; the output is always JSON\n"
 	 "  -h, --help   show this help\n"},
 	{"image ls", NULL, NULL,
 	 "Usage: clbsd image ls [--json]\n\n"
@@ -298,7 +305,7 @@ int cli_call(const char *method, const char *path, const json_t *body, json_t **
 	if (r < 0 || !out)
 		return r;
 	json_error_t je;
-	json_t *j = json_loads(resp, JSON_DECODE_ANY, &je);
+	json_t *j = json_loads(resp, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (!j)
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EPROTO,
 					"%s %s: clbsdd answered with invalid JSON: %s", method,
@@ -315,6 +322,8 @@ void cli_print_json(const json_t *j)
 
 static int cmd_help(int argc, char **argv)
 {
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		return cli_help();
 	if (argc < 2) {
 		print_main_usage(stdout);
 		return 0;
