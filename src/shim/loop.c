@@ -546,6 +546,8 @@ static int do_release(struct clbsd_err *err)
 
 /* ---- requests ---- */
 
+static void reap_children(void);
+
 static void req_state(struct client *c)
 {
 	char started[48];
@@ -667,6 +669,11 @@ static void req_exec(struct client *c, const struct shim_req *q)
 	c->proc = p;
 	c->in_ok = q->in;
 	client_line(c, json_pack("{s:b,s:i}", "ok", 1, "pid", (int)p->pid));
+	/*
+	 * A SIGCHLD that came while it was unblocked went to the default
+	 * action, not to the signalfd: a short process may already be a zombie.
+	 */
+	reap_children();
 }
 
 static void handle_request(struct client *c, const char *line)
@@ -862,11 +869,9 @@ static void reap_clients(void)
 
 /* ---- children ---- */
 
-static void on_sigchld(void)
+/* Reap every child that has exited, and note the ones we care about. */
+static void reap_children(void)
 {
-	struct signalfd_siginfo si;
-	while (read(S.sig_fd, &si, sizeof(si)) == sizeof(si))
-		;
 	for (;;) {
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -899,6 +904,14 @@ static void on_sigchld(void)
 		p->status = status;
 		p->quiet_until = time_mono_ns() + EXEC_QUIET_NS;
 	}
+}
+
+static void on_sigchld(void)
+{
+	struct signalfd_siginfo si;
+	while (read(S.sig_fd, &si, sizeof(si)) == sizeof(si))
+		;
+	reap_children();
 }
 
 /* An exec'd process is done once it is reaped and its output drained. */
@@ -1328,7 +1341,7 @@ int shim_run(const struct shim_opts *o)
 
 	struct pollset ps = {0};
 	/* Children may have exited before the signalfd existed. */
-	on_sigchld();
+	reap_children();
 	for (;;) {
 		int64_t now = time_mono_ns();
 		timers(now);
