@@ -1307,11 +1307,13 @@ static bool init_done(int64_t now)
 {
 	if (!S.init.reaped)
 		return false;
-	if (!proc_out_open(&S.init))
+	/* Exec'd processes die with the PID namespace: let their X frames go out first. */
+	if (!proc_out_open(&S.init) && !S.execs)
 		return true;
 	if (now >= S.exit_deadline) {
 		log_warn("shim", S.o->name,
-			 "container output still open 2 s after its init exited; closing it");
+			 "output or exec'd processes still open 2 s after the init exited; "
+			 "finishing anyway");
 		return true;
 	}
 	return false;
