@@ -87,7 +87,6 @@ static struct {
 	const struct shim_opts *o;
 	const struct rt_ops *rt;
 	struct rt_spec spec;
-	bool spec_ok;
 	bool created;
 	int listen_fd;
 	bool sock_bound;
@@ -1211,7 +1210,6 @@ static int setup(struct clbsd_err *err)
 	r = rt_spec_from_json(json, &S.spec, err);
 	if (r < 0)
 		return clbsd_err_prefix(err, "spec %s", o->spec_path);
-	S.spec_ok = true;
 	S.log.fd = -1;
 	r = shim_log_open(&S.log, o->log_dir, o->log_max_size, o->log_max_files, err);
 	if (r < 0)
