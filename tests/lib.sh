@@ -13,6 +13,7 @@ case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
 T_NAME=$(basename "$0" .sh)
 T_ID="t$$"
 T_FAILED=0
+T_DONE=0
 DAEMON_PID=
 
 ok() { echo "ok $T_NAME.$1"; }
@@ -99,8 +100,15 @@ t_leftover_cgroups() {
 		while read -r d; do find "$d" -mindepth 1 -type d; done
 }
 
+# t_done: the script reached its end (a script that stops early fails).
+t_done() { T_DONE=1; }
+
 t_cleanup() {
 	local rc=$?
+	if [ "$T_DONE" -ne 1 ]; then
+		echo "FAIL $T_NAME.incomplete: the script stopped early (status $rc)"
+		T_FAILED=1
+	fi
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
 		local n
 		for n in $(clbsd ps -a --json 2>/dev/null | python3 -c 'import json,sys
@@ -123,7 +131,7 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do
 		tail -n 40 "$TMP/daemon.log"
 	fi
 	rm -rf "$TMP"
-	exit "$rc"
+	exit "$T_FAILED"
 }
 
 t_setup() {
@@ -134,6 +142,7 @@ t_setup() {
 	SOCK="$RUN/clbsd.sock"
 	export CLBSD_SOCKET="$SOCK"
 	trap t_cleanup EXIT
+	trap 'exit 143' TERM INT
 	t_start_daemon || exit 1
 }
 

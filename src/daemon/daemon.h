@@ -117,6 +117,8 @@ struct daemon {
 	struct container *ctrs;
 	int64_t started_ns;
 	struct event *sig_ev[4];
+	pid_t *reap;  /* shims that are our children (we are their subreaper) */
+	size_t n_reap;
 	bool shutting_down;
 };
 
@@ -153,6 +155,10 @@ void waiters_add(struct waiter **list, ctr_done_fn fn, void *arg);
 /* work.c: blocking jobs on a thread, completion on the loop */
 typedef void (*work_fn)(void *arg);
 void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg);
+
+/* Remember a shim to reap when it exits; reap those that have. */
+void daemon_track_child(struct daemon *d, pid_t pid);
+void daemon_reap(struct daemon *d);
 
 /* Publish an event. */
 void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs);

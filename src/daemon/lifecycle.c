@@ -229,6 +229,7 @@ static void ready_line(struct container *c, const char *line)
 	c->pid = (pid_t)json_int(j, "pid", 0);
 	c->shim_pid = (pid_t)json_int(j, "shim_pid", 0);
 	json_decref(j);
+	daemon_track_child(c->d, c->shim_pid);
 	c->state = CTR_RUNNING;
 	c->started_ns = time_now_ns();
 	c->finished_ns = 0;
@@ -512,6 +513,7 @@ static void on_exit_info(struct container *c, int code, int sig, bool oom, int64
 	c->shim_pid = 0;
 	if (ran > BACKOFF_RESET_NS)
 		c->backoff_n = 0;
+	daemon_reap(c->d);
 	struct clbsd_err err;
 	if (ctr_save(c, &err) < 0)
 		log_error("container", c->name, "%s", err.msg);

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,6 +56,29 @@ void daemon_event(struct daemon *d, const char *type, const char *container, jso
 	events_publish(&d->events, type, container, attrs);
 }
 
+void daemon_track_child(struct daemon *d, pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	d->reap = xrealloc(d->reap, (d->n_reap + 1) * sizeof(pid_t));
+	d->reap[d->n_reap++] = pid;
+}
+
+/*
+ * Only the shims we track are reaped: a blanket waitpid(-1) could steal the
+ * child a worker thread is waiting for.
+ */
+void daemon_reap(struct daemon *d)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < d->n_reap; i++) {
+		pid_t r = waitpid(d->reap[i], NULL, WNOHANG);
+		if (r == 0)
+			d->reap[j++] = d->reap[i];
+	}
+	d->n_reap = j;
+}
+
 static char *default_shim(void)
 {
 	char self[PATH_MAX];
@@ -79,6 +104,10 @@ static char *default_shim(void)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
+	if (sig == SIGCHLD) {
+		daemon_reap(d);
+		return;
+	}
 	if (sig == SIGHUP) {
 		log_info("daemon", NULL, "SIGHUP: nothing to reload yet");
 		return;
@@ -248,7 +277,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
 		return 1;
 	}
-	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	/*
+	 * Shims double-fork to detach; as subreaper the daemon becomes their
+	 * parent while it runs, and reaps them, instead of leaving zombies to
+	 * an init that may be slow to collect them.
+	 */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warn("daemon", NULL, "cannot become a subreaper: %s", strerror(errno));
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
 		d.sig_ev[i] = evsignal_new(d.base, sigs[i], on_signal, &d);
 		evsignal_add(d.sig_ev[i], NULL);

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Bad input exits 2 with a clear one-line reason and makes nothing on disk.
+. "$(dirname "$0")/../lib.sh"
+t_setup
+t_forge
+before=$(find "$ROOT/containers" | sort)
+
+expect2() {
+	local name=$1 want=$2
+	shift 2
+	local out rc
+	out=$(clbsd "$@" 2>&1 >/dev/null)
+	rc=$?
+	if [ $rc -ne 2 ]; then
+		fail "$name" "exit $rc (want 2): $out"
+	elif ! echo "$out" | grep -qi -- "$want"; then
+		fail "$name" "message does not mention '$want': $out"
+	else
+		ok "$name"
+	fi
+}
+expect2 bad_name "\.\./x" run --name ../x forge true
+expect2 unknown_image "nosuchimage" run nosuchimage true
+expect2 bad_size "12Q" run --memory 12Q forge true
+expect2 relative_volume "relative" run -v relative/dir:/data forge true
+expect2 traversing_volume "\.\." run -v /tmp/../etc:/data forge true
+expect2 bad_pids "pids" run --pids many forge true
+expect2 bad_restart "restart" run --restart sometimes forge true
+expect2 unknown_flag "unknown\|unrecognized\|invalid" run --frobnicate forge true
+expect2 missing_image "image\|argument\|usage" run
+expect2 unknown_command "nonsense" nonsense
+expect2 create_bad_name "\.\./x" create --name ../x forge true
+after=$(find "$ROOT/containers" | sort)
+[ "$before" = "$after" ] && ok nothing_created || fail nothing_created "$(diff <(echo "$before") <(echo "$after"))"
+# The API refuses it too, with a 400 and a JSON error body.
+code=$(curl -s -o "$TMP/body" -w '%{http_code}' --unix-socket "$SOCK" -X POST \
+	-H 'Content-Type: application/json' -d '{"image":"forge","name":"../x"}' http://localhost/v1/containers)
+[ "$code" = 400 ] && grep -q '"invalid_argument"' "$TMP/body" && ok api_400_json ||
+	fail api_400_json "code $code body $(cat "$TMP/body")"
+clbsd run --help | grep -q -- '--memory' && ok help_lists_flags || fail help_lists_flags "no --memory in help"
+clbsd run --help >/dev/null; [ $? -eq 0 ] && ok help_exits_0 || fail help_exits_0 "nonzero"
+t_done

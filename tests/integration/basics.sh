@@ -1,0 +1,50 @@
+#!/bin/bash
+# The container basics a user relies on first: forge, run attached with the
+# command's exit status, create/start, ps, inspect fields, images.
+. "$(dirname "$0")/../lib.sh"
+t_setup
+t_forge
+
+out=$(clbsd run --rm forge echo hello 2>&1)
+[ "$out" = hello ] && ok run_prints_output || fail run_prints_output "got: $out"
+
+clbsd run --rm forge sh -c 'echo out; echo err >&2; exit 3' >"$TMP/o" 2>"$TMP/e"
+rc=$?
+[ $rc -eq 3 ] && ok run_exit_status || fail run_exit_status "rc=$rc"
+[ "$(cat "$TMP/o")" = out ] && [ "$(cat "$TMP/e")" = err ] && ok run_separates_streams ||
+	fail run_separates_streams "stdout=$(cat "$TMP/o") stderr=$(cat "$TMP/e")"
+
+# --rm removes the container after it exits.
+wait_until 5 sh -c "! $BUILD/clbsd --socket $SOCK ps -a | grep -q forge" &&
+	ok rm_flag_removes || fail rm_flag_removes "$(clbsd ps -a)"
+
+name=$(clbsd create --name later forge sleep 30)
+[ "$name" = later ] && [ "$(field later state)" = created ] && ok create ||
+	fail create "name=$name state=$(field later state)"
+clbsd start later >/dev/null && [ "$(field later state)" = running ] && ok start ||
+	fail start "state=$(field later state)"
+pid=$(field later pid)
+[ "$pid" -gt 0 ] 2>/dev/null && kill -0 "$pid" && ok pid_is_live || fail pid_is_live "pid=$pid"
+clbsd ps | grep -q '^later ' && ok ps_lists_running || fail ps_lists_running "$(clbsd ps)"
+
+json=$(clbsd --json inspect later)
+missing=$(echo "$json" | python3 -c 'import json,sys
+c=json.load(sys.stdin)[0]
+need=["name","id","image","state","pid","exit_code","started_at","finished_at","restart_count","oom_killed"]
+print(" ".join(k for k in need if k not in c))')
+[ -z "$missing" ] && ok inspect_fields || fail inspect_fields "missing: $missing"
+
+clbsd images | grep -q '^forge:latest ' && ok images_lists_forge || fail images_lists_forge "$(clbsd images)"
+clbsd image rm forge >/dev/null 2>&1 && fail image_rm_refuses_in_use "removed an image in use" ||
+	ok image_rm_refuses_in_use
+
+# Import a directory as an image and run from it.
+mkdir -p "$TMP/tree"
+cp -a "$ROOT"/images/*/rootfs/. "$TMP/tree/"
+echo imported >"$TMP/tree/marker"
+clbsd image import "$TMP/tree" mine:1.0 >/dev/null &&
+	[ "$(clbsd run --rm mine:1.0 cat /marker)" = imported ] && ok image_import ||
+	fail image_import "import or run failed"
+clbsd image rm mine:1.0 >/dev/null && ! clbsd images | grep -q '^mine:1.0' &&
+	ok image_rm || fail image_rm "$(clbsd images)"
+t_done

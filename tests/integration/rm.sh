@@ -1,0 +1,26 @@
+#!/bin/bash
+# rm -f of a running container leaves no mount, cgroup, process or file.
+. "$(dirname "$0")/../lib.sh"
+t_setup
+t_forge
+mkdir -p "$TMP/vol"
+clbsd run -d --name doomed -v "$TMP/vol:/data" --memory 32M forge sh -c 'sleep 300 & sleep 300' >/dev/null
+pid=$(field doomed pid)
+shim=$(field doomed shim_pid)
+kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null)
+clbsd rm doomed >/dev/null 2>&1 && fail rm_refuses_running "removed a running container" ||
+	ok rm_refuses_running
+clbsd rm -f doomed >/dev/null || fail rm_force "rm -f failed"
+! clbsd inspect doomed >/dev/null 2>&1 && ok rm_force || fail rm_force "still listed"
+sleep 0.3
+alive=""
+for p in $pid $shim $kids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+[ -z "$alive" ] && ok no_process_left || fail no_process_left "alive:$alive"
+[ ! -e "$ROOT/containers/doomed" ] && ok no_files_left || fail no_files_left "$(ls -R "$ROOT/containers/doomed")"
+[ ! -e "$RUN/shims/doomed.sock" ] && ok no_socket_left || fail no_socket_left "socket remains"
+left=$(find /sys/fs/cgroup -path "*clbsd-$T_ID/doomed*" 2>/dev/null)
+[ -z "$left" ] && ok no_cgroup_left || fail no_cgroup_left "$left"
+grep -q "containers/doomed" /proc/*/mountinfo 2>/dev/null && fail no_mount_left "a mount remains" ||
+	ok no_mount_left
+[ -d "$TMP/vol" ] && ok volume_source_kept || fail volume_source_kept "host dir removed"
+t_done
