@@ -51,8 +51,11 @@ $(LIB): $(call obj,$(LIB_SRC))
 $(BUILD)/clbsdd: $(call obj,$(DAEMON_SRC)) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
 
+# The shim is linked statically: one runs per container, and without the
+# dynamic loader it starts faster and keeps about half the resident memory.
+SHIM_STATIC ?= -static
 $(BUILD)/clbsd-shim: $(call obj,$(SHIM_SRC)) $(LIB)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_SHIM)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(SHIM_STATIC) -o $@ $^ $(LIBS_SHIM)
 
 $(BUILD)/clbsd: $(call obj,$(CLI_SRC)) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CLI)
@@ -78,7 +81,7 @@ demo-stop:
 
 asan:
 	scripts/deps.sh check
-	$(MAKE) BUILD=build-asan CC=clang \
+	$(MAKE) BUILD=build-asan CC=clang SHIM_STATIC= \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" all
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=0 tests/run.sh

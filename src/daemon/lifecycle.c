@@ -328,7 +328,8 @@ static int spawn_shim(struct container *c, bool hold, struct clbsd_err *err)
 			dup2(devnull, 1);
 			dup2(devnull, 2);
 		}
-		if (dup2(fds[1], 3) < 0)
+		/* dup2 onto itself would keep close-on-exec set. */
+		if (fds[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(fds[1], 3) < 0)
 			_exit(127);
 		execv(d->shim_path, (char *const *)(uintptr_t)argv);
 		_exit(127);

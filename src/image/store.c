@@ -100,7 +100,8 @@ static int load_image(struct image_store *st, const char *id, struct clbsd_err *
 		free(img);
 		return clbsd_err_prefix(err, "%s", path);
 	}
-	snprintf(img->id, sizeof(img->id), "%s", id);
+	memcpy(img->id, id, 64); /* load_image() is only called with is_id() names */
+	img->id[64] = '\0';
 	img->created_ns = json_time_get(j, "created");
 	img->size = json_int(j, "size", 0);
 	img->dir = steal_ptr(&dir);
