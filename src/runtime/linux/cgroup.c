@@ -529,6 +529,61 @@ int cg_join(const struct cg_sys *cg, const char *path, pid_t pid, struct clbsd_e
 	return 0;
 }
 
+int cg_open_join(const struct cg_sys *cg, const char *path, int *fds, int *v2dir,
+		 struct clbsd_err *err)
+{
+	*v2dir = -1;
+	for (size_t i = 0; i < cg->n; i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < cg->n; i++) {
+		const struct cg_hier *h = &cg->h[i];
+		autofree char *p = h->v2 ? xasprintf("%s/%s", h->mnt, path) : file(h, path, "tasks");
+		int fd = h->v2 ? open(p, O_PATH | O_DIRECTORY | O_CLOEXEC)
+			       : open(p, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			cg_close_join(fds, cg->n, *v2dir);
+			*v2dir = -1;
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "join cgroup: open %s", p);
+		}
+		if (h->v2)
+			*v2dir = fd;
+		else
+			fds[i] = fd;
+	}
+	return 0;
+}
+
+int cg_join_fds(const int *fds, size_t n, int v2dir_fallback)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (fds[i] >= 0 && write(fds[i], "0", 1) != 1)
+			return -errno;
+	}
+	if (v2dir_fallback >= 0) {
+		int fd = openat(v2dir_fallback, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		ssize_t w = write(fd, "0", 1);
+		int e = errno;
+		close(fd);
+		if (w != 1)
+			return -e;
+	}
+	return 0;
+}
+
+void cg_close_join(int *fds, size_t n, int v2dir)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	if (v2dir >= 0)
+		close(v2dir);
+}
+
 /* Read cgroup.procs into a vector of pids. */
 static int procs(const struct cg_sys *cg, const char *path, pid_t **out, size_t *n,
 		 struct clbsd_err *err)

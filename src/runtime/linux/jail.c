@@ -130,6 +130,52 @@ static pid_t clone_flags(unsigned long flags)
 #endif
 }
 
+/* The kernel's struct clone_args (v2, with the cgroup field). */
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+		set_tid_size, cgroup;
+};
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/*
+ * clone_flags(), placing the child straight into the v2 cgroup v2dir when
+ * there is one, so it never has to be moved there (see cg_open_join()).
+ * *placed says whether that happened; kernels without clone3 fall back.
+ */
+static pid_t clone_into(unsigned long flags, int v2dir, bool *placed)
+{
+	*placed = false;
+	if (v2dir >= 0) {
+		struct clone3_args a;
+		memset(&a, 0, sizeof(a));
+		a.flags = flags | CLONE_INTO_CGROUP;
+		/* clone3 refuses an exit signal with CLONE_PARENT: the child gets ours. */
+		a.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
+		a.cgroup = (uint64_t)v2dir;
+		long pid = syscall(SYS_clone3, &a, sizeof(a));
+		if (pid >= 0) {
+			*placed = true;
+			return (pid_t)pid;
+		}
+		if (errno != ENOSYS && errno != E2BIG)
+			return -1;
+	}
+	return clone_flags(flags);
+}
+
+/* First thing in a new container process: join the cgroups (see linux.h). */
+static void join_cgroups(const int *fds, size_t n, int v2dir, bool placed, int sock)
+{
+	int r = cg_join_fds(fds, n, placed ? -1 : v2dir);
+	if (r < 0) {
+		struct clbsd_err err;
+		clbsd_err_set(&err, CLBSD_E_INTERNAL, r, "join the container's cgroup");
+		die(sock, &err);
+	}
+}
+
 static void reap(pid_t pid)
 {
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -238,7 +284,7 @@ static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	/* The caller moves us into the cgroup first, so the cgroup namespace is rooted there. */
+	/* Joined the cgroup already (create_helper), so the new cgroup namespace is rooted there. */
 	wait_go(sock);
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "unshare the cgroup namespace");
@@ -267,19 +313,29 @@ static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
 	exec_proc(&c, sock);
 }
 
-static __attribute__((noreturn)) void create_helper(const struct rt_spec *spec,
+static __attribute__((noreturn)) void create_helper(const struct cg_sys *cg,
+						     const struct rt_spec *spec,
 						     const struct rt_stdio *io, int sock)
 {
 	struct clbsd_err err;
-	pid_t pid = clone_flags(CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
-				CLONE_NEWIPC | CLONE_NEWNET);
+	int *fds = xcalloc(cg->n ? cg->n : 1, sizeof(int));
+	int v2dir;
+	if (cg_open_join(cg, spec->cgroup, fds, &v2dir, &err) < 0)
+		die(sock, &err);
+	bool placed;
+	pid_t pid = clone_into(CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
+				       CLONE_NEWIPC | CLONE_NEWNET,
+			       v2dir, &placed);
 	if (pid < 0) {
 		clbsd_err_set(&err, errno == EPERM ? CLBSD_E_FORBIDDEN : CLBSD_E_INTERNAL, errno,
 			      "clone the container init into new namespaces");
 		die(sock, &err);
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		join_cgroups(fds, cg->n, v2dir, placed, sock);
+		cg_close_join(fds, cg->n, v2dir);
 		init_main(spec, io, sock);
+	}
 	send_msg(sock, MSG_PID, pid, NULL);
 	_exit(0);
 }
@@ -330,12 +386,10 @@ static int lx_create(const struct rt_spec *spec, const struct rt_stdio *io, pid_
 	}
 	if (helper == 0) {
 		close(sv[0]);
-		create_helper(spec, io, sv[1]);
+		create_helper(&cg, spec, io, sv[1]);
 	}
 	close(sv[1]);
 	if ((rc = spawn(helper, sv[0], &init, err)) < 0)
-		goto fail_sock;
-	if ((rc = cg_join(&cg, spec->cgroup, init, err)) < 0)
 		goto fail_sock;
 	if (send_msg(sv[0], MSG_GO, 0, NULL) < 0) {
 		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, EPIPE, "container init exited early");
@@ -404,8 +458,10 @@ static __attribute__((noreturn)) void exec_helper(const struct cg_sys *cg,
 						   const struct proc_cfg *c, int sock)
 {
 	struct clbsd_err err;
-	/* Join the cgroups first: children inherit them, and the cgroup namespace view fits. */
-	if (cg_join(cg, spec->cgroup, getpid(), &err) < 0)
+	/* Opened before setns: the container's mount namespace has no cgroupfs. */
+	int *fds = xcalloc(cg->n ? cg->n : 1, sizeof(int));
+	int v2dir;
+	if (cg_open_join(cg, spec->cgroup, fds, &v2dir, &err) < 0)
 		die(sock, &err);
 	for (size_t i = 0; i < ARRAY_SIZE(nss); i++) {
 		if (nsfd[i] < 0)
@@ -418,7 +474,8 @@ static __attribute__((noreturn)) void exec_helper(const struct cg_sys *cg,
 		close(nsfd[i]);
 	}
 	/* setns(pid) applies to children only: this clone is the process in the container. */
-	pid_t pid = clone_flags(CLONE_PARENT);
+	bool placed;
+	pid_t pid = clone_into(CLONE_PARENT, v2dir, &placed);
 	if (pid < 0) {
 		int e = errno;
 		clbsd_err_set(&err, e == EAGAIN ? CLBSD_E_CONFLICT : CLBSD_E_INTERNAL, e,
@@ -427,8 +484,11 @@ static __attribute__((noreturn)) void exec_helper(const struct cg_sys *cg,
 					    : "fork in the container");
 		die(sock, &err);
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		join_cgroups(fds, cg->n, v2dir, placed, sock);
+		cg_close_join(fds, cg->n, v2dir);
 		exec_proc(c, sock);
+	}
 	send_msg(sock, MSG_PID, pid, NULL);
 	_exit(0);
 }

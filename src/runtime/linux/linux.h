@@ -66,6 +66,23 @@ const char *cg_layout_name(enum cg_layout l);
  */
 int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
 	      struct clbsd_err *err);
+/*
+ * Joining without the global lock. Writing a pid to cgroup.procs takes
+ * cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period
+ * (about 10 ms here) on every container start. A single-threaded process
+ * that moves itself by writing "0" to a v1 "tasks" file skips that lock, and
+ * clone3(CLONE_INTO_CGROUP) creates a process directly in a v2 cgroup.
+ *
+ * cg_open_join() opens, for every v1 hierarchy, path's tasks file (fds[i];
+ * fds has cg->n entries) and, for the v2 hierarchy, the cgroup directory
+ * (*v2dir, for CLONE_INTO_CGROUP; -1 when there is none). The new process
+ * then calls cg_join_fds() first thing (async-signal-safe; v2dir_fallback
+ * is the v2 directory when clone3 could not place it, else -1).
+ */
+int cg_open_join(const struct cg_sys *cg, const char *path, int *fds, int *v2dir,
+		 struct clbsd_err *err);
+int cg_join_fds(const int *fds, size_t n, int v2dir_fallback);
+void cg_close_join(int *fds, size_t n, int v2dir);
 /* Move pid into `path` in every hierarchy. */
 int cg_join(const struct cg_sys *cg, const char *path, pid_t pid, struct clbsd_err *err);
 /* Whether pid is a member of `path` (reads cgroup.procs). */
