@@ -167,20 +167,75 @@ json_t *ctr_to_json(const struct container *c)
 	return j;
 }
 
+/*
+ * Two files: container.json holds what the container is (durable, written
+ * when it is created) and state.json what it is doing (pids, exit status),
+ * replaced without fsync on every change since it means nothing after a
+ * reboot. A lost or torn state.json falls back to container.json's state.
+ */
+static json_t *state_json(const struct container *c)
+{
+	return json_pack("{s:s,s:i,s:i,s:i,s:i,s:b,s:o,s:o,s:i,s:i}", "state",
+			 ctr_state_name(c->state), "pid", (int)c->pid, "shim_pid",
+			 (int)c->shim_pid, "exit_code", c->exit_code, "signal", c->signal,
+			 "oom_killed", c->oom_killed, "started_at", json_time(c->started_ns),
+			 "finished_at", json_time(c->finished_ns), "restart_count",
+			 c->restart_count, "backoff_n", c->backoff_n);
+}
+
 int ctr_save(struct container *c, struct clbsd_err *err)
 {
+	json_t *j = state_json(c);
+	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	autofree char *path = xasprintf("%s/state.json", c->dir);
+	int r = fs_replace(path, text, strlen(text), 0600, err);
+	if (r < 0)
+		return clbsd_err_prefix(err, "container %s: save state", c->name);
+	return 0;
+}
+
+static int save_config(struct container *c, struct clbsd_err *err)
+{
 	json_t *j = ctr_to_json(c);
-	/* The live pids are kept so a restarted daemon can find the shim. */
-	json_object_set_new(j, "pid", json_integer(c->pid));
-	json_object_set_new(j, "shim_pid", json_integer(c->shim_pid));
-	json_object_set_new(j, "backoff_n", json_integer(c->backoff_n));
+	json_t *st = state_json(c);
+	json_object_update(j, st);
+	json_decref(st);
 	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(j);
 	autofree char *path = xasprintf("%s/container.json", c->dir);
 	int r = fs_write_atomic(path, text, strlen(text), 0600, err);
 	if (r < 0)
-		return clbsd_err_prefix(err, "container %s: save state", c->name);
+		return clbsd_err_prefix(err, "container %s: save", c->name);
 	return 0;
+}
+
+/* Apply state.json over what container.json said, when it is readable. */
+static void load_state(struct container *c)
+{
+	autofree char *path = xasprintf("%s/state.json", c->dir);
+	autofree char *text = NULL;
+	struct clbsd_err err;
+	if (fs_read_file(path, &text, NULL, &err) < 0)
+		return;
+	json_t *j = json_loads(text, 0, NULL);
+	enum ctr_state st;
+	if (!json_is_object(j) || state_from_name(json_str(j, "state"), &st) < 0) {
+		log_warn("container", c->name, "%s is unreadable; using container.json", path);
+		json_decref(j);
+		return;
+	}
+	c->state = st;
+	c->pid = (pid_t)json_int(j, "pid", 0);
+	c->shim_pid = (pid_t)json_int(j, "shim_pid", 0);
+	c->exit_code = (int)json_int(j, "exit_code", 0);
+	c->signal = (int)json_int(j, "signal", 0);
+	c->oom_killed = json_bool(j, "oom_killed", false);
+	c->started_ns = json_time_get(j, "started_at");
+	c->finished_ns = json_time_get(j, "finished_at");
+	c->restart_count = (int)json_int(j, "restart_count", 0);
+	c->backoff_n = (int)json_int(j, "backoff_n", 0);
+	json_decref(j);
 }
 
 /* ---- validation ---- */
@@ -633,7 +688,7 @@ int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clb
 	if (r == 0) {
 		c->storage_mode = xstrdup(strcmp(rootfs.mode, "overlay") == 0 ? "overlay" : "copy");
 		rt_rootfs_release(&rootfs);
-		r = ctr_save(c, err);
+		r = save_config(c, err);
 	}
 	if (r < 0) {
 		struct clbsd_err ignore;
@@ -775,6 +830,7 @@ static int load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 		cfg->n_volumes++;
 	}
 	json_decref(j);
+	load_state(c);
 	if (!cfg->argv || !cfg->argv[0] || !cfg->env || !valid_name(c->name)) {
 		ctr_free(c);
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,

@@ -294,7 +294,8 @@ static int spawn_shim(struct container *c, bool hold, struct clbsd_err *err)
 	autofree char *state_path = xasprintf("%s/shim.json", c->dir);
 	autofree char *log_dir = xasprintf("%s/logs", c->dir);
 	autofree char *shims = xasprintf("%s/shims", d->run);
-	if (fs_write_atomic(spec_path, json, strlen(json), 0600, err) < 0 ||
+	/* Rewritten before every start: no need to wait for the disk. */
+	if (fs_replace(spec_path, json, strlen(json), 0600, err) < 0 ||
 	    fs_mkdir_p(shims, 0700, err) < 0 || fs_mkdir_p(log_dir, 0700, err) < 0)
 		return clbsd_err_prefix(err, "container %s", c->name);
 	unlink(state_path);

@@ -300,7 +300,7 @@ int main(int argc, char **argv)
 	autofree char *pidfile = xasprintf("%s/clbsdd.pid", d.run);
 	char pidtext[32];
 	snprintf(pidtext, sizeof(pidtext), "%d\n", (int)getpid());
-	if (fs_write_atomic(pidfile, pidtext, strlen(pidtext), 0644, &err) < 0)
+	if (fs_replace(pidfile, pidtext, strlen(pidtext), 0644, &err) < 0)
 		log_warn("daemon", NULL, "%s", err.msg);
 	log_info("daemon", NULL, "clbsdd %s serving %s (root %s, storage %s%s)", CLBSD_VERSION,
 		 d.socket, d.root, d.storage.ops->name,

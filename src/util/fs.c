@@ -37,8 +37,8 @@ int fs_read_file(const char *path, char **out, size_t *len, struct clbsd_err *er
 	return 0;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-		    struct clbsd_err *err)
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode,
+			 bool durable, struct clbsd_err *err)
 {
 	char rnd[17];
 	random_hex(rnd, 8);
@@ -47,7 +47,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 	if (fd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", tmp);
 	int r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && durable && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
@@ -57,6 +57,8 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		unlink(tmp);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, r, "write %s", path);
 	}
+	if (!durable)
+		return 0;
 	/* Make the rename durable too. */
 	autofree char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
@@ -67,6 +69,18 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			fsync(dfd);
 	}
 	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		    struct clbsd_err *err)
+{
+	return write_replace(path, data, len, mode, true, err);
+}
+
+int fs_replace(const char *path, const void *data, size_t len, mode_t mode,
+	       struct clbsd_err *err)
+{
+	return write_replace(path, data, len, mode, false, err);
 }
 
 int fs_write_str(const char *path, const char *s, struct clbsd_err *err)

@@ -95,6 +95,14 @@ int fs_read_file(const char *path, char **out, size_t *len, struct clbsd_err *er
 /* Write atomically: temp file in the same dir, fsync, rename, fsync dir. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		    struct clbsd_err *err);
+/*
+ * Replace atomically (temp file, rename) without waiting for the disk: for
+ * run-time state that means nothing after a reboot (what runs, pids), where
+ * two fsyncs per write would cost a millisecond on every container start.
+ * Readers see the old or the new content, never a mix.
+ */
+int fs_replace(const char *path, const void *data, size_t len, mode_t mode,
+	       struct clbsd_err *err);
 /* Write a small string to an existing file (sysfs, cgroupfs, /proc). */
 int fs_write_str(const char *path, const char *s, struct clbsd_err *err);
 int fs_mkdir_p(const char *path, mode_t mode, struct clbsd_err *err);
