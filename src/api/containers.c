@@ -15,9 +15,10 @@ void api_info(struct daemon *d, struct evhttp_request *req)
 		if (c->state == CTR_RUNNING)
 			running++;
 	}
-	json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:o,s:{s:i,s:i},s:i,s:o}", "version",
+	json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:{s:i,s:i},s:i,s:o}", "version",
 			      CLBSD_VERSION, "pid", (int)getpid(), "root", d->root, "run", d->run,
-			      "socket", d->socket, "runtime", d->rt->name, "storage",
+			      "socket", d->socket, "runtime", d->rt->name, "cgroup",
+			      d->rt->cgroup_layout(), "storage",
 			      json_pack("{s:s,s:b}", "driver", d->storage.ops->name, "overlay",
 					d->storage.have_overlay),
 			      "containers", "total", total, "running", running, "images",
@@ -109,10 +110,6 @@ static int timeout_arg(struct evhttp_request *req, int *out)
 	*out = (int)v;
 	return 0;
 }
-
-struct restart_ctx {
-	struct api_pending *p;
-};
 
 static void restart_stopped(struct container *c, const struct clbsd_err *err, void *arg)
 {

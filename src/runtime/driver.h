@@ -125,6 +125,8 @@ struct rt_ops {
 	int (*stats)(const struct rt_spec *spec, struct rt_stats *st, struct clbsd_err *err);
 	/* Remove the cgroup (retrying while tasks drain). Idempotent. */
 	int (*destroy)(const struct rt_spec *spec, struct clbsd_err *err);
+	/* The host's cgroup layout: "v1", "v2", "hybrid" or "none". */
+	const char *(*cgroup_layout)(void);
 };
 
 /* The runtime for this platform (picked by the build). */

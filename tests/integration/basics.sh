@@ -5,6 +5,9 @@
 t_setup
 t_forge
 
+clbsd info | grep -Eq '^cgroup: (v1|v2|hybrid)$' && ok info_reports_cgroup_layout ||
+	fail info_reports_cgroup_layout "$(clbsd info)"
+
 out=$(clbsd run --rm forge echo hello 2>&1)
 [ "$out" = hello ] && ok run_prints_output || fail run_prints_output "got: $out"
 

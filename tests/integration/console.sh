@@ -34,6 +34,10 @@ $TM send-keys -t v1 'stty size' Enter
 wait_until 5 sh -c "$TM capture-pane -p -t v1 | grep -q '^$rows 80$'" &&
 	ok window_size_follows || fail window_size_follows "want '$rows 80': $(pane v1)"
 
+$TM send-keys -t v1 'tty' Enter
+wait_until 5 sh -c "$TM capture-pane -p -t v1 | grep -q '^/dev/console$'" &&
+	ok console_is_a_named_tty || fail console_is_a_named_tty "$(pane v1)"
+
 $TM send-keys -t v1 C-q
 wait_until 5 sh -c "$TM capture-pane -p -t v1 | grep -q viewer1-ended" && ok ctrl_q_detaches ||
 	fail ctrl_q_detaches "$(pane v1)"

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -290,7 +291,7 @@ static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "unshare the cgroup namespace");
 		die(sock, &err);
 	}
-	if (mnt_setup_rootfs(spec, &err) < 0)
+	if (mnt_setup_rootfs(spec, spec->tty ? io->in : -1, &err) < 0)
 		die(sock, &err);
 	if (sethostname(spec->hostname, strlen(spec->hostname)) < 0) {
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "sethostname %s", spec->hostname);
@@ -631,6 +632,17 @@ static int lx_destroy(const struct rt_spec *spec, struct clbsd_err *err)
 	return rc;
 }
 
+static const char *lx_cgroup_layout(void)
+{
+	struct cg_sys cg;
+	struct clbsd_err err;
+	if (cg_sys_load(&cg, &err) < 0)
+		return "none";
+	const char *name = cg_layout_name(cg.layout);
+	cg_sys_release(&cg);
+	return name;
+}
+
 static const struct rt_ops linux_ops = {
 	.name = "linux",
 	.create = lx_create,
@@ -640,6 +652,7 @@ static const struct rt_ops linux_ops = {
 	.oom_fd = lx_oom_fd,
 	.stats = lx_stats,
 	.destroy = lx_destroy,
+	.cgroup_layout = lx_cgroup_layout,
 };
 
 const struct rt_ops *rt_default_ops(void)

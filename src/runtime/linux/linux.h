@@ -108,7 +108,7 @@ int cg_destroy(const struct cg_sys *cg, const char *path, int timeout_ms, struct
  * into it. Afterwards "/" is the rootfs, the host's tree is gone from this
  * mount namespace, and the cwd is "/".
  */
-int mnt_setup_rootfs(const struct rt_spec *spec, struct clbsd_err *err);
+int mnt_setup_rootfs(const struct rt_spec *spec, int console, struct clbsd_err *err);
 
 /* ---- process security (run in the process about to exec) ---- */
 

@@ -20,6 +20,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -333,6 +334,30 @@ static int mount_dev(int rootfd, struct clbsd_err *err)
 	return 0;
 }
 
+/*
+ * The PTY slave lives in the host's devpts, which the container does not
+ * see, so ttyname() would fail inside. Bound over /dev/console (as runc
+ * does), tty(1) names it and programs that want a terminal name find one.
+ * This must happen before pivot_root, while the host devpts is reachable.
+ */
+static int mount_console(int rootfd, int slave, struct clbsd_err *err)
+{
+	/*
+	 * By path, not through /proc/self/fd: the open file belongs to a mount
+	 * of the namespace we were cloned from, and bind mounts need a mount
+	 * of our own.
+	 */
+	char link[64], src[PATH_MAX];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", slave);
+	ssize_t n = readlink(link, src, sizeof(src) - 1);
+	if (n <= 0 || src[0] != '/')
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, n < 0 ? errno : EINVAL,
+				     "find the terminal's path");
+	src[n] = '\0';
+	autoclose int fd = mount_at(rootfd, "/dev/console", MK_FILE, src, NULL, MS_BIND, NULL, err);
+	return fd < 0 ? clbsd_err_prefix(err, "bind the terminal to /dev/console") : 0;
+}
+
 static int mount_sys(int rootfd, struct clbsd_err *err)
 {
 	struct clbsd_err e1;
@@ -401,7 +426,7 @@ static int mask_paths(int rootfd, struct clbsd_err *err)
 	return 0;
 }
 
-int mnt_setup_rootfs(const struct rt_spec *spec, struct clbsd_err *err)
+int mnt_setup_rootfs(const struct rt_spec *spec, int console, struct clbsd_err *err)
 {
 	const struct rt_rootfs *r = &spec->rootfs;
 	int rc;
@@ -419,7 +444,8 @@ int mnt_setup_rootfs(const struct rt_spec *spec, struct clbsd_err *err)
 				      MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
 	if (proc < 0)
 		return proc;
-	if ((rc = mount_dev(rootfd, err)) < 0 || (rc = mount_sys(rootfd, err)) < 0 ||
+	if ((rc = mount_dev(rootfd, err)) < 0 || (console >= 0 && (rc = mount_console(rootfd, console, err)) < 0) ||
+	    (rc = mount_sys(rootfd, err)) < 0 ||
 	    (rc = mount_volumes(rootfd, spec, err)) < 0 || (rc = mask_paths(rootfd, err)) < 0)
 		return rc;
 	if (r->readonly && (rc = remount_fd(rootfd, MS_RDONLY, false, "rootfs", err)) < 0)
