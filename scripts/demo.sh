@@ -48,7 +48,7 @@ fi
 clbsd forge >/dev/null
 echo "built forge:latest from busybox-static"
 if ! clbsd inspect hello >/dev/null 2>&1; then
-	clbsd run -d --name hello --hostname hello --memory 64M --pids 64 \
+	clbsd run -d -t --name hello --hostname hello --memory 64M --pids 64 \
 		--restart on-failure:3 -e GREETING=hello forge \
 		sh -c 'while true; do echo "$GREETING from $(hostname), pid $$, at $(date)"; sleep 5; done' >/dev/null
 	echo "started container 'hello'"
