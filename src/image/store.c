@@ -1,4 +1,5 @@
 #include "image.h"
+#include "util/hash.h"
 #include "util/json.h"
 #include "util/util.h"
 
@@ -356,11 +357,21 @@ int image_commit(struct image_store *st, const char *staging, const struct image
 {
 	struct clbsd_err ignore;
 	autofree char *norm = image_ref_normalise(name);
-	char id[65];
-	random_hex(id, 32);
 	int64_t created = time_now_ns();
 	autofree char *rootfs = xasprintf("%s/rootfs", staging);
 	int64_t size = fs_du(rootfs);
+	/* Like an OCI image id: the digest of the image's own description. */
+	json_t *desc = json_pack("{s:o,s:I,s:o}", "created", json_time(created), "size",
+				 (json_int_t)size, "config", image_config_to_json(cfg));
+	autofree char *canon = json_dumps(desc, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(desc);
+	char id[65];
+	hash_sha256_hex(canon, strlen(canon), id);
+	if (image_by_id(st, id)) {
+		fs_rm_rf(staging, &ignore);
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					"store image %s: an identical image %.12s exists", norm, id);
+	}
 	autofree char *dir = xasprintf("%s/%s", st->dir, id);
 	int r = write_image_config(staging, id, created, size, cfg, err);
 	if (r == 0 && rename(staging, dir) < 0)

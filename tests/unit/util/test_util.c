@@ -1,4 +1,5 @@
 #include "test.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -145,6 +146,15 @@ TEST(times)
 	CHECK_INT(back, ns);
 }
 
+TEST(sha256)
+{
+	char h[65];
+	hash_sha256_hex("abc", 3, h);
+	CHECK_STR(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	hash_sha256_hex("", 0, h);
+	CHECK_STR(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 TEST_MAIN_BEGIN("util")
 RUN(sizes);
 RUN(durations);
@@ -154,4 +164,5 @@ RUN(safe_join);
 RUN(atomic_write_and_copy);
 RUN(buffers);
 RUN(times);
+RUN(sha256);
 TEST_MAIN_END
