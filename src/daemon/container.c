@@ -210,21 +210,9 @@ static int save_config(struct container *c, struct clbsd_err *err)
 	return 0;
 }
 
-/* Apply state.json over what container.json said, when it is readable. */
-static void load_state(struct container *c)
+/* The run-time fields, from container.json or state.json (same keys). */
+static void state_from_json(struct container *c, const json_t *j, enum ctr_state st)
 {
-	autofree char *path = xasprintf("%s/state.json", c->dir);
-	autofree char *text = NULL;
-	struct clbsd_err err;
-	if (fs_read_file(path, &text, NULL, &err) < 0)
-		return;
-	json_t *j = json_loads(text, 0, NULL);
-	enum ctr_state st;
-	if (!json_is_object(j) || state_from_name(json_str(j, "state"), &st) < 0) {
-		log_warn("container", c->name, "%s is unreadable; using container.json", path);
-		json_decref(j);
-		return;
-	}
 	c->state = st;
 	c->pid = (pid_t)json_int(j, "pid", 0);
 	c->shim_pid = (pid_t)json_int(j, "shim_pid", 0);
@@ -235,6 +223,22 @@ static void load_state(struct container *c)
 	c->finished_ns = json_time_get(j, "finished_at");
 	c->restart_count = (int)json_int(j, "restart_count", 0);
 	c->backoff_n = (int)json_int(j, "backoff_n", 0);
+}
+
+/* Apply state.json over what container.json said, when it is readable. */
+static void load_state(struct container *c)
+{
+	autofree char *path = xasprintf("%s/state.json", c->dir);
+	autofree char *text = NULL;
+	struct clbsd_err err;
+	if (fs_read_file(path, &text, NULL, &err) < 0)
+		return;
+	json_t *j = json_loads(text, 0, NULL);
+	enum ctr_state st;
+	if (!json_is_object(j) || state_from_name(json_str(j, "state"), &st) < 0)
+		log_warn("container", c->name, "%s is unreadable; using container.json", path);
+	else
+		state_from_json(c, j, st);
 	json_decref(j);
 }
 
@@ -779,18 +783,11 @@ static int load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 	c->image_ref = xstrdup(json_str(j, "image") ? json_str(j, "image") : "");
 	snprintf(c->image_id, sizeof(c->image_id), "%s",
 		 json_str(j, "image_id") ? json_str(j, "image_id") : "");
-	if (state_from_name(json_str(j, "state"), &c->state) < 0)
-		c->state = CTR_EXITED;
-	c->pid = (pid_t)json_int(j, "pid", 0);
-	c->shim_pid = (pid_t)json_int(j, "shim_pid", 0);
-	c->exit_code = (int)json_int(j, "exit_code", 0);
-	c->signal = (int)json_int(j, "signal", 0);
-	c->oom_killed = json_bool(j, "oom_killed", false);
+	enum ctr_state st;
+	if (state_from_name(json_str(j, "state"), &st) < 0)
+		st = CTR_EXITED;
+	state_from_json(c, j, st);
 	c->created_ns = json_time_get(j, "created_at");
-	c->started_ns = json_time_get(j, "started_at");
-	c->finished_ns = json_time_get(j, "finished_at");
-	c->restart_count = (int)json_int(j, "restart_count", 0);
-	c->backoff_n = (int)json_int(j, "backoff_n", 0);
 	c->storage_mode = xstrdup(json_str(j, "storage") ? json_str(j, "storage") : "");
 	c->dir = steal_ptr(&dir);
 	c->shim_socket = xasprintf("%s/shims/%s.sock", d->run, name);
