@@ -1104,6 +1104,14 @@ static void finalize(void)
 	bool oom = S.oom_kills > 0;
 	if (write_state(&err) < 0)
 		log_error("shim", S.o->name, "%s", err.msg);
+	/*
+	 * Attached clients (an attached `clbsd run`) learn the exit code now;
+	 * removing the cgroup need not delay them. Waiters (the daemon) hear
+	 * only after the cleanup below, so a restart cannot race it.
+	 */
+	for (struct client *c = S.clients; c; c = c->next)
+		if (!c->dead && c->kind == C_ATTACH)
+			client_exit_frame(c, code, sig, oom);
 	xclose(&S.oom_fd);
 	if (S.rt->destroy(&S.spec, &err) < 0)
 		log_warn("shim", S.o->name, "remove cgroup: %s", err.msg);
@@ -1122,7 +1130,7 @@ static void finalize(void)
 			c->closing = true;
 			client_flush(c);
 		} else if (c->kind == C_ATTACH) {
-			client_exit_frame(c, code, sig, oom);
+			continue; /* told above */
 		} else {
 			/* Exec sessions whose process outlived the drain, and idle
 			 * connections: nothing more will come. */
