@@ -131,6 +131,8 @@ json_t *ctr_to_json(const struct container *c);
 const char *ctr_state_name(enum ctr_state s);
 bool ctr_image_in_use(const char *image_id, void *daemon);
 void ctr_free(struct container *c);
+/* Drop the daemon's view of a container (watch, timers, waiters) and free it. */
+void ctr_forget(struct container *c);
 /* Fill a runtime spec for the container (caller releases). */
 int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err *err);
 /* Resolve "UID[:GID]" or a passwd name against the container's file tree. */

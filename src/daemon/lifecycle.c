@@ -700,6 +700,32 @@ void ctr_remove(struct container *c, bool force, ctr_done_fn fn, void *arg)
 	do_remove(c, fn, arg);
 }
 
+void ctr_forget(struct container *c)
+{
+	watch_close(c);
+	if (c->restart_ev)
+		event_free(c->restart_ev);
+	if (c->kill_ev)
+		event_free(c->kill_ev);
+	if (c->ready_ev)
+		event_free(c->ready_ev);
+	if (c->ready_fd >= 0)
+		close(c->ready_fd);
+	if (c->ready_buf) {
+		buf_release(c->ready_buf);
+		free(c->ready_buf);
+	}
+	for (struct waiter *w = c->start_waiters, *n; w; w = n) {
+		n = w->next;
+		free(w);
+	}
+	for (struct waiter *w = c->exit_waiters, *n; w; w = n) {
+		n = w->next;
+		free(w);
+	}
+	ctr_free(c);
+}
+
 /* ---- adoption at daemon start ---- */
 
 void ctr_adopt(struct container *c)

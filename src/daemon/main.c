@@ -312,5 +312,19 @@ int main(int argc, char **argv)
 	unlink(pidfile);
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		event_free(d.sig_ev[i]);
+	/* Containers keep running: only the daemon's view of them goes. */
+	while (d.ctrs) {
+		struct container *c = d.ctrs;
+		d.ctrs = c->next;
+		ctr_forget(c);
+	}
+	image_store_release(&d.images);
+	storage_release(&d.storage);
+	events_release(&d.events);
+	event_base_free(d.base);
+	free(d.reap);
+	free(d.root), free(d.run), free(d.socket), free(d.config), free(d.shim_path);
+	free(d.busybox), free(d.cgroup_parent);
+	close(d.lock_fd);
 	return 0;
 }
