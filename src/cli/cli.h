@@ -58,7 +58,11 @@ void exec_opts_release(struct exec_opts *o);
 int cli_parse_exec(int argc, char **argv, struct exec_opts *o, struct clbsd_err *err);
 
 /* Validators shared by the commands; each fills err with a one-line reason. */
-int cli_check_env(const char *kv, struct clbsd_err *err);
+/*
+ * Append a -e argument to env: "KEY=VALUE" as is, a bare "KEY" with the
+ * client's own value (skipped when unset). Fails on a malformed key.
+ */
+int cli_env_add(json_t *env, const char *arg, struct clbsd_err *err);
 /* "SRC:DST[:ro|:rw]" -> {"source","dest","readonly"}. */
 int cli_parse_volume(const char *spec, json_t **out, struct clbsd_err *err);
 /* "no", "always", "on-failure", "on-failure:N". */

@@ -25,7 +25,8 @@ struct command {
 	"  -t, --tty               give the container a terminal\n"                                \
 	"  -i, --interactive       keep stdin open and forward it\n"                               \
 	"      --name NAME         container name (a DNS label; default: generated)\n"             \
-	"  -e, --env K=V           set an environment variable (repeatable)\n"                     \
+	"  -e, --env K=V           set an environment variable; a bare K passes\n"                \
+	"                          this shell's value (repeatable)\n"                     \
 	"  -v, --volume SRC:DST[:ro]\n"                                                            \
 	"                          bind the host directory SRC at DST; both absolute\n"           \
 	"                          (repeatable; :ro makes it read-only)\n"                         \
@@ -107,7 +108,8 @@ static const struct command commands[] = {
 	 "Options:\n"
 	 "  -t, --tty              give the command a terminal\n"
 	 "  -i, --interactive      forward stdin\n"
-	 "  -e, --env K=V          set an environment variable (repeatable)\n"
+	 "  -e, --env K=V          set an environment variable; a bare K passes\n"
+	 "                         this shell's value (repeatable)\n"
 	 "  -w, --workdir DIR      working directory (absolute)\n"
 	 "  -u, --user UID[:GID]   user (and group) to run as\n"
 	 "  -h, --help             show this help\n"},

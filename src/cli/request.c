@@ -31,15 +31,27 @@ int cli_getopt_err(int c, char **argv, struct clbsd_err *err)
 	return INVALID(err, "unknown option '%s'", opt);
 }
 
-int cli_check_env(const char *kv, struct clbsd_err *err)
+int cli_env_add(json_t *env, const char *arg, struct clbsd_err *err)
 {
-	const char *eq = strchr(kv, '=');
-	if (!eq || eq == kv)
-		return INVALID(err, "invalid environment variable \"%s\": expected KEY=VALUE", kv);
-	for (const char *p = kv; p < eq; p++)
+	const char *eq = strchr(arg, '=');
+	if (eq == arg || !*arg)
+		return INVALID(err, "invalid environment variable \"%s\": expected KEY=VALUE or KEY",
+			       arg);
+	const char *end = eq ? eq : arg + strlen(arg);
+	for (const char *p = arg; p < end; p++)
 		if (*p == ' ' || *p == '\t' || *p == '\n')
 			return INVALID(err, "invalid environment variable \"%s\": the key has blanks",
-				       kv);
+				       arg);
+	if (eq) {
+		json_array_append_new(env, json_string(arg));
+		return 0;
+	}
+	/* A bare KEY passes the client's value along, as docker run -e KEY does. */
+	const char *val = getenv(arg);
+	if (val) {
+		autofree char *kv = xasprintf("%s=%s", arg, val);
+		json_array_append_new(env, json_string(kv));
+	}
 	return 0;
 }
 
@@ -188,9 +200,8 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 			o->interactive = true;
 			break;
 		case 'e':
-			if ((r = cli_check_env(optarg, err)) < 0)
+			if ((r = cli_env_add(env, optarg, err)) < 0)
 				goto out;
-			json_array_append_new(env, json_string(optarg));
 			break;
 		case 'v': {
 			json_t *v;
@@ -352,9 +363,8 @@ int cli_parse_exec(int argc, char **argv, struct exec_opts *o, struct clbsd_err 
 			o->interactive = true;
 			break;
 		case 'e':
-			if ((r = cli_check_env(optarg, err)) < 0)
+			if ((r = cli_env_add(env, optarg, err)) < 0)
 				goto out;
-			json_array_append_new(env, json_string(optarg));
 			break;
 		case 'w':
 			if (!fs_path_is_clean_abs(optarg)) {

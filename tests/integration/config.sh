@@ -6,6 +6,8 @@ t_forge
 
 out=$(clbsd run --rm --name envy -e GREETING=hi forge sh -c 'echo "$GREETING $HOSTNAME"')
 [ "$out" = "hi envy" ] && ok env_and_hostname_env || fail env_and_hostname_env "$out"
+out=$(FROM_SHELL=passed clbsd run --rm -e FROM_SHELL -e UNSET_HERE forge sh -c 'echo "$FROM_SHELL/${UNSET_HERE-unset}"')
+[ "$out" = "passed/unset" ] && ok env_bare_key_from_shell || fail env_bare_key_from_shell "$out"
 out=$(clbsd run --rm -w /tmp forge pwd)
 [ "$out" = /tmp ] && ok workdir || fail workdir "$out"
 out=$(clbsd run --rm -u 1000:1001 forge id)
