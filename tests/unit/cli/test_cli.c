@@ -128,7 +128,7 @@ TEST(run_rejects)
 	CHECK(bad(true, "--restart", "sometimes", "sometimes"));
 	CHECK(bad(true, "--restart", "on-failure:x", "on-failure:x"));
 	CHECK(bad(true, "-e", "=x", "=x"));
-	CHECK(bad(true, "-e", "NOVALUE", "KEY=VALUE"));
+	CHECK(bad(true, "-e", "A B=c", "blanks"));
 	CHECK(bad(true, "-w", "rel", "rel"));
 	CHECK(bad(true, "-u", "a b", "a b"));
 	CHECK(bad(true, "--hostname", "-x", "-x"));
@@ -136,6 +136,22 @@ TEST(run_rejects)
 	CHECK(bad(true, "-z", NULL, "unknown option '-z'"));
 	CHECK(bad(false, "-d", NULL, "unknown option '-d'"));
 	CHECK(bad(false, "--detach", NULL, "unknown option '--detach'"));
+}
+
+/* -e KEY without a value takes the client's own value, like docker run. */
+TEST(env_bare_key)
+{
+	char *argv[] = {"run", "-e", "CLBSD_T_SET", "-e", "CLBSD_T_UNSET", "-e", "X=1", "forge"};
+	struct run_opts o;
+	struct clbsd_err err;
+	setenv("CLBSD_T_SET", "from shell", 1);
+	unsetenv("CLBSD_T_UNSET");
+	CHECK_INT(cli_parse_run(ARGC(argv), argv, true, &o, &err), 0);
+	json_t *env = json_object_get(o.req, "env");
+	CHECK_INT(json_array_size(env), 2);
+	CHECK_STR(json_string_value(json_array_get(env, 0)), "CLBSD_T_SET=from shell");
+	CHECK_STR(json_string_value(json_array_get(env, 1)), "X=1");
+	run_opts_release(&o);
 }
 
 TEST(run_missing)
@@ -465,6 +481,7 @@ RUN(run_stops_at_image);
 RUN(run_double_dash);
 RUN(run_help);
 RUN(run_rejects);
+RUN(env_bare_key);
 RUN(run_missing);
 RUN(restart_policies);
 RUN(users);
