@@ -49,21 +49,21 @@ static void exec_finish(struct exec_run *x, int code, const char *failure)
 	free(x);
 }
 
-static void exec_read(struct bufferevent *bev, void *arg)
+/* Handle the frames buffered so far; true once the exec finished (x is freed). */
+static bool exec_frames(struct exec_run *x)
 {
-	struct exec_run *x = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = bufferevent_get_input(x->bev);
 	for (;;) {
 		unsigned char hdr[PROTO_HDR_LEN];
 		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ssize_t)sizeof(hdr))
-			return;
+			return false;
 		uint32_t len = proto_hdr_len(hdr);
 		if (len > PROTO_FRAME_MAX) {
 			exec_finish(x, 0, "shim sent an oversized frame");
-			return;
+			return true;
 		}
 		if (evbuffer_get_length(in) < sizeof(hdr) + len)
-			return;
+			return false;
 		evbuffer_drain(in, sizeof(hdr));
 		autofree char *data = xmalloc(len + 1);
 		evbuffer_remove(in, data, len);
@@ -79,15 +79,27 @@ static void exec_read(struct bufferevent *bev, void *arg)
 			int code = (int)json_int(j, "exit_code", 255);
 			json_decref(j);
 			exec_finish(x, code, NULL);
-			return;
+			return true;
 		}
 	}
 }
 
+static void exec_read(struct bufferevent *bev, void *arg)
+{
+	exec_frames(arg);
+}
+
 static void exec_event(struct bufferevent *bev, short what, void *arg)
 {
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		exec_finish(arg, 0, "the shim closed the stream before the process exited");
+	struct exec_run *x = arg;
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	/* Whatever the shim sent before closing still counts, the exit above all. */
+	struct evbuffer *in = bufferevent_get_input(bev);
+	while (evbuffer_read(in, bufferevent_getfd(bev), 65536) > 0)
+		;
+	if (!exec_frames(x))
+		exec_finish(x, 0, "the shim closed the stream before the process exited");
 }
 
 void api_container_exec(struct daemon *d, struct evhttp_request *req, struct container *c)
@@ -157,15 +169,15 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, struct con
 		return;
 	}
 	bool tty = json_bool(body, "tty", false);
+	bool interactive = json_bool(body, "interactive", false);
 	json_t *shimreq = json_pack("{s:s,s:o,s:o,s:s,s:i,s:i,s:b,s:b,s:i,s:i}", "op", "exec",
 				    "argv", json_strv(argv), "env", json_strv(env.v), "cwd",
 				    wd ? wd : c->cfg.workdir, "uid", (int)uid, "gid", (int)gid,
-				    "tty", tty, "stdin", json_bool(body, "stdin", false), "rows",
+				    "tty", tty, "stdin", interactive && json_bool(body, "stdin", false), "rows",
 				    (int)json_int(body, "rows", 24), "cols",
 				    (int)json_int(body, "cols", 80));
 	strv_free(argv);
 	strv_release(&env);
-	bool interactive = json_bool(body, "interactive", false);
 	json_decref(body);
 	if (interactive) {
 		api_reply_json(req, 200,
@@ -199,9 +211,6 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, struct con
 	fd_set_nonblock(fd, true);
 	x->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(x->bev, exec_read, NULL, exec_event, x);
+	/* Nothing is written: a non-interactive exec has no stdin (/dev/null). */
 	bufferevent_enable(x->bev, EV_READ);
-	/* Non-interactive exec has no stdin: tell the shim right away. */
-	unsigned char hdr[PROTO_HDR_LEN];
-	proto_hdr(hdr, PROTO_STDIN_CLOSE, 0);
-	bufferevent_write(x->bev, hdr, sizeof(hdr));
 }
