@@ -1,6 +1,11 @@
 /*
- * GET /v1/events: newline-delimited JSON, kept open. Buffered events newer
- * than ?since=SEQ are replayed first.
+ * GET /v1/events[?since=SEQ][&follow=1][&container=NAME][&type=T]:
+ * newline-delimited JSON. Events after SEQ are replayed first (from the
+ * ring, or the journal when older); without follow the stream then ends,
+ * with follow it stays open for new events. Without since, follow starts
+ * with new events only and a plain request replays what is buffered. type
+ * matches an event type or a prefix of dotted parts ("container" matches
+ * "container.started").
  */
 #include "api.h"
 #include "util/json.h"
@@ -14,11 +19,28 @@ struct evstream {
 	struct daemon *d;
 	struct evhttp_request *req;
 	struct events_sub *sub;
+	char *container;
+	char *type;
 };
+
+static bool wanted(const struct evstream *s, const struct event_rec *e)
+{
+	if (s->container && (!e->container || strcmp(s->container, e->container) != 0))
+		return false;
+	if (s->type) {
+		size_t n = strlen(s->type);
+		if (strncmp(e->type, s->type, n) != 0 || (e->type[n] && e->type[n] != '.' &&
+							   s->type[n - 1] != '.'))
+			return false;
+	}
+	return true;
+}
 
 static void send_event(const struct event_rec *e, void *arg)
 {
 	struct evstream *s = arg;
+	if (!wanted(s, e))
+		return;
 	json_t *j = event_to_json(e);
 	autofree char *line = json_line(j);
 	json_decref(j);
@@ -29,11 +51,18 @@ static void send_event(const struct event_rec *e, void *arg)
 	evbuffer_free(out);
 }
 
+static void stream_free(struct evstream *s)
+{
+	if (s->sub)
+		events_unsubscribe(&s->d->events, s->sub);
+	free(s->container);
+	free(s->type);
+	free(s);
+}
+
 static void closed(struct evhttp_connection *conn, void *arg)
 {
-	struct evstream *s = arg;
-	events_unsubscribe(&s->d->events, s->sub);
-	free(s);
+	stream_free(arg);
 }
 
 void api_events(struct daemon *d, struct evhttp_request *req)
@@ -45,14 +74,26 @@ void api_events(struct daemon *d, struct evhttp_request *req)
 				"since=%s is not an event sequence number", since);
 		return;
 	}
+	bool follow = api_query_bool(req, "follow");
 	struct evstream *s = xcalloc(1, sizeof(*s));
 	s->d = d;
 	s->req = req;
+	s->container = api_query(req, "container");
+	s->type = api_query(req, "type");
+	if (s->type && !*s->type) {
+		free(s->type);
+		s->type = NULL;
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "application/x-ndjson");
 	evhttp_send_reply_start(req, 200, "OK");
-	if (seq >= 0)
-		events_replay(&d->events, (uint64_t)seq, send_event, s);
+	if (seq >= 0 || !follow)
+		events_replay(&d->events, seq >= 0 ? (uint64_t)seq : 0, send_event, s);
+	if (!follow) {
+		evhttp_send_reply_end(req);
+		stream_free(s);
+		return;
+	}
 	s->sub = events_subscribe(&d->events, send_event, s);
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req), closed, s);
 }

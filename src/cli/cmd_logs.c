@@ -145,23 +145,45 @@ int cmd_events(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{"help", no_argument, NULL, 'h'},
+		{"follow", no_argument, NULL, 'f'},
 		{"since", required_argument, NULL, 's'},
+		{"container", required_argument, NULL, 'c'},
+		{"type", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},
 		{NULL, 0, NULL, 0},
 	};
 	long long since = -1;
+	bool follow = false;
+	const char *ctr = NULL, *type = NULL;
 	int c;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:hf", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			return cli_help();
+		case 'f':
+			follow = true;
+			break;
 		case 's':
 			if (parse_int(optarg, 0, INT64_MAX, &since) < 0)
 				return cli_usage("invalid --since \"%s\": expected an event sequence "
 						 "number",
 						 optarg);
+			break;
+		case 'c':
+			if (!valid_name(optarg))
+				return cli_usage("invalid --container \"%s\": expected a container "
+						 "name",
+						 optarg);
+			ctr = optarg;
+			break;
+		case 't':
+			if (!*optarg || strspn(optarg, "abcdefghijklmnopqrstuvwxyz.-_") != strlen(optarg))
+				return cli_usage("invalid --type \"%s\": expected an event type like "
+						 "container.exited or a prefix like container",
+						 optarg);
+			type = optarg;
 			break;
 		case 'j':
 			cli.json = true;
@@ -172,12 +194,22 @@ int cmd_events(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("unexpected argument \"%s\"", argv[optind]);
-	autofree char *path =
-		since >= 0 ? xasprintf("/v1/events?since=%lld", since) : xstrdup("/v1/events");
+	struct buf path = BUF_INIT;
+	buf_adds(&path, "/v1/events?");
+	if (since >= 0)
+		buf_addf(&path, "since=%lld&", since);
+	if (follow)
+		buf_adds(&path, "follow=1&");
+	if (ctr)
+		buf_addf(&path, "container=%s&", ctr);
+	if (type)
+		buf_addf(&path, "type=%s&", type);
+	path.data[--path.len] = '\0';
 	struct events_ctx x = {.line = BUF_INIT};
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	int r = clbsd_client_stream(cli_client(), path, on_events, &x, NULL, &err);
+	int r = clbsd_client_stream(cli_client(), path.data, on_events, &x, NULL, &err);
+	buf_release(&path);
 	if (x.line.len)
 		event_line(&x, x.line.data, x.line.len);
 	buf_release(&x.line);

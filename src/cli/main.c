@@ -157,13 +157,18 @@ static const struct command commands[] = {
 	 "Options:\n"
 	 "      --json   print the image's JSON instead of its id\n"
 	 "  -h, --help   show this help\n"},
-	{"events", cmd_events, "stream daemon events",
-	 "Usage: clbsd events [--since SEQ] [--json]\n\n"
-	 "Print events as they happen: TIME TYPE NAME key=value...\n\n"
+	{"events", cmd_events, "show daemon events",
+	 "Usage: clbsd events [-f] [--since SEQ] [--container NAME] [--type T] [--json]\n\n"
+	 "Print events: TIME TYPE NAME key=value... Without -f, print the events the\n"
+	 "daemon keeps and exit; with -f, follow new ones as they happen.\n\n"
 	 "Options:\n"
-	 "      --since SEQ   first replay buffered events after sequence number SEQ\n"
-	 "      --json        print the raw JSON lines\n"
-	 "  -h, --help        show this help\n"},
+	 "  -f, --follow           keep printing new events\n"
+	 "      --since SEQ        only events after sequence number SEQ (older ones come\n"
+	 "                         from the daemon's journal, across restarts)\n"
+	 "      --container NAME   only events about this container\n"
+	 "      --type T           only this type, or a prefix: container, image, daemon\n"
+	 "      --json             print the raw JSON lines\n"
+	 "  -h, --help             show this help\n"},
 	{"version", cmd_version, "show client and daemon versions",
 	 "Usage: clbsd version [--json]\n\n"
 	 "Print the client's version and, when reachable, the daemon's.\n\n"

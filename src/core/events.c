@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdio.h>
 #include <unistd.h>
 
 /* Find the last sequence number in the journal so numbering continues. */
@@ -49,6 +50,7 @@ void events_init(struct events *ev, const char *journal_path)
 		}
 		ev->next_seq = last + 1;
 	}
+	ev->ring_first = ev->next_seq;
 }
 
 static void rec_release(struct event_rec *e)
@@ -78,7 +80,7 @@ json_t *event_to_json(const struct event_rec *e)
 	json_t *j = json_pack("{s:I,s:o,s:s}", "seq", (json_int_t)e->seq, "time",
 			      json_time(e->time_ns), "type", e->type);
 	json_object_set_new(j, "container", e->container ? json_string(e->container) : json_null());
-	json_object_set(j, "attrs", e->attrs);
+	json_object_set_new(j, "attrs", e->attrs ? json_incref(e->attrs) : json_object());
 	return j;
 }
 
@@ -146,9 +148,48 @@ void events_unsubscribe(struct events *ev, struct events_sub *sub)
 	}
 }
 
+/* Events with since < seq < below from one journal file, oldest first. */
+static void replay_file(const char *path, uint64_t since, uint64_t below, events_sub_fn fn,
+			void *ctx)
+{
+	autofclose FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0) {
+		json_t *j = json_loads(line, 0, NULL);
+		uint64_t seq = (uint64_t)json_int(j, "seq", 0);
+		const char *type = json_str(j, "type");
+		if (seq > since && seq < below && type) {
+			struct event_rec e = {
+				.seq = seq,
+				.time_ns = json_time_get(j, "time"),
+				.type = (char *)(uintptr_t)type,
+				.container = (char *)(uintptr_t)json_str(j, "container"),
+				.attrs = json_object_get(j, "attrs"),
+			};
+			if (!json_is_object(e.attrs))
+				e.attrs = NULL;
+			fn(&e, ctx);
+		}
+		json_decref(j);
+	}
+	free(line);
+}
+
 void events_replay(struct events *ev, uint64_t since, events_sub_fn fn, void *ctx)
 {
+	/* The oldest event the ring holds: none from before this daemon started. */
 	uint64_t first = ev->next_seq > EVENTS_RING ? ev->next_seq - EVENTS_RING : 1;
+	if (first < ev->ring_first)
+		first = ev->ring_first;
+	/* Older than the ring: the journal still has them, across restarts too. */
+	if (since + 1 < first && ev->journal) {
+		autofree char *old = xasprintf("%s.1", ev->journal);
+		replay_file(old, since, first, fn, ctx);
+		replay_file(ev->journal, since, first, fn, ctx);
+	}
 	if (since + 1 > first)
 		first = since + 1;
 	for (uint64_t s = first; s < ev->next_seq; s++) {

@@ -34,6 +34,7 @@ struct events_sub {
 struct events {
 	struct event_rec ring[EVENTS_RING];
 	uint64_t next_seq;
+	uint64_t ring_first; /* first sequence number published by this run */
 	char *journal;     /* path, NULL for none */
 	int64_t journal_max; /* rotate above this size */
 	struct events_sub *subs;
@@ -46,7 +47,12 @@ void events_release(struct events *ev);
 void events_publish(struct events *ev, const char *type, const char *container, json_t *attrs);
 struct events_sub *events_subscribe(struct events *ev, events_sub_fn fn, void *ctx);
 void events_unsubscribe(struct events *ev, struct events_sub *sub);
-/* Call fn for buffered events with seq > since, oldest first. */
+/*
+ * Call fn for events with seq > since, oldest first: from the ring, and from
+ * the journal (and its rotated predecessor) for those the ring has dropped,
+ * including those of earlier daemon runs. e->attrs may be NULL for an event
+ * read back from the journal without attributes.
+ */
 void events_replay(struct events *ev, uint64_t since, events_sub_fn fn, void *ctx);
 /* The event as a JSON object (new reference). */
 json_t *event_to_json(const struct event_rec *e);

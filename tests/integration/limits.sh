@@ -4,7 +4,7 @@
 . "$(dirname "$0")/../lib.sh"
 t_setup
 t_forge
-clbsd events >"$TMP/events" 2>&1 &
+clbsd events -f >"$TMP/events" 2>&1 &
 EVPID=$!
 
 # busybox tail keeps the whole "last line" of /dev/zero in memory.

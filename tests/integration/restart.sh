@@ -3,7 +3,7 @@
 . "$(dirname "$0")/../lib.sh"
 t_setup
 t_forge
-clbsd events >"$TMP/events" 2>&1 &
+clbsd events -f --json >"$TMP/events" 2>&1 &
 EVPID=$!
 sleep 0.2
 
@@ -19,10 +19,6 @@ for l in open(sys.argv[1]):
     except ValueError: continue
     if e.get("type")=="container.restarting" and e.get("container")=="flaky":
         print(e["attrs"]["delay_ms"])' "$TMP/events" 2>/dev/null | tr '\n' ' ')
-if [ -z "$delays" ]; then
-	# Human output: derive from the lines instead.
-	delays=$(grep 'container.restarting' "$TMP/events" | grep flaky | grep -o 'delay_ms=[0-9]*' | cut -d= -f2 | tr '\n' ' ')
-fi
 [ "$delays" = "100 200 400 " ] && ok backoff_doubles || fail backoff_doubles "delays: '$delays'"
 
 clbsd run -d --name success --restart on-failure forge true >/dev/null

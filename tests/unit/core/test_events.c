@@ -89,9 +89,35 @@ TEST(journal_continues_sequence)
 	unlink(path);
 }
 
+TEST(replay_from_journal_after_restart)
+{
+	char path[] = "/tmp/clbsd-events-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	close(fd);
+	struct events ev;
+	events_init(&ev, path);
+	events_publish(&ev, "container.created", "a", json_pack("{s:s}", "image", "forge"));
+	events_publish(&ev, "container.started", "a", NULL);
+	events_publish(&ev, "container.exited", "a", NULL);
+	events_release(&ev);
+	/* A new run: its ring is empty, the journal is not. */
+	events_init(&ev, path);
+	events_publish(&ev, "daemon.started", NULL, NULL);
+	struct seen s = {0};
+	events_replay(&ev, 1, collect, &s);
+	CHECK_INT(s.n, 3);
+	CHECK_STR(s.types[0], "container.started");
+	CHECK_STR(s.types[2], "daemon.started");
+	CHECK_INT(s.last, 4);
+	events_release(&ev);
+	unlink(path);
+}
+
 TEST_MAIN_BEGIN("events")
 RUN(publish_and_subscribe);
 RUN(replay_since);
 RUN(ring_keeps_the_newest);
 RUN(journal_continues_sequence);
+RUN(replay_from_journal_after_restart);
 TEST_MAIN_END
