@@ -492,6 +492,8 @@ static void do_remove(struct container *c, ctr_done_fn fn, void *arg)
 	}
 	daemon_event(d, "container.removed", c->name, NULL);
 	log_info("container", c->name, "removed");
+	/* Its image may have been kept only for it (image rm --force). */
+	image_gc(&d->images, ctr_image_in_use, d);
 	if (fn)
 		fn(c, NULL, arg);
 	/* Callers up the stack may still hold c during this loop turn. */

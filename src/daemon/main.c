@@ -273,6 +273,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
 		return 1;
 	}
+	image_gc(&d.images, ctr_image_in_use, &d);
 	if (api_listen(&d, &err) < 0) {
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
 		return 1;

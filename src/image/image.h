@@ -89,6 +89,13 @@ int image_commit(struct image_store *st, const char *staging, const struct image
 int image_remove(struct image_store *st, const char *ref, bool force,
 		 bool (*in_use)(const char *id, void *ctx), void *ctx, struct clbsd_err *err);
 
+/*
+ * Remove images that have no name left and no user (an image removed with
+ * --force while a container used it stays until that container is gone).
+ * Returns how many were removed.
+ */
+int image_gc(struct image_store *st, bool (*in_use)(const char *id, void *ctx), void *ctx);
+
 void image_config_release(struct image_config *cfg);
 json_t *image_config_to_json(const struct image_config *cfg);
 int image_config_from_json(json_t *j, struct image_config *cfg, struct clbsd_err *err);

@@ -414,6 +414,22 @@ int image_commit(struct image_store *st, const char *staging, const struct image
 	return 0;
 }
 
+int image_gc(struct image_store *st, bool (*in_use)(const char *id, void *ctx), void *ctx)
+{
+	int n = 0;
+	for (size_t i = 0; i < st->n;) {
+		struct image *img = st->imgs[i];
+		if (!has_names(st, img->id) && !(in_use && in_use(img->id, ctx))) {
+			log_info("image", NULL, "removing unnamed, unused image %.12s", img->id);
+			drop_image(st, img); /* moves the last image into slot i */
+			n++;
+			continue;
+		}
+		i++;
+	}
+	return n;
+}
+
 int image_remove(struct image_store *st, const char *ref, bool force,
 		 bool (*in_use)(const char *id, void *ctx), void *ctx, struct clbsd_err *err)
 {

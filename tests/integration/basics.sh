@@ -50,4 +50,14 @@ clbsd image import "$TMP/tree" mine:1.0 >/dev/null &&
 	fail image_import "import or run failed"
 clbsd image rm mine:1.0 >/dev/null && ! clbsd images | grep -q '^mine:1.0' &&
 	ok image_rm || fail image_rm "$(clbsd images)"
+# rm --force of an image in use keeps its tree for that container, and the
+# tree goes when the container does.
+clbsd image import "$TMP/tree" gone:1 >/dev/null
+clbsd create --name holder gone:1 sleep 1 >/dev/null
+gid=$(field holder image_id)
+clbsd image rm -f gone:1 >/dev/null && ! clbsd images | grep -q '^gone' &&
+	[ -d "$ROOT/images/$gid/rootfs" ] && ok image_rm_force_keeps_tree_in_use ||
+	fail image_rm_force_keeps_tree_in_use "$(ls "$ROOT/images")"
+clbsd rm holder >/dev/null
+[ ! -e "$ROOT/images/$gid" ] && ok unnamed_image_collected || fail unnamed_image_collected "still there"
 t_done
