@@ -123,9 +123,8 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do
 	done
 	sleep 0.2
 	local d
-	for d in $(find /sys/fs/cgroup -maxdepth 3 -type d -name "clbsd-$T_ID" 2>/dev/null); do
-		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-	done
+	find /sys/fs/cgroup -maxdepth 3 -type d -name "clbsd-$T_ID" 2>/dev/null |
+		while read -r d; do find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
 	if [ "$T_FAILED" -ne 0 ] && [ -f "$TMP/daemon.log" ]; then
 		echo "--- daemon log (tail)"
 		tail -n 40 "$TMP/daemon.log"

@@ -6,7 +6,7 @@
 #
 #   tests/run.sh [PATTERN]   only scripts/binaries whose path contains PATTERN
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build}
 export BUILD
 pattern=${1:-}
@@ -53,6 +53,19 @@ for t in tests/integration/*.sh; do
 	case "$t" in *"$pattern"*) ;; *) continue ;; esac
 	run_one "$t" timeout 600 bash "$t"
 done
+# The project's shell scripts pass shellcheck (STYLE.md).
+lint() {
+	if ! command -v shellcheck >/dev/null; then
+		echo "skip lint.shellcheck: shellcheck is not installed"
+		return 0
+	fi
+	if shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency .ci/run; then
+		echo "ok lint.shellcheck"
+	else
+		echo "FAIL lint.shellcheck: see the findings above"
+	fi
+}
+case lint in *"$pattern"*) run_one lint lint ;; esac
 rm -f "$log"
 
 if [ "${#failures[@]}" -gt 0 ]; then

@@ -38,5 +38,5 @@ code=$(curl -s -o "$TMP/body" -w '%{http_code}' --unix-socket "$SOCK" -X POST \
 [ "$code" = 400 ] && grep -q '"invalid_argument"' "$TMP/body" && ok api_400_json ||
 	fail api_400_json "code $code body $(cat "$TMP/body")"
 clbsd run --help | grep -q -- '--memory' && ok help_lists_flags || fail help_lists_flags "no --memory in help"
-clbsd run --help >/dev/null; [ $? -eq 0 ] && ok help_exits_0 || fail help_exits_0 "nonzero"
+if clbsd run --help >/dev/null; then ok help_exits_0; else fail help_exits_0 "nonzero"; fi
 t_done

@@ -9,8 +9,11 @@ clbsd run --name two forge true >/dev/null
 evjson() { clbsd events --json "$@" | python3 -c 'import json,sys
 for l in sys.stdin: e=json.loads(l); print(e["seq"], e["type"], e["container"] or "-")'; }
 
-out=$(timeout 5 "$BUILD/clbsd" --socket "$SOCK" events --json)
-[ $? -eq 0 ] && [ -n "$out" ] && ok without_follow_exits || fail without_follow_exits "rc or empty"
+if out=$(timeout 5 "$BUILD/clbsd" --socket "$SOCK" events --json) && [ -n "$out" ]; then
+	ok without_follow_exits
+else
+	fail without_follow_exits "did not end, or printed nothing"
+fi
 seqs=$(evjson | awk '{print $1}')
 [ "$(echo "$seqs" | sort -n | tr '\n' ' ')" = "$(echo "$seqs" | tr '\n' ' ')" ] &&
 	[ "$(echo "$seqs" | sort -u | wc -l)" = "$(echo "$seqs" | wc -l)" ] && ok seq_increasing ||
