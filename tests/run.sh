@@ -65,7 +65,9 @@ lint() {
 		echo "FAIL lint.shellcheck: see the findings above"
 	fi
 }
-case lint in *"$pattern"*) run_one lint lint ;; esac
+if [ -z "$pattern" ] || [ "$pattern" = lint ]; then
+	run_one lint lint
+fi
 rm -f "$log"
 
 if [ "${#failures[@]}" -gt 0 ]; then
