@@ -1,0 +1,190 @@
+#include "plan.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *plan_op_name(enum plan_op op)
+{
+	switch (op) {
+	case PLAN_STOP:
+		return "stop";
+	case PLAN_REMOVE:
+		return "remove";
+	case PLAN_RECREATE:
+		return "recreate";
+	case PLAN_CREATE:
+		return "create";
+	case PLAN_START:
+		return "start";
+	case PLAN_CONFLICT:
+		return "conflict";
+	}
+	return "?";
+}
+
+static size_t find_want(const struct plan_desired *want, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(want[i].name, name) == 0)
+			return i;
+	return n;
+}
+
+static const struct plan_observed *find_have(const struct plan_observed *have, size_t n,
+					     const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(have[i].name, name) == 0)
+			return &have[i];
+	return NULL;
+}
+
+enum mark { WHITE, GREY, BLACK };
+
+struct topo {
+	const struct plan_desired *want;
+	size_t n;
+	enum mark *mark;
+	size_t *stack; /* the current path, for naming a cycle */
+	size_t depth;
+	size_t *order;
+	size_t n_order;
+};
+
+static int visit(struct topo *t, size_t i, struct clbsd_err *err)
+{
+	if (t->mark[i] == BLACK)
+		return 0;
+	if (t->mark[i] == GREY) {
+		/* The cycle is the path from where i first appears back to i. */
+		struct buf b = BUF_INIT;
+		size_t from = 0;
+		while (from < t->depth && t->stack[from] != i)
+			from++;
+		for (size_t k = from; k < t->depth; k++)
+			buf_addf(&b, "%s -> ", t->want[t->stack[k]].name);
+		buf_adds(&b, t->want[i].name);
+		int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, ELOOP,
+					 ":depends-on has a cycle: %s", b.data);
+		buf_release(&b);
+		return r;
+	}
+	t->mark[i] = GREY;
+	t->stack[t->depth++] = i;
+	const struct plan_desired *w = &t->want[i];
+	for (size_t d = 0; d < w->n_deps; d++) {
+		size_t j = find_want(t->want, t->n, w->deps[d]);
+		if (j == t->n)
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
+						"container %s: :depends-on names %s, which is not "
+						"declared",
+						w->name, w->deps[d]);
+		int r = visit(t, j, err);
+		if (r < 0)
+			return r;
+	}
+	t->depth--;
+	t->mark[i] = BLACK;
+	t->order[t->n_order++] = i;
+	return 0;
+}
+
+int plan_order(const struct plan_desired *want, size_t n_want, size_t **order,
+	       struct clbsd_err *err)
+{
+	struct topo t = {
+		.want = want,
+		.n = n_want,
+		.mark = xcalloc(n_want + 1, sizeof(enum mark)),
+		.stack = xcalloc(n_want + 1, sizeof(size_t)),
+		.order = xcalloc(n_want + 1, sizeof(size_t)),
+	};
+	int r = 0;
+	/* Visiting in declaration order keeps unrelated containers in file order. */
+	for (size_t i = 0; i < n_want && r == 0; i++)
+		r = visit(&t, i, err);
+	free(t.mark);
+	free(t.stack);
+	if (r < 0) {
+		free(t.order);
+		return r;
+	}
+	*order = t.order;
+	return 0;
+}
+
+static void add(struct plan *p, size_t *cap, enum plan_op op, const char *name, bool start,
+		char *reason)
+{
+	if (p->n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		p->actions = xrealloc(p->actions, *cap * sizeof(*p->actions));
+	}
+	p->actions[p->n++] = (struct plan_action){op, name, start, reason};
+}
+
+int plan_compute(const struct plan_desired *want, size_t n_want, const struct plan_observed *have,
+		 size_t n_have, struct plan *out, struct clbsd_err *err)
+{
+	size_t *order;
+	int r = plan_order(want, n_want, &order, err);
+	if (r < 0)
+		return r;
+	struct plan p = {0};
+	size_t cap = 0;
+
+	/*
+	 * Stops and removals first, dependants before what they depend on:
+	 * walk the dependency order backwards. Undeclared managed containers
+	 * have no declared dependants, so they go first of all.
+	 */
+	for (size_t i = 0; i < n_have; i++) {
+		const struct plan_observed *h = &have[i];
+		if (h->managed && find_want(want, n_want, h->name) == n_want)
+			add(&p, &cap, PLAN_REMOVE, h->name, false,
+			    xasprintf("remove %s: no longer declared", h->name));
+	}
+	for (size_t k = n_want; k-- > 0;) {
+		const struct plan_desired *w = &want[order[k]];
+		const struct plan_observed *h = find_have(have, n_have, w->name);
+		if (h && h->managed && h->running && !w->running && h->hash &&
+		    strcmp(h->hash, w->hash) == 0)
+			add(&p, &cap, PLAN_STOP, w->name, false,
+			    xasprintf("stop %s: :state stopped", w->name));
+	}
+	/* Then creates, recreates and starts, dependencies first. */
+	for (size_t k = 0; k < n_want; k++) {
+		const struct plan_desired *w = &want[order[k]];
+		const struct plan_observed *h = find_have(have, n_have, w->name);
+		if (h && !h->managed) {
+			add(&p, &cap, PLAN_CONFLICT, w->name, false,
+			    xasprintf("conflict %s: a container of that name exists that the "
+				      "configuration did not create; remove or rename it",
+				      w->name));
+		} else if (!h) {
+			add(&p, &cap, PLAN_CREATE, w->name, w->running,
+			    xasprintf("create %s: declared, does not exist", w->name));
+		} else if (!h->hash || strcmp(h->hash, w->hash) != 0) {
+			add(&p, &cap, PLAN_RECREATE, w->name, w->running,
+			    xasprintf("recreate %s: %s changed", w->name,
+				      w->changed && *w->changed ? w->changed : "its spec"));
+		} else if (w->running && !h->running) {
+			add(&p, &cap, PLAN_START, w->name, true,
+			    xasprintf("start %s: :state running, not running", w->name));
+		}
+	}
+	free(order);
+	*out = p;
+	return 0;
+}
+
+void plan_release(struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->actions[i].reason);
+	free(p->actions);
+	p->actions = NULL;
+	p->n = 0;
+}
