@@ -1,0 +1,89 @@
+/*
+ * libFuzzer target: the HTTP/JSON input of POST /v1/containers, through the
+ * daemon's own validation and creation code (container.c compiled in), on a
+ * throwaway root with one tiny image. Whatever is created is destroyed
+ * again, so every input starts from the same state.
+ */
+#include "../../src/daemon/container.c"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs)
+{
+	json_decref(attrs);
+}
+
+static int no_destroy(const struct rt_spec *spec, struct clbsd_err *err)
+{
+	return 0;
+}
+
+static struct rt_ops rt = {.name = "fuzz", .destroy = no_destroy};
+static struct daemon d;
+
+static void remove_root(void)
+{
+	struct clbsd_err err;
+	fs_rm_rf(d.root, &err);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	static char root[] = "/tmp/clbsd-fuzz-create-XXXXXX";
+	struct clbsd_err err;
+	if (!mkdtemp(root))
+		abort();
+	setenv("CLBSD_NO_OVERLAY", "1", 1);
+	d.root = root;
+	d.run = root;
+	d.cgroup_parent = "clbsd-fuzz";
+	d.rt = &rt;
+	atexit(remove_root);
+	if (storage_dir_open(root, &d.storage, &err) < 0 ||
+	    image_store_open(root, &d.images, &err) < 0)
+		abort();
+	char *staging;
+	struct image_config cfg = {0};
+	if (image_staging_new(&d.images, &staging, &err) < 0)
+		abort();
+	char *etc = xasprintf("%s/rootfs/etc", staging);
+	if (fs_mkdir_p(etc, 0755, &err) < 0)
+		abort();
+	char *passwd = xasprintf("%s/passwd", etc);
+	const char *users = "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n";
+	fs_write_atomic(passwd, users, strlen(users), 0644, &err);
+	cfg.entrypoint = xcalloc(1, sizeof(char *));
+	cfg.cmd = xcalloc(2, sizeof(char *));
+	cfg.cmd[0] = xstrdup("/bin/sh");
+	cfg.env = xcalloc(2, sizeof(char *));
+	cfg.env[0] = xstrdup("PATH=/bin");
+	cfg.workdir = xstrdup("/");
+	cfg.user = xstrdup("");
+	struct image *img;
+	if (image_commit(&d.images, staging, &cfg, "forge", NULL, NULL, &img, &err) < 0)
+		abort();
+	image_config_release(&cfg);
+	free(staging), free(etc), free(passwd);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	json_t *req = json_loadb((const char *)data, size, 0, NULL);
+	if (!req)
+		return 0;
+	struct container *c;
+	struct clbsd_err err;
+	if (ctr_create(&d, req, &c, &err) == 0) {
+		if (ctr_destroy(c, &err) < 0)
+			abort();
+		d.ctrs = c->next;
+		ctr_free(c);
+	} else if (!*err.msg) {
+		abort(); /* every refusal must say why */
+	}
+	json_decref(req);
+	return 0;
+}
