@@ -13,6 +13,7 @@
 #ifndef CLBSD_CLI_H
 #define CLBSD_CLI_H
 
+#include <clbsd/clbsd.h>
 #include <clbsd/client.h>
 #include <clbsd/error.h>
 
@@ -24,7 +25,6 @@
 #include "util/util.h"
 
 #ifndef CLBSD_VERSION
-#define CLBSD_VERSION "0.1.0-dev"
 #endif
 
 #define EXIT_USAGE 2

@@ -15,6 +15,7 @@
 #ifndef CLBSD_DAEMON_H
 #define CLBSD_DAEMON_H
 
+#include <clbsd/clbsd.h>
 #include "core/events.h"
 #include "image/image.h"
 #include "runtime/driver.h"
@@ -26,7 +27,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CLBSD_VERSION "0.1.0"
 
 enum ctr_state { CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED };
 enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
