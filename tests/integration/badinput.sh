@@ -39,4 +39,23 @@ code=$(curl -s -o "$TMP/body" -w '%{http_code}' --unix-socket "$SOCK" -X POST \
 	fail api_400_json "code $code body $(cat "$TMP/body")"
 clbsd run --help | grep -q -- '--memory' && ok help_lists_flags || fail help_lists_flags "no --memory in help"
 if clbsd run --help >/dev/null; then ok help_exits_0; else fail help_exits_0 "nonzero"; fi
+# The socket is root-equivalent: other users are kept out, with a hint.
+if command -v setpriv >/dev/null; then
+	chmod 755 "$TMP" "$RUN"
+	out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$BUILD/clbsd" --socket "$SOCK" info 2>&1)
+	rc=$?
+	[ $rc -eq 1 ] && echo "$out" | grep -q 'group clbsd' && ok non_root_refused ||
+		fail non_root_refused "rc=$rc: $out"
+	# Even through a socket someone opened up, the daemon checks the peer.
+	chmod 666 "$SOCK"
+	out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$BUILD/clbsd" --socket "$SOCK" info 2>&1)
+	rc=$?
+	chmod 660 "$SOCK"
+	[ $rc -eq 1 ] && echo "$out" | grep -q 'may not use this socket' && ok peer_credentials_checked ||
+		fail peer_credentials_checked "rc=$rc: $out"
+	perm=$(stat -c '%a' "$SOCK")
+	[ "$perm" = 660 ] && ok socket_mode_0660 || fail socket_mode_0660 "mode $perm"
+else
+	skip non_root_refused "setpriv is not installed"
+fi
 t_done
