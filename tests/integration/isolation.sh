@@ -20,6 +20,13 @@ x mount -t tmpfs none /mnt >/dev/null && fail mount_refused "mount worked" || ok
 x insmod /bin/busybox >/dev/null && fail module_load_refused "insmod worked" || ok module_load_refused
 x ip link add d0 type dummy >/dev/null && fail link_creation_refused "ip link add worked" ||
 	ok link_creation_refused
+x unshare -m -u true >/dev/null && fail new_namespaces_refused "unshare worked" ||
+	ok new_namespaces_refused
+x nsenter -t 1 -m true >/dev/null 2>&1 && fail setns_refused "nsenter worked" || ok setns_refused
+# busybox date -s reports the refusal but exits 0: look at the clock itself.
+x date -s 2001-01-01 >/dev/null 2>&1
+[ "$(x date +%Y)" = "$(date +%Y)" ] && ok clock_refused || fail clock_refused "the clock moved"
+x swapon /dev/null >/dev/null 2>&1 && fail swapon_refused "swapon worked" || ok swapon_refused
 x sh -c 'echo x > /proc/sys/kernel/hostname' >/dev/null && fail proc_sys_readonly "write worked" ||
 	ok proc_sys_readonly
 x sh -c 'echo 1 > /sys/kernel/profiling' >/dev/null && fail sys_readonly "write worked" ||
