@@ -1,0 +1,825 @@
+/*
+ * Building a configuration: the top-level forms, the host, image and network
+ * forms, the checks that need the whole configuration (duplicate names
+ * across files, :depends-on targets and cycles, network references), and
+ * loading the main file and conf.d.
+ */
+#include "conf/check.h"
+#include "util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- host ---- */
+
+static const char *const host_keys[] = {"storage", "network", "ingress", NULL};
+static const char *const storage_keys[] = {"driver", "pool", "root", "path", NULL};
+static const char *const hostnet_keys[] = {"bridge", "subnet", NULL};
+static const char *const ingress_keys[] = {"listen", "tls-listen", "default-domain", "tls", NULL};
+static const char *const tls_keys[] = {"ca", NULL};
+
+struct host_parse {
+	struct conf_host *h;
+	const struct sexp *driver;
+	bool bad;
+};
+
+static bool zfs_name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 200 || s[0] == '/' || s[strlen(s) - 1] == '/' || strstr(s, "//"))
+		return false;
+	for (; *s; s++) {
+		char ch = *s;
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || strchr("_-.:/", ch);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static void storage_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+			const struct sexp *k)
+{
+	struct host_parse *hp = obj;
+	struct conf_host *h = hp->h;
+	bool ok = true;
+	switch (key) {
+	case 0:
+		hp->driver = v;
+		if (is_sym(v, "zfs"))
+			h->driver = CONF_STORAGE_ZFS;
+		else if (is_sym(v, "dir"))
+			h->driver = CONF_STORAGE_DIR;
+		else {
+			vexpect(c, ":storage :driver", v, "zfs or dir");
+			ok = false;
+		}
+		break;
+	case 1:
+	case 2: {
+		const char *kn = key == 1 ? ":storage :pool" : ":storage :root";
+		char **dst = key == 1 ? &h->pool : &h->root;
+		if (v->type != SEXP_STRING || !zfs_name_ok(v->str) ||
+		    (key == 1 && strchr(v->str, '/'))) {
+			vexpect(c, kn, v,
+				key == 1 ? "a ZFS pool name like \"tank\""
+					 : "a ZFS dataset name like \"tank/clbsd\"");
+			ok = false;
+		} else {
+			*dst = xstrdup(v->str);
+		}
+		break;
+	}
+	case 3:
+		ok = chk_abs_path(c, ":storage :path", v, &h->dir_path);
+		break;
+	}
+	if (!ok)
+		hp->bad = true;
+}
+
+static void hostnet_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+			const struct sexp *k)
+{
+	struct host_parse *hp = obj;
+	if (key == 0) {
+		/* A Linux interface name: at most 15 bytes, no '/' or blanks. */
+		bool ok = v->type == SEXP_STRING && v->len >= 1 && v->len <= 15;
+		for (size_t i = 0; ok && i < v->len; i++) {
+			char ch = v->str[i];
+			ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+		}
+		if (!ok) {
+			vexpect(c, ":network :bridge", v,
+				"an interface name of 1-15 letters, digits, '-', '_' or '.', like "
+				"\"clbsd0\"");
+			hp->bad = true;
+			return;
+		}
+		free(hp->h->bridge);
+		hp->h->bridge = xstrdup(v->str);
+	} else if (!chk_cidr(c, ":network :subnet", v, &hp->h->subnet)) {
+		hp->bad = true;
+	}
+}
+
+static bool listen_list(struct vctx *c, const char *key, const struct sexp *v, char ***out)
+{
+	if (!chk_list(c, key, v, "a list of addresses like (\"0.0.0.0:80\")"))
+		return false;
+	struct strv sv = STRV_INIT;
+	bool ok = true;
+	for (size_t i = 0; v->type == SEXP_LIST && i < v->n; i++) {
+		char *s;
+		if (chk_listen(c, key, v->items[i], &s))
+			strv_push_owned(&sv, s);
+		else
+			ok = false;
+	}
+	if (!ok) {
+		strv_release(&sv);
+		return false;
+	}
+	strv_free(*out);
+	*out = sv.v;
+	return true;
+}
+
+static void tls_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
+{
+	struct host_parse *hp = obj;
+	if (is_sym(v, "auto")) {
+		hp->h->tls_ca = xstrdup("auto");
+	} else if (v->type == SEXP_STRING) {
+		if (!chk_abs_path(c, ":ingress :tls :ca", v, &hp->h->tls_ca))
+			hp->bad = true;
+	} else {
+		vexpect(c, ":ingress :tls :ca", v,
+			"auto (a local CA clbsd creates) or the path of a CA certificate");
+		hp->bad = true;
+	}
+}
+
+static void ingress_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+			const struct sexp *k)
+{
+	struct host_parse *hp = obj;
+	struct conf_host *h = hp->h;
+	bool ok = true;
+	switch (key) {
+	case 0:
+		ok = listen_list(c, ":ingress :listen", v, &h->listen);
+		break;
+	case 1:
+		ok = listen_list(c, ":ingress :tls-listen", v, &h->tls_listen);
+		break;
+	case 2:
+		ok = chk_hostname(c, ":ingress :default-domain", v, &h->default_domain);
+		break;
+	case 3:
+		if (v->type != SEXP_LIST || v->tail) {
+			vexpect(c, ":ingress :tls", v, "TLS options like (:ca auto)");
+			ok = false;
+		} else {
+			walk_plist(c, v, 0, tls_keys, ":ingress :tls", tls_key, hp);
+		}
+		break;
+	}
+	if (!ok)
+		hp->bad = true;
+}
+
+static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+		     const struct sexp *k)
+{
+	struct host_parse *hp = obj;
+	static const char *const examples[] = {
+		"storage options like (:driver zfs :pool \"tank\" :root \"tank/clbsd\")",
+		"network options like (:bridge \"clbsd0\" :subnet \"10.88.0.0/24\")",
+		"ingress options like (:listen (\"0.0.0.0:80\") :default-domain \"home.lan\")",
+	};
+	static const char *const names[] = {":storage", ":network", ":ingress"};
+	static const char *const *const subkeys[] = {storage_keys, hostnet_keys, ingress_keys};
+	static const plist_fn fns[] = {storage_key, hostnet_key, ingress_key};
+	if (v->type != SEXP_LIST || v->tail) {
+		vexpect(c, names[key], v, examples[key]);
+		hp->bad = true;
+		return;
+	}
+	walk_plist(c, v, 0, subkeys[key], names[key], fns[key], hp);
+}
+
+static void host_defaults(struct conf_host *h)
+{
+	h->driver = CONF_STORAGE_DIR;
+	h->bridge = xstrdup("clbsd0");
+	h->subnet = (struct conf_cidr){.set = true, .addr = (10u << 24) | (88u << 16), .prefix = 24};
+	h->listen = xcalloc(2, sizeof(char *));
+	h->listen[0] = xstrdup("0.0.0.0:80");
+}
+
+static void host_release(struct conf_host *h)
+{
+	free(h->pool);
+	free(h->root);
+	free(h->dir_path);
+	free(h->bridge);
+	strv_free(h->listen);
+	strv_free(h->tls_listen);
+	free(h->default_domain);
+	free(h->tls_ca);
+}
+
+static bool parse_host(struct vctx *c, const struct sexp *form, struct conf_host *h)
+{
+	struct host_parse hp = {.h = h};
+	walk_plist(c, form, 1, host_keys, "", host_key, &hp);
+	if (hp.bad)
+		return false;
+	if (h->driver == CONF_STORAGE_ZFS) {
+		if (!h->pool || !h->root || h->dir_path) {
+			verr(c, hp.driver,
+			     ":storage: the zfs driver takes :pool and :root (and no :path)");
+			return false;
+		}
+		size_t pl = strlen(h->pool);
+		if (strncmp(h->root, h->pool, pl) != 0 || (h->root[pl] != '/' && h->root[pl])) {
+			verr(c, hp.driver, ":storage :root: \"%s\" is not in pool \"%s\"", h->root,
+			     h->pool);
+			return false;
+		}
+	} else if (h->pool || h->root) {
+		verr(c, hp.driver ? hp.driver : form,
+		     ":storage: :pool and :root need (:driver zfs); the dir driver takes :path");
+		return false;
+	}
+	return true;
+}
+
+/* ---- image ---- */
+
+static const char *const image_keys[] = {"build", "file", "args", "from", NULL};
+
+struct image_parse {
+	struct conf_image *im;
+	bool bad;
+};
+
+static void image_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+		      const struct sexp *k)
+{
+	struct image_parse *ip = obj;
+	struct conf_image *im = ip->im;
+	bool ok = true;
+	switch (key) {
+	case 0:
+		ok = chk_abs_path(c, ":build", v, &im->build);
+		break;
+	case 1:
+		/* Relative to the build directory, or absolute. */
+		if (v->type != SEXP_STRING || v->len == 0 || strstr(v->str, "..") ||
+		    v->str[v->len - 1] == '/') {
+			vexpect(c, ":file", v, "a file name like \"Cblockfile\" (without \"..\")");
+			ok = false;
+		} else {
+			im->file = xstrdup(v->str);
+		}
+		break;
+	case 2:
+		ok = chk_pairs(c, ":args", v, &im->args, &im->nargs);
+		break;
+	case 3:
+		if (v->type != SEXP_STRING || !valid_image_ref(v->str)) {
+			vexpect(c, ":from", v, "an image reference like \"forge:latest\"");
+			ok = false;
+		} else {
+			im->from = xstrdup(v->str);
+		}
+		break;
+	}
+	if (!ok)
+		ip->bad = true;
+}
+
+static void image_free(struct conf_image *im)
+{
+	if (!im)
+		return;
+	free(im->name);
+	free(im->build);
+	free(im->file);
+	kvs_free(im->args, im->nargs);
+	free(im->from);
+	free(im);
+}
+
+/* ---- network ---- */
+
+static const char *const network_keys[] = {"subnet", "internal", NULL};
+
+struct net_parse {
+	struct conf_network *net;
+	bool bad;
+};
+
+static void network_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+			const struct sexp *k)
+{
+	struct net_parse *np = obj;
+	bool ok = key == 0 ? chk_cidr(c, ":subnet", v, &np->net->subnet)
+			   : chk_bool(c, ":internal", v, &np->net->internal);
+	if (!ok)
+		np->bad = true;
+}
+
+static void network_free(struct conf_network *n)
+{
+	if (!n)
+		return;
+	free(n->name);
+	free(n);
+}
+
+/* ---- the whole configuration ---- */
+
+void conf_free(struct conf *c)
+{
+	if (!c)
+		return;
+	host_release(&c->host);
+	for (size_t i = 0; i < c->nnetworks; i++)
+		network_free(c->networks[i]);
+	free(c->networks);
+	for (size_t i = 0; i < c->nimages; i++)
+		image_free(c->images[i]);
+	free(c->images);
+	for (size_t i = 0; i < c->ncontainers; i++)
+		conf_container_free(c->containers[i]);
+	free(c->containers);
+	strv_free(c->files);
+	free(c);
+}
+
+struct builder {
+	struct conf *c;
+	struct conf_diags *diags;
+	const struct sexp *host_form; /* the first (host) form, for duplicate reports */
+	struct strv rejected; /* containers declared but invalid: not "undeclared" for :depends-on */
+	size_t cap_ct, cap_im, cap_net;
+};
+
+static const char *const form_names[] = {"host", "container", "image", "network", NULL};
+
+#define PUSH(arr, n, cap, item)                                                                    \
+	do {                                                                                       \
+		if ((n) == (cap)) {                                                                \
+			(cap) = (cap) ? (cap) * 2 : 8;                                             \
+			(arr) = xrealloc((arr), (cap) * sizeof(*(arr)));                           \
+		}                                                                                  \
+		(arr)[(n)++] = (item);                                                     \
+	} while (0)
+
+/* The name after the form's head; NULL (reported) when missing or invalid. */
+static char *form_name(struct vctx *c, const struct sexp *form, const char *kind, bool image_ref)
+{
+	if (form->n < 2 || form->items[1]->type == SEXP_KEYWORD) {
+		verr(c, form, "missing the name: expected (%s NAME :key value ...)", kind);
+		return NULL;
+	}
+	const struct sexp *x = form->items[1];
+	if (image_ref) {
+		if ((x->type == SEXP_SYMBOL || x->type == SEXP_STRING) && valid_image_ref(x->str))
+			return xstrdup(x->str);
+		vexpect(c, "the name", x, "an image name like web or \"web:v2\"");
+		return NULL;
+	}
+	char *name;
+	return chk_name(c, "the name", x, &name) ? name : NULL;
+}
+
+static void add_form(struct builder *b, const struct sexp *form)
+{
+	struct conf *c = b->c;
+	struct vctx top = {.diags = b->diags, .what = "configuration"};
+	if (form->type != SEXP_LIST || form->tail || form->n == 0 ||
+	    form->items[0]->type != SEXP_SYMBOL) {
+		autofree char *got = sexp_describe(form);
+		verr(&top, form, "expected a form like (container NAME ...), got %s", got);
+		return;
+	}
+	const struct sexp *head = form->items[0];
+	int kind = 0;
+	while (form_names[kind] && strcmp(form_names[kind], head->str) != 0)
+		kind++;
+	if (!form_names[kind]) {
+		const char *m = did_you_mean(head->str, form_names);
+		if (m)
+			verr(&top, head, "unknown form (%s ...); did you mean (%s ...)?", head->str,
+			     m);
+		else
+			verr(&top, head,
+			     "unknown form (%s ...); expected host, container, image or network",
+			     head->str);
+		return;
+	}
+	if (kind == 0) {
+		struct vctx vc = {.diags = b->diags, .what = "host"};
+		if (b->host_form) {
+			verr(&vc, form, "duplicate (host) form; first given at %s:%d:%d",
+			     b->host_form->file, b->host_form->line, b->host_form->col);
+			return;
+		}
+		b->host_form = form;
+		c->host.pos = (struct conf_pos){form->file, form->line, form->col};
+		parse_host(&vc, form, &c->host);
+		return;
+	}
+	struct vctx named = {.diags = b->diags, .what = form_names[kind]};
+	char *name = form_name(&named, form, form_names[kind], kind == 2);
+	if (!name)
+		return;
+	autofree char *what = xasprintf("%s %s", form_names[kind], name);
+	struct vctx vc = {.diags = b->diags, .what = what};
+	const struct sexp *nn = form->items[1];
+	if (kind == 1) {
+		autofree char *keep = xstrdup(name);
+		struct conf_container *ct = conf_container_parse(&vc, form, nn, name);
+		if (ct)
+			PUSH(c->containers, c->ncontainers, b->cap_ct, ct);
+		else
+			strv_push(&b->rejected, keep);
+	} else if (kind == 2) {
+		struct conf_image *im = xcalloc(1, sizeof(*im));
+		im->name = name;
+		im->pos = (struct conf_pos){nn->file, nn->line, nn->col};
+		struct image_parse ip = {.im = im};
+		walk_plist(&vc, form, 2, image_keys, "", image_key, &ip);
+		if (!ip.bad && !im->build == !im->from) {
+			verr(&vc, nn, "expected exactly one of :build (a directory) or :from (an "
+				      "image reference)");
+			ip.bad = true;
+		}
+		if (!ip.bad && im->from && (im->file || im->nargs)) {
+			verr(&vc, nn, ":file and :args only apply to :build");
+			ip.bad = true;
+		}
+		if (ip.bad) {
+			image_free(im);
+			return;
+		}
+		if (im->build && !im->file)
+			im->file = xstrdup("Cblockfile");
+		if (!im->args)
+			im->args = xcalloc(1, sizeof(*im->args));
+		PUSH(c->images, c->nimages, b->cap_im, im);
+	} else {
+		struct conf_network *net = xcalloc(1, sizeof(*net));
+		net->name = name;
+		net->pos = (struct conf_pos){nn->file, nn->line, nn->col};
+		if (!strcmp(name, "bridge") || !strcmp(name, "host") || !strcmp(name, "none")) {
+			verr(&vc, nn, "%s is reserved (a :network mode); choose another name", name);
+			network_free(net);
+			return;
+		}
+		struct net_parse np = {.net = net};
+		walk_plist(&vc, form, 2, network_keys, "", network_key, &np);
+		if (np.bad) {
+			network_free(net);
+			return;
+		}
+		PUSH(c->networks, c->nnetworks, b->cap_net, net);
+	}
+}
+
+static int cmp_ct(const void *a, const void *b)
+{
+	const struct conf_container *x = *(const struct conf_container *const *)a;
+	const struct conf_container *y = *(const struct conf_container *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+static int cmp_im(const void *a, const void *b)
+{
+	const struct conf_image *x = *(const struct conf_image *const *)a;
+	const struct conf_image *y = *(const struct conf_image *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+static int cmp_net(const void *a, const void *b)
+{
+	const struct conf_network *x = *(const struct conf_network *const *)a;
+	const struct conf_network *y = *(const struct conf_network *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * Report every name declared twice. Entries are sorted by name, with the
+ * declaration order kept for equal names (merge by position order below),
+ * so the first one is the original and each later one is the duplicate.
+ */
+#define DEDUP(kindname, arr, n, freefn)                                                            \
+	do {                                                                                       \
+		size_t _w = 0;                                                                     \
+		for (size_t _i = 0; _i < (n); _i++) {                                              \
+			if (_w > 0 && strcmp((arr)[_w - 1]->name, (arr)[_i]->name) == 0) {        \
+				const struct conf_pos *_f = &(arr)[_w - 1]->pos;                  \
+				const struct conf_pos *_p = &(arr)[_i]->pos;                      \
+				conf_diags_add(diags, _p->file, _p->line, _p->col,                 \
+					       "%s %s: duplicate name; first declared at %s:%d:%d", \
+					       kindname, (arr)[_i]->name, _f->file, _f->line,      \
+					       _f->col);                                           \
+				freefn((arr)[_i]);                                                 \
+				continue;                                                          \
+			}                                                                          \
+			(arr)[_w++] = (arr)[_i];                                                   \
+		}                                                                                  \
+		(n) = _w;                                                                          \
+	} while (0)
+
+/*
+ * Stable insertion sort by name: declaration order is kept among equal
+ * names so a duplicate is reported against the first declaration. Linear
+ * on input that is already sorted, which configurations usually are.
+ */
+static void stable_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	char *a = base;
+	autofree char *tmp = xmalloc(size);
+	for (size_t i = 1; i < n; i++) {
+		size_t j = i;
+		memcpy(tmp, a + i * size, size);
+		while (j > 0 && cmp(a + (j - 1) * size, tmp) > 0) {
+			memcpy(a + j * size, a + (j - 1) * size, size);
+			j--;
+		}
+		memcpy(a + j * size, tmp, size);
+	}
+}
+
+static size_t idx_of(const struct conf *c, const char *name)
+{
+	size_t lo = 0, hi = c->ncontainers;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int r = strcmp(c->containers[mid]->name, name);
+		if (r == 0)
+			return mid;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (size_t)-1;
+}
+
+static const struct conf_container *find_ct(const struct conf *c, const char *name)
+{
+	size_t i = idx_of(c, name);
+	return i == (size_t)-1 ? NULL : c->containers[i];
+}
+
+const struct conf_container *conf_container_find(const struct conf *c, const char *name)
+{
+	return find_ct(c, name);
+}
+
+/* Depth-first search for :depends-on cycles; 0 white, 1 on the stack, 2 done. */
+struct dfs {
+	const struct conf *c;
+	struct conf_diags *diags;
+	unsigned char *color;
+	size_t *stack;
+	size_t depth;
+};
+
+static void dfs_visit(struct dfs *d, size_t u)
+{
+	const struct conf_container *ct = d->c->containers[u];
+	d->color[u] = 1;
+	d->stack[d->depth++] = u;
+	for (size_t k = 0; ct->depends_on[k]; k++) {
+		size_t v = idx_of(d->c, ct->depends_on[k]);
+		if (v == (size_t)-1)
+			continue;
+		if (d->color[v] == 1) {
+			struct buf b = BUF_INIT;
+			size_t from = 0;
+			while (d->stack[from] != v)
+				from++;
+			for (size_t i = from; i < d->depth; i++)
+				buf_addf(&b, "%s -> ", d->c->containers[d->stack[i]]->name);
+			buf_adds(&b, d->c->containers[v]->name);
+			const struct conf_pos *p = &ct->depends_pos[k];
+			conf_diags_add(d->diags, p->file, p->line, p->col,
+				       "container %s: :depends-on: dependency cycle %s; remove one "
+				       "of these dependencies",
+				       ct->name, b.data);
+			buf_release(&b);
+		} else if (d->color[v] == 0) {
+			dfs_visit(d, v);
+		}
+	}
+	d->depth--;
+	d->color[u] = 2;
+}
+
+static void check_refs(struct conf *c, char *const *rejected, struct conf_diags *diags)
+{
+	for (size_t i = 0; i < c->ncontainers; i++) {
+		const struct conf_container *ct = c->containers[i];
+		for (size_t k = 0; ct->depends_on[k]; k++) {
+			if (find_ct(c, ct->depends_on[k]))
+				continue;
+			bool known = false;
+			for (size_t j = 0; rejected && rejected[j]; j++)
+				known |= strcmp(rejected[j], ct->depends_on[k]) == 0;
+			if (known)
+				continue; /* its own errors are reported; do not cascade */
+			const struct conf_pos *p = &ct->depends_pos[k];
+			/* Suggest a declared container with a close name. */
+			const char **names = xcalloc(c->ncontainers + 1, sizeof(char *));
+			for (size_t j = 0; j < c->ncontainers; j++)
+				names[j] = c->containers[j]->name;
+			const char *m = did_you_mean(ct->depends_on[k], names);
+			if (m)
+				conf_diags_add(diags, p->file, p->line, p->col,
+					       "container %s: :depends-on: no container named %s; "
+					       "did you mean %s?",
+					       ct->name, ct->depends_on[k], m);
+			else
+				conf_diags_add(diags, p->file, p->line, p->col,
+					       "container %s: :depends-on: no container named %s is "
+					       "declared",
+					       ct->name, ct->depends_on[k]);
+			free(names);
+		}
+		if (ct->netmode == CONF_NET_NAMED) {
+			for (size_t k = 0; ct->networks[k]; k++) {
+				bool found = false;
+				for (size_t j = 0; j < c->nnetworks; j++)
+					found |= strcmp(c->networks[j]->name, ct->networks[k]) == 0;
+				if (!found)
+					conf_diags_add(diags, ct->pos.file, ct->pos.line, ct->pos.col,
+						       "container %s: :network: no network named %s "
+						       "is declared; declare (network %s ...) or use "
+						       "bridge, host or none",
+						       ct->name, ct->networks[k], ct->networks[k]);
+			}
+		}
+	}
+	struct dfs d = {
+		.c = c,
+		.diags = diags,
+		.color = xcalloc(c->ncontainers + 1, 1),
+		.stack = xcalloc(c->ncontainers + 1, sizeof(size_t)),
+	};
+	for (size_t i = 0; i < c->ncontainers; i++)
+		if (d.color[i] == 0)
+			dfs_visit(&d, i);
+	free(d.color);
+	free(d.stack);
+}
+
+static bool cidr_overlap(const struct conf_cidr *a, const struct conf_cidr *b)
+{
+	int p = a->prefix < b->prefix ? a->prefix : b->prefix;
+	uint32_t mask = p ? (uint32_t)(0xffffffffu << (32 - p)) : 0;
+	return (a->addr & mask) == (b->addr & mask);
+}
+
+static void check_subnets(struct conf *c, struct conf_diags *diags)
+{
+	for (size_t i = 0; i < c->nnetworks; i++) {
+		const struct conf_network *n = c->networks[i];
+		if (!n->subnet.set)
+			continue;
+		if (cidr_overlap(&n->subnet, &c->host.subnet))
+			conf_diags_add(diags, n->pos.file, n->pos.line, n->pos.col,
+				       "network %s: :subnet overlaps the host bridge's subnet",
+				       n->name);
+		for (size_t j = 0; j < i; j++)
+			if (c->networks[j]->subnet.set &&
+			    cidr_overlap(&n->subnet, &c->networks[j]->subnet))
+				conf_diags_add(diags, n->pos.file, n->pos.line, n->pos.col,
+					       "network %s: :subnet overlaps network %s's",
+					       n->name, c->networks[j]->name);
+	}
+}
+
+int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
+	       struct conf_diags *diags)
+{
+	size_t before = conf_diags_count(diags);
+	struct conf *c = xcalloc(1, sizeof(*c));
+	c->files = xcalloc(n + 1, sizeof(char *));
+	host_defaults(&c->host);
+	struct builder b = {.c = c, .diags = diags};
+	struct sexp_doc **docs = xcalloc(n + 1, sizeof(*docs));
+	for (size_t i = 0; i < n; i++) {
+		c->files[i] = xstrdup(srcs[i].file ? srcs[i].file : "(config)");
+		if (sexp_read(c->files[i], srcs[i].text, srcs[i].len, &docs[i], diags) < 0)
+			continue;
+		/* Positions must outlive the documents: point them at c->files. */
+		for (size_t f = 0; f < docs[i]->n; f++)
+			add_form(&b, docs[i]->forms[f]);
+	}
+	/* Nodes' file pointers go into the docs; re-point model positions at c->files. */
+	for (size_t i = 0; i < n; i++) {
+		if (!docs[i])
+			continue;
+		const char *df = docs[i]->file, *cf = c->files[i];
+		if (c->host.pos.file == df)
+			c->host.pos.file = cf;
+		for (size_t j = 0; j < c->ncontainers; j++) {
+			struct conf_container *ct = c->containers[j];
+			if (ct->pos.file == df)
+				ct->pos.file = cf;
+			for (size_t k = 0; ct->depends_on[k]; k++)
+				if (ct->depends_pos[k].file == df)
+					ct->depends_pos[k].file = cf;
+			for (size_t k = 0; k < ct->nhooks; k++)
+				if (ct->hooks[k].pos.file == df)
+					ct->hooks[k].pos.file = cf;
+		}
+		for (size_t j = 0; j < c->nimages; j++)
+			if (c->images[j]->pos.file == df)
+				c->images[j]->pos.file = cf;
+		for (size_t j = 0; j < c->nnetworks; j++)
+			if (c->networks[j]->pos.file == df)
+				c->networks[j]->pos.file = cf;
+		sexp_doc_free(docs[i]);
+	}
+	free(docs);
+	stable_sort(c->containers, c->ncontainers, sizeof(*c->containers), cmp_ct);
+	stable_sort(c->images, c->nimages, sizeof(*c->images), cmp_im);
+	stable_sort(c->networks, c->nnetworks, sizeof(*c->networks), cmp_net);
+	DEDUP("container", c->containers, c->ncontainers, conf_container_free);
+	DEDUP("image", c->images, c->nimages, image_free);
+	DEDUP("network", c->networks, c->nnetworks, network_free);
+	check_refs(c, b.rejected.v, diags);
+	strv_release(&b.rejected);
+	check_subnets(c, diags);
+	if (conf_diags_count(diags) != before) {
+		conf_free(c);
+		return -EINVAL;
+	}
+	*out = c;
+	return 0;
+}
+
+/* ---- loading ---- */
+
+static bool is_conf_name(const char *n)
+{
+	size_t l = strlen(n);
+	return n[0] != '.' && l > 5 && strcmp(n + l - 5, ".conf") == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int conf_load(const char *main_file, const char *confd_dir, struct conf **out,
+	      struct conf_diags *diags)
+{
+	struct strv paths = STRV_INIT;
+	if (main_file)
+		strv_push(&paths, main_file);
+	if (confd_dir) {
+		DIR *d = opendir(confd_dir);
+		if (!d && errno != ENOENT && errno != ENOTDIR) {
+			conf_diags_add(diags, confd_dir, 0, 0, "cannot read the directory: %s",
+				       strerror(errno));
+		} else if (d) {
+			struct strv names = STRV_INIT;
+			struct dirent *e;
+			while ((e = readdir(d)))
+				if (is_conf_name(e->d_name))
+					strv_push(&names, e->d_name);
+			closedir(d);
+			if (names.n)
+				qsort(names.v, names.n, sizeof(char *), cmp_str);
+			for (size_t i = 0; i < names.n; i++)
+				strv_push_owned(&paths, xasprintf("%s/%s", confd_dir, names.v[i]));
+			strv_release(&names);
+		}
+	}
+	size_t before = conf_diags_count(diags);
+	struct conf_source *srcs = xcalloc(paths.n + 1, sizeof(*srcs));
+	char **texts = xcalloc(paths.n + 1, sizeof(char *));
+	size_t n = 0;
+	for (size_t i = 0; i < paths.n; i++) {
+		struct clbsd_err err;
+		clbsd_err_init(&err);
+		size_t len;
+		int r = fs_read_file(paths.v[i], &texts[n], &len, &err);
+		if (r == -ENOENT && i == 0 && main_file)
+			continue; /* no main file: an empty configuration */
+		if (r < 0) {
+			conf_diags_add(diags, paths.v[i], 0, 0, "cannot read: %s", strerror(-r));
+			continue;
+		}
+		srcs[n] = (struct conf_source){.file = paths.v[i], .text = texts[n], .len = len};
+		n++;
+	}
+	struct conf *c = NULL;
+	int r = conf_build(srcs, n, &c, diags);
+	if (r == 0 && conf_diags_count(diags) != before) {
+		/* A file that could not be read makes the whole configuration invalid. */
+		conf_free(c);
+		r = -EINVAL;
+	} else if (r == 0) {
+		*out = c;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(texts[i]);
+	free(texts);
+	free(srcs);
+	strv_release(&paths);
+	return r;
+}

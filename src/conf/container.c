@@ -1,0 +1,1176 @@
+/*
+ * The (container NAME :key value ...) form: every key's type and range.
+ * Cross-container checks (duplicates, :depends-on targets and cycles,
+ * :network names) are in conf.c, which sees the whole configuration.
+ */
+#include "conf/check.h"
+#include "util/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	K_KIND,
+	K_IMAGE,
+	K_COMMAND,
+	K_ENV,
+	K_WORKDIR,
+	K_USER,
+	K_HOSTNAME,
+	K_TTY,
+	K_VOLUMES,
+	K_LIMITS,
+	K_RESTART,
+	K_DEPENDS_ON,
+	K_HEALTH,
+	K_ON,
+	K_STATE,
+	K_DOMAIN,
+	K_PORT,
+	K_PATH,
+	K_NETWORK,
+	K_IP,
+	K_ALIASES,
+	K_DNS,
+	K_PUBLISH,
+	K_STORAGE,
+	K_SNAPSHOTS,
+	K_SNAPSHOT_BEFORE_CHANGE,
+	K_INGRESS,
+	K_TLS,
+};
+
+static const char *const keys[] = {
+	"kind",    "image",   "command",   "env",        "workdir", "user",    "hostname",
+	"tty",     "volumes", "limits",    "restart",    "depends-on", "health", "on",
+	"state",   "domain",  "port",      "path",       "network", "ip",      "aliases",
+	"dns",     "publish", "storage",   "snapshots",  "snapshot-before-change",
+	"ingress", "tls",     NULL,
+};
+
+struct ctr_parse {
+	struct conf_container *ct;
+	const struct sexp *health_http_port; /* set when :health :http has no :port */
+	bool image_seen;
+	bool bad;
+};
+
+/* ---- :volumes ---- */
+
+static const char *const vol_keys[] = {"bind",        "dataset",     "path",       "ro", "quota",
+				       "reservation", "compression", "recordsize", NULL};
+
+struct vol_parse {
+	struct conf_volume *v;
+	const struct sexp *bind, *dataset, *path, *zfs_opt;
+	bool bad;
+};
+
+static bool compression_ok(const char *s)
+{
+	static const char *const plain[] = {"on", "off", "lz4", "zstd", "zstd-fast", "gzip",
+					    "zle", "lzjb", NULL};
+	for (size_t i = 0; plain[i]; i++)
+		if (strcmp(s, plain[i]) == 0)
+			return true;
+	long long lv;
+	if (strncmp(s, "gzip-", 5) == 0)
+		return parse_int(s + 5, 1, 9, &lv) == 0 && s[5] != '+' && s[5] != '-';
+	if (strncmp(s, "zstd-", 5) == 0)
+		return parse_int(s + 5, 1, 19, &lv) == 0 && s[5] != '+' && s[5] != '-';
+	return false;
+}
+
+static void vol_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
+{
+	struct vol_parse *p = obj;
+	struct conf_volume *vol = p->v;
+	bool ok = true;
+	switch (key) {
+	case 0:
+		p->bind = k;
+		ok = chk_abs_path(c, ":volumes :bind", v, &vol->source);
+		break;
+	case 1:
+		p->dataset = k;
+		ok = chk_name(c, ":volumes :dataset", v, &vol->source);
+		break;
+	case 2:
+		p->path = k;
+		ok = chk_abs_path(c, ":volumes :path", v, &vol->path);
+		break;
+	case 3:
+		ok = chk_bool(c, ":volumes :ro", v, &vol->ro);
+		break;
+	case 4:
+		p->zfs_opt = k;
+		ok = chk_size(c, ":volumes :quota", v, &vol->quota);
+		break;
+	case 5:
+		p->zfs_opt = k;
+		ok = chk_size(c, ":volumes :reservation", v, &vol->reservation);
+		break;
+	case 6:
+		p->zfs_opt = k;
+		if (v->type != SEXP_SYMBOL || !compression_ok(v->str)) {
+			vexpect(c, ":volumes :compression", v,
+				"a compression symbol: on, off, lz4, zstd, zstd-N, gzip, gzip-N, "
+				"zle or lzjb");
+			ok = false;
+		} else {
+			vol->compression = xstrdup(v->str);
+		}
+		break;
+	case 7:
+		p->zfs_opt = k;
+		ok = chk_size(c, ":volumes :recordsize", v, &vol->recordsize);
+		if (ok && (vol->recordsize < 512 || vol->recordsize > (16 << 20) ||
+			   (vol->recordsize & (vol->recordsize - 1)))) {
+			verr(c, v, ":volumes :recordsize: expected a power of two from 512 to 16M");
+			ok = false;
+		}
+		break;
+	}
+	if (!ok)
+		p->bad = true;
+}
+
+static void volume_release(struct conf_volume *v)
+{
+	free(v->source);
+	free(v->path);
+	free(v->compression);
+}
+
+static void parse_volumes(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+{
+	struct conf_container *ct = cp->ct;
+	if (!chk_list(c, ":volumes", x,
+		      "a list of volumes like ((:dataset \"data\" :path \"/srv\"))")) {
+		cp->bad = true;
+		return;
+	}
+	size_t n = x->type == SEXP_LIST ? x->n : 0;
+	ct->volumes = xcalloc(n + 1, sizeof(*ct->volumes));
+	for (size_t i = 0; i < n; i++) {
+		const struct sexp *item = x->items[i];
+		if (item->type != SEXP_LIST || item->tail) {
+			vexpect(c, ":volumes", item,
+				"a volume: (:bind \"/host/dir\" :path \"/dir\") or (:dataset "
+				"\"name\" :path \"/dir\")");
+			cp->bad = true;
+			continue;
+		}
+		struct conf_volume vol = {0};
+		struct vol_parse p = {.v = &vol};
+		walk_plist(c, item, 0, vol_keys, ":volumes", vol_key, &p);
+		if (!p.bad) {
+			if (!p.bind == !p.dataset) {
+				verr(c, item, ":volumes: expected exactly one of :bind or :dataset");
+				p.bad = true;
+			} else if (!p.path) {
+				verr(c, item, ":volumes: missing :path (where the volume is mounted "
+					      "in the container)");
+				p.bad = true;
+			} else if (p.bind && p.zfs_opt) {
+				verr(c, p.zfs_opt, ":volumes :%s: only a :dataset volume takes it",
+				     p.zfs_opt->str);
+				p.bad = true;
+			}
+		}
+		if (!p.bad) {
+			vol.type = p.bind ? CONF_VOL_BIND : CONF_VOL_DATASET;
+			for (size_t j = 0; j < ct->nvolumes; j++) {
+				if (strcmp(ct->volumes[j].path, vol.path) == 0) {
+					verr(c, item, ":volumes: two volumes mounted at %s", vol.path);
+					p.bad = true;
+				} else if (vol.type == CONF_VOL_DATASET &&
+					   ct->volumes[j].type == CONF_VOL_DATASET &&
+					   strcmp(ct->volumes[j].source, vol.source) == 0) {
+					verr(c, item, ":volumes: dataset \"%s\" is declared twice",
+					     vol.source);
+					p.bad = true;
+				}
+			}
+		}
+		if (p.bad) {
+			volume_release(&vol);
+			cp->bad = true;
+			continue;
+		}
+		ct->volumes[ct->nvolumes++] = vol;
+	}
+}
+
+/* ---- :limits ---- */
+
+static const char *const limit_keys[] = {"memory", "cpus", "pids", NULL};
+
+static void limit_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+		      const struct sexp *k)
+{
+	struct ctr_parse *cp = obj;
+	struct conf_container *ct = cp->ct;
+	long long n;
+	switch (key) {
+	case 0:
+		if (!chk_size(c, ":limits :memory", v, &ct->memory))
+			cp->bad = true;
+		else if (ct->memory < (1 << 20)) {
+			verr(c, v, ":limits :memory: %lld bytes is too small; expected at least 1M",
+			     (long long)ct->memory);
+			cp->bad = true;
+		}
+		break;
+	case 1:
+		if (v->type == SEXP_INT)
+			ct->cpus = (double)v->i;
+		else if (v->type == SEXP_FLOAT)
+			ct->cpus = v->f;
+		else {
+			vexpect(c, ":limits :cpus", v, "a number of CPUs like 0.5 or 2");
+			cp->bad = true;
+			break;
+		}
+		if (!(ct->cpus >= 0.01 && ct->cpus <= 1024)) {
+			verr(c, v, ":limits :cpus: out of range; expected 0.01 to 1024");
+			cp->bad = true;
+		}
+		break;
+	case 2:
+		if (!chk_int(c, ":limits :pids", v, 1, 4194304, &n))
+			cp->bad = true;
+		else
+			ct->pids = n;
+		break;
+	}
+}
+
+/* ---- :restart ---- */
+
+static void parse_restart(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+{
+	static const char *const expected = "no, always, on-failure or (on-failure N)";
+	struct conf_container *ct = cp->ct;
+	long long n;
+	if (is_sym(x, "no") || is_sym(x, "nil"))
+		ct->restart = CONF_RESTART_NO;
+	else if (is_sym(x, "always"))
+		ct->restart = CONF_RESTART_ALWAYS;
+	else if (is_sym(x, "on-failure"))
+		ct->restart = CONF_RESTART_ON_FAILURE;
+	else if (x->type == SEXP_LIST && !x->tail && x->n == 2 && is_sym(x->items[0], "on-failure")) {
+		if (!chk_int(c, ":restart (on-failure N)", x->items[1], 0, 1000000, &n)) {
+			cp->bad = true;
+			return;
+		}
+		ct->restart = CONF_RESTART_ON_FAILURE;
+		ct->restart_max = (int)n;
+	} else {
+		vexpect(c, ":restart", x, expected);
+		cp->bad = true;
+	}
+}
+
+/* ---- :health ---- */
+
+static const char *const health_keys[] = {"cmd",     "http",         "tcp",
+					  "port",    "interval",     "timeout",
+					  "retries", "start-period", "restart-unhealthy",
+					  NULL};
+
+struct health_parse {
+	struct ctr_parse *cp;
+	const struct sexp *probe, *port;
+	int nprobe;
+};
+
+static bool url_path_ok(const char *s)
+{
+	if (s[0] != '/' || strlen(s) > 1024)
+		return false;
+	for (; *s; s++) {
+		char ch = *s;
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9');
+		if (!alnum && !strchr("/-._~%!$&'()*+,=:@?", ch))
+			return false;
+	}
+	return true;
+}
+
+static void health_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+		       const struct sexp *k)
+{
+	struct health_parse *hp = obj;
+	struct conf_health *h = &hp->cp->ct->health;
+	bool ok = true;
+	long long n;
+	switch (key) {
+	case 0:
+		hp->probe = k, hp->nprobe++;
+		h->type = CONF_HEALTH_CMD;
+		ok = chk_strings(c, ":health :cmd", v, 1, &h->cmd);
+		break;
+	case 1:
+		hp->probe = k, hp->nprobe++;
+		h->type = CONF_HEALTH_HTTP;
+		if (v->type != SEXP_STRING || !url_path_ok(v->str)) {
+			vexpect(c, ":health :http", v, "a URL path like \"/healthz\"");
+			ok = false;
+		} else {
+			h->http_path = xstrdup(v->str);
+		}
+		break;
+	case 2:
+		hp->probe = k, hp->nprobe++;
+		h->type = CONF_HEALTH_TCP;
+		ok = chk_port(c, ":health :tcp", v, &h->port);
+		break;
+	case 3:
+		hp->port = v;
+		break;
+	case 4:
+		ok = chk_duration(c, ":health :interval", v, &h->interval_ns);
+		if (ok && h->interval_ns < 100000000) {
+			verr(c, v, ":health :interval: expected at least 100ms");
+			ok = false;
+		}
+		break;
+	case 5:
+		ok = chk_duration(c, ":health :timeout", v, &h->timeout_ns);
+		if (ok && h->timeout_ns < 1000000) {
+			verr(c, v, ":health :timeout: expected at least 1ms");
+			ok = false;
+		}
+		break;
+	case 6:
+		ok = chk_int(c, ":health :retries", v, 1, 1000, &n);
+		h->retries = (int)n;
+		break;
+	case 7:
+		ok = chk_duration(c, ":health :start-period", v, &h->start_period_ns);
+		break;
+	case 8:
+		ok = chk_bool(c, ":health :restart-unhealthy", v, &h->restart_unhealthy);
+		break;
+	}
+	if (!ok)
+		hp->cp->bad = true;
+}
+
+static void parse_health(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+{
+	struct conf_health *h = &cp->ct->health;
+	if (x->type != SEXP_LIST || x->tail || x->n == 0) {
+		vexpect(c, ":health", x, "a health check like (:http \"/healthz\" :interval \"10s\")");
+		cp->bad = true;
+		return;
+	}
+	h->interval_ns = 30LL * 1000000000;
+	h->timeout_ns = 5LL * 1000000000;
+	h->retries = 3;
+	struct health_parse hp = {.cp = cp};
+	walk_plist(c, x, 0, health_keys, ":health", health_key, &hp);
+	if (hp.nprobe != 1) {
+		verr(c, hp.nprobe ? hp.probe : x,
+		     ":health: expected exactly one of :cmd, :http or :tcp");
+		cp->bad = true;
+		return;
+	}
+	if (hp.port) {
+		if (h->type != CONF_HEALTH_HTTP) {
+			verr(c, hp.port, ":health :port: only an :http check takes a port");
+			cp->bad = true;
+		} else if (!chk_port(c, ":health :port", hp.port, &h->port)) {
+			cp->bad = true;
+		}
+	} else if (h->type == CONF_HEALTH_HTTP) {
+		cp->health_http_port = x; /* resolved from :port once all keys are read */
+	}
+	if (h->timeout_ns > h->interval_ns) {
+		verr(c, x, ":health: :timeout is longer than :interval");
+		cp->bad = true;
+	}
+}
+
+/* ---- :on ---- */
+
+static const char *const hook_events[] = {"start", "exit", "oom", "health", "file-change",
+					  "every", NULL};
+
+static bool parse_cmd(struct vctx *c, const char *key, const struct sexp *x, struct conf_cmd *out)
+{
+	static const char *const expected =
+		"a command: a string (run by /bin/sh -c on the host), a list of strings (argv "
+		"on the host) or (:exec \"cmd\" \"arg\" ...) (inside the container)";
+	if (x->type == SEXP_STRING) {
+		if (x->len == 0) {
+			verr(c, x, "%s: the command is empty", key);
+			return false;
+		}
+		out->type = CONF_CMD_SHELL;
+		out->argv = xcalloc(2, sizeof(char *));
+		out->argv[0] = xstrdup(x->str);
+		return true;
+	}
+	if (x->type != SEXP_LIST || x->tail || x->n == 0) {
+		vexpect(c, key, x, expected);
+		return false;
+	}
+	size_t first = 0;
+	out->type = CONF_CMD_ARGV;
+	if (x->items[0]->type == SEXP_KEYWORD) {
+		if (strcmp(x->items[0]->str, "exec") != 0) {
+			vexpect(c, key, x->items[0], ":exec");
+			return false;
+		}
+		out->type = CONF_CMD_EXEC;
+		first = 1;
+	}
+	if (x->n - first == 0) {
+		verr(c, x, "%s: the command is empty", key);
+		return false;
+	}
+	for (size_t i = first; i < x->n; i++) {
+		if (x->items[i]->type != SEXP_STRING) {
+			vexpect(c, key, x->items[i], "a string (each argument of a command)");
+			return false;
+		}
+	}
+	out->argv = xcalloc(x->n - first + 1, sizeof(char *));
+	for (size_t i = first; i < x->n; i++)
+		out->argv[i - first] = xstrdup(x->items[i]->str);
+	return true;
+}
+
+static const char *const hook_opt_keys[] = {"recursive", "timeout", NULL};
+
+struct hook_parse {
+	struct conf_hook *h;
+	const struct sexp *recursive;
+	bool bad;
+};
+
+static void hook_opt(struct vctx *c, void *obj, int key, const struct sexp *v,
+		     const struct sexp *k)
+{
+	struct hook_parse *hp = obj;
+	if (key == 0) {
+		hp->recursive = k;
+		if (!chk_bool(c, ":on :recursive", v, &hp->h->recursive))
+			hp->bad = true;
+	} else if (!chk_duration(c, ":on :timeout", v, &hp->h->timeout_ns)) {
+		hp->bad = true;
+	} else if (hp->h->timeout_ns < 1000000) {
+		verr(c, v, ":on :timeout: expected at least 1ms");
+		hp->bad = true;
+	}
+}
+
+static void hook_release(struct conf_hook *h)
+{
+	strv_free(h->cmd.argv);
+	free(h->path);
+}
+
+static bool parse_hook(struct vctx *c, const struct sexp *x, struct conf_hook *h)
+{
+	static const char *const expected =
+		"a hook like (:exit CMD), (:every \"1h\" CMD) or (:file-change \"/path\" CMD)";
+	if (x->type != SEXP_LIST || x->tail || x->n == 0 || x->items[0]->type != SEXP_KEYWORD) {
+		vexpect(c, ":on", x, expected);
+		return false;
+	}
+	const struct sexp *ev = x->items[0];
+	int e = 0;
+	while (hook_events[e] && strcmp(hook_events[e], ev->str) != 0)
+		e++;
+	if (!hook_events[e]) {
+		const char *m = did_you_mean(ev->str, hook_events);
+		if (m)
+			verr(c, ev, ":on: unknown event :%s; did you mean :%s?", ev->str, m);
+		else
+			verr(c, ev,
+			     ":on: unknown event :%s; expected :start, :exit, :oom, :health, "
+			     ":file-change or :every",
+			     ev->str);
+		return false;
+	}
+	h->event = (enum conf_hook_event)e;
+	h->timeout_ns = CONF_HOOK_TIMEOUT_DEFAULT;
+	h->pos = (struct conf_pos){ev->file, ev->line, ev->col};
+	size_t i = 1;
+	if (h->event == CONF_HOOK_FILE_CHANGE) {
+		if (x->n < 3) {
+			verr(c, x, ":on :file-change: expected (:file-change \"/path\" CMD)");
+			return false;
+		}
+		if (!chk_abs_path(c, ":on :file-change", x->items[i++], &h->path))
+			return false;
+	} else if (h->event == CONF_HOOK_EVERY) {
+		if (x->n < 3) {
+			verr(c, x, ":on :every: expected (:every \"1h\" CMD)");
+			return false;
+		}
+		if (!chk_duration(c, ":on :every", x->items[i], &h->every_ns))
+			return false;
+		if (h->every_ns < 1000000000LL) {
+			verr(c, x->items[i], ":on :every: expected at least 1s");
+			return false;
+		}
+		i++;
+	}
+	if (i >= x->n) {
+		autofree char *what = xasprintf(":on :%s", ev->str);
+		verr(c, x, "%s: missing the command to run", what);
+		return false;
+	}
+	autofree char *key = xasprintf(":on :%s", ev->str);
+	if (!parse_cmd(c, key, x->items[i], &h->cmd))
+		return false;
+	i++;
+	if (i < x->n) {
+		/* Options after the command: a plist over the rest of the list. */
+		struct hook_parse hp = {.h = h};
+		walk_plist(c, x, i, hook_opt_keys, key, hook_opt, &hp);
+		if (hp.bad)
+			return false;
+		if (hp.recursive && h->event != CONF_HOOK_FILE_CHANGE) {
+			verr(c, hp.recursive, "%s: only :file-change takes :recursive", key);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void parse_hooks(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+{
+	struct conf_container *ct = cp->ct;
+	if (!chk_list(c, ":on", x, "a list of hooks like ((:exit \"logger exited\"))")) {
+		cp->bad = true;
+		return;
+	}
+	size_t n = x->type == SEXP_LIST ? x->n : 0;
+	ct->hooks = xcalloc(n + 1, sizeof(*ct->hooks));
+	for (size_t i = 0; i < n; i++) {
+		struct conf_hook h = {0};
+		if (!parse_hook(c, x->items[i], &h)) {
+			hook_release(&h);
+			cp->bad = true;
+			continue;
+		}
+		ct->hooks[ct->nhooks++] = h;
+	}
+}
+
+/* ---- :depends-on, :domain, :aliases, :dns ---- */
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void parse_depends(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+{
+	struct conf_container *ct = cp->ct;
+	if (!chk_list(c, ":depends-on", x, "a list of container names like (db cache)")) {
+		cp->bad = true;
+		return;
+	}
+	size_t n = x->type == SEXP_LIST ? x->n : 0;
+	struct {
+		char *name;
+		struct conf_pos pos;
+	} *v = xcalloc(n + 1, sizeof(*v));
+	size_t got = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *name;
+		const struct sexp *it = x->items[i];
+		if (!chk_name(c, ":depends-on", it, &name)) {
+			cp->bad = true;
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < got; j++)
+			dup |= strcmp(v[j].name, name) == 0;
+		if (dup) {
+			verr(c, it, ":depends-on: %s is listed twice", name);
+			free(name);
+			cp->bad = true;
+			continue;
+		}
+		v[got].name = name;
+		v[got].pos = (struct conf_pos){it->file, it->line, it->col};
+		got++;
+	}
+	/* Sorted by name: the order of the list carries no meaning. */
+	for (size_t i = 1; i < got; i++)
+		for (size_t j = i; j > 0 && strcmp(v[j - 1].name, v[j].name) > 0; j--) {
+			__typeof__(*v) t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	ct->depends_on = xcalloc(got + 1, sizeof(char *));
+	ct->depends_pos = xcalloc(got + 1, sizeof(struct conf_pos));
+	for (size_t i = 0; i < got; i++) {
+		ct->depends_on[i] = v[i].name;
+		ct->depends_pos[i] = v[i].pos;
+	}
+	free(v);
+}
+
+/* One DNS name or a list of them; `bare` allows a single label too. */
+static void parse_names(struct vctx *c, struct ctr_parse *cp, const char *key, const struct sexp *x,
+			bool sort, char ***out)
+{
+	struct strv sv = STRV_INIT;
+	const struct sexp *const *items = &x;
+	size_t n = 1;
+	if (x->type == SEXP_LIST) {
+		if (!chk_list(c, key, x, "a DNS name or a list of them")) {
+			cp->bad = true;
+			return;
+		}
+		items = (const struct sexp *const *)x->items;
+		n = x->n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *s;
+		if (!chk_hostname(c, key, items[i], &s)) {
+			cp->bad = true;
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < sv.n; j++)
+			dup |= strcmp(sv.v[j], s) == 0;
+		if (dup) {
+			verr(c, items[i], "%s: %s is listed twice", key, s);
+			free(s);
+			cp->bad = true;
+			continue;
+		}
+		strv_push_owned(&sv, s);
+	}
+	if (sv.n == 0) {
+		strv_release(&sv);
+		return;
+	}
+	if (sort)
+		qsort(sv.v, sv.n, sizeof(char *), str_cmp);
+	*out = sv.v;
+}
+
+static void parse_dns(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+{
+	if (!chk_list(c, ":dns", x, "a list of IPv4 addresses like (\"10.88.0.1\")")) {
+		cp->bad = true;
+		return;
+	}
+	struct strv sv = STRV_INIT;
+	for (size_t i = 0; x->type == SEXP_LIST && i < x->n; i++) {
+		uint32_t a;
+		const struct sexp *it = x->items[i];
+		if (it->type != SEXP_STRING || !parse_ipv4(it->str, &a)) {
+			vexpect(c, ":dns", it, "an IPv4 address like \"10.88.0.1\"");
+			cp->bad = true;
+			continue;
+		}
+		strv_push(&sv, it->str);
+	}
+	if (sv.n)
+		cp->ct->dns = sv.v;
+	else
+		strv_release(&sv);
+}
+
+/* ---- :network, :publish ---- */
+
+static void parse_network(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+{
+	struct conf_container *ct = cp->ct;
+	if (is_sym(x, "bridge")) {
+		ct->netmode = CONF_NET_BRIDGE;
+		return;
+	}
+	if (is_sym(x, "host")) {
+		ct->netmode = CONF_NET_HOST;
+		return;
+	}
+	if (is_sym(x, "none")) {
+		ct->netmode = CONF_NET_NONE;
+		return;
+	}
+	const struct sexp *const *items = &x;
+	size_t n = 1;
+	if (x->type == SEXP_LIST && !x->tail && x->n > 0) {
+		items = (const struct sexp *const *)x->items;
+		n = x->n;
+	} else if (x->type == SEXP_LIST) {
+		vexpect(c, ":network", x, "bridge, host, none, a network name or a list of them");
+		cp->bad = true;
+		return;
+	}
+	struct strv sv = STRV_INIT;
+	for (size_t i = 0; i < n; i++) {
+		char *s;
+		if (!chk_name(c, ":network", items[i], &s)) {
+			cp->bad = true;
+			continue;
+		}
+		if (n > 1 && (!strcmp(s, "bridge") || !strcmp(s, "host") || !strcmp(s, "none"))) {
+			verr(c, items[i], ":network: %s cannot be combined with other networks", s);
+			free(s);
+			cp->bad = true;
+			continue;
+		}
+		strv_push_owned(&sv, s);
+	}
+	ct->netmode = CONF_NET_NAMED;
+	ct->networks = sv.v ? sv.v : xcalloc(1, sizeof(char *));
+}
+
+static void publish_release(struct conf_publish *p)
+{
+	free(p->ip);
+}
+
+static bool parse_publish1(const char *s, struct conf_publish *p)
+{
+	autofree char *cp = xstrdup(s);
+	char *proto = strchr(cp, '/');
+	if (proto) {
+		*proto++ = '\0';
+		if (strcmp(proto, "udp") == 0)
+			p->udp = true;
+		else if (strcmp(proto, "tcp") != 0)
+			return false;
+	}
+	char *parts[3];
+	int np = 0;
+	for (char *q = cp; np < 3;) {
+		parts[np++] = q;
+		char *col = strchr(q, ':');
+		if (!col)
+			break;
+		*col = '\0';
+		q = col + 1;
+		if (np == 3)
+			return false;
+	}
+	if (np < 2)
+		return false;
+	long long hp, cport;
+	const char *hs = parts[np - 2], *cs = parts[np - 1];
+	if (*hs < '0' || *hs > '9' || *cs < '0' || *cs > '9' ||
+	    parse_int(hs, 1, 65535, &hp) < 0 || parse_int(cs, 1, 65535, &cport) < 0)
+		return false;
+	if (np == 3) {
+		uint32_t a;
+		if (!parse_ipv4(parts[0], &a))
+			return false;
+		p->ip = xstrdup(parts[0]);
+	}
+	p->host_port = (int)hp;
+	p->ctr_port = (int)cport;
+	return true;
+}
+
+static void parse_publish(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+{
+	struct conf_container *ct = cp->ct;
+	if (!chk_list(c, ":publish", x, "a list of \"HOST:CONTAINER\" port strings")) {
+		cp->bad = true;
+		return;
+	}
+	size_t n = x->type == SEXP_LIST ? x->n : 0;
+	ct->publish = xcalloc(n + 1, sizeof(*ct->publish));
+	for (size_t i = 0; i < n; i++) {
+		const struct sexp *it = x->items[i];
+		struct conf_publish p = {0};
+		if (it->type != SEXP_STRING || !parse_publish1(it->str, &p)) {
+			publish_release(&p);
+			vexpect(c, ":publish", it,
+				"a port mapping \"HOST:CONTAINER\" or \"IP:HOST:CONTAINER\", "
+				"optionally with /tcp or /udp, like \"8080:80\"");
+			cp->bad = true;
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < ct->npublish; j++) {
+			const struct conf_publish *o = &ct->publish[j];
+			if (o->host_port == p.host_port && o->udp == p.udp &&
+			    (!o->ip || !p.ip || strcmp(o->ip, p.ip) == 0))
+				dup = true;
+		}
+		if (dup) {
+			verr(c, it, ":publish: host port %d/%s is published twice", p.host_port,
+			     p.udp ? "udp" : "tcp");
+			publish_release(&p);
+			cp->bad = true;
+			continue;
+		}
+		ct->publish[ct->npublish++] = p;
+	}
+}
+
+/* ---- :storage, :snapshots, :ingress, :tls ---- */
+
+static const char *const storage_keys[] = {"quota", "reservation", "compression", "recordsize",
+					   NULL};
+
+static void storage_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+			const struct sexp *k)
+{
+	struct ctr_parse *cp = obj;
+	struct conf_container *ct = cp->ct;
+	bool ok = true;
+	switch (key) {
+	case 0:
+		ok = chk_size(c, ":storage :quota", v, &ct->storage_quota);
+		break;
+	case 1:
+		ok = chk_size(c, ":storage :reservation", v, &ct->storage_reservation);
+		break;
+	case 2:
+		if (v->type != SEXP_SYMBOL || !compression_ok(v->str)) {
+			vexpect(c, ":storage :compression", v,
+				"a compression symbol: on, off, lz4, zstd, zstd-N, gzip, gzip-N, "
+				"zle or lzjb");
+			ok = false;
+		} else {
+			ct->storage_compression = xstrdup(v->str);
+		}
+		break;
+	case 3:
+		ok = chk_size(c, ":storage :recordsize", v, &ct->storage_recordsize);
+		if (ok && (ct->storage_recordsize < 512 || ct->storage_recordsize > (16 << 20) ||
+			   (ct->storage_recordsize & (ct->storage_recordsize - 1)))) {
+			verr(c, v, ":storage :recordsize: expected a power of two from 512 to 16M");
+			ok = false;
+		}
+		break;
+	}
+	if (!ok)
+		cp->bad = true;
+}
+
+static const char *const snap_keys[] = {"every", "keep", NULL};
+
+static void snap_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+		     const struct sexp *k)
+{
+	struct ctr_parse *cp = obj;
+	long long n;
+	if (key == 0) {
+		if (!chk_duration(c, ":snapshots :every", v, &cp->ct->snap_every_ns))
+			cp->bad = true;
+		else if (cp->ct->snap_every_ns < 60LL * 1000000000) {
+			verr(c, v, ":snapshots :every: expected at least 1m");
+			cp->bad = true;
+		}
+	} else if (!chk_int(c, ":snapshots :keep", v, 1, 10000, &n)) {
+		cp->bad = true;
+	} else {
+		cp->ct->snap_keep = (int)n;
+	}
+}
+
+static const char *const ingress_keys[] = {"websocket", "max-body", NULL};
+
+static void ingress_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+			const struct sexp *k)
+{
+	struct ctr_parse *cp = obj;
+	bool ok = key == 0 ? chk_bool(c, ":ingress :websocket", v, &cp->ct->ingress_websocket)
+			   : chk_size(c, ":ingress :max-body", v, &cp->ct->ingress_max_body);
+	if (!ok)
+		cp->bad = true;
+}
+
+static const char *const tls_keys[] = {"cert", "key", NULL};
+
+static void tls_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
+{
+	struct ctr_parse *cp = obj;
+	bool ok = key == 0 ? chk_abs_path(c, ":tls :cert", v, &cp->ct->tls_cert)
+			   : chk_abs_path(c, ":tls :key", v, &cp->ct->tls_key);
+	if (!ok)
+		cp->bad = true;
+}
+
+static bool sub_plist(struct vctx *c, struct ctr_parse *cp, const char *key, const struct sexp *x,
+		      const char *example)
+{
+	if (x->type != SEXP_LIST || x->tail) {
+		vexpect(c, key, x, example);
+		cp->bad = true;
+		return false;
+	}
+	return true;
+}
+
+/* ---- the form ---- */
+
+static bool user_ok(const char *s)
+{
+	/* "UID[:GID]" or "name[:group]" with POSIX portable names. */
+	if (!*s || strlen(s) > 65)
+		return false;
+	const char *colon = strchr(s, ':');
+	for (int part = 0; part < 2; part++) {
+		const char *p = part == 0 ? s : colon + 1;
+		size_t n = part == 0 ? (colon ? (size_t)(colon - s) : strlen(s)) : strlen(p);
+		if (n == 0 || n > 32)
+			return false;
+		for (size_t i = 0; i < n; i++) {
+			char ch = p[i];
+			bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+				  (i > 0 && ch == '-');
+			if (!ok)
+				return false;
+		}
+		if (!colon)
+			break;
+	}
+	return true;
+}
+
+static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
+{
+	struct ctr_parse *cp = obj;
+	struct conf_container *ct = cp->ct;
+	bool ok = true;
+	long long n;
+	switch (key) {
+	case K_KIND:
+		if (is_sym(v, "native"))
+			ct->kind = CONF_KIND_NATIVE;
+		else if (is_sym(v, "docker"))
+			ct->kind = CONF_KIND_DOCKER;
+		else {
+			vexpect(c, ":kind", v, "native or docker");
+			ok = false;
+		}
+		break;
+	case K_IMAGE:
+		cp->image_seen = true;
+		if (v->type != SEXP_STRING && v->type != SEXP_SYMBOL) {
+			vexpect(c, ":image", v, "an image reference like \"web\" or \"forge:latest\"");
+			ok = false;
+		} else if (!valid_image_ref(v->str)) {
+			verr(c, v,
+			     ":image: invalid image reference \"%.80s\"; expected name[:tag] with a "
+			     "lowercase name, like \"forge:latest\"",
+			     v->str);
+			ok = false;
+		} else {
+			ct->image = xstrdup(v->str);
+		}
+		break;
+	case K_COMMAND:
+		ok = chk_strings(c, ":command", v, 1, &ct->command);
+		break;
+	case K_ENV:
+		ok = chk_pairs(c, ":env", v, &ct->env, &ct->nenv);
+		break;
+	case K_WORKDIR:
+		ok = chk_abs_path(c, ":workdir", v, &ct->workdir);
+		break;
+	case K_USER:
+		if (v->type == SEXP_INT && v->i >= 0 && v->i <= 4294967294LL) {
+			ct->user = xasprintf("%lld", (long long)v->i);
+		} else if (v->type != SEXP_STRING || !user_ok(v->str)) {
+			vexpect(c, ":user", v, "a user: \"UID[:GID]\" or a name, like \"1000:1000\" or \"www-data\"");
+			ok = false;
+		} else {
+			ct->user = xstrdup(v->str);
+		}
+		break;
+	case K_HOSTNAME:
+		free(ct->hostname);
+		ct->hostname = NULL;
+		ok = chk_hostname(c, ":hostname", v, &ct->hostname);
+		break;
+	case K_TTY:
+		ok = chk_bool(c, ":tty", v, &ct->tty);
+		break;
+	case K_VOLUMES:
+		parse_volumes(c, cp, v);
+		break;
+	case K_LIMITS:
+		if (sub_plist(c, cp, ":limits", v, "limits like (:memory \"256M\" :cpus 0.5 :pids 128)"))
+			walk_plist(c, v, 0, limit_keys, ":limits", limit_key, cp);
+		break;
+	case K_RESTART:
+		parse_restart(c, cp, v);
+		break;
+	case K_DEPENDS_ON:
+		parse_depends(c, cp, v);
+		break;
+	case K_HEALTH:
+		parse_health(c, cp, v);
+		break;
+	case K_ON:
+		parse_hooks(c, cp, v);
+		break;
+	case K_STATE:
+		if (is_sym(v, "running"))
+			ct->state = CONF_STATE_RUNNING;
+		else if (is_sym(v, "stopped"))
+			ct->state = CONF_STATE_STOPPED;
+		else {
+			vexpect(c, ":state", v, "running or stopped");
+			ok = false;
+		}
+		break;
+	case K_DOMAIN:
+		parse_names(c, cp, ":domain", v, false, &ct->domains);
+		break;
+	case K_PORT:
+		ok = chk_port(c, ":port", v, &ct->port);
+		break;
+	case K_PATH:
+		if (v->type != SEXP_STRING || !url_path_ok(v->str)) {
+			vexpect(c, ":path", v, "a URL path like \"/\" or \"/app\"");
+			ok = false;
+		} else {
+			free(ct->path);
+			ct->path = xstrdup(v->str);
+		}
+		break;
+	case K_NETWORK:
+		parse_network(c, cp, v);
+		break;
+	case K_IP: {
+		uint32_t a;
+		if (v->type != SEXP_STRING || !parse_ipv4(v->str, &a)) {
+			vexpect(c, ":ip", v, "an IPv4 address like \"10.88.0.10\"");
+			ok = false;
+		} else {
+			ct->ip = xstrdup(v->str);
+		}
+		break;
+	}
+	case K_ALIASES:
+		parse_names(c, cp, ":aliases", v, true, &ct->aliases);
+		break;
+	case K_DNS:
+		parse_dns(c, cp, v);
+		break;
+	case K_PUBLISH:
+		parse_publish(c, cp, v);
+		break;
+	case K_STORAGE:
+		if (sub_plist(c, cp, ":storage", v, "storage options like (:quota \"10G\")"))
+			walk_plist(c, v, 0, storage_keys, ":storage", storage_key, cp);
+		break;
+	case K_SNAPSHOTS:
+		if (sub_plist(c, cp, ":snapshots", v, "a schedule like (:every \"1d\" :keep 7)")) {
+			walk_plist(c, v, 0, snap_keys, ":snapshots", snap_key, cp);
+			if (!cp->bad && (!cp->ct->snap_every_ns || !cp->ct->snap_keep)) {
+				verr(c, v, ":snapshots: expected both :every and :keep");
+				ok = false;
+			}
+		}
+		break;
+	case K_SNAPSHOT_BEFORE_CHANGE:
+		ok = chk_bool(c, ":snapshot-before-change", v, &ct->snapshot_before_change);
+		break;
+	case K_INGRESS:
+		if (sub_plist(c, cp, ":ingress", v, "ingress options like (:websocket t)"))
+			walk_plist(c, v, 0, ingress_keys, ":ingress", ingress_key, cp);
+		break;
+	case K_TLS:
+		if (sub_plist(c, cp, ":tls", v, "(:cert \"/path/cert.pem\" :key \"/path/key.pem\")")) {
+			walk_plist(c, v, 0, tls_keys, ":tls", tls_key, cp);
+			if (!cp->bad && (!ct->tls_cert || !ct->tls_key)) {
+				verr(c, v, ":tls: expected both :cert and :key");
+				ok = false;
+			}
+		}
+		break;
+	}
+	(void)n;
+	if (!ok)
+		cp->bad = true;
+}
+
+struct conf_container *conf_container_parse(struct vctx *c, const struct sexp *form,
+					     const struct sexp *name_node, char *name)
+{
+	struct conf_container *ct = xcalloc(1, sizeof(*ct));
+	ct->name = name;
+	ct->pos = (struct conf_pos){name_node->file, name_node->line, name_node->col};
+	struct ctr_parse cp = {.ct = ct};
+	walk_plist(c, form, 2, keys, "", ctr_key, &cp);
+	if (!cp.image_seen) {
+		verr(c, name_node, "missing :image (the image to run, like :image \"forge\")");
+		cp.bad = true;
+	}
+	if (cp.health_http_port) {
+		if (ct->port)
+			ct->health.port = ct->port;
+		else {
+			verr(c, cp.health_http_port,
+			     ":health :http: no port to probe; give :port in the check or the "
+			     "container");
+			cp.bad = true;
+		}
+	}
+	if (ct->ingress_websocket || ct->ingress_max_body || ct->tls_cert) {
+		if (!ct->domains && !cp.bad) {
+			verr(c, name_node, ":ingress and :tls need a :domain to route");
+			cp.bad = true;
+		}
+	}
+	if (cp.bad) {
+		conf_container_free(ct);
+		return NULL;
+	}
+	if (!ct->hostname)
+		ct->hostname = xstrdup(ct->name);
+	if (!ct->path)
+		ct->path = xstrdup("/");
+	if (!ct->depends_on) {
+		ct->depends_on = xcalloc(1, sizeof(char *));
+		ct->depends_pos = xcalloc(1, sizeof(struct conf_pos));
+	}
+	return ct;
+}
+
+void conf_container_free(struct conf_container *ct)
+{
+	if (!ct)
+		return;
+	free(ct->name);
+	free(ct->image);
+	strv_free(ct->command);
+	kvs_free(ct->env, ct->nenv);
+	free(ct->workdir);
+	free(ct->user);
+	free(ct->hostname);
+	for (size_t i = 0; i < ct->nvolumes; i++)
+		volume_release(&ct->volumes[i]);
+	free(ct->volumes);
+	strv_free(ct->depends_on);
+	free(ct->depends_pos);
+	strv_free(ct->health.cmd);
+	free(ct->health.http_path);
+	for (size_t i = 0; i < ct->nhooks; i++)
+		hook_release(&ct->hooks[i]);
+	free(ct->hooks);
+	strv_free(ct->domains);
+	free(ct->path);
+	strv_free(ct->networks);
+	free(ct->ip);
+	strv_free(ct->aliases);
+	strv_free(ct->dns);
+	for (size_t i = 0; i < ct->npublish; i++)
+		publish_release(&ct->publish[i]);
+	free(ct->publish);
+	free(ct->storage_compression);
+	free(ct->tls_cert);
+	free(ct->tls_key);
+	free(ct);
+}

@@ -1,0 +1,676 @@
+/*
+ * Canonical printing of a validated configuration, and the spec hash and
+ * diff built on it.
+ *
+ * One table of container keys, in canonical order, drives all three: the
+ * printer walks it, the hash covers the rows flagged `recreate`, and the
+ * diff compares each row's printing. So a key cannot be printed one way and
+ * hashed another, and a new key needs one row.
+ */
+#include "conf/conf.h"
+#include "util/hash.h"
+#include "util/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+char *conf_size_str(int64_t bytes)
+{
+	static const struct {
+		char unit;
+		int shift;
+	} units[] = {{'T', 40}, {'G', 30}, {'M', 20}, {'k', 10}};
+	if (bytes > 0)
+		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+			if ((bytes & ((1LL << units[i].shift) - 1)) == 0)
+				return xasprintf("%lld%c", (long long)(bytes >> units[i].shift),
+						 units[i].unit);
+	return xasprintf("%lld", (long long)bytes);
+}
+
+char *conf_duration_str(int64_t ns)
+{
+	static const struct {
+		const char *unit;
+		int64_t ns;
+	} units[] = {{"d", 86400000000000LL}, {"h", 3600000000000LL}, {"m", 60000000000LL},
+		     {"s", 1000000000LL},     {"ms", 1000000LL},        {"us", 1000LL}};
+	if (ns > 0)
+		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+			if (ns % units[i].ns == 0)
+				return xasprintf("%lld%s", (long long)(ns / units[i].ns),
+						 units[i].unit);
+	return ns == 0 ? xstrdup("0s") : xasprintf("%lldns", (long long)ns);
+}
+
+static void add_size(struct buf *b, int64_t v)
+{
+	autofree char *s = conf_size_str(v);
+	sexp_print_string(b, s);
+}
+
+static void add_duration(struct buf *b, int64_t v)
+{
+	autofree char *s = conf_duration_str(v);
+	sexp_print_string(b, s);
+}
+
+static void add_bool(struct buf *b, bool v)
+{
+	buf_adds(b, v ? "t" : "nil");
+}
+
+static void add_strings(struct buf *b, char *const *v)
+{
+	buf_addc(b, '(');
+	for (size_t i = 0; v && v[i]; i++) {
+		if (i)
+			buf_addc(b, ' ');
+		sexp_print_string(b, v[i]);
+	}
+	buf_addc(b, ')');
+}
+
+static void add_names(struct buf *b, char *const *v)
+{
+	buf_addc(b, '(');
+	for (size_t i = 0; v && v[i]; i++) {
+		if (i)
+			buf_addc(b, ' ');
+		sexp_print_name(b, v[i]);
+	}
+	buf_addc(b, ')');
+}
+
+static void add_pairs(struct buf *b, const struct conf_kv *v, size_t n)
+{
+	buf_addc(b, '(');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_addc(b, ' ');
+		buf_addc(b, '(');
+		sexp_print_string(b, v[i].key);
+		buf_adds(b, " . ");
+		sexp_print_string(b, v[i].value);
+		buf_addc(b, ')');
+	}
+	buf_addc(b, ')');
+}
+
+static void add_cidr(struct buf *b, const struct conf_cidr *c)
+{
+	autofree char *s = xasprintf("%u.%u.%u.%u/%d", c->addr >> 24, (c->addr >> 16) & 255,
+				     (c->addr >> 8) & 255, c->addr & 255, c->prefix);
+	sexp_print_string(b, s);
+}
+
+/* ---- container keys: each prints the value, or returns false when the key is unset ---- */
+
+typedef bool (*key_print_fn)(struct buf *b, const struct conf_container *ct);
+
+static bool p_kind(struct buf *b, const struct conf_container *ct)
+{
+	buf_adds(b, ct->kind == CONF_KIND_DOCKER ? "docker" : "native");
+	return true;
+}
+
+static bool p_image(struct buf *b, const struct conf_container *ct)
+{
+	sexp_print_string(b, ct->image);
+	return true;
+}
+
+static bool p_command(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->command)
+		return false;
+	add_strings(b, ct->command);
+	return true;
+}
+
+static bool p_env(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->nenv)
+		return false;
+	add_pairs(b, ct->env, ct->nenv);
+	return true;
+}
+
+static bool p_workdir(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->workdir)
+		return false;
+	sexp_print_string(b, ct->workdir);
+	return true;
+}
+
+static bool p_user(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->user)
+		return false;
+	sexp_print_string(b, ct->user);
+	return true;
+}
+
+static bool p_hostname(struct buf *b, const struct conf_container *ct)
+{
+	sexp_print_string(b, ct->hostname);
+	return true;
+}
+
+static bool p_tty(struct buf *b, const struct conf_container *ct)
+{
+	add_bool(b, ct->tty);
+	return true;
+}
+
+static bool p_volumes(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->nvolumes)
+		return false;
+	buf_addc(b, '(');
+	for (size_t i = 0; i < ct->nvolumes; i++) {
+		const struct conf_volume *v = &ct->volumes[i];
+		if (i)
+			buf_addc(b, ' ');
+		buf_adds(b, v->type == CONF_VOL_BIND ? "(:bind " : "(:dataset ");
+		sexp_print_string(b, v->source);
+		buf_adds(b, " :path ");
+		sexp_print_string(b, v->path);
+		buf_adds(b, " :ro ");
+		add_bool(b, v->ro);
+		if (v->quota) {
+			buf_adds(b, " :quota ");
+			add_size(b, v->quota);
+		}
+		if (v->reservation) {
+			buf_adds(b, " :reservation ");
+			add_size(b, v->reservation);
+		}
+		if (v->compression)
+			buf_addf(b, " :compression %s", v->compression);
+		if (v->recordsize) {
+			buf_adds(b, " :recordsize ");
+			add_size(b, v->recordsize);
+		}
+		buf_addc(b, ')');
+	}
+	buf_addc(b, ')');
+	return true;
+}
+
+static bool p_limits(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->memory && !ct->cpus && !ct->pids)
+		return false;
+	const char *sep = "";
+	buf_addc(b, '(');
+	if (ct->memory) {
+		buf_adds(b, ":memory ");
+		add_size(b, ct->memory);
+		sep = " ";
+	}
+	if (ct->cpus) {
+		buf_addf(b, "%s:cpus ", sep);
+		sexp_print_float(b, ct->cpus);
+		sep = " ";
+	}
+	if (ct->pids)
+		buf_addf(b, "%s:pids %lld", sep, (long long)ct->pids);
+	buf_addc(b, ')');
+	return true;
+}
+
+static bool p_network(struct buf *b, const struct conf_container *ct)
+{
+	switch (ct->netmode) {
+	case CONF_NET_BRIDGE:
+		buf_adds(b, "bridge");
+		break;
+	case CONF_NET_HOST:
+		buf_adds(b, "host");
+		break;
+	case CONF_NET_NONE:
+		buf_adds(b, "none");
+		break;
+	case CONF_NET_NAMED:
+		add_names(b, ct->networks);
+		break;
+	}
+	return true;
+}
+
+static bool p_ip(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->ip)
+		return false;
+	sexp_print_string(b, ct->ip);
+	return true;
+}
+
+static bool p_aliases(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->aliases)
+		return false;
+	add_strings(b, ct->aliases);
+	return true;
+}
+
+static bool p_dns(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->dns)
+		return false;
+	add_strings(b, ct->dns);
+	return true;
+}
+
+static bool p_publish(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->npublish)
+		return false;
+	buf_addc(b, '(');
+	for (size_t i = 0; i < ct->npublish; i++) {
+		const struct conf_publish *p = &ct->publish[i];
+		autofree char *s = xasprintf("%s%s%d:%d/%s", p->ip ? p->ip : "", p->ip ? ":" : "",
+					     p->host_port, p->ctr_port, p->udp ? "udp" : "tcp");
+		if (i)
+			buf_addc(b, ' ');
+		sexp_print_string(b, s);
+	}
+	buf_addc(b, ')');
+	return true;
+}
+
+static bool p_state(struct buf *b, const struct conf_container *ct)
+{
+	buf_adds(b, ct->state == CONF_STATE_STOPPED ? "stopped" : "running");
+	return true;
+}
+
+static bool p_restart(struct buf *b, const struct conf_container *ct)
+{
+	switch (ct->restart) {
+	case CONF_RESTART_NO:
+		buf_adds(b, "no");
+		break;
+	case CONF_RESTART_ALWAYS:
+		buf_adds(b, "always");
+		break;
+	case CONF_RESTART_ON_FAILURE:
+		if (ct->restart_max)
+			buf_addf(b, "(on-failure %d)", ct->restart_max);
+		else
+			buf_adds(b, "on-failure");
+		break;
+	}
+	return true;
+}
+
+static bool p_depends(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->depends_on[0])
+		return false;
+	add_names(b, ct->depends_on);
+	return true;
+}
+
+static bool p_health(struct buf *b, const struct conf_container *ct)
+{
+	const struct conf_health *h = &ct->health;
+	switch (h->type) {
+	case CONF_HEALTH_NONE:
+		return false;
+	case CONF_HEALTH_CMD:
+		buf_adds(b, "(:cmd ");
+		add_strings(b, h->cmd);
+		break;
+	case CONF_HEALTH_HTTP:
+		buf_adds(b, "(:http ");
+		sexp_print_string(b, h->http_path);
+		buf_addf(b, " :port %d", h->port);
+		break;
+	case CONF_HEALTH_TCP:
+		buf_addf(b, "(:tcp %d", h->port);
+		break;
+	}
+	buf_adds(b, " :interval ");
+	add_duration(b, h->interval_ns);
+	buf_adds(b, " :timeout ");
+	add_duration(b, h->timeout_ns);
+	buf_addf(b, " :retries %d :start-period ", h->retries);
+	add_duration(b, h->start_period_ns);
+	buf_adds(b, " :restart-unhealthy ");
+	add_bool(b, h->restart_unhealthy);
+	buf_addc(b, ')');
+	return true;
+}
+
+static const char *const hook_names[] = {"start", "exit", "oom", "health", "file-change", "every"};
+
+static void add_cmd(struct buf *b, const struct conf_cmd *c)
+{
+	if (c->type == CONF_CMD_SHELL) {
+		sexp_print_string(b, c->argv[0]);
+		return;
+	}
+	buf_addc(b, '(');
+	if (c->type == CONF_CMD_EXEC)
+		buf_adds(b, ":exec ");
+	for (size_t i = 0; c->argv[i]; i++) {
+		if (i)
+			buf_addc(b, ' ');
+		sexp_print_string(b, c->argv[i]);
+	}
+	buf_addc(b, ')');
+}
+
+static bool p_on(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->nhooks)
+		return false;
+	buf_addc(b, '(');
+	for (size_t i = 0; i < ct->nhooks; i++) {
+		const struct conf_hook *h = &ct->hooks[i];
+		if (i)
+			buf_addc(b, ' ');
+		buf_addf(b, "(:%s ", hook_names[h->event]);
+		if (h->event == CONF_HOOK_FILE_CHANGE) {
+			sexp_print_string(b, h->path);
+			buf_addc(b, ' ');
+		} else if (h->event == CONF_HOOK_EVERY) {
+			add_duration(b, h->every_ns);
+			buf_addc(b, ' ');
+		}
+		add_cmd(b, &h->cmd);
+		if (h->event == CONF_HOOK_FILE_CHANGE) {
+			buf_adds(b, " :recursive ");
+			add_bool(b, h->recursive);
+		}
+		buf_adds(b, " :timeout ");
+		add_duration(b, h->timeout_ns);
+		buf_addc(b, ')');
+	}
+	buf_addc(b, ')');
+	return true;
+}
+
+static bool p_domain(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->domains)
+		return false;
+	if (!ct->domains[1])
+		sexp_print_string(b, ct->domains[0]);
+	else
+		add_strings(b, ct->domains);
+	return true;
+}
+
+static bool p_port(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->port)
+		return false;
+	buf_addf(b, "%d", ct->port);
+	return true;
+}
+
+static bool p_path(struct buf *b, const struct conf_container *ct)
+{
+	/* Only routing gives the URL path meaning. */
+	if (!ct->domains)
+		return false;
+	sexp_print_string(b, ct->path);
+	return true;
+}
+
+static bool p_ingress(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->domains)
+		return false;
+	buf_adds(b, "(:websocket ");
+	add_bool(b, ct->ingress_websocket);
+	if (ct->ingress_max_body) {
+		buf_adds(b, " :max-body ");
+		add_size(b, ct->ingress_max_body);
+	}
+	buf_addc(b, ')');
+	return true;
+}
+
+static bool p_tls(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->tls_cert)
+		return false;
+	buf_adds(b, "(:cert ");
+	sexp_print_string(b, ct->tls_cert);
+	buf_adds(b, " :key ");
+	sexp_print_string(b, ct->tls_key);
+	buf_addc(b, ')');
+	return true;
+}
+
+static bool p_storage(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->storage_quota && !ct->storage_reservation && !ct->storage_compression &&
+	    !ct->storage_recordsize)
+		return false;
+	struct buf in = BUF_INIT;
+	if (ct->storage_quota) {
+		buf_adds(&in, " :quota ");
+		add_size(&in, ct->storage_quota);
+	}
+	if (ct->storage_reservation) {
+		buf_adds(&in, " :reservation ");
+		add_size(&in, ct->storage_reservation);
+	}
+	if (ct->storage_compression)
+		buf_addf(&in, " :compression %s", ct->storage_compression);
+	if (ct->storage_recordsize) {
+		buf_adds(&in, " :recordsize ");
+		add_size(&in, ct->storage_recordsize);
+	}
+	buf_addf(b, "(%s)", in.data + 1);
+	buf_release(&in);
+	return true;
+}
+
+static bool p_snapshots(struct buf *b, const struct conf_container *ct)
+{
+	if (!ct->snap_every_ns)
+		return false;
+	buf_adds(b, "(:every ");
+	add_duration(b, ct->snap_every_ns);
+	buf_addf(b, " :keep %d)", ct->snap_keep);
+	return true;
+}
+
+static bool p_snap_before(struct buf *b, const struct conf_container *ct)
+{
+	add_bool(b, ct->snapshot_before_change);
+	return true;
+}
+
+/*
+ * The canonical key order: first the keys that define what runs (a change
+ * recreates the container), then the ones applied to a running container.
+ */
+static const struct {
+	const char *key;
+	bool recreate;
+	key_print_fn print;
+} ctr_keys[] = {
+	{":kind", true, p_kind},
+	{":image", true, p_image},
+	{":command", true, p_command},
+	{":env", true, p_env},
+	{":workdir", true, p_workdir},
+	{":user", true, p_user},
+	{":hostname", true, p_hostname},
+	{":tty", true, p_tty},
+	{":volumes", true, p_volumes},
+	{":limits", true, p_limits},
+	{":network", true, p_network},
+	{":ip", true, p_ip},
+	{":aliases", true, p_aliases},
+	{":dns", true, p_dns},
+	{":publish", true, p_publish},
+	{":state", false, p_state},
+	{":restart", false, p_restart},
+	{":depends-on", false, p_depends},
+	{":health", false, p_health},
+	{":on", false, p_on},
+	{":domain", false, p_domain},
+	{":port", false, p_port},
+	{":path", false, p_path},
+	{":ingress", false, p_ingress},
+	{":tls", false, p_tls},
+	{":storage", false, p_storage},
+	{":snapshots", false, p_snapshots},
+	{":snapshot-before-change", false, p_snap_before},
+};
+
+static void print_container(struct buf *b, const struct conf_container *ct)
+{
+	buf_adds(b, "(container ");
+	sexp_print_name(b, ct->name);
+	for (size_t i = 0; i < ARRAY_SIZE(ctr_keys); i++) {
+		size_t mark = b->len;
+		buf_addf(b, "\n  %s ", ctr_keys[i].key);
+		if (!ctr_keys[i].print(b, ct)) {
+			b->len = mark;
+			b->data[mark] = '\0';
+		}
+	}
+	buf_adds(b, ")\n");
+}
+
+char *conf_container_print(const struct conf_container *ct)
+{
+	struct buf b = BUF_INIT;
+	print_container(&b, ct);
+	return buf_detach(&b, NULL);
+}
+
+static void print_host(struct buf *b, const struct conf_host *h)
+{
+	buf_adds(b, "(host\n  :storage (:driver ");
+	if (h->driver == CONF_STORAGE_ZFS) {
+		buf_adds(b, "zfs :pool ");
+		sexp_print_string(b, h->pool);
+		buf_adds(b, " :root ");
+		sexp_print_string(b, h->root);
+	} else {
+		buf_adds(b, "dir");
+		if (h->dir_path) {
+			buf_adds(b, " :path ");
+			sexp_print_string(b, h->dir_path);
+		}
+	}
+	buf_adds(b, ")\n  :network (:bridge ");
+	sexp_print_string(b, h->bridge);
+	buf_adds(b, " :subnet ");
+	add_cidr(b, &h->subnet);
+	buf_adds(b, ")\n  :ingress (:listen ");
+	add_strings(b, h->listen);
+	if (h->tls_listen) {
+		buf_adds(b, " :tls-listen ");
+		add_strings(b, h->tls_listen);
+	}
+	if (h->default_domain) {
+		buf_adds(b, " :default-domain ");
+		sexp_print_string(b, h->default_domain);
+	}
+	if (h->tls_ca) {
+		buf_adds(b, " :tls (:ca ");
+		if (strcmp(h->tls_ca, "auto") == 0)
+			buf_adds(b, "auto");
+		else
+			sexp_print_string(b, h->tls_ca);
+		buf_addc(b, ')');
+	}
+	buf_adds(b, "))\n");
+}
+
+char *conf_print(const struct conf *c)
+{
+	struct buf b = BUF_INIT;
+	print_host(&b, &c->host);
+	for (size_t i = 0; i < c->nnetworks; i++) {
+		const struct conf_network *n = c->networks[i];
+		buf_adds(&b, "\n(network ");
+		sexp_print_name(&b, n->name);
+		if (n->subnet.set) {
+			buf_adds(&b, "\n  :subnet ");
+			add_cidr(&b, &n->subnet);
+		}
+		buf_adds(&b, "\n  :internal ");
+		add_bool(&b, n->internal);
+		buf_adds(&b, ")\n");
+	}
+	for (size_t i = 0; i < c->nimages; i++) {
+		const struct conf_image *im = c->images[i];
+		buf_adds(&b, "\n(image ");
+		sexp_print_name(&b, im->name);
+		if (im->build) {
+			buf_adds(&b, "\n  :build ");
+			sexp_print_string(&b, im->build);
+			buf_adds(&b, "\n  :file ");
+			sexp_print_string(&b, im->file);
+			if (im->nargs) {
+				buf_adds(&b, "\n  :args ");
+				add_pairs(&b, im->args, im->nargs);
+			}
+		} else {
+			buf_adds(&b, "\n  :from ");
+			sexp_print_string(&b, im->from);
+		}
+		buf_adds(&b, ")\n");
+	}
+	for (size_t i = 0; i < c->ncontainers; i++) {
+		buf_addc(&b, '\n');
+		print_container(&b, c->containers[i]);
+	}
+	return buf_detach(&b, NULL);
+}
+
+void conf_container_hash(const struct conf_container *ct, char out[65])
+{
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < ARRAY_SIZE(ctr_keys); i++) {
+		if (!ctr_keys[i].recreate)
+			continue;
+		size_t mark = b.len;
+		buf_addf(&b, "%s ", ctr_keys[i].key);
+		if (ctr_keys[i].print(&b, ct)) {
+			buf_addc(&b, '\n');
+		} else {
+			b.len = mark;
+			b.data[mark] = '\0';
+		}
+	}
+	hash_sha256_hex(b.data ? b.data : "", b.len, out);
+	buf_release(&b);
+}
+
+size_t conf_container_diff(const struct conf_container *a, const struct conf_container *b,
+			   struct conf_change **out)
+{
+	struct conf_change *v = NULL;
+	size_t n = 0;
+	struct buf pa = BUF_INIT, pb = BUF_INIT;
+	for (size_t i = 0; i < ARRAY_SIZE(ctr_keys); i++) {
+		buf_reset(&pa);
+		buf_reset(&pb);
+		buf_adds(&pa, "");
+		buf_adds(&pb, "");
+		bool ha = a && ctr_keys[i].print(&pa, a);
+		bool hb = b && ctr_keys[i].print(&pb, b);
+		if (ha == hb && (!ha || strcmp(pa.data, pb.data) == 0))
+			continue;
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n++] = (struct conf_change){.key = ctr_keys[i].key, .recreate = ctr_keys[i].recreate};
+	}
+	buf_release(&pa);
+	buf_release(&pb);
+	*out = v;
+	return n;
+}
