@@ -5,6 +5,7 @@
  * shims it finds.
  */
 #include "api/api.h"
+#include "conf/conf.h"
 #include "daemon.h"
 #include "util/util.h"
 
@@ -131,8 +132,9 @@ static char *absolute(const char *p)
 static int check_only(struct daemon *d)
 {
 	int bad = 0;
-	printf("root %s\nrun %s\nsocket %s\nshim %s\nconfig %s\n", d->root, d->run, d->socket,
-	       d->shim_path, d->config);
+	/* stdout carries only the normalised configuration, so it can be saved and re-read. */
+	fprintf(stderr, "root %s\nrun %s\nsocket %s\nshim %s\nconfig %s\n", d->root, d->run,
+		d->socket, d->shim_path, d->config);
 	if (access(d->shim_path, X_OK) < 0) {
 		fprintf(stderr, "clbsdd: shim %s: %s\n", d->shim_path, strerror(errno));
 		bad = 1;
@@ -145,6 +147,24 @@ static int check_only(struct daemon *d)
 		fprintf(stderr, "clbsdd: config %s: %s\n", d->config, strerror(errno));
 		bad = 1;
 	}
+	/* The configuration: the main file, then conf.d/ *.conf next to it. */
+	autofree char *dir = xstrdup(d->config);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir ? 1 : 0] = '\0';
+	autofree char *confd = xasprintf("%s/conf.d", slash ? dir : ".");
+	struct conf_diags diags = CONF_DIAGS_INIT;
+	struct conf *conf = NULL;
+	if (conf_load(d->config, confd, &conf, &diags) == 0) {
+		autofree char *text = conf_print(conf);
+		fputs(text, stdout);
+		conf_free(conf);
+	} else {
+		autofree char *text = conf_diags_format(&diags);
+		fputs(text, stderr);
+		bad = 1;
+	}
+	conf_diags_release(&diags);
 	return bad;
 }
 
