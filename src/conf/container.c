@@ -89,10 +89,14 @@ static void vol_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 	switch (key) {
 	case 0:
 		p->bind = k;
+		free(vol->source); /* both :bind and :dataset: reported below */
+		vol->source = NULL;
 		ok = chk_abs_path(c, ":volumes :bind", v, &vol->source);
 		break;
 	case 1:
 		p->dataset = k;
+		free(vol->source);
+		vol->source = NULL;
 		ok = chk_name(c, ":volumes :dataset", v, &vol->source);
 		break;
 	case 2:
