@@ -1,8 +1,9 @@
 /*
  * Building a configuration: the top-level forms, the host, image and network
- * forms, the checks that need the whole configuration (duplicate names
- * across files, :depends-on targets and cycles, network references), and
- * loading the main file and conf.d.
+ * forms, the override forms that amend a declared container (live changes
+ * in conf.d/90-live.conf), the checks that need the whole configuration
+ * (duplicate names across files, :depends-on targets and cycles, network
+ * references), and loading the main file and conf.d.
  */
 #include "conf/check.h"
 #include "util/util.h"
@@ -324,6 +325,46 @@ static void network_free(struct conf_network *n)
 	free(n);
 }
 
+/* ---- override ---- */
+
+/*
+ * (override NAME :state stopped) amends a container declared elsewhere: it
+ * is how the daemon records a live change (clbsd stop/start) without a
+ * second (container NAME ...) form, which would be a duplicate name.
+ * Overrides apply after every file is read, in load order, so a later one
+ * wins for the keys it sets; only keys that apply live may be overridden.
+ */
+static const char *const override_keys[] = {"state", NULL};
+
+struct override {
+	char *name;
+	struct conf_pos pos; /* of the name */
+	bool has_state;
+	enum conf_state state;
+};
+
+struct override_parse {
+	struct override *o;
+	bool bad;
+};
+
+static void override_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+			 const struct sexp *k)
+{
+	struct override_parse *op = obj;
+	/* key 0, :state, is the only one so far. */
+	if (is_sym(v, "running")) {
+		op->o->state = CONF_STATE_RUNNING;
+	} else if (is_sym(v, "stopped")) {
+		op->o->state = CONF_STATE_STOPPED;
+	} else {
+		vexpect(c, ":state", v, "running or stopped");
+		op->bad = true;
+		return;
+	}
+	op->o->has_state = true;
+}
+
 /* ---- the whole configuration ---- */
 
 void conf_free(struct conf *c)
@@ -349,10 +390,13 @@ struct builder {
 	struct conf_diags *diags;
 	const struct sexp *host_form; /* the first (host) form, for duplicate reports */
 	struct strv rejected; /* containers declared but invalid: not "undeclared" for :depends-on */
-	size_t cap_ct, cap_im, cap_net;
+	struct override *overrides; /* in load order */
+	size_t noverrides;
+	size_t cap_ct, cap_im, cap_net, cap_ov;
 };
 
-static const char *const form_names[] = {"host", "container", "image", "network", NULL};
+static const char *const form_names[] = {"host", "container", "image", "network", "override",
+					 NULL};
 
 #define PUSH(arr, n, cap, item)                                                                    \
 	do {                                                                                       \
@@ -402,7 +446,8 @@ static void add_form(struct builder *b, const struct sexp *form)
 			     m);
 		else
 			verr(&top, head,
-			     "unknown form (%s ...); expected host, container, image or network",
+			     "unknown form (%s ...); expected host, container, image, network or "
+			     "override",
 			     head->str);
 		return;
 	}
@@ -432,6 +477,20 @@ static void add_form(struct builder *b, const struct sexp *form)
 			PUSH(c->containers, c->ncontainers, b->cap_ct, ct);
 		else
 			strv_push(&b->rejected, keep);
+	} else if (kind == 4) {
+		struct override o = {.name = name, .pos = {nn->file, nn->line, nn->col}};
+		struct override_parse op = {.o = &o};
+		walk_plist(&vc, form, 2, override_keys, "", override_key, &op);
+		if (!op.bad && !o.has_state) {
+			verr(&vc, nn, "changes nothing; expected a key to override, like :state "
+				      "stopped");
+			op.bad = true;
+		}
+		if (op.bad) {
+			free(o.name);
+			return;
+		}
+		PUSH(b->overrides, b->noverrides, b->cap_ov, o);
 	} else if (kind == 2) {
 		struct conf_image *im = xcalloc(1, sizeof(*im));
 		im->name = name;
@@ -607,6 +666,48 @@ static void dfs_visit(struct dfs *d, size_t u)
 	d->color[u] = 2;
 }
 
+static bool is_rejected(char *const *rejected, const char *name)
+{
+	for (size_t j = 0; rejected && rejected[j]; j++)
+		if (strcmp(rejected[j], name) == 0)
+			return true;
+	return false;
+}
+
+/* The declared container names, NULL-terminated, for did_you_mean(). */
+static const char **ct_names(const struct conf *c)
+{
+	const char **names = xcalloc(c->ncontainers + 1, sizeof(char *));
+	for (size_t j = 0; j < c->ncontainers; j++)
+		names[j] = c->containers[j]->name;
+	return names;
+}
+
+/* Apply the overrides in load order onto the declared containers. */
+static void apply_overrides(struct conf *c, const struct override *ov, size_t n,
+			    char *const *rejected, struct conf_diags *diags)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct override *o = &ov[i];
+		size_t k = idx_of(c, o->name);
+		if (k != (size_t)-1) {
+			if (o->has_state)
+				c->containers[k]->state = o->state;
+			continue;
+		}
+		if (is_rejected(rejected, o->name))
+			continue; /* declared with errors, which are reported */
+		const char **names = ct_names(c);
+		const char *m = did_you_mean(o->name, names);
+		conf_diags_add(diags, o->pos.file, o->pos.line, o->pos.col,
+			       "override %s: no container named %s is declared%s%s%s; an override "
+			       "amends a declared container: declare it or remove the override",
+			       o->name, o->name, m ? " (did you mean " : "", m ? m : "",
+			       m ? "?)" : "");
+		free(names);
+	}
+}
+
 static void check_refs(struct conf *c, char *const *rejected, struct conf_diags *diags)
 {
 	for (size_t i = 0; i < c->ncontainers; i++) {
@@ -614,16 +715,11 @@ static void check_refs(struct conf *c, char *const *rejected, struct conf_diags 
 		for (size_t k = 0; ct->depends_on[k]; k++) {
 			if (find_ct(c, ct->depends_on[k]))
 				continue;
-			bool known = false;
-			for (size_t j = 0; rejected && rejected[j]; j++)
-				known |= strcmp(rejected[j], ct->depends_on[k]) == 0;
-			if (known)
+			if (is_rejected(rejected, ct->depends_on[k]))
 				continue; /* its own errors are reported; do not cascade */
 			const struct conf_pos *p = &ct->depends_pos[k];
 			/* Suggest a declared container with a close name. */
-			const char **names = xcalloc(c->ncontainers + 1, sizeof(char *));
-			for (size_t j = 0; j < c->ncontainers; j++)
-				names[j] = c->containers[j]->name;
+			const char **names = ct_names(c);
 			const char *m = did_you_mean(ct->depends_on[k], names);
 			if (m)
 				conf_diags_add(diags, p->file, p->line, p->col,
@@ -731,6 +827,9 @@ int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
 		for (size_t j = 0; j < c->nnetworks; j++)
 			if (c->networks[j]->pos.file == df)
 				c->networks[j]->pos.file = cf;
+		for (size_t j = 0; j < b.noverrides; j++)
+			if (b.overrides[j].pos.file == df)
+				b.overrides[j].pos.file = cf;
 		sexp_doc_free(docs[i]);
 	}
 	free(docs);
@@ -740,6 +839,10 @@ int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
 	DEDUP("container", c->containers, c->ncontainers, conf_container_free);
 	DEDUP("image", c->images, c->nimages, image_free);
 	DEDUP("network", c->networks, c->nnetworks, network_free);
+	apply_overrides(c, b.overrides, b.noverrides, b.rejected.v, diags);
+	for (size_t i = 0; i < b.noverrides; i++)
+		free(b.overrides[i].name);
+	free(b.overrides);
 	check_refs(c, b.rejected.v, diags);
 	strv_release(&b.rejected);
 	check_subnets(c, diags);
