@@ -6,7 +6,11 @@
  *
  * Invariants:
  * - Everything here is pure: no file is written, nothing is started. The
- *   only I/O is conf_load() reading the configuration files.
+ *   only I/O is conf_load() reading the configuration files. (The one
+ *   writer in src/conf is live.h, for the daemon-owned conf.d/90-live.conf.)
+ * - (override NAME :key value ...) forms amend a container declared
+ *   elsewhere; they are applied while building, so the model holds the
+ *   effective values and conf_print() shows no override.
  * - A struct conf exists only when the whole configuration validated; on
  *   any error the caller gets diagnostics and no model, so the last good
  *   configuration stays in force.

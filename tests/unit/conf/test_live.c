@@ -1,10 +1,15 @@
 /*
- * The override form: how a live change amends a declared container.
+ * The override form (how a live change amends a declared container) and the
+ * daemon-owned conf.d/90-live.conf that records live changes.
  */
 #include "conf/conf.h"
+#include "conf/live.h"
 #include "test.h"
 #include "util/util.h"
 
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Build two sources (main.conf, live.conf); NULL with the diagnostics in *msg. */
 static struct conf *build2(const char *main_text, const char *live_text, char **msg)
@@ -109,9 +114,219 @@ TEST(override_of_invalid_container_does_not_cascade)
 	CHECK(!strstr(m, "no container named"));
 }
 
+/* ---- 90-live.conf ---- */
+
+struct tmp {
+	char dir[64];
+	char *main_file, *confd, *live;
+};
+
+static void tmp_init(struct tmp *t)
+{
+	strcpy(t->dir, "/tmp/clbsd-test-live.XXXXXX");
+	if (!mkdtemp(t->dir))
+		abort();
+	t->main_file = xasprintf("%s/clbsd.conf", t->dir);
+	t->confd = xasprintf("%s/conf.d", t->dir);
+	t->live = xasprintf("%s/conf.d/90-live.conf", t->dir);
+	struct clbsd_err err;
+	if (fs_write_atomic(t->main_file, decl, strlen(decl), 0644, &err) < 0)
+		abort();
+}
+
+static void tmp_release(struct tmp *t)
+{
+	struct clbsd_err err;
+	fs_rm_rf(t->dir, &err);
+	free(t->main_file);
+	free(t->confd);
+	free(t->live);
+}
+
+static char *slurp(const char *path)
+{
+	char *s = NULL;
+	size_t n;
+	struct clbsd_err err;
+	if (fs_read_file(path, &s, &n, &err) < 0)
+		return NULL;
+	return s;
+}
+
+/* The forms of the file, without the header comment. */
+static const char *forms_of(const char *text)
+{
+	const char *p = strstr(text, "\n\n");
+	return p ? p + 2 : text;
+}
+
+/* Load the whole configuration and return the state of `name`, or -1. */
+static int loaded_state(const struct tmp *t, const char *name, char **msg)
+{
+	struct conf_diags d = CONF_DIAGS_INIT;
+	struct conf *c = NULL;
+	int r = conf_load(t->main_file, t->confd, &c, &d);
+	*msg = conf_diags_format(&d);
+	conf_diags_release(&d);
+	if (r < 0)
+		return -1;
+	const struct conf_container *ct = conf_container_find(c, name);
+	int s = ct ? (int)ct->state : -1;
+	conf_free(c);
+	return s;
+}
+
+static ino_t inode_of(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+TEST(set_change_clear)
+{
+	struct tmp t;
+	tmp_init(&t);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	autofree char *m1 = NULL, *m2 = NULL, *m3 = NULL, *m4 = NULL;
+
+	/* conf.d does not exist yet: set creates it. */
+	CHECK_INT(live_set_state(t.confd, "web", "stopped", &err), 0);
+	autofree char *a = slurp(t.live);
+	CHECK(a);
+	CHECK(strncmp(a, ";;; Live changes, written by clbsdd.", 36) == 0);
+	CHECK(strstr(a, "clbsdd owns this file"));
+	CHECK_STR(forms_of(a), "(override web :state stopped)\n");
+	CHECK_INT(loaded_state(&t, "web", &m1), CONF_STATE_STOPPED);
+
+	/* A second container, then a change of the first: one form each. */
+	CHECK_INT(live_set_state(t.confd, "db", "running", &err), 0);
+	CHECK_INT(live_set_state(t.confd, "web", "running", &err), 0);
+	autofree char *b = slurp(t.live);
+	CHECK_STR(forms_of(b), "(override web :state running)\n(override db :state running)\n");
+	CHECK_INT(loaded_state(&t, "db", &m2), CONF_STATE_RUNNING);
+
+	/* The same change again does not rewrite the file (no reload is triggered). */
+	ino_t before = inode_of(t.live);
+	CHECK_INT(live_set_state(t.confd, "web", "running", &err), 0);
+	CHECK_INT(inode_of(t.live), before);
+
+	/* Clear: the declaration applies again (db is declared stopped). */
+	CHECK_INT(live_clear_state(t.confd, "db", &err), 0);
+	autofree char *c = slurp(t.live);
+	CHECK_STR(forms_of(c), "(override web :state running)\n");
+	CHECK_INT(loaded_state(&t, "db", &m3), CONF_STATE_STOPPED);
+	CHECK_INT(live_clear_state(t.confd, "web", &err), 0);
+	autofree char *d = slurp(t.live);
+	CHECK_STR(forms_of(d), "");
+	CHECK_INT(loaded_state(&t, "web", &m4), CONF_STATE_RUNNING);
+
+	/* Clearing what is not recorded writes nothing. */
+	before = inode_of(t.live);
+	CHECK_INT(live_clear_state(t.confd, "web", &err), 0);
+	CHECK_INT(inode_of(t.live), before);
+	tmp_release(&t);
+}
+
+TEST(clear_without_file_creates_nothing)
+{
+	struct tmp t;
+	tmp_init(&t);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	CHECK_INT(live_clear_state(t.confd, "web", &err), 0);
+	CHECK(!fs_exists(t.confd));
+	tmp_release(&t);
+}
+
+TEST(keeps_other_forms)
+{
+	struct tmp t;
+	tmp_init(&t);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	fs_mkdir_p(t.confd, 0755, &err);
+	const char *hand = "; a hand edit\n"
+			   "(container extra :image \"forge\")\n"
+			   "(override \"web\" :state running)\n"
+			   "(override web :state stopped)\n";
+	CHECK_INT(fs_write_atomic(t.live, hand, strlen(hand), 0644, &err), 0);
+	CHECK_INT(live_set_state(t.confd, "web", "stopped", &err), 0);
+	autofree char *a = slurp(t.live);
+	/* One override for web, where the first was; the container form is kept. */
+	CHECK_STR(forms_of(a), "(container extra :image \"forge\")\n"
+			       "(override web :state stopped)\n");
+	autofree char *m = NULL;
+	CHECK_INT(loaded_state(&t, "extra", &m), CONF_STATE_RUNNING);
+	tmp_release(&t);
+}
+
+TEST(refuses_to_clobber_an_unreadable_file)
+{
+	struct tmp t;
+	tmp_init(&t);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	fs_mkdir_p(t.confd, 0755, &err);
+	const char *broken = "(override db :state stopped)\n(override web :state stopped\n";
+	CHECK_INT(fs_write_atomic(t.live, broken, strlen(broken), 0644, &err), 0);
+
+	clbsd_err_init(&err);
+	CHECK_INT(live_set_state(t.confd, "db", "running", &err), -EINVAL);
+	CHECK_INT(err.kind, CLBSD_E_CONFLICT);
+	autofree char *want = xasprintf("%s:2:1: ", t.live);
+	if (!strstr(err.msg, want) || !strstr(err.msg, "fix or remove the file"))
+		FAILF("message: %s", err.msg);
+	autofree char *a = slurp(t.live);
+	CHECK_STR(a, broken);
+	clbsd_err_init(&err);
+	CHECK_INT(live_clear_state(t.confd, "db", &err), -EINVAL);
+	autofree char *b = slurp(t.live);
+	CHECK_STR(b, broken);
+
+	/* conf_load reports the same position, so the operator sees where. */
+	autofree char *m = NULL;
+	CHECK_INT(loaded_state(&t, "db", &m), -1);
+	CHECK(strstr(m, want));
+
+	/* A malformed override of the container at hand is not rewritten either. */
+	const char *odd = "(override web :state)\n";
+	CHECK_INT(fs_write_atomic(t.live, odd, strlen(odd), 0644, &err), 0);
+	clbsd_err_init(&err);
+	CHECK_INT(live_set_state(t.confd, "web", "stopped", &err), -EINVAL);
+	if (!strstr(err.msg, "90-live.conf:1:15: override web: malformed"))
+		FAILF("message: %s", err.msg);
+	autofree char *c = slurp(t.live);
+	CHECK_STR(c, odd);
+	tmp_release(&t);
+}
+
+TEST(bad_arguments)
+{
+	struct tmp t;
+	tmp_init(&t);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	CHECK_INT(live_set_state(t.confd, "Web!", "stopped", &err), -EINVAL);
+	CHECK(strstr(err.msg, "invalid container name \"Web!\""));
+	clbsd_err_init(&err);
+	CHECK_INT(live_set_state(t.confd, "web", "paused", &err), -EINVAL);
+	CHECK(strstr(err.msg, "invalid state \"paused\"; expected running or stopped"));
+	CHECK_INT(err.kind, CLBSD_E_INVALID);
+	clbsd_err_init(&err);
+	CHECK_INT(live_set_state(t.confd, "web", NULL, &err), -EINVAL);
+	CHECK(!fs_exists(t.confd));
+	tmp_release(&t);
+}
+
 TEST_MAIN_BEGIN("conf.live")
 RUN(override_applies);
 RUN(override_later_wins);
 RUN(override_errors);
 RUN(override_of_invalid_container_does_not_cascade);
+RUN(set_change_clear);
+RUN(clear_without_file_creates_nothing);
+RUN(keeps_other_forms);
+RUN(refuses_to_clobber_an_unreadable_file);
+RUN(bad_arguments);
 TEST_MAIN_END
