@@ -856,7 +856,7 @@ int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
 
 /* ---- loading ---- */
 
-static bool is_conf_name(const char *n)
+bool conf_is_confd_name(const char *n)
 {
 	size_t l = strlen(n);
 	return n[0] != '.' && l > 5 && strcmp(n + l - 5, ".conf") == 0;
@@ -882,7 +882,7 @@ int conf_load(const char *main_file, const char *confd_dir, struct conf **out,
 			struct strv names = STRV_INIT;
 			struct dirent *e;
 			while ((e = readdir(d)))
-				if (is_conf_name(e->d_name))
+				if (conf_is_confd_name(e->d_name))
 					strv_push(&names, e->d_name);
 			closedir(d);
 			if (names.n)

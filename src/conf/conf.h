@@ -337,6 +337,13 @@ int conf_load(const char *main_file, const char *confd_dir, struct conf **out,
 
 void conf_free(struct conf *c);
 
+/*
+ * Whether conf_load() reads a file of this name in conf.d: "*.conf", not
+ * starting with '.'. Editors' temporary files (".#x.conf", "x.conf~",
+ * "x.conf.swp", "4913") and fs_write_atomic()'s are not.
+ */
+bool conf_is_confd_name(const char *name);
+
 /* Look up an entry by name (NULL when absent). */
 const struct conf_container *conf_container_find(const struct conf *c, const char *name);
 
