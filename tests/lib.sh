@@ -63,7 +63,7 @@ t_start_daemon() {
 	# or its containers do there can touch the host's.
 	unshare --mount --net --propagation private -- \
 		"$BUILD/clbsdd" --root "$ROOT" --run "$RUN" --socket "$SOCK" \
-		--cgroup-parent "clbsd-$T_ID" --log-level debug \
+		--cgroup-parent "clbsd-$T_ID" --log-level debug --config "$CONF" \
 		>>"$TMP/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	wait_until 10 test -S "$SOCK" || {
@@ -139,6 +139,9 @@ t_setup() {
 	ROOT="$TMP/root"
 	RUN="$TMP/run"
 	SOCK="$RUN/clbsd.sock"
+	# Never the host's /etc/clbsd: each test declares what it wants here.
+	CONF="$TMP/etc/clbsd.conf"
+	mkdir -p "$TMP/etc"
 	export CLBSD_SOCKET="$SOCK"
 	trap t_cleanup EXIT
 	trap 'exit 143' TERM INT

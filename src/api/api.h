@@ -53,6 +53,9 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, struct con
 void api_stats_all(struct daemon *d, struct evhttp_request *req);
 void api_images(struct daemon *d, struct evhttp_request *req, const char *ref);
 void api_events(struct daemon *d, struct evhttp_request *req);
+void api_plan(struct daemon *d, struct evhttp_request *req);
+void api_apply(struct daemon *d, struct evhttp_request *req);
+void api_status(struct daemon *d, struct evhttp_request *req);
 
 json_t *api_container_stats(struct daemon *d, struct container *c, struct clbsd_err *err);
 

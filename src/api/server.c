@@ -287,6 +287,18 @@ static void route(struct evhttp_request *req, void *arg)
 		if (m != EVHTTP_REQ_GET)
 			goto method;
 		api_stats_all(d, req);
+	} else if (strcmp(coll, "plan") == 0 && !id) {
+		if (m != EVHTTP_REQ_GET)
+			goto method;
+		api_plan(d, req);
+	} else if (strcmp(coll, "apply") == 0 && !id) {
+		if (m != EVHTTP_REQ_POST)
+			goto method;
+		api_apply(d, req);
+	} else if (strcmp(coll, "status") == 0 && !id) {
+		if (m != EVHTTP_REQ_GET)
+			goto method;
+		api_status(d, req);
 	} else if (strcmp(coll, "events") == 0 && !id) {
 		if (m != EVHTTP_REQ_GET)
 			goto method;

@@ -193,6 +193,9 @@ void cli_print_json(const json_t *j);
 
 /* ---- commands (cmd_*.c); argv[0] is the command name ---- */
 int cmd_info(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_create(int argc, char **argv);

@@ -157,6 +157,32 @@ static const struct command commands[] = {
 	 "Options:\n"
 	 "      --json   print the image's JSON instead of its id\n"
 	 "  -h, --help   show this help\n"},
+	{"plan", cmd_plan, "show what applying the configuration would do",
+	 "Usage: clbsd plan [--json]\n\n"
+	 "Read the configuration files as they are now and print, one line each, the\n"
+	 "actions that applying them would take, with their reasons\n"
+	 "(\"recreate web: :env changed\"). Nothing is changed.\n\n"
+	 "Options:\n"
+	 "      --json   print JSON\n"
+	 "  -h, --help   show this help\n"},
+	{"apply", cmd_apply, "reload the configuration and converge",
+	 "Usage: clbsd apply [--dry-run] [--json]\n\n"
+	 "Reload the configuration files (like SIGHUP to clbsdd) and run a reconcile\n"
+	 "pass; print each action and whether it worked. A configuration with errors\n"
+	 "changes nothing: its errors are printed and the last good one stays in\n"
+	 "force. Status 1 for errors in the files or a failed action (the daemon\n"
+	 "retries failed actions with backoff).\n\n"
+	 "Options:\n"
+	 "      --dry-run   show the actions without taking them (as clbsd plan)\n"
+	 "      --json      print JSON\n"
+	 "  -h, --help      show this help\n"},
+	{"status", cmd_status, "show the configuration generation and the last pass",
+	 "Usage: clbsd status [--json]\n\n"
+	 "Print the configuration in force (generation, when loaded, declared\n"
+	 "containers), the errors of a rejected reload, and the last reconcile pass.\n\n"
+	 "Options:\n"
+	 "      --json   print JSON\n"
+	 "  -h, --help   show this help\n"},
 	{"events", cmd_events, "show daemon events",
 	 "Usage: clbsd events [-f] [--since SEQ] [--container NAME] [--type T] [--json]\n\n"
 	 "Print events: TIME TYPE NAME key=value... Without -f, print the events the\n"

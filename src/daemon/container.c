@@ -100,6 +100,7 @@ void ctr_free(struct container *c)
 	free(c->dir);
 	free(c->shim_socket);
 	free(c->storage_mode);
+	free(c->spec_text);
 	free(c);
 }
 
@@ -164,6 +165,9 @@ json_t *ctr_to_json(const struct container *c)
 	json_object_set_new(j, "rootfs", json_string(rootfs));
 	json_object_set_new(j, "storage", json_string(c->storage_mode ? c->storage_mode : ""));
 	json_object_set_new(j, "config", config_json(&c->cfg));
+	json_object_set_new(j, "managed", json_boolean(c->managed));
+	if (c->managed)
+		json_object_set_new(j, "spec_hash", json_string(c->spec_hash));
 	return j;
 }
 
@@ -195,9 +199,11 @@ int ctr_save(struct container *c, struct clbsd_err *err)
 	return 0;
 }
 
-static int save_config(struct container *c, struct clbsd_err *err)
+int ctr_save_config(struct container *c, struct clbsd_err *err)
 {
 	json_t *j = ctr_to_json(c);
+	if (c->spec_text)
+		json_object_set_new(j, "spec", json_string(c->spec_text));
 	json_t *st = state_json(c);
 	json_object_update(j, st);
 	json_decref(st);
@@ -620,6 +626,12 @@ static int build_config(struct daemon *d, json_t *req, const struct image *img,
 
 int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clbsd_err *err)
 {
+	return ctr_create_managed(d, req, NULL, NULL, out, err);
+}
+
+int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
+		       const char *spec_text, struct container **out, struct clbsd_err *err)
+{
 	if (!json_is_object(req))
 		return bad(err, "the create request must be a JSON object");
 	if (check_keys(req, err) < 0)
@@ -673,6 +685,12 @@ int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clb
 	c->created_ns = time_now_ns();
 	c->dir = xasprintf("%s/containers/%s", d->root, name);
 	c->shim_socket = xasprintf("%s/shims/%s.sock", d->run, name);
+	if (spec_hash) {
+		/* Recorded in the first write, so an interrupted daemon still knows it made it. */
+		c->managed = true;
+		snprintf(c->spec_hash, sizeof(c->spec_hash), "%s", spec_hash);
+		c->spec_text = spec_text ? xstrdup(spec_text) : NULL;
+	}
 
 	/* Nothing exists yet; from here every failure removes what was made. */
 	if (fs_exists(c->dir)) {
@@ -692,7 +710,7 @@ int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clb
 	if (r == 0) {
 		c->storage_mode = xstrdup(strcmp(rootfs.mode, "overlay") == 0 ? "overlay" : "copy");
 		rt_rootfs_release(&rootfs);
-		r = save_config(c, err);
+		r = ctr_save_config(c, err);
 	}
 	if (r < 0) {
 		struct clbsd_err ignore;
@@ -788,6 +806,12 @@ static int load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 		st = CTR_EXITED;
 	state_from_json(c, j, st);
 	c->created_ns = json_time_get(j, "created_at");
+	c->managed = json_bool(j, "managed", false);
+	if (c->managed) {
+		snprintf(c->spec_hash, sizeof(c->spec_hash), "%s",
+			 json_str(j, "spec_hash") ? json_str(j, "spec_hash") : "");
+		c->spec_text = json_str(j, "spec") ? xstrdup(json_str(j, "spec")) : NULL;
+	}
 	c->storage_mode = xstrdup(json_str(j, "storage") ? json_str(j, "storage") : "");
 	c->dir = steal_ptr(&dir);
 	c->shim_socket = xasprintf("%s/shims/%s.sock", d->run, name);
@@ -852,8 +876,23 @@ int ctr_load_all(struct daemon *d, struct clbsd_err *err)
 			continue;
 		struct clbsd_err e2;
 		clbsd_err_init(&e2);
-		if (load_one(d, de->d_name, &e2) < 0)
-			log_error("container", de->d_name, "not loaded: %s", e2.msg);
+		if (load_one(d, de->d_name, &e2) == 0)
+			continue;
+		if (e2.code == ENOENT) {
+			/*
+			 * container.json is written last when a container is made:
+			 * without it this is a create the daemon did not finish (it
+			 * was killed), and nothing else uses the directory.
+			 */
+			autofree char *p = xasprintf("%s/%s", dir, de->d_name);
+			struct clbsd_err e3;
+			log_warn("container", de->d_name,
+				 "removing an unfinished create (no container.json): %s", p);
+			if (fs_rm_rf(p, &e3) < 0)
+				log_error("container", de->d_name, "%s", e3.msg);
+			continue;
+		}
+		log_error("container", de->d_name, "not loaded: %s", e2.msg);
 	}
 	closedir(dh);
 	return 0;

@@ -84,6 +84,10 @@ struct container {
 	bool removing;
 	bool starting;
 	bool removed;       /* unlinked from the list, freed on the next loop turn */
+	bool managed;       /* made by the reconciler from the configuration */
+	char spec_hash[65]; /* managed: conf_container_hash() it was made from */
+	char *spec_text;    /* managed: conf_container_print() it was made from */
+	bool booted;        /* the reconciler started it for its current desired state */
 	bool oom_reported;  /* a container.oom event went out for this run */
 	struct bufferevent *watch;
 	struct event *restart_ev;
@@ -119,13 +123,32 @@ struct daemon {
 	struct event *sig_ev[4];
 	pid_t *reap;  /* shims that are our children (we are their subreaper) */
 	size_t n_reap;
+	/* Declarative state (reconcile.c). */
+	char *confd;              /* conf.d beside the main config file */
+	struct conf *conf;        /* the last good configuration (NULL: none) */
+	struct conf *conf_next;   /* loaded while a pass ran; taken when it ends */
+	uint64_t conf_generation; /* bumps on every accepted load */
+	int64_t conf_loaded_ns;
+	char *conf_error;         /* diagnostics of the last rejected load, or NULL */
+	struct reconcile_pass *pass; /* the pass running now, or NULL */
+	bool pass_pending;        /* a trigger came during the pass */
+	struct pass_waiter *pass_next_waiters; /* apply requests for the next pass */
+	int pass_backoff;         /* consecutive passes with failures */
+	struct event *pass_timer; /* deferred trigger, backoff and periodic resync */
+	json_t *last_pass;        /* summary of the last finished pass */
 	bool shutting_down;
 };
 
 /* container.c: model, validation, persistence */
 struct container *ctr_find(struct daemon *d, const char *ref);
 int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clbsd_err *err);
+/* ctr_create() for the reconciler: the container is managed, made from this spec. */
+int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
+		       const char *spec_text, struct container **out, struct clbsd_err *err);
+/* Run-time state (state.json, no fsync). */
 int ctr_save(struct container *c, struct clbsd_err *err);
+/* What the container is (container.json, durable). */
+int ctr_save_config(struct container *c, struct clbsd_err *err);
 int ctr_load_all(struct daemon *d, struct clbsd_err *err);
 json_t *ctr_to_json(const struct container *c);
 const char *ctr_state_name(enum ctr_state s);
@@ -157,6 +180,23 @@ void waiters_add(struct waiter **list, ctr_done_fn fn, void *arg);
 /* work.c: blocking jobs on a thread, completion on the loop */
 typedef void (*work_fn)(void *arg);
 void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg);
+
+/* reconcile.c: the configuration and the reconciler */
+struct conf;
+struct reconcile_pass;
+struct pass_waiter;
+/* Load the configuration from disk; keeps the last good one on errors. */
+int config_reload(struct daemon *d, struct clbsd_err *err);
+/* Ask for a reconcile pass soon (coalesced; one pass at a time). */
+void reconcile_trigger(struct daemon *d);
+/* A pass whose result goes to fn when it ends (apply); dry-run computes only. */
+typedef void (*pass_done_fn)(struct daemon *d, json_t *summary, void *arg);
+void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg);
+/* The plan for the configuration on disk, without applying it. */
+json_t *reconcile_plan(struct daemon *d, struct clbsd_err *err);
+json_t *reconcile_status(struct daemon *d);
+void reconcile_init(struct daemon *d);
+void reconcile_release(struct daemon *d);
 
 /* Remember a shim to reap when it exits; reap those that have. */
 void daemon_track_child(struct daemon *d, pid_t pid);

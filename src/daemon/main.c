@@ -110,7 +110,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGHUP) {
-		log_info("daemon", NULL, "SIGHUP: nothing to reload yet");
+		struct clbsd_err err;
+		log_info("daemon", NULL, "SIGHUP: reloading %s", d->config);
+		if (config_reload(d, &err) == 0)
+			reconcile_trigger(d);
 		return;
 	}
 	log_info("daemon", NULL, "%s: shutting down; containers keep running",
@@ -127,6 +130,19 @@ static char *absolute(const char *p)
 	if (!getcwd(cwd, sizeof(cwd)))
 		return xstrdup(p);
 	return xasprintf("%s/%s", cwd, p);
+}
+
+/* conf.d beside the main configuration file. */
+static char *confd_of(const char *config)
+{
+	autofree char *dir = xstrdup(config);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return xstrdup("conf.d");
+	if (slash == dir)
+		return xstrdup("/conf.d");
+	*slash = '\0';
+	return xasprintf("%s/conf.d", dir);
 }
 
 static int check_only(struct daemon *d)
@@ -148,14 +164,9 @@ static int check_only(struct daemon *d)
 		bad = 1;
 	}
 	/* The configuration: the main file, then conf.d/ *.conf next to it. */
-	autofree char *dir = xstrdup(d->config);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		slash[slash == dir ? 1 : 0] = '\0';
-	autofree char *confd = xasprintf("%s/conf.d", slash ? dir : ".");
 	struct conf_diags diags = CONF_DIAGS_INIT;
 	struct conf *conf = NULL;
-	if (conf_load(d->config, confd, &conf, &diags) == 0) {
+	if (conf_load(d->config, d->confd, &conf, &diags) == 0) {
 		autofree char *text = conf_print(conf);
 		fputs(text, stdout);
 		conf_free(conf);
@@ -253,6 +264,7 @@ int main(int argc, char **argv)
 	d.shim_path = shim ? absolute(shim) : default_shim();
 	d.busybox = absolute(busybox);
 	d.cgroup_parent = xstrdup(cgparent);
+	d.confd = confd_of(d.config);
 	if (check)
 		return check_only(&d);
 
@@ -318,6 +330,8 @@ int main(int argc, char **argv)
 		next = c->next;
 		ctr_adopt(c);
 	}
+	/* The first pass is the boot: declared containers start in dependency order. */
+	reconcile_init(&d);
 	autofree char *pidfile = xasprintf("%s/clbsdd.pid", d.run);
 	char pidtext[32];
 	snprintf(pidtext, sizeof(pidtext), "%d\n", (int)getpid());
@@ -339,13 +353,14 @@ int main(int argc, char **argv)
 		d.ctrs = c->next;
 		ctr_forget(c);
 	}
+	reconcile_release(&d);
 	image_store_release(&d.images);
 	storage_release(&d.storage);
 	events_release(&d.events);
 	event_base_free(d.base);
 	free(d.reap);
 	free(d.root), free(d.run), free(d.socket), free(d.config), free(d.shim_path);
-	free(d.busybox), free(d.cgroup_parent);
+	free(d.busybox), free(d.cgroup_parent), free(d.confd);
 	close(d.lock_fd);
 	return 0;
 }

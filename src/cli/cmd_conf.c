@@ -1,0 +1,161 @@
+/*
+ * The declarative commands: plan, apply, status.
+ */
+#include "cli.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Parse -h, --json and (apply) --dry-run. Returns 0, or a status to exit with. */
+static int opts(int argc, char **argv, bool *dry_run)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			cli_help();
+			return -1;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'n':
+			if (!dry_run)
+				return cli_bad_opt(c, argv);
+			*dry_run = true;
+			break;
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	if (optind < argc)
+		return cli_usage("unexpected argument \"%s\"", argv[optind]);
+	return 0;
+}
+
+/* One line per action: its reason, and for an applied one the outcome. */
+static void print_actions(const json_t *actions, bool outcome)
+{
+	size_t i;
+	const json_t *a;
+	if (json_array_size(actions) == 0) {
+		printf("nothing to do: the host matches the configuration\n");
+		return;
+	}
+	json_array_foreach(actions, i, a)
+	{
+		const char *reason = json_str(a, "reason");
+		const char *err = json_str(a, "error");
+		if (!reason) {
+			printf("error: %s\n", err ? err : "?");
+			continue;
+		}
+		if (!outcome)
+			printf("%s\n", reason);
+		else if (json_bool(a, "ok", false))
+			printf("ok      %s\n", reason);
+		else
+			printf("FAILED  %s: %s\n", reason, err ? err : "?");
+	}
+}
+
+int cmd_plan(int argc, char **argv)
+{
+	int r = opts(argc, argv, NULL);
+	if (r)
+		return r < 0 ? 0 : r;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *out = NULL;
+	if (cli_call("GET", "/v1/plan", NULL, &out, &err) < 0) {
+		if (err.kind != CLBSD_E_INVALID)
+			return cli_fail(&err);
+		fprintf(stderr, "clbsd: the configuration has errors:\n%s", err.msg);
+		return 1;
+	}
+	if (cli.json)
+		cli_print_json(out);
+	else
+		print_actions(json_object_get(out, "actions"), false);
+	json_decref(out);
+	return 0;
+}
+
+int cmd_apply(int argc, char **argv)
+{
+	bool dry = false;
+	int r = opts(argc, argv, &dry);
+	if (r)
+		return r < 0 ? 0 : r;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *out = NULL;
+	if (cli_call("POST", dry ? "/v1/apply?dry_run=1" : "/v1/apply", NULL, &out, &err) < 0) {
+		if (err.kind != CLBSD_E_INVALID)
+			return cli_fail(&err);
+		/* Not a usage error: the files have errors, and nothing changed. */
+		fprintf(stderr, "clbsd: the configuration has errors; nothing changed:\n%s", err.msg);
+		return 1;
+	}
+	int failures = (int)json_int(out, "failures", 0);
+	const char *error = json_str(out, "error");
+	if (cli.json) {
+		cli_print_json(out);
+	} else if (error) {
+		fprintf(stderr, "clbsd: %s\n", error);
+	} else {
+		print_actions(json_object_get(out, "actions"), !dry);
+		if (failures)
+			printf("%d action%s failed; the daemon retries with backoff\n", failures,
+			       failures == 1 ? "" : "s");
+	}
+	json_decref(out);
+	return error || failures ? 1 : 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	int r = opts(argc, argv, NULL);
+	if (r)
+		return r < 0 ? 0 : r;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *st = NULL;
+	if (cli_call("GET", "/v1/status", NULL, &st, &err) < 0)
+		return cli_fail(&err);
+	if (cli.json) {
+		cli_print_json(st);
+		json_decref(st);
+		return 0;
+	}
+	printf("config:      %s (+ %s)\n", json_str(st, "config"), json_str(st, "confd"));
+	printf("generation:  %lld, loaded %s\n", (long long)json_int(st, "generation", 0),
+	       json_str(st, "loaded_at") ? json_str(st, "loaded_at") : "never");
+	printf("declared:    %lld containers\n", (long long)json_int(st, "declared", 0));
+	const char *cerr = json_str(st, "config_error");
+	if (cerr)
+		printf("config errors (the last good configuration stays in force):\n%s", cerr);
+	const json_t *lp = json_object_get(st, "last_pass");
+	if (json_is_object(lp))
+		printf("last pass:   %s, %lld actions, %lld failed, %lld ms\n",
+		       json_str(lp, "finished_at") ? json_str(lp, "finished_at") : "?",
+		       (long long)json_array_size(json_object_get(lp, "actions")),
+		       (long long)json_int(lp, "failures", 0),
+		       (long long)json_int(lp, "duration_ms", 0));
+	else
+		printf("last pass:   none yet\n");
+	if (json_bool(st, "pass_running", false))
+		printf("a pass is running now\n");
+	json_decref(st);
+	return 0;
+}

@@ -1,0 +1,645 @@
+/*
+ * The reconciler: the host converges on the configuration.
+ *
+ * The configuration (the main file, then conf.d/NAME.conf) is loaded at start, on
+ * SIGHUP and on `clbsd apply`; a file that fails to load changes nothing:
+ * the last good configuration stays and the errors go to status, an event
+ * and the log. A pass computes plan_compute(desired, observed) (a pure
+ * function, src/core/plan.c) and applies its actions one after another, in
+ * its order: dependencies first for starts, dependants first for stops.
+ * One pass runs at a time; triggers during a pass schedule another one.
+ *
+ * Ownership: only containers made by the reconciler (managed) are ever
+ * recreated, stopped for a state change or removed; `clbsd run` containers
+ * are never touched. A declared container that exists unmanaged is
+ * reported as a conflict.
+ *
+ * Exits are the restart policy's business: a pass starts a declared
+ * container when it makes it, when its :state turns to running, and at
+ * daemon start (boot, in dependency order), not because it exited.
+ *
+ * A failed action marks its container failed for the pass and holds back
+ * its dependants; the rest proceeds, and the next pass comes after a
+ * backoff (1 s doubling up to 30 s). Every 30 s a resync pass repairs
+ * drift.
+ */
+#include "conf/conf.h"
+#include "core/plan.h"
+#include "daemon.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RESYNC_S        30
+#define BACKOFF_MAX_S   30
+#define STOP_TIMEOUT_S  10
+
+struct pass_waiter {
+	pass_done_fn fn;
+	void *arg;
+	struct pass_waiter *next;
+};
+
+struct reconcile_pass {
+	struct daemon *d;
+	struct conf *conf; /* the configuration the pass works from (d->conf) */
+	struct plan plan;
+	struct strv names; /* the actions' names, copied: inputs go away after planning */
+	size_t next;
+	char **failed;  /* containers whose action failed in this pass */
+	size_t n_failed;
+	json_t *results;
+	int64_t started_ns;
+	bool dry_run;
+	struct pass_waiter *waiters;
+};
+
+static void pass_step(struct reconcile_pass *p);
+static void schedule(struct daemon *d, int64_t delay_ms);
+
+/* ---- configuration ---- */
+
+int config_reload(struct daemon *d, struct clbsd_err *err)
+{
+	struct conf_diags diags = CONF_DIAGS_INIT;
+	struct conf *conf = NULL;
+	if (conf_load(d->config, d->confd, &conf, &diags) < 0) {
+		free(d->conf_error);
+		d->conf_error = conf_diags_format(&diags);
+		size_t n = conf_diags_count(&diags);
+		daemon_event(d, "config.rejected", NULL,
+			     json_pack("{s:s,s:I,s:I}", "errors", d->conf_error, "count",
+				       (json_int_t)n, "generation",
+				       (json_int_t)d->conf_generation));
+		log_error("config", NULL,
+			  "%s rejected (%zu error%s); keeping generation %llu:\n%s", d->config, n,
+			  n == 1 ? "" : "s", (unsigned long long)d->conf_generation,
+			  d->conf_error);
+		int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", d->conf_error);
+		conf_diags_release(&diags);
+		return r;
+	}
+	conf_diags_release(&diags);
+	free(d->conf_error);
+	d->conf_error = NULL;
+	d->conf_generation++;
+	d->conf_loaded_ns = time_now_ns();
+	/* A pass in progress keeps the configuration it started with. */
+	if (d->pass) {
+		conf_free(d->conf_next);
+		d->conf_next = conf;
+	} else {
+		conf_free(d->conf);
+		d->conf = conf;
+	}
+	daemon_event(d, "config.loaded", NULL,
+		     json_pack("{s:I,s:I}", "generation", (json_int_t)d->conf_generation,
+			       "containers", (json_int_t)conf->ncontainers));
+	log_info("config", NULL, "generation %llu: %zu containers declared",
+		 (unsigned long long)d->conf_generation, conf->ncontainers);
+	return 0;
+}
+
+/* ---- desired and observed ---- */
+
+struct inputs {
+	struct plan_desired *want;
+	size_t n_want;
+	struct plan_observed *have;
+	size_t n_have;
+	char (*hashes)[65];
+	char **changed;
+};
+
+/* The keys whose printed lines differ between two printings of a container. */
+static char *changed_keys(const char *old_text, const char *new_text)
+{
+	if (!old_text)
+		return NULL;
+	struct buf b = BUF_INIT;
+	autofree char *a = xstrdup(old_text);
+	autofree char *n = xstrdup(new_text);
+	/* Lines start with "  :key"; compare the line of each key. */
+	char *save = NULL;
+	for (char *line = strtok_r(n, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *k = line + strspn(line, " ");
+		if (*k != ':')
+			continue;
+		size_t kl = strcspn(k, " ");
+		const char *pos = strstr(a, line);
+		bool same = pos && (pos == a || pos[-1] == '\n') &&
+			    (pos[strlen(line)] == '\n' || pos[strlen(line)] == '\0' ||
+			     pos[strlen(line)] == ')');
+		if (!same)
+			buf_addf(&b, "%s%.*s", b.len ? ", " : "", (int)kl, k);
+	}
+	/* Keys that disappeared. */
+	char *save2 = NULL;
+	autofree char *a2 = xstrdup(old_text);
+	for (char *line = strtok_r(a2, "\n", &save2); line; line = strtok_r(NULL, "\n", &save2)) {
+		const char *k = line + strspn(line, " ");
+		if (*k != ':')
+			continue;
+		size_t kl = strcspn(k, " ");
+		autofree char *key = xstrndup(k, kl);
+		autofree char *needle = xasprintf("\n  %s ", key);
+		autofree char *nn = xasprintf("\n%s", new_text);
+		if (!strstr(nn, needle))
+			buf_addf(&b, "%s%s", b.len ? ", " : "", key);
+	}
+	return b.len ? buf_detach(&b, NULL) : (buf_release(&b), NULL);
+}
+
+static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
+{
+	memset(in, 0, sizeof(*in));
+	size_t nc = conf ? conf->ncontainers : 0;
+	in->want = xcalloc(nc + 1, sizeof(*in->want));
+	in->hashes = xcalloc(nc + 1, sizeof(*in->hashes));
+	in->changed = xcalloc(nc + 1, sizeof(char *));
+	for (size_t i = 0; i < nc; i++) {
+		const struct conf_container *ct = conf->containers[i];
+		struct plan_desired *w = &in->want[in->n_want++];
+		conf_container_hash(ct, in->hashes[i]);
+		w->name = ct->name;
+		w->hash = in->hashes[i];
+		w->running = ct->state == CONF_STATE_RUNNING;
+		w->deps = (const char *const *)ct->depends_on;
+		w->n_deps = strv_len(ct->depends_on);
+		struct container *c = ctr_find(d, ct->name);
+		if (c && c->managed && c->spec_text && strcmp(c->spec_hash, w->hash) != 0) {
+			autofree char *now = conf_container_print(ct);
+			in->changed[i] = changed_keys(c->spec_text, now);
+		}
+		w->changed = in->changed[i];
+	}
+	size_t n = 0;
+	for (struct container *c = d->ctrs; c; c = c->next)
+		n++;
+	in->have = xcalloc(n + 1, sizeof(*in->have));
+	for (struct container *c = d->ctrs; c; c = c->next) {
+		if (c->removed)
+			continue;
+		struct plan_observed *h = &in->have[in->n_have++];
+		h->name = c->name;
+		h->hash = c->managed ? c->spec_hash : NULL;
+		h->managed = c->managed;
+		/*
+		 * Exits belong to the restart policy: a container the reconciler
+		 * started for its current desired state counts as running.
+		 */
+		h->running = ctr_is_active(c) || c->state == CTR_RESTARTING || c->booted;
+	}
+}
+
+static void inputs_release(struct inputs *in, size_t nc)
+{
+	for (size_t i = 0; i < nc; i++)
+		free(in->changed[i]);
+	free(in->changed);
+	free(in->hashes);
+	free(in->want);
+	free(in->have);
+}
+
+static json_t *action_json(const struct plan_action *a)
+{
+	return json_pack("{s:s,s:s,s:b,s:s}", "op", plan_op_name(a->op), "name", a->name,
+			 "start", a->start, "reason", a->reason);
+}
+
+json_t *reconcile_plan(struct daemon *d, struct clbsd_err *err)
+{
+	/* What applying the files as they are now would do. */
+	struct conf_diags diags = CONF_DIAGS_INIT;
+	struct conf *conf = NULL;
+	if (conf_load(d->config, d->confd, &conf, &diags) < 0) {
+		autofree char *text = conf_diags_format(&diags);
+		conf_diags_release(&diags);
+		clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", text);
+		return NULL;
+	}
+	conf_diags_release(&diags);
+	struct inputs in;
+	inputs_build(d, conf, &in);
+	struct plan plan;
+	json_t *out = NULL;
+	if (plan_compute(in.want, in.n_want, in.have, in.n_have, &plan, err) == 0) {
+		out = json_array();
+		for (size_t i = 0; i < plan.n; i++)
+			json_array_append_new(out, action_json(&plan.actions[i]));
+		plan_release(&plan);
+	}
+	inputs_release(&in, conf->ncontainers);
+	conf_free(conf);
+	return out;
+}
+
+/* ---- creating a declared container ---- */
+
+static json_t *create_request(struct daemon *d, const struct conf_container *ct,
+			      struct clbsd_err *err)
+{
+	json_t *req = json_pack("{s:s,s:s,s:s,s:b}", "name", ct->name, "image", ct->image,
+				"hostname", ct->hostname ? ct->hostname : ct->name, "tty",
+				ct->tty);
+	if (ct->command)
+		json_object_set_new(req, "command", json_strv(ct->command));
+	json_t *env = json_array();
+	for (size_t i = 0; i < ct->nenv; i++) {
+		autofree char *kv = xasprintf("%s=%s", ct->env[i].key, ct->env[i].value);
+		json_array_append_new(env, json_string(kv));
+	}
+	json_object_set_new(req, "env", env);
+	if (ct->workdir)
+		json_object_set_new(req, "workdir", json_string(ct->workdir));
+	if (ct->user)
+		json_object_set_new(req, "user", json_string(ct->user));
+	json_t *vols = json_array();
+	for (size_t i = 0; i < ct->nvolumes; i++) {
+		const struct conf_volume *v = &ct->volumes[i];
+		autofree char *src = NULL;
+		if (v->type == CONF_VOL_DATASET) {
+			/* Named volumes outlive recreation: they live beside, not in, the container. */
+			src = xasprintf("%s/volumes/%s/%s", d->root, ct->name, v->source);
+			if (fs_mkdir_p(src, 0755, err) < 0) {
+				json_decref(req);
+				json_decref(vols);
+				return NULL;
+			}
+		} else {
+			src = xstrdup(v->source);
+		}
+		json_array_append_new(vols, json_pack("{s:s,s:s,s:b}", "source", src, "dest",
+						      v->path, "readonly", v->ro));
+	}
+	json_object_set_new(req, "volumes", vols);
+	if (ct->memory)
+		json_object_set_new(req, "memory", json_integer(ct->memory));
+	if (ct->pids)
+		json_object_set_new(req, "pids", json_integer(ct->pids));
+	if (ct->cpus > 0)
+		json_object_set_new(req, "cpus", json_real(ct->cpus));
+	const char *restart = ct->restart == CONF_RESTART_ALWAYS ? "always" : "no";
+	autofree char *onf = NULL;
+	if (ct->restart == CONF_RESTART_ON_FAILURE) {
+		onf = ct->restart_max ? xasprintf("on-failure:%d", ct->restart_max)
+				      : xstrdup("on-failure");
+		restart = onf;
+	}
+	json_object_set_new(req, "restart", json_string(restart));
+	return req;
+}
+
+static int create_declared(struct daemon *d, const struct conf_container *ct,
+			   struct container **out, struct clbsd_err *err)
+{
+	json_t *req = create_request(d, ct, err);
+	if (!req)
+		return -err->code;
+	char hash[65];
+	conf_container_hash(ct, hash);
+	autofree char *text = conf_container_print(ct);
+	struct container *c;
+	int r = ctr_create_managed(d, req, hash, text, &c, err);
+	json_decref(req);
+	if (r < 0)
+		return r;
+	*out = c;
+	return 0;
+}
+
+/* ---- the pass ---- */
+
+static bool failed_in_pass(struct reconcile_pass *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_failed; i++)
+		if (strcmp(p->failed[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void record(struct reconcile_pass *p, const struct plan_action *a, const char *error)
+{
+	json_t *j = action_json(a);
+	json_object_set_new(j, "ok", json_boolean(!error));
+	if (error) {
+		json_object_set_new(j, "error", json_string(error));
+		p->failed = xrealloc(p->failed, (p->n_failed + 1) * sizeof(char *));
+		p->failed[p->n_failed++] = xstrdup(a->name);
+		daemon_event(p->d, "reconcile.failed", a->name,
+			     json_pack("{s:s,s:s}", "action", plan_op_name(a->op), "error", error));
+		log_error("reconcile", a->name, "%s: %s", a->reason, error);
+	} else {
+		log_info("reconcile", a->name, "%s", a->reason);
+	}
+	json_array_append_new(p->results, j);
+}
+
+static void step_done(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct reconcile_pass *p = arg;
+	const struct plan_action *a = &p->plan.actions[p->next];
+	if (!err && c && a->start && (a->op == PLAN_CREATE || a->op == PLAN_RECREATE ||
+				      a->op == PLAN_START))
+		c->booted = true;
+	record(p, a, err ? err->msg : NULL);
+	p->next++;
+	pass_step(p);
+}
+
+static void after_create(struct reconcile_pass *p, const struct plan_action *a)
+{
+	const struct conf_container *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
+	struct container *c = NULL;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (!ct || create_declared(p->d, ct, &c, &err) < 0) {
+		if (!ct)
+			clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, ENOENT, "no longer declared");
+		step_done(NULL, &err, p);
+		return;
+	}
+	if (a->start)
+		ctr_start(c, false, step_done, p);
+	else
+		step_done(c, NULL, p);
+}
+
+static void recreate_removed(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct reconcile_pass *p = arg;
+	if (err) {
+		step_done(c, err, p);
+		return;
+	}
+	after_create(p, &p->plan.actions[p->next]);
+}
+
+/* Does one of the container's declared dependencies fail in this pass? */
+static const char *held_back(struct reconcile_pass *p, const char *name)
+{
+	const struct conf_container *ct = p->conf ? conf_container_find(p->conf, name) : NULL;
+	for (size_t i = 0; ct && ct->depends_on && ct->depends_on[i]; i++)
+		if (failed_in_pass(p, ct->depends_on[i]))
+			return ct->depends_on[i];
+	return NULL;
+}
+
+static void pass_end(struct reconcile_pass *p);
+
+static void pass_step(struct reconcile_pass *p)
+{
+	struct daemon *d = p->d;
+	if (p->next >= p->plan.n || p->dry_run) {
+		pass_end(p);
+		return;
+	}
+	const struct plan_action *a = &p->plan.actions[p->next];
+	struct container *c = ctr_find(d, a->name);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	const char *dep = held_back(p, a->name);
+	if (dep && a->op != PLAN_STOP && a->op != PLAN_REMOVE) {
+		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EAGAIN, "held back: dependency %s failed",
+				 dep);
+		step_done(c, &err, p);
+		return;
+	}
+	switch (a->op) {
+	case PLAN_CONFLICT:
+		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EEXIST, "%s", a->reason);
+		step_done(c, &err, p);
+		return;
+	case PLAN_REMOVE:
+		if (!c) {
+			step_done(NULL, NULL, p);
+			return;
+		}
+		ctr_remove(c, true, step_done, p);
+		return;
+	case PLAN_STOP:
+		if (!c) {
+			step_done(NULL, NULL, p);
+			return;
+		}
+		c->booted = false;
+		ctr_stop(c, STOP_TIMEOUT_S, step_done, p);
+		return;
+	case PLAN_START:
+		if (!c) {
+			clbsd_err_setmsg(&err, CLBSD_E_NOTFOUND, ENOENT, "gone");
+			step_done(NULL, &err, p);
+			return;
+		}
+		ctr_start(c, false, step_done, p);
+		return;
+	case PLAN_CREATE:
+		after_create(p, a);
+		return;
+	case PLAN_RECREATE:
+		if (!c) {
+			after_create(p, a);
+			return;
+		}
+		ctr_remove(c, true, recreate_removed, p);
+		return;
+	}
+}
+
+static void pass_free(struct reconcile_pass *p)
+{
+	plan_release(&p->plan);
+	strv_release(&p->names);
+	for (size_t i = 0; i < p->n_failed; i++)
+		free(p->failed[i]);
+	free(p->failed);
+	json_decref(p->results);
+	free(p);
+}
+
+static void pass_end(struct reconcile_pass *p)
+{
+	struct daemon *d = p->d;
+	int64_t took = time_now_ns() - p->started_ns;
+	json_t *summary = json_pack("{s:o,s:o,s:I,s:I,s:I,s:b,s:O}", "started_at",
+				    json_time(p->started_ns), "finished_at",
+				    json_time(time_now_ns()), "duration_ms",
+				    (json_int_t)(took / 1000000), "generation",
+				    (json_int_t)d->conf_generation, "failures",
+				    (json_int_t)p->n_failed, "dry_run", p->dry_run, "actions",
+				    p->results);
+	if (!p->dry_run) {
+		d->pass = NULL;
+		json_decref(d->last_pass);
+		d->last_pass = json_incref(summary);
+		daemon_event(d, "reconcile.finished", NULL,
+			     json_pack("{s:I,s:I,s:I}", "actions", (json_int_t)p->plan.n,
+				       "failures", (json_int_t)p->n_failed, "duration_ms",
+				       (json_int_t)(took / 1000000)));
+		if (d->conf_next) {
+			conf_free(d->conf);
+			d->conf = d->conf_next;
+			d->conf_next = NULL;
+			d->pass_pending = true;
+		}
+		d->pass_backoff = p->n_failed ? d->pass_backoff + 1 : 0;
+	}
+	struct pass_waiter *w = p->waiters;
+	p->waiters = NULL;
+	while (w) {
+		struct pass_waiter *n = w->next;
+		w->fn(d, summary, w->arg);
+		free(w);
+		w = n;
+	}
+	json_decref(summary);
+	bool dry = p->dry_run;
+	pass_free(p);
+	if (dry)
+		return;
+	if (d->pass_pending) {
+		d->pass_pending = false;
+		schedule(d, 0);
+	} else if (d->pass_backoff) {
+		int n = d->pass_backoff < 6 ? d->pass_backoff : 6;
+		int64_t s = (int64_t)1 << (n - 1);
+		schedule(d, (s > BACKOFF_MAX_S ? BACKOFF_MAX_S : s) * 1000);
+	} else {
+		schedule(d, RESYNC_S * 1000);
+	}
+}
+
+void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg)
+{
+	if (!d->conf) {
+		/*
+		 * No good configuration yet (the file failed to load at start):
+		 * planning against nothing would remove every managed container.
+		 */
+		json_t *summary = json_pack("{s:s,s:o}", "error",
+					    "no valid configuration has been loaded; fix it and "
+					    "reload (SIGHUP or clbsd apply)",
+					    "config_error",
+					    d->conf_error ? json_string(d->conf_error) : json_null());
+		if (fn)
+			fn(d, summary, arg);
+		json_decref(summary);
+		return;
+	}
+	if (!dry_run && d->pass) {
+		/* One pass at a time: this request is answered by the next one. */
+		d->pass_pending = true;
+		if (fn) {
+			struct pass_waiter *w = xcalloc(1, sizeof(*w));
+			w->fn = fn;
+			w->arg = arg;
+			struct pass_waiter **pp = &d->pass_next_waiters;
+			while (*pp)
+				pp = &(*pp)->next;
+			*pp = w;
+		}
+		return;
+	}
+	struct reconcile_pass *p = xcalloc(1, sizeof(*p));
+	p->d = d;
+	p->conf = d->conf;
+	p->dry_run = dry_run;
+	p->results = json_array();
+	p->started_ns = time_now_ns();
+	if (!dry_run) {
+		/* Requests that waited for this pass. */
+		p->waiters = d->pass_next_waiters;
+		d->pass_next_waiters = NULL;
+	}
+	if (fn) {
+		struct pass_waiter *w = xcalloc(1, sizeof(*w));
+		w->fn = fn;
+		w->arg = arg;
+		w->next = p->waiters;
+		p->waiters = w;
+	}
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	struct inputs in;
+	inputs_build(d, d->conf, &in);
+	int r = plan_compute(in.want, in.n_want, in.have, in.n_have, &p->plan, &err);
+	/* Actions point at names in the inputs; keep copies the pass owns. */
+	for (size_t i = 0; r == 0 && i < p->plan.n; i++) {
+		strv_push(&p->names, p->plan.actions[i].name);
+		p->plan.actions[i].name = p->names.v[p->names.n - 1];
+	}
+	inputs_release(&in, d->conf ? d->conf->ncontainers : 0);
+	if (r < 0) {
+		log_error("reconcile", NULL, "cannot plan: %s", err.msg);
+		json_array_append_new(p->results, json_pack("{s:s}", "error", err.msg));
+		p->n_failed = 0;
+	}
+	if (!dry_run) {
+		d->pass = p;
+		daemon_event(d, "reconcile.started", NULL,
+			     json_pack("{s:I,s:I}", "generation", (json_int_t)d->conf_generation,
+				       "actions", (json_int_t)p->plan.n));
+	}
+	pass_step(p);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	reconcile_now(arg, false, NULL, NULL);
+}
+
+static void schedule(struct daemon *d, int64_t delay_ms)
+{
+	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
+	evtimer_del(d->pass_timer);
+	evtimer_add(d->pass_timer, &tv);
+}
+
+void reconcile_trigger(struct daemon *d)
+{
+	if (d->pass)
+		d->pass_pending = true;
+	else
+		schedule(d, 0);
+}
+
+json_t *reconcile_status(struct daemon *d)
+{
+	json_t *j = json_pack("{s:s,s:s,s:I,s:o,s:b,s:b}", "config", d->config, "confd", d->confd,
+			      "generation", (json_int_t)d->conf_generation, "loaded_at",
+			      json_time(d->conf_loaded_ns), "pass_running", d->pass != NULL,
+			      "pass_pending", d->pass_pending);
+	json_object_set_new(j, "declared",
+			    json_integer(d->conf ? (json_int_t)d->conf->ncontainers : 0));
+	json_object_set_new(j, "config_error",
+			    d->conf_error ? json_string(d->conf_error) : json_null());
+	json_object_set_new(j, "last_pass", d->last_pass ? json_incref(d->last_pass) : json_null());
+	return j;
+}
+
+void reconcile_init(struct daemon *d)
+{
+	d->pass_timer = evtimer_new(d->base, on_timer, d);
+	struct clbsd_err err;
+	/* A bad file at start leaves nothing declared; running containers stay. */
+	config_reload(d, &err);
+	schedule(d, 0);
+}
+
+void reconcile_release(struct daemon *d)
+{
+	for (struct pass_waiter *w = d->pass_next_waiters, *n; w; w = n) {
+		n = w->next;
+		free(w);
+	}
+	if (d->pass_timer)
+		event_free(d->pass_timer);
+	conf_free(d->conf);
+	conf_free(d->conf_next);
+	free(d->conf_error);
+	json_decref(d->last_pass);
+}

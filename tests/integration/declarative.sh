@@ -1,0 +1,113 @@
+#!/bin/bash
+# The host converges on the configuration: create in dependency order,
+# recreate only what changed, remove what is no longer declared, keep the
+# last good configuration on errors, never touch `clbsd run` containers,
+# boot declared containers when the daemon starts, and finish an
+# interrupted convergence without duplicates or leftovers.
+. "$(dirname "$0")/../lib.sh"
+t_setup
+t_forge
+state() { field "$1" state 2>/dev/null; }
+names() { clbsd --json ps -a | python3 -c 'import json,sys
+print(" ".join(sorted(c["name"] for c in json.load(sys.stdin))))'; }
+
+clbsd run -d --name adhoc forge sleep 300 >/dev/null
+cat >"$CONF" <<'C'
+(container db :image "forge" :command ("sleep" "300"))
+(container web :image "forge" :command ("sh" "-c" "echo $GREETING; sleep 300")
+  :env (("GREETING" . "hello")) :depends-on (db)
+  :volumes ((:dataset "data" :path "/data")))
+(container idle :image "forge" :command ("sleep" "300") :state stopped)
+C
+plan=$(clbsd plan)
+db_line=$(echo "$plan" | grep -n '^create db:' | cut -d: -f1)
+web_line=$(echo "$plan" | grep -n '^create web:' | cut -d: -f1)
+[ -n "$db_line" ] && [ -n "$web_line" ] && [ "$db_line" -lt "$web_line" ] &&
+	echo "$plan" | grep -q '^create idle:' && ok plan_in_dependency_order ||
+	fail plan_in_dependency_order "$plan"
+clbsd apply >/dev/null
+[ "$(state db)" = running ] && [ "$(state web)" = running ] && [ "$(state idle)" = created ] &&
+	ok apply_converges || fail apply_converges "db=$(state db) web=$(state web) idle=$(state idle)"
+[ "$(field db managed)" = true ] && [ "$(field adhoc managed)" = false ] && ok ownership_recorded ||
+	fail ownership_recorded "db=$(field db managed) adhoc=$(field adhoc managed)"
+[ "$(clbsd plan)" = 'nothing to do: the host matches the configuration' ] && ok noop_when_converged ||
+	fail noop_when_converged "$(clbsd plan)"
+
+clbsd exec web sh -c 'echo kept > /data/file'
+db_pid=$(field db pid)
+web_pid=$(field web pid)
+sed -i 's/hello/bonjour/' "$CONF"
+[ "$(clbsd plan)" = "recreate web: :env changed" ] && ok plan_names_the_change ||
+	fail plan_names_the_change "$(clbsd plan)"
+kill -HUP "$DAEMON_PID"
+wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK logs web 2>/dev/null | grep -q bonjour" &&
+	ok sighup_recreates_changed || fail sighup_recreates_changed "$(clbsd logs web)"
+[ "$(field db pid)" = "$db_pid" ] && ok unchanged_keeps_pid || fail unchanged_keeps_pid "db restarted"
+[ "$(field web pid)" != "$web_pid" ] || fail sighup_recreates_changed "same pid"
+[ "$(clbsd exec web cat /data/file)" = kept ] && ok named_volume_survives_recreate ||
+	fail named_volume_survives_recreate "lost"
+
+# A typo changes nothing and says where; the fix converges.
+cp "$CONF" "$TMP/good.conf"
+sed -i 's/:image "forge" :command ("sleep" "300"))$/:imgae "forge" :command ("sleep" "300"))/' "$CONF"
+out=$(clbsd apply 2>&1)
+rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q 'clbsd.conf:1:[0-9]*: .*did you mean :image' &&
+	ok typo_reports_position || fail typo_reports_position "rc=$rc: $out"
+clbsd status | grep -q 'did you mean :image' && ok status_shows_error || fail status_shows_error "$(clbsd status)"
+[ "$(field db pid)" = "$db_pid" ] && [ "$(state web)" = running ] && ok typo_changes_nothing ||
+	fail typo_changes_nothing "db=$(state db) web=$(state web)"
+cp "$TMP/good.conf" "$CONF"
+clbsd apply >/dev/null && ! clbsd status | grep -q 'config errors' && ok fix_converges ||
+	fail fix_converges "$(clbsd status)"
+
+# Cycles are refused with the cycle named.
+cat >"$TMP/cycle.conf" <<'C'
+(container a :image "forge" :depends-on (b))
+(container b :image "forge" :depends-on (a))
+C
+out=$("$BUILD/clbsdd" -n --config "$TMP/cycle.conf" 2>&1 >/dev/null)
+echo "$out" | grep -Eq 'a -> b -> a|b -> a -> b' && ok cycle_named || fail cycle_named "$out"
+
+# :state stopped -> running starts it; removal from the file removes it.
+sed -i 's/ :state stopped//' "$CONF"
+clbsd apply >/dev/null
+[ "$(state idle)" = running ] && ok state_change_applies || fail state_change_applies "$(state idle)"
+grep -v '^(container idle' "$CONF" >"$TMP/c2" && cp "$TMP/c2" "$CONF"
+clbsd apply >/dev/null
+! clbsd inspect idle >/dev/null 2>&1 && ok removed_when_undeclared || fail removed_when_undeclared "still there"
+[ "$(state adhoc)" = running ] && ok adhoc_never_reaped || fail adhoc_never_reaped "$(state adhoc)"
+
+# A declared name taken by an unmanaged container is a conflict, untouched.
+clbsd run -d --name taken forge sleep 300 >/dev/null
+echo '(container taken :image "forge" :command ("true"))' >>"$CONF"
+clbsd plan | grep -q '^conflict taken' && ok unmanaged_name_conflict || fail unmanaged_name_conflict "$(clbsd plan)"
+clbsd apply >/dev/null 2>&1
+[ "$(field taken managed)" = false ] && [ "$(state taken)" = running ] && ok conflict_untouched ||
+	fail conflict_untouched "$(state taken)"
+clbsd rm -f taken >/dev/null
+grep -v '^(container taken' "$CONF" >"$TMP/c2" && cp "$TMP/c2" "$CONF"
+clbsd apply >/dev/null
+
+# Boot: a daemon that starts finds declared containers down and starts them.
+t_kill_daemon TERM
+for p in $(t_shim_pids); do kill -KILL "$p" 2>/dev/null; done
+sleep 0.5
+t_start_daemon || exit 1
+wait_until 10 sh -c "[ \"\$($BUILD/clbsd --socket $SOCK --json inspect web | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"state\"])')\" = running ]" &&
+	[ "$(state db)" = running ] && ok boot_starts_declared || fail boot_starts_declared "db=$(state db) web=$(state web)"
+
+# Kill the daemon while it creates 20 containers; a new one ends with exactly
+# the declared set: no duplicates, no leftovers.
+for i in $(seq 1 20); do echo "(container n$i :image \"forge\" :command (\"sleep\" \"300\"))"; done >>"$CONF"
+kill -HUP "$DAEMON_PID"
+sleep 0.15
+t_kill_daemon KILL
+t_start_daemon || exit 1
+want="adhoc db $(seq 1 20 | sed 's/^/n/' | sort | tr '\n' ' ')web"
+want=$(echo "$want" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')
+wait_until 30 sh -c "[ \"\$($BUILD/clbsd --socket $SOCK ps | tail -n +2 | wc -l)\" -ge 23 ]"
+[ "$(names)" = "$want" ] && ok interrupted_converges_exactly || fail interrupted_converges_exactly "$(names)"
+left=$(find "$ROOT/containers" -mindepth 1 -maxdepth 1 -type d | wc -l)
+[ "$left" -eq 23 ] && ok no_leftover_dirs || fail no_leftover_dirs "$left dirs"
+t_done
