@@ -7,6 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BIN="$(pwd)/$BUILD"
+CONFIG="$(pwd)/examples/homelab.conf"
 RUN=/run/clbsd
 SOCK=$RUN/clbsd.sock
 LOG=/var/log/clbsd/clbsdd.log
@@ -31,7 +32,7 @@ clbsd() { "$BIN/clbsd" --socket "$SOCK" "$@"; }
 if ! clbsd info >/dev/null 2>&1; then
 	mkdir -p /var/log/clbsd
 	# setsid: the daemon outlives this shell and make.
-	setsid "$BIN/clbsdd" --socket "$SOCK" >>"$LOG" 2>&1 </dev/null &
+	setsid "$BIN/clbsdd" --socket "$SOCK" --config "$CONFIG" >>"$LOG" 2>&1 </dev/null &
 	i=0
 	until clbsd info >/dev/null 2>&1; do
 		i=$((i + 1))
@@ -47,25 +48,23 @@ fi
 
 clbsd forge >/dev/null
 echo "built forge:latest from busybox-static"
-if ! clbsd inspect hello >/dev/null 2>&1; then
-	clbsd run -d -t --name hello --hostname hello --memory 64M --pids 64 \
-		--restart on-failure:3 -e GREETING=hello forge \
-		sh -c 'while true; do echo "$GREETING from $(hostname), pid $$, at $(date)"; sleep 5; done' >/dev/null
-	echo "started container 'hello'"
-fi
+# The homelab in examples/homelab.conf runs on forge: converge on it now.
+clbsd apply || true
 clbsd ps
 
 cat <<EOT
 
-clbsd is running. Try (as root):
+clbsd is running the homelab declared in examples/homelab.conf. Try (as root):
   export PATH=$BIN:\$PATH
-  clbsd ps -a                      what runs
-  clbsd logs -f hello              its output (Ctrl-C to stop following)
-  clbsd exec hello ps              processes inside: its own PID namespace
-  clbsd run --rm -it forge sh      an interactive shell in a fresh container
-  clbsd console hello              attach to its console (Ctrl-Q detaches)
+  clbsd ps -a                      what runs (toolbox is declared stopped)
+  clbsd status                     the configuration in force and the last pass
+  clbsd logs -f db                 a container's output (Ctrl-C stops following)
+  clbsd exec web ps                processes inside: its own PID namespace
+  clbsd events --since 0           everything that happened
+  edit examples/homelab.conf, then
+  clbsd plan                       what would change, and why
+  clbsd apply                      converge (or: kill -HUP \$(cat $RUN/clbsdd.pid))
+  clbsd run --rm -it forge sh      an imperative container, never touched by the config
   clbsd stats                      CPU, memory and pids against the limits
-  clbsd inspect hello              everything about it, --json for scripts
-  clbsd stop hello && clbsd rm hello
   make demo-stop                   stop the daemon (containers keep running)
 EOT
