@@ -63,7 +63,8 @@ TEST(override_later_wins)
 		FAILF("rejected: %s", msg);
 	CHECK_INT(conf_container_find(c, "web")->state, CONF_STATE_STOPPED);
 	/* An override does not touch the spec hash: :state applies live. */
-	struct conf *plain = build2(decl, "", &msg);
+	autofree char *msg2 = NULL;
+	struct conf *plain = build2(decl, "", &msg2);
 	CHECK(plain);
 	char h1[65], h2[65];
 	conf_container_hash(conf_container_find(c, "web"), h1);
