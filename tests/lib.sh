@@ -122,7 +122,17 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do
 		[ "$p" -gt 0 ] 2>/dev/null && kill -KILL "$p" 2>/dev/null
 	done
 	sleep 0.2
-	local d
+	# Whatever still runs in the test's cgroups (an init whose shim was
+	# killed) is stopped by its pid, then the cgroups go.
+	local f p
+	find /sys/fs/cgroup -maxdepth 3 -path "*clbsd-$T_ID*" -name cgroup.procs 2>/dev/null |
+		while read -r f; do
+			while read -r p; do
+				echo "FAIL $T_NAME.cleanup: leftover process $p in ${f%/cgroup.procs}"
+				kill -KILL "$p" 2>/dev/null
+			done <"$f"
+		done
+	sleep 0.2
 	find /sys/fs/cgroup -maxdepth 3 -type d -name "clbsd-$T_ID" 2>/dev/null |
 		while read -r d; do find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
 	if [ "$T_FAILED" -ne 0 ] && [ -f "$TMP/daemon.log" ]; then

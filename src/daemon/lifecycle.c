@@ -298,6 +298,16 @@ static int spawn_shim(struct container *c, bool hold, struct clbsd_err *err)
 	if (fs_replace(spec_path, json, strlen(json), 0600, err) < 0 ||
 	    fs_mkdir_p(shims, 0700, err) < 0 || fs_mkdir_p(log_dir, 0700, err) < 0)
 		return clbsd_err_prefix(err, "container %s", c->name);
+	/* Never start a second shim over a live one (it would be orphaned). */
+	int probe = -1;
+	autofree char *rep = NULL;
+	struct clbsd_err perr;
+	if (proto_request(c->shim_socket, "{\"op\":\"state\"}", &probe, &rep, &perr) == 0) {
+		close(probe);
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					"container %s: a shim already serves %s", c->name,
+					c->shim_socket);
+	}
 	unlink(state_path);
 	unlink(c->shim_socket);
 
@@ -730,9 +740,47 @@ void ctr_forget(struct container *c)
 
 /* ---- adoption at daemon start ---- */
 
+/*
+ * A start may have been in flight when the previous daemon died: the shim
+ * runs (its record says so) but our state never learned of it. Adopt it
+ * rather than starting a second one over it.
+ */
+static bool adopt_unannounced(struct container *c)
+{
+	autofree char *path = xasprintf("%s/shim.json", c->dir);
+	autofree char *text = NULL;
+	struct clbsd_err err;
+	if (fs_read_file(path, &text, NULL, &err) < 0)
+		return false;
+	json_t *j = json_loads(text, 0, NULL);
+	const char *status = json_str(j, "status");
+	pid_t pid = (pid_t)json_int(j, "pid", 0);
+	pid_t shim = (pid_t)json_int(j, "shim_pid", 0);
+	int64_t started = json_time_get(j, "started_at");
+	bool running = status && strcmp(status, "running") == 0 && pid > 0;
+	json_decref(j);
+	if (!running || watch_connect(c, &err) < 0)
+		return false;
+	c->state = CTR_RUNNING;
+	c->pid = pid;
+	c->shim_pid = shim;
+	c->started_ns = started ? started : time_now_ns();
+	c->finished_ns = 0;
+	c->exit_code = 0;
+	if (ctr_save(c, &err) < 0)
+		log_error("container", c->name, "%s", err.msg);
+	log_info("container", c->name, "adopted a shim whose start the previous daemon did not see "
+					 "finish (pid %d)",
+		 (int)pid);
+	daemon_event(c->d, "container.adopted", c->name, json_pack("{s:i}", "pid", (int)pid));
+	return true;
+}
+
 void ctr_adopt(struct container *c)
 {
 	struct clbsd_err err;
+	if (c->state != CTR_RUNNING && adopt_unannounced(c))
+		return;
 	if (c->state == CTR_RESTARTING) {
 		schedule_restart(c);
 		return;
