@@ -177,6 +177,22 @@ int ctr_shim_call(struct container *c, json_t *req, json_t **reply, struct clbsd
 void waiters_fire(struct waiter **list, struct container *c, const struct clbsd_err *err);
 void waiters_add(struct waiter **list, ctr_done_fn fn, void *arg);
 
+/* exec.c: a command inside a running container, output collected */
+struct ctr_exec_result {
+	int exit_code;       /* shell convention; 127 when it could not start */
+	const char *failure; /* the stream broke before the exit (then exit_code is 0) */
+	const char *out, *err;
+	size_t out_len, err_len;
+	bool truncated;
+};
+typedef void (*ctr_exec_fn)(const struct ctr_exec_result *r, void *arg);
+/* The shim request for a non-interactive exec (env merged over the container's). */
+json_t *ctr_exec_request(struct container *c, char *const *argv, char *const *extra_env,
+			 const char *cwd, uint32_t uid, uint32_t gid);
+/* Start it; fn runs on the loop when it ends (also right away when it cannot start). */
+int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec_fn fn,
+		   void *arg, struct clbsd_err *err);
+
 /* work.c: blocking jobs on a thread, completion on the loop */
 typedef void (*work_fn)(void *arg);
 void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg);

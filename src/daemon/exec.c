@@ -1,0 +1,155 @@
+/*
+ * Running a command inside a running container and collecting its output,
+ * without blocking the loop: used by POST .../exec and by :exec hooks. The
+ * shim starts the process (it owns the container's namespaces) and streams
+ * its output as frames (src/util/proto.h) until the exit frame.
+ */
+#include "daemon.h"
+#include "util/json.h"
+#include "util/proto.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct ctr_exec {
+	struct bufferevent *bev;
+	struct ctr_exec_result r;
+	struct buf out, err;
+	size_t max;
+	ctr_exec_fn fn;
+	void *arg;
+};
+
+static void finish(struct ctr_exec *x, int code, const char *failure)
+{
+	x->r.exit_code = code;
+	x->r.failure = failure;
+	x->r.out = x->out.data ? x->out.data : (char *)(uintptr_t)"";
+	x->r.out_len = x->out.len;
+	x->r.err = x->err.data ? x->err.data : (char *)(uintptr_t)"";
+	x->r.err_len = x->err.len;
+	x->fn(&x->r, x->arg);
+	if (x->bev)
+		bufferevent_free(x->bev);
+	buf_release(&x->out);
+	buf_release(&x->err);
+	free(x);
+}
+
+/* Handle the frames buffered so far; true once finished (x is freed). */
+static bool frames(struct ctr_exec *x)
+{
+	struct evbuffer *in = bufferevent_get_input(x->bev);
+	for (;;) {
+		unsigned char hdr[PROTO_HDR_LEN];
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ssize_t)sizeof(hdr))
+			return false;
+		uint32_t len = proto_hdr_len(hdr);
+		if (len > PROTO_FRAME_MAX) {
+			finish(x, 0, "shim sent an oversized frame");
+			return true;
+		}
+		if (evbuffer_get_length(in) < sizeof(hdr) + len)
+			return false;
+		evbuffer_drain(in, sizeof(hdr));
+		autofree char *data = xmalloc(len + 1);
+		evbuffer_remove(in, data, len);
+		data[len] = '\0';
+		if (hdr[0] == PROTO_STDOUT || hdr[0] == PROTO_STDERR) {
+			struct buf *b = hdr[0] == PROTO_STDOUT ? &x->out : &x->err;
+			size_t room = x->max > b->len ? x->max - b->len : 0;
+			if (len > room)
+				x->r.truncated = true;
+			buf_add(b, data, len < room ? len : room);
+		} else if (hdr[0] == PROTO_EXIT) {
+			json_t *j = json_loads(data, 0, NULL);
+			int code = (int)json_int(j, "exit_code", 255);
+			json_decref(j);
+			finish(x, code, NULL);
+			return true;
+		}
+	}
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	frames(arg);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	/* Whatever the shim sent before closing still counts, the exit above all. */
+	struct evbuffer *in = bufferevent_get_input(bev);
+	while (evbuffer_read(in, bufferevent_getfd(bev), 65536) > 0)
+		;
+	if (!frames(arg))
+		finish(arg, 0, "the shim closed the stream before the process exited");
+}
+
+json_t *ctr_exec_request(struct container *c, char *const *argv, char *const *extra_env,
+			 const char *cwd, uint32_t uid, uint32_t gid)
+{
+	struct strv env = STRV_INIT;
+	for (size_t i = 0; c->cfg.env && c->cfg.env[i]; i++)
+		strv_push(&env, c->cfg.env[i]);
+	for (size_t i = 0; extra_env && extra_env[i]; i++) {
+		size_t kl = strcspn(extra_env[i], "=");
+		for (size_t k = 0; k < env.n; k++) {
+			if (strncmp(env.v[k], extra_env[i], kl) == 0 && env.v[k][kl] == '=') {
+				free(env.v[k]);
+				env.v[k] = env.v[--env.n];
+				env.v[env.n] = NULL;
+				break;
+			}
+		}
+		strv_push(&env, extra_env[i]);
+	}
+	json_t *req = json_pack("{s:s,s:o,s:o,s:s,s:i,s:i,s:b,s:b,s:i,s:i}", "op", "exec", "argv",
+				json_strv(argv), "env", json_strv(env.v), "cwd",
+				cwd ? cwd : c->cfg.workdir, "uid", (int)uid, "gid", (int)gid, "tty",
+				0, "stdin", 0, "rows", 24, "cols", 80);
+	strv_release(&env);
+	return req;
+}
+
+int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec_fn fn,
+		   void *arg, struct clbsd_err *err)
+{
+	if (c->state != CTR_RUNNING)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH,
+					"container %s is not running", c->name);
+	autofree char *line = json_line(req);
+	int fd = -1;
+	autofree char *rep = NULL;
+	if (proto_request(c->shim_socket, line, &fd, &rep, err) < 0)
+		return -err->code;
+	struct ctr_exec *x = xcalloc(1, sizeof(*x));
+	x->max = max_output;
+	x->fn = fn;
+	x->arg = arg;
+	json_t *rj = json_loads(rep, 0, NULL);
+	if (!json_bool(rj, "ok", false)) {
+		/* The process could not be started: report it like a shell would. */
+		const char *m = json_str(rj, "error");
+		buf_addf(&x->err, "%s\n", m ? m : rep);
+		int code = strstr(x->err.data, "ermission") ? 126 : 127;
+		json_decref(rj);
+		close(fd);
+		finish(x, code, NULL);
+		return 0;
+	}
+	json_decref(rj);
+	fd_set_nonblock(fd, true);
+	x->bev = bufferevent_socket_new(c->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(x->bev, on_read, NULL, on_event, x);
+	/* Nothing is written: this exec has no stdin (/dev/null). */
+	bufferevent_enable(x->bev, EV_READ);
+	return 0;
+}
