@@ -136,6 +136,7 @@ struct daemon {
 	int pass_backoff;         /* consecutive passes with failures */
 	struct event *pass_timer; /* deferred trigger, backoff and periodic resync */
 	json_t *last_pass;        /* summary of the last finished pass */
+	struct hooks_state *hooks; /* hooks.c */
 	bool shutting_down;
 };
 
@@ -213,6 +214,12 @@ json_t *reconcile_plan(struct daemon *d, struct clbsd_err *err);
 json_t *reconcile_status(struct daemon *d);
 void reconcile_init(struct daemon *d);
 void reconcile_release(struct daemon *d);
+
+/* hooks.c: the configuration's :on hooks on per-container actors */
+void hooks_init(struct daemon *d);
+/* Rebuild :every timers and :file-change watches after d->conf changed. */
+void hooks_sync(struct daemon *d);
+void hooks_release(struct daemon *d);
 
 /* Remember a shim to reap when it exits; reap those that have. */
 void daemon_track_child(struct daemon *d, pid_t pid);

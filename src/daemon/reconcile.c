@@ -94,6 +94,7 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 	} else {
 		conf_free(d->conf);
 		d->conf = conf;
+		hooks_sync(d);
 	}
 	daemon_event(d, "config.loaded", NULL,
 		     json_pack("{s:I,s:I}", "generation", (json_int_t)d->conf_generation,
@@ -485,6 +486,10 @@ static void pass_end(struct reconcile_pass *p)
 			d->conf = d->conf_next;
 			d->conf_next = NULL;
 			d->pass_pending = true;
+			hooks_sync(d);
+		} else if (p->plan.n) {
+			/* New containers have layers and volumes now: watch them. */
+			hooks_sync(d);
 		}
 		d->pass_backoff = p->n_failed ? d->pass_backoff + 1 : 0;
 	}
@@ -624,6 +629,7 @@ json_t *reconcile_status(struct daemon *d)
 void reconcile_init(struct daemon *d)
 {
 	d->pass_timer = evtimer_new(d->base, on_timer, d);
+	hooks_init(d);
 	struct clbsd_err err;
 	/* A bad file at start leaves nothing declared; running containers stay. */
 	config_reload(d, &err);
@@ -632,6 +638,7 @@ void reconcile_init(struct daemon *d)
 
 void reconcile_release(struct daemon *d)
 {
+	hooks_release(d);
 	for (struct pass_waiter *w = d->pass_next_waiters, *n; w; w = n) {
 		n = w->next;
 		free(w);

@@ -1,0 +1,438 @@
+/*
+ * The configuration's :on hooks, run on per-container actors.
+ *
+ * (:start CMD) (:exit CMD) (:oom CMD) run when the container's event is
+ * published; (:every DURATION CMD) on a timer; (:file-change PATH CMD) when a
+ * file under PATH changes (PATH inside a volume, or in the container's own
+ * layer). CMD is a string (/bin/sh -c on the host), a list (argv on the
+ * host) or (:exec ...) (inside the running container). Each hook gets
+ * CLBSD_CONTAINER, CLBSD_EVENT, CLBSD_PID and CLBSD_EXIT_CODE, its timeout
+ * (60 s unless given), and its result as a hook.finished event (and
+ * hook.failed when it did not exit 0).
+ *
+ * One actor per container runs its hooks one at a time, in order; actors of
+ * different containers run in parallel, so a hook that hangs delays only its
+ * own container's later hooks, never another container or the API.
+ */
+#include "conf/conf.h"
+#include "core/hooks.h"
+#include "daemon.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HOOK_EVENT_OUTPUT 4096
+#define FILE_CHANGE_DEBOUNCE_MS 200
+
+struct actor_entry {
+	char *name;
+	struct actor *actor;
+	struct actor_entry *next;
+};
+
+struct timer_entry {
+	struct daemon *d;
+	char *ctr;
+	size_t hook; /* index into the container's hooks */
+	struct event *ev;
+	struct timer_entry *next;
+};
+
+struct watch_entry {
+	struct daemon *d;
+	int wd;
+	char *ctr;
+	size_t hook;
+	char *path; /* host path watched */
+	struct event *debounce;
+	struct watch_entry *next;
+};
+
+struct hooks_state {
+	struct actor_entry *actors;
+	struct timer_entry *timers;
+	struct watch_entry *watches;
+	int ino_fd;
+	struct event *ino_ev;
+	struct events_sub *sub;
+};
+
+struct hook_job {
+	struct daemon *d;
+	char *ctr;
+	char *event;
+	struct conf_cmd cmd; /* owned copy */
+	int64_t timeout_ns;
+	char **env;
+	char *what; /* the command as text, for events */
+	struct actor *actor;
+};
+
+static struct actor *actor_for(struct daemon *d, const char *name)
+{
+	struct hooks_state *hs = d->hooks;
+	for (struct actor_entry *e = hs->actors; e; e = e->next)
+		if (strcmp(e->name, name) == 0)
+			return e->actor;
+	struct actor_entry *e = xcalloc(1, sizeof(*e));
+	e->name = xstrdup(name);
+	e->actor = actor_new(name);
+	e->next = hs->actors;
+	hs->actors = e;
+	return e->actor;
+}
+
+static char *cmd_text(const struct conf_cmd *c)
+{
+	struct buf b = BUF_INIT;
+	if (c->type == CONF_CMD_EXEC)
+		buf_adds(&b, "(exec) ");
+	for (size_t i = 0; c->argv[i]; i++)
+		buf_addf(&b, "%s%s", i ? " " : "", c->argv[i]);
+	return buf_detach(&b, NULL);
+}
+
+static void job_free(struct hook_job *j)
+{
+	free(j->ctr);
+	free(j->event);
+	strv_free(j->cmd.argv);
+	strv_free(j->env);
+	free(j->what);
+	free(j);
+}
+
+static void report(struct hook_job *j, int code, bool timed_out, const char *out, size_t len,
+		   int64_t ms, const char *failure)
+{
+	size_t n = len < HOOK_EVENT_OUTPUT ? len : HOOK_EVENT_OUTPUT;
+	/* Do not cut a UTF-8 sequence in half. */
+	while (n > 0 && n < len && ((unsigned char)out[n] & 0xC0) == 0x80)
+		n--;
+	json_t *attrs = json_pack("{s:s,s:s,s:i,s:b,s:I}", "event", j->event, "command", j->what,
+				  "exit_code", code, "timed_out", timed_out, "duration_ms",
+				  (json_int_t)ms);
+	json_t *o = json_stringn(out ? out : "", n);
+	json_object_set_new(attrs, "output", o ? o : json_string("(the output is not UTF-8)"));
+	if (failure)
+		json_object_set_new(attrs, "error", json_string(failure));
+	bool failed = failure || timed_out || code != 0;
+	if (failed)
+		daemon_event(j->d, "hook.failed", j->ctr, json_deep_copy(attrs));
+	daemon_event(j->d, "hook.finished", j->ctr, attrs);
+	if (failed)
+		log_warn("hook", j->ctr, "%s hook \"%s\" %s (exit %d)", j->event, j->what,
+			 timed_out ? "timed out" : "failed", code);
+	struct actor *a = j->actor;
+	job_free(j);
+	actor_done(a);
+}
+
+static void host_done(const struct hook_result *r, void *arg)
+{
+	report(arg, r->exit_code, r->timed_out, r->output, r->output_len, r->duration_ns / 1000000,
+	       NULL);
+}
+
+static void exec_done(const struct ctr_exec_result *r, void *arg)
+{
+	struct buf b = BUF_INIT;
+	buf_add(&b, r->out, r->out_len);
+	buf_add(&b, r->err, r->err_len);
+	report(arg, r->exit_code, false, b.data, b.len, 0, r->failure);
+	buf_release(&b);
+}
+
+static void job_run(struct actor *a, void *arg)
+{
+	struct hook_job *j = arg;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	j->actor = a;
+	int r;
+	if (j->cmd.type == CONF_CMD_EXEC) {
+		struct container *c = ctr_find(j->d, j->ctr);
+		if (!c || c->state != CTR_RUNNING) {
+			report(j, 0, false, NULL, 0, 0, "the container is not running");
+			return;
+		}
+		json_t *req = ctr_exec_request(c, j->cmd.argv, j->env, NULL, c->cfg.uid, c->cfg.gid);
+		r = ctr_exec_start(c, req, HOOK_OUTPUT_MAX, exec_done, j, &err);
+		json_decref(req);
+	} else if (j->cmd.type == CONF_CMD_SHELL) {
+		char *argv[] = {"/bin/sh", "-c", j->cmd.argv[0], NULL};
+		r = hook_run(j->d->base, argv, j->env, j->timeout_ns, host_done, j, &err);
+	} else {
+		r = hook_run(j->d->base, j->cmd.argv, j->env, j->timeout_ns, host_done, j, &err);
+	}
+	if (r < 0)
+		report(j, 0, false, NULL, 0, 0, err.msg);
+}
+
+static void post(struct daemon *d, const char *ctr, const struct conf_hook *h, const char *event,
+		 int pid, int exit_code)
+{
+	struct hook_job *j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->ctr = xstrdup(ctr);
+	j->event = xstrdup(event);
+	j->cmd.type = h->cmd.type;
+	j->cmd.argv = strv_dup(h->cmd.argv);
+	j->timeout_ns = h->timeout_ns > 0 ? h->timeout_ns : CONF_HOOK_TIMEOUT_DEFAULT;
+	j->what = cmd_text(&h->cmd);
+	struct strv env = STRV_INIT;
+	strv_push_owned(&env, xasprintf("CLBSD_CONTAINER=%s", ctr));
+	strv_push_owned(&env, xasprintf("CLBSD_EVENT=%s", event));
+	strv_push_owned(&env, xasprintf("CLBSD_PID=%d", pid));
+	strv_push_owned(&env, xasprintf("CLBSD_EXIT_CODE=%d", exit_code));
+	j->env = env.v;
+	actor_post(actor_for(d, ctr), job_run, j);
+}
+
+/* The declared container behind an event, when clbsd made it from the config. */
+static const struct conf_container *declared(struct daemon *d, const char *name)
+{
+	if (!d->conf || !name)
+		return NULL;
+	struct container *c = ctr_find(d, name);
+	if (!c || !c->managed)
+		return NULL;
+	return conf_container_find(d->conf, name);
+}
+
+static void on_event(const struct event_rec *e, void *arg)
+{
+	struct daemon *d = arg;
+	enum conf_hook_event kind;
+	if (strcmp(e->type, "container.started") == 0)
+		kind = CONF_HOOK_START;
+	else if (strcmp(e->type, "container.exited") == 0)
+		kind = CONF_HOOK_EXIT;
+	else if (strcmp(e->type, "container.oom") == 0)
+		kind = CONF_HOOK_OOM;
+	else if (strcmp(e->type, "container.health") == 0)
+		kind = CONF_HOOK_HEALTH;
+	else
+		return;
+	const struct conf_container *ct = declared(d, e->container);
+	if (!ct)
+		return;
+	struct container *c = ctr_find(d, e->container);
+	int pid = (int)json_int(e->attrs, "pid", c ? c->pid : 0);
+	int code = (int)json_int(e->attrs, "exit_code", c ? c->exit_code : 0);
+	for (size_t i = 0; i < ct->nhooks; i++)
+		if (ct->hooks[i].event == kind)
+			post(d, ct->name, &ct->hooks[i], e->type, pid, code);
+}
+
+/* ---- :every ---- */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct timer_entry *t = arg;
+	const struct conf_container *ct = declared(t->d, t->ctr);
+	if (!ct || t->hook >= ct->nhooks)
+		return;
+	const struct conf_hook *h = &ct->hooks[t->hook];
+	autofree char *every = conf_duration_str(h->every_ns);
+	daemon_event(t->d, "timer.fired", t->ctr, json_pack("{s:s}", "every", every));
+	struct container *c = ctr_find(t->d, t->ctr);
+	post(t->d, t->ctr, h, "timer.fired", c ? c->pid : 0, c ? c->exit_code : 0);
+}
+
+/* ---- :file-change ---- */
+
+/* The host path behind a path inside the container: a volume, else its own layer. */
+static char *host_path(struct daemon *d, const struct conf_container *ct, const char *path)
+{
+	for (size_t i = 0; i < ct->nvolumes; i++) {
+		const struct conf_volume *v = &ct->volumes[i];
+		size_t n = strlen(v->path);
+		if (strncmp(path, v->path, n) != 0 || (path[n] && path[n] != '/'))
+			continue;
+		if (v->type == CONF_VOL_DATASET)
+			return xasprintf("%s/volumes/%s/%s%s", d->root, ct->name, v->source, path + n);
+		return xasprintf("%s%s", v->source, path + n);
+	}
+	struct container *c = ctr_find(d, ct->name);
+	if (!c)
+		return NULL;
+	return xasprintf("%s/upper%s", c->dir, path);
+}
+
+static void watch_add(struct daemon *d, const char *ctr, size_t hook, const char *path,
+		      bool recursive, int depth)
+{
+	struct hooks_state *hs = d->hooks;
+	int wd = inotify_add_watch(hs->ino_fd, path,
+				   IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB |
+					   IN_MOVED_FROM);
+	if (wd < 0) {
+		log_warn("hook", ctr, ":file-change: cannot watch %s: %s", path, strerror(errno));
+		return;
+	}
+	struct watch_entry *w = xcalloc(1, sizeof(*w));
+	w->d = d;
+	w->wd = wd;
+	w->ctr = xstrdup(ctr);
+	w->hook = hook;
+	w->path = xstrdup(path);
+	w->next = hs->watches;
+	hs->watches = w;
+	if (!recursive || depth > 16)
+		return;
+	DIR *dir = opendir(path);
+	if (!dir)
+		return;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
+			continue;
+		autofree char *sub = xasprintf("%s/%s", path, de->d_name);
+		if (fs_is_dir(sub))
+			watch_add(d, ctr, hook, sub, true, depth + 1);
+	}
+	closedir(dir);
+}
+
+static void on_debounced(evutil_socket_t fd, short what, void *arg)
+{
+	struct watch_entry *w = arg;
+	const struct conf_container *ct = declared(w->d, w->ctr);
+	if (!ct || w->hook >= ct->nhooks)
+		return;
+	const struct conf_hook *h = &ct->hooks[w->hook];
+	daemon_event(w->d, "file.changed", w->ctr, json_pack("{s:s}", "path", h->path));
+	struct container *c = ctr_find(w->d, w->ctr);
+	post(w->d, w->ctr, h, "file.changed", c ? c->pid : 0, c ? c->exit_code : 0);
+}
+
+static void on_inotify(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct hooks_state *hs = d->hooks;
+	char b[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+	while ((n = read(fd, b, sizeof(b))) > 0) {
+		for (char *p = b; p < b + n;) {
+			struct inotify_event *ie = (struct inotify_event *)(void *)p;
+			p += sizeof(*ie) + ie->len;
+			for (struct watch_entry *w = hs->watches; w; w = w->next) {
+				if (w->wd != ie->wd)
+					continue;
+				/* Coalesce a burst of writes into one run. */
+				struct timeval tv = {0, FILE_CHANGE_DEBOUNCE_MS * 1000};
+				if (!w->debounce)
+					w->debounce = evtimer_new(d->base, on_debounced, w);
+				evtimer_add(w->debounce, &tv);
+				break;
+			}
+		}
+	}
+}
+
+/* ---- set-up from the configuration ---- */
+
+static void clear(struct daemon *d)
+{
+	struct hooks_state *hs = d->hooks;
+	while (hs->timers) {
+		struct timer_entry *t = hs->timers;
+		hs->timers = t->next;
+		event_free(t->ev);
+		free(t->ctr);
+		free(t);
+	}
+	while (hs->watches) {
+		struct watch_entry *w = hs->watches;
+		hs->watches = w->next;
+		inotify_rm_watch(hs->ino_fd, w->wd);
+		if (w->debounce)
+			event_free(w->debounce);
+		free(w->ctr);
+		free(w->path);
+		free(w);
+	}
+}
+
+void hooks_sync(struct daemon *d)
+{
+	if (!d->hooks)
+		return;
+	struct hooks_state *hs = d->hooks;
+	clear(d);
+	if (!d->conf)
+		return;
+	for (size_t i = 0; i < d->conf->ncontainers; i++) {
+		const struct conf_container *ct = d->conf->containers[i];
+		for (size_t k = 0; k < ct->nhooks; k++) {
+			const struct conf_hook *h = &ct->hooks[k];
+			if (h->event == CONF_HOOK_EVERY) {
+				struct timer_entry *t = xcalloc(1, sizeof(*t));
+				t->d = d;
+				t->ctr = xstrdup(ct->name);
+				t->hook = k;
+				t->ev = event_new(d->base, -1, EV_PERSIST, on_timer, t);
+				struct timeval tv = {.tv_sec = h->every_ns / 1000000000LL,
+						     .tv_usec = (h->every_ns % 1000000000LL) / 1000};
+				event_add(t->ev, &tv);
+				t->next = hs->timers;
+				hs->timers = t;
+			} else if (h->event == CONF_HOOK_FILE_CHANGE && hs->ino_fd >= 0) {
+				autofree char *hp = host_path(d, ct, h->path);
+				if (hp && fs_exists(hp))
+					watch_add(d, ct->name, k, hp, h->recursive, 0);
+				else if (hp)
+					log_info("hook", ct->name,
+						 ":file-change %s: %s does not exist (yet); watching "
+						 "starts with the next configuration load",
+						 h->path, hp);
+			}
+		}
+	}
+}
+
+void hooks_init(struct daemon *d)
+{
+	struct hooks_state *hs = xcalloc(1, sizeof(*hs));
+	d->hooks = hs;
+	hs->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (hs->ino_fd >= 0) {
+		hs->ino_ev = event_new(d->base, hs->ino_fd, EV_READ | EV_PERSIST, on_inotify, d);
+		event_add(hs->ino_ev, NULL);
+	} else {
+		log_warn("hook", NULL, "no inotify (%s): :file-change hooks will not fire",
+			 strerror(errno));
+	}
+	hs->sub = events_subscribe(&d->events, on_event, d);
+}
+
+void hooks_release(struct daemon *d)
+{
+	struct hooks_state *hs = d->hooks;
+	if (!hs)
+		return;
+	clear(d);
+	events_unsubscribe(&d->events, hs->sub);
+	if (hs->ino_ev)
+		event_free(hs->ino_ev);
+	if (hs->ino_fd >= 0)
+		close(hs->ino_fd);
+	while (hs->actors) {
+		struct actor_entry *e = hs->actors;
+		hs->actors = e->next;
+		actor_free(e->actor);
+		free(e->name);
+		free(e);
+	}
+	free(hs);
+	d->hooks = NULL;
+}
