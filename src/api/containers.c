@@ -182,11 +182,21 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 		return;
 	}
 	if (strcmp(action, "start") == 0) {
+		/* A declared container: the operator's word becomes its :state. */
+		if (reconcile_record_state(d, c->name, true, &err) < 0) {
+			api_reply_err(req, &err);
+			return;
+		}
 		ctr_start(c, api_query_bool(req, "hold"), done_json, api_pending_new(d, req));
 	} else if (strcmp(action, "stop") == 0) {
 		int t;
-		if (timeout_arg(req, &t) == 0)
-			ctr_stop(c, t, done_json, api_pending_new(d, req));
+		if (timeout_arg(req, &t) < 0)
+			return;
+		if (reconcile_record_state(d, c->name, false, &err) < 0) {
+			api_reply_err(req, &err);
+			return;
+		}
+		ctr_stop(c, t, done_json, api_pending_new(d, req));
 	} else if (strcmp(action, "restart") == 0) {
 		int t;
 		if (timeout_arg(req, &t) == 0)

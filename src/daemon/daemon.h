@@ -137,6 +137,8 @@ struct daemon {
 	struct event *pass_timer; /* deferred trigger, backoff and periodic resync */
 	json_t *last_pass;        /* summary of the last finished pass */
 	struct hooks_state *hooks; /* hooks.c */
+	struct conf_watch *watch;  /* inotify on the configuration files */
+	bool conf_main_seen;       /* the main file existed at the last good load */
 	bool shutting_down;
 };
 
@@ -212,6 +214,13 @@ void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg);
 /* The plan for the configuration on disk, without applying it. */
 json_t *reconcile_plan(struct daemon *d, struct clbsd_err *err);
 json_t *reconcile_status(struct daemon *d);
+/*
+ * An operator's `clbsd stop`/`start` of a declared container: record
+ * :state in conf.d/90-live.conf so the reconciler honours it, and reload.
+ * Does nothing for containers the configuration does not declare.
+ */
+int reconcile_record_state(struct daemon *d, const char *name, bool running,
+			   struct clbsd_err *err);
 void reconcile_init(struct daemon *d);
 void reconcile_release(struct daemon *d);
 

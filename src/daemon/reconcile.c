@@ -24,7 +24,9 @@
  * drift.
  */
 #include "conf/conf.h"
+#include "conf/live.h"
 #include "core/plan.h"
+#include "watch.h"
 #include "daemon.h"
 #include "util/json.h"
 #include "util/util.h"
@@ -66,7 +68,16 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 {
 	struct conf_diags diags = CONF_DIAGS_INIT;
 	struct conf *conf = NULL;
-	if (conf_load(d->config, d->confd, &conf, &diags) < 0) {
+	bool exists = fs_exists(d->config);
+	/*
+	 * A main file that was there and is gone is far more likely an editor
+	 * or a mistake than a wish to remove every declared container.
+	 */
+	if (!exists && d->conf_main_seen)
+		conf_diags_add(&diags, d->config, 0, 0,
+			       "the configuration file disappeared; restore it (or write an "
+			       "empty one to remove every declared container)");
+	if (diags.n || conf_load(d->config, d->confd, &conf, &diags) < 0) {
 		free(d->conf_error);
 		d->conf_error = conf_diags_format(&diags);
 		size_t n = conf_diags_count(&diags);
@@ -85,6 +96,7 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 	conf_diags_release(&diags);
 	free(d->conf_error);
 	d->conf_error = NULL;
+	d->conf_main_seen = exists;
 	d->conf_generation++;
 	d->conf_loaded_ns = time_now_ns();
 	/* A pass in progress keeps the configuration it started with. */
@@ -626,10 +638,50 @@ json_t *reconcile_status(struct daemon *d)
 	return j;
 }
 
+static void files_changed(void *arg)
+{
+	struct daemon *d = arg;
+	struct clbsd_err err;
+	log_info("config", NULL, "%s changed; reloading", d->config);
+	if (config_reload(d, &err) == 0)
+		reconcile_trigger(d);
+}
+
+int reconcile_record_state(struct daemon *d, const char *name, bool running,
+			   struct clbsd_err *err)
+{
+	struct container *c = ctr_find(d, name);
+	if (!d->conf || !c || !c->managed || !conf_container_find(d->conf, name))
+		return 0;
+	if (live_set_state(d->confd, name, running ? "running" : "stopped", err) < 0)
+		return -err->code;
+	daemon_event(d, "config.live", name,
+		     json_pack("{s:s}", "state", running ? "running" : "stopped"));
+	/*
+	 * Settled for the reconciler either way: it will not start a stopped
+	 * container behind the operator's back, even while an unrelated error
+	 * keeps the new configuration from loading.
+	 */
+	c->booted = true;
+	/* The watch would notice too; reloading now makes the answer consistent. */
+	struct clbsd_err rerr;
+	if (config_reload(d, &rerr) < 0)
+		log_warn("config", name, "recorded :state %s, but the configuration does not "
+					 "load: %s",
+			 running ? "running" : "stopped", rerr.msg);
+	return 0;
+}
+
 void reconcile_init(struct daemon *d)
 {
 	d->pass_timer = evtimer_new(d->base, on_timer, d);
 	hooks_init(d);
+	struct clbsd_err werr;
+	d->watch = conf_watch_new(d->base, d->config, d->confd, files_changed, d, &werr);
+	if (!d->watch)
+		log_warn("config", NULL, "not watching the configuration files (%s); reload with "
+					 "SIGHUP or clbsd apply",
+			 werr.msg);
 	struct clbsd_err err;
 	/* A bad file at start leaves nothing declared; running containers stay. */
 	config_reload(d, &err);
@@ -638,6 +690,8 @@ void reconcile_init(struct daemon *d)
 
 void reconcile_release(struct daemon *d)
 {
+	if (d->watch)
+		conf_watch_free(d->watch);
 	hooks_release(d);
 	for (struct pass_waiter *w = d->pass_next_waiters, *n; w; w = n) {
 		n = w->next;

@@ -78,6 +78,24 @@ clbsd apply >/dev/null
 ! clbsd inspect idle >/dev/null 2>&1 && ok removed_when_undeclared || fail removed_when_undeclared "still there"
 [ "$(state adhoc)" = running ] && ok adhoc_never_reaped || fail adhoc_never_reaped "$(state adhoc)"
 
+# Editing the file is enough: the daemon watches it (a rename-style save too).
+sed 's/"300"))$/"301"))/' "$CONF" >"$TMP/new.conf" && mv "$TMP/new.conf" "$CONF"
+wait_until 5 sh -c "$BUILD/clbsd --socket $SOCK inspect db | grep -q 301" && ok file_edit_converges ||
+	fail file_edit_converges "$(clbsd plan)"
+
+# The operator's stop of a declared container is recorded, not undone.
+clbsd stop -t 0 db >/dev/null
+grep -q '(override db :state stopped)' "$(dirname "$CONF")/conf.d/90-live.conf" &&
+	ok stop_recorded_live || fail stop_recorded_live "$(cat "$(dirname "$CONF")/conf.d/90-live.conf" 2>&1)"
+clbsd apply >/dev/null
+sleep 0.5
+[ "$(state db)" = exited ] && ok stop_not_undone ||
+	fail stop_not_undone "$(state db): $(clbsd events --container db | tail -n 12)"
+clbsd start db >/dev/null
+grep -q '(override db :state running)' "$(dirname "$CONF")/conf.d/90-live.conf" &&
+	[ "$(state db)" = running ] && ok start_recorded_live || fail start_recorded_live "$(state db)"
+db_pid=$(field db pid)
+
 # A declared name taken by an unmanaged container is a conflict, untouched.
 clbsd run -d --name taken forge sleep 300 >/dev/null
 echo '(container taken :image "forge" :command ("true"))' >>"$CONF"
