@@ -98,9 +98,10 @@ fuzz: $(FUZZ_BINS)
 bench: all
 	scripts/deps.sh bench
 	bench/start-latency
+	bench/reconcile
 
 lint:
-	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency .ci/run
+	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency bench/reconcile .ci/run
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/clbsd

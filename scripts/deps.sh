@@ -8,7 +8,7 @@ build="gcc make pkg-config libevent-dev libjansson-dev libcurl4-openssl-dev
 libseccomp-dev libcap-dev libssl-dev"
 runtime="busybox-static iproute2 util-linux procps"
 tests="clang libclang-rt-14-dev shellcheck tmux curl python3"
-bench="crun hyperfine docker.io"
+bench="crun hyperfine docker.io docker-compose"
 
 want="$build $runtime"
 case "${1:-all}" in
