@@ -24,21 +24,62 @@ const char *plan_op_name(enum plan_op op)
 	return "?";
 }
 
-static size_t find_want(const struct plan_desired *want, size_t n, const char *name)
+/*
+ * Name lookups go through sorted index arrays: a pass over a thousand
+ * containers must not cost a million string comparisons.
+ */
+struct index {
+	const char **names;
+	size_t *pos;
+	size_t n;
+};
+
+static const char *const *sort_names;
+static int by_name(const void *a, const void *b)
 {
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(want[i].name, name) == 0)
-			return i;
-	return n;
+	return strcmp(sort_names[*(const size_t *)a], sort_names[*(const size_t *)b]);
 }
 
-static const struct plan_observed *find_have(const struct plan_observed *have, size_t n,
-					     const char *name)
+static void index_build(struct index *ix, const char **names, size_t n)
 {
+	ix->names = names;
+	ix->n = n;
+	ix->pos = xcalloc(n + 1, sizeof(size_t));
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(have[i].name, name) == 0)
-			return &have[i];
-	return NULL;
+		ix->pos[i] = i;
+	sort_names = names;
+	qsort(ix->pos, n, sizeof(size_t), by_name);
+	sort_names = NULL;
+}
+
+/* Position of name in the original array, or n when absent. */
+static size_t index_find(const struct index *ix, const char *name)
+{
+	size_t lo = 0, hi = ix->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(ix->names[ix->pos[mid]], name);
+		if (c == 0)
+			return ix->pos[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return ix->n;
+}
+
+static void index_release(struct index *ix)
+{
+	free(ix->pos);
+}
+
+static const char **want_names(const struct plan_desired *want, size_t n)
+{
+	const char **v = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		v[i] = want[i].name;
+	return v;
 }
 
 enum mark { WHITE, GREY, BLACK };
@@ -46,6 +87,7 @@ enum mark { WHITE, GREY, BLACK };
 struct topo {
 	const struct plan_desired *want;
 	size_t n;
+	const struct index *ix;
 	enum mark *mark;
 	size_t *stack; /* the current path, for naming a cycle */
 	size_t depth;
@@ -75,7 +117,7 @@ static int visit(struct topo *t, size_t i, struct clbsd_err *err)
 	t->stack[t->depth++] = i;
 	const struct plan_desired *w = &t->want[i];
 	for (size_t d = 0; d < w->n_deps; d++) {
-		size_t j = find_want(t->want, t->n, w->deps[d]);
+		size_t j = index_find(t->ix, w->deps[d]);
 		if (j == t->n)
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
 						"container %s: :depends-on names %s, which is not "
@@ -94,9 +136,13 @@ static int visit(struct topo *t, size_t i, struct clbsd_err *err)
 int plan_order(const struct plan_desired *want, size_t n_want, size_t **order,
 	       struct clbsd_err *err)
 {
+	autofree const char **names = want_names(want, n_want);
+	struct index ix;
+	index_build(&ix, names, n_want);
 	struct topo t = {
 		.want = want,
 		.n = n_want,
+		.ix = &ix,
 		.mark = xcalloc(n_want + 1, sizeof(enum mark)),
 		.stack = xcalloc(n_want + 1, sizeof(size_t)),
 		.order = xcalloc(n_want + 1, sizeof(size_t)),
@@ -107,6 +153,7 @@ int plan_order(const struct plan_desired *want, size_t n_want, size_t **order,
 		r = visit(&t, i, err);
 	free(t.mark);
 	free(t.stack);
+	index_release(&ix);
 	if (r < 0) {
 		free(t.order);
 		return r;
@@ -134,6 +181,14 @@ int plan_compute(const struct plan_desired *want, size_t n_want, const struct pl
 		return r;
 	struct plan p = {0};
 	size_t cap = 0;
+	autofree const char **wn = want_names(want, n_want);
+	struct index wix;
+	index_build(&wix, wn, n_want);
+	autofree const char **hn = xcalloc(n_have + 1, sizeof(char *));
+	for (size_t i = 0; i < n_have; i++)
+		hn[i] = have[i].name;
+	struct index hix;
+	index_build(&hix, hn, n_have);
 
 	/*
 	 * Stops and removals first, dependants before what they depend on:
@@ -142,13 +197,14 @@ int plan_compute(const struct plan_desired *want, size_t n_want, const struct pl
 	 */
 	for (size_t i = 0; i < n_have; i++) {
 		const struct plan_observed *h = &have[i];
-		if (h->managed && find_want(want, n_want, h->name) == n_want)
+		if (h->managed && index_find(&wix, h->name) == n_want)
 			add(&p, &cap, PLAN_REMOVE, h->name, false,
 			    xasprintf("remove %s: no longer declared", h->name));
 	}
 	for (size_t k = n_want; k-- > 0;) {
 		const struct plan_desired *w = &want[order[k]];
-		const struct plan_observed *h = find_have(have, n_have, w->name);
+		size_t hi = index_find(&hix, w->name);
+		const struct plan_observed *h = hi < n_have ? &have[hi] : NULL;
 		if (h && h->managed && h->running && !w->running && h->hash &&
 		    strcmp(h->hash, w->hash) == 0)
 			add(&p, &cap, PLAN_STOP, w->name, false,
@@ -157,7 +213,8 @@ int plan_compute(const struct plan_desired *want, size_t n_want, const struct pl
 	/* Then creates, recreates and starts, dependencies first. */
 	for (size_t k = 0; k < n_want; k++) {
 		const struct plan_desired *w = &want[order[k]];
-		const struct plan_observed *h = find_have(have, n_have, w->name);
+		size_t hi = index_find(&hix, w->name);
+		const struct plan_observed *h = hi < n_have ? &have[hi] : NULL;
 		if (h && !h->managed) {
 			add(&p, &cap, PLAN_CONFLICT, w->name, false,
 			    xasprintf("conflict %s: a container of that name exists that the "
@@ -175,6 +232,8 @@ int plan_compute(const struct plan_desired *want, size_t n_want, const struct pl
 			    xasprintf("start %s: :state running, not running", w->name));
 		}
 	}
+	index_release(&wix);
+	index_release(&hix);
 	free(order);
 	*out = p;
 	return 0;

@@ -127,6 +127,7 @@ struct daemon {
 	char *confd;              /* conf.d beside the main config file */
 	struct conf *conf;        /* the last good configuration (NULL: none) */
 	struct conf *conf_next;   /* loaded while a pass ran; taken when it ends */
+	char (*conf_hashes)[65];  /* spec hashes of d->conf's containers, lazily */
 	uint64_t conf_generation; /* bumps on every accepted load */
 	int64_t conf_loaded_ns;
 	char *conf_error;         /* diagnostics of the last rejected load, or NULL */

@@ -106,6 +106,8 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 	} else {
 		conf_free(d->conf);
 		d->conf = conf;
+		free(d->conf_hashes);
+		d->conf_hashes = NULL;
 		hooks_sync(d);
 	}
 	daemon_event(d, "config.loaded", NULL,
@@ -166,6 +168,24 @@ static char *changed_keys(const char *old_text, const char *new_text)
 	return b.len ? buf_detach(&b, NULL) : (buf_release(&b), NULL);
 }
 
+static int ctr_by_name(const void *a, const void *b)
+{
+	return strcmp((*(struct container *const *)a)->name, (*(struct container *const *)b)->name);
+}
+
+/* The spec hashes of the configuration in force, computed once per load. */
+static const char (*hashes_of(struct daemon *d, const struct conf *conf))[65]
+{
+	if (conf != d->conf || !conf)
+		return NULL;
+	if (!d->conf_hashes) {
+		d->conf_hashes = xcalloc(conf->ncontainers + 1, sizeof(*d->conf_hashes));
+		for (size_t i = 0; i < conf->ncontainers; i++)
+			conf_container_hash(conf->containers[i], d->conf_hashes[i]);
+	}
+	return (const char (*)[65])d->conf_hashes;
+}
+
 static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 {
 	memset(in, 0, sizeof(*in));
@@ -173,25 +193,39 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 	in->want = xcalloc(nc + 1, sizeof(*in->want));
 	in->hashes = xcalloc(nc + 1, sizeof(*in->hashes));
 	in->changed = xcalloc(nc + 1, sizeof(char *));
+	/* Containers sorted by name, for lookups in O(log n). */
+	size_t n = 0;
+	for (struct container *c = d->ctrs; c; c = c->next)
+		n++;
+	struct container **sorted = xcalloc(n + 1, sizeof(*sorted));
+	size_t ns = 0;
+	for (struct container *c = d->ctrs; c; c = c->next)
+		if (!c->removed)
+			sorted[ns++] = c;
+	qsort(sorted, ns, sizeof(*sorted), ctr_by_name);
+	const char(*cached)[65] = hashes_of(d, conf);
 	for (size_t i = 0; i < nc; i++) {
 		const struct conf_container *ct = conf->containers[i];
 		struct plan_desired *w = &in->want[in->n_want++];
-		conf_container_hash(ct, in->hashes[i]);
+		if (cached)
+			memcpy(in->hashes[i], cached[i], 65);
+		else
+			conf_container_hash(ct, in->hashes[i]);
 		w->name = ct->name;
 		w->hash = in->hashes[i];
 		w->running = ct->state == CONF_STATE_RUNNING;
 		w->deps = (const char *const *)ct->depends_on;
 		w->n_deps = strv_len(ct->depends_on);
-		struct container *c = ctr_find(d, ct->name);
+		struct container key = {.name = ct->name}, *kp = &key;
+		struct container **found = bsearch(&kp, sorted, ns, sizeof(*sorted), ctr_by_name);
+		struct container *c = found ? *found : NULL;
 		if (c && c->managed && c->spec_text && strcmp(c->spec_hash, w->hash) != 0) {
 			autofree char *now = conf_container_print(ct);
 			in->changed[i] = changed_keys(c->spec_text, now);
 		}
 		w->changed = in->changed[i];
 	}
-	size_t n = 0;
-	for (struct container *c = d->ctrs; c; c = c->next)
-		n++;
+	free(sorted);
 	in->have = xcalloc(n + 1, sizeof(*in->have));
 	for (struct container *c = d->ctrs; c; c = c->next) {
 		if (c->removed)
@@ -497,6 +531,8 @@ static void pass_end(struct reconcile_pass *p)
 			conf_free(d->conf);
 			d->conf = d->conf_next;
 			d->conf_next = NULL;
+			free(d->conf_hashes);
+			d->conf_hashes = NULL;
 			d->pass_pending = true;
 			hooks_sync(d);
 		} else if (p->plan.n) {
@@ -701,6 +737,7 @@ void reconcile_release(struct daemon *d)
 		event_free(d->pass_timer);
 	conf_free(d->conf);
 	conf_free(d->conf_next);
+	free(d->conf_hashes);
 	free(d->conf_error);
 	json_decref(d->last_pass);
 }
