@@ -95,6 +95,19 @@ struct rt_stats {
 	uint64_t oom_kills;
 };
 
+/* What a network health probe checks (rt_ops.probe). */
+enum rt_probe_kind {
+	RT_PROBE_TCP,  /* healthy when a TCP connection is accepted */
+	RT_PROBE_HTTP, /* healthy when "GET path" answers with a 2xx or 3xx status */
+};
+
+struct rt_probe {
+	enum rt_probe_kind kind;
+	int port;           /* on 127.0.0.1 in the container's network namespace, 1..65535 */
+	const char *path;   /* HTTP: starts with '/', printable ASCII without spaces */
+	int64_t timeout_ns; /* for the whole probe (connect, request, status line), > 0 */
+};
+
 struct rt_ops {
 	const char *name;
 	/*
@@ -127,6 +140,23 @@ struct rt_ops {
 	int (*destroy)(const struct rt_spec *spec, struct clbsd_err *err);
 	/* The host's cgroup layout: "v1", "v2", "hybrid" or "none". */
 	const char *(*cgroup_layout)(void);
+	/*
+	 * Start a network health probe in the network namespace of the
+	 * container whose init is init_pid, without blocking: a child process
+	 * runs it, so the caller's event loop only watches an fd. On success
+	 * *fd_out is a pipe's read end (O_CLOEXEC|O_NONBLOCK) on which the
+	 * child writes one line saying what it found ("connected to
+	 * 127.0.0.1:8080", "HTTP 200 OK", "connection refused", "timed out
+	 * after 2s", "HTTP 503 Service Unavailable") before it exits, and
+	 * *pid_out the child, which the caller must reap: exit status 0 is
+	 * healthy, anything else (1, or killed) is not. The child gives up
+	 * after p->timeout_ns on its own. Fails on invalid input, or when
+	 * init_pid's namespace cannot be opened (CLBSD_E_CONFLICT: the container
+	 * is not running). The caller makes sure init_pid is still the
+	 * container's init (it has not reaped it).
+	 */
+	int (*probe)(pid_t init_pid, const struct rt_probe *p, int *fd_out, pid_t *pid_out,
+		     struct clbsd_err *err);
 };
 
 /* The runtime for this platform (picked by the build). */

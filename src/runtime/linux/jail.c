@@ -653,6 +653,7 @@ static const struct rt_ops linux_ops = {
 	.stats = lx_stats,
 	.destroy = lx_destroy,
 	.cgroup_layout = lx_cgroup_layout,
+	.probe = lx_probe,
 };
 
 const struct rt_ops *rt_default_ops(void)

@@ -7,6 +7,8 @@
  *              namespace: rootfs, volumes, /proc, /dev, /sys, masks, pivot_root.
  *   secure.c   capability sets, uid/gid, no_new_privs and the seccomp filter.
  *   jail.c     the rt_ops table: create/release/exec/kill_all/stats/oom_fd/destroy.
+ *   probe.c    network health probes (TCP connect, HTTP GET) in a container's
+ *              network namespace, run by a forked child.
  *
  * Every cgroup function takes a struct cg_sys describing where the
  * hierarchies are mounted, so the unit tests can point it at a fake directory
@@ -100,6 +102,12 @@ int cg_stats(const struct cg_sys *cg, const char *path, struct rt_stats *st,
 int cg_oom_fd(const struct cg_sys *cg, const char *path, int *fd, struct clbsd_err *err);
 /* rmdir `path` everywhere, retrying for up to timeout_ms while tasks drain. Idempotent. */
 int cg_destroy(const struct cg_sys *cg, const char *path, int timeout_ms, struct clbsd_err *err);
+
+/* ---- health probes ---- */
+
+/* rt_ops.probe: see driver.h. */
+int lx_probe(pid_t init_pid, const struct rt_probe *p, int *fd_out, pid_t *pid_out,
+	     struct clbsd_err *err);
 
 /* ---- mounts (run in the container's init, inside its new mount namespace) ---- */
 
