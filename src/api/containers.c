@@ -66,13 +66,22 @@ void api_stats_all(struct daemon *d, struct evhttp_request *req)
 	api_reply_json(req, 200, a);
 }
 
+/* The container as the API shows it: its record plus its health, if checked. */
+static json_t *ctr_json(struct container *c)
+{
+	json_t *j = ctr_to_json(c);
+	json_t *h = health_json(c->d, c->name);
+	json_object_set_new(j, "health", h ? h : json_null());
+	return j;
+}
+
 static void list(struct daemon *d, struct evhttp_request *req)
 {
 	bool all = api_query_bool(req, "all");
 	json_t *a = json_array();
 	for (struct container *c = d->ctrs; c; c = c->next)
 		if (all || c->state == CTR_RUNNING || c->state == CTR_RESTARTING)
-			json_array_append_new(a, ctr_to_json(c));
+			json_array_append_new(a, ctr_json(c));
 	api_reply_json(req, 200, a);
 }
 
@@ -83,7 +92,7 @@ static void done_json(struct container *c, const struct clbsd_err *err, void *ar
 	if (err)
 		api_pending_err(p, err);
 	else
-		api_pending_json(p, 200, ctr_to_json(c));
+		api_pending_json(p, 200, ctr_json(c));
 }
 
 static void done_removed(struct container *c, const struct clbsd_err *err, void *arg)
@@ -140,7 +149,7 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 			if (r < 0)
 				api_reply_err(req, &err);
 			else
-				api_reply_json(req, 201, ctr_to_json(c));
+				api_reply_json(req, 201, ctr_json(c));
 		} else {
 			api_reply_error(req, 405, "invalid_argument",
 					"use GET or POST on /v1/containers");
@@ -155,7 +164,7 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 	}
 	if (!action || !*action) {
 		if (m == EVHTTP_REQ_GET) {
-			api_reply_json(req, 200, ctr_to_json(c));
+			api_reply_json(req, 200, ctr_json(c));
 		} else if (m == EVHTTP_REQ_DELETE) {
 			bool force = api_query_bool(req, "force");
 			ctr_remove(c, force, done_removed, api_pending_new(d, req));
@@ -213,7 +222,7 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 		if (ctr_kill(c, sig, &err) < 0)
 			api_reply_err(req, &err);
 		else
-			api_reply_json(req, 200, ctr_to_json(c));
+			api_reply_json(req, 200, ctr_json(c));
 	} else if (strcmp(action, "exec") == 0) {
 		api_container_exec(d, req, c);
 	} else {

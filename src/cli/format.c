@@ -159,6 +159,11 @@ char *fmt_status(const json_t *ctr, int64_t now_ns)
 		if (!t)
 			return xstrdup("Up");
 		fmt_duration(now_ns > t ? now_ns - t : 0, d, sizeof(d));
+		/* "Up 5 minutes (healthy)", as docker ps shows a health check. */
+		const char *health =
+			json_string_value(json_object_get(json_object_get(ctr, "health"), "status"));
+		if (health)
+			return xasprintf("Up %s (%s)", d, health);
 		return xasprintf("Up %s", d);
 	}
 	if (strcmp(state, "exited") == 0 || strcmp(state, "restarting") == 0) {

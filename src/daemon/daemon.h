@@ -138,6 +138,8 @@ struct daemon {
 	struct event *pass_timer; /* deferred trigger, backoff and periodic resync */
 	json_t *last_pass;        /* summary of the last finished pass */
 	struct hooks_state *hooks; /* hooks.c */
+	struct health_run *health_runs; /* health.c: one per checked, running container */
+	struct events_sub *health_sub;
 	struct conf_watch *watch;  /* inotify on the configuration files */
 	bool conf_main_seen;       /* the main file existed at the last good load */
 	bool shutting_down;
@@ -224,6 +226,14 @@ int reconcile_record_state(struct daemon *d, const char *name, bool running,
 			   struct clbsd_err *err);
 void reconcile_init(struct daemon *d);
 void reconcile_release(struct daemon *d);
+
+/* health.c: :health checks of running declared containers */
+void health_init_daemon(struct daemon *d);
+void health_release_daemon(struct daemon *d);
+/* "starting", "healthy", "unhealthy", or NULL when the container has no check running. */
+const char *health_of(struct daemon *d, const char *name);
+/* {status, failures, checks, log: [...]} or NULL. */
+json_t *health_json(struct daemon *d, const char *name);
 
 /* hooks.c: the configuration's :on hooks on per-container actors */
 void hooks_init(struct daemon *d);

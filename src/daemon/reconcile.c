@@ -56,6 +56,7 @@ struct reconcile_pass {
 	json_t *results;
 	int64_t started_ns;
 	bool dry_run;
+	bool waiting; /* an action waits for a dependency: look again soon */
 	struct pass_waiter *waiters;
 };
 
@@ -426,6 +427,33 @@ static void recreate_removed(struct container *c, const struct clbsd_err *err, v
 	after_create(p, &p->plan.actions[p->next]);
 }
 
+/*
+ * A container starts after its dependencies run, and are healthy where they
+ * have a check: the first dependency that is not there yet, and why.
+ */
+static const char *dep_not_ready(struct reconcile_pass *p, const char *name, const char **why)
+{
+	const struct conf_container *ct = p->conf ? conf_container_find(p->conf, name) : NULL;
+	for (size_t i = 0; ct && ct->depends_on && ct->depends_on[i]; i++) {
+		const char *dep = ct->depends_on[i];
+		struct container *c = ctr_find(p->d, dep);
+		if (!c || c->state != CTR_RUNNING) {
+			*why = "is not running";
+			return dep;
+		}
+		const struct conf_container *dc = conf_container_find(p->conf, dep);
+		if (dc && dc->health.type != CONF_HEALTH_NONE) {
+			const char *h = health_of(p->d, dep);
+			if (!h || strcmp(h, "healthy") != 0) {
+				*why = h && strcmp(h, "unhealthy") == 0 ? "is unhealthy"
+									: "is not healthy yet";
+				return dep;
+			}
+		}
+	}
+	return NULL;
+}
+
 /* Does one of the container's declared dependencies fail in this pass? */
 static const char *held_back(struct reconcile_pass *p, const char *name)
 {
@@ -454,6 +482,22 @@ static void pass_step(struct reconcile_pass *p)
 		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EAGAIN, "held back: dependency %s failed",
 				 dep);
 		step_done(c, &err, p);
+		return;
+	}
+	const char *why;
+	if ((a->op == PLAN_START || ((a->op == PLAN_CREATE || a->op == PLAN_RECREATE) && a->start)) &&
+	    (dep = dep_not_ready(p, a->name, &why))) {
+		/* Not a failure: the next pass (soon, or when it turns healthy) retries. */
+		json_t *j = action_json(a);
+		autofree char *msg = xasprintf("waiting: dependency %s %s", dep, why);
+		json_object_set_new(j, "ok", json_false());
+		json_object_set_new(j, "waiting", json_true());
+		json_object_set_new(j, "error", json_string(msg));
+		json_array_append_new(p->results, j);
+		log_debug("reconcile", a->name, "%s", msg);
+		p->waiting = true;
+		p->next++;
+		pass_step(p);
 		return;
 	}
 	switch (a->op) {
@@ -551,12 +595,15 @@ static void pass_end(struct reconcile_pass *p)
 	}
 	json_decref(summary);
 	bool dry = p->dry_run;
+	bool p_waiting = p->waiting;
 	pass_free(p);
 	if (dry)
 		return;
 	if (d->pass_pending) {
 		d->pass_pending = false;
 		schedule(d, 0);
+	} else if (p_waiting) {
+		schedule(d, 1000);
 	} else if (d->pass_backoff) {
 		int n = d->pass_backoff < 6 ? d->pass_backoff : 6;
 		int64_t s = (int64_t)1 << (n - 1);
@@ -712,6 +759,7 @@ void reconcile_init(struct daemon *d)
 {
 	d->pass_timer = evtimer_new(d->base, on_timer, d);
 	hooks_init(d);
+	health_init_daemon(d);
 	struct clbsd_err werr;
 	d->watch = conf_watch_new(d->base, d->config, d->confd, files_changed, d, &werr);
 	if (!d->watch)
@@ -728,6 +776,7 @@ void reconcile_release(struct daemon *d)
 {
 	if (d->watch)
 		conf_watch_free(d->watch);
+	health_release_daemon(d);
 	hooks_release(d);
 	for (struct pass_waiter *w = d->pass_next_waiters, *n; w; w = n) {
 		n = w->next;

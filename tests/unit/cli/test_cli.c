@@ -321,6 +321,11 @@ TEST(status_column)
 	autofree char *e = fmt_status(c, NOW);
 	CHECK_STR(e, "Restarting (1) 5 minutes ago");
 	json_decref(c);
+	c = json_pack("{s:s, s:s, s:{s:s}}", "state", "running", "started_at", T0, "health",
+		      "status", "healthy");
+	autofree char *f = fmt_status(c, NOW);
+	CHECK_STR(f, "Up 5 minutes (healthy)");
+	json_decref(c);
 }
 
 TEST(table_alignment)
