@@ -98,9 +98,20 @@ static void done_json(struct container *c, const struct clbsd_err *err, void *ar
 static void done_removed(struct container *c, const struct clbsd_err *err, void *arg)
 {
 	struct api_pending *p = arg;
+	autofree char *volumes_of = p->data; /* set for ?volumes=1 */
+	p->data = NULL;
 	if (err) {
 		api_pending_err(p, err);
 		return;
+	}
+	if (volumes_of) {
+		/* Named volumes outlive the container unless asked for with it. */
+		autofree char *dir = xasprintf("%s/volumes/%s", p->d->root, volumes_of);
+		struct clbsd_err e2;
+		if (fs_rm_rf(dir, &e2) < 0) {
+			api_pending_err(p, &e2);
+			return;
+		}
 	}
 	if (!p->gone)
 		api_reply_empty(p->req, 204);
@@ -167,7 +178,10 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 			api_reply_json(req, 200, ctr_json(c));
 		} else if (m == EVHTTP_REQ_DELETE) {
 			bool force = api_query_bool(req, "force");
-			ctr_remove(c, force, done_removed, api_pending_new(d, req));
+			struct api_pending *p = api_pending_new(d, req);
+			if (api_query_bool(req, "volumes"))
+				p->data = xstrdup(c->name);
+			ctr_remove(c, force, done_removed, p);
 		} else {
 			api_reply_error(req, 405, "invalid_argument",
 					"use GET or DELETE on a container");

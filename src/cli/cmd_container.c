@@ -342,18 +342,22 @@ int cmd_rm(int argc, char **argv)
 	static const struct option lo[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"force", no_argument, NULL, 'f'},
+		{"volumes", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
-	bool force = false;
+	bool force = false, volumes = false;
 	int c;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:hf", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:hfv", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			return cli_help();
 		case 'f':
 			force = true;
+			break;
+		case 'v':
+			volumes = true;
 			break;
 		default:
 			return cli_bad_opt(c, argv);
@@ -362,7 +366,11 @@ int cmd_rm(int argc, char **argv)
 	int r = check_names(argc, argv, optind);
 	if (r)
 		return r;
-	return each(argc, argv, optind, "DELETE", "/v1/containers/%s", force ? "?force=1" : NULL);
+	const char *q = force && volumes ? "?force=1&volumes=1"
+			: force		 ? "?force=1"
+			: volumes	 ? "?volumes=1"
+					 : NULL;
+	return each(argc, argv, optind, "DELETE", "/v1/containers/%s", q);
 }
 
 int cmd_ps(int argc, char **argv)

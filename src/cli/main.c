@@ -83,11 +83,14 @@ static const struct command commands[] = {
 	 "  -t, --time SECS   seconds to wait before SIGKILL (default 10)\n"
 	 "  -h, --help        show this help\n"},
 	{"rm", cmd_rm, "remove containers",
-	 "Usage: clbsd rm [-f] NAME...\n\n"
-	 "Remove containers with their file system, logs and state.\n\n"
+	 "Usage: clbsd rm [-f] [-v] NAME...\n\n"
+	 "Remove containers with their file system, logs and state. Their named\n"
+	 "volumes (:dataset) stay unless -v is given. A container the configuration\n"
+	 "declares comes back at the next reconcile pass: remove it from the file.\n\n"
 	 "Options:\n"
-	 "  -f, --force   kill a running container first\n"
-	 "  -h, --help    show this help\n"},
+	 "  -f, --force     kill a running container first\n"
+	 "  -v, --volumes   remove its named volumes too\n"
+	 "  -h, --help      show this help\n"},
 	{"ps", cmd_ps, "list containers",
 	 "Usage: clbsd ps [-a] [--json]\n\n"
 	 "List running containers: NAME, ID, IMAGE, COMMAND, STATE, STATUS, PID.\n\n"

@@ -17,7 +17,8 @@ cat >"$CONF" <<'C'
 (container web :image "forge" :command ("sh" "-c" "echo $GREETING; sleep 300")
   :env (("GREETING" . "hello")) :depends-on (db)
   :volumes ((:dataset "data" :path "/data")))
-(container idle :image "forge" :command ("sleep" "300") :state stopped)
+(container idle :image "forge" :command ("sleep" "300") :state stopped
+  :volumes ((:dataset "cache" :path "/cache")))
 C
 plan=$(clbsd plan)
 db_line=$(echo "$plan" | grep -n '^create db:' | cut -d: -f1)
@@ -47,6 +48,15 @@ wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK logs web 2>/dev/null | grep -q 
 [ "$(clbsd exec web cat /data/file)" = kept ] && ok named_volume_survives_recreate ||
 	fail named_volume_survives_recreate "lost"
 
+# rm -v wipes the named volumes with the container; the reconciler then
+# makes it again, fresh.
+clbsd rm -f -v web >/dev/null
+[ ! -e "$ROOT/volumes/web/data/file" ] && ok rm_volumes_wipes || fail rm_volumes_wipes "data kept"
+clbsd apply >/dev/null
+[ "$(state web)" = running ] && [ -d "$ROOT/volumes/web/data" ] && ok recreated_after_rm ||
+	fail recreated_after_rm "$(state web)"
+db_pid=$(field db pid)
+
 # A typo changes nothing and says where; the fix converges.
 cp "$CONF" "$TMP/good.conf"
 sed -i 's/:image "forge" :command ("sleep" "300"))$/:imgae "forge" :command ("sleep" "300"))/' "$CONF"
@@ -73,9 +83,10 @@ echo "$out" | grep -Eq 'a -> b -> a|b -> a -> b' && ok cycle_named || fail cycle
 sed -i 's/ :state stopped//' "$CONF"
 clbsd apply >/dev/null
 [ "$(state idle)" = running ] && ok state_change_applies || fail state_change_applies "$(state idle)"
-grep -v '^(container idle' "$CONF" >"$TMP/c2" && cp "$TMP/c2" "$CONF"
+python3 -c 'import re,sys; s=open(sys.argv[1]).read(); open(sys.argv[1],"w").write(re.sub(r"\(container idle[^\n]*\n[^\n]*cache[^\n]*\n", "", s))' "$CONF"
 clbsd apply >/dev/null
 ! clbsd inspect idle >/dev/null 2>&1 && ok removed_when_undeclared || fail removed_when_undeclared "still there"
+[ -d "$ROOT/volumes/idle/cache" ] && ok undeclared_keeps_volumes || fail undeclared_keeps_volumes "gone"
 [ "$(state adhoc)" = running ] && ok adhoc_never_reaped || fail adhoc_never_reaped "$(state adhoc)"
 
 # Editing the file is enough: the daemon watches it (a rename-style save too).
