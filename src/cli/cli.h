@@ -181,6 +181,12 @@ int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_bad_opt(int c, char **argv);
 /* Print the usage of the running command to stdout; returns 0. */
 int cli_help(void);
+/*
+ * Parse -h/--help, --json and, when dry_run is not NULL, --dry-run; leaves
+ * optind at the first argument. Returns 0, -1 after printing the help (exit
+ * 0), or the status of a usage error.
+ */
+int cli_opts_json(int argc, char **argv, bool *dry_run);
 /* Report an error: usage style and EXIT_USAGE for invalid input, else "clbsd: msg" and 1. */
 int cli_fail(const struct clbsd_err *err);
 /* The daemon connection, made on first use. */

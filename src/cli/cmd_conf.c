@@ -5,39 +5,16 @@
 #include "util/json.h"
 #include "util/util.h"
 
-#include <getopt.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
-/* Parse -h, --json and (apply) --dry-run. Returns 0, or a status to exit with. */
+/* -h, --json and (apply) --dry-run, and no arguments. Returns 0 or a status. */
 static int opts(int argc, char **argv, bool *dry_run)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			cli_help();
-			return -1;
-		case 'j':
-			cli.json = true;
-			break;
-		case 'n':
-			if (!dry_run)
-				return cli_bad_opt(c, argv);
-			*dry_run = true;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
+	int r = cli_opts_json(argc, argv, dry_run);
+	if (r)
+		return r;
 	if (optind < argc)
 		return cli_usage("unexpected argument \"%s\"", argv[optind]);
 	return 0;

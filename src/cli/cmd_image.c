@@ -13,27 +13,7 @@
 /* -h and --json only; returns -1 after help, 0 to go on, else an exit status. */
 static int opts_json(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			cli_help();
-			return -1;
-		case 'j':
-			cli.json = true;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
-	return 0;
+	return cli_opts_json(argc, argv, NULL);
 }
 
 static int check_refs(int argc, char **argv, int first)

@@ -275,6 +275,37 @@ static const struct command *find_usage(const char *name)
 	return NULL;
 }
 
+int cli_opts_json(int argc, char **argv, bool *dry_run)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			cli_help();
+			return -1;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'n':
+			if (!dry_run)
+				return cli_bad_opt(c, argv);
+			*dry_run = true;
+			break;
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	return 0;
+}
+
 int cli_help(void)
 {
 	const struct command *c = find_usage(cli.cmd);
