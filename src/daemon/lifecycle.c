@@ -13,11 +13,14 @@
 #include <event2/bufferevent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define START_TIMEOUT_S   60
 #define BACKOFF_BASE_MS   100
@@ -319,44 +322,45 @@ static int spawn_shim(struct container *c, bool hold, struct clbsd_err *err)
 			      "--log-dir", log_dir, "--ready-fd", "3",
 			      "--log-level", log_level_name(log_get_level()),
 			      hold ? "--hold" : NULL, NULL};
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
+	/*
+	 * posix_spawn, not fork: glibc spawns with CLONE_VM|CLONE_VFORK, so a
+	 * daemon holding a thousand containers does not copy its page tables
+	 * for every start. The shim gets /dev/null as stdio, the ready pipe as
+	 * fd 3, default signal handling and an empty signal mask.
+	 */
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+	posix_spawn_file_actions_adddup2(&fa, 0, 1);
+	posix_spawn_file_actions_adddup2(&fa, 0, 2);
+	/* dup2 onto itself clears close-on-exec (glibc >= 2.29, POSIX 2024). */
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 3);
+	posix_spawnattr_init(&attr);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	pid_t pid;
+	int se = posix_spawn(&pid, d->shim_path, &fa, &attr, (char *const *)(uintptr_t)argv,
+			     environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (se != 0) {
 		close(fds[0]);
 		close(fds[1]);
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "fork shim");
-	}
-	if (pid == 0) {
-		/* The shim must not inherit the daemon's signal handling. */
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		for (int s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
-		int devnull = open("/dev/null", O_RDWR);
-		if (devnull >= 0) {
-			dup2(devnull, 0);
-			dup2(devnull, 1);
-			dup2(devnull, 2);
-		}
-		/* dup2 onto itself would keep close-on-exec set. */
-		if (fds[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(fds[1], 3) < 0)
-			_exit(127);
-		execv(d->shim_path, (char *const *)(uintptr_t)argv);
-		_exit(127);
+		return clbsd_err_set(err, CLBSD_E_UNAVAIL, se,
+				     "cannot run the shim %s (install clbsd-shim beside clbsdd or "
+				     "pass --shim)",
+				     d->shim_path);
 	}
 	close(fds[1]);
 	/* The shim forks once more and its first process exits at once. */
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-		close(fds[0]);
-		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOENT,
-					"cannot run the shim %s (install clbsd-shim beside clbsdd "
-					"or pass --shim)",
-					d->shim_path);
-	}
 	fd_set_nonblock(fds[0], true);
 	c->ready_fd = fds[0];
 	c->ready_buf = xcalloc(1, sizeof(struct buf));
