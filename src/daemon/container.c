@@ -210,7 +210,14 @@ int ctr_save_config(struct container *c, struct clbsd_err *err)
 	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(j);
 	autofree char *path = xasprintf("%s/container.json", c->dir);
-	int r = fs_write_atomic(path, text, strlen(text), 0600, err);
+	/*
+	 * A --rm container lives only until it exits: losing it to a power
+	 * failure is what would happen to it anyway (the next start finds its
+	 * container.json missing or empty and clears the directory), so it is
+	 * not worth a millisecond of fsync on every `clbsd run --rm`.
+	 */
+	int r = c->cfg.auto_remove ? fs_replace(path, text, strlen(text), 0600, err)
+				   : fs_write_atomic(path, text, strlen(text), 0600, err);
 	if (r < 0)
 		return clbsd_err_prefix(err, "container %s: save", c->name);
 	return 0;
@@ -786,8 +793,12 @@ static int load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 	autofree char *dir = xasprintf("%s/containers/%s", d->root, name);
 	autofree char *path = xasprintf("%s/container.json", dir);
 	autofree char *text = NULL;
-	if (fs_read_file(path, &text, NULL, err) < 0)
+	size_t len = 0;
+	if (fs_read_file(path, &text, &len, err) < 0)
 		return -err->code;
+	/* Empty: a write that a power failure cut short (see ctr_save_config). */
+	if (len == 0)
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOENT, "%s is empty", path);
 	json_error_t je;
 	json_t *j = json_loads(text, 0, &je);
 	if (!j)
@@ -881,8 +892,9 @@ int ctr_load_all(struct daemon *d, struct clbsd_err *err)
 		if (e2.code == ENOENT) {
 			/*
 			 * container.json is written last when a container is made:
-			 * without it this is a create the daemon did not finish (it
-			 * was killed), and nothing else uses the directory.
+			 * without it (or with it empty) this is a create the daemon
+			 * did not finish, or a --rm container a power failure cut
+			 * short, and nothing else uses the directory.
 			 */
 			autofree char *p = xasprintf("%s/%s", dir, de->d_name);
 			struct clbsd_err e3;
