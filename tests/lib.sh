@@ -110,6 +110,9 @@ t_cleanup() {
 		T_FAILED=1
 	fi
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		# Declare nothing first, or the reconciler would bring back what
+		# the loop below removes.
+		[ -n "${CONF:-}" ] && : >"$CONF" && clbsd apply >/dev/null 2>&1
 		local n
 		for n in $(clbsd ps -a --json 2>/dev/null | python3 -c 'import json,sys
 for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do
