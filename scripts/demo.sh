@@ -50,7 +50,14 @@ clbsd forge >/dev/null
 echo "built forge:latest from busybox-static"
 # The homelab in examples/homelab.conf runs on forge: converge on it now.
 clbsd apply || true
-clbsd ps
+# Dependants start once db's health check passes: give it a few seconds.
+i=0
+while [ "$(clbsd plan 2>/dev/null)" != "nothing to do: the host matches the configuration" ] &&
+	[ $i -lt 40 ]; do
+	i=$((i + 1))
+	sleep 0.5
+done
+clbsd ps -a
 
 cat <<EOT
 

@@ -40,7 +40,7 @@ static void print_actions(const json_t *actions, bool outcome)
 		if (!outcome)
 			printf("%s\n", reason);
 		else if (json_bool(a, "waiting", false))
-			printf("waiting %s: %s\n", reason, err ? err : "?");
+			printf("waiting %s (%s)\n", reason, err ? err : "?");
 		else if (json_bool(a, "ok", false))
 			printf("ok      %s\n", reason);
 		else

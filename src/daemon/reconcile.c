@@ -489,7 +489,7 @@ static void pass_step(struct reconcile_pass *p)
 	    (dep = dep_not_ready(p, a->name, &why))) {
 		/* Not a failure: the next pass (soon, or when it turns healthy) retries. */
 		json_t *j = action_json(a);
-		autofree char *msg = xasprintf("waiting: dependency %s %s", dep, why);
+		autofree char *msg = xasprintf("dependency %s %s", dep, why);
 		json_object_set_new(j, "ok", json_false());
 		json_object_set_new(j, "waiting", json_true());
 		json_object_set_new(j, "error", json_string(msg));
