@@ -229,6 +229,8 @@ void reconcile_release(struct daemon *d);
 
 /* health.c: :health checks of running declared containers */
 void health_init_daemon(struct daemon *d);
+/* Start the checks of running containers (after a restart re-adopted them). */
+void health_resume(struct daemon *d);
 void health_release_daemon(struct daemon *d);
 /* "starting", "healthy", "unhealthy", or NULL when the container has no check running. */
 const char *health_of(struct daemon *d, const char *name);

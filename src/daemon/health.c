@@ -355,6 +355,14 @@ void health_init_daemon(struct daemon *d)
 	d->health_sub = events_subscribe(&d->events, on_event, d);
 }
 
+void health_resume(struct daemon *d)
+{
+	/* Containers adopted before the configuration was loaded. */
+	for (struct container *c = d->ctrs; c; c = c->next)
+		if (c->state == CTR_RUNNING && !find_run(d, c->name))
+			health_start(d, c);
+}
+
 void health_release_daemon(struct daemon *d)
 {
 	if (d->health_sub)

@@ -769,6 +769,7 @@ void reconcile_init(struct daemon *d)
 	struct clbsd_err err;
 	/* A bad file at start leaves nothing declared; running containers stay. */
 	config_reload(d, &err);
+	health_resume(d);
 	schedule(d, 0);
 }
 

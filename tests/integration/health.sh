@@ -46,4 +46,9 @@ wait_until 20 sh -c "p=\$($BUILD/clbsd --socket $SOCK --json inspect flaky | pyt
 	ok unhealthy_restarted || fail unhealthy_restarted "pid still $pid, health $(health flaky)"
 clbsd events --type container.health --container flag --json | grep -q '"unhealthy"' &&
 	ok health_events || fail health_events "no container.health event"
+# A restarted daemon resumes the checks of the containers it re-adopts.
+t_kill_daemon TERM
+t_start_daemon || exit 1
+wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK --json inspect site | grep -q '\"status\": \"healthy\"'" &&
+	ok checks_resume_after_restart || fail checks_resume_after_restart "$(health site)"
 t_done
