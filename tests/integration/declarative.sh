@@ -91,8 +91,11 @@ clbsd apply >/dev/null
 
 # Editing the file is enough: the daemon watches it (a rename-style save too).
 sed 's/"300"))$/"301"))/' "$CONF" >"$TMP/new.conf" && mv "$TMP/new.conf" "$CONF"
-wait_until 5 sh -c "$BUILD/clbsd --socket $SOCK inspect db | grep -q 301" && ok file_edit_converges ||
-	fail file_edit_converges "$(clbsd plan)"
+# (Match the command itself: "301" can also turn up inside a hex id.)
+argv_of() { clbsd --json inspect "$1" | python3 -c 'import json,sys
+c=json.load(sys.stdin)[0]; print(" ".join(c["config"]["argv"]) if c["state"]=="running" else "")'; }
+wait_until 5 sh -c "[ \"\$($BUILD/clbsd --socket $SOCK --json inspect db | python3 -c 'import json,sys; c=json.load(sys.stdin)[0]; print(\" \".join(c[\"config\"][\"argv\"]) if c[\"state\"]==\"running\" else \"\")')\" = 'sleep 301' ]" &&
+	ok file_edit_converges || fail file_edit_converges "$(argv_of db): $(clbsd plan)"
 
 # The operator's stop of a declared container is recorded, not undone.
 clbsd stop -t 0 db >/dev/null
@@ -101,7 +104,8 @@ grep -q '(override db :state stopped)' "$(dirname "$CONF")/conf.d/90-live.conf" 
 clbsd apply >/dev/null
 sleep 0.5
 [ "$(state db)" = exited ] && ok stop_not_undone ||
-	fail stop_not_undone "$(state db): $(clbsd events --container db | tail -n 12)"
+	fail stop_not_undone "$(state db): $(clbsd events --container db | tail -n 12)
+$(grep -E 'reconcile|config' "$TMP/daemon.log" | tail -n 25)"
 clbsd start db >/dev/null
 grep -q '(override db :state running)' "$(dirname "$CONF")/conf.d/90-live.conf" &&
 	[ "$(state db)" = running ] && ok start_recorded_live || fail start_recorded_live "$(state db)"
