@@ -187,6 +187,8 @@ int cli_help(void);
  * 0), or the status of a usage error.
  */
 int cli_opts_json(int argc, char **argv, bool *dry_run);
+/* cli_opts_json() for commands that take no arguments. */
+int cli_opts_noargs(int argc, char **argv, bool *dry_run);
 /* Report an error: usage style and EXIT_USAGE for invalid input, else "clbsd: msg" and 1. */
 int cli_fail(const struct clbsd_err *err);
 /* The daemon connection, made on first use. */

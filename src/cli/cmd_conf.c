@@ -6,19 +6,8 @@
 #include "util/util.h"
 
 #include <stdio.h>
-#include <unistd.h>
 #include <string.h>
 
-/* -h, --json and (apply) --dry-run, and no arguments. Returns 0 or a status. */
-static int opts(int argc, char **argv, bool *dry_run)
-{
-	int r = cli_opts_json(argc, argv, dry_run);
-	if (r)
-		return r;
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
-	return 0;
-}
 
 /* One line per action: its reason, and for an applied one the outcome. */
 static void print_actions(const json_t *actions, bool outcome)
@@ -50,7 +39,7 @@ static void print_actions(const json_t *actions, bool outcome)
 
 int cmd_plan(int argc, char **argv)
 {
-	int r = opts(argc, argv, NULL);
+	int r = cli_opts_noargs(argc, argv, NULL);
 	if (r)
 		return r < 0 ? 0 : r;
 	struct clbsd_err err;
@@ -73,7 +62,7 @@ int cmd_plan(int argc, char **argv)
 int cmd_apply(int argc, char **argv)
 {
 	bool dry = false;
-	int r = opts(argc, argv, &dry);
+	int r = cli_opts_noargs(argc, argv, &dry);
 	if (r)
 		return r < 0 ? 0 : r;
 	struct clbsd_err err;
@@ -104,7 +93,7 @@ int cmd_apply(int argc, char **argv)
 
 int cmd_status(int argc, char **argv)
 {
-	int r = opts(argc, argv, NULL);
+	int r = cli_opts_noargs(argc, argv, NULL);
 	if (r)
 		return r < 0 ? 0 : r;
 	struct clbsd_err err;

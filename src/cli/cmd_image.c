@@ -29,11 +29,9 @@ static int check_refs(int argc, char **argv, int first)
 
 int cmd_images(int argc, char **argv)
 {
-	int r = opts_json(argc, argv);
+	int r = cli_opts_noargs(argc, argv, NULL);
 	if (r)
 		return r < 0 ? 0 : r;
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *list = NULL;
@@ -213,11 +211,9 @@ int cmd_forge(int argc, char **argv)
 
 int cmd_info(int argc, char **argv)
 {
-	int r = opts_json(argc, argv);
+	int r = cli_opts_noargs(argc, argv, NULL);
 	if (r)
 		return r < 0 ? 0 : r;
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *info = NULL;
@@ -235,11 +231,9 @@ int cmd_info(int argc, char **argv)
 
 int cmd_version(int argc, char **argv)
 {
-	int r = opts_json(argc, argv);
+	int r = cli_opts_noargs(argc, argv, NULL);
 	if (r)
 		return r < 0 ? 0 : r;
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *info = NULL;

@@ -306,6 +306,16 @@ int cli_opts_json(int argc, char **argv, bool *dry_run)
 	return 0;
 }
 
+int cli_opts_noargs(int argc, char **argv, bool *dry_run)
+{
+	int r = cli_opts_json(argc, argv, dry_run);
+	if (r)
+		return r;
+	if (optind < argc)
+		return cli_usage("unexpected argument \"%s\"", argv[optind]);
+	return 0;
+}
+
 int cli_help(void)
 {
 	const struct command *c = find_usage(cli.cmd);
