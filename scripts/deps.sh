@@ -4,7 +4,7 @@
 # and apt's index is refreshed only when something is missing.
 set -eu
 
-build="gcc make pkg-config libevent-dev libjansson-dev libcurl4-openssl-dev
+build="gcc make pkg-config libevent-dev libjansson-dev libhttp-parser-dev
 libseccomp-dev libcap-dev libssl-dev"
 runtime="busybox-static iproute2 util-linux procps"
 tests="clang libclang-rt-14-dev shellcheck tmux curl python3"
