@@ -13,9 +13,13 @@
 #include <grp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -165,16 +169,49 @@ static int build_filter(scmp_filter_ctx ctx, struct clbsd_err *err)
 	return 0;
 }
 
-int sec_lock(struct clbsd_err *err)
+/* The compiled filter, made once per process and inherited by its forks. */
+static struct sock_fprog compiled;
+
+int sec_precompile(struct clbsd_err *err)
 {
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "set no_new_privs");
+	if (compiled.filter)
+		return 0;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOMEM, "seccomp_init failed");
 	int rc = build_filter(ctx, err);
-	if (rc == 0 && (rc = seccomp_load(ctx)) < 0)
-		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, rc, "load the seccomp filter");
+	autoclose int fd = -1;
+	if (rc == 0 && (fd = memfd_create("clbsd-seccomp", MFD_CLOEXEC)) < 0)
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "memfd for the seccomp filter");
+	if (rc == 0 && (rc = seccomp_export_bpf(ctx, fd)) < 0)
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, -rc, "compile the seccomp filter");
 	seccomp_release(ctx);
-	return rc;
+	if (rc < 0)
+		return rc;
+	off_t len = lseek(fd, 0, SEEK_END);
+	if (len <= 0 || len % (off_t)sizeof(struct sock_filter) != 0 ||
+	    len / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS)
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EPROTO,
+					"the compiled seccomp filter has an odd size (%lld bytes)",
+					(long long)len);
+	struct sock_filter *insns = xmalloc((size_t)len);
+	if (pread(fd, insns, (size_t)len, 0) != len) {
+		free(insns);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read the compiled seccomp filter");
+	}
+	compiled.len = (unsigned short)(len / (off_t)sizeof(struct sock_filter));
+	compiled.filter = insns;
+	return 0;
+}
+
+int sec_lock(struct clbsd_err *err)
+{
+	int rc = sec_precompile(err);
+	if (rc < 0)
+		return rc;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "set no_new_privs");
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &compiled, 0, 0) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "load the seccomp filter");
+	return 0;
 }
