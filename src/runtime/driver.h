@@ -108,6 +108,17 @@ struct rt_probe {
 	int64_t timeout_ns; /* for the whole probe (connect, request, status line), > 0 */
 };
 
+/*
+ * An init made ahead of time (the shim's pool): already in fresh namespaces
+ * and in its own cgroup without limits, waiting for a spec. It is a child of
+ * the process that prepared it.
+ */
+struct rt_prepared {
+	pid_t pid;    /* the waiting init, <= 0 when none */
+	int sock;     /* the caller's end of the init's socket */
+	char *cgroup; /* its cgroup path, as in rt_spec.cgroup */
+};
+
 struct rt_ops {
 	const char *name;
 	/*
@@ -118,6 +129,23 @@ struct rt_ops {
 	 */
 	int (*create)(const struct rt_spec *spec, const struct rt_stdio *io, pid_t *pid,
 		      int *release_fd, struct clbsd_err *err);
+	/*
+	 * Make an init ahead of time in a new cgroup `cgroup` (no limits), in
+	 * new namespaces, its mounts still following the caller's. NULL when the
+	 * platform has no such thing.
+	 */
+	int (*prepare)(const char *cgroup, struct rt_prepared *out, struct clbsd_err *err);
+	/*
+	 * create() with a prepared init: spec->cgroup must be p->cgroup. Applies
+	 * the limits, hands the init the spec (read from spec_path) and stdio,
+	 * and waits until it is ready. The prepared init is consumed either way
+	 * (on failure it is discarded).
+	 */
+	int (*create_prepared)(struct rt_prepared *p, const char *spec_path,
+			       const struct rt_spec *spec, const struct rt_stdio *io, pid_t *pid,
+			       int *release_fd, struct clbsd_err *err);
+	/* Kill a prepared init and remove its cgroup. Idempotent. */
+	void (*discard)(struct rt_prepared *p);
 	/*
 	 * Let the init exec its command. Returns an error (and the init exits)
 	 * when exec fails, e.g. "exec /bin/nope: No such file or directory".

@@ -492,6 +492,13 @@ static void rm_made(const struct cg_sys *cg, const char *path, const bool *made)
 		}
 }
 
+int cg_set_limits(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
+		  struct clbsd_err *err)
+{
+	int rc = set_limits(cg, path, lim, err);
+	return rc < 0 ? clbsd_err_prefix(err, "cgroup %s", path) : 0;
+}
+
 int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
 	      struct clbsd_err *err)
 {

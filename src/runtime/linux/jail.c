@@ -43,7 +43,7 @@
 
 extern char **environ;
 
-enum { MSG_PID = 'P', MSG_GO = 'G', MSG_READY = 'R', MSG_ERR = 'E' };
+enum { MSG_PID = 'P', MSG_GO = 'G', MSG_READY = 'R', MSG_ERR = 'E', MSG_SPEC = 'S' };
 
 struct msg {
 	char type;
@@ -280,13 +280,13 @@ static int loopback_up(struct clbsd_err *err)
 	return 0;
 }
 
-static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
-						 const struct rt_stdio *io, int sock)
+/* The init from the cgroup namespace on: mounts, pivot, ready, wait for release, exec. */
+static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
+						  const struct rt_stdio *io, int sock)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	/* Joined the cgroup already (create_helper), so the new cgroup namespace is rooted there. */
-	wait_go(sock);
+	/* Joined the cgroup already, so the new cgroup namespace is rooted there. */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "unshare the cgroup namespace");
 		die(sock, &err);
@@ -312,6 +312,13 @@ static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
 		.io = *io,
 	};
 	exec_proc(&c, sock);
+}
+
+static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
+						 const struct rt_stdio *io, int sock)
+{
+	wait_go(sock);
+	init_setup(spec, io, sock);
 }
 
 static __attribute__((noreturn)) void create_helper(const struct cg_sys *cg,
@@ -349,23 +356,32 @@ static int spawn(pid_t helper, int sock, pid_t *child, struct clbsd_err *err)
 {
 	struct msg m;
 	int r = recv_msg(sock, &m);
-	reap(helper);
+	int status = 0;
+	while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+		;
 	if (r == 1 && m.type == MSG_PID && m.pid > 0) {
 		*child = m.pid;
 		return 0;
 	}
 	if (r == 1 && m.type == MSG_ERR)
 		return msg_err(&m, err);
+	if (WIFSIGNALED(status))
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EPIPE,
+					"start helper: killed by signal %d before it reported a pid",
+					WTERMSIG(status));
 	return clbsd_err_set(err, CLBSD_E_INTERNAL, r < 0 ? -r : EPIPE,
-			     "start helper: no pid reported");
+			     "start helper: no pid reported (exit status %d)",
+			     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 static int lx_create(const struct rt_spec *spec, const struct rt_stdio *io, pid_t *pid,
 		     int *release_fd, struct clbsd_err *err)
 {
 	struct cg_sys cg;
-	int rc = cg_sys_load(&cg, err);
+	int rc = sec_precompile(err);
 	if (rc < 0)
+		return rc;
+	if ((rc = cg_sys_load(&cg, err)) < 0)
 		return rc;
 	if ((rc = cg_create(&cg, spec->cgroup, &spec->limits, err)) < 0) {
 		cg_sys_release(&cg);
@@ -441,6 +457,273 @@ static int lx_release(int release_fd, struct clbsd_err *err)
 				   "release: unexpected answer from the container init");
 out:
 	close(release_fd);
+	return rc;
+}
+
+/* ---- prepared inits (the shim pool) ---- */
+
+/*
+ * Receive the spec hand-over: 'S' with the spec file's path as text and the
+ * init's stdio as SCM_RIGHTS; m.code has bit i set when fd i was passed.
+ */
+static int recv_spec(int sock, struct msg *m, struct rt_stdio *io)
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m) - 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	ssize_t r;
+	do
+		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0 || (size_t)r <= MSG_HDR || m->type != MSG_SPEC)
+		return -EPROTO;
+	((char *)m)[r] = '\0';
+	int fds[3] = {-1, -1, -1};
+	size_t nfd = 0;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (nfd > 3)
+			nfd = 3;
+		memcpy(fds, CMSG_DATA(cm), nfd * sizeof(int));
+	}
+	int *slots[3] = {&io->in, &io->out, &io->err};
+	size_t k = 0;
+	for (int i = 0; i < 3; i++)
+		*slots[i] = ((m->code >> i) & 1) && k < nfd ? fds[k++] : -1;
+	return 0;
+}
+
+static int send_spec(int sock, const char *spec_path, const struct rt_stdio *io)
+{
+	struct msg m;
+	memset(&m, 0, MSG_HDR);
+	m.type = MSG_SPEC;
+	size_t n = strlen(spec_path);
+	if (n >= sizeof(m.text))
+		return -ENAMETOOLONG;
+	memcpy(m.text, spec_path, n + 1);
+	int fds[3], have[3] = {io->in, io->out, io->err};
+	size_t nfd = 0;
+	for (int i = 0; i < 3; i++)
+		if (have[i] >= 0) {
+			fds[nfd++] = have[i];
+			m.code |= 1 << i;
+		}
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct iovec iov = {.iov_base = &m, .iov_len = MSG_HDR + n + 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (nfd) {
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfd * sizeof(int));
+	}
+	ssize_t w;
+	do
+		w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	return w < 0 ? -errno : 0;
+}
+
+/*
+ * A prepared init: in its namespaces and cgroup, mounts still following the
+ * host's (slave), seccomp compiled. It says ready and waits for the spec.
+ */
+static __attribute__((noreturn)) void prepared_main(int sock)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	/* The helper's 'P' must reach the caller before our 'R'. */
+	wait_go(sock);
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "make / a slave of the host's mounts");
+		die(sock, &err);
+	}
+	if (send_msg(sock, MSG_READY, 0, NULL) < 0)
+		_exit(1);
+	struct msg m;
+	struct rt_stdio io;
+	if (recv_spec(sock, &m, &io) < 0)
+		_exit(1); /* discarded, or the caller went away */
+	autofree char *json = NULL;
+	struct rt_spec spec;
+	if (fs_read_file(m.text, &json, NULL, &err) < 0 ||
+	    rt_spec_from_json(json, &spec, &err) < 0)
+		die(sock, &err);
+	init_setup(&spec, &io, sock);
+}
+
+static __attribute__((noreturn)) void prepare_helper(const struct cg_sys *cg, const char *cgroup,
+						      int sock)
+{
+	struct clbsd_err err;
+	int *fds = xcalloc(cg->n ? cg->n : 1, sizeof(int));
+	int v2dir;
+	if (cg_open_join(cg, cgroup, fds, &v2dir, &err) < 0)
+		die(sock, &err);
+	bool placed;
+	pid_t pid = clone_into(CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
+				       CLONE_NEWIPC | CLONE_NEWNET,
+			       v2dir, &placed);
+	if (pid < 0) {
+		clbsd_err_set(&err, errno == EPERM ? CLBSD_E_FORBIDDEN : CLBSD_E_INTERNAL, errno,
+			      "clone an init into new namespaces");
+		die(sock, &err);
+	}
+	if (pid == 0) {
+		join_cgroups(fds, cg->n, v2dir, placed, sock);
+		cg_close_join(fds, cg->n, v2dir);
+		prepared_main(sock);
+	}
+	send_msg(sock, MSG_PID, pid, NULL);
+	_exit(0);
+}
+
+static int lx_prepare(const char *cgroup, struct rt_prepared *out, struct clbsd_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->pid = -1;
+	out->sock = -1;
+	struct cg_sys cg;
+	struct rt_limits none;
+	memset(&none, 0, sizeof(none));
+	int rc = sec_precompile(err);
+	if (rc < 0)
+		return rc;
+	if ((rc = cg_sys_load(&cg, err)) < 0)
+		return rc;
+	if ((rc = cg_create(&cg, cgroup, &none, err)) < 0) {
+		cg_sys_release(&cg);
+		return rc;
+	}
+	int sv[2];
+	pid_t init = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "socketpair");
+		goto fail;
+	}
+	pid_t helper = fork();
+	if (helper < 0) {
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "fork");
+		close(sv[0]);
+		close(sv[1]);
+		goto fail;
+	}
+	if (helper == 0) {
+		close(sv[0]);
+		prepare_helper(&cg, cgroup, sv[1]);
+	}
+	close(sv[1]);
+	if ((rc = spawn(helper, sv[0], &init, err)) < 0)
+		goto fail_sock;
+	if (send_msg(sv[0], MSG_GO, 0, NULL) < 0) {
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, EPIPE, "prepared init exited early");
+		goto fail_sock;
+	}
+	struct msg m;
+	int r = recv_msg(sv[0], &m);
+	if (r != 1 || m.type != MSG_READY) {
+		if (r == 1 && m.type == MSG_ERR)
+			rc = msg_err(&m, err);
+		else
+			rc = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EPIPE,
+					      "prepared init exited during setup");
+		goto fail_sock;
+	}
+	cg_sys_release(&cg);
+	out->pid = init;
+	out->sock = sv[0];
+	out->cgroup = xstrdup(cgroup);
+	return 0;
+
+fail_sock:
+	close(sv[0]);
+fail:
+	if (init > 0) {
+		kill(init, SIGKILL);
+		reap(init);
+	}
+	struct clbsd_err e2;
+	cg_destroy(&cg, cgroup, 2000, &e2);
+	cg_sys_release(&cg);
+	return rc;
+}
+
+static void lx_discard(struct rt_prepared *p)
+{
+	if (p->sock >= 0)
+		close(p->sock);
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		reap(p->pid);
+	}
+	if (p->cgroup) {
+		struct cg_sys cg;
+		struct clbsd_err e2;
+		if (cg_sys_load(&cg, &e2) == 0) {
+			cg_destroy(&cg, p->cgroup, 2000, &e2);
+			cg_sys_release(&cg);
+		}
+		free(p->cgroup);
+	}
+	memset(p, 0, sizeof(*p));
+	p->pid = -1;
+	p->sock = -1;
+}
+
+static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
+			      const struct rt_spec *spec, const struct rt_stdio *io, pid_t *pid,
+			      int *release_fd, struct clbsd_err *err)
+{
+	int rc;
+	if (!spec->cgroup || strcmp(spec->cgroup, p->cgroup) != 0) {
+		rc = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
+				      "the spec's cgroup %s is not the prepared init's %s",
+				      spec->cgroup ? spec->cgroup : "(none)", p->cgroup);
+		goto fail;
+	}
+	struct cg_sys cg;
+	if ((rc = cg_sys_load(&cg, err)) < 0)
+		goto fail;
+	rc = cg_set_limits(&cg, p->cgroup, &spec->limits, err);
+	cg_sys_release(&cg);
+	if (rc < 0)
+		goto fail;
+	if ((rc = send_spec(p->sock, spec_path, io)) < 0) {
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, -rc, "hand the spec to the prepared init");
+		goto fail;
+	}
+	struct msg m;
+	int r = recv_msg(p->sock, &m);
+	if (r != 1 || m.type != MSG_READY) {
+		if (r == 1 && m.type == MSG_ERR)
+			rc = msg_err(&m, err);
+		else
+			rc = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EPIPE,
+					      "container init exited during setup");
+		goto fail;
+	}
+	*pid = p->pid;
+	*release_fd = p->sock;
+	free(p->cgroup);
+	memset(p, 0, sizeof(*p));
+	p->pid = -1;
+	p->sock = -1;
+	return 0;
+fail:
+	lx_discard(p);
 	return rc;
 }
 
@@ -646,6 +929,9 @@ static const char *lx_cgroup_layout(void)
 static const struct rt_ops linux_ops = {
 	.name = "linux",
 	.create = lx_create,
+	.prepare = lx_prepare,
+	.create_prepared = lx_create_prepared,
+	.discard = lx_discard,
 	.release = lx_release,
 	.exec = lx_exec,
 	.kill_all = lx_kill_all,
