@@ -90,6 +90,7 @@ static struct {
 	bool created;
 	int listen_fd;
 	bool sock_bound;
+	struct rt_prepared *prep; /* a pool init to use instead of creating one */
 	int sig_fd;
 	int oom_fd;
 	struct proc init;
@@ -1145,7 +1146,7 @@ static void finalize(void)
 
 /* ---- start ---- */
 
-static int listen_on(const char *path, struct clbsd_err *err)
+int shim_listen(const char *path, struct clbsd_err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -1170,12 +1171,21 @@ static int listen_on(const char *path, struct clbsd_err *err)
 		close(fd);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "bind %s", path);
 	}
-	S.sock_bound = true;
 	if (chmod(path, 0600) < 0 || listen(fd, 64) < 0) {
 		e = errno;
 		close(fd);
+		unlink(path);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "listen on %s", path);
 	}
+	return fd;
+}
+
+static int listen_on(const char *path, struct clbsd_err *err)
+{
+	int fd = shim_listen(path, err);
+	if (fd < 0)
+		return fd;
+	S.sock_bound = true;
 	S.listen_fd = fd;
 	return 0;
 }
@@ -1205,6 +1215,14 @@ static int start_failed(struct clbsd_err *err)
 		log_warn("shim", S.o->name, "remove cgroup: %s", e2.msg);
 	if (S.sock_bound)
 		unlink(S.o->sock_path);
+	/* Clients that connected early (an attach after a pooled start) hear why. */
+	if (S.listen_fd >= 0) {
+		int fd;
+		while ((fd = accept4(S.listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+			write_all(fd, line, strlen(line));
+			close(fd);
+		}
+	}
 	ready(line);
 	return 1;
 }
@@ -1224,8 +1242,7 @@ static int setup(struct clbsd_err *err)
 	if (r < 0)
 		return r;
 	S.log.strip_cr = S.spec.tty;
-	r = listen_on(o->sock_path, err);
-	if (r < 0)
+	if (S.listen_fd < 0 && (r = listen_on(o->sock_path, err)) < 0)
 		return r;
 
 	struct rt_stdio io;
@@ -1234,7 +1251,11 @@ static int setup(struct clbsd_err *err)
 		stdio_close(&io);
 		return clbsd_err_prefix(err, "container %s", o->name);
 	}
-	r = S.rt->create(&S.spec, &io, &S.init.pid, &S.release_fd, err);
+	if (S.prep && S.prep->pid > 0)
+		r = S.rt->create_prepared(S.prep, o->spec_path, &S.spec, &io, &S.init.pid,
+					  &S.release_fd, err);
+	else
+		r = S.rt->create(&S.spec, &io, &S.init.pid, &S.release_fd, err);
 	stdio_close(&io);
 	if (r < 0)
 		return clbsd_err_prefix(err, "container %s", o->name);
@@ -1326,12 +1347,15 @@ static bool init_done(int64_t now)
 	return false;
 }
 
-int shim_run(const struct shim_opts *o)
+int shim_run(const struct shim_opts *o, struct rt_prepared *prep, int listen_fd)
 {
 	memset(&S, 0, sizeof(S));
 	S.o = o;
 	S.rt = rt_default_ops();
-	S.listen_fd = S.sig_fd = S.oom_fd = S.release_fd = -1;
+	S.sig_fd = S.oom_fd = S.release_fd = -1;
+	S.listen_fd = listen_fd;
+	S.sock_bound = listen_fd >= 0;
+	S.prep = prep;
 	proc_init(&S.init);
 	shim_ring_init(&S.ring, (size_t)o->scrollback);
 

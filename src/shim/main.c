@@ -21,7 +21,9 @@ static const char usage[] =
 	"usage: clbsd-shim --name NAME --spec FILE --socket PATH --state FILE --log-dir DIR\n"
 	"                  --ready-fd N [--hold] [--log-max-size BYTES] [--log-max-files N]\n"
 	"                  [--scrollback BYTES] [--log-level error|warn|info|debug]\n"
-	"Started by clbsdd for one native container; not meant to be run by hand.\n";
+	"       clbsd-shim --pool --cgroup PATH --socket PATH --ready-fd N [--log-level L]\n"
+	"Started by clbsdd for one native container, or ahead of one for its pool\n"
+	"(see docs/runtime.md); not meant to be run by hand.\n";
 
 /* Report a start failure before the loop exists: on the ready fd and stderr. */
 static int early_fail(int ready_fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -91,7 +93,7 @@ int main(int argc, char **argv)
 	};
 	const char *size_s = NULL, *files_s = NULL, *scroll_s = NULL, *level_s = NULL;
 	enum { O_NAME = 256, O_SPEC, O_SOCKET, O_STATE, O_LOGDIR, O_READY, O_HOLD, O_MAXSIZE,
-	       O_MAXFILES, O_SCROLL, O_LEVEL };
+	       O_MAXFILES, O_SCROLL, O_LEVEL, O_POOL, O_CGROUP };
 	static const struct option opts[] = {
 		{"name", required_argument, NULL, O_NAME},
 		{"spec", required_argument, NULL, O_SPEC},
@@ -104,10 +106,13 @@ int main(int argc, char **argv)
 		{"log-max-files", required_argument, NULL, O_MAXFILES},
 		{"scrollback", required_argument, NULL, O_SCROLL},
 		{"log-level", required_argument, NULL, O_LEVEL},
+		{"pool", no_argument, NULL, O_POOL},
+		{"cgroup", required_argument, NULL, O_CGROUP},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *ready_s = NULL;
+	const char *ready_s = NULL, *cgroup = NULL;
+	bool pool = false;
 	int c;
 	bool bad = false;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -123,6 +128,8 @@ int main(int argc, char **argv)
 		case O_MAXFILES: files_s = optarg; break;
 		case O_SCROLL: scroll_s = optarg; break;
 		case O_LEVEL: level_s = optarg; break;
+		case O_POOL: pool = true; break;
+		case O_CGROUP: cgroup = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: bad = true; break;
 		}
@@ -148,11 +155,15 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return early_fail(o.ready_fd, "bad command line (see usage)");
 	}
-	if (!o.name || !o.spec_path || !o.sock_path || !o.state_path || !o.log_dir ||
-	    o.ready_fd < 0)
+	if (pool && (!cgroup || !*cgroup || !o.sock_path || o.ready_fd < 0 || o.name ||
+		     o.spec_path || o.state_path || o.log_dir))
+		return early_fail(o.ready_fd, "--pool takes --cgroup, --socket and --ready-fd "
+					      "(the rest comes with the claim)");
+	if (!pool && (!o.name || !o.spec_path || !o.sock_path || !o.state_path || !o.log_dir ||
+		      o.ready_fd < 0))
 		return early_fail(o.ready_fd, "--name, --spec, --socket, --state, --log-dir and "
 					      "--ready-fd are all required");
-	if (!valid_name(o.name))
+	if (!pool && !valid_name(o.name))
 		return early_fail(o.ready_fd, "--name %s is not a valid container name", o.name);
 	if (size_s && size_opt("log-max-size", size_s, &o.log_max_size, o.ready_fd))
 		return 2;
@@ -183,15 +194,8 @@ int main(int argc, char **argv)
 	signals_reset();
 
 	struct clbsd_err err;
-	if (fs_mkdir_p(o.log_dir, 0755, &err) < 0)
-		return early_fail(o.ready_fd, "log dir: %s", err.msg);
-	autofree char *logpath = xasprintf("%s/shim.log", o.log_dir);
-	int lfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (lfd < 0)
-		return early_fail(o.ready_fd, "open %s: %s", logpath, strerror(errno));
-	FILE *logf = fdopen(lfd, "a");
-	if (!logf)
-		return early_fail(o.ready_fd, "fdopen %s: %s", logpath, strerror(errno));
+	if (!pool && shim_log_to(o.log_dir, &err) < 0)
+		return early_fail(o.ready_fd, "%s", err.msg);
 
 	/* Detach: the daemon reaps our first process; the second carries on. */
 	pid_t pid = fork();
@@ -209,7 +213,7 @@ int main(int argc, char **argv)
 		dup2(null, fd);
 	if (null > 2)
 		close(null);
-	log_set_sink(log_sink_stderr, logf);
-
-	return shim_run(&o);
+	if (pool)
+		return shim_pool(&o, cgroup);
+	return shim_run(&o, NULL, -1);
 }

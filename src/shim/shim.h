@@ -145,7 +145,24 @@ struct shim_opts {
 /*
  * Create the container, report readiness, and serve clients until the init
  * exits. Returns the process exit status (0 after a clean container exit).
+ * With prep (from the pool) its init is used instead of a new one; with
+ * listen_fd >= 0 that socket (already bound to o->sock_path) is served.
  */
-int shim_run(const struct shim_opts *o);
+int shim_run(const struct shim_opts *o, struct rt_prepared *prep, int listen_fd);
+
+/* Bind and listen on a Unix socket at path (mode 0600). Returns the fd. */
+int shim_listen(const char *path, struct clbsd_err *err);
+
+/*
+ * Pool mode (pool.c): prepare an init in cgroup `cgroup`, listen on
+ * o->sock_path, report {"ok":true,"pool":true,...} on o->ready_fd and wait.
+ * A claim (one JSON line on the socket, see docs/runtime.md) turns this
+ * process into that container's shim (shim_run); the daemon closing the
+ * ready pipe, SIGTERM or the init dying discards it.
+ */
+int shim_pool(struct shim_opts *o, const char *cgroup);
+
+/* Open DIR/shim.log for appending and make it the log sink. */
+int shim_log_to(const char *log_dir, struct clbsd_err *err);
 
 #endif
