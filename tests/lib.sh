@@ -58,13 +58,14 @@ t_require_root() {
 	fi
 }
 
+# DAEMON_ARGS: one extra option for clbsdd (e.g. --pool=0).
 t_start_daemon() {
 	# The mount and network namespaces are throwaway: nothing the daemon
 	# or its containers do there can touch the host's.
 	unshare --mount --net --propagation private -- \
 		"$BUILD/clbsdd" --root "$ROOT" --run "$RUN" --socket "$SOCK" \
 		--cgroup-parent "clbsd-$T_ID" --log-level debug --config "$CONF" \
-		>>"$TMP/daemon.log" 2>&1 &
+		${DAEMON_ARGS:+"$DAEMON_ARGS"} >>"$TMP/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	wait_until 10 test -S "$SOCK" || {
 		echo "daemon did not come up:"

@@ -35,7 +35,7 @@ json_t *api_container_stats(struct daemon *d, struct container *c, struct clbsd_
 	}
 	struct rt_spec spec = {0};
 	spec.name = c->name;
-	spec.cgroup = xasprintf("%s/%s", d->cgroup_parent, c->name);
+	spec.cgroup = ctr_cgroup(c);
 	spec.limits = c->cfg.limits;
 	struct rt_stats st = {0};
 	int r = d->rt->stats(&spec, &st, err);
@@ -93,6 +93,12 @@ static void done_json(struct container *c, const struct clbsd_err *err, void *ar
 		api_pending_err(p, err);
 	else
 		api_pending_json(p, 200, ctr_json(c));
+}
+
+/* Answer with the container whatever the outcome (its start_error tells). */
+static void done_json_always(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	api_pending_json(arg, 200, ctr_json(c));
 }
 
 static void done_removed(struct container *c, const struct clbsd_err *err, void *arg)
@@ -174,7 +180,10 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 		return;
 	}
 	if (!action || !*action) {
-		if (m == EVHTTP_REQ_GET) {
+		if (m == EVHTTP_REQ_GET && api_query_bool(req, "wait_start") && c->starting) {
+			/* Answer once the start in progress is done, either way. */
+			ctr_on_started(c, done_json_always, api_pending_new(d, req));
+		} else if (m == EVHTTP_REQ_GET) {
 			api_reply_json(req, 200, ctr_json(c));
 		} else if (m == EVHTTP_REQ_DELETE) {
 			bool force = api_query_bool(req, "force");

@@ -100,6 +100,8 @@ void ctr_free(struct container *c)
 	free(c->dir);
 	free(c->shim_socket);
 	free(c->storage_mode);
+	free(c->cgroup);
+	free(c->start_error);
 	free(c->spec_text);
 	free(c);
 }
@@ -158,12 +160,16 @@ json_t *ctr_to_json(const struct container *c)
 	json_object_set_new(j, "started_at", json_time(c->started_ns));
 	json_object_set_new(j, "finished_at", json_time(c->finished_ns));
 	json_object_set_new(j, "restart_count", json_integer(c->restart_count));
+	json_object_set_new(j, "start_error", c->start_error ? json_string(c->start_error) : json_null());
 	json_object_set_new(j, "shim_pid",
 			    json_integer(c->state == CTR_RUNNING ? c->shim_pid : 0));
 	json_object_set_new(j, "shim_socket", json_string(c->shim_socket));
 	autofree char *rootfs = xasprintf("%s/rootfs", c->dir);
 	json_object_set_new(j, "rootfs", json_string(rootfs));
 	json_object_set_new(j, "storage", json_string(c->storage_mode ? c->storage_mode : ""));
+	char *cg = ctr_cgroup(c);
+	json_object_set_new(j, "cgroup", json_string(cg));
+	free(cg);
 	json_object_set_new(j, "config", config_json(&c->cfg));
 	json_object_set_new(j, "managed", json_boolean(c->managed));
 	if (c->managed)
@@ -734,6 +740,13 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 	return 0;
 }
 
+char *ctr_cgroup(const struct container *c)
+{
+	if (c->cgroup)
+		return xstrdup(c->cgroup);
+	return xasprintf("%s/%s", c->d->cgroup_parent, c->name);
+}
+
 int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
@@ -763,7 +776,7 @@ int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err
 		spec->mounts[i].readonly = c->cfg.volumes[i].readonly;
 	}
 	spec->limits = c->cfg.limits;
-	spec->cgroup = xasprintf("%s/%s", d->cgroup_parent, c->name);
+	spec->cgroup = ctr_cgroup(c);
 	return 0;
 }
 
@@ -773,7 +786,7 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 	/* The cgroup normally goes with the shim; a crashed shim leaves it. */
 	struct rt_spec spec = {0};
 	spec.name = c->name;
-	spec.cgroup = xasprintf("%s/%s", d->cgroup_parent, c->name);
+	spec.cgroup = ctr_cgroup(c);
 	struct clbsd_err e2;
 	if (d->rt->destroy(&spec, &e2) < 0)
 		log_warn("container", c->name, "remove cgroup: %s", e2.msg);
@@ -826,6 +839,12 @@ static int load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 	c->storage_mode = xstrdup(json_str(j, "storage") ? json_str(j, "storage") : "");
 	c->dir = steal_ptr(&dir);
 	c->shim_socket = xasprintf("%s/shims/%s.sock", d->run, name);
+	/* The cgroup of the last start (a pool slot, or one named after the container). */
+	autofree char *rt_path = xasprintf("%s/runtime.json", c->dir);
+	json_t *rtj = json_load_file(rt_path, 0, NULL);
+	if (json_str(rtj, "cgroup"))
+		c->cgroup = xstrdup(json_str(rtj, "cgroup"));
+	json_decref(rtj);
 
 	json_t *cf = json_object_get(j, "config");
 	struct ctr_config *cfg = &c->cfg;

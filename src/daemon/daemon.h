@@ -79,6 +79,8 @@ struct container {
 	int backoff_n;
 	char *dir;
 	char *shim_socket;
+	char *cgroup; /* of the current or last start; NULL: <cgroup parent>/<name> */
+	char *start_error; /* why the last start failed; NULL after a good start */
 	char *storage_mode;
 	bool stop_requested;
 	bool removing;
@@ -143,7 +145,31 @@ struct daemon {
 	struct conf_watch *watch;  /* inotify on the configuration files */
 	bool conf_main_seen;       /* the main file existed at the last good load */
 	bool shutting_down;
+	struct pool *pool; /* pool.c: shims made ahead of starts */
 };
+
+/* pool.c: shims started ahead of containers (see the file's comment) */
+struct pool_entry;
+void pool_init(struct daemon *d, size_t want);
+/* A ready entry (taken out of the pool), or NULL: start the ordinary way. */
+struct pool_entry *pool_take(struct daemon *d);
+const char *pool_entry_cgroup(const struct pool_entry *e);
+/*
+ * Move the entry's socket to target (the container's), connect and send the
+ * claim line; consumes e. *fd: where the shim's ready line will come.
+ */
+int pool_claim(struct pool_entry *e, const char *target, const char *claim, int *fd,
+	       struct clbsd_err *err);
+/* Give up a taken entry unused (its shim discards itself). */
+void pool_drop(struct pool_entry *e);
+/* A start was answered: refill what it took. */
+void pool_started(struct daemon *d);
+/* Shutdown: discard every entry and wait (briefly) for their shims. */
+void pool_release(struct daemon *d);
+
+/* lifecycle.c: posix_spawn the shim with argv, its ready pipe (read end, non-blocking) in *ready_fd. */
+int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, pid_t *pid,
+		      struct clbsd_err *err);
 
 /* container.c: model, validation, persistence */
 struct container *ctr_find(struct daemon *d, const char *ref);
@@ -164,6 +190,8 @@ void ctr_free(struct container *c);
 void ctr_forget(struct container *c);
 /* Fill a runtime spec for the container (caller releases). */
 int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err *err);
+/* The container's cgroup path below each hierarchy (caller frees). */
+char *ctr_cgroup(const struct container *c);
 /* Resolve "UID[:GID]" or a passwd name against the container's file tree. */
 int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir,
 		     const char *user, uint32_t *uid, uint32_t *gid, struct clbsd_err *err);
@@ -171,7 +199,15 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 int ctr_destroy(struct container *c, struct clbsd_err *err);
 
 /* lifecycle.c: start, watch, exit, stop, restart policy, adoption */
+/*
+ * Start. With hold the init waits for an attach with release (or 10 s);
+ * a held start that took a pool shim is answered as soon as the shim owns
+ * the container's socket, before the init is ready: a failure after that
+ * reaches the attach, and start_error / ctr_on_started().
+ */
 void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg);
+/* Call fn when the start in progress finishes (at once when none is). */
+void ctr_on_started(struct container *c, ctr_done_fn fn, void *arg);
 void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg);
 int ctr_kill(struct container *c, int sig, struct clbsd_err *err);
 void ctr_remove(struct container *c, bool force, ctr_done_fn fn, void *arg);

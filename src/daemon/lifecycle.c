@@ -180,7 +180,7 @@ static void shim_gone(struct container *c)
 		  (int)c->shim_pid, c->dir);
 	struct rt_spec spec = {0};
 	spec.name = c->name;
-	spec.cgroup = xasprintf("%s/%s", c->d->cgroup_parent, c->name);
+	spec.cgroup = ctr_cgroup(c);
 	c->d->rt->kill_all(&spec, SIGKILL, &err);
 	c->d->rt->destroy(&spec, &err);
 	free(spec.cgroup);
@@ -192,6 +192,8 @@ static void shim_gone(struct container *c)
 static void start_finish(struct container *c, const struct clbsd_err *err)
 {
 	c->starting = false;
+	/* Refill the pool now that the start is answered, not while it runs. */
+	pool_started(c->d);
 	if (c->ready_ev) {
 		event_free(c->ready_ev);
 		c->ready_ev = NULL;
@@ -205,7 +207,18 @@ static void start_finish(struct container *c, const struct clbsd_err *err)
 		free(c->ready_buf);
 		c->ready_buf = NULL;
 	}
+	free(c->start_error);
+	c->start_error = err ? xstrdup(err->msg) : NULL;
 	waiters_fire(&c->start_waiters, c, err);
+}
+
+void ctr_on_started(struct container *c, ctr_done_fn fn, void *arg)
+{
+	if (!c->starting) {
+		fn(c, NULL, arg);
+		return;
+	}
+	waiters_add(&c->start_waiters, fn, arg);
 }
 
 static void ready_line(struct container *c, const char *line)
@@ -285,43 +298,12 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
 	start_finish(c, &err);
 }
 
-static int spawn_shim(struct container *c, bool hold, struct clbsd_err *err)
+int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, pid_t *pid,
+		      struct clbsd_err *err)
 {
-	struct daemon *d = c->d;
-	struct rt_spec spec;
-	if (ctr_runtime_spec(c, &spec, err) < 0)
-		return -err->code;
-	autofree char *json = rt_spec_to_json(&spec);
-	rt_spec_release(&spec);
-	autofree char *spec_path = xasprintf("%s/runtime.json", c->dir);
-	autofree char *state_path = xasprintf("%s/shim.json", c->dir);
-	autofree char *log_dir = xasprintf("%s/logs", c->dir);
-	autofree char *shims = xasprintf("%s/shims", d->run);
-	/* Rewritten before every start: no need to wait for the disk. */
-	if (fs_replace(spec_path, json, strlen(json), 0600, err) < 0 ||
-	    fs_mkdir_p(shims, 0700, err) < 0 || fs_mkdir_p(log_dir, 0700, err) < 0)
-		return clbsd_err_prefix(err, "container %s", c->name);
-	/* Never start a second shim over a live one (it would be orphaned). */
-	int probe = -1;
-	autofree char *rep = NULL;
-	struct clbsd_err perr;
-	if (proto_request(c->shim_socket, "{\"op\":\"state\"}", &probe, &rep, &perr) == 0) {
-		close(probe);
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
-					"container %s: a shim already serves %s", c->name,
-					c->shim_socket);
-	}
-	unlink(state_path);
-	unlink(c->shim_socket);
-
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "pipe");
-	const char *argv[] = {d->shim_path, "--name", c->name, "--spec", spec_path,
-			      "--socket", c->shim_socket, "--state", state_path,
-			      "--log-dir", log_dir, "--ready-fd", "3",
-			      "--log-level", log_level_name(log_get_level()),
-			      hold ? "--hold" : NULL, NULL};
 	/*
 	 * posix_spawn, not fork: glibc spawns with CLONE_VM|CLONE_VFORK, so a
 	 * daemon holding a thousand containers does not copy its page tables
@@ -343,28 +325,113 @@ static int spawn_shim(struct container *c, bool hold, struct clbsd_err *err)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	pid_t pid;
-	int se = posix_spawn(&pid, d->shim_path, &fa, &attr, (char *const *)(uintptr_t)argv,
+	int se = posix_spawn(pid, d->shim_path, &fa, &attr, (char *const *)(uintptr_t)argv,
 			     environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
+	close(fds[1]);
 	if (se != 0) {
 		close(fds[0]);
-		close(fds[1]);
 		return clbsd_err_set(err, CLBSD_E_UNAVAIL, se,
 				     "cannot run the shim %s (install clbsd-shim beside clbsdd or "
 				     "pass --shim)",
 				     d->shim_path);
 	}
-	close(fds[1]);
-	/* The shim forks once more and its first process exits at once. */
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 	fd_set_nonblock(fds[0], true);
-	c->ready_fd = fds[0];
+	*ready_fd = fds[0];
+	return 0;
+}
+
+/* Write runtime.json for this start, with the cgroup the start will use. */
+static int write_spec(struct container *c, const char *spec_path, struct clbsd_err *err)
+{
+	struct rt_spec spec;
+	if (ctr_runtime_spec(c, &spec, err) < 0)
+		return -err->code;
+	autofree char *json = rt_spec_to_json(&spec);
+	rt_spec_release(&spec);
+	/* Rewritten before every start: no need to wait for the disk. */
+	if (fs_replace(spec_path, json, strlen(json), 0600, err) < 0)
+		return clbsd_err_prefix(err, "container %s", c->name);
+	return 0;
+}
+
+/* Start with a pool shim: 0 and *fd on success, <0 when the caller should start cold. */
+static int claim_pooled(struct container *c, bool hold, const char *spec_path,
+			const char *state_path, const char *log_dir, int *fd)
+{
+	struct daemon *d = c->d;
+	struct pool_entry *e = pool_take(d);
+	if (!e)
+		return -1;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	free(c->cgroup);
+	c->cgroup = xstrdup(pool_entry_cgroup(e));
+	if (write_spec(c, spec_path, &err) < 0) {
+		pool_drop(e);
+		return -1;
+	}
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s}", "op", "claim", "name", c->name,
+			      "spec", spec_path, "socket", c->shim_socket, "state", state_path,
+			      "log_dir", log_dir, "hold", hold, "log_level",
+			      log_level_name(log_get_level()));
+	autofree char *claim = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (pool_claim(e, c->shim_socket, claim, fd, &err) < 0) {
+		log_warn("container", c->name, "pool shim unusable (%s); starting without it",
+			 err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd_err *err)
+{
+	*pooled = false;
+	struct daemon *d = c->d;
+	autofree char *spec_path = xasprintf("%s/runtime.json", c->dir);
+	autofree char *state_path = xasprintf("%s/shim.json", c->dir);
+	autofree char *log_dir = xasprintf("%s/logs", c->dir);
+	autofree char *shims = xasprintf("%s/shims", d->run);
+	if (fs_mkdir_p(shims, 0700, err) < 0 || fs_mkdir_p(log_dir, 0700, err) < 0)
+		return clbsd_err_prefix(err, "container %s", c->name);
+	/* Never start a second shim over a live one (it would be orphaned). */
+	int probe = -1;
+	autofree char *rep = NULL;
+	struct clbsd_err perr;
+	if (proto_request(c->shim_socket, "{\"op\":\"state\"}", &probe, &rep, &perr) == 0) {
+		close(probe);
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					"container %s: a shim already serves %s", c->name,
+					c->shim_socket);
+	}
+	unlink(state_path);
+	unlink(c->shim_socket);
+
+	int fd = -1;
+	if (claim_pooled(c, hold, spec_path, state_path, log_dir, &fd) == 0) {
+		*pooled = true;
+	} else {
+		free(c->cgroup);
+		c->cgroup = xasprintf("%s/%s", d->cgroup_parent, c->name);
+		if (write_spec(c, spec_path, err) < 0)
+			return -err->code;
+		const char *argv[] = {d->shim_path, "--name", c->name, "--spec", spec_path,
+				      "--socket", c->shim_socket, "--state", state_path,
+				      "--log-dir", log_dir, "--ready-fd", "3",
+				      "--log-level", log_level_name(log_get_level()),
+				      hold ? "--hold" : NULL, NULL};
+		pid_t pid;
+		if (daemon_spawn_shim(d, argv, &fd, &pid, err) < 0)
+			return -err->code;
+		/* The shim forks once more and its first process exits at once. */
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	c->ready_fd = fd;
 	c->ready_buf = xcalloc(1, sizeof(struct buf));
-	c->ready_ev = event_new(d->base, fds[0], EV_READ | EV_PERSIST, on_ready, c);
+	c->ready_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, on_ready, c);
 	struct timeval tv = {.tv_sec = START_TIMEOUT_S};
 	event_add(c->ready_ev, &tv);
 	return 0;
@@ -395,12 +462,22 @@ void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg)
 		c->restart_ev = NULL;
 	}
 	c->stop_requested = false;
-	waiters_add(&c->start_waiters, fn, arg);
 	c->starting = true;
-	if (spawn_shim(c, hold, &err) < 0) {
+	bool pooled;
+	if (spawn_shim(c, hold, &pooled, &err) < 0) {
+		waiters_add(&c->start_waiters, fn, arg);
 		log_error("container", c->name, "start failed: %s", err.msg);
 		start_finish(c, &err);
+		return;
 	}
+	/*
+	 * A held start that took a pool shim: the shim already listens on the
+	 * container's socket, so the caller can attach while the init sets up.
+	 */
+	if (hold && pooled && fn)
+		fn(c, NULL, arg);
+	else
+		waiters_add(&c->start_waiters, fn, arg);
 }
 
 /* ---- exit, restart policy ---- */

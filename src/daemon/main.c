@@ -41,6 +41,8 @@ static const char usage[] =
 	"  --shim PATH         the clbsd-shim binary (default: beside clbsdd)\n"
 	"  --busybox PATH      busybox-static for 'clbsd forge' (default /bin/busybox)\n"
 	"  --cgroup-parent N   cgroup below which containers are placed (default clbsd)\n"
+	"  --pool N            keep N shims with namespaces and a cgroup ready for the\n"
+	"                      next starts (default 2; 0 turns the pool off)\n"
 	"  -h, --help          show this help\n"
 	"  --version           print the version\n";
 
@@ -61,6 +63,9 @@ void daemon_track_child(struct daemon *d, pid_t pid)
 {
 	if (pid <= 0)
 		return;
+	for (size_t i = 0; i < d->n_reap; i++)
+		if (d->reap[i] == pid)
+			return;
 	d->reap = xrealloc(d->reap, (d->n_reap + 1) * sizeof(pid_t));
 	d->reap[d->n_reap++] = pid;
 }
@@ -189,7 +194,8 @@ int main(int argc, char **argv)
 	const char *busybox = "/bin/busybox", *cgparent = "clbsd";
 	bool check = false;
 	enum { O_ROOT = 256, O_RUN, O_SOCKET, O_CONFIG, O_LOGLEVEL, O_SHIM, O_BUSYBOX, O_CGPARENT,
-	       O_VERSION };
+	       O_POOL, O_VERSION };
+	long long pool = 2;
 	static const struct option opts[] = {
 		{"root", required_argument, NULL, O_ROOT},
 		{"run", required_argument, NULL, O_RUN},
@@ -199,6 +205,7 @@ int main(int argc, char **argv)
 		{"shim", required_argument, NULL, O_SHIM},
 		{"busybox", required_argument, NULL, O_BUSYBOX},
 		{"cgroup-parent", required_argument, NULL, O_CGPARENT},
+		{"pool", required_argument, NULL, O_POOL},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -237,6 +244,10 @@ int main(int argc, char **argv)
 		case O_CGPARENT:
 			if (!valid_name(cgparent = optarg))
 				usage_error("--cgroup-parent %s: expected a DNS label", optarg);
+			break;
+		case O_POOL:
+			if (parse_int(optarg, 0, 64, &pool) < 0)
+				usage_error("--pool %s: expected a number from 0 to 64", optarg);
 			break;
 		case 'n':
 			check = true;
@@ -322,6 +333,7 @@ int main(int argc, char **argv)
 		d.sig_ev[i] = evsignal_new(d.base, sigs[i], on_signal, &d);
 		evsignal_add(d.sig_ev[i], NULL);
 	}
+	pool_init(&d, (size_t)pool);
 	daemon_event(&d, "daemon.started", NULL,
 		     json_pack("{s:i,s:s}", "pid", (int)getpid(), "version", CLBSD_VERSION));
 	/* Adopt after the socket is up so clients can watch it happen. */
@@ -344,6 +356,8 @@ int main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 	api_close(&d);
+	d.shutting_down = true;
+	pool_release(&d);
 	unlink(pidfile);
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		event_free(d.sig_ev[i]);

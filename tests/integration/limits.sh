@@ -33,12 +33,13 @@ assert s["memory_limit"]==32*1024*1024, s
 assert s["pids_limit"]==16, s
 assert s["memory_usage"]>0 and s["pids_current"]>=1, s' && ok stats_report_limits ||
 	fail stats_report_limits "$stats"
-period=$(cat "/sys/fs/cgroup/cpu/clbsd-$T_ID/measured/cpu.cfs_period_us" 2>/dev/null)
-quota=$(cat "/sys/fs/cgroup/cpu/clbsd-$T_ID/measured/cpu.cfs_quota_us" 2>/dev/null)
+cg=$(field measured cgroup)
+period=$(cat "/sys/fs/cgroup/cpu/$cg/cpu.cfs_period_us" 2>/dev/null)
+quota=$(cat "/sys/fs/cgroup/cpu/$cg/cpu.cfs_quota_us" 2>/dev/null)
 if [ -n "$period" ]; then
 	[ $((quota * 2)) -eq "$period" ] && ok cpu_quota || fail cpu_quota "quota=$quota period=$period"
 else
-	max=$(cat "/sys/fs/cgroup/clbsd-$T_ID/measured/cpu.max" 2>/dev/null)
+	max=$(cat "/sys/fs/cgroup/$cg/cpu.max" 2>/dev/null)
 	[ "$max" = "50000 100000" ] && ok cpu_quota || fail cpu_quota "cpu.max: '$max'"
 fi
 t_done

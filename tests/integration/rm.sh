@@ -7,6 +7,8 @@ mkdir -p "$TMP/vol"
 clbsd run -d --name doomed -v "$TMP/vol:/data" --memory 32M forge sh -c 'sleep 300 & sleep 300' >/dev/null
 pid=$(field doomed pid)
 shim=$(field doomed shim_pid)
+cg=$(field doomed cgroup)
+[ -n "$cg" ] && [ -d "/sys/fs/cgroup/memory/$cg" ] && ok cgroup_reported || fail cgroup_reported "cgroup '$cg'"
 kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null)
 clbsd rm doomed >/dev/null 2>&1 && fail rm_refuses_running "removed a running container" ||
 	ok rm_refuses_running
@@ -18,7 +20,7 @@ for p in $pid $shim $kids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; don
 [ -z "$alive" ] && ok no_process_left || fail no_process_left "alive:$alive"
 [ ! -e "$ROOT/containers/doomed" ] && ok no_files_left || fail no_files_left "$(ls -R "$ROOT/containers/doomed")"
 [ ! -e "$RUN/shims/doomed.sock" ] && ok no_socket_left || fail no_socket_left "socket remains"
-left=$(find /sys/fs/cgroup -path "*clbsd-$T_ID/doomed*" 2>/dev/null)
+left=$(find /sys/fs/cgroup -maxdepth 3 -path "*/$cg" 2>/dev/null)
 [ -z "$left" ] && ok no_cgroup_left || fail no_cgroup_left "$left"
 grep -q "containers/doomed" /proc/*/mountinfo 2>/dev/null && fail no_mount_left "a mount remains" ||
 	ok no_mount_left
