@@ -127,6 +127,20 @@ static void forward_signal(int sig, void *ctx)
 		fprintf(stderr, "clbsd: forwarding signal %s: %s\r\n", signal_name(sig), err.msg);
 }
 
+/* Why the container's last start failed (waiting for one in progress), or NULL. */
+static char *start_error_of(const char *name)
+{
+	struct clbsd_err err;
+	autofree char *path = xasprintf("/v1/containers/%s?wait_start=1", name);
+	json_t *c = NULL;
+	if (cli_call("GET", path, NULL, &c, &err) < 0)
+		return NULL;
+	const char *e = json_string_value(json_object_get(c, "start_error"));
+	char *why = e && *e ? xstrdup(e) : NULL;
+	json_decref(c);
+	return why;
+}
+
 /* The exit status of a finished container, when the attach could not tell. */
 static int exit_status_of(const char *name, int *code)
 {
@@ -216,10 +230,22 @@ int cmd_run(int argc, char **argv)
 		.on_signal = raw ? NULL : forward_signal,
 		.ctx = &fwd,
 	};
+	bool rm = o.rm;
 	run_opts_release(&o);
 	int code = 0;
 	r = cli_attach(&ao, &code, &err);
 	if (r < 0) {
+		/* The start may have failed after it was answered (a pooled start). */
+		autofree char *why = start_error_of(name);
+		if (why) {
+			fprintf(stderr, "clbsd: %s\n", why);
+			if (rm) {
+				struct clbsd_err e2;
+				autofree char *del = xasprintf("/v1/containers/%s?force=1", name);
+				cli_call("DELETE", del, NULL, NULL, &e2);
+			}
+			return 1;
+		}
 		if (exit_status_of(name, &code) == 0)
 			return code;
 		fprintf(stderr, "clbsd: run %s: %s\n", name, err.msg);
