@@ -117,6 +117,7 @@ struct rt_prepared {
 	pid_t pid;    /* the waiting init, <= 0 when none */
 	int sock;     /* the caller's end of the init's socket */
 	char *cgroup; /* its cgroup path, as in rt_spec.cgroup */
+	char *scratch; /* the directory it was given, removed when it is used or discarded */
 };
 
 struct rt_ops {
@@ -131,10 +132,13 @@ struct rt_ops {
 		      int *release_fd, struct clbsd_err *err);
 	/*
 	 * Make an init ahead of time in a new cgroup `cgroup` (no limits), in
-	 * new namespaces, its mounts still following the caller's. NULL when the
-	 * platform has no such thing.
+	 * new namespaces, its mounts still following the caller's. scratch
+	 * (NULL: none) is an empty directory the runtime may use for work done
+	 * ahead (Linux: the staged /proc, /dev and /sys, seen only by the init).
+	 * NULL when the platform has no such thing.
 	 */
-	int (*prepare)(const char *cgroup, struct rt_prepared *out, struct clbsd_err *err);
+	int (*prepare)(const char *cgroup, const char *scratch, struct rt_prepared *out,
+		       struct clbsd_err *err);
 	/*
 	 * create() with a prepared init: spec->cgroup must be p->cgroup. Applies
 	 * the limits, hands the init the spec (read from spec_path) and stdio,

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -169,6 +170,7 @@ int shim_pool(struct shim_opts *o, const char *cgroup)
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	const char *pool_sock = o->sock_path;
+	autofree char *stage = NULL;
 
 	sigset_t mask, old;
 	sigemptyset(&mask);
@@ -187,8 +189,15 @@ int shim_pool(struct shim_opts *o, const char *cgroup)
 				 "the %s runtime cannot prepare inits", rt->name);
 		goto fail;
 	}
-	if (rt->prepare(cgroup, &prep, &err) < 0)
+	stage = xasprintf("%s.stage", pool_sock);
+	if (mkdir(stage, 0700) < 0 && errno != EEXIST) {
+		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "mkdir %s", stage);
 		goto fail;
+	}
+	if (rt->prepare(cgroup, stage, &prep, &err) < 0) {
+		rmdir(stage);
+		goto fail;
+	}
 	int lfd = shim_listen(pool_sock, &err);
 	if (lfd < 0) {
 		rt->discard(&prep);

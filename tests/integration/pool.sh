@@ -83,7 +83,8 @@ clbsd rm -f a lim >/dev/null
 
 # --pool 0: no pool, cgroups named after the containers.
 t_kill_daemon TERM
-[ "$(pool_procs)" -eq 0 ] && ok pool_gone_on_stop || fail pool_gone_on_stop "$(pool_procs) left"
+[ "$(pool_procs)" -eq 0 ] && [ -z "$(ls -A "$RUN/pool")" ] && ok pool_gone_on_stop ||
+	fail pool_gone_on_stop "$(pool_procs) processes, files: $(ls -A "$RUN/pool")"
 DAEMON_ARGS="--pool=0" t_start_daemon || exit 1
 clbsd run -d --name cold forge sleep 300 >/dev/null
 [ "$(field cold cgroup)" = "clbsd-$T_ID/cold" ] && [ "$(pool_socks)" -eq 0 ] && ok pool_off ||

@@ -282,7 +282,8 @@ static int loopback_up(struct clbsd_err *err)
 
 /* The init from the cgroup namespace on: mounts, pivot, ready, wait for release, exec. */
 static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
-						  const struct rt_stdio *io, int sock)
+						  const struct rt_stdio *io, const char *stage,
+						  int sock)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -291,7 +292,7 @@ static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "unshare the cgroup namespace");
 		die(sock, &err);
 	}
-	if (mnt_setup_rootfs(spec, spec->tty ? io->in : -1, &err) < 0)
+	if (mnt_setup_rootfs(spec, spec->tty ? io->in : -1, stage, &err) < 0)
 		die(sock, &err);
 	if (sethostname(spec->hostname, strlen(spec->hostname)) < 0) {
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "sethostname %s", spec->hostname);
@@ -318,7 +319,7 @@ static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
 						 const struct rt_stdio *io, int sock)
 {
 	wait_go(sock);
-	init_setup(spec, io, sock);
+	init_setup(spec, io, NULL, sock);
 }
 
 static __attribute__((noreturn)) void create_helper(const struct cg_sys *cg,
@@ -541,7 +542,7 @@ static int send_spec(int sock, const char *spec_path, const struct rt_stdio *io)
  * A prepared init: in its namespaces and cgroup, mounts still following the
  * host's (slave), seccomp compiled. It says ready and waits for the spec.
  */
-static __attribute__((noreturn)) void prepared_main(int sock)
+static __attribute__((noreturn)) void prepared_main(const char *stage, int sock)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -551,6 +552,8 @@ static __attribute__((noreturn)) void prepared_main(int sock)
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "make / a slave of the host's mounts");
 		die(sock, &err);
 	}
+	if (stage && mnt_stage(stage, &err) < 0)
+		die(sock, &err);
 	if (send_msg(sock, MSG_READY, 0, NULL) < 0)
 		_exit(1);
 	struct msg m;
@@ -562,11 +565,11 @@ static __attribute__((noreturn)) void prepared_main(int sock)
 	if (fs_read_file(m.text, &json, NULL, &err) < 0 ||
 	    rt_spec_from_json(json, &spec, &err) < 0)
 		die(sock, &err);
-	init_setup(&spec, &io, sock);
+	init_setup(&spec, &io, stage, sock);
 }
 
 static __attribute__((noreturn)) void prepare_helper(const struct cg_sys *cg, const char *cgroup,
-						      int sock)
+						      const char *stage, int sock)
 {
 	struct clbsd_err err;
 	int *fds = xcalloc(cg->n ? cg->n : 1, sizeof(int));
@@ -585,13 +588,14 @@ static __attribute__((noreturn)) void prepare_helper(const struct cg_sys *cg, co
 	if (pid == 0) {
 		join_cgroups(fds, cg->n, v2dir, placed, sock);
 		cg_close_join(fds, cg->n, v2dir);
-		prepared_main(sock);
+		prepared_main(stage, sock);
 	}
 	send_msg(sock, MSG_PID, pid, NULL);
 	_exit(0);
 }
 
-static int lx_prepare(const char *cgroup, struct rt_prepared *out, struct clbsd_err *err)
+static int lx_prepare(const char *cgroup, const char *scratch, struct rt_prepared *out,
+		      struct clbsd_err *err)
 {
 	memset(out, 0, sizeof(*out));
 	out->pid = -1;
@@ -623,7 +627,7 @@ static int lx_prepare(const char *cgroup, struct rt_prepared *out, struct clbsd_
 	}
 	if (helper == 0) {
 		close(sv[0]);
-		prepare_helper(&cg, cgroup, sv[1]);
+		prepare_helper(&cg, cgroup, scratch, sv[1]);
 	}
 	close(sv[1]);
 	if ((rc = spawn(helper, sv[0], &init, err)) < 0)
@@ -646,6 +650,7 @@ static int lx_prepare(const char *cgroup, struct rt_prepared *out, struct clbsd_
 	out->pid = init;
 	out->sock = sv[0];
 	out->cgroup = xstrdup(cgroup);
+	out->scratch = scratch ? xstrdup(scratch) : NULL;
 	return 0;
 
 fail_sock:
@@ -677,6 +682,10 @@ static void lx_discard(struct rt_prepared *p)
 			cg_sys_release(&cg);
 		}
 		free(p->cgroup);
+	}
+	if (p->scratch) {
+		rmdir(p->scratch);
+		free(p->scratch);
 	}
 	memset(p, 0, sizeof(*p));
 	p->pid = -1;
@@ -718,6 +727,11 @@ static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
 	*pid = p->pid;
 	*release_fd = p->sock;
 	free(p->cgroup);
+	/* The init has pivoted: its staging mount went with the old root. */
+	if (p->scratch) {
+		rmdir(p->scratch);
+		free(p->scratch);
+	}
 	memset(p, 0, sizeof(*p));
 	p->pid = -1;
 	p->sock = -1;

@@ -117,9 +117,17 @@ int lx_probe(pid_t init_pid, const struct rt_probe *p, int *fd_out, pid_t *pid_o
 /*
  * Build the container's file system at spec->rootfs.target and pivot_root
  * into it. Afterwards "/" is the rootfs, the host's tree is gone from this
- * mount namespace, and the cwd is "/".
+ * mount namespace, and the cwd is "/". With stage (see mnt_stage) /proc,
+ * /dev and /sys are moved in from there instead of being mounted now.
  */
-int mnt_setup_rootfs(const struct rt_spec *spec, int console, struct clbsd_err *err);
+int mnt_setup_rootfs(const struct rt_spec *spec, int console, const char *stage,
+		     struct clbsd_err *err);
+/*
+ * Build /proc (with its masks), /dev and /sys ahead of time on a tmpfs
+ * mounted at dir, inside the namespaces the container will have; a later
+ * mnt_setup_rootfs() with stage = dir moves them into the rootfs.
+ */
+int mnt_stage(const char *dir, struct clbsd_err *err);
 
 /* ---- process security (run in the process about to exec) ---- */
 

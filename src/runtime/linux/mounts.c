@@ -426,7 +426,65 @@ static int mask_paths(int rootfd, struct clbsd_err *err)
 	return 0;
 }
 
-int mnt_setup_rootfs(const struct rt_spec *spec, int console, struct clbsd_err *err)
+/* The kernel file systems every container gets: /proc (masked), /dev, /sys. */
+static int mount_kernel_fs(int rootfd, struct clbsd_err *err)
+{
+	autoclose int proc = mount_at(rootfd, "/proc", MK_DIR, "proc", "proc",
+				      MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
+	if (proc < 0)
+		return proc;
+	int rc;
+	if ((rc = mount_dev(rootfd, err)) < 0 || (rc = mount_sys(rootfd, err)) < 0)
+		return rc;
+	return 0;
+}
+
+int mnt_stage(const char *dir, struct clbsd_err *err)
+{
+	if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700,size=64k") < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mount the staging tmpfs on %s",
+				     dir);
+	autoclose int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
+	int rc;
+	if ((rc = mount_kernel_fs(fd, err)) < 0 || (rc = mask_paths(fd, err)) < 0)
+		return clbsd_err_prefix(err, "staging");
+	return 0;
+}
+
+/* Move the staged /proc, /dev and /sys (with everything below them) into the rootfs. */
+static int move_staged(int rootfd, const char *stage, struct clbsd_err *err)
+{
+	static const char *const parts[] = {"/proc", "/dev", "/sys"};
+	struct fdpath fp;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		autoclose int fd = open_in_root(rootfd, parts[i], MK_DIR, err);
+		if (fd < 0)
+			return clbsd_err_prefix(err, "mount on %s", parts[i]);
+		autofree char *src = xasprintf("%s%s", stage, parts[i]);
+		if (mount(src, fdp(&fp, fd), NULL, MS_MOVE, NULL) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "move the staged %s",
+					     parts[i]);
+	}
+	return 0;
+}
+
+/* A volume below /proc or /sys would cover a mask: mask again after the volumes. */
+static bool volumes_touch_masks(const struct rt_spec *spec)
+{
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const char *d = spec->mounts[i].dest;
+		while (*d == '/')
+			d++;
+		if (strncmp(d, "proc", 4) == 0 || strncmp(d, "sys", 3) == 0)
+			return true;
+	}
+	return false;
+}
+
+int mnt_setup_rootfs(const struct rt_spec *spec, int console, const char *stage,
+		     struct clbsd_err *err)
 {
 	const struct rt_rootfs *r = &spec->rootfs;
 	int rc;
@@ -440,13 +498,14 @@ int mnt_setup_rootfs(const struct rt_spec *spec, int console, struct clbsd_err *
 	if (rootfd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open rootfs %s", r->target);
 
-	autoclose int proc = mount_at(rootfd, "/proc", MK_DIR, "proc", "proc",
-				      MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
-	if (proc < 0)
-		return proc;
-	if ((rc = mount_dev(rootfd, err)) < 0 || (console >= 0 && (rc = mount_console(rootfd, console, err)) < 0) ||
-	    (rc = mount_sys(rootfd, err)) < 0 ||
-	    (rc = mount_volumes(rootfd, spec, err)) < 0 || (rc = mask_paths(rootfd, err)) < 0)
+	if (stage)
+		rc = move_staged(rootfd, stage, err);
+	else
+		rc = mount_kernel_fs(rootfd, err);
+	if (rc < 0 || (console >= 0 && (rc = mount_console(rootfd, console, err)) < 0) ||
+	    (rc = mount_volumes(rootfd, spec, err)) < 0)
+		return rc;
+	if ((!stage || volumes_touch_masks(spec)) && (rc = mask_paths(rootfd, err)) < 0)
 		return rc;
 	if (r->readonly && (rc = remount_fd(rootfd, MS_RDONLY, false, "rootfs", err)) < 0)
 		return rc;
