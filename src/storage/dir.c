@@ -139,14 +139,9 @@ int storage_dir_open(const char *root, struct storage *out, struct clbsd_err *er
 	autofree char *tmp = xasprintf("%s/tmp", root);
 	if (fs_mkdir_p(tmp, 0700, err) < 0)
 		return clbsd_err_prefix(err, "storage root %s", root);
+	memset(out, 0, sizeof(*out));
 	out->ops = &dir_ops;
 	out->root = xstrdup(root);
 	out->have_overlay = getenv("CLBSD_NO_OVERLAY") == NULL && probe_overlay(root);
 	return 0;
-}
-
-void storage_release(struct storage *st)
-{
-	free(st->root);
-	st->root = NULL;
 }
