@@ -150,6 +150,10 @@ static char *tree_digest(const char *root)
 		buf_addc(&b, '\n');
 	}
 	strv_release(&v);
+	if (b.len == 0) {
+		buf_release(&b);
+		return xstrdup("");
+	}
 	return buf_detach(&b, NULL);
 }
 
