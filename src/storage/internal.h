@@ -68,4 +68,46 @@ int dir_send(struct storage *st, const char *name, const char *label, const char
 	     struct clbsd_err *err);
 int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
 
+/* ---- the zfs driver (zfs.c, zfs_stream.c) ---- */
+
+#define PROP_MANAGED "clbsd:managed"
+#define PROP_HASH    "clbsd:spec-hash"
+#define OPT_MANAGED  PROP_MANAGED "=1"
+/* The properties a container or volume carries across clone and send. */
+#define LOCAL_PROPS "quota,reservation,compression,recordsize," PROP_HASH
+
+struct strv;
+/* Run zfs with the arguments up to NULL; its stdout in *out when out is not NULL. */
+__attribute__((sentinel)) int zfs_run(char **out, struct clbsd_err *err, const char *arg, ...);
+/* <ds>/containers/<name> and <ds>/volumes/<name> (new strings). */
+char *zfs_ds_ctr(const struct storage *st, const char *name);
+char *zfs_ds_vols(const struct storage *st, const char *ctr);
+/* Absent, made by clbsd (clbsd:managed=1 set locally; snapshots inherit), or not. */
+enum zfs_dstate { ZFS_DS_ABSENT, ZFS_DS_MANAGED, ZFS_DS_FOREIGN };
+int zfs_ds_state(const char *ds, enum zfs_dstate *out, struct clbsd_err *err);
+/* *yes = the dataset or snapshot is in state want. */
+int zfs_has(const char *ds, enum zfs_dstate want, struct clbsd_err *err, bool *yes);
+/* CONFLICT unless ds is absent / NOTFOUND or CONFLICT unless it is managed; what names it. */
+int zfs_need_absent(const char *what, const char *ds, struct clbsd_err *err);
+int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err);
+/* CONFLICT when path is a non-empty directory (a dataset cannot mount there). */
+int zfs_need_empty_dir(const char *path, struct clbsd_err *err);
+/* A container's filesystems: state, rootfs, then each volume (names in vols_out). */
+int zfs_parts_of(const struct storage *st, const char *name, struct strv *ds_out,
+		 struct strv *vols_out, struct clbsd_err *err);
+/* LOCAL_PROPS set locally on ds, as "k=v". */
+int zfs_local_props(const char *ds, struct strv *kv, struct clbsd_err *err);
+int zfs_unmount_tree(const char *ds, struct clbsd_err *err);
+int zfs_mount_tree(const char *ds, struct clbsd_err *err);
+/* Destroy with zfs-fuse's busy retries; CONFLICT when a clone depends on it. */
+int zfs_destroy(const char *target, bool recursive, struct clbsd_err *err);
+/* Destroy a managed dataset and all below it (every one checked); absent is fine. */
+int zfs_destroy_tree(const char *ds, struct clbsd_err *err);
+/* Make <ds>/volumes/<ctr> when missing; *made says whether it was. */
+int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made,
+		    struct clbsd_err *err);
+int zfs_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
+	     struct clbsd_err *err);
+int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
+
 #endif
