@@ -612,8 +612,20 @@ static bool fuse_running(void)
 /* Start zfs-fuse when nobody runs it; a reason in *why when zfs is unusable. */
 static bool zfs_up(const char **why)
 {
-	if (fuse_running() || zfs_answers())
-		return zfs_answers() || (*why = "zfs-fuse runs but zpool does not answer", false);
+	if (zfs_answers())
+		return true;
+	if (fuse_running()) {
+		/* Starting, or stopping: give it the time either takes. */
+		for (int i = 0; i < 100 && fuse_running(); i++) {
+			usleep(100000);
+			if (zfs_answers())
+				return true;
+		}
+		if (fuse_running()) {
+			*why = "zfs-fuse runs but zpool does not answer within 10 s";
+			return false;
+		}
+	}
 	if (access("/usr/sbin/zfs-fuse", X_OK) != 0 && access("/usr/bin/zfs-fuse", X_OK) != 0) {
 		*why = "zfs-fuse is not installed (scripts/deps.sh check installs it)";
 		return false;
