@@ -5,7 +5,7 @@
 CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
-PKGS    := libevent jansson libseccomp libcap libcrypto
+PKGS    := libevent jansson libseccomp libcap libcrypto libarchive
 WARN    := -Wall -Wextra -Wshadow -Wcast-qual -Wstrict-prototypes -Wformat=2 \
            -Wno-unused-parameter -Wno-format-nonliteral
 CFLAGS  ?= -O2 -g
@@ -16,10 +16,10 @@ ALL_CFLAGS += -Werror
 endif
 LDFLAGS ?=
 ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
-LIBS_DAEMON := $(shell pkg-config --libs libevent_pthreads libevent jansson libseccomp libcap libcrypto 2>/dev/null) -lpthread
+LIBS_DAEMON := $(shell pkg-config --libs libevent_pthreads libevent jansson libseccomp libcap libcrypto libarchive 2>/dev/null) -lpthread
 LIBS_SHIM   := $(shell pkg-config --libs jansson libseccomp libcap 2>/dev/null)
 LIBS_CLI    := $(shell pkg-config --libs jansson 2>/dev/null) -lhttp_parser
-LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libcrypto 2>/dev/null)
+LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libcrypto libarchive 2>/dev/null)
 
 # Platform sources: the build picks linux/ (freebsd/ later), not #ifdefs.
 PLATFORM := linux

@@ -5,18 +5,21 @@
 set -eu
 
 build="gcc make pkg-config libevent-dev libjansson-dev libhttp-parser-dev
-libseccomp-dev libcap-dev libssl-dev"
+libseccomp-dev libcap-dev libssl-dev libarchive-dev"
 runtime="busybox-static iproute2 util-linux procps"
+# The zfs storage driver: a file-backed pool under zfs-fuse for the tests
+# and the demo (OpenZFS needs a kernel module a container host may lack).
+zfs="zfs-fuse"
 tests="clang libclang-rt-14-dev shellcheck tmux curl python3"
 bench="crun hyperfine docker.io docker-compose"
 
 want="$build $runtime"
 case "${1:-all}" in
 	build) ;;
-	demo) ;;
-	check) want="$want $tests" ;;
+	demo) want="$want $zfs" ;;
+	check) want="$want $tests $zfs" ;;
 	bench) want="$want $bench" ;;
-	all) want="$want $tests $bench" ;;
+	all) want="$want $tests $zfs $bench" ;;
 	*) echo "usage: scripts/deps.sh [build|demo|check|bench|all]" >&2; exit 2 ;;
 esac
 

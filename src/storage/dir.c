@@ -5,10 +5,18 @@
  * upper layer) the image rootfs is copied instead: slower and bigger, but the
  * container sees the same thing. The overlay itself is mounted by the runtime
  * inside the container's mount namespace, so the host never holds it.
+ *
+ * <ctr_dir>/storage.json records the image the layer sits on, so the
+ * container can be described, cloned and sent by name. Snapshots, rollback,
+ * clones and streams are in dir_snap.c; tunables (quota, ...) are not
+ * available here and are refused.
  */
 #include "driver.h"
+#include "internal.h"
+#include "util/json.h"
 #include "util/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -51,8 +59,7 @@ static bool probe_overlay(const char *root)
 	return ok;
 }
 
-static void fill(struct rt_rootfs *out, bool overlay, const char *image_rootfs,
-		 const char *ctr_dir)
+void dir_fill(struct rt_rootfs *out, bool overlay, const char *image_rootfs, const char *ctr_dir)
 {
 	memset(out, 0, sizeof(*out));
 	out->target = xasprintf("%s/rootfs", ctr_dir);
@@ -67,9 +74,93 @@ static void fill(struct rt_rootfs *out, bool overlay, const char *image_rootfs,
 	}
 }
 
+bool dir_is_storage_entry(const char *name)
+{
+	static const char *const names[] = {"upper", "work", "fs", "rootfs", "snapshots",
+					    "storage.json"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return name[0] == '.'; /* staging of rollback and receive */
+}
+
+int dir_props_none(const struct storage_props *p, struct clbsd_err *err)
+{
+	if (!p || (!p->quota && !p->reservation && !p->recordsize && !p->compression))
+		return 0;
+	return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+				"the dir storage driver has no quota, reservation, compression "
+				"or recordsize; use the zfs driver for them");
+}
+
+void dir_meta_release(struct dir_meta *m)
+{
+	free(m->lower);
+	free(m->image);
+	free(m->spec_hash);
+	memset(m, 0, sizeof(*m));
+}
+
+int dir_meta_write(const char *ctr_dir, bool overlay, const char *lower, const char *image,
+		   const char *spec_hash, struct clbsd_err *err)
+{
+	json_t *j = json_pack("{s:s,s:s?,s:s?,s:s?}", "layer", overlay ? "overlay" : "copy",
+			      "lower", lower, "image", image, "spec_hash", spec_hash);
+	autofree char *text = json_line(j);
+	json_decref(j);
+	autofree char *path = xasprintf("%s/storage.json", ctr_dir);
+	return fs_write_atomic(path, text, strlen(text), 0600, err);
+}
+
+int dir_meta_read(const char *ctr_dir, struct dir_meta *m, struct clbsd_err *err)
+{
+	memset(m, 0, sizeof(*m));
+	autofree char *path = xasprintf("%s/storage.json", ctr_dir);
+	autofree char *upper = xasprintf("%s/upper", ctr_dir);
+	autofree char *copy = xasprintf("%s/fs", ctr_dir);
+	autofree char *text = NULL;
+	struct clbsd_err e;
+	if (fs_read_file(path, &text, NULL, &e) == 0) {
+		json_t *j = json_loads(text, 0, NULL);
+		const char *layer = json_str(j, "layer");
+		m->overlay = layer && strcmp(layer, "overlay") == 0;
+		m->lower = json_str(j, "lower") ? xstrdup(json_str(j, "lower")) : NULL;
+		m->image = json_str(j, "image") ? xstrdup(json_str(j, "image")) : NULL;
+		m->spec_hash = json_str(j, "spec_hash") ? xstrdup(json_str(j, "spec_hash")) : NULL;
+		json_decref(j);
+		return 0;
+	}
+	/* Made before storage.json existed: the layer says which kind it is. */
+	if (fs_is_dir(upper))
+		m->overlay = true;
+	else if (!fs_is_dir(copy))
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"no container storage in %s (neither upper/ nor fs/)",
+					ctr_dir);
+	return 0;
+}
+
+/* <root>/images/<id>/rootfs -> id, when image_rootfs has that shape. */
+static char *image_id_of(const struct storage *st, const char *image_rootfs)
+{
+	autofree char *prefix = xasprintf("%s/images/", st->root);
+	size_t pl = strlen(prefix), n = strlen(image_rootfs);
+	if (strncmp(image_rootfs, prefix, pl) != 0 || n < pl + 8 ||
+	    strcmp(image_rootfs + n - 7, "/rootfs") != 0)
+		return NULL;
+	char *id = xstrndup(image_rootfs + pl, n - pl - 7);
+	struct clbsd_err e;
+	if (storage_check_image_id(id, &e) < 0) {
+		free(id);
+		return NULL;
+	}
+	return id;
+}
+
 static int dir_remove(struct storage *st, const char *ctr_dir, struct clbsd_err *err)
 {
-	static const char *const parts[] = {"upper", "work", "fs", "rootfs"};
+	static const char *const parts[] = {"upper", "work", "fs", "rootfs", "snapshots",
+					    "storage.json"};
 	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
 		autofree char *p = xasprintf("%s/%s", ctr_dir, parts[i]);
 		int r = fs_rm_rf(p, err);
@@ -83,7 +174,8 @@ static int dir_create(struct storage *st, const char *image_rootfs, const char *
 		      struct rt_rootfs *out, struct clbsd_err *err)
 {
 	struct rt_rootfs r;
-	fill(&r, st->have_overlay, image_rootfs, ctr_dir);
+	dir_fill(&r, st->have_overlay, image_rootfs, ctr_dir);
+	autofree char *id = image_id_of(st, image_rootfs);
 	int ret = fs_mkdir_p(r.target, 0755, err);
 	if (ret == 0 && r.upper)
 		ret = fs_mkdir_p(r.upper, 0755, err);
@@ -91,6 +183,8 @@ static int dir_create(struct storage *st, const char *image_rootfs, const char *
 		ret = fs_mkdir_p(r.work, 0700, err);
 	if (ret == 0 && !r.upper)
 		ret = fs_copy_tree(image_rootfs, r.lower, err);
+	if (ret == 0)
+		ret = dir_meta_write(ctr_dir, st->have_overlay, image_rootfs, id, NULL, err);
 	if (ret < 0) {
 		struct clbsd_err ignore;
 		dir_remove(st, ctr_dir, &ignore);
@@ -104,16 +198,11 @@ static int dir_create(struct storage *st, const char *image_rootfs, const char *
 static int dir_describe(struct storage *st, const char *image_rootfs, const char *ctr_dir,
 			struct rt_rootfs *out, struct clbsd_err *err)
 {
-	autofree char *upper = xasprintf("%s/upper", ctr_dir);
-	autofree char *copy = xasprintf("%s/fs", ctr_dir);
-	if (fs_is_dir(upper))
-		fill(out, true, image_rootfs, ctr_dir);
-	else if (fs_is_dir(copy))
-		fill(out, false, image_rootfs, ctr_dir);
-	else
-		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOENT,
-					"container storage in %s is missing (neither upper/ nor fs/)",
-					ctr_dir);
+	struct dir_meta m;
+	if (dir_meta_read(ctr_dir, &m, err) < 0)
+		return -err->code;
+	dir_fill(out, m.overlay, image_rootfs, ctr_dir);
+	dir_meta_release(&m);
 	return 0;
 }
 
@@ -126,12 +215,209 @@ static int64_t dir_usage(struct storage *st, const char *ctr_dir)
 	return fs_du(copy);
 }
 
+/* ---- by name ---- */
+
+static char *image_rootfs(const struct storage *st, const char *id)
+{
+	return xasprintf("%s/images/%s/rootfs", st->root, id);
+}
+
+/*
+ * The image store already keeps <root>/images/<id>/rootfs; a tree from
+ * elsewhere is copied there (and marked, so image_remove knows it is ours).
+ */
+static int d_image_prepare(struct storage *st, const char *id, const char *rootfs,
+			   struct clbsd_err *err)
+{
+	if (storage_check_image_id(id, err) < 0)
+		return -err->code;
+	autofree char *want = image_rootfs(st, id);
+	if (fs_is_dir(want))
+		return 0;
+	if (!fs_path_is_clean_abs(rootfs) || !fs_is_dir(rootfs))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"image %s: rootfs %s is not an absolute path to a directory",
+					id, rootfs ? rootfs : "(null)");
+	autofree char *dir = xasprintf("%s/images/%s", st->root, id);
+	autofree char *tmp = xasprintf("%s/.rootfs.tmp", dir);
+	autofree char *mark = xasprintf("%s/.storage-prepared", dir);
+	struct clbsd_err ignore;
+	fs_rm_rf(tmp, &ignore);
+	int r = fs_mkdir_p(dir, 0755, err);
+	if (r == 0)
+		r = fs_copy_tree(rootfs, tmp, err);
+	if (r == 0)
+		r = fs_write_atomic(mark, "", 0, 0600, err);
+	if (r == 0 && rename(tmp, want) < 0)
+		r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "rename %s", tmp);
+	if (r < 0) {
+		fs_rm_rf(tmp, &ignore);
+		return clbsd_err_prefix(err, "prepare image %s", id);
+	}
+	return 0;
+}
+
+static int d_image_remove(struct storage *st, const char *id, struct clbsd_err *err)
+{
+	if (storage_check_image_id(id, err) < 0)
+		return -err->code;
+	autofree char *dir = xasprintf("%s/images/%s", st->root, id);
+	autofree char *mark = xasprintf("%s/.storage-prepared", dir);
+	autofree char *cdir = xasprintf("%s/containers", st->root);
+	DIR *d = opendir(cdir);
+	struct dirent *de;
+	char *user = NULL;
+	while (d && !user && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		autofree char *c = xasprintf("%s/%s", cdir, de->d_name);
+		struct dir_meta m;
+		struct clbsd_err ignore;
+		if (dir_meta_read(c, &m, &ignore) == 0 && m.image && strcmp(m.image, id) == 0)
+			user = xstrdup(de->d_name);
+		dir_meta_release(&m);
+	}
+	if (d)
+		closedir(d);
+	if (user) {
+		int r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					 "remove image %s: container %s uses it", id, user);
+		free(user);
+		return r;
+	}
+	/* Only what image_prepare copied; the image store removes its own trees. */
+	if (fs_exists(mark) && fs_rm_rf(dir, err) < 0)
+		return clbsd_err_prefix(err, "remove image %s", id);
+	return 0;
+}
+
+static int d_ctr_create(struct storage *st, const char *name, const char *image_id,
+			const struct storage_props *props, struct rt_rootfs *out,
+			struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0 ||
+	    storage_check_image_id(image_id, err) < 0 || dir_props_none(props, err) < 0)
+		return -err->code;
+	autofree char *lower = image_rootfs(st, image_id);
+	autofree char *dir = storage_ctr_dir(st, name);
+	if (!fs_is_dir(lower))
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"container %s: image %s is not prepared (no %s)", name,
+					image_id, lower);
+	if (fs_exists(dir))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					"container %s already exists (%s)", name, dir);
+	struct rt_rootfs r;
+	int ret = fs_mkdir_p(dir, 0700, err);
+	if (ret == 0)
+		ret = dir_create(st, lower, dir, &r, err);
+	if (ret == 0 && props && props->spec_hash)
+		ret = dir_meta_write(dir, st->have_overlay, lower, image_id, props->spec_hash, err);
+	if (ret < 0) {
+		struct clbsd_err ignore;
+		fs_rm_rf(dir, &ignore);
+		return clbsd_err_prefix(err, "create container %s", name);
+	}
+	*out = r;
+	return 0;
+}
+
+static int d_ctr_describe(struct storage *st, const char *name, struct rt_rootfs *out,
+			  struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0)
+		return -err->code;
+	autofree char *dir = storage_ctr_dir(st, name);
+	struct dir_meta m;
+	if (dir_meta_read(dir, &m, err) < 0)
+		return clbsd_err_prefix(err, "container %s", name);
+	if (m.overlay && !m.lower) {
+		dir_meta_release(&m);
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"container %s: its storage does not say which image it "
+					"sits on (made before storage.json)",
+					name);
+	}
+	dir_fill(out, m.overlay, m.lower, dir);
+	dir_meta_release(&m);
+	return 0;
+}
+
+static int d_ctr_set_props(struct storage *st, const char *name,
+			   const struct storage_props *props, struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0 || dir_props_none(props, err) < 0)
+		return -err->code;
+	if (!props || !props->spec_hash)
+		return 0;
+	autofree char *dir = storage_ctr_dir(st, name);
+	struct dir_meta m;
+	if (dir_meta_read(dir, &m, err) < 0)
+		return clbsd_err_prefix(err, "container %s", name);
+	int r = dir_meta_write(dir, m.overlay, m.lower, m.image,
+			       *props->spec_hash ? props->spec_hash : NULL, err);
+	dir_meta_release(&m);
+	return r;
+}
+
+static int d_ctr_remove(struct storage *st, const char *name, bool volumes,
+			struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0)
+		return -err->code;
+	autofree char *dir = storage_ctr_dir(st, name);
+	autofree char *vols = xasprintf("%s/volumes/%s", st->root, name);
+	if (fs_rm_rf(dir, err) < 0 || (volumes && fs_rm_rf(vols, err) < 0))
+		return clbsd_err_prefix(err, "remove container %s", name);
+	return 0;
+}
+
+static int d_volume_ensure(struct storage *st, const char *ctr, const char *vol,
+			   const struct storage_props *props, char **path, struct clbsd_err *err)
+{
+	if (storage_check_name("container", ctr, err) < 0 ||
+	    storage_check_name("volume", vol, err) < 0 || dir_props_none(props, err) < 0)
+		return -err->code;
+	autofree char *p = xasprintf("%s/volumes/%s/%s", st->root, ctr, vol);
+	if (fs_mkdir_p(p, 0755, err) < 0)
+		return clbsd_err_prefix(err, "volume %s of container %s", vol, ctr);
+	*path = steal_ptr(&p);
+	return 0;
+}
+
+static int d_volume_remove(struct storage *st, const char *ctr, const char *vol,
+			   struct clbsd_err *err)
+{
+	if (storage_check_name("container", ctr, err) < 0 ||
+	    storage_check_name("volume", vol, err) < 0)
+		return -err->code;
+	autofree char *p = xasprintf("%s/volumes/%s/%s", st->root, ctr, vol);
+	if (fs_rm_rf(p, err) < 0)
+		return clbsd_err_prefix(err, "remove volume %s of container %s", vol, ctr);
+	return 0;
+}
+
 static const struct storage_ops dir_ops = {
 	.name = "dir",
 	.create = dir_create,
 	.describe = dir_describe,
 	.remove = dir_remove,
 	.usage = dir_usage,
+	.image_prepare = d_image_prepare,
+	.image_remove = d_image_remove,
+	.ctr_create = d_ctr_create,
+	.ctr_describe = d_ctr_describe,
+	.ctr_set_props = d_ctr_set_props,
+	.ctr_remove = d_ctr_remove,
+	.volume_ensure = d_volume_ensure,
+	.volume_remove = d_volume_remove,
+	.snapshot = dir_snapshot,
+	.snapshot_list = dir_snapshot_list,
+	.snapshot_destroy = dir_snapshot_destroy,
+	.rollback = dir_rollback,
+	.clone = dir_clone,
+	.send = dir_send,
+	.receive = dir_receive,
 };
 
 int storage_dir_open(const char *root, struct storage *out, struct clbsd_err *err)
@@ -139,14 +425,9 @@ int storage_dir_open(const char *root, struct storage *out, struct clbsd_err *er
 	autofree char *tmp = xasprintf("%s/tmp", root);
 	if (fs_mkdir_p(tmp, 0700, err) < 0)
 		return clbsd_err_prefix(err, "storage root %s", root);
+	memset(out, 0, sizeof(*out));
 	out->ops = &dir_ops;
 	out->root = xstrdup(root);
 	out->have_overlay = getenv("CLBSD_NO_OVERLAY") == NULL && probe_overlay(root);
 	return 0;
-}
-
-void storage_release(struct storage *st)
-{
-	free(st->root);
-	st->root = NULL;
 }

@@ -1,0 +1,113 @@
+/*
+ * Prototypes shared between the files of src/storage (not for other
+ * directories: they use driver.h).
+ */
+#ifndef CLBSD_STORAGE_INTERNAL_H
+#define CLBSD_STORAGE_INTERNAL_H
+
+#include <clbsd/error.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A tree to put into a stream: its files appear below `prefix/` (tar.c). */
+struct tar_tree {
+	const char *prefix; /* a plain name, no '/' */
+	const char *dir;    /* absolute; skipped when it does not exist */
+};
+
+/*
+ * Write a tar (pax) stream to fd: the member "clbsd-send.json" holding meta,
+ * then every tree, then the member "clbsd-send.end" that tells a reader the
+ * stream is whole. Keeps modes, owners, times, xattrs, symlinks and device
+ * nodes (so overlay whiteouts survive); hard links become copies.
+ */
+int tar_send(int fd, const char *meta, const struct tar_tree *trees, size_t n,
+	     struct clbsd_err *err);
+/*
+ * Read such a stream from fd into the existing empty directory `into`;
+ * *meta (caller frees) gets the text of clbsd-send.json. Members must be
+ * below one of the prefixes (NULL-terminated); "..", absolute names and
+ * writes through symlinks are refused. Fails (INVALID) when the end member
+ * is missing: the stream was cut short. On failure `into` may hold a part
+ * of the stream: the caller removes it.
+ */
+int tar_receive(int fd, const char *into, const char *const *prefixes, char **meta,
+		struct clbsd_err *err);
+
+/* ---- the dir driver (dir.c, dir_snap.c) ---- */
+
+#include "driver.h"
+
+/* What <ctr_dir>/storage.json says about a container's layer. */
+struct dir_meta {
+	bool overlay; /* upper/ + work/ over lower, else a copy in fs/ */
+	char *lower;  /* the image rootfs; NULL when unknown (made before storage.json) */
+	char *image;  /* the image id when known */
+	char *spec_hash;
+};
+int dir_meta_read(const char *ctr_dir, struct dir_meta *m, struct clbsd_err *err);
+int dir_meta_write(const char *ctr_dir, bool overlay, const char *lower, const char *image,
+		   const char *spec_hash, struct clbsd_err *err);
+void dir_meta_release(struct dir_meta *m);
+void dir_fill(struct rt_rootfs *out, bool overlay, const char *image_rootfs, const char *ctr_dir);
+/* A name in a container directory that belongs to storage, not to its state. */
+bool dir_is_storage_entry(const char *name);
+/* Refuse tunables: the dir driver has none (UNAVAIL). */
+int dir_props_none(const struct storage_props *p, struct clbsd_err *err);
+
+int dir_snapshot(struct storage *st, const char *name, const char *label, struct clbsd_err *err);
+int dir_snapshot_list(struct storage *st, const char *name, struct storage_snapshot **out,
+		      size_t *n, struct clbsd_err *err);
+int dir_snapshot_destroy(struct storage *st, const char *name, const char *label,
+			 struct clbsd_err *err);
+int dir_rollback(struct storage *st, const char *name, const char *label, unsigned flags,
+		 struct clbsd_err *err);
+int dir_clone(struct storage *st, const char *src, const char *label, const char *dst,
+	      unsigned parts, struct rt_rootfs *out, struct clbsd_err *err);
+int dir_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
+	     struct clbsd_err *err);
+int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
+
+/* ---- the zfs driver (zfs.c, zfs_stream.c) ---- */
+
+#define PROP_MANAGED "clbsd:managed"
+#define PROP_HASH    "clbsd:spec-hash"
+#define OPT_MANAGED  PROP_MANAGED "=1"
+/* The properties a container or volume carries across clone and send. */
+#define LOCAL_PROPS "quota,reservation,compression,recordsize," PROP_HASH
+
+struct strv;
+/* Run zfs with the arguments up to NULL; its stdout in *out when out is not NULL. */
+__attribute__((sentinel)) int zfs_run(char **out, struct clbsd_err *err, const char *arg, ...);
+/* <ds>/containers/<name> and <ds>/volumes/<name> (new strings). */
+char *zfs_ds_ctr(const struct storage *st, const char *name);
+char *zfs_ds_vols(const struct storage *st, const char *ctr);
+/* Absent, made by clbsd (clbsd:managed=1 set locally; snapshots inherit), or not. */
+enum zfs_dstate { ZFS_DS_ABSENT, ZFS_DS_MANAGED, ZFS_DS_FOREIGN };
+int zfs_ds_state(const char *ds, enum zfs_dstate *out, struct clbsd_err *err);
+/* *yes = the dataset or snapshot is in state want. */
+int zfs_has(const char *ds, enum zfs_dstate want, struct clbsd_err *err, bool *yes);
+/* CONFLICT unless ds is absent / NOTFOUND or CONFLICT unless it is managed; what names it. */
+int zfs_need_absent(const char *what, const char *ds, struct clbsd_err *err);
+int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err);
+/* CONFLICT when path is a non-empty directory (a dataset cannot mount there). */
+int zfs_need_empty_dir(const char *path, struct clbsd_err *err);
+/* A container's filesystems: state, rootfs, then each volume (names in vols_out). */
+int zfs_parts_of(const struct storage *st, const char *name, struct strv *ds_out,
+		 struct strv *vols_out, struct clbsd_err *err);
+/* LOCAL_PROPS set locally on ds, as "k=v". */
+int zfs_local_props(const char *ds, struct strv *kv, struct clbsd_err *err);
+int zfs_unmount_tree(const char *ds, struct clbsd_err *err);
+int zfs_mount_tree(const char *ds, struct clbsd_err *err);
+/* Destroy with zfs-fuse's busy retries; CONFLICT when a clone depends on it. */
+int zfs_destroy(const char *target, bool recursive, struct clbsd_err *err);
+/* Destroy a managed dataset and all below it (every one checked); absent is fine. */
+int zfs_destroy_tree(const char *ds, struct clbsd_err *err);
+/* Make <ds>/volumes/<ctr> when missing; *made says whether it was. */
+int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made,
+		    struct clbsd_err *err);
+int zfs_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
+	     struct clbsd_err *err);
+int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * The dir driver's send/receive stream: a pax tar archive written and read
+ * with libarchive, framed by a JSON member first and an end member last.
+ */
+#include "internal.h"
+#include "util/util.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define META_NAME "clbsd-send.json"
+#define END_NAME  "clbsd-send.end"
+
+static int aerr(struct archive *a, enum clbsd_err_kind kind, const char *what,
+		struct clbsd_err *err)
+{
+	int e = archive_errno(a);
+	const char *s = archive_error_string(a);
+	return clbsd_err_setmsg(err, kind, e > 0 ? e : EIO, "%s: %s", what, s ? s : "failed");
+}
+
+static int put_member(struct archive *a, const char *name, const char *data, size_t len,
+		      struct clbsd_err *err)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0600);
+	archive_entry_set_size(e, (la_int64_t)len);
+	archive_entry_set_mtime(e, time(NULL), 0);
+	int r = 0;
+	if (archive_write_header(a, e) != ARCHIVE_OK ||
+	    (len && archive_write_data(a, data, len) != (la_ssize_t)len))
+		r = aerr(a, CLBSD_E_INTERNAL, "write stream", err);
+	archive_entry_free(e);
+	return r;
+}
+
+/* The data of a regular file from the disk into the archive. */
+static int put_data(struct archive *a, const char *path, struct clbsd_err *err)
+{
+	autoclose int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+	char b[65536];
+	for (;;) {
+		ssize_t n = read(fd, b, sizeof(b));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", path);
+		if (n == 0)
+			return 0;
+		if (archive_write_data(a, b, (size_t)n) != n)
+			return aerr(a, CLBSD_E_INTERNAL, "write stream", err);
+	}
+}
+
+static int put_tree(struct archive *a, const struct tar_tree *t, struct clbsd_err *err)
+{
+	if (!fs_exists(t->dir))
+		return 0;
+	struct archive *disk = archive_read_disk_new();
+	archive_read_disk_set_standard_lookup(disk);
+	archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
+	int r = 0;
+	if (archive_read_disk_open(disk, t->dir) != ARCHIVE_OK)
+		r = aerr(disk, CLBSD_E_INTERNAL, t->dir, err);
+	size_t dl = strlen(t->dir);
+	while (r == 0) {
+		struct archive_entry *e = archive_entry_new();
+		int ar = archive_read_next_header2(disk, e);
+		if (ar == ARCHIVE_EOF) {
+			archive_entry_free(e);
+			break;
+		}
+		if (ar < ARCHIVE_WARN) {
+			r = aerr(disk, CLBSD_E_INTERNAL, t->dir, err);
+			archive_entry_free(e);
+			break;
+		}
+		archive_read_disk_descend(disk);
+		const char *src = archive_entry_sourcepath(e);
+		const char *path = archive_entry_pathname(e);
+		autofree char *name = xasprintf("%s%s", t->prefix, path + dl);
+		archive_entry_set_pathname(e, name);
+		/* Every file goes whole: the reader needs no other member. */
+		archive_entry_set_hardlink(e, NULL);
+		if (archive_write_header(a, e) < ARCHIVE_WARN)
+			r = aerr(a, CLBSD_E_INTERNAL, "write stream", err);
+		else if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0)
+			r = put_data(a, src ? src : path, err);
+		archive_entry_free(e);
+	}
+	archive_read_close(disk);
+	archive_read_free(disk);
+	return r < 0 ? clbsd_err_prefix(err, "send %s", t->dir) : 0;
+}
+
+int tar_send(int fd, const char *meta, const struct tar_tree *trees, size_t n,
+	     struct clbsd_err *err)
+{
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	archive_write_set_bytes_in_last_block(a, 1);
+	int r = 0;
+	if (archive_write_open_fd(a, fd) != ARCHIVE_OK)
+		r = aerr(a, CLBSD_E_INTERNAL, "open stream", err);
+	if (r == 0)
+		r = put_member(a, META_NAME, meta, strlen(meta), err);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = put_tree(a, &trees[i], err);
+	if (r == 0)
+		r = put_member(a, END_NAME, "", 0, err);
+	if (archive_write_close(a) != ARCHIVE_OK && r == 0)
+		r = aerr(a, CLBSD_E_INTERNAL, "finish stream", err);
+	archive_write_free(a);
+	return r;
+}
+
+/* A member name is relative, without "..", below one of the prefixes. */
+static bool name_ok(const char *name, const char *const *prefixes)
+{
+	if (!name || name[0] == '/')
+		return false;
+	autofree char *abs = xasprintf("/%s", name);
+	if (!fs_path_is_clean_abs(abs))
+		return false;
+	for (size_t i = 0; prefixes[i]; i++) {
+		size_t pl = strlen(prefixes[i]);
+		if (strncmp(name, prefixes[i], pl) == 0 && (name[pl] == '\0' || name[pl] == '/'))
+			return true;
+	}
+	return false;
+}
+
+int tar_receive(int fd, const char *into, const char *const *prefixes, char **meta,
+		struct clbsd_err *err)
+{
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	struct archive *disk = archive_write_disk_new();
+	archive_write_disk_set_options(disk, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
+						     ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+						     ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+						     ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+	archive_write_disk_set_standard_lookup(disk);
+	struct buf m = BUF_INIT;
+	bool seen_meta = false, seen_end = false;
+	int r = 0;
+	if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK)
+		r = aerr(a, CLBSD_E_INVALID, "not a dir driver stream (tar)", err);
+	while (r == 0) {
+		struct archive_entry *e;
+		int ar = archive_read_next_header(a, &e);
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar < ARCHIVE_WARN) {
+			r = aerr(a, CLBSD_E_INVALID, "read stream", err);
+			break;
+		}
+		const char *name = archive_entry_pathname(e);
+		if (seen_end) {
+			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					     "damaged stream: %s after the end", name);
+			break;
+		}
+		if (!seen_meta) {
+			if (!name || strcmp(name, META_NAME) != 0) {
+				r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						     "not a dir driver stream (no %s first; a "
+						     "zfs driver stream cannot be read here)",
+						     META_NAME);
+				break;
+			}
+			char b[4096];
+			la_ssize_t n;
+			while ((n = archive_read_data(a, b, sizeof(b))) > 0 && m.len < (1 << 20))
+				buf_add(&m, b, (size_t)n);
+			if (n < 0) {
+				r = aerr(a, CLBSD_E_INVALID, "read stream", err);
+				break;
+			}
+			seen_meta = true;
+			continue;
+		}
+		if (name && strcmp(name, END_NAME) == 0) {
+			seen_end = true;
+			continue;
+		}
+		if (!name_ok(name, prefixes) ||
+		    (archive_entry_hardlink(e) && !name_ok(archive_entry_hardlink(e), prefixes))) {
+			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					     "damaged stream: member \"%s\" is not allowed",
+					     name ? name : "");
+			break;
+		}
+		autofree char *dest = xasprintf("%s/%s", into, name);
+		archive_entry_set_pathname(e, dest);
+		if (archive_entry_hardlink(e)) {
+			autofree char *hl = xasprintf("%s/%s", into, archive_entry_hardlink(e));
+			archive_entry_set_hardlink(e, hl);
+		}
+		if (archive_write_header(disk, e) < ARCHIVE_WARN) {
+			r = aerr(disk, CLBSD_E_INTERNAL, dest, err);
+			break;
+		}
+		const void *blk;
+		size_t len;
+		la_int64_t off;
+		while ((ar = archive_read_data_block(a, &blk, &len, &off)) == ARCHIVE_OK)
+			if (archive_write_data_block(disk, blk, len, off) < ARCHIVE_WARN) {
+				ar = ARCHIVE_FATAL;
+				r = aerr(disk, CLBSD_E_INTERNAL, dest, err);
+				break;
+			}
+		if (r == 0 && ar != ARCHIVE_EOF)
+			r = aerr(a, CLBSD_E_INVALID, "read stream", err);
+		if (r == 0 && archive_write_finish_entry(disk) < ARCHIVE_WARN)
+			r = aerr(disk, CLBSD_E_INTERNAL, dest, err);
+	}
+	if (r == 0 && !seen_end)
+		r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EPIPE,
+				     "the stream ends before its end mark: cut short?");
+	/* Directory modes and times are set at close. */
+	if (archive_write_close(disk) != ARCHIVE_OK && r == 0)
+		r = aerr(disk, CLBSD_E_INTERNAL, into, err);
+	archive_write_free(disk);
+	archive_read_free(a);
+	if (r < 0) {
+		buf_release(&m);
+		return r;
+	}
+	*meta = buf_detach(&m, NULL);
+	return 0;
+}

@@ -1,0 +1,1208 @@
+/*
+ * The zfs storage driver: one dataset per image, container and volume, made
+ * and changed with the zfs(8) command (argv, never a shell; output read with
+ * -H and, for numbers, -p). Layout below the root dataset <ds>:
+ *
+ *   <ds>/images/<id>@base            image tree (mountpoint none once filled)
+ *   <ds>/containers/<name>           state (container.json, logs), mounted at
+ *                                    <root>/containers/<name>
+ *   <ds>/containers/<name>/rootfs    a clone of the image's @base
+ *   <ds>/volumes/<name>/<vol>        named volumes, mounted at
+ *                                    <root>/volumes/<name>/<vol>
+ *
+ * Mount points are inherited from <ds>/containers and <ds>/volumes, so
+ * received and cloned datasets land in the right place without setting
+ * anything. Every dataset made here carries clbsd:managed=1 (set locally);
+ * nothing without it is changed or destroyed. The commands and the quirks of
+ * zfs-fuse they work around are in docs/storage.md; send and receive are in
+ * zfs_stream.c.
+ */
+#include "driver.h"
+#include "internal.h"
+#include "util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+
+#define FUSE_SUPER_MAGIC 0x65735546
+
+/* ---- running zfs ---- */
+
+/* Run v (v->v[0] is the program) and release it. */
+static int run_v(struct strv *v, char **out, struct clbsd_err *err)
+{
+	int r = proc_run(v->v, out, err);
+	strv_release(v);
+	return r;
+}
+
+int zfs_run(char **out, struct clbsd_err *err, const char *arg, ...)
+{
+	struct strv v = STRV_INIT;
+	strv_push(&v, "zfs");
+	va_list ap;
+	va_start(ap, arg);
+	for (const char *a = arg; a; a = va_arg(ap, const char *))
+		strv_push(&v, a);
+	va_end(ap);
+	return run_v(&v, out, err);
+}
+
+/* Next line of *p (modified in place), NULL at the end. */
+static char *next_line(char **p)
+{
+	while (**p == '\n')
+		(*p)++;
+	if (!**p)
+		return NULL;
+	char *l = *p;
+	char *nl = strchr(l, '\n');
+	if (nl) {
+		*nl = '\0';
+		*p = nl + 1;
+	} else {
+		*p = l + strlen(l);
+	}
+	return l;
+}
+
+/* Split a -H line at tabs; returns the number of fields. */
+static int fields(char *line, char **f, int max)
+{
+	int n = 0;
+	while (n < max) {
+		f[n++] = line;
+		char *t = strchr(line, '\t');
+		if (!t)
+			break;
+		*t = '\0';
+		line = t + 1;
+	}
+	return n;
+}
+
+static bool no_such(const struct clbsd_err *e)
+{
+	return strstr(e->msg, "does not exist") != NULL;
+}
+
+/* ---- dataset names ---- */
+
+char *zfs_ds_ctr(const struct storage *st, const char *name)
+{
+	return xasprintf("%s/containers/%s", st->dataset, name);
+}
+
+char *zfs_ds_vols(const struct storage *st, const char *ctr)
+{
+	return xasprintf("%s/volumes/%s", st->dataset, ctr);
+}
+
+static char *ds_img(const struct storage *st, const char *id)
+{
+	return xasprintf("%s/images/%s", st->dataset, id);
+}
+
+/* ---- ownership ---- */
+
+
+/* Filesystems must have clbsd:managed=1 set locally; snapshots inherit it. */
+static bool managed(const char *name, const char *value, const char *source)
+{
+	if (strcmp(value, "1") != 0)
+		return false;
+	return strchr(name, '@') || strcmp(source, "local") == 0;
+}
+
+int zfs_ds_state(const char *ds, enum zfs_dstate *out, struct clbsd_err *err)
+{
+	autofree char *o = NULL;
+	struct clbsd_err e;
+	if (zfs_run(&o, &e, "get", "-H", "-o", "value,source", PROP_MANAGED, ds, NULL) < 0) {
+		if (no_such(&e)) {
+			*out = ZFS_DS_ABSENT;
+			return 0;
+		}
+		*err = e;
+		return clbsd_err_prefix(err, "zfs dataset %s", ds);
+	}
+	char *p = o, *f[2] = {"", ""};
+	char *l = next_line(&p);
+	if (l)
+		fields(l, f, 2);
+	*out = l && managed(ds, f[0], f[1]) ? ZFS_DS_MANAGED : ZFS_DS_FOREIGN;
+	return 0;
+}
+
+static int foreign(const char *ds, struct clbsd_err *err)
+{
+	return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EPERM,
+				"zfs dataset %s exists but is not clbsd's (no %s=1); clbsd will not "
+				"change it: rename or destroy it yourself",
+				ds, PROP_MANAGED);
+}
+
+/* Every dataset and snapshot at and below ds is managed. */
+static int check_tree(const char *ds, struct clbsd_err *err)
+{
+	autofree char *o = NULL;
+	if (zfs_run(&o, err, "get", "-r", "-H", "-o", "name,value,source", PROP_MANAGED, ds, NULL) <
+	    0)
+		return clbsd_err_prefix(err, "zfs dataset %s", ds);
+	char *p = o, *l;
+	while ((l = next_line(&p))) {
+		char *f[3] = {"", "", ""};
+		if (fields(l, f, 3) == 3 && !managed(f[0], f[1], f[2]))
+			return foreign(f[0], err);
+	}
+	return 0;
+}
+
+/* Make ds as managed: it must be absent (CONFLICT otherwise). */
+int zfs_need_absent(const char *what, const char *ds, struct clbsd_err *err)
+{
+	enum zfs_dstate s;
+	if (zfs_ds_state(ds, &s, err) < 0)
+		return -err->code;
+	if (s == ZFS_DS_FOREIGN)
+		return foreign(ds, err);
+	if (s == ZFS_DS_MANAGED)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					"%s already exists (zfs dataset %s)", what, ds);
+	return 0;
+}
+
+int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err)
+{
+	enum zfs_dstate s;
+	if (zfs_ds_state(ds, &s, err) < 0)
+		return -err->code;
+	if (s == ZFS_DS_FOREIGN)
+		return foreign(ds, err);
+	if (s == ZFS_DS_ABSENT)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"%s does not exist (no zfs dataset %s)", what, ds);
+	return 0;
+}
+
+/* ---- mounting ---- */
+
+/* Filesystems at and below ds, parents first, with whether they are mounted. */
+static int list_fs(const char *ds, struct strv *names, struct strv *mounted,
+		   struct clbsd_err *err)
+{
+	autofree char *o = NULL;
+	if (zfs_run(&o, err, "list", "-H", "-o", "name,mounted", "-r", "-t", "filesystem", ds, NULL) <
+	    0)
+		return clbsd_err_prefix(err, "list zfs datasets below %s", ds);
+	char *p = o, *l;
+	while ((l = next_line(&p))) {
+		char *f[2] = {"", ""};
+		fields(l, f, 2);
+		strv_push(names, f[0]);
+		if (mounted && strcmp(f[1], "yes") == 0)
+			strv_push(mounted, f[0]);
+	}
+	return 0;
+}
+
+/*
+ * Unmount ds and everything below it, children first. zfs-fuse serves a
+ * mounted dataset's pages from the kernel's cache, which `zfs recv` does not
+ * invalidate, so datasets are unmounted around a receive.
+ */
+int zfs_unmount_tree(const char *ds, struct clbsd_err *err)
+{
+	struct strv names = STRV_INIT, mounted = STRV_INIT;
+	int r = list_fs(ds, &names, &mounted, err);
+	for (size_t i = mounted.n; r == 0 && i > 0; i--) {
+		r = zfs_run(NULL, err, "umount", mounted.v[i - 1], NULL);
+		if (r < 0) {
+			err->kind = CLBSD_E_CONFLICT;
+			clbsd_err_prefix(err, "unmount %s (is a container using it?)",
+					 mounted.v[i - 1]);
+		}
+	}
+	strv_release(&names);
+	strv_release(&mounted);
+	return r;
+}
+
+/* Mount whatever at and below ds is not mounted, parents first. */
+int zfs_mount_tree(const char *ds, struct clbsd_err *err)
+{
+	struct strv names = STRV_INIT, mounted = STRV_INIT;
+	int r = list_fs(ds, &names, &mounted, err);
+	for (size_t i = 0; r == 0 && i < names.n; i++) {
+		bool is = false;
+		for (size_t j = 0; j < mounted.n && !is; j++)
+			is = strcmp(mounted.v[j], names.v[i]) == 0;
+		if (!is && zfs_run(NULL, err, "mount", names.v[i], NULL) < 0)
+			r = clbsd_err_prefix(err, "mount zfs dataset %s", names.v[i]);
+	}
+	strv_release(&names);
+	strv_release(&mounted);
+	return r;
+}
+
+/* ---- destroying, with the retries zfs-fuse needs ---- */
+
+/*
+ * Destroy a dataset or snapshot (recursively when asked). zfs-fuse often
+ * answers "dataset is busy" right after an unmount, or fails to unmount a
+ * dataset whose FUSE mount is still being released: unmount and retry with a
+ * backoff (about 4 s in all) before giving up.
+ */
+int zfs_destroy(const char *target, bool recursive, struct clbsd_err *err)
+{
+	useconds_t delay = 25000;
+	for (int attempt = 0;; attempt++) {
+		struct clbsd_err e;
+		int r = recursive ? zfs_run(NULL, &e, "destroy", "-r", target, NULL)
+				  : zfs_run(NULL, &e, "destroy", target, NULL);
+		if (r == 0 || no_such(&e))
+			return 0;
+		if (strstr(e.msg, "dependent clones") || strstr(e.msg, "is cloned"))
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+						"destroy %s: a clone depends on it (a container "
+						"cloned from it); remove that first",
+						target);
+		bool busy = strstr(e.msg, "busy") || strstr(e.msg, "mount");
+		if (!busy || attempt >= 8) {
+			*err = e;
+			return clbsd_err_prefix(err, "destroy zfs dataset %s", target);
+		}
+		if (!strchr(target, '@')) {
+			struct clbsd_err ignore;
+			zfs_unmount_tree(target, &ignore);
+		}
+		usleep(delay);
+		if (delay < 1000000)
+			delay *= 2;
+	}
+}
+
+/* Destroy a managed dataset and all below it; absent is fine. */
+int zfs_destroy_tree(const char *ds, struct clbsd_err *err)
+{
+	enum zfs_dstate s;
+	if (zfs_ds_state(ds, &s, err) < 0)
+		return -err->code;
+	if (s == ZFS_DS_ABSENT)
+		return 0;
+	if (s == ZFS_DS_FOREIGN)
+		return foreign(ds, err);
+	if (check_tree(ds, err) < 0)
+		return -err->code;
+	struct clbsd_err ignore;
+	zfs_unmount_tree(ds, &ignore);
+	return zfs_destroy(ds, true, err);
+}
+
+/* ---- properties ---- */
+
+/*
+ * props as "k=v" settings, and the names to reset (zfs inherit). In create
+ * mode 0 and NULL are simply left out.
+ */
+static int props_kv(const struct storage *st, const struct storage_props *p, struct strv *set,
+		    struct strv *reset, struct clbsd_err *err)
+{
+	if (!p)
+		return 0;
+	/*
+	 * zfs-fuse asserts and dies when a write crosses a quota part-way
+	 * through a FUSE write request (128K), which a recordsize below that
+	 * makes possible. The daemon's death unmounts every dataset.
+	 */
+	if (st->fuse && p->recordsize > 0 && p->recordsize < 131072)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+					"recordsize %lld: zfs-fuse crashes when a quota is reached "
+					"with records smaller than 128K; use 128K or run OpenZFS",
+					(long long)p->recordsize);
+	const struct {
+		const char *name;
+		int64_t v;
+		const char *none; /* what resets it */
+	} sizes[] = {{"quota", p->quota, "none"},
+		     {"reservation", p->reservation, "none"},
+		     {"recordsize", p->recordsize, NULL}};
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		if (sizes[i].v > 0)
+			strv_push_owned(set, xasprintf("%s=%lld", sizes[i].name,
+						       (long long)sizes[i].v));
+		else if (sizes[i].v == STORAGE_PROP_RESET && sizes[i].none)
+			strv_push_owned(set, xasprintf("%s=%s", sizes[i].name, sizes[i].none));
+		else if (sizes[i].v == STORAGE_PROP_RESET && reset)
+			strv_push(reset, sizes[i].name);
+		else if (sizes[i].v < 0)
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"%s %lld is negative", sizes[i].name,
+						(long long)sizes[i].v);
+	}
+	const struct {
+		const char *name;
+		const char *v;
+	} strs[] = {{"compression", p->compression}, {PROP_HASH, p->spec_hash}};
+	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
+		const char *v = strs[i].v;
+		if (!v)
+			continue;
+		if (!*v) {
+			if (reset)
+				strv_push(reset, strs[i].name);
+			continue;
+		}
+		for (const char *c = v; *c; c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-'))
+				return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+							"%s \"%s\": expected [a-z0-9-]",
+							strs[i].name, v);
+		strv_push_owned(set, xasprintf("%s=%s", strs[i].name, v));
+	}
+	return 0;
+}
+
+/* Apply props to an existing managed dataset (ctr_set_props mode). */
+static int set_props(const struct storage *st, const char *ds, const struct storage_props *p,
+		     struct clbsd_err *err)
+{
+	struct strv set = STRV_INIT, reset = STRV_INIT;
+	int r = props_kv(st, p, &set, &reset, err);
+	for (size_t i = 0; r == 0 && i < set.n; i++)
+		if ((r = zfs_run(NULL, err, "set", set.v[i], ds, NULL)) < 0)
+			clbsd_err_prefix(err, "zfs set %s on %s", set.v[i], ds);
+	for (size_t i = 0; r == 0 && i < reset.n; i++)
+		if ((r = zfs_run(NULL, err, "inherit", reset.v[i], ds, NULL)) < 0)
+			clbsd_err_prefix(err, "zfs inherit %s on %s", reset.v[i], ds);
+	strv_release(&set);
+	strv_release(&reset);
+	return r;
+}
+
+/* `zfs create` or `zfs clone` of a managed dataset with settings kv ("k=v"). */
+static int make_ds(const char *origin, const char *ds, const struct strv *kv,
+		   struct clbsd_err *err)
+{
+	struct strv v = STRV_INIT;
+	strv_push(&v, "zfs");
+	strv_push(&v, origin ? "clone" : "create");
+	strv_push(&v, "-o");
+	strv_push(&v, OPT_MANAGED);
+	for (size_t i = 0; kv && i < kv->n; i++) {
+		strv_push(&v, "-o");
+		strv_push(&v, kv->v[i]);
+	}
+	if (origin)
+		strv_push(&v, origin);
+	strv_push(&v, ds);
+	if (run_v(&v, NULL, err) < 0)
+		return clbsd_err_prefix(err, "%s zfs dataset %s", origin ? "clone" : "create", ds);
+	return 0;
+}
+
+/* The settings of LOCAL_PROPS made locally on ds, as "k=v". */
+int zfs_local_props(const char *ds, struct strv *kv, struct clbsd_err *err)
+{
+	autofree char *o = NULL;
+	if (zfs_run(&o, err, "get", "-H", "-p", "-o", "property,value", "-s", "local", LOCAL_PROPS,
+		ds, NULL) < 0)
+		return clbsd_err_prefix(err, "properties of %s", ds);
+	char *p = o, *l;
+	while ((l = next_line(&p))) {
+		char *f[2] = {"", ""};
+		if (fields(l, f, 2) == 2)
+			strv_push_owned(kv, xasprintf("%s=%s", f[0], f[1]));
+	}
+	return 0;
+}
+
+/* ---- small file-system helpers ---- */
+
+/* A directory that is absent or holds nothing can become a mount point. */
+int zfs_need_empty_dir(const char *path, struct clbsd_err *err)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0
+				       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+	struct dirent *de;
+	bool empty = true;
+	while (empty && (de = readdir(d)))
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	closedir(d);
+	if (!empty)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ENOTEMPTY,
+					"%s is not empty, so a zfs dataset cannot be mounted there; "
+					"move its contents away",
+					path);
+	return 0;
+}
+
+/* Copy what is in dir src into the existing directory dst, and src's owner and mode. */
+static int copy_into(const char *src, const char *dst, struct clbsd_err *err)
+{
+	DIR *d = opendir(src);
+	if (!d)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", src);
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		autofree char *s = xasprintf("%s/%s", src, de->d_name);
+		autofree char *t = xasprintf("%s/%s", dst, de->d_name);
+		r = fs_copy_tree(s, t, err);
+	}
+	closedir(d);
+	struct stat sb;
+	if (r == 0 && (stat(src, &sb) < 0 || chown(dst, sb.st_uid, sb.st_gid) < 0 ||
+		       chmod(dst, sb.st_mode & 07777) < 0))
+		r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "copy owner and mode of %s", src);
+	return r;
+}
+
+/* ---- the driver ---- */
+
+static void fill(const struct storage *st, const char *name, struct rt_rootfs *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->mode = xstrdup("bind");
+	out->target = xasprintf("%s/containers/%s/rootfs", st->root, name);
+	out->lower = xstrdup(out->target);
+}
+
+static int z_image_prepare(struct storage *st, const char *id, const char *rootfs,
+			   struct clbsd_err *err)
+{
+	if (storage_check_image_id(id, err) < 0)
+		return -err->code;
+	if (!fs_path_is_clean_abs(rootfs) || !fs_is_dir(rootfs))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"image %s: rootfs %s is not an absolute path to a directory",
+					id, rootfs ? rootfs : "(null)");
+	autofree char *ds = ds_img(st, id);
+	autofree char *base = xasprintf("%s@base", ds);
+	enum zfs_dstate s;
+	if (zfs_ds_state(base, &s, err) < 0)
+		return clbsd_err_prefix(err, "image %s", id);
+	if (s == ZFS_DS_MANAGED)
+		return 0;
+	/* A dataset without @base is what an interrupted prepare left: start over. */
+	if (zfs_destroy_tree(ds, err) < 0)
+		return clbsd_err_prefix(err, "image %s", id);
+	autofree char *mp = xasprintf("%s/tmp/zfs-image-%s", st->root, id);
+	if (fs_mkdir_p(mp, 0700, err) < 0 || zfs_need_empty_dir(mp, err) < 0)
+		return clbsd_err_prefix(err, "image %s", id);
+	struct strv kv = STRV_INIT;
+	strv_push_owned(&kv, xasprintf("mountpoint=%s", mp));
+	int r = make_ds(NULL, ds, &kv, err);
+	strv_release(&kv);
+	if (r == 0 && (r = copy_into(rootfs, mp, err)) < 0)
+		clbsd_err_prefix(err, "fill %s from %s", ds, rootfs);
+	if (r == 0 && (r = zfs_run(NULL, err, "snapshot", base, NULL)) < 0)
+		clbsd_err_prefix(err, "snapshot %s", base);
+	/* Nobody needs the image mounted: containers get clones of @base. */
+	if (r == 0 && (r = zfs_run(NULL, err, "set", "mountpoint=none", ds, NULL)) < 0)
+		clbsd_err_prefix(err, "unmount %s", ds);
+	if (r < 0) {
+		struct clbsd_err ignore;
+		zfs_destroy_tree(ds, &ignore);
+	}
+	rmdir(mp);
+	return r < 0 ? clbsd_err_prefix(err, "prepare image %s", id) : 0;
+}
+
+static int z_image_remove(struct storage *st, const char *id, struct clbsd_err *err)
+{
+	if (storage_check_image_id(id, err) < 0)
+		return -err->code;
+	autofree char *ds = ds_img(st, id);
+	if (zfs_destroy_tree(ds, err) < 0)
+		return clbsd_err_prefix(err, "remove image %s", id);
+	return 0;
+}
+
+static int z_ctr_create(struct storage *st, const char *name, const char *image_id,
+			const struct storage_props *props, struct rt_rootfs *out,
+			struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0 ||
+	    storage_check_image_id(image_id, err) < 0)
+		return -err->code;
+	autofree char *img = ds_img(st, image_id);
+	autofree char *base = xasprintf("%s@base", img);
+	autofree char *ds = zfs_ds_ctr(st, name);
+	autofree char *rootfs = xasprintf("%s/rootfs", ds);
+	autofree char *dir = storage_ctr_dir(st, name);
+	autofree char *what = xasprintf("container %s", name);
+	enum zfs_dstate s;
+	if (zfs_ds_state(base, &s, err) < 0)
+		return clbsd_err_prefix(err, "container %s", name);
+	if (s != ZFS_DS_MANAGED)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"container %s: image %s is not prepared for zfs (no %s); "
+					"prepare it first",
+					name, image_id, base);
+	if (zfs_need_absent(what, ds, err) < 0 || zfs_need_empty_dir(dir, err) < 0)
+		return clbsd_err_prefix(err, "create container %s", name);
+	struct strv kv = STRV_INIT;
+	int r = props_kv(st, props, &kv, NULL, err);
+	if (r == 0)
+		r = make_ds(NULL, ds, &kv, err);
+	strv_release(&kv);
+	if (r < 0)
+		return clbsd_err_prefix(err, "create container %s", name);
+	if (make_ds(base, rootfs, NULL, err) < 0) {
+		struct clbsd_err ignore;
+		zfs_destroy_tree(ds, &ignore);
+		return clbsd_err_prefix(err, "create container %s", name);
+	}
+	fill(st, name, out);
+	return 0;
+}
+
+static int z_ctr_describe(struct storage *st, const char *name, struct rt_rootfs *out,
+			  struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0)
+		return -err->code;
+	autofree char *ds = zfs_ds_ctr(st, name);
+	autofree char *rootfs = xasprintf("%s/rootfs", ds);
+	autofree char *what = xasprintf("container %s's rootfs", name);
+	if (zfs_need_managed(what, rootfs, err) < 0)
+		return -err->code;
+	/* After a reboot zfs-fuse may import the pool without mounting everything. */
+	if (zfs_mount_tree(ds, err) < 0)
+		return clbsd_err_prefix(err, "container %s", name);
+	fill(st, name, out);
+	return 0;
+}
+
+static int z_ctr_set_props(struct storage *st, const char *name,
+			   const struct storage_props *props, struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0)
+		return -err->code;
+	autofree char *ds = zfs_ds_ctr(st, name);
+	autofree char *what = xasprintf("container %s", name);
+	if (zfs_need_managed(what, ds, err) < 0 || set_props(st, ds, props, err) < 0)
+		return clbsd_err_prefix(err, "container %s", name);
+	return 0;
+}
+
+static int z_ctr_remove(struct storage *st, const char *name, bool volumes,
+			struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0)
+		return -err->code;
+	autofree char *ds = zfs_ds_ctr(st, name);
+	autofree char *dir = storage_ctr_dir(st, name);
+	if (zfs_destroy_tree(ds, err) < 0)
+		return clbsd_err_prefix(err, "remove container %s", name);
+	rmdir(dir); /* the mount point zfs leaves behind */
+	if (!volumes)
+		return 0;
+	autofree char *vols = zfs_ds_vols(st, name);
+	autofree char *vdir = xasprintf("%s/volumes/%s", st->root, name);
+	if (zfs_destroy_tree(vols, err) < 0)
+		return clbsd_err_prefix(err, "remove volumes of container %s", name);
+	rmdir(vdir);
+	return 0;
+}
+
+/* Make <ds>/volumes/<ctr> if missing; *made says whether it was. */
+int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made,
+		       struct clbsd_err *err)
+{
+	autofree char *vols = zfs_ds_vols(st, ctr);
+	enum zfs_dstate s;
+	*made = false;
+	if (zfs_ds_state(vols, &s, err) < 0)
+		return -err->code;
+	if (s == ZFS_DS_FOREIGN)
+		return foreign(vols, err);
+	if (s == ZFS_DS_MANAGED)
+		return 0;
+	autofree char *dir = xasprintf("%s/volumes/%s", st->root, ctr);
+	if (zfs_need_empty_dir(dir, err) < 0 || make_ds(NULL, vols, NULL, err) < 0)
+		return -err->code;
+	*made = true;
+	return 0;
+}
+
+static int z_volume_ensure(struct storage *st, const char *ctr, const char *vol,
+			   const struct storage_props *props, char **path, struct clbsd_err *err)
+{
+	if (storage_check_name("container", ctr, err) < 0 ||
+	    storage_check_name("volume", vol, err) < 0)
+		return -err->code;
+	autofree char *vols = zfs_ds_vols(st, ctr);
+	autofree char *ds = xasprintf("%s/%s", vols, vol);
+	autofree char *dir = xasprintf("%s/volumes/%s/%s", st->root, ctr, vol);
+	bool made_parent;
+	enum zfs_dstate s;
+	int r = zfs_ensure_vols(st, ctr, &made_parent, err);
+	if (r == 0)
+		r = zfs_ds_state(ds, &s, err);
+	if (r == 0 && s == ZFS_DS_FOREIGN)
+		r = foreign(ds, err);
+	if (r == 0 && s == ZFS_DS_MANAGED)
+		r = set_props(st, ds, props, err);
+	if (r == 0 && s == ZFS_DS_MANAGED)
+		r = zfs_mount_tree(ds, err);
+	if (r == 0 && s == ZFS_DS_ABSENT) {
+		struct strv kv = STRV_INIT;
+		r = props_kv(st, props, &kv, NULL, err);
+		if (r == 0)
+			r = zfs_need_empty_dir(dir, err);
+		if (r == 0)
+			r = make_ds(NULL, ds, &kv, err);
+		strv_release(&kv);
+	}
+	if (r < 0) {
+		struct clbsd_err ignore;
+		if (made_parent)
+			zfs_destroy_tree(vols, &ignore);
+		return clbsd_err_prefix(err, "volume %s of container %s", vol, ctr);
+	}
+	*path = steal_ptr(&dir);
+	return 0;
+}
+
+static int z_volume_remove(struct storage *st, const char *ctr, const char *vol,
+			   struct clbsd_err *err)
+{
+	if (storage_check_name("container", ctr, err) < 0 ||
+	    storage_check_name("volume", vol, err) < 0)
+		return -err->code;
+	autofree char *ds = xasprintf("%s/volumes/%s/%s", st->dataset, ctr, vol);
+	autofree char *dir = xasprintf("%s/volumes/%s/%s", st->root, ctr, vol);
+	if (zfs_destroy_tree(ds, err) < 0)
+		return clbsd_err_prefix(err, "remove volume %s of container %s", vol, ctr);
+	rmdir(dir);
+	return 0;
+}
+
+/* ---- snapshots ---- */
+
+int zfs_has(const char *ds, enum zfs_dstate want, struct clbsd_err *err, bool *yes)
+{
+	enum zfs_dstate s;
+	if (zfs_ds_state(ds, &s, err) < 0)
+		return -err->code;
+	*yes = s == want;
+	return 0;
+}
+
+static int z_snapshot(struct storage *st, const char *name, const char *label,
+		      struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0 || storage_check_label(label, err) < 0)
+		return -err->code;
+	autofree char *ds = zfs_ds_ctr(st, name);
+	autofree char *vols = zfs_ds_vols(st, name);
+	autofree char *snap = xasprintf("%s@%s", ds, label);
+	autofree char *vsnap = xasprintf("%s@%s", vols, label);
+	autofree char *what = xasprintf("container %s", name);
+	autofree char *swhat = xasprintf("snapshot %s of container %s", label, name);
+	bool with_vols = false;
+	if (zfs_need_managed(what, ds, err) < 0 || zfs_need_absent(swhat, snap, err) < 0 ||
+	    zfs_has(vols, ZFS_DS_MANAGED, err, &with_vols) < 0)
+		return -err->code;
+	if (zfs_run(NULL, err, "snapshot", "-r", snap, NULL) < 0)
+		return clbsd_err_prefix(err, "snapshot container %s", name);
+	if (with_vols && zfs_run(NULL, err, "snapshot", "-r", vsnap, NULL) < 0) {
+		struct clbsd_err ignore;
+		zfs_destroy(snap, true, &ignore);
+		zfs_destroy(vsnap, true, &ignore);
+		return clbsd_err_prefix(err, "snapshot volumes of container %s", name);
+	}
+	return 0;
+}
+
+static int cmp_snap(const void *a, const void *b)
+{
+	const struct storage_snapshot *x = a, *y = b;
+	if (x->created_ns != y->created_ns)
+		return x->created_ns < y->created_ns ? -1 : 1;
+	return strcmp(x->label, y->label);
+}
+
+/* Add the snapshots below ds (zfs get -r creation,used) to *s. */
+static int collect_snaps(const char *ds, bool own, struct storage_snapshot **s, size_t *n,
+			 struct clbsd_err *err)
+{
+	autofree char *o = NULL;
+	if (zfs_run(&o, err, "get", "-r", "-H", "-p", "-o", "name,property,value", "creation,used",
+		ds, NULL) < 0)
+		return clbsd_err_prefix(err, "snapshots of %s", ds);
+	size_t dl = strlen(ds);
+	char *p = o, *l;
+	while ((l = next_line(&p))) {
+		char *f[3] = {"", "", ""};
+		char *at = strchr(l, '@');
+		if (fields(l, f, 3) != 3 || !at)
+			continue;
+		const char *label = at + 1;
+		size_t i;
+		for (i = 0; i < *n && strcmp((*s)[i].label, label) != 0; i++)
+			;
+		if (i == *n) {
+			if (!own) /* a volume's label that the container does not have */
+				continue;
+			*s = xrealloc(*s, (*n + 1) * sizeof(**s));
+			(*s)[i] = (struct storage_snapshot){xstrdup(label), 0, 0};
+			(*n)++;
+		}
+		long long v = strtoll(f[2], NULL, 10);
+		bool top = (size_t)(at - l) == dl && strncmp(l, ds, dl) == 0;
+		if (strcmp(f[1], "used") == 0)
+			(*s)[i].used += v;
+		else if (strcmp(f[1], "creation") == 0 && own && top)
+			(*s)[i].created_ns = (int64_t)v * 1000000000;
+	}
+	return 0;
+}
+
+static int z_snapshot_list(struct storage *st, const char *name, struct storage_snapshot **out,
+			   size_t *n, struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0)
+		return -err->code;
+	autofree char *ds = zfs_ds_ctr(st, name);
+	autofree char *vols = zfs_ds_vols(st, name);
+	autofree char *what = xasprintf("container %s", name);
+	struct storage_snapshot *s = NULL;
+	size_t k = 0;
+	bool with_vols = false;
+	int r = zfs_need_managed(what, ds, err);
+	if (r == 0)
+		r = zfs_has(vols, ZFS_DS_MANAGED, err, &with_vols);
+	if (r == 0)
+		r = collect_snaps(ds, true, &s, &k, err);
+	if (r == 0 && with_vols)
+		r = collect_snaps(vols, false, &s, &k, err);
+	if (r < 0) {
+		storage_snapshots_free(s, k);
+		return clbsd_err_prefix(err, "list snapshots of container %s", name);
+	}
+	if (k)
+		qsort(s, k, sizeof(*s), cmp_snap);
+	*out = s;
+	*n = k;
+	return 0;
+}
+
+static int z_snapshot_destroy(struct storage *st, const char *name, const char *label,
+			      struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0 || storage_check_label(label, err) < 0)
+		return -err->code;
+	autofree char *snap = xasprintf("%s/containers/%s@%s", st->dataset, name, label);
+	autofree char *vsnap = xasprintf("%s/volumes/%s@%s", st->dataset, name, label);
+	autofree char *what = xasprintf("snapshot %s of container %s", label, name);
+	bool with_vols = false;
+	if (zfs_need_managed(what, snap, err) < 0 || zfs_has(vsnap, ZFS_DS_MANAGED, err, &with_vols) < 0)
+		return -err->code;
+	if (zfs_destroy(snap, true, err) < 0 || (with_vols && zfs_destroy(vsnap, true, err) < 0))
+		return clbsd_err_prefix(err, "destroy snapshot %s of container %s", label, name);
+	return 0;
+}
+
+/* Snapshots of ds (not below), oldest first. */
+static int snap_names(const char *ds, struct strv *out, struct clbsd_err *err)
+{
+	autofree char *o = NULL;
+	if (zfs_run(&o, err, "list", "-H", "-t", "snapshot", "-o", "name", "-s", "creation", "-d",
+		"1", ds, NULL) < 0)
+		return clbsd_err_prefix(err, "snapshots of %s", ds);
+	char *p = o, *l;
+	while ((l = next_line(&p)))
+		if (strchr(l, '@'))
+			strv_push(out, strchr(l, '@') + 1);
+	return 0;
+}
+
+/*
+ * The filesystems of a container that rollback, clone and send act on:
+ * state, rootfs, then each volume (vol names in *vols when not NULL).
+ */
+int zfs_parts_of(const struct storage *st, const char *name, struct strv *ds_out,
+		    struct strv *vols_out, struct clbsd_err *err)
+{
+	autofree char *ds = zfs_ds_ctr(st, name);
+	autofree char *vols = zfs_ds_vols(st, name);
+	strv_push(ds_out, ds);
+	strv_push_owned(ds_out, xasprintf("%s/rootfs", ds));
+	bool with_vols = false;
+	if (zfs_has(vols, ZFS_DS_MANAGED, err, &with_vols) < 0)
+		return -err->code;
+	if (!with_vols)
+		return 0;
+	struct strv all = STRV_INIT;
+	int r = list_fs(vols, &all, NULL, err);
+	size_t vl = strlen(vols);
+	for (size_t i = 0; r == 0 && i < all.n; i++) {
+		/* Only direct children: <vols>/<vol>. */
+		const char *rest = all.v[i] + vl;
+		if (rest[0] != '/' || strchr(rest + 1, '/'))
+			continue;
+		strv_push(ds_out, all.v[i]);
+		if (vols_out)
+			strv_push(vols_out, rest + 1);
+	}
+	strv_release(&all);
+	return r;
+}
+
+static int z_rollback(struct storage *st, const char *name, const char *label, unsigned flags,
+		      struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0 || storage_check_label(label, err) < 0)
+		return -err->code;
+	autofree char *top = zfs_ds_ctr(st, name);
+	autofree char *vols = zfs_ds_vols(st, name);
+	autofree char *what = xasprintf("container %s", name);
+	struct strv all = STRV_INIT, todo = STRV_INIT;
+	int r = zfs_need_managed(what, top, err);
+	if (r == 0)
+		r = zfs_parts_of(st, name, &all, NULL, err);
+	/* Check everything before changing anything. */
+	for (size_t i = 0; r == 0 && i < all.n; i++) {
+		bool is_state = i == 0, is_vol = i >= 2;
+		if ((is_state && !(flags & STORAGE_PART_STATE)) ||
+		    (is_vol && !(flags & STORAGE_PART_VOLUMES)))
+			continue;
+		struct strv snaps = STRV_INIT;
+		r = snap_names(all.v[i], &snaps, err);
+		size_t at = snaps.n;
+		for (size_t j = 0; r == 0 && j < snaps.n && at == snaps.n; j++)
+			if (strcmp(snaps.v[j], label) == 0)
+				at = j;
+		if (r == 0 && at == snaps.n && !is_vol)
+			r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					     "no snapshot %s of %s", label, all.v[i]);
+		if (r == 0 && at + 1 < snaps.n && !(flags & STORAGE_DISCARD_NEWER))
+			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					     "%s has snapshots newer than %s (%s%s); destroy "
+					     "them or ask to discard them",
+					     all.v[i], label, snaps.v[at + 1],
+					     at + 2 < snaps.n ? ", ..." : "");
+		if (r == 0 && at < snaps.n) /* a volume made after the snapshot stays */
+			strv_push_owned(&todo, xasprintf("%s@%s", all.v[i], label));
+		strv_release(&snaps);
+	}
+	bool with_vols = all.n > 2;
+	if (r == 0)
+		r = zfs_unmount_tree(top, err);
+	if (r == 0 && with_vols)
+		r = zfs_unmount_tree(vols, err);
+	for (size_t i = 0; r == 0 && i < todo.n; i++) {
+		if (flags & STORAGE_DISCARD_NEWER)
+			r = zfs_run(NULL, err, "rollback", "-r", todo.v[i], NULL);
+		else
+			r = zfs_run(NULL, err, "rollback", todo.v[i], NULL);
+		if (r < 0)
+			clbsd_err_prefix(err, "zfs rollback %s", todo.v[i]);
+	}
+	/* Mount again whatever happened: the container needs its files. */
+	struct clbsd_err e2;
+	if (all.n && zfs_mount_tree(top, &e2) < 0 && r == 0)
+		r = -(*err = e2).code;
+	if (with_vols && zfs_mount_tree(vols, &e2) < 0 && r == 0)
+		r = -(*err = e2).code;
+	strv_release(&all);
+	strv_release(&todo);
+	if (r < 0)
+		return clbsd_err_prefix(err, "roll container %s back to %s", name, label);
+	return 0;
+}
+
+static int z_clone(struct storage *st, const char *src, const char *label, const char *dst,
+		   unsigned parts, struct rt_rootfs *out, struct clbsd_err *err)
+{
+	if (storage_check_name("container", src, err) < 0 ||
+	    storage_check_name("container", dst, err) < 0 ||
+	    (label && storage_check_label(label, err) < 0))
+		return -err->code;
+	autofree char *auto_label = label ? NULL : xasprintf("clone-%s", dst);
+	if (!label)
+		label = auto_label;
+	autofree char *sds = zfs_ds_ctr(st, src);
+	autofree char *dds = zfs_ds_ctr(st, dst);
+	autofree char *dvols = zfs_ds_vols(st, dst);
+	autofree char *ddir = storage_ctr_dir(st, dst);
+	autofree char *swhat = xasprintf("container %s", src);
+	autofree char *dwhat = xasprintf("container %s", dst);
+	autofree char *snap = xasprintf("%s@%s", sds, label);
+	autofree char *rsnap = xasprintf("%s/rootfs@%s", sds, label);
+	autofree char *drootfs = xasprintf("%s/rootfs", dds);
+	if (zfs_need_managed(swhat, sds, err) < 0 || zfs_need_absent(dwhat, dds, err) < 0 ||
+	    zfs_need_empty_dir(ddir, err) < 0)
+		return clbsd_err_prefix(err, "clone %s to %s", src, dst);
+	bool made_snap = false, made_dvols = false;
+	struct strv kv = STRV_INIT, ds = STRV_INIT, vols = STRV_INIT;
+	int r = 0;
+	if (auto_label) {
+		r = z_snapshot(st, src, label, err);
+		made_snap = r == 0;
+	} else {
+		autofree char *what = xasprintf("snapshot %s of container %s", label, src);
+		r = zfs_need_managed(what, snap, err);
+	}
+	if (r == 0)
+		r = zfs_local_props(sds, &kv, err);
+	if (r == 0)
+		r = make_ds(parts & STORAGE_PART_STATE ? snap : NULL, dds, &kv, err);
+	if (r == 0)
+		r = make_ds(rsnap, drootfs, NULL, err);
+	if (r == 0 && (parts & STORAGE_PART_VOLUMES))
+		r = zfs_parts_of(st, src, &ds, &vols, err);
+	for (size_t i = 0; r == 0 && i < vols.n; i++) {
+		autofree char *vsnap = xasprintf("%s@%s", ds.v[i + 2], label);
+		autofree char *target = xasprintf("%s/%s", dvols, vols.v[i]);
+		bool present = false;
+		r = zfs_has(vsnap, ZFS_DS_MANAGED, err, &present);
+		if (r == 0 && present && !made_dvols) {
+			autofree char *vwhat = xasprintf("volumes of container %s", dst);
+			r = zfs_need_absent(vwhat, dvols, err);
+			if (r == 0)
+				r = zfs_ensure_vols(st, dst, &made_dvols, err);
+		}
+		if (r == 0 && present) {
+			struct strv vkv = STRV_INIT;
+			r = zfs_local_props(ds.v[i + 2], &vkv, err);
+			if (r == 0)
+				r = make_ds(vsnap, target, &vkv, err);
+			strv_release(&vkv);
+		}
+	}
+	strv_release(&kv);
+	strv_release(&ds);
+	strv_release(&vols);
+	if (r < 0) {
+		struct clbsd_err ignore;
+		zfs_destroy_tree(dds, &ignore);
+		if (made_dvols)
+			zfs_destroy_tree(dvols, &ignore);
+		if (made_snap)
+			z_snapshot_destroy(st, src, label, &ignore);
+		rmdir(ddir);
+		return clbsd_err_prefix(err, "clone %s@%s to %s", src, label, dst);
+	}
+	fill(st, dst, out);
+	return 0;
+}
+
+/* ---- the path-based entry points the daemon uses today ---- */
+
+/* ctr_dir must be <root>/containers/<name>. */
+static int name_of(const struct storage *st, const char *ctr_dir, char **name,
+		   struct clbsd_err *err)
+{
+	autofree char *prefix = xasprintf("%s/containers/", st->root);
+	size_t pl = strlen(prefix);
+	if (strncmp(ctr_dir, prefix, pl) != 0 || !valid_name(ctr_dir + pl))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"%s is not a container directory of the zfs driver (%s<name>)",
+					ctr_dir, prefix);
+	*name = xstrdup(ctr_dir + pl);
+	return 0;
+}
+
+static int z_create(struct storage *st, const char *image_rootfs, const char *ctr_dir,
+		    struct rt_rootfs *out, struct clbsd_err *err)
+{
+	autofree char *name = NULL;
+	if (name_of(st, ctr_dir, &name, err) < 0)
+		return -err->code;
+	/* image_rootfs is <anything>/<id>/rootfs, as the image store lays it out. */
+	autofree char *id = xstrdup(image_rootfs);
+	size_t n = strlen(id);
+	char *slash = NULL;
+	if (n > 7 && strcmp(id + n - 7, "/rootfs") == 0) {
+		id[n - 7] = '\0';
+		slash = strrchr(id, '/');
+	}
+	if (!slash || storage_check_image_id(slash + 1, err) < 0)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"%s is not an image rootfs (<dir>/<id>/rootfs)",
+					image_rootfs);
+	if (z_image_prepare(st, slash + 1, image_rootfs, err) < 0)
+		return -err->code;
+	return z_ctr_create(st, name, slash + 1, NULL, out, err);
+}
+
+static int z_describe(struct storage *st, const char *image_rootfs, const char *ctr_dir,
+		      struct rt_rootfs *out, struct clbsd_err *err)
+{
+	autofree char *name = NULL;
+	if (name_of(st, ctr_dir, &name, err) < 0)
+		return -err->code;
+	return z_ctr_describe(st, name, out, err);
+}
+
+static int z_remove(struct storage *st, const char *ctr_dir, struct clbsd_err *err)
+{
+	autofree char *name = NULL;
+	if (name_of(st, ctr_dir, &name, err) < 0)
+		return -err->code;
+	return z_ctr_remove(st, name, false, err);
+}
+
+static int64_t z_usage(struct storage *st, const char *ctr_dir)
+{
+	struct clbsd_err err;
+	autofree char *name = NULL;
+	autofree char *o = NULL;
+	if (name_of(st, ctr_dir, &name, &err) < 0)
+		return 0;
+	autofree char *ds = xasprintf("%s/containers/%s/rootfs", st->dataset, name);
+	if (zfs_run(&o, &err, "get", "-H", "-p", "-o", "value", "used", ds, NULL) < 0)
+		return 0;
+	return strtoll(o, NULL, 10);
+}
+
+static const struct storage_ops zfs_ops = {
+	.name = "zfs",
+	.create = z_create,
+	.describe = z_describe,
+	.remove = z_remove,
+	.usage = z_usage,
+	.image_prepare = z_image_prepare,
+	.image_remove = z_image_remove,
+	.ctr_create = z_ctr_create,
+	.ctr_describe = z_ctr_describe,
+	.ctr_set_props = z_ctr_set_props,
+	.ctr_remove = z_ctr_remove,
+	.volume_ensure = z_volume_ensure,
+	.volume_remove = z_volume_remove,
+	.snapshot = z_snapshot,
+	.snapshot_list = z_snapshot_list,
+	.snapshot_destroy = z_snapshot_destroy,
+	.rollback = z_rollback,
+	.clone = z_clone,
+	.send = zfs_send,
+	.receive = zfs_receive,
+};
+
+/* ---- opening ---- */
+
+static bool ds_name_ok(const char *s)
+{
+	if (!s || !*s || *s == '/' || strstr(s, "//") || s[strlen(s) - 1] == '/')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("_.:-/", *s)))
+			return false;
+	return true;
+}
+
+/* Make <dataset>/<sub> managed, mounted at mp (NULL: not mounted). */
+static int ensure_sub(const struct storage *st, const char *sub, const char *mp,
+		      struct clbsd_err *err)
+{
+	autofree char *ds = xasprintf("%s/%s", st->dataset, sub);
+	autofree char *want = xstrdup(mp ? mp : "none");
+	autofree char *mpopt = xasprintf("mountpoint=%s", want);
+	enum zfs_dstate s;
+	if (zfs_ds_state(ds, &s, err) < 0)
+		return -err->code;
+	if (s == ZFS_DS_FOREIGN)
+		return foreign(ds, err);
+	if (mp && (fs_mkdir_p(mp, 0755, err) < 0))
+		return -err->code;
+	if (s == ZFS_DS_ABSENT) {
+		if (mp && zfs_need_empty_dir(mp, err) < 0)
+			return -err->code;
+		struct strv kv = STRV_INIT;
+		strv_push(&kv, mpopt);
+		int r = make_ds(NULL, ds, &kv, err);
+		strv_release(&kv);
+		return r;
+	}
+	autofree char *o = NULL;
+	if (zfs_run(&o, err, "get", "-H", "-o", "value", "mountpoint", ds, NULL) < 0)
+		return clbsd_err_prefix(err, "zfs dataset %s", ds);
+	o[strcspn(o, "\n")] = '\0';
+	if (strcmp(o, want) != 0) {
+		if (mp && zfs_need_empty_dir(mp, err) < 0)
+			return -err->code;
+		if (zfs_run(NULL, err, "set", mpopt, ds, NULL) < 0)
+			return clbsd_err_prefix(err, "zfs dataset %s", ds);
+	}
+	return mp ? zfs_mount_tree(ds, err) : 0;
+}
+
+int storage_zfs_open(const char *pool, const char *dataset, const char *mnt, struct storage *out,
+		     struct clbsd_err *err)
+{
+	size_t pl = pool ? strlen(pool) : 0;
+	if (!ds_name_ok(pool) || strchr(pool, '/'))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "zfs pool name \"%s\" is not valid",
+					pool ? pool : "(null)");
+	if (!ds_name_ok(dataset) || strncmp(dataset, pool, pl) != 0 ||
+	    (dataset[pl] != '\0' && dataset[pl] != '/'))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"zfs dataset \"%s\" is not a valid name in pool %s",
+					dataset ? dataset : "(null)", pool);
+	if (!fs_path_is_clean_abs(mnt))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"zfs mount root \"%s\" is not a clean absolute path",
+					mnt ? mnt : "(null)");
+	struct strv zpool = STRV_INIT;
+	strv_push(&zpool, "zpool");
+	strv_push(&zpool, "list");
+	strv_push(&zpool, "-H");
+	strv_push(&zpool, pool);
+	if (run_v(&zpool, NULL, err) < 0) {
+		err->kind = CLBSD_E_UNAVAIL;
+		return clbsd_err_prefix(err, "zfs pool %s is not available (is zfs or zfs-fuse "
+					     "running and the pool imported?)",
+					pool);
+	}
+	struct storage st = {.ops = &zfs_ops,
+			     .caps = STORAGE_CAP_PROPS | STORAGE_CAP_CHEAP_CLONE |
+				     STORAGE_CAP_INCREMENTAL,
+			     .root = xstrdup(mnt),
+			     .pool = xstrdup(pool),
+			     .dataset = xstrdup(dataset)};
+	autofree char *containers = xasprintf("%s/containers", mnt);
+	autofree char *volumes = xasprintf("%s/volumes", mnt);
+	autofree char *tmp = xasprintf("%s/tmp", mnt);
+	enum zfs_dstate s;
+	int r = zfs_ds_state(dataset, &s, err);
+	/* A root the operator made is used as it is; only its children are clbsd's. */
+	if (r == 0 && s == ZFS_DS_ABSENT) {
+		struct strv kv = STRV_INIT;
+		strv_push(&kv, "mountpoint=none");
+		r = make_ds(NULL, dataset, &kv, err);
+		strv_release(&kv);
+	}
+	if (r == 0)
+		r = ensure_sub(&st, "images", NULL, err);
+	if (r == 0)
+		r = ensure_sub(&st, "containers", containers, err);
+	if (r == 0)
+		r = ensure_sub(&st, "volumes", volumes, err);
+	if (r == 0)
+		r = fs_mkdir_p(tmp, 0700, err);
+	struct statfs sf;
+	if (r == 0 && statfs(containers, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC)
+		st.fuse = true;
+	if (r < 0) {
+		storage_release(&st);
+		return clbsd_err_prefix(err, "open zfs storage %s", dataset);
+	}
+	*out = st;
+	return 0;
+}
