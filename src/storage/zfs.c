@@ -258,7 +258,8 @@ int zfs_mount_tree(const char *ds, struct clbsd_err *err)
  * Destroy a dataset or snapshot (recursively when asked). zfs-fuse often
  * answers "dataset is busy" right after an unmount, or fails to unmount a
  * dataset whose FUSE mount is still being released: unmount and retry with a
- * backoff (about 4 s in all) before giving up.
+ * backoff (about 10 s in all; 4 s was seen to fall short under load) before
+ * giving up.
  */
 int zfs_destroy(const char *target, bool recursive, struct clbsd_err *err)
 {
@@ -275,7 +276,7 @@ int zfs_destroy(const char *target, bool recursive, struct clbsd_err *err)
 						"cloned from it); remove that first",
 						target);
 		bool busy = strstr(e.msg, "busy") || strstr(e.msg, "mount");
-		if (!busy || attempt >= 8) {
+		if (!busy || attempt >= 14) {
 			*err = e;
 			return clbsd_err_prefix(err, "destroy zfs dataset %s", target);
 		}
