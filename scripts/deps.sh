@@ -5,8 +5,11 @@
 set -eu
 
 build="gcc make pkg-config libevent-dev libjansson-dev libcurl4-openssl-dev
-libseccomp-dev libcap-dev libssl-dev"
-runtime="busybox-static iproute2 util-linux procps"
+libseccomp-dev libcap-dev libssl-dev libnl-3-dev libnl-route-3-dev libnftables-dev"
+# Networking uses libnl and libnftables directly; nftables (the nft command)
+# is there for the operator to look at clbsd's table, never on a start path.
+runtime="busybox-static iproute2 util-linux procps libnl-3-200 libnl-route-3-200
+libnftables1 nftables"
 tests="clang libclang-rt-14-dev shellcheck tmux curl python3"
 bench="crun hyperfine docker.io docker-compose"
 
