@@ -189,8 +189,20 @@ void net_rules_network(struct net_ruleset *rs, const struct net_network *n)
 	if (n->subnet6.addr.family && !n->internal)
 		add_rule(rs, post, o, "outbound NAT (IPv6)",
 			 "ip6 saddr %s oifname != \"%s\" masquerade", s6, br);
-	add_rule(rs, post, o, "hairpin: a container reaching a published port of its network",
-		 "iifname \"%s\" oifname \"%s\" ct status dnat masquerade", br, br);
+	/*
+	 * Hairpin: a container reaching a published port of its own network
+	 * through the host. Without this the reply would go straight back
+	 * over the bridge from an address the client never asked. The input
+	 * interface is unknown in postrouting, so the source subnet says it.
+	 */
+	if (n->subnet4.addr.family)
+		add_rule(rs, post, o, "hairpin (IPv4): a container reaching a published port "
+				      "of its network",
+			 "ip saddr %s oifname \"%s\" ct status dnat masquerade", s4, br);
+	if (n->subnet6.addr.family)
+		add_rule(rs, post, o, "hairpin (IPv6): a container reaching a published port "
+				      "of its network",
+			 "ip6 saddr %s oifname \"%s\" ct status dnat masquerade", s6, br);
 }
 
 void net_rules_container(struct net_ruleset *rs, const struct net_state *st,

@@ -116,6 +116,12 @@ TEST(rules_for_a_state)
 	CHECK(find_rule(&rs, "ip6 saddr fd00:88::/64 oifname != \"clbsd0\" masquerade"));
 	CHECK(find_rule(&rs, "ip saddr 127.0.0.0/8 oifname \"clbsd0\" masquerade"));
 	CHECK(find_rule(&rs, "iifname \"clbsd0\" ip daddr 127.0.0.0/8 drop"));
+	/* Hairpin by source: postrouting knows no input interface. */
+	CHECK(find_rule(&rs, "ip saddr 10.88.0.0/24 oifname \"clbsd0\" ct status dnat masquerade"));
+	CHECK(find_rule(&rs, "ip6 saddr fd00:88::/64 oifname \"clbsd0\" ct status dnat masquerade"));
+	for (size_t i = 0; i < rs.n_rules; i++)
+		if (strstr(rs.rules[i].chain, "-post") && strstr(rs.rules[i].body, "iifname"))
+			FAILF("postrouting rule matches iifname: %s", rs.rules[i].body);
 	/* The internal network: no NAT out, nothing crosses its bridge. */
 	CHECK(!find_rule(&rs, "ip saddr 10.89.0.0/24 oifname != \"cbr-back\" masquerade"));
 	CHECK(find_rule(&rs, "iifname \"cbr-back\" oifname != \"cbr-back\" drop"));
