@@ -94,8 +94,9 @@ int net_prefix_parse(const char *s, struct net_prefix *out, struct clbsd_err *er
 	if (!net_addr_eq(&net, &p.addr)) {
 		char b[NET_ADDR_STRLEN];
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"subnet \"%s\" has host bits set; did you mean \"%s/%u\"?", s,
-					net_addr_fmt(&net, b), p.len);
+					"subnet \"%s\" has host bits set; did you mean "
+					"\"%s/%u\"?",
+					s, net_addr_fmt(&net, b), p.len);
 	}
 	*out = p;
 	return 0;
@@ -199,12 +200,13 @@ int net_mode_parse(const char *const *words, size_t n, enum net_mode *out,
 		bool alone = strcmp(words[i], "none") == 0 || strcmp(words[i], "host") == 0;
 		if (alone && n > 1)
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						":network %s cannot be combined with other networks",
+						":network %s cannot be combined with other "
+						"networks",
 						words[i]);
 		if (!alone && strcmp(words[i], "bridge") != 0 && !valid_name(words[i]))
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						":network \"%s\" is not a network name (a DNS label), "
-						"\"bridge\", \"host\" or \"none\"",
+						":network \"%s\" is not a network name (a DNS "
+						"label), \"bridge\", \"host\" or \"none\"",
 						words[i]);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(words[i], words[j]) == 0)
@@ -261,7 +263,8 @@ int net_port_parse(const char *s, struct net_port *out, struct clbsd_err *err)
 			p.proto = IPPROTO_UDP;
 		else
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						":publish \"%s\": unknown protocol \"%s\" (tcp or udp)",
+						":publish \"%s\": unknown protocol \"%s\" (tcp or "
+						"udp)",
 						s, slash + 1);
 	}
 	char *ports = t;
@@ -288,8 +291,8 @@ int net_port_parse(const char *s, struct net_port *out, struct clbsd_err *err)
 			if (net_addr_parse(t, &p.host_ip, err) < 0 || p.host_ip.family != AF_INET)
 				return clbsd_err_setmsg(
 					err, CLBSD_E_INVALID, EINVAL,
-					":publish \"%s\": \"%s\" is not an IPv4 address (put an IPv6 "
-					"address in brackets: \"[::1]:8080:80\")",
+					":publish \"%s\": \"%s\" is not an IPv4 address (put an "
+					"IPv6 address in brackets: \"[::1]:8080:80\")",
 					s, t);
 			ports = first + 1;
 		}

@@ -51,8 +51,8 @@ static int check_subnet(const struct net_network *n, const struct net_prefix *p,
 		return 0;
 	if (p->addr.family != family)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"network %s: subnet %s is in the wrong slot (IPv%d)", n->name,
-					net_prefix_fmt(p, b), family == AF_INET ? 4 : 6);
+					"network %s: subnet %s is in the wrong slot (IPv%d)",
+					n->name, net_prefix_fmt(p, b), family == AF_INET ? 4 : 6);
 	unsigned max = family == AF_INET ? 30 : 126;
 	if (p->len > max)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
@@ -74,8 +74,8 @@ static int check_network(const struct net_state *st, size_t i, struct clbsd_err 
 					n->name ? n->name : "");
 	if (!net_valid_ifname(n->bridge))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"network %s: bridge \"%s\" is not an interface name (1-15 of "
-					"A-Z a-z 0-9 _ . -)",
+					"network %s: bridge \"%s\" is not an interface name (1-15 "
+					"of A-Z a-z 0-9 _ . -)",
 					n->name, n->bridge ? n->bridge : "");
 	if (!n->subnet4.addr.family && !n->subnet6.addr.family)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
@@ -96,12 +96,12 @@ static int check_network(const struct net_state *st, size_t i, struct clbsd_err 
 						n->name, n->bridge);
 		if (net_prefix_overlaps(&o->subnet4, &n->subnet4))
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						"network %s: subnet %s overlaps network %s's", n->name,
-						net_prefix_fmt(&n->subnet4, b), o->name);
+						"network %s: subnet %s overlaps network %s's",
+						n->name, net_prefix_fmt(&n->subnet4, b), o->name);
 		if (net_prefix_overlaps(&o->subnet6, &n->subnet6))
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						"network %s: subnet %s overlaps network %s's", n->name,
-						net_prefix_fmt(&n->subnet6, b), o->name);
+						"network %s: subnet %s overlaps network %s's",
+						n->name, net_prefix_fmt(&n->subnet6, b), o->name);
 	}
 	return 0;
 }
@@ -114,8 +114,8 @@ static int check_ip(const struct net_container *c, const struct net_network *n,
 	if (!sub->addr.family) {
 		if (ip->family)
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						"container %s: address %s on network %s, which has no "
-						"IPv%d subnet",
+						"container %s: address %s on network %s, which has "
+						"no IPv%d subnet",
 						c->name, net_addr_fmt(ip, a), n->name,
 						ip->family == AF_INET ? 4 : 6);
 		return 0;
@@ -127,13 +127,14 @@ static int check_ip(const struct net_container *c, const struct net_network *n,
 					c->name, sub->addr.family == AF_INET ? 4 : 6, n->name);
 	if (!net_prefix_contains(sub, ip))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"container %s: address %s is outside network %s's subnet %s",
+					"container %s: address %s is outside network %s's subnet "
+					"%s",
 					c->name, net_addr_fmt(ip, a), n->name,
 					net_prefix_fmt(sub, b));
 	if (net_prefix_reserved(sub, ip))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"container %s: address %s is reserved in %s (network, gateway "
-					"or broadcast); pick another",
+					"container %s: address %s is reserved in %s (network, "
+					"gateway or broadcast); pick another",
 					c->name, net_addr_fmt(ip, a), net_prefix_fmt(sub, b));
 	return 0;
 }
@@ -150,8 +151,8 @@ static int check_endpoints(const struct net_state *st, size_t ci, struct clbsd_e
 		const struct net_network *n = e->network ? net_state_network(st, e->network) : NULL;
 		if (!n)
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
-						"container %s: unknown network \"%s\"; declare it with "
-						"(network NAME :subnet CIDR)",
+						"container %s: unknown network \"%s\"; declare it "
+						"with (network NAME :subnet CIDR)",
 						c->name, e->network ? e->network : "");
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(c->eps[j].network, e->network) == 0)
@@ -164,8 +165,8 @@ static int check_endpoints(const struct net_state *st, size_t ci, struct clbsd_e
 		for (size_t k = 0; k < e->n_aliases; k++)
 			if (!e->aliases[k] || !valid_hostname(e->aliases[k]))
 				return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-							"container %s: alias \"%s\" on network %s is "
-							"not a host name",
+							"container %s: alias \"%s\" on network %s "
+							"is not a host name",
 							c->name, e->aliases[k] ? e->aliases[k] : "",
 							n->name);
 		/* The same address on one network twice. */
@@ -212,25 +213,26 @@ static int check_ports(const struct net_state *st, size_t ci, struct clbsd_err *
 		if ((p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP) || !p->port ||
 		    !p->host_port)
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						"container %s: published port %s is not valid "
-						"(tcp or udp, ports 1-65535)",
+						"container %s: published port %s is not valid (tcp "
+						"or udp, ports 1-65535)",
 						c->name, net_port_fmt(p, b));
 		if (!ep)
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						"container %s: :publish %s needs a network that is not "
-						"internal",
+						"container %s: :publish %s needs a network that is "
+						"not internal",
 						c->name, net_port_fmt(p, b));
 		if (p->host_ip.family == AF_INET6 && net_addr_is_loopback(&p->host_ip))
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						"container %s: :publish %s: IPv6 loopback cannot be "
-						"forwarded to a container (the kernel never routes ::1 "
-						"off the host); use 127.0.0.1 or a host address",
+						"container %s: :publish %s: IPv6 loopback cannot "
+						"be forwarded to a container (the kernel never "
+						"routes ::1 off the host); use 127.0.0.1 or a host "
+						"address",
 						c->name, net_port_fmt(p, b));
 		if ((p->host_ip.family == AF_INET && !ep->ip4.family) ||
 		    (p->host_ip.family == AF_INET6 && !ep->ip6.family))
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						"container %s: :publish %s: network %s has no IPv%d "
-						"subnet",
+						"container %s: :publish %s: network %s has no "
+						"IPv%d subnet",
 						c->name, net_port_fmt(p, b), ep->network,
 						p->host_ip.family == AF_INET ? 4 : 6);
 		for (size_t cj = 0; cj <= ci; cj++) {

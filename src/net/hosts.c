@@ -71,7 +71,8 @@ int net_hosts_render(const struct net_state *st, const char *self, const char *h
 					"/etc/hosts for %s: not in the network state", self);
 	if (hostname && !valid_hostname(hostname))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"/etc/hosts for %s: \"%s\" is not a host name", self, hostname);
+					"/etc/hosts for %s: \"%s\" is not a host name", self,
+					hostname);
 	if (net_state_check(st, err) < 0)
 		return clbsd_err_prefix(err, "/etc/hosts for %s", self);
 	struct buf b = BUF_INIT;
@@ -176,8 +177,8 @@ int net_resolv_render(const char *host_conf, const char *const *dns, size_t n_dn
 			buf_addf(&s, "%s%s", i ? ", " : "", skipped.v[i]);
 		r = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOENT,
 				     "resolv.conf: the host has no nameserver a container can "
-				     "reach%s%s%s; set :dns (e.g. :dns (\"192.168.1.1\")), or point "
-				     "the host at its upstream resolvers",
+				     "reach%s%s%s; set :dns (e.g. :dns (\"192.168.1.1\")), or "
+				     "point the host at its upstream resolvers",
 				     s.len ? " (skipped: " : "", s.len ? s.data : "",
 				     s.len ? ", loopback or not reachable)" : "");
 		buf_release(&s);

@@ -150,11 +150,12 @@ int ipam_assign(struct ipam *p, const char *owner, const struct net_addr *want,
 		    net_prefix_offset(&p->subnet, want, &off) < 0)
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 						"%s: address %s is outside subnet %s", owner,
-						net_addr_fmt(want, a), net_prefix_fmt(&p->subnet, s));
+						net_addr_fmt(want, a),
+						net_prefix_fmt(&p->subnet, s));
 		if (net_prefix_reserved(&p->subnet, want))
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						"%s: address %s is reserved in %s (network, gateway or "
-						"broadcast address); pin another",
+						"%s: address %s is reserved in %s (network, "
+						"gateway or broadcast address); pin another",
 						owner, net_addr_fmt(want, a),
 						net_prefix_fmt(&p->subnet, s));
 		bool found;

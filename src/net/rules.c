@@ -221,13 +221,14 @@ void net_rules_container(struct net_ruleset *rs, const struct net_state *st,
 		net_addr_fmt(&p->host_ip, ha);
 		for (size_t f = 0; f < 2; f++) {
 			bool v4 = f == 0;
-			if (!to[f]->family || (p->host_ip.family && p->host_ip.family != to[f]->family))
+			if (!to[f]->family ||
+			    (p->host_ip.family && p->host_ip.family != to[f]->family))
 				continue;
 			net_addr_fmt(to[f], ta);
 			autofree char *desc = xasprintf("publish %s to %s", pb, ta);
 			autofree char *match =
-				p->host_ip.family ? xasprintf("%s daddr %s", v4 ? "ip" : "ip6", ha)
-						  : xasprintf("meta nfproto %s", v4 ? "ipv4" : "ipv6");
+			    p->host_ip.family ? xasprintf("%s daddr %s", v4 ? "ip" : "ip6", ha)
+					      : xasprintf("meta nfproto %s", v4 ? "ipv4" : "ipv6");
 			add_rule(rs, "ports", o, desc, "%s %s dport %u dnat %s to %s%s%s:%u", match,
 				 proto, p->host_port, v4 ? "ip" : "ip6", v4 ? "" : "[", ta,
 				 v4 ? "" : "]", p->port);
@@ -335,7 +336,8 @@ int net_nft_parse(const char *text, struct net_nft *out, struct clbsd_err *err)
 			struct net_nft_rule *r = &h.rules[h.n_rules++];
 			r->chain = xstrdup(chain);
 			r->handle = (uint64_t)json_int(o, "handle", 0);
-			r->comment = json_str(o, "comment") ? xstrdup(json_str(o, "comment")) : NULL;
+			r->comment =
+			    json_str(o, "comment") ? xstrdup(json_str(o, "comment")) : NULL;
 		}
 	}
 	json_decref(root);

@@ -298,7 +298,8 @@ static void check_endpoint(struct doc *d, struct nl_sock *sk, struct nl_sock *ns
 	autolink struct rtnl_link *hl = NULL, *pl = NULL;
 	struct clbsd_err er;
 	if (nlx_link_get(sk, host, &hl, &er) < 0 || strcmp(nlx_link_alias(hl), alias) != 0) {
-		bad(d, NLX_FIX_REPAIR, "veth %s (network %s) is missing on the host", host, n->name);
+		bad(d, NLX_FIX_REPAIR, "veth %s (network %s) is missing on the host", host,
+		    n->name);
 	} else if (br && rtnl_link_get_master(hl) != br) {
 		bad(d, NLX_FIX_REPAIR, "veth %s is not on bridge %s", host, n->bridge);
 	} else if (!nlx_link_is_up(hl)) {

@@ -33,7 +33,8 @@ void nlx_unlock(void)
 	pthread_mutex_unlock(&op_lock);
 }
 
-static void note(struct net_report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct net_report *rep, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void note(struct net_report *rep, const char *fmt, ...)
 {
 	if (!rep)
@@ -360,7 +361,7 @@ static int veth_ensure(struct nl_sock *sk, struct nl_sock *ns, int nsfd,
 		      strcmp(nlx_link_alias(hl), alias) == 0;
 	if (!paired) {
 		if (hl) {
-			/* Ours from an earlier run (the namespace may still be dying), or a clash. */
+			/* Ours from an earlier run (its namespace may be dying), or a clash. */
 			const char *a = nlx_link_alias(hl);
 			autofree char *mine = xasprintf(NLX_ALIAS_CTR "%s:", c->name);
 			if (strncmp(a, mine, strlen(mine)) != 0)

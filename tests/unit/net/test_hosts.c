@@ -57,13 +57,9 @@ TEST(hosts_peers_on_shared_networks)
 	char *h = NULL;
 	CHECK_INT(net_hosts_render(&st, "web", "web.home.lan", &h, &err), 0);
 	CHECK_STR(h, "# Written by clbsd for container web; changes are overwritten.\n"
-		     "127.0.0.1\tlocalhost\n"
-		     "::1\tlocalhost ip6-localhost ip6-loopback\n"
-		     "10.88.0.2\tweb.home.lan web www\n"
-		     "fd00:88::2\tweb.home.lan web www\n"
-		     "10.88.0.4\tapi\n"
-		     "fd00:88::4\tapi\n"
-		     "10.89.0.3\tdb database\n");
+		     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+		     "ip6-loopback\n10.88.0.2\tweb.home.lan web www\nfd00:88::2\tweb.home.lan web "
+		     "www\n10.88.0.4\tapi\nfd00:88::4\tapi\n10.89.0.3\tdb database\n");
 	free(h);
 	/* db sees web on back (not its default address), and not api or lone. */
 	CHECK_INT(net_hosts_render(&st, "db", "db", &h, &err), 0);
@@ -123,20 +119,14 @@ TEST(hosts_none_mode)
 TEST(resolv_skips_loopback)
 {
 	const char *host = "# systemd-resolved stub and friends\n"
-			   "nameserver 127.0.0.53\n"
-			   "nameserver 192.168.1.1\n"
-			   "nameserver ::1\n"
-			   "nameserver fe80::1%eth0\n"
-			   "nameserver 2001:db8::53\n"
-			   "search home.lan\n"
-			   "options edns0 trust-ad\n";
+			   "nameserver 127.0.0.53\nnameserver 192.168.1.1\nnameserver "
+			   "::1\nnameserver fe80::1%eth0\nnameserver 2001:db8::53\nsearch "
+			   "home.lan\noptions edns0 trust-ad\n";
 	char *r = NULL;
 	struct clbsd_err err;
 	CHECK_INT(net_resolv_render(host, NULL, 0, false, &r, &err), 0);
 	CHECK_STR(r, "# Written by clbsd; changes are overwritten.\n"
-		     "nameserver 192.168.1.1\n"
-		     "search home.lan\n"
-		     "options edns0 trust-ad\n");
+		     "nameserver 192.168.1.1\nsearch home.lan\noptions edns0 trust-ad\n");
 	free(r);
 	CHECK_INT(net_resolv_render(host, NULL, 0, true, &r, &err), 0);
 	CHECK(strstr(r, "nameserver 192.168.1.1\nnameserver 2001:db8::53\n") != NULL);
@@ -164,9 +154,7 @@ TEST(resolv_explicit_dns)
 				    false, &r, &err),
 		  0);
 	CHECK_STR(r, "# Written by clbsd; changes are overwritten.\n"
-		     "nameserver 10.88.0.53\n"
-		     "nameserver 1.1.1.1\n"
-		     "domain b.lan\n");
+		     "nameserver 10.88.0.53\nnameserver 1.1.1.1\ndomain b.lan\n");
 	free(r);
 	const char *bad[] = {"dns.example"};
 	CHECK(net_resolv_render("", bad, 1, false, &r, &err) < 0);

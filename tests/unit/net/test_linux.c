@@ -39,7 +39,8 @@
 static void fmt_peer(const struct sockaddr_storage *ss, char *out, size_t len)
 {
 	if (ss->ss_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)len);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out,
+			  (socklen_t)len);
 		return;
 	}
 	const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
@@ -382,7 +383,8 @@ TEST(network_up_makes_bridge_and_enables_forwarding)
 	CHECK(rep.forwarding_enabled);
 	bool created = false;
 	for (size_t i = 0; i < rep.changes.n; i++)
-		created |= strcmp(rep.changes.v[i], "created bridge clbsd0 for network default") == 0;
+		created |=
+		    strcmp(rep.changes.v[i], "created bridge clbsd0 for network default") == 0;
 	CHECK(created);
 	net_report_release(&rep);
 	/* Again: nothing to do. */
@@ -566,7 +568,8 @@ TEST(doctor_is_happy_then_names_what_broke)
 	if (W.ops->repair(&W.st, &rep, &err) < 0)
 		FAILF("repair: %s", err.msg);
 	CHECK_INT(rep.changes.n, 1);
-	CHECK(strstr(rep.changes.v[0], "added nft rule in ports: publish 8080:80/tcp to 10.250.0.2"));
+	const char *readded = "added nft rule in ports: publish 8080:80/tcp to 10.250.0.2";
+	CHECK(strstr(rep.changes.v[0], readded) != NULL);
 	net_report_release(&rep);
 	free(d);
 	d = doctor("a", &n_bad);
@@ -607,8 +610,7 @@ TEST(repair_restores_links_and_removes_stale_things)
 	autofree char *lost = query_from(W.b, IPPROTO_TCP, "10.250.0.2", 80, 700);
 	CHECK(!starts(lost, "a "));
 	CHECK_INT(nft("add rule inet clbsd ports tcp dport 9999 dnat ip to 10.250.0.99:1 comment "
-		      "\"clbsd/c/gone/0123456789ab\"\n"
-		      "add chain inet clbsd n-gone-post\n"),
+		      "\"clbsd/c/gone/0123456789ab\"\nadd chain inet clbsd n-gone-post\n"),
 		  0);
 	struct net_container gone = {"gone", W.b, -1, NULL, 0, NULL, 0};
 	autoclose int nsfd = -1;

@@ -142,7 +142,8 @@ static void fixture(struct fixture *f)
 	f->nets[0] = (struct net_network){"default", "clbsd0", pfx("10.88.0.0/24"),
 					  pfx("fd00:88::/64"), false};
 	f->nets[1] = (struct net_network){"back", "cbr-back", pfx("10.89.0.0/24"), {{0}, 0}, true};
-	f->web_eps[0] = (struct net_endpoint){"default", ip("10.88.0.2"), ip("fd00:88::2"), NULL, 0};
+	f->web_eps[0] =
+	    (struct net_endpoint){"default", ip("10.88.0.2"), ip("fd00:88::2"), NULL, 0};
 	f->db_eps[0] = (struct net_endpoint){"back", ip("10.89.0.3"), {0, {0}}, NULL, 0};
 	f->db_eps[1] = (struct net_endpoint){"default", ip("10.88.0.3"), ip("fd00:88::3"), NULL, 0};
 	struct clbsd_err err;

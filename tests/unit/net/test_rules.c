@@ -39,7 +39,8 @@ static void fixture(struct fixture *f)
 	f->nets[0] = (struct net_network){"default", "clbsd0", pfx("10.88.0.0/24"),
 					  pfx("fd00:88::/64"), false};
 	f->nets[1] = (struct net_network){"back", "cbr-back", pfx("10.89.0.0/24"), {{0}, 0}, true};
-	f->web_eps[0] = (struct net_endpoint){"default", ip("10.88.0.2"), ip("fd00:88::2"), NULL, 0};
+	f->web_eps[0] =
+	    (struct net_endpoint){"default", ip("10.88.0.2"), ip("fd00:88::2"), NULL, 0};
 	f->db_eps[0] = (struct net_endpoint){"back", ip("10.89.0.2"), {0, {0}}, NULL, 0};
 	net_port_parse("8080:80", &f->ports[0], &err);
 	net_port_parse("127.0.0.1:5353:53/udp", &f->ports[1], &err);
@@ -118,7 +119,8 @@ TEST(rules_for_a_state)
 	CHECK(find_rule(&rs, "iifname \"clbsd0\" ip daddr 127.0.0.0/8 drop"));
 	/* Hairpin by source: postrouting knows no input interface. */
 	CHECK(find_rule(&rs, "ip saddr 10.88.0.0/24 oifname \"clbsd0\" ct status dnat masquerade"));
-	CHECK(find_rule(&rs, "ip6 saddr fd00:88::/64 oifname \"clbsd0\" ct status dnat masquerade"));
+	CHECK(find_rule(&rs, "ip6 saddr fd00:88::/64 oifname \"clbsd0\" "
+			     "ct status dnat masquerade"));
 	for (size_t i = 0; i < rs.n_rules; i++)
 		if (strstr(rs.rules[i].chain, "-post") && strstr(rs.rules[i].body, "iifname"))
 			FAILF("postrouting rule matches iifname: %s", rs.rules[i].body);
@@ -188,8 +190,10 @@ TEST(diff_readds_a_missing_rule_only)
 		}
 	char *j = listing(&less);
 	char *s = diff(&rs, j, NULL);
-	const struct net_rule *r = find_rule(&rs, "meta nfproto ipv4 tcp dport 8080 dnat ip to 10.88.0.2:80");
-	char *want = xasprintf("add rule inet clbsd ports %s comment \"%s\"\n", r->body, r->comment);
+	const struct net_rule *r =
+	    find_rule(&rs, "meta nfproto ipv4 tcp dport 8080 dnat ip to 10.88.0.2:80");
+	char *want =
+	    xasprintf("add rule inet clbsd ports %s comment \"%s\"\n", r->body, r->comment);
 	CHECK(strstr(s, want) != NULL);
 	/* The same comment in a chain where it does not belong is stale there. */
 	CHECK(strstr(s, "delete rule inet clbsd elsewhere handle ") != NULL);
@@ -216,16 +220,17 @@ TEST(diff_removes_stale_and_duplicates_by_handle)
 					       "handle", 900, "comment", "clbsd/c/gone/abc"));
 	json_array_append_new(items, json_pack("{s:{s:s,s:i}}", "rule", "chain", "ports",
 					       "handle", 901));
+	const struct net_rule *tcp4 =
+		find_rule(&rs, "meta nfproto ipv4 tcp dport 8080 dnat ip to 10.88.0.2:80");
 	json_array_append_new(items, json_pack("{s:{s:s,s:i,s:s}}", "rule", "chain", "ports",
-					       "handle", 902, "comment",
-					       find_rule(&rs, "meta nfproto ipv4 tcp dport 8080 dnat ip to 10.88.0.2:80")->comment));
+					       "handle", 902, "comment", tcp4->comment));
 	free(j);
 	j = json_dumps(root, 0);
 	json_decref(root);
 	char *s = diff(&rs, j, NULL);
 	CHECK_STR(s, "delete rule inet clbsd ports handle 900\n"
-		     "delete rule inet clbsd ports handle 901\n"
-		     "delete rule inet clbsd ports handle 902\n");
+		     "delete rule inet clbsd ports handle 901\ndelete rule inet clbsd ports handle "
+		     "902\n");
 	free(s);
 	/* Scoped to web: only web's rules are candidates. */
 	const char *web[] = {"clbsd/c/web/", NULL};
@@ -317,7 +322,8 @@ TEST(diff_rewrites_an_ordered_chain)
 	rs.rules[b] = rs.rules[a];
 	rs.rules[a] = t;
 	char *s = diff(&rs, j, NULL);
-	const char *head = "flush chain inet clbsd n-default-post\nadd rule inet clbsd n-default-post ";
+	const char *head =
+	    "flush chain inet clbsd n-default-post\nadd rule inet clbsd n-default-post ";
 	CHECK(strncmp(s, head, strlen(head)) == 0);
 	CHECK(strstr(s, "n-default-fwd") == NULL);
 	free(s);
