@@ -62,7 +62,7 @@ $(BUILD)/clbsd-shim: $(call obj,$(SHIM_SRC)) $(LIB)
 $(BUILD)/clbsd: $(call obj,$(CLI_SRC)) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CLI)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(wildcard tests/unit/*/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS_TEST)
 

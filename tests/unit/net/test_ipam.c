@@ -1,28 +1,9 @@
 #include "net/net.h"
+#include "nettest.h"
 #include "test.h"
 
 #include <errno.h>
 #include <sys/socket.h>
-
-static struct net_prefix pfx(const char *s)
-{
-	struct net_prefix p;
-	struct clbsd_err err;
-	if (net_prefix_parse(s, &p, &err) < 0) {
-		printf("bad prefix in test: %s\n", err.msg);
-		abort();
-	}
-	return p;
-}
-
-static struct net_addr addr(const char *s)
-{
-	struct net_addr a;
-	struct clbsd_err err;
-	if (net_addr_parse(s, &a, &err) < 0)
-		abort();
-	return a;
-}
 
 /* The owner's address as text ("" on failure). */
 static const char *assign(struct ipam *p, const char *owner, const char *want)
@@ -31,7 +12,7 @@ static const char *assign(struct ipam *p, const char *owner, const char *want)
 	struct net_addr w, a;
 	struct clbsd_err err;
 	if (want)
-		w = addr(want);
+		w = ip(want);
 	if (ipam_assign(p, owner, want ? &w : NULL, &a, &err) < 0)
 		return "";
 	return net_addr_fmt(&a, buf);
@@ -149,16 +130,16 @@ TEST(pinned_addresses)
 	CHECK_INT(ipam_init(&p, &s, &err), 0);
 	CHECK_STR(assign(&p, "dns", "10.88.0.53"), "10.88.0.53");
 	CHECK_STR(assign(&p, "dns", NULL), "10.88.0.53");
-	w = addr("10.88.0.53");
+	w = ip("10.88.0.53");
 	CHECK_INT(ipam_assign(&p, "other", &w, &a, &err), -EADDRINUSE);
 	CHECK(strstr(err.msg, "already assigned to dns") != NULL);
-	w = addr("10.89.0.5");
+	w = ip("10.89.0.5");
 	CHECK_INT(ipam_assign(&p, "x", &w, &a, &err), -EINVAL);
 	CHECK(strstr(err.msg, "outside subnet 10.88.0.0/24") != NULL);
-	w = addr("10.88.0.1");
+	w = ip("10.88.0.1");
 	CHECK_INT(ipam_assign(&p, "x", &w, &a, &err), -EINVAL);
 	CHECK(strstr(err.msg, "reserved") != NULL);
-	w = addr("10.88.0.255");
+	w = ip("10.88.0.255");
 	CHECK_INT(ipam_assign(&p, "x", &w, &a, &err), -EINVAL);
 	/* Re-pinning moves the owner and frees the old address. */
 	CHECK_STR(assign(&p, "dns", "10.88.0.54"), "10.88.0.54");

@@ -19,6 +19,7 @@
  */
 #include "net/linux/linux.h"
 #include "net/net.h"
+#include "nettest.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -227,24 +228,6 @@ static char *query(pid_t ns_pid, int proto, const char *addr, unsigned port)
 }
 
 /* ---- the world ---- */
-
-static struct net_prefix pfx(const char *s)
-{
-	struct net_prefix p;
-	struct clbsd_err err;
-	if (net_prefix_parse(s, &p, &err) < 0)
-		abort();
-	return p;
-}
-
-static struct net_addr ip(const char *s)
-{
-	struct net_addr a;
-	struct clbsd_err err;
-	if (net_addr_parse(s, &a, &err) < 0)
-		abort();
-	return a;
-}
 
 static struct {
 	const struct net_ops *ops;

@@ -1,28 +1,11 @@
 /* The nftables model: the rules a state wants, the listing parse, the diff. */
 #include "net/net.h"
+#include "nettest.h"
 #include "test.h"
 #include "util/json.h"
 
 #include <errno.h>
 #include <sys/socket.h>
-
-static struct net_prefix pfx(const char *s)
-{
-	struct net_prefix p;
-	struct clbsd_err err;
-	if (net_prefix_parse(s, &p, &err) < 0)
-		abort();
-	return p;
-}
-
-static struct net_addr ip(const char *s)
-{
-	struct net_addr a;
-	struct clbsd_err err;
-	if (net_addr_parse(s, &a, &err) < 0)
-		abort();
-	return a;
-}
 
 struct fixture {
 	struct net_network nets[2];
