@@ -454,24 +454,37 @@ TEST(hairpin_from_containers)
 	struct clbsd_err err;
 	for (int i = 0; i < 2; i++)
 		nlx_sysctl_get(brnf[i], was[i], sizeof(was[i]), &err);
-	for (int on = 0; on < 2; on++) {
+	/* The sysctls are put back before any failure is reported. */
+	char *why = NULL;
+	for (int on = 0; on < 2 && !why; on++) {
 		if (!was[0][0] && on)
 			break; /* no br_netfilter here: the plain case is the only one */
 		for (int i = 0; i < 2 && was[0][0]; i++)
-			CHECK_INT(nlx_sysctl_set(brnf[i], on ? "1" : "0", &err), 0);
-		autofree char *ba = query(W.b, IPPROTO_TCP, "10.250.0.1", 8080);
-		if (strcmp(ba, "a 10.250.0.1") != 0)
-			FAILF("br_netfilter %s: b to 10.250.0.1:8080: %s", on ? "on" : "off", ba);
-		autofree char *aa = query(W.a, IPPROTO_TCP, "198.18.0.1", 8080);
-		if (strcmp(aa, "a 10.250.0.1") != 0)
-			FAILF("br_netfilter %s: a to 198.18.0.1:8080: %s", on ? "on" : "off", aa);
-		autofree char *b6 = query(W.b, IPPROTO_TCP, "fd00:198::1", 8080);
-		if (strcmp(b6, "a fd00:250::1") != 0)
-			FAILF("br_netfilter %s: b to [fd00:198::1]:8080: %s", on ? "on" : "off",
-			      b6);
+			if (nlx_sysctl_set(brnf[i], on ? "1" : "0", &err) < 0)
+				why = xasprintf("set %s: %s", brnf[i], err.msg);
+		static const struct {
+			bool from_b;
+			const char *addr, *want;
+		} q[] = {
+			{true, "10.250.0.1", "a 10.250.0.1"},
+			{false, "198.18.0.1", "a 10.250.0.1"},
+			{true, "fd00:198::1", "a fd00:250::1"},
+		};
+		for (size_t k = 0; k < ARRAY_SIZE(q) && !why; k++) {
+			pid_t from = q[k].from_b ? W.b : W.a;
+			autofree char *got = query(from, IPPROTO_TCP, q[k].addr, 8080);
+			if (strcmp(got, q[k].want) != 0)
+				why = xasprintf("br_netfilter %s: %s to %s:8080: %s, expected %s",
+						on ? "on" : "off", q[k].from_b ? "b" : "a",
+						q[k].addr, got, q[k].want);
+		}
 	}
 	for (int i = 0; i < 2 && was[0][0]; i++)
 		nlx_sysctl_set(brnf[i], was[i], &err);
+	if (why) {
+		autofree char *msg = why;
+		FAILF("%s", msg);
+	}
 }
 
 TEST(outbound_nat_reaches_the_outside)
