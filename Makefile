@@ -5,7 +5,7 @@
 CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
-PKGS    := libevent jansson libseccomp libcap libcrypto libarchive
+PKGS    := libevent jansson libseccomp libcap libcrypto libarchive libnl-route-3.0 libnftables
 WARN    := -Wall -Wextra -Wshadow -Wcast-qual -Wstrict-prototypes -Wformat=2 \
            -Wno-unused-parameter -Wno-format-nonliteral
 CFLAGS  ?= -O2 -g
@@ -16,16 +16,18 @@ ALL_CFLAGS += -Werror
 endif
 LDFLAGS ?=
 ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
-LIBS_DAEMON := $(shell pkg-config --libs libevent_pthreads libevent jansson libseccomp libcap libcrypto libarchive 2>/dev/null) -lpthread
+LIBS_NET    := $(shell pkg-config --libs libnl-route-3.0 libnftables 2>/dev/null)
+LIBS_DAEMON := $(shell pkg-config --libs libevent_pthreads libevent jansson libseccomp libcap libcrypto libarchive 2>/dev/null) $(LIBS_NET) -lpthread
 LIBS_SHIM   := $(shell pkg-config --libs jansson libseccomp libcap 2>/dev/null)
 LIBS_CLI    := $(shell pkg-config --libs jansson 2>/dev/null) -lhttp_parser
-LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libcrypto libarchive 2>/dev/null)
+LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libcrypto libarchive 2>/dev/null) $(LIBS_NET) -lpthread
 
 # Platform sources: the build picks linux/ (freebsd/ later), not #ifdefs.
 PLATFORM := linux
 
 LIB_SRC    := $(wildcard src/util/*.c src/runtime/*.c src/runtime/$(PLATFORM)/*.c \
-                src/storage/*.c src/conf/*.c src/image/*.c src/core/*.c)
+                src/storage/*.c src/conf/*.c src/image/*.c src/core/*.c \
+                src/net/*.c src/net/$(PLATFORM)/*.c)
 DAEMON_SRC := $(wildcard src/daemon/*.c src/api/*.c)
 SHIM_SRC   := $(wildcard src/shim/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
@@ -60,7 +62,7 @@ $(BUILD)/clbsd-shim: $(call obj,$(SHIM_SRC)) $(LIB)
 $(BUILD)/clbsd: $(call obj,$(CLI_SRC)) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CLI)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(wildcard tests/unit/*/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS_TEST)
 

@@ -33,6 +33,8 @@ void buf_grow(struct buf *b, size_t extra)
 		cap *= 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
+	/* A fresh allocation holds nothing yet: keep the NUL-termination promise. */
+	b->data[b->len] = '\0';
 }
 
 void buf_add(struct buf *b, const void *data, size_t n)

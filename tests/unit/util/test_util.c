@@ -129,6 +129,10 @@ TEST(buffers)
 	buf_consume(&b, 3);
 	CHECK_STR(b.data, "xyz");
 	buf_release(&b);
+	/* Nothing written: detach still hands out an empty string. */
+	char *empty = buf_detach(&b, NULL);
+	CHECK_STR(empty, "");
+	free(empty);
 	struct strv v = STRV_INIT;
 	strv_push(&v, "a");
 	strv_push(&v, "b");
