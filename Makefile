@@ -9,7 +9,9 @@ PKGS    := libevent jansson libseccomp libcap libcrypto libarchive libnl-route-3
 WARN    := -Wall -Wextra -Wshadow -Wcast-qual -Wstrict-prototypes -Wformat=2 \
            -Wno-unused-parameter -Wno-format-nonliteral
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -Isrc \
+# Sections per function, so the static shim links only what it calls.
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -ffunction-sections -fdata-sections \
+              -Iinclude -Isrc \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ifeq ($(CI),true)
 ALL_CFLAGS += -Werror
@@ -57,7 +59,7 @@ $(BUILD)/clbsdd: $(call obj,$(DAEMON_SRC)) $(LIB)
 # dynamic loader it starts faster and keeps about half the resident memory.
 SHIM_STATIC ?= -static
 $(BUILD)/clbsd-shim: $(call obj,$(SHIM_SRC)) $(LIB)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(SHIM_STATIC) -o $@ $^ $(LIBS_SHIM)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--gc-sections $(SHIM_STATIC) -o $@ $^ $(LIBS_SHIM)
 
 $(BUILD)/clbsd: $(call obj,$(CLI_SRC)) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CLI)

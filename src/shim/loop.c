@@ -15,6 +15,7 @@
 #include "util/proto.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <malloc.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,6 +43,7 @@
 #define EXEC_QUIET_NS   (100 * 1000000LL)
 #define REQ_TIMEOUT_NS  (30 * 1000000000LL)
 #define FINAL_FLUSH_NS  (2 * 1000000000LL)
+#define TRIM_IDLE_NS    (5 * 1000000000LL)
 
 struct client;
 
@@ -103,6 +106,7 @@ static struct {
 	bool held;
 	int release_fd;
 	int64_t hold_until;
+	int64_t trim_at; /* give unused memory back after a quiet spell; -1: nothing to do */
 	int64_t started_at, finished_at;
 	int64_t exit_deadline;
 	uint64_t oom_kills;
@@ -1305,6 +1309,7 @@ static int64_t next_deadline(void)
 	if (S.held)
 		CONSIDER(S.hold_until);
 	CONSIDER(shim_log_deadline(&S.log));
+	CONSIDER(S.trim_at);
 	if (S.init.reaped)
 		CONSIDER(S.exit_deadline);
 	for (struct proc *p = S.execs; p; p = p->next)
@@ -1317,8 +1322,56 @@ static int64_t next_deadline(void)
 	return d;
 }
 
+/*
+ * Unmap the pages of our own binary that setup touched. The shim is static,
+ * and starting a container runs code (spec parsing, the runtime, libseccomp's
+ * tables) that the loop never runs again, but the kernel maps file pages 64K
+ * around every fault, so nearly all of the ~800K of text stays counted in our
+ * RSS. Only read-only mappings without private (anonymous) pages are dropped:
+ * their content is the file's, so the page cache keeps it and whatever the
+ * loop needs faults back in. Best effort.
+ */
+static void trim_code(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	FILE *f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return;
+	char line[PATH_MAX + 128];
+	unsigned long start = 0, end = 0;
+	bool ours = false;
+	while (fgets(line, sizeof(line), f)) {
+		char perms[8], path[PATH_MAX];
+		unsigned long a, b;
+		path[0] = '\0';
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %4095s", &a, &b, perms, path) >= 3 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			start = a;
+			end = b;
+			ours = strcmp(path, exe) == 0 && perms[1] == '-';
+			continue;
+		}
+		unsigned long anon;
+		if (ours && sscanf(line, "Anonymous: %lu kB", &anon) == 1) {
+			if (anon == 0)
+				madvise((void *)start, end - start, MADV_DONTNEED);
+			ours = false;
+		}
+	}
+	fclose(f);
+}
+
 static void timers(int64_t now)
 {
+	if (S.trim_at >= 0 && now >= S.trim_at) {
+		malloc_trim(0);
+		trim_code();
+		S.trim_at = -1;
+	}
 	if (S.held && now >= S.hold_until) {
 		struct clbsd_err err;
 		log_info("shim", S.o->name, "no client released the container in 10 s; starting");
@@ -1371,6 +1424,8 @@ int shim_run(const struct shim_opts *o, struct rt_prepared *prep, int listen_fd)
 	log_info("shim", o->name, "container started: init pid %d%s", (int)S.init.pid,
 		 S.held ? " (held until a client releases it)" : "");
 	malloc_trim(0);
+	trim_code();
+	S.trim_at = -1;
 
 	struct pollset ps = {0};
 	/* Children may have exited before the signalfd existed. */
@@ -1394,6 +1449,9 @@ int shim_run(const struct shim_opts *o, struct rt_prepared *prep, int listen_fd)
 		}
 		if (n > 0)
 			ps_dispatch(&ps);
+		/* After work (an exec, a client, output), trim again once things are quiet. */
+		if (n > 0 && S.trim_at < 0)
+			S.trim_at = time_mono_ns() + TRIM_IDLE_NS;
 	}
 	free(ps.fds);
 	free(ps.refs);

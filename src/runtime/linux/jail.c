@@ -379,10 +379,8 @@ static int lx_create(const struct rt_spec *spec, const struct rt_stdio *io, pid_
 		     int *release_fd, struct clbsd_err *err)
 {
 	struct cg_sys cg;
-	int rc = sec_precompile(err);
+	int rc = cg_sys_load(&cg, err);
 	if (rc < 0)
-		return rc;
-	if ((rc = cg_sys_load(&cg, err)) < 0)
 		return rc;
 	if ((rc = cg_create(&cg, spec->cgroup, &spec->limits, err)) < 0) {
 		cg_sys_release(&cg);
@@ -554,6 +552,9 @@ static __attribute__((noreturn)) void prepared_main(const char *stage, int sock)
 	}
 	if (stage && mnt_stage(stage, &err) < 0)
 		die(sock, &err);
+	/* In the init, not the shim: libseccomp's code never enters the shim's memory. */
+	if (sec_precompile(&err) < 0)
+		die(sock, &err);
 	if (send_msg(sock, MSG_READY, 0, NULL) < 0)
 		_exit(1);
 	struct msg m;
@@ -603,10 +604,8 @@ static int lx_prepare(const char *cgroup, const char *scratch, struct rt_prepare
 	struct cg_sys cg;
 	struct rt_limits none;
 	memset(&none, 0, sizeof(none));
-	int rc = sec_precompile(err);
+	int rc = cg_sys_load(&cg, err);
 	if (rc < 0)
-		return rc;
-	if ((rc = cg_sys_load(&cg, err)) < 0)
 		return rc;
 	if ((rc = cg_create(&cg, cgroup, &none, err)) < 0) {
 		cg_sys_release(&cg);
