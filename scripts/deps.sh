@@ -10,7 +10,7 @@ libnftables-dev"
 # Networking uses libnl and libnftables directly; nftables (the nft command)
 # is there for the operator to look at clbsd's table, never on a start path.
 runtime="busybox-static iproute2 util-linux procps libnl-3-200 libnl-route-3-200
-libnftables1 nftables"
+libnftables1 nftables libarchive13"
 # The zfs storage driver: a file-backed pool under zfs-fuse for the tests
 # and the demo (OpenZFS needs a kernel module a container host may lack).
 zfs="zfs-fuse"

@@ -95,6 +95,19 @@ static void done_json(struct container *c, const struct clbsd_err *err, void *ar
 		api_pending_json(p, 200, ctr_json(c));
 }
 
+/* wait: the exit code (and whether it was removed) once the condition holds. */
+static void done_wait(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err) {
+		api_pending_err(p, err);
+		return;
+	}
+	api_pending_json(p, 200, json_pack("{s:s,s:i,s:i,s:b,s:b}", "name", c->name, "exit_code",
+					  c->exit_code, "signal", c->signal, "oom_killed",
+					  c->oom_killed, "removed", c->removed));
+}
+
 /* Answer with the container whatever the outcome (its start_error tells). */
 static void done_json_always(struct container *c, const struct clbsd_err *err, void *arg)
 {
@@ -246,6 +259,15 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 			api_reply_err(req, &err);
 		else
 			api_reply_json(req, 200, ctr_json(c));
+	} else if (strcmp(action, "wait") == 0) {
+		autofree char *cond = api_query(req, "condition");
+		bool removed = cond && strcmp(cond, "removed") == 0;
+		if (cond && !removed && strcmp(cond, "not-running") != 0) {
+			api_reply_error(req, 400, "invalid_argument",
+					"condition \"%s\": want not-running or removed", cond);
+			return;
+		}
+		ctr_wait(c, removed, done_wait, api_pending_new(d, req));
 	} else if (strcmp(action, "exec") == 0) {
 		api_container_exec(d, req, c);
 	} else {

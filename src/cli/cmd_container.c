@@ -251,7 +251,45 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "clbsd: run %s: %s\n", name, err.msg);
 		return 1;
 	}
+	/*
+	 * As docker does: return once the daemon has recorded the exit (so a
+	 * `clbsd start` right after works) and, with --rm, removed the container
+	 * (so its image is free again). Gone already is fine.
+	 */
+	autofree char *wpath = xasprintf("/v1/containers/%s/wait?condition=%s", name,
+					 rm ? "removed" : "not-running");
+	struct clbsd_err we;
+	clbsd_err_init(&we);
+	if (cli_call("POST", wpath, NULL, NULL, &we) < 0 && we.kind != CLBSD_E_NOTFOUND)
+		fprintf(stderr, "clbsd: run %s: %s\n", name, we.msg);
 	return code;
+}
+
+int cmd_wait(int argc, char **argv)
+{
+	int r = help_only(argc, argv, false);
+	if (r)
+		return r == 1 ? 0 : r;
+	if ((r = check_names(argc, argv, optind)))
+		return r;
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		struct clbsd_err err;
+		clbsd_err_init(&err);
+		autofree char *path = xasprintf("/v1/containers/%s/wait", argv[i]);
+		json_t *j = NULL;
+		if (cli_call("POST", path, NULL, &j, &err) < 0) {
+			rc = worse(rc, item_fail(&err));
+			continue;
+		}
+		if (cli.json)
+			cli_print_json(j);
+		else
+			printf("%d\n", (int)json_integer_value(json_object_get(j, "exit_code")));
+		fflush(stdout);
+		json_decref(j);
+	}
+	return rc;
 }
 
 /* The start/stop/kill/restart/rm loop: one request per name, report each. */

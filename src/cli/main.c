@@ -64,6 +64,11 @@ static const struct command commands[] = {
 	 "Start created or exited containers and print their names.\n\n"
 	 "Options:\n"
 	 "  -h, --help   show this help\n"},
+	{"wait", cmd_wait, "wait until containers stop and print their exit codes",
+	 "Usage: clbsd wait NAME...\n\n"
+	 "Block until each container is no longer running, then print its exit code.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
 	{"stop", cmd_stop, "stop running containers",
 	 "Usage: clbsd stop [-t SECS] NAME...\n\n"
 	 "Send SIGTERM, then SIGKILL after the timeout; print each name once stopped.\n\n"

@@ -99,6 +99,7 @@ struct container {
 	struct buf *ready_buf;
 	struct waiter *start_waiters;
 	struct waiter *exit_waiters;
+	struct waiter *remove_waiters; /* fired when it is removed (or removing failed) */
 	struct container *next;
 };
 
@@ -206,6 +207,8 @@ int ctr_destroy(struct container *c, struct clbsd_err *err);
  * reaches the attach, and start_error / ctr_on_started().
  */
 void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg);
+/* Call fn once the container is not running (at once if so), or once it is removed. */
+void ctr_wait(struct container *c, bool removed, ctr_done_fn fn, void *arg);
 /* Call fn when the start in progress finishes (at once when none is). */
 void ctr_on_started(struct container *c, ctr_done_fn fn, void *arg);
 void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg);

@@ -212,6 +212,16 @@ static void start_finish(struct container *c, const struct clbsd_err *err)
 	waiters_fire(&c->start_waiters, c, err);
 }
 
+void ctr_wait(struct container *c, bool removed, ctr_done_fn fn, void *arg)
+{
+	if (removed)
+		waiters_add(&c->remove_waiters, fn, arg);
+	else if (ctr_is_active(c))
+		waiters_add(&c->exit_waiters, fn, arg);
+	else
+		fn(c, NULL, arg);
+}
+
 void ctr_on_started(struct container *c, ctr_done_fn fn, void *arg)
 {
 	if (!c->starting) {
@@ -563,6 +573,7 @@ static void do_remove(struct container *c, ctr_done_fn fn, void *arg)
 		log_error("container", c->name, "%s", err.msg);
 		if (fn)
 			fn(c, &err, arg);
+		waiters_fire(&c->remove_waiters, c, &err);
 		return;
 	}
 	for (struct container **p = &d->ctrs; *p; p = &(*p)->next) {
@@ -587,6 +598,7 @@ static void do_remove(struct container *c, ctr_done_fn fn, void *arg)
 	image_gc(&d->images, ctr_image_in_use, d);
 	if (fn)
 		fn(c, NULL, arg);
+	waiters_fire(&c->remove_waiters, c, NULL);
 	/* Callers up the stack may still hold c during this loop turn. */
 	event_base_once(d->base, -1, EV_TIMEOUT, free_later, c, NULL);
 }
@@ -813,6 +825,10 @@ void ctr_forget(struct container *c)
 		free(w);
 	}
 	for (struct waiter *w = c->exit_waiters, *n; w; w = n) {
+		n = w->next;
+		free(w);
+	}
+	for (struct waiter *w = c->remove_waiters, *n; w; w = n) {
 		n = w->next;
 		free(w);
 	}

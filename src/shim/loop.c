@@ -44,6 +44,7 @@
 #define REQ_TIMEOUT_NS  (30 * 1000000000LL)
 #define FINAL_FLUSH_NS  (2 * 1000000000LL)
 #define TRIM_IDLE_NS    (5 * 1000000000LL)
+#define TRIM_START_NS   (1 * 1000000000LL)
 
 struct client;
 
@@ -1423,9 +1424,8 @@ int shim_run(const struct shim_opts *o, struct rt_prepared *prep, int listen_fd)
 	S.running = true;
 	log_info("shim", o->name, "container started: init pid %d%s", (int)S.init.pid,
 		 S.held ? " (held until a client releases it)" : "");
-	malloc_trim(0);
-	trim_code();
-	S.trim_at = -1;
+	/* Off the start's critical path: the first trim comes a second later. */
+	S.trim_at = time_mono_ns() + TRIM_START_NS;
 
 	struct pollset ps = {0};
 	/* Children may have exited before the signalfd existed. */

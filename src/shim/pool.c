@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -171,6 +172,12 @@ int shim_pool(struct shim_opts *o, const char *cgroup)
 	clbsd_err_init(&err);
 	const char *pool_sock = o->sock_path;
 	autofree char *stage = NULL;
+	/*
+	 * Preparing is background work: at the lowest priority it does not slow
+	 * down the start that made the pool refill. The init inherits it; both
+	 * go back to 0 when claimed.
+	 */
+	setpriority(PRIO_PROCESS, 0, 19);
 
 	sigset_t mask, old;
 	sigemptyset(&mask);
@@ -251,6 +258,7 @@ int shim_pool(struct shim_opts *o, const char *cgroup)
 	}
 
 	/* Claimed: become the container's shim. */
+	setpriority(PRIO_PROCESS, 0, 0);
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(o->ready_fd);

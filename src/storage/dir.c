@@ -109,7 +109,8 @@ int dir_meta_write(const char *ctr_dir, bool overlay, const char *lower, const c
 	autofree char *text = json_line(j);
 	json_decref(j);
 	autofree char *path = xasprintf("%s/storage.json", ctr_dir);
-	return fs_write_atomic(path, text, strlen(text), 0600, err);
+	/* Not fsynced: dir_meta_read() falls back to the layer when it is lost. */
+	return fs_replace(path, text, strlen(text), 0600, err);
 }
 
 int dir_meta_read(const char *ctr_dir, struct dir_meta *m, struct clbsd_err *err)
@@ -120,8 +121,8 @@ int dir_meta_read(const char *ctr_dir, struct dir_meta *m, struct clbsd_err *err
 	autofree char *copy = xasprintf("%s/fs", ctr_dir);
 	autofree char *text = NULL;
 	struct clbsd_err e;
-	if (fs_read_file(path, &text, NULL, &e) == 0) {
-		json_t *j = json_loads(text, 0, NULL);
+	json_t *j = fs_read_file(path, &text, NULL, &e) == 0 ? json_loads(text, 0, NULL) : NULL;
+	if (json_str(j, "layer")) {
 		const char *layer = json_str(j, "layer");
 		m->overlay = layer && strcmp(layer, "overlay") == 0;
 		m->lower = json_str(j, "lower") ? xstrdup(json_str(j, "lower")) : NULL;
@@ -130,7 +131,11 @@ int dir_meta_read(const char *ctr_dir, struct dir_meta *m, struct clbsd_err *err
 		json_decref(j);
 		return 0;
 	}
-	/* Made before storage.json existed: the layer says which kind it is. */
+	json_decref(j);
+	/*
+	 * Made before storage.json existed, or the file was lost in a crash (it
+	 * is not fsynced): the layer on disk says which kind it is.
+	 */
 	if (fs_is_dir(upper))
 		m->overlay = true;
 	else if (!fs_is_dir(copy))

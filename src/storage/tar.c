@@ -7,11 +7,130 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/*
+ * libarchive is loaded when a stream is first made or read, not linked: its
+ * dependencies (libxml2, ICU, libstdc++, compressors) would otherwise cost
+ * the daemon ~2.7 MB of memory from the moment it starts, for something
+ * export and import use now and then. The calls below go through this table.
+ */
+#define ARCHIVE_FUNCS \
+	X(archive_entry_filetype) \
+	X(archive_entry_free) \
+	X(archive_entry_hardlink) \
+	X(archive_entry_new) \
+	X(archive_entry_pathname) \
+	X(archive_entry_set_filetype) \
+	X(archive_entry_set_hardlink) \
+	X(archive_entry_set_mtime) \
+	X(archive_entry_set_pathname) \
+	X(archive_entry_set_perm) \
+	X(archive_entry_set_size) \
+	X(archive_entry_size) \
+	X(archive_entry_sourcepath) \
+	X(archive_errno) \
+	X(archive_error_string) \
+	X(archive_read_close) \
+	X(archive_read_data) \
+	X(archive_read_data_block) \
+	X(archive_read_disk_descend) \
+	X(archive_read_disk_new) \
+	X(archive_read_disk_open) \
+	X(archive_read_disk_set_behavior) \
+	X(archive_read_disk_set_standard_lookup) \
+	X(archive_read_free) \
+	X(archive_read_new) \
+	X(archive_read_next_header) \
+	X(archive_read_next_header2) \
+	X(archive_read_open_fd) \
+	X(archive_read_support_format_tar) \
+	X(archive_write_close) \
+	X(archive_write_data) \
+	X(archive_write_data_block) \
+	X(archive_write_disk_new) \
+	X(archive_write_disk_set_options) \
+	X(archive_write_disk_set_standard_lookup) \
+	X(archive_write_finish_entry) \
+	X(archive_write_free) \
+	X(archive_write_header) \
+	X(archive_write_new) \
+	X(archive_write_open_fd) \
+	X(archive_write_set_bytes_in_last_block) \
+	X(archive_write_set_format_pax_restricted) \
+
+#define X(f) static __typeof__(f) *p_##f;
+ARCHIVE_FUNCS
+#undef X
+
+static int archive_load(struct clbsd_err *err)
+{
+	static void *lib;
+	if (lib)
+		return 0;
+	void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+					"cannot load libarchive (%s); install libarchive13", dlerror());
+#define X(f)                                                                                       \
+	if (!(p_##f = (__typeof__(f) *)dlsym(h, #f))) {                                            \
+		dlclose(h);                                                                        \
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,                             \
+					"libarchive lacks %s; install libarchive13 3.4 or later", #f); \
+	}
+	ARCHIVE_FUNCS
+#undef X
+	lib = h;
+	return 0;
+}
+
+#define archive_entry_filetype (*p_archive_entry_filetype)
+#define archive_entry_free (*p_archive_entry_free)
+#define archive_entry_hardlink (*p_archive_entry_hardlink)
+#define archive_entry_new (*p_archive_entry_new)
+#define archive_entry_pathname (*p_archive_entry_pathname)
+#define archive_entry_set_filetype (*p_archive_entry_set_filetype)
+#define archive_entry_set_hardlink (*p_archive_entry_set_hardlink)
+#define archive_entry_set_mtime (*p_archive_entry_set_mtime)
+#define archive_entry_set_pathname (*p_archive_entry_set_pathname)
+#define archive_entry_set_perm (*p_archive_entry_set_perm)
+#define archive_entry_set_size (*p_archive_entry_set_size)
+#define archive_entry_size (*p_archive_entry_size)
+#define archive_entry_sourcepath (*p_archive_entry_sourcepath)
+#define archive_errno (*p_archive_errno)
+#define archive_error_string (*p_archive_error_string)
+#define archive_read_close (*p_archive_read_close)
+#define archive_read_data (*p_archive_read_data)
+#define archive_read_data_block (*p_archive_read_data_block)
+#define archive_read_disk_descend (*p_archive_read_disk_descend)
+#define archive_read_disk_new (*p_archive_read_disk_new)
+#define archive_read_disk_open (*p_archive_read_disk_open)
+#define archive_read_disk_set_behavior (*p_archive_read_disk_set_behavior)
+#define archive_read_disk_set_standard_lookup (*p_archive_read_disk_set_standard_lookup)
+#define archive_read_free (*p_archive_read_free)
+#define archive_read_new (*p_archive_read_new)
+#define archive_read_next_header (*p_archive_read_next_header)
+#define archive_read_next_header2 (*p_archive_read_next_header2)
+#define archive_read_open_fd (*p_archive_read_open_fd)
+#define archive_read_support_format_tar (*p_archive_read_support_format_tar)
+#define archive_write_close (*p_archive_write_close)
+#define archive_write_data (*p_archive_write_data)
+#define archive_write_data_block (*p_archive_write_data_block)
+#define archive_write_disk_new (*p_archive_write_disk_new)
+#define archive_write_disk_set_options (*p_archive_write_disk_set_options)
+#define archive_write_disk_set_standard_lookup (*p_archive_write_disk_set_standard_lookup)
+#define archive_write_finish_entry (*p_archive_write_finish_entry)
+#define archive_write_free (*p_archive_write_free)
+#define archive_write_header (*p_archive_write_header)
+#define archive_write_new (*p_archive_write_new)
+#define archive_write_open_fd (*p_archive_write_open_fd)
+#define archive_write_set_bytes_in_last_block (*p_archive_write_set_bytes_in_last_block)
+#define archive_write_set_format_pax_restricted (*p_archive_write_set_format_pax_restricted)
 
 #define META_NAME "clbsd-send.json"
 #define END_NAME  "clbsd-send.end"
@@ -105,6 +224,8 @@ static int put_tree(struct archive *a, const struct tar_tree *t, struct clbsd_er
 int tar_send(int fd, const char *meta, const struct tar_tree *trees, size_t n,
 	     struct clbsd_err *err)
 {
+	if (archive_load(err) < 0)
+		return -err->code;
 	struct archive *a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
 	archive_write_set_bytes_in_last_block(a, 1);
@@ -142,6 +263,8 @@ static bool name_ok(const char *name, const char *const *prefixes)
 int tar_receive(int fd, const char *into, const char *const *prefixes, char **meta,
 		struct clbsd_err *err)
 {
+	if (archive_load(err) < 0)
+		return -err->code;
 	struct archive *a = archive_read_new();
 	archive_read_support_format_tar(a);
 	struct archive *disk = archive_write_disk_new();

@@ -60,4 +60,12 @@ clbsd image rm -f gone:1 >/dev/null && ! clbsd images | grep -q '^gone' &&
 	fail image_rm_force_keeps_tree_in_use "$(ls "$ROOT/images")"
 clbsd rm holder >/dev/null
 [ ! -e "$ROOT/images/$gid" ] && ok unnamed_image_collected || fail unnamed_image_collected "still there"
+# wait blocks until the container stops and prints its exit code.
+clbsd run -d --name waiter forge sh -c 'sleep 0.5; exit 3' >/dev/null
+[ "$(clbsd wait waiter)" = 3 ] && [ "$(field waiter state)" = exited ] && ok wait_prints_exit_code ||
+	fail wait_prints_exit_code "$(clbsd wait waiter) $(field waiter state)"
+# run returns once the daemon knows: an immediate start runs it again.
+clbsd run --name again forge sh -c 'echo ran' >/dev/null
+clbsd start again >/dev/null && [ "$(clbsd wait again)" = 0 ] && [ "$(clbsd logs again | grep -c ran)" = 2 ] &&
+	ok start_right_after_run || fail start_right_after_run "$(clbsd logs again)"
 t_done

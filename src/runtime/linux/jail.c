@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -561,6 +562,8 @@ static __attribute__((noreturn)) void prepared_main(const char *stage, int sock)
 	struct rt_stdio io;
 	if (recv_spec(sock, &m, &io) < 0)
 		_exit(1); /* discarded, or the caller went away */
+	/* Prepared at the pool's low priority; the container runs at the normal one. */
+	setpriority(PRIO_PROCESS, 0, 0);
 	autofree char *json = NULL;
 	struct rt_spec spec;
 	if (fs_read_file(m.text, &json, NULL, &err) < 0 ||
