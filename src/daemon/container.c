@@ -780,10 +780,43 @@ int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err
 	return 0;
 }
 
+/* What is left to delete of a removed container, deleted on a worker thread. */
+struct trash {
+	struct daemon *d;
+	char *dir;
+	char *name;
+};
+
+static void trash_run(void *arg)
+{
+	struct trash *t = arg;
+	struct clbsd_err e;
+	if (t->d->storage.ops->remove(&t->d->storage, t->dir, &e) < 0 || fs_rm_rf(t->dir, &e) < 0)
+		log_warn("container", t->name, "delete %s: %s (deleted again at the next start)",
+			 t->dir, e.msg);
+}
+
+static void trash_done(void *arg)
+{
+	struct trash *t = arg;
+	free(t->dir);
+	free(t->name);
+	free(t);
+}
+
+/*
+ * Removal is a rename out of the way: the name is free at once and nothing is
+ * half-deleted under it. The files (overlay layers, logs) are deleted on a
+ * worker; what a crash interrupts there is deleted at the next start
+ * (ctr_load_all).
+ */
 int ctr_destroy(struct container *c, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
-	/* The cgroup normally goes with the shim; a crashed shim leaves it. */
+	/*
+	 * The cgroup normally goes with the shim; a crashed shim leaves it. Not
+	 * on the worker: a new container of the same name may make it again.
+	 */
 	struct rt_spec spec = {0};
 	spec.name = c->name;
 	spec.cgroup = ctr_cgroup(c);
@@ -791,11 +824,18 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 	if (d->rt->destroy(&spec, &e2) < 0)
 		log_warn("container", c->name, "remove cgroup: %s", e2.msg);
 	free(spec.cgroup);
-	if (d->storage.ops->remove(&d->storage, c->dir, err) < 0)
-		return clbsd_err_prefix(err, "remove container %s", c->name);
+	char hex[9];
+	random_hex(hex, 4);
+	autofree char *trash = xasprintf("%s/containers/.removed-%s-%s", d->root, c->name, hex);
+	if (rename(c->dir, trash) < 0 && errno != ENOENT)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "remove container %s: rename %s",
+				     c->name, c->dir);
 	unlink(c->shim_socket);
-	if (fs_rm_rf(c->dir, err) < 0)
-		return clbsd_err_prefix(err, "remove container %s", c->name);
+	struct trash *t = xcalloc(1, sizeof(*t));
+	t->d = d;
+	t->dir = steal_ptr(&trash);
+	t->name = xstrdup(c->name);
+	work_submit(d, trash_run, trash_done, t);
 	return 0;
 }
 
@@ -902,6 +942,14 @@ int ctr_load_all(struct daemon *d, struct clbsd_err *err)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
 	struct dirent *de;
 	while ((de = readdir(dh))) {
+		if (strncmp(de->d_name, ".removed-", 9) == 0) {
+			/* Removed, but the deletion was cut short. */
+			autofree char *t = xasprintf("%s/%s", dir, de->d_name);
+			struct clbsd_err e3;
+			if (fs_rm_rf(t, &e3) < 0)
+				log_warn("container", NULL, "delete %s: %s", t, e3.msg);
+			continue;
+		}
 		if (de->d_name[0] == '.')
 			continue;
 		struct clbsd_err e2;
