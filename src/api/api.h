@@ -50,6 +50,11 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 		    const char *action);
 void api_container_logs(struct daemon *d, struct evhttp_request *req, struct container *c);
 void api_container_exec(struct daemon *d, struct evhttp_request *req, struct container *c);
+/* The container as the API shows it (containers.c): its record and health. */
+json_t *api_ctr_json(struct container *c);
+/* Snapshots, rollback, clone (snapshots.c): true when the request was one of them. */
+bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct container *c,
+			   const char *action);
 void api_stats_all(struct daemon *d, struct evhttp_request *req);
 void api_images(struct daemon *d, struct evhttp_request *req, const char *ref);
 void api_events(struct daemon *d, struct evhttp_request *req);

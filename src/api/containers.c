@@ -67,7 +67,7 @@ void api_stats_all(struct daemon *d, struct evhttp_request *req)
 }
 
 /* The container as the API shows it: its record plus its health, if checked. */
-static json_t *ctr_json(struct container *c)
+json_t *api_ctr_json(struct container *c)
 {
 	json_t *j = ctr_to_json(c);
 	json_t *h = health_json(c->d, c->name);
@@ -81,7 +81,7 @@ static void list(struct daemon *d, struct evhttp_request *req)
 	json_t *a = json_array();
 	for (struct container *c = d->ctrs; c; c = c->next)
 		if (all || c->state == CTR_RUNNING || c->state == CTR_RESTARTING)
-			json_array_append_new(a, ctr_json(c));
+			json_array_append_new(a, api_ctr_json(c));
 	api_reply_json(req, 200, a);
 }
 
@@ -92,7 +92,7 @@ static void done_json(struct container *c, const struct clbsd_err *err, void *ar
 	if (err)
 		api_pending_err(p, err);
 	else
-		api_pending_json(p, 200, ctr_json(c));
+		api_pending_json(p, 200, api_ctr_json(c));
 }
 
 /* wait: the exit code (and whether it was removed) once the condition holds. */
@@ -111,7 +111,7 @@ static void done_wait(struct container *c, const struct clbsd_err *err, void *ar
 /* Answer with the container whatever the outcome (its start_error tells). */
 static void done_json_always(struct container *c, const struct clbsd_err *err, void *arg)
 {
-	api_pending_json(arg, 200, ctr_json(c));
+	api_pending_json(arg, 200, api_ctr_json(c));
 }
 
 static void done_removed(struct container *c, const struct clbsd_err *err, void *arg)
@@ -179,7 +179,7 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 			if (r < 0)
 				api_reply_err(req, &err);
 			else
-				api_reply_json(req, 201, ctr_json(c));
+				api_reply_json(req, 201, api_ctr_json(c));
 		} else {
 			api_reply_error(req, 405, "invalid_argument",
 					"use GET or POST on /v1/containers");
@@ -197,7 +197,7 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 			/* Answer once the start in progress is done, either way. */
 			ctr_on_started(c, done_json_always, api_pending_new(d, req));
 		} else if (m == EVHTTP_REQ_GET) {
-			api_reply_json(req, 200, ctr_json(c));
+			api_reply_json(req, 200, api_ctr_json(c));
 		} else if (m == EVHTTP_REQ_DELETE) {
 			bool force = api_query_bool(req, "force");
 			struct api_pending *p = api_pending_new(d, req);
@@ -222,6 +222,8 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 			api_reply_err(req, &err);
 		return;
 	}
+	if (api_container_storage(d, req, c, action))
+		return;
 	if (m != EVHTTP_REQ_POST) {
 		api_reply_error(req, 405, "invalid_argument", "use POST for %s", action);
 		return;
@@ -258,7 +260,7 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 		if (ctr_kill(c, sig, &err) < 0)
 			api_reply_err(req, &err);
 		else
-			api_reply_json(req, 200, ctr_json(c));
+			api_reply_json(req, 200, api_ctr_json(c));
 	} else if (strcmp(action, "wait") == 0) {
 		autofree char *cond = api_query(req, "condition");
 		bool removed = cond && strcmp(cond, "removed") == 0;

@@ -136,6 +136,37 @@ static const struct command commands[] = {
 	 "the terminal. clbsd exits with the container's status when it exits.\n\n"
 	 "Options:\n"
 	 "  -h, --help   show this help\n"},
+	{"snapshot", cmd_snapshot, "snapshot a container's files",
+	 "Usage: clbsd snapshot [--json] NAME [LABEL]\n\n"
+	 "Snapshot the container's root file system, its named volumes and its state\n"
+	 "under LABEL (default: the UTC time, YYYYmmdd-HHMMSS) and print the label.\n"
+	 "A running container is snapshotted as it runs. With zfs storage a snapshot\n"
+	 "is O(1); with dir storage it is a copy.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
+	{"snapshots", cmd_snapshots, "list (or remove) a container's snapshots",
+	 "Usage: clbsd snapshots [--json] [--rm LABEL] NAME\n\n"
+	 "List the container's snapshots, oldest first, with their age and the space\n"
+	 "only they hold.\n\n"
+	 "Options:\n"
+	 "  --rm LABEL   remove that snapshot first (refused while a clone uses it)\n"
+	 "  -h, --help   show this help\n"},
+	{"rollback", cmd_rollback, "put a container's files back to a snapshot",
+	 "Usage: clbsd rollback [-f] [-t SECS] NAME LABEL\n\n"
+	 "Stop the container if it runs, put its root file system and named volumes\n"
+	 "back to snapshot LABEL, and start it again if it ran. Its configuration is\n"
+	 "not rolled back.\n\n"
+	 "Options:\n"
+	 "  -f, --force     also remove the snapshots newer than LABEL (refused otherwise)\n"
+	 "  -t, --time SECS grace period of the stop before SIGKILL (default 10)\n"
+	 "  -h, --help      show this help\n"},
+	{"clone", cmd_clone, "make a new container from another's files",
+	 "Usage: clbsd clone [--json] SRC[@LABEL] NEW\n\n"
+	 "Create container NEW (not started, not managed by the configuration) with\n"
+	 "SRC's configuration and a copy of its root file system and named volumes,\n"
+	 "as they are now or at snapshot LABEL. With zfs storage the copy is a clone.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
 	{"stats", cmd_stats, "show resource usage",
 	 "Usage: clbsd stats [--json] [NAME]\n\n"
 	 "Show CPU, memory and process use of running containers (or of NAME). CPU %\n"

@@ -841,7 +841,7 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 
 /* ---- loading at start ---- */
 
-static int load_one(struct daemon *d, const char *name, struct clbsd_err *err)
+int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 {
 	autofree char *dir = xasprintf("%s/containers/%s", d->root, name);
 	autofree char *path = xasprintf("%s/container.json", dir);
@@ -954,7 +954,7 @@ int ctr_load_all(struct daemon *d, struct clbsd_err *err)
 			continue;
 		struct clbsd_err e2;
 		clbsd_err_init(&e2);
-		if (load_one(d, de->d_name, &e2) == 0)
+		if (ctr_load_one(d, de->d_name, &e2) == 0)
 			continue;
 		if (e2.code == ENOENT) {
 			/*

@@ -81,6 +81,7 @@ struct container {
 	char *shim_socket;
 	char *cgroup; /* of the current or last start; NULL: <cgroup parent>/<name> */
 	char *start_error; /* why the last start failed; NULL after a good start */
+	bool storage_busy; /* a snapshot, rollback or clone runs on a worker (snapshot.c) */
 	char *storage_mode;
 	bool stop_requested;
 	bool removing;
@@ -207,6 +208,20 @@ int ctr_destroy(struct container *c, struct clbsd_err *err);
  * reaches the attach, and start_error / ctr_on_started().
  */
 void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg);
+/* snapshot.c: snapshots, rollback, clones (on a worker; fn answers; see the file). */
+int ctr_snapshot(struct container *c, const char *label, ctr_done_fn fn, void *arg,
+		 struct clbsd_err *err);
+int ctr_snapshot_destroy(struct container *c, const char *label, ctr_done_fn fn, void *arg,
+			 struct clbsd_err *err);
+json_t *ctr_snapshot_list(struct container *c, struct clbsd_err *err);
+int ctr_rollback(struct container *c, const char *label, bool force, int stop_s, ctr_done_fn fn,
+		 void *arg, struct clbsd_err *err);
+/* fn gets the new container. */
+int ctr_clone(struct container *c, const char *label, const char *dst, ctr_done_fn fn,
+	      void *arg, struct clbsd_err *err);
+/* Load <root>/containers/<name>/container.json into the daemon's list. */
+int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err);
+
 /* Call fn once the container is not running (at once if so), or once it is removed. */
 void ctr_wait(struct container *c, bool removed, ctr_done_fn fn, void *arg);
 /* Call fn when the start in progress finishes (at once when none is). */

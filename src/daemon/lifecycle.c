@@ -458,6 +458,15 @@ void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg)
 			fn(c, &err, arg);
 		return;
 	}
+	if (c->storage_busy && c->state != CTR_RUNNING) {
+		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EBUSY,
+				 "container %s: a rollback or clone is changing its files; start "
+				 "it when that is done",
+				 c->name);
+		if (fn)
+			fn(c, &err, arg);
+		return;
+	}
 	if (c->starting) {
 		waiters_add(&c->start_waiters, fn, arg);
 		return;
@@ -768,6 +777,15 @@ void ctr_remove(struct container *c, bool force, ctr_done_fn fn, void *arg)
 	if (c->removing) {
 		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EBUSY,
 				 "container %s is already being removed", c->name);
+		if (fn)
+			fn(c, &err, arg);
+		return;
+	}
+	if (c->storage_busy) {
+		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EBUSY,
+				 "container %s: a snapshot, rollback or clone is running; remove it "
+				 "when that is done",
+				 c->name);
 		if (fn)
 			fn(c, &err, arg);
 		return;

@@ -1,0 +1,153 @@
+/*
+ * Snapshots, rollback and clones over HTTP (daemon side: src/daemon/snapshot.c).
+ *
+ *   GET    /v1/containers/{name}/snapshots            -> [{"label","created_at","used"}]
+ *   POST   /v1/containers/{name}/snapshots            {"label"?} -> 201, the list
+ *   DELETE /v1/containers/{name}/snapshots/{label}    -> 200, the list
+ *   POST   /v1/containers/{name}/rollback?label=L[&force=1][&t=SECS] -> 200 container
+ *   POST   /v1/containers/{name}/clone                {"name","label"?} -> 201 new container
+ */
+#include "api.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void done_list(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err) {
+		api_pending_err(p, err);
+		return;
+	}
+	struct clbsd_err e2;
+	json_t *l = ctr_snapshot_list(c, &e2);
+	if (!l)
+		api_pending_err(p, &e2);
+	else
+		api_pending_json(p, 200, l);
+}
+
+static void done_created_list(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err) {
+		api_pending_err(p, err);
+		return;
+	}
+	struct clbsd_err e2;
+	json_t *l = ctr_snapshot_list(c, &e2);
+	if (!l)
+		api_pending_err(p, &e2);
+	else
+		api_pending_json(p, 201, l);
+}
+
+static void done_container(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err)
+		api_pending_err(p, err);
+	else
+		api_pending_json(p, 200, api_ctr_json(c));
+}
+
+static void done_clone(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err)
+		api_pending_err(p, err);
+	else
+		api_pending_json(p, 201, api_ctr_json(c));
+}
+
+/* Optional string member of a body; 400 when present but not a string. */
+static int body_str(struct evhttp_request *req, json_t *body, const char *key, const char **out)
+{
+	json_t *v = json_object_get(body, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		api_reply_error(req, 400, "invalid_argument", "\"%s\" must be a string", key);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct container *c,
+			   const char *action)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (strcmp(action, "snapshots") == 0 && m == EVHTTP_REQ_GET) {
+		json_t *l = ctr_snapshot_list(c, &err);
+		if (l)
+			api_reply_json(req, 200, l);
+		else
+			api_reply_err(req, &err);
+		return true;
+	}
+	if (strcmp(action, "snapshots") == 0 && m == EVHTTP_REQ_POST) {
+		json_t *body = api_body_json(req);
+		if (!body)
+			return true;
+		const char *label;
+		if (body_str(req, body, "label", &label) == 0) {
+			struct api_pending *p = api_pending_new(d, req);
+			if (ctr_snapshot(c, label, done_created_list, p, &err) < 0)
+				api_pending_err(p, &err);
+		}
+		json_decref(body);
+		return true;
+	}
+	if (strncmp(action, "snapshots/", 10) == 0 && m == EVHTTP_REQ_DELETE) {
+		struct api_pending *p = api_pending_new(d, req);
+		if (ctr_snapshot_destroy(c, action + 10, done_list, p, &err) < 0)
+			api_pending_err(p, &err);
+		return true;
+	}
+	if (strcmp(action, "rollback") == 0 && m == EVHTTP_REQ_POST) {
+		autofree char *label = api_query(req, "label");
+		if (!label || !*label) {
+			api_reply_error(req, 400, "invalid_argument",
+					"rollback needs label=SNAPSHOT ('clbsd snapshots %s' lists them)",
+					c->name);
+			return true;
+		}
+		autofree char *t = api_query(req, "t");
+		long long secs = 10;
+		if (t && parse_int(t, 0, 86400, &secs) < 0) {
+			api_reply_error(req, 400, "invalid_argument",
+					"t=%s is not a number of seconds between 0 and 86400", t);
+			return true;
+		}
+		struct api_pending *p = api_pending_new(d, req);
+		if (ctr_rollback(c, label, api_query_bool(req, "force"), (int)secs, done_container, p,
+				 &err) < 0)
+			api_pending_err(p, &err);
+		return true;
+	}
+	if (strcmp(action, "clone") == 0 && m == EVHTTP_REQ_POST) {
+		json_t *body = api_body_json(req);
+		if (!body)
+			return true;
+		const char *name, *label;
+		if (body_str(req, body, "name", &name) == 0 && body_str(req, body, "label", &label) == 0) {
+			if (!name) {
+				api_reply_error(req, 400, "invalid_argument",
+						"clone needs {\"name\": NEW} in the body");
+			} else {
+				struct api_pending *p = api_pending_new(d, req);
+				if (ctr_clone(c, label, name, done_clone, p, &err) < 0)
+					api_pending_err(p, &err);
+			}
+		}
+		json_decref(body);
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,240 @@
+/*
+ * Snapshots, rollback and clones: `clbsd snapshot NAME [LABEL]`,
+ * `clbsd snapshots [--rm LABEL] NAME`, `clbsd rollback [-f] [-t SECS] NAME LABEL`,
+ * `clbsd clone SRC[@LABEL] NEW`.
+ */
+#include "cli.h"
+#include "util/json.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A snapshot label as the storage drivers accept it. */
+static bool valid_label(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || !strchr("_.:-", c)))
+			return false;
+	}
+	return true;
+}
+
+static int check_name(const char *name)
+{
+	if (!valid_name(name))
+		return cli_usage("invalid container name \"%s\"", name);
+	return 0;
+}
+
+static int check_label(const char *label)
+{
+	if (!valid_label(label))
+		return cli_usage("invalid snapshot label \"%s\": letters, digits and _.:- "
+				 "(64 at most, starting with a letter or digit)",
+				 label);
+	return 0;
+}
+
+static void print_snapshots(const json_t *list)
+{
+	if (cli.json) {
+		cli_print_json(list);
+		return;
+	}
+	static const char *const hdr[] = {"LABEL", "CREATED", "USED"};
+	struct table t;
+	table_init(&t, ARRAY_SIZE(hdr), hdr);
+	int64_t now = time_now_ns();
+	size_t i;
+	json_t *s;
+	json_array_foreach(list, i, s)
+	{
+		char created[64] = "", used[32];
+		int64_t ct = json_time_get(s, "created_at");
+		if (ct)
+			fmt_ago(ct, now, created, sizeof(created));
+		fmt_size(json_integer_value(json_object_get(s, "used")), used, sizeof(used));
+		const char *row[] = {json_string_value(json_object_get(s, "label")), created, used};
+		table_add(&t, row);
+	}
+	autofree char *text = table_render(&t);
+	fputs(text, stdout);
+	table_release(&t);
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+	int r = cli_opts_json(argc, argv, NULL);
+	if (r)
+		return r < 0 ? 0 : r;
+	int n = argc - optind;
+	if (n < 1)
+		return cli_usage("missing container NAME");
+	if (n > 2)
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 2]);
+	const char *name = argv[optind], *label = n > 1 ? argv[optind + 1] : NULL;
+	if ((r = check_name(name)) || (label && (r = check_label(label))))
+		return r;
+	json_t *body = label ? json_pack("{s:s}", "label", label) : json_object();
+	autofree char *path = xasprintf("/v1/containers/%s/snapshots", name);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *list = NULL;
+	r = cli_call("POST", path, body, &list, &err);
+	json_decref(body);
+	if (r < 0)
+		return cli_fail(&err);
+	/* The list comes back oldest first; a made-up label is the newest. */
+	json_t *made = label ? NULL : json_array_get(list, json_array_size(list) - 1);
+	printf("%s\n", label ? label : json_string_value(json_object_get(made, "label")));
+	json_decref(list);
+	return 0;
+}
+
+int cmd_snapshots(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"rm", required_argument, NULL, 'r'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *rm = NULL;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cli_help(), 0;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'r':
+			rm = optarg;
+			break;
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	if (argc - optind < 1)
+		return cli_usage("missing container NAME");
+	if (argc - optind > 1)
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	const char *name = argv[optind];
+	int r;
+	if ((r = check_name(name)) || (rm && (r = check_label(rm))))
+		return r;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *list = NULL;
+	autofree char *path = rm ? xasprintf("/v1/containers/%s/snapshots/%s", name, rm)
+				 : xasprintf("/v1/containers/%s/snapshots", name);
+	if (cli_call(rm ? "DELETE" : "GET", path, NULL, &list, &err) < 0)
+		return cli_fail(&err);
+	print_snapshots(list);
+	json_decref(list);
+	return 0;
+}
+
+int cmd_rollback(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"force", no_argument, NULL, 'f'},
+		{"time", required_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
+	};
+	bool force = false;
+	const char *t = "10";
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:hft:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cli_help(), 0;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 't': {
+			long long v;
+			if (parse_int(optarg, 0, 86400, &v) < 0)
+				return cli_usage("-t %s: want seconds from 0 to 86400", optarg);
+			t = optarg;
+			break;
+		}
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	if (argc - optind < 2)
+		return cli_usage(argc - optind < 1 ? "missing container NAME and LABEL"
+						   : "missing snapshot LABEL");
+	if (argc - optind > 2)
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 2]);
+	const char *name = argv[optind], *label = argv[optind + 1];
+	int r;
+	if ((r = check_name(name)) || (r = check_label(label)))
+		return r;
+	autofree char *path = xasprintf("/v1/containers/%s/rollback?label=%s&t=%s%s", name, label,
+					t, force ? "&force=1" : "");
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *ctr = NULL;
+	if (cli_call("POST", path, NULL, &ctr, &err) < 0)
+		return cli_fail(&err);
+	if (cli.json)
+		cli_print_json(ctr);
+	else
+		printf("%s\n", name);
+	json_decref(ctr);
+	return 0;
+}
+
+int cmd_clone(int argc, char **argv)
+{
+	int r = cli_opts_json(argc, argv, NULL);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (argc - optind < 2)
+		return cli_usage(argc - optind < 1 ? "missing SRC[@LABEL] and NEW" : "missing NEW");
+	if (argc - optind > 2)
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 2]);
+	autofree char *src = xstrdup(argv[optind]);
+	const char *dst = argv[optind + 1];
+	char *at = strchr(src, '@');
+	const char *label = NULL;
+	if (at) {
+		*at = '\0';
+		label = at + 1;
+	}
+	if ((r = check_name(src)) || (label && (r = check_label(label))) || (r = check_name(dst)))
+		return r;
+	json_t *body = label ? json_pack("{s:s,s:s}", "name", dst, "label", label)
+			     : json_pack("{s:s}", "name", dst);
+	autofree char *path = xasprintf("/v1/containers/%s/clone", src);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *ctr = NULL;
+	r = cli_call("POST", path, body, &ctr, &err);
+	json_decref(body);
+	if (r < 0)
+		return cli_fail(&err);
+	if (cli.json)
+		cli_print_json(ctr);
+	else
+		printf("%s\n", dst);
+	json_decref(ctr);
+	return 0;
+}
