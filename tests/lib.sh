@@ -58,11 +58,14 @@ t_require_root() {
 	fi
 }
 
-# DAEMON_ARGS: one extra option for clbsdd (e.g. --pool=0).
+# DAEMON_ARGS: one extra option for clbsdd (e.g. --pool=0). DAEMON_NS: the
+# namespaces it gets (default a private mount namespace and a network one;
+# the zfs test keeps the host's mounts, where zfs-fuse mounts its datasets).
 t_start_daemon() {
 	# The mount and network namespaces are throwaway: nothing the daemon
 	# or its containers do there can touch the host's.
-	unshare --mount --net --propagation private -- \
+	# shellcheck disable=SC2086 # DAEMON_NS is a list of options
+	unshare ${DAEMON_NS:---mount --net --propagation private} -- \
 		"$BUILD/clbsdd" --root "$ROOT" --run "$RUN" --socket "$SOCK" \
 		--cgroup-parent "clbsd-$T_ID" --log-level debug --config "$CONF" \
 		${DAEMON_ARGS:+"$DAEMON_ARGS"} >>"$TMP/daemon.log" 2>&1 &
@@ -99,6 +102,49 @@ print(d.get("shim_pid",0) if d.get("status")=="running" else 0)' "$f" 2>/dev/nul
 t_leftover_cgroups() {
 	find /sys/fs/cgroup -maxdepth 3 -type d -name "clbsd-$T_ID" 2>/dev/null |
 		while read -r d; do find "$d" -mindepth 1 -type d; done
+}
+
+# ---- zfs: a file-backed pool under zfs-fuse, made for this test only ----
+ZPOOL=""
+ZPOOL_FILE=""
+ZFS_FUSE_PID=""
+zfs_answers() { timeout 5 zpool list -H >/dev/null 2>&1; }
+fuse_running() { grep -qx zfs-fuse /proc/[0-9]*/comm 2>/dev/null; }
+# t_zfs_setup: sets ZPOOL, or prints a skip line and returns 1.
+t_zfs_setup() {
+	command -v zpool >/dev/null && command -v zfs-fuse >/dev/null ||
+		{ skip all "zfs-fuse is not installed (scripts/deps.sh check installs it)"; return 1; }
+	if ! zfs_answers; then
+		if fuse_running; then
+			wait_until 10 zfs_answers ||
+				{ skip all "zfs-fuse runs but does not answer"; return 1; }
+		else
+			[ -w /dev/fuse ] || { skip all "/dev/fuse is not usable here"; return 1; }
+			mkdir -p /run/zfs
+			setsid zfs-fuse --no-daemon --no-kstat-mount </dev/null >/dev/null 2>&1 &
+			ZFS_FUSE_PID=$!
+			wait_until 10 zfs_answers || { echo "FAIL $T_NAME.zfs_fuse: did not answer"; return 1; }
+		fi
+	fi
+	ZPOOL="clbsdi$$"
+	ZPOOL_FILE="$TMP/pool.img"
+	truncate -s 768M "$ZPOOL_FILE"
+	zpool create -m none "$ZPOOL" "$ZPOOL_FILE" || { echo "FAIL $T_NAME.zpool: create failed"; ZPOOL=""; return 1; }
+}
+t_zfs_cleanup() {
+	if [ -n "$ZPOOL" ]; then
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			zpool destroy -f "$ZPOOL" 2>/dev/null && break
+			sleep 0.5
+		done
+		zpool list -H "$ZPOOL" >/dev/null 2>&1 && echo "FAIL $T_NAME.cleanup: pool $ZPOOL left"
+		ZPOOL=""
+	fi
+	if [ -n "$ZFS_FUSE_PID" ]; then
+		kill "$ZFS_FUSE_PID" 2>/dev/null
+		wait "$ZFS_FUSE_PID" 2>/dev/null
+		ZFS_FUSE_PID=""
+	fi
 }
 
 # t_done: the script reached its end (a script that stops early fails).
@@ -139,6 +185,7 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do
 	sleep 0.2
 	find /sys/fs/cgroup -maxdepth 3 -type d -name "clbsd-$T_ID" 2>/dev/null |
 		while read -r d; do find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+	t_zfs_cleanup
 	if [ "$T_FAILED" -ne 0 ] && [ -f "$TMP/daemon.log" ]; then
 		echo "--- daemon log (tail)"
 		tail -n 40 "$TMP/daemon.log"
@@ -159,6 +206,10 @@ t_setup() {
 	export CLBSD_SOCKET="$SOCK"
 	trap t_cleanup EXIT
 	trap 'exit 143' TERM INT
+	# A test may prepare what the daemon needs at its first start.
+	if declare -F t_before_start >/dev/null; then
+		t_before_start || { T_DONE=1; exit 0; }
+	fi
 	t_start_daemon || exit 1
 }
 

@@ -717,16 +717,22 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 	struct rt_rootfs rootfs = {0};
 	autofree char *logs = xasprintf("%s/logs", c->dir);
 	autofree char *img_rootfs = xasprintf("%s/rootfs", img->dir);
-	int r = fs_mkdir_p(logs, 0700, err);
+	/* Storage first: with zfs the directory becomes a dataset's mount point. */
+	int r = d->storage.ops->create(&d->storage, img_rootfs, c->dir, &rootfs, err);
+	bool made = r == 0;
 	if (r == 0)
-		r = d->storage.ops->create(&d->storage, img_rootfs, c->dir, &rootfs, err);
+		r = fs_mkdir_p(logs, 0700, err);
 	if (r == 0) {
-		c->storage_mode = xstrdup(strcmp(rootfs.mode, "overlay") == 0 ? "overlay" : "copy");
+		c->storage_mode = xstrdup(strcmp(rootfs.mode, "overlay") == 0 ? "overlay"
+					  : d->storage.pool			 ? "zfs"
+										 : "copy");
 		rt_rootfs_release(&rootfs);
 		r = ctr_save_config(c, err);
 	}
 	if (r < 0) {
 		struct clbsd_err ignore;
+		if (made)
+			d->storage.ops->remove(&d->storage, c->dir, &ignore);
 		fs_rm_rf(c->dir, &ignore);
 		clbsd_err_prefix(err, "create container %s", name);
 		ctr_free(c);
@@ -824,18 +830,31 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 	if (d->rt->destroy(&spec, &e2) < 0)
 		log_warn("container", c->name, "remove cgroup: %s", e2.msg);
 	free(spec.cgroup);
+	unlink(c->shim_socket);
+	/* A zfs container directory is a mount point: its datasets go on a worker. */
+	if (d->storage.pool)
+		return CTR_DESTROY_SLOW;
 	char hex[9];
 	random_hex(hex, 4);
 	autofree char *trash = xasprintf("%s/containers/.removed-%s-%s", d->root, c->name, hex);
 	if (rename(c->dir, trash) < 0 && errno != ENOENT)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "remove container %s: rename %s",
 				     c->name, c->dir);
-	unlink(c->shim_socket);
 	struct trash *t = xcalloc(1, sizeof(*t));
 	t->d = d;
 	t->dir = steal_ptr(&trash);
 	t->name = xstrdup(c->name);
 	work_submit(d, trash_run, trash_done, t);
+	return 0;
+}
+
+int ctr_destroy_files(struct container *c, struct clbsd_err *err)
+{
+	struct daemon *d = c->d;
+	if (d->storage.ops->remove(&d->storage, c->dir, err) < 0)
+		return clbsd_err_prefix(err, "remove container %s", c->name);
+	if (fs_rm_rf(c->dir, err) < 0)
+		return clbsd_err_prefix(err, "remove container %s", c->name);
 	return 0;
 }
 

@@ -148,6 +148,7 @@ struct daemon {
 	bool conf_main_seen;       /* the main file existed at the last good load */
 	bool shutting_down;
 	struct pool *pool; /* pool.c: shims made ahead of starts */
+	bool root_shared;  /* our / propagates mounts to the namespaces made from it */
 };
 
 /* pool.c: shims started ahead of containers (see the file's comment) */
@@ -199,6 +200,9 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 		     const char *user, uint32_t *uid, uint32_t *gid, struct clbsd_err *err);
 /* Remove everything of a stopped container (storage, cgroup, files, state). */
 int ctr_destroy(struct container *c, struct clbsd_err *err);
+/* ctr_destroy() answers this when the files must go on a worker (ctr_destroy_files). */
+#define CTR_DESTROY_SLOW 1
+int ctr_destroy_files(struct container *c, struct clbsd_err *err);
 
 /* lifecycle.c: start, watch, exit, stop, restart policy, adoption */
 /*

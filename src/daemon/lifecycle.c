@@ -371,6 +371,13 @@ static int claim_pooled(struct container *c, bool hold, const char *spec_path,
 			const char *state_path, const char *log_dir, int *fd)
 {
 	struct daemon *d = c->d;
+	/*
+	 * A prepared init sees mounts made after it only through propagation
+	 * (its / is a slave of ours). Where our / is not shared, a zfs dataset
+	 * or a volume's source mounted since would be missing: start cold.
+	 */
+	if (!d->root_shared && (d->storage.pool || c->cfg.n_volumes > 0))
+		return -1;
 	struct pool_entry *e = pool_take(d);
 	if (!e)
 		return -1;
@@ -572,17 +579,17 @@ static void free_later(evutil_socket_t fd, short what, void *arg)
 	ctr_free(arg);
 }
 
-static void do_remove(struct container *c, ctr_done_fn fn, void *arg)
+/* The rest of a removal once the files are out of the way (or it failed). */
+static void remove_finish(struct container *c, const struct clbsd_err *ferr, ctr_done_fn fn,
+			  void *arg)
 {
 	struct daemon *d = c->d;
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	if (ctr_destroy(c, &err) < 0) {
+	if (ferr) {
 		c->removing = false;
-		log_error("container", c->name, "%s", err.msg);
+		log_error("container", c->name, "%s", ferr->msg);
 		if (fn)
-			fn(c, &err, arg);
-		waiters_fire(&c->remove_waiters, c, &err);
+			fn(c, ferr, arg);
+		waiters_fire(&c->remove_waiters, c, ferr);
 		return;
 	}
 	for (struct container **p = &d->ctrs; *p; p = &(*p)->next) {
@@ -610,6 +617,45 @@ static void do_remove(struct container *c, ctr_done_fn fn, void *arg)
 	waiters_fire(&c->remove_waiters, c, NULL);
 	/* Callers up the stack may still hold c during this loop turn. */
 	event_base_once(d->base, -1, EV_TIMEOUT, free_later, c, NULL);
+}
+
+/* zfs: destroying datasets takes zfs commands (and retries while busy): on a worker. */
+struct slow_remove {
+	struct container *c;
+	ctr_done_fn fn;
+	void *arg;
+	struct clbsd_err err;
+	int rc;
+};
+
+static void slow_remove_run(void *p)
+{
+	struct slow_remove *r = p;
+	clbsd_err_init(&r->err);
+	r->rc = ctr_destroy_files(r->c, &r->err);
+}
+
+static void slow_remove_done(void *p)
+{
+	struct slow_remove *r = p;
+	remove_finish(r->c, r->rc < 0 ? &r->err : NULL, r->fn, r->arg);
+	free(r);
+}
+
+static void do_remove(struct container *c, ctr_done_fn fn, void *arg)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int r = ctr_destroy(c, &err);
+	if (r == CTR_DESTROY_SLOW) {
+		struct slow_remove *sr = xcalloc(1, sizeof(*sr));
+		sr->c = c;
+		sr->fn = fn;
+		sr->arg = arg;
+		work_submit(c->d, slow_remove_run, slow_remove_done, sr);
+		return;
+	}
+	remove_finish(c, r < 0 ? &err : NULL, fn, arg);
 }
 
 static void on_exit_info(struct container *c, int code, int sig, bool oom, int64_t finished,

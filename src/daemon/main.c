@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "conf/conf.h"
 #include "daemon.h"
+#include "util/json.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -83,6 +84,108 @@ void daemon_reap(struct daemon *d)
 			d->reap[j++] = d->reap[i];
 	}
 	d->n_reap = j;
+}
+
+/*
+ * The storage driver comes from the configuration's (host :storage ...) and
+ * is recorded in <root>/storage.json at the first start: containers made on
+ * one driver cannot be read through another, so a later start whose
+ * configuration names a different one refuses to run, and a start whose
+ * configuration cannot be read uses the recorded one.
+ */
+static int storage_open(struct daemon *d, struct clbsd_err *err)
+{
+	autofree char *rec_path = xasprintf("%s/storage.json", d->root);
+	json_t *rec = json_load_file(rec_path, 0, NULL);
+	const char *rd = json_string_value(json_object_get(rec, "driver"));
+	autofree char *rdriver = rd ? xstrdup(rd) : NULL; /* recorded; NULL at the first start */
+	autofree char *driver = xstrdup(rd ? rd : "dir");
+	autofree char *pool = json_str(rec, "pool") ? xstrdup(json_str(rec, "pool")) : NULL;
+	autofree char *ds = json_str(rec, "root") ? xstrdup(json_str(rec, "root")) : NULL;
+	json_decref(rec);
+
+	struct conf *conf = NULL;
+	struct conf_diags diags;
+	conf_diags_init(&diags);
+	if (conf_load(d->config, d->confd, &conf, &diags) == 0) {
+		const struct conf_host *h = &conf->host;
+		const char *want = h->driver == CONF_STORAGE_ZFS ? "zfs" : "dir";
+		if (h->dir_path && strcmp(h->dir_path, d->root) != 0) {
+			int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						 "%s: (host :storage (:driver dir :path \"%s\")) is not "
+						 "the daemon's root %s; start clbsdd with --root %s",
+						 d->config, h->dir_path, d->root, h->dir_path);
+			conf_free(conf);
+			conf_diags_release(&diags);
+			return r;
+		}
+		if (rdriver && (strcmp(rdriver, want) != 0 ||
+				(h->driver == CONF_STORAGE_ZFS &&
+				 (strcmp(pool ? pool : "", h->pool) != 0 ||
+				  strcmp(ds ? ds : "", h->root) != 0)))) {
+			int r = clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EEXIST,
+				"%s asks for %s storage%s%s, but the containers under %s live on %s "
+				"storage%s%s (recorded in %s); moving them between drivers is done "
+				"with export and import, not by editing the configuration",
+				d->config, want, h->driver == CONF_STORAGE_ZFS ? " on " : "",
+				h->driver == CONF_STORAGE_ZFS ? h->root : "", d->root, rdriver,
+				ds ? " on " : "", ds ? ds : "", rec_path);
+			conf_free(conf);
+			conf_diags_release(&diags);
+			return r;
+		}
+		free(driver);
+		driver = xstrdup(want);
+		if (h->driver == CONF_STORAGE_ZFS) {
+			free(pool);
+			free(ds);
+			pool = xstrdup(h->pool);
+			ds = xstrdup(h->root);
+		}
+		conf_free(conf);
+	} else if (!rdriver) {
+		log_warn("storage", NULL, "%s cannot be read; using dir storage until it can",
+			 d->config);
+	}
+	conf_diags_release(&diags);
+
+	int r = strcmp(driver, "zfs") == 0 ? storage_zfs_open(pool, ds, d->root, &d->storage, err)
+					    : storage_dir_open(d->root, &d->storage, err);
+	if (r < 0)
+		return clbsd_err_prefix(err, "%s storage", driver);
+	if (!rdriver) {
+		json_t *j = strcmp(driver, "zfs") == 0
+				    ? json_pack("{s:s,s:s,s:s}", "driver", driver, "pool", pool, "root", ds)
+				    : json_pack("{s:s}", "driver", driver);
+		autofree char *text = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+		if (fs_write_atomic(rec_path, text, strlen(text), 0600, err) < 0) {
+			storage_release(&d->storage);
+			return clbsd_err_prefix(err, "record the storage driver");
+		}
+	}
+	return 0;
+}
+
+/* Whether our / is a shared mount (mountinfo's optional field "shared:N"). */
+static bool root_is_shared(void)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	char line[4096];
+	bool shared = false;
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[4096];
+		if (sscanf(line, "%*d %*d %*s %*s %4095s", mnt) == 1 && strcmp(mnt, "/") == 0) {
+			char *sep = strstr(line, " - ");
+			char *sh = strstr(line, " shared:");
+			shared = sh && sep && sh < sep; /* the last "/" entry is the one in effect */
+		}
+	}
+	fclose(f);
+	return shared;
 }
 
 static char *default_shim(void)
@@ -300,12 +403,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.rt = rt_default_ops();
-	if (storage_dir_open(d.root, &d.storage, &err) < 0 ||
-	    image_store_open(d.root, &d.images, &err) < 0) {
+	if (storage_open(&d, &err) < 0 || image_store_open(d.root, &d.images, &err) < 0) {
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
 		return 1;
 	}
-	if (!d.storage.have_overlay)
+	if (!d.storage.pool && !d.storage.have_overlay)
 		log_warn("storage", NULL,
 			 "overlayfs is not usable under %s; container roots will be full copies",
 			 d.root);
@@ -333,6 +435,11 @@ int main(int argc, char **argv)
 		d.sig_ev[i] = evsignal_new(d.base, sigs[i], on_signal, &d);
 		evsignal_add(d.sig_ev[i], NULL);
 	}
+	d.root_shared = root_is_shared();
+	if (!d.root_shared && pool)
+		log_info("pool", NULL,
+			 "/ is not a shared mount here: containers on zfs or with volumes start "
+			 "without the pool (its inits would not see mounts made after them)");
 	pool_init(&d, (size_t)pool);
 	daemon_event(&d, "daemon.started", NULL,
 		     json_pack("{s:i,s:s}", "pid", (int)getpid(), "version", CLBSD_VERSION));
@@ -349,9 +456,10 @@ int main(int argc, char **argv)
 	snprintf(pidtext, sizeof(pidtext), "%d\n", (int)getpid());
 	if (fs_replace(pidfile, pidtext, strlen(pidtext), 0644, &err) < 0)
 		log_warn("daemon", NULL, "%s", err.msg);
-	log_info("daemon", NULL, "clbsdd %s serving %s (root %s, storage %s%s)", CLBSD_VERSION,
+	log_info("daemon", NULL, "clbsdd %s serving %s (root %s, storage %s%s%s)", CLBSD_VERSION,
 		 d.socket, d.root, d.storage.ops->name,
-		 d.storage.have_overlay ? " with overlayfs" : " by copy");
+		 d.storage.pool ? " on " : d.storage.have_overlay ? " with overlayfs" : " by copy",
+		 d.storage.pool ? d.storage.dataset : "");
 
 	event_base_dispatch(d.base);
 

@@ -116,6 +116,17 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 			       "containers", (json_int_t)conf->ncontainers));
 	log_info("config", NULL, "generation %llu: %zu containers declared",
 		 (unsigned long long)d->conf_generation, conf->ncontainers);
+	/* The storage driver is chosen at start (main.c); say so when the file now differs. */
+	bool zfs = conf->host.driver == CONF_STORAGE_ZFS;
+	if (zfs != (d->storage.pool != NULL) ||
+	    (zfs && strcmp(conf->host.root, d->storage.dataset) != 0))
+		log_warn("config", NULL,
+			 "(host :storage ...) now asks for %s storage%s%s; the daemon keeps %s "
+			 "storage%s%s until it is restarted (and refuses to start on a different "
+			 "driver than its containers use)",
+			 zfs ? "zfs" : "dir", zfs ? " on " : "", zfs ? conf->host.root : "",
+			 d->storage.ops->name, d->storage.pool ? " on " : "",
+			 d->storage.pool ? d->storage.dataset : "");
 	return 0;
 }
 

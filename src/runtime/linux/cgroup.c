@@ -358,7 +358,16 @@ static int mk_hier(const struct cg_hier *h, const char *path, bool *made, struct
 			if (!h->v2 && list_has(h->ctrls, "cpuset") &&
 			    (rc = cpuset_inherit(dir, err)) < 0)
 				break;
-		} else if (errno != EEXIST) {
+		} else if (errno == EEXIST) {
+			/*
+			 * Made by someone else a moment ago (two pool shims start
+			 * at once): it may not have its cpus and mems yet, and a
+			 * child of it would be unusable (ENOSPC on join).
+			 */
+			if (!h->v2 && list_has(h->ctrls, "cpuset") &&
+			    (rc = cpuset_inherit(dir, err)) < 0)
+				break;
+		} else {
 			rc = clbsd_err_set(err, errno == EROFS || errno == EACCES || errno == EPERM
 							? CLBSD_E_FORBIDDEN
 							: CLBSD_E_INTERNAL,

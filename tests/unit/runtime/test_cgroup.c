@@ -317,8 +317,13 @@ TEST(v1_cpuset_inherits)
 	CHECK_INT(cg_sys_parse(mi_v1, tmp, &cg, &err), 0);
 	struct rt_limits lim = {0};
 	CHECK_INT(cg_create(&cg, "clbsd/web", &lim, &err), 0);
-	/* clbsd existed already and is left alone. */
-	CHECK_STR(get("sys/fs/cgroup/cpuset/clbsd/cpuset.cpus"), "");
+	/*
+	 * clbsd existed already, but without cpus and mems (made by another
+	 * process a moment ago): it gets its parent's, or no child of it could
+	 * take a task (ENOSPC).
+	 */
+	CHECK_STR(get("sys/fs/cgroup/cpuset/clbsd/cpuset.cpus"), "0-1");
+	CHECK_STR(get("sys/fs/cgroup/cpuset/clbsd/cpuset.mems"), "0");
 	CHECK_STR(get("sys/fs/cgroup/memory/clbsd/web/memory.limit_in_bytes"), "-1");
 	CHECK_STR(get("sys/fs/cgroup/pids/clbsd/web/pids.max"), "max");
 	CHECK_STR(get("sys/fs/cgroup/cpu,cpuacct/clbsd/web/cpu.cfs_quota_us"), "-1");

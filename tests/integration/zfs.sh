@@ -1,0 +1,57 @@
+#!/bin/bash
+# The daemon on zfs storage (a file-backed pool under zfs-fuse, made for this
+# test): containers are datasets cloned from the image, snapshots and
+# rollback work on them, a clone is a zfs clone, removal leaves no dataset,
+# and the storage choice is recorded so the daemon refuses another driver.
+. "$(dirname "$0")/../lib.sh"
+t_before_start() {
+	t_zfs_setup || return 1
+	cat >"$CONF" <<CONF
+(host :storage (:driver zfs :pool "$ZPOOL" :root "$ZPOOL/clbsd"))
+CONF
+	# zfs-fuse mounts datasets in the host's mount namespace: the daemon
+	# must see them (it makes no mounts of its own; containers have theirs).
+	# shellcheck disable=SC2034 # read by t_start_daemon
+	DAEMON_NS="--net"
+}
+t_setup
+t_forge
+ds="$ZPOOL/clbsd"
+datasets() { zfs list -H -o name -r "$ds" 2>/dev/null; }
+
+clbsd info | grep -qi zfs || grep -q "storage zfs on $ds" "$TMP/daemon.log" && ok daemon_on_zfs ||
+	fail daemon_on_zfs "$(grep serving "$TMP/daemon.log")"
+clbsd run -d --name web forge sleep 300 >/dev/null || fail run_on_zfs "run failed"
+[ "$(field web state)" = running ] && [ "$(field web storage)" = zfs ] && ok run_on_zfs ||
+	fail run_on_zfs "state $(field web state) storage $(field web storage)"
+datasets | grep -qx "$ds/containers/web/rootfs" && ok rootfs_is_dataset || fail rootfs_is_dataset "$(datasets)"
+origin=$(zfs get -H -o value origin "$ds/containers/web/rootfs" 2>/dev/null)
+case "$origin" in "$ds/images/"*@base) ok rootfs_is_clone ;; *) fail rootfs_is_clone "origin '$origin'" ;; esac
+
+clbsd exec web sh -c 'echo v1 > /srv.txt'
+clbsd snapshot web s1 >/dev/null
+clbsd exec web sh -c 'echo v2 > /srv.txt'
+zfs list -H -t snapshot -o name 2>/dev/null | grep -q "containers/web/rootfs@s1" && ok snapshot_is_zfs ||
+	fail snapshot_is_zfs "$(zfs list -H -t snapshot -o name)"
+clbsd rollback -t 1 web s1 >/dev/null && [ "$(clbsd exec web cat /srv.txt)" = v1 ] &&
+	[ "$(field web state)" = running ] && ok rollback_on_zfs || fail rollback_on_zfs "$(clbsd exec web cat /srv.txt 2>&1)"
+clbsd clone web@s1 copy >/dev/null && clbsd start copy >/dev/null &&
+	[ "$(clbsd exec copy cat /srv.txt)" = v1 ] && ok clone_on_zfs || fail clone_on_zfs "clone failed"
+
+clbsd rm -f copy web >/dev/null
+left=$(datasets | grep -E "containers/(web|copy)")
+[ -z "$left" ] && [ ! -e "$ROOT/containers/web/rootfs/bin" ] && ok rm_leaves_no_dataset ||
+	fail rm_leaves_no_dataset "$left"
+out=$(clbsd run --rm forge echo once)
+[ "$out" = once ] && ! datasets | grep -qE 'containers/c-' && ok run_rm_on_zfs ||
+	fail run_rm_on_zfs "out=$out $(datasets)"
+
+# The choice is recorded: the same root with dir storage is refused.
+t_kill_daemon TERM
+echo '(host :storage (:driver dir))' >"$CONF"
+"$BUILD/clbsdd" --root "$ROOT" --run "$RUN" --socket "$SOCK" --config "$CONF" \
+	--cgroup-parent "clbsd-$T_ID" --pool=0 >"$TMP/refused.log" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "live on zfs storage" "$TMP/refused.log" && ok other_driver_refused ||
+	fail other_driver_refused "rc=$rc $(cat "$TMP/refused.log")"
+t_done
