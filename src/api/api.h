@@ -52,7 +52,9 @@ void api_container_logs(struct daemon *d, struct evhttp_request *req, struct con
 void api_container_exec(struct daemon *d, struct evhttp_request *req, struct container *c);
 /* The container as the API shows it (containers.c): its record and health. */
 json_t *api_ctr_json(struct container *c);
-/* Snapshots, rollback, clone (snapshots.c): true when the request was one of them. */
+/* POST /v1/import (snapshots.c). */
+void api_import(struct daemon *d, struct evhttp_request *req);
+/* Snapshots, rollback, clone, export (snapshots.c): true when the request was one of them. */
 bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct container *c,
 			   const char *action);
 void api_stats_all(struct daemon *d, struct evhttp_request *req);

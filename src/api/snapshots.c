@@ -6,6 +6,8 @@
  *   DELETE /v1/containers/{name}/snapshots/{label}    -> 200, the list
  *   POST   /v1/containers/{name}/rollback?label=L[&force=1][&t=SECS] -> 200 container
  *   POST   /v1/containers/{name}/clone                {"name","label"?} -> 201 new container
+ *   POST   /v1/containers/{name}/export               {"path"} -> 200 {"path","stream_bytes",..}
+ *   POST   /v1/import                                 {"path","name"?} -> 201 new container
  */
 #include "api.h"
 #include "util/json.h"
@@ -77,6 +79,36 @@ static int body_str(struct evhttp_request *req, json_t *body, const char *key, c
 	return 0;
 }
 
+static void done_export(json_t *summary, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err)
+		api_pending_err(p, err);
+	else
+		api_pending_json(p, 200, summary);
+}
+
+void api_import(struct daemon *d, struct evhttp_request *req)
+{
+	json_t *body = api_body_json(req);
+	if (!body)
+		return;
+	const char *path, *name;
+	if (body_str(req, body, "path", &path) == 0 && body_str(req, body, "name", &name) == 0) {
+		if (!path) {
+			api_reply_error(req, 400, "invalid_argument",
+					"import needs {\"path\": FILE} in the body");
+		} else {
+			struct clbsd_err err;
+			clbsd_err_init(&err);
+			struct api_pending *p = api_pending_new(d, req);
+			if (ctr_import(d, path, name, done_clone, p, &err) < 0)
+				api_pending_err(p, &err);
+		}
+	}
+	json_decref(body);
+}
+
 bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct container *c,
 			   const char *action)
 {
@@ -129,6 +161,24 @@ bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct 
 		if (ctr_rollback(c, label, api_query_bool(req, "force"), (int)secs, done_container, p,
 				 &err) < 0)
 			api_pending_err(p, &err);
+		return true;
+	}
+	if (strcmp(action, "export") == 0 && m == EVHTTP_REQ_POST) {
+		json_t *body = api_body_json(req);
+		if (!body)
+			return true;
+		const char *path;
+		if (body_str(req, body, "path", &path) == 0) {
+			if (!path) {
+				api_reply_error(req, 400, "invalid_argument",
+						"export needs {\"path\": FILE} in the body");
+			} else {
+				struct api_pending *p = api_pending_new(d, req);
+				if (ctr_export(c, path, done_export, p, &err) < 0)
+					api_pending_err(p, &err);
+			}
+		}
+		json_decref(body);
 		return true;
 	}
 	if (strcmp(action, "clone") == 0 && m == EVHTTP_REQ_POST) {

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A snapshot label as the storage drivers accept it. */
 static bool valid_label(const char *s)
@@ -235,6 +236,128 @@ int cmd_clone(int argc, char **argv)
 		cli_print_json(ctr);
 	else
 		printf("%s\n", dst);
+	json_decref(ctr);
+	return 0;
+}
+
+/* FILE made absolute against the current directory (the daemon opens it). */
+static char *abs_path(const char *file)
+{
+	if (file[0] == '/')
+		return xstrdup(file);
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	return xasprintf("%s/%s", cwd, file);
+}
+
+int cmd_export(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"output", required_argument, NULL, 'o'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *out = NULL;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:ho:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cli_help(), 0;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	if (argc - optind < 1)
+		return cli_usage("missing container NAME");
+	if (argc - optind > 1)
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	const char *name = argv[optind];
+	int r;
+	if ((r = check_name(name)))
+		return r;
+	if (out && strcmp(out, "-") == 0)
+		return cli_usage("-o -: exporting to standard output is not supported yet; give a "
+				 "FILE");
+	autofree char *dflt = xasprintf("%s.clbsd", name);
+	autofree char *path = abs_path(out ? out : dflt);
+	if (!path)
+		return cli_usage("cannot tell the current directory; give an absolute -o FILE");
+	json_t *body = json_pack("{s:s}", "path", path);
+	autofree char *url = xasprintf("/v1/containers/%s/export", name);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *res = NULL;
+	r = cli_call("POST", url, body, &res, &err);
+	json_decref(body);
+	if (r < 0)
+		return cli_fail(&err);
+	if (cli.json)
+		cli_print_json(res);
+	else
+		printf("%s\n", path);
+	json_decref(res);
+	return 0;
+}
+
+int cmd_import(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"name", required_argument, NULL, 'n'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *name = NULL;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cli_help(), 0;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	if (argc - optind < 1)
+		return cli_usage("missing FILE");
+	if (argc - optind > 1)
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	int r;
+	if (name && (r = check_name(name)))
+		return r;
+	autofree char *path = abs_path(argv[optind]);
+	if (!path)
+		return cli_usage("cannot tell the current directory; give an absolute FILE");
+	json_t *body = name ? json_pack("{s:s,s:s}", "path", path, "name", name)
+			    : json_pack("{s:s}", "path", path);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *ctr = NULL;
+	r = cli_call("POST", "/v1/import", body, &ctr, &err);
+	json_decref(body);
+	if (r < 0)
+		return cli_fail(&err);
+	if (cli.json)
+		cli_print_json(ctr);
+	else
+		printf("%s\n", json_string_value(json_object_get(ctr, "name")));
 	json_decref(ctr);
 	return 0;
 }

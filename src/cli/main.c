@@ -167,6 +167,24 @@ static const struct command commands[] = {
 	 "as they are now or at snapshot LABEL. With zfs storage the copy is a clone.\n\n"
 	 "Options:\n"
 	 "  -h, --help   show this help\n"},
+	{"export", cmd_export, "write a container to one archive file",
+	 "Usage: clbsd export [--json] [-o FILE] NAME\n\n"
+	 "Write the container (its record, its image's name and id, and its root file\n"
+	 "system, state and named volumes as the storage driver's stream of a fresh\n"
+	 "snapshot, with a SHA-256 checksum) to FILE (default NAME.clbsd here). A\n"
+	 "running container is exported as it runs. The file is written by the daemon\n"
+	 "and appears only when complete; an existing file is not overwritten.\n\n"
+	 "Options:\n"
+	 "  -o, --output FILE  where to write it\n"
+	 "  -h, --help         show this help\n"},
+	{"import", cmd_import, "recreate a container from an export",
+	 "Usage: clbsd import [--json] [--name NEW] FILE\n\n"
+	 "Check FILE (format, storage driver, checksum, image present) and recreate\n"
+	 "the container from it, stopped, under its exported name or NEW. A failure\n"
+	 "leaves nothing behind. The image must be here already (same id).\n\n"
+	 "Options:\n"
+	 "  --name NEW   the new container's name\n"
+	 "  -h, --help   show this help\n"},
 	{"stats", cmd_stats, "show resource usage",
 	 "Usage: clbsd stats [--json] [NAME]\n\n"
 	 "Show CPU, memory and process use of running containers (or of NAME). CPU %\n"

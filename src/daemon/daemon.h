@@ -223,6 +223,14 @@ int ctr_rollback(struct container *c, const char *label, bool force, int stop_s,
 /* fn gets the new container. */
 int ctr_clone(struct container *c, const char *label, const char *dst, ctr_done_fn fn,
 	      void *arg, struct clbsd_err *err);
+/* transfer.c: one archive file per container (see the file's comment). */
+typedef void (*ctr_export_fn)(json_t *summary, const struct clbsd_err *err, void *arg);
+int ctr_export(struct container *c, const char *path, ctr_export_fn fn, void *arg,
+	       struct clbsd_err *err);
+/* fn gets the new container (or NULL and the error). name NULL: the exported name. */
+int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn fn, void *arg,
+	       struct clbsd_err *err);
+
 /* Load <root>/containers/<name>/container.json into the daemon's list. */
 int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err);
 

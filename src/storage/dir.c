@@ -430,6 +430,18 @@ int storage_dir_open(const char *root, struct storage *out, struct clbsd_err *er
 	autofree char *tmp = xasprintf("%s/tmp", root);
 	if (fs_mkdir_p(tmp, 0700, err) < 0)
 		return clbsd_err_prefix(err, "storage root %s", root);
+	/* Receives a crash cut short (one daemon per root: none runs now). */
+	DIR *dh = opendir(tmp);
+	struct dirent *de;
+	while (dh && (de = readdir(dh))) {
+		if (strncmp(de->d_name, ".recv-", 6) != 0)
+			continue;
+		autofree char *p = xasprintf("%s/%s", tmp, de->d_name);
+		struct clbsd_err e2;
+		fs_rm_rf(p, &e2);
+	}
+	if (dh)
+		closedir(dh);
 	memset(out, 0, sizeof(*out));
 	out->ops = &dir_ops;
 	out->root = xstrdup(root);

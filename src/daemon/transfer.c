@@ -1,0 +1,352 @@
+/*
+ * Export and import of a container as one archive file.
+ *
+ * Layout: a 4096-byte header, then the storage driver's stream of a snapshot
+ * taken for the export (src/storage/driver.h send/receive), to the end of
+ * the file. The header is one JSON line padded with spaces:
+ *   {"format":"clbsd-export","version":1,"driver":"dir"|"zfs",
+ *    "name":..,"container":{container.json},"image":{"ref","id","config"},
+ *    "label":..,"created_at":..,"stream_bytes":N,"stream_sha256":HEX}
+ * The header is written last (pwrite at offset 0) once the stream and its
+ * checksum are known, into a temporary file renamed into place: a file at
+ * the requested path is always complete. Import checks the format, the
+ * driver, the checksum and that the image is here before anything is made,
+ * and removes whatever it made when a later step fails.
+ */
+#include "daemon.h"
+#include "util/hash.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEADER_SIZE 4096
+
+struct xfer_job {
+	struct daemon *d;
+	struct container *c; /* export: the source */
+	char *name;          /* import: the new container's name */
+	char *path;
+	char *label;
+	char *header;        /* export: what the loop knew of the container */
+	json_t *result;
+	ctr_done_fn fn;           /* import */
+	ctr_export_fn export_fn;  /* export */
+	void *arg;
+	struct clbsd_err err;
+	int rc;
+};
+
+static void job_free(struct xfer_job *j)
+{
+	free(j->name);
+	free(j->path);
+	free(j->label);
+	free(j->header);
+	json_decref(j->result);
+	free(j);
+}
+
+/* SHA-256 of bytes [off, off+len) of fd, as hex. */
+static int hash_region(int fd, off_t off, int64_t len, char hex[65], struct clbsd_err *err)
+{
+	struct hash_stream *h = hash_sha256_begin();
+	char buf[65536];
+	int64_t left = len;
+	while (left > 0) {
+		size_t want = left < (int64_t)sizeof(buf) ? (size_t)left : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			hash_stream_end(h, hex);
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, n < 0 ? errno : EIO,
+					     "read the archive back");
+		}
+		hash_stream_add(h, buf, (size_t)n);
+		off += n;
+		left -= n;
+	}
+	hash_stream_end(h, hex);
+	return 0;
+}
+
+/* ---- export ---- */
+
+static void export_run(void *arg)
+{
+	struct xfer_job *j = arg;
+	struct storage *st = &j->d->storage;
+	clbsd_err_init(&j->err);
+	autofree char *tmp = xasprintf("%s.tmp-%d", j->path, (int)getpid());
+	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		j->rc = clbsd_err_set(&j->err, CLBSD_E_INVALID, errno, "create %s", tmp);
+		return;
+	}
+	bool snapped = false;
+	int r = st->ops->snapshot(st, j->c->name, j->label, &j->err);
+	snapped = r == 0;
+	if (r == 0 && lseek(fd, HEADER_SIZE, SEEK_SET) < 0)
+		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "seek in %s", tmp);
+	if (r == 0)
+		r = st->ops->send(st, j->c->name, j->label, NULL, fd, &j->err);
+	struct stat sb;
+	char hex[65] = "";
+	if (r == 0 && fstat(fd, &sb) < 0)
+		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "stat %s", tmp);
+	int64_t bytes = r == 0 ? (int64_t)sb.st_size - HEADER_SIZE : 0;
+	if (r == 0)
+		r = hash_region(fd, HEADER_SIZE, bytes, hex, &j->err);
+	if (r == 0) {
+		json_t *h = json_loads(j->header, 0, NULL);
+		json_object_set_new(h, "stream_bytes", json_integer(bytes));
+		json_object_set_new(h, "stream_sha256", json_string(hex));
+		autofree char *line = json_dumps(h, JSON_COMPACT);
+		json_decref(h);
+		size_t n = strlen(line);
+		if (n >= HEADER_SIZE) {
+			r = clbsd_err_setmsg(&j->err, CLBSD_E_INVALID, E2BIG,
+					     "the container's record is too large for the "
+					     "export header (%zu bytes)",
+					     n);
+		} else {
+			char block[HEADER_SIZE];
+			memset(block, ' ', sizeof(block));
+			memcpy(block, line, n);
+			block[HEADER_SIZE - 1] = '\n';
+			if (pwrite(fd, block, sizeof(block), 0) != (ssize_t)sizeof(block) ||
+			    fsync(fd) < 0)
+				r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "write %s", tmp);
+		}
+	}
+	close(fd);
+	if (r == 0 && rename(tmp, j->path) < 0)
+		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "rename %s", tmp);
+	if (r < 0)
+		unlink(tmp);
+	/* The snapshot only made the stream consistent. */
+	struct clbsd_err e2;
+	if (snapped)
+		st->ops->snapshot_destroy(st, j->c->name, j->label, &e2);
+	if (r == 0)
+		j->result = json_pack("{s:s,s:s,s:I,s:s}", "name", j->c->name, "path", j->path,
+				      "stream_bytes", (json_int_t)bytes, "stream_sha256", hex);
+	j->rc = r;
+}
+
+static void export_done(void *arg)
+{
+	struct xfer_job *j = arg;
+	j->c->storage_busy = false;
+	if (j->rc < 0) {
+		log_error("container", j->c->name, "export: %s", j->err.msg);
+		j->export_fn(NULL, &j->err, j->arg);
+	} else {
+		daemon_event(j->d, "container.exported", j->c->name,
+			     json_pack("{s:s}", "path", j->path));
+		j->export_fn(j->result, NULL, j->arg);
+		j->result = NULL;
+	}
+	job_free(j);
+}
+
+int ctr_export(struct container *c, const char *path, ctr_export_fn fn, void *arg,
+	       struct clbsd_err *err)
+{
+	struct daemon *d = c->d;
+	if (!fs_path_is_clean_abs(path))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"export path \"%s\": want an absolute path", path);
+	if (fs_exists(path))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					"%s exists already; export does not overwrite", path);
+	if (c->storage_busy || c->removing)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					"container %s is busy (removing, or a snapshot, rollback, "
+					"clone or export runs)",
+					c->name);
+	json_t *h = json_pack("{s:s,s:i,s:s,s:s,s:o,s:{s:s,s:s},s:o}", "format", "clbsd-export",
+			      "version", 1, "driver", d->storage.ops->name, "name", c->name,
+			      "container", ctr_to_json(c), "image", "ref", c->image_ref, "id",
+			      c->image_id, "created_at", json_time(time_now_ns()));
+	struct xfer_job *j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->c = c;
+	j->path = xstrdup(path);
+	char hex[9];
+	random_hex(hex, 4);
+	j->label = xasprintf("export-%s", hex);
+	json_object_set_new(h, "label", json_string(j->label));
+	j->header = json_dumps(h, JSON_COMPACT);
+	json_decref(h);
+	j->export_fn = fn;
+	j->arg = arg;
+	c->storage_busy = true;
+	work_submit(d, export_run, export_done, j);
+	return 0;
+}
+
+/* ---- import ---- */
+
+static void import_run(void *arg)
+{
+	struct xfer_job *j = arg;
+	struct storage *st = &j->d->storage;
+	clbsd_err_init(&j->err);
+	int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		j->rc = clbsd_err_set(&j->err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INVALID,
+				      errno, "open %s", j->path);
+		return;
+	}
+	json_t *h = json_loads(j->header, 0, NULL);
+	int64_t bytes = json_integer_value(json_object_get(h, "stream_bytes"));
+	const char *want = json_string_value(json_object_get(h, "stream_sha256"));
+	char hex[65];
+	struct stat sb;
+	int r = 0;
+	if (fstat(fd, &sb) < 0 || sb.st_size != HEADER_SIZE + bytes)
+		r = clbsd_err_setmsg(&j->err, CLBSD_E_CONFLICT, EINVAL,
+				     "%s is cut short or has extra bytes (%lld bytes of stream, "
+				     "the header says %lld)",
+				     j->path, (long long)(sb.st_size - HEADER_SIZE), (long long)bytes);
+	if (r == 0)
+		r = hash_region(fd, HEADER_SIZE, bytes, hex, &j->err);
+	if (r == 0 && (!want || strcmp(hex, want) != 0))
+		r = clbsd_err_setmsg(&j->err, CLBSD_E_CONFLICT, EINVAL,
+				     "%s is damaged: its checksum does not match the header's",
+				     j->path);
+	json_decref(h);
+	if (r == 0 && lseek(fd, HEADER_SIZE, SEEK_SET) < 0)
+		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "seek in %s", j->path);
+	if (r == 0)
+		r = st->ops->receive(st, j->name, fd, &j->err);
+	close(fd);
+	j->rc = r;
+}
+
+/* The imported container's record: the exported one, renamed and not running. */
+static int import_record(struct xfer_job *j, struct container **out, struct clbsd_err *err)
+{
+	json_t *h = json_loads(j->header, 0, NULL);
+	json_t *rec = json_deep_copy(json_object_get(h, "container"));
+	json_decref(h);
+	json_object_set_new(rec, "name", json_string(j->name));
+	json_object_set_new(rec, "state", json_string("created"));
+	json_object_set_new(rec, "managed", json_false());
+	json_object_del(rec, "spec_hash");
+	json_object_del(rec, "spec");
+	for (const char *const *k = (const char *const[]){"pid", "shim_pid", "exit_code", "signal",
+							  "restart_count", NULL};
+	     *k; k++)
+		json_object_set_new(rec, *k, json_integer(0));
+	json_object_set_new(rec, "started_at", json_null());
+	json_object_set_new(rec, "finished_at", json_null());
+	json_object_set_new(rec, "oom_killed", json_false());
+	autofree char *text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(rec);
+	/* What the exported container was doing is not what this one does. */
+	static const char *const runtime_files[] = {"state.json", "shim.json", "runtime.json"};
+	for (size_t i = 0; i < ARRAY_SIZE(runtime_files); i++) {
+		autofree char *f =
+			xasprintf("%s/containers/%s/%s", j->d->root, j->name, runtime_files[i]);
+		unlink(f);
+	}
+	autofree char *path = xasprintf("%s/containers/%s/container.json", j->d->root, j->name);
+	if (fs_write_atomic(path, text, strlen(text), 0600, err) < 0 ||
+	    ctr_load_one(j->d, j->name, err) < 0)
+		return -err->code;
+	*out = ctr_find(j->d, j->name);
+	return *out ? 0 : clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOENT, "not loaded");
+}
+
+static void import_done(void *arg)
+{
+	struct xfer_job *j = arg;
+	struct daemon *d = j->d;
+	struct container *c = NULL;
+	int r = j->rc;
+	if (r == 0 && (r = import_record(j, &c, &j->err)) < 0) {
+		struct clbsd_err e2;
+		d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2);
+	}
+	if (r < 0) {
+		log_error("container", j->name, "import: %s", j->err.msg);
+		j->fn(NULL, &j->err, j->arg);
+	} else {
+		daemon_event(d, "container.created", c->name,
+			     json_pack("{s:s,s:s}", "image", c->image_ref, "imported_from", j->path));
+		j->fn(c, NULL, j->arg);
+	}
+	job_free(j);
+}
+
+int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn fn, void *arg,
+	       struct clbsd_err *err)
+{
+	if (!fs_path_is_clean_abs(path))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"import path \"%s\": want an absolute path", path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INVALID, errno,
+				     "open %s", path);
+	char block[HEADER_SIZE + 1];
+	ssize_t n = pread(fd, block, HEADER_SIZE, 0);
+	close(fd);
+	if (n != HEADER_SIZE)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s is not a clbsd export (too short)", path);
+	block[HEADER_SIZE] = '\0';
+	json_t *h = json_loads(block, JSON_DISABLE_EOF_CHECK, NULL);
+	const char *format = json_string_value(json_object_get(h, "format"));
+	const char *driver = json_string_value(json_object_get(h, "driver"));
+	const char *orig = json_string_value(json_object_get(h, "name"));
+	const char *image_id = json_string_value(json_object_get(json_object_get(h, "image"), "id"));
+	const char *image_ref = json_string_value(json_object_get(json_object_get(h, "image"), "ref"));
+	int r = 0;
+	if (!format || strcmp(format, "clbsd-export") != 0 ||
+	    json_integer_value(json_object_get(h, "version")) != 1 || !orig ||
+	    !json_is_object(json_object_get(h, "container")))
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				     "%s is not a clbsd export (version 1)", path);
+	else if (!driver || strcmp(driver, d->storage.ops->name) != 0)
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				     "%s was exported from %s storage; this daemon uses %s storage "
+				     "(streams of one driver cannot be read by the other)",
+				     path, driver ? driver : "unknown", d->storage.ops->name);
+	else if (!image_id || !image_by_id(&d->images, image_id))
+		r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+				     "%s needs image %s (%s), which is not here; import or build it "
+				     "first",
+				     path, image_ref ? image_ref : "?", image_id ? image_id : "?");
+	if (!name || !*name)
+		name = orig;
+	autofree char *dir = name ? xasprintf("%s/containers/%s", d->root, name) : NULL;
+	if (r == 0 && !valid_name(name))
+		r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+				     "name \"%s\": want a DNS label (a-z, 0-9, '-')", name);
+	else if (r == 0 && (ctr_find(d, name) || fs_exists(dir)))
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+				     "a container named %s exists already (import --name NEW)", name);
+	if (r < 0) {
+		json_decref(h);
+		return r;
+	}
+	struct xfer_job *j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->name = xstrdup(name);
+	j->path = xstrdup(path);
+	j->header = json_dumps(h, JSON_COMPACT);
+	json_decref(h);
+	j->fn = fn;
+	j->arg = arg;
+	work_submit(d, import_run, import_done, j);
+	return 0;
+}

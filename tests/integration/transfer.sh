@@ -1,0 +1,76 @@
+#!/bin/bash
+# export and import: a round trip reproduces every file; the archive is
+# checked before anything is made; a damaged or foreign file, a missing
+# image or a taken name change nothing; a daemon killed during an import
+# leaves either the whole container or nothing.
+. "$(dirname "$0")/../lib.sh"
+t_setup
+t_forge
+
+count() { find "$ROOT/containers" -mindepth 1 -maxdepth 1 -name '[!.]*' | wc -l; }
+no_recv() { ! find "$ROOT/tmp" -mindepth 1 -maxdepth 1 -name '.recv-*' | grep -q .; }
+sums() { clbsd exec "$1" sh -c 'find /data /etc -type f | sort | xargs md5sum'; }
+clbsd run -d --name src forge sleep 300 >/dev/null
+clbsd exec src sh -c 'mkdir -p /data/sub; head -c 300000 /dev/urandom > /data/blob; echo hello > /data/sub/x; echo changed >> /etc/hosts'
+before=$(sums src)
+out=$(clbsd export -o "$TMP/src.clbsd" src)
+[ "$out" = "$TMP/src.clbsd" ] && [ -s "$TMP/src.clbsd" ] && ok export_writes_file || fail export_writes_file "$out"
+head -c 4096 "$TMP/src.clbsd" | python3 -c 'import json,sys; h=json.loads(sys.stdin.read()); assert h["format"]=="clbsd-export" and h["image"]["id"] and len(h["stream_sha256"])==64' &&
+	ok export_header || fail export_header "$(head -c 300 "$TMP/src.clbsd")"
+clbsd export -o "$TMP/src.clbsd" src >/dev/null 2>&1 && fail export_no_overwrite "overwrote" || ok export_no_overwrite
+[ -z "$(clbsd snapshots src | tail -n +2)" ] && ok export_leaves_no_snapshot || fail export_leaves_no_snapshot "$(clbsd snapshots src)"
+
+clbsd rm -f src >/dev/null
+[ "$(clbsd import "$TMP/src.clbsd")" = src ] && [ "$(field src state)" = created ] && ok import_recreates ||
+	fail import_recreates "$(field src state)"
+clbsd start src >/dev/null
+[ "$(sums src)" = "$before" ] && ok round_trip_checksums || fail round_trip_checksums "$(diff <(echo "$before") <(sums src))"
+[ "$(clbsd import --name copy "$TMP/src.clbsd")" = copy ] && clbsd start copy >/dev/null &&
+	[ "$(sums copy)" = "$before" ] && ok import_under_new_name || fail import_under_new_name "copy differs"
+
+# Refusals that change nothing.
+n_before=$(count)
+out=$(clbsd import "$TMP/src.clbsd" 2>&1)
+[ $? -eq 1 ] && echo "$out" | grep -q "exists already" && ok import_name_taken || fail import_name_taken "$out"
+cp "$TMP/src.clbsd" "$TMP/bad.clbsd"
+printf 'X' | dd of="$TMP/bad.clbsd" bs=1 seek=9000 conv=notrunc 2>/dev/null
+out=$(clbsd import --name bad "$TMP/bad.clbsd" 2>&1)
+[ $? -eq 1 ] && echo "$out" | grep -q "damaged" && ok import_damaged_refused || fail import_damaged_refused "$out"
+head -c 20000 "$TMP/src.clbsd" >"$TMP/cut.clbsd"
+out=$(clbsd import --name cut "$TMP/cut.clbsd" 2>&1)
+[ $? -eq 1 ] && echo "$out" | grep -q "cut short" && ok import_truncated_refused || fail import_truncated_refused "$out"
+echo 'not an export' >"$TMP/junk"
+out=$(clbsd import --name junk "$TMP/junk" 2>&1)
+[ $? -eq 1 ] && echo "$out" | grep -q "not a clbsd export" && ok import_junk_refused || fail import_junk_refused "$out"
+python3 - "$TMP/src.clbsd" "$TMP/noimg.clbsd" <<'PY'
+import json, sys
+b = open(sys.argv[1], "rb").read()
+h = json.loads(b[:4096]); h["image"]["id"] = "0" * 64
+line = json.dumps(h).encode()
+open(sys.argv[2], "wb").write(line + b" " * (4095 - len(line)) + b"\n" + b[4096:])
+PY
+out=$(clbsd import --name noimg "$TMP/noimg.clbsd" 2>&1)
+[ $? -eq 1 ] && echo "$out" | grep -q "needs image" && ok import_missing_image || fail import_missing_image "$out"
+[ "$(count)" = "$n_before" ] && no_recv &&
+	ok refusals_leave_nothing || fail refusals_leave_nothing "$(ls -a "$ROOT/containers" "$ROOT/tmp")"
+clbsd import --name 'Bad_Name' "$TMP/src.clbsd" >/dev/null 2>&1
+[ $? -eq 2 ] && ok import_bad_name_usage || fail import_bad_name_usage "status not 2"
+
+# A daemon killed during an import: the whole container or nothing.
+clbsd exec src sh -c 'head -c 40000000 /dev/urandom > /data/big'
+clbsd export -o "$TMP/big.clbsd" src >/dev/null
+clbsd import --name half "$TMP/big.clbsd" >/dev/null 2>&1 &
+ipid=$!
+sleep 0.2
+t_kill_daemon KILL
+wait "$ipid" 2>/dev/null
+t_start_daemon || exit 1
+if clbsd inspect half >/dev/null 2>&1; then
+	clbsd start half >/dev/null
+	[ "$(clbsd exec half md5sum /data/big | cut -d' ' -f1)" = "$(clbsd exec src md5sum /data/big | cut -d' ' -f1)" ] &&
+		ok killed_import_whole_or_nothing || fail killed_import_whole_or_nothing "half container differs"
+else
+	[ ! -e "$ROOT/containers/half" ] && no_recv &&
+		ok killed_import_whole_or_nothing || fail killed_import_whole_or_nothing "$(ls -a "$ROOT/containers" "$ROOT/tmp")"
+fi
+t_done
