@@ -38,8 +38,17 @@ clbsd rollback -t 1 web s1 >/dev/null && [ "$(clbsd exec web cat /srv.txt)" = v1
 clbsd clone web@s1 copy >/dev/null && clbsd start copy >/dev/null &&
 	[ "$(clbsd exec copy cat /srv.txt)" = v1 ] && ok clone_on_zfs || fail clone_on_zfs "clone failed"
 
-clbsd rm -f copy web >/dev/null
-left=$(datasets | grep -E "containers/(web|copy)")
+# Export and import through zfs send/receive.
+clbsd exec web sh -c 'head -c 200000 /dev/urandom > /blob'
+sum=$(clbsd exec web md5sum /blob)
+clbsd export -o "$TMP/web.clbsd" web >/dev/null &&
+	[ "$(head -c 4096 "$TMP/web.clbsd" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["driver"])')" = zfs ] &&
+	clbsd import --name moved "$TMP/web.clbsd" >/dev/null && clbsd start moved >/dev/null &&
+	[ "$(clbsd exec moved md5sum /blob)" = "$sum" ] && ok export_import_on_zfs ||
+	fail export_import_on_zfs "$(clbsd exec moved md5sum /blob 2>&1)"
+
+clbsd rm -f copy web moved >/dev/null
+left=$(datasets | grep -E "containers/(web|copy|moved)")
 [ -z "$left" ] && [ ! -e "$ROOT/containers/web/rootfs/bin" ] && ok rm_leaves_no_dataset ||
 	fail rm_leaves_no_dataset "$left"
 out=$(clbsd run --rm forge echo once)
