@@ -215,6 +215,7 @@ int cmd_rollback(int argc, char **argv);
 int cmd_clone(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_kill(int argc, char **argv);
 int cmd_restart(int argc, char **argv);

@@ -6,7 +6,9 @@
 #include "cli.h"
 #include "util/json.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -360,4 +362,186 @@ int cmd_import(int argc, char **argv)
 		printf("%s\n", json_string_value(json_object_get(ctr, "name")));
 	json_decref(ctr);
 	return 0;
+}
+
+/* One request to another daemon (migrate's target); the answer parsed as JSON. */
+static int call_other(struct clbsd_client *cl, const char *method, const char *path,
+		      const json_t *body, json_t **out, struct clbsd_err *err)
+{
+	autofree char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	autofree char *resp = NULL;
+	int r = clbsd_client_request(cl, method, path, text, out ? &resp : NULL, NULL, err);
+	if (r < 0 || !out)
+		return r;
+	*out = json_loads(resp, 0, NULL);
+	return 0;
+}
+
+static void progress(const char *name, const char *what)
+{
+	fprintf(stderr, "migrate %s: %s\n", name, what);
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"to", required_argument, NULL, 'T'},
+		{"keep", no_argument, NULL, 'k'},
+		{"time", required_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *to = NULL, *t = "10";
+	bool keep = false;
+	int c;
+	optind = 0;
+	opterr = 0;
+	/* Options may follow NAME ("migrate web --to ..."): let getopt permute. */
+	while ((c = getopt_long(argc, argv, ":ht:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cli_help(), 0;
+		case 'T':
+			to = optarg;
+			break;
+		case 'k':
+			keep = true;
+			break;
+		case 't': {
+			long long v;
+			if (parse_int(optarg, 0, 86400, &v) < 0)
+				return cli_usage("-t %s: want seconds from 0 to 86400", optarg);
+			t = optarg;
+			break;
+		}
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	if (argc - optind < 1)
+		return cli_usage("missing container NAME");
+	if (argc - optind > 1)
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	if (!to)
+		return cli_usage("missing --to unix:/path/to/clbsd.sock");
+	const char *name = argv[optind];
+	int r;
+	if ((r = check_name(name)))
+		return r;
+	if (strncmp(to, "ssh://", 6) == 0)
+		return cli_usage("--to %s: the ssh transport is not built yet; use unix:/path/to/"
+				 "the other daemon's socket on this host",
+				 to);
+	if (strncmp(to, "unix:", 5) != 0 || to[5] != '/')
+		return cli_usage("--to %s: want unix:/absolute/path/to/clbsd.sock", to);
+	const char *other = to + 5;
+	if (strcmp(other, clbsd_client_socket(cli_client())) == 0)
+		return cli_usage("--to %s is this daemon", to);
+
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	autofree char *self = xasprintf("/v1/containers/%s", name);
+	json_t *ctr = NULL;
+	if (cli_call("GET", self, NULL, &ctr, &err) < 0)
+		return cli_fail(&err);
+	const char *st = json_string_value(json_object_get(ctr, "state"));
+	bool was_running = st && strcmp(st, "running") == 0;
+	json_decref(ctr);
+
+	struct clbsd_client *dst = clbsd_client_new(other);
+	json_t *info = NULL;
+	if (call_other(dst, "GET", "/v1/info", NULL, &info, &err) < 0) {
+		clbsd_client_free(dst);
+		return cli_fail(&err);
+	}
+	json_decref(info);
+
+	char dir[] = "/tmp/clbsd-migrate.XXXXXX";
+	if (!mkdtemp(dir)) {
+		clbsd_client_free(dst);
+		fprintf(stderr, "clbsd: migrate: mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
+	autofree char *file = xasprintf("%s/%s.clbsd", dir, name);
+	int rc = 1;
+	bool stopped = false, imported = false;
+	if (was_running) {
+		progress(name, "stopping");
+		autofree char *p = xasprintf("/v1/containers/%s/stop?t=%s", name, t);
+		if (cli_call("POST", p, NULL, NULL, &err) < 0)
+			goto fail;
+		stopped = true;
+	}
+	progress(name, "exporting");
+	{
+		json_t *body = json_pack("{s:s}", "path", file);
+		autofree char *p = xasprintf("/v1/containers/%s/export", name);
+		json_t *res = NULL;
+		r = cli_call("POST", p, body, &res, &err);
+		json_decref(body);
+		if (r < 0)
+			goto fail;
+		char msg[128];
+		snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s",
+			 (double)json_integer_value(json_object_get(res, "stream_bytes")) / 1e6, other);
+		json_decref(res);
+		progress(name, msg);
+	}
+	{
+		json_t *body = json_pack("{s:s}", "path", file);
+		r = call_other(dst, "POST", "/v1/import", body, NULL, &err);
+		json_decref(body);
+		if (r < 0)
+			goto fail;
+		imported = true;
+	}
+	if (was_running) {
+		progress(name, "starting on the target");
+		autofree char *p = xasprintf("/v1/containers/%s/start", name);
+		json_t *res = NULL;
+		if (call_other(dst, "POST", p, NULL, &res, &err) < 0)
+			goto fail;
+		const char *s2 = json_string_value(json_object_get(res, "state"));
+		bool running = s2 && strcmp(s2, "running") == 0;
+		json_decref(res);
+		if (!running) {
+			clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, EIO, "it does not run on the target");
+			goto fail;
+		}
+	}
+	if (!keep) {
+		progress(name, "removing it here");
+		autofree char *p = xasprintf("/v1/containers/%s?force=1", name);
+		if (cli_call("DELETE", p, NULL, NULL, &err) < 0) {
+			fprintf(stderr, "clbsd: migrate %s: moved, but removing it here failed: %s\n",
+				name, err.msg);
+			goto done;
+		}
+	}
+	progress(name, "done");
+	printf("%s\n", name);
+	rc = 0;
+	goto done;
+fail:
+	fprintf(stderr, "clbsd: migrate %s: %s\n", name, err.msg);
+	/* Put things back as they were: nothing on the target, the source running again. */
+	if (imported) {
+		struct clbsd_err e2;
+		autofree char *p = xasprintf("/v1/containers/%s?force=1", name);
+		call_other(dst, "DELETE", p, NULL, NULL, &e2);
+	}
+	if (stopped) {
+		struct clbsd_err e2;
+		autofree char *p = xasprintf("/v1/containers/%s/start", name);
+		if (cli_call("POST", p, NULL, NULL, &e2) < 0)
+			fprintf(stderr, "clbsd: migrate %s: starting it again here failed: %s\n", name,
+				e2.msg);
+		else
+			progress(name, "started again here");
+	}
+done:
+	unlink(file);
+	rmdir(dir);
+	clbsd_client_free(dst);
+	return rc;
 }

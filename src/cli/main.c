@@ -185,6 +185,19 @@ static const struct command commands[] = {
 	 "Options:\n"
 	 "  --name NEW   the new container's name\n"
 	 "  -h, --help   show this help\n"},
+	{"migrate", cmd_migrate, "move a container to another daemon",
+	 "Usage: clbsd migrate [--keep] [-t SECS] NAME --to unix:/path/to/clbsd.sock\n\n"
+	 "Move the container to the daemon listening on that socket (another root on\n"
+	 "this host): stop it if it runs, export it, import it there, start it there\n"
+	 "if it ran and check that it runs, then remove it here. Any failure puts\n"
+	 "things back: nothing is left on the target and the container runs here\n"
+	 "again. The image must be on the target already. Progress goes to stderr.\n"
+	 "(The ssh:// transport is not built yet.)\n\n"
+	 "Options:\n"
+	 "  --to unix:PATH   the target daemon's API socket\n"
+	 "  --keep           do not remove the container here\n"
+	 "  -t, --time SECS  grace period of the stop (default 10)\n"
+	 "  -h, --help       show this help\n"},
 	{"stats", cmd_stats, "show resource usage",
 	 "Usage: clbsd stats [--json] [NAME]\n\n"
 	 "Show CPU, memory and process use of running containers (or of NAME). CPU %\n"
