@@ -823,13 +823,15 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 	 * The cgroup normally goes with the shim; a crashed shim leaves it. Not
 	 * on the worker: a new container of the same name may make it again.
 	 */
-	struct rt_spec spec = {0};
-	spec.name = c->name;
-	spec.cgroup = ctr_cgroup(c);
-	struct clbsd_err e2;
-	if (d->rt->destroy(&spec, &e2) < 0)
-		log_warn("container", c->name, "remove cgroup: %s", e2.msg);
-	free(spec.cgroup);
+	if (!c->cgroup_gone) {
+		struct rt_spec spec = {0};
+		spec.name = c->name;
+		spec.cgroup = ctr_cgroup(c);
+		struct clbsd_err e2;
+		if (d->rt->destroy(&spec, &e2) < 0)
+			log_warn("container", c->name, "remove cgroup: %s", e2.msg);
+		free(spec.cgroup);
+	}
 	unlink(c->shim_socket);
 	/* A zfs container directory is a mount point: its datasets go on a worker. */
 	if (d->storage.pool)

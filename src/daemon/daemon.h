@@ -82,6 +82,7 @@ struct container {
 	char *cgroup; /* of the current or last start; NULL: <cgroup parent>/<name> */
 	char *start_error; /* why the last start failed; NULL after a good start */
 	bool storage_busy; /* a snapshot, rollback or clone runs on a worker (snapshot.c) */
+	bool cgroup_gone;  /* its shim reported removing the cgroup of the last run */
 	char *storage_mode;
 	bool stop_requested;
 	bool removing;

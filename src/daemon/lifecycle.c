@@ -112,6 +112,8 @@ static void on_watch_read(struct bufferevent *bev, void *arg)
 			int sig = (int)json_int(j, "signal", 0);
 			bool oom = json_bool(j, "oom_killed", false);
 			int64_t fin = json_time_get(j, "finished_at");
+			/* The shim removed the cgroup before telling us: nothing left to do there. */
+			c->cgroup_gone = json_bool(j, "cgroup_removed", false);
 			json_decref(j);
 			watch_close(c);
 			on_exit_info(c, code, sig, oom, fin ? fin : time_now_ns(), false);
@@ -257,6 +259,7 @@ static void ready_line(struct container *c, const char *line)
 	json_decref(j);
 	daemon_track_child(c->d, c->shim_pid);
 	c->state = CTR_RUNNING;
+	c->cgroup_gone = false;
 	c->started_ns = time_now_ns();
 	c->finished_ns = 0;
 	c->exit_code = 0;

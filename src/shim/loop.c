@@ -1119,7 +1119,8 @@ static void finalize(void)
 		if (!c->dead && c->kind == C_ATTACH)
 			client_exit_frame(c, code, sig, oom);
 	xclose(&S.oom_fd);
-	if (S.rt->destroy(&S.spec, &err) < 0)
+	bool cg_removed = S.rt->destroy(&S.spec, &err) == 0;
+	if (!cg_removed)
 		log_warn("shim", S.o->name, "remove cgroup: %s", err.msg);
 	xclose(&S.listen_fd);
 	unlink(S.o->sock_path);
@@ -1127,6 +1128,7 @@ static void finalize(void)
 	json_t *ev = exit_info();
 	json_object_del(ev, "oom_kills");
 	json_object_set_new(ev, "event", json_string("exit"));
+	json_object_set_new(ev, "cgroup_removed", json_boolean(cg_removed));
 	autofree char *line = json_line(ev);
 	for (struct client *c = S.clients; c; c = c->next) {
 		if (c->dead)
