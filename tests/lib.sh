@@ -109,7 +109,15 @@ ZPOOL=""
 ZPOOL_FILE=""
 ZFS_FUSE_PID=""
 zfs_answers() { timeout 5 zpool list -H >/dev/null 2>&1; }
-fuse_running() { grep -qx zfs-fuse /proc/[0-9]*/comm 2>/dev/null; }
+# A live zfs-fuse (a zombie one, not yet reaped by its parent, does not count).
+fuse_running() {
+	local f
+	for f in /proc/[0-9]*/comm; do
+		[ "$(cat "$f" 2>/dev/null)" = zfs-fuse ] || continue
+		awk '{exit $3 == "Z"}' "${f%/comm}/stat" 2>/dev/null && return 0
+	done
+	return 1
+}
 # t_zfs_setup: sets ZPOOL, or prints a skip line and returns 1.
 t_zfs_setup() {
 	command -v zpool >/dev/null && command -v zfs-fuse >/dev/null ||
