@@ -73,7 +73,7 @@ clbsd is running the homelab declared in examples/homelab.conf. Try (as root):
   clbsd apply                      converge (or: kill -HUP \$(cat $RUN/clbsdd.pid))
   clbsd run --rm -it forge sh      an imperative container, never touched by the config
   clbsd stats                      CPU, memory and pids against the limits
-  clbsd snapshot db before        snapshot its files (then: clbsd rollback db before)
+  clbsd snapshot db before         snapshot its files (then: clbsd rollback db before)
   clbsd export -o /tmp/db.clbsd db one checked archive of it (clbsd import to recreate)
   make demo-stop                   stop the daemon (containers keep running)
 EOT
