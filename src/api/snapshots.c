@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <string.h>
 
-static void done_list(struct container *c, const struct clbsd_err *err, void *arg)
+static void reply_list(struct container *c, const struct clbsd_err *err, void *arg, int status)
 {
 	struct api_pending *p = arg;
 	if (err) {
@@ -28,22 +28,17 @@ static void done_list(struct container *c, const struct clbsd_err *err, void *ar
 	if (!l)
 		api_pending_err(p, &e2);
 	else
-		api_pending_json(p, 200, l);
+		api_pending_json(p, status, l);
+}
+
+static void done_list(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	reply_list(c, err, arg, 200);
 }
 
 static void done_created_list(struct container *c, const struct clbsd_err *err, void *arg)
 {
-	struct api_pending *p = arg;
-	if (err) {
-		api_pending_err(p, err);
-		return;
-	}
-	struct clbsd_err e2;
-	json_t *l = ctr_snapshot_list(c, &e2);
-	if (!l)
-		api_pending_err(p, &e2);
-	else
-		api_pending_json(p, 201, l);
+	reply_list(c, err, arg, 201);
 }
 
 static void done_container(struct container *c, const struct clbsd_err *err, void *arg)

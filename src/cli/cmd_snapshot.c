@@ -44,6 +44,56 @@ static int check_label(const char *label)
 	return 0;
 }
 
+/*
+ * The option loop these commands share: -h/--help and --json are handled
+ * here, every other option goes to opt(). Returns 0 to go on, -1 after the
+ * help was shown, or the usage status to exit with.
+ */
+typedef int (*opt_fn)(int c, const char *arg, void *ctx);
+static int parse_opts(int argc, char **argv, const char *shortopts, const struct option *extra,
+		      opt_fn opt, void *ctx)
+{
+	struct option lo[8] = {
+		{"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+	};
+	size_t n = 2;
+	for (; extra && extra->name && n < ARRAY_SIZE(lo) - 1; extra++)
+		lo[n++] = *extra;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+		int r;
+		switch (c) {
+		case 'h':
+			cli_help();
+			return -1;
+		case 'j':
+			cli.json = true;
+			break;
+		case ':':
+		case '?':
+			return cli_bad_opt(c, argv);
+		default:
+			if ((r = opt(c, optarg, ctx)) != 0)
+				return r;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* -t SECS for the commands that stop a container. */
+static int opt_secs(const char *arg, const char **out)
+{
+	long long v;
+	if (parse_int(arg, 0, 86400, &v) < 0)
+		return cli_usage("-t %s: want seconds from 0 to 86400", arg);
+	*out = arg;
+	return 0;
+}
+
 static void print_snapshots(const json_t *list)
 {
 	if (cli.json) {
@@ -100,32 +150,22 @@ int cmd_snapshot(int argc, char **argv)
 	return 0;
 }
 
+static int snapshots_opt(int c, const char *arg, void *ctx)
+{
+	*(const char **)ctx = arg; /* --rm */
+	return 0;
+}
+
 int cmd_snapshots(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
 		{"rm", required_argument, NULL, 'r'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *rm = NULL;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help(), 0;
-		case 'j':
-			cli.json = true;
-			break;
-		case 'r':
-			rm = optarg;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
+	int pr = parse_opts(argc, argv, "+:h", lo, snapshots_opt, &rm);
+	if (pr)
+		return pr < 0 ? 0 : pr;
 	if (argc - optind < 1)
 		return cli_usage("missing container NAME");
 	if (argc - optind > 1)
@@ -146,41 +186,34 @@ int cmd_snapshots(int argc, char **argv)
 	return 0;
 }
 
+struct rollback_opts {
+	bool force;
+	const char *t;
+};
+
+static int rollback_opt(int c, const char *arg, void *ctx)
+{
+	struct rollback_opts *o = ctx;
+	if (c == 'f') {
+		o->force = true;
+		return 0;
+	}
+	return opt_secs(arg, &o->t);
+}
+
 int cmd_rollback(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
 		{"force", no_argument, NULL, 'f'},
 		{"time", required_argument, NULL, 't'},
 		{NULL, 0, NULL, 0},
 	};
-	bool force = false;
-	const char *t = "10";
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:hft:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help(), 0;
-		case 'j':
-			cli.json = true;
-			break;
-		case 'f':
-			force = true;
-			break;
-		case 't': {
-			long long v;
-			if (parse_int(optarg, 0, 86400, &v) < 0)
-				return cli_usage("-t %s: want seconds from 0 to 86400", optarg);
-			t = optarg;
-			break;
-		}
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
+	struct rollback_opts o = {.t = "10"};
+	int pr = parse_opts(argc, argv, "+:hft:", lo, rollback_opt, &o);
+	if (pr)
+		return pr < 0 ? 0 : pr;
+	bool force = o.force;
+	const char *t = o.t;
 	if (argc - optind < 2)
 		return cli_usage(argc - optind < 1 ? "missing container NAME and LABEL"
 						   : "missing snapshot LABEL");
@@ -253,32 +286,22 @@ static char *abs_path(const char *file)
 	return xasprintf("%s/%s", cwd, file);
 }
 
+static int store_arg(int c, const char *arg, void *ctx)
+{
+	*(const char **)ctx = arg; /* the command's one option with a value */
+	return 0;
+}
+
 int cmd_export(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
 		{"output", required_argument, NULL, 'o'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *out = NULL;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:ho:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help(), 0;
-		case 'j':
-			cli.json = true;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
+	int pr = parse_opts(argc, argv, "+:ho:", lo, store_arg, &out);
+	if (pr)
+		return pr < 0 ? 0 : pr;
 	if (argc - optind < 1)
 		return cli_usage("missing container NAME");
 	if (argc - optind > 1)
@@ -314,29 +337,13 @@ int cmd_export(int argc, char **argv)
 int cmd_import(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
 		{"name", required_argument, NULL, 'n'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *name = NULL;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help(), 0;
-		case 'j':
-			cli.json = true;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
+	int pr = parse_opts(argc, argv, "+:h", lo, store_arg, &name);
+	if (pr)
+		return pr < 0 ? 0 : pr;
 	if (argc - optind < 1)
 		return cli_usage("missing FILE");
 	if (argc - optind > 1)
@@ -382,42 +389,38 @@ static void progress(const char *name, const char *what)
 	fprintf(stderr, "migrate %s: %s\n", name, what);
 }
 
+struct migrate_opts {
+	const char *to, *t;
+	bool keep;
+};
+
+static int migrate_opt(int c, const char *arg, void *ctx)
+{
+	struct migrate_opts *o = ctx;
+	if (c == 'T')
+		o->to = arg;
+	else if (c == 'k')
+		o->keep = true;
+	else
+		return opt_secs(arg, &o->t);
+	return 0;
+}
+
 int cmd_migrate(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
 		{"to", required_argument, NULL, 'T'},
 		{"keep", no_argument, NULL, 'k'},
 		{"time", required_argument, NULL, 't'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *to = NULL, *t = "10";
-	bool keep = false;
-	int c;
-	optind = 0;
-	opterr = 0;
+	struct migrate_opts o = {.t = "10"};
 	/* Options may follow NAME ("migrate web --to ..."): let getopt permute. */
-	while ((c = getopt_long(argc, argv, ":ht:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help(), 0;
-		case 'T':
-			to = optarg;
-			break;
-		case 'k':
-			keep = true;
-			break;
-		case 't': {
-			long long v;
-			if (parse_int(optarg, 0, 86400, &v) < 0)
-				return cli_usage("-t %s: want seconds from 0 to 86400", optarg);
-			t = optarg;
-			break;
-		}
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
+	int pr = parse_opts(argc, argv, ":ht:", lo, migrate_opt, &o);
+	if (pr)
+		return pr < 0 ? 0 : pr;
+	const char *to = o.to, *t = o.t;
+	bool keep = o.keep;
 	if (argc - optind < 1)
 		return cli_usage("missing container NAME");
 	if (argc - optind > 1)

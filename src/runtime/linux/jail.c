@@ -376,18 +376,39 @@ static int spawn(pid_t helper, int sock, pid_t *child, struct clbsd_err *err)
 			     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-static int lx_create(const struct rt_spec *spec, const struct rt_stdio *io, pid_t *pid,
-		     int *release_fd, struct clbsd_err *err)
+/* What a helper runs in the child: it clones the init and reports its pid. */
+struct helper_job {
+	enum { JOB_CREATE, JOB_PREPARE } kind;
+	const struct rt_spec *spec; /* create */
+	const struct rt_stdio *io;  /* create */
+	const char *cgroup;         /* prepare */
+	const char *stage;          /* prepare */
+};
+
+static __attribute__((noreturn)) void create_helper(const struct cg_sys *cg,
+						     const struct rt_spec *spec,
+						     const struct rt_stdio *io, int sock);
+static __attribute__((noreturn)) void prepare_helper(const struct cg_sys *cg, const char *cgroup,
+						      const char *stage, int sock);
+
+/*
+ * Make the cgroup `cgroup` (with limits), fork the helper that clones the
+ * init into new namespaces, let the init go and wait until it is ready.
+ * On success *init is its pid and *sock the caller's end of its socket; on
+ * failure nothing is left (init killed, cgroup removed).
+ */
+static int start_init(const char *cgroup, const struct rt_limits *limits,
+		      const struct helper_job *job, pid_t *init_out, int *sock_out,
+		      struct clbsd_err *err)
 {
 	struct cg_sys cg;
 	int rc = cg_sys_load(&cg, err);
 	if (rc < 0)
 		return rc;
-	if ((rc = cg_create(&cg, spec->cgroup, &spec->limits, err)) < 0) {
+	if ((rc = cg_create(&cg, cgroup, limits, err)) < 0) {
 		cg_sys_release(&cg);
 		return rc;
 	}
-
 	int sv[2];
 	pid_t init = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -403,11 +424,14 @@ static int lx_create(const struct rt_spec *spec, const struct rt_stdio *io, pid_
 	}
 	if (helper == 0) {
 		close(sv[0]);
-		create_helper(&cg, spec, io, sv[1]);
+		if (job->kind == JOB_CREATE)
+			create_helper(&cg, job->spec, job->io, sv[1]);
+		prepare_helper(&cg, job->cgroup, job->stage, sv[1]);
 	}
 	close(sv[1]);
 	if ((rc = spawn(helper, sv[0], &init, err)) < 0)
 		goto fail_sock;
+	/* The init waits for this go, so the helper's 'P' reaches us before its 'R'. */
 	if (send_msg(sv[0], MSG_GO, 0, NULL) < 0) {
 		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, EPIPE, "container init exited early");
 		goto fail_sock;
@@ -423,8 +447,8 @@ static int lx_create(const struct rt_spec *spec, const struct rt_stdio *io, pid_
 		goto fail_sock;
 	}
 	cg_sys_release(&cg);
-	*pid = init;
-	*release_fd = sv[0];
+	*init_out = init;
+	*sock_out = sv[0];
 	return 0;
 
 fail_sock:
@@ -435,9 +459,16 @@ fail:
 		reap(init);
 	}
 	struct clbsd_err e2;
-	cg_destroy(&cg, spec->cgroup, 2000, &e2);
+	cg_destroy(&cg, cgroup, 2000, &e2);
 	cg_sys_release(&cg);
 	return rc;
+}
+
+static int lx_create(const struct rt_spec *spec, const struct rt_stdio *io, pid_t *pid,
+		     int *release_fd, struct clbsd_err *err)
+{
+	struct helper_job job = {.kind = JOB_CREATE, .spec = spec, .io = io};
+	return start_init(spec->cgroup, &spec->limits, &job, pid, release_fd, err);
 }
 
 static int lx_release(int release_fd, struct clbsd_err *err)
@@ -604,68 +635,15 @@ static int lx_prepare(const char *cgroup, const char *scratch, struct rt_prepare
 	memset(out, 0, sizeof(*out));
 	out->pid = -1;
 	out->sock = -1;
-	struct cg_sys cg;
 	struct rt_limits none;
 	memset(&none, 0, sizeof(none));
-	int rc = cg_sys_load(&cg, err);
+	struct helper_job job = {.kind = JOB_PREPARE, .cgroup = cgroup, .stage = scratch};
+	int rc = start_init(cgroup, &none, &job, &out->pid, &out->sock, err);
 	if (rc < 0)
 		return rc;
-	if ((rc = cg_create(&cg, cgroup, &none, err)) < 0) {
-		cg_sys_release(&cg);
-		return rc;
-	}
-	int sv[2];
-	pid_t init = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "socketpair");
-		goto fail;
-	}
-	pid_t helper = fork();
-	if (helper < 0) {
-		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "fork");
-		close(sv[0]);
-		close(sv[1]);
-		goto fail;
-	}
-	if (helper == 0) {
-		close(sv[0]);
-		prepare_helper(&cg, cgroup, scratch, sv[1]);
-	}
-	close(sv[1]);
-	if ((rc = spawn(helper, sv[0], &init, err)) < 0)
-		goto fail_sock;
-	if (send_msg(sv[0], MSG_GO, 0, NULL) < 0) {
-		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, EPIPE, "prepared init exited early");
-		goto fail_sock;
-	}
-	struct msg m;
-	int r = recv_msg(sv[0], &m);
-	if (r != 1 || m.type != MSG_READY) {
-		if (r == 1 && m.type == MSG_ERR)
-			rc = msg_err(&m, err);
-		else
-			rc = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EPIPE,
-					      "prepared init exited during setup");
-		goto fail_sock;
-	}
-	cg_sys_release(&cg);
-	out->pid = init;
-	out->sock = sv[0];
 	out->cgroup = xstrdup(cgroup);
 	out->scratch = scratch ? xstrdup(scratch) : NULL;
 	return 0;
-
-fail_sock:
-	close(sv[0]);
-fail:
-	if (init > 0) {
-		kill(init, SIGKILL);
-		reap(init);
-	}
-	struct clbsd_err e2;
-	cg_destroy(&cg, cgroup, 2000, &e2);
-	cg_sys_release(&cg);
-	return rc;
 }
 
 static void lx_discard(struct rt_prepared *p)
