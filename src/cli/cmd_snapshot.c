@@ -94,6 +94,24 @@ static int opt_secs(const char *arg, const char **out)
 	return 0;
 }
 
+/* For a command whose one option takes a value: keep it. */
+static int store_arg(int c, const char *arg, void *ctx)
+{
+	*(const char **)ctx = arg;
+	return 0;
+}
+
+/* Exactly one operand left, a valid container name: *name. Else the usage status. */
+static int one_name(int argc, char **argv, const char **name)
+{
+	if (argc - optind < 1)
+		return cli_usage("missing container NAME");
+	if (argc - optind > 1)
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	*name = argv[optind];
+	return check_name(*name);
+}
+
 static void print_snapshots(const json_t *list)
 {
 	if (cli.json) {
@@ -150,12 +168,6 @@ int cmd_snapshot(int argc, char **argv)
 	return 0;
 }
 
-static int snapshots_opt(int c, const char *arg, void *ctx)
-{
-	*(const char **)ctx = arg; /* --rm */
-	return 0;
-}
-
 int cmd_snapshots(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -163,16 +175,12 @@ int cmd_snapshots(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *rm = NULL;
-	int pr = parse_opts(argc, argv, "+:h", lo, snapshots_opt, &rm);
+	int pr = parse_opts(argc, argv, "+:h", lo, store_arg, &rm);
 	if (pr)
 		return pr < 0 ? 0 : pr;
-	if (argc - optind < 1)
-		return cli_usage("missing container NAME");
-	if (argc - optind > 1)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
-	const char *name = argv[optind];
+	const char *name;
 	int r;
-	if ((r = check_name(name)) || (rm && (r = check_label(rm))))
+	if ((r = one_name(argc, argv, &name)) || (rm && (r = check_label(rm))))
 		return r;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -286,12 +294,6 @@ static char *abs_path(const char *file)
 	return xasprintf("%s/%s", cwd, file);
 }
 
-static int store_arg(int c, const char *arg, void *ctx)
-{
-	*(const char **)ctx = arg; /* the command's one option with a value */
-	return 0;
-}
-
 int cmd_export(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -302,13 +304,9 @@ int cmd_export(int argc, char **argv)
 	int pr = parse_opts(argc, argv, "+:ho:", lo, store_arg, &out);
 	if (pr)
 		return pr < 0 ? 0 : pr;
-	if (argc - optind < 1)
-		return cli_usage("missing container NAME");
-	if (argc - optind > 1)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
-	const char *name = argv[optind];
+	const char *name;
 	int r;
-	if ((r = check_name(name)))
+	if ((r = one_name(argc, argv, &name)))
 		return r;
 	if (out && strcmp(out, "-") == 0)
 		return cli_usage("-o -: exporting to standard output is not supported yet; give a "
@@ -421,16 +419,12 @@ int cmd_migrate(int argc, char **argv)
 		return pr < 0 ? 0 : pr;
 	const char *to = o.to, *t = o.t;
 	bool keep = o.keep;
-	if (argc - optind < 1)
-		return cli_usage("missing container NAME");
-	if (argc - optind > 1)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	const char *name;
+	int r;
+	if ((r = one_name(argc, argv, &name)))
+		return r;
 	if (!to)
 		return cli_usage("missing --to unix:/path/to/clbsd.sock");
-	const char *name = argv[optind];
-	int r;
-	if ((r = check_name(name)))
-		return r;
 	if (strncmp(to, "ssh://", 6) == 0)
 		return cli_usage("--to %s: the ssh transport is not built yet; use unix:/path/to/"
 				 "the other daemon's socket on this host",
