@@ -869,8 +869,8 @@ static void snap_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 	if (key == 0) {
 		if (!chk_duration(c, ":snapshots :every", v, &cp->ct->snap_every_ns))
 			cp->bad = true;
-		else if (cp->ct->snap_every_ns < 60LL * 1000000000) {
-			verr(c, v, ":snapshots :every: expected at least 1m");
+		else if (cp->ct->snap_every_ns < 10LL * 1000000000) {
+			verr(c, v, ":snapshots :every: expected at least 10s");
 			cp->bad = true;
 		}
 	} else if (!chk_int(c, ":snapshots :keep", v, 1, 10000, &n)) {

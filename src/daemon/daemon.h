@@ -224,6 +224,9 @@ int ctr_rollback(struct container *c, const char *label, bool force, int stop_s,
 /* fn gets the new container. */
 int ctr_clone(struct container *c, const char *label, const char *dst, ctr_done_fn fn,
 	      void *arg, struct clbsd_err *err);
+/* Take a scheduled snapshot now and keep the newest `keep` scheduled ones (core/snapsched.h). */
+void ctr_snapshot_scheduled(struct container *c, int keep);
+
 /* transfer.c: one archive file per container (see the file's comment). */
 typedef void (*ctr_export_fn)(json_t *summary, const struct clbsd_err *err, void *arg);
 int ctr_export(struct container *c, const char *path, ctr_export_fn fn, void *arg,

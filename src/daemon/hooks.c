@@ -41,7 +41,7 @@ struct actor_entry {
 struct timer_entry {
 	struct daemon *d;
 	char *ctr;
-	size_t hook; /* index into the container's hooks */
+	size_t hook; /* index into the container's hooks; SNAP_TIMER: its :snapshots */
 	struct event *ev;
 	struct timer_entry *next;
 };
@@ -235,10 +235,18 @@ static void on_event(const struct event_rec *e, void *arg)
 
 /* ---- :every ---- */
 
+#define SNAP_TIMER ((size_t)-1)
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct timer_entry *t = arg;
 	const struct conf_container *ct = declared(t->d, t->ctr);
+	if (ct && t->hook == SNAP_TIMER) {
+		struct container *c = ctr_find(t->d, t->ctr);
+		if (c && ct->snap_every_ns > 0)
+			ctr_snapshot_scheduled(c, ct->snap_keep);
+		return;
+	}
 	if (!ct || t->hook >= ct->nhooks)
 		return;
 	const struct conf_hook *h = &ct->hooks[t->hook];
@@ -373,6 +381,18 @@ void hooks_sync(struct daemon *d)
 		return;
 	for (size_t i = 0; i < d->conf->ncontainers; i++) {
 		const struct conf_container *ct = d->conf->containers[i];
+		if (ct->snap_every_ns > 0) {
+			struct timer_entry *t = xcalloc(1, sizeof(*t));
+			t->d = d;
+			t->ctr = xstrdup(ct->name);
+			t->hook = SNAP_TIMER;
+			t->ev = event_new(d->base, -1, EV_PERSIST, on_timer, t);
+			struct timeval tv = {.tv_sec = ct->snap_every_ns / 1000000000LL,
+					     .tv_usec = (ct->snap_every_ns % 1000000000LL) / 1000};
+			event_add(t->ev, &tv);
+			t->next = hs->timers;
+			hs->timers = t;
+		}
 		for (size_t k = 0; k < ct->nhooks; k++) {
 			const struct conf_hook *h = &ct->hooks[k];
 			if (h->event == CONF_HOOK_EVERY) {

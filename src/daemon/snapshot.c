@@ -11,6 +11,7 @@
  * new, unmanaged container with the source's configuration and a copy (zfs:
  * a clone) of its root file system and volumes, now or at a snapshot.
  */
+#include "core/snapsched.h"
 #include "daemon.h"
 #include "util/json.h"
 #include "util/util.h"
@@ -325,4 +326,83 @@ int ctr_clone(struct container *c, const char *label, const char *dst, ctr_done_
 	j->dst = xstrdup(dst);
 	submit(j);
 	return 0;
+}
+
+/* ---- scheduled snapshots: (:snapshots (:every D :keep N)) ---- */
+
+
+struct sched {
+	int keep;
+};
+
+static void prune_next(struct container *c, const struct clbsd_err *err, void *arg);
+
+/* Destroy the oldest scheduled snapshot beyond keep, one at a time (each on the worker). */
+static void prune(struct container *c, struct sched *s)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *list = ctr_snapshot_list(c, &err);
+	if (!list) {
+		log_warn("snapshot", c->name, "schedule: %s", err.msg);
+		free(s);
+		return;
+	}
+	size_t n = json_array_size(list);
+	const char **labels = xcalloc(n ? n : 1, sizeof(char *));
+	const char **out = xcalloc(n ? n : 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		labels[i] = json_string_value(json_object_get(json_array_get(list, i), "label"));
+	size_t k = snap_prune_select(labels, n, (size_t)s->keep, out);
+	int r = 0;
+	if (k > 0)
+		r = ctr_snapshot_destroy(c, out[0], prune_next, s, &err);
+	free(labels);
+	free(out);
+	json_decref(list);
+	if (k == 0 || r < 0) {
+		if (r < 0)
+			log_warn("snapshot", c->name, "schedule: prune: %s", err.msg);
+		free(s);
+	}
+}
+
+static void prune_next(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct sched *s = arg;
+	if (err) {
+		log_warn("snapshot", c->name, "schedule: prune: %s", err->msg);
+		free(s);
+		return;
+	}
+	prune(c, s);
+}
+
+static void scheduled_done(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct sched *s = arg;
+	if (err) {
+		log_warn("snapshot", c->name, "scheduled snapshot: %s", err->msg);
+		free(s);
+		return;
+	}
+	prune(c, s);
+}
+
+void ctr_snapshot_scheduled(struct container *c, int keep)
+{
+	char label[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(label, sizeof(label), SNAP_AUTO_PREFIX "%Y%m%d-%H%M%S", &tm);
+	struct sched *s = xcalloc(1, sizeof(*s));
+	s->keep = keep;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (ctr_snapshot(c, label, scheduled_done, s, &err) < 0) {
+		/* Busy (a rollback, export...) or no snapshots here: the next tick tries again. */
+		log_info("snapshot", c->name, "scheduled snapshot skipped: %s", err.msg);
+		free(s);
+	}
 }
