@@ -443,8 +443,54 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 
 static const char *const create_keys[] = {
 	"name",  "image", "command", "env",  "volumes", "workdir",  "user",        "hostname",
-	"tty",   "stdin", "memory",  "pids", "cpus",    "restart", "auto_remove", NULL,
+	"tty",   "stdin", "memory",  "pids", "cpus",    "restart", "auto_remove", "storage", NULL,
 };
+
+/*
+ * "storage": {"quota": BYTES, "reservation": BYTES, "recordsize": BYTES,
+ * "compression": NAME}: the container's own dataset's properties (drivers
+ * with STORAGE_CAP_PROPS). *any says whether one was given.
+ */
+static int parse_storage_props(struct daemon *d, json_t *req, struct storage_props *p, bool *any,
+			       struct clbsd_err *err)
+{
+	memset(p, 0, sizeof(*p));
+	*any = false;
+	json_t *o = json_object_get(req, "storage");
+	if (!o || json_is_null(o))
+		return 0;
+	if (!json_is_object(o))
+		return bad(err, "\"storage\" must be an object like {\"quota\": 1073741824}");
+	const char *key;
+	json_t *v;
+	json_object_foreach(o, key, v)
+	{
+		int64_t *size = strcmp(key, "quota") == 0	  ? &p->quota
+				: strcmp(key, "reservation") == 0 ? &p->reservation
+				: strcmp(key, "recordsize") == 0  ? &p->recordsize
+								  : NULL;
+		if (size) {
+			if (!json_is_integer(v) || json_integer_value(v) <= 0)
+				return bad(err, "storage %s: want a positive number of bytes", key);
+			*size = json_integer_value(v);
+		} else if (strcmp(key, "compression") == 0) {
+			if (!json_is_string(v))
+				return bad(err, "storage compression: want a name like \"lzjb\"");
+			p->compression = json_string_value(v);
+		} else {
+			return bad(err, "unknown storage property \"%s\" (quota, reservation, "
+					"recordsize, compression)",
+				   key);
+		}
+		*any = true;
+	}
+	if (*any && !(d->storage.caps & STORAGE_CAP_PROPS))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOTSUP,
+					"storage properties need zfs storage; this daemon uses %s "
+					"storage (see docs/storage.md)",
+					d->storage.ops->name);
+	return 0;
+}
 
 static int check_keys(json_t *req, struct clbsd_err *err)
 {
@@ -690,6 +736,12 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 		ctr_free(c);
 		return -err->code;
 	}
+	struct storage_props props;
+	bool props_given;
+	if (parse_storage_props(d, req, &props, &props_given, err) < 0) {
+		ctr_free(c);
+		return -err->code;
+	}
 	random_hex(c->id, 32);
 	autofree char *norm = image_ref_normalise(ref);
 	c->image_ref = xstrdup(json_str(d->images.repos, norm) ? norm : ref);
@@ -720,6 +772,8 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 	/* Storage first: with zfs the directory becomes a dataset's mount point. */
 	int r = d->storage.ops->create(&d->storage, img_rootfs, c->dir, &rootfs, err);
 	bool made = r == 0;
+	if (r == 0 && props_given)
+		r = d->storage.ops->ctr_set_props(&d->storage, c->name, &props, err);
 	if (r == 0)
 		r = fs_mkdir_p(logs, 0700, err);
 	if (r == 0) {

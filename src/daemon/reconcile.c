@@ -342,6 +342,19 @@ static json_t *create_request(struct daemon *d, const struct conf_container *ct,
 		json_object_set_new(req, "pids", json_integer(ct->pids));
 	if (ct->cpus > 0)
 		json_object_set_new(req, "cpus", json_real(ct->cpus));
+	if (ct->storage_quota || ct->storage_reservation || ct->storage_recordsize ||
+	    ct->storage_compression) {
+		json_t *sp = json_object();
+		if (ct->storage_quota)
+			json_object_set_new(sp, "quota", json_integer(ct->storage_quota));
+		if (ct->storage_reservation)
+			json_object_set_new(sp, "reservation", json_integer(ct->storage_reservation));
+		if (ct->storage_recordsize)
+			json_object_set_new(sp, "recordsize", json_integer(ct->storage_recordsize));
+		if (ct->storage_compression)
+			json_object_set_new(sp, "compression", json_string(ct->storage_compression));
+		json_object_set_new(req, "storage", sp);
+	}
 	const char *restart = ct->restart == CONF_RESTART_ALWAYS ? "always" : "no";
 	autofree char *onf = NULL;
 	if (ct->restart == CONF_RESTART_ON_FAILURE) {

@@ -53,6 +53,11 @@ out=$(clbsd clone web old 2>&1)
 out=$(clbsd snapshot ghost 2>&1)
 [ $? -eq 1 ] && echo "$out" | grep -q ghost && ok snapshot_unknown_container || fail snapshot_unknown_container "$out"
 
+# Storage properties need zfs: refused on dir storage, nothing made.
+out=$(curl -s --unix-socket "$SOCK" -X POST -d '{"name":"q","image":"forge","storage":{"quota":1048576}}' http://x/v1/containers)
+echo "$out" | grep -q "need zfs storage" && [ ! -e "$ROOT/containers/q" ] && ok props_refused_on_dir ||
+	fail props_refused_on_dir "$out"
+
 # Removing a snapshot, and a container with snapshots.
 clbsd snapshots --rm s1 web >/dev/null 2>&1 && ! clbsd snapshots web | grep -q '^s1 ' &&
 	ok snapshot_removed || fail snapshot_removed "$(clbsd snapshots web)"

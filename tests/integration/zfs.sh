@@ -55,6 +55,21 @@ out=$(clbsd run --rm forge echo once)
 [ "$out" = once ] && ! datasets | grep -qE 'containers/c-' && ok run_rm_on_zfs ||
 	fail run_rm_on_zfs "out=$out $(datasets)"
 
+# A declared container with a quota: writing past it fails inside with
+# "Disk quota exceeded" (EDQUOT) or "No space left on device" (ENOSPC).
+cat >>"$CONF" <<'CONF'
+(container small :image "forge" :command ("sleep" "300") :storage (:quota "16M" :compression lzjb))
+CONF
+clbsd apply >/dev/null
+wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK ps | grep -q '^small .*running'"
+[ "$(zfs get -H -p -o value quota "$ds/containers/small" 2>/dev/null)" = $((16 << 20)) ] &&
+	ok quota_set_on_dataset || fail quota_set_on_dataset "$(zfs get -H -o value quota "$ds/containers/small" 2>&1)"
+out=$(clbsd exec small sh -c 'dd if=/dev/urandom of=/big bs=1M count=40 2>&1; sync' 2>&1)
+echo "$out" | grep -qiE "quota exceeded|no space left" && ok quota_enforced_inside || fail quota_enforced_inside "$out"
+echo '(host :storage (:driver zfs :pool "'"$ZPOOL"'" :root "'"$ZPOOL"'/clbsd"))' >"$CONF"
+clbsd apply >/dev/null
+wait_until 20 sh -c "! $BUILD/clbsd --socket $SOCK inspect small >/dev/null 2>&1"
+
 # The choice is recorded: the same root with dir storage is refused.
 t_kill_daemon TERM
 echo '(host :storage (:driver dir))' >"$CONF"
