@@ -103,9 +103,10 @@ bench: all
 	scripts/deps.sh bench
 	bench/start-latency
 	bench/reconcile
+	bench/storage
 
 lint:
-	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency bench/reconcile .ci/run
+	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency bench/reconcile bench/storage .ci/run
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/clbsd
