@@ -914,6 +914,36 @@ int ctr_destroy_files(struct container *c, struct clbsd_err *err)
 	return 0;
 }
 
+int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct container **out,
+		     struct clbsd_err *err)
+{
+	json_object_set_new(rec, "name", json_string(name));
+	json_object_set_new(rec, "state", json_string("created"));
+	json_object_set_new(rec, "managed", json_false());
+	json_object_del(rec, "spec_hash");
+	json_object_del(rec, "spec");
+	static const char *const zero[] = {"pid", "shim_pid", "exit_code", "signal", "restart_count"};
+	for (size_t i = 0; i < ARRAY_SIZE(zero); i++)
+		json_object_set_new(rec, zero[i], json_integer(0));
+	json_object_set_new(rec, "oom_killed", json_false());
+	json_object_set_new(rec, "started_at", json_null());
+	json_object_set_new(rec, "finished_at", json_null());
+	autofree char *text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+	/* What the original was doing is not what this one does. */
+	static const char *const runtime_files[] = {"state.json", "shim.json", "runtime.json"};
+	for (size_t i = 0; i < ARRAY_SIZE(runtime_files); i++) {
+		autofree char *f = xasprintf("%s/containers/%s/%s", d->root, name, runtime_files[i]);
+		unlink(f);
+	}
+	autofree char *path = xasprintf("%s/containers/%s/container.json", d->root, name);
+	if (fs_write_atomic(path, text, strlen(text), 0600, err) < 0 ||
+	    ctr_load_one(d, name, err) < 0)
+		return clbsd_err_prefix(err, "container %s", name);
+	*out = ctr_find(d, name);
+	return *out ? 0 : clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOENT, "container %s: not loaded",
+					   name);
+}
+
 /* ---- loading at start ---- */
 
 int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)

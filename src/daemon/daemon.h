@@ -235,6 +235,13 @@ int ctr_export(struct container *c, const char *path, ctr_export_fn fn, void *ar
 int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn fn, void *arg,
 	       struct clbsd_err *err);
 
+/*
+ * A container whose files were just made under <root>/containers/<name>
+ * (a clone, an import) from another's record `rec`: renamed, not running,
+ * unmanaged, its run-time files dropped, written and loaded. *out is it.
+ */
+int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct container **out,
+		     struct clbsd_err *err);
 /* Load <root>/containers/<name>/container.json into the daemon's list. */
 int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err);
 

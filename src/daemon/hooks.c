@@ -371,6 +371,22 @@ static void clear(struct daemon *d)
 	}
 }
 
+/* A repeating timer for container ctr's hook (or SNAP_TIMER: its :snapshots). */
+static void timer_add(struct daemon *d, const char *ctr, size_t hook, int64_t every_ns)
+{
+	struct hooks_state *hs = d->hooks;
+	struct timer_entry *t = xcalloc(1, sizeof(*t));
+	t->d = d;
+	t->ctr = xstrdup(ctr);
+	t->hook = hook;
+	t->ev = event_new(d->base, -1, EV_PERSIST, on_timer, t);
+	struct timeval tv = {.tv_sec = every_ns / 1000000000LL,
+			     .tv_usec = (every_ns % 1000000000LL) / 1000};
+	event_add(t->ev, &tv);
+	t->next = hs->timers;
+	hs->timers = t;
+}
+
 void hooks_sync(struct daemon *d)
 {
 	if (!d->hooks)
@@ -381,32 +397,13 @@ void hooks_sync(struct daemon *d)
 		return;
 	for (size_t i = 0; i < d->conf->ncontainers; i++) {
 		const struct conf_container *ct = d->conf->containers[i];
-		if (ct->snap_every_ns > 0) {
-			struct timer_entry *t = xcalloc(1, sizeof(*t));
-			t->d = d;
-			t->ctr = xstrdup(ct->name);
-			t->hook = SNAP_TIMER;
-			t->ev = event_new(d->base, -1, EV_PERSIST, on_timer, t);
-			struct timeval tv = {.tv_sec = ct->snap_every_ns / 1000000000LL,
-					     .tv_usec = (ct->snap_every_ns % 1000000000LL) / 1000};
-			event_add(t->ev, &tv);
-			t->next = hs->timers;
-			hs->timers = t;
-		}
+		if (ct->snap_every_ns > 0)
+			timer_add(d, ct->name, SNAP_TIMER, ct->snap_every_ns);
 		for (size_t k = 0; k < ct->nhooks; k++) {
 			const struct conf_hook *h = &ct->hooks[k];
-			if (h->event == CONF_HOOK_EVERY) {
-				struct timer_entry *t = xcalloc(1, sizeof(*t));
-				t->d = d;
-				t->ctr = xstrdup(ct->name);
-				t->hook = k;
-				t->ev = event_new(d->base, -1, EV_PERSIST, on_timer, t);
-				struct timeval tv = {.tv_sec = h->every_ns / 1000000000LL,
-						     .tv_usec = (h->every_ns % 1000000000LL) / 1000};
-				event_add(t->ev, &tv);
-				t->next = hs->timers;
-				hs->timers = t;
-			} else if (h->event == CONF_HOOK_FILE_CHANGE && hs->ino_fd >= 0) {
+			if (h->event == CONF_HOOK_EVERY)
+				timer_add(d, ct->name, k, h->every_ns);
+			else if (h->event == CONF_HOOK_FILE_CHANGE && hs->ino_fd >= 0) {
 				autofree char *hp = host_path(d, ct, h->path);
 				if (hp && fs_exists(hp))
 					watch_add(d, ct->name, k, hp, h->recursive, 0);

@@ -72,39 +72,19 @@ static void job_run(void *arg)
 	}
 }
 
-/* clone: the new container's record, from the source's, then loaded like any other. */
+/* clone: the new container's record, from the source's, with an id of its own. */
 static int clone_record(struct container *src, const char *dst, struct container **out,
 			struct clbsd_err *err)
 {
-	struct daemon *d = src->d;
 	json_t *j = ctr_to_json(src);
 	char id[65];
 	random_hex(id, 32);
-	json_object_set_new(j, "name", json_string(dst));
 	json_object_set_new(j, "id", json_string(id));
-	json_object_set_new(j, "state", json_string("created"));
 	json_object_set_new(j, "created_at", json_time(time_now_ns()));
-	json_object_set_new(j, "managed", json_false());
-	json_object_del(j, "spec_hash");
-	json_object_del(j, "spec");
 	json_object_set_new(j, "cloned_from", json_string(src->name));
-	for (const char *const *k = (const char *const[]){"pid", "shim_pid", "exit_code", "signal",
-							  "restart_count", NULL};
-	     *k; k++)
-		json_object_set_new(j, *k, json_integer(0));
-	json_object_set_new(j, "oom_killed", json_false());
-	json_object_set_new(j, "started_at", json_null());
-	json_object_set_new(j, "finished_at", json_null());
-	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int r = ctr_adopt_record(src->d, j, dst, out, err);
 	json_decref(j);
-	autofree char *path = xasprintf("%s/containers/%s/container.json", d->root, dst);
-	if (fs_write_atomic(path, text, strlen(text), 0600, err) < 0 ||
-	    ctr_load_one(d, dst, err) < 0)
-		return -err->code;
-	*out = ctr_find(d, dst);
-	if (!*out)
-		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOENT, "clone %s: not loaded", dst);
-	return 0;
+	return r;
 }
 
 /* The rollback is answered once the container runs again (or failed to). */

@@ -237,33 +237,9 @@ static int import_record(struct xfer_job *j, struct container **out, struct clbs
 	json_t *h = json_loads(j->header, 0, NULL);
 	json_t *rec = json_deep_copy(json_object_get(h, "container"));
 	json_decref(h);
-	json_object_set_new(rec, "name", json_string(j->name));
-	json_object_set_new(rec, "state", json_string("created"));
-	json_object_set_new(rec, "managed", json_false());
-	json_object_del(rec, "spec_hash");
-	json_object_del(rec, "spec");
-	for (const char *const *k = (const char *const[]){"pid", "shim_pid", "exit_code", "signal",
-							  "restart_count", NULL};
-	     *k; k++)
-		json_object_set_new(rec, *k, json_integer(0));
-	json_object_set_new(rec, "started_at", json_null());
-	json_object_set_new(rec, "finished_at", json_null());
-	json_object_set_new(rec, "oom_killed", json_false());
-	autofree char *text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int r = ctr_adopt_record(j->d, rec, j->name, out, err);
 	json_decref(rec);
-	/* What the exported container was doing is not what this one does. */
-	static const char *const runtime_files[] = {"state.json", "shim.json", "runtime.json"};
-	for (size_t i = 0; i < ARRAY_SIZE(runtime_files); i++) {
-		autofree char *f =
-			xasprintf("%s/containers/%s/%s", j->d->root, j->name, runtime_files[i]);
-		unlink(f);
-	}
-	autofree char *path = xasprintf("%s/containers/%s/container.json", j->d->root, j->name);
-	if (fs_write_atomic(path, text, strlen(text), 0600, err) < 0 ||
-	    ctr_load_one(j->d, j->name, err) < 0)
-		return -err->code;
-	*out = ctr_find(j->d, j->name);
-	return *out ? 0 : clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOENT, "not loaded");
+	return r;
 }
 
 static void import_done(void *arg)

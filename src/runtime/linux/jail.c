@@ -323,32 +323,6 @@ static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
 	init_setup(spec, io, NULL, sock);
 }
 
-static __attribute__((noreturn)) void create_helper(const struct cg_sys *cg,
-						     const struct rt_spec *spec,
-						     const struct rt_stdio *io, int sock)
-{
-	struct clbsd_err err;
-	int *fds = xcalloc(cg->n ? cg->n : 1, sizeof(int));
-	int v2dir;
-	if (cg_open_join(cg, spec->cgroup, fds, &v2dir, &err) < 0)
-		die(sock, &err);
-	bool placed;
-	pid_t pid = clone_into(CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
-				       CLONE_NEWIPC | CLONE_NEWNET,
-			       v2dir, &placed);
-	if (pid < 0) {
-		clbsd_err_set(&err, errno == EPERM ? CLBSD_E_FORBIDDEN : CLBSD_E_INTERNAL, errno,
-			      "clone the container init into new namespaces");
-		die(sock, &err);
-	}
-	if (pid == 0) {
-		join_cgroups(fds, cg->n, v2dir, placed, sock);
-		cg_close_join(fds, cg->n, v2dir);
-		init_main(spec, io, sock);
-	}
-	send_msg(sock, MSG_PID, pid, NULL);
-	_exit(0);
-}
 
 /*
  * Fork the helper and read its 'P' message. On success *child is the final
@@ -381,15 +355,43 @@ struct helper_job {
 	enum { JOB_CREATE, JOB_PREPARE } kind;
 	const struct rt_spec *spec; /* create */
 	const struct rt_stdio *io;  /* create */
-	const char *cgroup;         /* prepare */
 	const char *stage;          /* prepare */
 };
 
-static __attribute__((noreturn)) void create_helper(const struct cg_sys *cg,
-						     const struct rt_spec *spec,
-						     const struct rt_stdio *io, int sock);
-static __attribute__((noreturn)) void prepare_helper(const struct cg_sys *cg, const char *cgroup,
-						      const char *stage, int sock);
+static __attribute__((noreturn)) void prepared_main(const char *stage, int sock);
+
+/*
+ * The helper (a child of the caller): join the cgroup through fds opened
+ * here, clone the init with CLONE_PARENT into new namespaces, report its pid
+ * and exit. The init runs init_main (create) or prepared_main (prepare).
+ */
+static __attribute__((noreturn)) void helper_main(const struct cg_sys *cg, const char *cgroup,
+						   const struct helper_job *job, int sock)
+{
+	struct clbsd_err err;
+	int *fds = xcalloc(cg->n ? cg->n : 1, sizeof(int));
+	int v2dir;
+	if (cg_open_join(cg, cgroup, fds, &v2dir, &err) < 0)
+		die(sock, &err);
+	bool placed;
+	pid_t pid = clone_into(CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
+				       CLONE_NEWIPC | CLONE_NEWNET,
+			       v2dir, &placed);
+	if (pid < 0) {
+		clbsd_err_set(&err, errno == EPERM ? CLBSD_E_FORBIDDEN : CLBSD_E_INTERNAL, errno,
+			      "clone the container init into new namespaces");
+		die(sock, &err);
+	}
+	if (pid == 0) {
+		join_cgroups(fds, cg->n, v2dir, placed, sock);
+		cg_close_join(fds, cg->n, v2dir);
+		if (job->kind == JOB_CREATE)
+			init_main(job->spec, job->io, sock);
+		prepared_main(job->stage, sock);
+	}
+	send_msg(sock, MSG_PID, pid, NULL);
+	_exit(0);
+}
 
 /*
  * Make the cgroup `cgroup` (with limits), fork the helper that clones the
@@ -424,9 +426,7 @@ static int start_init(const char *cgroup, const struct rt_limits *limits,
 	}
 	if (helper == 0) {
 		close(sv[0]);
-		if (job->kind == JOB_CREATE)
-			create_helper(&cg, job->spec, job->io, sv[1]);
-		prepare_helper(&cg, job->cgroup, job->stage, sv[1]);
+		helper_main(&cg, cgroup, job, sv[1]);
 	}
 	close(sv[1]);
 	if ((rc = spawn(helper, sv[0], &init, err)) < 0)
@@ -603,31 +603,6 @@ static __attribute__((noreturn)) void prepared_main(const char *stage, int sock)
 	init_setup(&spec, &io, stage, sock);
 }
 
-static __attribute__((noreturn)) void prepare_helper(const struct cg_sys *cg, const char *cgroup,
-						      const char *stage, int sock)
-{
-	struct clbsd_err err;
-	int *fds = xcalloc(cg->n ? cg->n : 1, sizeof(int));
-	int v2dir;
-	if (cg_open_join(cg, cgroup, fds, &v2dir, &err) < 0)
-		die(sock, &err);
-	bool placed;
-	pid_t pid = clone_into(CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
-				       CLONE_NEWIPC | CLONE_NEWNET,
-			       v2dir, &placed);
-	if (pid < 0) {
-		clbsd_err_set(&err, errno == EPERM ? CLBSD_E_FORBIDDEN : CLBSD_E_INTERNAL, errno,
-			      "clone an init into new namespaces");
-		die(sock, &err);
-	}
-	if (pid == 0) {
-		join_cgroups(fds, cg->n, v2dir, placed, sock);
-		cg_close_join(fds, cg->n, v2dir);
-		prepared_main(stage, sock);
-	}
-	send_msg(sock, MSG_PID, pid, NULL);
-	_exit(0);
-}
 
 static int lx_prepare(const char *cgroup, const char *scratch, struct rt_prepared *out,
 		      struct clbsd_err *err)
@@ -637,7 +612,7 @@ static int lx_prepare(const char *cgroup, const char *scratch, struct rt_prepare
 	out->sock = -1;
 	struct rt_limits none;
 	memset(&none, 0, sizeof(none));
-	struct helper_job job = {.kind = JOB_PREPARE, .cgroup = cgroup, .stage = scratch};
+	struct helper_job job = {.kind = JOB_PREPARE, .stage = scratch};
 	int rc = start_init(cgroup, &none, &job, &out->pid, &out->sock, err);
 	if (rc < 0)
 		return rc;
