@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
 #include <string.h>
 
 /* ---- host ---- */
@@ -191,6 +192,8 @@ static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 		hp->bad = true;
 		return;
 	}
+	if (key == 1)
+		hp->h->network_set = true;
 	walk_plist(c, v, 0, subkeys[key], names[key], fns[key], hp);
 }
 
@@ -767,6 +770,86 @@ static bool cidr_overlap(const struct conf_cidr *a, const struct conf_cidr *b)
 	return (a->addr & mask) == (b->addr & mask);
 }
 
+static const struct conf_cidr *first_subnet(const struct conf *c, const struct conf_container *ct)
+{
+	if (ct->netmode == CONF_NET_BRIDGE)
+		return &c->host.subnet;
+	if (ct->netmode != CONF_NET_NAMED || !ct->networks[0])
+		return NULL;
+	for (size_t j = 0; j < c->nnetworks; j++)
+		if (strcmp(c->networks[j]->name, ct->networks[0]) == 0)
+			return c->networks[j]->subnet.set ? &c->networks[j]->subnet : NULL;
+	return NULL;
+}
+
+static bool publish_clash(const struct conf_publish *a, const struct conf_publish *b)
+{
+	if (a->host_port != b->host_port || a->udp != b->udp)
+		return false;
+	return !a->ip || !b->ip || strcmp(a->ip, b->ip) == 0;
+}
+
+/*
+ * The network keys against the whole configuration: the default mode (bridge
+ * when the host has a :network, else none), keys that need a network, a
+ * pinned :ip inside its subnet, and host ports published twice.
+ */
+static void check_networking(struct conf *c, struct conf_diags *diags)
+{
+	for (size_t i = 0; i < c->ncontainers; i++) {
+		struct conf_container *ct = c->containers[i];
+		const struct conf_pos *p = &ct->pos;
+		if (ct->netmode == CONF_NET_BRIDGE && !c->host.network_set) {
+			if (ct->netmode_given)
+				conf_diags_add(diags, p->file, p->line, p->col,
+					       "container %s: :network bridge needs the host's "
+					       "network: add :network (:bridge \"clbsd0\" :subnet "
+					       "\"10.88.0.0/24\") to the (host ...) form",
+					       ct->name);
+			else
+				ct->netmode = CONF_NET_NONE;
+		}
+		bool attached = ct->netmode == CONF_NET_BRIDGE || ct->netmode == CONF_NET_NAMED;
+		const char *mode = ct->netmode == CONF_NET_HOST ? "host" : "none";
+		if (!attached && (ct->npublish || ct->ip || (ct->aliases && ct->aliases[0])))
+			conf_diags_add(diags, p->file, p->line, p->col,
+				       "container %s: %s needs a network, but :network is %s; use "
+				       "bridge or a network name",
+				       ct->name,
+				       ct->npublish ? ":publish" : ct->ip ? ":ip" : ":aliases", mode);
+		const struct conf_cidr *sn = first_subnet(c, ct);
+		if (ct->ip && sn && sn->set) {
+			struct in_addr a;
+			uint32_t h = inet_pton(AF_INET, ct->ip, &a) == 1 ? ntohl(a.s_addr) : 0;
+			uint32_t mask = sn->prefix ? (uint32_t)(0xffffffffu << (32 - sn->prefix)) : 0;
+			uint32_t bcast = sn->addr | ~mask;
+			if ((h & mask) != (sn->addr & mask))
+				conf_diags_add(diags, p->file, p->line, p->col,
+					       "container %s: :ip %s is outside its network's subnet "
+					       "%u.%u.%u.%u/%d",
+					       ct->name, ct->ip, sn->addr >> 24, (sn->addr >> 16) & 255,
+					       (sn->addr >> 8) & 255, sn->addr & 255, sn->prefix);
+			else if (h == sn->addr || h == sn->addr + 1 || h == bcast)
+				conf_diags_add(diags, p->file, p->line, p->col,
+					       "container %s: :ip %s is reserved (the network "
+					       "address, the gateway or the broadcast address)",
+					       ct->name, ct->ip);
+		}
+		for (size_t k = 0; k < ct->npublish; k++)
+			for (size_t j = 0; j < i; j++) {
+				const struct conf_container *o = c->containers[j];
+				for (size_t m = 0; m < o->npublish; m++)
+					if (publish_clash(&ct->publish[k], &o->publish[m]))
+						conf_diags_add(
+						    diags, p->file, p->line, p->col,
+						    "container %s: :publish: host port %d/%s is also "
+						    "published by container %s",
+						    ct->name, ct->publish[k].host_port,
+						    ct->publish[k].udp ? "udp" : "tcp", o->name);
+			}
+	}
+}
+
 static void check_subnets(struct conf *c, struct conf_diags *diags)
 {
 	for (size_t i = 0; i < c->nnetworks; i++) {
@@ -846,6 +929,7 @@ int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
 	check_refs(c, b.rejected.v, diags);
 	strv_release(&b.rejected);
 	check_subnets(c, diags);
+	check_networking(c, diags);
 	if (conf_diags_count(diags) != before) {
 		conf_free(c);
 		return -EINVAL;

@@ -250,7 +250,8 @@ struct conf_container {
 	char **domains;  /* NULL: none */
 	int port;        /* 0: none */
 	char *path;      /* URL path, default "/" */
-	enum conf_netmode netmode;
+	enum conf_netmode netmode; /* default: bridge with a host :network, else none */
+	bool netmode_given;
 	char **networks; /* NAMED: the networks' names, in order */
 	char *ip;
 	char **aliases;
@@ -273,6 +274,7 @@ struct conf_host {
 	enum conf_storage_driver driver; /* default dir */
 	char *pool, *root;               /* ZFS */
 	char *dir_path;                  /* DIR; NULL: the daemon's --root */
+	bool network_set;                /* :network given: containers default to bridge */
 	char *bridge;                    /* default "clbsd0" */
 	struct conf_cidr subnet;         /* default 10.88.0.0/24 */
 	char **listen;                   /* default ("0.0.0.0:80") */

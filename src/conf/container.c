@@ -693,6 +693,7 @@ static void parse_dns(struct vctx *c, struct ctr_parse *cp, const struct sexp *x
 static void parse_network(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
 {
 	struct conf_container *ct = cp->ct;
+	ct->netmode_given = true;
 	if (is_sym(x, "bridge")) {
 		ct->netmode = CONF_NET_BRIDGE;
 		return;

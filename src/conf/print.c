@@ -565,11 +565,15 @@ static void print_host(struct buf *b, const struct conf_host *h)
 			sexp_print_string(b, h->dir_path);
 		}
 	}
-	buf_adds(b, ")\n  :network (:bridge ");
-	sexp_print_string(b, h->bridge);
-	buf_adds(b, " :subnet ");
-	add_cidr(b, &h->subnet);
-	buf_adds(b, ")\n  :ingress (:listen ");
+	buf_addc(b, ')');
+	if (h->network_set) {
+		buf_adds(b, "\n  :network (:bridge ");
+		sexp_print_string(b, h->bridge);
+		buf_adds(b, " :subnet ");
+		add_cidr(b, &h->subnet);
+		buf_addc(b, ')');
+	}
+	buf_adds(b, "\n  :ingress (:listen ");
 	add_strings(b, h->listen);
 	if (h->tls_listen) {
 		buf_adds(b, " :tls-listen ");

@@ -45,7 +45,6 @@ TEST(minimal_defaults)
 	autofree char *p = conf_print(c);
 	CHECK_STR(p, "(host\n"
 		     "  :storage (:driver dir)\n"
-		     "  :network (:bridge \"clbsd0\" :subnet \"10.88.0.0/24\")\n"
 		     "  :ingress (:listen (\"0.0.0.0:80\")))\n"
 		     "\n"
 		     "(container web\n"
@@ -53,7 +52,7 @@ TEST(minimal_defaults)
 		     "  :image \"forge\"\n"
 		     "  :hostname \"web\"\n"
 		     "  :tty nil\n"
-		     "  :network bridge\n"
+		     "  :network none\n"
 		     "  :state running\n"
 		     "  :restart no\n"
 		     "  :snapshot-before-change nil)\n");
@@ -390,6 +389,40 @@ TEST(example_validates)
 	CHECK(c->ncontainers >= 3);
 	conf_free(c);
 }
+TEST(network_checks)
+{
+	/* No host network: the default is none, and bridge is refused. */
+	autofree char *msg = NULL;
+	struct conf *c = build("(container web :image \"forge\")", &msg);
+	CHECK(c);
+	CHECK(c->containers[0]->netmode == CONF_NET_NONE);
+	conf_free(c);
+	c = build("(host :network (:subnet \"10.88.0.0/24\")) (container web :image \"forge\")",
+		  &msg);
+	CHECK(c);
+	CHECK(c->containers[0]->netmode == CONF_NET_BRIDGE);
+	CHECK(c->host.network_set);
+	conf_free(c);
+	CHECK_ERR("(container web :image \"forge\" :network bridge)",
+		  "container web: :network bridge needs the host's network");
+	CHECK_ERR("(host :network ()) (container web :image \"forge\" :network host :publish "
+		  "(\"8080:80\"))",
+		  "container web: :publish needs a network, but :network is host");
+	CHECK_ERR("(host :network ()) (container web :image \"forge\" :ip \"10.9.0.2\")",
+		  "container web: :ip 10.9.0.2 is outside its network's subnet 10.88.0.0/24");
+	CHECK_ERR("(host :network ()) (container web :image \"forge\" :ip \"10.88.0.1\")",
+		  "container web: :ip 10.88.0.1 is reserved");
+	CHECK_ERR("(host :network ()) (container a :image \"forge\" :publish (\"8080:80\")) "
+		  "(container b :image \"forge\" :publish (\"127.0.0.1:8080:81\"))",
+		  "container b: :publish: host port 8080/tcp is also published by container a");
+	/* Same port, other protocol: no clash. */
+	c = build("(host :network ()) (container a :image \"forge\" :publish (\"53:53\")) "
+		  "(container b :image \"forge\" :publish (\"53:53/udp\"))",
+		  &msg);
+	CHECK(c);
+	conf_free(c);
+}
+
 
 TEST_MAIN_BEGIN("conf.conf")
 RUN(minimal_defaults);
@@ -406,4 +439,5 @@ RUN(depends_on);
 RUN(hash_and_diff);
 RUN(load);
 RUN(example_validates);
+RUN(network_checks);
 TEST_MAIN_END
