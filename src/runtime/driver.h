@@ -57,6 +57,7 @@ struct rt_spec {
 	uint32_t gid;
 	bool tty;        /* init gets a PTY as its controlling terminal */
 	bool stdin_open; /* keep stdin open (a pipe) rather than /dev/null */
+	bool host_network; /* share the caller's network namespace (no CLONE_NEWNET) */
 	struct rt_rootfs rootfs;
 	struct rt_mount *mounts;
 	size_t n_mounts;

@@ -295,8 +295,8 @@ static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
 {
 	static const char *const keys[] = {"name",   "hostname", "argv",   "env",
 					   "cwd",    "uid",      "gid",    "tty",
-					   "stdin_open", "rootfs", "mounts", "limits",
-					   "cgroup", NULL};
+					   "stdin_open", "host_network", "rootfs", "mounts",
+					   "limits", "cgroup", NULL};
 	int rc;
 	long long n;
 	if (!json_is_object(root))
@@ -337,7 +337,8 @@ static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
 		return rc;
 	s->gid = (uint32_t)n;
 	if ((rc = get_bool(root, "tty", &s->tty, err)) < 0 ||
-	    (rc = get_bool(root, "stdin_open", &s->stdin_open, err)) < 0)
+	    (rc = get_bool(root, "stdin_open", &s->stdin_open, err)) < 0 ||
+	    (rc = get_bool(root, "host_network", &s->host_network, err)) < 0)
 		return rc;
 
 	if ((rc = parse_rootfs(json_object_get(root, "rootfs"), &s->rootfs, err)) < 0)
@@ -401,6 +402,8 @@ char *rt_spec_to_json(const struct rt_spec *spec)
 	json_object_set_new(o, "gid", json_integer(spec->gid));
 	json_object_set_new(o, "tty", json_boolean(spec->tty));
 	json_object_set_new(o, "stdin_open", json_boolean(spec->stdin_open));
+	if (spec->host_network)
+		json_object_set_new(o, "host_network", json_true());
 
 	json_t *r = json_object();
 	set_str(r, "mode", spec->rootfs.mode);

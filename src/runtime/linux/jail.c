@@ -299,7 +299,7 @@ static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "sethostname %s", spec->hostname);
 		die(sock, &err);
 	}
-	if (loopback_up(&err) < 0)
+	if (!spec->host_network && loopback_up(&err) < 0)
 		die(sock, &err);
 	if (send_msg(sock, MSG_READY, 0, NULL) < 0)
 		_exit(1);
@@ -374,8 +374,9 @@ static __attribute__((noreturn)) void helper_main(const struct cg_sys *cg, const
 	if (cg_open_join(cg, cgroup, fds, &v2dir, &err) < 0)
 		die(sock, &err);
 	bool placed;
+	bool host_net = job->kind == JOB_CREATE && job->spec->host_network;
 	pid_t pid = clone_into(CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
-				       CLONE_NEWIPC | CLONE_NEWNET,
+				       CLONE_NEWIPC | (host_net ? 0 : CLONE_NEWNET),
 			       v2dir, &placed);
 	if (pid < 0) {
 		clbsd_err_set(&err, errno == EPERM ? CLBSD_E_FORBIDDEN : CLBSD_E_INTERNAL, errno,
@@ -656,6 +657,12 @@ static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
 		rc = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
 				      "the spec's cgroup %s is not the prepared init's %s",
 				      spec->cgroup ? spec->cgroup : "(none)", p->cgroup);
+		goto fail;
+	}
+	if (spec->host_network) {
+		/* A prepared init has its own network namespace already. */
+		rc = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
+				      "a prepared init cannot share the host's network");
 		goto fail;
 	}
 	struct cg_sys cg;
