@@ -105,6 +105,12 @@ static struct {
 	struct shim_log log;
 	bool running; /* setup is over: the loop owns the state file */
 	bool held;
+	/*
+	 * With --net-hold the init also waits for the daemon's net-ready;
+	 * a release asked for meanwhile is remembered in release_wanted.
+	 */
+	bool net_held;
+	bool release_wanted;
 	int release_fd;
 	int64_t hold_until;
 	int64_t trim_at; /* give unused memory back after a quiet spell; -1: nothing to do */
@@ -527,6 +533,10 @@ static int do_release(struct clbsd_err *err)
 {
 	if (!S.held)
 		return 0;
+	if (S.net_held) {
+		S.release_wanted = true;
+		return 0;
+	}
 	S.held = false;
 	int fd = steal_fd(&S.release_fd);
 	int r = S.rt->release(fd, err);
@@ -682,6 +692,42 @@ static void req_exec(struct client *c, const struct shim_req *q)
 	reap_children();
 }
 
+/*
+ * The daemon made the container's network (or could not: q->error). The
+ * init goes on once a release was also asked for (at once without --hold).
+ */
+static void req_net_ready(struct client *c, const struct shim_req *q)
+{
+	struct clbsd_err err;
+	if (!S.net_held) {
+		client_line(c, json_pack("{s:b}", "ok", 1));
+	} else if (q->error) {
+		S.net_held = false;
+		S.held = false;
+		xclose(&S.release_fd);
+		log_error("shim", S.o->name, "start: %s", q->error);
+		free(S.release_error);
+		S.release_error = xasprintf("network: %s", q->error);
+		autofree char *msg = xasprintf("clbsd: %s\n", S.release_error);
+		shim_log_write(&S.log, SHIM_STDERR, msg, strlen(msg));
+		for (struct client *a = S.clients; a; a = a->next)
+			if (a->kind == C_ATTACH)
+				client_frame(a, PROTO_STDERR, msg, strlen(msg));
+		if (!S.init.reaped)
+			kill(S.init.pid, SIGKILL);
+		client_line(c, json_pack("{s:b}", "ok", 1));
+	} else {
+		S.net_held = false;
+		if (S.release_wanted && do_release(&err) < 0) {
+			client_error(c, err.msg);
+			return;
+		}
+		client_line(c, json_pack("{s:b}", "ok", 1));
+	}
+	c->closing = true;
+	client_flush(c);
+}
+
 static void handle_request(struct client *c, const char *line)
 {
 	struct shim_req q;
@@ -715,6 +761,9 @@ static void handle_request(struct client *c, const char *line)
 		break;
 	case SHIM_OP_EXEC:
 		req_exec(c, &q);
+		break;
+	case SHIM_OP_NET_READY:
+		req_net_ready(c, &q);
 		break;
 	}
 	shim_req_release(&q);
@@ -1285,6 +1334,7 @@ static int setup(struct clbsd_err *err)
 		fd_set_nonblock(S.oom_fd, true);
 	}
 
+	S.net_held = o->net_hold;
 	if (o->hold) {
 		S.held = true;
 		S.hold_until = time_mono_ns() + HOLD_NS;
@@ -1309,7 +1359,7 @@ static int64_t next_deadline(void)
 		if (_t >= 0 && (d < 0 || _t < d))                                                  \
 			d = _t;                                                                    \
 	} while (0)
-	if (S.held)
+	if (S.held && !S.release_wanted)
 		CONSIDER(S.hold_until);
 	CONSIDER(shim_log_deadline(&S.log));
 	CONSIDER(S.trim_at);
@@ -1375,7 +1425,7 @@ static void timers(int64_t now)
 		trim_code();
 		S.trim_at = -1;
 	}
-	if (S.held && now >= S.hold_until) {
+	if (S.held && !S.release_wanted && now >= S.hold_until) {
 		struct clbsd_err err;
 		log_info("shim", S.o->name, "no client released the container in 10 s; starting");
 		do_release(&err);

@@ -19,8 +19,9 @@
 
 static const char usage[] =
 	"usage: clbsd-shim --name NAME --spec FILE --socket PATH --state FILE --log-dir DIR\n"
-	"                  --ready-fd N [--hold] [--log-max-size BYTES] [--log-max-files N]\n"
-	"                  [--scrollback BYTES] [--log-level error|warn|info|debug]\n"
+	"                  --ready-fd N [--hold] [--net-hold] [--log-max-size BYTES]\n"
+	"                  [--log-max-files N] [--scrollback BYTES]\n"
+	"                  [--log-level error|warn|info|debug]\n"
 	"       clbsd-shim --pool --cgroup PATH --socket PATH --ready-fd N [--log-level L]\n"
 	"Started by clbsdd for one native container, or ahead of one for its pool\n"
 	"(see docs/runtime.md); not meant to be run by hand.\n";
@@ -92,7 +93,7 @@ int main(int argc, char **argv)
 		.scrollback = 64 << 10,
 	};
 	const char *size_s = NULL, *files_s = NULL, *scroll_s = NULL, *level_s = NULL;
-	enum { O_NAME = 256, O_SPEC, O_SOCKET, O_STATE, O_LOGDIR, O_READY, O_HOLD, O_MAXSIZE,
+	enum { O_NAME = 256, O_SPEC, O_SOCKET, O_STATE, O_LOGDIR, O_READY, O_HOLD, O_NETHOLD, O_MAXSIZE,
 	       O_MAXFILES, O_SCROLL, O_LEVEL, O_POOL, O_CGROUP };
 	static const struct option opts[] = {
 		{"name", required_argument, NULL, O_NAME},
@@ -102,6 +103,7 @@ int main(int argc, char **argv)
 		{"log-dir", required_argument, NULL, O_LOGDIR},
 		{"ready-fd", required_argument, NULL, O_READY},
 		{"hold", no_argument, NULL, O_HOLD},
+		{"net-hold", no_argument, NULL, O_NETHOLD},
 		{"log-max-size", required_argument, NULL, O_MAXSIZE},
 		{"log-max-files", required_argument, NULL, O_MAXFILES},
 		{"scrollback", required_argument, NULL, O_SCROLL},
@@ -124,6 +126,7 @@ int main(int argc, char **argv)
 		case O_LOGDIR: o.log_dir = optarg; break;
 		case O_READY: ready_s = optarg; break;
 		case O_HOLD: o.hold = true; break;
+		case O_NETHOLD: o.net_hold = true; break;
 		case O_MAXSIZE: size_s = optarg; break;
 		case O_MAXFILES: files_s = optarg; break;
 		case O_SCROLL: scroll_s = optarg; break;

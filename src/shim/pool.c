@@ -144,6 +144,7 @@ static int parse_claim(const char *line, struct shim_opts *o, const char **why)
 	o->state_path = claimed.state;
 	o->log_dir = claimed.log_dir;
 	o->hold = json_is_true(json_object_get(j, "hold"));
+	o->net_hold = json_is_true(json_object_get(j, "net_hold"));
 	json_decref(j);
 	return 0;
 }

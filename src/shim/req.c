@@ -106,6 +106,7 @@ static const struct {
 } ops[] = {
 	{"state", SHIM_OP_STATE},   {"wait", SHIM_OP_WAIT},     {"release", SHIM_OP_RELEASE},
 	{"kill", SHIM_OP_KILL},     {"attach", SHIM_OP_ATTACH}, {"exec", SHIM_OP_EXEC},
+	{"net-ready", SHIM_OP_NET_READY},
 };
 
 static int parse_obj(json_t *o, struct shim_req *req, struct clbsd_err *err)
@@ -114,7 +115,7 @@ static int parse_obj(json_t *o, struct shim_req *req, struct clbsd_err *err)
 	if (!json_is_string(opv))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"request needs an \"op\" string (state, wait, release, "
-					"kill, attach or exec)");
+					"kill, attach, exec or net-ready)");
 	const char *op = json_string_value(opv);
 	size_t i;
 	for (i = 0; i < ARRAY_SIZE(ops); i++)
@@ -123,7 +124,7 @@ static int parse_obj(json_t *o, struct shim_req *req, struct clbsd_err *err)
 	if (i == ARRAY_SIZE(ops))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"unknown op \"%.64s\" (want state, wait, release, kill, "
-					"attach or exec)",
+					"attach, exec or net-ready)",
 					op);
 	req->op = ops[i].op;
 
@@ -134,6 +135,15 @@ static int parse_obj(json_t *o, struct shim_req *req, struct clbsd_err *err)
 	case SHIM_OP_WAIT:
 	case SHIM_OP_RELEASE:
 		return 0;
+	case SHIM_OP_NET_READY: {
+		json_t *e = json_object_get(o, "error");
+		if (e && !json_is_null(e)) {
+			if (!json_is_string(e))
+				return bad(err, "error", "a string");
+			req->error = xstrdup(json_string_value(e));
+		}
+		return 0;
+	}
 	case SHIM_OP_KILL:
 		if ((r = get_signal(o, &req->signal, err)) < 0)
 			return r;
@@ -208,6 +218,7 @@ int shim_req_parse(const char *line, struct shim_req *req, struct clbsd_err *err
 void shim_req_release(struct shim_req *req)
 {
 	strv_free(req->argv);
+	free(req->error);
 	strv_free(req->env);
 	free(req->cwd);
 	memset(req, 0, sizeof(*req));

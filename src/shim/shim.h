@@ -103,6 +103,7 @@ enum shim_op {
 	SHIM_OP_KILL,
 	SHIM_OP_ATTACH,
 	SHIM_OP_EXEC,
+	SHIM_OP_NET_READY, /* the daemon plumbed the network (or gave up: "error") */
 };
 
 /* One parsed request line (see util/proto.h for the fields). */
@@ -118,6 +119,7 @@ struct shim_req {
 	char **argv;     /* exec, NULL-terminated, at least one element */
 	char **env;      /* exec, NULL-terminated "K=V" (may be empty) */
 	char *cwd;       /* exec, NULL when absent */
+	char *error;     /* net-ready: why the network could not be made (the init is killed) */
 	bool has_uid, has_gid;
 	uint32_t uid, gid;
 };
@@ -137,6 +139,7 @@ struct shim_opts {
 	const char *log_dir;
 	int ready_fd;
 	bool hold;
+	bool net_hold; /* the init also waits for a net-ready request from the daemon */
 	int64_t log_max_size;
 	int log_max_files;
 	int64_t scrollback;
