@@ -3,6 +3,7 @@
  * persistence in container.json, and final removal.
  */
 #include "daemon.h"
+#include "net/net.h"
 #include "util/json.h"
 #include "util/util.h"
 
@@ -95,6 +96,7 @@ void ctr_free(struct container *c)
 	if (!c)
 		return;
 	config_release(&c->cfg);
+	ctr_net_release(&c->net);
 	free(c->name);
 	free(c->image_ref);
 	free(c->dir);
@@ -171,6 +173,7 @@ json_t *ctr_to_json(const struct container *c)
 	json_object_set_new(j, "cgroup", json_string(cg));
 	free(cg);
 	json_object_set_new(j, "config", config_json(&c->cfg));
+	json_object_set_new(j, "network", ctr_net_to_json(&c->net));
 	json_object_set_new(j, "managed", json_boolean(c->managed));
 	if (c->managed)
 		json_object_set_new(j, "spec_hash", json_string(c->spec_hash));
@@ -443,7 +446,8 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 
 static const char *const create_keys[] = {
 	"name",  "image", "command", "env",  "volumes", "workdir",  "user",        "hostname",
-	"tty",   "stdin", "memory",  "pids", "cpus",    "restart", "auto_remove", "storage", NULL,
+	"tty",   "stdin", "memory",  "pids", "cpus",    "restart", "auto_remove", "storage",
+	"network", "ip", "aliases", "dns", "publish", NULL,
 };
 
 /*
@@ -732,7 +736,8 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 	c->d = d;
 	c->name = xstrdup(name);
 	c->ready_fd = -1;
-	if (build_config(d, req, img, name, &c->cfg, err) < 0) {
+	if (build_config(d, req, img, name, &c->cfg, err) < 0 ||
+	    dnet_parse_request(d, req, &c->net, err) < 0) {
 		ctr_free(c);
 		return -err->code;
 	}
@@ -766,6 +771,12 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 		ctr_free(c);
 		return r;
 	}
+	/* Addresses before storage: a full subnet is refused before anything is made. */
+	if (dnet_assign(d, c, err) < 0) {
+		clbsd_err_prefix(err, "create container %s", name);
+		ctr_free(c);
+		return -err->code;
+	}
 	struct rt_rootfs rootfs = {0};
 	autofree char *logs = xasprintf("%s/logs", c->dir);
 	autofree char *img_rootfs = xasprintf("%s/rootfs", img->dir);
@@ -789,11 +800,13 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 			d->storage.ops->remove(&d->storage, c->dir, &ignore);
 		fs_rm_rf(c->dir, &ignore);
 		clbsd_err_prefix(err, "create container %s", name);
+		dnet_forget(c);
 		ctr_free(c);
 		return r;
 	}
 	c->next = d->ctrs;
 	d->ctrs = c;
+	dnet_peers_changed(d, c);
 	daemon_event(d, "container.created", c->name,
 		     json_pack("{s:s,s:s}", "image", c->image_ref, "id", c->id));
 	*out = c;
@@ -837,6 +850,7 @@ int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err
 	}
 	spec->limits = c->cfg.limits;
 	spec->cgroup = ctr_cgroup(c);
+	dnet_spec(c, spec);
 	return 0;
 }
 
@@ -914,6 +928,44 @@ int ctr_destroy_files(struct container *c, struct clbsd_err *err)
 	return 0;
 }
 
+/*
+ * A clone or an import: addresses of its own. What cannot carry over (a
+ * network this host lacks, the original's pinned address or published
+ * ports, taken by the original) is dropped with a warning.
+ */
+static void adopt_network(struct container *c)
+{
+	struct clbsd_err err;
+	for (int attempt = 0; ctr_net_attached(c) && attempt < 3; attempt++) {
+		if (dnet_assign(c->d, c, &err) == 0) {
+			if (attempt) {
+				struct clbsd_err e2;
+				if (ctr_save_config(c, &e2) < 0)
+					log_warn("container", c->name, "%s", e2.msg);
+			}
+			dnet_peers_changed(c->d, c);
+			return;
+		}
+		log_warn("container", c->name, "%s", err.msg);
+		if (attempt == 0 && (c->net.ip || c->net.publish)) {
+			log_warn("container", c->name,
+				 "dropping its pinned address and published ports (the original "
+				 "keeps them)");
+			free(c->net.ip);
+			c->net.ip = NULL;
+			strv_free(c->net.publish);
+			c->net.publish = NULL;
+			continue;
+		}
+		log_warn("container", c->name, "it starts with loopback only");
+		strv_free(c->net.networks);
+		c->net.networks = NULL;
+		c->net.mode = NET_MODE_NONE;
+	}
+	if (ctr_save_config(c, &err) < 0)
+		log_warn("container", c->name, "%s", err.msg);
+}
+
 int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct container **out,
 		     struct clbsd_err *err)
 {
@@ -926,6 +978,12 @@ int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct con
 	for (size_t i = 0; i < ARRAY_SIZE(zero); i++)
 		json_object_set_new(rec, zero[i], json_integer(0));
 	json_object_set_new(rec, "oom_killed", json_false());
+	/* Addresses are the original's: this one gets its own (adopt_network). */
+	json_t *net = json_object_get(rec, "network");
+	size_t k;
+	json_t *e;
+	json_array_foreach(json_object_get(net, "networks"), k, e)
+		json_object_del(e, "ip");
 	json_object_set_new(rec, "started_at", json_null());
 	json_object_set_new(rec, "finished_at", json_null());
 	autofree char *text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -940,8 +998,11 @@ int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct con
 	    ctr_load_one(d, name, err) < 0)
 		return clbsd_err_prefix(err, "container %s", name);
 	*out = ctr_find(d, name);
-	return *out ? 0 : clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOENT, "container %s: not loaded",
-					   name);
+	if (!*out)
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOENT, "container %s: not loaded",
+					name);
+	adopt_network(*out);
+	return 0;
 }
 
 /* ---- loading at start ---- */
@@ -1025,8 +1086,11 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 		cfg->volumes[cfg->n_volumes].readonly = json_bool(v, "readonly", false);
 		cfg->n_volumes++;
 	}
+	ctr_net_from_json(json_object_get(j, "network"), &c->net);
 	json_decref(j);
+	/* A running one was plumbed before; the repair at start checks it. */
 	load_state(c);
+	c->net_attached = c->state == CTR_RUNNING && ctr_net_attached(c);
 	if (!cfg->argv || !cfg->argv[0] || !cfg->env || !valid_name(c->name)) {
 		ctr_free(c);
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,

@@ -50,6 +50,17 @@ struct ctr_config {
 	bool auto_remove;
 };
 
+/* A container's network settings (net.c). mode is an enum net_mode. */
+struct ctr_net {
+	int mode;
+	char **networks; /* NET_MODE_NETWORKS: names in order ("default" is the host's bridge) */
+	char *ip;        /* pinned IPv4 address on the first network, or NULL */
+	char **aliases;  /* extra names on every network */
+	char **dns;      /* nameservers; NULL: the host's */
+	char **publish;  /* "[IP:]HOST:CTR/proto", normalised */
+	char **addrs;    /* assigned, one per network ("" when none) */
+};
+
 struct container;
 typedef void (*ctr_done_fn)(struct container *c, const struct clbsd_err *err, void *arg);
 
@@ -66,6 +77,8 @@ struct container {
 	char *image_ref;
 	char image_id[65];
 	struct ctr_config cfg;
+	struct ctr_net net;
+	bool net_attached; /* its veths and port rules were made for the current run */
 	enum ctr_state state;
 	pid_t pid;
 	pid_t shim_pid;
@@ -149,6 +162,7 @@ struct daemon {
 	bool conf_main_seen;       /* the main file existed at the last good load */
 	bool shutting_down;
 	struct pool *pool; /* pool.c: shims made ahead of starts */
+	struct dnet *net;  /* net.c: networks, addresses, the driver's queue */
 	bool root_shared;  /* our / propagates mounts to the namespaces made from it */
 };
 
@@ -170,6 +184,45 @@ void pool_drop(struct pool_entry *e);
 void pool_started(struct daemon *d);
 /* Shutdown: discard every entry and wait (briefly) for their shims. */
 void pool_release(struct daemon *d);
+
+/* net.c: networks and container plumbing (see the file's comment) */
+struct dnet;
+typedef void (*dnet_done_fn)(struct container *c, const struct clbsd_err *err, void *arg);
+typedef void (*dnet_doctor_fn)(json_t *result, const struct clbsd_err *err, void *arg);
+int dnet_init(struct daemon *d, struct clbsd_err *err);
+void dnet_release_daemon(struct daemon *d);
+/* The configuration changed (or was first loaded): networks up, down, repaired. */
+void dnet_sync(struct daemon *d);
+/* Make the host match every network and running container (on the queue). */
+void dnet_repair(struct daemon *d);
+/* The "network", "ip", "aliases", "dns" and "publish" keys of a create request. */
+int dnet_parse_request(struct daemon *d, json_t *req, struct ctr_net *out,
+		       struct clbsd_err *err);
+/* Addresses for a new container (kept in the IPAM pools); checks port clashes. */
+int dnet_assign(struct daemon *d, struct container *c, struct clbsd_err *err);
+/* The container is on one or more networks (needs an attach at start). */
+bool ctr_net_attached(const struct container *c);
+/* Before a start: its /etc/hosts and resolv.conf in its directory. */
+int dnet_prepare_files(struct container *c, struct clbsd_err *err);
+/* Add host_network and the /etc/hosts and resolv.conf mounts to a spec. */
+void dnet_spec(const struct container *c, struct rt_spec *spec);
+/* Plumb the held init pid into its networks; fn on the loop when done. */
+void dnet_attach(struct container *c, pid_t pid, dnet_done_fn fn, void *arg);
+/* Its run ended: drop its veths and port rules. */
+void dnet_detach(struct container *c);
+void dnet_detach_name(struct daemon *d, const char *name);
+/* It is being removed: detach, give its addresses back, tell its peers. */
+void dnet_forget(struct container *c);
+/* Peers sharing a network with c get a fresh /etc/hosts. */
+void dnet_peers_changed(struct daemon *d, const struct container *c);
+int dnet_doctor(struct container *c, dnet_doctor_fn fn, void *arg, struct clbsd_err *err);
+json_t *dnet_list(struct daemon *d);
+json_t *dnet_inspect(struct daemon *d, const char *name, struct clbsd_err *err);
+int dnet_create(struct daemon *d, json_t *req, json_t **out, struct clbsd_err *err);
+int dnet_remove(struct daemon *d, const char *name, struct clbsd_err *err);
+json_t *ctr_net_to_json(const struct ctr_net *cn);
+int ctr_net_from_json(const json_t *j, struct ctr_net *cn);
+void ctr_net_release(struct ctr_net *cn);
 
 /* lifecycle.c: posix_spawn the shim with argv, its ready pipe (read end, non-blocking) in *ready_fd. */
 int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, pid_t *pid,

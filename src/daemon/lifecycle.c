@@ -4,6 +4,7 @@
  * removal, and re-adoption of live shims when the daemon starts.
  */
 #include "daemon.h"
+#include "net/net.h"
 #include "util/json.h"
 #include "util/proto.h"
 #include "util/util.h"
@@ -233,6 +234,9 @@ void ctr_on_started(struct container *c, ctr_done_fn fn, void *arg)
 	waiters_add(&c->start_waiters, fn, arg);
 }
 
+static void started(struct container *c);
+static void net_attached(struct container *c, const struct clbsd_err *aerr, void *arg);
+
 static void ready_line(struct container *c, const char *line)
 {
 	struct clbsd_err err;
@@ -258,6 +262,49 @@ static void ready_line(struct container *c, const char *line)
 	c->shim_pid = (pid_t)json_int(j, "shim_pid", 0);
 	json_decref(j);
 	daemon_track_child(c->d, c->shim_pid);
+	if (ctr_net_attached(c)) {
+		/* The init waits (--net-hold) until its network is made. */
+		if (c->ready_ev)
+			event_del(c->ready_ev); /* the report is in; the pipe's end is not news */
+		dnet_attach(c, c->pid, net_attached, NULL);
+		return;
+	}
+	started(c);
+}
+
+/* The init is plumbed (or could not be): let it go on, or have it killed. */
+static void net_attached(struct container *c, const struct clbsd_err *aerr, void *arg)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *req = json_pack("{s:s}", "op", "net-ready");
+	if (aerr)
+		json_object_set_new(req, "error", json_string(aerr->msg));
+	json_t *reply = NULL;
+	int r = ctr_shim_call(c, req, &reply, &err);
+	json_decref(req);
+	json_decref(reply);
+	if (aerr || r < 0) {
+		if (aerr)
+			clbsd_err_setmsg(&err, aerr->kind, 0, "container %s: network: %s", c->name,
+					 aerr->msg);
+		else
+			clbsd_err_prefix(&err, "container %s", c->name);
+		log_error("container", c->name, "start failed: %s", err.msg);
+		dnet_detach(c);
+		c->pid = 0;
+		c->shim_pid = 0;
+		start_finish(c, &err);
+		return;
+	}
+	started(c);
+}
+
+/* The init runs its command: the container is up. */
+static void started(struct container *c)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
 	c->state = CTR_RUNNING;
 	c->cgroup_gone = false;
 	c->started_ns = time_now_ns();
@@ -381,6 +428,9 @@ static int claim_pooled(struct container *c, bool hold, const char *spec_path,
 	 */
 	if (!d->root_shared && (d->storage.pool || c->cfg.n_volumes > 0))
 		return -1;
+	/* A prepared init has a network namespace of its own already. */
+	if (c->net.mode == NET_MODE_HOST)
+		return -1;
 	struct pool_entry *e = pool_take(d);
 	if (!e)
 		return -1;
@@ -392,10 +442,10 @@ static int claim_pooled(struct container *c, bool hold, const char *spec_path,
 		pool_drop(e);
 		return -1;
 	}
-	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s}", "op", "claim", "name", c->name,
-			      "spec", spec_path, "socket", c->shim_socket, "state", state_path,
-			      "log_dir", log_dir, "hold", hold, "log_level",
-			      log_level_name(log_get_level()));
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s}", "op", "claim", "name",
+			      c->name, "spec", spec_path, "socket", c->shim_socket, "state",
+			      state_path, "log_dir", log_dir, "hold", hold, "net_hold",
+			      ctr_net_attached(c), "log_level", log_level_name(log_get_level()));
 	autofree char *claim = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	if (pool_claim(e, c->shim_socket, claim, fd, &err) < 0) {
@@ -428,6 +478,8 @@ static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd
 	}
 	unlink(state_path);
 	unlink(c->shim_socket);
+	if (dnet_prepare_files(c, err) < 0)
+		return clbsd_err_prefix(err, "container %s", c->name);
 
 	int fd = -1;
 	if (claim_pooled(c, hold, spec_path, state_path, log_dir, &fd) == 0) {
@@ -441,7 +493,12 @@ static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd
 				      "--socket", c->shim_socket, "--state", state_path,
 				      "--log-dir", log_dir, "--ready-fd", "3",
 				      "--log-level", log_level_name(log_get_level()),
-				      hold ? "--hold" : NULL, NULL};
+				      NULL, NULL, NULL};
+		size_t k = 15;
+		if (hold)
+			argv[k++] = "--hold";
+		if (ctr_net_attached(c))
+			argv[k++] = "--net-hold";
 		pid_t pid;
 		if (daemon_spawn_shim(d, argv, &fd, &pid, err) < 0)
 			return -err->code;
@@ -602,6 +659,7 @@ static void remove_finish(struct container *c, const struct clbsd_err *ferr, ctr
 		}
 	}
 	c->removed = true;
+	dnet_forget(c);
 	watch_close(c);
 	if (c->restart_ev) {
 		event_free(c->restart_ev);
@@ -676,6 +734,7 @@ static void on_exit_info(struct container *c, int code, int sig, bool oom, int64
 	c->finished_ns = finished;
 	c->pid = 0;
 	c->shim_pid = 0;
+	dnet_detach(c);
 	if (ran > BACKOFF_RESET_NS)
 		c->backoff_n = 0;
 	daemon_reap(c->d);

@@ -414,7 +414,7 @@ int main(int argc, char **argv)
 	autofree char *journal = xasprintf("%s/events.jsonl", d.root);
 	events_init(&d.events, journal);
 	d.started_ns = time_now_ns();
-	if (ctr_load_all(&d, &err) < 0) {
+	if (dnet_init(&d, &err) < 0 || ctr_load_all(&d, &err) < 0) {
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
 		return 1;
 	}
@@ -476,6 +476,7 @@ int main(int argc, char **argv)
 		ctr_forget(c);
 	}
 	reconcile_release(&d);
+	dnet_release_daemon(&d);
 	image_store_release(&d.images);
 	storage_release(&d.storage);
 	events_release(&d.events);

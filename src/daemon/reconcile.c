@@ -110,6 +110,7 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 		free(d->conf_hashes);
 		d->conf_hashes = NULL;
 		hooks_sync(d);
+		dnet_sync(d);
 	}
 	daemon_event(d, "config.loaded", NULL,
 		     json_pack("{s:I,s:I}", "generation", (json_int_t)d->conf_generation,
@@ -297,6 +298,41 @@ json_t *reconcile_plan(struct daemon *d, struct clbsd_err *err)
 	return out;
 }
 
+/* :network, :ip, :aliases, :dns and :publish as create-request keys. */
+static void add_network(json_t *req, const struct conf_container *ct)
+{
+	switch (ct->netmode) {
+	case CONF_NET_BRIDGE:
+		json_object_set_new(req, "network", json_string("bridge"));
+		break;
+	case CONF_NET_HOST:
+		json_object_set_new(req, "network", json_string("host"));
+		break;
+	case CONF_NET_NONE:
+		json_object_set_new(req, "network", json_string("none"));
+		break;
+	case CONF_NET_NAMED:
+		json_object_set_new(req, "network", json_strv(ct->networks));
+		break;
+	}
+	if (ct->ip)
+		json_object_set_new(req, "ip", json_string(ct->ip));
+	if (ct->aliases)
+		json_object_set_new(req, "aliases", json_strv(ct->aliases));
+	if (ct->dns)
+		json_object_set_new(req, "dns", json_strv(ct->dns));
+	if (ct->npublish) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < ct->npublish; i++) {
+			const struct conf_publish *p = &ct->publish[i];
+			json_array_append_new(a, json_sprintf("%s%s%d:%d/%s", p->ip ? p->ip : "",
+							      p->ip ? ":" : "", p->host_port,
+							      p->ctr_port, p->udp ? "udp" : "tcp"));
+		}
+		json_object_set_new(req, "publish", a);
+	}
+}
+
 /* ---- creating a declared container ---- */
 
 static json_t *create_request(struct daemon *d, const struct conf_container *ct,
@@ -363,6 +399,7 @@ static json_t *create_request(struct daemon *d, const struct conf_container *ct,
 		restart = onf;
 	}
 	json_object_set_new(req, "restart", json_string(restart));
+	add_network(req, ct);
 	return req;
 }
 
@@ -603,6 +640,7 @@ static void pass_end(struct reconcile_pass *p)
 			d->conf_hashes = NULL;
 			d->pass_pending = true;
 			hooks_sync(d);
+			dnet_sync(d);
 		} else if (p->plan.n) {
 			/* New containers have layers and volumes now: watch them. */
 			hooks_sync(d);
@@ -793,6 +831,8 @@ void reconcile_init(struct daemon *d)
 	struct clbsd_err err;
 	/* A bad file at start leaves nothing declared; running containers stay. */
 	config_reload(d, &err);
+	if (!d->conf)
+		dnet_sync(d); /* networks made through the API still work */
 	health_resume(d);
 	schedule(d, 0);
 }

@@ -1,0 +1,1160 @@
+/*
+ * The daemon's side of networking (docs/network.md): which networks exist,
+ * which addresses containers hold, and when the driver (src/net) plumbs or
+ * unplumbs them.
+ *
+ * - Networks come from the configuration (the host's :network is the
+ *   network "default", each (network ...) form another) and from the API
+ *   (`clbsd network create`, kept in <root>/net/networks.json). A name
+ *   declared in both is the configuration's.
+ * - Addresses come from one IPAM pool per network, kept in
+ *   <root>/net/ipam/NETWORK.json and written after every change; a container
+ *   records its addresses in container.json too, for inspect.
+ * - A container on networks starts with its init held (the shim's
+ *   --net-hold): once the init exists, a job attaches it (veths, addresses,
+ *   routes, published ports), writes its /etc/hosts and resolv.conf (bind
+ *   mounted from its directory), and tells the shim to go on.
+ * - Driver calls run on a worker thread, one at a time and in order (a
+ *   detach of a run that ended must not overtake the attach of the next).
+ *   A job sees a snapshot of the state taken on the loop when it was queued.
+ */
+#include "daemon.h"
+#include "conf/conf.h"
+#include "net/net.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct dnet_network {
+	char *name;
+	char *bridge;
+	struct net_prefix subnet4;
+	bool internal;
+	bool from_conf;
+	struct ipam ipam;
+};
+
+struct net_job {
+	void (*run)(struct net_job *j);
+	void (*done)(struct net_job *j);
+	struct daemon *d;
+	struct dnet_snap *snap;
+	char *name;            /* the container (or NULL) */
+	pid_t pid;             /* attach: the held init */
+	struct container *c;   /* attach: whom to answer (checked against name) */
+	dnet_done_fn fn;       /* attach */
+	dnet_doctor_fn doctor_fn;
+	void *arg;
+	struct clbsd_err err;
+	int rc;
+	struct net_report rep;
+	struct strv lines; /* doctor */
+	size_t n_bad;
+	struct net_job *next;
+};
+
+struct dnet {
+	const struct net_ops *ops;
+	char *dir; /* <root>/net */
+	struct dnet_network *nets;
+	size_t n;
+	json_t *api_nets; /* array of {name, subnet, internal} from networks.json */
+	struct net_job *queue, *queue_tail;
+	bool busy;
+	bool synced; /* the first sync ran (it repairs) */
+};
+
+/* ---- snapshots: a net_state owning its strings, for a worker ---- */
+
+struct dnet_snap {
+	struct net_state st;
+	struct net_network *nets;
+	struct net_container *ctrs;
+	struct strv strings; /* everything the state points at */
+	void **blocks;       /* arrays it points at */
+	size_t n_blocks;
+};
+
+static const char *snap_str(struct dnet_snap *s, const char *v)
+{
+	if (!v)
+		return NULL;
+	strv_push(&s->strings, v);
+	return s->strings.v[s->strings.n - 1];
+}
+
+static void *snap_block(struct dnet_snap *s, size_t n, size_t size)
+{
+	s->blocks = xrealloc(s->blocks, (s->n_blocks + 1) * sizeof(void *));
+	void *p = xcalloc(n ? n : 1, size);
+	s->blocks[s->n_blocks++] = p;
+	return p;
+}
+
+static void snap_free(struct dnet_snap *s)
+{
+	if (!s)
+		return;
+	strv_release(&s->strings);
+	for (size_t i = 0; i < s->n_blocks; i++)
+		free(s->blocks[i]);
+	free(s->blocks);
+	free(s->nets);
+	free(s->ctrs);
+	free(s);
+}
+
+static struct dnet_network *find_net(const struct dnet *n, const char *name)
+{
+	for (size_t i = 0; i < n->n; i++)
+		if (strcmp(n->nets[i].name, name) == 0)
+			return &n->nets[i];
+	return NULL;
+}
+
+bool ctr_net_attached(const struct container *c)
+{
+	return c->net.mode == NET_MODE_NETWORKS && c->net.networks && c->net.networks[0];
+}
+
+/* The container as the driver sees it; pid 0 when not running. */
+static void snap_container(struct dnet_snap *s, const struct container *c, pid_t pid,
+			   struct net_container *out)
+{
+	size_t n = strv_len(c->net.networks);
+	struct net_endpoint *eps = snap_block(s, n, sizeof(*eps));
+	size_t na = strv_len(c->net.aliases);
+	const char **aliases = snap_block(s, na + 1, sizeof(char *));
+	for (size_t i = 0; i < na; i++)
+		aliases[i] = snap_str(s, c->net.aliases[i]);
+	for (size_t i = 0; i < n; i++) {
+		eps[i].network = snap_str(s, c->net.networks[i]);
+		const char *a = c->net.addrs && i < strv_len(c->net.addrs) ? c->net.addrs[i] : NULL;
+		struct clbsd_err ignore;
+		if (a && *a)
+			net_addr_parse(a, &eps[i].ip4, &ignore);
+		eps[i].aliases = aliases;
+		eps[i].n_aliases = na;
+	}
+	size_t np = strv_len(c->net.publish);
+	struct net_port *ports = snap_block(s, np, sizeof(*ports));
+	size_t k = 0;
+	for (size_t i = 0; i < np; i++) {
+		struct clbsd_err ignore;
+		if (net_port_parse(c->net.publish[i], &ports[k], &ignore) == 0)
+			k++;
+	}
+	*out = (struct net_container){.name = snap_str(s, c->name),
+				      .pid = pid,
+				      .netns_fd = -1,
+				      .eps = eps,
+				      .n_eps = n,
+				      .ports = ports,
+				      .n_ports = k};
+}
+
+/*
+ * Every network and every container on one. Running containers carry their
+ * init's pid; `extra` (with extra_pid) is one not yet marked running.
+ */
+static struct dnet_snap *snapshot(struct daemon *d, const struct container *extra,
+				  pid_t extra_pid)
+{
+	struct dnet *n = d->net;
+	struct dnet_snap *s = xcalloc(1, sizeof(*s));
+	s->nets = xcalloc(n->n ? n->n : 1, sizeof(*s->nets));
+	for (size_t i = 0; i < n->n; i++)
+		s->nets[i] = (struct net_network){.name = snap_str(s, n->nets[i].name),
+						  .bridge = snap_str(s, n->nets[i].bridge),
+						  .subnet4 = n->nets[i].subnet4,
+						  .internal = n->nets[i].internal};
+	/* Every container, and `extra` when it is not in the list yet (a create). */
+	size_t nc = 1;
+	for (struct container *c = d->ctrs; c; c = c->next)
+		nc++;
+	const struct container **all = xcalloc(nc, sizeof(*all));
+	size_t na = 0;
+	bool extra_listed = false;
+	for (struct container *c = d->ctrs; c; c = c->next) {
+		all[na++] = c;
+		extra_listed |= c == extra;
+	}
+	if (extra && !extra_listed)
+		all[na++] = extra;
+	s->ctrs = xcalloc(nc, sizeof(*s->ctrs));
+	size_t k = 0;
+	for (size_t x = 0; x < na; x++) {
+		const struct container *c = all[x];
+		if (!ctr_net_attached(c) || c->removed)
+			continue;
+		/* A container whose network is gone is left out (its start fails). */
+		bool known = true;
+		for (size_t i = 0; c->net.networks[i]; i++)
+			known &= find_net(n, c->net.networks[i]) != NULL;
+		if (!known)
+			continue;
+		pid_t pid = c == extra ? extra_pid
+			    : c->state == CTR_RUNNING && c->net_attached ? c->pid
+									  : 0;
+		snap_container(s, c, pid, &s->ctrs[k++]);
+	}
+	free(all);
+	s->st = (struct net_state){.nets = s->nets, .n_nets = n->n, .ctrs = s->ctrs, .n_ctrs = k};
+	return s;
+}
+
+/* ---- the job queue ---- */
+
+static void job_start(struct daemon *d);
+
+static void job_run(void *p)
+{
+	struct net_job *j = p;
+	j->run(j);
+}
+
+static void job_free(struct net_job *j)
+{
+	snap_free(j->snap);
+	free(j->name);
+	net_report_release(&j->rep);
+	strv_release(&j->lines);
+	free(j);
+}
+
+static void job_done(void *p)
+{
+	struct net_job *j = p;
+	struct daemon *d = j->d;
+	for (size_t i = 0; i < j->rep.changes.n; i++)
+		log_info("net", j->name, "%s", j->rep.changes.v[i]);
+	if (j->rep.forwarding_enabled)
+		log_info("net", NULL, "turned IP forwarding on (containers on bridges need it)");
+	if (j->done)
+		j->done(j);
+	job_free(j);
+	d->net->busy = false;
+	job_start(d);
+}
+
+static void job_start(struct daemon *d)
+{
+	struct dnet *n = d->net;
+	if (n->busy || !n->queue)
+		return;
+	struct net_job *j = n->queue;
+	n->queue = j->next;
+	if (!n->queue)
+		n->queue_tail = NULL;
+	n->busy = true;
+	work_submit(d, job_run, job_done, j);
+}
+
+static struct net_job *job_new(struct daemon *d, void (*run)(struct net_job *),
+			       void (*done)(struct net_job *), const char *name)
+{
+	struct net_job *j = xcalloc(1, sizeof(*j));
+	j->run = run;
+	j->done = done;
+	j->d = d;
+	j->name = name ? xstrdup(name) : NULL;
+	clbsd_err_init(&j->err);
+	net_report_init(&j->rep);
+	return j;
+}
+
+static void job_queue(struct daemon *d, struct net_job *j)
+{
+	struct dnet *n = d->net;
+	if (n->queue_tail)
+		n->queue_tail->next = j;
+	else
+		n->queue = j;
+	n->queue_tail = j;
+	job_start(d);
+}
+
+/* ---- persistence ---- */
+
+static char *ipam_path(const struct dnet *n, const char *name)
+{
+	return xasprintf("%s/ipam/%s.json", n->dir, name);
+}
+
+static void ipam_save(struct daemon *d, const struct dnet_network *nw)
+{
+	autofree char *dir = xasprintf("%s/ipam", d->net->dir);
+	autofree char *path = ipam_path(d->net, nw->name);
+	autofree char *json = ipam_to_json(&nw->ipam);
+	struct clbsd_err err;
+	if (fs_mkdir_p(dir, 0700, &err) < 0 ||
+	    fs_write_atomic(path, json, strlen(json), 0600, &err) < 0)
+		log_error("net", NULL, "network %s: cannot save its addresses: %s", nw->name,
+			  err.msg);
+}
+
+static void ipam_load(struct daemon *d, struct dnet_network *nw)
+{
+	autofree char *path = ipam_path(d->net, nw->name);
+	autofree char *json = NULL;
+	struct clbsd_err err;
+	if (fs_read_file(path, &json, NULL, &err) == 0 &&
+	    ipam_from_json(json, &nw->subnet4, &nw->ipam, &err) == 0)
+		return;
+	if (json)
+		log_warn("net", NULL, "network %s: %s unreadable (%s); starting a new pool",
+			 nw->name, path, err.msg);
+	if (ipam_init(&nw->ipam, &nw->subnet4, &err) < 0)
+		log_error("net", NULL, "network %s: %s", nw->name, err.msg);
+}
+
+static void api_nets_save(struct daemon *d)
+{
+	struct dnet *n = d->net;
+	autofree char *path = xasprintf("%s/networks.json", n->dir);
+	autofree char *text = json_dumps(n->api_nets, JSON_INDENT(2));
+	struct clbsd_err err;
+	if (fs_mkdir_p(n->dir, 0700, &err) < 0 ||
+	    fs_write_atomic(path, text, strlen(text), 0600, &err) < 0)
+		log_error("net", NULL, "cannot save %s: %s", path, err.msg);
+}
+
+/* ---- the set of networks ---- */
+
+static void cidr_prefix(const struct conf_cidr *c, struct net_prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->addr.family = AF_INET;
+	uint32_t be = htonl(c->addr);
+	memcpy(p->addr.b, &be, 4);
+	p->len = (unsigned)c->prefix;
+}
+
+static void add_net(struct dnet_network **v, size_t *nv, const char *name, const char *bridge,
+		    const struct net_prefix *subnet, bool internal, bool from_conf)
+{
+	*v = xrealloc(*v, (*nv + 1) * sizeof(**v));
+	struct dnet_network *nw = &(*v)[(*nv)++];
+	memset(nw, 0, sizeof(*nw));
+	nw->name = xstrdup(name);
+	char br[NET_IFNAMSIZ];
+	if (!bridge) {
+		net_bridge_name(name, br);
+		bridge = br;
+	}
+	nw->bridge = xstrdup(bridge);
+	nw->subnet4 = *subnet;
+	nw->internal = internal;
+	nw->from_conf = from_conf;
+}
+
+static bool same_net(const struct dnet_network *a, const struct dnet_network *b)
+{
+	return strcmp(a->bridge, b->bridge) == 0 && a->internal == b->internal &&
+	       a->subnet4.len == b->subnet4.len &&
+	       net_addr_eq(&a->subnet4.addr, &b->subnet4.addr);
+}
+
+static void net_release(struct dnet_network *nw)
+{
+	free(nw->name);
+	free(nw->bridge);
+	ipam_release_all(&nw->ipam);
+}
+
+static void repair_run(struct net_job *j)
+{
+	const struct net_ops *ops = j->d->net->ops;
+	j->rc = ops->repair(&j->snap->st, &j->rep, &j->err);
+}
+
+static void repair_done(struct net_job *j)
+{
+	if (j->rc < 0)
+		log_error("net", NULL, "repair: %s", j->err.msg);
+}
+
+void dnet_repair(struct daemon *d)
+{
+	struct net_job *j = job_new(d, repair_run, repair_done, NULL);
+	j->snap = snapshot(d, NULL, 0);
+	job_queue(d, j);
+}
+
+/* A network left the configuration or was removed: take its bridge down. */
+static void down_run(struct net_job *j)
+{
+	const struct net_network *nw = &j->snap->nets[0];
+	j->rc = j->d->net->ops->network_down(nw, &j->err);
+}
+
+static void down_done(struct net_job *j)
+{
+	if (j->rc < 0)
+		log_warn("net", NULL, "%s", j->err.msg);
+	else
+		log_info("net", NULL, "network %s removed", j->name);
+}
+
+static void queue_down(struct daemon *d, const struct dnet_network *nw)
+{
+	struct net_job *j = job_new(d, down_run, down_done, nw->name);
+	j->snap = xcalloc(1, sizeof(*j->snap));
+	j->snap->nets = xcalloc(1, sizeof(struct net_network));
+	j->snap->nets[0] = (struct net_network){.name = snap_str(j->snap, nw->name),
+						.bridge = snap_str(j->snap, nw->bridge),
+						.subnet4 = nw->subnet4,
+						.internal = nw->internal};
+	job_queue(d, j);
+}
+
+void dnet_sync(struct daemon *d)
+{
+	struct dnet *n = d->net;
+	/*
+	 * Without a good configuration (a bad file at start) the networks the
+	 * running containers use are unknown: touch nothing until one loads.
+	 */
+	bool have_conf = d->conf != NULL;
+	if (!have_conf && n->n)
+		return;
+	struct dnet_network *v = NULL;
+	size_t nv = 0;
+	const struct conf *c = d->conf;
+	if (c && c->host.network_set) {
+		struct net_prefix p;
+		cidr_prefix(&c->host.subnet, &p);
+		add_net(&v, &nv, NET_DEFAULT, c->host.bridge, &p, false, true);
+	}
+	for (size_t i = 0; c && i < c->nnetworks; i++) {
+		const struct conf_network *cn = c->networks[i];
+		struct net_prefix p;
+		cidr_prefix(&cn->subnet, &p);
+		add_net(&v, &nv, cn->name, NULL, &p, cn->internal, true);
+	}
+	size_t i;
+	json_t *jn;
+	json_array_foreach(n->api_nets, i, jn)
+	{
+		const char *name = json_str(jn, "name");
+		struct net_prefix p;
+		struct clbsd_err err;
+		if (!name || net_prefix_parse(json_str(jn, "subnet"), &p, &err) < 0)
+			continue;
+		bool dup = false;
+		for (size_t k = 0; k < nv; k++)
+			dup |= strcmp(v[k].name, name) == 0;
+		if (dup) {
+			log_warn("net", NULL,
+				 "network %s is declared in the configuration and was also made with "
+				 "'clbsd network create'; the configuration's wins",
+				 name);
+			continue;
+		}
+		add_net(&v, &nv, name, NULL, &p, json_bool(jn, "internal", false), false);
+	}
+	/* Keep the pools of networks that stay the same; load the others. */
+	bool changed = nv != n->n;
+	for (size_t k = 0; k < nv; k++) {
+		struct dnet_network *old = find_net(n, v[k].name);
+		if (old && same_net(old, &v[k])) {
+			v[k].ipam = old->ipam;
+			memset(&old->ipam, 0, sizeof(old->ipam));
+			continue;
+		}
+		changed = true;
+		ipam_load(d, &v[k]);
+		if (old)
+			ipam_save(d, &v[k]); /* the subnet changed: addresses were re-fitted */
+	}
+	for (size_t k = 0; k < n->n; k++) {
+		bool kept = false;
+		for (size_t m = 0; m < nv; m++)
+			kept |= strcmp(v[m].name, n->nets[k].name) == 0 &&
+				strcmp(v[m].bridge, n->nets[k].bridge) == 0;
+		if (!kept && have_conf)
+			queue_down(d, &n->nets[k]);
+		net_release(&n->nets[k]);
+	}
+	free(n->nets);
+	n->nets = v;
+	n->n = nv;
+	if (have_conf && (changed || !n->synced)) {
+		n->synced = true;
+		dnet_repair(d);
+	}
+}
+
+int dnet_init(struct daemon *d, struct clbsd_err *err)
+{
+	struct dnet *n = xcalloc(1, sizeof(*n));
+	d->net = n;
+	n->ops = net_default_ops();
+	n->dir = xasprintf("%s/net", d->root);
+	autofree char *path = xasprintf("%s/networks.json", n->dir);
+	autofree char *text = NULL;
+	if (fs_read_file(path, &text, NULL, err) == 0) {
+		n->api_nets = json_loads(text, 0, NULL);
+		if (!json_is_array(n->api_nets))
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"%s is not a JSON array of networks; fix or remove "
+						"it",
+						path);
+	} else if (err->code != ENOENT) {
+		return -err->code;
+	} else {
+		n->api_nets = json_array();
+	}
+	clbsd_err_init(err);
+	return 0;
+}
+
+void dnet_release_daemon(struct daemon *d)
+{
+	struct dnet *n = d->net;
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n; i++)
+		net_release(&n->nets[i]);
+	free(n->nets);
+	json_decref(n->api_nets);
+	while (n->queue) {
+		struct net_job *j = n->queue;
+		n->queue = j->next;
+		job_free(j);
+	}
+	free(n->dir);
+	free(n);
+	d->net = NULL;
+}
+
+/* ---- a container's network settings ---- */
+
+void ctr_net_release(struct ctr_net *cn)
+{
+	strv_free(cn->networks);
+	free(cn->ip);
+	strv_free(cn->aliases);
+	strv_free(cn->dns);
+	strv_free(cn->publish);
+	strv_free(cn->addrs);
+	memset(cn, 0, sizeof(*cn));
+}
+
+static int bad(struct clbsd_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(struct clbsd_err *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	autofree char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", m);
+}
+
+static char **str_or_strv(json_t *v, bool *bad_type)
+{
+	*bad_type = false;
+	if (!v || json_is_null(v))
+		return NULL;
+	if (json_is_string(v)) {
+		char **s = xcalloc(2, sizeof(char *));
+		s[0] = xstrdup(json_string_value(v));
+		return s;
+	}
+	char **s = json_to_strv(v);
+	if (!s)
+		*bad_type = true;
+	return s;
+}
+
+/* :network words: the mode and, for networks, their names (bridge is "default"). */
+static int parse_words(struct daemon *d, char **words, struct ctr_net *out,
+		       struct clbsd_err *err)
+{
+	size_t nw = strv_len(words);
+	enum net_mode mode;
+	if (nw == 0) {
+		/* The default: the host's bridge when it has one, else loopback only. */
+		mode = find_net(d->net, NET_DEFAULT) ? NET_MODE_NETWORKS : NET_MODE_NONE;
+	} else if (net_mode_parse((const char *const *)words, nw, &mode, err) < 0) {
+		return -err->code;
+	}
+	out->mode = mode;
+	if (mode == NET_MODE_NETWORKS) {
+		struct strv names = STRV_INIT;
+		for (size_t i = 0; i < (nw ? nw : 1); i++) {
+			const char *w = nw ? words[i] : NET_DEFAULT;
+			const char *name = strcmp(w, "bridge") == 0 ? NET_DEFAULT : w;
+			if (!find_net(d->net, name)) {
+				strv_release(&names);
+				if (strcmp(name, NET_DEFAULT) == 0)
+					return bad(err, "network bridge: this host has no bridge; add "
+							":network (:bridge \"clbsd0\" :subnet "
+							"\"10.88.0.0/24\") to the (host ...) form of the "
+							"configuration");
+				return bad(err, "no network named %s ('clbsd network ls' lists them)",
+					   name);
+			}
+			for (size_t k = 0; k < names.n; k++)
+				if (strcmp(names.v[k], name) == 0) {
+					strv_release(&names);
+					return bad(err, "network %s is listed twice", name);
+				}
+			strv_push(&names, name);
+		}
+		if (names.n > NET_MAX_ENDPOINTS) {
+			strv_release(&names);
+			return bad(err, "a container joins at most %d networks", NET_MAX_ENDPOINTS);
+		}
+		out->networks = names.v;
+	}
+	return 0;
+}
+
+/* ip, aliases, dns and publish of a create request, once the mode is known. */
+static int parse_rest(struct ctr_net *out, const char *ip, char **pub, struct clbsd_err *err)
+{
+	const char *need = pub && pub[0] ? "publishing ports" : ip ? "\"ip\""
+						      : out->aliases && out->aliases[0] ? "aliases"
+											  : NULL;
+	if (need && out->mode != NET_MODE_NETWORKS)
+		return bad(err, "%s needs a network, but the container's network is %s", need,
+			   out->mode == NET_MODE_HOST ? "host" : "none");
+	if (ip) {
+		struct net_addr a;
+		if (net_addr_parse(ip, &a, err) < 0)
+			return clbsd_err_prefix(err, "ip");
+		if (a.family != AF_INET)
+			return bad(err, "ip %s: only IPv4 addresses can be pinned", ip);
+		out->ip = xstrdup(ip);
+	}
+	for (size_t i = 0; out->aliases && out->aliases[i]; i++)
+		if (!valid_name(out->aliases[i]))
+			return bad(err, "alias \"%s\" is not a DNS label (lowercase letters, digits, "
+					"inner hyphens)",
+				   out->aliases[i]);
+	for (size_t i = 0; out->dns && out->dns[i]; i++) {
+		struct net_addr a;
+		if (net_addr_parse(out->dns[i], &a, err) < 0)
+			return clbsd_err_prefix(err, "dns");
+	}
+	struct strv ports = STRV_INIT;
+	for (size_t i = 0; pub && pub[i]; i++) {
+		struct net_port p;
+		if (net_port_parse(pub[i], &p, err) < 0) {
+			strv_release(&ports);
+			return clbsd_err_prefix(err, "publish");
+		}
+		char buf[96];
+		strv_push(&ports, net_port_fmt(&p, buf));
+	}
+	out->publish = ports.v;
+	return 0;
+}
+
+int dnet_parse_request(struct daemon *d, json_t *req, struct ctr_net *out,
+		       struct clbsd_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	bool bt;
+	char **words = str_or_strv(json_object_get(req, "network"), &bt);
+	if (bt)
+		return bad(err, "\"network\" must be a string (bridge, host, none or a network "
+				"name) or an array of network names");
+	int r = parse_words(d, words, out, err);
+	strv_free(words);
+	if (r < 0)
+		return r;
+	const char *ip = json_str(req, "ip");
+	json_t *jip = json_object_get(req, "ip");
+	if (jip && !json_is_null(jip) && !ip)
+		return bad(err, "\"ip\" must be a string");
+	out->aliases = str_or_strv(json_object_get(req, "aliases"), &bt);
+	if (bt)
+		return bad(err, "\"aliases\" must be an array of names");
+	out->dns = str_or_strv(json_object_get(req, "dns"), &bt);
+	if (bt)
+		return bad(err, "\"dns\" must be an array of addresses");
+	char **pub = str_or_strv(json_object_get(req, "publish"), &bt);
+	if (bt)
+		return bad(err, "\"publish\" must be an array of \"[IP:]HOST:CONTAINER[/udp]\" "
+				"strings");
+	r = parse_rest(out, ip, pub, err);
+	strv_free(pub);
+	return r;
+}
+
+/* Undo dnet_assign for names[0..n). */
+static void unassign(struct daemon *d, const char *name, char *const *nets, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct dnet_network *nw = find_net(d->net, nets[i]);
+		if (nw) {
+			ipam_release(&nw->ipam, name);
+			ipam_save(d, nw);
+		}
+	}
+}
+
+int dnet_assign(struct daemon *d, struct container *c, struct clbsd_err *err)
+{
+	if (!ctr_net_attached(c))
+		return 0;
+	struct strv addrs = STRV_INIT;
+	size_t i;
+	for (i = 0; c->net.networks[i]; i++) {
+		struct dnet_network *nw = find_net(d->net, c->net.networks[i]);
+		if (!nw) {
+			bad(err, "no network named %s", c->net.networks[i]);
+			goto fail;
+		}
+		struct net_addr want, got;
+		bool pin = i == 0 && c->net.ip;
+		if (pin && net_addr_parse(c->net.ip, &want, err) < 0)
+			goto fail;
+		if (ipam_assign(&nw->ipam, c->name, pin ? &want : NULL, &got, err) < 0) {
+			clbsd_err_prefix(err, "network %s", nw->name);
+			goto fail;
+		}
+		ipam_save(d, nw);
+		char buf[NET_ADDR_STRLEN];
+		strv_push(&addrs, net_addr_fmt(&got, buf));
+	}
+	strv_free(c->net.addrs);
+	c->net.addrs = addrs.v;
+	/* Published ports that collide with another container's, and the like. */
+	struct dnet_snap *s = snapshot(d, c, 0);
+	int r = net_state_check(&s->st, err);
+	snap_free(s);
+	if (r < 0) {
+		i = strv_len(c->net.networks);
+		goto fail_nosave;
+	}
+	return 0;
+fail:
+	strv_release(&addrs);
+fail_nosave:
+	unassign(d, c->name, c->net.networks, i);
+	strv_free(c->net.addrs);
+	c->net.addrs = NULL;
+	return -err->code;
+}
+
+/* ---- /etc/hosts and resolv.conf ---- */
+
+/* Rewrite a file in place: it is bind-mounted, so a rename would not be seen. */
+static int write_in_place(const char *path, const char *text, struct clbsd_err *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+	int r = write_all(fd, text, strlen(text));
+	close(fd);
+	if (r < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "write %s", path);
+	return 0;
+}
+
+static int write_hosts(struct daemon *d, struct dnet_snap *s, struct container *c,
+		       struct clbsd_err *err)
+{
+	autofree char *text = NULL;
+	if (net_hosts_render(&s->st, c->name, c->cfg.hostname, &text, err) < 0)
+		return clbsd_err_prefix(err, "container %s: /etc/hosts", c->name);
+	autofree char *path = xasprintf("%s/hosts", c->dir);
+	return write_in_place(path, text, err);
+}
+
+static int write_resolv(struct container *c, struct clbsd_err *err)
+{
+	autofree char *host = NULL;
+	struct clbsd_err e2;
+	if (fs_read_file("/etc/resolv.conf", &host, NULL, &e2) < 0)
+		host = xstrdup("");
+	autofree char *text = NULL;
+	const char *const *dns = (const char *const *)c->net.dns;
+	if (net_resolv_render(host, dns, strv_len(c->net.dns), false, &text, err) < 0) {
+		log_warn("net", c->name, "%s; the container gets no DNS server", err->msg);
+		free(text);
+		text = xstrdup("# clbsd: the host has no nameserver a container can reach; set "
+			       ":dns\n");
+	}
+	autofree char *path = xasprintf("%s/resolv.conf", c->dir);
+	return write_in_place(path, text, err);
+}
+
+/* Host mode: the host's own files, as they are. */
+static int write_host_files(struct container *c, struct clbsd_err *err)
+{
+	static const char *const files[] = {"hosts", "resolv.conf"};
+	for (size_t i = 0; i < 2; i++) {
+		autofree char *src = xasprintf("/etc/%s", files[i]);
+		autofree char *text = NULL;
+		struct clbsd_err e2;
+		if (fs_read_file(src, &text, NULL, &e2) < 0)
+			text = xstrdup("");
+		autofree char *path = xasprintf("%s/%s", c->dir, files[i]);
+		if (write_in_place(path, text, err) < 0)
+			return -err->code;
+	}
+	return 0;
+}
+
+int dnet_prepare_files(struct container *c, struct clbsd_err *err)
+{
+	struct daemon *d = c->d;
+	if (c->net.mode == NET_MODE_HOST)
+		return write_host_files(c, err);
+	if (!ctr_net_attached(c))
+		return 0;
+	struct dnet_snap *s = snapshot(d, c, 0);
+	int r = write_hosts(d, s, c, err);
+	snap_free(s);
+	if (r == 0)
+		r = write_resolv(c, err);
+	return r;
+}
+
+void dnet_spec(const struct container *c, struct rt_spec *spec)
+{
+	spec->host_network = c->net.mode == NET_MODE_HOST;
+	if (c->net.mode == NET_MODE_NONE)
+		return;
+	static const char *const files[] = {"hosts", "resolv.conf"};
+	spec->mounts = xrealloc(spec->mounts, (spec->n_mounts + 2) * sizeof(struct rt_mount));
+	for (size_t i = 0; i < 2; i++) {
+		struct rt_mount *m = &spec->mounts[spec->n_mounts++];
+		m->source = xasprintf("%s/%s", c->dir, files[i]);
+		m->dest = xasprintf("/etc/%s", files[i]);
+		m->readonly = false;
+	}
+}
+
+/* Containers sharing a network with c get a new /etc/hosts. */
+void dnet_peers_changed(struct daemon *d, const struct container *c)
+{
+	if (!ctr_net_attached(c))
+		return;
+	struct dnet_snap *s = NULL;
+	for (struct container *o = d->ctrs; o; o = o->next) {
+		if (o == c || o->removed || !ctr_net_attached(o))
+			continue;
+		bool shared = false;
+		for (size_t i = 0; o->net.networks[i] && !shared; i++)
+			for (size_t k = 0; c->net.networks[k]; k++)
+				shared |= strcmp(o->net.networks[i], c->net.networks[k]) == 0;
+		if (!shared)
+			continue;
+		if (!s)
+			s = snapshot(d, NULL, 0);
+		struct clbsd_err err;
+		if (write_hosts(d, s, o, &err) < 0)
+			log_warn("net", o->name, "%s", err.msg);
+	}
+	snap_free(s);
+}
+
+/* ---- attach, detach ---- */
+
+static void attach_run(struct net_job *j)
+{
+	j->rc = j->d->net->ops->attach(&j->snap->st, j->name, &j->rep, &j->err);
+}
+
+static void attach_done(struct net_job *j)
+{
+	struct container *c = NULL;
+	for (struct container *o = j->d->ctrs; o; o = o->next)
+		if (o == j->c && strcmp(o->name, j->name) == 0)
+			c = o;
+	if (!c) {
+		/* Gone while the job ran: undo it. */
+		dnet_detach_name(j->d, j->name);
+		return;
+	}
+	if (j->rc == 0)
+		c->net_attached = true;
+	j->fn(c, j->rc < 0 ? &j->err : NULL, j->arg);
+}
+
+void dnet_attach(struct container *c, pid_t pid, dnet_done_fn fn, void *arg)
+{
+	struct daemon *d = c->d;
+	struct net_job *j = job_new(d, attach_run, attach_done, c->name);
+	j->c = c;
+	j->pid = pid;
+	j->fn = fn;
+	j->arg = arg;
+	j->snap = snapshot(d, c, pid);
+	job_queue(d, j);
+}
+
+static void detach_run(struct net_job *j)
+{
+	j->rc = j->d->net->ops->detach(j->name, &j->err);
+}
+
+static void detach_done(struct net_job *j)
+{
+	if (j->rc < 0)
+		log_warn("net", j->name, "detach: %s", j->err.msg);
+}
+
+void dnet_detach_name(struct daemon *d, const char *name)
+{
+	job_queue(d, job_new(d, detach_run, detach_done, name));
+}
+
+void dnet_detach(struct container *c)
+{
+	if (!c->net_attached)
+		return;
+	c->net_attached = false;
+	dnet_detach_name(c->d, c->name);
+}
+
+void dnet_forget(struct container *c)
+{
+	struct daemon *d = c->d;
+	if (!ctr_net_attached(c))
+		return;
+	dnet_detach(c);
+	unassign(d, c->name, c->net.networks, strv_len(c->net.networks));
+	dnet_peers_changed(d, c);
+}
+
+/* ---- doctor ---- */
+
+static void doctor_run(struct net_job *j)
+{
+	j->rc = j->d->net->ops->doctor(&j->snap->st, j->name, &j->lines, &j->n_bad, &j->err);
+}
+
+static void doctor_done(struct net_job *j)
+{
+	json_t *out = NULL;
+	if (j->rc == 0)
+		out = json_pack("{s:o,s:i}", "checks", json_strv(j->lines.v), "problems",
+				(int)j->n_bad);
+	j->doctor_fn(out, j->rc < 0 ? &j->err : NULL, j->arg);
+}
+
+int dnet_doctor(struct container *c, dnet_doctor_fn fn, void *arg, struct clbsd_err *err)
+{
+	struct daemon *d = c->d;
+	if (!ctr_net_attached(c))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"container %s is on no network (its network is %s): "
+					"nothing to check",
+					c->name, c->net.mode == NET_MODE_HOST ? "host" : "none");
+	struct net_job *j = job_new(d, doctor_run, doctor_done, c->name);
+	j->doctor_fn = fn;
+	j->arg = arg;
+	j->snap = snapshot(d, NULL, 0);
+	job_queue(d, j);
+	return 0;
+}
+
+/* ---- JSON ---- */
+
+static const char *mode_name(int mode)
+{
+	return mode == NET_MODE_HOST ? "host" : mode == NET_MODE_NONE ? "none" : "networks";
+}
+
+json_t *ctr_net_to_json(const struct ctr_net *cn)
+{
+	json_t *nets = json_array();
+	for (size_t i = 0; cn->networks && cn->networks[i]; i++) {
+		const char *a = cn->addrs && i < strv_len(cn->addrs) ? cn->addrs[i] : NULL;
+		json_array_append_new(nets, json_pack("{s:s,s:s?}", "name", cn->networks[i],
+						      "ip", a));
+	}
+	json_t *j = json_pack("{s:s,s:o}", "mode", mode_name(cn->mode), "networks", nets);
+	if (cn->ip)
+		json_object_set_new(j, "pinned_ip", json_string(cn->ip));
+	json_object_set_new(j, "aliases", json_strv(cn->aliases));
+	json_object_set_new(j, "dns", json_strv(cn->dns));
+	json_object_set_new(j, "publish", json_strv(cn->publish));
+	return j;
+}
+
+int ctr_net_from_json(const json_t *j, struct ctr_net *cn)
+{
+	memset(cn, 0, sizeof(*cn));
+	if (!json_is_object(j)) {
+		cn->mode = NET_MODE_NONE; /* made before networking: loopback only */
+		return 0;
+	}
+	const char *m = json_str(j, "mode");
+	cn->mode = m && strcmp(m, "host") == 0	      ? NET_MODE_HOST
+		   : m && strcmp(m, "networks") == 0 ? NET_MODE_NETWORKS
+						      : NET_MODE_NONE;
+	json_t *nets = json_object_get(j, "networks");
+	size_t i;
+	json_t *e;
+	struct strv names = STRV_INIT, addrs = STRV_INIT;
+	json_array_foreach(nets, i, e)
+	{
+		const char *n = json_str(e, "name");
+		if (!n)
+			continue;
+		strv_push(&names, n);
+		strv_push(&addrs, json_str(e, "ip") ? json_str(e, "ip") : "");
+	}
+	cn->networks = names.v;
+	cn->addrs = addrs.v;
+	cn->ip = json_str(j, "pinned_ip") ? xstrdup(json_str(j, "pinned_ip")) : NULL;
+	cn->aliases = json_to_strv(json_object_get(j, "aliases"));
+	cn->dns = json_to_strv(json_object_get(j, "dns"));
+	cn->publish = json_to_strv(json_object_get(j, "publish"));
+	if (cn->mode == NET_MODE_NETWORKS && !cn->networks)
+		cn->mode = NET_MODE_NONE;
+	return 0;
+}
+
+/* ---- networks through the API ---- */
+
+static json_t *net_json(struct daemon *d, const struct dnet_network *nw)
+{
+	char sub[NET_PREFIX_STRLEN], gw[NET_ADDR_STRLEN];
+	struct net_addr g;
+	net_prefix_gateway(&nw->subnet4, &g);
+	json_t *ctrs = json_array();
+	for (struct container *c = d->ctrs; c; c = c->next) {
+		if (!ctr_net_attached(c))
+			continue;
+		for (size_t i = 0; c->net.networks[i]; i++)
+			if (strcmp(c->net.networks[i], nw->name) == 0) {
+				const char *a = c->net.addrs && i < strv_len(c->net.addrs)
+							? c->net.addrs[i]
+							: "";
+				json_array_append_new(ctrs, json_pack("{s:s,s:s,s:s}", "name",
+								       c->name, "ip", a, "state",
+								       ctr_state_name(c->state)));
+			}
+	}
+	return json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:I,s:I,s:o}", "name",
+			 strcmp(nw->name, NET_DEFAULT) == 0 ? "bridge" : nw->name, "id", nw->name,
+			 "bridge", nw->bridge, "subnet", net_prefix_fmt(&nw->subnet4, sub),
+			 "internal", nw->internal, "gateway", net_addr_fmt(&g, gw), "used",
+			 (json_int_t)ipam_used(&nw->ipam), "capacity",
+			 (json_int_t)ipam_capacity(&nw->ipam), "containers", ctrs);
+}
+
+json_t *dnet_list(struct daemon *d)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < d->net->n; i++) {
+		json_t *j = net_json(d, &d->net->nets[i]);
+		json_object_set_new(j, "source",
+				    json_string(d->net->nets[i].from_conf ? "config" : "api"));
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
+json_t *dnet_inspect(struct daemon *d, const char *name, struct clbsd_err *err)
+{
+	const char *key = strcmp(name, "bridge") == 0 ? NET_DEFAULT : name;
+	struct dnet_network *nw = find_net(d->net, key);
+	if (!nw) {
+		clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT, "no network named %s", name);
+		return NULL;
+	}
+	json_t *j = net_json(d, nw);
+	json_object_set_new(j, "source", json_string(nw->from_conf ? "config" : "api"));
+	return j;
+}
+
+int dnet_create(struct daemon *d, json_t *req, json_t **out, struct clbsd_err *err)
+{
+	const char *name = json_str(req, "name");
+	const char *subnet = json_str(req, "subnet");
+	if (!name || !valid_name(name))
+		return bad(err, "a network needs a \"name\" that is a DNS label (lowercase "
+				"letters, digits, inner hyphens)");
+	if (!strcmp(name, "bridge") || !strcmp(name, "host") || !strcmp(name, "none") ||
+	    !strcmp(name, NET_DEFAULT))
+		return bad(err, "%s is reserved; choose another name", name);
+	if (find_net(d->net, name))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					"a network named %s already exists", name);
+	if (!subnet)
+		return bad(err, "network %s needs a \"subnet\" like \"10.89.0.0/24\"", name);
+	struct net_prefix p;
+	if (net_prefix_parse(subnet, &p, err) < 0)
+		return clbsd_err_prefix(err, "subnet");
+	if (p.addr.family != AF_INET)
+		return bad(err, "subnet %s: networks have IPv4 subnets", subnet);
+	if (p.len > 30)
+		return bad(err, "subnet %s is too small: a network needs at least a /30", subnet);
+	for (size_t i = 0; i < d->net->n; i++)
+		if (net_prefix_overlaps(&p, &d->net->nets[i].subnet4)) {
+			char b[NET_PREFIX_STRLEN];
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+						"subnet %s overlaps network %s's %s", subnet,
+						d->net->nets[i].name,
+						net_prefix_fmt(&d->net->nets[i].subnet4, b));
+		}
+	char norm[NET_PREFIX_STRLEN];
+	json_array_append_new(d->net->api_nets,
+			      json_pack("{s:s,s:s,s:b}", "name", name, "subnet",
+					net_prefix_fmt(&p, norm), "internal",
+					json_bool(req, "internal", false)));
+	api_nets_save(d);
+	dnet_sync(d);
+	*out = dnet_inspect(d, name, err);
+	return *out ? 0 : -err->code;
+}
+
+int dnet_remove(struct daemon *d, const char *name, struct clbsd_err *err)
+{
+	struct dnet_network *nw = find_net(d->net, name);
+	if (!nw)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT, "no network named %s", name);
+	if (nw->from_conf)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					"network %s is declared in the configuration; remove it "
+					"there",
+					strcmp(name, NET_DEFAULT) == 0 ? "bridge" : name);
+	struct strv users = STRV_INIT;
+	for (struct container *c = d->ctrs; c; c = c->next)
+		for (size_t i = 0; ctr_net_attached(c) && c->net.networks[i]; i++)
+			if (strcmp(c->net.networks[i], name) == 0)
+				strv_push(&users, c->name);
+	if (users.n) {
+		struct buf b = {0};
+		for (size_t i = 0; i < users.n; i++)
+			buf_addf(&b, "%s%s", i ? ", " : "", users.v[i]);
+		buf_addc(&b, '\0');
+		int r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					 "network %s is used by container(s) %s; remove them first",
+					 name, b.data);
+		buf_release(&b);
+		strv_release(&users);
+		return r;
+	}
+	size_t i;
+	json_t *jn;
+	json_array_foreach(d->net->api_nets, i, jn)
+	{
+		if (strcmp(json_str(jn, "name"), name) == 0) {
+			json_array_remove(d->net->api_nets, i);
+			break;
+		}
+	}
+	api_nets_save(d);
+	autofree char *path = ipam_path(d->net, name);
+	unlink(path);
+	dnet_sync(d);
+	return 0;
+}
