@@ -58,6 +58,9 @@ void api_import(struct daemon *d, struct evhttp_request *req);
 bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct container *c,
 			   const char *action);
 void api_stats_all(struct daemon *d, struct evhttp_request *req);
+/* networks.c */
+void api_networks(struct daemon *d, struct evhttp_request *req, const char *id);
+void api_container_doctor(struct daemon *d, struct evhttp_request *req, struct container *c);
 void api_images(struct daemon *d, struct evhttp_request *req, const char *ref);
 void api_events(struct daemon *d, struct evhttp_request *req);
 void api_plan(struct daemon *d, struct evhttp_request *req);

@@ -214,6 +214,10 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 		api_container_logs(d, req, c);
 		return;
 	}
+	if (strcmp(action, "doctor") == 0 && m == EVHTTP_REQ_GET) {
+		api_container_doctor(d, req, c);
+		return;
+	}
 	if (strcmp(action, "stats") == 0 && m == EVHTTP_REQ_GET) {
 		json_t *s = api_container_stats(d, c, &err);
 		if (s)

@@ -201,6 +201,8 @@ void cli_print_json(const json_t *j);
 
 /* ---- commands (cmd_*.c); argv[0] is the command name ---- */
 int cmd_info(int argc, char **argv);
+int cmd_network(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_status(int argc, char **argv);

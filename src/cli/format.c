@@ -230,10 +230,47 @@ void table_release(struct table *t)
 	strv_release(&t->cells);
 }
 
+/* "10.88.0.2,10.9.0.3": a container's addresses, one per network ("host" in host mode). */
+static char *fmt_addresses(const json_t *net)
+{
+	struct buf b = {0};
+	const char *mode = json_string_value(json_object_get(net, "mode"));
+	if (mode && strcmp(mode, "host") == 0)
+		buf_adds(&b, "host");
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(net, "networks"), i, e)
+	{
+		const char *ip = json_string_value(json_object_get(e, "ip"));
+		if (ip && *ip)
+			buf_addf(&b, "%s%s", b.len ? "," : "", ip);
+	}
+	buf_addc(&b, '\0');
+	return buf_detach(&b, NULL);
+}
+
+/* Docker's spelling of published ports: "127.0.0.1:8080->80/tcp, 53->53/udp". */
+static char *fmt_ports(const json_t *net)
+{
+	struct buf b = {0};
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(net, "publish"), i, e)
+	{
+		const char *p = json_string_value(e);
+		const char *colon = p ? strrchr(p, ':') : NULL;
+		if (!colon)
+			continue;
+		buf_addf(&b, "%s%.*s->%s", b.len ? ", " : "", (int)(colon - p), p, colon + 1);
+	}
+	buf_addc(&b, '\0');
+	return buf_detach(&b, NULL);
+}
+
 char *fmt_ps(const json_t *containers, int64_t now_ns)
 {
-	static const char *const hdr[] = {"NAME",  "ID",     "IMAGE", "COMMAND",
-					  "STATE", "STATUS", "PID"};
+	static const char *const hdr[] = {"NAME",   "ID",  "IMAGE",   "COMMAND", "STATE",
+					  "STATUS", "PID", "ADDRESS", "PORTS"};
 	struct table t;
 	table_init(&t, ARRAY_SIZE(hdr), hdr);
 	size_t i;
@@ -248,6 +285,8 @@ char *fmt_ps(const json_t *containers, int64_t now_ns)
 		char pids[32] = "-";
 		if (pid > 0)
 			snprintf(pids, sizeof(pids), "%lld", pid);
+		autofree char *addrs = fmt_addresses(json_object_get(c, "network"));
+		autofree char *ports = fmt_ports(json_object_get(c, "network"));
 		const char *row[] = {
 			json_string_value(json_object_get(c, "name")),
 			id,
@@ -256,6 +295,8 @@ char *fmt_ps(const json_t *containers, int64_t now_ns)
 			json_string_value(json_object_get(c, "state")),
 			status,
 			pids,
+			addrs,
+			ports,
 		};
 		table_add(&t, row);
 	}

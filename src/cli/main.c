@@ -37,6 +37,13 @@ struct command {
 	"      --pids N            maximum number of processes\n"                                  \
 	"      --cpus F            CPU limit in CPUs, like 0.5\n"                                  \
 	"      --restart POLICY    no, on-failure[:N] or always\n"                                 \
+	"      --network NET       bridge, host, none or network names (repeatable or\n"          \
+	"                          a,b); default bridge when the host has a :network\n"          \
+	"  -p, --publish [IP:]HOST:CTR[/udp]\n"                                                   \
+	"                          publish a container port on the host (repeatable)\n"          \
+	"      --ip ADDR           pin the address on the first network\n"                      \
+	"      --dns ADDR          nameserver for /etc/resolv.conf (repeatable)\n"               \
+	"      --network-alias N   another name peers reach it by (repeatable)\n"               \
 	"      --rm                remove the container when it exits\n"                           \
 	"  -h, --help              show this help\n"
 
@@ -198,6 +205,29 @@ static const struct command commands[] = {
 	 "  --keep           do not remove the container here\n"
 	 "  -t, --time SECS  grace period of the stop (default 10)\n"
 	 "  -h, --help       show this help\n"},
+	{"network", cmd_network, "manage networks (ls, inspect, create, rm)",
+	 "Usage: clbsd network COMMAND\n\n"
+	 "Commands:\n"
+	 "  ls                                    list networks\n"
+	 "  inspect NAME...                       show networks as JSON\n"
+	 "  create --subnet CIDR [--internal] NAME\n"
+	 "                                        make a network (a bridge with NAT, or\n"
+	 "                                        without a way out when --internal)\n"
+	 "  rm NAME...                            remove networks no container uses\n\n"
+	 "The host's :network in the configuration is the network \"bridge\";\n"
+	 "(network ...) forms declare others. See docs/network.md.\n\n"
+	 "Options:\n"
+	 "      --json   print the daemon's JSON\n"
+	 "  -h, --help   show this help\n"},
+	{"doctor", cmd_doctor, "explain why a container is unreachable",
+	 "Usage: clbsd doctor [--json] CONTAINER\n\n"
+	 "Check a container's networking piece by piece: bridge, veth, address, route,\n"
+	 "nftables rules, forwarding, published ports already bound by another program.\n"
+	 "Each line says ok, or what is wrong and how to fix it. Exits 1 when a check\n"
+	 "failed.\n\n"
+	 "Options:\n"
+	 "      --json   print the daemon's JSON\n"
+	 "  -h, --help   show this help\n"},
 	{"stats", cmd_stats, "show resource usage",
 	 "Usage: clbsd stats [--json] [NAME]\n\n"
 	 "Show CPU, memory and process use of running containers (or of NAME). CPU %\n"
@@ -339,6 +369,12 @@ static const struct command *find_usage(const char *name)
 	for (size_t i = 0; i < ARRAY_SIZE(image_commands); i++)
 		if (strcmp(image_commands[i].name, name) == 0)
 			return &image_commands[i];
+	/* "network create": the group's usage lists its commands. */
+	const char *sp = strchr(name, ' ');
+	for (size_t i = 0; sp && i < ARRAY_SIZE(commands); i++)
+		if (strlen(commands[i].name) == (size_t)(sp - name) &&
+		    strncmp(commands[i].name, name, (size_t)(sp - name)) == 0)
+			return &commands[i];
 	return NULL;
 }
 

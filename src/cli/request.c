@@ -143,6 +143,10 @@ enum {
 	OPT_PIDS,
 	OPT_CPUS,
 	OPT_RESTART,
+	OPT_NETWORK,
+	OPT_IP,
+	OPT_DNS,
+	OPT_ALIAS,
 };
 
 int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct clbsd_err *err)
@@ -163,6 +167,12 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 		{"pids", required_argument, NULL, OPT_PIDS},
 		{"cpus", required_argument, NULL, OPT_CPUS},
 		{"restart", required_argument, NULL, OPT_RESTART},
+		{"network", required_argument, NULL, OPT_NETWORK},
+		{"net", required_argument, NULL, OPT_NETWORK},
+		{"publish", required_argument, NULL, 'p'},
+		{"ip", required_argument, NULL, OPT_IP},
+		{"dns", required_argument, NULL, OPT_DNS},
+		{"network-alias", required_argument, NULL, OPT_ALIAS},
 		{NULL, 0, NULL, 0},
 	};
 	/* create has no -d; dropping it from both tables makes it an unknown option. */
@@ -175,12 +185,14 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 				lo_create[n++] = lo[i];
 		opts = lo_create;
 	}
-	const char *optstring = is_run ? "+:hdtie:v:w:u:" : "+:htie:v:w:u:";
+	const char *optstring = is_run ? "+:hdtie:v:w:u:p:" : "+:htie:v:w:u:p:";
 
 	memset(o, 0, sizeof(*o));
 	json_t *req = json_object();
 	json_t *env = json_array();
 	json_t *vols = json_array();
+	json_t *nets = json_array(), *ports = json_array(), *dns = json_array(),
+	       *aliases = json_array();
 	int r = 0;
 	int c;
 	optind = 0;
@@ -290,6 +302,36 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 				goto out;
 			json_object_set_new(req, "restart", json_string(optarg));
 			break;
+		case OPT_NETWORK: {
+			/* Repeatable, and a comma list: --network a,b */
+			autofree char *copy = xstrdup(optarg);
+			char *save = NULL;
+			for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save))
+				json_array_append_new(nets, json_string(w));
+			if (!json_array_size(nets)) {
+				r = INVALID(err, "--network needs bridge, host, none or network names");
+				goto out;
+			}
+			break;
+		}
+		case 'p':
+			/* The daemon parses and checks it, and names what is wrong. */
+			json_array_append_new(ports, json_string(optarg));
+			break;
+		case OPT_IP:
+			json_object_set_new(req, "ip", json_string(optarg));
+			break;
+		case OPT_DNS:
+			json_array_append_new(dns, json_string(optarg));
+			break;
+		case OPT_ALIAS:
+			if (!valid_name(optarg)) {
+				r = INVALID(err, "invalid network alias \"%s\": expected a DNS label",
+					    optarg);
+				goto out;
+			}
+			json_array_append_new(aliases, json_string(optarg));
+			break;
 		default:
 			r = cli_getopt_err(c, argv, err);
 			goto out;
@@ -316,6 +358,14 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 		json_object_set(req, "env", env);
 	if (json_array_size(vols))
 		json_object_set(req, "volumes", vols);
+	if (json_array_size(nets))
+		json_object_set(req, "network", nets);
+	if (json_array_size(ports))
+		json_object_set(req, "publish", ports);
+	if (json_array_size(dns))
+		json_object_set(req, "dns", dns);
+	if (json_array_size(aliases))
+		json_object_set(req, "aliases", aliases);
 	json_object_set_new(req, "tty", json_boolean(o->tty));
 	json_object_set_new(req, "stdin", json_boolean(o->interactive));
 	json_object_set_new(req, "auto_remove", json_boolean(o->rm));
@@ -324,6 +374,10 @@ out:
 	json_decref(req);
 	json_decref(env);
 	json_decref(vols);
+	json_decref(nets);
+	json_decref(ports);
+	json_decref(dns);
+	json_decref(aliases);
 	return r;
 }
 

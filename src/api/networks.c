@@ -1,0 +1,66 @@
+/*
+ * /v1/networks: list, inspect, create, remove (docs/api.md), and
+ * GET /v1/containers/NAME/doctor, which checks one container's plumbing.
+ */
+#include "api.h"
+#include "util/util.h"
+
+static void doctor_done(json_t *result, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err)
+		api_pending_err(p, err);
+	else
+		api_pending_json(p, 200, result);
+}
+
+void api_container_doctor(struct daemon *d, struct evhttp_request *req, struct container *c)
+{
+	struct clbsd_err err;
+	struct api_pending *p = api_pending_new(d, req);
+	if (dnet_doctor(c, doctor_done, p, &err) < 0) {
+		api_pending_err(p, &err);
+		return;
+	}
+}
+
+void api_networks(struct daemon *d, struct evhttp_request *req, const char *id)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (!id) {
+		if (m == EVHTTP_REQ_GET) {
+			api_reply_json(req, 200, dnet_list(d));
+		} else if (m == EVHTTP_REQ_POST) {
+			json_t *body = api_body_json(req);
+			if (!body)
+				return;
+			json_t *out = NULL;
+			int r = dnet_create(d, body, &out, &err);
+			json_decref(body);
+			if (r < 0)
+				api_reply_err(req, &err);
+			else
+				api_reply_json(req, 201, out);
+		} else {
+			api_reply_error(req, 405, "invalid_argument",
+					"use GET or POST on /v1/networks");
+		}
+		return;
+	}
+	if (m == EVHTTP_REQ_GET) {
+		json_t *j = dnet_inspect(d, id, &err);
+		if (j)
+			api_reply_json(req, 200, j);
+		else
+			api_reply_err(req, &err);
+	} else if (m == EVHTTP_REQ_DELETE) {
+		if (dnet_remove(d, id, &err) < 0)
+			api_reply_err(req, &err);
+		else
+			api_reply_empty(req, 204);
+	} else {
+		api_reply_error(req, 405, "invalid_argument", "use GET or DELETE on a network");
+	}
+}
