@@ -42,7 +42,13 @@ BINS    := $(BUILD)/clbsdd $(BUILD)/clbsd $(BUILD)/clbsd-shim
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps check demo demo-stop asan fuzz clean install bench lint
-all: $(BINS) $(UNITS)
+HELPERS := $(BUILD)/tests/helpers/udp-echo
+all: $(BINS) $(UNITS) $(HELPERS)
+
+# Test helpers that run inside busybox containers: static.
+$(BUILD)/tests/helpers/udp-echo: tests/helpers/udp_echo.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -static -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -24,6 +24,15 @@ void api_container_doctor(struct daemon *d, struct evhttp_request *req, struct c
 	}
 }
 
+/* Answer once the bridge is made or gone. */
+static void queued_json(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	json_t *body = p->data;
+	p->data = NULL;
+	api_pending_json(p, json_object_get(body, "removed") ? 200 : 201, body);
+}
+
 void api_networks(struct daemon *d, struct evhttp_request *req, const char *id)
 {
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
@@ -39,10 +48,13 @@ void api_networks(struct daemon *d, struct evhttp_request *req, const char *id)
 			json_t *out = NULL;
 			int r = dnet_create(d, body, &out, &err);
 			json_decref(body);
-			if (r < 0)
+			if (r < 0) {
 				api_reply_err(req, &err);
-			else
-				api_reply_json(req, 201, out);
+			} else {
+				struct api_pending *p = api_pending_new(d, req);
+				p->data = out;
+				dnet_after_queue(d, queued_json, p);
+			}
 		} else {
 			api_reply_error(req, 405, "invalid_argument",
 					"use GET or POST on /v1/networks");
@@ -59,7 +71,11 @@ void api_networks(struct daemon *d, struct evhttp_request *req, const char *id)
 		if (dnet_remove(d, id, &err) < 0)
 			api_reply_err(req, &err);
 		else
-			api_reply_empty(req, 204);
+		{
+			struct api_pending *p = api_pending_new(d, req);
+			p->data = json_pack("{s:s}", "removed", id);
+			dnet_after_queue(d, queued_json, p);
+		}
 	} else {
 		api_reply_error(req, 405, "invalid_argument", "use GET or DELETE on a network");
 	}

@@ -216,6 +216,8 @@ void dnet_forget(struct container *c);
 /* Peers sharing a network with c get a fresh /etc/hosts. */
 void dnet_peers_changed(struct daemon *d, const struct container *c);
 int dnet_doctor(struct container *c, dnet_doctor_fn fn, void *arg, struct clbsd_err *err);
+/* fn (with c NULL) once every driver call queued so far is done. */
+void dnet_after_queue(struct daemon *d, dnet_done_fn fn, void *arg);
 json_t *dnet_list(struct daemon *d);
 json_t *dnet_inspect(struct daemon *d, const char *name, struct clbsd_err *err);
 int dnet_create(struct daemon *d, json_t *req, json_t **out, struct clbsd_err *err);

@@ -282,6 +282,24 @@ static void job_queue(struct daemon *d, struct net_job *j)
 	job_start(d);
 }
 
+/* A no-op job: fn runs once everything queued before it is done. */
+static void barrier_run(struct net_job *j)
+{
+}
+
+static void barrier_done(struct net_job *j)
+{
+	j->fn(NULL, NULL, j->arg);
+}
+
+void dnet_after_queue(struct daemon *d, dnet_done_fn fn, void *arg)
+{
+	struct net_job *j = job_new(d, barrier_run, barrier_done, NULL);
+	j->fn = fn;
+	j->arg = arg;
+	job_queue(d, j);
+}
+
 /* ---- persistence ---- */
 
 static char *ipam_path(const struct dnet *n, const char *name)

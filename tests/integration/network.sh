@@ -1,0 +1,172 @@
+#!/bin/bash
+# Networking (docs/network.md): the daemon's own network namespace acts as
+# the host; a second namespace ("outside"), joined to it by a veth pair,
+# is the LAN. Bridges, veths, addresses and nftables rules are real.
+. "$(dirname "$0")/../lib.sh"
+t_before_start() {
+	cat >"$CONF" <<'EOF'
+(host :network (:bridge "clbsd0" :subnet "10.88.0.0/24"))
+EOF
+}
+t_setup
+t_forge
+
+# Run in the daemon's network namespace (the "host").
+hostns() { nsenter -t "$DAEMON_PID" -n -- "$@"; }
+hostns ip link set lo up
+
+# The outside: 192.168.77.2, reached from the host by 192.168.77.1.
+unshare --net sleep 3600 &
+OUT_PID=$!
+outns() { nsenter -t "$OUT_PID" -n -- "$@"; }
+wait_until 5 test -e "/proc/$OUT_PID/ns/net"
+hostns ip link add cbtest-o type veth peer name eth0 netns "$OUT_PID"
+hostns ip addr add 192.168.77.1/24 dev cbtest-o
+hostns ip link set cbtest-o up
+outns ip link set lo up
+outns ip addr add 192.168.77.2/24 dev eth0
+outns ip link set eth0 up
+outns ip route add default via 192.168.77.1
+t_extra_cleanup() {
+	kill "$OUT_PID" 2>/dev/null
+	wait "$OUT_PID" 2>/dev/null
+}
+trap 't_extra_cleanup; t_cleanup' EXIT
+
+ECHO="$BUILD/tests/helpers/udp-echo"
+ip_of() { clbsd --json inspect "$1" | python3 -c 'import json,sys
+n=json.load(sys.stdin)[0]["network"]["networks"]
+print(n[0].get("ip","") if n else "")'; }
+
+# ---- names between containers ----
+clbsd run -d --name web -p 8080:80 -p 127.0.0.1:5353:53/udp -v "$ECHO:/udp-echo:ro" forge \
+	sh -c 'printf "#!/bin/sh\necho hello-from-web\n" >/serve; chmod +x /serve; (/udp-echo 53 &)
+	       exec nc -ll -p 80 -e /serve' \
+	>/dev/null 2>"$TMP/err" || fail run_web "$(cat "$TMP/err")"
+clbsd run -d --name client forge sleep 3600 >/dev/null
+web_ip=$(ip_of web)
+[ -n "$web_ip" ] && ok address_assigned || fail address_assigned "no address: $(clbsd --json inspect web)"
+out=$(clbsd exec client sh -c 'nc -w 3 web 80 </dev/null' 2>&1)
+[ "$out" = hello-from-web ] && ok tcp_by_name || fail tcp_by_name "got '$out'"
+grep -q "^$web_ip[[:space:]]web" "$ROOT/containers/client/hosts" &&
+	clbsd exec client grep -q "web" /etc/hosts && ok hosts_file_lists_peers ||
+	fail hosts_file_lists_peers "$(cat "$ROOT/containers/client/hosts")"
+
+# A peer that comes later appears in the others' /etc/hosts.
+clbsd run -d --name late --network-alias cache forge sleep 3600 >/dev/null
+out=$(clbsd exec client sh -c 'grep -w cache /etc/hosts' 2>&1)
+[ -n "$out" ] && ok hosts_updated_when_peers_come || fail hosts_updated_when_peers_come "$(clbsd exec client cat /etc/hosts)"
+clbsd rm -f late >/dev/null
+clbsd exec client grep -qw late /etc/hosts && fail hosts_updated_when_peers_go "late still listed" ||
+	ok hosts_updated_when_peers_go
+
+# ---- published ports ----
+tcp() { # NS-RUNNER ADDR PORT: what the server says first
+	"$1" python3 -c 'import socket,sys
+s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=3)
+print(s.recv(100).decode().strip())' "$2" "$3" 2>&1
+}
+out=$(tcp hostns 127.0.0.1 8080)
+[ "$out" = hello-from-web ] && ok publish_tcp_from_host_loopback || fail publish_tcp_from_host_loopback "got '$out'"
+out=$(tcp hostns 192.168.77.1 8080)
+[ "$out" = hello-from-web ] && ok publish_tcp_from_host_address || fail publish_tcp_from_host_address "got '$out'"
+out=$(tcp outns 192.168.77.1 8080)
+[ "$out" = hello-from-web ] && ok publish_tcp_from_other_namespace ||
+	fail publish_tcp_from_other_namespace "got '$out'"
+udp() { # NS-RUNNER ADDR PORT
+	"$1" python3 -c 'import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(b"ping",(sys.argv[1],int(sys.argv[2])))
+print(s.recvfrom(100)[0].decode())' "$2" "$3" 2>&1
+}
+out=$(udp hostns 127.0.0.1 5353)
+[ "$out" = echo:ping ] && ok publish_udp_from_host || fail publish_udp_from_host "got '$out'"
+# 5353 is published on 127.0.0.1 only: the outside must not reach it.
+out=$(udp outns 192.168.77.1 5353)
+[ "$out" != echo:ping ] && ok publish_respects_host_address || fail publish_respects_host_address "outside reached 127.0.0.1-only port"
+clbsd run -d --name dns -p 5454:53/udp -v "$ECHO:/udp-echo:ro" forge /udp-echo 53 >/dev/null
+out=$(udp outns 192.168.77.1 5454)
+[ "$out" = echo:ping ] && ok publish_udp_from_other_namespace || fail publish_udp_from_other_namespace "got '$out'"
+clbsd ps | grep -q "8080->80/tcp" && clbsd ps | grep -q "$web_ip" && ok ps_shows_address_and_ports ||
+	fail ps_shows_address_and_ports "$(clbsd ps)"
+
+# ---- outbound NAT ----
+# The outside answers with the address it sees the connection come from.
+outns python3 -c 'import socket
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)
+s.bind(("0.0.0.0",9000)); s.listen(1); s.settimeout(10)
+c,a=s.accept(); c.sendall(("seen:"+a[0]+"\n").encode()); c.close()' &
+LPID=$!
+wait_until 5 sh -c "nsenter -t $OUT_PID -n ss -ltn | grep -q :9000"
+out=$(clbsd exec client sh -c 'nc -w 3 192.168.77.2 9000 </dev/null' 2>&1)
+kill "$LPID" 2>/dev/null
+wait "$LPID" 2>/dev/null
+case "$out" in
+seen:*) ok outbound_nat_reaches_outside ;;
+*) fail outbound_nat_reaches_outside "got '$out'" ;;
+esac
+[ "$out" = seen:192.168.77.1 ] && ok nat_hides_container_address || fail nat_hides_container_address "got '$out'"
+
+# ---- stable addresses ----
+clbsd restart web >/dev/null
+[ "$(ip_of web)" = "$web_ip" ] && ok address_same_after_restart || fail address_same_after_restart "$(ip_of web) != $web_ip"
+clbsd rm -f web >/dev/null
+clbsd run -d --name web -p 8080:80 forge sleep 3600 >/dev/null
+[ "$(ip_of web)" = "$web_ip" ] && ok address_same_after_recreate || fail address_same_after_recreate "$(ip_of web) != $web_ip"
+clbsd run -d --name pinned --ip 10.88.0.77 forge sleep 3600 >/dev/null
+[ "$(ip_of pinned)" = 10.88.0.77 ] && clbsd exec pinned ip -4 addr show eth0 | grep -q 10.88.0.77 &&
+	ok pinned_ip || fail pinned_ip "$(ip_of pinned)"
+out=$(clbsd run -d --name pinned2 --ip 10.88.0.77 forge true 2>&1)
+[ $? -ne 0 ] && echo "$out" | grep -q "10.88.0.77" && ok pinned_ip_taken_refused || fail pinned_ip_taken_refused "$out"
+out=$(clbsd run -d --name clash -p 8080:81 forge true 2>&1)
+[ $? -ne 0 ] && echo "$out" | grep -q "8080" && ok published_port_clash_refused || fail published_port_clash_refused "$out"
+
+# ---- modes ----
+out=$(clbsd run --rm --network none forge ip -o link 2>&1)
+[ "$(echo "$out" | grep -vc ': lo:')" = 0 ] && ok none_is_loopback_only || fail none_is_loopback_only "$out"
+out=$(clbsd run --rm --network host forge ip -o link 2>&1)
+echo "$out" | grep -q cbtest-o && ok host_mode_shares_host_network || fail host_mode_shares_host_network "$out"
+out=$(clbsd run --rm --network host -p 80:80 forge true 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "needs a network" && ok publish_needs_network ||
+	fail publish_needs_network "rc=$rc $out"
+
+# ---- extra networks, exhaustion ----
+clbsd network create --subnet 10.99.0.0/28 small >/dev/null || fail network_create "$(clbsd network create --subnet 10.99.0.0/28 small 2>&1)"
+clbsd network ls | grep -q "small .*10.99.0.0/28" && ok network_ls || fail network_ls "$(clbsd network ls)"
+made=0
+for i in $(seq 1 13); do
+	clbsd create --name "s$i" --network small forge true >/dev/null 2>"$TMP/err" && made=$((made + 1))
+done
+out=$(clbsd create --name s14 --network small forge true 2>&1)
+rc=$?
+[ "$made" = 13 ] && [ $rc -ne 0 ] && echo "$out" | grep -qi "full\|no free\|exhaust" &&
+	ok slash28_exhaustion_is_clear || fail slash28_exhaustion_is_clear "made=$made rc=$rc: $out"
+out=$(clbsd network rm small 2>&1)
+[ $? -ne 0 ] && echo "$out" | grep -q "s1" && ok network_rm_refused_while_used || fail network_rm_refused_while_used "$out"
+for i in $(seq 1 13); do clbsd rm "s$i" >/dev/null; done
+clbsd network rm small >/dev/null && ! hostns ip link show cbr-small >/dev/null 2>&1 &&
+	ok network_rm_removes_bridge || fail network_rm_removes_bridge "$(hostns ip -br link)"
+
+# ---- doctor ----
+clbsd run -d --name doc -p 8181:80 forge sleep 3600 >/dev/null
+clbsd doctor doc >"$TMP/doc" 2>&1 && ok doctor_all_ok || fail doctor_all_ok "$(cat "$TMP/doc")"
+handle=$(hostns nft -a list chain inet clbsd ports | awk '/8181/ { print $NF; exit }')
+hostns nft delete rule inet clbsd ports handle "$handle"
+clbsd doctor doc >"$TMP/doc" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "8181" "$TMP/doc" && grep -q "^bad" "$TMP/doc" && ok doctor_names_deleted_rule ||
+	fail doctor_names_deleted_rule "rc=$rc $(cat "$TMP/doc")"
+
+# ---- removal leaves nothing ----
+for c in $(clbsd --json ps -a | python3 -c 'import json,sys; print(" ".join(c["name"] for c in json.load(sys.stdin)))'); do
+	clbsd rm -f "$c" >/dev/null
+done
+sleep 0.5
+links=$(hostns ip -o link | grep -c ' cb[0-9]-' || true)
+rules=$(hostns nft list chain inet clbsd ports | grep -c dnat || true)
+[ "$links" = 0 ] && [ "$rules" = 0 ] && ok removal_leaves_no_veth_or_rule ||
+	fail removal_leaves_no_veth_or_rule "links=$links rules=$rules: $(hostns ip -br link)"
+routes=$(hostns ip route | grep -vc "10.88.0.0/24\|192.168.77.0/24" || true)
+[ "$routes" = 0 ] && ok removal_leaves_no_route || fail removal_leaves_no_route "$(hostns ip route)"
+t_done
