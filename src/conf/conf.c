@@ -738,7 +738,8 @@ static void check_refs(struct conf *c, char *const *rejected, struct conf_diags 
 		}
 		if (ct->netmode == CONF_NET_NAMED) {
 			for (size_t k = 0; ct->networks[k]; k++) {
-				bool found = false;
+				/* The host's bridge in a list: checked with the other network keys. */
+				bool found = strcmp(ct->networks[k], "bridge") == 0;
 				for (size_t j = 0; j < c->nnetworks; j++)
 					found |= strcmp(c->networks[j]->name, ct->networks[k]) == 0;
 				if (!found)
@@ -776,6 +777,8 @@ static const struct conf_cidr *first_subnet(const struct conf *c, const struct c
 		return &c->host.subnet;
 	if (ct->netmode != CONF_NET_NAMED || !ct->networks[0])
 		return NULL;
+	if (strcmp(ct->networks[0], "bridge") == 0)
+		return &c->host.subnet;
 	for (size_t j = 0; j < c->nnetworks; j++)
 		if (strcmp(c->networks[j]->name, ct->networks[0]) == 0)
 			return c->networks[j]->subnet.set ? &c->networks[j]->subnet : NULL;
@@ -799,6 +802,15 @@ static void check_networking(struct conf *c, struct conf_diags *diags)
 	for (size_t i = 0; i < c->ncontainers; i++) {
 		struct conf_container *ct = c->containers[i];
 		const struct conf_pos *p = &ct->pos;
+		bool lists_bridge = false;
+		for (size_t k = 0; ct->netmode == CONF_NET_NAMED && ct->networks[k]; k++)
+			lists_bridge |= strcmp(ct->networks[k], "bridge") == 0;
+		if (lists_bridge && !c->host.network_set)
+			conf_diags_add(diags, p->file, p->line, p->col,
+				       "container %s: :network lists bridge, which needs the host's "
+				       "network: add :network (:bridge \"clbsd0\" :subnet "
+				       "\"10.88.0.0/24\") to the (host ...) form",
+				       ct->name);
 		if (ct->netmode == CONF_NET_BRIDGE && !c->host.network_set) {
 			if (ct->netmode_given)
 				conf_diags_add(diags, p->file, p->line, p->col,

@@ -723,7 +723,7 @@ static void parse_network(struct vctx *c, struct ctr_parse *cp, const struct sex
 			cp->bad = true;
 			continue;
 		}
-		if (n > 1 && (!strcmp(s, "bridge") || !strcmp(s, "host") || !strcmp(s, "none"))) {
+		if (n > 1 && (!strcmp(s, "host") || !strcmp(s, "none"))) {
 			verr(c, items[i], ":network: %s cannot be combined with other networks", s);
 			free(s);
 			cp->bad = true;

@@ -14,6 +14,9 @@ t_forge
 # Run in the daemon's network namespace (the "host").
 hostns() { nsenter -t "$DAEMON_PID" -n -- "$@"; }
 hostns ip link set lo up
+# Holds the host namespace (and its mounts) across a daemon restart.
+nsenter -t "$DAEMON_PID" -n -m -- sleep 3600 &
+HOLD_PID=$!
 
 # The outside: 192.168.77.2, reached from the host by 192.168.77.1.
 unshare --net sleep 3600 &
@@ -28,12 +31,24 @@ outns ip addr add 192.168.77.2/24 dev eth0
 outns ip link set eth0 up
 outns ip route add default via 192.168.77.1
 t_extra_cleanup() {
-	kill "$OUT_PID" 2>/dev/null
-	wait "$OUT_PID" 2>/dev/null
+	kill "$OUT_PID" "$HOLD_PID" 2>/dev/null
+	wait "$OUT_PID" "$HOLD_PID" 2>/dev/null
 }
 trap 't_extra_cleanup; t_cleanup' EXIT
 
 ECHO="$BUILD/tests/helpers/udp-echo"
+# refused NAME PATTERN CMD...: CMD fails and says PATTERN.
+refused() {
+	local name=$1 pat=$2 out
+	shift 2
+	if out=$("$@" 2>&1); then
+		fail "$name" "accepted: $out"
+	elif echo "$out" | grep -q "$pat"; then
+		ok "$name"
+	else
+		fail "$name" "$out"
+	fi
+}
 ip_of() { clbsd --json inspect "$1" | python3 -c 'import json,sys
 n=json.load(sys.stdin)[0]["network"]["networks"]
 print(n[0].get("ip","") if n else "")'; }
@@ -48,7 +63,7 @@ web_ip=$(ip_of web)
 [ -n "$web_ip" ] && ok address_assigned || fail address_assigned "no address: $(clbsd --json inspect web)"
 out=$(clbsd exec client sh -c 'nc -w 3 web 80 </dev/null' 2>&1)
 [ "$out" = hello-from-web ] && ok tcp_by_name || fail tcp_by_name "got '$out'"
-grep -q "^$web_ip[[:space:]]web" "$ROOT/containers/client/hosts" &&
+grep -q "^${web_ip}[[:space:]]web" "$ROOT/containers/client/hosts" &&
 	clbsd exec client grep -q "web" /etc/hosts && ok hosts_file_lists_peers ||
 	fail hosts_file_lists_peers "$(cat "$ROOT/containers/client/hosts")"
 
@@ -116,20 +131,15 @@ clbsd run -d --name web -p 8080:80 forge sleep 3600 >/dev/null
 clbsd run -d --name pinned --ip 10.88.0.77 forge sleep 3600 >/dev/null
 [ "$(ip_of pinned)" = 10.88.0.77 ] && clbsd exec pinned ip -4 addr show eth0 | grep -q 10.88.0.77 &&
 	ok pinned_ip || fail pinned_ip "$(ip_of pinned)"
-out=$(clbsd run -d --name pinned2 --ip 10.88.0.77 forge true 2>&1)
-[ $? -ne 0 ] && echo "$out" | grep -q "10.88.0.77" && ok pinned_ip_taken_refused || fail pinned_ip_taken_refused "$out"
-out=$(clbsd run -d --name clash -p 8080:81 forge true 2>&1)
-[ $? -ne 0 ] && echo "$out" | grep -q "8080" && ok published_port_clash_refused || fail published_port_clash_refused "$out"
+refused pinned_ip_taken_refused "10.88.0.77" clbsd run -d --name pinned2 --ip 10.88.0.77 forge true
+refused published_port_clash_refused "8080" clbsd run -d --name clash -p 8080:81 forge true
 
 # ---- modes ----
 out=$(clbsd run --rm --network none forge ip -o link 2>&1)
 [ "$(echo "$out" | grep -vc ': lo:')" = 0 ] && ok none_is_loopback_only || fail none_is_loopback_only "$out"
 out=$(clbsd run --rm --network host forge ip -o link 2>&1)
 echo "$out" | grep -q cbtest-o && ok host_mode_shares_host_network || fail host_mode_shares_host_network "$out"
-out=$(clbsd run --rm --network host -p 80:80 forge true 2>&1)
-rc=$?
-[ $rc -ne 0 ] && echo "$out" | grep -q "needs a network" && ok publish_needs_network ||
-	fail publish_needs_network "rc=$rc $out"
+refused publish_needs_network "needs a network" clbsd run --rm --network host -p 80:80 forge true
 
 # ---- extra networks, exhaustion ----
 clbsd network create --subnet 10.99.0.0/28 small >/dev/null || fail network_create "$(clbsd network create --subnet 10.99.0.0/28 small 2>&1)"
@@ -138,12 +148,9 @@ made=0
 for i in $(seq 1 13); do
 	clbsd create --name "s$i" --network small forge true >/dev/null 2>"$TMP/err" && made=$((made + 1))
 done
-out=$(clbsd create --name s14 --network small forge true 2>&1)
-rc=$?
-[ "$made" = 13 ] && [ $rc -ne 0 ] && echo "$out" | grep -qi "full\|no free\|exhaust" &&
-	ok slash28_exhaustion_is_clear || fail slash28_exhaustion_is_clear "made=$made rc=$rc: $out"
-out=$(clbsd network rm small 2>&1)
-[ $? -ne 0 ] && echo "$out" | grep -q "s1" && ok network_rm_refused_while_used || fail network_rm_refused_while_used "$out"
+[ "$made" = 13 ] && ok slash28_holds_13 || fail slash28_holds_13 "made $made"
+refused slash28_exhaustion_is_clear "no free address in 10.99.0.0/28" clbsd create --name s14 --network small forge true
+refused network_rm_refused_while_used "used by container(s) .*s1" clbsd network rm small
 for i in $(seq 1 13); do clbsd rm "s$i" >/dev/null; done
 clbsd network rm small >/dev/null && ! hostns ip link show cbr-small >/dev/null 2>&1 &&
 	ok network_rm_removes_bridge || fail network_rm_removes_bridge "$(hostns ip -br link)"
@@ -157,6 +164,24 @@ clbsd doctor doc >"$TMP/doc" 2>&1
 rc=$?
 [ $rc = 1 ] && grep -q "8181" "$TMP/doc" && grep -q "^bad" "$TMP/doc" && ok doctor_names_deleted_rule ||
 	fail doctor_names_deleted_rule "rc=$rc $(cat "$TMP/doc")"
+
+# ---- a restarted daemon repairs drift ----
+# The rule deleted above stays missing; a stale veth that claims to be
+# clbsd's appears; then the daemon restarts in the same namespace.
+hostns ip link add cb0-ghost type veth peer name cbx-ghost
+hostns ip link set cb0-ghost alias "clbsd:ctr=ghost:net=default"
+t_kill_daemon
+nsenter -t "$HOLD_PID" -n -m -- "$BUILD/clbsdd" --root "$ROOT" --run "$RUN" --socket "$SOCK" \
+	--cgroup-parent "clbsd-$T_ID" --log-level debug --config "$CONF" >>"$TMP/daemon.log" 2>&1 &
+DAEMON_PID=$!
+wait_until 10 test -S "$SOCK"
+wait_until 5 sh -c "nsenter -t $HOLD_PID -n nft list chain inet clbsd ports | grep -q 8181"
+clbsd doctor doc >"$TMP/doc" 2>&1 && ok restart_readds_missing_rule || fail restart_readds_missing_rule "$(cat "$TMP/doc")"
+wait_until 5 sh -c "! nsenter -t $HOLD_PID -n ip link show cb0-ghost >/dev/null 2>&1" &&
+	ok restart_removes_stale_veth || fail restart_removes_stale_veth "$(hostns ip -br link)"
+[ "$(clbsd --json inspect web | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])')" = running ] &&
+	clbsd exec client sh -c 'ping -c1 -W2 web >/dev/null' && ok containers_keep_network_across_restart ||
+	fail containers_keep_network_across_restart "$(clbsd ps -a)"
 
 # ---- removal leaves nothing ----
 for c in $(clbsd --json ps -a | python3 -c 'import json,sys; print(" ".join(c["name"] for c in json.load(sys.stdin)))'); do

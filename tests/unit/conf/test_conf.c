@@ -415,6 +415,15 @@ TEST(network_checks)
 	CHECK_ERR("(host :network ()) (container a :image \"forge\" :publish (\"8080:80\")) "
 		  "(container b :image \"forge\" :publish (\"127.0.0.1:8080:81\"))",
 		  "container b: :publish: host port 8080/tcp is also published by container a");
+	/* The host's bridge in a list with other networks. */
+	c = build("(host :network ()) (network lan :subnet \"10.9.0.0/24\") "
+		  "(container a :image \"forge\" :network (bridge lan) :ip \"10.88.0.9\")",
+		  &msg);
+	CHECK(c);
+	conf_free(c);
+	CHECK_ERR("(network lan :subnet \"10.9.0.0/24\") "
+		  "(container a :image \"forge\" :network (bridge lan))",
+		  "container a: :network lists bridge, which needs the host's network");
 	/* Same port, other protocol: no clash. */
 	c = build("(host :network ()) (container a :image \"forge\" :publish (\"53:53\")) "
 		  "(container b :image \"forge\" :publish (\"53:53/udp\"))",
