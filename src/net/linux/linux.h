@@ -122,7 +122,7 @@ char *nlx_alias_endpoint(const char *ctr, const char *net);
 /* The container side of the idx-th endpoint: "ethIDX". */
 void nlx_peer_name(size_t idx, char out[NET_IFNAMSIZ]);
 /* The fix hint doctor and errors give for state that repair restores. */
-#define NLX_FIX_REPAIR "run the network repair (or restart the container)"
+#define NLX_FIX_REPAIR "restart the container, or clbsdd (it repairs every rule and link at start)"
 /* The doctor op (doctor.c). */
 int net_linux_doctor(const struct net_state *st, const char *name, struct strv *lines,
 		     size_t *n_bad, struct clbsd_err *err);
