@@ -80,9 +80,10 @@ static int net_create(int argc, char **argv)
 	static const struct option lo[] = {
 		{"help", no_argument, NULL, 'h'},   {"json", no_argument, NULL, 'j'},
 		{"subnet", required_argument, NULL, 's'}, {"internal", no_argument, NULL, 'i'},
+		{"subnet6", required_argument, NULL, '6'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *subnet = NULL;
+	const char *subnet = NULL, *subnet6 = NULL;
 	bool internal = false;
 	int c;
 	optind = 0;
@@ -100,6 +101,9 @@ static int net_create(int argc, char **argv)
 		case 'i':
 			internal = true;
 			break;
+		case '6':
+			subnet6 = optarg;
+			break;
 		default:
 			return cli_bad_opt(c, argv);
 		}
@@ -115,6 +119,8 @@ static int net_create(int argc, char **argv)
 		return cli_usage("missing --subnet CIDR (like 10.89.0.0/24)");
 	json_t *body = json_pack("{s:s,s:s,s:b}", "name", name, "subnet", subnet, "internal",
 				 internal);
+	if (subnet6)
+		json_object_set_new(body, "subnet6", json_string(subnet6));
 	struct clbsd_err err;
 	json_t *out = NULL;
 	int r = cli_call("POST", "/v1/networks", body, &out, &err);

@@ -244,6 +244,9 @@ static char *fmt_addresses(const json_t *net)
 		const char *ip = json_string_value(json_object_get(e, "ip"));
 		if (ip && *ip)
 			buf_addf(&b, "%s%s", b.len ? "," : "", ip);
+		const char *ip6 = json_string_value(json_object_get(e, "ip6"));
+		if (ip6 && *ip6)
+			buf_addf(&b, "%s%s", b.len ? "," : "", ip6);
 	}
 	buf_addc(&b, '\0');
 	return buf_detach(&b, NULL);

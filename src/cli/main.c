@@ -210,7 +210,7 @@ static const struct command commands[] = {
 	 "Commands:\n"
 	 "  ls                                    list networks\n"
 	 "  inspect NAME...                       show networks as JSON\n"
-	 "  create --subnet CIDR [--internal] NAME\n"
+	 "  create --subnet CIDR [--subnet6 CIDR6] [--internal] NAME\n"
 	 "                                        make a network (a bridge with NAT, or\n"
 	 "                                        without a way out when --internal)\n"
 	 "  rm NAME...                            remove networks no container uses\n\n"

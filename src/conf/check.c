@@ -3,12 +3,14 @@
  * expected and what it got, at the value's position.
  */
 #include "conf/check.h"
+#include "net/net.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 void verr(struct vctx *c, const struct sexp *at, const char *fmt, ...)
 {
@@ -499,6 +501,31 @@ bool parse_ipv4(const char *s, uint32_t *out)
 	if (*s)
 		return false;
 	*out = a;
+	return true;
+}
+
+bool chk_cidr6(struct vctx *c, const char *key, const struct sexp *x, char **out)
+{
+	static const char *const expected = "an IPv6 subnet like \"fd00:88::/64\"";
+	if (x->type != SEXP_STRING) {
+		vexpect(c, key, x, expected);
+		return false;
+	}
+	struct net_prefix p;
+	struct clbsd_err err;
+	if (!strchr(x->str, '/') || net_prefix_parse(x->str, &p, &err) < 0 ||
+	    p.addr.family != AF_INET6) {
+		verr(c, x, "%s: invalid subnet \"%.60s\"; expected %s", key, x->str, expected);
+		return false;
+	}
+	if (p.len < 64 || p.len > 120) {
+		verr(c, x, "%s: prefix /%u of \"%s\" is out of range; expected /64 to /120", key,
+		     p.len, x->str);
+		return false;
+	}
+	char buf[NET_PREFIX_STRLEN];
+	free(*out);
+	*out = xstrdup(net_prefix_fmt(&p, buf));
 	return true;
 }
 

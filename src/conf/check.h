@@ -53,6 +53,8 @@ bool chk_strings(struct vctx *c, const char *key, const struct sexp *x, size_t m
 /* A list of ("K" . "V") pairs, keys matching [A-Za-z_][A-Za-z0-9_]*, unique; sorted. */
 bool chk_pairs(struct vctx *c, const char *key, const struct sexp *x, struct conf_kv **out,
 	       size_t *n);
+/* An IPv6 subnet (/64 to /120, no host bits), normalised into *out. */
+bool chk_cidr6(struct vctx *c, const char *key, const struct sexp *x, char **out);
 bool chk_cidr(struct vctx *c, const char *key, const struct sexp *x, struct conf_cidr *out);
 /* Dotted IPv4 "a.b.c.d" -> host-order value. */
 bool parse_ipv4(const char *s, uint32_t *out);

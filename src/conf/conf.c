@@ -6,6 +6,7 @@
  * references), and loading the main file and conf.d.
  */
 #include "conf/check.h"
+#include "net/net.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -18,7 +19,7 @@
 
 static const char *const host_keys[] = {"storage", "network", "ingress", NULL};
 static const char *const storage_keys[] = {"driver", "pool", "root", "path", NULL};
-static const char *const hostnet_keys[] = {"bridge", "subnet", NULL};
+static const char *const hostnet_keys[] = {"bridge", "subnet", "subnet6", NULL};
 static const char *const ingress_keys[] = {"listen", "tls-listen", "default-domain", "tls", NULL};
 static const char *const tls_keys[] = {"ca", NULL};
 
@@ -104,7 +105,8 @@ static void hostnet_key(struct vctx *c, void *obj, int key, const struct sexp *v
 		}
 		free(hp->h->bridge);
 		hp->h->bridge = xstrdup(v->str);
-	} else if (!chk_cidr(c, ":network :subnet", v, &hp->h->subnet)) {
+	} else if (key == 1 ? !chk_cidr(c, ":network :subnet", v, &hp->h->subnet)
+			    : !chk_cidr6(c, ":network :subnet6", v, &hp->h->subnet6)) {
 		hp->bad = true;
 	}
 }
@@ -212,6 +214,7 @@ static void host_release(struct conf_host *h)
 	free(h->root);
 	free(h->dir_path);
 	free(h->bridge);
+	free(h->subnet6);
 	strv_free(h->listen);
 	strv_free(h->tls_listen);
 	free(h->default_domain);
@@ -303,7 +306,7 @@ static void image_free(struct conf_image *im)
 
 /* ---- network ---- */
 
-static const char *const network_keys[] = {"subnet", "internal", NULL};
+static const char *const network_keys[] = {"subnet", "subnet6", "internal", NULL};
 
 struct net_parse {
 	struct conf_network *net;
@@ -314,8 +317,9 @@ static void network_key(struct vctx *c, void *obj, int key, const struct sexp *v
 			const struct sexp *k)
 {
 	struct net_parse *np = obj;
-	bool ok = key == 0 ? chk_cidr(c, ":subnet", v, &np->net->subnet)
-			   : chk_bool(c, ":internal", v, &np->net->internal);
+	bool ok = key == 0   ? chk_cidr(c, ":subnet", v, &np->net->subnet)
+		  : key == 1 ? chk_cidr6(c, ":subnet6", v, &np->net->subnet6)
+			     : chk_bool(c, ":internal", v, &np->net->internal);
 	if (!ok)
 		np->bad = true;
 }
@@ -325,6 +329,7 @@ static void network_free(struct conf_network *n)
 	if (!n)
 		return;
 	free(n->name);
+	free(n->subnet6);
 	free(n);
 }
 
@@ -799,6 +804,25 @@ static bool publish_clash(const struct conf_publish *a, const struct conf_publis
  */
 static void check_networking(struct conf *c, struct conf_diags *diags)
 {
+	/* IPv6 subnets must not overlap either (IPv4 ones: check_subnets). */
+	for (size_t i = 0; i < c->nnetworks; i++) {
+		const struct conf_network *n = c->networks[i];
+		struct net_prefix a, b;
+		struct clbsd_err e;
+		if (!n->subnet6 || net_prefix_parse(n->subnet6, &a, &e) < 0)
+			continue;
+		if (c->host.network_set && c->host.subnet6 &&
+		    net_prefix_parse(c->host.subnet6, &b, &e) == 0 && net_prefix_overlaps(&a, &b))
+			conf_diags_add(diags, n->pos.file, n->pos.line, n->pos.col,
+				       "network %s: :subnet6 overlaps the host bridge's", n->name);
+		for (size_t j = 0; j < i; j++)
+			if (c->networks[j]->subnet6 &&
+			    net_prefix_parse(c->networks[j]->subnet6, &b, &e) == 0 &&
+			    net_prefix_overlaps(&a, &b))
+				conf_diags_add(diags, n->pos.file, n->pos.line, n->pos.col,
+					       "network %s: :subnet6 overlaps network %s's", n->name,
+					       c->networks[j]->name);
+	}
 	for (size_t i = 0; i < c->ncontainers; i++) {
 		struct conf_container *ct = c->containers[i];
 		const struct conf_pos *p = &ct->pos;

@@ -277,6 +277,7 @@ struct conf_host {
 	bool network_set;                /* :network given: containers default to bridge */
 	char *bridge;                    /* default "clbsd0" */
 	struct conf_cidr subnet;         /* default 10.88.0.0/24 */
+	char *subnet6;                   /* IPv6 subnet ("fd00:88::/64", normalised) or NULL */
 	char **listen;                   /* default ("0.0.0.0:80") */
 	char **tls_listen;               /* NULL: none */
 	char *default_domain;
@@ -296,7 +297,8 @@ struct conf_image {
 struct conf_network {
 	char *name;
 	struct conf_pos pos;
-	struct conf_cidr subnet;
+	struct conf_cidr subnet; /* unset: the daemon allocates one */
+	char *subnet6;           /* IPv6 subnet, normalised, or NULL */
 	bool internal;
 };
 

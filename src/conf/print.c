@@ -571,6 +571,10 @@ static void print_host(struct buf *b, const struct conf_host *h)
 		sexp_print_string(b, h->bridge);
 		buf_adds(b, " :subnet ");
 		add_cidr(b, &h->subnet);
+		if (h->subnet6) {
+			buf_adds(b, " :subnet6 ");
+			sexp_print_string(b, h->subnet6);
+		}
 		buf_addc(b, ')');
 	}
 	buf_adds(b, "\n  :ingress (:listen ");
@@ -605,6 +609,10 @@ char *conf_print(const struct conf *c)
 		if (n->subnet.set) {
 			buf_adds(&b, "\n  :subnet ");
 			add_cidr(&b, &n->subnet);
+		}
+		if (n->subnet6) {
+			buf_adds(&b, "\n  :subnet6 ");
+			sexp_print_string(&b, n->subnet6);
 		}
 		buf_adds(&b, "\n  :internal ");
 		add_bool(&b, n->internal);

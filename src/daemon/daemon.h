@@ -58,7 +58,8 @@ struct ctr_net {
 	char **aliases;  /* extra names on every network */
 	char **dns;      /* nameservers; NULL: the host's */
 	char **publish;  /* "[IP:]HOST:CTR/proto", normalised */
-	char **addrs;    /* assigned, one per network ("" when none) */
+	char **addrs;    /* assigned IPv4, one per network ("" when none) */
+	char **addrs6;   /* assigned IPv6, one per network ("" when the network has none) */
 };
 
 struct container;

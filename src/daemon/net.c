@@ -37,9 +37,11 @@ struct dnet_network {
 	char *name;
 	char *bridge;
 	struct net_prefix subnet4;
+	struct net_prefix subnet6; /* addr.family 0: no IPv6 */
 	bool internal;
 	bool from_conf;
 	struct ipam ipam;
+	struct ipam ipam6;
 };
 
 struct net_job {
@@ -66,7 +68,8 @@ struct dnet {
 	char *dir; /* <root>/net */
 	struct dnet_network *nets;
 	size_t n;
-	json_t *api_nets; /* array of {name, subnet, internal} from networks.json */
+	json_t *api_nets; /* array of {name, subnet, subnet6, internal} from networks.json */
+	json_t *alloc;    /* object: network name -> subnet the daemon chose (allocated.json) */
 	struct net_job *queue, *queue_tail;
 	bool busy;
 	bool synced; /* the first sync ran (it repairs) */
@@ -138,9 +141,13 @@ static void snap_container(struct dnet_snap *s, const struct container *c, pid_t
 	for (size_t i = 0; i < n; i++) {
 		eps[i].network = snap_str(s, c->net.networks[i]);
 		const char *a = c->net.addrs && i < strv_len(c->net.addrs) ? c->net.addrs[i] : NULL;
+		const char *a6 =
+			c->net.addrs6 && i < strv_len(c->net.addrs6) ? c->net.addrs6[i] : NULL;
 		struct clbsd_err ignore;
 		if (a && *a)
 			net_addr_parse(a, &eps[i].ip4, &ignore);
+		if (a6 && *a6)
+			net_addr_parse(a6, &eps[i].ip6, &ignore);
 		eps[i].aliases = aliases;
 		eps[i].n_aliases = na;
 	}
@@ -175,6 +182,7 @@ static struct dnet_snap *snapshot(struct daemon *d, const struct container *extr
 		s->nets[i] = (struct net_network){.name = snap_str(s, n->nets[i].name),
 						  .bridge = snap_str(s, n->nets[i].bridge),
 						  .subnet4 = n->nets[i].subnet4,
+						  .subnet6 = n->nets[i].subnet6,
 						  .internal = n->nets[i].internal};
 	/* Every container, and `extra` when it is not in the list yet (a create). */
 	size_t nc = 1;
@@ -302,36 +310,51 @@ void dnet_after_queue(struct daemon *d, dnet_done_fn fn, void *arg)
 
 /* ---- persistence ---- */
 
-static char *ipam_path(const struct dnet *n, const char *name)
+/* <root>/net/ipam/NAME.json (IPv4) and NAME.v6.json. */
+static char *ipam_path(const struct dnet *n, const char *name, bool v6)
 {
-	return xasprintf("%s/ipam/%s.json", n->dir, name);
+	return xasprintf("%s/ipam/%s%s.json", n->dir, name, v6 ? ".v6" : "");
+}
+
+static void ipam_save1(struct daemon *d, const char *name, const struct ipam *p, bool v6)
+{
+	autofree char *dir = xasprintf("%s/ipam", d->net->dir);
+	autofree char *path = ipam_path(d->net, name, v6);
+	autofree char *json = ipam_to_json(p);
+	struct clbsd_err err;
+	if (fs_mkdir_p(dir, 0700, &err) < 0 ||
+	    fs_write_atomic(path, json, strlen(json), 0600, &err) < 0)
+		log_error("net", NULL, "network %s: cannot save its addresses: %s", name, err.msg);
 }
 
 static void ipam_save(struct daemon *d, const struct dnet_network *nw)
 {
-	autofree char *dir = xasprintf("%s/ipam", d->net->dir);
-	autofree char *path = ipam_path(d->net, nw->name);
-	autofree char *json = ipam_to_json(&nw->ipam);
+	ipam_save1(d, nw->name, &nw->ipam, false);
+	if (nw->subnet6.addr.family)
+		ipam_save1(d, nw->name, &nw->ipam6, true);
+}
+
+static void ipam_load1(struct daemon *d, const char *name, const struct net_prefix *subnet,
+		       struct ipam *p, bool v6)
+{
+	autofree char *path = ipam_path(d->net, name, v6);
+	autofree char *json = NULL;
 	struct clbsd_err err;
-	if (fs_mkdir_p(dir, 0700, &err) < 0 ||
-	    fs_write_atomic(path, json, strlen(json), 0600, &err) < 0)
-		log_error("net", NULL, "network %s: cannot save its addresses: %s", nw->name,
-			  err.msg);
+	if (fs_read_file(path, &json, NULL, &err) == 0 &&
+	    ipam_from_json(json, subnet, p, &err) == 0)
+		return;
+	if (json)
+		log_warn("net", NULL, "network %s: %s unreadable (%s); starting a new pool", name,
+			 path, err.msg);
+	if (ipam_init(p, subnet, &err) < 0)
+		log_error("net", NULL, "network %s: %s", name, err.msg);
 }
 
 static void ipam_load(struct daemon *d, struct dnet_network *nw)
 {
-	autofree char *path = ipam_path(d->net, nw->name);
-	autofree char *json = NULL;
-	struct clbsd_err err;
-	if (fs_read_file(path, &json, NULL, &err) == 0 &&
-	    ipam_from_json(json, &nw->subnet4, &nw->ipam, &err) == 0)
-		return;
-	if (json)
-		log_warn("net", NULL, "network %s: %s unreadable (%s); starting a new pool",
-			 nw->name, path, err.msg);
-	if (ipam_init(&nw->ipam, &nw->subnet4, &err) < 0)
-		log_error("net", NULL, "network %s: %s", nw->name, err.msg);
+	ipam_load1(d, nw->name, &nw->subnet4, &nw->ipam, false);
+	if (nw->subnet6.addr.family)
+		ipam_load1(d, nw->name, &nw->subnet6, &nw->ipam6, true);
 }
 
 static void api_nets_save(struct daemon *d)
@@ -357,7 +380,8 @@ static void cidr_prefix(const struct conf_cidr *c, struct net_prefix *p)
 }
 
 static void add_net(struct dnet_network **v, size_t *nv, const char *name, const char *bridge,
-		    const struct net_prefix *subnet, bool internal, bool from_conf)
+		    const struct net_prefix *subnet, const char *subnet6, bool internal,
+		    bool from_conf)
 {
 	*v = xrealloc(*v, (*nv + 1) * sizeof(**v));
 	struct dnet_network *nw = &(*v)[(*nv)++];
@@ -370,6 +394,9 @@ static void add_net(struct dnet_network **v, size_t *nv, const char *name, const
 	}
 	nw->bridge = xstrdup(bridge);
 	nw->subnet4 = *subnet;
+	struct clbsd_err ignore;
+	if (subnet6 && net_prefix_parse(subnet6, &nw->subnet6, &ignore) < 0)
+		memset(&nw->subnet6, 0, sizeof(nw->subnet6));
 	nw->internal = internal;
 	nw->from_conf = from_conf;
 }
@@ -378,7 +405,9 @@ static bool same_net(const struct dnet_network *a, const struct dnet_network *b)
 {
 	return strcmp(a->bridge, b->bridge) == 0 && a->internal == b->internal &&
 	       a->subnet4.len == b->subnet4.len &&
-	       net_addr_eq(&a->subnet4.addr, &b->subnet4.addr);
+	       net_addr_eq(&a->subnet4.addr, &b->subnet4.addr) &&
+	       a->subnet6.len == b->subnet6.len &&
+	       net_addr_eq(&a->subnet6.addr, &b->subnet6.addr);
 }
 
 static void net_release(struct dnet_network *nw)
@@ -386,6 +415,7 @@ static void net_release(struct dnet_network *nw)
 	free(nw->name);
 	free(nw->bridge);
 	ipam_release_all(&nw->ipam);
+	ipam_release_all(&nw->ipam6);
 }
 
 static void repair_run(struct net_job *j)
@@ -430,8 +460,59 @@ static void queue_down(struct daemon *d, const struct dnet_network *nw)
 	j->snap->nets[0] = (struct net_network){.name = snap_str(j->snap, nw->name),
 						.bridge = snap_str(j->snap, nw->bridge),
 						.subnet4 = nw->subnet4,
+						.subnet6 = nw->subnet6,
 						.internal = nw->internal};
 	job_queue(d, j);
+}
+
+/*
+ * A subnet for a declared network without :subnet: the one chosen before
+ * (allocated.json), else the first free /24 from 10.89.0.0 on, remembered
+ * so it stays the network's while it exists.
+ */
+static int allocate_subnet(struct daemon *d, const char *name, const struct dnet_network *v,
+			   size_t nv, struct net_prefix *out)
+{
+	struct dnet *n = d->net;
+	struct clbsd_err err;
+	const char *had = json_str(n->alloc, name);
+	if (had && net_prefix_parse(had, out, &err) == 0)
+		return 0;
+	for (unsigned k = 89 * 256; k < 255 * 256; k++) {
+		memset(out, 0, sizeof(*out));
+		out->addr.family = AF_INET;
+		out->addr.b[0] = 10;
+		out->addr.b[1] = (uint8_t)(k >> 8);
+		out->addr.b[2] = (uint8_t)(k & 255);
+		out->len = 24;
+		bool free_ = true;
+		for (size_t i = 0; i < nv && free_; i++)
+			free_ = !net_prefix_overlaps(out, &v[i].subnet4);
+		const char *key;
+		json_t *val;
+		json_object_foreach(n->alloc, key, val)
+		{
+			struct net_prefix q;
+			if (free_ && strcmp(key, name) != 0 && json_is_string(val) &&
+			    net_prefix_parse(json_string_value(val), &q, &err) == 0)
+				free_ = !net_prefix_overlaps(out, &q);
+		}
+		if (!free_)
+			continue;
+		char buf[NET_PREFIX_STRLEN];
+		json_object_set_new(n->alloc, name, json_string(net_prefix_fmt(out, buf)));
+		autofree char *path = xasprintf("%s/allocated.json", n->dir);
+		autofree char *text = json_dumps(n->alloc, JSON_INDENT(2) | JSON_SORT_KEYS);
+		if (fs_mkdir_p(n->dir, 0700, &err) < 0 ||
+		    fs_write_atomic(path, text, strlen(text), 0600, &err) < 0)
+			log_error("net", NULL, "cannot save %s: %s", path, err.msg);
+		log_info("net", NULL, "network %s: allocated subnet %s", name, buf);
+		return 0;
+	}
+	log_error("net", NULL, "network %s: no free /24 left in 10.89.0.0-10.254.255.0; give it "
+			       ":subnet",
+		  name);
+	return -1;
 }
 
 void dnet_sync(struct daemon *d)
@@ -450,13 +531,16 @@ void dnet_sync(struct daemon *d)
 	if (c && c->host.network_set) {
 		struct net_prefix p;
 		cidr_prefix(&c->host.subnet, &p);
-		add_net(&v, &nv, NET_DEFAULT, c->host.bridge, &p, false, true);
+		add_net(&v, &nv, NET_DEFAULT, c->host.bridge, &p, c->host.subnet6, false, true);
 	}
+	/* Declared subnets first, so an allocated one avoids them all. */
 	for (size_t i = 0; c && i < c->nnetworks; i++) {
 		const struct conf_network *cn = c->networks[i];
+		if (!cn->subnet.set)
+			continue;
 		struct net_prefix p;
 		cidr_prefix(&cn->subnet, &p);
-		add_net(&v, &nv, cn->name, NULL, &p, cn->internal, true);
+		add_net(&v, &nv, cn->name, NULL, &p, cn->subnet6, cn->internal, true);
 	}
 	size_t i;
 	json_t *jn;
@@ -477,7 +561,17 @@ void dnet_sync(struct daemon *d)
 				 name);
 			continue;
 		}
-		add_net(&v, &nv, name, NULL, &p, json_bool(jn, "internal", false), false);
+		add_net(&v, &nv, name, NULL, &p, json_str(jn, "subnet6"),
+			json_bool(jn, "internal", false), false);
+	}
+	for (size_t k = 0; c && k < c->nnetworks; k++) {
+		const struct conf_network *cn = c->networks[k];
+		if (cn->subnet.set)
+			continue;
+		struct net_prefix p;
+		if (allocate_subnet(d, cn->name, v, nv, &p) < 0)
+			continue;
+		add_net(&v, &nv, cn->name, NULL, &p, cn->subnet6, cn->internal, true);
 	}
 	/* Keep the pools of networks that stay the same; load the others. */
 	bool changed = nv != n->n;
@@ -531,6 +625,14 @@ int dnet_init(struct daemon *d, struct clbsd_err *err)
 	} else {
 		n->api_nets = json_array();
 	}
+	autofree char *apath = xasprintf("%s/allocated.json", n->dir);
+	autofree char *atext = NULL;
+	if (fs_read_file(apath, &atext, NULL, err) == 0)
+		n->alloc = json_loads(atext, 0, NULL);
+	if (!json_is_object(n->alloc)) {
+		json_decref(n->alloc);
+		n->alloc = json_object();
+	}
 	clbsd_err_init(err);
 	return 0;
 }
@@ -544,6 +646,7 @@ void dnet_release_daemon(struct daemon *d)
 		net_release(&n->nets[i]);
 	free(n->nets);
 	json_decref(n->api_nets);
+	json_decref(n->alloc);
 	while (n->queue) {
 		struct net_job *j = n->queue;
 		n->queue = j->next;
@@ -564,6 +667,7 @@ void ctr_net_release(struct ctr_net *cn)
 	strv_free(cn->dns);
 	strv_free(cn->publish);
 	strv_free(cn->addrs);
+	strv_free(cn->addrs6);
 	memset(cn, 0, sizeof(*cn));
 }
 
@@ -717,6 +821,7 @@ static void unassign(struct daemon *d, const char *name, char *const *nets, size
 		struct dnet_network *nw = find_net(d->net, nets[i]);
 		if (nw) {
 			ipam_release(&nw->ipam, name);
+			ipam_release(&nw->ipam6, name);
 			ipam_save(d, nw);
 		}
 	}
@@ -726,7 +831,7 @@ int dnet_assign(struct daemon *d, struct container *c, struct clbsd_err *err)
 {
 	if (!ctr_net_attached(c))
 		return 0;
-	struct strv addrs = STRV_INIT;
+	struct strv addrs = STRV_INIT, addrs6 = STRV_INIT;
 	size_t i;
 	for (i = 0; c->net.networks[i]; i++) {
 		struct dnet_network *nw = find_net(d->net, c->net.networks[i]);
@@ -742,12 +847,24 @@ int dnet_assign(struct daemon *d, struct container *c, struct clbsd_err *err)
 			clbsd_err_prefix(err, "network %s", nw->name);
 			goto fail;
 		}
-		ipam_save(d, nw);
 		char buf[NET_ADDR_STRLEN];
 		strv_push(&addrs, net_addr_fmt(&got, buf));
+		if (nw->subnet6.addr.family) {
+			if (ipam_assign(&nw->ipam6, c->name, NULL, &got, err) < 0) {
+				ipam_release(&nw->ipam, c->name);
+				clbsd_err_prefix(err, "network %s", nw->name);
+				goto fail;
+			}
+			strv_push(&addrs6, net_addr_fmt(&got, buf));
+		} else {
+			strv_push(&addrs6, "");
+		}
+		ipam_save(d, nw);
 	}
 	strv_free(c->net.addrs);
 	c->net.addrs = addrs.v;
+	strv_free(c->net.addrs6);
+	c->net.addrs6 = addrs6.v;
 	/* Published ports that collide with another container's, and the like. */
 	struct dnet_snap *s = snapshot(d, c, 0);
 	int r = net_state_check(&s->st, err);
@@ -759,10 +876,13 @@ int dnet_assign(struct daemon *d, struct container *c, struct clbsd_err *err)
 	return 0;
 fail:
 	strv_release(&addrs);
+	strv_release(&addrs6);
 fail_nosave:
 	unassign(d, c->name, c->net.networks, i);
 	strv_free(c->net.addrs);
 	c->net.addrs = NULL;
+	strv_free(c->net.addrs6);
+	c->net.addrs6 = NULL;
 	return -err->code;
 }
 
@@ -799,7 +919,10 @@ static int write_resolv(struct container *c, struct clbsd_err *err)
 		host = xstrdup("");
 	autofree char *text = NULL;
 	const char *const *dns = (const char *const *)c->net.dns;
-	if (net_resolv_render(host, dns, strv_len(c->net.dns), false, &text, err) < 0) {
+	bool v6 = false;
+	for (size_t i = 0; c->net.addrs6 && c->net.addrs6[i]; i++)
+		v6 |= c->net.addrs6[i][0] != '\0';
+	if (net_resolv_render(host, dns, strv_len(c->net.dns), v6, &text, err) < 0) {
 		log_warn("net", c->name, "%s; the container gets no DNS server", err->msg);
 		free(text);
 		text = xstrdup("# clbsd: the host has no nameserver a container can reach; set "
@@ -993,8 +1116,11 @@ json_t *ctr_net_to_json(const struct ctr_net *cn)
 	json_t *nets = json_array();
 	for (size_t i = 0; cn->networks && cn->networks[i]; i++) {
 		const char *a = cn->addrs && i < strv_len(cn->addrs) ? cn->addrs[i] : NULL;
-		json_array_append_new(nets, json_pack("{s:s,s:s?}", "name", cn->networks[i],
-						      "ip", a));
+		const char *a6 = cn->addrs6 && i < strv_len(cn->addrs6) ? cn->addrs6[i] : NULL;
+		json_t *e = json_pack("{s:s,s:s?}", "name", cn->networks[i], "ip", a);
+		if (a6 && *a6)
+			json_object_set_new(e, "ip6", json_string(a6));
+		json_array_append_new(nets, e);
 	}
 	json_t *j = json_pack("{s:s,s:o}", "mode", mode_name(cn->mode), "networks", nets);
 	if (cn->ip)
@@ -1019,7 +1145,7 @@ int ctr_net_from_json(const json_t *j, struct ctr_net *cn)
 	json_t *nets = json_object_get(j, "networks");
 	size_t i;
 	json_t *e;
-	struct strv names = STRV_INIT, addrs = STRV_INIT;
+	struct strv names = STRV_INIT, addrs = STRV_INIT, addrs6 = STRV_INIT;
 	json_array_foreach(nets, i, e)
 	{
 		const char *n = json_str(e, "name");
@@ -1027,9 +1153,11 @@ int ctr_net_from_json(const json_t *j, struct ctr_net *cn)
 			continue;
 		strv_push(&names, n);
 		strv_push(&addrs, json_str(e, "ip") ? json_str(e, "ip") : "");
+		strv_push(&addrs6, json_str(e, "ip6") ? json_str(e, "ip6") : "");
 	}
 	cn->networks = names.v;
 	cn->addrs = addrs.v;
+	cn->addrs6 = addrs6.v;
 	cn->ip = json_str(j, "pinned_ip") ? xstrdup(json_str(j, "pinned_ip")) : NULL;
 	cn->aliases = json_to_strv(json_object_get(j, "aliases"));
 	cn->dns = json_to_strv(json_object_get(j, "dns"));
@@ -1060,12 +1188,20 @@ static json_t *net_json(struct daemon *d, const struct dnet_network *nw)
 								       ctr_state_name(c->state)));
 			}
 	}
-	return json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:I,s:I,s:o}", "name",
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:I,s:I,s:o}", "name",
 			 strcmp(nw->name, NET_DEFAULT) == 0 ? "bridge" : nw->name, "id", nw->name,
 			 "bridge", nw->bridge, "subnet", net_prefix_fmt(&nw->subnet4, sub),
 			 "internal", nw->internal, "gateway", net_addr_fmt(&g, gw), "used",
 			 (json_int_t)ipam_used(&nw->ipam), "capacity",
 			 (json_int_t)ipam_capacity(&nw->ipam), "containers", ctrs);
+	if (nw->subnet6.addr.family) {
+		char s6[NET_PREFIX_STRLEN], g6[NET_ADDR_STRLEN];
+		struct net_addr gw6;
+		net_prefix_gateway(&nw->subnet6, &gw6);
+		json_object_set_new(j, "subnet6", json_string(net_prefix_fmt(&nw->subnet6, s6)));
+		json_object_set_new(j, "gateway6", json_string(net_addr_fmt(&gw6, g6)));
+	}
+	return j;
 }
 
 json_t *dnet_list(struct daemon *d)
@@ -1123,11 +1259,27 @@ int dnet_create(struct daemon *d, json_t *req, json_t **out, struct clbsd_err *e
 						d->net->nets[i].name,
 						net_prefix_fmt(&d->net->nets[i].subnet4, b));
 		}
-	char norm[NET_PREFIX_STRLEN];
-	json_array_append_new(d->net->api_nets,
-			      json_pack("{s:s,s:s,s:b}", "name", name, "subnet",
-					net_prefix_fmt(&p, norm), "internal",
-					json_bool(req, "internal", false)));
+	const char *subnet6 = json_str(req, "subnet6");
+	struct net_prefix p6 = {0};
+	if (subnet6) {
+		if (net_prefix_parse(subnet6, &p6, err) < 0)
+			return clbsd_err_prefix(err, "subnet6");
+		if (p6.addr.family != AF_INET6 || p6.len < 64 || p6.len > 120)
+			return bad(err, "subnet6 %s: expected an IPv6 subnet from /64 to /120",
+				   subnet6);
+		for (size_t i = 0; i < d->net->n; i++)
+			if (d->net->nets[i].subnet6.addr.family &&
+			    net_prefix_overlaps(&p6, &d->net->nets[i].subnet6))
+				return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+							"subnet6 %s overlaps network %s's", subnet6,
+							d->net->nets[i].name);
+	}
+	char norm[NET_PREFIX_STRLEN], norm6[NET_PREFIX_STRLEN];
+	json_t *rec = json_pack("{s:s,s:s,s:b}", "name", name, "subnet", net_prefix_fmt(&p, norm),
+				"internal", json_bool(req, "internal", false));
+	if (subnet6)
+		json_object_set_new(rec, "subnet6", json_string(net_prefix_fmt(&p6, norm6)));
+	json_array_append_new(d->net->api_nets, rec);
 	api_nets_save(d);
 	dnet_sync(d);
 	*out = dnet_inspect(d, name, err);
@@ -1171,8 +1323,10 @@ int dnet_remove(struct daemon *d, const char *name, struct clbsd_err *err)
 		}
 	}
 	api_nets_save(d);
-	autofree char *path = ipam_path(d->net, name);
+	autofree char *path = ipam_path(d->net, name, false);
+	autofree char *path6 = ipam_path(d->net, name, true);
 	unlink(path);
+	unlink(path6);
 	dnet_sync(d);
 	return 0;
 }

@@ -155,6 +155,53 @@ for i in $(seq 1 13); do clbsd rm "s$i" >/dev/null; done
 clbsd network rm small >/dev/null && ! hostns ip link show cbr-small >/dev/null 2>&1 &&
 	ok network_rm_removes_bridge || fail network_rm_removes_bridge "$(hostns ip -br link)"
 
+# ---- IPv6 ----
+clbsd network create --subnet 10.98.0.0/24 --subnet6 fd00:98::/64 six >/dev/null ||
+	fail network_create_v6 "$(clbsd network create --subnet 10.98.0.0/24 --subnet6 fd00:98::/64 six 2>&1)"
+clbsd run -d --name v6a --network six -p 8282:80 forge \
+	sh -c 'printf "#!/bin/sh\necho hello-v6\n" >/serve; chmod +x /serve; exec nc -ll -p 80 -e /serve' >/dev/null
+clbsd run -d --name v6b --network six forge sleep 3600 >/dev/null
+a6=$(clbsd --json inspect v6a | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["network"]["networks"][0].get("ip6",""))')
+case "$a6" in
+fd00:98::*) ok ipv6_address_assigned ;;
+*) fail ipv6_address_assigned "got '$a6'" ;;
+esac
+clbsd exec v6b ping -6 -c1 -W2 "$a6" >/dev/null 2>&1 && ok ipv6_between_containers ||
+	fail ipv6_between_containers "$(clbsd exec v6b ip -6 addr 2>&1)"
+clbsd exec v6b grep -q "$a6" /etc/hosts && ok ipv6_in_hosts || fail ipv6_in_hosts "$(clbsd exec v6b cat /etc/hosts)"
+wait_until 5 sh -c "nsenter -t $DAEMON_PID -n ip -6 addr show dev cbr-six | grep -q 'fd00:98::1.*tentative' && exit 1; exit 0"
+out=$(tcp hostns fd00:98::1 8282)
+[ "$out" = hello-v6 ] && ok ipv6_publish || fail ipv6_publish "got '$out'"
+clbsd rm -f v6a v6b >/dev/null
+clbsd network rm six >/dev/null || fail network_rm_v6 "$(clbsd network rm six 2>&1)"
+
+# ---- declared networks and containers ----
+cat >"$CONF" <<'CONF'
+(host :network (:bridge "clbsd0" :subnet "10.88.0.0/24"))
+(network lab)
+(container dsrv :image "forge" :network (lab bridge) :aliases ("db")
+  :command ("sh" "-c" "printf '#!/bin/sh\\necho hello-lab\\n' >/serve; chmod +x /serve; exec nc -ll -p 5432 -e /serve"))
+(container dcli :image "forge" :network lab :command ("sleep" "3600") :env (("V" . "1")))
+CONF
+clbsd apply >/dev/null 2>&1
+lab=$(clbsd --json network inspect lab | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["subnet"])')
+[ "$lab" = 10.89.0.0/24 ] && ok declared_network_subnet_allocated || fail declared_network_subnet_allocated "got '$lab'"
+out=$(clbsd exec dcli sh -c 'nc -w 3 db 5432 </dev/null' 2>&1)
+[ "$out" = hello-lab ] && ok declared_alias_reaches_peer || fail declared_alias_reaches_peer "got '$out'"
+[ "$(clbsd --json inspect dsrv | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[0]["network"]["networks"]))')" = 2 ] &&
+	clbsd exec dsrv ip -o link show eth1 >/dev/null 2>&1 && ok declared_two_networks ||
+	fail declared_two_networks "$(clbsd exec dsrv ip -o link)"
+dcli_ip=$(ip_of dcli)
+sed -i 's/("V" . "1")/("V" . "2")/' "$CONF"
+clbsd apply >/dev/null 2>&1
+[ "$(clbsd exec dcli sh -c 'echo $V')" = 2 ] && [ "$(ip_of dcli)" = "$dcli_ip" ] &&
+	ok declared_recreate_keeps_address ||
+	fail declared_recreate_keeps_address "$(ip_of dcli) vs $dcli_ip, V=$(clbsd exec dcli sh -c 'echo $V' 2>&1)"
+echo '(host :network (:bridge "clbsd0" :subnet "10.88.0.0/24"))' >"$CONF"
+clbsd apply >/dev/null 2>&1
+wait_until 5 sh -c "! nsenter -t $DAEMON_PID -n ip link show cbr-lab >/dev/null 2>&1" &&
+	ok undeclared_network_removed || fail undeclared_network_removed "$(hostns ip -br link)"
+
 # ---- doctor ----
 clbsd run -d --name doc -p 8181:80 forge sleep 3600 >/dev/null
 clbsd doctor doc >"$TMP/doc" 2>&1 && ok doctor_all_ok || fail doctor_all_ok "$(cat "$TMP/doc")"
