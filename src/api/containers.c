@@ -124,10 +124,13 @@ static void done_removed(struct container *c, const struct clbsd_err *err, void 
 		return;
 	}
 	if (volumes_of) {
-		/* Named volumes outlive the container unless asked for with it. */
-		autofree char *dir = xasprintf("%s/volumes/%s", p->d->root, volumes_of);
+		/*
+		 * Named volumes outlive the container unless asked for with it
+		 * (zfs: their datasets; the container's own are gone already).
+		 */
+		struct storage *st = &p->d->storage;
 		struct clbsd_err e2;
-		if (fs_rm_rf(dir, &e2) < 0) {
+		if (st->ops->ctr_remove(st, volumes_of, true, &e2) < 0) {
 			api_pending_err(p, &e2);
 			return;
 		}

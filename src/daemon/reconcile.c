@@ -358,9 +358,26 @@ static json_t *create_request(struct daemon *d, const struct conf_container *ct,
 		const struct conf_volume *v = &ct->volumes[i];
 		autofree char *src = NULL;
 		if (v->type == CONF_VOL_DATASET) {
-			/* Named volumes outlive recreation: they live beside, not in, the container. */
-			src = xasprintf("%s/volumes/%s/%s", d->root, ct->name, v->source);
-			if (fs_mkdir_p(src, 0755, err) < 0) {
+			/*
+			 * Named volumes outlive recreation: they live beside, not
+			 * in, the container (zfs: a dataset of their own, with
+			 * the volume's properties).
+			 */
+			struct storage_props props = {.quota = v->quota,
+						      .reservation = v->reservation,
+						      .recordsize = v->recordsize,
+						      .compression = v->compression};
+			bool any = v->quota || v->reservation || v->recordsize || v->compression;
+			if (any && !(d->storage.caps & STORAGE_CAP_PROPS)) {
+				log_warn("reconcile", ct->name,
+					 "volume %s: :quota, :reservation, :recordsize and "
+					 ":compression need zfs storage; ignored on %s",
+					 v->source, d->storage.ops->name);
+				any = false;
+			}
+			if (d->storage.ops->volume_ensure(&d->storage, ct->name, v->source,
+							  any ? &props : NULL, &src, err) < 0) {
+				clbsd_err_prefix(err, "volume %s", v->source);
 				json_decref(req);
 				json_decref(vols);
 				return NULL;

@@ -58,7 +58,9 @@ out=$(clbsd run --rm forge echo once)
 # A declared container with a quota: writing past it fails inside with
 # "Disk quota exceeded" (EDQUOT) or "No space left on device" (ENOSPC).
 cat >>"$CONF" <<'CONF'
-(container small :image "forge" :command ("sleep" "300") :storage (:quota "16M" :compression lzjb))
+(container small :image "forge" :command ("sleep" "300") :storage (:quota "16M" :compression lzjb)
+  :env (("V" . "1"))
+  :volumes ((:dataset "data" :path "/data" :quota "8M")))
 CONF
 clbsd apply >/dev/null
 wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK ps | grep -q '^small .*running'"
@@ -66,6 +68,19 @@ wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK ps | grep -q '^small .*running'
 	ok quota_set_on_dataset || fail quota_set_on_dataset "$(zfs get -H -o value quota "$ds/containers/small" 2>&1)"
 out=$(clbsd exec small sh -c 'dd if=/dev/urandom of=/big bs=1M count=40 2>&1; sync' 2>&1)
 echo "$out" | grep -qiE "quota exceeded|no space left" && ok quota_enforced_inside || fail quota_enforced_inside "$out"
+# Its named volume is a dataset of its own, with its own quota, and
+# survives the container's recreation.
+[ "$(zfs get -H -p -o value quota "$ds/volumes/small/data" 2>/dev/null)" = $((8 << 20)) ] &&
+	ok volume_is_dataset_with_quota || fail volume_is_dataset_with_quota "$(datasets)"
+out=$(clbsd exec small sh -c 'dd if=/dev/urandom of=/data/big bs=1M count=20 2>&1; sync' 2>&1)
+echo "$out" | grep -qiE "quota exceeded|no space left" && ok volume_quota_enforced_inside ||
+	fail volume_quota_enforced_inside "$out"
+clbsd exec small sh -c 'rm -f /data/big; echo kept > /data/note'
+sed -i 's/("V" . "1")/("V" . "2")/' "$CONF"
+clbsd apply >/dev/null
+wait_until 20 sh -c "[ \"\$($BUILD/clbsd --socket $SOCK exec small sh -c 'echo \$V' 2>/dev/null)\" = 2 ]"
+[ "$(clbsd exec small cat /data/note 2>&1)" = kept ] && ok volume_survives_recreate ||
+	fail volume_survives_recreate "$(clbsd exec small cat /data/note 2>&1)"
 echo '(host :storage (:driver zfs :pool "'"$ZPOOL"'" :root "'"$ZPOOL"'/clbsd"))' >"$CONF"
 clbsd apply >/dev/null
 wait_until 20 sh -c "! $BUILD/clbsd --socket $SOCK inspect small >/dev/null 2>&1"
