@@ -72,6 +72,8 @@ json_t *api_ctr_json(struct container *c)
 	json_t *j = ctr_to_json(c);
 	json_t *h = health_json(c->d, c->name);
 	json_object_set_new(j, "health", h ? h : json_null());
+	json_t *u = undo_info(c->d, c->name);
+	json_object_set_new(j, "undo", u ? u : json_null());
 	return j;
 }
 
@@ -187,6 +189,17 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 			api_reply_error(req, 405, "invalid_argument",
 					"use GET or POST on /v1/containers");
 		}
+		return;
+	}
+	if (action && strcmp(action, "undo") == 0) {
+		/* The container may be gone; what was set aside is enough. */
+		if (m != EVHTTP_REQ_POST) {
+			api_reply_error(req, 405, "invalid_argument", "use POST for undo");
+			return;
+		}
+		struct api_pending *p = api_pending_new(d, req);
+		if (ctr_undo(d, id, done_json, p, &err) < 0)
+			api_pending_err(p, &err);
 		return;
 	}
 	struct container *c = ctr_find(d, id);

@@ -292,6 +292,19 @@ int cmd_wait(int argc, char **argv)
 	return rc;
 }
 
+static int each(int argc, char **argv, int first, const char *method, const char *fmt,
+		const char *query);
+
+int cmd_undo(int argc, char **argv)
+{
+	int r = help_only(argc, argv, false);
+	if (r)
+		return r == 1 ? 0 : r;
+	if ((r = check_names(argc, argv, optind)))
+		return r;
+	return each(argc, argv, optind, "POST", "/v1/containers/%s/undo", NULL);
+}
+
 /* The start/stop/kill/restart/rm loop: one request per name, report each. */
 static int each(int argc, char **argv, int first, const char *method, const char *fmt,
 		const char *query)

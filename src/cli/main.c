@@ -167,6 +167,16 @@ static const struct command commands[] = {
 	 "  -f, --force     also remove the snapshots newer than LABEL (refused otherwise)\n"
 	 "  -t, --time SECS grace period of the stop before SIGKILL (default 10)\n"
 	 "  -h, --help      show this help\n"},
+	{"undo", cmd_undo, "go back to a container's state before its last recreate",
+	 "Usage: clbsd undo NAME...\n\n"
+	 "When the configuration changes a container so that it is recreated, the old\n"
+	 "one is stopped and set aside (with :snapshot-before-change t, the default).\n"
+	 "undo removes the new container, brings the old one back whole (files,\n"
+	 "snapshots, settings), starts it if it ran, and keeps the reconciler from\n"
+	 "recreating it until the configuration changes again. Named volumes are not\n"
+	 "rolled back. Prints each name.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
 	{"clone", cmd_clone, "make a new container from another's files",
 	 "Usage: clbsd clone [--json] SRC[@LABEL] NEW\n\n"
 	 "Create container NEW (not started, not managed by the configuration) with\n"

@@ -1106,6 +1106,7 @@ struct conf_container *conf_container_parse(struct vctx *c, const struct sexp *f
 {
 	struct conf_container *ct = xcalloc(1, sizeof(*ct));
 	ct->name = name;
+	ct->snapshot_before_change = true; /* a bad change is one `clbsd undo` away */
 	ct->pos = (struct conf_pos){name_node->file, name_node->line, name_node->col};
 	struct ctr_parse cp = {.ct = ct};
 	walk_plist(c, form, 2, keys, "", ctr_key, &cp);

@@ -72,7 +72,7 @@ bool ctr_image_in_use(const char *image_id, void *daemon)
 	for (struct container *c = d->ctrs; c; c = c->next)
 		if (strcmp(c->image_id, image_id) == 0)
 			return true;
-	return false;
+	return undo_image_in_use(d, image_id);
 }
 
 static void config_release(struct ctr_config *cfg)
@@ -177,6 +177,9 @@ json_t *ctr_to_json(const struct container *c)
 	json_object_set_new(j, "managed", json_boolean(c->managed));
 	if (c->managed)
 		json_object_set_new(j, "spec_hash", json_string(c->spec_hash));
+	if (c->undone_hash[0])
+		json_object_set_new(j, "undone_spec_hash", json_string(c->undone_hash));
+
 	return j;
 }
 
@@ -902,7 +905,7 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 	}
 	unlink(c->shim_socket);
 	/* A zfs container directory is a mount point: its datasets go on a worker. */
-	if (d->storage.pool)
+	if (d->storage.pool || c->aside)
 		return CTR_DESTROY_SLOW;
 	char hex[9];
 	random_hex(hex, 4);
@@ -921,6 +924,17 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 int ctr_destroy_files(struct container *c, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
+	if (c->aside) {
+		/* Run-time files mean nothing to a restored container. */
+		static const char *const runtime_files[] = {"shim.json", "runtime.json"};
+		for (size_t i = 0; i < ARRAY_SIZE(runtime_files); i++) {
+			autofree char *f = xasprintf("%s/%s", c->dir, runtime_files[i]);
+			unlink(f);
+		}
+		if (d->storage.ops->ctr_aside(&d->storage, c->name, STORAGE_ASIDE_KEEP, err) < 0)
+			return clbsd_err_prefix(err, "container %s", c->name);
+		return 0;
+	}
 	if (d->storage.ops->remove(&d->storage, c->dir, err) < 0)
 		return clbsd_err_prefix(err, "remove container %s", c->name);
 	if (fs_rm_rf(c->dir, err) < 0)
@@ -933,7 +947,7 @@ int ctr_destroy_files(struct container *c, struct clbsd_err *err)
  * network this host lacks, the original's pinned address or published
  * ports, taken by the original) is dropped with a warning.
  */
-static void adopt_network(struct container *c)
+void ctr_adopt_network(struct container *c)
 {
 	struct clbsd_err err;
 	for (int attempt = 0; ctr_net_attached(c) && attempt < 3; attempt++) {
@@ -1001,7 +1015,7 @@ int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct con
 	if (!*out)
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOENT, "container %s: not loaded",
 					name);
-	adopt_network(*out);
+	ctr_adopt_network(*out);
 	return 0;
 }
 
@@ -1041,6 +1055,8 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 		snprintf(c->spec_hash, sizeof(c->spec_hash), "%s",
 			 json_str(j, "spec_hash") ? json_str(j, "spec_hash") : "");
 		c->spec_text = json_str(j, "spec") ? xstrdup(json_str(j, "spec")) : NULL;
+		snprintf(c->undone_hash, sizeof(c->undone_hash), "%s",
+			 json_str(j, "undone_spec_hash") ? json_str(j, "undone_spec_hash") : "");
 	}
 	c->storage_mode = xstrdup(json_str(j, "storage") ? json_str(j, "storage") : "");
 	c->dir = steal_ptr(&dir);

@@ -102,6 +102,9 @@ struct container {
 	bool removing;
 	bool starting;
 	bool removed;       /* unlinked from the list, freed on the next loop turn */
+	bool aside;         /* being removed to be set aside (undo.c), not destroyed */
+	bool aside_running; /* it ran when it was set aside */
+	char undone_hash[65]; /* managed: a spec hash `clbsd undo` turned back from */
 	bool managed;       /* made by the reconciler from the configuration */
 	char spec_hash[65]; /* managed: conf_container_hash() it was made from */
 	char *spec_text;    /* managed: conf_container_print() it was made from */
@@ -164,6 +167,7 @@ struct daemon {
 	bool shutting_down;
 	struct pool *pool; /* pool.c: shims made ahead of starts */
 	struct dnet *net;  /* net.c: networks, addresses, the driver's queue */
+	json_t *asides;    /* undo.c: name -> {"image_id", "running"} of what is set aside */
 	bool root_shared;  /* our / propagates mounts to the namespaces made from it */
 };
 
@@ -185,6 +189,23 @@ void pool_drop(struct pool_entry *e);
 void pool_started(struct daemon *d);
 /* Shutdown: discard every entry and wait (briefly) for their shims. */
 void pool_release(struct daemon *d);
+
+/* undo.c: containers set aside before a recreate, and `clbsd undo` */
+void undo_init(struct daemon *d);
+void undo_release(struct daemon *d);
+bool undo_image_in_use(struct daemon *d, const char *image_id);
+/* Stop c and set it aside instead of destroying it (its removal's fn, arg). */
+void ctr_set_aside(struct container *c, ctr_done_fn fn, void *arg);
+/* Record that c was set aside (called by the removal when it is done). */
+void undo_recorded(struct container *c);
+/*
+ * Replace container `name` with what was set aside at its last recreate,
+ * and start it when it ran then. fn gets the restored container.
+ */
+int ctr_undo(struct daemon *d, const char *name, ctr_done_fn fn, void *arg,
+	     struct clbsd_err *err);
+/* The aside of `name` as JSON, or NULL. */
+json_t *undo_info(struct daemon *d, const char *name);
 
 /* net.c: networks and container plumbing (see the file's comment) */
 struct dnet;
@@ -298,6 +319,8 @@ int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn
  */
 int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct container **out,
 		     struct clbsd_err *err);
+/* New addresses for a container whose record came from elsewhere (clone, import, undo). */
+void ctr_adopt_network(struct container *c);
 /* Load <root>/containers/<name>/container.json into the daemon's list. */
 int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err);
 

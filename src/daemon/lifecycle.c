@@ -646,6 +646,7 @@ static void remove_finish(struct container *c, const struct clbsd_err *ferr, ctr
 	struct daemon *d = c->d;
 	if (ferr) {
 		c->removing = false;
+		c->aside = false;
 		log_error("container", c->name, "%s", ferr->msg);
 		if (fn)
 			fn(c, ferr, arg);
@@ -669,8 +670,14 @@ static void remove_finish(struct container *c, const struct clbsd_err *ferr, ctr
 		event_free(c->kill_ev);
 		c->kill_ev = NULL;
 	}
-	daemon_event(d, "container.removed", c->name, NULL);
-	log_info("container", c->name, "removed");
+	if (c->aside) {
+		undo_recorded(c);
+		daemon_event(d, "container.removed", c->name, json_pack("{s:b}", "set_aside", 1));
+		log_info("container", c->name, "set aside (clbsd undo %s brings it back)", c->name);
+	} else {
+		daemon_event(d, "container.removed", c->name, NULL);
+		log_info("container", c->name, "removed");
+	}
 	/* Its image may have been kept only for it (image rm --force). */
 	image_gc(&d->images, ctr_image_in_use, d);
 	if (fn)

@@ -418,6 +418,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
 		return 1;
 	}
+	undo_init(&d);
 	image_gc(&d.images, ctr_image_in_use, &d);
 	if (api_listen(&d, &err) < 0) {
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
@@ -477,6 +478,7 @@ int main(int argc, char **argv)
 	}
 	reconcile_release(&d);
 	dnet_release_daemon(&d);
+	undo_release(&d);
 	image_store_release(&d.images);
 	storage_release(&d.storage);
 	events_release(&d.events);

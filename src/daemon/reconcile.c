@@ -246,6 +246,14 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 		struct plan_observed *h = &in->have[in->n_have++];
 		h->name = c->name;
 		h->hash = c->managed ? c->spec_hash : NULL;
+		/*
+		 * `clbsd undo` turned it back from the declared spec: it counts as
+		 * up to date until the configuration asks for something else.
+		 */
+		for (size_t k = 0; c->managed && c->undone_hash[0] && k < in->n_want; k++)
+			if (strcmp(in->want[k].name, c->name) == 0 &&
+			    strcmp(in->want[k].hash, c->undone_hash) == 0)
+				h->hash = in->want[k].hash;
 		h->managed = c->managed;
 		/*
 		 * Exits belong to the restart policy: a container the reconciler
@@ -609,13 +617,20 @@ static void pass_step(struct reconcile_pass *p)
 	case PLAN_CREATE:
 		after_create(p, a);
 		return;
-	case PLAN_RECREATE:
+	case PLAN_RECREATE: {
 		if (!c) {
 			after_create(p, a);
 			return;
 		}
-		ctr_remove(c, true, recreate_removed, p);
+		/* Keep the old one for `clbsd undo` unless the new spec says not to. */
+		const struct conf_container *ct =
+			p->conf ? conf_container_find(p->conf, a->name) : NULL;
+		if (ct && ct->snapshot_before_change && c->managed)
+			ctr_set_aside(c, recreate_removed, p);
+		else
+			ctr_remove(c, true, recreate_removed, p);
 		return;
+	}
 	}
 }
 

@@ -377,6 +377,38 @@ static int d_ctr_remove(struct storage *st, const char *name, bool volumes,
 	return 0;
 }
 
+static int d_ctr_aside(struct storage *st, const char *name, int how, struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0)
+		return -err->code;
+	autofree char *dir = storage_ctr_dir(st, name);
+	autofree char *undo = xasprintf("%s/undo", st->root);
+	autofree char *aside = xasprintf("%s/%s", undo, name);
+	if (how == STORAGE_ASIDE_DROP) {
+		if (fs_rm_rf(aside, err) < 0)
+			return clbsd_err_prefix(err, "drop the set-aside copy of %s", name);
+		return 0;
+	}
+	if (how == STORAGE_ASIDE_RESTORE) {
+		if (!fs_exists(aside))
+			return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+						"container %s has nothing set aside to go back to",
+						name);
+		if (fs_exists(dir))
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+						"restore %s: %s still exists", name, dir);
+		if (rename(aside, dir) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "rename %s to %s", aside,
+					     dir);
+		return 0;
+	}
+	if (fs_mkdir_p(undo, 0700, err) < 0 || fs_rm_rf(aside, err) < 0)
+		return clbsd_err_prefix(err, "set %s aside", name);
+	if (rename(dir, aside) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "rename %s to %s", dir, aside);
+	return 0;
+}
+
 static int d_volume_ensure(struct storage *st, const char *ctr, const char *vol,
 			   const struct storage_props *props, char **path, struct clbsd_err *err)
 {
@@ -413,6 +445,7 @@ static const struct storage_ops dir_ops = {
 	.ctr_create = d_ctr_create,
 	.ctr_describe = d_ctr_describe,
 	.ctr_set_props = d_ctr_set_props,
+	.ctr_aside = d_ctr_aside,
 	.ctr_remove = d_ctr_remove,
 	.volume_ensure = d_volume_ensure,
 	.volume_remove = d_volume_remove,

@@ -24,6 +24,10 @@
  *   <root>/volumes/<name>/<vol>/         named volumes; they survive a
  *                                        container's recreation (zfs: dataset
  *                                        <ds>/volumes/<name>/<vol>)
+ *   <root>/undo/<name>/                  a container set aside before a
+ *                                        recreate, for `clbsd undo` (state,
+ *                                        rootfs, snapshots; zfs: dataset
+ *                                        <ds>/undo/<name>)
  *
  * Invariants:
  * - Names are DNS labels (valid_name()), snapshot labels match
@@ -58,6 +62,10 @@ struct storage;
 #define STORAGE_PART_STATE   0x1u /* the container directory: container.json, logs/ */
 #define STORAGE_PART_VOLUMES 0x2u /* its named volumes */
 #define STORAGE_PART_ALL     0x3u
+/* ctr_aside() */
+#define STORAGE_ASIDE_KEEP    0
+#define STORAGE_ASIDE_RESTORE 1
+#define STORAGE_ASIDE_DROP    2
 /* rollback(): destroy snapshots newer than the label instead of refusing. */
 #define STORAGE_DISCARD_NEWER 0x100u
 
@@ -149,6 +157,15 @@ struct storage_ops {
 	int (*volume_ensure)(struct storage *st, const char *ctr, const char *vol,
 			     const struct storage_props *props, char **path,
 			     struct clbsd_err *err);
+	/*
+	 * Set a stopped container aside (AS_KEEP): its state, rootfs and
+	 * snapshots move from containers/<name> to undo/<name>, replacing what
+	 * was set aside before; AS_RESTORE moves them back (containers/<name>
+	 * must be absent); AS_DROP removes what is set aside. Volumes stay
+	 * where they are. Idempotent for AS_DROP; -ENOENT (CLBSD_E_NOTFOUND)
+	 * when there is nothing to restore.
+	 */
+	int (*ctr_aside)(struct storage *st, const char *name, int how, struct clbsd_err *err);
 	/* Remove one volume (and its snapshots). Idempotent. */
 	int (*volume_remove)(struct storage *st, const char *ctr, const char *vol,
 			     struct clbsd_err *err);

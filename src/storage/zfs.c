@@ -689,6 +689,64 @@ static int z_ctr_remove(struct storage *st, const char *name, bool volumes,
 	return 0;
 }
 
+static int ensure_sub(const struct storage *st, const char *sub, const char *mp,
+		      struct clbsd_err *err);
+
+/*
+ * Set aside: rename <ds>/containers/<name> (with its rootfs and snapshots)
+ * to <ds>/undo/<name>, mounted at <mnt>/undo/<name> (inherited).
+ */
+static int z_ctr_aside(struct storage *st, const char *name, int how, struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0)
+		return -err->code;
+	autofree char *ds = zfs_ds_ctr(st, name);
+	autofree char *undo = xasprintf("%s/undo", st->dataset);
+	autofree char *aside = xasprintf("%s/%s", undo, name);
+	autofree char *aside_dir = xasprintf("%s/undo/%s", st->root, name);
+	bool have = false;
+	if (zfs_has(aside, ZFS_DS_MANAGED, err, &have) < 0)
+		return clbsd_err_prefix(err, "set-aside copy of %s", name);
+	if (how == STORAGE_ASIDE_DROP) {
+		if (have && zfs_destroy_tree(aside, err) < 0)
+			return clbsd_err_prefix(err, "drop the set-aside copy of %s", name);
+		rmdir(aside_dir);
+		return 0;
+	}
+	if (how == STORAGE_ASIDE_RESTORE) {
+		if (!have)
+			return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+						"container %s has nothing set aside to go back to",
+						name);
+		if (zfs_need_absent("container", ds, err) < 0)
+			return -err->code;
+		autofree char *dir = storage_ctr_dir(st, name);
+		rmdir(dir); /* an empty mount point left by the last removal */
+		if (zfs_run(NULL, err, "rename", aside, ds, NULL) < 0)
+			return clbsd_err_prefix(err, "restore %s", name);
+		rmdir(aside_dir);
+		return zfs_mount_tree(ds, err);
+	}
+	if (zfs_need_managed("container", ds, err) < 0)
+		return -err->code;
+	bool parent = false;
+	if (zfs_has(undo, ZFS_DS_MANAGED, err, &parent) < 0)
+		return -err->code;
+	if (!parent) {
+		/* Mounted, so the daemon can read what is set aside (container.json). */
+		autofree char *mp = xasprintf("%s/undo", st->root);
+		if (ensure_sub(st, "undo", mp, err) < 0)
+			return clbsd_err_prefix(err, "set %s aside", name);
+	}
+	if (have && zfs_destroy_tree(aside, err) < 0)
+		return clbsd_err_prefix(err, "drop the older set-aside copy of %s", name);
+	if (zfs_run(NULL, err, "rename", ds, aside, NULL) < 0)
+		return clbsd_err_prefix(err, "set %s aside", name);
+	autofree char *dir = storage_ctr_dir(st, name);
+	rmdir(dir);
+	return zfs_mount_tree(aside, err);
+}
+
 /* Make <ds>/volumes/<ctr> if missing; *made says whether it was. */
 int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made,
 		       struct clbsd_err *err)
@@ -1153,6 +1211,7 @@ static const struct storage_ops zfs_ops = {
 	.ctr_create = z_ctr_create,
 	.ctr_describe = z_ctr_describe,
 	.ctr_set_props = z_ctr_set_props,
+	.ctr_aside = z_ctr_aside,
 	.ctr_remove = z_ctr_remove,
 	.volume_ensure = z_volume_ensure,
 	.volume_remove = z_volume_remove,

@@ -68,6 +68,8 @@ wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK ps | grep -q '^small .*running'
 	ok quota_set_on_dataset || fail quota_set_on_dataset "$(zfs get -H -o value quota "$ds/containers/small" 2>&1)"
 out=$(clbsd exec small sh -c 'dd if=/dev/urandom of=/big bs=1M count=40 2>&1; sync' 2>&1)
 echo "$out" | grep -qiE "quota exceeded|no space left" && ok quota_enforced_inside || fail quota_enforced_inside "$out"
+# A container whose quota is full cannot write its own state: free it.
+clbsd exec small rm -f /big
 # Its named volume is a dataset of its own, with its own quota, and
 # survives the container's recreation.
 [ "$(zfs get -H -p -o value quota "$ds/volumes/small/data" 2>/dev/null)" = $((8 << 20)) ] &&
@@ -81,6 +83,11 @@ clbsd apply >/dev/null
 wait_until 20 sh -c "[ \"\$($BUILD/clbsd --socket $SOCK exec small sh -c 'echo \$V' 2>/dev/null)\" = 2 ]"
 [ "$(clbsd exec small cat /data/note 2>&1)" = kept ] && ok volume_survives_recreate ||
 	fail volume_survives_recreate "$(clbsd exec small cat /data/note 2>&1)"
+# The recreate set the old container aside as a dataset; undo brings it back.
+datasets | grep -qx "$ds/undo/small" && ok recreate_sets_aside_dataset || fail recreate_sets_aside_dataset "$(datasets)"
+clbsd undo small >/dev/null 2>"$TMP/err" &&
+	[ "$(clbsd exec small sh -c 'echo $V' 2>&1)" = 1 ] && [ "$(clbsd exec small cat /data/note 2>&1)" = kept ] &&
+	! datasets | grep -qx "$ds/undo/small" && ok undo_on_zfs || fail undo_on_zfs "$(cat "$TMP/err") $(datasets)"
 echo '(host :storage (:driver zfs :pool "'"$ZPOOL"'" :root "'"$ZPOOL"'/clbsd"))' >"$CONF"
 clbsd apply >/dev/null
 wait_until 20 sh -c "! $BUILD/clbsd --socket $SOCK inspect small >/dev/null 2>&1"

@@ -55,7 +55,7 @@ TEST(minimal_defaults)
 		     "  :network none\n"
 		     "  :state running\n"
 		     "  :restart no\n"
-		     "  :snapshot-before-change nil)\n");
+		     "  :snapshot-before-change t)\n");
 	conf_free(c);
 }
 
