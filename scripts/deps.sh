@@ -14,7 +14,9 @@ libnftables1 nftables libarchive13"
 # The zfs storage driver: a file-backed pool under zfs-fuse for the tests
 # and the demo (OpenZFS needs a kernel module a container host may lack).
 zfs="zfs-fuse"
-tests="clang libclang-rt-14-dev shellcheck tmux curl python3"
+# openssh-server: migrate over ssh is tested against an sshd the test starts
+# on loopback (its package's own service is not started, see below).
+tests="clang libclang-rt-14-dev shellcheck tmux curl python3 openssh-server openssh-client"
 bench="crun hyperfine docker.io docker-compose"
 
 want="$build $runtime"
@@ -41,6 +43,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "scripts/deps.sh: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Packages that ship a service (openssh-server, nginx, docker.io) must not
+# start it here: the tests start what they need themselves.
+policy=/usr/sbin/policy-rc.d
+made_policy=""
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	made_policy=1
+fi
+trap '[ -n "$made_policy" ] && rm -f "$policy"' EXIT
 apt-get update -qq
 # shellcheck disable=SC2086 # the package list is meant to split
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

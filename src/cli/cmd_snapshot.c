@@ -6,7 +6,9 @@
 #include "cli.h"
 #include "util/json.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -294,6 +296,37 @@ static char *abs_path(const char *file)
 	return xasprintf("%s/%s", cwd, file);
 }
 
+/* Copy a file to fd, or fd to a new file (mode 0600). */
+static int copy_fd(int in, int out, const char *what, struct clbsd_err *err)
+{
+	char buf[1 << 16];
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", what);
+		if (n == 0)
+			return 0;
+		int r = write_all(out, buf, (size_t)n);
+		if (r < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "write %s", what);
+	}
+}
+
+static int copy_file_to(const char *path, int out, struct clbsd_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+				     "open %s (the daemon wrote it; exporting to standard output "
+				     "needs the same user as the daemon)",
+				     path);
+	int r = copy_fd(fd, out, path, err);
+	close(fd);
+	return r;
+}
+
 int cmd_export(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -308,11 +341,18 @@ int cmd_export(int argc, char **argv)
 	int r;
 	if ((r = one_name(argc, argv, &name)))
 		return r;
-	if (out && strcmp(out, "-") == 0)
-		return cli_usage("-o -: exporting to standard output is not supported yet; give a "
-				 "FILE");
+	bool to_stdout = out && strcmp(out, "-") == 0;
+	if (to_stdout && isatty(STDOUT_FILENO))
+		return cli_usage("-o -: standard output is a terminal; redirect it or give a FILE");
+	/* To standard output: the daemon writes a file in a private directory, streamed here. */
+	char tmpdir[] = "/tmp/clbsd-export.XXXXXX";
+	if (to_stdout && !mkdtemp(tmpdir)) {
+		fprintf(stderr, "clbsd: export: mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
 	autofree char *dflt = xasprintf("%s.clbsd", name);
-	autofree char *path = abs_path(out ? out : dflt);
+	autofree char *path = to_stdout ? xasprintf("%s/%s.clbsd", tmpdir, name)
+					: abs_path(out ? out : dflt);
 	if (!path)
 		return cli_usage("cannot tell the current directory; give an absolute -o FILE");
 	json_t *body = json_pack("{s:s}", "path", path);
@@ -322,11 +362,19 @@ int cmd_export(int argc, char **argv)
 	json_t *res = NULL;
 	r = cli_call("POST", url, body, &res, &err);
 	json_decref(body);
-	if (r < 0)
+	if (r == 0 && to_stdout)
+		r = copy_file_to(path, STDOUT_FILENO, &err);
+	if (to_stdout) {
+		unlink(path);
+		rmdir(tmpdir);
+	}
+	if (r < 0) {
+		json_decref(res);
 		return cli_fail(&err);
-	if (cli.json)
+	}
+	if (cli.json && !to_stdout)
 		cli_print_json(res);
-	else
+	else if (!to_stdout)
 		printf("%s\n", path);
 	json_decref(res);
 	return 0;
@@ -349,7 +397,33 @@ int cmd_import(int argc, char **argv)
 	int r;
 	if (name && (r = check_name(name)))
 		return r;
-	autofree char *path = abs_path(argv[optind]);
+	/* From standard input: kept in a private file for the daemon to read. */
+	bool from_stdin = strcmp(argv[optind], "-") == 0;
+	char tmpdir[] = "/tmp/clbsd-import.XXXXXX";
+	autofree char *path = NULL;
+	if (from_stdin) {
+		if (isatty(STDIN_FILENO))
+			return cli_usage("-: standard input is a terminal; pipe an export into it");
+		if (!mkdtemp(tmpdir)) {
+			fprintf(stderr, "clbsd: import: mkdtemp: %s\n", strerror(errno));
+			return 1;
+		}
+		path = xasprintf("%s/in.clbsd", tmpdir);
+		struct clbsd_err e;
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || copy_fd(STDIN_FILENO, fd, "standard input", &e) < 0) {
+			if (fd < 0)
+				clbsd_err_set(&e, CLBSD_E_INTERNAL, errno, "create %s", path);
+			else
+				close(fd);
+			unlink(path);
+			rmdir(tmpdir);
+			return cli_fail(&e);
+		}
+		close(fd);
+	} else {
+		path = abs_path(argv[optind]);
+	}
 	if (!path)
 		return cli_usage("cannot tell the current directory; give an absolute FILE");
 	json_t *body = name ? json_pack("{s:s,s:s}", "path", path, "name", name)
@@ -359,6 +433,10 @@ int cmd_import(int argc, char **argv)
 	json_t *ctr = NULL;
 	r = cli_call("POST", "/v1/import", body, &ctr, &err);
 	json_decref(body);
+	if (from_stdin) {
+		unlink(path);
+		rmdir(tmpdir);
+	}
 	if (r < 0)
 		return cli_fail(&err);
 	if (cli.json)
@@ -385,6 +463,180 @@ static int call_other(struct clbsd_client *cl, const char *method, const char *p
 static void progress(const char *name, const char *what)
 {
 	fprintf(stderr, "migrate %s: %s\n", name, what);
+}
+
+/*
+ * Where migrate sends the container: another daemon's socket on this host,
+ * or one on another host reached by ssh, where `clbsd` (CLBSD_REMOTE, or
+ * "clbsd" on the remote PATH) runs each step. ssh runs non-interactively
+ * (BatchMode); CLBSD_SSH_COMMAND replaces "ssh" (like GIT_SSH_COMMAND).
+ */
+struct target {
+	const char *label;
+	struct clbsd_client *cl; /* unix */
+	bool ssh;
+	char *dest, *port, *socket; /* ssh: [user@]host, port or NULL, socket or NULL */
+};
+
+/* "ssh://[user@]host[:port][/path/to/socket]" */
+static int parse_ssh(const char *to, struct target *t)
+{
+	const char *p = to + 6;
+	const char *slash = strchr(p, '/');
+	autofree char *hostpart = slash ? xstrndup(p, (size_t)(slash - p)) : xstrdup(p);
+	if (!*hostpart)
+		return -1;
+	char *at = strrchr(hostpart, '@');
+	char *colon = strrchr(at ? at : hostpart, ':');
+	if (colon && !strchr(colon, ']')) {
+		*colon = '\0';
+		long long port;
+		if (parse_int(colon + 1, 1, 65535, &port) < 0)
+			return -1;
+		t->port = xstrdup(colon + 1);
+	}
+	for (const char *c = hostpart; *c; c++)
+		if (!(isalnum((unsigned char)*c) || strchr("@.-_[]:", *c)))
+			return -1;
+	if (hostpart[0] == '-' || hostpart[strlen(hostpart) - 1] == '@')
+		return -1;
+	t->dest = xstrdup(hostpart);
+	t->socket = slash && slash[1] ? xstrdup(slash) : NULL;
+	if (t->socket && !fs_path_is_clean_abs(t->socket))
+		return -1;
+	t->ssh = true;
+	return 0;
+}
+
+/* Quote one word for the remote shell. */
+static void sh_quote(struct buf *b, const char *w)
+{
+	buf_addc(b, '\'');
+	for (; *w; w++) {
+		if (*w == '\'')
+			buf_adds(b, "'\\''");
+		else
+			buf_addc(b, *w);
+	}
+	buf_addc(b, '\'');
+}
+
+/* Run `clbsd [--socket S] ARGS...` on the target over ssh; stdin from in_fd. */
+static int remote(struct target *t, const char *const *args, int in_fd, char **out,
+		  struct clbsd_err *err)
+{
+	struct buf cmd = BUF_INIT;
+	const char *exe = getenv("CLBSD_REMOTE");
+	sh_quote(&cmd, exe && *exe ? exe : "clbsd");
+	if (t->socket) {
+		buf_adds(&cmd, " --socket ");
+		sh_quote(&cmd, t->socket);
+	}
+	for (size_t i = 0; args[i]; i++) {
+		buf_addc(&cmd, ' ');
+		sh_quote(&cmd, args[i]);
+	}
+	buf_addc(&cmd, '\0');
+	struct strv argv = STRV_INIT;
+	const char *sshcmd = getenv("CLBSD_SSH_COMMAND");
+	if (sshcmd && *sshcmd) {
+		strv_push(&argv, "/bin/sh");
+		strv_push(&argv, "-c");
+		strv_push_owned(&argv, xasprintf("%s \"$@\"", sshcmd));
+		strv_push(&argv, "ssh");
+	} else {
+		strv_push(&argv, "ssh");
+	}
+	strv_push(&argv, "-o");
+	strv_push(&argv, "BatchMode=yes");
+	if (t->port) {
+		strv_push(&argv, "-p");
+		strv_push(&argv, t->port);
+	}
+	strv_push(&argv, "--");
+	strv_push(&argv, t->dest);
+	strv_push(&argv, cmd.data);
+	int r = proc_run_in(argv.v, in_fd, out, err);
+	strv_release(&argv);
+	buf_release(&cmd);
+	if (r < 0)
+		return clbsd_err_prefix(err, "on %s", t->dest);
+	return 0;
+}
+
+static int target_check(struct target *t, struct clbsd_err *err)
+{
+	if (!t->ssh) {
+		json_t *info = NULL;
+		int r = call_other(t->cl, "GET", "/v1/info", NULL, &info, err);
+		json_decref(info);
+		return r;
+	}
+	const char *args[] = {"info", NULL};
+	autofree char *out = NULL;
+	return remote(t, args, -1, &out, err);
+}
+
+static int target_import(struct target *t, const char *file, struct clbsd_err *err)
+{
+	if (!t->ssh) {
+		json_t *body = json_pack("{s:s}", "path", file);
+		int r = call_other(t->cl, "POST", "/v1/import", body, NULL, err);
+		json_decref(body);
+		return r;
+	}
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", file);
+	const char *args[] = {"import", "-", NULL};
+	autofree char *out = NULL;
+	int r = remote(t, args, fd, &out, err);
+	close(fd);
+	return r;
+}
+
+/* Start it there; *running says whether it then runs. */
+static int target_start(struct target *t, const char *name, bool *running,
+			struct clbsd_err *err)
+{
+	json_t *res = NULL;
+	if (!t->ssh) {
+		autofree char *p = xasprintf("/v1/containers/%s/start", name);
+		if (call_other(t->cl, "POST", p, NULL, &res, err) < 0)
+			return -err->code;
+	} else {
+		const char *start[] = {"start", name, NULL};
+		const char *inspect[] = {"--json", "inspect", name, NULL};
+		autofree char *out = NULL;
+		if (remote(t, start, -1, NULL, err) < 0 || remote(t, inspect, -1, &out, err) < 0)
+			return -err->code;
+		json_t *a = json_loads(out ? out : "", 0, NULL);
+		res = json_incref(json_array_get(a, 0));
+		json_decref(a);
+	}
+	const char *s2 = json_string_value(json_object_get(res, "state"));
+	*running = s2 && strcmp(s2, "running") == 0;
+	json_decref(res);
+	return 0;
+}
+
+static int target_remove(struct target *t, const char *name, struct clbsd_err *err)
+{
+	if (!t->ssh) {
+		autofree char *p = xasprintf("/v1/containers/%s?force=1", name);
+		return call_other(t->cl, "DELETE", p, NULL, NULL, err);
+	}
+	const char *args[] = {"rm", "-f", name, NULL};
+	return remote(t, args, -1, NULL, err);
+}
+
+static void target_release(struct target *t)
+{
+	if (t->cl)
+		clbsd_client_free(t->cl);
+	free(t->dest);
+	free(t->port);
+	free(t->socket);
 }
 
 struct migrate_opts {
@@ -424,38 +676,44 @@ int cmd_migrate(int argc, char **argv)
 	if ((r = one_name(argc, argv, &name)))
 		return r;
 	if (!to)
-		return cli_usage("missing --to unix:/path/to/clbsd.sock");
-	if (strncmp(to, "ssh://", 6) == 0)
-		return cli_usage("--to %s: the ssh transport is not built yet; use unix:/path/to/"
-				 "the other daemon's socket on this host",
+		return cli_usage("missing --to ssh://[user@]host[:port][/socket] or "
+				 "unix:/path/to/clbsd.sock");
+	struct target dst = {.label = to};
+	if (strncmp(to, "ssh://", 6) == 0) {
+		if (parse_ssh(to, &dst) < 0) {
+			target_release(&dst);
+			return cli_usage("--to %s: want ssh://[user@]host[:port][/path/to/socket]", to);
+		}
+	} else if (strncmp(to, "unix:", 5) == 0 && to[5] == '/') {
+		if (strcmp(to + 5, clbsd_client_socket(cli_client())) == 0)
+			return cli_usage("--to %s is this daemon", to);
+		dst.cl = clbsd_client_new(to + 5);
+	} else {
+		return cli_usage("--to %s: want ssh://[user@]host[:port][/path/to/socket] or "
+				 "unix:/absolute/path/to/clbsd.sock",
 				 to);
-	if (strncmp(to, "unix:", 5) != 0 || to[5] != '/')
-		return cli_usage("--to %s: want unix:/absolute/path/to/clbsd.sock", to);
-	const char *other = to + 5;
-	if (strcmp(other, clbsd_client_socket(cli_client())) == 0)
-		return cli_usage("--to %s is this daemon", to);
+	}
 
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	autofree char *self = xasprintf("/v1/containers/%s", name);
 	json_t *ctr = NULL;
-	if (cli_call("GET", self, NULL, &ctr, &err) < 0)
+	if (cli_call("GET", self, NULL, &ctr, &err) < 0) {
+		target_release(&dst);
 		return cli_fail(&err);
+	}
 	const char *st = json_string_value(json_object_get(ctr, "state"));
 	bool was_running = st && strcmp(st, "running") == 0;
 	json_decref(ctr);
 
-	struct clbsd_client *dst = clbsd_client_new(other);
-	json_t *info = NULL;
-	if (call_other(dst, "GET", "/v1/info", NULL, &info, &err) < 0) {
-		clbsd_client_free(dst);
+	if (target_check(&dst, &err) < 0) {
+		target_release(&dst);
 		return cli_fail(&err);
 	}
-	json_decref(info);
 
 	char dir[] = "/tmp/clbsd-migrate.XXXXXX";
 	if (!mkdtemp(dir)) {
-		clbsd_client_free(dst);
+		target_release(&dst);
 		fprintf(stderr, "clbsd: migrate: mkdtemp: %s\n", strerror(errno));
 		return 1;
 	}
@@ -480,27 +738,18 @@ int cmd_migrate(int argc, char **argv)
 			goto fail;
 		char msg[128];
 		snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s",
-			 (double)json_integer_value(json_object_get(res, "stream_bytes")) / 1e6, other);
+			 (double)json_integer_value(json_object_get(res, "stream_bytes")) / 1e6, to);
 		json_decref(res);
 		progress(name, msg);
 	}
-	{
-		json_t *body = json_pack("{s:s}", "path", file);
-		r = call_other(dst, "POST", "/v1/import", body, NULL, &err);
-		json_decref(body);
-		if (r < 0)
-			goto fail;
-		imported = true;
-	}
+	if (target_import(&dst, file, &err) < 0)
+		goto fail;
+	imported = true;
 	if (was_running) {
 		progress(name, "starting on the target");
-		autofree char *p = xasprintf("/v1/containers/%s/start", name);
-		json_t *res = NULL;
-		if (call_other(dst, "POST", p, NULL, &res, &err) < 0)
+		bool running = false;
+		if (target_start(&dst, name, &running, &err) < 0)
 			goto fail;
-		const char *s2 = json_string_value(json_object_get(res, "state"));
-		bool running = s2 && strcmp(s2, "running") == 0;
-		json_decref(res);
 		if (!running) {
 			clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, EIO, "it does not run on the target");
 			goto fail;
@@ -524,8 +773,9 @@ fail:
 	/* Put things back as they were: nothing on the target, the source running again. */
 	if (imported) {
 		struct clbsd_err e2;
-		autofree char *p = xasprintf("/v1/containers/%s?force=1", name);
-		call_other(dst, "DELETE", p, NULL, NULL, &e2);
+		if (target_remove(&dst, name, &e2) < 0)
+			fprintf(stderr, "clbsd: migrate %s: removing it from %s failed: %s\n", name,
+				to, e2.msg);
 	}
 	if (stopped) {
 		struct clbsd_err e2;
@@ -539,6 +789,6 @@ fail:
 done:
 	unlink(file);
 	rmdir(dir);
-	clbsd_client_free(dst);
+	target_release(&dst);
 	return rc;
 }

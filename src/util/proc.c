@@ -11,6 +11,11 @@
 
 int proc_run(char *const argv[], char **out, struct clbsd_err *err)
 {
+	return proc_run_in(argv, -1, out, err);
+}
+
+int proc_run_in(char *const argv[], int in_fd, char **out, struct clbsd_err *err)
+{
 	int opipe[2], epipe[2];
 	if (pipe2(opipe, O_CLOEXEC) < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "pipe");
@@ -26,7 +31,7 @@ int proc_run(char *const argv[], char **out, struct clbsd_err *err)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "fork for %s", argv[0]);
 	}
 	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
+		int devnull = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
 		if (devnull >= 0)
 			dup2(devnull, 0);
 		dup2(opipe[1], 1);

@@ -180,6 +180,8 @@ int parse_int(const char *s, long long min, long long max, long long *out);
  * holding the exit status and the first line of stderr.
  */
 int proc_run(char *const argv[], char **out, struct clbsd_err *err);
+/* proc_run() with standard input from in_fd (-1: /dev/null). */
+int proc_run_in(char *const argv[], int in_fd, char **out, struct clbsd_err *err);
 
 /* ---- misc ---- */
 /* n random bytes as 2n lowercase hex chars (buf >= 2n+1). */

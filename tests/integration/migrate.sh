@@ -60,6 +60,57 @@ clbsd migrate --keep cold --to "unix:$SOCK2" >/dev/null 2>&1 && clbsd inspect co
 	[ "$(c2 --json inspect cold | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])')" = created ] &&
 	ok migrate_keep_stopped || fail migrate_keep_stopped "$(c2 ps -a)"
 
+# Over ssh, to an sshd this test runs on loopback (Debian's openssh-server).
+SSHD=""
+stop_sshd() { [ -n "$SSHD" ] && kill "$SSHD" 2>/dev/null && wait "$SSHD" 2>/dev/null; SSHD=""; }
+trap 'stop_sshd; stop2; t_cleanup' EXIT
+if [ ! -x /usr/sbin/sshd ]; then
+	fail ssh_migrate "no /usr/sbin/sshd: scripts/deps.sh check installs openssh-server"
+else
+	S="$TMP/ssh"
+	mkdir -p "$S" /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$S/host" && ssh-keygen -q -t ed25519 -N '' -f "$S/id"
+	cp "$S/id.pub" "$S/authorized_keys"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	cat >"$S/config" <<CONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $S/host
+PidFile $S/pid
+AuthorizedKeysFile $S/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+CONF
+	/usr/sbin/sshd -D -e -f "$S/config" 2>>"$TMP/sshd.log" &
+	SSHD=$!
+	export CLBSD_SSH_COMMAND="ssh -i $S/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+	export CLBSD_REMOTE="$BUILD/clbsd"
+	wait_until 5 sh -c "$CLBSD_SSH_COMMAND -o BatchMode=yes -p $port root@127.0.0.1 true" ||
+		fail sshd_up "$(cat "$TMP/sshd.log")"
+	clbsd run -d --name sapp forge sleep 300 >/dev/null
+	clbsd exec sapp sh -c 'echo over-ssh > /state'
+	out=$(clbsd migrate -t 1 sapp --to "ssh://root@127.0.0.1:$port$SOCK2" 2>"$TMP/progress")
+	[ "$out" = sapp ] &&
+		[ "$(c2 --json inspect sapp | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])')" = running ] &&
+		[ "$(c2 exec sapp cat /state)" = over-ssh ] && ! clbsd inspect sapp >/dev/null 2>&1 &&
+		ok ssh_migrate || fail ssh_migrate "$out $(cat "$TMP/progress")"
+	# A target that refuses (no such socket there): the source keeps running.
+	clbsd run -d --name sapp2 forge sleep 300 >/dev/null
+	out=$(clbsd migrate -t 1 sapp2 --to "ssh://root@127.0.0.1:$port/nonexistent.sock" 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] && [ "$(field sapp2 state)" = running ] && ok ssh_migrate_refused_keeps_source ||
+		fail ssh_migrate_refused_keeps_source "rc=$rc $out"
+	# Export to standard output, import from standard input, through ssh.
+	clbsd export -o - sapp2 | $CLBSD_SSH_COMMAND -p "$port" root@127.0.0.1 \
+		"$BUILD/clbsd --socket $SOCK2 import --name piped -" >/dev/null 2>"$TMP/err" &&
+		c2 inspect piped >/dev/null && ok export_stdout_import_stdin ||
+		fail export_stdout_import_stdin "$(cat "$TMP/err")"
+	stop_sshd
+fi
+
 # Usage errors.
 clbsd migrate app >/dev/null 2>&1
 [ $? -eq 2 ] && ok migrate_needs_to || fail migrate_needs_to "status not 2"
