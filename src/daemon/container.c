@@ -102,6 +102,7 @@ void ctr_free(struct container *c)
 	free(c->dir);
 	free(c->shim_socket);
 	free(c->storage_mode);
+	free(c->storage_applied);
 	free(c->cgroup);
 	free(c->start_error);
 	free(c->spec_text);
@@ -179,6 +180,8 @@ json_t *ctr_to_json(const struct container *c)
 		json_object_set_new(j, "spec_hash", json_string(c->spec_hash));
 	if (c->undone_hash[0])
 		json_object_set_new(j, "undone_spec_hash", json_string(c->undone_hash));
+	if (c->storage_applied)
+		json_object_set_new(j, "storage_props", json_string(c->storage_applied));
 
 	return j;
 }
@@ -458,6 +461,12 @@ static const char *const create_keys[] = {
  * "compression": NAME}: the container's own dataset's properties (drivers
  * with STORAGE_CAP_PROPS). *any says whether one was given.
  */
+char *ctr_storage_text(const struct storage_props *p)
+{
+	return xasprintf("%lld/%lld/%lld/%s", (long long)p->quota, (long long)p->reservation,
+			 (long long)p->recordsize, p->compression ? p->compression : "");
+}
+
 static int parse_storage_props(struct daemon *d, json_t *req, struct storage_props *p, bool *any,
 			       struct clbsd_err *err)
 {
@@ -751,6 +760,8 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 		return -err->code;
 	}
 	random_hex(c->id, 32);
+	if (spec_hash)
+		c->storage_applied = ctr_storage_text(&props);
 	autofree char *norm = image_ref_normalise(ref);
 	c->image_ref = xstrdup(json_str(d->images.repos, norm) ? norm : ref);
 	memcpy(c->image_id, img->id, sizeof(c->image_id));
@@ -1057,6 +1068,8 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 		c->spec_text = json_str(j, "spec") ? xstrdup(json_str(j, "spec")) : NULL;
 		snprintf(c->undone_hash, sizeof(c->undone_hash), "%s",
 			 json_str(j, "undone_spec_hash") ? json_str(j, "undone_spec_hash") : "");
+		c->storage_applied =
+			json_str(j, "storage_props") ? xstrdup(json_str(j, "storage_props")) : NULL;
 	}
 	c->storage_mode = xstrdup(json_str(j, "storage") ? json_str(j, "storage") : "");
 	c->dir = steal_ptr(&dir);

@@ -98,6 +98,7 @@ struct container {
 	bool storage_busy; /* a snapshot, rollback or clone runs on a worker (snapshot.c) */
 	bool cgroup_gone;  /* its shim reported removing the cgroup of the last run */
 	char *storage_mode;
+	char *storage_applied; /* managed: the :storage properties last set ("Q/R/RS/C") */
 	bool stop_requested;
 	bool removing;
 	bool starting;
@@ -321,6 +322,8 @@ int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct con
 		     struct clbsd_err *err);
 /* New addresses for a container whose record came from elsewhere (clone, import, undo). */
 void ctr_adopt_network(struct container *c);
+/* "QUOTA/RESERVATION/RECORDSIZE/COMPRESSION" of a set of storage properties. */
+char *ctr_storage_text(const struct storage_props *p);
 /* Load <root>/containers/<name>/container.json into the daemon's list. */
 int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err);
 

@@ -64,6 +64,112 @@ static void pass_step(struct reconcile_pass *p);
 static void schedule(struct daemon *d, int64_t delay_ms);
 
 /* ---- configuration ---- */
+/* ---- keys that apply live ---- */
+
+struct props_job {
+	struct daemon *d;
+	char *name;
+	char *text;
+	struct storage_props props;
+	char *compression;
+	struct clbsd_err err;
+	int rc;
+};
+
+static void props_run(void *arg)
+{
+	struct props_job *j = arg;
+	struct storage *st = &j->d->storage;
+	clbsd_err_init(&j->err);
+	j->rc = st->ops->ctr_set_props(st, j->name, &j->props, &j->err);
+}
+
+static void props_done(void *arg)
+{
+	struct props_job *j = arg;
+	struct container *c = ctr_find(j->d, j->name);
+	if (j->rc < 0) {
+		log_error("reconcile", j->name, "storage properties: %s", j->err.msg);
+		daemon_event(j->d, "reconcile.failed", j->name,
+			     json_pack("{s:s,s:s}", "action", "storage", "error", j->err.msg));
+	} else if (c) {
+		free(c->storage_applied);
+		c->storage_applied = xstrdup(j->text);
+		struct clbsd_err err;
+		if (ctr_save_config(c, &err) < 0)
+			log_warn("container", c->name, "%s", err.msg);
+		log_info("reconcile", j->name, "storage properties now %s", j->text);
+		daemon_event(j->d, "container.updated", j->name,
+			     json_pack("{s:s,s:s}", "key", ":storage", "value", j->text));
+	}
+	free(j->name);
+	free(j->text);
+	free(j->compression);
+	free(j);
+}
+
+/*
+ * Keys that change an existing container without a recreate: :restart
+ * (the policy the next exit is judged by) and :storage (zfs properties,
+ * set on its dataset). The others that apply live are read where they are
+ * used (health, hooks, snapshots, routes).
+ */
+static void apply_live(struct daemon *d)
+{
+	if (!d->conf)
+		return;
+	for (struct container *c = d->ctrs; c; c = c->next) {
+		if (!c->managed || c->removing || c->removed)
+			continue;
+		const struct conf_container *ct = conf_container_find(d->conf, c->name);
+		if (!ct)
+			continue;
+		enum restart_policy rp = ct->restart == CONF_RESTART_ALWAYS	 ? RESTART_ALWAYS
+					 : ct->restart == CONF_RESTART_ON_FAILURE ? RESTART_ON_FAILURE
+										  : RESTART_NO;
+		int max = ct->restart == CONF_RESTART_ON_FAILURE ? ct->restart_max : 0;
+		if (rp != c->cfg.restart || max != c->cfg.max_retries) {
+			c->cfg.restart = rp;
+			c->cfg.max_retries = max;
+			struct clbsd_err err;
+			if (ctr_save_config(c, &err) < 0)
+				log_warn("container", c->name, "%s", err.msg);
+			log_info("reconcile", c->name, "restart policy updated");
+		}
+		struct storage_props want = {.quota = ct->storage_quota,
+					     .reservation = ct->storage_reservation,
+					     .recordsize = ct->storage_recordsize,
+					     .compression = ct->storage_compression};
+		autofree char *text = ctr_storage_text(&want);
+		const char *had = c->storage_applied ? c->storage_applied : "0/0/0/";
+		if (strcmp(text, had) == 0 || c->storage_busy)
+			continue;
+		if (!(d->storage.caps & STORAGE_CAP_PROPS)) {
+			log_warn("reconcile", c->name,
+				 ":storage properties need zfs storage; ignored on %s",
+				 d->storage.ops->name);
+			free(c->storage_applied);
+			c->storage_applied = xstrdup(text);
+			continue;
+		}
+		/* Unset now means back to the default; set means that value. */
+		struct props_job *j = xcalloc(1, sizeof(*j));
+		j->d = d;
+		j->name = xstrdup(c->name);
+		j->text = steal_ptr(&text);
+		j->compression = xstrdup(want.compression ? want.compression : "");
+		j->props = (struct storage_props){
+			.quota = want.quota ? want.quota : STORAGE_PROP_RESET,
+			.reservation = want.reservation ? want.reservation : STORAGE_PROP_RESET,
+			.recordsize = want.recordsize ? want.recordsize : STORAGE_PROP_RESET,
+			.compression = j->compression,
+		};
+		free(c->storage_applied);
+		c->storage_applied = xstrdup(j->text); /* one job per change */
+		work_submit(d, props_run, props_done, j);
+	}
+}
+
 
 int config_reload(struct daemon *d, struct clbsd_err *err)
 {
@@ -111,6 +217,7 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 		d->conf_hashes = NULL;
 		hooks_sync(d);
 		dnet_sync(d);
+		apply_live(d);
 	}
 	daemon_event(d, "config.loaded", NULL,
 		     json_pack("{s:I,s:I}", "generation", (json_int_t)d->conf_generation,
@@ -673,6 +780,7 @@ static void pass_end(struct reconcile_pass *p)
 			d->pass_pending = true;
 			hooks_sync(d);
 			dnet_sync(d);
+			apply_live(d);
 		} else if (p->plan.n) {
 			/* New containers have layers and volumes now: watch them. */
 			hooks_sync(d);

@@ -57,6 +57,19 @@ clbsd apply >/dev/null
 	fail recreated_after_rm "$(state web)"
 db_pid=$(field db pid)
 
+# A live key (:restart) changes the running container without a recreate.
+sed -i 's/(container db :image "forge" :command ("sleep" "300"))/(container db :image "forge" :command ("sleep" "300") :restart always)/' "$CONF"
+clbsd apply >/dev/null
+[ "$(field db pid)" = "$db_pid" ] &&
+	[ "$(clbsd --json inspect db | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["config"]["restart"]["policy"])')" = always ] &&
+	ok live_restart_policy || fail live_restart_policy "$(clbsd --json inspect db | head -c 300)"
+kill -KILL "$db_pid"
+wait_until 10 sh -c "[ \"\$($BUILD/clbsd --socket $SOCK --json inspect db | python3 -c 'import json,sys; c=json.load(sys.stdin)[0]; print(c[\"state\"], c[\"restart_count\"])')\" = 'running 1' ]" &&
+	ok live_restart_policy_applies || fail live_restart_policy_applies "$(clbsd ps -a)"
+sed -i 's/ :restart always)/)/' "$CONF"
+clbsd apply >/dev/null
+db_pid=$(field db pid)
+
 # A typo changes nothing and says where; the fix converges.
 cp "$CONF" "$TMP/good.conf"
 sed -i 's/:image "forge" :command ("sleep" "300"))$/:imgae "forge" :command ("sleep" "300"))/' "$CONF"

@@ -70,6 +70,13 @@ out=$(clbsd exec small sh -c 'dd if=/dev/urandom of=/big bs=1M count=40 2>&1; sy
 echo "$out" | grep -qiE "quota exceeded|no space left" && ok quota_enforced_inside || fail quota_enforced_inside "$out"
 # A container whose quota is full cannot write its own state: free it.
 clbsd exec small rm -f /big
+# :storage applies live: a new quota reaches the dataset, no recreate.
+small_id=$(field small id)
+sed -i 's/:quota "16M" :compression lzjb/:quota "32M" :compression lzjb/' "$CONF"
+clbsd apply >/dev/null
+wait_until 10 sh -c "[ \"\$(zfs get -H -p -o value quota $ds/containers/small 2>/dev/null)\" = $((32 << 20)) ]" &&
+	[ "$(field small id)" = "$small_id" ] && ok storage_props_apply_live ||
+	fail storage_props_apply_live "$(zfs get -H -o value quota "$ds/containers/small" 2>&1)"
 # Its named volume is a dataset of its own, with its own quota, and
 # survives the container's recreation.
 [ "$(zfs get -H -p -o value quota "$ds/volumes/small/data" 2>/dev/null)" = $((8 << 20)) ] &&
