@@ -162,14 +162,17 @@ bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct 
 		json_t *body = api_body_json(req);
 		if (!body)
 			return true;
-		const char *path;
-		if (body_str(req, body, "path", &path) == 0) {
+		const char *path, *label, *from;
+		if (body_str(req, body, "path", &path) == 0 &&
+		    body_str(req, body, "label", &label) == 0 &&
+		    body_str(req, body, "from", &from) == 0) {
 			if (!path) {
 				api_reply_error(req, 400, "invalid_argument",
 						"export needs {\"path\": FILE} in the body");
 			} else {
+				struct export_opts o = {.label = label, .from = from};
 				struct api_pending *p = api_pending_new(d, req);
-				if (ctr_export(c, path, done_export, p, &err) < 0)
+				if (ctr_export(c, path, &o, done_export, p, &err) < 0)
 					api_pending_err(p, &err);
 			}
 		}

@@ -327,16 +327,39 @@ static int copy_file_to(const char *path, int out, struct clbsd_err *err)
 	return r;
 }
 
+struct export_cli {
+	const char *out, *snapshot, *since;
+};
+
+static int export_opt(int c, const char *arg, void *ctx)
+{
+	struct export_cli *o = ctx;
+	if (c == 'o')
+		o->out = arg;
+	else if (c == 'S')
+		o->snapshot = arg;
+	else
+		o->since = arg;
+	return 0;
+}
+
 int cmd_export(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{"output", required_argument, NULL, 'o'},
+		{"snapshot", required_argument, NULL, 'S'},
+		{"since", required_argument, NULL, 'I'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *out = NULL;
-	int pr = parse_opts(argc, argv, "+:ho:", lo, store_arg, &out);
+	struct export_cli eo = {0};
+	int pr = parse_opts(argc, argv, "+:ho:", lo, export_opt, &eo);
 	if (pr)
 		return pr < 0 ? 0 : pr;
+	const char *out = eo.out;
+	if (eo.snapshot && check_label(eo.snapshot))
+		return EXIT_USAGE;
+	if (eo.since && check_label(eo.since))
+		return EXIT_USAGE;
 	const char *name;
 	int r;
 	if ((r = one_name(argc, argv, &name)))
@@ -356,6 +379,10 @@ int cmd_export(int argc, char **argv)
 	if (!path)
 		return cli_usage("cannot tell the current directory; give an absolute -o FILE");
 	json_t *body = json_pack("{s:s}", "path", path);
+	if (eo.snapshot)
+		json_object_set_new(body, "label", json_string(eo.snapshot));
+	if (eo.since)
+		json_object_set_new(body, "from", json_string(eo.since));
 	autofree char *url = xasprintf("/v1/containers/%s/export", name);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -564,17 +591,55 @@ static int remote(struct target *t, const char *const *args, int in_fd, char **o
 	return 0;
 }
 
-static int target_check(struct target *t, struct clbsd_err *err)
+/* The target answers; *driver (caller frees) is its storage driver. */
+static int target_check(struct target *t, char **driver, struct clbsd_err *err)
 {
+	json_t *info = NULL;
 	if (!t->ssh) {
-		json_t *info = NULL;
-		int r = call_other(t->cl, "GET", "/v1/info", NULL, &info, err);
-		json_decref(info);
-		return r;
+		if (call_other(t->cl, "GET", "/v1/info", NULL, &info, err) < 0)
+			return -err->code;
+	} else {
+		const char *args[] = {"--json", "info", NULL};
+		autofree char *out = NULL;
+		if (remote(t, args, -1, &out, err) < 0)
+			return -err->code;
+		info = json_loads(out ? out : "", 0, NULL);
 	}
-	const char *args[] = {"info", NULL};
-	autofree char *out = NULL;
-	return remote(t, args, -1, &out, err);
+	const char *drv = json_string_value(json_object_get(json_object_get(info, "storage"), "driver"));
+	*driver = xstrdup(drv ? drv : "");
+	json_decref(info);
+	return 0;
+}
+
+/* Remove a snapshot there (best effort: they only hold space). */
+static void target_drop_snapshot(struct target *t, const char *name, const char *label)
+{
+	struct clbsd_err err;
+	if (!t->ssh) {
+		autofree char *p = xasprintf("/v1/containers/%s/snapshots/%s", name, label);
+		call_other(t->cl, "DELETE", p, NULL, NULL, &err);
+		return;
+	}
+	const char *args[] = {"snapshots", "--rm", label, name, NULL};
+	remote(t, args, -1, NULL, &err);
+}
+
+/* Export NAME to file (incremental since `from` when given, keeping `label`). */
+static int export_to(const char *name, const char *file, const char *label, const char *from,
+		     int64_t *bytes, struct clbsd_err *err)
+{
+	json_t *body = json_pack("{s:s}", "path", file);
+	if (label)
+		json_object_set_new(body, "label", json_string(label));
+	if (from)
+		json_object_set_new(body, "from", json_string(from));
+	autofree char *p = xasprintf("/v1/containers/%s/export", name);
+	json_t *res = NULL;
+	int r = cli_call("POST", p, body, &res, err);
+	json_decref(body);
+	*bytes = json_integer_value(json_object_get(res, "stream_bytes"));
+	json_decref(res);
+	return r;
 }
 
 static int target_import(struct target *t, const char *file, struct clbsd_err *err)
@@ -706,10 +771,28 @@ int cmd_migrate(int argc, char **argv)
 	bool was_running = st && strcmp(st, "running") == 0;
 	json_decref(ctr);
 
-	if (target_check(&dst, &err) < 0) {
+	autofree char *dst_driver = NULL;
+	if (target_check(&dst, &dst_driver, &err) < 0) {
 		target_release(&dst);
 		return cli_fail(&err);
 	}
+	/*
+	 * zfs on both ends: send the bulk while it runs, then stop and send
+	 * only what changed since, so it is down for the last changes only.
+	 */
+	json_t *info = NULL;
+	bool live = false;
+	if (was_running && strcmp(dst_driver, "zfs") == 0 &&
+	    cli_call("GET", "/v1/info", NULL, &info, &err) == 0) {
+		const char *drv = json_string_value(
+			json_object_get(json_object_get(info, "storage"), "driver"));
+		live = drv && strcmp(drv, "zfs") == 0;
+	}
+	json_decref(info);
+	char tag[9];
+	random_hex(tag, 4);
+	autofree char *l1 = live ? xasprintf("migrate-%s-1", tag) : NULL;
+	autofree char *l2 = live ? xasprintf("migrate-%s-2", tag) : NULL;
 
 	char dir[] = "/tmp/clbsd-migrate.XXXXXX";
 	if (!mkdtemp(dir)) {
@@ -718,8 +801,22 @@ int cmd_migrate(int argc, char **argv)
 		return 1;
 	}
 	autofree char *file = xasprintf("%s/%s.clbsd", dir, name);
+	autofree char *file2 = xasprintf("%s/%s.2.clbsd", dir, name);
 	int rc = 1;
 	bool stopped = false, imported = false;
+	int64_t bytes = 0;
+	char msg[160];
+	if (live) {
+		progress(name, "exporting while it runs");
+		if (export_to(name, file, l1, NULL, &bytes, &err) < 0)
+			goto fail;
+		snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s", (double)bytes / 1e6,
+			 to);
+		progress(name, msg);
+		if (target_import(&dst, file, &err) < 0)
+			goto fail;
+		imported = true;
+	}
 	if (was_running) {
 		progress(name, "stopping");
 		autofree char *p = xasprintf("/v1/containers/%s/stop?t=%s", name, t);
@@ -727,24 +824,18 @@ int cmd_migrate(int argc, char **argv)
 			goto fail;
 		stopped = true;
 	}
-	progress(name, "exporting");
-	{
-		json_t *body = json_pack("{s:s}", "path", file);
-		autofree char *p = xasprintf("/v1/containers/%s/export", name);
-		json_t *res = NULL;
-		r = cli_call("POST", p, body, &res, &err);
-		json_decref(body);
-		if (r < 0)
-			goto fail;
-		char msg[128];
-		snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s",
-			 (double)json_integer_value(json_object_get(res, "stream_bytes")) / 1e6, to);
-		json_decref(res);
-		progress(name, msg);
-	}
-	if (target_import(&dst, file, &err) < 0)
+	progress(name, live ? "exporting what changed since" : "exporting");
+	if (export_to(name, live ? file2 : file, l2, l1, &bytes, &err) < 0)
+		goto fail;
+	snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s", (double)bytes / 1e6, to);
+	progress(name, msg);
+	if (target_import(&dst, live ? file2 : file, &err) < 0)
 		goto fail;
 	imported = true;
+	if (live) {
+		target_drop_snapshot(&dst, name, l1);
+		target_drop_snapshot(&dst, name, l2);
+	}
 	if (was_running) {
 		progress(name, "starting on the target");
 		bool running = false;
@@ -787,7 +878,17 @@ fail:
 			progress(name, "started again here");
 	}
 done:
+	if (live) {
+		/* The source keeps no trace of the migration (when it is kept, or put back). */
+		struct clbsd_err e2;
+		const char *labels[] = {l1, l2};
+		for (size_t i = 0; i < 2; i++) {
+			autofree char *p = xasprintf("/v1/containers/%s/snapshots/%s", name, labels[i]);
+			cli_call("DELETE", p, NULL, NULL, &e2);
+		}
+	}
 	unlink(file);
+	unlink(file2);
 	rmdir(dir);
 	target_release(&dst);
 	return rc;

@@ -185,20 +185,28 @@ static const struct command commands[] = {
 	 "Options:\n"
 	 "  -h, --help   show this help\n"},
 	{"export", cmd_export, "write a container to one archive file",
-	 "Usage: clbsd export [--json] [-o FILE] NAME\n\n"
+	 "Usage: clbsd export [--json] [-o FILE|-] [--snapshot LABEL [--since LABEL]] NAME\n\n"
 	 "Write the container (its record, its image's name and id, and its root file\n"
 	 "system, state and named volumes as the storage driver's stream of a fresh\n"
 	 "snapshot, with a SHA-256 checksum) to FILE (default NAME.clbsd here). A\n"
 	 "running container is exported as it runs. The file is written by the daemon\n"
 	 "and appears only when complete; an existing file is not overwritten.\n\n"
+	 "With --snapshot the export's snapshot is kept under LABEL; --since LABEL (zfs)\n"
+	 "writes only what changed since that kept snapshot: importing it updates the\n"
+	 "stopped container that has LABEL, in place (incremental backups, and what\n"
+	 "migrate does to send most of a running container before it stops it).\n\n"
 	 "Options:\n"
-	 "  -o, --output FILE  where to write it\n"
+	 "  -o, --output FILE  where to write it; - for standard output\n"
+	 "  --snapshot LABEL   keep the snapshot the export is made from\n"
+	 "  --since LABEL      only the changes since this kept snapshot (zfs)\n"
 	 "  -h, --help         show this help\n"},
 	{"import", cmd_import, "recreate a container from an export",
-	 "Usage: clbsd import [--json] [--name NEW] FILE\n\n"
+	 "Usage: clbsd import [--json] [--name NEW] FILE|-\n\n"
 	 "Check FILE (format, storage driver, checksum, image present) and recreate\n"
 	 "the container from it, stopped, under its exported name or NEW. A failure\n"
-	 "leaves nothing behind. The image must be here already (same id).\n\n"
+	 "leaves nothing behind. The image must be here already (same id). An\n"
+	 "incremental export (--since) updates the existing stopped container\n"
+	 "instead. - reads the archive from standard input.\n\n"
 	 "Options:\n"
 	 "  --name NEW   the new container's name\n"
 	 "  -h, --help   show this help\n"},

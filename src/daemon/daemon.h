@@ -307,9 +307,16 @@ void ctr_snapshot_scheduled(struct container *c, int keep);
 
 /* transfer.c: one archive file per container (see the file's comment). */
 typedef void (*ctr_export_fn)(json_t *summary, const struct clbsd_err *err, void *arg);
-int ctr_export(struct container *c, const char *path, ctr_export_fn fn, void *arg,
-	       struct clbsd_err *err);
-/* fn gets the new container (or NULL and the error). name NULL: the exported name. */
+struct export_opts {
+	const char *label; /* keep the export's snapshot under this label (NULL: a temporary one) */
+	const char *from;  /* only the changes since this kept snapshot (zfs) */
+};
+int ctr_export(struct container *c, const char *path, const struct export_opts *o,
+	       ctr_export_fn fn, void *arg, struct clbsd_err *err);
+/*
+ * fn gets the new container (or NULL and the error). name NULL: the exported
+ * name. An incremental export updates that existing, stopped container.
+ */
 int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn fn, void *arg,
 	       struct clbsd_err *err);
 

@@ -6,12 +6,18 @@
  * the file. The header is one JSON line padded with spaces:
  *   {"format":"clbsd-export","version":1,"driver":"dir"|"zfs",
  *    "name":..,"container":{container.json},"image":{"ref","id","config"},
- *    "label":..,"created_at":..,"stream_bytes":N,"stream_sha256":HEX}
+ *    "label":..,"from":..|absent,"created_at":..,"stream_bytes":N,"stream_sha256":HEX}
  * The header is written last (pwrite at offset 0) once the stream and its
  * checksum are known, into a temporary file renamed into place: a file at
  * the requested path is always complete. Import checks the format, the
  * driver, the checksum and that the image is here before anything is made,
  * and removes whatever it made when a later step fails.
+ *
+ * Incremental exports (zfs): an export may keep its snapshot under a given
+ * label (`label`, kept), and may hold only what changed since an earlier
+ * kept snapshot (`from`). Importing one updates the existing, stopped
+ * container that has that earlier snapshot, in place: migrate sends the
+ * bulk while the container runs, then only the last changes after it stops.
  */
 #include "daemon.h"
 #include "util/hash.h"
@@ -33,6 +39,9 @@ struct xfer_job {
 	char *name;          /* import: the new container's name */
 	char *path;
 	char *label;
+	char *from;          /* export: incremental since this kept snapshot */
+	bool keep;           /* export: keep the snapshot (a later export's from) */
+	bool update;         /* import: an incremental into the existing container */
 	char *header;        /* export: what the loop knew of the container */
 	json_t *result;
 	ctr_done_fn fn;           /* import */
@@ -47,6 +56,7 @@ static void job_free(struct xfer_job *j)
 	free(j->name);
 	free(j->path);
 	free(j->label);
+	free(j->from);
 	free(j->header);
 	json_decref(j->result);
 	free(j);
@@ -95,7 +105,7 @@ static void export_run(void *arg)
 	if (r == 0 && lseek(fd, HEADER_SIZE, SEEK_SET) < 0)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "seek in %s", tmp);
 	if (r == 0)
-		r = st->ops->send(st, j->c->name, j->label, NULL, fd, &j->err);
+		r = st->ops->send(st, j->c->name, j->label, j->from, fd, &j->err);
 	struct stat sb;
 	char hex[65] = "";
 	if (r == 0 && fstat(fd, &sb) < 0)
@@ -130,9 +140,9 @@ static void export_run(void *arg)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "rename %s", tmp);
 	if (r < 0)
 		unlink(tmp);
-	/* The snapshot only made the stream consistent. */
+	/* The snapshot only made the stream consistent (unless it is to be kept). */
 	struct clbsd_err e2;
-	if (snapped)
+	if (snapped && (!j->keep || r < 0))
 		st->ops->snapshot_destroy(st, j->c->name, j->label, &e2);
 	if (r == 0)
 		j->result = json_pack("{s:s,s:s,s:I,s:s}", "name", j->c->name, "path", j->path,
@@ -156,10 +166,17 @@ static void export_done(void *arg)
 	job_free(j);
 }
 
-int ctr_export(struct container *c, const char *path, ctr_export_fn fn, void *arg,
-	       struct clbsd_err *err)
+int ctr_export(struct container *c, const char *path, const struct export_opts *o,
+	       ctr_export_fn fn, void *arg, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
+	static const struct export_opts none = {0};
+	if (!o)
+		o = &none;
+	if (o->from && !(d->storage.caps & STORAGE_CAP_INCREMENTAL))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOTSUP,
+					"the %s storage driver has no incremental exports (zfs has)",
+					d->storage.ops->name);
 	if (!fs_path_is_clean_abs(path))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"export path \"%s\": want an absolute path", path);
@@ -181,8 +198,12 @@ int ctr_export(struct container *c, const char *path, ctr_export_fn fn, void *ar
 	j->path = xstrdup(path);
 	char hex[9];
 	random_hex(hex, 4);
-	j->label = xasprintf("export-%s", hex);
+	j->label = o->label ? xstrdup(o->label) : xasprintf("export-%s", hex);
+	j->keep = o->label != NULL;
+	j->from = o->from ? xstrdup(o->from) : NULL;
 	json_object_set_new(h, "label", json_string(j->label));
+	if (j->from)
+		json_object_set_new(h, "from", json_string(j->from));
 	j->header = json_dumps(h, JSON_COMPACT);
 	json_decref(h);
 	j->export_fn = fn;
@@ -248,6 +269,22 @@ static void import_done(void *arg)
 	struct daemon *d = j->d;
 	struct container *c = NULL;
 	int r = j->rc;
+	if (j->update) {
+		c = ctr_find(d, j->name);
+		if (c)
+			c->storage_busy = false;
+		if (r < 0 || !c) {
+			log_error("container", j->name, "import (update): %s", j->err.msg);
+			j->fn(NULL, &j->err, j->arg);
+		} else {
+			daemon_event(d, "container.updated", c->name,
+				     json_pack("{s:s,s:s}", "imported_from", j->path, "key",
+					       "files"));
+			j->fn(c, NULL, j->arg);
+		}
+		job_free(j);
+		return;
+	}
 	if (r == 0 && (r = import_record(j, &c, &j->err)) < 0) {
 		struct clbsd_err e2;
 		d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2);
@@ -305,10 +342,23 @@ int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn
 	if (!name || !*name)
 		name = orig;
 	autofree char *dir = name ? xasprintf("%s/containers/%s", d->root, name) : NULL;
+	const char *from = json_string_value(json_object_get(h, "from"));
+	struct container *into = from && name ? ctr_find(d, name) : NULL;
 	if (r == 0 && !valid_name(name))
 		r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 				     "name \"%s\": want a DNS label (a-z, 0-9, '-')", name);
-	else if (r == 0 && (ctr_find(d, name) || fs_exists(dir)))
+	else if (r == 0 && from && !into)
+		r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+				     "%s holds only the changes since snapshot %s of %s: import the "
+				     "full export first",
+				     path, from, name);
+	else if (r == 0 && into && (ctr_is_active(into) || into->starting))
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+				     "container %s runs; stop it before importing changes into it",
+				     name);
+	else if (r == 0 && into && (into->storage_busy || into->removing))
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY, "container %s is busy", name);
+	else if (r == 0 && !from && (ctr_find(d, name) || fs_exists(dir)))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
 				     "a container named %s exists already (import --name NEW)", name);
 	if (r < 0) {
@@ -323,6 +373,10 @@ int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn
 	json_decref(h);
 	j->fn = fn;
 	j->arg = arg;
+	if (into) {
+		j->update = true;
+		into->storage_busy = true;
+	}
 	work_submit(d, import_run, import_done, j);
 	return 0;
 }
