@@ -36,7 +36,7 @@ struct host {
 	const char *domain;
 	struct ent *ents; /* sorted by path */
 	size_t n;
-	bool special;     /* a server block of its own */
+	const char *special; /* why it has a server block of its own; NULL: none */
 	char *cert, *key; /* NULL: no TLS for this name */
 };
 
@@ -150,10 +150,7 @@ static void add_route_body(struct buf *b, const struct ingress_route *r, const c
 static void add_special_server(struct buf *b, const struct ingress_settings *s,
 			       const struct host *h)
 {
-	buf_addf(b, "\t# %s: its own server block (", h->domain);
-	bool paths = h->n > 1 || strcmp(h->ents[0].path, "/") != 0;
-	buf_adds(b, paths ? "path routes" : ":max-body");
-	buf_adds(b, ")\n\tserver {\n");
+	buf_addf(b, "\t# %s: its own server block (%s)\n\tserver {\n", h->domain, h->special);
 	add_listens(b, s->listen, s->n_listen, "");
 	if (h->cert) {
 		add_listens(b, s->tls_listen, s->n_tls_listen, " ssl");
@@ -305,15 +302,17 @@ int ingress_render(const struct ingress_settings *s, const struct ingress_route 
 	size_t maxlen = 0;
 	for (size_t i = 0; i < ne; i++) {
 		if (nh == 0 || strcmp(hosts[nh - 1].domain, ents[i].domain) != 0) {
-			hosts[nh++] = (struct host){ents[i].domain, &ents[i], 0, false, NULL, NULL};
+			hosts[nh++] = (struct host){ents[i].domain, &ents[i], 0, NULL, NULL, NULL};
 			size_t l = strlen(ents[i].domain);
 			if (l > maxlen)
 				maxlen = l;
 		}
 		struct host *h = &hosts[nh - 1];
 		h->n++;
-		if (strcmp(ents[i].path, "/") != 0 || ents[i].r->max_body > 0)
-			h->special = true;
+		if (strcmp(ents[i].path, "/") != 0)
+			h->special = "path routes";
+		else if (ents[i].r->max_body > 0 && !h->special)
+			h->special = ":max-body";
 	}
 	/*
 	 * A wildcard server block would catch the names it covers before the
@@ -324,12 +323,12 @@ int ingress_render(const struct ingress_settings *s, const struct ingress_route 
 			continue;
 		for (size_t j = 0; j < nh; j++)
 			if (!hosts[j].special && wildcard_covers(hosts[i].domain, hosts[j].domain))
-				hosts[j].special = true;
+				hosts[j].special = "under a wildcard with a server block";
 	}
 	size_t n_special = 0, n_tls = 0;
 	for (size_t i = 0; i < nh; i++) {
 		choose_tls(s, &hosts[i]);
-		n_special += hosts[i].special;
+		n_special += hosts[i].special != NULL;
 		n_tls += hosts[i].cert != NULL;
 	}
 
