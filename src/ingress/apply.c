@@ -221,6 +221,26 @@ static char *new_emerg(const char *log_path, off_t from)
 	return out.len ? buf_detach(&out, NULL) : (buf_release(&out), NULL);
 }
 
+/*
+ * An old worker has stopped taking connections: it exited, or it is
+ * draining (nginx retitles a worker "worker process is shutting down" as it
+ * closes its listening sockets).
+ */
+static bool worker_retired(pid_t pid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true; /* a zombie has no command line */
+	buf[n] = '\0';
+	return strstr(buf, "shutting down") != NULL;
+}
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -230,7 +250,8 @@ static void sleep_ms(int ms)
 
 /*
  * Signal the master and wait for its verdict: 1 took it, 0 no verdict in
- * time, -1 refused (*why set).
+ * time, -1 refused (*why set). "Took it" means new workers run and the old
+ * ones no longer accept, so a request sent after this sees the new routes.
  */
 static int reload(pid_t master, const char *log_path, int timeout_ms, char **why)
 {
@@ -241,13 +262,20 @@ static int reload(pid_t master, const char *log_path, int timeout_ms, char **why
 		return 0;
 	int64_t end = time_mono_ns() + (int64_t)timeout_ms * 1000000;
 	int wait_ms = 1;
+	bool started = false;
 	while (time_mono_ns() < end) {
-		size_t nn = children(master, now, MAX_CHILDREN);
-		for (size_t i = 0; i < nn; i++) {
+		size_t nn = started ? 0 : children(master, now, MAX_CHILDREN);
+		for (size_t i = 0; i < nn && !started; i++) {
 			bool old = false;
 			for (size_t j = 0; j < nb && !old; j++)
 				old = now[i] == before[j];
-			if (!old)
+			started = !old;
+		}
+		if (started) {
+			bool retired = true;
+			for (size_t j = 0; j < nb && retired; j++)
+				retired = worker_retired(before[j]);
+			if (retired)
 				return 1;
 		}
 		char *e = new_emerg(log_path, log_from);
