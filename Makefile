@@ -111,9 +111,10 @@ bench: all
 	bench/start-latency
 	bench/reconcile
 	bench/storage
+	bench/ingress
 
 lint:
-	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency bench/reconcile bench/storage .ci/run
+	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency bench/reconcile bench/storage bench/ingress .ci/run
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/clbsd

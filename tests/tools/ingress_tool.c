@@ -11,6 +11,7 @@
  *   ingress-tool check KIND VALUE       KIND: domain, path, max-body, listen, file
  *   ingress-tool time-render SPEC N     milliseconds per render, best of N
  *   ingress-tool baseline SPEC          one server block per route (bench only)
+ *   ingress-tool apply-file DIR FILE [PID]  apply FILE's text as it is (bench only)
  *
  * SPEC is a file of lines ('#' starts a comment):
  *   dir PATH | listen ADDR | tls-listen ADDR | default-domain NAME | tls-ca DIR
@@ -193,6 +194,26 @@ static char *baseline(const struct spec *sp)
 	return buf_detach(&b, NULL);
 }
 
+/* Apply text (which it frees); the exit status and the line the usage describes. */
+static int apply_text(const char *dir, char *text, pid_t pid)
+{
+	struct clbsd_err err;
+	struct ingress_target t = {dir, getenv("NGINX"), pid, 0};
+	struct ingress_outcome o;
+	int r = ingress_nginx_ops()->apply(&t, text, &o, &err);
+	free(text);
+	if (r < 0 && o.rejected) {
+		printf("rejected: %s\n", o.message);
+		ingress_outcome_release(&o);
+		return 3;
+	}
+	if (r < 0)
+		die(1, "%s", err.msg);
+	printf("%s\n", !o.changed ? "unchanged" : o.reloaded ? "reloaded" : "written");
+	ingress_outcome_release(&o);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3)
@@ -216,6 +237,17 @@ int main(int argc, char **argv)
 		else
 			printf("refused: %s\n", why);
 		return ok ? 0 : 1;
+	}
+	if (strcmp(cmd, "apply-file") == 0) {
+		if (argc < 4)
+			die(2, "%s", "usage: ingress-tool apply-file DIR FILE [PID]");
+		char *text;
+		if (fs_read_file(argv[3], &text, NULL, &err) < 0)
+			die(1, "%s", err.msg);
+		long long pid = 0;
+		if (argc > 4 && parse_int(argv[4], 1, INT32_MAX, &pid) < 0)
+			die(2, "bad pid %s", argv[4]);
+		return apply_text(argv[2], text, (pid_t)pid);
 	}
 	struct spec sp;
 	parse_spec(argv[2], &sp);
@@ -259,20 +291,7 @@ int main(int argc, char **argv)
 		long long pid = 0;
 		if (argc > 3 && parse_int(argv[3], 1, INT32_MAX, &pid) < 0)
 			die(2, "bad pid %s", argv[3]);
-		struct ingress_target t = {sp.s.dir, getenv("NGINX"), (pid_t)pid, 0};
-		struct ingress_outcome o;
-		int r = ingress_nginx_ops()->apply(&t, text, &o, &err);
-		free(text);
-		if (r < 0 && o.rejected) {
-			printf("rejected: %s\n", o.message);
-			ingress_outcome_release(&o);
-			return 3;
-		}
-		if (r < 0)
-			die(1, "%s", err.msg);
-		printf("%s\n", !o.changed ? "unchanged" : o.reloaded ? "reloaded" : "written");
-		ingress_outcome_release(&o);
-		return 0;
+		return apply_text(sp.s.dir, text, (pid_t)pid);
 	}
 	die(2, "unknown command %s", cmd);
 	return 2;
