@@ -12,7 +12,9 @@
 #include "ingress/ingress.h"
 #include "util/util.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -263,6 +266,7 @@ static int reload(pid_t master, const char *log_path, int timeout_ms, char **why
 	int64_t end = time_mono_ns() + (int64_t)timeout_ms * 1000000;
 	int wait_ms = 1;
 	bool started = false;
+	char *pending = NULL; /* a bind() failure the master is still retrying */
 	while (time_mono_ns() < end) {
 		size_t nn = started ? 0 : children(master, now, MAX_CHILDREN);
 		for (size_t i = 0; i < nn && !started; i++) {
@@ -275,21 +279,131 @@ static int reload(pid_t master, const char *log_path, int timeout_ms, char **why
 			bool retired = true;
 			for (size_t j = 0; j < nb && retired; j++)
 				retired = worker_retired(before[j]);
-			if (retired)
+			if (retired) {
+				free(pending);
 				return 1;
+			}
 		}
-		char *e = new_emerg(log_path, log_from);
-		if (e) {
+		/*
+		 * A bind() that fails with EADDRINUSE is retried by the master
+		 * for 2.5 s and may still succeed; only "still could not
+		 * bind()" is final then. Any other [emerg] is final at once.
+		 */
+		char *e = started ? NULL : new_emerg(log_path, log_from);
+		if (e && (!strstr(e, "Address already in use") ||
+			  strstr(e, "still could not bind()"))) {
+			free(pending);
 			*why = e;
 			return -1;
 		}
+		if (e) {
+			free(pending);
+			pending = e;
+		}
 		if (kill(master, 0) < 0)
-			return 0;
+			break;
 		sleep_ms(wait_ms);
 		if (wait_ms < 20)
 			wait_ms *= 2;
 	}
+	if (pending) {
+		*why = pending;
+		return -1;
+	}
 	return 0;
+}
+
+/* The addresses of the "listen ADDR ...;" lines of a rendered text. */
+static void listen_addrs(const char *text, struct strv *out)
+{
+	for (const char *p = text; p && *p;) {
+		const char *e = strchrnul(p, '\n');
+		const char *q = p;
+		while (q < e && (*q == ' ' || *q == '\t'))
+			q++;
+		if ((size_t)(e - q) > 7 && strncmp(q, "listen ", 7) == 0) {
+			q += 7;
+			size_t l = strcspn(q, " ;\n");
+			autofree char *a = xstrndup(q, l);
+			bool dup = false;
+			for (size_t i = 0; i < out->n && !dup; i++)
+				dup = strcmp(out->v[i], a) == 0;
+			if (!dup)
+				strv_push(out, a);
+		}
+		p = *e ? e + 1 : NULL;
+	}
+}
+
+/* Can nginx bind addr ("IP:PORT" or "[IPv6]:PORT")? -EADDRINUSE when another socket holds it. */
+static int try_bind(const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	if (!colon)
+		return 0;
+	int port = atoi(colon + 1);
+	autofree char *host = addr[0] == '['
+				      ? xstrndup(addr + 1, (size_t)(colon - addr - 2))
+				      : xstrndup(addr, (size_t)(colon - addr));
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	int family;
+	if (addr[0] == '[') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return 0;
+		family = AF_INET6;
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return 0;
+		family = AF_INET;
+		len = sizeof(*s4);
+	}
+	autoclose int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	int one = 1;
+	/* As nginx does: SO_REUSEADDR, and [::] for IPv6 only. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 && errno == EADDRINUSE)
+		return -EADDRINUSE;
+	return 0;
+}
+
+/*
+ * The master retries a bind() that fails for 2.5 s before it gives up, and
+ * may then succeed after all, so a listen address another program holds is
+ * caught here first: every address of the new text that the running nginx
+ * does not hold already (not in the old text, or every one when nginx does
+ * not run) must be free.
+ */
+static char *taken_listen(const char *text, const char *old, bool running)
+{
+	struct strv want = STRV_INIT, have = STRV_INIT;
+	listen_addrs(text, &want);
+	if (running && old)
+		listen_addrs(old, &have);
+	char *why = NULL;
+	for (size_t i = 0; i < want.n && !why; i++) {
+		bool held = false;
+		for (size_t j = 0; j < have.n && !held; j++)
+			held = strcmp(want.v[i], have.v[j]) == 0;
+		if (!held && try_bind(want.v[i]) == -EADDRINUSE)
+			why = xasprintf("listen address %s is in use by another program; free it "
+					"or change :ingress :listen",
+					want.v[i]);
+	}
+	strv_release(&want);
+	strv_release(&have);
+	return why;
 }
 
 static int nginx_apply(const struct ingress_target *t, const char *text,
@@ -330,6 +444,18 @@ static int nginx_apply(const struct ingress_target *t, const char *text,
 		}
 		return r;
 	}
+	pid_t master = t->master > 0 ? t->master : read_pid(t->dir);
+	bool running = master > 0 && kill(master, 0) == 0;
+	char *taken = taken_listen(text, old, running);
+	if (taken) {
+		unlink(tmp);
+		out->rejected = true;
+		out->message = taken;
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EADDRINUSE,
+					"the new configuration was not applied (the old one keeps "
+					"serving): %s",
+					taken);
+	}
 	if (rename(tmp, conf) < 0) {
 		int e = errno;
 		unlink(tmp);
@@ -341,12 +467,11 @@ static int nginx_apply(const struct ingress_target *t, const char *text,
 		close(dfd);
 	}
 
-	pid_t master = t->master > 0 ? t->master : read_pid(t->dir);
-	if (master <= 0 || kill(master, 0) < 0)
+	if (!running)
 		return 0; /* not running: it reads the new file when it starts */
 	autofree char *log_path = xasprintf("%s/logs/error.log", t->dir);
 	char *why = NULL;
-	int v = reload(master, log_path, t->reload_timeout_ms > 0 ? t->reload_timeout_ms : 3000,
+	int v = reload(master, log_path, t->reload_timeout_ms > 0 ? t->reload_timeout_ms : 5000,
 		       &why);
 	if (v > 0) {
 		out->reloaded = true;

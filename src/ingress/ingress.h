@@ -165,7 +165,7 @@ struct ingress_target {
 	 * reads it) and the outcome says so.
 	 */
 	pid_t master;
-	int reload_timeout_ms; /* how long to wait for the master to confirm; 0: 3000 */
+	int reload_timeout_ms; /* how long to wait for the master to confirm; 0: 5000 */
 };
 
 struct ingress_outcome {
@@ -184,13 +184,14 @@ struct ingress_ops {
 	/*
 	 * Make nginx serve text: nothing when it equals the current
 	 * nginx.conf; else a temp file in dir, `nginx -t` on it (argv, no
-	 * shell), rename over nginx.conf, SIGHUP to the master, and a wait
-	 * until the master has started workers on the new configuration or
-	 * logged why it could not (a listen address taken, say). A rejection
-	 * by `nginx -t` or by the master leaves the previous nginx.conf in
-	 * place and serving; it fails with CLBSD_E_INVALID, out->rejected set
-	 * and out->message holding nginx's words. out is filled on failure
-	 * too.
+	 * shell), a check that listen addresses nginx does not hold yet are
+	 * free (`nginx -t` does not bind), rename over nginx.conf, SIGHUP to
+	 * the master, and a wait until the master runs workers on the new
+	 * configuration (and the old ones stopped accepting) or logged why it
+	 * could not. A rejection by any of these leaves the previous
+	 * nginx.conf in place and serving; it fails with CLBSD_E_INVALID,
+	 * out->rejected set and out->message holding the reason (nginx's own
+	 * words when nginx refused). out is filled on failure too.
 	 */
 	int (*apply)(const struct ingress_target *t, const char *text,
 		     struct ingress_outcome *out, struct clbsd_err *err);

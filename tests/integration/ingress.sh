@@ -295,8 +295,8 @@ fi
 if ! ls "$NGX"/.nginx.conf.* >/dev/null 2>&1; then ok no_temp_files_left; else fail no_temp_files_left "$(ls -a "$NGX")"; fi
 
 # A listen address taken by another program passes nginx -t (it does not
-# bind) and fails at reload: the master keeps the old configuration, and so
-# does the disk.
+# bind); apply finds it before the reload, and the old configuration keeps
+# serving.
 TAKEN=$(free_port)
 python3 -c 'import socket,sys,time
 s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(600)' "$TAKEN" &
@@ -308,7 +308,8 @@ spec "route f 127.0.0.1 $P_D up f" | sed "s/^listen .*/&\nlisten 127.0.0.1:$TAKE
 "$TOOL" ca "$TMP/spec.taken" >/dev/null
 out=$("$TOOL" apply "$TMP/spec.taken")
 rc=$?
-if [ "$rc" = 3 ] && [[ "$out" == *"[emerg]"*"bind()"* ]] && [ "$(cat "$NGX/nginx.conf")" = "$before" ] &&
+if [ "$rc" = 3 ] && [[ "$out" == *"127.0.0.1:$TAKEN is in use by another program"* ]] &&
+	[ "$(cat "$NGX/nginx.conf")" = "$before" ] &&
 	[[ "$(get a.test.lan)" == "backend a path /"* ]] && [ "$(code f.test.lan)" = 404 ]; then
 	ok rejected_listen_taken_keeps_old
 else
@@ -316,6 +317,21 @@ else
 fi
 kill "$HOLDER" 2>/dev/null
 wait "$HOLDER" 2>/dev/null
+
+# An address that is not on this host passes nginx -t and the probe above;
+# the master refuses it at reload, and apply restores the old text.
+before=$(cat "$NGX/nginx.conf")
+spec "route f 127.0.0.1 $P_D up f" | sed "s/^listen .*/&\nlisten 192.0.2.1:$HTTP/" >"$TMP/spec.foreign"
+"$TOOL" ca "$TMP/spec.foreign" >/dev/null
+out=$("$TOOL" apply "$TMP/spec.foreign")
+rc=$?
+if [ "$rc" = 3 ] && [[ "$out" == *"[emerg] bind() to 192.0.2.1:$HTTP failed"* ]] &&
+	[ "$(cat "$NGX/nginx.conf")" = "$before" ] && [[ "$(get a.test.lan)" == "backend a path /"* ]] &&
+	[ "$(code f.test.lan)" = 404 ]; then
+	ok rejected_at_reload_keeps_old
+else
+	fail rejected_at_reload_keeps_old "status $rc: $out"
+fi
 
 # The master still takes good configurations afterwards.
 out=$("$TOOL" apply "$TMP/spec")
