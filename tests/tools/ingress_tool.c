@@ -150,6 +150,16 @@ static void parse_spec(const char *path, struct spec *sp)
 	sp->s.n_tls_listen = sp->tls_listen.n;
 }
 
+static void spec_release(struct spec *sp)
+{
+	for (size_t i = 0; i < sp->n; i++)
+		free((void *)(uintptr_t)sp->routes[i].domains);
+	free(sp->routes);
+	strv_release(&sp->keep);
+	strv_release(&sp->listen);
+	strv_release(&sp->tls_listen);
+}
+
 static char *render_or_die(const struct spec *sp)
 {
 	struct clbsd_err err;
@@ -193,6 +203,8 @@ static char *baseline(const struct spec *sp)
 	buf_adds(&b, "}\n");
 	return buf_detach(&b, NULL);
 }
+
+static int run(const char *cmd, int argc, char **argv, struct spec *spec);
 
 /* Apply text (which it frees); the exit status and the line the usage describes. */
 static int apply_text(const char *dir, char *text, pid_t pid)
@@ -251,6 +263,16 @@ int main(int argc, char **argv)
 	}
 	struct spec sp;
 	parse_spec(argv[2], &sp);
+	int rc = run(cmd, argc, argv, &sp);
+	spec_release(&sp);
+	return rc;
+}
+
+/* The commands that read a SPEC. */
+static int run(const char *cmd, int argc, char **argv, struct spec *spec)
+{
+	struct clbsd_err err;
+	struct spec sp = *spec;
 	if (strcmp(cmd, "render") == 0) {
 		char *text = render_or_die(&sp);
 		fputs(text, stdout);
