@@ -315,15 +315,26 @@ struct dom_ref {
 	const struct ingress_route *r;
 };
 
+/* A path without its trailing '/' ("" for the root): "/app" and "/app/" overlap. */
+static size_t path_key_len(const struct ingress_route *r)
+{
+	if (route_path_is_root(r))
+		return 0;
+	size_t l = strlen(r->path);
+	return r->path[l - 1] == '/' ? l - 1 : l;
+}
+
 static int dom_ref_cmp(const void *a, const void *b)
 {
 	const struct dom_ref *x = a, *y = b;
 	int c = strcmp(x->domain, y->domain);
 	if (c)
 		return c;
-	const char *px = route_path_is_root(x->r) ? "/" : x->r->path;
-	const char *py = route_path_is_root(y->r) ? "/" : y->r->path;
-	return strcmp(px, py);
+	size_t lx = path_key_len(x->r), ly = path_key_len(y->r);
+	c = strncmp(lx ? x->r->path : "", ly ? y->r->path : "", lx < ly ? lx : ly);
+	if (c)
+		return c;
+	return lx < ly ? -1 : lx > ly;
 }
 
 int ingress_routes_check(const struct ingress_settings *s, const struct ingress_route *routes,

@@ -3,10 +3,10 @@
  *
  * Scaling is the point of the layout. nginx builds a hash for a `map`, so ten
  * thousand names in `map $host $clbsd_backend` cost little at `nginx -t` and
- * at run time, while a server block per name costs about fifty times more.
- * Names that need something a map cannot give (a location per :path, a
- * client_max_body_size, which takes no variables) get a server block of their
- * own; they are expected to be few.
+ * at run time, while a server block per name costs thirty to sixty times more
+ * (bench/ingress). Names that need something a map cannot give (a location
+ * per :path, a client_max_body_size, which takes no variables) get a server
+ * block of their own; they are expected to be few.
  *
  * Everything is sorted before it is written, so the output does not depend
  * on the order of the input, and "did the configuration change" is a byte
@@ -22,7 +22,7 @@
 /* The pages nginx answers itself. Kept short: they are sent from memory. */
 #define PAGE_HEAD                                                                                  \
 	"<!doctype html><meta charset=utf-8><title>%s</title><h1>%s</h1><p>%s</p>"
-#define NAME_MAX_BACKEND 64 /* "[" IPv6 "]:" port */
+#define BACKEND_MAX 64 /* "[" IPv6 "]:" port */
 #define PAGE_404_TEXT "No service is routed for this name."
 
 /* One (domain, route) pair. */
@@ -137,7 +137,7 @@ static void add_route_body(struct buf *b, const struct ingress_route *r, const c
 	}
 	if (r->max_body > 0)
 		buf_addf(b, "%sclient_max_body_size %lld;\n", ind, (long long)r->max_body);
-	char be[NAME_MAX_BACKEND];
+	char be[BACKEND_MAX];
 	backend(r, be, sizeof(be));
 	buf_addf(b, "%sproxy_pass http://%s;\n", ind, be);
 	add_proxy_headers(b, r->websocket ? WS_ON : WS_OFF, ind);

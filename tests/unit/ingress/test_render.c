@@ -267,8 +267,14 @@ TEST(routes_refused)
 	CHECK(ingress_render(&s, two, 2, &t, &err) < 0);
 	CHECK_INT(err.kind, CLBSD_E_CONFLICT);
 	CHECK(strstr(err.msg, "web.home.lan is routed to both") != NULL);
+	/* "/app" and "/app/" overlap. */
+	two[0].path = "/app";
+	two[1].path = "/app/";
+	CHECK(ingress_render(&s, two, 2, &t, &err) < 0);
+	CHECK_INT(err.kind, CLBSD_E_CONFLICT);
 	/* ... different paths are fine. */
-	two[1].path = "/other";
+	two[0].path = "/app";
+	two[1].path = "/application";
 	CHECK_INT(ingress_render(&s, two, 2, &t, &err), 0);
 	free(t);
 	t = NULL;
