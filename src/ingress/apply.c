@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CHILDREN 256
+#define MAX_CHILDREN 1024 /* workers of the current and of draining generations */
 
 void ingress_outcome_release(struct ingress_outcome *o)
 {
@@ -258,7 +258,8 @@ static void sleep_ms(int ms)
  */
 static int reload(pid_t master, const char *log_path, int timeout_ms, char **why)
 {
-	pid_t before[MAX_CHILDREN], now[MAX_CHILDREN];
+	autofree pid_t *before = xcalloc(MAX_CHILDREN, sizeof(pid_t));
+	autofree pid_t *now = xcalloc(MAX_CHILDREN, sizeof(pid_t));
 	size_t nb = children(master, before, MAX_CHILDREN);
 	off_t log_from = file_size(log_path);
 	if (kill(master, SIGHUP) < 0)

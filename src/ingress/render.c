@@ -334,6 +334,12 @@ int ingress_render(const struct ingress_settings *s, const struct ingress_route 
 		     "%zu with TLS.\n",
 		 n, nh, nh - n_special, n_special, n_tls);
 	buf_adds(&b, "worker_processes auto;\n");
+	/*
+	 * A reload leaves old workers running until their connections end; a
+	 * websocket may never end, and every container start reloads. An hour
+	 * bounds how many generations can pile up.
+	 */
+	buf_adds(&b, "worker_shutdown_timeout 1h;\n");
 	buf_addf(&b, "pid %s/nginx.pid;\n", s->dir);
 	buf_addf(&b, "error_log %s/logs/error.log warn;\n", s->dir);
 	buf_adds(&b, "events {\n\tworker_connections 4096;\n}\n");
