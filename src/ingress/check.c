@@ -201,7 +201,9 @@ int ingress_domain_normalise(const char *s, const char *default_domain, char **o
 	if (!ingress_domain_check(s, why, sizeof(why)))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", why);
 	char *full;
-	if (!strchr(s, '.') && default_domain && *default_domain) {
+	/* "*.apps" is a bare label too, under a wildcard. */
+	const char *base = s[0] == '*' ? s + 2 : s;
+	if (!strchr(base, '.') && default_domain && *default_domain) {
 		full = xasprintf("%s.%s", s, default_domain);
 		if (!ingress_domain_check(full, why, sizeof(why))) {
 			free(full);

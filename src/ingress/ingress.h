@@ -122,8 +122,9 @@ bool ingress_address_check(const char *s, char *why, size_t n);
 
 /*
  * The full name of a :domain entry: a bare label gets ".DEFAULT" appended
- * when default_domain is set ("web" -> "web.home.lan"); a name with a dot
- * is kept. The result is checked (ingress_domain_check) and new.
+ * when default_domain is set ("web" -> "web.home.lan", "*.apps" ->
+ * "*.apps.home.lan"); a name with a dot is kept. The result is checked
+ * (ingress_domain_check) and new.
  */
 int ingress_domain_normalise(const char *s, const char *default_domain, char **out,
 			     struct clbsd_err *err);

@@ -142,6 +142,7 @@ route c 127.0.0.1 $P_C up c ws
 route db 127.0.0.1 $P_D starting db
 route app 127.0.0.1 $P_APP up a path=/app
 route small 127.0.0.1 $P_B up small max-body=1k
+route apps 127.0.0.1 $P_C up *.apps
 EOF
 	local l
 	for l in "$@"; do echo "$l"; done
@@ -171,7 +172,8 @@ code() { # code HOST [PATH] [CURL ARGS...]: the status
 
 # Each name reaches its own backend.
 ok_route=1
-for pair in "a.test.lan a" "b.test.lan b" "b2.example.org b" "c.test.lan c"; do
+for pair in "a.test.lan a" "b.test.lan b" "b2.example.org b" "c.test.lan c" "x.apps.test.lan c" \
+	"y.z.apps.test.lan c"; do
 	read -r host want <<<"$pair"
 	body=$(get "$host")
 	case "$body" in "backend $want path /"*) ;; *) ok_route=0; fail route_by_host "$host answered: $body" ;; esac
@@ -228,6 +230,9 @@ case "$body" in
 	fail https_local_ca "no X-Forwarded-Proto https: $body" ;;
 *) fail https_local_ca "got: $body" ;;
 esac
+body=$(curl -s --max-time 5 --cacert "$CA/ca.pem" --resolve "x.apps.test.lan:$HTTPS:127.0.0.1" \
+	"https://x.apps.test.lan:$HTTPS/")
+case "$body" in "backend c path /"*) ok https_wildcard ;; *) fail https_wildcard "got: $body" ;; esac
 if curl -s --max-time 5 --cacert "$CA/ca.pem" --resolve "nobody.test.lan:$HTTPS:127.0.0.1" \
 	"https://nobody.test.lan:$HTTPS/" >/dev/null; then
 	fail https_unknown_name_refused "an unknown name got a TLS handshake"

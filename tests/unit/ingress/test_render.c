@@ -180,6 +180,11 @@ TEST(domain_normalise)
 	CHECK_STR(b, "web.example.org");
 	CHECK_INT(ingress_domain_normalise("nas", NULL, &c, &err), 0);
 	CHECK_STR(c, "nas");
+	autofree char *w = NULL, *w2 = NULL;
+	CHECK_INT(ingress_domain_normalise("*.apps", "home.lan", &w, &err), 0);
+	CHECK_STR(w, "*.apps.home.lan");
+	CHECK_INT(ingress_domain_normalise("*.apps.example.org", "home.lan", &w2, &err), 0);
+	CHECK_STR(w2, "*.apps.example.org");
 	char *d = NULL;
 	CHECK(ingress_domain_normalise("a;b", "home.lan", &d, &err) < 0);
 	CHECK_INT(err.kind, CLBSD_E_INVALID);
