@@ -284,7 +284,8 @@ static int check_route(const struct ingress_settings *s, const struct ingress_ro
 	if (r->path && !ingress_path_check(r->path, why, sizeof(why)))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "container %s: :path: %s",
 					svc, why);
-	if (!ingress_address_check(r->address, why, sizeof(why)))
+	if ((r->address || r->state == INGRESS_UP) &&
+	    !ingress_address_check(r->address, why, sizeof(why)))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "container %s: %s", svc, why);
 	if (r->port == 0)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
