@@ -14,6 +14,9 @@ PIDS=()
 
 cleanup() {
 	local rc=$? p
+	# Writes to a reader that went away fail quietly here instead of ending
+	# the cleanup half way.
+	trap '' PIPE
 	if [ "$T_DONE" -ne 1 ]; then
 		echo "FAIL $T_NAME.incomplete: the script stopped early (status $rc)"
 		T_FAILED=1
@@ -39,6 +42,9 @@ command -v curl >/dev/null || { skip all "curl is not installed"; exit 0; }
 TMP=$(mktemp -d /tmp/clbsd-ingress.XXXXXX)
 trap cleanup EXIT
 trap 'exit 143' TERM INT
+# A reader that goes away (`... | head`) must not leave the backends running.
+trap 'exit 141' PIPE
+trap 'exit 129' HUP
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
