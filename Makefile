@@ -29,7 +29,7 @@ PLATFORM := linux
 
 LIB_SRC    := $(wildcard src/util/*.c src/runtime/*.c src/runtime/$(PLATFORM)/*.c \
                 src/storage/*.c src/conf/*.c src/image/*.c src/core/*.c \
-                src/net/*.c src/net/$(PLATFORM)/*.c)
+                src/net/*.c src/net/$(PLATFORM)/*.c src/ingress/*.c)
 DAEMON_SRC := $(wildcard src/daemon/*.c src/api/*.c)
 SHIM_SRC   := $(wildcard src/shim/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
@@ -40,10 +40,13 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB     := $(BUILD)/libclbsd.a
 BINS    := $(BUILD)/clbsdd $(BUILD)/clbsd $(BUILD)/clbsd-shim
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+# Helpers the integration tests and benchmarks drive the library with.
+TOOL_SRC := $(wildcard tests/tools/*_tool.c)
+TOOLS   := $(patsubst tests/tools/%_tool.c,$(BUILD)/tools/%-tool,$(TOOL_SRC))
 
 .PHONY: all deps check demo demo-stop asan fuzz clean install bench lint
 HELPERS := $(BUILD)/tests/helpers/udp-echo
-all: $(BINS) $(UNITS) $(HELPERS)
+all: $(BINS) $(UNITS) $(TOOLS) $(HELPERS)
 
 # Test helpers that run inside busybox containers: static.
 $(BUILD)/tests/helpers/udp-echo: tests/helpers/udp_echo.c
@@ -73,6 +76,10 @@ $(BUILD)/clbsd: $(call obj,$(CLI_SRC)) $(LIB)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(wildcard tests/unit/*/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS_TEST)
+
+$(BUILD)/tools/%-tool: tests/tools/%_tool.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS_TEST)
 
 deps:
 	scripts/deps.sh check
@@ -110,9 +117,10 @@ bench: all
 	bench/start-latency
 	bench/reconcile
 	bench/storage
+	bench/ingress
 
 lint:
-	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency bench/reconcile bench/storage .ci/run
+	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency bench/reconcile bench/storage bench/ingress .ci/run
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/clbsd

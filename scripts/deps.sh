@@ -9,8 +9,10 @@ libseccomp-dev libcap-dev libssl-dev libarchive-dev libnl-3-dev libnl-route-3-de
 libnftables-dev"
 # Networking uses libnl and libnftables directly; nftables (the nft command)
 # is there for the operator to look at clbsd's table, never on a start path.
+# nginx is the ingress (the routing container is assembled from the host's
+# binary and the libraries it links, so it is needed on the host).
 runtime="busybox-static iproute2 util-linux procps libnl-3-200 libnl-route-3-200
-libnftables1 nftables libarchive13"
+libnftables1 nftables libarchive13 nginx"
 # The zfs storage driver: a file-backed pool under zfs-fuse for the tests
 # and the demo (OpenZFS needs a kernel module a container host may lack).
 zfs="zfs-fuse"

@@ -101,4 +101,18 @@ json_t *image_config_to_json(const struct image_config *cfg);
 int image_config_from_json(json_t *j, struct image_config *cfg, struct clbsd_err *err);
 json_t *image_to_json(const struct image_store *st, const struct image *img);
 
+/*
+ * forge --from-host (forge_host.c): stage host binaries (absolute paths,
+ * 64-bit ELF) with their dynamic loader and every shared library they link,
+ * each at its host path with the host's symlinks, plus a minimal /etc
+ * (passwd and group with root, www-data and nobody; hosts). The entrypoint
+ * is bins[0]. Dependencies are read from the ELF files (PT_INTERP,
+ * DT_NEEDED, DT_RUNPATH), never by running them.
+ */
+int image_stage_from_host(const char *staging, const char *const *bins, struct image_config *cfg,
+			  struct clbsd_err *err);
+/* The files bin needs: itself, its loader, its libraries (recursively). */
+struct strv;
+int image_host_deps(const char *bin, struct strv *files, struct clbsd_err *err);
+
 #endif
