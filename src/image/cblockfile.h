@@ -230,6 +230,13 @@ int cbf_plan_build(const struct cbf_file *f, const struct cbf_plan_ops *ops, str
 		   struct clbsd_err *err);
 void cbf_plan_release(struct cbf_plan *p);
 
+/*
+ * Whether a step of this kind changes the file tree (RUN, COPY, ADD,
+ * WORKDIR, ROOTPIVOT) and so produces a layer; the others change only the
+ * image config and pass their key on.
+ */
+bool cbf_kind_changes_files(enum cbf_kind kind);
+
 /* ---- the build context (buildctx.c; reads the file system) ---- */
 
 /*
@@ -244,6 +251,14 @@ void cbf_plan_release(struct cbf_plan *p);
  */
 int cbf_hash_sources(const char *context, char *const *sources, char out[65],
 		     struct clbsd_err *err);
+
+/*
+ * A ready source_hash callback for struct cbf_plan_ops: ctx is the
+ * context directory (const char *); hashes the sources of a COPY or ADD
+ * (its argv without the destination) with cbf_hash_sources().
+ */
+int cbf_source_hash_context(const struct cbf_instr *in, char out[65], void *ctx,
+			    struct clbsd_err *err);
 
 /* Whether a path relative to the context is excluded by these .cblockignore patterns. */
 bool cbf_ignored(char *const *patterns, const char *rel);
