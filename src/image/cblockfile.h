@@ -237,6 +237,22 @@ void cbf_plan_release(struct cbf_plan *p);
  */
 bool cbf_kind_changes_files(enum cbf_kind kind);
 
+/* ---- the image config a stage leaves (buildconfig.c) ---- */
+
+struct image_config;
+
+/*
+ * The config of stage `stage` of an expanded file: `base` (the base
+ * image's config, an earlier stage's result for FROM stage, NULL for
+ * scratch) with ENV, LABEL, WORKDIR (relative to the previous), USER, CMD,
+ * ENTRYPOINT (shell forms through the stage's SHELL, default /bin/sh -c),
+ * EXPOSE, VOLUME, HEALTHCHECK, OSRELEASE, AUDITCFG and ROOTPIVOT applied in
+ * order. As in Docker, an ENTRYPOINT in the stage without a CMD in it
+ * clears the base's CMD. *out is for image_config_release().
+ */
+int cbf_image_config(const struct cbf_file *f, size_t stage, const struct image_config *base,
+		     struct image_config *out, struct clbsd_err *err);
+
 /* ---- the build context (buildctx.c; reads the file system) ---- */
 
 /*
