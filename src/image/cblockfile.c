@@ -1525,6 +1525,62 @@ out:
 	return r;
 }
 
+/* Length of the UTF-8 sequence at s (1..4), or 0 when it is not valid UTF-8. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	if (s[0] < 0x80)
+		return 1;
+	size_t len;
+	unsigned cp;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * The text must be UTF-8: its values end up in config.json, and JSON has
+ * no way to carry other bytes.
+ */
+static int check_utf8(const char *file, const char *text, size_t len, struct clbsd_err *err)
+{
+	int line = 1, col = 1;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_len((const unsigned char *)text + i, len - i);
+		if (n == 0)
+			return err_at(err, file, line, col,
+				      "byte 0x%02x is not UTF-8; save the file as UTF-8",
+				      (unsigned char)text[i]);
+		if (text[i] == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col += (int)n; /* columns count bytes, as everywhere in the reader */
+		}
+		i += n;
+	}
+	return 0;
+}
+
 int cbf_read(const char *file, const char *text, size_t len, struct cbf_file **out,
 	     struct clbsd_err *err)
 {
@@ -1532,6 +1588,8 @@ int cbf_read(const char *file, const char *text, size_t len, struct cbf_file **o
 	if (len > CBF_MAX_SIZE)
 		return err_at(err, fname, 1, 1, "the file is %zu bytes; at most %d are read", len,
 			      CBF_MAX_SIZE);
+	if (check_utf8(fname, text, len, err) < 0)
+		return -err->code;
 	struct reader r = {.file = fname, .s = text, .len = len, .line = 1, .esc = '\\', .err = err};
 	read_directives(&r);
 	struct cbf_file *f = xcalloc(1, sizeof(*f));

@@ -6,7 +6,8 @@
  * Reading is pure: no file system, no clock, no environment. Every error
  * is a struct clbsd_err with the message "FILE:LINE:COL: what", where the
  * position is that of the offending token in the original text (1-based;
- * tabs count as one column), also across line continuations.
+ * a column counts bytes, so a tab is one column), also across line
+ * continuations. The text must be UTF-8 (its values go into config.json).
  *
  * Invariants of a struct cbf_file that cbf_read() returned:
  *  - at least one stage; every instruction belongs to a stage, except the

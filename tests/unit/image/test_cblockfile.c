@@ -364,6 +364,14 @@ TEST(errors_name_position)
 	static const char nul[] = "FROM a\nRUN x\0y\n";
 	CHECK(cbf_read("Cblockfile", nul, sizeof(nul) - 1, &f, &err) < 0);
 	CHECK_STR(err.msg, "Cblockfile:2:6: NUL byte in the file; a Cblockfile is text");
+	/* Values end up in config.json, so the file must be UTF-8. */
+	CHECK(rd_fails("FROM a\nENV A=\xc3\xa9 B=\xe9\n", "Cblockfile:2:12: ", "not UTF-8"));
+	CHECK(rd_fails("FROM a\nENV A=\xed\xa0\x80\n", "Cblockfile:2:7: ", "not UTF-8"));
+	CHECK(rd_fails("FROM a\nENV A=\xc0\xaf\n", "Cblockfile:2:7: ", "not UTF-8"));
+	f = rd("FROM a\nENV A=\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\n");
+	CHECK(f);
+	cbf_file_free(f);
+	f = NULL;
 	/* The file name given is the one in the message. */
 	CHECK(cbf_read("web/Cblockfile", "FROM a\nNOPE\n", 12, &f, &err) < 0);
 	CHECK(strncmp(err.msg, "web/Cblockfile:2:1: ", 20) == 0);
