@@ -170,7 +170,7 @@ static int walk_entry(struct walk *w, const char *rel, int depth)
 		return 0;
 	if (!ignored) {
 		char line[128];
-		char type = S_ISDIR(st.st_mode)   ? 'd'
+		char type = S_ISDIR(st.st_mode)	  ? 'd'
 			    : S_ISLNK(st.st_mode) ? 'l'
 			    : S_ISREG(st.st_mode) ? 'f'
 						  : 'o';
@@ -214,8 +214,8 @@ static int walk_entry(struct walk *w, const char *rel, int depth)
 		qsort(names.v, names.n, sizeof(char *), cmp_str);
 	int r = 0;
 	for (size_t i = 0; i < names.n && r == 0; i++) {
-		autofree char *child = *rel ? xasprintf("%s/%s", rel, names.v[i])
-					    : xstrdup(names.v[i]);
+		autofree char *child =
+		    *rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
 		r = walk_entry(w, child, depth + 1);
 	}
 	strv_release(&names);
@@ -259,8 +259,7 @@ static int clean_rel(const char *src, char **out, struct clbsd_err *err)
 	return 0;
 }
 
-int cbf_hash_sources(const char *context, char *const *sources, char out[65],
-		     struct clbsd_err *err)
+int cbf_hash_sources(const char *context, char *const *sources, char out[65], struct clbsd_err *err)
 {
 	autofree char *ipath = xasprintf("%s/.cblockignore", context);
 	autofree char *itext = NULL;
@@ -310,8 +309,8 @@ int cbf_hash_sources(const char *context, char *const *sources, char out[65],
 			break;
 		}
 		if (gr != 0) {
-			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EIO, "source \"%s\": glob failed",
-					     src);
+			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EIO,
+					     "source \"%s\": glob failed", src);
 			break;
 		}
 		size_t plen = strlen(context) + 1;
@@ -342,7 +341,8 @@ int cbf_source_hash_context(const struct cbf_instr *in, char out[65], void *ctx,
 	size_t n = strv_len(in->argv);
 	if (n < 2)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"%s needs a source and a destination", cbf_kind_name(in->kind));
+					"%s needs a source and a destination",
+					cbf_kind_name(in->kind));
 	struct strv srcs = STRV_INIT;
 	for (size_t i = 0; i + 1 < n; i++)
 		strv_push(&srcs, in->argv[i]);

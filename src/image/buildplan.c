@@ -120,8 +120,8 @@ int cbf_plan_build(const struct cbf_file *f, const struct cbf_plan_ops *ops, str
 				}
 				if (ops->source_hash(in, src, ops->ctx, err) < 0) {
 					hash_stream_end(h, step->key);
-					clbsd_err_prefix(err, "%s:%d:%d: %s", f->file, in->line, in->col,
-							 cbf_kind_name(in->kind));
+					clbsd_err_prefix(err, "%s:%d:%d: %s", f->file, in->line,
+							 in->col, cbf_kind_name(in->kind));
 					goto fail;
 				}
 				src[64] = '\0';

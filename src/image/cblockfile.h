@@ -23,6 +23,7 @@
 #ifndef CLBSD_CBLOCKFILE_H
 #define CLBSD_CBLOCKFILE_H
 
+#include "util/util.h"
 #include <clbsd/error.h>
 
 #include <stdbool.h>
@@ -78,9 +79,9 @@ struct cbf_health {
 
 /* What an ADD source is, decided from its text (as cblocks does). */
 enum cbf_add_source {
-	CBF_ADD_FILE,        /* a file or directory of the context, copied */
-	CBF_ADD_ARCHIVE,     /* a local .tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.bz2, .tbz2, .tar.zst */
-	CBF_ADD_URL,         /* http:// or https://, downloaded */
+	CBF_ADD_FILE,	 /* a file or directory of the context, copied */
+	CBF_ADD_ARCHIVE, /* a local .tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.bz2, .tbz2, .tar.zst */
+	CBF_ADD_URL,	 /* http:// or https://, downloaded */
 	CBF_ADD_ARCHIVE_URL, /* a URL ending like an archive: downloaded and extracted */
 };
 enum cbf_add_source cbf_add_source_kind(const char *src);
@@ -94,7 +95,7 @@ struct cbf_instr {
 	size_t nflags;
 	struct cbf_word *words; /* the arguments split on blanks outside quotes */
 	size_t nwords;
-	char *rest;        /* the argument text after the flags, continuations joined */
+	char *rest; /* the argument text after the flags, continuations joined */
 	int rest_line, rest_col;
 
 	/*
@@ -106,7 +107,7 @@ struct cbf_instr {
 	 *   VOLUME: argv = paths;
 	 *   WORKDIR, ROOTPIVOT, USER, OSRELEASE, AUDITCFG: value;
 	 *   ENV, LABEL, ARG: kv. After cbf_expand() an ARG's value is the one
- *   in effect (the build argument, else the default), NULL when unset.
+	 *   in effect (the build argument, else the default), NULL when unset.
 	 */
 	bool exec_form;
 	char **argv; /* NULL-terminated or NULL */
@@ -114,7 +115,7 @@ struct cbf_instr {
 	char *value;
 	struct cbf_kv *kv;
 	size_t nkv;
-	char *from;     /* COPY --from as written (cooked) */
+	char *from;	/* COPY --from as written (cooked) */
 	int from_stage; /* its stage index, -1 without --from */
 	char *chown, *chmod;
 	struct cbf_health health;
@@ -128,14 +129,14 @@ struct cbf_stage {
 	char *base; /* cooked: an image reference, a stage name or "scratch" */
 	enum cbf_base_kind base_kind;
 	int base_stage; /* for CBF_BASE_STAGE, else -1 */
-	char *name;     /* AS name (lower case) or NULL */
+	char *name;	/* AS name (lower case) or NULL */
 	struct cbf_instr *instrs;
 	size_t n;
 };
 
 struct cbf_file {
-	char *file;  /* the name used in messages */
-	char escape; /* '\\' or '`' (the "# escape=" directive) */
+	char *file;		/* the name used in messages */
+	char escape;		/* '\\' or '`' (the "# escape=" directive) */
 	struct cbf_instr *args; /* ARGs before the first FROM: visible in FROM lines */
 	size_t nargs;
 	struct cbf_stage *stages;
@@ -197,7 +198,7 @@ char *cbf_instr_canon(const struct cbf_instr *in);
  * docs/cblockfile.md for why each part is there.
  */
 struct cbf_step {
-	size_t stage, index;         /* stage index and instruction index in it */
+	size_t stage, index;	       /* stage index and instruction index in it */
 	const struct cbf_instr *instr; /* borrowed from the file */
 	char *canon;
 	char key[65];
@@ -207,7 +208,7 @@ struct cbf_plan {
 	struct cbf_step *steps; /* in build order: stage by stage */
 	size_t n;
 	char (*stage_base)[65]; /* per stage: the key its first step builds on */
-	char (*stage_key)[65];  /* per stage: the key of its result */
+	char (*stage_key)[65];	/* per stage: the key of its result */
 	size_t nstages;
 };
 
@@ -281,5 +282,72 @@ int cbf_source_hash_context(const struct cbf_instr *in, char out[65], void *ctx,
 bool cbf_ignored(char *const *patterns, const char *rel);
 /* Parse .cblockignore text into patterns (NULL-terminated; free with strv_free). */
 char **cbf_ignore_parse(const char *text);
+
+/*
+ * ---- internal: shared by the lexer (cblockfile_lex.c) and the grammar
+ * (cblockfile.c); not for other modules ----
+ */
+
+/* Set err to "FILE:LINE:COL: message" (CLBSD_E_INVALID); returns -EINVAL. */
+int cbf_err_at(struct clbsd_err *err, const char *file, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+struct cbf_lline {
+	struct buf s;
+	int *ln, *cl; /* position of each byte of s */
+	size_t cap;
+	int end_line, end_col; /* just past the last byte */
+};
+
+struct cbf_reader {
+	const char *file;
+	const char *s;
+	size_t len, pos;
+	int line;
+	char esc;
+	struct clbsd_err *err;
+};
+
+struct cbf_vars {
+	/* Looked up in env first (latest wins), then in args. */
+	struct strv env_names, env_values;
+	struct strv arg_names, arg_values;
+};
+
+/* Where a cooking error points: the word's position plus the offset when on its line. */
+struct cbf_site {
+	const char *file;
+	int line, col;
+};
+
+bool cbf_is_blank(int c);
+size_t cbf_skip_blank(const char *s, size_t i, size_t end);
+/* The line:column of byte i of a logical line (past the end: just after it). */
+void cbf_ll_pos(const struct cbf_lline *l, size_t i, int *line, int *col);
+/* The text must be UTF-8 (its values end up in JSON). */
+int cbf_check_utf8(const char *file, const char *text, size_t len, struct clbsd_err *err);
+/* "# escape=`" directives at the top of the file. */
+void cbf_read_directives(struct cbf_reader *r);
+/* The next logical line; false at the end or on an error (then *failed). */
+bool cbf_next_lline(struct cbf_reader *r, struct cbf_lline *l, bool *failed);
+/* Split l[from..to) on blanks outside quotes; words keep quotes and escapes. */
+int cbf_split_words(const char *file, const struct cbf_lline *l, size_t from, size_t to, char esc,
+		    struct cbf_word **out, size_t *nout, struct clbsd_err *err);
+void cbf_vars_release(struct cbf_vars *v);
+const char *cbf_vars_get(const struct cbf_vars *v, const char *name, size_t nlen);
+bool cbf_is_name_start(int c);
+bool cbf_is_name_char(int c);
+/*
+ * Remove quotes and escapes from s[0..len) and, with v, substitute
+ * variables (without v, each $ stays as written but ${...} syntax is
+ * checked). Errors point at `at` plus the offset of the problem.
+ */
+int cbf_cook_str(const struct cbf_site *at, const struct cbf_vars *v, char esc, const char *s,
+		 size_t len, char **out, struct clbsd_err *err);
+int cbf_cook_word(const char *file, const struct cbf_word *w, const struct cbf_vars *v, char esc,
+		  char **out, struct clbsd_err *err);
+/* l[from..to), starting with '[', as a JSON array of strings. */
+int cbf_parse_json_array(const char *file, const struct cbf_lline *l, size_t from, size_t to,
+			 char ***out, struct clbsd_err *err);
 
 #endif

@@ -2,9 +2,11 @@
  * libFuzzer target: the Cblockfile reader, substitution and the canonical
  * text. A rejection always names "fuzz:LINE:COL: " with a position inside
  * the input; what reads keeps the invariants of cblockfile.h, expands with
- * build arguments, and every instruction has a canonical line.
+ * build arguments, every instruction has a canonical line, and the last
+ * stage's image config survives a JSON round trip.
  */
 #include "image/cblockfile.h"
+#include "image/image.h"
 #include "util/util.h"
 
 #include <stdint.h>
@@ -43,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	for (size_t s = 0; s < f->nstages; s++) {
 		const struct cbf_stage *st = &f->stages[s];
-		if (st->base_kind == CBF_BASE_STAGE && (st->base_stage < 0 || (size_t)st->base_stage >= s))
+		if (st->base_kind == CBF_BASE_STAGE &&
+		    (st->base_stage < 0 || (size_t)st->base_stage >= s))
 			abort();
 		for (size_t i = 0; i < st->n; i++) {
 			const struct cbf_instr *in = &st->instrs[i];
@@ -62,6 +65,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t s = 0; s < f->nstages; s++)
 			for (size_t i = 0; i < f->stages[s].n; i++)
 				free(cbf_instr_canon(&f->stages[s].instrs[i]));
+		struct image_config cfg, back;
+		if (cbf_image_config(f, f->nstages - 1, NULL, &cfg, &err) < 0)
+			abort();
+		json_t *j = image_config_to_json(&cfg);
+		/* Invalid UTF-8 cannot be a JSON string; anything else must come back. */
+		if (j && image_config_from_json(j, &back, &err) == 0) {
+			json_t *j2 = image_config_to_json(&back);
+			if (!json_equal(j, j2))
+				abort();
+			json_decref(j2);
+			image_config_release(&back);
+		}
+		json_decref(j);
+		image_config_release(&cfg);
 	}
 	cbf_file_free(f);
 	return 0;

@@ -59,11 +59,12 @@ TEST(from_forms)
 
 TEST(run_shell_and_exec)
 {
-	struct cbf_file *f = rd("FROM a\n"
-				"RUN apt-get update && apt-get install -y nginx\n"
-				"RUN [\"/bin/echo\", \"a \\\"b\\\"\", \"\\u00e9\\n\", \"\\ud83d\\ude00\"]\n"
-				"RUN []\n"
-				"RUN \"pkg install git-lite\"\n");
+	struct cbf_file *f =
+	    rd("FROM a\n"
+	       "RUN apt-get update && apt-get install -y nginx\n"
+	       "RUN [\"/bin/echo\", \"a \\\"b\\\"\", \"\\u00e9\\n\", \"\\ud83d\\ude00\"]\n"
+	       "RUN []\n"
+	       "RUN \"pkg install git-lite\"\n");
 	CHECK(f);
 	const struct cbf_instr *r = ins(f, 0, 0);
 	CHECK_INT(r->kind, CBF_RUN);
@@ -106,16 +107,17 @@ TEST(cmd_entrypoint_shell)
 
 TEST(copy_add_forms)
 {
-	struct cbf_file *f = rd("FROM a AS build\n"
-				"FROM b\n"
-				"COPY src/ /app/\n"
-				"COPY --from=build --chown=www:www --chmod=0755 /out/bin /usr/bin/app\n"
-				"COPY --FROM build /fcgi/fcgi /usr/local/bin\n"
-				"COPY --from=0 a b /dst/\n"
-				"COPY [\"with space\", \"/x y/\"]\n"
-				"ADD site.tar.gz /srv\n"
-				"ADD https://example.org/f.txt /f.txt\n"
-				"ADD --chown=1 \"a b\" 'c d'\n");
+	struct cbf_file *f =
+	    rd("FROM a AS build\n"
+	       "FROM b\n"
+	       "COPY src/ /app/\n"
+	       "COPY --from=build --chown=www:www --chmod=0755 /out/bin /usr/bin/app\n"
+	       "COPY --FROM build /fcgi/fcgi /usr/local/bin\n"
+	       "COPY --from=0 a b /dst/\n"
+	       "COPY [\"with space\", \"/x y/\"]\n"
+	       "ADD site.tar.gz /srv\n"
+	       "ADD https://example.org/f.txt /f.txt\n"
+	       "ADD --chown=1 \"a b\" 'c d'\n");
 	CHECK(f);
 	const struct cbf_instr *c = ins(f, 1, 0);
 	CHECK_INT(c->kind, CBF_COPY);
@@ -149,10 +151,10 @@ TEST(copy_errors)
 {
 	CHECK(rd_fails("FROM a\nCOPY --from=nope x /y\n", "Cblockfile:2:6: ", "no earlier stage"));
 	/* A stage cannot copy from itself or a later one. */
-	CHECK(rd_fails("FROM a AS one\nCOPY --from=one x /y\n", "Cblockfile:2:6: ",
-		       "no earlier stage"));
-	CHECK(rd_fails("FROM a\nFROM b\nCOPY --from=1 x /y\n", "Cblockfile:3:6: ",
-		       "no earlier stage"));
+	CHECK(rd_fails("FROM a AS one\nCOPY --from=one x /y\n",
+		       "Cblockfile:2:6: ", "no earlier stage"));
+	CHECK(rd_fails("FROM a\nFROM b\nCOPY --from=1 x /y\n",
+		       "Cblockfile:3:6: ", "no earlier stage"));
 	CHECK(rd_fails("FROM a\nCOPY onlyone\n", "Cblockfile:2:6: ", "source and a destination"));
 	CHECK(rd_fails("FROM a\nCOPY a b /notdir\n", "Cblockfile:2:6: ", "ending in '/'"));
 	CHECK(rd_fails("FROM a\nCOPY --chmod=999 a /b\n", "Cblockfile:2:6: ", "octal"));
@@ -263,16 +265,15 @@ TEST(healthcheck)
 	CHECK_STR(ins(f, 0, 1)->argv[0], "/bin/check");
 	CHECK(ins(f, 0, 2)->health.none);
 	cbf_file_free(f);
-	CHECK(rd_fails("FROM a\nHEALTHCHECK --interval=soon CMD x\n", "Cblockfile:2:13: ",
-		       "not a duration"));
+	CHECK(rd_fails("FROM a\nHEALTHCHECK --interval=soon CMD x\n",
+		       "Cblockfile:2:13: ", "not a duration"));
 	/* A duration too large to count in nanoseconds is refused, not wrapped. */
-	CHECK(rd_fails("FROM a\nHEALTHCHECK --interval=99999999999h CMD x\n", "Cblockfile:2:13: ",
-		       "not a duration"));
+	CHECK(rd_fails("FROM a\nHEALTHCHECK --interval=99999999999h CMD x\n",
+		       "Cblockfile:2:13: ", "not a duration"));
 	CHECK(rd_fails("FROM a\nHEALTHCHECK --retries=x CMD x\n", "Cblockfile:2:13: ", "count"));
 	CHECK(rd_fails("FROM a\nHEALTHCHECK wget x\n", "Cblockfile:2:13: ", "CMD COMMAND or NONE"));
 	CHECK(rd_fails("FROM a\nHEALTHCHECK CMD\n", "Cblockfile:2:16: ", "needs a command"));
-	CHECK(rd_fails("FROM a\nHEALTHCHECK --retries=1 NONE\n", "Cblockfile:2:25: ",
-		       "no flags"));
+	CHECK(rd_fails("FROM a\nHEALTHCHECK --retries=1 NONE\n", "Cblockfile:2:25: ", "no flags"));
 }
 
 TEST(cblocks_instructions)
@@ -294,8 +295,7 @@ TEST(cblocks_instructions)
 	CHECK(rd_fails("FROM a\nROOTPIVOT new/../x\n", "Cblockfile:2:11: ", "absolute"));
 	CHECK(rd_fails("FROM a\nOSRELEASE 15 STABLE\n", "Cblockfile:2:11: ", "release name"));
 	CHECK(rd_fails("FROM a\nAUDITCFG \"ex; rm\"\n", "Cblockfile:2:10: ", "audit classes"));
-	CHECK(rd_fails("FROM a\nOSRELEASE 14.3\nOSRELEASE 15.0\n", "Cblockfile:3:1: ",
-		       "twice"));
+	CHECK(rd_fails("FROM a\nOSRELEASE 14.3\nOSRELEASE 15.0\n", "Cblockfile:3:1: ", "twice"));
 }
 
 TEST(continuation_comments_case)
@@ -350,8 +350,8 @@ TEST(errors_name_position)
 	CHECK(rd_fails("FROM a\nCMD [\"\\x\"]\n", "Cblockfile:2:7: ", "bad escape"));
 	CHECK(rd_fails("FROM a\nCMD [\"\\ud800\"]\n", "Cblockfile:2:13: ", "surrogate"));
 	/* Positions survive continuations: the bad quote is on line 4. */
-	CHECK(rd_fails("FROM a\nCOPY a \\\n  b \\\n  \"c /d/\n", "Cblockfile:4:3: ",
-		       "unterminated double quote"));
+	CHECK(rd_fails("FROM a\nCOPY a \\\n  b \\\n  \"c /d/\n",
+		       "Cblockfile:4:3: ", "unterminated double quote"));
 	CHECK(rd_fails("FROM a\nENV X=${Y\n", "Cblockfile:2:7: ", "missing '}'"));
 	CHECK(rd_fails("FROM a\nENV X=${Y#z}\n", "Cblockfile:2:7: ", "unsupported substitution"));
 	CHECK(rd_fails("FROM a\nENV X=${}\n", "Cblockfile:2:7: ", "variable name"));
@@ -386,20 +386,21 @@ static char *const *base_env(const char *ref, void *ctx)
 
 TEST(substitution)
 {
-	struct cbf_file *f = rd("ARG BASE=debian\n"
-				"ARG TAG\n"
-				"FROM ${BASE}:${TAG:-11}\n"
-				"ARG TAG\n"
-				"ARG DIR=/opt/$TAG\n"
-				"ENV PATH=$PATH:/opt/bin A=${UNSET:-dflt} B=${TAG:+set} C=${UNSET:+x}\n"
-				"ENV D=\"$A-x\" E='$A' F=\\$A G=${EMPTY-e}/${EMPTY:-ce}\n"
-				"WORKDIR $DIR\n"
-				"COPY $DIR/a ${DIR}/b /dst/\n"
-				"EXPOSE ${PORT:-8080}\n"
-				"USER ${U:-app}\n"
-				"LABEL v=$TAG\n"
-				"RUN echo $TAG\n"
-				"ROOTPIVOT /new$TAG\n");
+	struct cbf_file *f =
+	    rd("ARG BASE=debian\n"
+	       "ARG TAG\n"
+	       "FROM ${BASE}:${TAG:-11}\n"
+	       "ARG TAG\n"
+	       "ARG DIR=/opt/$TAG\n"
+	       "ENV PATH=$PATH:/opt/bin A=${UNSET:-dflt} B=${TAG:+set} C=${UNSET:+x}\n"
+	       "ENV D=\"$A-x\" E='$A' F=\\$A G=${EMPTY-e}/${EMPTY:-ce}\n"
+	       "WORKDIR $DIR\n"
+	       "COPY $DIR/a ${DIR}/b /dst/\n"
+	       "EXPOSE ${PORT:-8080}\n"
+	       "USER ${U:-app}\n"
+	       "LABEL v=$TAG\n"
+	       "RUN echo $TAG\n"
+	       "ROOTPIVOT /new$TAG\n");
 	CHECK(f);
 	char *args[] = {"TAG=12", "EMPTY=", "UNUSED=1", NULL};
 	struct cbf_expand_opts o = {.build_args = args, .base_env = base_env};
