@@ -724,6 +724,21 @@ static int read_instr(struct ctx *c, const struct cbf_lline *l, enum cbf_kind ki
 
 	switch (kind) {
 	case CBF_RUN:
+		/* BuildKit's RUN --mount/--network/--security: a clear no, rather
+		   than a shell asked to run a command named --mount=... */
+		if (end - p > 2 && s[p] == '-' && s[p + 1] == '-' &&
+		    isalpha((unsigned char)s[p + 2])) {
+			size_t e = p;
+			while (e < end && !cbf_is_blank((unsigned char)s[e]) && s[e] != '=')
+				e++;
+			int ln, cl;
+			cbf_ll_pos(l, p, &ln, &cl);
+			return cbf_err_at(err, c->file, ln, cl,
+					  "RUN does not take the flag %.*s (RUN --mount, --network "
+					  "and --security are not supported)",
+					  (int)(e - p), s + p);
+		}
+		return parse_command(c, l, p, end, in, false, err);
 	case CBF_CMD:
 	case CBF_ENTRYPOINT:
 		return parse_command(c, l, p, end, in, false, err);
