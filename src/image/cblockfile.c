@@ -738,6 +738,14 @@ static int read_instr(struct ctx *c, const struct cbf_lline *l, enum cbf_kind ki
 					  "and --security are not supported)",
 					  (int)(e - p), s + p);
 		}
+		if (end - p > 2 && s[p] == '<' && s[p + 1] == '<') {
+			int ln, cl;
+			cbf_ll_pos(l, p, &ln, &cl);
+			return cbf_err_at(
+			    err, c->file, ln, cl,
+			    "heredocs are not supported; put the script in a file, COPY "
+			    "it and RUN it, or use continuation lines");
+		}
 		return parse_command(c, l, p, end, in, false, err);
 	case CBF_CMD:
 	case CBF_ENTRYPOINT:

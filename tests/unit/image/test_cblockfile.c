@@ -362,6 +362,7 @@ TEST(errors_name_position)
 	CHECK(rd_fails("FROM --platform=x a\n", "Cblockfile:1:6: ", "flag"));
 	CHECK(rd_fails("FROM a\nRUN --mount=type=cache,target=/root/.cache make\n",
 		       "Cblockfile:2:5: ", "RUN does not take the flag --mount"));
+	CHECK(rd_fails("FROM a\nRUN <<EOF\necho hi\nEOF\n", "Cblockfile:2:5: ", "heredocs"));
 	struct cbf_file *f = NULL;
 	static const char nul[] = "FROM a\nRUN x\0y\n";
 	CHECK(cbf_read("Cblockfile", nul, sizeof(nul) - 1, &f, &err) < 0);
