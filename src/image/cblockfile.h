@@ -255,6 +255,28 @@ struct image_config;
 int cbf_image_config(const struct cbf_file *f, size_t stage, const struct image_config *base,
 		     struct image_config *out, struct clbsd_err *err);
 
+/* ---- file steps on a layer's tree (buildstep.c) ---- */
+
+struct cbf_step_env {
+	const char *context;   /* the build context (COPY/ADD without --from) */
+	const char *from_root; /* for COPY --from: the root of that stage's result */
+	const char *workdir;   /* the WORKDIR in force ("/" or NULL for none) */
+};
+
+/*
+ * Carry out a COPY, ADD of local files or directories, WORKDIR or
+ * ROOTPIVOT on the tree at `rootfs` (a layer the builder prepared from the
+ * parent). Every path inside the tree, the context and the --from root is
+ * resolved as if that tree were the root, so an image's symlinks cannot
+ * lead a write or a read outside it. Files get owner 0:0 or --chown (names
+ * from the tree's /etc/passwd and /etc/group), their own mode or --chmod;
+ * .cblockignore applies to context sources. ADD of an archive or a URL is
+ * refused (CLBSD_E_UNAVAIL): the builder fetches and extracts those. On
+ * failure the tree may be half changed: the builder drops the layer.
+ */
+int cbf_apply_file_step(const struct cbf_instr *in, const char *rootfs,
+			const struct cbf_step_env *env, struct clbsd_err *err);
+
 /* ---- the build context (buildctx.c; reads the file system) ---- */
 
 /*
