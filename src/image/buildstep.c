@@ -215,6 +215,7 @@ static int lookup_id(int rootfd, const char *file, const char *name, long *out,
 struct copy_opts {
 	uid_t uid;
 	gid_t gid;
+	bool keep_owner; /* COPY --from without --chown: the source's owners */
 	bool chmod_set;
 	mode_t chmod;
 	char *const *ignore; /* .cblockignore patterns, for context sources */
@@ -323,6 +324,8 @@ static int copy_entry(int sdir, const char *sname, int ddir, const char *dname,
 	if (fstatat(sdir, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return clbsd_err_set(err, CLBSD_E_INVALID, errno, "%s", rel);
 	mode_t mode = o->chmod_set ? o->chmod : (st.st_mode & 07777);
+	uid_t uid = o->keep_owner ? st.st_uid : o->uid;
+	gid_t gid = o->keep_owner ? st.st_gid : o->gid;
 	if (S_ISDIR(st.st_mode)) {
 		struct stat dst;
 		if (fstatat(ddir, dname, &dst, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(dst.st_mode) &&
@@ -338,7 +341,7 @@ static int copy_entry(int sdir, const char *sname, int ddir, const char *dname,
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", rel);
 		if (copy_children(sfd, dfd, o, rel, depth, err) < 0)
 			return -err->code;
-		if (fchown(dfd, o->uid, o->gid) < 0 || fchmod(dfd, mode) < 0)
+		if (fchown(dfd, uid, gid) < 0 || fchmod(dfd, mode) < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "set owner of %s", rel);
 		return 0;
 	}
@@ -351,7 +354,7 @@ static int copy_entry(int sdir, const char *sname, int ddir, const char *dname,
 			return clbsd_err_set(err, CLBSD_E_INVALID, errno, "readlink %s", rel);
 		target[n] = '\0';
 		if (symlinkat(target, ddir, dname) < 0 ||
-		    fchownat(ddir, dname, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		    fchownat(ddir, dname, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create symlink %s",
 					     rel);
 		return 0;
@@ -368,7 +371,7 @@ static int copy_entry(int sdir, const char *sname, int ddir, const char *dname,
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", rel);
 	if (copy_data(in, out, rel, err) < 0)
 		return -err->code;
-	if (fchown(out, o->uid, o->gid) < 0 || fchmod(out, mode) < 0)
+	if (fchown(out, uid, gid) < 0 || fchmod(out, mode) < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "set owner of %s", rel);
 	return 0;
 }
@@ -496,6 +499,7 @@ static int do_copy(const struct cbf_instr *in, int rootfd, const struct cbf_step
 		o.chmod = (mode_t)strtol(in->chmod, NULL, 8);
 	}
 	bool from = in->from_stage >= 0;
+	o.keep_owner = from && !in->chown;
 	const char *srcdir = from ? env->from_root : env->context;
 	if (!srcdir)
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL, "%s: no %s given",

@@ -268,7 +268,8 @@ struct cbf_step_env {
  * ROOTPIVOT on the tree at `rootfs` (a layer the builder prepared from the
  * parent). Every path inside the tree, the context and the --from root is
  * resolved as if that tree were the root, so an image's symlinks cannot
- * lead a write or a read outside it. Files get owner 0:0 or --chown (names
+ * lead a write or a read outside it. Files get owner 0:0 (from --from:
+ * their owner there) or --chown (names
  * from the tree's /etc/passwd and /etc/group), their own mode or --chmod;
  * .cblockignore applies to context sources. ADD of an archive or a URL is
  * refused (CLBSD_E_UNAVAIL): the builder fetches and extracts those. On

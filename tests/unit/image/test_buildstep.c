@@ -179,8 +179,17 @@ TEST(copy_from_stage)
 	CHECK_INT(symlink("/etc", l), 0);
 	free(l);
 	put(stage, "lib/x", "x\n", 0644);
-	CHECK_INT(apply("COPY --from=s /out/app /usr/local/bin/\n"), 0);
-	CHECK_INT(mode_of(root, "usr/local/bin/app", NULL), 0755);
+	char *o = xasprintf("%s/out/app", stage);
+	CHECK_INT(chown(o, 7, 8), 0);
+	free(o);
+	CHECK_INT(apply("COPY --from=s /out/app /usr/local/bin/\n"
+			"COPY --from=s --chown=9:9 /out/app /usr/local/bin/app9\n"),
+		  0);
+	uid_t uid;
+	CHECK_INT(mode_of(root, "usr/local/bin/app", &uid), 0755);
+	CHECK_INT(uid, 7); /* --from keeps the owner, as in Docker */
+	mode_of(root, "usr/local/bin/app9", &uid);
+	CHECK_INT(uid, 9);
 	CHECK(apply("COPY --from=s /etc/passwd /stolen\n") < 0);
 	CHECK(!exists(root, "stolen"));
 	/* A symlink is copied as a symlink, not followed. */
