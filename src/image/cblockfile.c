@@ -550,6 +550,14 @@ static int apply_flags(const struct ctx *c, struct cbf_instr *in, struct clbsd_e
 #define IS(f) (nlen == strlen(f) && strncasecmp(name, f, nlen) == 0)
 		bool copyadd = in->kind == CBF_COPY || in->kind == CBF_ADD;
 		bool hc = in->kind == CBF_HEALTHCHECK;
+		bool known = (in->kind == CBF_COPY && IS("from")) ||
+			     (copyadd && (IS("chown") || IS("chmod"))) ||
+			     (hc && (IS("interval") || IS("timeout") || IS("start-period") ||
+				     IS("retries")));
+		if (!known)
+			return cbf_err_at(err, c->file, w->line, w->col,
+					  "%s does not take the flag --%.*s",
+					  cbf_kind_name(in->kind), (int)nlen, name);
 		if (!val)
 			return cbf_err_at(err, c->file, w->line, w->col,
 					  "%s: flag %s needs a value: --%.*s=VALUE",
@@ -898,8 +906,10 @@ int cbf_read(const char *file, const char *text, size_t len, struct cbf_file **o
 				  len, CBF_MAX_SIZE);
 	if (cbf_check_utf8(fname, text, len, err) < 0)
 		return -err->code;
+	/* Editors on some systems start a UTF-8 file with a byte order mark. */
+	size_t bom = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
 	struct cbf_reader r = {
-	    .file = fname, .s = text, .len = len, .line = 1, .esc = '\\', .err = err};
+	    .file = fname, .s = text, .pos = bom, .len = len, .line = 1, .esc = '\\', .err = err};
 	cbf_read_directives(&r);
 	struct cbf_file *f = xcalloc(1, sizeof(*f));
 	f->file = xstrdup(fname);

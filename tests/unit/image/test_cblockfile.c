@@ -160,7 +160,9 @@ TEST(copy_errors)
 	CHECK(rd_fails("FROM a\nCOPY --chmod=999 a /b\n", "Cblockfile:2:6: ", "octal"));
 	CHECK(rd_fails("FROM a\nCOPY --chown=a:b:c a /b\n", "Cblockfile:2:6: ", "USER[:GROUP]"));
 	CHECK(rd_fails("FROM a\nADD --from=0 a /b\n", "Cblockfile:2:5: ", "does not take"));
-	CHECK(rd_fails("FROM a\nCOPY --link a /b\n", "Cblockfile:2:6: ", "needs a value"));
+	CHECK(rd_fails("FROM a\nCOPY --link a /b\n",
+		       "Cblockfile:2:6: ", "does not take the flag --link"));
+	CHECK(rd_fails("FROM a\nCOPY --chown a /b\n", "Cblockfile:2:6: ", "needs a value"));
 }
 
 TEST(env_forms)
@@ -320,6 +322,18 @@ TEST(continuation_comments_case)
 	CHECK_STR(ins(f, 0, 1)->kv[1].value, "2");
 	CHECK_STR(ins(f, 0, 2)->value, "/x # not a comment");
 	cbf_file_free(f);
+}
+
+TEST(byte_order_mark)
+{
+	struct cbf_file *f = rd("\xef\xbb\xbf# escape=`\nFROM a\nRUN a `\n b\n");
+	CHECK(f);
+	CHECK_INT(f->escape, '`');
+	CHECK_STR(ins(f, 0, 0)->shell, "a  b");
+	cbf_file_free(f);
+	CHECK(rd_fails("\xef\xbb\xbf"
+		       "FROM a\nNOPE\n",
+		       "Cblockfile:2:1: ", "unknown"));
 }
 
 TEST(escape_directive)
@@ -576,6 +590,7 @@ RUN(healthcheck);
 RUN(cblocks_instructions);
 RUN(continuation_comments_case);
 RUN(escape_directive);
+RUN(byte_order_mark);
 RUN(errors_name_position);
 RUN(substitution);
 RUN(substitution_scopes);
