@@ -146,3 +146,23 @@ bool cbf_kind_changes_files(enum cbf_kind kind)
 	return kind == CBF_RUN || kind == CBF_COPY || kind == CBF_ADD || kind == CBF_WORKDIR ||
 	       kind == CBF_ROOTPIVOT;
 }
+
+void cbf_stages_needed(const struct cbf_file *f, bool *needed)
+{
+	for (size_t s = 0; s < f->nstages; s++)
+		needed[s] = false;
+	if (f->nstages == 0)
+		return;
+	needed[f->nstages - 1] = true;
+	/* References only point at earlier stages, so one pass backwards is enough. */
+	for (size_t s = f->nstages; s-- > 0;) {
+		if (!needed[s])
+			continue;
+		const struct cbf_stage *st = &f->stages[s];
+		if (st->base_kind == CBF_BASE_STAGE && st->base_stage >= 0)
+			needed[st->base_stage] = true;
+		for (size_t i = 0; i < st->n; i++)
+			if (st->instrs[i].from_stage >= 0)
+				needed[st->instrs[i].from_stage] = true;
+	}
+}

@@ -233,6 +233,14 @@ int cbf_plan_build(const struct cbf_file *f, const struct cbf_plan_ops *ops, str
 void cbf_plan_release(struct cbf_plan *p);
 
 /*
+ * Which stages building the last one needs: itself, the stages it builds
+ * FROM or copies --from, and theirs in turn. needed has f->nstages
+ * entries; a stage not needed is skipped (a test or lint stage is built
+ * only when asked for).
+ */
+void cbf_stages_needed(const struct cbf_file *f, bool *needed);
+
+/*
  * Whether a step of this kind changes the file tree (RUN, COPY, ADD,
  * WORKDIR, ROOTPIVOT) and so produces a layer; the others change only the
  * image config and pass their key on.

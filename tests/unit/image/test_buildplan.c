@@ -279,6 +279,23 @@ TEST(multi_stage)
 	CHECK(!cbf_kind_changes_files(CBF_ENV));
 }
 
+TEST(stages_needed)
+{
+	const char *text = "FROM debian AS base\n"
+			   "FROM base AS build\n"
+			   "FROM debian AS lint\n"
+			   "FROM debian AS assets\n"
+			   "FROM scratch AS unused\n"
+			   "FROM build\n"
+			   "COPY --from=assets /a /a\n";
+	struct cbf_file *f = NULL;
+	CHECK_INT(cbf_read("Cblockfile", text, strlen(text), &f, &err), 0);
+	bool needed[6];
+	cbf_stages_needed(f, needed);
+	CHECK(needed[0] && needed[1] && !needed[2] && needed[3] && !needed[4] && needed[5]);
+	cbf_file_free(f);
+}
+
 TEST(plan_errors)
 {
 	struct cbf_file *f = NULL;
@@ -346,6 +363,7 @@ RUN(source_content_changes_its_step);
 RUN(cblockignore);
 RUN(arg_changes_only_from_use);
 RUN(multi_stage);
+RUN(stages_needed);
 RUN(plan_errors);
 RUN(globs_and_urls);
 fs_rm_rf(ctxdir, &err);
