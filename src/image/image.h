@@ -21,12 +21,31 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* An image's default health check (HEALTHCHECK in a Cblockfile). */
+struct image_health {
+	char **test; /* argv run in the container; empty: checks disabled (NONE) */
+	int64_t interval_ns, timeout_ns, start_period_ns; /* 0: the runtime's default */
+	int retries;                                      /* 0: the runtime's default */
+};
+
 struct image_config {
 	char **entrypoint; /* NULL-terminated, may be empty */
 	char **cmd;
 	char **env;
 	char *workdir;
 	char *user;
+	/*
+	 * Set by Cblockfile builds (docs/cblockfile.md); NULL when absent, and
+	 * then left out of config.json, so older images read and write as
+	 * before.
+	 */
+	char **labels;  /* "key=value", keys unique (JSON: an object) */
+	char **exposed; /* "PORT/PROTO", PORT may be a range "8000-8010" */
+	char **volumes; /* absolute paths */
+	struct image_health *health; /* JSON "healthcheck" */
+	char *osrelease; /* cblocks OSRELEASE, like "14.3-RELEASE" */
+	char *auditcfg;  /* cblocks AUDITCFG, as given ("ex,pc") */
+	char *rootpivot; /* the directory ROOTPIVOT made the root, for provenance */
 };
 
 struct image {
@@ -97,6 +116,8 @@ int image_remove(struct image_store *st, const char *ref, bool force,
 int image_gc(struct image_store *st, bool (*in_use)(const char *id, void *ctx), void *ctx);
 
 void image_config_release(struct image_config *cfg);
+/* A deep copy of the fields of a Cblockfile build (labels ... rootpivot) into dst. */
+void image_config_copy_build(struct image_config *dst, const struct image_config *src);
 json_t *image_config_to_json(const struct image_config *cfg);
 int image_config_from_json(json_t *j, struct image_config *cfg, struct clbsd_err *err);
 json_t *image_to_json(const struct image_store *st, const struct image *img);

@@ -16,14 +16,155 @@ void image_config_release(struct image_config *cfg)
 	strv_free(cfg->env);
 	free(cfg->workdir);
 	free(cfg->user);
+	strv_free(cfg->labels);
+	strv_free(cfg->exposed);
+	strv_free(cfg->volumes);
+	if (cfg->health)
+		strv_free(cfg->health->test);
+	free(cfg->health);
+	free(cfg->osrelease);
+	free(cfg->auditcfg);
+	free(cfg->rootpivot);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+void image_config_copy_build(struct image_config *dst, const struct image_config *src)
+{
+	dst->labels = src->labels ? strv_dup(src->labels) : NULL;
+	dst->exposed = src->exposed ? strv_dup(src->exposed) : NULL;
+	dst->volumes = src->volumes ? strv_dup(src->volumes) : NULL;
+	dst->health = NULL;
+	if (src->health) {
+		dst->health = xmalloc(sizeof(*dst->health));
+		*dst->health = *src->health;
+		dst->health->test = strv_dup(src->health->test);
+	}
+	dst->osrelease = src->osrelease ? xstrdup(src->osrelease) : NULL;
+	dst->auditcfg = src->auditcfg ? xstrdup(src->auditcfg) : NULL;
+	dst->rootpivot = src->rootpivot ? xstrdup(src->rootpivot) : NULL;
+}
+
+/* The fields of a Cblockfile build, only those that are set. */
+static void build_fields_to_json(json_t *j, const struct image_config *cfg)
+{
+	if (cfg->labels) {
+		json_t *o = json_object();
+		for (size_t i = 0; cfg->labels[i]; i++) {
+			const char *eq = strchr(cfg->labels[i], '=');
+			autofree char *k = xstrndup(cfg->labels[i],
+						    eq ? (size_t)(eq - cfg->labels[i])
+						       : strlen(cfg->labels[i]));
+			json_object_set_new(o, k, json_string(eq ? eq + 1 : ""));
+		}
+		json_object_set_new(j, "labels", o);
+	}
+	if (cfg->exposed)
+		json_object_set_new(j, "exposed", json_strv(cfg->exposed));
+	if (cfg->volumes)
+		json_object_set_new(j, "volumes", json_strv(cfg->volumes));
+	if (cfg->health)
+		json_object_set_new(
+			j, "healthcheck",
+			json_pack("{s:o,s:I,s:I,s:I,s:i}", "test", json_strv(cfg->health->test),
+				  "interval_ns", (json_int_t)cfg->health->interval_ns, "timeout_ns",
+				  (json_int_t)cfg->health->timeout_ns, "start_period_ns",
+				  (json_int_t)cfg->health->start_period_ns, "retries",
+				  cfg->health->retries));
+	if (cfg->osrelease)
+		json_object_set_new(j, "osrelease", json_string(cfg->osrelease));
+	if (cfg->auditcfg)
+		json_object_set_new(j, "auditcfg", json_string(cfg->auditcfg));
+	if (cfg->rootpivot)
+		json_object_set_new(j, "rootpivot", json_string(cfg->rootpivot));
 }
 
 json_t *image_config_to_json(const struct image_config *cfg)
 {
-	return json_pack("{s:o,s:o,s:o,s:s,s:s}", "entrypoint", json_strv(cfg->entrypoint),
-			 "cmd", json_strv(cfg->cmd), "env", json_strv(cfg->env), "workdir",
-			 cfg->workdir ? cfg->workdir : "/", "user", cfg->user ? cfg->user : "");
+	json_t *j = json_pack("{s:o,s:o,s:o,s:s,s:s}", "entrypoint", json_strv(cfg->entrypoint),
+			      "cmd", json_strv(cfg->cmd), "env", json_strv(cfg->env), "workdir",
+			      cfg->workdir ? cfg->workdir : "/", "user", cfg->user ? cfg->user : "");
+	build_fields_to_json(j, cfg);
+	return j;
+}
+
+static int opt_strv(json_t *j, const char *key, char ***out, struct clbsd_err *err)
+{
+	json_t *v = json_object_get(j, key);
+	if (!v || json_is_null(v))
+		return 0;
+	char **s = json_to_strv(v);
+	if (!s)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"image config: \"%s\" must be an array of strings", key);
+	*out = s;
+	return 0;
+}
+
+static int opt_str(json_t *j, const char *key, char **out, struct clbsd_err *err)
+{
+	json_t *v = json_object_get(j, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"image config: \"%s\" must be a string", key);
+	*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int build_fields_from_json(json_t *j, struct image_config *c, struct clbsd_err *err)
+{
+	json_t *labels = json_object_get(j, "labels");
+	if (labels && !json_is_null(labels)) {
+		if (!json_is_object(labels))
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"image config: \"labels\" must be an object of "
+						"strings");
+		struct strv v = STRV_INIT;
+		const char *k;
+		json_t *val;
+		json_object_foreach(labels, k, val)
+		{
+			if (!json_is_string(val) || !*k || strchr(k, '=')) {
+				strv_release(&v);
+				return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+							"image config: label \"%s\" must be a "
+							"string under a name without '='",
+							k);
+			}
+			strv_push_owned(&v, xasprintf("%s=%s", k, json_string_value(val)));
+		}
+		c->labels = v.v ? v.v : xcalloc(1, sizeof(char *));
+	}
+	if (opt_strv(j, "exposed", &c->exposed, err) < 0 ||
+	    opt_strv(j, "volumes", &c->volumes, err) < 0 ||
+	    opt_str(j, "osrelease", &c->osrelease, err) < 0 ||
+	    opt_str(j, "auditcfg", &c->auditcfg, err) < 0 ||
+	    opt_str(j, "rootpivot", &c->rootpivot, err) < 0)
+		return -err->code;
+	json_t *h = json_object_get(j, "healthcheck");
+	if (h && !json_is_null(h)) {
+		char **test = json_to_strv(json_object_get(h, "test"));
+		if (!json_is_object(h) || !test) {
+			strv_free(test);
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"image config: \"healthcheck\" must be an object "
+						"with a \"test\" array of strings");
+		}
+		c->health = xcalloc(1, sizeof(*c->health));
+		c->health->test = test;
+		c->health->interval_ns = json_int(h, "interval_ns", 0);
+		c->health->timeout_ns = json_int(h, "timeout_ns", 0);
+		c->health->start_period_ns = json_int(h, "start_period_ns", 0);
+		int64_t r = json_int(h, "retries", 0);
+		c->health->retries = r < 0 || r > 1000000 ? 0 : (int)r;
+		if (c->health->interval_ns < 0 || c->health->timeout_ns < 0 ||
+		    c->health->start_period_ns < 0)
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"image config: healthcheck durations must not be "
+						"negative");
+	}
+	return 0;
 }
 
 static int strv_member(json_t *j, const char *key, char ***out, struct clbsd_err *err)
@@ -62,6 +203,10 @@ int image_config_from_json(json_t *j, struct image_config *cfg, struct clbsd_err
 	c.workdir = xstrdup(wd && *wd ? wd : "/");
 	const char *user = json_str(j, "user");
 	c.user = xstrdup(user ? user : "");
+	if (build_fields_from_json(j, &c, err) < 0) {
+		image_config_release(&c);
+		return -err->code;
+	}
 	*cfg = c;
 	return 0;
 }
@@ -391,6 +536,7 @@ int image_commit(struct image_store *st, const char *staging, const struct image
 	c->env = strv_dup(cfg->env);
 	c->workdir = xstrdup(cfg->workdir ? cfg->workdir : "/");
 	c->user = xstrdup(cfg->user ? cfg->user : "");
+	image_config_copy_build(c, cfg);
 	st->imgs = xrealloc(st->imgs, (st->n + 1) * sizeof(*st->imgs));
 	st->imgs[st->n++] = img;
 

@@ -171,7 +171,12 @@ int parse_duration(const char *s, int64_t *out, struct clbsd_err *err)
 		} else {
 			goto bad;
 		}
-		total += (int64_t)(v * mult);
+		/* Refuse what int64 nanoseconds cannot hold (about 292 years)
+		   rather than cast an out-of-range double, which is undefined. */
+		double ns = v * mult;
+		if (!(ns < 9.2e18) || (double)total + ns >= 9.2e18)
+			goto bad;
+		total += (int64_t)ns;
 		p = end;
 	}
 	*out = total;

@@ -39,6 +39,11 @@ TEST(durations)
 	CHECK_INT(v, 250000000LL);
 	CHECK(parse_duration("10", &v, &err) < 0);
 	CHECK(parse_duration("5y", &v, &err) < 0);
+	/* Past int64 nanoseconds: refused, not wrapped (and no undefined cast). */
+	CHECK(parse_duration("99999999999h", &v, &err) < 0);
+	CHECK(parse_duration("200000d", &v, &err) < 0);
+	CHECK(parse_duration("100000d100000d", &v, &err) < 0);
+	CHECK_INT(parse_duration("36500d", &v, &err), 0);
 }
 
 TEST(names)
