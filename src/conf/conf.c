@@ -479,6 +479,12 @@ static void add_form(struct builder *b, const struct sexp *form)
 	struct vctx vc = {.diags = b->diags, .what = what};
 	const struct sexp *nn = form->items[1];
 	if (kind == 1) {
+		if (strcmp(name, "ingress") == 0) {
+			verr(&vc, nn, "ingress is reserved (the routing container clbsd runs); "
+				      "choose another name");
+			free(name);
+			return;
+		}
 		autofree char *keep = xstrdup(name);
 		struct conf_container *ct = conf_container_parse(&vc, form, nn, name);
 		if (ct)

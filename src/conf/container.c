@@ -4,6 +4,7 @@
  * :network names) are in conf.c, which sees the whole configuration.
  */
 #include "conf/check.h"
+#include "ingress/ingress.h"
 #include "util/util.h"
 
 #include <stdlib.h>
@@ -639,9 +640,24 @@ static void parse_names(struct vctx *c, struct ctr_parse *cp, const char *key, c
 		items = (const struct sexp *const *)x->items;
 		n = x->n;
 	}
+	bool domain = strcmp(key, ":domain") == 0;
 	for (size_t i = 0; i < n; i++) {
 		char *s;
-		if (!chk_hostname(c, key, items[i], &s)) {
+		if (domain) {
+			/* What the ingress renderer accepts: DNS names, "*." wildcards. */
+			char why[200];
+			const struct sexp *it = items[i];
+			bool str = it->type == SEXP_STRING || it->type == SEXP_SYMBOL;
+			if (!str || !ingress_domain_check(it->str, why, sizeof(why))) {
+				if (str)
+					verr(c, it, "%s: %s", key, why);
+				else
+					vexpect(c, key, it, "a DNS name like \"web\" or \"web.home.lan\"");
+				cp->bad = true;
+				continue;
+			}
+			s = xstrdup(it->str);
+		} else if (!chk_hostname(c, key, items[i], &s)) {
 			cp->bad = true;
 			continue;
 		}
@@ -1035,15 +1051,20 @@ static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 	case K_PORT:
 		ok = chk_port(c, ":port", v, &ct->port);
 		break;
-	case K_PATH:
-		if (v->type != SEXP_STRING || !url_path_ok(v->str)) {
+	case K_PATH: {
+		char why[200];
+		if (v->type != SEXP_STRING) {
 			vexpect(c, ":path", v, "a URL path like \"/\" or \"/app\"");
+			ok = false;
+		} else if (!ingress_path_check(v->str, why, sizeof(why))) {
+			verr(c, v, ":path: %s", why);
 			ok = false;
 		} else {
 			free(ct->path);
 			ct->path = xstrdup(v->str);
 		}
 		break;
+	}
 	case K_NETWORK:
 		parse_network(c, cp, v);
 		break;

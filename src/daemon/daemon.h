@@ -169,6 +169,7 @@ struct daemon {
 	struct pool *pool; /* pool.c: shims made ahead of starts */
 	struct dnet *net;  /* net.c: networks, addresses, the driver's queue */
 	json_t *asides;    /* undo.c: name -> {"image_id", "running"} of what is set aside */
+	struct dingress *ingress; /* ingress.c: the routing container and its nginx.conf */
 	bool root_shared;  /* our / propagates mounts to the namespaces made from it */
 };
 
@@ -190,6 +191,15 @@ void pool_drop(struct pool_entry *e);
 void pool_started(struct daemon *d);
 /* Shutdown: discard every entry and wait (briefly) for their shims. */
 void pool_release(struct daemon *d);
+
+/* ingress.c: routes from the configuration, rendered into the routing container */
+struct dingress;
+void ingress_init(struct daemon *d);
+void ingress_release(struct daemon *d);
+/* Re-render and apply soon (coalesced). */
+void ingress_trigger(struct daemon *d);
+/* Whether an event of this type can change a route. */
+bool ingress_event_matters(const char *type);
 
 /* undo.c: containers set aside before a recreate, and `clbsd undo` */
 void undo_init(struct daemon *d);

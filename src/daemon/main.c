@@ -58,6 +58,8 @@ static void usage_error(const char *fmt, const char *arg)
 void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs)
 {
 	events_publish(&d->events, type, container, attrs);
+	if (ingress_event_matters(type))
+		ingress_trigger(d);
 }
 
 void daemon_track_child(struct daemon *d, pid_t pid)
@@ -419,6 +421,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	undo_init(&d);
+	ingress_init(&d);
 	image_gc(&d.images, ctr_image_in_use, &d);
 	if (api_listen(&d, &err) < 0) {
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
@@ -479,6 +482,7 @@ int main(int argc, char **argv)
 	reconcile_release(&d);
 	dnet_release_daemon(&d);
 	undo_release(&d);
+	ingress_release(&d);
 	image_store_release(&d.images);
 	storage_release(&d.storage);
 	events_release(&d.events);

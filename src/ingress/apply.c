@@ -445,7 +445,7 @@ static int nginx_apply(const struct ingress_target *t, const char *text,
 		}
 		return r;
 	}
-	pid_t master = t->master > 0 ? t->master : read_pid(t->dir);
+	pid_t master = t->master > 0 ? t->master : t->master < 0 ? 0 : read_pid(t->dir);
 	bool running = master > 0 && kill(master, 0) == 0;
 	char *taken = taken_listen(text, old, running);
 	if (taken) {

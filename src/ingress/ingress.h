@@ -169,9 +169,11 @@ struct ingress_target {
 	const char *dir;   /* as ingress_settings.dir; nginx.conf lives here */
 	const char *nginx; /* the binary for `nginx -t`; NULL: "nginx" on PATH */
 	/*
-	 * The running master: > 0 the pid to signal; 0 read dir/nginx.pid.
-	 * When no master runs, the file is still written (nginx started later
-	 * reads it) and the outcome says so.
+	 * The running master: > 0 the pid to signal; 0 read dir/nginx.pid;
+	 * < 0 none runs (the daemon's routing container is down: the pid in
+	 * nginx.pid is one of its own pid namespace, never to be signalled
+	 * from the host). When no master runs, the file is still written
+	 * (nginx started later reads it) and the outcome says so.
 	 */
 	pid_t master;
 	int reload_timeout_ms; /* how long to wait for the master to confirm; 0: 5000 */

@@ -178,7 +178,10 @@ TEST(types_and_values)
 	CHECK_ERR("(container web :image \"x\" :on ((:exit \"x\" :recursive t)))", "only :file-change takes :recursive");
 	CHECK_ERR("(container web :image \"x\" :publish (\"80\"))", ":publish: expected a port mapping");
 	CHECK_ERR("(container web :image \"x\" :network (lan))", ":network: no network named lan is declared");
-	CHECK_ERR("(container web :image \"x\" :domain \"Web.lan\")", ":domain: invalid DNS name");
+	CHECK_ERR("(container web :image \"x\" :domain \"Web.lan\")", ":domain: invalid domain \"Web.lan\": write it in lowercase");
+	CHECK_ERR("(container web :image \"x\" :domain \"a;b\")", ":domain: invalid domain \"a;b\": character ';' is not allowed");
+	CHECK_ERR("(container web :image \"x\" :domain \"x } server {\")", ":domain: invalid domain \"x } server {\"");
+	CHECK_ERR("(container web :image \"x\" :domain \"w\" :port 80 :path \"/a;b\")", ":path: invalid path \"/a;b\"");
 	CHECK_ERR("(host :network (:subnet \"10.88.0.1/24\"))", "has host bits set; expected the network address 10.88.0.0/24");
 	CHECK_ERR("(host :network (:subnet \"10.88.0.0\"))", "invalid subnet");
 	CHECK_ERR("(host :storage (:driver zfs :pool \"tank\"))", "the zfs driver takes :pool and :root");

@@ -1,0 +1,415 @@
+/*
+ * The daemon's side of ingress (docs/ingress.md): keep the routing container
+ * and its nginx.conf in step with the configuration and the containers.
+ *
+ * - Routes come from the configuration (a container with :domain and
+ *   :port); the daemon tells each route's address (its first network's
+ *   address, 127.0.0.1 on the host network) and state (up only when it runs
+ *   and, with a health check, is healthy).
+ * - A sync is asked for on every event that can change a route (config
+ *   loaded, a container started, exited, removed, its health changed) and
+ *   runs a little later, coalesced; one runs at a time, and a request that
+ *   comes during one runs again after it.
+ * - A sync renders and applies on a worker thread (local CA leaves, render,
+ *   `nginx -t`, rename, SIGHUP to the routing container's nginx). Applying
+ *   an unchanged text does nothing. A rejected text leaves the old one
+ *   serving and is announced as an ingress.rejected event.
+ * - The routing container `ingress` is a native container on the host
+ *   network running the host's nginx, from the image clbsd-ingress:latest
+ *   the daemon assembles from the host's nginx binary and its libraries
+ *   (image_stage_from_host). Its directory <root>/ingress is mounted at the
+ *   same path, so `nginx -t` on the host reads what nginx in the container
+ *   reads. It is made when the first route appears and removed when the
+ *   last goes. The reconciler never touches it (it is not declared, and the
+ *   name is reserved).
+ */
+#include "daemon.h"
+#include "conf/conf.h"
+#include "ingress/ingress.h"
+#include "net/net.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define INGRESS_NAME  "ingress"
+#define INGRESS_IMAGE "clbsd-ingress:latest"
+#define SYNC_DELAY_MS 20
+
+struct dingress {
+	struct event *timer;
+	bool busy;     /* a job (image, apply) runs */
+	bool pending;  /* a sync was asked for while busy */
+	bool starting; /* the routing container is being made or started */
+	char *dir;     /* <root>/ingress */
+	char *nginx;   /* the host's nginx, or NULL */
+	bool warned_nginx;
+	int n_routes;  /* of the last sync */
+};
+
+static void sync_now(struct daemon *d);
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	sync_now(arg);
+}
+
+void ingress_trigger(struct daemon *d)
+{
+	struct dingress *g = d->ingress;
+	if (!g || d->shutting_down)
+		return;
+	if (g->busy) {
+		g->pending = true;
+		return;
+	}
+	if (!evtimer_pending(g->timer, NULL)) {
+		struct timeval tv = {0, SYNC_DELAY_MS * 1000};
+		evtimer_add(g->timer, &tv);
+	}
+}
+
+/* The host's nginx: the binary both `nginx -t` and the image use. */
+static char *find_nginx(void)
+{
+	static const char *const candidates[] = {"/usr/sbin/nginx", "/usr/bin/nginx",
+						 "/usr/local/sbin/nginx"};
+	for (size_t i = 0; i < ARRAY_SIZE(candidates); i++)
+		if (access(candidates[i], X_OK) == 0)
+			return xstrdup(candidates[i]);
+	return NULL;
+}
+
+void ingress_init(struct daemon *d)
+{
+	struct dingress *g = xcalloc(1, sizeof(*g));
+	g->timer = evtimer_new(d->base, on_timer, d);
+	g->dir = xasprintf("%s/ingress", d->root);
+	g->nginx = find_nginx();
+	d->ingress = g;
+}
+
+void ingress_release(struct daemon *d)
+{
+	struct dingress *g = d->ingress;
+	if (!g)
+		return;
+	event_free(g->timer);
+	free(g->dir);
+	free(g->nginx);
+	free(g);
+	d->ingress = NULL;
+}
+
+/* ---- routes ---- */
+
+static int lookup(void *ctx, const char *name, const char **address, enum ingress_state *state)
+{
+	struct daemon *d = ctx;
+	struct container *c = ctr_find(d, name);
+	*address = NULL;
+	*state = INGRESS_DOWN;
+	if (!c)
+		return 0;
+	if (c->net.mode == NET_MODE_HOST)
+		*address = "127.0.0.1";
+	else if (ctr_net_attached(c) && c->net.addrs && c->net.addrs[0] && *c->net.addrs[0])
+		*address = c->net.addrs[0];
+	if (c->starting || c->state == CTR_CREATED || c->state == CTR_RESTARTING) {
+		*state = INGRESS_STARTING;
+		return 0;
+	}
+	if (c->state != CTR_RUNNING)
+		return 0;
+	const char *h = health_of(d, name);
+	if (!h || strcmp(h, "healthy") == 0)
+		*state = INGRESS_UP;
+	else if (strcmp(h, "starting") == 0)
+		*state = INGRESS_STARTING;
+	return 0;
+}
+
+/* ---- the apply job ---- */
+
+struct apply_job {
+	struct daemon *d;
+	struct ingress_set set;
+	struct ingress_target target;
+	char *nginx;
+	char *text;
+	struct ingress_outcome outcome;
+	struct clbsd_err err;
+	int rc;
+	int issued;
+};
+
+static void apply_run(void *arg)
+{
+	struct apply_job *j = arg;
+	const struct ingress_settings *s = &j->set.settings;
+	clbsd_err_init(&j->err);
+	j->rc = ingress_prepare_dir(s->dir, &j->err);
+	if (j->rc == 0 && s->tls_mode == INGRESS_TLS_AUTO) {
+		j->rc = ingress_ca_ensure(s->ca_dir, &j->err);
+		if (j->rc == 0) {
+			j->issued = ingress_ca_ensure_routes(s, j->set.routes, j->set.n, &j->err);
+			j->rc = j->issued < 0 ? j->issued : 0;
+		}
+	}
+	if (j->rc == 0)
+		j->rc = ingress_render(s, j->set.routes, j->set.n, &j->text, &j->err);
+	if (j->rc == 0)
+		j->rc = ingress_nginx_ops()->apply(&j->target, j->text, &j->outcome, &j->err);
+}
+
+static void ensure_container(struct daemon *d);
+
+static void apply_done(void *arg)
+{
+	struct apply_job *j = arg;
+	struct daemon *d = j->d;
+	struct dingress *g = d->ingress;
+	if (j->outcome.rejected) {
+		log_error("ingress", NULL, "%s", j->err.msg);
+		daemon_event(d, "ingress.rejected", NULL,
+			     json_pack("{s:s}", "message",
+				       j->outcome.message ? j->outcome.message : j->err.msg));
+	} else if (j->rc < 0) {
+		log_error("ingress", NULL, "%s", j->err.msg);
+		daemon_event(d, "ingress.failed", NULL, json_pack("{s:s}", "message", j->err.msg));
+	} else if (j->outcome.changed) {
+		log_info("ingress", NULL, "%zu route%s, nginx %s", j->set.n,
+			 j->set.n == 1 ? "" : "s",
+			 j->outcome.reloaded ? "reloaded" : "takes it when it starts");
+		daemon_event(d, "ingress.applied", NULL,
+			     json_pack("{s:i,s:b}", "routes", (int)j->set.n, "reloaded",
+				       j->outcome.reloaded));
+	}
+	if (j->issued > 0)
+		log_info("ingress", NULL, "the local CA issued %d certificate%s", j->issued,
+			 j->issued == 1 ? "" : "s");
+	bool written = j->rc == 0;
+	ingress_set_release(&j->set);
+	ingress_outcome_release(&j->outcome);
+	free(j->text);
+	free(j->nginx);
+	free(j);
+	g->busy = false;
+	/* The first good text is on disk: nginx can start on it. */
+	if (written)
+		ensure_container(d);
+	if (g->pending) {
+		g->pending = false;
+		ingress_trigger(d);
+	}
+}
+
+/* ---- the routing container and its image ---- */
+
+struct image_job {
+	struct daemon *d;
+	char *staging;
+	char *nginx;
+	struct image_config cfg;
+	struct clbsd_err err;
+	int rc;
+};
+
+static void image_run(void *arg)
+{
+	struct image_job *j = arg;
+	const char *bins[] = {j->nginx, NULL};
+	clbsd_err_init(&j->err);
+	j->rc = image_stage_from_host(j->staging, bins, &j->cfg, &j->err);
+}
+
+static void image_done(void *arg)
+{
+	struct image_job *j = arg;
+	struct daemon *d = j->d;
+	struct dingress *g = d->ingress;
+	struct image *img = NULL;
+	if (j->rc == 0)
+		j->rc = image_commit(&d->images, j->staging, &j->cfg, INGRESS_IMAGE, ctr_image_in_use,
+				     d, &img, &j->err);
+	else
+		fs_rm_rf(j->staging, &(struct clbsd_err){0});
+	if (j->rc < 0) {
+		log_error("ingress", NULL, "the routing image: %s", j->err.msg);
+		daemon_event(d, "ingress.failed", NULL, json_pack("{s:s}", "message", j->err.msg));
+	} else {
+		log_info("ingress", NULL, "made image %s from the host's %s", INGRESS_IMAGE,
+			 j->nginx);
+	}
+	bool made = j->rc == 0;
+	image_config_release(&j->cfg);
+	free(j->staging);
+	free(j->nginx);
+	free(j);
+	g->busy = false;
+	if (g->pending || made) {
+		g->pending = false;
+		ingress_trigger(d);
+	}
+}
+
+static void started(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct daemon *d = arg;
+	d->ingress->starting = false;
+	if (err)
+		log_error("ingress", NULL, "the routing container: %s", err->msg);
+	/* Its nginx read the file as it started; a later change reloads it. */
+	ingress_trigger(d);
+}
+
+/* Make and start the routing container once its nginx.conf exists. */
+static void ensure_container(struct daemon *d)
+{
+	struct dingress *g = d->ingress;
+	if (g->starting || g->n_routes == 0 || d->shutting_down)
+		return;
+	struct container *c = ctr_find(d, INGRESS_NAME);
+	/* A restarting one is the restart policy's (with its backoff). */
+	if (c && (ctr_is_active(c) || c->removing || c->starting || c->state == CTR_RESTARTING))
+		return;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (!c) {
+		autofree char *prefix = xasprintf("%s/", g->dir);
+		autofree char *conf = xasprintf("%s/nginx.conf", g->dir);
+		autofree char *elog = xasprintf("%s/logs/error.log", g->dir);
+		json_t *vols = json_array();
+		json_array_append_new(vols, json_pack("{s:s,s:s}", "source", g->dir, "dest", g->dir));
+		/* :tls files are read by nginx at their host paths. */
+		struct strv dirs = STRV_INIT;
+		for (size_t i = 0; d->conf && i < d->conf->ncontainers; i++) {
+			const struct conf_container *ct = d->conf->containers[i];
+			const char *files[] = {ct->tls_cert, ct->tls_key};
+			for (size_t k = 0; k < 2; k++) {
+				if (!files[k])
+					continue;
+				autofree char *dir = xstrdup(files[k]);
+				char *slash = strrchr(dir, '/');
+				if (slash && slash != dir)
+					*slash = '\0';
+				bool seen = false;
+				for (size_t m = 0; m < dirs.n; m++)
+					seen |= strcmp(dirs.v[m], dir) == 0;
+				if (!seen && fs_is_dir(dir)) {
+					strv_push(&dirs, dir);
+					json_array_append_new(vols, json_pack("{s:s,s:s,s:b}", "source",
+									       dir, "dest", dir,
+									       "readonly", 1));
+				}
+			}
+		}
+		strv_release(&dirs);
+		/* The image's entrypoint is the nginx binary; these are its arguments. */
+		json_t *req = json_pack("{s:s,s:s,s:[s,s,s,s,s,s,s,s],s:s,s:o,s:s,s:s}", "name",
+					INGRESS_NAME, "image", INGRESS_IMAGE, "command", "-p",
+					prefix, "-c", conf, "-e", elog, "-g", "daemon off;",
+					"network", "host", "volumes", vols, "restart", "always",
+					"user", "0:0");
+		int r = ctr_create(d, req, &c, &err);
+		json_decref(req);
+		if (r < 0) {
+			log_error("ingress", NULL, "the routing container: %s", err.msg);
+			daemon_event(d, "ingress.failed", NULL, json_pack("{s:s}", "message", err.msg));
+			return;
+		}
+		log_info("ingress", NULL, "made the routing container %s", INGRESS_NAME);
+	}
+	g->starting = true;
+	ctr_start(c, false, started, d);
+}
+
+static void removed(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct daemon *d = arg;
+	d->ingress->starting = false;
+	if (err)
+		log_warn("ingress", NULL, "removing the routing container: %s", err->msg);
+}
+
+static void sync_now(struct daemon *d)
+{
+	struct dingress *g = d->ingress;
+	if (g->busy) {
+		g->pending = true;
+		return;
+	}
+	struct ingress_set set;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (!d->conf)
+		return;
+	if (ingress_set_from_conf(d->conf, g->dir, lookup, d, &set, &err) < 0) {
+		log_error("ingress", NULL, "%s", err.msg);
+		daemon_event(d, "ingress.failed", NULL, json_pack("{s:s}", "message", err.msg));
+		return;
+	}
+	g->n_routes = (int)set.n;
+	struct container *c = ctr_find(d, INGRESS_NAME);
+	if (set.n == 0) {
+		ingress_set_release(&set);
+		/* No route left: the routing container goes (its directory stays). */
+		if (c && !c->removing && !g->starting) {
+			g->starting = true;
+			log_info("ingress", NULL, "no route left; removing the routing container");
+			ctr_remove(c, true, removed, d);
+		}
+		return;
+	}
+	if (!g->nginx) {
+		ingress_set_release(&set);
+		if (!g->warned_nginx)
+			log_error("ingress", NULL, "containers have :domain, but nginx is not "
+						   "installed on this host (scripts/deps.sh installs it)");
+		g->warned_nginx = true;
+		return;
+	}
+	g->busy = true;
+	if (!image_lookup(&d->images, INGRESS_IMAGE)) {
+		ingress_set_release(&set);
+		struct image_job *ij = xcalloc(1, sizeof(*ij));
+		ij->d = d;
+		ij->nginx = xstrdup(g->nginx);
+		if (image_staging_new(&d->images, &ij->staging, &err) < 0) {
+			log_error("ingress", NULL, "%s", err.msg);
+			free(ij->nginx);
+			free(ij);
+			g->busy = false;
+			return;
+		}
+		work_submit(d, image_run, image_done, ij);
+		return;
+	}
+	struct apply_job *j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->set = set;
+	j->nginx = xstrdup(g->nginx);
+	j->target = (struct ingress_target){
+		.dir = j->set.settings.dir,
+		.nginx = j->nginx,
+		/* Never the pid in nginx.pid: that one is of the container's pid namespace. */
+		.master = c && c->state == CTR_RUNNING && c->pid > 0 ? c->pid : -1,
+	};
+	work_submit(d, apply_run, apply_done, j);
+}
+
+bool ingress_event_matters(const char *type)
+{
+	static const char *const types[] = {"config.loaded",	   "container.started",
+					    "container.exited",	   "container.removed",
+					    "container.health",	   "container.adopted",
+					    "container.restarting", "container.created"};
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+		if (strcmp(type, types[i]) == 0)
+			return true;
+	return false;
+}
