@@ -6,6 +6,7 @@
  * references), and loading the main file and conf.d.
  */
 #include "conf/check.h"
+#include "conf/live.h"
 #include "net/net.h"
 #include "util/util.h"
 
@@ -709,6 +710,14 @@ static void apply_overrides(struct conf *c, const struct override *ov, size_t n,
 				c->containers[k]->state = o->state;
 			continue;
 		}
+		/*
+		 * The daemon's own record of a `clbsd stop`/`start` outlives the
+		 * container's declaration: once it is gone from the files, the
+		 * record means nothing, and must not make the files invalid.
+		 */
+		const char *base = o->pos.file ? strrchr(o->pos.file, '/') : NULL;
+		if (strcmp(base ? base + 1 : o->pos.file ? o->pos.file : "", LIVE_FILE_NAME) == 0)
+			continue;
 		if (is_rejected(rejected, o->name))
 			continue; /* declared with errors, which are reported */
 		const char **names = ct_names(c);

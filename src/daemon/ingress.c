@@ -355,6 +355,14 @@ static void sync_now(struct daemon *d)
 	}
 	g->n_routes = (int)set.n;
 	struct container *c = ctr_find(d, INGRESS_NAME);
+	/*
+	 * While its nginx starts it holds the listen addresses without being
+	 * the master to signal yet: wait for the start (started() triggers).
+	 */
+	if (set.n > 0 && (g->starting || (c && c->starting))) {
+		ingress_set_release(&set);
+		return;
+	}
 	if (set.n == 0) {
 		ingress_set_release(&set);
 		/* No route left: the routing container goes (its directory stays). */

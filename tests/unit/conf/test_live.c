@@ -115,6 +115,25 @@ TEST(override_of_invalid_container_does_not_cascade)
 	CHECK(!strstr(m, "no container named"));
 }
 
+TEST(stale_live_record_ignored)
+{
+	/* conf.d/90-live.conf is the daemon's: a record of a container no longer declared is dropped. */
+	struct conf_diags d = CONF_DIAGS_INIT;
+	const char *live = "(override gone :state stopped)\n(override web :state stopped)\n";
+	struct conf_source src[2] = {
+		{"main.conf", decl, strlen(decl)},
+		{"/etc/clbsd/conf.d/90-live.conf", live, strlen(live)},
+	};
+	struct conf *c = NULL;
+	int r = conf_build(src, 2, &c, &d);
+	autofree char *m = conf_diags_format(&d);
+	conf_diags_release(&d);
+	if (r != 0)
+		FAILF("refused: %s", m);
+	CHECK(conf_container_find(c, "web")->state == CONF_STATE_STOPPED);
+	conf_free(c);
+}
+
 /* ---- 90-live.conf ---- */
 
 struct tmp {
@@ -325,6 +344,7 @@ RUN(override_applies);
 RUN(override_later_wins);
 RUN(override_errors);
 RUN(override_of_invalid_container_does_not_cascade);
+RUN(stale_live_record_ignored);
 RUN(set_change_clear);
 RUN(clear_without_file_creates_nothing);
 RUN(keeps_other_forms);
