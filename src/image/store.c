@@ -79,6 +79,7 @@ static void free_image(struct image *img)
 {
 	image_config_release(&img->config);
 	free(img->dir);
+	free(img->source);
 	free(img);
 }
 
@@ -106,6 +107,15 @@ static int load_image(struct image_store *st, const char *id, struct clbsd_err *
 	img->created_ns = json_time_get(j, "created");
 	img->size = json_int(j, "size", 0);
 	img->dir = steal_ptr(&dir);
+	json_t *oci = json_object_get(j, "oci");
+	const char *dg = json_str(oci, "digest"), *ld = json_str(oci, "layer_diff_id");
+	const char *lg = json_str(oci, "layer_digest");
+	snprintf(img->digest, sizeof(img->digest), "%s", dg ? dg : "");
+	snprintf(img->layer_diff_id, sizeof(img->layer_diff_id), "%s", ld ? ld : "");
+	snprintf(img->layer_digest, sizeof(img->layer_digest), "%s", lg ? lg : "");
+	img->layer_size = json_int(oci, "layer_size", 0);
+	const char *source = json_str(oci, "source");
+	img->source = source ? xstrdup(source) : NULL;
 	json_decref(j);
 	st->imgs = xrealloc(st->imgs, (st->n + 1) * sizeof(*st->imgs));
 	st->imgs[st->n++] = img;
@@ -251,6 +261,9 @@ json_t *image_to_json(const struct image_store *st, const struct image *img)
 			      "created", json_time(img->created_ns), "size", (json_int_t)img->size,
 			      "config", image_config_to_json(&img->config));
 	strv_free(names);
+	json_object_set_new(j, "digest", *img->digest ? json_string(img->digest) : json_null());
+	if (img->source)
+		json_object_set_new(j, "source", json_string(img->source));
 	return j;
 }
 
@@ -323,6 +336,35 @@ static int write_image_config(const char *dir, const char *id, int64_t created, 
 	json_decref(j);
 	autofree char *path = xasprintf("%s/config.json", dir);
 	return fs_write_atomic(path, text, strlen(text), 0644, err);
+}
+
+int image_set_digest(struct image *img, const char *digest, const char *layer_diff_id,
+		     const char *layer_digest, int64_t layer_size, const char *source,
+		     struct clbsd_err *err)
+{
+	json_t *oci = json_pack("{s:s,s:s,s:s,s:I}", "digest", digest, "layer_diff_id",
+				layer_diff_id, "layer_digest", layer_digest, "layer_size",
+				(json_int_t)layer_size);
+	const char *src = source ? source : img->source;
+	if (src)
+		json_object_set_new(oci, "source", json_string(src));
+	json_t *j = json_pack("{s:s,s:o,s:I,s:o,s:o}", "id", img->id, "created",
+			      json_time(img->created_ns), "size", (json_int_t)img->size, "config",
+			      image_config_to_json(&img->config), "oci", oci);
+	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	autofree char *path = xasprintf("%s/config.json", img->dir);
+	if (fs_write_atomic(path, text, strlen(text), 0644, err) < 0)
+		return clbsd_err_prefix(err, "image %.12s", img->id);
+	snprintf(img->digest, sizeof(img->digest), "%s", digest);
+	snprintf(img->layer_diff_id, sizeof(img->layer_diff_id), "%s", layer_diff_id);
+	snprintf(img->layer_digest, sizeof(img->layer_digest), "%s", layer_digest);
+	img->layer_size = layer_size;
+	if (source) {
+		free(img->source);
+		img->source = xstrdup(source);
+	}
+	return 0;
 }
 
 static void drop_image(struct image_store *st, struct image *img)
@@ -411,6 +453,34 @@ int image_commit(struct image_store *st, const char *staging, const struct image
 			drop_image(st, prev);
 	}
 	*out = img;
+	return 0;
+}
+
+int image_tag(struct image_store *st, const char *ref, const char *name,
+	      bool (*in_use)(const char *id, void *ctx), void *ctx, struct clbsd_err *err)
+{
+	struct image *img = image_lookup(st, ref);
+	if (!img)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"no image \"%s\" (clbsd images lists them)", ref);
+	autofree char *norm = image_ref_normalise(name);
+	const char *old = json_str(st->repos, norm);
+	autofree char *old_id = old ? xstrdup(old) : NULL;
+	if (old_id && strcmp(old_id, img->id) == 0)
+		return 0;
+	json_object_set_new(st->repos, norm, json_string(img->id));
+	if (save_repos(st, err) < 0) {
+		if (old_id)
+			json_object_set_new(st->repos, norm, json_string(old_id));
+		else
+			json_object_del(st->repos, norm);
+		return clbsd_err_prefix(err, "tag %s as %s", ref, norm);
+	}
+	if (old_id && !has_names(st, old_id) && !(in_use && in_use(old_id, ctx))) {
+		struct image *prev = image_by_id(st, old_id);
+		if (prev)
+			drop_image(st, prev);
+	}
 	return 0;
 }
 
