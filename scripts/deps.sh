@@ -6,15 +6,16 @@ set -eu
 
 build="gcc make pkg-config libevent-dev libjansson-dev libhttp-parser-dev
 libseccomp-dev libcap-dev libssl-dev libarchive-dev libnl-3-dev libnl-route-3-dev
-libnftables-dev"
+libnftables-dev libcurl4-openssl-dev"
 # Networking uses libnl and libnftables directly; nftables (the nft command)
 # is there for the operator to look at clbsd's table, never on a start path.
 runtime="busybox-static iproute2 util-linux procps libnl-3-200 libnl-route-3-200
-libnftables1 nftables libarchive13"
+libnftables1 nftables libarchive13 libcurl4"
 # The zfs storage driver: a file-backed pool under zfs-fuse for the tests
 # and the demo (OpenZFS needs a kernel module a container host may lack).
 zfs="zfs-fuse"
-tests="clang libclang-rt-14-dev shellcheck tmux curl python3"
+# skopeo and docker-registry: the OCI round trip and a local registry to pull from.
+tests="clang libclang-rt-14-dev shellcheck tmux curl python3 skopeo docker-registry"
 bench="crun hyperfine docker.io docker-compose"
 
 want="$build $runtime"
