@@ -866,7 +866,7 @@ static int load_oci(const char *base, const char *rootfs, struct oci_loaded *out
 	}
 	const char *ref = json_str(json_object_get(desc, "annotations"), OCI_ANNOT_REF);
 	if (ref)
-		out->name = xstrdup(ref);
+		out->name = oci_local_name(ref);
 	manifest = read_blob_json(base, json_str(desc, "digest"), err);
 	const char *mt = json_str(manifest, "mediaType");
 	if (manifest && mt && (strcmp(mt, OCI_MT_INDEX) == 0 || strcmp(mt, DOCKER_MT_LIST) == 0)) {
@@ -940,7 +940,7 @@ static int load_docker(const char *base, const char *rootfs, struct oci_loaded *
 	}
 	const char *tag = json_string_value(json_array_get(json_object_get(first, "RepoTags"), 0));
 	if (tag)
-		out->name = xstrdup(tag);
+		out->name = oci_local_name(tag);
 	size_t i;
 	json_t *l;
 	json_array_foreach(json_object_get(first, "Layers"), i, l)

@@ -62,6 +62,12 @@ struct oci_ref {
  */
 int oci_ref_parse(const char *s, struct oci_ref *r, struct clbsd_err *err);
 void oci_ref_release(struct oci_ref *r);
+/*
+ * The name an image called `ref` by its source gets here: its repo and tag
+ * without the registry host (and without docker.io's "library/"), so
+ * "docker.io/library/busybox:1" is "busybox:1". NULL when ref is no reference.
+ */
+char *oci_local_name(const char *ref);
 /* A host that plain http may be used for: localhost, 127.0.0.0/8, ::1 (port ignored). */
 bool oci_host_is_loopback(const char *host);
 

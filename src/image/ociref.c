@@ -135,6 +135,17 @@ int oci_ref_parse(const char *s, struct oci_ref *out, struct clbsd_err *err)
 	return 0;
 }
 
+char *oci_local_name(const char *ref)
+{
+	struct oci_ref r;
+	struct clbsd_err err;
+	if (oci_ref_parse(ref, &r, &err) < 0)
+		return NULL;
+	char *n = steal_ptr(&r.name);
+	oci_ref_release(&r);
+	return n;
+}
+
 bool oci_host_is_loopback(const char *host)
 {
 	if (!host)

@@ -337,10 +337,12 @@ static int ping(struct reg *r, struct clbsd_err *err)
 	}
 	if (rc == 0 && rs.status != 200)
 		rc = http_fail(r, "ping /v2/", &rs, err);
-	else if (rc < 0 && !r->http_ok)
-		clbsd_err_prefix(err, "%s (plain http is only used for loopback registries and "
-				      "those in CLBSD_INSECURE_REGISTRIES)",
-				 r->ref.host);
+	else if (rc < 0 && !r->http_ok) {
+		size_t n = strlen(err->msg);
+		snprintf(err->msg + n, sizeof(err->msg) - n,
+			 " (https only: plain http is only used for loopback registries and the "
+			 "hosts in clbsdd's CLBSD_INSECURE_REGISTRIES)");
+	}
 	resp_release(&rs);
 	return rc;
 }

@@ -74,6 +74,25 @@ TEST(ref_parse)
 	}
 }
 
+TEST(local_name)
+{
+	static const char *const cases[][2] = {
+		{"docker.io/dock/forge:2", "dock/forge:2"},
+		{"docker.io/library/busybox:1", "busybox:1"},
+		{"busybox", "busybox:latest"},
+		{"forge:latest", "forge:latest"},
+		{"127.0.0.1:5000/test/forge:1", "test/forge:1"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *n = oci_local_name(cases[i][0]);
+		if (!n || strcmp(n, cases[i][1]) != 0)
+			FAILF("\"%s\" -> \"%s\", expected \"%s\"", cases[i][0], n ? n : "(null)",
+			      cases[i][1]);
+		free(n);
+	}
+	CHECK(!oci_local_name("Not A Ref"));
+}
+
 TEST(loopback)
 {
 	CHECK(oci_host_is_loopback("127.0.0.1:5000"));
@@ -447,6 +466,7 @@ snprintf(root, sizeof(root), "/tmp/clbsd-test-oci.XXXXXX");
 if (!mkdtemp(root))
 	return 1;
 RUN(ref_parse);
+RUN(local_name);
 RUN(loopback);
 RUN(digest_valid);
 RUN(index_pick);
