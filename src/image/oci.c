@@ -289,7 +289,7 @@ int oci_layer_write(const char *rootfs, int fd, struct oci_layer *out, struct cl
 	A(archive_write_set_format_raw)(w.gz);
 	A(archive_write_add_filter_gzip)(w.gz);
 	/* No timestamp in the gzip header, no zero padding after the stream. */
-	A(archive_write_set_options)(w.gz, "gzip:!timestamp");
+	A(archive_write_set_options)(w.gz, "gzip:!timestamp,gzip:compression-level=1");
 	A(archive_write_set_bytes_per_block)(w.gz, 0);
 	A(archive_write_set_bytes_in_last_block)(w.gz, 1);
 	int r = 0;
