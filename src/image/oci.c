@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,22 +73,26 @@
 LA_FUNCS
 #undef X
 
+/* Several workers may export and load at once: the table is filled once, under a lock. */
 static int la_load(struct clbsd_err *err)
 {
-	static void *done;
-	if (done)
-		return 0;
-	void *h = tar_archive_lib(err);
-	if (!h)
-		return -err->code;
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static bool done;
+	int r = 0;
+	pthread_mutex_lock(&mu);
+	void *h = done ? NULL : tar_archive_lib(err);
+	if (!done && !h)
+		r = -err->code;
 #define X(f)                                                                                       \
-	if (!(la_##f = (__typeof__(f) *)dlsym(h, #f)))                                             \
-		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,                             \
-					"libarchive lacks %s; install libarchive13 3.4 or later", #f);
+	if (r == 0 && !done && !(la_##f = (__typeof__(f) *)dlsym(h, #f)))                          \
+		r = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,                                \
+				     "libarchive lacks %s; install libarchive13 3.4 or later", #f);
 	LA_FUNCS
 #undef X
-	done = h;
-	return 0;
+	if (r == 0)
+		done = true;
+	pthread_mutex_unlock(&mu);
+	return r;
 }
 
 #define A(f) (*la_##f)
@@ -530,9 +535,9 @@ int oci_export(const char *rootfs, const struct image_config *cfg, int64_t creat
 /* ---- applying layers ---- */
 
 /*
- * Every existing component of rel below rootfs must be a real directory
- * (the last one too when `last`), so nothing reaches outside through a
- * symlink a lower layer left.
+ * Every existing component of rel below rootfs but the last must be a real
+ * directory, and when `last` the last one must not be a symlink, so nothing
+ * reaches outside through a symlink a lower layer left.
  */
 static int path_safe(const char *rootfs, const char *rel, bool last, const char *layer,
 		     struct clbsd_err *err)
@@ -555,12 +560,12 @@ static int path_safe(const char *rootfs, const char *rel, bool last, const char 
 				"layer %s: \"%s\" goes through the symlink /%s, which could "
 				"point outside the image; refusing the image",
 				layer, rel, full + rl + 1);
+		if (!e)
+			return 0; /* the last one itself: anything but a symlink */
 		if (!S_ISDIR(st.st_mode))
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOTDIR,
 						"layer %s: \"%s\": /%s is not a directory", layer,
 						rel, full + rl + 1);
-		if (!e)
-			return 0;
 		*e = '/';
 		c = e + 1;
 	}
@@ -684,7 +689,8 @@ int oci_apply_layer(const char *rootfs, const char *layer, struct clbsd_err *err
 						     lname, name, hl);
 				break;
 			}
-			if ((r = path_safe(rootfs, hrel, true, lname, err)) < 0)
+			/* link() does not follow a symlink at the end: only the way there counts. */
+			if ((r = path_safe(rootfs, hrel, false, lname, err)) < 0)
 				break;
 			autofree char *hfull = xasprintf("%s/%s", rootfs, hrel);
 			A(archive_entry_set_hardlink)(e, hfull);

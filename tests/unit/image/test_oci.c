@@ -377,6 +377,27 @@ TEST(escapes_refused)
 	free(text), free(victim), free(rootfs), free(outside), free(l1), free(l2);
 }
 
+/* Regression: a hard link to a file (not a directory) was refused. */
+TEST(hard_link_applies)
+{
+	struct clbsd_err err;
+	char *rootfs = xasprintf("%s/hrootfs", root);
+	mkdir(rootfs, 0755);
+	char *l = xasprintf("%s/h.tar", root);
+	FILE *f = fopen(l, "w");
+	tar_member(f, "./bin/", '5', NULL, NULL);
+	tar_member(f, "./bin/busybox", '0', NULL, "binary");
+	tar_member(f, "./bin/hard", '1', "./bin/busybox", NULL);
+	tar_end(f);
+	if (oci_apply_layer(rootfs, l, &err) < 0)
+		FAILF("apply: %s", err.msg);
+	char *p = xasprintf("%s/bin/hard", rootfs);
+	struct stat st;
+	CHECK_INT(lstat(p, &st), 0);
+	CHECK_INT(st.st_nlink, 2);
+	free(p), free(l), free(rootfs);
+}
+
 TEST(config_parse)
 {
 	struct clbsd_err err;
@@ -474,6 +495,7 @@ RUN(member_classify);
 RUN(layer_deterministic);
 RUN(whiteouts);
 RUN(escapes_refused);
+RUN(hard_link_applies);
 RUN(config_parse);
 RUN(store_tag_digest);
 struct clbsd_err e;
