@@ -931,6 +931,7 @@ static int load_docker(const char *base, const char *rootfs, struct oci_loaded *
 	int r = 0;
 	json_t *config = NULL;
 	struct strv layers = STRV_INIT;
+	autofree char *cpath = NULL;
 	json_t *first = json_array_get(m, 0);
 	const char *cname = json_str(first, "Config");
 	if (!cname) {
@@ -938,7 +939,7 @@ static int load_docker(const char *base, const char *rootfs, struct oci_loaded *
 				     "manifest.json names no image Config");
 		goto out;
 	}
-	autofree char *cpath = inside(base, cname, err);
+	cpath = inside(base, cname, err);
 	if (!cpath || !(config = read_json(cpath, err)) ||
 	    oci_config_parse(config, &out->cfg, err) < 0) {
 		r = -err->code;
