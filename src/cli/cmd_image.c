@@ -8,8 +8,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,22 +338,13 @@ static int pull_events(const char *data, size_t len, void *ctx)
 	return 0;
 }
 
-static void *watch_run(void *arg)
-{
-	struct pull_watch *w = arg;
-	struct clbsd_client *c = clbsd_client_new(cli.socket);
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	clbsd_client_stream(c, w->path, pull_events, w, NULL, &err);
-	clbsd_client_free(c);
-	return NULL;
-}
-
 /*
  * Follow the progress events from the last one there is now, so none of
- * this pull's is missed however fast it starts.
+ * this pull's is missed however fast it starts. The follower is a child
+ * process: it ends by itself on the last line ("done" or "failed"), and the
+ * parent stops it by its pid when the request was refused before any.
  */
-static bool watch_start(struct pull_watch *w, pthread_t *t)
+static pid_t watch_start(struct pull_watch *w)
 {
 	struct clbsd_client *c = clbsd_client_new(cli.socket);
 	struct clbsd_err err;
@@ -361,7 +354,7 @@ static bool watch_start(struct pull_watch *w, pthread_t *t)
 				     &err);
 	clbsd_client_free(c);
 	if (r < 0)
-		return false;
+		return -1;
 	long long seq = 0;
 	for (char *line = resp; line && *line;) {
 		char *nl = strchr(line, '\n');
@@ -373,7 +366,30 @@ static bool watch_start(struct pull_watch *w, pthread_t *t)
 	free(resp);
 	snprintf(w->path, sizeof(w->path), "/v1/events?follow=1&type=image.progress&since=%lld",
 		 seq);
-	return pthread_create(t, NULL, watch_run, w) == 0;
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	c = clbsd_client_new(cli.socket);
+	clbsd_client_stream(c, w->path, pull_events, w, NULL, &err);
+	clbsd_client_free(c);
+	_exit(0);
+}
+
+/* Let the follower print the last lines (up to `ms`), then stop it. */
+static void watch_stop(pid_t pid, int ms)
+{
+	for (int waited = 0;; waited += 20) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return;
+		if (waited >= ms)
+			break;
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
 }
 
 static int image_pull(int argc, char **argv)
@@ -394,20 +410,12 @@ static int image_pull(int argc, char **argv)
 	clbsd_err_init(&err);
 	json_t *img = NULL;
 	struct pull_watch w = {.ref = ref, .line = BUF_INIT};
-	pthread_t t;
-	bool watching = !cli.json && watch_start(&w, &t);
+	pid_t watcher = cli.json ? -1 : watch_start(&w);
 	r = cli_call("POST", "/v1/images/pull", req, &img, &err);
 	json_decref(req);
-	if (watching) {
-		/* The last line ("done" or "failed") ends the watch; a refused request has none. */
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += r < 0 ? 0 : 2;
-		if (pthread_timedjoin_np(t, NULL, &until) != 0) {
-			pthread_cancel(t);
-			pthread_join(t, NULL);
-		}
-	}
+	/* A pull that ran ends its progress with a last line; a refused one has none. */
+	if (watcher > 0)
+		watch_stop(watcher, r < 0 && err.kind == CLBSD_E_INVALID ? 300 : 2000);
 	buf_release(&w.line);
 	if (r < 0)
 		return cli_fail(&err);
