@@ -852,6 +852,39 @@ static int apply_all(const char *rootfs, char **layers, struct clbsd_err *err)
 	return 0;
 }
 
+/* The first RepoTags entry of a manifest.json beside index.json, or NULL. */
+static char *repo_tag(const char *base)
+{
+	autofree char *p = xasprintf("%s/manifest.json", base);
+	struct clbsd_err ignore;
+	json_t *m = fs_exists(p) ? read_json(p, &ignore) : NULL;
+	const char *t = json_string_value(
+		json_array_get(json_object_get(json_array_get(m, 0), "RepoTags"), 0));
+	char *name = t ? oci_local_name(t) : NULL;
+	json_decref(m);
+	return name;
+}
+
+/*
+ * The name a layout gives its image. containerd and docker (25 and later)
+ * put the full name in io.containerd.image.name and only the tag in the
+ * OCI ref annotation, which then is a tag and no name; docker's archives
+ * also carry manifest.json with RepoTags.
+ */
+static char *layout_name(const char *base, json_t *annotations)
+{
+	const char *full = json_str(annotations, "io.containerd.image.name");
+	const char *ref = json_str(annotations, OCI_ANNOT_REF);
+	char *name = full ? oci_local_name(full) : NULL;
+	if (!name && ref && strpbrk(ref, ":/"))
+		name = oci_local_name(ref);
+	if (!name)
+		name = repo_tag(base);
+	if (!name && ref)
+		name = oci_local_name(ref);
+	return name;
+}
+
 static int load_oci(const char *base, const char *rootfs, struct oci_loaded *out,
 		    struct clbsd_err *err)
 {
@@ -870,9 +903,7 @@ static int load_oci(const char *base, const char *rootfs, struct oci_loaded *out
 				     json_array_size(json_object_get(index, "manifests")));
 		goto out;
 	}
-	const char *ref = json_str(json_object_get(desc, "annotations"), OCI_ANNOT_REF);
-	if (ref)
-		out->name = oci_local_name(ref);
+	out->name = layout_name(base, json_object_get(desc, "annotations"));
 	manifest = read_blob_json(base, json_str(desc, "digest"), err);
 	const char *mt = json_str(manifest, "mediaType");
 	if (manifest && mt && (strcmp(mt, OCI_MT_INDEX) == 0 || strcmp(mt, DOCKER_MT_LIST) == 0)) {

@@ -109,6 +109,16 @@ clbsd image load "$TMP/spa.tar" >/dev/null && clbsd image export special:1 -o "$
 skopeo copy -q "oci-archive:$TMP/forge.tar" "oci:$TMP/layout:forge:dir" &&
 	clbsd image load --name fromdir:1 "$TMP/layout" >/dev/null && same_tree forge fromdir:1 &&
 	ok load_layout_dir || fail load_layout_dir "failed"
+# Docker 25+ and containerd: the full name in io.containerd.image.name, the tag in ref.name.
+python3 - "$TMP/layout/index.json" <<'EOF'
+import json, sys
+p = sys.argv[1]; j = json.load(open(p))
+j["manifests"][0]["annotations"] = {"io.containerd.image.name": "docker.io/library/ctrd:7",
+                                    "org.opencontainers.image.ref.name": "7"}
+json.dump(j, open(p, "w"))
+EOF
+clbsd image load "$TMP/layout" >/dev/null && clbsd image inspect ctrd:7 >/dev/null &&
+	ok load_containerd_name || fail load_containerd_name "$(clbsd images)"
 
 # ---- docker save archives ----
 skopeo copy -q "oci-archive:$TMP/forge.tar" "docker-archive:$TMP/docker.tar:dock/forge:2" &&
