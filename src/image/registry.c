@@ -50,6 +50,10 @@ struct resp {
 	int wr_errno;
 	char *www_auth;
 	char *ctype;
+	/* Progress of a large download: a line each quarter. */
+	const struct reg *reg;
+	const char *label;
+	int64_t total, next;
 };
 
 static void progress(const struct reg *r, const char *fmt, ...)
@@ -83,6 +87,11 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 		if (write_all(rs->fd, p, len) < 0) {
 			rs->wr_errno = errno;
 			return 0;
+		}
+		if (rs->label && rs->total > (4 << 20) && rs->got >= rs->next && rs->got < rs->total) {
+			progress(rs->reg, "%s: %lld of %lld MB", rs->label,
+				 (long long)(rs->got >> 20), (long long)(rs->total >> 20));
+			rs->next += rs->total / 4;
 		}
 		return len;
 	}
@@ -286,7 +295,8 @@ static int reg_get(struct reg *r, const char *path, const char *accept, struct r
 {
 	autofree char *url = xasprintf("%s://%s/v2/%s", r->scheme, r->ref.host, path);
 	for (int round = 0;; round++) {
-		struct resp fresh = {.fd = rs->fd, .cap = rs->cap};
+		struct resp fresh = {.fd = rs->fd, .cap = rs->cap, .reg = rs->reg,
+				     .label = rs->label, .total = rs->total, .next = rs->next};
 		if (rs->hash)
 			fresh.hash = hash_sha256_begin();
 		resp_release(rs);
@@ -389,16 +399,20 @@ out:
 	return j;
 }
 
-/* A blob into fd (or memory when fd is -1), checked against its digest. */
+/*
+ * A blob into fd (or memory when fd is -1), checked against its digest;
+ * label and size (for progress) may be NULL and 0.
+ */
 static int get_blob(struct reg *r, const char *digest, int fd, struct buf *mem,
-		    struct clbsd_err *err)
+		    const char *label, int64_t size, struct clbsd_err *err)
 {
 	if (!oci_digest_valid(digest))
 		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EINVAL,
 					"unsupported or malformed digest \"%s\" (sha256 only)",
 					digest ? digest : "");
 	autofree char *path = xasprintf("%s/blobs/%s", r->ref.repo, digest);
-	struct resp rs = {.fd = fd, .cap = MAX_JSON, .hash = hash_sha256_begin()};
+	struct resp rs = {.fd = fd, .cap = MAX_JSON, .hash = hash_sha256_begin(), .reg = r,
+			  .label = label, .total = size, .next = size / 4};
 	int rc = reg_get(r, path, NULL, &rs, err);
 	if (rc == 0 && rs.status != 200) {
 		autofree char *what = xasprintf("blob %s", digest);
@@ -483,7 +497,7 @@ int oci_stage_pull(const char *staging, const char *refs, const struct oci_pull_
 	}
 	progress(&r, "manifest %s", digest);
 	const char *cd = json_str(json_object_get(m, "config"), "digest");
-	if ((rc = get_blob(&r, cd, -1, &cfgb, err)) < 0)
+	if ((rc = get_blob(&r, cd, -1, &cfgb, NULL, 0, err)) < 0)
 		goto out;
 	json_t *cj = json_loadb(cfgb.data ? cfgb.data : "", cfgb.len, 0, NULL);
 	rc = oci_config_parse(cj, &l.cfg, err);
@@ -513,7 +527,8 @@ int oci_stage_pull(const char *staging, const char *refs, const struct oci_pull_
 			rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", file);
 			goto out;
 		}
-		rc = get_blob(&r, dg, fd, NULL, err);
+		autofree char *label = xasprintf("layer %zu/%zu %.19s", i + 1, n, dg);
+		rc = get_blob(&r, dg, fd, NULL, label, json_int(ld, "size", 0), err);
 		close(fd);
 		if (rc == 0)
 			rc = oci_apply_layer(rootfs, file, err);
