@@ -39,6 +39,7 @@ struct reg {
 	const struct oci_pull_opts *o;
 	const char *scheme; /* "https" or "http" */
 	char *auth;         /* an Authorization header line, or NULL */
+	bool basic;         /* the registry asked for Basic credentials */
 	bool http_ok;
 };
 
@@ -298,7 +299,8 @@ static int authenticate(struct reg *r, const char *challenge, struct clbsd_err *
 						r->ref.host);
 		free(r->auth);
 		r->auth = NULL;
-		return 0; /* get() sends them when r->auth is unset (below) */
+		r->basic = true; /* reg_get() sends them from now on */
+		return 0;
 	}
 	if (!challenge || strncasecmp(challenge, "Bearer", 6) != 0)
 		return clbsd_err_setmsg(err, CLBSD_E_FORBIDDEN, EACCES,
@@ -354,7 +356,8 @@ static int reg_get(struct reg *r, const char *path, const char *accept, struct r
 		if (rs->fd >= 0 && (ftruncate(rs->fd, 0) < 0 || lseek(rs->fd, 0, SEEK_SET) < 0))
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "truncate download");
 		const char *user = r->o ? r->o->username : NULL;
-		autofree char *basic = (!r->auth && user)
+		/* Credentials go only to a registry that asked for them, never unasked. */
+		autofree char *basic = (r->basic && user)
 					       ? xasprintf("%s:%s", user,
 							   r->o->password ? r->o->password : "")
 					       : NULL;
