@@ -139,9 +139,8 @@ static void job_run(void *arg)
 		j->rc = oci_stage_load(j->staging, j->src, &j->loaded, &j->err);
 		break;
 	case JOB_PULL: {
-		struct oci_pull_opts o = {.insecure = j->insecure,
-					  .progress = progress_line,
-					  .ctx = j->p->data};
+		struct oci_pull_opts o = {
+		    .insecure = j->insecure, .progress = progress_line, .ctx = j->p->data};
 		j->rc = oci_stage_pull(j->staging, j->src, &o, &j->loaded, &j->err);
 		break;
 	}
@@ -250,8 +249,7 @@ static void job_done(void *arg)
 				     &j->err);
 	const char *verb = job_verb[j->kind];
 	if (j->rc < 0) {
-		log_error("image", NULL, "%s %s: %s", verb, j->name ? j->name : j->src,
-			  j->err.msg);
+		log_error("image", NULL, "%s %s: %s", verb, j->name ? j->name : j->src, j->err.msg);
 		if (pr) {
 			autofree char *msg = xasprintf("failed: %s", j->err.msg);
 			progress_line(pr, msg);
@@ -267,9 +265,10 @@ static void job_done(void *arg)
 			json_object_set_new(ev, "digest", json_string(img->digest));
 		if (j->kind == JOB_LOAD || j->kind == JOB_PULL)
 			json_object_set_new(ev, "from", json_string(j->src));
-		daemon_event(j->d, j->kind == JOB_PULL   ? "image.pulled"
-				   : j->kind == JOB_LOAD ? "image.loaded"
-							 : "image.imported",
+		daemon_event(j->d,
+			     j->kind == JOB_PULL   ? "image.pulled"
+			     : j->kind == JOB_LOAD ? "image.loaded"
+						   : "image.imported",
 			     NULL, ev);
 		log_info("image", NULL, "stored %s as %.12s (%lld bytes)", norm, img->id,
 			 (long long)img->size);
@@ -348,8 +347,8 @@ static void start_job(struct daemon *d, struct evhttp_request *req, bool forge)
 		json_decref(body);
 		return;
 	}
-	struct image_job *j = job_new(d, forge ? JOB_FORGE : JOB_IMPORT, forge ? d->busybox : path,
-				      name);
+	struct image_job *j =
+	    job_new(d, forge ? JOB_FORGE : JOB_IMPORT, forge ? d->busybox : path, name);
 	json_decref(body);
 	job_start(j, req);
 }
@@ -439,8 +438,8 @@ static void start_export(struct daemon *d, struct evhttp_request *req, const cha
 	}
 	struct image *img = image_lookup(&d->images, ref);
 	if (!img) {
-		api_reply_error(req, 404, "not_found", "no image \"%s\" ('clbsd images' lists them)",
-				ref);
+		api_reply_error(req, 404, "not_found",
+				"no image \"%s\" ('clbsd images' lists them)", ref);
 		json_decref(body);
 		return;
 	}

@@ -9,11 +9,11 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <stdlib.h>
-#include <string.h>
 
 /* -h and --json only; returns -1 after help, 0 to go on, else an exit status. */
 static int opts_json(int argc, char **argv)
@@ -169,9 +169,9 @@ struct img_opts {
 static int parse_img_opts(int argc, char **argv, struct img_opts *o)
 {
 	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},     {"json", no_argument, NULL, 'j'},
-		{"output", required_argument, NULL, 'o'}, {"input", required_argument, NULL, 'i'},
-		{"name", required_argument, NULL, 'n'}, {NULL, 0, NULL, 0},
+	    {"help", no_argument, NULL, 'h'},	      {"json", no_argument, NULL, 'j'},
+	    {"output", required_argument, NULL, 'o'}, {"input", required_argument, NULL, 'i'},
+	    {"name", required_argument, NULL, 'n'},   {NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 0;
@@ -236,7 +236,8 @@ static int image_export(int argc, char **argv)
 		return cli_usage("missing -o FILE (where the OCI archive goes)");
 	const char *ref = argv[optind];
 	if (!valid_image_ref(ref))
-		return cli_usage("invalid image reference \"%s\": expected NAME[:TAG] or an id", ref);
+		return cli_usage("invalid image reference \"%s\": expected NAME[:TAG] or an id",
+				 ref);
 	autofree char *path = abs_target(o.out);
 	if (!path)
 		return cli_usage("cannot write \"%s\": its directory does not exist", o.out);
@@ -294,7 +295,8 @@ static int image_load(int argc, char **argv)
 	if (!file && optind < argc)
 		file = argv[optind++];
 	if (!file)
-		return cli_usage("missing FILE (an OCI archive or layout, or a docker save archive)");
+		return cli_usage(
+		    "missing FILE (an OCI archive or layout, or a docker save archive)");
 	if (optind < argc)
 		return cli_usage("unexpected argument \"%s\"", argv[optind]);
 	return do_load(file, o.name);
@@ -449,7 +451,8 @@ static int image_tag(int argc, char **argv)
 				 argv[optind + 2]);
 	const char *src = argv[optind], *dst = argv[optind + 1];
 	if (!valid_image_ref(src))
-		return cli_usage("invalid image reference \"%s\": expected NAME[:TAG] or an id", src);
+		return cli_usage("invalid image reference \"%s\": expected NAME[:TAG] or an id",
+				 src);
 	if (!valid_image_ref(dst))
 		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", dst);
 	json_t *req = json_pack("{s:s}", "name", dst);
@@ -484,7 +487,7 @@ static int image_prune(int argc, char **argv)
 		size_t i;
 		json_t *id;
 		json_array_foreach(json_object_get(res, "removed"), i, id)
-			printf("Deleted: %s\n", json_string_value(id));
+		    printf("Deleted: %s\n", json_string_value(id));
 		char size[32];
 		fmt_size(json_integer_value(json_object_get(res, "reclaimed")), size, sizeof(size));
 		printf("Total reclaimed space: %s\n", size);
@@ -506,18 +509,12 @@ int cmd_image(int argc, char **argv)
 		const char *full;
 		int (*fn)(int, char **);
 	} subs[] = {
-		{"import", "image import", image_import},
-		{"export", "image export", image_export},
-		{"save", "image export", image_export},
-		{"load", "image load", image_load},
-		{"pull", "image pull", image_pull},
-		{"tag", "image tag", image_tag},
-		{"prune", "image prune", image_prune},
-		{"rm", "image rm", image_rm},
-		{"remove", "image rm", image_rm},
-		{"inspect", "image inspect", image_inspect},
-		{"ls", "image ls", cmd_images},
-		{"list", "image ls", cmd_images},
+	    {"import", "image import", image_import}, {"export", "image export", image_export},
+	    {"save", "image export", image_export},   {"load", "image load", image_load},
+	    {"pull", "image pull", image_pull},	      {"tag", "image tag", image_tag},
+	    {"prune", "image prune", image_prune},    {"rm", "image rm", image_rm},
+	    {"remove", "image rm", image_rm},	      {"inspect", "image inspect", image_inspect},
+	    {"ls", "image ls", cmd_images},	      {"list", "image ls", cmd_images},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
 		if (strcmp(subs[i].name, sub) == 0) {

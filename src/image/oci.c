@@ -24,49 +24,49 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define LA_FUNCS \
-	X(archive_entry_filetype) \
-	X(archive_entry_free) \
-	X(archive_entry_hardlink) \
-	X(archive_entry_new) \
-	X(archive_entry_pathname) \
-	X(archive_entry_set_filetype) \
-	X(archive_entry_set_gid) \
-	X(archive_entry_set_hardlink) \
-	X(archive_entry_set_mtime) \
-	X(archive_entry_set_pathname) \
-	X(archive_entry_set_perm) \
-	X(archive_entry_set_rdev) \
-	X(archive_entry_set_size) \
-	X(archive_entry_set_symlink) \
-	X(archive_entry_set_uid) \
-	X(archive_errno) \
-	X(archive_error_string) \
-	X(archive_read_close) \
-	X(archive_read_data_block) \
-	X(archive_read_data_skip) \
-	X(archive_read_free) \
-	X(archive_read_new) \
-	X(archive_read_next_header) \
-	X(archive_read_open_filename) \
-	X(archive_read_support_filter_all) \
-	X(archive_read_support_format_tar) \
-	X(archive_write_add_filter_gzip) \
-	X(archive_write_close) \
-	X(archive_write_data) \
-	X(archive_write_data_block) \
-	X(archive_write_disk_new) \
-	X(archive_write_disk_set_options) \
-	X(archive_write_finish_entry) \
-	X(archive_write_free) \
-	X(archive_write_header) \
-	X(archive_write_new) \
-	X(archive_write_open) \
-	X(archive_write_open_fd) \
-	X(archive_write_set_bytes_in_last_block) \
-	X(archive_write_set_bytes_per_block) \
-	X(archive_write_set_format_pax_restricted) \
-	X(archive_write_set_format_raw) \
+#define LA_FUNCS                                                                                   \
+	X(archive_entry_filetype)                                                                  \
+	X(archive_entry_free)                                                                      \
+	X(archive_entry_hardlink)                                                                  \
+	X(archive_entry_new)                                                                       \
+	X(archive_entry_pathname)                                                                  \
+	X(archive_entry_set_filetype)                                                              \
+	X(archive_entry_set_gid)                                                                   \
+	X(archive_entry_set_hardlink)                                                              \
+	X(archive_entry_set_mtime)                                                                 \
+	X(archive_entry_set_pathname)                                                              \
+	X(archive_entry_set_perm)                                                                  \
+	X(archive_entry_set_rdev)                                                                  \
+	X(archive_entry_set_size)                                                                  \
+	X(archive_entry_set_symlink)                                                               \
+	X(archive_entry_set_uid)                                                                   \
+	X(archive_errno)                                                                           \
+	X(archive_error_string)                                                                    \
+	X(archive_read_close)                                                                      \
+	X(archive_read_data_block)                                                                 \
+	X(archive_read_data_skip)                                                                  \
+	X(archive_read_free)                                                                       \
+	X(archive_read_new)                                                                        \
+	X(archive_read_next_header)                                                                \
+	X(archive_read_open_filename)                                                              \
+	X(archive_read_support_filter_all)                                                         \
+	X(archive_read_support_format_tar)                                                         \
+	X(archive_write_add_filter_gzip)                                                           \
+	X(archive_write_close)                                                                     \
+	X(archive_write_data)                                                                      \
+	X(archive_write_data_block)                                                                \
+	X(archive_write_disk_new)                                                                  \
+	X(archive_write_disk_set_options)                                                          \
+	X(archive_write_finish_entry)                                                              \
+	X(archive_write_free)                                                                      \
+	X(archive_write_header)                                                                    \
+	X(archive_write_new)                                                                       \
+	X(archive_write_open)                                                                      \
+	X(archive_write_open_fd)                                                                   \
+	X(archive_write_set_bytes_in_last_block)                                                   \
+	X(archive_write_set_bytes_per_block)                                                       \
+	X(archive_write_set_format_pax_restricted)                                                 \
+	X(archive_write_set_format_raw)                                                            \
 	X(archive_write_set_options)
 
 #define X(f) static __typeof__(f) *la_##f;
@@ -86,7 +86,8 @@ static int la_load(struct clbsd_err *err)
 #define X(f)                                                                                       \
 	if (r == 0 && !done && !(la_##f = (__typeof__(f) *)dlsym(h, #f)))                          \
 		r = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,                                \
-				     "libarchive lacks %s; install libarchive13 3.4 or later", #f);
+				     "libarchive lacks %s; install libarchive13 3.4 or later",     \
+				     #f);
 	LA_FUNCS
 #undef X
 	if (r == 0)
@@ -347,8 +348,7 @@ static char *dump(json_t *j)
 	return s;
 }
 
-char *oci_config_blob(const struct image_config *cfg, int64_t created_ns,
-		      const struct oci_layer *l)
+char *oci_config_blob(const struct image_config *cfg, int64_t created_ns, const struct oci_layer *l)
 {
 	json_t *c = json_object();
 	if (cfg->env && cfg->env[0])
@@ -361,11 +361,11 @@ char *oci_config_blob(const struct image_config *cfg, int64_t created_ns,
 		json_object_set_new(c, "WorkingDir", json_string(cfg->workdir));
 	if (cfg->user && *cfg->user)
 		json_object_set_new(c, "User", json_string(cfg->user));
-	json_t *j = json_pack("{s:s,s:s,s:o,s:o,s:{s:s,s:[s]},s:[{s:o,s:s}]}", "architecture",
-			      oci_host_arch(), "os", "linux", "created", rfc3339(created_ns),
-			      "config", c, "rootfs", "type", "layers", "diff_ids", l->diff_id,
-			      "history", "created", rfc3339(created_ns), "created_by",
-			      "clbsd image export");
+	json_t *j =
+	    json_pack("{s:s,s:s,s:o,s:o,s:{s:s,s:[s]},s:[{s:o,s:s}]}", "architecture",
+		      oci_host_arch(), "os", "linux", "created", rfc3339(created_ns), "config", c,
+		      "rootfs", "type", "layers", "diff_ids", l->diff_id, "history", "created",
+		      rfc3339(created_ns), "created_by", "clbsd image export");
 	return dump(j);
 }
 
@@ -373,16 +373,16 @@ char *oci_manifest_blob(const char *config_blob, const struct oci_layer *l)
 {
 	char cd[OCI_DIGEST_LEN];
 	digest_of(config_blob, strlen(config_blob), cd);
-	json_t *j = json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:[{s:s,s:s,s:I}]}", "schemaVersion", 2,
-			      "mediaType", OCI_MT_MANIFEST, "config", "mediaType", OCI_MT_CONFIG,
-			      "digest", cd, "size", (json_int_t)strlen(config_blob), "layers",
-			      "mediaType", OCI_MT_LAYER_GZIP, "digest", l->digest, "size",
-			      (json_int_t)l->size);
+	json_t *j =
+	    json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:[{s:s,s:s,s:I}]}", "schemaVersion", 2,
+		      "mediaType", OCI_MT_MANIFEST, "config", "mediaType", OCI_MT_CONFIG, "digest",
+		      cd, "size", (json_int_t)strlen(config_blob), "layers", "mediaType",
+		      OCI_MT_LAYER_GZIP, "digest", l->digest, "size", (json_int_t)l->size);
 	return dump(j);
 }
 
-void oci_image_digest(const struct image_config *cfg, int64_t created_ns,
-		      const struct oci_layer *l, char out[OCI_DIGEST_LEN])
+void oci_image_digest(const struct image_config *cfg, int64_t created_ns, const struct oci_layer *l,
+		      char out[OCI_DIGEST_LEN])
 {
 	autofree char *c = oci_config_blob(cfg, created_ns, l);
 	autofree char *m = oci_manifest_blob(c, l);
@@ -457,8 +457,8 @@ static int put_layer_file(struct archive *a, const char *name, const char *path,
 }
 
 int oci_export(const char *rootfs, const struct image_config *cfg, int64_t created_ns,
-	       const char *ref_name, const char *tmpdir, const char *path,
-	       struct oci_layer *layer, char digest[OCI_DIGEST_LEN], struct clbsd_err *err)
+	       const char *ref_name, const char *tmpdir, const char *path, struct oci_layer *layer,
+	       char digest[OCI_DIGEST_LEN], struct clbsd_err *err)
 {
 	if (la_load(err) < 0)
 		return -err->code;
@@ -466,7 +466,7 @@ int oci_export(const char *rootfs, const struct image_config *cfg, int64_t creat
 	struct oci_layer l;
 	{
 		autoclose int lfd =
-			open(lpath, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0600);
+		    open(lpath, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0600);
 		if (lfd < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", lpath);
 		if (oci_layer_write(rootfs, lfd, &l, err) < 0)
@@ -477,11 +477,11 @@ int oci_export(const char *rootfs, const struct image_config *cfg, int64_t creat
 	char cd[OCI_DIGEST_LEN], md[OCI_DIGEST_LEN];
 	digest_of(cblob, strlen(cblob), cd);
 	digest_of(mblob, strlen(mblob), md);
-	autofree char *index = dump(json_pack(
-		"{s:i,s:s,s:[{s:s,s:s,s:I,s:{s:s},s:{s:s,s:s}}]}", "schemaVersion", 2, "mediaType",
-		OCI_MT_INDEX, "manifests", "mediaType", OCI_MT_MANIFEST, "digest", md, "size",
-		(json_int_t)strlen(mblob), "annotations", OCI_ANNOT_REF, ref_name, "platform",
-		"architecture", oci_host_arch(), "os", "linux"));
+	autofree char *index = dump(
+	    json_pack("{s:i,s:s,s:[{s:s,s:s,s:I,s:{s:s},s:{s:s,s:s}}]}", "schemaVersion", 2,
+		      "mediaType", OCI_MT_INDEX, "manifests", "mediaType", OCI_MT_MANIFEST,
+		      "digest", md, "size", (json_int_t)strlen(mblob), "annotations", OCI_ANNOT_REF,
+		      ref_name, "platform", "architecture", oci_host_arch(), "os", "linux"));
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
 	char rnd[9];
@@ -556,10 +556,10 @@ static int path_safe(const char *rootfs, const char *rel, bool last, const char 
 			return 0; /* not there yet: created as a directory */
 		if (S_ISLNK(st.st_mode))
 			return clbsd_err_setmsg(
-				err, CLBSD_E_INVALID, ELOOP,
-				"layer %s: \"%s\" goes through the symlink /%s, which could "
-				"point outside the image; refusing the image",
-				layer, rel, full + rl + 1);
+			    err, CLBSD_E_INVALID, ELOOP,
+			    "layer %s: \"%s\" goes through the symlink /%s, which could "
+			    "point outside the image; refusing the image",
+			    layer, rel, full + rl + 1);
 		if (!e)
 			return 0; /* the last one itself: anything but a symlink */
 		if (!S_ISDIR(st.st_mode))
@@ -589,7 +589,9 @@ static int opaque_clear(const char *rootfs, const char *rel, json_t *seen, struc
 	autofree char *dir = *rel ? xasprintf("%s/%s", rootfs, rel) : xstrdup(rootfs);
 	DIR *d = opendir(dir);
 	if (!d)
-		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
+		return errno == ENOENT
+			   ? 0
+			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
 	struct strv names = STRV_INIT;
 	struct dirent *de;
 	while ((de = readdir(d)))
@@ -598,7 +600,8 @@ static int opaque_clear(const char *rootfs, const char *rel, json_t *seen, struc
 	closedir(d);
 	int r = 0;
 	for (size_t i = 0; r == 0 && names.v && names.v[i]; i++) {
-		autofree char *sub = *rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
+		autofree char *sub =
+		    *rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
 		autofree char *full = xasprintf("%s/%s", rootfs, sub);
 		struct stat st;
 		if (!json_object_get(seen, sub))
@@ -620,11 +623,10 @@ int oci_apply_layer(const char *rootfs, const char *layer, struct clbsd_err *err
 	A(archive_read_support_format_tar)(a);
 	struct archive *disk = A(archive_write_disk_new)();
 	/* Numeric owners (no name lookup): the image's ids, not the host's. */
-	A(archive_write_disk_set_options)(disk, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
-							ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-							ARCHIVE_EXTRACT_UNLINK |
-							ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-							ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+	A(archive_write_disk_set_options)
+	(disk, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |
+		   ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK |
+		   ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	json_t *seen = json_object();
 	int r = 0;
 	if (A(archive_read_open_filename)(a, layer, 65536) != ARCHIVE_OK)
@@ -689,7 +691,8 @@ int oci_apply_layer(const char *rootfs, const char *layer, struct clbsd_err *err
 						     lname, name, hl);
 				break;
 			}
-			/* link() does not follow a symlink at the end: only the way there counts. */
+			/* link() does not follow a symlink at the end: only the way there counts.
+			 */
 			if ((r = path_safe(rootfs, hrel, false, lname, err)) < 0)
 				break;
 			autofree char *hfull = xasprintf("%s/%s", rootfs, hrel);
@@ -753,7 +756,8 @@ int oci_config_parse(json_t *blob, struct image_config *cfg, struct clbsd_err *e
 	if (!n.env[0]) {
 		free(n.env);
 		n.env = xcalloc(2, sizeof(char *));
-		n.env[0] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+		n.env[0] =
+		    xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	}
 	const char *wd = json_str(c, "WorkingDir");
 	autofree char *w = xstrdup(wd && *wd ? wd : "/");
@@ -762,9 +766,9 @@ int oci_config_parse(json_t *blob, struct image_config *cfg, struct clbsd_err *e
 		w[--wl] = '\0';
 	if (!fs_path_is_clean_abs(w)) {
 		image_config_release(&n);
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"the image's WorkingDir \"%s\" is not a clean absolute path",
-					wd);
+		return clbsd_err_setmsg(
+		    err, CLBSD_E_INVALID, EINVAL,
+		    "the image's WorkingDir \"%s\" is not a clean absolute path", wd);
 	}
 	n.workdir = steal_ptr(&w);
 	const char *user = json_str(c, "User");
@@ -858,8 +862,8 @@ static char *repo_tag(const char *base)
 	autofree char *p = xasprintf("%s/manifest.json", base);
 	struct clbsd_err ignore;
 	json_t *m = fs_exists(p) ? read_json(p, &ignore) : NULL;
-	const char *t = json_string_value(
-		json_array_get(json_object_get(json_array_get(m, 0), "RepoTags"), 0));
+	const char *t =
+	    json_string_value(json_array_get(json_object_get(json_array_get(m, 0), "RepoTags"), 0));
 	char *name = t ? oci_local_name(t) : NULL;
 	json_decref(m);
 	return name;
@@ -938,7 +942,8 @@ static int load_oci(const char *base, const char *rootfs, struct oci_loaded *out
 		}
 		if (strcmp(d, dg) != 0) {
 			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EBADMSG,
-					     "layer %s is damaged: its content hashes to %s", dg, d);
+					     "layer %s is damaged: its content hashes to %s", dg,
+					     d);
 			goto out;
 		}
 		strv_push(&layers, p);
@@ -1008,8 +1013,8 @@ static int unpack_outer(const char *path, const char *dir, struct clbsd_err *err
 	A(archive_read_support_filter_all)(a);
 	A(archive_read_support_format_tar)(a);
 	struct archive *disk = A(archive_write_disk_new)();
-	A(archive_write_disk_set_options)(disk, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-							ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+	A(archive_write_disk_set_options)
+	(disk, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	int r = 0;
 	if (A(archive_read_open_filename)(a, path, 65536) != ARCHIVE_OK)
 		r = aerr(a, CLBSD_E_INVALID, path, err);

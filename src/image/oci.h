@@ -31,13 +31,13 @@
 
 #define OCI_DIGEST_LEN 72
 
-#define OCI_MT_INDEX      "application/vnd.oci.image.index.v1+json"
-#define OCI_MT_MANIFEST   "application/vnd.oci.image.manifest.v1+json"
-#define OCI_MT_CONFIG     "application/vnd.oci.image.config.v1+json"
-#define OCI_MT_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define DOCKER_MT_LIST    "application/vnd.docker.distribution.manifest.list.v2+json"
+#define OCI_MT_INDEX	   "application/vnd.oci.image.index.v1+json"
+#define OCI_MT_MANIFEST	   "application/vnd.oci.image.manifest.v1+json"
+#define OCI_MT_CONFIG	   "application/vnd.oci.image.config.v1+json"
+#define OCI_MT_LAYER_GZIP  "application/vnd.oci.image.layer.v1.tar+gzip"
+#define DOCKER_MT_LIST	   "application/vnd.docker.distribution.manifest.list.v2+json"
 #define DOCKER_MT_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define OCI_ANNOT_REF     "org.opencontainers.image.ref.name"
+#define OCI_ANNOT_REF	   "org.opencontainers.image.ref.name"
 
 /* The libarchive handle, loaded once for the process (src/storage/tar.c). */
 void *tar_archive_lib(struct clbsd_err *err);
@@ -86,7 +86,7 @@ enum oci_member {
 	OCI_MEMBER_WHITEOUT, /* remove *path */
 	OCI_MEMBER_OPAQUE,   /* empty the directory *path ("" is the root) */
 	OCI_MEMBER_SKIP,     /* aufs metadata (".wh..wh.plnk" and the like): ignored */
-	OCI_MEMBER_BAD,      /* absolute, "..", or a whiteout of "." / ".." */
+	OCI_MEMBER_BAD,	     /* absolute, "..", or a whiteout of "." / ".." */
 };
 /*
  * Classify a tar member name; *path (caller frees) gets the clean relative
@@ -100,7 +100,7 @@ enum oci_member oci_member_classify(const char *name, char **path);
 struct oci_layer {
 	char diff_id[OCI_DIGEST_LEN]; /* of the tar */
 	char digest[OCI_DIGEST_LEN];  /* of the gzip stream */
-	int64_t size;                 /* of the gzip stream */
+	int64_t size;		      /* of the gzip stream */
 };
 
 /*
@@ -114,8 +114,8 @@ char *oci_config_blob(const struct image_config *cfg, int64_t created_ns,
 		      const struct oci_layer *l);
 char *oci_manifest_blob(const char *config_blob, const struct oci_layer *l);
 /* The image digest from the config and layer (sha256 of the manifest). */
-void oci_image_digest(const struct image_config *cfg, int64_t created_ns,
-		      const struct oci_layer *l, char out[OCI_DIGEST_LEN]);
+void oci_image_digest(const struct image_config *cfg, int64_t created_ns, const struct oci_layer *l,
+		      char out[OCI_DIGEST_LEN]);
 
 /*
  * Export rootfs + cfg as an OCI image layout archive at path (written to a
@@ -124,8 +124,8 @@ void oci_image_digest(const struct image_config *cfg, int64_t created_ns,
  * layer written and digest the manifest's digest.
  */
 int oci_export(const char *rootfs, const struct image_config *cfg, int64_t created_ns,
-	       const char *ref_name, const char *tmpdir, const char *path,
-	       struct oci_layer *layer, char digest[OCI_DIGEST_LEN], struct clbsd_err *err);
+	       const char *ref_name, const char *tmpdir, const char *path, struct oci_layer *layer,
+	       char digest[OCI_DIGEST_LEN], struct clbsd_err *err);
 
 /* What a load or pull found besides the rootfs. */
 struct oci_loaded {
@@ -158,7 +158,7 @@ int oci_file_digest(const char *path, char out[OCI_DIGEST_LEN], struct clbsd_err
 typedef void (*oci_progress_fn)(void *ctx, const char *msg);
 
 struct oci_pull_opts {
-	char **insecure; /* hosts (host or host:port) allowed over plain http */
+	char **insecure;		 /* hosts (host or host:port) allowed over plain http */
 	const char *username, *password; /* basic credentials for the token, or NULL */
 	oci_progress_fn progress;
 	void *ctx;

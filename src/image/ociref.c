@@ -44,7 +44,8 @@ static bool repo_ok(const char *s)
 		if (!strchr("/._-", c) || i == 0 || !s[i + 1])
 			return false;
 		char prev = s[i - 1];
-		if (strchr("/._-", prev) && !(c == '_' && prev == '_') && !(c == '-' && prev == '-'))
+		if (strchr("/._-", prev) && !(c == '_' && prev == '_') &&
+		    !(c == '-' && prev == '-'))
 			return false;
 	}
 	return true;
@@ -180,9 +181,8 @@ const char *oci_host_arch(void)
 	static const struct {
 		const char *uname, *oci;
 	} map[] = {
-		{"x86_64", "amd64"},  {"aarch64", "arm64"}, {"armv7l", "arm"},
-		{"i686", "386"},      {"i386", "386"},      {"ppc64le", "ppc64le"},
-		{"s390x", "s390x"},   {"riscv64", "riscv64"},
+	    {"x86_64", "amd64"}, {"aarch64", "arm64"},	 {"armv7l", "arm"},  {"i686", "386"},
+	    {"i386", "386"},	 {"ppc64le", "ppc64le"}, {"s390x", "s390x"}, {"riscv64", "riscv64"},
 	};
 	static char other[65];
 	struct utsname u;

@@ -32,14 +32,14 @@
 #define MAX_JSON (4 << 20)
 
 static const char accept_manifests[] =
-	"Accept: " OCI_MT_INDEX ", " OCI_MT_MANIFEST ", " DOCKER_MT_LIST ", " DOCKER_MT_MANIFEST;
+    "Accept: " OCI_MT_INDEX ", " OCI_MT_MANIFEST ", " DOCKER_MT_LIST ", " DOCKER_MT_MANIFEST;
 
 struct reg {
 	struct oci_ref ref;
 	const struct oci_pull_opts *o;
 	const char *scheme; /* "https" or "http" */
-	char *auth;         /* an Authorization header line, or NULL */
-	bool basic;         /* the registry asked for Basic credentials */
+	char *auth;	    /* an Authorization header line, or NULL */
+	bool basic;	    /* the registry asked for Basic credentials */
 	bool http_ok;
 };
 
@@ -61,7 +61,7 @@ struct resp {
 };
 
 static void progress(const struct reg *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void progress(const struct reg *r, const char *fmt, ...)
 {
 	if (!r->o || !r->o->progress)
@@ -92,7 +92,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 			rs->wr_errno = errno;
 			return 0;
 		}
-		if (rs->label && rs->total > (4 << 20) && rs->got >= rs->next && rs->got < rs->total) {
+		if (rs->label && rs->total > (4 << 20) && rs->got >= rs->next &&
+		    rs->got < rs->total) {
 			progress(rs->reg, "%s: %lld of %lld MB", rs->label,
 				 (long long)(rs->got >> 20), (long long)(rs->total >> 20));
 			rs->next += rs->total / 4;
@@ -153,17 +154,17 @@ static void resp_release(struct resp *rs)
  * (nghttp2, ssh, ldap, kerberos, idn, psl, brotli, ...) took the idle daemon
  * from 5.0 MB to 9.5 MB of memory, for something a pull uses now and then.
  */
-#define CURL_FUNCS \
-	X(curl_easy_cleanup) \
-	X(curl_easy_escape) \
-	X(curl_easy_getinfo) \
-	X(curl_easy_init) \
-	X(curl_easy_perform) \
-	X(curl_easy_setopt) \
-	X(curl_easy_strerror) \
-	X(curl_free) \
-	X(curl_global_init) \
-	X(curl_slist_append) \
+#define CURL_FUNCS                                                                                 \
+	X(curl_easy_cleanup)                                                                       \
+	X(curl_easy_escape)                                                                        \
+	X(curl_easy_getinfo)                                                                       \
+	X(curl_easy_init)                                                                          \
+	X(curl_easy_perform)                                                                       \
+	X(curl_easy_setopt)                                                                        \
+	X(curl_easy_strerror)                                                                      \
+	X(curl_free)                                                                               \
+	X(curl_global_init)                                                                        \
+	X(curl_slist_append)                                                                       \
 	X(curl_slist_free_all)
 
 #define X(f) static __typeof__(f) *cu_##f;
@@ -184,7 +185,7 @@ static void curl_init(void)
 		return;
 	}
 #define X(f)                                                                                       \
-	if (!curl_missing && !(cu_##f = (__typeof__(f) *)dlsym(h, #f)))                           \
+	if (!curl_missing && !(cu_##f = (__typeof__(f) *)dlsym(h, #f)))                            \
 		curl_missing = "libcurl lacks " #f "; install libcurl4 7.85 or later";
 	CURL_FUNCS
 #undef X
@@ -249,9 +250,9 @@ static int get(const struct reg *r, const char *url, const char *accept, const c
 			rc = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EFBIG,
 					      "GET %s: the answer is larger than expected", url);
 		else
-			rc = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, cc == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO,
-					      "GET %s: %s", url,
-					      *ebuf ? ebuf : CU(curl_easy_strerror)(cc));
+			rc = clbsd_err_setmsg(
+			    err, CLBSD_E_UNAVAIL, cc == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO,
+			    "GET %s: %s", url, *ebuf ? ebuf : CU(curl_easy_strerror)(cc));
 	}
 	CU(curl_easy_getinfo)(c, CURLINFO_RESPONSE_CODE, &rs->status);
 	CU(curl_slist_free_all)(h);
@@ -317,8 +318,9 @@ static int authenticate(struct reg *r, const char *challenge, struct clbsd_err *
 	autofree char *scope = xasprintf("repository:%s:pull", r->ref.repo);
 	autofree char *escope = esc(scope);
 	autofree char *eservice = service ? esc(service) : NULL;
-	autofree char *url = xasprintf("%s%cscope=%s%s%s", realm, strchr(realm, '?') ? '&' : '?',
-				       escope, eservice ? "&service=" : "", eservice ? eservice : "");
+	autofree char *url =
+	    xasprintf("%s%cscope=%s%s%s", realm, strchr(realm, '?') ? '&' : '?', escope,
+		      eservice ? "&service=" : "", eservice ? eservice : "");
 	struct resp rs = {.fd = -1, .cap = MAX_JSON};
 	int rc = get(r, url, "Accept: application/json", basic, &rs, err);
 	if (rc == 0 && rs.status != 200)
@@ -330,8 +332,8 @@ static int authenticate(struct reg *r, const char *challenge, struct clbsd_err *
 	if (!tok)
 		tok = json_str(j, "access_token");
 	if (rc == 0 && !tok)
-		rc = clbsd_err_setmsg(err, CLBSD_E_FORBIDDEN, EACCES, "token from %s: no token in the answer",
-				      realm);
+		rc = clbsd_err_setmsg(err, CLBSD_E_FORBIDDEN, EACCES,
+				      "token from %s: no token in the answer", realm);
 	if (rc == 0) {
 		free(r->auth);
 		r->auth = xasprintf("Authorization: Bearer %s", tok);
@@ -347,8 +349,12 @@ static int reg_get(struct reg *r, const char *path, const char *accept, struct r
 {
 	autofree char *url = xasprintf("%s://%s/v2/%s", r->scheme, r->ref.host, path);
 	for (int round = 0;; round++) {
-		struct resp fresh = {.fd = rs->fd, .cap = rs->cap, .reg = rs->reg,
-				     .label = rs->label, .total = rs->total, .next = rs->next};
+		struct resp fresh = {.fd = rs->fd,
+				     .cap = rs->cap,
+				     .reg = rs->reg,
+				     .label = rs->label,
+				     .total = rs->total,
+				     .next = rs->next};
 		if (rs->hash)
 			fresh.hash = hash_sha256_begin();
 		resp_release(rs);
@@ -357,10 +363,10 @@ static int reg_get(struct reg *r, const char *path, const char *accept, struct r
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "truncate download");
 		const char *user = r->o ? r->o->username : NULL;
 		/* Credentials go only to a registry that asked for them, never unasked. */
-		autofree char *basic = (r->basic && user)
-					       ? xasprintf("%s:%s", user,
-							   r->o->password ? r->o->password : "")
-					       : NULL;
+		autofree char *basic =
+		    (r->basic && user)
+			? xasprintf("%s:%s", user, r->o->password ? r->o->password : "")
+			: NULL;
 		if (get(r, url, accept, basic, rs, err) < 0)
 			return -err->code;
 		if (rs->status != 401 || round > 0)
@@ -373,13 +379,13 @@ static int reg_get(struct reg *r, const char *path, const char *accept, struct r
 static int http_fail(const struct reg *r, const char *what, const struct resp *rs,
 		     struct clbsd_err *err)
 {
-	enum clbsd_err_kind k = rs->status == 404   ? CLBSD_E_NOTFOUND
+	enum clbsd_err_kind k = rs->status == 404			 ? CLBSD_E_NOTFOUND
 				: rs->status == 401 || rs->status == 403 ? CLBSD_E_FORBIDDEN
-									  : CLBSD_E_UNAVAIL;
-	autofree char *body = xstrndup(rs->body.data ? rs->body.data : "", rs->body.len > 300 ? 300 : rs->body.len);
-	return clbsd_err_setmsg(err, k, rs->status == 404 ? ENOENT : EIO,
-				"%s/%s: %s: HTTP %ld %s", r->ref.host, r->ref.repo, what, rs->status,
-				body);
+									 : CLBSD_E_UNAVAIL;
+	autofree char *body =
+	    xstrndup(rs->body.data ? rs->body.data : "", rs->body.len > 300 ? 300 : rs->body.len);
+	return clbsd_err_setmsg(err, k, rs->status == 404 ? ENOENT : EIO, "%s/%s: %s: HTTP %ld %s",
+				r->ref.host, r->ref.repo, what, rs->status, body);
 }
 
 /* Ping /v2/ over https, then plain http where that is allowed. */
@@ -456,16 +462,21 @@ out:
  * A blob into fd (or memory when fd is -1), checked against its digest;
  * label and size (for progress) may be NULL and 0.
  */
-static int get_blob(struct reg *r, const char *digest, int fd, struct buf *mem,
-		    const char *label, int64_t size, struct clbsd_err *err)
+static int get_blob(struct reg *r, const char *digest, int fd, struct buf *mem, const char *label,
+		    int64_t size, struct clbsd_err *err)
 {
 	if (!oci_digest_valid(digest))
 		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EINVAL,
 					"unsupported or malformed digest \"%s\" (sha256 only)",
 					digest ? digest : "");
 	autofree char *path = xasprintf("%s/blobs/%s", r->ref.repo, digest);
-	struct resp rs = {.fd = fd, .cap = MAX_JSON, .hash = hash_sha256_begin(), .reg = r,
-			  .label = label, .total = size, .next = size / 4};
+	struct resp rs = {.fd = fd,
+			  .cap = MAX_JSON,
+			  .hash = hash_sha256_begin(),
+			  .reg = r,
+			  .label = label,
+			  .total = size,
+			  .next = size / 4};
 	int rc = reg_get(r, path, NULL, &rs, err);
 	if (rc == 0 && rs.status != 200) {
 		autofree char *what = xasprintf("blob %s", digest);
@@ -476,9 +487,9 @@ static int get_blob(struct reg *r, const char *digest, int fd, struct buf *mem,
 		digest_hex(rs.hash, got);
 		rs.hash = NULL;
 		if (strcmp(got, digest) != 0)
-			rc = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EBADMSG,
-					      "blob %s: the registry sent content that hashes to %s",
-					      digest, got);
+			rc = clbsd_err_setmsg(
+			    err, CLBSD_E_UNAVAIL, EBADMSG,
+			    "blob %s: the registry sent content that hashes to %s", digest, got);
 	}
 	if (rc == 0 && mem) {
 		*mem = rs.body;
@@ -507,8 +518,8 @@ int oci_stage_pull(const char *staging, const char *refs, const struct oci_pull_
 	struct reg r = {.o = o};
 	if (oci_ref_parse(refs, &r.ref, err) < 0)
 		return -err->code;
-	r.http_ok = oci_host_is_loopback(r.ref.host) || host_listed(o ? o->insecure : NULL,
-								   r.ref.host);
+	r.http_ok =
+	    oci_host_is_loopback(r.ref.host) || host_listed(o ? o->insecure : NULL, r.ref.host);
 	struct oci_loaded l = {0};
 	json_t *m = NULL;
 	char *mtype = NULL;
@@ -594,11 +605,10 @@ int oci_stage_pull(const char *staging, const char *refs, const struct oci_pull_
 	}
 	l.name = xstrdup(r.ref.name);
 	l.source = xasprintf("%s/%s@%s", r.ref.host, r.ref.repo, digest);
-out:
-	{
-		struct clbsd_err ignore;
-		fs_rm_rf(blobs, &ignore);
-	}
+out : {
+	struct clbsd_err ignore;
+	fs_rm_rf(blobs, &ignore);
+}
 	buf_release(&cfgb);
 	json_decref(m);
 	free(mtype);

@@ -342,9 +342,9 @@ int image_set_digest(struct image *img, const char *digest, const char *layer_di
 		     const char *layer_digest, int64_t layer_size, const char *source,
 		     struct clbsd_err *err)
 {
-	json_t *oci = json_pack("{s:s,s:s,s:s,s:I}", "digest", digest, "layer_diff_id",
-				layer_diff_id, "layer_digest", layer_digest, "layer_size",
-				(json_int_t)layer_size);
+	json_t *oci =
+	    json_pack("{s:s,s:s,s:s,s:I}", "digest", digest, "layer_diff_id", layer_diff_id,
+		      "layer_digest", layer_digest, "layer_size", (json_int_t)layer_size);
 	const char *src = source ? source : img->source;
 	if (src)
 		json_object_set_new(oci, "source", json_string(src));

@@ -66,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			struct image_config cfg;
 			if (oci_config_parse(j, &cfg, &err) == 0) {
-				if (!cfg.entrypoint || !cfg.cmd || !cfg.env || !cfg.workdir || !cfg.user)
+				if (!cfg.entrypoint || !cfg.cmd || !cfg.env || !cfg.workdir ||
+				    !cfg.user)
 					abort();
 				image_config_release(&cfg);
 			}
