@@ -211,6 +211,17 @@ clbsd image load "$TMP/junk" >/dev/null 2>&1
 clbsd image load >/dev/null 2>&1
 [ $? -eq 2 ] && ok load_usage || fail load_usage "status $?"
 
+# ---- help and usage errors ----
+help_ok=1
+for c in "image export" "image load" "image pull" "image tag" "image prune" pull load; do
+	# shellcheck disable=SC2086 # the command is two words
+	clbsd $c --help | grep -q "^Usage: clbsd $c" || { help_ok=0; fail help "$c --help"; }
+	# shellcheck disable=SC2086
+	clbsd $c a b c >/dev/null 2>&1
+	[ $? -eq 2 ] || { help_ok=0; fail usage_exit_2 "$c a b c"; }
+done
+[ $help_ok = 1 ] && ok help_and_usage_errors
+
 # ---- tag, prune, rm ----
 clbsd image tag back:1 also:2 && [ "$(img_field also:2 id)" = "$(img_field back:1 id)" ] &&
 	ok tag || fail tag "also:2 is not back:1"
