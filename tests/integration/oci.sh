@@ -8,9 +8,14 @@ t_setup
 t_forge
 
 REG_PID=""
+TOKREG_PID=""
 DOCKERD_PID=""
 DOCKER_SOCK="$TMP/docker.sock"
 oci_cleanup() {
+	if [ -n "$TOKREG_PID" ]; then
+		kill "$TOKREG_PID" 2>/dev/null
+		wait "$TOKREG_PID" 2>/dev/null
+	fi
 	if [ -n "$REG_PID" ]; then
 		kill "$REG_PID" 2>/dev/null
 		wait "$REG_PID" 2>/dev/null
@@ -279,6 +284,58 @@ if wait_until 10 inside curl -sf "http://127.0.0.1:$port/v2/" -o /dev/null; then
 else
 	fail registry "docker-registry did not answer: $(tail -3 "$TMP/registry.log")"
 fi
+# A registry that wants a Bearer token (a small stand-in serving an OCI
+# layout): the pull must fetch a token for repository:REPO:pull from the
+# realm the challenge names and send it.
+skopeo copy -q "oci-archive:$TMP/forge.tar" "oci:$TMP/tokreg:1"
+cat >"$TMP/tokreg.py" <<'EOF'
+import hashlib, http.server, json, os, sys
+root, port = sys.argv[1], int(sys.argv[2])
+TOKEN = "t0k3n"
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def send(self, code, body=b"", ctype="application/json", extra=()):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra: self.send_header(k, v)
+        self.end_headers(); self.wfile.write(body)
+    def do_GET(self):
+        if self.path.startswith("/token?"):
+            q = dict(p.split("=", 1) for p in self.path.split("?", 1)[1].split("&"))
+            ok = q.get("service") == "fake" and q.get("scope") == "repository%3Asecret%2Fforge%3Apull"
+            return self.send(200 if ok else 403, json.dumps({"token": TOKEN} if ok else {}).encode())
+        if self.headers.get("Authorization") != "Bearer " + TOKEN:
+            ch = 'Bearer realm="http://127.0.0.1:%d/token",service="fake",scope="repository:secret/forge:pull"' % port
+            return self.send(401, b'{"errors":[]}', extra=[("WWW-Authenticate", ch)])
+        if self.path == "/v2/": return self.send(200, b"{}")
+        parts = self.path.split("/")
+        if self.path.startswith("/v2/secret/forge/manifests/"):
+            ref = parts[-1]
+            if not ref.startswith("sha256:"):
+                ref = json.load(open(os.path.join(root, "index.json")))["manifests"][0]["digest"]
+            data = open(os.path.join(root, "blobs/sha256", ref[7:]), "rb").read()
+            return self.send(200, data, json.loads(data)["mediaType"])
+        if self.path.startswith("/v2/secret/forge/blobs/sha256:"):
+            p = os.path.join(root, "blobs/sha256", parts[-1][7:])
+            if os.path.exists(p): return self.send(200, open(p, "rb").read(), "application/octet-stream")
+        self.send(404, b'{"errors":[{"code":"NOT_FOUND"}]}')
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+EOF
+tport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nsenter -t "$DAEMON_PID" -n python3 "$TMP/tokreg.py" "$TMP/tokreg" "$tport" >"$TMP/tokreg.log" 2>&1 &
+TOKREG_PID=$!
+if wait_until 10 inside curl -s "http://127.0.0.1:$tport/v2/" -o /dev/null; then
+	clbsd pull "127.0.0.1:$tport/secret/forge:1" >/dev/null 2>"$TMP/pull.err" &&
+		same_tree forge secret/forge:1 && ok pull_bearer_token ||
+		fail pull_bearer_token "$(cat "$TMP/pull.err" "$TMP/tokreg.log")"
+else
+	fail pull_bearer_token "the token registry did not start: $(cat "$TMP/tokreg.log")"
+fi
+kill "$TOKREG_PID" 2>/dev/null
+wait "$TOKREG_PID" 2>/dev/null
+TOKREG_PID=""
+
 # Plain http only for loopback: another host is tried over https only.
 out=$(clbsd pull "10.255.255.1:5000/x/y:1" 2>&1)
 case "$out" in *"only used for loopback"*) ok http_only_loopback ;; *) fail http_only_loopback "$out" ;; esac
