@@ -175,10 +175,20 @@ static void job_free(struct image_job *j)
 	free(j);
 }
 
+/*
+ * A new image's OCI digest, and its content-addressed id: the sha256 of its
+ * OCI config blob, as docker names images (so `docker images` shows the
+ * same id after a skopeo copy). Images stored before keep their ids.
+ */
 static void record_digest(struct image_job *j, struct image *img, const char *source)
 {
 	if (!j->layer_ok)
 		return;
+	char id[65];
+	oci_config_id(&img->config, img->created_ns, &j->layer, id);
+	struct clbsd_err e1;
+	if (image_rekey(&j->d->images, img, id, &e1) < 0)
+		log_warn("image", NULL, "image %.12s keeps its id: %s", img->id, e1.msg);
 	char digest[OCI_DIGEST_LEN];
 	oci_image_digest(&img->config, img->created_ns, &j->layer, digest);
 	struct clbsd_err e2;

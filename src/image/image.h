@@ -115,6 +115,15 @@ int image_set_digest(struct image *img, const char *digest, const char *layer_di
 		     struct clbsd_err *err);
 
 /*
+ * Give a just-committed image the id `id` (its directory is renamed and its
+ * names follow). For content-addressed ids, computed once the image's OCI
+ * config is known; call it before anything else (a container, a storage
+ * driver) refers to the old id. On failure the image keeps its id.
+ */
+int image_rekey(struct image_store *st, struct image *img, const char *id,
+		struct clbsd_err *err);
+
+/*
  * Point the name `name` at the image `ref` names. An image that loses its
  * last name that way is removed unless in use.
  */

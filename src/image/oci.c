@@ -381,6 +381,13 @@ char *oci_manifest_blob(const char *config_blob, const struct oci_layer *l)
 	return dump(j);
 }
 
+void oci_config_id(const struct image_config *cfg, int64_t created_ns, const struct oci_layer *l,
+		   char out[65])
+{
+	autofree char *c = oci_config_blob(cfg, created_ns, l);
+	hash_sha256_hex(c, strlen(c), out);
+}
+
 void oci_image_digest(const struct image_config *cfg, int64_t created_ns, const struct oci_layer *l,
 		      char out[OCI_DIGEST_LEN])
 {

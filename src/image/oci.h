@@ -113,6 +113,12 @@ int oci_layer_write(const char *rootfs, int fd, struct oci_layer *out, struct cl
 char *oci_config_blob(const struct image_config *cfg, int64_t created_ns,
 		      const struct oci_layer *l);
 char *oci_manifest_blob(const char *config_blob, const struct oci_layer *l);
+/*
+ * The digest of the config blob: an image's content-addressed id (64 hex,
+ * no "sha256:"), as docker computes image ids.
+ */
+void oci_config_id(const struct image_config *cfg, int64_t created_ns, const struct oci_layer *l,
+		   char out[65]);
 /* The image digest from the config and layer (sha256 of the manifest). */
 void oci_image_digest(const struct image_config *cfg, int64_t created_ns, const struct oci_layer *l,
 		      char out[OCI_DIGEST_LEN]);

@@ -338,6 +338,33 @@ static int write_image_config(const char *dir, const char *id, int64_t created, 
 	return fs_write_atomic(path, text, strlen(text), 0644, err);
 }
 
+/*
+ * Rewrite an image's config.json with `id` and `oci` set, keeping every
+ * other key as it is (other code may store more there).
+ */
+static int update_config(const struct image *img, const char *dir, const char *id, json_t *oci,
+			 struct clbsd_err *err)
+{
+	autofree char *path = xasprintf("%s/config.json", dir);
+	autofree char *old = NULL;
+	json_t *j = NULL;
+	if (fs_read_file(path, &old, NULL, err) == 0)
+		j = json_loads(old, 0, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		j = json_pack("{s:o,s:I,s:o}", "created", json_time(img->created_ns), "size",
+			      (json_int_t)img->size, "config", image_config_to_json(&img->config));
+	}
+	json_object_set_new(j, "id", json_string(id));
+	if (oci)
+		json_object_set(j, "oci", oci);
+	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	if (fs_write_atomic(path, text, strlen(text), 0644, err) < 0)
+		return clbsd_err_prefix(err, "image %.12s", img->id);
+	return 0;
+}
+
 int image_set_digest(struct image *img, const char *digest, const char *layer_diff_id,
 		     const char *layer_digest, int64_t layer_size, const char *source,
 		     struct clbsd_err *err)
@@ -348,14 +375,10 @@ int image_set_digest(struct image *img, const char *digest, const char *layer_di
 	const char *src = source ? source : img->source;
 	if (src)
 		json_object_set_new(oci, "source", json_string(src));
-	json_t *j = json_pack("{s:s,s:o,s:I,s:o,s:o}", "id", img->id, "created",
-			      json_time(img->created_ns), "size", (json_int_t)img->size, "config",
-			      image_config_to_json(&img->config), "oci", oci);
-	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-	json_decref(j);
-	autofree char *path = xasprintf("%s/config.json", img->dir);
-	if (fs_write_atomic(path, text, strlen(text), 0644, err) < 0)
-		return clbsd_err_prefix(err, "image %.12s", img->id);
+	int r = update_config(img, img->dir, img->id, oci, err);
+	json_decref(oci);
+	if (r < 0)
+		return r;
 	snprintf(img->digest, sizeof(img->digest), "%s", digest);
 	snprintf(img->layer_diff_id, sizeof(img->layer_diff_id), "%s", layer_diff_id);
 	snprintf(img->layer_digest, sizeof(img->layer_digest), "%s", layer_digest);
@@ -364,6 +387,46 @@ int image_set_digest(struct image *img, const char *digest, const char *layer_di
 		free(img->source);
 		img->source = xstrdup(source);
 	}
+	return 0;
+}
+
+int image_rekey(struct image_store *st, struct image *img, const char *id, struct clbsd_err *err)
+{
+	if (strcmp(img->id, id) == 0)
+		return 0;
+	if (!is_id(id))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "\"%s\" is not an image id",
+					id);
+	if (image_by_id(st, id))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					"an image with id %.12s exists already", id);
+	autofree char *dir = xasprintf("%s/%s", st->dir, id);
+	if (rename(img->dir, dir) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "move %s to %s", img->dir, dir);
+	const char *key;
+	json_t *val;
+	json_object_foreach(st->repos, key, val)
+	{
+		if (json_is_string(val) && strcmp(json_string_value(val), img->id) == 0)
+			json_string_set(val, id);
+	}
+	if (save_repos(st, err) < 0) {
+		json_object_foreach(st->repos, key, val)
+		{
+			if (json_is_string(val) && strcmp(json_string_value(val), id) == 0)
+				json_string_set(val, img->id);
+		}
+		if (rename(dir, img->dir) < 0)
+			log_warn("image", NULL, "move %s back to %s: %s", dir, img->dir,
+				 strerror(errno));
+		return clbsd_err_prefix(err, "rename image %.12s", img->id);
+	}
+	struct clbsd_err e2;
+	if (update_config(img, dir, id, NULL, &e2) < 0)
+		log_warn("image", NULL, "%s (the id in it is informational)", e2.msg);
+	memcpy(img->id, id, sizeof(img->id));
+	free(img->dir);
+	img->dir = steal_ptr(&dir);
 	return 0;
 }
 

@@ -69,6 +69,11 @@ sk=$(skopeo inspect "oci-archive:$TMP/forge.tar" 2>"$TMP/skopeo.err" |
 cfg=$(skopeo inspect --config "oci-archive:$TMP/forge.tar" |
 	python3 -c 'import json,sys; c=json.load(sys.stdin)["config"]; print(c.get("Cmd"), c.get("Env"))')
 case "$cfg" in *"/bin/sh"*PATH=*) ok export_config ;; *) fail export_config "$cfg" ;; esac
+# Content-addressed ids: the id is the digest of the OCI config blob, as docker's.
+forge_id=$(img_field forge id)
+cfgd=$(skopeo inspect --raw "oci-archive:$TMP/forge.tar" |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["config"]["digest"])')
+[ "$cfgd" = "sha256:$forge_id" ] && ok id_is_config_digest || fail id_is_config_digest "$cfgd, id $forge_id"
 clbsd image export forge -o "$TMP/forge2.tar" >/dev/null
 cmp -s "$TMP/forge.tar" "$TMP/forge2.tar" && ok export_reproducible ||
 	fail export_reproducible "two exports differ"
@@ -355,6 +360,8 @@ if start_dockerd; then
 	export DOCKER_HOST="unix://$DOCKER_SOCK"
 	skopeo copy -q --dest-daemon-host "$DOCKER_HOST" "oci-archive:$TMP/forge.tar" \
 		"docker-daemon:clbsd-oci-$T_ID:1" && ok skopeo_to_docker || fail skopeo_to_docker "copy failed"
+	[ "$(docker image inspect -f '{{.Id}}' "clbsd-oci-$T_ID:1")" = "sha256:$forge_id" ] &&
+		ok docker_same_id || fail docker_same_id "$(docker image inspect -f '{{.Id}}' "clbsd-oci-$T_ID:1")"
 	docker run --rm --network none "clbsd-oci-$T_ID:1" true && ok docker_run ||
 		fail docker_run "docker run failed"
 	[ "$(docker run --rm --network none "clbsd-oci-$T_ID:1" sh -c 'echo $PATH')" = \

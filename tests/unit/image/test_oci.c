@@ -478,6 +478,24 @@ TEST(store_tag_digest)
 	json_t *j = image_to_json(&st, a);
 	CHECK_STR(json_string_value(json_object_get(j, "digest")), d);
 	json_decref(j);
+	/* A new id moves the tree and the names, and survives a reopen. */
+	char id_new[65];
+	memset(id_new, 'c', 64);
+	id_new[64] = '\0';
+	CHECK(image_rekey(&st, a, "not-an-id", &err) < 0);
+	CHECK_INT(image_rekey(&st, a, id_new, &err), 0);
+	CHECK_STR(a->id, id_new);
+	CHECK(image_lookup(&st, "other:2") == a);
+	CHECK(image_lookup(&st, "b:1") == a);
+	CHECK(!image_by_id(&st, id_a));
+	char *cfgpath = xasprintf("%s/config.json", a->dir);
+	CHECK(fs_exists(cfgpath));
+	free(cfgpath);
+	image_store_release(&st);
+	CHECK_INT(image_store_open(sroot, &st, &err), 0);
+	a = image_lookup(&st, "other:2");
+	CHECK(a && strcmp(a->id, id_new) == 0);
+	CHECK_STR(a->digest, d); /* config.json kept its other keys */
 	image_store_release(&st);
 	free(sroot);
 }
