@@ -5,7 +5,7 @@
 CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
-PKGS    := libevent jansson libseccomp libcap libcrypto libarchive libnl-route-3.0 libnftables
+PKGS    := libevent jansson libseccomp libcap libcrypto libarchive libnl-route-3.0 libnftables libcurl
 WARN    := -Wall -Wextra -Wshadow -Wcast-qual -Wstrict-prototypes -Wformat=2 \
            -Wno-unused-parameter -Wno-format-nonliteral
 CFLAGS  ?= -O2 -g

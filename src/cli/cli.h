@@ -232,6 +232,8 @@ int cmd_stats(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_forge(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_load(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 
 #endif

@@ -1,14 +1,19 @@
 /*
- * Image commands (images, image import|rm|inspect|ls, forge) and the daemon
- * facts (info, version).
+ * Image commands (images, image import|export|load|pull|tag|prune|rm|inspect|ls,
+ * forge, pull, load) and the daemon facts (info, version).
  */
 #include "cli.h"
+#include "util/json.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 /* -h and --json only; returns -1 after help, 0 to go on, else an exit status. */
 static int opts_json(int argc, char **argv)
@@ -156,10 +161,346 @@ static int image_inspect(int argc, char **argv)
 	return rc;
 }
 
+/* The flags of export, load and pull: -o FILE, -i FILE, --name NAME. */
+struct img_opts {
+	const char *out, *in, *name;
+};
+
+static int parse_img_opts(int argc, char **argv, struct img_opts *o)
+{
+	static const struct option lo[] = {
+	    {"help", no_argument, NULL, 'h'},	      {"json", no_argument, NULL, 'j'},
+	    {"output", required_argument, NULL, 'o'}, {"input", required_argument, NULL, 'i'},
+	    {"name", required_argument, NULL, 'n'},   {NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":ho:i:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			cli_help();
+			return -1;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'o':
+			o->out = optarg;
+			break;
+		case 'i':
+			o->in = optarg;
+			break;
+		case 'n':
+			if (!valid_image_ref(optarg))
+				return cli_usage("invalid image name \"%s\": expected NAME[:TAG]",
+						 optarg);
+			o->name = optarg;
+			break;
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	return 0;
+}
+
+/* An absolute, clean path for a file that may not exist yet (its directory must). */
+static char *abs_target(const char *path)
+{
+	autofree char *copy = xstrdup(path);
+	char *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy;
+	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+	if (slash)
+		*slash = '\0';
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return NULL;
+	char abs[PATH_MAX];
+	if (!realpath(dir, abs))
+		return NULL;
+	return xasprintf("%s/%s", strcmp(abs, "/") == 0 ? "" : abs, base);
+}
+
+static int image_export(int argc, char **argv)
+{
+	struct img_opts o = {0};
+	int r = parse_img_opts(argc, argv, &o);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (o.in || o.name)
+		return cli_usage("unknown option '%s'", o.in ? "-i" : "--name");
+	if (argc - optind < 1)
+		return cli_usage("missing image NAME");
+	if (argc - optind > 1)
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	if (!o.out)
+		return cli_usage("missing -o FILE (where the OCI archive goes)");
+	const char *ref = argv[optind];
+	if (!valid_image_ref(ref))
+		return cli_usage("invalid image reference \"%s\": expected NAME[:TAG] or an id",
+				 ref);
+	autofree char *path = abs_target(o.out);
+	if (!path)
+		return cli_usage("cannot write \"%s\": its directory does not exist", o.out);
+	json_t *req = json_pack("{s:s}", "path", path);
+	autofree char *eref = clbsd_client_escape(ref);
+	autofree char *api = xasprintf("/v1/images/%s/export", eref);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *res = NULL;
+	r = cli_call("POST", api, req, &res, &err);
+	json_decref(req);
+	if (r < 0)
+		return cli_fail(&err);
+	if (cli.json)
+		cli_print_json(res);
+	else
+		printf("%s\n", json_string_value(json_object_get(res, "digest")));
+	json_decref(res);
+	return 0;
+}
+
+static int do_load(const char *file, const char *name)
+{
+	char abs[PATH_MAX];
+	if (!realpath(file, abs))
+		return cli_usage("cannot read \"%s\": %s", file, strerror(errno));
+	json_t *req = json_pack("{s:s,s:s?}", "path", abs, "name", name);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *img = NULL;
+	int r = cli_call("POST", "/v1/images/load", req, &img, &err);
+	json_decref(req);
+	if (r < 0)
+		return cli_fail(&err);
+	if (cli.json) {
+		cli_print_json(img);
+	} else {
+		json_t *names = json_object_get(img, "names");
+		printf("Loaded image: %s\n", json_string_value(json_array_get(names, 0)));
+		printf("%s\n", json_string_value(json_object_get(img, "id")));
+	}
+	json_decref(img);
+	return 0;
+}
+
+static int image_load(int argc, char **argv)
+{
+	struct img_opts o = {0};
+	int r = parse_img_opts(argc, argv, &o);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (o.out)
+		return cli_usage("unknown option '-o'");
+	const char *file = o.in;
+	if (!file && optind < argc)
+		file = argv[optind++];
+	if (!file)
+		return cli_usage(
+		    "missing FILE (an OCI archive or layout, or a docker save archive)");
+	if (optind < argc)
+		return cli_usage("unexpected argument \"%s\"", argv[optind]);
+	return do_load(file, o.name);
+}
+
+int cmd_load(int argc, char **argv)
+{
+	return image_load(argc, argv);
+}
+
+/* Prints the daemon's image.progress lines of one pull while it runs. */
+struct pull_watch {
+	const char *ref;
+	struct buf line;
+	char path[128];
+};
+
+static int pull_events(const char *data, size_t len, void *ctx)
+{
+	struct pull_watch *w = ctx;
+	buf_add(&w->line, data, len);
+	char *nl;
+	while (w->line.len && (nl = memchr(w->line.data, '\n', w->line.len))) {
+		size_t n = (size_t)(nl - w->line.data);
+		json_t *ev = json_loadb(w->line.data, n, 0, NULL);
+		json_t *at = json_object_get(ev, "attrs");
+		const char *ref = json_str(at, "ref"), *st = json_str(at, "status");
+		const char *type = json_str(ev, "type");
+		bool mine = ref && strcmp(ref, w->ref) == 0;
+		if (mine && type && strcmp(type, "image.progress") == 0 && st) {
+			fprintf(stderr, "%s\n", st);
+			if (strncmp(st, "done", 4) == 0 || strncmp(st, "failed", 6) == 0) {
+				json_decref(ev);
+				return 1;
+			}
+		}
+		json_decref(ev);
+		memmove(w->line.data, nl + 1, w->line.len - n - 1);
+		w->line.len -= n + 1;
+	}
+	return 0;
+}
+
+/*
+ * Follow the progress events from the last one there is now, so none of
+ * this pull's is missed however fast it starts. The follower is a child
+ * process: it ends by itself on the last line ("done" or "failed"), and the
+ * parent stops it by its pid when the request was refused before any.
+ */
+static pid_t watch_start(struct pull_watch *w)
+{
+	struct clbsd_client *c = clbsd_client_new(cli.socket);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	char *resp = NULL;
+	int r = clbsd_client_request(c, "GET", "/v1/events?type=image.progress", NULL, &resp, NULL,
+				     &err);
+	clbsd_client_free(c);
+	if (r < 0)
+		return -1;
+	long long seq = 0;
+	for (char *line = resp; line && *line;) {
+		char *nl = strchr(line, '\n');
+		json_t *ev = json_loadb(line, nl ? (size_t)(nl - line) : strlen(line), 0, NULL);
+		seq = json_int(ev, "seq", seq);
+		json_decref(ev);
+		line = nl ? nl + 1 : NULL;
+	}
+	free(resp);
+	snprintf(w->path, sizeof(w->path), "/v1/events?follow=1&type=image.progress&since=%lld",
+		 seq);
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	c = clbsd_client_new(cli.socket);
+	clbsd_client_stream(c, w->path, pull_events, w, NULL, &err);
+	clbsd_client_free(c);
+	_exit(0);
+}
+
+/* Let the follower print the last lines (up to `ms`), then stop it. */
+static void watch_stop(pid_t pid, int ms)
+{
+	for (int waited = 0;; waited += 20) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return;
+		if (waited >= ms)
+			break;
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+static int image_pull(int argc, char **argv)
+{
+	struct img_opts o = {0};
+	int r = parse_img_opts(argc, argv, &o);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (o.out || o.in)
+		return cli_usage("unknown option '%s'", o.out ? "-o" : "-i");
+	if (argc - optind < 1)
+		return cli_usage("missing REF, like 127.0.0.1:5000/test/forge:1");
+	if (argc - optind > 1)
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	const char *ref = argv[optind];
+	json_t *req = json_pack("{s:s,s:s?}", "ref", ref, "name", o.name);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *img = NULL;
+	struct pull_watch w = {.ref = ref, .line = BUF_INIT};
+	pid_t watcher = cli.json ? -1 : watch_start(&w);
+	r = cli_call("POST", "/v1/images/pull", req, &img, &err);
+	json_decref(req);
+	/* A pull that ran ends its progress with a last line; a refused one has none. */
+	if (watcher > 0)
+		watch_stop(watcher, r < 0 && err.kind == CLBSD_E_INVALID ? 300 : 2000);
+	buf_release(&w.line);
+	if (r < 0)
+		return cli_fail(&err);
+	if (cli.json) {
+		cli_print_json(img);
+	} else {
+		json_t *names = json_object_get(img, "names");
+		printf("Pulled %s as %s\n", ref, json_string_value(json_array_get(names, 0)));
+		const char *dg = json_str(img, "digest");
+		if (dg)
+			printf("Digest: %s\n", dg);
+		printf("%s\n", json_string_value(json_object_get(img, "id")));
+	}
+	json_decref(img);
+	return 0;
+}
+
+int cmd_pull(int argc, char **argv)
+{
+	return image_pull(argc, argv);
+}
+
+static int image_tag(int argc, char **argv)
+{
+	int r = opts_json(argc, argv);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (argc - optind != 2)
+		return cli_usage(argc - optind < 2 ? "missing SOURCE and NEW name"
+						   : "unexpected argument \"%s\"",
+				 argv[optind + 2]);
+	const char *src = argv[optind], *dst = argv[optind + 1];
+	if (!valid_image_ref(src))
+		return cli_usage("invalid image reference \"%s\": expected NAME[:TAG] or an id",
+				 src);
+	if (!valid_image_ref(dst))
+		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", dst);
+	json_t *req = json_pack("{s:s}", "name", dst);
+	autofree char *esrc = clbsd_client_escape(src);
+	autofree char *api = xasprintf("/v1/images/%s/tag", esrc);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *img = NULL;
+	r = cli_call("POST", api, req, &img, &err);
+	json_decref(req);
+	if (r < 0)
+		return cli_fail(&err);
+	if (cli.json)
+		cli_print_json(img);
+	json_decref(img);
+	return 0;
+}
+
+static int image_prune(int argc, char **argv)
+{
+	int r = cli_opts_noargs(argc, argv, NULL);
+	if (r)
+		return r < 0 ? 0 : r;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *res = NULL;
+	if (cli_call("POST", "/v1/images/prune", NULL, &res, &err) < 0)
+		return cli_fail(&err);
+	if (cli.json) {
+		cli_print_json(res);
+	} else {
+		size_t i;
+		json_t *id;
+		json_array_foreach(json_object_get(res, "removed"), i, id)
+		    printf("Deleted: %s\n", json_string_value(id));
+		char size[32];
+		fmt_size(json_integer_value(json_object_get(res, "reclaimed")), size, sizeof(size));
+		printf("Total reclaimed space: %s\n", size);
+	}
+	json_decref(res);
+	return 0;
+}
+
 int cmd_image(int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_usage("missing COMMAND (import, rm, inspect or ls)");
+		return cli_usage("missing COMMAND (import, export, load, pull, tag, prune, rm, "
+				 "inspect or ls)");
 	const char *sub = argv[1];
 	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
 		return cli_help();
@@ -168,12 +509,12 @@ int cmd_image(int argc, char **argv)
 		const char *full;
 		int (*fn)(int, char **);
 	} subs[] = {
-		{"import", "image import", image_import},
-		{"rm", "image rm", image_rm},
-		{"remove", "image rm", image_rm},
-		{"inspect", "image inspect", image_inspect},
-		{"ls", "image ls", cmd_images},
-		{"list", "image ls", cmd_images},
+	    {"import", "image import", image_import}, {"export", "image export", image_export},
+	    {"save", "image export", image_export},   {"load", "image load", image_load},
+	    {"pull", "image pull", image_pull},	      {"tag", "image tag", image_tag},
+	    {"prune", "image prune", image_prune},    {"rm", "image rm", image_rm},
+	    {"remove", "image rm", image_rm},	      {"inspect", "image inspect", image_inspect},
+	    {"ls", "image ls", cmd_images},	      {"list", "image ls", cmd_images},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
 		if (strcmp(subs[i].name, sub) == 0) {
@@ -181,7 +522,9 @@ int cmd_image(int argc, char **argv)
 			return subs[i].fn(argc - 1, argv + 1);
 		}
 	}
-	return cli_usage("unknown command \"%s\" (expected import, rm, inspect or ls)", sub);
+	return cli_usage("unknown command \"%s\" (expected import, export, load, pull, tag, "
+			 "prune, rm, inspect or ls)",
+			 sub);
 }
 
 int cmd_forge(int argc, char **argv)

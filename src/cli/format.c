@@ -310,7 +310,7 @@ char *fmt_ps(const json_t *containers, int64_t now_ns)
 
 char *fmt_images(const json_t *images, int64_t now_ns)
 {
-	static const char *const hdr[] = {"NAME", "ID", "CREATED", "SIZE"};
+	static const char *const hdr[] = {"NAME", "ID", "DIGEST", "CREATED", "SIZE"};
 	struct table t;
 	table_init(&t, ARRAY_SIZE(hdr), hdr);
 	size_t i;
@@ -324,9 +324,14 @@ char *fmt_images(const json_t *images, int64_t now_ns)
 			fmt_ago(ct, now_ns, created, sizeof(created));
 		char size[32];
 		fmt_size(json_integer_value(json_object_get(img, "size")), size, sizeof(size));
+		/* Like an id: the algorithm and 12 hex digits identify it for people. */
+		const char *dg = json_string_value(json_object_get(img, "digest"));
+		char digest[24] = "<none>";
+		if (dg && strlen(dg) > 19)
+			snprintf(digest, sizeof(digest), "%.19s", dg);
 		json_t *names = json_object_get(img, "names");
 		if (!json_array_size(names)) {
-			const char *row[] = {"<none>", id, created, size};
+			const char *row[] = {"<none>", id, digest, created, size};
 			table_add(&t, row);
 			continue;
 		}
@@ -339,7 +344,7 @@ char *fmt_images(const json_t *images, int64_t now_ns)
 			/* Names come as name:tag; add the default tag if one is missing. */
 			if (name && !strchr(name, ':'))
 				name = full = xasprintf("%s:latest", name);
-			const char *row[] = {name, id, created, size};
+			const char *row[] = {name, id, digest, created, size};
 			table_add(&t, row);
 		}
 	}

@@ -258,19 +258,44 @@ static const struct command commands[] = {
 	 "  -h, --help   show this help\n"},
 	{"images", cmd_images, "list images",
 	 "Usage: clbsd images [--json]\n\n"
-	 "List images: NAME:TAG, ID, CREATED, SIZE.\n\n"
+	 "List images: NAME:TAG, ID, DIGEST, CREATED, SIZE.\n\n"
 	 "Options:\n"
 	 "      --json   print the daemon's JSON\n"
 	 "  -h, --help   show this help\n"},
-	{"image", cmd_image, "manage images (import, rm, inspect, ls)",
+	{"image", cmd_image, "manage images (import, export, load, pull, tag, prune, rm, ...)",
 	 "Usage: clbsd image COMMAND\n\n"
 	 "Commands:\n"
 	 "  import DIR NAME[:TAG]   copy a root file system directory into the store\n"
+	 "  export REF -o FILE      write an OCI image layout archive; print its digest\n"
+	 "  load FILE               load an OCI archive or layout, or a docker save archive\n"
+	 "  pull REF                pull from a registry (OCI distribution API)\n"
+	 "  tag REF NEW[:TAG]       give an image another name\n"
+	 "  prune                   remove images without a name that no container uses\n"
 	 "  rm [-f] REF...          remove images (-f even when containers use them)\n"
 	 "  inspect REF...          print images as a JSON array\n"
 	 "  ls                      list images (same as clbsd images)\n\n"
 	 "REF is NAME[:TAG] (TAG defaults to latest), an id or a unique id prefix.\n"
 	 "Run 'clbsd image COMMAND --help' for a command's options.\n"},
+	{"pull", cmd_pull, "pull an image from a registry",
+	 "Usage: clbsd pull [--name NAME[:TAG]] REF\n\n"
+	 "Pull REF, [HOST[:PORT]/]REPO[:TAG|@sha256:DIGEST], for linux and this host's\n"
+	 "architecture, and store it as REPO:TAG (or NAME). Progress goes to stderr.\n"
+	 "Plain http is used only for loopback registries (127.0.0.0/8, ::1,\n"
+	 "localhost) and hosts in clbsdd's CLBSD_INSECURE_REGISTRIES.\n\n"
+	 "Options:\n"
+	 "      --name NAME   store the image under this name\n"
+	 "      --json        print the image's JSON\n"
+	 "  -h, --help        show this help\n"},
+	{"load", cmd_load, "load an image archive (same as image load)",
+	 "Usage: clbsd load [--name NAME[:TAG]] [-i] FILE\n\n"
+	 "Load an OCI image layout (archive or directory) or a docker save archive,\n"
+	 "applying its layers with whiteouts, and store it under the name it carries\n"
+	 "(or NAME).\n\n"
+	 "Options:\n"
+	 "  -i, --input FILE  the archive (or give it as the argument)\n"
+	 "      --name NAME   store the image under this name\n"
+	 "      --json        print the image's JSON\n"
+	 "  -h, --help        show this help\n"},
 	{"forge", cmd_forge, "build the busybox base image",
 	 "Usage: clbsd forge [NAME[:TAG]]\n\n"
 	 "Build the layer-0 image from the host's busybox-static (default forge:latest)\n"
@@ -338,6 +363,45 @@ static const struct command image_commands[] = {
 	 "Options:\n"
 	 "      --json   print the image's JSON instead of its id\n"
 	 "  -h, --help   show this help\n"},
+	{"image export", NULL, NULL,
+	 "Usage: clbsd image export REF -o FILE\n\n"
+	 "Write the image as an OCI image layout archive (one gzip layer) to FILE and\n"
+	 "print its digest, the sha256 of its manifest. The same image always gives\n"
+	 "the same digest. skopeo reads it as oci-archive:FILE.\n\n"
+	 "Options:\n"
+	 "  -o, --output FILE   the archive to write (replaced when it exists)\n"
+	 "      --json          print the result as JSON\n"
+	 "  -h, --help          show this help\n"},
+	{"image load", NULL, NULL,
+	 "Usage: clbsd image load [--name NAME[:TAG]] [-i] FILE\n\n"
+	 "Load an OCI image layout (archive or directory) or a docker save archive,\n"
+	 "applying its layers with whiteouts, and store it under the name it carries\n"
+	 "(or NAME). Members that would land outside the image are refused.\n\n"
+	 "Options:\n"
+	 "  -i, --input FILE  the archive (or give it as the argument)\n"
+	 "      --name NAME   store the image under this name\n"
+	 "      --json        print the image's JSON\n"
+	 "  -h, --help        show this help\n"},
+	{"image pull", NULL, NULL,
+	 "Usage: clbsd image pull [--name NAME[:TAG]] REF\n\n"
+	 "Same as clbsd pull.\n\n"
+	 "Options:\n"
+	 "      --name NAME   store the image under this name\n"
+	 "      --json        print the image's JSON\n"
+	 "  -h, --help        show this help\n"},
+	{"image tag", NULL, NULL,
+	 "Usage: clbsd image tag REF NEW[:TAG]\n\n"
+	 "Point the name NEW at the image REF. An image that loses its last name that\n"
+	 "way is removed unless a container uses it.\n\n"
+	 "Options:\n"
+	 "  -h, --help   show this help\n"},
+	{"image prune", NULL, NULL,
+	 "Usage: clbsd image prune [--json]\n\n"
+	 "Remove images that have no name and no container using them; print what\n"
+	 "went and the space reclaimed.\n\n"
+	 "Options:\n"
+	 "      --json   print the daemon's JSON\n"
+	 "  -h, --help   show this help\n"},
 	{"image rm", NULL, NULL,
 	 "Usage: clbsd image rm [-f] REF...\n\n"
 	 "Remove images.\n\n"
@@ -352,7 +416,7 @@ static const struct command image_commands[] = {
 	 "  -h, --help   show this help\n"},
 	{"image ls", NULL, NULL,
 	 "Usage: clbsd image ls [--json]\n\n"
-	 "List images: NAME:TAG, ID, CREATED, SIZE.\n\n"
+	 "List images: NAME:TAG, ID, DIGEST, CREATED, SIZE.\n\n"
 	 "Options:\n"
 	 "      --json   print the daemon's JSON\n"
 	 "  -h, --help   show this help\n"},

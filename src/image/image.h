@@ -54,6 +54,16 @@ struct image {
 	int64_t size;
 	struct image_config config;
 	char *dir; /* <root>/images/<id> */
+	/*
+	 * The OCI side (src/image/oci.h), "" while unknown: the digest of the
+	 * manifest an export writes ("sha256:..."), and its one layer.
+	 * source: where a pulled image came from (host/repo@digest), or NULL.
+	 */
+	char digest[72];
+	char layer_diff_id[72];
+	char layer_digest[72];
+	int64_t layer_size;
+	char *source;
 };
 
 struct image_store {
@@ -114,6 +124,30 @@ int image_remove(struct image_store *st, const char *ref, bool force,
  * Returns how many were removed.
  */
 int image_gc(struct image_store *st, bool (*in_use)(const char *id, void *ctx), void *ctx);
+
+/*
+ * Record an image's OCI digest and layer (and where it came from, when
+ * source is not NULL) in its config.json.
+ */
+int image_set_digest(struct image *img, const char *digest, const char *layer_diff_id,
+		     const char *layer_digest, int64_t layer_size, const char *source,
+		     struct clbsd_err *err);
+
+/*
+ * Give a just-committed image the id `id` (its directory is renamed and its
+ * names follow). For content-addressed ids, computed once the image's OCI
+ * config is known; call it before anything else (a container, a storage
+ * driver) refers to the old id. On failure the image keeps its id.
+ */
+int image_rekey(struct image_store *st, struct image *img, const char *id,
+		struct clbsd_err *err);
+
+/*
+ * Point the name `name` at the image `ref` names. An image that loses its
+ * last name that way is removed unless in use.
+ */
+int image_tag(struct image_store *st, const char *ref, const char *name,
+	      bool (*in_use)(const char *id, void *ctx), void *ctx, struct clbsd_err *err);
 
 void image_config_release(struct image_config *cfg);
 /* A deep copy of the fields of a Cblockfile build (labels ... rootpivot) into dst. */

@@ -224,6 +224,7 @@ static void free_image(struct image *img)
 {
 	image_config_release(&img->config);
 	free(img->dir);
+	free(img->source);
 	free(img);
 }
 
@@ -251,6 +252,15 @@ static int load_image(struct image_store *st, const char *id, struct clbsd_err *
 	img->created_ns = json_time_get(j, "created");
 	img->size = json_int(j, "size", 0);
 	img->dir = steal_ptr(&dir);
+	json_t *oci = json_object_get(j, "oci");
+	const char *dg = json_str(oci, "digest"), *ld = json_str(oci, "layer_diff_id");
+	const char *lg = json_str(oci, "layer_digest");
+	snprintf(img->digest, sizeof(img->digest), "%s", dg ? dg : "");
+	snprintf(img->layer_diff_id, sizeof(img->layer_diff_id), "%s", ld ? ld : "");
+	snprintf(img->layer_digest, sizeof(img->layer_digest), "%s", lg ? lg : "");
+	img->layer_size = json_int(oci, "layer_size", 0);
+	const char *source = json_str(oci, "source");
+	img->source = source ? xstrdup(source) : NULL;
 	json_decref(j);
 	st->imgs = xrealloc(st->imgs, (st->n + 1) * sizeof(*st->imgs));
 	st->imgs[st->n++] = img;
@@ -396,6 +406,9 @@ json_t *image_to_json(const struct image_store *st, const struct image *img)
 			      "created", json_time(img->created_ns), "size", (json_int_t)img->size,
 			      "config", image_config_to_json(&img->config));
 	strv_free(names);
+	json_object_set_new(j, "digest", *img->digest ? json_string(img->digest) : json_null());
+	if (img->source)
+		json_object_set_new(j, "source", json_string(img->source));
 	return j;
 }
 
@@ -468,6 +481,98 @@ static int write_image_config(const char *dir, const char *id, int64_t created, 
 	json_decref(j);
 	autofree char *path = xasprintf("%s/config.json", dir);
 	return fs_write_atomic(path, text, strlen(text), 0644, err);
+}
+
+/*
+ * Rewrite an image's config.json with `id` and `oci` set, keeping every
+ * other key as it is (other code may store more there).
+ */
+static int update_config(const struct image *img, const char *dir, const char *id, json_t *oci,
+			 struct clbsd_err *err)
+{
+	autofree char *path = xasprintf("%s/config.json", dir);
+	autofree char *old = NULL;
+	json_t *j = NULL;
+	if (fs_read_file(path, &old, NULL, err) == 0)
+		j = json_loads(old, 0, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		j = json_pack("{s:o,s:I,s:o}", "created", json_time(img->created_ns), "size",
+			      (json_int_t)img->size, "config", image_config_to_json(&img->config));
+	}
+	json_object_set_new(j, "id", json_string(id));
+	if (oci)
+		json_object_set(j, "oci", oci);
+	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	if (fs_write_atomic(path, text, strlen(text), 0644, err) < 0)
+		return clbsd_err_prefix(err, "image %.12s", img->id);
+	return 0;
+}
+
+int image_set_digest(struct image *img, const char *digest, const char *layer_diff_id,
+		     const char *layer_digest, int64_t layer_size, const char *source,
+		     struct clbsd_err *err)
+{
+	json_t *oci =
+	    json_pack("{s:s,s:s,s:s,s:I}", "digest", digest, "layer_diff_id", layer_diff_id,
+		      "layer_digest", layer_digest, "layer_size", (json_int_t)layer_size);
+	const char *src = source ? source : img->source;
+	if (src)
+		json_object_set_new(oci, "source", json_string(src));
+	int r = update_config(img, img->dir, img->id, oci, err);
+	json_decref(oci);
+	if (r < 0)
+		return r;
+	snprintf(img->digest, sizeof(img->digest), "%s", digest);
+	snprintf(img->layer_diff_id, sizeof(img->layer_diff_id), "%s", layer_diff_id);
+	snprintf(img->layer_digest, sizeof(img->layer_digest), "%s", layer_digest);
+	img->layer_size = layer_size;
+	if (source) {
+		free(img->source);
+		img->source = xstrdup(source);
+	}
+	return 0;
+}
+
+int image_rekey(struct image_store *st, struct image *img, const char *id, struct clbsd_err *err)
+{
+	if (strcmp(img->id, id) == 0)
+		return 0;
+	if (!is_id(id))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "\"%s\" is not an image id",
+					id);
+	if (image_by_id(st, id))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					"an image with id %.12s exists already", id);
+	autofree char *dir = xasprintf("%s/%s", st->dir, id);
+	if (rename(img->dir, dir) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "move %s to %s", img->dir, dir);
+	const char *key;
+	json_t *val;
+	json_object_foreach(st->repos, key, val)
+	{
+		if (json_is_string(val) && strcmp(json_string_value(val), img->id) == 0)
+			json_string_set(val, id);
+	}
+	if (save_repos(st, err) < 0) {
+		json_object_foreach(st->repos, key, val)
+		{
+			if (json_is_string(val) && strcmp(json_string_value(val), id) == 0)
+				json_string_set(val, img->id);
+		}
+		if (rename(dir, img->dir) < 0)
+			log_warn("image", NULL, "move %s back to %s: %s", dir, img->dir,
+				 strerror(errno));
+		return clbsd_err_prefix(err, "rename image %.12s", img->id);
+	}
+	struct clbsd_err e2;
+	if (update_config(img, dir, id, NULL, &e2) < 0)
+		log_warn("image", NULL, "%s (the id in it is informational)", e2.msg);
+	memcpy(img->id, id, sizeof(img->id));
+	free(img->dir);
+	img->dir = steal_ptr(&dir);
+	return 0;
 }
 
 static void drop_image(struct image_store *st, struct image *img)
@@ -557,6 +662,34 @@ int image_commit(struct image_store *st, const char *staging, const struct image
 			drop_image(st, prev);
 	}
 	*out = img;
+	return 0;
+}
+
+int image_tag(struct image_store *st, const char *ref, const char *name,
+	      bool (*in_use)(const char *id, void *ctx), void *ctx, struct clbsd_err *err)
+{
+	struct image *img = image_lookup(st, ref);
+	if (!img)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"no image \"%s\" (clbsd images lists them)", ref);
+	autofree char *norm = image_ref_normalise(name);
+	const char *old = json_str(st->repos, norm);
+	autofree char *old_id = old ? xstrdup(old) : NULL;
+	if (old_id && strcmp(old_id, img->id) == 0)
+		return 0;
+	json_object_set_new(st->repos, norm, json_string(img->id));
+	if (save_repos(st, err) < 0) {
+		if (old_id)
+			json_object_set_new(st->repos, norm, json_string(old_id));
+		else
+			json_object_del(st->repos, norm);
+		return clbsd_err_prefix(err, "tag %s as %s", ref, norm);
+	}
+	if (old_id && !has_names(st, old_id) && !(in_use && in_use(old_id, ctx))) {
+		struct image *prev = image_by_id(st, old_id);
+		if (prev)
+			drop_image(st, prev);
+	}
 	return 0;
 }
 

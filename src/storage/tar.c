@@ -68,9 +68,10 @@
 ARCHIVE_FUNCS
 #undef X
 
+static void *lib;
+
 static int archive_load(struct clbsd_err *err)
 {
-	static void *lib;
 	if (lib)
 		return 0;
 	void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
@@ -131,6 +132,11 @@ static int archive_load(struct clbsd_err *err)
 #define archive_write_open_fd (*p_archive_write_open_fd)
 #define archive_write_set_bytes_in_last_block (*p_archive_write_set_bytes_in_last_block)
 #define archive_write_set_format_pax_restricted (*p_archive_write_set_format_pax_restricted)
+
+void *tar_archive_lib(struct clbsd_err *err)
+{
+	return archive_load(err) < 0 ? NULL : lib;
+}
 
 #define META_NAME "clbsd-send.json"
 #define END_NAME  "clbsd-send.end"

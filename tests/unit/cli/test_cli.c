@@ -369,15 +369,16 @@ TEST(ps_table)
 
 TEST(images_table)
 {
-	json_t *list = json_pack("[{s:s, s:[s,s], s:s, s:i}, {s:s, s:[], s:s, s:i}]", "id",
-				 "9a1b1234567890ab", "names", "forge:latest", "web", "created", T0,
-				 "size", 1234567, "id", "ffff0000ffff0000", "names", "created", T0,
-				 "size", 10);
+	json_t *list = json_pack(
+	    "[{s:s, s:[s,s], s:s, s:i, s:s}, {s:s, s:[], s:s, s:i, s:n}]", "id", "9a1b1234567890ab",
+	    "names", "forge:latest", "web", "created", T0, "size", 1234567, "digest",
+	    "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "id",
+	    "ffff0000ffff0000", "names", "created", T0, "size", 10, "digest");
 	autofree char *s = fmt_images(list, NOW);
-	CHECK_STR(s, "NAME           ID             CREATED         SIZE\n"
-		     "forge:latest   9a1b12345678   5 minutes ago   1.23MB\n"
-		     "web:latest     9a1b12345678   5 minutes ago   1.23MB\n"
-		     "<none>         ffff0000ffff   5 minutes ago   10B\n");
+	CHECK_STR(s, "NAME           ID             DIGEST                CREATED         SIZE\n"
+		     "forge:latest   9a1b12345678   sha256:0123456789ab   5 minutes ago   1.23MB\n"
+		     "web:latest     9a1b12345678   sha256:0123456789ab   5 minutes ago   1.23MB\n"
+		     "<none>         ffff0000ffff   <none>                5 minutes ago   10B\n");
 	json_decref(list);
 }
 
