@@ -54,6 +54,10 @@ typedef int (*clbsd_stream_fn)(const char *data, size_t len, void *ctx);
  */
 int clbsd_client_stream(struct clbsd_client *c, const char *path, clbsd_stream_fn fn, void *ctx,
 			long *status, struct clbsd_err *err);
+/* clbsd_client_stream() with another method and a body (a build's progress). */
+int clbsd_client_stream_req(struct clbsd_client *c, const char *method, const char *path,
+			    const char *body, clbsd_stream_fn fn, void *ctx, long *status,
+			    struct clbsd_err *err);
 
 /*
  * Percent-encode one path segment or query value (everything outside

@@ -283,6 +283,10 @@ static void route(struct evhttp_request *req, void *arg)
 		api_info(d, req);
 	} else if (strcmp(coll, "containers") == 0) {
 		api_containers(d, req, id, action);
+	} else if (strcmp(coll, "build") == 0 && !id) {
+		if (m != EVHTTP_REQ_POST)
+			goto method;
+		api_build(d, req);
 	} else if (strcmp(coll, "networks") == 0 && !action) {
 		api_networks(d, req, id);
 	} else if (strcmp(coll, "import") == 0 && !id) {

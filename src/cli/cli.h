@@ -212,6 +212,7 @@ int cmd_create(int argc, char **argv);
 int cmd_start(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_undo(int argc, char **argv);
+int cmd_build(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_snapshots(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);

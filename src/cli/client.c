@@ -291,9 +291,16 @@ int clbsd_client_request(struct clbsd_client *c, const char *method, const char 
 int clbsd_client_stream(struct clbsd_client *c, const char *path, clbsd_stream_fn fn, void *ctx,
 			long *status, struct clbsd_err *err)
 {
+	return clbsd_client_stream_req(c, "GET", path, NULL, fn, ctx, status, err);
+}
+
+int clbsd_client_stream_req(struct clbsd_client *c, const char *method, const char *path,
+			    const char *body, clbsd_stream_fn fn, void *ctx, long *status,
+			    struct clbsd_err *err)
+{
 	struct xfer x = {.body = BUF_INIT, .fn = fn, .ctx = ctx};
 	long st;
-	int r = perform(c, "GET", path, NULL, &x, &st, err);
+	int r = perform(c, method, path, body, &x, &st, err);
 	if (status)
 		*status = st;
 	buf_release(&x.body);

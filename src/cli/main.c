@@ -167,6 +167,21 @@ static const struct command commands[] = {
 	 "  -f, --force     also remove the snapshots newer than LABEL (refused otherwise)\n"
 	 "  -t, --time SECS grace period of the stop before SIGKILL (default 10)\n"
 	 "  -h, --help      show this help\n"},
+	{"build", cmd_build, "build an image from a Cblockfile",
+	 "Usage: clbsd build -t NAME[:TAG] [-f FILE] [--no-cache] [--build-arg K=V]...\n"
+	 "                   [--network host|none] DIR\n\n"
+	 "Build an image from DIR/Cblockfile (or -f FILE) with DIR as the context\n"
+	 "(docs/cblockfile.md). Each step prints \"step N/M INSTRUCTION\", cached or\n"
+	 "running, and its time; RUN output streams. A step whose inputs did not change\n"
+	 "is not run again (the layer cache); a failed build makes no image.\n\n"
+	 "Options:\n"
+	 "  -t, --tag NAME[:TAG]   the image's name\n"
+	 "  -f, --file FILE        the Cblockfile (default DIR/Cblockfile)\n"
+	 "      --no-cache         run every step again\n"
+	 "      --build-arg K=V    a build argument for ARG (repeatable)\n"
+	 "      --network MODE     what RUN steps get: none (default) or host\n"
+	 "      --json             print the daemon's progress lines as they come\n"
+	 "  -h, --help             show this help\n"},
 	{"undo", cmd_undo, "go back to a container's state before its last recreate",
 	 "Usage: clbsd undo NAME...\n\n"
 	 "When the configuration changes a container so that it is recreated, the old\n"

@@ -192,6 +192,10 @@ void pool_started(struct daemon *d);
 /* Shutdown: discard every entry and wait (briefly) for their shims. */
 void pool_release(struct daemon *d);
 
+/* build.c: POST /v1/build; answers the request itself once started (0), or fails before. */
+struct evhttp_request;
+int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, struct clbsd_err *err);
+
 /* ingress.c: routes from the configuration, rendered into the routing container */
 struct dingress;
 void ingress_init(struct daemon *d);

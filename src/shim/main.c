@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -23,7 +24,10 @@ static const char usage[] =
 	"                  [--log-max-files N] [--scrollback BYTES]\n"
 	"                  [--log-level error|warn|info|debug]\n"
 	"       clbsd-shim --pool --cgroup PATH --socket PATH --ready-fd N [--log-level L]\n"
-	"Started by clbsdd for one native container, or ahead of one for its pool\n"
+	"       clbsd-shim --run-spec FILE\n"
+	"Started by clbsdd for one native container, or ahead of one for its pool,\n"
+	"or (--run-spec) for one step of an image build: the container runs in the\n"
+	"foreground on this process's stdout and stderr and its exit status is ours\n"
 	"(see docs/runtime.md); not meant to be run by hand.\n";
 
 /* Report a start failure before the loop exists: on the ready fd and stderr. */
@@ -84,6 +88,50 @@ static int size_opt(const char *name, const char *v, int64_t *out, int ready_fd)
 	return 0;
 }
 
+/*
+ * --run-spec: run the spec's command in a fresh container in the foreground
+ * (a build step): its stdin is /dev/null, its stdout and stderr are ours;
+ * we exit with its status (shell convention) once it and its cgroup are gone.
+ */
+static int run_once(const char *spec_path)
+{
+	struct clbsd_err err;
+	autofree char *json = NULL;
+	struct rt_spec spec;
+	if (fs_read_file(spec_path, &json, NULL, &err) < 0 ||
+	    rt_spec_from_json(json, &spec, &err) < 0) {
+		fprintf(stderr, "clbsd-shim: %s\n", err.msg);
+		return 125;
+	}
+	const struct rt_ops *rt = rt_default_ops();
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct rt_stdio io = {.in = null, .out = 1, .err = 2};
+	pid_t pid;
+	int release_fd;
+	if (rt->create(&spec, &io, &pid, &release_fd, &err) < 0) {
+		fprintf(stderr, "clbsd-shim: %s\n", err.msg);
+		rt_spec_release(&spec);
+		return 125;
+	}
+	close(null);
+	int rc = 0;
+	if (rt->release(release_fd, &err) < 0) {
+		fprintf(stderr, "clbsd-shim: %s\n", err.msg);
+		rc = 127;
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (rc == 0)
+		rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	/* What the command left running dies with its pid namespace; the cgroup goes. */
+	rt->kill_all(&spec, SIGKILL, &err);
+	if (rt->destroy(&spec, &err) < 0)
+		fprintf(stderr, "clbsd-shim: %s\n", err.msg);
+	rt_spec_release(&spec);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct shim_opts o = {
@@ -94,7 +142,7 @@ int main(int argc, char **argv)
 	};
 	const char *size_s = NULL, *files_s = NULL, *scroll_s = NULL, *level_s = NULL;
 	enum { O_NAME = 256, O_SPEC, O_SOCKET, O_STATE, O_LOGDIR, O_READY, O_HOLD, O_NETHOLD, O_MAXSIZE,
-	       O_MAXFILES, O_SCROLL, O_LEVEL, O_POOL, O_CGROUP };
+	       O_MAXFILES, O_SCROLL, O_LEVEL, O_POOL, O_CGROUP, O_RUNSPEC };
 	static const struct option opts[] = {
 		{"name", required_argument, NULL, O_NAME},
 		{"spec", required_argument, NULL, O_SPEC},
@@ -110,6 +158,7 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, O_LEVEL},
 		{"pool", no_argument, NULL, O_POOL},
 		{"cgroup", required_argument, NULL, O_CGROUP},
+		{"run-spec", required_argument, NULL, O_RUNSPEC},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -133,6 +182,7 @@ int main(int argc, char **argv)
 		case O_LEVEL: level_s = optarg; break;
 		case O_POOL: pool = true; break;
 		case O_CGROUP: cgroup = optarg; break;
+		case O_RUNSPEC: return optind == argc ? run_once(optarg) : 2;
 		case 'h': fputs(usage, stdout); return 0;
 		default: bad = true; break;
 		}

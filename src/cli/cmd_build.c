@@ -1,0 +1,195 @@
+/*
+ * `clbsd build -t NAME[:TAG] [-f FILE] [--no-cache] [--build-arg K=V]...
+ * [--network host|none] DIR`: the daemon builds, this prints its progress.
+ */
+#include "cli.h"
+#include "util/json.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct progress {
+	struct buf line;
+	json_t *image;
+	char *error;
+	int64_t started_ms;
+};
+
+static void show(struct progress *p, json_t *j)
+{
+	if (cli.json) {
+		autofree char *l = json_line(j);
+		printf("%s\n", l);
+		fflush(stdout);
+	}
+	json_t *o = json_object_get(j, "output");
+	json_t *img = json_object_get(j, "image");
+	json_t *e = json_object_get(j, "error");
+	if (img) {
+		p->image = json_incref(img);
+		return;
+	}
+	if (e) {
+		free(p->error);
+		p->error = xstrdup(json_str(e, "message") ? json_str(e, "message") : "build failed");
+		return;
+	}
+	if (cli.json)
+		return;
+	if (o) {
+		fputs(json_string_value(o), stdout);
+	} else if (json_object_get(j, "stage")) {
+		printf("stage %d: FROM %s\n", (int)json_int(j, "stage", 0), json_str(j, "from"));
+	} else {
+		const char *st = json_str(j, "status");
+		if (st && strcmp(st, "done") == 0)
+			printf("step %d: done in %.2f s\n", (int)json_int(j, "step", 0),
+			       (double)json_int(j, "elapsed_ms", 0) / 1000.0);
+		else if (st)
+			printf("step %d/%d: %s%s\n", (int)json_int(j, "step", 0),
+			       (int)json_int(j, "of", 0), json_str(j, "instruction"),
+			       strcmp(st, "cached") == 0	? " (cached)"
+			       : strcmp(st, "running") == 0 ? " (running)"
+							    : "");
+	}
+	fflush(stdout);
+}
+
+static int on_chunk(const char *data, size_t len, void *ctx)
+{
+	struct progress *p = ctx;
+	buf_add(&p->line, data, len);
+	for (;;) {
+		char *nl = p->line.data ? memchr(p->line.data, '\n', p->line.len) : NULL;
+		if (!nl)
+			break;
+		size_t n = (size_t)(nl - p->line.data);
+		json_t *j = json_loadb(p->line.data, n, 0, NULL);
+		if (j)
+			show(p, j);
+		json_decref(j);
+		buf_consume(&p->line, n + 1);
+	}
+	return 0;
+}
+
+int cmd_build(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"tag", required_argument, NULL, 't'},
+		{"file", required_argument, NULL, 'f'},
+		{"no-cache", no_argument, NULL, 'n'},
+		{"build-arg", required_argument, NULL, 'a'},
+		{"network", required_argument, NULL, 'N'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *tag = NULL, *file = NULL, *network = NULL;
+	bool no_cache = false;
+	json_t *args = json_array();
+	int c;
+	optind = 0;
+	opterr = 0;
+	int rc = 0;
+	while ((c = getopt_long(argc, argv, "+:ht:f:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			json_decref(args);
+			return cli_help();
+		case 'j':
+			cli.json = true;
+			break;
+		case 't':
+			tag = optarg;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'n':
+			no_cache = true;
+			break;
+		case 'a':
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				json_decref(args);
+				return cli_usage("--build-arg %s: want NAME=VALUE", optarg);
+			}
+			json_array_append_new(args, json_string(optarg));
+			break;
+		case 'N':
+			if (strcmp(optarg, "host") != 0 && strcmp(optarg, "none") != 0) {
+				json_decref(args);
+				return cli_usage("--network %s: want host or none", optarg);
+			}
+			network = optarg;
+			break;
+		default:
+			json_decref(args);
+			return cli_bad_opt(c, argv);
+		}
+	}
+	if (!tag) {
+		json_decref(args);
+		return cli_usage("missing -t NAME[:TAG]");
+	}
+	if (!valid_image_ref(tag)) {
+		json_decref(args);
+		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", tag);
+	}
+	if (optind >= argc) {
+		json_decref(args);
+		return cli_usage("missing the build context DIR");
+	}
+	if (optind + 1 < argc) {
+		json_decref(args);
+		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	}
+	char *ctx = realpath(argv[optind], NULL);
+	if (!ctx) {
+		json_decref(args);
+		return cli_usage("build context %s: not found", argv[optind]);
+	}
+	autofree char *fpath = NULL;
+	if (file) {
+		char *f = realpath(file, NULL);
+		if (!f) {
+			free(ctx);
+			json_decref(args);
+			return cli_usage("-f %s: not found", file);
+		}
+		fpath = f;
+	}
+	json_t *body = json_pack("{s:s,s:s,s:o,s:b}", "context", ctx, "tag", tag, "args", args,
+				 "no_cache", no_cache);
+	free(ctx);
+	if (fpath)
+		json_object_set_new(body, "file", json_string(fpath));
+	if (network)
+		json_object_set_new(body, "network", json_string(network));
+	autofree char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	struct progress p = {.line = BUF_INIT};
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int r = clbsd_client_stream_req(cli_client(), "POST", "/v1/build", text, on_chunk, &p, NULL,
+					&err);
+	if (r < 0) {
+		rc = cli_fail(&err);
+	} else if (p.error) {
+		fprintf(stderr, "clbsd: build: %s\n", p.error);
+		rc = 1;
+	} else if (p.image) {
+		if (!cli.json)
+			printf("built %s (%s)\n", tag, json_str(p.image, "id"));
+	} else {
+		fprintf(stderr, "clbsd: build: the daemon ended the build without a result\n");
+		rc = 1;
+	}
+	json_decref(p.image);
+	free(p.error);
+	buf_release(&p.line);
+	return rc;
+}

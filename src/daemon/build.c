@@ -1,0 +1,731 @@
+/*
+ * Image builds from a Cblockfile (docs/cblockfile.md, docs/images.md).
+ *
+ * POST /v1/build answers with newline-delimited JSON as the build goes:
+ *   {"stage":N,"from":"forge"}                      a stage begins
+ *   {"step":N,"of":M,"instruction":"RUN ...","status":"cached"|"running"|"config"}
+ *   {"output":"..."}                                what a RUN prints
+ *   {"step":N,"status":"done","elapsed_ms":T}
+ *   {"image":{...}} or {"error":{"code":...,"message":...}}  the last line
+ *
+ * The file is read, expanded and its base images resolved on the loop; the
+ * plan (with the content hash of COPY sources), the steps and the final
+ * copy run on a worker; the image is committed on the loop.
+ *
+ * The layer cache: the tree a file-changing step (RUN, COPY, ADD, WORKDIR,
+ * ROOTPIVOT) leaves is kept in <root>/build/cache/<key>, the key of the plan
+ * (parent key, instruction, content of its sources). A step whose layer
+ * exists is not run again (unless no_cache); a step is made in a scratch
+ * directory from its parent's tree and renamed into the cache only when it
+ * succeeded. A failed build leaves no image (its staging directory goes) and
+ * keeps the layers of the steps that succeeded.
+ *
+ * RUN runs in a native build container: `clbsd-shim --run-spec` with the
+ * step's tree as its root (bind), the host's resolv.conf read-only, host or
+ * no network, the stage's environment and ARGs, WORKDIR and USER, and its
+ * own cgroup below the daemon's parent. Its output streams to the client.
+ */
+#include "daemon.h"
+#include "image/cblockfile.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct base_ref {
+	char *ref;
+	char id[65];
+	char *rootfs;
+	struct image_config cfg;
+};
+
+struct build {
+	struct daemon *d;
+	struct evhttp_request *req;
+	bool gone;
+	pthread_mutex_t mu;
+	struct buf out; /* lines the worker produced, not yet sent */
+	struct event *flush_ev;
+	/* inputs */
+	char *context, *tag, *network;
+	bool no_cache;
+	struct cbf_file *cf;
+	struct base_ref *bases;
+	size_t nbases;
+	char *cache, *tmp; /* <root>/build/cache, <root>/build/tmp */
+	char *shim, *cgparent;
+	char *staging;
+	/* results */
+	struct image_config cfg;
+	int rc;
+	struct clbsd_err err;
+};
+
+static void emit(struct build *b, json_t *j)
+{
+	autofree char *line = json_line(j);
+	json_decref(j);
+	pthread_mutex_lock(&b->mu);
+	buf_adds(&b->out, line);
+	buf_addc(&b->out, '\n');
+	pthread_mutex_unlock(&b->mu);
+	event_active(b->flush_ev, EV_TIMEOUT, 0);
+}
+
+static void flush(struct build *b)
+{
+	pthread_mutex_lock(&b->mu);
+	size_t n = b->out.len;
+	char *data = n ? buf_detach(&b->out, NULL) : NULL;
+	pthread_mutex_unlock(&b->mu);
+	if (!data)
+		return;
+	if (!b->gone) {
+		struct evbuffer *eb = evbuffer_new();
+		evbuffer_add(eb, data, n);
+		evhttp_send_reply_chunk(b->req, eb);
+		evbuffer_free(eb);
+	}
+	free(data);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	flush(arg);
+}
+
+static void on_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct build *b = arg;
+	b->gone = true;
+}
+
+static void build_free(struct build *b)
+{
+	event_free(b->flush_ev);
+	pthread_mutex_destroy(&b->mu);
+	buf_release(&b->out);
+	free(b->context);
+	free(b->tag);
+	free(b->network);
+	cbf_file_free(b->cf);
+	for (size_t i = 0; i < b->nbases; i++) {
+		free(b->bases[i].ref);
+		free(b->bases[i].rootfs);
+		image_config_release(&b->bases[i].cfg);
+	}
+	free(b->bases);
+	free(b->cache);
+	free(b->tmp);
+	free(b->shim);
+	free(b->cgparent);
+	free(b->staging);
+	image_config_release(&b->cfg);
+	free(b);
+}
+
+/* A whole image config, copied. */
+static void config_copy(struct image_config *dst, const struct image_config *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->entrypoint = src->entrypoint ? strv_dup(src->entrypoint) : NULL;
+	dst->cmd = src->cmd ? strv_dup(src->cmd) : NULL;
+	dst->env = src->env ? strv_dup(src->env) : NULL;
+	dst->workdir = src->workdir ? xstrdup(src->workdir) : NULL;
+	dst->user = src->user ? xstrdup(src->user) : NULL;
+	image_config_copy_build(dst, src);
+}
+
+/* Output as a JSON string: invalid UTF-8 (a chunk cut mid-character) becomes '?'. */
+static json_t *text_json(const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n);
+	if (j)
+		return j;
+	char *t = xstrndup(s, n);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] >= 0x80 || t[i] == '\0')
+			t[i] = '?';
+	j = json_stringn(t, n);
+	free(t);
+	return j;
+}
+
+/* The instruction as written (keyword, flags, arguments), for people. */
+static char *shown(const struct cbf_instr *in)
+{
+	struct buf b = BUF_INIT;
+	buf_adds(&b, cbf_kind_name(in->kind));
+	for (size_t i = 0; i < in->nflags; i++)
+		buf_addf(&b, " %s", in->flags[i].raw);
+	if (in->rest && *in->rest)
+		buf_addf(&b, " %s", in->rest);
+	buf_addc(&b, '\0');
+	return buf_detach(&b, NULL);
+}
+
+static const struct base_ref *base_of(const struct build *b, const char *ref)
+{
+	for (size_t i = 0; i < b->nbases; i++)
+		if (strcmp(b->bases[i].ref, ref) == 0)
+			return &b->bases[i];
+	return NULL;
+}
+
+/* ---- plan callbacks ---- */
+
+static int image_id_cb(const char *ref, char id[65], void *ctx, struct clbsd_err *err)
+{
+	const struct build *b = ctx;
+	const struct base_ref *r = base_of(b, ref);
+	if (!r)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT, "image %s not found", ref);
+	memcpy(id, r->id, 65);
+	return 0;
+}
+
+static int source_hash_cb(const struct cbf_instr *in, char out[65], void *ctx,
+			  struct clbsd_err *err)
+{
+	const struct build *b = ctx;
+	return cbf_source_hash_context(in, out, b->context, err);
+}
+
+/* ---- what a stage's RUN steps see ---- */
+
+struct stage_env {
+	struct strv env;   /* "K=V" */
+	struct strv shell; /* SHELL, default /bin/sh -c */
+	char *workdir;
+	char *user;
+};
+
+static void env_set(struct strv *env, const char *key, const char *value)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], key, kl) == 0 && env->v[i][kl] == '=') {
+			free(env->v[i]);
+			env->v[i] = xasprintf("%s=%s", key, value);
+			return;
+		}
+	strv_push_owned(env, xasprintf("%s=%s", key, value));
+}
+
+static void senv_init(struct stage_env *s, const struct image_config *base)
+{
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; base && base->env && base->env[i]; i++)
+		strv_push(&s->env, base->env[i]);
+	strv_push(&s->shell, "/bin/sh");
+	strv_push(&s->shell, "-c");
+	s->workdir = xstrdup(base && base->workdir && *base->workdir ? base->workdir : "/");
+	s->user = xstrdup(base && base->user ? base->user : "");
+}
+
+static void senv_release(struct stage_env *s)
+{
+	strv_release(&s->env);
+	strv_release(&s->shell);
+	free(s->workdir);
+	free(s->user);
+}
+
+static void senv_apply(struct stage_env *s, const struct cbf_instr *in)
+{
+	switch (in->kind) {
+	case CBF_ENV:
+		for (size_t i = 0; i < in->nkv; i++)
+			env_set(&s->env, in->kv[i].key, in->kv[i].value ? in->kv[i].value : "");
+		break;
+	case CBF_WORKDIR:
+		if (in->value && in->value[0] == '/') {
+			free(s->workdir);
+			s->workdir = xstrdup(in->value);
+		} else if (in->value) {
+			char *w = xasprintf("%s%s%s", s->workdir,
+					    s->workdir[strlen(s->workdir) - 1] == '/' ? "" : "/",
+					    in->value);
+			free(s->workdir);
+			s->workdir = w;
+		}
+		break;
+	case CBF_USER:
+		free(s->user);
+		s->user = xstrdup(in->value ? in->value : "");
+		break;
+	case CBF_SHELL:
+		strv_release(&s->shell);
+		for (size_t i = 0; in->argv && in->argv[i]; i++)
+			strv_push(&s->shell, in->argv[i]);
+		break;
+	default:
+		break;
+	}
+}
+
+/* "name", "uid", "name:group", "uid:gid" against the tree's /etc/passwd and group. */
+static int db_lookup(const char *tree, const char *db, const char *name, uint32_t *id,
+		     uint32_t *gid)
+{
+	long long v;
+	if (parse_int(name, 0, UINT32_MAX - 1, &v) == 0) {
+		*id = (uint32_t)v;
+		return 0;
+	}
+	autofree char *path = xasprintf("%s/etc/%s", tree, db);
+	autofree char *text = NULL;
+	struct clbsd_err err;
+	if (fs_read_file(path, &text, NULL, &err) < 0)
+		return -ENOENT;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[4] = {0};
+		char *p = line;
+		for (int i = 0; i < 4 && p; i++) {
+			f[i] = p;
+			p = strchr(p, ':');
+			if (p)
+				*p++ = '\0';
+		}
+		if (!f[0] || !f[2] || strcmp(f[0], name) != 0 ||
+		    parse_int(f[2], 0, UINT32_MAX - 1, &v) < 0)
+			continue;
+		*id = (uint32_t)v;
+		if (gid && f[3] && parse_int(f[3], 0, UINT32_MAX - 1, &v) == 0)
+			*gid = (uint32_t)v;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int resolve_user(const char *tree, const char *user, uint32_t *uid, uint32_t *gid,
+			struct clbsd_err *err)
+{
+	*uid = *gid = 0;
+	if (!user || !*user)
+		return 0;
+	autofree char *u = xstrdup(user);
+	char *colon = strchr(u, ':');
+	if (colon)
+		*colon++ = '\0';
+	if (db_lookup(tree, "passwd", u, uid, gid) < 0)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
+					"USER %s: no such user in the image's /etc/passwd", user);
+	if (colon && db_lookup(tree, "group", colon, gid, NULL) < 0)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
+					"USER %s: no such group in the image's /etc/group", user);
+	return 0;
+}
+
+/* ---- RUN in a build container ---- */
+
+static int run_step(struct build *b, const struct cbf_instr *in, const struct stage_env *se,
+		    char *const *args, const char *dir, struct clbsd_err *err)
+{
+	autofree char *fs = xasprintf("%s/fs", dir);
+	autofree char *mnt = xasprintf("%s/mnt", dir);
+	if (fs_mkdir_p(mnt, 0700, err) < 0)
+		return -err->code;
+	struct rt_spec spec = {0};
+	char hex[9];
+	random_hex(hex, 4);
+	spec.name = xasprintf("build-%s", hex);
+	spec.hostname = xstrdup("build");
+	struct strv argv = STRV_INIT;
+	if (in->exec_form) {
+		for (size_t i = 0; in->argv && in->argv[i]; i++)
+			strv_push(&argv, in->argv[i]);
+	} else {
+		for (size_t i = 0; i < se->shell.n; i++)
+			strv_push(&argv, se->shell.v[i]);
+		strv_push(&argv, in->shell ? in->shell : "");
+	}
+	spec.argv = argv.v;
+	struct strv env = STRV_INIT;
+	for (size_t i = 0; i < se->env.n; i++)
+		strv_push(&env, se->env.v[i]);
+	for (size_t i = 0; args && args[i]; i++) {
+		const char *eq = strchr(args[i], '=');
+		autofree char *k = eq ? xstrndup(args[i], (size_t)(eq - args[i])) : NULL;
+		if (k)
+			env_set(&env, k, eq + 1);
+	}
+	bool has_path = false;
+	for (size_t i = 0; i < env.n; i++)
+		has_path |= strncmp(env.v[i], "PATH=", 5) == 0;
+	if (!has_path)
+		strv_push(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	spec.env = env.v ? env.v : xcalloc(1, sizeof(char *));
+	spec.cwd = xstrdup(se->workdir);
+	int r = resolve_user(fs, se->user, &spec.uid, &spec.gid, err);
+	spec.host_network = b->network && strcmp(b->network, "host") == 0;
+	spec.rootfs.mode = xstrdup("bind");
+	spec.rootfs.lower = xstrdup(fs);
+	spec.rootfs.target = xstrdup(mnt);
+	spec.mounts = xcalloc(1, sizeof(struct rt_mount));
+	if (fs_exists("/etc/resolv.conf")) {
+		spec.mounts[0] = (struct rt_mount){xstrdup("/etc/resolv.conf"),
+						   xstrdup("/etc/resolv.conf"), true};
+		spec.n_mounts = 1;
+	}
+	spec.cgroup = xasprintf("%s/build-%s", b->cgparent, hex);
+	autofree char *spec_path = xasprintf("%s/spec.json", dir);
+	autofree char *json = rt_spec_to_json(&spec);
+	rt_spec_release(&spec);
+	if (r < 0)
+		return r;
+	if (fs_write_atomic(spec_path, json, strlen(json), 0600, err) < 0)
+		return -err->code;
+
+	/* The shim runs it in the foreground; its stdout and stderr are our pipe. */
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "pipe");
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	posix_spawnattr_t attr;
+	posix_spawnattr_init(&attr);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	char *const sargv[] = {b->shim, "--run-spec", spec_path, NULL};
+	pid_t pid;
+	int se_ = posix_spawn(&pid, b->shim, &fa, &attr, sargv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(p[1]);
+	if (se_ != 0) {
+		close(p[0]);
+		return clbsd_err_set(err, CLBSD_E_UNAVAIL, se_, "run %s", b->shim);
+	}
+	char chunk[4096];
+	for (;;) {
+		ssize_t n = read(p[0], chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		emit(b, json_pack("{s:o}", "output", text_json(chunk, (size_t)n)));
+	}
+	close(p[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (code != 0)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EIO,
+					"%s:%d: RUN failed with exit status %d", b->cf->file,
+					in->line, code);
+	return 0;
+}
+
+/* ---- the worker ---- */
+
+static int64_t now_ms(void)
+{
+	return time_mono_ns() / 1000000;
+}
+
+static int build_run_inner(struct build *b, struct cbf_plan *plan)
+{
+	struct clbsd_err *err = &b->err;
+	struct cbf_plan_ops ops = {.image_id = image_id_cb, .source_hash = source_hash_cb, .ctx = b};
+	if (cbf_plan_build(b->cf, &ops, plan, err) < 0)
+		return -err->code;
+	if (fs_mkdir_p(b->cache, 0700, err) < 0 || fs_mkdir_p(b->tmp, 0700, err) < 0)
+		return -err->code;
+	size_t ns = b->cf->nstages;
+	bool *needed = xcalloc(ns, sizeof(bool));
+	cbf_stages_needed(b->cf, needed);
+	size_t total = 0;
+	for (size_t i = 0; i < plan->n; i++)
+		total += needed[plan->steps[i].stage];
+	char **result = xcalloc(ns, sizeof(char *));     /* the tree each stage left */
+	struct image_config *cfgs = xcalloc(ns, sizeof(*cfgs)); /* and its config */
+	autofree char *empty = xasprintf("%s/empty-%d", b->tmp, (int)getpid());
+	int r = 0;
+	size_t num = 0;
+	char **args = NULL;
+	struct strv argv = STRV_INIT;
+	for (size_t i = 0; i < b->cf->nargs; i++)
+		for (size_t k = 0; k < b->cf->args[i].nkv; k++)
+			if (b->cf->args[i].kv[k].value)
+				strv_push_owned(&argv, xasprintf("%s=%s", b->cf->args[i].kv[k].key,
+								 b->cf->args[i].kv[k].value));
+	for (size_t s = 0; r == 0 && s < ns; s++) {
+		if (!needed[s])
+			continue;
+		const struct cbf_stage *st = &b->cf->stages[s];
+		const struct image_config *base_cfg = NULL;
+		const char *tree = NULL;
+		if (st->base_kind == CBF_BASE_IMAGE) {
+			const struct base_ref *br = base_of(b, st->base);
+			base_cfg = &br->cfg;
+			tree = br->rootfs;
+		} else if (st->base_kind == CBF_BASE_STAGE) {
+			base_cfg = &cfgs[st->base_stage];
+			tree = result[st->base_stage];
+		} else {
+			if (fs_mkdir_p(empty, 0755, err) < 0) {
+				r = -err->code;
+				break;
+			}
+			tree = empty;
+		}
+		emit(b, json_pack("{s:i,s:s}", "stage", (int)s + 1, "from", st->base));
+		struct stage_env se;
+		senv_init(&se, base_cfg);
+		struct strv stage_args = STRV_INIT;
+		for (size_t i = 0; i < argv.n; i++)
+			strv_push(&stage_args, argv.v[i]);
+		autofree char *cur = xstrdup(tree);
+		for (size_t i = 0; r == 0 && i < plan->n; i++) {
+			const struct cbf_step *step = &plan->steps[i];
+			if (step->stage != s)
+				continue;
+			const struct cbf_instr *in = step->instr;
+			autofree char *text = shown(in);
+			num++;
+			if (in->kind == CBF_ARG) {
+				for (size_t k = 0; k < in->nkv; k++)
+					if (in->kv[k].value)
+						strv_push_owned(&stage_args,
+								xasprintf("%s=%s", in->kv[k].key,
+									  in->kv[k].value));
+			}
+			senv_apply(&se, in);
+			if (!cbf_kind_changes_files(in->kind)) {
+				emit(b, json_pack("{s:i,s:i,s:s,s:s}", "step", (int)num, "of",
+						  (int)total, "instruction", text, "status",
+						  "config"));
+				continue;
+			}
+			autofree char *layer = xasprintf("%s/%s", b->cache, step->key);
+			if (!b->no_cache && fs_is_dir(layer)) {
+				emit(b, json_pack("{s:i,s:i,s:s,s:s}", "step", (int)num, "of",
+						  (int)total, "instruction", text, "status",
+						  "cached"));
+				free(cur);
+				cur = steal_ptr(&layer);
+				continue;
+			}
+			emit(b, json_pack("{s:i,s:i,s:s,s:s}", "step", (int)num, "of", (int)total,
+					  "instruction", text, "status", "running"));
+			int64_t t0 = now_ms();
+			char hex[17];
+			random_hex(hex, 8);
+			autofree char *work = xasprintf("%s/step-%s", b->tmp, hex);
+			autofree char *fs = xasprintf("%s/fs", work);
+			if (fs_mkdir_p(work, 0700, err) < 0 || fs_copy_tree(cur, fs, err) < 0) {
+				r = -err->code;
+			} else if (in->kind == CBF_RUN) {
+				r = run_step(b, in, &se, stage_args.v, work, err);
+			} else {
+				struct cbf_step_env env = {
+					.context = b->context,
+					.from_root = in->from_stage >= 0 ? result[in->from_stage] : NULL,
+					.workdir = se.workdir,
+				};
+				r = cbf_apply_file_step(in, fs, &env, err);
+			}
+			struct clbsd_err e2;
+			if (r == 0) {
+				fs_rm_rf(layer, &e2); /* --no-cache: the new one replaces it */
+				if (rename(fs, layer) < 0)
+					r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "keep layer %s",
+							  layer);
+			}
+			fs_rm_rf(work, &e2);
+			if (r == 0) {
+				emit(b, json_pack("{s:i,s:s,s:I}", "step", (int)num, "status", "done",
+						  "elapsed_ms", (json_int_t)(now_ms() - t0)));
+				free(cur);
+				cur = steal_ptr(&layer);
+			}
+		}
+		strv_release(&stage_args);
+		senv_release(&se);
+		if (r == 0 && cbf_image_config(b->cf, s, base_cfg, &cfgs[s], err) < 0)
+			r = -err->code;
+		result[s] = steal_ptr(&cur);
+	}
+	strv_release(&argv);
+	(void)args;
+	/* The image: the last stage's tree and config. */
+	if (r == 0) {
+		autofree char *rootfs = xasprintf("%s/rootfs", b->staging);
+		struct clbsd_err e2;
+		fs_rm_rf(rootfs, &e2);
+		if (fs_copy_tree(result[ns - 1], rootfs, err) < 0)
+			r = -err->code;
+		else
+			config_copy(&b->cfg, &cfgs[ns - 1]);
+	}
+	struct clbsd_err e3;
+	fs_rm_rf(empty, &e3);
+	for (size_t s = 0; s < ns; s++) {
+		free(result[s]);
+		image_config_release(&cfgs[s]);
+	}
+	free(result);
+	free(cfgs);
+	free(needed);
+	return r;
+}
+
+static void build_run(void *arg)
+{
+	struct build *b = arg;
+	struct cbf_plan plan = {0};
+	clbsd_err_init(&b->err);
+	b->rc = build_run_inner(b, &plan);
+	cbf_plan_release(&plan);
+}
+
+static void build_done(void *arg)
+{
+	struct build *b = arg;
+	struct daemon *d = b->d;
+	struct image *img = NULL;
+	if (b->rc == 0)
+		b->rc = image_commit(&d->images, b->staging, &b->cfg, b->tag, ctr_image_in_use, d,
+				     &img, &b->err);
+	else
+		fs_rm_rf(b->staging, &(struct clbsd_err){0});
+	if (b->rc < 0) {
+		log_error("build", NULL, "%s: %s", b->tag, b->err.msg);
+		emit(b, json_pack("{s:{s:s,s:s}}", "error", "code", "build_failed", "message",
+				  b->err.msg));
+	} else {
+		log_info("build", NULL, "built %s (%s)", b->tag, img->id);
+		daemon_event(d, "image.built", NULL, json_pack("{s:s,s:s}", "name", b->tag, "id",
+							      img->id));
+		emit(b, json_pack("{s:o}", "image", image_to_json(&d->images, img)));
+	}
+	flush(b);
+	if (!b->gone) {
+		evhttp_connection_set_closecb(evhttp_request_get_connection(b->req), NULL, NULL);
+		evhttp_send_reply_end(b->req);
+	}
+	build_free(b);
+}
+
+/* ---- the request ---- */
+
+static char *const *base_env(const char *ref, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct image *img = image_lookup(&d->images, ref);
+	return img ? img->config.env : NULL;
+}
+
+int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, struct clbsd_err *err)
+{
+	const char *context = json_str(body, "context");
+	const char *file = json_str(body, "file");
+	const char *tag = json_str(body, "tag");
+	const char *network = json_str(body, "network");
+	if (!context || !fs_path_is_clean_abs(context) || !fs_is_dir(context))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"build: \"context\" must be an existing directory (an "
+					"absolute path)");
+	if (!tag || !valid_image_ref(tag))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"build: \"tag\" must be NAME[:TAG]");
+	if (network && strcmp(network, "host") != 0 && strcmp(network, "none") != 0)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"build: \"network\" is host or none");
+	autofree char *path = file ? (file[0] == '/' ? xstrdup(file)
+						     : xasprintf("%s/%s", context, file))
+				   : xasprintf("%s/Cblockfile", context);
+	autofree char *text = NULL;
+	size_t len = 0;
+	if (fs_read_file(path, &text, &len, err) < 0)
+		return clbsd_err_prefix(err, "build");
+	struct cbf_file *cf = NULL;
+	if (cbf_read(path, text, len, &cf, err) < 0)
+		return -err->code;
+	char **args = json_to_strv(json_object_get(body, "args"));
+	for (size_t i = 0; args && args[i]; i++)
+		if (!strchr(args[i], '=')) {
+			int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						 "build: argument \"%s\" is not NAME=VALUE", args[i]);
+			strv_free(args);
+			cbf_file_free(cf);
+			return r;
+		}
+	struct cbf_expand_opts eo = {.build_args = args, .base_env = base_env, .ctx = d};
+	int r = cbf_expand(cf, &eo, err);
+	strv_free(args);
+	if (r < 0) {
+		cbf_file_free(cf);
+		return r;
+	}
+	struct build *b = xcalloc(1, sizeof(*b));
+	b->d = d;
+	b->cf = cf;
+	/* Base images: resolved now, on the loop that owns the store. */
+	for (size_t s = 0; s < cf->nstages; s++) {
+		const struct cbf_stage *st = &cf->stages[s];
+		if (st->base_kind != CBF_BASE_IMAGE || base_of(b, st->base))
+			continue;
+		struct image *img = image_lookup(&d->images, st->base);
+		if (!img) {
+			r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					     "%s:%d:%d: FROM %s: no such image here ('clbsd "
+					     "images' lists them; pull or build it first)",
+					     cf->file, st->line, st->col, st->base);
+			build_free(b);
+			return r;
+		}
+		b->bases = xrealloc(b->bases, (b->nbases + 1) * sizeof(*b->bases));
+		struct base_ref *br = &b->bases[b->nbases++];
+		memset(br, 0, sizeof(*br));
+		br->ref = xstrdup(st->base);
+		memcpy(br->id, img->id, sizeof(br->id));
+		br->rootfs = xasprintf("%s/rootfs", img->dir);
+		config_copy(&br->cfg, &img->config);
+	}
+	pthread_mutex_init(&b->mu, NULL);
+	b->flush_ev = event_new(d->base, -1, 0, on_flush, b);
+	b->req = req;
+	b->context = xstrdup(context);
+	b->tag = image_ref_normalise(tag);
+	b->network = xstrdup(network ? network : "none");
+	b->no_cache = json_bool(body, "no_cache", false);
+	b->cache = xasprintf("%s/build/cache", d->root);
+	b->tmp = xasprintf("%s/build/tmp", d->root);
+	b->shim = xstrdup(d->shim_path);
+	b->cgparent = xstrdup(d->cgroup_parent);
+	if (image_staging_new(&d->images, &b->staging, err) < 0) {
+		build_free(b);
+		return -err->code;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "application/x-ndjson");
+	evhttp_send_reply_start(req, 200, "OK");
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_closed, b);
+	work_submit(d, build_run, build_done, b);
+	return 0;
+}
