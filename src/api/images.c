@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /*
  * Slow image work runs on a worker into a staging dir (or, for an export,
@@ -36,6 +37,7 @@ struct image_job {
 	int64_t created_ns;
 	char digest[OCI_DIGEST_LEN];
 	char **insecure;
+	char **from_host; /* forge --from-host: host binaries (else busybox) */
 	struct clbsd_err err;
 	int rc;
 };
@@ -130,7 +132,11 @@ static void job_run(void *arg)
 	autofree char *rootfs = j->staging ? xasprintf("%s/rootfs", j->staging) : NULL;
 	switch (j->kind) {
 	case JOB_FORGE:
-		j->rc = image_stage_forge(j->staging, j->src, &j->cfg, &j->err);
+		if (j->from_host)
+			j->rc = image_stage_from_host(j->staging, (const char *const *)j->from_host,
+						      &j->cfg, &j->err);
+		else
+			j->rc = image_stage_forge(j->staging, j->src, &j->cfg, &j->err);
 		break;
 	case JOB_IMPORT:
 		j->rc = image_stage_import(j->staging, j->src, &j->cfg, &j->err);
@@ -165,6 +171,7 @@ static void job_run(void *arg)
 
 static void job_free(struct image_job *j)
 {
+	strv_free(j->from_host);
 	image_config_release(&j->cfg);
 	oci_loaded_release(&j->loaded);
 	free(j->src);
@@ -357,8 +364,29 @@ static void start_job(struct daemon *d, struct evhttp_request *req, bool forge)
 		json_decref(body);
 		return;
 	}
+	/* forge --from-host: host binaries and the libraries they link. */
+	json_t *fh = forge ? json_object_get(body, "from_host") : NULL;
+	char **bins = fh ? json_to_strv(fh) : NULL;
+	if (fh && (!bins || !bins[0])) {
+		api_reply_error(req, 400, "invalid_argument",
+				"\"from_host\" must be a non-empty array of absolute paths");
+		strv_free(bins);
+		json_decref(body);
+		return;
+	}
+	for (size_t i = 0; bins && bins[i]; i++)
+		if (!fs_path_is_clean_abs(bins[i]) || access(bins[i], X_OK) < 0) {
+			api_reply_error(req, 400, "invalid_argument",
+					"%s is not an executable file on this host (give absolute "
+					"paths)",
+					bins[i]);
+			strv_free(bins);
+			json_decref(body);
+			return;
+		}
 	struct image_job *j =
 	    job_new(d, forge ? JOB_FORGE : JOB_IMPORT, forge ? d->busybox : path, name);
+	j->from_host = bins;
 	json_decref(body);
 	job_start(j, req);
 }

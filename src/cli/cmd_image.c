@@ -529,17 +529,67 @@ int cmd_image(int argc, char **argv)
 
 int cmd_forge(int argc, char **argv)
 {
-	int r = opts_json(argc, argv);
-	if (r)
-		return r < 0 ? 0 : r;
-	const char *ref = "forge:latest";
-	if (optind < argc)
-		ref = argv[optind++];
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
-	if (!valid_image_ref(ref))
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"from-host", no_argument, NULL, 'H'},
+		{"name", required_argument, NULL, 'n'},
+		{NULL, 0, NULL, 0},
+	};
+	bool from_host = false;
+	const char *name = NULL;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cli_help();
+		case 'j':
+			cli.json = true;
+			break;
+		case 'H':
+			from_host = true;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		default:
+			return cli_bad_opt(c, argv);
+		}
+	}
+	const char *ref = name ? name : "forge:latest";
+	json_t *bins = NULL;
+	if (from_host) {
+		/* forge --from-host [--name N] BIN...: the binaries, resolved on PATH here. */
+		if (optind >= argc)
+			return cli_usage("--from-host needs the programs to copy, like /usr/sbin/nginx");
+		if (!name)
+			return cli_usage("--from-host needs --name NAME[:TAG]");
+		bins = json_array();
+		for (int i = optind; i < argc; i++) {
+			char *p = realpath(argv[i], NULL);
+			if (!p) {
+				json_decref(bins);
+				return cli_usage("%s: not found (give a path to the program)", argv[i]);
+			}
+			json_array_append_new(bins, json_string(p));
+			free(p);
+		}
+	} else {
+		if (!name && optind < argc)
+			ref = argv[optind++];
+		if (optind < argc)
+			return cli_usage("unexpected argument \"%s\"", argv[optind]);
+	}
+	if (!valid_image_ref(ref)) {
+		json_decref(bins);
 		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", ref);
+	}
+	int r;
 	json_t *req = json_pack("{s:s}", "name", ref);
+	if (bins)
+		json_object_set_new(req, "from_host", bins);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *img = NULL;

@@ -311,13 +311,20 @@ static const struct command commands[] = {
 	 "      --name NAME   store the image under this name\n"
 	 "      --json        print the image's JSON\n"
 	 "  -h, --help        show this help\n"},
-	{"forge", cmd_forge, "build the busybox base image",
-	 "Usage: clbsd forge [NAME[:TAG]]\n\n"
+	{"forge", cmd_forge, "build a base image from busybox or host binaries",
+	 "Usage: clbsd forge [NAME[:TAG]]\n"
+	 "       clbsd forge --from-host --name NAME[:TAG] PROGRAM...\n\n"
 	 "Build the layer-0 image from the host's busybox-static (default forge:latest)\n"
-	 "and print its id.\n\n"
+	 "and print its id. With --from-host the image holds the given host programs,\n"
+	 "the dynamic loader and every library they link (read from their ELF\n"
+	 "headers), at their host paths, and a minimal /etc; it works offline (the\n"
+	 "ingress image is made this way from the host's nginx). The first program is\n"
+	 "the entrypoint.\n\n"
 	 "Options:\n"
-	 "      --json   print the image's JSON instead of its id\n"
-	 "  -h, --help   show this help\n"},
+	 "      --from-host      copy host programs instead of busybox\n"
+	 "      --name NAME      the image's name (needed with --from-host)\n"
+	 "      --json           print the image's JSON instead of its id\n"
+	 "  -h, --help           show this help\n"},
 	{"plan", cmd_plan, "show what applying the configuration would do",
 	 "Usage: clbsd plan [--json]\n\n"
 	 "Read the configuration files as they are now and print, one line each, the\n"

@@ -92,6 +92,13 @@ after=$(clbsd --json images | python3 -c 'import json,sys; print(len(json.load(s
 out=$(clbsd build --no-cache -t app:1 "$CTX" 2>&1)
 ! echo "$out" | grep -q "(cached)" && ok no_cache_reruns || fail no_cache_reruns "$out"
 
+# forge --from-host: host programs with their libraries, offline.
+clbsd forge --from-host --name hostcat:1 /bin/cat >/dev/null 2>"$TMP/err" || fail forge_from_host "$(cat "$TMP/err")"
+out=$(clbsd run --rm hostcat:1 /etc/passwd 2>&1)
+echo "$out" | grep -q "^root:" && ok forge_from_host_runs || fail forge_from_host_runs "$out"
+clbsd forge --from-host /bin/cat >/dev/null 2>&1
+[ $? -eq 2 ] && ok forge_from_host_needs_name || fail forge_from_host_needs_name "status not 2"
+
 # Usage errors exit 2.
 clbsd build "$CTX" >/dev/null 2>&1
 [ $? -eq 2 ] && ok build_needs_tag || fail build_needs_tag "status not 2"
