@@ -59,7 +59,7 @@ lint() {
 		echo "skip lint.shellcheck: shellcheck is not installed"
 		return 0
 	fi
-	if shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency bench/reconcile bench/storage bench/network bench/ingress .ci/run; then
+	if shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency bench/reconcile bench/storage bench/network bench/ingress bench/build .ci/run; then
 		echo "ok lint.shellcheck"
 	else
 		echo "FAIL lint.shellcheck: see the findings above"

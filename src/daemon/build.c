@@ -69,6 +69,9 @@ struct build {
 	char *cache, *tmp; /* <root>/build/cache, <root>/build/tmp */
 	char *shim, *cgparent;
 	char *staging;
+	char *had_source; /* the source of the image the tag names now, or NULL */
+	bool reuse;        /* the build ends where that image came from: nothing to store */
+	char final_key[65];
 	/* results */
 	struct image_config cfg;
 	int rc;
@@ -134,6 +137,7 @@ static void build_free(struct build *b)
 	free(b->shim);
 	free(b->cgparent);
 	free(b->staging);
+	free(b->had_source);
 	image_config_release(&b->cfg);
 	free(b);
 }
@@ -572,8 +576,16 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 	}
 	strv_release(&argv);
 	(void)args;
-	/* The image: the last stage's tree and config. */
+	/*
+	 * The image: the last stage's tree and config, unless the tag names the
+	 * image this very build made before (same final key): nothing to store.
+	 */
 	if (r == 0) {
+		memcpy(b->final_key, plan->stage_key[ns - 1], sizeof(b->final_key));
+		autofree char *src = xasprintf("build:%s", b->final_key);
+		b->reuse = b->had_source && strcmp(b->had_source, src) == 0;
+	}
+	if (r == 0 && !b->reuse) {
 		autofree char *rootfs = xasprintf("%s/rootfs", b->staging);
 		struct clbsd_err e2;
 		fs_rm_rf(rootfs, &e2);
@@ -608,11 +620,20 @@ static void build_done(void *arg)
 	struct build *b = arg;
 	struct daemon *d = b->d;
 	struct image *img = NULL;
-	if (b->rc == 0)
+	autofree char *src = xasprintf("build:%s", b->final_key);
+	if (b->rc == 0 && b->reuse)
+		img = image_lookup(&d->images, b->tag);
+	if (b->rc == 0 && img && b->reuse) {
+		fs_rm_rf(b->staging, &(struct clbsd_err){0});
+	} else if (b->rc == 0) {
 		b->rc = image_commit(&d->images, b->staging, &b->cfg, b->tag, ctr_image_in_use, d,
 				     &img, &b->err);
-	else
+		struct clbsd_err e2;
+		if (b->rc == 0 && image_set_source(img, src, &e2) < 0)
+			log_warn("build", NULL, "%s: %s", b->tag, e2.msg);
+	} else {
 		fs_rm_rf(b->staging, &(struct clbsd_err){0});
+	}
 	if (b->rc < 0) {
 		log_error("build", NULL, "%s: %s", b->tag, b->err.msg);
 		emit(b, json_pack("{s:{s:s,s:s}}", "error", "code", "build_failed", "message",
@@ -718,6 +739,8 @@ int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, stru
 	b->tmp = xasprintf("%s/build/tmp", d->root);
 	b->shim = xstrdup(d->shim_path);
 	b->cgparent = xstrdup(d->cgroup_parent);
+	struct image *had = image_lookup(&d->images, b->tag);
+	b->had_source = had && had->source ? xstrdup(had->source) : NULL;
 	if (image_staging_new(&d->images, &b->staging, err) < 0) {
 		build_free(b);
 		return -err->code;

@@ -129,6 +129,8 @@ int image_gc(struct image_store *st, bool (*in_use)(const char *id, void *ctx), 
  * Record an image's OCI digest and layer (and where it came from, when
  * source is not NULL) in its config.json.
  */
+/* Record where an image came from ("build:KEY" for a Cblockfile build) in its config.json. */
+int image_set_source(struct image *img, const char *source, struct clbsd_err *err);
 int image_set_digest(struct image *img, const char *digest, const char *layer_diff_id,
 		     const char *layer_digest, int64_t layer_size, const char *source,
 		     struct clbsd_err *err);

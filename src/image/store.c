@@ -535,6 +535,18 @@ int image_set_digest(struct image *img, const char *digest, const char *layer_di
 	return 0;
 }
 
+int image_set_source(struct image *img, const char *source, struct clbsd_err *err)
+{
+	json_t *o = json_pack("{s:s}", "source", source);
+	int r = update_config(img, img->dir, img->id, o, err);
+	json_decref(o);
+	if (r < 0)
+		return r;
+	free(img->source);
+	img->source = xstrdup(source);
+	return 0;
+}
+
 int image_rekey(struct image_store *st, struct image *img, const char *id, struct clbsd_err *err)
 {
 	if (strcmp(img->id, id) == 0)
