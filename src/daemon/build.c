@@ -26,6 +26,7 @@
  * own cgroup below the daemon's parent. Its output streams to the client.
  */
 #include "daemon.h"
+#include "conf/conf.h"
 #include "image/cblockfile.h"
 #include "util/json.h"
 #include "util/util.h"
@@ -53,9 +54,14 @@ struct base_ref {
 	struct image_config cfg;
 };
 
+typedef void (*build_done_fn)(struct daemon *d, const struct image *img,
+			      const struct clbsd_err *err, void *arg);
+
 struct build {
 	struct daemon *d;
-	struct evhttp_request *req;
+	struct evhttp_request *req; /* NULL: a build the reconciler asked for (logged) */
+	build_done_fn fn;
+	void *fn_arg;
 	bool gone;
 	pthread_mutex_t mu;
 	struct buf out; /* lines the worker produced, not yet sent */
@@ -80,6 +86,17 @@ struct build {
 
 static void emit(struct build *b, json_t *j)
 {
+	if (!b->req) {
+		/* No client: the steps go to the log (RUN output at debug level). */
+		const char *st = json_str(j, "status");
+		if (st && strcmp(st, "running") == 0)
+			log_info("build", b->tag, "step %d/%d: %s", (int)json_int(j, "step", 0),
+				 (int)json_int(j, "of", 0), json_str(j, "instruction"));
+		else if (json_str(j, "output"))
+			log_debug("build", b->tag, "%s", json_str(j, "output"));
+		json_decref(j);
+		return;
+	}
 	autofree char *line = json_line(j);
 	json_decref(j);
 	pthread_mutex_lock(&b->mu);
@@ -119,7 +136,8 @@ static void on_closed(struct evhttp_connection *conn, void *arg)
 
 static void build_free(struct build *b)
 {
-	event_free(b->flush_ev);
+	if (b->flush_ev)
+		event_free(b->flush_ev);
 	pthread_mutex_destroy(&b->mu);
 	buf_release(&b->out);
 	free(b->context);
@@ -636,19 +654,30 @@ static void build_done(void *arg)
 	}
 	if (b->rc < 0) {
 		log_error("build", NULL, "%s: %s", b->tag, b->err.msg);
-		emit(b, json_pack("{s:{s:s,s:s}}", "error", "code", "build_failed", "message",
-				  b->err.msg));
+		daemon_event(d, "image.build_failed", NULL,
+			     json_pack("{s:s,s:s}", "name", b->tag, "error", b->err.msg));
+		if (b->req)
+			emit(b, json_pack("{s:{s:s,s:s}}", "error", "code", "build_failed",
+					  "message", b->err.msg));
 	} else {
-		log_info("build", NULL, "built %s (%s)", b->tag, img->id);
-		daemon_event(d, "image.built", NULL, json_pack("{s:s,s:s}", "name", b->tag, "id",
-							      img->id));
-		emit(b, json_pack("{s:o}", "image", image_to_json(&d->images, img)));
+		if (!b->reuse) {
+			log_info("build", NULL, "built %s (%s)", b->tag, img->id);
+			daemon_event(d, "image.built", NULL,
+				     json_pack("{s:s,s:s}", "name", b->tag, "id", img->id));
+		}
+		if (b->req)
+			emit(b, json_pack("{s:o}", "image", image_to_json(&d->images, img)));
 	}
-	flush(b);
-	if (!b->gone) {
-		evhttp_connection_set_closecb(evhttp_request_get_connection(b->req), NULL, NULL);
-		evhttp_send_reply_end(b->req);
+	if (b->req) {
+		flush(b);
+		if (!b->gone) {
+			evhttp_connection_set_closecb(evhttp_request_get_connection(b->req), NULL,
+						      NULL);
+			evhttp_send_reply_end(b->req);
+		}
 	}
+	if (b->fn)
+		b->fn(d, b->rc < 0 ? NULL : img, b->rc < 0 ? &b->err : NULL, b->fn_arg);
 	build_free(b);
 }
 
@@ -661,7 +690,8 @@ static char *const *base_env(const char *ref, void *ctx)
 	return img ? img->config.env : NULL;
 }
 
-int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, struct clbsd_err *err)
+static int build_begin(struct daemon *d, struct evhttp_request *req, json_t *body,
+		       build_done_fn fn, void *arg, struct clbsd_err *err)
 {
 	const char *context = json_str(body, "context");
 	const char *file = json_str(body, "file");
@@ -729,8 +759,10 @@ int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, stru
 		config_copy(&br->cfg, &img->config);
 	}
 	pthread_mutex_init(&b->mu, NULL);
-	b->flush_ev = event_new(d->base, -1, 0, on_flush, b);
+	b->flush_ev = req ? event_new(d->base, -1, 0, on_flush, b) : NULL;
 	b->req = req;
+	b->fn = fn;
+	b->fn_arg = arg;
 	b->context = xstrdup(context);
 	b->tag = image_ref_normalise(tag);
 	b->network = xstrdup(network ? network : "none");
@@ -745,10 +777,96 @@ int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, stru
 		build_free(b);
 		return -err->code;
 	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "application/x-ndjson");
-	evhttp_send_reply_start(req, 200, "OK");
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_closed, b);
+	if (req) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				  "application/x-ndjson");
+		evhttp_send_reply_start(req, 200, "OK");
+		evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_closed, b);
+	}
 	work_submit(d, build_run, build_done, b);
 	return 0;
+}
+
+int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, struct clbsd_err *err)
+{
+	return build_begin(d, req, body, NULL, NULL, err);
+}
+
+/* ---- images the configuration declares ---- */
+
+/*
+ * (image NAME :build DIR ...) is built (NAME:latest) at every reconcile
+ * pass: a build whose inputs did not change ends at once on the image it
+ * made before, so this costs a plan (the context's hash). When the build
+ * gives a new image, a pass runs again and recreates the containers using
+ * it. (image NAME :from REF) tags REF as NAME. One build per image runs at
+ * a time.
+ */
+struct decl_build {
+	char *name;
+	char old_id[65];
+};
+
+static bool building(struct daemon *d, const char *name)
+{
+	return json_object_get(d->decl_builds, name) != NULL;
+}
+
+static void decl_done(struct daemon *d, const struct image *img, const struct clbsd_err *err,
+		      void *arg)
+{
+	struct decl_build *db = arg;
+	json_object_del(d->decl_builds, db->name);
+	if (img && strcmp(img->id, db->old_id) != 0) {
+		log_info("build", db->name, "declared image built: %s", img->id);
+		reconcile_trigger(d);
+	}
+	free(db->name);
+	free(db);
+}
+
+void images_sync(struct daemon *d)
+{
+	if (!d->conf)
+		return;
+	if (!d->decl_builds)
+		d->decl_builds = json_object();
+	for (size_t i = 0; i < d->conf->nimages; i++) {
+		const struct conf_image *im = d->conf->images[i];
+		autofree char *tag = image_ref_normalise(im->name);
+		struct clbsd_err err;
+		clbsd_err_init(&err);
+		if (im->from) {
+			struct image *src = image_lookup(&d->images, im->from);
+			struct image *now = image_lookup(&d->images, tag);
+			if (src && (!now || strcmp(now->id, src->id) != 0) &&
+			    image_tag(&d->images, im->from, tag, ctr_image_in_use, d, &err) < 0)
+				log_error("reconcile", NULL, "image %s :from %s: %s", im->name, im->from,
+					  err.msg);
+			continue;
+		}
+		if (!im->build || building(d, tag))
+			continue;
+		json_t *args = json_array();
+		for (size_t k = 0; k < im->nargs; k++)
+			json_array_append_new(args, json_sprintf("%s=%s", im->args[k].key,
+								 im->args[k].value));
+		json_t *body = json_pack("{s:s,s:s,s:s,s:o}", "context", im->build, "file",
+					 im->file ? im->file : "Cblockfile", "tag", tag, "args", args);
+		struct decl_build *db = xcalloc(1, sizeof(*db));
+		db->name = xstrdup(tag);
+		struct image *now = image_lookup(&d->images, tag);
+		if (now)
+			memcpy(db->old_id, now->id, sizeof(db->old_id));
+		json_object_set_new(d->decl_builds, tag, json_true());
+		if (build_begin(d, NULL, body, decl_done, db, &err) < 0) {
+			json_object_del(d->decl_builds, tag);
+			log_error("reconcile", NULL, "image %s: %s", im->name, err.msg);
+			daemon_event(d, "image.build_failed", NULL,
+				     json_pack("{s:s,s:s}", "name", tag, "error", err.msg));
+			free(db->name);
+			free(db);
+		}
+		json_decref(body);
+	}
 }

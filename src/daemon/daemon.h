@@ -170,6 +170,7 @@ struct daemon {
 	struct dnet *net;  /* net.c: networks, addresses, the driver's queue */
 	json_t *asides;    /* undo.c: name -> {"image_id", "running"} of what is set aside */
 	struct dingress *ingress; /* ingress.c: the routing container and its nginx.conf */
+	json_t *decl_builds;      /* build.c: declared images being built (name -> true) */
 	bool root_shared;  /* our / propagates mounts to the namespaces made from it */
 };
 
@@ -195,6 +196,8 @@ void pool_release(struct daemon *d);
 /* build.c: POST /v1/build; answers the request itself once started (0), or fails before. */
 struct evhttp_request;
 int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, struct clbsd_err *err);
+/* Build the configuration's (image NAME :build ...) and tag its :from images (each pass). */
+void images_sync(struct daemon *d);
 
 /* ingress.c: routes from the configuration, rendered into the routing container */
 struct dingress;

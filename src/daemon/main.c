@@ -483,6 +483,7 @@ int main(int argc, char **argv)
 	dnet_release_daemon(&d);
 	undo_release(&d);
 	ingress_release(&d);
+	json_decref(d.decl_builds);
 	image_store_release(&d.images);
 	storage_release(&d.storage);
 	events_release(&d.events);

@@ -306,6 +306,28 @@ static const char (*hashes_of(struct daemon *d, const struct conf *conf))[65]
 	return (const char (*)[65])d->conf_hashes;
 }
 
+/*
+ * A declared container whose image is one the configuration builds
+ * (image NAME :build ...) and that was built anew since the container was
+ * made: it is recreated on the new image.
+ */
+static bool image_rebuilt(struct daemon *d, const struct conf *conf, const struct container *c)
+{
+	const struct conf_container *ct = conf ? conf_container_find(conf, c->name) : NULL;
+	if (!ct || !c->managed)
+		return false;
+	autofree char *want = image_ref_normalise(ct->image);
+	bool built = false;
+	for (size_t i = 0; i < conf->nimages; i++) {
+		autofree char *n = image_ref_normalise(conf->images[i]->name);
+		built |= conf->images[i]->build && strcmp(n, want) == 0;
+	}
+	if (!built)
+		return false;
+	const struct image *img = image_lookup(&d->images, want);
+	return img && strcmp(img->id, c->image_id) != 0;
+}
+
 static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 {
 	memset(in, 0, sizeof(*in));
@@ -342,6 +364,8 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 		if (c && c->managed && c->spec_text && strcmp(c->spec_hash, w->hash) != 0) {
 			autofree char *now = conf_container_print(ct);
 			in->changed[i] = changed_keys(c->spec_text, now);
+		} else if (c && image_rebuilt(d, conf, c)) {
+			in->changed[i] = xstrdup(":image (rebuilt)");
 		}
 		w->changed = in->changed[i];
 	}
@@ -353,6 +377,8 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 		struct plan_observed *h = &in->have[in->n_have++];
 		h->name = c->name;
 		h->hash = c->managed ? c->spec_hash : NULL;
+		if (image_rebuilt(d, conf, c))
+			h->hash = "image rebuilt"; /* differs from every spec hash: recreate */
 		/*
 		 * `clbsd undo` turned it back from the declared spec: it counts as
 		 * up to date until the configuration asks for something else.
@@ -866,6 +892,8 @@ void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg)
 	}
 	struct clbsd_err err;
 	clbsd_err_init(&err);
+	if (!dry_run)
+		images_sync(d);
 	struct inputs in;
 	inputs_build(d, d->conf, &in);
 	int r = plan_compute(in.want, in.n_want, in.have, in.n_have, &p->plan, &err);

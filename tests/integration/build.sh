@@ -99,6 +99,26 @@ echo "$out" | grep -q "^root:" && ok forge_from_host_runs || fail forge_from_hos
 clbsd forge --from-host /bin/cat >/dev/null 2>&1
 [ $? -eq 2 ] && ok forge_from_host_needs_name || fail forge_from_host_needs_name "status not 2"
 
+# Declared: (image NAME :build DIR) is built by the reconciler, and a
+# changed context rebuilds it and recreates the containers that use it.
+CTX2="$TMP/ctx2"
+mkdir -p "$CTX2"
+echo v1 >"$CTX2/version"
+printf 'FROM forge\nCOPY version /version\nCMD ["sh", "-c", "cat /version; sleep 3600"]\n' >"$CTX2/Cblockfile"
+cat >"$CONF" <<CONF
+(image site :build "$CTX2" :args (("UNUSED" . "1")))
+(container web :image "site")
+CONF
+clbsd apply >/dev/null 2>&1
+wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK logs web 2>/dev/null | grep -q v1" &&
+	ok declared_image_built_and_run || fail declared_image_built_and_run "$(clbsd ps -a) $(clbsd images)"
+echo v2 >"$CTX2/version"
+clbsd apply >/dev/null 2>&1
+wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK logs web 2>/dev/null | grep -q v2" &&
+	ok changed_context_rebuilds_and_recreates || fail changed_context_rebuilds_and_recreates "$(clbsd logs web 2>&1) $(clbsd plan 2>&1)"
+: >"$CONF"
+clbsd apply >/dev/null 2>&1
+
 # Usage errors exit 2.
 clbsd build "$CTX" >/dev/null 2>&1
 [ $? -eq 2 ] && ok build_needs_tag || fail build_needs_tag "status not 2"
