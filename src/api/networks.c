@@ -8,17 +8,30 @@
 static void doctor_done(json_t *result, const struct clbsd_err *err, void *arg)
 {
 	struct api_pending *p = arg;
-	if (err)
+	autofree char *name = p->data;
+	p->data = NULL;
+	if (err) {
 		api_pending_err(p, err);
-	else
-		api_pending_json(p, 200, result);
+		return;
+	}
+	/* Its ingress route, when it has one. */
+	int bad = 0;
+	ingress_doctor(p->d, name, json_object_get(result, "checks"), &bad);
+	if (bad)
+		json_object_set_new(result, "problems",
+				    json_integer(json_integer_value(json_object_get(result, "problems")) +
+						 bad));
+	api_pending_json(p, 200, result);
 }
 
 void api_container_doctor(struct daemon *d, struct evhttp_request *req, struct container *c)
 {
 	struct clbsd_err err;
 	struct api_pending *p = api_pending_new(d, req);
+	p->data = xstrdup(c->name);
 	if (dnet_doctor(c, doctor_done, p, &err) < 0) {
+		free(p->data);
+		p->data = NULL;
 		api_pending_err(p, &err);
 		return;
 	}

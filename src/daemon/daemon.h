@@ -205,6 +205,8 @@ void ingress_init(struct daemon *d);
 void ingress_release(struct daemon *d);
 /* Re-render and apply soon (coalesced). */
 void ingress_trigger(struct daemon *d);
+/* Append doctor lines (json strings to checks) about container name's route; *bad counts failures. */
+void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad);
 /* Whether an event of this type can change a route. */
 bool ingress_event_matters(const char *type);
 

@@ -410,6 +410,65 @@ static void sync_now(struct daemon *d)
 	work_submit(d, apply_run, apply_done, j);
 }
 
+void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad)
+{
+	const struct conf_container *ct = d->conf ? conf_container_find(d->conf, name) : NULL;
+	if (!ct || !ct->domains || !ct->port || !d->ingress)
+		return;
+	struct dingress *g = d->ingress;
+	const char *addr;
+	enum ingress_state state;
+	lookup(d, name, &addr, &state);
+	struct container *r = ctr_find(d, INGRESS_NAME);
+#define LINE(ok, ...)                                                                              \
+	do {                                                                                       \
+		json_array_append_new(checks, json_sprintf(__VA_ARGS__));                         \
+		if (!(ok))                                                                         \
+			(*bad)++;                                                                  \
+	} while (0)
+	if (!r || r->state != CTR_RUNNING)
+		LINE(false, "bad ingress: the routing container is not running; fix: see 'clbsd "
+			    "logs ingress' and 'clbsd events --type ingress'");
+	else
+		LINE(true, "ok ingress: the routing container runs nginx (pid %d)", (int)r->pid);
+	if (!addr)
+		LINE(false, "bad ingress: %s has no address to route to; fix: give it a network "
+			    "(:network bridge or a network name, or host)",
+		     name);
+	else if (state == INGRESS_UP)
+		LINE(true, "ok ingress: %s takes traffic at %s:%d", name, addr, ct->port);
+	else if (state == INGRESS_STARTING)
+		LINE(false, "bad ingress: %s is starting or its health check has not passed yet; "
+			    "its names answer 503 until then",
+		     name);
+	else
+		LINE(false, "bad ingress: %s is stopped, failed or unhealthy; its names answer "
+			    "503; fix: start it, or see 'clbsd inspect %s' (health)",
+		     name, name);
+	/* What nginx serves: the rendered file names each routed host. */
+	autofree char *path = xasprintf("%s/nginx.conf", g->dir);
+	autofree char *text = NULL;
+	struct clbsd_err err;
+	if (fs_read_file(path, &text, NULL, &err) < 0) {
+		LINE(false, "bad ingress: no nginx.conf yet; fix: see 'clbsd events --type ingress'");
+	} else {
+		for (size_t i = 0; ct->domains[i]; i++) {
+			autofree char *full = NULL;
+			if (ingress_domain_normalise(ct->domains[i], d->conf->host.default_domain,
+						     &full, &err) < 0)
+				continue;
+			if (strstr(text, full))
+				LINE(true, "ok ingress: nginx.conf routes %s", full);
+			else
+				LINE(false, "bad ingress: nginx.conf does not route %s yet (an apply "
+					    "is pending or was rejected); fix: see 'clbsd events "
+					    "--type ingress'",
+				     full);
+		}
+	}
+#undef LINE
+}
+
 bool ingress_event_matters(const char *type)
 {
 	static const char *const types[] = {"config.loaded",	   "container.started",

@@ -63,7 +63,15 @@ wait_until 5 sh -c "[ \"\$(nsenter -t $DAEMON_PID -n curl -s -m 1 -o /dev/null -
 out=$(get late.home.lan)
 [ "$(code late.home.lan)" = 503 ] && echo "$out" | grep -q "late" && ok stopped_gives_503 ||
 	fail stopped_gives_503 "$(code late.home.lan): $out"
+# doctor names the route's trouble.
+out=$(clbsd doctor late 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "^bad ingress: late is stopped" && ok doctor_names_route_down ||
+	fail doctor_names_route_down "rc=$rc $out"
 clbsd start late >/dev/null
+out=$(clbsd doctor web 2>&1)
+echo "$out" | grep -q "^ok ingress: web takes traffic at 10.88.0" && echo "$out" | grep -q "^ok ingress: nginx.conf routes web.home.lan" &&
+	ok doctor_checks_ingress_route || fail doctor_checks_ingress_route "$out"
 
 # Unhealthy: no traffic.
 web sick hello-sick ':domain "sick" :health (:cmd ("false") :interval "1s" :timeout "1s" :retries 1)' >>"$CONF"
