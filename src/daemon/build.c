@@ -28,9 +28,11 @@
 #include "daemon.h"
 #include "conf/conf.h"
 #include "image/cblockfile.h"
+#include "image/oci.h"
 #include "util/json.h"
 #include "util/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -462,6 +464,125 @@ static int run_step(struct build *b, const struct cbf_instr *in, const struct st
 	return 0;
 }
 
+/* ---- ADD of archives and URLs ---- */
+
+static bool add_fetches(const struct cbf_instr *in)
+{
+	size_t n = strv_len(in->argv);
+	for (size_t i = 0; i + 1 < n; i++)
+		if (cbf_add_source_kind(in->argv[i]) != CBF_ADD_FILE)
+			return true;
+	return false;
+}
+
+/* The last path element of a URL ("index" when there is none). */
+static char *url_base(const char *url)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	autofree char *path = xstrndup(p, strcspn(p, "?#"));
+	char *slash = strrchr(path, '/');
+	const char *base = slash && slash[1] ? slash + 1 : "index";
+	for (const char *c = base; *c; c++)
+		if (!(isalnum((unsigned char)*c) || strchr("._-", *c)))
+			return xstrdup("download");
+	return xstrdup(base[0] == '.' ? "download" : base);
+}
+
+/*
+ * ADD with archives or URLs among its sources: each source in turn, a local
+ * file as COPY does, a URL downloaded (as a file named after it), a local
+ * archive or an archive URL extracted (libarchive, confined to a scratch
+ * directory) and its contents copied into the destination directory. The
+ * copies go through cbf_apply_file_step(), so the tree's symlinks cannot
+ * lead them out.
+ */
+static int add_fetch(struct build *b, const struct cbf_instr *in, const char *work,
+		     const char *fs, const char *workdir, struct clbsd_err *err)
+{
+	size_t n = strv_len(in->argv);
+	const char *dest = in->argv[n - 1];
+	autofree char *dest_dir = dest[strlen(dest) - 1] == '/' ? xstrdup(dest)
+							       : xasprintf("%s/", dest);
+	for (size_t i = 0; i + 1 < n; i++) {
+		const char *src = in->argv[i];
+		enum cbf_add_source k = cbf_add_source_kind(src);
+		struct cbf_instr one = *in;
+		char *argv[3] = {NULL, NULL, NULL};
+		one.argv = argv;
+		struct cbf_step_env env = {.context = b->context, .workdir = workdir};
+		autofree char *scratch = xasprintf("%s/add-%zu", work, i);
+		if (fs_mkdir_p(scratch, 0700, err) < 0)
+			return -err->code;
+		autofree char *file = NULL; /* what to extract, when it is an archive */
+		autofree char *base = NULL;
+		int r = 0;
+		autofree char *src_copy = xstrdup(src);
+		autofree char *dest_copy = xstrdup(dest);
+		if (k == CBF_ADD_FILE) {
+			argv[0] = src_copy;
+			argv[1] = dest_copy;
+			r = cbf_apply_file_step(&one, fs, &env, err);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (k == CBF_ADD_URL || k == CBF_ADD_ARCHIVE_URL) {
+			base = url_base(src);
+			autofree char *dl = xasprintf("%s/dl", scratch);
+			if (fs_mkdir_p(dl, 0700, err) < 0)
+				return -err->code;
+			file = xasprintf("%s/%s", dl, base);
+			int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+			if (fd < 0)
+				return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", file);
+			emit(b, json_pack("{s:s}", "output", "downloading ..."));
+			r = oci_download(src, fd, err);
+			close(fd);
+			if (r < 0)
+				return clbsd_err_prefix(err, "ADD");
+			if (k == CBF_ADD_URL) {
+				/* A plain download lands as a file. */
+				one.kind = CBF_COPY;
+				one.from_stage = 0;
+				env.from_root = dl;
+				argv[0] = base;
+				argv[1] = dest_copy;
+				r = cbf_apply_file_step(&one, fs, &env, err);
+				if (r < 0)
+					return r;
+				continue;
+			}
+		} else {
+			/* A local archive of the context (the plan checked it stays inside). */
+			file = xasprintf("%s/%s", b->context, src);
+			autofree char *real = realpath(file, NULL);
+			size_t cl = strlen(b->context);
+			if (!real || strncmp(real, b->context, cl) != 0 ||
+			    (real[cl] != '/' && real[cl] != '\0'))
+				return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+							"ADD %s: not a file inside the build context",
+							src);
+		}
+		autofree char *x = xasprintf("%s/x", scratch);
+		if (fs_mkdir_p(x, 0755, err) < 0)
+			return -err->code;
+		r = oci_apply_layer(x, file, err);
+		if (r < 0)
+			return clbsd_err_prefix(err, "ADD %s: extract", src);
+		one.kind = CBF_COPY;
+		one.from_stage = 0;
+		env.from_root = x;
+		autofree char *dot = xstrdup(".");
+		argv[0] = dot;
+		argv[1] = dest_dir;
+		r = cbf_apply_file_step(&one, fs, &env, err);
+		if (r < 0)
+			return clbsd_err_prefix(err, "ADD %s", src);
+	}
+	return 0;
+}
+
 /* ---- the worker ---- */
 
 static int64_t now_ms(void)
@@ -563,6 +684,8 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 				r = -err->code;
 			} else if (in->kind == CBF_RUN) {
 				r = run_step(b, in, &se, stage_args.v, work, err);
+			} else if (in->kind == CBF_ADD && add_fetches(in)) {
+				r = add_fetch(b, in, work, fs, se.workdir, err);
 			} else {
 				struct cbf_step_env env = {
 					.context = b->context,

@@ -170,6 +170,9 @@ struct oci_pull_opts {
 	void *ctx;
 };
 
+/* GET an http(s) URL into fd (a build's ADD URL); a non-2xx answer is an error. */
+int oci_download(const char *url, int fd, struct clbsd_err *err);
+
 /* Pull ref (linux/host arch) into staging/rootfs. */
 int oci_stage_pull(const char *staging, const char *ref, const struct oci_pull_opts *o,
 		   struct oci_loaded *out, struct clbsd_err *err);

@@ -621,3 +621,20 @@ out : {
 	*out = l;
 	return 0;
 }
+
+/* ---- plain downloads (ADD URL in a build) ---- */
+
+int oci_download(const char *url, int fd, struct clbsd_err *err)
+{
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"%s: only http:// and https:// URLs are fetched", url);
+	struct reg r = {.http_ok = true};
+	struct resp rs = {.body = BUF_INIT, .fd = fd};
+	int rc = get(&r, url, NULL, NULL, &rs, err);
+	if (rc == 0 && (rs.status < 200 || rs.status >= 300))
+		rc = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, EIO, "GET %s: HTTP %ld", url,
+				      rs.status);
+	resp_release(&rs);
+	return rc;
+}

@@ -99,6 +99,32 @@ echo "$out" | grep -q "^root:" && ok forge_from_host_runs || fail forge_from_hos
 clbsd forge --from-host /bin/cat >/dev/null 2>&1
 [ $? -eq 2 ] && ok forge_from_host_needs_name || fail forge_from_host_needs_name "status not 2"
 
+# ADD: a local archive is extracted, a URL downloaded, an archive URL both.
+CTX3="$TMP/ctx3"
+mkdir -p "$CTX3/pkg/sub" "$TMP/www"
+echo in-archive >"$CTX3/pkg/sub/file"
+tar -C "$CTX3/pkg" -czf "$CTX3/pkg.tar.gz" sub
+echo remote-file >"$TMP/www/remote.txt"
+tar -C "$CTX3/pkg" -czf "$TMP/www/remote.tar.gz" sub
+nsenter -t "$DAEMON_PID" -n ip link set lo up
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nsenter -t "$DAEMON_PID" -n python3 -m http.server "$port" --bind 127.0.0.1 --directory "$TMP/www" \
+	>/dev/null 2>&1 &
+WWW=$!
+wait_until 5 nsenter -t "$DAEMON_PID" -n curl -s -o /dev/null "http://127.0.0.1:$port/remote.txt"
+cat >"$CTX3/Cblockfile" <<CBF
+FROM forge
+ADD pkg.tar.gz /opt/
+ADD http://127.0.0.1:$port/remote.txt /srv/remote.txt
+ADD http://127.0.0.1:$port/remote.tar.gz /unpacked
+CMD ["sh", "-c", "cat /opt/sub/file /srv/remote.txt /unpacked/sub/file"]
+CBF
+out=$(clbsd build -t adds:1 "$CTX3" 2>&1)
+kill "$WWW" 2>/dev/null
+wait "$WWW" 2>/dev/null
+got=$(clbsd run --rm adds:1 2>&1 | tr '\n' ' ')
+[ "$got" = "in-archive remote-file in-archive " ] && ok add_archive_and_url || fail add_archive_and_url "$out / $got"
+
 # Declared: (image NAME :build DIR) is built by the reconciler, and a
 # changed context rebuilds it and recreates the containers that use it.
 CTX2="$TMP/ctx2"
