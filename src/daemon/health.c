@@ -288,15 +288,34 @@ static void health_start(struct daemon *d, struct container *c)
 	if (!c->managed || !d->conf)
 		return;
 	const struct conf_container *ct = conf_container_find(d->conf, c->name);
-	if (!ct || ct->health.type == CONF_HEALTH_NONE)
+	if (!ct)
+		return;
+	/*
+	 * Without :health, the image's HEALTHCHECK (a Cblockfile's) is the
+	 * container's default check; HEALTHCHECK NONE has an empty test.
+	 */
+	struct conf_health h = ct->health;
+	const struct image *img = image_by_id(&d->images, c->image_id);
+	const struct image_health *ih = img ? img->config.health : NULL;
+	if (h.type == CONF_HEALTH_NONE && ih && ih->test && ih->test[0]) {
+		h = (struct conf_health){
+			.type = CONF_HEALTH_CMD,
+			.cmd = ih->test,
+			.interval_ns = ih->interval_ns > 0 ? ih->interval_ns : 30000000000LL,
+			.timeout_ns = ih->timeout_ns > 0 ? ih->timeout_ns : 30000000000LL,
+			.start_period_ns = ih->start_period_ns,
+			.retries = ih->retries > 0 ? ih->retries : 3,
+		};
+	}
+	if (h.type == CONF_HEALTH_NONE)
 		return;
 	struct health_run *r = xcalloc(1, sizeof(*r));
 	r->d = d;
 	r->name = xstrdup(c->name);
-	r->cfg = ct->health;
-	r->cmd = ct->health.cmd ? strv_dup(ct->health.cmd) : NULL;
+	r->cfg = h;
+	r->cmd = h.cmd ? strv_dup(h.cmd) : NULL;
 	r->cfg.cmd = r->cmd;
-	r->http_path = ct->health.http_path ? xstrdup(ct->health.http_path) : NULL;
+	r->http_path = h.http_path ? xstrdup(h.http_path) : NULL;
 	r->cfg.http_path = r->http_path;
 	if (r->cfg.type != CONF_HEALTH_CMD && r->cfg.port <= 0)
 		r->cfg.port = ct->port;

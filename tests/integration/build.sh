@@ -138,6 +138,21 @@ CONF
 clbsd apply >/dev/null 2>&1
 wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK logs web 2>/dev/null | grep -q v1" &&
 	ok declared_image_built_and_run || fail declared_image_built_and_run "$(clbsd ps -a) $(clbsd images)"
+# An image's HEALTHCHECK is the container's default check.
+CTX4="$TMP/ctx4"
+mkdir -p "$CTX4"
+printf 'FROM forge\nHEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD ["test", "-e", "/ready"]\nCMD ["sleep", "3600"]\n' >"$CTX4/Cblockfile"
+cat >>"$CONF" <<CONF
+(image hc :build "$CTX4")
+(container checked :image "hc")
+CONF
+clbsd apply >/dev/null 2>&1
+hs() { clbsd --json inspect checked 2>/dev/null | python3 -c 'import json,sys; h=json.load(sys.stdin)[0]["health"]; print(h["status"] if h else "none")'; }
+wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK --json inspect checked 2>/dev/null | grep -q '\"unhealthy\"'"
+[ "$(hs)" = unhealthy ] && ok image_healthcheck_fails_without_file || fail image_healthcheck_fails_without_file "$(hs)"
+clbsd exec checked touch /ready
+wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK --json inspect checked 2>/dev/null | grep -q '\"healthy\"'"
+[ "$(hs)" = healthy ] && ok image_healthcheck_is_default || fail image_healthcheck_is_default "$(hs)"
 echo v2 >"$CTX2/version"
 clbsd apply >/dev/null 2>&1
 wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK logs web 2>/dev/null | grep -q v2" &&
