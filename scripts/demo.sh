@@ -68,7 +68,9 @@ clbsd is running the homelab declared in examples/homelab.conf. Try (as root):
   clbsd logs -f db                 a container's output (Ctrl-C stops following)
   clbsd exec web ps                processes inside: its own PID namespace
   curl http://127.0.0.1:8080/      web, published on the host (clbsd ps shows ports)
-  clbsd exec worker ping -c1 db    containers reach each other by name
+  clbsd exec worker cat /etc/hosts  containers find each other by name (kept current)
+  curl -H 'Host: web.home.lan' http://127.0.0.1/
+                                   the ingress: nginx routes web's :domain to it
   clbsd network ls                 the bridge, its subnet and who is on it
   clbsd doctor web                 why a container would be unreachable
   clbsd events --since 0           everything that happened

@@ -25,6 +25,7 @@
  */
 #include "conf/conf.h"
 #include "conf/live.h"
+#include "net/net.h"
 #include "core/plan.h"
 #include "watch.h"
 #include "daemon.h"
@@ -328,6 +329,28 @@ static bool image_rebuilt(struct daemon *d, const struct conf *conf, const struc
 	return img && strcmp(img->id, c->image_id) != 0;
 }
 
+/*
+ * The container's network is not the declared one although its spec hash
+ * matches: it was made by a clbsd that did not plumb networks yet (its
+ * record has none). It is recreated to get it.
+ */
+static bool net_outdated(const struct conf *conf, const struct container *c)
+{
+	const struct conf_container *ct = conf ? conf_container_find(conf, c->name) : NULL;
+	if (!ct || !c->managed)
+		return false;
+	switch (ct->netmode) {
+	case CONF_NET_BRIDGE:
+	case CONF_NET_NAMED:
+		return !ctr_net_attached(c);
+	case CONF_NET_HOST:
+		return c->net.mode != NET_MODE_HOST;
+	case CONF_NET_NONE:
+		return c->net.mode != NET_MODE_NONE;
+	}
+	return false;
+}
+
 static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 {
 	memset(in, 0, sizeof(*in));
@@ -366,6 +389,8 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 			in->changed[i] = changed_keys(c->spec_text, now);
 		} else if (c && image_rebuilt(d, conf, c)) {
 			in->changed[i] = xstrdup(":image (rebuilt)");
+		} else if (c && net_outdated(conf, c)) {
+			in->changed[i] = xstrdup(":network (made before networking)");
 		}
 		w->changed = in->changed[i];
 	}
@@ -379,6 +404,8 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 		h->hash = c->managed ? c->spec_hash : NULL;
 		if (image_rebuilt(d, conf, c))
 			h->hash = "image rebuilt"; /* differs from every spec hash: recreate */
+		else if (net_outdated(conf, c))
+			h->hash = "network outdated";
 		/*
 		 * `clbsd undo` turned it back from the declared spec: it counts as
 		 * up to date until the configuration asks for something else.
