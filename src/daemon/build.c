@@ -606,10 +606,11 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 		total += needed[plan->steps[i].stage];
 	char **result = xcalloc(ns, sizeof(char *));     /* the tree each stage left */
 	struct image_config *cfgs = xcalloc(ns, sizeof(*cfgs)); /* and its config */
-	autofree char *empty = xasprintf("%s/empty-%d", b->tmp, (int)getpid());
+	char ehex[17];
+	random_hex(ehex, 8);
+	autofree char *empty = xasprintf("%s/empty-%s", b->tmp, ehex); /* FROM scratch */
 	int r = 0;
 	size_t num = 0;
-	char **args = NULL;
 	struct strv argv = STRV_INIT;
 	for (size_t i = 0; i < b->cf->nargs; i++)
 		for (size_t k = 0; k < b->cf->args[i].nkv; k++)
@@ -697,7 +698,9 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 			struct clbsd_err e2;
 			if (r == 0) {
 				fs_rm_rf(layer, &e2); /* --no-cache: the new one replaces it */
-				if (rename(fs, layer) < 0)
+				/* A build running beside this one may have made the same layer. */
+				if (rename(fs, layer) < 0 && !((errno == ENOTEMPTY || errno == EEXIST) &&
+							       fs_is_dir(layer)))
 					r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "keep layer %s",
 							  layer);
 			}
@@ -716,7 +719,6 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 		result[s] = steal_ptr(&cur);
 	}
 	strv_release(&argv);
-	(void)args;
 	/*
 	 * The image: the last stage's tree and config, unless the tag names the
 	 * image this very build made before (same final key): nothing to store.
