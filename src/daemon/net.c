@@ -579,7 +579,9 @@ void dnet_sync(struct daemon *d)
 		struct dnet_network *old = find_net(n, v[k].name);
 		if (old && same_net(old, &v[k])) {
 			v[k].ipam = old->ipam;
+			v[k].ipam6 = old->ipam6;
 			memset(&old->ipam, 0, sizeof(old->ipam));
+			memset(&old->ipam6, 0, sizeof(old->ipam6));
 			continue;
 		}
 		changed = true;

@@ -160,8 +160,13 @@ clbsd network create --subnet 10.98.0.0/24 --subnet6 fd00:98::/64 six >/dev/null
 	fail network_create_v6 "$(clbsd network create --subnet 10.98.0.0/24 --subnet6 fd00:98::/64 six 2>&1)"
 clbsd run -d --name v6a --network six -p 8282:80 forge \
 	sh -c 'printf "#!/bin/sh\necho hello-v6\n" >/serve; chmod +x /serve; exec nc -ll -p 80 -e /serve' >/dev/null
+# Another network coming (a resync of the set) must not forget the v6 pool.
+clbsd network create --subnet 10.97.0.0/24 other >/dev/null
 clbsd run -d --name v6b --network six forge sleep 3600 >/dev/null
 a6=$(clbsd --json inspect v6a | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["network"]["networks"][0].get("ip6",""))')
+b6=$(clbsd --json inspect v6b | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["network"]["networks"][0].get("ip6",""))')
+[ -n "$b6" ] && [ "$a6" != "$b6" ] && ok ipv6_addresses_unique_across_resync || fail ipv6_addresses_unique_across_resync "$a6 $b6"
+clbsd network rm other >/dev/null
 case "$a6" in
 fd00:98::*) ok ipv6_address_assigned ;;
 *) fail ipv6_address_assigned "got '$a6'" ;;
