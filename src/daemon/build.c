@@ -312,29 +312,7 @@ static int db_lookup(const char *tree, const char *db, const char *name, uint32_
 		return 0;
 	}
 	autofree char *path = xasprintf("%s/etc/%s", tree, db);
-	autofree char *text = NULL;
-	struct clbsd_err err;
-	if (fs_read_file(path, &text, NULL, &err) < 0)
-		return -ENOENT;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *f[4] = {0};
-		char *p = line;
-		for (int i = 0; i < 4 && p; i++) {
-			f[i] = p;
-			p = strchr(p, ':');
-			if (p)
-				*p++ = '\0';
-		}
-		if (!f[0] || !f[2] || strcmp(f[0], name) != 0 ||
-		    parse_int(f[2], 0, UINT32_MAX - 1, &v) < 0)
-			continue;
-		*id = (uint32_t)v;
-		if (gid && f[3] && parse_int(f[3], 0, UINT32_MAX - 1, &v) == 0)
-			*gid = (uint32_t)v;
-		return 0;
-	}
-	return -ENOENT;
+	return ctr_lookup_db(path, name, id, gid);
 }
 
 static int resolve_user(const char *tree, const char *user, uint32_t *uid, uint32_t *gid,

@@ -337,7 +337,7 @@ static bool env_has(const struct strv *env, const char *key)
 	return false;
 }
 
-static int lookup_db(const char *path, const char *name, uint32_t *id, uint32_t *gid)
+int ctr_lookup_db(const char *path, const char *name, uint32_t *id, uint32_t *gid)
 {
 	autofree char *text = NULL;
 	struct clbsd_err err;
@@ -428,7 +428,7 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 			return bad(err, "invalid user \"%s\": expected UID[:GID] or a user name",
 				   user);
 		autofree char *passwd = ctr_file(d, image_id, ctr_dir, "etc/passwd");
-		if (lookup_db(passwd, u, &ruid, &rgid) < 0)
+		if (ctr_lookup_db(passwd, u, &ruid, &rgid) < 0)
 			return bad(err, "user \"%s\" not found in the image's /etc/passwd; use a "
 					"numeric UID[:GID]",
 				   u);
@@ -438,7 +438,7 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 			rgid = (uint32_t)v;
 		} else {
 			autofree char *group = ctr_file(d, image_id, ctr_dir, "etc/group");
-			if (lookup_db(group, g, &rgid, NULL) < 0)
+			if (ctr_lookup_db(group, g, &rgid, NULL) < 0)
 				return bad(err,
 					   "group \"%s\" not found in the image's /etc/group; use "
 					   "a numeric GID",
