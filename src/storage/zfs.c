@@ -693,6 +693,30 @@ static int ensure_sub(const struct storage *st, const char *sub, const char *mp,
 		      struct clbsd_err *err);
 
 /*
+ * zfs rename of a tree, unmounted first: zfs-fuse answers "busy" for a
+ * mounted one now and then, so a busy answer is retried with backoff, as
+ * zfs_destroy() does.
+ */
+static int rename_tree(const char *from, const char *to, struct clbsd_err *err)
+{
+	useconds_t delay = 25000;
+	for (int attempt = 0;; attempt++) {
+		struct clbsd_err e;
+		zfs_unmount_tree(from, &e);
+		if (zfs_run(NULL, &e, "rename", from, to, NULL) == 0)
+			return 0;
+		bool busy = strstr(e.msg, "busy") || strstr(e.msg, "mount");
+		if (!busy || attempt >= 14) {
+			*err = e;
+			return -err->code;
+		}
+		usleep(delay);
+		if (delay < 1000000)
+			delay *= 2;
+	}
+}
+
+/*
  * Set aside: rename <ds>/containers/<name> (with its rootfs and snapshots)
  * to <ds>/undo/<name>, mounted at <mnt>/undo/<name> (inherited).
  */
@@ -722,8 +746,11 @@ static int z_ctr_aside(struct storage *st, const char *name, int how, struct clb
 			return -err->code;
 		autofree char *dir = storage_ctr_dir(st, name);
 		rmdir(dir); /* an empty mount point left by the last removal */
-		if (zfs_run(NULL, err, "rename", aside, ds, NULL) < 0)
+		if (rename_tree(aside, ds, err) < 0) {
+			struct clbsd_err e2;
+			zfs_mount_tree(aside, &e2);
 			return clbsd_err_prefix(err, "restore %s", name);
+		}
 		rmdir(aside_dir);
 		return zfs_mount_tree(ds, err);
 	}
@@ -740,8 +767,11 @@ static int z_ctr_aside(struct storage *st, const char *name, int how, struct clb
 	}
 	if (have && zfs_destroy_tree(aside, err) < 0)
 		return clbsd_err_prefix(err, "drop the older set-aside copy of %s", name);
-	if (zfs_run(NULL, err, "rename", ds, aside, NULL) < 0)
+	if (rename_tree(ds, aside, err) < 0) {
+		struct clbsd_err e2;
+		zfs_mount_tree(ds, &e2); /* it stays where it was: mounted again */
 		return clbsd_err_prefix(err, "set %s aside", name);
+	}
 	autofree char *dir = storage_ctr_dir(st, name);
 	rmdir(dir);
 	return zfs_mount_tree(aside, err);
