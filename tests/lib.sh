@@ -183,7 +183,7 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do
 	# Whatever still runs in the test's cgroups (an init whose shim was
 	# killed) is stopped by its pid, then the cgroups go.
 	local f p
-	find /sys/fs/cgroup -maxdepth 3 -path "*clbsd-$T_ID*" -name cgroup.procs 2>/dev/null |
+	find /sys/fs/cgroup -maxdepth 4 -path "*clbsd-$T_ID*" -name cgroup.procs 2>/dev/null |
 		while read -r f; do
 			while read -r p; do
 				echo "FAIL $T_NAME.cleanup: leftover process $p in ${f%/cgroup.procs}"
