@@ -238,18 +238,6 @@ struct stage_env {
 	char *user;
 };
 
-static void env_set(struct strv *env, const char *key, const char *value)
-{
-	size_t kl = strlen(key);
-	for (size_t i = 0; i < env->n; i++)
-		if (strncmp(env->v[i], key, kl) == 0 && env->v[i][kl] == '=') {
-			free(env->v[i]);
-			env->v[i] = xasprintf("%s=%s", key, value);
-			return;
-		}
-	strv_push_owned(env, xasprintf("%s=%s", key, value));
-}
-
 static void senv_init(struct stage_env *s, const struct image_config *base)
 {
 	memset(s, 0, sizeof(*s));
@@ -273,8 +261,11 @@ static void senv_apply(struct stage_env *s, const struct cbf_instr *in)
 {
 	switch (in->kind) {
 	case CBF_ENV:
-		for (size_t i = 0; i < in->nkv; i++)
-			env_set(&s->env, in->kv[i].key, in->kv[i].value ? in->kv[i].value : "");
+		for (size_t i = 0; i < in->nkv; i++) {
+			autofree char *kv = xasprintf("%s=%s", in->kv[i].key,
+						      in->kv[i].value ? in->kv[i].value : "");
+			ctr_env_set(&s->env, kv);
+		}
 		break;
 	case CBF_WORKDIR:
 		if (in->value && in->value[0] == '/') {
@@ -361,12 +352,9 @@ static int run_step(struct build *b, const struct cbf_instr *in, const struct st
 	struct strv env = STRV_INIT;
 	for (size_t i = 0; i < se->env.n; i++)
 		strv_push(&env, se->env.v[i]);
-	for (size_t i = 0; args && args[i]; i++) {
-		const char *eq = strchr(args[i], '=');
-		autofree char *k = eq ? xstrndup(args[i], (size_t)(eq - args[i])) : NULL;
-		if (k)
-			env_set(&env, k, eq + 1);
-	}
+	for (size_t i = 0; args && args[i]; i++)
+		if (strchr(args[i], '='))
+			ctr_env_set(&env, args[i]);
 	bool has_path = false;
 	for (size_t i = 0; i < env.n; i++)
 		has_path |= strncmp(env.v[i], "PATH=", 5) == 0;

@@ -315,7 +315,7 @@ static bool env_ok(const char *kv)
 }
 
 /* Set or replace K in env (strv). */
-static void env_set(struct strv *env, const char *kv)
+void ctr_env_set(struct strv *env, const char *kv)
 {
 	size_t klen = (size_t)(strchr(kv, '=') - kv);
 	for (size_t i = 0; i < env->n; i++) {
@@ -657,16 +657,16 @@ static int build_config(struct daemon *d, json_t *req, const struct image *img,
 	struct strv env = STRV_INIT;
 	for (size_t i = 0; img->config.env && img->config.env[i]; i++)
 		if (env_ok(img->config.env[i]))
-			env_set(&env, img->config.env[i]);
+			ctr_env_set(&env, img->config.env[i]);
 	if (!env_has(&env, "PATH"))
-		env_set(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+		ctr_env_set(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	autofree char *hostenv = xasprintf("HOSTNAME=%s", cfg->hostname);
-	env_set(&env, hostenv);
-	env_set(&env, "container=clbsd");
+	ctr_env_set(&env, hostenv);
+	ctr_env_set(&env, "container=clbsd");
 	if (cfg->tty)
-		env_set(&env, "TERM=xterm");
+		ctr_env_set(&env, "TERM=xterm");
 	for (size_t i = 0; envreq && envreq[i]; i++)
-		env_set(&env, envreq[i]);
+		ctr_env_set(&env, envreq[i]);
 	strv_free(envreq);
 	if (!env.v)
 		env.v = xcalloc(1, sizeof(char *));

@@ -293,6 +293,8 @@ void ctr_forget(struct container *c);
 int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err *err);
 /* The container's cgroup path below each hierarchy (caller frees). */
 char *ctr_cgroup(const struct container *c);
+/* Set "K=V" in an environment list, replacing an earlier K. */
+void ctr_env_set(struct strv *env, const char *kv);
 /* The id (and, for passwd, the group) of `name` in a passwd or group file; -ENOENT when absent. */
 int ctr_lookup_db(const char *path, const char *name, uint32_t *id, uint32_t *gid);
 /* Resolve "UID[:GID]" or a passwd name against the container's file tree. */
