@@ -65,6 +65,11 @@ int cli_parse_exec(int argc, char **argv, struct exec_opts *o, struct clbsd_err 
 int cli_env_add(json_t *env, const char *arg, struct clbsd_err *err);
 /* "SRC:DST[:ro|:rw]" -> {"source","dest","readonly"}. */
 int cli_parse_volume(const char *spec, json_t **out, struct clbsd_err *err);
+/*
+ * An absolute, clean path (what the daemon takes) for a file that may not
+ * exist yet; its directory must. NULL when it does not, or path names no file.
+ */
+char *cli_abs_target(const char *path);
 /* "no", "always", "on-failure", "on-failure:N". */
 int cli_check_restart(const char *s, struct clbsd_err *err);
 /* "UID[:GID]" or a user name (optionally ":group"). */

@@ -203,23 +203,6 @@ static int parse_img_opts(int argc, char **argv, struct img_opts *o)
 	return 0;
 }
 
-/* An absolute, clean path for a file that may not exist yet (its directory must). */
-static char *abs_target(const char *path)
-{
-	autofree char *copy = xstrdup(path);
-	char *slash = strrchr(copy, '/');
-	const char *base = slash ? slash + 1 : copy;
-	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
-	if (slash)
-		*slash = '\0';
-	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-		return NULL;
-	char abs[PATH_MAX];
-	if (!realpath(dir, abs))
-		return NULL;
-	return xasprintf("%s/%s", strcmp(abs, "/") == 0 ? "" : abs, base);
-}
-
 static int image_export(int argc, char **argv)
 {
 	struct img_opts o = {0};
@@ -238,7 +221,7 @@ static int image_export(int argc, char **argv)
 	if (!valid_image_ref(ref))
 		return cli_usage("invalid image reference \"%s\": expected NAME[:TAG] or an id",
 				 ref);
-	autofree char *path = abs_target(o.out);
+	autofree char *path = cli_abs_target(o.out);
 	if (!path)
 		return cli_usage("cannot write \"%s\": its directory does not exist", o.out);
 	json_t *req = json_pack("{s:s}", "path", path);

@@ -285,17 +285,6 @@ int cmd_clone(int argc, char **argv)
 	return 0;
 }
 
-/* FILE made absolute against the current directory (the daemon opens it). */
-static char *abs_path(const char *file)
-{
-	if (file[0] == '/')
-		return xstrdup(file);
-	char cwd[4096];
-	if (!getcwd(cwd, sizeof(cwd)))
-		return NULL;
-	return xasprintf("%s/%s", cwd, file);
-}
-
 /* Copy a file to fd, or fd to a new file (mode 0600). */
 static int copy_fd(int in, int out, const char *what, struct clbsd_err *err)
 {
@@ -375,9 +364,10 @@ int cmd_export(int argc, char **argv)
 	}
 	autofree char *dflt = xasprintf("%s.clbsd", name);
 	autofree char *path = to_stdout ? xasprintf("%s/%s.clbsd", tmpdir, name)
-					: abs_path(out ? out : dflt);
+					: cli_abs_target(out ? out : dflt);
 	if (!path)
-		return cli_usage("cannot tell the current directory; give an absolute -o FILE");
+		return cli_usage("cannot write \"%s\": its directory does not exist",
+				 out ? out : dflt);
 	json_t *body = json_pack("{s:s}", "path", path);
 	if (eo.snapshot)
 		json_object_set_new(body, "label", json_string(eo.snapshot));
@@ -449,10 +439,10 @@ int cmd_import(int argc, char **argv)
 		}
 		close(fd);
 	} else {
-		path = abs_path(argv[optind]);
+		path = cli_abs_target(argv[optind]);
 	}
 	if (!path)
-		return cli_usage("cannot tell the current directory; give an absolute FILE");
+		return cli_usage("cannot read \"%s\": its directory does not exist", argv[optind]);
 	json_t *body = name ? json_pack("{s:s,s:s}", "path", path, "name", name)
 			    : json_pack("{s:s}", "path", path);
 	struct clbsd_err err;

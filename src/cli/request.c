@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -467,4 +468,21 @@ out:
 	json_decref(req);
 	json_decref(env);
 	return r;
+}
+
+/* An absolute, clean path for a file that may not exist yet (its directory must). */
+char *cli_abs_target(const char *path)
+{
+	autofree char *copy = xstrdup(path);
+	char *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy;
+	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+	if (slash)
+		*slash = '\0';
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return NULL;
+	char abs[PATH_MAX];
+	if (!realpath(dir, abs))
+		return NULL;
+	return xasprintf("%s/%s", strcmp(abs, "/") == 0 ? "" : abs, base);
 }
