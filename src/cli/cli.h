@@ -184,6 +184,19 @@ extern struct cli cli;
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Report a getopt failure; returns EXIT_USAGE. */
 int cli_bad_opt(int c, char **argv);
+/* A command group's subcommand: its word, the command it runs as ("image rm"), its handler. */
+struct cli_sub {
+	const char *name;
+	const char *full;
+	int (*fn)(int argc, char **argv);
+};
+/*
+ * Run the subcommand argv[1] of a group (argv[0]): help, a usage error
+ * naming `expected` ("ls, inspect, create or rm") when it is missing or
+ * unknown, else its handler with argv[1] as its argv[0].
+ */
+int cli_dispatch(int argc, char **argv, const struct cli_sub *subs, size_t n,
+		 const char *expected);
 /* Print the usage of the running command to stdout; returns 0. */
 int cli_help(void);
 /*

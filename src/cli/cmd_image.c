@@ -481,17 +481,7 @@ static int image_prune(int argc, char **argv)
 
 int cmd_image(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage("missing COMMAND (import, export, load, pull, tag, prune, rm, "
-				 "inspect or ls)");
-	const char *sub = argv[1];
-	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
-		return cli_help();
-	static const struct {
-		const char *name;
-		const char *full;
-		int (*fn)(int, char **);
-	} subs[] = {
+	static const struct cli_sub subs[] = {
 	    {"import", "image import", image_import}, {"export", "image export", image_export},
 	    {"save", "image export", image_export},   {"load", "image load", image_load},
 	    {"pull", "image pull", image_pull},	      {"tag", "image tag", image_tag},
@@ -499,15 +489,8 @@ int cmd_image(int argc, char **argv)
 	    {"remove", "image rm", image_rm},	      {"inspect", "image inspect", image_inspect},
 	    {"ls", "image ls", cmd_images},	      {"list", "image ls", cmd_images},
 	};
-	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
-		if (strcmp(subs[i].name, sub) == 0) {
-			cli.cmd = subs[i].full;
-			return subs[i].fn(argc - 1, argv + 1);
-		}
-	}
-	return cli_usage("unknown command \"%s\" (expected import, export, load, pull, tag, "
-			 "prune, rm, inspect or ls)",
-			 sub);
+	return cli_dispatch(argc, argv, subs, ARRAY_SIZE(subs),
+			    "import, export, load, pull, tag, prune, rm, inspect or ls");
 }
 
 int cmd_forge(int argc, char **argv)

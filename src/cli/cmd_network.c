@@ -161,27 +161,12 @@ static int net_rm(int argc, char **argv)
 
 int cmd_network(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage("missing COMMAND (ls, inspect, create or rm)");
-	const char *sub = argv[1];
-	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
-		return cli_help();
-	static const struct {
-		const char *name;
-		const char *full;
-		int (*fn)(int, char **);
-	} subs[] = {
+	static const struct cli_sub subs[] = {
 		{"ls", "network ls", net_ls},		{"list", "network ls", net_ls},
 		{"inspect", "network inspect", net_inspect}, {"create", "network create", net_create},
 		{"rm", "network rm", net_rm},		{"remove", "network rm", net_rm},
 	};
-	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
-		if (strcmp(subs[i].name, sub) == 0) {
-			cli.cmd = subs[i].full;
-			return subs[i].fn(argc - 1, argv + 1);
-		}
-	}
-	return cli_usage("unknown command \"%s\" (expected ls, inspect, create or rm)", sub);
+	return cli_dispatch(argc, argv, subs, ARRAY_SIZE(subs), "ls, inspect, create or rm");
 }
 
 int cmd_doctor(int argc, char **argv)

@@ -526,6 +526,23 @@ int cli_opts_noargs(int argc, char **argv, bool *dry_run)
 	return 0;
 }
 
+int cli_dispatch(int argc, char **argv, const struct cli_sub *subs, size_t n,
+		 const char *expected)
+{
+	if (argc < 2)
+		return cli_usage("missing COMMAND (%s)", expected);
+	const char *sub = argv[1];
+	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
+		return cli_help();
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(subs[i].name, sub) == 0) {
+			cli.cmd = subs[i].full;
+			return subs[i].fn(argc - 1, argv + 1);
+		}
+	}
+	return cli_usage("unknown command \"%s\" (expected %s)", sub, expected);
+}
+
 int cli_help(void)
 {
 	const struct command *c = find_usage(cli.cmd);
