@@ -186,25 +186,6 @@ static int no_dots(const struct dirent *d)
 	return strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
 }
 
-static int put_file_data(struct lw *w, const char *path, struct clbsd_err *err)
-{
-	autoclose int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
-	char b[65536];
-	for (;;) {
-		ssize_t n = read(fd, b, sizeof(b));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", path);
-		if (n == 0)
-			return 0;
-		if (A(archive_write_data)(w->tar, b, (size_t)n) != n)
-			return aerr(w->tar, CLBSD_E_INTERNAL, "write layer", err);
-	}
-}
-
 static int put_entry(struct lw *w, const char *full, const char *rel, const struct stat *st,
 		     struct clbsd_err *err)
 {
@@ -252,7 +233,7 @@ write:
 	if (A(archive_write_header)(w->tar, e) < ARCHIVE_WARN)
 		r = aerr(w->tar, CLBSD_E_INTERNAL, "write layer", err);
 	else if (data)
-		r = put_file_data(w, full, err);
+		r = tar_put_file_data(w->tar, full, "write layer", err);
 out:
 	A(archive_entry_free)(e);
 	return r;

@@ -41,6 +41,10 @@
 
 /* The libarchive handle, loaded once for the process (src/storage/tar.c). */
 void *tar_archive_lib(struct clbsd_err *err);
+/* Write a regular file's data into an archive being written (`what` names the write in errors). */
+struct archive;
+int tar_put_file_data(struct archive *a, const char *path, const char *what,
+		      struct clbsd_err *err);
 
 /* ---- ociref.c: pure parts (unit-tested) ---- */
 

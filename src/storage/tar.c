@@ -166,8 +166,9 @@ static int put_member(struct archive *a, const char *name, const char *data, siz
 	return r;
 }
 
-/* The data of a regular file from the disk into the archive. */
-static int put_data(struct archive *a, const char *path, struct clbsd_err *err)
+/* The data of a regular file from the disk into the archive (also oci.c's layers). */
+int tar_put_file_data(struct archive *a, const char *path, const char *what,
+		      struct clbsd_err *err)
 {
 	autoclose int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -182,7 +183,7 @@ static int put_data(struct archive *a, const char *path, struct clbsd_err *err)
 		if (n == 0)
 			return 0;
 		if (archive_write_data(a, b, (size_t)n) != n)
-			return aerr(a, CLBSD_E_INTERNAL, "write stream", err);
+			return aerr(a, CLBSD_E_INTERNAL, what, err);
 	}
 }
 
@@ -219,7 +220,7 @@ static int put_tree(struct archive *a, const struct tar_tree *t, struct clbsd_er
 		if (archive_write_header(a, e) < ARCHIVE_WARN)
 			r = aerr(a, CLBSD_E_INTERNAL, "write stream", err);
 		else if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0)
-			r = put_data(a, src ? src : path, err);
+			r = tar_put_file_data(a, src ? src : path, "write stream", err);
 		archive_entry_free(e);
 	}
 	archive_read_close(disk);
