@@ -601,6 +601,26 @@ static int opaque_clear(const char *rootfs, const char *rel, json_t *seen, struc
 	return r;
 }
 
+/* Write entry e (its path set to full) and its data from a to the disk writer. */
+static int extract_entry(struct archive *a, struct archive *disk, struct archive_entry *e,
+			 const char *full, const char *reading, struct clbsd_err *err)
+{
+	if (A(archive_write_header)(disk, e) < ARCHIVE_WARN)
+		return aerr(disk, CLBSD_E_INVALID, full, err);
+	const void *blk;
+	size_t len;
+	la_int64_t off;
+	int ar;
+	while ((ar = A(archive_read_data_block)(a, &blk, &len, &off)) == ARCHIVE_OK)
+		if (A(archive_write_data_block)(disk, blk, len, off) < ARCHIVE_WARN)
+			return aerr(disk, CLBSD_E_INTERNAL, full, err);
+	if (ar != ARCHIVE_EOF)
+		return aerr(a, CLBSD_E_INVALID, reading, err);
+	if (A(archive_write_finish_entry)(disk) < ARCHIVE_WARN)
+		return aerr(disk, CLBSD_E_INTERNAL, full, err);
+	return 0;
+}
+
 int oci_apply_layer(const char *rootfs, const char *layer, struct clbsd_err *err)
 {
 	if (la_load(err) < 0)
@@ -688,22 +708,7 @@ int oci_apply_layer(const char *rootfs, const char *layer, struct clbsd_err *err
 		}
 		mark_seen(seen, rel);
 		A(archive_entry_set_pathname)(e, full);
-		if (A(archive_write_header)(disk, e) < ARCHIVE_WARN) {
-			r = aerr(disk, CLBSD_E_INVALID, full, err);
-			break;
-		}
-		const void *blk;
-		size_t len;
-		la_int64_t off;
-		while ((ar = A(archive_read_data_block)(a, &blk, &len, &off)) == ARCHIVE_OK)
-			if (A(archive_write_data_block)(disk, blk, len, off) < ARCHIVE_WARN) {
-				r = aerr(disk, CLBSD_E_INTERNAL, full, err);
-				break;
-			}
-		if (r == 0 && ar != ARCHIVE_EOF)
-			r = aerr(a, CLBSD_E_INVALID, "read layer", err);
-		if (r == 0 && A(archive_write_finish_entry)(disk) < ARCHIVE_WARN)
-			r = aerr(disk, CLBSD_E_INTERNAL, full, err);
+		r = extract_entry(a, disk, e, full, "read layer", err);
 	}
 	/* Directory modes and times are set at close. */
 	if (A(archive_write_close)(disk) != ARCHIVE_OK && r == 0)
@@ -1033,22 +1038,7 @@ static int unpack_outer(const char *path, const char *dir, struct clbsd_err *err
 		}
 		autofree char *full = xasprintf("%s/%s", dir, rel);
 		A(archive_entry_set_pathname)(e, full);
-		if (A(archive_write_header)(disk, e) < ARCHIVE_WARN) {
-			r = aerr(disk, CLBSD_E_INVALID, full, err);
-			break;
-		}
-		const void *blk;
-		size_t len;
-		la_int64_t off;
-		while ((ar = A(archive_read_data_block)(a, &blk, &len, &off)) == ARCHIVE_OK)
-			if (A(archive_write_data_block)(disk, blk, len, off) < ARCHIVE_WARN) {
-				r = aerr(disk, CLBSD_E_INTERNAL, full, err);
-				break;
-			}
-		if (r == 0 && ar != ARCHIVE_EOF)
-			r = aerr(a, CLBSD_E_INVALID, "read archive", err);
-		if (r == 0 && A(archive_write_finish_entry)(disk) < ARCHIVE_WARN)
-			r = aerr(disk, CLBSD_E_INTERNAL, full, err);
+		r = extract_entry(a, disk, e, full, "read archive", err);
 	}
 	if (A(archive_write_close)(disk) != ARCHIVE_OK && r == 0)
 		r = aerr(disk, CLBSD_E_INTERNAL, dir, err);
