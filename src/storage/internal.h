@@ -73,6 +73,14 @@ int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 #define PROP_MANAGED "clbsd:managed"
 #define PROP_HASH    "clbsd:spec-hash"
 #define OPT_MANAGED  PROP_MANAGED "=1"
+/*
+ * On an image dataset: "tree" when it holds the image below rootfs/, so a
+ * clone of its @base is a whole container (state beside rootfs/). Images
+ * made before it (no value) hold the tree at their top ("flat"); containers
+ * cloned from those keep their rootfs in a child dataset <ctr>/rootfs.
+ */
+#define PROP_LAYOUT  "clbsd:layout"
+#define OPT_LAYOUT   PROP_LAYOUT "=tree"
 /* The properties a container or volume carries across clone and send. */
 #define LOCAL_PROPS "quota,reservation,compression,recordsize," PROP_HASH
 
@@ -92,13 +100,38 @@ int zfs_need_absent(const char *what, const char *ds, struct clbsd_err *err);
 int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err);
 /* CONFLICT when path is a non-empty directory (a dataset cannot mount there). */
 int zfs_need_empty_dir(const char *path, struct clbsd_err *err);
-/* A container's filesystems: state, rootfs, then each volume (names in vols_out). */
+/*
+ * A container's filesystems, then each of its volumes (names in vols_out):
+ * *nctr (1 or 2) of them are the container's own: the container dataset
+ * (state and rootfs/), or state then <ctr>/rootfs for a container made from
+ * a flat image.
+ */
 int zfs_parts_of(const struct storage *st, const char *name, struct strv *ds_out,
-		 struct strv *vols_out, struct clbsd_err *err);
+		 struct strv *vols_out, size_t *nctr, struct clbsd_err *err);
+/*
+ * What one `zfs get -r` says of some trees (a container's dataset and its
+ * volumes, say): whether each dataset and snapshot at and below them is
+ * there and clbsd's. A root that does not exist is simply not in it. One
+ * command where each question would cost one (~6 ms each on zfs-fuse).
+ */
+struct zfs_view {
+	char *text;       /* the output, cut into fields in place */
+	char **f;         /* 4 per line: name, property, value, source */
+	size_t n;         /* lines */
+};
+int zfs_view_load(struct zfs_view *v, const char *root1, const char *root2,
+		  struct clbsd_err *err);
+void zfs_view_release(struct zfs_view *v);
+enum zfs_dstate zfs_view_state(const struct zfs_view *v, const char *name);
+/* zfs_parts_of() from a view holding the container's and its volumes' trees. */
+void zfs_view_parts(const struct zfs_view *v, const struct storage *st, const char *name,
+		    struct strv *ds_out, struct strv *vols_out, size_t *nctr);
 /* LOCAL_PROPS set locally on ds, as "k=v". */
 int zfs_local_props(const char *ds, struct strv *kv, struct clbsd_err *err);
 int zfs_unmount_tree(const char *ds, struct clbsd_err *err);
 int zfs_mount_tree(const char *ds, struct clbsd_err *err);
+/* zfs rollback [-r] snap, with zfs-fuse's "I/O error" and busy retries. */
+int zfs_rollback_snap(const char *snap, bool discard_newer, struct clbsd_err *err);
 /* Destroy with zfs-fuse's busy retries; CONFLICT when a clone depends on it. */
 int zfs_destroy(const char *target, bool recursive, struct clbsd_err *err);
 /* Destroy a managed dataset and all below it (every one checked); absent is fine. */

@@ -3,12 +3,19 @@
  * and changed with the zfs(8) command (argv, never a shell; output read with
  * -H and, for numbers, -p). Layout below the root dataset <ds>:
  *
- *   <ds>/images/<id>@base            image tree (mountpoint none once filled)
- *   <ds>/containers/<name>           state (container.json, logs), mounted at
- *                                    <root>/containers/<name>
- *   <ds>/containers/<name>/rootfs    a clone of the image's @base
+ *   <ds>/images/<id>@base            the image below rootfs/ (mountpoint none
+ *                                    once filled; clbsd:layout=tree)
+ *   <ds>/containers/<name>           a clone of the image's @base: rootfs/
+ *                                    and, beside it, the state (container.json,
+ *                                    logs), mounted at <root>/containers/<name>
  *   <ds>/volumes/<name>/<vol>        named volumes, mounted at
  *                                    <root>/volumes/<name>/<vol>
+ *
+ * One `zfs clone` makes a container. Images made before the tree layout
+ * ("flat", the tree at the top of the dataset) are remade when nothing
+ * was cloned from them, and else still give containers the older shape:
+ * a state dataset with the rootfs clone as its child <name>/rootfs. Every
+ * operation below handles both shapes.
  *
  * Mount points are inherited from <ds>/containers and <ds>/volumes, so
  * received and cloned datasets land in the right place without setting
@@ -29,6 +36,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 
@@ -163,6 +171,123 @@ static int check_tree(const char *ds, struct clbsd_err *err)
 		if (fields(l, f, 3) == 3 && !managed(f[0], f[1], f[2]))
 			return foreign(f[0], err);
 	}
+	return 0;
+}
+
+/* ---- one look at several trees ---- */
+
+int zfs_view_load(struct zfs_view *v, const char *root1, const char *root2,
+		  struct clbsd_err *err)
+{
+	*v = (struct zfs_view){0};
+	/*
+	 * Only the user property: a recursive get of native ones (quota,
+	 * compression) opens the snapshots, and zfs-fuse then fails a rollback
+	 * to one of them right after with "I/O error".
+	 */
+	static const char *const head[] = {"zfs", "get", "-H", "-r", "-o",
+					   "name,property,value,source", PROP_MANAGED};
+	struct strv argv = STRV_INIT;
+	for (size_t i = 0; i < ARRAY_SIZE(head); i++)
+		strv_push(&argv, head[i]);
+	strv_push(&argv, root1);
+	if (root2)
+		strv_push(&argv, root2);
+	autofree char *e = NULL;
+	int status = 0;
+	int r = proc_run_full(argv.v, -1, &v->text, &e, &status, err);
+	strv_release(&argv);
+	if (r < 0)
+		return clbsd_err_prefix(err, "zfs get");
+	/* A missing root is an answer ("absent"); any other complaint is not. */
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char *p = e, *l;
+		while ((l = next_line(&p))) {
+			if (strstr(l, "does not exist"))
+				continue;
+			clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "zfs get %s: %s", root1, l);
+			zfs_view_release(v);
+			return -err->code;
+		}
+	}
+	size_t cap = 0;
+	char *p = v->text, *l;
+	while ((l = next_line(&p))) {
+		char *f[4] = {"", "", "", ""};
+		if (fields(l, f, 4) != 4)
+			continue;
+		if (v->n == cap) {
+			cap = cap ? 2 * cap : 32;
+			v->f = xrealloc(v->f, cap * 4 * sizeof(char *));
+		}
+		memcpy(v->f + 4 * v->n++, f, sizeof(f));
+	}
+	return 0;
+}
+
+void zfs_view_release(struct zfs_view *v)
+{
+	free(v->text);
+	free(v->f);
+	*v = (struct zfs_view){0};
+}
+
+enum zfs_dstate zfs_view_state(const struct zfs_view *v, const char *name)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		char **f = v->f + 4 * i;
+		if (strcmp(f[0], name) == 0 && strcmp(f[1], PROP_MANAGED) == 0)
+			return managed(name, f[2], f[3]) ? ZFS_DS_MANAGED : ZFS_DS_FOREIGN;
+	}
+	return ZFS_DS_ABSENT;
+}
+
+void zfs_view_parts(const struct zfs_view *v, const struct storage *st, const char *name,
+		    struct strv *ds_out, struct strv *vols_out, size_t *nctr)
+{
+	autofree char *ds = zfs_ds_ctr(st, name);
+	autofree char *vols = zfs_ds_vols(st, name);
+	autofree char *child = xasprintf("%s/rootfs", ds);
+	bool flat = zfs_view_state(v, child) != ZFS_DS_ABSENT;
+	strv_push(ds_out, ds);
+	if (flat)
+		strv_push(ds_out, child);
+	*nctr = flat ? 2 : 1;
+	if (zfs_view_state(v, vols) != ZFS_DS_MANAGED)
+		return;
+	size_t vl = strlen(vols);
+	for (size_t i = 0; i < v->n; i++) {
+		char **f = v->f + 4 * i;
+		/* Only direct children, <vols>/<vol>, once (their managed line). */
+		const char *rest = f[0] + vl;
+		if (strncmp(f[0], vols, vl) != 0 || rest[0] != '/' || strpbrk(rest + 1, "/@") ||
+		    strcmp(f[1], PROP_MANAGED) != 0)
+			continue;
+		strv_push(ds_out, f[0]);
+		if (vols_out)
+			strv_push(vols_out, rest + 1);
+	}
+}
+
+static int need_absent_as(const char *what, const char *ds, enum zfs_dstate s,
+			  struct clbsd_err *err)
+{
+	if (s == ZFS_DS_FOREIGN)
+		return foreign(ds, err);
+	if (s == ZFS_DS_MANAGED)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					"%s already exists (zfs dataset %s)", what, ds);
+	return 0;
+}
+
+static int need_managed_as(const char *what, const char *ds, enum zfs_dstate s,
+			   struct clbsd_err *err)
+{
+	if (s == ZFS_DS_FOREIGN)
+		return foreign(ds, err);
+	if (s == ZFS_DS_ABSENT)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"%s does not exist (no zfs dataset %s)", what, ds);
 	return 0;
 }
 
@@ -481,39 +606,108 @@ static void fill(const struct storage *st, const char *name, struct rt_rootfs *o
 	out->lower = xstrdup(out->target);
 }
 
-/*
- * Images whose @base this process has seen made or checked: a create from one
- * skips the check (a zfs command, ~10 ms on zfs-fuse). Dropped when the image
- * is removed here; one destroyed behind our back makes the clone fail with
- * zfs's own message. Ops run on the loop and on workers: a lock.
- */
-static pthread_mutex_t prepared_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct strv prepared = STRV_INIT;
+/* An image's @base: absent, not ours, or ours in the tree or the flat layout. */
+enum img_state { IMG_ABSENT, IMG_FOREIGN, IMG_TREE, IMG_FLAT };
 
-static bool prepared_has(const char *base)
+static int image_state(const char *base, enum img_state *out, struct clbsd_err *err)
 {
-	pthread_mutex_lock(&prepared_lock);
-	bool found = false;
-	for (size_t i = 0; i < prepared.n && !found; i++)
-		found = strcmp(prepared.v[i], base) == 0;
-	pthread_mutex_unlock(&prepared_lock);
-	return found;
+	autofree char *o = NULL;
+	struct clbsd_err e;
+	if (zfs_run(&o, &e, "get", "-H", "-o", "property,value,source", PROP_MANAGED "," PROP_LAYOUT,
+		    base, NULL) < 0) {
+		if (no_such(&e)) {
+			*out = IMG_ABSENT;
+			return 0;
+		}
+		*err = e;
+		return clbsd_err_prefix(err, "zfs snapshot %s", base);
+	}
+	bool ours = false, tree = false;
+	char *p = o, *l;
+	while ((l = next_line(&p))) {
+		char *f[3] = {"", "", ""};
+		fields(l, f, 3);
+		if (strcmp(f[0], PROP_MANAGED) == 0)
+			ours = managed(base, f[1], f[2]);
+		else if (strcmp(f[0], PROP_LAYOUT) == 0)
+			tree = strcmp(f[1], "tree") == 0;
+	}
+	*out = !ours ? IMG_FOREIGN : tree ? IMG_TREE : IMG_FLAT;
+	return 0;
 }
 
-static void prepared_set(const char *base, bool on)
+/*
+ * Images whose @base this process has seen made or checked, with their
+ * layout: a create from one skips the check (a zfs command, ~10 ms on
+ * zfs-fuse). Dropped when the image is removed here; one destroyed behind
+ * our back makes the clone fail with zfs's own message. Ops run on the loop
+ * and on workers: a lock.
+ */
+static pthread_mutex_t prepared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct strv prepared = STRV_INIT; /* "<base> tree" or "<base> flat" */
+
+static size_t prepared_find(const char *base)
+{
+	size_t bl = strlen(base), i;
+	for (i = 0; i < prepared.n; i++)
+		if (strncmp(prepared.v[i], base, bl) == 0 && prepared.v[i][bl] == ' ')
+			break;
+	return i;
+}
+
+/* IMG_TREE or IMG_FLAT when known, else IMG_ABSENT. */
+static enum img_state prepared_get(const char *base)
 {
 	pthread_mutex_lock(&prepared_lock);
-	size_t i;
-	for (i = 0; i < prepared.n && strcmp(prepared.v[i], base) != 0; i++)
-		;
-	if (on && i == prepared.n) {
-		strv_push(&prepared, base);
-	} else if (!on && i < prepared.n) {
+	size_t i = prepared_find(base);
+	enum img_state s = i == prepared.n			    ? IMG_ABSENT
+			   : strcmp(strchr(prepared.v[i], ' '), " tree") == 0 ? IMG_TREE
+									       : IMG_FLAT;
+	pthread_mutex_unlock(&prepared_lock);
+	return s;
+}
+
+/* Remember base's layout (IMG_TREE, IMG_FLAT) or forget it (IMG_ABSENT). */
+static void prepared_set(const char *base, enum img_state s)
+{
+	pthread_mutex_lock(&prepared_lock);
+	size_t i = prepared_find(base);
+	if (i < prepared.n) {
 		free(prepared.v[i]);
 		prepared.v[i] = prepared.v[prepared.n - 1];
 		prepared.v[--prepared.n] = NULL;
 	}
+	if (s == IMG_TREE || s == IMG_FLAT)
+		strv_push_owned(&prepared, xasprintf("%s %s", base, s == IMG_TREE ? "tree" : "flat"));
 	pthread_mutex_unlock(&prepared_lock);
+}
+
+/* Make the image dataset ds in the tree layout from rootfs, and its @base. */
+static int image_make(struct storage *st, const char *id, const char *ds, const char *base,
+		      const char *rootfs, struct clbsd_err *err)
+{
+	autofree char *mp = xasprintf("%s/tmp/zfs-image-%s", st->root, id);
+	autofree char *tree = xasprintf("%s/rootfs", mp);
+	if (fs_mkdir_p(mp, 0700, err) < 0 || zfs_need_empty_dir(mp, err) < 0)
+		return -err->code;
+	struct strv kv = STRV_INIT;
+	strv_push(&kv, OPT_LAYOUT);
+	strv_push_owned(&kv, xasprintf("mountpoint=%s", mp));
+	int r = make_ds(NULL, ds, &kv, err);
+	strv_release(&kv);
+	if (r == 0 && (r = fs_mkdir_p(tree, 0755, err)) == 0 && (r = copy_into(rootfs, tree, err)) < 0)
+		clbsd_err_prefix(err, "fill %s from %s", ds, rootfs);
+	if (r == 0 && (r = zfs_run(NULL, err, "snapshot", base, NULL)) < 0)
+		clbsd_err_prefix(err, "snapshot %s", base);
+	/* Nobody needs the image mounted: containers get clones of @base. */
+	if (r == 0 && (r = zfs_run(NULL, err, "set", "mountpoint=none", ds, NULL)) < 0)
+		clbsd_err_prefix(err, "unmount %s", ds);
+	if (r < 0) {
+		struct clbsd_err ignore;
+		zfs_destroy_tree(ds, &ignore);
+	}
+	rmdir(mp);
+	return r;
 }
 
 static int z_image_prepare(struct storage *st, const char *id, const char *rootfs,
@@ -527,40 +721,31 @@ static int z_image_prepare(struct storage *st, const char *id, const char *rootf
 					id, rootfs ? rootfs : "(null)");
 	autofree char *ds = ds_img(st, id);
 	autofree char *base = xasprintf("%s@base", ds);
-	if (prepared_has(base))
+	if (prepared_get(base) != IMG_ABSENT)
 		return 0;
-	enum zfs_dstate s;
-	if (zfs_ds_state(base, &s, err) < 0)
+	enum img_state s;
+	if (image_state(base, &s, err) < 0)
 		return clbsd_err_prefix(err, "image %s", id);
-	if (s == ZFS_DS_MANAGED) {
-		prepared_set(base, true);
+	if (s == IMG_TREE) {
+		prepared_set(base, s);
 		return 0;
 	}
-	/* A dataset without @base is what an interrupted prepare left: start over. */
-	if (zfs_destroy_tree(ds, err) < 0)
+	/*
+	 * A dataset without @base is what an interrupted prepare left, and a
+	 * flat one is remade in the tree layout: start over. A flat image
+	 * that containers were cloned from stays as it is.
+	 */
+	if (zfs_destroy_tree(ds, err) < 0) {
+		if (s == IMG_FLAT && err->kind == CLBSD_E_CONFLICT && err->code == EBUSY) {
+			prepared_set(base, s);
+			return 0;
+		}
 		return clbsd_err_prefix(err, "image %s", id);
-	autofree char *mp = xasprintf("%s/tmp/zfs-image-%s", st->root, id);
-	if (fs_mkdir_p(mp, 0700, err) < 0 || zfs_need_empty_dir(mp, err) < 0)
-		return clbsd_err_prefix(err, "image %s", id);
-	struct strv kv = STRV_INIT;
-	strv_push_owned(&kv, xasprintf("mountpoint=%s", mp));
-	int r = make_ds(NULL, ds, &kv, err);
-	strv_release(&kv);
-	if (r == 0 && (r = copy_into(rootfs, mp, err)) < 0)
-		clbsd_err_prefix(err, "fill %s from %s", ds, rootfs);
-	if (r == 0 && (r = zfs_run(NULL, err, "snapshot", base, NULL)) < 0)
-		clbsd_err_prefix(err, "snapshot %s", base);
-	/* Nobody needs the image mounted: containers get clones of @base. */
-	if (r == 0 && (r = zfs_run(NULL, err, "set", "mountpoint=none", ds, NULL)) < 0)
-		clbsd_err_prefix(err, "unmount %s", ds);
-	if (r < 0) {
-		struct clbsd_err ignore;
-		zfs_destroy_tree(ds, &ignore);
 	}
-	rmdir(mp);
-	if (r == 0)
-		prepared_set(base, true);
-	return r < 0 ? clbsd_err_prefix(err, "prepare image %s", id) : 0;
+	if (image_make(st, id, ds, base, rootfs, err) < 0)
+		return clbsd_err_prefix(err, "prepare image %s", id);
+	prepared_set(base, IMG_TREE);
+	return 0;
 }
 
 static int z_image_remove(struct storage *st, const char *id, struct clbsd_err *err)
@@ -569,16 +754,17 @@ static int z_image_remove(struct storage *st, const char *id, struct clbsd_err *
 		return -err->code;
 	autofree char *ds = ds_img(st, id);
 	autofree char *base = xasprintf("%s@base", ds);
-	prepared_set(base, false);
+	prepared_set(base, IMG_ABSENT);
 	if (zfs_destroy_tree(ds, err) < 0)
 		return clbsd_err_prefix(err, "remove image %s", id);
 	return 0;
 }
 
 /*
- * The container's dataset and the rootfs clone. `base_checked`: the caller
- * has just made sure the image's @base is ours (z_create), which saves a zfs
- * command; each costs ~10 ms on zfs-fuse.
+ * The container's dataset: one clone of a tree image's @base, or for a flat
+ * image a state dataset and the rootfs clone below it. `base_checked`: the
+ * caller has just prepared the image (z_create), which saves a zfs command;
+ * each costs ~10-15 ms on zfs-fuse.
  */
 static int ctr_create_ds(struct storage *st, const char *name, const char *image_id,
 			 const struct storage_props *props, bool base_checked,
@@ -593,11 +779,11 @@ static int ctr_create_ds(struct storage *st, const char *name, const char *image
 	autofree char *rootfs = xasprintf("%s/rootfs", ds);
 	autofree char *dir = storage_ctr_dir(st, name);
 	autofree char *what = xasprintf("container %s", name);
-	enum zfs_dstate s;
-	if (!base_checked) {
-		if (zfs_ds_state(base, &s, err) < 0)
+	enum img_state layout = base_checked ? prepared_get(base) : IMG_ABSENT;
+	if (layout == IMG_ABSENT) {
+		if (image_state(base, &layout, err) < 0)
 			return clbsd_err_prefix(err, "container %s", name);
-		if (s != ZFS_DS_MANAGED)
+		if (layout != IMG_TREE && layout != IMG_FLAT)
 			return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
 						"container %s: image %s is not prepared for zfs (no "
 						"%s); prepare it first",
@@ -608,14 +794,15 @@ static int ctr_create_ds(struct storage *st, const char *name, const char *image
 	struct strv kv = STRV_INIT;
 	int r = props_kv(st, props, &kv, NULL, err);
 	if (r == 0)
-		r = make_ds(NULL, ds, &kv, err);
+		r = make_ds(layout == IMG_TREE ? base : NULL, ds, &kv, err);
 	strv_release(&kv);
 	/*
-	 * `zfs create` refuses an existing dataset and changes nothing, so that
-	 * check costs no command of its own; only the message is made here.
+	 * zfs refuses an existing dataset and changes nothing, so that check
+	 * costs no command of its own; only the message is made here.
 	 */
 	if (r < 0 && strstr(err->msg, "already exists")) {
 		struct clbsd_err e2;
+		enum zfs_dstate s;
 		bool ours = zfs_ds_state(ds, &s, &e2) == 0 && s == ZFS_DS_MANAGED;
 		if (ours)
 			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
@@ -624,7 +811,7 @@ static int ctr_create_ds(struct storage *st, const char *name, const char *image
 	}
 	if (r < 0)
 		return clbsd_err_prefix(err, "create container %s", name);
-	if (make_ds(base, rootfs, NULL, err) < 0) {
+	if (layout == IMG_FLAT && make_ds(base, rootfs, NULL, err) < 0) {
 		struct clbsd_err ignore;
 		zfs_destroy_tree(ds, &ignore);
 		return clbsd_err_prefix(err, "create container %s", name);
@@ -646,9 +833,8 @@ static int z_ctr_describe(struct storage *st, const char *name, struct rt_rootfs
 	if (storage_check_name("container", name, err) < 0)
 		return -err->code;
 	autofree char *ds = zfs_ds_ctr(st, name);
-	autofree char *rootfs = xasprintf("%s/rootfs", ds);
-	autofree char *what = xasprintf("container %s's rootfs", name);
-	if (zfs_need_managed(what, rootfs, err) < 0)
+	autofree char *what = xasprintf("container %s", name);
+	if (zfs_need_managed(what, ds, err) < 0)
 		return -err->code;
 	/* After a reboot zfs-fuse may import the pool without mounting everything. */
 	if (zfs_mount_tree(ds, err) < 0)
@@ -872,10 +1058,16 @@ static int z_snapshot(struct storage *st, const char *name, const char *label,
 	autofree char *vsnap = xasprintf("%s@%s", vols, label);
 	autofree char *what = xasprintf("container %s", name);
 	autofree char *swhat = xasprintf("snapshot %s of container %s", label, name);
-	bool with_vols = false;
-	if (zfs_need_managed(what, ds, err) < 0 || zfs_need_absent(swhat, snap, err) < 0 ||
-	    zfs_has(vols, ZFS_DS_MANAGED, err, &with_vols) < 0)
-		return -err->code;
+	struct zfs_view v;
+	if (zfs_view_load(&v, ds, vols, err) < 0)
+		return clbsd_err_prefix(err, "snapshot container %s", name);
+	bool with_vols = zfs_view_state(&v, vols) == ZFS_DS_MANAGED;
+	int r = need_managed_as(what, ds, zfs_view_state(&v, ds), err);
+	if (r == 0)
+		r = need_absent_as(swhat, snap, zfs_view_state(&v, snap), err);
+	zfs_view_release(&v);
+	if (r < 0)
+		return r;
 	if (zfs_run(NULL, err, "snapshot", "-r", snap, NULL) < 0)
 		return clbsd_err_prefix(err, "snapshot container %s", name);
 	if (with_vols && zfs_run(NULL, err, "snapshot", "-r", vsnap, NULL) < 0) {
@@ -965,12 +1157,19 @@ static int z_snapshot_destroy(struct storage *st, const char *name, const char *
 {
 	if (storage_check_name("container", name, err) < 0 || storage_check_label(label, err) < 0)
 		return -err->code;
-	autofree char *snap = xasprintf("%s/containers/%s@%s", st->dataset, name, label);
-	autofree char *vsnap = xasprintf("%s/volumes/%s@%s", st->dataset, name, label);
+	autofree char *ds = zfs_ds_ctr(st, name);
+	autofree char *vols = zfs_ds_vols(st, name);
+	autofree char *snap = xasprintf("%s@%s", ds, label);
+	autofree char *vsnap = xasprintf("%s@%s", vols, label);
 	autofree char *what = xasprintf("snapshot %s of container %s", label, name);
-	bool with_vols = false;
-	if (zfs_need_managed(what, snap, err) < 0 || zfs_has(vsnap, ZFS_DS_MANAGED, err, &with_vols) < 0)
-		return -err->code;
+	struct zfs_view v;
+	if (zfs_view_load(&v, ds, vols, err) < 0)
+		return clbsd_err_prefix(err, "destroy snapshot %s of container %s", label, name);
+	bool with_vols = zfs_view_state(&v, vsnap) == ZFS_DS_MANAGED;
+	int r = need_managed_as(what, snap, zfs_view_state(&v, snap), err);
+	zfs_view_release(&v);
+	if (r < 0)
+		return r;
 	if (zfs_destroy(snap, true, err) < 0 || (with_vols && zfs_destroy(vsnap, true, err) < 0))
 		return clbsd_err_prefix(err, "destroy snapshot %s of container %s", label, name);
 	return 0;
@@ -995,33 +1194,91 @@ static int snap_names(const char *ds, struct strv *out, struct clbsd_err *err)
  * state, rootfs, then each volume (vol names in *vols when not NULL).
  */
 int zfs_parts_of(const struct storage *st, const char *name, struct strv *ds_out,
-		    struct strv *vols_out, struct clbsd_err *err)
+		 struct strv *vols_out, size_t *nctr, struct clbsd_err *err)
 {
 	autofree char *ds = zfs_ds_ctr(st, name);
 	autofree char *vols = zfs_ds_vols(st, name);
-	strv_push(ds_out, ds);
-	strv_push_owned(ds_out, xasprintf("%s/rootfs", ds));
-	bool with_vols = false;
-	if (zfs_has(vols, ZFS_DS_MANAGED, err, &with_vols) < 0)
+	struct zfs_view v;
+	if (zfs_view_load(&v, ds, vols, err) < 0)
 		return -err->code;
-	if (!with_vols)
-		return 0;
-	struct strv all = STRV_INIT;
-	int r = list_fs(vols, &all, NULL, err);
-	size_t vl = strlen(vols);
-	for (size_t i = 0; r == 0 && i < all.n; i++) {
-		/* Only direct children: <vols>/<vol>. */
-		const char *rest = all.v[i] + vl;
-		if (rest[0] != '/' || strchr(rest + 1, '/'))
-			continue;
-		strv_push(ds_out, all.v[i]);
-		if (vols_out)
-			strv_push(vols_out, rest + 1);
+	zfs_view_parts(&v, st, name, ds_out, vols_out, nctr);
+	zfs_view_release(&v);
+	return 0;
+}
+
+/* The names in dir other than rootfs: a tree container's state. */
+static int state_entries(const char *dir, struct strv *out, struct clbsd_err *err)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    strcmp(de->d_name, "rootfs"))
+			strv_push(out, de->d_name);
+	closedir(d);
+	return 0;
+}
+
+/* Remove the state of a tree container (all of dir but rootfs/). */
+static int state_clear(const char *dir, struct clbsd_err *err)
+{
+	struct strv names = STRV_INIT;
+	int r = state_entries(dir, &names, err);
+	for (size_t i = 0; r == 0 && i < names.n; i++) {
+		autofree char *p = xasprintf("%s/%s", dir, names.v[i]);
+		r = fs_rm_rf(p, err);
 	}
-	strv_release(&all);
+	strv_release(&names);
 	return r;
 }
 
+/* Copy the state of a tree container (all of from but rootfs/) into the directory to. */
+static int state_copy(const char *from, const char *to, struct clbsd_err *err)
+{
+	struct strv names = STRV_INIT;
+	int r = state_entries(from, &names, err);
+	for (size_t i = 0; r == 0 && i < names.n; i++) {
+		autofree char *s = xasprintf("%s/%s", from, names.v[i]);
+		autofree char *t = xasprintf("%s/%s", to, names.v[i]);
+		r = fs_copy_tree(s, t, err);
+	}
+	strv_release(&names);
+	return r;
+}
+
+/*
+ * zfs rollback of one snapshot. zfs-fuse now and then answers "I/O error"
+ * for a dataset unmounted a moment before (its files' FUSE releases are
+ * still on their way) and does it right when asked again: retried with the
+ * backoff zfs_destroy() uses.
+ */
+int zfs_rollback_snap(const char *snap, bool discard_newer, struct clbsd_err *err)
+{
+	useconds_t delay = 25000;
+	for (int attempt = 0;; attempt++) {
+		struct clbsd_err e;
+		int r = discard_newer ? zfs_run(NULL, &e, "rollback", "-r", snap, NULL)
+				      : zfs_run(NULL, &e, "rollback", snap, NULL);
+		if (r == 0)
+			return 0;
+		bool transient = strstr(e.msg, "I/O error") || strstr(e.msg, "busy");
+		if (!transient || attempt >= 10) {
+			*err = e;
+			return -err->code;
+		}
+		usleep(delay);
+		if (delay < 1000000)
+			delay *= 2;
+	}
+}
+
+/*
+ * Roll back the rootfs and, in flags, the state and the volumes. A tree
+ * container keeps state and rootfs in one dataset: its state files are
+ * copied aside first and put back after, unless the state rolls back too.
+ */
 static int z_rollback(struct storage *st, const char *name, const char *label, unsigned flags,
 		      struct clbsd_err *err)
 {
@@ -1029,14 +1286,17 @@ static int z_rollback(struct storage *st, const char *name, const char *label, u
 		return -err->code;
 	autofree char *top = zfs_ds_ctr(st, name);
 	autofree char *vols = zfs_ds_vols(st, name);
+	autofree char *dir = storage_ctr_dir(st, name);
+	autofree char *saved = xasprintf("%s/tmp/rollback-%s", st->root, name);
 	autofree char *what = xasprintf("container %s", name);
 	struct strv all = STRV_INIT, todo = STRV_INIT;
+	size_t nctr = 0;
 	int r = zfs_need_managed(what, top, err);
 	if (r == 0)
-		r = zfs_parts_of(st, name, &all, NULL, err);
+		r = zfs_parts_of(st, name, &all, NULL, &nctr, err);
 	/* Check everything before changing anything. */
 	for (size_t i = 0; r == 0 && i < all.n; i++) {
-		bool is_state = i == 0, is_vol = i >= 2;
+		bool is_state = i == 0 && nctr == 2, is_vol = i >= nctr;
 		if ((is_state && !(flags & STORAGE_PART_STATE)) ||
 		    (is_vol && !(flags & STORAGE_PART_VOLUMES)))
 			continue;
@@ -1059,25 +1319,45 @@ static int z_rollback(struct storage *st, const char *name, const char *label, u
 			strv_push_owned(&todo, xasprintf("%s@%s", all.v[i], label));
 		strv_release(&snaps);
 	}
-	bool with_vols = all.n > 2;
+	bool keep_state = r == 0 && nctr == 1 && !(flags & STORAGE_PART_STATE);
+	if (keep_state) {
+		r = fs_rm_rf(saved, err);
+		if (r == 0)
+			r = fs_mkdir_p(saved, 0700, err);
+		if (r == 0)
+			r = state_copy(dir, saved, err);
+		if (r < 0) {
+			struct clbsd_err ignore;
+			fs_rm_rf(saved, &ignore);
+			clbsd_err_prefix(err, "keep the state of container %s", name);
+		}
+	}
+	bool with_vols = all.n > nctr;
 	if (r == 0)
 		r = zfs_unmount_tree(top, err);
 	if (r == 0 && with_vols)
 		r = zfs_unmount_tree(vols, err);
 	for (size_t i = 0; r == 0 && i < todo.n; i++) {
-		if (flags & STORAGE_DISCARD_NEWER)
-			r = zfs_run(NULL, err, "rollback", "-r", todo.v[i], NULL);
-		else
-			r = zfs_run(NULL, err, "rollback", todo.v[i], NULL);
+		r = zfs_rollback_snap(todo.v[i], flags & STORAGE_DISCARD_NEWER, err);
 		if (r < 0)
 			clbsd_err_prefix(err, "zfs rollback %s", todo.v[i]);
 	}
 	/* Mount again whatever happened: the container needs its files. */
 	struct clbsd_err e2;
-	if (all.n && zfs_mount_tree(top, &e2) < 0 && r == 0)
+	bool mounted = all.n && zfs_mount_tree(top, &e2) == 0;
+	if (all.n && !mounted && r == 0)
 		r = -(*err = e2).code;
 	if (with_vols && zfs_mount_tree(vols, &e2) < 0 && r == 0)
 		r = -(*err = e2).code;
+	if (keep_state) {
+		if (mounted && state_clear(dir, &e2) == 0 && state_copy(saved, dir, &e2) == 0) {
+			fs_rm_rf(saved, &e2);
+		} else {
+			if (r == 0)
+				r = -(*err = e2).code;
+			clbsd_err_prefix(err, "its state files are kept in %s", saved);
+		}
+	}
 	strv_release(&all);
 	strv_release(&todo);
 	if (r < 0)
@@ -1117,16 +1397,23 @@ static int z_clone(struct storage *st, const char *src, const char *label, const
 		autofree char *what = xasprintf("snapshot %s of container %s", label, src);
 		r = zfs_need_managed(what, snap, err);
 	}
+	size_t nctr = 0;
+	if (r == 0)
+		r = zfs_parts_of(st, src, &ds, &vols, &nctr, err);
 	if (r == 0)
 		r = zfs_local_props(sds, &kv, err);
-	if (r == 0)
+	/* A tree container is one clone; its state is the source's unless asked for. */
+	if (r == 0 && nctr == 1) {
+		r = make_ds(snap, dds, &kv, err);
+		if (r == 0 && !(parts & STORAGE_PART_STATE))
+			r = state_clear(ddir, err);
+	} else if (r == 0) {
 		r = make_ds(parts & STORAGE_PART_STATE ? snap : NULL, dds, &kv, err);
-	if (r == 0)
-		r = make_ds(rsnap, drootfs, NULL, err);
-	if (r == 0 && (parts & STORAGE_PART_VOLUMES))
-		r = zfs_parts_of(st, src, &ds, &vols, err);
-	for (size_t i = 0; r == 0 && i < vols.n; i++) {
-		autofree char *vsnap = xasprintf("%s@%s", ds.v[i + 2], label);
+		if (r == 0)
+			r = make_ds(rsnap, drootfs, NULL, err);
+	}
+	for (size_t i = 0; r == 0 && (parts & STORAGE_PART_VOLUMES) && i < vols.n; i++) {
+		autofree char *vsnap = xasprintf("%s@%s", ds.v[i + nctr], label);
 		autofree char *target = xasprintf("%s/%s", dvols, vols.v[i]);
 		bool present = false;
 		r = zfs_has(vsnap, ZFS_DS_MANAGED, err, &present);
@@ -1138,7 +1425,7 @@ static int z_clone(struct storage *st, const char *src, const char *label, const
 		}
 		if (r == 0 && present) {
 			struct strv vkv = STRV_INIT;
-			r = zfs_local_props(ds.v[i + 2], &vkv, err);
+			r = zfs_local_props(ds.v[i + nctr], &vkv, err);
 			if (r == 0)
 				r = make_ds(vsnap, target, &vkv, err);
 			strv_release(&vkv);
@@ -1224,7 +1511,7 @@ static int64_t z_usage(struct storage *st, const char *ctr_dir)
 	autofree char *o = NULL;
 	if (name_of(st, ctr_dir, &name, &err) < 0)
 		return 0;
-	autofree char *ds = xasprintf("%s/containers/%s/rootfs", st->dataset, name);
+	autofree char *ds = zfs_ds_ctr(st, name);
 	if (zfs_run(&o, &err, "get", "-H", "-p", "-o", "value", "used", ds, NULL) < 0)
 		return 0;
 	return strtoll(o, NULL, 10);
@@ -1332,7 +1619,7 @@ int storage_zfs_open(const char *pool, const char *dataset, const char *mnt, str
 	}
 	struct storage st = {.ops = &zfs_ops,
 			     .caps = STORAGE_CAP_PROPS | STORAGE_CAP_CHEAP_CLONE |
-				     STORAGE_CAP_INCREMENTAL,
+				     STORAGE_CAP_INCREMENTAL | STORAGE_CAP_ORDERED,
 			     .root = xstrdup(mnt),
 			     .pool = xstrdup(pool),
 			     .dataset = xstrdup(dataset)};

@@ -14,7 +14,8 @@ int proc_run(char *const argv[], char **out, struct clbsd_err *err)
 	return proc_run_in(argv, -1, out, err);
 }
 
-int proc_run_in(char *const argv[], int in_fd, char **out, struct clbsd_err *err)
+int proc_run_full(char *const argv[], int in_fd, char **out, char **errout, int *status_out,
+		  struct clbsd_err *err)
 {
 	int opipe[2], epipe[2];
 	if (pipe2(opipe, O_CLOEXEC) < 0)
@@ -73,23 +74,36 @@ int proc_run_in(char *const argv[], int in_fd, char **out, struct clbsd_err *err
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	int r = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		char *nl = eb.data ? strchr(eb.data, '\n') : NULL;
-		if (nl)
-			*nl = '\0';
-		if (WIFEXITED(status))
-			r = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "%s exited with %d%s%s",
-					     argv[0], WEXITSTATUS(status), eb.len ? ": " : "",
-					     eb.len ? eb.data : "");
-		else
-			r = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "%s killed by signal %d",
-					     argv[0], WTERMSIG(status));
-	}
-	buf_release(&eb);
-	if (r == 0 && out)
+	*status_out = status;
+	if (out)
 		*out = buf_detach(&ob, NULL);
 	else
 		buf_release(&ob);
-	return r;
+	if (errout)
+		*errout = buf_detach(&eb, NULL);
+	else
+		buf_release(&eb);
+	return 0;
+}
+
+int proc_run_in(char *const argv[], int in_fd, char **out, struct clbsd_err *err)
+{
+	autofree char *o = NULL, *e = NULL;
+	int status = 0;
+	if (proc_run_full(argv, in_fd, &o, &e, &status, err) < 0)
+		return -err->code;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char *nl = e ? strchr(e, '\n') : NULL;
+		if (nl)
+			*nl = '\0';
+		if (WIFEXITED(status))
+			return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "%s exited with %d%s%s",
+						argv[0], WEXITSTATUS(status), e && *e ? ": " : "",
+						e ? e : "");
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "%s killed by signal %d", argv[0],
+					WTERMSIG(status));
+	}
+	if (out)
+		*out = steal_ptr(&o);
+	return 0;
 }

@@ -182,6 +182,13 @@ int parse_int(const char *s, long long min, long long max, long long *out);
 int proc_run(char *const argv[], char **out, struct clbsd_err *err);
 /* proc_run() with standard input from in_fd (-1: /dev/null). */
 int proc_run_in(char *const argv[], int in_fd, char **out, struct clbsd_err *err);
+/*
+ * Run argv whatever its exit: its stdout and stderr (each when not NULL;
+ * NUL-terminated, maybe empty) and its wait status. Fails only when it
+ * cannot run.
+ */
+int proc_run_full(char *const argv[], int in_fd, char **out, char **errout, int *status,
+		  struct clbsd_err *err);
 
 /* ---- misc ---- */
 /* n random bytes as 2n lowercase hex chars (buf >= 2n+1). */

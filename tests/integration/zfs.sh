@@ -24,14 +24,18 @@ clbsd info | grep -qi zfs || grep -q "storage zfs on $ds" "$TMP/daemon.log" && o
 clbsd run -d --name web forge sleep 300 >/dev/null || fail run_on_zfs "run failed"
 [ "$(field web state)" = running ] && [ "$(field web storage)" = zfs ] && ok run_on_zfs ||
 	fail run_on_zfs "state $(field web state) storage $(field web storage)"
-datasets | grep -qx "$ds/containers/web/rootfs" && ok rootfs_is_dataset || fail rootfs_is_dataset "$(datasets)"
-origin=$(zfs get -H -o value origin "$ds/containers/web/rootfs" 2>/dev/null)
-case "$origin" in "$ds/images/"*@base) ok rootfs_is_clone ;; *) fail rootfs_is_clone "origin '$origin'" ;; esac
+# One clone of the image's @base is the whole container: rootfs/ and, beside
+# it, the container's state.
+datasets | grep -qx "$ds/containers/web" && ! datasets | grep -qx "$ds/containers/web/rootfs" &&
+	[ -f "$ROOT/containers/web/container.json" ] && [ -d "$ROOT/containers/web/rootfs/bin" ] &&
+	ok container_is_dataset || fail container_is_dataset "$(datasets)"
+origin=$(zfs get -H -o value origin "$ds/containers/web" 2>/dev/null)
+case "$origin" in "$ds/images/"*@base) ok container_is_clone ;; *) fail container_is_clone "origin '$origin'" ;; esac
 
 clbsd exec web sh -c 'echo v1 > /srv.txt'
 clbsd snapshot web s1 >/dev/null
 clbsd exec web sh -c 'echo v2 > /srv.txt'
-zfs list -H -t snapshot -o name 2>/dev/null | grep -q "containers/web/rootfs@s1" && ok snapshot_is_zfs ||
+zfs list -H -t snapshot -o name 2>/dev/null | grep -q "containers/web@s1" && ok snapshot_is_zfs ||
 	fail snapshot_is_zfs "$(zfs list -H -t snapshot -o name)"
 clbsd rollback -t 1 web s1 >/dev/null && [ "$(clbsd exec web cat /srv.txt)" = v1 ] &&
 	[ "$(field web state)" = running ] && ok rollback_on_zfs || fail rollback_on_zfs "$(clbsd exec web cat /srv.txt 2>&1)"

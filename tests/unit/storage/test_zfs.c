@@ -129,6 +129,15 @@ TEST(clone_cost_independent_of_image_size)
 	char *want = xasprintf("%s/containers/small1/rootfs", mnt);
 	CHECK_STR(r1.target, want);
 	free(want);
+	/* One clone is the whole container: rootfs/ is a directory in it. */
+	char *cds = xasprintf("%s/containers/small1", ds);
+	char *origin = getprop("origin", cds);
+	want = xasprintf("%s/images/small@base", ds);
+	CHECK_STR(origin, want);
+	free(want), free(origin);
+	char *child = xasprintf("%s/rootfs", cds);
+	CHECK(!ds_exists(child));
+	free(child), free(cds);
 	char *hn = tree_get(r1.lower, "etc/hostname");
 	CHECK_STR(hn, "image\n");
 	free(hn);
@@ -162,7 +171,8 @@ TEST(snapshot_rollback_restores_files)
 	free(pw);
 	CHECK_INT(tree_put(dir, "container.json", "{\"v\":2}\n"), 0);
 	/* Without the state part container.json stays as it is now. */
-	CHECK_INT(st.ops->rollback(&st, "web", "s1", 0, &err), 0);
+	if (st.ops->rollback(&st, "web", "s1", 0, &err) < 0)
+		FAILF("rollback: %s", err.msg);
 	char *after = tree_digest(r.lower);
 	CHECK_STR(after, before);
 	char *cj = tree_get(dir, "container.json");
@@ -241,11 +251,10 @@ TEST(quota_and_props)
 				  .recordsize = 131072, .spec_hash = "abc123"};
 	CHECK_INT(st.ops->ctr_create(&st, "tight", "small", &p, &r, &err), 0);
 	char *d = xasprintf("%s/containers/tight", ds);
-	char *rd = xasprintf("%s/rootfs", d);
 	char *v = getprop("quota", d);
 	CHECK_STR(v, "8388608");
 	free(v);
-	v = getprop("compression", rd); /* inherited by the rootfs */
+	v = getprop("compression", d); /* state and rootfs/ share it */
 	CHECK_STR(v, "gzip");
 	free(v);
 	v = getprop("clbsd:spec-hash", d);
@@ -300,7 +309,7 @@ TEST(quota_and_props)
 	free(v), free(vd), free(path);
 	CHECK_INT(st.ops->ctr_remove(&st, "tight", true, &err), 0);
 	CHECK(!ds_exists(d));
-	free(d), free(rd);
+	free(d);
 	rt_rootfs_release(&r);
 }
 
@@ -541,7 +550,7 @@ TEST(path_entry_points_and_busy_remove)
 		if (used < (2 << 20))
 			usleep(100000);
 	}
-	char *ods = xasprintf("%s/containers/old/rootfs", ds);
+	char *ods = xasprintf("%s/containers/old", ds);
 	char *u = getprop("used", ods);
 	printf("# usage after writing 3 MB: %lld bytes (%s)\n", (long long)used, u);
 	free(u), free(ods);
@@ -565,6 +574,120 @@ TEST(path_entry_points_and_busy_remove)
 	CHECK_INT(st.ops->image_remove(&st, "legacy", &err), 0);
 	rt_rootfs_release(&r);
 	free(store), free(dir), free(elsewhere);
+}
+
+/*
+ * Pools made before the tree layout: an image with its tree at the top of
+ * its dataset (no clbsd:layout) and a container made from it as a state
+ * dataset with the rootfs clone as its child. Both keep working: create,
+ * rollback (state kept), send and receive, clone. A flat image nothing was
+ * cloned from is remade in the tree layout.
+ */
+static char *flat_image(const char *id, const char *with_ctr)
+{
+	char *ids = xasprintf("%s/images/%s", ds, id);
+	char *mp = xasprintf("%s/flat-%s", base, id);
+	char *opt = xasprintf("mountpoint=%s", mp);
+	char *snap = xasprintf("%s@base", ids);
+	free(zfs_out("create", "-o", "clbsd:managed=1", "-o", opt, ids, NULL));
+	if (tree_make_rootfs(mp, 0) < 0)
+		printf("# flat image %s: cannot fill %s\n", id, mp);
+	free(zfs_out("snapshot", snap, NULL));
+	free(zfs_out("set", "mountpoint=none", ids, NULL));
+	rmdir(mp);
+	if (with_ctr) {
+		char *c = xasprintf("%s/containers/%s", ds, with_ctr);
+		char *cr = xasprintf("%s/rootfs", c);
+		free(zfs_out("create", "-o", "clbsd:managed=1", c, NULL));
+		free(zfs_out("clone", "-o", "clbsd:managed=1", snap, cr, NULL));
+		free(c), free(cr);
+	}
+	free(mp), free(opt), free(snap);
+	return ids;
+}
+
+TEST(flat_layout_still_served)
+{
+	struct clbsd_err err;
+	char *ids = flat_image("flat", "oldc");
+	char *oldc = xasprintf("%s/containers/oldc", ds);
+	char *oldr = xasprintf("%s/rootfs", oldc);
+	CHECK(ds_exists(oldr));
+	/* Its image has a clone: it stays flat, and containers from it are flat too. */
+	CHECK_INT(st.ops->image_prepare(&st, "flat", rootfs_small, &err), 0);
+	char *layout = getprop("clbsd:layout", ids);
+	CHECK_STR(layout, "-");
+	free(layout);
+	struct rt_rootfs r, c;
+	CHECK_INT(st.ops->ctr_create(&st, "flatc", "flat", NULL, &r, &err), 0);
+	char *fr = xasprintf("%s/containers/flatc/rootfs", ds);
+	CHECK(ds_exists(fr));
+	char *hn = tree_get(r.lower, "etc/hostname");
+	CHECK_STR(hn, "image\n");
+	free(hn), free(fr);
+	rt_rootfs_release(&r);
+	/* The hand-made one: describe, snapshot, rollback keeps its state. */
+	CHECK_INT(st.ops->ctr_describe(&st, "oldc", &r, &err), 0);
+	char *dir = storage_ctr_dir(&st, "oldc");
+	CHECK_INT(tree_put(dir, "container.json", "{\"v\":1}\n"), 0);
+	CHECK_INT(tree_put(r.lower, "etc/motd", "old\n"), 0);
+	CHECK_INT(st.ops->snapshot(&st, "oldc", "f1", &err), 0);
+	CHECK_INT(tree_put(r.lower, "etc/motd", "changed\n"), 0);
+	CHECK_INT(tree_put(dir, "container.json", "{\"v\":2}\n"), 0);
+	CHECK_INT(st.ops->rollback(&st, "oldc", "f1", 0, &err), 0);
+	char *motd = tree_get(r.lower, "etc/motd");
+	CHECK_STR(motd, "old\n");
+	free(motd);
+	char *cj = tree_get(dir, "container.json");
+	CHECK_STR(cj, "{\"v\":2}\n");
+	free(cj);
+	/* Send and receive keep its shape; a clone of it is flat as well. */
+	char *file = send_to_file("oldc", "f1", NULL, &err);
+	CHECK(file != NULL);
+	int fd = file ? open(file, O_RDONLY) : -1;
+	CHECK_INT(st.ops->receive(&st, "oldc2", fd, &err), 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK_INT(st.ops->ctr_describe(&st, "oldc2", &c, &err), 0);
+	motd = tree_get(c.lower, "etc/motd");
+	CHECK_STR(motd, "old\n");
+	free(motd);
+	rt_rootfs_release(&c);
+	char *r2 = xasprintf("%s/containers/oldc2/rootfs", ds);
+	CHECK(ds_exists(r2));
+	free(r2);
+	CHECK_INT(st.ops->clone(&st, "oldc", "f1", "oldc3", 0, &c, &err), 0);
+	motd = tree_get(c.lower, "etc/motd");
+	CHECK_STR(motd, "old\n");
+	free(motd);
+	rt_rootfs_release(&c);
+	CHECK_INT(st.ops->ctr_remove(&st, "oldc3", true, &err), 0);
+	CHECK_INT(st.ops->ctr_remove(&st, "oldc2", true, &err), 0);
+	CHECK_INT(st.ops->ctr_remove(&st, "flatc", true, &err), 0);
+	CHECK_INT(st.ops->ctr_remove(&st, "oldc", true, &err), 0);
+	CHECK_INT(st.ops->image_remove(&st, "flat", &err), 0);
+	rt_rootfs_release(&r);
+	if (file)
+		unlink(file);
+	free(file), free(dir), free(ids), free(oldc), free(oldr);
+
+	/* Nothing cloned from it: the next prepare remakes it as a tree. */
+	ids = flat_image("flat2", NULL);
+	CHECK_INT(st.ops->image_prepare(&st, "flat2", rootfs_small, &err), 0);
+	layout = getprop("clbsd:layout", ids);
+	CHECK_STR(layout, "tree");
+	free(layout);
+	CHECK_INT(st.ops->ctr_create(&st, "treec", "flat2", NULL, &r, &err), 0);
+	fr = xasprintf("%s/containers/treec/rootfs", ds);
+	CHECK(!ds_exists(fr));
+	free(fr);
+	hn = tree_get(r.lower, "etc/hostname");
+	CHECK_STR(hn, "image\n");
+	free(hn);
+	rt_rootfs_release(&r);
+	CHECK_INT(st.ops->ctr_remove(&st, "treec", true, &err), 0);
+	CHECK_INT(st.ops->image_remove(&st, "flat2", &err), 0);
+	free(ids);
 }
 
 TEST(remove_all)
@@ -697,7 +820,7 @@ static const char *const cases[] = {
 	"volume_survives_recreate",   "quota_and_props",
 	"send_receive_reproduces_files", "truncated_receive_leaves_nothing",
 	"clone_container",            "unmanaged_refused",
-	"path_entry_points_and_busy_remove", "remove_all",
+	"path_entry_points_and_busy_remove", "flat_layout_still_served", "remove_all",
 };
 
 static void run_cases(void)
@@ -715,6 +838,7 @@ static void run_cases(void)
 	RUN(clone_container);
 	RUN(unmanaged_refused);
 	RUN(path_entry_points_and_busy_remove);
+	RUN(flat_layout_still_served);
 	RUN(remove_all);
 }
 
