@@ -57,6 +57,13 @@ struct storage;
 #define STORAGE_CAP_PROPS       0x1u /* quota, reservation, compression, recordsize */
 #define STORAGE_CAP_CHEAP_CLONE 0x2u /* rootfs, snapshot and clone cost O(1), not a copy */
 #define STORAGE_CAP_INCREMENTAL 0x4u /* send can send only what changed since a label */
+/*
+ * Writes reach the disk in the order they were made, whole (zfs: transaction
+ * groups): a file written and renamed into place is never seen torn after a
+ * crash, so the rename needs no fsync to be atomic; only the last seconds
+ * may be lost.
+ */
+#define STORAGE_CAP_ORDERED     0x8u
 
 /* Parts of a container for rollback() and clone() (the rootfs is always included). */
 #define STORAGE_PART_STATE   0x1u /* the container directory: container.json, logs/ */
