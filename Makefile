@@ -5,7 +5,7 @@
 CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
-PKGS    := libevent jansson libseccomp libcap libcrypto libarchive libnl-route-3.0 libnftables libcurl
+PKGS    := libevent jansson libseccomp libcap libcrypto libxxhash libarchive libnl-route-3.0 libnftables libcurl
 WARN    := -Wall -Wextra -Wshadow -Wcast-qual -Wstrict-prototypes -Wformat=2 \
            -Wno-unused-parameter -Wno-format-nonliteral
 CFLAGS  ?= -O2 -g
@@ -19,10 +19,10 @@ endif
 LDFLAGS ?=
 ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
 LIBS_NET    := $(shell pkg-config --libs libnl-route-3.0 libnftables 2>/dev/null)
-LIBS_DAEMON := $(shell pkg-config --libs libevent_pthreads libevent jansson libseccomp libcap libcrypto 2>/dev/null) $(LIBS_NET) -lpthread
+LIBS_DAEMON := $(shell pkg-config --libs libevent_pthreads libevent jansson libseccomp libcap libcrypto libxxhash 2>/dev/null) $(LIBS_NET) -lpthread
 LIBS_SHIM   := $(shell pkg-config --libs jansson libseccomp libcap 2>/dev/null)
 LIBS_CLI    := $(shell pkg-config --libs jansson 2>/dev/null) -lhttp_parser
-LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libcrypto 2>/dev/null) $(LIBS_NET) -lpthread
+LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libcrypto libxxhash 2>/dev/null) $(LIBS_NET) -lpthread
 
 # Platform sources: the build picks linux/ (freebsd/ later), not #ifdefs.
 PLATFORM := linux

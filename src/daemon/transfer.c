@@ -6,7 +6,9 @@
  * the file. The header is one JSON line padded with spaces:
  *   {"format":"clbsd-export","version":1,"driver":"dir"|"zfs",
  *    "name":..,"container":{container.json},"image":{"ref","id","config"},
- *    "label":..,"from":..|absent,"created_at":..,"stream_bytes":N,"stream_sha256":HEX}
+ *    "label":..,"from":..|absent,"created_at":..,"stream_bytes":N,"stream_xxh3":HEX}
+ * (stream_xxh3: XXH3-128 of the stream; archives from before it have
+ * "stream_sha256", which import still checks).
  * The header is written last (pwrite at offset 0) once the stream and its
  * checksum are known, into a temporary file renamed into place: a file at
  * the requested path is always complete. Import checks the format, the
@@ -26,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,28 +65,124 @@ static void job_free(struct xfer_job *j)
 	free(j);
 }
 
-/* SHA-256 of bytes [off, off+len) of fd, as hex. */
-static int hash_region(int fd, off_t off, int64_t len, char hex[65], struct clbsd_err *err)
+/*
+ * The checksum of bytes [off, off+len) of fd, as hex: XXH3-128 (sum[33]),
+ * or SHA-256 (sum[65]) for archives written before it.
+ */
+static int sum_region(int fd, off_t off, int64_t len, bool sha, char *sum, struct clbsd_err *err)
 {
-	struct hash_stream *h = hash_sha256_begin();
-	char buf[65536];
+	struct hash_stream *h = sha ? hash_sha256_begin() : NULL;
+	struct xxh3_stream *x = sha ? NULL : hash_xxh3_begin();
+	size_t cap = 1 << 20;
+	autofree char *buf = xmalloc(cap);
+	posix_fadvise(fd, off, len, POSIX_FADV_SEQUENTIAL);
 	int64_t left = len;
-	while (left > 0) {
-		size_t want = left < (int64_t)sizeof(buf) ? (size_t)left : sizeof(buf);
+	int r = 0;
+	while (left > 0 && r == 0) {
+		size_t want = left < (int64_t)cap ? (size_t)left : cap;
 		ssize_t n = pread(fd, buf, want, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			hash_stream_end(h, hex);
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, n < 0 ? errno : EIO,
-					     "read the archive back");
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, n < 0 ? errno : EIO,
+					  "read the archive back");
+			break;
 		}
-		hash_stream_add(h, buf, (size_t)n);
+		if (h)
+			hash_stream_add(h, buf, (size_t)n);
+		else
+			hash_xxh3_add(x, buf, (size_t)n);
 		off += n;
 		left -= n;
 	}
-	hash_stream_end(h, hex);
+	if (h)
+		hash_stream_end(h, sum);
+	else
+		hash_xxh3_end(x, sum);
+	return r;
+}
+
+/*
+ * While the driver writes the stream into the archive, a follower reads
+ * behind it (from the page cache) to checksum it and starts the writeback
+ * of what it has read: the checksum needs no second pass and the final
+ * fsync finds little left to write.
+ */
+struct follower {
+	pthread_t thread;
+	int fd;
+	off_t done;      /* read and summed up to here */
+	off_t end;       /* -1 while the driver writes; then where the stream ends */
+	pthread_mutex_t lock;
+	struct xxh3_stream *sum;
+	int err;         /* a failed read: -errno */
+};
+
+#define FOLLOW_CHUNK  (1 << 20)
+#define FOLLOW_SYNC   (8 << 20)
+
+static void *follow_run(void *arg)
+{
+	struct follower *f = arg;
+	char *buf = xmalloc(FOLLOW_CHUNK);
+	off_t synced = f->done;
+	for (;;) {
+		pthread_mutex_lock(&f->lock);
+		off_t end = f->end;
+		pthread_mutex_unlock(&f->lock);
+		struct stat sb;
+		off_t size = fstat(f->fd, &sb) == 0 ? sb.st_size : f->done;
+		if (end >= 0)
+			size = end;
+		if (f->done >= size) {
+			if (end >= 0)
+				break;
+			usleep(2000);
+			continue;
+		}
+		size_t want = size - f->done < FOLLOW_CHUNK ? (size_t)(size - f->done) : FOLLOW_CHUNK;
+		ssize_t n = pread(f->fd, buf, want, f->done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			f->err = n < 0 ? -errno : -EIO;
+			break;
+		}
+		hash_xxh3_add(f->sum, buf, (size_t)n);
+		f->done += n;
+		if (f->done - synced >= FOLLOW_SYNC) {
+			sync_file_range(f->fd, synced, f->done - synced, SYNC_FILE_RANGE_WRITE);
+			synced = f->done;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static int follow_start(struct follower *f, int fd, off_t from)
+{
+	*f = (struct follower){.fd = fd, .done = from, .end = -1, .sum = hash_xxh3_begin()};
+	pthread_mutex_init(&f->lock, NULL);
+	int r = pthread_create(&f->thread, NULL, follow_run, f);
+	if (r != 0) {
+		char ignore[33];
+		hash_xxh3_end(f->sum, ignore);
+		pthread_mutex_destroy(&f->lock);
+		return -r;
+	}
 	return 0;
+}
+
+/* The stream ends at `end` (-1: the driver failed): finish and give the sum. */
+static int follow_stop(struct follower *f, off_t end, char sum[33])
+{
+	pthread_mutex_lock(&f->lock);
+	f->end = end < 0 ? f->done : end;
+	pthread_mutex_unlock(&f->lock);
+	pthread_join(f->thread, NULL);
+	pthread_mutex_destroy(&f->lock);
+	hash_xxh3_end(f->sum, sum);
+	return f->err;
 }
 
 /* ---- export ---- */
@@ -99,24 +198,31 @@ static void export_run(void *arg)
 		j->rc = clbsd_err_set(&j->err, CLBSD_E_INVALID, errno, "create %s", tmp);
 		return;
 	}
-	bool snapped = false;
+	bool snapped = false, following = false;
+	struct follower fw;
 	int r = st->ops->snapshot(st, j->c->name, j->label, &j->err);
 	snapped = r == 0;
 	if (r == 0 && lseek(fd, HEADER_SIZE, SEEK_SET) < 0)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "seek in %s", tmp);
+	if (r == 0 && follow_start(&fw, fd, HEADER_SIZE) < 0)
+		r = clbsd_err_setmsg(&j->err, CLBSD_E_INTERNAL, EAGAIN, "start a thread");
+	following = r == 0;
 	if (r == 0)
 		r = st->ops->send(st, j->c->name, j->label, j->from, fd, &j->err);
 	struct stat sb;
-	char hex[65] = "";
+	char hex[33] = "";
 	if (r == 0 && fstat(fd, &sb) < 0)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "stat %s", tmp);
 	int64_t bytes = r == 0 ? (int64_t)sb.st_size - HEADER_SIZE : 0;
-	if (r == 0)
-		r = hash_region(fd, HEADER_SIZE, bytes, hex, &j->err);
+	if (following) {
+		int fr = follow_stop(&fw, r == 0 ? (off_t)sb.st_size : -1, hex);
+		if (r == 0 && fr < 0)
+			r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, -fr, "read the archive back");
+	}
 	if (r == 0) {
 		json_t *h = json_loads(j->header, 0, NULL);
 		json_object_set_new(h, "stream_bytes", json_integer(bytes));
-		json_object_set_new(h, "stream_sha256", json_string(hex));
+		json_object_set_new(h, "stream_xxh3", json_string(hex));
 		autofree char *line = json_dumps(h, JSON_COMPACT);
 		json_decref(h);
 		size_t n = strlen(line);
@@ -131,7 +237,7 @@ static void export_run(void *arg)
 			memcpy(block, line, n);
 			block[HEADER_SIZE - 1] = '\n';
 			if (pwrite(fd, block, sizeof(block), 0) != (ssize_t)sizeof(block) ||
-			    fsync(fd) < 0)
+			    fdatasync(fd) < 0)
 				r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "write %s", tmp);
 		}
 	}
@@ -146,7 +252,7 @@ static void export_run(void *arg)
 		st->ops->snapshot_destroy(st, j->c->name, j->label, &e2);
 	if (r == 0)
 		j->result = json_pack("{s:s,s:s,s:I,s:s}", "name", j->c->name, "path", j->path,
-				      "stream_bytes", (json_int_t)bytes, "stream_sha256", hex);
+				      "stream_bytes", (json_int_t)bytes, "stream_xxh3", hex);
 	j->rc = r;
 }
 
@@ -228,7 +334,11 @@ static void import_run(void *arg)
 	}
 	json_t *h = json_loads(j->header, 0, NULL);
 	int64_t bytes = json_integer_value(json_object_get(h, "stream_bytes"));
-	const char *want = json_string_value(json_object_get(h, "stream_sha256"));
+	/* Archives made before XXH3 carry a SHA-256 of the stream. */
+	const char *want = json_string_value(json_object_get(h, "stream_xxh3"));
+	bool sha = !want;
+	if (sha)
+		want = json_string_value(json_object_get(h, "stream_sha256"));
 	char hex[65];
 	struct stat sb;
 	int r = 0;
@@ -238,7 +348,7 @@ static void import_run(void *arg)
 				     "the header says %lld)",
 				     j->path, (long long)(sb.st_size - HEADER_SIZE), (long long)bytes);
 	if (r == 0)
-		r = hash_region(fd, HEADER_SIZE, bytes, hex, &j->err);
+		r = sum_region(fd, HEADER_SIZE, bytes, sha, hex, &j->err);
 	if (r == 0 && (!want || strcmp(hex, want) != 0))
 		r = clbsd_err_setmsg(&j->err, CLBSD_E_CONFLICT, EINVAL,
 				     "%s is damaged: its checksum does not match the header's",

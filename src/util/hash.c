@@ -1,6 +1,7 @@
 #include "hash.h"
 
 #include <openssl/evp.h>
+#include <xxhash.h>
 #include <stdlib.h>
 
 static void to_hex(const unsigned char *md, char out[65])
@@ -45,4 +46,31 @@ void hash_stream_end(struct hash_stream *h, char out[65])
 		abort();
 	EVP_MD_CTX_free((EVP_MD_CTX *)h);
 	to_hex(md, out);
+}
+
+struct xxh3_stream *hash_xxh3_begin(void)
+{
+	XXH3_state_t *s = XXH3_createState();
+	if (!s || XXH3_128bits_reset(s) != XXH_OK)
+		abort();
+	return (struct xxh3_stream *)s;
+}
+
+void hash_xxh3_add(struct xxh3_stream *h, const void *data, size_t len)
+{
+	if (XXH3_128bits_update((XXH3_state_t *)h, data, len) != XXH_OK)
+		abort();
+}
+
+void hash_xxh3_end(struct xxh3_stream *h, char out[33])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest((XXH3_state_t *)h));
+	XXH3_freeState((XXH3_state_t *)h);
+	static const char hx[] = "0123456789abcdef";
+	for (size_t i = 0; i < sizeof(c.digest); i++) {
+		out[2 * i] = hx[c.digest[i] >> 4];
+		out[2 * i + 1] = hx[c.digest[i] & 15];
+	}
+	out[32] = '\0';
 }

@@ -15,7 +15,7 @@ clbsd exec src sh -c 'mkdir -p /data/sub; head -c 300000 /dev/urandom > /data/bl
 before=$(sums src)
 out=$(clbsd export -o "$TMP/src.clbsd" src)
 [ "$out" = "$TMP/src.clbsd" ] && [ -s "$TMP/src.clbsd" ] && ok export_writes_file || fail export_writes_file "$out"
-head -c 4096 "$TMP/src.clbsd" | python3 -c 'import json,sys; h=json.loads(sys.stdin.read()); assert h["format"]=="clbsd-export" and h["image"]["id"] and len(h["stream_sha256"])==64' &&
+head -c 4096 "$TMP/src.clbsd" | python3 -c 'import json,sys; h=json.loads(sys.stdin.read()); assert h["format"]=="clbsd-export" and h["image"]["id"] and len(h["stream_xxh3"])==32' &&
 	ok export_header || fail export_header "$(head -c 300 "$TMP/src.clbsd")"
 clbsd export -o "$TMP/src.clbsd" src >/dev/null 2>&1 && fail export_no_overwrite "overwrote" || ok export_no_overwrite
 [ -z "$(clbsd snapshots src | tail -n +2)" ] && ok export_leaves_no_snapshot || fail export_leaves_no_snapshot "$(clbsd snapshots src)"
