@@ -64,6 +64,12 @@ struct storage;
  * may be lost.
  */
 #define STORAGE_CAP_ORDERED     0x8u
+/*
+ * Its send streams carry their own checksums, and receive verifies them
+ * before it keeps anything (zfs: a damaged stream fails `zfs recv` with
+ * "checksum mismatch" and leaves nothing): export adds none of its own.
+ */
+#define STORAGE_CAP_SELF_CHECKED 0x10u
 
 /* Parts of a container for rollback() and clone() (the rootfs is always included). */
 #define STORAGE_PART_STATE   0x1u /* the container directory: container.json, logs/ */

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #define STREAM_MAGIC     "CLBSD-ZFS-SEND 1\n"
 #define STREAM_MAGIC_LEN (sizeof(STREAM_MAGIC) - 1)
 #define FRAME_MAX        (1u << 20)
+#define FOOTER_MAGIC     "CLBE"
 
 /* ---- send and receive ---- */
 
@@ -192,8 +194,36 @@ static int reap(pid_t pid, const char *what, int errfd, struct clbsd_err *err)
 				WTERMSIG(status));
 }
 
-/* zfs send [-i @from] snap, framed onto fd. */
-static int send_one(const char *snap, const char *from, int fd, struct clbsd_err *err)
+/*
+ * `zfs send` into a regular file, written by zfs itself as with
+ * `zfs send > file` (through a pipe and this process it ran at half the
+ * speed); *len gets how much it wrote.
+ */
+static int send_raw(struct strv *v, const char *snap, int fd, uint64_t *len,
+		    struct clbsd_err *err)
+{
+	autoclose int efd = memfd_create("zfs-send-stderr", MFD_CLOEXEC);
+	off_t at = lseek(fd, 0, SEEK_END);
+	if (efd < 0 || at < 0) {
+		strv_release(v);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "zfs send %s", snap);
+	}
+	pid_t pid = spawn(v->v, -1, fd, efd);
+	strv_release(v);
+	if (pid < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "zfs send %s: fork", snap);
+	if (reap(pid, "zfs send", efd, err) < 0)
+		return clbsd_err_prefix(err, "send %s", snap);
+	off_t end = lseek(fd, 0, SEEK_END);
+	if (end < at)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "send %s: write stream", snap);
+	*len = (uint64_t)(end - at);
+	return 0;
+}
+
+/* zfs send [-i @from] snap onto fd: raw (len not NULL) or framed. */
+static int send_one(const char *snap, const char *from, int fd, uint64_t *len,
+		    struct clbsd_err *err)
 {
 	struct strv v = STRV_INIT;
 	strv_push(&v, "zfs");
@@ -203,6 +233,8 @@ static int send_one(const char *snap, const char *from, int fd, struct clbsd_err
 		strv_push_owned(&v, xasprintf("@%s", from));
 	}
 	strv_push(&v, snap);
+	if (len)
+		return send_raw(&v, snap, fd, len, err);
 	int p[2];
 	autoclose int efd = memfd_create("zfs-send-stderr", MFD_CLOEXEC);
 	if (efd < 0 || pipe2(p, O_CLOEXEC) < 0) {
@@ -231,8 +263,36 @@ static int send_one(const char *snap, const char *from, int fd, struct clbsd_err
 	return 0;
 }
 
-/* Frames from fd until the empty one, into `zfs recv target`. */
-static int recv_one(int fd, const char *target, struct clbsd_err *err)
+/*
+ * len bytes of stream from fd into the pipe to zfs recv: spliced while both
+ * allow it (*can_splice), else through b. A short stream is a read error
+ * (*rerr, -errno returned); a dead zfs recv sets *werr (it says why when it
+ * is reaped).
+ */
+static int move_chunk(int fd, int pipe_fd, uint32_t len, bool *can_splice, struct buf *b,
+		      int *werr, struct clbsd_err *rerr)
+{
+	int s2 = *can_splice ? splice_all(fd, pipe_fd, len) : -EINVAL;
+	if (s2 == -EINVAL) {
+		*can_splice = false;
+		buf_reset(b);
+		buf_grow(b, len);
+		int r = read_exact(fd, b->data, len);
+		if (r < 0)
+			return clbsd_err_set(rerr, CLBSD_E_INVALID, r, "read stream");
+		s2 = write_all(pipe_fd, b->data, len);
+	} else if (s2 == -ENODATA) {
+		return clbsd_err_set(rerr, CLBSD_E_INVALID, EPIPE, "read stream");
+	}
+	*werr = s2;
+	return 0;
+}
+
+/*
+ * Into `zfs recv target`: raw_len bytes from fd (a raw part), or, with
+ * raw_len < 0, frames until the empty one.
+ */
+static int recv_one(int fd, const char *target, int64_t raw_len, struct clbsd_err *err)
 {
 	struct strv v = STRV_INIT;
 	strv_push(&v, "zfs");
@@ -256,8 +316,14 @@ static int recv_one(int fd, const char *target, struct clbsd_err *err)
 	struct clbsd_err rerr;
 	int r = 0, werr = 0;
 	bool can_splice = true;
-	/* Frames are spliced from fd into the pipe when both allow it. */
-	while (werr == 0) {
+	/* Spliced from fd into the pipe when both allow it. */
+	while (raw_len > 0 && werr == 0) {
+		uint32_t n = raw_len > FRAME_MAX ? FRAME_MAX : (uint32_t)raw_len;
+		if ((r = move_chunk(fd, p[1], n, &can_splice, &b, &werr, &rerr)) < 0)
+			break;
+		raw_len -= n;
+	}
+	while (raw_len < 0 && werr == 0) {
 		unsigned char h[4];
 		if ((r = read_exact(fd, h, 4)) < 0) {
 			clbsd_err_set(&rerr, CLBSD_E_INVALID, r, "read stream");
@@ -271,22 +337,8 @@ static int recv_one(int fd, const char *target, struct clbsd_err *err)
 		}
 		if (len == 0)
 			break;
-		int s2 = can_splice ? splice_all(fd, p[1], len) : -EINVAL;
-		if (s2 == -EINVAL) {
-			can_splice = false;
-			buf_reset(&b);
-			buf_grow(&b, len);
-			if ((r = read_exact(fd, b.data, len)) < 0) {
-				clbsd_err_set(&rerr, CLBSD_E_INVALID, r, "read stream");
-				break;
-			}
-			s2 = write_all(p[1], b.data, len);
-		} else if (s2 == -ENODATA) {
-			r = clbsd_err_set(&rerr, CLBSD_E_INVALID, EPIPE, "read stream");
+		if ((r = move_chunk(fd, p[1], len, &can_splice, &b, &werr, &rerr)) < 0)
 			break;
-		}
-		/* A dead zfs recv (EPIPE) says why when it is reaped. */
-		werr = s2;
 	}
 	buf_release(&b);
 	/* Closing the pipe early makes zfs recv see a short stream: it keeps nothing. */
@@ -375,6 +427,17 @@ int zfs_send(struct storage *st, const char *name, const char *label, const char
 		strv_release(&kv);
 	}
 	json_object_set_new(hdr, "parts", parts);
+	/*
+	 * Into a regular file the parts go raw, one after the other, and the
+	 * trailer lists their lengths; a footer (the trailer's offset and
+	 * FOOTER_MAGIC) lets the reader find it first. Elsewhere each part is
+	 * cut into frames.
+	 */
+	struct stat fsb;
+	bool raw = fstat(fd, &fsb) == 0 && S_ISREG(fsb.st_mode) && lseek(fd, 0, SEEK_CUR) >= 0;
+	json_t *lens = json_array();
+	if (raw)
+		json_object_set_new(hdr, "raw", json_true());
 	size_t sent = 0;
 	if (r == 0) {
 		autofree char *line = json_line(hdr);
@@ -388,15 +451,31 @@ int zfs_send(struct storage *st, const char *name, const char *label, const char
 		if (skip[i])
 			continue;
 		autofree char *s = xasprintf("%s@%s", ds.v[i], label);
-		r = send_one(s, incr[i] ? from : NULL, fd, err);
+		uint64_t len = 0;
+		r = send_one(s, incr[i] ? from : NULL, fd, raw ? &len : NULL, err);
+		if (r == 0 && raw)
+			json_array_append_new(lens, json_integer((json_int_t)len));
 		sent++;
 	}
 	if (r == 0) {
-		autofree char *end = xasprintf("{\"end\":%zu}", sent);
-		int w = put_frame(fd, end, (uint32_t)strlen(end));
+		json_t *t = json_pack("{s:I}", "end", (json_int_t)sent);
+		if (raw)
+			json_object_set(t, "raw", lens);
+		autofree char *end = json_line(t);
+		json_decref(t);
+		off_t at = raw ? lseek(fd, 0, SEEK_END) : 0;
+		int w = at < 0 ? -errno : put_frame(fd, end, (uint32_t)strlen(end));
+		if (w == 0 && raw) {
+			unsigned char foot[12];
+			for (int i = 0; i < 8; i++)
+				foot[i] = (unsigned char)((uint64_t)at >> (56 - 8 * i));
+			memcpy(foot + 8, FOOTER_MAGIC, 4);
+			w = write_all(fd, foot, sizeof(foot));
+		}
 		if (w < 0)
-			r = clbsd_err_set(err, CLBSD_E_INTERNAL, w, "write stream");
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, -w, "write stream");
 	}
+	json_decref(lens);
 	json_decref(hdr);
 	zfs_view_release(&view);
 	free(incr);
@@ -453,6 +532,53 @@ static int apply_stream_props(const char *ds, json_t *props, struct clbsd_err *e
 	return 0;
 }
 
+/*
+ * The part lengths of a raw stream in fd (a regular file, read at its end
+ * without moving the position): np non-negative integers that, with the
+ * header, fill the file up to the trailer.
+ */
+static int raw_lengths(int fd, size_t np, json_t **out, struct clbsd_err *err)
+{
+	struct stat sb;
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+	unsigned char foot[12], h[4];
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || pos < 0 || sb.st_size < pos + 12)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"a raw stream is read from a file (not a pipe)");
+	if (pread(fd, foot, sizeof(foot), sb.st_size - 12) != 12 ||
+	    memcmp(foot + 8, FOOTER_MAGIC, 4) != 0)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"the stream has no end mark: cut short?");
+	uint64_t at = 0;
+	for (int i = 0; i < 8; i++)
+		at = at << 8 | foot[i];
+	if ((off_t)at < pos || (off_t)at + 4 > sb.st_size - 12 || pread(fd, h, 4, (off_t)at) != 4)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "damaged stream: footer");
+	uint32_t tl = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+	if ((off_t)at + 4 + tl != sb.st_size - 12 || tl > FRAME_MAX)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "damaged stream: trailer");
+	autofree char *t = xmalloc(tl + 1);
+	if (pread(fd, t, tl, (off_t)at + 4) != (ssize_t)tl)
+		return clbsd_err_set(err, CLBSD_E_INVALID, EIO, "read stream");
+	json_t *tj = json_loadb(t, tl, 0, NULL);
+	json_t *lens = json_object_get(tj, "raw");
+	uint64_t sum = 0;
+	bool ok = json_is_array(lens) && json_array_size(lens) == np;
+	for (size_t i = 0; ok && i < np; i++) {
+		json_t *l = json_array_get(lens, i);
+		ok = json_is_integer(l) && json_integer_value(l) >= 0;
+		sum += ok ? (uint64_t)json_integer_value(l) : 0;
+	}
+	if (!ok || (off_t)(pos + sum) != (off_t)at) {
+		json_decref(tj);
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"damaged stream: the part lengths do not add up");
+	}
+	*out = json_incref(lens);
+	json_decref(tj);
+	return 0;
+}
+
 int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0)
@@ -504,6 +630,13 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 		r = zfs_has(vols, ZFS_DS_MANAGED, err, &vols_there);
 	if (r == 0 && from && vols_there)
 		r = zfs_unmount_tree(vols, err);
+	/* A raw stream: the part lengths are in the trailer, which the footer finds. */
+	json_t *raw_lens = NULL;
+	if (r == 0 && json_bool(hdr, "raw", false)) {
+		r = raw_lengths(fd, np, &raw_lens, err);
+		if (r < 0)
+			clbsd_err_prefix(err, "receive container %s", name);
+	}
 	/* The container's own parts: "container" (tree), or "state" then "rootfs" (flat). */
 	size_t nctr = 1;
 	for (size_t i = 0; r == 0 && i < np; i++) {
@@ -547,8 +680,9 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 			autofree char *f = xasprintf("%s@%s", target, from);
 			r = zfs_rollback_snap(f, false, err);
 		}
+		int64_t raw_len = raw_lens ? json_integer_value(json_array_get(raw_lens, i)) : -1;
 		if (r == 0)
-			r = recv_one(fd, target, err);
+			r = recv_one(fd, target, raw_len, err);
 		if (r == 0 && !incr) {
 			strv_push(&u.made, target);
 			r = zfs_run(NULL, err, "set", OPT_MANAGED, target, NULL);
@@ -581,6 +715,7 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 		rmdir(dir);
 	strv_release(&u.made);
 	strv_release(&u.touched);
+	json_decref(raw_lens);
 	json_decref(hdr);
 	buf_release(&b);
 	if (r < 0)

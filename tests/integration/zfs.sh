@@ -51,6 +51,19 @@ clbsd export -o "$TMP/web.clbsd" web >/dev/null &&
 	[ "$(clbsd exec moved md5sum /blob)" = "$sum" ] && ok export_import_on_zfs ||
 	fail export_import_on_zfs "$(clbsd exec moved md5sum /blob 2>&1)"
 
+# A damaged archive: zfs's own stream checksum refuses it, and nothing is left.
+python3 - "$TMP/web.clbsd" "$TMP/bad.clbsd" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+d[4096 + (len(d) - 4096) // 2] ^= 1
+open(sys.argv[2], 'wb').write(d)
+PY
+out=$(clbsd import --name bad "$TMP/bad.clbsd" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -qi "checksum" && ! datasets | grep -q "containers/bad" &&
+	! clbsd inspect bad >/dev/null 2>&1 && [ ! -e "$ROOT/containers/bad/container.json" ] &&
+	ok damaged_archive_refused || fail damaged_archive_refused "rc=$rc $out $(datasets | grep bad)"
+
 clbsd rm -f copy web moved >/dev/null
 left=$(datasets | grep -E "containers/(web|copy|moved)")
 [ -z "$left" ] && [ ! -e "$ROOT/containers/web/rootfs/bin" ] && ok rm_leaves_no_dataset ||

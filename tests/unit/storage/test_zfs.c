@@ -401,6 +401,31 @@ TEST(send_receive_reproduces_files)
 	CHECK(st2.ops->receive(&st2, "copy", fd, &err) < 0);
 	close(fd);
 	CHECK_INT(st2.ops->ctr_remove(&st2, "copy", true, &err), 0);
+
+	/* Through a pipe (no file to write parts into raw): framed, same result. */
+	int pp[2];
+	CHECK_INT(pipe(pp), 0);
+	pid_t sender = fork();
+	if (sender == 0) {
+		close(pp[0]);
+		struct clbsd_err e;
+		_exit(st.ops->send(&st, "web", "m2", NULL, pp[1], &e) == 0 ? 0 : 1);
+	}
+	close(pp[1]);
+	int rr = st2.ops->receive(&st2, "piped", pp[0], &err);
+	close(pp[0]);
+	int ws = 0;
+	waitpid(sender, &ws, 0);
+	if (rr < 0)
+		FAILF("receive from a pipe: %s", err.msg);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	struct rt_rootfs r3;
+	CHECK_INT(st2.ops->ctr_describe(&st2, "piped", &r3, &err), 0);
+	a = tree_digest(r.lower), b = tree_digest(r3.lower);
+	CHECK_STR(b, a);
+	free(a), free(b);
+	rt_rootfs_release(&r3);
+	CHECK_INT(st2.ops->ctr_remove(&st2, "piped", true, &err), 0);
 	storage_release(&st2);
 	unlink(file), unlink(inc);
 	free(file), free(inc), free(dir), free(dir2), free(vol), free(vol2);
