@@ -173,7 +173,7 @@ static int follow_start(struct follower *f, int fd, off_t from)
 static int follow_stop(struct follower *f, off_t end, char sum[33])
 {
 	pthread_mutex_lock(&f->lock);
-	f->end = end < 0 ? f->done : end;
+	f->end = end < 0 ? 0 : end; /* 0: stop where it is (done is the thread's) */
 	pthread_mutex_unlock(&f->lock);
 	pthread_join(f->thread, NULL);
 	pthread_mutex_destroy(&f->lock);
