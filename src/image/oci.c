@@ -73,27 +73,43 @@
 LA_FUNCS
 #undef X
 
-/* Several workers may export and load at once: the table is filled once, under a lock. */
+/*
+ * Hold libarchive for one operation (la_release() when done). Several
+ * workers may export and load at once: the table is filled under a lock
+ * after each load of the library (tar_archive_acquire's generation).
+ */
 static int la_load(struct clbsd_err *err)
 {
 	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	static bool done;
+	static unsigned seen;
+	static bool filled;
+	unsigned gen = 0;
+	void *h = tar_archive_acquire(&gen, err);
+	if (!h)
+		return -err->code;
 	int r = 0;
 	pthread_mutex_lock(&mu);
-	void *h = done ? NULL : tar_archive_lib(err);
-	if (!done && !h)
-		r = -err->code;
+	bool fill = !filled || gen != seen;
 #define X(f)                                                                                       \
-	if (r == 0 && !done && !(la_##f = (__typeof__(f) *)dlsym(h, #f)))                          \
+	if (r == 0 && fill && !(la_##f = (__typeof__(f) *)dlsym(h, #f)))                           \
 		r = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,                                \
 				     "libarchive lacks %s; install libarchive13 3.4 or later",     \
 				     #f);
 	LA_FUNCS
 #undef X
-	if (r == 0)
-		done = true;
+	if (r == 0 && fill) {
+		filled = true;
+		seen = gen;
+	}
 	pthread_mutex_unlock(&mu);
+	if (r < 0)
+		tar_archive_release();
 	return r;
+}
+
+static void la_release(void)
+{
+	tar_archive_release();
 }
 
 #define A(f) (*la_##f)
@@ -265,10 +281,9 @@ static int walk(struct lw *w, const char *dir, const char *rel, struct clbsd_err
 	return r;
 }
 
-int oci_layer_write(const char *rootfs, int fd, struct oci_layer *out, struct clbsd_err *err)
+static int layer_write_loaded(const char *rootfs, int fd, struct oci_layer *out,
+			      struct clbsd_err *err)
 {
-	if (la_load(err) < 0)
-		return -err->code;
 	struct lw w = {.fd = fd, .links = json_object()};
 	w.diff = hash_sha256_begin();
 	w.comp = hash_sha256_begin();
@@ -311,6 +326,15 @@ int oci_layer_write(const char *rootfs, int fd, struct oci_layer *out, struct cl
 		return clbsd_err_prefix(err, "layer of %s", rootfs);
 	*out = l;
 	return 0;
+}
+
+int oci_layer_write(const char *rootfs, int fd, struct oci_layer *out, struct clbsd_err *err)
+{
+	if (la_load(err) < 0)
+		return -err->code;
+	int r = layer_write_loaded(rootfs, fd, out, err);
+	la_release();
+	return r;
 }
 
 /* ---- blobs ---- */
@@ -444,12 +468,10 @@ static int put_layer_file(struct archive *a, const char *name, const char *path,
 	return r;
 }
 
-int oci_export(const char *rootfs, const struct image_config *cfg, int64_t created_ns,
-	       const char *ref_name, const char *tmpdir, const char *path, struct oci_layer *layer,
-	       char digest[OCI_DIGEST_LEN], struct clbsd_err *err)
+static int export_loaded(const char *rootfs, const struct image_config *cfg, int64_t created_ns,
+			 const char *ref_name, const char *tmpdir, const char *path,
+			 struct oci_layer *layer, char digest[OCI_DIGEST_LEN], struct clbsd_err *err)
 {
-	if (la_load(err) < 0)
-		return -err->code;
 	autofree char *lpath = xasprintf("%s/layer.tar.gz", tmpdir);
 	struct oci_layer l;
 	{
@@ -518,6 +540,17 @@ int oci_export(const char *rootfs, const struct image_config *cfg, int64_t creat
 	*layer = l;
 	memcpy(digest, md, OCI_DIGEST_LEN);
 	return 0;
+}
+
+int oci_export(const char *rootfs, const struct image_config *cfg, int64_t created_ns,
+	       const char *ref_name, const char *tmpdir, const char *path, struct oci_layer *layer,
+	       char digest[OCI_DIGEST_LEN], struct clbsd_err *err)
+{
+	if (la_load(err) < 0)
+		return -err->code;
+	int r = export_loaded(rootfs, cfg, created_ns, ref_name, tmpdir, path, layer, digest, err);
+	la_release();
+	return r;
 }
 
 /* ---- applying layers ---- */
@@ -621,10 +654,8 @@ static int extract_entry(struct archive *a, struct archive *disk, struct archive
 	return 0;
 }
 
-int oci_apply_layer(const char *rootfs, const char *layer, struct clbsd_err *err)
+static int apply_layer_loaded(const char *rootfs, const char *layer, struct clbsd_err *err)
 {
-	if (la_load(err) < 0)
-		return -err->code;
 	const char *lname = strrchr(layer, '/') ? strrchr(layer, '/') + 1 : layer;
 	struct archive *a = A(archive_read_new)();
 	A(archive_read_support_filter_all)(a);
@@ -717,6 +748,15 @@ int oci_apply_layer(const char *rootfs, const char *layer, struct clbsd_err *err
 	A(archive_read_close)(a);
 	A(archive_read_free)(a);
 	json_decref(seen);
+	return r;
+}
+
+int oci_apply_layer(const char *rootfs, const char *layer, struct clbsd_err *err)
+{
+	if (la_load(err) < 0)
+		return -err->code;
+	int r = apply_layer_loaded(rootfs, layer, err);
+	la_release();
 	return r;
 }
 
@@ -1047,11 +1087,9 @@ static int unpack_outer(const char *path, const char *dir, struct clbsd_err *err
 	return r;
 }
 
-int oci_stage_load(const char *staging, const char *path, struct oci_loaded *out,
-		   struct clbsd_err *err)
+static int stage_load_loaded(const char *staging, const char *path, struct oci_loaded *out,
+			     struct clbsd_err *err)
 {
-	if (la_load(err) < 0)
-		return -err->code;
 	if (!fs_path_is_clean_abs(path))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"load path \"%s\" must be a clean absolute path", path);
@@ -1096,4 +1134,14 @@ int oci_stage_load(const char *staging, const char *path, struct oci_loaded *out
 	}
 	*out = l;
 	return 0;
+}
+
+int oci_stage_load(const char *staging, const char *path, struct oci_loaded *out,
+		   struct clbsd_err *err)
+{
+	if (la_load(err) < 0)
+		return -err->code;
+	int r = stage_load_loaded(staging, path, out, err);
+	la_release();
+	return r;
 }

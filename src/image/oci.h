@@ -39,8 +39,13 @@
 #define DOCKER_MT_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define OCI_ANNOT_REF	   "org.opencontainers.image.ref.name"
 
-/* The libarchive handle, loaded once for the process (src/storage/tar.c). */
-void *tar_archive_lib(struct clbsd_err *err);
+/*
+ * Hold libarchive for an operation (src/storage/tar.c): the handle, loaded
+ * when no one held it; *gen changes at each load. Release when done: the
+ * last release unloads it.
+ */
+void *tar_archive_acquire(unsigned *gen, struct clbsd_err *err);
+void tar_archive_release(void);
 /* Write a regular file's data into an archive being written (`what` names the write in errors). */
 struct archive;
 int tar_put_file_data(struct archive *a, const char *path, const char *what,

@@ -8,6 +8,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -68,26 +69,54 @@
 ARCHIVE_FUNCS
 #undef X
 
+/*
+ * libarchive (with libxml2 and ICU behind it, ~1.3 MB resident) is loaded
+ * for the operations that need it and unloaded when the last one ends, so
+ * an idle daemon does not carry it. Users on several workers at once share
+ * one load; `gen` changes at each load, for the tables of other files.
+ */
+static pthread_mutex_t lib_mu = PTHREAD_MUTEX_INITIALIZER;
 static void *lib;
+static int lib_users;
+static unsigned lib_gen;
 
 static int archive_load(struct clbsd_err *err)
 {
-	if (lib)
-		return 0;
-	void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
-					"cannot load libarchive (%s); install libarchive13", dlerror());
+	int r = 0;
+	pthread_mutex_lock(&lib_mu);
+	if (!lib) {
+		void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
+		if (!h)
+			r = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+					     "cannot load libarchive (%s); install libarchive13",
+					     dlerror());
 #define X(f)                                                                                       \
-	if (!(p_##f = (__typeof__(f) *)dlsym(h, #f))) {                                            \
-		dlclose(h);                                                                        \
-		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,                             \
-					"libarchive lacks %s; install libarchive13 3.4 or later", #f); \
-	}
-	ARCHIVE_FUNCS
+	if (r == 0 && !(p_##f = (__typeof__(f) *)dlsym(h, #f)))                                    \
+		r = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,                                \
+				     "libarchive lacks %s; install libarchive13 3.4 or later", #f);
+		ARCHIVE_FUNCS
 #undef X
-	lib = h;
-	return 0;
+		if (r < 0 && h)
+			dlclose(h);
+		if (r == 0) {
+			lib = h;
+			lib_gen++;
+		}
+	}
+	if (r == 0)
+		lib_users++;
+	pthread_mutex_unlock(&lib_mu);
+	return r;
+}
+
+static void archive_unload(void)
+{
+	pthread_mutex_lock(&lib_mu);
+	if (--lib_users == 0) {
+		dlclose(lib);
+		lib = NULL;
+	}
+	pthread_mutex_unlock(&lib_mu);
 }
 
 #define archive_entry_filetype (*p_archive_entry_filetype)
@@ -133,9 +162,20 @@ static int archive_load(struct clbsd_err *err)
 #define archive_write_set_bytes_in_last_block (*p_archive_write_set_bytes_in_last_block)
 #define archive_write_set_format_pax_restricted (*p_archive_write_set_format_pax_restricted)
 
-void *tar_archive_lib(struct clbsd_err *err)
+void *tar_archive_acquire(unsigned *gen, struct clbsd_err *err)
 {
-	return archive_load(err) < 0 ? NULL : lib;
+	if (archive_load(err) < 0)
+		return NULL;
+	pthread_mutex_lock(&lib_mu);
+	void *h = lib;
+	*gen = lib_gen;
+	pthread_mutex_unlock(&lib_mu);
+	return h;
+}
+
+void tar_archive_release(void)
+{
+	archive_unload();
 }
 
 #define META_NAME "clbsd-send.json"
@@ -228,11 +268,9 @@ static int put_tree(struct archive *a, const struct tar_tree *t, struct clbsd_er
 	return r < 0 ? clbsd_err_prefix(err, "send %s", t->dir) : 0;
 }
 
-int tar_send(int fd, const char *meta, const struct tar_tree *trees, size_t n,
-	     struct clbsd_err *err)
+static int send_loaded(int fd, const char *meta, const struct tar_tree *trees, size_t n,
+		       struct clbsd_err *err)
 {
-	if (archive_load(err) < 0)
-		return -err->code;
 	struct archive *a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
 	archive_write_set_bytes_in_last_block(a, 1);
@@ -267,11 +305,9 @@ static bool name_ok(const char *name, const char *const *prefixes)
 	return false;
 }
 
-int tar_receive(int fd, const char *into, const char *const *prefixes, char **meta,
-		struct clbsd_err *err)
+static int receive_loaded(int fd, const char *into, const char *const *prefixes, char **meta,
+			  struct clbsd_err *err)
 {
-	if (archive_load(err) < 0)
-		return -err->code;
 	struct archive *a = archive_read_new();
 	archive_read_support_format_tar(a);
 	struct archive *disk = archive_write_disk_new();
@@ -368,4 +404,24 @@ int tar_receive(int fd, const char *into, const char *const *prefixes, char **me
 	}
 	*meta = buf_detach(&m, NULL);
 	return 0;
+}
+
+int tar_send(int fd, const char *meta, const struct tar_tree *trees, size_t n,
+	     struct clbsd_err *err)
+{
+	if (archive_load(err) < 0)
+		return -err->code;
+	int r = send_loaded(fd, meta, trees, n, err);
+	archive_unload();
+	return r;
+}
+
+int tar_receive(int fd, const char *into, const char *const *prefixes, char **meta,
+		struct clbsd_err *err)
+{
+	if (archive_load(err) < 0)
+		return -err->code;
+	int r = receive_loaded(fd, into, prefixes, meta, err);
+	archive_unload();
+	return r;
 }

@@ -1,6 +1,14 @@
 #include "hash.h"
 
-#include <openssl/evp.h>
+/*
+ * SHA-256 through libcrypto's low-level SHA256_* functions, deprecated in
+ * OpenSSL 3 in favour of EVP. EVP's first digest initialises the provider
+ * machinery, which keeps ~2 MB more of libcrypto resident in the daemon
+ * (measured: 1.4 -> 3.4 MB; SHA256_* 1.4 -> 1.6 MB), a fifth of its memory
+ * target. Same assembly underneath (SHA-NI where the CPU has it).
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 #include <xxhash.h>
 #include <stdlib.h>
 
@@ -16,35 +24,34 @@ static void to_hex(const unsigned char *md, char out[65])
 
 void hash_sha256_hex(const void *data, size_t len, char out[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c;
 	/* Only fails when libcrypto is broken; there is no sensible fallback. */
-	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32)
+	if (!SHA256_Init(&c) || !SHA256_Update(&c, data, len) || !SHA256_Final(md, &c))
 		abort();
 	to_hex(md, out);
 }
 
 struct hash_stream *hash_sha256_begin(void)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+	SHA256_CTX *c = malloc(sizeof(*c));
+	if (!c || !SHA256_Init(c))
 		abort();
-	return (struct hash_stream *)ctx;
+	return (struct hash_stream *)c;
 }
 
 void hash_stream_add(struct hash_stream *h, const void *data, size_t len)
 {
-	if (!EVP_DigestUpdate((EVP_MD_CTX *)h, data, len))
+	if (!SHA256_Update((SHA256_CTX *)h, data, len))
 		abort();
 }
 
 void hash_stream_end(struct hash_stream *h, char out[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	if (!EVP_DigestFinal_ex((EVP_MD_CTX *)h, md, &n) || n != 32)
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	if (!SHA256_Final(md, (SHA256_CTX *)h))
 		abort();
-	EVP_MD_CTX_free((EVP_MD_CTX *)h);
+	free(h);
 	to_hex(md, out);
 }
 
