@@ -98,6 +98,9 @@ int zfs_has(const char *ds, enum zfs_dstate want, struct clbsd_err *err, bool *y
 /* CONFLICT unless ds is absent / NOTFOUND or CONFLICT unless it is managed; what names it. */
 int zfs_need_absent(const char *what, const char *ds, struct clbsd_err *err);
 int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err);
+/* zfs_need_managed() of a state already known (a view's). */
+int zfs_need_managed_as(const char *what, const char *ds, enum zfs_dstate s,
+			struct clbsd_err *err);
 /* CONFLICT when path is a non-empty directory (a dataset cannot mount there). */
 int zfs_need_empty_dir(const char *path, struct clbsd_err *err);
 /*

@@ -280,8 +280,8 @@ static int need_absent_as(const char *what, const char *ds, enum zfs_dstate s,
 	return 0;
 }
 
-static int need_managed_as(const char *what, const char *ds, enum zfs_dstate s,
-			   struct clbsd_err *err)
+int zfs_need_managed_as(const char *what, const char *ds, enum zfs_dstate s,
+			struct clbsd_err *err)
 {
 	if (s == ZFS_DS_FOREIGN)
 		return foreign(ds, err);
@@ -297,12 +297,7 @@ int zfs_need_absent(const char *what, const char *ds, struct clbsd_err *err)
 	enum zfs_dstate s;
 	if (zfs_ds_state(ds, &s, err) < 0)
 		return -err->code;
-	if (s == ZFS_DS_FOREIGN)
-		return foreign(ds, err);
-	if (s == ZFS_DS_MANAGED)
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
-					"%s already exists (zfs dataset %s)", what, ds);
-	return 0;
+	return need_absent_as(what, ds, s, err);
 }
 
 int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err)
@@ -310,12 +305,7 @@ int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err)
 	enum zfs_dstate s;
 	if (zfs_ds_state(ds, &s, err) < 0)
 		return -err->code;
-	if (s == ZFS_DS_FOREIGN)
-		return foreign(ds, err);
-	if (s == ZFS_DS_ABSENT)
-		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-					"%s does not exist (no zfs dataset %s)", what, ds);
-	return 0;
+	return zfs_need_managed_as(what, ds, s, err);
 }
 
 /* ---- mounting ---- */
@@ -1062,7 +1052,7 @@ static int z_snapshot(struct storage *st, const char *name, const char *label,
 	if (zfs_view_load(&v, ds, vols, err) < 0)
 		return clbsd_err_prefix(err, "snapshot container %s", name);
 	bool with_vols = zfs_view_state(&v, vols) == ZFS_DS_MANAGED;
-	int r = need_managed_as(what, ds, zfs_view_state(&v, ds), err);
+	int r = zfs_need_managed_as(what, ds, zfs_view_state(&v, ds), err);
 	if (r == 0)
 		r = need_absent_as(swhat, snap, zfs_view_state(&v, snap), err);
 	zfs_view_release(&v);
@@ -1166,7 +1156,7 @@ static int z_snapshot_destroy(struct storage *st, const char *name, const char *
 	if (zfs_view_load(&v, ds, vols, err) < 0)
 		return clbsd_err_prefix(err, "destroy snapshot %s of container %s", label, name);
 	bool with_vols = zfs_view_state(&v, vsnap) == ZFS_DS_MANAGED;
-	int r = need_managed_as(what, snap, zfs_view_state(&v, snap), err);
+	int r = zfs_need_managed_as(what, snap, zfs_view_state(&v, snap), err);
 	zfs_view_release(&v);
 	if (r < 0)
 		return r;

@@ -376,15 +376,8 @@ int zfs_send(struct storage *st, const char *name, const char *label, const char
 	autofree char *vtop = zfs_ds_vols(st, name);
 	struct zfs_view view;
 	int r = zfs_view_load(&view, top, vtop, err);
-	if (r == 0) {
-		enum zfs_dstate sst = zfs_view_state(&view, snap);
-		if (sst != ZFS_DS_MANAGED)
-			r = sst == ZFS_DS_FOREIGN ? zfs_need_managed(swhat, snap, err)
-						  : clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-								     "%s does not exist (no zfs "
-								     "dataset %s)",
-								     swhat, snap);
-	}
+	if (r == 0)
+		r = zfs_need_managed_as(swhat, snap, zfs_view_state(&view, snap), err);
 	if (r == 0)
 		zfs_view_parts(&view, st, name, &ds, &vols, &nctr);
 	/* Decide every part first, so a missing snapshot fails before any byte is sent. */
