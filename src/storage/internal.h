@@ -104,14 +104,6 @@ int zfs_need_managed_as(const char *what, const char *ds, enum zfs_dstate s,
 /* CONFLICT when path is a non-empty directory (a dataset cannot mount there). */
 int zfs_need_empty_dir(const char *path, struct clbsd_err *err);
 /*
- * A container's filesystems, then each of its volumes (names in vols_out):
- * *nctr (1 or 2) of them are the container's own: the container dataset
- * (state and rootfs/), or state then <ctr>/rootfs for a container made from
- * a flat image.
- */
-int zfs_parts_of(const struct storage *st, const char *name, struct strv *ds_out,
-		 struct strv *vols_out, size_t *nctr, struct clbsd_err *err);
-/*
  * What one `zfs get -r` says of some trees (a container's dataset and its
  * volumes, say): whether each dataset and snapshot at and below them is
  * there and clbsd's. A root that does not exist is simply not in it. One
@@ -126,7 +118,13 @@ int zfs_view_load(struct zfs_view *v, const char *root1, const char *root2,
 		  struct clbsd_err *err);
 void zfs_view_release(struct zfs_view *v);
 enum zfs_dstate zfs_view_state(const struct zfs_view *v, const char *name);
-/* zfs_parts_of() from a view holding the container's and its volumes' trees. */
+/*
+ * From a view holding the container's and its volumes' trees: its
+ * filesystems, then each of its volumes (names in vols_out). *nctr (1 or
+ * 2) of them are the container's own: the container dataset (state and
+ * rootfs/), or state then <ctr>/rootfs for a container made from a flat
+ * image.
+ */
 void zfs_view_parts(const struct zfs_view *v, const struct storage *st, const char *name,
 		    struct strv *ds_out, struct strv *vols_out, size_t *nctr);
 /* LOCAL_PROPS set locally on ds, as "k=v". */

@@ -1123,10 +1123,12 @@ static int z_snapshot_list(struct storage *st, const char *name, struct storage_
 	autofree char *what = xasprintf("container %s", name);
 	struct storage_snapshot *s = NULL;
 	size_t k = 0;
-	bool with_vols = false;
-	int r = zfs_need_managed(what, ds, err);
+	struct zfs_view v;
+	int r = zfs_view_load(&v, ds, vols, err);
+	bool with_vols = r == 0 && zfs_view_state(&v, vols) == ZFS_DS_MANAGED;
 	if (r == 0)
-		r = zfs_has(vols, ZFS_DS_MANAGED, err, &with_vols);
+		r = zfs_need_managed_as(what, ds, zfs_view_state(&v, ds), err);
+	zfs_view_release(&v);
 	if (r == 0)
 		r = collect_snaps(ds, true, &s, &k, err);
 	if (r == 0 && with_vols)
@@ -1183,19 +1185,6 @@ static int snap_names(const char *ds, struct strv *out, struct clbsd_err *err)
  * The filesystems of a container that rollback, clone and send act on:
  * state, rootfs, then each volume (vol names in *vols when not NULL).
  */
-int zfs_parts_of(const struct storage *st, const char *name, struct strv *ds_out,
-		 struct strv *vols_out, size_t *nctr, struct clbsd_err *err)
-{
-	autofree char *ds = zfs_ds_ctr(st, name);
-	autofree char *vols = zfs_ds_vols(st, name);
-	struct zfs_view v;
-	if (zfs_view_load(&v, ds, vols, err) < 0)
-		return -err->code;
-	zfs_view_parts(&v, st, name, ds_out, vols_out, nctr);
-	zfs_view_release(&v);
-	return 0;
-}
-
 /* The names in dir other than rootfs: a tree container's state. */
 static int state_entries(const char *dir, struct strv *out, struct clbsd_err *err)
 {
@@ -1281,9 +1270,13 @@ static int z_rollback(struct storage *st, const char *name, const char *label, u
 	autofree char *what = xasprintf("container %s", name);
 	struct strv all = STRV_INIT, todo = STRV_INIT;
 	size_t nctr = 0;
-	int r = zfs_need_managed(what, top, err);
+	struct zfs_view v;
+	int r = zfs_view_load(&v, top, vols, err);
 	if (r == 0)
-		r = zfs_parts_of(st, name, &all, NULL, &nctr, err);
+		r = zfs_need_managed_as(what, top, zfs_view_state(&v, top), err);
+	if (r == 0)
+		zfs_view_parts(&v, st, name, &all, NULL, &nctr);
+	zfs_view_release(&v);
 	/* Check everything before changing anything. */
 	for (size_t i = 0; r == 0 && i < all.n; i++) {
 		bool is_state = i == 0 && nctr == 2, is_vol = i >= nctr;
@@ -1374,9 +1367,15 @@ static int z_clone(struct storage *st, const char *src, const char *label, const
 	autofree char *snap = xasprintf("%s@%s", sds, label);
 	autofree char *rsnap = xasprintf("%s/rootfs@%s", sds, label);
 	autofree char *drootfs = xasprintf("%s/rootfs", dds);
-	if (zfs_need_managed(swhat, sds, err) < 0 || zfs_need_absent(dwhat, dds, err) < 0 ||
-	    zfs_need_empty_dir(ddir, err) < 0)
+	autofree char *svols = zfs_ds_vols(st, src);
+	struct zfs_view v;
+	if (zfs_view_load(&v, sds, svols, err) < 0)
 		return clbsd_err_prefix(err, "clone %s to %s", src, dst);
+	if (zfs_need_managed_as(swhat, sds, zfs_view_state(&v, sds), err) < 0 ||
+	    zfs_need_absent(dwhat, dds, err) < 0 || zfs_need_empty_dir(ddir, err) < 0) {
+		zfs_view_release(&v);
+		return clbsd_err_prefix(err, "clone %s to %s", src, dst);
+	}
 	bool made_snap = false, made_dvols = false;
 	struct strv kv = STRV_INIT, ds = STRV_INIT, vols = STRV_INIT;
 	int r = 0;
@@ -1385,11 +1384,11 @@ static int z_clone(struct storage *st, const char *src, const char *label, const
 		made_snap = r == 0;
 	} else {
 		autofree char *what = xasprintf("snapshot %s of container %s", label, src);
-		r = zfs_need_managed(what, snap, err);
+		r = zfs_need_managed_as(what, snap, zfs_view_state(&v, snap), err);
 	}
 	size_t nctr = 0;
 	if (r == 0)
-		r = zfs_parts_of(st, src, &ds, &vols, &nctr, err);
+		zfs_view_parts(&v, st, src, &ds, &vols, &nctr);
 	if (r == 0)
 		r = zfs_local_props(sds, &kv, err);
 	/* A tree container is one clone; its state is the source's unless asked for. */
@@ -1405,9 +1404,9 @@ static int z_clone(struct storage *st, const char *src, const char *label, const
 	for (size_t i = 0; r == 0 && (parts & STORAGE_PART_VOLUMES) && i < vols.n; i++) {
 		autofree char *vsnap = xasprintf("%s@%s", ds.v[i + nctr], label);
 		autofree char *target = xasprintf("%s/%s", dvols, vols.v[i]);
-		bool present = false;
-		r = zfs_has(vsnap, ZFS_DS_MANAGED, err, &present);
-		if (r == 0 && present && !made_dvols) {
+		/* The snapshot made here covers every volume; else the view tells. */
+		bool present = made_snap || zfs_view_state(&v, vsnap) == ZFS_DS_MANAGED;
+		if (present && !made_dvols) {
 			autofree char *vwhat = xasprintf("volumes of container %s", dst);
 			r = zfs_need_absent(vwhat, dvols, err);
 			if (r == 0)
@@ -1421,6 +1420,7 @@ static int z_clone(struct storage *st, const char *src, const char *label, const
 			strv_release(&vkv);
 		}
 	}
+	zfs_view_release(&v);
 	strv_release(&kv);
 	strv_release(&ds);
 	strv_release(&vols);
