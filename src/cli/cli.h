@@ -216,6 +216,13 @@ int cli_call(const char *method, const char *path, const json_t *body, json_t **
 	     struct clbsd_err *err);
 /* Pretty-print JSON (2 spaces) to stdout. */
 void cli_print_json(const json_t *j);
+/*
+ * Call the API with body (taken; may be NULL) for a command whose output is
+ * the answer under --json, else the line `text`, or else the answer's
+ * string `field` (both NULL: nothing). Returns the command's exit status.
+ */
+int cli_send(const char *method, const char *path, json_t *body, const char *text,
+	     const char *field);
 
 /* ---- commands (cmd_*.c); argv[0] is the command name ---- */
 int cmd_info(int argc, char **argv);

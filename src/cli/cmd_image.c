@@ -224,22 +224,9 @@ static int image_export(int argc, char **argv)
 	autofree char *path = cli_abs_target(o.out);
 	if (!path)
 		return cli_usage("cannot write \"%s\": its directory does not exist", o.out);
-	json_t *req = json_pack("{s:s}", "path", path);
 	autofree char *eref = clbsd_client_escape(ref);
 	autofree char *api = xasprintf("/v1/images/%s/export", eref);
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	json_t *res = NULL;
-	r = cli_call("POST", api, req, &res, &err);
-	json_decref(req);
-	if (r < 0)
-		return cli_fail(&err);
-	if (cli.json)
-		cli_print_json(res);
-	else
-		printf("%s\n", json_string_value(json_object_get(res, "digest")));
-	json_decref(res);
-	return 0;
+	return cli_send("POST", api, json_pack("{s:s}", "path", path), NULL, "digest");
 }
 
 static int do_load(const char *file, const char *name)
@@ -438,20 +425,9 @@ static int image_tag(int argc, char **argv)
 				 src);
 	if (!valid_image_ref(dst))
 		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", dst);
-	json_t *req = json_pack("{s:s}", "name", dst);
 	autofree char *esrc = clbsd_client_escape(src);
 	autofree char *api = xasprintf("/v1/images/%s/tag", esrc);
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	json_t *img = NULL;
-	r = cli_call("POST", api, req, &img, &err);
-	json_decref(req);
-	if (r < 0)
-		return cli_fail(&err);
-	if (cli.json)
-		cli_print_json(img);
-	json_decref(img);
-	return 0;
+	return cli_send("POST", api, json_pack("{s:s}", "name", dst), NULL, NULL);
 }
 
 static int image_prune(int argc, char **argv)

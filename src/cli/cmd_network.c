@@ -121,18 +121,7 @@ static int net_create(int argc, char **argv)
 				 internal);
 	if (subnet6)
 		json_object_set_new(body, "subnet6", json_string(subnet6));
-	struct clbsd_err err;
-	json_t *out = NULL;
-	int r = cli_call("POST", "/v1/networks", body, &out, &err);
-	json_decref(body);
-	if (r < 0)
-		return cli_fail(&err);
-	if (cli.json)
-		cli_print_json(out);
-	else
-		printf("%s\n", name);
-	json_decref(out);
-	return 0;
+	return cli_send("POST", "/v1/networks", body, name, NULL);
 }
 
 static int net_rm(int argc, char **argv)

@@ -235,17 +235,7 @@ int cmd_rollback(int argc, char **argv)
 		return r;
 	autofree char *path = xasprintf("/v1/containers/%s/rollback?label=%s&t=%s%s", name, label,
 					t, force ? "&force=1" : "");
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	json_t *ctr = NULL;
-	if (cli_call("POST", path, NULL, &ctr, &err) < 0)
-		return cli_fail(&err);
-	if (cli.json)
-		cli_print_json(ctr);
-	else
-		printf("%s\n", name);
-	json_decref(ctr);
-	return 0;
+	return cli_send("POST", path, NULL, name, NULL);
 }
 
 int cmd_clone(int argc, char **argv)
@@ -270,19 +260,7 @@ int cmd_clone(int argc, char **argv)
 	json_t *body = label ? json_pack("{s:s,s:s}", "name", dst, "label", label)
 			     : json_pack("{s:s}", "name", dst);
 	autofree char *path = xasprintf("/v1/containers/%s/clone", src);
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	json_t *ctr = NULL;
-	r = cli_call("POST", path, body, &ctr, &err);
-	json_decref(body);
-	if (r < 0)
-		return cli_fail(&err);
-	if (cli.json)
-		cli_print_json(ctr);
-	else
-		printf("%s\n", dst);
-	json_decref(ctr);
-	return 0;
+	return cli_send("POST", path, body, dst, NULL);
 }
 
 /* Copy a file to fd, or fd to a new file (mode 0600). */

@@ -624,6 +624,25 @@ void cli_print_json(const json_t *j)
 	fputc('\n', stdout);
 }
 
+int cli_send(const char *method, const char *path, json_t *body, const char *text,
+	     const char *field)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *res = NULL;
+	int r = cli_call(method, path, body, &res, &err);
+	json_decref(body);
+	if (r < 0)
+		return cli_fail(&err);
+	const char *v = field ? json_string_value(json_object_get(res, field)) : NULL;
+	if (cli.json)
+		cli_print_json(res);
+	else if (text || v)
+		printf("%s\n", text ? text : v);
+	json_decref(res);
+	return 0;
+}
+
 static int cmd_help(int argc, char **argv)
 {
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
