@@ -103,6 +103,16 @@ int fs_mkdir_p(const char *path, mode_t mode, struct clbsd_err *err)
 	size_t n = strlen(p);
 	while (n > 1 && p[n - 1] == '/')
 		p[--n] = '\0';
+	/* Usually the parents exist: one mkdir instead of one per component. */
+	if (mkdir(p, mode) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		if (!fs_is_dir(p))
+			return clbsd_err_set(err, CLBSD_E_CONFLICT, ENOTDIR, "mkdir %s", p);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mkdir %s", p);
 	for (char *s = p + 1; *s; s++) {
 		if (*s != '/')
 			continue;

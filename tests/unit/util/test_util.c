@@ -151,8 +151,34 @@ TEST(times)
 	char s[48];
 	int64_t ns = 1795000000123456789LL, back;
 	time_fmt_rfc3339(ns, s, sizeof(s));
+	CHECK_STR(s, "2026-11-18T11:06:40.123456789Z");
 	CHECK_INT(time_parse_rfc3339(s, &back), 0);
 	CHECK_INT(back, ns);
+	time_fmt_rfc3339(5000000, s, sizeof(s));
+	CHECK_STR(s, "1970-01-01T00:00:00.005000000Z");
+}
+
+/* mkdir -p: one call when the parents exist, every level when not, and a file in the way is an error. */
+TEST(mkdir_p)
+{
+	struct clbsd_err err;
+	char dir[] = "/tmp/clbsd-unit-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char *deep = xasprintf("%s/a/b/c", dir);
+	CHECK_INT(fs_mkdir_p(deep, 0755, &err), 0);
+	CHECK(fs_is_dir(deep));
+	CHECK_INT(fs_mkdir_p(deep, 0755, &err), 0);
+	char *leaf = xasprintf("%s/a/b/d/", dir);
+	CHECK_INT(fs_mkdir_p(leaf, 0755, &err), 0);
+	CHECK(fs_is_dir(leaf));
+	char *file = xasprintf("%s/a/f", dir);
+	CHECK_INT(fs_write_atomic(file, "x", 1, 0644, &err), 0);
+	CHECK_INT(fs_mkdir_p(file, 0755, &err), -ENOTDIR);
+	char *under = xasprintf("%s/a/f/g", dir);
+	CHECK(fs_mkdir_p(under, 0755, &err) < 0);
+	CHECK(strstr(err.msg, "/a/f") != NULL);
+	CHECK_INT(fs_rm_rf(dir, &err), 0);
+	free(deep), free(leaf), free(file), free(under);
 }
 
 TEST(sha256)
@@ -173,5 +199,6 @@ RUN(safe_join);
 RUN(atomic_write_and_copy);
 RUN(buffers);
 RUN(times);
+RUN(mkdir_p);
 RUN(sha256);
 TEST_MAIN_END
