@@ -38,6 +38,12 @@ struct rt_rootfs {
 	char *work;   /* overlay only: per-container work dir */
 	char *target; /* an existing empty directory used as the mount point */
 	bool readonly;
+	/*
+	 * overlay only: the changes die with the container (run --rm), so the
+	 * mount skips syncing them: `volatile`, as podman does for --rm. Its
+	 * unmount then no longer flushes the whole host file system under upper.
+	 */
+	bool scratch;
 };
 
 /* Resource limits; 0 means unlimited. */
@@ -118,7 +124,7 @@ struct rt_prepared {
 	pid_t pid;    /* the waiting init, <= 0 when none */
 	int sock;     /* the caller's end of the init's socket */
 	char *cgroup; /* its cgroup path, as in rt_spec.cgroup */
-	char *scratch; /* the directory it was given, removed when it is used or discarded */
+	char *scratch; /* the directory it was given; removed by discard() */
 };
 
 struct rt_ops {
@@ -143,13 +149,17 @@ struct rt_ops {
 	/*
 	 * create() with a prepared init: spec->cgroup must be p->cgroup. Applies
 	 * the limits, hands the init the spec (read from spec_path) and stdio,
-	 * and waits until it is ready. The prepared init is consumed either way
-	 * (on failure it is discarded).
+	 * runs meanwhile(arg) (when not NULL: the caller's own setup, done while
+	 * the init sets up) and waits until the init is ready. On failure the
+	 * prepared init is discarded; on success only p->scratch is left, for
+	 * the caller's discard() once the start is done (removing it can wait
+	 * for the kernel, which a start should not).
 	 */
 	int (*create_prepared)(struct rt_prepared *p, const char *spec_path,
-			       const struct rt_spec *spec, const struct rt_stdio *io, pid_t *pid,
+			       const struct rt_spec *spec, const struct rt_stdio *io,
+			       void (*meanwhile)(void *arg), void *arg, pid_t *pid,
 			       int *release_fd, struct clbsd_err *err);
-	/* Kill a prepared init and remove its cgroup. Idempotent. */
+	/* Kill a prepared init, remove its cgroup and scratch. Idempotent. */
 	void (*discard)(struct rt_prepared *p);
 	/*
 	 * Let the init exec its command. Returns an error (and the init exits)
@@ -169,6 +179,8 @@ struct rt_ops {
 	 */
 	int (*oom_fd)(const struct rt_spec *spec, int *fd, struct clbsd_err *err);
 	int (*stats)(const struct rt_spec *spec, struct rt_stats *st, struct clbsd_err *err);
+	/* Only stats()'s oom_kills: one file instead of seven. */
+	int (*oom_kills)(const struct rt_spec *spec, uint64_t *n, struct clbsd_err *err);
 	/* Remove the cgroup (retrying while tasks drain). Idempotent. */
 	int (*destroy)(const struct rt_spec *spec, struct clbsd_err *err);
 	/* The host's cgroup layout: "v1", "v2", "hybrid" or "none". */

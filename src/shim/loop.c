@@ -119,6 +119,15 @@ static struct {
 	uint64_t oom_kills;
 	char *release_error;
 	sigset_t chld;
+	/*
+	 * The init's mount namespace, held open so that its exit does not
+	 * unmount the container's file systems (and wait for RCU grace periods)
+	 * before we learn of it: they go when we close this, after the exit is
+	 * reported.
+	 */
+	int mnt_hold;
+	int side_rc; /* what side_setup() found */
+	struct clbsd_err side_err;
 } S;
 
 /* ---- small helpers ---- */
@@ -498,14 +507,14 @@ static int write_state(struct clbsd_err *err)
 
 static void read_oom(void)
 {
-	struct rt_stats st;
+	uint64_t kills;
 	struct clbsd_err err;
-	if (S.rt->stats(&S.spec, &st, &err) < 0) {
-		log_debug("shim", S.o->name, "stats: %s", err.msg);
+	if (S.rt->oom_kills(&S.spec, &kills, &err) < 0) {
+		log_debug("shim", S.o->name, "%s", err.msg);
 		return;
 	}
-	if (st.oom_kills > S.oom_kills) {
-		S.oom_kills = st.oom_kills;
+	if (kills > S.oom_kills) {
+		S.oom_kills = kills;
 		log_warn("shim", S.o->name, "out of memory: %llu OOM kill(s) so far",
 			 (unsigned long long)S.oom_kills);
 		autofree char *line = json_line(json_pack("{s:s,s:I}", "event", "oom", "oom_kills",
@@ -542,6 +551,9 @@ static int do_release(struct clbsd_err *err)
 	int r = S.rt->release(fd, err);
 	if (r == 0) {
 		S.started_at = time_now_ns();
+		/* What is left of a prepared init (its staging directory). */
+		if (S.prep)
+			S.rt->discard(S.prep);
 		struct clbsd_err e2;
 		if (S.running && write_state(&e2) < 0)
 			log_warn("shim", S.o->name, "%s", e2.msg);
@@ -1168,6 +1180,8 @@ static void finalize(void)
 		if (!c->dead && c->kind == C_ATTACH)
 			client_exit_frame(c, code, sig, oom);
 	xclose(&S.oom_fd);
+	if (S.prep)
+		S.rt->discard(S.prep);
 	bool cg_removed = S.rt->destroy(&S.spec, &err) == 0;
 	if (!cg_removed)
 		log_warn("shim", S.o->name, "remove cgroup: %s", err.msg);
@@ -1196,6 +1210,8 @@ static void finalize(void)
 		}
 	}
 	final_flush();
+	/* Everyone knows: now the kernel may take the mounts down. */
+	xclose(&S.mnt_hold);
 	log_info("shim", S.o->name, "exited with code %d%s; shim done", code,
 		 oom ? " (OOM killed)" : "");
 }
@@ -1269,6 +1285,9 @@ static int start_failed(struct clbsd_err *err)
 	struct clbsd_err e2;
 	if (S.created && S.rt->destroy(&S.spec, &e2) < 0)
 		log_warn("shim", S.o->name, "remove cgroup: %s", e2.msg);
+	if (S.prep)
+		S.rt->discard(S.prep);
+	xclose(&S.mnt_hold);
 	if (S.sock_bound)
 		unlink(S.o->sock_path);
 	/* Clients that connected early (an attach after a pooled start) hear why. */
@@ -1283,6 +1302,50 @@ static int start_failed(struct clbsd_err *err)
 	return 1;
 }
 
+/*
+ * The shim's own setup that needs the cgroup but not the init: the log
+ * files, SIGCHLD and OOM notifications. With a prepared init it runs while
+ * the init mounts its rootfs (see rt_ops.create_prepared).
+ */
+static void side_setup(void *arg)
+{
+	(void)arg;
+	const struct shim_opts *o = S.o;
+	clbsd_err_init(&S.side_err);
+	S.side_rc = shim_log_open(&S.log, o->log_dir, o->log_max_size, o->log_max_files,
+				  &S.side_err);
+	if (S.side_rc < 0)
+		return;
+	S.log.strip_cr = S.spec.tty;
+
+	sigemptyset(&S.chld);
+	sigaddset(&S.chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &S.chld, NULL);
+	S.sig_fd = signalfd(-1, &S.chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (S.sig_fd < 0) {
+		S.side_rc = clbsd_err_set(&S.side_err, CLBSD_E_INTERNAL, errno, "signalfd");
+		return;
+	}
+
+	struct clbsd_err oe;
+	if (S.rt->oom_fd(&S.spec, &S.oom_fd, &oe) < 0) {
+		S.oom_fd = -1;
+		log_warn("shim", o->name, "no OOM notifications: %s", oe.msg);
+	} else {
+		fd_set_cloexec(S.oom_fd);
+		fd_set_nonblock(S.oom_fd, true);
+	}
+}
+
+static void hold_mounts(void)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/ns/mnt", (int)S.init.pid);
+	S.mnt_hold = open(p, O_RDONLY | O_CLOEXEC);
+	if (S.mnt_hold < 0)
+		log_debug("shim", S.o->name, "hold the mount namespace: %s", strerror(errno));
+}
+
 static int setup(struct clbsd_err *err)
 {
 	const struct shim_opts *o = S.o;
@@ -1294,10 +1357,6 @@ static int setup(struct clbsd_err *err)
 	if (r < 0)
 		return clbsd_err_prefix(err, "spec %s", o->spec_path);
 	S.log.fd = -1;
-	r = shim_log_open(&S.log, o->log_dir, o->log_max_size, o->log_max_files, err);
-	if (r < 0)
-		return r;
-	S.log.strip_cr = S.spec.tty;
 	if (S.listen_fd < 0 && (r = listen_on(o->sock_path, err)) < 0)
 		return r;
 
@@ -1307,9 +1366,10 @@ static int setup(struct clbsd_err *err)
 		stdio_close(&io);
 		return clbsd_err_prefix(err, "container %s", o->name);
 	}
-	if (S.prep && S.prep->pid > 0)
-		r = S.rt->create_prepared(S.prep, o->spec_path, &S.spec, &io, &S.init.pid,
-					  &S.release_fd, err);
+	bool prepared = S.prep && S.prep->pid > 0;
+	if (prepared)
+		r = S.rt->create_prepared(S.prep, o->spec_path, &S.spec, &io, side_setup, NULL,
+					  &S.init.pid, &S.release_fd, err);
 	else
 		r = S.rt->create(&S.spec, &io, &S.init.pid, &S.release_fd, err);
 	stdio_close(&io);
@@ -1317,22 +1377,13 @@ static int setup(struct clbsd_err *err)
 		return clbsd_err_prefix(err, "container %s", o->name);
 	S.created = true;
 	S.started_at = time_now_ns();
-
-	sigemptyset(&S.chld);
-	sigaddset(&S.chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &S.chld, NULL);
-	S.sig_fd = signalfd(-1, &S.chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (S.sig_fd < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "signalfd");
-
-	struct clbsd_err oe;
-	if (S.rt->oom_fd(&S.spec, &S.oom_fd, &oe) < 0) {
-		S.oom_fd = -1;
-		log_warn("shim", o->name, "no OOM notifications: %s", oe.msg);
-	} else {
-		fd_set_cloexec(S.oom_fd);
-		fd_set_nonblock(S.oom_fd, true);
+	if (!prepared)
+		side_setup(NULL);
+	if (S.side_rc < 0) {
+		*err = S.side_err;
+		return S.side_rc;
 	}
+	hold_mounts();
 
 	S.net_held = o->net_hold;
 	if (o->hold) {
@@ -1458,7 +1509,7 @@ int shim_run(const struct shim_opts *o, struct rt_prepared *prep, int listen_fd)
 	memset(&S, 0, sizeof(S));
 	S.o = o;
 	S.rt = rt_default_ops();
-	S.sig_fd = S.oom_fd = S.release_fd = -1;
+	S.sig_fd = S.oom_fd = S.release_fd = S.mnt_hold = -1;
 	S.listen_fd = listen_fd;
 	S.sock_bound = listen_fd >= 0;
 	S.prep = prep;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,13 +194,40 @@ int cg_sys_parse(const char *mountinfo, const char *prefix, struct cg_sys *out,
 	return 0;
 }
 
+/*
+ * The host's hierarchies are read once per process: they are mounted at boot
+ * and not moved under a running daemon, and a container start asked for them
+ * about four times (each a read of mountinfo and of cgroup.controllers).
+ * Callers get their own copy, as before.
+ */
+static pthread_mutex_t sys_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cg_sys sys_cache;
+static bool sys_cached;
+
 int cg_sys_load(struct cg_sys *out, struct clbsd_err *err)
 {
-	autofree char *mi = NULL;
-	int rc = fs_read_file("/proc/self/mountinfo", &mi, NULL, err);
-	if (rc < 0)
-		return rc;
-	return cg_sys_parse(mi, "", out, err);
+	pthread_mutex_lock(&sys_lock);
+	if (!sys_cached) {
+		autofree char *mi = NULL;
+		int rc = fs_read_file("/proc/self/mountinfo", &mi, NULL, err);
+		if (rc == 0)
+			rc = cg_sys_parse(mi, "", &sys_cache, err);
+		if (rc < 0) {
+			pthread_mutex_unlock(&sys_lock);
+			return rc;
+		}
+		sys_cached = true;
+	}
+	out->layout = sys_cache.layout;
+	out->n = sys_cache.n;
+	out->h = xcalloc(sys_cache.n ? sys_cache.n : 1, sizeof(*out->h));
+	for (size_t i = 0; i < sys_cache.n; i++) {
+		out->h[i].mnt = xstrdup(sys_cache.h[i].mnt);
+		out->h[i].ctrls = sys_cache.h[i].ctrls ? xstrdup(sys_cache.h[i].ctrls) : NULL;
+		out->h[i].v2 = sys_cache.h[i].v2;
+	}
+	pthread_mutex_unlock(&sys_lock);
+	return 0;
 }
 
 /* The hierarchy that holds controller `c` (v1 first), or NULL. */
@@ -384,8 +412,12 @@ static int mk_hier(const struct cg_hier *h, const char *path, bool *made, struct
 	return rc;
 }
 
+/*
+ * fresh: the cgroup was just made in every hierarchy, so it is unlimited
+ * already and only the limits asked for are written.
+ */
 static int set_limits(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
-		      struct clbsd_err *err)
+		      bool fresh, struct clbsd_err *err)
 {
 	const struct cg_hier *h;
 	char v[64];
@@ -400,7 +432,7 @@ static int set_limits(const struct cg_sys *cg, const char *path, const struct rt
 	 * "Unlimited" is written only where the file exists: a new cgroup is
 	 * unlimited already, a reused one gets its old limits reset.
 	 */
-	if (h && h->v2 && (lim->memory > 0 || has_file(h, path, "memory.max"))) {
+	if (h && h->v2 && (lim->memory > 0 || (!fresh && has_file(h, path, "memory.max")))) {
 		if (lim->memory > 0)
 			snprintf(v, sizeof(v), "%" PRId64, lim->memory);
 		else
@@ -412,7 +444,7 @@ static int set_limits(const struct cg_sys *cg, const char *path, const struct rt
 		    (rc = write_file(h, path, "memory.swap.max", lim->memory > 0 ? "0" : "max",
 				     err)) < 0)
 			return rc;
-	} else if (h && !h->v2 && (lim->memory > 0 || has_file(h, path, "memory.limit_in_bytes"))) {
+	} else if (h && !h->v2 && (lim->memory > 0 || (!fresh && has_file(h, path, "memory.limit_in_bytes")))) {
 		bool memsw = has_file(h, path, "memory.memsw.limit_in_bytes");
 		/*
 		 * memsw must stay >= limit at every step: lift it first (a reused
@@ -436,7 +468,7 @@ static int set_limits(const struct cg_sys *cg, const char *path, const struct rt
 		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
 					"pids limit: no pids cgroup controller on this host "
 					"(enable it, or drop the limit)");
-	if (h && (lim->pids > 0 || has_file(h, path, "pids.max"))) {
+	if (h && (lim->pids > 0 || (!fresh && has_file(h, path, "pids.max")))) {
 		if (lim->pids > 0)
 			snprintf(v, sizeof(v), "%" PRId64, lim->pids);
 		else
@@ -456,14 +488,14 @@ static int set_limits(const struct cg_sys *cg, const char *path, const struct rt
 		if (quota < 1000) /* the kernel's minimum quota is 1 ms */
 			quota = 1000;
 	}
-	if (h && h->v2 && (quota > 0 || has_file(h, path, "cpu.max"))) {
+	if (h && h->v2 && (quota > 0 || (!fresh && has_file(h, path, "cpu.max")))) {
 		if (quota > 0)
 			snprintf(v, sizeof(v), "%lld %d", quota, CPU_PERIOD_US);
 		else
 			snprintf(v, sizeof(v), "max %d", CPU_PERIOD_US);
 		if ((rc = write_file(h, path, "cpu.max", v, err)) < 0)
 			return rc;
-	} else if (h && !h->v2 && (quota > 0 || has_file(h, path, "cpu.cfs_quota_us"))) {
+	} else if (h && !h->v2 && (quota > 0 || (!fresh && has_file(h, path, "cpu.cfs_quota_us")))) {
 		snprintf(v, sizeof(v), "%d", CPU_PERIOD_US);
 		if ((rc = write_file(h, path, "cpu.cfs_period_us", v, err)) < 0)
 			return rc;
@@ -502,9 +534,9 @@ static void rm_made(const struct cg_sys *cg, const char *path, const bool *made)
 }
 
 int cg_set_limits(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
-		  struct clbsd_err *err)
+		  bool fresh, struct clbsd_err *err)
 {
-	int rc = set_limits(cg, path, lim, err);
+	int rc = set_limits(cg, path, lim, fresh, err);
 	return rc < 0 ? clbsd_err_prefix(err, "cgroup %s", path) : 0;
 }
 
@@ -524,8 +556,11 @@ int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits 
 					      "another name)",
 					      n);
 	}
+	bool fresh = true;
+	for (size_t i = 0; i < cg->n; i++)
+		fresh = fresh && made[i];
 	if (rc == 0)
-		rc = set_limits(cg, path, lim, err);
+		rc = set_limits(cg, path, lim, fresh, err);
 	if (rc < 0) {
 		rm_made(cg, path, made);
 		return clbsd_err_prefix(err, "cgroup %s", path);
@@ -724,6 +759,17 @@ out:
 		return clbsd_err_prefix(err, "stats of cgroup %s", path);
 	*out = st;
 	return 0;
+}
+
+int cg_oom_kills(const struct cg_sys *cg, const char *path, uint64_t *n, struct clbsd_err *err)
+{
+	const struct cg_hier *h = find_ctrl(cg, "memory");
+	*n = 0;
+	if (!h)
+		return 0;
+	autofree char *o = file(h, path, h->v2 ? "memory.events" : "memory.oom_control");
+	int rc = read_key(o, "oom_kill", n, err);
+	return rc < 0 ? clbsd_err_prefix(err, "OOM kills of cgroup %s", path) : 0;
 }
 
 int cg_oom_fd(const struct cg_sys *cg, const char *path, int *fd, struct clbsd_err *err)

@@ -230,13 +230,30 @@ static void cloexec_all(void)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+/*
+ * exec resets every caught signal; only ignored ones stay ignored. The
+ * kernel lists those (SigIgn in /proc/self/status): one read instead of a
+ * system call for each of the 64 signals. Without /proc, all of them.
+ */
 static void reset_signals(void)
 {
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
+	uint64_t ign = ~(uint64_t)0;
+	char buf[2048];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		const char *p = n > 0 ? (buf[n] = '\0', strstr(buf, "\nSigIgn:\t")) : NULL;
+		unsigned long long v;
+		if (p && sscanf(p + 9, "%llx", &v) == 1)
+			ign = v;
+	}
+	for (int s = 1; s < NSIG && s <= 64; s++)
+		if (ign & ((uint64_t)1 << (s - 1)))
+			signal(s, SIG_DFL);
 }
 
 static __attribute__((noreturn)) void exec_proc(const struct proc_cfg *c, int sock)
@@ -299,7 +316,8 @@ static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "sethostname %s", spec->hostname);
 		die(sock, &err);
 	}
-	if (!spec->host_network && loopback_up(&err) < 0)
+	/* A prepared init (stage) brought it up ahead. */
+	if (!stage && !spec->host_network && loopback_up(&err) < 0)
 		die(sock, &err);
 	if (send_msg(sock, MSG_READY, 0, NULL) < 0)
 		_exit(1);
@@ -585,6 +603,9 @@ static __attribute__((noreturn)) void prepared_main(const char *stage, int sock)
 	}
 	if (stage && mnt_stage(stage, &err) < 0)
 		die(sock, &err);
+	/* A prepared init always has its own network namespace. */
+	if (loopback_up(&err) < 0)
+		die(sock, &err);
 	/* In the init, not the shim: libseccomp's code never enters the shim's memory. */
 	if (sec_precompile(&err) < 0)
 		die(sock, &err);
@@ -649,7 +670,8 @@ static void lx_discard(struct rt_prepared *p)
 }
 
 static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
-			      const struct rt_spec *spec, const struct rt_stdio *io, pid_t *pid,
+			      const struct rt_spec *spec, const struct rt_stdio *io,
+			      void (*meanwhile)(void *arg), void *arg, pid_t *pid,
 			      int *release_fd, struct clbsd_err *err)
 {
 	int rc;
@@ -668,7 +690,7 @@ static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
 	struct cg_sys cg;
 	if ((rc = cg_sys_load(&cg, err)) < 0)
 		goto fail;
-	rc = cg_set_limits(&cg, p->cgroup, &spec->limits, err);
+	rc = cg_set_limits(&cg, p->cgroup, &spec->limits, true, err);
 	cg_sys_release(&cg);
 	if (rc < 0)
 		goto fail;
@@ -676,6 +698,8 @@ static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
 		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, -rc, "hand the spec to the prepared init");
 		goto fail;
 	}
+	if (meanwhile)
+		meanwhile(arg);
 	struct msg m;
 	int r = recv_msg(p->sock, &m);
 	if (r != 1 || m.type != MSG_READY) {
@@ -689,14 +713,15 @@ static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
 	*pid = p->pid;
 	*release_fd = p->sock;
 	free(p->cgroup);
-	/* The init has pivoted: its staging mount went with the old root. */
-	if (p->scratch) {
-		rmdir(p->scratch);
-		free(p->scratch);
-	}
+	/*
+	 * The init has pivoted and its staging mount went with the old root;
+	 * the caller removes the directory (discard()) after the start.
+	 */
+	char *scratch = p->scratch;
 	memset(p, 0, sizeof(*p));
 	p->pid = -1;
 	p->sock = -1;
+	p->scratch = scratch;
 	return 0;
 fail:
 	lx_discard(p);
@@ -881,6 +906,16 @@ static int lx_stats(const struct rt_spec *spec, struct rt_stats *st, struct clbs
 	return rc;
 }
 
+static int lx_oom_kills(const struct rt_spec *spec, uint64_t *n, struct clbsd_err *err)
+{
+	struct cg_sys cg;
+	int rc = cg_sys_load(&cg, err);
+	if (rc == 0)
+		rc = cg_oom_kills(&cg, spec->cgroup, n, err);
+	cg_sys_release(&cg);
+	return rc;
+}
+
 static int lx_destroy(const struct rt_spec *spec, struct clbsd_err *err)
 {
 	struct cg_sys cg;
@@ -913,6 +948,7 @@ static const struct rt_ops linux_ops = {
 	.kill_all = lx_kill_all,
 	.oom_fd = lx_oom_fd,
 	.stats = lx_stats,
+	.oom_kills = lx_oom_kills,
 	.destroy = lx_destroy,
 	.cgroup_layout = lx_cgroup_layout,
 	.probe = lx_probe,

@@ -66,9 +66,13 @@ const char *cg_layout_name(enum cg_layout l);
  * is reused (a leftover of a crash); one with processes is a conflict. On
  * failure nothing made is left behind.
  */
-/* Write the limits of an existing cgroup (memory, pids, cpu; 0 = none). */
+/*
+ * Write the limits of an existing cgroup (memory, pids, cpu; 0 = none).
+ * fresh: it was made with no limits and never had any, so "none" needs no
+ * write (a pool cgroup); otherwise every old limit is reset.
+ */
 int cg_set_limits(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
-		  struct clbsd_err *err);
+		  bool fresh, struct clbsd_err *err);
 int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
 	      struct clbsd_err *err);
 /*
@@ -101,6 +105,8 @@ int cg_count(const struct cg_sys *cg, const char *path, size_t *n, struct clbsd_
 int cg_kill(const struct cg_sys *cg, const char *path, int sig, struct clbsd_err *err);
 int cg_stats(const struct cg_sys *cg, const char *path, struct rt_stats *st,
 	     struct clbsd_err *err);
+/* The number of OOM kills so far (stats()'s oom_kills alone). */
+int cg_oom_kills(const struct cg_sys *cg, const char *path, uint64_t *n, struct clbsd_err *err);
 /* See rt_ops.oom_fd. */
 int cg_oom_fd(const struct cg_sys *cg, const char *path, int *fd, struct clbsd_err *err);
 /* rmdir `path` everywhere, retrying for up to timeout_ms while tasks drain. Idempotent. */

@@ -224,6 +224,37 @@ TEST(v2_unlimited_resets)
 	rmtmp();
 }
 
+/*
+ * A pool cgroup is made without limits: at the claim, "no limit" needs no
+ * write, a limit does; an older cgroup gets every limit reset.
+ */
+TEST(fresh_cgroup_writes_only_limits)
+{
+	struct clbsd_err err;
+	struct cg_sys cg;
+	mktmp();
+	v2_tree();
+	CHECK_INT(cg_sys_parse(mi_v2, tmp, &cg, &err), 0);
+	put("sys/fs/cgroup/clbsd/web/memory.max", "");
+	put("sys/fs/cgroup/clbsd/web/pids.max", "");
+	put("sys/fs/cgroup/clbsd/web/cpu.max", "");
+	struct rt_limits none = {0};
+	CHECK_INT(cg_set_limits(&cg, "clbsd/web", &none, true, &err), 0);
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/memory.max"), "");
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/pids.max"), "");
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/cpu.max"), "");
+	struct rt_limits pids = {.pids = 10};
+	CHECK_INT(cg_set_limits(&cg, "clbsd/web", &pids, true, &err), 0);
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/pids.max"), "10");
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/memory.max"), "");
+	CHECK_INT(cg_set_limits(&cg, "clbsd/web", &none, false, &err), 0);
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/pids.max"), "max");
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/memory.max"), "max");
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/cpu.max"), "max 100000");
+	cg_sys_release(&cg);
+	rmtmp();
+}
+
 TEST(v2_stats_and_oom)
 {
 	struct clbsd_err err;
@@ -247,6 +278,9 @@ TEST(v2_stats_and_oom)
 	CHECK_INT(st.oom_kills, 2);
 	CHECK_INT(st.pids_current, 3);
 	CHECK_INT(st.pids_limit, 0);
+	uint64_t kills = 0;
+	CHECK_INT(cg_oom_kills(&cg, "clbsd/web", &kills, &err), 0);
+	CHECK_INT(kills, 2);
 
 	/* The OOM fd is an inotify watch on memory.events. */
 	int fd = -1;
@@ -442,6 +476,7 @@ RUN(detect_hybrid);
 RUN(detect_none);
 RUN(v2_limits);
 RUN(v2_unlimited_resets);
+RUN(fresh_cgroup_writes_only_limits);
 RUN(v2_stats_and_oom);
 RUN(v1_limits);
 RUN(v1_cpuset_inherits);
