@@ -850,7 +850,6 @@ int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err
 	autofree char *img_rootfs = xasprintf("%s/rootfs", img->dir);
 	if (d->storage.ops->describe(&d->storage, img_rootfs, c->dir, &spec->rootfs, err) < 0)
 		return clbsd_err_prefix(err, "container %s", c->name);
-	spec->rootfs.scratch = c->cfg.auto_remove && strcmp(spec->rootfs.mode, "overlay") == 0;
 	spec->name = xstrdup(c->name);
 	spec->hostname = xstrdup(c->cfg.hostname);
 	spec->argv = strv_dup(c->cfg.argv);

@@ -38,12 +38,6 @@ struct rt_rootfs {
 	char *work;   /* overlay only: per-container work dir */
 	char *target; /* an existing empty directory used as the mount point */
 	bool readonly;
-	/*
-	 * overlay only: the changes die with the container (run --rm), so the
-	 * mount skips syncing them: `volatile`, as podman does for --rm. Its
-	 * unmount then no longer flushes the whole host file system under upper.
-	 */
-	bool scratch;
 };
 
 /* Resource limits; 0 means unlimited. */

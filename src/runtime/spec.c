@@ -165,8 +165,8 @@ static bool clean_rel(const char *p)
 
 static int parse_rootfs(json_t *r, struct rt_rootfs *out, struct clbsd_err *err)
 {
-	static const char *const keys[] = {"mode",     "lower",   "upper", "work",
-					   "target",   "readonly", "scratch", NULL};
+	static const char *const keys[] = {"mode", "lower", "upper", "work", "target",
+					   "readonly", NULL};
 	int rc;
 	if (!r || !json_is_object(r))
 		return bad(err, "rootfs", "missing (expected an object)");
@@ -182,10 +182,6 @@ static int parse_rootfs(json_t *r, struct rt_rootfs *out, struct clbsd_err *err)
 	if (ro && !json_is_null(ro) && !json_is_boolean(ro))
 		return bad(err, "rootfs.readonly", "expected true or false");
 	out->readonly = ro && json_is_true(ro);
-	json_t *scratch = json_object_get(r, "scratch");
-	if (scratch && !json_is_null(scratch) && !json_is_boolean(scratch))
-		return bad(err, "rootfs.scratch", "expected true or false");
-	out->scratch = scratch && json_is_true(scratch);
 
 	bool overlay = strcmp(out->mode, "overlay") == 0;
 	if (!overlay && strcmp(out->mode, "bind") != 0)
@@ -194,8 +190,6 @@ static int parse_rootfs(json_t *r, struct rt_rootfs *out, struct clbsd_err *err)
 		return bad(err, "rootfs.lower", "expected an absolute path");
 	if (out->target[0] != '/')
 		return bad(err, "rootfs.target", "expected an absolute path");
-	if (out->scratch && !overlay)
-		return bad(err, "rootfs.scratch", "only an overlay rootfs can be scratch");
 	if (overlay) {
 		if (!out->upper || out->upper[0] != '/')
 			return bad(err, "rootfs.upper", "overlay needs an absolute upper dir");
@@ -418,8 +412,6 @@ char *rt_spec_to_json(const struct rt_spec *spec)
 	set_str(r, "work", spec->rootfs.work);
 	set_str(r, "target", spec->rootfs.target);
 	json_object_set_new(r, "readonly", json_boolean(spec->rootfs.readonly));
-	if (spec->rootfs.scratch)
-		json_object_set_new(r, "scratch", json_true());
 	json_object_set_new(o, "rootfs", r);
 
 	json_t *ms = json_array();

@@ -250,28 +250,6 @@ static int mount_rootfs(const struct rt_rootfs *r, struct clbsd_err *err)
 	if (strcmp(r->mode, "overlay") == 0) {
 		autofree char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", r->lower,
 						r->upper, r->work);
-		if (r->scratch) {
-			/*
-			 * A volatile mount leaves work/work/incompat/volatile behind,
-			 * and overlayfs refuses every later mount while it is there
-			 * (it means "maybe torn by a crash"). A scratch container is
-			 * removed when it exits, also after a crash, so a second
-			 * mount is a restart of a container we saw stop: clear it.
-			 */
-			autofree char *dirty =
-				xasprintf("%s/work/incompat/volatile/dirty", r->work);
-			autofree char *marker = xasprintf("%s/work/incompat/volatile", r->work);
-			(void)unlink(dirty);
-			(void)rmdir(marker);
-			autofree char *vopts = xasprintf("%s,volatile", opts);
-			if (mount("overlay", r->target, "overlay", MS_NODEV, vopts) == 0)
-				return 0;
-			/* Kernels before 5.10 do not know it: mount it durable. */
-			if (errno != EINVAL)
-				return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
-						     "mount rootfs (overlay of %s) on %s",
-						     r->lower, r->target);
-		}
 		if (mount("overlay", r->target, "overlay", MS_NODEV, opts) < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
 					     "mount rootfs (overlay of %s) on %s", r->lower,

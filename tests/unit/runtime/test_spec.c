@@ -61,23 +61,6 @@ TEST(round_trip)
 	rt_spec_release(&s2);
 }
 
-/* A scratch rootfs (run --rm) survives the trip to the shim; absent means durable. */
-TEST(scratch_round_trip)
-{
-	struct clbsd_err err;
-	struct rt_spec s, s2;
-	CHECK_INT(rt_spec_from_json(full_spec, &s, &err), 0);
-	CHECK(!s.rootfs.scratch);
-	s.rootfs.scratch = true;
-	char *json = rt_spec_to_json(&s);
-	CHECK(strstr(json, "\"scratch\":true") != NULL);
-	CHECK_INT(rt_spec_from_json(json, &s2, &err), 0);
-	CHECK(s2.rootfs.scratch);
-	free(json);
-	rt_spec_release(&s);
-	rt_spec_release(&s2);
-}
-
 TEST(defaults)
 {
 	struct clbsd_err err;
@@ -161,9 +144,6 @@ TEST(validation)
 	CHECK_BAD("\"mode\":\"overlay\"", "\"mode\":\"zfs\"", "\"rootfs.mode\"");
 	CHECK_BAD("\"upper\":\"/var/lib/clbsd/containers/web/upper\",", "", "\"rootfs.upper\"");
 	CHECK_BAD("\"lower\":\"/var/lib", "\"lower\":\"/var/l,ib", "\"rootfs.lower\"");
-	CHECK_BAD("\"readonly\":true}", "\"readonly\":true,\"scratch\":1}", "\"rootfs.scratch\"");
-	CHECK_BAD("\"mode\":\"overlay\"", "\"mode\":\"bind\",\"scratch\":true",
-		  "only an overlay rootfs can be scratch");
 	CHECK_BAD("\"name\":\"web\"", "\"name\":\"Web\"", "\"name\"");
 	CHECK_BAD("\"cgroup\":\"clbsd/web\"", "\"cgroup\":\"../web\"", "\"cgroup\"");
 	CHECK_BAD("\"cgroup\":\"clbsd/web\"", "\"cgroup\":\"/clbsd/web\"", "\"cgroup\"");
@@ -191,7 +171,6 @@ TEST(out_untouched_on_error)
 
 TEST_MAIN_BEGIN("runtime_spec")
 RUN(round_trip);
-RUN(scratch_round_trip);
 RUN(defaults);
 RUN(validation);
 RUN(out_untouched_on_error);
