@@ -91,7 +91,7 @@ t_kill_daemon() {
 # The pids of every shim of this test (from their state files).
 t_shim_pids() {
 	local f
-	for f in "$ROOT"/containers/*/shim.json; do
+	for f in "$RUN"/containers/*/shim.json; do
 		[ -f "$f" ] || continue
 		python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
 print(d.get("shim_pid",0) if d.get("status")=="running" else 0)' "$f" 2>/dev/null

@@ -100,6 +100,7 @@ void ctr_free(struct container *c)
 	free(c->name);
 	free(c->image_ref);
 	free(c->dir);
+	free(c->rdir);
 	free(c->shim_socket);
 	free(c->storage_mode);
 	free(c->storage_applied);
@@ -202,15 +203,38 @@ static json_t *state_json(const struct container *c)
 			 c->restart_count, "backoff_n", c->backoff_n);
 }
 
+char *ctr_rfile(struct container *c, const char *name)
+{
+	struct clbsd_err err;
+	/* Reported by the write that follows when it fails. */
+	(void)fs_mkdir_p(c->rdir, 0700, &err);
+	return xasprintf("%s/%s", c->rdir, name);
+}
+
+int ctr_rfile_read(const struct container *c, const char *name, char **text)
+{
+	struct clbsd_err err;
+	autofree char *p = xasprintf("%s/%s", c->rdir, name);
+	if (fs_read_file(p, text, NULL, &err) == 0)
+		return 0;
+	autofree char *old = xasprintf("%s/%s", c->dir, name);
+	if (fs_read_file(old, text, NULL, &err) == 0)
+		return 0;
+	return -err.code;
+}
+
 int ctr_save(struct container *c, struct clbsd_err *err)
 {
 	json_t *j = state_json(c);
 	autofree char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(j);
-	autofree char *path = xasprintf("%s/state.json", c->dir);
+	autofree char *path = ctr_rfile(c, "state.json");
 	int r = fs_replace(path, text, strlen(text), 0600, err);
 	if (r < 0)
 		return clbsd_err_prefix(err, "container %s: save state", c->name);
+	/* An older version's copy would be read after a reboot: it is stale now. */
+	autofree char *old = xasprintf("%s/state.json", c->dir);
+	unlink(old);
 	return 0;
 }
 
@@ -260,15 +284,14 @@ static void state_from_json(struct container *c, const json_t *j, enum ctr_state
 /* Apply state.json over what container.json said, when it is readable. */
 static void load_state(struct container *c)
 {
-	autofree char *path = xasprintf("%s/state.json", c->dir);
 	autofree char *text = NULL;
-	struct clbsd_err err;
-	if (fs_read_file(path, &text, NULL, &err) < 0)
+	if (ctr_rfile_read(c, "state.json", &text) < 0)
 		return;
 	json_t *j = json_loads(text, 0, NULL);
 	enum ctr_state st;
 	if (!json_is_object(j) || state_from_name(json_str(j, "state"), &st) < 0)
-		log_warn("container", c->name, "%s is unreadable; using container.json", path);
+		log_warn("container", c->name, "%s/state.json is unreadable; using container.json",
+			 c->rdir);
 	else
 		state_from_json(c, j, st);
 	json_decref(j);
@@ -772,6 +795,7 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 	c->state = CTR_CREATED;
 	c->created_ns = time_now_ns();
 	c->dir = xasprintf("%s/containers/%s", d->root, name);
+	c->rdir = xasprintf("%s/containers/%s", d->run, name);
 	c->shim_socket = xasprintf("%s/shims/%s.sock", d->run, name);
 	if (spec_hash) {
 		/* Recorded in the first write, so an interrupted daemon still knows it made it. */
@@ -919,6 +943,9 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 		free(spec.cgroup);
 	}
 	unlink(c->shim_socket);
+	struct clbsd_err rerr;
+	if (fs_rm_rf(c->rdir, &rerr) < 0)
+		log_warn("container", c->name, "%s", rerr.msg);
 	/* A zfs container directory is a mount point: its datasets go on a worker. */
 	if (d->storage.pool || c->aside)
 		return CTR_DESTROY_SLOW;
@@ -943,8 +970,10 @@ int ctr_destroy_files(struct container *c, struct clbsd_err *err)
 		/* Run-time files mean nothing to a restored container. */
 		static const char *const runtime_files[] = {"shim.json", "runtime.json"};
 		for (size_t i = 0; i < ARRAY_SIZE(runtime_files); i++) {
-			autofree char *f = xasprintf("%s/%s", c->dir, runtime_files[i]);
+			autofree char *f = xasprintf("%s/%s", c->rdir, runtime_files[i]);
+			autofree char *old = xasprintf("%s/%s", c->dir, runtime_files[i]);
 			unlink(f);
+			unlink(old);
 		}
 		if (d->storage.ops->ctr_aside(&d->storage, c->name, STORAGE_ASIDE_KEEP, err) < 0)
 			return clbsd_err_prefix(err, "container %s", c->name);
@@ -1022,6 +1051,10 @@ int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct con
 		autofree char *f = xasprintf("%s/containers/%s/%s", d->root, name, runtime_files[i]);
 		unlink(f);
 	}
+	autofree char *rdir = xasprintf("%s/containers/%s", d->run, name);
+	struct clbsd_err rerr;
+	if (fs_rm_rf(rdir, &rerr) < 0)
+		log_warn("container", name, "%s", rerr.msg);
 	autofree char *path = xasprintf("%s/containers/%s/container.json", d->root, name);
 	if (fs_write_atomic(path, text, strlen(text), 0600, err) < 0 ||
 	    ctr_load_one(d, name, err) < 0)
@@ -1077,10 +1110,13 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 	}
 	c->storage_mode = xstrdup(json_str(j, "storage") ? json_str(j, "storage") : "");
 	c->dir = steal_ptr(&dir);
+	c->rdir = xasprintf("%s/containers/%s", d->run, name);
 	c->shim_socket = xasprintf("%s/shims/%s.sock", d->run, name);
 	/* The cgroup of the last start (a pool slot, or one named after the container). */
-	autofree char *rt_path = xasprintf("%s/runtime.json", c->dir);
-	json_t *rtj = json_load_file(rt_path, 0, NULL);
+	autofree char *rt_text = NULL;
+	json_t *rtj = ctr_rfile_read(c, "runtime.json", &rt_text) == 0
+			      ? json_loads(rt_text, 0, NULL)
+			      : NULL;
 	if (json_str(rtj, "cgroup"))
 		c->cgroup = xstrdup(json_str(rtj, "cgroup"));
 	json_decref(rtj);

@@ -92,6 +92,12 @@ struct container {
 	int restart_count;
 	int backoff_n;
 	char *dir;
+	/*
+	 * <run>/containers/<name>: the run-time files (state.json, runtime.json,
+	 * shim.json). Under /run they cost no disk work and vanish with a
+	 * reboot, which is when they stop meaning anything.
+	 */
+	char *rdir;
 	char *shim_socket;
 	char *cgroup; /* of the current or last start; NULL: <cgroup parent>/<name> */
 	char *start_error; /* why the last start failed; NULL after a good start */
@@ -280,6 +286,14 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 		       const char *spec_text, struct container **out, struct clbsd_err *err);
 /* Run-time state (state.json, no fsync). */
 int ctr_save(struct container *c, struct clbsd_err *err);
+/*
+ * A run-time file of c: its path under c->rdir, whose directory is made
+ * when missing. ctr_rfile_read() reads it (0, or -errno), falling back to
+ * c->dir, where older versions kept these files: a shim they started
+ * still writes its record there.
+ */
+char *ctr_rfile(struct container *c, const char *name);
+int ctr_rfile_read(const struct container *c, const char *name, char **text);
 /* What the container is (container.json, durable). */
 int ctr_save_config(struct container *c, struct clbsd_err *err);
 int ctr_load_all(struct daemon *d, struct clbsd_err *err);

@@ -159,12 +159,11 @@ static void shim_gone(struct container *c)
 {
 	if (c->state != CTR_RUNNING)
 		return;
-	autofree char *path = xasprintf("%s/shim.json", c->dir);
 	autofree char *text = NULL;
 	struct clbsd_err err;
 	json_t *j = NULL;
 	/* The shim writes its state before it tells waiters and exits. */
-	if (fs_read_file(path, &text, NULL, &err) == 0)
+	if (ctr_rfile_read(c, "shim.json", &text) == 0)
 		j = json_loads(text, 0, NULL);
 	const char *status = json_str(j, "status");
 	if (status && strcmp(status, "exited") == 0) {
@@ -460,8 +459,8 @@ static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd
 {
 	*pooled = false;
 	struct daemon *d = c->d;
-	autofree char *spec_path = xasprintf("%s/runtime.json", c->dir);
-	autofree char *state_path = xasprintf("%s/shim.json", c->dir);
+	autofree char *spec_path = ctr_rfile(c, "runtime.json");
+	autofree char *state_path = ctr_rfile(c, "shim.json");
 	autofree char *log_dir = xasprintf("%s/logs", c->dir);
 	autofree char *shims = xasprintf("%s/shims", d->run);
 	if (fs_mkdir_p(shims, 0700, err) < 0 || fs_mkdir_p(log_dir, 0700, err) < 0)
@@ -478,6 +477,12 @@ static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd
 	}
 	unlink(state_path);
 	unlink(c->shim_socket);
+	/* Where older versions kept them; ctr_rfile_read() would find them. */
+	static const char *const legacy[] = {"shim.json", "runtime.json"};
+	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
+		autofree char *f = xasprintf("%s/%s", c->dir, legacy[i]);
+		unlink(f);
+	}
 	if (dnet_prepare_files(c, err) < 0)
 		return clbsd_err_prefix(err, "container %s", c->name);
 
@@ -977,10 +982,9 @@ void ctr_forget(struct container *c)
  */
 static bool adopt_unannounced(struct container *c)
 {
-	autofree char *path = xasprintf("%s/shim.json", c->dir);
 	autofree char *text = NULL;
 	struct clbsd_err err;
-	if (fs_read_file(path, &text, NULL, &err) < 0)
+	if (ctr_rfile_read(c, "shim.json", &text) < 0)
 		return false;
 	json_t *j = json_loads(text, 0, NULL);
 	const char *status = json_str(j, "status");

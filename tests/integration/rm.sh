@@ -18,7 +18,8 @@ sleep 0.3
 alive=""
 for p in $pid $shim $kids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
 [ -z "$alive" ] && ok no_process_left || fail no_process_left "alive:$alive"
-[ ! -e "$ROOT/containers/doomed" ] && ok no_files_left || fail no_files_left "$(ls -R "$ROOT/containers/doomed")"
+[ ! -e "$ROOT/containers/doomed" ] && [ ! -e "$RUN/containers/doomed" ] && ok no_files_left ||
+	fail no_files_left "$(ls -R "$ROOT/containers/doomed" "$RUN/containers/doomed" 2>&1)"
 [ ! -e "$RUN/shims/doomed.sock" ] && ok no_socket_left || fail no_socket_left "socket remains"
 left=$(find /sys/fs/cgroup -maxdepth 3 -path "*/$cg" 2>/dev/null)
 [ -z "$left" ] && ok no_cgroup_left || fail no_cgroup_left "$left"
