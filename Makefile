@@ -70,8 +70,12 @@ SHIM_STATIC ?= -static
 $(BUILD)/clbsd-shim: $(call obj,$(SHIM_SRC)) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--gc-sections $(SHIM_STATIC) -o $@ $^ $(LIBS_SHIM)
 
+# The CLI too: every `clbsd` command is a new process, and the dynamic loader
+# (libc, jansson, http-parser) cost about 0.3 ms of each (1.1 -> 0.8 ms for
+# `clbsd info`). It calls nothing that needs glibc's NSS.
+CLI_STATIC ?= -static
 $(BUILD)/clbsd: $(call obj,$(CLI_SRC)) $(LIB)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CLI)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--gc-sections $(CLI_STATIC) -o $@ $^ $(LIBS_CLI)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(wildcard tests/unit/*/*.h) $(LIB)
 	@mkdir -p $(dir $@)
@@ -98,7 +102,7 @@ demo-stop:
 
 asan:
 	scripts/deps.sh check
-	$(MAKE) BUILD=build-asan CC=clang SHIM_STATIC= \
+	$(MAKE) BUILD=build-asan CC=clang SHIM_STATIC= CLI_STATIC= \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" all
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=0 tests/run.sh

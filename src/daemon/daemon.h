@@ -118,6 +118,7 @@ struct container {
 	bool booted;        /* the reconciler started it for its current desired state */
 	bool oom_reported;  /* a container.oom event went out for this run */
 	struct bufferevent *watch;
+	bool watch_acked; /* the shim answered the wait request on watch */
 	struct event *restart_ev;
 	struct event *kill_ev;
 	struct event *ready_ev;

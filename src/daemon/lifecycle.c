@@ -17,7 +17,9 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +103,21 @@ static void on_watch_read(struct bufferevent *bev, void *arg)
 	char *line;
 	while ((line = evbuffer_readln(in, NULL, EVBUFFER_EOL_LF))) {
 		json_t *j = json_loads(line, 0, NULL);
+		if (!c->watch_acked) {
+			/* The answer to the wait request comes first. */
+			bool ok = json_bool(j, "ok", false);
+			if (!ok)
+				log_error("container", c->name, "shim refused wait: %s", line);
+			free(line);
+			json_decref(j);
+			if (!ok) {
+				watch_close(c);
+				shim_gone(c);
+				return;
+			}
+			c->watch_acked = true;
+			continue;
+		}
 		free(line);
 		const char *ev = json_str(j, "event");
 		if (ev && strcmp(ev, "oom") == 0) {
@@ -133,24 +150,35 @@ static void on_watch_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/*
+ * Ask the shim to tell us of the exit. Only the connection is made here: a
+ * shim that is still starting its container answers when it gets to it, and
+ * the daemon does not wait for that (on_watch_read reads the answer first).
+ */
 static int watch_connect(struct container *c, struct clbsd_err *err)
 {
-	int fd = -1;
-	autofree char *rep = NULL;
-	if (proto_request(c->shim_socket, "{\"op\":\"wait\"}", &fd, &rep, err) < 0)
-		return -err->code;
-	json_t *j = json_loads(rep, 0, NULL);
-	bool ok = json_bool(j, "ok", false);
-	json_decref(j);
-	if (!ok) {
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(c->shim_socket) >= sizeof(sa.sun_path))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENAMETOOLONG,
+					"socket path %s is too long", c->shim_socket);
+	strcpy(sa.sun_path, c->shim_socket);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "socket");
+	static const char req[] = "{\"op\":\"wait\"}\n";
+	/* A Unix socket connects at once (or not at all); the request fits its buffer. */
+	int e = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? errno : 0;
+	if (!e)
+		e = -write_all(fd, req, sizeof(req) - 1);
+	if (e) {
 		close(fd);
-		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "shim refused wait: %s", rep);
+		return clbsd_err_set(err, CLBSD_E_UNAVAIL, e, "connect to shim %s", c->shim_socket);
 	}
 	fd_set_nonblock(fd, true);
+	c->watch_acked = false;
 	c->watch = bufferevent_socket_new(c->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(c->watch, on_watch_read, NULL, on_watch_event, c);
 	bufferevent_enable(c->watch, EV_READ);
-	/* An event may already be buffered in the socket. */
 	return 0;
 }
 

@@ -4,9 +4,9 @@
  * controller-less cgroup2 mount used for process tracking).
  *
  * A container's cgroup is the same relative path (rt_spec.cgroup) in every
- * mounted hierarchy. The container joins all of them, so any hierarchy can
- * list its processes; limits and statistics go to whichever hierarchy holds
- * the controller (a v1 hierarchy first, then the unified one).
+ * hierarchy it uses (cg_hier.used). The container joins all of them, so any
+ * can list its processes; limits and statistics go to whichever hierarchy
+ * holds the controller (a v1 hierarchy first, then the unified one).
  */
 #include "runtime/linux/linux.h"
 #include "util/util.h"
@@ -173,6 +173,10 @@ int cg_sys_parse(const char *mountinfo, const char *prefix, struct cg_sys *out,
 			if (h.ctrls[0] && strncmp(h.ctrls, "name=", 5) != 0)
 				v1 = true;
 		}
+		static const char *const uses[] = {"cpu", "cpuacct", "memory", "pids"};
+		h.used = h.v2 || strncmp(h.ctrls, "name=", 5) == 0;
+		for (size_t u = 0; !h.used && u < ARRAY_SIZE(uses); u++)
+			h.used = list_has(h.ctrls, uses[u]);
 		strv_push(&devs, dev);
 		cg.h = xrealloc(cg.h, (cg.n + 1) * sizeof(*cg.h));
 		cg.h[cg.n++] = h;
@@ -225,6 +229,7 @@ int cg_sys_load(struct cg_sys *out, struct clbsd_err *err)
 		out->h[i].mnt = xstrdup(sys_cache.h[i].mnt);
 		out->h[i].ctrls = sys_cache.h[i].ctrls ? xstrdup(sys_cache.h[i].ctrls) : NULL;
 		out->h[i].v2 = sys_cache.h[i].v2;
+		out->h[i].used = sys_cache.h[i].used;
 	}
 	pthread_mutex_unlock(&sys_lock);
 	return 0;
@@ -546,7 +551,8 @@ int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits 
 	autofree bool *made = xcalloc(cg->n ? cg->n : 1, sizeof(bool));
 	int rc = 0;
 	for (size_t i = 0; i < cg->n && rc == 0; i++)
-		rc = mk_hier(&cg->h[i], path, &made[i], err);
+		if (cg->h[i].used)
+			rc = mk_hier(&cg->h[i], path, &made[i], err);
 	if (rc == 0) {
 		size_t n = 0;
 		rc = cg_count(cg, path, &n, err);
@@ -558,7 +564,7 @@ int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits 
 	}
 	bool fresh = true;
 	for (size_t i = 0; i < cg->n; i++)
-		fresh = fresh && made[i];
+		fresh = fresh && (made[i] || !cg->h[i].used);
 	if (rc == 0)
 		rc = set_limits(cg, path, lim, fresh, err);
 	if (rc < 0) {
@@ -573,6 +579,8 @@ int cg_join(const struct cg_sys *cg, const char *path, pid_t pid, struct clbsd_e
 	char v[32];
 	snprintf(v, sizeof(v), "%d", (int)pid);
 	for (size_t i = 0; i < cg->n; i++) {
+		if (!cg->h[i].used)
+			continue;
 		int rc = write_file(&cg->h[i], path, "cgroup.procs", v, err);
 		if (rc < 0)
 			return clbsd_err_prefix(err, "join cgroup %s", path);
@@ -588,6 +596,8 @@ int cg_open_join(const struct cg_sys *cg, const char *path, int *fds, int *v2dir
 		fds[i] = -1;
 	for (size_t i = 0; i < cg->n; i++) {
 		const struct cg_hier *h = &cg->h[i];
+		if (!h->used)
+			continue;
 		autofree char *p = h->v2 ? xasprintf("%s/%s", h->mnt, path) : file(h, path, "tasks");
 		int fd = h->v2 ? open(p, O_PATH | O_DIRECTORY | O_CLOEXEC)
 			       : open(p, O_WRONLY | O_CLOEXEC);

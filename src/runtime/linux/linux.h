@@ -37,6 +37,14 @@ struct cg_hier {
 	char *ctrls; /* v1: the mount's controllers, comma-separated ("cpu,cpuacct",
 			"name=systemd"); v2: the root's cgroup.controllers, space-separated */
 	bool v2;
+	/*
+	 * A container gets a cgroup here: cgroup2, a named hierarchy
+	 * (name=systemd: process tracking) or a v1 one holding a controller
+	 * clbsd uses (cpu, cpuacct, memory, pids). The others (cpuset, blkio,
+	 * devices, freezer, ...) would only cost a mkdir, a join and an rmdir
+	 * per start: the container stays in its parent's cgroup there.
+	 */
+	bool used;
 };
 
 struct cg_sys {

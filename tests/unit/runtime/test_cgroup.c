@@ -122,6 +122,9 @@ TEST(detect_v1)
 	CHECK_STR(cg.h[4].ctrls, "name=systemd");
 	for (size_t i = 0; i < cg.n; i++)
 		CHECK(!cg.h[i].v2);
+	/* Containers get cgroups where clbsd has a use for them (and for tracking). */
+	CHECK(cg.h[0].used && cg.h[1].used && cg.h[3].used && cg.h[4].used);
+	CHECK(!cg.h[2].used);
 	cg_sys_release(&cg);
 }
 
@@ -326,11 +329,10 @@ TEST(v1_limits)
 	CHECK_STR(get("sys/fs/cgroup/pids/clbsd/web/pids.max"), "64");
 	CHECK_STR(get("sys/fs/cgroup/cpu,cpuacct/clbsd/web/cpu.cfs_period_us"), "100000");
 	CHECK_STR(get("sys/fs/cgroup/cpu,cpuacct/clbsd/web/cpu.cfs_quota_us"), "150000");
-	/* Hierarchies without limits get the cgroup too, so every controller tracks it. */
-	CHECK(there("sys/fs/cgroup/cpuset/clbsd/web"));
+	/* The named hierarchy tracks it; cpuset, which clbsd does not use, is left alone. */
 	CHECK(there("sys/fs/cgroup/systemd/clbsd/web"));
+	CHECK(!there("sys/fs/cgroup/cpuset/clbsd"));
 
-	put("sys/fs/cgroup/cpuset/clbsd/web/cgroup.procs", "");
 	put("sys/fs/cgroup/systemd/clbsd/web/cgroup.procs", "");
 	CHECK_INT(cg_join(&cg, "clbsd/web", 77, &err), 0);
 	CHECK_STR(get("sys/fs/cgroup/memory/clbsd/web/cgroup.procs"), "77");
@@ -339,16 +341,23 @@ TEST(v1_limits)
 	rmtmp();
 }
 
+/* cpuset mounted together with a controller clbsd uses. */
+static const char *mi_v1_cpuset =
+	"31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+	"34 31 0:31 / /sys/fs/cgroup/cpuset,pids rw,relatime - cgroup cgroup rw,cpuset,pids\n";
+
 TEST(v1_cpuset_inherits)
 {
 	struct clbsd_err err;
 	struct cg_sys cg;
 	mktmp();
-	v1_tree();
+	put("sys/fs/cgroup/cpuset,pids/cpuset.cpus", "0-1\n");
+	put("sys/fs/cgroup/cpuset,pids/cpuset.mems", "0\n");
 	/* Emulate the kernel: a new cpuset cgroup has empty cpus and mems. */
-	put("sys/fs/cgroup/cpuset/clbsd/cpuset.cpus", "\n");
-	put("sys/fs/cgroup/cpuset/clbsd/cpuset.mems", "\n");
-	CHECK_INT(cg_sys_parse(mi_v1, tmp, &cg, &err), 0);
+	put("sys/fs/cgroup/cpuset,pids/clbsd/cpuset.cpus", "\n");
+	put("sys/fs/cgroup/cpuset,pids/clbsd/cpuset.mems", "\n");
+	CHECK_INT(cg_sys_parse(mi_v1_cpuset, tmp, &cg, &err), 0);
+	CHECK(cg.h[0].used);
 	struct rt_limits lim = {0};
 	CHECK_INT(cg_create(&cg, "clbsd/web", &lim, &err), 0);
 	/*
@@ -356,8 +365,23 @@ TEST(v1_cpuset_inherits)
 	 * process a moment ago): it gets its parent's, or no child of it could
 	 * take a task (ENOSPC).
 	 */
-	CHECK_STR(get("sys/fs/cgroup/cpuset/clbsd/cpuset.cpus"), "0-1");
-	CHECK_STR(get("sys/fs/cgroup/cpuset/clbsd/cpuset.mems"), "0");
+	CHECK_STR(get("sys/fs/cgroup/cpuset,pids/clbsd/cpuset.cpus"), "0-1");
+	CHECK_STR(get("sys/fs/cgroup/cpuset,pids/clbsd/cpuset.mems"), "0");
+	CHECK(there("sys/fs/cgroup/cpuset,pids/clbsd/web"));
+	cg_sys_release(&cg);
+	rmtmp();
+}
+
+/* A cgroup left from before (a crash) is reused with its old limits reset. */
+TEST(v1_reused_cgroup_reset)
+{
+	struct clbsd_err err;
+	struct cg_sys cg;
+	mktmp();
+	v1_tree();
+	CHECK_INT(cg_sys_parse(mi_v1, tmp, &cg, &err), 0);
+	struct rt_limits lim = {0};
+	CHECK_INT(cg_create(&cg, "clbsd/web", &lim, &err), 0);
 	CHECK_STR(get("sys/fs/cgroup/memory/clbsd/web/memory.limit_in_bytes"), "-1");
 	CHECK_STR(get("sys/fs/cgroup/pids/clbsd/web/pids.max"), "max");
 	CHECK_STR(get("sys/fs/cgroup/cpu,cpuacct/clbsd/web/cpu.cfs_quota_us"), "-1");
@@ -480,6 +504,7 @@ RUN(fresh_cgroup_writes_only_limits);
 RUN(v2_stats_and_oom);
 RUN(v1_limits);
 RUN(v1_cpuset_inherits);
+RUN(v1_reused_cgroup_reset);
 RUN(v1_stats_and_oom_control);
 RUN(failure_leaves_nothing);
 RUN(missing_controller);
