@@ -959,7 +959,7 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 	t->d = d;
 	t->dir = steal_ptr(&trash);
 	t->name = xstrdup(c->name);
-	work_submit(d, trash_run, trash_done, t);
+	work_submit_background(d, trash_run, trash_done, t);
 	return 0;
 }
 

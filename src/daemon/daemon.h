@@ -146,6 +146,7 @@ struct daemon {
 	bool have_api_gid;
 	struct storage storage;
 	const struct rt_ops *rt;
+	int filter_fd; /* the compiled syscall filter handed to shims, or -1 */
 	struct image_store images;
 	struct events events;
 	struct container *ctrs;
@@ -406,6 +407,12 @@ int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec
 /* work.c: blocking jobs on a thread, completion on the loop */
 typedef void (*work_fn)(void *arg);
 void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg);
+/*
+ * A job nobody waits for (deleting a removed container's files): its thread
+ * runs at nice 19, like the pool's preparation, so that it takes the CPU
+ * only from what is idle or itself background work.
+ */
+void work_submit_background(struct daemon *d, work_fn run, work_fn done, void *arg);
 
 /* reconcile.c: the configuration and the reconciler */
 struct conf;

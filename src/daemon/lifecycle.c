@@ -385,6 +385,23 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
 	start_finish(c, &err);
 }
 
+/* The signals the daemon ignores (SIGPIPE), read once: it sets them up at start. */
+static const sigset_t *ignored_signals(void)
+{
+	static sigset_t set;
+	static bool done;
+	if (!done) {
+		sigemptyset(&set);
+		for (int s = 1; s < NSIG; s++) {
+			struct sigaction sa;
+			if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+				sigaddset(&set, s);
+		}
+		done = true;
+	}
+	return &set;
+}
+
 int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, pid_t *pid,
 		      struct clbsd_err *err)
 {
@@ -405,15 +422,31 @@ int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, 
 	posix_spawn_file_actions_adddup2(&fa, 0, 2);
 	/* dup2 onto itself clears close-on-exec (glibc >= 2.29, POSIX 2024). */
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 3);
+	if (d->filter_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, d->filter_fd, 4);
 	posix_spawnattr_init(&attr);
-	sigset_t none, all;
+	sigset_t none;
 	sigemptyset(&none);
-	sigfillset(&all);
 	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
+	/*
+	 * glibc resets the signals we catch by itself; only the ignored ones
+	 * need naming (a full set costs the spawned child 64 system calls,
+	 * while the daemon's loop waits for it).
+	 */
+	posix_spawnattr_setsigdefault(&attr, ignored_signals());
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	int se = posix_spawn(pid, d->shim_path, &fa, &attr, (char *const *)(uintptr_t)argv,
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	const char **args = xcalloc(n + 3, sizeof(*args));
+	memcpy(args, argv, n * sizeof(*args));
+	if (d->filter_fd >= 0) {
+		args[n++] = "--filter-fd";
+		args[n++] = "4";
+	}
+	int se = posix_spawn(pid, d->shim_path, &fa, &attr, (char *const *)(uintptr_t)args,
 			     environ);
+	free(args);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(fds[1]);

@@ -405,6 +405,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.rt = rt_default_ops();
+	d.filter_fd = -1;
+	if (d.rt->filter_export && d.rt->filter_export(&d.filter_fd, &err) < 0) {
+		log_warn("runtime", NULL, "%s; each shim compiles its own", err.msg);
+		d.filter_fd = -1;
+	}
 	if (storage_open(&d, &err) < 0 || image_store_open(d.root, &d.images, &err) < 0) {
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
 		return 1;

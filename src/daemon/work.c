@@ -10,12 +10,15 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 struct job {
 	work_fn run;
 	work_fn done;
 	void *arg;
 	struct event *ev;
+	bool background;
 };
 
 static void job_done(evutil_socket_t fd, short what, void *p)
@@ -29,17 +32,21 @@ static void job_done(evutil_socket_t fd, short what, void *p)
 static void *job_thread(void *p)
 {
 	struct job *j = p;
+	/* The thread's own nice value (Linux: per thread); best effort. */
+	if (j->background)
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	j->run(j->arg);
 	event_active(j->ev, EV_TIMEOUT, 0);
 	return NULL;
 }
 
-void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg)
+static void submit(struct daemon *d, work_fn run, work_fn done, void *arg, bool background)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 	j->run = run;
 	j->done = done;
 	j->arg = arg;
+	j->background = background;
 	j->ev = event_new(d->base, -1, 0, job_done, j);
 	pthread_t t;
 	pthread_attr_t attr;
@@ -52,4 +59,14 @@ void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg)
 		event_active(j->ev, EV_TIMEOUT, 0);
 	}
 	pthread_attr_destroy(&attr);
+}
+
+void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg)
+{
+	submit(d, run, done, arg, false);
+}
+
+void work_submit_background(struct daemon *d, work_fn run, work_fn done, void *arg)
+{
+	submit(d, run, done, arg, true);
 }

@@ -177,6 +177,13 @@ struct rt_ops {
 	int (*oom_kills)(const struct rt_spec *spec, uint64_t *n, struct clbsd_err *err);
 	/* Remove the cgroup (retrying while tasks drain). Idempotent. */
 	int (*destroy)(const struct rt_spec *spec, struct clbsd_err *err);
+	/*
+	 * The default syscall filter, compiled once: a file descriptor (close
+	 * on exec) the daemon hands to every shim, which then uses it
+	 * (filter_use) instead of compiling the same filter for each container.
+	 */
+	int (*filter_export)(int *fd, struct clbsd_err *err);
+	void (*filter_use)(int fd);
 	/* The host's cgroup layout: "v1", "v2", "hybrid" or "none". */
 	const char *(*cgroup_layout)(void);
 	/*

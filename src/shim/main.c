@@ -22,9 +22,11 @@ static const char usage[] =
 	"usage: clbsd-shim --name NAME --spec FILE --socket PATH --state FILE --log-dir DIR\n"
 	"                  --ready-fd N [--hold] [--net-hold] [--log-max-size BYTES]\n"
 	"                  [--log-max-files N] [--scrollback BYTES]\n"
-	"                  [--log-level error|warn|info|debug]\n"
+	"                  [--log-level error|warn|info|debug] [--filter-fd N]\n"
 	"       clbsd-shim --pool --cgroup PATH --socket PATH --ready-fd N [--log-level L]\n"
+	"                  [--filter-fd N]\n"
 	"       clbsd-shim --run-spec FILE\n"
+	"--filter-fd: the default syscall filter, compiled by clbsdd (a sealed memfd).\n"
 	"Started by clbsdd for one native container, or ahead of one for its pool,\n"
 	"or (--run-spec) for one step of an image build: the container runs in the\n"
 	"foreground on this process's stdout and stderr and its exit status is ours\n"
@@ -142,7 +144,7 @@ int main(int argc, char **argv)
 	};
 	const char *size_s = NULL, *files_s = NULL, *scroll_s = NULL, *level_s = NULL;
 	enum { O_NAME = 256, O_SPEC, O_SOCKET, O_STATE, O_LOGDIR, O_READY, O_HOLD, O_NETHOLD, O_MAXSIZE,
-	       O_MAXFILES, O_SCROLL, O_LEVEL, O_POOL, O_CGROUP, O_RUNSPEC };
+	       O_MAXFILES, O_SCROLL, O_LEVEL, O_POOL, O_CGROUP, O_RUNSPEC, O_FILTER };
 	static const struct option opts[] = {
 		{"name", required_argument, NULL, O_NAME},
 		{"spec", required_argument, NULL, O_SPEC},
@@ -159,10 +161,11 @@ int main(int argc, char **argv)
 		{"pool", no_argument, NULL, O_POOL},
 		{"cgroup", required_argument, NULL, O_CGROUP},
 		{"run-spec", required_argument, NULL, O_RUNSPEC},
+		{"filter-fd", required_argument, NULL, O_FILTER},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *ready_s = NULL, *cgroup = NULL;
+	const char *ready_s = NULL, *cgroup = NULL, *filter_s = NULL;
 	bool pool = false;
 	int c;
 	bool bad = false;
@@ -183,6 +186,7 @@ int main(int argc, char **argv)
 		case O_POOL: pool = true; break;
 		case O_CGROUP: cgroup = optarg; break;
 		case O_RUNSPEC: return optind == argc ? run_once(optarg) : 2;
+		case O_FILTER: filter_s = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: bad = true; break;
 		}
@@ -204,6 +208,14 @@ int main(int argc, char **argv)
 	}
 	if (o.ready_fd >= 0)
 		fd_set_cloexec(o.ready_fd);
+	/* The daemon's compiled syscall filter; without it the init compiles its own. */
+	int filter_fd = -1;
+	if (filter_s && parse_int(filter_s, 3, 1 << 20, &n) == 0 && n != o.ready_fd &&
+	    fcntl((int)n, F_GETFD) >= 0) {
+		filter_fd = (int)n;
+		fd_set_cloexec(filter_fd);
+		rt_default_ops()->filter_use(filter_fd);
+	}
 	if (bad || optind != argc) {
 		fputs(usage, stderr);
 		return early_fail(o.ready_fd, "bad command line (see usage)");
@@ -241,9 +253,20 @@ int main(int argc, char **argv)
 	}
 
 	/* Nothing the daemon left open may reach the container. */
-	if (o.ready_fd > 3)
-		close_range(3, (unsigned)o.ready_fd - 1, 0);
-	close_range((unsigned)o.ready_fd + 1, ~0U, 0);
+	int keep[2] = {o.ready_fd, filter_fd};
+	if (keep[1] >= 0 && keep[1] < keep[0]) {
+		keep[0] = filter_fd;
+		keep[1] = o.ready_fd;
+	}
+	unsigned lo = 3;
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] < (int)lo)
+			continue;
+		if (keep[i] > (int)lo)
+			close_range(lo, (unsigned)keep[i] - 1, 0);
+		lo = (unsigned)keep[i] + 1;
+	}
+	close_range(lo, ~0U, 0);
 	signals_reset();
 
 	struct clbsd_err err;

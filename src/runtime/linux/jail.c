@@ -950,6 +950,8 @@ static const struct rt_ops linux_ops = {
 	.stats = lx_stats,
 	.oom_kills = lx_oom_kills,
 	.destroy = lx_destroy,
+	.filter_export = sec_compile,
+	.filter_use = sec_use_compiled,
 	.cgroup_layout = lx_cgroup_layout,
 	.probe = lx_probe,
 };

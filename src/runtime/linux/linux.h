@@ -154,9 +154,14 @@ int sec_drop_bounding(struct clbsd_err *err);
 int sec_set_user(uint32_t uid, uint32_t gid, struct clbsd_err *err);
 /*
  * Compile the default seccomp filter to BPF once per process (libseccomp
- * takes ~0.5 ms for it); forks inherit the result. Idempotent.
+ * takes ~0.5 ms for it); forks inherit the result. Idempotent. With a
+ * filter from sec_use_compiled(), it is only read.
  */
 int sec_precompile(struct clbsd_err *err);
+/* The default filter as BPF in a sealed memfd (O_CLOEXEC), for other processes. */
+int sec_compile(int *fd, struct clbsd_err *err);
+/* Use the filter in fd (from sec_compile() in a parent) instead of compiling it. */
+void sec_use_compiled(int fd);
 /* PR_SET_NO_NEW_PRIVS and the default seccomp filter (compiled if not yet). */
 int sec_lock(struct clbsd_err *err);
 

@@ -10,6 +10,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -171,23 +172,51 @@ static int build_filter(scmp_filter_ctx ctx, struct clbsd_err *err)
 
 /* The compiled filter, made once per process and inherited by its forks. */
 static struct sock_fprog compiled;
+/* A filter compiled by the caller's parent (sec_use_compiled), or -1. */
+static int given_fd = -1;
 
-int sec_precompile(struct clbsd_err *err)
+int sec_compile(int *out, struct clbsd_err *err)
 {
-	if (compiled.filter)
-		return 0;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOMEM, "seccomp_init failed");
 	int rc = build_filter(ctx, err);
 	autoclose int fd = -1;
-	if (rc == 0 && (fd = memfd_create("clbsd-seccomp", MFD_CLOEXEC)) < 0)
+	if (rc == 0 && (fd = memfd_create("clbsd-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0)
 		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "memfd for the seccomp filter");
 	if (rc == 0 && (rc = seccomp_export_bpf(ctx, fd)) < 0)
 		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, -rc, "compile the seccomp filter");
 	seccomp_release(ctx);
+	/* Whoever gets it can rely on it: nobody can change it any more. */
+	if (rc == 0 &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "seal the seccomp filter");
 	if (rc < 0)
 		return rc;
+	*out = steal_fd(&fd);
+	return 0;
+}
+
+void sec_use_compiled(int fd)
+{
+	given_fd = fd;
+}
+
+int sec_precompile(struct clbsd_err *err)
+{
+	if (compiled.filter)
+		return 0;
+	int own = -1;
+	int fd = given_fd;
+	/* A sealed memfd from our parent, or compile it here. */
+	if (fd < 0 || fcntl(fd, F_GET_SEALS) != (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+						 F_SEAL_SEAL)) {
+		int rc = sec_compile(&own, err);
+		if (rc < 0)
+			return rc;
+		fd = own;
+	}
+	autoclose int owned = own;
 	off_t len = lseek(fd, 0, SEEK_END);
 	if (len <= 0 || len % (off_t)sizeof(struct sock_filter) != 0 ||
 	    len / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS)
