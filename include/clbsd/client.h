@@ -42,6 +42,18 @@ int clbsd_client_request(struct clbsd_client *c, const char *method, const char 
 			 const char *body, char **resp, long *status, struct clbsd_err *err);
 
 /*
+ * clbsd_client_request() in two halves: send now, read the answer later
+ * (`clbsd run` asks to hear of the exit before it attaches, so the answer is
+ * ready when the container is done). clbsd_client_send() returns the
+ * connection (or a negative errno); clbsd_client_finish() reads the answer
+ * on it, closes it and returns as clbsd_client_request() does.
+ */
+int clbsd_client_send(struct clbsd_client *c, const char *method, const char *path,
+		      const char *body, struct clbsd_err *err);
+int clbsd_client_finish(struct clbsd_client *c, int fd, char **resp, long *status,
+			struct clbsd_err *err);
+
+/*
  * Called with each chunk of a streamed 2xx body as it arrives. Return 0 to
  * go on, anything else to stop the stream (clbsd_client_stream then returns 0).
  */

@@ -230,10 +230,10 @@ static int read_answer(const struct clbsd_client *c, int fd, http_parser *p, str
 	return 0;
 }
 
-static int perform(struct clbsd_client *c, const char *method, const char *path, const char *body,
-		   struct xfer *x, long *status, struct clbsd_err *err)
+/* Connect and send the request; returns the connection or <0. */
+static int send_request(struct clbsd_client *c, const char *method, const char *path,
+			const char *body, struct clbsd_err *err)
 {
-	*status = 0;
 	struct buf req = BUF_INIT;
 	buf_addf(&req,
 		 "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: clbsd\r\n"
@@ -259,6 +259,15 @@ static int perform(struct clbsd_client *c, const char *method, const char *path,
 		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, -r, "talking to clbsdd at %s: %s",
 					c->socket, strerror(-r));
 	}
+	return fd;
+}
+
+/* Read the answer on fd (closed here). */
+static int finish(struct clbsd_client *c, int fd, struct xfer *x, long *status,
+		  struct clbsd_err *err)
+{
+	*status = 0;
+	int r;
 	http_parser p;
 	http_parser_init(&p, HTTP_RESPONSE);
 	p.data = x;
@@ -272,6 +281,36 @@ static int perform(struct clbsd_client *c, const char *method, const char *path,
 	if (!ok_status(p.status_code))
 		return http_error(*status, x->body.data ? x->body.data : "", x->body.len, err);
 	return 0;
+}
+
+static int perform(struct clbsd_client *c, const char *method, const char *path, const char *body,
+		   struct xfer *x, long *status, struct clbsd_err *err)
+{
+	*status = 0;
+	int fd = send_request(c, method, path, body, err);
+	if (fd < 0)
+		return fd;
+	return finish(c, fd, x, status, err);
+}
+
+int clbsd_client_send(struct clbsd_client *c, const char *method, const char *path,
+		      const char *body, struct clbsd_err *err)
+{
+	return send_request(c, method, path, body, err);
+}
+
+int clbsd_client_finish(struct clbsd_client *c, int fd, char **resp, long *status,
+			struct clbsd_err *err)
+{
+	struct xfer x = {.body = BUF_INIT};
+	long st;
+	int r = finish(c, fd, &x, &st, err);
+	if (status)
+		*status = st;
+	if (r == 0 && resp)
+		*resp = buf_detach(&x.body, NULL);
+	buf_release(&x.body);
+	return r;
 }
 
 int clbsd_client_request(struct clbsd_client *c, const char *method, const char *path,

@@ -219,6 +219,17 @@ int cmd_run(int argc, char **argv)
 				"release", 1);
 	autofree char *line = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
+	/*
+	 * As docker does, `run` returns once the daemon has recorded the exit
+	 * (so a `clbsd start` right after works) and, with --rm, removed the
+	 * container (so its image is free again). Asked now, before attaching,
+	 * so that the answer is on its way when the container is done.
+	 */
+	autofree char *wpath = xasprintf("/v1/containers/%s/wait?condition=%s", name,
+					 o.rm ? "removed" : "not-running");
+	struct clbsd_err we;
+	clbsd_err_init(&we);
+	int wfd = clbsd_client_send(cli_client(), "POST", wpath, NULL, &we);
 	struct sigfwd fwd = {.name = name};
 	bool raw = o.tty && o.interactive;
 	struct attach_opts ao = {
@@ -235,6 +246,8 @@ int cmd_run(int argc, char **argv)
 	int code = 0;
 	r = cli_attach(&ao, &code, &err);
 	if (r < 0) {
+		if (wfd >= 0)
+			close(wfd);
 		/* The start may have failed after it was answered (a pooled start). */
 		autofree char *why = start_error_of(name);
 		if (why) {
@@ -252,13 +265,14 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	/*
-	 * As docker does: return once the daemon has recorded the exit (so a
-	 * `clbsd start` right after works) and, with --rm, removed the container
-	 * (so its image is free again). Gone already is fine.
+	 * The answer to the wait asked above. Gone already is fine. The daemon
+	 * closes requests after an hour, and may have restarted meanwhile:
+	 * then ask again.
 	 */
-	autofree char *wpath = xasprintf("/v1/containers/%s/wait?condition=%s", name,
-					 rm ? "removed" : "not-running");
-	struct clbsd_err we;
+	if (wfd >= 0 && clbsd_client_finish(cli_client(), wfd, NULL, NULL, &we) == 0)
+		return code;
+	if (wfd >= 0 && we.kind == CLBSD_E_NOTFOUND)
+		return code;
 	clbsd_err_init(&we);
 	if (cli_call("POST", wpath, NULL, NULL, &we) < 0 && we.kind != CLBSD_E_NOTFOUND)
 		fprintf(stderr, "clbsd: run %s: %s\n", name, we.msg);
