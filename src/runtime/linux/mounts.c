@@ -99,10 +99,74 @@ static int resolve(int rootfd, const char *rel, int flags)
  * component under an already resolved parent, which never follows a
  * symlink; a dangling symlink therefore fails instead of being followed.
  */
+/*
+ * Make the last component of rel in the directory dfd (a file or a
+ * directory). 0 when made, 1 when something is there already, or -errno.
+ */
+static int make_leaf(int dfd, const char *name, enum mk make)
+{
+	int r;
+	if (make == MK_FILE) {
+		r = openat(dfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (r >= 0)
+			close(r);
+	} else {
+		r = mkdirat(dfd, name, 0755);
+	}
+	if (r >= 0)
+		return 0;
+	return errno == EEXIST ? 1 : -errno;
+}
+
+/*
+ * Usually only the last component of rel is missing: make it in its parent.
+ * Returns the resolved fd or -errno (made and resolved, or failed; *reported
+ * when err says why), or -EAGAIN when the parent is missing too (the caller
+ * walks from the top).
+ */
+static int make_in_parent(int rootfd, const char *rel, enum mk make, bool *reported,
+			  struct clbsd_err *err)
+{
+	*reported = false;
+	autofree char *parent = xstrdup(rel);
+	size_t n = strlen(parent);
+	while (n > 0 && parent[n - 1] == '/')
+		parent[--n] = '\0';
+	char *slash = strrchr(parent, '/');
+	const char *leaf = slash ? slash + 1 : parent;
+	if (!*leaf || strcmp(leaf, ".") == 0 || strcmp(leaf, "..") == 0)
+		return -EAGAIN;
+	autofree char *name = xstrdup(leaf);
+	if (slash)
+		*slash = '\0';
+	int dfd = resolve(rootfd, slash ? parent : "/", O_PATH | O_DIRECTORY);
+	if (dfd == -ENOENT)
+		return -EAGAIN;
+	if (dfd < 0)
+		return dfd;
+	int r = make_leaf(dfd, name, make);
+	close(dfd);
+	if (r < 0)
+		return r;
+	int fd = resolve(rootfd, rel, O_PATH);
+	if (fd == -ENOENT && r == 1) {
+		*reported = true;
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
+					"%s is a dangling symlink in the rootfs", rel);
+	}
+	return fd;
+}
+
 static int open_in_root(int rootfd, const char *rel, enum mk make, struct clbsd_err *err)
 {
 	int fd = resolve(rootfd, rel, O_PATH);
 	if (fd >= 0 || fd != -ENOENT || make == MK_NONE)
+		goto done;
+	bool reported;
+	fd = make_in_parent(rootfd, rel, make, &reported, err);
+	if (reported)
+		return fd;
+	if (fd != -EAGAIN)
 		goto done;
 
 	struct buf pre = BUF_INIT;
