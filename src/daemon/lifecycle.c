@@ -408,6 +408,20 @@ int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, 
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "pipe");
+	int r = daemon_spawn_shim_fd(d, argv, fds[1], pid, err);
+	close(fds[1]);
+	if (r < 0) {
+		close(fds[0]);
+		return r;
+	}
+	fd_set_nonblock(fds[0], true);
+	*ready_fd = fds[0];
+	return 0;
+}
+
+int daemon_spawn_shim_fd(struct daemon *d, const char *const *argv, int fd3, pid_t *pid,
+			 struct clbsd_err *err)
+{
 	/*
 	 * posix_spawn, not fork: glibc spawns with CLONE_VM|CLONE_VFORK, so a
 	 * daemon holding a thousand containers does not copy its page tables
@@ -421,7 +435,7 @@ int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, 
 	posix_spawn_file_actions_adddup2(&fa, 0, 1);
 	posix_spawn_file_actions_adddup2(&fa, 0, 2);
 	/* dup2 onto itself clears close-on-exec (glibc >= 2.29, POSIX 2024). */
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 3);
+	posix_spawn_file_actions_adddup2(&fa, fd3, 3);
 	if (d->filter_fd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, d->filter_fd, 4);
 	posix_spawnattr_init(&attr);
@@ -449,16 +463,11 @@ int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, 
 	free(args);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	close(fds[1]);
-	if (se != 0) {
-		close(fds[0]);
+	if (se != 0)
 		return clbsd_err_set(err, CLBSD_E_UNAVAIL, se,
 				     "cannot run the shim %s (install clbsd-shim beside clbsdd or "
 				     "pass --shim)",
 				     d->shim_path);
-	}
-	fd_set_nonblock(fds[0], true);
-	*ready_fd = fds[0];
 	return 0;
 }
 

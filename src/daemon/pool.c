@@ -44,7 +44,101 @@ struct pool {
 	struct event *timer;
 	int failures;   /* consecutive failed entries */
 	bool fill_due;  /* refill once the current start is answered */
+	int zygote;     /* our end of the zygote's socket, or -1 */
+	int64_t zygote_tried; /* when it was last started (monotonic ns) */
 };
+
+/*
+ * The zygote (clbsd-shim --zygote, src/shim/zygote.c) forks the pool shims:
+ * a fork of a running process instead of an exec of the binary, and no
+ * vfork child holding the loop. Without it (it could not start, or died and
+ * was restarted less than 10 s ago) entries are spawned as before.
+ */
+static void zygote_stop(struct pool *p)
+{
+	if (p->zygote >= 0)
+		close(p->zygote);
+	p->zygote = -1;
+}
+
+static void zygote_start(struct daemon *d)
+{
+	struct pool *p = d->pool;
+	int64_t now = time_mono_ns();
+	if (p->zygote >= 0 || (p->zygote_tried && now - p->zygote_tried < 10000000000LL))
+		return;
+	p->zygote_tried = now;
+	int sv[2];
+	struct clbsd_err err;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_warn("pool", NULL, "zygote: socketpair: %s", strerror(errno));
+		return;
+	}
+	const char *argv[] = {d->shim_path, "--zygote", NULL};
+	pid_t pid;
+	int r = daemon_spawn_shim_fd(d, argv, sv[1], &pid, &err);
+	close(sv[1]);
+	if (r < 0) {
+		log_warn("pool", NULL, "zygote: %s; pool shims are spawned one by one", err.msg);
+		close(sv[0]);
+		return;
+	}
+	daemon_track_child(d, pid);
+	p->zygote = sv[0];
+}
+
+/* Have the zygote fork a shim with argv; its ready pipe (read end) in *ready_fd. */
+static int zygote_spawn(struct daemon *d, const char *const *argv, int *ready_fd)
+{
+	struct pool *p = d->pool;
+	zygote_start(d);
+	if (p->zygote < 0)
+		return -1;
+	struct buf msg = BUF_INIT;
+	for (size_t i = 0; argv[i]; i++)
+		buf_add(&msg, argv[i], strlen(argv[i]) + 1);
+	if (d->filter_fd >= 0)
+		buf_add(&msg, "--filter-fd\0" "4", sizeof("--filter-fd\0" "4"));
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		buf_release(&msg);
+		return -1;
+	}
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} cm;
+	memset(&cm, 0, sizeof(cm));
+	struct iovec iov = {.iov_base = msg.data, .iov_len = msg.len};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cm.space,
+		.msg_controllen = sizeof(cm.space),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fds[1], sizeof(int));
+	ssize_t w;
+	do
+		w = sendmsg(p->zygote, &mh, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	int e = errno;
+	buf_release(&msg);
+	close(fds[1]);
+	if (w < 0) {
+		close(fds[0]);
+		log_warn("pool", NULL, "zygote gone (%s); starting another", strerror(e));
+		zygote_stop(p);
+		return -1;
+	}
+	fd_set_nonblock(fds[0], true);
+	*ready_fd = fds[0];
+	return 0;
+}
+
 
 static size_t pool_count(const struct pool *p)
 {
@@ -150,13 +244,15 @@ static int entry_spawn(struct daemon *d, struct clbsd_err *err)
 	const char *argv[] = {d->shim_path, "--pool", "--cgroup", e->cgroup, "--socket", e->socket,
 			      "--ready-fd", "3", "--log-level", log_level_name(log_get_level()),
 			      NULL};
-	pid_t first;
-	if (daemon_spawn_shim(d, argv, &e->fd, &first, err) < 0) {
-		entry_free(e);
-		return -err->code;
+	if (zygote_spawn(d, argv, &e->fd) < 0) {
+		pid_t first;
+		if (daemon_spawn_shim(d, argv, &e->fd, &first, err) < 0) {
+			entry_free(e);
+			return -err->code;
+		}
+		/* Its first process exits at once (it detaches); reaped with the others. */
+		daemon_track_child(d, first);
 	}
-	/* Its first process exits at once (it detaches); reaped with the others. */
-	daemon_track_child(d, first);
 	e->ev = event_new(d->base, e->fd, EV_READ | EV_PERSIST, on_entry, e);
 	event_add(e->ev, NULL);
 	e->next = d->pool->entries;
@@ -188,6 +284,7 @@ void pool_init(struct daemon *d, size_t want)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
 	p->want = want;
+	p->zygote = -1;
 	d->pool = p;
 	p->timer = evtimer_new(d->base, on_timer, d);
 	/* Sockets of a previous daemon's pool: their shims went with it. */

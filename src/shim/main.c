@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,7 +135,10 @@ static int run_once(const char *spec_path)
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* Forked by the zygote: its parent is not the daemon, no need to detach. */
+static bool zygote_child;
+
+static int shim_main(int argc, char **argv)
 {
 	struct shim_opts o = {
 		.ready_fd = -1,
@@ -274,11 +278,13 @@ int main(int argc, char **argv)
 		return early_fail(o.ready_fd, "%s", err.msg);
 
 	/* Detach: the daemon reaps our first process; the second carries on. */
-	pid_t pid = fork();
-	if (pid < 0)
-		return early_fail(o.ready_fd, "fork: %s", strerror(errno));
-	if (pid > 0)
-		_exit(0);
+	if (!zygote_child) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return early_fail(o.ready_fd, "fork: %s", strerror(errno));
+		if (pid > 0)
+			_exit(0);
+	}
 	setsid();
 	if (chdir("/") < 0)
 		return early_fail(o.ready_fd, "chdir /: %s", strerror(errno));
@@ -292,4 +298,68 @@ int main(int argc, char **argv)
 	if (pool)
 		return shim_pool(&o, cgroup);
 	return shim_run(&o, NULL, -1);
+}
+
+/* The zygote's own argument memory: what ps shows for it and its children. */
+static char *title_area;
+static size_t title_len;
+
+/*
+ * Show a child as the shim it is ("clbsd-shim --pool --cgroup ...") rather
+ * than as the zygote: its arguments, as much of them as the zygote's own
+ * argument memory holds.
+ */
+static void set_title(int argc, char **argv)
+{
+	if (!title_area || title_len < 2)
+		return;
+	size_t n = 0;
+	memset(title_area, 0, title_len);
+	for (int i = 0; i < argc && n + 1 < title_len; i++) {
+		const char *a = i == 0 ? "clbsd-shim" : argv[i];
+		size_t l = strlen(a);
+		if (l > title_len - 1 - n)
+			l = title_len - 1 - n;
+		memcpy(title_area + n, a, l);
+		n += l;
+		if (n + 1 < title_len)
+			title_area[n++] = ' ';
+	}
+}
+
+static int zygote_child_main(int argc, char **argv)
+{
+	zygote_child = true;
+	set_title(argc, argv);
+	return shim_main(argc, argv);
+}
+
+int main(int argc, char **argv)
+{
+	/* clbsd-shim --zygote [--filter-fd N]: fd 3 is the daemon's socket. */
+	if (argc >= 2 && strcmp(argv[1], "--zygote") == 0) {
+		title_area = argv[0];
+		title_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
+		long long n;
+		int filter = -1;
+		if (argc == 4 && strcmp(argv[2], "--filter-fd") == 0 &&
+		    parse_int(argv[3], 4, 1 << 20, &n) == 0)
+			filter = (int)n;
+		else if (argc != 2)
+			return early_fail(-1, "--zygote takes only --filter-fd");
+		int type = 0;
+		socklen_t len = sizeof(type);
+		if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET)
+			return early_fail(-1, "--zygote: fd 3 is not the daemon's socket");
+		fd_set_cloexec(3);
+		/* Only the socket and the filter (which children use) stay open. */
+		int keep_hi = filter > 3 ? filter : 3;
+		if (filter > 4)
+			close_range(4, (unsigned)filter - 1, 0);
+		close_range((unsigned)keep_hi + 1, ~0U, 0);
+		if (setsid() < 0 && errno != EPERM)
+			return 1;
+		return shim_zygote(3, zygote_child_main);
+	}
+	return shim_main(argc, argv);
 }

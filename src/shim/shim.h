@@ -165,6 +165,12 @@ int shim_listen(const char *path, struct clbsd_err *err);
  */
 int shim_pool(struct shim_opts *o, const char *cgroup);
 
+/*
+ * clbsd-shim --zygote (zygote.c): fork a shim for every request on ctl and
+ * run shim_main in it with the request's argv; returns when ctl closes.
+ */
+int shim_zygote(int ctl, int (*shim_main)(int argc, char **argv));
+
 /* Open DIR/shim.log for appending and make it the log sink. */
 int shim_log_to(const char *log_dir, struct clbsd_err *err);
 
