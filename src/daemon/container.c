@@ -11,7 +11,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+static bool take_spare(struct daemon *d, const char *dir);
 
 const char *ctr_state_name(enum ctr_state s)
 {
@@ -822,6 +825,9 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 	struct rt_rootfs rootfs = {0};
 	autofree char *logs = xasprintf("%s/logs", c->dir);
 	autofree char *img_rootfs = xasprintf("%s/rootfs", img->dir);
+	/* An emptied directory of a removed container, when there is one (see spares). */
+	if (!d->storage.pool && d->storage.have_overlay)
+		take_spare(d, c->dir);
 	/* Storage first: with zfs the directory becomes a dataset's mount point. */
 	int r = d->storage.ops->create(&d->storage, img_rootfs, c->dir, &rootfs, err);
 	bool made = r == 0;
@@ -896,17 +902,81 @@ int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err
 	return 0;
 }
 
+/*
+ * Spares: a removed overlay container's directory, emptied, is kept (up to
+ * SPARES_MAX) for the next create, which renames it into place instead of
+ * making the directory, rootfs, upper, work and logs again. On file systems
+ * that skip recently freed inodes when allocating (ext4 without a journal
+ * scans past every one), each new inode costs more the more containers come
+ * and go. Spares left by a previous daemon are deleted at start.
+ */
+#define SPARES_MAX 4
+static const char *const spare_dirs[] = {"rootfs", "upper", "work", "logs"};
+
 /* What is left to delete of a removed container, deleted on a worker thread. */
 struct trash {
 	struct daemon *d;
 	char *dir;
 	char *name;
+	char *spare; /* where to keep it as a spare; NULL: delete it all */
+	bool spared; /* it is a spare now */
 };
+
+static bool is_spare_dir(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(spare_dirs); i++)
+		if (strcmp(name, spare_dirs[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Empty dir down to the spare's four empty directories; false when it cannot be a spare. */
+static bool make_spare(const char *dir, struct clbsd_err *err)
+{
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return false;
+	struct dirent *de;
+	bool ok = true;
+	while (ok && (de = readdir(dh))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		autofree char *p = xasprintf("%s/%s", dir, de->d_name);
+		struct stat st;
+		if (is_spare_dir(de->d_name) && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+			/* Keep the directory, delete what is in it. */
+			DIR *sub = opendir(p);
+			struct dirent *se;
+			while (ok && sub && (se = readdir(sub))) {
+				if (!strcmp(se->d_name, ".") || !strcmp(se->d_name, ".."))
+					continue;
+				autofree char *q = xasprintf("%s/%s", p, se->d_name);
+				ok = fs_rm_rf(q, err) == 0;
+			}
+			if (sub)
+				closedir(sub);
+			ok = ok && sub;
+		} else {
+			ok = fs_rm_rf(p, err) == 0;
+		}
+	}
+	closedir(dh);
+	for (size_t i = 0; ok && i < ARRAY_SIZE(spare_dirs); i++) {
+		autofree char *p = xasprintf("%s/%s", dir, spare_dirs[i]);
+		ok = fs_is_dir(p);
+	}
+	return ok;
+}
 
 static void trash_run(void *arg)
 {
 	struct trash *t = arg;
 	struct clbsd_err e;
+	clbsd_err_init(&e);
+	if (t->spare && make_spare(t->dir, &e) && rename(t->dir, t->spare) == 0) {
+		t->spared = true;
+		return;
+	}
 	if (t->d->storage.ops->remove(&t->d->storage, t->dir, &e) < 0 || fs_rm_rf(t->dir, &e) < 0)
 		log_warn("container", t->name, "delete %s: %s (deleted again at the next start)",
 			 t->dir, e.msg);
@@ -915,9 +985,33 @@ static void trash_run(void *arg)
 static void trash_done(void *arg)
 {
 	struct trash *t = arg;
+	if (t->spare) {
+		t->d->spares_coming--;
+		if (t->spared) {
+			struct daemon *d = t->d;
+			d->spares = xrealloc(d->spares, (d->n_spares + 1) * sizeof(char *));
+			d->spares[d->n_spares++] = steal_ptr(&t->spare);
+		}
+	}
 	free(t->dir);
 	free(t->name);
+	free(t->spare);
 	free(t);
+}
+
+/* Rename a spare to dir (which does not exist); false when there is none. */
+static bool take_spare(struct daemon *d, const char *dir)
+{
+	while (d->n_spares > 0) {
+		char *s = d->spares[--d->n_spares];
+		bool ok = rename(s, dir) == 0;
+		if (!ok)
+			log_warn("container", NULL, "spare %s: %s", s, strerror(errno));
+		free(s);
+		if (ok)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -959,6 +1053,12 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 	t->d = d;
 	t->dir = steal_ptr(&trash);
 	t->name = xstrdup(c->name);
+	if (c->storage_mode && strcmp(c->storage_mode, "overlay") == 0 &&
+	    d->n_spares + (size_t)d->spares_coming < SPARES_MAX) {
+		random_hex(hex, 4);
+		t->spare = xasprintf("%s/containers/.spare-%s", d->root, hex);
+		d->spares_coming++;
+	}
 	work_submit_background(d, trash_run, trash_done, t);
 	return 0;
 }
@@ -1180,8 +1280,9 @@ int ctr_load_all(struct daemon *d, struct clbsd_err *err)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
 	struct dirent *de;
 	while ((de = readdir(dh))) {
-		if (strncmp(de->d_name, ".removed-", 9) == 0) {
-			/* Removed, but the deletion was cut short. */
+		if (strncmp(de->d_name, ".removed-", 9) == 0 ||
+		    strncmp(de->d_name, ".spare-", 7) == 0) {
+			/* Removed, but the deletion was cut short; or a previous daemon's spare. */
 			autofree char *t = xasprintf("%s/%s", dir, de->d_name);
 			struct clbsd_err e3;
 			if (fs_rm_rf(t, &e3) < 0)

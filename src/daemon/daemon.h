@@ -147,6 +147,14 @@ struct daemon {
 	struct storage storage;
 	const struct rt_ops *rt;
 	int filter_fd; /* the compiled syscall filter handed to shims, or -1 */
+	/*
+	 * Emptied directories of removed overlay containers (rootfs, upper,
+	 * work and logs, nothing in them), taken by the next create instead of
+	 * making five directories again (container.c: spares).
+	 */
+	char **spares;
+	size_t n_spares;
+	int spares_coming; /* removals on their way to becoming spares */
 	struct image_store images;
 	struct events events;
 	struct container *ctrs;
