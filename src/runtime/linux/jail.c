@@ -607,7 +607,7 @@ static __attribute__((noreturn)) void prepared_main(const char *stage, int sock)
 	if (loopback_up(&err) < 0)
 		die(sock, &err);
 	/* In the init, not the shim: libseccomp's code never enters the shim's memory. */
-	if (sec_precompile(&err) < 0)
+	if (sec_precompile(&err) < 0 || sec_drop_bounding(&err) < 0)
 		die(sock, &err);
 	if (send_msg(sock, MSG_READY, 0, NULL) < 0)
 		_exit(1);

@@ -39,18 +39,29 @@ static bool kept(int cap)
 	return false;
 }
 
+/* Done in this process (a prepared init does it ahead); forks inherit both. */
+static bool bounding_dropped;
+
 int sec_drop_bounding(struct clbsd_err *err)
 {
-	/* Probe up to the kernel's last capability: PR_CAPBSET_READ fails past it. */
+	if (bounding_dropped)
+		return 0;
+	/*
+	 * Up to the kernel's last capability: dropping one past it fails with
+	 * EINVAL. Dropping only limits what an exec may gain; the caller keeps
+	 * its effective capabilities (a prepared init still mounts after this).
+	 */
 	for (int cap = 0; cap < 64; cap++) {
-		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
-			break;
 		if (kept(cap))
 			continue;
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
 					     "drop capability %d from the bounding set", cap);
+		}
 	}
+	bounding_dropped = true;
 	return 0;
 }
 
