@@ -110,6 +110,39 @@ static void done_wait(struct container *c, const struct clbsd_err *err, void *ar
 					  c->oom_killed, "removed", c->removed));
 }
 
+/* A failed start of create?start=1 with --rm: the error is the answer, once the container is gone. */
+static void done_gone(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	struct clbsd_err *why = p->data;
+	p->data = NULL;
+	api_pending_err(p, why);
+	free(why);
+}
+
+/* create?start=1: 201 with the started container, or the start's error. */
+static void done_created_started(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (!err) {
+		api_pending_json(p, 201, api_ctr_json(c));
+		return;
+	}
+	/* The request was good (the container was made): a failed start is no usage error. */
+	struct clbsd_err *why = xmalloc(sizeof(*why));
+	*why = *err;
+	if (why->kind == CLBSD_E_INVALID)
+		why->kind = CLBSD_E_CONFLICT;
+	if (c->cfg.auto_remove && !c->removed && !c->removing) {
+		/* Nobody else will remove it: the client never learnt its name. */
+		p->data = why;
+		ctr_remove(c, true, done_gone, p);
+		return;
+	}
+	api_pending_err(p, why);
+	free(why);
+}
+
 /* Answer with the container whatever the outcome (its start_error tells). */
 static void done_json_always(struct container *c, const struct clbsd_err *err, void *arg)
 {
@@ -181,10 +214,18 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 			struct container *c;
 			int r = ctr_create(d, body, &c, &err);
 			json_decref(body);
-			if (r < 0)
+			if (r < 0) {
 				api_reply_err(req, &err);
-			else
+			} else if (api_query_bool(req, "start")) {
+				/* One request for `clbsd run`: create, then start as POST .../start. */
+				if (reconcile_record_state(d, c->name, true, &err) < 0)
+					api_reply_err(req, &err);
+				else
+					ctr_start(c, api_query_bool(req, "hold"), done_created_started,
+						  api_pending_new(d, req));
+			} else {
 				api_reply_json(req, 201, api_ctr_json(c));
+			}
 		} else {
 			api_reply_error(req, 405, "invalid_argument",
 					"use GET or POST on /v1/containers");

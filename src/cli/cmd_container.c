@@ -172,29 +172,19 @@ int cmd_run(int argc, char **argv)
 		return cli_help();
 	if (r < 0)
 		return cli_fail(&err);
+	/*
+	 * Create and start in one request (a failed start of a --rm container
+	 * is removed by the daemon; a failed create made nothing). A usage
+	 * error (exit 2) can only come from the create.
+	 */
 	json_t *ctr = NULL;
-	r = do_create(&o, &ctr, &err);
+	r = cli_call("POST", o.detach ? "/v1/containers?start=1" : "/v1/containers?start=1&hold=1",
+		     o.req, &ctr, &err);
 	if (r < 0) {
 		run_opts_release(&o);
 		return cli_fail(&err);
 	}
 	autofree char *name = xstrdup(json_string_value(json_object_get(ctr, "name")));
-	json_decref(ctr);
-	ctr = NULL;
-
-	autofree char *path = xasprintf("/v1/containers/%s/start%s", name, o.detach ? "" : "?hold=1");
-	r = cli_call("POST", path, NULL, &ctr, &err);
-	if (r < 0) {
-		int rc = cli_fail(&err);
-		if (o.rm) {
-			/* Nothing will ever remove it otherwise. */
-			struct clbsd_err e2;
-			autofree char *del = xasprintf("/v1/containers/%s?force=1", name);
-			cli_call("DELETE", del, NULL, NULL, &e2);
-		}
-		run_opts_release(&o);
-		return rc == EXIT_USAGE ? 1 : rc;
-	}
 	if (o.detach) {
 		printf("%s\n", name);
 		json_decref(ctr);
