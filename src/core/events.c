@@ -39,6 +39,7 @@ static uint64_t journal_last_seq(const char *path)
 void events_init(struct events *ev, const char *journal_path)
 {
 	memset(ev, 0, sizeof(*ev));
+	ev->journal_fd = -1;
 	ev->journal = journal_path ? xstrdup(journal_path) : NULL;
 	ev->journal_max = 16LL << 20;
 	ev->next_seq = 1;
@@ -61,6 +62,13 @@ static void rec_release(struct event_rec *e)
 	memset(e, 0, sizeof(*e));
 }
 
+static void journal_close(struct events *ev)
+{
+	if (ev->journal_fd >= 0)
+		close(ev->journal_fd);
+	ev->journal_fd = -1;
+}
+
 void events_release(struct events *ev)
 {
 	for (size_t i = 0; i < EVENTS_RING; i++)
@@ -71,8 +79,10 @@ void events_release(struct events *ev)
 		free(s);
 		s = n;
 	}
+	journal_close(ev);
 	free(ev->journal);
 	memset(ev, 0, sizeof(*ev));
+	ev->journal_fd = -1;
 }
 
 json_t *event_to_json(const struct event_rec *e)
@@ -84,18 +94,32 @@ json_t *event_to_json(const struct event_rec *e)
 	return j;
 }
 
+/* The journal stays open between events (a start publishes three). */
+static int journal_open(struct events *ev)
+{
+	if (ev->journal_fd >= 0)
+		return 0;
+	ev->journal_fd = open(ev->journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (ev->journal_fd < 0)
+		return -errno;
+	struct stat st;
+	ev->journal_size = fstat(ev->journal_fd, &st) == 0 ? st.st_size : 0;
+	return 0;
+}
+
 static void journal_append(struct events *ev, const struct event_rec *e)
 {
 	if (!ev->journal)
 		return;
-	struct stat st;
-	if (stat(ev->journal, &st) == 0 && st.st_size > ev->journal_max) {
+	int r = journal_open(ev);
+	if (r == 0 && ev->journal_size > ev->journal_max) {
 		autofree char *old = xasprintf("%s.1", ev->journal);
 		rename(ev->journal, old);
+		journal_close(ev);
+		r = journal_open(ev);
 	}
-	autoclose int fd = open(ev->journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		log_warn("events", NULL, "journal %s: %s", ev->journal, strerror(errno));
+	if (r < 0) {
+		log_warn("events", NULL, "journal %s: %s", ev->journal, strerror(-r));
 		return;
 	}
 	json_t *j = event_to_json(e);
@@ -103,8 +127,12 @@ static void journal_append(struct events *ev, const struct event_rec *e)
 	json_decref(j);
 	size_t n = strlen(line);
 	line[n] = '\n';
-	if (write_all(fd, line, n + 1) < 0)
+	if (write_all(ev->journal_fd, line, n + 1) < 0) {
 		log_warn("events", NULL, "journal %s: %s", ev->journal, strerror(errno));
+		journal_close(ev);
+		return;
+	}
+	ev->journal_size += (int64_t)n + 1;
 }
 
 void events_publish(struct events *ev, const char *type, const char *container, json_t *attrs)

@@ -37,6 +37,8 @@ struct events {
 	uint64_t ring_first; /* first sequence number published by this run */
 	char *journal;     /* path, NULL for none */
 	int64_t journal_max; /* rotate above this size */
+	int journal_fd;    /* kept open between events; -1 until the first */
+	int64_t journal_size;
 	struct events_sub *subs;
 };
 
