@@ -961,6 +961,13 @@ static bool make_spare(const char *dir, struct clbsd_err *err)
 		}
 	}
 	closedir(dh);
+	/*
+	 * The upper directory is the merged root's: a chmod, chown or xattr
+	 * of the container's / lands on it. A new one, so nothing carries over.
+	 */
+	autofree char *upper = xasprintf("%s/upper", dir);
+	if (ok && (fs_rm_rf(upper, err) < 0 || mkdir(upper, 0755) < 0))
+		ok = false;
 	for (size_t i = 0; ok && i < ARRAY_SIZE(spare_dirs); i++) {
 		autofree char *p = xasprintf("%s/%s", dir, spare_dirs[i]);
 		ok = fs_is_dir(p);
