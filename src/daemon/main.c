@@ -410,6 +410,12 @@ int main(int argc, char **argv)
 		log_warn("runtime", NULL, "%s; each shim compiles its own", err.msg);
 		d.filter_fd = -1;
 	}
+	/* Clear of fds 0-4, which a spawned shim's own are moved onto. */
+	if (d.filter_fd >= 0 && d.filter_fd < 5) {
+		int fd = fcntl(d.filter_fd, F_DUPFD_CLOEXEC, 5);
+		close(d.filter_fd);
+		d.filter_fd = fd;
+	}
 	if (storage_open(&d, &err) < 0 || image_store_open(d.root, &d.images, &err) < 0) {
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
 		return 1;

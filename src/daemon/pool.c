@@ -139,7 +139,6 @@ static int zygote_spawn(struct daemon *d, const char *const *argv, int *ready_fd
 	return 0;
 }
 
-
 static size_t pool_count(const struct pool *p)
 {
 	size_t n = 0;
