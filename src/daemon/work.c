@@ -18,7 +18,7 @@ struct job {
 	work_fn done;
 	void *arg;
 	struct event *ev;
-	bool background;
+	struct job *next; /* in the background queue */
 };
 
 static void job_done(evutil_socket_t fd, short what, void *p)
@@ -29,54 +29,59 @@ static void job_done(evutil_socket_t fd, short what, void *p)
 	free(j);
 }
 
-static void *job_thread(void *p)
-{
-	struct job *j = p;
-	/* The thread's own nice value (Linux: per thread); best effort. */
-	if (j->background)
-		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
-	j->run(j->arg);
-	event_active(j->ev, EV_TIMEOUT, 0);
-	return NULL;
-}
-
-static void submit(struct daemon *d, work_fn run, work_fn done, void *arg, bool background)
+static struct job *job_new(struct daemon *d, work_fn run, work_fn done, void *arg)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 	j->run = run;
 	j->done = done;
 	j->arg = arg;
-	j->background = background;
 	j->ev = event_new(d->base, -1, 0, job_done, j);
+	return j;
+}
+
+/* Run it here; done() follows on the loop. */
+static void job_run(struct job *j)
+{
+	j->run(j->arg);
+	event_active(j->ev, EV_TIMEOUT, 0);
+}
+
+static bool start_detached(void *(*fn)(void *), void *arg)
+{
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, job_thread, j) != 0) {
-		/* No thread: do it inline rather than fail the request. */
-		log_warn("work", NULL, "no worker thread; running a job on the loop");
-		j->run(j->arg);
-		event_active(j->ev, EV_TIMEOUT, 0);
-	}
+	bool ok = pthread_create(&t, &attr, fn, arg) == 0;
 	pthread_attr_destroy(&attr);
+	return ok;
+}
+
+static void *job_thread(void *p)
+{
+	job_run(p);
+	return NULL;
 }
 
 void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg)
 {
-	submit(d, run, done, arg, false);
+	struct job *j = job_new(d, run, done, arg);
+	if (!start_detached(job_thread, j)) {
+		/* No thread: do it inline rather than fail the request. */
+		log_warn("work", NULL, "no worker thread; running a job on the loop");
+		job_run(j);
+	}
 }
 
 /*
  * Background jobs go to one thread that lives as long as the daemon, one
- * after the other: no thread to make (and for the loop to wait on) for each
- * removed container.
+ * after the other at nice 19 (its own nice value: Linux keeps one per
+ * thread): no thread to make (and for the loop to wait on) for each removed
+ * container.
  */
 static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t bg_cond = PTHREAD_COND_INITIALIZER;
-static struct bg_item {
-	struct job *job;
-	struct bg_item *next;
-} *bg_head, **bg_tail = &bg_head;
+static struct job *bg_head, **bg_tail = &bg_head;
 static bool bg_started;
 
 static void *bg_thread(void *p)
@@ -87,45 +92,32 @@ static void *bg_thread(void *p)
 		pthread_mutex_lock(&bg_lock);
 		while (!bg_head)
 			pthread_cond_wait(&bg_cond, &bg_lock);
-		struct bg_item *it = bg_head;
-		bg_head = it->next;
+		struct job *j = bg_head;
+		bg_head = j->next;
 		if (!bg_head)
 			bg_tail = &bg_head;
 		pthread_mutex_unlock(&bg_lock);
-		struct job *j = it->job;
-		free(it);
-		j->run(j->arg);
-		event_active(j->ev, EV_TIMEOUT, 0);
+		job_run(j);
 	}
 	return NULL;
 }
 
 void work_submit_background(struct daemon *d, work_fn run, work_fn done, void *arg)
 {
+	struct job *j = job_new(d, run, done, arg);
 	pthread_mutex_lock(&bg_lock);
-	if (!bg_started) {
-		pthread_t t;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		bg_started = pthread_create(&t, &attr, bg_thread, NULL) == 0;
-		pthread_attr_destroy(&attr);
-	}
+	if (!bg_started)
+		bg_started = start_detached(bg_thread, NULL);
 	bool queued = bg_started;
 	if (queued) {
-		struct job *j = xcalloc(1, sizeof(*j));
-		j->run = run;
-		j->done = done;
-		j->arg = arg;
-		j->background = true;
-		j->ev = event_new(d->base, -1, 0, job_done, j);
-		struct bg_item *it = xcalloc(1, sizeof(*it));
-		it->job = j;
-		*bg_tail = it;
-		bg_tail = &it->next;
+		*bg_tail = j;
+		bg_tail = &j->next;
 		pthread_cond_signal(&bg_cond);
 	}
 	pthread_mutex_unlock(&bg_lock);
-	if (!queued)
-		submit(d, run, done, arg, true);
+	if (!queued) {
+		/* No thread for it: an ordinary job, at the loop's priority. */
+		if (!start_detached(job_thread, j))
+			job_run(j);
+	}
 }
