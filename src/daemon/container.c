@@ -922,14 +922,6 @@ struct trash {
 	bool spared; /* it is a spare now */
 };
 
-static bool is_spare_dir(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(spare_dirs); i++)
-		if (strcmp(name, spare_dirs[i]) == 0)
-			return true;
-	return false;
-}
-
 /* Empty dir down to the spare's four empty directories; false when it cannot be a spare. */
 static bool make_spare(const char *dir, struct clbsd_err *err)
 {
@@ -941,24 +933,12 @@ static bool make_spare(const char *dir, struct clbsd_err *err)
 	while (ok && (de = readdir(dh))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		/* Everything else goes; of the spare's directories, their contents. */
+		bool keep = false;
+		for (size_t i = 0; i < ARRAY_SIZE(spare_dirs); i++)
+			keep = keep || strcmp(de->d_name, spare_dirs[i]) == 0;
 		autofree char *p = xasprintf("%s/%s", dir, de->d_name);
-		struct stat st;
-		if (is_spare_dir(de->d_name) && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-			/* Keep the directory, delete what is in it. */
-			DIR *sub = opendir(p);
-			struct dirent *se;
-			while (ok && sub && (se = readdir(sub))) {
-				if (!strcmp(se->d_name, ".") || !strcmp(se->d_name, ".."))
-					continue;
-				autofree char *q = xasprintf("%s/%s", p, se->d_name);
-				ok = fs_rm_rf(q, err) == 0;
-			}
-			if (sub)
-				closedir(sub);
-			ok = ok && sub;
-		} else {
-			ok = fs_rm_rf(p, err) == 0;
-		}
+		ok = (keep ? fs_empty_dir(p, err) : fs_rm_rf(p, err)) == 0;
 	}
 	closedir(dh);
 	/*

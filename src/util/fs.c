@@ -128,7 +128,8 @@ int fs_mkdir_p(const char *path, mode_t mode, struct clbsd_err *err)
 	return 0;
 }
 
-static int rm_at(int pfd, const char *name, dev_t dev, struct clbsd_err *err,
+/* Remove name below pfd, and everything in it; keep: empty the directory only. */
+static int rm_at(int pfd, const char *name, dev_t dev, bool keep, struct clbsd_err *err,
 		 const char *path)
 {
 	struct stat st;
@@ -159,12 +160,12 @@ static int rm_at(int pfd, const char *name, dev_t dev, struct clbsd_err *err,
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		autofree char *sub = xasprintf("%s/%s", path, de->d_name);
-		r = rm_at(dirfd(d), de->d_name, dev, err, sub);
+		r = rm_at(dirfd(d), de->d_name, dev, false, err, sub);
 		if (r < 0)
 			break;
 	}
 	closedir(d);
-	if (r < 0)
+	if (r < 0 || keep)
 		return r;
 	if (unlinkat(pfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "rmdir %s", path);
@@ -176,7 +177,17 @@ int fs_rm_rf(const char *path, struct clbsd_err *err)
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
-	return rm_at(AT_FDCWD, path, st.st_dev, err, path);
+	return rm_at(AT_FDCWD, path, st.st_dev, false, err, path);
+}
+
+int fs_empty_dir(const char *path, struct clbsd_err *err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
+	if (!S_ISDIR(st.st_mode))
+		return clbsd_err_set(err, CLBSD_E_CONFLICT, ENOTDIR, "empty %s", path);
+	return rm_at(AT_FDCWD, path, st.st_dev, true, err, path);
 }
 
 static int copy_file(int sfd, const char *sname, int dfd, const char *dname,

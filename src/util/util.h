@@ -108,6 +108,8 @@ int fs_write_str(const char *path, const char *s, struct clbsd_err *err);
 int fs_mkdir_p(const char *path, mode_t mode, struct clbsd_err *err);
 /* Remove a tree; does not cross mount points (refuses with EBUSY). */
 int fs_rm_rf(const char *path, struct clbsd_err *err);
+/* Delete everything in the directory path (not a symlink to one), and keep it. */
+int fs_empty_dir(const char *path, struct clbsd_err *err);
 /* Copy src (file or tree) to dst, which must not exist; keeps modes, owners, times,
  * symlinks and device nodes. */
 int fs_copy_tree(const char *src, const char *dst, struct clbsd_err *err);

@@ -158,6 +158,30 @@ TEST(times)
 	CHECK_STR(s, "1970-01-01T00:00:00.005000000Z");
 }
 
+/* Emptying a directory keeps it and nothing in it; a symlink to one is refused. */
+TEST(empty_dir)
+{
+	struct clbsd_err err;
+	char dir[] = "/tmp/clbsd-unit-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char *deep = xasprintf("%s/d/a/b", dir);
+	CHECK_INT(fs_mkdir_p(deep, 0755, &err), 0);
+	char *f = xasprintf("%s/d/f", dir);
+	CHECK_INT(fs_write_atomic(f, "x", 1, 0644, &err), 0);
+	char *d = xasprintf("%s/d", dir);
+	char *link = xasprintf("%s/l", dir);
+	CHECK_INT(symlink("d", link), 0);
+	CHECK(fs_empty_dir(link, &err) < 0);
+	CHECK(fs_exists(f));
+	CHECK_INT(fs_empty_dir(d, &err), 0);
+	CHECK(fs_is_dir(d));
+	CHECK(!fs_exists(f));
+	char *a = xasprintf("%s/d/a", dir);
+	CHECK(!fs_exists(a));
+	CHECK_INT(fs_rm_rf(dir, &err), 0);
+	free(deep), free(f), free(d), free(link), free(a);
+}
+
 /* mkdir -p: one call when the parents exist, every level when not, and a file in the way is an error. */
 TEST(mkdir_p)
 {
@@ -200,5 +224,6 @@ RUN(atomic_write_and_copy);
 RUN(buffers);
 RUN(times);
 RUN(mkdir_p);
+RUN(empty_dir);
 RUN(sha256);
 TEST_MAIN_END
