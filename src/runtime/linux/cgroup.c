@@ -202,37 +202,23 @@ int cg_sys_parse(const char *mountinfo, const char *prefix, struct cg_sys *out,
  * The host's hierarchies are read once per process: they are mounted at boot
  * and not moved under a running daemon, and a container start asked for them
  * about four times (each a read of mountinfo and of cgroup.controllers).
- * Callers get their own copy, as before.
  */
 static pthread_mutex_t sys_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cg_sys sys_cache;
 static bool sys_cached;
 
-int cg_sys_load(struct cg_sys *out, struct clbsd_err *err)
+const struct cg_sys *cg_sys_get(struct clbsd_err *err)
 {
 	pthread_mutex_lock(&sys_lock);
 	if (!sys_cached) {
 		autofree char *mi = NULL;
-		int rc = fs_read_file("/proc/self/mountinfo", &mi, NULL, err);
-		if (rc == 0)
-			rc = cg_sys_parse(mi, "", &sys_cache, err);
-		if (rc < 0) {
-			pthread_mutex_unlock(&sys_lock);
-			return rc;
-		}
-		sys_cached = true;
+		if (fs_read_file("/proc/self/mountinfo", &mi, NULL, err) == 0 &&
+		    cg_sys_parse(mi, "", &sys_cache, err) == 0)
+			sys_cached = true;
 	}
-	out->layout = sys_cache.layout;
-	out->n = sys_cache.n;
-	out->h = xcalloc(sys_cache.n ? sys_cache.n : 1, sizeof(*out->h));
-	for (size_t i = 0; i < sys_cache.n; i++) {
-		out->h[i].mnt = xstrdup(sys_cache.h[i].mnt);
-		out->h[i].ctrls = sys_cache.h[i].ctrls ? xstrdup(sys_cache.h[i].ctrls) : NULL;
-		out->h[i].v2 = sys_cache.h[i].v2;
-		out->h[i].used = sys_cache.h[i].used;
-	}
+	bool ok = sys_cached;
 	pthread_mutex_unlock(&sys_lock);
-	return 0;
+	return ok ? &sys_cache : NULL;
 }
 
 /* The hierarchy that holds controller `c` (v1 first), or NULL. */

@@ -422,14 +422,12 @@ static int start_init(const char *cgroup, const struct rt_limits *limits,
 		      const struct helper_job *job, pid_t *init_out, int *sock_out,
 		      struct clbsd_err *err)
 {
-	struct cg_sys cg;
-	int rc = cg_sys_load(&cg, err);
+	const struct cg_sys *cg = cg_sys_get(err);
+	if (!cg)
+		return -err->code;
+	int rc = cg_create(cg, cgroup, limits, err);
 	if (rc < 0)
 		return rc;
-	if ((rc = cg_create(&cg, cgroup, limits, err)) < 0) {
-		cg_sys_release(&cg);
-		return rc;
-	}
 	int sv[2];
 	pid_t init = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -445,7 +443,7 @@ static int start_init(const char *cgroup, const struct rt_limits *limits,
 	}
 	if (helper == 0) {
 		close(sv[0]);
-		helper_main(&cg, cgroup, job, sv[1]);
+		helper_main(cg, cgroup, job, sv[1]);
 	}
 	close(sv[1]);
 	if ((rc = spawn(helper, sv[0], &init, err)) < 0)
@@ -465,7 +463,6 @@ static int start_init(const char *cgroup, const struct rt_limits *limits,
 					      "container init exited during setup");
 		goto fail_sock;
 	}
-	cg_sys_release(&cg);
 	*init_out = init;
 	*sock_out = sv[0];
 	return 0;
@@ -478,8 +475,7 @@ fail:
 		reap(init);
 	}
 	struct clbsd_err e2;
-	cg_destroy(&cg, cgroup, 2000, &e2);
-	cg_sys_release(&cg);
+	cg_destroy(cg, cgroup, 2000, &e2);
 	return rc;
 }
 
@@ -652,12 +648,10 @@ static void lx_discard(struct rt_prepared *p)
 		reap(p->pid);
 	}
 	if (p->cgroup) {
-		struct cg_sys cg;
 		struct clbsd_err e2;
-		if (cg_sys_load(&cg, &e2) == 0) {
-			cg_destroy(&cg, p->cgroup, 2000, &e2);
-			cg_sys_release(&cg);
-		}
+		const struct cg_sys *cg = cg_sys_get(&e2);
+		if (cg)
+			cg_destroy(cg, p->cgroup, 2000, &e2);
 		free(p->cgroup);
 	}
 	if (p->scratch) {
@@ -687,12 +681,12 @@ static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
 				      "a prepared init cannot share the host's network");
 		goto fail;
 	}
-	struct cg_sys cg;
-	if ((rc = cg_sys_load(&cg, err)) < 0)
+	const struct cg_sys *cg = cg_sys_get(err);
+	if (!cg) {
+		rc = -err->code;
 		goto fail;
-	rc = cg_set_limits(&cg, p->cgroup, &spec->limits, true, err);
-	cg_sys_release(&cg);
-	if (rc < 0)
+	}
+	if ((rc = cg_set_limits(cg, p->cgroup, &spec->limits, true, err)) < 0)
 		goto fail;
 	if ((rc = send_spec(p->sock, spec_path, io)) < 0) {
 		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, -rc, "hand the spec to the prepared init");
@@ -788,10 +782,10 @@ static int lx_exec(const struct rt_spec *spec, pid_t init_pid, const struct rt_e
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"exec: cwd \"%s\" is not a clean absolute path", cwd);
 
-	struct cg_sys cg;
-	int rc = cg_sys_load(&cg, err);
-	if (rc < 0)
-		return rc;
+	const struct cg_sys *cg = cg_sys_get(err);
+	if (!cg)
+		return -err->code;
+	int rc;
 	int nsfd[ARRAY_SIZE(nss)];
 	for (size_t i = 0; i < ARRAY_SIZE(nss); i++)
 		nsfd[i] = -1;
@@ -813,7 +807,7 @@ static int lx_exec(const struct rt_spec *spec, pid_t init_pid, const struct rt_e
 	 * Checked after opening: if init_pid died and the number was reused
 	 * before the opens, the new owner is not in the container's cgroup.
 	 */
-	if (!cg_has_pid(&cg, spec->cgroup, init_pid)) {
+	if (!cg_has_pid(cg, spec->cgroup, init_pid)) {
 		rc = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH,
 				      "exec: container %s is not running (pid %d is not in cgroup "
 				      "%s)",
@@ -840,7 +834,7 @@ static int lx_exec(const struct rt_spec *spec, pid_t init_pid, const struct rt_e
 	}
 	if (helper == 0) {
 		close(sv[0]);
-		exec_helper(&cg, spec, nsfd, &c, sv[1]);
+		exec_helper(cg, spec, nsfd, &c, sv[1]);
 	}
 	close(sv[1]);
 	sv[1] = -1;
@@ -870,7 +864,6 @@ out:
 		close(sv[0]);
 	if (sv[1] >= 0)
 		close(sv[1]);
-	cg_sys_release(&cg);
 	return rc;
 }
 
@@ -878,63 +871,39 @@ out:
 
 static int lx_kill_all(const struct rt_spec *spec, int sig, struct clbsd_err *err)
 {
-	struct cg_sys cg;
-	int rc = cg_sys_load(&cg, err);
-	if (rc == 0)
-		rc = cg_kill(&cg, spec->cgroup, sig, err);
-	cg_sys_release(&cg);
-	return rc;
+	const struct cg_sys *cg = cg_sys_get(err);
+	return cg ? cg_kill(cg, spec->cgroup, sig, err) : -err->code;
 }
 
 static int lx_oom_fd(const struct rt_spec *spec, int *fd, struct clbsd_err *err)
 {
-	struct cg_sys cg;
-	int rc = cg_sys_load(&cg, err);
-	if (rc == 0)
-		rc = cg_oom_fd(&cg, spec->cgroup, fd, err);
-	cg_sys_release(&cg);
-	return rc;
+	const struct cg_sys *cg = cg_sys_get(err);
+	return cg ? cg_oom_fd(cg, spec->cgroup, fd, err) : -err->code;
 }
 
 static int lx_stats(const struct rt_spec *spec, struct rt_stats *st, struct clbsd_err *err)
 {
-	struct cg_sys cg;
-	int rc = cg_sys_load(&cg, err);
-	if (rc == 0)
-		rc = cg_stats(&cg, spec->cgroup, st, err);
-	cg_sys_release(&cg);
-	return rc;
+	const struct cg_sys *cg = cg_sys_get(err);
+	return cg ? cg_stats(cg, spec->cgroup, st, err) : -err->code;
 }
 
 static int lx_oom_kills(const struct rt_spec *spec, uint64_t *n, struct clbsd_err *err)
 {
-	struct cg_sys cg;
-	int rc = cg_sys_load(&cg, err);
-	if (rc == 0)
-		rc = cg_oom_kills(&cg, spec->cgroup, n, err);
-	cg_sys_release(&cg);
-	return rc;
+	const struct cg_sys *cg = cg_sys_get(err);
+	return cg ? cg_oom_kills(cg, spec->cgroup, n, err) : -err->code;
 }
 
 static int lx_destroy(const struct rt_spec *spec, struct clbsd_err *err)
 {
-	struct cg_sys cg;
-	int rc = cg_sys_load(&cg, err);
-	if (rc == 0)
-		rc = cg_destroy(&cg, spec->cgroup, 2000, err);
-	cg_sys_release(&cg);
-	return rc;
+	const struct cg_sys *cg = cg_sys_get(err);
+	return cg ? cg_destroy(cg, spec->cgroup, 2000, err) : -err->code;
 }
 
 static const char *lx_cgroup_layout(void)
 {
-	struct cg_sys cg;
 	struct clbsd_err err;
-	if (cg_sys_load(&cg, &err) < 0)
-		return "none";
-	const char *name = cg_layout_name(cg.layout);
-	cg_sys_release(&cg);
-	return name;
+	const struct cg_sys *cg = cg_sys_get(&err);
+	return cg ? cg_layout_name(cg->layout) : "none";
 }
 
 static const struct rt_ops linux_ops = {

@@ -61,8 +61,8 @@ struct cg_sys {
  */
 int cg_sys_parse(const char *mountinfo, const char *prefix, struct cg_sys *out,
 		 struct clbsd_err *err);
-/* cg_sys_parse() of /proc/self/mountinfo. */
-int cg_sys_load(struct cg_sys *out, struct clbsd_err *err);
+/* cg_sys_parse() of /proc/self/mountinfo, once per process (kept: do not release). */
+const struct cg_sys *cg_sys_get(struct clbsd_err *err);
 void cg_sys_release(struct cg_sys *cg);
 const char *cg_layout_name(enum cg_layout l);
 
