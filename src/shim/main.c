@@ -69,18 +69,12 @@ static void on_sigpipe(int sig)
  */
 static void signals_reset(void)
 {
+	sig_reset_ignored();
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &sa, NULL);
 	sa.sa_handler = on_sigpipe;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGPIPE, &sa, NULL);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 static int size_opt(const char *name, const char *v, int64_t *out, int ready_fd)

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -106,4 +108,25 @@ int proc_run_in(char *const argv[], int in_fd, char **out, struct clbsd_err *err
 	if (out)
 		*out = steal_ptr(&o);
 	return 0;
+}
+
+void sig_reset_ignored(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	uint64_t ign = ~(uint64_t)0;
+	char buf[2048];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		const char *p = n > 0 ? (buf[n] = '\0', strstr(buf, "\nSigIgn:\t")) : NULL;
+		unsigned long long v;
+		if (p && sscanf(p + 9, "%llx", &v) == 1)
+			ign = v;
+	}
+	for (int s = 1; s < NSIG && s <= 64; s++)
+		if (s != SIGKILL && s != SIGSTOP && (ign & ((uint64_t)1 << (s - 1))))
+			signal(s, SIG_DFL);
 }

@@ -192,6 +192,14 @@ int proc_run_in(char *const argv[], int in_fd, char **out, struct clbsd_err *err
 int proc_run_full(char *const argv[], int in_fd, char **out, char **errout, int *status,
 		  struct clbsd_err *err);
 
+/*
+ * Empty signal mask, and default handling for every signal the process
+ * ignores (the kernel's SigIgn list; all of them without /proc). Caught
+ * ones are left: exec resets those, and a freshly exec'd process has none.
+ * One read instead of a system call for each of the 64 signals.
+ */
+void sig_reset_ignored(void);
+
 /* ---- misc ---- */
 /* n random bytes as 2n lowercase hex chars (buf >= 2n+1). */
 void random_hex(char *buf, size_t nbytes);

@@ -230,32 +230,6 @@ static void cloexec_all(void)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-/*
- * exec resets every caught signal; only ignored ones stay ignored. The
- * kernel lists those (SigIgn in /proc/self/status): one read instead of a
- * system call for each of the 64 signals. Without /proc, all of them.
- */
-static void reset_signals(void)
-{
-	sigset_t all;
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	uint64_t ign = ~(uint64_t)0;
-	char buf[2048];
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		const char *p = n > 0 ? (buf[n] = '\0', strstr(buf, "\nSigIgn:\t")) : NULL;
-		unsigned long long v;
-		if (p && sscanf(p + 9, "%llx", &v) == 1)
-			ign = v;
-	}
-	for (int s = 1; s < NSIG && s <= 64; s++)
-		if (ign & ((uint64_t)1 << (s - 1)))
-			signal(s, SIG_DFL);
-}
-
 static __attribute__((noreturn)) void exec_proc(const struct proc_cfg *c, int sock)
 {
 	struct clbsd_err err;
@@ -269,7 +243,7 @@ static __attribute__((noreturn)) void exec_proc(const struct proc_cfg *c, int so
 		die(sock, &err);
 	}
 	cloexec_all();
-	reset_signals();
+	sig_reset_ignored();
 	if (sec_lock(&err) < 0)
 		die(sock, &err);
 	environ = c->env;
