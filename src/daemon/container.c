@@ -235,9 +235,6 @@ int ctr_save(struct container *c, struct clbsd_err *err)
 	int r = fs_replace(path, text, strlen(text), 0600, err);
 	if (r < 0)
 		return clbsd_err_prefix(err, "container %s: save state", c->name);
-	/* An older version's copy would be read after a reboot: it is stale now. */
-	autofree char *old = xasprintf("%s/state.json", c->dir);
-	unlink(old);
 	return 0;
 }
 
@@ -282,6 +279,30 @@ static void state_from_json(struct container *c, const json_t *j, enum ctr_state
 	c->finished_ns = json_time_get(j, "finished_at");
 	c->restart_count = (int)json_int(j, "restart_count", 0);
 	c->backoff_n = (int)json_int(j, "backoff_n", 0);
+}
+
+/*
+ * Run-time files an older version kept in the container directory, at
+ * load: state.json moves to the run directory; shim.json and runtime.json
+ * go now unless a shim it started may still write there (then at the next
+ * start), and are read until then (ctr_rfile_read).
+ */
+static void move_legacy_rfiles(struct container *c)
+{
+	autofree char *state = xasprintf("%s/state.json", c->dir);
+	struct clbsd_err err;
+	if (fs_exists(state) && ctr_save(c, &err) == 0)
+		unlink(state);
+	static const char *const legacy[] = {"shim.json", "runtime.json"};
+	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
+		autofree char *f = xasprintf("%s/%s", c->dir, legacy[i]);
+		if (!fs_exists(f))
+			continue;
+		if (c->state == CTR_RUNNING)
+			c->legacy_rfiles = true;
+		else
+			unlink(f);
+	}
 }
 
 /* Apply state.json over what container.json said, when it is readable. */
@@ -1246,6 +1267,7 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 	json_decref(j);
 	/* A running one was plumbed before; the repair at start checks it. */
 	load_state(c);
+	move_legacy_rfiles(c);
 	c->net_attached = c->state == CTR_RUNNING && ctr_net_attached(c);
 	if (!cfg->argv || !cfg->argv[0] || !cfg->env || !valid_name(c->name)) {
 		ctr_free(c);

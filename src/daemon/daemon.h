@@ -119,6 +119,7 @@ struct container {
 	bool oom_reported;  /* a container.oom event went out for this run */
 	struct bufferevent *watch;
 	bool watch_acked; /* the shim answered the wait request on watch */
+	bool legacy_rfiles; /* an older version's shim.json/runtime.json in dir, to go at the next start */
 	struct event *restart_ev;
 	struct event *kill_ev;
 	struct event *ready_ev;

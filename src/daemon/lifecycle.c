@@ -547,11 +547,14 @@ static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd
 	}
 	unlink(state_path);
 	unlink(c->shim_socket);
-	/* Where older versions kept them; ctr_rfile_read() would find them. */
-	static const char *const legacy[] = {"shim.json", "runtime.json"};
-	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
-		autofree char *f = xasprintf("%s/%s", c->dir, legacy[i]);
-		unlink(f);
+	/* An older version's, which ctr_rfile_read() would find (see move_legacy_rfiles). */
+	if (c->legacy_rfiles) {
+		static const char *const legacy[] = {"shim.json", "runtime.json"};
+		for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
+			autofree char *f = xasprintf("%s/%s", c->dir, legacy[i]);
+			unlink(f);
+		}
+		c->legacy_rfiles = false;
 	}
 	if (dnet_prepare_files(c, err) < 0)
 		return clbsd_err_prefix(err, "container %s", c->name);
