@@ -288,6 +288,11 @@ void ctr_net_release(struct ctr_net *cn);
 /* lifecycle.c: posix_spawn the shim with argv, its ready pipe (read end, non-blocking) in *ready_fd. */
 int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, pid_t *pid,
 		      struct clbsd_err *err);
+/*
+ * argv (NULL-terminated) and what every shim is started with on top: the
+ * compiled syscall filter, which it finds at fd 4. Caller frees the array.
+ */
+const char **daemon_shim_argv(struct daemon *d, const char *const *argv);
 /* daemon_spawn_shim() with fd3 (the caller's) as the shim's fd 3, and no pipe. */
 int daemon_spawn_shim_fd(struct daemon *d, const char *const *argv, int fd3, pid_t *pid,
 			 struct clbsd_err *err);

@@ -419,6 +419,20 @@ int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, 
 	return 0;
 }
 
+const char **daemon_shim_argv(struct daemon *d, const char *const *argv)
+{
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	const char **args = xcalloc(n + 3, sizeof(*args));
+	memcpy(args, argv, n * sizeof(*args));
+	if (d->filter_fd >= 0) {
+		args[n++] = "--filter-fd";
+		args[n++] = "4";
+	}
+	return args;
+}
+
 int daemon_spawn_shim_fd(struct daemon *d, const char *const *argv, int fd3, pid_t *pid,
 			 struct clbsd_err *err)
 {
@@ -449,15 +463,7 @@ int daemon_spawn_shim_fd(struct daemon *d, const char *const *argv, int fd3, pid
 	 */
 	posix_spawnattr_setsigdefault(&attr, ignored_signals());
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	size_t n = 0;
-	while (argv[n])
-		n++;
-	const char **args = xcalloc(n + 3, sizeof(*args));
-	memcpy(args, argv, n * sizeof(*args));
-	if (d->filter_fd >= 0) {
-		args[n++] = "--filter-fd";
-		args[n++] = "4";
-	}
+	const char **args = daemon_shim_argv(d, argv);
 	int se = posix_spawn(pid, d->shim_path, &fa, &attr, (char *const *)(uintptr_t)args,
 			     environ);
 	free(args);

@@ -95,10 +95,9 @@ static int zygote_spawn(struct daemon *d, const char *const *argv, int *ready_fd
 	if (p->zygote < 0)
 		return -1;
 	struct buf msg = BUF_INIT;
-	for (size_t i = 0; argv[i]; i++)
-		buf_add(&msg, argv[i], strlen(argv[i]) + 1);
-	if (d->filter_fd >= 0)
-		buf_add(&msg, "--filter-fd\0" "4", sizeof("--filter-fd\0" "4"));
+	autofree const char **args = daemon_shim_argv(d, argv);
+	for (size_t i = 0; args[i]; i++)
+		buf_add(&msg, args[i], strlen(args[i]) + 1);
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		buf_release(&msg);
