@@ -371,6 +371,21 @@ int zfs_mount_tree(const char *ds, struct clbsd_err *err)
 /* ---- destroying, with the retries zfs-fuse needs ---- */
 
 /*
+ * Before the next try of a zfs-fuse command that failed for a passing
+ * reason: sleep 25 ms, doubling up to 1 s. False once `tries` have failed.
+ */
+static bool retry_wait(int attempt, int tries, useconds_t *delay)
+{
+	if (attempt + 1 >= tries)
+		return false;
+	usleep(*delay);
+	if (*delay < 1000000)
+		*delay *= 2;
+	return true;
+}
+
+
+/*
  * Destroy a dataset or snapshot (recursively when asked). zfs-fuse often
  * answers "dataset is busy" right after an unmount, or fails to unmount a
  * dataset whose FUSE mount is still being released: unmount and retry with a
@@ -392,17 +407,14 @@ int zfs_destroy(const char *target, bool recursive, struct clbsd_err *err)
 						"cloned from it); remove that first",
 						target);
 		bool busy = strstr(e.msg, "busy") || strstr(e.msg, "mount");
-		if (!busy || attempt >= 14) {
-			*err = e;
-			return clbsd_err_prefix(err, "destroy zfs dataset %s", target);
-		}
-		if (!strchr(target, '@')) {
+		if (busy && !strchr(target, '@')) {
 			struct clbsd_err ignore;
 			zfs_unmount_tree(target, &ignore);
 		}
-		usleep(delay);
-		if (delay < 1000000)
-			delay *= 2;
+		if (!busy || !retry_wait(attempt, 15, &delay)) {
+			*err = e;
+			return clbsd_err_prefix(err, "destroy zfs dataset %s", target);
+		}
 	}
 }
 
@@ -882,13 +894,10 @@ static int rename_tree(const char *from, const char *to, struct clbsd_err *err)
 		if (zfs_run(NULL, &e, "rename", from, to, NULL) == 0)
 			return 0;
 		bool busy = strstr(e.msg, "busy") || strstr(e.msg, "mount");
-		if (!busy || attempt >= 14) {
+		if (!busy || !retry_wait(attempt, 15, &delay)) {
 			*err = e;
 			return -err->code;
 		}
-		usleep(delay);
-		if (delay < 1000000)
-			delay *= 2;
 	}
 }
 
@@ -1243,13 +1252,10 @@ int zfs_rollback_snap(const char *snap, bool discard_newer, struct clbsd_err *er
 		if (r == 0)
 			return 0;
 		bool transient = strstr(e.msg, "I/O error") || strstr(e.msg, "busy");
-		if (!transient || attempt >= 10) {
+		if (!transient || !retry_wait(attempt, 11, &delay)) {
 			*err = e;
 			return -err->code;
 		}
-		usleep(delay);
-		if (delay < 1000000)
-			delay *= 2;
 	}
 }
 
