@@ -45,13 +45,27 @@ TOOL_SRC := $(wildcard tests/tools/*_tool.c)
 TOOLS   := $(patsubst tests/tools/%_tool.c,$(BUILD)/tools/%-tool,$(TOOL_SRC))
 
 .PHONY: all deps check demo demo-stop asan fuzz clean install bench lint
-HELPERS := $(BUILD)/tests/helpers/udp-echo
+# Small static programs the tests run inside busybox containers: the network
+# tests' echo server and the attacks of tests/security/ (what busybox cannot
+# do: io_uring_setup, AF_VSOCK, pidfd_getfd, /proc/PID/mem, ...). They are
+# built without $(CFLAGS): a sanitizer runtime cannot link statically, and
+# they are not the code under test.
+HELPER_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g
+ifeq ($(CI),true)
+HELPER_CFLAGS += -Werror
+endif
+SEC_HELPER_SRC := $(wildcard tests/security/helpers/*.c)
+HELPERS := $(BUILD)/tests/helpers/udp-echo \
+           $(patsubst tests/security/helpers/%.c,$(BUILD)/tests/security/%,$(SEC_HELPER_SRC))
 all: $(BINS) $(UNITS) $(TOOLS) $(HELPERS)
 
-# Test helpers that run inside busybox containers: static.
 $(BUILD)/tests/helpers/udp-echo: tests/helpers/udp_echo.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -static -o $@ $<
+	$(CC) $(HELPER_CFLAGS) -static -o $@ $<
+
+$(BUILD)/tests/security/%: tests/security/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(HELPER_CFLAGS) -static -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -124,7 +138,7 @@ bench: all
 	bench/ingress
 
 lint:
-	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh bench/start-latency bench/reconcile bench/storage bench/ingress .ci/run
+	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh bench/start-latency bench/reconcile bench/storage bench/ingress .ci/run
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/clbsd
