@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
-#include <sys/ioctl.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -412,4 +414,144 @@ int64_t fs_du(const char *path)
 	if (lstat(path, &st) < 0)
 		return 0;
 	return du_at(AT_FDCWD, path, st.st_dev);
+}
+
+/*
+ * ---- reading a file a container or an image controls ----
+ *
+ * Every component is resolved by the kernel as if `rootfd` were "/":
+ * absolute symlinks and ".." stop at the root (RESOLVE_IN_ROOT), and
+ * /proc-style magic links are refused (RESOLVE_NO_MAGICLINKS). The file is
+ * first opened O_PATH, which opens nothing (no FIFO wait, no device open
+ * with its side effects: a watchdog, a tape rewind); only when fstat says it
+ * is a regular file is that same inode reopened for reading, through
+ * /proc/self/fd, with O_NONBLOCK. A read of a regular file on a local file
+ * system cannot wait for anyone, so the caller may do this on the event loop.
+ */
+static int open_path_in_root(int rootfd, const char *rel, struct clbsd_err *err)
+{
+	while (*rel == '/')
+		rel++;
+	struct open_how how = {
+	    .flags = O_PATH | O_CLOEXEC,
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	for (;;) {
+		long fd = syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
+		if (fd >= 0)
+			return (int)fd;
+		if (errno == EINTR || errno == EAGAIN) /* EAGAIN: a rename raced the walk */
+			continue;
+		if (errno == ENOSYS || errno == E2BIG)
+			/* Never fall back to a plain open: that would follow the tree's
+			 * symlinks on the host. */
+			return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOSYS,
+						"read /%s safely: this kernel has no openat2 "
+						"(Linux 5.6 or later is needed)",
+						rel);
+		if (errno == ENOENT || errno == ENOTDIR)
+			return clbsd_err_set(err, CLBSD_E_NOTFOUND, errno, "/%s", rel);
+		if (errno == ELOOP)
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, ELOOP,
+						"/%s: too many symlinks, or a link into /proc",
+						rel);
+		return clbsd_err_set(err, CLBSD_E_INVALID, errno, "/%s", rel);
+	}
+}
+
+static const char *file_kind(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISLNK(m))
+		return "a symlink";
+	return "not a regular file";
+}
+
+int fs_open_in_root(int rootfd, const char *rel, size_t max, struct clbsd_err *err)
+{
+	autoclose int pfd = open_path_in_root(rootfd, rel, err);
+	if (pfd < 0)
+		return pfd;
+	while (*rel == '/')
+		rel++;
+	struct stat st;
+	if (fstat(pfd, &st) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat /%s", rel);
+	if (!S_ISREG(st.st_mode))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"/%s is %s; only a regular file is read", rel,
+					file_kind(st.st_mode));
+	if ((uint64_t)st.st_size > max)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EFBIG,
+					"/%s is %lld bytes; at most %zu are read", rel,
+					(long long)st.st_size, max);
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	int fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "reopen /%s (is /proc mounted?)",
+				     rel);
+	struct stat st2;
+	if (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) {
+		close(fd);
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "reopen /%s: got another file",
+					rel);
+	}
+	return fd;
+}
+
+int fs_read_in_root(int rootfd, const char *rel, size_t max, char **out, size_t *len,
+		    struct clbsd_err *err)
+{
+	autoclose int fd = fs_open_in_root(rootfd, rel, max, err);
+	if (fd < 0)
+		return fd;
+	while (*rel == '/')
+		rel++;
+	struct buf b = BUF_INIT;
+	for (;;) {
+		/* One byte beyond the cap tells a file that grew after fstat. */
+		buf_grow(&b, 65536);
+		size_t room = b.cap - b.len - 1;
+		if (room > max + 1 - b.len)
+			room = max + 1 - b.len;
+		ssize_t r = read(fd, b.data + b.len, room);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			buf_release(&b);
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "read /%s", rel);
+		}
+		if (r == 0)
+			break;
+		b.len += (size_t)r;
+		if (b.len > max) {
+			buf_release(&b);
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EFBIG,
+						"/%s is more than %zu bytes", rel, max);
+		}
+	}
+	b.data[b.len] = '\0';
+	*out = buf_detach(&b, len);
+	return 0;
+}
+
+int fs_read_in_rootdir(const char *root, const char *rel, size_t max, char **out, size_t *len,
+		       struct clbsd_err *err)
+{
+	autoclose int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INTERNAL,
+				     errno, "open %s", root);
+	return fs_read_in_root(rootfd, rel, max, out, len, err);
 }

@@ -122,6 +122,23 @@ bool fs_is_dir(const char *path);
 int fs_safe_join(const char *root, const char *rel, char **out, struct clbsd_err *err);
 /* A path is absolute and has no "." or ".." components. */
 bool fs_path_is_clean_abs(const char *path);
+/*
+ * Open `rel` inside the tree at rootfd the way the tree's own processes see
+ * it, for a daemon that must not trust the tree (a container's or an image's
+ * root): symlinks and ".." never leave the root, magic links are refused, and
+ * anything but a regular file of at most `max` bytes is refused before it is
+ * opened for reading, so a FIFO or a device node planted there is never opened
+ * and the call never waits. Fails with CLBSD_E_NOTFOUND when absent,
+ * CLBSD_E_INVALID (EINVAL, EFBIG, ELOOP) for what is refused, and
+ * CLBSD_E_UNAVAIL without openat2. Returns the fd (O_RDONLY|O_NONBLOCK).
+ */
+int fs_open_in_root(int rootfd, const char *rel, size_t max, struct clbsd_err *err);
+/* Read what fs_open_in_root() opens, whole (NUL-terminated); EFBIG past max. */
+int fs_read_in_root(int rootfd, const char *rel, size_t max, char **out, size_t *len,
+		    struct clbsd_err *err);
+/* fs_read_in_root() below the directory `root` (a trusted path the daemon made). */
+int fs_read_in_rootdir(const char *root, const char *rel, size_t max, char **out, size_t *len,
+		       struct clbsd_err *err);
 /* Total bytes used by regular files under a tree (no mount crossing). */
 int64_t fs_du(const char *path);
 
