@@ -750,6 +750,72 @@ static int build_config(struct daemon *d, json_t *req, const struct image *img,
 	return 0;
 }
 
+/*
+ * Everything POST /v1/containers checks once the name is chosen, with
+ * nothing made: the name is free, the image is here, and the config,
+ * network and storage properties resolve against it (into c->cfg, c->net).
+ * ctr_create and ctr_check_create (an import's record) share it.
+ */
+static int check_create(struct daemon *d, json_t *req, struct container *c, struct image **img_out,
+			struct storage_props *props, bool *props_given, struct clbsd_err *err)
+{
+	const char *name = c->name;
+	if (!valid_name(name))
+		return bad(err,
+			   "container name \"%s\" is not a DNS label: use 1-63 lowercase letters, "
+			   "digits and inner hyphens",
+			   name);
+	for (struct container *o = d->ctrs; o; o = o->next)
+		if (strcmp(o->name, name) == 0)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+						"a container named %s already exists; remove it or "
+						"choose another --name",
+						name);
+	const char *ref = json_str(req, "image");
+	if (!ref || !*ref)
+		return bad(err, "\"image\" is required");
+	struct image *img = image_lookup(&d->images, ref);
+	if (!img)
+		return bad(err, "image \"%s\" not found; 'clbsd images' lists images, 'clbsd "
+				"forge' builds forge:latest",
+			   ref);
+	if (build_config(d, req, img, name, &c->cfg, err) < 0 ||
+	    dnet_parse_request(d, req, &c->net, err) < 0)
+		return -err->code;
+	if (parse_storage_props(d, req, props, props_given, err) < 0)
+		return -err->code;
+	*img_out = img;
+	return 0;
+}
+
+json_t *ctr_check_create(struct daemon *d, json_t *req, struct clbsd_err *err)
+{
+	if (!json_is_object(req)) {
+		bad(err, "the create request must be a JSON object");
+		return NULL;
+	}
+	if (check_keys(req, err) < 0)
+		return NULL;
+	const char *name = json_str(req, "name");
+	if (!name) {
+		bad(err, "\"name\" must be a string");
+		return NULL;
+	}
+	struct container *c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->name = xstrdup(name);
+	c->ready_fd = -1;
+	struct image *img;
+	struct storage_props props;
+	bool props_given;
+	json_t *out = NULL;
+	if (check_create(d, req, c, &img, &props, &props_given, err) == 0)
+		out = json_pack("{s:o,s:o,s:s}", "config", config_json(&c->cfg), "network",
+				ctr_net_to_json(&c->net), "image_id", img->id);
+	ctr_free(c);
+	return out;
+}
+
 int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clbsd_err *err)
 {
 	return ctr_create_managed(d, req, NULL, NULL, out, err);
@@ -775,41 +841,18 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 		} while (ctr_find(d, genname));
 		name = genname;
 	}
-	if (!valid_name(name))
-		return bad(err,
-			   "container name \"%s\" is not a DNS label: use 1-63 lowercase letters, "
-			   "digits and inner hyphens",
-			   name);
-	for (struct container *o = d->ctrs; o; o = o->next)
-		if (strcmp(o->name, name) == 0)
-			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
-						"a container named %s already exists; remove it or "
-						"choose another --name",
-						name);
-	const char *ref = json_str(req, "image");
-	if (!ref || !*ref)
-		return bad(err, "\"image\" is required");
-	struct image *img = image_lookup(&d->images, ref);
-	if (!img)
-		return bad(err, "image \"%s\" not found; 'clbsd images' lists images, 'clbsd "
-				"forge' builds forge:latest",
-			   ref);
-
 	struct container *c = xcalloc(1, sizeof(*c));
 	c->d = d;
 	c->name = xstrdup(name);
 	c->ready_fd = -1;
-	if (build_config(d, req, img, name, &c->cfg, err) < 0 ||
-	    dnet_parse_request(d, req, &c->net, err) < 0) {
-		ctr_free(c);
-		return -err->code;
-	}
+	struct image *img;
 	struct storage_props props;
 	bool props_given;
-	if (parse_storage_props(d, req, &props, &props_given, err) < 0) {
+	if (check_create(d, req, c, &img, &props, &props_given, err) < 0) {
 		ctr_free(c);
 		return -err->code;
 	}
+	const char *ref = json_str(req, "image");
 	random_hex(c->id, 32);
 	if (spec_hash)
 		c->storage_applied = ctr_storage_text(&props);

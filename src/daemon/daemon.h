@@ -303,6 +303,13 @@ int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clb
 /* ctr_create() for the reconciler: the container is managed, made from this spec. */
 int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 		       const char *spec_text, struct container **out, struct clbsd_err *err);
+/*
+ * The validation of POST /v1/containers for req (its "name" set), nothing
+ * made: NULL and err as a create would answer, or {"config", "network",
+ * "image_id"} as the created container's record would hold them. An
+ * import checks an archive's record with it (transfer.c).
+ */
+json_t *ctr_check_create(struct daemon *d, json_t *req, struct clbsd_err *err);
 /* Run-time state (state.json, no fsync). */
 int ctr_save(struct container *c, struct clbsd_err *err);
 /*
