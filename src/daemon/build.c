@@ -293,17 +293,31 @@ static void senv_apply(struct stage_env *s, const struct cbf_instr *in)
 	}
 }
 
-/* "name", "uid", "name:group", "uid:gid" against the tree's /etc/passwd and group. */
+/*
+ * "name" or "uid" against the tree's /etc/<db>. The tree is what earlier RUN
+ * steps left, so the build's own commands control it: it is read inside the
+ * tree (no symlink leaves it; a FIFO, a device node or a huge file is refused).
+ */
 static int db_lookup(const char *tree, const char *db, const char *name, uint32_t *id,
-		     uint32_t *gid)
+		     uint32_t *gid, struct clbsd_err *err)
 {
 	long long v;
 	if (parse_int(name, 0, UINT32_MAX - 1, &v) == 0) {
 		*id = (uint32_t)v;
 		return 0;
 	}
-	autofree char *path = xasprintf("%s/etc/%s", tree, db);
-	return ctr_lookup_db(path, name, id, gid);
+	autofree char *rel = xasprintf("etc/%s", db);
+	autofree char *text = NULL;
+	if (fs_read_in_rootdir(tree, rel, CTR_DB_MAX, &text, NULL, err) < 0) {
+		clbsd_err_prefix(err, "USER %s: read the image's /etc/%s", name, db);
+		err->kind = CLBSD_E_INVALID;
+		return -err->code;
+	}
+	if (ctr_lookup_db(text, name, id, gid) < 0)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
+					"USER %s: no such %s in the image's /etc/%s", name,
+					strcmp(db, "group") == 0 ? "group" : "user", db);
+	return 0;
 }
 
 static int resolve_user(const char *tree, const char *user, uint32_t *uid, uint32_t *gid,
@@ -316,12 +330,10 @@ static int resolve_user(const char *tree, const char *user, uint32_t *uid, uint3
 	char *colon = strchr(u, ':');
 	if (colon)
 		*colon++ = '\0';
-	if (db_lookup(tree, "passwd", u, uid, gid) < 0)
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
-					"USER %s: no such user in the image's /etc/passwd", user);
-	if (colon && db_lookup(tree, "group", colon, gid, NULL) < 0)
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
-					"USER %s: no such group in the image's /etc/group", user);
+	if (db_lookup(tree, "passwd", u, uid, gid, err) < 0)
+		return -err->code;
+	if (colon && db_lookup(tree, "group", colon, gid, NULL, err) < 0)
+		return -err->code;
 	return 0;
 }
 

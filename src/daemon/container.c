@@ -388,14 +388,11 @@ static bool env_has(const struct strv *env, const char *key)
 	return false;
 }
 
-int ctr_lookup_db(const char *path, const char *name, uint32_t *id, uint32_t *gid)
+int ctr_lookup_db(const char *text, const char *name, uint32_t *id, uint32_t *gid)
 {
-	autofree char *text = NULL;
-	struct clbsd_err err;
-	if (fs_read_file(path, &text, NULL, &err) < 0)
-		return -ENOENT;
+	autofree char *copy = xstrdup(text);
 	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *f[4] = {0};
 		char *p = line;
 		for (int i = 0; i < 4 && p; i++) {
@@ -417,20 +414,46 @@ int ctr_lookup_db(const char *path, const char *name, uint32_t *id, uint32_t *gi
 	return -ENOENT;
 }
 
-/* The container's view of a file: its own layer first, then the image's. */
-static char *ctr_file(struct daemon *d, const char *image_id, const char *ctr_dir,
-		      const char *rel)
+int ctr_read_tree_file(const char *const *roots, size_t n, const char *rel, char **text,
+		       struct clbsd_err *err)
 {
-	if (ctr_dir) {
-		const char *layers[] = {"upper", "fs"};
-		for (size_t i = 0; i < ARRAY_SIZE(layers); i++) {
-			char *p = xasprintf("%s/%s/%s", ctr_dir, layers[i], rel);
-			if (fs_exists(p))
-				return p;
-			free(p);
-		}
+	for (size_t i = 0; i < n; i++) {
+		if (!roots[i])
+			continue;
+		int r = fs_read_in_rootdir(roots[i], rel, CTR_DB_MAX, text, NULL, err);
+		if (r == 0 || err->kind != CLBSD_E_NOTFOUND)
+			return r;
 	}
-	return xasprintf("%s/%s/rootfs/%s", d->images.dir, image_id, rel);
+	return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT, "there is no /%s", rel);
+}
+
+/*
+ * The container's view of /etc/passwd or /etc/group, read on the host from
+ * its layers: its own layer first (overlay upper, or the copy), then the
+ * image's. The tree is the container's to change, so it is read with
+ * fs_read_in_rootdir(): no symlink leaves the layer, and a FIFO, a device
+ * node or a huge file is refused at once, which is why this may run on the
+ * event loop. A symlink in the upper layer to a file only the image has is
+ * not found there, and the image's file is read instead.
+ */
+static int ctr_read_db(struct daemon *d, const char *image_id, const char *ctr_dir, const char *rel,
+		       char **text, struct clbsd_err *err)
+{
+	autofree char *upper = ctr_dir ? xasprintf("%s/upper", ctr_dir) : NULL;
+	autofree char *copy = ctr_dir ? xasprintf("%s/fs", ctr_dir) : NULL;
+	autofree char *image = image_id ? xasprintf("%s/%s/rootfs", d->images.dir, image_id) : NULL;
+	const char *roots[] = {upper, copy, image};
+	return ctr_read_tree_file(roots, ARRAY_SIZE(roots), rel, text, err);
+}
+
+/* A name is asked for and the file to look it up in cannot be read: the caller's input. */
+static int db_unreadable(struct clbsd_err *err, const char *what, const char *name,
+			 const char *numeric)
+{
+	clbsd_err_prefix(err, "%s \"%s\" cannot be looked up (give a numeric %s)", what, name,
+			 numeric);
+	err->kind = CLBSD_E_INVALID;
+	return -err->code;
 }
 
 int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir,
@@ -451,10 +474,9 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 		ruid = (uint32_t)v;
 		rgid = ruid == 0 ? 0 : ruid;
 		/* A numeric uid takes its group from passwd when listed there. */
-		autofree char *passwd = ctr_file(d, image_id, ctr_dir, "etc/passwd");
 		autofree char *text = NULL;
 		struct clbsd_err e2;
-		if (fs_read_file(passwd, &text, NULL, &e2) == 0) {
+		if (ctr_read_db(d, image_id, ctr_dir, "etc/passwd", &text, &e2) == 0) {
 			char *save = NULL;
 			for (char *line = strtok_r(text, "\n", &save); line;
 			     line = strtok_r(NULL, "\n", &save)) {
@@ -478,7 +500,9 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 		if (!valid_name(u) && strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != strlen(u))
 			return bad(err, "invalid user \"%s\": expected UID[:GID] or a user name",
 				   user);
-		autofree char *passwd = ctr_file(d, image_id, ctr_dir, "etc/passwd");
+		autofree char *passwd = NULL;
+		if (ctr_read_db(d, image_id, ctr_dir, "etc/passwd", &passwd, err) < 0)
+			return db_unreadable(err, "user", u, "UID[:GID]");
 		if (ctr_lookup_db(passwd, u, &ruid, &rgid) < 0)
 			return bad(err, "user \"%s\" not found in the image's /etc/passwd; use a "
 					"numeric UID[:GID]",
@@ -488,7 +512,9 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 		if (parse_int(g, 0, UINT32_MAX - 1, &v) == 0) {
 			rgid = (uint32_t)v;
 		} else {
-			autofree char *group = ctr_file(d, image_id, ctr_dir, "etc/group");
+			autofree char *group = NULL;
+			if (ctr_read_db(d, image_id, ctr_dir, "etc/group", &group, err) < 0)
+				return db_unreadable(err, "group", g, "GID");
 			if (ctr_lookup_db(group, g, &rgid, NULL) < 0)
 				return bad(err,
 					   "group \"%s\" not found in the image's /etc/group; use "

@@ -335,8 +335,17 @@ int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err
 char *ctr_cgroup(const struct container *c);
 /* Set "K=V" in an environment list, replacing an earlier K. */
 void ctr_env_set(struct strv *env, const char *kv);
-/* The id (and, for passwd, the group) of `name` in a passwd or group file; -ENOENT when absent. */
-int ctr_lookup_db(const char *path, const char *name, uint32_t *id, uint32_t *gid);
+/* The id (and, for passwd, the group) of `name` in passwd or group text; -ENOENT when absent. */
+int ctr_lookup_db(const char *text, const char *name, uint32_t *id, uint32_t *gid);
+/* Largest /etc/passwd or /etc/group the daemon reads from a container or an image. */
+#define CTR_DB_MAX (1u << 20)
+/*
+ * Read `rel` from the first of the trees `roots` (NULL entries skipped) that
+ * has it, resolved inside that tree with fs_read_in_rootdir() (a regular
+ * file of at most CTR_DB_MAX bytes). Only "not there" moves on to the next.
+ */
+int ctr_read_tree_file(const char *const *roots, size_t n, const char *rel, char **text,
+		       struct clbsd_err *err);
 /* Resolve "UID[:GID]" or a passwd name against the container's file tree. */
 int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir,
 		     const char *user, uint32_t *uid, uint32_t *gid, struct clbsd_err *err);

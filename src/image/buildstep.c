@@ -172,21 +172,17 @@ static int lookup_id(int rootfd, const char *file, const char *name, long *out,
 		*out = (long)n;
 		return 0;
 	}
-	int dfd;
-	autofree char *base = NULL;
-	if (resolve(rootfd, file, false, false, &dfd, &base, err) < 0)
-		return clbsd_err_prefix(err, "look up \"%s\"", name);
-	int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(dfd);
-	if (fd < 0)
-		return clbsd_err_set(err, CLBSD_E_INVALID, errno, "look up \"%s\" in %s", name,
-				     file);
+	/*
+	 * The tree is what the build's own steps made: read it inside the tree,
+	 * never opening a FIFO or a device node planted as /etc/passwd (the
+	 * open would hang the build, or act on a host device).
+	 */
 	struct buf b = BUF_INIT;
-	char chunk[4096];
-	ssize_t r;
-	while ((r = read(fd, chunk, sizeof(chunk))) > 0 && b.len < (1 << 20))
-		buf_add(&b, chunk, (size_t)r);
-	close(fd);
+	if (fs_read_in_root(rootfd, file, 1 << 20, &b.data, &b.len, err) < 0) {
+		clbsd_err_prefix(err, "look up \"%s\"", name);
+		err->kind = CLBSD_E_INVALID;
+		return -err->code;
+	}
 	int ret = clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT, "\"%s\" is not in the image's %s",
 				   name, file);
 	size_t nlen = strlen(name);
