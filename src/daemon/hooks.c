@@ -4,11 +4,10 @@
  * (:start CMD) (:exit CMD) (:oom CMD) run when the container's event is
  * published; (:every DURATION CMD) on a timer; (:file-change PATH CMD) when a
  * file under PATH changes (PATH inside a volume, or in the container's own
- * layer). CMD is a string (/bin/sh -c on the host), a list (argv on the
- * host) or (:exec ...) (inside the running container). Each hook gets
- * CLBSD_CONTAINER, CLBSD_EVENT, CLBSD_PID and CLBSD_EXIT_CODE, its timeout
- * (60 s unless given), and its result as a hook.finished event (and
- * hook.failed when it did not exit 0).
+ * layer; resolved inside that tree, never following its symlinks out). CMD is a string (/bin/sh -c
+ * on the host), a list (argv on the host) or (:exec ...) (inside the running container). Each hook
+ * gets CLBSD_CONTAINER, CLBSD_EVENT, CLBSD_PID and CLBSD_EXIT_CODE, its timeout (60 s unless
+ * given), and its result as a hook.finished event (and hook.failed when it did not exit 0).
  *
  * One actor per container runs its hooks one at a time, in order; actors of
  * different containers run in parallel, so a hook that hangs delays only its
@@ -22,6 +21,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,57 +258,141 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- :file-change ---- */
 
-/* The host path behind a path inside the container: a volume, else its own layer. */
-static char *host_path(struct daemon *d, const struct conf_container *ct, const char *path)
+/*
+ * A :file-change path is a path inside the container; the daemon watches it
+ * on the host, in a tree the container writes: a volume, or its own layer.
+ * Whatever the container planted there (a symlink to /etc, a directory
+ * symlink below a recursive watch) must not make the daemon watch, or walk,
+ * host directories, and a huge tree must not stall the event loop. So:
+ * - the path is resolved inside its tree (fs_open_path_in_root(): symlinks
+ *   and ".." stay in the tree) to an O_PATH fd, and the watch is added
+ *   through /proc/self/fd/N, which names exactly that inode;
+ * - a recursive walk goes from directory fd to directory fd with O_NOFOLLOW,
+ *   so a symlink found inside is never followed;
+ * - each container has at most HOOK_WATCHES_MAX watches and reads at most
+ *   HOOK_SCAN_MAX directory entries per configuration load.
+ */
+#define HOOK_WATCHES_MAX 1024
+#define HOOK_SCAN_MAX	 65536
+#define HOOK_WATCH_DEPTH 16
+#define HOOK_WATCH_EVENTS                                                                          \
+	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MOVED_FROM)
+
+struct watch_budget {
+	size_t watches, entries;
+	bool capped;
+};
+
+/*
+ * The tree holding a path inside the container, as a directory the daemon
+ * trusts (a volume's host directory, the container's own layer) and the rest
+ * of the path below it, which the container controls.
+ */
+static char *watch_tree_root(struct daemon *d, const struct conf_container *ct, const char *path,
+			     const char **rel)
 {
 	for (size_t i = 0; i < ct->nvolumes; i++) {
 		const struct conf_volume *v = &ct->volumes[i];
 		size_t n = strlen(v->path);
 		if (strncmp(path, v->path, n) != 0 || (path[n] && path[n] != '/'))
 			continue;
+		*rel = path + n;
 		if (v->type == CONF_VOL_DATASET)
-			return xasprintf("%s/volumes/%s/%s%s", d->root, ct->name, v->source, path + n);
-		return xasprintf("%s%s", v->source, path + n);
+			return xasprintf("%s/volumes/%s/%s", d->root, ct->name, v->source);
+		return xstrdup(v->source);
 	}
 	struct container *c = ctr_find(d, ct->name);
 	if (!c)
 		return NULL;
-	return xasprintf("%s/upper%s", c->dir, path);
+	*rel = path;
+	/* The overlay's upper layer, or the copy when there is no overlay. */
+	char *upper = xasprintf("%s/upper", c->dir);
+	if (fs_is_dir(upper))
+		return upper;
+	free(upper);
+	return xasprintf("%s/fs", c->dir);
 }
 
-static void watch_add(struct daemon *d, const char *ctr, size_t hook, const char *path,
-		      bool recursive, int depth)
+static void watch_add(struct daemon *d, const char *ctr, size_t hook, int fd, const char *shown,
+		      bool recursive, int depth, struct watch_budget *bud)
 {
 	struct hooks_state *hs = d->hooks;
-	int wd = inotify_add_watch(hs->ino_fd, path,
-				   IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB |
-					   IN_MOVED_FROM);
-	if (wd < 0) {
-		log_warn("hook", ctr, ":file-change: cannot watch %s: %s", path, strerror(errno));
+	if (bud->watches >= HOOK_WATCHES_MAX) {
+		bud->capped = true;
 		return;
 	}
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	int wd = inotify_add_watch(hs->ino_fd, proc, HOOK_WATCH_EVENTS);
+	if (wd < 0) {
+		log_warn("hook", ctr, ":file-change: cannot watch %s: %s", shown, strerror(errno));
+		return;
+	}
+	bud->watches++;
 	struct watch_entry *w = xcalloc(1, sizeof(*w));
 	w->d = d;
 	w->wd = wd;
 	w->ctr = xstrdup(ctr);
 	w->hook = hook;
-	w->path = xstrdup(path);
+	w->path = xstrdup(shown);
 	w->next = hs->watches;
 	hs->watches = w;
-	if (!recursive || depth > 16)
+	if (!recursive || depth >= HOOK_WATCH_DEPTH)
 		return;
-	DIR *dir = opendir(path);
-	if (!dir)
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return; /* a file: nothing below it */
+	DIR *dir = fdopendir(dfd);
+	if (!dir) {
+		close(dfd);
 		return;
+	}
 	struct dirent *de;
 	while ((de = readdir(dir))) {
+		if (++bud->entries > HOOK_SCAN_MAX) {
+			bud->capped = true;
+			break;
+		}
 		if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
 			continue;
-		autofree char *sub = xasprintf("%s/%s", path, de->d_name);
-		if (fs_is_dir(sub))
-			watch_add(d, ctr, hook, sub, true, depth + 1);
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		/* O_NOFOLLOW|O_DIRECTORY: a symlink, even to a directory, is not entered. */
+		autoclose int sub =
+		    openat(dirfd(dir), de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (sub < 0 || fstat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		autofree char *subshown = xasprintf("%s/%s", shown, de->d_name);
+		watch_add(d, ctr, hook, sub, subshown, true, depth + 1, bud);
 	}
 	closedir(dir);
+}
+
+/* Watch a :file-change hook's path (and below it, when recursive). */
+static void watch_hook(struct daemon *d, const struct conf_container *ct, size_t k,
+		       struct watch_budget *bud)
+{
+	const struct conf_hook *h = &ct->hooks[k];
+	const char *rel = NULL;
+	autofree char *root = watch_tree_root(d, ct, h->path, &rel);
+	if (!root)
+		return;
+	struct clbsd_err err;
+	autoclose int rootfd = open(root, O_PATH | O_CLOEXEC);
+	autoclose int fd = -1;
+	if (rootfd >= 0 && !*rel)
+		fd = steal_fd(&rootfd); /* the volume itself (maybe a single file) */
+	else if (rootfd >= 0)
+		fd = fs_open_path_in_root(rootfd, rel, 0, &err);
+	if (fd < 0) {
+		log_info("hook", ct->name,
+			 ":file-change %s: not there (yet) in %s; watching starts with the next "
+			 "configuration load",
+			 h->path, root);
+		return;
+	}
+	watch_add(d, ct->name, k, fd, h->path, h->recursive, 0, bud);
 }
 
 static void on_debounced(evutil_socket_t fd, short what, void *arg)
@@ -397,23 +481,21 @@ void hooks_sync(struct daemon *d)
 		return;
 	for (size_t i = 0; i < d->conf->ncontainers; i++) {
 		const struct conf_container *ct = d->conf->containers[i];
+		struct watch_budget bud = {0};
 		if (ct->snap_every_ns > 0)
 			timer_add(d, ct->name, SNAP_TIMER, ct->snap_every_ns);
 		for (size_t k = 0; k < ct->nhooks; k++) {
 			const struct conf_hook *h = &ct->hooks[k];
 			if (h->event == CONF_HOOK_EVERY)
 				timer_add(d, ct->name, k, h->every_ns);
-			else if (h->event == CONF_HOOK_FILE_CHANGE && hs->ino_fd >= 0) {
-				autofree char *hp = host_path(d, ct, h->path);
-				if (hp && fs_exists(hp))
-					watch_add(d, ct->name, k, hp, h->recursive, 0);
-				else if (hp)
-					log_info("hook", ct->name,
-						 ":file-change %s: %s does not exist (yet); watching "
-						 "starts with the next configuration load",
-						 h->path, hp);
-			}
+			else if (h->event == CONF_HOOK_FILE_CHANGE && hs->ino_fd >= 0)
+				watch_hook(d, ct, k, &bud);
 		}
+		if (bud.capped)
+			log_warn("hook", ct->name,
+				 ":file-change: watching only %zu directories (at most %d per "
+				 "container, %d entries read); changes deeper are not seen",
+				 bud.watches, HOOK_WATCHES_MAX, HOOK_SCAN_MAX);
 	}
 }
 

@@ -40,6 +40,19 @@ struct rt_rootfs {
 	bool readonly;
 };
 
+/*
+ * A user namespace of the container's own (count > 0; 0: the host's ids).
+ * Ids 0..count-1 inside are uid..uid+count-1 (gid..gid+count-1) on the
+ * host, so the container's root is an unprivileged host uid. The rootfs and
+ * the mounts are idmapped mounts: files keep the ids they have on disk
+ * inside the container (an image's root-owned files stay root's).
+ */
+struct rt_userns {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t count;
+};
+
 /* Resource limits; 0 means unlimited. */
 struct rt_limits {
 	int64_t memory; /* bytes */
@@ -58,6 +71,7 @@ struct rt_spec {
 	bool tty;        /* init gets a PTY as its controlling terminal */
 	bool stdin_open; /* keep stdin open (a pipe) rather than /dev/null */
 	bool host_network; /* share the caller's network namespace (no CLONE_NEWNET) */
+	struct rt_userns userns; /* count 0: no user namespace */
 	struct rt_rootfs rootfs;
 	struct rt_mount *mounts;
 	size_t n_mounts;
@@ -203,6 +217,13 @@ struct rt_ops {
 	 */
 	int (*probe)(pid_t init_pid, const struct rt_probe *p, int *fd_out, pid_t *pid_out,
 		     struct clbsd_err *err);
+	/*
+	 * Whether the file system holding path can be seen through an idmapped
+	 * mount, as a container with a user namespace needs for its rootfs and
+	 * volumes: 0, or CLBSD_E_UNAVAIL with the reason. Probed once per file
+	 * system and cached. NULL when the platform has no user namespaces.
+	 */
+	int (*idmap_check)(const char *path, struct clbsd_err *err);
 };
 
 /* The runtime for this platform (picked by the build). */

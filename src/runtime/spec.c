@@ -291,12 +291,38 @@ static int parse_limits(json_t *l, struct rt_limits *out, struct clbsd_err *err)
 	return 0;
 }
 
+/* "userns": {"uid": N, "gid": N, "count": N}, absent or null: none. */
+static int parse_userns(json_t *u, struct rt_userns *out, struct clbsd_err *err)
+{
+	static const char *const keys[] = {"uid", "gid", "count", NULL};
+	if (!u || json_is_null(u))
+		return 0;
+	if (!json_is_object(u))
+		return bad(err, "userns", "expected an object {\"uid\", \"gid\", \"count\"}");
+	int rc;
+	if ((rc = check_keys(u, "userns.", keys, err)) < 0)
+		return rc;
+	long long uid, gid, count;
+	if ((rc = get_int(u, "uid", "userns.uid", UINT32_MAX - 1, &uid, err)) < 0 ||
+	    (rc = get_int(u, "gid", "userns.gid", UINT32_MAX - 1, &gid, err)) < 0 ||
+	    (rc = get_int(u, "count", "userns.count", UINT32_MAX - 1, &count, err)) < 0)
+		return rc;
+	/* Host id 0 is never handed out, and a range must fit below 2^32 - 1. */
+	if (count < 1 || uid < 1 || gid < 1 || uid + count > UINT32_MAX ||
+	    gid + count > UINT32_MAX)
+		return bad(err, "userns", "expected a range of host ids above 0 and below 2^32-1");
+	out->uid = (uint32_t)uid;
+	out->gid = (uint32_t)gid;
+	out->count = (uint32_t)count;
+	return 0;
+}
+
 static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
 {
 	static const char *const keys[] = {"name",   "hostname", "argv",   "env",
 					   "cwd",    "uid",      "gid",    "tty",
 					   "stdin_open", "host_network", "rootfs", "mounts",
-					   "limits", "cgroup", NULL};
+					   "limits", "cgroup", "userns", NULL};
 	int rc;
 	long long n;
 	if (!json_is_object(root))
@@ -348,6 +374,8 @@ static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
 	if ((rc = parse_limits(json_object_get(root, "limits"), &s->limits, err)) < 0)
 		return rc;
 
+	if ((rc = parse_userns(json_object_get(root, "userns"), &s->userns, err)) < 0)
+		return rc;
 	if ((rc = get_str(root, "cgroup", "cgroup", true, &s->cgroup, err)) < 0)
 		return rc;
 	if (!clean_rel(s->cgroup))
@@ -430,6 +458,11 @@ char *rt_spec_to_json(const struct rt_spec *spec)
 	json_object_set_new(l, "cpus", json_real(spec->limits.cpus));
 	json_object_set_new(o, "limits", l);
 	set_str(o, "cgroup", spec->cgroup);
+	if (spec->userns.count)
+		json_object_set_new(o, "userns",
+				    json_pack("{s:I,s:I,s:I}", "uid", (json_int_t)spec->userns.uid,
+					      "gid", (json_int_t)spec->userns.gid, "count",
+					      (json_int_t)spec->userns.count));
 
 	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);

@@ -428,12 +428,12 @@ int64_t fs_du(const char *path)
  * /proc/self/fd, with O_NONBLOCK. A read of a regular file on a local file
  * system cannot wait for anyone, so the caller may do this on the event loop.
  */
-static int open_path_in_root(int rootfd, const char *rel, struct clbsd_err *err)
+int fs_open_path_in_root(int rootfd, const char *rel, int flags, struct clbsd_err *err)
 {
 	while (*rel == '/')
 		rel++;
 	struct open_how how = {
-	    .flags = O_PATH | O_CLOEXEC,
+	    .flags = (uint64_t)(O_PATH | O_CLOEXEC | (flags & (O_DIRECTORY | O_NOFOLLOW))),
 	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	for (;;) {
@@ -478,7 +478,7 @@ static const char *file_kind(mode_t m)
 
 int fs_open_in_root(int rootfd, const char *rel, size_t max, struct clbsd_err *err)
 {
-	autoclose int pfd = open_path_in_root(rootfd, rel, err);
+	autoclose int pfd = fs_open_path_in_root(rootfd, rel, 0, err);
 	if (pfd < 0)
 		return pfd;
 	while (*rel == '/')

@@ -123,6 +123,12 @@ int fs_safe_join(const char *root, const char *rel, char **out, struct clbsd_err
 /* A path is absolute and has no "." or ".." components. */
 bool fs_path_is_clean_abs(const char *path);
 /*
+ * An O_PATH fd for `rel` resolved inside the tree at rootfd as described for
+ * fs_open_in_root() (flags may add O_DIRECTORY, O_NOFOLLOW). An O_PATH open
+ * opens nothing, whatever the file is; watch it through /proc/self/fd/N.
+ */
+int fs_open_path_in_root(int rootfd, const char *rel, int flags, struct clbsd_err *err);
+/*
  * Open `rel` inside the tree at rootfd the way the tree's own processes see
  * it, for a daemon that must not trust the tree (a container's or an image's
  * root): symlinks and ".." never leave the root, magic links are refused, and

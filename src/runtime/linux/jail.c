@@ -37,6 +37,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -275,7 +276,7 @@ static int loopback_up(struct clbsd_err *err)
 /* The init from the cgroup namespace on: mounts, pivot, ready, wait for release, exec. */
 static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
 						  const struct rt_stdio *io, const char *stage,
-						  int sock)
+						  const struct uns_mounts *premade, int sock)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -284,7 +285,7 @@ static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "unshare the cgroup namespace");
 		die(sock, &err);
 	}
-	if (mnt_setup_rootfs(spec, spec->tty ? io->in : -1, stage, &err) < 0)
+	if (mnt_setup_rootfs(spec, spec->tty ? io->in : -1, stage, premade, &err) < 0)
 		die(sock, &err);
 	if (sethostname(spec->hostname, strlen(spec->hostname)) < 0) {
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "sethostname %s", spec->hostname);
@@ -309,10 +310,11 @@ static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
 }
 
 static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
-						 const struct rt_stdio *io, int sock)
+						 const struct rt_stdio *io,
+						 const struct uns_mounts *premade, int sock)
 {
 	wait_go(sock);
-	init_setup(spec, io, NULL, sock);
+	init_setup(spec, io, NULL, premade, sock);
 }
 
 
@@ -365,6 +367,16 @@ static __attribute__((noreturn)) void helper_main(const struct cg_sys *cg, const
 	int v2dir;
 	if (cg_open_join(cg, cgroup, fds, &v2dir, &err) < 0)
 		die(sock, &err);
+	/*
+	 * With a user namespace, the helper makes it and its idmapped mounts
+	 * and joins it first (userns.c): the clone below then makes namespaces
+	 * owned by it, and the init inherits the mounts' fds.
+	 */
+	struct uns_mounts um;
+	uns_mounts_init(&um);
+	bool userns = job->kind == JOB_CREATE && job->spec->userns.count > 0;
+	if (userns && uns_enter(job->spec, &um, &err) < 0)
+		die(sock, &err);
 	bool placed;
 	bool host_net = job->kind == JOB_CREATE && job->spec->host_network;
 	pid_t pid = clone_into(CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
@@ -379,7 +391,7 @@ static __attribute__((noreturn)) void helper_main(const struct cg_sys *cg, const
 		join_cgroups(fds, cg->n, v2dir, placed, sock);
 		cg_close_join(fds, cg->n, v2dir);
 		if (job->kind == JOB_CREATE)
-			init_main(job->spec, job->io, sock);
+			init_main(job->spec, job->io, userns ? &um : NULL, sock);
 		prepared_main(job->stage, sock);
 	}
 	send_msg(sock, MSG_PID, pid, NULL);
@@ -592,7 +604,7 @@ static __attribute__((noreturn)) void prepared_main(const char *stage, int sock)
 	if (fs_read_file(m.text, &json, NULL, &err) < 0 ||
 	    rt_spec_from_json(json, &spec, &err) < 0)
 		die(sock, &err);
-	init_setup(&spec, &io, stage, sock);
+	init_setup(&spec, &io, stage, NULL, sock);
 }
 
 
@@ -655,6 +667,12 @@ static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
 				      "a prepared init cannot share the host's network");
 		goto fail;
 	}
+	if (spec->userns.count) {
+		/* Its namespaces are owned by the host's user namespace already. */
+		rc = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
+				      "a prepared init cannot have a user namespace");
+		goto fail;
+	}
 	const struct cg_sys *cg = cg_sys_get(err);
 	if (!cg) {
 		rc = -err->code;
@@ -702,9 +720,18 @@ static const struct {
 	const char *name;
 	int type;
 } nss[] = {
+	{"user", CLONE_NEWUSER}, /* first: the others are owned by it (userns containers) */
 	{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
 	{"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS},
 };
+
+/* Whether the namespace fd is the one at path (same nsfs inode). */
+static bool same_ns(int fd, const char *path)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
 
 static __attribute__((noreturn)) void exec_helper(const struct cg_sys *cg,
 						   const struct rt_spec *spec, const int *nsfd,
@@ -777,6 +804,13 @@ static int lx_exec(const struct rt_spec *spec, pid_t init_pid, const struct rt_e
 			goto out;
 		}
 	}
+	/* The host's own user namespace cannot be joined again (EINVAL): skip it. */
+	for (size_t i = 0; i < ARRAY_SIZE(nss); i++)
+		if (nss[i].type == CLONE_NEWUSER && nsfd[i] >= 0 &&
+		    same_ns(nsfd[i], "/proc/self/ns/user")) {
+			close(nsfd[i]);
+			nsfd[i] = -1;
+		}
 	/*
 	 * Checked after opening: if init_pid died and the number was reused
 	 * before the opens, the new owner is not in the container's cgroup.
@@ -897,6 +931,7 @@ static const struct rt_ops linux_ops = {
 	.filter_use = sec_use_compiled,
 	.cgroup_layout = lx_cgroup_layout,
 	.probe = lx_probe,
+	.idmap_check = uns_idmap_check,
 };
 
 const struct rt_ops *rt_default_ops(void)

@@ -7,6 +7,8 @@
  *              namespace: rootfs, volumes, /proc, /dev, /sys, masks, pivot_root.
  *   secure.c   capability sets, uid/gid, no_new_privs and the seccomp filter.
  *   jail.c     the rt_ops table: create/release/exec/kill_all/stats/oom_fd/destroy.
+ *   userns.c   user namespaces: the id maps, idmapped rootfs and volume
+ *              mounts made by the helper, the idmap support probe.
  *   probe.c    network health probes (TCP connect, HTTP GET) in a container's
  *              network namespace, run by a forked child.
  *
@@ -133,15 +135,49 @@ int lx_probe(pid_t init_pid, const struct rt_probe *p, int *fd_out, pid_t *pid_o
  * into it. Afterwards "/" is the rootfs, the host's tree is gone from this
  * mount namespace, and the cwd is "/". With stage (see mnt_stage) /proc,
  * /dev and /sys are moved in from there instead of being mounted now.
+ * With premade (a user namespace, see userns.c) the rootfs and the mounts
+ * are its detached idmapped mounts, moved into place instead of mounted.
  */
+struct uns_mounts;
 int mnt_setup_rootfs(const struct rt_spec *spec, int console, const char *stage,
-		     struct clbsd_err *err);
+		     const struct uns_mounts *premade, struct clbsd_err *err);
 /*
  * Build /proc (with its masks), /dev and /sys ahead of time on a tmpfs
  * mounted at dir, inside the namespaces the container will have; a later
  * mnt_setup_rootfs() with stage = dir moves them into the rootfs.
  */
 int mnt_stage(const char *dir, struct clbsd_err *err);
+
+/* ---- user namespaces (userns.c) ---- */
+
+/*
+ * Detached idmapped mounts made on the host side for a container with a
+ * user namespace: its rootfs and one per spec->mounts entry (same order).
+ * fd -1: none.
+ */
+struct uns_mounts {
+	int rootfs;
+	int *mounts;
+	size_t n;
+};
+void uns_mounts_init(struct uns_mounts *m);
+void uns_mounts_close(struct uns_mounts *m);
+/* The detached mounts of spec, idmapped to the user namespace usernsfd. */
+int uns_make_mounts(const struct rt_spec *spec, int usernsfd, struct uns_mounts *out,
+		    struct clbsd_err *err);
+/*
+ * In the (single-threaded, host root) helper: make spec->userns's user
+ * namespace, the mounts for it (*out) and join it, so the namespaces the
+ * next clone() makes are owned by it.
+ */
+int uns_enter(const struct rt_spec *spec, struct uns_mounts *out, struct clbsd_err *err);
+/* In the init cloned after uns_enter(): drop host groups, become the range's root. */
+int uns_become_root(struct clbsd_err *err);
+/*
+ * Whether the file system holding path takes idmapped mounts: 0, or
+ * CLBSD_E_UNAVAIL with the reason. Probed once per device, then cached.
+ */
+int uns_idmap_check(const char *path, struct clbsd_err *err);
 
 /* ---- process security (run in the process about to exec) ---- */
 

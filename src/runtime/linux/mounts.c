@@ -309,8 +309,31 @@ static int mount_at(int rootfd, const char *rel, enum mk make, const char *src, 
 	return nfd;
 }
 
-static int mount_rootfs(const struct rt_rootfs *r, struct clbsd_err *err)
+/* Attach the detached mount mfd at rel (resolved in rootfd); an fd of its root. */
+static int move_at(int rootfd, const char *rel, enum mk make, int mfd, struct clbsd_err *err)
 {
+	autoclose int fd = open_in_root(rootfd, rel, make, err);
+	if (fd < 0)
+		return clbsd_err_prefix(err, "mount on %s", rel);
+	if (move_mount(mfd, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "move an idmapped mount on %s",
+				     rel);
+	int nfd = resolve(rootfd, rel, O_PATH);
+	if (nfd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, nfd, "reopen %s", rel);
+	return nfd;
+}
+
+static int mount_rootfs(const struct rt_rootfs *r, const struct uns_mounts *premade,
+			struct clbsd_err *err)
+{
+	if (premade) {
+		/* Made with nodev on the host side (userns.c). */
+		if (move_mount(premade->rootfs, "", AT_FDCWD, r->target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+					     "move the idmapped rootfs on %s", r->target);
+		return 0;
+	}
 	if (strcmp(r->mode, "overlay") == 0) {
 		autofree char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", r->lower,
 						r->upper, r->work);
@@ -329,17 +352,21 @@ static int mount_rootfs(const struct rt_rootfs *r, struct clbsd_err *err)
 	return remount_fd(fd, MS_NODEV, false, "rootfs", err);
 }
 
-static int mount_volumes(int rootfd, const struct rt_spec *spec, struct clbsd_err *err)
+static int mount_volumes(int rootfd, const struct rt_spec *spec,
+			 const struct uns_mounts *premade, struct clbsd_err *err)
 {
 	for (size_t i = 0; i < spec->n_mounts; i++) {
 		const struct rt_mount *m = &spec->mounts[i];
 		struct stat st;
-		if (stat(m->source, &st) < 0)
+		/* With a user namespace the source may be out of reach by now: its mount is at hand. */
+		if ((premade ? fstat(premade->mounts[i], &st) : stat(m->source, &st)) < 0)
 			return clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND
 								  : CLBSD_E_INTERNAL,
 					     errno, "volume %s: source", m->source);
-		autoclose int fd = mount_at(rootfd, m->dest, S_ISDIR(st.st_mode) ? MK_DIR : MK_FILE,
-					    m->source, NULL, MS_BIND | MS_REC, NULL, err);
+		enum mk mk = S_ISDIR(st.st_mode) ? MK_DIR : MK_FILE;
+		autoclose int fd = premade ? move_at(rootfd, m->dest, mk, premade->mounts[i], err)
+					   : mount_at(rootfd, m->dest, mk, m->source, NULL,
+						      MS_BIND | MS_REC, NULL, err);
 		if (fd < 0)
 			return clbsd_err_prefix(err, "volume %s", m->source);
 		int rc = remount_fd(fd, MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0),
@@ -548,7 +575,7 @@ static bool volumes_touch_masks(const struct rt_spec *spec)
 }
 
 int mnt_setup_rootfs(const struct rt_spec *spec, int console, const char *stage,
-		     struct clbsd_err *err)
+		     const struct uns_mounts *premade, struct clbsd_err *err)
 {
 	const struct rt_rootfs *r = &spec->rootfs;
 	int rc;
@@ -556,18 +583,25 @@ int mnt_setup_rootfs(const struct rt_spec *spec, int console, const char *stage,
 	/* Nothing done here may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "make / private");
-	if ((rc = mount_rootfs(r, err)) < 0)
+	if ((rc = mount_rootfs(r, premade, err)) < 0)
 		return rc;
 	autoclose int rootfd = open(r->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open rootfs %s", r->target);
+	/*
+	 * Host paths were reached as host root's uid (owner of <root>); what is
+	 * made in the rootfs from here on is made as the range's root, which
+	 * the idmapped mounts can store (host root's uid has no mapping there).
+	 */
+	if (premade && (rc = uns_become_root(err)) < 0)
+		return rc;
 
 	if (stage)
 		rc = move_staged(rootfd, stage, err);
 	else
 		rc = mount_kernel_fs(rootfd, err);
 	if (rc < 0 || (console >= 0 && (rc = mount_console(rootfd, console, err)) < 0) ||
-	    (rc = mount_volumes(rootfd, spec, err)) < 0)
+	    (rc = mount_volumes(rootfd, spec, premade, err)) < 0)
 		return rc;
 	if ((!stage || volumes_touch_masks(spec)) && (rc = mask_paths(rootfd, err)) < 0)
 		return rc;
