@@ -15,6 +15,8 @@
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <dirent.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +91,70 @@ void daemon_reap(struct daemon *d)
 }
 
 /*
+/*
+ * <run> and <run>/shims are 0710 root:clbsd when a group clbsd exists: its
+ * members reach the API socket and the shims' console sockets by name (both
+ * 0660 root:clbsd) and can list neither directory; without the group they are
+ * 0700. Everything else below <run> (containers/, pool/, ...) is root's:
+ * directories 0700, files without bits for others. Run at every start, so an
+ * older install is tightened too.
+ */
+static int secure_run(const char *run, struct clbsd_err *err)
+{
+	struct group *gr = getgrnam("clbsd");
+	mode_t open_mode = gr ? 0710 : 0700;
+	autofree char *shims = xasprintf("%s/shims", run);
+	const char *const shared[] = {run, shims};
+	for (size_t i = 0; i < ARRAY_SIZE(shared); i++)
+		if ((gr && chown(shared[i], (uid_t)-1, gr->gr_gid) < 0) ||
+		    chmod(shared[i], open_mode) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "secure %s", shared[i]);
+	DIR *dh = opendir(run);
+	if (!dh)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", run);
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (de = readdir(dh))) {
+		struct stat st;
+		if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
+			continue;
+		if (!strcmp(de->d_name, "shims") ||
+		    fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		mode_t want = S_ISDIR(st.st_mode) ? 0700 : st.st_mode & 07770;
+		if (!S_ISLNK(st.st_mode) && (st.st_mode & 07777) != want &&
+		    fchmodat(dirfd(dh), de->d_name, want, 0) < 0)
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "chmod %s/%s", run,
+					  de->d_name);
+	}
+	closedir(dh);
+	return r;
+}
+
+/*
+ * Every API connection, container log and shim socket is an fd: raise the
+ * soft RLIMIT_NOFILE to the hard limit (at least API_NOFILE_MIN, which root
+ * may set above a low hard limit), so clients run out of the API's own
+ * connection limits long before the daemon runs out of fds.
+ */
+#define API_NOFILE_MIN 65536
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t was = rl.rlim_cur;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < API_NOFILE_MIN) {
+		struct rlimit up = {API_NOFILE_MIN, API_NOFILE_MIN};
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1 << 20 : rl.rlim_max;
+	if (rl.rlim_cur != was && setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("daemon", NULL, "cannot raise the open file limit above %llu: %s",
+			 (unsigned long long)was, strerror(errno));
+}
+
  * The storage driver comes from the configuration's (host :storage ...) and
  * is recorded in <root>/storage.json at the first start: containers made on
  * one driver cannot be read through another, so a later start whose
@@ -387,7 +453,8 @@ int main(int argc, char **argv)
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	autofree char *shims = xasprintf("%s/shims", d.run);
-	if (fs_mkdir_p(d.root, 0711, &err) < 0 || fs_mkdir_p(shims, 0700, &err) < 0) {
+	if (fs_mkdir_p(d.root, 0711, &err) < 0 || fs_mkdir_p(shims, 0700, &err) < 0 ||
+	    secure_run(d.run, &err) < 0) {
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
 		return 1;
 	}
@@ -416,7 +483,8 @@ int main(int argc, char **argv)
 		close(d.filter_fd);
 		d.filter_fd = fd;
 	}
-	if (storage_open(&d, &err) < 0 || image_store_open(d.root, &d.images, &err) < 0) {
+	if (storage_open(&d, &err) < 0 || image_store_open(d.root, &d.images, &err) < 0 ||
+	    storage_secure_root(d.root, &err) < 0) {
 		fprintf(stderr, "clbsdd: %s\n", err.msg);
 		return 1;
 	}

@@ -17,10 +17,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -1248,6 +1250,27 @@ int shim_listen(const char *path, struct clbsd_err *err)
 		close(fd);
 		unlink(path);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "listen on %s", path);
+	}
+	/*
+	 * Members of group clbsd attach to consoles (docs/operations.md): 0660
+	 * root:clbsd. /etc/group is read directly: the shim is linked
+	 * statically, where getgrnam() would need glibc's NSS modules.
+	 */
+	bool have_gid = false;
+	gid_t gid = 0;
+	FILE *gf = fopen("/etc/group", "re");
+	for (struct group *g; gf && !have_gid && (g = fgetgrent(gf));)
+		if (strcmp(g->gr_name, "clbsd") == 0) {
+			gid = g->gr_gid;
+			have_gid = true;
+		}
+	if (gf)
+		fclose(gf);
+	if (have_gid && (chown(path, (uid_t)-1, gid) < 0 || chmod(path, 0660) < 0)) {
+		e = errno;
+		close(fd);
+		unlink(path);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "give %s to group clbsd", path);
 	}
 	return fd;
 }

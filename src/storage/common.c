@@ -1,13 +1,19 @@
 /*
  * What both storage drivers share: the name checks that keep user input
- * safe in paths and zfs argv, and the life cycle of struct storage.
+ * safe in paths and zfs argv, the life cycle of struct storage, and the
+ * modes that keep <root> to root alone.
  */
 #include "driver.h"
 #include "util/util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void storage_release(struct storage *st)
 {
@@ -67,4 +73,85 @@ int storage_check_image_id(const char *id, struct clbsd_err *err)
 	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 				"image id \"%s\" is not valid: expected [a-z0-9], 64 at most",
 				id ? id : "(null)");
+}
+
+/* chmod the entry `name` of dirfd to `dir_mode` (a directory) or strip its bits for others (a file). */
+static int tighten(int dirfd, const char *name, mode_t dir_mode, const char *root,
+		   struct clbsd_err *err)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s/%s", root, name);
+	mode_t want;
+	if (S_ISDIR(st.st_mode))
+		want = dir_mode;
+	else if (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode))
+		want = st.st_mode & 07770;
+	else
+		return 0; /* a symlink is never followed; nothing else belongs here */
+	if ((st.st_mode & 07777) == want)
+		return 0;
+	/* Through an O_PATH fd of the entry itself: a rename in between cannot redirect it. */
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s/%s", root, name);
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	int r = chmod(p, want);
+	int e = errno;
+	close(fd);
+	if (r < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "chmod %s/%s", root, name);
+	return 1;
+}
+
+/* tighten() for every entry of dir (relative to parent, "" = parent itself). */
+static int tighten_all(int parent, const char *sub, const char *shown, bool top,
+		       struct clbsd_err *err)
+{
+	int dfd = openat(parent, *sub ? sub : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", shown);
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", shown);
+	}
+	int n = 0, r = 0;
+	struct dirent *de;
+	while (r >= 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		bool ingress = top && !strcmp(de->d_name, "ingress");
+		r = tighten(dirfd(d), de->d_name, ingress ? 0711 : 0700, shown, err);
+		n += r > 0;
+	}
+	closedir(d);
+	return r < 0 ? r : n;
+}
+
+int storage_secure_root(const char *root, struct clbsd_err *err)
+{
+	autoclose int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", root);
+	struct stat st;
+	int n = 0, r;
+	if (fstat(rfd, &st) == 0 && (st.st_mode & 07777 & ~0711)) {
+		if (fchmod(rfd, 0711) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "chmod %s", root);
+		n++;
+	}
+	if ((r = tighten_all(rfd, "", root, true, err)) < 0)
+		return clbsd_err_prefix(err, "secure %s", root);
+	n += r;
+	/* Each container's volumes too, so that volumes/ alone is not the only guard. */
+	autofree char *vols = xasprintf("%s/volumes", root);
+	autoclose int vfd = open(vols, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (vfd >= 0) {
+		if ((r = tighten_all(vfd, "", vols, false, err)) < 0)
+			return clbsd_err_prefix(err, "secure %s", root);
+		n += r;
+	}
+	return n;
 }

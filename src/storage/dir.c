@@ -415,8 +415,14 @@ static int d_volume_ensure(struct storage *st, const char *ctr, const char *vol,
 	if (storage_check_name("container", ctr, err) < 0 ||
 	    storage_check_name("volume", vol, err) < 0 || dir_props_none(props, err) < 0)
 		return -err->code;
-	autofree char *p = xasprintf("%s/volumes/%s/%s", st->root, ctr, vol);
-	if (fs_mkdir_p(p, 0755, err) < 0)
+	/*
+	 * volumes/ and volumes/<ctr> are root's alone: a volume holds what the
+	 * container's root made, a setuid shell say, which another local user
+	 * must not reach. The volume itself keeps 0755, as the container sees it.
+	 */
+	autofree char *parent = xasprintf("%s/volumes/%s", st->root, ctr);
+	autofree char *p = xasprintf("%s/%s", parent, vol);
+	if (fs_mkdir_p(parent, 0700, err) < 0 || fs_mkdir_p(p, 0755, err) < 0)
 		return clbsd_err_prefix(err, "volume %s of container %s", vol, ctr);
 	*path = steal_ptr(&p);
 	return 0;
@@ -460,9 +466,17 @@ static const struct storage_ops dir_ops = {
 
 int storage_dir_open(const char *root, struct storage *out, struct clbsd_err *err)
 {
+	/*
+	 * Made here, 0700, before anything else can make them with a looser
+	 * mode (a clone or a receive makes volumes/<ctr> on its way).
+	 */
+	static const char *const subs[] = {"tmp", "containers", "volumes"};
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+		autofree char *p = xasprintf("%s/%s", root, subs[i]);
+		if (fs_mkdir_p(p, 0700, err) < 0)
+			return clbsd_err_prefix(err, "storage root %s", root);
+	}
 	autofree char *tmp = xasprintf("%s/tmp", root);
-	if (fs_mkdir_p(tmp, 0700, err) < 0)
-		return clbsd_err_prefix(err, "storage root %s", root);
 	/* Receives a crash cut short (one daemon per root: none runs now). */
 	DIR *dh = opendir(tmp);
 	struct dirent *de;

@@ -252,6 +252,18 @@ int storage_zfs_open(const char *pool, const char *dataset, const char *mnt, str
 void storage_release(struct storage *st);
 void rt_rootfs_release(struct rt_rootfs *r);
 
+/*
+ * Only root may reach what clbsd keeps under <root>: every directory in it
+ * (and each <root>/volumes/<ctr>) becomes 0700 and every file in it loses
+ * its bits for others; <root> itself and <root>/ingress stay 0711 (nginx
+ * workers run as nobody and need to reach ingress/tmp/). Volumes, root file systems and images hold
+ * files a container made as its root (a setuid copy of a shell, say), so a
+ * path to them open to other users is a way to root. Idempotent: run at
+ * every daemon start, it also tightens an install made by an older version.
+ * Symlinks are left alone. Returns how many modes it changed, or -errno.
+ */
+int storage_secure_root(const char *root, struct clbsd_err *err);
+
 /* <root>/containers/<name> (a new string). */
 char *storage_ctr_dir(const struct storage *st, const char *name);
 /* Checks shared by the drivers; each sets an INVALID error naming the value. */

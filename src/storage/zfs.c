@@ -962,6 +962,18 @@ static int z_ctr_aside(struct storage *st, const char *name, int how, struct clb
 	return zfs_mount_tree(aside, err);
 }
 
+/*
+ * chmod 0700 the mounted root of a dataset (or its mount point while it is
+ * not mounted). zfs gives a new file system's root 0755, and the mode is
+ * the dataset's own, so it travels with it (send, clone) once set.
+ */
+static int private_root(const char *dir, struct clbsd_err *err)
+{
+	if (chmod(dir, 0700) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "chmod 0700 %s", dir);
+	return 0;
+}
+
 /* Make <ds>/volumes/<ctr> if missing; *made says whether it was. */
 int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made,
 		       struct clbsd_err *err)
@@ -979,7 +991,8 @@ int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made,
 	if (zfs_need_empty_dir(dir, err) < 0 || make_ds(NULL, vols, NULL, err) < 0)
 		return -err->code;
 	*made = true;
-	return 0;
+	/* A new dataset's root is 0755; volumes/ is the guard, this one is a second. */
+	return private_root(dir, err);
 }
 
 static int z_volume_ensure(struct storage *st, const char *ctr, const char *vol,
@@ -1562,7 +1575,7 @@ static int ensure_sub(const struct storage *st, const char *sub, const char *mp,
 		return -err->code;
 	if (s == ZFS_DS_FOREIGN)
 		return foreign(ds, err);
-	if (mp && (fs_mkdir_p(mp, 0755, err) < 0))
+	if (mp && (fs_mkdir_p(mp, 0700, err) < 0 || private_root(mp, err) < 0))
 		return -err->code;
 	if (s == ZFS_DS_ABSENT) {
 		if (mp && zfs_need_empty_dir(mp, err) < 0)
@@ -1640,6 +1653,11 @@ int storage_zfs_open(const char *pool, const char *dataset, const char *mnt, str
 		r = ensure_sub(&st, "volumes", volumes, err);
 	if (r == 0)
 		r = fs_mkdir_p(tmp, 0700, err);
+	/* Now the datasets' own roots (0755 when zfs made them), mounted on top. */
+	if (r == 0)
+		r = private_root(containers, err);
+	if (r == 0)
+		r = private_root(volumes, err);
 	struct statfs sf;
 	if (r == 0 && statfs(containers, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC)
 		st.fuse = true;
