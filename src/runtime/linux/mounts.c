@@ -12,9 +12,12 @@
  * openat2 is missing (Linux < 5.6) any symlink on the way is refused instead.
  *
  * Device nodes: the container keeps CAP_MKNOD (Docker's default set), but
- * every file system it can write to is mounted nodev, so a node it makes
- * cannot be opened. The only usable nodes are the host's null, zero, full,
- * random, urandom and tty bind-mounted into /dev, and its own devpts.
+ * every file system it can write to is mounted nodev, volumes and a copied
+ * rootfs recursively (mount_setattr(AT_RECURSIVE)), so a node it makes, or
+ * one the host has on a mount below a volume's source, cannot be opened.
+ * The only usable nodes are the host's null, zero, full, random, urandom
+ * and tty bind-mounted into /dev, and its own devpts; the cgroup device
+ * allow-list (cgroup.c) refuses every other node even where nodev is missing.
  */
 #include "runtime/linux/linux.h"
 #include "util/util.h"
@@ -261,17 +264,70 @@ static unsigned long mnt_flags(const char *path)
 	return f;
 }
 
+/* Remount one mount (by path or /proc/self/fd/N) adding flags, keeping its others. */
+static int remount_one(const char *path, unsigned long add)
+{
+	unsigned long f = mnt_flags(path) | add;
+	return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | f, NULL) < 0 ? -errno : 0;
+}
+
+/*
+ * Without mount_setattr() (Linux < 5.12): remount, one by one, every mount
+ * of this namespace below the one whose root is fd. mountinfo lists parents
+ * before children, so a mount found below is remounted after its parent.
+ */
+static int remount_below(int fd, unsigned long add, const char *what, struct clbsd_err *err)
+{
+	struct fdpath fp;
+	char top[PATH_MAX];
+	ssize_t n = readlink(fdp(&fp, fd), top, sizeof(top) - 1);
+	if (n <= 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, n < 0 ? errno : EINVAL, "find %s", what);
+	top[n] = '\0';
+	autofree char *mi = NULL;
+	if (fs_read_file("/proc/self/mountinfo", &mi, NULL, err) < 0)
+		return clbsd_err_prefix(err, "mounts below %s", what);
+	for (char *save = NULL, *l = strtok_r(mi, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		/* id parent maj:min root MOUNT-POINT ...: the fifth field, octal escapes undone. */
+		char *f = l;
+		for (int i = 0; i < 4 && f; i++)
+			f = strchr(f, ' ') ? strchr(f, ' ') + 1 : NULL;
+		if (!f)
+			continue;
+		char mp[PATH_MAX];
+		size_t o = 0;
+		for (; *f && *f != ' ' && o < sizeof(mp) - 1; f++) {
+			if (f[0] == '\\' && f[1] >= '0' && f[1] <= '3' && f[2] && f[3]) {
+				mp[o++] = (char)((f[1] - '0') * 64 + (f[2] - '0') * 8 + (f[3] - '0'));
+				f += 3;
+			} else {
+				mp[o++] = *f;
+			}
+		}
+		mp[o] = '\0';
+		if (strncmp(mp, top, (size_t)n) != 0 || mp[n] != '/')
+			continue;
+		int r = remount_one(mp, add);
+		if (r < 0 && r != -ENOENT)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "remount %s below %s", mp, what);
+	}
+	return 0;
+}
+
 /*
  * Add flags to the mount whose root is `fd`, keeping its other flags (a bind
- * remount resets what it does not name). `rec` also covers the mounts below
- * it where mount_setattr() exists.
+ * remount resets what it does not name). `rec` covers every mount below it
+ * too: a volume is a recursive bind, and a mount the host has below its
+ * source (a tmpfs, say) must not keep device nodes or setuid working there.
  */
 static int remount_fd(int fd, unsigned long add, bool rec, const char *what,
 		      struct clbsd_err *err)
 {
 	struct fdpath fp;
-	if (rec && (add & MS_RDONLY)) {
-		struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+	if (rec) {
+		struct mount_attr attr = {0};
+		if (add & MS_RDONLY)
+			attr.attr_set |= MOUNT_ATTR_RDONLY;
 		if (add & MS_NODEV)
 			attr.attr_set |= MOUNT_ATTR_NODEV;
 		if (add & MS_NOSUID)
@@ -281,14 +337,14 @@ static int remount_fd(int fd, unsigned long add, bool rec, const char *what,
 		if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) == 0)
 			return 0;
 		if (errno != ENOSYS)
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "remount %s read-only",
-					     what);
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "remount %s%s", what,
+					     (add & MS_RDONLY) ? " read-only" : "");
 	}
-	unsigned long f = mnt_flags(fdp(&fp, fd)) | add;
-	if (mount(NULL, fdp(&fp, fd), NULL, MS_REMOUNT | MS_BIND | f, NULL) < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "remount %s%s", what,
+	int r = remount_one(fdp(&fp, fd), add);
+	if (r < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "remount %s%s", what,
 				     (add & MS_RDONLY) ? " read-only" : "");
-	return 0;
+	return rec ? remount_below(fd, add, what, err) : 0;
 }
 
 /* Mount onto rel (resolved in rootfd) and return an fd of the new mount's root. */
@@ -349,7 +405,7 @@ static int mount_rootfs(const struct rt_rootfs *r, const struct uns_mounts *prem
 	autoclose int fd = open(r->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open rootfs %s", r->target);
-	return remount_fd(fd, MS_NODEV, false, "rootfs", err);
+	return remount_fd(fd, MS_NODEV, true, "rootfs", err);
 }
 
 static int mount_volumes(int rootfd, const struct rt_spec *spec,
@@ -369,8 +425,9 @@ static int mount_volumes(int rootfd, const struct rt_spec *spec,
 						      MS_BIND | MS_REC, NULL, err);
 		if (fd < 0)
 			return clbsd_err_prefix(err, "volume %s", m->source);
+		/* Recursive: the mounts below the source become nodev,nosuid too. */
 		int rc = remount_fd(fd, MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0),
-				    m->readonly, m->dest, err);
+				    true, m->dest, err);
 		if (rc < 0)
 			return clbsd_err_prefix(err, "volume %s", m->source);
 	}
