@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/bpf.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -21,6 +23,8 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,7 +177,7 @@ int cg_sys_parse(const char *mountinfo, const char *prefix, struct cg_sys *out,
 			if (h.ctrls[0] && strncmp(h.ctrls, "name=", 5) != 0)
 				v1 = true;
 		}
-		static const char *const uses[] = {"cpu", "cpuacct", "memory", "pids"};
+		static const char *const uses[] = {"cpu", "cpuacct", "memory", "pids", "devices"};
 		h.used = h.v2 || strncmp(h.ctrls, "name=", 5) == 0;
 		for (size_t u = 0; !h.used && u < ARRAY_SIZE(uses); u++)
 			h.used = list_has(h.ctrls, uses[u]);
@@ -497,6 +501,183 @@ static int set_limits(const struct cg_sys *cg, const char *path, const struct rt
 	return 0;
 }
 
+/* ---- the device allow-list ---- */
+
+#define RWM (CG_DEV_MKNOD | CG_DEV_READ | CG_DEV_WRITE)
+/*
+ * Docker's default list less tun: making any node is allowed (images
+ * unpack nodes), opening only what the runtime's /dev holds (mounts.c):
+ * null, zero, full, random, urandom, tty, console, ptmx and the
+ * pseudo-terminals of devpts (major 136; /dev/console is one of the host's).
+ */
+const struct cg_dev_rule cg_dev_rules[] = {
+	{'c', -1, -1, CG_DEV_MKNOD}, {'b', -1, -1, CG_DEV_MKNOD}, {'c', 1, 3, RWM},
+	{'c', 1, 5, RWM},            {'c', 1, 7, RWM},            {'c', 1, 8, RWM},
+	{'c', 1, 9, RWM},            {'c', 5, 0, RWM},            {'c', 5, 1, RWM},
+	{'c', 5, 2, RWM},            {'c', 136, -1, RWM},
+};
+const size_t cg_dev_nrules = ARRAY_SIZE(cg_dev_rules);
+
+void cg_dev_rule_v1(const struct cg_dev_rule *r, char *buf, size_t n)
+{
+	char maj[16], min[16];
+	snprintf(maj, sizeof(maj), r->major < 0 ? "*" : "%d", r->major);
+	snprintf(min, sizeof(min), r->minor < 0 ? "*" : "%d", r->minor);
+	snprintf(buf, n, "%c %s:%s %s%s%s", r->type, maj, min, r->access & CG_DEV_READ ? "r" : "",
+		 r->access & CG_DEV_WRITE ? "w" : "", r->access & CG_DEV_MKNOD ? "m" : "");
+}
+
+static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
+{
+	return (struct bpf_insn){.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
+}
+
+/*
+ * The context is struct bpf_cgroup_dev_ctx: access_type (the access in the
+ * upper 16 bits, the type, BPF_DEVCG_DEV_*, in the lower), major, minor. A
+ * rule is a block of tests, each jumping to the next block on a mismatch,
+ * and "return 1" at its end; after the last block, "return 0" (deny).
+ */
+size_t cg_dev_prog(struct bpf_insn *out, size_t max)
+{
+	struct bpf_insn p[128];
+	size_t n = 0;
+	/* r2 = type, r3 = access, r4 = major, r5 = minor */
+	p[n++] = insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1, 0, 0);
+	p[n++] = insn(BPF_ALU | BPF_AND | BPF_K, BPF_REG_2, 0, 0, 0xffff);
+	p[n++] = insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_3, BPF_REG_1, 0, 0);
+	p[n++] = insn(BPF_ALU | BPF_RSH | BPF_K, BPF_REG_3, 0, 0, 16);
+	p[n++] = insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_4, BPF_REG_1, 4, 0);
+	p[n++] = insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_5, BPF_REG_1, 8, 0);
+	for (size_t i = 0; i < cg_dev_nrules; i++) {
+		const struct cg_dev_rule *r = &cg_dev_rules[i];
+		size_t jumps[4], nj = 0;
+		if (n + 9 > ARRAY_SIZE(p))
+			return 0;
+		if (r->type != 'a') {
+			jumps[nj++] = n;
+			p[n++] = insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_2, 0, 0,
+				      r->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR);
+		}
+		if ((r->access & RWM) != RWM) {
+			/* Every access asked for must be in the rule's. */
+			p[n++] = insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_3, 0, 0);
+			p[n++] = insn(BPF_ALU | BPF_AND | BPF_K, BPF_REG_1, 0, 0,
+				      (int32_t)(~r->access & RWM));
+			jumps[nj++] = n;
+			p[n++] = insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_1, 0, 0, 0);
+		}
+		if (r->major >= 0) {
+			jumps[nj++] = n;
+			p[n++] = insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, 0, r->major);
+		}
+		if (r->minor >= 0) {
+			jumps[nj++] = n;
+			p[n++] = insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, r->minor);
+		}
+		p[n++] = insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1);
+		p[n++] = insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+		/* A mismatch jumps to the first instruction after this block. */
+		for (size_t j = 0; j < nj; j++)
+			p[jumps[j]].off = (int16_t)(n - jumps[j] - 1);
+	}
+	p[n++] = insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
+	p[n++] = insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	if (n > max)
+		return 0;
+	memcpy(out, p, n * sizeof(*p));
+	return n;
+}
+
+static long sys_bpf(int cmd, union bpf_attr *a)
+{
+	return syscall(SYS_bpf, cmd, a, sizeof(*a));
+}
+
+int cg_dev_attach_v2(const char *dir, struct clbsd_err *err)
+{
+	autoclose int cfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cfd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
+	/* A reused cgroup has its program already (BPF_F_ALLOW_MULTI would stack a second). */
+	union bpf_attr q = {0};
+	q.query.target_fd = (uint32_t)cfd;
+	q.query.attach_type = BPF_CGROUP_DEVICE;
+	if (sys_bpf(BPF_PROG_QUERY, &q) == 0 && q.query.prog_cnt > 0)
+		return 0;
+	struct bpf_insn prog[128];
+	size_t n = cg_dev_prog(prog, ARRAY_SIZE(prog));
+	static char log[4096];
+	union bpf_attr a = {0};
+	a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+	a.insns = (uint64_t)(uintptr_t)prog;
+	a.insn_cnt = (uint32_t)n;
+	a.license = (uint64_t)(uintptr_t) "GPL";
+	autoclose int pfd = (int)sys_bpf(BPF_PROG_LOAD, &a);
+	if (pfd < 0) {
+		/* Again with the verifier's log, to say why. */
+		int e = errno;
+		log[0] = '\0';
+		a.log_buf = (uint64_t)(uintptr_t)log;
+		a.log_size = sizeof(log);
+		a.log_level = 1;
+		int again = (int)sys_bpf(BPF_PROG_LOAD, &a);
+		if (again >= 0)
+			close(again);
+		log[strcspn(log, "\n")] = '\0';
+		return clbsd_err_set(err, e == EPERM ? CLBSD_E_FORBIDDEN : CLBSD_E_UNAVAIL, e,
+				     "load the device program%s%s", *log ? ": " : "", log);
+	}
+	union bpf_attr t = {0};
+	t.target_fd = (uint32_t)cfd;
+	t.attach_bpf_fd = (uint32_t)pfd;
+	t.attach_type = BPF_CGROUP_DEVICE;
+	t.attach_flags = BPF_F_ALLOW_MULTI;
+	if (sys_bpf(BPF_PROG_ATTACH, &t) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "attach the device program to %s",
+				     dir);
+	return 0;
+}
+
+/* Whether mnt is a real cgroup file system (not a unit test's directory tree). */
+static bool real_cgroup_fs(const char *mnt)
+{
+	struct statfs sf;
+	return statfs(mnt, &sf) == 0 &&
+	       (sf.f_type == CGROUP_SUPER_MAGIC || sf.f_type == CGROUP2_SUPER_MAGIC);
+}
+
+/*
+ * The allow-list on the v1 devices controller when it is mounted, else as
+ * a program on the cgroup2 hierarchy; a host with neither is refused, as a
+ * container there could open any node it finds on a mount without nodev.
+ */
+static int set_devices(const struct cg_sys *cg, const char *path, struct clbsd_err *err)
+{
+	if (!cg->n || !real_cgroup_fs(cg->h[0].mnt))
+		return 0;
+	for (size_t i = 0; i < cg->n; i++) {
+		const struct cg_hier *h = &cg->h[i];
+		if (h->v2 || !list_has(h->ctrls, "devices"))
+			continue;
+		int rc = write_file(h, path, "devices.deny", "a", err);
+		for (size_t r = 0; rc == 0 && r < cg_dev_nrules; r++) {
+			char line[48];
+			cg_dev_rule_v1(&cg_dev_rules[r], line, sizeof(line));
+			rc = write_file(h, path, "devices.allow", line, err);
+		}
+		return rc < 0 ? clbsd_err_prefix(err, "device allow-list") : 0;
+	}
+	const struct cg_hier *v2 = find_v2(cg);
+	if (!v2)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+					"device allow-list: no devices controller (cgroup v1) and "
+					"no cgroup2 hierarchy for a device program; mount one");
+	autofree char *dir = xasprintf("%s/%s", v2->mnt, path);
+	int rc = cg_dev_attach_v2(dir, err);
+	return rc < 0 ? clbsd_err_prefix(err, "device allow-list") : 0;
+}
+
 static int procs(const struct cg_sys *cg, const char *path, pid_t **out, size_t *n,
 		 struct clbsd_err *err);
 
@@ -551,6 +732,9 @@ int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits 
 	bool fresh = true;
 	for (size_t i = 0; i < cg->n; i++)
 		fresh = fresh && (made[i] || !cg->h[i].used);
+	/* Before any process is in it: a pool's init is made here long before its claim. */
+	if (rc == 0)
+		rc = set_devices(cg, path, err);
 	if (rc == 0)
 		rc = set_limits(cg, path, lim, fresh, err);
 	if (rc < 0) {

@@ -42,9 +42,9 @@ struct cg_hier {
 	/*
 	 * A container gets a cgroup here: cgroup2, a named hierarchy
 	 * (name=systemd: process tracking) or a v1 one holding a controller
-	 * clbsd uses (cpu, cpuacct, memory, pids). The others (cpuset, blkio,
-	 * devices, freezer, ...) would only cost a mkdir, a join and an rmdir
-	 * per start: the container stays in its parent's cgroup there.
+	 * clbsd uses (cpu, cpuacct, memory, pids, devices: the allow-list). The
+	 * others (cpuset, blkio, freezer, ...) would only cost a mkdir, a join
+	 * and an rmdir per start: the container stays in its parent's cgroup there.
 	 */
 	bool used;
 };
@@ -121,6 +121,36 @@ int cg_oom_kills(const struct cg_sys *cg, const char *path, uint64_t *n, struct 
 int cg_oom_fd(const struct cg_sys *cg, const char *path, int *fd, struct clbsd_err *err);
 /* rmdir `path` everywhere, retrying for up to timeout_ms while tasks drain. Idempotent. */
 int cg_destroy(const struct cg_sys *cg, const char *path, int timeout_ms, struct clbsd_err *err);
+
+/*
+ * The device allow-list (cg_create() applies it): a container may make any
+ * node (mknod, as Docker allows) but open only null, zero, full, random,
+ * urandom, tty, console, ptmx and its pseudo-terminals, so a node it plants
+ * or finds is useless even on a mount without nodev. On the v1 devices
+ * controller it is devices.deny "a" then one devices.allow line per rule;
+ * without that controller, a BPF_PROG_TYPE_CGROUP_DEVICE program attached
+ * to the cgroup2 cgroup (BPF_F_ALLOW_MULTI, so a parent's still applies).
+ */
+struct cg_dev_rule {
+	char type;         /* 'c', 'b' or 'a' (both) */
+	int major, minor;  /* -1: any */
+	unsigned access;   /* CG_DEV_MKNOD | CG_DEV_READ | CG_DEV_WRITE */
+};
+#define CG_DEV_MKNOD 1u /* the values of BPF_DEVCG_ACC_* */
+#define CG_DEV_READ  2u
+#define CG_DEV_WRITE 4u
+extern const struct cg_dev_rule cg_dev_rules[];
+extern const size_t cg_dev_nrules;
+/* A rule as a devices.allow line ("c 1:3 rwm"); buf has at least 32 bytes. */
+void cg_dev_rule_v1(const struct cg_dev_rule *r, char *buf, size_t n);
+/*
+ * The allow-list as a cgroup device program: the instructions are written
+ * to out (struct bpf_insn[max]); returns how many, or 0 when max is too small.
+ */
+struct bpf_insn;
+size_t cg_dev_prog(struct bpf_insn *out, size_t max);
+/* Load cg_dev_prog() and attach it to the cgroup2 directory dir (once: none if one is there). */
+int cg_dev_attach_v2(const char *dir, struct clbsd_err *err);
 
 /* ---- health probes ---- */
 
