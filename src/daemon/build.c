@@ -33,12 +33,14 @@
 #include "util/util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -972,4 +974,54 @@ void images_sync(struct daemon *d)
 		}
 		json_decref(body);
 	}
+}
+
+/*
+ * A daemon killed during a build leaves <root>/build/tmp/step-* (a copy of
+ * the tree being built) and, during a RUN, that step's container: its shim
+ * runs on without a reader, its command runs on in the build's cgroup. At
+ * start nothing builds yet, so everything in build/tmp is stale: each step's
+ * spec.json (the daemon's own file, beside the tree) names the cgroup, which
+ * is killed and removed (the shim, whose child that was, then exits), and
+ * the directory is emptied. Only the daemon's files are read: the tree in
+ * each step's fs/ is never looked into, and removal does not cross mount points.
+ */
+void build_cleanup_stale(struct daemon *d)
+{
+	autofree char *tmp = xasprintf("%s/build/tmp", d->root);
+	DIR *dir = opendir(tmp);
+	if (!dir)
+		return;
+	size_t steps = 0, killed = 0;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, "step-", 5) != 0)
+			continue;
+		steps++;
+		autofree char *spec_path = xasprintf("%s/%s/spec.json", tmp, de->d_name);
+		autofree char *json = NULL;
+		struct clbsd_err err;
+		struct rt_spec spec;
+		if (fs_read_file(spec_path, &json, NULL, &err) < 0 ||
+		    rt_spec_from_json(json, &spec, &err) < 0)
+			continue; /* not a RUN step, or killed before its spec was written */
+		const char *leaf = spec.cgroup ? strrchr(spec.cgroup, '/') : NULL;
+		if (leaf && strncmp(leaf + 1, "build-", 6) == 0) {
+			if (d->rt->kill_all(&spec, SIGKILL, &err) == 0)
+				killed++;
+			if (d->rt->destroy(&spec, &err) < 0)
+				log_warn("build", NULL, "stale build step %s: remove its cgroup: %s",
+					 de->d_name, err.msg);
+		}
+		rt_spec_release(&spec);
+	}
+	closedir(dir);
+	struct clbsd_err err;
+	if (fs_empty_dir(tmp, &err) < 0)
+		log_warn("build", NULL, "remove what an interrupted build left: %s", err.msg);
+	else if (steps)
+		log_info("build", NULL,
+			 "removed %zu step(s) an interrupted build left, and stopped %zu RUN "
+			 "container(s)",
+			 steps, killed);
 }

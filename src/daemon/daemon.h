@@ -215,6 +215,8 @@ struct evhttp_request;
 int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, struct clbsd_err *err);
 /* Build the configuration's (image NAME :build ...) and tag its :from images (each pass). */
 void images_sync(struct daemon *d);
+/* At start: kill the RUN containers and remove the steps a killed daemon's builds left. */
+void build_cleanup_stale(struct daemon *d);
 
 /* ingress.c: routes from the configuration, rendered into the routing container */
 struct dingress;
