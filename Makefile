@@ -44,7 +44,7 @@ UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC := $(wildcard tests/tools/*_tool.c)
 TOOLS   := $(patsubst tests/tools/%_tool.c,$(BUILD)/tools/%-tool,$(TOOL_SRC))
 
-.PHONY: all deps check demo demo-stop asan fuzz clean install bench lint
+.PHONY: all deps check demo demo-stop asan fuzz fuzz-build fuzz-bins clean install bench lint
 # Small static programs the tests run inside busybox containers: the network
 # tests' echo server and the attacks of tests/security/ (what busybox cannot
 # do: io_uring_setup, AF_VSOCK, pidfd_getfd, /proc/PID/mem, ...). They are
@@ -104,6 +104,7 @@ deps:
 
 check: deps
 	$(MAKE) all
+	$(MAKE) fuzz-build
 	BUILD=$(BUILD) tests/run.sh
 
 demo:
@@ -114,21 +115,37 @@ demo:
 demo-stop:
 	scripts/demo.sh stop
 
+# Leaks fail a test too; tests/lsan.supp lists what is left on purpose.
+ASAN_OPTIONS_TEST := detect_leaks=1:abort_on_error=0:print_summary=1
+LSAN_OPTIONS_TEST := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 asan:
 	scripts/deps.sh check
 	$(MAKE) BUILD=build-asan CC=clang SHIM_STATIC= CLI_STATIC= \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" all
-	BUILD=build-asan ASAN_OPTIONS=detect_leaks=0 tests/run.sh
+	BUILD=build-asan ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) LSAN_OPTIONS=$(LSAN_OPTIONS_TEST) \
+	  UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
 
-FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
-build-fuzz/%: tests/fuzz/%.c FORCE
-	$(MAKE) BUILD=build-fuzz CC=clang \
-	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libclbsd.a
-	clang $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< build-fuzz/libclbsd.a $(LIBS_TEST)
-FORCE:
-fuzz: $(FUZZ_BINS)
-	scripts/fuzz.sh $(FUZZ_BINS)
+# The fuzzers: libFuzzer with ASan+UBSan, built by clang in build-fuzz/ by
+# one sub-make (several would rewrite the same archive at once).
+# fuzz_create drives the daemon's own container code, so it links the
+# daemon's objects (libclbsdd.a, all but main.c); the other targets need
+# only the library. `make fuzz-build` builds them, `make check` runs each
+# for a few seconds (tests/run.sh), `make fuzz` for FUZZ_TIME seconds each.
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
+DAEMON_LIB  := $(BUILD)/libclbsdd.a
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
+$(DAEMON_LIB): $(call obj,$(filter-out src/daemon/main.c,$(DAEMON_SRC)))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(DAEMON_LIB) $(LIB)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS_DAEMON)
+fuzz-bins: $(FUZZ_BINS)
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="$(FUZZ_CFLAGS)" LDFLAGS= fuzz-bins
+fuzz: fuzz-build
+	scripts/fuzz.sh
 
 bench: all
 	scripts/deps.sh bench

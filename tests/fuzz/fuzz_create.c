@@ -1,18 +1,32 @@
 /*
  * libFuzzer target: the HTTP/JSON input of POST /v1/containers, through the
- * daemon's own validation and creation code (container.c compiled in), on a
- * throwaway root with one tiny image. Whatever is created is destroyed
- * again, so every input starts from the same state.
+ * daemon's own validation and creation code (linked from the daemon's
+ * objects, libclbsdd.a; daemon_event, which lives in main.c, is stubbed
+ * here), on a throwaway root with one tiny image. Whatever is created is
+ * destroyed again, so every input starts from the same state.
  */
-#include "../../src/daemon/container.c"
+#include "daemon/daemon.h"
+#include "util/util.h"
 
+#include <event2/event.h>
+#include <event2/thread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+/* main.c's functions, which the daemon's objects call: no events, no shims. */
 void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs)
 {
 	json_decref(attrs);
+}
+
+void daemon_track_child(struct daemon *d, pid_t pid)
+{
+}
+
+void daemon_reap(struct daemon *d)
+{
 }
 
 static int no_destroy(const struct rt_spec *spec, struct clbsd_err *err)
@@ -31,7 +45,9 @@ static void remove_root(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static char root[] = "/tmp/clbsd-fuzz-create-XXXXXX";
+	/* Under $TMPDIR, which scripts/fuzz.sh removes even after a crash. */
+	const char *tmp = getenv("TMPDIR");
+	char *root = xasprintf("%s/clbsd-fuzz-create-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	struct clbsd_err err;
 	if (!mkdtemp(root))
 		abort();
@@ -40,9 +56,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	d.run = root;
 	d.cgroup_parent = "clbsd-fuzz";
 	d.rt = &rt;
+	/* Removal finishes on the loop after a worker thread, as in the daemon. */
+	if (evthread_use_pthreads() < 0 || !(d.base = event_base_new()))
+		abort();
 	atexit(remove_root);
+	/* The daemon's network state as at its start: no network configured. */
 	if (storage_dir_open(root, &d.storage, &err) < 0 ||
-	    image_store_open(root, &d.images, &err) < 0)
+	    image_store_open(root, &d.images, &err) < 0 || dnet_init(&d, &err) < 0)
 		abort();
 	char *staging;
 	struct image_config cfg = {0};
@@ -69,6 +89,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static void stuck(evutil_socket_t fd, short what, void *arg)
+{
+	abort(); /* the worker never finished removing the container */
+}
+
+/* Run the loop until the removal's done() has run on it (or 30 s passed). */
+static void wait_removed(void)
+{
+	struct timeval tv = {30, 0};
+	struct event *watchdog = evtimer_new(d.base, stuck, NULL);
+	evtimer_add(watchdog, &tv);
+	event_base_loop(d.base, EVLOOP_ONCE);
+	event_free(watchdog);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	json_t *req = json_loadb((const char *)data, size, 0, NULL);
@@ -77,10 +112,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct container *c;
 	struct clbsd_err err;
 	if (ctr_create(&d, req, &c, &err) == 0) {
-		if (ctr_destroy(c, &err) < 0)
+		int r = ctr_destroy(c, &err);
+		if (r < 0 || (r == CTR_DESTROY_SLOW && ctr_destroy_files(c, &err) < 0))
 			abort();
 		d.ctrs = c->next;
 		ctr_free(c);
+		if (r == 0)
+			wait_removed();
 	} else if (!*err.msg) {
 		abort(); /* every refusal must say why */
 	}
