@@ -53,6 +53,22 @@ for t in tests/integration/*.sh tests/security/*.sh; do
 	case "$t" in *"$pattern"*) ;; *) continue ;; esac
 	run_one "$t" timeout 600 bash "$t"
 done
+# The fuzz targets (built by `make fuzz-build`, which `make check` runs), a
+# few seconds each on their seed corpora: one "ok/FAIL fuzz.NAME" each, and
+# a crash leaves its input in $FUZZ_BUILD/crashes/. `make fuzz` runs longer.
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+for src in tests/fuzz/fuzz_*.c; do
+	[ -f "$src" ] || continue
+	case "$src" in *"$pattern"*) ;; *) continue ;; esac
+	bin=$FUZZ_BUILD/$(basename "$src" .c)
+	if [ -x "$bin" ]; then
+		run_one "$bin" env FUZZ_TIME="${FUZZ_CHECK_TIME:-3}" scripts/fuzz.sh "$bin"
+	else
+		name=$(basename "$src" .c)
+		echo "skip fuzz.${name#fuzz_}: $bin is not built (make fuzz-build)"
+		skipped=$((skipped + 1))
+	fi
+done
 # The project's shell scripts pass shellcheck (STYLE.md).
 lint() {
 	if ! command -v shellcheck >/dev/null; then
