@@ -5,13 +5,18 @@
 
 #include <unistd.h>
 
-/* Build one source; returns the conf or NULL with every diagnostic in *msg. */
+/*
+ * Build one source; returns the conf or NULL with every diagnostic in *msg.
+ * *msg is NULL or an earlier build()'s message, which is freed: a test may
+ * reuse one variable (and the leak checker of `make asan` counts the rest).
+ */
 static struct conf *build(const char *text, char **msg)
 {
 	struct conf_diags d = CONF_DIAGS_INIT;
 	struct conf_source src = {"c.conf", text, strlen(text)};
 	struct conf *c = NULL;
 	int r = conf_build(&src, 1, &c, &d);
+	free(*msg);
 	*msg = conf_diags_format(&d);
 	conf_diags_release(&d);
 	return r == 0 ? c : NULL;
@@ -20,7 +25,7 @@ static struct conf *build(const char *text, char **msg)
 /* The diagnostics of a configuration that must fail. */
 static char *errs(const char *text)
 {
-	char *msg;
+	char *msg = NULL;
 	struct conf *c = build(text, &msg);
 	if (c) {
 		conf_free(c);
