@@ -295,6 +295,13 @@ int daemon_spawn_shim(struct daemon *d, const char *const *argv, int *ready_fd, 
  * compiled syscall filter, which it finds at fd 4. Caller frees the array.
  */
 const char **daemon_shim_argv(struct daemon *d, const char *const *argv);
+/*
+ * shimexe.c: a dup (close-on-exec, >= 5) of the sealed memfd copy of
+ * d->shim_path that every shim is executed from (never the file itself:
+ * CVE-2019-5736); the copy is renewed when the file changes. Thread-safe.
+ * Run it as "/proc/self/fd/N"; the caller closes the fd.
+ */
+int daemon_shim_exe(struct daemon *d, struct clbsd_err *err);
 /* daemon_spawn_shim() with fd3 (the caller's) as the shim's fd 3, and no pipe. */
 int daemon_spawn_shim_fd(struct daemon *d, const char *const *argv, int fd3, pid_t *pid,
 			 struct clbsd_err *err);

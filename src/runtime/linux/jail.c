@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -219,34 +220,98 @@ static int setup_stdio(const struct rt_stdio *io, bool tty, struct clbsd_err *er
 	return 0;
 }
 
-/* Nothing but 0..2 (and the report socket, until exec) may reach the container. */
-static void cloexec_all(void)
+/*
+ * Close every fd from 3 up except the n in keep (-1 entries are skipped):
+ * closed, not close-on-exec, because a process on its way into a container
+ * can be looked at before it execs (/proc/PID/fd, pidfd_getfd), and what
+ * it holds then is what the container gets (CVE-2016-9962).
+ * Async-signal-safe: it runs between fork and exec.
+ */
+static void close_fds_except(const int *keep, size_t n)
 {
-	if (syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) == 0)
-		return;
-	long max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 1 << 20)
-		max = 1 << 20;
-	for (int fd = 3; fd < max; fd++)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	int k[16];
+	size_t m = 0;
+	for (size_t i = 0; i < n && m < ARRAY_SIZE(k); i++)
+		if (keep[i] > 2)
+			k[m++] = keep[i];
+	/* Insertion sort: a handful of fds. */
+	for (size_t i = 1; i < m; i++)
+		for (size_t j = i; j > 0 && k[j - 1] > k[j]; j--) {
+			int t = k[j];
+			k[j] = k[j - 1];
+			k[j - 1] = t;
+		}
+	unsigned lo = 3;
+	for (size_t i = 0; i <= m; i++) {
+		unsigned hi = i < m ? (unsigned)k[i] : ~0U;
+		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0U) < 0) {
+			/* Kernels before 5.9: one by one, up to the fd limit. */
+			long max = sysconf(_SC_OPEN_MAX);
+			if (max < 0 || max > 1 << 20)
+				max = 1 << 20;
+			for (long fd = lo; fd < max && fd < (long)hi; fd++)
+				close((int)fd);
+		}
+		if (i < m)
+			lo = (unsigned)k[i] + 1;
+	}
 }
 
+/*
+ * First thing in a helper forked from the shim, before it joins or makes any
+ * namespace: the seccomp filter read into memory (its fd is about to go),
+ * every fd of the shim closed but the n in keep (the report socket, the
+ * stdio to pass on, namespace fds) and, with undumpable, not dumpable: then
+ * nothing in the container may open its /proc/PID/mem, read its fd links
+ * or take its fds with pidfd_getfd, and its clone inherits that until it
+ * execs (CVE-2016-9962). An exec joins a container whose processes are
+ * there to look; an init makes new, empty namespaces, where nothing runs
+ * before it execs the command, so it stays dumpable (a user namespace's
+ * maps are written through its /proc/PID).
+ */
+static void lock_helper(int sock, const int *keep, size_t n, bool undumpable)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (undumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "make the helper not dumpable");
+		die(sock, &err);
+	}
+	if (sec_precompile(&err) < 0)
+		die(sock, &err);
+	close_fds_except(keep, n);
+}
+
+/*
+ * From here on the process is in the container. Order matters: the stdio
+ * goes to 0..2 and every other fd but the report socket (close-on-exec)
+ * is closed before anything else; seccomp and no_new_privs follow the
+ * credential change at once, so the process never runs as the container's
+ * user without them; it stays not dumpable (a uid change may make it
+ * dumpable again, per fs.suid_dumpable) until execve, which resets that
+ * for the command (by then it is locked).
+ */
 static __attribute__((noreturn)) void exec_proc(const struct proc_cfg *c, int sock)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (setup_stdio(&c->io, c->tty, &err) < 0 || sec_drop_bounding(&err) < 0 ||
-	    sec_set_user(c->uid, c->gid, &err) < 0)
+	if (setup_stdio(&c->io, c->tty, &err) < 0)
+		die(sock, &err);
+	close_fds_except(&sock, 1);
+	if (sec_drop_bounding(&err) < 0 || sec_set_user(c->uid, c->gid, &err) < 0)
+		die(sock, &err);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "stay not dumpable");
+		die(sock, &err);
+	}
+	if (sec_lock(&err) < 0)
 		die(sock, &err);
 	if (chdir(c->cwd) < 0) {
 		clbsd_err_set(&err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INVALID, errno,
 			      "chdir %s", c->cwd);
 		die(sock, &err);
 	}
-	cloexec_all();
 	sig_reset_ignored();
-	if (sec_lock(&err) < 0)
-		die(sock, &err);
 	environ = c->env;
 	execvp(c->argv[0], c->argv);
 	int e = errno;
@@ -363,6 +428,9 @@ static __attribute__((noreturn)) void helper_main(const struct cg_sys *cg, const
 						   const struct helper_job *job, int sock)
 {
 	struct clbsd_err err;
+	const struct rt_stdio *io = job->kind == JOB_CREATE ? job->io : NULL;
+	int keep[4] = {sock, io ? io->in : -1, io ? io->out : -1, io ? io->err : -1};
+	lock_helper(sock, keep, ARRAY_SIZE(keep), false);
 	int *fds = xcalloc(cg->n ? cg->n : 1, sizeof(int));
 	int v2dir;
 	if (cg_open_join(cg, cgroup, fds, &v2dir, &err) < 0)
@@ -738,6 +806,10 @@ static __attribute__((noreturn)) void exec_helper(const struct cg_sys *cg,
 						   const struct proc_cfg *c, int sock)
 {
 	struct clbsd_err err;
+	int keep[4 + ARRAY_SIZE(nss)] = {sock, c->io.in, c->io.out, c->io.err};
+	for (size_t i = 0; i < ARRAY_SIZE(nss); i++)
+		keep[4 + i] = nsfd[i];
+	lock_helper(sock, keep, ARRAY_SIZE(keep), true);
 	/* Opened before setns: the container's mount namespace has no cgroupfs. */
 	int *fds = xcalloc(cg->n ? cg->n : 1, sizeof(int));
 	int v2dir;

