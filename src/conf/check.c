@@ -262,11 +262,16 @@ bool chk_size(struct vctx *c, const char *key, const struct sexp *x, int64_t *ou
 	}
 	struct clbsd_err err;
 	int64_t v;
-	if (!size_syntax(x->str) || parse_size(x->str, &v, &err) < 0) {
+	if (!size_syntax(x->str)) {
 		verr(c, x,
 		     "%s: invalid size \"%.40s\"; expected a number with an optional unit k, M, G "
 		     "or T (1024-based), like \"256M\"",
 		     key, x->str);
+		return false;
+	}
+	if (parse_size(x->str, &v, &err) < 0) {
+		/* Well formed but not a size ("0.0000001": less than a byte). */
+		verr(c, x, "%s: %s", key, err.msg);
 		return false;
 	}
 	*out = v;

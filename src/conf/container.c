@@ -100,11 +100,17 @@ static void vol_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 		vol->source = NULL;
 		ok = chk_name(c, ":volumes :dataset", v, &vol->source);
 		break;
-	case 2:
+	case 2: {
 		p->path = k;
 		ok = chk_abs_path(c, ":volumes :path", v, &vol->path);
 		break;
+		const char *why;
+		if (ok && !valid_volume_dest(vol->path, &why)) {
+			verr(c, v, ":volumes :path: \"%s\" %s", vol->path, why);
+			ok = false;
+		}
 	case 3:
+	}
 		ok = chk_bool(c, ":volumes :ro", v, &vol->ro);
 		break;
 	case 4:
@@ -221,8 +227,9 @@ static void limit_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 	case 0:
 		if (!chk_size(c, ":limits :memory", v, &ct->memory))
 			cp->bad = true;
-		else if (ct->memory < (1 << 20)) {
-			verr(c, v, ":limits :memory: %lld bytes is too small; expected at least 1M",
+		else if (ct->memory < (4 << 20)) {
+			/* The API's minimum too: below it not even a shell starts reliably. */
+			verr(c, v, ":limits :memory: %lld bytes is too small; expected at least 4M",
 			     (long long)ct->memory);
 			cp->bad = true;
 		}

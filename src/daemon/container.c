@@ -620,11 +620,9 @@ static int parse_volumes(json_t *vols, struct ctr_config *cfg, struct clbsd_err 
 				   "volume source \"%s\" must be an absolute path without . or .. "
 				   "(relative paths are refused)",
 				   src);
-		if (!fs_path_is_clean_abs(dst) || strcmp(dst, "/") == 0)
-			return bad(err,
-				   "volume destination \"%s\" must be an absolute path without . or "
-				   ".. and not /",
-				   dst);
+		const char *why;
+		if (!valid_volume_dest(dst, &why))
+			return bad(err, "volume destination \"%s\" %s", dst, why);
 		if (!fs_exists(src))
 			return bad(err, "volume source %s does not exist on the host", src);
 		cfg->volumes[i].source = xstrdup(src);

@@ -188,7 +188,18 @@ bool valid_name(const char *s);
 bool valid_image_ref(const char *s);
 /* Hostname: DNS labels joined by dots, 253 chars max. */
 bool valid_hostname(const char *s);
-/* "256M", "1G", "1024", "512k": bytes. Units k,m,g,t (1024-based), case-insensitive, optional "b"/"iB". */
+/*
+ * Where a volume may be mounted in a container: a clean absolute path, not
+ * "/" and not /proc, /sys, /dev or anything below them (the runtime mounts
+ * those with their masks, read-only parts and device list; a volume would
+ * cover them). false with *why saying what is wrong.
+ */
+bool valid_volume_dest(const char *dest, const char **why);
+/*
+ * "256M", "1G", "1024", "512k": bytes. Units k,m,g,t (1024-based),
+ * case-insensitive, optional "b"/"iB". A size above 0 that rounds to 0
+ * bytes ("0.0000001") is refused: callers read 0 as "no limit".
+ */
 int parse_size(const char *s, int64_t *out, struct clbsd_err *err);
 /* "10s", "500ms", "1h", "2m", "1h30m": nanoseconds. */
 int parse_duration(const char *s, int64_t *out, struct clbsd_err *err);

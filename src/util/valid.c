@@ -79,6 +79,30 @@ bool valid_image_ref(const char *s)
 	return true;
 }
 
+bool valid_volume_dest(const char *dest, const char **why)
+{
+	static const char *const kernel[] = {"proc", "sys", "dev"};
+	if (!fs_path_is_clean_abs(dest)) {
+		*why = "must be an absolute path without . or ..";
+		return false;
+	}
+	const char *p = dest;
+	while (*p == '/')
+		p++;
+	if (!*p) {
+		*why = "cannot be / (the container's root file system)";
+		return false;
+	}
+	size_t n = strcspn(p, "/");
+	for (size_t i = 0; i < sizeof(kernel) / sizeof(kernel[0]); i++)
+		if (n == strlen(kernel[i]) && strncmp(p, kernel[i], n) == 0) {
+			*why = "cannot be /proc, /sys, /dev or a path below them (the runtime "
+			       "mounts those, masked, read-only and with a device allow-list)";
+			return false;
+		}
+	return true;
+}
+
 int parse_size(const char *s, int64_t *out, struct clbsd_err *err)
 {
 	if (!s || !*s)
@@ -123,6 +147,11 @@ int parse_size(const char *s, int64_t *out, struct clbsd_err *err)
 	double bytes = v * (double)mult;
 	if (bytes < 0 || bytes > 9.0e18)
 		goto bad;
+	if (v > 0 && bytes < 1)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"invalid size \"%s\": it is less than one byte (0 would "
+					"mean no limit); give at least 1",
+					s);
 	*out = (int64_t)bytes;
 	return 0;
 bad:
