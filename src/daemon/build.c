@@ -415,10 +415,22 @@ static int run_step(struct build *b, const struct cbf_instr *in, const struct st
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	char *const sargv[] = {b->shim, "--run-spec", spec_path, NULL};
 	pid_t pid;
-	int se_ = posix_spawn(&pid, b->shim, &fa, &attr, sargv, environ);
+	/* The sealed copy of the shim, never the file: a RUN step is the image's code. */
+	int exe = daemon_shim_exe(b->d, err);
+	int se_ = 0;
+	if (exe >= 0) {
+		char exe_path[32];
+		snprintf(exe_path, sizeof(exe_path), "/proc/self/fd/%d", exe);
+		se_ = posix_spawn(&pid, exe_path, &fa, &attr, sargv, environ);
+		close(exe);
+	}
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(p[1]);
+	if (exe < 0) {
+		close(p[0]);
+		return exe;
+	}
 	if (se_ != 0) {
 		close(p[0]);
 		return clbsd_err_set(err, CLBSD_E_UNAVAIL, se_, "run %s", b->shim);

@@ -464,11 +464,20 @@ int daemon_spawn_shim_fd(struct daemon *d, const char *const *argv, int fd3, pid
 	posix_spawnattr_setsigdefault(&attr, ignored_signals());
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	const char **args = daemon_shim_argv(d, argv);
-	int se = posix_spawn(pid, d->shim_path, &fa, &attr, (char *const *)(uintptr_t)args,
-			     environ);
+	/* The sealed copy, not the file (see shimexe.c); argv[0] still names the file. */
+	int exe = daemon_shim_exe(d, err);
+	int se = 0;
+	if (exe >= 0) {
+		char path[32];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", exe);
+		se = posix_spawn(pid, path, &fa, &attr, (char *const *)(uintptr_t)args, environ);
+		close(exe);
+	}
 	free(args);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
+	if (exe < 0)
+		return exe;
 	if (se != 0)
 		return clbsd_err_set(err, CLBSD_E_UNAVAIL, se,
 				     "cannot run the shim %s (install clbsd-shim beside clbsdd or "
@@ -505,6 +514,9 @@ static int claim_pooled(struct container *c, bool hold, const char *spec_path,
 		return -1;
 	/* A prepared init has a network namespace of its own already. */
 	if (c->net.mode == NET_MODE_HOST)
+		return -1;
+	/* ...and namespaces owned by the host's user namespace (see docs/runtime.md). */
+	if (c->cfg.userns.count)
 		return -1;
 	struct pool_entry *e = pool_take(d);
 	if (!e)
