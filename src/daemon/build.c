@@ -1022,8 +1022,9 @@ void build_cleanup_stale(struct daemon *d)
 			if (d->rt->kill_all(&spec, SIGKILL, &err) == 0)
 				killed++;
 			if (d->rt->destroy(&spec, &err) < 0)
-				log_warn("build", NULL, "stale build step %s: remove its cgroup: %s",
-					 de->d_name, err.msg);
+				log_warn("build", NULL,
+					 "stale build step %s: remove its cgroup: %s", de->d_name,
+					 err.msg);
 		}
 		rt_spec_release(&spec);
 	}
