@@ -97,7 +97,8 @@ void api_import(struct daemon *d, struct evhttp_request *req)
 			struct clbsd_err err;
 			clbsd_err_init(&err);
 			struct api_pending *p = api_pending_new(d, req);
-			if (ctr_import(d, path, name, done_clone, p, &err) < 0)
+			if (ctr_import(d, path, name, api_query_bool(req, "allow_host_access"),
+				       done_clone, p, &err) < 0)
 				api_pending_err(p, &err);
 		}
 	}

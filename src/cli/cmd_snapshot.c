@@ -375,16 +375,50 @@ int cmd_export(int argc, char **argv)
 	return 0;
 }
 
+struct import_cli {
+	const char *name;
+	bool allow_host;
+};
+
+static int import_opt(int c, const char *arg, void *ctx)
+{
+	struct import_cli *o = ctx;
+	if (c == 'n')
+		o->name = arg;
+	else
+		o->allow_host = true;
+	return 0;
+}
+
+/* What an imported container reaches of the host, said on stderr. */
+static void say_host_access(const json_t *ctr)
+{
+	const char *name = json_string_value(json_object_get(ctr, "name"));
+	const json_t *cf = json_object_get(ctr, "config");
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(cf, "volumes"), i, v)
+		fprintf(stderr, "clbsd: import: %s has volume %s at %s%s\n", name ? name : "?",
+			json_string_value(json_object_get(v, "source")),
+			json_string_value(json_object_get(v, "dest")),
+			json_is_true(json_object_get(v, "readonly")) ? " (read-only)" : "");
+	const char *mode = json_string_value(json_object_get(json_object_get(ctr, "network"), "mode"));
+	if (mode && strcmp(mode, "host") == 0)
+		fprintf(stderr, "clbsd: import: %s uses the host's network\n", name ? name : "?");
+}
+
 int cmd_import(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{"name", required_argument, NULL, 'n'},
+		{"allow-host-access", no_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *name = NULL;
-	int pr = parse_opts(argc, argv, "+:h", lo, store_arg, &name);
+	struct import_cli io = {0};
+	int pr = parse_opts(argc, argv, "+:h", lo, import_opt, &io);
 	if (pr)
 		return pr < 0 ? 0 : pr;
+	const char *name = io.name;
 	if (argc - optind < 1)
 		return cli_usage("missing FILE");
 	if (argc - optind > 1)
@@ -426,7 +460,9 @@ int cmd_import(int argc, char **argv)
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *ctr = NULL;
-	r = cli_call("POST", "/v1/import", body, &ctr, &err);
+	/* Without the flag the daemon refuses host binds and host networking, listing them. */
+	r = cli_call("POST", io.allow_host ? "/v1/import?allow_host_access=1" : "/v1/import", body,
+		     &ctr, &err);
 	json_decref(body);
 	if (from_stdin) {
 		unlink(path);
@@ -434,6 +470,8 @@ int cmd_import(int argc, char **argv)
 	}
 	if (r < 0)
 		return cli_fail(&err);
+	if (io.allow_host)
+		say_host_access(ctr);
 	if (cli.json)
 		cli_print_json(ctr);
 	else
@@ -613,15 +651,20 @@ static int export_to(const char *name, const char *file, const char *label, cons
 static int target_import(struct target *t, const char *file, struct clbsd_err *err)
 {
 	if (!t->ssh) {
+		/*
+		 * The archive is of a container the operator runs here, just
+		 * made: what it reaches of the host was allowed when it was
+		 * created, and moves with it.
+		 */
 		json_t *body = json_pack("{s:s}", "path", file);
-		int r = call_other(t->cl, "POST", "/v1/import", body, NULL, err);
+		int r = call_other(t->cl, "POST", "/v1/import?allow_host_access=1", body, NULL, err);
 		json_decref(body);
 		return r;
 	}
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", file);
-	const char *args[] = {"import", "-", NULL};
+	const char *args[] = {"import", "--allow-host-access", "-", NULL};
 	autofree char *out = NULL;
 	int r = remote(t, args, fd, &out, err);
 	close(fd);

@@ -44,6 +44,9 @@ struct command {
 	"      --ip ADDR           pin the address on the first network\n"                      \
 	"      --dns ADDR          nameserver for /etc/resolv.conf (repeatable)\n"               \
 	"      --network-alias N   another name peers reach it by (repeatable)\n"               \
+	"      --userns MODE       auto: root inside is an unprivileged host uid (a\n"          \
+	"                          private id range); host: the host's ids (default:\n"      \
+	"                          the host config's :userns, else host)\n"                    \
 	"      --rm                remove the container when it exits\n"                           \
 	"  -h, --help              show this help\n"
 
@@ -203,7 +206,7 @@ static const struct command commands[] = {
 	 "Usage: clbsd export [--json] [-o FILE|-] [--snapshot LABEL [--since LABEL]] NAME\n\n"
 	 "Write the container (its record, its image's name and id, and its root file\n"
 	 "system, state and named volumes as the storage driver's stream of a fresh\n"
-	 "snapshot, with a SHA-256 checksum) to FILE (default NAME.clbsd here). A\n"
+	 "snapshot, with checksums of both) to FILE (default NAME.clbsd here). A\n"
 	 "running container is exported as it runs. The file is written by the daemon\n"
 	 "and appears only when complete; an existing file is not overwritten.\n\n"
 	 "With --snapshot the export's snapshot is kept under LABEL; --since LABEL (zfs)\n"
@@ -216,15 +219,20 @@ static const struct command commands[] = {
 	 "  --since LABEL      only the changes since this kept snapshot (zfs)\n"
 	 "  -h, --help         show this help\n"},
 	{"import", cmd_import, "recreate a container from an export",
-	 "Usage: clbsd import [--json] [--name NEW] FILE|-\n\n"
-	 "Check FILE (format, storage driver, checksum, image present) and recreate\n"
-	 "the container from it, stopped, under its exported name or NEW. A failure\n"
-	 "leaves nothing behind. The image must be here already (same id). An\n"
-	 "incremental export (--since) updates the existing stopped container\n"
-	 "instead. - reads the archive from standard input.\n\n"
+	 "Usage: clbsd import [--json] [--name NEW] [--allow-host-access] FILE|-\n\n"
+	 "Check FILE (format, storage driver, checksums, image present) and recreate\n"
+	 "the container from it, stopped, under its exported name or NEW. Its record\n"
+	 "must pass the checks of `clbsd create`. A failure leaves nothing behind.\n"
+	 "The image must be here already (same id). An incremental export (--since)\n"
+	 "updates the existing stopped container instead. - reads the archive from\n"
+	 "standard input.\n\n"
+	 "An archive whose container binds host paths or uses the host's network is\n"
+	 "refused, with a list of them, unless --allow-host-access is given: only\n"
+	 "for archives you trust.\n\n"
 	 "Options:\n"
-	 "  --name NEW   the new container's name\n"
-	 "  -h, --help   show this help\n"},
+	 "  --name NEW            the new container's name\n"
+	 "  --allow-host-access   allow host binds and host networking in FILE\n"
+	 "  -h, --help            show this help\n"},
 	{"migrate", cmd_migrate, "move a container to another daemon",
 	 "Usage: clbsd migrate [--keep] [-t SECS] NAME --to TARGET\n\n"
 	 "Move the container to another daemon: stop it if it runs, export it, import\n"

@@ -397,9 +397,17 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 /*
  * fn gets the new container (or NULL and the error). name NULL: the exported
  * name. An incremental export updates that existing, stopped container.
+ * The archive's record must pass ctr_check_create; binds of host paths and
+ * host networking are refused (CLBSD_E_FORBIDDEN, listing them) unless
+ * allow_host.
  */
-int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn fn, void *arg,
-	       struct clbsd_err *err);
+int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_host,
+	       ctr_done_fn fn, void *arg, struct clbsd_err *err);
+/*
+ * At start: remove what exports cut short by the daemon's end left (their
+ * temporary files and temporary snapshots), as their markers name them.
+ */
+void transfer_cleanup_stale(struct daemon *d);
 
 /*
  * A container whose files were just made under <root>/containers/<name>

@@ -500,6 +500,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	undo_init(&d);
+	transfer_cleanup_stale(&d);
 	build_cleanup_stale(&d);
 	ingress_init(&d);
 	image_gc(&d.images, ctr_image_in_use, &d);

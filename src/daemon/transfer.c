@@ -3,20 +3,41 @@
  *
  * Layout: a 4096-byte header, then the storage driver's stream of a snapshot
  * taken for the export (src/storage/driver.h send/receive), to the end of
- * the file. The header is one JSON line padded with spaces:
- *   {"format":"clbsd-export","version":1,"driver":"dir"|"zfs",
- *    "name":..,"container":{container.json},"image":{"ref","id","config"},
- *    "label":..,"from":..|absent,"created_at":..,"stream_bytes":N,"stream_xxh3":HEX}
- * (stream_xxh3: XXH3-128 of the stream; archives from before it have
- * "stream_sha256", which import still checks).
+ * the file. The header is one JSON line padded with spaces (and a newline
+ * at its last byte), whose first member is always at the same place:
+ *   {"header_xxh3":HEX,"format":"clbsd-export","version":2,
+ *    "driver":"dir"|"zfs","root":..,"name":..,"container":{container.json},
+ *    "image":{"ref","id"},"label":..,"from":..|absent,"created_at":..,
+ *    "stream_bytes":N,"stream_xxh3":HEX | "stream_check":DRIVER}
+ * header_xxh3 is the XXH3-128 of the 4096 bytes with its own 32 digits
+ * read as "0"; stream_xxh3 that of the stream (drivers whose streams check
+ * themselves, zfs, have stream_check instead), so one checksum chain
+ * covers every byte, and the header stays one JSON document. It finds
+ * damage, not intent: anyone can edit a header and compute both again, so
+ * import trusts nothing in it. Version 1 (no header checksum, and in older
+ * files "stream_sha256") is still read, through the same checks.
+ *
+ * Import rebuilds the container's record from a create request made of
+ * the archived record and checks it with exactly what POST /v1/containers
+ * checks (ctr_check_create): fields a create cannot set are dropped, and
+ * the command, environment and user are resolved again against the image.
+ * Named volumes (sources under the exporting daemon's <root>/volumes/NAME/)
+ * become the new container's own; any other volume is a bind of a host
+ * path, and those and host networking are refused unless the operator
+ * allows host access (`clbsd import --allow-host-access`), after the
+ * refusal listed them.
+ *
  * The header is written last (pwrite at offset 0) once the stream and its
- * checksum are known, into a temporary file renamed into place: a file at
- * the requested path is always complete. It is not fsynced (neither `zfs
- * send > file`, tar nor `docker save` do; waiting for the disk halved the
- * export's speed): a power failure right after an export can leave it
- * damaged, which the checksum shows at import. Import checks the format, the
- * driver, the checksum and that the image is here before anything is made,
- * and removes whatever it made when a later step fails.
+ * checksum are known, into a temporary file (FILE.clbsd-tmp-HEX) renamed
+ * into place: a file at the requested path is always complete. A marker
+ * under <root>/transfer/ names the temporary file and the export's
+ * snapshot while it runs, so a daemon killed meanwhile removes both at its
+ * next start (transfer_cleanup_stale). The file is not fsynced (neither
+ * `zfs send > file`, tar nor `docker save` do; waiting for the disk halved
+ * the export's speed): a power failure right after an export can leave it
+ * damaged, which the checksums show at import. Import checks the format,
+ * the driver, the checksums, the record and that the image is here before
+ * anything is made, and removes whatever it made when a later step fails.
  *
  * Incremental exports (zfs): an export may keep its snapshot under a given
  * label (`label`, kept), and may hold only what changed since an earlier
@@ -34,10 +55,16 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define HEADER_SIZE 4096
+/* Version 2 opens with HEADER_SUM_TAG, then the header's 32 hex digits and '"'. */
+#define HEADER_SUM_TAG "{\"header_xxh3\":\""
+#define HEADER_SUM_OFF (sizeof(HEADER_SUM_TAG) - 1)
+/* The temporary file of an export: FILE + this + 8 hex digits. */
+#define TMP_TAG ".clbsd-tmp-"
 
 struct xfer_job {
 	struct daemon *d;
@@ -49,6 +76,9 @@ struct xfer_job {
 	bool keep;           /* export: keep the snapshot (a later export's from) */
 	bool update;         /* import: an incremental into the existing container */
 	char *header;        /* export: what the loop knew of the container */
+	char *request;       /* import: the create request the record must pass */
+	char *marker;        /* export: <root>/transfer/HEX.json while it runs */
+	char *tmp;           /* export: the temporary file */
 	json_t *result;
 	ctr_done_fn fn;           /* import */
 	ctr_export_fn export_fn;  /* export */
@@ -64,6 +94,9 @@ static void job_free(struct xfer_job *j)
 	free(j->label);
 	free(j->from);
 	free(j->header);
+	free(j->request);
+	free(j->marker);
+	free(j->tmp);
 	json_decref(j->result);
 	free(j);
 }
@@ -181,6 +214,38 @@ static int follow_stop(struct follower *f, off_t end, char sum[33])
 	return f->err;
 }
 
+/* The checksum of a version 2 header: its bytes, its own digits read as '0'. */
+static void header_sum(const char *block, char hex[33])
+{
+	char b[HEADER_SIZE];
+	memcpy(b, block, HEADER_SIZE);
+	memset(b + HEADER_SUM_OFF, '0', 32);
+	struct xxh3_stream *x = hash_xxh3_begin();
+	hash_xxh3_add(x, b, HEADER_SIZE);
+	hash_xxh3_end(x, hex);
+}
+
+/*
+ * The version 2 header of the JSON object `line` ("{...}", n bytes), or
+ * -E2BIG when it does not fit.
+ */
+static int header_block(char block[HEADER_SIZE], const char *line, size_t n)
+{
+	size_t tl = HEADER_SUM_OFF + 32 + 2; /* TAG, digits, '"' and ',' */
+	if (n < 2 || tl + n - 1 >= HEADER_SIZE)
+		return -E2BIG;
+	memset(block, ' ', HEADER_SIZE);
+	memcpy(block, HEADER_SUM_TAG, HEADER_SUM_OFF);
+	memset(block + HEADER_SUM_OFF, '0', 32);
+	memcpy(block + HEADER_SUM_OFF + 32, "\",", 2);
+	memcpy(block + tl, line + 1, n - 1);
+	block[HEADER_SIZE - 1] = '\n';
+	char hex[33];
+	header_sum(block, hex);
+	memcpy(block + HEADER_SUM_OFF, hex, 32);
+	return 0;
+}
+
 /* ---- export ---- */
 
 static void export_run(void *arg)
@@ -188,8 +253,8 @@ static void export_run(void *arg)
 	struct xfer_job *j = arg;
 	struct storage *st = &j->d->storage;
 	clbsd_err_init(&j->err);
-	autofree char *tmp = xasprintf("%s.tmp-%d", j->path, (int)getpid());
-	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	const char *tmp = j->tmp;
+	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		j->rc = clbsd_err_set(&j->err, CLBSD_E_INVALID, errno, "create %s", tmp);
 		return;
@@ -227,19 +292,14 @@ static void export_run(void *arg)
 		autofree char *line = json_dumps(h, JSON_COMPACT);
 		json_decref(h);
 		size_t n = strlen(line);
-		if (n >= HEADER_SIZE) {
+		char block[HEADER_SIZE];
+		if (header_block(block, line, n) < 0)
 			r = clbsd_err_setmsg(&j->err, CLBSD_E_INVALID, E2BIG,
 					     "the container's record is too large for the "
 					     "export header (%zu bytes)",
 					     n);
-		} else {
-			char block[HEADER_SIZE];
-			memset(block, ' ', sizeof(block));
-			memcpy(block, line, n);
-			block[HEADER_SIZE - 1] = '\n';
-			if (pwrite(fd, block, sizeof(block), 0) != (ssize_t)sizeof(block))
-				r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "write %s", tmp);
-		}
+		else if (pwrite(fd, block, sizeof(block), 0) != (ssize_t)sizeof(block))
+			r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "write %s", tmp);
 	}
 	close(fd);
 	if (r == 0 && rename(tmp, j->path) < 0)
@@ -250,6 +310,8 @@ static void export_run(void *arg)
 	struct clbsd_err e2;
 	if (snapped && (!j->keep || r < 0))
 		st->ops->snapshot_destroy(st, j->c->name, j->label, &e2);
+	/* Nothing of this export is left to clean up at the next start. */
+	unlink(j->marker);
 	if (r == 0)
 		j->result = json_pack("{s:s,s:s,s:I}", "name", j->c->name, "path", j->path,
 				      "stream_bytes", (json_int_t)bytes);
@@ -297,17 +359,38 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 					"container %s is busy (removing, or a snapshot, rollback, "
 					"clone or export runs)",
 					c->name);
-	json_t *h = json_pack("{s:s,s:i,s:s,s:s,s:o,s:{s:s,s:s},s:o}", "format", "clbsd-export",
-			      "version", 1, "driver", d->storage.ops->name, "name", c->name,
-			      "container", ctr_to_json(c), "image", "ref", c->image_ref, "id",
-			      c->image_id, "created_at", json_time(time_now_ns()));
+	json_t *h = json_pack("{s:s,s:i,s:s,s:s,s:s,s:o,s:{s:s,s:s},s:o}", "format",
+			      "clbsd-export", "version", 2, "driver", d->storage.ops->name, "root",
+			      d->root, "name", c->name, "container", ctr_to_json(c), "image", "ref",
+			      c->image_ref, "id", c->image_id, "created_at",
+			      json_time(time_now_ns()));
+	char hex[9];
+	random_hex(hex, 4);
+	autofree char *label = o->label ? xstrdup(o->label) : xasprintf("export-%s", hex);
+	/*
+	 * What a daemon killed during the export would leave (the temporary
+	 * file, the snapshot of a temporary label) is written down first, for
+	 * transfer_cleanup_stale at the next start.
+	 */
+	autofree char *tmp = xasprintf("%s" TMP_TAG "%s", path, hex);
+	autofree char *mdir = xasprintf("%s/transfer", d->root);
+	autofree char *marker = xasprintf("%s/%s.json", mdir, hex);
+	json_t *m = json_pack("{s:s,s:s,s:s,s:b}", "tmp", tmp, "container", c->name, "label",
+			      label, "keep", o->label != NULL);
+	autofree char *mtext = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	if (fs_mkdir_p(mdir, 0700, err) < 0 ||
+	    fs_replace(marker, mtext, strlen(mtext), 0600, err) < 0) {
+		json_decref(h);
+		return clbsd_err_prefix(err, "export %s", c->name);
+	}
 	struct xfer_job *j = xcalloc(1, sizeof(*j));
 	j->d = d;
 	j->c = c;
 	j->path = xstrdup(path);
-	char hex[9];
-	random_hex(hex, 4);
-	j->label = o->label ? xstrdup(o->label) : xasprintf("export-%s", hex);
+	j->tmp = steal_ptr(&tmp);
+	j->marker = steal_ptr(&marker);
+	j->label = steal_ptr(&label);
 	j->keep = o->label != NULL;
 	j->from = o->from ? xstrdup(o->from) : NULL;
 	json_object_set_new(h, "label", json_string(j->label));
@@ -372,13 +455,227 @@ static void import_run(void *arg)
 	j->rc = r;
 }
 
-/* The imported container's record: the exported one, renamed and not running. */
+/* The lines of v, joined by "; ". */
+static char *join(char *const *v)
+{
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; v && v[i]; i++)
+		buf_addf(&b, "%s%s", i ? "; " : "", v[i]);
+	return buf_detach(&b, NULL);
+}
+
+/* A named volume's name: one path component. */
+static bool volume_name_ok(const char *v)
+{
+	return *v && strlen(v) < 256 && !strchr(v, '/') && strcmp(v, ".") != 0 &&
+	       strcmp(v, "..") != 0;
+}
+
+/* Copy member key of from into to, unless absent or null. */
+static void copy_member(json_t *to, const json_t *from, const char *key)
+{
+	json_t *v = json_object_get(from, key);
+	if (v && !json_is_null(v))
+		json_object_set(to, key, v);
+}
+
+/* The volumes of an archived record, as a create request's "volumes". */
+static json_t *request_volumes(struct daemon *d, const json_t *h, json_t *vols,
+			       const char *name, bool named, struct strv *host)
+{
+	if (!json_is_array(vols))
+		return json_incref(vols);
+	const char *orig = json_str(h, "name");
+	const char *hroot = json_str(h, "root") ? json_str(h, "root") : d->root;
+	autofree char *prefix = xasprintf("%s/volumes/%s/", hroot, orig ? orig : "");
+	json_t *out = json_array();
+	size_t i;
+	json_t *v;
+	json_array_foreach(vols, i, v)
+	{
+		const char *src = json_str(v, "source");
+		if (!src) {
+			json_array_append(out, v); /* the create's checks refuse it */
+			continue;
+		}
+		/* A volume of the exported container, in the stream: this one's own. */
+		size_t pl = strlen(prefix);
+		if (strncmp(src, prefix, pl) == 0 && volume_name_ok(src + pl)) {
+			if (!named)
+				continue;
+			json_t *c = json_deep_copy(v);
+			json_object_set_new(c, "source",
+					    json_sprintf("%s/volumes/%s/%s", d->root, name, src + pl));
+			json_array_append_new(out, c);
+			continue;
+		}
+		if (host) {
+			const char *dst = json_str(v, "dest");
+			autofree char *what =
+			    xasprintf("a bind of the host's %s at %s (%s)", src, dst ? dst : "?",
+				      json_bool(v, "readonly", false) ? "read-only" : "read-write");
+			strv_push(host, what);
+		}
+		json_array_append(out, v);
+	}
+	return out;
+}
+
+/* The networks of an archived record, as a create request's network members. */
+static void request_network(struct daemon *d, json_t *req, const json_t *net, const char *name,
+			    struct strv *host)
+{
+	if (!json_is_object(net)) {
+		json_object_set_new(req, "network", json_string("none"));
+		return;
+	}
+	json_t *mode = json_object_get(net, "mode");
+	const char *m = json_string_value(mode);
+	if (m && strcmp(m, "host") == 0) {
+		if (host)
+			strv_push(host, "the host's network (network host)");
+		json_object_set_new(req, "network", json_string("host"));
+	} else if (m && strcmp(m, "networks") == 0) {
+		/* As an import always did: a network this host lacks is dropped. */
+		json_t *names = json_array();
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(net, "networks"), i, e)
+		{
+			json_t *n = json_object_get(e, "name");
+			struct clbsd_err ignore;
+			json_t *here = json_is_string(n) ? dnet_inspect(d, json_string_value(n),
+									 &ignore)
+							 : NULL;
+			if (here || !json_is_string(n))
+				json_array_append(names, n);
+			else if (host) /* said once, at the first look */
+				log_warn("container", name,
+					 "import: no network named %s here; left out",
+					 json_string_value(n));
+			json_decref(here);
+		}
+		bool first_kept = json_array_size(names) > 0 &&
+				  json_equal(json_object_get(json_array_get(json_object_get(
+								     net, "networks"),
+								 0),
+							     "name"),
+					     json_array_get(names, 0));
+		if (json_array_size(names) == 0) {
+			json_decref(names);
+			json_object_set_new(req, "network", json_string("none"));
+		} else {
+			json_object_set_new(req, "network", names);
+			if (first_kept)
+				copy_member(req, net, "ip");
+			json_t *pin = json_object_get(net, "pinned_ip");
+			if (first_kept && pin && !json_is_null(pin))
+				json_object_set(req, "ip", pin);
+			copy_member(req, net, "aliases");
+			copy_member(req, net, "publish");
+		}
+	} else if (m && strcmp(m, "none") == 0) {
+		json_object_set_new(req, "network", json_string("none"));
+	} else {
+		json_object_set(req, "network", mode ? mode : json_null()); /* refused there */
+	}
+	copy_member(req, net, "dns");
+}
+
+/*
+ * The create request that the container record in header h stands for,
+ * under `name`: everything a record holds that a create can set, and
+ * nothing else (the resolved argv, uid and the like are made again from
+ * it). *host (when given) gets a line for each way it reaches the host.
+ * Named volumes are left out unless `named` (they exist once the stream is
+ * received).
+ */
+static json_t *record_request(struct daemon *d, const json_t *h, const char *name, bool named,
+			      struct strv *host)
+{
+	const json_t *rec = json_object_get(h, "container");
+	const json_t *cf = json_object_get(rec, "config");
+	json_t *req = json_pack("{s:s}", "name", name);
+	json_t *id = json_object_get(json_object_get(h, "image"), "id");
+	json_object_set(req, "image", id ? id : json_null());
+	/* "userns": the recorded range, kept when it is free here (usermap.c). */
+	static const char *const same[] = {"command", "env",	     "workdir", "hostname",
+					   "tty",     "auto_remove", "stdin",	"userns"};
+	for (size_t i = 0; i < ARRAY_SIZE(same); i++)
+		copy_member(req, cf, same[i]);
+	/* The range travels: kept on import when it is free here (usermap.c). */
+	copy_member(req, cf, "userns");
+	json_t *user = json_object_get(cf, "user");
+	if (user && !(json_is_string(user) && !*json_string_value(user)))
+		json_object_set(req, "user", user);
+	json_t *vols = json_object_get(cf, "volumes");
+	if (vols && !json_is_null(vols))
+		json_object_set_new(req, "volumes",
+				    request_volumes(d, h, vols, name, named, host));
+	/* 0 is "no limit" in a record, and not a value a create takes. */
+	json_t *lim = json_object_get(cf, "limits");
+	static const char *const limits[] = {"memory", "pids", "cpus"};
+	for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
+		json_t *v = json_object_get(lim, limits[i]);
+		if (v && !json_is_null(v) && !(json_is_number(v) && json_number_value(v) == 0))
+			json_object_set(req, limits[i], v);
+	}
+	json_t *rs = json_object_get(cf, "restart");
+	json_t *pol = json_object_get(rs, "policy");
+	json_t *max = json_object_get(rs, "max_retries");
+	if (json_is_string(pol) && strcmp(json_string_value(pol), "on-failure") == 0 &&
+	    json_is_integer(max) && json_integer_value(max) > 0)
+		json_object_set_new(req, "restart",
+				    json_sprintf("on-failure:%lld",
+						 (long long)json_integer_value(max)));
+	else if (pol && !json_is_null(pol))
+		json_object_set(req, "restart", pol);
+	request_network(d, req, json_object_get(rec, "network"), name, host);
+	return req;
+}
+
+/*
+ * The imported container's record: made from what ctr_check_create
+ * answers for the archive's request (so it holds exactly what a create
+ * could have made), with the archive's id, image name and creation time.
+ */
 static int import_record(struct xfer_job *j, struct container **out, struct clbsd_err *err)
 {
+	struct daemon *d = j->d;
 	json_t *h = json_loads(j->header, 0, NULL);
-	json_t *rec = json_deep_copy(json_object_get(h, "container"));
+	json_t *req = record_request(d, h, j->name, true, NULL);
+	json_t *ok = ctr_check_create(d, req, err);
+	json_decref(req);
+	if (!ok) {
+		json_decref(h);
+		return clbsd_err_prefix(err, "%s: the container it holds is refused", j->path);
+	}
+	const json_t *old = json_object_get(h, "container");
+	const char *image_id = json_str(ok, "image_id");
+	const char *ref = json_str(json_object_get(h, "image"), "ref");
+	struct image *img = ref && valid_image_ref(ref) ? image_lookup(&d->images, ref) : NULL;
+	if (!img || strcmp(img->id, image_id) != 0)
+		ref = image_id;
+	const char *id = json_str(old, "id");
+	char fresh[65];
+	if (!id || !*id || strlen(id) > 64 || strspn(id, "0123456789abcdef") != strlen(id)) {
+		random_hex(fresh, 32);
+		id = fresh;
+	}
+	const char *mode = json_str(old, "storage");
+	if (d->storage.pool)
+		mode = "zfs";
+	else if (!mode || (strcmp(mode, "overlay") != 0 && strcmp(mode, "copy") != 0))
+		mode = "copy";
+	int64_t created = json_time_get(old, "created_at");
+	json_t *rec = json_pack("{s:s,s:s,s:s,s:o,s:s,s:O,s:O}", "id", id, "image", ref,
+				"image_id", image_id, "created_at",
+				json_time(created > 0 ? created : time_now_ns()), "storage", mode,
+				"config", json_object_get(ok, "config"), "network",
+				json_object_get(ok, "network"));
+	json_decref(ok);
 	json_decref(h);
-	int r = ctr_adopt_record(j->d, rec, j->name, out, err);
+	int r = ctr_adopt_record(d, rec, j->name, out, err);
 	json_decref(rec);
 	return r;
 }
@@ -420,58 +717,101 @@ static void import_done(void *arg)
 	job_free(j);
 }
 
-int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn fn, void *arg,
-	       struct clbsd_err *err)
+/*
+ * The header of the archive at path, checked: a version 2 header's own
+ * checksum, or a version 1 header (which has none). Nothing of the file's
+ * content goes into an error message.
+ */
+static json_t *read_header(const char *path, struct clbsd_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INVALID, errno,
+			      "open %s", path);
+		return NULL;
+	}
+	struct stat sb;
+	char block[HEADER_SIZE + 1];
+	ssize_t n = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? pread(fd, block, HEADER_SIZE, 0)
+								: -1;
+	close(fd);
+	if (n != HEADER_SIZE) {
+		clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				 "%s is not a clbsd export (not a file, or too short)", path);
+		return NULL;
+	}
+	block[HEADER_SIZE] = '\0';
+	json_t *h = json_loadb(block, HEADER_SIZE, JSON_DISABLE_EOF_CHECK, NULL);
+	json_int_t version = json_integer_value(json_object_get(h, "version"));
+	const char *format = json_string_value(json_object_get(h, "format"));
+	if (!format || strcmp(format, "clbsd-export") != 0 || (version != 1 && version != 2)) {
+		json_decref(h);
+		clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				 "%s is not a clbsd export (version 1 or 2)", path);
+		return NULL;
+	}
+	if (version == 2) {
+		char hex[33];
+		header_sum(block, hex);
+		if (memcmp(block, HEADER_SUM_TAG, HEADER_SUM_OFF) != 0 ||
+		    memcmp(block + HEADER_SUM_OFF, hex, 32) != 0 ||
+		    block[HEADER_SUM_OFF + 32] != '"') {
+			json_decref(h);
+			clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					 "%s is damaged or was edited: its header does not "
+					 "match the header's checksum",
+					 path);
+			return NULL;
+		}
+	}
+	return h;
+}
+
+int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_host,
+	       ctr_done_fn fn, void *arg, struct clbsd_err *err)
 {
 	if (!fs_path_is_clean_abs(path))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"import path \"%s\": want an absolute path", path);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INVALID, errno,
-				     "open %s", path);
-	char block[HEADER_SIZE + 1];
-	ssize_t n = pread(fd, block, HEADER_SIZE, 0);
-	close(fd);
-	if (n != HEADER_SIZE)
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-					"%s is not a clbsd export (too short)", path);
-	block[HEADER_SIZE] = '\0';
-	json_t *h = json_loads(block, JSON_DISABLE_EOF_CHECK, NULL);
-	const char *format = json_string_value(json_object_get(h, "format"));
+	json_t *h = read_header(path, err);
+	if (!h)
+		return -err->code;
 	const char *driver = json_string_value(json_object_get(h, "driver"));
 	const char *orig = json_string_value(json_object_get(h, "name"));
 	const char *image_id = json_string_value(json_object_get(json_object_get(h, "image"), "id"));
 	const char *image_ref = json_string_value(json_object_get(json_object_get(h, "image"), "ref"));
 	int r = 0;
-	if (!format || strcmp(format, "clbsd-export") != 0 ||
-	    json_integer_value(json_object_get(h, "version")) != 1 || !orig ||
-	    !json_is_object(json_object_get(h, "container")))
+	if (!orig || !json_is_object(json_object_get(h, "container")))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-				     "%s is not a clbsd export (version 1)", path);
+				     "%s is not a clbsd export (it holds no container)", path);
 	else if (!driver || strcmp(driver, d->storage.ops->name) != 0)
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
 				     "%s was exported from %s storage; this daemon uses %s storage "
 				     "(streams of one driver cannot be read by the other)",
-				     path, driver ? driver : "unknown", d->storage.ops->name);
+				     path, driver && valid_name(driver) ? driver : "unknown",
+				     d->storage.ops->name);
 	else if (!image_id || !image_by_id(&d->images, image_id))
 		r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
 				     "%s needs image %s (%s), which is not here; import or build it "
 				     "first",
-				     path, image_ref ? image_ref : "?", image_id ? image_id : "?");
+				     path, image_ref && valid_image_ref(image_ref) ? image_ref : "?",
+				     image_id && strlen(image_id) == 64 ? image_id : "?");
 	if (!name || !*name)
 		name = orig;
-	autofree char *dir = name ? xasprintf("%s/containers/%s", d->root, name) : NULL;
+	autofree char *dir = name && valid_name(name) ? xasprintf("%s/containers/%s", d->root, name)
+						      : NULL;
 	const char *from = json_string_value(json_object_get(h, "from"));
 	struct container *into = from && name ? ctr_find(d, name) : NULL;
 	if (r == 0 && !valid_name(name))
 		r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-				     "name \"%s\": want a DNS label (a-z, 0-9, '-')", name);
+				     "name \"%s\": want a DNS label (a-z, 0-9, '-'); import --name "
+				     "NEW",
+				     name && strlen(name) < 64 ? name : "(too long)");
 	else if (r == 0 && from && !into)
 		r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-				     "%s holds only the changes since snapshot %s of %s: import the "
+				     "%s holds only the changes since a snapshot of %s: import the "
 				     "full export first",
-				     path, from, name);
+				     path, name);
 	else if (r == 0 && into && (ctr_is_active(into) || into->starting))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 				     "container %s runs; stop it before importing changes into it",
@@ -481,6 +821,35 @@ int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn
 	else if (r == 0 && !from && (ctr_find(d, name) || fs_exists(dir)))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
 				     "a container named %s exists already (import --name NEW)", name);
+	if (r == 0 && !from) {
+		/*
+		 * What the record asks of the host is shown, and refused unless
+		 * the operator allows it; then the record must pass a create's
+		 * checks (again, in full, once the stream is in: import_record).
+		 */
+		struct strv host = STRV_INIT;
+		json_t *req = record_request(d, h, name, false, &host);
+		if (host.n && !allow_host) {
+			autofree char *list = join(host.v);
+			r = clbsd_err_setmsg(err, CLBSD_E_FORBIDDEN, EPERM,
+					     "%s asks for access to the host: %s. Its container "
+					     "could read or change the host through it: import it "
+					     "only if you trust where it comes from, with clbsd "
+					     "import --allow-host-access (API: POST "
+					     "/v1/import?allow_host_access=1)",
+					     path, list);
+		} else if (host.n) {
+			autofree char *list = join(host.v);
+			log_warn("container", name, "import of %s allowed host access: %s", path,
+				 list);
+		}
+		json_t *ok = r == 0 ? ctr_check_create(d, req, err) : NULL;
+		if (r == 0 && !ok)
+			r = clbsd_err_prefix(err, "%s: the container it holds is refused", path);
+		json_decref(ok);
+		json_decref(req);
+		strv_release(&host);
+	}
 	if (r < 0) {
 		json_decref(h);
 		return r;
@@ -499,4 +868,59 @@ int ctr_import(struct daemon *d, const char *path, const char *name, ctr_done_fn
 	}
 	work_submit(d, import_run, import_done, j);
 	return 0;
+}
+
+/* ---- what an interrupted export left ---- */
+
+/* FILE.clbsd-tmp-HEX, with the HEX of the marker that names it. */
+static bool is_our_tmp(const char *tmp, const char *hex)
+{
+	const char *t = strstr(tmp, TMP_TAG);
+	if (!t)
+		return false;
+	while (strstr(t + 1, TMP_TAG))
+		t = strstr(t + 1, TMP_TAG);
+	return strcmp(t + strlen(TMP_TAG), hex) == 0;
+}
+
+void transfer_cleanup_stale(struct daemon *d)
+{
+	autofree char *dir = xasprintf("%s/transfer", d->root);
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return;
+	struct dirent *de;
+	while ((de = readdir(dh))) {
+		size_t n = strlen(de->d_name);
+		if (n != 8 + 5 || strcmp(de->d_name + 8, ".json") != 0 ||
+		    strspn(de->d_name, "0123456789abcdef") != 8)
+			continue;
+		char hex[9];
+		memcpy(hex, de->d_name, 8);
+		hex[8] = '\0';
+		autofree char *marker = xasprintf("%s/%s", dir, de->d_name);
+		autofree char *text = NULL;
+		struct clbsd_err err;
+		json_t *m = fs_read_file(marker, &text, NULL, &err) == 0
+				? json_loads(text, 0, NULL)
+				: NULL;
+		const char *tmp = json_str(m, "tmp");
+		const char *ctr = json_str(m, "container");
+		const char *label = json_str(m, "label");
+		/* Only the file this export made, by the name only an export makes. */
+		if (tmp && fs_path_is_clean_abs(tmp) && is_our_tmp(tmp, hex) && unlink(tmp) == 0)
+			log_info("transfer", ctr, "removed %s, left by an interrupted export", tmp);
+		/* A kept label is the user's; a temporary one is export-HEX. */
+		autofree char *temp_label = xasprintf("export-%s", hex);
+		if (ctr && valid_name(ctr) && label && strcmp(label, temp_label) == 0 &&
+		    !json_bool(m, "keep", false)) {
+			if (d->storage.ops->snapshot_destroy(&d->storage, ctr, label, &err) == 0)
+				log_info("transfer", ctr,
+					 "removed snapshot %s, left by an interrupted export",
+					 label);
+		}
+		json_decref(m);
+		unlink(marker);
+	}
+	closedir(dh);
 }

@@ -42,13 +42,9 @@ out=$(clbsd import --name cut "$TMP/cut.clbsd" 2>&1)
 echo 'not an export' >"$TMP/junk"
 out=$(clbsd import --name junk "$TMP/junk" 2>&1)
 [ $? -eq 1 ] && echo "$out" | grep -q "not a clbsd export" && ok import_junk_refused || fail import_junk_refused "$out"
-python3 - "$TMP/src.clbsd" "$TMP/noimg.clbsd" <<'PY'
-import json, sys
-b = open(sys.argv[1], "rb").read()
-h = json.loads(b[:4096]); h["image"]["id"] = "0" * 64
-line = json.dumps(h).encode()
-open(sys.argv[2], "wb").write(line + b" " * (4095 - len(line)) + b"\n" + b[4096:])
-PY
+# Edited and sealed again (the header has a checksum of its own).
+python3 "$TOP/tests/security/archive_forge.py" edit "$BUILD/tests/security/xxh128" \
+	"$TMP/src.clbsd" "$TMP/noimg.clbsd" 'h["image"]["id"] = "0" * 64'
 out=$(clbsd import --name noimg "$TMP/noimg.clbsd" 2>&1)
 [ $? -eq 1 ] && echo "$out" | grep -q "needs image" && ok import_missing_image || fail import_missing_image "$out"
 [ "$(count)" = "$n_before" ] && no_recv &&
