@@ -99,6 +99,40 @@ void daemon_reap(struct daemon *d)
  * directories 0700, files without bits for others. Run at every start, so an
  * older install is tightened too.
  */
+static int secure_entries(const char *dir, const struct group *gr, bool shims,
+			  struct clbsd_err *err)
+{
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (de = readdir(dh))) {
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (!shims && !strcmp(de->d_name, "shims")) ||
+		    fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    S_ISLNK(st.st_mode))
+			continue;
+		mode_t want = S_ISDIR(st.st_mode) ? 0700 : st.st_mode & 07770;
+		/* A shim made before the group was (or was removed) gets the current model. */
+		if (shims && S_ISSOCK(st.st_mode)) {
+			want = gr ? 0660 : 0600;
+			if (gr && st.st_gid != gr->gr_gid &&
+			    fchownat(dirfd(dh), de->d_name, (uid_t)-1, gr->gr_gid, 0) < 0)
+				r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "chown %s/%s", dir,
+						  de->d_name);
+		}
+		if (r == 0 && (st.st_mode & 07777) != want &&
+		    fchmodat(dirfd(dh), de->d_name, want, 0) < 0)
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "chmod %s/%s", dir,
+					  de->d_name);
+	}
+	closedir(dh);
+	return r;
+}
+
+/*
 static int secure_run(const char *run, struct clbsd_err *err)
 {
 	struct group *gr = getgrnam("clbsd");
@@ -109,29 +143,10 @@ static int secure_run(const char *run, struct clbsd_err *err)
 		if ((gr && chown(shared[i], (uid_t)-1, gr->gr_gid) < 0) ||
 		    chmod(shared[i], open_mode) < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "secure %s", shared[i]);
-	DIR *dh = opendir(run);
-	if (!dh)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", run);
-	struct dirent *de;
-	int r = 0;
-	while (r == 0 && (de = readdir(dh))) {
-		struct stat st;
-		if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
-			continue;
-		if (!strcmp(de->d_name, "shims") ||
-		    fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		mode_t want = S_ISDIR(st.st_mode) ? 0700 : st.st_mode & 07770;
-		if (!S_ISLNK(st.st_mode) && (st.st_mode & 07777) != want &&
-		    fchmodat(dirfd(dh), de->d_name, want, 0) < 0)
-			r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "chmod %s/%s", run,
-					  de->d_name);
-	}
-	closedir(dh);
-	return r;
+	int r = secure_entries(run, gr, false, err);
+	return r < 0 ? r : secure_entries(shims, gr, true, err);
 }
 
-/*
  * Every API connection, container log and shim socket is an fd: raise the
  * soft RLIMIT_NOFILE to the hard limit (at least API_NOFILE_MIN, which root
  * may set above a low hard limit), so clients run out of the API's own
