@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -91,13 +92,13 @@ void daemon_reap(struct daemon *d)
 }
 
 /*
-/*
  * <run> and <run>/shims are 0710 root:clbsd when a group clbsd exists: its
  * members reach the API socket and the shims' console sockets by name (both
  * 0660 root:clbsd) and can list neither directory; without the group they are
  * 0700. Everything else below <run> (containers/, pool/, ...) is root's:
  * directories 0700, files without bits for others. Run at every start, so an
- * older install is tightened too.
+ * older install is tightened too, and the sockets of running shims follow a
+ * group made or removed since they started.
  */
 static int secure_entries(const char *dir, const struct group *gr, bool shims,
 			  struct clbsd_err *err)
@@ -132,7 +133,6 @@ static int secure_entries(const char *dir, const struct group *gr, bool shims,
 	return r;
 }
 
-/*
 static int secure_run(const char *run, struct clbsd_err *err)
 {
 	struct group *gr = getgrnam("clbsd");
@@ -147,6 +147,7 @@ static int secure_run(const char *run, struct clbsd_err *err)
 	return r < 0 ? r : secure_entries(shims, gr, true, err);
 }
 
+/*
  * Every API connection, container log and shim socket is an fd: raise the
  * soft RLIMIT_NOFILE to the hard limit (at least API_NOFILE_MIN, which root
  * may set above a low hard limit), so clients run out of the API's own
@@ -170,6 +171,7 @@ static void raise_nofile(void)
 			 (unsigned long long)was, strerror(errno));
 }
 
+/*
  * The storage driver comes from the configuration's (host :storage ...) and
  * is recorded in <root>/storage.json at the first start: containers made on
  * one driver cannot be read through another, so a later start whose
@@ -480,6 +482,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	evthread_use_pthreads();
 	d.base = event_base_new();
 	if (!d.base) {
