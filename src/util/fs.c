@@ -436,11 +436,15 @@ int fs_open_path_in_root(int rootfd, const char *rel, int flags, struct clbsd_er
 	    .flags = (uint64_t)(O_PATH | O_CLOEXEC | (flags & (O_DIRECTORY | O_NOFOLLOW))),
 	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
-	for (;;) {
+	/*
+	 * EAGAIN: a rename in the tree raced the walk. The tree's owner can keep
+	 * renaming, so the retries are bounded: it only makes its own lookup fail.
+	 */
+	for (int tries = 0;; tries++) {
 		long fd = syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
 		if (fd >= 0)
 			return (int)fd;
-		if (errno == EINTR || errno == EAGAIN) /* EAGAIN: a rename raced the walk */
+		if ((errno == EINTR || errno == EAGAIN) && tries < 32)
 			continue;
 		if (errno == ENOSYS || errno == E2BIG)
 			/* Never fall back to a plain open: that would follow the tree's
