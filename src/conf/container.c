@@ -103,14 +103,14 @@ static void vol_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 	case 2: {
 		p->path = k;
 		ok = chk_abs_path(c, ":volumes :path", v, &vol->path);
-		break;
 		const char *why;
 		if (ok && !valid_volume_dest(vol->path, &why)) {
 			verr(c, v, ":volumes :path: \"%s\" %s", vol->path, why);
 			ok = false;
 		}
-	case 3:
+		break;
 	}
+	case 3:
 		ok = chk_bool(c, ":volumes :ro", v, &vol->ro);
 		break;
 	case 4:
