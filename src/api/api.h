@@ -15,6 +15,25 @@
 #include <event2/http.h>
 #include <jansson.h>
 
+/*
+ * Limits of the socket (docs/api.md, "Limits"). A connection is admitted only
+ * after its peer credentials are checked; it must then send a whole request
+ * (head and body) within API_REQUEST_TIMEOUT_S, and again after each reply
+ * on a kept-alive connection. Past a connection limit the oldest idle
+ * connection gives way; when none is idle the new one is refused with 503.
+ */
+#define API_HEADER_MAX	      (64 << 10) /* request line and headers, 413 past it */
+#define API_BODY_MAX	      (4 << 20)	 /* JSON bodies; 413 past it */
+#define API_REQUEST_TIMEOUT_S 10
+#define API_CONN_MAX	      1024 /* all connections (root may use all) */
+#define API_CONN_PER_UID      128  /* each uid other than root */
+#define API_ACCEPT_BACKOFF_MS 200  /* accept paused after EMFILE and the like */
+/* Streams (logs, events): the reply buffered for one slow reader. */
+#define API_STREAM_HIGH_WATER (1 << 20)
+#define API_STREAM_LOW_WATER  (256 << 10)
+/* Bytes queued for the client of req (0 when it is gone). */
+size_t api_output_pending(struct evhttp_request *req);
+
 struct api_pending {
 	struct evhttp_request *req;
 	struct evhttp_connection *conn;

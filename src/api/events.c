@@ -21,6 +21,9 @@ struct evstream {
 	struct events_sub *sub;
 	char *container;
 	char *type;
+	bool live; /* replay done: events come from the bus as they happen */
+	/* Events dropped for this reader while it was too slow, and their range. */
+	uint64_t dropped, drop_first, drop_last;
 };
 
 static bool wanted(const struct evstream *s, const struct event_rec *e)
@@ -36,12 +39,8 @@ static bool wanted(const struct evstream *s, const struct event_rec *e)
 	return true;
 }
 
-static void send_event(const struct event_rec *e, void *arg)
+static void send_line(struct evstream *s, json_t *j)
 {
-	struct evstream *s = arg;
-	if (!wanted(s, e))
-		return;
-	json_t *j = event_to_json(e);
 	autofree char *line = json_line(j);
 	json_decref(j);
 	struct evbuffer *out = evbuffer_new();
@@ -49,6 +48,38 @@ static void send_event(const struct event_rec *e, void *arg)
 	evbuffer_add(out, "\n", 1);
 	evhttp_send_reply_chunk(s->req, out);
 	evbuffer_free(out);
+}
+
+/*
+ * The bus never waits for a reader: one that does not keep up loses events
+ * once API_STREAM_HIGH_WATER bytes are queued for it, until it is back under
+ * the low mark; then an "events.dropped" line says how many and which
+ * sequence numbers (a client can ask for them again with since=).
+ */
+static void send_event(const struct event_rec *e, void *arg)
+{
+	struct evstream *s = arg;
+	if (!wanted(s, e))
+		return;
+	if (s->live) {
+		size_t queued = api_output_pending(s->req);
+		if (queued > (s->dropped ? API_STREAM_LOW_WATER : API_STREAM_HIGH_WATER)) {
+			if (!s->dropped++)
+				s->drop_first = e->seq;
+			s->drop_last = e->seq;
+			return;
+		}
+		if (s->dropped) {
+			send_line(s, json_pack("{s:I,s:o,s:s,s:n,s:{s:I,s:I,s:I}}", "seq",
+					       (json_int_t)0, "time", json_time(time_now_ns()),
+					       "type", "events.dropped", "container", "attrs",
+					       "dropped", (json_int_t)s->dropped, "first_seq",
+					       (json_int_t)s->drop_first, "last_seq",
+					       (json_int_t)s->drop_last));
+			s->dropped = 0;
+		}
+	}
+	send_line(s, event_to_json(e));
 }
 
 static void stream_free(struct evstream *s)
@@ -94,6 +125,7 @@ void api_events(struct daemon *d, struct evhttp_request *req)
 		stream_free(s);
 		return;
 	}
+	s->live = true;
 	s->sub = events_subscribe(&d->events, send_event, s);
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req), closed, s);
 }

@@ -16,7 +16,24 @@
 
 #define LOG_FILES_MAX 16
 #define FOLLOW_MS     100
+/* While a slow reader drains what it was sent, before reading more. */
+#define DRAIN_MS 20
 
+/*
+ * One log file: rotations (complete, read to their size) or the current
+ * file (read to its size, or to its end for as long as it is followed).
+ */
+struct logsrc {
+	int fd;
+	off_t pos, size;
+};
+
+/*
+ * Files are read only while the reader keeps up: when what is queued for it
+ * passes API_STREAM_HIGH_WATER, reading stops until it is back under the low
+ * mark. The files are the buffer; the daemon holds at most about the high
+ * mark per reader, however fast the container writes.
+ */
 struct logstream {
 	struct daemon *d;
 	struct evhttp_request *req;
@@ -24,7 +41,10 @@ struct logstream {
 	char *name;
 	char *path;
 	char *since;
-	int fd;
+	struct logsrc src[LOG_FILES_MAX + 1]; /* oldest first; the last is the current file */
+	size_t nsrc, cur;
+	bool follow;
+	bool full; /* stopped at the high mark, waiting for the low one */
 	ino_t ino;
 	struct buf partial;
 	struct event *timer;
@@ -34,8 +54,9 @@ static void ls_free(struct logstream *ls)
 {
 	if (ls->timer)
 		event_free(ls->timer);
-	if (ls->fd >= 0)
-		close(ls->fd);
+	for (size_t i = 0; i < ls->nsrc; i++)
+		if (ls->src[i].fd >= 0)
+			close(ls->src[i].fd);
 	buf_release(&ls->partial);
 	free(ls->name);
 	free(ls->path);
@@ -76,20 +97,49 @@ static void send_lines(struct logstream *ls, const char *data, size_t len)
 	buf_consume(&ls->partial, n);
 }
 
-static bool read_more(struct logstream *ls)
+/*
+ * Read the files on from where the stream is, until they end or the reader
+ * has enough queued. Returns false when it stopped for the reader.
+ */
+static bool pump(struct logstream *ls, bool *any)
 {
-	bool any = false;
 	char b[65536];
-	for (;;) {
-		ssize_t n = read(ls->fd, b, sizeof(b));
+	size_t queued = api_output_pending(ls->req);
+	if (ls->full && queued > API_STREAM_LOW_WATER)
+		return false;
+	ls->full = false;
+	while (ls->cur < ls->nsrc) {
+		if (api_output_pending(ls->req) > API_STREAM_HIGH_WATER) {
+			ls->full = true;
+			return false;
+		}
+		struct logsrc *s = &ls->src[ls->cur];
+		bool live = ls->follow && ls->cur + 1 == ls->nsrc;
+		size_t want = sizeof(b);
+		if (!live && s->size - s->pos < (off_t)want)
+			want = (size_t)(s->size - s->pos);
+		ssize_t n = want && s->fd >= 0 ? read(s->fd, b, want) : 0;
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break;
+		if (n <= 0) {
+			if (ls->cur + 1 == ls->nsrc)
+				return true;
+			ls->cur++;
+			continue;
+		}
+		s->pos += n;
 		send_lines(ls, b, (size_t)n);
-		any = true;
+		*any = true;
+		if (!ls->req)
+			return true;
 	}
-	return any;
+	return true;
+}
+
+static void ls_arm(struct logstream *ls, int ms)
+{
+	struct timeval tv = {0, ms * 1000};
+	evtimer_add(ls->timer, &tv);
 }
 
 static void ls_end(struct logstream *ls)
@@ -111,49 +161,79 @@ static void ls_closed(struct evhttp_connection *conn, void *arg)
 static void ls_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct logstream *ls = arg;
-	bool any = read_more(ls);
+	bool any = false;
+	if (!pump(ls, &any)) {
+		ls_arm(ls, DRAIN_MS);
+		return;
+	}
+	if (!ls->follow) {
+		ls_end(ls);
+		return;
+	}
+	struct logsrc *cur = &ls->src[ls->nsrc - 1];
 	struct stat st;
 	if (stat(ls->path, &st) == 0 && st.st_ino != ls->ino) {
-		/* Rotated: the old file is complete, continue with the new one. */
-		read_more(ls);
+		/* Rotated: the old file is complete once read to its end again. */
+		if (!pump(ls, &any)) {
+			ls_arm(ls, DRAIN_MS);
+			return;
+		}
 		int nfd = open(ls->path, O_RDONLY | O_CLOEXEC);
 		if (nfd >= 0) {
-			close(ls->fd);
-			ls->fd = nfd;
+			close(cur->fd);
+			cur->fd = nfd;
+			cur->pos = 0;
 			ls->ino = st.st_ino;
-			any |= read_more(ls);
+			ls_arm(ls, 0);
+			return;
 		}
 	}
 	struct container *c = ctr_find(ls->d, ls->name);
 	bool live = c && !c->removed && (c->state == CTR_RUNNING || c->state == CTR_RESTARTING ||
 					 c->starting);
 	if (!live && !any) {
-		read_more(ls);
 		ls_end(ls);
 		return;
 	}
-	struct timeval tv = {0, FOLLOW_MS * 1000};
-	evtimer_add(ls->timer, &tv);
+	ls_arm(ls, FOLLOW_MS);
 }
 
-static char *tail_lines(struct buf *all, long long n)
+/*
+ * Start the stream at the last n lines of all files taken as one text (the
+ * final newline does not count), reading backwards a block at a time.
+ */
+static void seek_tail(struct logstream *ls, long long n)
 {
-	if (n < 0)
-		return NULL;
-	size_t end = all->len;
+	char b[65536];
+	bool last = true;
 	long long seen = 0;
-	size_t i = end;
-	/* The text ends with '\n'; count n+1 newlines from the end. */
-	while (i > 0) {
-		if (all->data[i - 1] == '\n' && i != end) {
-			if (++seen == n)
-				break;
+	for (size_t k = ls->nsrc; k-- > 0;) {
+		struct logsrc *s = &ls->src[k];
+		off_t pos = s->fd >= 0 ? s->size : 0;
+		if (n == 0) {
+			ls->cur = ls->nsrc - 1;
+			s->pos = pos;
+			break;
 		}
-		i--;
+		while (pos > 0) {
+			size_t len = pos < (off_t)sizeof(b) ? (size_t)pos : sizeof(b);
+			ssize_t r = pread(s->fd, b, len, pos - (off_t)len);
+			if (r != (ssize_t)len)
+				break;
+			for (size_t j = len; j > 0; j--) {
+				if (b[j - 1] == '\n' && !last && ++seen == n) {
+					ls->cur = k;
+					s->pos = pos - (off_t)len + (off_t)j;
+					lseek(s->fd, s->pos, SEEK_SET);
+					return;
+				}
+				last = false;
+			}
+			pos -= (off_t)len;
+		}
 	}
 	if (n == 0)
-		i = end;
-	return all->data + i;
+		lseek(ls->src[ls->cur].fd, ls->src[ls->cur].pos, SEEK_SET);
 }
 
 void api_container_logs(struct daemon *d, struct evhttp_request *req, struct container *c)
@@ -180,53 +260,33 @@ void api_container_logs(struct daemon *d, struct evhttp_request *req, struct con
 	ls->conn = evhttp_request_get_connection(req);
 	ls->name = xstrdup(c->name);
 	ls->path = xasprintf("%s/logs/container.log", c->dir);
-	ls->fd = open(ls->path, O_RDONLY | O_CLOEXEC);
 	if (since) {
 		char norm[48];
 		time_fmt_rfc3339(since_ns, norm, sizeof(norm));
 		ls->since = xstrdup(norm);
 	}
-	struct stat st;
-	off_t cur_size = 0;
-	if (ls->fd >= 0 && fstat(ls->fd, &st) == 0) {
-		ls->ino = st.st_ino;
-		cur_size = st.st_size;
-	}
-	/* Everything up to now: rotations oldest first, then the current file. */
-	struct buf all = BUF_INIT;
-	for (int i = LOG_FILES_MAX; i >= 1; i--) {
-		autofree char *p = xasprintf("%s.%d", ls->path, i);
-		autofree char *text = NULL;
-		size_t len;
-		struct clbsd_err e2;
-		if (fs_read_file(p, &text, &len, &e2) == 0)
-			buf_add(&all, text, len);
-	}
-	if (ls->fd >= 0 && cur_size > 0) {
-		buf_grow(&all, (size_t)cur_size);
-		ssize_t n = pread(ls->fd, all.data + all.len, (size_t)cur_size, 0);
-		if (n > 0) {
-			all.len += (size_t)n;
-			all.data[all.len] = '\0';
+	/* Rotations oldest first, then the current file, each up to its size now. */
+	for (int i = LOG_FILES_MAX; i >= 0; i--) {
+		autofree char *p = i ? xasprintf("%s.%d", ls->path, i) : xstrdup(ls->path);
+		int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		struct stat st;
+		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+			close(fd);
+			fd = -1;
 		}
-		lseek(ls->fd, n > 0 ? n : 0, SEEK_SET);
+		if (fd < 0 && i)
+			continue;
+		ls->src[ls->nsrc++] = (struct logsrc){.fd = fd, .size = fd >= 0 ? st.st_size : 0};
+		if (!i && fd >= 0)
+			ls->ino = st.st_ino;
 	}
+	ls->follow = follow && ls->src[ls->nsrc - 1].fd >= 0;
+	if (ntail >= 0)
+		seek_tail(ls, ntail);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; charset=utf-8");
 	evhttp_send_reply_start(req, 200, "OK");
-	const char *from = all.data ? all.data : "";
-	if (ntail >= 0 && all.data)
-		from = tail_lines(&all, ntail);
-	size_t n = all.data ? all.len - (size_t)(from - all.data) : 0;
-	if (n)
-		send_lines(ls, from, n);
-	buf_release(&all);
-	if (!follow || ls->fd < 0) {
-		ls_end(ls);
-		return;
-	}
 	evhttp_connection_set_closecb(ls->conn, ls_closed, ls);
 	ls->timer = evtimer_new(d->base, ls_tick, ls);
-	struct timeval tv = {0, FOLLOW_MS * 1000};
-	evtimer_add(ls->timer, &tv);
+	ls_tick(-1, 0, ls);
 }

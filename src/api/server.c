@@ -5,13 +5,14 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -67,6 +68,8 @@ static const char *reason(int status)
 		return "Conflict";
 	case 413:
 		return "Payload Too Large";
+	case 431:
+		return "Request Header Fields Too Large";
 	case 503:
 		return "Service Unavailable";
 	case 504:
@@ -152,6 +155,13 @@ bool api_query_bool(struct evhttp_request *req, const char *key)
 	return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0);
 }
 
+size_t api_output_pending(struct evhttp_request *req)
+{
+	struct evhttp_connection *conn = req ? evhttp_request_get_connection(req) : NULL;
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
 /* ---- pending replies ---- */
 
 static void pending_closed(struct evhttp_connection *conn, void *arg)
@@ -200,25 +210,26 @@ void api_pending_err(struct api_pending *p, const struct clbsd_err *err)
 
 /* ---- access ---- */
 
-static bool peer_allowed(struct daemon *d, struct evhttp_request *req, char *who, size_t wlen)
+/*
+ * Who may talk to the socket: root, the daemon's own user, and members of group
+ * clbsd (DESIGN.md). Decided from the kernel's SO_PEERCRED of the connection,
+ * never from anything the peer sends.
+ */
+static bool peer_allowed(struct daemon *d, int fd, struct ucred *cred, char *who, size_t wlen)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
-	int fd = bev ? bufferevent_getfd(bev) : -1;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+	socklen_t len = sizeof(*cred);
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0) {
 		snprintf(who, wlen, "unknown peer");
 		return false;
 	}
-	snprintf(who, wlen, "uid %u (pid %d)", cred.uid, (int)cred.pid);
-	if (cred.uid == 0 || cred.uid == geteuid())
+	snprintf(who, wlen, "uid %u (pid %d)", cred->uid, (int)cred->pid);
+	if (cred->uid == 0 || cred->uid == geteuid())
 		return true;
 	if (!d->have_api_gid)
 		return false;
-	if (cred.gid == d->api_gid)
+	if (cred->gid == d->api_gid)
 		return true;
-	struct passwd *pw = getpwuid(cred.uid);
+	struct passwd *pw = getpwuid(cred->uid);
 	if (!pw)
 		return false;
 	int n = 64;
@@ -231,17 +242,310 @@ static bool peer_allowed(struct daemon *d, struct evhttp_request *req, char *who
 	return false;
 }
 
+/* ---- connections: admission, limits, deadlines ---- */
+
+/*
+ * evhttp (libevent 2.1) reads a request as soon as it accepts the
+ * connection and has no hook that sees the new fd. So the bufferevent it
+ * asks us for (bevcb) is noted and a check event is activated; that event
+ * runs in the same loop pass, after the accept callback returns and before
+ * the loop polls again, so before a single byte of the new connection is
+ * read. There the peer's credentials decide, and the connection limits.
+ *
+ * Each admitted connection has a record. evhttp tells nobody when it frees a
+ * connection, so a record is alive while its fd still names the same socket
+ * (device and inode from fstat at accept); dead ones are swept lazily.
+ */
+struct api_conn {
+	struct evhttp_connection *evcon;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	uid_t uid;
+	bool busy;	 /* a request was dispatched and its reply is not done */
+	int64_t idle_ns; /* when it last became idle (accepted or reply done) */
+};
+
+static struct {
+	struct daemon *d;
+	struct api_conn *v;
+	size_t n, cap;
+	struct bufferevent **fresh;
+	size_t nfresh, capfresh;
+	struct event *check_ev, *sweep_ev, *resume_ev;
+	struct evconnlistener *lev;
+	int64_t last_warn_ns, last_reap_ns;
+} S;
+
+static bool conn_alive(const struct api_conn *c)
+{
+	struct stat st;
+	return fstat(c->fd, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino;
+}
+
+static void conn_drop(size_t i)
+{
+	S.v[i] = S.v[--S.n];
+	if (S.n == 0 && S.sweep_ev)
+		evtimer_del(S.sweep_ev);
+}
+
+/* Forget records of connections evhttp has closed since. */
+static void conn_reap(void)
+{
+	for (size_t i = 0; i < S.n;) {
+		if (conn_alive(&S.v[i]))
+			i++;
+		else
+			conn_drop(i);
+	}
+}
+
+/* The live record of evcon, or NULL (a freed evcon's address may be reused). */
+static struct api_conn *conn_of(struct evhttp_connection *evcon)
+{
+	for (size_t i = S.n; i > 0; i--)
+		if (S.v[i - 1].evcon == evcon && conn_alive(&S.v[i - 1]))
+			return &S.v[i - 1];
+	return NULL;
+}
+
+/* Close an admitted connection that is alive (checked by the caller). */
+static void conn_close(size_t i, const char *why)
+{
+	log_debug("api", NULL, "closing the connection of uid %u: %s", S.v[i].uid, why);
+	struct evhttp_connection *evcon = S.v[i].evcon;
+	conn_drop(i);
+	evhttp_connection_free(evcon);
+}
+
+/* A fixed answer written straight to a connection nobody reads from. */
+static void refuse(struct evhttp_connection *evcon, int fd, int status, const char *code,
+		   const char *msg)
+{
+	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+	autofree char *body = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	autofree char *text = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+					"Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+					status, reason(status), strlen(body) + 1, body);
+	/* Best effort: the socket buffer of a fresh connection is empty. */
+	if (send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("api", NULL, "refusing a connection: %s", strerror(errno));
+	evhttp_connection_free(evcon);
+}
+
+/* The oldest idle record (of uid, unless uid is (uid_t)-1), or -1. */
+static ssize_t oldest_idle(uid_t uid)
+{
+	ssize_t best = -1;
+	for (size_t i = 0; i < S.n; i++) {
+		if (S.v[i].busy || (uid != (uid_t)-1 && S.v[i].uid != uid))
+			continue;
+		if (best < 0 || S.v[i].idle_ns < S.v[(size_t)best].idle_ns)
+			best = (ssize_t)i;
+	}
+	return best;
+}
+
+static size_t count_uid(uid_t uid)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < S.n; i++)
+		k += S.v[i].uid == uid;
+	return k;
+}
+
+/*
+ * Room for one more connection of uid: when a limit is reached, the oldest
+ * idle connection (of that uid for its own limit) gives way, so idle or
+ * half-sent requests can never lock out a client that sends a request.
+ */
+static bool make_room(uid_t uid)
+{
+	size_t uid_max = uid == 0 ? API_CONN_MAX : API_CONN_PER_UID;
+	if (S.n < API_CONN_MAX && count_uid(uid) < uid_max)
+		return true;
+	/* Sweeping costs an fstat per connection: not for each of a flood. */
+	int64_t now = time_mono_ns();
+	if (now - S.last_reap_ns > 100000000LL) {
+		conn_reap();
+		S.last_reap_ns = now;
+	}
+	if (count_uid(uid) >= uid_max) {
+		ssize_t i = oldest_idle(uid);
+		if (i < 0)
+			return false;
+		conn_close((size_t)i,
+			   "its uid has too many connections and it is the oldest idle one");
+	}
+	if (S.n >= API_CONN_MAX) {
+		ssize_t i = oldest_idle((uid_t)-1);
+		if (i < 0)
+			return false;
+		conn_close((size_t)i, "too many connections and it is the oldest idle one");
+	}
+	return true;
+}
+
+static void admit(struct bufferevent *bev)
+{
+	int fd = bufferevent_getfd(bev);
+	void *arg = NULL;
+	bufferevent_getcb(bev, NULL, NULL, NULL, &arg);
+	struct evhttp_connection *evcon = arg;
+	if (fd < 0 || !evcon || evhttp_connection_get_bufferevent(evcon) != bev)
+		return; /* not (or no longer) an evhttp connection: evhttp handles it */
+	struct ucred cred;
+	char who[64];
+	if (!peer_allowed(S.d, fd, &cred, who, sizeof(who))) {
+		int64_t now = time_mono_ns();
+		/* A flood of refused connections is one warning per second. */
+		if (now - S.last_warn_ns > 1000000000LL) {
+			log_warn("api", NULL, "refused a connection from %s", who);
+			S.last_warn_ns = now;
+		}
+		autofree char *msg =
+		    xasprintf("%s may not use this socket: it needs root or group clbsd", who);
+		refuse(evcon, fd, 403, "forbidden", msg);
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		evhttp_connection_free(evcon);
+		return;
+	}
+	if (!make_room(cred.uid)) {
+		log_warn("api", NULL, "refused a connection from %s: %d connections are busy", who,
+			 (int)S.n);
+		refuse(evcon, fd, 503, "unavailable",
+		       "too many connections to clbsdd are busy; try again later");
+		return;
+	}
+	if (S.n == S.cap) {
+		S.cap = S.cap ? 2 * S.cap : 64;
+		S.v = xrealloc(S.v, S.cap * sizeof(*S.v));
+	}
+	S.v[S.n++] = (struct api_conn){
+	    .evcon = evcon,
+	    .fd = fd,
+	    .dev = st.st_dev,
+	    .ino = st.st_ino,
+	    .uid = cred.uid,
+	    .idle_ns = time_mono_ns(),
+	};
+	if (!evtimer_pending(S.sweep_ev, NULL)) {
+		struct timeval tv = {1, 0};
+		evtimer_add(S.sweep_ev, &tv);
+	}
+}
+
+static void on_check(evutil_socket_t fd, short what, void *arg)
+{
+	/* admit() may free connections, never a fresh one still listed. */
+	for (size_t i = 0; i < S.nfresh; i++)
+		admit(S.fresh[i]);
+	S.nfresh = 0;
+}
+
+static struct bufferevent *new_bev(struct event_base *base, void *arg)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		return NULL;
+	if (S.nfresh == S.capfresh) {
+		S.capfresh = S.capfresh ? 2 * S.capfresh : 64;
+		S.fresh = xrealloc(S.fresh, S.capfresh * sizeof(*S.fresh));
+	}
+	S.fresh[S.nfresh++] = bev;
+	event_active(S.check_ev, EV_TIMEOUT, 0);
+	return bev;
+}
+
+/* Idle connections that did not send a whole request in time are closed. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	int64_t now = time_mono_ns();
+	for (size_t i = 0; i < S.n;) {
+		if (!conn_alive(&S.v[i])) {
+			conn_drop(i);
+		} else if (!S.v[i].busy &&
+			   now - S.v[i].idle_ns > (int64_t)API_REQUEST_TIMEOUT_S * 1000000000LL) {
+			conn_close(i, "no complete request in time");
+		} else {
+			i++;
+		}
+	}
+	if (S.n) {
+		struct timeval tv = {1, 0};
+		evtimer_add(S.sweep_ev, &tv);
+	}
+}
+
+static void on_reply_done(struct evhttp_request *req, void *arg)
+{
+	struct api_conn *c = conn_of(evhttp_request_get_connection(req));
+	if (c) {
+		c->busy = false;
+		c->idle_ns = time_mono_ns();
+	}
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	if (S.lev)
+		evconnlistener_enable(S.lev);
+}
+
+/*
+ * accept() failed. Out of fds (EMFILE, ENFILE) or memory, the listening socket
+ * stays readable and retrying at once would spin: stop accepting for a
+ * moment, and let the oldest idle connections go to make room.
+ */
+#define API_ACCEPT_EVICT 32
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	int e = errno;
+	int64_t now = time_mono_ns();
+	if (now - S.last_warn_ns > 1000000000LL) {
+		log_warn("api", NULL, "accept on %s: %s; pausing new connections for %d ms",
+			 S.d->socket, strerror(e), API_ACCEPT_BACKOFF_MS);
+		S.last_warn_ns = now;
+	}
+	evconnlistener_disable(lev);
+	conn_reap();
+	/* Enough room for the next few waiting in the backlog. */
+	for (int k = 0; k < API_ACCEPT_EVICT; k++) {
+		ssize_t i = oldest_idle((uid_t)-1);
+		if (i < 0)
+			break;
+		conn_close((size_t)i, "the daemon is out of file descriptors");
+	}
+	struct timeval tv = {0, API_ACCEPT_BACKOFF_MS * 1000};
+	evtimer_add(S.resume_ev, &tv);
+}
+
 /* ---- routing ---- */
 
 static void route(struct evhttp_request *req, void *arg)
 {
 	struct daemon *d = arg;
 	char who[64];
-	if (!peer_allowed(d, req, who, sizeof(who))) {
+	struct ucred cred;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	/* Checked at accept already; again here, as the line of last resort. */
+	if (!peer_allowed(d, bev ? bufferevent_getfd(bev) : -1, &cred, who, sizeof(who))) {
 		log_warn("api", NULL, "refused request from %s", who);
 		api_reply_error(req, 403, "forbidden",
 				"%s may not use this socket: it needs root or group clbsd", who);
 		return;
+	}
+	/* Busy until the reply is written: no deadline, never evicted. */
+	struct api_conn *c = conn_of(evcon);
+	if (c) {
+		c->busy = true;
+		evhttp_request_set_on_complete_cb(req, on_reply_done, NULL);
 	}
 	const char *raw = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	autofree char *path = evhttp_uridecode(raw ? raw : "/", 0, NULL);
@@ -366,20 +670,31 @@ int api_listen(struct daemon *d, struct clbsd_err *err)
 			log_warn("api", NULL, "chown %s: %s", d->socket, strerror(errno));
 	}
 	chmod(d->socket, 0660);
-	if (listen(fd, 64) < 0) {
+	if (listen(fd, 512) < 0) {
 		int e = errno;
 		close(fd);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "listen %s", d->socket);
 	}
 	d->http = evhttp_new(d->base);
 	evhttp_set_gencb(d->http, route, d);
-	evhttp_set_max_body_size(d->http, 4 << 20);
+	/* Limits (docs/api.md): evhttp answers 413 past them and closes. */
+	evhttp_set_max_headers_size(d->http, API_HEADER_MAX);
+	evhttp_set_max_body_size(d->http, API_BODY_MAX);
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	/* Per read or write: a stream may wait long for its reader. */
 	evhttp_set_timeout(d->http, 3600);
-	if (!evhttp_accept_socket_with_handle(d->http, fd)) {
+	S.d = d;
+	S.check_ev = event_new(d->base, -1, 0, on_check, NULL);
+	S.sweep_ev = evtimer_new(d->base, on_sweep, NULL);
+	S.resume_ev = evtimer_new(d->base, on_resume, NULL);
+	evhttp_set_bevcb(d->http, new_bev, NULL);
+	struct evhttp_bound_socket *bound = evhttp_accept_socket_with_handle(d->http, fd);
+	if (!bound) {
 		close(fd);
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "serve %s", d->socket);
 	}
+	S.lev = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(S.lev, on_accept_error);
 	d->listen_fd = fd;
 	return 0;
 }
@@ -391,4 +706,12 @@ void api_close(struct daemon *d)
 		d->http = NULL;
 		unlink(d->socket);
 	}
+	if (S.check_ev) {
+		event_free(S.check_ev);
+		event_free(S.sweep_ev);
+		event_free(S.resume_ev);
+	}
+	free(S.v);
+	free(S.fresh);
+	memset(&S, 0, sizeof(S));
 }

@@ -1,0 +1,329 @@
+#!/bin/bash
+# Attacks on the API socket (issue 14, item 7, and the HTTP/JSON input attacks
+# that already failed): every one must fail, the daemon's memory must stay
+# bounded, and a second client must be answered during and after the attack.
+# Raw clients are python3 (in deps), run as root or, through setpriv, as
+# nobody (65534) on a socket opened up on purpose, so that the daemon's own
+# peer check is what refuses them.
+. "$(dirname "$0")/../lib.sh"
+# The daemon starts with a low soft open-file limit and must raise it itself.
+t_before_start() { ulimit -Sn 1024; }
+t_setup
+ulimit -Sn "$(ulimit -Hn)"
+
+RSS_MAX_KB=$((64 * 1024)) # allowed growth of the daemon during an attack
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status"; }
+nfds() { find "/proc/$DAEMON_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+# info_ok: a second client is answered within 5 seconds.
+info_ok() { timeout 5 "$BUILD/clbsd" --socket "$SOCK" info >/dev/null 2>&1; }
+# /usr/bin/python3: a python3 found first on root's PATH may be unreadable to nobody.
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+PY_SYS=/usr/bin/python3
+alive() { kill -0 "$DAEMON_PID" 2>/dev/null && info_ok; }
+
+# A raw client: python3 -c "$PY_LIB..." gives connect() and a reader of the answer.
+PY_LIB='
+import os, socket, sys, time
+SOCK = os.environ["SOCK"]
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(SOCK)
+    return s
+def answer(s, limit=10):
+    """The status line the daemon sent before closing, or "" (nothing) or "timeout"."""
+    s.settimeout(limit)
+    data = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+            if b"\r\n\r\n" in data and b"Content-Length" in data:
+                head, _, body = data.partition(b"\r\n\r\n")
+                n = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+                if len(body) >= n:
+                    break
+    except socket.timeout:
+        return "timeout"
+    except OSError:
+        pass
+    return data.split(b"\r\n")[0].decode(errors="replace")
+'
+export SOCK TMP
+
+# ---- the peer check comes before anything is read ----
+# The socket is opened up to everybody so that only the daemon's check is left.
+chmod o+x "$TMP" "$RUN"
+chmod 666 "$SOCK"
+
+base=$(rss_kb)
+out=$(as_nobody "$PY_SYS" -c "$PY_LIB
+# 512 MiB of header from a user who may not use the socket.
+s = conn()
+sent = 0
+chunk = b'GET /v1/info HTTP/1.1\r\nX-Pad: ' + b'a' * (1 << 20)
+t0 = time.time()
+try:
+    s.settimeout(10)
+    while sent < (512 << 20):
+        s.sendall(chunk)
+        sent += len(chunk)
+        chunk = b'a' * (1 << 20)
+except OSError as e:
+    pass
+print(sent >> 20, round(time.time() - t0, 1), answer(s, 5))
+" 2>&1)
+grow=$(($(rss_kb) - base))
+# shellcheck disable=SC2086 # the words of the answer
+set -- $out
+if [ "${1:-999}" -lt 64 ] && [ "$grow" -lt "$RSS_MAX_KB" ] && echo "$out" | grep -q '403'; then
+	ok unprivileged_huge_header_refused_unread
+else
+	fail unprivileged_huge_header_refused_unread "sent MiB, s, answer: $out; rss +${grow} kB"
+fi
+
+# 2500 idle connections from nobody: each is closed at once, none is kept.
+out=$(as_nobody "$PY_SYS" -c "$PY_LIB
+import select
+socks = []
+for i in range(2500):
+    try:
+        socks.append(conn())
+    except OSError:
+        pass
+time.sleep(1)
+p = select.poll()
+for s in socks:
+    p.register(s, select.POLLIN)
+print(len(socks), len(p.poll(2000)))
+" 2>&1)
+# shellcheck disable=SC2086 # the words of the answer
+set -- $out
+if [ "${1:-0}" -gt 2000 ] && [ "${2:-0}" -eq "${1:-1}" ] && info_ok; then
+	ok unprivileged_idle_flood_closed
+else
+	fail unprivileged_idle_flood_closed "connected, answered-and-closed: $out"
+fi
+
+chmod 660 "$SOCK"
+chmod o-x "$TMP" "$RUN"
+
+# ---- root's own idle connections cannot lock out root ----
+python3 -c "$PY_LIB
+socks = []
+for i in range(2500):
+    s = conn()
+    # Half a request on every other one, nothing on the rest.
+    if i % 2:
+        s.sendall(b'GET /v1/info HTTP/1.1\r\nHost: x\r\n')
+    socks.append(s)
+open(os.environ['TMP'] + '/idle.ready', 'w').close()
+time.sleep(30)
+" &
+idle_pid=$!
+wait_until 30 test -e "$TMP/idle.ready"
+fds=$(nfds)
+if info_ok && info_ok; then
+	ok root_idle_flood_info_answers
+else
+	fail root_idle_flood_info_answers "clbsd info did not answer with 2500 idle connections open"
+fi
+[ "$fds" -lt 1400 ] && ok root_idle_flood_fds_capped || fail root_idle_flood_fds_capped "daemon holds $fds fds"
+# Idle connections without a whole request are closed after 10 s.
+sleep 12
+fds=$(nfds)
+[ "$fds" -lt 200 ] && ok idle_connections_time_out || fail idle_connections_time_out "daemon still holds $fds fds"
+kill "$idle_pid" 2>/dev/null
+wait "$idle_pid" 2>/dev/null
+
+# ---- slowloris: one header byte a second defeats a per-read timeout, not the deadline ----
+out=$(python3 -c "$PY_LIB
+s = conn()
+t0 = time.time()
+req = b'GET /v1/info HTTP/1.1\r\n' + b'X-Slow: ' + b'a' * 60
+try:
+    for b in req:
+        s.send(bytes([b]))
+        time.sleep(0.5)
+except OSError:
+    pass
+print(round(time.time() - t0))
+" 2>&1)
+if [ "${out:-99}" -le 14 ] && alive; then
+	ok slowloris_header_deadline
+else
+	fail slowloris_header_deadline "the connection lasted ${out}s"
+fi
+
+# ---- header and body caps ----
+base=$(rss_kb)
+out=$(python3 -c "$PY_LIB
+s = conn()
+sent = 0
+chunk = b'GET /v1/info HTTP/1.1\r\nX-Pad: ' + b'a' * (1 << 20)
+try:
+    s.settimeout(10)
+    while sent < (512 << 20):
+        s.sendall(chunk)
+        sent += len(chunk)
+        chunk = b'a' * (1 << 20)
+except OSError:
+    pass
+print(sent >> 20, answer(s, 5))
+" 2>&1)
+grow=$(($(rss_kb) - base))
+# shellcheck disable=SC2086 # the words of the answer
+set -- $out
+if [ "${1:-999}" -lt 64 ] && [ "$grow" -lt "$RSS_MAX_KB" ] && echo "$out" | grep -q ' 4[0-9][0-9] \|^[0-9]* $' && alive; then
+	ok huge_header_refused
+else
+	fail huge_header_refused "sent MiB, answer: $out; rss +${grow} kB"
+fi
+
+out=$(python3 -c "$PY_LIB
+s = conn()
+# A request line that never ends.
+try:
+    s.settimeout(10)
+    for i in range(64):
+        s.sendall(b'GET /' + b'a' * (1 << 20))
+except OSError:
+    pass
+print(answer(s, 5))
+" 2>&1)
+echo "$out" | grep -q '^HTTP/1.1 4\|^$' && alive && ok endless_request_line_refused ||
+	fail endless_request_line_refused "answer: $out"
+
+out=$(python3 -c "$PY_LIB
+s = conn()
+s.sendall(b'POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n{')
+print(answer(s, 5))
+" 2>&1)
+echo "$out" | grep -q ' 413' && alive && ok body_over_limit_413 || fail body_over_limit_413 "answer: $out"
+
+# ---- lying chunk sizes ----
+chunked() {
+	python3 -c "$PY_LIB
+s = conn()
+s.sendall(b'POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' + sys.argv[1].encode().decode('unicode_escape').encode('latin-1'))
+print(answer(s, 15))
+" "$1" 2>&1
+}
+for case in 'ffffffffffffffff\r\n{}\r\n0\r\n\r\n' '-5\r\n{}\r\n0\r\n\r\n' 'zz\r\n{}\r\n0\r\n\r\n' \
+	'7fffffff\r\n{}' '2\r\n{}}}}}}}}}}}\r\n0\r\n\r\n' '100\r\n{}'; do
+	out=$(chunked "$case")
+	# Refused with a 4xx, or closed (a short chunk that never completes: by the deadline).
+	if echo "$out" | grep -q '^HTTP/1.1 4\|^$' && alive; then
+		ok "lying_chunk_size[$case]"
+	else
+		fail "lying_chunk_size[$case]" "answer: $out"
+	fi
+done
+
+# ---- JSON nested 200k deep, and sizes like 12Q ----
+post() {
+	curl -s -o "$TMP/body" -w '%{http_code}' --max-time 10 --unix-socket "$SOCK" -X POST \
+		-H 'Content-Type: application/json' --data-binary "@$1" http://localhost/v1/containers
+}
+python3 -c 'print("[" * 200000 + "]" * 200000)' >"$TMP/deep1.json"
+python3 -c 'print("{\"a\":" * 200000 + "1" + "}" * 200000)' >"$TMP/deep2.json"
+for f in deep1 deep2; do
+	code=$(post "$TMP/$f.json")
+	[ "$code" = 400 ] && grep -q invalid_argument "$TMP/body" && alive && ok "json_nested_200k[$f]" ||
+		fail "json_nested_200k[$f]" "code $code: $(head -c 300 "$TMP/body")"
+done
+# ---- out of fds: accept backs off instead of spinning ----
+if command -v prlimit >/dev/null; then
+	nofile=$(prlimit --pid "$DAEMON_PID" --nofile --output SOFT,HARD --noheadings)
+	# Only the soft limit: raising a hard one back needs CAP_SYS_RESOURCE.
+	prlimit --pid "$DAEMON_PID" --nofile=$(($(nfds) + 40)):"$(echo "$nofile" | awk '{print $2}')"
+	ticks() { awk '{print $14 + $15}' "/proc/$DAEMON_PID/stat"; }
+	python3 -c "$PY_LIB
+socks = []
+for i in range(300):
+    try:
+        socks.append(conn())
+    except OSError:
+        pass
+open(os.environ['TMP'] + '/emfile.ready', 'w').close()
+time.sleep(8)
+" &
+	emfile_pid=$!
+	wait_until 30 test -e "$TMP/emfile.ready"
+	t0=$(ticks)
+	sleep 3
+	used=$(($(ticks) - t0)) # clock ticks (100/s) over 3 s
+	if timeout 10 "$BUILD/clbsd" --socket "$SOCK" info >/dev/null 2>&1 && [ "$used" -lt 150 ]; then
+		ok emfile_backoff
+	else
+		fail emfile_backoff "cpu ticks in 3 s: $used; info answered: $(info_ok && echo yes || echo no)"
+	fi
+	kill "$emfile_pid" 2>/dev/null
+	wait "$emfile_pid" 2>/dev/null
+	# shellcheck disable=SC2086 # two numbers
+	set -- $nofile
+	prlimit --pid "$DAEMON_PID" --nofile="$1:$2"
+	alive && ok emfile_recovered || fail emfile_recovered "the daemon does not answer"
+else
+	skip emfile_backoff "prlimit is not installed"
+fi
+
+# The daemon raised its soft open-file limit to the hard one at start.
+soft=$(awk '/^Max open files/ {print $4}' "/proc/$DAEMON_PID/limits")
+hard=$(awk '/^Max open files/ {print $5}' "/proc/$DAEMON_PID/limits")
+[ "$soft" = "$hard" ] && ok rlimit_nofile_raised ||
+	fail rlimit_nofile_raised "soft $soft hard $hard"
+
+# ---- a paused log follower does not grow the daemon ----
+t_forge
+echo '{"name":"q1","image":"forge","command":["true"],"memory":"12Q"}' >"$TMP/q.json"
+code=$(post "$TMP/q.json")
+[ "$code" = 400 ] && grep -q '12Q' "$TMP/body" && alive && ok size_12Q_400 ||
+	fail size_12Q_400 "code $code: $(cat "$TMP/body")"
+out=$(clbsd create --name q2 --memory 12Q forge true 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q 12Q && alive && ok size_12Q_cli || fail size_12Q_cli "rc=$rc: $out"
+clbsd inspect q1 >/dev/null 2>&1 || clbsd inspect q2 >/dev/null 2>&1 &&
+	fail size_12Q_nothing_made "a container was made" || ok size_12Q_nothing_made
+
+clbsd run -d --name spew forge sh -c 'yes spew-spew-spew-spew-spew-spew-spew' >/dev/null
+sleep 1
+base=$(rss_kb)
+out=$(python3 -c "$PY_LIB
+s = conn()
+s.sendall(b'GET /v1/containers/spew/logs?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n')
+time.sleep(10)
+rss = open('/proc/$DAEMON_PID/status').read().split('VmRSS:')[1].split()[0]
+s.settimeout(5)
+got = 0
+t0 = time.time()
+while got < (8 << 20) and time.time() - t0 < 5:
+    b = s.recv(1 << 20)
+    if not b:
+        break
+    got += len(b)
+print(rss, got >> 20)
+" 2>&1)
+# shellcheck disable=SC2086 # the words of the answer
+set -- $out
+grow=$((${1:-999999999} - base))
+if [ "$grow" -lt "$RSS_MAX_KB" ] && [ "${2:-0}" -ge 1 ] && alive; then
+	ok paused_log_follower_bounded
+else
+	fail paused_log_follower_bounded "rss +${grow} kB while paused, then read ${2:-?} MiB ($out)"
+fi
+# The whole log, not followed, to a reader that does not read either.
+base=$(rss_kb)
+out=$(python3 -c "$PY_LIB
+s = conn()
+s.sendall(b'GET /v1/containers/spew/logs HTTP/1.1\r\nHost: x\r\n\r\n')
+time.sleep(5)
+print(open('/proc/$DAEMON_PID/status').read().split('VmRSS:')[1].split()[0])
+" 2>&1)
+grow=$((${out:-999999999} - base))
+[ "$grow" -lt "$RSS_MAX_KB" ] && alive && ok paused_log_reader_bounded ||
+	fail paused_log_reader_bounded "rss +${grow} kB"
+clbsd rm -f spew >/dev/null 2>&1
+t_done
