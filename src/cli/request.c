@@ -148,6 +148,7 @@ enum {
 	OPT_IP,
 	OPT_DNS,
 	OPT_ALIAS,
+	OPT_USERNS,
 };
 
 int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct clbsd_err *err)
@@ -174,6 +175,7 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 		{"ip", required_argument, NULL, OPT_IP},
 		{"dns", required_argument, NULL, OPT_DNS},
 		{"network-alias", required_argument, NULL, OPT_ALIAS},
+		{"userns", required_argument, NULL, OPT_USERNS},
 		{NULL, 0, NULL, 0},
 	};
 	/* create has no -d; dropping it from both tables makes it an unknown option. */
@@ -250,6 +252,15 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 				goto out;
 			}
 			json_object_set_new(req, "name", json_string(optarg));
+			break;
+		case OPT_USERNS:
+			if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "host") != 0) {
+				r = INVALID(err, "invalid --userns \"%s\": expected auto (a private "
+						 "range of host ids) or host",
+					    optarg);
+				goto out;
+			}
+			json_object_set_new(req, "userns", json_string(optarg));
 			break;
 		case OPT_HOSTNAME:
 			if (!valid_hostname(optarg)) {

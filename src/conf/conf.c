@@ -18,7 +18,8 @@
 
 /* ---- host ---- */
 
-static const char *const host_keys[] = {"storage", "network", "ingress", NULL};
+static const char *const host_keys[] = {"storage", "network", "ingress", "userns", NULL};
+static const char *const userns_keys[] = {"default", "start", "count", NULL};
 static const char *const storage_keys[] = {"driver", "pool", "root", "path", NULL};
 static const char *const hostnet_keys[] = {"bridge", "subnet", "subnet6", NULL};
 static const char *const ingress_keys[] = {"listen", "tls-listen", "default-domain", "tls", NULL};
@@ -178,10 +179,74 @@ static void ingress_key(struct vctx *c, void *obj, int key, const struct sexp *v
 		hp->bad = true;
 }
 
+static bool userns_mode(struct vctx *c, const char *key, const struct sexp *v,
+			enum conf_userns *out)
+{
+	if (is_sym(v, "auto"))
+		*out = CONF_USERNS_AUTO;
+	else if (is_sym(v, "host"))
+		*out = CONF_USERNS_HOST;
+	else {
+		vexpect(c, key, v, "auto (a private range of host ids) or host (the host's ids)");
+		return false;
+	}
+	return true;
+}
+
+static void userns_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+		       const struct sexp *k)
+{
+	struct host_parse *hp = obj;
+	struct conf_host *h = hp->h;
+	long long n;
+	bool ok = true;
+	switch (key) {
+	case 0:
+		ok = userns_mode(c, ":userns :default", v, &h->userns);
+		break;
+	case 1:
+		/* Never id 0; the pool is checked whole once :count is known too. */
+		if ((ok = chk_int(c, ":userns :start", v, 1, 4294967294LL, &n)))
+			h->userns_start = n;
+		break;
+	case 2:
+		if ((ok = chk_int(c, ":userns :count", v, 65536, 4294967294LL, &n)))
+			h->userns_count = n;
+		break;
+	}
+	if (!ok)
+		hp->bad = true;
+}
+
+/* :userns auto|host, or (:default auto|host :start N :count N). */
+static void host_userns(struct vctx *c, struct host_parse *hp, const struct sexp *v)
+{
+	struct conf_host *h = hp->h;
+	if (v->type != SEXP_LIST) {
+		if (!userns_mode(c, ":userns", v, &h->userns))
+			hp->bad = true;
+		return;
+	}
+	walk_plist(c, v, 0, userns_keys, ":userns", userns_key, hp);
+	if (hp->bad)
+		return;
+	if (!h->userns_start != !h->userns_count) {
+		verr(c, v, ":userns: :start and :count go together");
+		hp->bad = true;
+	} else if (h->userns_start + h->userns_count > 4294967295LL) {
+		verr(c, v, ":userns: the pool must end below 4294967295");
+		hp->bad = true;
+	}
+}
+
 static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 		     const struct sexp *k)
 {
 	struct host_parse *hp = obj;
+	if (key == 3) {
+		host_userns(c, hp, v);
+		return;
+	}
 	static const char *const examples[] = {
 		"storage options like (:driver zfs :pool \"tank\" :root \"tank/clbsd\")",
 		"network options like (:bridge \"clbsd0\" :subnet \"10.88.0.0/24\")",

@@ -161,6 +161,8 @@ enum conf_kind { CONF_KIND_NATIVE, CONF_KIND_DOCKER };
 enum conf_restart { CONF_RESTART_NO, CONF_RESTART_ALWAYS, CONF_RESTART_ON_FAILURE };
 enum conf_state { CONF_STATE_RUNNING, CONF_STATE_STOPPED };
 enum conf_netmode { CONF_NET_BRIDGE, CONF_NET_HOST, CONF_NET_NONE, CONF_NET_NAMED };
+/* :userns: UNSET takes the host's default; AUTO is a private range of host ids. */
+enum conf_userns { CONF_USERNS_UNSET, CONF_USERNS_HOST, CONF_USERNS_AUTO };
 
 enum conf_vol_type { CONF_VOL_BIND, CONF_VOL_DATASET };
 struct conf_volume {
@@ -266,6 +268,7 @@ struct conf_container {
 	bool ingress_websocket;
 	int64_t ingress_max_body; /* 0: nginx's default */
 	char *tls_cert, *tls_key;
+	enum conf_userns userns; /* UNSET: the host's :userns */
 };
 
 enum conf_storage_driver { CONF_STORAGE_DIR, CONF_STORAGE_ZFS };
@@ -282,6 +285,8 @@ struct conf_host {
 	char **tls_listen;               /* NULL: none */
 	char *default_domain;
 	char *tls_ca; /* NULL: no TLS; "auto"; or a clean absolute path */
+	enum conf_userns userns; /* default for new containers (UNSET: host) */
+	int64_t userns_start, userns_count; /* the id pool; 0: /etc/subuid or 100000000 up */
 };
 
 struct conf_image {

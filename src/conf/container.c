@@ -39,6 +39,7 @@ enum {
 	K_SNAPSHOT_BEFORE_CHANGE,
 	K_INGRESS,
 	K_TLS,
+	K_USERNS,
 };
 
 static const char *const keys[] = {
@@ -46,7 +47,7 @@ static const char *const keys[] = {
 	"tty",     "volumes", "limits",    "restart",    "depends-on", "health", "on",
 	"state",   "domain",  "port",      "path",       "network", "ip",      "aliases",
 	"dns",     "publish", "storage",   "snapshots",  "snapshot-before-change",
-	"ingress", "tls",     NULL,
+	"ingress", "tls",     "userns",    NULL,
 };
 
 struct ctr_parse {
@@ -1113,6 +1114,17 @@ static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 	case K_INGRESS:
 		if (sub_plist(c, cp, ":ingress", v, "ingress options like (:websocket t)"))
 			walk_plist(c, v, 0, ingress_keys, ":ingress", ingress_key, cp);
+		break;
+	case K_USERNS:
+		if (is_sym(v, "auto")) {
+			ct->userns = CONF_USERNS_AUTO;
+		} else if (is_sym(v, "host")) {
+			ct->userns = CONF_USERNS_HOST;
+		} else {
+			vexpect(c, ":userns", v,
+				"auto (a private range of host ids) or host (the host's ids)");
+			ok = false;
+		}
 		break;
 	case K_TLS:
 		if (sub_plist(c, cp, ":tls", v, "(:cert \"/path/cert.pem\" :key \"/path/key.pem\")")) {

@@ -164,6 +164,14 @@ static bool p_tty(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
+static bool p_userns(struct buf *b, const struct conf_container *ct)
+{
+	if (ct->userns == CONF_USERNS_UNSET)
+		return false;
+	buf_adds(b, ct->userns == CONF_USERNS_AUTO ? "auto" : "host");
+	return true;
+}
+
 static bool p_volumes(struct buf *b, const struct conf_container *ct)
 {
 	if (!ct->nvolumes)
@@ -506,6 +514,7 @@ static const struct {
 	{":user", true, p_user},
 	{":hostname", true, p_hostname},
 	{":tty", true, p_tty},
+	{":userns", true, p_userns},
 	{":volumes", true, p_volumes},
 	{":limits", true, p_limits},
 	{":network", true, p_network},
@@ -595,7 +604,16 @@ static void print_host(struct buf *b, const struct conf_host *h)
 			sexp_print_string(b, h->tls_ca);
 		buf_addc(b, ')');
 	}
-	buf_adds(b, "))\n");
+	buf_addc(b, ')');
+	if (h->userns != CONF_USERNS_UNSET || h->userns_start) {
+		buf_addf(b, "\n  :userns (:default %s",
+			 h->userns == CONF_USERNS_AUTO ? "auto" : "host");
+		if (h->userns_start)
+			buf_addf(b, " :start %lld :count %lld", (long long)h->userns_start,
+				 (long long)h->userns_count);
+		buf_addc(b, ')');
+	}
+	buf_adds(b, ")\n");
 }
 
 char *conf_print(const struct conf *c)

@@ -148,6 +148,8 @@ static json_t *config_json(const struct ctr_config *cfg)
 			    json_pack("{s:s,s:i}", "policy", policy_name(cfg->restart),
 				      "max_retries", cfg->max_retries));
 	json_object_set_new(j, "auto_remove", json_boolean(cfg->auto_remove));
+	if (cfg->userns.count)
+		json_object_set_new(j, "userns", usermap_json(&cfg->userns));
 	return j;
 }
 
@@ -530,7 +532,7 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 static const char *const create_keys[] = {
 	"name",  "image", "command", "env",  "volumes", "workdir",  "user",        "hostname",
 	"tty",   "stdin", "memory",  "pids", "cpus",    "restart", "auto_remove", "storage",
-	"network", "ip", "aliases", "dns", "publish", NULL,
+	"network", "ip", "aliases", "dns", "publish", "userns", NULL,
 };
 
 /*
@@ -808,6 +810,16 @@ static int check_create(struct daemon *d, json_t *req, struct container *c, stru
 		return -err->code;
 	if (parse_storage_props(d, req, props, props_given, err) < 0)
 		return -err->code;
+	bool userns;
+	uint32_t prefer;
+	if (usermap_parse(d, req, &userns, &prefer, err) < 0)
+		return -err->code;
+	if (userns) {
+		autofree char *img_rootfs = xasprintf("%s/rootfs", img->dir);
+		if (usermap_assign(d, name, prefer, &c->cfg.userns, err) < 0 ||
+		    usermap_check_storage(d, img_rootfs, &c->cfg, err) < 0)
+			return -err->code;
+	}
 	*img_out = img;
 	return 0;
 }
@@ -942,6 +954,7 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 	}
 	c->next = d->ctrs;
 	d->ctrs = c;
+	usermap_remember(d, c->name, &c->cfg.userns);
 	dnet_peers_changed(d, c);
 	daemon_event(d, "container.created", c->name,
 		     json_pack("{s:s,s:s}", "image", c->image_ref, "id", c->id));
@@ -985,6 +998,7 @@ int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err
 		spec->mounts[i].readonly = c->cfg.volumes[i].readonly;
 	}
 	spec->limits = c->cfg.limits;
+	spec->userns = c->cfg.userns;
 	spec->cgroup = ctr_cgroup(c);
 	dnet_spec(c, spec);
 	return 0;
@@ -1318,6 +1332,7 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 	parse_restart(json_str(rs, "policy"), &cfg->restart, &cfg->max_retries, err);
 	cfg->max_retries = (int)json_int(rs, "max_retries", 0);
 	cfg->auto_remove = json_bool(cf, "auto_remove", false);
+	usermap_from_json(json_object_get(cf, "userns"), &cfg->userns);
 	json_t *vols = json_object_get(cf, "volumes");
 	size_t nv = json_array_size(vols);
 	cfg->volumes = xcalloc(nv ? nv : 1, sizeof(struct rt_mount));

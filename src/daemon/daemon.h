@@ -48,6 +48,7 @@ struct ctr_config {
 	enum restart_policy restart;
 	int max_retries;
 	bool auto_remove;
+	struct rt_userns userns; /* usermap.c: count 0 = the host's ids */
 };
 
 /* A container's network settings (net.c). mode is an enum net_mode. */
@@ -190,6 +191,25 @@ struct daemon {
 	json_t *decl_builds;      /* build.c: declared images being built (name -> true) */
 	bool root_shared;  /* our / propagates mounts to the namespaces made from it */
 };
+
+/* usermap.c: host id ranges of containers with "userns": "auto" (see the file's comment) */
+/*
+ * The request's "userns": "auto", "host", a recorded range (an import:
+ * auto, preferring that range) or absent (the host config's :userns).
+ */
+int usermap_parse(struct daemon *d, const json_t *req, bool *want, uint32_t *prefer,
+		  struct clbsd_err *err);
+/* Choose name's range (prefer: a base to keep when free, 0: none). */
+int usermap_assign(struct daemon *d, const char *name, uint32_t prefer, struct rt_userns *out,
+		   struct clbsd_err *err);
+/* Record name's range in <root>/userns.json, for when the name comes back. */
+void usermap_remember(struct daemon *d, const char *name, const struct rt_userns *u);
+/* Refuse (CLBSD_E_UNAVAIL, saying why) a storage or volume that cannot be idmapped. */
+int usermap_check_storage(struct daemon *d, const char *img_rootfs,
+			  const struct ctr_config *cfg, struct clbsd_err *err);
+/* config.userns in container.json: {"uid", "gid", "count"}, or null. */
+json_t *usermap_json(const struct rt_userns *u);
+void usermap_from_json(const json_t *j, struct rt_userns *u);
 
 /* pool.c: shims started ahead of containers (see the file's comment) */
 struct pool_entry;

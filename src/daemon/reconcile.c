@@ -521,6 +521,9 @@ static json_t *create_request(struct daemon *d, const struct conf_container *ct,
 		json_object_set_new(req, "workdir", json_string(ct->workdir));
 	if (ct->user)
 		json_object_set_new(req, "user", json_string(ct->user));
+	if (ct->userns != CONF_USERNS_UNSET)
+		json_object_set_new(req, "userns",
+				    json_string(ct->userns == CONF_USERNS_AUTO ? "auto" : "host"));
 	json_t *vols = json_array();
 	for (size_t i = 0; i < ct->nvolumes; i++) {
 		const struct conf_volume *v = &ct->volumes[i];

@@ -1,0 +1,216 @@
+/*
+ * Host id ranges of containers with a user namespace ("userns": "auto").
+ *
+ * A container's range is chosen at create (core/idrange.c) from the pool:
+ * the host config's (:userns (:start N :count N)), else /etc/subuid's and
+ * /etc/subgid's entry for "clbsd" (or "root"), else 100000000 upwards. It
+ * is recorded in container.json (config.userns), so restarts, daemon
+ * restarts and exports keep it. <root>/userns.json remembers which range
+ * each name had: a name that comes back (a declared container recreated
+ * after a change, a re-import) gets the same range while it is free, and a
+ * new name takes a range nobody had, so files a former container left in a
+ * shared place never belong to a new one.
+ *
+ * The container's files keep their on-disk ids (idmapped mounts, see
+ * runtime/linux/userns.c), so a storage that cannot be idmapped is refused
+ * here, at create, with the reason, rather than at the first start.
+ */
+#include "conf/conf.h"
+#include "core/idrange.h"
+#include "daemon.h"
+#include "util/json.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The pool for uids (gids: the same slot offset in the gid pool). */
+static void pools(struct daemon *d, struct idrange_pool *up, struct idrange_pool *gp)
+{
+	if (d->conf && d->conf->host.userns_start) {
+		up->start = gp->start = (uint32_t)d->conf->host.userns_start;
+		up->count = gp->count = (uint32_t)d->conf->host.userns_count;
+		return;
+	}
+	static const char *const users[] = {"clbsd", "root"};
+	autofree char *su = NULL, *sg = NULL;
+	struct clbsd_err err;
+	if (fs_read_file("/etc/subuid", &su, NULL, &err) == 0 &&
+	    fs_read_file("/etc/subgid", &sg, NULL, &err) == 0) {
+		for (size_t i = 0; i < ARRAY_SIZE(users); i++)
+			if (idrange_subid_find(su, users[i], up) &&
+			    idrange_subid_find(sg, users[i], gp) && idrange_pool_ok(up) &&
+			    idrange_pool_ok(gp))
+				return;
+	}
+	up->start = gp->start = IDRANGE_DEFAULT_START;
+	up->count = gp->count = IDRANGE_DEFAULT_COUNT;
+}
+
+static json_t *hints_load(struct daemon *d)
+{
+	autofree char *path = xasprintf("%s/userns.json", d->root);
+	autofree char *text = NULL;
+	struct clbsd_err err;
+	json_t *j = fs_read_file(path, &text, NULL, &err) == 0 ? json_loads(text, 0, NULL) : NULL;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		j = json_object();
+	}
+	return j;
+}
+
+json_t *usermap_json(const struct rt_userns *u)
+{
+	if (!u->count)
+		return json_null();
+	return json_pack("{s:I,s:I,s:I}", "uid", (json_int_t)u->uid, "gid", (json_int_t)u->gid,
+			 "count", (json_int_t)u->count);
+}
+
+void usermap_from_json(const json_t *j, struct rt_userns *u)
+{
+	memset(u, 0, sizeof(*u));
+	int64_t uid = json_int(j, "uid", 0), gid = json_int(j, "gid", 0),
+		n = json_int(j, "count", 0);
+	if (uid > 0 && gid > 0 && n > 0 && uid + n <= UINT32_MAX && gid + n <= UINT32_MAX) {
+		u->uid = (uint32_t)uid;
+		u->gid = (uint32_t)gid;
+		u->count = (uint32_t)n;
+	}
+}
+
+int usermap_parse(struct daemon *d, const json_t *req, bool *want, uint32_t *prefer,
+		  struct clbsd_err *err)
+{
+	json_t *v = json_object_get(req, "userns");
+	*prefer = 0;
+	if (!v || json_is_null(v)) {
+		*want = d->conf && d->conf->host.userns == CONF_USERNS_AUTO;
+		return 0;
+	}
+	if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
+		*want = true;
+		return 0;
+	}
+	if (json_is_string(v) && strcmp(json_string_value(v), "host") == 0) {
+		*want = false;
+		return 0;
+	}
+	/* A recorded range (an import): "auto", keeping that range when it is free. */
+	if (json_is_object(v) && json_is_integer(json_object_get(v, "uid"))) {
+		json_int_t u = json_integer_value(json_object_get(v, "uid"));
+		*want = true;
+		*prefer = u > 0 && u < UINT32_MAX ? (uint32_t)u : 0;
+		return 0;
+	}
+	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+				"\"userns\" must be \"auto\" (a private range of host ids) or "
+				"\"host\"");
+}
+
+int usermap_assign(struct daemon *d, const char *name, uint32_t prefer, struct rt_userns *out,
+		   struct clbsd_err *err)
+{
+	struct idrange_pool up, gp;
+	pools(d, &up, &gp);
+	size_t n = 0;
+	for (struct container *o = d->ctrs; o; o = o->next)
+		n++;
+	uint32_t *used = xcalloc(n ? n : 1, sizeof(uint32_t));
+	size_t nu = 0;
+	for (struct container *o = d->ctrs; o; o = o->next)
+		if (o->cfg.userns.count && strcmp(o->name, name) != 0)
+			used[nu++] = o->cfg.userns.uid;
+	json_t *hints = hints_load(d);
+	uint32_t *hinted = xcalloc(json_object_size(hints) + 1, sizeof(uint32_t));
+	size_t nh = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(hints, k, v)
+	{
+		if (strcmp(k, name) == 0) {
+			if (!prefer && json_is_integer(v))
+				prefer = (uint32_t)json_integer_value(v);
+		} else if (json_is_integer(v)) {
+			hinted[nh++] = (uint32_t)json_integer_value(v);
+		}
+	}
+	json_decref(hints);
+	uint32_t base;
+	int rc = idrange_pick(&up, used, nu, hinted, nh, prefer, &base);
+	free(used);
+	free(hinted);
+	if (rc < 0)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOSPC,
+					"userns auto: every range of %u host ids from %u (%zu "
+					"ranges) is taken; remove a container or widen the pool "
+					"(:userns (:start N :count N) in the host form)",
+					IDRANGE_SIZE, up.start, idrange_slots(&up));
+	out->uid = base;
+	out->gid = gp.start + (base - up.start);
+	out->count = IDRANGE_SIZE;
+	return 0;
+}
+
+void usermap_remember(struct daemon *d, const char *name, const struct rt_userns *u)
+{
+	if (!u->count)
+		return;
+	json_t *hints = hints_load(d);
+	json_t *old = json_object_get(hints, name);
+	if (json_is_integer(old) && json_integer_value(old) == (json_int_t)u->uid) {
+		json_decref(hints);
+		return;
+	}
+	json_object_set_new(hints, name, json_integer(u->uid));
+	autofree char *text = json_dumps(hints, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(hints);
+	autofree char *path = xasprintf("%s/userns.json", d->root);
+	struct clbsd_err err;
+	if (fs_write_atomic(path, text, strlen(text), 0600, &err) < 0)
+		log_warn("container", name, "remember its id range: %s", err.msg);
+}
+
+int usermap_check_storage(struct daemon *d, const char *img_rootfs, const struct ctr_config *cfg,
+			  struct clbsd_err *err)
+{
+	if (!d->rt->idmap_check)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+					"userns auto: the %s runtime has no user namespaces",
+					d->rt->name);
+	autofree char *ctrs = xasprintf("%s/containers", d->root);
+	const char *storage[] = {img_rootfs, ctrs};
+	const char *driver = d->storage.pool ? "zfs" : "dir";
+	struct clbsd_err e;
+	for (size_t i = 0; i < ARRAY_SIZE(storage); i++) {
+		if (d->rt->idmap_check(storage[i], &e) == 0)
+			continue;
+		if (e.kind != CLBSD_E_UNAVAIL) {
+			*err = e;
+			return clbsd_err_prefix(err, "userns auto");
+		}
+		return clbsd_err_setmsg(
+		    err, CLBSD_E_UNAVAIL, e.code,
+		    "userns auto: the %s storage cannot be idmapped%s (%s); use --userns host "
+		    "(:userns host) or the dir driver on a local file system",
+		    driver, d->storage.pool ? " on zfs-fuse (FUSE without idmap support)" : "",
+		    e.msg);
+	}
+	for (size_t i = 0; i < cfg->n_volumes; i++) {
+		const char *src = cfg->volumes[i].source;
+		/* A source made later (a named volume) is checked by its first start. */
+		if (access(src, F_OK) < 0)
+			continue;
+		if (d->rt->idmap_check(src, &e) < 0)
+			return clbsd_err_setmsg(
+			    err, e.kind, e.code,
+			    "userns auto: volume %s cannot be idmapped (%s); use "
+			    "--userns host (:userns host) or a volume on a local "
+			    "file system",
+			    src, e.msg);
+	}
+	return 0;
+}
