@@ -359,9 +359,9 @@ static int build_filter(scmp_filter_ctx ctx, struct clbsd_err *err)
 		return rc;
 
 	/*
-	 * ioctl: all but the terminal ones above. The request is an int to the
-	 * kernel: only its low 32 bits are compared, or TIOCSTI with any high
-	 * bit set (0xdead00005412) would pass the filter and still be TIOCSTI.
+	 * ioctl: all but the terminal ones above. The kernel reads the request
+	 * as an unsigned int: only its low 32 bits are compared, or TIOCSTI with
+	 * any high bit set (0xdead00005412) would pass and still be TIOCSTI.
 	 */
 	for (size_t i = 0; i < ARRAY_SIZE(tty_ioctls); i++) {
 		struct scmp_arg_cmp cmp = {.arg = 1,
