@@ -71,10 +71,13 @@ clbsd exec victim true >/dev/null && ok victim_still_works || fail victim_still_
 
 # :cmd health checks take the same path: a check that passes only when it
 # is locked down and holds nothing but 0-2, attacked while it runs.
+# (:exec ...) hooks too: one at start and one every second, each failing
+# (hook.failed) unless it is locked down when it runs.
 cat >"$CONF" <<C
 (container hc :image "forge" :command ("sleep" "300")
   :volumes ((:bind "$H" :path "/exec_race" :ro t))
-  :health (:cmd ("/exec_race" "--self") :interval "200ms" :timeout "200ms" :retries 1))
+  :health (:cmd ("/exec_race" "--self") :interval "200ms" :timeout "200ms" :retries 1)
+  :on ((:start (:exec "/exec_race" "--self")) (:every "1s" (:exec "/exec_race" "--self"))))
 C
 clbsd apply >/dev/null 2>&1
 health() { clbsd --json inspect hc 2>/dev/null | python3 -c 'import json,sys
@@ -93,4 +96,12 @@ case $rc in
 *) fail health_race_refused "status $rc: $(head -c 2000 "$TMP/hrace.out")" ;;
 esac
 [ "$(health)" = healthy ] && ok health_still_healthy || fail health_still_healthy "$(health)"
+hooks_passed() {
+	hooks_ok=$(clbsd events --type hook.finished --container hc --json 2>/dev/null | grep -c '"exit_code":0')
+	[ "$hooks_ok" -ge 2 ]
+}
+wait_until 10 hooks_passed
+hooks_bad=$(clbsd events --type hook.failed --container hc --json 2>/dev/null | wc -l)
+[ "$hooks_ok" -ge 2 ] && [ "$hooks_bad" -eq 0 ] && ok exec_hook_locked_when_it_runs ||
+	fail exec_hook_locked_when_it_runs "$hooks_ok hooks passed, $hooks_bad failed: $(clbsd events --type hook --container hc 2>&1 | tail -n 3)"
 t_done
