@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -119,7 +121,21 @@ static int aerr(struct archive *a, enum clbsd_err_kind kind, const char *what,
 {
 	int e = A(archive_errno)(a);
 	const char *s = A(archive_error_string)(a);
+	if (e == ENOSPC || e == EDQUOT)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, e,
+					"%s: the disk is full (%s); free space under the "
+					"daemon's root and try again",
+					what, strerror(e));
 	return clbsd_err_setmsg(err, kind, e > 0 ? e : EIO, "%s: %s", what, s ? s : "failed");
+}
+
+/*
+ * A data block written to disk: libarchive answers a failed write(2)
+ * (ENOSPC, EIO) with ARCHIVE_WARN, not FATAL, and the file is left short.
+ */
+static bool block_failed(struct archive *disk, int ar)
+{
+	return ar < ARCHIVE_WARN || (ar < ARCHIVE_OK && A(archive_errno)(disk) > 0);
 }
 
 static void digest_end(struct hash_stream *h, char out[OCI_DIGEST_LEN])
@@ -645,7 +661,7 @@ static int extract_entry(struct archive *a, struct archive *disk, struct archive
 	la_int64_t off;
 	int ar;
 	while ((ar = A(archive_read_data_block)(a, &blk, &len, &off)) == ARCHIVE_OK)
-		if (A(archive_write_data_block)(disk, blk, len, off) < ARCHIVE_WARN)
+		if (block_failed(disk, A(archive_write_data_block)(disk, blk, len, off)))
 			return aerr(disk, CLBSD_E_INTERNAL, full, err);
 	if (ar != ARCHIVE_EOF)
 		return aerr(a, CLBSD_E_INVALID, reading, err);
@@ -810,31 +826,107 @@ int oci_config_parse(json_t *blob, struct image_config *cfg, struct clbsd_err *e
 	return 0;
 }
 
-/* Read a small JSON file (<= 4 MiB). */
-static json_t *read_json(const char *path, struct clbsd_err *err)
+#define JSON_MAX (4 << 20)
+
+/*
+ * Open base/rel for reading: a regular file found without following any
+ * symbolic link and without leaving base (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS), and without blocking on a FIFO. An archive's
+ * index.json or manifest.json planted as a symlink to a host file is
+ * refused here, never read.
+ */
+static int open_beneath(const char *base, const char *rel, struct clbsd_err *err)
 {
+	autoclose int dfd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", base);
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+	if (fd < 0 && (errno == ELOOP || errno == EXDEV))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, errno,
+					"the archive's %s is a symbolic link or leads outside "
+					"the archive; refusing it",
+					rel);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INVALID, errno, "the archive's %s", rel);
 	struct stat st;
-	if (stat(path, &st) < 0) {
-		clbsd_err_set(err, CLBSD_E_INVALID, errno, "%s", path);
-		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"the archive's %s is not a regular file; refusing it", rel);
 	}
-	if (st.st_size > (4 << 20)) {
-		clbsd_err_setmsg(err, CLBSD_E_INVALID, EFBIG, "%s is too large for JSON", path);
-		return NULL;
+	return fd;
+}
+
+/*
+ * Read base/rel, a regular file of at most JSON_MAX bytes (open_beneath).
+ * *out is NUL-terminated.
+ */
+static int read_beneath(const char *base, const char *rel, char **out, size_t *len,
+			struct clbsd_err *err)
+{
+	autoclose int fd = open_beneath(base, rel, err);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "the archive's %s", rel);
+	if (st.st_size > JSON_MAX)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EFBIG,
+					"the archive's %s is too large (more than 4 MiB)", rel);
+	size_t cap = (size_t)st.st_size + 1, n = 0;
+	autofree char *b = xmalloc(cap);
+	for (;;) {
+		ssize_t k = read(fd, b + n, cap - 1 - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read the archive's %s",
+					     rel);
+		if (k == 0 || n + (size_t)k == cap - 1) {
+			n += (size_t)k;
+			break;
+		}
+		n += (size_t)k;
 	}
-	autofree char *text = NULL;
-	size_t len;
-	if (fs_read_file(path, &text, &len, err) < 0)
-		return NULL;
+	b[n] = '\0';
+	*len = n;
+	*out = steal_ptr(&b);
+	return 0;
+}
+
+/*
+ * JSON text of the archive's rel. A parse error says where, never what
+ * was there: a file's bytes stay out of error messages.
+ */
+static json_t *parse_json(const char *rel, const char *text, size_t len, struct clbsd_err *err)
+{
 	json_error_t je;
 	json_t *j = json_loadb(text, len, 0, &je);
 	if (!j)
-		clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s:%d:%d: %s", path, je.line,
-				 je.column, je.text);
+		clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+				 "the archive's %s is not valid JSON (line %d, column %d)", rel,
+				 je.line, je.column);
 	return j;
 }
 
-/* A file named inside base (after symlinks) or NULL with err set. */
+/* The archive's small JSON file base/rel (read_beneath). */
+static json_t *read_json(const char *base, const char *rel, struct clbsd_err *err)
+{
+	autofree char *text = NULL;
+	size_t len;
+	if (read_beneath(base, rel, &text, &len, err) < 0)
+		return NULL;
+	return parse_json(rel, text, len, err);
+}
+
+/*
+ * A file named inside base (after symlinks: docker save archives link
+ * layers to each other) that is a regular file, or NULL with err set.
+ */
 static char *inside(const char *base, const char *rel, struct clbsd_err *err)
 {
 	autofree char *p = xasprintf("%s/%s", base, rel);
@@ -847,6 +939,12 @@ static char *inside(const char *base, const char *rel, struct clbsd_err *err)
 	if (strncmp(real, base, bl) != 0 || real[bl] != '/') {
 		clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 				 "the archive names \"%s\", which is outside it", rel);
+		return NULL;
+	}
+	struct stat st;
+	if (stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
+		clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+				 "the archive's \"%s\" is not a regular file", rel);
 		return NULL;
 	}
 	return xstrdup(real);
@@ -864,21 +962,28 @@ static char *blob_path(const char *base, const char *digest, struct clbsd_err *e
 	return inside(base, rel, err);
 }
 
-/* A blob's JSON, checked against its digest. */
+/* A blob's JSON (a regular file, no symlinks), checked against its digest. */
 static json_t *read_blob_json(const char *base, const char *digest, struct clbsd_err *err)
 {
-	autofree char *p = blob_path(base, digest, err);
-	if (!p)
+	if (!oci_digest_valid(digest)) {
+		clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+				 "unsupported or malformed digest \"%s\" (sha256 only)",
+				 digest && strlen(digest) < 80 ? digest : "");
+		return NULL;
+	}
+	autofree char *rel = xasprintf("blobs/sha256/%s", digest + 7);
+	autofree char *text = NULL;
+	size_t len;
+	if (read_beneath(base, rel, &text, &len, err) < 0)
 		return NULL;
 	char d[OCI_DIGEST_LEN];
-	if (oci_file_digest(p, d, err) < 0)
-		return NULL;
+	digest_of(text, len, d);
 	if (strcmp(d, digest) != 0) {
 		clbsd_err_setmsg(err, CLBSD_E_INVALID, EBADMSG,
 				 "blob %s is damaged: its content hashes to %s", digest, d);
 		return NULL;
 	}
-	return read_json(p, err);
+	return parse_json(rel, text, len, err);
 }
 
 static int apply_all(const char *rootfs, char **layers, struct clbsd_err *err)
@@ -894,7 +999,7 @@ static char *repo_tag(const char *base)
 {
 	autofree char *p = xasprintf("%s/manifest.json", base);
 	struct clbsd_err ignore;
-	json_t *m = fs_exists(p) ? read_json(p, &ignore) : NULL;
+	json_t *m = fs_exists(p) ? read_json(base, "manifest.json", &ignore) : NULL;
 	const char *t =
 	    json_string_value(json_array_get(json_object_get(json_array_get(m, 0), "RepoTags"), 0));
 	char *name = t ? oci_local_name(t) : NULL;
@@ -925,8 +1030,7 @@ static char *layout_name(const char *base, json_t *annotations)
 static int load_oci(const char *base, const char *rootfs, struct oci_loaded *out,
 		    struct clbsd_err *err)
 {
-	autofree char *ipath = xasprintf("%s/index.json", base);
-	json_t *index = read_json(ipath, err);
+	json_t *index = read_json(base, "index.json", err);
 	if (!index)
 		return -err->code;
 	int r = -EINVAL;
@@ -993,14 +1097,12 @@ out:
 static int load_docker(const char *base, const char *rootfs, struct oci_loaded *out,
 		       struct clbsd_err *err)
 {
-	autofree char *mpath = xasprintf("%s/manifest.json", base);
-	json_t *m = read_json(mpath, err);
+	json_t *m = read_json(base, "manifest.json", err);
 	if (!m)
 		return -err->code;
 	int r = 0;
 	json_t *config = NULL;
 	struct strv layers = STRV_INIT;
-	autofree char *cpath = NULL;
 	json_t *first = json_array_get(m, 0);
 	const char *cname = json_str(first, "Config");
 	if (!cname) {
@@ -1008,8 +1110,7 @@ static int load_docker(const char *base, const char *rootfs, struct oci_loaded *
 				     "manifest.json names no image Config");
 		goto out;
 	}
-	cpath = inside(base, cname, err);
-	if (!cpath || !(config = read_json(cpath, err)) ||
+	if (!(config = read_json(base, cname, err)) ||
 	    oci_config_parse(config, &out->cfg, err) < 0) {
 		r = -err->code;
 		goto out;

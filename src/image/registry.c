@@ -448,7 +448,10 @@ static json_t *get_manifest(struct reg *r, const char *ref, char digest[OCI_DIGE
 	json_error_t je;
 	j = json_loadb(rs.body.data ? rs.body.data : "", rs.body.len, 0, &je);
 	if (!j) {
-		clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EINVAL, "manifest %s: %s", ref, je.text);
+		/* Where, not what: the content stays out of messages. */
+		clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EINVAL,
+				 "manifest %s: not valid JSON (line %d, column %d)", ref, je.line,
+				 je.column);
 		goto out;
 	}
 	const char *mt = json_str(j, "mediaType");
