@@ -501,11 +501,12 @@ static json_t *request_volumes(struct daemon *d, const json_t *h, json_t *vols,
 		/* A volume of the exported container, in the stream: this one's own. */
 		size_t pl = strlen(prefix);
 		if (strncmp(src, prefix, pl) == 0 && volume_name_ok(src + pl)) {
-			if (!named)
-				continue;
+			/* Before the stream is in, a directory that exists stands in for it. */
 			json_t *c = json_deep_copy(v);
 			json_object_set_new(c, "source",
-					    json_sprintf("%s/volumes/%s/%s", d->root, name, src + pl));
+					    named ? json_sprintf("%s/volumes/%s/%s", d->root, name,
+								 src + pl)
+						  : json_string(d->root));
 			json_array_append_new(out, c);
 			continue;
 		}
@@ -587,8 +588,8 @@ static void request_network(struct daemon *d, json_t *req, const json_t *net, co
  * under `name`: everything a record holds that a create can set, and
  * nothing else (the resolved argv, uid and the like are made again from
  * it). *host (when given) gets a line for each way it reaches the host.
- * Named volumes are left out unless `named` (they exist once the stream is
- * received).
+ * Named volumes exist once the stream is received: until then (!named) the
+ * daemon's root stands in for their source.
  */
 static json_t *record_request(struct daemon *d, const json_t *h, const char *name, bool named,
 			      struct strv *host)

@@ -19,6 +19,7 @@ Usage:
   archive_forge.py docker DST SPEC.json [manifest-symlink TARGET]
 A SPEC is a list of layers, each a list of members:
   {"name": N, "type": "file"|"dir"|"symlink"|"hardlink", "data": S, "link": L}
+("size": N instead of "data": N zero bytes).
 """
 import hashlib
 import io
@@ -63,7 +64,7 @@ def raw(h, stream):
 def member(t, m):
     i = tarfile.TarInfo(m["name"])
     kind = m.get("type", "file")
-    data = m.get("data", "").encode()
+    data = m.get("data", "").encode() if "size" not in m else b"\0" * m["size"]
     if kind == "dir":
         i.type, i.mode = tarfile.DIRTYPE, 0o755
         t.addfile(i)
