@@ -126,6 +126,53 @@ $RUN 700"; fi
 out=$(reachable)
 [ -z "$out" ] && ok nothing_reachable_after_restart || fail nothing_reachable_after_restart "$out"
 
+# Item 8: a volume over /proc, /sys or /dev, and a memory size under a
+# byte (it was 0: no limit), on both paths: the API (raw, not through the
+# CLI's own checks) and the configuration (file:line:col).
+post() {
+	python3 - "$SOCK" "$1" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+body = sys.argv[2].encode()
+s.sendall(b"POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(data.split(b"\r\n", 1)[0].decode(), data.split(b"\r\n\r\n", 1)[-1].decode())
+PY
+}
+for dst in /proc /proc/sys /sys /sys/kernel /dev /dev/shm //proc; do
+	out=$(post "{\"image\":\"forge\",\"name\":\"kdest\",\"volumes\":[{\"source\":\"$TMP/ctx\",\"dest\":\"$dst\"}]}")
+	case "$out" in *" 400 "*"cannot be /proc, /sys, /dev"*) ;; *)
+		fail dest_refused_api "$dst: $out"
+		break
+		;;
+	esac
+done && ok dest_refused_api
+clbsd ps -a | grep -q kdest && fail dest_nothing_made "kdest exists" || ok dest_nothing_made
+out=$(post '{"image":"forge","name":"tiny","memory":"0.0000001"}')
+case "$out" in *" 400 "*"less than one byte"*) ok memory_tiny_refused_api ;;
+*) fail memory_tiny_refused_api "$out" ;; esac
+out=$(clbsd run --memory 0.0000001 forge true 2>&1) && fail memory_tiny_refused_cli "ran: $out" ||
+	ok memory_tiny_refused_cli
+good_conf=$(cat "$CONF")
+printf '(container kd :image "forge"\n  :volumes ((:bind "%s" :path "/dev/shm")))\n' "$TMP/ctx" >"$CONF"
+out=$(clbsd apply 2>&1)
+echo "$out" | grep -q "clbsd.conf:2:.*:path: \"/dev/shm\" cannot be /proc, /sys, /dev" &&
+	ok dest_refused_config || fail dest_refused_config "$out"
+printf '(container km :image "forge"\n  :limits (:memory "0.0000001"))\n' >"$CONF"
+out=$(clbsd apply 2>&1)
+echo "$out" | grep -q "clbsd.conf:2:.*:memory: invalid size \"0.0000001\": it is less than one byte" &&
+	ok memory_tiny_refused_config || fail memory_tiny_refused_config "$out"
+printf '%s\n' "$good_conf" >"$CONF"
+clbsd ps -a | grep -Eq '(^| )(kd|km|tiny)( |$)' && fail validation_made_nothing "$(clbsd ps -a)" ||
+	ok validation_made_nothing
+
 # The group model (docs/operations.md): with a group clbsd, its members
 # reach the API socket and the console sockets; others do not.
 MADE_GROUP=
