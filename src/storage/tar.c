@@ -186,7 +186,18 @@ static int aerr(struct archive *a, enum clbsd_err_kind kind, const char *what,
 {
 	int e = archive_errno(a);
 	const char *s = archive_error_string(a);
+	if (e == ENOSPC || e == EDQUOT)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, e,
+					"%s: the disk is full (%s); free space under the "
+					"daemon's root and try again",
+					what, strerror(e));
 	return clbsd_err_setmsg(err, kind, e > 0 ? e : EIO, "%s: %s", what, s ? s : "failed");
+}
+
+/* A data block written to disk: see oci.c's block_failed. */
+static bool block_failed(struct archive *disk, int ar)
+{
+	return ar < ARCHIVE_WARN || (ar < ARCHIVE_OK && archive_errno(disk) > 0);
 }
 
 static int put_member(struct archive *a, const char *name, const char *data, size_t len,
@@ -380,7 +391,8 @@ static int receive_loaded(int fd, const char *into, const char *const *prefixes,
 		size_t len;
 		la_int64_t off;
 		while ((ar = archive_read_data_block(a, &blk, &len, &off)) == ARCHIVE_OK)
-			if (archive_write_data_block(disk, blk, len, off) < ARCHIVE_WARN) {
+			/* A failed write(2) (ENOSPC, EIO) is only ARCHIVE_WARN. */
+			if (block_failed(disk, archive_write_data_block(disk, blk, len, off))) {
 				ar = ARCHIVE_FATAL;
 				r = aerr(disk, CLBSD_E_INTERNAL, dest, err);
 				break;
