@@ -1465,6 +1465,11 @@ static void trim_code(void)
 	if (n <= 0)
 		return;
 	exe[n] = '\0';
+	/*
+	 * As smaps' path column is read below: up to the first blank. Our exe
+	 * is the daemon's sealed memfd, "/memfd:clbsd-shim (deleted)".
+	 */
+	exe[strcspn(exe, " ")] = '\0';
 	FILE *f = fopen("/proc/self/smaps", "re");
 	if (!f)
 		return;
