@@ -402,7 +402,8 @@ static void say_host_access(const json_t *ctr)
 			json_string_value(json_object_get(v, "source")),
 			json_string_value(json_object_get(v, "dest")),
 			json_is_true(json_object_get(v, "readonly")) ? " (read-only)" : "");
-	const char *mode = json_string_value(json_object_get(json_object_get(ctr, "network"), "mode"));
+	const char *mode =
+	    json_string_value(json_object_get(json_object_get(ctr, "network"), "mode"));
 	if (mode && strcmp(mode, "host") == 0)
 		fprintf(stderr, "clbsd: import: %s uses the host's network\n", name ? name : "?");
 }
@@ -657,7 +658,8 @@ static int target_import(struct target *t, const char *file, struct clbsd_err *e
 		 * created, and moves with it.
 		 */
 		json_t *body = json_pack("{s:s}", "path", file);
-		int r = call_other(t->cl, "POST", "/v1/import?allow_host_access=1", body, NULL, err);
+		int r =
+		    call_other(t->cl, "POST", "/v1/import?allow_host_access=1", body, NULL, err);
 		json_decref(body);
 		return r;
 	}

@@ -76,7 +76,6 @@ struct xfer_job {
 	bool keep;           /* export: keep the snapshot (a later export's from) */
 	bool update;         /* import: an incremental into the existing container */
 	char *header;        /* export: what the loop knew of the container */
-	char *request;       /* import: the create request the record must pass */
 	char *marker;        /* export: <root>/transfer/HEX.json while it runs */
 	char *tmp;           /* export: the temporary file */
 	json_t *result;
@@ -94,7 +93,6 @@ static void job_free(struct xfer_job *j)
 	free(j->label);
 	free(j->from);
 	free(j->header);
-	free(j->request);
 	free(j->marker);
 	free(j->tmp);
 	json_decref(j->result);
