@@ -50,12 +50,12 @@
 #include "util/json.h"
 #include "util/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -357,11 +357,10 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 					"container %s is busy (removing, or a snapshot, rollback, "
 					"clone or export runs)",
 					c->name);
-	json_t *h = json_pack("{s:s,s:i,s:s,s:s,s:s,s:o,s:{s:s,s:s},s:o}", "format",
-			      "clbsd-export", "version", 2, "driver", d->storage.ops->name, "root",
-			      d->root, "name", c->name, "container", ctr_to_json(c), "image", "ref",
-			      c->image_ref, "id", c->image_id, "created_at",
-			      json_time(time_now_ns()));
+	json_t *h = json_pack("{s:s,s:i,s:s,s:s,s:s,s:o,s:{s:s,s:s},s:o}", "format", "clbsd-export",
+			      "version", 2, "driver", d->storage.ops->name, "root", d->root, "name",
+			      c->name, "container", ctr_to_json(c), "image", "ref", c->image_ref,
+			      "id", c->image_id, "created_at", json_time(time_now_ns()));
 	char hex[9];
 	random_hex(hex, 4);
 	autofree char *label = o->label ? xstrdup(o->label) : xasprintf("export-%s", hex);
@@ -373,8 +372,8 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	autofree char *tmp = xasprintf("%s" TMP_TAG "%s", path, hex);
 	autofree char *mdir = xasprintf("%s/transfer", d->root);
 	autofree char *marker = xasprintf("%s/%s.json", mdir, hex);
-	json_t *m = json_pack("{s:s,s:s,s:s,s:b}", "tmp", tmp, "container", c->name, "label",
-			      label, "keep", o->label != NULL);
+	json_t *m = json_pack("{s:s,s:s,s:s,s:b}", "tmp", tmp, "container", c->name, "label", label,
+			      "keep", o->label != NULL);
 	autofree char *mtext = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	if (fs_mkdir_p(mdir, 0700, err) < 0 ||
@@ -478,8 +477,8 @@ static void copy_member(json_t *to, const json_t *from, const char *key)
 }
 
 /* The volumes of an archived record, as a create request's "volumes". */
-static json_t *request_volumes(struct daemon *d, const json_t *h, json_t *vols,
-			       const char *name, bool named, struct strv *host)
+static json_t *request_volumes(struct daemon *d, const json_t *h, json_t *vols, const char *name,
+			       bool named, struct strv *host)
 {
 	if (!json_is_array(vols))
 		return json_incref(vols);
@@ -501,10 +500,10 @@ static json_t *request_volumes(struct daemon *d, const json_t *h, json_t *vols,
 		if (strncmp(src, prefix, pl) == 0 && volume_name_ok(src + pl)) {
 			/* Before the stream is in, a directory that exists stands in for it. */
 			json_t *c = json_deep_copy(v);
-			json_object_set_new(c, "source",
-					    named ? json_sprintf("%s/volumes/%s/%s", d->root, name,
-								 src + pl)
-						  : json_string(d->root));
+			json_object_set_new(
+			    c, "source",
+			    named ? json_sprintf("%s/volumes/%s/%s", d->root, name, src + pl)
+				  : json_string(d->root));
 			json_array_append_new(out, c);
 			continue;
 		}
@@ -543,9 +542,9 @@ static void request_network(struct daemon *d, json_t *req, const json_t *net, co
 		{
 			json_t *n = json_object_get(e, "name");
 			struct clbsd_err ignore;
-			json_t *here = json_is_string(n) ? dnet_inspect(d, json_string_value(n),
-									 &ignore)
-							 : NULL;
+			json_t *here = json_is_string(n)
+					   ? dnet_inspect(d, json_string_value(n), &ignore)
+					   : NULL;
 			if (here || !json_is_string(n))
 				json_array_append(names, n);
 			else if (host) /* said once, at the first look */
@@ -554,12 +553,11 @@ static void request_network(struct daemon *d, json_t *req, const json_t *net, co
 					 json_string_value(n));
 			json_decref(here);
 		}
-		bool first_kept = json_array_size(names) > 0 &&
-				  json_equal(json_object_get(json_array_get(json_object_get(
-								     net, "networks"),
-								 0),
-							     "name"),
-					     json_array_get(names, 0));
+		bool first_kept =
+		    json_array_size(names) > 0 &&
+		    json_equal(json_object_get(json_array_get(json_object_get(net, "networks"), 0),
+					       "name"),
+			       json_array_get(names, 0));
 		if (json_array_size(names) == 0) {
 			json_decref(names);
 			json_object_set_new(req, "network", json_string("none"));
@@ -609,8 +607,7 @@ static json_t *record_request(struct daemon *d, const json_t *h, const char *nam
 		json_object_set(req, "user", user);
 	json_t *vols = json_object_get(cf, "volumes");
 	if (vols && !json_is_null(vols))
-		json_object_set_new(req, "volumes",
-				    request_volumes(d, h, vols, name, named, host));
+		json_object_set_new(req, "volumes", request_volumes(d, h, vols, name, named, host));
 	/* 0 is "no limit" in a record, and not a value a create takes. */
 	json_t *lim = json_object_get(cf, "limits");
 	static const char *const limits[] = {"memory", "pids", "cpus"};
@@ -624,9 +621,9 @@ static json_t *record_request(struct daemon *d, const json_t *h, const char *nam
 	json_t *max = json_object_get(rs, "max_retries");
 	if (json_is_string(pol) && strcmp(json_string_value(pol), "on-failure") == 0 &&
 	    json_is_integer(max) && json_integer_value(max) > 0)
-		json_object_set_new(req, "restart",
-				    json_sprintf("on-failure:%lld",
-						 (long long)json_integer_value(max)));
+		json_object_set_new(
+		    req, "restart",
+		    json_sprintf("on-failure:%lld", (long long)json_integer_value(max)));
 	else if (pol && !json_is_null(pol))
 		json_object_set(req, "restart", pol);
 	request_network(d, req, json_object_get(rec, "network"), name, host);
@@ -667,11 +664,10 @@ static int import_record(struct xfer_job *j, struct container **out, struct clbs
 	else if (!mode || (strcmp(mode, "overlay") != 0 && strcmp(mode, "copy") != 0))
 		mode = "copy";
 	int64_t created = json_time_get(old, "created_at");
-	json_t *rec = json_pack("{s:s,s:s,s:s,s:o,s:s,s:O,s:O}", "id", id, "image", ref,
-				"image_id", image_id, "created_at",
-				json_time(created > 0 ? created : time_now_ns()), "storage", mode,
-				"config", json_object_get(ok, "config"), "network",
-				json_object_get(ok, "network"));
+	json_t *rec = json_pack(
+	    "{s:s,s:s,s:s,s:o,s:s,s:O,s:O}", "id", id, "image", ref, "image_id", image_id,
+	    "created_at", json_time(created > 0 ? created : time_now_ns()), "storage", mode,
+	    "config", json_object_get(ok, "config"), "network", json_object_get(ok, "network"));
 	json_decref(ok);
 	json_decref(h);
 	int r = ctr_adopt_record(d, rec, j->name, out, err);
@@ -731,8 +727,8 @@ static json_t *read_header(const char *path, struct clbsd_err *err)
 	}
 	struct stat sb;
 	char block[HEADER_SIZE + 1];
-	ssize_t n = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? pread(fd, block, HEADER_SIZE, 0)
-								: -1;
+	ssize_t n =
+	    fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? pread(fd, block, HEADER_SIZE, 0) : -1;
 	close(fd);
 	if (n != HEADER_SIZE) {
 		clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
@@ -790,15 +786,16 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 				     path, driver && valid_name(driver) ? driver : "unknown",
 				     d->storage.ops->name);
 	else if (!image_id || !image_by_id(&d->images, image_id))
-		r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-				     "%s needs image %s (%s), which is not here; import or build it "
-				     "first",
-				     path, image_ref && valid_image_ref(image_ref) ? image_ref : "?",
-				     image_id && strlen(image_id) == 64 ? image_id : "?");
+		r = clbsd_err_setmsg(
+		    err, CLBSD_E_NOTFOUND, ENOENT,
+		    "%s needs image %s (%s), which is not here; import or build it "
+		    "first",
+		    path, image_ref && valid_image_ref(image_ref) ? image_ref : "?",
+		    image_id && strlen(image_id) == 64 ? image_id : "?");
 	if (!name || !*name)
 		name = orig;
-	autofree char *dir = name && valid_name(name) ? xasprintf("%s/containers/%s", d->root, name)
-						      : NULL;
+	autofree char *dir =
+	    name && valid_name(name) ? xasprintf("%s/containers/%s", d->root, name) : NULL;
 	const char *from = json_string_value(json_object_get(h, "from"));
 	struct container *into = from && name ? ctr_find(d, name) : NULL;
 	if (r == 0 && !valid_name(name))
@@ -900,9 +897,8 @@ void transfer_cleanup_stale(struct daemon *d)
 		autofree char *marker = xasprintf("%s/%s", dir, de->d_name);
 		autofree char *text = NULL;
 		struct clbsd_err err;
-		json_t *m = fs_read_file(marker, &text, NULL, &err) == 0
-				? json_loads(text, 0, NULL)
-				: NULL;
+		json_t *m =
+		    fs_read_file(marker, &text, NULL, &err) == 0 ? json_loads(text, 0, NULL) : NULL;
 		const char *tmp = json_str(m, "tmp");
 		const char *ctr = json_str(m, "container");
 		const char *label = json_str(m, "label");
