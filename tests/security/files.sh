@@ -46,7 +46,18 @@ if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$ms" -lt 5000 ] && grep -qi fifo "
 else
 	fail fifo_passwd_refused "rc=$rc after ${ms} ms: $(cat "$TMP/fifo.out")"
 fi
-# Nobody ever opened the FIFO for writing; a reader the daemon left would still wait.
+# A daemon stuck on the FIFO (the bug) is released, so the rest can run:
+# opening it for writing, without waiting, gives its reader end-of-file.
+release_fifo() {
+	local f
+	for f in "$ROOT"/containers/victim/upper/etc/passwd "$ROOT"/containers/victim/fs/etc/passwd; do
+		[ -p "$f" ] && python3 -c 'import os,sys
+try: os.close(os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK))
+except OSError: pass' "$f"
+	done
+	return 0
+}
+release_fifo
 x sh -c 'rm -f /etc/passwd && cp /etc/passwd.orig /etc/passwd' >/dev/null
 
 # ---- symlinks out of the container to the host's files ----
@@ -67,7 +78,7 @@ exec_as_canary passwd_dotdot_symlink_stays_inside
 x ln -sf "/proc/self/root$CANARY" /etc/passwd >/dev/null
 exec_as_canary passwd_proc_magic_link_refused
 # The group file too (a name lookup of the group part).
-x sh -c 'cp /etc/passwd.orig /etc/passwd && ln -sf '"$TMP/host/etc/group"' /etc/group' >/dev/null
+x sh -c 'rm -f /etc/passwd && cp /etc/passwd.orig /etc/passwd && ln -sf '"$TMP/host/etc/group"' /etc/group' >/dev/null
 ! out=$(timeout 20 "$BUILD/clbsd" --socket "$SOCK" exec -u 0:canary victim id -g 2>&1) &&
 	! echo "$out" | grep -q 4242 && ok group_symlink_stays_inside ||
 	fail group_symlink_stays_inside "$out"
@@ -126,6 +137,15 @@ out=$(timeout 120 "$BUILD/clbsd" --socket "$SOCK" build -t chown:1 "$CTX" 2>&1)
 rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && ok build_chown_symlink_stays_inside ||
 	fail build_chown_symlink_stays_inside "rc=$rc $out"
+cat >"$CTX/Cblockfile" <<'CBF'
+FROM forge
+RUN rm /etc/passwd && mkfifo /etc/passwd
+COPY --chown=someone f /f
+CBF
+out=$(timeout 120 "$BUILD/clbsd" --socket "$SOCK" build -t chownfifo:1 "$CTX" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && echo "$out" | grep -qi fifo && ok build_chown_fifo_refused ||
+	fail build_chown_fifo_refused "rc=$rc $out"
 
 # ---- :file-change :recursive with a symlink to a host directory ----
 FIRED="$TMP/fired.log"
@@ -190,7 +210,7 @@ run_procs() {
 run_shims() {
 	local f
 	for f in /proc/[0-9]*/cmdline; do
-		tr '\0' ' ' <"$f" 2>/dev/null | grep -q -- "--run-spec $ROOT/build/tmp/" && echo "${f%/cmdline}"
+		tr '\0' ' ' 2>/dev/null <"$f" | grep -q -- "--run-spec $ROOT/build/tmp/" && echo "${f%/cmdline}"
 	done
 }
 has_run_procs() { [ -n "$(run_procs)" ]; }
