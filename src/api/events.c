@@ -24,6 +24,7 @@ struct evstream {
 	bool live; /* replay done: events come from the bus as they happen */
 	/* Events dropped for this reader while it was too slow, and their range. */
 	uint64_t dropped, drop_first, drop_last;
+	struct event *drain; /* polls for the reader to catch up while dropping */
 };
 
 static bool wanted(const struct evstream *s, const struct event_rec *e)
@@ -50,6 +51,29 @@ static void send_line(struct evstream *s, json_t *j)
 	evbuffer_free(out);
 }
 
+static void send_dropped(struct evstream *s)
+{
+	send_line(s, json_pack("{s:I,s:o,s:s,s:n,s:{s:I,s:I,s:I}}", "seq", (json_int_t)0, "time",
+			       json_time(time_now_ns()), "type", "events.dropped", "container",
+			       "attrs", "dropped", (json_int_t)s->dropped, "first_seq",
+			       (json_int_t)s->drop_first, "last_seq", (json_int_t)s->drop_last));
+	s->dropped = 0;
+}
+
+/* The reader caught up with no new event to carry the news: say it now. */
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct evstream *s = arg;
+	if (!s->dropped)
+		return;
+	if (api_output_pending(s->req) > API_STREAM_LOW_WATER) {
+		struct timeval tv = {0, 100000};
+		evtimer_add(s->drain, &tv);
+		return;
+	}
+	send_dropped(s);
+}
+
 /*
  * The bus never waits for a reader: one that does not keep up loses events
  * once API_STREAM_HIGH_WATER bytes are queued for it, until it is back under
@@ -64,20 +88,16 @@ static void send_event(const struct event_rec *e, void *arg)
 	if (s->live) {
 		size_t queued = api_output_pending(s->req);
 		if (queued > (s->dropped ? API_STREAM_LOW_WATER : API_STREAM_HIGH_WATER)) {
-			if (!s->dropped++)
+			if (!s->dropped++) {
 				s->drop_first = e->seq;
+				struct timeval tv = {0, 100000};
+				evtimer_add(s->drain, &tv);
+			}
 			s->drop_last = e->seq;
 			return;
 		}
-		if (s->dropped) {
-			send_line(s, json_pack("{s:I,s:o,s:s,s:n,s:{s:I,s:I,s:I}}", "seq",
-					       (json_int_t)0, "time", json_time(time_now_ns()),
-					       "type", "events.dropped", "container", "attrs",
-					       "dropped", (json_int_t)s->dropped, "first_seq",
-					       (json_int_t)s->drop_first, "last_seq",
-					       (json_int_t)s->drop_last));
-			s->dropped = 0;
-		}
+		if (s->dropped)
+			send_dropped(s);
 	}
 	send_line(s, event_to_json(e));
 }
@@ -86,6 +106,8 @@ static void stream_free(struct evstream *s)
 {
 	if (s->sub)
 		events_unsubscribe(&s->d->events, s->sub);
+	if (s->drain)
+		event_free(s->drain);
 	free(s->container);
 	free(s->type);
 	free(s);
@@ -126,6 +148,7 @@ void api_events(struct daemon *d, struct evhttp_request *req)
 		return;
 	}
 	s->live = true;
+	s->drain = evtimer_new(d->base, on_drain, s);
 	s->sub = events_subscribe(&d->events, send_event, s);
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req), closed, s);
 }

@@ -124,13 +124,15 @@ time.sleep(30)
 " &
 idle_pid=$!
 wait_until 30 test -e "$TMP/idle.ready"
-fds=$(nfds)
 if info_ok && info_ok; then
 	ok root_idle_flood_info_answers
 else
 	fail root_idle_flood_info_answers "clbsd info did not answer with 2500 idle connections open"
 fi
-[ "$fds" -lt 1400 ] && ok root_idle_flood_fds_capped || fail root_idle_flood_fds_capped "daemon holds $fds fds"
+# The oldest idle connections gave way to the newer ones (1,024 at most are kept).
+fds_capped() { [ "$(nfds)" -lt 1400 ]; }
+wait_until 5 fds_capped && ok root_idle_flood_fds_capped ||
+	fail root_idle_flood_fds_capped "daemon holds $(nfds) fds"
 # Idle connections without a whole request are closed after 10 s.
 sleep 12
 fds=$(nfds)
@@ -270,6 +272,45 @@ else
 	skip emfile_backoff "prlimit is not installed"
 fi
 
+# ---- a paused event follower: the bus drops for it, with a marker, and never waits ----
+base=$(rss_kb)
+out=$(python3 -c "$PY_LIB
+f = conn()
+f.sendall(b'GET /v1/events?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n')
+# Each apply publishes three events; the follower reads nothing meanwhile.
+c = conn()
+t0 = time.time()
+while time.time() - t0 < 6:
+    c.sendall(b'POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n')
+    d = b''
+    while b'\r\n\r\n' not in d:
+        d += c.recv(65536)
+    head, _, body = d.partition(b'\r\n\r\n')
+    n = int([l for l in head.split(b'\r\n') if l.lower().startswith(b'content-length')][0].split(b':')[1])
+    while len(body) < n:
+        body += c.recv(65536)
+rss = open('/proc/$DAEMON_PID/status').read().split('VmRSS:')[1].split()[0]
+f.settimeout(3)
+data = b''
+try:
+    while True:
+        b = f.recv(1 << 20)
+        if not b:
+            break
+        data += b
+except socket.timeout:
+    pass
+print(rss, data.count(b'\"type\":\"events.dropped\"'))
+" 2>&1)
+# shellcheck disable=SC2086 # two numbers
+set -- $out
+grow=$((${1:-999999999} - base))
+if [ "$grow" -lt "$RSS_MAX_KB" ] && [ "${2:-0}" -ge 1 ] && alive; then
+	ok paused_event_follower_dropped_with_marker
+else
+	fail paused_event_follower_dropped_with_marker "rss +${grow} kB, markers: ${2:-?} ($out)"
+fi
+
 # The daemon raised its soft open-file limit to the hard one at start.
 soft=$(awk '/^Max open files/ {print $4}' "/proc/$DAEMON_PID/limits")
 hard=$(awk '/^Max open files/ {print $5}' "/proc/$DAEMON_PID/limits")
@@ -326,4 +367,43 @@ grow=$((${out:-999999999} - base))
 [ "$grow" -lt "$RSS_MAX_KB" ] && alive && ok paused_log_reader_bounded ||
 	fail paused_log_reader_bounded "rss +${grow} kB"
 clbsd rm -f spew >/dev/null 2>&1
+# A build whose RUN writes fast, to a client that does not read.
+mkdir -p "$TMP/ctx"
+printf 'FROM forge\nRUN yes spew-spew-spew-spew-spew-spew-spew | head -n 1000000\n' >"$TMP/ctx/Cblockfile"
+base=$(rss_kb)
+out=$(python3 -c "$PY_LIB
+import json
+body = json.dumps({'context': os.environ['TMP'] + '/ctx', 'tag': 'spewer', 'args': {}, 'no_cache': True}).encode()
+s = conn()
+s.sendall(b'POST /v1/build HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+peak = 0
+for i in range(20):
+    time.sleep(0.5)
+    rss = int(open('/proc/$DAEMON_PID/status').read().split('VmRSS:')[1].split()[0])
+    peak = max(peak, rss)
+s.settimeout(60)
+tail = b''
+marks = 0
+image = False
+try:
+    while not image and b'build_failed' not in tail:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        # Lines are short: a marker is whole in the last 200 bytes and this chunk.
+        tail = tail[-200:] + b
+        marks += tail.count(b'lines of output dropped') - tail[:200].count(b'lines of output dropped')
+        image = b'\"image\"' in tail
+except socket.timeout:
+    pass
+print(peak, marks, image)
+" 2>&1)
+# shellcheck disable=SC2086 # three words
+set -- $out
+grow=$((${1:-999999999} - base))
+if [ "$grow" -lt "$RSS_MAX_KB" ] && [ "${2:-0}" -ge 1 ] && [ "${3:-}" = True ] && alive; then
+	ok paused_build_reader_bounded
+else
+	fail paused_build_reader_bounded "rss +${grow} kB at most, drop markers, image built: $out"
+fi
 t_done
