@@ -26,6 +26,7 @@
  * own cgroup below the daemon's parent. Its output streams to the client.
  */
 #include "daemon.h"
+#include "api/api.h"
 #include "conf/conf.h"
 #include "image/cblockfile.h"
 #include "image/oci.h"
@@ -69,6 +70,7 @@ struct build {
 	bool gone;
 	pthread_mutex_t mu;
 	struct buf out; /* lines the worker produced, not yet sent */
+	size_t dropped; /* output lines dropped for a client that reads too slowly */
 	struct event *flush_ev;
 	/* inputs */
 	char *context, *tag, *network;
@@ -101,17 +103,37 @@ static void emit(struct build *b, json_t *j)
 		json_decref(j);
 		return;
 	}
+	bool output = json_str(j, "output") != NULL;
 	autofree char *line = json_line(j);
 	json_decref(j);
 	pthread_mutex_lock(&b->mu);
+	/* A RUN that writes faster than the client reads loses lines, not our memory. */
+	if (output && b->out.len > API_STREAM_HIGH_WATER) {
+		b->dropped++;
+		pthread_mutex_unlock(&b->mu);
+		return;
+	}
+	if (b->dropped) {
+		buf_addf(&b->out,
+			 "{\"output\":\"[clbsd: %zu lines of output dropped: the client read too "
+			 "slowly]\\n\"}\n",
+			 b->dropped);
+		b->dropped = 0;
+	}
 	buf_adds(&b->out, line);
 	buf_addc(&b->out, '\n');
 	pthread_mutex_unlock(&b->mu);
 	event_active(b->flush_ev, EV_TIMEOUT, 0);
 }
 
-static void flush(struct build *b)
+/* Hand the worker's lines to the client while it keeps up (all of them when final). */
+static void flush(struct build *b, bool final)
 {
+	if (!final && !b->gone && api_output_pending(b->req) > API_STREAM_HIGH_WATER) {
+		struct timeval tv = {0, 50000};
+		event_add(b->flush_ev, &tv);
+		return;
+	}
 	pthread_mutex_lock(&b->mu);
 	size_t n = b->out.len;
 	char *data = n ? buf_detach(&b->out, NULL) : NULL;
@@ -129,7 +151,7 @@ static void flush(struct build *b)
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
-	flush(arg);
+	flush(arg, false);
 }
 
 static void on_closed(struct evhttp_connection *conn, void *arg)
@@ -786,7 +808,7 @@ static void build_done(void *arg)
 			emit(b, json_pack("{s:o}", "image", image_to_json(&d->images, img)));
 	}
 	if (b->req) {
-		flush(b);
+		flush(b, true);
 		if (!b->gone) {
 			evhttp_connection_set_closecb(evhttp_request_get_connection(b->req), NULL,
 						      NULL);
