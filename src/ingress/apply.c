@@ -38,11 +38,20 @@ void ingress_outcome_release(struct ingress_outcome *o)
 
 int ingress_prepare_dir(const char *dir, struct clbsd_err *err)
 {
-	static const char *const subs[] = {"", "/logs", "/tmp"};
+	/*
+	 * nginx's workers run as nobody and need only to reach tmp/: the
+	 * directory is search-only for others and its logs are root's.
+	 */
+	static const struct {
+		const char *sub;
+		mode_t mode;
+	} subs[] = {{"", 0711}, {"/logs", 0700}, {"/tmp", 0755}};
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
-		autofree char *p = xasprintf("%s%s", dir, subs[i]);
-		if (fs_mkdir_p(p, 0755, err) < 0)
+		autofree char *p = xasprintf("%s%s", dir, subs[i].sub);
+		if (fs_mkdir_p(p, subs[i].mode, err) < 0)
 			return clbsd_err_prefix(err, "ingress directory");
+		if (chmod(p, subs[i].mode) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "chmod %s", p);
 	}
 	return 0;
 }
