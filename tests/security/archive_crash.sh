@@ -14,6 +14,8 @@ clbsd snapshot src export-mine >/dev/null
 echo mine >"$TMP/out.clbsd.clbsd-tmp-0123abcd"
 echo mine >"$TMP/out.clbsd.tmp-1"
 snaps() { clbsd snapshots src | tail -n +2 | awk '{print $1}' | sort | tr '\n' ' '; }
+# With the daemon down: the dir driver keeps snapshots in <ctr_dir>/snapshots/LABEL.
+snaps_on_disk() { find "$ROOT/containers/src/snapshots" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tr '\n' ' '; }
 tmpfile() {
 	local f
 	for f in "$TMP"/out.clbsd.clbsd-tmp-*; do
@@ -32,7 +34,7 @@ if wait_until 60 writing; then
 	t_kill_daemon KILL
 	wait "$epid" 2>/dev/null
 	left=$(tmpfile)
-	before=$(snaps)
+	before=$(snaps_on_disk)
 	t_start_daemon || exit 1
 	[ -n "$left" ] && [ ! -e "$left" ] && [ ! -e "$TMP/out.clbsd" ] && ok killed_export_tmp_removed ||
 		fail killed_export_tmp_removed "left: $left; now: $(ls "$TMP")"
