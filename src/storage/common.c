@@ -75,13 +75,16 @@ int storage_check_image_id(const char *id, struct clbsd_err *err)
 				id ? id : "(null)");
 }
 
-/* chmod the entry `name` of dirfd to `dir_mode` (a directory) or strip its bits for others (a file). */
+/* chmod the entry `name` of dirfd to `dir_mode` (a directory) or strip its bits for others (a
+ * file). */
 static int tighten(int dirfd, const char *name, mode_t dir_mode, const char *root,
 		   struct clbsd_err *err)
 {
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s/%s", root, name);
+		return errno == ENOENT
+			   ? 0
+			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s/%s", root, name);
 	mode_t want;
 	if (S_ISDIR(st.st_mode))
 		want = dir_mode;
@@ -94,7 +97,9 @@ static int tighten(int dirfd, const char *name, mode_t dir_mode, const char *roo
 	/* Through an O_PATH fd of the entry itself: a rename in between cannot redirect it. */
 	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s/%s", root, name);
+		return errno == ENOENT
+			   ? 0
+			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s/%s", root, name);
 	char p[64];
 	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
 	int r = chmod(p, want);
@@ -111,7 +116,9 @@ static int tighten_all(int parent, const char *sub, const char *shown, bool top,
 {
 	int dfd = openat(parent, *sub ? sub : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
-		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", shown);
+		return errno == ENOENT
+			   ? 0
+			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", shown);
 	DIR *d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);

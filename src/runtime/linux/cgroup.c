@@ -511,10 +511,17 @@ static int set_limits(const struct cg_sys *cg, const char *path, const struct rt
  * pseudo-terminals of devpts (major 136; /dev/console is one of the host's).
  */
 const struct cg_dev_rule cg_dev_rules[] = {
-	{'c', -1, -1, CG_DEV_MKNOD}, {'b', -1, -1, CG_DEV_MKNOD}, {'c', 1, 3, RWM},
-	{'c', 1, 5, RWM},            {'c', 1, 7, RWM},            {'c', 1, 8, RWM},
-	{'c', 1, 9, RWM},            {'c', 5, 0, RWM},            {'c', 5, 1, RWM},
-	{'c', 5, 2, RWM},            {'c', 136, -1, RWM},
+    {'c', -1, -1, CG_DEV_MKNOD},
+    {'b', -1, -1, CG_DEV_MKNOD},
+    {'c', 1, 3, RWM},
+    {'c', 1, 5, RWM},
+    {'c', 1, 7, RWM},
+    {'c', 1, 8, RWM},
+    {'c', 1, 9, RWM},
+    {'c', 5, 0, RWM},
+    {'c', 5, 1, RWM},
+    {'c', 5, 2, RWM},
+    {'c', 136, -1, RWM},
 };
 const size_t cg_dev_nrules = ARRAY_SIZE(cg_dev_rules);
 
@@ -529,7 +536,8 @@ void cg_dev_rule_v1(const struct cg_dev_rule *r, char *buf, size_t n)
 
 static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
 {
-	return (struct bpf_insn){.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
+	return (struct bpf_insn){
+	    .code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
 }
 
 /*
@@ -634,8 +642,8 @@ int cg_dev_attach_v2(const char *dir, struct clbsd_err *err)
 	t.attach_type = BPF_CGROUP_DEVICE;
 	t.attach_flags = BPF_F_ALLOW_MULTI;
 	if (sys_bpf(BPF_PROG_ATTACH, &t) < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "attach the device program to %s",
-				     dir);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+				     "attach the device program to %s", dir);
 	return 0;
 }
 

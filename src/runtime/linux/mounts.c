@@ -282,12 +282,14 @@ static int remount_below(int fd, unsigned long add, const char *what, struct clb
 	char top[PATH_MAX];
 	ssize_t n = readlink(fdp(&fp, fd), top, sizeof(top) - 1);
 	if (n <= 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, n < 0 ? errno : EINVAL, "find %s", what);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, n < 0 ? errno : EINVAL, "find %s",
+				     what);
 	top[n] = '\0';
 	autofree char *mi = NULL;
 	if (fs_read_file("/proc/self/mountinfo", &mi, NULL, err) < 0)
 		return clbsd_err_prefix(err, "mounts below %s", what);
-	for (char *save = NULL, *l = strtok_r(mi, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+	for (char *save = NULL, *l = strtok_r(mi, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
 		/* id parent maj:min root MOUNT-POINT ...: the fifth field, octal escapes undone. */
 		char *f = l;
 		for (int i = 0; i < 4 && f; i++)
@@ -298,7 +300,8 @@ static int remount_below(int fd, unsigned long add, const char *what, struct clb
 		size_t o = 0;
 		for (; *f && *f != ' ' && o < sizeof(mp) - 1; f++) {
 			if (f[0] == '\\' && f[1] >= '0' && f[1] <= '3' && f[2] && f[3]) {
-				mp[o++] = (char)((f[1] - '0') * 64 + (f[2] - '0') * 8 + (f[3] - '0'));
+				mp[o++] =
+				    (char)((f[1] - '0') * 64 + (f[2] - '0') * 8 + (f[3] - '0'));
 				f += 3;
 			} else {
 				mp[o++] = *f;
@@ -309,7 +312,8 @@ static int remount_below(int fd, unsigned long add, const char *what, struct clb
 			continue;
 		int r = remount_one(mp, add);
 		if (r < 0 && r != -ENOENT)
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "remount %s below %s", mp, what);
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "remount %s below %s", mp,
+					     what);
 	}
 	return 0;
 }
@@ -426,8 +430,8 @@ static int mount_volumes(int rootfd, const struct rt_spec *spec,
 		if (fd < 0)
 			return clbsd_err_prefix(err, "volume %s", m->source);
 		/* Recursive: the mounts below the source become nodev,nosuid too. */
-		int rc = remount_fd(fd, MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0),
-				    true, m->dest, err);
+		int rc = remount_fd(fd, MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0), true,
+				    m->dest, err);
 		if (rc < 0)
 			return clbsd_err_prefix(err, "volume %s", m->source);
 	}

@@ -5,8 +5,8 @@
  * takes the program and that it refuses /dev/kmsg to a process in the
  * cgroup while /dev/null still works.
  */
-#include "test.h"
 #include "runtime/linux/linux.h"
+#include "test.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -96,20 +96,23 @@ TEST(program_decides)
 		unsigned access, major, minor;
 		int want;
 	} cases[] = {
-		{C, 0, 1, 3, 1},       {C, 0, 1, 9, 1},       {C, 0, 5, 2, 1},  {C, 0, 136, 7, 1},
-		{C, 0, 1, 11, 0},      {C, 0, 1, 1, 0},       {C, 0, 10, 200, 0},
-		{B, 0, 8, 0, 0},       {C, 0, 4, 1, 0},       {C, 0, 137, 0, 0},
+	    {C, 0, 1, 3, 1},  {C, 0, 1, 9, 1},	 {C, 0, 5, 2, 1},    {C, 0, 136, 7, 1},
+	    {C, 0, 1, 11, 0}, {C, 0, 1, 1, 0},	 {C, 0, 10, 200, 0}, {B, 0, 8, 0, 0},
+	    {C, 0, 4, 1, 0},  {C, 0, 137, 0, 0},
 	};
 	int bad;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		for (unsigned acc = 1; acc <= 7; acc++) {
-			int got = run(p, n, cases[i].type, acc, cases[i].major, cases[i].minor, &bad);
+			int got =
+			    run(p, n, cases[i].type, acc, cases[i].major, cases[i].minor, &bad);
 			CHECK(!bad);
-			/* mknod alone is allowed for every node; read or write only for the list. */
+			/* mknod alone is allowed for every node; read or write only for the list.
+			 */
 			int want = cases[i].want || acc == M;
 			if (got != want)
-				FAILF("%c %u:%u access %u: got %d, want %d", cases[i].type == B ? 'b' : 'c',
-				      cases[i].major, cases[i].minor, acc, got, want);
+				FAILF("%c %u:%u access %u: got %d, want %d",
+				      cases[i].type == B ? 'b' : 'c', cases[i].major,
+				      cases[i].minor, acc, got, want);
 		}
 	}
 	CHECK_INT(run(p, n, C, R | W, 1, 3, &bad), 1);
@@ -117,7 +120,8 @@ TEST(program_decides)
 	CHECK_INT(run(p, n, B, R | M, 8, 0, &bad), 0);
 }
 
-/* In a child: join the cgroup dir, then report which opens work (bit 0 null, 1 kmsg, 2 a planted mem). */
+/* In a child: join the cgroup dir, then report which opens work (bit 0 null, 1 kmsg, 2 a planted
+ * mem). */
 static int probe_in(const char *dir, const char *planted)
 {
 	pid_t pid = fork();
@@ -146,8 +150,10 @@ TEST(program_loads_and_refuses)
 	const char *unified = "/sys/fs/cgroup/unified";
 	struct statfs sf;
 	if (getuid() != 0 || statfs(unified, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
-		if (statfs("/sys/fs/cgroup", &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC || getuid()) {
-			printf("# program_loads_and_refuses: not root or no cgroup2 here; not loaded\n");
+		if (statfs("/sys/fs/cgroup", &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC ||
+		    getuid()) {
+			printf("# program_loads_and_refuses: not root or no cgroup2 here; not "
+			       "loaded\n");
 			return;
 		}
 		unified = "/sys/fs/cgroup";
@@ -165,7 +171,8 @@ TEST(program_loads_and_refuses)
 	q.query.target_fd = (uint32_t)cfd;
 	q.query.attach_type = BPF_CGROUP_DEVICE;
 	long qr = syscall(SYS_bpf, BPF_PROG_QUERY, &q, sizeof(q));
-	/* A node the host made on a mount without nodev (under /tmp: the cgroup, not nodev, refuses it). */
+	/* A node the host made on a mount without nodev (under /tmp: the cgroup, not nodev, refuses
+	 * it). */
 	int res = -1;
 	char planted[128] = "";
 	if (rc == 0 && mkdtemp(tmpd)) {
