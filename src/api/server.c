@@ -254,10 +254,15 @@ static bool peer_allowed(struct daemon *d, int fd, struct ucred *cred, char *who
  *
  * Each admitted connection has a record. evhttp tells nobody when it frees a
  * connection, so a record is alive while its fd still names the same socket
- * (device and inode from fstat at accept); dead ones are swept lazily.
+ * (device and inode from fstat at accept: the bufferevent closes the fd when
+ * it is finalized, so until then its memory is valid) and the bufferevent's
+ * callbacks still point at the connection (evhttp clears them when it frees
+ * it, while the fd may stay open until the finalizer runs later in the same
+ * pass). Dead records are swept lazily.
  */
 struct api_conn {
 	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
 	int fd;
 	dev_t dev;
 	ino_t ino;
@@ -280,7 +285,11 @@ static struct {
 static bool conn_alive(const struct api_conn *c)
 {
 	struct stat st;
-	return fstat(c->fd, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino;
+	if (fstat(c->fd, &st) < 0 || st.st_dev != c->dev || st.st_ino != c->ino)
+		return false;
+	void *arg = NULL;
+	bufferevent_getcb(c->bev, NULL, NULL, NULL, &arg);
+	return arg == c->evcon;
 }
 
 static void conn_drop(size_t i)
@@ -310,13 +319,15 @@ static struct api_conn *conn_of(struct evhttp_connection *evcon)
 	return NULL;
 }
 
-/* Close an admitted connection that is alive (checked by the caller). */
+/* Close the connection of record i, unless evhttp has already; forget the record. */
 static void conn_close(size_t i, const char *why)
 {
-	log_debug("api", NULL, "closing the connection of uid %u: %s", S.v[i].uid, why);
-	struct evhttp_connection *evcon = S.v[i].evcon;
+	struct api_conn c = S.v[i];
 	conn_drop(i);
-	evhttp_connection_free(evcon);
+	if (!conn_alive(&c))
+		return;
+	log_debug("api", NULL, "closing the connection of uid %u: %s", c.uid, why);
+	evhttp_connection_free(c.evcon);
 }
 
 /* A fixed answer written straight to a connection nobody reads from. */
@@ -428,6 +439,7 @@ static void admit(struct bufferevent *bev)
 	}
 	S.v[S.n++] = (struct api_conn){
 	    .evcon = evcon,
+	    .bev = bev,
 	    .fd = fd,
 	    .dev = st.st_dev,
 	    .ino = st.st_ino,
