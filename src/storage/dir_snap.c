@@ -452,6 +452,87 @@ static int move_entries(const char *src, const char *dst, struct clbsd_err *err)
 	return r;
 }
 
+/* Every entry below dir (a directory, not followed) is a regular file or a directory. */
+static int only_files_and_dirs(const char *dir, int depth, struct clbsd_err *err)
+{
+	if (depth > 64)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ELOOP,
+					"damaged stream: the container's state nests too deep");
+	DIR *d = opendir(dir);
+	if (!d)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		struct stat sb;
+		autofree char *p = xasprintf("%s/%s", dir, de->d_name);
+		if (lstat(p, &sb) < 0)
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", p);
+		else if (S_ISDIR(sb.st_mode))
+			r = only_files_and_dirs(p, depth + 1, err);
+		else if (!S_ISREG(sb.st_mode))
+			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					     "damaged stream: the container's state holds \"%s\", "
+					     "which is not a regular file or directory",
+					     de->d_name);
+	}
+	closedir(d);
+	return r;
+}
+
+/*
+ * What a received stream may hold before any of it is put in place: the
+ * layer, state and volumes trees are directories (a symlink there would
+ * make the container's upper layer, files or a named volume a host path),
+ * the state holds only regular files and directories, none named like the
+ * driver's own entries (upper, rootfs, storage.json...), and every named
+ * volume is a directory. Symlinks inside the layer and the volumes are the
+ * container's own files, resolved inside it.
+ */
+static int check_received(const char *tmp, struct clbsd_err *err)
+{
+	static const char *const trees[] = {"layer", "state", "volumes"};
+	for (size_t i = 0; i < ARRAY_SIZE(trees); i++) {
+		autofree char *p = xasprintf("%s/%s", tmp, trees[i]);
+		struct stat sb;
+		if (lstat(p, &sb) == 0 && !S_ISDIR(sb.st_mode))
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"damaged stream: %s is not a directory", trees[i]);
+	}
+	autofree char *state = xasprintf("%s/state", tmp);
+	autofree char *vols = xasprintf("%s/volumes", tmp);
+	int r = 0;
+	DIR *d = opendir(state);
+	struct dirent *de;
+	while (d && r == 0 && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    dir_is_storage_entry(de->d_name))
+			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					     "damaged stream: the container's state holds \"%s\", "
+					     "a name of the storage driver's own",
+					     de->d_name);
+	if (d)
+		closedir(d);
+	if (r == 0 && fs_is_dir(state))
+		r = only_files_and_dirs(state, 0, err);
+	d = r == 0 ? opendir(vols) : NULL;
+	while (d && r == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		struct stat sb;
+		autofree char *p = xasprintf("%s/%s", vols, de->d_name);
+		if (lstat(p, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					     "damaged stream: volume \"%s\" is not a directory",
+					     de->d_name);
+	}
+	if (d)
+		closedir(d);
+	return r;
+}
+
 /* Lay out container `name` from a received stream unpacked in tmp. */
 static int receive_into(struct storage *st, const char *name, const char *tmp, json_t *meta,
 			bool *made_vols, struct clbsd_err *err)
@@ -482,6 +563,8 @@ static int receive_into(struct storage *st, const char *name, const char *tmp, j
 	autofree char *t_vols = xasprintf("%s/volumes", tmp);
 	if (!fs_is_dir(t_layer))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "damaged stream: no layer");
+	if (check_received(tmp, err) < 0)
+		return -err->code;
 	autofree char *dir = storage_ctr_dir(st, name);
 	autofree char *vols = vols_dir(st, name);
 	autofree char *vparent = xasprintf("%s/volumes", st->root);

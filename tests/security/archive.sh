@@ -153,9 +153,9 @@ fi
 # ---- import: the stream (dir driver: a tar) ----
 if [ "$(clbsd --json info | python3 -c 'import json,sys; print(json.load(sys.stdin)["storage"]["driver"])')" = dir ]; then
 	stream_attack() {
-		local name=$1 members=$2
+		local name=$1 members=$2 edit=${3:-}
 		echo "$members" >"$SPEC"
-		"${FORGE[@]}" addtar "$XXH" "$TMP/src.clbsd" "$TMP/$name.clbsd" "$SPEC"
+		"${FORGE[@]}" addtar "$XXH" "$TMP/src.clbsd" "$TMP/$name.clbsd" "$SPEC" ${edit:+"$edit"}
 		local o
 		o=$(clbsd import --name "${name//_/-}" "$TMP/$name.clbsd" 2>&1)
 		refused "$name" "$o" $? "not allowed\|damaged\|symlink\|refus"
@@ -171,6 +171,15 @@ if [ "$(clbsd --json info | python3 -c 'import json,sys; print(json.load(sys.std
 		'[{"name": "layer/hl", "type": "hardlink", "link": "'"$CANARY"'"}]'
 	stream_attack import_tar_hardlink_dotdot_refused \
 		'[{"name": "layer/hl", "type": "hardlink", "link": "layer/../../../../../../../..'"$CANARY"'"}]'
+	# A "named volume" that is a symlink to the host's /: it would need no flag.
+	stream_attack import_tar_volume_symlink_refused \
+		'[{"name": "volumes/data", "type": "symlink", "link": "/"}]' \
+		'h["container"]["config"]["volumes"] = [{"source": "'"$ROOT"'/volumes/src/data", "dest": "/v"}]'
+	# State files the daemon uses (hosts is bind-mounted into the container).
+	stream_attack import_tar_state_symlink_refused \
+		'[{"name": "state/hosts", "type": "symlink", "link": "'"$CANARY"'"}]'
+	stream_attack import_tar_state_storage_entry_refused \
+		'[{"name": "state/rootfs", "type": "symlink", "link": "'"$OUTSIDE"'"}]'
 else
 	skip import_tar "the daemon's storage is not dir"
 fi

@@ -14,7 +14,7 @@ tar whose layers are given as member lists; `docker` a docker save tar.
 Usage:
   archive_forge.py edit XXH SRC DST PYTHON   (h is the header dict)
   archive_forge.py rawedit SRC DST PYTHON
-  archive_forge.py addtar XXH SRC DST SPEC.json
+  archive_forge.py addtar XXH SRC DST SPEC.json [PYTHON]
   archive_forge.py oci DST SPEC.json [index-symlink TARGET]
   archive_forge.py docker DST SPEC.json [manifest-symlink TARGET]
 A SPEC is a list of layers, each a list of members:
@@ -177,6 +177,8 @@ def main(a):
         open(a[2], "wb").write(raw(h, s))
     elif a[0] == "addtar":
         h, s = read(a[2])
+        if len(a) > 5:
+            exec(a[5], {"h": h})
         open(a[3], "wb").write(seal(a[1], h, addtar(s, json.load(open(a[4])))))
     elif a[0] == "oci":
         oci(a[1], json.load(open(a[2])), a[3:])
