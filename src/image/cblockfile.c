@@ -918,7 +918,8 @@ int cbf_read(const char *file, const char *text, size_t len, struct cbf_file **o
 	struct cbf_lline l = {.s = BUF_INIT};
 	bool failed = false;
 	while (cbf_next_lline(&r, &l, &failed)) {
-		const char *s = l.s.data;
+		/* An empty logical line (a lone backslash at the end) has no buffer yet. */
+		const char *s = l.s.data ? l.s.data : "";
 		size_t n = l.s.len;
 		size_t k0 = cbf_skip_blank(s, 0, n);
 		size_t k = k0;

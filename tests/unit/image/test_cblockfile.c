@@ -358,6 +358,8 @@ TEST(errors_name_position)
 	CHECK(rd_fails("FROM a\n  FETCH x\n", "Cblockfile:2:3: ", "unknown instruction \"FETCH\""));
 	CHECK(rd_fails("FROM a\n  RUN\n", "Cblockfile:2:3: ", "needs an argument"));
 	CHECK(rd_fails("FROM a\n\"RUN\" x\n", "Cblockfile:2:1: ", "expected an instruction"));
+	/* A lone backslash is an empty logical line (found by fuzz_cblockfile: UB on NULL). */
+	CHECK(rd_fails("\\", "Cblockfile:1:", "expected an instruction"));
 	CHECK(rd_fails("FROM a\nRUN [\"a\", b]\n", "Cblockfile:2:11: ", "bad JSON array"));
 	CHECK(rd_fails("FROM a\nCMD [\"a\"] x\n", "Cblockfile:2:11: ", "after the closing"));
 	CHECK(rd_fails("FROM a\nCMD [\"a\n", "Cblockfile:2:8: ", "unterminated string"));
