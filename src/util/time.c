@@ -54,6 +54,10 @@ int time_parse_rfc3339(const char *s, int64_t *ns)
 	}
 	if (*p != 'Z' || p[1])
 		return -EINVAL;
-	*ns = (int64_t)timegm(&tm) * 1000000000LL + frac;
+	/* Nanoseconds in an int64_t reach from 1677 to 2262: refuse beyond (a header's date). */
+	int64_t secs = (int64_t)timegm(&tm);
+	if (secs >= INT64_MAX / 1000000000LL || secs <= INT64_MIN / 1000000000LL)
+		return -ERANGE;
+	*ns = secs * 1000000000LL + frac;
 	return 0;
 }

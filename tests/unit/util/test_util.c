@@ -156,6 +156,12 @@ TEST(times)
 	CHECK_INT(back, ns);
 	time_fmt_rfc3339(5000000, s, sizeof(s));
 	CHECK_STR(s, "1970-01-01T00:00:00.005000000Z");
+	/* Past 2262 nanoseconds overflow int64_t: refused (found by fuzz_import, a header's date). */
+	back = 7;
+	CHECK_INT(time_parse_rfc3339("4053-01-01T00:00:00Z", &back), -ERANGE);
+	CHECK_INT(time_parse_rfc3339("1500-01-01T00:00:00Z", &back), -ERANGE);
+	CHECK_INT(back, 7);
+	CHECK_INT(time_parse_rfc3339("2262-01-01T00:00:00Z", &back), 0);
 }
 
 /* Emptying a directory keeps it and nothing in it; a symlink to one is refused. */
