@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* main.c's functions, which the daemon's objects call: no events, no shims. */
 void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs)
@@ -53,7 +54,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	setenv("CLBSD_NO_OVERLAY", "1", 1);
 	d.root = root;
-	d.run = root;
+	/* <run> apart from <root>, as in the daemon: a container's run-time files go. */
+	d.run = xasprintf("%s/run", root);
+	if (mkdir(d.run, 0700) < 0)
+		abort();
 	d.cgroup_parent = "clbsd-fuzz";
 	d.rt = &rt;
 	/* Removal finishes on the loop after a worker thread, as in the daemon. */
