@@ -954,7 +954,7 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 	}
 	c->next = d->ctrs;
 	d->ctrs = c;
-	usermap_remember(d, c->name, &c->cfg.userns);
+	usermap_remember(d, c->name, &c->cfg);
 	dnet_peers_changed(d, c);
 	daemon_event(d, "container.created", c->name,
 		     json_pack("{s:s,s:s}", "image", c->image_ref, "id", c->id));

@@ -202,8 +202,8 @@ int usermap_parse(struct daemon *d, const json_t *req, bool *want, uint32_t *pre
 /* Choose name's range (prefer: a base to keep when free, 0: none). */
 int usermap_assign(struct daemon *d, const char *name, uint32_t prefer, struct rt_userns *out,
 		   struct clbsd_err *err);
-/* Record name's range in <root>/userns.json, for when the name comes back. */
-void usermap_remember(struct daemon *d, const char *name, const struct rt_userns *u);
+/* Record name's range in <root>/userns.json, for when the name comes back (not for --rm). */
+void usermap_remember(struct daemon *d, const char *name, const struct ctr_config *cfg);
 /* Refuse (CLBSD_E_UNAVAIL, saying why) a storage or volume that cannot be idmapped. */
 int usermap_check_storage(struct daemon *d, const char *img_rootfs,
 			  const struct ctr_config *cfg, struct clbsd_err *err);

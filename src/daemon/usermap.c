@@ -155,9 +155,18 @@ int usermap_assign(struct daemon *d, const char *name, uint32_t prefer, struct r
 	return 0;
 }
 
-void usermap_remember(struct daemon *d, const char *name, const struct rt_userns *u)
+/* Names remembered at most; the oldest go first (jansson keeps insertion order). */
+#define HINTS_MAX 4096
+
+void usermap_remember(struct daemon *d, const char *name, const struct ctr_config *cfg)
 {
-	if (!u->count)
+	/*
+	 * A --rm container never comes back under its name (usually a
+	 * generated one), and remembering it would cost a synced write on
+	 * every `clbsd run --rm`.
+	 */
+	const struct rt_userns *u = &cfg->userns;
+	if (!u->count || cfg->auto_remove)
 		return;
 	json_t *hints = hints_load(d);
 	json_t *old = json_object_get(hints, name);
@@ -165,6 +174,9 @@ void usermap_remember(struct daemon *d, const char *name, const struct rt_userns
 		json_decref(hints);
 		return;
 	}
+	json_object_del(hints, name);
+	while (json_object_size(hints) >= HINTS_MAX)
+		json_object_del(hints, json_object_iter_key(json_object_iter(hints)));
 	json_object_set_new(hints, name, json_integer(u->uid));
 	autofree char *text = json_dumps(hints, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(hints);
