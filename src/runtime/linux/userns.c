@@ -197,6 +197,8 @@ static int make_overlay(const struct rt_rootfs *r, const struct rt_userns *u, in
 	int *lfd = NULL;
 	size_t nl = 0;
 	int top = -1, fs = -1, rc = 0;
+	/* Declared before the first goto: out: would free them uninitialised. */
+	autofree char *upperdir = NULL, *workdir = NULL;
 	autofree char *copy = xstrdup(r->lower);
 	char *save = NULL;
 	for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
@@ -208,8 +210,8 @@ static int make_overlay(const struct rt_rootfs *r, const struct rt_userns *u, in
 	}
 	if ((rc = open_idmapped(uparent, usernsfd, false, 0, &top, err)) < 0)
 		goto out;
-	autofree char *upperdir = xasprintf("/proc/self/fd/%d/%s", top, uname);
-	autofree char *workdir = xasprintf("/proc/self/fd/%d/%s", top, wname);
+	upperdir = xasprintf("/proc/self/fd/%d/%s", top, uname);
+	workdir = xasprintf("/proc/self/fd/%d/%s", top, wname);
 	fs = fsopen("overlay", FSOPEN_CLOEXEC);
 	if (fs < 0) {
 		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "fsopen overlay");
