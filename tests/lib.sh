@@ -175,6 +175,14 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do
 		done
 	fi
 	t_kill_daemon TERM
+	# Built by `make asan`, the daemon reports what ASan, LSan or UBSan
+	# found in its log (a leak only when it ends): that fails the test.
+	local san='ERROR: (Address|Leak)Sanitizer|:[0-9]+:[0-9]+: runtime error:'
+	if [ -f "$TMP/daemon.log" ] && grep -qE "$san" "$TMP/daemon.log"; then
+		echo "FAIL $T_NAME.sanitizer: $(grep -m1 -oE "($san).*" "$TMP/daemon.log")"
+		sed -n '/ERROR: .*Sanitizer\|: runtime error:/,/^SUMMARY/p' "$TMP/daemon.log" | head -n 60
+		T_FAILED=1
+	fi
 	local p
 	for p in $(t_shim_pids); do
 		[ "$p" -gt 0 ] 2>/dev/null && kill -KILL "$p" 2>/dev/null

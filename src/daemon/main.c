@@ -588,6 +588,9 @@ int main(int argc, char **argv)
 	events_release(&d.events);
 	event_base_free(d.base);
 	free(d.reap);
+	for (size_t i = 0; i < d.n_spares; i++)
+		free(d.spares[i]);
+	free(d.spares);
 	free(d.root), free(d.run), free(d.socket), free(d.config), free(d.shim_path);
 	free(d.busybox), free(d.cgroup_parent), free(d.confd);
 	close(d.lock_fd);
