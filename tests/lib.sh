@@ -177,11 +177,11 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do
 	t_kill_daemon TERM
 	# Built by `make asan`, the daemon reports what ASan, LSan or UBSan
 	# found in its log (a leak only when it ends): that fails the test.
-	local san='ERROR: (Address|Leak)Sanitizer|:[0-9]+:[0-9]+: runtime error:'
+	local san='ERROR: (Address|Leak)Sanitizer|:[0-9]+:[0-9]+: runtime error:' san_found=0
 	if [ -f "$TMP/daemon.log" ] && grep -qE "$san" "$TMP/daemon.log"; then
 		echo "FAIL $T_NAME.sanitizer: $(grep -m1 -oE "($san).*" "$TMP/daemon.log")"
-		sed -n '/ERROR: .*Sanitizer\|: runtime error:/,/^SUMMARY/p' "$TMP/daemon.log" | head -n 60
 		T_FAILED=1
+		san_found=1
 	fi
 	local p
 	for p in $(t_shim_pids); do
@@ -205,6 +205,13 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do
 	if [ "$T_FAILED" -ne 0 ] && [ -f "$TMP/daemon.log" ]; then
 		echo "--- daemon log (tail)"
 		tail -n 40 "$TMP/daemon.log"
+	fi
+	if [ "$san_found" -eq 1 ]; then
+		# Last, as run.sh shows the last 60 lines: each finding with its
+		# first frames in clbsd's code.
+		echo "--- sanitizer findings in the daemon log"
+		awk '/ERROR: .*Sanitizer|: runtime error:|^(Direct|Indirect) leak|^SUMMARY/ { print; n = 0; next }
+			/^ +#[0-9]+ .*\/src\// && n < 3 { print; n++ }' "$TMP/daemon.log" | head -n 40
 	fi
 	rm -rf "$TMP"
 	exit "$T_FAILED"
