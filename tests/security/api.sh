@@ -16,6 +16,8 @@ ulimit -Sn "$(ulimit -Hn)"
 
 RSS_MAX_KB=$((64 * 1024)) # allowed growth of the daemon during an attack
 
+# note TEXT: a measurement, shown when the script runs by itself.
+note() { echo "# $T_NAME: $*"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status"; }
 nfds() { find "/proc/$DAEMON_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 # info_ok: a second client is answered within 5 seconds.
@@ -79,6 +81,7 @@ except OSError as e:
 print(sent >> 20, round(time.time() - t0, 1), answer(s, 5))
 " 2>&1)
 grow=$(($(rss_kb) - base))
+note "unprivileged_huge_header_refused_unread: daemon RSS +${grow} kB"
 # shellcheck disable=SC2086 # the words of the answer
 set -- $out
 if [ "${1:-999}" -lt 64 ] && [ "$grow" -lt "$RSS_MAX_KB" ] && echo "$out" | grep -q '403'; then
@@ -134,7 +137,9 @@ else
 fi
 # The oldest idle connections gave way to the newer ones (1,024 at most are kept).
 fds_capped() { [ "$(nfds)" -lt 1400 ]; }
-wait_until 5 fds_capped && ok root_idle_flood_fds_capped ||
+wait_until 5 fds_capped
+note "root_idle_flood: daemon holds $(nfds) fds with 2500 connections open"
+fds_capped && ok root_idle_flood_fds_capped ||
 	fail root_idle_flood_fds_capped "daemon holds $(nfds) fds"
 # Idle connections without a whole request are closed after 10 s.
 sleep 12
@@ -179,6 +184,7 @@ except OSError:
 print(sent >> 20, answer(s, 5))
 " 2>&1)
 grow=$(($(rss_kb) - base))
+note "huge_header_refused: daemon RSS +${grow} kB"
 # shellcheck disable=SC2086 # the words of the answer
 set -- $out
 if [ "${1:-999}" -lt 64 ] && [ "$grow" -lt "$RSS_MAX_KB" ] && echo "$out" | grep -q ' 4[0-9][0-9] \|^[0-9]* $' && alive; then
@@ -260,6 +266,7 @@ time.sleep(8)
 	t0=$(ticks)
 	sleep 3
 	used=$(($(ticks) - t0)) # clock ticks (100/s) over 3 s
+	note "emfile_backoff: $used CPU ticks in 3 s while out of fds"
 	if timeout 10 "$BUILD/clbsd" --socket "$SOCK" info >/dev/null 2>&1 && [ "$used" -lt 150 ]; then
 		ok emfile_backoff
 	else
@@ -308,6 +315,7 @@ print(rss, data.count(b'\"type\":\"events.dropped\"'))
 # shellcheck disable=SC2086 # two numbers
 set -- $out
 grow=$((${1:-999999999} - base))
+note "paused_event_follower_dropped_with_marker: daemon RSS +${grow} kB"
 if [ "$grow" -lt "$RSS_MAX_KB" ] && [ "${2:-0}" -ge 1 ] && alive; then
 	ok paused_event_follower_dropped_with_marker
 else
@@ -353,6 +361,7 @@ print(rss, got >> 20)
 # shellcheck disable=SC2086 # the words of the answer
 set -- $out
 grow=$((${1:-999999999} - base))
+note "paused_log_follower_bounded: daemon RSS +${grow} kB"
 if [ "$grow" -lt "$RSS_MAX_KB" ] && [ "${2:-0}" -ge 1 ] && alive; then
 	ok paused_log_follower_bounded
 else
@@ -367,6 +376,7 @@ time.sleep(5)
 print(open('/proc/$DAEMON_PID/status').read().split('VmRSS:')[1].split()[0])
 " 2>&1)
 grow=$((${out:-999999999} - base))
+note "paused_log_reader_bounded: daemon RSS +${grow} kB"
 [ "$grow" -lt "$RSS_MAX_KB" ] && alive && ok paused_log_reader_bounded ||
 	fail paused_log_reader_bounded "rss +${grow} kB"
 clbsd rm -f spew >/dev/null 2>&1
@@ -404,6 +414,7 @@ print(peak, marks, image)
 # shellcheck disable=SC2086 # three words
 set -- $out
 grow=$((${1:-999999999} - base))
+note "paused_build_reader_bounded: daemon RSS +${grow} kB"
 if [ "$grow" -lt "$RSS_MAX_KB" ] && [ "${2:-0}" -ge 1 ] && [ "${3:-}" = True ] && alive; then
 	ok paused_build_reader_bounded
 else
