@@ -84,6 +84,14 @@ int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 /* The properties a container or volume carries across clone and send. */
 #define LOCAL_PROPS "quota,reservation,compression,recordsize," PROP_HASH
 
+/*
+ * What the first record of a `zfs send` stream (n bytes of it) says it is:
+ * 1 a plain stream of one dataset (what the driver's send makes), 2 a
+ * compound one (send -R or -p: properties such as mountpoint, and child
+ * datasets, which a received archive must not bring), -1 not a stream.
+ */
+int zfs_stream_hdrtype(const unsigned char *rec, size_t n);
+
 struct strv;
 /* Run zfs with the arguments up to NULL; its stdout in *out when out is not NULL. */
 __attribute__((sentinel)) int zfs_run(char **out, struct clbsd_err *err, const char *arg, ...);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
@@ -288,12 +289,69 @@ static int move_chunk(int fd, int pipe_fd, uint32_t len, bool *can_splice, struc
 	return 0;
 }
 
+/* The DRR_BEGIN record: drr_type, drr_payloadlen, drr_magic, drr_versioninfo. */
+#define DRR_MAGIC 0x2F5bacbacULL
+
+int zfs_stream_hdrtype(const unsigned char *rec, size_t n)
+{
+	if (n < 24)
+		return -1;
+	uint64_t magic = 0, vi = 0;
+	uint32_t type = 0;
+	memcpy(&type, rec, 4);
+	memcpy(&magic, rec + 8, 8);
+	memcpy(&vi, rec + 16, 8);
+	/* Written in the sender's byte order. */
+	if (magic == __builtin_bswap64(DRR_MAGIC)) {
+		magic = DRR_MAGIC;
+		vi = __builtin_bswap64(vi);
+		type = __builtin_bswap32(type);
+	}
+	if (magic != DRR_MAGIC || type != 0 /* DRR_BEGIN */)
+		return -1;
+	return (int)(vi & 3); /* DMU_GET_STREAM_HDRTYPE */
+}
+
+/*
+ * The part about to be received (at fd's offset: raw, or a first frame) is
+ * a plain stream. A compound one (`zfs send -R` or `-p`) would bring
+ * properties (a mountpoint over a host directory, setuid) and child
+ * datasets, and zfs-fuse's recv has no -u or -x to keep them out; the
+ * driver's own send never makes one. The archive is a file (import reads
+ * it from one); a stream that cannot be read ahead is not checked.
+ */
+static int check_plain(int fd, int64_t raw_len, const char *target, struct clbsd_err *err)
+{
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+	unsigned char rec[24], h[4];
+	if (pos < 0)
+		return 0;
+	off_t at = pos;
+	if (raw_len < 0) {
+		if (pread(fd, h, 4, pos) != 4)
+			return 0; /* short: the receive says so */
+		at = pos + 4;
+	}
+	ssize_t n = pread(fd, rec, sizeof(rec), at);
+	if (n < 0)
+		return 0;
+	if (zfs_stream_hdrtype(rec, (size_t)n) != 1)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"receive %s: the stream is not a plain zfs send stream "
+					"(a replication or property stream could set mount "
+					"points and add datasets); refusing it",
+					target);
+	return 0;
+}
+
 /*
  * Into `zfs recv target`: raw_len bytes from fd (a raw part), or, with
  * raw_len < 0, frames until the empty one.
  */
 static int recv_one(int fd, const char *target, int64_t raw_len, struct clbsd_err *err)
 {
+	if (check_plain(fd, raw_len, target, err) < 0)
+		return -err->code;
 	struct strv v = STRV_INIT;
 	strv_push(&v, "zfs");
 	strv_push(&v, "recv");
