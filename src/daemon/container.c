@@ -1233,6 +1233,8 @@ int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct con
 		json_object_del(e, "ip");
 	json_object_set_new(rec, "started_at", json_null());
 	json_object_set_new(rec, "finished_at", json_null());
+	if (usermap_adopt(d, rec, name, err) < 0)
+		return clbsd_err_prefix(err, "container %s", name);
 	autofree char *text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
 	/* What the original was doing is not what this one does. */
 	static const char *const runtime_files[] = {"state.json", "shim.json", "runtime.json"};

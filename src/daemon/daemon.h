@@ -204,6 +204,11 @@ int usermap_assign(struct daemon *d, const char *name, uint32_t prefer, struct r
 		   struct clbsd_err *err);
 /* Record name's range in <root>/userns.json, for when the name comes back (not for --rm). */
 void usermap_remember(struct daemon *d, const char *name, const struct ctr_config *cfg);
+/*
+ * A record about to become container `name` (a clone's: the source's
+ * range) gets a range of its own when another container holds its range.
+ */
+int usermap_adopt(struct daemon *d, json_t *rec, const char *name, struct clbsd_err *err);
 /* Refuse (CLBSD_E_UNAVAIL, saying why) a storage or volume that cannot be idmapped. */
 int usermap_check_storage(struct daemon *d, const char *img_rootfs,
 			  const struct ctr_config *cfg, struct clbsd_err *err);

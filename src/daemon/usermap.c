@@ -186,6 +186,28 @@ void usermap_remember(struct daemon *d, const char *name, const struct ctr_confi
 		log_warn("container", name, "remember its id range: %s", err.msg);
 }
 
+int usermap_adopt(struct daemon *d, json_t *rec, const char *name, struct clbsd_err *err)
+{
+	json_t *cf = json_object_get(rec, "config");
+	struct rt_userns u;
+	usermap_from_json(json_object_get(cf, "userns"), &u);
+	if (!u.count || !json_is_object(cf))
+		return 0;
+	bool taken = false;
+	for (struct container *o = d->ctrs; o && !taken; o = o->next)
+		taken =
+		    o->cfg.userns.count && o->cfg.userns.uid == u.uid && strcmp(o->name, name) != 0;
+	if (taken) {
+		int rc = usermap_assign(d, name, 0, &u, err);
+		if (rc < 0)
+			return rc;
+		json_object_set_new(cf, "userns", usermap_json(&u));
+	}
+	struct ctr_config cfg = {.userns = u};
+	usermap_remember(d, name, &cfg);
+	return 0;
+}
+
 int usermap_check_storage(struct daemon *d, const char *img_rootfs, const struct ctr_config *cfg,
 			  struct clbsd_err *err)
 {

@@ -143,6 +143,15 @@ clbsd apply >/dev/null 2>&1
 
 # Export and import: the range travels, kept where it is free.
 clbsd stop u2 >/dev/null
+# A clone shares the source's files but not its range.
+if clbsd clone u2 u2c >/dev/null 2>&1; then
+	bc=$(base_of u2c)
+	[ -n "$bc" ] && [ "$bc" != "$b2" ] && [ "$bc" != "$b1" ] && [ "$(base_of u2)" = "$b2" ] &&
+		ok clone_gets_its_own_range || fail clone_gets_its_own_range "u2 $b2, its clone $bc"
+	clbsd rm -f u2c >/dev/null
+else
+	fail clone_gets_its_own_range "clbsd clone failed: $(clbsd clone u2 u2c 2>&1)"
+fi
 if clbsd export -o "$TMP/u2.tar" u2 >/dev/null 2>&1; then
 	clbsd rm -f u2 >/dev/null
 	clbsd import --name u2 "$TMP/u2.tar" >/dev/null 2>&1
