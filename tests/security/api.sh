@@ -60,6 +60,7 @@ export SOCK TMP
 
 # ---- the peer check comes before anything is read ----
 # The socket is opened up to everybody so that only the daemon's check is left.
+# shellcheck disable=SC2153 # RUN comes from lib.sh
 chmod o+x "$TMP" "$RUN"
 chmod 666 "$SOCK"
 
@@ -245,6 +246,95 @@ for f in deep1 deep2; do
 	[ "$code" = 400 ] && grep -q invalid_argument "$TMP/body" && alive && ok "json_nested_200k[$f]" ||
 		fail "json_nested_200k[$f]" "code $code: $(head -c 300 "$TMP/body")"
 done
+# ---- a member of group clbsd cannot lock out root (per-uid limit) ----
+# A second daemon, in its own mount namespace where /etc/group makes nobody a
+# member of a group clbsd; it runs no containers (no pool), only its API.
+API_GID=64999
+{ cat /etc/group; echo "clbsd:x:$API_GID:nobody"; } >"$TMP/group"
+ROOT2="$TMP/root2"
+RUN2="$TMP/run2"
+SOCK2="$RUN2/clbsd.sock"
+D2=
+d2_stop() {
+	local rc=$?
+	if [ -n "$D2" ]; then
+		kill "$D2" 2>/dev/null
+		wait "$D2" 2>/dev/null
+		D2=
+	fi
+	return $rc
+}
+trap 'd2_stop; t_cleanup' EXIT
+unshare --mount --net --propagation private -- sh -c 'mount --bind "$1" /etc/group && shift && exec "$@"' \
+	sh "$TMP/group" "$BUILD/clbsdd" --root "$ROOT2" --run "$RUN2" --socket "$SOCK2" \
+	--cgroup-parent "clbsd-$T_ID" --config "$CONF" --pool 0 >>"$TMP/daemon2.log" 2>&1 &
+D2=$!
+info2_ok() { timeout 5 "$BUILD/clbsd" --socket "$SOCK2" info >/dev/null 2>&1; }
+if wait_until 10 info2_ok; then
+	chmod o+x "$TMP" "$RUN2"
+	member() { setpriv --reuid=65534 --regid=65534 --groups="$API_GID" "$@"; }
+	if member "$BUILD/clbsd" --socket "$SOCK2" info >/dev/null 2>&1; then
+		ok group_member_allowed
+	else
+		fail group_member_allowed "$(member "$BUILD/clbsd" --socket "$SOCK2" info 2>&1)"
+	fi
+	# 400 idle connections from the member: it keeps 128, its oldest give way.
+	out=$(SOCK="$SOCK2" member "$PY_SYS" -c "$PY_LIB
+import select
+socks = [conn() for i in range(400)]
+time.sleep(1.5)
+p = select.poll()
+for s in socks:
+    p.register(s, select.POLLIN)
+print(400 - len(p.poll(0)))
+" 2>&1)
+	if [ "${out:-999}" -le 128 ] 2>/dev/null && info2_ok; then
+		ok group_member_idle_flood_capped_per_uid
+	else
+		fail group_member_idle_flood_capped_per_uid "member kept ${out} idle connections"
+	fi
+	# 200 event followers (busy once their request is read, never idle): 128
+	# at most are served (older ones still idle give way to newer), one more
+	# is refused with 503, and root is still answered.
+	SOCK="$SOCK2" member "$PY_SYS" -c "$PY_LIB
+socks = []
+for i in range(200):
+    s = conn()
+    s.sendall(b'GET /v1/events?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n')
+    socks.append(s)
+time.sleep(2)
+ok = 0
+for s in socks:
+    s.settimeout(2)
+    try:
+        head = s.recv(4096).split(b'\r\n')[0]
+    except OSError:
+        head = b''
+    ok += head.startswith(b'HTTP/1.1 200')
+# All of its connections are busy now: one more is refused, not queued.
+s = conn()
+s.sendall(b'GET /v1/info HTTP/1.1\r\nHost: x\r\n\r\n')
+st = answer(s, 5)
+print(ok, (st.split(' ') + ['none', 'none'])[1], flush=True)
+time.sleep(30)
+" >"$TMP/busy.out" 2>&1 &
+	busy_pid=$!
+	wait_until 30 test -s "$TMP/busy.out"
+	read -r served refused _ <"$TMP/busy.out"
+	served=${served:-999} refused=${refused:-none}
+	if [ "$served" -le 128 ] 2>/dev/null && [ "$refused" = 503 ] && info2_ok; then
+		ok group_member_busy_flood_cannot_lock_out_root
+	else
+		fail group_member_busy_flood_cannot_lock_out_root "served $served, one more: $refused"
+	fi
+	kill "$busy_pid" 2>/dev/null
+	wait "$busy_pid" 2>/dev/null
+	note "group member: $served followers served, one more answered $refused"
+else
+	skip group_member "the second daemon did not start: $(tail -n 3 "$TMP/daemon2.log")"
+fi
+d2_stop
+
 # ---- out of fds: accept backs off instead of spinning ----
 if command -v prlimit >/dev/null; then
 	nofile=$(prlimit --pid "$DAEMON_PID" --nofile --output SOFT,HARD --noheadings)
