@@ -31,20 +31,21 @@ for bin in "$@"; do
 	fi
 	seeds=tests/fuzz/corpus/$name
 	crashes=$(dirname "$bin")/crashes
-	mkdir -p "$crashes" "$seeds"
+	mkdir -p "$crashes"
+	[ -d "$seeds" ] || seeds=
 	work=$(mktemp -d "/tmp/clbsd-fuzz-$name.XXXXXX") || exit 2
 	mkdir "$work/new" "$work/tmp"
 	# The first directory receives new inputs; TMPDIR holds what a target
 	# makes (fuzz_create's root), removed below even after a crash.
-	TMPDIR=$work/tmp "$bin" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 \
+	TMPDIR=$work/tmp UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} "$bin" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$crashes/$name-" \
-		"$work/new" "$seeds" >"$work/log" 2>&1
+		"$work/new" ${seeds:+"$seeds"} >"$work/log" 2>&1
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
 	took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$work/log")
 	if [ "$rc" -eq 0 ]; then
 		echo "ok fuzz.$name: ${runs:-?} runs in ${took:-?} s, no crash"
-		if [ "$merge" = 1 ]; then
+		if [ "$merge" = 1 ] && [ -n "$seeds" ]; then
 			TMPDIR=$work/tmp "$bin" -merge=1 "$seeds" "$work/new" >/dev/null 2>&1 ||
 				echo "warning: merging into $seeds failed" >&2
 		fi
