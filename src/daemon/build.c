@@ -405,8 +405,9 @@ static int run_step(struct build *b, const struct cbf_instr *in, const struct st
 	spec.rootfs.target = xstrdup(mnt);
 	spec.mounts = xcalloc(1, sizeof(struct rt_mount));
 	if (fs_exists("/etc/resolv.conf")) {
-		spec.mounts[0] = (struct rt_mount){xstrdup("/etc/resolv.conf"),
-						   xstrdup("/etc/resolv.conf"), true};
+		spec.mounts[0] = (struct rt_mount){.source = xstrdup("/etc/resolv.conf"),
+						   .dest = xstrdup("/etc/resolv.conf"),
+						   .readonly = true};
 		spec.n_mounts = 1;
 	}
 	spec.cgroup = xasprintf("%s/build-%s", b->cgparent, hex);

@@ -1001,6 +1001,7 @@ int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err
 	spec->userns = c->cfg.userns;
 	spec->cgroup = ctr_cgroup(c);
 	dnet_spec(c, spec);
+	usermap_spec_mounts(d, spec);
 	return 0;
 }
 

@@ -212,6 +212,11 @@ int usermap_adopt(struct daemon *d, json_t *rec, const char *name, struct clbsd_
 /* Refuse (CLBSD_E_UNAVAIL, saying why) a storage or volume that cannot be idmapped. */
 int usermap_check_storage(struct daemon *d, const char *img_rootfs,
 			  const struct ctr_config *cfg, struct clbsd_err *err);
+/*
+ * Mark the mounts of clbsd's own storage (under <root>: named volumes, the
+ * container's hosts and resolv.conf) idmapped; host paths stay as they are.
+ */
+void usermap_spec_mounts(const struct daemon *d, struct rt_spec *spec);
 /* config.userns in container.json: {"uid", "gid", "count"}, or null. */
 json_t *usermap_json(const struct rt_userns *u);
 void usermap_from_json(const json_t *j, struct rt_userns *u);

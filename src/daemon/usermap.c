@@ -208,6 +208,19 @@ int usermap_adopt(struct daemon *d, json_t *rec, const char *name, struct clbsd_
 	return 0;
 }
 
+/* Whether path is d->root or below it. */
+static bool in_root(const struct daemon *d, const char *path)
+{
+	size_t n = strlen(d->root);
+	return strncmp(path, d->root, n) == 0 && (path[n] == '/' || !path[n]);
+}
+
+void usermap_spec_mounts(const struct daemon *d, struct rt_spec *spec)
+{
+	for (size_t i = 0; i < spec->n_mounts; i++)
+		spec->mounts[i].idmap = spec->userns.count && in_root(d, spec->mounts[i].source);
+}
+
 int usermap_check_storage(struct daemon *d, const char *img_rootfs, const struct ctr_config *cfg,
 			  struct clbsd_err *err)
 {
@@ -235,8 +248,11 @@ int usermap_check_storage(struct daemon *d, const char *img_rootfs, const struct
 	}
 	for (size_t i = 0; i < cfg->n_volumes; i++) {
 		const char *src = cfg->volumes[i].source;
-		/* A source made later (a named volume) is checked by its first start. */
-		if (access(src, F_OK) < 0)
+		/*
+		 * Only clbsd's own volumes are idmapped (a host path is bound as
+		 * it is); one made later is checked by its first start.
+		 */
+		if (!in_root(d, src) || access(src, F_OK) < 0)
 			continue;
 		if (d->rt->idmap_check(src, &e) < 0)
 			return clbsd_err_setmsg(

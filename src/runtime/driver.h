@@ -24,6 +24,13 @@ struct rt_mount {
 	char *source; /* absolute host path */
 	char *dest;   /* absolute path inside the container (clean, no "..") */
 	bool readonly;
+	/*
+	 * With a user namespace: an idmapped mount (ids on disk are the ids
+	 * inside: for clbsd's own storage, named volumes). Otherwise a host
+	 * path is bound as it is: its files keep their host owners, shifted
+	 * out of the container's reach (host root's are nobody's inside).
+	 */
+	bool idmap;
 };
 
 /*

@@ -215,7 +215,7 @@ static bool under(const char *path, const char *dir)
 
 static int parse_mounts(json_t *arr, struct rt_spec *out, struct clbsd_err *err)
 {
-	static const char *const keys[] = {"source", "dest", "readonly", NULL};
+	static const char *const keys[] = {"source", "dest", "readonly", "idmap", NULL};
 	if (!arr || json_is_null(arr))
 		return 0;
 	if (!json_is_array(arr))
@@ -257,6 +257,12 @@ static int parse_mounts(json_t *arr, struct rt_spec *out, struct clbsd_err *err)
 			return bad(err, name, "expected true or false");
 		}
 		rm->readonly = ro && json_is_true(ro);
+		json_t *im = json_object_get(m, "idmap");
+		if (im && !json_is_null(im) && !json_is_boolean(im)) {
+			snprintf(name, sizeof(name), "%sidmap", where);
+			return bad(err, name, "expected true or false");
+		}
+		rm->idmap = im && json_is_true(im);
 	}
 	return 0;
 }
@@ -448,6 +454,8 @@ char *rt_spec_to_json(const struct rt_spec *spec)
 		set_str(m, "source", spec->mounts[i].source);
 		set_str(m, "dest", spec->mounts[i].dest);
 		json_object_set_new(m, "readonly", json_boolean(spec->mounts[i].readonly));
+		if (spec->mounts[i].idmap)
+			json_object_set_new(m, "idmap", json_true());
 		json_array_append_new(ms, m);
 	}
 	json_object_set_new(o, "mounts", ms);

@@ -44,17 +44,31 @@ groups=$(awk '/^Groups:/ {$1=""; print}' "/proc/$pid/status" | tr -d ' ')
 [ "$(x u1 cat /proc/self/uid_map | awk '{print $2}')" = "$b1" ] && ok exec_joins_userns ||
 	fail exec_joins_userns "$(x u1 cat /proc/self/uid_map)"
 
-# A volume: what the container makes is root's inside, and the idmapped
-# mount stores it with the id it has inside (0), not a shifted one.
+# A host directory bound in is not idmapped: what the container makes
+# there is root's inside and the range's base on the host, and host root's
+# files are nobody's inside: the container cannot write them.
+# (The operator gives the directory to the range, as with podman's :U.)
+chown "$b1:$b1" "$vol"
 x u1 sh -c 'echo hi > /data/made' >/dev/null
 in_own=$(x u1 stat -c '%u %g' /data/made)
 out_own=$(stat -c '%u %g' "$vol/made" 2>/dev/null)
-[ "$in_own" = "0 0" ] && [ "$out_own" = "0 0" ] && ok volume_files_unshifted ||
-	fail volume_files_unshifted "inside '$in_own', on the host '$out_own'"
-touch "$vol/hostmade"
-chown 1000:1000 "$vol/hostmade"
-[ "$(x u1 stat -c '%u' /data/hostmade)" = 1000 ] && ok volume_host_ids_seen_as_is ||
-	fail volume_host_ids_seen_as_is "$(x u1 stat -c '%u' /data/hostmade)"
+[ "$in_own" = "0 0" ] && [ "$out_own" = "$b1 $b1" ] && ok bind_files_shifted_to_range ||
+	fail bind_files_shifted_to_range "inside '$in_own', on the host '$out_own' (base $b1)"
+mkdir -p "$vol/rootdir"
+echo original >"$vol/rootdir/rootfile"
+chmod 0644 "$vol/rootdir/rootfile"
+[ "$(x u1 stat -c '%u' /data/rootdir/rootfile)" = 65534 ] && ok host_root_file_is_nobodys_inside ||
+	fail host_root_file_is_nobodys_inside "$(x u1 stat -c '%u' /data/rootdir/rootfile)"
+x u1 sh -c 'echo pwned >> /data/rootdir/rootfile; echo pwned > /data/rootdir/new' >/dev/null
+x u1 sh -c 'chmod 0666 /data/rootdir/rootfile; chown 0 /data/rootdir/rootfile' >/dev/null
+x u1 sh -c 'rm -f /data/rootdir/rootfile' >/dev/null
+[ "$(cat "$vol/rootdir/rootfile")" = original ] && [ "$(stat -c '%u %a' "$vol/rootdir/rootfile")" = "0 644" ] &&
+	[ ! -e "$vol/rootdir/new" ] && ok write_host_root_file_through_bind_refused ||
+	fail write_host_root_file_through_bind_refused "$(ls -ln "$vol" "$vol/rootdir" 2>&1)"
+touch "$vol/given"
+chown $((b1 + 1000)):$((b1 + 1000)) "$vol/given"
+[ "$(x u1 stat -c '%u' /data/given)" = 1000 ] && ok bind_file_of_the_range_seen_inside ||
+	fail bind_file_of_the_range_seen_inside "$(x u1 stat -c '%u' /data/given)"
 
 # Two containers: disjoint ranges.
 clbsd run -d --name u2 --userns auto forge sleep 300 >/dev/null
@@ -124,7 +138,8 @@ fi
 
 # Recreate of a declared container keeps its range (keyed by name).
 cat >"$CONF" <<'EOF'
-(container decl :image "forge" :command ("sleep" "300") :userns auto :env (("V" . "1")))
+(container decl :image "forge" :command ("sleep" "300") :userns auto :env (("V" . "1"))
+  :volumes ((:dataset "data" :path "/data")))
 EOF
 clbsd apply >/dev/null 2>&1
 wait_until 20 sh -c "[ \"\$('$BUILD/clbsd' --socket '$SOCK' ps --json 2>/dev/null | grep -c decl)\" -gt 0 ]"
@@ -138,6 +153,14 @@ if [ -n "$bd" ] && [ "$(field decl id)" != "$id1" ] && [ "$(base_of decl)" = "$b
 else
 	fail range_stable_across_recreate "before $bd ($id1), after $(base_of decl) ($(field decl id))"
 fi
+# A named volume is clbsd's own storage: idmapped, what root makes there is
+# root's inside and stored as 0 (so it is the same files under any range).
+x decl sh -c 'echo hi > /data/made' >/dev/null
+in_own=$(x decl stat -c '%u %g' /data/made)
+made=$(find "$ROOT/volumes" -path '*decl*' -name made 2>/dev/null | head -n 1)
+out_own=$(stat -c '%u %g' "$made" 2>/dev/null)
+[ "$in_own" = "0 0" ] && [ "$out_own" = "0 0" ] && ok named_volume_idmapped ||
+	fail named_volume_idmapped "inside '$in_own', on the host '$out_own' ($made)"
 : >"$CONF"
 clbsd apply >/dev/null 2>&1
 

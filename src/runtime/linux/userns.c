@@ -2,13 +2,16 @@
  * User namespaces (rt_spec.userns): the container's ids 0..count-1 are a
  * private range of host ids, so its root is an unprivileged host uid.
  *
- * Files. The image's rootfs, the container's upper layer and its volumes
- * keep the ids they have on disk (root-owned files stay owned by 0); the
- * container sees them through idmapped mounts (mount_setattr
- * MOUNT_ATTR_IDMAP), which shift host id X to base+X on the way in and
- * back on the way out. Nothing is chowned, so a container can switch
- * between a user namespace and the host's ids, be exported and imported,
- * and get a different range, without touching a file.
+ * Files. The image's rootfs, the container's upper layer and its named
+ * volumes (rt_mount.idmap) keep the ids they have on disk (root-owned
+ * files stay owned by 0); the container sees them through idmapped mounts
+ * (mount_setattr MOUNT_ATTR_IDMAP), which shift host id X to base+X on the
+ * way in and back on the way out. Nothing is chowned, so a container can
+ * switch between a user namespace and the host's ids, be exported and
+ * imported, and get a different range, without touching a file. A host
+ * path bound in is not idmapped: its files keep their host owners, so host
+ * root's files there are nobody's inside and the container cannot write
+ * them; what it makes there belongs to its range on the host.
  *
  * Only the initial user namespace may idmap a mount of a file system it
  * owns, so the mounts are made here, by the helper (host root) that clones
@@ -132,7 +135,7 @@ static const char *fs_name(int fd)
 
 /*
  * A detached copy of the mount tree at path (rec: with the mounts below),
- * idmapped to usernsfd, with `flags` (MOUNT_ATTR_*) set too.
+ * idmapped to usernsfd (-1: not idmapped), with `flags` (MOUNT_ATTR_*) set too.
  */
 static int open_idmapped(const char *path, int usernsfd, bool rec, uint64_t flags, int *out,
 			 struct clbsd_err *err)
@@ -142,8 +145,8 @@ static int open_idmapped(const char *path, int usernsfd, bool rec, uint64_t flag
 	if (fd < 0)
 		return clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INTERNAL,
 				     errno, "open %s for an idmapped mount", path);
-	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP | flags,
-				  .userns_fd = (uint64_t)usernsfd};
+	struct mount_attr attr = {.attr_set = (usernsfd >= 0 ? MOUNT_ATTR_IDMAP : 0) | flags,
+				  .userns_fd = usernsfd >= 0 ? (uint64_t)usernsfd : 0};
 	if (mount_setattr(fd, "", AT_EMPTY_PATH | (rec ? AT_RECURSIVE : 0), &attr, sizeof(attr)) <
 	    0) {
 		int e = errno;
@@ -279,7 +282,8 @@ int uns_make_mounts(const struct rt_spec *spec, int usernsfd, struct uns_mounts 
 		const struct rt_mount *v = &spec->mounts[i];
 		uint64_t f =
 		    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (v->readonly ? MOUNT_ATTR_RDONLY : 0);
-		if ((rc = open_idmapped(v->source, usernsfd, true, f, &m.mounts[i], err)) < 0) {
+		if ((rc = open_idmapped(v->source, v->idmap ? usernsfd : -1, true, f, &m.mounts[i],
+					err)) < 0) {
 			clbsd_err_prefix(err, "volume %s", v->source);
 			goto fail;
 		}
