@@ -47,9 +47,6 @@ struct command {
 	"      --userns MODE       auto: root inside is an unprivileged host uid (a\n"          \
 	"                          private id range); host: the host's ids (default:\n"      \
 	"                          the host config's :userns, else host)\n"                    \
-	"      --userns MODE       auto: root inside is an unprivileged host uid (a\n"          \
-	"                          private id range); host: the host's ids (default:\n"      \
-	"                          the host config's :userns, else host)\n"                    \
 	"      --rm                remove the container when it exits\n"                           \
 	"  -h, --help              show this help\n"
 
