@@ -192,12 +192,50 @@ int fs_empty_dir(const char *path, struct clbsd_err *err)
 	return rm_at(AT_FDCWD, path, st.st_dev, true, err, path);
 }
 
-static int copy_file(int sfd, const char *sname, int dfd, const char *dname,
-		     const struct stat *st, struct clbsd_err *err, const char *path)
+int fs_open_reg_at(int dfd, const char *name, struct stat *st)
 {
-	autoclose int in = openat(sfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+	/*
+	 * O_PATH opens nothing: a FIFO does not wait for a writer, a device's
+	 * driver is not called. Only what fstat says is a regular file is
+	 * opened for reading, and that same inode, through /proc/self/fd.
+	 */
+	autoclose int pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	struct stat ps;
+	if (fstat(pfd, &ps) < 0)
+		return -errno;
+	if (!S_ISREG(ps.st_mode))
+		return -EINVAL;
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	/* O_NONBLOCK: a file lease held by the tree's owner makes the open fail, not wait. */
+	int fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0 || st->st_dev != ps.st_dev || st->st_ino != ps.st_ino) {
+		close(fd);
+		return -EIO;
+	}
+	return fd;
+}
+
+/* What fstatat saw of an entry is not what is there any more: leave it out. */
+static int changed(const char *path, int e)
+{
+	if (e == ENOENT)
+		log_debug("copy", NULL, "%s was removed while the tree was copied", path);
+	else
+		log_warn("copy", NULL,
+			 "%s changed while the tree was copied (%s); left out of the copy", path,
+			 e == EINVAL ? "not a regular file any more" : strerror(e));
+	return 0;
+}
+
+/* Copy the regular file open at `in` (whose fstat is st) to dname in dfd. */
+static int copy_file(int in, int dfd, const char *dname, const struct stat *st,
+		     struct clbsd_err *err, const char *path)
+{
 	autoclose int out =
 		openat(dfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
@@ -209,6 +247,7 @@ static int copy_file(int sfd, const char *sname, int dfd, const char *dname,
 	 */
 	if (st->st_size > 0 && ioctl(out, FICLONE, in) == 0)
 		goto meta;
+	/* At most the size fstat said: a file that grows meanwhile is cut there. */
 	off_t left = st->st_size;
 	bool plain = false;
 	while (left > 0) {
@@ -226,7 +265,7 @@ static int copy_file(int sfd, const char *sname, int dfd, const char *dname,
 				return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "copy %s", path);
 		} else {
 			char b[65536];
-			n = read(in, b, sizeof(b));
+			n = read(in, b, (size_t)left < sizeof(b) ? (size_t)left : sizeof(b));
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
@@ -247,19 +286,44 @@ meta:
 	return 0;
 }
 
+/*
+ * The tree being copied may be written meanwhile by someone the daemon does
+ * not trust (a running container's files, its volumes): between the stat of
+ * a name and its open, a regular file can become a FIFO (an open would wait
+ * forever) and a directory a symlink (a path through it would reach the
+ * host). So every directory is walked by its fd, nothing is opened by a
+ * path, a regular file is opened only as one (fs_open_reg_at) and copied
+ * as its open fd's fstat says, a directory is opened O_NOFOLLOW|O_DIRECTORY,
+ * FIFOs and devices are made again from the stat, never opened, and an
+ * entry that changed type or vanished in between is left out (a warning),
+ * not an error: the tree's owner only changes what its own copy holds.
+ * `top` is the tree's root, which must be there.
+ */
 static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const char *path,
-		   struct clbsd_err *err)
+		   bool top, struct clbsd_err *err)
 {
 	struct stat st;
 	if (fstatat(sfd, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
-	if (S_ISREG(st.st_mode))
-		return copy_file(sfd, sname, dfd, dname, &st, err, path);
+		return !top && errno == ENOENT
+			   ? changed(path, ENOENT)
+			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
+	if (S_ISREG(st.st_mode)) {
+		autoclose int in = fs_open_reg_at(sfd, sname, &st);
+		if (in < 0)
+			return !top && (in == -ENOENT || in == -EINVAL || in == -ELOOP ||
+					in == -EWOULDBLOCK)
+				   ? changed(path, -in)
+				   : clbsd_err_set(err, CLBSD_E_INTERNAL, -in, "open %s", path);
+		return copy_file(in, dfd, dname, &st, err, path);
+	}
 	if (S_ISLNK(st.st_mode)) {
 		char target[PATH_MAX];
 		ssize_t n = readlinkat(sfd, sname, target, sizeof(target) - 1);
 		if (n < 0)
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "readlink %s", path);
+			return !top && (errno == ENOENT || errno == EINVAL)
+				   ? changed(path, errno)
+				   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "readlink %s",
+						   path);
 		target[n] = '\0';
 		if (symlinkat(target, dfd, dname) < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "symlink %s", path);
@@ -272,11 +336,21 @@ static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const
 		fchownat(dfd, dname, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
 		return 0;
 	}
-	if (mkdirat(dfd, dname, 0700) < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mkdir copy of %s", path);
-	int in = openat(sfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int in = openat(sfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (in < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+		return !top && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			   ? changed(path, errno)
+			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+	if (fstat(in, &st) < 0) {
+		int e = errno;
+		close(in);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "stat %s", path);
+	}
+	if (mkdirat(dfd, dname, 0700) < 0) {
+		int e = errno;
+		close(in);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "mkdir copy of %s", path);
+	}
 	autoclose int out = openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (out < 0) {
 		close(in);
@@ -293,7 +367,7 @@ static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		autofree char *sub = xasprintf("%s/%s", path, de->d_name);
-		r = copy_at(dirfd(d), de->d_name, out, de->d_name, sub, err);
+		r = copy_at(dirfd(d), de->d_name, out, de->d_name, sub, false, err);
 		if (r < 0)
 			break;
 	}
@@ -318,7 +392,7 @@ int fs_copy_tree(const char *src, const char *dst, struct clbsd_err *err)
 	autoclose int dfd = open(*ddir ? ddir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", *ddir ? ddir : "/");
-	return copy_at(AT_FDCWD, src, dfd, db + 1, src, err);
+	return copy_at(AT_FDCWD, src, dfd, db + 1, src, true, err);
 }
 
 bool fs_exists(const char *path)

@@ -111,8 +111,22 @@ int fs_rm_rf(const char *path, struct clbsd_err *err);
 /* Delete everything in the directory path (not a symlink to one), and keep it. */
 int fs_empty_dir(const char *path, struct clbsd_err *err);
 /* Copy src (file or tree) to dst, which must not exist; keeps modes, owners, times,
- * symlinks and device nodes. */
+ * symlinks and device nodes. The tree may be written meanwhile by someone
+ * untrusted (a running container): it is walked by directory fds, never
+ * follows a symlink, never opens a FIFO or a device, copies at most the size
+ * a file had when opened, and leaves out (with a warning) an entry that
+ * vanished or changed type while it was copied. */
 int fs_copy_tree(const char *src, const char *dst, struct clbsd_err *err);
+/*
+ * Open the entry `name` of the directory dfd for reading only if it is a
+ * regular file, never following a symlink and never opening anything else
+ * (a FIFO, a device: they are only looked at through O_PATH). *st is the
+ * fstat of the opened file, what a reader must trust rather than an earlier
+ * stat by name. Returns the fd (O_RDONLY|O_NONBLOCK), -EINVAL when the entry
+ * is not a regular file, or another -errno (-ENOENT when it is gone).
+ */
+struct stat;
+int fs_open_reg_at(int dfd, const char *name, struct stat *st);
 bool fs_exists(const char *path);
 bool fs_is_dir(const char *path);
 /*
