@@ -218,8 +218,12 @@ static int no_dots(const struct dirent *d)
 	return strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
 }
 
-static int put_entry(struct lw *w, const char *full, const char *rel, const struct stat *st,
-		     struct clbsd_err *err)
+/*
+ * One entry of the layer: st is what the walk trusts (the fstat of the open
+ * fd of a regular file), fd that file, target a symlink's.
+ */
+static int put_entry(struct lw *w, int fd, const char *target, const char *rel,
+		     const struct stat *st, struct clbsd_err *err)
 {
 	mode_t t = st->st_mode & S_IFMT;
 	if (t == S_IFSOCK)
@@ -235,13 +239,6 @@ static int put_entry(struct lw *w, const char *full, const char *rel, const stru
 	bool data = false;
 	int r = 0;
 	if (t == S_IFLNK) {
-		char target[PATH_MAX];
-		ssize_t n = readlink(full, target, sizeof(target) - 1);
-		if (n < 0) {
-			r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "readlink %s", full);
-			goto out;
-		}
-		target[n] = '\0';
 		A(archive_entry_set_symlink)(e, target);
 	} else if (t == S_IFCHR || t == S_IFBLK) {
 		A(archive_entry_set_rdev)(e, st->st_rdev);
@@ -265,32 +262,94 @@ write:
 	if (A(archive_write_header)(w->tar, e) < ARCHIVE_WARN)
 		r = aerr(w->tar, CLBSD_E_INTERNAL, "write layer", err);
 	else if (data)
-		r = tar_put_file_data(w->tar, full, "write layer", err);
-out:
+		r = tar_put_file_data(w->tar, fd, st->st_size, rel, "write layer", err);
 	A(archive_entry_free)(e);
 	return r;
 }
 
-static int walk(struct lw *w, const char *dir, const char *rel, struct clbsd_err *err)
+static int left_out(const char *path, int e)
+{
+	if (e == ENOENT)
+		log_debug("image", NULL, "%s was removed while the layer was written", path);
+	else
+		log_warn("image", NULL,
+			 "%s changed while the layer was written (%s); left out of the layer", path,
+			 e == EINVAL ? "not a regular file any more" : strerror(e));
+	return 0;
+}
+
+/*
+ * The entries of the directory open at dfd, in name order (the layer's
+ * digest must not depend on the file system's order). The tree is walked by
+ * directory fds and nothing is opened by a path: a regular file is opened
+ * only as one (fs_open_reg_at) and archived as its open fd's fstat says, a
+ * directory is opened O_NOFOLLOW|O_DIRECTORY, FIFOs and device nodes are
+ * archived from their stat and never opened, and an entry that changed
+ * type or vanished between its stat and its open is left out (a warning).
+ */
+static int walk(struct lw *w, int dfd, const char *dir, const char *rel, struct clbsd_err *err)
 {
 	struct dirent **list;
-	int n = scandir(dir, &list, no_dots, by_name);
+	int n = scandirat(dfd, ".", &list, no_dots, by_name);
 	if (n < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read directory %s", dir);
 	int r = 0;
 	for (int i = 0; i < n; i++) {
-		if (r == 0) {
-			autofree char *full = xasprintf("%s/%s", dir, list[i]->d_name);
-			autofree char *sub = *rel ? xasprintf("%s/%s", rel, list[i]->d_name)
-						  : xstrdup(list[i]->d_name);
-			struct stat st;
-			if (lstat(full, &st) < 0)
-				r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", full);
-			else
-				r = put_entry(w, full, sub, &st, err);
-			if (r == 0 && S_ISDIR(st.st_mode))
-				r = walk(w, full, sub, err);
+		const char *nm = list[i]->d_name;
+		autofree char *full = r == 0 ? xasprintf("%s/%s", dir, nm) : NULL;
+		autofree char *sub = r != 0 ? NULL
+				     : *rel ? xasprintf("%s/%s", rel, nm)
+					    : xstrdup(nm);
+		struct stat st;
+		autoclose int fd = -1;
+		autofree char *target = NULL; /* not on the stack: walk() recurses */
+		if (r != 0)
+			goto next;
+		if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = errno == ENOENT
+				? left_out(full, ENOENT)
+				: clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", full);
+			goto next;
 		}
+		if (S_ISREG(st.st_mode)) {
+			fd = fs_open_reg_at(dfd, nm, &st);
+			if (fd < 0) {
+				r = fd == -ENOENT || fd == -EINVAL || fd == -EWOULDBLOCK
+					? left_out(full, -fd)
+					: clbsd_err_set(err, CLBSD_E_INTERNAL, -fd, "open %s",
+							full);
+				goto next;
+			}
+		} else if (S_ISDIR(st.st_mode)) {
+			fd = openat(dfd, nm,
+				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			if (fd < 0) {
+				r = errno == ENOENT || errno == ENOTDIR || errno == ELOOP
+					? left_out(full, errno)
+					: clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s",
+							full);
+				goto next;
+			}
+			if (fstat(fd, &st) < 0) {
+				r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", full);
+				goto next;
+			}
+		} else if (S_ISLNK(st.st_mode)) {
+			target = xmalloc(PATH_MAX);
+			ssize_t k = readlinkat(dfd, nm, target, PATH_MAX - 1);
+			if (k < 0) {
+				r = errno == ENOENT || errno == EINVAL
+					? left_out(full, errno)
+					: clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "readlink %s",
+							full);
+				goto next;
+			}
+			target[k] = '\0';
+		}
+		r = put_entry(w, fd, target, sub, &st, err);
+		if (r == 0 && S_ISDIR(st.st_mode))
+			r = walk(w, fd, full, sub, err);
+	next:
 		free(list[i]);
 	}
 	free(list);
@@ -324,8 +383,11 @@ static int layer_write_loaded(const char *rootfs, int fd, struct oci_layer *out,
 	A(archive_write_set_bytes_in_last_block)(w.tar, 1);
 	if (r == 0 && A(archive_write_open)(w.tar, &w, NULL, tar_out, NULL) != ARCHIVE_OK)
 		r = aerr(w.tar, CLBSD_E_INTERNAL, "start layer", err);
-	if (r == 0)
-		r = walk(&w, rootfs, "", err);
+	if (r == 0) {
+		autoclose int rfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = rfd < 0 ? clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", rootfs)
+			    : walk(&w, rfd, rootfs, "", err);
+	}
 	if (A(archive_write_close)(w.tar) != ARCHIVE_OK && r == 0)
 		r = aerr(w.tar, CLBSD_E_INTERNAL, "finish layer", err);
 	if (A(archive_write_close)(w.gz) != ARCHIVE_OK && r == 0)

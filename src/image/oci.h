@@ -46,9 +46,14 @@
  */
 void *tar_archive_acquire(unsigned *gen, struct clbsd_err *err);
 void tar_archive_release(void);
-/* Write a regular file's data into an archive being written (`what` names the write in errors). */
+/*
+ * Write the data of the regular file open at fd into an archive being
+ * written, whose header said `size` bytes: at most that many are read (a
+ * file that grows meanwhile is cut there, one that shrinks is padded with
+ * zeros). `path` names the file and `what` the write in errors.
+ */
 struct archive;
-int tar_put_file_data(struct archive *a, const char *path, const char *what,
+int tar_put_file_data(struct archive *a, int fd, int64_t size, const char *path, const char *what,
 		      struct clbsd_err *err);
 
 /* ---- ociref.c: pure parts (unit-tested) ---- */

@@ -7,12 +7,14 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <dlfcn.h>
-#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /*
@@ -21,49 +23,45 @@
  * the daemon ~2.7 MB of memory from the moment it starts, for something
  * export and import use now and then. The calls below go through this table.
  */
-#define ARCHIVE_FUNCS \
-	X(archive_entry_filetype) \
-	X(archive_entry_free) \
-	X(archive_entry_hardlink) \
-	X(archive_entry_new) \
-	X(archive_entry_pathname) \
-	X(archive_entry_set_filetype) \
-	X(archive_entry_set_hardlink) \
-	X(archive_entry_set_mtime) \
-	X(archive_entry_set_pathname) \
-	X(archive_entry_set_perm) \
-	X(archive_entry_set_size) \
-	X(archive_entry_size) \
-	X(archive_entry_sourcepath) \
-	X(archive_errno) \
-	X(archive_error_string) \
-	X(archive_read_close) \
-	X(archive_read_data) \
-	X(archive_read_data_block) \
-	X(archive_read_disk_descend) \
-	X(archive_read_disk_new) \
-	X(archive_read_disk_open) \
-	X(archive_read_disk_set_behavior) \
-	X(archive_read_disk_set_standard_lookup) \
-	X(archive_read_free) \
-	X(archive_read_new) \
-	X(archive_read_next_header) \
-	X(archive_read_next_header2) \
-	X(archive_read_open_fd) \
-	X(archive_read_support_format_tar) \
-	X(archive_write_close) \
-	X(archive_write_data) \
-	X(archive_write_data_block) \
-	X(archive_write_disk_new) \
-	X(archive_write_disk_set_options) \
-	X(archive_write_disk_set_standard_lookup) \
-	X(archive_write_finish_entry) \
-	X(archive_write_free) \
-	X(archive_write_header) \
-	X(archive_write_new) \
-	X(archive_write_open_fd) \
-	X(archive_write_set_bytes_in_last_block) \
-	X(archive_write_set_format_pax_restricted) \
+#define ARCHIVE_FUNCS                                                                              \
+	X(archive_entry_copy_sourcepath)                                                           \
+	X(archive_entry_filetype)                                                                  \
+	X(archive_entry_free)                                                                      \
+	X(archive_entry_hardlink)                                                                  \
+	X(archive_entry_new)                                                                       \
+	X(archive_entry_pathname)                                                                  \
+	X(archive_entry_set_filetype)                                                              \
+	X(archive_entry_set_hardlink)                                                              \
+	X(archive_entry_set_mtime)                                                                 \
+	X(archive_entry_set_pathname)                                                              \
+	X(archive_entry_set_perm)                                                                  \
+	X(archive_entry_set_size)                                                                  \
+	X(archive_entry_size)                                                                      \
+	X(archive_errno)                                                                           \
+	X(archive_error_string)                                                                    \
+	X(archive_read_data)                                                                       \
+	X(archive_read_data_block)                                                                 \
+	X(archive_read_disk_entry_from_file)                                                       \
+	X(archive_read_disk_new)                                                                   \
+	X(archive_read_disk_set_standard_lookup)                                                   \
+	X(archive_read_free)                                                                       \
+	X(archive_read_new)                                                                        \
+	X(archive_read_next_header)                                                                \
+	X(archive_read_open_fd)                                                                    \
+	X(archive_read_support_format_tar)                                                         \
+	X(archive_write_close)                                                                     \
+	X(archive_write_data)                                                                      \
+	X(archive_write_data_block)                                                                \
+	X(archive_write_disk_new)                                                                  \
+	X(archive_write_disk_set_options)                                                          \
+	X(archive_write_disk_set_standard_lookup)                                                  \
+	X(archive_write_finish_entry)                                                              \
+	X(archive_write_free)                                                                      \
+	X(archive_write_header)                                                                    \
+	X(archive_write_new)                                                                       \
+	X(archive_write_open_fd)                                                                   \
+	X(archive_write_set_bytes_in_last_block)                                                   \
+	X(archive_write_set_format_pax_restricted)
 
 #define X(f) static __typeof__(f) *p_##f;
 ARCHIVE_FUNCS
@@ -119,6 +117,7 @@ static void archive_unload(void)
 	pthread_mutex_unlock(&lib_mu);
 }
 
+#define archive_entry_copy_sourcepath		(*p_archive_entry_copy_sourcepath)
 #define archive_entry_filetype (*p_archive_entry_filetype)
 #define archive_entry_free (*p_archive_entry_free)
 #define archive_entry_hardlink (*p_archive_entry_hardlink)
@@ -130,22 +129,17 @@ static void archive_unload(void)
 #define archive_entry_set_pathname (*p_archive_entry_set_pathname)
 #define archive_entry_set_perm (*p_archive_entry_set_perm)
 #define archive_entry_set_size (*p_archive_entry_set_size)
-#define archive_entry_size (*p_archive_entry_size)
-#define archive_entry_sourcepath (*p_archive_entry_sourcepath)
+#define archive_entry_size			(*p_archive_entry_size)
 #define archive_errno (*p_archive_errno)
-#define archive_error_string (*p_archive_error_string)
-#define archive_read_close (*p_archive_read_close)
+#define archive_error_string			(*p_archive_error_string)
 #define archive_read_data (*p_archive_read_data)
 #define archive_read_data_block (*p_archive_read_data_block)
-#define archive_read_disk_descend (*p_archive_read_disk_descend)
-#define archive_read_disk_new (*p_archive_read_disk_new)
-#define archive_read_disk_open (*p_archive_read_disk_open)
-#define archive_read_disk_set_behavior (*p_archive_read_disk_set_behavior)
+#define archive_read_disk_entry_from_file	(*p_archive_read_disk_entry_from_file)
+#define archive_read_disk_new			(*p_archive_read_disk_new)
 #define archive_read_disk_set_standard_lookup (*p_archive_read_disk_set_standard_lookup)
 #define archive_read_free (*p_archive_read_free)
 #define archive_read_new (*p_archive_read_new)
-#define archive_read_next_header (*p_archive_read_next_header)
-#define archive_read_next_header2 (*p_archive_read_next_header2)
+#define archive_read_next_header		(*p_archive_read_next_header)
 #define archive_read_open_fd (*p_archive_read_open_fd)
 #define archive_read_support_format_tar (*p_archive_read_support_format_tar)
 #define archive_write_close (*p_archive_write_close)
@@ -217,16 +211,20 @@ static int put_member(struct archive *a, const char *name, const char *data, siz
 	return r;
 }
 
-/* The data of a regular file from the disk into the archive (also oci.c's layers). */
-int tar_put_file_data(struct archive *a, const char *path, const char *what,
+/*
+ * The data of the regular file open at fd into the archive, whose header
+ * said `size` bytes (also oci.c's layers). At most that many are read: a
+ * file that grows meanwhile is cut at the size its header gave, and one
+ * that shrinks is padded with zeros by libarchive when the entry ends.
+ */
+int tar_put_file_data(struct archive *a, int fd, int64_t size, const char *path, const char *what,
 		      struct clbsd_err *err)
 {
-	autoclose int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
 	char b[65536];
-	for (;;) {
-		ssize_t n = read(fd, b, sizeof(b));
+	int64_t left = size;
+	while (left > 0) {
+		size_t want = left < (int64_t)sizeof(b) ? (size_t)left : sizeof(b);
+		ssize_t n = read(fd, b, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -235,47 +233,137 @@ int tar_put_file_data(struct archive *a, const char *path, const char *what,
 			return 0;
 		if (archive_write_data(a, b, (size_t)n) != n)
 			return aerr(a, CLBSD_E_INTERNAL, what, err);
+		left -= n;
 	}
+	return 0;
+}
+
+/*
+ * A tree into the stream. The tree is walked by directory fds and nothing
+ * is opened by a path (see fs_copy_tree, which made it from a container's
+ * files): a regular file is opened only as one (fs_open_reg_at) and
+ * archived as the fstat of that fd says, a directory is opened
+ * O_NOFOLLOW|O_DIRECTORY, a FIFO or device node is archived from its stat
+ * and never opened, and an entry that changed type or vanished in between
+ * is left out with a warning. libarchive's own walk (archive_read_disk) is
+ * not used: it reads a file again by its path. Its entry_from_file still
+ * fills owners' names, xattrs (overlay's opaque marks), ACLs and flags,
+ * from the fd, or for a symlink or node from /proc/self/fd/DIRFD/NAME,
+ * which resolves in the directory already open, whatever was renamed.
+ */
+struct tree_walk {
+	struct archive *a, *disk;
+	dev_t dev; /* the tree's file system: other mounts are not entered */
+};
+
+static int left_out(const char *path, int e)
+{
+	if (e == ENOENT)
+		log_debug("storage", NULL, "%s was removed while it was archived", path);
+	else
+		log_warn("storage", NULL,
+			 "%s changed while it was archived (%s); left out of the stream", path,
+			 e == EINVAL ? "not a regular file any more" : strerror(e));
+	return 0;
+}
+
+static int put_dir_entries(struct tree_walk *w, int dfd, const char *member, const char *path,
+			   struct clbsd_err *err);
+
+/* The entry `name` of the open directory dfd, as `member` of the stream. */
+static int put_at(struct tree_walk *w, int dfd, const char *name, const char *member,
+		  const char *path, struct clbsd_err *err)
+{
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT && dfd != AT_FDCWD
+			   ? left_out(path, ENOENT)
+			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
+	if (S_ISSOCK(st.st_mode))
+		return 0; /* a tar cannot hold a socket; its program makes it again */
+	autoclose int fd = -1;
+	if (S_ISREG(st.st_mode)) {
+		fd = fs_open_reg_at(dfd, name, &st);
+		if (fd < 0)
+			return fd == -ENOENT || fd == -EINVAL || fd == -EWOULDBLOCK
+				   ? left_out(path, -fd)
+				   : clbsd_err_set(err, CLBSD_E_INTERNAL, -fd, "open %s", path);
+	} else if (S_ISDIR(st.st_mode)) {
+		fd =
+		    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return dfd != AT_FDCWD &&
+				       (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+				   ? left_out(path, errno)
+				   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+		if (fstat(fd, &st) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
+	}
+	struct archive_entry *e = archive_entry_new();
+	autofree char *src =
+	    dfd == AT_FDCWD ? xstrdup(name) : xasprintf("/proc/self/fd/%d/%s", dfd, name);
+	archive_entry_copy_sourcepath(e, src);
+	archive_entry_set_pathname(e, member);
+	int r = 0;
+	int ar = archive_read_disk_entry_from_file(w->disk, e, fd, &st);
+	if (ar < ARCHIVE_WARN) {
+		/* A symlink whose target could not be read is no symlink any more. */
+		if (S_ISLNK(st.st_mode) && ar == ARCHIVE_FAILED)
+			r = left_out(path, EINVAL);
+		else
+			r = aerr(w->disk, CLBSD_E_INTERNAL, path, err);
+		archive_entry_free(e);
+		return r;
+	}
+	if (archive_write_header(w->a, e) < ARCHIVE_WARN)
+		r = aerr(w->a, CLBSD_E_INTERNAL, "write stream", err);
+	else if (S_ISREG(st.st_mode) && st.st_size > 0)
+		r = tar_put_file_data(w->a, fd, st.st_size, path, "write stream", err);
+	archive_entry_free(e);
+	/* Like tar --one-file-system: a mount point is kept, not what is mounted on it. */
+	if (r == 0 && S_ISDIR(st.st_mode) && st.st_dev == w->dev) {
+		r = put_dir_entries(w, fd, member, path, err);
+		fd = -1; /* put_dir_entries closed it */
+	}
+	return r;
+}
+
+/* Every entry of the directory open at dfd (closed here), below `member`. */
+static int put_dir_entries(struct tree_walk *w, int dfd, const char *member, const char *path,
+			   struct clbsd_err *err)
+{
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		int e = errno;
+		close(dfd);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "read directory %s", path);
+	}
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		autofree char *m = xasprintf("%s/%s", member, de->d_name);
+		autofree char *p = xasprintf("%s/%s", path, de->d_name);
+		r = put_at(w, dirfd(d), de->d_name, m, p, err);
+	}
+	if (r == 0 && errno != 0)
+		r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read directory %s", path);
+	closedir(d);
+	return r;
 }
 
 static int put_tree(struct archive *a, const struct tar_tree *t, struct clbsd_err *err)
 {
-	if (!fs_exists(t->dir))
+	struct stat st = {0};
+	if (lstat(t->dir, &st) < 0 && errno == ENOENT)
 		return 0;
-	struct archive *disk = archive_read_disk_new();
-	archive_read_disk_set_standard_lookup(disk);
-	archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
-	int r = 0;
-	if (archive_read_disk_open(disk, t->dir) != ARCHIVE_OK)
-		r = aerr(disk, CLBSD_E_INTERNAL, t->dir, err);
-	size_t dl = strlen(t->dir);
-	while (r == 0) {
-		struct archive_entry *e = archive_entry_new();
-		int ar = archive_read_next_header2(disk, e);
-		if (ar == ARCHIVE_EOF) {
-			archive_entry_free(e);
-			break;
-		}
-		if (ar < ARCHIVE_WARN) {
-			r = aerr(disk, CLBSD_E_INTERNAL, t->dir, err);
-			archive_entry_free(e);
-			break;
-		}
-		archive_read_disk_descend(disk);
-		const char *src = archive_entry_sourcepath(e);
-		const char *path = archive_entry_pathname(e);
-		autofree char *name = xasprintf("%s%s", t->prefix, path + dl);
-		archive_entry_set_pathname(e, name);
-		/* Every file goes whole: the reader needs no other member. */
-		archive_entry_set_hardlink(e, NULL);
-		if (archive_write_header(a, e) < ARCHIVE_WARN)
-			r = aerr(a, CLBSD_E_INTERNAL, "write stream", err);
-		else if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0)
-			r = tar_put_file_data(a, src ? src : path, "write stream", err);
-		archive_entry_free(e);
-	}
-	archive_read_close(disk);
-	archive_read_free(disk);
+	struct tree_walk w = {.a = a, .dev = st.st_dev};
+	w.disk = archive_read_disk_new();
+	archive_read_disk_set_standard_lookup(w.disk);
+	/* The tree's root is a path of the daemon's (<root>/containers/...), not the tree's. */
+	int r = put_at(&w, AT_FDCWD, t->dir, t->prefix, t->dir, err);
+	archive_read_free(w.disk);
 	return r < 0 ? clbsd_err_prefix(err, "send %s", t->dir) : 0;
 }
 
