@@ -287,8 +287,11 @@ static int left_out(const char *path, int e)
  * archived from their stat and never opened, and an entry that changed
  * type or vanished between its stat and its open is left out (a warning).
  */
-static int walk(struct lw *w, int dfd, const char *dir, const char *rel, struct clbsd_err *err)
+static int walk(struct lw *w, int dfd, const char *dir, const char *rel, int depth,
+		struct clbsd_err *err)
 {
+	if (fs_tree_check_depth(depth, dir, err) < 0)
+		return -err->code;
 	struct dirent **list;
 	int n = scandirat(dfd, ".", &list, no_dots, by_name);
 	if (n < 0)
@@ -348,7 +351,7 @@ static int walk(struct lw *w, int dfd, const char *dir, const char *rel, struct 
 		}
 		r = put_entry(w, fd, target, sub, &st, err);
 		if (r == 0 && S_ISDIR(st.st_mode))
-			r = walk(w, fd, full, sub, err);
+			r = walk(w, fd, full, sub, depth + 1, err);
 	next:
 		free(list[i]);
 	}
@@ -386,7 +389,7 @@ static int layer_write_loaded(const char *rootfs, int fd, struct oci_layer *out,
 	if (r == 0) {
 		autoclose int rfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		r = rfd < 0 ? clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", rootfs)
-			    : walk(&w, rfd, rootfs, "", err);
+			    : walk(&w, rfd, rootfs, "", 0, err);
 	}
 	if (A(archive_write_close)(w.tar) != ARCHIVE_OK && r == 0)
 		r = aerr(w.tar, CLBSD_E_INTERNAL, "finish layer", err);

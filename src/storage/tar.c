@@ -268,11 +268,11 @@ static int left_out(const char *path, int e)
 }
 
 static int put_dir_entries(struct tree_walk *w, int dfd, const char *member, const char *path,
-			   struct clbsd_err *err);
+			   int depth, struct clbsd_err *err);
 
 /* The entry `name` of the open directory dfd, as `member` of the stream. */
 static int put_at(struct tree_walk *w, int dfd, const char *name, const char *member,
-		  const char *path, struct clbsd_err *err)
+		  const char *path, int depth, struct clbsd_err *err)
 {
 	struct stat st;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -289,6 +289,8 @@ static int put_at(struct tree_walk *w, int dfd, const char *name, const char *me
 				   ? left_out(path, -fd)
 				   : clbsd_err_set(err, CLBSD_E_INTERNAL, -fd, "open %s", path);
 	} else if (S_ISDIR(st.st_mode)) {
+		if (fs_tree_check_depth(depth, path, err) < 0)
+			return -err->code;
 		fd =
 		    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
@@ -322,7 +324,7 @@ static int put_at(struct tree_walk *w, int dfd, const char *name, const char *me
 	archive_entry_free(e);
 	/* Like tar --one-file-system: a mount point is kept, not what is mounted on it. */
 	if (r == 0 && S_ISDIR(st.st_mode) && st.st_dev == w->dev) {
-		r = put_dir_entries(w, fd, member, path, err);
+		r = put_dir_entries(w, fd, member, path, depth, err);
 		fd = -1; /* put_dir_entries closed it */
 	}
 	return r;
@@ -330,7 +332,7 @@ static int put_at(struct tree_walk *w, int dfd, const char *name, const char *me
 
 /* Every entry of the directory open at dfd (closed here), below `member`. */
 static int put_dir_entries(struct tree_walk *w, int dfd, const char *member, const char *path,
-			   struct clbsd_err *err)
+			   int depth, struct clbsd_err *err)
 {
 	DIR *d = fdopendir(dfd);
 	if (!d) {
@@ -345,7 +347,7 @@ static int put_dir_entries(struct tree_walk *w, int dfd, const char *member, con
 			continue;
 		autofree char *m = xasprintf("%s/%s", member, de->d_name);
 		autofree char *p = xasprintf("%s/%s", path, de->d_name);
-		r = put_at(w, dirfd(d), de->d_name, m, p, err);
+		r = put_at(w, dirfd(d), de->d_name, m, p, depth + 1, err);
 	}
 	if (r == 0 && errno != 0)
 		r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read directory %s", path);
@@ -362,7 +364,7 @@ static int put_tree(struct archive *a, const struct tar_tree *t, struct clbsd_er
 	w.disk = archive_read_disk_new();
 	archive_read_disk_set_standard_lookup(w.disk);
 	/* The tree's root is a path of the daemon's (<root>/containers/...), not the tree's. */
-	int r = put_at(&w, AT_FDCWD, t->dir, t->prefix, t->dir, err);
+	int r = put_at(&w, AT_FDCWD, t->dir, t->prefix, t->dir, 0, err);
 	archive_read_free(w.disk);
 	return r < 0 ? clbsd_err_prefix(err, "send %s", t->dir) : 0;
 }

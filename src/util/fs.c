@@ -220,6 +220,17 @@ int fs_open_reg_at(int dfd, const char *name, struct stat *st)
 	return fd;
 }
 
+int fs_tree_check_depth(int depth, const char *path, struct clbsd_err *err)
+{
+	size_t len = strlen(path);
+	if (depth < FS_TREE_MAX_DEPTH && len <= FS_TREE_MAX_PATH)
+		return 0;
+	return clbsd_err_setmsg(err, CLBSD_E_INVALID, ELOOP,
+				"the tree nests too deep (more than %d directories, or a path "
+				"longer than %d bytes) at %.120s%s",
+				FS_TREE_MAX_DEPTH, FS_TREE_MAX_PATH, path, len > 120 ? "..." : "");
+}
+
 /* What fstatat saw of an entry is not what is there any more: leave it out. */
 static int changed(const char *path, int e)
 {
@@ -297,11 +308,15 @@ meta:
  * FIFOs and devices are made again from the stat, never opened, and an
  * entry that changed type or vanished in between is left out (a warning),
  * not an error: the tree's owner only changes what its own copy holds.
- * `top` is the tree's root, which must be there.
+ * Depth 0 is the tree's root, which must be there. The tree's owner can
+ * nest directories as deep as it likes: past fs_tree_check_depth() the copy
+ * fails, before the recursion runs out of stack, fds (two per level) or
+ * memory (each level holds its path).
  */
 static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const char *path,
-		   bool top, struct clbsd_err *err)
+		   int depth, struct clbsd_err *err)
 {
+	bool top = depth == 0;
 	struct stat st;
 	if (fstatat(sfd, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return !top && errno == ENOENT
@@ -317,8 +332,9 @@ static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const
 		return copy_file(in, dfd, dname, &st, err, path);
 	}
 	if (S_ISLNK(st.st_mode)) {
-		char target[PATH_MAX];
-		ssize_t n = readlinkat(sfd, sname, target, sizeof(target) - 1);
+		/* Not on the stack: copy_at() recurses once per level. */
+		autofree char *target = xmalloc(PATH_MAX);
+		ssize_t n = readlinkat(sfd, sname, target, PATH_MAX - 1);
 		if (n < 0)
 			return !top && (errno == ENOENT || errno == EINVAL)
 				   ? changed(path, errno)
@@ -336,6 +352,8 @@ static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const
 		fchownat(dfd, dname, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
 		return 0;
 	}
+	if (fs_tree_check_depth(depth, path, err) < 0)
+		return -err->code;
 	int in = openat(sfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (in < 0)
 		return !top && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
@@ -367,7 +385,7 @@ static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		autofree char *sub = xasprintf("%s/%s", path, de->d_name);
-		r = copy_at(dirfd(d), de->d_name, out, de->d_name, sub, false, err);
+		r = copy_at(dirfd(d), de->d_name, out, de->d_name, sub, depth + 1, err);
 		if (r < 0)
 			break;
 	}
@@ -392,7 +410,7 @@ int fs_copy_tree(const char *src, const char *dst, struct clbsd_err *err)
 	autoclose int dfd = open(*ddir ? ddir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", *ddir ? ddir : "/");
-	return copy_at(AT_FDCWD, src, dfd, db + 1, src, true, err);
+	return copy_at(AT_FDCWD, src, dfd, db + 1, src, 0, err);
 }
 
 bool fs_exists(const char *path)

@@ -115,8 +115,20 @@ int fs_empty_dir(const char *path, struct clbsd_err *err);
  * untrusted (a running container): it is walked by directory fds, never
  * follows a symlink, never opens a FIFO or a device, copies at most the size
  * a file had when opened, and leaves out (with a warning) an entry that
- * vanished or changed type while it was copied. */
+ * vanished or changed type while it was copied. A tree too deep for
+ * fs_tree_check_depth() is refused. */
 int fs_copy_tree(const char *src, const char *dst, struct clbsd_err *err);
+/*
+ * The deepest tree that fs_copy_tree and the stream and layer writers walk
+ * (they recurse once per directory, holding its fds and its path): INVALID
+ * (ELOOP) when the directory at `path`, `depth` levels below the root, is
+ * deeper than FS_TREE_MAX_DEPTH or its path longer than FS_TREE_MAX_PATH.
+ * Far beyond what software makes (a path inside a container is at most
+ * PATH_MAX), well within a worker's stack and fds.
+ */
+#define FS_TREE_MAX_DEPTH 1024
+#define FS_TREE_MAX_PATH  16384
+int fs_tree_check_depth(int depth, const char *path, struct clbsd_err *err);
 /*
  * Open the entry `name` of the directory dfd for reading only if it is a
  * regular file, never following a symlink and never opening anything else

@@ -128,4 +128,20 @@ grep -rqaF "$token" "$ROOT/containers/racer/snapshots" 2>/dev/null &&
 # The container is still usable: a last export of it, now quiet, works.
 timeout 60 "$BUILD/clbsd" --socket "$SOCK" export -o "$TMP/last.clbsd" racer >/dev/null 2>&1 &&
 	ok export_after_race || fail export_after_race "failed"
+
+# A tree nested 4000 directories deep: a walk that recursed once per level
+# without a bound ran out of the worker's stack and took the daemon down.
+# Now the export is refused with the reason, and the daemon goes on.
+if clbsd exec racer mkdir /deep && clbsd exec racer /export_flip --deep 4000 /deep >/dev/null; then
+	out=$(timeout 60 "$BUILD/clbsd" --socket "$SOCK" export -o "$TMP/deep.clbsd" racer 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "nests too deep" <<<"$out" && [ ! -e "$TMP/deep.clbsd" ] &&
+		ok deep_tree_refused || fail deep_tree_refused "status $rc: $out"
+	kill -0 "$DAEMON_PID" 2>/dev/null && timeout 5 "$BUILD/clbsd" --socket "$SOCK" info >/dev/null 2>&1 &&
+		ok deep_tree_daemon_alive || fail deep_tree_daemon_alive "the daemon is gone"
+	snaps=$(clbsd snapshots racer 2>&1) && ! awk 'NR > 1 {print $1}' <<<"$snaps" | grep -q '^export-' &&
+		ok deep_tree_no_leftover || fail deep_tree_no_leftover "$snaps"
+else
+	fail deep_tree_refused "could not make the deep tree"
+fi
 t_done

@@ -18,6 +18,11 @@
  * beyond the few hundred nanoseconds between two system calls. A reader that trusted what it saw
  * hangs on the FIFO or archives the host's files; the host side of the test checks that.
  *
+ *   export_flip --deep N DIR
+ *
+ * makes N directories, each in the one before, below DIR: a tree deeper
+ * than a host-side walk that recurses once per level can take.
+ *
  * It prints "ready" once every pair exists, then "flips=N" (of all its
  * processes) at the end.
  * Exit status: 0 after flipping for SECONDS, 1 when a pair could not be
@@ -88,10 +93,25 @@ static int make_pairs(const char *dir, const char *target, struct pair *p, size_
 	return 0;
 }
 
+static int deep(int n, const char *dir)
+{
+	if (chdir(dir) < 0)
+		return 1;
+	for (int i = 0; i < n; i++)
+		if (mkdir("d", 0755) < 0 || chdir("d") < 0) {
+			fprintf(stderr, "export_flip: level %d: %s\n", i, strerror(errno));
+			return 1;
+		}
+	printf("deep=%d\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "--deep") == 0)
+		return deep(atoi(argv[2]), argv[3]);
 	if (argc < 4) {
-		fprintf(stderr, "usage: export_flip SECONDS TARGET DIR...\n");
+		fprintf(stderr, "usage: export_flip SECONDS TARGET DIR... | --deep N DIR\n");
 		return 2;
 	}
 	int secs = atoi(argv[1]);
