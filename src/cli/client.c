@@ -254,6 +254,13 @@ static int send_request(struct clbsd_client *c, const char *method, const char *
 	}
 	int r = send_all(fd, req.data, req.len);
 	buf_release(&req);
+	/*
+	 * A daemon that refuses this peer answers 403 at accept and closes
+	 * without reading: the send may then fail, but the answer is already
+	 * in our receive queue, so read it rather than report a broken pipe.
+	 */
+	if (r == -EPIPE || r == -ECONNRESET)
+		r = 0;
 	if (r < 0) {
 		close(fd);
 		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, -r, "talking to clbsdd at %s: %s",
