@@ -130,9 +130,43 @@ int fs_mkdir_p(const char *path, mode_t mode, struct clbsd_err *err)
 	return 0;
 }
 
+/*
+ * A tree to remove may nest directories deeper than a recursion should go
+ * (a container's files: `mkdir d; cd d` 100,000 times), and each level
+ * holds a directory stream (an fd and its buffer) and its path: such a tree
+ * took every fd of the daemon and hundreds of MB, and could not be removed.
+ * So a directory RM_DEPTH levels down is moved up into the tree's root
+ * under a name of its own, and the root is read again until a pass moved
+ * nothing: every walk stays at most RM_DEPTH deep.
+ */
+#define RM_DEPTH 128
+
+struct rm_walk {
+	dev_t dev;	/* the tree's file system: a mount below is refused */
+	int rootfd;	/* the tree's root while it is read: where deep directories go */
+	unsigned moved; /* directories moved there so far */
+};
+
+/* Move the directory name of pfd into the tree's root; 0 when it moved. */
+static int rm_move_up(struct rm_walk *w, int pfd, const char *name)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		char to[48];
+		snprintf(to, sizeof(to), ".clbsd-rm-%u", w->moved++);
+		if (renameat2(pfd, name, w->rootfd, to, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno == EINVAL && faccessat(w->rootfd, to, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENOENT && renameat(pfd, name, w->rootfd, to) == 0)
+			return 0; /* a file system without RENAME_NOREPLACE (FUSE) */
+		if (errno != EEXIST && errno != ENOTEMPTY)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
 /* Remove name below pfd, and everything in it; keep: empty the directory only. */
-static int rm_at(int pfd, const char *name, dev_t dev, bool keep, struct clbsd_err *err,
-		 const char *path)
+static int rm_at(struct rm_walk *w, int pfd, const char *name, int depth, bool keep,
+		 struct clbsd_err *err, const char *path)
 {
 	struct stat st;
 	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -145,9 +179,15 @@ static int rm_at(int pfd, const char *name, dev_t dev, bool keep, struct clbsd_e
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "unlink %s", path);
 		return 0;
 	}
-	if (st.st_dev != dev)
+	if (st.st_dev != w->dev)
 		return clbsd_err_set(err, CLBSD_E_CONFLICT, EBUSY,
 				     "remove %s: a file system is mounted there", path);
+	if (depth >= RM_DEPTH) {
+		int e = rm_move_up(w, pfd, name);
+		return e == 0 ? 0
+			      : clbsd_err_set(err, CLBSD_E_INTERNAL, -e,
+					      "move %s up the tree to remove it", path);
+	}
 	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
@@ -156,16 +196,24 @@ static int rm_at(int pfd, const char *name, dev_t dev, bool keep, struct clbsd_e
 		close(fd);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "opendir %s", path);
 	}
+	if (depth == 0)
+		w->rootfd = dirfd(d);
 	int r = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		autofree char *sub = xasprintf("%s/%s", path, de->d_name);
-		r = rm_at(dirfd(d), de->d_name, dev, false, err, sub);
-		if (r < 0)
-			break;
-	}
+	unsigned before;
+	do {
+		before = w->moved;
+		rewinddir(d);
+		struct dirent *de;
+		while (r == 0 && (de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			autofree char *sub = xasprintf("%s/%s", path, de->d_name);
+			r = rm_at(w, dirfd(d), de->d_name, depth + 1, false, err, sub);
+		}
+		/* The root again, for what deeper levels moved into it meanwhile. */
+	} while (r == 0 && depth == 0 && w->moved != before);
+	if (depth == 0)
+		w->rootfd = -1;
 	closedir(d);
 	if (r < 0 || keep)
 		return r;
@@ -179,7 +227,8 @@ int fs_rm_rf(const char *path, struct clbsd_err *err)
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
-	return rm_at(AT_FDCWD, path, st.st_dev, false, err, path);
+	struct rm_walk w = {.dev = st.st_dev, .rootfd = -1};
+	return rm_at(&w, AT_FDCWD, path, 0, false, err, path);
 }
 
 int fs_empty_dir(const char *path, struct clbsd_err *err)
@@ -189,7 +238,8 @@ int fs_empty_dir(const char *path, struct clbsd_err *err)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
 	if (!S_ISDIR(st.st_mode))
 		return clbsd_err_set(err, CLBSD_E_CONFLICT, ENOTDIR, "empty %s", path);
-	return rm_at(AT_FDCWD, path, st.st_dev, true, err, path);
+	struct rm_walk w = {.dev = st.st_dev, .rootfd = -1};
+	return rm_at(&w, AT_FDCWD, path, 0, true, err, path);
 }
 
 int fs_open_reg_at(int dfd, const char *name, struct stat *st)

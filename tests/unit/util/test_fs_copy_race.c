@@ -5,7 +5,9 @@
  * entry that changes type between its stat and its open is left out, not
  * an error and never a hang. The race case swaps a regular file with a FIFO
  * and a directory with a symlink to the "host" as fast as a thread can,
- * while the tree is copied again and again.
+ * while the tree is copied again and again. A tree 1500 directories deep is
+ * refused by the copy (which recursed once per level, and crashed the
+ * daemon) and removed with few fds (the removal held one per level).
  */
 #include "test.h"
 #include "util/util.h"
@@ -15,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -186,6 +189,54 @@ TEST(copy_of_a_tree_changing_under_it)
 	CHECK_INT(failures, 0);
 }
 
+/* A chain of n directories "d" below rel; 0 when made. */
+static int nest(const char *rel, int n)
+{
+	char p[256];
+	path(p, sizeof(p), rel);
+	if (mkdir(p, 0755) < 0)
+		return -1;
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (int i = 0; fd >= 0 && i < n; i++) {
+		if (mkdirat(fd, "d", 0755) < 0)
+			break;
+		int next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(fd);
+		fd = next;
+		if (i == n - 1 && fd >= 0) {
+			close(fd);
+			return 0;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+TEST(deep_trees_are_refused_or_removed_within_bounds)
+{
+	/* Few fds: a removal that held one per level could not go 1500 deep. */
+	struct rlimit was, few = {256, 256};
+	getrlimit(RLIMIT_NOFILE, &was);
+	CHECK_INT(nest("deep", 1500), 0);
+	char p[256], dst[128];
+	path(p, sizeof(p), "deep");
+	snprintf(dst, sizeof(dst), "%s/deepcopy", top);
+	struct clbsd_err err;
+	CHECK_INT(fs_copy_tree(p, dst, &err), -ELOOP);
+	CHECK(strstr(err.msg, "nests too deep") != NULL);
+	fs_rm_rf(dst, &err);
+	setrlimit(RLIMIT_NOFILE, &few);
+	/* Emptied, the directory stays; removed, it goes. */
+	CHECK_INT(fs_empty_dir(p, &err), 0);
+	struct stat st;
+	CHECK(lstat(p, &st) == 0 && S_ISDIR(st.st_mode));
+	CHECK_INT(nest("deep/again", 1500), 0);
+	CHECK_INT(fs_rm_rf(p, &err), 0);
+	CHECK(lstat(p, &st) < 0 && errno == ENOENT);
+	setrlimit(RLIMIT_NOFILE, &was);
+}
+
 int main(void)
 {
 	test_prog = "util.fs_copy_race";
@@ -203,6 +254,7 @@ int main(void)
 	RUN(open_reg_at_opens_only_regular_files);
 	RUN(copy_keeps_nodes_and_links_as_they_are);
 	RUN(copy_of_a_tree_changing_under_it);
+	RUN(deep_trees_are_refused_or_removed_within_bounds);
 	fs_rm_rf(top, &err);
 	return test_failed_cases ? 1 : 0;
 }
