@@ -9,9 +9,9 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,45 +23,46 @@
  * the daemon ~2.7 MB of memory from the moment it starts, for something
  * export and import use now and then. The calls below go through this table.
  */
-#define ARCHIVE_FUNCS                                                                              \
-	X(archive_entry_copy_sourcepath)                                                           \
-	X(archive_entry_filetype)                                                                  \
-	X(archive_entry_free)                                                                      \
-	X(archive_entry_hardlink)                                                                  \
-	X(archive_entry_new)                                                                       \
-	X(archive_entry_pathname)                                                                  \
-	X(archive_entry_set_filetype)                                                              \
-	X(archive_entry_set_hardlink)                                                              \
-	X(archive_entry_set_mtime)                                                                 \
-	X(archive_entry_set_pathname)                                                              \
-	X(archive_entry_set_perm)                                                                  \
-	X(archive_entry_set_size)                                                                  \
-	X(archive_entry_size)                                                                      \
-	X(archive_errno)                                                                           \
-	X(archive_error_string)                                                                    \
-	X(archive_read_data)                                                                       \
-	X(archive_read_data_block)                                                                 \
-	X(archive_read_disk_entry_from_file)                                                       \
-	X(archive_read_disk_new)                                                                   \
-	X(archive_read_disk_set_standard_lookup)                                                   \
-	X(archive_read_free)                                                                       \
-	X(archive_read_new)                                                                        \
-	X(archive_read_next_header)                                                                \
-	X(archive_read_open_fd)                                                                    \
-	X(archive_read_support_format_tar)                                                         \
-	X(archive_write_close)                                                                     \
-	X(archive_write_data)                                                                      \
-	X(archive_write_data_block)                                                                \
-	X(archive_write_disk_new)                                                                  \
-	X(archive_write_disk_set_options)                                                          \
-	X(archive_write_disk_set_standard_lookup)                                                  \
-	X(archive_write_finish_entry)                                                              \
-	X(archive_write_free)                                                                      \
-	X(archive_write_header)                                                                    \
-	X(archive_write_new)                                                                       \
-	X(archive_write_open_fd)                                                                   \
-	X(archive_write_set_bytes_in_last_block)                                                   \
-	X(archive_write_set_format_pax_restricted)
+#define ARCHIVE_FUNCS \
+	X(archive_entry_copy_sourcepath) \
+	X(archive_entry_filetype) \
+	X(archive_entry_free) \
+	X(archive_entry_hardlink) \
+	X(archive_entry_new) \
+	X(archive_entry_pathname) \
+	X(archive_entry_set_filetype) \
+	X(archive_entry_set_hardlink) \
+	X(archive_entry_set_mtime) \
+	X(archive_entry_set_pathname) \
+	X(archive_entry_set_perm) \
+	X(archive_entry_set_size) \
+	X(archive_entry_size) \
+	X(archive_errno) \
+	X(archive_error_string) \
+	X(archive_read_data) \
+	X(archive_read_data_block) \
+	X(archive_read_disk_entry_from_file) \
+	X(archive_read_disk_new) \
+	X(archive_read_disk_set_behavior) \
+	X(archive_read_disk_set_standard_lookup) \
+	X(archive_read_free) \
+	X(archive_read_new) \
+	X(archive_read_next_header) \
+	X(archive_read_open_fd) \
+	X(archive_read_support_format_tar) \
+	X(archive_write_close) \
+	X(archive_write_data) \
+	X(archive_write_data_block) \
+	X(archive_write_disk_new) \
+	X(archive_write_disk_set_options) \
+	X(archive_write_disk_set_standard_lookup) \
+	X(archive_write_finish_entry) \
+	X(archive_write_free) \
+	X(archive_write_header) \
+	X(archive_write_new) \
+	X(archive_write_open_fd) \
+	X(archive_write_set_bytes_in_last_block) \
+	X(archive_write_set_format_pax_restricted) \
 
 #define X(f) static __typeof__(f) *p_##f;
 ARCHIVE_FUNCS
@@ -117,7 +118,7 @@ static void archive_unload(void)
 	pthread_mutex_unlock(&lib_mu);
 }
 
-#define archive_entry_copy_sourcepath		(*p_archive_entry_copy_sourcepath)
+#define archive_entry_copy_sourcepath (*p_archive_entry_copy_sourcepath)
 #define archive_entry_filetype (*p_archive_entry_filetype)
 #define archive_entry_free (*p_archive_entry_free)
 #define archive_entry_hardlink (*p_archive_entry_hardlink)
@@ -129,17 +130,18 @@ static void archive_unload(void)
 #define archive_entry_set_pathname (*p_archive_entry_set_pathname)
 #define archive_entry_set_perm (*p_archive_entry_set_perm)
 #define archive_entry_set_size (*p_archive_entry_set_size)
-#define archive_entry_size			(*p_archive_entry_size)
+#define archive_entry_size (*p_archive_entry_size)
 #define archive_errno (*p_archive_errno)
-#define archive_error_string			(*p_archive_error_string)
+#define archive_error_string (*p_archive_error_string)
 #define archive_read_data (*p_archive_read_data)
 #define archive_read_data_block (*p_archive_read_data_block)
-#define archive_read_disk_entry_from_file	(*p_archive_read_disk_entry_from_file)
-#define archive_read_disk_new			(*p_archive_read_disk_new)
+#define archive_read_disk_entry_from_file (*p_archive_read_disk_entry_from_file)
+#define archive_read_disk_new (*p_archive_read_disk_new)
+#define archive_read_disk_set_behavior (*p_archive_read_disk_set_behavior)
 #define archive_read_disk_set_standard_lookup (*p_archive_read_disk_set_standard_lookup)
 #define archive_read_free (*p_archive_read_free)
 #define archive_read_new (*p_archive_read_new)
-#define archive_read_next_header		(*p_archive_read_next_header)
+#define archive_read_next_header (*p_archive_read_next_header)
 #define archive_read_open_fd (*p_archive_read_open_fd)
 #define archive_read_support_format_tar (*p_archive_read_support_format_tar)
 #define archive_write_close (*p_archive_write_close)
@@ -253,6 +255,11 @@ int tar_put_file_data(struct archive *a, int fd, int64_t size, const char *path,
  */
 struct tree_walk {
 	struct archive *a, *disk;
+	/*
+	 * For symlinks and nodes, read through a path: without ACLs, as
+	 * acl_get_file() would follow the name if it became a symlink meanwhile.
+	 */
+	struct archive *disk_path;
 	dev_t dev; /* the tree's file system: other mounts are not entered */
 };
 
@@ -307,13 +314,14 @@ static int put_at(struct tree_walk *w, int dfd, const char *name, const char *me
 	archive_entry_copy_sourcepath(e, src);
 	archive_entry_set_pathname(e, member);
 	int r = 0;
-	int ar = archive_read_disk_entry_from_file(w->disk, e, fd, &st);
+	struct archive *disk = fd >= 0 ? w->disk : w->disk_path;
+	int ar = archive_read_disk_entry_from_file(disk, e, fd, &st);
 	if (ar < ARCHIVE_WARN) {
 		/* A symlink whose target could not be read is no symlink any more. */
 		if (S_ISLNK(st.st_mode) && ar == ARCHIVE_FAILED)
 			r = left_out(path, EINVAL);
 		else
-			r = aerr(w->disk, CLBSD_E_INTERNAL, path, err);
+			r = aerr(disk, CLBSD_E_INTERNAL, path, err);
 		archive_entry_free(e);
 		return r;
 	}
@@ -363,9 +371,13 @@ static int put_tree(struct archive *a, const struct tar_tree *t, struct clbsd_er
 	struct tree_walk w = {.a = a, .dev = st.st_dev};
 	w.disk = archive_read_disk_new();
 	archive_read_disk_set_standard_lookup(w.disk);
+	w.disk_path = archive_read_disk_new();
+	archive_read_disk_set_standard_lookup(w.disk_path);
+	archive_read_disk_set_behavior(w.disk_path, ARCHIVE_READDISK_NO_ACL);
 	/* The tree's root is a path of the daemon's (<root>/containers/...), not the tree's. */
 	int r = put_at(&w, AT_FDCWD, t->dir, t->prefix, t->dir, 0, err);
 	archive_read_free(w.disk);
+	archive_read_free(w.disk_path);
 	return r < 0 ? clbsd_err_prefix(err, "send %s", t->dir) : 0;
 }
 
