@@ -118,12 +118,13 @@ demo-stop:
 # Leaks fail a test too; tests/lsan.supp lists what is left on purpose.
 ASAN_OPTIONS_TEST := detect_leaks=1:abort_on_error=0:print_summary=1
 LSAN_OPTIONS_TEST := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+BUILD_ASAN ?= build-asan
 asan:
 	scripts/deps.sh check
-	$(MAKE) BUILD=build-asan CC=clang SHIM_STATIC= CLI_STATIC= \
+	$(MAKE) BUILD=$(BUILD_ASAN) CC=clang SHIM_STATIC= CLI_STATIC= \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" all
-	BUILD=build-asan ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) LSAN_OPTIONS=$(LSAN_OPTIONS_TEST) \
+	BUILD=$(BUILD_ASAN) ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) LSAN_OPTIONS=$(LSAN_OPTIONS_TEST) \
 	  UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
 
 # The fuzzers: libFuzzer with ASan+UBSan, built by clang in build-fuzz/ by
