@@ -33,6 +33,12 @@
 #define API_STREAM_LOW_WATER  (256 << 10)
 /* Bytes queued for the client of req (0 when it is gone). */
 size_t api_output_pending(struct evhttp_request *req);
+/*
+ * For the close callback of a connection whose request is not answered yet:
+ * frees req when evhttp left it behind (the client went away mid-reply).
+ * req must not be used after.
+ */
+void api_request_abandon(struct evhttp_request *req);
 
 struct api_pending {
 	struct evhttp_request *req;

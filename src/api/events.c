@@ -115,7 +115,9 @@ static void stream_free(struct evstream *s)
 
 static void closed(struct evhttp_connection *conn, void *arg)
 {
-	stream_free(arg);
+	struct evstream *s = arg;
+	api_request_abandon(s->req);
+	stream_free(s);
 }
 
 void api_events(struct daemon *d, struct evhttp_request *req)

@@ -154,6 +154,7 @@ static void ls_end(struct logstream *ls)
 static void ls_closed(struct evhttp_connection *conn, void *arg)
 {
 	struct logstream *ls = arg;
+	api_request_abandon(ls->req);
 	ls->req = NULL;
 	ls_free(ls);
 }

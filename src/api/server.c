@@ -162,12 +162,27 @@ size_t api_output_pending(struct evhttp_request *req)
 	return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
+/*
+ * When a client goes away in the middle of a reply (EOF, a write error or a
+ * timeout), evhttp 2.1 takes the unfinished request off the connection and
+ * leaves it to whoever was replying, then frees the connection, which runs
+ * its close callback: the request is ours to free there, or it leaks. When
+ * the connection is freed with the request still on it (evhttp_free at
+ * shutdown, a connection closed by the limits), evhttp frees it itself.
+ */
+void api_request_abandon(struct evhttp_request *req)
+{
+	if (req && !evhttp_request_get_connection(req))
+		evhttp_request_free(req);
+}
+
 /* ---- pending replies ---- */
 
 static void pending_closed(struct evhttp_connection *conn, void *arg)
 {
 	struct api_pending *p = arg;
 	p->gone = true;
+	api_request_abandon(p->req);
 	p->req = NULL;
 }
 

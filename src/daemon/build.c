@@ -158,6 +158,8 @@ static void on_closed(struct evhttp_connection *conn, void *arg)
 {
 	struct build *b = arg;
 	b->gone = true;
+	/* b->req stays as the mark that a client asked; never used once gone. */
+	api_request_abandon(b->req);
 }
 
 static void build_free(struct build *b)
