@@ -85,8 +85,12 @@ grep -q "^refused: io_uring_setup: errno=EPERM " <<<"$out" && ok init_path_filte
 	fail init_path_filtered "$out"
 
 # Ordinary work still runs under the allow-list: threads, pipes, sockets.
-out=$(clbsd exec sc sh -c 'echo a | sort | wc -l; nc -l -p 8080 > /tmp/got & sleep 0.3
-	echo hi | nc -w 2 127.0.0.1 8080; wait; cat /tmp/got' 2>&1)
+# The client retries until the listener listens, and reads a file: from a
+# pipe, a late `echo hi` (a loaded host) let it see the listener's
+# half-close (its stdin is /dev/null) first and exit sending nothing.
+out=$(clbsd exec sc sh -c 'echo a | sort | wc -l; nc -l -p 8080 > /tmp/got &
+	echo hi > /tmp/msg; n=0; until nc -w 2 127.0.0.1 8080 < /tmp/msg 2>/dev/null; do
+	n=$((n + 1)); [ $n -lt 100 ] || break; sleep 0.1; done; wait; cat /tmp/got' 2>&1)
 [ "$(tr '\n' ' ' <<<"$out")" = "1 hi " ] && ok ordinary_calls_allowed ||
 	fail ordinary_calls_allowed "$out"
 t_done
