@@ -60,13 +60,17 @@ fi
 [ "$(field ingress state)" = running ] && [ "$(clbsd --json inspect ingress | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["network"]["mode"])')" = host ] &&
 	ok routing_container_runs || fail routing_container_runs "$(clbsd ps -a)"
 
-# A container added to the file is routed within 2 s.
+# A container added to the file gets a route (without an apply). The latency
+# is printed, not asserted: targets are met in bench/, never as timed
+# assertions in tests (a sanitized or loaded build is slower); the generous
+# bound only catches a route that never comes.
 web late hello-late ':domain "late"' >>"$CONF"
 start=$(date +%s%N)
-wait_until 10 sh -c "[ \"\$(nsenter -t $DAEMON_PID -n curl -s -m 1 -H 'Host: late.home.lan' http://127.0.0.1:$P80/)\" = hello-late ]"
+wait_until 20 sh -c "[ \"\$(nsenter -t $DAEMON_PID -n curl -s -m 1 -H 'Host: late.home.lan' http://127.0.0.1:$P80/)\" = hello-late ]"
 took=$((($(date +%s%N) - start) / 1000000))
-[ "$(get late.home.lan)" = hello-late ] && [ "$took" -lt 2000 ] && ok new_route_within_2s ||
-	fail new_route_within_2s "took ${took} ms: $(get late.home.lan)"
+echo "# new route served after $took ms (bench/ingress measures it)"
+[ "$(get late.home.lan)" = hello-late ] && ok new_route_served ||
+	fail new_route_served "after ${took} ms: $(get late.home.lan)"
 
 # Stopped: the 503 page names the service.
 clbsd stop -t 1 late >/dev/null
