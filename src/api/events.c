@@ -90,6 +90,11 @@ static void send_event(const struct event_rec *e, void *arg)
 		if (queued > (s->dropped ? API_STREAM_LOW_WATER : API_STREAM_HIGH_WATER)) {
 			if (!s->dropped++) {
 				s->drop_first = e->seq;
+				/* Once per stretch of drops: the reader sets the pace. */
+				log_debug("api", NULL,
+					  "an event follower is %zu bytes behind: dropping its "
+					  "events from seq %llu until it catches up",
+					  queued, (unsigned long long)e->seq);
 				struct timeval tv = {0, 100000};
 				evtimer_add(s->drain, &tv);
 			}
