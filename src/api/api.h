@@ -46,6 +46,7 @@ struct api_pending {
 	bool gone;
 	struct daemon *d;
 	void *data;
+	struct api_pending *prev, *next; /* every record not answered or freed yet */
 };
 
 int api_listen(struct daemon *d, struct clbsd_err *err);
@@ -68,6 +69,12 @@ struct api_pending *api_pending_new(struct daemon *d, struct evhttp_request *req
 void api_pending_json(struct api_pending *p, int status, json_t *body);
 void api_pending_err(struct api_pending *p, const struct clbsd_err *err);
 void api_pending_free(struct api_pending *p);
+/*
+ * At shutdown, after api_close and after everything that could still answer
+ * has been released: frees the records nobody answered (a waiter list a
+ * container dropped unfired, say). Their clients are gone with evhttp.
+ */
+void api_pending_release_all(void);
 
 /* Handlers. `id` is the decoded path part after the collection (may be NULL). */
 void api_info(struct daemon *d, struct evhttp_request *req);

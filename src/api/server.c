@@ -186,6 +186,9 @@ static void pending_closed(struct evhttp_connection *conn, void *arg)
 	p->req = NULL;
 }
 
+/* Records not answered yet: what shutdown frees when their owner never does. */
+static struct api_pending *pendings;
+
 struct api_pending *api_pending_new(struct daemon *d, struct evhttp_request *req)
 {
 	struct api_pending *p = xcalloc(1, sizeof(*p));
@@ -193,14 +196,38 @@ struct api_pending *api_pending_new(struct daemon *d, struct evhttp_request *req
 	p->d = d;
 	p->conn = evhttp_request_get_connection(req);
 	evhttp_connection_set_closecb(p->conn, pending_closed, p);
+	p->next = pendings;
+	if (pendings)
+		pendings->prev = p;
+	pendings = p;
 	return p;
+}
+
+static void pending_unlink(struct api_pending *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		pendings = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
 }
 
 void api_pending_free(struct api_pending *p)
 {
 	if (!p->gone && p->conn)
 		evhttp_connection_set_closecb(p->conn, NULL, NULL);
+	pending_unlink(p);
 	free(p);
+}
+
+void api_pending_release_all(void)
+{
+	while (pendings) {
+		struct api_pending *p = pendings;
+		pendings = p->next;
+		free(p);
+	}
 }
 
 void api_pending_json(struct api_pending *p, int status, json_t *body)
@@ -212,6 +239,7 @@ void api_pending_json(struct api_pending *p, int status, json_t *body)
 	} else {
 		json_decref(body);
 	}
+	pending_unlink(p);
 	free(p);
 }
 
@@ -729,6 +757,11 @@ int api_listen(struct daemon *d, struct clbsd_err *err)
 void api_close(struct daemon *d)
 {
 	if (d->http) {
+		/*
+		 * Frees every connection; each one's close callback frees the
+		 * stream or pending record on it, and evhttp the requests still
+		 * on them (api_request_abandon frees those it left earlier).
+		 */
 		evhttp_free(d->http);
 		d->http = NULL;
 		unlink(d->socket);

@@ -586,6 +586,8 @@ int main(int argc, char **argv)
 	image_store_release(&d.images);
 	storage_release(&d.storage);
 	events_release(&d.events);
+	/* Replies still owed (a waiter list dropped unfired): their clients went with evhttp. */
+	api_pending_release_all();
 	event_base_free(d.base);
 	free(d.reap);
 	for (size_t i = 0; i < d.n_spares; i++)
