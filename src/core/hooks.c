@@ -27,7 +27,30 @@ struct hook {
 	int64_t started;
 	hook_done_fn done;
 	void *arg;
+	struct hook *next, *prev; /* among those running, for hook_forget_all() */
 };
+
+static struct hook *running;
+
+static void hook_free(struct hook *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		running = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	if (h->out_ev)
+		event_free(h->out_ev);
+	if (h->timer)
+		event_free(h->timer);
+	if (h->poll)
+		event_free(h->poll);
+	if (h->out_fd >= 0)
+		close(h->out_fd);
+	buf_release(&h->output);
+	free(h);
+}
 
 static void hook_finish(struct hook *h, int status)
 {
@@ -44,16 +67,7 @@ static void hook_finish(struct hook *h, int status)
 	r.truncated = h->truncated;
 	r.duration_ns = time_mono_ns() - h->started;
 	h->done(&r, h->arg);
-	if (h->out_ev)
-		event_free(h->out_ev);
-	if (h->timer)
-		event_free(h->timer);
-	if (h->poll)
-		event_free(h->poll);
-	if (h->out_fd >= 0)
-		close(h->out_fd);
-	buf_release(&h->output);
-	free(h);
+	hook_free(h);
 }
 
 /* The hook's process is polled for its exit once its output has ended. */
@@ -160,6 +174,10 @@ int hook_run(struct event_base *base, char *const argv[], char *const env[],
 	h->started = time_mono_ns();
 	h->done = done;
 	h->arg = arg;
+	h->next = running;
+	if (running)
+		running->prev = h;
+	running = h;
 	fd_set_nonblock(p[0], true);
 	h->out_ev = event_new(base, p[0], EV_READ | EV_PERSIST, on_output, h);
 	event_add(h->out_ev, NULL);
@@ -171,6 +189,18 @@ int hook_run(struct event_base *base, char *const argv[], char *const env[],
 		evtimer_add(h->timer, &tv);
 	}
 	return 0;
+}
+
+void hook_forget_all(struct event_base *base, void (*free_arg)(void *arg))
+{
+	for (struct hook *h = running, *next; h; h = next) {
+		next = h->next;
+		if (h->base != base)
+			continue;
+		if (free_arg)
+			free_arg(h->arg);
+		hook_free(h);
+	}
 }
 
 /* ---- actors ---- */
@@ -253,11 +283,18 @@ const char *actor_name(const struct actor *a)
 
 void actor_free(struct actor *a)
 {
+	actor_free_with(a, NULL);
+}
+
+void actor_free_with(struct actor *a, void (*free_arg)(void *arg))
+{
 	if (!a)
 		return;
 	while (a->head) {
 		struct job *j = a->head;
 		a->head = j->next;
+		if (free_arg)
+			free_arg(j->arg);
 		free(j);
 	}
 	free(a->name);

@@ -43,6 +43,12 @@ typedef void (*hook_done_fn)(const struct hook_result *r, void *arg);
  */
 int hook_run(struct event_base *base, char *const argv[], char *const env[],
 	     int64_t timeout_ns, hook_done_fn done, void *arg, struct clbsd_err *err);
+/*
+ * At exit: forget the hooks of base still running, without their done():
+ * free_arg (when not NULL) frees each one's arg. Their processes go on (each
+ * leads its own process group), as they did before this existed.
+ */
+void hook_forget_all(struct event_base *base, void (*free_arg)(void *arg));
 
 /* ---- actors ---- */
 
@@ -61,5 +67,7 @@ bool actor_busy(const struct actor *a);
 const char *actor_name(const struct actor *a);
 /* Free an actor; queued jobs are dropped (their fn is not called). */
 void actor_free(struct actor *a);
+/* The same, freeing each waiting job's arg with free_arg. */
+void actor_free_with(struct actor *a, void (*free_arg)(void *arg));
 
 #endif

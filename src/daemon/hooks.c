@@ -110,6 +110,11 @@ static void job_free(struct hook_job *j)
 	free(j);
 }
 
+static void job_free_arg(void *arg)
+{
+	job_free(arg);
+}
+
 static void report(struct hook_job *j, int code, bool timed_out, const char *out, size_t len,
 		   int64_t ms, const char *failure)
 {
@@ -525,10 +530,12 @@ void hooks_release(struct daemon *d)
 		event_free(hs->ino_ev);
 	if (hs->ino_fd >= 0)
 		close(hs->ino_fd);
+	/* At exit, hooks still running (a long :start hook) and those waiting are freed. */
+	hook_forget_all(d->base, job_free_arg);
 	while (hs->actors) {
 		struct actor_entry *e = hs->actors;
 		hs->actors = e->next;
-		actor_free(e->actor);
+		actor_free_with(e->actor, job_free_arg);
 		free(e->name);
 		free(e);
 	}
