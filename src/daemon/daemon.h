@@ -493,6 +493,12 @@ void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg);
  * only from what is idle or itself background work.
  */
 void work_submit_background(struct daemon *d, work_fn run, work_fn done, void *arg);
+/*
+ * At exit, after the loop: waits for the background job running; one not
+ * started is dropped, its done() run without its run() (so a background
+ * job's done() must cope with that: it frees its argument).
+ */
+void work_release(struct daemon *d);
 
 /* reconcile.c: the configuration and the reconciler */
 struct conf;

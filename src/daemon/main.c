@@ -569,6 +569,7 @@ int main(int argc, char **argv)
 	api_close(&d);
 	d.shutting_down = true;
 	pool_release(&d);
+	work_release(&d);
 	unlink(pidfile);
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		event_free(d.sig_ev[i]);

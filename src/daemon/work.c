@@ -19,11 +19,29 @@ struct job {
 	void *arg;
 	struct event *ev;
 	struct job *next; /* in the background queue */
+	bool background;
+	struct job *fin_next; /* a background job run, its done() not yet */
 };
+
+/*
+ * Background jobs run whose done() the loop has not run yet: work_release()
+ * runs it when the loop stopped first.
+ */
+static pthread_mutex_t fin_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct job *fin_head;
 
 static void job_done(evutil_socket_t fd, short what, void *p)
 {
 	struct job *j = p;
+	if (j->background) {
+		pthread_mutex_lock(&fin_lock);
+		struct job **pp = &fin_head;
+		while (*pp && *pp != j)
+			pp = &(*pp)->fin_next;
+		if (*pp)
+			*pp = j->fin_next;
+		pthread_mutex_unlock(&fin_lock);
+	}
 	event_free(j->ev);
 	j->done(j->arg);
 	free(j);
@@ -43,6 +61,12 @@ static struct job *job_new(struct daemon *d, work_fn run, work_fn done, void *ar
 static void job_run(struct job *j)
 {
 	j->run(j->arg);
+	if (j->background) {
+		pthread_mutex_lock(&fin_lock);
+		j->fin_next = fin_head;
+		fin_head = j;
+		pthread_mutex_unlock(&fin_lock);
+	}
 	event_active(j->ev, EV_TIMEOUT, 0);
 }
 
@@ -81,8 +105,9 @@ void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg)
  */
 static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t bg_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t bg_idle = PTHREAD_COND_INITIALIZER;
 static struct job *bg_head, **bg_tail = &bg_head;
-static bool bg_started;
+static bool bg_started, bg_busy, bg_stop;
 
 static void *bg_thread(void *p)
 {
@@ -90,14 +115,19 @@ static void *bg_thread(void *p)
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	for (;;) {
 		pthread_mutex_lock(&bg_lock);
-		while (!bg_head)
+		while (!bg_head || bg_stop)
 			pthread_cond_wait(&bg_cond, &bg_lock);
 		struct job *j = bg_head;
 		bg_head = j->next;
 		if (!bg_head)
 			bg_tail = &bg_head;
+		bg_busy = true;
 		pthread_mutex_unlock(&bg_lock);
 		job_run(j);
+		pthread_mutex_lock(&bg_lock);
+		bg_busy = false;
+		pthread_cond_broadcast(&bg_idle);
+		pthread_mutex_unlock(&bg_lock);
 	}
 	return NULL;
 }
@@ -105,6 +135,7 @@ static void *bg_thread(void *p)
 void work_submit_background(struct daemon *d, work_fn run, work_fn done, void *arg)
 {
 	struct job *j = job_new(d, run, done, arg);
+	j->background = true;
 	pthread_mutex_lock(&bg_lock);
 	if (!bg_started)
 		bg_started = start_detached(bg_thread, NULL);
@@ -119,5 +150,47 @@ void work_submit_background(struct daemon *d, work_fn run, work_fn done, void *a
 		/* No thread for it: an ordinary job, at the loop's priority. */
 		if (!start_detached(job_thread, j))
 			job_run(j);
+	}
+}
+
+static void job_finish(struct job *j)
+{
+	event_free(j->ev);
+	j->done(j->arg);
+	free(j);
+}
+
+/*
+ * At exit, after the loop: the background job running ends first (it uses
+ * the daemon's storage, which goes next), the done() of those run since the
+ * loop stopped runs, and those not started are dropped (what they would have
+ * deleted is deleted at the next start): their done() runs without their
+ * run(), and frees their argument.
+ */
+void work_release(struct daemon *d)
+{
+	(void)d;
+	pthread_mutex_lock(&bg_lock);
+	bg_stop = true;
+	struct job *queued = bg_head;
+	bg_head = NULL;
+	bg_tail = &bg_head;
+	while (bg_busy)
+		pthread_cond_wait(&bg_idle, &bg_lock);
+	pthread_mutex_unlock(&bg_lock);
+	for (;;) {
+		pthread_mutex_lock(&fin_lock);
+		struct job *j = fin_head;
+		if (j)
+			fin_head = j->fin_next;
+		pthread_mutex_unlock(&fin_lock);
+		if (!j)
+			break;
+		job_finish(j);
+	}
+	while (queued) {
+		struct job *j = queued;
+		queued = j->next;
+		job_finish(j);
 	}
 }
