@@ -426,7 +426,7 @@ int sec_precompile(struct clbsd_err *err)
 {
 	if (compiled.filter)
 		return 0;
-	int own = -1;
+	autoclose int own = -1;
 	int fd = given_fd;
 	/* A sealed memfd from our parent, or compile it here. */
 	if (fd < 0 || fcntl(fd, F_GET_SEALS) != (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
@@ -436,7 +436,6 @@ int sec_precompile(struct clbsd_err *err)
 			return rc;
 		fd = own;
 	}
-	autoclose int owned = own;
 	off_t len = lseek(fd, 0, SEEK_END);
 	if (len <= 0 || len % (off_t)sizeof(struct sock_filter) != 0 ||
 	    len / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS)
