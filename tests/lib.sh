@@ -63,9 +63,16 @@ t_require_root() {
 # the zfs test keeps the host's mounts, where zfs-fuse mounts its datasets).
 t_start_daemon() {
 	# The mount and network namespaces are throwaway: nothing the daemon
-	# or its containers do there can touch the host's.
+	# or its containers do there can touch the host's. A private mount
+	# namespace starts with a copy of every zfs-fuse mount of the tests
+	# running at the same time (test_zfs, zfs.sh): the copy keeps their
+	# datasets busy ("dataset is busy", "pool is busy") as long as this
+	# daemon lives, so it is detached first (the host's mounts stay).
+	local detach_zfs='grep -s " - fuse.zfs " /proc/self/mountinfo | cut -d" " -f5 | sort -r |
+		while read -r m; do umount -l "$m"; done; exec "$@"'
+	[ -n "${DAEMON_NS:-}" ] && detach_zfs='exec "$@"'
 	# shellcheck disable=SC2086 # DAEMON_NS is a list of options
-	unshare ${DAEMON_NS:---mount --net --propagation private} -- \
+	unshare ${DAEMON_NS:---mount --net --propagation private} -- sh -c "$detach_zfs" sh \
 		"$BUILD/clbsdd" --root "$ROOT" --run "$RUN" --socket "$SOCK" \
 		--cgroup-parent "clbsd-$T_ID" --log-level debug --config "$CONF" \
 		${DAEMON_ARGS:+"$DAEMON_ARGS"} >>"$TMP/daemon.log" 2>&1 &
