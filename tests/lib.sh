@@ -58,18 +58,22 @@ t_require_root() {
 	fi
 }
 
+# T_DETACH_ZFS: shell commands to run first in a new private mount
+# namespace. It starts with a copy of every zfs-fuse mount of the tests
+# running at the same time (test_zfs, zfs.sh): the copy keeps their datasets
+# busy ("dataset is busy", "pool is busy") as long as the namespace lives, so
+# it is detached there (the host's mounts stay).
+# shellcheck disable=SC2016 # expanded by the sh that runs it
+T_DETACH_ZFS='grep -s " - fuse.zfs " /proc/self/mountinfo | cut -d" " -f5 | sort -r |
+	while read -r m; do umount -l "$m"; done'
+
 # DAEMON_ARGS: one extra option for clbsdd (e.g. --pool=0). DAEMON_NS: the
 # namespaces it gets (default a private mount namespace and a network one;
 # the zfs test keeps the host's mounts, where zfs-fuse mounts its datasets).
 t_start_daemon() {
 	# The mount and network namespaces are throwaway: nothing the daemon
-	# or its containers do there can touch the host's. A private mount
-	# namespace starts with a copy of every zfs-fuse mount of the tests
-	# running at the same time (test_zfs, zfs.sh): the copy keeps their
-	# datasets busy ("dataset is busy", "pool is busy") as long as this
-	# daemon lives, so it is detached first (the host's mounts stay).
-	local detach_zfs='grep -s " - fuse.zfs " /proc/self/mountinfo | cut -d" " -f5 | sort -r |
-		while read -r m; do umount -l "$m"; done; exec "$@"'
+	# or its containers do there can touch the host's.
+	local detach_zfs="$T_DETACH_ZFS; "'exec "$@"'
 	[ -n "${DAEMON_NS:-}" ] && detach_zfs='exec "$@"'
 	# shellcheck disable=SC2086 # DAEMON_NS is a list of options
 	unshare ${DAEMON_NS:---mount --net --propagation private} -- sh -c "$detach_zfs" sh \

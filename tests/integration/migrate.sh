@@ -12,7 +12,7 @@ RUN2="$TMP/run2"
 SOCK2="$RUN2/clbsd.sock"
 D2=""
 start2() {
-	unshare --mount --net --propagation private -- \
+	unshare --mount --net --propagation private -- sh -c "$T_DETACH_ZFS; "'exec "$@"' sh \
 		"$BUILD/clbsdd" --root "$ROOT2" --run "$RUN2" --socket "$SOCK2" --config "$TMP/none.conf" \
 		--cgroup-parent "clbsd-$T_ID-2" --pool=0 >>"$TMP/daemon2.log" 2>&1 &
 	D2=$!
