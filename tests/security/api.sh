@@ -35,6 +35,13 @@ def conn():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(SOCK)
     return s
+def send(s, data):
+    """Send, tolerating a daemon that answered at accept and closed unread:
+    its answer is already queued for answer() to read."""
+    try:
+        s.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 def answer(s, limit=10):
     """The status line the daemon sent before closing, or "" (nothing) or "timeout"."""
     s.settimeout(limit)
@@ -300,7 +307,7 @@ print(400 - len(p.poll(0)))
 socks = []
 for i in range(200):
     s = conn()
-    s.sendall(b'GET /v1/events?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n')
+    send(s, b'GET /v1/events?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n')
     socks.append(s)
 time.sleep(2)
 ok = 0
@@ -313,7 +320,7 @@ for s in socks:
     ok += head.startswith(b'HTTP/1.1 200')
 # All of its connections are busy now: one more is refused, not queued.
 s = conn()
-s.sendall(b'GET /v1/info HTTP/1.1\r\nHost: x\r\n\r\n')
+send(s, b'GET /v1/info HTTP/1.1\r\nHost: x\r\n\r\n')
 st = answer(s, 5)
 print(ok, (st.split(' ') + ['none', 'none'])[1], flush=True)
 time.sleep(30)
