@@ -272,7 +272,7 @@ d2_stop() {
 	return $rc
 }
 trap 'd2_stop; t_cleanup' EXIT
-unshare --mount --net --propagation private -- sh -c 'mount --bind "$1" /etc/group && shift && exec "$@"' \
+unshare --mount --net --propagation private -- sh -c "$T_DETACH_ZFS; "'mount --bind "$1" /etc/group && shift && exec "$@"' \
 	sh "$TMP/group" "$BUILD/clbsdd" --root "$ROOT2" --run "$RUN2" --socket "$SOCK2" \
 	--cgroup-parent "clbsd-$T_ID" --config "$CONF" --pool 0 >>"$TMP/daemon2.log" 2>&1 &
 D2=$!
