@@ -67,7 +67,9 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send(404, b'{"errors":[{"code":"NOT_FOUND"}]}')
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 EOF
-inside python3 "$TMP/evilreg.py" "$port" "$CANARY" >"$TMP/evilreg.log" 2>&1 &
+# nsenter itself, not the function: $! must be the registry's pid (nsenter
+# execs python3 without forking), or the stop below would miss it.
+nsenter -t "$DAEMON_PID" -n python3 "$TMP/evilreg.py" "$port" "$CANARY" >"$TMP/evilreg.log" 2>&1 &
 REG_PID=$!
 if ! wait_until 10 inside curl -sf "http://127.0.0.1:$port/v2/" -o /dev/null; then
 	fail registry "the registry did not start: $(cat "$TMP/evilreg.log")"
