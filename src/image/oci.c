@@ -269,13 +269,7 @@ write:
 
 static int left_out(const char *path, int e)
 {
-	if (e == ENOENT)
-		log_debug("image", NULL, "%s was removed while the layer was written", path);
-	else
-		log_warn("image", NULL,
-			 "%s changed while the layer was written (%s); left out of the layer", path,
-			 e == EINVAL ? "not a regular file any more" : strerror(e));
-	return 0;
+	return fs_left_out("image", path, "the layer was written", "the layer", e);
 }
 
 /*

@@ -265,13 +265,7 @@ struct tree_walk {
 
 static int left_out(const char *path, int e)
 {
-	if (e == ENOENT)
-		log_debug("storage", NULL, "%s was removed while it was archived", path);
-	else
-		log_warn("storage", NULL,
-			 "%s changed while it was archived (%s); left out of the stream", path,
-			 e == EINVAL ? "not a regular file any more" : strerror(e));
-	return 0;
+	return fs_left_out("storage", path, "it was archived", "the stream", e);
 }
 
 static int put_dir_entries(struct tree_walk *w, int dfd, const char *member, const char *path,

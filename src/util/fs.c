@@ -281,16 +281,20 @@ int fs_tree_check_depth(int depth, const char *path, struct clbsd_err *err)
 				FS_TREE_MAX_DEPTH, FS_TREE_MAX_PATH, path, len > 120 ? "..." : "");
 }
 
-/* What fstatat saw of an entry is not what is there any more: leave it out. */
-static int changed(const char *path, int e)
+int fs_left_out(const char *subsys, const char *path, const char *doing, const char *whole,
+		int e)
 {
 	if (e == ENOENT)
-		log_debug("copy", NULL, "%s was removed while the tree was copied", path);
+		log_debug(subsys, NULL, "%s was removed while %s", path, doing);
 	else
-		log_warn("copy", NULL,
-			 "%s changed while the tree was copied (%s); left out of the copy", path,
-			 e == EINVAL ? "not a regular file any more" : strerror(e));
+		log_warn(subsys, NULL, "%s changed while %s (%s); left out of %s", path, doing,
+			 e == EINVAL ? "not a regular file any more" : strerror(e), whole);
 	return 0;
+}
+
+static int changed(const char *path, int e)
+{
+	return fs_left_out("copy", path, "the tree was copied", "the copy", e);
 }
 
 /* Copy the regular file open at `in` (whose fstat is st) to dname in dfd. */

@@ -139,6 +139,15 @@ int fs_tree_check_depth(int depth, const char *path, struct clbsd_err *err);
  */
 struct stat;
 int fs_open_reg_at(int dfd, const char *name, struct stat *st);
+/*
+ * A walk found an entry that is no longer what fstatat said (e: ENOENT when
+ * it is gone, EINVAL when it is not a regular file any more): say so (debug
+ * when gone, a warning otherwise) and leave it out. `doing` is what the walk
+ * was doing ("the layer was written"), `whole` what the entry is left out of
+ * ("the layer"). Returns 0, so a walk can go on with `return fs_left_out(...)`.
+ */
+int fs_left_out(const char *subsys, const char *path, const char *doing, const char *whole,
+		int e);
 bool fs_exists(const char *path);
 bool fs_is_dir(const char *path);
 /*
