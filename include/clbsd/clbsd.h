@@ -11,7 +11,7 @@
 #define CLBSD_CLBSD_H
 
 /* The release, shared by clbsd, clbsdd and clbsd-shim. */
-#define CLBSD_VERSION "0.1.0"
+#define CLBSD_VERSION	  "0.1.0"
 #define CLBSD_API_VERSION "v1"
 
 #include <clbsd/client.h>

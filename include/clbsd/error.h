@@ -27,7 +27,7 @@ enum clbsd_err_kind {
 };
 
 struct clbsd_err {
-	int code;                 /* positive errno, 0 when none */
+	int code;		  /* positive errno, 0 when none */
 	enum clbsd_err_kind kind; /* class for API mapping */
 	char msg[CLBSD_ERR_MSG_MAX];
 };

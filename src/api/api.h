@@ -55,8 +55,8 @@ void api_close(struct daemon *d);
 /* Replies (take ownership of body). */
 void api_reply_json(struct evhttp_request *req, int status, json_t *body);
 void api_reply_err(struct evhttp_request *req, const struct clbsd_err *err);
-void api_reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt,
-		     ...) __attribute__((format(printf, 4, 5)));
+void api_reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 void api_reply_empty(struct evhttp_request *req, int status);
 /* The request body as JSON (400 sent and NULL returned when it is not). */
 json_t *api_body_json(struct evhttp_request *req);

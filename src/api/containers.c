@@ -105,9 +105,10 @@ static void done_wait(struct container *c, const struct clbsd_err *err, void *ar
 		api_pending_err(p, err);
 		return;
 	}
-	api_pending_json(p, 200, json_pack("{s:s,s:i,s:i,s:b,s:b}", "name", c->name, "exit_code",
-					  c->exit_code, "signal", c->signal, "oom_killed",
-					  c->oom_killed, "removed", c->removed));
+	api_pending_json(p, 200,
+			 json_pack("{s:s,s:i,s:i,s:b,s:b}", "name", c->name, "exit_code",
+				   c->exit_code, "signal", c->signal, "oom_killed", c->oom_killed,
+				   "removed", c->removed));
 }
 
 /* A failed start of create?start=1 with --rm: the error is the answer, once the container is gone. */
@@ -221,8 +222,8 @@ void api_containers(struct daemon *d, struct evhttp_request *req, const char *id
 				if (reconcile_record_state(d, c->name, true, &err) < 0)
 					api_reply_err(req, &err);
 				else
-					ctr_start(c, api_query_bool(req, "hold"), done_created_started,
-						  api_pending_new(d, req));
+					ctr_start(c, api_query_bool(req, "hold"),
+						  done_created_started, api_pending_new(d, req));
 			} else {
 				api_reply_json(req, 201, api_ctr_json(c));
 			}

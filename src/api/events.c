@@ -33,8 +33,8 @@ static bool wanted(const struct evstream *s, const struct event_rec *e)
 		return false;
 	if (s->type) {
 		size_t n = strlen(s->type);
-		if (strncmp(e->type, s->type, n) != 0 || (e->type[n] && e->type[n] != '.' &&
-							   s->type[n - 1] != '.'))
+		if (strncmp(e->type, s->type, n) != 0 ||
+		    (e->type[n] && e->type[n] != '.' && s->type[n - 1] != '.'))
 			return false;
 	}
 	return true;

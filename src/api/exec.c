@@ -80,8 +80,7 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, struct con
 	}
 	uint32_t uid = c->cfg.uid, gid = c->cfg.gid;
 	const char *user = json_str(body, "user");
-	if (user && *user &&
-	    ctr_resolve_user(d, c->image_id, c->dir, user, &uid, &gid, &err) < 0) {
+	if (user && *user && ctr_resolve_user(d, c->image_id, c->dir, user, &uid, &gid, &err) < 0) {
 		api_reply_err(req, &err);
 		strv_free(argv), strv_free(extra), json_decref(body);
 		return;
@@ -93,12 +92,14 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, struct con
 	if (interactive) {
 		/* The client speaks to the shim itself, with a terminal when asked. */
 		json_object_set_new(shimreq, "tty", json_boolean(json_bool(body, "tty", false)));
-		json_object_set_new(shimreq, "stdin", json_boolean(json_bool(body, "stdin", false)));
+		json_object_set_new(shimreq, "stdin",
+				    json_boolean(json_bool(body, "stdin", false)));
 		json_object_set_new(shimreq, "rows", json_integer(json_int(body, "rows", 24)));
 		json_object_set_new(shimreq, "cols", json_integer(json_int(body, "cols", 80)));
 		json_decref(body);
-		api_reply_json(req, 200,
-			       json_pack("{s:s,s:o}", "socket", c->shim_socket, "request", shimreq));
+		api_reply_json(
+			req, 200,
+			json_pack("{s:s,s:o}", "socket", c->shim_socket, "request", shimreq));
 		return;
 	}
 	json_decref(body);

@@ -146,7 +146,7 @@ static void job_run(void *arg)
 		break;
 	case JOB_PULL: {
 		struct oci_pull_opts o = {
-		    .insecure = j->insecure, .progress = progress_line, .ctx = j->p->data};
+			.insecure = j->insecure, .progress = progress_line, .ctx = j->p->data};
 		j->rc = oci_stage_pull(j->staging, j->src, &o, &j->loaded, &j->err);
 		break;
 	}
@@ -385,7 +385,7 @@ static void start_job(struct daemon *d, struct evhttp_request *req, bool forge)
 			return;
 		}
 	struct image_job *j =
-	    job_new(d, forge ? JOB_FORGE : JOB_IMPORT, forge ? d->busybox : path, name);
+		job_new(d, forge ? JOB_FORGE : JOB_IMPORT, forge ? d->busybox : path, name);
 	j->from_host = bins;
 	json_decref(body);
 	job_start(j, req);

@@ -190,8 +190,8 @@ static void ls_tick(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	struct container *c = ctr_find(ls->d, ls->name);
-	bool live = c && !c->removed && (c->state == CTR_RUNNING || c->state == CTR_RESTARTING ||
-					 c->starting);
+	bool live = c && !c->removed &&
+		    (c->state == CTR_RUNNING || c->state == CTR_RESTARTING || c->starting);
 	if (!live && !any) {
 		ls_end(ls);
 		return;
@@ -250,7 +250,8 @@ void api_container_logs(struct daemon *d, struct evhttp_request *req, struct con
 	int64_t since_ns;
 	if (since && time_parse_rfc3339(since, &since_ns) < 0) {
 		api_reply_error(req, 400, "invalid_argument",
-				"since=%s is not an RFC 3339 time like 2026-11-22T20:07:46Z", since);
+				"since=%s is not an RFC 3339 time like 2026-11-22T20:07:46Z",
+				since);
 		return;
 	}
 	bool follow = api_query_bool(req, "follow");

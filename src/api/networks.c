@@ -18,9 +18,10 @@ static void doctor_done(json_t *result, const struct clbsd_err *err, void *arg)
 	int bad = 0;
 	ingress_doctor(p->d, name, json_object_get(result, "checks"), &bad);
 	if (bad)
-		json_object_set_new(result, "problems",
-				    json_integer(json_integer_value(json_object_get(result, "problems")) +
-						 bad));
+		json_object_set_new(
+			result, "problems",
+			json_integer(json_integer_value(json_object_get(result, "problems")) +
+				     bad));
 	api_pending_json(p, 200, result);
 }
 
@@ -83,8 +84,7 @@ void api_networks(struct daemon *d, struct evhttp_request *req, const char *id)
 	} else if (m == EVHTTP_REQ_DELETE) {
 		if (dnet_remove(d, id, &err) < 0)
 			api_reply_err(req, &err);
-		else
-		{
+		else {
 			struct api_pending *p = api_pending_new(d, req);
 			p->data = json_pack("{s:s}", "removed", id);
 			dnet_after_queue(d, queued_json, p);

@@ -15,8 +15,9 @@ void api_plan(struct daemon *d, struct evhttp_request *req)
 		api_reply_err(req, &err);
 		return;
 	}
-	api_reply_json(req, 200, json_pack("{s:I,s:o}", "generation",
-					   (json_int_t)d->conf_generation, "actions", plan));
+	api_reply_json(req, 200,
+		       json_pack("{s:I,s:o}", "generation", (json_int_t)d->conf_generation,
+				 "actions", plan));
 }
 
 static void applied(struct daemon *d, json_t *summary, void *arg)

@@ -97,8 +97,7 @@ void api_reply_empty(struct evhttp_request *req, int status)
 	evhttp_send_reply(req, status, reason(status), NULL);
 }
 
-void api_reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt,
-		     ...)
+void api_reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -460,7 +459,7 @@ static void admit(struct bufferevent *bev)
 			S.last_warn_ns = now;
 		}
 		autofree char *msg =
-		    xasprintf("%s may not use this socket: it needs root or group clbsd", who);
+			xasprintf("%s may not use this socket: it needs root or group clbsd", who);
 		refuse(evcon, fd, 403, "forbidden", msg);
 		return;
 	}
@@ -481,13 +480,13 @@ static void admit(struct bufferevent *bev)
 		S.v = xrealloc(S.v, S.cap * sizeof(*S.v));
 	}
 	S.v[S.n++] = (struct api_conn){
-	    .evcon = evcon,
-	    .bev = bev,
-	    .fd = fd,
-	    .dev = st.st_dev,
-	    .ino = st.st_ino,
-	    .uid = cred.uid,
-	    .idle_ns = time_mono_ns(),
+		.evcon = evcon,
+		.bev = bev,
+		.fd = fd,
+		.dev = st.st_dev,
+		.ino = st.st_ino,
+		.uid = cred.uid,
+		.idle_ns = time_mono_ns(),
 	};
 	if (!evtimer_pending(S.sweep_ev, NULL)) {
 		struct timeval tv = {1, 0};
@@ -605,8 +604,10 @@ static void route(struct evhttp_request *req, void *arg)
 	const char *raw = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	autofree char *path = evhttp_uridecode(raw ? raw : "/", 0, NULL);
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
-	log_debug("api", NULL, "%s %s", m == EVHTTP_REQ_GET ? "GET" : m == EVHTTP_REQ_POST ? "POST"
-								   : "DELETE",
+	log_debug("api", NULL, "%s %s",
+		  m == EVHTTP_REQ_GET	 ? "GET"
+		  : m == EVHTTP_REQ_POST ? "POST"
+					 : "DELETE",
 		  path);
 	if (strncmp(path, "/v1/", 4) != 0) {
 		api_reply_error(req, 404, "not_found",

@@ -141,9 +141,10 @@ bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct 
 	if (strcmp(action, "rollback") == 0 && m == EVHTTP_REQ_POST) {
 		autofree char *label = api_query(req, "label");
 		if (!label || !*label) {
-			api_reply_error(req, 400, "invalid_argument",
-					"rollback needs label=SNAPSHOT ('clbsd snapshots %s' lists them)",
-					c->name);
+			api_reply_error(
+				req, 400, "invalid_argument",
+				"rollback needs label=SNAPSHOT ('clbsd snapshots %s' lists them)",
+				c->name);
 			return true;
 		}
 		autofree char *t = api_query(req, "t");
@@ -154,8 +155,8 @@ bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct 
 			return true;
 		}
 		struct api_pending *p = api_pending_new(d, req);
-		if (ctr_rollback(c, label, api_query_bool(req, "force"), (int)secs, done_container, p,
-				 &err) < 0)
+		if (ctr_rollback(c, label, api_query_bool(req, "force"), (int)secs, done_container,
+				 p, &err) < 0)
 			api_pending_err(p, &err);
 		return true;
 	}
@@ -185,7 +186,8 @@ bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct 
 		if (!body)
 			return true;
 		const char *name, *label;
-		if (body_str(req, body, "name", &name) == 0 && body_str(req, body, "label", &label) == 0) {
+		if (body_str(req, body, "name", &name) == 0 &&
+		    body_str(req, body, "label", &label) == 0) {
 			if (!name) {
 				api_reply_error(req, 400, "invalid_argument",
 						"clone needs {\"name\": NEW} in the body");

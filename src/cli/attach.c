@@ -56,7 +56,8 @@ void cli_term_size(unsigned *rows, unsigned *cols)
 {
 	struct winsize ws = {0};
 	*rows = *cols = 0;
-	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
+	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 ||
+	    ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
 		*rows = ws.ws_row;
 		*cols = ws.ws_col;
 	}
@@ -140,8 +141,8 @@ static void frames(struct session *s)
 		case PROTO_STDOUT:
 		case PROTO_STDERR:
 			if (!s->out_broken &&
-			    write_all(h[0] == PROTO_STDOUT ? STDOUT_FILENO : STDERR_FILENO, p, len) <
-				    0 &&
+			    write_all(h[0] == PROTO_STDOUT ? STDOUT_FILENO : STDERR_FILENO, p,
+				      len) < 0 &&
 			    h[0] == PROTO_STDOUT)
 				s->out_broken = true;
 			break;

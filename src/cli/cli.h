@@ -33,11 +33,11 @@
 
 /* What `run`/`create` parsed: local behaviour plus the create request. */
 struct run_opts {
-	bool detach;      /* -d (run only) */
-	bool rm;          /* --rm */
-	bool tty;         /* -t */
+	bool detach;	  /* -d (run only) */
+	bool rm;	  /* --rm */
+	bool tty;	  /* -t */
 	bool interactive; /* -i */
-	json_t *req;      /* POST /v1/containers body (owned) */
+	json_t *req;	  /* POST /v1/containers body (owned) */
 };
 void run_opts_release(struct run_opts *o);
 
@@ -52,7 +52,7 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 struct exec_opts {
 	bool tty, interactive;
 	const char *name; /* borrowed from argv */
-	json_t *req;      /* POST /v1/containers/{name}/exec body (owned) */
+	json_t *req;	  /* POST /v1/containers/{name}/exec body (owned) */
 };
 void exec_opts_release(struct exec_opts *o);
 int cli_parse_exec(int argc, char **argv, struct exec_opts *o, struct clbsd_err *err);
@@ -141,7 +141,7 @@ int cri_parse(const char *line, size_t len, struct cri_rec *rec);
 /* Turns a stream of CRI lines into the container's stdout and stderr bytes. */
 struct logw {
 	bool timestamps;
-	bool mid[2];     /* a partial line is open on stdout [0] / stderr [1] */
+	bool mid[2];	 /* a partial line is open on stdout [0] / stderr [1] */
 	struct buf line; /* an incomplete input line */
 };
 void logw_init(struct logw *w, bool timestamps);
@@ -155,8 +155,8 @@ void logw_finish(struct logw *w, struct buf *out, struct buf *errb);
 struct attach_opts {
 	const char *socket;  /* shim socket */
 	const char *request; /* request line (JSON, no newline) */
-	bool fwd_stdin;      /* forward stdin as 'I' frames, 'C' at EOF */
-	bool raw;            /* raw terminal mode when stdin is a TTY */
+	bool fwd_stdin;	     /* forward stdin as 'I' frames, 'C' at EOF */
+	bool raw;	     /* raw terminal mode when stdin is a TTY */
 	bool detach_key;     /* Ctrl-Q detaches */
 	/* Called for SIGINT/SIGTERM/SIGHUP/SIGQUIT when not in raw mode; NULL ends the session. */
 	void (*on_signal)(int sig, void *ctx);
@@ -195,8 +195,7 @@ struct cli_sub {
  * naming `expected` ("ls, inspect, create or rm") when it is missing or
  * unknown, else its handler with argv[1] as its argv[0].
  */
-int cli_dispatch(int argc, char **argv, const struct cli_sub *subs, size_t n,
-		 const char *expected);
+int cli_dispatch(int argc, char **argv, const struct cli_sub *subs, size_t n, const char *expected);
 /* Print the usage of the running command to stdout; returns 0. */
 int cli_help(void);
 /*

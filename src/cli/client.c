@@ -50,8 +50,8 @@ char *clbsd_client_escape(const char *s)
 {
 	struct buf b = BUF_INIT;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("._~:-", *p))
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("._~:-", *p))
 			buf_addc(&b, (char)*p);
 		else
 			buf_addf(&b, "%%%02X", *p);
@@ -125,7 +125,8 @@ static int dial(const struct clbsd_client *c, struct clbsd_err *err)
 	memcpy(sa.sun_path, c->socket, strlen(c->socket) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, errno, "socket: %s", strerror(errno));
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, errno, "socket: %s",
+					strerror(errno));
 	int r;
 	do
 		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -163,8 +164,8 @@ struct xfer {
 	struct buf body;    /* whole body, or the error body of a stream */
 	clbsd_stream_fn fn; /* NULL: collect into body */
 	void *ctx;
-	bool stopped;       /* fn asked to stop */
-	bool done;          /* the whole answer arrived */
+	bool stopped; /* fn asked to stop */
+	bool done;    /* the whole answer arrived */
 };
 
 static bool ok_status(unsigned status)

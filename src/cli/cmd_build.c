@@ -34,7 +34,8 @@ static void show(struct progress *p, json_t *j)
 	}
 	if (e) {
 		free(p->error);
-		p->error = xstrdup(json_str(e, "message") ? json_str(e, "message") : "build failed");
+		p->error =
+			xstrdup(json_str(e, "message") ? json_str(e, "message") : "build failed");
 		return;
 	}
 	if (cli.json)
@@ -51,7 +52,7 @@ static void show(struct progress *p, json_t *j)
 		else if (st)
 			printf("step %d/%d: %s%s\n", (int)json_int(j, "step", 0),
 			       (int)json_int(j, "of", 0), json_str(j, "instruction"),
-			       strcmp(st, "cached") == 0	? " (cached)"
+			       strcmp(st, "cached") == 0    ? " (cached)"
 			       : strcmp(st, "running") == 0 ? " (running)"
 							    : "");
 	}

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 /* One line per action: its reason, and for an applied one the outcome. */
 static void print_actions(const json_t *actions, bool outcome)
 {
@@ -72,7 +71,8 @@ int cmd_apply(int argc, char **argv)
 		if (err.kind != CLBSD_E_INVALID)
 			return cli_fail(&err);
 		/* Not a usage error: the files have errors, and nothing changed. */
-		fprintf(stderr, "clbsd: the configuration has errors; nothing changed:\n%s", err.msg);
+		fprintf(stderr, "clbsd: the configuration has errors; nothing changed:\n%s",
+			err.msg);
 		return 1;
 	}
 	int failures = (int)json_int(out, "failures", 0);

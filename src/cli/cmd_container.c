@@ -204,9 +204,9 @@ int cmd_run(int argc, char **argv)
 
 	unsigned rows, cols;
 	cli_term_size(&rows, &cols);
-	json_t *req = json_pack("{s:s, s:b, s:b, s:i, s:i, s:b}", "op", "attach", "stdin",
-				o.interactive, "replay", 1, "rows", (int)rows, "cols", (int)cols,
-				"release", 1);
+	json_t *req =
+		json_pack("{s:s, s:b, s:b, s:i, s:i, s:b}", "op", "attach", "stdin", o.interactive,
+			  "replay", 1, "rows", (int)rows, "cols", (int)cols, "release", 1);
 	autofree char *line = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	/*
@@ -401,9 +401,10 @@ int cmd_kill(int argc, char **argv)
 		case 's': {
 			int sig;
 			if (parse_signal(optarg, &sig) < 0)
-				return cli_usage("invalid signal \"%s\": expected a name like TERM or "
-						 "SIGHUP, or a number",
-						 optarg);
+				return cli_usage(
+					"invalid signal \"%s\": expected a name like TERM or "
+					"SIGHUP, or a number",
+					optarg);
 			free(query);
 			query = xasprintf("?signal=%d", sig);
 			break;
@@ -465,8 +466,7 @@ int cmd_ps(int argc, char **argv)
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *list = NULL;
-	if (cli_call("GET", all ? "/v1/containers?all=1" : "/v1/containers", NULL, &list, &err) <
-	    0)
+	if (cli_call("GET", all ? "/v1/containers?all=1" : "/v1/containers", NULL, &list, &err) < 0)
 		return cli_fail(&err);
 	if (cli.json) {
 		cli_print_json(list);
@@ -534,7 +534,8 @@ int cmd_stats(int argc, char **argv)
 	if (optind < argc) {
 		name = argv[optind++];
 		if (!valid_name(name))
-			return cli_usage("invalid container name \"%s\": expected a DNS label", name);
+			return cli_usage("invalid container name \"%s\": expected a DNS label",
+					 name);
 	}
 	if (optind < argc)
 		return cli_usage("unexpected argument \"%s\"", argv[optind]);

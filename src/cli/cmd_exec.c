@@ -46,8 +46,9 @@ int cmd_exec(int argc, char **argv)
 	json_t *req = json_object_get(resp, "request");
 	if (!sock || !req) {
 		json_decref(resp);
-		fprintf(stderr, "clbsd: exec %s: the daemon's answer lacks \"socket\" or "
-				"\"request\"\n",
+		fprintf(stderr,
+			"clbsd: exec %s: the daemon's answer lacks \"socket\" or "
+			"\"request\"\n",
 			name);
 		return 1;
 	}
@@ -112,7 +113,8 @@ int cmd_console(int argc, char **argv)
 	const char *state = json_string_value(json_object_get(ctr, "state"));
 	const char *sock = json_string_value(json_object_get(ctr, "shim_socket"));
 	if (!state || strcmp(state, "running") != 0 || !sock || !*sock) {
-		fprintf(stderr, "clbsd: container %s is %s, not running; start it with 'clbsd start %s'\n",
+		fprintf(stderr,
+			"clbsd: container %s is %s, not running; start it with 'clbsd start %s'\n",
 			name, state ? state : "in an unknown state", name);
 		json_decref(ctr);
 		return 1;

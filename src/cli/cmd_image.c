@@ -27,8 +27,9 @@ static int check_refs(int argc, char **argv, int first)
 		return cli_usage("missing image REF");
 	for (int i = first; i < argc; i++)
 		if (!valid_image_ref(argv[i]))
-			return cli_usage("invalid image reference \"%s\": expected NAME[:TAG] or an id",
-					 argv[i]);
+			return cli_usage(
+				"invalid image reference \"%s\": expected NAME[:TAG] or an id",
+				argv[i]);
 	return 0;
 }
 
@@ -169,9 +170,9 @@ struct img_opts {
 static int parse_img_opts(int argc, char **argv, struct img_opts *o)
 {
 	static const struct option lo[] = {
-	    {"help", no_argument, NULL, 'h'},	      {"json", no_argument, NULL, 'j'},
-	    {"output", required_argument, NULL, 'o'}, {"input", required_argument, NULL, 'i'},
-	    {"name", required_argument, NULL, 'n'},   {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},	  {"json", no_argument, NULL, 'j'},
+		{"output", required_argument, NULL, 'o'}, {"input", required_argument, NULL, 'i'},
+		{"name", required_argument, NULL, 'n'},	  {NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 0;
@@ -266,7 +267,7 @@ static int image_load(int argc, char **argv)
 		file = argv[optind++];
 	if (!file)
 		return cli_usage(
-		    "missing FILE (an OCI archive or layout, or a docker save archive)");
+			"missing FILE (an OCI archive or layout, or a docker save archive)");
 	if (optind < argc)
 		return cli_usage("unexpected argument \"%s\"", argv[optind]);
 	return do_load(file, o.name);
@@ -446,7 +447,7 @@ static int image_prune(int argc, char **argv)
 		size_t i;
 		json_t *id;
 		json_array_foreach(json_object_get(res, "removed"), i, id)
-		    printf("Deleted: %s\n", json_string_value(id));
+			printf("Deleted: %s\n", json_string_value(id));
 		char size[32];
 		fmt_size(json_integer_value(json_object_get(res, "reclaimed")), size, sizeof(size));
 		printf("Total reclaimed space: %s\n", size);
@@ -458,12 +459,18 @@ static int image_prune(int argc, char **argv)
 int cmd_image(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
-	    {"import", "image import", image_import}, {"export", "image export", image_export},
-	    {"save", "image export", image_export},   {"load", "image load", image_load},
-	    {"pull", "image pull", image_pull},	      {"tag", "image tag", image_tag},
-	    {"prune", "image prune", image_prune},    {"rm", "image rm", image_rm},
-	    {"remove", "image rm", image_rm},	      {"inspect", "image inspect", image_inspect},
-	    {"ls", "image ls", cmd_images},	      {"list", "image ls", cmd_images},
+		{"import", "image import", image_import},
+		{"export", "image export", image_export},
+		{"save", "image export", image_export},
+		{"load", "image load", image_load},
+		{"pull", "image pull", image_pull},
+		{"tag", "image tag", image_tag},
+		{"prune", "image prune", image_prune},
+		{"rm", "image rm", image_rm},
+		{"remove", "image rm", image_rm},
+		{"inspect", "image inspect", image_inspect},
+		{"ls", "image ls", cmd_images},
+		{"list", "image ls", cmd_images},
 	};
 	return cli_dispatch(argc, argv, subs, ARRAY_SIZE(subs),
 			    "import, export, load, pull, tag, prune, rm, inspect or ls");
@@ -505,7 +512,8 @@ int cmd_forge(int argc, char **argv)
 	if (from_host) {
 		/* forge --from-host [--name N] BIN...: the binaries, resolved on PATH here. */
 		if (optind >= argc)
-			return cli_usage("--from-host needs the programs to copy, like /usr/sbin/nginx");
+			return cli_usage(
+				"--from-host needs the programs to copy, like /usr/sbin/nginx");
 		if (!name)
 			return cli_usage("--from-host needs --name NAME[:TAG]");
 		bins = json_array();
@@ -513,7 +521,8 @@ int cmd_forge(int argc, char **argv)
 			char *p = realpath(argv[i], NULL);
 			if (!p) {
 				json_decref(bins);
-				return cli_usage("%s: not found (give a path to the program)", argv[i]);
+				return cli_usage("%s: not found (give a path to the program)",
+						 argv[i]);
 			}
 			json_array_append_new(bins, json_string(p));
 			free(p);

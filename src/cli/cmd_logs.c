@@ -61,9 +61,10 @@ int cmd_logs(int argc, char **argv)
 			if (strcmp(optarg, "all") == 0)
 				tail = -1;
 			else if (parse_int(optarg, 0, 1LL << 40, &tail) < 0)
-				return cli_usage("invalid --tail \"%s\": expected a number of lines "
-						 "or \"all\"",
-						 optarg);
+				return cli_usage(
+					"invalid --tail \"%s\": expected a number of lines "
+					"or \"all\"",
+					optarg);
 			break;
 		default:
 			return cli_bad_opt(c, argv);
@@ -113,7 +114,8 @@ static void event_line(struct events_ctx *x, const char *line, size_t len)
 	if (!len)
 		return;
 	if (cli.json) {
-		if (write_all(STDOUT_FILENO, line, len) < 0 || write_all(STDOUT_FILENO, "\n", 1) < 0)
+		if (write_all(STDOUT_FILENO, line, len) < 0 ||
+		    write_all(STDOUT_FILENO, "\n", 1) < 0)
 			x->broken = true;
 		return;
 	}
@@ -167,9 +169,10 @@ int cmd_events(int argc, char **argv)
 			break;
 		case 's':
 			if (parse_int(optarg, 0, INT64_MAX, &since) < 0)
-				return cli_usage("invalid --since \"%s\": expected an event sequence "
-						 "number",
-						 optarg);
+				return cli_usage(
+					"invalid --since \"%s\": expected an event sequence "
+					"number",
+					optarg);
 			break;
 		case 'c':
 			if (!valid_name(optarg))
@@ -179,10 +182,12 @@ int cmd_events(int argc, char **argv)
 			ctr = optarg;
 			break;
 		case 't':
-			if (!*optarg || strspn(optarg, "abcdefghijklmnopqrstuvwxyz.-_") != strlen(optarg))
-				return cli_usage("invalid --type \"%s\": expected an event type like "
-						 "container.exited or a prefix like container",
-						 optarg);
+			if (!*optarg ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz.-_") != strlen(optarg))
+				return cli_usage(
+					"invalid --type \"%s\": expected an event type like "
+					"container.exited or a prefix like container",
+					optarg);
 			type = optarg;
 			break;
 		case 'j':

@@ -23,7 +23,7 @@ static int net_ls(int argc, char **argv)
 		json_decref(list);
 		return 0;
 	}
-	static const char *const hdr[] = {"NAME",	"BRIDGE",     "SUBNET", "GATEWAY",
+	static const char *const hdr[] = {"NAME",     "BRIDGE",	    "SUBNET", "GATEWAY",
 					  "INTERNAL", "CONTAINERS", "SOURCE"};
 	struct table t;
 	table_init(&t, ARRAY_SIZE(hdr), hdr);
@@ -34,10 +34,13 @@ static int net_ls(int argc, char **argv)
 		char count[32];
 		snprintf(count, sizeof(count), "%zu",
 			 json_array_size(json_object_get(n, "containers")));
-		const char *row[] = {json_str(n, "name"),    json_str(n, "bridge"),
-				     json_str(n, "subnet"),  json_str(n, "gateway"),
+		const char *row[] = {json_str(n, "name"),
+				     json_str(n, "bridge"),
+				     json_str(n, "subnet"),
+				     json_str(n, "gateway"),
 				     json_bool(n, "internal", false) ? "yes" : "no",
-				     count,		     json_str(n, "source")};
+				     count,
+				     json_str(n, "source")};
 		table_add(&t, row);
 	}
 	autofree char *s = table_render(&t);
@@ -78,10 +81,9 @@ static int net_inspect(int argc, char **argv)
 static int net_create(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},   {"json", no_argument, NULL, 'j'},
-		{"subnet", required_argument, NULL, 's'}, {"internal", no_argument, NULL, 'i'},
-		{"subnet6", required_argument, NULL, '6'},
-		{NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},	   {"json", no_argument, NULL, 'j'},
+		{"subnet", required_argument, NULL, 's'},  {"internal", no_argument, NULL, 'i'},
+		{"subnet6", required_argument, NULL, '6'}, {NULL, 0, NULL, 0},
 	};
 	const char *subnet = NULL, *subnet6 = NULL;
 	bool internal = false;
@@ -117,8 +119,8 @@ static int net_create(int argc, char **argv)
 		return cli_usage("invalid network name \"%s\": expected a DNS label", name);
 	if (!subnet)
 		return cli_usage("missing --subnet CIDR (like 10.89.0.0/24)");
-	json_t *body = json_pack("{s:s,s:s,s:b}", "name", name, "subnet", subnet, "internal",
-				 internal);
+	json_t *body =
+		json_pack("{s:s,s:s,s:b}", "name", name, "subnet", subnet, "internal", internal);
 	if (subnet6)
 		json_object_set_new(body, "subnet6", json_string(subnet6));
 	return cli_send("POST", "/v1/networks", body, name, NULL);
@@ -151,9 +153,12 @@ static int net_rm(int argc, char **argv)
 int cmd_network(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
-		{"ls", "network ls", net_ls},		{"list", "network ls", net_ls},
-		{"inspect", "network inspect", net_inspect}, {"create", "network create", net_create},
-		{"rm", "network rm", net_rm},		{"remove", "network rm", net_rm},
+		{"ls", "network ls", net_ls},
+		{"list", "network ls", net_ls},
+		{"inspect", "network inspect", net_inspect},
+		{"create", "network create", net_create},
+		{"rm", "network rm", net_rm},
+		{"remove", "network rm", net_rm},
 	};
 	return cli_dispatch(argc, argv, subs, ARRAY_SIZE(subs), "ls, inspect, create or rm");
 }

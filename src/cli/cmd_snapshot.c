@@ -23,7 +23,8 @@ static bool valid_label(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || !strchr("_.:-", c)))
 			return false;
 	}
@@ -403,7 +404,7 @@ static void say_host_access(const json_t *ctr)
 			json_string_value(json_object_get(v, "dest")),
 			json_is_true(json_object_get(v, "readonly")) ? " (read-only)" : "");
 	const char *mode =
-	    json_string_value(json_object_get(json_object_get(ctr, "network"), "mode"));
+		json_string_value(json_object_get(json_object_get(ctr, "network"), "mode"));
 	if (mode && strcmp(mode, "host") == 0)
 		fprintf(stderr, "clbsd: import: %s uses the host's network\n", name ? name : "?");
 }
@@ -612,7 +613,8 @@ static int target_check(struct target *t, char **driver, struct clbsd_err *err)
 			return -err->code;
 		info = json_loads(out ? out : "", 0, NULL);
 	}
-	const char *drv = json_string_value(json_object_get(json_object_get(info, "storage"), "driver"));
+	const char *drv =
+		json_string_value(json_object_get(json_object_get(info, "storage"), "driver"));
 	*driver = xstrdup(drv ? drv : "");
 	json_decref(info);
 	return 0;
@@ -658,8 +660,8 @@ static int target_import(struct target *t, const char *file, struct clbsd_err *e
 		 * created, and moves with it.
 		 */
 		json_t *body = json_pack("{s:s}", "path", file);
-		int r =
-		    call_other(t->cl, "POST", "/v1/import?allow_host_access=1", body, NULL, err);
+		int r = call_other(t->cl, "POST", "/v1/import?allow_host_access=1", body, NULL,
+				   err);
 		json_decref(body);
 		return r;
 	}
@@ -674,8 +676,7 @@ static int target_import(struct target *t, const char *file, struct clbsd_err *e
 }
 
 /* Start it there; *running says whether it then runs. */
-static int target_start(struct target *t, const char *name, bool *running,
-			struct clbsd_err *err)
+static int target_start(struct target *t, const char *name, bool *running, struct clbsd_err *err)
 {
 	json_t *res = NULL;
 	if (!t->ssh) {
@@ -760,7 +761,8 @@ int cmd_migrate(int argc, char **argv)
 	if (strncmp(to, "ssh://", 6) == 0) {
 		if (parse_ssh(to, &dst) < 0) {
 			target_release(&dst);
-			return cli_usage("--to %s: want ssh://[user@]host[:port][/path/to/socket]", to);
+			return cli_usage("--to %s: want ssh://[user@]host[:port][/path/to/socket]",
+					 to);
 		}
 	} else if (strncmp(to, "unix:", 5) == 0 && to[5] == '/') {
 		if (strcmp(to + 5, clbsd_client_socket(cli_client())) == 0)
@@ -855,7 +857,8 @@ int cmd_migrate(int argc, char **argv)
 		if (target_start(&dst, name, &running, &err) < 0)
 			goto fail;
 		if (!running) {
-			clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, EIO, "it does not run on the target");
+			clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, EIO,
+					 "it does not run on the target");
 			goto fail;
 		}
 	}
@@ -863,8 +866,9 @@ int cmd_migrate(int argc, char **argv)
 		progress(name, "removing it here");
 		autofree char *p = xasprintf("/v1/containers/%s?force=1", name);
 		if (cli_call("DELETE", p, NULL, NULL, &err) < 0) {
-			fprintf(stderr, "clbsd: migrate %s: moved, but removing it here failed: %s\n",
-				name, err.msg);
+			fprintf(stderr,
+				"clbsd: migrate %s: moved, but removing it here failed: %s\n", name,
+				err.msg);
 			goto done;
 		}
 	}
@@ -885,8 +889,8 @@ fail:
 		struct clbsd_err e2;
 		autofree char *p = xasprintf("/v1/containers/%s/start", name);
 		if (cli_call("POST", p, NULL, NULL, &e2) < 0)
-			fprintf(stderr, "clbsd: migrate %s: starting it again here failed: %s\n", name,
-				e2.msg);
+			fprintf(stderr, "clbsd: migrate %s: starting it again here failed: %s\n",
+				name, e2.msg);
 		else
 			progress(name, "started again here");
 	}
@@ -896,7 +900,8 @@ done:
 		struct clbsd_err e2;
 		const char *labels[] = {l1, l2};
 		for (size_t i = 0; i < 2; i++) {
-			autofree char *p = xasprintf("/v1/containers/%s/snapshots/%s", name, labels[i]);
+			autofree char *p =
+				xasprintf("/v1/containers/%s/snapshots/%s", name, labels[i]);
 			cli_call("DELETE", p, NULL, NULL, &e2);
 		}
 	}

@@ -73,8 +73,7 @@ void fmt_size(int64_t bytes, char *buf, size_t len)
 void fmt_bytes(int64_t bytes, char *buf, size_t len)
 {
 	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	fmt_units(bytes < 0 ? 0 : (double)bytes, 1024, units, ARRAY_SIZE(units), 4, 1024, buf,
-		  len);
+	fmt_units(bytes < 0 ? 0 : (double)bytes, 1024, units, ARRAY_SIZE(units), 4, 1024, buf, len);
 }
 
 char *fmt_short_id(const char *id)
@@ -160,8 +159,8 @@ char *fmt_status(const json_t *ctr, int64_t now_ns)
 			return xstrdup("Up");
 		fmt_duration(now_ns > t ? now_ns - t : 0, d, sizeof(d));
 		/* "Up 5 minutes (healthy)", as docker ps shows a health check. */
-		const char *health =
-			json_string_value(json_object_get(json_object_get(ctr, "health"), "status"));
+		const char *health = json_string_value(
+			json_object_get(json_object_get(ctr, "health"), "status"));
 		if (health)
 			return xasprintf("Up %s (%s)", d, health);
 		return xasprintf("Up %s", d);
@@ -386,7 +385,8 @@ char *fmt_stats(const json_t *before, const json_t *after, int64_t interval_ns, 
 			int64_t du = json_integer_value(json_object_get(s, "cpu_usage_ns")) -
 				     json_integer_value(json_object_get(b, "cpu_usage_ns"));
 			if (dt > 0 && du >= 0)
-				snprintf(cpu, sizeof(cpu), "%.2f%%", (double)du * 100.0 / (double)dt);
+				snprintf(cpu, sizeof(cpu), "%.2f%%",
+					 (double)du * 100.0 / (double)dt);
 		}
 		int64_t use = json_integer_value(json_object_get(s, "memory_usage"));
 		int64_t lim = json_integer_value(json_object_get(s, "memory_limit"));

@@ -25,28 +25,28 @@ struct command {
 	"  -t, --tty               give the container a terminal\n"                                \
 	"  -i, --interactive       keep stdin open and forward it\n"                               \
 	"      --name NAME         container name (a DNS label; default: generated)\n"             \
-	"  -e, --env K=V           set an environment variable; a bare K passes\n"                \
-	"                          this shell's value (repeatable)\n"                     \
+	"  -e, --env K=V           set an environment variable; a bare K passes\n"                 \
+	"                          this shell's value (repeatable)\n"                              \
 	"  -v, --volume SRC:DST[:ro]\n"                                                            \
-	"                          bind the host directory SRC at DST; both absolute\n"           \
+	"                          bind the host directory SRC at DST; both absolute\n"            \
 	"                          (repeatable; :ro makes it read-only)\n"                         \
-	"  -w, --workdir DIR       working directory inside the container (absolute)\n"           \
+	"  -w, --workdir DIR       working directory inside the container (absolute)\n"            \
 	"  -u, --user UID[:GID]    user (and group) to run as; a name from the image works\n"      \
 	"      --hostname H        host name inside the container\n"                               \
 	"      --memory SIZE       memory limit, like 256M or 1G\n"                                \
 	"      --pids N            maximum number of processes\n"                                  \
 	"      --cpus F            CPU limit in CPUs, like 0.5\n"                                  \
 	"      --restart POLICY    no, on-failure[:N] or always\n"                                 \
-	"      --network NET       bridge, host, none or network names (repeatable or\n"          \
-	"                          a,b); default bridge when the host has a :network\n"          \
-	"  -p, --publish [IP:]HOST:CTR[/udp]\n"                                                   \
-	"                          publish a container port on the host (repeatable)\n"          \
-	"      --ip ADDR           pin the address on the first network\n"                      \
-	"      --dns ADDR          nameserver for /etc/resolv.conf (repeatable)\n"               \
-	"      --network-alias N   another name peers reach it by (repeatable)\n"               \
-	"      --userns MODE       auto: root inside is an unprivileged host uid (a\n"          \
-	"                          private id range); host: the host's ids (default:\n"      \
-	"                          the host config's :userns, else host)\n"                    \
+	"      --network NET       bridge, host, none or network names (repeatable or\n"           \
+	"                          a,b); default bridge when the host has a :network\n"            \
+	"  -p, --publish [IP:]HOST:CTR[/udp]\n"                                                    \
+	"                          publish a container port on the host (repeatable)\n"            \
+	"      --ip ADDR           pin the address on the first network\n"                         \
+	"      --dns ADDR          nameserver for /etc/resolv.conf (repeatable)\n"                 \
+	"      --network-alias N   another name peers reach it by (repeatable)\n"                  \
+	"      --userns MODE       auto: root inside is an unprivileged host uid (a\n"             \
+	"                          private id range); host: the host's ids (default:\n"            \
+	"                          the host config's :userns, else host)\n"                        \
 	"      --rm                remove the container when it exits\n"                           \
 	"  -h, --help              show this help\n"
 
@@ -534,8 +534,7 @@ int cli_opts_noargs(int argc, char **argv, bool *dry_run)
 	return 0;
 }
 
-int cli_dispatch(int argc, char **argv, const struct cli_sub *subs, size_t n,
-		 const char *expected)
+int cli_dispatch(int argc, char **argv, const struct cli_sub *subs, size_t n, const char *expected)
 {
 	if (argc < 2)
 		return cli_usage("missing COMMAND (%s)", expected);
@@ -613,7 +612,8 @@ int cli_call(const char *method, const char *path, const json_t *body, json_t **
 {
 	autofree char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	autofree char *resp = NULL;
-	int r = clbsd_client_request(cli_client(), method, path, text, out ? &resp : NULL, NULL, err);
+	int r = clbsd_client_request(cli_client(), method, path, text, out ? &resp : NULL, NULL,
+				     err);
 	if (r < 0 || !out)
 		return r;
 	json_error_t je;
@@ -659,8 +659,7 @@ static int cmd_help(int argc, char **argv)
 		print_main_usage(stdout);
 		return 0;
 	}
-	autofree char *name =
-		argc >= 3 ? xasprintf("%s %s", argv[1], argv[2]) : xstrdup(argv[1]);
+	autofree char *name = argc >= 3 ? xasprintf("%s %s", argv[1], argv[2]) : xstrdup(argv[1]);
 	const struct command *c = find_usage(name);
 	if (!c)
 		return cli_usage("unknown command \"%s\"", name);

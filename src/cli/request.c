@@ -36,12 +36,13 @@ int cli_env_add(json_t *env, const char *arg, struct clbsd_err *err)
 {
 	const char *eq = strchr(arg, '=');
 	if (eq == arg || !*arg)
-		return INVALID(err, "invalid environment variable \"%s\": expected KEY=VALUE or KEY",
-			       arg);
+		return INVALID(
+			err, "invalid environment variable \"%s\": expected KEY=VALUE or KEY", arg);
 	const char *end = eq ? eq : arg + strlen(arg);
 	for (const char *p = arg; p < end; p++)
 		if (*p == ' ' || *p == '\t' || *p == '\n')
-			return INVALID(err, "invalid environment variable \"%s\": the key has blanks",
+			return INVALID(err,
+				       "invalid environment variable \"%s\": the key has blanks",
 				       arg);
 	if (eq) {
 		json_array_append_new(env, json_string(arg));
@@ -96,8 +97,9 @@ int cli_check_restart(const char *s, struct clbsd_err *err)
 	long long n;
 	if (strncmp(s, "on-failure:", 11) == 0 && parse_int(s + 11, 0, 1000000, &n) == 0)
 		return 0;
-	return INVALID(err, "invalid restart policy \"%s\": expected no, always, on-failure or "
-			    "on-failure:N",
+	return INVALID(err,
+		       "invalid restart policy \"%s\": expected no, always, on-failure or "
+		       "on-failure:N",
 		       s);
 }
 
@@ -227,10 +229,11 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 		}
 		case 'w':
 			if (!fs_path_is_clean_abs(optarg)) {
-				r = INVALID(err,
-					    "invalid working directory \"%s\": expected an absolute "
-					    "path without . or .. components",
-					    optarg);
+				r = INVALID(
+					err,
+					"invalid working directory \"%s\": expected an absolute "
+					"path without . or .. components",
+					optarg);
 				goto out;
 			}
 			json_object_set_new(req, "workdir", json_string(optarg));
@@ -255,8 +258,9 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 			break;
 		case OPT_USERNS:
 			if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "host") != 0) {
-				r = INVALID(err, "invalid --userns \"%s\": expected auto (a private "
-						 "range of host ids) or host",
+				r = INVALID(err,
+					    "invalid --userns \"%s\": expected auto (a private "
+					    "range of host ids) or host",
 					    optarg);
 				goto out;
 			}
@@ -264,8 +268,9 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 			break;
 		case OPT_HOSTNAME:
 			if (!valid_hostname(optarg)) {
-				r = INVALID(err, "invalid hostname \"%s\": expected DNS labels "
-						 "joined by dots",
+				r = INVALID(err,
+					    "invalid hostname \"%s\": expected DNS labels "
+					    "joined by dots",
 					    optarg);
 				goto out;
 			}
@@ -286,10 +291,11 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 		case OPT_PIDS: {
 			long long n;
 			if (parse_int(optarg, 1, 4194304, &n) < 0) {
-				r = INVALID(err,
-					    "invalid pids limit \"%s\": expected a whole number from 1 "
-					    "to 4194304",
-					    optarg);
+				r = INVALID(
+					err,
+					"invalid pids limit \"%s\": expected a whole number from 1 "
+					"to 4194304",
+					optarg);
 				goto out;
 			}
 			json_object_set_new(req, "pids", json_integer(n));
@@ -300,10 +306,11 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 			errno = 0;
 			double f = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !isfinite(f) || f <= 0 || f > 4096) {
-				r = INVALID(err,
-					    "invalid cpus \"%s\": expected a number of CPUs above 0, "
-					    "like 0.5 or 2",
-					    optarg);
+				r = INVALID(
+					err,
+					"invalid cpus \"%s\": expected a number of CPUs above 0, "
+					"like 0.5 or 2",
+					optarg);
 				goto out;
 			}
 			json_object_set_new(req, "cpus", json_real(f));
@@ -318,10 +325,12 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 			/* Repeatable, and a comma list: --network a,b */
 			autofree char *copy = xstrdup(optarg);
 			char *save = NULL;
-			for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save))
+			for (char *w = strtok_r(copy, ",", &save); w;
+			     w = strtok_r(NULL, ",", &save))
 				json_array_append_new(nets, json_string(w));
 			if (!json_array_size(nets)) {
-				r = INVALID(err, "--network needs bridge, host, none or network names");
+				r = INVALID(err,
+					    "--network needs bridge, host, none or network names");
 				goto out;
 			}
 			break;
@@ -338,7 +347,8 @@ int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct
 			break;
 		case OPT_ALIAS:
 			if (!valid_name(optarg)) {
-				r = INVALID(err, "invalid network alias \"%s\": expected a DNS label",
+				r = INVALID(err,
+					    "invalid network alias \"%s\": expected a DNS label",
 					    optarg);
 				goto out;
 			}
@@ -434,10 +444,11 @@ int cli_parse_exec(int argc, char **argv, struct exec_opts *o, struct clbsd_err 
 			break;
 		case 'w':
 			if (!fs_path_is_clean_abs(optarg)) {
-				r = INVALID(err,
-					    "invalid working directory \"%s\": expected an absolute "
-					    "path without . or .. components",
-					    optarg);
+				r = INVALID(
+					err,
+					"invalid working directory \"%s\": expected an absolute "
+					"path without . or .. components",
+					optarg);
 				goto out;
 			}
 			json_object_set_new(req, "workdir", json_string(optarg));

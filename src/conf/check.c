@@ -78,8 +78,9 @@ void walk_plist(struct vctx *c, const struct sexp *list, size_t start, const cha
 	const struct sexp *seen[64] = {0};
 	const char *sep = *where ? " " : "";
 	if (list->tail)
-		verr(c, list->tail, "%s%sunexpected '.' in a property list; expected :key value "
-				    "pairs",
+		verr(c, list->tail,
+		     "%s%sunexpected '.' in a property list; expected :key value "
+		     "pairs",
 		     where, *where ? ": " : "");
 	for (size_t i = start; i < list->n; i += 2) {
 		const struct sexp *k = list->items[i];
@@ -88,8 +89,8 @@ void walk_plist(struct vctx *c, const struct sexp *list, size_t start, const cha
 			if (k->type == SEXP_SYMBOL) {
 				const char *m = did_you_mean(k->str, keys);
 				if (m && strcmp(m, k->str) == 0) {
-					verr(c, k, "%s%sexpected a keyword, got %s; write :%s", where,
-					     *where ? ": " : "", got, m);
+					verr(c, k, "%s%sexpected a keyword, got %s; write :%s",
+					     where, *where ? ": " : "", got, m);
 					continue;
 				}
 			}
@@ -113,7 +114,8 @@ void walk_plist(struct vctx *c, const struct sexp *list, size_t start, const cha
 				verr(c, k, "%s%sunknown key :%s; did you mean :%s?", where,
 				     *where ? ": " : "", k->str, m);
 			else
-				verr(c, k, "%s%sunknown key :%s", where, *where ? ": " : "", k->str);
+				verr(c, k, "%s%sunknown key :%s", where, *where ? ": " : "",
+				     k->str);
 			continue;
 		}
 		if (idx < ARRAY_SIZE(seen) && seen[idx]) {
@@ -140,8 +142,7 @@ static bool has_ctl(const char *s)
 	return false;
 }
 
-bool chk_string(struct vctx *c, const char *key, const struct sexp *x, bool allow_empty,
-		char **out)
+bool chk_string(struct vctx *c, const char *key, const struct sexp *x, bool allow_empty, char **out)
 {
 	if (x->type != SEXP_STRING) {
 		vexpect(c, key, x, "a string");
@@ -170,8 +171,9 @@ bool chk_name(struct vctx *c, const char *key, const struct sexp *x, char **out)
 		return false;
 	}
 	if (!valid_name(s)) {
-		verr(c, x, "%s: invalid name \"%.80s\"; expected a DNS label: 1-63 lowercase letters, "
-			   "digits and '-', not starting or ending with '-', like web-1",
+		verr(c, x,
+		     "%s: invalid name \"%.80s\"; expected a DNS label: 1-63 lowercase letters, "
+		     "digits and '-', not starting or ending with '-', like web-1",
 		     key, s);
 		return false;
 	}
@@ -201,8 +203,8 @@ bool chk_int(struct vctx *c, const char *key, const struct sexp *x, long long mi
 		return false;
 	}
 	if (x->i < min || x->i > max) {
-		verr(c, x, "%s: %lld is out of range; expected %lld-%lld", key, (long long)x->i, min,
-		     max);
+		verr(c, x, "%s: %lld is out of range; expected %lld-%lld", key, (long long)x->i,
+		     min, max);
 		return false;
 	}
 	*out = x->i;
@@ -349,7 +351,8 @@ bool chk_abs_path(struct vctx *c, const char *key, const struct sexp *x, char **
 	}
 	if (!fs_path_is_clean_abs(x->str) || has_ctl(x->str) || x->len > 4095) {
 		verr(c, x,
-		     "%s: invalid path \"%.80s\"; expected an absolute path without \".\" or \"..\" "
+		     "%s: invalid path \"%.80s\"; expected an absolute path without \".\" or "
+		     "\"..\" "
 		     "components or control characters",
 		     key, x->str);
 		return false;
@@ -375,8 +378,7 @@ bool chk_list(struct vctx *c, const char *key, const struct sexp *x, const char 
 	return true;
 }
 
-bool chk_strings(struct vctx *c, const char *key, const struct sexp *x, size_t min_n,
-		 char ***out)
+bool chk_strings(struct vctx *c, const char *key, const struct sexp *x, size_t min_n, char ***out)
 {
 	static const char *const expected = "a list of strings, like (\"/bin/httpd\" \"-f\")";
 	if (!chk_list(c, key, x, expected))
@@ -459,8 +461,9 @@ bool chk_pairs(struct vctx *c, const char *key, const struct sexp *x, struct con
 		bool dup = false;
 		for (size_t j = 0; j < got; j++) {
 			if (strcmp(v[j].key, k) == 0) {
-				verr(c, p->items[0], "%s: duplicate name \"%s\"; first given at %d:%d",
-				     key, k, where[j]->line, where[j]->col);
+				verr(c, p->items[0],
+				     "%s: duplicate name \"%s\"; first given at %d:%d", key, k,
+				     where[j]->line, where[j]->col);
 				dup = true;
 				ok = false;
 			}
@@ -557,9 +560,10 @@ bool chk_cidr(struct vctx *c, const char *key, const struct sexp *x, struct conf
 	}
 	uint32_t mask = (uint32_t)(0xffffffffu << (32 - pfx));
 	if (a & ~mask) {
-		verr(c, x, "%s: \"%s\" has host bits set; expected the network address %u.%u.%u.%u/%lld",
-		     key, x->str, (a & mask) >> 24, ((a & mask) >> 16) & 255, ((a & mask) >> 8) & 255,
-		     (a & mask) & 255, pfx);
+		verr(c, x,
+		     "%s: \"%s\" has host bits set; expected the network address %u.%u.%u.%u/%lld",
+		     key, x->str, (a & mask) >> 24, ((a & mask) >> 16) & 255,
+		     ((a & mask) >> 8) & 255, (a & mask) & 255, pfx);
 		return false;
 	}
 	*out = (struct conf_cidr){.set = true, .addr = a, .prefix = (int)pfx};

@@ -48,8 +48,7 @@ bool chk_abs_path(struct vctx *c, const char *key, const struct sexp *x, char **
 /* A proper list (NULL when x is not one, after reporting). */
 bool chk_list(struct vctx *c, const char *key, const struct sexp *x, const char *expected);
 /* A list of strings (min_n .. any). */
-bool chk_strings(struct vctx *c, const char *key, const struct sexp *x, size_t min_n,
-		 char ***out);
+bool chk_strings(struct vctx *c, const char *key, const struct sexp *x, size_t min_n, char ***out);
 /* A list of ("K" . "V") pairs, keys matching [A-Za-z_][A-Za-z0-9_]*, unique; sorted. */
 bool chk_pairs(struct vctx *c, const char *key, const struct sexp *x, struct conf_kv **out,
 	       size_t *n);
@@ -66,7 +65,7 @@ void kvs_free(struct conf_kv *v, size_t n);
 
 /* container.c */
 struct conf_container *conf_container_parse(struct vctx *c, const struct sexp *form,
-					     const struct sexp *name_node, char *name);
+					    const struct sexp *name_node, char *name);
 void conf_container_free(struct conf_container *ct);
 
 #endif

@@ -239,8 +239,7 @@ static void host_userns(struct vctx *c, struct host_parse *hp, const struct sexp
 	}
 }
 
-static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v,
-		     const struct sexp *k)
+static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
 {
 	struct host_parse *hp = obj;
 	if (key == 3) {
@@ -269,7 +268,8 @@ static void host_defaults(struct conf_host *h)
 {
 	h->driver = CONF_STORAGE_DIR;
 	h->bridge = xstrdup("clbsd0");
-	h->subnet = (struct conf_cidr){.set = true, .addr = (10u << 24) | (88u << 16), .prefix = 24};
+	h->subnet =
+		(struct conf_cidr){.set = true, .addr = (10u << 24) | (88u << 16), .prefix = 24};
 	h->listen = xcalloc(2, sizeof(char *));
 	h->listen[0] = xstrdup("0.0.0.0:80");
 }
@@ -463,22 +463,22 @@ struct builder {
 	struct conf *c;
 	struct conf_diags *diags;
 	const struct sexp *host_form; /* the first (host) form, for duplicate reports */
-	struct strv rejected; /* containers declared but invalid: not "undeclared" for :depends-on */
+	struct strv
+		rejected; /* containers declared but invalid: not "undeclared" for :depends-on */
 	struct override *overrides; /* in load order */
 	size_t noverrides;
 	size_t cap_ct, cap_im, cap_net, cap_ov;
 };
 
-static const char *const form_names[] = {"host", "container", "image", "network", "override",
-					 NULL};
+static const char *const form_names[] = {"host", "container", "image", "network", "override", NULL};
 
 #define PUSH(arr, n, cap, item)                                                                    \
 	do {                                                                                       \
 		if ((n) == (cap)) {                                                                \
-			(cap) = (cap) ? (cap) * 2 : 8;                                             \
+			(cap) = (cap) ? (cap)*2 : 8;                                               \
 			(arr) = xrealloc((arr), (cap) * sizeof(*(arr)));                           \
 		}                                                                                  \
-		(arr)[(n)++] = (item);                                                     \
+		(arr)[(n)++] = (item);                                                             \
 	} while (0)
 
 /* The name after the form's head; NULL (reported) when missing or invalid. */
@@ -546,8 +546,9 @@ static void add_form(struct builder *b, const struct sexp *form)
 	const struct sexp *nn = form->items[1];
 	if (kind == 1) {
 		if (strcmp(name, "ingress") == 0) {
-			verr(&vc, nn, "ingress is reserved (the routing container clbsd runs); "
-				      "choose another name");
+			verr(&vc, nn,
+			     "ingress is reserved (the routing container clbsd runs); "
+			     "choose another name");
 			free(name);
 			return;
 		}
@@ -562,8 +563,9 @@ static void add_form(struct builder *b, const struct sexp *form)
 		struct override_parse op = {.o = &o};
 		walk_plist(&vc, form, 2, override_keys, "", override_key, &op);
 		if (!op.bad && !o.has_state) {
-			verr(&vc, nn, "changes nothing; expected a key to override, like :state "
-				      "stopped");
+			verr(&vc, nn,
+			     "changes nothing; expected a key to override, like :state "
+			     "stopped");
 			op.bad = true;
 		}
 		if (op.bad) {
@@ -578,8 +580,9 @@ static void add_form(struct builder *b, const struct sexp *form)
 		struct image_parse ip = {.im = im};
 		walk_plist(&vc, form, 2, image_keys, "", image_key, &ip);
 		if (!ip.bad && !im->build == !im->from) {
-			verr(&vc, nn, "expected exactly one of :build (a directory) or :from (an "
-				      "image reference)");
+			verr(&vc, nn,
+			     "expected exactly one of :build (a directory) or :from (an "
+			     "image reference)");
 			ip.bad = true;
 		}
 		if (!ip.bad && im->from && (im->file || im->nargs)) {
@@ -600,7 +603,8 @@ static void add_form(struct builder *b, const struct sexp *form)
 		net->name = name;
 		net->pos = (struct conf_pos){nn->file, nn->line, nn->col};
 		if (!strcmp(name, "bridge") || !strcmp(name, "host") || !strcmp(name, "none")) {
-			verr(&vc, nn, "%s is reserved (a :network mode); choose another name", name);
+			verr(&vc, nn, "%s is reserved (a :network mode); choose another name",
+			     name);
 			network_free(net);
 			return;
 		}
@@ -644,13 +648,13 @@ static int cmp_net(const void *a, const void *b)
 	do {                                                                                       \
 		size_t _w = 0;                                                                     \
 		for (size_t _i = 0; _i < (n); _i++) {                                              \
-			if (_w > 0 && strcmp((arr)[_w - 1]->name, (arr)[_i]->name) == 0) {        \
-				const struct conf_pos *_f = &(arr)[_w - 1]->pos;                  \
-				const struct conf_pos *_p = &(arr)[_i]->pos;                      \
-				conf_diags_add(diags, _p->file, _p->line, _p->col,                 \
-					       "%s %s: duplicate name; first declared at %s:%d:%d", \
-					       kindname, (arr)[_i]->name, _f->file, _f->line,      \
-					       _f->col);                                           \
+			if (_w > 0 && strcmp((arr)[_w - 1]->name, (arr)[_i]->name) == 0) {         \
+				const struct conf_pos *_f = &(arr)[_w - 1]->pos;                   \
+				const struct conf_pos *_p = &(arr)[_i]->pos;                       \
+				conf_diags_add(                                                    \
+					diags, _p->file, _p->line, _p->col,                        \
+					"%s %s: duplicate name; first declared at %s:%d:%d",       \
+					kindname, (arr)[_i]->name, _f->file, _f->line, _f->col);   \
 				freefn((arr)[_i]);                                                 \
 				continue;                                                          \
 			}                                                                          \
@@ -815,10 +819,11 @@ static void check_refs(struct conf *c, char *const *rejected, struct conf_diags 
 					       "did you mean %s?",
 					       ct->name, ct->depends_on[k], m);
 			else
-				conf_diags_add(diags, p->file, p->line, p->col,
-					       "container %s: :depends-on: no container named %s is "
-					       "declared",
-					       ct->name, ct->depends_on[k]);
+				conf_diags_add(
+					diags, p->file, p->line, p->col,
+					"container %s: :depends-on: no container named %s is "
+					"declared",
+					ct->name, ct->depends_on[k]);
 			free(names);
 		}
 		if (ct->netmode == CONF_NET_NAMED) {
@@ -828,11 +833,12 @@ static void check_refs(struct conf *c, char *const *rejected, struct conf_diags 
 				for (size_t j = 0; j < c->nnetworks; j++)
 					found |= strcmp(c->networks[j]->name, ct->networks[k]) == 0;
 				if (!found)
-					conf_diags_add(diags, ct->pos.file, ct->pos.line, ct->pos.col,
-						       "container %s: :network: no network named %s "
-						       "is declared; declare (network %s ...) or use "
-						       "bridge, host or none",
-						       ct->name, ct->networks[k], ct->networks[k]);
+					conf_diags_add(
+						diags, ct->pos.file, ct->pos.line, ct->pos.col,
+						"container %s: :network: no network named %s "
+						"is declared; declare (network %s ...) or use "
+						"bridge, host or none",
+						ct->name, ct->networks[k], ct->networks[k]);
 			}
 		}
 	}
@@ -900,8 +906,8 @@ static void check_networking(struct conf *c, struct conf_diags *diags)
 			    net_prefix_parse(c->networks[j]->subnet6, &b, &e) == 0 &&
 			    net_prefix_overlaps(&a, &b))
 				conf_diags_add(diags, n->pos.file, n->pos.line, n->pos.col,
-					       "network %s: :subnet6 overlaps network %s's", n->name,
-					       c->networks[j]->name);
+					       "network %s: :subnet6 overlaps network %s's",
+					       n->name, c->networks[j]->name);
 	}
 	for (size_t i = 0; i < c->ncontainers; i++) {
 		struct conf_container *ct = c->containers[i];
@@ -910,11 +916,12 @@ static void check_networking(struct conf *c, struct conf_diags *diags)
 		for (size_t k = 0; ct->netmode == CONF_NET_NAMED && ct->networks[k]; k++)
 			lists_bridge |= strcmp(ct->networks[k], "bridge") == 0;
 		if (lists_bridge && !c->host.network_set)
-			conf_diags_add(diags, p->file, p->line, p->col,
-				       "container %s: :network lists bridge, which needs the host's "
-				       "network: add :network (:bridge \"clbsd0\" :subnet "
-				       "\"10.88.0.0/24\") to the (host ...) form",
-				       ct->name);
+			conf_diags_add(
+				diags, p->file, p->line, p->col,
+				"container %s: :network lists bridge, which needs the host's "
+				"network: add :network (:bridge \"clbsd0\" :subnet "
+				"\"10.88.0.0/24\") to the (host ...) form",
+				ct->name);
 		if (ct->netmode == CONF_NET_BRIDGE && !c->host.network_set) {
 			if (ct->netmode_given)
 				conf_diags_add(diags, p->file, p->line, p->col,
@@ -932,19 +939,24 @@ static void check_networking(struct conf *c, struct conf_diags *diags)
 				       "container %s: %s needs a network, but :network is %s; use "
 				       "bridge or a network name",
 				       ct->name,
-				       ct->npublish ? ":publish" : ct->ip ? ":ip" : ":aliases", mode);
+				       ct->npublish ? ":publish"
+				       : ct->ip	    ? ":ip"
+						    : ":aliases",
+				       mode);
 		const struct conf_cidr *sn = first_subnet(c, ct);
 		if (ct->ip && sn && sn->set) {
 			struct in_addr a;
 			uint32_t h = inet_pton(AF_INET, ct->ip, &a) == 1 ? ntohl(a.s_addr) : 0;
-			uint32_t mask = sn->prefix ? (uint32_t)(0xffffffffu << (32 - sn->prefix)) : 0;
+			uint32_t mask =
+				sn->prefix ? (uint32_t)(0xffffffffu << (32 - sn->prefix)) : 0;
 			uint32_t bcast = sn->addr | ~mask;
 			if ((h & mask) != (sn->addr & mask))
-				conf_diags_add(diags, p->file, p->line, p->col,
-					       "container %s: :ip %s is outside its network's subnet "
-					       "%u.%u.%u.%u/%d",
-					       ct->name, ct->ip, sn->addr >> 24, (sn->addr >> 16) & 255,
-					       (sn->addr >> 8) & 255, sn->addr & 255, sn->prefix);
+				conf_diags_add(
+					diags, p->file, p->line, p->col,
+					"container %s: :ip %s is outside its network's subnet "
+					"%u.%u.%u.%u/%d",
+					ct->name, ct->ip, sn->addr >> 24, (sn->addr >> 16) & 255,
+					(sn->addr >> 8) & 255, sn->addr & 255, sn->prefix);
 			else if (h == sn->addr || h == sn->addr + 1 || h == bcast)
 				conf_diags_add(diags, p->file, p->line, p->col,
 					       "container %s: :ip %s is reserved (the network "
@@ -956,12 +968,13 @@ static void check_networking(struct conf *c, struct conf_diags *diags)
 				const struct conf_container *o = c->containers[j];
 				for (size_t m = 0; m < o->npublish; m++)
 					if (publish_clash(&ct->publish[k], &o->publish[m]))
-						conf_diags_add(
-						    diags, p->file, p->line, p->col,
-						    "container %s: :publish: host port %d/%s is also "
-						    "published by container %s",
-						    ct->name, ct->publish[k].host_port,
-						    ct->publish[k].udp ? "udp" : "tcp", o->name);
+						conf_diags_add(diags, p->file, p->line, p->col,
+							       "container %s: :publish: host port "
+							       "%d/%s is also "
+							       "published by container %s",
+							       ct->name, ct->publish[k].host_port,
+							       ct->publish[k].udp ? "udp" : "tcp",
+							       o->name);
 			}
 	}
 }
@@ -980,8 +993,8 @@ static void check_subnets(struct conf *c, struct conf_diags *diags)
 			if (c->networks[j]->subnet.set &&
 			    cidr_overlap(&n->subnet, &c->networks[j]->subnet))
 				conf_diags_add(diags, n->pos.file, n->pos.line, n->pos.col,
-					       "network %s: :subnet overlaps network %s's",
-					       n->name, c->networks[j]->name);
+					       "network %s: :subnet overlaps network %s's", n->name,
+					       c->networks[j]->name);
 	}
 }
 

@@ -49,7 +49,10 @@ struct conf_diags {
 	size_t dropped; /* diagnostics past CONF_DIAGS_MAX, counted only */
 };
 
-#define CONF_DIAGS_INIT {NULL, 0, 0, 0}
+#define CONF_DIAGS_INIT                                                                            \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 void conf_diags_init(struct conf_diags *d);
 void conf_diags_release(struct conf_diags *d);
 /* Record one problem (file may be NULL; line 0 means "no position"). */
@@ -178,8 +181,8 @@ struct conf_volume {
 /* How a hook runs its command. */
 enum conf_cmd_type {
 	CONF_CMD_SHELL, /* a string: /bin/sh -c on the host; argv[0] is the string */
-	CONF_CMD_ARGV,  /* a list of strings: argv on the host */
-	CONF_CMD_EXEC,  /* (:exec "cmd" ...): argv inside the container */
+	CONF_CMD_ARGV,	/* a list of strings: argv on the host */
+	CONF_CMD_EXEC,	/* (:exec "cmd" ...): argv inside the container */
 };
 struct conf_cmd {
 	enum conf_cmd_type type;
@@ -197,8 +200,8 @@ enum conf_hook_event {
 struct conf_hook {
 	enum conf_hook_event event;
 	struct conf_cmd cmd;
-	char *path;         /* FILE_CHANGE: clean absolute path in the container */
-	bool recursive;     /* FILE_CHANGE */
+	char *path;	    /* FILE_CHANGE: clean absolute path in the container */
+	bool recursive;	    /* FILE_CHANGE */
 	int64_t every_ns;   /* EVERY, > 0 */
 	int64_t timeout_ns; /* default 60s */
 	struct conf_pos pos;
@@ -208,11 +211,11 @@ struct conf_hook {
 enum conf_health_type { CONF_HEALTH_NONE, CONF_HEALTH_CMD, CONF_HEALTH_HTTP, CONF_HEALTH_TCP };
 struct conf_health {
 	enum conf_health_type type;
-	char **cmd;      /* CMD: argv inside the container */
+	char **cmd;	 /* CMD: argv inside the container */
 	char *http_path; /* HTTP */
-	int port;        /* HTTP (defaults to the container's :port), TCP */
+	int port;	 /* HTTP (defaults to the container's :port), TCP */
 	int64_t interval_ns, timeout_ns, start_period_ns; /* 30s, 5s, 0s */
-	int retries;                                      /* 3 */
+	int retries;					  /* 3 */
 	bool restart_unhealthy;
 };
 
@@ -227,31 +230,31 @@ struct conf_container {
 	char *name;
 	struct conf_pos pos; /* of the name */
 	enum conf_kind kind; /* default native */
-	char *image;         /* required */
-	char **command;      /* NULL: the image's */
+	char *image;	     /* required */
+	char **command;	     /* NULL: the image's */
 	struct conf_kv *env; /* sorted by key, keys unique */
 	size_t nenv;
-	char *workdir;  /* NULL: the image's */
-	char *user;     /* NULL: the image's */
+	char *workdir;	/* NULL: the image's */
+	char *user;	/* NULL: the image's */
 	char *hostname; /* default: the container's name */
 	bool tty;
 	struct conf_volume *volumes; /* in declaration order */
 	size_t nvolumes;
 	int64_t memory; /* bytes, 0 = unlimited */
-	double cpus;    /* 0 = unlimited */
-	int64_t pids;   /* 0 = unlimited */
+	double cpus;	/* 0 = unlimited */
+	int64_t pids;	/* 0 = unlimited */
 	enum conf_restart restart;
-	int restart_max; /* ON_FAILURE: 0 = no limit */
-	char **depends_on;           /* sorted, unique */
+	int restart_max;	      /* ON_FAILURE: 0 = no limit */
+	char **depends_on;	      /* sorted, unique */
 	struct conf_pos *depends_pos; /* position of each entry */
 	struct conf_health health;
 	struct conf_hook *hooks; /* in declaration order */
 	size_t nhooks;
 	enum conf_state state;
 	/* Parsed and validated now, given effect by later issues. */
-	char **domains;  /* NULL: none */
-	int port;        /* 0: none */
-	char *path;      /* URL path, default "/" */
+	char **domains;		   /* NULL: none */
+	int port;		   /* 0: none */
+	char *path;		   /* URL path, default "/" */
 	enum conf_netmode netmode; /* default: bridge with a host :network, else none */
 	bool netmode_given;
 	char **networks; /* NAMED: the networks' names, in order */
@@ -273,27 +276,27 @@ struct conf_container {
 
 enum conf_storage_driver { CONF_STORAGE_DIR, CONF_STORAGE_ZFS };
 struct conf_host {
-	struct conf_pos pos; /* file NULL when no (host) form was given */
+	struct conf_pos pos;		 /* file NULL when no (host) form was given */
 	enum conf_storage_driver driver; /* default dir */
-	char *pool, *root;               /* ZFS */
-	char *dir_path;                  /* DIR; NULL: the daemon's --root */
-	bool network_set;                /* :network given: containers default to bridge */
-	char *bridge;                    /* default "clbsd0" */
-	struct conf_cidr subnet;         /* default 10.88.0.0/24 */
-	char *subnet6;                   /* IPv6 subnet ("fd00:88::/64", normalised) or NULL */
-	char **listen;                   /* default ("0.0.0.0:80") */
-	char **tls_listen;               /* NULL: none */
+	char *pool, *root;		 /* ZFS */
+	char *dir_path;			 /* DIR; NULL: the daemon's --root */
+	bool network_set;		 /* :network given: containers default to bridge */
+	char *bridge;			 /* default "clbsd0" */
+	struct conf_cidr subnet;	 /* default 10.88.0.0/24 */
+	char *subnet6;			 /* IPv6 subnet ("fd00:88::/64", normalised) or NULL */
+	char **listen;			 /* default ("0.0.0.0:80") */
+	char **tls_listen;		 /* NULL: none */
 	char *default_domain;
-	char *tls_ca; /* NULL: no TLS; "auto"; or a clean absolute path */
-	enum conf_userns userns; /* default for new containers (UNSET: host) */
+	char *tls_ca;			    /* NULL: no TLS; "auto"; or a clean absolute path */
+	enum conf_userns userns;	    /* default for new containers (UNSET: host) */
 	int64_t userns_start, userns_count; /* the id pool; 0: /etc/subuid or 100000000 up */
 };
 
 struct conf_image {
 	char *name;
 	struct conf_pos pos;
-	char *build;          /* directory, or NULL */
-	char *file;           /* with :build; default "Cblockfile" */
+	char *build;	      /* directory, or NULL */
+	char *file;	      /* with :build; default "Cblockfile" */
 	struct conf_kv *args; /* sorted by key */
 	size_t nargs;
 	char *from; /* image reference, or NULL */
@@ -303,7 +306,7 @@ struct conf_network {
 	char *name;
 	struct conf_pos pos;
 	struct conf_cidr subnet; /* unset: the daemon allocates one */
-	char *subnet6;           /* IPv6 subnet, normalised, or NULL */
+	char *subnet6;		 /* IPv6 subnet, normalised, or NULL */
 	bool internal;
 };
 
@@ -383,7 +386,7 @@ void conf_container_hash(const struct conf_container *ct, char out[65]);
 
 struct conf_change {
 	const char *key; /* ":env", static */
-	bool recreate;   /* true: needs a recreate; false: applies live */
+	bool recreate;	 /* true: needs a recreate; false: applies live */
 };
 
 /*

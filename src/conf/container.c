@@ -43,11 +43,21 @@ enum {
 };
 
 static const char *const keys[] = {
-	"kind",    "image",   "command",   "env",        "workdir", "user",    "hostname",
-	"tty",     "volumes", "limits",    "restart",    "depends-on", "health", "on",
-	"state",   "domain",  "port",      "path",       "network", "ip",      "aliases",
-	"dns",     "publish", "storage",   "snapshots",  "snapshot-before-change",
-	"ingress", "tls",     "userns",    NULL,
+	"kind",	     "image",
+	"command",   "env",
+	"workdir",   "user",
+	"hostname",  "tty",
+	"volumes",   "limits",
+	"restart",   "depends-on",
+	"health",    "on",
+	"state",     "domain",
+	"port",	     "path",
+	"network",   "ip",
+	"aliases",   "dns",
+	"publish",   "storage",
+	"snapshots", "snapshot-before-change",
+	"ingress",   "tls",
+	"userns",    NULL,
 };
 
 struct ctr_parse {
@@ -59,7 +69,7 @@ struct ctr_parse {
 
 /* ---- :volumes ---- */
 
-static const char *const vol_keys[] = {"bind",        "dataset",     "path",       "ro", "quota",
+static const char *const vol_keys[] = {"bind",	      "dataset",     "path",	   "ro", "quota",
 				       "reservation", "compression", "recordsize", NULL};
 
 struct vol_parse {
@@ -70,8 +80,8 @@ struct vol_parse {
 
 static bool compression_ok(const char *s)
 {
-	static const char *const plain[] = {"on", "off", "lz4", "zstd", "zstd-fast", "gzip",
-					    "zle", "lzjb", NULL};
+	static const char *const plain[] = {"on",   "off", "lz4",  "zstd", "zstd-fast",
+					    "gzip", "zle", "lzjb", NULL};
 	for (size_t i = 0; plain[i]; i++)
 		if (strcmp(s, plain[i]) == 0)
 			return true;
@@ -178,11 +188,13 @@ static void parse_volumes(struct vctx *c, struct ctr_parse *cp, const struct sex
 		walk_plist(c, item, 0, vol_keys, ":volumes", vol_key, &p);
 		if (!p.bad) {
 			if (!p.bind == !p.dataset) {
-				verr(c, item, ":volumes: expected exactly one of :bind or :dataset");
+				verr(c, item,
+				     ":volumes: expected exactly one of :bind or :dataset");
 				p.bad = true;
 			} else if (!p.path) {
-				verr(c, item, ":volumes: missing :path (where the volume is mounted "
-					      "in the container)");
+				verr(c, item,
+				     ":volumes: missing :path (where the volume is mounted "
+				     "in the container)");
 				p.bad = true;
 			} else if (p.bind && p.zfs_opt) {
 				verr(c, p.zfs_opt, ":volumes :%s: only a :dataset volume takes it",
@@ -194,7 +206,8 @@ static void parse_volumes(struct vctx *c, struct ctr_parse *cp, const struct sex
 			vol.type = p.bind ? CONF_VOL_BIND : CONF_VOL_DATASET;
 			for (size_t j = 0; j < ct->nvolumes; j++) {
 				if (strcmp(ct->volumes[j].path, vol.path) == 0) {
-					verr(c, item, ":volumes: two volumes mounted at %s", vol.path);
+					verr(c, item, ":volumes: two volumes mounted at %s",
+					     vol.path);
 					p.bad = true;
 				} else if (vol.type == CONF_VOL_DATASET &&
 					   ct->volumes[j].type == CONF_VOL_DATASET &&
@@ -272,7 +285,8 @@ static void parse_restart(struct vctx *c, struct ctr_parse *cp, const struct sex
 		ct->restart = CONF_RESTART_ALWAYS;
 	else if (is_sym(x, "on-failure"))
 		ct->restart = CONF_RESTART_ON_FAILURE;
-	else if (x->type == SEXP_LIST && !x->tail && x->n == 2 && is_sym(x->items[0], "on-failure")) {
+	else if (x->type == SEXP_LIST && !x->tail && x->n == 2 &&
+		 is_sym(x->items[0], "on-failure")) {
 		if (!chk_int(c, ":restart (on-failure N)", x->items[1], 0, 1000000, &n)) {
 			cp->bad = true;
 			return;
@@ -287,7 +301,7 @@ static void parse_restart(struct vctx *c, struct ctr_parse *cp, const struct sex
 
 /* ---- :health ---- */
 
-static const char *const health_keys[] = {"cmd",     "http",         "tcp",
+static const char *const health_keys[] = {"cmd",     "http",	     "tcp",
 					  "port",    "interval",     "timeout",
 					  "retries", "start-period", "restart-unhealthy",
 					  NULL};
@@ -376,7 +390,8 @@ static void parse_health(struct vctx *c, struct ctr_parse *cp, const struct sexp
 {
 	struct conf_health *h = &cp->ct->health;
 	if (x->type != SEXP_LIST || x->tail || x->n == 0) {
-		vexpect(c, ":health", x, "a health check like (:http \"/healthz\" :interval \"10s\")");
+		vexpect(c, ":health", x,
+			"a health check like (:http \"/healthz\" :interval \"10s\")");
 		cp->bad = true;
 		return;
 	}
@@ -409,8 +424,8 @@ static void parse_health(struct vctx *c, struct ctr_parse *cp, const struct sexp
 
 /* ---- :on ---- */
 
-static const char *const hook_events[] = {"start", "exit", "oom", "health", "file-change",
-					  "every", NULL};
+static const char *const hook_events[] = {"start",	 "exit",  "oom", "health",
+					  "file-change", "every", NULL};
 
 static bool parse_cmd(struct vctx *c, const char *key, const struct sexp *x, struct conf_cmd *out)
 {
@@ -465,8 +480,7 @@ struct hook_parse {
 	bool bad;
 };
 
-static void hook_opt(struct vctx *c, void *obj, int key, const struct sexp *v,
-		     const struct sexp *k)
+static void hook_opt(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
 {
 	struct hook_parse *hp = obj;
 	if (key == 0) {
@@ -660,7 +674,8 @@ static void parse_names(struct vctx *c, struct ctr_parse *cp, const char *key, c
 				if (str)
 					verr(c, it, "%s: %s", key, why);
 				else
-					vexpect(c, key, it, "a DNS name like \"web\" or \"web.home.lan\"");
+					vexpect(c, key, it,
+						"a DNS name like \"web\" or \"web.home.lan\"");
 				cp->bad = true;
 				continue;
 			}
@@ -791,8 +806,8 @@ static bool parse_publish1(const char *s, struct conf_publish *p)
 		return false;
 	long long hp, cport;
 	const char *hs = parts[np - 2], *cs = parts[np - 1];
-	if (*hs < '0' || *hs > '9' || *cs < '0' || *cs > '9' ||
-	    parse_int(hs, 1, 65535, &hp) < 0 || parse_int(cs, 1, 65535, &cport) < 0)
+	if (*hs < '0' || *hs > '9' || *cs < '0' || *cs > '9' || parse_int(hs, 1, 65535, &hp) < 0 ||
+	    parse_int(cs, 1, 65535, &cport) < 0)
 		return false;
 	if (np == 3) {
 		uint32_t a;
@@ -886,8 +901,7 @@ static void storage_key(struct vctx *c, void *obj, int key, const struct sexp *v
 
 static const char *const snap_keys[] = {"every", "keep", NULL};
 
-static void snap_key(struct vctx *c, void *obj, int key, const struct sexp *v,
-		     const struct sexp *k)
+static void snap_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
 {
 	struct ctr_parse *cp = obj;
 	long long n;
@@ -954,8 +968,8 @@ static bool user_ok(const char *s)
 			return false;
 		for (size_t i = 0; i < n; i++) {
 			char ch = p[i];
-			bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-				  (i > 0 && ch == '-');
+			bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+				  ch == '_' || (i > 0 && ch == '-');
 			if (!ok)
 				return false;
 		}
@@ -985,11 +999,13 @@ static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 	case K_IMAGE:
 		cp->image_seen = true;
 		if (v->type != SEXP_STRING && v->type != SEXP_SYMBOL) {
-			vexpect(c, ":image", v, "an image reference like \"web\" or \"forge:latest\"");
+			vexpect(c, ":image", v,
+				"an image reference like \"web\" or \"forge:latest\"");
 			ok = false;
 		} else if (!valid_image_ref(v->str)) {
 			verr(c, v,
-			     ":image: invalid image reference \"%.80s\"; expected name[:tag] with a "
+			     ":image: invalid image reference \"%.80s\"; expected name[:tag] with "
+			     "a "
 			     "lowercase name, like \"forge:latest\"",
 			     v->str);
 			ok = false;
@@ -1010,7 +1026,9 @@ static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 		if (v->type == SEXP_INT && v->i >= 0 && v->i <= 4294967294LL) {
 			ct->user = xasprintf("%lld", (long long)v->i);
 		} else if (v->type != SEXP_STRING || !user_ok(v->str)) {
-			vexpect(c, ":user", v, "a user: \"UID[:GID]\" or a name, like \"1000:1000\" or \"www-data\"");
+			vexpect(c, ":user", v,
+				"a user: \"UID[:GID]\" or a name, like \"1000:1000\" or "
+				"\"www-data\"");
 			ok = false;
 		} else {
 			ct->user = xstrdup(v->str);
@@ -1028,7 +1046,8 @@ static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 		parse_volumes(c, cp, v);
 		break;
 	case K_LIMITS:
-		if (sub_plist(c, cp, ":limits", v, "limits like (:memory \"256M\" :cpus 0.5 :pids 128)"))
+		if (sub_plist(c, cp, ":limits", v,
+			      "limits like (:memory \"256M\" :cpus 0.5 :pids 128)"))
 			walk_plist(c, v, 0, limit_keys, ":limits", limit_key, cp);
 		break;
 	case K_RESTART:
@@ -1127,7 +1146,8 @@ static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 		}
 		break;
 	case K_TLS:
-		if (sub_plist(c, cp, ":tls", v, "(:cert \"/path/cert.pem\" :key \"/path/key.pem\")")) {
+		if (sub_plist(c, cp, ":tls", v,
+			      "(:cert \"/path/cert.pem\" :key \"/path/key.pem\")")) {
 			walk_plist(c, v, 0, tls_keys, ":tls", tls_key, cp);
 			if (!cp->bad && (!ct->tls_cert || !ct->tls_key)) {
 				verr(c, v, ":tls: expected both :cert and :key");
@@ -1142,7 +1162,7 @@ static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 }
 
 struct conf_container *conf_container_parse(struct vctx *c, const struct sexp *form,
-					     const struct sexp *name_node, char *name)
+					    const struct sexp *name_node, char *name)
 {
 	struct conf_container *ct = xcalloc(1, sizeof(*ct));
 	ct->name = name;

@@ -50,11 +50,12 @@ static int check_shape(const char *path, const struct sexp *f, const char *name,
 			bad = f->items[i];
 	if (!bad)
 		return 0;
-	return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-				"%s:%d:%d: override %s: malformed, expected (override %s :key value "
-				"...); not recording the live change: fix or remove the form "
-				"(clbsdd does not overwrite what it cannot read)",
-				path, bad->line, bad->col, name, name);
+	return clbsd_err_setmsg(
+		err, CLBSD_E_CONFLICT, EINVAL,
+		"%s:%d:%d: override %s: malformed, expected (override %s :key value "
+		"...); not recording the live change: fix or remove the form "
+		"(clbsdd does not overwrite what it cannot read)",
+		path, bad->line, bad->col, name, name);
 }
 
 /*
@@ -134,11 +135,12 @@ static int live_update(const char *confd_dir, const char *container, const char 
 			size_t n = strlen(msg);
 			while (n && msg[n - 1] == '\n')
 				msg[--n] = '\0';
-			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-						"%s; not recording the live change for %s: fix or "
-						"remove the file (clbsdd does not overwrite what it "
-						"cannot read)",
-						msg, container);
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s; not recording the live change for %s: fix or "
+				"remove the file (clbsdd does not overwrite what it "
+				"cannot read)",
+				msg, container);
 		}
 		conf_diags_release(&d);
 	}

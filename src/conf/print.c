@@ -34,7 +34,7 @@ char *conf_duration_str(int64_t ns)
 		const char *unit;
 		int64_t ns;
 	} units[] = {{"d", 86400000000000LL}, {"h", 3600000000000LL}, {"m", 60000000000LL},
-		     {"s", 1000000000LL},     {"ms", 1000000LL},        {"us", 1000LL}};
+		     {"s", 1000000000LL},     {"ms", 1000000LL},      {"us", 1000LL}};
 	if (ns > 0)
 		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
 			if (ns % units[i].ns == 0)
@@ -697,7 +697,8 @@ size_t conf_container_diff(const struct conf_container *a, const struct conf_con
 		if (ha == hb && (!ha || strcmp(pa.data, pb.data) == 0))
 			continue;
 		v = xrealloc(v, (n + 1) * sizeof(*v));
-		v[n++] = (struct conf_change){.key = ctr_keys[i].key, .recreate = ctr_keys[i].recreate};
+		v[n++] = (struct conf_change){.key = ctr_keys[i].key,
+					      .recreate = ctr_keys[i].recreate};
 	}
 	buf_release(&pa);
 	buf_release(&pb);

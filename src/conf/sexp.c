@@ -97,7 +97,8 @@ static bool skip_blank(struct reader *r)
 			do {
 				if (peek(r) == -1) {
 					fail(r, sl, sc,
-					     "unterminated block comment started at %d:%d; expected "
+					     "unterminated block comment started at %d:%d; "
+					     "expected "
 					     "'|#'",
 					     sl, sc);
 					return false;
@@ -147,7 +148,8 @@ static struct sexp *read_string(struct reader *r)
 	for (;;) {
 		int c = peek(r);
 		if (c == -1) {
-			fail(r, sl, sc, "unterminated string started at %d:%d; expected '\"'", sl, sc);
+			fail(r, sl, sc, "unterminated string started at %d:%d; expected '\"'", sl,
+			     sc);
 			goto bad;
 		}
 		if (c == '"') {
@@ -187,12 +189,14 @@ static struct sexp *read_string(struct reader *r)
 			int h1 = hexval(peek2(r));
 			int h2 = r->pos + 2 < r->len ? hexval((unsigned char)r->s[r->pos + 2]) : -1;
 			if (h1 < 0 || h2 < 0) {
-				fail(r, el, ec, "invalid escape in string: expected two hex digits after "
-						"'\\x'");
+				fail(r, el, ec,
+				     "invalid escape in string: expected two hex digits after "
+				     "'\\x'");
 				goto bad;
 			}
 			if (h1 == 0 && h2 == 0) {
-				fail(r, el, ec, "invalid escape in string: \\x00 (NUL is not allowed)");
+				fail(r, el, ec,
+				     "invalid escape in string: \\x00 (NUL is not allowed)");
 				goto bad;
 			}
 			buf_addc(&b, (char)(h1 * 16 + h2));
@@ -201,17 +205,20 @@ static struct sexp *read_string(struct reader *r)
 			break;
 		}
 		case -1:
-			fail(r, sl, sc, "unterminated string started at %d:%d; expected '\"'", sl, sc);
+			fail(r, sl, sc, "unterminated string started at %d:%d; expected '\"'", sl,
+			     sc);
 			goto bad;
 		default:
 			if (c >= 0x21 && c < 0x7f)
 				fail(r, el, ec,
-				     "unknown escape '\\%c' in string; expected one of \\\" \\\\ \\n "
+				     "unknown escape '\\%c' in string; expected one of \\\" \\\\ "
+				     "\\n "
 				     "\\t \\r \\e \\xHH",
 				     c);
 			else
 				fail(r, el, ec,
-				     "unknown escape in string; expected one of \\\" \\\\ \\n \\t \\r "
+				     "unknown escape in string; expected one of \\\" \\\\ \\n \\t "
+				     "\\r "
 				     "\\e \\xHH");
 			goto bad;
 		}
@@ -378,8 +385,9 @@ static struct sexp *read_list(struct reader *r, int depth)
 		if (at_dot(r)) {
 			int dl = r->line, dc = r->col;
 			if (x->n == 0) {
-				fail(r, dl, dc, "unexpected '.' at the start of a list; expected a "
-						"value before '.'");
+				fail(r, dl, dc,
+				     "unexpected '.' at the start of a list; expected a "
+				     "value before '.'");
 				goto bad;
 			}
 			advance(r);

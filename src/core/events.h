@@ -18,9 +18,9 @@
 struct event_rec {
 	uint64_t seq;
 	int64_t time_ns;
-	char *type;      /* "container.started" */
+	char *type;	 /* "container.started" */
 	char *container; /* NULL when not about a container */
-	json_t *attrs;   /* object, owned */
+	json_t *attrs;	 /* object, owned */
 };
 
 typedef void (*events_sub_fn)(const struct event_rec *ev, void *ctx);
@@ -35,9 +35,9 @@ struct events {
 	struct event_rec ring[EVENTS_RING];
 	uint64_t next_seq;
 	uint64_t ring_first; /* first sequence number published by this run */
-	char *journal;     /* path, NULL for none */
+	char *journal;	     /* path, NULL for none */
 	int64_t journal_max; /* rotate above this size */
-	int journal_fd;    /* kept open between events; -1 until the first */
+	int journal_fd;	     /* kept open between events; -1 until the first */
 	int64_t journal_size;
 	struct events_sub *subs;
 };

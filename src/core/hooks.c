@@ -62,7 +62,7 @@ static void hook_finish(struct hook *h, int status)
 	else
 		r.exit_code = 255;
 	r.timed_out = h->timed_out;
-	r.output = h->output.data ? h->output.data : (char *)(uintptr_t)"";
+	r.output = h->output.data ? h->output.data : (char *)(uintptr_t) "";
 	r.output_len = h->output.len;
 	r.truncated = h->truncated;
 	r.duration_ns = time_mono_ns() - h->started;
@@ -115,8 +115,8 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	kill(h->pid, SIGKILL);
 }
 
-int hook_run(struct event_base *base, char *const argv[], char *const env[],
-	     int64_t timeout_ns, hook_done_fn done, void *arg, struct clbsd_err *err)
+int hook_run(struct event_base *base, char *const argv[], char *const env[], int64_t timeout_ns,
+	     hook_done_fn done, void *arg, struct clbsd_err *err)
 {
 	if (!argv || !argv[0] || !argv[0][0])
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "hook: empty command");

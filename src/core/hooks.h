@@ -24,9 +24,9 @@
 #define HOOK_OUTPUT_MAX (64u << 10)
 
 struct hook_result {
-	int exit_code;    /* shell convention: 128 + signal when killed */
+	int exit_code; /* shell convention: 128 + signal when killed */
 	bool timed_out;
-	char *output;     /* stdout and stderr, interleaved, at most HOOK_OUTPUT_MAX bytes */
+	char *output; /* stdout and stderr, interleaved, at most HOOK_OUTPUT_MAX bytes */
 	size_t output_len;
 	bool truncated;
 	int64_t duration_ns;
@@ -41,8 +41,8 @@ typedef void (*hook_done_fn)(const struct hook_result *r, void *arg);
  * is read, or after timeout_ns (then the whole process group is killed).
  * Fails only when the process cannot be started.
  */
-int hook_run(struct event_base *base, char *const argv[], char *const env[],
-	     int64_t timeout_ns, hook_done_fn done, void *arg, struct clbsd_err *err);
+int hook_run(struct event_base *base, char *const argv[], char *const env[], int64_t timeout_ns,
+	     hook_done_fn done, void *arg, struct clbsd_err *err);
 /*
  * At exit: forget the hooks of base still running, without their done():
  * free_arg (when not NULL) frees each one's arg. Their processes go on (each

@@ -108,8 +108,8 @@ static int visit(struct topo *t, size_t i, struct clbsd_err *err)
 		for (size_t k = from; k < t->depth; k++)
 			buf_addf(&b, "%s -> ", t->want[t->stack[k]].name);
 		buf_adds(&b, t->want[i].name);
-		int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, ELOOP,
-					 ":depends-on has a cycle: %s", b.data);
+		int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, ELOOP, ":depends-on has a cycle: %s",
+					 b.data);
 		buf_release(&b);
 		return r;
 	}

@@ -32,8 +32,8 @@
 
 struct plan_desired {
 	const char *name;
-	const char *hash;    /* normalised spec hash */
-	bool running;        /* :state running (else stopped) */
+	const char *hash;	 /* normalised spec hash */
+	bool running;		 /* :state running (else stopped) */
 	const char *const *deps; /* :depends-on */
 	size_t n_deps;
 	const char *changed; /* for a recreate: "changed keys" text, e.g. ":env, :image" */
@@ -42,8 +42,8 @@ struct plan_desired {
 struct plan_observed {
 	const char *name;
 	const char *hash; /* spec hash recorded at creation; NULL when unknown */
-	bool managed;     /* created by the reconciler */
-	bool running;     /* running, starting or restarting */
+	bool managed;	  /* created by the reconciler */
+	bool running;	  /* running, starting or restarting */
 };
 
 enum plan_op {
@@ -58,7 +58,7 @@ enum plan_op {
 struct plan_action {
 	enum plan_op op;
 	const char *name;
-	bool start; /* CREATE/RECREATE: start afterwards */
+	bool start;   /* CREATE/RECREATE: start afterwards */
 	char *reason; /* "recreate web: :env changed" */
 };
 

@@ -82,7 +82,7 @@ struct build {
 	char *shim, *cgparent;
 	char *staging;
 	char *had_source; /* the source of the image the tag names now, or NULL */
-	bool reuse;        /* the build ends where that image came from: nothing to store */
+	bool reuse;	  /* the build ends where that image came from: nothing to store */
 	char final_key[65];
 	/* results */
 	struct image_config cfg;
@@ -397,7 +397,8 @@ static int run_step(struct build *b, const struct cbf_instr *in, const struct st
 	for (size_t i = 0; i < env.n; i++)
 		has_path |= strncmp(env.v[i], "PATH=", 5) == 0;
 	if (!has_path)
-		strv_push(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+		strv_push(&env,
+			  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	spec.env = env.v ? env.v : xcalloc(1, sizeof(char *));
 	spec.cwd = xstrdup(se->workdir);
 	int r = resolve_user(fs, se->user, &spec.uid, &spec.gid, err);
@@ -514,13 +515,13 @@ static char *url_base(const char *url)
  * copies go through cbf_apply_file_step(), so the tree's symlinks cannot
  * lead them out.
  */
-static int add_fetch(struct build *b, const struct cbf_instr *in, const char *work,
-		     const char *fs, const char *workdir, struct clbsd_err *err)
+static int add_fetch(struct build *b, const struct cbf_instr *in, const char *work, const char *fs,
+		     const char *workdir, struct clbsd_err *err)
 {
 	size_t n = strv_len(in->argv);
 	const char *dest = in->argv[n - 1];
-	autofree char *dest_dir = dest[strlen(dest) - 1] == '/' ? xstrdup(dest)
-							       : xasprintf("%s/", dest);
+	autofree char *dest_dir =
+		dest[strlen(dest) - 1] == '/' ? xstrdup(dest) : xasprintf("%s/", dest);
 	for (size_t i = 0; i + 1 < n; i++) {
 		const char *src = in->argv[i];
 		enum cbf_add_source k = cbf_add_source_kind(src);
@@ -552,7 +553,8 @@ static int add_fetch(struct build *b, const struct cbf_instr *in, const char *wo
 			file = xasprintf("%s/%s", dl, base);
 			int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 			if (fd < 0)
-				return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", file);
+				return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s",
+						     file);
 			emit(b, json_pack("{s:s}", "output", "downloading ..."));
 			r = oci_download(src, fd, err);
 			close(fd);
@@ -577,9 +579,9 @@ static int add_fetch(struct build *b, const struct cbf_instr *in, const char *wo
 			size_t cl = strlen(b->context);
 			if (!real || strncmp(real, b->context, cl) != 0 ||
 			    (real[cl] != '/' && real[cl] != '\0'))
-				return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-							"ADD %s: not a file inside the build context",
-							src);
+				return clbsd_err_setmsg(
+					err, CLBSD_E_INVALID, EINVAL,
+					"ADD %s: not a file inside the build context", src);
 		}
 		autofree char *x = xasprintf("%s/x", scratch);
 		if (fs_mkdir_p(x, 0755, err) < 0)
@@ -610,7 +612,8 @@ static int64_t now_ms(void)
 static int build_run_inner(struct build *b, struct cbf_plan *plan)
 {
 	struct clbsd_err *err = &b->err;
-	struct cbf_plan_ops ops = {.image_id = image_id_cb, .source_hash = source_hash_cb, .ctx = b};
+	struct cbf_plan_ops ops = {
+		.image_id = image_id_cb, .source_hash = source_hash_cb, .ctx = b};
 	if (cbf_plan_build(b->cf, &ops, plan, err) < 0)
 		return -err->code;
 	if (fs_mkdir_p(b->cache, 0700, err) < 0 || fs_mkdir_p(b->tmp, 0700, err) < 0)
@@ -621,7 +624,7 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 	size_t total = 0;
 	for (size_t i = 0; i < plan->n; i++)
 		total += needed[plan->steps[i].stage];
-	char **result = xcalloc(ns, sizeof(char *));     /* the tree each stage left */
+	char **result = xcalloc(ns, sizeof(char *));		/* the tree each stage left */
 	struct image_config *cfgs = xcalloc(ns, sizeof(*cfgs)); /* and its config */
 	char ehex[17];
 	random_hex(ehex, 8);
@@ -707,7 +710,8 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 			} else {
 				struct cbf_step_env env = {
 					.context = b->context,
-					.from_root = in->from_stage >= 0 ? result[in->from_stage] : NULL,
+					.from_root =
+						in->from_stage >= 0 ? result[in->from_stage] : NULL,
 					.workdir = se.workdir,
 				};
 				r = cbf_apply_file_step(in, fs, &env, err);
@@ -716,15 +720,16 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 			if (r == 0) {
 				fs_rm_rf(layer, &e2); /* --no-cache: the new one replaces it */
 				/* A build running beside this one may have made the same layer. */
-				if (rename(fs, layer) < 0 && !((errno == ENOTEMPTY || errno == EEXIST) &&
-							       fs_is_dir(layer)))
-					r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "keep layer %s",
-							  layer);
+				if (rename(fs, layer) < 0 &&
+				    !((errno == ENOTEMPTY || errno == EEXIST) && fs_is_dir(layer)))
+					r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+							  "keep layer %s", layer);
 			}
 			fs_rm_rf(work, &e2);
 			if (r == 0) {
-				emit(b, json_pack("{s:i,s:s,s:I}", "step", (int)num, "status", "done",
-						  "elapsed_ms", (json_int_t)(now_ms() - t0)));
+				emit(b,
+				     json_pack("{s:i,s:s,s:I}", "step", (int)num, "status", "done",
+					       "elapsed_ms", (json_int_t)(now_ms() - t0)));
 				free(cur);
 				cur = steal_ptr(&layer);
 			}
@@ -832,8 +837,8 @@ static char *const *base_env(const char *ref, void *ctx)
 	return img ? img->config.env : NULL;
 }
 
-static int build_begin(struct daemon *d, struct evhttp_request *req, json_t *body,
-		       build_done_fn fn, void *arg, struct clbsd_err *err)
+static int build_begin(struct daemon *d, struct evhttp_request *req, json_t *body, build_done_fn fn,
+		       void *arg, struct clbsd_err *err)
 {
 	const char *context = json_str(body, "context");
 	const char *file = json_str(body, "file");
@@ -849,9 +854,9 @@ static int build_begin(struct daemon *d, struct evhttp_request *req, json_t *bod
 	if (network && strcmp(network, "host") != 0 && strcmp(network, "none") != 0)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"build: \"network\" is host or none");
-	autofree char *path = file ? (file[0] == '/' ? xstrdup(file)
-						     : xasprintf("%s/%s", context, file))
-				   : xasprintf("%s/Cblockfile", context);
+	autofree char *path =
+		file ? (file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", context, file))
+		     : xasprintf("%s/Cblockfile", context);
 	autofree char *text = NULL;
 	size_t len = 0;
 	if (fs_read_file(path, &text, &len, err) < 0)
@@ -863,7 +868,8 @@ static int build_begin(struct daemon *d, struct evhttp_request *req, json_t *bod
 	for (size_t i = 0; args && args[i]; i++)
 		if (!strchr(args[i], '=')) {
 			int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						 "build: argument \"%s\" is not NAME=VALUE", args[i]);
+						 "build: argument \"%s\" is not NAME=VALUE",
+						 args[i]);
 			strv_free(args);
 			cbf_file_free(cf);
 			return r;
@@ -983,18 +989,19 @@ void images_sync(struct daemon *d)
 			struct image *now = image_lookup(&d->images, tag);
 			if (src && (!now || strcmp(now->id, src->id) != 0) &&
 			    image_tag(&d->images, im->from, tag, ctr_image_in_use, d, &err) < 0)
-				log_error("reconcile", NULL, "image %s :from %s: %s", im->name, im->from,
-					  err.msg);
+				log_error("reconcile", NULL, "image %s :from %s: %s", im->name,
+					  im->from, err.msg);
 			continue;
 		}
 		if (!im->build || building(d, tag))
 			continue;
 		json_t *args = json_array();
 		for (size_t k = 0; k < im->nargs; k++)
-			json_array_append_new(args, json_sprintf("%s=%s", im->args[k].key,
-								 im->args[k].value));
-		json_t *body = json_pack("{s:s,s:s,s:s,s:o}", "context", im->build, "file",
-					 im->file ? im->file : "Cblockfile", "tag", tag, "args", args);
+			json_array_append_new(
+				args, json_sprintf("%s=%s", im->args[k].key, im->args[k].value));
+		json_t *body =
+			json_pack("{s:s,s:s,s:s,s:o}", "context", im->build, "file",
+				  im->file ? im->file : "Cblockfile", "tag", tag, "args", args);
 		struct decl_build *db = xcalloc(1, sizeof(*db));
 		db->name = xstrdup(tag);
 		struct image *now = image_lookup(&d->images, tag);

@@ -119,10 +119,9 @@ static json_t *volumes_json(const struct ctr_config *cfg)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_volumes; i++)
-		json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "source",
-						   cfg->volumes[i].source, "dest",
-						   cfg->volumes[i].dest, "readonly",
-						   cfg->volumes[i].readonly));
+		json_array_append_new(
+			a, json_pack("{s:s,s:s,s:b}", "source", cfg->volumes[i].source, "dest",
+				     cfg->volumes[i].dest, "readonly", cfg->volumes[i].readonly));
 	return a;
 }
 
@@ -169,9 +168,9 @@ json_t *ctr_to_json(const struct container *c)
 	json_object_set_new(j, "started_at", json_time(c->started_ns));
 	json_object_set_new(j, "finished_at", json_time(c->finished_ns));
 	json_object_set_new(j, "restart_count", json_integer(c->restart_count));
-	json_object_set_new(j, "start_error", c->start_error ? json_string(c->start_error) : json_null());
-	json_object_set_new(j, "shim_pid",
-			    json_integer(c->state == CTR_RUNNING ? c->shim_pid : 0));
+	json_object_set_new(j, "start_error",
+			    c->start_error ? json_string(c->start_error) : json_null());
+	json_object_set_new(j, "shim_pid", json_integer(c->state == CTR_RUNNING ? c->shim_pid : 0));
 	json_object_set_new(j, "shim_socket", json_string(c->shim_socket));
 	autofree char *rootfs = xasprintf("%s/rootfs", c->dir);
 	json_object_set_new(j, "rootfs", json_string(rootfs));
@@ -201,11 +200,11 @@ json_t *ctr_to_json(const struct container *c)
 static json_t *state_json(const struct container *c)
 {
 	return json_pack("{s:s,s:i,s:i,s:i,s:i,s:b,s:o,s:o,s:i,s:i}", "state",
-			 ctr_state_name(c->state), "pid", (int)c->pid, "shim_pid",
-			 (int)c->shim_pid, "exit_code", c->exit_code, "signal", c->signal,
-			 "oom_killed", c->oom_killed, "started_at", json_time(c->started_ns),
-			 "finished_at", json_time(c->finished_ns), "restart_count",
-			 c->restart_count, "backoff_n", c->backoff_n);
+			 ctr_state_name(c->state), "pid", (int)c->pid, "shim_pid", (int)c->shim_pid,
+			 "exit_code", c->exit_code, "signal", c->signal, "oom_killed",
+			 c->oom_killed, "started_at", json_time(c->started_ns), "finished_at",
+			 json_time(c->finished_ns), "restart_count", c->restart_count, "backoff_n",
+			 c->backoff_n);
 }
 
 char *ctr_rfile(struct container *c, const char *name)
@@ -356,8 +355,9 @@ static int parse_restart(const char *s, enum restart_policy *p, int *max, struct
 			return 0;
 		}
 	}
-	return bad(err, "invalid restart policy \"%s\": expected no, always, on-failure or "
-			"on-failure:N",
+	return bad(err,
+		   "invalid restart policy \"%s\": expected no, always, on-failure or "
+		   "on-failure:N",
 		   s);
 }
 
@@ -458,8 +458,8 @@ static int db_unreadable(struct clbsd_err *err, const char *what, const char *na
 	return -err->code;
 }
 
-int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir,
-		     const char *user, uint32_t *uid, uint32_t *gid, struct clbsd_err *err)
+int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir, const char *user,
+		     uint32_t *uid, uint32_t *gid, struct clbsd_err *err)
 {
 	if (!user || !*user) {
 		*uid = 0;
@@ -492,22 +492,25 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 				}
 				long long pu, pg;
 				if (f[2] && f[3] && parse_int(f[2], 0, UINT32_MAX, &pu) == 0 &&
-				    (uint32_t)pu == ruid && parse_int(f[3], 0, UINT32_MAX, &pg) == 0) {
+				    (uint32_t)pu == ruid &&
+				    parse_int(f[3], 0, UINT32_MAX, &pg) == 0) {
 					rgid = (uint32_t)pg;
 					break;
 				}
 			}
 		}
 	} else {
-		if (!valid_name(u) && strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != strlen(u))
+		if (!valid_name(u) &&
+		    strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != strlen(u))
 			return bad(err, "invalid user \"%s\": expected UID[:GID] or a user name",
 				   user);
 		autofree char *passwd = NULL;
 		if (ctr_read_db(d, image_id, ctr_dir, "etc/passwd", &passwd, err) < 0)
 			return db_unreadable(err, "user", u, "UID[:GID]");
 		if (ctr_lookup_db(passwd, u, &ruid, &rgid) < 0)
-			return bad(err, "user \"%s\" not found in the image's /etc/passwd; use a "
-					"numeric UID[:GID]",
+			return bad(err,
+				   "user \"%s\" not found in the image's /etc/passwd; use a "
+				   "numeric UID[:GID]",
 				   u);
 	}
 	if (g) {
@@ -530,9 +533,9 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 }
 
 static const char *const create_keys[] = {
-	"name",  "image", "command", "env",  "volumes", "workdir",  "user",        "hostname",
-	"tty",   "stdin", "memory",  "pids", "cpus",    "restart", "auto_remove", "storage",
-	"network", "ip", "aliases", "dns", "publish", "userns", NULL,
+	"name",	   "image", "command", "env",  "volumes", "workdir", "user",	    "hostname",
+	"tty",	   "stdin", "memory",  "pids", "cpus",	  "restart", "auto_remove", "storage",
+	"network", "ip",    "aliases", "dns",  "publish", "userns",  NULL,
 };
 
 /*
@@ -573,8 +576,9 @@ static int parse_storage_props(struct daemon *d, json_t *req, struct storage_pro
 				return bad(err, "storage compression: want a name like \"lzjb\"");
 			p->compression = json_string_value(v);
 		} else {
-			return bad(err, "unknown storage property \"%s\" (quota, reservation, "
-					"recordsize, compression)",
+			return bad(err,
+				   "unknown storage property \"%s\" (quota, reservation, "
+				   "recordsize, compression)",
 				   key);
 		}
 		*any = true;
@@ -659,8 +663,9 @@ static int parse_limits(json_t *req, struct ctr_config *cfg, struct clbsd_err *e
 		double v = json_number_value(cpu);
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		if (v <= 0.0 || v > (double)(ncpu > 0 ? ncpu : 1024))
-			return bad(err, "\"cpus\" %.2f is out of range: expected more than 0 and at "
-					"most %ld (this host's CPUs)",
+			return bad(err,
+				   "\"cpus\" %.2f is out of range: expected more than 0 and at "
+				   "most %ld (this host's CPUs)",
 				   v, ncpu);
 		cfg->limits.cpus = v;
 	} else if (cpu && !json_is_null(cpu)) {
@@ -685,8 +690,8 @@ static char **strv_member(json_t *req, const char *key, bool *bad_type)
  * Validate a create request and resolve the container's config against its
  * image. Nothing is made on disk here.
  */
-static int build_config(struct daemon *d, json_t *req, const struct image *img,
-			const char *name, struct ctr_config *cfg, struct clbsd_err *err)
+static int build_config(struct daemon *d, json_t *req, const struct image *img, const char *name,
+			struct ctr_config *cfg, struct clbsd_err *err)
 {
 	bool bt;
 	cfg->command = strv_member(req, "command", &bt);
@@ -711,7 +716,8 @@ static int build_config(struct daemon *d, json_t *req, const struct image *img,
 		strv_push(&argv, cmd[i]);
 	if (argv.n == 0) {
 		strv_free(envreq);
-		return bad(err, "no command: the image has no CMD or ENTRYPOINT and none was given");
+		return bad(err,
+			   "no command: the image has no CMD or ENTRYPOINT and none was given");
 	}
 	cfg->argv = argv.v;
 
@@ -723,8 +729,9 @@ static int build_config(struct daemon *d, json_t *req, const struct image *img,
 	}
 	if (hn && !valid_hostname(hn)) {
 		strv_free(envreq);
-		return bad(err, "hostname \"%s\" is not a DNS name (lowercase letters, digits, "
-				"hyphens, dots)",
+		return bad(err,
+			   "hostname \"%s\" is not a DNS name (lowercase letters, digits, "
+			   "hyphens, dots)",
 			   hn);
 	}
 	cfg->hostname = xstrdup(hn ? hn : name);
@@ -736,7 +743,8 @@ static int build_config(struct daemon *d, json_t *req, const struct image *img,
 		if (env_ok(img->config.env[i]))
 			ctr_env_set(&env, img->config.env[i]);
 	if (!env_has(&env, "PATH"))
-		ctr_env_set(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+		ctr_env_set(&env,
+			    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	autofree char *hostenv = xasprintf("HOSTNAME=%s", cfg->hostname);
 	ctr_env_set(&env, hostenv);
 	ctr_env_set(&env, "container=clbsd");
@@ -752,9 +760,9 @@ static int build_config(struct daemon *d, json_t *req, const struct image *img,
 	const char *wd = json_str(req, "workdir");
 	if (wd && !fs_path_is_clean_abs(wd))
 		return bad(err, "workdir \"%s\" must be an absolute path without . or ..", wd);
-	cfg->workdir = xstrdup(wd ? wd : img->config.workdir && *img->config.workdir
-						 ? img->config.workdir
-						 : "/");
+	cfg->workdir = xstrdup(wd					     ? wd
+			       : img->config.workdir && *img->config.workdir ? img->config.workdir
+									     : "/");
 
 	const char *user = json_str(req, "user");
 	cfg->user = xstrdup(user ? user : img->config.user ? img->config.user : "");
@@ -802,8 +810,9 @@ static int check_create(struct daemon *d, json_t *req, struct container *c, stru
 		return bad(err, "\"image\" is required");
 	struct image *img = image_lookup(&d->images, ref);
 	if (!img)
-		return bad(err, "image \"%s\" not found; 'clbsd images' lists images, 'clbsd "
-				"forge' builds forge:latest",
+		return bad(err,
+			   "image \"%s\" not found; 'clbsd images' lists images, 'clbsd "
+			   "forge' builds forge:latest",
 			   ref);
 	if (build_config(d, req, img, name, &c->cfg, err) < 0 ||
 	    dnet_parse_request(d, req, &c->net, err) < 0)
@@ -857,8 +866,8 @@ int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clb
 	return ctr_create_managed(d, req, NULL, NULL, out, err);
 }
 
-int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
-		       const char *spec_text, struct container **out, struct clbsd_err *err)
+int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash, const char *spec_text,
+		       struct container **out, struct clbsd_err *err)
 {
 	if (!json_is_object(req))
 		return bad(err, "the create request must be a JSON object");
@@ -937,8 +946,8 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
 		r = fs_mkdir_p(logs, 0700, err);
 	if (r == 0) {
 		c->storage_mode = xstrdup(strcmp(rootfs.mode, "overlay") == 0 ? "overlay"
-					  : d->storage.pool			 ? "zfs"
-										 : "copy");
+					  : d->storage.pool		      ? "zfs"
+									      : "copy");
 		rt_rootfs_release(&rootfs);
 		r = ctr_save_config(c, err);
 	}
@@ -1222,7 +1231,8 @@ int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct con
 	json_object_set_new(rec, "managed", json_false());
 	json_object_del(rec, "spec_hash");
 	json_object_del(rec, "spec");
-	static const char *const zero[] = {"pid", "shim_pid", "exit_code", "signal", "restart_count"};
+	static const char *const zero[] = {"pid", "shim_pid", "exit_code", "signal",
+					   "restart_count"};
 	for (size_t i = 0; i < ARRAY_SIZE(zero); i++)
 		json_object_set_new(rec, zero[i], json_integer(0));
 	json_object_set_new(rec, "oom_killed", json_false());
@@ -1230,8 +1240,7 @@ int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct con
 	json_t *net = json_object_get(rec, "network");
 	size_t k;
 	json_t *e;
-	json_array_foreach(json_object_get(net, "networks"), k, e)
-		json_object_del(e, "ip");
+	json_array_foreach(json_object_get(net, "networks"), k, e) json_object_del(e, "ip");
 	json_object_set_new(rec, "started_at", json_null());
 	json_object_set_new(rec, "finished_at", json_null());
 	if (usermap_adopt(d, rec, name, err) < 0)
@@ -1240,7 +1249,8 @@ int ctr_adopt_record(struct daemon *d, json_t *rec, const char *name, struct con
 	/* What the original was doing is not what this one does. */
 	static const char *const runtime_files[] = {"state.json", "shim.json", "runtime.json"};
 	for (size_t i = 0; i < ARRAY_SIZE(runtime_files); i++) {
-		autofree char *f = xasprintf("%s/containers/%s/%s", d->root, name, runtime_files[i]);
+		autofree char *f =
+			xasprintf("%s/containers/%s/%s", d->root, name, runtime_files[i]);
 		unlink(f);
 	}
 	autofree char *rdir = xasprintf("%s/containers/%s", d->run, name);

@@ -27,14 +27,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-
 enum ctr_state { CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED };
 enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 
 struct ctr_config {
 	char **command; /* what the user asked for (NULL: image CMD) */
-	char **argv;    /* resolved: entrypoint + command */
-	char **env;     /* resolved: image env + user env + HOSTNAME... */
+	char **argv;	/* resolved: entrypoint + command */
+	char **env;	/* resolved: image env + user env + HOSTNAME... */
 	char *workdir;
 	char *user; /* as given, "" for the image default */
 	uint32_t uid;
@@ -55,12 +54,12 @@ struct ctr_config {
 struct ctr_net {
 	int mode;
 	char **networks; /* NET_MODE_NETWORKS: names in order ("default" is the host's bridge) */
-	char *ip;        /* pinned IPv4 address on the first network, or NULL */
-	char **aliases;  /* extra names on every network */
-	char **dns;      /* nameservers; NULL: the host's */
-	char **publish;  /* "[IP:]HOST:CTR/proto", normalised */
-	char **addrs;    /* assigned IPv4, one per network ("" when none) */
-	char **addrs6;   /* assigned IPv6, one per network ("" when the network has none) */
+	char *ip;	 /* pinned IPv4 address on the first network, or NULL */
+	char **aliases;	 /* extra names on every network */
+	char **dns;	 /* nameservers; NULL: the host's */
+	char **publish;	 /* "[IP:]HOST:CTR/proto", normalised */
+	char **addrs;	 /* assigned IPv4, one per network ("" when none) */
+	char **addrs6;	 /* assigned IPv6, one per network ("" when the network has none) */
 };
 
 struct container;
@@ -100,7 +99,7 @@ struct container {
 	 */
 	char *rdir;
 	char *shim_socket;
-	char *cgroup; /* of the current or last start; NULL: <cgroup parent>/<name> */
+	char *cgroup;	   /* of the current or last start; NULL: <cgroup parent>/<name> */
 	char *start_error; /* why the last start failed; NULL after a good start */
 	bool storage_busy; /* a snapshot, rollback or clone runs on a worker (snapshot.c) */
 	bool cgroup_gone;  /* its shim reported removing the cgroup of the last run */
@@ -109,15 +108,15 @@ struct container {
 	bool stop_requested;
 	bool removing;
 	bool starting;
-	bool removed;       /* unlinked from the list, freed on the next loop turn */
-	bool aside;         /* being removed to be set aside (undo.c), not destroyed */
-	bool aside_running; /* it ran when it was set aside */
+	bool removed;	      /* unlinked from the list, freed on the next loop turn */
+	bool aside;	      /* being removed to be set aside (undo.c), not destroyed */
+	bool aside_running;   /* it ran when it was set aside */
 	char undone_hash[65]; /* managed: a spec hash `clbsd undo` turned back from */
-	bool managed;       /* made by the reconciler from the configuration */
-	char spec_hash[65]; /* managed: conf_container_hash() it was made from */
-	char *spec_text;    /* managed: conf_container_print() it was made from */
-	bool booted;        /* the reconciler started it for its current desired state */
-	bool oom_reported;  /* a container.oom event went out for this run */
+	bool managed;	      /* made by the reconciler from the configuration */
+	char spec_hash[65];   /* managed: conf_container_hash() it was made from */
+	char *spec_text;      /* managed: conf_container_print() it was made from */
+	bool booted;	      /* the reconciler started it for its current desired state */
+	bool oom_reported;    /* a container.oom event went out for this run */
 	struct bufferevent *watch;
 	bool watch_acked; /* the shim answered the wait request on watch */
 	bool legacy_rfiles; /* an older version's shim.json/runtime.json in dir, to go at the next start */
@@ -162,34 +161,34 @@ struct daemon {
 	struct container *ctrs;
 	int64_t started_ns;
 	struct event *sig_ev[4];
-	pid_t *reap;  /* shims that are our children (we are their subreaper) */
+	pid_t *reap; /* shims that are our children (we are their subreaper) */
 	size_t n_reap;
 	/* Declarative state (reconcile.c). */
-	char *confd;              /* conf.d beside the main config file */
-	struct conf *conf;        /* the last good configuration (NULL: none) */
-	struct conf *conf_next;   /* loaded while a pass ran; taken when it ends */
+	char *confd;		  /* conf.d beside the main config file */
+	struct conf *conf;	  /* the last good configuration (NULL: none) */
+	struct conf *conf_next;	  /* loaded while a pass ran; taken when it ends */
 	char (*conf_hashes)[65];  /* spec hashes of d->conf's containers, lazily */
 	uint64_t conf_generation; /* bumps on every accepted load */
 	int64_t conf_loaded_ns;
-	char *conf_error;         /* diagnostics of the last rejected load, or NULL */
-	struct reconcile_pass *pass; /* the pass running now, or NULL */
-	bool pass_pending;        /* a trigger came during the pass */
+	char *conf_error;		       /* diagnostics of the last rejected load, or NULL */
+	struct reconcile_pass *pass;	       /* the pass running now, or NULL */
+	bool pass_pending;		       /* a trigger came during the pass */
 	struct pass_waiter *pass_next_waiters; /* apply requests for the next pass */
-	int pass_backoff;         /* consecutive passes with failures */
-	struct event *pass_timer; /* deferred trigger, backoff and periodic resync */
-	json_t *last_pass;        /* summary of the last finished pass */
-	struct hooks_state *hooks; /* hooks.c */
-	struct health_run *health_runs; /* health.c: one per checked, running container */
+	int pass_backoff;		       /* consecutive passes with failures */
+	struct event *pass_timer;	       /* deferred trigger, backoff and periodic resync */
+	json_t *last_pass;		       /* summary of the last finished pass */
+	struct hooks_state *hooks;	       /* hooks.c */
+	struct health_run *health_runs;	       /* health.c: one per checked, running container */
 	struct events_sub *health_sub;
-	struct conf_watch *watch;  /* inotify on the configuration files */
-	bool conf_main_seen;       /* the main file existed at the last good load */
+	struct conf_watch *watch; /* inotify on the configuration files */
+	bool conf_main_seen;	  /* the main file existed at the last good load */
 	bool shutting_down;
-	struct pool *pool; /* pool.c: shims made ahead of starts */
-	struct dnet *net;  /* net.c: networks, addresses, the driver's queue */
-	json_t *asides;    /* undo.c: name -> {"image_id", "running"} of what is set aside */
+	struct pool *pool;	  /* pool.c: shims made ahead of starts */
+	struct dnet *net;	  /* net.c: networks, addresses, the driver's queue */
+	json_t *asides;		  /* undo.c: name -> {"image_id", "running"} of what is set aside */
 	struct dingress *ingress; /* ingress.c: the routing container and its nginx.conf */
-	json_t *decl_builds;      /* build.c: declared images being built (name -> true) */
-	bool root_shared;  /* our / propagates mounts to the namespaces made from it */
+	json_t *decl_builds;	  /* build.c: declared images being built (name -> true) */
+	bool root_shared;	  /* our / propagates mounts to the namespaces made from it */
 };
 
 /* usermap.c: host id ranges of containers with "userns": "auto" (see the file's comment) */
@@ -210,8 +209,8 @@ void usermap_remember(struct daemon *d, const char *name, const struct ctr_confi
  */
 int usermap_adopt(struct daemon *d, json_t *rec, const char *name, struct clbsd_err *err);
 /* Refuse (CLBSD_E_UNAVAIL, saying why) a storage or volume that cannot be idmapped. */
-int usermap_check_storage(struct daemon *d, const char *img_rootfs,
-			  const struct ctr_config *cfg, struct clbsd_err *err);
+int usermap_check_storage(struct daemon *d, const char *img_rootfs, const struct ctr_config *cfg,
+			  struct clbsd_err *err);
 /*
  * Mark the mounts of clbsd's own storage (under <root>: named volumes, the
  * container's hosts and resolv.conf) idmapped; host paths stay as they are.
@@ -271,8 +270,7 @@ void undo_recorded(struct container *c);
  * Replace container `name` with what was set aside at its last recreate,
  * and start it when it ran then. fn gets the restored container.
  */
-int ctr_undo(struct daemon *d, const char *name, ctr_done_fn fn, void *arg,
-	     struct clbsd_err *err);
+int ctr_undo(struct daemon *d, const char *name, ctr_done_fn fn, void *arg, struct clbsd_err *err);
 /* The aside of `name` as JSON, or NULL. */
 json_t *undo_info(struct daemon *d, const char *name);
 
@@ -287,8 +285,7 @@ void dnet_sync(struct daemon *d);
 /* Make the host match every network and running container (on the queue). */
 void dnet_repair(struct daemon *d);
 /* The "network", "ip", "aliases", "dns" and "publish" keys of a create request. */
-int dnet_parse_request(struct daemon *d, json_t *req, struct ctr_net *out,
-		       struct clbsd_err *err);
+int dnet_parse_request(struct daemon *d, json_t *req, struct ctr_net *out, struct clbsd_err *err);
 /* Addresses for a new container (kept in the IPAM pools); checks port clashes. */
 int dnet_assign(struct daemon *d, struct container *c, struct clbsd_err *err);
 /* The container is on one or more networks (needs an attach at start). */
@@ -340,8 +337,8 @@ int daemon_spawn_shim_fd(struct daemon *d, const char *const *argv, int fd3, pid
 struct container *ctr_find(struct daemon *d, const char *ref);
 int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clbsd_err *err);
 /* ctr_create() for the reconciler: the container is managed, made from this spec. */
-int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash,
-		       const char *spec_text, struct container **out, struct clbsd_err *err);
+int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash, const char *spec_text,
+		       struct container **out, struct clbsd_err *err);
 /*
  * The validation of POST /v1/containers for req (its "name" set), nothing
  * made: NULL and err as a create would answer, or {"config", "network",
@@ -386,8 +383,8 @@ int ctr_lookup_db(const char *text, const char *name, uint32_t *id, uint32_t *gi
 int ctr_read_tree_file(const char *const *roots, size_t n, const char *rel, char **text,
 		       struct clbsd_err *err);
 /* Resolve "UID[:GID]" or a passwd name against the container's file tree. */
-int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir,
-		     const char *user, uint32_t *uid, uint32_t *gid, struct clbsd_err *err);
+int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir, const char *user,
+		     uint32_t *uid, uint32_t *gid, struct clbsd_err *err);
 /* Remove everything of a stopped container (storage, cgroup, files, state). */
 int ctr_destroy(struct container *c, struct clbsd_err *err);
 /* ctr_destroy() answers this when the files must go on a worker (ctr_destroy_files). */
@@ -411,8 +408,8 @@ json_t *ctr_snapshot_list(struct container *c, struct clbsd_err *err);
 int ctr_rollback(struct container *c, const char *label, bool force, int stop_s, ctr_done_fn fn,
 		 void *arg, struct clbsd_err *err);
 /* fn gets the new container. */
-int ctr_clone(struct container *c, const char *label, const char *dst, ctr_done_fn fn,
-	      void *arg, struct clbsd_err *err);
+int ctr_clone(struct container *c, const char *label, const char *dst, ctr_done_fn fn, void *arg,
+	      struct clbsd_err *err);
 /* Take a scheduled snapshot now and keep the newest `keep` scheduled ones (core/snapsched.h). */
 void ctr_snapshot_scheduled(struct container *c, int keep);
 
@@ -422,8 +419,8 @@ struct export_opts {
 	const char *label; /* keep the export's snapshot under this label (NULL: a temporary one) */
 	const char *from;  /* only the changes since this kept snapshot (zfs) */
 };
-int ctr_export(struct container *c, const char *path, const struct export_opts *o,
-	       ctr_export_fn fn, void *arg, struct clbsd_err *err);
+int ctr_export(struct container *c, const char *path, const struct export_opts *o, ctr_export_fn fn,
+	       void *arg, struct clbsd_err *err);
 /*
  * fn gets the new container (or NULL and the error). name NULL: the exported
  * name. An incremental export updates that existing, stopped container.
@@ -470,7 +467,7 @@ void waiters_add(struct waiter **list, ctr_done_fn fn, void *arg);
 
 /* exec.c: a command inside a running container, output collected */
 struct ctr_exec_result {
-	int exit_code;       /* shell convention; 127 when it could not start */
+	int exit_code;	     /* shell convention; 127 when it could not start */
 	const char *failure; /* the stream broke before the exit (then exit_code is 0) */
 	const char *out, *err;
 	size_t out_len, err_len;
@@ -481,8 +478,8 @@ typedef void (*ctr_exec_fn)(const struct ctr_exec_result *r, void *arg);
 json_t *ctr_exec_request(struct container *c, char *const *argv, char *const *extra_env,
 			 const char *cwd, uint32_t uid, uint32_t gid);
 /* Start it; fn runs on the loop when it ends (also right away when it cannot start). */
-int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec_fn fn,
-		   void *arg, struct clbsd_err *err);
+int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec_fn fn, void *arg,
+		   struct clbsd_err *err);
 
 /* work.c: blocking jobs on a thread, completion on the loop */
 typedef void (*work_fn)(void *arg);
@@ -519,8 +516,7 @@ json_t *reconcile_status(struct daemon *d);
  * :state in conf.d/90-live.conf so the reconciler honours it, and reload.
  * Does nothing for containers the configuration does not declare.
  */
-int reconcile_record_state(struct daemon *d, const char *name, bool running,
-			   struct clbsd_err *err);
+int reconcile_record_state(struct daemon *d, const char *name, bool running, struct clbsd_err *err);
 void reconcile_init(struct daemon *d);
 void reconcile_release(struct daemon *d);
 

@@ -29,9 +29,9 @@ static void finish(struct ctr_exec *x, int code, const char *failure)
 {
 	x->r.exit_code = code;
 	x->r.failure = failure;
-	x->r.out = x->out.data ? x->out.data : (char *)(uintptr_t)"";
+	x->r.out = x->out.data ? x->out.data : (char *)(uintptr_t) "";
 	x->r.out_len = x->out.len;
-	x->r.err = x->err.data ? x->err.data : (char *)(uintptr_t)"";
+	x->r.err = x->err.data ? x->err.data : (char *)(uintptr_t) "";
 	x->r.err_len = x->err.len;
 	x->fn(&x->r, x->arg);
 	if (x->bev)
@@ -119,12 +119,12 @@ json_t *ctr_exec_request(struct container *c, char *const *argv, char *const *ex
 	return req;
 }
 
-int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec_fn fn,
-		   void *arg, struct clbsd_err *err)
+int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec_fn fn, void *arg,
+		   struct clbsd_err *err)
 {
 	if (c->state != CTR_RUNNING)
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH,
-					"container %s is not running", c->name);
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH, "container %s is not running",
+					c->name);
 	autofree char *line = json_line(req);
 	int fd = -1;
 	autofree char *rep = NULL;

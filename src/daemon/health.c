@@ -29,9 +29,9 @@ struct health_run {
 	char *name;
 	struct health_state st;
 	struct conf_health cfg; /* copied: the configuration may be replaced */
-	char **cmd;             /* owned copy of cfg.cmd */
+	char **cmd;		/* owned copy of cfg.cmd */
 	char *http_path;
-	struct event *timer;    /* next check */
+	struct event *timer;	/* next check */
 	struct event *deadline; /* the check in flight ran out of time */
 	struct event *probe_ev;
 	struct event *reap_ev;
@@ -147,7 +147,8 @@ static void finish(struct health_run *r, bool ok, int code, const char *out, siz
 		if (ch == HEALTH_BECAME_UNHEALTHY && r->cfg.restart_unhealthy) {
 			struct container *c = ctr_find(d, r->name);
 			if (c && c->state == CTR_RUNNING) {
-				log_warn("health", r->name, "unhealthy: restarting it (:restart-unhealthy)");
+				log_warn("health", r->name,
+					 "unhealthy: restarting it (:restart-unhealthy)");
 				ctr_stop(c, 10, stopped_for_restart, NULL);
 			}
 		}
@@ -224,8 +225,8 @@ static void on_cmd(const struct ctr_exec_result *res, void *arg)
 			buf_adds(&b, res->failure);
 		buf_add(&b, res->out, res->out_len);
 		buf_add(&b, res->err, res->err_len);
-		finish(r, !res->failure && res->exit_code == 0, res->exit_code, b.data ? b.data : "",
-		       b.len);
+		finish(r, !res->failure && res->exit_code == 0, res->exit_code,
+		       b.data ? b.data : "", b.len);
 		buf_release(&b);
 	}
 	free(x->name);
@@ -273,8 +274,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		};
 		rc = d->rt->probe(c->pid, &p, &r->probe_fd, &r->probe_pid, &err);
 		if (rc == 0) {
-			r->probe_ev = event_new(d->base, r->probe_fd, EV_READ | EV_PERSIST, on_probe,
-						r);
+			r->probe_ev =
+				event_new(d->base, r->probe_fd, EV_READ | EV_PERSIST, on_probe, r);
 			event_add(r->probe_ev, NULL);
 		}
 	}
@@ -335,7 +336,8 @@ static void on_event(const struct event_rec *e, void *arg)
 	struct daemon *d = arg;
 	if (!e->container)
 		return;
-	if (strcmp(e->type, "container.started") == 0 || strcmp(e->type, "container.adopted") == 0) {
+	if (strcmp(e->type, "container.started") == 0 ||
+	    strcmp(e->type, "container.adopted") == 0) {
 		struct container *c = ctr_find(d, e->container);
 		if (c)
 			health_start(d, c);
@@ -360,9 +362,9 @@ json_t *health_json(struct daemon *d, const char *name)
 	for (size_t i = 0; i < r->st.log_len; i++) {
 		const struct health_result *h = health_log_at(&r->st, i);
 		json_t *o = json_stringn(h->output, h->output_len);
-		json_array_append_new(log, json_pack("{s:b,s:i,s:o}", "ok", h->ok, "exit_code",
-						     h->exit_code, "output",
-						     o ? o : json_string("")));
+		json_array_append_new(log,
+				      json_pack("{s:b,s:i,s:o}", "ok", h->ok, "exit_code",
+						h->exit_code, "output", o ? o : json_string("")));
 	}
 	return json_pack("{s:s,s:i,s:I,s:o}", "status", health_status_name(r->st.status),
 			 "failures", r->st.failures, "checks", (json_int_t)r->st.checks, "log",

@@ -29,7 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HOOK_EVENT_OUTPUT 4096
+#define HOOK_EVENT_OUTPUT	4096
 #define FILE_CHANGE_DEBOUNCE_MS 200
 
 struct actor_entry {
@@ -122,9 +122,9 @@ static void report(struct hook_job *j, int code, bool timed_out, const char *out
 	/* Do not cut a UTF-8 sequence in half. */
 	while (n > 0 && n < len && ((unsigned char)out[n] & 0xC0) == 0x80)
 		n--;
-	json_t *attrs = json_pack("{s:s,s:s,s:i,s:b,s:I}", "event", j->event, "command", j->what,
-				  "exit_code", code, "timed_out", timed_out, "duration_ms",
-				  (json_int_t)ms);
+	json_t *attrs =
+		json_pack("{s:s,s:s,s:i,s:b,s:I}", "event", j->event, "command", j->what,
+			  "exit_code", code, "timed_out", timed_out, "duration_ms", (json_int_t)ms);
 	json_t *o = json_stringn(out ? out : "", n);
 	json_object_set_new(attrs, "output", o ? o : json_string("(the output is not UTF-8)"));
 	if (failure)
@@ -169,7 +169,8 @@ static void job_run(struct actor *a, void *arg)
 			report(j, 0, false, NULL, 0, 0, "the container is not running");
 			return;
 		}
-		json_t *req = ctr_exec_request(c, j->cmd.argv, j->env, NULL, c->cfg.uid, c->cfg.gid);
+		json_t *req =
+			ctr_exec_request(c, j->cmd.argv, j->env, NULL, c->cfg.uid, c->cfg.gid);
 		r = ctr_exec_start(c, req, HOOK_OUTPUT_MAX, exec_done, j, &err);
 		json_decref(req);
 	} else if (j->cmd.type == CONF_CMD_SHELL) {
@@ -363,8 +364,8 @@ static void watch_add(struct daemon *d, const char *ctr, size_t hook, int fd, co
 		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
 		/* O_NOFOLLOW|O_DIRECTORY: a symlink, even to a directory, is not entered. */
-		autoclose int sub =
-		    openat(dirfd(dir), de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		autoclose int sub = openat(dirfd(dir), de->d_name,
+					   O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		struct stat st;
 		if (sub < 0 || fstat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
 			continue;

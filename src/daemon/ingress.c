@@ -48,7 +48,7 @@ struct dingress {
 	char *dir;     /* <root>/ingress */
 	char *nginx;   /* the host's nginx, or NULL */
 	bool warned_nginx;
-	int n_routes;  /* of the last sync */
+	int n_routes; /* of the last sync */
 };
 
 static void sync_now(struct daemon *d);
@@ -234,8 +234,8 @@ static void image_done(void *arg)
 	struct dingress *g = d->ingress;
 	struct image *img = NULL;
 	if (j->rc == 0)
-		j->rc = image_commit(&d->images, j->staging, &j->cfg, INGRESS_IMAGE, ctr_image_in_use,
-				     d, &img, &j->err);
+		j->rc = image_commit(&d->images, j->staging, &j->cfg, INGRESS_IMAGE,
+				     ctr_image_in_use, d, &img, &j->err);
 	else
 		fs_rm_rf(j->staging, &(struct clbsd_err){0});
 	if (j->rc < 0) {
@@ -284,7 +284,8 @@ static void ensure_container(struct daemon *d)
 		autofree char *conf = xasprintf("%s/nginx.conf", g->dir);
 		autofree char *elog = xasprintf("%s/logs/error.log", g->dir);
 		json_t *vols = json_array();
-		json_array_append_new(vols, json_pack("{s:s,s:s}", "source", g->dir, "dest", g->dir));
+		json_array_append_new(vols,
+				      json_pack("{s:s,s:s}", "source", g->dir, "dest", g->dir));
 		/* :tls files are read by nginx at their host paths. */
 		struct strv dirs = STRV_INIT;
 		for (size_t i = 0; d->conf && i < d->conf->ncontainers; i++) {
@@ -302,24 +303,25 @@ static void ensure_container(struct daemon *d)
 					seen |= strcmp(dirs.v[m], dir) == 0;
 				if (!seen && fs_is_dir(dir)) {
 					strv_push(&dirs, dir);
-					json_array_append_new(vols, json_pack("{s:s,s:s,s:b}", "source",
-									       dir, "dest", dir,
-									       "readonly", 1));
+					json_array_append_new(vols, json_pack("{s:s,s:s,s:b}",
+									      "source", dir, "dest",
+									      dir, "readonly", 1));
 				}
 			}
 		}
 		strv_release(&dirs);
 		/* The image's entrypoint is the nginx binary; these are its arguments. */
-		json_t *req = json_pack("{s:s,s:s,s:[s,s,s,s,s,s,s,s],s:s,s:o,s:s,s:s}", "name",
-					INGRESS_NAME, "image", INGRESS_IMAGE, "command", "-p",
-					prefix, "-c", conf, "-e", elog, "-g", "daemon off;",
-					"network", "host", "volumes", vols, "restart", "always",
-					"user", "0:0");
+		json_t *req =
+			json_pack("{s:s,s:s,s:[s,s,s,s,s,s,s,s],s:s,s:o,s:s,s:s}", "name",
+				  INGRESS_NAME, "image", INGRESS_IMAGE, "command", "-p", prefix,
+				  "-c", conf, "-e", elog, "-g", "daemon off;", "network", "host",
+				  "volumes", vols, "restart", "always", "user", "0:0");
 		int r = ctr_create(d, req, &c, &err);
 		json_decref(req);
 		if (r < 0) {
 			log_error("ingress", NULL, "the routing container: %s", err.msg);
-			daemon_event(d, "ingress.failed", NULL, json_pack("{s:s}", "message", err.msg));
+			daemon_event(d, "ingress.failed", NULL,
+				     json_pack("{s:s}", "message", err.msg));
 			return;
 		}
 		log_info("ingress", NULL, "made the routing container %s", INGRESS_NAME);
@@ -376,8 +378,9 @@ static void sync_now(struct daemon *d)
 	if (!g->nginx) {
 		ingress_set_release(&set);
 		if (!g->warned_nginx)
-			log_error("ingress", NULL, "containers have :domain, but nginx is not "
-						   "installed on this host (scripts/deps.sh installs it)");
+			log_error("ingress", NULL,
+				  "containers have :domain, but nginx is not "
+				  "installed on this host (scripts/deps.sh installs it)");
 		g->warned_nginx = true;
 		return;
 	}
@@ -422,7 +425,7 @@ void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad
 	struct container *r = ctr_find(d, INGRESS_NAME);
 #define LINE(ok, ...)                                                                              \
 	do {                                                                                       \
-		json_array_append_new(checks, json_sprintf(__VA_ARGS__));                         \
+		json_array_append_new(checks, json_sprintf(__VA_ARGS__));                          \
 		if (!(ok))                                                                         \
 			(*bad)++;                                                                  \
 	} while (0)
@@ -432,25 +435,29 @@ void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad
 	else
 		LINE(true, "ok ingress: the routing container runs nginx (pid %d)", (int)r->pid);
 	if (!addr)
-		LINE(false, "bad ingress: %s has no address to route to; fix: give it a network "
-			    "(:network bridge or a network name, or host)",
+		LINE(false,
+		     "bad ingress: %s has no address to route to; fix: give it a network "
+		     "(:network bridge or a network name, or host)",
 		     name);
 	else if (state == INGRESS_UP)
 		LINE(true, "ok ingress: %s takes traffic at %s:%d", name, addr, ct->port);
 	else if (state == INGRESS_STARTING)
-		LINE(false, "bad ingress: %s is starting or its health check has not passed yet; "
-			    "its names answer 503 until then",
+		LINE(false,
+		     "bad ingress: %s is starting or its health check has not passed yet; "
+		     "its names answer 503 until then",
 		     name);
 	else
-		LINE(false, "bad ingress: %s is stopped, failed or unhealthy; its names answer "
-			    "503; fix: start it, or see 'clbsd inspect %s' (health)",
+		LINE(false,
+		     "bad ingress: %s is stopped, failed or unhealthy; its names answer "
+		     "503; fix: start it, or see 'clbsd inspect %s' (health)",
 		     name, name);
 	/* What nginx serves: the rendered file names each routed host. */
 	autofree char *path = xasprintf("%s/nginx.conf", g->dir);
 	autofree char *text = NULL;
 	struct clbsd_err err;
 	if (fs_read_file(path, &text, NULL, &err) < 0) {
-		LINE(false, "bad ingress: no nginx.conf yet; fix: see 'clbsd events --type ingress'");
+		LINE(false,
+		     "bad ingress: no nginx.conf yet; fix: see 'clbsd events --type ingress'");
 	} else {
 		for (size_t i = 0; ct->domains[i]; i++) {
 			autofree char *full = NULL;
@@ -460,9 +467,10 @@ void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad
 			if (strstr(text, full))
 				LINE(true, "ok ingress: nginx.conf routes %s", full);
 			else
-				LINE(false, "bad ingress: nginx.conf does not route %s yet (an apply "
-					    "is pending or was rejected); fix: see 'clbsd events "
-					    "--type ingress'",
+				LINE(false,
+				     "bad ingress: nginx.conf does not route %s yet (an apply "
+				     "is pending or was rejected); fix: see 'clbsd events "
+				     "--type ingress'",
 				     full);
 		}
 	}
@@ -471,9 +479,9 @@ void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad
 
 bool ingress_event_matters(const char *type)
 {
-	static const char *const types[] = {"config.loaded",	   "container.started",
-					    "container.exited",	   "container.removed",
-					    "container.health",	   "container.adopted",
+	static const char *const types[] = {"config.loaded",	    "container.started",
+					    "container.exited",	    "container.removed",
+					    "container.health",	    "container.adopted",
 					    "container.restarting", "container.created"};
 	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
 		if (strcmp(type, types[i]) == 0)

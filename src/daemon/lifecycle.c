@@ -25,10 +25,10 @@
 
 extern char **environ;
 
-#define START_TIMEOUT_S   60
-#define BACKOFF_BASE_MS   100
-#define BACKOFF_MAX_MS    30000
-#define BACKOFF_RESET_NS  (10LL * 1000000000LL)
+#define START_TIMEOUT_S	 60
+#define BACKOFF_BASE_MS	 100
+#define BACKOFF_MAX_MS	 30000
+#define BACKOFF_RESET_NS (10LL * 1000000000LL)
 
 static void shim_gone(struct container *c);
 static void on_exit_info(struct container *c, int code, int sig, bool oom, int64_t finished,
@@ -345,8 +345,7 @@ static void started(struct container *c)
 	if (ctr_save(c, &err) < 0)
 		log_error("container", c->name, "%s", err.msg);
 	daemon_event(c->d, "container.started", c->name,
-		     json_pack("{s:i,s:i}", "pid", (int)c->pid, "restart_count",
-			       c->restart_count));
+		     json_pack("{s:i,s:i}", "pid", (int)c->pid, "restart_count", c->restart_count));
 	log_info("container", c->name, "started (pid %d)", (int)c->pid);
 	start_finish(c, NULL);
 	if (!c->watch)
@@ -585,11 +584,24 @@ static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd
 		c->cgroup = xasprintf("%s/%s", d->cgroup_parent, c->name);
 		if (write_spec(c, spec_path, err) < 0)
 			return -err->code;
-		const char *argv[] = {d->shim_path, "--name", c->name, "--spec", spec_path,
-				      "--socket", c->shim_socket, "--state", state_path,
-				      "--log-dir", log_dir, "--ready-fd", "3",
-				      "--log-level", log_level_name(log_get_level()),
-				      NULL, NULL, NULL};
+		const char *argv[] = {d->shim_path,
+				      "--name",
+				      c->name,
+				      "--spec",
+				      spec_path,
+				      "--socket",
+				      c->shim_socket,
+				      "--state",
+				      state_path,
+				      "--log-dir",
+				      log_dir,
+				      "--ready-fd",
+				      "3",
+				      "--log-level",
+				      log_level_name(log_get_level()),
+				      NULL,
+				      NULL,
+				      NULL};
 		size_t k = 15;
 		if (hold)
 			argv[k++] = "--hold";
@@ -846,8 +858,8 @@ static void on_exit_info(struct container *c, int code, int sig, bool oom, int64
 		log_error("container", c->name, "%s", err.msg);
 	if (oom && !c->oom_reported)
 		daemon_event(c->d, "container.oom", c->name, json_pack("{s:i}", "oom_kills", 1));
-	json_t *attrs = json_pack("{s:i,s:i,s:b}", "exit_code", code, "signal", sig,
-				  "oom_killed", oom);
+	json_t *attrs =
+		json_pack("{s:i,s:i,s:b}", "exit_code", code, "signal", sig, "oom_killed", oom);
 	if (while_down)
 		json_object_set_new(attrs, "while_daemon_down", json_true());
 	daemon_event(c->d, "container.exited", c->name, attrs);
@@ -950,8 +962,8 @@ void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg)
 int ctr_kill(struct container *c, int sig, struct clbsd_err *err)
 {
 	if (c->state != CTR_RUNNING)
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH,
-					"container %s is not running", c->name);
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH, "container %s is not running",
+					c->name);
 	if (sig == SIGKILL)
 		c->stop_requested = true;
 	return send_kill(c, sig, sig == SIGKILL, err);
@@ -993,10 +1005,11 @@ void ctr_remove(struct container *c, bool force, ctr_done_fn fn, void *arg)
 		return;
 	}
 	if (c->storage_busy) {
-		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EBUSY,
-				 "container %s: a snapshot, rollback or clone is running; remove it "
-				 "when that is done",
-				 c->name);
+		clbsd_err_setmsg(
+			&err, CLBSD_E_CONFLICT, EBUSY,
+			"container %s: a snapshot, rollback or clone is running; remove it "
+			"when that is done",
+			c->name);
 		if (fn)
 			fn(c, &err, arg);
 		return;
@@ -1094,8 +1107,9 @@ static bool adopt_unannounced(struct container *c)
 	c->exit_code = 0;
 	if (ctr_save(c, &err) < 0)
 		log_error("container", c->name, "%s", err.msg);
-	log_info("container", c->name, "adopted a shim whose start the previous daemon did not see "
-					 "finish (pid %d)",
+	log_info("container", c->name,
+		 "adopted a shim whose start the previous daemon did not see "
+		 "finish (pid %d)",
 		 (int)pid);
 	daemon_event(c->d, "container.adopted", c->name, json_pack("{s:i}", "pid", (int)pid));
 	return true;

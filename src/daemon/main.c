@@ -196,21 +196,23 @@ static int storage_open(struct daemon *d, struct clbsd_err *err)
 		const struct conf_host *h = &conf->host;
 		const char *want = h->driver == CONF_STORAGE_ZFS ? "zfs" : "dir";
 		if (h->dir_path && strcmp(h->dir_path, d->root) != 0) {
-			int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						 "%s: (host :storage (:driver dir :path \"%s\")) is not "
-						 "the daemon's root %s; start clbsdd with --root %s",
-						 d->config, h->dir_path, d->root, h->dir_path);
+			int r = clbsd_err_setmsg(
+				err, CLBSD_E_INVALID, EINVAL,
+				"%s: (host :storage (:driver dir :path \"%s\")) is not "
+				"the daemon's root %s; start clbsdd with --root %s",
+				d->config, h->dir_path, d->root, h->dir_path);
 			conf_free(conf);
 			conf_diags_release(&diags);
 			return r;
 		}
-		if (rdriver && (strcmp(rdriver, want) != 0 ||
-				(h->driver == CONF_STORAGE_ZFS &&
-				 (strcmp(pool ? pool : "", h->pool) != 0 ||
-				  strcmp(ds ? ds : "", h->root) != 0)))) {
+		if (rdriver &&
+		    (strcmp(rdriver, want) != 0 ||
+		     (h->driver == CONF_STORAGE_ZFS && (strcmp(pool ? pool : "", h->pool) != 0 ||
+							strcmp(ds ? ds : "", h->root) != 0)))) {
 			int r = clbsd_err_setmsg(
 				err, CLBSD_E_CONFLICT, EEXIST,
-				"%s asks for %s storage%s%s, but the containers under %s live on %s "
+				"%s asks for %s storage%s%s, but the containers under %s live on "
+				"%s "
 				"storage%s%s (recorded in %s); moving them between drivers is done "
 				"with export and import, not by editing the configuration",
 				d->config, want, h->driver == CONF_STORAGE_ZFS ? " on " : "",
@@ -236,13 +238,13 @@ static int storage_open(struct daemon *d, struct clbsd_err *err)
 	conf_diags_release(&diags);
 
 	int r = strcmp(driver, "zfs") == 0 ? storage_zfs_open(pool, ds, d->root, &d->storage, err)
-					    : storage_dir_open(d->root, &d->storage, err);
+					   : storage_dir_open(d->root, &d->storage, err);
 	if (r < 0)
 		return clbsd_err_prefix(err, "%s storage", driver);
 	if (!rdriver) {
-		json_t *j = strcmp(driver, "zfs") == 0
-				    ? json_pack("{s:s,s:s,s:s}", "driver", driver, "pool", pool, "root", ds)
-				    : json_pack("{s:s}", "driver", driver);
+		json_t *j = strcmp(driver, "zfs") == 0 ? json_pack("{s:s,s:s,s:s}", "driver",
+								   driver, "pool", pool, "root", ds)
+						       : json_pack("{s:s}", "driver", driver);
 		autofree char *text = json_dumps(j, JSON_COMPACT);
 		json_decref(j);
 		if (fs_write_atomic(rec_path, text, strlen(text), 0600, err) < 0) {
@@ -266,7 +268,8 @@ static bool root_is_shared(void)
 		if (sscanf(line, "%*d %*d %*s %*s %4095s", mnt) == 1 && strcmp(mnt, "/") == 0) {
 			char *sep = strstr(line, " - ");
 			char *sh = strstr(line, " shared:");
-			shared = sh && sep && sh < sep; /* the last "/" entry is the one in effect */
+			shared =
+				sh && sep && sh < sep; /* the last "/" entry is the one in effect */
 		}
 	}
 	fclose(f);
@@ -381,8 +384,18 @@ int main(int argc, char **argv)
 	const char *config = "/etc/clbsd/clbsd.conf", *shim = NULL;
 	const char *busybox = "/bin/busybox", *cgparent = "clbsd";
 	bool check = false;
-	enum { O_ROOT = 256, O_RUN, O_SOCKET, O_CONFIG, O_LOGLEVEL, O_SHIM, O_BUSYBOX, O_CGPARENT,
-	       O_POOL, O_VERSION };
+	enum {
+		O_ROOT = 256,
+		O_RUN,
+		O_SOCKET,
+		O_CONFIG,
+		O_LOGLEVEL,
+		O_SHIM,
+		O_BUSYBOX,
+		O_CGPARENT,
+		O_POOL,
+		O_VERSION
+	};
 	long long pool = 2;
 	static const struct option opts[] = {
 		{"root", required_argument, NULL, O_ROOT},
@@ -561,7 +574,9 @@ int main(int argc, char **argv)
 		log_warn("daemon", NULL, "%s", err.msg);
 	log_info("daemon", NULL, "clbsdd %s serving %s (root %s, storage %s%s%s)", CLBSD_VERSION,
 		 d.socket, d.root, d.storage.ops->name,
-		 d.storage.pool ? " on " : d.storage.have_overlay ? " with overlayfs" : " by copy",
+		 d.storage.pool		  ? " on "
+		 : d.storage.have_overlay ? " with overlayfs"
+					  : " by copy",
 		 d.storage.pool ? d.storage.dataset : "");
 
 	event_base_dispatch(d.base);

@@ -49,10 +49,10 @@ struct net_job {
 	void (*done)(struct net_job *j);
 	struct daemon *d;
 	struct dnet_snap *snap;
-	char *name;            /* the container (or NULL) */
-	pid_t pid;             /* attach: the held init */
-	struct container *c;   /* attach: whom to answer (checked against name) */
-	dnet_done_fn fn;       /* attach */
+	char *name;	     /* the container (or NULL) */
+	pid_t pid;	     /* attach: the held init */
+	struct container *c; /* attach: whom to answer (checked against name) */
+	dnet_done_fn fn;     /* attach */
 	dnet_doctor_fn doctor_fn;
 	void *arg;
 	struct clbsd_err err;
@@ -69,7 +69,7 @@ struct dnet {
 	struct dnet_network *nets;
 	size_t n;
 	json_t *api_nets; /* array of {name, subnet, subnet6, internal} from networks.json */
-	json_t *alloc;    /* object: network name -> subnet the daemon chose (allocated.json) */
+	json_t *alloc;	  /* object: network name -> subnet the daemon chose (allocated.json) */
 	struct net_job *queue, *queue_tail;
 	bool busy;
 	bool synced; /* the first sync ran (it repairs) */
@@ -82,7 +82,7 @@ struct dnet_snap {
 	struct net_network *nets;
 	struct net_container *ctrs;
 	struct strv strings; /* everything the state points at */
-	void **blocks;       /* arrays it points at */
+	void **blocks;	     /* arrays it points at */
 	size_t n_blocks;
 };
 
@@ -172,8 +172,7 @@ static void snap_container(struct dnet_snap *s, const struct container *c, pid_t
  * Every network and every container on one. Running containers carry their
  * init's pid; `extra` (with extra_pid) is one not yet marked running.
  */
-static struct dnet_snap *snapshot(struct daemon *d, const struct container *extra,
-				  pid_t extra_pid)
+static struct dnet_snap *snapshot(struct daemon *d, const struct container *extra, pid_t extra_pid)
 {
 	struct dnet *n = d->net;
 	struct dnet_snap *s = xcalloc(1, sizeof(*s));
@@ -209,9 +208,9 @@ static struct dnet_snap *snapshot(struct daemon *d, const struct container *extr
 			known &= find_net(n, c->net.networks[i]) != NULL;
 		if (!known)
 			continue;
-		pid_t pid = c == extra ? extra_pid
+		pid_t pid = c == extra					 ? extra_pid
 			    : c->state == CTR_RUNNING && c->net_attached ? c->pid
-									  : 0;
+									 : 0;
 		snap_container(s, c, pid, &s->ctrs[k++]);
 	}
 	free(all);
@@ -406,8 +405,7 @@ static bool same_net(const struct dnet_network *a, const struct dnet_network *b)
 	return strcmp(a->bridge, b->bridge) == 0 && a->internal == b->internal &&
 	       a->subnet4.len == b->subnet4.len &&
 	       net_addr_eq(&a->subnet4.addr, &b->subnet4.addr) &&
-	       a->subnet6.len == b->subnet6.len &&
-	       net_addr_eq(&a->subnet6.addr, &b->subnet6.addr);
+	       a->subnet6.len == b->subnet6.len && net_addr_eq(&a->subnet6.addr, &b->subnet6.addr);
 }
 
 static void net_release(struct dnet_network *nw)
@@ -509,8 +507,9 @@ static int allocate_subnet(struct daemon *d, const char *name, const struct dnet
 		log_info("net", NULL, "network %s: allocated subnet %s", name, buf);
 		return 0;
 	}
-	log_error("net", NULL, "network %s: no free /24 left in 10.89.0.0-10.254.255.0; give it "
-			       ":subnet",
+	log_error("net", NULL,
+		  "network %s: no free /24 left in 10.89.0.0-10.254.255.0; give it "
+		  ":subnet",
 		  name);
 	return -1;
 }
@@ -556,7 +555,8 @@ void dnet_sync(struct daemon *d)
 			dup |= strcmp(v[k].name, name) == 0;
 		if (dup) {
 			log_warn("net", NULL,
-				 "network %s is declared in the configuration and was also made with "
+				 "network %s is declared in the configuration and was also made "
+				 "with "
 				 "'clbsd network create'; the configuration's wins",
 				 name);
 			continue;
@@ -700,8 +700,7 @@ static char **str_or_strv(json_t *v, bool *bad_type)
 }
 
 /* :network words: the mode and, for networks, their names (bridge is "default"). */
-static int parse_words(struct daemon *d, char **words, struct ctr_net *out,
-		       struct clbsd_err *err)
+static int parse_words(struct daemon *d, char **words, struct ctr_net *out, struct clbsd_err *err)
 {
 	size_t nw = strv_len(words);
 	enum net_mode mode;
@@ -720,11 +719,14 @@ static int parse_words(struct daemon *d, char **words, struct ctr_net *out,
 			if (!find_net(d->net, name)) {
 				strv_release(&names);
 				if (strcmp(name, NET_DEFAULT) == 0)
-					return bad(err, "network bridge: this host has no bridge; add "
-							":network (:bridge \"clbsd0\" :subnet "
-							"\"10.88.0.0/24\") to the (host ...) form of the "
-							"configuration");
-				return bad(err, "no network named %s ('clbsd network ls' lists them)",
+					return bad(
+						err,
+						"network bridge: this host has no bridge; add "
+						":network (:bridge \"clbsd0\" :subnet "
+						"\"10.88.0.0/24\") to the (host ...) form of the "
+						"configuration");
+				return bad(err,
+					   "no network named %s ('clbsd network ls' lists them)",
 					   name);
 			}
 			for (size_t k = 0; k < names.n; k++)
@@ -746,9 +748,10 @@ static int parse_words(struct daemon *d, char **words, struct ctr_net *out,
 /* ip, aliases, dns and publish of a create request, once the mode is known. */
 static int parse_rest(struct ctr_net *out, const char *ip, char **pub, struct clbsd_err *err)
 {
-	const char *need = pub && pub[0] ? "publishing ports" : ip ? "\"ip\""
-						      : out->aliases && out->aliases[0] ? "aliases"
-											  : NULL;
+	const char *need = pub && pub[0]		     ? "publishing ports"
+			   : ip				     ? "\"ip\""
+			   : out->aliases && out->aliases[0] ? "aliases"
+							     : NULL;
 	if (need && out->mode != NET_MODE_NETWORKS)
 		return bad(err, "%s needs a network, but the container's network is %s", need,
 			   out->mode == NET_MODE_HOST ? "host" : "none");
@@ -762,8 +765,9 @@ static int parse_rest(struct ctr_net *out, const char *ip, char **pub, struct cl
 	}
 	for (size_t i = 0; out->aliases && out->aliases[i]; i++)
 		if (!valid_name(out->aliases[i]))
-			return bad(err, "alias \"%s\" is not a DNS label (lowercase letters, digits, "
-					"inner hyphens)",
+			return bad(err,
+				   "alias \"%s\" is not a DNS label (lowercase letters, digits, "
+				   "inner hyphens)",
 				   out->aliases[i]);
 	for (size_t i = 0; out->dns && out->dns[i]; i++) {
 		struct net_addr a;
@@ -784,8 +788,7 @@ static int parse_rest(struct ctr_net *out, const char *ip, char **pub, struct cl
 	return 0;
 }
 
-int dnet_parse_request(struct daemon *d, json_t *req, struct ctr_net *out,
-		       struct clbsd_err *err)
+int dnet_parse_request(struct daemon *d, json_t *req, struct ctr_net *out, struct clbsd_err *err)
 {
 	memset(out, 0, sizeof(*out));
 	bool bt;
@@ -1141,9 +1144,9 @@ int ctr_net_from_json(const json_t *j, struct ctr_net *cn)
 		return 0;
 	}
 	const char *m = json_str(j, "mode");
-	cn->mode = m && strcmp(m, "host") == 0	      ? NET_MODE_HOST
+	cn->mode = m && strcmp(m, "host") == 0	     ? NET_MODE_HOST
 		   : m && strcmp(m, "networks") == 0 ? NET_MODE_NETWORKS
-						      : NET_MODE_NONE;
+						     : NET_MODE_NONE;
 	json_t *nets = json_object_get(j, "networks");
 	size_t i;
 	json_t *e;
@@ -1186,16 +1189,16 @@ static json_t *net_json(struct daemon *d, const struct dnet_network *nw)
 							? c->net.addrs[i]
 							: "";
 				json_array_append_new(ctrs, json_pack("{s:s,s:s,s:s}", "name",
-								       c->name, "ip", a, "state",
-								       ctr_state_name(c->state)));
+								      c->name, "ip", a, "state",
+								      ctr_state_name(c->state)));
 			}
 	}
-	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:I,s:I,s:o}", "name",
-			 strcmp(nw->name, NET_DEFAULT) == 0 ? "bridge" : nw->name, "id", nw->name,
-			 "bridge", nw->bridge, "subnet", net_prefix_fmt(&nw->subnet4, sub),
-			 "internal", nw->internal, "gateway", net_addr_fmt(&g, gw), "used",
-			 (json_int_t)ipam_used(&nw->ipam), "capacity",
-			 (json_int_t)ipam_capacity(&nw->ipam), "containers", ctrs);
+	json_t *j = json_pack(
+		"{s:s,s:s,s:s,s:s,s:b,s:s,s:I,s:I,s:o}", "name",
+		strcmp(nw->name, NET_DEFAULT) == 0 ? "bridge" : nw->name, "id", nw->name, "bridge",
+		nw->bridge, "subnet", net_prefix_fmt(&nw->subnet4, sub), "internal", nw->internal,
+		"gateway", net_addr_fmt(&g, gw), "used", (json_int_t)ipam_used(&nw->ipam),
+		"capacity", (json_int_t)ipam_capacity(&nw->ipam), "containers", ctrs);
 	if (nw->subnet6.addr.family) {
 		char s6[NET_PREFIX_STRLEN], g6[NET_ADDR_STRLEN];
 		struct net_addr gw6;

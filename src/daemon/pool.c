@@ -28,10 +28,10 @@
 
 struct pool_entry {
 	struct daemon *d;
-	char *cgroup;   /* <cgroup parent>/<slot> */
-	char *socket;   /* <run>/pool/<slot>.sock */
+	char *cgroup;	/* <cgroup parent>/<slot> */
+	char *socket;	/* <run>/pool/<slot>.sock */
 	pid_t shim_pid; /* once ready */
-	int fd;         /* our end of the ready pipe */
+	int fd;		/* our end of the ready pipe */
 	struct event *ev;
 	struct buf line;
 	bool ready;
@@ -42,9 +42,9 @@ struct pool {
 	size_t want;
 	struct pool_entry *entries;
 	struct event *timer;
-	int failures;   /* consecutive failed entries */
-	bool fill_due;  /* refill once the current start is answered */
-	int zygote;     /* our end of the zygote's socket, or -1 */
+	int failures;	      /* consecutive failed entries */
+	bool fill_due;	      /* refill once the current start is answered */
+	int zygote;	      /* our end of the zygote's socket, or -1 */
 	int64_t zygote_tried; /* when it was last started (monotonic ns) */
 };
 
@@ -203,7 +203,8 @@ static void on_entry(evutil_socket_t fd, short what, void *arg)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		entry_failed(e, e->ready ? "it exited while waiting" : "it exited before reporting");
+		entry_failed(e,
+			     e->ready ? "it exited while waiting" : "it exited before reporting");
 		return;
 	}
 	if (e->ready)
@@ -239,8 +240,11 @@ static int entry_spawn(struct daemon *d, struct clbsd_err *err)
 	e->fd = -1;
 	e->cgroup = xasprintf("%s/%s", d->cgroup_parent, slot);
 	e->socket = xasprintf("%s/pool/%s.sock", d->run, slot);
-	const char *argv[] = {d->shim_path, "--pool", "--cgroup", e->cgroup, "--socket", e->socket,
-			      "--ready-fd", "3", "--log-level", log_level_name(log_get_level()),
+	const char *argv[] = {d->shim_path,  "--pool",
+			      "--cgroup",    e->cgroup,
+			      "--socket",    e->socket,
+			      "--ready-fd",  "3",
+			      "--log-level", log_level_name(log_get_level()),
 			      NULL};
 	if (zygote_spawn(d, argv, &e->fd) < 0) {
 		pid_t first;

@@ -36,9 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RESYNC_S        30
-#define BACKOFF_MAX_S   30
-#define STOP_TIMEOUT_S  10
+#define RESYNC_S       30
+#define BACKOFF_MAX_S  30
+#define STOP_TIMEOUT_S 10
 
 struct pass_waiter {
 	pass_done_fn fn;
@@ -52,7 +52,7 @@ struct reconcile_pass {
 	struct plan plan;
 	struct strv names; /* the actions' names, copied: inputs go away after planning */
 	size_t next;
-	char **failed;  /* containers whose action failed in this pass */
+	char **failed; /* containers whose action failed in this pass */
 	size_t n_failed;
 	json_t *results;
 	int64_t started_ns;
@@ -125,9 +125,10 @@ static void apply_live(struct daemon *d)
 		const struct conf_container *ct = conf_container_find(d->conf, c->name);
 		if (!ct)
 			continue;
-		enum restart_policy rp = ct->restart == CONF_RESTART_ALWAYS	 ? RESTART_ALWAYS
-					 : ct->restart == CONF_RESTART_ON_FAILURE ? RESTART_ON_FAILURE
-										  : RESTART_NO;
+		enum restart_policy rp = ct->restart == CONF_RESTART_ALWAYS ? RESTART_ALWAYS
+					 : ct->restart == CONF_RESTART_ON_FAILURE
+						 ? RESTART_ON_FAILURE
+						 : RESTART_NO;
 		int max = ct->restart == CONF_RESTART_ON_FAILURE ? ct->restart_max : 0;
 		if (rp != c->cfg.restart || max != c->cfg.max_retries) {
 			c->cfg.restart = rp;
@@ -171,7 +172,6 @@ static void apply_live(struct daemon *d)
 	}
 }
 
-
 int config_reload(struct daemon *d, struct clbsd_err *err)
 {
 	struct conf_diags diags = CONF_DIAGS_INIT;
@@ -193,9 +193,8 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 			     json_pack("{s:s,s:I,s:I}", "errors", d->conf_error, "count",
 				       (json_int_t)n, "generation",
 				       (json_int_t)d->conf_generation));
-		log_error("config", NULL,
-			  "%s rejected (%zu error%s); keeping generation %llu:\n%s", d->config, n,
-			  n == 1 ? "" : "s", (unsigned long long)d->conf_generation,
+		log_error("config", NULL, "%s rejected (%zu error%s); keeping generation %llu:\n%s",
+			  d->config, n, n == 1 ? "" : "s", (unsigned long long)d->conf_generation,
 			  d->conf_error);
 		int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", d->conf_error);
 		conf_diags_release(&diags);
@@ -304,7 +303,7 @@ static const char (*hashes_of(struct daemon *d, const struct conf *conf))[65]
 		for (size_t i = 0; i < conf->ncontainers; i++)
 			conf_container_hash(conf->containers[i], d->conf_hashes[i]);
 	}
-	return (const char (*)[65])d->conf_hashes;
+	return (const char(*)[65])d->conf_hashes;
 }
 
 /*
@@ -435,8 +434,8 @@ static void inputs_release(struct inputs *in, size_t nc)
 
 static json_t *action_json(const struct plan_action *a)
 {
-	return json_pack("{s:s,s:s,s:b,s:s}", "op", plan_op_name(a->op), "name", a->name,
-			 "start", a->start, "reason", a->reason);
+	return json_pack("{s:s,s:s,s:b,s:s}", "op", plan_op_name(a->op), "name", a->name, "start",
+			 a->start, "reason", a->reason);
 }
 
 json_t *reconcile_plan(struct daemon *d, struct clbsd_err *err)
@@ -507,8 +506,7 @@ static json_t *create_request(struct daemon *d, const struct conf_container *ct,
 			      struct clbsd_err *err)
 {
 	json_t *req = json_pack("{s:s,s:s,s:s,s:b}", "name", ct->name, "image", ct->image,
-				"hostname", ct->hostname ? ct->hostname : ct->name, "tty",
-				ct->tty);
+				"hostname", ct->hostname ? ct->hostname : ct->name, "tty", ct->tty);
 	if (ct->command)
 		json_object_set_new(req, "command", json_strv(ct->command));
 	json_t *env = json_array();
@@ -572,11 +570,13 @@ static json_t *create_request(struct daemon *d, const struct conf_container *ct,
 		if (ct->storage_quota)
 			json_object_set_new(sp, "quota", json_integer(ct->storage_quota));
 		if (ct->storage_reservation)
-			json_object_set_new(sp, "reservation", json_integer(ct->storage_reservation));
+			json_object_set_new(sp, "reservation",
+					    json_integer(ct->storage_reservation));
 		if (ct->storage_recordsize)
 			json_object_set_new(sp, "recordsize", json_integer(ct->storage_recordsize));
 		if (ct->storage_compression)
-			json_object_set_new(sp, "compression", json_string(ct->storage_compression));
+			json_object_set_new(sp, "compression",
+					    json_string(ct->storage_compression));
 		json_object_set_new(req, "storage", sp);
 	}
 	const char *restart = ct->restart == CONF_RESTART_ALWAYS ? "always" : "no";
@@ -640,8 +640,8 @@ static void step_done(struct container *c, const struct clbsd_err *err, void *ar
 {
 	struct reconcile_pass *p = arg;
 	const struct plan_action *a = &p->plan.actions[p->next];
-	if (!err && c && a->start && (a->op == PLAN_CREATE || a->op == PLAN_RECREATE ||
-				      a->op == PLAN_START))
+	if (!err && c && a->start &&
+	    (a->op == PLAN_CREATE || a->op == PLAN_RECREATE || a->op == PLAN_START))
 		c->booted = true;
 	record(p, a, err ? err->msg : NULL);
 	p->next++;
@@ -734,7 +734,8 @@ static void pass_step(struct reconcile_pass *p)
 		return;
 	}
 	const char *why;
-	if ((a->op == PLAN_START || ((a->op == PLAN_CREATE || a->op == PLAN_RECREATE) && a->start)) &&
+	if ((a->op == PLAN_START ||
+	     ((a->op == PLAN_CREATE || a->op == PLAN_RECREATE) && a->start)) &&
 	    (dep = dep_not_ready(p, a->name, &why))) {
 		/* Not a failure: the next pass (soon, or when it turns healthy) retries. */
 		json_t *j = action_json(a);
@@ -812,13 +813,11 @@ static void pass_end(struct reconcile_pass *p)
 {
 	struct daemon *d = p->d;
 	int64_t took = time_now_ns() - p->started_ns;
-	json_t *summary = json_pack("{s:o,s:o,s:I,s:I,s:I,s:b,s:O}", "started_at",
-				    json_time(p->started_ns), "finished_at",
-				    json_time(time_now_ns()), "duration_ms",
-				    (json_int_t)(took / 1000000), "generation",
-				    (json_int_t)d->conf_generation, "failures",
-				    (json_int_t)p->n_failed, "dry_run", p->dry_run, "actions",
-				    p->results);
+	json_t *summary = json_pack(
+		"{s:o,s:o,s:I,s:I,s:I,s:b,s:O}", "started_at", json_time(p->started_ns),
+		"finished_at", json_time(time_now_ns()), "duration_ms",
+		(json_int_t)(took / 1000000), "generation", (json_int_t)d->conf_generation,
+		"failures", (json_int_t)p->n_failed, "dry_run", p->dry_run, "actions", p->results);
 	if (!p->dry_run) {
 		d->pass = NULL;
 		json_decref(d->last_pass);
@@ -878,11 +877,11 @@ void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg)
 		 * No good configuration yet (the file failed to load at start):
 		 * planning against nothing would remove every managed container.
 		 */
-		json_t *summary = json_pack("{s:s,s:o}", "error",
-					    "no valid configuration has been loaded; fix it and "
-					    "reload (SIGHUP or clbsd apply)",
-					    "config_error",
-					    d->conf_error ? json_string(d->conf_error) : json_null());
+		json_t *summary = json_pack(
+			"{s:s,s:o}", "error",
+			"no valid configuration has been loaded; fix it and "
+			"reload (SIGHUP or clbsd apply)",
+			"config_error", d->conf_error ? json_string(d->conf_error) : json_null());
 		if (fn)
 			fn(d, summary, arg);
 		json_decref(summary);
@@ -990,8 +989,7 @@ static void files_changed(void *arg)
 		reconcile_trigger(d);
 }
 
-int reconcile_record_state(struct daemon *d, const char *name, bool running,
-			   struct clbsd_err *err)
+int reconcile_record_state(struct daemon *d, const char *name, bool running, struct clbsd_err *err)
 {
 	struct container *c = ctr_find(d, name);
 	if (!d->conf || !c || !c->managed || !conf_container_find(d->conf, name))
@@ -1009,8 +1007,9 @@ int reconcile_record_state(struct daemon *d, const char *name, bool running,
 	/* The watch would notice too; reloading now makes the answer consistent. */
 	struct clbsd_err rerr;
 	if (config_reload(d, &rerr) < 0)
-		log_warn("config", name, "recorded :state %s, but the configuration does not "
-					 "load: %s",
+		log_warn("config", name,
+			 "recorded :state %s, but the configuration does not "
+			 "load: %s",
 			 running ? "running" : "stopped", rerr.msg);
 	return 0;
 }
@@ -1023,8 +1022,9 @@ void reconcile_init(struct daemon *d)
 	struct clbsd_err werr;
 	d->watch = conf_watch_new(d->base, d->config, d->confd, files_changed, d, &werr);
 	if (!d->watch)
-		log_warn("config", NULL, "not watching the configuration files (%s); reload with "
-					 "SIGHUP or clbsd apply",
+		log_warn("config", NULL,
+			 "not watching the configuration files (%s); reload with "
+			 "SIGHUP or clbsd apply",
 			 werr.msg);
 	struct clbsd_err err;
 	/* A bad file at start leaves nothing declared; running containers stay. */

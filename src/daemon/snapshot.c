@@ -27,9 +27,9 @@ struct snap_job {
 	struct container *c;
 	enum snap_op op;
 	char *label;
-	char *dst;      /* clone: the new container's name */
-	bool force;     /* rollback: destroy newer snapshots */
-	bool restart;   /* rollback: start again afterwards */
+	char *dst;	/* clone: the new container's name */
+	bool force;	/* rollback: destroy newer snapshots */
+	bool restart;	/* rollback: start again afterwards */
 	ctr_done_fn fn; /* answered with c (clone: the new container) */
 	void *arg;
 	struct clbsd_err err;
@@ -57,9 +57,9 @@ static void job_run(void *arg)
 		j->rc = st->ops->snapshot_destroy(st, name, j->label, &j->err);
 		break;
 	case OP_ROLLBACK:
-		j->rc = st->ops->rollback(st, name, j->label,
-					  STORAGE_PART_VOLUMES | (j->force ? STORAGE_DISCARD_NEWER : 0),
-					  &j->err);
+		j->rc = st->ops->rollback(
+			st, name, j->label,
+			STORAGE_PART_VOLUMES | (j->force ? STORAGE_DISCARD_NEWER : 0), &j->err);
 		break;
 	case OP_CLONE: {
 		struct rt_rootfs r = {0};
@@ -114,7 +114,8 @@ static void job_done(void *arg)
 	struct container *result = c;
 	switch (j->op) {
 	case OP_SNAPSHOT:
-		daemon_event(d, "container.snapshot", c->name, json_pack("{s:s}", "label", j->label));
+		daemon_event(d, "container.snapshot", c->name,
+			     json_pack("{s:s}", "label", j->label));
 		log_info("container", c->name, "snapshot %s taken", j->label);
 		break;
 	case OP_DESTROY:
@@ -122,7 +123,8 @@ static void job_done(void *arg)
 			     json_pack("{s:s}", "label", j->label));
 		break;
 	case OP_ROLLBACK:
-		daemon_event(d, "container.rollback", c->name, json_pack("{s:s}", "label", j->label));
+		daemon_event(d, "container.rollback", c->name,
+			     json_pack("{s:s}", "label", j->label));
 		log_info("container", c->name, "rolled back to %s", j->label);
 		if (j->restart) {
 			ctr_start(c, false, start_after, j);
@@ -139,9 +141,9 @@ static void job_done(void *arg)
 			job_free(j);
 			return;
 		}
-		daemon_event(d, "container.created", j->dst,
-			     json_pack("{s:s,s:s}", "image", result->image_ref, "cloned_from",
-				       c->name));
+		daemon_event(
+			d, "container.created", j->dst,
+			json_pack("{s:s,s:s}", "image", result->image_ref, "cloned_from", c->name));
 		break;
 	}
 	}
@@ -152,8 +154,8 @@ static void job_done(void *arg)
 static int begin(struct container *c, struct clbsd_err *err)
 {
 	if (c->removing)
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY, "container %s is being removed",
-					c->name);
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					"container %s is being removed", c->name);
 	if (c->storage_busy)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"container %s: another snapshot, rollback or clone is "
@@ -214,8 +216,8 @@ json_t *ctr_snapshot_list(struct container *c, struct clbsd_err *err)
 {
 	struct storage *st = &c->d->storage;
 	if (!st->ops->snapshot_list) {
-		clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP, "the %s storage driver has no snapshots",
-				 st->ops->name);
+		clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+				 "the %s storage driver has no snapshots", st->ops->name);
 		return NULL;
 	}
 	struct storage_snapshot *s = NULL;
@@ -224,8 +226,8 @@ json_t *ctr_snapshot_list(struct container *c, struct clbsd_err *err)
 		return NULL;
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s,s:o,s:I}", "label", s[i].label, "created_at",
-						   json_time(s[i].created_ns), "used",
+		json_array_append_new(a, json_pack("{s:s,s:o,s:I}", "label", s[i].label,
+						   "created_at", json_time(s[i].created_ns), "used",
 						   (json_int_t)s[i].used));
 	storage_snapshots_free(s, n);
 	return a;
@@ -244,8 +246,7 @@ static void rollback_stopped(struct container *c, const struct clbsd_err *err, v
 }
 
 /* Refuse a rollback that would fail before stopping anything: the label must exist, and newer ones only go with force. */
-static int rollback_check(struct container *c, const char *label, bool force,
-			  struct clbsd_err *err)
+static int rollback_check(struct container *c, const char *label, bool force, struct clbsd_err *err)
 {
 	json_t *list = ctr_snapshot_list(c, err);
 	if (!list)
@@ -260,15 +261,17 @@ static int rollback_check(struct container *c, const char *label, bool force,
 	size_t n = json_array_size(list);
 	int r = 0;
 	if (at == (size_t)-1)
-		r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-				     "no snapshot %s of container %s ('clbsd snapshots %s' lists them)",
-				     label, c->name, c->name);
+		r = clbsd_err_setmsg(
+			err, CLBSD_E_NOTFOUND, ENOENT,
+			"no snapshot %s of container %s ('clbsd snapshots %s' lists them)", label,
+			c->name, c->name);
 	else if (at + 1 < n && !force)
-		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
-				     "container %s has %zu snapshot(s) newer than %s (the newest is "
-				     "%s); rolling back would destroy them: use --force",
-				     c->name, n - at - 1, label,
-				     json_string_value(json_object_get(json_array_get(list, n - 1), "label")));
+		r = clbsd_err_setmsg(
+			err, CLBSD_E_CONFLICT, EEXIST,
+			"container %s has %zu snapshot(s) newer than %s (the newest is "
+			"%s); rolling back would destroy them: use --force",
+			c->name, n - at - 1, label,
+			json_string_value(json_object_get(json_array_get(list, n - 1), "label")));
 	json_decref(list);
 	return r;
 }
@@ -290,8 +293,8 @@ int ctr_rollback(struct container *c, const char *label, bool force, int stop_s,
 	return 0;
 }
 
-int ctr_clone(struct container *c, const char *label, const char *dst, ctr_done_fn fn,
-	      void *arg, struct clbsd_err *err)
+int ctr_clone(struct container *c, const char *label, const char *dst, ctr_done_fn fn, void *arg,
+	      struct clbsd_err *err)
 {
 	if (begin(c, err) < 0 || (label && storage_check_label(label, err) < 0))
 		return -err->code;
@@ -309,7 +312,6 @@ int ctr_clone(struct container *c, const char *label, const char *dst, ctr_done_
 }
 
 /* ---- scheduled snapshots: (:snapshots (:every D :keep N)) ---- */
-
 
 struct sched {
 	int keep;

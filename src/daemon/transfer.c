@@ -69,18 +69,18 @@
 struct xfer_job {
 	struct daemon *d;
 	struct container *c; /* export: the source */
-	char *name;          /* import: the new container's name */
+	char *name;	     /* import: the new container's name */
 	char *path;
 	char *label;
-	char *from;          /* export: incremental since this kept snapshot */
-	bool keep;           /* export: keep the snapshot (a later export's from) */
-	bool update;         /* import: an incremental into the existing container */
-	char *header;        /* export: what the loop knew of the container */
-	char *marker;        /* export: <root>/transfer/HEX.json while it runs */
-	char *tmp;           /* export: the temporary file */
+	char *from;   /* export: incremental since this kept snapshot */
+	bool keep;    /* export: keep the snapshot (a later export's from) */
+	bool update;  /* import: an incremental into the existing container */
+	char *header; /* export: what the loop knew of the container */
+	char *marker; /* export: <root>/transfer/HEX.json while it runs */
+	char *tmp;    /* export: the temporary file */
 	json_t *result;
-	ctr_done_fn fn;           /* import */
-	ctr_export_fn export_fn;  /* export */
+	ctr_done_fn fn;		 /* import */
+	ctr_export_fn export_fn; /* export */
 	void *arg;
 	struct clbsd_err err;
 	int rc;
@@ -144,14 +144,14 @@ static int sum_region(int fd, off_t off, int64_t len, bool sha, char *sum, struc
 struct follower {
 	pthread_t thread;
 	int fd;
-	off_t done;      /* read and summed up to here */
-	off_t end;       /* -1 while the driver writes; then where the stream ends */
+	off_t done; /* read and summed up to here */
+	off_t end;  /* -1 while the driver writes; then where the stream ends */
 	pthread_mutex_t lock;
 	struct xxh3_stream *sum;
-	int err;         /* a failed read: -errno */
+	int err; /* a failed read: -errno */
 };
 
-#define FOLLOW_CHUNK  (1 << 20)
+#define FOLLOW_CHUNK (1 << 20)
 
 static void *follow_run(void *arg)
 {
@@ -171,7 +171,8 @@ static void *follow_run(void *arg)
 			usleep(2000);
 			continue;
 		}
-		size_t want = size - f->done < FOLLOW_CHUNK ? (size_t)(size - f->done) : FOLLOW_CHUNK;
+		size_t want =
+			size - f->done < FOLLOW_CHUNK ? (size_t)(size - f->done) : FOLLOW_CHUNK;
 		ssize_t n = pread(f->fd, buf, want, f->done);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -335,17 +336,18 @@ static void export_done(void *arg)
 	job_free(j);
 }
 
-int ctr_export(struct container *c, const char *path, const struct export_opts *o,
-	       ctr_export_fn fn, void *arg, struct clbsd_err *err)
+int ctr_export(struct container *c, const char *path, const struct export_opts *o, ctr_export_fn fn,
+	       void *arg, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
 	static const struct export_opts none = {0};
 	if (!o)
 		o = &none;
 	if (o->from && !(d->storage.caps & STORAGE_CAP_INCREMENTAL))
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOTSUP,
-					"the %s storage driver has no incremental exports (zfs has)",
-					d->storage.ops->name);
+		return clbsd_err_setmsg(
+			err, CLBSD_E_INVALID, ENOTSUP,
+			"the %s storage driver has no incremental exports (zfs has)",
+			d->storage.ops->name);
 	if (!fs_path_is_clean_abs(path))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"export path \"%s\": want an absolute path", path);
@@ -424,8 +426,8 @@ static void import_run(void *arg)
 	 */
 	const char *want = json_string_value(json_object_get(h, "stream_xxh3"));
 	const char *check = json_string_value(json_object_get(h, "stream_check"));
-	bool self_checked = check && (st->caps & STORAGE_CAP_SELF_CHECKED) &&
-			    strcmp(check, st->ops->name) == 0;
+	bool self_checked =
+		check && (st->caps & STORAGE_CAP_SELF_CHECKED) && strcmp(check, st->ops->name) == 0;
 	bool sha = !want;
 	if (sha)
 		want = json_string_value(json_object_get(h, "stream_sha256"));
@@ -436,7 +438,8 @@ static void import_run(void *arg)
 		r = clbsd_err_setmsg(&j->err, CLBSD_E_CONFLICT, EINVAL,
 				     "%s is cut short or has extra bytes (%lld bytes of stream, "
 				     "the header says %lld)",
-				     j->path, (long long)(sb.st_size - HEADER_SIZE), (long long)bytes);
+				     j->path, (long long)(sb.st_size - HEADER_SIZE),
+				     (long long)bytes);
 	if (r == 0 && !self_checked)
 		r = sum_region(fd, HEADER_SIZE, bytes, sha, hex, &j->err);
 	if (r == 0 && !self_checked && (!want || strcmp(hex, want) != 0))
@@ -501,17 +504,17 @@ static json_t *request_volumes(struct daemon *d, const json_t *h, json_t *vols, 
 			/* Before the stream is in, a directory that exists stands in for it. */
 			json_t *c = json_deep_copy(v);
 			json_object_set_new(
-			    c, "source",
-			    named ? json_sprintf("%s/volumes/%s/%s", d->root, name, src + pl)
-				  : json_string(d->root));
+				c, "source",
+				named ? json_sprintf("%s/volumes/%s/%s", d->root, name, src + pl)
+				      : json_string(d->root));
 			json_array_append_new(out, c);
 			continue;
 		}
 		if (host) {
 			const char *dst = json_str(v, "dest");
-			autofree char *what =
-			    xasprintf("a bind of the host's %s at %s (%s)", src, dst ? dst : "?",
-				      json_bool(v, "readonly", false) ? "read-only" : "read-write");
+			autofree char *what = xasprintf(
+				"a bind of the host's %s at %s (%s)", src, dst ? dst : "?",
+				json_bool(v, "readonly", false) ? "read-only" : "read-write");
 			strv_push(host, what);
 		}
 		json_array_append(out, v);
@@ -543,8 +546,8 @@ static void request_network(struct daemon *d, json_t *req, const json_t *net, co
 			json_t *n = json_object_get(e, "name");
 			struct clbsd_err ignore;
 			json_t *here = json_is_string(n)
-					   ? dnet_inspect(d, json_string_value(n), &ignore)
-					   : NULL;
+					       ? dnet_inspect(d, json_string_value(n), &ignore)
+					       : NULL;
 			if (here || !json_is_string(n))
 				json_array_append(names, n);
 			else if (host) /* said once, at the first look */
@@ -554,10 +557,11 @@ static void request_network(struct daemon *d, json_t *req, const json_t *net, co
 			json_decref(here);
 		}
 		bool first_kept =
-		    json_array_size(names) > 0 &&
-		    json_equal(json_object_get(json_array_get(json_object_get(net, "networks"), 0),
-					       "name"),
-			       json_array_get(names, 0));
+			json_array_size(names) > 0 &&
+			json_equal(
+				json_object_get(json_array_get(json_object_get(net, "networks"), 0),
+						"name"),
+				json_array_get(names, 0));
 		if (json_array_size(names) == 0) {
 			json_decref(names);
 			json_object_set_new(req, "network", json_string("none"));
@@ -622,8 +626,8 @@ static json_t *record_request(struct daemon *d, const json_t *h, const char *nam
 	if (json_is_string(pol) && strcmp(json_string_value(pol), "on-failure") == 0 &&
 	    json_is_integer(max) && json_integer_value(max) > 0)
 		json_object_set_new(
-		    req, "restart",
-		    json_sprintf("on-failure:%lld", (long long)json_integer_value(max)));
+			req, "restart",
+			json_sprintf("on-failure:%lld", (long long)json_integer_value(max)));
 	else if (pol && !json_is_null(pol))
 		json_object_set(req, "restart", pol);
 	request_network(d, req, json_object_get(rec, "network"), name, host);
@@ -665,9 +669,9 @@ static int import_record(struct xfer_job *j, struct container **out, struct clbs
 		mode = "copy";
 	int64_t created = json_time_get(old, "created_at");
 	json_t *rec = json_pack(
-	    "{s:s,s:s,s:s,s:o,s:s,s:O,s:O}", "id", id, "image", ref, "image_id", image_id,
-	    "created_at", json_time(created > 0 ? created : time_now_ns()), "storage", mode,
-	    "config", json_object_get(ok, "config"), "network", json_object_get(ok, "network"));
+		"{s:s,s:s,s:s,s:o,s:s,s:O,s:O}", "id", id, "image", ref, "image_id", image_id,
+		"created_at", json_time(created > 0 ? created : time_now_ns()), "storage", mode,
+		"config", json_object_get(ok, "config"), "network", json_object_get(ok, "network"));
 	json_decref(ok);
 	json_decref(h);
 	int r = ctr_adopt_record(d, rec, j->name, out, err);
@@ -689,9 +693,9 @@ static void import_done(void *arg)
 			log_error("container", j->name, "import (update): %s", j->err.msg);
 			j->fn(NULL, &j->err, j->arg);
 		} else {
-			daemon_event(d, "container.updated", c->name,
-				     json_pack("{s:s,s:s}", "imported_from", j->path, "key",
-					       "files"));
+			daemon_event(
+				d, "container.updated", c->name,
+				json_pack("{s:s,s:s}", "imported_from", j->path, "key", "files"));
 			j->fn(c, NULL, j->arg);
 		}
 		job_free(j);
@@ -705,8 +709,9 @@ static void import_done(void *arg)
 		log_error("container", j->name, "import: %s", j->err.msg);
 		j->fn(NULL, &j->err, j->arg);
 	} else {
-		daemon_event(d, "container.created", c->name,
-			     json_pack("{s:s,s:s}", "image", c->image_ref, "imported_from", j->path));
+		daemon_event(
+			d, "container.created", c->name,
+			json_pack("{s:s,s:s}", "image", c->image_ref, "imported_from", j->path));
 		j->fn(c, NULL, j->arg);
 	}
 	job_free(j);
@@ -728,7 +733,7 @@ static json_t *read_header(const char *path, struct clbsd_err *err)
 	struct stat sb;
 	char block[HEADER_SIZE + 1];
 	ssize_t n =
-	    fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? pread(fd, block, HEADER_SIZE, 0) : -1;
+		fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? pread(fd, block, HEADER_SIZE, 0) : -1;
 	close(fd);
 	if (n != HEADER_SIZE) {
 		clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
@@ -773,8 +778,10 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 		return -err->code;
 	const char *driver = json_string_value(json_object_get(h, "driver"));
 	const char *orig = json_string_value(json_object_get(h, "name"));
-	const char *image_id = json_string_value(json_object_get(json_object_get(h, "image"), "id"));
-	const char *image_ref = json_string_value(json_object_get(json_object_get(h, "image"), "ref"));
+	const char *image_id =
+		json_string_value(json_object_get(json_object_get(h, "image"), "id"));
+	const char *image_ref =
+		json_string_value(json_object_get(json_object_get(h, "image"), "ref"));
 	int r = 0;
 	if (!orig || !json_is_object(json_object_get(h, "container")))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
@@ -787,15 +794,15 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 				     d->storage.ops->name);
 	else if (!image_id || !image_by_id(&d->images, image_id))
 		r = clbsd_err_setmsg(
-		    err, CLBSD_E_NOTFOUND, ENOENT,
-		    "%s needs image %s (%s), which is not here; import or build it "
-		    "first",
-		    path, image_ref && valid_image_ref(image_ref) ? image_ref : "?",
-		    image_id && strlen(image_id) == 64 ? image_id : "?");
+			err, CLBSD_E_NOTFOUND, ENOENT,
+			"%s needs image %s (%s), which is not here; import or build it "
+			"first",
+			path, image_ref && valid_image_ref(image_ref) ? image_ref : "?",
+			image_id && strlen(image_id) == 64 ? image_id : "?");
 	if (!name || !*name)
 		name = orig;
 	autofree char *dir =
-	    name && valid_name(name) ? xasprintf("%s/containers/%s", d->root, name) : NULL;
+		name && valid_name(name) ? xasprintf("%s/containers/%s", d->root, name) : NULL;
 	const char *from = json_string_value(json_object_get(h, "from"));
 	struct container *into = from && name ? ctr_find(d, name) : NULL;
 	if (r == 0 && !valid_name(name))
@@ -816,7 +823,8 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY, "container %s is busy", name);
 	else if (r == 0 && !from && (ctr_find(d, name) || fs_exists(dir)))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
-				     "a container named %s exists already (import --name NEW)", name);
+				     "a container named %s exists already (import --name NEW)",
+				     name);
 	if (r == 0 && !from) {
 		/*
 		 * What the record asks of the host is shown, and refused unless
@@ -897,8 +905,8 @@ void transfer_cleanup_stale(struct daemon *d)
 		autofree char *marker = xasprintf("%s/%s", dir, de->d_name);
 		autofree char *text = NULL;
 		struct clbsd_err err;
-		json_t *m =
-		    fs_read_file(marker, &text, NULL, &err) == 0 ? json_loads(text, 0, NULL) : NULL;
+		json_t *m = fs_read_file(marker, &text, NULL, &err) == 0 ? json_loads(text, 0, NULL)
+									 : NULL;
 		const char *tmp = json_str(m, "tmp");
 		const char *ctr = json_str(m, "container");
 		const char *label = json_str(m, "label");

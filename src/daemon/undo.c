@@ -174,11 +174,12 @@ static void restore_done(void *p)
 	ctr_adopt_network(c);
 	if (ctr_save_config(c, &err) < 0)
 		log_warn("container", c->name, "%s", err.msg);
-	daemon_event(d, "container.undone", c->name,
-		     json_pack("{s:s,s:s}", "image", c->image_ref, "undone_spec_hash",
-			       c->undone_hash));
-	log_info("container", c->name, "undone: back to the container set aside at its last "
-				       "recreate");
+	daemon_event(
+		d, "container.undone", c->name,
+		json_pack("{s:s,s:s}", "image", c->image_ref, "undone_spec_hash", c->undone_hash));
+	log_info("container", c->name,
+		 "undone: back to the container set aside at its last "
+		 "recreate");
 	if (u->start) {
 		ctr_start(c, false, started, u);
 		return;
@@ -196,16 +197,16 @@ static void current_removed(struct container *c, const struct clbsd_err *err, vo
 	work_submit(u->d, restore_run, restore_done, u);
 }
 
-int ctr_undo(struct daemon *d, const char *name, ctr_done_fn fn, void *arg,
-	     struct clbsd_err *err)
+int ctr_undo(struct daemon *d, const char *name, ctr_done_fn fn, void *arg, struct clbsd_err *err)
 {
 	json_t *a = json_object_get(d->asides, name);
 	if (!a)
-		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-					"container %s has nothing to undo: no earlier container was "
-					"set aside (that happens when the configuration recreates "
-					"it with :snapshot-before-change t)",
-					name);
+		return clbsd_err_setmsg(
+			err, CLBSD_E_NOTFOUND, ENOENT,
+			"container %s has nothing to undo: no earlier container was "
+			"set aside (that happens when the configuration recreates "
+			"it with :snapshot-before-change t)",
+			name);
 	struct container *c = ctr_find(d, name);
 	if (c && (c->removing || c->storage_busy))
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,

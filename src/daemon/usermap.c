@@ -195,8 +195,8 @@ int usermap_adopt(struct daemon *d, json_t *rec, const char *name, struct clbsd_
 		return 0;
 	bool taken = false;
 	for (struct container *o = d->ctrs; o && !taken; o = o->next)
-		taken =
-		    o->cfg.userns.count && o->cfg.userns.uid == u.uid && strcmp(o->name, name) != 0;
+		taken = o->cfg.userns.count && o->cfg.userns.uid == u.uid &&
+			strcmp(o->name, name) != 0;
 	if (taken) {
 		int rc = usermap_assign(d, name, 0, &u, err);
 		if (rc < 0)
@@ -240,11 +240,11 @@ int usermap_check_storage(struct daemon *d, const char *img_rootfs, const struct
 			return clbsd_err_prefix(err, "userns auto");
 		}
 		return clbsd_err_setmsg(
-		    err, CLBSD_E_UNAVAIL, e.code,
-		    "userns auto: the %s storage cannot be idmapped%s (%s); use --userns host "
-		    "(:userns host) or the dir driver on a local file system",
-		    driver, d->storage.pool ? " on zfs-fuse (FUSE without idmap support)" : "",
-		    e.msg);
+			err, CLBSD_E_UNAVAIL, e.code,
+			"userns auto: the %s storage cannot be idmapped%s (%s); use --userns host "
+			"(:userns host) or the dir driver on a local file system",
+			driver, d->storage.pool ? " on zfs-fuse (FUSE without idmap support)" : "",
+			e.msg);
 	}
 	for (size_t i = 0; i < cfg->n_volumes; i++) {
 		const char *src = cfg->volumes[i].source;
@@ -256,11 +256,11 @@ int usermap_check_storage(struct daemon *d, const char *img_rootfs, const struct
 			continue;
 		if (d->rt->idmap_check(src, &e) < 0)
 			return clbsd_err_setmsg(
-			    err, e.kind, e.code,
-			    "userns auto: volume %s cannot be idmapped (%s); use "
-			    "--userns host (:userns host) or a volume on a local "
-			    "file system",
-			    src, e.msg);
+				err, e.kind, e.code,
+				"userns auto: volume %s cannot be idmapped (%s); use "
+				"--userns host (:userns host) or a volume on a local "
+				"file system",
+				src, e.msg);
 	}
 	return 0;
 }

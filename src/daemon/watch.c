@@ -37,9 +37,9 @@
 
 /* What names in a watched directory matter. */
 enum {
-	MATCH_MAIN = 1,  /* the main file's name */
+	MATCH_MAIN = 1,	 /* the main file's name */
 	MATCH_CONFD = 2, /* conf.d's name (in its parent) */
-	MATCH_CONF = 4,  /* conf_is_confd_name() (in conf.d) */
+	MATCH_CONF = 4,	 /* conf_is_confd_name() (in conf.d) */
 };
 
 enum { SLOT_MAIN, SLOT_CONFD, SLOT_PARENT, SLOT_N };
@@ -47,7 +47,7 @@ enum { SLOT_MAIN, SLOT_CONFD, SLOT_PARENT, SLOT_N };
 struct slot {
 	char *path; /* the directory; NULL: slot unused */
 	int match;  /* MATCH_* */
-	int wd;     /* -1: not watched (missing, or dropped) */
+	int wd;	    /* -1: not watched (missing, or dropped) */
 };
 
 struct conf_watch {
@@ -129,11 +129,10 @@ static bool resync(struct conf_watch *w, struct clbsd_err *err, int *errp)
 		int e = errno;
 		if (e == ENOENT || e == ENOTDIR)
 			continue; /* not there (yet): polled or reported by the parent */
-		const char *hint = e == ENOSPC ? " (raise the sysctl fs.inotify.max_user_watches)"
-						: "";
+		const char *hint =
+			e == ENOSPC ? " (raise the sysctl fs.inotify.max_user_watches)" : "";
 		if (err && errp && *errp == 0) {
-			*errp = clbsd_err_set(err, CLBSD_E_UNAVAIL, e, "watch %s%s", s->path,
-					      hint);
+			*errp = clbsd_err_set(err, CLBSD_E_UNAVAIL, e, "watch %s%s", s->path, hint);
 		} else if (!w->warned) {
 			log_warn("conf", NULL,
 				 "cannot watch %s%s: %s; polling it every %d ms instead", s->path,
@@ -173,7 +172,8 @@ static void schedule(struct conf_watch *w)
 	int64_t left = w->first_pending_ns + (int64_t)WATCH_MAX_DELAY_MS * 1000000 - now;
 	if (left < delay)
 		delay = left > 0 ? left : 0;
-	struct timeval tv = {(time_t)(delay / 1000000000), (suseconds_t)(delay % 1000000000 / 1000)};
+	struct timeval tv = {(time_t)(delay / 1000000000),
+			     (suseconds_t)(delay % 1000000000 / 1000)};
 	evtimer_add(w->debounce_ev, &tv);
 }
 
@@ -284,7 +284,8 @@ struct conf_watch *conf_watch_new(struct event_base *base, const char *main_file
 	if (fd < 0) {
 		int e = errno;
 		clbsd_err_set(err, CLBSD_E_UNAVAIL, e, "watch the configuration: inotify_init1%s",
-			      e == EMFILE ? " (raise the sysctl fs.inotify.max_user_instances)" : "");
+			      e == EMFILE ? " (raise the sysctl fs.inotify.max_user_instances)"
+					  : "");
 		return NULL;
 	}
 	struct conf_watch *w = xcalloc(1, sizeof(*w));
@@ -307,7 +308,8 @@ struct conf_watch *conf_watch_new(struct event_base *base, const char *main_file
 			w->confd_base = name;
 			name = NULL;
 			/* Usually conf.d sits next to the main file: one watch serves both. */
-			if (w->slots[SLOT_MAIN].path && strcmp(parent, w->slots[SLOT_MAIN].path) == 0) {
+			if (w->slots[SLOT_MAIN].path &&
+			    strcmp(parent, w->slots[SLOT_MAIN].path) == 0) {
 				w->slots[SLOT_MAIN].match |= MATCH_CONFD;
 				free(parent);
 			} else {

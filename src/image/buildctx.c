@@ -215,7 +215,7 @@ static int walk_entry(struct walk *w, const char *rel, int depth)
 	int r = 0;
 	for (size_t i = 0; i < names.n && r == 0; i++) {
 		autofree char *child =
-		    *rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
+			*rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
 		r = walk_entry(w, child, depth + 1);
 	}
 	strv_release(&names);

@@ -302,7 +302,7 @@ static int copy_children(int sfd, int dfd, const struct copy_opts *o, const char
 	int r = 0;
 	for (size_t i = 0; i < names.n && r == 0; i++) {
 		autofree char *crel =
-		    *rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
+			*rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
 		r = copy_entry(sfd, names.v[i], dfd, names.v[i], o, crel, depth + 1, err);
 	}
 	strv_release(&names);
@@ -330,9 +330,9 @@ static int copy_entry(int sdir, const char *sname, int ddir, const char *dname,
 		if (mkdirat(ddir, dname, 0700) < 0 && errno != EEXIST)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", rel);
 		autoclose int sfd =
-		    openat(sdir, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			openat(sdir, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		autoclose int dfd =
-		    openat(ddir, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			openat(ddir, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0 || dfd < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", rel);
 		if (copy_children(sfd, dfd, o, rel, depth, err) < 0)
@@ -362,7 +362,7 @@ static int copy_entry(int sdir, const char *sname, int ddir, const char *dname,
 	if (in < 0)
 		return clbsd_err_set(err, CLBSD_E_INVALID, errno, "open %s", rel);
 	autoclose int out =
-	    openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", rel);
 	if (copy_data(in, out, rel, err) < 0)
@@ -411,9 +411,9 @@ static int copy_source(int srcroot, const char *src, int rootfd, const char *des
 		if (resolve(rootfd, dest, true, true, &dfd, NULL, err) < 0)
 			return clbsd_err_prefix(err, "destination");
 		autoclose int dfdc = dfd;
-		autoclose int sfd =
-		    whole ? dup(sdirfd)
-			  : openat(sdirfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		autoclose int sfd = whole ? dup(sdirfd)
+					  : openat(sdirfd, sname,
+						   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0)
 			return clbsd_err_set(err, CLBSD_E_INVALID, errno, "source %s", src);
 		return copy_children(sfd, dfdc, o, rel, 0, err);

@@ -26,23 +26,23 @@
 #include <strings.h>
 
 static const char *const kind_names[CBF_KIND_COUNT] = {
-    [CBF_RUN] = "RUN",
-    [CBF_ADD] = "ADD",
-    [CBF_COPY] = "COPY",
-    [CBF_ENV] = "ENV",
-    [CBF_WORKDIR] = "WORKDIR",
-    [CBF_ROOTPIVOT] = "ROOTPIVOT",
-    [CBF_ENTRYPOINT] = "ENTRYPOINT",
-    [CBF_CMD] = "CMD",
-    [CBF_OSRELEASE] = "OSRELEASE",
-    [CBF_AUDITCFG] = "AUDITCFG",
-    [CBF_ARG] = "ARG",
-    [CBF_LABEL] = "LABEL",
-    [CBF_USER] = "USER",
-    [CBF_EXPOSE] = "EXPOSE",
-    [CBF_VOLUME] = "VOLUME",
-    [CBF_HEALTHCHECK] = "HEALTHCHECK",
-    [CBF_SHELL] = "SHELL",
+	[CBF_RUN] = "RUN",
+	[CBF_ADD] = "ADD",
+	[CBF_COPY] = "COPY",
+	[CBF_ENV] = "ENV",
+	[CBF_WORKDIR] = "WORKDIR",
+	[CBF_ROOTPIVOT] = "ROOTPIVOT",
+	[CBF_ENTRYPOINT] = "ENTRYPOINT",
+	[CBF_CMD] = "CMD",
+	[CBF_OSRELEASE] = "OSRELEASE",
+	[CBF_AUDITCFG] = "AUDITCFG",
+	[CBF_ARG] = "ARG",
+	[CBF_LABEL] = "LABEL",
+	[CBF_USER] = "USER",
+	[CBF_EXPOSE] = "EXPOSE",
+	[CBF_VOLUME] = "VOLUME",
+	[CBF_HEALTHCHECK] = "HEALTHCHECK",
+	[CBF_SHELL] = "SHELL",
 };
 
 const char *cbf_kind_name(enum cbf_kind kind)
@@ -308,10 +308,10 @@ static int cook_expose(const struct ctx *c, struct cbf_instr *in, struct clbsd_e
 		if (parse_int(s, 1, 65535, &lo) < 0 ||
 		    (dash && (parse_int(dash + 1, 1, 65535, &hi) < 0 || hi < lo))) {
 			cbf_err_at(
-			    err, c->file, w->line, w->col,
-			    "EXPOSE: \"%s\" is not a port: expected PORT[/tcp|udp|sctp] with "
-			    "1 <= PORT <= 65535, or a range like 8000-8010",
-			    w->raw);
+				err, c->file, w->line, w->col,
+				"EXPOSE: \"%s\" is not a port: expected PORT[/tcp|udp|sctp] with "
+				"1 <= PORT <= 65535, or a range like 8000-8010",
+				w->raw);
 			goto fail;
 		}
 		char lproto[5];
@@ -381,10 +381,10 @@ static int check_value(const struct ctx *c, const struct cbf_instr *in, const ch
 	case CBF_OSRELEASE:
 		if (strlen(s) > 32 || !chars_in(s, "._+-"))
 			return cbf_err_at(
-			    err, c->file, line, col,
-			    "OSRELEASE: \"%s\" is not a release name like 14.3-RELEASE "
-			    "(letters, digits and . _ + -, at most 32)",
-			    s);
+				err, c->file, line, col,
+				"OSRELEASE: \"%s\" is not a release name like 14.3-RELEASE "
+				"(letters, digits and . _ + -, at most 32)",
+				s);
 		return 0;
 	case CBF_AUDITCFG:
 		if (strlen(s) > 256 || !chars_in(s, ",_^+-"))
@@ -456,10 +456,10 @@ static int cook_instr(const struct ctx *c, struct cbf_instr *in, struct clbsd_er
 			in->kv[in->nkv++] = kv;
 			if (!valid_var_name(kv.key))
 				return cbf_err_at(
-				    err, c->file, w->line, w->col,
-				    "ARG: \"%s\" is not a name (letters, digits and _, "
-				    "not starting with a digit)",
-				    kv.key);
+					err, c->file, w->line, w->col,
+					"ARG: \"%s\" is not a name (letters, digits and _, "
+					"not starting with a digit)",
+					kv.key);
 			if (eq >= 0) {
 				struct cbf_site at = {c->file, w->line, w->col + (int)eq + 1};
 				if (cbf_cook_str(&at, c->v, c->esc, w->raw + eq + 1,
@@ -566,11 +566,11 @@ static int apply_flags(const struct ctx *c, struct cbf_instr *in, struct clbsd_e
 			int idx = cbf_stage_find(c->f, val);
 			if (idx < 0 || (size_t)idx >= c->stage)
 				return cbf_err_at(
-				    err, c->file, w->line, w->col,
-				    "COPY --from=%s: no earlier stage is named or "
-				    "numbered %s (to copy from an image, add FROM IMAGE "
-				    "AS NAME first)",
-				    val, val);
+					err, c->file, w->line, w->col,
+					"COPY --from=%s: no earlier stage is named or "
+					"numbered %s (to copy from an image, add FROM IMAGE "
+					"AS NAME first)",
+					val, val);
 			free(in->from);
 			in->from = steal_ptr(&val);
 			in->from_stage = idx;
@@ -590,10 +590,10 @@ static int apply_flags(const struct ctx *c, struct cbf_instr *in, struct clbsd_e
 					ok = false;
 			if (!ok)
 				return cbf_err_at(
-				    err, c->file, w->line, w->col,
-				    "%s --chmod=%s: expected an octal mode like 644 or "
-				    "0755",
-				    cbf_kind_name(in->kind), val);
+					err, c->file, w->line, w->col,
+					"%s --chmod=%s: expected an octal mode like 644 or "
+					"0755",
+					cbf_kind_name(in->kind), val);
 			free(in->chmod);
 			in->chmod = steal_ptr(&val);
 		} else if (hc && IS("interval")) {
@@ -657,8 +657,8 @@ static int parse_command(const struct ctx *c, const struct cbf_lline *l, size_t 
 			int ln, cl;
 			cbf_ll_pos(l, from, &ln, &cl);
 			return cbf_err_at(
-			    err, c->file, ln, cl,
-			    "SHELL needs at least the shell: SHELL [\"/bin/sh\", \"-c\"]");
+				err, c->file, ln, cl,
+				"SHELL needs at least the shell: SHELL [\"/bin/sh\", \"-c\"]");
 		}
 		return 0;
 	}
@@ -750,9 +750,9 @@ static int read_instr(struct ctx *c, const struct cbf_lline *l, enum cbf_kind ki
 			int ln, cl;
 			cbf_ll_pos(l, p, &ln, &cl);
 			return cbf_err_at(
-			    err, c->file, ln, cl,
-			    "heredocs are not supported; put the script in a file, COPY "
-			    "it and RUN it, or use continuation lines");
+				err, c->file, ln, cl,
+				"heredocs are not supported; put the script in a file, COPY "
+				"it and RUN it, or use continuation lines");
 		}
 		return parse_command(c, l, p, end, in, false, err);
 	case CBF_CMD:
@@ -778,9 +778,9 @@ static int read_instr(struct ctx *c, const struct cbf_lline *l, enum cbf_kind ki
 			int ln, cl;
 			cbf_ll_pos(l, p, &ln, &cl);
 			return cbf_err_at(
-			    err, c->file, ln, cl,
-			    "HEALTHCHECK expects CMD COMMAND or NONE, like HEALTHCHECK "
-			    "--interval=30s CMD wget -q -O- http://localhost/");
+				err, c->file, ln, cl,
+				"HEALTHCHECK expects CMD COMMAND or NONE, like HEALTHCHECK "
+				"--interval=30s CMD wget -q -O- http://localhost/");
 		}
 		size_t cs = cbf_skip_blank(s, we, end);
 		if (cs >= end) {
@@ -861,9 +861,9 @@ static int read_from(struct ctx *c, struct cbf_file *f, const struct cbf_lline *
 		for (size_t i = 0; i < f->nstages; i++)
 			if (f->stages[i].name && strcmp(f->stages[i].name, st.name) == 0) {
 				cbf_err_at(
-				    err, c->file, w[2].line, w[2].col,
-				    "stage name \"%s\" is already used by the stage at line %d",
-				    st.name, f->stages[i].line);
+					err, c->file, w[2].line, w[2].col,
+					"stage name \"%s\" is already used by the stage at line %d",
+					st.name, f->stages[i].line);
 				goto out;
 			}
 	}
@@ -908,8 +908,13 @@ int cbf_read(const char *file, const char *text, size_t len, struct cbf_file **o
 		return -err->code;
 	/* Editors on some systems start a UTF-8 file with a byte order mark. */
 	size_t bom = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
-	struct cbf_reader r = {
-	    .file = fname, .s = text, .pos = bom, .len = len, .line = 1, .esc = '\\', .err = err};
+	struct cbf_reader r = {.file = fname,
+			       .s = text,
+			       .pos = bom,
+			       .len = len,
+			       .line = 1,
+			       .esc = '\\',
+			       .err = err};
 	cbf_read_directives(&r);
 	struct cbf_file *f = xcalloc(1, sizeof(*f));
 	f->file = xstrdup(fname);
@@ -939,9 +944,9 @@ int cbf_read(const char *file, const char *text, size_t len, struct cbf_file **o
 		size_t p = cbf_skip_blank(s, k, n);
 		if (k - k0 == 4 && strncasecmp(s + k0, "FROM", 4) == 0) {
 			if (p >= n) {
-				cbf_err_at(
-				    err, f->file, ln, cl,
-				    "FROM needs an image: FROM IMAGE [AS NAME] (or FROM scratch)");
+				cbf_err_at(err, f->file, ln, cl,
+					   "FROM needs an image: FROM IMAGE [AS NAME] (or FROM "
+					   "scratch)");
 				goto fail;
 			}
 			if (read_from(&c, f, &l, k0, p, err) < 0)
@@ -950,20 +955,20 @@ int cbf_read(const char *file, const char *text, size_t len, struct cbf_file **o
 		}
 		int kind = lookup_kind(s + k0, k - k0);
 		if (kind < 0) {
-			cbf_err_at(
-			    err, f->file, ln, cl,
-			    "unknown instruction \"%.*s\" (see docs/cblockfile.md for the list)",
-			    (int)(k - k0 > 40 ? 40 : k - k0), s + k0);
+			cbf_err_at(err, f->file, ln, cl,
+				   "unknown instruction \"%.*s\" (see docs/cblockfile.md for the "
+				   "list)",
+				   (int)(k - k0 > 40 ? 40 : k - k0), s + k0);
 			goto fail;
 		}
 		struct cbf_instr in;
 		if (f->nstages == 0) {
 			if (kind != CBF_ARG) {
 				cbf_err_at(
-				    err, f->file, ln, cl,
-				    "%s before the first FROM; a Cblockfile starts with FROM "
-				    "(only ARG may come before it)",
-				    kind_names[kind]);
+					err, f->file, ln, cl,
+					"%s before the first FROM; a Cblockfile starts with FROM "
+					"(only ARG may come before it)",
+					kind_names[kind]);
 				goto fail;
 			}
 			c.stage = 0;
@@ -984,10 +989,10 @@ int cbf_read(const char *file, const char *text, size_t len, struct cbf_file **o
 		if (kind == CBF_OSRELEASE || kind == CBF_AUDITCFG) {
 			for (size_t i = 0; i < st->n; i++)
 				if (st->instrs[i].kind == (enum cbf_kind)kind) {
-					cbf_err_at(
-					    err, f->file, in.line, in.col,
-					    "%s is given twice in this stage (first at line %d)",
-					    kind_names[kind], st->instrs[i].line);
+					cbf_err_at(err, f->file, in.line, in.col,
+						   "%s is given twice in this stage (first at line "
+						   "%d)",
+						   kind_names[kind], st->instrs[i].line);
 					instr_release(&in);
 					goto fail;
 				}
@@ -1099,10 +1104,10 @@ int cbf_expand(struct cbf_file *f, const struct cbf_expand_opts *opts, struct cl
 			goto out;
 		if (!*base) {
 			free(base);
-			cbf_err_at(
-			    err, f->file, st->line, st->col,
-			    "FROM %s: the image is empty after substitution (pass --build-arg?)",
-			    st->base_word.raw);
+			cbf_err_at(err, f->file, st->line, st->col,
+				   "FROM %s: the image is empty after substitution (pass "
+				   "--build-arg?)",
+				   st->base_word.raw);
 			goto out;
 		}
 		free(st->base);

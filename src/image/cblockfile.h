@@ -321,7 +321,7 @@ char **cbf_ignore_parse(const char *text);
 
 /* Set err to "FILE:LINE:COL: message" (CLBSD_E_INVALID); returns -EINVAL. */
 int cbf_err_at(struct clbsd_err *err, const char *file, int line, int col, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+	__attribute__((format(printf, 5, 6)));
 
 struct cbf_lline {
 	struct buf s;

@@ -38,8 +38,8 @@ static char *resolv_conf(void)
 				if (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0)
 					continue;
 			}
-			if (strncmp(line, "nameserver", 10) == 0 || strncmp(line, "search", 6) == 0 ||
-			    strncmp(line, "options", 7) == 0)
+			if (strncmp(line, "nameserver", 10) == 0 ||
+			    strncmp(line, "search", 6) == 0 || strncmp(line, "options", 7) == 0)
 				buf_addf(&b, "%s\n", line);
 		}
 	}
@@ -53,20 +53,21 @@ int image_stage_forge(const char *staging, const char *busybox, struct image_con
 {
 	struct stat st;
 	if (stat(busybox, &st) < 0 || !S_ISREG(st.st_mode))
-		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOENT,
-					"busybox-static not found at %s: install the busybox-static "
-					"package (scripts/deps.sh does)",
-					busybox);
+		return clbsd_err_setmsg(
+			err, CLBSD_E_UNAVAIL, ENOENT,
+			"busybox-static not found at %s: install the busybox-static "
+			"package (scripts/deps.sh does)",
+			busybox);
 	autofree char *root = xasprintf("%s/rootfs", staging);
 	static const struct {
 		const char *path;
 		mode_t mode;
 	} dirs[] = {
-		{"", 0755},        {"bin", 0755},     {"sbin", 0755},    {"usr", 0755},
-		{"usr/bin", 0755}, {"usr/sbin", 0755}, {"etc", 0755},    {"proc", 0555},
-		{"sys", 0555},     {"dev", 0755},     {"tmp", 01777},    {"root", 0700},
-		{"home", 0755},    {"var", 0755},     {"var/tmp", 01777}, {"var/log", 0755},
-		{"run", 0755},     {"mnt", 0755},     {"srv", 0755},     {"opt", 0755},
+		{"", 0755},	   {"bin", 0755},      {"sbin", 0755},	   {"usr", 0755},
+		{"usr/bin", 0755}, {"usr/sbin", 0755}, {"etc", 0755},	   {"proc", 0555},
+		{"sys", 0555},	   {"dev", 0755},      {"tmp", 01777},	   {"root", 0700},
+		{"home", 0755},	   {"var", 0755},      {"var/tmp", 01777}, {"var/log", 0755},
+		{"run", 0755},	   {"mnt", 0755},      {"srv", 0755},	   {"opt", 0755},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		autofree char *p = xasprintf("%s/%s", root, dirs[i].path);

@@ -26,13 +26,17 @@
 #include <unistd.h>
 
 static const char *const lib_dirs[] = {
-	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib",
+	"/lib/x86_64-linux-gnu",
+	"/usr/lib/x86_64-linux-gnu",
+	"/lib64",
+	"/usr/lib64",
+	"/lib",
 	"/usr/lib",
 };
 
 /* What one ELF file asks for. */
 struct elf_deps {
-	char *interp;        /* PT_INTERP, or NULL */
+	char *interp;	     /* PT_INTERP, or NULL */
 	struct strv needed;  /* DT_NEEDED names */
 	struct strv runpath; /* DT_RUNPATH or DT_RPATH directories */
 };
@@ -177,8 +181,8 @@ int image_host_deps(const char *bin, struct strv *files, struct clbsd_err *err)
 			break;
 		if (d.interp && !strv_has(&out, d.interp)) {
 			if (access(d.interp, R_OK) < 0)
-				r = clbsd_err_set(err, CLBSD_E_NOTFOUND, errno,
-						  "%s: its loader %s", out.v[i], d.interp);
+				r = clbsd_err_set(err, CLBSD_E_NOTFOUND, errno, "%s: its loader %s",
+						  out.v[i], d.interp);
 			else
 				strv_push(&out, d.interp);
 		}
@@ -244,7 +248,8 @@ static int copy_path(const char *root, const char *path, int depth, struct clbsd
 			char target[PATH_MAX];
 			ssize_t n = readlink(cur.data, target, sizeof(target) - 1);
 			if (n < 0) {
-				r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "readlink %s", cur.data);
+				r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "readlink %s",
+						  cur.data);
 				break;
 			}
 			target[n] = '\0';
@@ -256,10 +261,10 @@ static int copy_path(const char *root, const char *path, int depth, struct clbsd
 			const char *rest = save && *save ? save : "";
 			char *dir = xstrdup(cur.data);
 			*strrchr(dir, '/') = '\0';
-			autofree char *next = target[0] == '/'
-						      ? xasprintf("%s%s%s", target, *rest ? "/" : "", rest)
-						      : xasprintf("%s/%s%s%s", dir, target, *rest ? "/" : "",
-								  rest);
+			autofree char *next = target[0] == '/' ? xasprintf("%s%s%s", target,
+									   *rest ? "/" : "", rest)
+							       : xasprintf("%s/%s%s%s", dir, target,
+									   *rest ? "/" : "", rest);
 			free(dir);
 			r = copy_path(root, next, depth + 1, err);
 			buf_release(&cur);
@@ -298,9 +303,9 @@ int image_stage_from_host(const char *staging, const char *const *bins, struct i
 		const char *path;
 		mode_t mode;
 	} dirs[] = {
-		{"", 0755},     {"etc", 0755},  {"proc", 0555}, {"sys", 0555},     {"dev", 0755},
-		{"tmp", 01777}, {"root", 0700}, {"var", 0755},  {"var/tmp", 01777}, {"var/log", 0755},
-		{"run", 0755},
+		{"", 0755},	    {"etc", 0755},     {"proc", 0555}, {"sys", 0555},
+		{"dev", 0755},	    {"tmp", 01777},    {"root", 0700}, {"var", 0755},
+		{"var/tmp", 01777}, {"var/log", 0755}, {"run", 0755},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		autofree char *p = xasprintf("%s/%s", root, dirs[i].path);
@@ -329,7 +334,8 @@ int image_stage_from_host(const char *staging, const char *const *bins, struct i
 		"www-data:x:33:33:www-data:/var/www:/bin/false\n"
 		"nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
 		0644, err) < 0 ||
-	    put(root, "etc/group", "root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n", 0644, err) < 0 ||
+	    put(root, "etc/group", "root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n", 0644, err) <
+		    0 ||
 	    put(root, "etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n", 0644,
 		err) < 0 ||
 	    put(root, "etc/os-release",

@@ -25,7 +25,7 @@
 struct image_health {
 	char **test; /* argv run in the container; empty: checks disabled (NONE) */
 	int64_t interval_ns, timeout_ns, start_period_ns; /* 0: the runtime's default */
-	int retries;                                      /* 0: the runtime's default */
+	int retries;					  /* 0: the runtime's default */
 };
 
 struct image_config {
@@ -39,13 +39,13 @@ struct image_config {
 	 * then left out of config.json, so older images read and write as
 	 * before.
 	 */
-	char **labels;  /* "key=value", keys unique (JSON: an object) */
-	char **exposed; /* "PORT/PROTO", PORT may be a range "8000-8010" */
-	char **volumes; /* absolute paths */
+	char **labels;		     /* "key=value", keys unique (JSON: an object) */
+	char **exposed;		     /* "PORT/PROTO", PORT may be a range "8000-8010" */
+	char **volumes;		     /* absolute paths */
 	struct image_health *health; /* JSON "healthcheck" */
-	char *osrelease; /* cblocks OSRELEASE, like "14.3-RELEASE" */
-	char *auditcfg;  /* cblocks AUDITCFG, as given ("ex,pc") */
-	char *rootpivot; /* the directory ROOTPIVOT made the root, for provenance */
+	char *osrelease;	     /* cblocks OSRELEASE, like "14.3-RELEASE" */
+	char *auditcfg;		     /* cblocks AUDITCFG, as given ("ex,pc") */
+	char *rootpivot;	     /* the directory ROOTPIVOT made the root, for provenance */
 };
 
 struct image {
@@ -141,8 +141,7 @@ int image_set_digest(struct image *img, const char *digest, const char *layer_di
  * config is known; call it before anything else (a container, a storage
  * driver) refers to the old id. On failure the image keeps its id.
  */
-int image_rekey(struct image_store *st, struct image *img, const char *id,
-		struct clbsd_err *err);
+int image_rekey(struct image_store *st, struct image *img, const char *id, struct clbsd_err *err);
 
 /*
  * Point the name `name` at the image `ref` names. An image that loses its

@@ -304,17 +304,17 @@ static int walk(struct lw *w, int dfd, const char *dir, const char *rel, int dep
 			goto next;
 		if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			r = errno == ENOENT
-				? left_out(full, ENOENT)
-				: clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", full);
+				    ? left_out(full, ENOENT)
+				    : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", full);
 			goto next;
 		}
 		if (S_ISREG(st.st_mode)) {
 			fd = fs_open_reg_at(dfd, nm, &st);
 			if (fd < 0) {
 				r = fd == -ENOENT || fd == -EINVAL || fd == -EWOULDBLOCK
-					? left_out(full, -fd)
-					: clbsd_err_set(err, CLBSD_E_INTERNAL, -fd, "open %s",
-							full);
+					    ? left_out(full, -fd)
+					    : clbsd_err_set(err, CLBSD_E_INTERNAL, -fd, "open %s",
+							    full);
 				goto next;
 			}
 		} else if (S_ISDIR(st.st_mode)) {
@@ -322,9 +322,9 @@ static int walk(struct lw *w, int dfd, const char *dir, const char *rel, int dep
 				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 			if (fd < 0) {
 				r = errno == ENOENT || errno == ENOTDIR || errno == ELOOP
-					? left_out(full, errno)
-					: clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s",
-							full);
+					    ? left_out(full, errno)
+					    : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s",
+							    full);
 				goto next;
 			}
 			if (fstat(fd, &st) < 0) {
@@ -336,9 +336,9 @@ static int walk(struct lw *w, int dfd, const char *dir, const char *rel, int dep
 			ssize_t k = readlinkat(dfd, nm, target, PATH_MAX - 1);
 			if (k < 0) {
 				r = errno == ENOENT || errno == EINVAL
-					? left_out(full, errno)
-					: clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "readlink %s",
-							full);
+					    ? left_out(full, errno)
+					    : clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+							    "readlink %s", full);
 				goto next;
 			}
 			target[k] = '\0';
@@ -442,10 +442,10 @@ char *oci_config_blob(const struct image_config *cfg, int64_t created_ns, const 
 	if (cfg->user && *cfg->user)
 		json_object_set_new(c, "User", json_string(cfg->user));
 	json_t *j =
-	    json_pack("{s:s,s:s,s:o,s:o,s:{s:s,s:[s]},s:[{s:o,s:s}]}", "architecture",
-		      oci_host_arch(), "os", "linux", "created", rfc3339(created_ns), "config", c,
-		      "rootfs", "type", "layers", "diff_ids", l->diff_id, "history", "created",
-		      rfc3339(created_ns), "created_by", "clbsd image export");
+		json_pack("{s:s,s:s,s:o,s:o,s:{s:s,s:[s]},s:[{s:o,s:s}]}", "architecture",
+			  oci_host_arch(), "os", "linux", "created", rfc3339(created_ns), "config",
+			  c, "rootfs", "type", "layers", "diff_ids", l->diff_id, "history",
+			  "created", rfc3339(created_ns), "created_by", "clbsd image export");
 	return dump(j);
 }
 
@@ -453,11 +453,11 @@ char *oci_manifest_blob(const char *config_blob, const struct oci_layer *l)
 {
 	char cd[OCI_DIGEST_LEN];
 	digest_of(config_blob, strlen(config_blob), cd);
-	json_t *j =
-	    json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:[{s:s,s:s,s:I}]}", "schemaVersion", 2,
-		      "mediaType", OCI_MT_MANIFEST, "config", "mediaType", OCI_MT_CONFIG, "digest",
-		      cd, "size", (json_int_t)strlen(config_blob), "layers", "mediaType",
-		      OCI_MT_LAYER_GZIP, "digest", l->digest, "size", (json_int_t)l->size);
+	json_t *j = json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:[{s:s,s:s,s:I}]}", "schemaVersion", 2,
+			      "mediaType", OCI_MT_MANIFEST, "config", "mediaType", OCI_MT_CONFIG,
+			      "digest", cd, "size", (json_int_t)strlen(config_blob), "layers",
+			      "mediaType", OCI_MT_LAYER_GZIP, "digest", l->digest, "size",
+			      (json_int_t)l->size);
 	return dump(j);
 }
 
@@ -545,13 +545,14 @@ static int put_layer_file(struct archive *a, const char *name, const char *path,
 
 static int export_loaded(const char *rootfs, const struct image_config *cfg, int64_t created_ns,
 			 const char *ref_name, const char *tmpdir, const char *path,
-			 struct oci_layer *layer, char digest[OCI_DIGEST_LEN], struct clbsd_err *err)
+			 struct oci_layer *layer, char digest[OCI_DIGEST_LEN],
+			 struct clbsd_err *err)
 {
 	autofree char *lpath = xasprintf("%s/layer.tar.gz", tmpdir);
 	struct oci_layer l;
 	{
 		autoclose int lfd =
-		    open(lpath, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0600);
+			open(lpath, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0600);
 		if (lfd < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", lpath);
 		if (oci_layer_write(rootfs, lfd, &l, err) < 0)
@@ -562,11 +563,11 @@ static int export_loaded(const char *rootfs, const struct image_config *cfg, int
 	char cd[OCI_DIGEST_LEN], md[OCI_DIGEST_LEN];
 	digest_of(cblob, strlen(cblob), cd);
 	digest_of(mblob, strlen(mblob), md);
-	autofree char *index = dump(
-	    json_pack("{s:i,s:s,s:[{s:s,s:s,s:I,s:{s:s},s:{s:s,s:s}}]}", "schemaVersion", 2,
-		      "mediaType", OCI_MT_INDEX, "manifests", "mediaType", OCI_MT_MANIFEST,
-		      "digest", md, "size", (json_int_t)strlen(mblob), "annotations", OCI_ANNOT_REF,
-		      ref_name, "platform", "architecture", oci_host_arch(), "os", "linux"));
+	autofree char *index = dump(json_pack(
+		"{s:i,s:s,s:[{s:s,s:s,s:I,s:{s:s},s:{s:s,s:s}}]}", "schemaVersion", 2, "mediaType",
+		OCI_MT_INDEX, "manifests", "mediaType", OCI_MT_MANIFEST, "digest", md, "size",
+		(json_int_t)strlen(mblob), "annotations", OCI_ANNOT_REF, ref_name, "platform",
+		"architecture", oci_host_arch(), "os", "linux"));
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
 	char rnd[9];
@@ -652,10 +653,10 @@ static int path_safe(const char *rootfs, const char *rel, bool last, const char 
 			return 0; /* not there yet: created as a directory */
 		if (S_ISLNK(st.st_mode))
 			return clbsd_err_setmsg(
-			    err, CLBSD_E_INVALID, ELOOP,
-			    "layer %s: \"%s\" goes through the symlink /%s, which could "
-			    "point outside the image; refusing the image",
-			    layer, rel, full + rl + 1);
+				err, CLBSD_E_INVALID, ELOOP,
+				"layer %s: \"%s\" goes through the symlink /%s, which could "
+				"point outside the image; refusing the image",
+				layer, rel, full + rl + 1);
 		if (!e)
 			return 0; /* the last one itself: anything but a symlink */
 		if (!S_ISDIR(st.st_mode))
@@ -686,8 +687,8 @@ static int opaque_clear(const char *rootfs, const char *rel, json_t *seen, struc
 	DIR *d = opendir(dir);
 	if (!d)
 		return errno == ENOENT
-			   ? 0
-			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
+			       ? 0
+			       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
 	struct strv names = STRV_INIT;
 	struct dirent *de;
 	while ((de = readdir(d)))
@@ -697,7 +698,7 @@ static int opaque_clear(const char *rootfs, const char *rel, json_t *seen, struc
 	int r = 0;
 	for (size_t i = 0; r == 0 && names.v && names.v[i]; i++) {
 		autofree char *sub =
-		    *rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
+			*rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
 		autofree char *full = xasprintf("%s/%s", rootfs, sub);
 		struct stat st;
 		if (!json_object_get(seen, sub))
@@ -739,8 +740,8 @@ static int apply_layer_loaded(const char *rootfs, const char *layer, struct clbs
 	/* Numeric owners (no name lookup): the image's ids, not the host's. */
 	A(archive_write_disk_set_options)
 	(disk, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |
-		   ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK |
-		   ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+		       ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK |
+		       ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	json_t *seen = json_object();
 	int r = 0;
 	if (A(archive_read_open_filename)(a, layer, 65536) != ARCHIVE_OK)
@@ -864,8 +865,8 @@ int oci_config_parse(json_t *blob, struct image_config *cfg, struct clbsd_err *e
 	if (!n.env[0]) {
 		free(n.env);
 		n.env = xcalloc(2, sizeof(char *));
-		n.env[0] =
-		    xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+		n.env[0] = xstrdup(
+			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	}
 	const char *wd = json_str(c, "WorkingDir");
 	autofree char *w = xstrdup(wd && *wd ? wd : "/");
@@ -875,8 +876,8 @@ int oci_config_parse(json_t *blob, struct image_config *cfg, struct clbsd_err *e
 	if (!fs_path_is_clean_abs(w)) {
 		image_config_release(&n);
 		return clbsd_err_setmsg(
-		    err, CLBSD_E_INVALID, EINVAL,
-		    "the image's WorkingDir \"%s\" is not a clean absolute path", wd);
+			err, CLBSD_E_INVALID, EINVAL,
+			"the image's WorkingDir \"%s\" is not a clean absolute path", wd);
 	}
 	n.workdir = steal_ptr(&w);
 	const char *user = json_str(c, "User");
@@ -900,8 +901,8 @@ static int open_beneath(const char *base, const char *rel, struct clbsd_err *err
 	if (dfd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", base);
 	struct open_how how = {
-	    .flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
-	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd = (int)syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
 	if (fd < 0 && (errno == ELOOP || errno == EXDEV))
@@ -1059,8 +1060,8 @@ static char *repo_tag(const char *base)
 	autofree char *p = xasprintf("%s/manifest.json", base);
 	struct clbsd_err ignore;
 	json_t *m = fs_exists(p) ? read_json(base, "manifest.json", &ignore) : NULL;
-	const char *t =
-	    json_string_value(json_array_get(json_object_get(json_array_get(m, 0), "RepoTags"), 0));
+	const char *t = json_string_value(
+		json_array_get(json_object_get(json_array_get(m, 0), "RepoTags"), 0));
 	char *name = t ? oci_local_name(t) : NULL;
 	json_decref(m);
 	return name;

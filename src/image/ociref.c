@@ -181,8 +181,9 @@ const char *oci_host_arch(void)
 	static const struct {
 		const char *uname, *oci;
 	} map[] = {
-	    {"x86_64", "amd64"}, {"aarch64", "arm64"},	 {"armv7l", "arm"},  {"i686", "386"},
-	    {"i386", "386"},	 {"ppc64le", "ppc64le"}, {"s390x", "s390x"}, {"riscv64", "riscv64"},
+		{"x86_64", "amd64"}, {"aarch64", "arm64"},   {"armv7l", "arm"},
+		{"i686", "386"},     {"i386", "386"},	     {"ppc64le", "ppc64le"},
+		{"s390x", "s390x"},  {"riscv64", "riscv64"},
 	};
 	static char other[65];
 	struct utsname u;

@@ -32,7 +32,7 @@
 #define MAX_JSON (4 << 20)
 
 static const char accept_manifests[] =
-    "Accept: " OCI_MT_INDEX ", " OCI_MT_MANIFEST ", " DOCKER_MT_LIST ", " DOCKER_MT_MANIFEST;
+	"Accept: " OCI_MT_INDEX ", " OCI_MT_MANIFEST ", " DOCKER_MT_LIST ", " DOCKER_MT_MANIFEST;
 
 struct reg {
 	struct oci_ref ref;
@@ -61,7 +61,7 @@ struct resp {
 };
 
 static void progress(const struct reg *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 static void progress(const struct reg *r, const char *fmt, ...)
 {
 	if (!r->o || !r->o->progress)
@@ -250,9 +250,10 @@ static int get(const struct reg *r, const char *url, const char *accept, const c
 			rc = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EFBIG,
 					      "GET %s: the answer is larger than expected", url);
 		else
-			rc = clbsd_err_setmsg(
-			    err, CLBSD_E_UNAVAIL, cc == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO,
-			    "GET %s: %s", url, *ebuf ? ebuf : CU(curl_easy_strerror)(cc));
+			rc = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL,
+					      cc == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO,
+					      "GET %s: %s", url,
+					      *ebuf ? ebuf : CU(curl_easy_strerror)(cc));
 	}
 	CU(curl_easy_getinfo)(c, CURLINFO_RESPONSE_CODE, &rs->status);
 	CU(curl_slist_free_all)(h);
@@ -319,8 +320,8 @@ static int authenticate(struct reg *r, const char *challenge, struct clbsd_err *
 	autofree char *escope = esc(scope);
 	autofree char *eservice = service ? esc(service) : NULL;
 	autofree char *url =
-	    xasprintf("%s%cscope=%s%s%s", realm, strchr(realm, '?') ? '&' : '?', escope,
-		      eservice ? "&service=" : "", eservice ? eservice : "");
+		xasprintf("%s%cscope=%s%s%s", realm, strchr(realm, '?') ? '&' : '?', escope,
+			  eservice ? "&service=" : "", eservice ? eservice : "");
 	struct resp rs = {.fd = -1, .cap = MAX_JSON};
 	int rc = get(r, url, "Accept: application/json", basic, &rs, err);
 	if (rc == 0 && rs.status != 200)
@@ -364,9 +365,9 @@ static int reg_get(struct reg *r, const char *path, const char *accept, struct r
 		const char *user = r->o ? r->o->username : NULL;
 		/* Credentials go only to a registry that asked for them, never unasked. */
 		autofree char *basic =
-		    (r->basic && user)
-			? xasprintf("%s:%s", user, r->o->password ? r->o->password : "")
-			: NULL;
+			(r->basic && user)
+				? xasprintf("%s:%s", user, r->o->password ? r->o->password : "")
+				: NULL;
 		if (get(r, url, accept, basic, rs, err) < 0)
 			return -err->code;
 		if (rs->status != 401 || round > 0)
@@ -382,8 +383,8 @@ static int http_fail(const struct reg *r, const char *what, const struct resp *r
 	enum clbsd_err_kind k = rs->status == 404			 ? CLBSD_E_NOTFOUND
 				: rs->status == 401 || rs->status == 403 ? CLBSD_E_FORBIDDEN
 									 : CLBSD_E_UNAVAIL;
-	autofree char *body =
-	    xstrndup(rs->body.data ? rs->body.data : "", rs->body.len > 300 ? 300 : rs->body.len);
+	autofree char *body = xstrndup(rs->body.data ? rs->body.data : "",
+				       rs->body.len > 300 ? 300 : rs->body.len);
 	return clbsd_err_setmsg(err, k, rs->status == 404 ? ENOENT : EIO, "%s/%s: %s: HTTP %ld %s",
 				r->ref.host, r->ref.repo, what, rs->status, body);
 }
@@ -491,8 +492,9 @@ static int get_blob(struct reg *r, const char *digest, int fd, struct buf *mem, 
 		rs.hash = NULL;
 		if (strcmp(got, digest) != 0)
 			rc = clbsd_err_setmsg(
-			    err, CLBSD_E_UNAVAIL, EBADMSG,
-			    "blob %s: the registry sent content that hashes to %s", digest, got);
+				err, CLBSD_E_UNAVAIL, EBADMSG,
+				"blob %s: the registry sent content that hashes to %s", digest,
+				got);
 	}
 	if (rc == 0 && mem) {
 		*mem = rs.body;
@@ -522,7 +524,7 @@ int oci_stage_pull(const char *staging, const char *refs, const struct oci_pull_
 	if (oci_ref_parse(refs, &r.ref, err) < 0)
 		return -err->code;
 	r.http_ok =
-	    oci_host_is_loopback(r.ref.host) || host_listed(o ? o->insecure : NULL, r.ref.host);
+		oci_host_is_loopback(r.ref.host) || host_listed(o ? o->insecure : NULL, r.ref.host);
 	struct oci_loaded l = {0};
 	json_t *m = NULL;
 	char *mtype = NULL;

@@ -51,9 +51,9 @@ static void build_fields_to_json(json_t *j, const struct image_config *cfg)
 		json_t *o = json_object();
 		for (size_t i = 0; cfg->labels[i]; i++) {
 			const char *eq = strchr(cfg->labels[i], '=');
-			autofree char *k = xstrndup(cfg->labels[i],
-						    eq ? (size_t)(eq - cfg->labels[i])
-						       : strlen(cfg->labels[i]));
+			autofree char *k =
+				xstrndup(cfg->labels[i], eq ? (size_t)(eq - cfg->labels[i])
+							    : strlen(cfg->labels[i]));
 			json_object_set_new(o, k, json_string(eq ? eq + 1 : ""));
 		}
 		json_object_set_new(j, "labels", o);
@@ -80,9 +80,10 @@ static void build_fields_to_json(json_t *j, const struct image_config *cfg)
 
 json_t *image_config_to_json(const struct image_config *cfg)
 {
-	json_t *j = json_pack("{s:o,s:o,s:o,s:s,s:s}", "entrypoint", json_strv(cfg->entrypoint),
-			      "cmd", json_strv(cfg->cmd), "env", json_strv(cfg->env), "workdir",
-			      cfg->workdir ? cfg->workdir : "/", "user", cfg->user ? cfg->user : "");
+	json_t *j =
+		json_pack("{s:o,s:o,s:o,s:s,s:s}", "entrypoint", json_strv(cfg->entrypoint), "cmd",
+			  json_strv(cfg->cmd), "env", json_strv(cfg->env), "workdir",
+			  cfg->workdir ? cfg->workdir : "/", "user", cfg->user ? cfg->user : "");
 	build_fields_to_json(j, cfg);
 	return j;
 }
@@ -196,9 +197,9 @@ int image_config_from_json(json_t *j, struct image_config *cfg, struct clbsd_err
 	const char *wd = json_str(j, "workdir");
 	if (wd && *wd && !fs_path_is_clean_abs(wd)) {
 		image_config_release(&c);
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"image config: workdir \"%s\" must be a clean absolute path",
-					wd);
+		return clbsd_err_setmsg(
+			err, CLBSD_E_INVALID, EINVAL,
+			"image config: workdir \"%s\" must be a clean absolute path", wd);
 	}
 	c.workdir = xstrdup(wd && *wd ? wd : "/");
 	const char *user = json_str(j, "user");
@@ -458,7 +459,8 @@ int image_stage_import(const char *staging, const char *src, struct image_config
 		c.cmd = xcalloc(2, sizeof(char *));
 		c.cmd[0] = xstrdup("/bin/sh");
 		c.env = xcalloc(2, sizeof(char *));
-		c.env[0] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+		c.env[0] = xstrdup(
+			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 		c.workdir = xstrdup("/");
 		c.user = xstrdup("");
 	}
@@ -515,8 +517,8 @@ int image_set_digest(struct image *img, const char *digest, const char *layer_di
 		     struct clbsd_err *err)
 {
 	json_t *oci =
-	    json_pack("{s:s,s:s,s:s,s:I}", "digest", digest, "layer_diff_id", layer_diff_id,
-		      "layer_digest", layer_digest, "layer_size", (json_int_t)layer_size);
+		json_pack("{s:s,s:s,s:s,s:I}", "digest", digest, "layer_diff_id", layer_diff_id,
+			  "layer_digest", layer_digest, "layer_size", (json_int_t)layer_size);
 	const char *src = source ? source : img->source;
 	if (src)
 		json_object_set_new(oci, "source", json_string(src));
@@ -632,7 +634,8 @@ int image_commit(struct image_store *st, const char *staging, const struct image
 	if (image_by_id(st, id)) {
 		fs_rm_rf(staging, &ignore);
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
-					"store image %s: an identical image %.12s exists", norm, id);
+					"store image %s: an identical image %.12s exists", norm,
+					id);
 	}
 	autofree char *dir = xasprintf("%s/%s", st->dir, id);
 	int r = write_image_config(staging, id, created, size, cfg, err);

@@ -131,8 +131,7 @@ static int run_capture(char *const argv[], char **output)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static int nginx_test(const struct ingress_target *t, const char *conf_path,
-		      struct clbsd_err *err)
+static int nginx_test(const struct ingress_target *t, const char *conf_path, struct clbsd_err *err)
 {
 	autofree char *bin = xstrdup(t->nginx ? t->nginx : "nginx");
 	autofree char *prefix = xasprintf("%s/", t->dir);
@@ -300,8 +299,8 @@ static int reload(pid_t master, const char *log_path, int timeout_ms, char **why
 		 * bind()" is final then. Any other [emerg] is final at once.
 		 */
 		char *e = started ? NULL : new_emerg(log_path, log_from);
-		if (e && (!strstr(e, "Address already in use") ||
-			  strstr(e, "still could not bind()"))) {
+		if (e &&
+		    (!strstr(e, "Address already in use") || strstr(e, "still could not bind()"))) {
 			free(pending);
 			*why = e;
 			return -1;
@@ -352,9 +351,8 @@ static int try_bind(const char *addr)
 	if (!colon)
 		return 0;
 	int port = atoi(colon + 1);
-	autofree char *host = addr[0] == '['
-				      ? xstrndup(addr + 1, (size_t)(colon - addr - 2))
-				      : xstrndup(addr, (size_t)(colon - addr));
+	autofree char *host = addr[0] == '[' ? xstrndup(addr + 1, (size_t)(colon - addr - 2))
+					     : xstrndup(addr, (size_t)(colon - addr));
 	struct sockaddr_storage ss = {0};
 	socklen_t len;
 	int family;

@@ -45,8 +45,7 @@ static int ssl_fail(struct clbsd_err *err, const char *what)
 	if (e)
 		ERR_error_string_n(e, msg, sizeof(msg));
 	ERR_clear_error();
-	return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "%s%s%s", what, *msg ? ": " : "",
-				msg);
+	return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "%s%s%s", what, *msg ? ": " : "", msg);
 }
 
 static int write_pem(const char *path, mode_t mode, X509 *cert, EVP_PKEY *key,
@@ -135,11 +134,12 @@ static int ca_paths_load(const char *ca_dir, X509 **cert, EVP_PKEY **key, struct
 		X509_free(c);
 		EVP_PKEY_free(k);
 		ERR_clear_error();
-		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO,
-					"local CA in %s: ca.pem and ca.key are unreadable or do not "
-					"match; move the directory away to make a new CA (and trust "
-					"the new ca.pem)",
-					ca_dir);
+		return clbsd_err_setmsg(
+			err, CLBSD_E_INTERNAL, EIO,
+			"local CA in %s: ca.pem and ca.key are unreadable or do not "
+			"match; move the directory away to make a new CA (and trust "
+			"the new ca.pem)",
+			ca_dir);
 	}
 	*cert = c;
 	*key = k;

@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool refuse(char *why, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static bool refuse(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static bool refuse(char *why, size_t n, const char *fmt, ...)
 {
 	if (why && n) {
@@ -41,13 +40,15 @@ bool ingress_domain_check(const char *s, char *why, size_t n)
 		return refuse(why, n, "empty domain; %s", expected);
 	size_t len = strlen(s);
 	if (len > 253)
-		return refuse(why, n, "domain \"%.40s...\" is %zu characters long; at most 253",
-			      s, len);
+		return refuse(why, n, "domain \"%.40s...\" is %zu characters long; at most 253", s,
+			      len);
 	const char *p = s;
 	if (p[0] == '*') {
 		if (p[1] != '.' || !p[2])
-			return refuse(why, n, "invalid domain \"%.80s\": a wildcard is \"*.\" and a "
-					      "name, like \"*.home.lan\"", s);
+			return refuse(why, n,
+				      "invalid domain \"%.80s\": a wildcard is \"*.\" and a "
+				      "name, like \"*.home.lan\"",
+				      s);
 		p += 2;
 	}
 	for (;;) {
@@ -57,25 +58,35 @@ bool ingress_domain_check(const char *s, char *why, size_t n)
 			return refuse(why, n, "invalid domain \"%.80s\": empty label; %s", s,
 				      expected);
 		if (l > 63)
-			return refuse(why, n, "invalid domain \"%.80s\": a label is longer than 63 "
-					      "characters", s);
+			return refuse(why, n,
+				      "invalid domain \"%.80s\": a label is longer than 63 "
+				      "characters",
+				      s);
 		for (size_t i = 0; i < l; i++) {
 			char c = p[i];
 			if (c >= 'A' && c <= 'Z')
-				return refuse(why, n, "invalid domain \"%.80s\": write it in "
-						      "lowercase", s);
+				return refuse(why, n,
+					      "invalid domain \"%.80s\": write it in "
+					      "lowercase",
+					      s);
 			if (lower_alnum(c))
 				continue;
 			if (c == '-' && i > 0 && i < l - 1)
 				continue;
 			if (c == '-')
-				return refuse(why, n, "invalid domain \"%.80s\": a label cannot "
-						      "start or end with '-'", s);
+				return refuse(why, n,
+					      "invalid domain \"%.80s\": a label cannot "
+					      "start or end with '-'",
+					      s);
 			if (c == '*')
-				return refuse(why, n, "invalid domain \"%.80s\": '*' is allowed only "
-						      "as the whole first label", s);
-			return refuse(why, n, "invalid domain \"%.80s\": character '%c' is not "
-					      "allowed; %s", s, c, expected);
+				return refuse(why, n,
+					      "invalid domain \"%.80s\": '*' is allowed only "
+					      "as the whole first label",
+					      s);
+			return refuse(why, n,
+				      "invalid domain \"%.80s\": character '%c' is not "
+				      "allowed; %s",
+				      s, c, expected);
 		}
 		if (!*dot)
 			return true;
@@ -97,8 +108,10 @@ bool ingress_path_check(const char *s, char *why, size_t n)
 		char c = s[i];
 		bool alnum = lower_alnum(c) || (c >= 'A' && c <= 'Z');
 		if (!alnum && !strchr("._~%/-", c))
-			return refuse(why, n, "invalid path \"%.80s\": character '%c' is not "
-					      "allowed; %s", s, c, expected);
+			return refuse(why, n,
+				      "invalid path \"%.80s\": character '%c' is not "
+				      "allowed; %s",
+				      s, c, expected);
 	}
 	if (strstr(s, "//"))
 		return refuse(why, n, "invalid path \"%.80s\": empty segment (\"//\")", s);
@@ -109,8 +122,10 @@ bool ingress_path_check(const char *s, char *why, size_t n)
 		const char *e = strchrnul(p, '/');
 		size_t l = (size_t)(e - p);
 		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
-			return refuse(why, n, "invalid path \"%.80s\": \".\" and \"..\" segments "
-					      "are not allowed", s);
+			return refuse(why, n,
+				      "invalid path \"%.80s\": \".\" and \"..\" segments "
+				      "are not allowed",
+				      s);
 		p = *e ? e : NULL;
 	}
 	return true;
@@ -123,8 +138,10 @@ bool ingress_max_body_check(const char *s, int64_t *bytes, char *why, size_t n)
 	struct clbsd_err err;
 	int64_t v;
 	if (!s || parse_size(s, &v, &err) < 0)
-		return refuse(why, n, "invalid size \"%.80s\": expected a size like \"100M\", "
-				      "\"512k\" or \"1G\"", s ? s : "");
+		return refuse(why, n,
+			      "invalid size \"%.80s\": expected a size like \"100M\", "
+			      "\"512k\" or \"1G\"",
+			      s ? s : "");
 	if (v < 1 || v > MAX_BODY_LIMIT)
 		return refuse(why, n, "size \"%.80s\" is out of range: 1 byte to 64G", s);
 	if (bytes)
@@ -137,8 +154,10 @@ bool ingress_address_check(const char *s, char *why, size_t n)
 	struct net_addr a;
 	struct clbsd_err err;
 	if (!s || net_addr_parse(s, &a, &err) < 0)
-		return refuse(why, n, "invalid backend address \"%.80s\": expected an IP address "
-				      "like \"10.88.0.2\" or \"fd00::2\"", s ? s : "");
+		return refuse(why, n,
+			      "invalid backend address \"%.80s\": expected an IP address "
+			      "like \"10.88.0.2\" or \"fd00::2\"",
+			      s ? s : "");
 	/* Hex digits, dots and colons only: no zone, no brackets, no stray characters. */
 	for (const char *p = s; *p; p++)
 		if (!strchr("0123456789abcdefABCDEF.:", *p))
@@ -154,8 +173,7 @@ bool ingress_listen_check(const char *s, char *why, size_t n)
 		return refuse(why, n, "missing listen address; %s", expected);
 	const char *colon = strrchr(s, ':');
 	long long port;
-	if (!colon || colon[1] < '0' || colon[1] > '9' ||
-	    parse_int(colon + 1, 1, 65535, &port) < 0)
+	if (!colon || colon[1] < '0' || colon[1] > '9' || parse_int(colon + 1, 1, 65535, &port) < 0)
 		return refuse(why, n, "invalid listen address \"%.80s\": %s", s, expected);
 	autofree char *host = NULL;
 	if (s[0] == '[') {
@@ -178,16 +196,20 @@ bool ingress_listen_check(const char *s, char *why, size_t n)
 bool ingress_file_path_check(const char *s, char *why, size_t n)
 {
 	if (!s || !fs_path_is_clean_abs(s))
-		return refuse(why, n, "invalid file path \"%.80s\": expected a clean absolute "
-				      "path", s ? s : "");
+		return refuse(why, n,
+			      "invalid file path \"%.80s\": expected a clean absolute "
+			      "path",
+			      s ? s : "");
 	if (strlen(s) > 1024)
 		return refuse(why, n, "file path \"%.40s...\" is too long (at most 1024)", s);
 	for (const char *p = s; *p; p++) {
 		char c = *p;
 		bool alnum = lower_alnum(c) || (c >= 'A' && c <= 'Z');
 		if (!alnum && !strchr("._/+@-", c))
-			return refuse(why, n, "invalid file path \"%.80s\": character '%c' is not "
-					      "allowed (letters, digits and ._/+@-)", s, c);
+			return refuse(why, n,
+				      "invalid file path \"%.80s\": character '%c' is not "
+				      "allowed (letters, digits and ._/+@-)",
+				      s, c);
 	}
 	if (strstr(s, "//"))
 		return refuse(why, n, "invalid file path \"%.80s\": empty component", s);
@@ -234,8 +256,8 @@ static int check_settings(const struct ingress_settings *s, struct clbsd_err *er
 					"(\"0.0.0.0:80\")");
 	for (size_t i = 0; i < s->n_listen; i++)
 		if (!ingress_listen_check(s->listen[i], why, sizeof(why)))
-			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, ":ingress :listen: %s",
-						why);
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						":ingress :listen: %s", why);
 	for (size_t i = 0; i < s->n_tls_listen; i++)
 		if (!ingress_listen_check(s->tls_listen[i], why, sizeof(why)))
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
@@ -243,16 +265,18 @@ static int check_settings(const struct ingress_settings *s, struct clbsd_err *er
 	/* One address in both lists would have nginx listen twice on it. */
 	for (size_t i = 0; i < s->n_listen + s->n_tls_listen; i++)
 		for (size_t j = i + 1; j < s->n_listen + s->n_tls_listen; j++) {
-			const char *a = i < s->n_listen ? s->listen[i] : s->tls_listen[i - s->n_listen];
-			const char *b = j < s->n_listen ? s->listen[j] : s->tls_listen[j - s->n_listen];
+			const char *a =
+				i < s->n_listen ? s->listen[i] : s->tls_listen[i - s->n_listen];
+			const char *b =
+				j < s->n_listen ? s->listen[j] : s->tls_listen[j - s->n_listen];
 			if (strcmp(a, b) == 0)
-				return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-							":ingress: listen address %s is given twice",
-							a);
+				return clbsd_err_setmsg(
+					err, CLBSD_E_INVALID, EINVAL,
+					":ingress: listen address %s is given twice", a);
 		}
 	if (s->default_domain && !ingress_domain_check(s->default_domain, why, sizeof(why)))
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, ":ingress :default-domain: %s",
-					why);
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					":ingress :default-domain: %s", why);
 	if (s->tls_mode == INGRESS_TLS_AUTO) {
 		if (s->n_tls_listen == 0)
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
@@ -272,7 +296,8 @@ static int check_route(const struct ingress_settings *s, const struct ingress_ro
 	if (!r->service || !valid_name(r->service))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"ingress route: invalid service name \"%.80s\": expected a "
-					"DNS label", r->service ? r->service : "");
+					"DNS label",
+					r->service ? r->service : "");
 	const char *svc = r->service;
 	if (r->n_domains == 0)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
@@ -293,7 +318,8 @@ static int check_route(const struct ingress_settings *s, const struct ingress_ro
 	if (r->max_body < 0 || r->max_body > MAX_BODY_LIMIT)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"container %s: :ingress :max-body is out of range (1 byte "
-					"to 64G)", svc);
+					"to 64G)",
+					svc);
 	if (!r->tls_cert != !r->tls_key)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"container %s: :tls needs both :cert and :key", svc);
@@ -307,7 +333,8 @@ static int check_route(const struct ingress_settings *s, const struct ingress_ro
 		if (s->n_tls_listen == 0)
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 						"container %s: :tls needs the host's :ingress "
-						":tls-listen, like (\"0.0.0.0:443\")", svc);
+						":tls-listen, like (\"0.0.0.0:443\")",
+						svc);
 	}
 	return 0;
 }
@@ -372,7 +399,8 @@ int ingress_routes_check(const struct ingress_settings *s, const struct ingress_
 			break;
 		}
 		/* One name, one certificate: TLS is chosen before the path is known. */
-		const char *ca = a->tls_cert ? a->tls_cert : "", *cb = b->tls_cert ? b->tls_cert : "";
+		const char *ca = a->tls_cert ? a->tls_cert : "",
+			   *cb = b->tls_cert ? b->tls_cert : "";
 		const char *ka = a->tls_key ? a->tls_key : "", *kb = b->tls_key ? b->tls_key : "";
 		if (strcmp(ca, cb) != 0 || strcmp(ka, kb) != 0) {
 			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,

@@ -56,12 +56,13 @@ int ingress_set_from_conf(const struct conf *c, const char *dir,
 		s->ca_dir = keep(&set, ca);
 	} else if (h->tls_ca) {
 		ingress_set_release(&set);
-		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
-					":ingress :tls (:ca \"%s\"): a CA of your own is not "
-					"supported yet; use (:ca auto), or put that CA's certificate "
-					"and key in %s/ca as ca.pem and ca.key (0600) and use "
-					"(:ca auto)",
-					h->tls_ca, dir);
+		return clbsd_err_setmsg(
+			err, CLBSD_E_UNAVAIL, ENOTSUP,
+			":ingress :tls (:ca \"%s\"): a CA of your own is not "
+			"supported yet; use (:ca auto), or put that CA's certificate "
+			"and key in %s/ca as ca.pem and ca.key (0600) and use "
+			"(:ca auto)",
+			h->tls_ca, dir);
 	}
 	set.routes = xcalloc(c->ncontainers + 1, sizeof(*set.routes));
 	for (size_t i = 0; i < c->ncontainers; i++) {
@@ -81,8 +82,8 @@ int ingress_set_from_conf(const struct conf *c, const char *dir,
 		const char **doms = xcalloc(nd + 1, sizeof(char *));
 		for (size_t j = 0; j < nd; j++) {
 			char *full;
-			if (ingress_domain_normalise(ct->domains[j], h->default_domain, &full, err) <
-			    0) {
+			if (ingress_domain_normalise(ct->domains[j], h->default_domain, &full,
+						     err) < 0) {
 				free(doms);
 				ingress_set_release(&set);
 				return clbsd_err_prefix(err, "container %s: :domain", ct->name);

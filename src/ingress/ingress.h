@@ -76,9 +76,9 @@ struct ingress_settings {
 
 /* Whether a route's container can take traffic now. */
 enum ingress_state {
-	INGRESS_UP,       /* running, and healthy when it has a health check */
+	INGRESS_UP,	  /* running, and healthy when it has a health check */
 	INGRESS_STARTING, /* created or starting, or its health check has not passed yet */
-	INGRESS_DOWN,     /* stopped, failed or unhealthy */
+	INGRESS_DOWN,	  /* stopped, failed or unhealthy */
 };
 
 /*
@@ -87,20 +87,20 @@ enum ingress_state {
  * belongs to one route only.
  */
 struct ingress_route {
-	const char *service;          /* the container's name (a DNS label) */
-	const char *const *domains;   /* full names; "*.example.org" allowed; at least one */
+	const char *service;	    /* the container's name (a DNS label) */
+	const char *const *domains; /* full names; "*.example.org" allowed; at least one */
 	size_t n_domains;
-	const char *path;             /* NULL or "/": the whole name; else a prefix like "/app" */
+	const char *path; /* NULL or "/": the whole name; else a prefix like "/app" */
 	/*
 	 * The container's IP literal (127.0.0.1 on the host network). May be
 	 * NULL when the route is not INGRESS_UP: it is not used then.
 	 */
 	const char *address;
-	uint16_t port;                /* 1-65535 */
+	uint16_t port; /* 1-65535 */
 	enum ingress_state state;
-	bool websocket;               /* pass Upgrade/Connection through */
-	int64_t max_body;             /* client_max_body_size in bytes; 0: nginx's default (1M) */
-	const char *tls_cert;         /* both or neither: this route's own certificate */
+	bool websocket;	      /* pass Upgrade/Connection through */
+	int64_t max_body;     /* client_max_body_size in bytes; 0: nginx's default (1M) */
+	const char *tls_cert; /* both or neither: this route's own certificate */
 	const char *tls_key;
 };
 
@@ -204,8 +204,8 @@ struct ingress_ops {
 	 * out->rejected set and out->message holding the reason (nginx's own
 	 * words when nginx refused). out is filled on failure too.
 	 */
-	int (*apply)(const struct ingress_target *t, const char *text,
-		     struct ingress_outcome *out, struct clbsd_err *err);
+	int (*apply)(const struct ingress_target *t, const char *text, struct ingress_outcome *out,
+		     struct clbsd_err *err);
 	/* Run `nginx -t` on a file; on failure err holds nginx's words. */
 	int (*test)(const struct ingress_target *t, const char *conf_path, struct clbsd_err *err);
 };

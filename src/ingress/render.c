@@ -20,9 +20,8 @@
 #include <string.h>
 
 /* The pages nginx answers itself. Kept short: they are sent from memory. */
-#define PAGE_HEAD                                                                                  \
-	"<!doctype html><meta charset=utf-8><title>%s</title><h1>%s</h1><p>%s</p>"
-#define BACKEND_MAX 64 /* "[" IPv6 "]:" port */
+#define PAGE_HEAD     "<!doctype html><meta charset=utf-8><title>%s</title><h1>%s</h1><p>%s</p>"
+#define BACKEND_MAX   64 /* "[" IPv6 "]:" port */
 #define PAGE_404_TEXT "No service is routed for this name."
 
 /* One (domain, route) pair. */
@@ -38,7 +37,7 @@ struct host {
 	struct ent *ents; /* sorted by path */
 	size_t n;
 	const char *special; /* why it has a server block of its own; NULL: none */
-	char *cert, *key; /* NULL: no TLS for this name */
+	char *cert, *key;    /* NULL: no TLS for this name */
 };
 
 static int ent_cmp(const void *a, const void *b)
@@ -106,8 +105,7 @@ static void add_proxy_headers(struct buf *b, enum ws_mode ws, const char *ind)
 	}
 }
 
-static void add_page(struct buf *b, const char *ind, int code, const char *title,
-		     const char *text)
+static void add_page(struct buf *b, const char *ind, int code, const char *title, const char *text)
 {
 	buf_addf(b, "%sreturn %d \"" PAGE_HEAD "\\n\";\n", ind, code, title, title, text);
 }
@@ -330,8 +328,9 @@ int ingress_render(const struct ingress_settings *s, const struct ingress_route 
 
 	struct buf b = BUF_INIT;
 	buf_adds(&b, "# Written by clbsd (ingress); changes are overwritten.\n");
-	buf_addf(&b, "# %zu routes, %zu names: %zu in the host map, %zu with a server block, "
-		     "%zu with TLS.\n",
+	buf_addf(&b,
+		 "# %zu routes, %zu names: %zu in the host map, %zu with a server block, "
+		 "%zu with TLS.\n",
 		 n, nh, nh - n_special, n_special, n_tls);
 	buf_adds(&b, "worker_processes auto;\n");
 	/*

@@ -189,8 +189,7 @@ void net_veth_name(const char *container, size_t idx, char out[NET_IFNAMSIZ])
 
 /* ---- modes ---- */
 
-int net_mode_parse(const char *const *words, size_t n, enum net_mode *out,
-		   struct clbsd_err *err)
+int net_mode_parse(const char *const *words, size_t n, enum net_mode *out, struct clbsd_err *err)
 {
 	if (n == 0) {
 		*out = NET_MODE_NETWORKS;

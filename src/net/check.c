@@ -177,7 +177,7 @@ static int check_endpoints(const struct net_state *st, size_t ci, struct clbsd_e
 				if (strcmp(oe->network, e->network) != 0)
 					continue;
 				const struct net_addr *dup =
-					e->ip4.family && net_addr_eq(&oe->ip4, &e->ip4)   ? &e->ip4
+					e->ip4.family && net_addr_eq(&oe->ip4, &e->ip4)	  ? &e->ip4
 					: e->ip6.family && net_addr_eq(&oe->ip6, &e->ip6) ? &e->ip6
 											  : NULL;
 				char a[NET_ADDR_STRLEN];

@@ -62,8 +62,8 @@ static const struct net_endpoint *endpoint_on(const struct net_container *c, con
 	return NULL;
 }
 
-int net_hosts_render(const struct net_state *st, const char *self, const char *hostname,
-		     char **out, struct clbsd_err *err)
+int net_hosts_render(const struct net_state *st, const char *self, const char *hostname, char **out,
+		     struct clbsd_err *err)
 {
 	const struct net_container *me = net_state_container(st, self);
 	if (!me)
@@ -125,8 +125,8 @@ static char *word_after(const char *line, const char *kw)
 	return n ? xstrndup(s, n) : NULL;
 }
 
-int net_resolv_render(const char *host_conf, const char *const *dns, size_t n_dns,
-		      bool want_v6, char **out, struct clbsd_err *err)
+int net_resolv_render(const char *host_conf, const char *const *dns, size_t n_dns, bool want_v6,
+		      char **out, struct clbsd_err *err)
 {
 	struct buf b = BUF_INIT;
 	struct strv servers = STRV_INIT, skipped = STRV_INIT;

@@ -148,10 +148,9 @@ int ipam_assign(struct ipam *p, const char *owner, const struct net_addr *want,
 	if (want && want->family) {
 		if (!net_prefix_contains(&p->subnet, want) ||
 		    net_prefix_offset(&p->subnet, want, &off) < 0)
-			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						"%s: address %s is outside subnet %s", owner,
-						net_addr_fmt(want, a),
-						net_prefix_fmt(&p->subnet, s));
+			return clbsd_err_setmsg(
+				err, CLBSD_E_INVALID, EINVAL, "%s: address %s is outside subnet %s",
+				owner, net_addr_fmt(want, a), net_prefix_fmt(&p->subnet, s));
 		if (net_prefix_reserved(&p->subnet, want))
 			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 						"%s: address %s is reserved in %s (network, "
@@ -291,8 +290,8 @@ int ipam_from_json(const char *text, const struct net_prefix *subnet, struct ipa
 	json_error_t je;
 	json_t *o = json_loads(text, 0, &je);
 	if (!o)
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"IPAM state: line %d: %s", je.line, je.text);
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "IPAM state: line %d: %s",
+					je.line, je.text);
 	struct net_prefix stored;
 	struct net_addr next;
 	struct ipam p;

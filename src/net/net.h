@@ -46,9 +46,9 @@
 
 /* ---- addresses and prefixes ---- */
 
-#define NET_ADDR_STRLEN   46 /* INET6_ADDRSTRLEN */
+#define NET_ADDR_STRLEN	  46 /* INET6_ADDRSTRLEN */
 #define NET_PREFIX_STRLEN 50 /* address, '/', up to 3 digits */
-#define NET_IFNAMSIZ      16 /* IFNAMSIZ: 15 characters and a NUL */
+#define NET_IFNAMSIZ	  16 /* IFNAMSIZ: 15 characters and a NUL */
 #define NET_MAX_ENDPOINTS 8  /* networks one container may join (eth0..eth7) */
 
 /* An IPv4 or IPv6 address; family 0 means "none". Bytes in network order. */
@@ -113,8 +113,8 @@ void net_veth_name(const char *container, size_t idx, char out[NET_IFNAMSIZ]);
 /* ---- modes and published ports ---- */
 
 enum net_mode {
-	NET_MODE_NONE,     /* loopback only */
-	NET_MODE_HOST,     /* the host's network namespace */
+	NET_MODE_NONE,	   /* loopback only */
+	NET_MODE_HOST,	   /* the host's network namespace */
 	NET_MODE_NETWORKS, /* attached to one or more networks */
 };
 /*
@@ -123,14 +123,13 @@ enum net_mode {
  * alone. NULL or empty means "bridge".
  */
 #define NET_DEFAULT "default"
-int net_mode_parse(const char *const *words, size_t n, enum net_mode *out,
-		   struct clbsd_err *err);
+int net_mode_parse(const char *const *words, size_t n, enum net_mode *out, struct clbsd_err *err);
 
 struct net_port {
 	struct net_addr host_ip; /* family 0: every address of the host */
 	uint16_t host_port;
-	uint16_t port;  /* in the container */
-	uint8_t proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t port; /* in the container */
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
 };
 /*
  * Parse one :publish entry: "8080:80", "80" (same port), "8080:80/udp",
@@ -144,18 +143,18 @@ const char *net_proto_name(uint8_t proto);
 /* ---- what the host should look like ---- */
 
 struct net_network {
-	const char *name;         /* DNS label; NET_DEFAULT for the host's :network */
-	const char *bridge;       /* interface name (net_valid_ifname) */
+	const char *name;	   /* DNS label; NET_DEFAULT for the host's :network */
+	const char *bridge;	   /* interface name (net_valid_ifname) */
 	struct net_prefix subnet4; /* addr.family 0 when the network has no IPv4 */
 	struct net_prefix subnet6; /* addr.family 0 when the network has no IPv6 */
-	bool internal;             /* no outbound NAT, no forwarding off the bridge */
+	bool internal;		   /* no outbound NAT, no forwarding off the bridge */
 };
 
 /* A container on one network; its position in net_container.eps is ethN. */
 struct net_endpoint {
-	const char *network;        /* a net_network.name */
-	struct net_addr ip4;        /* from IPAM; family 0 iff the network has no subnet4 */
-	struct net_addr ip6;        /* from IPAM; family 0 iff the network has no subnet6 */
+	const char *network;	    /* a net_network.name */
+	struct net_addr ip4;	    /* from IPAM; family 0 iff the network has no subnet4 */
+	struct net_addr ip6;	    /* from IPAM; family 0 iff the network has no subnet6 */
 	const char *const *aliases; /* extra names on this network, n_aliases of them */
 	size_t n_aliases;
 };
@@ -221,8 +220,8 @@ struct ipam_entry {
 
 struct ipam {
 	struct net_prefix subnet;
-	uint64_t size; /* addresses covered (offsets 0..size-1) */
-	uint64_t next; /* next-fit cursor */
+	uint64_t size;	      /* addresses covered (offsets 0..size-1) */
+	uint64_t next;	      /* next-fit cursor */
 	struct ipam_entry *v; /* sorted by off; one entry per offset */
 	size_t n, cap;
 };
@@ -271,8 +270,8 @@ int ipam_from_json(const char *json, const struct net_prefix *subnet, struct ipa
  * an earlier line is not repeated. Stopped containers are listed too: their
  * addresses are stable.
  */
-int net_hosts_render(const struct net_state *st, const char *self, const char *hostname,
-		     char **out, struct clbsd_err *err);
+int net_hosts_render(const struct net_state *st, const char *self, const char *hostname, char **out,
+		     struct clbsd_err *err);
 /*
  * resolv.conf for a container. With explicit dns servers (n_dns > 0, each
  * an address) those are used; otherwise the nameservers of host_conf (the
@@ -282,8 +281,8 @@ int net_hosts_render(const struct net_state *st, const char *self, const char *h
  * options lines are kept. Fails with CLBSD_E_UNAVAIL, saying what to set,
  * when no nameserver is left.
  */
-int net_resolv_render(const char *host_conf, const char *const *dns, size_t n_dns,
-		      bool want_v6, char **out, struct clbsd_err *err);
+int net_resolv_render(const char *host_conf, const char *const *dns, size_t n_dns, bool want_v6,
+		      char **out, struct clbsd_err *err);
 
 /* ---- the nftables model (pure; rules.c), shared by linux/ and the tests ---- */
 
@@ -300,8 +299,8 @@ int net_resolv_render(const char *host_conf, const char *const *dns, size_t n_dn
 
 struct net_chain {
 	char *name;
-	char *base;  /* "type nat hook prerouting priority dstnat; policy accept;" or NULL */
-	char *owner; /* comment prefix of its owner */
+	char *base;   /* "type nat hook prerouting priority dstnat; policy accept;" or NULL */
+	char *owner;  /* comment prefix of its owner */
 	bool ordered; /* rule order matters: rewritten whole when it differs */
 };
 
@@ -386,7 +385,7 @@ const struct net_nft_rule *net_nft_find(const struct net_nft *have, const char *
 
 /* What an op changed on the host, for the caller to log. */
 struct net_report {
-	struct strv changes;     /* "created bridge clbsd0", "removed stale veth cb0-old", ... */
+	struct strv changes;	 /* "created bridge clbsd0", "removed stale veth cb0-old", ... */
 	bool forwarding_enabled; /* this call turned IPv4 or IPv6 forwarding on */
 };
 void net_report_init(struct net_report *r);

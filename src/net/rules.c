@@ -67,8 +67,8 @@ void net_ruleset_release(struct net_ruleset *rs)
 	memset(rs, 0, sizeof(*rs));
 }
 
-static void add_chain(struct net_ruleset *rs, const char *name, const char *base,
-		      const char *owner, bool ordered)
+static void add_chain(struct net_ruleset *rs, const char *name, const char *base, const char *owner,
+		      bool ordered)
 {
 	for (size_t i = 0; i < rs->n_chains; i++)
 		if (strcmp(rs->chains[i].name, name) == 0)
@@ -81,11 +81,11 @@ static void add_chain(struct net_ruleset *rs, const char *name, const char *base
 	c->ordered = ordered;
 }
 
-static void add_rule(struct net_ruleset *rs, const char *chain, const char *owner,
-		     const char *desc, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void add_rule(struct net_ruleset *rs, const char *chain, const char *owner, const char *desc,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void add_rule(struct net_ruleset *rs, const char *chain, const char *owner,
-		     const char *desc, const char *fmt, ...)
+static void add_rule(struct net_ruleset *rs, const char *chain, const char *owner, const char *desc,
+		     const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -109,8 +109,7 @@ static void add_rule(struct net_ruleset *rs, const char *chain, const char *owne
 	r->desc = xstrdup(desc);
 }
 
-static void add_elem(struct net_ruleset *rs, const char *set, const char *value,
-		     const char *owner)
+static void add_elem(struct net_ruleset *rs, const char *set, const char *value, const char *owner)
 {
 	rs->elems = xrealloc(rs->elems, (rs->n_elems + 1) * sizeof(rs->elems[0]));
 	struct net_elem *e = &rs->elems[rs->n_elems++];
@@ -196,12 +195,14 @@ void net_rules_network(struct net_ruleset *rs, const struct net_network *n)
 	 * interface is unknown in postrouting, so the source subnet says it.
 	 */
 	if (n->subnet4.addr.family)
-		add_rule(rs, post, o, "hairpin (IPv4): a container reaching a published port "
-				      "of its network",
+		add_rule(rs, post, o,
+			 "hairpin (IPv4): a container reaching a published port "
+			 "of its network",
 			 "ip saddr %s oifname \"%s\" ct status dnat masquerade", s4, br);
 	if (n->subnet6.addr.family)
-		add_rule(rs, post, o, "hairpin (IPv6): a container reaching a published port "
-				      "of its network",
+		add_rule(rs, post, o,
+			 "hairpin (IPv6): a container reaching a published port "
+			 "of its network",
 			 "ip6 saddr %s oifname \"%s\" ct status dnat masquerade", s6, br);
 }
 
@@ -227,8 +228,9 @@ void net_rules_container(struct net_ruleset *rs, const struct net_state *st,
 			net_addr_fmt(to[f], ta);
 			autofree char *desc = xasprintf("publish %s to %s", pb, ta);
 			autofree char *match =
-			    p->host_ip.family ? xasprintf("%s daddr %s", v4 ? "ip" : "ip6", ha)
-					      : xasprintf("meta nfproto %s", v4 ? "ipv4" : "ipv6");
+				p->host_ip.family
+					? xasprintf("%s daddr %s", v4 ? "ip" : "ip6", ha)
+					: xasprintf("meta nfproto %s", v4 ? "ipv4" : "ipv6");
 			add_rule(rs, "ports", o, desc, "%s %s dport %u dnat %s to %s%s%s:%u", match,
 				 proto, p->host_port, v4 ? "ip" : "ip6", v4 ? "" : "[", ta,
 				 v4 ? "" : "]", p->port);
@@ -337,7 +339,7 @@ int net_nft_parse(const char *text, struct net_nft *out, struct clbsd_err *err)
 			r->chain = xstrdup(chain);
 			r->handle = (uint64_t)json_int(o, "handle", 0);
 			r->comment =
-			    json_str(o, "comment") ? xstrdup(json_str(o, "comment")) : NULL;
+				json_str(o, "comment") ? xstrdup(json_str(o, "comment")) : NULL;
 		}
 	}
 	json_decref(root);
@@ -415,8 +417,8 @@ static bool want_rule(const struct net_ruleset *w, const char *chain, const char
  */
 static char *chain_owner(const char *name)
 {
-	static const char *const base[] = {"raw-pre", "nat-pre", "nat-out", "nat-post",
-					   "filter-fwd", "ports"};
+	static const char *const base[] = {"raw-pre",  "nat-pre",    "nat-out",
+					   "nat-post", "filter-fwd", "ports"};
 	for (size_t i = 0; i < ARRAY_SIZE(base); i++)
 		if (strcmp(name, base[i]) == 0)
 			return xstrdup(NET_OWNER_BASE);

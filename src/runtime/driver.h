@@ -63,21 +63,21 @@ struct rt_userns {
 /* Resource limits; 0 means unlimited. */
 struct rt_limits {
 	int64_t memory; /* bytes */
-	int64_t pids;   /* max tasks */
-	double cpus;    /* CPU quota in cores, e.g. 0.5 */
+	int64_t pids;	/* max tasks */
+	double cpus;	/* CPU quota in cores, e.g. 0.5 */
 };
 
 struct rt_spec {
-	char *name;     /* container name (a DNS label) */
+	char *name;	/* container name (a DNS label) */
 	char *hostname; /* UTS hostname */
-	char **argv;    /* NULL-terminated, argv[0] resolved against PATH in the container */
-	char **env;     /* NULL-terminated "K=V" */
-	char *cwd;      /* absolute path inside the container */
+	char **argv;	/* NULL-terminated, argv[0] resolved against PATH in the container */
+	char **env;	/* NULL-terminated "K=V" */
+	char *cwd;	/* absolute path inside the container */
 	uint32_t uid;
 	uint32_t gid;
-	bool tty;        /* init gets a PTY as its controlling terminal */
-	bool stdin_open; /* keep stdin open (a pipe) rather than /dev/null */
-	bool host_network; /* share the caller's network namespace (no CLONE_NEWNET) */
+	bool tty;		 /* init gets a PTY as its controlling terminal */
+	bool stdin_open;	 /* keep stdin open (a pipe) rather than /dev/null */
+	bool host_network;	 /* share the caller's network namespace (no CLONE_NEWNET) */
 	struct rt_userns userns; /* count 0: no user namespace */
 	struct rt_rootfs rootfs;
 	struct rt_mount *mounts;
@@ -109,11 +109,11 @@ struct rt_exec {
 };
 
 struct rt_stats {
-	uint64_t cpu_usage_ns;  /* total CPU time used */
-	uint64_t memory_usage;  /* bytes */
-	uint64_t memory_limit;  /* bytes, 0 when unlimited */
+	uint64_t cpu_usage_ns; /* total CPU time used */
+	uint64_t memory_usage; /* bytes */
+	uint64_t memory_limit; /* bytes, 0 when unlimited */
 	uint64_t pids_current;
-	uint64_t pids_limit;    /* 0 when unlimited */
+	uint64_t pids_limit; /* 0 when unlimited */
 	uint64_t oom_kills;
 };
 
@@ -125,7 +125,7 @@ enum rt_probe_kind {
 
 struct rt_probe {
 	enum rt_probe_kind kind;
-	int port;           /* on 127.0.0.1 in the container's network namespace, 1..65535 */
+	int port;	    /* on 127.0.0.1 in the container's network namespace, 1..65535 */
 	const char *path;   /* HTTP: starts with '/', printable ASCII without spaces */
 	int64_t timeout_ns; /* for the whole probe (connect, request, status line), > 0 */
 };
@@ -136,9 +136,9 @@ struct rt_probe {
  * the process that prepared it.
  */
 struct rt_prepared {
-	pid_t pid;    /* the waiting init, <= 0 when none */
-	int sock;     /* the caller's end of the init's socket */
-	char *cgroup; /* its cgroup path, as in rt_spec.cgroup */
+	pid_t pid;     /* the waiting init, <= 0 when none */
+	int sock;      /* the caller's end of the init's socket */
+	char *cgroup;  /* its cgroup path, as in rt_spec.cgroup */
 	char *scratch; /* the directory it was given; removed by discard() */
 };
 
@@ -172,8 +172,8 @@ struct rt_ops {
 	 */
 	int (*create_prepared)(struct rt_prepared *p, const char *spec_path,
 			       const struct rt_spec *spec, const struct rt_stdio *io,
-			       void (*meanwhile)(void *arg), void *arg, pid_t *pid,
-			       int *release_fd, struct clbsd_err *err);
+			       void (*meanwhile)(void *arg), void *arg, pid_t *pid, int *release_fd,
+			       struct clbsd_err *err);
 	/* Kill a prepared init, remove its cgroup and scratch. Idempotent. */
 	void (*discard)(struct rt_prepared *p);
 	/*

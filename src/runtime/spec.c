@@ -165,8 +165,8 @@ static bool clean_rel(const char *p)
 
 static int parse_rootfs(json_t *r, struct rt_rootfs *out, struct clbsd_err *err)
 {
-	static const char *const keys[] = {"mode", "lower", "upper", "work", "target",
-					   "readonly", NULL};
+	static const char *const keys[] = {"mode",   "lower",	 "upper", "work",
+					   "target", "readonly", NULL};
 	int rc;
 	if (!r || !json_is_object(r))
 		return bad(err, "rootfs", "missing (expected an object)");
@@ -249,7 +249,8 @@ static int parse_mounts(json_t *arr, struct rt_spec *out, struct clbsd_err *err)
 			return bad(err, name,
 				   "expected an absolute path without \".\" or \"..\", not \"/\"");
 		/* The runtime owns these; a volume there would undo /proc masks or the ro /sys. */
-		if (under(rm->dest, "/proc") || under(rm->dest, "/sys") || !strcmp(rm->dest, "/dev"))
+		if (under(rm->dest, "/proc") || under(rm->dest, "/sys") ||
+		    !strcmp(rm->dest, "/dev"))
 			return bad(err, name, "/proc, /sys and /dev are reserved for the runtime");
 		json_t *ro = json_object_get(m, "readonly");
 		if (ro && !json_is_null(ro) && !json_is_boolean(ro)) {
@@ -314,8 +315,7 @@ static int parse_userns(json_t *u, struct rt_userns *out, struct clbsd_err *err)
 	    (rc = get_int(u, "count", "userns.count", UINT32_MAX - 1, &count, err)) < 0)
 		return rc;
 	/* Host id 0 is never handed out, and a range must fit below 2^32 - 1. */
-	if (count < 1 || uid < 1 || gid < 1 || uid + count > UINT32_MAX ||
-	    gid + count > UINT32_MAX)
+	if (count < 1 || uid < 1 || gid < 1 || uid + count > UINT32_MAX || gid + count > UINT32_MAX)
 		return bad(err, "userns", "expected a range of host ids above 0 and below 2^32-1");
 	out->uid = (uint32_t)uid;
 	out->gid = (uint32_t)gid;
@@ -325,10 +325,10 @@ static int parse_userns(json_t *u, struct rt_userns *out, struct clbsd_err *err)
 
 static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
 {
-	static const char *const keys[] = {"name",   "hostname", "argv",   "env",
-					   "cwd",    "uid",      "gid",    "tty",
+	static const char *const keys[] = {"name",	 "hostname",	 "argv",   "env",
+					   "cwd",	 "uid",		 "gid",	   "tty",
 					   "stdin_open", "host_network", "rootfs", "mounts",
-					   "limits", "cgroup", "userns", NULL};
+					   "limits",	 "cgroup",	 "userns", NULL};
 	int rc;
 	long long n;
 	if (!json_is_object(root))
@@ -385,8 +385,9 @@ static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
 	if ((rc = get_str(root, "cgroup", "cgroup", true, &s->cgroup, err)) < 0)
 		return rc;
 	if (!clean_rel(s->cgroup))
-		return bad(err, "cgroup",
-			   "expected a relative path such as \"clbsd/web\" without \".\" or \"..\"");
+		return bad(
+			err, "cgroup",
+			"expected a relative path such as \"clbsd/web\" without \".\" or \"..\"");
 	return 0;
 }
 

@@ -65,7 +65,8 @@ static void rotate(struct shim_log *l)
 	}
 	for (int i = l->max_files - 1; i >= 1; i--) {
 		autofree char *to = xasprintf("%s.%d", l->path, i);
-		autofree char *from = i == 1 ? xstrdup(l->path) : xasprintf("%s.%d", l->path, i - 1);
+		autofree char *from =
+			i == 1 ? xstrdup(l->path) : xasprintf("%s.%d", l->path, i - 1);
 		if (rename(from, to) < 0 && errno != ENOENT)
 			warn_once(l, "rotate", errno);
 	}

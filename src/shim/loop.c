@@ -35,18 +35,18 @@
 #include <termios.h>
 #include <unistd.h>
 
-#define MAX_CLIENTS     128
-#define VIEWER_OUT_MAX  (1u << 20)   /* drop a console viewer past this backlog */
-#define EXEC_OUT_HIGH   (256u << 10) /* stop reading an exec's output past this */
-#define STDIN_HIGH      (64u << 10)  /* stop reading client input past this */
-#define READ_CHUNK      16384
-#define HOLD_NS         (10 * 1000000000LL)
-#define EXIT_DRAIN_NS   (2 * 1000000000LL)
-#define EXEC_QUIET_NS   (100 * 1000000LL)
-#define REQ_TIMEOUT_NS  (30 * 1000000000LL)
-#define FINAL_FLUSH_NS  (2 * 1000000000LL)
-#define TRIM_IDLE_NS    (5 * 1000000000LL)
-#define TRIM_START_NS   (1 * 1000000000LL)
+#define MAX_CLIENTS    128
+#define VIEWER_OUT_MAX (1u << 20)   /* drop a console viewer past this backlog */
+#define EXEC_OUT_HIGH  (256u << 10) /* stop reading an exec's output past this */
+#define STDIN_HIGH     (64u << 10)  /* stop reading client input past this */
+#define READ_CHUNK     16384
+#define HOLD_NS	       (10 * 1000000000LL)
+#define EXIT_DRAIN_NS  (2 * 1000000000LL)
+#define EXEC_QUIET_NS  (100 * 1000000LL)
+#define REQ_TIMEOUT_NS (30 * 1000000000LL)
+#define FINAL_FLUSH_NS (2 * 1000000000LL)
+#define TRIM_IDLE_NS   (5 * 1000000000LL)
+#define TRIM_START_NS  (1 * 1000000000LL)
 
 struct client;
 
@@ -54,14 +54,14 @@ struct client;
 struct proc {
 	pid_t pid;
 	bool tty;
-	int master;      /* PTY master, -1 without a TTY */
-	int in;          /* stdin pipe (write end), -1 with a TTY or when closed */
-	int out[2];      /* output per stream, -1 at EOF; tty: out[0] is master */
+	int master; /* PTY master, -1 without a TTY */
+	int in;	    /* stdin pipe (write end), -1 with a TTY or when closed */
+	int out[2]; /* output per stream, -1 at EOF; tty: out[0] is master */
 	struct buf inbuf;
-	bool close_in;   /* a 'C' frame came: close stdin once inbuf is written */
+	bool close_in; /* a 'C' frame came: close stdin once inbuf is written */
 	bool reaped;
 	int status;
-	int64_t quiet_until; /* after the reap: give up waiting for output then */
+	int64_t quiet_until;  /* after the reap: give up waiting for output then */
 	struct client *owner; /* exec: the client that started it */
 	struct proc *next;
 };
@@ -264,9 +264,8 @@ static void client_frame(struct client *c, char type, const void *data, size_t l
 
 static void client_exit_frame(struct client *c, int code, int sig, bool oom)
 {
-	autofree char *line =
-		json_line(json_pack("{s:i,s:i,s:b}", "exit_code", code, "signal", sig, "oom_killed",
-				    oom));
+	autofree char *line = json_line(
+		json_pack("{s:i,s:i,s:b}", "exit_code", code, "signal", sig, "oom_killed", oom));
 	client_frame(c, PROTO_EXIT, line, strlen(line) - 1);
 	c->closing = true;
 	client_flush(c);
@@ -493,8 +492,8 @@ static int write_state(struct clbsd_err *err)
 		o = exit_info();
 		json_object_set_new(o, "status", json_string("exited"));
 	} else {
-		o = json_pack("{s:s,s:s,s:b}", "status", "running", "socket", S.o->sock_path,
-			      "tty", S.spec.tty);
+		o = json_pack("{s:s,s:s,s:b}", "status", "running", "socket", S.o->sock_path, "tty",
+			      S.spec.tty);
 	}
 	json_object_set_new(o, "shim_pid", json_integer(getpid()));
 	json_object_set_new(o, "pid", json_integer(S.init.pid));
@@ -588,8 +587,7 @@ static void req_state(struct client *c)
 		o = exit_info();
 	} else {
 		o = json_pack("{s:i,s:i,s:b,s:I,s:n}", "exit_code", 0, "signal", 0, "oom_killed",
-			      S.oom_kills > 0, "oom_kills", (json_int_t)S.oom_kills,
-			      "finished_at");
+			      S.oom_kills > 0, "oom_kills", (json_int_t)S.oom_kills, "finished_at");
 	}
 	json_object_set_new(o, "ok", json_true());
 	json_object_set_new(o, "status", json_string(status));
@@ -615,9 +613,9 @@ static void req_kill(struct client *c, const struct shim_req *q)
 			return;
 		}
 	} else if (kill(S.init.pid, q->signal) < 0 && errno != ESRCH) {
-		autofree char *m = xasprintf("signal %s to the init (pid %d): %s",
-					     signal_name(q->signal), (int)S.init.pid,
-					     strerror(errno));
+		autofree char *m =
+			xasprintf("signal %s to the init (pid %d): %s", signal_name(q->signal),
+				  (int)S.init.pid, strerror(errno));
 		client_error(c, m);
 		return;
 	}
@@ -674,7 +672,9 @@ static void req_exec(struct client *c, const struct shim_req *q)
 	struct rt_exec ex = {
 		.argv = q->argv,
 		.env = env,
-		.cwd = q->cwd ? q->cwd : S.spec.cwd ? S.spec.cwd : "/",
+		.cwd = q->cwd	    ? q->cwd
+		       : S.spec.cwd ? S.spec.cwd
+				    : "/",
 		.uid = q->has_uid ? q->uid : S.spec.uid,
 		.gid = q->has_gid ? q->gid : S.spec.gid,
 		.tty = q->tty,
@@ -1335,8 +1335,8 @@ static void side_setup(void *arg)
 	(void)arg;
 	const struct shim_opts *o = S.o;
 	clbsd_err_init(&S.side_err);
-	S.side_rc = shim_log_open(&S.log, o->log_dir, o->log_max_size, o->log_max_files,
-				  &S.side_err);
+	S.side_rc =
+		shim_log_open(&S.log, o->log_dir, o->log_max_size, o->log_max_files, &S.side_err);
 	if (S.side_rc < 0)
 		return;
 	S.log.strip_cr = S.spec.tty;

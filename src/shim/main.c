@@ -142,8 +142,24 @@ static int shim_main(int argc, char **argv)
 		.scrollback = 64 << 10,
 	};
 	const char *size_s = NULL, *files_s = NULL, *scroll_s = NULL, *level_s = NULL;
-	enum { O_NAME = 256, O_SPEC, O_SOCKET, O_STATE, O_LOGDIR, O_READY, O_HOLD, O_NETHOLD, O_MAXSIZE,
-	       O_MAXFILES, O_SCROLL, O_LEVEL, O_POOL, O_CGROUP, O_RUNSPEC, O_FILTER };
+	enum {
+		O_NAME = 256,
+		O_SPEC,
+		O_SOCKET,
+		O_STATE,
+		O_LOGDIR,
+		O_READY,
+		O_HOLD,
+		O_NETHOLD,
+		O_MAXSIZE,
+		O_MAXFILES,
+		O_SCROLL,
+		O_LEVEL,
+		O_POOL,
+		O_CGROUP,
+		O_RUNSPEC,
+		O_FILTER
+	};
 	static const struct option opts[] = {
 		{"name", required_argument, NULL, O_NAME},
 		{"spec", required_argument, NULL, O_SPEC},
@@ -170,24 +186,59 @@ static int shim_main(int argc, char **argv)
 	bool bad = false;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case O_NAME: o.name = optarg; break;
-		case O_SPEC: o.spec_path = optarg; break;
-		case O_SOCKET: o.sock_path = optarg; break;
-		case O_STATE: o.state_path = optarg; break;
-		case O_LOGDIR: o.log_dir = optarg; break;
-		case O_READY: ready_s = optarg; break;
-		case O_HOLD: o.hold = true; break;
-		case O_NETHOLD: o.net_hold = true; break;
-		case O_MAXSIZE: size_s = optarg; break;
-		case O_MAXFILES: files_s = optarg; break;
-		case O_SCROLL: scroll_s = optarg; break;
-		case O_LEVEL: level_s = optarg; break;
-		case O_POOL: pool = true; break;
-		case O_CGROUP: cgroup = optarg; break;
-		case O_RUNSPEC: return optind == argc ? run_once(optarg) : 2;
-		case O_FILTER: filter_s = optarg; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: bad = true; break;
+		case O_NAME:
+			o.name = optarg;
+			break;
+		case O_SPEC:
+			o.spec_path = optarg;
+			break;
+		case O_SOCKET:
+			o.sock_path = optarg;
+			break;
+		case O_STATE:
+			o.state_path = optarg;
+			break;
+		case O_LOGDIR:
+			o.log_dir = optarg;
+			break;
+		case O_READY:
+			ready_s = optarg;
+			break;
+		case O_HOLD:
+			o.hold = true;
+			break;
+		case O_NETHOLD:
+			o.net_hold = true;
+			break;
+		case O_MAXSIZE:
+			size_s = optarg;
+			break;
+		case O_MAXFILES:
+			files_s = optarg;
+			break;
+		case O_SCROLL:
+			scroll_s = optarg;
+			break;
+		case O_LEVEL:
+			level_s = optarg;
+			break;
+		case O_POOL:
+			pool = true;
+			break;
+		case O_CGROUP:
+			cgroup = optarg;
+			break;
+		case O_RUNSPEC:
+			return optind == argc ? run_once(optarg) : 2;
+		case O_FILTER:
+			filter_s = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			bad = true;
+			break;
 		}
 	}
 	long long n;
@@ -245,8 +296,9 @@ static int shim_main(int argc, char **argv)
 	if (level_s) {
 		enum log_level lvl;
 		if (log_parse_level(level_s, &lvl) < 0)
-			return early_fail(o.ready_fd, "--log-level %s: want error, warn, info "
-						      "or debug",
+			return early_fail(o.ready_fd,
+					  "--log-level %s: want error, warn, info "
+					  "or debug",
 					  level_s);
 		log_set_level(lvl);
 	}

@@ -33,8 +33,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CLAIM_MAX      (64 * 1024)
-#define CLAIM_WAIT_MS  2000
+#define CLAIM_MAX     (64 * 1024)
+#define CLAIM_WAIT_MS 2000
 
 /* What a claim names; lives as long as the process. */
 static struct {
@@ -265,7 +265,8 @@ int shim_pool(struct shim_opts *o, const char *cgroup)
 	close(o->ready_fd);
 	o->ready_fd = conn;
 	/* The daemon normally moved it already (see pool_claim in src/daemon/pool.c). */
-	if (rename(pool_sock, o->sock_path) < 0 && (errno != ENOENT || access(o->sock_path, F_OK) < 0)) {
+	if (rename(pool_sock, o->sock_path) < 0 &&
+	    (errno != ENOENT || access(o->sock_path, F_OK) < 0)) {
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "move socket %s to %s", pool_sock,
 			      o->sock_path);
 		rt->discard(&prep);

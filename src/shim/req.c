@@ -89,8 +89,7 @@ static int get_signal(json_t *o, int *out, struct clbsd_err *err)
 		return 0;
 	}
 	int sig = 0;
-	if (json_is_integer(v) && json_integer_value(v) >= 1 &&
-	    json_integer_value(v) <= SIGRTMAX)
+	if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= SIGRTMAX)
 		sig = (int)json_integer_value(v);
 	else if (json_is_string(v) && parse_signal(json_string_value(v), &sig) < 0)
 		sig = 0;
@@ -104,8 +103,8 @@ static const struct {
 	const char *name;
 	enum shim_op op;
 } ops[] = {
-	{"state", SHIM_OP_STATE},   {"wait", SHIM_OP_WAIT},     {"release", SHIM_OP_RELEASE},
-	{"kill", SHIM_OP_KILL},     {"attach", SHIM_OP_ATTACH}, {"exec", SHIM_OP_EXEC},
+	{"state", SHIM_OP_STATE},	  {"wait", SHIM_OP_WAIT},     {"release", SHIM_OP_RELEASE},
+	{"kill", SHIM_OP_KILL},		  {"attach", SHIM_OP_ATTACH}, {"exec", SHIM_OP_EXEC},
 	{"net-ready", SHIM_OP_NET_READY},
 };
 
@@ -149,8 +148,8 @@ static int parse_obj(json_t *o, struct shim_req *req, struct clbsd_err *err)
 			return r;
 		return get_bool(o, "all", &req->all, err);
 	case SHIM_OP_EXEC:
-		if ((r = get_strv(o, "argv", true, NULL, "a non-empty array of strings",
-				  &req->argv, err)) < 0)
+		if ((r = get_strv(o, "argv", true, NULL, "a non-empty array of strings", &req->argv,
+				  err)) < 0)
 			return r;
 		if ((r = get_strv(o, "env", false, env_ok, "an array of \"KEY=VALUE\" strings",
 				  &req->env, err)) < 0)

@@ -75,10 +75,10 @@ struct shim_log {
 	int64_t size;
 	int64_t max_size;
 	int max_files;
-	bool strip_cr;            /* TTY output: drop the '\r' of "\r\n" */
-	struct buf part[2];       /* pending partial line per stream */
-	int64_t part_at[2];       /* monotonic time of the last byte added to part */
-	int64_t (*clock)(void);   /* wall clock for the time stamps (tests replace it) */
+	bool strip_cr;		/* TTY output: drop the '\r' of "\r\n" */
+	struct buf part[2];	/* pending partial line per stream */
+	int64_t part_at[2];	/* monotonic time of the last byte added to part */
+	int64_t (*clock)(void); /* wall clock for the time stamps (tests replace it) */
 	bool warned;
 };
 
@@ -109,17 +109,17 @@ enum shim_op {
 /* One parsed request line (see util/proto.h for the fields). */
 struct shim_req {
 	enum shim_op op;
-	int signal;      /* kill; SIGTERM when absent */
-	bool all;        /* kill */
-	bool in;         /* attach, exec: the "stdin" flag */
-	bool replay;     /* attach */
-	bool release;    /* attach */
-	bool tty;        /* exec */
+	int signal;   /* kill; SIGTERM when absent */
+	bool all;     /* kill */
+	bool in;      /* attach, exec: the "stdin" flag */
+	bool replay;  /* attach */
+	bool release; /* attach */
+	bool tty;     /* exec */
 	uint16_t rows, cols;
-	char **argv;     /* exec, NULL-terminated, at least one element */
-	char **env;      /* exec, NULL-terminated "K=V" (may be empty) */
-	char *cwd;       /* exec, NULL when absent */
-	char *error;     /* net-ready: why the network could not be made (the init is killed) */
+	char **argv; /* exec, NULL-terminated, at least one element */
+	char **env;  /* exec, NULL-terminated "K=V" (may be empty) */
+	char *cwd;   /* exec, NULL when absent */
+	char *error; /* net-ready: why the network could not be made (the init is killed) */
 	bool has_uid, has_gid;
 	uint32_t uid, gid;
 };

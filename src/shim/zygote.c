@@ -56,10 +56,10 @@ int shim_zygote(int ctl, int (*shim_main)(int argc, char **argv))
 		} cm;
 		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
 		struct msghdr mh = {
-		    .msg_iov = &iov,
-		    .msg_iovlen = 1,
-		    .msg_control = cm.space,
-		    .msg_controllen = sizeof(cm.space),
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = cm.space,
+			.msg_controllen = sizeof(cm.space),
 		};
 		ssize_t n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
@@ -73,8 +73,8 @@ int shim_zygote(int ctl, int (*shim_main)(int argc, char **argv))
 			memcpy(&ready, CMSG_DATA(c), sizeof(int));
 		int argc = 0;
 		char **argv = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || ready < 0
-				  ? NULL
-				  : split_argv(buf, (size_t)n, &argc);
+				      ? NULL
+				      : split_argv(buf, (size_t)n, &argc);
 		if (!argv) {
 			/* Not ours to run; the daemon sees the pipe close and retries. */
 			if (ready >= 0)

@@ -50,8 +50,8 @@ int storage_check_label(const char *label, struct clbsd_err *err)
 	bool ok = n > 0 && n <= 64;
 	for (size_t i = 0; ok && i < n; i++) {
 		char c = label[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9');
+		bool alnum =
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		ok = alnum || (i > 0 && strchr("_.:-", c) != NULL);
 	}
 	if (ok)
@@ -82,9 +82,9 @@ static int tighten(int dirfd, const char *name, mode_t dir_mode, const char *roo
 {
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT
-			   ? 0
-			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s/%s", root, name);
+		return errno == ENOENT ? 0
+				       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s/%s",
+						       root, name);
 	mode_t want;
 	if (S_ISDIR(st.st_mode))
 		want = dir_mode;
@@ -97,9 +97,9 @@ static int tighten(int dirfd, const char *name, mode_t dir_mode, const char *roo
 	/* Through an O_PATH fd of the entry itself: a rename in between cannot redirect it. */
 	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT
-			   ? 0
-			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s/%s", root, name);
+		return errno == ENOENT ? 0
+				       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s/%s",
+						       root, name);
 	char p[64];
 	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
 	int r = chmod(p, want);
@@ -117,8 +117,8 @@ static int tighten_all(int parent, const char *sub, const char *shown, bool top,
 	int dfd = openat(parent, *sub ? sub : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return errno == ENOENT
-			   ? 0
-			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", shown);
+			       ? 0
+			       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", shown);
 	DIR *d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);

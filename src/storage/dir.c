@@ -76,8 +76,8 @@ void dir_fill(struct rt_rootfs *out, bool overlay, const char *image_rootfs, con
 
 bool dir_is_storage_entry(const char *name)
 {
-	static const char *const names[] = {"upper", "work", "fs", "rootfs", "snapshots",
-					    "storage.json"};
+	static const char *const names[] = {"upper",  "work",	   "fs",
+					    "rootfs", "snapshots", "storage.json"};
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(name, names[i]) == 0)
 			return true;
@@ -164,8 +164,8 @@ static char *image_id_of(const struct storage *st, const char *image_rootfs)
 
 static int dir_remove(struct storage *st, const char *ctr_dir, struct clbsd_err *err)
 {
-	static const char *const parts[] = {"upper", "work", "fs", "rootfs", "snapshots",
-					    "storage.json"};
+	static const char *const parts[] = {"upper",  "work",	   "fs",
+					    "rootfs", "snapshots", "storage.json"};
 	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
 		autofree char *p = xasprintf("%s/%s", ctr_dir, parts[i]);
 		int r = fs_rm_rf(p, err);
@@ -240,9 +240,10 @@ static int d_image_prepare(struct storage *st, const char *id, const char *rootf
 	if (fs_is_dir(want))
 		return 0;
 	if (!fs_path_is_clean_abs(rootfs) || !fs_is_dir(rootfs))
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"image %s: rootfs %s is not an absolute path to a directory",
-					id, rootfs ? rootfs : "(null)");
+		return clbsd_err_setmsg(
+			err, CLBSD_E_INVALID, EINVAL,
+			"image %s: rootfs %s is not an absolute path to a directory", id,
+			rootfs ? rootfs : "(null)");
 	autofree char *dir = xasprintf("%s/images/%s", st->root, id);
 	autofree char *tmp = xasprintf("%s/.rootfs.tmp", dir);
 	autofree char *mark = xasprintf("%s/.storage-prepared", dir);
@@ -348,8 +349,8 @@ static int d_ctr_describe(struct storage *st, const char *name, struct rt_rootfs
 	return 0;
 }
 
-static int d_ctr_set_props(struct storage *st, const char *name,
-			   const struct storage_props *props, struct clbsd_err *err)
+static int d_ctr_set_props(struct storage *st, const char *name, const struct storage_props *props,
+			   struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0 || dir_props_none(props, err) < 0)
 		return -err->code;
@@ -365,8 +366,7 @@ static int d_ctr_set_props(struct storage *st, const char *name,
 	return r;
 }
 
-static int d_ctr_remove(struct storage *st, const char *name, bool volumes,
-			struct clbsd_err *err)
+static int d_ctr_remove(struct storage *st, const char *name, bool volumes, struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0)
 		return -err->code;

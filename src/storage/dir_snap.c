@@ -42,15 +42,15 @@ static const char *layer_name(bool overlay)
 }
 
 /* Copy the entries of src into dir dst (made), skipping storage entries when asked. */
-static int copy_entries(const char *src, const char *dst, bool state_only,
-			struct clbsd_err *err)
+static int copy_entries(const char *src, const char *dst, bool state_only, struct clbsd_err *err)
 {
 	if (fs_mkdir_p(dst, 0700, err) < 0)
 		return -err->code;
 	DIR *d = opendir(src);
 	if (!d)
-		return errno == ENOENT ? 0
-				       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", src);
+		return errno == ENOENT
+			       ? 0
+			       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", src);
 	int r = 0;
 	struct dirent *de;
 	while (r == 0 && (de = readdir(d))) {
@@ -350,9 +350,9 @@ int dir_clone(struct storage *st, const char *src, const char *label, const char
 		r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
 				     "no snapshot %s of container %s", label, src);
 	else if (m.overlay && !m.lower)
-		r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-				     "container %s: its storage does not say which image it sits on",
-				     src);
+		r = clbsd_err_setmsg(
+			err, CLBSD_E_NOTFOUND, ENOENT,
+			"container %s: its storage does not say which image it sits on", src);
 	else if (fs_exists(ddir))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST, "container %s already exists",
 				     dst);
@@ -408,9 +408,9 @@ int dir_send(struct storage *st, const char *name, const char *label, const char
 		r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
 				     "no snapshot %s of container %s", label, name);
 	else if (m.overlay && !m.image)
-		r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-				     "container %s: its storage does not say which image it sits on",
-				     name);
+		r = clbsd_err_setmsg(
+			err, CLBSD_E_NOTFOUND, ENOENT,
+			"container %s: its storage does not say which image it sits on", name);
 	if (r == 0) {
 		json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:I,s:s,s:s?}", "format", "clbsd-dir-send",
 				      "version", 1, "name", name, "label", label, "created",
@@ -436,8 +436,9 @@ static int move_entries(const char *src, const char *dst, struct clbsd_err *err)
 {
 	DIR *d = opendir(src);
 	if (!d)
-		return errno == ENOENT ? 0
-				       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", src);
+		return errno == ENOENT
+			       ? 0
+			       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", src);
 	int r = 0;
 	struct dirent *de;
 	while (r == 0 && (de = readdir(d))) {

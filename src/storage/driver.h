@@ -54,7 +54,7 @@
 struct storage;
 
 /* What a driver can do beyond the basics (struct storage.caps). */
-#define STORAGE_CAP_PROPS       0x1u /* quota, reservation, compression, recordsize */
+#define STORAGE_CAP_PROPS	0x1u /* quota, reservation, compression, recordsize */
 #define STORAGE_CAP_CHEAP_CLONE 0x2u /* rootfs, snapshot and clone cost O(1), not a copy */
 #define STORAGE_CAP_INCREMENTAL 0x4u /* send can send only what changed since a label */
 /*
@@ -63,7 +63,7 @@ struct storage;
  * crash, so the rename needs no fsync to be atomic; only the last seconds
  * may be lost.
  */
-#define STORAGE_CAP_ORDERED     0x8u
+#define STORAGE_CAP_ORDERED 0x8u
 /*
  * Its send streams carry their own checksums, and receive verifies them
  * before it keeps anything (zfs: a damaged stream fails `zfs recv` with
@@ -91,18 +91,18 @@ struct storage;
  */
 #define STORAGE_PROP_RESET (-1)
 struct storage_props {
-	int64_t quota;           /* bytes */
-	int64_t reservation;     /* bytes */
-	int64_t recordsize;      /* bytes, a power of two (zfs-fuse: at most 128K) */
+	int64_t quota;		 /* bytes */
+	int64_t reservation;	 /* bytes */
+	int64_t recordsize;	 /* bytes, a power of two (zfs-fuse: at most 128K) */
 	const char *compression; /* on, off, lzjb, gzip, gzip-N, zle (+ lz4, zstd on OpenZFS) */
-	const char *spec_hash;   /* recorded with the container (zfs: clbsd:spec-hash) */
+	const char *spec_hash;	 /* recorded with the container (zfs: clbsd:spec-hash) */
 };
 
 /* One snapshot of a container (all its parts share the label). */
 struct storage_snapshot {
 	char *label;
 	int64_t created_ns; /* wall clock */
-	int64_t used;       /* bytes held only by this snapshot, all parts summed */
+	int64_t used;	    /* bytes held only by this snapshot, all parts summed */
 };
 void storage_snapshots_free(struct storage_snapshot *s, size_t n);
 
@@ -168,8 +168,7 @@ struct storage_ops {
 	 * same name finds them again.
 	 */
 	int (*volume_ensure)(struct storage *st, const char *ctr, const char *vol,
-			     const struct storage_props *props, char **path,
-			     struct clbsd_err *err);
+			     const struct storage_props *props, char **path, struct clbsd_err *err);
 	/*
 	 * Set a stopped container aside (AS_KEEP): its state, rootfs and
 	 * snapshots move from containers/<name> to undo/<name>, replacing what
@@ -230,12 +229,12 @@ struct storage_ops {
 
 struct storage {
 	const struct storage_ops *ops;
-	char *root;        /* <root>: the directory holding containers/, volumes/ */
-	unsigned caps;     /* STORAGE_CAP_* */
+	char *root;	   /* <root>: the directory holding containers/, volumes/ */
+	unsigned caps;	   /* STORAGE_CAP_* */
 	bool have_overlay; /* dir driver: overlayfs works here */
-	char *pool;        /* zfs: the pool */
-	char *dataset;     /* zfs: the root dataset, the pool or below it */
-	bool fuse;         /* zfs: the datasets are zfs-fuse mounts (docs/storage.md) */
+	char *pool;	   /* zfs: the pool */
+	char *dataset;	   /* zfs: the root dataset, the pool or below it */
+	bool fuse;	   /* zfs: the datasets are zfs-fuse mounts (docs/storage.md) */
 };
 
 /* Open the dir driver on root (probes overlayfs once). */

@@ -79,8 +79,8 @@ int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
  * made before it (no value) hold the tree at their top ("flat"); containers
  * cloned from those keep their rootfs in a child dataset <ctr>/rootfs.
  */
-#define PROP_LAYOUT  "clbsd:layout"
-#define OPT_LAYOUT   PROP_LAYOUT "=tree"
+#define PROP_LAYOUT "clbsd:layout"
+#define OPT_LAYOUT  PROP_LAYOUT "=tree"
 /* The properties a container or volume carries across clone and send. */
 #define LOCAL_PROPS "quota,reservation,compression,recordsize," PROP_HASH
 
@@ -107,8 +107,7 @@ int zfs_has(const char *ds, enum zfs_dstate want, struct clbsd_err *err, bool *y
 int zfs_need_absent(const char *what, const char *ds, struct clbsd_err *err);
 int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err);
 /* zfs_need_managed() of a state already known (a view's). */
-int zfs_need_managed_as(const char *what, const char *ds, enum zfs_dstate s,
-			struct clbsd_err *err);
+int zfs_need_managed_as(const char *what, const char *ds, enum zfs_dstate s, struct clbsd_err *err);
 /* CONFLICT when path is a non-empty directory (a dataset cannot mount there). */
 int zfs_need_empty_dir(const char *path, struct clbsd_err *err);
 /*
@@ -118,12 +117,11 @@ int zfs_need_empty_dir(const char *path, struct clbsd_err *err);
  * command where each question would cost one (~6 ms each on zfs-fuse).
  */
 struct zfs_view {
-	char *text;       /* the output, cut into fields in place */
-	char **f;         /* 4 per line: name, property, value, source */
-	size_t n;         /* lines */
+	char *text; /* the output, cut into fields in place */
+	char **f;   /* 4 per line: name, property, value, source */
+	size_t n;   /* lines */
 };
-int zfs_view_load(struct zfs_view *v, const char *root1, const char *root2,
-		  struct clbsd_err *err);
+int zfs_view_load(struct zfs_view *v, const char *root1, const char *root2, struct clbsd_err *err);
 void zfs_view_release(struct zfs_view *v);
 enum zfs_dstate zfs_view_state(const struct zfs_view *v, const char *name);
 /*
@@ -146,8 +144,7 @@ int zfs_destroy(const char *target, bool recursive, struct clbsd_err *err);
 /* Destroy a managed dataset and all below it (every one checked); absent is fine. */
 int zfs_destroy_tree(const char *ds, struct clbsd_err *err);
 /* Make <ds>/volumes/<ctr> when missing; *made says whether it was. */
-int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made,
-		    struct clbsd_err *err);
+int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made, struct clbsd_err *err);
 int zfs_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
 	     struct clbsd_err *err);
 int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);

@@ -23,46 +23,46 @@
  * the daemon ~2.7 MB of memory from the moment it starts, for something
  * export and import use now and then. The calls below go through this table.
  */
-#define ARCHIVE_FUNCS \
-	X(archive_entry_copy_sourcepath) \
-	X(archive_entry_filetype) \
-	X(archive_entry_free) \
-	X(archive_entry_hardlink) \
-	X(archive_entry_new) \
-	X(archive_entry_pathname) \
-	X(archive_entry_set_filetype) \
-	X(archive_entry_set_hardlink) \
-	X(archive_entry_set_mtime) \
-	X(archive_entry_set_pathname) \
-	X(archive_entry_set_perm) \
-	X(archive_entry_set_size) \
-	X(archive_entry_size) \
-	X(archive_errno) \
-	X(archive_error_string) \
-	X(archive_read_data) \
-	X(archive_read_data_block) \
-	X(archive_read_disk_entry_from_file) \
-	X(archive_read_disk_new) \
-	X(archive_read_disk_set_behavior) \
-	X(archive_read_disk_set_standard_lookup) \
-	X(archive_read_free) \
-	X(archive_read_new) \
-	X(archive_read_next_header) \
-	X(archive_read_open_fd) \
-	X(archive_read_support_format_tar) \
-	X(archive_write_close) \
-	X(archive_write_data) \
-	X(archive_write_data_block) \
-	X(archive_write_disk_new) \
-	X(archive_write_disk_set_options) \
-	X(archive_write_disk_set_standard_lookup) \
-	X(archive_write_finish_entry) \
-	X(archive_write_free) \
-	X(archive_write_header) \
-	X(archive_write_new) \
-	X(archive_write_open_fd) \
-	X(archive_write_set_bytes_in_last_block) \
-	X(archive_write_set_format_pax_restricted) \
+#define ARCHIVE_FUNCS                                                                              \
+	X(archive_entry_copy_sourcepath)                                                           \
+	X(archive_entry_filetype)                                                                  \
+	X(archive_entry_free)                                                                      \
+	X(archive_entry_hardlink)                                                                  \
+	X(archive_entry_new)                                                                       \
+	X(archive_entry_pathname)                                                                  \
+	X(archive_entry_set_filetype)                                                              \
+	X(archive_entry_set_hardlink)                                                              \
+	X(archive_entry_set_mtime)                                                                 \
+	X(archive_entry_set_pathname)                                                              \
+	X(archive_entry_set_perm)                                                                  \
+	X(archive_entry_set_size)                                                                  \
+	X(archive_entry_size)                                                                      \
+	X(archive_errno)                                                                           \
+	X(archive_error_string)                                                                    \
+	X(archive_read_data)                                                                       \
+	X(archive_read_data_block)                                                                 \
+	X(archive_read_disk_entry_from_file)                                                       \
+	X(archive_read_disk_new)                                                                   \
+	X(archive_read_disk_set_behavior)                                                          \
+	X(archive_read_disk_set_standard_lookup)                                                   \
+	X(archive_read_free)                                                                       \
+	X(archive_read_new)                                                                        \
+	X(archive_read_next_header)                                                                \
+	X(archive_read_open_fd)                                                                    \
+	X(archive_read_support_format_tar)                                                         \
+	X(archive_write_close)                                                                     \
+	X(archive_write_data)                                                                      \
+	X(archive_write_data_block)                                                                \
+	X(archive_write_disk_new)                                                                  \
+	X(archive_write_disk_set_options)                                                          \
+	X(archive_write_disk_set_standard_lookup)                                                  \
+	X(archive_write_finish_entry)                                                              \
+	X(archive_write_free)                                                                      \
+	X(archive_write_header)                                                                    \
+	X(archive_write_new)                                                                       \
+	X(archive_write_open_fd)                                                                   \
+	X(archive_write_set_bytes_in_last_block)                                                   \
+	X(archive_write_set_format_pax_restricted)
 
 #define X(f) static __typeof__(f) *p_##f;
 ARCHIVE_FUNCS
@@ -92,7 +92,8 @@ static int archive_load(struct clbsd_err *err)
 #define X(f)                                                                                       \
 	if (r == 0 && !(p_##f = (__typeof__(f) *)dlsym(h, #f)))                                    \
 		r = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,                                \
-				     "libarchive lacks %s; install libarchive13 3.4 or later", #f);
+				     "libarchive lacks %s; install libarchive13 3.4 or later",     \
+				     #f);
 		ARCHIVE_FUNCS
 #undef X
 		if (r < 0 && h)
@@ -118,44 +119,44 @@ static void archive_unload(void)
 	pthread_mutex_unlock(&lib_mu);
 }
 
-#define archive_entry_copy_sourcepath (*p_archive_entry_copy_sourcepath)
-#define archive_entry_filetype (*p_archive_entry_filetype)
-#define archive_entry_free (*p_archive_entry_free)
-#define archive_entry_hardlink (*p_archive_entry_hardlink)
-#define archive_entry_new (*p_archive_entry_new)
-#define archive_entry_pathname (*p_archive_entry_pathname)
-#define archive_entry_set_filetype (*p_archive_entry_set_filetype)
-#define archive_entry_set_hardlink (*p_archive_entry_set_hardlink)
-#define archive_entry_set_mtime (*p_archive_entry_set_mtime)
-#define archive_entry_set_pathname (*p_archive_entry_set_pathname)
-#define archive_entry_set_perm (*p_archive_entry_set_perm)
-#define archive_entry_set_size (*p_archive_entry_set_size)
-#define archive_entry_size (*p_archive_entry_size)
-#define archive_errno (*p_archive_errno)
-#define archive_error_string (*p_archive_error_string)
-#define archive_read_data (*p_archive_read_data)
-#define archive_read_data_block (*p_archive_read_data_block)
-#define archive_read_disk_entry_from_file (*p_archive_read_disk_entry_from_file)
-#define archive_read_disk_new (*p_archive_read_disk_new)
-#define archive_read_disk_set_behavior (*p_archive_read_disk_set_behavior)
-#define archive_read_disk_set_standard_lookup (*p_archive_read_disk_set_standard_lookup)
-#define archive_read_free (*p_archive_read_free)
-#define archive_read_new (*p_archive_read_new)
-#define archive_read_next_header (*p_archive_read_next_header)
-#define archive_read_open_fd (*p_archive_read_open_fd)
-#define archive_read_support_format_tar (*p_archive_read_support_format_tar)
-#define archive_write_close (*p_archive_write_close)
-#define archive_write_data (*p_archive_write_data)
-#define archive_write_data_block (*p_archive_write_data_block)
-#define archive_write_disk_new (*p_archive_write_disk_new)
-#define archive_write_disk_set_options (*p_archive_write_disk_set_options)
-#define archive_write_disk_set_standard_lookup (*p_archive_write_disk_set_standard_lookup)
-#define archive_write_finish_entry (*p_archive_write_finish_entry)
-#define archive_write_free (*p_archive_write_free)
-#define archive_write_header (*p_archive_write_header)
-#define archive_write_new (*p_archive_write_new)
-#define archive_write_open_fd (*p_archive_write_open_fd)
-#define archive_write_set_bytes_in_last_block (*p_archive_write_set_bytes_in_last_block)
+#define archive_entry_copy_sourcepath		(*p_archive_entry_copy_sourcepath)
+#define archive_entry_filetype			(*p_archive_entry_filetype)
+#define archive_entry_free			(*p_archive_entry_free)
+#define archive_entry_hardlink			(*p_archive_entry_hardlink)
+#define archive_entry_new			(*p_archive_entry_new)
+#define archive_entry_pathname			(*p_archive_entry_pathname)
+#define archive_entry_set_filetype		(*p_archive_entry_set_filetype)
+#define archive_entry_set_hardlink		(*p_archive_entry_set_hardlink)
+#define archive_entry_set_mtime			(*p_archive_entry_set_mtime)
+#define archive_entry_set_pathname		(*p_archive_entry_set_pathname)
+#define archive_entry_set_perm			(*p_archive_entry_set_perm)
+#define archive_entry_set_size			(*p_archive_entry_set_size)
+#define archive_entry_size			(*p_archive_entry_size)
+#define archive_errno				(*p_archive_errno)
+#define archive_error_string			(*p_archive_error_string)
+#define archive_read_data			(*p_archive_read_data)
+#define archive_read_data_block			(*p_archive_read_data_block)
+#define archive_read_disk_entry_from_file	(*p_archive_read_disk_entry_from_file)
+#define archive_read_disk_new			(*p_archive_read_disk_new)
+#define archive_read_disk_set_behavior		(*p_archive_read_disk_set_behavior)
+#define archive_read_disk_set_standard_lookup	(*p_archive_read_disk_set_standard_lookup)
+#define archive_read_free			(*p_archive_read_free)
+#define archive_read_new			(*p_archive_read_new)
+#define archive_read_next_header		(*p_archive_read_next_header)
+#define archive_read_open_fd			(*p_archive_read_open_fd)
+#define archive_read_support_format_tar		(*p_archive_read_support_format_tar)
+#define archive_write_close			(*p_archive_write_close)
+#define archive_write_data			(*p_archive_write_data)
+#define archive_write_data_block		(*p_archive_write_data_block)
+#define archive_write_disk_new			(*p_archive_write_disk_new)
+#define archive_write_disk_set_options		(*p_archive_write_disk_set_options)
+#define archive_write_disk_set_standard_lookup	(*p_archive_write_disk_set_standard_lookup)
+#define archive_write_finish_entry		(*p_archive_write_finish_entry)
+#define archive_write_free			(*p_archive_write_free)
+#define archive_write_header			(*p_archive_write_header)
+#define archive_write_new			(*p_archive_write_new)
+#define archive_write_open_fd			(*p_archive_write_open_fd)
+#define archive_write_set_bytes_in_last_block	(*p_archive_write_set_bytes_in_last_block)
 #define archive_write_set_format_pax_restricted (*p_archive_write_set_format_pax_restricted)
 
 void *tar_archive_acquire(unsigned *gen, struct clbsd_err *err)
@@ -278,8 +279,8 @@ static int put_at(struct tree_walk *w, int dfd, const char *name, const char *me
 	struct stat st;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT && dfd != AT_FDCWD
-			   ? left_out(path, ENOENT)
-			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
+			       ? left_out(path, ENOENT)
+			       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
 	if (S_ISSOCK(st.st_mode))
 		return 0; /* a tar cannot hold a socket; its program makes it again */
 	autoclose int fd = -1;
@@ -287,24 +288,25 @@ static int put_at(struct tree_walk *w, int dfd, const char *name, const char *me
 		fd = fs_open_reg_at(dfd, name, &st);
 		if (fd < 0)
 			return fd == -ENOENT || fd == -EINVAL || fd == -EWOULDBLOCK
-				   ? left_out(path, -fd)
-				   : clbsd_err_set(err, CLBSD_E_INTERNAL, -fd, "open %s", path);
+				       ? left_out(path, -fd)
+				       : clbsd_err_set(err, CLBSD_E_INTERNAL, -fd, "open %s", path);
 	} else if (S_ISDIR(st.st_mode)) {
 		if (fs_tree_check_depth(depth, path, err) < 0)
 			return -err->code;
-		fd =
-		    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		fd = openat(dfd, name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
-			return dfd != AT_FDCWD &&
-				       (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
-				   ? left_out(path, errno)
-				   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+			return dfd != AT_FDCWD && (errno == ENOENT || errno == ENOTDIR ||
+						   errno == ELOOP)
+				       ? left_out(path, errno)
+				       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s",
+						       path);
 		if (fstat(fd, &st) < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
 	}
 	struct archive_entry *e = archive_entry_new();
 	autofree char *src =
-	    dfd == AT_FDCWD ? xstrdup(name) : xasprintf("/proc/self/fd/%d/%s", dfd, name);
+		dfd == AT_FDCWD ? xstrdup(name) : xasprintf("/proc/self/fd/%d/%s", dfd, name);
 	archive_entry_copy_sourcepath(e, src);
 	archive_entry_set_pathname(e, member);
 	int r = 0;

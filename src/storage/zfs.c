@@ -39,7 +39,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 #define FUSE_SUPER_MAGIC 0x65735546
 
 /* ---- running zfs ---- */
@@ -121,7 +120,6 @@ static char *ds_img(const struct storage *st, const char *id)
 
 /* ---- ownership ---- */
 
-
 /* Filesystems must have clbsd:managed=1 set locally; snapshots inherit it. */
 static bool managed(const char *name, const char *value, const char *source)
 {
@@ -152,10 +150,11 @@ int zfs_ds_state(const char *ds, enum zfs_dstate *out, struct clbsd_err *err)
 
 static int foreign(const char *ds, struct clbsd_err *err)
 {
-	return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EPERM,
-				"zfs dataset %s exists but is not clbsd's (no %s=1); clbsd will not "
-				"change it: rename or destroy it yourself",
-				ds, PROP_MANAGED);
+	return clbsd_err_setmsg(
+		err, CLBSD_E_CONFLICT, EPERM,
+		"zfs dataset %s exists but is not clbsd's (no %s=1); clbsd will not "
+		"change it: rename or destroy it yourself",
+		ds, PROP_MANAGED);
 }
 
 /* Every dataset and snapshot at and below ds is managed. */
@@ -176,8 +175,7 @@ static int check_tree(const char *ds, struct clbsd_err *err)
 
 /* ---- one look at several trees ---- */
 
-int zfs_view_load(struct zfs_view *v, const char *root1, const char *root2,
-		  struct clbsd_err *err)
+int zfs_view_load(struct zfs_view *v, const char *root1, const char *root2, struct clbsd_err *err)
 {
 	*v = (struct zfs_view){0};
 	/*
@@ -185,8 +183,8 @@ int zfs_view_load(struct zfs_view *v, const char *root1, const char *root2,
 	 * compression) opens the snapshots, and zfs-fuse then fails a rollback
 	 * to one of them right after with "I/O error".
 	 */
-	static const char *const head[] = {"zfs", "get", "-H", "-r", "-o",
-					   "name,property,value,source", PROP_MANAGED};
+	static const char *const head[] = {
+		"zfs", "get", "-H", "-r", "-o", "name,property,value,source", PROP_MANAGED};
 	struct strv argv = STRV_INIT;
 	for (size_t i = 0; i < ARRAY_SIZE(head); i++)
 		strv_push(&argv, head[i]);
@@ -280,8 +278,7 @@ static int need_absent_as(const char *what, const char *ds, enum zfs_dstate s,
 	return 0;
 }
 
-int zfs_need_managed_as(const char *what, const char *ds, enum zfs_dstate s,
-			struct clbsd_err *err)
+int zfs_need_managed_as(const char *what, const char *ds, enum zfs_dstate s, struct clbsd_err *err)
 {
 	if (s == ZFS_DS_FOREIGN)
 		return foreign(ds, err);
@@ -311,12 +308,11 @@ int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err)
 /* ---- mounting ---- */
 
 /* Filesystems at and below ds, parents first, with whether they are mounted. */
-static int list_fs(const char *ds, struct strv *names, struct strv *mounted,
-		   struct clbsd_err *err)
+static int list_fs(const char *ds, struct strv *names, struct strv *mounted, struct clbsd_err *err)
 {
 	autofree char *o = NULL;
-	if (zfs_run(&o, err, "list", "-H", "-o", "name,mounted", "-r", "-t", "filesystem", ds, NULL) <
-	    0)
+	if (zfs_run(&o, err, "list", "-H", "-o", "name,mounted", "-r", "-t", "filesystem", ds,
+		    NULL) < 0)
 		return clbsd_err_prefix(err, "list zfs datasets below %s", ds);
 	char *p = o, *l;
 	while ((l = next_line(&p))) {
@@ -383,7 +379,6 @@ static bool retry_wait(int attempt, int tries, useconds_t *delay)
 		*delay *= 2;
 	return true;
 }
-
 
 /*
  * Destroy a dataset or snapshot (recursively when asked). zfs-fuse often
@@ -465,16 +460,15 @@ static int props_kv(const struct storage *st, const struct storage_props *p, str
 		     {"recordsize", p->recordsize, NULL}};
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		if (sizes[i].v > 0)
-			strv_push_owned(set, xasprintf("%s=%lld", sizes[i].name,
-						       (long long)sizes[i].v));
+			strv_push_owned(set,
+					xasprintf("%s=%lld", sizes[i].name, (long long)sizes[i].v));
 		else if (sizes[i].v == STORAGE_PROP_RESET && sizes[i].none)
 			strv_push_owned(set, xasprintf("%s=%s", sizes[i].name, sizes[i].none));
 		else if (sizes[i].v == STORAGE_PROP_RESET && reset)
 			strv_push(reset, sizes[i].name);
 		else if (sizes[i].v < 0)
-			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-						"%s %lld is negative", sizes[i].name,
-						(long long)sizes[i].v);
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s %lld is negative",
+						sizes[i].name, (long long)sizes[i].v);
 	}
 	const struct {
 		const char *name;
@@ -517,8 +511,7 @@ static int set_props(const struct storage *st, const char *ds, const struct stor
 }
 
 /* `zfs create` or `zfs clone` of a managed dataset with settings kv ("k=v"). */
-static int make_ds(const char *origin, const char *ds, const struct strv *kv,
-		   struct clbsd_err *err)
+static int make_ds(const char *origin, const char *ds, const struct strv *kv, struct clbsd_err *err)
 {
 	struct strv v = STRV_INIT;
 	strv_push(&v, "zfs");
@@ -542,7 +535,7 @@ int zfs_local_props(const char *ds, struct strv *kv, struct clbsd_err *err)
 {
 	autofree char *o = NULL;
 	if (zfs_run(&o, err, "get", "-H", "-p", "-o", "property,value", "-s", "local", LOCAL_PROPS,
-		ds, NULL) < 0)
+		    ds, NULL) < 0)
 		return clbsd_err_prefix(err, "properties of %s", ds);
 	char *p = o, *l;
 	while ((l = next_line(&p))) {
@@ -560,18 +553,20 @@ int zfs_need_empty_dir(const char *path, struct clbsd_err *err)
 {
 	DIR *d = opendir(path);
 	if (!d)
-		return errno == ENOENT ? 0
-				       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+		return errno == ENOENT
+			       ? 0
+			       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
 	struct dirent *de;
 	bool empty = true;
 	while (empty && (de = readdir(d)))
 		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
 	closedir(d);
 	if (!empty)
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ENOTEMPTY,
-					"%s is not empty, so a zfs dataset cannot be mounted there; "
-					"move its contents away",
-					path);
+		return clbsd_err_setmsg(
+			err, CLBSD_E_CONFLICT, ENOTEMPTY,
+			"%s is not empty, so a zfs dataset cannot be mounted there; "
+			"move its contents away",
+			path);
 	return 0;
 }
 
@@ -615,8 +610,8 @@ static int image_state(const char *base, enum img_state *out, struct clbsd_err *
 {
 	autofree char *o = NULL;
 	struct clbsd_err e;
-	if (zfs_run(&o, &e, "get", "-H", "-o", "property,value,source", PROP_MANAGED "," PROP_LAYOUT,
-		    base, NULL) < 0) {
+	if (zfs_run(&o, &e, "get", "-H", "-o", "property,value,source",
+		    PROP_MANAGED "," PROP_LAYOUT, base, NULL) < 0) {
 		if (no_such(&e)) {
 			*out = IMG_ABSENT;
 			return 0;
@@ -662,9 +657,9 @@ static enum img_state prepared_get(const char *base)
 {
 	pthread_mutex_lock(&prepared_lock);
 	size_t i = prepared_find(base);
-	enum img_state s = i == prepared.n			    ? IMG_ABSENT
+	enum img_state s = i == prepared.n				      ? IMG_ABSENT
 			   : strcmp(strchr(prepared.v[i], ' '), " tree") == 0 ? IMG_TREE
-									       : IMG_FLAT;
+									      : IMG_FLAT;
 	pthread_mutex_unlock(&prepared_lock);
 	return s;
 }
@@ -680,7 +675,8 @@ static void prepared_set(const char *base, enum img_state s)
 		prepared.v[--prepared.n] = NULL;
 	}
 	if (s == IMG_TREE || s == IMG_FLAT)
-		strv_push_owned(&prepared, xasprintf("%s %s", base, s == IMG_TREE ? "tree" : "flat"));
+		strv_push_owned(&prepared,
+				xasprintf("%s %s", base, s == IMG_TREE ? "tree" : "flat"));
 	pthread_mutex_unlock(&prepared_lock);
 }
 
@@ -697,7 +693,8 @@ static int image_make(struct storage *st, const char *id, const char *ds, const 
 	strv_push_owned(&kv, xasprintf("mountpoint=%s", mp));
 	int r = make_ds(NULL, ds, &kv, err);
 	strv_release(&kv);
-	if (r == 0 && (r = fs_mkdir_p(tree, 0755, err)) == 0 && (r = copy_into(rootfs, tree, err)) < 0)
+	if (r == 0 && (r = fs_mkdir_p(tree, 0755, err)) == 0 &&
+	    (r = copy_into(rootfs, tree, err)) < 0)
 		clbsd_err_prefix(err, "fill %s from %s", ds, rootfs);
 	if (r == 0 && (r = zfs_run(NULL, err, "snapshot", base, NULL)) < 0)
 		clbsd_err_prefix(err, "snapshot %s", base);
@@ -718,9 +715,10 @@ static int z_image_prepare(struct storage *st, const char *id, const char *rootf
 	if (storage_check_image_id(id, err) < 0)
 		return -err->code;
 	if (!fs_path_is_clean_abs(rootfs) || !fs_is_dir(rootfs))
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"image %s: rootfs %s is not an absolute path to a directory",
-					id, rootfs ? rootfs : "(null)");
+		return clbsd_err_setmsg(
+			err, CLBSD_E_INVALID, EINVAL,
+			"image %s: rootfs %s is not an absolute path to a directory", id,
+			rootfs ? rootfs : "(null)");
 	autofree char *ds = ds_img(st, id);
 	autofree char *base = xasprintf("%s@base", ds);
 	if (prepared_get(base) != IMG_ABSENT)
@@ -786,10 +784,11 @@ static int ctr_create_ds(struct storage *st, const char *name, const char *image
 		if (image_state(base, &layout, err) < 0)
 			return clbsd_err_prefix(err, "container %s", name);
 		if (layout != IMG_TREE && layout != IMG_FLAT)
-			return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-						"container %s: image %s is not prepared for zfs (no "
-						"%s); prepare it first",
-						name, image_id, base);
+			return clbsd_err_setmsg(
+				err, CLBSD_E_NOTFOUND, ENOENT,
+				"container %s: image %s is not prepared for zfs (no "
+				"%s); prepare it first",
+				name, image_id, base);
 	}
 	if (zfs_need_empty_dir(dir, err) < 0)
 		return clbsd_err_prefix(err, "create container %s", name);
@@ -845,8 +844,8 @@ static int z_ctr_describe(struct storage *st, const char *name, struct rt_rootfs
 	return 0;
 }
 
-static int z_ctr_set_props(struct storage *st, const char *name,
-			   const struct storage_props *props, struct clbsd_err *err)
+static int z_ctr_set_props(struct storage *st, const char *name, const struct storage_props *props,
+			   struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0)
 		return -err->code;
@@ -857,8 +856,7 @@ static int z_ctr_set_props(struct storage *st, const char *name,
 	return 0;
 }
 
-static int z_ctr_remove(struct storage *st, const char *name, bool volumes,
-			struct clbsd_err *err)
+static int z_ctr_remove(struct storage *st, const char *name, bool volumes, struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0)
 		return -err->code;
@@ -975,8 +973,7 @@ static int private_root(const char *dir, struct clbsd_err *err)
 }
 
 /* Make <ds>/volumes/<ctr> if missing; *made says whether it was. */
-int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made,
-		       struct clbsd_err *err)
+int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made, struct clbsd_err *err)
 {
 	autofree char *vols = zfs_ds_vols(st, ctr);
 	enum zfs_dstate s;
@@ -1105,7 +1102,7 @@ static int collect_snaps(const char *ds, bool own, struct storage_snapshot **s, 
 {
 	autofree char *o = NULL;
 	if (zfs_run(&o, err, "get", "-r", "-H", "-p", "-o", "name,property,value", "creation,used",
-		ds, NULL) < 0)
+		    ds, NULL) < 0)
 		return clbsd_err_prefix(err, "snapshots of %s", ds);
 	size_t dl = strlen(ds);
 	char *p = o, *l;
@@ -1194,7 +1191,7 @@ static int snap_names(const char *ds, struct strv *out, struct clbsd_err *err)
 {
 	autofree char *o = NULL;
 	if (zfs_run(&o, err, "list", "-H", "-t", "snapshot", "-o", "name", "-s", "creation", "-d",
-		"1", ds, NULL) < 0)
+		    "1", ds, NULL) < 0)
 		return clbsd_err_prefix(err, "snapshots of %s", ds);
 	char *p = o, *l;
 	while ((l = next_line(&p)))
@@ -1309,8 +1306,8 @@ static int z_rollback(struct storage *st, const char *name, const char *label, u
 			if (strcmp(snaps.v[j], label) == 0)
 				at = j;
 		if (r == 0 && at == snaps.n && !is_vol)
-			r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-					     "no snapshot %s of %s", label, all.v[i]);
+			r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT, "no snapshot %s of %s",
+					     label, all.v[i]);
 		if (r == 0 && at + 1 < snaps.n && !(flags & STORAGE_DISCARD_NEWER))
 			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
 					     "%s has snapshots newer than %s (%s%s); destroy "
@@ -1466,9 +1463,10 @@ static int name_of(const struct storage *st, const char *ctr_dir, char **name,
 	autofree char *prefix = xasprintf("%s/containers/", st->root);
 	size_t pl = strlen(prefix);
 	if (strncmp(ctr_dir, prefix, pl) != 0 || !valid_name(ctr_dir + pl))
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"%s is not a container directory of the zfs driver (%s<name>)",
-					ctr_dir, prefix);
+		return clbsd_err_setmsg(
+			err, CLBSD_E_INVALID, EINVAL,
+			"%s is not a container directory of the zfs driver (%s<name>)", ctr_dir,
+			prefix);
 	*name = xstrdup(ctr_dir + pl);
 	return 0;
 }
@@ -1604,7 +1602,8 @@ int storage_zfs_open(const char *pool, const char *dataset, const char *mnt, str
 {
 	size_t pl = pool ? strlen(pool) : 0;
 	if (!ds_name_ok(pool) || strchr(pool, '/'))
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "zfs pool name \"%s\" is not valid",
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"zfs pool name \"%s\" is not valid",
 					pool ? pool : "(null)");
 	if (!ds_name_ok(dataset) || strncmp(dataset, pool, pl) != 0 ||
 	    (dataset[pl] != '\0' && dataset[pl] != '/'))
@@ -1622,8 +1621,9 @@ int storage_zfs_open(const char *pool, const char *dataset, const char *mnt, str
 	strv_push(&zpool, pool);
 	if (run_v(&zpool, NULL, err) < 0) {
 		err->kind = CLBSD_E_UNAVAIL;
-		return clbsd_err_prefix(err, "zfs pool %s is not available (is zfs or zfs-fuse "
-					     "running and the pool imported?)",
+		return clbsd_err_prefix(err,
+					"zfs pool %s is not available (is zfs or zfs-fuse "
+					"running and the pool imported?)",
 					pool);
 	}
 	struct storage st = {.ops = &zfs_ops,

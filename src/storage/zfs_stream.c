@@ -22,10 +22,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define STREAM_MAGIC     "CLBSD-ZFS-SEND 1\n"
+#define STREAM_MAGIC	 "CLBSD-ZFS-SEND 1\n"
 #define STREAM_MAGIC_LEN (sizeof(STREAM_MAGIC) - 1)
-#define FRAME_MAX        (1u << 20)
-#define FOOTER_MAGIC     "CLBE"
+#define FRAME_MAX	 (1u << 20)
+#define FOOTER_MAGIC	 "CLBE"
 
 /* ---- send and receive ---- */
 
@@ -200,8 +200,7 @@ static int reap(pid_t pid, const char *what, int errfd, struct clbsd_err *err)
  * `zfs send > file` (through a pipe and this process it ran at half the
  * speed); *len gets how much it wrote.
  */
-static int send_raw(struct strv *v, const char *snap, int fd, uint64_t *len,
-		    struct clbsd_err *err)
+static int send_raw(struct strv *v, const char *snap, int fd, uint64_t *len, struct clbsd_err *err)
 {
 	autoclose int efd = memfd_create("zfs-send-stderr", MFD_CLOEXEC);
 	off_t at = lseek(fd, 0, SEEK_END);
@@ -270,8 +269,8 @@ static int send_one(const char *snap, const char *from, int fd, uint64_t *len,
  * (*rerr, -errno returned); a dead zfs recv sets *werr (it says why when it
  * is reaped).
  */
-static int move_chunk(int fd, int pipe_fd, uint32_t len, bool *can_splice, struct buf *b,
-		      int *werr, struct clbsd_err *rerr)
+static int move_chunk(int fd, int pipe_fd, uint32_t len, bool *can_splice, struct buf *b, int *werr,
+		      struct clbsd_err *rerr)
 {
 	int s2 = *can_splice ? splice_all(fd, pipe_fd, len) : -EINVAL;
 	if (s2 == -EINVAL) {
@@ -387,7 +386,8 @@ static int recv_one(int fd, const char *target, int64_t raw_len, struct clbsd_er
 			clbsd_err_set(&rerr, CLBSD_E_INVALID, r, "read stream");
 			break;
 		}
-		uint32_t len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+		uint32_t len =
+			(uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
 		if (len > FRAME_MAX) {
 			r = clbsd_err_setmsg(&rerr, CLBSD_E_INVALID, EINVAL,
 					     "damaged stream: a frame of %u bytes", len);
@@ -414,8 +414,8 @@ static int recv_one(int fd, const char *target, int64_t raw_len, struct clbsd_er
 	return 0;
 }
 
-int zfs_send(struct storage *st, const char *name, const char *label, const char *from,
-		  int fd, struct clbsd_err *err)
+int zfs_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
+	     struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0 || storage_check_label(label, err) < 0 ||
 	    (from && storage_check_label(from, err) < 0))
@@ -460,7 +460,7 @@ int zfs_send(struct storage *st, const char *name, const char *label, const char
 		struct strv kv = STRV_INIT;
 		r = zfs_local_props(ds.v[i], &kv, err);
 		json_t *pj = json_object(), *props = json_object();
-		const char *kind = i >= nctr ? "volume"
+		const char *kind = i >= nctr   ? "volume"
 				   : nctr == 1 ? "container"
 				   : i == 0    ? "state"
 					       : "rootfs";

@@ -41,8 +41,8 @@ int fs_read_file(const char *path, char **out, size_t *len, struct clbsd_err *er
 	return 0;
 }
 
-static int write_replace(const char *path, const void *data, size_t len, mode_t mode,
-			 bool durable, struct clbsd_err *err)
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
+			 struct clbsd_err *err)
 {
 	char rnd[17];
 	random_hex(rnd, 8);
@@ -81,8 +81,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 	return write_replace(path, data, len, mode, true, err);
 }
 
-int fs_replace(const char *path, const void *data, size_t len, mode_t mode,
-	       struct clbsd_err *err)
+int fs_replace(const char *path, const void *data, size_t len, mode_t mode, struct clbsd_err *err)
 {
 	return write_replace(path, data, len, mode, false, err);
 }
@@ -226,7 +225,9 @@ int fs_rm_rf(const char *path, struct clbsd_err *err)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
+		return errno == ENOENT
+			       ? 0
+			       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
 	struct rm_walk w = {.dev = st.st_dev, .rootfd = -1};
 	return rm_at(&w, AT_FDCWD, path, 0, false, err, path);
 }
@@ -281,8 +282,7 @@ int fs_tree_check_depth(int depth, const char *path, struct clbsd_err *err)
 				FS_TREE_MAX_DEPTH, FS_TREE_MAX_PATH, path, len > 120 ? "..." : "");
 }
 
-int fs_left_out(const char *subsys, const char *path, const char *doing, const char *whole,
-		int e)
+int fs_left_out(const char *subsys, const char *path, const char *doing, const char *whole, int e)
 {
 	if (e == ENOENT)
 		log_debug(subsys, NULL, "%s was removed while %s", path, doing);
@@ -374,15 +374,15 @@ static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const
 	struct stat st;
 	if (fstatat(sfd, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return !top && errno == ENOENT
-			   ? changed(path, ENOENT)
-			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
+			       ? changed(path, ENOENT)
+			       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "stat %s", path);
 	if (S_ISREG(st.st_mode)) {
 		autoclose int in = fs_open_reg_at(sfd, sname, &st);
 		if (in < 0)
 			return !top && (in == -ENOENT || in == -EINVAL || in == -ELOOP ||
 					in == -EWOULDBLOCK)
-				   ? changed(path, -in)
-				   : clbsd_err_set(err, CLBSD_E_INTERNAL, -in, "open %s", path);
+				       ? changed(path, -in)
+				       : clbsd_err_set(err, CLBSD_E_INTERNAL, -in, "open %s", path);
 		return copy_file(in, dfd, dname, &st, err, path);
 	}
 	if (S_ISLNK(st.st_mode)) {
@@ -391,9 +391,9 @@ static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const
 		ssize_t n = readlinkat(sfd, sname, target, PATH_MAX - 1);
 		if (n < 0)
 			return !top && (errno == ENOENT || errno == EINVAL)
-				   ? changed(path, errno)
-				   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "readlink %s",
-						   path);
+				       ? changed(path, errno)
+				       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "readlink %s",
+						       path);
 		target[n] = '\0';
 		if (symlinkat(target, dfd, dname) < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "symlink %s", path);
@@ -411,8 +411,8 @@ static int copy_at(int sfd, const char *sname, int dfd, const char *dname, const
 	int in = openat(sfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (in < 0)
 		return !top && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
-			   ? changed(path, errno)
-			   : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+			       ? changed(path, errno)
+			       : clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
 	if (fstat(in, &st) < 0) {
 		int e = errno;
 		close(in);
@@ -579,8 +579,8 @@ int fs_open_path_in_root(int rootfd, const char *rel, int flags, struct clbsd_er
 	while (*rel == '/')
 		rel++;
 	struct open_how how = {
-	    .flags = (uint64_t)(O_PATH | O_CLOEXEC | (flags & (O_DIRECTORY | O_NOFOLLOW))),
-	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		.flags = (uint64_t)(O_PATH | O_CLOEXEC | (flags & (O_DIRECTORY | O_NOFOLLOW))),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	/*
 	 * EAGAIN: a rename in the tree raced the walk. The tree's owner can keep

@@ -59,8 +59,8 @@ void log_msg(enum log_level lvl, const char *subsys, const char *container, cons
 	sink(lvl, subsys, container, msg, sink_ctx);
 }
 
-void log_sink_stderr(enum log_level lvl, const char *subsys, const char *container,
-		     const char *msg, void *ctx)
+void log_sink_stderr(enum log_level lvl, const char *subsys, const char *container, const char *msg,
+		     void *ctx)
 {
 	FILE *f = ctx ? ctx : stderr;
 	char ts[48];

@@ -102,8 +102,8 @@ int proc_run_in(char *const argv[], int in_fd, char **out, struct clbsd_err *err
 			return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "%s exited with %d%s%s",
 						argv[0], WEXITSTATUS(status), e && *e ? ": " : "",
 						e ? e : "");
-		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "%s killed by signal %d", argv[0],
-					WTERMSIG(status));
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "%s killed by signal %d",
+					argv[0], WTERMSIG(status));
 	}
 	if (out)
 		*out = steal_ptr(&o);

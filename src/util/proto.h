@@ -49,9 +49,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_LINE_MAX  65536
+#define PROTO_LINE_MAX	65536
 #define PROTO_FRAME_MAX (1u << 20)
-#define PROTO_HDR_LEN   5
+#define PROTO_HDR_LEN	5
 
 enum proto_frame {
 	PROTO_STDIN = 'I',

@@ -27,8 +27,8 @@ void time_fmt_rfc3339(int64_t ns, char *buf, size_t len)
 	struct tm tm;
 	gmtime_r(&sec, &tm);
 	/* Not strftime: it loads the local time zone (/etc/localtime) first. */
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
 int time_parse_rfc3339(const char *s, int64_t *ns)

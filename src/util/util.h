@@ -35,8 +35,8 @@ char *xvasprintf(const char *fmt, va_list ap);
 void freep(void *p);
 void closep(int *fd);
 void fclosep(FILE **f);
-#define autofree  __attribute__((cleanup(freep)))
-#define autoclose __attribute__((cleanup(closep)))
+#define autofree   __attribute__((cleanup(freep)))
+#define autoclose  __attribute__((cleanup(closep)))
 #define autofclose __attribute__((cleanup(fclosep)))
 /* Take ownership out of a cleanup-scoped pointer or fd. */
 #define steal_ptr(pp)                                                                              \
@@ -58,7 +58,10 @@ struct buf {
 	size_t len;
 	size_t cap;
 };
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 void buf_init(struct buf *b);
 void buf_release(struct buf *b);
 void buf_reset(struct buf *b);
@@ -79,7 +82,10 @@ struct strv {
 	size_t n;
 	size_t cap;
 };
-#define STRV_INIT {NULL, 0, 0}
+#define STRV_INIT                                                                                  \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 void strv_init(struct strv *s);
 void strv_release(struct strv *s);
 void strv_push(struct strv *s, const char *str);
@@ -101,8 +107,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
  * two fsyncs per write would cost a millisecond on every container start.
  * Readers see the old or the new content, never a mix.
  */
-int fs_replace(const char *path, const void *data, size_t len, mode_t mode,
-	       struct clbsd_err *err);
+int fs_replace(const char *path, const void *data, size_t len, mode_t mode, struct clbsd_err *err);
 /* Write a small string to an existing file (sysfs, cgroupfs, /proc). */
 int fs_write_str(const char *path, const char *s, struct clbsd_err *err);
 int fs_mkdir_p(const char *path, mode_t mode, struct clbsd_err *err);
@@ -146,8 +151,7 @@ int fs_open_reg_at(int dfd, const char *name, struct stat *st);
  * was doing ("the layer was written"), `whole` what the entry is left out of
  * ("the layer"). Returns 0, so a walk can go on with `return fs_left_out(...)`.
  */
-int fs_left_out(const char *subsys, const char *path, const char *doing, const char *whole,
-		int e);
+int fs_left_out(const char *subsys, const char *path, const char *doing, const char *whole, int e);
 bool fs_exists(const char *path);
 bool fs_is_dir(const char *path);
 /*
@@ -195,11 +199,11 @@ const char *log_level_name(enum log_level lvl);
 void log_msg(enum log_level lvl, const char *subsys, const char *container, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* A sink writing "time level subsys[container]: msg" lines to a FILE* (ctx). */
-void log_sink_stderr(enum log_level lvl, const char *subsys, const char *container,
-		     const char *msg, void *ctx);
+void log_sink_stderr(enum log_level lvl, const char *subsys, const char *container, const char *msg,
+		     void *ctx);
 #define log_error(sub, ctr, ...) log_msg(LOG_ERROR, sub, ctr, __VA_ARGS__)
-#define log_warn(sub, ctr, ...)  log_msg(LOG_WARN, sub, ctr, __VA_ARGS__)
-#define log_info(sub, ctr, ...)  log_msg(LOG_INFO, sub, ctr, __VA_ARGS__)
+#define log_warn(sub, ctr, ...)	 log_msg(LOG_WARN, sub, ctr, __VA_ARGS__)
+#define log_info(sub, ctr, ...)	 log_msg(LOG_INFO, sub, ctr, __VA_ARGS__)
 #define log_debug(sub, ctr, ...)                                                                   \
 	do {                                                                                       \
 		if (log_get_level() >= LOG_DEBUG)                                                  \

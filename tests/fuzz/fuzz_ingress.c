@@ -46,8 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		no_syntax(f[5]);
 	const char *doms[] = {f[0]}, *listens[] = {f[5]}, *tls[] = {"127.0.0.1:443"};
 	struct ingress_settings s = {"/var/lib/clbsd/ingress", listens, 1, tls, 1, "home.lan",
-				     INGRESS_TLS_NONE, NULL};
-	struct ingress_route r = {"web", doms, 1, f[1], f[2], 8080, INGRESS_UP, true,
+				     INGRESS_TLS_NONE,	       NULL};
+	struct ingress_route r = {"web",	   doms, 1,   f[1], f[2], 8080, INGRESS_UP, true,
 				  ok_b ? body : 0, f[4], f[4]};
 	char *out = NULL;
 	struct clbsd_err err;

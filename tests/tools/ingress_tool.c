@@ -61,7 +61,7 @@ static void parse_route(struct spec *sp, char **w, size_t nw)
 	if (parse_int(w[3], 1, 65535, &port) < 0)
 		die(2, "bad port %s", w[3]);
 	r.port = (uint16_t)port;
-	r.state = strcmp(w[4], "up") == 0 ? INGRESS_UP
+	r.state = strcmp(w[4], "up") == 0	  ? INGRESS_UP
 		  : strcmp(w[4], "starting") == 0 ? INGRESS_STARTING
 						  : INGRESS_DOWN;
 	struct strv doms = STRV_INIT;
@@ -121,7 +121,8 @@ static void parse_spec(const char *path, struct spec *sp)
 		char *w[32];
 		size_t nw = 0;
 		char *s2 = NULL;
-		for (char *t = strtok_r(line, " \t", &s2); t && nw < 32; t = strtok_r(NULL, " \t", &s2))
+		for (char *t = strtok_r(line, " \t", &s2); t && nw < 32;
+		     t = strtok_r(NULL, " \t", &s2))
 			w[nw++] = t;
 		if (nw == 0)
 			continue;
@@ -175,8 +176,9 @@ static char *render_or_die(const struct spec *sp)
 static char *baseline(const struct spec *sp)
 {
 	struct buf b = BUF_INIT;
-	buf_addf(&b, "worker_processes auto;\npid %s/nginx.pid;\nerror_log %s/logs/error.log warn;\n"
-		     "events {\n\tworker_connections 4096;\n}\nhttp {\n\taccess_log off;\n",
+	buf_addf(&b,
+		 "worker_processes auto;\npid %s/nginx.pid;\nerror_log %s/logs/error.log warn;\n"
+		 "events {\n\tworker_connections 4096;\n}\nhttp {\n\taccess_log off;\n",
 		 sp->s.dir, sp->s.dir);
 	static const char *const temps[] = {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"};
 	for (size_t i = 0; i < ARRAY_SIZE(temps); i++)
@@ -194,10 +196,11 @@ static char *baseline(const struct spec *sp)
 		buf_adds(&b, "\t\tserver_name");
 		for (size_t j = 0; j < r->n_domains; j++)
 			buf_addf(&b, " %s", r->domains[j]);
-		buf_addf(&b, ";\n\t\tlocation / {\n\t\t\tproxy_pass http://%s:%u;\n"
-			     "\t\t\tproxy_set_header Host $host;\n"
-			     "\t\t\tproxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
-			     "\t\t}\n\t}\n",
+		buf_addf(&b,
+			 ";\n\t\tlocation / {\n\t\t\tproxy_pass http://%s:%u;\n"
+			 "\t\t\tproxy_set_header Host $host;\n"
+			 "\t\t\tproxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+			 "\t\t}\n\t}\n",
 			 r->address, (unsigned)r->port);
 	}
 	buf_adds(&b, "}\n");
@@ -242,8 +245,8 @@ int main(int argc, char **argv)
 			  : strcmp(k, "listen") == 0 ? ingress_listen_check(v, why, sizeof(why))
 			  : strcmp(k, "file") == 0   ? ingress_file_path_check(v, why, sizeof(why))
 			  : strcmp(k, "max-body") == 0
-			      ? ingress_max_body_check(v, NULL, why, sizeof(why))
-			      : (die(2, "unknown kind %s", k), false);
+				  ? ingress_max_body_check(v, NULL, why, sizeof(why))
+				  : (die(2, "unknown kind %s", k), false);
 		if (ok)
 			printf("ok\n");
 		else

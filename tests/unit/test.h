@@ -30,7 +30,7 @@ static const char *test_prog = "unit";
 
 #define FAILF(...)                                                                                 \
 	do {                                                                                       \
-		printf("FAIL %s.%s: %s:%d: ", test_prog, __func__ + 5, __FILE__, __LINE__);       \
+		printf("FAIL %s.%s: %s:%d: ", test_prog, __func__ + 5, __FILE__, __LINE__);        \
 		printf(__VA_ARGS__);                                                               \
 		printf("\n");                                                                      \
 		test_case_failed = 1;                                                              \
@@ -47,7 +47,7 @@ static const char *test_prog = "unit";
 	do {                                                                                       \
 		long long _a = (long long)(a), _b = (long long)(b);                                \
 		if (_a != _b)                                                                      \
-			FAILF("%s == %lld, expected %s == %lld", #a, _a, #b, _b);                 \
+			FAILF("%s == %lld, expected %s == %lld", #a, _a, #b, _b);                  \
 	} while (0)
 
 #define CHECK_STR(a, b)                                                                            \

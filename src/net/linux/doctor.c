@@ -367,8 +367,7 @@ static void check_routes(struct doc *d, struct nl_sock *ns, const struct net_sta
 	}
 }
 
-static void check_sysctls(struct doc *d, const struct net_state *st,
-			  const struct net_container *c)
+static void check_sysctls(struct doc *d, const struct net_state *st, const struct net_container *c)
 {
 	const struct net_endpoint *ep = net_primary_endpoint(st, c);
 	if (!ep)

@@ -49,8 +49,7 @@ int nlx_link_cache(struct nl_sock *sk, struct nl_cache **out, struct clbsd_err *
 int nlx_link_up(struct nl_sock *sk, struct rtnl_link *l, struct clbsd_err *err);
 int nlx_link_set_alias(struct nl_sock *sk, struct rtnl_link *l, const char *alias,
 		       struct clbsd_err *err);
-int nlx_link_set_master(struct nl_sock *sk, struct rtnl_link *l, int master,
-			struct clbsd_err *err);
+int nlx_link_set_master(struct nl_sock *sk, struct rtnl_link *l, int master, struct clbsd_err *err);
 /* Delete by name; a link that is already gone is not an error. */
 int nlx_link_del(struct nl_sock *sk, const char *name, struct clbsd_err *err);
 int nlx_bridge_add(struct nl_sock *sk, const char *name, const uint8_t mac[6],

@@ -30,21 +30,33 @@
 int nlx_errno(int nle)
 {
 	switch (nle < 0 ? -nle : nle) {
-	case NLE_EXIST: return -EEXIST;
+	case NLE_EXIST:
+		return -EEXIST;
 	case NLE_OBJ_NOTFOUND:
-	case NLE_NODEV: return -ENODEV;
+	case NLE_NODEV:
+		return -ENODEV;
 	case NLE_PERM:
-	case NLE_NOACCESS: return -EPERM;
-	case NLE_BUSY: return -EBUSY;
-	case NLE_NOMEM: return -ENOMEM;
-	case NLE_AGAIN: return -EAGAIN;
-	case NLE_INTR: return -EINTR;
-	case NLE_NOADDR: return -EADDRNOTAVAIL;
+	case NLE_NOACCESS:
+		return -EPERM;
+	case NLE_BUSY:
+		return -EBUSY;
+	case NLE_NOMEM:
+		return -ENOMEM;
+	case NLE_AGAIN:
+		return -EAGAIN;
+	case NLE_INTR:
+		return -EINTR;
+	case NLE_NOADDR:
+		return -EADDRNOTAVAIL;
 	case NLE_OPNOTSUPP:
-	case NLE_AF_NOSUPPORT: return -EOPNOTSUPP;
-	case NLE_RANGE: return -ERANGE;
-	case NLE_INVAL: return -EINVAL;
-	default: return -EIO;
+	case NLE_AF_NOSUPPORT:
+		return -EOPNOTSUPP;
+	case NLE_RANGE:
+		return -ERANGE;
+	case NLE_INVAL:
+		return -EINVAL;
+	default:
+		return -EIO;
 	}
 }
 
@@ -59,7 +71,7 @@ static int nlfail(struct clbsd_err *err, int nle, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	int e = nlx_errno(nle);
-	enum clbsd_err_kind kind = e == -EPERM ? CLBSD_E_FORBIDDEN
+	enum clbsd_err_kind kind = e == -EPERM	  ? CLBSD_E_FORBIDDEN
 				   : e == -EEXIST ? CLBSD_E_CONFLICT
 						  : CLBSD_E_INTERNAL;
 	return clbsd_err_setmsg(err, kind, -e, "%s: %s", what, nl_geterror(nle));
@@ -165,8 +177,8 @@ int nlx_link_cache(struct nl_sock *sk, struct nl_cache **out, struct clbsd_err *
 }
 
 /* Apply `change` to l. */
-static int change(struct nl_sock *sk, struct rtnl_link *l, struct rtnl_link *chg,
-		  const char *what, struct clbsd_err *err)
+static int change(struct nl_sock *sk, struct rtnl_link *l, struct rtnl_link *chg, const char *what,
+		  struct clbsd_err *err)
 {
 	int r = rtnl_link_change(sk, l, chg, 0);
 	return r < 0 ? nlfail(err, r, "%s %s", what, rtnl_link_get_name(l)) : 0;
@@ -189,8 +201,7 @@ int nlx_link_set_alias(struct nl_sock *sk, struct rtnl_link *l, const char *alia
 	return change(sk, l, chg, "set the alias of", err);
 }
 
-int nlx_link_set_master(struct nl_sock *sk, struct rtnl_link *l, int master,
-			struct clbsd_err *err)
+int nlx_link_set_master(struct nl_sock *sk, struct rtnl_link *l, int master, struct clbsd_err *err)
 {
 	autolink struct rtnl_link *chg = rtnl_link_alloc();
 	rtnl_link_set_master(chg, master);
@@ -397,9 +408,8 @@ int nlx_route_default(struct nl_sock *sk, const struct net_addr *gw, int ifindex
 }
 
 /* Call fn for every route of the main table; stops when it returns true. */
-static int each_route(struct nl_sock *sk, int family,
-		      bool (*fn)(struct rtnl_route *rt, void *ctx), void *ctx,
-		      struct clbsd_err *err)
+static int each_route(struct nl_sock *sk, int family, bool (*fn)(struct rtnl_route *rt, void *ctx),
+		      void *ctx, struct clbsd_err *err)
 {
 	autocache struct nl_cache *c = NULL;
 	int r = rtnl_route_alloc_cache(sk, family, 0, &c);
@@ -414,7 +424,7 @@ static int each_route(struct nl_sock *sk, int family,
 }
 
 struct route_q {
-	const struct net_addr *gw; /* default route via */
+	const struct net_addr *gw;  /* default route via */
 	const struct net_prefix *p; /* or route to */
 	int ifindex;
 	bool found;
@@ -425,8 +435,8 @@ static bool route_match(struct rtnl_route *rt, void *ctx)
 	struct route_q *q = ctx;
 	struct nl_addr *dst = rtnl_route_get_dst(rt);
 	unsigned plen = dst ? (unsigned)nl_addr_get_prefixlen(dst) : 0;
-	struct rtnl_nexthop *nh = rtnl_route_get_nnexthops(rt) > 0 ? rtnl_route_nexthop_n(rt, 0)
-								    : NULL;
+	struct rtnl_nexthop *nh =
+		rtnl_route_get_nnexthops(rt) > 0 ? rtnl_route_nexthop_n(rt, 0) : NULL;
 	if (!nh || (q->ifindex && rtnl_route_nh_get_ifindex(nh) != q->ifindex))
 		return false;
 	if (q->gw) {

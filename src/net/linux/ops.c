@@ -153,8 +153,8 @@ static int bridge_ensure(struct nl_sock *sk, const struct net_network *n, struct
 			free(have);
 			return clbsd_err_prefix(err, "network %s: bridge %s", n->name, n->bridge);
 		}
-		note(rep, "removed stale address %s/%u from bridge %s",
-		     net_addr_fmt(&have[i].a, b), have[i].len, n->bridge);
+		note(rep, "removed stale address %s/%u from bridge %s", net_addr_fmt(&have[i].a, b),
+		     have[i].len, n->bridge);
 	}
 	free(have);
 	if (n->subnet4.addr.family) {
@@ -391,8 +391,8 @@ static int veth_ensure(struct nl_sock *sk, struct nl_sock *ns, int nsfd,
 			return -err->code;
 		if (nlx_link_get(ns, peer, &pl, err) < 0)
 			return clbsd_err_prefix(err, "the new %s", peer);
-		note(rep, "created veth %s (%s of container %s) on network %s", host, peer,
-		     c->name, n->name);
+		note(rep, "created veth %s (%s of container %s) on network %s", host, peer, c->name,
+		     n->name);
 	} else {
 		if (rtnl_link_get_master(hl) != br && nlx_link_set_master(sk, hl, br, err) < 0)
 			return -err->code;
@@ -585,8 +585,7 @@ static int prune_links(struct nl_sock *sk, const struct net_state *st, struct ne
 	return r;
 }
 
-static int repair_locked(const struct net_state *st, struct net_report *rep,
-			 struct clbsd_err *err)
+static int repair_locked(const struct net_state *st, struct net_report *rep, struct clbsd_err *err)
 {
 	autonl struct nl_sock *sk = NULL;
 	if (nlx_open(-1, &sk, err) < 0)

@@ -63,7 +63,8 @@ static char *unescape(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '\\' && i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '3' &&
 		    s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-			*o++ = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+			*o++ = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 +
+				      (s[i + 3] - '0'));
 			i += 3;
 		} else {
 			*o++ = s[i];
@@ -114,8 +115,8 @@ static char *v1_ctrls(const char *opts, size_t n)
 	char *save = NULL;
 	for (char *t = strtok_r(o, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(t, "rw") || !strcmp(t, "ro") || !strncmp(t, "release_agent=", 14) ||
-		    !strcmp(t, "clone_children") || !strcmp(t, "noprefix") ||
-		    !strcmp(t, "xattr") || !strcmp(t, "cpuset_v2_mode") || !strcmp(t, "nsdelegate"))
+		    !strcmp(t, "clone_children") || !strcmp(t, "noprefix") || !strcmp(t, "xattr") ||
+		    !strcmp(t, "cpuset_v2_mode") || !strcmp(t, "nsdelegate"))
 			continue;
 		if (b.len)
 			buf_addc(&b, ',');
@@ -261,8 +262,8 @@ static char *file(const struct cg_hier *h, const char *path, const char *name)
 	return xasprintf("%s/%s/%s", h->mnt, path, name);
 }
 
-static int write_file(const struct cg_hier *h, const char *path, const char *name,
-		      const char *val, struct clbsd_err *err)
+static int write_file(const struct cg_hier *h, const char *path, const char *name, const char *val,
+		      struct clbsd_err *err)
 {
 	autofree char *p = file(h, path, name);
 	return fs_write_str(p, val, err);
@@ -291,8 +292,7 @@ static int read_u64(const char *p, uint64_t *v, bool *unlimited, struct clbsd_er
 	errno = 0;
 	long long n = strtoll(s, &end, 10);
 	if (errno || end == s || n < -1)
-		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL, "%s: unexpected content",
-					p);
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL, "%s: unexpected content", p);
 	if (n == -1 && unlimited) {
 		*unlimited = true;
 		*v = 0;
@@ -391,9 +391,10 @@ static int mk_hier(const struct cg_hier *h, const char *path, bool *made, struct
 			    (rc = cpuset_inherit(dir, err)) < 0)
 				break;
 		} else {
-			rc = clbsd_err_set(err, errno == EROFS || errno == EACCES || errno == EPERM
-							? CLBSD_E_FORBIDDEN
-							: CLBSD_E_INTERNAL,
+			rc = clbsd_err_set(err,
+					   errno == EROFS || errno == EACCES || errno == EPERM
+						   ? CLBSD_E_FORBIDDEN
+						   : CLBSD_E_INTERNAL,
 					   errno, "mkdir %s", dir);
 			break;
 		}
@@ -439,13 +440,15 @@ static int set_limits(const struct cg_sys *cg, const char *path, const struct rt
 		    (rc = write_file(h, path, "memory.swap.max", lim->memory > 0 ? "0" : "max",
 				     err)) < 0)
 			return rc;
-	} else if (h && !h->v2 && (lim->memory > 0 || (!fresh && has_file(h, path, "memory.limit_in_bytes")))) {
+	} else if (h && !h->v2 &&
+		   (lim->memory > 0 || (!fresh && has_file(h, path, "memory.limit_in_bytes")))) {
 		bool memsw = has_file(h, path, "memory.memsw.limit_in_bytes");
 		/*
 		 * memsw must stay >= limit at every step: lift it first (a reused
 		 * cgroup may hold an older, lower value), then set both.
 		 */
-		if (memsw && (rc = write_file(h, path, "memory.memsw.limit_in_bytes", "-1", err)) < 0)
+		if (memsw &&
+		    (rc = write_file(h, path, "memory.memsw.limit_in_bytes", "-1", err)) < 0)
 			return rc;
 		if (lim->memory > 0)
 			snprintf(v, sizeof(v), "%" PRId64, lim->memory);
@@ -490,7 +493,8 @@ static int set_limits(const struct cg_sys *cg, const char *path, const struct rt
 			snprintf(v, sizeof(v), "max %d", CPU_PERIOD_US);
 		if ((rc = write_file(h, path, "cpu.max", v, err)) < 0)
 			return rc;
-	} else if (h && !h->v2 && (quota > 0 || (!fresh && has_file(h, path, "cpu.cfs_quota_us")))) {
+	} else if (h && !h->v2 &&
+		   (quota > 0 || (!fresh && has_file(h, path, "cpu.cfs_quota_us")))) {
 		snprintf(v, sizeof(v), "%d", CPU_PERIOD_US);
 		if ((rc = write_file(h, path, "cpu.cfs_period_us", v, err)) < 0)
 			return rc;
@@ -511,17 +515,17 @@ static int set_limits(const struct cg_sys *cg, const char *path, const struct rt
  * pseudo-terminals of devpts (major 136; /dev/console is one of the host's).
  */
 const struct cg_dev_rule cg_dev_rules[] = {
-    {'c', -1, -1, CG_DEV_MKNOD},
-    {'b', -1, -1, CG_DEV_MKNOD},
-    {'c', 1, 3, RWM},
-    {'c', 1, 5, RWM},
-    {'c', 1, 7, RWM},
-    {'c', 1, 8, RWM},
-    {'c', 1, 9, RWM},
-    {'c', 5, 0, RWM},
-    {'c', 5, 1, RWM},
-    {'c', 5, 2, RWM},
-    {'c', 136, -1, RWM},
+	{'c', -1, -1, CG_DEV_MKNOD},
+	{'b', -1, -1, CG_DEV_MKNOD},
+	{'c', 1, 3, RWM},
+	{'c', 1, 5, RWM},
+	{'c', 1, 7, RWM},
+	{'c', 1, 8, RWM},
+	{'c', 1, 9, RWM},
+	{'c', 5, 0, RWM},
+	{'c', 5, 1, RWM},
+	{'c', 5, 2, RWM},
+	{'c', 136, -1, RWM},
 };
 const size_t cg_dev_nrules = ARRAY_SIZE(cg_dev_rules);
 
@@ -537,7 +541,7 @@ void cg_dev_rule_v1(const struct cg_dev_rule *r, char *buf, size_t n)
 static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
 {
 	return (struct bpf_insn){
-	    .code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
+		.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
 }
 
 /*
@@ -776,7 +780,8 @@ int cg_open_join(const struct cg_sys *cg, const char *path, int *fds, int *v2dir
 		const struct cg_hier *h = &cg->h[i];
 		if (!h->used)
 			continue;
-		autofree char *p = h->v2 ? xasprintf("%s/%s", h->mnt, path) : file(h, path, "tasks");
+		autofree char *p =
+			h->v2 ? xasprintf("%s/%s", h->mnt, path) : file(h, path, "tasks");
 		int fd = h->v2 ? open(p, O_PATH | O_DIRECTORY | O_CLOEXEC)
 			       : open(p, O_WRONLY | O_CLOEXEC);
 		if (fd < 0) {
@@ -904,8 +909,7 @@ int cg_kill(const struct cg_sys *cg, const char *path, int sig, struct clbsd_err
 	return 0;
 }
 
-int cg_stats(const struct cg_sys *cg, const char *path, struct rt_stats *out,
-	     struct clbsd_err *err)
+int cg_stats(const struct cg_sys *cg, const char *path, struct rt_stats *out, struct clbsd_err *err)
 {
 	struct rt_stats st = {0};
 	const struct cg_hier *h;
@@ -925,7 +929,8 @@ int cg_stats(const struct cg_sys *cg, const char *path, struct rt_stats *out,
 		goto out;
 
 	if ((h = find_ctrl(cg, "memory"))) {
-		autofree char *u = file(h, path, h->v2 ? "memory.current" : "memory.usage_in_bytes");
+		autofree char *u =
+			file(h, path, h->v2 ? "memory.current" : "memory.usage_in_bytes");
 		autofree char *l = file(h, path, h->v2 ? "memory.max" : "memory.limit_in_bytes");
 		autofree char *o = file(h, path, h->v2 ? "memory.events" : "memory.oom_control");
 		if ((rc = read_u64(u, &st.memory_usage, NULL, err)) < 0 ||
@@ -993,8 +998,7 @@ int cg_oom_fd(const struct cg_sys *cg, const char *path, int *fd, struct clbsd_e
 	return 0;
 }
 
-int cg_destroy(const struct cg_sys *cg, const char *path, int timeout_ms,
-	       struct clbsd_err *err)
+int cg_destroy(const struct cg_sys *cg, const char *path, int timeout_ms, struct clbsd_err *err)
 {
 	int64_t deadline = time_mono_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {

@@ -340,8 +340,8 @@ static int loopback_up(struct clbsd_err *err)
 
 /* The init from the cgroup namespace on: mounts, pivot, ready, wait for release, exec. */
 static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
-						  const struct rt_stdio *io, const char *stage,
-						  const struct uns_mounts *premade, int sock)
+						 const struct rt_stdio *io, const char *stage,
+						 const struct uns_mounts *premade, int sock)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -375,13 +375,12 @@ static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
 }
 
 static __attribute__((noreturn)) void init_main(const struct rt_spec *spec,
-						 const struct rt_stdio *io,
-						 const struct uns_mounts *premade, int sock)
+						const struct rt_stdio *io,
+						const struct uns_mounts *premade, int sock)
 {
 	wait_go(sock);
 	init_setup(spec, io, NULL, premade, sock);
 }
-
 
 /*
  * Fork the helper and read its 'P' message. On success *child is the final
@@ -401,9 +400,10 @@ static int spawn(pid_t helper, int sock, pid_t *child, struct clbsd_err *err)
 	if (r == 1 && m.type == MSG_ERR)
 		return msg_err(&m, err);
 	if (WIFSIGNALED(status))
-		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EPIPE,
-					"start helper: killed by signal %d before it reported a pid",
-					WTERMSIG(status));
+		return clbsd_err_setmsg(
+			err, CLBSD_E_INTERNAL, EPIPE,
+			"start helper: killed by signal %d before it reported a pid",
+			WTERMSIG(status));
 	return clbsd_err_set(err, CLBSD_E_INTERNAL, r < 0 ? -r : EPIPE,
 			     "start helper: no pid reported (exit status %d)",
 			     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -414,7 +414,7 @@ struct helper_job {
 	enum { JOB_CREATE, JOB_PREPARE } kind;
 	const struct rt_spec *spec; /* create */
 	const struct rt_stdio *io;  /* create */
-	const char *stage;          /* prepare */
+	const char *stage;	    /* prepare */
 };
 
 static __attribute__((noreturn)) void prepared_main(const char *stage, int sock);
@@ -425,7 +425,7 @@ static __attribute__((noreturn)) void prepared_main(const char *stage, int sock)
  * and exit. The init runs init_main (create) or prepared_main (prepare).
  */
 static __attribute__((noreturn)) void helper_main(const struct cg_sys *cg, const char *cgroup,
-						   const struct helper_job *job, int sock)
+						  const struct helper_job *job, int sock)
 {
 	struct clbsd_err err;
 	const struct rt_stdio *io = job->kind == JOB_CREATE ? job->io : NULL;
@@ -573,7 +573,9 @@ static int recv_spec(int sock, struct msg *m, struct rt_stdio *io)
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m) - 1};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf)};
 	ssize_t r;
 	do
@@ -669,12 +671,10 @@ static __attribute__((noreturn)) void prepared_main(const char *stage, int sock)
 	setpriority(PRIO_PROCESS, 0, 0);
 	autofree char *json = NULL;
 	struct rt_spec spec;
-	if (fs_read_file(m.text, &json, NULL, &err) < 0 ||
-	    rt_spec_from_json(json, &spec, &err) < 0)
+	if (fs_read_file(m.text, &json, NULL, &err) < 0 || rt_spec_from_json(json, &spec, &err) < 0)
 		die(sock, &err);
 	init_setup(&spec, &io, stage, NULL, sock);
 }
-
 
 static int lx_prepare(const char *cgroup, const char *scratch, struct rt_prepared *out,
 		      struct clbsd_err *err)
@@ -719,8 +719,8 @@ static void lx_discard(struct rt_prepared *p)
 
 static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
 			      const struct rt_spec *spec, const struct rt_stdio *io,
-			      void (*meanwhile)(void *arg), void *arg, pid_t *pid,
-			      int *release_fd, struct clbsd_err *err)
+			      void (*meanwhile)(void *arg), void *arg, pid_t *pid, int *release_fd,
+			      struct clbsd_err *err)
 {
 	int rc;
 	if (!spec->cgroup || strcmp(spec->cgroup, p->cgroup) != 0) {
@@ -749,7 +749,8 @@ static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
 	if ((rc = cg_set_limits(cg, p->cgroup, &spec->limits, true, err)) < 0)
 		goto fail;
 	if ((rc = send_spec(p->sock, spec_path, io)) < 0) {
-		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, -rc, "hand the spec to the prepared init");
+		rc = clbsd_err_set(err, CLBSD_E_INTERNAL, -rc,
+				   "hand the spec to the prepared init");
 		goto fail;
 	}
 	if (meanwhile)
@@ -789,8 +790,8 @@ static const struct {
 	int type;
 } nss[] = {
 	{"user", CLONE_NEWUSER}, /* first: the others are owned by it (userns containers) */
-	{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
-	{"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS},
+	{"ipc", CLONE_NEWIPC},	 {"uts", CLONE_NEWUTS},	      {"net", CLONE_NEWNET},
+	{"pid", CLONE_NEWPID},	 {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS},
 };
 
 /* Whether the namespace fd is the one at path (same nsfs inode). */
@@ -802,8 +803,8 @@ static bool same_ns(int fd, const char *path)
 }
 
 static __attribute__((noreturn)) void exec_helper(const struct cg_sys *cg,
-						   const struct rt_spec *spec, const int *nsfd,
-						   const struct proc_cfg *c, int sock)
+						  const struct rt_spec *spec, const int *nsfd,
+						  const struct proc_cfg *c, int sock)
 {
 	struct clbsd_err err;
 	int keep[4 + ARRAY_SIZE(nss)] = {sock, c->io.in, c->io.out, c->io.err};
@@ -831,7 +832,7 @@ static __attribute__((noreturn)) void exec_helper(const struct cg_sys *cg,
 	if (pid < 0) {
 		int e = errno;
 		clbsd_err_set(&err, e == EAGAIN ? CLBSD_E_CONFLICT : CLBSD_E_INTERNAL, e,
-			      e == EAGAIN ? "fork in the container (pids limit reached?)"
+			      e == EAGAIN   ? "fork in the container (pids limit reached?)"
 			      : e == ENOMEM ? "fork in the container (is its init still running?)"
 					    : "fork in the container");
 		die(sock, &err);
@@ -870,8 +871,8 @@ static int lx_exec(const struct rt_spec *spec, pid_t init_pid, const struct rt_e
 		snprintf(p, sizeof(p), "/proc/%d/ns/%s", (int)init_pid, nss[i].name);
 		nsfd[i] = open(p, O_RDONLY | O_CLOEXEC);
 		if (nsfd[i] < 0 && !(errno == ENOENT && nss[i].type == CLONE_NEWCGROUP)) {
-			rc = clbsd_err_set(err, errno == ENOENT ? CLBSD_E_CONFLICT
-								: CLBSD_E_INTERNAL,
+			rc = clbsd_err_set(err,
+					   errno == ENOENT ? CLBSD_E_CONFLICT : CLBSD_E_INTERNAL,
 					   errno, "exec: open %s (is the container running?)", p);
 			goto out;
 		}

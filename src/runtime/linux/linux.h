@@ -29,7 +29,7 @@
 
 enum cg_layout {
 	CG_LAYOUT_V1 = 1, /* only cgroup v1 controller hierarchies */
-	CG_LAYOUT_V2,     /* one unified cgroup2 hierarchy */
+	CG_LAYOUT_V2,	  /* one unified cgroup2 hierarchy */
 	CG_LAYOUT_HYBRID, /* v1 controllers plus a cgroup2 mount (usually .../unified) */
 };
 
@@ -113,8 +113,7 @@ int cg_count(const struct cg_sys *cg, const char *path, size_t *n, struct clbsd_
  * empty (or uses cgroup.kill on v2), so forks racing the kill are caught.
  */
 int cg_kill(const struct cg_sys *cg, const char *path, int sig, struct clbsd_err *err);
-int cg_stats(const struct cg_sys *cg, const char *path, struct rt_stats *st,
-	     struct clbsd_err *err);
+int cg_stats(const struct cg_sys *cg, const char *path, struct rt_stats *st, struct clbsd_err *err);
 /* The number of OOM kills so far (stats()'s oom_kills alone). */
 int cg_oom_kills(const struct cg_sys *cg, const char *path, uint64_t *n, struct clbsd_err *err);
 /* See rt_ops.oom_fd. */
@@ -132,9 +131,9 @@ int cg_destroy(const struct cg_sys *cg, const char *path, int timeout_ms, struct
  * to the cgroup2 cgroup (BPF_F_ALLOW_MULTI, so a parent's still applies).
  */
 struct cg_dev_rule {
-	char type;         /* 'c', 'b' or 'a' (both) */
-	int major, minor;  /* -1: any */
-	unsigned access;   /* CG_DEV_MKNOD | CG_DEV_READ | CG_DEV_WRITE */
+	char type;	  /* 'c', 'b' or 'a' (both) */
+	int major, minor; /* -1: any */
+	unsigned access;  /* CG_DEV_MKNOD | CG_DEV_READ | CG_DEV_WRITE */
 };
 #define CG_DEV_MKNOD 1u /* the values of BPF_DEVCG_ACC_* */
 #define CG_DEV_READ  2u

@@ -36,7 +36,7 @@
 
 enum mk {
 	MK_NONE, /* must exist */
-	MK_DIR,  /* create missing directories, the last one too */
+	MK_DIR,	 /* create missing directories, the last one too */
 	MK_FILE, /* create missing directories, the last one as an empty file */
 };
 
@@ -199,7 +199,8 @@ static int open_in_root(int rootfd, const char *rel, enum mk make, struct clbsd_
 			}
 			int r;
 			if (last && make == MK_FILE) {
-				r = openat(dfd, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+				r = openat(dfd, comp,
+					   O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
 					   0644);
 				if (r >= 0)
 					close(r);
@@ -216,7 +217,8 @@ static int open_in_root(int rootfd, const char *rel, enum mk make, struct clbsd_
 			if (fd == -ENOENT && r < 0) {
 				/* It exists but does not resolve: a symlink to nowhere. */
 				clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOENT,
-						 "%s is a dangling symlink in the rootfs", pre.data);
+						 "%s is a dangling symlink in the rootfs",
+						 pre.data);
 				buf_release(&pre);
 				return -ENOENT;
 			}
@@ -301,7 +303,7 @@ static int remount_below(int fd, unsigned long add, const char *what, struct clb
 		for (; *f && *f != ' ' && o < sizeof(mp) - 1; f++) {
 			if (f[0] == '\\' && f[1] >= '0' && f[1] <= '3' && f[2] && f[3]) {
 				mp[o++] =
-				    (char)((f[1] - '0') * 64 + (f[2] - '0') * 8 + (f[3] - '0'));
+					(char)((f[1] - '0') * 64 + (f[2] - '0') * 8 + (f[3] - '0'));
 				f += 3;
 			} else {
 				mp[o++] = *f;
@@ -324,8 +326,7 @@ static int remount_below(int fd, unsigned long add, const char *what, struct clb
  * too: a volume is a recursive bind, and a mount the host has below its
  * source (a tmpfs, say) must not keep device nodes or setuid working there.
  */
-static int remount_fd(int fd, unsigned long add, bool rec, const char *what,
-		      struct clbsd_err *err)
+static int remount_fd(int fd, unsigned long add, bool rec, const char *what, struct clbsd_err *err)
 {
 	struct fdpath fp;
 	if (rec) {
@@ -389,7 +390,8 @@ static int mount_rootfs(const struct rt_rootfs *r, const struct uns_mounts *prem
 {
 	if (premade) {
 		/* Made with nodev on the host side (userns.c). */
-		if (move_mount(premade->rootfs, "", AT_FDCWD, r->target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		if (move_mount(premade->rootfs, "", AT_FDCWD, r->target, MOVE_MOUNT_F_EMPTY_PATH) <
+		    0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
 					     "move the idmapped rootfs on %s", r->target);
 		return 0;
@@ -404,24 +406,24 @@ static int mount_rootfs(const struct rt_rootfs *r, const struct uns_mounts *prem
 		return 0;
 	}
 	if (mount(r->lower, r->target, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mount rootfs %s on %s", r->lower,
-				     r->target);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mount rootfs %s on %s",
+				     r->lower, r->target);
 	autoclose int fd = open(r->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open rootfs %s", r->target);
 	return remount_fd(fd, MS_NODEV, true, "rootfs", err);
 }
 
-static int mount_volumes(int rootfd, const struct rt_spec *spec,
-			 const struct uns_mounts *premade, struct clbsd_err *err)
+static int mount_volumes(int rootfd, const struct rt_spec *spec, const struct uns_mounts *premade,
+			 struct clbsd_err *err)
 {
 	for (size_t i = 0; i < spec->n_mounts; i++) {
 		const struct rt_mount *m = &spec->mounts[i];
 		struct stat st;
 		/* With a user namespace the source may be out of reach by now: its mount is at hand. */
 		if ((premade ? fstat(premade->mounts[i], &st) : stat(m->source, &st)) < 0)
-			return clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND
-								  : CLBSD_E_INTERNAL,
+			return clbsd_err_set(err,
+					     errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INTERNAL,
 					     errno, "volume %s: source", m->source);
 		enum mk mk = S_ISDIR(st.st_mode) ? MK_DIR : MK_FILE;
 		autoclose int fd = premade ? move_at(rootfd, m->dest, mk, premade->mounts[i], err)
@@ -442,10 +444,8 @@ static int mount_dev(int rootfd, struct clbsd_err *err)
 {
 	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 	static const char *const links[][2] = {
-		{"fd", "/proc/self/fd"},
-		{"stdin", "/proc/self/fd/0"},
-		{"stdout", "/proc/self/fd/1"},
-		{"stderr", "/proc/self/fd/2"},
+		{"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"},
+		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
 		{"ptmx", "pts/ptmx"},
 	};
 	autoclose int dev = mount_at(rootfd, "/dev", MK_DIR, "tmpfs", "tmpfs",
@@ -466,13 +466,14 @@ static int mount_dev(int rootfd, struct clbsd_err *err)
 		if (rc < 0)
 			return rc;
 	}
-	autoclose int pts = mount_at(rootfd, "/dev/pts", MK_DIR, "devpts", "devpts",
-				     MS_NOSUID | MS_NOEXEC,
-				     "newinstance,ptmxmode=0666,mode=0620,gid=5", err);
+	autoclose int pts =
+		mount_at(rootfd, "/dev/pts", MK_DIR, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+			 "newinstance,ptmxmode=0666,mode=0620,gid=5", err);
 	if (pts < 0)
 		return pts;
-	autoclose int shm = mount_at(rootfd, "/dev/shm", MK_DIR, "shm", "tmpfs",
-				     MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k", err);
+	autoclose int shm =
+		mount_at(rootfd, "/dev/shm", MK_DIR, "shm", "tmpfs",
+			 MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k", err);
 	if (shm < 0)
 		return shm;
 	autoclose int mq = mount_at(rootfd, "/dev/mqueue", MK_DIR, "mqueue", "mqueue",
@@ -522,8 +523,8 @@ static int mount_sys(int rootfd, struct clbsd_err *err)
 		return -e1.code;
 	}
 	/* sysfs can be refused in a new network namespace: bind the host's, read-only throughout. */
-	autoclose int bfd = mount_at(rootfd, "/sys", MK_DIR, "/sys", NULL, MS_BIND | MS_REC, NULL,
-				     err);
+	autoclose int bfd =
+		mount_at(rootfd, "/sys", MK_DIR, "/sys", NULL, MS_BIND | MS_REC, NULL, err);
 	if (bfd < 0)
 		return bfd;
 	return remount_fd(bfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, "/sys", err);
@@ -531,8 +532,10 @@ static int mount_sys(int rootfd, struct clbsd_err *err)
 
 /* As Docker and runc: hide what leaks host information or state... */
 static const char *const masked[] = {
-	"/proc/acpi",        "/proc/kcore",       "/proc/keys",        "/proc/latency_stats",
-	"/proc/timer_list",  "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+	"/proc/acpi",	     "/proc/kcore",
+	"/proc/keys",	     "/proc/latency_stats",
+	"/proc/timer_list",  "/proc/timer_stats",
+	"/proc/sched_debug", "/proc/scsi",
 	"/sys/firmware",     "/sys/devices/virtual/powercap",
 };
 /* ...and keep kernel knobs read-only. */
@@ -552,10 +555,10 @@ static int mask_paths(int rootfd, struct clbsd_err *err)
 		struct stat st;
 		if (fstat(fd, &st) < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mask %s", masked[i]);
-		int r = S_ISDIR(st.st_mode)
-				? mount("tmpfs", fdp(&fp, fd), "tmpfs", MS_RDONLY | MS_NOSUID |
-						MS_NODEV | MS_NOEXEC, "size=0,mode=555")
-				: mount("/dev/null", fdp(&fp, fd), NULL, MS_BIND, NULL);
+		int r = S_ISDIR(st.st_mode) ? mount("tmpfs", fdp(&fp, fd), "tmpfs",
+						    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+						    "size=0,mode=555")
+					    : mount("/dev/null", fdp(&fp, fd), NULL, MS_BIND, NULL);
 		if (r < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mask %s", masked[i]);
 	}
@@ -564,7 +567,8 @@ static int mask_paths(int rootfd, struct clbsd_err *err)
 		if (fd == -ENOENT)
 			continue;
 		if (fd < 0)
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, fd, "read-only %s", readonly[i]);
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, fd, "read-only %s",
+					     readonly[i]);
 		if (mount(fdp(&fp, fd), fdp(&fp, fd), NULL, MS_BIND | MS_REC, NULL) < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "bind %s", readonly[i]);
 		autoclose int nfd = resolve(rootfd, readonly[i], O_PATH);

@@ -254,8 +254,8 @@ static int close_others(int out)
 	if (close_range(4, ~0U, 0) < 0) {
 		struct rlimit rl;
 		int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536
-			      ? (int)rl.rlim_cur
-			      : 65536;
+				  ? (int)rl.rlim_cur
+				  : 65536;
 		for (int fd = 4; fd < max; fd++)
 			close(fd);
 	}

@@ -166,9 +166,10 @@ static const char *const refused[] = {
 
 /* Docker's default capability set. */
 static const cap_value_t keep_caps[] = {
-	CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,     CAP_MKNOD,
-	CAP_NET_RAW, CAP_SETGID,      CAP_SETUID,           CAP_SETFCAP,    CAP_SETPCAP,
-	CAP_NET_BIND_SERVICE,         CAP_SYS_CHROOT,       CAP_KILL,       CAP_AUDIT_WRITE,
+	CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_FSETID,	     CAP_FOWNER,
+	CAP_MKNOD,   CAP_NET_RAW,      CAP_SETGID,	     CAP_SETUID,
+	CAP_SETFCAP, CAP_SETPCAP,      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+	CAP_KILL,    CAP_AUDIT_WRITE,
 };
 
 static bool kept(int cap)
@@ -221,9 +222,10 @@ int sec_set_user(uint32_t uid, uint32_t gid, struct clbsd_err *err)
 	cap_t caps = cap_init(); /* all clear */
 	if (!caps)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "cap_init");
-	if (uid == 0 &&
-	    (cap_set_flag(caps, CAP_PERMITTED, (int)ARRAY_SIZE(keep_caps), keep_caps, CAP_SET) < 0 ||
-	     cap_set_flag(caps, CAP_EFFECTIVE, (int)ARRAY_SIZE(keep_caps), keep_caps, CAP_SET) < 0)) {
+	if (uid == 0 && (cap_set_flag(caps, CAP_PERMITTED, (int)ARRAY_SIZE(keep_caps), keep_caps,
+				      CAP_SET) < 0 ||
+			 cap_set_flag(caps, CAP_EFFECTIVE, (int)ARRAY_SIZE(keep_caps), keep_caps,
+				      CAP_SET) < 0)) {
 		int e = errno;
 		cap_free(caps);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "cap_set_flag");
@@ -326,15 +328,19 @@ static int build_filter(scmp_filter_ctx ctx, struct clbsd_err *err)
 		return rc;
 
 	/* clone() without namespace flags; with any of them, EPERM. */
-	struct scmp_arg_cmp no_ns = {
-	    .arg = CLONE_FLAGS_ARG, .op = SCMP_CMP_MASKED_EQ, .datum_a = NS_FLAGS, .datum_b = 0};
+	struct scmp_arg_cmp no_ns = {.arg = CLONE_FLAGS_ARG,
+				     .op = SCMP_CMP_MASKED_EQ,
+				     .datum_a = NS_FLAGS,
+				     .datum_b = 0};
 	if ((rc = rule(ctx, SCMP_ACT_ALLOW, "clone", 1, &no_ns, err)) < 0)
 		return rc;
 	for (unsigned long f = 1; f != 0 && f <= NS_FLAGS; f <<= 1) {
 		if (!(f & NS_FLAGS))
 			continue;
-		struct scmp_arg_cmp ns = {
-		    .arg = CLONE_FLAGS_ARG, .op = SCMP_CMP_MASKED_EQ, .datum_a = f, .datum_b = f};
+		struct scmp_arg_cmp ns = {.arg = CLONE_FLAGS_ARG,
+					  .op = SCMP_CMP_MASKED_EQ,
+					  .datum_a = f,
+					  .datum_b = f};
 		if ((rc = rule(ctx, SCMP_ACT_ERRNO(EPERM), "clone", 1, &ns, err)) < 0)
 			return rc;
 	}
@@ -429,8 +435,8 @@ int sec_precompile(struct clbsd_err *err)
 	autoclose int own = -1;
 	int fd = given_fd;
 	/* A sealed memfd from our parent, or compile it here. */
-	if (fd < 0 || fcntl(fd, F_GET_SEALS) != (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
-						 F_SEAL_SEAL)) {
+	if (fd < 0 ||
+	    fcntl(fd, F_GET_SEALS) != (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) {
 		int rc = sec_compile(&own, err);
 		if (rc < 0)
 			return rc;
@@ -445,7 +451,8 @@ int sec_precompile(struct clbsd_err *err)
 	struct sock_filter *insns = xmalloc((size_t)len);
 	if (pread(fd, insns, (size_t)len, 0) != len) {
 		free(insns);
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read the compiled seccomp filter");
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+				     "read the compiled seccomp filter");
 	}
 	compiled.len = (unsigned short)(len / (off_t)sizeof(struct sock_filter));
 	compiled.filter = insns;

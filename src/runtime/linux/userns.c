@@ -94,8 +94,8 @@ static int make_userns(const struct rt_userns *u, int *out, struct clbsd_err *er
 	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, NULL, NULL, NULL);
 	if (pid < 0)
 		return clbsd_err_set(
-		    err, errno == EPERM || errno == ENOSPC ? CLBSD_E_UNAVAIL : CLBSD_E_INTERNAL,
-		    errno, "create a user namespace");
+			err, errno == EPERM || errno == ENOSPC ? CLBSD_E_UNAVAIL : CLBSD_E_INTERNAL,
+			errno, "create a user namespace");
 	if (pid == 0) {
 		for (;;)
 			pause();
@@ -153,8 +153,8 @@ static int open_idmapped(const char *path, int usernsfd, bool rec, uint64_t flag
 		const char *what = fs_name(fd);
 		close(fd);
 		return clbsd_err_set(
-		    err, e == EINVAL || e == EOPNOTSUPP ? CLBSD_E_UNAVAIL : CLBSD_E_INTERNAL, e,
-		    "idmapped mount of %s (%s)", path, what);
+			err, e == EINVAL || e == EOPNOTSUPP ? CLBSD_E_UNAVAIL : CLBSD_E_INTERNAL, e,
+			"idmapped mount of %s (%s)", path, what);
 	}
 	*out = fd;
 	return 0;
@@ -280,8 +280,8 @@ int uns_make_mounts(const struct rt_spec *spec, int usernsfd, struct uns_mounts 
 	m.n = spec->n_mounts;
 	for (size_t i = 0; i < spec->n_mounts; i++) {
 		const struct rt_mount *v = &spec->mounts[i];
-		uint64_t f =
-		    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (v->readonly ? MOUNT_ATTR_RDONLY : 0);
+		uint64_t f = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+			     (v->readonly ? MOUNT_ATTR_RDONLY : 0);
 		if ((rc = open_idmapped(v->source, v->idmap ? usernsfd : -1, true, f, &m.mounts[i],
 					err)) < 0) {
 			clbsd_err_prefix(err, "volume %s", v->source);
@@ -372,7 +372,7 @@ int uns_idmap_check(const char *path, struct clbsd_err *err)
 	/* A failure to probe at all (no user namespaces) is not cached. */
 	if (rc == 0 || e.kind == CLBSD_E_UNAVAIL) {
 		size_t k =
-		    probe_n < PROBE_CACHE_MAX ? probe_n++ : (size_t)st.st_dev % PROBE_CACHE_MAX;
+			probe_n < PROBE_CACHE_MAX ? probe_n++ : (size_t)st.st_dev % PROBE_CACHE_MAX;
 		probe_cache[k].dev = st.st_dev;
 		probe_cache[k].rc = rc;
 		snprintf(probe_cache[k].why, sizeof(probe_cache[k].why), "%s", e.msg);

@@ -30,25 +30,26 @@ TEST(run_minimal)
 
 TEST(run_all_flags)
 {
-	char *argv[] = {"run",       "-d",        "--rm",          "-t",
-			"-i",        "--name",    "web",           "-e",
-			"A=1",       "--env=B=x y", "-v",          "/srv/x:/data:ro",
-			"-v",        "/a:/b",     "-w",            "/srv",
-			"-u",        "1000:1000", "--hostname",    "web.home.lan",
-			"--memory",  "256M",      "--pids",        "128",
-			"--cpus",    "0.5",       "--restart",     "on-failure:3",
-			"forge:1.0", "httpd",     "-f"};
+	char *argv[] = {"run",	     "-d",	    "--rm",	  "-t",
+			"-i",	     "--name",	    "web",	  "-e",
+			"A=1",	     "--env=B=x y", "-v",	  "/srv/x:/data:ro",
+			"-v",	     "/a:/b",	    "-w",	  "/srv",
+			"-u",	     "1000:1000",   "--hostname", "web.home.lan",
+			"--memory",  "256M",	    "--pids",	  "128",
+			"--cpus",    "0.5",	    "--restart",  "on-failure:3",
+			"forge:1.0", "httpd",	    "-f"};
 	struct run_opts o;
 	struct clbsd_err err;
 	CHECK_INT(cli_parse_run(ARGC(argv), argv, true, &o, &err), 0);
 	CHECK(o.detach && o.rm && o.tty && o.interactive);
 	autofree char *s = dump(o.req);
-	CHECK_STR(s, "{\"auto_remove\":true,\"command\":[\"httpd\",\"-f\"],\"cpus\":0.5,"
-		     "\"env\":[\"A=1\",\"B=x y\"],\"hostname\":\"web.home.lan\","
-		     "\"image\":\"forge:1.0\",\"memory\":268435456,\"name\":\"web\",\"pids\":128,"
-		     "\"restart\":\"on-failure:3\",\"stdin\":true,\"tty\":true,\"user\":\"1000:1000\","
-		     "\"volumes\":[{\"dest\":\"/data\",\"readonly\":true,\"source\":\"/srv/x\"},"
-		     "{\"dest\":\"/b\",\"readonly\":false,\"source\":\"/a\"}],\"workdir\":\"/srv\"}");
+	CHECK_STR(s,
+		  "{\"auto_remove\":true,\"command\":[\"httpd\",\"-f\"],\"cpus\":0.5,"
+		  "\"env\":[\"A=1\",\"B=x y\"],\"hostname\":\"web.home.lan\","
+		  "\"image\":\"forge:1.0\",\"memory\":268435456,\"name\":\"web\",\"pids\":128,"
+		  "\"restart\":\"on-failure:3\",\"stdin\":true,\"tty\":true,\"user\":\"1000:1000\","
+		  "\"volumes\":[{\"dest\":\"/data\",\"readonly\":true,\"source\":\"/srv/x\"},"
+		  "{\"dest\":\"/b\",\"readonly\":false,\"source\":\"/a\"}],\"workdir\":\"/srv\"}");
 	run_opts_release(&o);
 }
 
@@ -358,11 +359,14 @@ TEST(ps_table)
 		"pid", 0, "exit_code", 0, "finished_at", T0, "config", "command", "/bin/sh",
 		"network", "mode", "host", "networks");
 	autofree char *s = fmt_ps(list, NOW);
-	CHECK_STR(s, "NAME   ID             IMAGE          COMMAND      STATE     STATUS                   "
+	CHECK_STR(s, "NAME   ID             IMAGE          COMMAND      STATE     STATUS           "
+		     "        "
 		     "  PID    ADDRESS              PORTS\n"
-		     "web    5f0c12345678   forge:latest   \"httpd -f\"   running   Up 5 minutes           "
+		     "web    5f0c12345678   forge:latest   \"httpd -f\"   running   Up 5 minutes   "
+		     "        "
 		     "    1234   10.88.0.2,10.9.0.3   8080->80/tcp, 127.0.0.1:53->53/udp\n"
-		     "db     abcdef123456   forge:latest   \"/bin/sh\"    exited    Exited (0) 5 minutes ago "
+		     "db     abcdef123456   forge:latest   \"/bin/sh\"    exited    Exited (0) 5 "
+		     "minutes ago "
 		     "  -      host\n");
 	json_decref(list);
 }
@@ -370,10 +374,10 @@ TEST(ps_table)
 TEST(images_table)
 {
 	json_t *list = json_pack(
-	    "[{s:s, s:[s,s], s:s, s:i, s:s}, {s:s, s:[], s:s, s:i, s:n}]", "id", "9a1b1234567890ab",
-	    "names", "forge:latest", "web", "created", T0, "size", 1234567, "digest",
-	    "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "id",
-	    "ffff0000ffff0000", "names", "created", T0, "size", 10, "digest");
+		"[{s:s, s:[s,s], s:s, s:i, s:s}, {s:s, s:[], s:s, s:i, s:n}]", "id",
+		"9a1b1234567890ab", "names", "forge:latest", "web", "created", T0, "size", 1234567,
+		"digest", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"id", "ffff0000ffff0000", "names", "created", T0, "size", 10, "digest");
 	autofree char *s = fmt_images(list, NOW);
 	CHECK_STR(s, "NAME           ID             DIGEST                CREATED         SIZE\n"
 		     "forge:latest   9a1b12345678   sha256:0123456789ab   5 minutes ago   1.23MB\n"
@@ -462,8 +466,8 @@ TEST(log_writer)
 	struct buf out = BUF_INIT, errb = BUF_INIT;
 	logw_init(&w, false);
 	/* Records split at arbitrary points, partial lines joined, streams separated. */
-	const char *in = T0 " stdout P hel" "\n" T0 " stderr F oops\n" T0 " stdout F lo\n" T0
-			    " stdout F last";
+	const char *in = T0 " stdout P hel"
+			    "\n" T0 " stderr F oops\n" T0 " stdout F lo\n" T0 " stdout F last";
 	for (size_t off = 0, n = strlen(in); off < n; off += 7)
 		logw_feed(&w, in + off, n - off < 7 ? n - off : 7, &out, &errb);
 	CHECK_STR(out.data, "hello\n");

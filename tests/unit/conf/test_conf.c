@@ -139,7 +139,8 @@ TEST(unknown_key_did_you_mean)
 	CHECK_ERR("(container web :image \"x\" :limits (:memroy \"1G\"))",
 		  ":limits: unknown key :memroy; did you mean :memory?");
 	CHECK_ERR("(contianer web)", "unknown form (contianer ...); did you mean (container ...)?");
-	CHECK_ERR("(container web image \"x\")", "expected a keyword, got the symbol image; write :image");
+	CHECK_ERR("(container web image \"x\")",
+		  "expected a keyword, got the symbol image; write :image");
 }
 
 TEST(types_and_values)
@@ -149,54 +150,78 @@ TEST(types_and_values)
 	CHECK_ERR("(container web :image \"x\" :limits (:memory \"1k\"))", "too small");
 	CHECK_ERR("(container web :image \"x\" :health (:tcp 1 :interval \"10\"))",
 		  ":health :interval: invalid duration \"10\"");
-	CHECK_ERR("(container web :image \"x\" :port 0)", ":port: port 0 is out of range; expected 1-65535");
+	CHECK_ERR("(container web :image \"x\" :port 0)",
+		  ":port: port 0 is out of range; expected 1-65535");
 	CHECK_ERR("(container web :image \"x\" :port \"80\")",
 		  ":port: expected a port number 1-65535, got the string \"80\"");
-	CHECK_ERR("(container web :image \"x\" :tty yes)", ":tty: expected t or nil, got the symbol yes");
+	CHECK_ERR("(container web :image \"x\" :tty yes)",
+		  ":tty: expected t or nil, got the symbol yes");
 	CHECK_ERR("(container web :image \"x\" :command \"httpd\")",
 		  ":command: expected a list of strings");
 	CHECK_ERR("(container web :image \"x\" :env ((\"A\" \"B\")))",
 		  ":env: expected a (\"NAME\" . \"value\") pair of strings, got a list");
-	CHECK_ERR("(container web :image \"x\" :workdir \"srv\")", ":workdir: invalid path \"srv\"");
+	CHECK_ERR("(container web :image \"x\" :workdir \"srv\")",
+		  ":workdir: invalid path \"srv\"");
 	CHECK_ERR("(container web :image \"x\" :workdir \"/a/../b\")", ":workdir: invalid path");
 	CHECK_ERR("(container web :image \"x\" :hostname \"a..b\")", ":hostname: invalid DNS name");
 	CHECK_ERR("(container web :image \"Bad Ref\")", ":image: invalid image reference");
 	CHECK_ERR("(container web)", "c.conf:1:12: container web: missing :image");
 	CHECK_ERR("(container web :image \"x\" :restart sometimes)",
-		  ":restart: expected no, always, on-failure or (on-failure N), got the symbol sometimes");
-	CHECK_ERR("(container web :image \"x\" :state paused)", ":state: expected running or stopped");
+		  ":restart: expected no, always, on-failure or (on-failure N), got the symbol "
+		  "sometimes");
+	CHECK_ERR("(container web :image \"x\" :state paused)",
+		  ":state: expected running or stopped");
 	CHECK_ERR("(container web :image \"x\" :image \"y\")",
 		  "c.conf:1:27: container web: :image: duplicate key; first given at 1:16");
 	CHECK_ERR("(container web :image)", ":image: missing value after the key");
-	CHECK_ERR("(container web :image \"x\" :volumes ((:bind \"/a\")))", ":volumes: missing :path");
-	CHECK_ERR("(container web :image \"x\" :volumes ((:bind \"/a\" :dataset \"d\" :path \"/p\")))",
+	CHECK_ERR("(container web :image \"x\" :volumes ((:bind \"/a\")))",
+		  ":volumes: missing :path");
+	CHECK_ERR("(container web :image \"x\" :volumes ((:bind \"/a\" :dataset \"d\" :path "
+		  "\"/p\")))",
 		  "expected exactly one of :bind or :dataset");
-	CHECK_ERR("(container web :image \"x\" :volumes ((:dataset \"d\" :path \"/p\") (:dataset \"e\" :path \"/p\")))",
+	CHECK_ERR("(container web :image \"x\" :volumes ((:dataset \"d\" :path \"/p\") (:dataset "
+		  "\"e\" :path \"/p\")))",
 		  "two volumes mounted at /p");
-	CHECK_ERR("(container web :image \"x\" :volumes ((:bind \"/a\" :path \"/p\" :quota \"1G\")))",
-		  ":volumes :quota: only a :dataset volume takes it");
-	CHECK_ERR("(container web :image \"x\" :health (:http \"/\"))", ":health :http: no port to probe");
+	CHECK_ERR(
+		"(container web :image \"x\" :volumes ((:bind \"/a\" :path \"/p\" :quota \"1G\")))",
+		":volumes :quota: only a :dataset volume takes it");
+	CHECK_ERR("(container web :image \"x\" :health (:http \"/\"))",
+		  ":health :http: no port to probe");
 	CHECK_ERR("(container web :image \"x\" :health (:tcp 1 :cmd (\"x\")))",
 		  "expected exactly one of :cmd, :http or :tcp");
-	CHECK_ERR("(container web :image \"x\" :on ((:exitt \"x\")))", ":on: unknown event :exitt; did you mean :exit?");
-	CHECK_ERR("(container web :image \"x\" :on ((:every \"1h\")))", ":on :every: expected (:every \"1h\" CMD)");
-	CHECK_ERR("(container web :image \"x\" :on ((:exit \"x\" :recursive t)))", "only :file-change takes :recursive");
-	CHECK_ERR("(container web :image \"x\" :publish (\"80\"))", ":publish: expected a port mapping");
-	CHECK_ERR("(container web :image \"x\" :network (lan))", ":network: no network named lan is declared");
-	CHECK_ERR("(container web :image \"x\" :domain \"Web.lan\")", ":domain: invalid domain \"Web.lan\": write it in lowercase");
-	CHECK_ERR("(container web :image \"x\" :domain \"a;b\")", ":domain: invalid domain \"a;b\": character ';' is not allowed");
-	CHECK_ERR("(container web :image \"x\" :domain \"x } server {\")", ":domain: invalid domain \"x } server {\"");
-	CHECK_ERR("(container web :image \"x\" :domain \"w\" :port 80 :path \"/a;b\")", ":path: invalid path \"/a;b\"");
-	CHECK_ERR("(host :network (:subnet \"10.88.0.1/24\"))", "has host bits set; expected the network address 10.88.0.0/24");
+	CHECK_ERR("(container web :image \"x\" :on ((:exitt \"x\")))",
+		  ":on: unknown event :exitt; did you mean :exit?");
+	CHECK_ERR("(container web :image \"x\" :on ((:every \"1h\")))",
+		  ":on :every: expected (:every \"1h\" CMD)");
+	CHECK_ERR("(container web :image \"x\" :on ((:exit \"x\" :recursive t)))",
+		  "only :file-change takes :recursive");
+	CHECK_ERR("(container web :image \"x\" :publish (\"80\"))",
+		  ":publish: expected a port mapping");
+	CHECK_ERR("(container web :image \"x\" :network (lan))",
+		  ":network: no network named lan is declared");
+	CHECK_ERR("(container web :image \"x\" :domain \"Web.lan\")",
+		  ":domain: invalid domain \"Web.lan\": write it in lowercase");
+	CHECK_ERR("(container web :image \"x\" :domain \"a;b\")",
+		  ":domain: invalid domain \"a;b\": character ';' is not allowed");
+	CHECK_ERR("(container web :image \"x\" :domain \"x } server {\")",
+		  ":domain: invalid domain \"x } server {\"");
+	CHECK_ERR("(container web :image \"x\" :domain \"w\" :port 80 :path \"/a;b\")",
+		  ":path: invalid path \"/a;b\"");
+	CHECK_ERR("(host :network (:subnet \"10.88.0.1/24\"))",
+		  "has host bits set; expected the network address 10.88.0.0/24");
 	CHECK_ERR("(host :network (:subnet \"10.88.0.0\"))", "invalid subnet");
-	CHECK_ERR("(host :storage (:driver zfs :pool \"tank\"))", "the zfs driver takes :pool and :root");
-	CHECK_ERR("(host) (host)", "c.conf:1:8: host: duplicate (host) form; first given at c.conf:1:1");
+	CHECK_ERR("(host :storage (:driver zfs :pool \"tank\"))",
+		  "the zfs driver takes :pool and :root");
+	CHECK_ERR("(host) (host)",
+		  "c.conf:1:8: host: duplicate (host) form; first given at c.conf:1:1");
 	CHECK_ERR("(image web)", "expected exactly one of :build");
 	CHECK_ERR("(network bridge)", "bridge is reserved");
-	CHECK_ERR("(network a :subnet \"10.88.0.0/16\")", "network a: :subnet overlaps the host bridge's subnet");
+	CHECK_ERR("(network a :subnet \"10.88.0.0/16\")",
+		  "network a: :subnet overlaps the host bridge's subnet");
 	CHECK_ERR("(container -web :image \"x\")", "invalid name \"-web\"; expected a DNS label");
 	CHECK_ERR("(container :image \"x\")", "container: missing the name");
-	CHECK_ERR("\"x\"", "configuration: expected a form like (container NAME ...), got the string \"x\"");
+	CHECK_ERR("\"x\"",
+		  "configuration: expected a form like (container NAME ...), got the string \"x\"");
 }
 
 TEST(accepts_full_language)
@@ -214,7 +239,8 @@ TEST(accepts_full_language)
 		" :ip \"10.2.0.5\" :aliases (\"www\") :dns (\"10.2.0.1\")"
 		" :publish (\"8080:80\" \"127.0.0.1:53:53/udp\") :domain (\"a.lan\" \"b\") :port 80"
 		" :path \"/app\" :ingress (:websocket t :max-body \"10M\")"
-		" :tls (:cert \"/c.pem\" :key \"/k.pem\") :storage (:quota \"10G\" :compression lz4)"
+		" :tls (:cert \"/c.pem\" :key \"/k.pem\") :storage (:quota \"10G\" :compression "
+		"lz4)"
 		" :snapshots (:every \"1d\" :keep 7) :snapshot-before-change t"
 		" :health (:cmd (\"true\") :retries 5 :restart-unhealthy t)"
 		" :on ((:start (\"logger\" \"up\")) (:oom \"x\") (:health (:exec \"sh\"))"
@@ -276,22 +302,26 @@ TEST(duplicates_across_files)
 TEST(depends_on)
 {
 	CHECK_ERR("(container web :image \"x\" :depends-on (dbb)) (container db :image \"x\")",
-		  "c.conf:1:40: container web: :depends-on: no container named dbb; did you mean db?");
-	CHECK_ERR("(container web :image \"x\" :depends-on (db)) (container db :image \"x\" :depends-on (web))",
+		  "c.conf:1:40: container web: :depends-on: no container named dbb; did you mean "
+		  "db?");
+	CHECK_ERR("(container web :image \"x\" :depends-on (db)) (container db :image \"x\" "
+		  ":depends-on (web))",
 		  "container web: :depends-on: dependency cycle db -> web -> db");
 	CHECK_ERR("(container web :image \"x\" :depends-on (web))",
 		  ":depends-on: dependency cycle web -> web");
 	CHECK_ERR("(container web :image \"x\" :depends-on (db db)) (container db :image \"x\")",
 		  ":depends-on: db is listed twice");
 	/* An invalid container's name is not also reported as undeclared. */
-	autofree char *e = errs("(container web :image \"x\" :depends-on (db)) (container db :port 0)");
+	autofree char *e =
+		errs("(container web :image \"x\" :depends-on (db)) (container db :port 0)");
 	CHECK(strstr(e, "no container named") == NULL);
 	/* A diamond is not a cycle. */
 	autofree char *msg = NULL;
-	struct conf *c = build("(container a :image \"x\" :depends-on (b c)) (container b :image \"x\" "
-			       ":depends-on (d)) (container c :image \"x\" :depends-on (d)) "
-			       "(container d :image \"x\")",
-			       &msg);
+	struct conf *c =
+		build("(container a :image \"x\" :depends-on (b c)) (container b :image \"x\" "
+		      ":depends-on (d)) (container c :image \"x\" :depends-on (d)) "
+		      "(container d :image \"x\")",
+		      &msg);
 	CHECK(c);
 	conf_free(c);
 }
@@ -299,7 +329,8 @@ TEST(depends_on)
 TEST(hash_and_diff)
 {
 	autofree char *m1 = NULL, *m2 = NULL, *m3 = NULL;
-	struct conf *a = build("(container web :image \"x\" :env ((\"A\" . \"1\")) :restart no)", &m1);
+	struct conf *a =
+		build("(container web :image \"x\" :env ((\"A\" . \"1\")) :restart no)", &m1);
 	struct conf *b = build("(container web :image \"x\" :env ((\"A\" . \"1\")) :restart always "
 			       ":depends-on (db) :health (:tcp 1)) (container db :image \"x\")",
 			       &m2);
@@ -439,7 +470,6 @@ TEST(network_checks)
 	CHECK(c);
 	conf_free(c);
 }
-
 
 TEST_MAIN_BEGIN("conf.conf")
 RUN(minimal_defaults);

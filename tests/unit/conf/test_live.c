@@ -32,8 +32,8 @@ static const char decl[] = "(container web :image \"forge\")\n"
 TEST(override_applies)
 {
 	autofree char *msg = NULL;
-	struct conf *c = build2(decl, "(override web :state stopped)\n(override db :state running)",
-				&msg);
+	struct conf *c =
+		build2(decl, "(override web :state stopped)\n(override db :state running)", &msg);
 	if (!c)
 		FAILF("rejected: %s", msg);
 	CHECK_INT(conf_container_find(c, "web")->state, CONF_STATE_STOPPED);
@@ -108,8 +108,8 @@ TEST(override_errors)
 TEST(override_of_invalid_container_does_not_cascade)
 {
 	autofree char *m = NULL;
-	struct conf *c = build2("(container web :imgae \"forge\")", "(override web :state stopped)",
-				&m);
+	struct conf *c =
+		build2("(container web :imgae \"forge\")", "(override web :state stopped)", &m);
 	CHECK(!c);
 	CHECK(strstr(m, "unknown key :imgae"));
 	CHECK(!strstr(m, "no container named"));

@@ -31,9 +31,9 @@ static char *err_of(const char *text)
 TEST(tokens)
 {
 	autofree char *msg = NULL;
-	struct sexp_doc *doc =
-		rd("(web :image \"a\\\"b\\\\\\n\\t\\r\\e\\x41\" -12 +7 3.5 -0.25 1e3 t nil on-failure 1.)",
-		   &msg);
+	struct sexp_doc *doc = rd("(web :image \"a\\\"b\\\\\\n\\t\\r\\e\\x41\" -12 +7 3.5 -0.25 "
+				  "1e3 t nil on-failure 1.)",
+				  &msg);
 	CHECK(doc);
 	CHECK_INT(doc->n, 1);
 	struct sexp *l = doc->forms[0];
@@ -83,7 +83,8 @@ TEST(dotted_and_nested)
 TEST(positions)
 {
 	autofree char *msg = NULL;
-	struct sexp_doc *doc = rd("; comment\n#| block #| nested |# |#\n  (a\n\t\"x\ny\" :k)\nz", &msg);
+	struct sexp_doc *doc =
+		rd("; comment\n#| block #| nested |# |#\n  (a\n\t\"x\ny\" :k)\nz", &msg);
 	CHECK(doc);
 	CHECK_INT(doc->n, 2);
 	struct sexp *l = doc->forms[0];
@@ -110,22 +111,33 @@ TEST(errors)
 		{"(a\n  :k \"abc", "t.conf:2:6: unterminated string started at 2:6; expected '\"'"},
 		{"(a))", "t.conf:1:4: unexpected ')'"},
 		{"(a . )", "t.conf:1:4: expected a value after '.'"},
-		{"(. a)", "t.conf:1:2: unexpected '.' at the start of a list; expected a value before '.'"},
-		{"(a . b c)", "t.conf:1:8: expected ')' after the value following '.' (a dotted pair has one value after the dot)"},
+		{"(. a)",
+		 "t.conf:1:2: unexpected '.' at the start of a list; expected a value before '.'"},
+		{"(a . b c)", "t.conf:1:8: expected ')' after the value following '.' (a dotted "
+			      "pair has one value after the dot)"},
 		{"(a (b)", "t.conf:1:1: unterminated list started at 1:1; expected ')'"},
-		{"#| x #| y |#", "t.conf:1:1: unterminated block comment started at 1:1; expected '|#'"},
-		{"\"\\q\"", "t.conf:1:2: unknown escape '\\q' in string; expected one of \\\" \\\\ \\n \\t \\r \\e \\xHH"},
-		{"\"\\x4\"", "t.conf:1:2: invalid escape in string: expected two hex digits after '\\x'"},
+		{"#| x #| y |#",
+		 "t.conf:1:1: unterminated block comment started at 1:1; expected '|#'"},
+		{"\"\\q\"", "t.conf:1:2: unknown escape '\\q' in string; expected one of \\\" \\\\ "
+			    "\\n \\t \\r \\e \\xHH"},
+		{"\"\\x4\"",
+		 "t.conf:1:2: invalid escape in string: expected two hex digits after '\\x'"},
 		{"\"\\x00\"", "t.conf:1:2: invalid escape in string: \\x00 (NUL is not allowed)"},
-		{"99999999999999999999", "t.conf:1:1: integer 99999999999999999999 is out of range; expected a value between -9223372036854775808 and 9223372036854775807"},
+		{"99999999999999999999",
+		 "t.conf:1:1: integer 99999999999999999999 is out of range; expected a value "
+		 "between -9223372036854775808 and 9223372036854775807"},
 		{"1e999", "t.conf:1:1: float 1e999 is out of range"},
-		{"'a", "t.conf:1:1: unexpected ''': quoting is not part of the configuration language; write the value itself"},
-		{"#(1)", "t.conf:1:1: unexpected '#'; the only '#' syntax is a #| ... |# block comment"},
+		{"'a", "t.conf:1:1: unexpected ''': quoting is not part of the configuration "
+		       "language; write the value itself"},
+		{"#(1)",
+		 "t.conf:1:1: unexpected '#'; the only '#' syntax is a #| ... |# block comment"},
 		{"(a [b])", "t.conf:1:4: unexpected character '['"},
-		{"a:b", "t.conf:1:2: unexpected ':' inside the symbol a:b; only a keyword starts with ':' (write a string, like \"a:b\")"},
+		{"a:b", "t.conf:1:2: unexpected ':' inside the symbol a:b; only a keyword starts "
+			"with ':' (write a string, like \"a:b\")"},
 		{"(:)", "t.conf:1:2: expected a keyword name after ':'"},
 		{".", "t.conf:1:1: unexpected '.' outside a list"},
-		{"\xc3\xa9", "t.conf:1:1: unexpected byte 0xc3; outside strings only ASCII symbols, numbers, keywords and lists are allowed"},
+		{"\xc3\xa9", "t.conf:1:1: unexpected byte 0xc3; outside strings only ASCII "
+			     "symbols, numbers, keywords and lists are allowed"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		autofree char *got = err_of(cases[i].in);
@@ -174,12 +186,15 @@ TEST(size_limit)
 
 TEST(print_roundtrip)
 {
-	const char *in = "(a \"q\\\"\\x01\\x7f\\e\" 0.1 1.0 -0.0 1e+300 2.5e-07 -5 :kw (x . \"y\") nil)";
+	const char *in =
+		"(a \"q\\\"\\x01\\x7f\\e\" 0.1 1.0 -0.0 1e+300 2.5e-07 -5 :kw (x . \"y\") nil)";
 	autofree char *msg = NULL;
 	struct sexp_doc *doc = rd(in, &msg);
 	CHECK(doc);
 	autofree char *p = sexp_print(doc->forms[0]);
-	CHECK_STR(p, "(a \"q\\\"\\x01\\x7f\\e\" 0.1 1.0 -0.0 1.0e+300 2.5e-07 -5 :kw (x . \"y\") nil)");
+	CHECK_STR(
+		p,
+		"(a \"q\\\"\\x01\\x7f\\e\" 0.1 1.0 -0.0 1.0e+300 2.5e-07 -5 :kw (x . \"y\") nil)");
 	autofree char *msg2 = NULL;
 	struct sexp_doc *doc2 = rd(p, &msg2);
 	CHECK(doc2);

@@ -33,8 +33,8 @@ static int run(char *const argv[], char *const env[], int64_t timeout_ns, struct
 TEST(shell_hook_with_env_and_status)
 {
 	struct got g = {0};
-	char *argv[] = {"/bin/sh", "-c", "echo \"$CLBSD_CONTAINER/$CLBSD_EVENT\"; echo err >&2; exit 3",
-			NULL};
+	char *argv[] = {"/bin/sh", "-c",
+			"echo \"$CLBSD_CONTAINER/$CLBSD_EVENT\"; echo err >&2; exit 3", NULL};
 	char *env[] = {"CLBSD_CONTAINER=web", "CLBSD_EVENT=container.exited", NULL};
 	CHECK_INT(run(argv, env, 5000000000LL, &g), 0);
 	CHECK_INT(g.calls, 1);

@@ -241,10 +241,19 @@ TEST(editor_temp_files_are_ignored)
 	write_file(f.main_file, "; v1\n");
 	CHECK_INT(fix_watch(&f), 0);
 	static const char *const names[] = {
-		"etc/conf.d/.#10-a.conf", "etc/conf.d/10-a.conf~", "etc/conf.d/10-a.conf.swp",
-		"etc/conf.d/.10-a.conf.swp", "etc/conf.d/4913", "etc/conf.d/#10-a.conf#",
-		"etc/conf.d/README", "etc/conf.d/10-a.conf.tmp.0123", "etc/4913",
-		"etc/clbsd.conf~", "etc/.clbsd.conf.swp", "etc/.#clbsd.conf", "etc/other.conf",
+		"etc/conf.d/.#10-a.conf",
+		"etc/conf.d/10-a.conf~",
+		"etc/conf.d/10-a.conf.swp",
+		"etc/conf.d/.10-a.conf.swp",
+		"etc/conf.d/4913",
+		"etc/conf.d/#10-a.conf#",
+		"etc/conf.d/README",
+		"etc/conf.d/10-a.conf.tmp.0123",
+		"etc/4913",
+		"etc/clbsd.conf~",
+		"etc/.clbsd.conf.swp",
+		"etc/.#clbsd.conf",
+		"etc/other.conf",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		write_rel(&f, names[i], "; temp\n");

@@ -60,11 +60,11 @@ TEST(from_forms)
 TEST(run_shell_and_exec)
 {
 	struct cbf_file *f =
-	    rd("FROM a\n"
-	       "RUN apt-get update && apt-get install -y nginx\n"
-	       "RUN [\"/bin/echo\", \"a \\\"b\\\"\", \"\\u00e9\\n\", \"\\ud83d\\ude00\"]\n"
-	       "RUN []\n"
-	       "RUN \"pkg install git-lite\"\n");
+		rd("FROM a\n"
+		   "RUN apt-get update && apt-get install -y nginx\n"
+		   "RUN [\"/bin/echo\", \"a \\\"b\\\"\", \"\\u00e9\\n\", \"\\ud83d\\ude00\"]\n"
+		   "RUN []\n"
+		   "RUN \"pkg install git-lite\"\n");
 	CHECK(f);
 	const struct cbf_instr *r = ins(f, 0, 0);
 	CHECK_INT(r->kind, CBF_RUN);
@@ -108,16 +108,16 @@ TEST(cmd_entrypoint_shell)
 TEST(copy_add_forms)
 {
 	struct cbf_file *f =
-	    rd("FROM a AS build\n"
-	       "FROM b\n"
-	       "COPY src/ /app/\n"
-	       "COPY --from=build --chown=www:www --chmod=0755 /out/bin /usr/bin/app\n"
-	       "COPY --FROM build /fcgi/fcgi /usr/local/bin\n"
-	       "COPY --from=0 a b /dst/\n"
-	       "COPY [\"with space\", \"/x y/\"]\n"
-	       "ADD site.tar.gz /srv\n"
-	       "ADD https://example.org/f.txt /f.txt\n"
-	       "ADD --chown=1 \"a b\" 'c d'\n");
+		rd("FROM a AS build\n"
+		   "FROM b\n"
+		   "COPY src/ /app/\n"
+		   "COPY --from=build --chown=www:www --chmod=0755 /out/bin /usr/bin/app\n"
+		   "COPY --FROM build /fcgi/fcgi /usr/local/bin\n"
+		   "COPY --from=0 a b /dst/\n"
+		   "COPY [\"with space\", \"/x y/\"]\n"
+		   "ADD site.tar.gz /srv\n"
+		   "ADD https://example.org/f.txt /f.txt\n"
+		   "ADD --chown=1 \"a b\" 'c d'\n");
 	CHECK(f);
 	const struct cbf_instr *c = ins(f, 1, 0);
 	CHECK_INT(c->kind, CBF_COPY);
@@ -406,20 +406,20 @@ static char *const *base_env(const char *ref, void *ctx)
 TEST(substitution)
 {
 	struct cbf_file *f =
-	    rd("ARG BASE=debian\n"
-	       "ARG TAG\n"
-	       "FROM ${BASE}:${TAG:-11}\n"
-	       "ARG TAG\n"
-	       "ARG DIR=/opt/$TAG\n"
-	       "ENV PATH=$PATH:/opt/bin A=${UNSET:-dflt} B=${TAG:+set} C=${UNSET:+x}\n"
-	       "ENV D=\"$A-x\" E='$A' F=\\$A G=${EMPTY-e}/${EMPTY:-ce}\n"
-	       "WORKDIR $DIR\n"
-	       "COPY $DIR/a ${DIR}/b /dst/\n"
-	       "EXPOSE ${PORT:-8080}\n"
-	       "USER ${U:-app}\n"
-	       "LABEL v=$TAG\n"
-	       "RUN echo $TAG\n"
-	       "ROOTPIVOT /new$TAG\n");
+		rd("ARG BASE=debian\n"
+		   "ARG TAG\n"
+		   "FROM ${BASE}:${TAG:-11}\n"
+		   "ARG TAG\n"
+		   "ARG DIR=/opt/$TAG\n"
+		   "ENV PATH=$PATH:/opt/bin A=${UNSET:-dflt} B=${TAG:+set} C=${UNSET:+x}\n"
+		   "ENV D=\"$A-x\" E='$A' F=\\$A G=${EMPTY-e}/${EMPTY:-ce}\n"
+		   "WORKDIR $DIR\n"
+		   "COPY $DIR/a ${DIR}/b /dst/\n"
+		   "EXPOSE ${PORT:-8080}\n"
+		   "USER ${U:-app}\n"
+		   "LABEL v=$TAG\n"
+		   "RUN echo $TAG\n"
+		   "ROOTPIVOT /new$TAG\n");
 	CHECK(f);
 	char *args[] = {"TAG=12", "EMPTY=", "UNUSED=1", NULL};
 	struct cbf_expand_opts o = {.build_args = args, .base_env = base_env};

@@ -55,15 +55,15 @@ TEST(ref_parse)
 	oci_ref_release(&r);
 
 	static const char *const bad[] = {
-	    "",
-	    "UPPER/case",
-	    "a//b",
-	    "host:5000/x:",
-	    "x@sha256:abc",
-	    "x@md5:0123456789abcdef0123456789abcdef",
-	    "x:-tag",
-	    "-x",
-	    "x/",
+		"",
+		"UPPER/case",
+		"a//b",
+		"host:5000/x:",
+		"x@sha256:abc",
+		"x@md5:0123456789abcdef0123456789abcdef",
+		"x:-tag",
+		"-x",
+		"x/",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		if (oci_ref_parse(bad[i], &r, &err) == 0) {
@@ -77,11 +77,11 @@ TEST(ref_parse)
 TEST(local_name)
 {
 	static const char *const cases[][2] = {
-	    {"docker.io/dock/forge:2", "dock/forge:2"},
-	    {"docker.io/library/busybox:1", "busybox:1"},
-	    {"busybox", "busybox:latest"},
-	    {"forge:latest", "forge:latest"},
-	    {"127.0.0.1:5000/test/forge:1", "test/forge:1"},
+		{"docker.io/dock/forge:2", "dock/forge:2"},
+		{"docker.io/library/busybox:1", "busybox:1"},
+		{"busybox", "busybox:latest"},
+		{"forge:latest", "forge:latest"},
+		{"127.0.0.1:5000/test/forge:1", "test/forge:1"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *n = oci_local_name(cases[i][0]);
@@ -110,9 +110,9 @@ TEST(loopback)
 TEST(digest_valid)
 {
 	CHECK(oci_digest_valid(
-	    "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+		"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
 	CHECK(!oci_digest_valid(
-	    "sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
+		"sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
 	CHECK(!oci_digest_valid("sha256:../../etc/passwd"));
 	CHECK(!oci_digest_valid("sha512:00"));
 	CHECK(!oci_digest_valid(NULL));
@@ -121,16 +121,16 @@ TEST(digest_valid)
 TEST(index_pick)
 {
 	json_t *idx = json_loads(
-	    "{\"manifests\":["
-	    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"arm\","
-	    "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
-	    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"att\","
-	    "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}},"
-	    "{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","
-	    "\"digest\":\"amd\",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-	    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"win\","
-	    "\"platform\":{\"os\":\"windows\",\"architecture\":\"amd64\"}}]}",
-	    0, NULL);
+		"{\"manifests\":["
+		"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"arm\","
+		"\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
+		"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"att\","
+		"\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}},"
+		"{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","
+		"\"digest\":\"amd\",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+		"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"win\","
+		"\"platform\":{\"os\":\"windows\",\"architecture\":\"amd64\"}}]}",
+		0, NULL);
 	CHECK(idx);
 	CHECK_STR(json_string_value(json_object_get(oci_index_pick(idx, "amd64"), "digest")),
 		  "amd");
@@ -158,26 +158,26 @@ TEST(member_classify)
 		enum oci_member kind;
 		const char *path;
 	} cases[] = {
-	    {"etc/passwd", OCI_MEMBER_FILE, "etc/passwd"},
-	    {"./etc/passwd", OCI_MEMBER_FILE, "etc/passwd"},
-	    {"etc/", OCI_MEMBER_FILE, "etc"},
-	    {"./", OCI_MEMBER_ROOT, NULL},
-	    {".", OCI_MEMBER_ROOT, NULL},
-	    {"etc/.wh.passwd", OCI_MEMBER_WHITEOUT, "etc/passwd"},
-	    {".wh.bin", OCI_MEMBER_WHITEOUT, "bin"},
-	    {"./var/.wh..wh..opq", OCI_MEMBER_OPAQUE, "var"},
-	    {".wh..wh..opq", OCI_MEMBER_OPAQUE, ""},
-	    {"a/.wh..wh.plnk/x", OCI_MEMBER_FILE, "a/.wh..wh.plnk/x"},
-	    {".wh..wh.plnk", OCI_MEMBER_SKIP, NULL},
-	    {"/etc/passwd", OCI_MEMBER_BAD, NULL},
-	    {"../etc/passwd", OCI_MEMBER_BAD, NULL},
-	    {"etc/../../x", OCI_MEMBER_BAD, NULL},
-	    {"etc/..", OCI_MEMBER_BAD, NULL},
-	    {"etc//x", OCI_MEMBER_BAD, NULL},
-	    {"etc/./x", OCI_MEMBER_BAD, NULL},
-	    {"etc/.wh...", OCI_MEMBER_BAD, NULL},
-	    {"etc/.wh.", OCI_MEMBER_BAD, NULL},
-	    {"x/..wh.y", OCI_MEMBER_FILE, "x/..wh.y"},
+		{"etc/passwd", OCI_MEMBER_FILE, "etc/passwd"},
+		{"./etc/passwd", OCI_MEMBER_FILE, "etc/passwd"},
+		{"etc/", OCI_MEMBER_FILE, "etc"},
+		{"./", OCI_MEMBER_ROOT, NULL},
+		{".", OCI_MEMBER_ROOT, NULL},
+		{"etc/.wh.passwd", OCI_MEMBER_WHITEOUT, "etc/passwd"},
+		{".wh.bin", OCI_MEMBER_WHITEOUT, "bin"},
+		{"./var/.wh..wh..opq", OCI_MEMBER_OPAQUE, "var"},
+		{".wh..wh..opq", OCI_MEMBER_OPAQUE, ""},
+		{"a/.wh..wh.plnk/x", OCI_MEMBER_FILE, "a/.wh..wh.plnk/x"},
+		{".wh..wh.plnk", OCI_MEMBER_SKIP, NULL},
+		{"/etc/passwd", OCI_MEMBER_BAD, NULL},
+		{"../etc/passwd", OCI_MEMBER_BAD, NULL},
+		{"etc/../../x", OCI_MEMBER_BAD, NULL},
+		{"etc/..", OCI_MEMBER_BAD, NULL},
+		{"etc//x", OCI_MEMBER_BAD, NULL},
+		{"etc/./x", OCI_MEMBER_BAD, NULL},
+		{"etc/.wh...", OCI_MEMBER_BAD, NULL},
+		{"etc/.wh.", OCI_MEMBER_BAD, NULL},
+		{"x/..wh.y", OCI_MEMBER_FILE, "x/..wh.y"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *p = NULL;
@@ -244,7 +244,7 @@ TEST(layer_deterministic)
 	/* The same config and created time give the same image digest. */
 	char *env[] = {"PATH=/bin", NULL}, *cmd[] = {"/bin/sh", NULL}, *none[] = {NULL};
 	struct image_config cfg = {
-	    .entrypoint = none, .cmd = cmd, .env = env, .workdir = "/", .user = ""};
+		.entrypoint = none, .cmd = cmd, .env = env, .workdir = "/", .user = ""};
 	char d1[OCI_DIGEST_LEN], d2[OCI_DIGEST_LEN];
 	oci_image_digest(&cfg, 1700000000000000000LL, &l1, d1);
 	oci_image_digest(&cfg, 1700000000000000000LL, &l2, d2);
@@ -343,10 +343,11 @@ TEST(escapes_refused)
 		char type;
 		const char *link;
 	} bad[] = {
-	    {"esc/victim", '0', NULL},	   /* write through the symlink */
-	    {"esc/.wh.victim", '0', NULL}, /* delete through it */
-	    {"esc/.wh..wh..opq", '0', NULL},  {"../victim", '0', NULL},	  {"/victim", '0', NULL},
-	    {"hl", '1', "../outside/victim"}, {"hl2", '1', "esc/victim"},
+		{"esc/victim", '0', NULL},     /* write through the symlink */
+		{"esc/.wh.victim", '0', NULL}, /* delete through it */
+		{"esc/.wh..wh..opq", '0', NULL}, {"../victim", '0', NULL},
+		{"/victim", '0', NULL},		 {"hl", '1', "../outside/victim"},
+		{"hl2", '1', "esc/victim"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		char *ln = xasprintf("%s/bad%zu.tar", root, i);
@@ -435,7 +436,7 @@ static struct image *commit_one(struct image_store *st, const char *name, const 
 	free(rootfs);
 	char *env[] = {NULL}, *cmd[] = {"/bin/sh", NULL};
 	struct image_config cfg = {
-	    .entrypoint = env, .cmd = cmd, .env = env, .workdir = "/", .user = ""};
+		.entrypoint = env, .cmd = cmd, .env = env, .workdir = "/", .user = ""};
 	struct image *img = NULL;
 	image_commit(st, staging, &cfg, name, none_in_use, NULL, &img, &err);
 	free(staging);

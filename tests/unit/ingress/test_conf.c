@@ -100,7 +100,8 @@ TEST(routes_from_conf)
 
 	autofree char *out = NULL;
 	CHECK_INT(ingress_render(&set.settings, set.routes, set.n, &out, &err), 0);
-	CHECK(strstr(out, "\t\tapi.example.org 10.88.0.3:3000;\n") == NULL); /* :max-body: own block */
+	CHECK(strstr(out, "\t\tapi.example.org 10.88.0.3:3000;\n") ==
+	      NULL); /* :max-body: own block */
 	CHECK(strstr(out, "server_name api.home.lan;") != NULL);
 	CHECK(strstr(out, "\t\tdb.home.lan \"db is starting\";\n") != NULL);
 	CHECK(strstr(out, "app is starting.") != NULL);

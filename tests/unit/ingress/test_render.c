@@ -18,8 +18,8 @@ static const char *const listen443[] = {"0.0.0.0:443"};
 
 static struct ingress_settings settings(void)
 {
-	return (struct ingress_settings){"/var/lib/clbsd/ingress", listen80, 2, NULL, 0,
-					 "home.lan", INGRESS_TLS_NONE, NULL};
+	return (struct ingress_settings){"/var/lib/clbsd/ingress", listen80, 2, NULL, 0, "home.lan",
+					 INGRESS_TLS_NONE,	   NULL};
 }
 
 static const char *const d_web[] = {"web.home.lan"};
@@ -150,9 +150,10 @@ TEST(domain_check)
 	CHECK(ingress_domain_check("*.home.lan", why, sizeof(why)));
 	CHECK(ingress_domain_check("a-b.x1.example", why, sizeof(why)));
 	static const char *const bad[] = {
-		"a;b", "x } server {", "", "-web.lan", "web-.lan", "we b.lan", "web..lan", ".web",
-		"web.", "Web.lan", "*", "*.", "a.*.lan", "w*.lan", "web.lan$x", "a\"b", "a{b",
-		"web.lan;", "*.*.lan", "a\nb", "a#b", "a/b",
+		"a;b",	    "x } server {", "",		 "-web.lan", "web-.lan", "we b.lan",
+		"web..lan", ".web",	    "web.",	 "Web.lan",  "*",	 "*.",
+		"a.*.lan",  "w*.lan",	    "web.lan$x", "a\"b",     "a{b",	 "web.lan;",
+		"*.*.lan",  "a\nb",	    "a#b",	 "a/b",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		if (ingress_domain_check(bad[i], why, sizeof(why)))
@@ -199,8 +200,8 @@ TEST(path_check)
 	CHECK(ingress_path_check("/app/v1/", why, sizeof(why)));
 	CHECK(ingress_path_check("/a-b_c.d~e%20", why, sizeof(why)));
 	static const char *const bad[] = {
-		"", "app", "/a b", "/a;b", "/a{", "/a}", "/$x", "/a\"", "//", "/a//b", "/..",
-		"/a/../b", "/./a", "/a?x=1", "/a#f", "/a'b", "/a\\b",
+		"",	 "app", "/a b",	   "/a;b", "/a{",    "/a}",  "/$x",  "/a\"",  "//",
+		"/a//b", "/..", "/a/../b", "/./a", "/a?x=1", "/a#f", "/a'b", "/a\\b",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		if (ingress_path_check(bad[i], why, sizeof(why)))
@@ -216,8 +217,9 @@ TEST(listen_and_sizes)
 	CHECK(ingress_listen_check("[::]:443", why, sizeof(why)));
 	CHECK(ingress_listen_check("[::1]:80", why, sizeof(why)));
 	static const char *const bad[] = {
-		"80", ":80", "0.0.0.0", "0.0.0.0:0", "0.0.0.0:65536", "[::]", "::1:80", "host:80",
-		"0.0.0.0:80;", "0.0.0.0:80 ssl", "[::1%lo]:80", "[1.2.3.4]:80", "0.0.0.0:+80",
+		"80",	       ":80",	       "0.0.0.0",     "0.0.0.0:0",   "0.0.0.0:65536",
+		"[::]",	       "::1:80",       "host:80",     "0.0.0.0:80;", "0.0.0.0:80 ssl",
+		"[::1%lo]:80", "[1.2.3.4]:80", "0.0.0.0:+80",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		if (ingress_listen_check(bad[i], why, sizeof(why)))
@@ -242,8 +244,8 @@ TEST(routes_refused)
 	char *t = NULL;
 	/* A value that would break out of the config is refused, not rendered. */
 	static const char *const evil[] = {"x } server {"};
-	struct ingress_route r = {"web", evil, 1, NULL, "10.88.0.2", 80, INGRESS_UP,
-				  false, 0, NULL, NULL};
+	struct ingress_route r = {"web",      evil,  1, NULL, "10.88.0.2", 80,
+				  INGRESS_UP, false, 0, NULL, NULL};
 	CHECK(ingress_render(&s, &r, 1, &t, &err) < 0);
 	CHECK(t == NULL);
 	CHECK(strstr(err.msg, "container web: :domain") != NULL);

@@ -120,8 +120,8 @@ TEST(resolv_only_loopback_is_an_error)
 {
 	char *r = NULL;
 	struct clbsd_err err;
-	CHECK(net_resolv_render("nameserver 127.0.0.53\noptions edns0\n", NULL, 0, true, &r,
-				&err) < 0);
+	CHECK(net_resolv_render("nameserver 127.0.0.53\noptions edns0\n", NULL, 0, true, &r, &err) <
+	      0);
 	CHECK_INT(err.kind, CLBSD_E_UNAVAIL);
 	CHECK(strstr(err.msg, "127.0.0.53") != NULL);
 	CHECK(strstr(err.msg, ":dns") != NULL);

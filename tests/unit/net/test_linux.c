@@ -249,11 +249,11 @@ static void world_init(void)
 	W.nets[0] = (struct net_network){"default", "clbsd0", pfx("10.250.0.0/24"),
 					 pfx("fd00:250::/64"), false};
 	W.nets[1] = (struct net_network){"iso", "cbr-iso", pfx("10.251.0.0/24"), {{0}, 0}, true};
-	W.nets[2] = (struct net_network){"small", "cbr-small", pfx("10.252.0.0/28"), {{0}, 0},
-					 false};
+	W.nets[2] =
+		(struct net_network){"small", "cbr-small", pfx("10.252.0.0/28"), {{0}, 0}, false};
 	W.a_eps[0] = (struct net_endpoint){"default", ip("10.250.0.2"), ip("fd00:250::2"), NULL, 0};
-	W.b_eps[0] = (struct net_endpoint){"default", ip("10.250.0.3"), ip("fd00:250::3"), b_alias,
-					   1};
+	W.b_eps[0] =
+		(struct net_endpoint){"default", ip("10.250.0.3"), ip("fd00:250::3"), b_alias, 1};
 	W.c_eps[0] = (struct net_endpoint){"iso", ip("10.251.0.2"), {0, {0}}, NULL, 0};
 	net_port_parse("8080:80", &W.a_ports[0], &err);
 	net_port_parse("5353:53/udp", &W.a_ports[1], &err);
@@ -367,7 +367,7 @@ TEST(network_up_makes_bridge_and_enables_forwarding)
 	bool created = false;
 	for (size_t i = 0; i < rep.changes.n; i++)
 		created |=
-		    strcmp(rep.changes.v[i], "created bridge clbsd0 for network default") == 0;
+			strcmp(rep.changes.v[i], "created bridge clbsd0 for network default") == 0;
 	CHECK(created);
 	net_report_release(&rep);
 	/* Again: nothing to do. */

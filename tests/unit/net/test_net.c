@@ -25,8 +25,17 @@ TEST(publish_forms)
 	CHECK_STR(port("127.0.0.1:5353:53/udp"), "127.0.0.1:5353:53/udp");
 	CHECK_STR(port("[::1]:8080:80/tcp"), "[::1]:8080:80/tcp");
 	CHECK_STR(port("[fd00::1]:8080:80"), "[fd00::1]:8080:80/tcp");
-	const char *bad[] = {"", "0:80", "8080:0", "70000:80", "8080:80/sctp", "::1:8080:80",
-			     "host:8080:80", "[::1]8080:80", "[10.0.0.1]:1:2", "a:b", "8080:"};
+	const char *bad[] = {"",
+			     "0:80",
+			     "8080:0",
+			     "70000:80",
+			     "8080:80/sctp",
+			     "::1:8080:80",
+			     "host:8080:80",
+			     "[::1]8080:80",
+			     "[10.0.0.1]:1:2",
+			     "a:b",
+			     "8080:"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct net_port p;
 		struct clbsd_err err;
@@ -126,7 +135,7 @@ static void fixture(struct fixture *f)
 					  pfx("fd00:88::/64"), false};
 	f->nets[1] = (struct net_network){"back", "cbr-back", pfx("10.89.0.0/24"), {{0}, 0}, true};
 	f->web_eps[0] =
-	    (struct net_endpoint){"default", ip("10.88.0.2"), ip("fd00:88::2"), NULL, 0};
+		(struct net_endpoint){"default", ip("10.88.0.2"), ip("fd00:88::2"), NULL, 0};
 	f->db_eps[0] = (struct net_endpoint){"back", ip("10.89.0.3"), {0, {0}}, NULL, 0};
 	f->db_eps[1] = (struct net_endpoint){"default", ip("10.88.0.3"), ip("fd00:88::3"), NULL, 0};
 	struct clbsd_err err;

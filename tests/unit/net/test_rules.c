@@ -23,7 +23,7 @@ static void fixture(struct fixture *f)
 					  pfx("fd00:88::/64"), false};
 	f->nets[1] = (struct net_network){"back", "cbr-back", pfx("10.89.0.0/24"), {{0}, 0}, true};
 	f->web_eps[0] =
-	    (struct net_endpoint){"default", ip("10.88.0.2"), ip("fd00:88::2"), NULL, 0};
+		(struct net_endpoint){"default", ip("10.88.0.2"), ip("fd00:88::2"), NULL, 0};
 	f->db_eps[0] = (struct net_endpoint){"back", ip("10.89.0.2"), {0, {0}}, NULL, 0};
 	net_port_parse("8080:80", &f->ports[0], &err);
 	net_port_parse("127.0.0.1:5353:53/udp", &f->ports[1], &err);
@@ -41,15 +41,14 @@ static char *listing(const struct net_ruleset *rs)
 					       "name", "clbsd", "handle", 1));
 	int handle = 2;
 	for (size_t i = 0; i < rs->n_chains; i++)
-		json_array_append_new(items,
-				      json_pack("{s:{s:s,s:s,s:s,s:i}}", "chain", "family", "inet",
-						"table", "clbsd", "name", rs->chains[i].name,
-						"handle", handle++));
+		json_array_append_new(items, json_pack("{s:{s:s,s:s,s:s,s:i}}", "chain", "family",
+						       "inet", "table", "clbsd", "name",
+						       rs->chains[i].name, "handle", handle++));
 	json_t *elems = json_array();
 	for (size_t i = 0; i < rs->n_elems; i++)
-		json_array_append_new(elems, json_pack("{s:{s:s,s:s}}", "elem", "val",
-						       rs->elems[i].value, "comment",
-						       rs->elems[i].comment));
+		json_array_append_new(elems,
+				      json_pack("{s:{s:s,s:s}}", "elem", "val", rs->elems[i].value,
+						"comment", rs->elems[i].comment));
 	json_array_append_new(items, json_pack("{s:{s:s,s:s,s:o}}", "set", "name", "bridges",
 					       "type", "ifname", "elem", elems));
 	for (size_t i = 0; i < rs->n_rules; i++)
@@ -174,9 +173,9 @@ TEST(diff_readds_a_missing_rule_only)
 	char *j = listing(&less);
 	char *s = diff(&rs, j, NULL);
 	const struct net_rule *r =
-	    find_rule(&rs, "meta nfproto ipv4 tcp dport 8080 dnat ip to 10.88.0.2:80");
+		find_rule(&rs, "meta nfproto ipv4 tcp dport 8080 dnat ip to 10.88.0.2:80");
 	char *want =
-	    xasprintf("add rule inet clbsd ports %s comment \"%s\"\n", r->body, r->comment);
+		xasprintf("add rule inet clbsd ports %s comment \"%s\"\n", r->body, r->comment);
 	CHECK(strstr(s, want) != NULL);
 	/* The same comment in a chain where it does not belong is stale there. */
 	CHECK(strstr(s, "delete rule inet clbsd elsewhere handle ") != NULL);
@@ -201,8 +200,8 @@ TEST(diff_removes_stale_and_duplicates_by_handle)
 	json_t *items = json_object_get(root, "nftables");
 	json_array_append_new(items, json_pack("{s:{s:s,s:i,s:s}}", "rule", "chain", "ports",
 					       "handle", 900, "comment", "clbsd/c/gone/abc"));
-	json_array_append_new(items, json_pack("{s:{s:s,s:i}}", "rule", "chain", "ports",
-					       "handle", 901));
+	json_array_append_new(items,
+			      json_pack("{s:{s:s,s:i}}", "rule", "chain", "ports", "handle", 901));
 	const struct net_rule *tcp4 =
 		find_rule(&rs, "meta nfproto ipv4 tcp dport 8080 dnat ip to 10.88.0.2:80");
 	json_array_append_new(items, json_pack("{s:{s:s,s:i,s:s}}", "rule", "chain", "ports",
@@ -306,7 +305,7 @@ TEST(diff_rewrites_an_ordered_chain)
 	rs.rules[a] = t;
 	char *s = diff(&rs, j, NULL);
 	const char *head =
-	    "flush chain inet clbsd n-default-post\nadd rule inet clbsd n-default-post ";
+		"flush chain inet clbsd n-default-post\nadd rule inet clbsd n-default-post ";
 	CHECK(strncmp(s, head, strlen(head)) == 0);
 	CHECK(strstr(s, "n-default-fwd") == NULL);
 	free(s);

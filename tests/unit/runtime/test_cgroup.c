@@ -22,7 +22,8 @@ static const char *mi_v2 =
 
 static const char *mi_v1 =
 	"31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
-	"32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct\n"
+	"32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup "
+	"rw,cpu,cpuacct\n"
 	"35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
 	"34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset,clone_children\n"
 	"39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n"
@@ -146,16 +147,17 @@ TEST(detect_none)
 {
 	struct clbsd_err err;
 	struct cg_sys cg;
-	CHECK(cg_sys_parse("26 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
-			   "40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n",
-			   "", &cg, &err) < 0);
+	CHECK(cg_sys_parse(
+		      "26 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+		      "40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n",
+		      "", &cg, &err) < 0);
 	CHECK_INT(err.kind, CLBSD_E_UNAVAIL);
 	CHECK(cg_sys_parse("", "", &cg, &err) < 0);
 	CHECK(cg_sys_parse("garbage\nmore garbage - x\n", "", &cg, &err) < 0);
 }
 
-static const char *v2_leaf[] = {"memory.max", "memory.swap.max", "pids.max", "cpu.max",
-				"cgroup.procs", "cgroup.kill"};
+static const char *v2_leaf[] = {"memory.max", "memory.swap.max", "pids.max",
+				"cpu.max",    "cgroup.procs",	 "cgroup.kill"};
 
 static void v2_tree(void)
 {
@@ -417,8 +419,8 @@ TEST(v1_stats_and_oom_control)
 	int fd = -1;
 	CHECK_INT(cg_oom_fd(&cg, "clbsd/web", &fd, &err), 0);
 	int efd = -1, ofd = -1;
-	CHECK_INT(sscanf(get("sys/fs/cgroup/memory/clbsd/web/cgroup.event_control"), "%d %d",
-			 &efd, &ofd),
+	CHECK_INT(sscanf(get("sys/fs/cgroup/memory/clbsd/web/cgroup.event_control"), "%d %d", &efd,
+			 &ofd),
 		  2);
 	CHECK_INT(efd, fd);
 	close(fd);

@@ -96,15 +96,15 @@ TEST(program_decides)
 		unsigned access, major, minor;
 		int want;
 	} cases[] = {
-	    {C, 0, 1, 3, 1},  {C, 0, 1, 9, 1},	 {C, 0, 5, 2, 1},    {C, 0, 136, 7, 1},
-	    {C, 0, 1, 11, 0}, {C, 0, 1, 1, 0},	 {C, 0, 10, 200, 0}, {B, 0, 8, 0, 0},
-	    {C, 0, 4, 1, 0},  {C, 0, 137, 0, 0},
+		{C, 0, 1, 3, 1},  {C, 0, 1, 9, 1},   {C, 0, 5, 2, 1},	 {C, 0, 136, 7, 1},
+		{C, 0, 1, 11, 0}, {C, 0, 1, 1, 0},   {C, 0, 10, 200, 0}, {B, 0, 8, 0, 0},
+		{C, 0, 4, 1, 0},  {C, 0, 137, 0, 0},
 	};
 	int bad;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		for (unsigned acc = 1; acc <= 7; acc++) {
 			int got =
-			    run(p, n, cases[i].type, acc, cases[i].major, cases[i].minor, &bad);
+				run(p, n, cases[i].type, acc, cases[i].major, cases[i].minor, &bad);
 			CHECK(!bad);
 			/* mknod alone is allowed for every node; read or write only for the list.
 			 */

@@ -34,12 +34,12 @@ static const struct {
 	const char *answer; /* NULL: accept and never answer */
 	bool hangup;	    /* accept and close at once */
 } serve[] = {
-    {P_OK, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false},
-    {P_FAIL, "HTTP/1.0 503 Service Unavailable\r\n\r\ndown", false},
-    {P_SILENT, NULL, false},
-    {P_HANGUP, NULL, true},
-    {P_REDIRECT, "HTTP/1.1 302 Found\r\nLocation: /login\r\n\r\n", false},
-    {P_GARBAGE, "SSH-2.0-OpenSSH_9.2\r\n", false},
+	{P_OK, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false},
+	{P_FAIL, "HTTP/1.0 503 Service Unavailable\r\n\r\ndown", false},
+	{P_SILENT, NULL, false},
+	{P_HANGUP, NULL, true},
+	{P_REDIRECT, "HTTP/1.1 302 Found\r\nLocation: /login\r\n\r\n", false},
+	{P_GARBAGE, "SSH-2.0-OpenSSH_9.2\r\n", false},
 };
 
 static pid_t server = -1;
@@ -378,17 +378,17 @@ TEST(parallel_probes_are_independent)
 TEST(invalid_input_is_refused)
 {
 	const struct rt_probe bad[] = {
-	    {.kind = RT_PROBE_TCP, .port = 0, .timeout_ns = MS(1000)},
-	    {.kind = RT_PROBE_TCP, .port = 70000, .timeout_ns = MS(1000)},
-	    {.kind = RT_PROBE_TCP, .port = 80, .timeout_ns = 0},
-	    {.kind = RT_PROBE_HTTP, .port = 80, .path = NULL, .timeout_ns = MS(1000)},
-	    {.kind = RT_PROBE_HTTP, .port = 80, .path = "healthz", .timeout_ns = MS(1000)},
-	    {.kind = RT_PROBE_HTTP, .port = 80, .path = "/a b", .timeout_ns = MS(1000)},
-	    {.kind = RT_PROBE_HTTP,
-	     .port = 80,
-	     .path = "/x HTTP/1.0\r\nX-Evil: 1",
-	     .timeout_ns = MS(1000)},
-	    {.kind = (enum rt_probe_kind)7, .port = 80, .timeout_ns = MS(1000)},
+		{.kind = RT_PROBE_TCP, .port = 0, .timeout_ns = MS(1000)},
+		{.kind = RT_PROBE_TCP, .port = 70000, .timeout_ns = MS(1000)},
+		{.kind = RT_PROBE_TCP, .port = 80, .timeout_ns = 0},
+		{.kind = RT_PROBE_HTTP, .port = 80, .path = NULL, .timeout_ns = MS(1000)},
+		{.kind = RT_PROBE_HTTP, .port = 80, .path = "healthz", .timeout_ns = MS(1000)},
+		{.kind = RT_PROBE_HTTP, .port = 80, .path = "/a b", .timeout_ns = MS(1000)},
+		{.kind = RT_PROBE_HTTP,
+		 .port = 80,
+		 .path = "/x HTTP/1.0\r\nX-Evil: 1",
+		 .timeout_ns = MS(1000)},
+		{.kind = (enum rt_probe_kind)7, .port = 80, .timeout_ns = MS(1000)},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct clbsd_err err;

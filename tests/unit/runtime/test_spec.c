@@ -65,23 +65,26 @@ TEST(defaults)
 {
 	struct clbsd_err err;
 	struct rt_spec s;
-	CHECK_INT(rt_spec_from_json("{\"name\":\"db\",\"argv\":[\"sh\"],\"cgroup\":\"clbsd/db\","
-				    "\"rootfs\":{\"mode\":\"bind\",\"lower\":\"/r\",\"target\":\"/t\"}}",
-				    &s, &err),
+	CHECK_INT(rt_spec_from_json(
+			  "{\"name\":\"db\",\"argv\":[\"sh\"],\"cgroup\":\"clbsd/db\","
+			  "\"rootfs\":{\"mode\":\"bind\",\"lower\":\"/r\",\"target\":\"/t\"}}",
+			  &s, &err),
 		  0);
 	CHECK_STR(s.hostname, "db");
 	rt_spec_release(&s);
 	/* Near misses of the reserved paths are fine. */
-	CHECK_INT(rt_spec_from_json("{\"name\":\"db\",\"argv\":[\"sh\"],\"cgroup\":\"clbsd/db\","
-				    "\"rootfs\":{\"mode\":\"bind\",\"lower\":\"/r\",\"target\":\"/t\"},"
-				    "\"mounts\":[{\"source\":\"/a\",\"dest\":\"/process\"},"
-				    "{\"source\":\"/a\",\"dest\":\"/dev/shm\"}]}",
-				    &s, &err),
+	CHECK_INT(rt_spec_from_json(
+			  "{\"name\":\"db\",\"argv\":[\"sh\"],\"cgroup\":\"clbsd/db\","
+			  "\"rootfs\":{\"mode\":\"bind\",\"lower\":\"/r\",\"target\":\"/t\"},"
+			  "\"mounts\":[{\"source\":\"/a\",\"dest\":\"/process\"},"
+			  "{\"source\":\"/a\",\"dest\":\"/dev/shm\"}]}",
+			  &s, &err),
 		  0);
 	rt_spec_release(&s);
-	CHECK_INT(rt_spec_from_json("{\"name\":\"db\",\"argv\":[\"sh\"],\"cgroup\":\"clbsd/db\","
-				    "\"rootfs\":{\"mode\":\"bind\",\"lower\":\"/r\",\"target\":\"/t\"}}",
-				    &s, &err),
+	CHECK_INT(rt_spec_from_json(
+			  "{\"name\":\"db\",\"argv\":[\"sh\"],\"cgroup\":\"clbsd/db\","
+			  "\"rootfs\":{\"mode\":\"bind\",\"lower\":\"/r\",\"target\":\"/t\"}}",
+			  &s, &err),
 		  0);
 	CHECK_STR(s.cwd, "/");
 	CHECK(s.env && s.env[0] == NULL);
@@ -120,7 +123,7 @@ static int parse_edit(const char *from, const char *to, struct clbsd_err *err)
 		clbsd_err_init(&e_);                                                               \
 		int rc_ = parse_edit(from, to, &e_);                                               \
 		if (rc_ != -EINVAL)                                                                \
-			FAILF("%s -> %s: rc %d (%s)", from, to, rc_, e_.msg);                     \
+			FAILF("%s -> %s: rc %d (%s)", from, to, rc_, e_.msg);                      \
 		if (e_.kind != CLBSD_E_INVALID || !strstr(e_.msg, needle))                         \
 			FAILF("%s -> %s: message \"%s\" lacks \"%s\"", from, to, e_.msg, needle);  \
 	} while (0)

@@ -47,14 +47,14 @@ TEST(absent_is_host_ids)
 TEST(refused)
 {
 	static const char *const bad[] = {
-	    /* Host root (id 0) is never a container's. */
-	    BASE ",\"userns\":{\"uid\":0,\"gid\":100000,\"count\":65536}}",
-	    BASE ",\"userns\":{\"uid\":100000,\"gid\":100000,\"count\":0}}",
-	    /* Past the last valid id. */
-	    BASE ",\"userns\":{\"uid\":4294967000,\"gid\":100000,\"count\":65536}}",
-	    BASE ",\"userns\":{\"uid\":100000,\"gid\":100000,\"count\":65536,\"x\":1}}",
-	    BASE ",\"userns\":\"auto\"}",
-	    BASE ",\"mounts\":[{\"source\":\"/v\",\"dest\":\"/d\",\"idmap\":1}]}",
+		/* Host root (id 0) is never a container's. */
+		BASE ",\"userns\":{\"uid\":0,\"gid\":100000,\"count\":65536}}",
+		BASE ",\"userns\":{\"uid\":100000,\"gid\":100000,\"count\":0}}",
+		/* Past the last valid id. */
+		BASE ",\"userns\":{\"uid\":4294967000,\"gid\":100000,\"count\":65536}}",
+		BASE ",\"userns\":{\"uid\":100000,\"gid\":100000,\"count\":65536,\"x\":1}}",
+		BASE ",\"userns\":\"auto\"}",
+		BASE ",\"mounts\":[{\"source\":\"/v\",\"dest\":\"/d\",\"idmap\":1}]}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct clbsd_err err;

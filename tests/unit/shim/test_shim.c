@@ -317,8 +317,8 @@ TEST(log_rotation)
 	/* Each record is 30 (time) + 10 (" stdout F ") + 4 + 1 = 45 bytes. */
 	CHECK_INT(shim_log_open(&l, dir, 100, 3, &err), 0);
 	l.clock = fixed_clock;
-	const char *lines[] = {"aaaa\n", "bbbb\n", "cccc\n", "dddd\n", "eeee\n", "ffff\n",
-			       "gggg\n"};
+	const char *lines[] = {"aaaa\n", "bbbb\n", "cccc\n", "dddd\n",
+			       "eeee\n", "ffff\n", "gggg\n"};
 	for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
 		shim_log_write(&l, SHIM_STDOUT, lines[i], 5);
 	shim_log_close(&l);
@@ -467,16 +467,15 @@ TEST(req_exec)
 	CHECK(strstr(err.msg, "argv") != NULL);
 	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[]}", &q, &err) < 0);
 	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[1]}", &q, &err) < 0);
-	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[\"ls\"],\"env\":[\"NOEQ\"]}", &q,
-			     &err) < 0);
-	CHECK(strstr(err.msg, "env") != NULL);
-	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[\"ls\"],\"cwd\":\"rel\"}", &q, &err) <
+	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[\"ls\"],\"env\":[\"NOEQ\"]}", &q, &err) <
 	      0);
-	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[\"ls\"],\"cwd\":\"/a/../b\"}", &q,
-			     &err) < 0);
+	CHECK(strstr(err.msg, "env") != NULL);
+	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[\"ls\"],\"cwd\":\"rel\"}", &q, &err) < 0);
+	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[\"ls\"],\"cwd\":\"/a/../b\"}", &q, &err) <
+	      0);
 	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[\"ls\"],\"uid\":-1}", &q, &err) < 0);
-	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[\"ls\"],\"uid\":4294967295}", &q,
-			     &err) < 0);
+	CHECK(shim_req_parse("{\"op\":\"exec\",\"argv\":[\"ls\"],\"uid\":4294967295}", &q, &err) <
+	      0);
 }
 
 TEST(req_bad_lines)

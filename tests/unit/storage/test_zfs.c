@@ -196,9 +196,9 @@ TEST(snapshot_rollback_restores_files)
 	CHECK(st.ops->rollback(&st, "web", "s1", STORAGE_PART_ALL, &err) < 0);
 	CHECK_INT(err.kind, CLBSD_E_CONFLICT);
 	CHECK(strstr(err.msg, "s2") != NULL);
-	CHECK_INT(st.ops->rollback(&st, "web", "s1", STORAGE_PART_ALL | STORAGE_DISCARD_NEWER,
-				   &err),
-		  0);
+	CHECK_INT(
+		st.ops->rollback(&st, "web", "s1", STORAGE_PART_ALL | STORAGE_DISCARD_NEWER, &err),
+		0);
 	CHECK_INT(st.ops->snapshot_list(&st, "web", &s, &n, &err), 0);
 	CHECK_INT(n, 1);
 	storage_snapshots_free(s, n);
@@ -247,8 +247,10 @@ TEST(quota_and_props)
 		CHECK(st.ops->ctr_create(&st, "tight", "small", &small, &r, &err) < 0);
 		CHECK_INT(err.kind, CLBSD_E_UNAVAIL);
 	}
-	struct storage_props p = {.quota = 8 << 20, .compression = "gzip",
-				  .recordsize = 131072, .spec_hash = "abc123"};
+	struct storage_props p = {.quota = 8 << 20,
+				  .compression = "gzip",
+				  .recordsize = 131072,
+				  .spec_hash = "abc123"};
 	CHECK_INT(st.ops->ctr_create(&st, "tight", "small", &p, &r, &err), 0);
 	char *d = xasprintf("%s/containers/tight", ds);
 	char *v = getprop("quota", d);
@@ -284,8 +286,8 @@ TEST(quota_and_props)
 	unlink(f);
 	free(f);
 	/* Props change and reset. */
-	struct storage_props q = {.quota = STORAGE_PROP_RESET, .reservation = 1 << 20,
-				  .compression = ""};
+	struct storage_props q = {
+		.quota = STORAGE_PROP_RESET, .reservation = 1 << 20, .compression = ""};
 	CHECK_INT(st.ops->ctr_set_props(&st, "tight", &q, &err), 0);
 	v = getprop("quota", d);
 	CHECK_STR(v, "0");
@@ -840,12 +842,19 @@ static void detach_mounts(const char *dir)
 }
 
 static const char *const cases[] = {
-	"open_makes_layout",          "image_prepare_idempotent",
-	"clone_cost_independent_of_image_size", "snapshot_rollback_restores_files",
-	"volume_survives_recreate",   "quota_and_props",
-	"send_receive_reproduces_files", "truncated_receive_leaves_nothing",
-	"clone_container",            "unmanaged_refused",
-	"path_entry_points_and_busy_remove", "flat_layout_still_served", "remove_all",
+	"open_makes_layout",
+	"image_prepare_idempotent",
+	"clone_cost_independent_of_image_size",
+	"snapshot_rollback_restores_files",
+	"volume_survives_recreate",
+	"quota_and_props",
+	"send_receive_reproduces_files",
+	"truncated_receive_leaves_nothing",
+	"clone_container",
+	"unmanaged_refused",
+	"path_entry_points_and_busy_remove",
+	"flat_layout_still_served",
+	"remove_all",
 };
 
 static void run_cases(void)
@@ -894,7 +903,8 @@ int main(void)
 	snprintf(rootfs_big, sizeof(rootfs_big), "%s/img-big", base);
 	struct clbsd_err err;
 	int status = 1;
-	int fd = fs_mkdir_p(base, 0700, &err) < 0 ? -1 : open(img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int fd = fs_mkdir_p(base, 0700, &err) < 0 ? -1
+						  : open(img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	bool ok = fd >= 0 && ftruncate(fd, 768 << 20) == 0;
 	if (fd >= 0)
 		close(fd);

@@ -122,10 +122,10 @@ static void tree_walk(const char *root, const char *rel, struct strv *out)
 				ssize_t n = readlink(p, sum, sizeof(sum) - 1);
 				sum[n > 0 ? n : 0] = '\0';
 			}
-			strv_push_owned(out, xasprintf("%s %o %lld %s", r2, st.st_mode,
-						       S_ISDIR(st.st_mode) ? 0LL
-									   : (long long)st.st_size,
-						       sum));
+			strv_push_owned(out,
+					xasprintf("%s %o %lld %s", r2, st.st_mode,
+						  S_ISDIR(st.st_mode) ? 0LL : (long long)st.st_size,
+						  sum));
 			if (S_ISDIR(st.st_mode))
 				tree_walk(root, r2, out);
 		}

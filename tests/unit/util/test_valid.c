@@ -16,9 +16,10 @@ TEST(volume_dest)
 		if (!valid_volume_dest(ok[i], &why))
 			FAILF("%s refused: %s", ok[i], why);
 	static const char *const refused[] = {
-	    "/proc", "/proc/", "//proc",   "/proc/sys",	   "/proc/1/root", "/sys",    "/sys/kernel",
-	    "/dev",  "/dev/",  "/dev/shm", "/dev/kmsg",	   "///dev//pts",  "/",	      "//",
-	    "",	     "proc",   "dev/shm",  "/srv/../proc", "/./sys",	   "/proc/.."};
+		"/proc",       "/proc/",  "//proc", "/proc/sys", "/proc/1/root", "/sys",
+		"/sys/kernel", "/dev",	  "/dev/",  "/dev/shm",	 "/dev/kmsg",	 "///dev//pts",
+		"/",	       "//",	  "",	    "proc",	 "dev/shm",	 "/srv/../proc",
+		"/./sys",      "/proc/.."};
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
 		why = NULL;
 		if (valid_volume_dest(refused[i], &why))
