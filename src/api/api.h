@@ -90,7 +90,7 @@ void api_import(struct daemon *d, struct evhttp_request *req);
 bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct container *c,
 			   const char *action);
 void api_stats_all(struct daemon *d, struct evhttp_request *req);
-/* build.c */
+/* build_route.c */
 void api_build(struct daemon *d, struct evhttp_request *req);
 /* networks.c */
 void api_networks(struct daemon *d, struct evhttp_request *req, const char *id);

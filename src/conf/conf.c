@@ -5,7 +5,7 @@
  * (duplicate names across files, :depends-on targets and cycles, network
  * references), and loading the main file and conf.d.
  */
-#include "conf/check.h"
+#include "conf/value_check.h"
 #include "conf/live.h"
 #include "net/net.h"
 #include "util/util.h"

@@ -16,10 +16,10 @@
 #define CLBSD_DAEMON_H
 
 #include <clbsd/clbsd.h>
-#include "core/events.h"
+#include "core/event_bus.h"
 #include "image/image.h"
-#include "runtime/driver.h"
-#include "storage/driver.h"
+#include "runtime/runtime.h"
+#include "storage/storage.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -151,7 +151,7 @@ struct daemon {
 	/*
 	 * Emptied directories of removed overlay containers (rootfs, upper,
 	 * work and logs, nothing in them), taken by the next create instead of
-	 * making five directories again (container.c: spares).
+	 * making five directories again (ctr_record.c: spares).
 	 */
 	char **spares;
 	size_t n_spares;
@@ -177,17 +177,17 @@ struct daemon {
 	int pass_backoff;		       /* consecutive passes with failures */
 	struct event *pass_timer;	       /* deferred trigger, backoff and periodic resync */
 	json_t *last_pass;		       /* summary of the last finished pass */
-	struct hooks_state *hooks;	       /* hooks.c */
-	struct health_run *health_runs;	       /* health.c: one per checked, running container */
+	struct hooks_state *hooks;	       /* hook_run.c */
+	struct health_run *health_runs;	       /* health_probe.c: one per checked, running container */
 	struct events_sub *health_sub;
 	struct conf_watch *watch; /* inotify on the configuration files */
 	bool conf_main_seen;	  /* the main file existed at the last good load */
 	bool shutting_down;
-	struct pool *pool;	  /* pool.c: shims made ahead of starts */
+	struct pool *pool;	  /* shim_pool.c: shims made ahead of starts */
 	struct dnet *net;	  /* net.c: networks, addresses, the driver's queue */
 	json_t *asides;		  /* undo.c: name -> {"image_id", "running"} of what is set aside */
 	struct dingress *ingress; /* ingress.c: the routing container and its nginx.conf */
-	json_t *decl_builds;	  /* build.c: declared images being built (name -> true) */
+	json_t *decl_builds;	  /* build_run.c: declared images being built (name -> true) */
 	bool root_shared;	  /* our / propagates mounts to the namespaces made from it */
 };
 
@@ -220,7 +220,7 @@ void usermap_spec_mounts(const struct daemon *d, struct rt_spec *spec);
 json_t *usermap_json(const struct rt_userns *u);
 void usermap_from_json(const json_t *j, struct rt_userns *u);
 
-/* pool.c: shims started ahead of containers (see the file's comment) */
+/* shim_pool.c: shims started ahead of containers (see the file's comment) */
 struct pool_entry;
 void pool_init(struct daemon *d, size_t want);
 /* A ready entry (taken out of the pool), or NULL: start the ordinary way. */
@@ -239,7 +239,7 @@ void pool_started(struct daemon *d);
 /* Shutdown: discard every entry and wait (briefly) for their shims. */
 void pool_release(struct daemon *d);
 
-/* build.c: POST /v1/build; answers the request itself once started (0), or fails before. */
+/* build_run.c: POST /v1/build; answers the request itself once started (0), or fails before. */
 struct evhttp_request;
 int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, struct clbsd_err *err);
 /* Build the configuration's (image NAME :build ...) and tag its :from images (each pass). */
@@ -333,7 +333,7 @@ int daemon_shim_exe(struct daemon *d, struct clbsd_err *err);
 int daemon_spawn_shim_fd(struct daemon *d, const char *const *argv, int fd3, pid_t *pid,
 			 struct clbsd_err *err);
 
-/* container.c: model, validation, persistence */
+/* ctr_record.c: model, validation, persistence */
 struct container *ctr_find(struct daemon *d, const char *ref);
 int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clbsd_err *err);
 /* ctr_create() for the reconciler: the container is managed, made from this spec. */
@@ -465,7 +465,7 @@ int ctr_shim_call(struct container *c, json_t *req, json_t **reply, struct clbsd
 void waiters_fire(struct waiter **list, struct container *c, const struct clbsd_err *err);
 void waiters_add(struct waiter **list, ctr_done_fn fn, void *arg);
 
-/* exec.c: a command inside a running container, output collected */
+/* exec_run.c: a command inside a running container, output collected */
 struct ctr_exec_result {
 	int exit_code;	     /* shell convention; 127 when it could not start */
 	const char *failure; /* the stream broke before the exit (then exit_code is 0) */
@@ -520,7 +520,7 @@ int reconcile_record_state(struct daemon *d, const char *name, bool running, str
 void reconcile_init(struct daemon *d);
 void reconcile_release(struct daemon *d);
 
-/* health.c: :health checks of running declared containers */
+/* health_probe.c: :health checks of running declared containers */
 void health_init_daemon(struct daemon *d);
 /* Start the checks of running containers (after a restart re-adopted them). */
 void health_resume(struct daemon *d);
@@ -530,7 +530,7 @@ const char *health_of(struct daemon *d, const char *name);
 /* {status, failures, checks, log: [...]} or NULL. */
 json_t *health_json(struct daemon *d, const char *name);
 
-/* hooks.c: the configuration's :on hooks on per-container actors */
+/* hook_run.c: the configuration's :on hooks on per-container actors */
 void hooks_init(struct daemon *d);
 /* Rebuild :every timers and :file-change watches after d->conf changed. */
 void hooks_sync(struct daemon *d);

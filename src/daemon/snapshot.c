@@ -1,6 +1,6 @@
 /*
  * Snapshots, rollback and clones of containers: the daemon's side of the
- * storage driver's name-based operations (src/storage/driver.h). They block
+ * storage driver's name-based operations (src/storage/storage.h). They block
  * (the dir driver copies trees, zfs runs commands), so they run on a worker
  * thread, one at a time per container (c->storage_busy); everything that
  * touches daemon state happens on the loop before and after.

@@ -2,7 +2,7 @@
  * Export and import of a container as one archive file.
  *
  * Layout: a 4096-byte header, then the storage driver's stream of a snapshot
- * taken for the export (src/storage/driver.h send/receive), to the end of
+ * taken for the export (src/storage/storage.h send/receive), to the end of
  * the file. The header is one JSON line padded with spaces (and a newline
  * at its last byte), whose first member is always at the same place:
  *   {"header_xxh3":HEX,"format":"clbsd-export","version":2,

@@ -6,7 +6,7 @@
  * docs/network.md describes the design and the nftables rule layout.
  *
  * Layers:
- *   net.h, addr.c, check.c  pure: addresses, prefixes, :publish parsing,
+ *   net.h, addr.c, state_check.c  pure: addresses, prefixes, :publish parsing,
  *                           interface names, validation of a whole state
  *   ipam.c                  pure: stable address assignment, JSON persistence
  *   hosts.c                 pure: /etc/hosts and resolv.conf content

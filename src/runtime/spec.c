@@ -7,8 +7,8 @@
  * Unknown keys are rejected: the daemon and the shim ship together, and a key
  * silently ignored would be a setting silently not applied.
  */
-#include "runtime/driver.h"
-#include "storage/driver.h"
+#include "runtime/runtime.h"
+#include "storage/storage.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -11,7 +11,7 @@
 #ifndef CLBSD_SHIM_H
 #define CLBSD_SHIM_H
 
-#include "runtime/driver.h"
+#include "runtime/runtime.h"
 #include "util/util.h"
 
 #include <stdbool.h>

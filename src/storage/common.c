@@ -3,7 +3,7 @@
  * safe in paths and zfs argv, the life cycle of struct storage, and the
  * modes that keep <root> to root alone.
  */
-#include "driver.h"
+#include "storage.h"
 #include "util/util.h"
 
 #include <dirent.h>

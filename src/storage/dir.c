@@ -11,7 +11,7 @@
  * clones and streams are in dir_snap.c; tunables (quota, ...) are not
  * available here and are refused.
  */
-#include "driver.h"
+#include "storage.h"
 #include "internal.h"
 #include "util/json.h"
 #include "util/util.h"

@@ -14,7 +14,7 @@
  * snapshot. Streams are tar archives (tar.c) of one snapshot; an overlay
  * layer needs the same image on the receiving host.
  */
-#include "driver.h"
+#include "storage.h"
 #include "internal.h"
 #include "util/json.h"
 #include "util/util.h"

@@ -36,7 +36,7 @@ int tar_receive(int fd, const char *into, const char *const *prefixes, char **me
 
 /* ---- the dir driver (dir.c, dir_snap.c) ---- */
 
-#include "driver.h"
+#include "storage.h"
 
 /* What <ctr_dir>/storage.json says about a container's layer. */
 struct dir_meta {

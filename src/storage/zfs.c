@@ -24,7 +24,7 @@
  * zfs-fuse they work around are in docs/storage.md; send and receive are in
  * zfs_stream.c.
  */
-#include "driver.h"
+#include "storage.h"
 #include "internal.h"
 #include "util/util.h"
 

@@ -3,7 +3,7 @@
  * volumes) at one snapshot as a single stream that wraps a `zfs send` per
  * dataset. The format and the undo on a cut stream are in docs/storage.md.
  */
-#include "driver.h"
+#include "storage.h"
 #include "internal.h"
 #include "util/json.h"
 #include "util/util.h"

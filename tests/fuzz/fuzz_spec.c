@@ -1,5 +1,5 @@
 /* libFuzzer target: the runtime spec parser (what the shim reads). */
-#include "runtime/driver.h"
+#include "runtime/runtime.h"
 
 #include <stdint.h>
 #include <stdlib.h>

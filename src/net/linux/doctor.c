@@ -3,7 +3,7 @@
  * for each piece, "ok ..." or "bad ...: what is wrong; fix: what to do".
  * It only reads: netlink, nft's listing, /proc/sys, /proc/net and /proc/PID/fd.
  */
-#include "net/linux/linux.h"
+#include "net/linux/net_linux.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
  * threads, and a script computed from a listing must run before anyone else
  * lists or changes the table.
  */
-#include "net/linux/linux.h"
+#include "net/linux/net_linux.h"
 
 #include <errno.h>
 #include <nftables/libnftables.h>

@@ -8,7 +8,7 @@
  * forked. Should the return ever fail the thread would be stranded in a
  * container's namespace, so that aborts.
  */
-#include "net/linux/linux.h"
+#include "net/linux/net_linux.h"
 
 #include <errno.h>
 #include <fcntl.h>

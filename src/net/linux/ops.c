@@ -10,7 +10,7 @@
  * addresses that reach netlink and nft are known to be well-formed, then
  * works idempotently: it looks at what exists and makes what is missing.
  */
-#include "net/linux/linux.h"
+#include "net/linux/net_linux.h"
 #include "util/hash.h"
 
 #include <errno.h>

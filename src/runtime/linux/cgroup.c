@@ -8,7 +8,7 @@
  * can list its processes; limits and statistics go to whichever hierarchy
  * holds the controller (a v1 hierarchy first, then the unified one).
  */
-#include "runtime/linux/linux.h"
+#include "runtime/linux/rt_linux.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -19,7 +19,7 @@
  * and tty bind-mounted into /dev, and its own devpts; the cgroup device
  * allow-list (cgroup.c) refuses every other node even where nodev is missing.
  */
-#include "runtime/linux/linux.h"
+#include "runtime/linux/rt_linux.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -17,7 +17,7 @@
  * every inherited fd but its pipe, so it does not hold another pipe's write
  * end open (which would delay that pipe's end-of-file) while it runs.
  */
-#include "runtime/linux/linux.h"
+#include "runtime/linux/rt_linux.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -18,7 +18,7 @@
  * compat entry points have a history of kernel bugs of their own. 32-bit
  * images do not run (their loader's first call fails).
  */
-#include "runtime/linux/linux.h"
+#include "runtime/linux/rt_linux.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -27,7 +27,7 @@
  * it, so the clone that follows makes every other namespace owned by it:
  * sysfs, hostname, loopback and the container's own network need that.
  */
-#include "runtime/linux/linux.h"
+#include "runtime/linux/rt_linux.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "core/events.h"
+#include "core/event_bus.h"
 #include "test.h"
 #include "util/json.h"
 #include "util/util.h"

@@ -3,7 +3,7 @@
  * when the daemon is told to act (the returned change), when it probes next,
  * and what the log keeps.
  */
-#include "core/health.h"
+#include "core/health_state.h"
 #include "test.h"
 
 #include <string.h>

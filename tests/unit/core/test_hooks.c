@@ -1,4 +1,4 @@
-#include "core/hooks.h"
+#include "core/hook_actor.h"
 #include "test.h"
 #include "util/util.h"
 

@@ -17,7 +17,7 @@
  * server answers "NAME PEER-ADDRESS", so a test sees who answered and
  * from where the connection seemed to come.
  */
-#include "net/linux/linux.h"
+#include "net/linux/net_linux.h"
 #include "net/net.h"
 #include "nettest.h"
 #include "test.h"

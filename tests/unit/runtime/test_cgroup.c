@@ -4,7 +4,7 @@
  * driver writes and what it parses, for v1, v2 and the hybrid layout.
  */
 #include "test.h"
-#include "runtime/linux/linux.h"
+#include "runtime/linux/rt_linux.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -5,7 +5,7 @@
  * takes the program and that it refuses /dev/kmsg to a process in the
  * cgroup while /dev/null still works.
  */
-#include "runtime/linux/linux.h"
+#include "runtime/linux/rt_linux.h"
 #include "test.h"
 #include "util/util.h"
 

@@ -7,7 +7,7 @@
  * caller wait. Needs root for the namespace; without it only the input
  * checks run and the rest print "skip".
  */
-#include "runtime/driver.h"
+#include "runtime/runtime.h"
 #include "test.h"
 #include "util/util.h"
 

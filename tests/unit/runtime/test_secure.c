@@ -5,8 +5,8 @@
  * not trust unless it is sealed. Each check loads the filter in a forked
  * child and makes a call the filter refuses (keyctl).
  */
-#include "runtime/driver.h"
-#include "runtime/linux/linux.h"
+#include "runtime/runtime.h"
+#include "runtime/linux/rt_linux.h"
 #include "test.h"
 #include "util/util.h"
 

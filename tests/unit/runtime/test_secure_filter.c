@@ -7,8 +7,8 @@
  * can only come from the filter, and a filter that let it through would
  * change nothing.
  */
-#include "runtime/driver.h"
-#include "runtime/linux/linux.h"
+#include "runtime/runtime.h"
+#include "runtime/linux/rt_linux.h"
 #include "test.h"
 #include "util/util.h"
 

@@ -1,6 +1,6 @@
 #include "test.h"
-#include "runtime/driver.h"
-#include "storage/driver.h"
+#include "runtime/runtime.h"
+#include "storage/storage.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* rt_spec's "userns" and a mount's "idmap": JSON round trip and refusals. */
-#include "runtime/driver.h"
+#include "runtime/runtime.h"
 #include "test.h"
 #include "util/util.h"
 

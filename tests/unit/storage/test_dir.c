@@ -3,7 +3,7 @@
  * rollback, clones and the tar stream. Runs once with overlayfs (when the
  * host has it) and once with copies (CLBSD_NO_OVERLAY).
  */
-#include "storage/driver.h"
+#include "storage/storage.h"
 #include "storage/tree.h"
 #include "test.h"
 #include "util/util.h"

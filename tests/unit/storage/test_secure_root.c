@@ -3,7 +3,7 @@
  * after it ran, on a tree an older version left with loose modes, and that
  * it follows no symlink and changes nothing the second time.
  */
-#include "storage/driver.h"
+#include "storage/storage.h"
 #include "test.h"
 #include "util/util.h"
 

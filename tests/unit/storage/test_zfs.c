@@ -6,7 +6,7 @@
  * zfs-fuse when it started it. Without zfs-fuse every case is skipped with
  * the reason.
  */
-#include "storage/driver.h"
+#include "storage/storage.h"
 #include "storage/tree.h"
 #include "test.h"
 #include "util/util.h"

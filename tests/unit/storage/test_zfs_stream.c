@@ -5,7 +5,7 @@
  * The records are built here as zfs writes them (DRR_BEGIN: drr_type 0,
  * drr_payloadlen, drr_magic, drr_versioninfo), in both byte orders.
  */
-#include "storage/driver.h"
+#include "storage/storage.h"
 #include "storage/internal.h"
 #include "test.h"
 

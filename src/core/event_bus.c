@@ -1,4 +1,4 @@
-#include "events.h"
+#include "event_bus.h"
 #include "util/json.h"
 #include "util/util.h"
 

@@ -2,7 +2,7 @@
  * Health checks of declared containers (:health): a command inside the
  * container (:cmd, through the shim), or a TCP or HTTP probe run by the
  * runtime in the container's network namespace (:tcp, :http). The result
- * feeds the state machine in src/core/health.c (start period, retries);
+ * feeds the state machine in src/core/health_state.c (start period, retries);
  * changes are published as container.health events, shown by ps and
  * inspect, gate dependants in the reconciler, and restart the container
  * when it turns unhealthy and :restart-unhealthy is set.
@@ -12,7 +12,7 @@
  * timeout counts as failed (a late answer is ignored).
  */
 #include "conf/conf.h"
-#include "core/health.h"
+#include "core/health_state.h"
 #include "daemon.h"
 #include "util/json.h"
 #include "util/util.h"

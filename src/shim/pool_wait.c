@@ -264,7 +264,7 @@ int shim_pool(struct shim_opts *o, const char *cgroup)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(o->ready_fd);
 	o->ready_fd = conn;
-	/* The daemon normally moved it already (see pool_claim in src/daemon/pool.c). */
+	/* The daemon normally moved it already (see pool_claim in src/daemon/shim_pool.c). */
 	if (rename(pool_sock, o->sock_path) < 0 &&
 	    (errno != ENOENT || access(o->sock_path, F_OK) < 0)) {
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "move socket %s to %s", pool_sock,

@@ -1,4 +1,4 @@
-/* POST /v1/build: a Cblockfile build, its progress streamed (src/daemon/build.c). */
+/* POST /v1/build: a Cblockfile build, its progress streamed (src/daemon/build_run.c). */
 #include "api.h"
 #include "util/util.h"
 

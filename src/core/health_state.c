@@ -1,4 +1,4 @@
-#include "health.h"
+#include "health_state.h"
 
 #include <string.h>
 

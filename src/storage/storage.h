@@ -44,7 +44,7 @@
 #ifndef CLBSD_STORAGE_DRIVER_H
 #define CLBSD_STORAGE_DRIVER_H
 
-#include "../runtime/driver.h"
+#include "runtime/runtime.h"
 
 #include <clbsd/error.h>
 #include <stdbool.h>

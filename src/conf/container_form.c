@@ -3,7 +3,7 @@
  * Cross-container checks (duplicates, :depends-on targets and cycles,
  * :network names) are in conf.c, which sees the whole configuration.
  */
-#include "conf/check.h"
+#include "conf/value_check.h"
 #include "ingress/ingress.h"
 #include "util/util.h"
 

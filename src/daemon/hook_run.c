@@ -14,7 +14,7 @@
  * own container's later hooks, never another container or the API.
  */
 #include "conf/conf.h"
-#include "core/hooks.h"
+#include "core/hook_actor.h"
 #include "daemon.h"
 #include "util/json.h"
 #include "util/util.h"

@@ -23,7 +23,7 @@
  * 'P' for exec) means the exec succeeded; an 'E' carries why it did not.
  * The caller's end of a created container is the release fd.
  */
-#include "runtime/linux/linux.h"
+#include "runtime/linux/rt_linux.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -169,7 +169,7 @@ static pid_t clone_into(unsigned long flags, int v2dir, bool *placed)
 	return clone_flags(flags);
 }
 
-/* First thing in a new container process: join the cgroups (see linux.h). */
+/* First thing in a new container process: join the cgroups (see rt_linux.h). */
 static void join_cgroups(const int *fds, size_t n, int v2dir, bool placed, int sock)
 {
 	int r = cg_join_fds(fds, n, placed ? -1 : v2dir);

@@ -1,4 +1,4 @@
-#include "hooks.h"
+#include "hook_actor.h"
 #include "util/util.h"
 
 #include <errno.h>

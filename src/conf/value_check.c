@@ -2,7 +2,7 @@
  * Value checkers for the configuration forms: each names the key, what it
  * expected and what it got, at the value's position.
  */
-#include "conf/check.h"
+#include "conf/value_check.h"
 #include "net/net.h"
 #include "util/util.h"
 

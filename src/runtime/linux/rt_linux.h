@@ -6,7 +6,7 @@
  *   mounts.c   the container's file system view, built inside its own mount
  *              namespace: rootfs, volumes, /proc, /dev, /sys, masks, pivot_root.
  *   secure.c   capability sets, uid/gid, no_new_privs and the seccomp filter.
- *   jail.c     the rt_ops table: create/release/exec/kill_all/stats/oom_fd/destroy.
+ *   nsspawn.c  the rt_ops table: create/release/exec/kill_all/stats/oom_fd/destroy.
  *   userns.c   user namespaces: the id maps, idmapped rootfs and volume
  *              mounts made by the helper, the idmap support probe.
  *   probe.c    network health probes (TCP connect, HTTP GET) in a container's
@@ -19,7 +19,7 @@
 #ifndef CLBSD_RUNTIME_LINUX_H
 #define CLBSD_RUNTIME_LINUX_H
 
-#include "runtime/driver.h"
+#include "runtime/runtime.h"
 
 #include <clbsd/error.h>
 #include <stdbool.h>
@@ -153,7 +153,7 @@ int cg_dev_attach_v2(const char *dir, struct clbsd_err *err);
 
 /* ---- health probes ---- */
 
-/* rt_ops.probe: see driver.h. */
+/* rt_ops.probe: see runtime.h. */
 int lx_probe(pid_t init_pid, const struct rt_probe *p, int *fd_out, pid_t *pid_out,
 	     struct clbsd_err *err);
 

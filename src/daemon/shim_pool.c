@@ -1,7 +1,7 @@
 /*
  * The shim pool: a few shims started ahead of any container, each holding an
  * init already in fresh namespaces and its own cgroup (clbsd-shim --pool,
- * see src/shim/pool.c). A start takes one and claims it for the container,
+ * see src/shim/pool_wait.c). A start takes one and claims it for the container,
  * which skips spawning the shim, making the cgroup and entering namespaces;
  * the pool is refilled once that start has been answered. An empty pool, a
  * failed claim or a disabled pool (--pool 0) fall back to the ordinary start.
