@@ -23,14 +23,20 @@ zfs="zfs-fuse"
 tests="clang libclang-rt-14-dev shellcheck tmux curl python3 openssh-server openssh-client
 skopeo docker-registry docker.io"
 bench="crun hyperfine docker.io docker-compose"
+# The Common Lisp library and control plane (lisp/, docs/lisp.md): SBCL and
+# Debian's Lisp systems (yason needs alexandria and trivial-gray-streams but
+# does not declare them), Swank for the REPL; the tests drive SLIME from
+# emacs --batch.
+lisp="sbcl cl-yason cl-alexandria cl-trivial-gray-streams cl-bordeaux-threads cl-swank"
+lisptests="cl-fiveam slime emacs-nox"
 
 want="$build $runtime"
 case "${1:-all}" in
 	build) ;;
-	demo) want="$want $zfs" ;;
-	check) want="$want $tests $zfs" ;;
-	bench) want="$want $bench" ;;
-	all) want="$want $tests $zfs $bench" ;;
+	demo) want="$want $zfs $lisp" ;;
+	check) want="$want $tests $zfs $lisp $lisptests" ;;
+	bench) want="$want $bench $lisp" ;;
+	all) want="$want $tests $zfs $bench $lisp $lisptests" ;;
 	*) echo "usage: scripts/deps.sh [build|demo|check|bench|all]" >&2; exit 2 ;;
 esac
 
