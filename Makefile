@@ -95,6 +95,13 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(wildcard tests/unit/*/*.h) 
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS_TEST)
 
+# The API's pure parts (route matching, request decoding) live beside the
+# handlers in src/api/; its unit tests link those objects and the library.
+API_PURE_SRC := src/api/route.c src/api/req_decode.c
+$(BUILD)/tests/api/%: tests/unit/api/%.c tests/unit/test.h $(call obj,$(API_PURE_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(call obj,$(API_PURE_SRC)) $(LIB) $(LIBS_TEST)
+
 $(BUILD)/tools/%-tool: tests/tools/%_tool.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS_TEST)

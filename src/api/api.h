@@ -76,30 +76,46 @@ void api_pending_free(struct api_pending *p);
  */
 void api_pending_release_all(void);
 
-/* Handlers. `id` is the decoded path part after the collection (may be NULL). */
-void api_info(struct daemon *d, struct evhttp_request *req);
-void api_containers(struct daemon *d, struct evhttp_request *req, const char *id,
-		    const char *action);
-void api_container_logs(struct daemon *d, struct evhttp_request *req, struct container *c);
-void api_container_exec(struct daemon *d, struct evhttp_request *req, struct container *c);
+/*
+ * Routing (router.c, routes.def): a handler is called with the route's
+ * decoded path parameters and, for a route whose {name} is a container,
+ * that container (found by the router, which answers 404 when it is not).
+ * Parameters live until the handler returns: keep a copy to use later.
+ */
+struct route_match;
+struct api_args {
+	struct container *c; /* CTR routes: the container named by {name} */
+	const struct route_match *match;
+};
+typedef void api_handler(struct daemon *d, struct evhttp_request *req, const struct api_args *a);
+/* Route and answer a request whose peer is admitted. */
+void api_dispatch(struct daemon *d, struct evhttp_request *req);
+/* A path parameter of the route ("name", "ref", "label"), NULL when it has none. */
+const char *api_param(const struct api_args *a, const char *name);
+/* Query parameter t-like seconds: def when absent; 400 sent and -1 when bad. */
+int api_query_seconds(struct evhttp_request *req, const char *key, int def, int *out);
+
+/* The handlers of routes.def, by file. */
+/* containers.c */
+api_handler api_info, api_stats_all, api_ctr_list, api_ctr_create, api_ctr_get, api_ctr_remove,
+	api_ctr_start, api_ctr_stop, api_ctr_restart, api_ctr_kill, api_ctr_wait, api_ctr_undo,
+	api_ctr_stats;
 /* The container as the API shows it (containers.c): its record and health. */
 json_t *api_ctr_json(struct container *c);
-/* POST /v1/import (snapshots.c). */
-void api_import(struct daemon *d, struct evhttp_request *req);
-/* Snapshots, rollback, clone, export (snapshots.c): true when the request was one of them. */
-bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct container *c,
-			   const char *action);
-void api_stats_all(struct daemon *d, struct evhttp_request *req);
+/* exec_route.c, logs.c */
+api_handler api_container_exec, api_container_logs;
+/* snapshots.c: snapshots, rollback, clone, export, import */
+api_handler api_snapshot_list, api_snapshot_create, api_snapshot_destroy, api_ctr_rollback,
+	api_ctr_clone, api_ctr_export, api_import;
 /* build_route.c */
-void api_build(struct daemon *d, struct evhttp_request *req);
+api_handler api_build;
 /* networks.c */
-void api_networks(struct daemon *d, struct evhttp_request *req, const char *id);
-void api_container_doctor(struct daemon *d, struct evhttp_request *req, struct container *c);
-void api_images(struct daemon *d, struct evhttp_request *req, const char *ref);
-void api_events(struct daemon *d, struct evhttp_request *req);
-void api_plan(struct daemon *d, struct evhttp_request *req);
-void api_apply(struct daemon *d, struct evhttp_request *req);
-void api_status(struct daemon *d, struct evhttp_request *req);
+api_handler api_net_list, api_net_create, api_net_inspect, api_net_remove, api_container_doctor;
+/* images.c */
+api_handler api_image_list, api_image_get, api_image_remove, api_image_import, api_image_forge,
+	api_image_load, api_image_pull, api_image_prune, api_image_export, api_image_tag;
+/* event_route.c, plan_route.c */
+api_handler api_events, api_plan, api_apply, api_status;
 
 json_t *api_container_stats(struct daemon *d, struct container *c, struct clbsd_err *err);
 

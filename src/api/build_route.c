@@ -2,7 +2,7 @@
 #include "api.h"
 #include "util/util.h"
 
-void api_build(struct daemon *d, struct evhttp_request *req)
+void api_build(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	json_t *body = api_body_json(req);
 	if (!body)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void api_info(struct daemon *d, struct evhttp_request *req)
+void api_info(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	int total = 0, running = 0;
 	for (struct container *c = d->ctrs; c; c = c->next) {
@@ -50,20 +50,20 @@ json_t *api_container_stats(struct daemon *d, struct container *c, struct clbsd_
 			 json_time(time_now_ns()));
 }
 
-void api_stats_all(struct daemon *d, struct evhttp_request *req)
+void api_stats_all(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
-	json_t *a = json_array();
+	json_t *arr = json_array();
 	for (struct container *c = d->ctrs; c; c = c->next) {
 		if (c->state != CTR_RUNNING)
 			continue;
 		struct clbsd_err err;
 		json_t *s = api_container_stats(d, c, &err);
 		if (s)
-			json_array_append_new(a, s);
+			json_array_append_new(arr, s);
 		else
 			log_warn("api", c->name, "stats: %s", err.msg);
 	}
-	api_reply_json(req, 200, a);
+	api_reply_json(req, 200, arr);
 }
 
 /* The container as the API shows it: its record plus its health, if checked. */
@@ -77,14 +77,14 @@ json_t *api_ctr_json(struct container *c)
 	return j;
 }
 
-static void list(struct daemon *d, struct evhttp_request *req)
+void api_ctr_list(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	bool all = api_query_bool(req, "all");
-	json_t *a = json_array();
+	json_t *arr = json_array();
 	for (struct container *c = d->ctrs; c; c = c->next)
 		if (all || c->state == CTR_RUNNING || c->state == CTR_RESTARTING)
-			json_array_append_new(a, api_ctr_json(c));
-	api_reply_json(req, 200, a);
+			json_array_append_new(arr, api_ctr_json(c));
+	api_reply_json(req, 200, arr);
 }
 
 /* Completion of an asynchronous operation: answer with the container. */
@@ -176,19 +176,6 @@ static void done_removed(struct container *c, const struct clbsd_err *err, void 
 	api_pending_free(p);
 }
 
-static int timeout_arg(struct evhttp_request *req, int *out)
-{
-	autofree char *t = api_query(req, "t");
-	long long v = 10;
-	if (t && parse_int(t, 0, 86400, &v) < 0) {
-		api_reply_error(req, 400, "invalid_argument",
-				"t=%s is not a number of seconds between 0 and 86400", t);
-		return -1;
-	}
-	*out = (int)v;
-	return 0;
-}
-
 static void restart_stopped(struct container *c, const struct clbsd_err *err, void *arg)
 {
 	struct api_pending *p = arg;
@@ -199,142 +186,126 @@ static void restart_stopped(struct container *c, const struct clbsd_err *err, vo
 	ctr_start(c, false, done_json, p);
 }
 
-void api_containers(struct daemon *d, struct evhttp_request *req, const char *id,
-		    const char *action)
+void api_ctr_create(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (!id) {
-		if (m == EVHTTP_REQ_GET) {
-			list(d, req);
-		} else if (m == EVHTTP_REQ_POST) {
-			json_t *body = api_body_json(req);
-			if (!body)
-				return;
-			struct container *c;
-			int r = ctr_create(d, body, &c, &err);
-			json_decref(body);
-			if (r < 0) {
-				api_reply_err(req, &err);
-			} else if (api_query_bool(req, "start")) {
-				/* One request for `clbsd run`: create, then start as POST .../start. */
-				if (reconcile_record_state(d, c->name, true, &err) < 0)
-					api_reply_err(req, &err);
-				else
-					ctr_start(c, api_query_bool(req, "hold"),
-						  done_created_started, api_pending_new(d, req));
-			} else {
-				api_reply_json(req, 201, api_ctr_json(c));
-			}
-		} else {
-			api_reply_error(req, 405, "invalid_argument",
-					"use GET or POST on /v1/containers");
-		}
+	json_t *body = api_body_json(req);
+	if (!body)
 		return;
-	}
-	if (action && strcmp(action, "undo") == 0) {
-		/* The container may be gone; what was set aside is enough. */
-		if (m != EVHTTP_REQ_POST) {
-			api_reply_error(req, 405, "invalid_argument", "use POST for undo");
-			return;
-		}
-		struct api_pending *p = api_pending_new(d, req);
-		if (ctr_undo(d, id, done_json, p, &err) < 0)
-			api_pending_err(p, &err);
-		return;
-	}
-	struct container *c = ctr_find(d, id);
-	if (!c) {
-		api_reply_error(req, 404, "not_found",
-				"no container \"%s\" ('clbsd ps -a' lists them)", id);
-		return;
-	}
-	if (!action || !*action) {
-		if (m == EVHTTP_REQ_GET && api_query_bool(req, "wait_start") && c->starting) {
-			/* Answer once the start in progress is done, either way. */
-			ctr_on_started(c, done_json_always, api_pending_new(d, req));
-		} else if (m == EVHTTP_REQ_GET) {
-			api_reply_json(req, 200, api_ctr_json(c));
-		} else if (m == EVHTTP_REQ_DELETE) {
-			bool force = api_query_bool(req, "force");
-			struct api_pending *p = api_pending_new(d, req);
-			if (api_query_bool(req, "volumes"))
-				p->data = xstrdup(c->name);
-			ctr_remove(c, force, done_removed, p);
-		} else {
-			api_reply_error(req, 405, "invalid_argument",
-					"use GET or DELETE on a container");
-		}
-		return;
-	}
-	if (strcmp(action, "logs") == 0 && m == EVHTTP_REQ_GET) {
-		api_container_logs(d, req, c);
-		return;
-	}
-	if (strcmp(action, "doctor") == 0 && m == EVHTTP_REQ_GET) {
-		api_container_doctor(d, req, c);
-		return;
-	}
-	if (strcmp(action, "stats") == 0 && m == EVHTTP_REQ_GET) {
-		json_t *s = api_container_stats(d, c, &err);
-		if (s)
-			api_reply_json(req, 200, s);
-		else
-			api_reply_err(req, &err);
-		return;
-	}
-	if (api_container_storage(d, req, c, action))
-		return;
-	if (m != EVHTTP_REQ_POST) {
-		api_reply_error(req, 405, "invalid_argument", "use POST for %s", action);
-		return;
-	}
-	if (strcmp(action, "start") == 0) {
-		/* A declared container: the operator's word becomes its :state. */
-		if (reconcile_record_state(d, c->name, true, &err) < 0) {
-			api_reply_err(req, &err);
-			return;
-		}
-		ctr_start(c, api_query_bool(req, "hold"), done_json, api_pending_new(d, req));
-	} else if (strcmp(action, "stop") == 0) {
-		int t;
-		if (timeout_arg(req, &t) < 0)
-			return;
-		if (reconcile_record_state(d, c->name, false, &err) < 0) {
-			api_reply_err(req, &err);
-			return;
-		}
-		ctr_stop(c, t, done_json, api_pending_new(d, req));
-	} else if (strcmp(action, "restart") == 0) {
-		int t;
-		if (timeout_arg(req, &t) == 0)
-			ctr_stop(c, t, restart_stopped, api_pending_new(d, req));
-	} else if (strcmp(action, "kill") == 0) {
-		autofree char *s = api_query(req, "signal");
-		int sig = SIGKILL;
-		if (s && parse_signal(s, &sig) < 0) {
-			api_reply_error(req, 400, "invalid_argument",
-					"unknown signal \"%s\" (use a name like TERM or a number)",
-					s);
-			return;
-		}
-		if (ctr_kill(c, sig, &err) < 0)
+	struct container *c;
+	int r = ctr_create(d, body, &c, &err);
+	json_decref(body);
+	if (r < 0) {
+		api_reply_err(req, &err);
+	} else if (api_query_bool(req, "start")) {
+		/* One request for `clbsd run`: create, then start as POST .../start. */
+		if (reconcile_record_state(d, c->name, true, &err) < 0)
 			api_reply_err(req, &err);
 		else
-			api_reply_json(req, 200, api_ctr_json(c));
-	} else if (strcmp(action, "wait") == 0) {
-		autofree char *cond = api_query(req, "condition");
-		bool removed = cond && strcmp(cond, "removed") == 0;
-		if (cond && !removed && strcmp(cond, "not-running") != 0) {
-			api_reply_error(req, 400, "invalid_argument",
-					"condition \"%s\": want not-running or removed", cond);
-			return;
-		}
-		ctr_wait(c, removed, done_wait, api_pending_new(d, req));
-	} else if (strcmp(action, "exec") == 0) {
-		api_container_exec(d, req, c);
+			ctr_start(c, api_query_bool(req, "hold"), done_created_started,
+				  api_pending_new(d, req));
 	} else {
-		api_reply_error(req, 404, "not_found", "no action \"%s\" on containers", action);
+		api_reply_json(req, 201, api_ctr_json(c));
 	}
+}
+
+void api_ctr_undo(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	struct api_pending *p = api_pending_new(d, req);
+	if (ctr_undo(d, api_param(a, "name"), done_json, p, &err) < 0)
+		api_pending_err(p, &err);
+}
+
+void api_ctr_get(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	if (api_query_bool(req, "wait_start") && a->c->starting)
+		/* Answer once the start in progress is done, either way. */
+		ctr_on_started(a->c, done_json_always, api_pending_new(d, req));
+	else
+		api_reply_json(req, 200, api_ctr_json(a->c));
+}
+
+void api_ctr_remove(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	bool force = api_query_bool(req, "force");
+	struct api_pending *p = api_pending_new(d, req);
+	if (api_query_bool(req, "volumes"))
+		p->data = xstrdup(a->c->name);
+	ctr_remove(a->c, force, done_removed, p);
+}
+
+void api_ctr_stats(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *s = api_container_stats(d, a->c, &err);
+	if (s)
+		api_reply_json(req, 200, s);
+	else
+		api_reply_err(req, &err);
+}
+
+void api_ctr_start(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	/* A declared container: the operator's word becomes its :state. */
+	if (reconcile_record_state(d, a->c->name, true, &err) < 0) {
+		api_reply_err(req, &err);
+		return;
+	}
+	ctr_start(a->c, api_query_bool(req, "hold"), done_json, api_pending_new(d, req));
+}
+
+void api_ctr_stop(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int t;
+	if (api_query_seconds(req, "t", 10, &t) < 0)
+		return;
+	if (reconcile_record_state(d, a->c->name, false, &err) < 0) {
+		api_reply_err(req, &err);
+		return;
+	}
+	ctr_stop(a->c, t, done_json, api_pending_new(d, req));
+}
+
+void api_ctr_restart(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	int t;
+	if (api_query_seconds(req, "t", 10, &t) == 0)
+		ctr_stop(a->c, t, restart_stopped, api_pending_new(d, req));
+}
+
+void api_ctr_kill(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	autofree char *s = api_query(req, "signal");
+	int sig = SIGKILL;
+	if (s && parse_signal(s, &sig) < 0) {
+		api_reply_error(req, 400, "invalid_argument",
+				"unknown signal \"%s\" (use a name like TERM or a number)", s);
+		return;
+	}
+	if (ctr_kill(a->c, sig, &err) < 0)
+		api_reply_err(req, &err);
+	else
+		api_reply_json(req, 200, api_ctr_json(a->c));
+}
+
+void api_ctr_wait(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	autofree char *cond = api_query(req, "condition");
+	bool removed = cond && strcmp(cond, "removed") == 0;
+	if (cond && !removed && strcmp(cond, "not-running") != 0) {
+		api_reply_error(req, 400, "invalid_argument",
+				"condition \"%s\": want not-running or removed", cond);
+		return;
+	}
+	ctr_wait(a->c, removed, done_wait, api_pending_new(d, req));
 }

@@ -125,7 +125,7 @@ static void closed(struct evhttp_connection *conn, void *arg)
 	stream_free(s);
 }
 
-void api_events(struct daemon *d, struct evhttp_request *req)
+void api_events(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	autofree char *since = api_query(req, "since");
 	long long seq = -1;

@@ -34,8 +34,9 @@ static void exec_done(const struct ctr_exec_result *r, void *arg)
 	api_pending_json(p, 200, j);
 }
 
-void api_container_exec(struct daemon *d, struct evhttp_request *req, struct container *c)
+void api_container_exec(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
+	struct container *c = a->c;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	if (c->state != CTR_RUNNING) {

@@ -561,76 +561,74 @@ static void do_prune(struct daemon *d, struct evhttp_request *req)
 	api_reply_json(req, 200, json_pack("{s:o,s:I}", "removed", ids, "reclaimed", reclaimed));
 }
 
-/* "REF/ACTION" for the POST actions on one image: the ref without it, or NULL. */
-static char *split_action(const char *ref, const char *action)
+/* The routes of routes.def; {ref} may hold '/'. */
+void api_image_list(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
-	size_t n = strlen(ref), a = strlen(action);
-	if (n > a + 1 && ref[n - a - 1] == '/' && strcmp(ref + n - a, action) == 0)
-		return xstrndup(ref, n - a - 1);
-	return NULL;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < d->images.n; i++)
+		json_array_append_new(arr, image_to_json(&d->images, d->images.imgs[i]));
+	api_reply_json(req, 200, arr);
 }
 
-void api_images(struct daemon *d, struct evhttp_request *req, const char *ref)
+void api_image_get(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	const char *ref = api_param(a, "ref");
+	struct image *img = image_lookup(&d->images, ref);
+	if (!img)
+		api_reply_error(req, 404, "not_found",
+				"no image \"%s\" ('clbsd images' lists them)", ref);
+	else
+		api_reply_json(req, 200, image_to_json(&d->images, img));
+}
+
+void api_image_remove(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	const char *ref = api_param(a, "ref");
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (!ref) {
-		if (m != EVHTTP_REQ_GET) {
-			api_reply_error(req, 405, "invalid_argument", "use GET on /v1/images");
-			return;
-		}
-		json_t *a = json_array();
-		for (size_t i = 0; i < d->images.n; i++)
-			json_array_append_new(a, image_to_json(&d->images, d->images.imgs[i]));
-		api_reply_json(req, 200, a);
+	struct image *img = image_lookup(&d->images, ref);
+	char id[65] = "";
+	if (img)
+		memcpy(id, img->id, sizeof(id));
+	if (image_remove(&d->images, ref, api_query_bool(req, "force"), busy, d, &err) < 0) {
+		api_reply_err(req, &err);
 		return;
 	}
-	if (m == EVHTTP_REQ_POST) {
-		autofree char *exp = split_action(ref, "export");
-		autofree char *tag = split_action(ref, "tag");
-		if (strcmp(ref, "import") == 0)
-			start_job(d, req, false);
-		else if (strcmp(ref, "forge") == 0)
-			start_job(d, req, true);
-		else if (strcmp(ref, "load") == 0)
-			start_load(d, req);
-		else if (strcmp(ref, "pull") == 0)
-			start_pull(d, req);
-		else if (strcmp(ref, "prune") == 0)
-			do_prune(d, req);
-		else if (exp)
-			start_export(d, req, exp);
-		else if (tag)
-			do_tag(d, req, tag);
-		else
-			api_reply_error(req, 404, "not_found",
-					"no such image action: POST /v1/images/%s", ref);
-		return;
-	}
-	if (m == EVHTTP_REQ_GET) {
-		struct image *img = image_lookup(&d->images, ref);
-		if (!img)
-			api_reply_error(req, 404, "not_found",
-					"no image \"%s\" ('clbsd images' lists them)", ref);
-		else
-			api_reply_json(req, 200, image_to_json(&d->images, img));
-		return;
-	}
-	if (m == EVHTTP_REQ_DELETE) {
-		struct image *img = image_lookup(&d->images, ref);
-		char id[65] = "";
-		if (img)
-			memcpy(id, img->id, sizeof(id));
-		if (image_remove(&d->images, ref, api_query_bool(req, "force"), busy, d, &err) <
-		    0) {
-			api_reply_err(req, &err);
-			return;
-		}
-		daemon_event(d, "image.removed", NULL,
-			     json_pack("{s:s,s:s}", "ref", ref, "id", id));
-		api_reply_empty(req, 204);
-		return;
-	}
-	api_reply_error(req, 405, "invalid_argument", "method not allowed on /v1/images/%s", ref);
+	daemon_event(d, "image.removed", NULL, json_pack("{s:s,s:s}", "ref", ref, "id", id));
+	api_reply_empty(req, 204);
+}
+
+void api_image_import(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	start_job(d, req, false);
+}
+
+void api_image_forge(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	start_job(d, req, true);
+}
+
+void api_image_load(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	start_load(d, req);
+}
+
+void api_image_pull(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	start_pull(d, req);
+}
+
+void api_image_prune(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	do_prune(d, req);
+}
+
+void api_image_export(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	start_export(d, req, api_param(a, "ref"));
+}
+
+void api_image_tag(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	do_tag(d, req, api_param(a, "ref"));
 }

@@ -237,8 +237,9 @@ static void seek_tail(struct logstream *ls, long long n)
 		lseek(ls->src[ls->cur].fd, ls->src[ls->cur].pos, SEEK_SET);
 }
 
-void api_container_logs(struct daemon *d, struct evhttp_request *req, struct container *c)
+void api_container_logs(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
+	struct container *c = a->c;
 	autofree char *tail = api_query(req, "tail");
 	long long ntail = -1;
 	if (tail && strcmp(tail, "all") != 0 && parse_int(tail, 0, 100000000, &ntail) < 0) {

@@ -25,8 +25,9 @@ static void doctor_done(json_t *result, const struct clbsd_err *err, void *arg)
 	api_pending_json(p, 200, result);
 }
 
-void api_container_doctor(struct daemon *d, struct evhttp_request *req, struct container *c)
+void api_container_doctor(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
+	struct container *c = a->c;
 	struct clbsd_err err;
 	struct api_pending *p = api_pending_new(d, req);
 	p->data = xstrdup(c->name);
@@ -47,49 +48,51 @@ static void queued_json(struct container *c, const struct clbsd_err *err, void *
 	api_pending_json(p, json_object_get(body, "removed") ? 200 : 201, body);
 }
 
-void api_networks(struct daemon *d, struct evhttp_request *req, const char *id)
+void api_net_list(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	api_reply_json(req, 200, dnet_list(d));
+}
+
+void api_net_create(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	json_t *body = api_body_json(req);
+	if (!body)
+		return;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (!id) {
-		if (m == EVHTTP_REQ_GET) {
-			api_reply_json(req, 200, dnet_list(d));
-		} else if (m == EVHTTP_REQ_POST) {
-			json_t *body = api_body_json(req);
-			if (!body)
-				return;
-			json_t *out = NULL;
-			int r = dnet_create(d, body, &out, &err);
-			json_decref(body);
-			if (r < 0) {
-				api_reply_err(req, &err);
-			} else {
-				struct api_pending *p = api_pending_new(d, req);
-				p->data = out;
-				dnet_after_queue(d, queued_json, p);
-			}
-		} else {
-			api_reply_error(req, 405, "invalid_argument",
-					"use GET or POST on /v1/networks");
-		}
+	json_t *out = NULL;
+	int r = dnet_create(d, body, &out, &err);
+	json_decref(body);
+	if (r < 0) {
+		api_reply_err(req, &err);
 		return;
 	}
-	if (m == EVHTTP_REQ_GET) {
-		json_t *j = dnet_inspect(d, id, &err);
-		if (j)
-			api_reply_json(req, 200, j);
-		else
-			api_reply_err(req, &err);
-	} else if (m == EVHTTP_REQ_DELETE) {
-		if (dnet_remove(d, id, &err) < 0)
-			api_reply_err(req, &err);
-		else {
-			struct api_pending *p = api_pending_new(d, req);
-			p->data = json_pack("{s:s}", "removed", id);
-			dnet_after_queue(d, queued_json, p);
-		}
-	} else {
-		api_reply_error(req, 405, "invalid_argument", "use GET or DELETE on a network");
+	struct api_pending *p = api_pending_new(d, req);
+	p->data = out;
+	dnet_after_queue(d, queued_json, p);
+}
+
+void api_net_inspect(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *j = dnet_inspect(d, api_param(a, "name"), &err);
+	if (j)
+		api_reply_json(req, 200, j);
+	else
+		api_reply_err(req, &err);
+}
+
+void api_net_remove(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	const char *name = api_param(a, "name");
+	if (dnet_remove(d, name, &err) < 0) {
+		api_reply_err(req, &err);
+		return;
 	}
+	struct api_pending *p = api_pending_new(d, req);
+	p->data = json_pack("{s:s}", "removed", name);
+	dnet_after_queue(d, queued_json, p);
 }

@@ -6,7 +6,7 @@
 #include "util/json.h"
 #include "util/util.h"
 
-void api_plan(struct daemon *d, struct evhttp_request *req)
+void api_plan(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -25,7 +25,7 @@ static void applied(struct daemon *d, json_t *summary, void *arg)
 	api_pending_json(arg, 200, json_incref(summary));
 }
 
-void api_apply(struct daemon *d, struct evhttp_request *req)
+void api_apply(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -47,7 +47,7 @@ void api_apply(struct daemon *d, struct evhttp_request *req)
 	reconcile_now(d, false, applied, api_pending_new(d, req));
 }
 
-void api_status(struct daemon *d, struct evhttp_request *req)
+void api_status(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	api_reply_json(req, 200, reconcile_status(d));
 }

@@ -1,18 +1,17 @@
 #include "api.h"
+#include "req_decode.h"
 #include "util/json.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -121,37 +120,33 @@ json_t *api_body_json(struct evhttp_request *req)
 	autofree char *text = xmalloc(n + 1);
 	evbuffer_copyout(in, text, n);
 	text[n] = '\0';
-	if (n == 0)
-		return json_object();
-	json_error_t je;
-	json_t *j = json_loads(text, 0, &je);
-	if (!j) {
-		api_reply_error(req, 400, "invalid_argument", "request body is not JSON: %d:%d: %s",
-				je.line, je.column, je.text);
-		return NULL;
-	}
+	char why[256];
+	json_t *j = api_body_decode(text, n, why, sizeof(why));
+	if (!j)
+		api_reply_error(req, 400, "invalid_argument", "%s", why);
 	return j;
 }
 
 char *api_query(struct evhttp_request *req, const char *key)
 {
-	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-	if (!q)
-		return NULL;
-	struct evkeyvalq kv;
-	TAILQ_INIT(&kv);
-	if (evhttp_parse_query_str(q, &kv) < 0)
-		return NULL;
-	const char *v = evhttp_find_header(&kv, key);
-	char *r = v ? xstrdup(v) : NULL;
-	evhttp_clear_headers(&kv);
-	return r;
+	return api_query_value(evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)), key);
 }
 
 bool api_query_bool(struct evhttp_request *req, const char *key)
 {
 	autofree char *v = api_query(req, key);
-	return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0);
+	return api_flag_value(v);
+}
+
+int api_query_seconds(struct evhttp_request *req, const char *key, int def, int *out)
+{
+	autofree char *v = api_query(req, key);
+	if (api_seconds_value(v, def, out) < 0) {
+		api_reply_error(req, 400, "invalid_argument",
+				"%s=%s is not a number of seconds between 0 and 86400", key, v);
+		return -1;
+	}
+	return 0;
 }
 
 size_t api_output_pending(struct evhttp_request *req)
@@ -601,84 +596,7 @@ static void route(struct evhttp_request *req, void *arg)
 		c->busy = true;
 		evhttp_request_set_on_complete_cb(req, on_reply_done, NULL);
 	}
-	const char *raw = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-	autofree char *path = evhttp_uridecode(raw ? raw : "/", 0, NULL);
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
-	log_debug("api", NULL, "%s %s",
-		  m == EVHTTP_REQ_GET	 ? "GET"
-		  : m == EVHTTP_REQ_POST ? "POST"
-					 : "DELETE",
-		  path);
-	if (strncmp(path, "/v1/", 4) != 0) {
-		api_reply_error(req, 404, "not_found",
-				"no such endpoint %s (this daemon speaks /v1/...)", path);
-		return;
-	}
-	char *p = path + 4;
-	/* Split into collection / id / action. */
-	char *coll = p;
-	char *id = NULL, *action = NULL;
-	char *slash = strchr(coll, '/');
-	if (slash) {
-		*slash = '\0';
-		id = slash + 1;
-	}
-	if (strcmp(coll, "images") == 0) {
-		/* Image refs may contain '/': the whole rest is the ref. */
-		api_images(d, req, id && *id ? id : NULL);
-		return;
-	}
-	if (id) {
-		slash = strchr(id, '/');
-		if (slash) {
-			*slash = '\0';
-			action = slash + 1;
-		}
-		if (!*id)
-			id = NULL;
-	}
-	if (strcmp(coll, "info") == 0 && !id) {
-		if (m != EVHTTP_REQ_GET)
-			goto method;
-		api_info(d, req);
-	} else if (strcmp(coll, "containers") == 0) {
-		api_containers(d, req, id, action);
-	} else if (strcmp(coll, "build") == 0 && !id) {
-		if (m != EVHTTP_REQ_POST)
-			goto method;
-		api_build(d, req);
-	} else if (strcmp(coll, "networks") == 0 && !action) {
-		api_networks(d, req, id);
-	} else if (strcmp(coll, "import") == 0 && !id) {
-		if (m != EVHTTP_REQ_POST)
-			goto method;
-		api_import(d, req);
-	} else if (strcmp(coll, "stats") == 0 && !id) {
-		if (m != EVHTTP_REQ_GET)
-			goto method;
-		api_stats_all(d, req);
-	} else if (strcmp(coll, "plan") == 0 && !id) {
-		if (m != EVHTTP_REQ_GET)
-			goto method;
-		api_plan(d, req);
-	} else if (strcmp(coll, "apply") == 0 && !id) {
-		if (m != EVHTTP_REQ_POST)
-			goto method;
-		api_apply(d, req);
-	} else if (strcmp(coll, "status") == 0 && !id) {
-		if (m != EVHTTP_REQ_GET)
-			goto method;
-		api_status(d, req);
-	} else if (strcmp(coll, "events") == 0 && !id) {
-		if (m != EVHTTP_REQ_GET)
-			goto method;
-		api_events(d, req);
-	} else {
-		api_reply_error(req, 404, "not_found", "no such endpoint %s", path);
-	}
-	return;
-method:
-	api_reply_error(req, 405, "invalid_argument", "method not allowed on %s", path);
+	api_dispatch(d, req);
 }
 
 int api_listen(struct daemon *d, struct clbsd_err *err)

@@ -83,7 +83,7 @@ static void done_export(json_t *summary, const struct clbsd_err *err, void *arg)
 		api_pending_json(p, 200, summary);
 }
 
-void api_import(struct daemon *d, struct evhttp_request *req)
+void api_import(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	json_t *body = api_body_json(req);
 	if (!body)
@@ -105,100 +105,102 @@ void api_import(struct daemon *d, struct evhttp_request *req)
 	json_decref(body);
 }
 
-bool api_container_storage(struct daemon *d, struct evhttp_request *req, struct container *c,
-			   const char *action)
+void api_snapshot_list(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (strcmp(action, "snapshots") == 0 && m == EVHTTP_REQ_GET) {
-		json_t *l = ctr_snapshot_list(c, &err);
-		if (l)
-			api_reply_json(req, 200, l);
-		else
-			api_reply_err(req, &err);
-		return true;
+	json_t *l = ctr_snapshot_list(a->c, &err);
+	if (l)
+		api_reply_json(req, 200, l);
+	else
+		api_reply_err(req, &err);
+}
+
+void api_snapshot_create(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	json_t *body = api_body_json(req);
+	if (!body)
+		return;
+	const char *label;
+	if (body_str(req, body, "label", &label) == 0) {
+		struct clbsd_err err;
+		clbsd_err_init(&err);
+		struct api_pending *p = api_pending_new(d, req);
+		if (ctr_snapshot(a->c, label, done_created_list, p, &err) < 0)
+			api_pending_err(p, &err);
 	}
-	if (strcmp(action, "snapshots") == 0 && m == EVHTTP_REQ_POST) {
-		json_t *body = api_body_json(req);
-		if (!body)
-			return true;
-		const char *label;
-		if (body_str(req, body, "label", &label) == 0) {
+	json_decref(body);
+}
+
+void api_snapshot_destroy(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	struct api_pending *p = api_pending_new(d, req);
+	if (ctr_snapshot_destroy(a->c, api_param(a, "label"), done_list, p, &err) < 0)
+		api_pending_err(p, &err);
+}
+
+void api_ctr_rollback(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	autofree char *label = api_query(req, "label");
+	if (!label || !*label) {
+		api_reply_error(req, 400, "invalid_argument",
+				"rollback needs label=SNAPSHOT ('clbsd snapshots %s' lists them)",
+				a->c->name);
+		return;
+	}
+	int secs;
+	if (api_query_seconds(req, "t", 10, &secs) < 0)
+		return;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	struct api_pending *p = api_pending_new(d, req);
+	if (ctr_rollback(a->c, label, api_query_bool(req, "force"), secs, done_container, p, &err) <
+	    0)
+		api_pending_err(p, &err);
+}
+
+void api_ctr_export(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	json_t *body = api_body_json(req);
+	if (!body)
+		return;
+	const char *path, *label, *from;
+	if (body_str(req, body, "path", &path) == 0 && body_str(req, body, "label", &label) == 0 &&
+	    body_str(req, body, "from", &from) == 0) {
+		if (!path) {
+			api_reply_error(req, 400, "invalid_argument",
+					"export needs {\"path\": FILE} in the body");
+		} else {
+			struct clbsd_err err;
+			clbsd_err_init(&err);
+			struct export_opts o = {.label = label, .from = from};
 			struct api_pending *p = api_pending_new(d, req);
-			if (ctr_snapshot(c, label, done_created_list, p, &err) < 0)
+			if (ctr_export(a->c, path, &o, done_export, p, &err) < 0)
 				api_pending_err(p, &err);
 		}
-		json_decref(body);
-		return true;
 	}
-	if (strncmp(action, "snapshots/", 10) == 0 && m == EVHTTP_REQ_DELETE) {
-		struct api_pending *p = api_pending_new(d, req);
-		if (ctr_snapshot_destroy(c, action + 10, done_list, p, &err) < 0)
-			api_pending_err(p, &err);
-		return true;
-	}
-	if (strcmp(action, "rollback") == 0 && m == EVHTTP_REQ_POST) {
-		autofree char *label = api_query(req, "label");
-		if (!label || !*label) {
-			api_reply_error(
-				req, 400, "invalid_argument",
-				"rollback needs label=SNAPSHOT ('clbsd snapshots %s' lists them)",
-				c->name);
-			return true;
-		}
-		autofree char *t = api_query(req, "t");
-		long long secs = 10;
-		if (t && parse_int(t, 0, 86400, &secs) < 0) {
+	json_decref(body);
+}
+
+void api_ctr_clone(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	json_t *body = api_body_json(req);
+	if (!body)
+		return;
+	const char *name, *label;
+	if (body_str(req, body, "name", &name) == 0 && body_str(req, body, "label", &label) == 0) {
+		if (!name) {
 			api_reply_error(req, 400, "invalid_argument",
-					"t=%s is not a number of seconds between 0 and 86400", t);
-			return true;
+					"clone needs {\"name\": NEW} in the body");
+		} else {
+			struct clbsd_err err;
+			clbsd_err_init(&err);
+			struct api_pending *p = api_pending_new(d, req);
+			if (ctr_clone(a->c, label, name, done_clone, p, &err) < 0)
+				api_pending_err(p, &err);
 		}
-		struct api_pending *p = api_pending_new(d, req);
-		if (ctr_rollback(c, label, api_query_bool(req, "force"), (int)secs, done_container,
-				 p, &err) < 0)
-			api_pending_err(p, &err);
-		return true;
 	}
-	if (strcmp(action, "export") == 0 && m == EVHTTP_REQ_POST) {
-		json_t *body = api_body_json(req);
-		if (!body)
-			return true;
-		const char *path, *label, *from;
-		if (body_str(req, body, "path", &path) == 0 &&
-		    body_str(req, body, "label", &label) == 0 &&
-		    body_str(req, body, "from", &from) == 0) {
-			if (!path) {
-				api_reply_error(req, 400, "invalid_argument",
-						"export needs {\"path\": FILE} in the body");
-			} else {
-				struct export_opts o = {.label = label, .from = from};
-				struct api_pending *p = api_pending_new(d, req);
-				if (ctr_export(c, path, &o, done_export, p, &err) < 0)
-					api_pending_err(p, &err);
-			}
-		}
-		json_decref(body);
-		return true;
-	}
-	if (strcmp(action, "clone") == 0 && m == EVHTTP_REQ_POST) {
-		json_t *body = api_body_json(req);
-		if (!body)
-			return true;
-		const char *name, *label;
-		if (body_str(req, body, "name", &name) == 0 &&
-		    body_str(req, body, "label", &label) == 0) {
-			if (!name) {
-				api_reply_error(req, 400, "invalid_argument",
-						"clone needs {\"name\": NEW} in the body");
-			} else {
-				struct api_pending *p = api_pending_new(d, req);
-				if (ctr_clone(c, label, name, done_clone, p, &err) < 0)
-					api_pending_err(p, &err);
-			}
-		}
-		json_decref(body);
-		return true;
-	}
-	return false;
+	json_decref(body);
 }

@@ -37,6 +37,25 @@ code=$(curl -s -o "$TMP/body" -w '%{http_code}' --unix-socket "$SOCK" -X POST \
 	-H 'Content-Type: application/json' -d '{"image":"forge","name":"../x"}' http://localhost/v1/containers)
 [ "$code" = 400 ] && grep -q '"invalid_argument"' "$TMP/body" && ok api_400_json ||
 	fail api_400_json "code $code body $(cat "$TMP/body")"
+# Routing (docs/api.md, Errors): an unknown path is a 404, a known path with
+# another method a 405 naming the methods it takes in Allow, and a container
+# route for a container that does not exist a 404 naming it.
+code=$(curl -s -o "$TMP/body" -D "$TMP/head" -w '%{http_code}' --unix-socket "$SOCK" \
+	http://localhost/v1/containers/web/start)
+[ "$code" = 405 ] && grep -qi '^Allow: POST' "$TMP/head" && grep -q '"invalid_argument"' "$TMP/body" &&
+	ok api_405_allow || fail api_405_allow "code $code head $(cat "$TMP/head") body $(cat "$TMP/body")"
+code=$(curl -s -o "$TMP/body" -D "$TMP/head" -w '%{http_code}' --unix-socket "$SOCK" -X POST \
+	http://localhost/v1/images/forge:latest)
+[ "$code" = 405 ] && grep -qi '^Allow: GET, DELETE' "$TMP/head" && ok api_405_allow_image ||
+	fail api_405_allow_image "code $code head $(cat "$TMP/head") body $(cat "$TMP/body")"
+code=$(curl -s -o "$TMP/body" -w '%{http_code}' --unix-socket "$SOCK" -X POST \
+	http://localhost/v1/containers/nosuch/frobnicate)
+[ "$code" = 404 ] && grep -q 'no such endpoint /v1/containers/nosuch/frobnicate' "$TMP/body" &&
+	ok api_404_endpoint || fail api_404_endpoint "code $code body $(cat "$TMP/body")"
+code=$(curl -s -o "$TMP/body" -w '%{http_code}' --unix-socket "$SOCK" -X POST \
+	http://localhost/v1/containers/nosuch/stop)
+[ "$code" = 404 ] && grep -q 'no container \\"nosuch\\"' "$TMP/body" &&
+	ok api_404_names_container || fail api_404_names_container "code $code body $(cat "$TMP/body")"
 clbsd run --help | grep -q -- '--memory' && ok help_lists_flags || fail help_lists_flags "no --memory in help"
 if clbsd run --help >/dev/null; then ok help_exits_0; else fail help_exits_0 "nonzero"; fi
 # The socket is root-equivalent: other users are kept out, with a hint.
