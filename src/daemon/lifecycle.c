@@ -3,6 +3,7 @@
  * escalation, kill, the restart policy with capped exponential backoff,
  * removal, and re-adoption of live shims when the daemon starts.
  */
+#include "core/backoff.h"
 #include "daemon.h"
 #include "net/net.h"
 #include "util/json.h"
@@ -707,10 +708,7 @@ static void on_restart_timer(evutil_socket_t fd, short what, void *arg)
 
 static void schedule_restart(struct container *c)
 {
-	int n = c->backoff_n < 16 ? c->backoff_n : 16;
-	int64_t delay = (int64_t)BACKOFF_BASE_MS << n;
-	if (delay > BACKOFF_MAX_MS)
-		delay = BACKOFF_MAX_MS;
+	int64_t delay = backoff_delay(BACKOFF_BASE_MS, BACKOFF_MAX_MS, (unsigned)c->backoff_n);
 	c->backoff_n++;
 	c->state = CTR_RESTARTING;
 	struct clbsd_err err;

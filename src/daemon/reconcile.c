@@ -26,6 +26,7 @@
 #include "conf/conf.h"
 #include "conf/live.h"
 #include "net/net.h"
+#include "core/backoff.h"
 #include "core/plan.h"
 #include "watch.h"
 #include "daemon.h"
@@ -862,9 +863,9 @@ static void pass_end(struct reconcile_pass *p)
 	} else if (p_waiting) {
 		schedule(d, 1000);
 	} else if (d->pass_backoff) {
-		int n = d->pass_backoff < 6 ? d->pass_backoff : 6;
-		int64_t s = (int64_t)1 << (n - 1);
-		schedule(d, (s > BACKOFF_MAX_S ? BACKOFF_MAX_S : s) * 1000);
+		/* The first failed pass waits 1 s. */
+		schedule(d,
+			 backoff_delay(1000, BACKOFF_MAX_S * 1000, (unsigned)d->pass_backoff - 1));
 	} else {
 		schedule(d, RESYNC_S * 1000);
 	}

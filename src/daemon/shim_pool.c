@@ -11,6 +11,7 @@
  * its init and exit, so unused entries never outlive the daemon. Spawns that
  * keep failing back off (1 s doubling to 60 s) and are logged once a series.
  */
+#include "core/backoff.h"
 #include "daemon.h"
 #include "util/json.h"
 #include "util/util.h"
@@ -185,11 +186,7 @@ static void entry_failed(struct pool_entry *e, const char *why)
 		log_debug("pool", NULL, "pool shim failed again: %s", why);
 	entry_unlink(p, e);
 	entry_free(e);
-	int delay = 1;
-	for (int i = 0; i < p->failures && delay < POOL_BACKOFF_MAX_S; i++)
-		delay *= 2;
-	if (delay > POOL_BACKOFF_MAX_S)
-		delay = POOL_BACKOFF_MAX_S;
+	int delay = (int)backoff_delay(1, POOL_BACKOFF_MAX_S, (unsigned)p->failures);
 	p->failures++;
 	if (!d->shutting_down)
 		schedule(d, delay);
