@@ -48,7 +48,7 @@ for t in "$BUILD"/tests/*/test_*; do
 	case "$t" in *"$pattern"*) ;; *) continue ;; esac
 	run_one "$t" "$t"
 done
-for t in tests/integration/*.sh tests/security/*.sh; do
+for t in tests/integration/*.sh tests/security/*.sh tests/lisp/*.sh; do
 	[ -f "$t" ] || continue
 	case "$t" in *"$pattern"*) ;; *) continue ;; esac
 	run_one "$t" timeout 600 bash "$t"
@@ -75,7 +75,7 @@ lint() {
 		echo "skip lint.shellcheck: shellcheck is not installed"
 		return 0
 	fi
-	if shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh bench/start-latency bench/reconcile bench/storage bench/network bench/ingress bench/build .ci/run; then
+	if shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh bench/start-latency bench/reconcile bench/storage bench/network bench/ingress bench/build .ci/run tests/lisp/*.sh lisp/clbsd-lisp; then
 		echo "ok lint.shellcheck"
 	else
 		echo "FAIL lint.shellcheck: see the findings above"
