@@ -40,6 +40,7 @@ struct dnet_network {
 	struct net_prefix subnet6; /* addr.family 0: no IPv6 */
 	bool internal;
 	bool from_conf;
+	bool implicit; /* the daemon's default bridge: the configuration declares no :network */
 	struct ipam ipam;
 	struct ipam ipam6;
 };
@@ -172,17 +173,25 @@ static void snap_container(struct dnet_snap *s, const struct container *c, pid_t
  * Every network and every container on one. Running containers carry their
  * init's pid; `extra` (with extra_pid) is one not yet marked running.
  */
+static bool net_used(struct daemon *d, const char *name, const struct container *extra,
+		     const struct container *except);
+
 static struct dnet_snap *snapshot(struct daemon *d, const struct container *extra, pid_t extra_pid)
 {
 	struct dnet *n = d->net;
 	struct dnet_snap *s = xcalloc(1, sizeof(*s));
 	s->nets = xcalloc(n->n ? n->n : 1, sizeof(*s->nets));
-	for (size_t i = 0; i < n->n; i++)
-		s->nets[i] = (struct net_network){.name = snap_str(s, n->nets[i].name),
-						  .bridge = snap_str(s, n->nets[i].bridge),
-						  .subnet4 = n->nets[i].subnet4,
-						  .subnet6 = n->nets[i].subnet6,
-						  .internal = n->nets[i].internal};
+	size_t nn = 0;
+	for (size_t i = 0; i < n->n; i++) {
+		/* The default bridge exists on the host only while a container uses it. */
+		if (n->nets[i].implicit && !net_used(d, n->nets[i].name, extra, NULL))
+			continue;
+		s->nets[nn++] = (struct net_network){.name = snap_str(s, n->nets[i].name),
+						     .bridge = snap_str(s, n->nets[i].bridge),
+						     .subnet4 = n->nets[i].subnet4,
+						     .subnet6 = n->nets[i].subnet6,
+						     .internal = n->nets[i].internal};
+	}
 	/* Every container, and `extra` when it is not in the list yet (a create). */
 	size_t nc = 1;
 	for (struct container *c = d->ctrs; c; c = c->next)
@@ -214,7 +223,7 @@ static struct dnet_snap *snapshot(struct daemon *d, const struct container *extr
 		snap_container(s, c, pid, &s->ctrs[k++]);
 	}
 	free(all);
-	s->st = (struct net_state){.nets = s->nets, .n_nets = n->n, .ctrs = s->ctrs, .n_ctrs = k};
+	s->st = (struct net_state){.nets = s->nets, .n_nets = nn, .ctrs = s->ctrs, .n_ctrs = k};
 	return s;
 }
 
@@ -514,6 +523,62 @@ static int allocate_subnet(struct daemon *d, const char *name, const struct dnet
 	return -1;
 }
 
+/*
+ * The daemon's default bridge, for a configuration that declares no
+ * :network (Docker's docker0, Podman's podman0): the network "default"
+ * (shown as bridge) on DNET_DEFAULT_BRIDGE with DNET_DEFAULT_SUBNET, the
+ * values docs/network.md suggests for the host's :network, so adding them
+ * to the configuration later changes nothing. It is listed always, but is
+ * on the host only while a container uses it: snapshots leave it out
+ * otherwise, so the first attach makes it and a repair or the removal of
+ * its last container takes it down. Left out when another network already
+ * holds its bridge or overlaps its subnet.
+ */
+#define DNET_DEFAULT_BRIDGE "clbsd0"
+#define DNET_DEFAULT_SUBNET "10.88.0.0/24"
+
+static void add_default_bridge(struct dnet_network **v, size_t *nv)
+{
+	struct net_prefix p;
+	struct clbsd_err err;
+	if (net_prefix_parse(DNET_DEFAULT_SUBNET, &p, &err) < 0)
+		return;
+	for (size_t i = 0; i < *nv; i++) {
+		if (strcmp((*v)[i].bridge, DNET_DEFAULT_BRIDGE) == 0 ||
+		    net_prefix_overlaps(&p, &(*v)[i].subnet4)) {
+			log_warn("net", NULL,
+				 "no default bridge: network %s holds %s or overlaps %s; declare "
+				 "the host's :network to have one",
+				 (*v)[i].name, DNET_DEFAULT_BRIDGE, DNET_DEFAULT_SUBNET);
+			return;
+		}
+	}
+	add_net(v, nv, NET_DEFAULT, DNET_DEFAULT_BRIDGE, &p, NULL, false, false);
+	(*v)[*nv - 1].implicit = true;
+}
+
+/* Does a container other than except (and not removed) use network name? extra counts too. */
+static bool net_used(struct daemon *d, const char *name, const struct container *extra,
+		     const struct container *except)
+{
+	for (struct container *c = d->ctrs;; c = c->next) {
+		const struct container *x = c ? c : extra;
+		if (!x)
+			return false;
+		if (x != except && !x->removed && ctr_net_attached(x))
+			for (size_t i = 0; x->net.networks[i]; i++)
+				if (strcmp(x->net.networks[i], name) == 0)
+					return true;
+		if (!c)
+			return false;
+	}
+}
+
+static const char *net_source(const struct dnet_network *nw)
+{
+	return nw->implicit ? "default" : nw->from_conf ? "config" : "api";
+}
+
 void dnet_sync(struct daemon *d)
 {
 	struct dnet *n = d->net;
@@ -573,6 +638,8 @@ void dnet_sync(struct daemon *d)
 			continue;
 		add_net(&v, &nv, cn->name, NULL, &p, cn->subnet6, cn->internal, true);
 	}
+	if (!(c && c->host.network_set))
+		add_default_bridge(&v, &nv);
 	/* Keep the pools of networks that stay the same; load the others. */
 	bool changed = nv != n->n;
 	for (size_t k = 0; k < nv; k++) {
@@ -699,14 +766,37 @@ static char **str_or_strv(json_t *v, bool *bad_type)
 	return s;
 }
 
+/*
+ * The network of a container that names none: the host's bridge when the
+ * configuration declares one (every such container joins it); else the
+ * daemon's default bridge for a container that needs a network (published
+ * ports, a pinned address, aliases); else loopback only, which costs a
+ * start nothing and leaves the host's firewall alone.
+ */
+static enum net_mode default_mode(struct daemon *d, bool needs_network)
+{
+	const struct dnet_network *nw = find_net(d->net, NET_DEFAULT);
+	if (nw && (!nw->implicit || needs_network))
+		return NET_MODE_NETWORKS;
+	return NET_MODE_NONE;
+}
+
+/* A member of a create request that only a network can give. */
+static bool wants(json_t *req, const char *key)
+{
+	json_t *v = json_object_get(req, key);
+	return v && !json_is_null(v) && (!json_is_array(v) || json_array_size(v) > 0) &&
+	       !(json_is_string(v) && !*json_string_value(v));
+}
+
 /* :network words: the mode and, for networks, their names (bridge is "default"). */
-static int parse_words(struct daemon *d, char **words, struct ctr_net *out, struct clbsd_err *err)
+static int parse_words(struct daemon *d, char **words, bool needs_network, struct ctr_net *out,
+		       struct clbsd_err *err)
 {
 	size_t nw = strv_len(words);
 	enum net_mode mode;
 	if (nw == 0) {
-		/* The default: the host's bridge when it has one, else loopback only. */
-		mode = find_net(d->net, NET_DEFAULT) ? NET_MODE_NETWORKS : NET_MODE_NONE;
+		mode = default_mode(d, needs_network);
 	} else if (net_mode_parse((const char *const *)words, nw, &mode, err) < 0) {
 		return -err->code;
 	}
@@ -796,7 +886,8 @@ int dnet_parse_request(struct daemon *d, json_t *req, struct ctr_net *out, struc
 	if (bt)
 		return bad(err, "\"network\" must be a string (bridge, host, none or a network "
 				"name) or an array of network names");
-	int r = parse_words(d, words, out, err);
+	bool needs = wants(req, "publish") || wants(req, "ip") || wants(req, "aliases");
+	int r = parse_words(d, words, needs, out, err);
 	strv_free(words);
 	if (r < 0)
 		return r;
@@ -1067,6 +1158,19 @@ void dnet_detach(struct container *c)
 	dnet_detach_name(c->d, c->name);
 }
 
+/* c leaves: the default bridge goes with its last container (after c's detach). */
+static void dnet_default_release(struct daemon *d, const struct container *c)
+{
+	struct dnet_network *nw = find_net(d->net, NET_DEFAULT);
+	if (!nw || !nw->implicit || net_used(d, nw->name, NULL, c))
+		return;
+	for (size_t i = 0; c->net.networks[i]; i++)
+		if (strcmp(c->net.networks[i], nw->name) == 0) {
+			queue_down(d, nw);
+			return;
+		}
+}
+
 void dnet_forget(struct container *c)
 {
 	struct daemon *d = c->d;
@@ -1075,6 +1179,7 @@ void dnet_forget(struct container *c)
 	dnet_detach(c);
 	unassign(d, c->name, c->net.networks, strv_len(c->net.networks));
 	dnet_peers_changed(d, c);
+	dnet_default_release(d, c);
 }
 
 /* ---- doctor ---- */
@@ -1214,8 +1319,7 @@ json_t *dnet_list(struct daemon *d)
 	json_t *a = json_array();
 	for (size_t i = 0; i < d->net->n; i++) {
 		json_t *j = net_json(d, &d->net->nets[i]);
-		json_object_set_new(j, "source",
-				    json_string(d->net->nets[i].from_conf ? "config" : "api"));
+		json_object_set_new(j, "source", json_string(net_source(&d->net->nets[i])));
 		json_array_append_new(a, j);
 	}
 	return a;
@@ -1230,7 +1334,7 @@ json_t *dnet_inspect(struct daemon *d, const char *name, struct clbsd_err *err)
 		return NULL;
 	}
 	json_t *j = net_json(d, nw);
-	json_object_set_new(j, "source", json_string(nw->from_conf ? "config" : "api"));
+	json_object_set_new(j, "source", json_string(net_source(nw)));
 	return j;
 }
 
@@ -1293,9 +1397,16 @@ int dnet_create(struct daemon *d, json_t *req, json_t **out, struct clbsd_err *e
 
 int dnet_remove(struct daemon *d, const char *name, struct clbsd_err *err)
 {
+	const char *asked = name;
+	if (strcmp(name, "bridge") == 0)
+		name = NET_DEFAULT; /* as inspect has it */
 	struct dnet_network *nw = find_net(d->net, name);
 	if (!nw)
-		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT, "no network named %s", name);
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT, "no network named %s", asked);
+	if (nw->implicit)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					"network bridge is the daemon's default; it is taken down "
+					"by itself when no container uses it");
 	if (nw->from_conf)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"network %s is declared in the configuration; remove it "
