@@ -29,14 +29,17 @@ bench="crun hyperfine docker.io docker-compose"
 # emacs --batch.
 lisp="sbcl cl-yason cl-alexandria cl-trivial-gray-streams cl-bordeaux-threads cl-swank"
 lisptests="cl-fiveam slime emacs-nox"
+# The Emacs package (emacs/): Emacs itself for its tests and the terminal
+# test under tmux, package-lint for `make lint`, SLIME for clbsd-repl.
+emacs="emacs-nox elpa-package-lint slime"
 
 want="$build $runtime"
 case "${1:-all}" in
 	build) ;;
 	demo) want="$want $zfs $lisp" ;;
-	check) want="$want $tests $zfs $lisp $lisptests" ;;
+	check) want="$want $tests $zfs $lisp $lisptests $emacs" ;;
 	bench) want="$want $bench $lisp" ;;
-	all) want="$want $tests $zfs $bench $lisp $lisptests" ;;
+	all) want="$want $tests $zfs $bench $lisp $lisptests $emacs" ;;
 	*) echo "usage: scripts/deps.sh [build|demo|check|bench|all]" >&2; exit 2 ;;
 esac
 
