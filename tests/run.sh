@@ -48,7 +48,7 @@ for t in "$BUILD"/tests/*/test_*; do
 	case "$t" in *"$pattern"*) ;; *) continue ;; esac
 	run_one "$t" "$t"
 done
-for t in tests/integration/*.sh tests/security/*.sh tests/lisp/*.sh; do
+for t in tests/integration/*.sh tests/security/*.sh tests/lisp/*.sh tests/emacs/*.sh; do
 	[ -f "$t" ] || continue
 	case "$t" in *"$pattern"*) ;; *) continue ;; esac
 	run_one "$t" timeout 600 bash "$t"
@@ -75,10 +75,19 @@ lint() {
 		echo "skip lint.shellcheck: shellcheck is not installed"
 		return 0
 	fi
-	if shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh bench/start-latency bench/reconcile bench/storage bench/network bench/ingress bench/build .ci/run tests/lisp/*.sh lisp/clbsd-lisp; then
+	if shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh tests/emacs/*.sh bench/start-latency bench/reconcile bench/storage bench/network bench/ingress bench/build .ci/run tests/lisp/*.sh lisp/clbsd-lisp; then
 		echo "ok lint.shellcheck"
 	else
 		echo "FAIL lint.shellcheck: see the findings above"
+	fi
+	# The Emacs package byte-compiles without warnings and is checkdoc-
+	# and package-lint-clean (scripts/emacs-lint.sh, also in `make lint`).
+	if ! command -v emacs >/dev/null; then
+		echo "skip lint.emacs: emacs is not installed"
+	elif scripts/emacs-lint.sh; then
+		echo "ok lint.emacs"
+	else
+		echo "FAIL lint.emacs: see the findings above"
 	fi
 }
 if [ -z "$pattern" ] || [ "$pattern" = lint ]; then

@@ -1,0 +1,302 @@
+;;; clbsd-tests.el --- Tests of clbsd.el against a real daemon  -*- lexical-binding: t; -*-
+
+;; Copyright (C) 2026 The clbsd authors
+
+;; This file is not part of GNU Emacs.
+
+;;; Commentary:
+
+;; Run by tests/emacs/run.sh, which starts a private clbsdd with real
+;; containers and exports CLBSD_SOCKET and CLBSD_CLI (the CLI, used as
+;; the independent judge of the daemon's state).  The containers:
+;; alpha (running, prints a numbered line every 0.2 s), beta (running),
+;; gamma (created, never started).  Each test prints one "ok NAME" or
+;; "FAIL NAME: why" line; the last line is "N passed, N failed".
+
+;;; Code:
+
+(require 'ert)
+(require 'clbsd)
+
+(defvar clbsd-tests-cli (or (getenv "CLBSD_CLI") "clbsd")
+  "The CLI that judges the daemon's state.")
+
+(defun clbsd-tests--inspect (name)
+  "The daemon's record of container NAME, as the CLI prints it."
+  (with-temp-buffer
+    (unless (zerop (call-process clbsd-tests-cli nil t nil "--json" "inspect" name))
+      (error "Clbsd inspect %s failed: %s" name (buffer-string)))
+    (goto-char (point-min))
+    (car (json-parse-buffer :object-type 'alist :array-type 'list
+                            :null-object nil :false-object nil))))
+
+(defun clbsd-tests--state (name)
+  "The state of container NAME according to the CLI."
+  (alist-get 'state (clbsd-tests--inspect name)))
+
+(defun clbsd-tests--cli (&rest args)
+  "Run the CLI with ARGS; signal when it fails."
+  (with-temp-buffer
+    (unless (zerop (apply #'call-process clbsd-tests-cli nil t nil args))
+      (error "Clbsd %s failed: %s" (string-join args " ") (buffer-string)))
+    (buffer-string)))
+
+(defun clbsd-tests--wait (pred &optional secs)
+  "Wait up to SECS (default 10) seconds for PRED to return non-nil."
+  (let ((deadline (+ (float-time) (or secs 10))) v)
+    (while (and (not (setq v (funcall pred))) (< (float-time) deadline))
+      (accept-process-output nil 0.05))
+    v))
+
+(defun clbsd-tests--block-row (name)
+  "The table row of container NAME in the current buffer, as cells."
+  (save-excursion
+    (goto-char (point-min))
+    (when (re-search-forward (format "^| %s +|" (regexp-quote name)) nil t)
+      (mapcar #'string-trim
+              (split-string (buffer-substring (line-beginning-position)
+                                              (line-end-position))
+                            "|" t)))))
+
+(defun clbsd-tests--dashboard ()
+  "A new Org buffer holding a rendered clbsd-containers block."
+  (let ((buf (generate-new-buffer "dash.org")))
+    (with-current-buffer buf
+      (org-mode)
+      (insert "* Homelab\n#+BEGIN: clbsd-containers :all t :columns \"name state image uptime actions\"\n#+END:\n")
+      (goto-char (point-min))
+      (re-search-forward "#\\+BEGIN")
+      (beginning-of-line)
+      (org-ctrl-c-ctrl-c))
+    buf))
+
+(ert-deftest clbsd-dblock-renders-real-state ()
+  "The block has one row per container with the state the daemon reports."
+  (with-current-buffer (clbsd-tests--dashboard)
+    (let ((cli (with-temp-buffer
+                 (insert (clbsd-tests--cli "--json" "ps" "-a"))
+                 (goto-char (point-min))
+                 (json-parse-buffer :object-type 'alist :array-type 'list
+                                    :null-object nil :false-object nil))))
+      (should (>= (length cli) 3))
+      (dolist (c cli)
+        (let ((row (clbsd-tests--block-row (alist-get 'name c))))
+          (should row)
+          (should (equal (nth 1 row) (alist-get 'state c)))
+          (should (equal (nth 2 row) (alist-get 'image c)))))
+      (should (string-match-p "\\[\\[clbsd:stop:alpha\\]\\[stop\\]\\]" (buffer-string)))
+      (should (string-match-p "\\[\\[clbsd:start:gamma\\]\\[start\\]\\]" (buffer-string))))))
+
+(ert-deftest clbsd-dblock-filters ()
+  "The :match and :state parameters keep only the containers asked for."
+  (with-temp-buffer
+    (org-mode)
+    (insert "#+BEGIN: clbsd-containers :match \"^al\" :columns (name state)\n#+END:\n"
+            "#+BEGIN: clbsd-containers :state created :columns (name state)\n#+END:\n")
+    (org-update-all-dblocks)
+    (let ((text (buffer-string)))
+      (should (string-match-p "^| alpha +| running" text))
+      (should (string-match-p "^| gamma +| created" text))
+      (should-not (string-match-p "^| beta" text)))))
+
+(ert-deftest clbsd-dblock-action-link-stops ()
+  "Following a row's stop link stops the container and refreshes the block."
+  (should (equal (clbsd-tests--state "beta") "running"))
+  (with-current-buffer (clbsd-tests--dashboard)
+    (goto-char (point-min))
+    (search-forward "[[clbsd:stop:beta][stop]]")
+    (backward-char 3)
+    (let ((line (line-number-at-pos)))
+      (org-open-at-point)
+      ;; Point stays on the same row of the refreshed block.
+      (should (= line (line-number-at-pos))))
+    (should (equal (clbsd-tests--state "beta") "exited"))
+    (should (equal (nth 1 (clbsd-tests--block-row "beta")) "exited"))
+    (should (string-match-p "\\[\\[clbsd:start:beta\\]" (buffer-string)))
+    ;; And back: the start link of the refreshed row works too.
+    (goto-char (point-min))
+    (search-forward "[[clbsd:start:beta][start]]")
+    (backward-char 3)
+    (org-open-at-point)
+    (should (equal (clbsd-tests--state "beta") "running"))
+    (should (equal (nth 1 (clbsd-tests--block-row "beta")) "running"))))
+
+(ert-deftest clbsd-dblock-unreachable-daemon-error-row ()
+  "A daemon that does not answer gives an error row, never a signal."
+  (let ((dead (make-temp-file "clbsd-dead" nil ".sock")))
+    (with-temp-buffer
+      (org-mode)
+      (insert "#+BEGIN: clbsd-containers :socket \"/nonexistent/clbsd.sock\"\n#+END:\n"
+              (format "#+BEGIN: clbsd-status :socket %S\n#+END:\n" dead)
+              "#+BEGIN: clbsd-events :socket \"/nonexistent/clbsd.sock\"\n#+END:\n"
+              "#+BEGIN: clbsd-containers :columns (name state)\n#+END:\n")
+      ;; org-update-all-dblocks stops at the first block that signals:
+      ;; the last block is filled only if none did.
+      (org-update-all-dblocks)
+      (let ((text (buffer-string)))
+        (should (string-match-p "^| error | cannot connect to /nonexistent/clbsd.sock" text))
+        (should (string-match-p (format "^| error | cannot connect to %s" (regexp-quote dead)) text))
+        (should (= 3 (how-many "^| error |" (point-min) (point-max))))
+        (should (string-match-p "^| alpha +| running" text))))
+    (delete-file dead)))
+
+(ert-deftest clbsd-dblock-others ()
+  "The events, status, plan and snapshots blocks show the daemon's data."
+  (clbsd-tests--cli "snapshot" "gamma" "first")
+  (with-temp-buffer
+    (org-mode)
+    (insert "#+BEGIN: clbsd-events :count 5 :container alpha\n#+END:\n"
+            "#+BEGIN: clbsd-status\n#+END:\n"
+            "#+BEGIN: clbsd-plan\n#+END:\n"
+            "#+BEGIN: clbsd-snapshots :container gamma\n#+END:\n")
+    (org-update-all-dblocks)
+    (let ((text (buffer-string)))
+      (should (string-match-p "| container\\.started +| alpha" text))
+      (should (string-match-p "| containers +| [0-9]+ running of [0-9]+" text))
+      (should (string-match-p "\\[\\[clbsd:apply:-\\]\\[apply\\]\\]" text))
+      (should (string-match-p "^| first +|.*\\[\\[clbsd:rollback:gamma:first\\]\\[rollback\\]\\]" text))
+      (should-not (string-match-p "| error |" text)))))
+
+(ert-deftest clbsd-refresh-leaves-edited-block ()
+  "A timer refresh updates a visible block but not one holding point."
+  (with-current-buffer (clbsd-tests--dashboard)
+    (switch-to-buffer (current-buffer))
+    (goto-char (point-max))
+    (insert "#+BEGIN: clbsd-containers :columns (name state)\n#+END:\n")
+    (clbsd-dashboard-mode 1)
+    (unwind-protect
+        (progn
+          ;; Point in the first block, the second never rendered.
+          (goto-char (point-min))
+          (search-forward "| alpha")
+          (let ((pos (point))
+                (first (clbsd-tests--block-text 0)))
+            (clbsd-refresh-blocks)
+            (should (= pos (point)))
+            (should (equal first (clbsd-tests--block-text 0)))
+            (should (string-match-p "| alpha +| running" (clbsd-tests--block-text 1)))
+            ;; A user edit in the second block: the next refresh keeps it.
+            (goto-char (point-min))
+            (re-search-forward "^#\\+BEGIN: clbsd-" nil nil 2)
+            (forward-line 1)
+            (insert "| my note |\n")
+            (goto-char (point-min))
+            (should (= 1 (clbsd-refresh-blocks)))
+            (should (string-match-p "my note" (clbsd-tests--block-text 1)))))
+      (clbsd-dashboard-mode -1))))
+
+(defun clbsd-tests--block-text (n)
+  "The content of the Nth clbsd block of the buffer."
+  (save-excursion
+    (goto-char (point-min))
+    (re-search-forward "^#\\+BEGIN: clbsd-" nil nil (1+ n))
+    (clbsd--block-text (line-beginning-position))))
+
+(defun clbsd-tests--list-goto (name)
+  "Move to the row of container NAME in a clbsd list."
+  (goto-char (point-min))
+  (while (and (not (eobp)) (not (equal (cdr (tabulated-list-get-id)) name)))
+    (forward-line 1))
+  (should (equal (cdr (tabulated-list-get-id)) name)))
+
+(ert-deftest clbsd-list-keys-act ()
+  "The list's keys stop and start a container and restart marked ones."
+  (let ((buf (clbsd)))
+    (with-current-buffer buf
+      (should (derived-mode-p 'clbsd-list-mode))
+      (clbsd-tests--list-goto "gamma")
+      (should (string-match-p "created" (buffer-substring (line-beginning-position)
+                                                          (line-end-position))))
+      (execute-kbd-macro (kbd "S"))
+      (should (equal (clbsd-tests--state "gamma") "running"))
+      (clbsd-tests--list-goto "gamma")
+      (should (string-match-p "running" (buffer-substring (line-beginning-position)
+                                                          (line-end-position))))
+      (execute-kbd-macro (kbd "O"))
+      (should (equal (clbsd-tests--state "gamma") "exited"))
+      ;; Marks: restart alpha and beta together.
+      (let ((pa (alist-get 'pid (clbsd-tests--inspect "alpha")))
+            (pb (alist-get 'pid (clbsd-tests--inspect "beta"))))
+        (clbsd-tests--list-goto "alpha")
+        (execute-kbd-macro (kbd "m"))
+        (clbsd-tests--list-goto "beta")
+        (execute-kbd-macro (kbd "m"))
+        (should (= 2 (length clbsd--marked)))
+        (execute-kbd-macro (kbd "R"))
+        (should (null clbsd--marked))
+        (should (equal (clbsd-tests--state "alpha") "running"))
+        (should-not (equal pa (alist-get 'pid (clbsd-tests--inspect "alpha"))))
+        (should-not (equal pb (alist-get 'pid (clbsd-tests--inspect "beta")))))
+      ;; RET: the detail buffer.
+      (clbsd-tests--list-goto "alpha")
+      (execute-kbd-macro (kbd "RET"))
+      (with-current-buffer "*clbsd container: alpha*"
+        (should (string-match-p "^state +running" (buffer-string)))
+        (should (string-match-p "^memory +64M" (buffer-string)))
+        (should (string-match-p "container\\.started" (buffer-string)))))))
+
+(ert-deftest clbsd-logs-follow ()
+  "The logs buffer shows output written after it was opened."
+  (let* ((buf (clbsd-logs "alpha" (clbsd--host)))
+         (count (lambda ()
+                  (with-current-buffer buf
+                    (how-many "^line-[0-9]+$" (point-min) (point-max))))))
+    (unwind-protect
+        (let ((first (clbsd-tests--wait (lambda () (let ((n (funcall count))) (and (> n 0) n))))))
+          (should first)
+          ;; alpha prints a line every 0.2 s: five more arrive in about 1 s.
+          (should (clbsd-tests--wait (lambda () (>= (funcall count) (+ first 5))) 10))
+          (should (with-current-buffer buf (= (point) (point-max)))))
+      (kill-buffer buf))))
+
+(ert-deftest clbsd-events-buffer-follows ()
+  "The events buffer shows an event that happens after it was opened."
+  (let ((buf (clbsd-events)))
+    (unwind-protect
+        (progn
+          (clbsd-tests--cli "snapshot" "beta" "evtest")
+          (should (clbsd-tests--wait
+                   (lambda () (with-current-buffer buf
+                                (string-match-p "label=evtest" (buffer-string)))))))
+      (kill-buffer buf))))
+
+(ert-deftest clbsd-completion-names ()
+  "Container names are offered for completion."
+  (let ((names (clbsd-container-names)))
+    (should (member "alpha" names))
+    (should (member "gamma" names))))
+
+(ert-deftest clbsd-hosts-all ()
+  "A block over every host shows each host's rows and an error for a dead one."
+  (let ((clbsd-hosts `(("here" :socket ,clbsd-socket)
+                       ("gone" :socket "/nonexistent/clbsd.sock"))))
+    (with-temp-buffer
+      (org-mode)
+      (insert "#+BEGIN: clbsd-containers :host all :columns (name state actions)\n#+END:\n")
+      (org-update-all-dblocks)
+      (let ((text (buffer-string)))
+        (should (string-match-p "^| here +| alpha +| running" text))
+        (should (string-match-p "\\[\\[clbsd:stop:here/alpha\\]" text))
+        (should (string-match-p "^| error | gone: cannot connect" text))))))
+
+(defun clbsd-tests-run ()
+  "Run every test; print one ok or FAIL line each and a summary; exit."
+  (let ((passed 0) (failed 0))
+    (dolist (test (ert-select-tests (or (getenv "CLBSD_TESTS") t) t))
+      (let* ((name (ert-test-name test))
+             (result (ert-run-test test)))
+        (if (ert-test-passed-p result)
+            (progn (setq passed (1+ passed))
+                   (princ (format "ok emacs.%s\n" name)))
+          (setq failed (1+ failed))
+          (princ (format "FAIL emacs.%s: %s\n" name
+                         (replace-regexp-in-string
+                          "\n" " "
+                          (let ((c (and (ert-test-result-with-condition-p result)
+                                        (ert-test-result-with-condition-condition result))))
+                            (if c (format "%S" c) "did not pass"))))))))
+    (princ (format "%d passed, %d failed\n" passed failed))
+    (kill-emacs (if (zerop failed) 0 1))))
+
+(provide 'clbsd-tests)
+;;; clbsd-tests.el ends here

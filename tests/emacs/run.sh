@@ -1,0 +1,66 @@
+#!/bin/bash
+# The Emacs package against a real daemon: starts a private clbsdd with real
+# containers, runs the ERT tests of emacs/clbsd-tests.el in `emacs --batch`,
+# then drives a terminal Emacs (`emacs -nw` under tmux): the dashboard
+# renders, a stop link is followed with keys, the screen shows the change.
+. "$(dirname "$0")/../lib.sh"
+command -v emacs >/dev/null || { skip all "emacs is not installed (scripts/deps.sh check)"; exit 0; }
+# shellcheck disable=SC2034 # read by lib.sh's ok, fail and skip
+T_NAME=emacs
+t_setup
+t_forge
+export CLBSD_CLI="$BUILD/clbsd"
+
+cat >"$CONF" <<'CONF'
+(container alpha :image "forge"
+  :command ("sh" "-c" "i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.2; done")
+  :limits (:memory "64M" :cpus 0.5))
+CONF
+clbsd apply >/dev/null || { fail setup "apply failed"; t_done; exit 1; }
+clbsd run -d --name beta forge sleep 100000 >/dev/null
+clbsd create --name gamma forge sleep 100000 >/dev/null
+wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK ps | grep -q alpha" || fail setup "alpha did not start"
+
+# One "ok emacs.NAME" or "FAIL emacs.NAME: why" per ERT test.
+emacs --batch -Q -L "$TOP/emacs" -l "$TOP/emacs/clbsd-tests.el" \
+	--eval '(setq clbsd-confirm nil)' -f clbsd-tests-run >"$TMP/ert.out" 2>"$TMP/ert.log"
+rc=$?
+cat "$TMP/ert.out"
+if [ "$rc" -ne 0 ]; then
+	grep -q '^FAIL ' "$TMP/ert.out" || fail ert "emacs exited with status $rc"
+	# shellcheck disable=SC2034 # read by lib.sh's t_cleanup
+	T_FAILED=1
+	echo "--- emacs stderr (tail)"
+	tail -n 40 "$TMP/ert.log"
+fi
+
+# The terminal: a real Emacs on a tmux pane, driven by keys.
+if command -v tmux >/dev/null; then
+	TM="tmux -L clbsd-emacs-$T_ID"
+	clbsd run -d --name tty forge sleep 100000 >/dev/null
+	printf '* Homelab\n#+BEGIN: clbsd-containers :all t :match "^tty$" :columns (name state actions)\n#+END:\n' >"$TMP/dash.org"
+	$TM new-session -d -s e -x 160 -y 40 \
+		"CLBSD_SOCKET=$SOCK emacs -nw -Q -L $TOP/emacs --eval \"(require 'clbsd)\" $TMP/dash.org"
+	pane() { $TM capture-pane -p -t e; }
+	wait_until 30 sh -c "$TM capture-pane -p -t e | grep -q 'BEGIN: clbsd-containers'" || fail tty.start "$(pane)"
+	# C-c C-c on the BEGIN line renders the block.
+	$TM send-keys -t e 'M-<' C-n C-c C-c
+	if wait_until 10 sh -c "$TM capture-pane -p -t e | grep -Eq '^\| tty +\| running'"; then
+		ok tty.dashboard_renders
+	else
+		fail tty.dashboard_renders "$(pane)"
+	fi
+	# Find the row's stop link and follow it with C-c C-o.
+	$TM send-keys -t e C-s 'stop:tty' Enter C-c C-o
+	if wait_until 20 sh -c "$TM capture-pane -p -t e | grep -Eq '^\| tty +\| exited'"; then
+		ok tty.action_changes_screen
+	else
+		fail tty.action_changes_screen "$(pane)"
+	fi
+	[ "$(field tty state)" = exited ] && ok tty.container_stopped ||
+		fail tty.container_stopped "state $(field tty state)"
+	$TM kill-server 2>/dev/null
+else
+	skip tty "tmux is not installed"
+fi
+t_done
