@@ -1,7 +1,9 @@
 /*
  * The HTTP/JSON API (docs/api.md) on the daemon's Unix socket. server.c owns
- * the listener, peer credential checks, routing and reply helpers; the other
- * files hold the handlers for one resource each.
+ * the listener, peer credential checks and reply helpers; routes.def is the
+ * route table, router.c dispatches through it (route.c matches, pure);
+ * req_decode.c decodes queries and bodies (pure); the other files hold the
+ * handlers for one resource each.
  *
  * Handlers run on the loop thread. A handler either replies before returning
  * or keeps the request in a struct api_pending and replies later; the
