@@ -255,8 +255,6 @@ void ingress_release(struct daemon *d);
 void ingress_trigger(struct daemon *d);
 /* Append doctor lines (json strings to checks) about container name's route; *bad counts failures. */
 void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad);
-/* Whether an event of this type can change a route. */
-bool ingress_event_matters(const char *type);
 
 /* undo.c: containers set aside before a recreate, and `clbsd undo` */
 void undo_init(struct daemon *d);

@@ -7,9 +7,10 @@
  *   address, 127.0.0.1 on the host network) and state (up only when it runs
  *   and, with a health check, is healthy).
  * - A sync is asked for on every event that can change a route (config
- *   loaded, a container started, exited, removed, its health changed) and
- *   runs a little later, coalesced; one runs at a time, and a request that
- *   comes during one runs again after it.
+ *   loaded, a container started, exited, removed, its health changed; the
+ *   manager subscribes to the event bus for them) and runs a little later,
+ *   coalesced; one runs at a time, and a request that comes during one runs
+ *   again after it.
  * - A sync renders and applies on a worker thread (local CA leaves, render,
  *   `nginx -t`, rename, SIGHUP to the routing container's nginx). Applying
  *   an unchanged text does nothing. A rejected text leaves the old one
@@ -49,9 +50,29 @@ struct dingress {
 	char *nginx;   /* the host's nginx, or NULL */
 	bool warned_nginx;
 	int n_routes; /* of the last sync */
+	struct events_sub *sub;
 };
 
 static void sync_now(struct daemon *d);
+
+/* Whether an event of this type can change a route. */
+static bool event_matters(const char *type)
+{
+	static const char *const types[] = {"config.loaded",	    "container.started",
+					    "container.exited",	    "container.removed",
+					    "container.health",	    "container.adopted",
+					    "container.restarting", "container.created"};
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+		if (strcmp(type, types[i]) == 0)
+			return true;
+	return false;
+}
+
+static void on_event(const struct event_rec *ev, void *ctx)
+{
+	if (event_matters(ev->type))
+		ingress_trigger(ctx);
+}
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -91,6 +112,7 @@ void ingress_init(struct daemon *d)
 	g->dir = xasprintf("%s/ingress", d->root);
 	g->nginx = find_nginx();
 	d->ingress = g;
+	g->sub = events_subscribe(&d->events, on_event, d);
 }
 
 void ingress_release(struct daemon *d)
@@ -98,6 +120,7 @@ void ingress_release(struct daemon *d)
 	struct dingress *g = d->ingress;
 	if (!g)
 		return;
+	events_unsubscribe(&d->events, g->sub);
 	event_free(g->timer);
 	free(g->dir);
 	free(g->nginx);
@@ -475,16 +498,4 @@ void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad
 		}
 	}
 #undef LINE
-}
-
-bool ingress_event_matters(const char *type)
-{
-	static const char *const types[] = {"config.loaded",	    "container.started",
-					    "container.exited",	    "container.removed",
-					    "container.health",	    "container.adopted",
-					    "container.restarting", "container.created"};
-	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
-		if (strcmp(type, types[i]) == 0)
-			return true;
-	return false;
 }

@@ -61,8 +61,6 @@ static void usage_error(const char *fmt, const char *arg)
 void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs)
 {
 	events_publish(&d->events, type, container, attrs);
-	if (ingress_event_matters(type))
-		ingress_trigger(d);
 }
 
 void daemon_track_child(struct daemon *d, pid_t pid)
