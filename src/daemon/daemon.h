@@ -534,6 +534,33 @@ void hooks_init(struct daemon *d);
 void hooks_sync(struct daemon *d);
 void hooks_release(struct daemon *d);
 
+/* image_jobs.c: images in the engine (see the file's comment) */
+/* A job's end: result (the caller's) is the image, or the export's summary; or err. */
+typedef void (*dimage_fn)(json_t *result, const struct clbsd_err *err, void *arg);
+/*
+ * The jobs run on a worker; each returns 0 when it started (fn comes once,
+ * later, on the loop) or an error, and then fn never comes.
+ */
+int dimage_import(struct daemon *d, const char *path, const char *name, dimage_fn fn, void *arg,
+		  struct clbsd_err *err);
+/* from_host: the request named host binaries (bins, taken, must then be non-empty). */
+int dimage_forge(struct daemon *d, const char *name, bool from_host, char **bins, dimage_fn fn,
+		 void *arg, struct clbsd_err *err);
+int dimage_load(struct daemon *d, const char *path, const char *name, dimage_fn fn, void *arg,
+		struct clbsd_err *err);
+int dimage_pull(struct daemon *d, const char *ref, const char *name, dimage_fn fn, void *arg,
+		struct clbsd_err *err);
+int dimage_export(struct daemon *d, const char *ref, const char *path, dimage_fn fn, void *arg,
+		  struct clbsd_err *err);
+/* Tag ref as name; *out is the image. */
+int dimage_tag(struct daemon *d, const char *ref, const char *name, json_t **out,
+	       struct clbsd_err *err);
+/* Remove the images without a name that nothing uses: {"removed", "reclaimed"}. */
+json_t *dimage_prune(struct daemon *d);
+int dimage_remove(struct daemon *d, const char *ref, bool force, struct clbsd_err *err);
+/* The in_use of the image store: a container uses the image, or an export reads it. */
+bool dimage_busy(const char *id, void *daemon);
+
 /* Remember a shim to reap when it exits; reap those that have. */
 void daemon_track_child(struct daemon *d, pid_t pid);
 void daemon_reap(struct daemon *d);
