@@ -1,6 +1,52 @@
-/* POST /v1/build: a Cblockfile build, its progress streamed (src/daemon/build_run.c). */
+/*
+ * POST /v1/build: a Cblockfile build (src/daemon/build_run.c), its progress
+ * streamed as a chunked reply through the engine's struct progress_sink.
+ */
 #include "api.h"
 #include "util/util.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdlib.h>
+
+struct build_reply {
+	struct evhttp_request *req; /* never used once gone */
+	bool gone;
+};
+
+static size_t reply_pending(void *ctx)
+{
+	struct build_reply *r = ctx;
+	return r->gone ? 0 : api_output_pending(r->req);
+}
+
+static void reply_write(void *ctx, const char *data, size_t n)
+{
+	struct build_reply *r = ctx;
+	if (r->gone)
+		return;
+	struct evbuffer *eb = evbuffer_new();
+	evbuffer_add(eb, data, n);
+	evhttp_send_reply_chunk(r->req, eb);
+	evbuffer_free(eb);
+}
+
+static void reply_end(void *ctx)
+{
+	struct build_reply *r = ctx;
+	if (!r->gone) {
+		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
+		evhttp_send_reply_end(r->req);
+	}
+	free(r);
+}
+
+static void on_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct build_reply *r = arg;
+	r->gone = true;
+	api_request_abandon(r->req);
+}
 
 void api_build(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
@@ -9,7 +55,18 @@ void api_build(struct daemon *d, struct evhttp_request *req, const struct api_ar
 		return;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (build_start(d, req, body, &err) < 0)
+	struct build_reply *r = xcalloc(1, sizeof(*r));
+	r->req = req;
+	const struct progress_sink sink = {reply_pending, reply_write, reply_end, r};
+	if (build_start(d, body, &sink, &err) < 0) {
+		free(r);
 		api_reply_err(req, &err);
+	} else {
+		/* Before the build's first line: those come from the loop, after this returns. */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				  "application/x-ndjson");
+		evhttp_send_reply_start(req, 200, "OK");
+		evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_closed, r);
+	}
 	json_decref(body);
 }

@@ -1,7 +1,8 @@
 /*
  * Image builds from a Cblockfile (docs/cblockfile.md, docs/images.md).
  *
- * POST /v1/build answers with newline-delimited JSON as the build goes:
+ * A build streams newline-delimited JSON to its client (POST /v1/build, through
+ * a struct progress_sink that api/build_route.c adapts to HTTP) as it goes:
  *   {"stage":N,"from":"forge"}                      a stage begins
  *   {"step":N,"of":M,"instruction":"RUN ...","status":"cached"|"running"|"config"}
  *   {"output":"..."}                                what a RUN prints
@@ -26,7 +27,6 @@
  * own cgroup below the daemon's parent. Its output streams to the client.
  */
 #include "daemon.h"
-#include "api/api.h"
 #include "conf/conf.h"
 #include "image/cblockfile.h"
 #include "image/oci.h"
@@ -36,9 +36,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -64,10 +62,10 @@ typedef void (*build_done_fn)(struct daemon *d, const struct image *img,
 
 struct build {
 	struct daemon *d;
-	struct evhttp_request *req; /* NULL: a build the reconciler asked for (logged) */
+	struct progress_sink sink; /* its client */
+	bool streamed;		   /* false: a build the reconciler asked for (logged) */
 	build_done_fn fn;
 	void *fn_arg;
-	bool gone;
 	pthread_mutex_t mu;
 	struct buf out; /* lines the worker produced, not yet sent */
 	size_t dropped; /* output lines dropped for a client that reads too slowly */
@@ -92,7 +90,7 @@ struct build {
 
 static void emit(struct build *b, json_t *j)
 {
-	if (!b->req) {
+	if (!b->streamed) {
 		/* No client: the steps go to the log (RUN output at debug level). */
 		const char *st = json_str(j, "status");
 		if (st && strcmp(st, "running") == 0)
@@ -108,7 +106,7 @@ static void emit(struct build *b, json_t *j)
 	json_decref(j);
 	pthread_mutex_lock(&b->mu);
 	/* A RUN that writes faster than the client reads loses lines, not our memory. */
-	if (output && b->out.len > API_STREAM_HIGH_WATER) {
+	if (output && b->out.len > PROGRESS_HIGH_WATER) {
 		b->dropped++;
 		pthread_mutex_unlock(&b->mu);
 		return;
@@ -129,7 +127,7 @@ static void emit(struct build *b, json_t *j)
 /* Hand the worker's lines to the client while it keeps up (all of them when final). */
 static void flush(struct build *b, bool final)
 {
-	if (!final && !b->gone && api_output_pending(b->req) > API_STREAM_HIGH_WATER) {
+	if (!final && b->sink.pending(b->sink.ctx) > PROGRESS_HIGH_WATER) {
 		struct timeval tv = {0, 50000};
 		event_add(b->flush_ev, &tv);
 		return;
@@ -140,26 +138,13 @@ static void flush(struct build *b, bool final)
 	pthread_mutex_unlock(&b->mu);
 	if (!data)
 		return;
-	if (!b->gone) {
-		struct evbuffer *eb = evbuffer_new();
-		evbuffer_add(eb, data, n);
-		evhttp_send_reply_chunk(b->req, eb);
-		evbuffer_free(eb);
-	}
+	b->sink.write(b->sink.ctx, data, n);
 	free(data);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
 	flush(arg, false);
-}
-
-static void on_closed(struct evhttp_connection *conn, void *arg)
-{
-	struct build *b = arg;
-	b->gone = true;
-	/* b->req stays as the mark that a client asked; never used once gone. */
-	api_request_abandon(b->req);
 }
 
 static void build_free(struct build *b)
@@ -803,7 +788,7 @@ static void build_done(void *arg)
 		log_error("build", NULL, "%s: %s", b->tag, b->err.msg);
 		daemon_event(d, "image.build_failed", NULL,
 			     json_pack("{s:s,s:s}", "name", b->tag, "error", b->err.msg));
-		if (b->req)
+		if (b->streamed)
 			emit(b, json_pack("{s:{s:s,s:s}}", "error", "code", "build_failed",
 					  "message", b->err.msg));
 	} else {
@@ -812,16 +797,12 @@ static void build_done(void *arg)
 			daemon_event(d, "image.built", NULL,
 				     json_pack("{s:s,s:s}", "name", b->tag, "id", img->id));
 		}
-		if (b->req)
+		if (b->streamed)
 			emit(b, json_pack("{s:o}", "image", image_to_json(&d->images, img)));
 	}
-	if (b->req) {
+	if (b->streamed) {
 		flush(b, true);
-		if (!b->gone) {
-			evhttp_connection_set_closecb(evhttp_request_get_connection(b->req), NULL,
-						      NULL);
-			evhttp_send_reply_end(b->req);
-		}
+		b->sink.end(b->sink.ctx);
 	}
 	if (b->fn)
 		b->fn(d, b->rc < 0 ? NULL : img, b->rc < 0 ? &b->err : NULL, b->fn_arg);
@@ -837,8 +818,8 @@ static char *const *base_env(const char *ref, void *ctx)
 	return img ? img->config.env : NULL;
 }
 
-static int build_begin(struct daemon *d, struct evhttp_request *req, json_t *body, build_done_fn fn,
-		       void *arg, struct clbsd_err *err)
+static int build_begin(struct daemon *d, const struct progress_sink *sink, json_t *body,
+		       build_done_fn fn, void *arg, struct clbsd_err *err)
 {
 	const char *context = json_str(body, "context");
 	const char *file = json_str(body, "file");
@@ -907,8 +888,11 @@ static int build_begin(struct daemon *d, struct evhttp_request *req, json_t *bod
 		config_copy(&br->cfg, &img->config);
 	}
 	pthread_mutex_init(&b->mu, NULL);
-	b->flush_ev = req ? event_new(d->base, -1, 0, on_flush, b) : NULL;
-	b->req = req;
+	b->flush_ev = sink ? event_new(d->base, -1, 0, on_flush, b) : NULL;
+	if (sink) {
+		b->sink = *sink;
+		b->streamed = true;
+	}
 	b->fn = fn;
 	b->fn_arg = arg;
 	b->context = xstrdup(context);
@@ -925,19 +909,14 @@ static int build_begin(struct daemon *d, struct evhttp_request *req, json_t *bod
 		build_free(b);
 		return -err->code;
 	}
-	if (req) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-				  "application/x-ndjson");
-		evhttp_send_reply_start(req, 200, "OK");
-		evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_closed, b);
-	}
 	work_submit(d, build_run, build_done, b);
 	return 0;
 }
 
-int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, struct clbsd_err *err)
+int build_start(struct daemon *d, json_t *body, const struct progress_sink *sink,
+		struct clbsd_err *err)
 {
-	return build_begin(d, req, body, NULL, NULL, err);
+	return build_begin(d, sink, body, NULL, NULL, err);
 }
 
 /* ---- images the configuration declares ---- */

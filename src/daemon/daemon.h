@@ -239,9 +239,30 @@ void pool_started(struct daemon *d);
 /* Shutdown: discard every entry and wait (briefly) for their shims. */
 void pool_release(struct daemon *d);
 
-/* build_run.c: POST /v1/build; answers the request itself once started (0), or fails before. */
-struct evhttp_request;
-int build_start(struct daemon *d, struct evhttp_request *req, json_t *body, struct clbsd_err *err);
+/*
+ * A stream of progress lines to a client (a build's newline-delimited JSON),
+ * written on the loop thread. api/ adapts it to a chunked HTTP reply; for a
+ * client that went away, write does nothing and pending says 0.
+ */
+struct progress_sink {
+	/* Bytes written that the client has not taken yet. */
+	size_t (*pending)(void *ctx);
+	void (*write)(void *ctx, const char *data, size_t n);
+	/* The last call: the stream is over and ctx is not used again. */
+	void (*end)(void *ctx);
+	void *ctx;
+};
+/* What a sink may hold for one slow reader before a build drops RUN output. */
+#define PROGRESS_HIGH_WATER (1 << 20)
+
+/*
+ * build_run.c: a build of body's {"context", "file", "tag", "args",
+ * "network", "no_cache"}. 0: started, its lines go to sink (sink->end when
+ * it is over; the caller begins its reply now); < 0: nothing started and
+ * sink is not used.
+ */
+int build_start(struct daemon *d, json_t *body, const struct progress_sink *sink,
+		struct clbsd_err *err);
 /* Build the configuration's (image NAME :build ...) and tag its :from images (each pass). */
 void images_sync(struct daemon *d);
 /* At start: kill the RUN containers and remove the steps a killed daemon's builds left. */
