@@ -30,7 +30,9 @@ PLATFORM := linux
 LIB_SRC    := $(wildcard src/util/*.c src/runtime/*.c src/runtime/$(PLATFORM)/*.c \
                 src/storage/*.c src/conf/*.c src/image/*.c src/core/*.c \
                 src/net/*.c src/net/$(PLATFORM)/*.c src/ingress/*.c)
+# The engine (src/daemon/) and the API on it; clbsdd's own main is apart.
 DAEMON_SRC := $(wildcard src/daemon/*.c src/api/*.c)
+CLBSDD_SRC := $(wildcard src/clbsdd/*.c)
 SHIM_SRC   := $(wildcard src/shim/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
@@ -75,7 +77,7 @@ $(LIB): $(call obj,$(LIB_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/clbsdd: $(call obj,$(DAEMON_SRC)) $(LIB)
+$(BUILD)/clbsdd: $(call obj,$(CLBSDD_SRC) $(DAEMON_SRC)) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
 
 # The shim is linked statically: one runs per container, and without the
@@ -137,14 +139,15 @@ asan:
 # The fuzzers: libFuzzer with ASan+UBSan, built by clang in build-fuzz/ by
 # one sub-make (several would rewrite the same archive at once).
 # fuzz_create drives the daemon's own container code, so it links the
-# daemon's objects (libclbsdd.a, all but main.c); the other targets need
+# daemon's objects (libclbsdd.a: src/daemon and src/api, without
+# src/clbsdd/main.c); the other targets need
 # only the library. `make fuzz-build` builds them, `make check` runs each
 # for a few seconds (tests/run.sh), `make fuzz` for FUZZ_TIME seconds each.
 FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 DAEMON_LIB  := $(BUILD)/libclbsdd.a
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
-$(DAEMON_LIB): $(call obj,$(filter-out src/daemon/main.c,$(DAEMON_SRC)))
+$(DAEMON_LIB): $(call obj,$(DAEMON_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(DAEMON_LIB) $(LIB)

@@ -3,6 +3,9 @@
  * the restart policy drive. Everything here runs on the one libevent loop
  * thread; blocking work goes to work_submit().
  *
+ * This folder is the engine: it has no main (src/clbsdd/main.c opens and
+ * runs it through daemon.c) and never includes api/, which calls it.
+ *
  * Invariants:
  * - A container's directory <root>/containers/<name>/ holds container.json
  *   (written atomically after every state change), runtime.json (the spec the
@@ -160,7 +163,6 @@ struct daemon {
 	struct events events;
 	struct container *ctrs;
 	int64_t started_ns;
-	struct event *sig_ev[4];
 	pid_t *reap; /* shims that are our children (we are their subreaper) */
 	size_t n_reap;
 	/* Declarative state (reconcile.c). */
@@ -178,7 +180,7 @@ struct daemon {
 	struct event *pass_timer;	       /* deferred trigger, backoff and periodic resync */
 	json_t *last_pass;		       /* summary of the last finished pass */
 	struct hooks_state *hooks;	       /* hook_run.c */
-	struct health_run *health_runs;	       /* health_probe.c: one per checked, running container */
+	struct health_run *health_runs; /* health_probe.c: one per checked, running container */
 	struct events_sub *health_sub;
 	struct conf_watch *watch; /* inotify on the configuration files */
 	bool conf_main_seen;	  /* the main file existed at the last good load */
@@ -582,11 +584,30 @@ int dimage_remove(struct daemon *d, const char *ref, bool force, struct clbsd_er
 /* The in_use of the image store: a container uses the image, or an export reads it. */
 bool dimage_busy(const char *id, void *daemon);
 
+/* daemon.c: the engine's life and its shared services */
+struct daemon_opts {
+	const char *root, *run, *socket, *config, *shim, *busybox, *cgroup_parent;
+};
+/* Settings only (paths made absolute, defaults filled); nothing is touched. */
+void daemon_init(struct daemon *d, const struct daemon_opts *o);
+/*
+ * Claim <root> and <run>, make the loop, open the runtime, storage and
+ * images, load the containers and networks. The API listens after this.
+ */
+int daemon_open(struct daemon *d, struct clbsd_err *err);
+/* With the API up: the shim pool (pool shims), adoption, the first pass. */
+void daemon_start(struct daemon *d, size_t pool);
+/* Run-loop hooks: read the configuration again (SIGHUP); end the loop. */
+void daemon_reload(struct daemon *d);
+void daemon_stop(struct daemon *d);
+/* After the loop and the API's close: release everything; containers keep running. */
+void daemon_close(struct daemon *d);
+
 /* Remember a shim to reap when it exits; reap those that have. */
 void daemon_track_child(struct daemon *d, pid_t pid);
 void daemon_reap(struct daemon *d);
 
-/* Publish an event. */
+/* Publish an event on the bus. */
 void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs);
 
 #endif

@@ -225,7 +225,7 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 			       "containers", (json_int_t)conf->ncontainers));
 	log_info("config", NULL, "generation %llu: %zu containers declared",
 		 (unsigned long long)d->conf_generation, conf->ncontainers);
-	/* The storage driver is chosen at start (main.c); say so when the file now differs. */
+	/* The storage driver is chosen at start (daemon.c); say so when the file now differs. */
 	bool zfs = conf->host.driver == CONF_STORAGE_ZFS;
 	if (zfs != (d->storage.pool != NULL) ||
 	    (zfs && strcmp(conf->host.root, d->storage.dataset) != 0))

@@ -1,8 +1,8 @@
 /*
  * libFuzzer target: the HTTP/JSON input of POST /v1/containers, through the
  * daemon's own validation and creation code (linked from the daemon's
- * objects, libclbsdd.a; daemon_event, which lives in main.c, is stubbed
- * here), on a throwaway root with one tiny image. Whatever is created is
+ * objects, libclbsdd.a, with its own event bus), on a throwaway root with
+ * one tiny image. Whatever is created is
  * destroyed again, so every input starts from the same state.
  */
 #include "daemon/daemon.h"
@@ -15,20 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* main.c's functions, which the daemon's objects call: no events, no shims. */
-void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs)
-{
-	json_decref(attrs);
-}
-
-void daemon_track_child(struct daemon *d, pid_t pid)
-{
-}
-
-void daemon_reap(struct daemon *d)
-{
-}
 
 static int no_destroy(const struct rt_spec *spec, struct clbsd_err *err)
 {
@@ -61,6 +47,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	d.cgroup_parent = "clbsd-fuzz";
 	d.rt = &rt;
 	/* Removal finishes on the loop after a worker thread, as in the daemon. */
+	/* The engine's own event bus, without a journal: events stay in its ring. */
+	events_init(&d.events, NULL);
 	if (evthread_use_pthreads() < 0 || !(d.base = event_base_new()))
 		abort();
 	atexit(remove_root);
