@@ -84,16 +84,48 @@ plist (:source :dest :readonly) or the config's (:bind SRC :path DEST :ro B)."
 
 ;;; Containers
 
+(defun fresh (c thunk)
+  "Run THUNK, a request answered with C's container, and install the
+answer in C's object; if an event changed the object while the request
+ran, read the container again until an answer is not older than the events."
+  (let* ((name (ctr-name c))
+         (generation (generation-of name))
+         (json (funcall thunk)))
+    (loop repeat 5
+          do (unless (hash-table-p json)
+               (return-from fresh json))
+             (let ((obj (install json generation)))
+               (when obj (return-from fresh obj)))
+             (setf generation (generation-of name)
+                   json (handler-case (request-once "GET" (ctr-path name) nil nil)
+                          (clbsd-error () (return-from fresh (gethash name *registry*))))))
+    (intern-container json)))
+
+(defmacro with-fresh ((c) &body request)
+  `(fresh ,c (lambda () ,@request)))
+
 (defun containers (&key (all t))
   "Every container (only running ones when ALL is NIL), as CONTAINER objects.
   (containers) => (#<CONTAINER web running 10.88.0.2> ...)"
-  (mapcar #'intern-container (call "GET" (query "/v1/containers" "all" all))))
+  (let* ((before (bt:with-lock-held (*objects-lock*)
+                   (loop for name being the hash-keys of *registry* using (hash-value c)
+                         collect (cons name (%generation c)))))
+         (answer (call "GET" (query "/v1/containers" "all" all))))
+    (if (listp answer)
+        (mapcar (lambda (json)
+                  (let ((name (gethash "name" json)))
+                    ;; A container an event changed meanwhile keeps the event's news.
+                    (or (install json (or (cdr (assoc name before :test #'equal)) 0))
+                        (gethash name *registry*)
+                        (intern-container json))))
+                answer)
+        answer)))
 
 (defun find-container (c &key wait-start)
   "The container named by C, fresh from the daemon (NOT-FOUND if none).
 WAIT-START waits for a start in progress to finish.
   (find-container \"web\")  (find-container 'web)"
-  (intern-container (call "GET" (query (ctr-path c) "wait_start" wait-start))))
+  (with-fresh (c) (call "GET" (query (ctr-path c) "wait_start" wait-start))))
 
 (defun refresh (c)
   "Read C again from the daemon (normally the event follower does it)."
@@ -118,21 +150,21 @@ start it too.
 
 (defun start-container (c)
   "Start C; returns it.  (start-container \"web\")"
-  (intern-container (call "POST" (ctr-path c "start"))))
+  (with-fresh (c) (call "POST" (ctr-path c "start"))))
 
 (defun stop-container (c &key timeout)
   "Stop C: SIGTERM, then SIGKILL after TIMEOUT seconds (default 10).
   (stop-container \"web\" :timeout 2)"
-  (intern-container (call "POST" (query (ctr-path c "stop") "t" timeout))))
+  (with-fresh (c) (call "POST" (query (ctr-path c "stop") "t" timeout))))
 
 (defun restart-container (c &key timeout)
   "Stop C (as STOP-CONTAINER) and start it again.  (restart-container \"web\")"
-  (intern-container (call "POST" (query (ctr-path c "restart") "t" timeout))))
+  (with-fresh (c) (call "POST" (query (ctr-path c "restart") "t" timeout))))
 
 (defun kill-container (c &key (signal "KILL"))
   "Send SIGNAL (a name like \"HUP\" or a number) to C's init.
   (kill-container \"web\" :signal \"HUP\")"
-  (intern-container (call "POST" (query (ctr-path c "kill") "signal" signal))))
+  (with-fresh (c) (call "POST" (query (ctr-path c "kill") "signal" signal))))
 
 (defun remove-container (c &key force volumes)
   "Remove C (FORCE kills a running one first; VOLUMES removes its named
@@ -146,8 +178,12 @@ volumes too).  Returns its name.  (remove-container \"web\" :force t)"
 
 (defun wait-container (c &key removed)
   "Wait until C is not running (or, with REMOVED, gone); returns its exit
-code and the daemon's answer as a plist.  (wait-container \"job\") => 0, (...)"
+code and the daemon's answer as a plist, and C's object is fresh.  (wait-container \"job\") => 0, (...)"
   (let ((answer (call "POST" (query (ctr-path c "wait") "condition" (and removed "removed")))))
+    ;; The container's object shows the exit too, follower or not.
+    (unless (or removed (not (hash-table-p answer)))
+      (handler-case (with-fresh (c) (request-once "GET" (ctr-path c) nil nil))
+        (clbsd-error () nil)))
     (values (jget answer "exit_code") (plistify answer))))
 
 (defun exec-in (c command &key env workdir user)
@@ -260,7 +296,7 @@ FOLLOW is NIL).  Close it when done.
 (defun rollback (c label &key force timeout)
   "Roll C back to snapshot LABEL (stopped first and started again when it
 ran; FORCE also when newer snapshots exist).  (rollback \"db\" \"before-upgrade\")"
-  (intern-container (call "POST" (query (ctr-path c "rollback") "label" label
+  (with-fresh (c) (call "POST" (query (ctr-path c "rollback") "label" label
                                         "force" force "t" timeout))))
 
 (defun clone-container (c new-name &key label)
@@ -284,7 +320,7 @@ daemon's host).  Returns (:name :path :stream-bytes ...).
 
 (defun undo-container (c)
   "Bring back the container set aside at C's last recreate."
-  (intern-container (call "POST" (ctr-path c "undo"))))
+  (with-fresh (c) (call "POST" (ctr-path c "undo"))))
 
 (defparameter *live-keys*
   '((:domain "domain") (:port "port") (:health "health") (:state "state")

@@ -40,6 +40,9 @@ values; pairs whose value is :OMIT are left out."
          (err (jget parsed "error"))
          (code (or (jget err "code") (format nil "http_~d" status)))
          (message (or (jget err "message")
+                      (and (member status '(405 501))
+                           (format nil "this clbsdd does not implement ~a (it predates that ~
+                                        route: upgrade the daemon)" request))
                       (let ((b (string-trim '(#\Space #\Newline #\Return) (or body ""))))
                         (if (plusp (length b)) b (format nil "HTTP status ~d" status))))))
     (error (error-class code status) :code code :message message :status status

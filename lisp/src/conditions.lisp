@@ -38,6 +38,8 @@
   (:documentation "503: a part of the host the request needs is missing."))
 (define-condition daemon-timeout (clbsd-error) ()
   (:documentation "504: an operation took too long."))
+(define-condition unsupported-request (clbsd-error) ()
+  (:documentation "405 or 501: this daemon has no such route (an older clbsdd)."))
 (define-condition unsupported-key (invalid-argument) ()
   (:documentation "A key the Lisp side cannot send to the daemon (yet), found before sending."))
 
@@ -48,8 +50,9 @@
 
 (defun status-class (status)
   (case status
-    (400 'invalid-argument) (403 'forbidden) (404 'not-found) (405 'not-found)
-    (409 'conflict) (413 'too-large) (500 'internal-failure) (503 'unavailable)
+    (400 'invalid-argument) (403 'forbidden) (404 'not-found) (405 'unsupported-request)
+    (409 'conflict) (413 'too-large) (500 'internal-failure) (501 'unsupported-request)
+    (503 'unavailable)
     (504 'daemon-timeout) (t 'clbsd-error)))
 
 (defun error-class (code status)

@@ -14,7 +14,9 @@
    (json :initarg :json :initform (make-hash-table :test #'equal) :accessor %json
          :documentation "The daemon's last answer for it, never mutated.")
    (removed :initform nil :accessor removed-p
-            :documentation "True once the daemon reported it removed."))
+            :documentation "True once the daemon reported it removed.")
+   (generation :initform 0 :accessor %generation
+               :documentation "Bumped at every change of JSON (see INSTALL)."))
   (:documentation "A container of the daemon (native now, Docker later), kept fresh from events."))
 
 (defvar *registry* (make-hash-table :test #'equal :synchronized t)
@@ -31,24 +33,53 @@
   (and (stringp string) (plusp (length string))
        (intern (substitute #\- #\_ (string-upcase string)) :keyword)))
 
+;;; Answers and events race: a GET answered while a container exits may
+;;; arrive after the exit event was applied.  Every change of an object
+;;; bumps its generation; an answer is installed only when the generation
+;;; is the one seen before its request was sent (INSTALL), else the caller
+;;; reads the container again (FRESH, in api.lisp).
+
+(defvar *objects-lock* (bt:make-lock "clbsd containers"))
+
+(defun generation-of (name)
+  "NAME's object's generation (0 when there is no object)."
+  (let ((c (gethash name *registry*)))
+    (if c (%generation c) 0)))
+
+(defun install (json generation)
+  "Install JSON in its container's object if the object is still at
+GENERATION; returns the object, or NIL when an event changed it meanwhile."
+  (bt:with-lock-held (*objects-lock*)
+    (let* ((name (gethash "name" json))
+           (c (or (gethash name *registry*)
+                  (setf (gethash name *registry*) (make-instance 'container :name name)))))
+      (when (= (%generation c) generation)
+        (setf (%json c) json (removed-p c) nil)
+        (incf (%generation c))
+        c))))
+
 (defun intern-container (json)
   "The registry's object for JSON's name, its snapshot replaced by JSON.
 Anything but a JSON object (a USE-VALUE restart's value) is returned as is."
   (unless (hash-table-p json)
     (return-from intern-container json))
-  (let* ((name (gethash "name" json))
-         (c (or (gethash name *registry*)
-                (setf (gethash name *registry*) (make-instance 'container :name name)))))
-    (setf (%json c) json (removed-p c) nil)
-    c))
+  (bt:with-lock-held (*objects-lock*)
+    (let* ((name (gethash "name" json))
+           (c (or (gethash name *registry*)
+                  (setf (gethash name *registry*) (make-instance 'container :name name)))))
+      (setf (%json c) json (removed-p c) nil)
+      (incf (%generation c))
+      c)))
 
 (defun amend (c &rest plist)
   "Replace C's snapshot by a copy with PLIST's string keys set."
-  (let ((new (make-hash-table :test #'equal)))
-    (maphash (lambda (k v) (setf (gethash k new) v)) (%json c))
-    (loop for (k v) on plist by #'cddr do (setf (gethash k new) v))
-    (setf (%json c) new)
-    c))
+  (bt:with-lock-held (*objects-lock*)
+    (let ((new (make-hash-table :test #'equal)))
+      (maphash (lambda (k v) (setf (gethash k new) v)) (%json c))
+      (loop for (k v) on plist by #'cddr do (setf (gethash k new) v))
+      (setf (%json c) new)
+      (incf (%generation c))
+      c)))
 
 (defmethod print-object ((c container) stream)
   (print-unreadable-object (c stream :type t)

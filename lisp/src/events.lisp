@@ -183,7 +183,7 @@ that name.  Returns the callback, for OFF.
                              (make-instance 'container :name name)))))
        (when (and c (member (event-type item) *refresh-types* :test #'string=))
          (handler-case
-             (intern-container (request-once "GET" (ctr-path name) nil nil))
+             (fresh name (lambda () (request-once "GET" (ctr-path name) nil nil)))
            (error () nil)))
        (run-callbacks c item)))))
 

@@ -30,7 +30,8 @@ event callbacks run on one worker thread per container; timers; live declaration
    ;; conditions
    #:clbsd-error #:error-code #:error-message #:error-status #:error-request
    #:invalid-argument #:forbidden #:not-found #:conflict #:internal-failure
-   #:unavailable #:daemon-timeout #:too-large #:unsupported-key #:retry
+   #:unavailable #:daemon-timeout #:too-large #:unsupported-key #:unsupported-request
+   #:retry
    ;; containers: the object and its readers
    #:container #:name #:id #:image #:image-id #:state #:running-p #:pid #:exit-code
    #:exit-signal #:oom-killed-p #:created-at #:started-at #:finished-at #:restart-count
