@@ -46,7 +46,7 @@ UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC := $(wildcard tests/tools/*_tool.c)
 TOOLS   := $(patsubst tests/tools/%_tool.c,$(BUILD)/tools/%-tool,$(TOOL_SRC))
 
-.PHONY: all deps check demo demo-stop asan fuzz fuzz-build fuzz-bins clean install bench lint
+.PHONY: all deps check demo demo-stop asan fuzz fuzz-build fuzz-bins clean install bench lint lisp install-lisp
 # Small static programs the tests run inside busybox containers: the network
 # tests' echo server and the attacks of tests/security/ (what busybox cannot
 # do: io_uring_setup, AF_VSOCK, pidfd_getfd, /proc/PID/mem, ...). They are
@@ -113,12 +113,14 @@ deps:
 
 check: deps
 	$(MAKE) all
+	$(MAKE) lisp
 	$(MAKE) fuzz-build
 	BUILD=$(BUILD) tests/run.sh
 
 demo:
 	scripts/deps.sh demo
 	$(MAKE) all
+	$(MAKE) lisp
 	scripts/demo.sh
 
 demo-stop:
@@ -174,6 +176,20 @@ install: $(BINS)
 	install -m 755 $(BUILD)/clbsd $(DESTDIR)$(PREFIX)/bin/clbsd
 	install -m 755 $(BUILD)/clbsdd $(DESTDIR)$(PREFIX)/sbin/clbsdd
 	install -m 755 $(BUILD)/clbsd-shim $(DESTDIR)$(PREFIX)/libexec/clbsd/clbsd-shim
+
+# The Lisp control plane (docs/lisp.md) as one executable SBCL core holding
+# the clbsd system and Swank: it starts without compiling anything. Needs
+# sbcl (scripts/deps.sh demo); lisp/clbsd-lisp runs the same from source.
+LISP_SRC := lisp/clbsd.asd lisp/build-core $(wildcard lisp/src/*.lisp)
+lisp: $(BUILD)/clbsd-lisp
+
+$(BUILD)/clbsd-lisp: $(LISP_SRC)
+	@mkdir -p $(BUILD)
+	lisp/build-core $@
+
+install-lisp: $(BUILD)/clbsd-lisp
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/clbsd-lisp $(DESTDIR)$(PREFIX)/bin/clbsd-lisp
 
 clean:
 	rm -rf build build-asan build-fuzz
