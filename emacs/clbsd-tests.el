@@ -279,22 +279,72 @@
         (should (string-match-p "\\[\\[clbsd:stop:here/alpha\\]" text))
         (should (string-match-p "^| error | gone: cannot connect" text))))))
 
+(defvar slime-net-processes)
+(declare-function slime-connected-p "ext:slime" ())
+(declare-function slime-lisp-package "ext:slime" (&optional connection))
+(declare-function slime-output-buffer "ext:slime-repl" (&optional noprompt))
+(declare-function slime-repl-return "ext:slime-repl" (&optional end-of-input))
+(declare-function slime-disconnect-all "ext:slime" ())
+
+(ert-deftest clbsd-repl-connects ()
+  "The REPL command starts the control plane, lands in CLBSD-USER, runs (containers)."
+  (skip-unless (and (getenv "CLBSD_LISP") (executable-find "sbcl")
+                    (require 'slime nil t)))
+  (let* ((port (clbsd--free-port))
+         (clbsd-hosts `(("here" :socket ,clbsd-socket :swank-port ,port
+                         :swank-start (,(getenv "CLBSD_LISP") "--socket" ,clbsd-socket
+                                       "--swank-port" ,(number-to-string port)))))
+         (proc-name "clbsd-control-plane-here"))
+    (unwind-protect
+        (progn
+          (clbsd-repl)
+          (should (clbsd-tests--wait
+                   (lambda () (and (slime-connected-p)
+                                   (equal (slime-lisp-package) "CLBSD-USER")))
+                   30))
+          (with-current-buffer (slime-output-buffer)
+            (goto-char (point-max))
+            (insert "(containers)")
+            (slime-repl-return)
+            (should (clbsd-tests--wait
+                     (lambda () (string-match-p "#<CONTAINER alpha" (buffer-string)))
+                     20)))
+          ;; Again: no second connection, the REPL is shown.
+          (switch-to-buffer "*scratch*")
+          (clbsd-repl)
+          (should (= 1 (length slime-net-processes)))
+          (should (eq (window-buffer (selected-window)) (slime-output-buffer))))
+      (when (fboundp 'slime-disconnect-all) (slime-disconnect-all))
+      (when (get-process proc-name) (delete-process proc-name)))))
+
+(ert-deftest clbsd-repl-explains-missing-control-plane ()
+  "With nothing on the Swank port and no way to start it, clbsd-repl says so."
+  (skip-unless (require 'slime nil t))
+  (let ((clbsd-hosts `(("none" :socket ,clbsd-socket :swank-port ,(clbsd--free-port)))))
+    (should (string-match-p "No Swank server on port [0-9]+ for host none"
+                            (cadr (should-error (clbsd-repl) :type 'user-error))))))
+
 (defun clbsd-tests-run ()
   "Run every test; print one ok or FAIL line each and a summary; exit."
   (let ((passed 0) (failed 0))
     (dolist (test (ert-select-tests (or (getenv "CLBSD_TESTS") t) t))
       (let* ((name (ert-test-name test))
              (result (ert-run-test test)))
-        (if (ert-test-passed-p result)
-            (progn (setq passed (1+ passed))
-                   (princ (format "ok emacs.%s\n" name)))
+        (cond
+         ((ert-test-passed-p result)
+          (setq passed (1+ passed))
+          (princ (format "ok emacs.%s\n" name)))
+         ((ert-test-skipped-p result)
+          (princ (format "skip emacs.%s: %S\n" name
+                         (ert-test-result-with-condition-condition result))))
+         (t
           (setq failed (1+ failed))
           (princ (format "FAIL emacs.%s: %s\n" name
                          (replace-regexp-in-string
                           "\n" " "
                           (let ((c (and (ert-test-result-with-condition-p result)
                                         (ert-test-result-with-condition-condition result))))
-                            (if c (format "%S" c) "did not pass"))))))))
+                            (if c (format "%S" c) "did not pass")))))))))
     (princ (format "%d passed, %d failed\n" passed failed))
     (kill-emacs (if (zerop failed) 0 1))))
 

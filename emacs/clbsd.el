@@ -89,9 +89,11 @@ PLIST keys:
   :ssh DEST         reach the host through ssh (user@host); :socket is
                     then the path on that host (default the usual one)
   :swank-port PORT  the port of the control plane's Swank server there
-  :swank-start CMD  a shell command run on the host (through ssh when
-                    remote) to start the control plane when Swank does
-                    not answer
+  :swank-start CMD  how to start the control plane when Swank does not
+                    answer: a list (program and arguments) or a string
+                    (a shell command), run on the host (through ssh
+                    when remote), e.g. (\"clbsd-lisp\" \"--swank-port\"
+                    \"4005\")
 With no hosts configured there is one, \"local\", on `clbsd-socket'."
   :type '(alist :key-type string :value-type plist))
 
@@ -126,6 +128,11 @@ With no hosts configured there is one, \"local\", on `clbsd-socket'."
 (defcustom clbsd-repl-package "CLBSD-USER"
   "The package the REPL lands in."
   :type 'string)
+
+(defcustom clbsd-repl-start-timeout 120
+  "Seconds to wait for a control plane started by `clbsd-repl'.
+Its first start compiles the Lisp library."
+  :type 'number)
 
 (defcustom clbsd-containers-columns
   '(name state health image address ports domain uptime cpu memory actions)
@@ -1794,14 +1801,19 @@ container running."
   (let ((cmd (plist-get (cdr host) :swank-start))
         (remote (clbsd--host-remote host)))
     (when cmd
-      (let ((proc (if remote
-                      (start-process "clbsd-control-plane" " *clbsd control plane*"
-                                     clbsd-ssh-program "-n" remote cmd)
-                    (start-process-shell-command "clbsd-control-plane"
-                                                 " *clbsd control plane*" cmd)))
-            (deadline (+ (float-time) 60)))
+      (message "clbsd: starting the control plane of %s..." (car host))
+      (let* ((name (format "clbsd-control-plane-%s" (car host)))
+             (buf (format " *clbsd control plane: %s*" (car host)))
+             (proc (cond (remote
+                          (start-process name buf clbsd-ssh-program "-n" remote
+                                         (if (stringp cmd) cmd
+                                           (mapconcat #'shell-quote-argument cmd " "))))
+                         ((stringp cmd) (start-process-shell-command name buf cmd))
+                         (t (apply #'start-process name buf cmd))))
+             (deadline (+ (float-time) clbsd-repl-start-timeout)))
         (set-process-query-on-exit-flag proc nil)
-        (while (and (not (clbsd--port-open-p port)) (< (float-time) deadline))
+        (while (and (process-live-p proc) (not (clbsd--port-open-p port))
+                    (< (float-time) deadline))
           (accept-process-output nil 0.2))))))
 
 (defun clbsd--slime-connection (port)
@@ -1835,7 +1847,8 @@ plane's library loaded.  When already connected, switch to that REPL."
       (let ((hook nil))
         (setq hook (lambda ()
                      (remove-hook 'slime-connected-hook hook)
-                     (slime-repl-set-package clbsd-repl-package)))
+                     (slime-repl-set-package clbsd-repl-package)
+                     (slime-switch-to-output-buffer)))
         (add-hook 'slime-connected-hook hook 90)
         (slime-connect "127.0.0.1" port)))))
 

@@ -21,8 +21,14 @@ clbsd run -d --name beta forge sleep 100000 >/dev/null
 clbsd create --name gamma forge sleep 100000 >/dev/null
 wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK ps | grep -q alpha" || fail setup "alpha did not start"
 
+# clbsd-repl's test starts the Lisp control plane itself (lisp/clbsd-lisp)
+# and connects Debian's SLIME to it.
+export CLBSD_LISP="$TOP/lisp/clbsd-lisp"
+slime_dir=
+for d in /usr/share/emacs/site-lisp/elpa/slime-*; do [ -d "$d" ] && slime_dir=$d; done
+
 # One "ok emacs.NAME" or "FAIL emacs.NAME: why" per ERT test.
-emacs --batch -Q -L "$TOP/emacs" -l "$TOP/emacs/clbsd-tests.el" \
+emacs --batch -Q ${slime_dir:+-L "$slime_dir"} -L "$TOP/emacs" -l "$TOP/emacs/clbsd-tests.el" \
 	--eval '(setq clbsd-confirm nil)' -f clbsd-tests-run >"$TMP/ert.out" 2>"$TMP/ert.log"
 rc=$?
 cat "$TMP/ert.out"
