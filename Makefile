@@ -168,7 +168,7 @@ bench: all
 	bench/ingress
 
 lint:
-	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh tests/emacs/*.sh bench/start-latency bench/reconcile bench/storage bench/ingress .ci/run
+	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh tests/emacs/*.sh bench/emacs bench/start-latency bench/reconcile bench/storage bench/ingress .ci/run
 	scripts/emacs-lint.sh
 
 install: $(BINS)

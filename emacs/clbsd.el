@@ -285,53 +285,66 @@ Return (STATUS BODY-START CONTENT-LENGTH) or nil while it is incomplete."
 
 (defun clbsd--error-message (status start end)
   "The message of an error answer with STATUS whose body is START..END."
-  (let ((body (condition-case nil
-                  (progn (decode-coding-region start end 'utf-8)
-                         (clbsd--json-read start (point-max)))
-                (error nil))))
+  (let ((body (condition-case nil (clbsd--json-read start end) (error nil))))
     (or (alist-get 'message (alist-get 'error body))
         (format "HTTP %d" status))))
+
+(defun clbsd--await (proc what)
+  "Read PROC's whole answer into the current buffer; return its head.
+The head is as `clbsd--parse-head' returns it, or nil when the
+connection closed before one came.  WHAT names the request in errors."
+  (let ((deadline (+ (float-time) clbsd-timeout))
+        (read-process-output-max (* 1024 1024))
+        head)
+    (while (and (not (and (or head (setq head (clbsd--parse-head)))
+                          (nth 2 head)
+                          (>= (- (point-max) (nth 1 head)) (nth 2 head))))
+                (process-live-p proc))
+      (when (> (float-time) deadline)
+        (signal 'clbsd-error (list (format "%s: no answer in %s s" what clbsd-timeout))))
+      (accept-process-output proc 0.05 nil t))
+    (or head (clbsd--parse-head))))
+
+(defun clbsd--request-start (method path &optional body host)
+  "Send METHOD PATH with JSON BODY to HOST's daemon without waiting.
+Return a handle for `clbsd--request-finish', which must be called (it
+frees the connection).  Several requests can be in flight at once."
+  (let* ((host (or host (clbsd--host)))
+         (buf (generate-new-buffer " *clbsd-request*" t)))
+    (with-current-buffer buf (set-buffer-multibyte nil))
+    (condition-case err
+        (let ((proc (clbsd--open host buf)))
+          (process-send-string proc (clbsd--request-text method path body))
+          (list proc buf (format "%s %s" method path)))
+      (error (kill-buffer buf) (signal (car err) (cdr err))))))
+
+(defun clbsd--request-finish (handle)
+  "Wait for the answer of HANDLE from `clbsd--request-start'; parse it."
+  (pcase-let ((`(,proc ,buf ,what) handle))
+    (unwind-protect
+        (with-current-buffer buf
+          (let ((head (clbsd--await proc what)))
+            (unless head
+              (signal 'clbsd-error
+                      (list (format "%s: the daemon closed the connection" what))))
+            (let* ((status (nth 0 head))
+                   (start (nth 1 head))
+                   (end (min (point-max)
+                             (if (nth 2 head) (+ start (nth 2 head)) (point-max)))))
+              (when (>= status 300)
+                (signal 'clbsd-error (list (clbsd--error-message status start end))))
+              ;; The buffer stays unibyte: json-parse-buffer reads its
+              ;; bytes as UTF-8, which spares a copy of a large answer.
+              (clbsd--json-read start end))))
+      (when (process-live-p proc) (delete-process proc))
+      (kill-buffer buf))))
 
 (defun clbsd-request (method path &optional body host)
   "Send METHOD PATH with JSON BODY to HOST's daemon; return the parsed answer.
 HOST is an entry of `clbsd-hosts' (nil: the current host).  Objects
 come back as alists, arrays as lists, null and false as nil.  A
 failure signals `clbsd-error' with the daemon's message."
-  (let* ((host (or host (clbsd--host)))
-         (buf (generate-new-buffer " *clbsd-request*" t))
-         (proc nil))
-    (unwind-protect
-        (with-current-buffer buf
-          (set-buffer-multibyte nil)
-          (setq proc (clbsd--open host buf))
-          (process-send-string proc (clbsd--request-text method path body))
-          (let ((deadline (+ (float-time) clbsd-timeout))
-                head)
-            (while (and (not (and (setq head (clbsd--parse-head))
-                                  (nth 2 head)
-                                  (>= (- (point-max) (nth 1 head)) (nth 2 head))))
-                        (process-live-p proc))
-              (when (> (float-time) deadline)
-                (signal 'clbsd-error
-                        (list (format "%s %s: no answer in %s s" method path
-                                      clbsd-timeout))))
-              (accept-process-output proc 0.05 nil t))
-            (setq head (clbsd--parse-head))
-            (unless head
-              (signal 'clbsd-error
-                      (list (format "%s %s: the daemon closed the connection"
-                                    method path))))
-            (let* ((status (nth 0 head))
-                   (start (nth 1 head))
-                   (end (if (nth 2 head) (+ start (nth 2 head)) (point-max))))
-              (when (>= status 300)
-                (signal 'clbsd-error
-                        (list (clbsd--error-message status start (min end (point-max))))))
-              (set-buffer-multibyte t)
-              (decode-coding-region start (min end (point-max)) 'utf-8)
-              (clbsd--json-read start (point-max)))))
-      (when (and proc (process-live-p proc)) (delete-process proc))
-      (kill-buffer buf))))
+  (clbsd--request-finish (clbsd--request-start method path body host)))
 
 (defun clbsd--stream (path host on-line &optional on-end)
   "Stream GET PATH from HOST, calling ON-LINE with each line as a string.
@@ -413,13 +426,15 @@ Return the process; delete it to stop."
 
 (defun clbsd--time (s)
   "The time of the RFC 3339 UTC string S, or nil."
-  (when (and (stringp s)
-             (string-match "\\`\\([0-9]+\\)-\\([0-9]+\\)-\\([0-9]+\\)T\\([0-9]+\\):\\([0-9]+\\):\\([0-9]+\\)\\(\\.[0-9]+\\)?" s))
-    (let ((n (lambda (i) (string-to-number (match-string i s)))))
-      (+ (float-time (encode-time (list (funcall n 6) (funcall n 5) (funcall n 4)
-                                        (funcall n 3) (funcall n 2) (funcall n 1)
+  ;; Fixed offsets, not a regexp: the dashboard parses two per row.
+  (when (and (stringp s) (>= (length s) 19) (eq (aref s 10) ?T))
+    (let ((n (lambda (from to) (string-to-number (substring s from to)))))
+      (+ (float-time (encode-time (list (funcall n 17 19) (funcall n 14 16) (funcall n 11 13)
+                                        (funcall n 8 10) (funcall n 5 7) (funcall n 0 4)
                                         nil nil t)))
-         (if (match-beginning 7) (string-to-number (match-string 7 s)) 0)))))
+         (if (and (> (length s) 20) (eq (aref s 19) ?.))
+             (string-to-number (substring s 19 (1- (length s))))
+           0)))))
 
 (defun clbsd--duration (secs)
   "SECS as a short duration (45s, 3m, 2h, 5d)."
@@ -440,10 +455,13 @@ Return the process; delete it to stop."
 (defvar clbsd--cpu-samples (make-hash-table :test 'equal)
   "Last CPU sample per (SOCKET . NAME): (CPU-NS . TIME).")
 
-(defun clbsd--stats (host)
-  "A hash table of container name to stats for HOST's running containers."
+(defun clbsd--stats (host &optional handle)
+  "A hash table of container name to stats for HOST's running containers.
+HANDLE is a request for them already sent with `clbsd--request-start'."
   (let ((table (make-hash-table :test 'equal)))
-    (dolist (s (clbsd-request "GET" "/v1/stats" nil host))
+    (dolist (s (if handle
+                   (clbsd--request-finish handle)
+                 (clbsd-request "GET" "/v1/stats" nil host)))
       (puthash (alist-get 'name s) s table))
     table))
 
@@ -567,7 +585,10 @@ machine; nil otherwise."
 
 (defun clbsd--org-cell (s)
   "S made safe for an Org table cell."
-  (replace-regexp-in-string "|" "¦" (replace-regexp-in-string "\n" " " (or s "") t t) t t))
+  (cond ((null s) "")
+        ((string-match-p "[|\n]" s)
+         (replace-regexp-in-string "|" "¦" (replace-regexp-in-string "\n" " " s t t) t t))
+        (t s)))
 
 (defun clbsd--link (action target label)
   "An Org link running ACTION on TARGET, shown as LABEL."
@@ -579,9 +600,10 @@ LAST-WIDTHS, when given, is a list of the visible widths of each row's
 last cell (links show only their description)."
   (let* ((ncol (length header))
          (widths (make-vector ncol 0))
+         (last-widths (and last-widths (vconcat last-widths)))
          (visible (lambda (i row k)
                     (if (and last-widths (= i (1- ncol)) k)
-                        (nth k last-widths)
+                        (aref last-widths k)
                       (string-width (nth i row))))))
     (dotimes (i ncol) (aset widths i (string-width (nth i header))))
     (let ((k 0))
@@ -598,13 +620,16 @@ last cell (links show only their description)."
                             parts)
                       (setq i (1+ i)))
                     (concat "| " (mapconcat #'identity (nreverse parts) " | ") " |")))))
-      (insert (funcall line header nil) "\n|"
-              (mapconcat (lambda (w) (make-string (+ w 2) ?-)) widths "+")
-              "|")
-      (let ((k 0))
-        (dolist (row rows)
-          (insert "\n" (funcall line row k))
-          (setq k (1+ k)))))))
+      ;; One insertion: Org's change hooks cost per call, not per byte.
+      (let ((k -1))
+        (insert (mapconcat #'identity
+                           (cons (concat (funcall line header nil) "\n|"
+                                         (mapconcat (lambda (w) (make-string (+ w 2) ?-))
+                                                    widths "+")
+                                         "|")
+                                 (mapcar (lambda (row) (funcall line row (setq k (1+ k))))
+                                         rows))
+                           "\n"))))))
 
 (defun clbsd--error-row (err)
   "Insert a one-row table saying what ERR was."
@@ -665,7 +690,8 @@ Parameters: :columns (list or string of column names, see
 :match (a regexp on names), :state (a state or list of them), :socket
 \(another daemon's socket), :host (a host of `clbsd-hosts', or all)."
   (clbsd--safely
-    (let* ((hosts (clbsd--block-hosts params))
+    (let* ((gc-cons-threshold (max gc-cons-threshold (* 64 1024 1024)))
+           (hosts (clbsd--block-hosts params))
            (multi (cdr hosts))
            (columns (or (clbsd--param-list (plist-get params :columns))
                         clbsd-containers-columns))
@@ -676,11 +702,16 @@ Parameters: :columns (list or string of column names, see
            rows widths errors)
       (dolist (host hosts)
         (condition-case err
-            (let* ((cs (clbsd--filter (clbsd--containers host all) params))
+            (let* ((stats-req (and (cl-intersection '(cpu memory pids) columns)
+                                   (clbsd--request-start "GET" "/v1/stats" nil host)))
+                   ;; The stats are read by the daemon while Emacs parses
+                   ;; the container list.
+                   (cs (condition-case err
+                           (clbsd--filter (clbsd--containers host all) params)
+                         (error (when stats-req (clbsd--request-finish stats-req))
+                                (signal (car err) (cdr err)))))
                    (ctx (list :host host :host-name (car host) :now now
-                              :stats (and (cl-intersection '(cpu memory pids) columns)
-                                          (cl-some #'clbsd--running-p cs)
-                                          (clbsd--stats host))
+                              :stats (and stats-req (clbsd--stats host stats-req))
                               :declared (and (memq 'domain columns)
                                              (clbsd--declared host)))))
               (dolist (c cs)
@@ -741,13 +772,7 @@ Parameters: :columns (list or string of column names, see
           (set-buffer-multibyte nil)
           (setq proc (clbsd--open host buf))
           (process-send-string proc (clbsd--request-text "GET" path nil))
-          (let ((deadline (+ (float-time) clbsd-timeout)) head)
-            (while (and (not (and (setq head (clbsd--parse-head))
-                                  (nth 2 head)
-                                  (>= (- (point-max) (nth 1 head)) (nth 2 head))))
-                        (process-live-p proc)
-                        (< (float-time) deadline))
-              (accept-process-output proc 0.05 nil t))
+          (let ((head (clbsd--await proc (concat "GET " path))))
             (unless head
               (signal 'clbsd-error (list (format "GET %s: no answer" path))))
             (when (>= (nth 0 head) 300)

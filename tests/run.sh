@@ -75,7 +75,7 @@ lint() {
 		echo "skip lint.shellcheck: shellcheck is not installed"
 		return 0
 	fi
-	if shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh tests/emacs/*.sh bench/start-latency bench/reconcile bench/storage bench/network bench/ingress bench/build .ci/run tests/lisp/*.sh lisp/clbsd-lisp lisp/build-core bench/lisp; then
+	if shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh tests/emacs/*.sh bench/emacs bench/start-latency bench/reconcile bench/storage bench/network bench/ingress bench/build .ci/run tests/lisp/*.sh lisp/clbsd-lisp lisp/build-core bench/lisp; then
 		echo "ok lint.shellcheck"
 	else
 		echo "FAIL lint.shellcheck: see the findings above"
