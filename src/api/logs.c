@@ -1,7 +1,9 @@
 /*
  * GET /v1/containers/{name}/logs: the shim's CRI-format log files, oldest
- * rotation first, optionally only the last N lines or those since a time,
- * optionally followed until the container stops. Only whole lines are sent.
+ * rotation first, optionally only the last N lines, those since a time
+ * and those before a time (tail first, then the times, as docker does),
+ * optionally followed until the container stops or the until time passes.
+ * Only whole lines are sent.
  */
 #include "api.h"
 #include "util/util.h"
@@ -40,7 +42,8 @@ struct logstream {
 	struct evhttp_connection *conn;
 	char *name;
 	char *path;
-	char *since;
+	char *since, *until; /* RFC 3339 with nanoseconds, as the lines start, or NULL */
+	int64_t until_ns;
 	struct logsrc src[LOG_FILES_MAX + 1]; /* oldest first; the last is the current file */
 	size_t nsrc, cur;
 	bool follow;
@@ -61,10 +64,30 @@ static void ls_free(struct logstream *ls)
 	free(ls->name);
 	free(ls->path);
 	free(ls->since);
+	free(ls->until);
 	free(ls);
 }
 
-/* Send the whole lines of data (filtered by since) as one chunk. */
+/*
+ * Whether a line is inside since..until. Its time (RFC 3339 with nanoseconds,
+ * the same width as the bounds) compares as text.
+ */
+static bool in_window(const struct logstream *ls, const char *line, size_t len)
+{
+	if (ls->since) {
+		size_t sl = strlen(ls->since);
+		if (len <= sl || strncmp(line, ls->since, sl) < 0)
+			return false;
+	}
+	if (ls->until) {
+		size_t ul = strlen(ls->until);
+		if (len <= ul || strncmp(line, ls->until, ul) >= 0)
+			return false;
+	}
+	return true;
+}
+
+/* Send the whole lines of data (filtered by since and until) as one chunk. */
 static void send_lines(struct logstream *ls, const char *data, size_t len)
 {
 	buf_add(&ls->partial, data, len);
@@ -79,14 +102,13 @@ static void send_lines(struct logstream *ls, const char *data, size_t len)
 		return;
 	size_t n = (size_t)(last - ls->partial.data);
 	struct evbuffer *out = evbuffer_new();
-	if (!ls->since) {
+	if (!ls->since && !ls->until) {
 		evbuffer_add(out, ls->partial.data, n);
 	} else {
-		size_t sl = strlen(ls->since);
 		for (char *p = ls->partial.data; p < last;) {
 			char *nl = memchr(p, '\n', (size_t)(last - p));
 			size_t ll = (size_t)(nl - p) + 1;
-			if (ll > sl && strncmp(p, ls->since, sl) >= 0)
+			if (in_window(ls, p, ll))
 				evbuffer_add(out, p, ll);
 			p = nl + 1;
 		}
@@ -167,7 +189,8 @@ static void ls_tick(evutil_socket_t fd, short what, void *arg)
 		ls_arm(ls, DRAIN_MS);
 		return;
 	}
-	if (!ls->follow) {
+	/* Following ends once the until time has passed and what came before it is sent. */
+	if (!ls->follow || (ls->until && time_now_ns() >= ls->until_ns)) {
 		ls_end(ls);
 		return;
 	}
@@ -255,6 +278,14 @@ void api_container_logs(struct daemon *d, struct evhttp_request *req, const stru
 				since);
 		return;
 	}
+	autofree char *until = api_query(req, "until");
+	int64_t until_ns;
+	if (until && time_parse_rfc3339(until, &until_ns) < 0) {
+		api_reply_error(req, 400, "invalid_argument",
+				"until=%s is not an RFC 3339 time like 2026-11-22T20:07:46Z",
+				until);
+		return;
+	}
 	bool follow = api_query_bool(req, "follow");
 
 	struct logstream *ls = xcalloc(1, sizeof(*ls));
@@ -267,6 +298,12 @@ void api_container_logs(struct daemon *d, struct evhttp_request *req, const stru
 		char norm[48];
 		time_fmt_rfc3339(since_ns, norm, sizeof(norm));
 		ls->since = xstrdup(norm);
+	}
+	if (until) {
+		char norm[48];
+		time_fmt_rfc3339(until_ns, norm, sizeof(norm));
+		ls->until = xstrdup(norm);
+		ls->until_ns = until_ns;
 	}
 	/* Rotations oldest first, then the current file, each up to its size now. */
 	for (int i = LOG_FILES_MAX; i >= 0; i--) {
