@@ -29,6 +29,123 @@
 
 #define EXIT_USAGE 2
 
+/* ---- the command table (cli_table.c) and its parser (cli_args.c, pure) ---- */
+
+/*
+ * What an option's value or a positional argument names: the completion
+ * offers those, and the parser checks CLI_K_CONTAINER and CLI_K_IMAGE
+ * arguments of a command with CLI_CHECK_ARGS before its function runs.
+ */
+enum cli_kind {
+	CLI_K_NONE,
+	CLI_K_CONTAINER, /* a container name (a DNS label) */
+	CLI_K_IMAGE,	 /* an image reference NAME[:TAG] or an id */
+	CLI_K_NETWORK,	 /* a network name */
+	CLI_K_FILE,	 /* a path on this host */
+	CLI_K_DIR,	 /* a directory on this host */
+	CLI_K_COMMAND,	 /* a command (of clbsd, for help) */
+	CLI_K_SIGNAL,	 /* a signal name */
+};
+
+/* Option flags. */
+#define CLI_OPT_REPEAT 0x1u /* may be given again; every value is kept, in order */
+
+/* One option of a command, as --help, the parser, completion and man show it. */
+struct cli_opt {
+	const char *name;   /* long name without "--" */
+	char short_name;    /* the letter of "-t", or 0 */
+	const char *arg;    /* the value's placeholder ("SECS"); NULL for a flag */
+	const char *help;   /* what it does; '\n' breaks lines */
+	enum cli_kind kind; /* what the value names */
+	const char *alias;  /* another long name that means the same ("timeout"), or NULL */
+	unsigned flags;	    /* CLI_OPT_* */
+};
+
+#define CLI_OPT_END                                                                                \
+	{                                                                                          \
+		NULL, 0, NULL, NULL, CLI_K_NONE, NULL, 0                                           \
+	}
+#define CLI_OPT_JSON(help)                                                                         \
+	{                                                                                          \
+		"json", 0, NULL, help, CLI_K_NONE, NULL, 0                                         \
+	}
+
+struct cli_args;
+
+/* Command flags. */
+#define CLI_GROUP      0x1u /* "image": its commands are the entries "image ..." */
+#define CLI_HIDDEN     0x2u /* not listed in the usage, the completion or the man page */
+#define CLI_CHECK_ARGS 0x4u /* container and image positionals are checked before fn runs */
+
+/*
+ * One command: its name, help, options and positional arguments, as tmux's
+ * cmd_entry declares them. argv is parsed in one place (cli_args_parse) from
+ * this; fn receives the result. A command without fn but with `get` is the
+ * common "GET a resource, print it as JSON or for people" body (cli_show).
+ */
+struct cli_cmd {
+	const char *name;	    /* "stop", "image rm" */
+	const char *alias;	    /* another last word: "remove" for "image rm"; or NULL */
+	const char *summary;	    /* one line for the command list */
+	const char *args;	    /* the positionals' synopsis: "NAME...", "[NAME]"; or NULL */
+	const char *help;	    /* what it does: paragraphs separated by blank lines */
+	const struct cli_opt *opts; /* ends with an entry whose name is NULL; NULL: none */
+	int min_args, max_args;	    /* how many positionals (max -1: no limit) */
+	int stop_at;		/* options end at this positional (run: 1, IMAGE); 0: anywhere */
+	enum cli_kind kinds[2]; /* what the first positional names, and the ones after it */
+	unsigned flags;		/* CLI_* */
+	int (*fn)(const struct cli_args *a);
+	const char *get; /* without fn: the API path to GET */
+	int (*show)(const struct cli_args *a, const json_t *res); /* without --json */
+};
+
+/* The commands, top-level and "group sub" entries, in the order --help lists them. */
+extern const struct cli_cmd cli_cmds[];
+extern const size_t cli_ncmds;
+
+/* One option as given on the command line, in order. */
+struct cli_given {
+	const struct cli_opt *opt;
+	const char *val; /* borrowed from argv; NULL for a flag */
+};
+
+/* A command line parsed against its table entry. */
+struct cli_args {
+	const struct cli_cmd *cmd;
+	int argc;      /* positionals */
+	char **argv;   /* the positionals (the array is owned, the strings borrowed) */
+	size_t ngiven; /* options given */
+	struct cli_given *given;
+};
+
+/*
+ * Parse argv (argv[0] is the command's name) against cmd. Options may come
+ * anywhere before the command's own argv: up to the stop_at-th positional,
+ * or everywhere when stop_at is 0; "--" ends them. Returns 0, 1 when
+ * -h/--help was given, or -EINVAL with a one-line reason naming the option
+ * or argument in err (kind CLBSD_E_INVALID).
+ */
+int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args *a,
+		   struct clbsd_err *err);
+void cli_args_release(struct cli_args *a);
+/* Whether the option (by long name; it must be declared) was given. */
+bool cli_has(const struct cli_args *a, const char *name);
+/* Its last value, or NULL. */
+const char *cli_get(const struct cli_args *a, const char *name);
+/* The i-th value of a repeatable option in the order given, NULL past the last. */
+const char *cli_get_nth(const struct cli_args *a, const char *name, size_t i);
+/* The declared option of cmd by long name, or NULL. */
+const struct cli_opt *cli_opt_find(const struct cli_cmd *cmd, const char *name);
+/* Whether cmd declares that option. */
+bool cli_declares(const struct cli_cmd *cmd, const char *name);
+
+/* The entry of `name` ("stop", "image rm", or an alias "image remove"), or NULL. */
+const struct cli_cmd *cli_cmd_find(const char *name);
+/* The usage of a command, generated from its entry (caller frees). */
+char *cli_cmd_usage(const struct cli_cmd *cmd);
+/* The main usage with the list of commands (caller frees). */
+char *cli_main_usage(void);
+
 /* ---- request.c (pure) ---- */
 
 /* What `run`/`create` parsed: local behaviour plus the create request. */
@@ -42,9 +159,16 @@ struct run_opts {
 void run_opts_release(struct run_opts *o);
 
 /*
- * Parse `run` (is_run) or `create` arguments; argv[0] is the command name.
- * Returns 0 with *o filled, 1 when --help was asked for, or a negative errno
- * with a one-line reason in err (kind CLBSD_E_INVALID) for a usage error.
+ * The create request of a parsed `run` (is_run) or `create` command line.
+ * Returns 0 with *o filled or a negative errno with a one-line reason in err
+ * (kind CLBSD_E_INVALID) for a usage error.
+ */
+int cli_run_request(const struct cli_args *a, bool is_run, struct run_opts *o,
+		    struct clbsd_err *err);
+/*
+ * Parse `run` (is_run) or `create` arguments (argv[0] is the command name)
+ * and make the request. Returns 0 with *o filled, 1 when --help was asked
+ * for, or a negative errno (err filled) for a usage error.
  */
 int cli_parse_run(int argc, char **argv, bool is_run, struct run_opts *o, struct clbsd_err *err);
 
@@ -55,6 +179,9 @@ struct exec_opts {
 	json_t *req;	  /* POST /v1/containers/{name}/exec body (owned) */
 };
 void exec_opts_release(struct exec_opts *o);
+/* The exec request of a parsed `exec` command line (as cli_run_request). */
+int cli_exec_request(const struct cli_args *a, struct exec_opts *o, struct clbsd_err *err);
+/* Parse `exec` arguments and make the request (as cli_parse_run). */
 int cli_parse_exec(int argc, char **argv, struct exec_opts *o, struct clbsd_err *err);
 
 /* Validators shared by the commands; each fills err with a one-line reason. */
@@ -74,14 +201,15 @@ char *cli_abs_target(const char *path);
 int cli_check_restart(const char *s, struct clbsd_err *err);
 /* "UID[:GID]" or a user name (optionally ":group"). */
 int cli_check_user(const char *s, struct clbsd_err *err);
+/*
+ * A --since/--until TIME of logs (opt names it in messages) as RFC 3339 with
+ * nanoseconds into out (>= 40 bytes): RFC 3339 as is, seconds since the
+ * epoch, or a duration ("10m", "1h30m") before now_ns.
+ */
+int cli_log_time(const char *opt, const char *v, int64_t now_ns, char *out, size_t len,
+		 struct clbsd_err *err);
 /* Seconds for stop/restart -t. */
 int cli_parse_secs(const char *s, long long *out, struct clbsd_err *err);
-
-/*
- * Describe a getopt_long() failure (c is '?' or ':' with a "+:" optstring)
- * in err: "unknown option '--foo'" or "option '--name' needs a value".
- */
-int cli_getopt_err(int c, char **argv, struct clbsd_err *err);
 
 /* ---- format.c (pure) ---- */
 
@@ -151,6 +279,35 @@ void logw_feed(struct logw *w, const char *data, size_t len, struct buf *out, st
 /* End of input: decode a last line that lacked its newline. */
 void logw_finish(struct logw *w, struct buf *out, struct buf *errb);
 
+/*
+ * The fields docker's ps --format knows, computed from a container's JSON:
+ * ID (12 characters, or whole with full_id), Name, Names, Image, Command,
+ * State, Status, PID, Address, Ports, CreatedAt, RunningFor.
+ */
+json_t *fmt_ps_fields(const json_t *ctr, int64_t now_ns, bool full_id);
+/*
+ * The rows of `images`: one per name (one for an image without a name), in
+ * *items (the images, repeated) and *extras (ID, Repository, Tag, Name,
+ * Digest, CreatedAt, CreatedSince, Size); full_id keeps ids whole.
+ */
+void fmt_image_rows(const json_t *images, int64_t now_ns, bool full_id, json_t **items,
+		    json_t **extras);
+
+/* ---- template.c (pure): --format templates, a subset of Go's ---- */
+struct tmpl;
+/* Parse a template; a usage error (err) names what is wrong. */
+int tmpl_parse(const char *text, struct tmpl **out, struct clbsd_err *err);
+void tmpl_free(struct tmpl *t);
+/* Whether it began with "table ": aligned columns under a header. */
+bool tmpl_is_table(const struct tmpl *t);
+/* Every field must name something in at least one of items (with extras). */
+int tmpl_check(const struct tmpl *t, const json_t *items, const json_t *extras,
+	       struct clbsd_err *err);
+/* Append one item's text (without a newline). */
+void tmpl_render(const struct tmpl *t, json_t *item, json_t *extra, struct buf *out);
+/* The table header: each field's name in capitals (caller frees). */
+char *tmpl_header(const struct tmpl *t);
+
 /* ---- attach.c: the shim frame protocol from the terminal ---- */
 struct attach_opts {
 	const char *socket;  /* shim socket */
@@ -171,7 +328,7 @@ int cli_attach(const struct attach_opts *o, int *exit_code, struct clbsd_err *er
 /* The terminal size of stdin (or stdout), 0 when not a terminal. */
 void cli_term_size(unsigned *rows, unsigned *cols);
 
-/* ---- main.c: the running command and the daemon connection ---- */
+/* ---- cli_main.c: the running command and the daemon connection ---- */
 struct cli {
 	const char *socket;
 	bool json;
@@ -182,30 +339,6 @@ extern struct cli cli;
 
 /* Print "clbsd: CMD: reason" and the --help hint to stderr; returns EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Report a getopt failure; returns EXIT_USAGE. */
-int cli_bad_opt(int c, char **argv);
-/* A command group's subcommand: its word, the command it runs as ("image rm"), its handler. */
-struct cli_sub {
-	const char *name;
-	const char *full;
-	int (*fn)(int argc, char **argv);
-};
-/*
- * Run the subcommand argv[1] of a group (argv[0]): help, a usage error
- * naming `expected` ("ls, inspect, create or rm") when it is missing or
- * unknown, else its handler with argv[1] as its argv[0].
- */
-int cli_dispatch(int argc, char **argv, const struct cli_sub *subs, size_t n, const char *expected);
-/* Print the usage of the running command to stdout; returns 0. */
-int cli_help(void);
-/*
- * Parse -h/--help, --json and, when dry_run is not NULL, --dry-run; leaves
- * optind at the first argument. Returns 0, -1 after printing the help (exit
- * 0), or the status of a usage error.
- */
-int cli_opts_json(int argc, char **argv, bool *dry_run);
-/* cli_opts_json() for commands that take no arguments. */
-int cli_opts_noargs(int argc, char **argv, bool *dry_run);
 /* Report an error: usage style and EXIT_USAGE for invalid input, else "clbsd: msg" and 1. */
 int cli_fail(const struct clbsd_err *err);
 /* The daemon connection, made on first use. */
@@ -222,43 +355,73 @@ void cli_print_json(const json_t *j);
  */
 int cli_send(const char *method, const char *path, json_t *body, const char *text,
 	     const char *field);
+/*
+ * The body most commands share: call METHOD path, then print the answer as
+ * JSON under --json (unless a --format was given), else through show().
+ * Returns the command's exit status (show's, or that of a failed call).
+ */
+int cli_show(const struct cli_args *a, const char *method, const char *path,
+	     int (*show)(const struct cli_args *a, const json_t *res));
+/*
+ * Print each of items (an array) through the --format template of a, with
+ * the computed fields of the same index in extras (an array of objects); a
+ * "table " format aligns columns under a header. Returns the exit status
+ * (EXIT_USAGE for a bad template or an unknown field).
+ */
+int cli_print_format(const struct cli_args *a, const json_t *items, const json_t *extras);
 
-/* ---- commands (cmd_*.c); argv[0] is the command name ---- */
-int cmd_info(int argc, char **argv);
-int cmd_network(int argc, char **argv);
-int cmd_doctor(int argc, char **argv);
-int cmd_plan(int argc, char **argv);
-int cmd_apply(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-int cmd_version(int argc, char **argv);
-int cmd_run(int argc, char **argv);
-int cmd_create(int argc, char **argv);
-int cmd_start(int argc, char **argv);
-int cmd_wait(int argc, char **argv);
-int cmd_undo(int argc, char **argv);
-int cmd_build(int argc, char **argv);
-int cmd_snapshot(int argc, char **argv);
-int cmd_snapshots(int argc, char **argv);
-int cmd_rollback(int argc, char **argv);
-int cmd_clone(int argc, char **argv);
-int cmd_export(int argc, char **argv);
-int cmd_import(int argc, char **argv);
-int cmd_migrate(int argc, char **argv);
-int cmd_stop(int argc, char **argv);
-int cmd_kill(int argc, char **argv);
-int cmd_restart(int argc, char **argv);
-int cmd_rm(int argc, char **argv);
-int cmd_ps(int argc, char **argv);
-int cmd_inspect(int argc, char **argv);
-int cmd_exec(int argc, char **argv);
-int cmd_logs(int argc, char **argv);
-int cmd_console(int argc, char **argv);
-int cmd_stats(int argc, char **argv);
-int cmd_images(int argc, char **argv);
-int cmd_image(int argc, char **argv);
-int cmd_forge(int argc, char **argv);
-int cmd_pull(int argc, char **argv);
-int cmd_load(int argc, char **argv);
-int cmd_events(int argc, char **argv);
+/* ---- commands (cmd_*.c), run with their parsed command line ---- */
+/* The options of run, create and exec (request.c), shared with the table. */
+extern const struct cli_opt cli_run_opts[], cli_create_opts[], cli_exec_opts[];
+int cmd_run(const struct cli_args *a);
+int cmd_create(const struct cli_args *a);
+int cmd_start(const struct cli_args *a);
+int cmd_wait(const struct cli_args *a);
+int cmd_stop(const struct cli_args *a);
+int cmd_kill(const struct cli_args *a);
+int cmd_restart(const struct cli_args *a);
+int cmd_rm(const struct cli_args *a);
+int cmd_undo(const struct cli_args *a);
+int cmd_ps(const struct cli_args *a);
+int cmd_inspect(const struct cli_args *a);
+int cmd_stats(const struct cli_args *a);
+int cmd_exec(const struct cli_args *a);
+int cmd_console(const struct cli_args *a);
+int cmd_logs(const struct cli_args *a);
+int cmd_events(const struct cli_args *a);
+int cmd_snapshot(const struct cli_args *a);
+int cmd_snapshots(const struct cli_args *a);
+int cmd_rollback(const struct cli_args *a);
+int cmd_clone(const struct cli_args *a);
+int cmd_export(const struct cli_args *a);
+int cmd_import(const struct cli_args *a);
+int cmd_migrate(const struct cli_args *a);
+int cmd_build(const struct cli_args *a);
+int cmd_network_inspect(const struct cli_args *a);
+int cmd_network_create(const struct cli_args *a);
+int cmd_network_rm(const struct cli_args *a);
+int cmd_doctor(const struct cli_args *a);
+int cmd_image_import(const struct cli_args *a);
+int cmd_image_export(const struct cli_args *a);
+int cmd_image_tag(const struct cli_args *a);
+int cmd_image_prune(const struct cli_args *a);
+int cmd_image_rm(const struct cli_args *a);
+int cmd_image_inspect(const struct cli_args *a);
+int cmd_pull(const struct cli_args *a);
+int cmd_load(const struct cli_args *a);
+int cmd_forge(const struct cli_args *a);
+int cmd_plan(const struct cli_args *a);
+int cmd_apply(const struct cli_args *a);
+int cmd_events(const struct cli_args *a);
+int cmd_version(const struct cli_args *a);
+int cmd_help(const struct cli_args *a);
+int cmd_completion(const struct cli_args *a);
+int cmd_complete(const struct cli_args *a);
+int cmd_man(const struct cli_args *a);
+/* What the GET-and-show commands print for people. */
+int show_info(const struct cli_args *a, const json_t *res);
+int show_status(const struct cli_args *a, const json_t *res);
+int show_networks(const struct cli_args *a, const json_t *res);
+int show_images(const struct cli_args *a, const json_t *res);
 
 #endif

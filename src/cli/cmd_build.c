@@ -5,7 +5,6 @@
 #include "cli.h"
 #include "util/json.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,81 +76,41 @@ static int on_chunk(const char *data, size_t len, void *ctx)
 	return 0;
 }
 
-int cmd_build(int argc, char **argv)
+/* The --build-arg values, checked: NAME=VALUE each. NULL after a usage error. */
+static json_t *build_args(const struct cli_args *a, int *rc)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
-		{"tag", required_argument, NULL, 't'},
-		{"file", required_argument, NULL, 'f'},
-		{"no-cache", no_argument, NULL, 'n'},
-		{"build-arg", required_argument, NULL, 'a'},
-		{"network", required_argument, NULL, 'N'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *tag = NULL, *file = NULL, *network = NULL;
-	bool no_cache = false;
 	json_t *args = json_array();
-	int c;
-	optind = 0;
-	opterr = 0;
-	int rc = 0;
-	while ((c = getopt_long(argc, argv, "+:ht:f:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
+	const char *v;
+	for (size_t i = 0; (v = cli_get_nth(a, "build-arg", i)); i++) {
+		if (!strchr(v, '=') || v[0] == '=') {
 			json_decref(args);
-			return cli_help();
-		case 'j':
-			cli.json = true;
-			break;
-		case 't':
-			tag = optarg;
-			break;
-		case 'f':
-			file = optarg;
-			break;
-		case 'n':
-			no_cache = true;
-			break;
-		case 'a':
-			if (!strchr(optarg, '=') || optarg[0] == '=') {
-				json_decref(args);
-				return cli_usage("--build-arg %s: want NAME=VALUE", optarg);
-			}
-			json_array_append_new(args, json_string(optarg));
-			break;
-		case 'N':
-			if (strcmp(optarg, "host") != 0 && strcmp(optarg, "none") != 0) {
-				json_decref(args);
-				return cli_usage("--network %s: want host or none", optarg);
-			}
-			network = optarg;
-			break;
-		default:
-			json_decref(args);
-			return cli_bad_opt(c, argv);
+			*rc = cli_usage("--build-arg %s: want NAME=VALUE", v);
+			return NULL;
 		}
+		json_array_append_new(args, json_string(v));
 	}
-	if (!tag) {
-		json_decref(args);
+	return args;
+}
+
+int cmd_build(const struct cli_args *a)
+{
+	const char *tag = cli_get(a, "tag"), *file = cli_get(a, "file");
+	const char *network = cli_get(a, "network");
+	bool no_cache = cli_has(a, "no-cache");
+	int rc = 0;
+	if (network && strcmp(network, "host") != 0 && strcmp(network, "none") != 0)
+		return cli_usage("--network %s: want host or none", network);
+	if (!tag)
 		return cli_usage("missing -t NAME[:TAG]");
-	}
-	if (!valid_image_ref(tag)) {
-		json_decref(args);
+	if (!valid_image_ref(tag))
 		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", tag);
-	}
-	if (optind >= argc) {
-		json_decref(args);
-		return cli_usage("missing the build context DIR");
-	}
-	if (optind + 1 < argc) {
-		json_decref(args);
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
-	}
-	char *ctx = realpath(argv[optind], NULL);
+	json_t *args = build_args(a, &rc);
+	if (!args)
+		return rc;
+	char *ctx = realpath(a->argv[0], NULL);
 	if (!ctx) {
 		json_decref(args);
-		return cli_usage("build context %s: not found", argv[optind]);
+		return cli_usage("build context %s: not found", a->argv[0]);
 	}
 	autofree char *fpath = NULL;
 	if (file) {

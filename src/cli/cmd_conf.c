@@ -36,11 +36,8 @@ static void print_actions(const json_t *actions, bool outcome)
 	}
 }
 
-int cmd_plan(int argc, char **argv)
+int cmd_plan(const struct cli_args *a)
 {
-	int r = cli_opts_noargs(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *out = NULL;
@@ -58,12 +55,9 @@ int cmd_plan(int argc, char **argv)
 	return 0;
 }
 
-int cmd_apply(int argc, char **argv)
+int cmd_apply(const struct cli_args *a)
 {
-	bool dry = false;
-	int r = cli_opts_noargs(argc, argv, &dry);
-	if (r)
-		return r < 0 ? 0 : r;
+	bool dry = cli_has(a, "dry-run");
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *out = NULL;
@@ -91,21 +85,8 @@ int cmd_apply(int argc, char **argv)
 	return error || failures ? 1 : 0;
 }
 
-int cmd_status(int argc, char **argv)
+int show_status(const struct cli_args *a, const json_t *st)
 {
-	int r = cli_opts_noargs(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	json_t *st = NULL;
-	if (cli_call("GET", "/v1/status", NULL, &st, &err) < 0)
-		return cli_fail(&err);
-	if (cli.json) {
-		cli_print_json(st);
-		json_decref(st);
-		return 0;
-	}
 	printf("config:      %s (+ %s)\n", json_str(st, "config"), json_str(st, "confd"));
 	printf("generation:  %lld, loaded %s\n", (long long)json_int(st, "generation", 0),
 	       json_str(st, "loaded_at") ? json_str(st, "loaded_at") : "never");
@@ -124,6 +105,5 @@ int cmd_status(int argc, char **argv)
 		printf("last pass:   none yet\n");
 	if (json_bool(st, "pass_running", false))
 		printf("a pass is running now\n");
-	json_decref(st);
 	return 0;
 }

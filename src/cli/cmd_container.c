@@ -1,29 +1,15 @@
 /*
- * Container commands: run, create, start, stop, kill, restart, rm, ps,
- * inspect, stats.
+ * Container commands: run, create, start, wait, stop, kill, restart, rm,
+ * undo, ps, inspect, stats.
  */
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Validate every NAME before anything is sent, so a typo changes nothing. */
-static int check_names(int argc, char **argv, int first)
-{
-	if (first >= argc)
-		return cli_usage("missing container NAME");
-	for (int i = first; i < argc; i++)
-		if (!valid_name(argv[i]))
-			return cli_usage("invalid container name \"%s\": expected a DNS label "
-					 "(lowercase letters, digits and '-')",
-					 argv[i]);
-	return 0;
-}
 
 /* Report one failed item of a multi-name command; returns the exit status it earns. */
 static int item_fail(const struct clbsd_err *err)
@@ -38,65 +24,17 @@ static int worse(int a, int b)
 	return a > b ? a : b;
 }
 
-/* Parse options that only consist of -h, --json (when `json`) and -a (when `all`). */
-static int simple_opts(int argc, char **argv, bool *all, bool json)
-{
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
-		{"all", no_argument, NULL, 'a'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, all ? "+:ha" : "+:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			cli_help();
-			return -1;
-		case 'j':
-			if (!json)
-				return cli_bad_opt(c, argv);
-			cli.json = true;
-			break;
-		case 'a':
-			if (all) {
-				*all = true;
-				break;
-			}
-			/* fall through */
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
-	return 0;
-}
-
-/* -h (and --json when `json`): returns 1 after printing help, 0 to go on, else 2. */
-static int help_only(int argc, char **argv, bool json)
-{
-	int r = simple_opts(argc, argv, NULL, json);
-	if (r < 0)
-		return 1;
-	if (r > 0)
-		return EXIT_USAGE;
-	return 0;
-}
-
 static int do_create(struct run_opts *o, json_t **ctr, struct clbsd_err *err)
 {
 	return cli_call("POST", "/v1/containers", o->req, ctr, err);
 }
 
-int cmd_create(int argc, char **argv)
+int cmd_create(const struct cli_args *a)
 {
 	struct run_opts o;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	int r = cli_parse_run(argc, argv, false, &o, &err);
-	if (r == 1)
-		return cli_help();
+	int r = cli_run_request(a, false, &o, &err);
 	if (r < 0)
 		return cli_fail(&err);
 	json_t *ctr = NULL;
@@ -162,14 +100,12 @@ static int exit_status_of(const char *name, int *code)
 	return -1;
 }
 
-int cmd_run(int argc, char **argv)
+int cmd_run(const struct cli_args *a)
 {
 	struct run_opts o;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	int r = cli_parse_run(argc, argv, true, &o, &err);
-	if (r == 1)
-		return cli_help();
+	int r = cli_run_request(a, true, &o, &err);
 	if (r < 0)
 		return cli_fail(&err);
 	/*
@@ -269,18 +205,13 @@ int cmd_run(int argc, char **argv)
 	return code;
 }
 
-int cmd_wait(int argc, char **argv)
+int cmd_wait(const struct cli_args *a)
 {
-	int r = help_only(argc, argv, false);
-	if (r)
-		return r == 1 ? 0 : r;
-	if ((r = check_names(argc, argv, optind)))
-		return r;
 	int rc = 0;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
 		struct clbsd_err err;
 		clbsd_err_init(&err);
-		autofree char *path = xasprintf("/v1/containers/%s/wait", argv[i]);
+		autofree char *path = xasprintf("/v1/containers/%s/wait", a->argv[i]);
 		json_t *j = NULL;
 		if (cli_call("POST", path, NULL, &j, &err) < 0) {
 			rc = worse(rc, item_fail(&err));
@@ -296,208 +227,137 @@ int cmd_wait(int argc, char **argv)
 	return rc;
 }
 
-static int each(int argc, char **argv, int first, const char *method, const char *fmt,
-		const char *query);
-
-int cmd_undo(int argc, char **argv)
-{
-	int r = help_only(argc, argv, false);
-	if (r)
-		return r == 1 ? 0 : r;
-	if ((r = check_names(argc, argv, optind)))
-		return r;
-	return each(argc, argv, optind, "POST", "/v1/containers/%s/undo", NULL);
-}
-
-/* The start/stop/kill/restart/rm loop: one request per name, report each. */
-static int each(int argc, char **argv, int first, const char *method, const char *fmt,
-		const char *query)
+/* The start/stop/kill/restart/rm/undo loop: one request per name, report each. */
+static int each(const struct cli_args *a, const char *method, const char *fmt, const char *query)
 {
 	int rc = 0;
-	for (int i = first; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
 		struct clbsd_err err;
 		clbsd_err_init(&err);
-		autofree char *path = xasprintf(fmt, argv[i]);
+		autofree char *path = xasprintf(fmt, a->argv[i]);
 		autofree char *full = xasprintf("%s%s", path, query ? query : "");
 		if (cli_call(method, full, NULL, NULL, &err) < 0)
 			rc = worse(rc, item_fail(&err));
 		else
-			printf("%s\n", argv[i]);
+			printf("%s\n", a->argv[i]);
 		fflush(stdout);
 	}
 	return rc;
 }
 
-int cmd_start(int argc, char **argv)
+int cmd_undo(const struct cli_args *a)
 {
-	int r = help_only(argc, argv, false);
-	if (r)
-		return r == 1 ? 0 : r;
-	if ((r = check_names(argc, argv, optind)))
-		return r;
-	return each(argc, argv, optind, "POST", "/v1/containers/%s/start", NULL);
+	return each(a, "POST", "/v1/containers/%s/undo", NULL);
 }
 
-static int stop_like(int argc, char **argv, const char *fmt)
+int cmd_start(const struct cli_args *a)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"time", required_argument, NULL, 't'},
-		{"timeout", required_argument, NULL, 't'},
-		{NULL, 0, NULL, 0},
-	};
+	return each(a, "POST", "/v1/containers/%s/start", NULL);
+}
+
+static int stop_like(const struct cli_args *a, const char *fmt)
+{
 	autofree char *query = NULL;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:ht:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help();
-		case 't': {
-			long long secs;
-			struct clbsd_err err;
-			if (cli_parse_secs(optarg, &secs, &err) < 0)
-				return cli_fail(&err);
-			free(query);
-			query = xasprintf("?t=%lld", secs);
-			break;
-		}
-		default:
-			return cli_bad_opt(c, argv);
-		}
+	const char *t = cli_get(a, "time");
+	if (t) {
+		long long secs;
+		struct clbsd_err err;
+		if (cli_parse_secs(t, &secs, &err) < 0)
+			return cli_fail(&err);
+		query = xasprintf("?t=%lld", secs);
 	}
-	int r = check_names(argc, argv, optind);
-	if (r)
-		return r;
-	return each(argc, argv, optind, "POST", fmt, query);
+	return each(a, "POST", fmt, query);
 }
 
-int cmd_stop(int argc, char **argv)
+int cmd_stop(const struct cli_args *a)
 {
-	return stop_like(argc, argv, "/v1/containers/%s/stop");
+	return stop_like(a, "/v1/containers/%s/stop");
 }
 
-int cmd_restart(int argc, char **argv)
+int cmd_restart(const struct cli_args *a)
 {
-	return stop_like(argc, argv, "/v1/containers/%s/restart");
+	return stop_like(a, "/v1/containers/%s/restart");
 }
 
-int cmd_kill(int argc, char **argv)
+int cmd_kill(const struct cli_args *a)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"signal", required_argument, NULL, 's'},
-		{NULL, 0, NULL, 0},
-	};
 	autofree char *query = NULL;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:hs:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help();
-		case 's': {
-			int sig;
-			if (parse_signal(optarg, &sig) < 0)
-				return cli_usage(
-					"invalid signal \"%s\": expected a name like TERM or "
-					"SIGHUP, or a number",
-					optarg);
-			free(query);
-			query = xasprintf("?signal=%d", sig);
-			break;
-		}
-		default:
-			return cli_bad_opt(c, argv);
-		}
+	const char *s = cli_get(a, "signal");
+	if (s) {
+		int sig;
+		if (parse_signal(s, &sig) < 0)
+			return cli_usage("invalid signal \"%s\": expected a name like TERM or "
+					 "SIGHUP, or a number",
+					 s);
+		query = xasprintf("?signal=%d", sig);
 	}
-	int r = check_names(argc, argv, optind);
-	if (r)
-		return r;
-	return each(argc, argv, optind, "POST", "/v1/containers/%s/kill", query);
+	return each(a, "POST", "/v1/containers/%s/kill", query);
 }
 
-int cmd_rm(int argc, char **argv)
+int cmd_rm(const struct cli_args *a)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"force", no_argument, NULL, 'f'},
-		{"volumes", no_argument, NULL, 'v'},
-		{NULL, 0, NULL, 0},
-	};
-	bool force = false, volumes = false;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:hfv", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help();
-		case 'f':
-			force = true;
-			break;
-		case 'v':
-			volumes = true;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
-	int r = check_names(argc, argv, optind);
-	if (r)
-		return r;
+	bool force = cli_has(a, "force"), volumes = cli_has(a, "volumes");
 	const char *q = force && volumes ? "?force=1&volumes=1"
 			: force		 ? "?force=1"
 			: volumes	 ? "?volumes=1"
 					 : NULL;
-	return each(argc, argv, optind, "DELETE", "/v1/containers/%s", q);
+	return each(a, "DELETE", "/v1/containers/%s", q);
 }
 
-int cmd_ps(int argc, char **argv)
+/* --format for ps (docker's short ids) and inspect (whole ones). */
+static int print_format(const struct cli_args *a, const json_t *list, bool full_id)
 {
-	bool all = false;
-	int r = simple_opts(argc, argv, &all, true);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	json_t *list = NULL;
-	if (cli_call("GET", all ? "/v1/containers?all=1" : "/v1/containers", NULL, &list, &err) < 0)
-		return cli_fail(&err);
-	if (cli.json) {
-		cli_print_json(list);
-	} else {
-		autofree char *t = fmt_ps(list, time_now_ns());
-		fputs(t, stdout);
+	json_t *extras = json_array();
+	int64_t now = time_now_ns();
+	size_t i;
+	json_t *c;
+	json_array_foreach(list, i, c)
+		json_array_append_new(extras, fmt_ps_fields(c, now, full_id));
+	int rc = cli_print_format(a, list, extras);
+	json_decref(extras);
+	return rc;
+}
+
+static int show_ps(const struct cli_args *a, const json_t *list)
+{
+	if (cli_has(a, "quiet")) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(list, i, c)
+			printf("%s\n", json_string_value(json_object_get(c, "name")));
+		return 0;
 	}
-	json_decref(list);
+	if (cli_has(a, "format"))
+		return print_format(a, list, false);
+	autofree char *t = fmt_ps(list, time_now_ns());
+	fputs(t, stdout);
 	return 0;
 }
 
-int cmd_inspect(int argc, char **argv)
+int cmd_ps(const struct cli_args *a)
 {
-	int r = help_only(argc, argv, true);
-	if (r)
-		return r == 1 ? 0 : r;
-	if ((r = check_names(argc, argv, optind)))
-		return r;
+	return cli_show(a, "GET", cli_has(a, "all") ? "/v1/containers?all=1" : "/v1/containers",
+			show_ps);
+}
+
+int cmd_inspect(const struct cli_args *a)
+{
 	json_t *arr = json_array();
 	int rc = 0;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
 		struct clbsd_err err;
 		clbsd_err_init(&err);
-		autofree char *path = xasprintf("/v1/containers/%s", argv[i]);
+		autofree char *path = xasprintf("/v1/containers/%s", a->argv[i]);
 		json_t *c = NULL;
 		if (cli_call("GET", path, NULL, &c, &err) < 0)
 			rc = worse(rc, item_fail(&err));
 		else
 			json_array_append_new(arr, c);
 	}
-	cli_print_json(arr);
+	if (cli_has(a, "format"))
+		rc = worse(rc, print_format(a, arr, true));
+	else
+		cli_print_json(arr);
 	json_decref(arr);
 	return rc;
 }
@@ -525,43 +385,32 @@ static int stats_sample(const char *path, bool single, json_t **out, struct clbs
 	return 0;
 }
 
-int cmd_stats(int argc, char **argv)
+int cmd_stats(const struct cli_args *a)
 {
-	int r = help_only(argc, argv, true);
-	if (r)
-		return r == 1 ? 0 : r;
-	const char *name = NULL;
-	if (optind < argc) {
-		name = argv[optind++];
-		if (!valid_name(name))
-			return cli_usage("invalid container name \"%s\": expected a DNS label",
-					 name);
-	}
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
+	const char *name = a->argc ? a->argv[0] : NULL;
 	autofree char *path =
 		name ? xasprintf("/v1/containers/%s/stats", name) : xstrdup("/v1/stats");
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	json_t *a = NULL, *b = NULL;
-	if (stats_sample(path, name != NULL, &a, &err) < 0)
+	json_t *s1 = NULL, *s2 = NULL;
+	if (stats_sample(path, name != NULL, &s1, &err) < 0)
 		return cli_fail(&err);
 	if (cli.json) {
-		cli_print_json(name ? json_array_get(a, 0) : a);
-		json_decref(a);
+		cli_print_json(name ? json_array_get(s1, 0) : s1);
+		json_decref(s1);
 		return 0;
 	}
 	int64_t t0 = time_mono_ns();
 	struct timespec ts = {0, 500 * 1000 * 1000};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-	if (stats_sample(path, name != NULL, &b, &err) < 0) {
-		json_decref(a);
+	if (stats_sample(path, name != NULL, &s2, &err) < 0) {
+		json_decref(s1);
 		return cli_fail(&err);
 	}
-	autofree char *t = fmt_stats(a, b, time_mono_ns() - t0, host_memory());
+	autofree char *t = fmt_stats(s1, s2, time_mono_ns() - t0, host_memory());
 	fputs(t, stdout);
-	json_decref(a);
-	json_decref(b);
+	json_decref(s1);
+	json_decref(s2);
 	return 0;
 }

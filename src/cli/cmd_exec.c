@@ -4,18 +4,15 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <string.h>
 #include <unistd.h>
 
-int cmd_exec(int argc, char **argv)
+int cmd_exec(const struct cli_args *a)
 {
 	struct exec_opts o;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	int r = cli_parse_exec(argc, argv, &o, &err);
-	if (r == 1)
-		return cli_help();
+	int r = cli_exec_request(a, &o, &err);
 	if (r < 0)
 		return cli_fail(&err);
 	autofree char *name = xstrdup(o.name);
@@ -82,28 +79,9 @@ int cmd_exec(int argc, char **argv)
 	return code;
 }
 
-int cmd_console(int argc, char **argv)
+int cmd_console(const struct cli_args *a)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		if (c == 'h')
-			return cli_help();
-		return cli_bad_opt(c, argv);
-	}
-	if (optind >= argc)
-		return cli_usage("missing container NAME");
-	const char *name = argv[optind++];
-	if (!valid_name(name))
-		return cli_usage("invalid container name \"%s\": expected a DNS label", name);
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
-
+	const char *name = a->argv[0];
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	autofree char *path = xasprintf("/v1/containers/%s", name);

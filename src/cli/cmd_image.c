@@ -6,7 +6,6 @@
 #include "util/json.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -15,42 +14,34 @@
 #include <time.h>
 #include <unistd.h>
 
-/* -h and --json only; returns -1 after help, 0 to go on, else an exit status. */
-static int opts_json(int argc, char **argv)
+/* --format and -q for images and image ls; else the table. */
+int show_images(const struct cli_args *a, const json_t *list)
 {
-	return cli_opts_json(argc, argv, NULL);
-}
-
-static int check_refs(int argc, char **argv, int first)
-{
-	if (first >= argc)
-		return cli_usage("missing image REF");
-	for (int i = first; i < argc; i++)
-		if (!valid_image_ref(argv[i]))
-			return cli_usage(
-				"invalid image reference \"%s\": expected NAME[:TAG] or an id",
-				argv[i]);
-	return 0;
-}
-
-int cmd_images(int argc, char **argv)
-{
-	int r = cli_opts_noargs(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	json_t *list = NULL;
-	if (cli_call("GET", "/v1/images", NULL, &list, &err) < 0)
-		return cli_fail(&err);
-	if (cli.json) {
-		cli_print_json(list);
-	} else {
+	bool quiet = cli_has(a, "quiet"), format = cli_has(a, "format");
+	if (!quiet && !format) {
 		autofree char *t = fmt_images(list, time_now_ns());
 		fputs(t, stdout);
+		return 0;
 	}
-	json_decref(list);
-	return 0;
+	json_t *items, *extras;
+	fmt_image_rows(list, time_now_ns(), false, &items, &extras);
+	int rc = 0;
+	if (format) {
+		rc = cli_print_format(a, items, extras);
+	} else {
+		/* One id per image, as docker images -q prints them. */
+		size_t i;
+		json_t *img;
+		json_array_foreach(list, i, img)
+		{
+			autofree char *id =
+				fmt_short_id(json_string_value(json_object_get(img, "id")));
+			printf("%s\n", id);
+		}
+	}
+	json_decref(items);
+	json_decref(extras);
+	return rc;
 }
 
 static void print_image_id(const json_t *img)
@@ -61,17 +52,9 @@ static void print_image_id(const json_t *img)
 		printf("%s\n", json_string_value(json_object_get(img, "id")));
 }
 
-static int image_import(int argc, char **argv)
+int cmd_image_import(const struct cli_args *a)
 {
-	int r = opts_json(argc, argv);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (argc - optind < 2)
-		return cli_usage(argc - optind < 1 ? "missing DIR and NAME[:TAG]"
-						   : "missing NAME[:TAG]");
-	if (argc - optind > 2)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 2]);
-	const char *dir = argv[optind], *ref = argv[optind + 1];
+	const char *dir = a->argv[0], *ref = a->argv[1];
 	if (!valid_image_ref(ref))
 		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", ref);
 	/* The daemon runs on this host and wants an absolute path. */
@@ -84,7 +67,7 @@ static int image_import(int argc, char **argv)
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *img = NULL;
-	r = cli_call("POST", "/v1/images/import", req, &img, &err);
+	int r = cli_call("POST", "/v1/images/import", req, &img, &err);
 	json_decref(req);
 	if (r < 0)
 		return cli_fail(&err);
@@ -93,61 +76,34 @@ static int image_import(int argc, char **argv)
 	return 0;
 }
 
-static int image_rm(int argc, char **argv)
+int cmd_image_rm(const struct cli_args *a)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"force", no_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0},
-	};
-	bool force = false;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:hf", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help();
-		case 'f':
-			force = true;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
-	int r = check_refs(argc, argv, optind);
-	if (r)
-		return r;
+	bool force = cli_has(a, "force");
 	int rc = 0;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
 		struct clbsd_err err;
 		clbsd_err_init(&err);
-		autofree char *ref = clbsd_client_escape(argv[i]);
+		autofree char *ref = clbsd_client_escape(a->argv[i]);
 		autofree char *path = xasprintf("/v1/images/%s%s", ref, force ? "?force=1" : "");
 		if (cli_call("DELETE", path, NULL, NULL, &err) < 0) {
 			fprintf(stderr, "clbsd: %s\n", err.msg);
 			rc = err.kind == CLBSD_E_INVALID ? EXIT_USAGE : (rc ? rc : 1);
 		} else {
-			printf("Deleted: %s\n", argv[i]);
+			printf("Deleted: %s\n", a->argv[i]);
 		}
 		fflush(stdout);
 	}
 	return rc;
 }
 
-static int image_inspect(int argc, char **argv)
+int cmd_image_inspect(const struct cli_args *a)
 {
-	int r = opts_json(argc, argv);
-	if (r)
-		return r < 0 ? 0 : r;
-	if ((r = check_refs(argc, argv, optind)))
-		return r;
 	json_t *arr = json_array();
 	int rc = 0;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
 		struct clbsd_err err;
 		clbsd_err_init(&err);
-		autofree char *ref = clbsd_client_escape(argv[i]);
+		autofree char *ref = clbsd_client_escape(a->argv[i]);
 		autofree char *path = xasprintf("/v1/images/%s", ref);
 		json_t *img = NULL;
 		if (cli_call("GET", path, NULL, &img, &err) < 0) {
@@ -157,74 +113,29 @@ static int image_inspect(int argc, char **argv)
 			json_array_append_new(arr, img);
 		}
 	}
-	cli_print_json(arr);
+	if (cli_has(a, "format")) {
+		json_t *items, *extras;
+		fmt_image_rows(arr, time_now_ns(), true, &items, &extras);
+		int fr = cli_print_format(a, items, extras);
+		rc = fr ? fr : rc;
+		json_decref(items);
+		json_decref(extras);
+	} else {
+		cli_print_json(arr);
+	}
 	json_decref(arr);
 	return rc;
 }
 
-/* The flags of export, load and pull: -o FILE, -i FILE, --name NAME. */
-struct img_opts {
-	const char *out, *in, *name;
-};
-
-static int parse_img_opts(int argc, char **argv, struct img_opts *o)
+int cmd_image_export(const struct cli_args *a)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},	  {"json", no_argument, NULL, 'j'},
-		{"output", required_argument, NULL, 'o'}, {"input", required_argument, NULL, 'i'},
-		{"name", required_argument, NULL, 'n'},	  {NULL, 0, NULL, 0},
-	};
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":ho:i:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			cli_help();
-			return -1;
-		case 'j':
-			cli.json = true;
-			break;
-		case 'o':
-			o->out = optarg;
-			break;
-		case 'i':
-			o->in = optarg;
-			break;
-		case 'n':
-			if (!valid_image_ref(optarg))
-				return cli_usage("invalid image name \"%s\": expected NAME[:TAG]",
-						 optarg);
-			o->name = optarg;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
-	return 0;
-}
-
-static int image_export(int argc, char **argv)
-{
-	struct img_opts o = {0};
-	int r = parse_img_opts(argc, argv, &o);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (o.in || o.name)
-		return cli_usage("unknown option '%s'", o.in ? "-i" : "--name");
-	if (argc - optind < 1)
-		return cli_usage("missing image NAME");
-	if (argc - optind > 1)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
-	if (!o.out)
+	const char *out = cli_get(a, "output");
+	if (!out)
 		return cli_usage("missing -o FILE (where the OCI archive goes)");
-	const char *ref = argv[optind];
-	if (!valid_image_ref(ref))
-		return cli_usage("invalid image reference \"%s\": expected NAME[:TAG] or an id",
-				 ref);
-	autofree char *path = cli_abs_target(o.out);
+	const char *ref = a->argv[0];
+	autofree char *path = cli_abs_target(out);
 	if (!path)
-		return cli_usage("cannot write \"%s\": its directory does not exist", o.out);
+		return cli_usage("cannot write \"%s\": its directory does not exist", out);
 	autofree char *eref = clbsd_client_escape(ref);
 	autofree char *api = xasprintf("/v1/images/%s/export", eref);
 	return cli_send("POST", api, json_pack("{s:s}", "path", path), NULL, "digest");
@@ -254,28 +165,19 @@ static int do_load(const char *file, const char *name)
 	return 0;
 }
 
-static int image_load(int argc, char **argv)
+int cmd_load(const struct cli_args *a)
 {
-	struct img_opts o = {0};
-	int r = parse_img_opts(argc, argv, &o);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (o.out)
-		return cli_usage("unknown option '-o'");
-	const char *file = o.in;
-	if (!file && optind < argc)
-		file = argv[optind++];
+	const char *in = cli_get(a, "input"), *name = cli_get(a, "name");
+	if (in && a->argc)
+		return cli_usage("unexpected argument \"%s\" (the archive is -i %s)", a->argv[0],
+				 in);
+	const char *file = in ? in : a->argc ? a->argv[0] : NULL;
 	if (!file)
 		return cli_usage(
 			"missing FILE (an OCI archive or layout, or a docker save archive)");
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
-	return do_load(file, o.name);
-}
-
-int cmd_load(int argc, char **argv)
-{
-	return image_load(argc, argv);
+	if (name && !valid_image_ref(name))
+		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", name);
+	return do_load(file, name);
 }
 
 /* Prints the daemon's image.progress lines of one pull while it runs. */
@@ -365,20 +267,13 @@ static void watch_stop(pid_t pid, int ms)
 	waitpid(pid, NULL, 0);
 }
 
-static int image_pull(int argc, char **argv)
+int cmd_pull(const struct cli_args *a)
 {
-	struct img_opts o = {0};
-	int r = parse_img_opts(argc, argv, &o);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (o.out || o.in)
-		return cli_usage("unknown option '%s'", o.out ? "-o" : "-i");
-	if (argc - optind < 1)
-		return cli_usage("missing REF, like 127.0.0.1:5000/test/forge:1");
-	if (argc - optind > 1)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
-	const char *ref = argv[optind];
-	json_t *req = json_pack("{s:s,s:s?}", "ref", ref, "name", o.name);
+	const char *ref = a->argv[0], *name = cli_get(a, "name");
+	if (name && !valid_image_ref(name))
+		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", name);
+	int r;
+	json_t *req = json_pack("{s:s,s:s?}", "ref", ref, "name", name);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *img = NULL;
@@ -406,24 +301,9 @@ static int image_pull(int argc, char **argv)
 	return 0;
 }
 
-int cmd_pull(int argc, char **argv)
+int cmd_image_tag(const struct cli_args *a)
 {
-	return image_pull(argc, argv);
-}
-
-static int image_tag(int argc, char **argv)
-{
-	int r = opts_json(argc, argv);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (argc - optind != 2)
-		return cli_usage(argc - optind < 2 ? "missing SOURCE and NEW name"
-						   : "unexpected argument \"%s\"",
-				 argv[optind + 2]);
-	const char *src = argv[optind], *dst = argv[optind + 1];
-	if (!valid_image_ref(src))
-		return cli_usage("invalid image reference \"%s\": expected NAME[:TAG] or an id",
-				 src);
+	const char *src = a->argv[0], *dst = a->argv[1];
 	if (!valid_image_ref(dst))
 		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", dst);
 	autofree char *esrc = clbsd_client_escape(src);
@@ -431,11 +311,8 @@ static int image_tag(int argc, char **argv)
 	return cli_send("POST", api, json_pack("{s:s}", "name", dst), NULL, NULL);
 }
 
-static int image_prune(int argc, char **argv)
+int cmd_image_prune(const struct cli_args *a)
 {
-	int r = cli_opts_noargs(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *res = NULL;
@@ -456,82 +333,35 @@ static int image_prune(int argc, char **argv)
 	return 0;
 }
 
-int cmd_image(int argc, char **argv)
+int cmd_forge(const struct cli_args *a)
 {
-	static const struct cli_sub subs[] = {
-		{"import", "image import", image_import},
-		{"export", "image export", image_export},
-		{"save", "image export", image_export},
-		{"load", "image load", image_load},
-		{"pull", "image pull", image_pull},
-		{"tag", "image tag", image_tag},
-		{"prune", "image prune", image_prune},
-		{"rm", "image rm", image_rm},
-		{"remove", "image rm", image_rm},
-		{"inspect", "image inspect", image_inspect},
-		{"ls", "image ls", cmd_images},
-		{"list", "image ls", cmd_images},
-	};
-	return cli_dispatch(argc, argv, subs, ARRAY_SIZE(subs),
-			    "import, export, load, pull, tag, prune, rm, inspect or ls");
-}
-
-int cmd_forge(int argc, char **argv)
-{
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
-		{"from-host", no_argument, NULL, 'H'},
-		{"name", required_argument, NULL, 'n'},
-		{NULL, 0, NULL, 0},
-	};
-	bool from_host = false;
-	const char *name = NULL;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help();
-		case 'j':
-			cli.json = true;
-			break;
-		case 'H':
-			from_host = true;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
+	bool from_host = cli_has(a, "from-host");
+	const char *name = cli_get(a, "name");
 	const char *ref = name ? name : "forge:latest";
 	json_t *bins = NULL;
 	if (from_host) {
 		/* forge --from-host [--name N] BIN...: the binaries, resolved on PATH here. */
-		if (optind >= argc)
+		if (a->argc == 0)
 			return cli_usage(
 				"--from-host needs the programs to copy, like /usr/sbin/nginx");
 		if (!name)
 			return cli_usage("--from-host needs --name NAME[:TAG]");
 		bins = json_array();
-		for (int i = optind; i < argc; i++) {
-			char *p = realpath(argv[i], NULL);
+		for (int i = 0; i < a->argc; i++) {
+			char *p = realpath(a->argv[i], NULL);
 			if (!p) {
 				json_decref(bins);
 				return cli_usage("%s: not found (give a path to the program)",
-						 argv[i]);
+						 a->argv[i]);
 			}
 			json_array_append_new(bins, json_string(p));
 			free(p);
 		}
 	} else {
-		if (!name && optind < argc)
-			ref = argv[optind++];
-		if (optind < argc)
-			return cli_usage("unexpected argument \"%s\"", argv[optind]);
+		if (a->argc > (name ? 0 : 1))
+			return cli_usage("unexpected argument \"%s\"", a->argv[name ? 0 : 1]);
+		if (!name && a->argc)
+			ref = a->argv[0];
 	}
 	if (!valid_image_ref(ref)) {
 		json_decref(bins);
@@ -553,31 +383,15 @@ int cmd_forge(int argc, char **argv)
 	return 0;
 }
 
-int cmd_info(int argc, char **argv)
+int show_info(const struct cli_args *a, const json_t *info)
 {
-	int r = cli_opts_noargs(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	json_t *info = NULL;
-	if (cli_call("GET", "/v1/info", NULL, &info, &err) < 0)
-		return cli_fail(&err);
-	if (cli.json) {
-		cli_print_json(info);
-	} else {
-		autofree char *s = fmt_info(info);
-		fputs(s, stdout);
-	}
-	json_decref(info);
+	autofree char *s = fmt_info(info);
+	fputs(s, stdout);
 	return 0;
 }
 
-int cmd_version(int argc, char **argv)
+int cmd_version(const struct cli_args *a)
 {
-	int r = cli_opts_noargs(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *info = NULL;

@@ -5,7 +5,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -33,66 +32,52 @@ static int on_logs(const char *data, size_t len, void *ctx)
 	return flush_logs(x);
 }
 
-int cmd_logs(int argc, char **argv)
+/* --since/--until TIME as the daemon takes it (RFC 3339), appended to the query. */
+static int add_time(struct buf *path, char *sep, const struct cli_args *a, const char *opt)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"follow", no_argument, NULL, 'f'},
-		{"tail", required_argument, NULL, 'n'},
-		{"timestamps", no_argument, NULL, 'T'},
-		{NULL, 0, NULL, 0},
-	};
-	bool follow = false, ts = false;
-	long long tail = -1;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:hfn:T", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help();
-		case 'f':
-			follow = true;
-			break;
-		case 'T':
-			ts = true;
-			break;
-		case 'n':
-			if (strcmp(optarg, "all") == 0)
-				tail = -1;
-			else if (parse_int(optarg, 0, 1LL << 40, &tail) < 0)
-				return cli_usage(
-					"invalid --tail \"%s\": expected a number of lines "
-					"or \"all\"",
-					optarg);
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
-	if (optind >= argc)
-		return cli_usage("missing container NAME");
-	const char *name = argv[optind++];
-	if (!valid_name(name))
-		return cli_usage("invalid container name \"%s\": expected a DNS label", name);
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
+	const char *v = cli_get(a, opt);
+	if (!v)
+		return 0;
+	char t[48];
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (cli_log_time(opt, v, time_now_ns(), t, sizeof(t), &err) < 0)
+		return cli_fail(&err);
+	buf_addf(path, "%c%s=%s", *sep, opt, t);
+	*sep = '&';
+	return 0;
+}
 
+int cmd_logs(const struct cli_args *a)
+{
+	const char *name = a->argv[0];
+	long long tail = -1;
+	const char *tv = cli_get(a, "tail");
+	if (tv && strcmp(tv, "all") != 0 && parse_int(tv, 0, 1LL << 40, &tail) < 0)
+		return cli_usage("invalid --tail \"%s\": expected a number of lines or \"all\"",
+				 tv);
 	struct buf path = BUF_INIT;
 	buf_addf(&path, "/v1/containers/%s/logs", name);
 	char sep = '?';
-	if (follow) {
+	if (cli_has(a, "follow")) {
 		buf_addf(&path, "%cfollow=1", sep);
 		sep = '&';
 	}
-	if (tail >= 0)
+	if (tail >= 0) {
 		buf_addf(&path, "%ctail=%lld", sep, tail);
-
+		sep = '&';
+	}
+	int r;
+	if ((r = add_time(&path, &sep, a, "since")) || (r = add_time(&path, &sep, a, "until"))) {
+		buf_release(&path);
+		return r;
+	}
+	bool ts = cli_has(a, "timestamps");
 	struct logs_ctx x = {.out = BUF_INIT, .err = BUF_INIT};
 	logw_init(&x.w, ts);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	int r = clbsd_client_stream(cli_client(), path.data, on_logs, &x, NULL, &err);
+	r = clbsd_client_stream(cli_client(), path.data, on_logs, &x, NULL, &err);
 	logw_finish(&x.w, &x.out, &x.err);
 	flush_logs(&x);
 	logw_release(&x.w);
@@ -143,62 +128,20 @@ static int on_events(const char *data, size_t len, void *ctx)
 	return x->broken ? -1 : 0;
 }
 
-int cmd_events(int argc, char **argv)
+int cmd_events(const struct cli_args *a)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"follow", no_argument, NULL, 'f'},
-		{"since", required_argument, NULL, 's'},
-		{"container", required_argument, NULL, 'c'},
-		{"type", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'j'},
-		{NULL, 0, NULL, 0},
-	};
 	long long since = -1;
-	bool follow = false;
-	const char *ctr = NULL, *type = NULL;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:hf", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help();
-		case 'f':
-			follow = true;
-			break;
-		case 's':
-			if (parse_int(optarg, 0, INT64_MAX, &since) < 0)
-				return cli_usage(
-					"invalid --since \"%s\": expected an event sequence "
-					"number",
-					optarg);
-			break;
-		case 'c':
-			if (!valid_name(optarg))
-				return cli_usage("invalid --container \"%s\": expected a container "
-						 "name",
-						 optarg);
-			ctr = optarg;
-			break;
-		case 't':
-			if (!*optarg ||
-			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz.-_") != strlen(optarg))
-				return cli_usage(
-					"invalid --type \"%s\": expected an event type like "
-					"container.exited or a prefix like container",
-					optarg);
-			type = optarg;
-			break;
-		case 'j':
-			cli.json = true;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
-	if (optind < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind]);
+	bool follow = cli_has(a, "follow");
+	const char *ctr = cli_get(a, "container"), *type = cli_get(a, "type");
+	const char *sv = cli_get(a, "since");
+	if (sv && parse_int(sv, 0, INT64_MAX, &since) < 0)
+		return cli_usage("invalid --since \"%s\": expected an event sequence number", sv);
+	if (ctr && !valid_name(ctr))
+		return cli_usage("invalid --container \"%s\": expected a container name", ctr);
+	if (type && (!*type || strspn(type, "abcdefghijklmnopqrstuvwxyz.-_") != strlen(type)))
+		return cli_usage("invalid --type \"%s\": expected an event type like "
+				 "container.exited or a prefix like container",
+				 type);
 	struct buf path = BUF_INIT;
 	buf_adds(&path, "/v1/events?");
 	if (since >= 0)

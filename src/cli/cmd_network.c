@@ -5,24 +5,11 @@
 #include "cli.h"
 #include "util/json.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-static int net_ls(int argc, char **argv)
+int show_networks(const struct cli_args *a, const json_t *list)
 {
-	int r = cli_opts_noargs(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	struct clbsd_err err;
-	json_t *list = NULL;
-	if (cli_call("GET", "/v1/networks", NULL, &list, &err) < 0)
-		return cli_fail(&err);
-	if (cli.json) {
-		cli_print_json(list);
-		json_decref(list);
-		return 0;
-	}
 	static const char *const hdr[] = {"NAME",     "BRIDGE",	    "SUBNET", "GATEWAY",
 					  "INTERNAL", "CONTAINERS", "SOURCE"};
 	struct table t;
@@ -46,25 +33,20 @@ static int net_ls(int argc, char **argv)
 	autofree char *s = table_render(&t);
 	fputs(s, stdout);
 	table_release(&t);
-	json_decref(list);
 	return 0;
 }
 
-static int net_inspect(int argc, char **argv)
+int cmd_network_inspect(const struct cli_args *a)
 {
-	int r = cli_opts_json(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind >= argc)
-		return cli_usage("missing NETWORK");
 	json_t *arr = json_array();
 	int rc = 0;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
+		const char *name = a->argv[i];
 		struct clbsd_err err;
 		json_t *n = NULL;
-		autofree char *path = xasprintf("/v1/networks/%s", argv[i]);
-		if (!valid_name(argv[i])) {
-			fprintf(stderr, "clbsd: no network named %s\n", argv[i]);
+		autofree char *path = xasprintf("/v1/networks/%s", name);
+		if (!valid_name(name)) {
+			fprintf(stderr, "clbsd: no network named %s\n", name);
 			rc = 1;
 		} else if (cli_call("GET", path, NULL, &n, &err) < 0) {
 			fprintf(stderr, "clbsd: %s\n", err.msg);
@@ -78,43 +60,11 @@ static int net_inspect(int argc, char **argv)
 	return rc;
 }
 
-static int net_create(int argc, char **argv)
+int cmd_network_create(const struct cli_args *a)
 {
-	static const struct option lo[] = {
-		{"help", no_argument, NULL, 'h'},	   {"json", no_argument, NULL, 'j'},
-		{"subnet", required_argument, NULL, 's'},  {"internal", no_argument, NULL, 'i'},
-		{"subnet6", required_argument, NULL, '6'}, {NULL, 0, NULL, 0},
-	};
-	const char *subnet = NULL, *subnet6 = NULL;
-	bool internal = false;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cli_help();
-		case 'j':
-			cli.json = true;
-			break;
-		case 's':
-			subnet = optarg;
-			break;
-		case 'i':
-			internal = true;
-			break;
-		case '6':
-			subnet6 = optarg;
-			break;
-		default:
-			return cli_bad_opt(c, argv);
-		}
-	}
-	if (optind >= argc)
-		return cli_usage("missing NAME");
-	if (optind + 1 < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
-	const char *name = argv[optind];
+	const char *subnet = cli_get(a, "subnet"), *subnet6 = cli_get(a, "subnet6");
+	bool internal = cli_has(a, "internal");
+	const char *name = a->argv[0];
 	if (!valid_name(name))
 		return cli_usage("invalid network name \"%s\": expected a DNS label", name);
 	if (!subnet)
@@ -126,55 +76,29 @@ static int net_create(int argc, char **argv)
 	return cli_send("POST", "/v1/networks", body, name, NULL);
 }
 
-static int net_rm(int argc, char **argv)
+int cmd_network_rm(const struct cli_args *a)
 {
-	int r = cli_opts_json(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind >= argc)
-		return cli_usage("missing NETWORK");
 	int rc = 0;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
+		const char *name = a->argv[i];
 		struct clbsd_err err;
-		autofree char *path = xasprintf("/v1/networks/%s", argv[i]);
-		if (!valid_name(argv[i])) {
-			fprintf(stderr, "clbsd: no network named %s\n", argv[i]);
+		autofree char *path = xasprintf("/v1/networks/%s", name);
+		if (!valid_name(name)) {
+			fprintf(stderr, "clbsd: no network named %s\n", name);
 			rc = 1;
 		} else if (cli_call("DELETE", path, NULL, NULL, &err) < 0) {
 			fprintf(stderr, "clbsd: %s\n", err.msg);
 			rc = 1;
 		} else {
-			printf("%s\n", argv[i]);
+			printf("%s\n", name);
 		}
 	}
 	return rc;
 }
 
-int cmd_network(int argc, char **argv)
+int cmd_doctor(const struct cli_args *a)
 {
-	static const struct cli_sub subs[] = {
-		{"ls", "network ls", net_ls},
-		{"list", "network ls", net_ls},
-		{"inspect", "network inspect", net_inspect},
-		{"create", "network create", net_create},
-		{"rm", "network rm", net_rm},
-		{"remove", "network rm", net_rm},
-	};
-	return cli_dispatch(argc, argv, subs, ARRAY_SIZE(subs), "ls, inspect, create or rm");
-}
-
-int cmd_doctor(int argc, char **argv)
-{
-	int r = cli_opts_json(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind >= argc)
-		return cli_usage("missing CONTAINER");
-	if (optind + 1 < argc)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
-	const char *name = argv[optind];
-	if (!valid_name(name))
-		return cli_usage("invalid container name \"%s\"", name);
+	const char *name = a->argv[0];
 	autofree char *path = xasprintf("/v1/containers/%s/doctor", name);
 	struct clbsd_err err;
 	json_t *out = NULL;

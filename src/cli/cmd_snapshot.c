@@ -9,7 +9,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,13 +30,6 @@ static bool valid_label(const char *s)
 	return true;
 }
 
-static int check_name(const char *name)
-{
-	if (!valid_name(name))
-		return cli_usage("invalid container name \"%s\"", name);
-	return 0;
-}
-
 static int check_label(const char *label)
 {
 	if (!valid_label(label))
@@ -47,72 +39,15 @@ static int check_label(const char *label)
 	return 0;
 }
 
-/*
- * The option loop these commands share: -h/--help and --json are handled
- * here, every other option goes to opt(). Returns 0 to go on, -1 after the
- * help was shown, or the usage status to exit with.
- */
-typedef int (*opt_fn)(int c, const char *arg, void *ctx);
-static int parse_opts(int argc, char **argv, const char *shortopts, const struct option *extra,
-		      opt_fn opt, void *ctx)
+/* -t SECS for the commands that stop a container (default 10). */
+static int opt_secs(const struct cli_args *a, const char **out)
 {
-	struct option lo[8] = {
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
-	};
-	size_t n = 2;
-	for (; extra && extra->name && n < ARRAY_SIZE(lo) - 1; extra++)
-		lo[n++] = *extra;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
-		int r;
-		switch (c) {
-		case 'h':
-			cli_help();
-			return -1;
-		case 'j':
-			cli.json = true;
-			break;
-		case ':':
-		case '?':
-			return cli_bad_opt(c, argv);
-		default:
-			if ((r = opt(c, optarg, ctx)) != 0)
-				return r;
-			break;
-		}
-	}
-	return 0;
-}
-
-/* -t SECS for the commands that stop a container. */
-static int opt_secs(const char *arg, const char **out)
-{
+	const char *arg = cli_get(a, "time");
 	long long v;
-	if (parse_int(arg, 0, 86400, &v) < 0)
+	*out = arg ? arg : "10";
+	if (arg && parse_int(arg, 0, 86400, &v) < 0)
 		return cli_usage("-t %s: want seconds from 0 to 86400", arg);
-	*out = arg;
 	return 0;
-}
-
-/* For a command whose one option takes a value: keep it. */
-static int store_arg(int c, const char *arg, void *ctx)
-{
-	*(const char **)ctx = arg;
-	return 0;
-}
-
-/* Exactly one operand left, a valid container name: *name. Else the usage status. */
-static int one_name(int argc, char **argv, const char **name)
-{
-	if (argc - optind < 1)
-		return cli_usage("missing container NAME");
-	if (argc - optind > 1)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
-	*name = argv[optind];
-	return check_name(*name);
 }
 
 static void print_snapshots(const json_t *list)
@@ -142,18 +77,11 @@ static void print_snapshots(const json_t *list)
 	table_release(&t);
 }
 
-int cmd_snapshot(int argc, char **argv)
+int cmd_snapshot(const struct cli_args *a)
 {
-	int r = cli_opts_json(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	int n = argc - optind;
-	if (n < 1)
-		return cli_usage("missing container NAME");
-	if (n > 2)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 2]);
-	const char *name = argv[optind], *label = n > 1 ? argv[optind + 1] : NULL;
-	if ((r = check_name(name)) || (label && (r = check_label(label))))
+	const char *name = a->argv[0], *label = a->argc > 1 ? a->argv[1] : NULL;
+	int r;
+	if (label && (r = check_label(label)))
 		return r;
 	json_t *body = label ? json_pack("{s:s}", "label", label) : json_object();
 	autofree char *path = xasprintf("/v1/containers/%s/snapshots", name);
@@ -171,19 +99,11 @@ int cmd_snapshot(int argc, char **argv)
 	return 0;
 }
 
-int cmd_snapshots(int argc, char **argv)
+int cmd_snapshots(const struct cli_args *a)
 {
-	static const struct option lo[] = {
-		{"rm", required_argument, NULL, 'r'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *rm = NULL;
-	int pr = parse_opts(argc, argv, "+:h", lo, store_arg, &rm);
-	if (pr)
-		return pr < 0 ? 0 : pr;
-	const char *name;
+	const char *name = a->argv[0], *rm = cli_get(a, "rm");
 	int r;
-	if ((r = one_name(argc, argv, &name)) || (rm && (r = check_label(rm))))
+	if (rm && (r = check_label(rm)))
 		return r;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -197,59 +117,31 @@ int cmd_snapshots(int argc, char **argv)
 	return 0;
 }
 
-struct rollback_opts {
-	bool force;
-	const char *t;
-};
-
-static int rollback_opt(int c, const char *arg, void *ctx)
+int cmd_rollback(const struct cli_args *a)
 {
-	struct rollback_opts *o = ctx;
-	if (c == 'f') {
-		o->force = true;
-		return 0;
-	}
-	return opt_secs(arg, &o->t);
-}
-
-int cmd_rollback(int argc, char **argv)
-{
-	static const struct option lo[] = {
-		{"force", no_argument, NULL, 'f'},
-		{"time", required_argument, NULL, 't'},
-		{NULL, 0, NULL, 0},
-	};
-	struct rollback_opts o = {.t = "10"};
-	int pr = parse_opts(argc, argv, "+:hft:", lo, rollback_opt, &o);
-	if (pr)
-		return pr < 0 ? 0 : pr;
-	bool force = o.force;
-	const char *t = o.t;
-	if (argc - optind < 2)
-		return cli_usage(argc - optind < 1 ? "missing container NAME and LABEL"
-						   : "missing snapshot LABEL");
-	if (argc - optind > 2)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 2]);
-	const char *name = argv[optind], *label = argv[optind + 1];
+	const char *name = a->argv[0], *label = a->argv[1], *t;
+	bool force = cli_has(a, "force");
 	int r;
-	if ((r = check_name(name)) || (r = check_label(label)))
+	if ((r = opt_secs(a, &t)) || (r = check_label(label)))
 		return r;
 	autofree char *path = xasprintf("/v1/containers/%s/rollback?label=%s&t=%s%s", name, label,
 					t, force ? "&force=1" : "");
 	return cli_send("POST", path, NULL, name, NULL);
 }
 
-int cmd_clone(int argc, char **argv)
+/* A container name, checked here where the table cannot (SRC[@LABEL]). */
+static int check_name(const char *name)
 {
-	int r = cli_opts_json(argc, argv, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (argc - optind < 2)
-		return cli_usage(argc - optind < 1 ? "missing SRC[@LABEL] and NEW" : "missing NEW");
-	if (argc - optind > 2)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 2]);
-	autofree char *src = xstrdup(argv[optind]);
-	const char *dst = argv[optind + 1];
+	if (!valid_name(name))
+		return cli_usage("invalid container name \"%s\"", name);
+	return 0;
+}
+
+int cmd_clone(const struct cli_args *a)
+{
+	int r;
+	autofree char *src = xstrdup(a->argv[0]);
+	const char *dst = a->argv[1];
 	char *at = strchr(src, '@');
 	const char *label = NULL;
 	if (at) {
@@ -295,42 +187,12 @@ static int copy_file_to(const char *path, int out, struct clbsd_err *err)
 	return r;
 }
 
-struct export_cli {
-	const char *out, *snapshot, *since;
-};
-
-static int export_opt(int c, const char *arg, void *ctx)
+int cmd_export(const struct cli_args *a)
 {
-	struct export_cli *o = ctx;
-	if (c == 'o')
-		o->out = arg;
-	else if (c == 'S')
-		o->snapshot = arg;
-	else
-		o->since = arg;
-	return 0;
-}
-
-int cmd_export(int argc, char **argv)
-{
-	static const struct option lo[] = {
-		{"output", required_argument, NULL, 'o'},
-		{"snapshot", required_argument, NULL, 'S'},
-		{"since", required_argument, NULL, 'I'},
-		{NULL, 0, NULL, 0},
-	};
-	struct export_cli eo = {0};
-	int pr = parse_opts(argc, argv, "+:ho:", lo, export_opt, &eo);
-	if (pr)
-		return pr < 0 ? 0 : pr;
-	const char *out = eo.out;
-	if (eo.snapshot && check_label(eo.snapshot))
-		return EXIT_USAGE;
-	if (eo.since && check_label(eo.since))
-		return EXIT_USAGE;
-	const char *name;
+	const char *out = cli_get(a, "output"), *snapshot = cli_get(a, "snapshot");
+	const char *since = cli_get(a, "since"), *name = a->argv[0];
 	int r;
-	if ((r = one_name(argc, argv, &name)))
+	if ((snapshot && (r = check_label(snapshot))) || (since && (r = check_label(since))))
 		return r;
 	bool to_stdout = out && strcmp(out, "-") == 0;
 	if (to_stdout && isatty(STDOUT_FILENO))
@@ -348,10 +210,10 @@ int cmd_export(int argc, char **argv)
 		return cli_usage("cannot write \"%s\": its directory does not exist",
 				 out ? out : dflt);
 	json_t *body = json_pack("{s:s}", "path", path);
-	if (eo.snapshot)
-		json_object_set_new(body, "label", json_string(eo.snapshot));
-	if (eo.since)
-		json_object_set_new(body, "from", json_string(eo.since));
+	if (snapshot)
+		json_object_set_new(body, "label", json_string(snapshot));
+	if (since)
+		json_object_set_new(body, "from", json_string(since));
 	autofree char *url = xasprintf("/v1/containers/%s/export", name);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -376,21 +238,6 @@ int cmd_export(int argc, char **argv)
 	return 0;
 }
 
-struct import_cli {
-	const char *name;
-	bool allow_host;
-};
-
-static int import_opt(int c, const char *arg, void *ctx)
-{
-	struct import_cli *o = ctx;
-	if (c == 'n')
-		o->name = arg;
-	else
-		o->allow_host = true;
-	return 0;
-}
-
 /* What an imported container reaches of the host, said on stderr. */
 static void say_host_access(const json_t *ctr)
 {
@@ -409,27 +256,15 @@ static void say_host_access(const json_t *ctr)
 		fprintf(stderr, "clbsd: import: %s uses the host's network\n", name ? name : "?");
 }
 
-int cmd_import(int argc, char **argv)
+int cmd_import(const struct cli_args *a)
 {
-	static const struct option lo[] = {
-		{"name", required_argument, NULL, 'n'},
-		{"allow-host-access", no_argument, NULL, 'H'},
-		{NULL, 0, NULL, 0},
-	};
-	struct import_cli io = {0};
-	int pr = parse_opts(argc, argv, "+:h", lo, import_opt, &io);
-	if (pr)
-		return pr < 0 ? 0 : pr;
-	const char *name = io.name;
-	if (argc - optind < 1)
-		return cli_usage("missing FILE");
-	if (argc - optind > 1)
-		return cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	const char *name = cli_get(a, "name"), *file = a->argv[0];
+	bool allow_host = cli_has(a, "allow-host-access");
 	int r;
 	if (name && (r = check_name(name)))
 		return r;
 	/* From standard input: kept in a private file for the daemon to read. */
-	bool from_stdin = strcmp(argv[optind], "-") == 0;
+	bool from_stdin = strcmp(file, "-") == 0;
 	char tmpdir[] = "/tmp/clbsd-import.XXXXXX";
 	autofree char *path = NULL;
 	if (from_stdin) {
@@ -453,17 +288,17 @@ int cmd_import(int argc, char **argv)
 		}
 		close(fd);
 	} else {
-		path = cli_abs_target(argv[optind]);
+		path = cli_abs_target(file);
 	}
 	if (!path)
-		return cli_usage("cannot read \"%s\": its directory does not exist", argv[optind]);
+		return cli_usage("cannot read \"%s\": its directory does not exist", file);
 	json_t *body = name ? json_pack("{s:s,s:s}", "path", path, "name", name)
 			    : json_pack("{s:s}", "path", path);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *ctr = NULL;
 	/* Without the flag the daemon refuses host binds and host networking, listing them. */
-	r = cli_call("POST", io.allow_host ? "/v1/import?allow_host_access=1" : "/v1/import", body,
+	r = cli_call("POST", allow_host ? "/v1/import?allow_host_access=1" : "/v1/import", body,
 		     &ctr, &err);
 	json_decref(body);
 	if (from_stdin) {
@@ -472,7 +307,7 @@ int cmd_import(int argc, char **argv)
 	}
 	if (r < 0)
 		return cli_fail(&err);
-	if (io.allow_host)
+	if (allow_host)
 		say_host_access(ctr);
 	if (cli.json)
 		cli_print_json(ctr);
@@ -718,196 +553,210 @@ static void target_release(struct target *t)
 	free(t->socket);
 }
 
-struct migrate_opts {
-	const char *to, *t;
-	bool keep;
+/* One migration under way: what it moves where, and how far it got. */
+struct migration {
+	const char *name, *to, *t;
+	struct target dst;
+	bool was_running;
+	bool live;	    /* zfs on both ends: most of it is sent while it runs */
+	char *l1, *l2;	    /* live: the snapshots of the two sends */
+	char dir[32];	    /* a private directory for the archives */
+	char *file, *file2; /* the archive, and the live one of the last changes */
+	bool stopped, imported;
 };
 
-static int migrate_opt(int c, const char *arg, void *ctx)
+/* --to: ssh://... or unix:/path, not this daemon. Returns 0 or the usage status. */
+static int migrate_target(const char *to, struct target *dst)
 {
-	struct migrate_opts *o = ctx;
-	if (c == 'T')
-		o->to = arg;
-	else if (c == 'k')
-		o->keep = true;
-	else
-		return opt_secs(arg, &o->t);
+	dst->label = to;
+	if (strncmp(to, "ssh://", 6) == 0) {
+		if (parse_ssh(to, dst) < 0)
+			return cli_usage("--to %s: want ssh://[user@]host[:port][/path/to/socket]",
+					 to);
+		return 0;
+	}
+	if (strncmp(to, "unix:", 5) == 0 && to[5] == '/') {
+		if (strcmp(to + 5, clbsd_client_socket(cli_client())) == 0)
+			return cli_usage("--to %s is this daemon", to);
+		dst->cl = clbsd_client_new(to + 5);
+		return 0;
+	}
+	return cli_usage("--to %s: want ssh://[user@]host[:port][/path/to/socket] or "
+			 "unix:/absolute/path/to/clbsd.sock",
+			 to);
+}
+
+/*
+ * Whether it runs here, and whether both ends are zfs: then the bulk is
+ * sent while it runs, and it is down for the last changes only.
+ */
+static int migrate_survey(struct migration *m, struct clbsd_err *err)
+{
+	autofree char *self = xasprintf("/v1/containers/%s", m->name);
+	json_t *ctr = NULL;
+	if (cli_call("GET", self, NULL, &ctr, err) < 0)
+		return -err->code;
+	const char *st = json_string_value(json_object_get(ctr, "state"));
+	m->was_running = st && strcmp(st, "running") == 0;
+	json_decref(ctr);
+	autofree char *dst_driver = NULL;
+	if (target_check(&m->dst, &dst_driver, err) < 0)
+		return -err->code;
+	json_t *info = NULL;
+	if (m->was_running && strcmp(dst_driver, "zfs") == 0 &&
+	    cli_call("GET", "/v1/info", NULL, &info, err) == 0) {
+		const char *drv = json_string_value(
+			json_object_get(json_object_get(info, "storage"), "driver"));
+		m->live = drv && strcmp(drv, "zfs") == 0;
+	}
+	json_decref(info);
+	if (m->live) {
+		char tag[9];
+		random_hex(tag, 4);
+		m->l1 = xasprintf("migrate-%s-1", tag);
+		m->l2 = xasprintf("migrate-%s-2", tag);
+	}
 	return 0;
 }
 
-int cmd_migrate(int argc, char **argv)
+/* Export (since `from`, keeping `label`) to file and import it on the target. */
+static int migrate_send(struct migration *m, const char *file, const char *label, const char *from,
+			struct clbsd_err *err)
 {
-	static const struct option lo[] = {
-		{"to", required_argument, NULL, 'T'},
-		{"keep", no_argument, NULL, 'k'},
-		{"time", required_argument, NULL, 't'},
-		{NULL, 0, NULL, 0},
-	};
-	struct migrate_opts o = {.t = "10"};
-	/* Options may follow NAME ("migrate web --to ..."): let getopt permute. */
-	int pr = parse_opts(argc, argv, ":ht:", lo, migrate_opt, &o);
-	if (pr)
-		return pr < 0 ? 0 : pr;
-	const char *to = o.to, *t = o.t;
-	bool keep = o.keep;
-	const char *name;
-	int r;
-	if ((r = one_name(argc, argv, &name)))
-		return r;
-	if (!to)
-		return cli_usage("missing --to ssh://[user@]host[:port][/socket] or "
-				 "unix:/path/to/clbsd.sock");
-	struct target dst = {.label = to};
-	if (strncmp(to, "ssh://", 6) == 0) {
-		if (parse_ssh(to, &dst) < 0) {
-			target_release(&dst);
-			return cli_usage("--to %s: want ssh://[user@]host[:port][/path/to/socket]",
-					 to);
-		}
-	} else if (strncmp(to, "unix:", 5) == 0 && to[5] == '/') {
-		if (strcmp(to + 5, clbsd_client_socket(cli_client())) == 0)
-			return cli_usage("--to %s is this daemon", to);
-		dst.cl = clbsd_client_new(to + 5);
-	} else {
-		return cli_usage("--to %s: want ssh://[user@]host[:port][/path/to/socket] or "
-				 "unix:/absolute/path/to/clbsd.sock",
-				 to);
-	}
-
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	autofree char *self = xasprintf("/v1/containers/%s", name);
-	json_t *ctr = NULL;
-	if (cli_call("GET", self, NULL, &ctr, &err) < 0) {
-		target_release(&dst);
-		return cli_fail(&err);
-	}
-	const char *st = json_string_value(json_object_get(ctr, "state"));
-	bool was_running = st && strcmp(st, "running") == 0;
-	json_decref(ctr);
-
-	autofree char *dst_driver = NULL;
-	if (target_check(&dst, &dst_driver, &err) < 0) {
-		target_release(&dst);
-		return cli_fail(&err);
-	}
-	/*
-	 * zfs on both ends: send the bulk while it runs, then stop and send
-	 * only what changed since, so it is down for the last changes only.
-	 */
-	json_t *info = NULL;
-	bool live = false;
-	if (was_running && strcmp(dst_driver, "zfs") == 0 &&
-	    cli_call("GET", "/v1/info", NULL, &info, &err) == 0) {
-		const char *drv = json_string_value(
-			json_object_get(json_object_get(info, "storage"), "driver"));
-		live = drv && strcmp(drv, "zfs") == 0;
-	}
-	json_decref(info);
-	char tag[9];
-	random_hex(tag, 4);
-	autofree char *l1 = live ? xasprintf("migrate-%s-1", tag) : NULL;
-	autofree char *l2 = live ? xasprintf("migrate-%s-2", tag) : NULL;
-
-	char dir[] = "/tmp/clbsd-migrate.XXXXXX";
-	if (!mkdtemp(dir)) {
-		target_release(&dst);
-		fprintf(stderr, "clbsd: migrate: mkdtemp: %s\n", strerror(errno));
-		return 1;
-	}
-	autofree char *file = xasprintf("%s/%s.clbsd", dir, name);
-	autofree char *file2 = xasprintf("%s/%s.2.clbsd", dir, name);
-	int rc = 1;
-	bool stopped = false, imported = false;
 	int64_t bytes = 0;
+	if (export_to(m->name, file, label, from, &bytes, err) < 0)
+		return -err->code;
 	char msg[160];
-	if (live) {
-		progress(name, "exporting while it runs");
-		if (export_to(name, file, l1, NULL, &bytes, &err) < 0)
-			goto fail;
-		snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s", (double)bytes / 1e6,
-			 to);
-		progress(name, msg);
-		if (target_import(&dst, file, &err) < 0)
-			goto fail;
-		imported = true;
+	snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s", (double)bytes / 1e6, m->to);
+	progress(m->name, msg);
+	if (target_import(&m->dst, file, err) < 0)
+		return -err->code;
+	m->imported = true;
+	return 0;
+}
+
+/* The move itself, up to a container running there when it ran here. */
+static int migrate_move(struct migration *m, struct clbsd_err *err)
+{
+	if (m->live) {
+		progress(m->name, "exporting while it runs");
+		if (migrate_send(m, m->file, m->l1, NULL, err) < 0)
+			return -err->code;
 	}
-	if (was_running) {
-		progress(name, "stopping");
-		autofree char *p = xasprintf("/v1/containers/%s/stop?t=%s", name, t);
-		if (cli_call("POST", p, NULL, NULL, &err) < 0)
-			goto fail;
-		stopped = true;
+	if (m->was_running) {
+		progress(m->name, "stopping");
+		autofree char *p = xasprintf("/v1/containers/%s/stop?t=%s", m->name, m->t);
+		if (cli_call("POST", p, NULL, NULL, err) < 0)
+			return -err->code;
+		m->stopped = true;
 	}
-	progress(name, live ? "exporting what changed since" : "exporting");
-	if (export_to(name, live ? file2 : file, l2, l1, &bytes, &err) < 0)
-		goto fail;
-	snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s", (double)bytes / 1e6, to);
-	progress(name, msg);
-	if (target_import(&dst, live ? file2 : file, &err) < 0)
-		goto fail;
-	imported = true;
-	if (live) {
-		target_drop_snapshot(&dst, name, l1);
-		target_drop_snapshot(&dst, name, l2);
+	progress(m->name, m->live ? "exporting what changed since" : "exporting");
+	if (migrate_send(m, m->live ? m->file2 : m->file, m->l2, m->l1, err) < 0)
+		return -err->code;
+	if (m->live) {
+		target_drop_snapshot(&m->dst, m->name, m->l1);
+		target_drop_snapshot(&m->dst, m->name, m->l2);
 	}
-	if (was_running) {
-		progress(name, "starting on the target");
-		bool running = false;
-		if (target_start(&dst, name, &running, &err) < 0)
-			goto fail;
-		if (!running) {
-			clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, EIO,
-					 "it does not run on the target");
-			goto fail;
-		}
-	}
-	if (!keep) {
-		progress(name, "removing it here");
-		autofree char *p = xasprintf("/v1/containers/%s?force=1", name);
-		if (cli_call("DELETE", p, NULL, NULL, &err) < 0) {
-			fprintf(stderr,
-				"clbsd: migrate %s: moved, but removing it here failed: %s\n", name,
-				err.msg);
-			goto done;
-		}
-	}
-	progress(name, "done");
-	printf("%s\n", name);
-	rc = 0;
-	goto done;
-fail:
-	fprintf(stderr, "clbsd: migrate %s: %s\n", name, err.msg);
-	/* Put things back as they were: nothing on the target, the source running again. */
-	if (imported) {
+	if (!m->was_running)
+		return 0;
+	progress(m->name, "starting on the target");
+	bool running = false;
+	if (target_start(&m->dst, m->name, &running, err) < 0)
+		return -err->code;
+	if (!running)
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO,
+					"it does not run on the target");
+	return 0;
+}
+
+/* Put things back as they were: nothing on the target, the source running again. */
+static void migrate_undo(struct migration *m)
+{
+	struct clbsd_err e2;
+	if (m->imported && target_remove(&m->dst, m->name, &e2) < 0)
+		fprintf(stderr, "clbsd: migrate %s: removing it from %s failed: %s\n", m->name,
+			m->to, e2.msg);
+	if (!m->stopped)
+		return;
+	autofree char *p = xasprintf("/v1/containers/%s/start", m->name);
+	if (cli_call("POST", p, NULL, NULL, &e2) < 0)
+		fprintf(stderr, "clbsd: migrate %s: starting it again here failed: %s\n", m->name,
+			e2.msg);
+	else
+		progress(m->name, "started again here");
+}
+
+/* Moved: the container goes from here (unless --keep). */
+static int migrate_remove_here(struct migration *m, struct clbsd_err *err)
+{
+	progress(m->name, "removing it here");
+	autofree char *p = xasprintf("/v1/containers/%s?force=1", m->name);
+	return cli_call("DELETE", p, NULL, NULL, err);
+}
+
+/* The source keeps no trace of the migration (when it is kept, or put back). */
+static void migrate_release(struct migration *m)
+{
+	if (m->live) {
 		struct clbsd_err e2;
-		if (target_remove(&dst, name, &e2) < 0)
-			fprintf(stderr, "clbsd: migrate %s: removing it from %s failed: %s\n", name,
-				to, e2.msg);
-	}
-	if (stopped) {
-		struct clbsd_err e2;
-		autofree char *p = xasprintf("/v1/containers/%s/start", name);
-		if (cli_call("POST", p, NULL, NULL, &e2) < 0)
-			fprintf(stderr, "clbsd: migrate %s: starting it again here failed: %s\n",
-				name, e2.msg);
-		else
-			progress(name, "started again here");
-	}
-done:
-	if (live) {
-		/* The source keeps no trace of the migration (when it is kept, or put back). */
-		struct clbsd_err e2;
-		const char *labels[] = {l1, l2};
+		const char *labels[] = {m->l1, m->l2};
 		for (size_t i = 0; i < 2; i++) {
 			autofree char *p =
-				xasprintf("/v1/containers/%s/snapshots/%s", name, labels[i]);
+				xasprintf("/v1/containers/%s/snapshots/%s", m->name, labels[i]);
 			cli_call("DELETE", p, NULL, NULL, &e2);
 		}
 	}
-	unlink(file);
-	unlink(file2);
-	rmdir(dir);
-	target_release(&dst);
+	if (m->file) {
+		unlink(m->file);
+		unlink(m->file2);
+		rmdir(m->dir);
+	}
+	free(m->file);
+	free(m->file2);
+	free(m->l1);
+	free(m->l2);
+	target_release(&m->dst);
+}
+
+int cmd_migrate(const struct cli_args *a)
+{
+	struct migration m = {.name = a->argv[0], .to = cli_get(a, "to")};
+	int r;
+	if ((r = opt_secs(a, &m.t)))
+		return r;
+	if (!m.to)
+		return cli_usage("missing --to ssh://[user@]host[:port][/socket] or "
+				 "unix:/path/to/clbsd.sock");
+	if ((r = migrate_target(m.to, &m.dst))) {
+		target_release(&m.dst);
+		return r;
+	}
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (migrate_survey(&m, &err) < 0) {
+		migrate_release(&m);
+		return cli_fail(&err);
+	}
+	snprintf(m.dir, sizeof(m.dir), "/tmp/clbsd-migrate.XXXXXX");
+	if (!mkdtemp(m.dir)) {
+		migrate_release(&m);
+		fprintf(stderr, "clbsd: migrate: mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
+	m.file = xasprintf("%s/%s.clbsd", m.dir, m.name);
+	m.file2 = xasprintf("%s/%s.2.clbsd", m.dir, m.name);
+	int rc = 1;
+	if (migrate_move(&m, &err) < 0) {
+		fprintf(stderr, "clbsd: migrate %s: %s\n", m.name, err.msg);
+		migrate_undo(&m);
+	} else if (!cli_has(a, "keep") && migrate_remove_here(&m, &err) < 0) {
+		fprintf(stderr, "clbsd: migrate %s: moved, but removing it here failed: %s\n",
+			m.name, err.msg);
+	} else {
+		progress(m.name, "done");
+		printf("%s\n", m.name);
+		rc = 0;
+	}
+	migrate_release(&m);
 	return rc;
 }

@@ -269,84 +269,131 @@ static char *fmt_ports(const json_t *net)
 	return buf_detach(&b, NULL);
 }
 
+json_t *fmt_ps_fields(const json_t *c, int64_t now_ns, bool full_id)
+{
+	const char *name = json_string_value(json_object_get(c, "name"));
+	const char *fid = json_string_value(json_object_get(c, "id"));
+	autofree char *id = full_id ? xstrdup(fid ? fid : "") : fmt_short_id(fid);
+	autofree char *cmd =
+		fmt_command(json_object_get(json_object_get(c, "config"), "command"), 20);
+	autofree char *status = fmt_status(c, now_ns);
+	autofree char *addrs = fmt_addresses(json_object_get(c, "network"));
+	autofree char *ports = fmt_ports(json_object_get(c, "network"));
+	char created[64] = "", running_for[64] = "";
+	int64_t ct = json_time(json_object_get(c, "created_at"));
+	if (ct) {
+		time_fmt_rfc3339(ct, created, sizeof(created));
+		fmt_ago(ct, now_ns, running_for, sizeof(running_for));
+	}
+	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:s, s:I, s:s, s:s, s:s, s:s}", "ID",
+			 id, "Name", name, "Names", name, "Image",
+			 json_string_value(json_object_get(c, "image")), "Command", cmd, "State",
+			 json_string_value(json_object_get(c, "state")), "Status", status, "PID",
+			 (json_int_t)json_integer_value(json_object_get(c, "pid")), "Address",
+			 addrs, "Ports", ports, "CreatedAt", created, "RunningFor", running_for);
+}
+
 char *fmt_ps(const json_t *containers, int64_t now_ns)
 {
 	static const char *const hdr[] = {"NAME",   "ID",  "IMAGE",   "COMMAND", "STATE",
 					  "STATUS", "PID", "ADDRESS", "PORTS"};
+	static const char *const keys[] = {"Name",   "ID",  "Image",   "Command", "State",
+					   "Status", "PID", "Address", "Ports"};
 	struct table t;
 	table_init(&t, ARRAY_SIZE(hdr), hdr);
 	size_t i;
 	json_t *c;
 	json_array_foreach(containers, i, c)
 	{
-		autofree char *id = fmt_short_id(json_string_value(json_object_get(c, "id")));
-		autofree char *cmd =
-			fmt_command(json_object_get(json_object_get(c, "config"), "command"), 20);
-		autofree char *status = fmt_status(c, now_ns);
-		long long pid = json_integer_value(json_object_get(c, "pid"));
+		json_t *f = fmt_ps_fields(c, now_ns, false);
+		long long pid = json_integer_value(json_object_get(f, "PID"));
 		char pids[32] = "-";
 		if (pid > 0)
 			snprintf(pids, sizeof(pids), "%lld", pid);
-		autofree char *addrs = fmt_addresses(json_object_get(c, "network"));
-		autofree char *ports = fmt_ports(json_object_get(c, "network"));
-		const char *row[] = {
-			json_string_value(json_object_get(c, "name")),
-			id,
-			json_string_value(json_object_get(c, "image")),
-			cmd,
-			json_string_value(json_object_get(c, "state")),
-			status,
-			pids,
-			addrs,
-			ports,
-		};
+		const char *row[ARRAY_SIZE(keys)];
+		for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+			row[k] = json_string_value(json_object_get(f, keys[k]));
+		row[6] = pids;
 		table_add(&t, row);
+		json_decref(f);
 	}
 	char *s = table_render(&t);
 	table_release(&t);
 	return s;
 }
 
-char *fmt_images(const json_t *images, int64_t now_ns)
+/* One row of `images`: the image's name (NULL: it has none) and what shows of it. */
+static json_t *image_fields(const json_t *img, const char *name, int64_t now_ns, bool full_id)
 {
-	static const char *const hdr[] = {"NAME", "ID", "DIGEST", "CREATED", "SIZE"};
-	struct table t;
-	table_init(&t, ARRAY_SIZE(hdr), hdr);
+	const char *fid = json_string_value(json_object_get(img, "id"));
+	autofree char *id = full_id ? xstrdup(fid ? fid : "") : fmt_short_id(fid);
+	char created[64] = "", since[64] = "";
+	int64_t ct = json_time(json_object_get(img, "created"));
+	if (ct) {
+		time_fmt_rfc3339(ct, created, sizeof(created));
+		fmt_ago(ct, now_ns, since, sizeof(since));
+	}
+	char size[32];
+	fmt_size(json_integer_value(json_object_get(img, "size")), size, sizeof(size));
+	/* Like an id: the algorithm and 12 hex digits identify it for people. */
+	const char *dg = json_string_value(json_object_get(img, "digest"));
+	char digest[24] = "<none>";
+	if (dg && strlen(dg) > 19)
+		snprintf(digest, sizeof(digest), "%.19s", dg);
+	/* Names come as name:tag; add the default tag if one is missing. */
+	autofree char *full = !name		  ? xstrdup("<none>")
+			      : strchr(name, ':') ? xstrdup(name)
+						  : xasprintf("%s:latest", name);
+	autofree char *repo = xstrdup(full);
+	char *colon = name ? strrchr(repo, ':') : NULL;
+	const char *tag = "<none>";
+	if (colon) {
+		*colon = '\0';
+		tag = colon + 1;
+	}
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id, "Name", full,
+			 "Repository", repo, "Tag", tag, "Digest", digest, "CreatedAt", created,
+			 "CreatedSince", since, "Size", size);
+}
+
+void fmt_image_rows(const json_t *images, int64_t now_ns, bool full_id, json_t **items,
+		    json_t **extras)
+{
+	*items = json_array();
+	*extras = json_array();
 	size_t i;
 	json_t *img;
 	json_array_foreach(images, i, img)
 	{
-		autofree char *id = fmt_short_id(json_string_value(json_object_get(img, "id")));
-		char created[64] = "";
-		int64_t ct = json_time(json_object_get(img, "created"));
-		if (ct)
-			fmt_ago(ct, now_ns, created, sizeof(created));
-		char size[32];
-		fmt_size(json_integer_value(json_object_get(img, "size")), size, sizeof(size));
-		/* Like an id: the algorithm and 12 hex digits identify it for people. */
-		const char *dg = json_string_value(json_object_get(img, "digest"));
-		char digest[24] = "<none>";
-		if (dg && strlen(dg) > 19)
-			snprintf(digest, sizeof(digest), "%.19s", dg);
 		json_t *names = json_object_get(img, "names");
-		if (!json_array_size(names)) {
-			const char *row[] = {"<none>", id, digest, created, size};
-			table_add(&t, row);
-			continue;
-		}
-		size_t k;
-		json_t *n;
-		json_array_foreach(names, k, n)
-		{
-			const char *name = json_string_value(n);
-			autofree char *full = NULL;
-			/* Names come as name:tag; add the default tag if one is missing. */
-			if (name && !strchr(name, ':'))
-				name = full = xasprintf("%s:latest", name);
-			const char *row[] = {name, id, digest, created, size};
-			table_add(&t, row);
+		size_t n = json_array_size(names);
+		for (size_t k = 0; k < (n ? n : 1); k++) {
+			const char *name = n ? json_string_value(json_array_get(names, k)) : NULL;
+			json_array_append(*items, img);
+			json_array_append_new(*extras, image_fields(img, name, now_ns, full_id));
 		}
 	}
+}
+
+char *fmt_images(const json_t *images, int64_t now_ns)
+{
+	static const char *const hdr[] = {"NAME", "ID", "DIGEST", "CREATED", "SIZE"};
+	static const char *const keys[] = {"Name", "ID", "Digest", "CreatedSince", "Size"};
+	struct table t;
+	table_init(&t, ARRAY_SIZE(hdr), hdr);
+	json_t *items, *extras;
+	fmt_image_rows(images, now_ns, false, &items, &extras);
+	size_t i;
+	json_t *f;
+	json_array_foreach(extras, i, f)
+	{
+		const char *row[ARRAY_SIZE(keys)];
+		for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+			row[k] = json_string_value(json_object_get(f, keys[k]));
+		table_add(&t, row);
+	}
+	json_decref(items);
+	json_decref(extras);
 	char *s = table_render(&t);
 	table_release(&t);
 	return s;

@@ -5,8 +5,10 @@
  */
 #include "test.h"
 
+#include "cli/cli_args.c"
 #include "cli/format.c"
 #include "cli/request.c"
+#include "cli/template.c"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -119,7 +121,9 @@ TEST(run_rejects)
 	CHECK(bad(true, "--cpus", "0", "cpus"));
 	CHECK(bad(true, "--cpus", "nan", "cpus"));
 	CHECK(bad(true, "--cpus", "1x", "cpus"));
-	CHECK(bad(true, "-v", "relative:/x", "relative"));
+	/* A bare word is a named volume now; a relative path is still refused. */
+	CHECK(bad(true, "-v", "relative/dir:/x", "relative/dir"));
+	CHECK(bad(true, "-v", "Data:/x", "volume name"));
 	CHECK(bad(true, "-v", "/x:rel", "rel"));
 	CHECK(bad(true, "-v", "/x", "SRC:DST"));
 	CHECK(bad(true, "-v", "/x/../y:/z", "/x/../y"));
@@ -488,6 +492,210 @@ TEST(log_writer)
 	buf_release(&errb);
 }
 
+/* -v NAME:/path sends the name as the source: the daemon makes or reuses the volume. */
+TEST(named_volume)
+{
+	char *argv[] = {"run", "-v", "data:/srv/data:ro", "-v", "/host:/h", "forge"};
+	struct run_opts o;
+	struct clbsd_err err;
+	CHECK_INT(cli_parse_run(ARGC(argv), argv, true, &o, &err), 0);
+	autofree char *s = dump(json_object_get(o.req, "volumes"));
+	CHECK_STR(s, "[{\"dest\":\"/srv/data\",\"readonly\":true,\"source\":\"data\"},"
+		     "{\"dest\":\"/h\",\"readonly\":false,\"source\":\"/host\"}]");
+	run_opts_release(&o);
+}
+
+TEST(stop_signal)
+{
+	char *argv[] = {"create", "--stop-signal", "SIGQUIT", "forge"};
+	struct run_opts o;
+	struct clbsd_err err;
+	CHECK_INT(cli_parse_run(ARGC(argv), argv, false, &o, &err), 0);
+	CHECK_STR(json_string_value(json_object_get(o.req, "stop_signal")), "SIGQUIT");
+	run_opts_release(&o);
+	CHECK(bad(true, "--stop-signal", "NOPE", "NOPE"));
+}
+
+/* A command shaped like stop: options anywhere, NAME... */
+static const struct cli_opt t_opts[] = {
+	{"time", 't', "SECS", "grace", CLI_K_NONE, "timeout", 0},
+	{"force", 'f', NULL, "force", CLI_K_NONE, NULL, 0},
+	{"env", 'e', "K=V", "env", CLI_K_NONE, NULL, CLI_OPT_REPEAT},
+	CLI_OPT_END,
+};
+static const struct cli_cmd t_stop = {.name = "stop",
+				      .args = "NAME LABEL...",
+				      .opts = t_opts,
+				      .min_args = 2,
+				      .max_args = 3,
+				      .kinds = {CLI_K_CONTAINER, CLI_K_NONE},
+				      .flags = CLI_CHECK_ARGS};
+
+static int parse(const struct cli_cmd *c, int argc, char **argv, struct cli_args *a,
+		 struct clbsd_err *err)
+{
+	clbsd_err_init(err);
+	return cli_args_parse(c, argc, argv, a, err);
+}
+
+TEST(options_anywhere)
+{
+	char *argv[] = {"stop", "web", "-t", "1", "x", "-fe", "A=1", "--env=B=2", "--timeout", "3"};
+	struct cli_args a;
+	struct clbsd_err err;
+	CHECK_INT(parse(&t_stop, ARGC(argv), argv, &a, &err), 0);
+	CHECK_INT(a.argc, 2);
+	CHECK_STR(a.argv[0], "web");
+	CHECK_STR(a.argv[1], "x");
+	CHECK_STR(cli_get(&a, "time"), "3");
+	CHECK(cli_has(&a, "force"));
+	CHECK_STR(cli_get_nth(&a, "env", 0), "A=1");
+	CHECK_STR(cli_get_nth(&a, "env", 1), "B=2");
+	CHECK(cli_get_nth(&a, "env", 2) == NULL);
+	cli_args_release(&a);
+
+	/* "--" ends options; "-" alone is an argument. */
+	char *argv2[] = {"stop", "web", "--", "-t", "-"};
+	CHECK_INT(parse(&t_stop, ARGC(argv2), argv2, &a, &err), 0);
+	CHECK_INT(a.argc, 3);
+	CHECK_STR(a.argv[1], "-t");
+	CHECK(!cli_has(&a, "time"));
+	cli_args_release(&a);
+
+	/* -h anywhere asks for help. */
+	char *argv3[] = {"stop", "web", "x", "-h"};
+	CHECK_INT(parse(&t_stop, ARGC(argv3), argv3, &a, &err), 1);
+	cli_args_release(&a);
+}
+
+/* Every usage error names the option or the argument. */
+TEST(usage_errors)
+{
+	struct cli_args a;
+	struct clbsd_err err;
+	char *v1[] = {"stop", "web", "x", "--frob"};
+	CHECK(parse(&t_stop, ARGC(v1), v1, &a, &err) < 0);
+	CHECK_STR(err.msg, "unknown option '--frob'");
+	cli_args_release(&a);
+	char *v2[] = {"stop", "web", "x", "-fz"};
+	CHECK(parse(&t_stop, ARGC(v2), v2, &a, &err) < 0);
+	CHECK_STR(err.msg, "unknown option '-z'");
+	cli_args_release(&a);
+	char *v3[] = {"stop", "web", "x", "-t"};
+	CHECK(parse(&t_stop, ARGC(v3), v3, &a, &err) < 0);
+	CHECK_STR(err.msg, "option '-t' needs a value");
+	cli_args_release(&a);
+	char *v4[] = {"stop", "web", "x", "--force=yes"};
+	CHECK(parse(&t_stop, ARGC(v4), v4, &a, &err) < 0);
+	CHECK_STR(err.msg, "option '--force' takes no value");
+	cli_args_release(&a);
+	char *v5[] = {"stop"};
+	CHECK(parse(&t_stop, ARGC(v5), v5, &a, &err) < 0);
+	CHECK_STR(err.msg, "missing NAME and LABEL");
+	CHECK(err.kind == CLBSD_E_INVALID);
+	cli_args_release(&a);
+	char *v6[] = {"stop", "web", "a", "b", "c"};
+	CHECK(parse(&t_stop, ARGC(v6), v6, &a, &err) < 0);
+	CHECK_STR(err.msg, "unexpected argument \"c\"");
+	cli_args_release(&a);
+	char *v7[] = {"stop", "../web", "a"};
+	CHECK(parse(&t_stop, ARGC(v7), v7, &a, &err) < 0);
+	CHECK(strstr(err.msg, "invalid container name \"../web\"") != NULL);
+	cli_args_release(&a);
+}
+
+/* run and exec: what follows IMAGE / NAME belongs to the container's command. */
+TEST(stop_at_command)
+{
+	char *argv[] = {"exec", "-e", "A=1", "web", "sh", "-c", "--help", "-t"};
+	struct exec_opts o;
+	struct clbsd_err err;
+	CHECK_INT(cli_parse_exec(ARGC(argv), argv, &o, &err), 0);
+	autofree char *s = dump(json_object_get(o.req, "command"));
+	CHECK_STR(s, "[\"sh\",\"-c\",\"--help\",\"-t\"]");
+	CHECK(!o.tty);
+	exec_opts_release(&o);
+}
+
+/* A --format over items with their computed fields. */
+static char *render(const char *fmt, const char *items_json, const char *extras_json,
+		    struct clbsd_err *err)
+{
+	json_t *items = json_loads(items_json, 0, NULL);
+	json_t *extras = json_loads(extras_json, 0, NULL);
+	struct tmpl *t = NULL;
+	char *out = NULL;
+	clbsd_err_init(err);
+	if (tmpl_parse(fmt, &t, err) == 0 && tmpl_check(t, items, extras, err) == 0) {
+		struct buf b = BUF_INIT;
+		for (size_t i = 0; i < json_array_size(items); i++) {
+			tmpl_render(t, json_array_get(items, i), json_array_get(extras, i), &b);
+			buf_addc(&b, '|');
+		}
+		out = buf_detach(&b, NULL);
+	}
+	tmpl_free(t);
+	json_decref(items);
+	json_decref(extras);
+	return out;
+}
+
+TEST(format_templates)
+{
+	const char *items = "[{\"name\":\"web\",\"state\":\"running\",\"exit_code\":0,"
+			    "\"config\":{\"hostname\":\"w\",\"env\":[\"A=1\"]},\"pid\":7},"
+			    "{\"name\":\"db\",\"state\":\"exited\",\"exit_code\":3,"
+			    "\"config\":{\"hostname\":null,\"env\":[]},\"pid\":0}]";
+	const char *extras = "[{\"Status\":\"Up 5 minutes\",\"ID\":\"abc\"},"
+			     "{\"Status\":\"Exited (3)\",\"ID\":\"def\"}]";
+	struct clbsd_err err;
+	autofree char *a = render("{{.Name}}\\t{{.State}} {{ .ExitCode }}", items, extras, &err);
+	CHECK_STR(a, "web\trunning 0|db\texited 3|");
+	autofree char *b = render("{{.ID}}:{{.Status}}", items, extras, &err);
+	CHECK_STR(b, "abc:Up 5 minutes|def:Exited (3)|");
+	autofree char *c =
+		render("{{.Config.Hostname}}/{{json .Config.Env}}/{{.pid}}", items, extras, &err);
+	CHECK_STR(c, "w/[\"A=1\"]/7|/[]/0|");
+	autofree char *d = render("{{json .Name}} {{upper .State}}", items, extras, &err);
+	CHECK_STR(d, "\"web\" RUNNING|\"db\" EXITED|");
+	autofree char *e = render("{{json .}}", "[{\"a\":1}]", "[{\"X\":2}]", &err);
+	CHECK_STR(e, "{\"a\":1}|");
+	/* Errors name what is wrong. */
+	CHECK(render("{{.Nmae}}", items, extras, &err) == NULL);
+	CHECK(strstr(err.msg, ".Nmae") && strstr(err.msg, "unknown field"));
+	CHECK(render("{{.Config.Nope}}", items, extras, &err) == NULL);
+	CHECK(strstr(err.msg, ".Config.Nope") != NULL);
+	CHECK(render("{{.Name", items, extras, &err) == NULL);
+	CHECK(render("{{range .Names}}", items, extras, &err) == NULL);
+	CHECK(strstr(err.msg, "range") != NULL);
+	CHECK(render("{{Name}}", items, extras, &err) == NULL);
+
+	struct tmpl *t;
+	CHECK_INT(tmpl_parse("table {{.Name}}\\t{{.RunningFor}}", &t, &err), 0);
+	CHECK(tmpl_is_table(t));
+	autofree char *h = tmpl_header(t);
+	CHECK_STR(h, "NAME\tRUNNING FOR");
+	tmpl_free(t);
+}
+
+TEST(log_times)
+{
+	char t[48];
+	struct clbsd_err err;
+	int64_t now = 1764000000LL * 1000000000LL;
+	CHECK_INT(cli_log_time("since", "2026-11-22T20:07:46Z", now, t, sizeof(t), &err), 0);
+	CHECK_STR(t, "2026-11-22T20:07:46.000000000Z");
+	CHECK_INT(cli_log_time("since", "10m", now, t, sizeof(t), &err), 0);
+	char want[48];
+	time_fmt_rfc3339(now - 600LL * 1000000000LL, want, sizeof(want));
+	CHECK_STR(t, want);
+	CHECK_INT(cli_log_time("until", "1764000000", now, t, sizeof(t), &err), 0);
+	time_fmt_rfc3339(now, want, sizeof(want));
+	CHECK_STR(t, want);
+	CHECK(cli_log_time("until", "yesterday", now, t, sizeof(t), &err) < 0);
+	CHECK(strstr(err.msg, "--until \"yesterday\"") != NULL);
+}
+
 TEST_MAIN_BEGIN("cli")
 RUN(run_minimal);
 RUN(run_all_flags);
@@ -512,4 +720,11 @@ RUN(event_lines);
 RUN(info_text);
 RUN(cri_lines);
 RUN(log_writer);
+RUN(named_volume);
+RUN(stop_signal);
+RUN(options_anywhere);
+RUN(usage_errors);
+RUN(stop_at_command);
+RUN(format_templates);
+RUN(log_times);
 TEST_MAIN_END
