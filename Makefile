@@ -46,7 +46,7 @@ UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC := $(wildcard tests/tools/*_tool.c)
 TOOLS   := $(patsubst tests/tools/%_tool.c,$(BUILD)/tools/%-tool,$(TOOL_SRC))
 
-.PHONY: all deps check demo demo-stop asan fuzz fuzz-build fuzz-bins clean install bench lint lisp install-lisp
+.PHONY: all deps check demo demo-stop asan fuzz fuzz-build fuzz-bins clean install bench lint lisp install-lisp man
 # Small static programs the tests run inside busybox containers: the network
 # tests' echo server and the attacks of tests/security/ (what busybox cannot
 # do: io_uring_setup, AF_VSOCK, pidfd_getfd, /proc/PID/mem, ...). They are
@@ -171,11 +171,37 @@ lint:
 	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh tests/emacs/*.sh bench/emacs bench/start-latency bench/reconcile bench/storage bench/ingress .ci/run
 	scripts/emacs-lint.sh
 
-install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/clbsd
+# Man pages and the bash completion are generated from the programs
+# themselves: clbsd(1) and the completion from the CLI's command table,
+# clbsdd(8) from `clbsdd --help`.
+MANS       := $(BUILD)/man/clbsd.1 $(BUILD)/man/clbsdd.8
+COMPLETION := $(BUILD)/completion/clbsd
+man: $(MANS) $(COMPLETION)
+
+$(BUILD)/man/clbsd.1: $(BUILD)/clbsd
+	@mkdir -p $(dir $@)
+	$(BUILD)/clbsd __man >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/man/clbsdd.8: $(BUILD)/clbsdd scripts/man-clbsdd.sh
+	@mkdir -p $(dir $@)
+	scripts/man-clbsdd.sh $(BUILD)/clbsdd >$@.tmp && mv $@.tmp $@
+
+$(COMPLETION): $(BUILD)/clbsd
+	@mkdir -p $(dir $@)
+	$(BUILD)/clbsd completion bash >$@.tmp && mv $@.tmp $@
+
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: the programs, the man
+# pages and the bash completion.
+install: $(BINS) $(MANS) $(COMPLETION)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/clbsd \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(BUILD)/clbsd $(DESTDIR)$(PREFIX)/bin/clbsd
 	install -m 755 $(BUILD)/clbsdd $(DESTDIR)$(PREFIX)/sbin/clbsdd
 	install -m 755 $(BUILD)/clbsd-shim $(DESTDIR)$(PREFIX)/libexec/clbsd/clbsd-shim
+	install -m 644 $(BUILD)/man/clbsd.1 $(DESTDIR)$(PREFIX)/share/man/man1/clbsd.1
+	install -m 644 $(BUILD)/man/clbsdd.8 $(DESTDIR)$(PREFIX)/share/man/man8/clbsdd.8
+	install -m 644 $(COMPLETION) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/clbsd
 
 # The Lisp control plane (docs/lisp.md) as one executable SBCL core holding
 # the clbsd system and Swank: it starts without compiling anything. Needs
