@@ -187,7 +187,19 @@ that name.  Returns the callback, for OFF.
            (error () nil)))
        (run-callbacks c item)))))
 
+(defvar *retiring* (make-hash-table :test #'equal :synchronized t)
+  "Container name -> the thread of its retired worker, still finishing.")
+
 (defun worker-loop (worker)
+  ;; A worker made for a name whose last worker was retired (a container
+  ;; removed and made again) starts once that one is done: one name's
+  ;; events stay in order even across its removal.
+  (let ((previous (gethash (worker-key worker) *retiring*)))
+    (when (and previous (not (eq previous (bt:current-thread))))
+      (ignore-errors (bt:join-thread previous))
+      (sb-ext:with-locked-hash-table (*retiring*)
+        (when (eq (gethash (worker-key worker) *retiring*) previous)
+          (remhash (worker-key worker) *retiring*)))))
   (loop for item = (sb-concurrency:receive-message (worker-mailbox worker))
         until (eq item :quit)
         do (handler-case (handle-item (worker-key worker) item)
@@ -210,6 +222,7 @@ that name.  Returns the callback, for OFF.
     (let ((w (gethash key *workers*)))
       (when w
         (remhash key *workers*)
+        (setf (gethash key *retiring*) (worker-thread w))
         (sb-concurrency:send-message (worker-mailbox w) :quit)))))
 
 ;;; Keeping container objects fresh from the events' own attributes.
