@@ -1,11 +1,18 @@
 /*
  * Private interfaces of the clbsd command-line client.
  *
- * The CLI is split into pure parts (request.c: flag parsing into API request
- * JSON; format.c: tables, durations, sizes, CRI log lines, events), which the
- * unit tests include directly and which therefore must not call into the
- * other files or into libcurl, and the parts that talk to the daemon or the
- * terminal (main.c, client.c, attach.c, cmd_*.c).
+ * Every command is an entry of the command table (cli_table.c): its name,
+ * help, options and positional arguments. cli_main.c finds the entry,
+ * cli_args.c parses argv against it, and the command's function (cmd_*.c)
+ * gets the parsed options; --help, the completion and the man page
+ * (cli_gen.c) are generated from the same entries.
+ *
+ * The pure parts (cli_args.c: argv against an entry; request.c: parsed
+ * options into API request JSON; format.c: tables, durations, sizes, CRI
+ * log lines, events; template.c: --format), which the unit tests include
+ * directly, must not call into the other files or do I/O; the parts that
+ * talk to the daemon or the terminal are cli_main.c, client.c, attach.c,
+ * cli_gen.c and cmd_*.c.
  *
  * Exit statuses: 0 success, 1 failure, 2 usage error (also for an HTTP 400
  * from the daemon); run, exec and console exit with the container's status.

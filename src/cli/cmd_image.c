@@ -311,26 +311,21 @@ int cmd_image_tag(const struct cli_args *a)
 	return cli_send("POST", api, json_pack("{s:s}", "name", dst), NULL, NULL);
 }
 
+static int show_pruned(const struct cli_args *a, const json_t *res)
+{
+	size_t i;
+	json_t *id;
+	json_array_foreach(json_object_get(res, "removed"), i, id)
+		printf("Deleted: %s\n", json_string_value(id));
+	char size[32];
+	fmt_size(json_integer_value(json_object_get(res, "reclaimed")), size, sizeof(size));
+	printf("Total reclaimed space: %s\n", size);
+	return 0;
+}
+
 int cmd_image_prune(const struct cli_args *a)
 {
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	json_t *res = NULL;
-	if (cli_call("POST", "/v1/images/prune", NULL, &res, &err) < 0)
-		return cli_fail(&err);
-	if (cli.json) {
-		cli_print_json(res);
-	} else {
-		size_t i;
-		json_t *id;
-		json_array_foreach(json_object_get(res, "removed"), i, id)
-			printf("Deleted: %s\n", json_string_value(id));
-		char size[32];
-		fmt_size(json_integer_value(json_object_get(res, "reclaimed")), size, sizeof(size));
-		printf("Total reclaimed space: %s\n", size);
-	}
-	json_decref(res);
-	return 0;
+	return cli_show(a, "POST", "/v1/images/prune", show_pruned);
 }
 
 int cmd_forge(const struct cli_args *a)

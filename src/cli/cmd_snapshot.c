@@ -50,12 +50,8 @@ static int opt_secs(const struct cli_args *a, const char **out)
 	return 0;
 }
 
-static void print_snapshots(const json_t *list)
+static int show_snapshots(const struct cli_args *a, const json_t *list)
 {
-	if (cli.json) {
-		cli_print_json(list);
-		return;
-	}
 	static const char *const hdr[] = {"LABEL", "CREATED", "USED"};
 	struct table t;
 	table_init(&t, ARRAY_SIZE(hdr), hdr);
@@ -75,6 +71,7 @@ static void print_snapshots(const json_t *list)
 	autofree char *text = table_render(&t);
 	fputs(text, stdout);
 	table_release(&t);
+	return 0;
 }
 
 int cmd_snapshot(const struct cli_args *a)
@@ -105,16 +102,9 @@ int cmd_snapshots(const struct cli_args *a)
 	int r;
 	if (rm && (r = check_label(rm)))
 		return r;
-	struct clbsd_err err;
-	clbsd_err_init(&err);
-	json_t *list = NULL;
 	autofree char *path = rm ? xasprintf("/v1/containers/%s/snapshots/%s", name, rm)
 				 : xasprintf("/v1/containers/%s/snapshots", name);
-	if (cli_call(rm ? "DELETE" : "GET", path, NULL, &list, &err) < 0)
-		return cli_fail(&err);
-	print_snapshots(list);
-	json_decref(list);
-	return 0;
+	return cli_show(a, rm ? "DELETE" : "GET", path, show_snapshots);
 }
 
 int cmd_rollback(const struct cli_args *a)
