@@ -56,6 +56,11 @@ enum cli_kind {
 
 /* Option flags. */
 #define CLI_OPT_REPEAT 0x1u /* may be given again; every value is kept, in order */
+/*
+ * Another spelling of the option declared before it with the same long name
+ * (docker's -t beside our -T): parsed as that option, not listed.
+ */
+#define CLI_OPT_HIDDEN 0x2u
 
 /* One option of a command, as --help, the parser, completion and man show it. */
 struct cli_opt {

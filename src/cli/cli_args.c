@@ -211,11 +211,17 @@ static const struct cli_opt *declared(const struct cli_args *a, const char *name
 	return o;
 }
 
+/* Given options match by long name, so a hidden second spelling counts as the option. */
+static bool is(const struct cli_given *g, const struct cli_opt *o)
+{
+	return g->opt == o || strcmp(g->opt->name, o->name) == 0;
+}
+
 bool cli_has(const struct cli_args *a, const char *name)
 {
 	const struct cli_opt *o = declared(a, name);
 	for (size_t i = 0; i < a->ngiven; i++)
-		if (a->given[i].opt == o)
+		if (is(&a->given[i], o))
 			return true;
 	return false;
 }
@@ -225,7 +231,7 @@ const char *cli_get(const struct cli_args *a, const char *name)
 	const struct cli_opt *o = declared(a, name);
 	const char *v = NULL;
 	for (size_t i = 0; i < a->ngiven; i++)
-		if (a->given[i].opt == o)
+		if (is(&a->given[i], o))
 			v = a->given[i].val;
 	return v;
 }
@@ -234,7 +240,7 @@ const char *cli_get_nth(const struct cli_args *a, const char *name, size_t n)
 {
 	const struct cli_opt *o = declared(a, name);
 	for (size_t i = 0; i < a->ngiven; i++)
-		if (a->given[i].opt == o && n-- == 0)
+		if (is(&a->given[i], o) && n-- == 0)
 			return a->given[i].val;
 	return NULL;
 }

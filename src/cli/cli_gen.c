@@ -122,6 +122,8 @@ static void offer_commands(const char *group, const char *cur)
 static void offer_options(const struct cli_cmd *cmd, const char *cur)
 {
 	for (const struct cli_opt *o = cmd->opts; o && o->name; o++) {
+		if (o->flags & CLI_OPT_HIDDEN)
+			continue;
 		autofree char *l = xasprintf("--%s", o->name);
 		offer(l, cur);
 	}
@@ -329,7 +331,8 @@ static void roff_command(struct buf *b, const struct cli_cmd *c)
 	if (has_opts)
 		buf_adds(b, ".PP\nOptions:\n");
 	for (const struct cli_opt *o = c->opts; o && o->name; o++)
-		roff_option(b, o);
+		if (!(o->flags & CLI_OPT_HIDDEN))
+			roff_option(b, o);
 }
 
 int cmd_man(const struct cli_args *a)

@@ -55,7 +55,9 @@ static const struct cli_opt logs_opts[] = {
 	 "(2026-11-22T20:07:46Z) or a duration ago (10m, 1h30m)",
 	 CLI_K_NONE, NULL, 0},
 	{"until", 0, "TIME", "only lines written before TIME (same forms)", CLI_K_NONE, NULL, 0},
-	{"timestamps", 'T', NULL, "prefix each line with its time (RFC 3339)", CLI_K_NONE, NULL, 0},
+	{"timestamps", 't', NULL, "prefix each line with its time (RFC 3339; also -T)", CLI_K_NONE,
+	 NULL, 0},
+	{"timestamps", 'T', NULL, "", CLI_K_NONE, NULL, CLI_OPT_HIDDEN},
 	OPT_END};
 static const struct cli_opt snapshots_opts[] = {
 	{"rm", 0, "LABEL", "remove that snapshot first (refused while a clone uses it)", CLI_K_NONE,
@@ -743,6 +745,8 @@ static void add_options(struct buf *b, const struct cli_opt *opts)
 	buf_adds(b, "Options:\n");
 	for (const struct cli_opt *o = opts;; o++) {
 		const struct cli_opt *cur = o && o->name ? o : &help;
+		if (cur->flags & CLI_OPT_HIDDEN)
+			continue;
 		autofree char *l = opt_left(cur);
 		buf_adds(b, l);
 		if (strlen(l) > width)

@@ -72,8 +72,10 @@ t4=$(sed -n 4p "$TMP/ts" | cut -d' ' -f1)
 [ "$(clbsd logs clock --since 10m | tr '\n' ' ')" = "l1 l2 l3 l4 " ] &&
 	[ -z "$(clbsd logs clock --until 10m)" ] && ok logs_relative_times ||
 	fail logs_relative_times "$(clbsd logs clock --since 10m) / $(clbsd logs clock --until 10m)"
-[ "$(clbsd logs clock --tail 2 -T | cut -d' ' -f2 | tr '\n' ' ')" = "l3 l4 " ] && ok logs_tail_timestamps ||
-	fail logs_tail_timestamps "$(clbsd logs clock --tail 2 -T)"
+# -t as docker spells it, -T as clbsd did.
+[ "$(clbsd logs clock --tail 2 -t | cut -d' ' -f2 | tr '\n' ' ')" = "l3 l4 " ] &&
+	[ "$(clbsd logs clock -n 1 -T | cut -d' ' -f2)" = l4 ] && ok logs_tail_timestamps ||
+	fail logs_tail_timestamps "$(clbsd logs clock --tail 2 -t)"
 # -f with --until ends when that time has passed, though the container runs on.
 until=$(date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ)
 start=$SECONDS

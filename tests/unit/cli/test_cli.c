@@ -521,6 +521,7 @@ static const struct cli_opt t_opts[] = {
 	{"time", 't', "SECS", "grace", CLI_K_NONE, "timeout", 0},
 	{"force", 'f', NULL, "force", CLI_K_NONE, NULL, 0},
 	{"env", 'e', "K=V", "env", CLI_K_NONE, NULL, CLI_OPT_REPEAT},
+	{"force", 'F', NULL, "", CLI_K_NONE, NULL, CLI_OPT_HIDDEN},
 	CLI_OPT_END,
 };
 static const struct cli_cmd t_stop = {.name = "stop",
@@ -560,6 +561,12 @@ TEST(options_anywhere)
 	CHECK_INT(a.argc, 3);
 	CHECK_STR(a.argv[1], "-t");
 	CHECK(!cli_has(&a, "time"));
+	cli_args_release(&a);
+
+	/* A hidden second spelling is the option. */
+	char *argv4[] = {"stop", "web", "x", "-F"};
+	CHECK_INT(parse(&t_stop, ARGC(argv4), argv4, &a, &err), 0);
+	CHECK(cli_has(&a, "force"));
 	cli_args_release(&a);
 
 	/* -h anywhere asks for help. */
