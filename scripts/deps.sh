@@ -30,8 +30,9 @@ bench="crun hyperfine docker.io docker-compose"
 lisp="sbcl cl-yason cl-alexandria cl-trivial-gray-streams cl-bordeaux-threads cl-swank"
 lisptests="cl-fiveam slime emacs-nox"
 # The Emacs package (emacs/): Emacs itself for its tests and the terminal
-# test under tmux, package-lint for `make lint`, SLIME for clbsd-repl.
-emacs="emacs-nox elpa-package-lint slime"
+# test under tmux, package-lint for `make lint`, use-package for the README's
+# install forms (tests/emacs/run.sh tries them), SLIME for clbsd-repl.
+emacs="emacs-nox elpa-package-lint elpa-use-package slime"
 
 want="$build $runtime"
 case "${1:-all}" in

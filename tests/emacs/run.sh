@@ -40,6 +40,47 @@ if [ "$rc" -ne 0 ]; then
 	tail -n 40 "$TMP/ert.log"
 fi
 
+# The README's install forms, each in a fresh Emacs: after it, M-x clbsd
+# is an (auto)loaded command and a dashboard block renders alpha's row.
+check_install() { # NAME ELISP-SETUP [EMACS-OPTION]
+	local out
+	out=$(emacs --batch "${3:--Q}" --eval "(progn $2
+	  (unless (commandp 'clbsd) (error \"clbsd is not a command\"))
+	  (require 'org)
+	  (with-temp-buffer (org-mode)
+	    (insert \"#+BEGIN: clbsd-containers :columns (name state)\n#+END:\n\")
+	    (org-update-all-dblocks) (princ (buffer-string))))" 2>&1)
+	if echo "$out" | grep -Eq '^\| alpha +\| running'; then
+		ok "install.$1"
+	else
+		fail "install.$1" "$(echo "$out" | tail -n 5)"
+	fi
+}
+check_install load_path "(add-to-list 'load-path \"$TOP/emacs\") (autoload 'clbsd \"clbsd\" nil t)
+	  (autoload 'clbsd-repl \"clbsd\" nil t) (with-eval-after-load 'org (require 'clbsd))"
+# package.el: the file as a package, with its generated autoloads.
+check_install package_file "(setq package-user-dir \"$TMP/elpa\") (package-initialize)
+	  (package-install-file \"$TOP/emacs/clbsd.el\")"
+check_install package_file_autoloads "(setq package-user-dir \"$TMP/elpa\") (package-initialize)"
+# use-package (Debian's elpa-use-package, on the site load path: -q).
+check_install use_package "(require 'use-package)
+	  (use-package clbsd :load-path \"$TOP/emacs\" :commands (clbsd clbsd-repl)
+	    :bind (\"C-c L\" . clbsd-repl))
+	  (autoload 'org-dblock-write:clbsd-containers \"clbsd\")" -q
+# straight.el's build step, done by hand (straight.el itself is not in
+# Debian and cannot be fetched offline): the files the recipe's :files
+# selects, symlinked into a build directory, byte-compiled there, and
+# the autoloads generated from them.
+mkdir -p "$TMP/straight/build/clbsd"
+for f in "$TOP"/emacs/*.el; do
+	case "$f" in *-tests.el) ;; *) ln -s "$f" "$TMP/straight/build/clbsd/" ;; esac
+done
+emacs --batch -Q --eval "(let ((d \"$TMP/straight/build/clbsd/\"))
+  (make-directory-autoloads d (expand-file-name \"clbsd-autoloads.el\" d))
+  (add-to-list 'load-path d) (byte-recompile-directory d 0))" >"$TMP/straight.log" 2>&1
+check_install straight_layout "(add-to-list 'load-path \"$TMP/straight/build/clbsd\")
+	  (load \"clbsd-autoloads\")"
+
 # The terminal: a real Emacs on a tmux pane, driven by keys.
 if command -v tmux >/dev/null; then
 	TM="tmux -L clbsd-emacs-$T_ID"
