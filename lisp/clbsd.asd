@@ -16,6 +16,7 @@
   :components ((:file "packages")
                (:file "http")
                (:file "conditions")
+               (:file "json")
                (:file "client")
                (:file "container")
                (:file "api")

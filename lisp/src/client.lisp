@@ -14,7 +14,7 @@ values; pairs whose value is :OMIT are left out."
   (with-output-to-string (s) (yason:encode value s)))
 
 (defun from-json (string)
-  (and string (plusp (length string)) (yason:parse string)))
+  (and string (plusp (length string)) (parse-json string)))
 
 (defun jget (object &rest keys)
   "Walk OBJECT (parsed JSON) down string KEYS; NIL where a key is missing."

@@ -99,6 +99,16 @@
   (is (typep (handler-case (create-container "forge" :name "k" :colour "red") (error (e) e))
              'unsupported-key)))
 
+(deftest json-reader
+  (let ((v (clbsd::parse-json "{\"a\":\"x\\u00e9\\n\\ud83d\\ude00\\\"\",\"b\":[1,-2.5e3,true,false,null],\"c\":{},\"d\":[]}")))
+    (is (equal (format nil "x~c~%~c\"" (code-char #xe9) (code-char #x1f600)) (gethash "a" v)))
+    (is (equal (list 1 -2500d0 t nil nil) (gethash "b" v)))
+    (is (= 0 (hash-table-count (gethash "c" v))))
+    (is (null (gethash "d" v))))
+  (is (= 3 (clbsd::parse-json " 3 ")))
+  (dolist (bad '("{" "[1,]" "{\"a\" 1}" "tru" "1 2" "\"abc" ""))
+    (is (typep (handler-case (clbsd::parse-json bad) (error (e) e)) 'error) "~s read" bad)))
+
 (deftest setter-request-body
   ;; What the setters send (PATCH /v1/containers/NAME, issue 16's daemon
   ;; side): the changed keys in the create body's form.
@@ -360,7 +370,17 @@
              (conf "(container undone :image \"forge\" :command (\"sleep\" \"300\") :env ((\"V\" . \"2\")))")
              (apply-config)
              (is (not (equal old (id (find-container "undone")))))
-             (let ((c (undo-container "undone")))
+             (is-true (wait-for (10) (gethash "undo" (raw (find-container "undone")))))
+             ;; Right after a recreate the daemon may still be deleting the
+             ;; replaced container's files and answer 409 ("still exists"):
+             ;; the RETRY restart, as a REPL user would take it.
+             (let ((c (let ((tries 0))
+                        (handler-bind ((conflict (lambda (e)
+                                                   (declare (ignore e))
+                                                   (when (< (incf tries) 50)
+                                                     (sleep 0.1)
+                                                     (invoke-restart 'retry)))))
+                          (undo-container "undone")))))
                (is (equal old (id c)))
                (is (member "V=1" (env c) :test #'equal)))))
       (conf "")
