@@ -116,7 +116,7 @@ int cli_show(const struct cli_args *a, const char *method, const char *path,
 	return rc;
 }
 
-/* Split a rendered row at its tabs into cells (at least ncols; *ncols grows). */
+/* Split a rendered row at its tabs into cells. */
 static void split_cells(const char *row, struct strv *cells)
 {
 	const char *p = row;

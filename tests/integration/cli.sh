@@ -116,9 +116,10 @@ clbsd stop --help | grep -q -- '--time SECS' && clbsd help stop | grep -q '^Usag
 clbsd completion bash >"$TMP/completion"
 bash -n "$TMP/completion" && ok completion_script_parses || fail completion_script_parses "bash -n"
 complete_words() {
-	# complete_words WORD...: the candidates for the last word.
-	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _clbsd
-printf "%s\n" "${COMPREPLY[@]}"' sh "$TMP/completion" "$BUILD/clbsd" --socket "$SOCK" "$@"
+	# complete_words WORD...: the candidates for the last word, as bash sees a TAB there.
+	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; _clbsd; printf "%s\n" "${COMPREPLY[@]}"' \
+		sh "$TMP/completion" "$BUILD/clbsd" --socket "$SOCK" "$@"
 }
 [ "$(complete_words st | sort | tr '\n' ' ')" = "start stats status stop " ] && ok complete_command ||
 	fail complete_command "$(complete_words st)"
@@ -127,10 +128,9 @@ printf "%s\n" "${COMPREPLY[@]}"' sh "$TMP/completion" "$BUILD/clbsd" --socket "$
 [ "$(complete_words image r)" = rm ] && [ "$(complete_words stop --ti)" = --time ] &&
 	ok complete_subcommand_and_option ||
 	fail complete_subcommand_and_option "$(complete_words image r) / $(complete_words stop --ti)"
-case "$(complete_words run f)" in
-forge | forge:latest) ok complete_image ;;
-*) fail complete_image "$(complete_words run f)" ;;
-esac
+# An image's tag: bash replaces what follows the ':', so "latest" completes "forge:la".
+[ "$(complete_words run -d forge:la)" = latest ] && [ "$(complete_words run -d fo)" = forge:latest ] &&
+	ok complete_image || fail complete_image "$(complete_words run -d forge:la) / $(complete_words run -d fo)"
 
 # ---- man pages and make install ----
 dest="$TMP/dest"
