@@ -450,7 +450,9 @@
            (let ((exited-at (progn (wait-container "fast") (now-ms))))
              (is-true (wait-for (3) fast-at))
              (is-true fast-while-slow "fast's callback ran while slow's still slept")
-             (is (< (- fast-at exited-at) 500)
+             ;; Milliseconds on an idle machine (bench/lisp measures it); the
+             ;; bound leaves room for a loaded one, far below slow's 5 s.
+             (is (< (- fast-at exited-at) 1500)
                  "fast's callback ran ~d ms after its exit was seen" (- fast-at exited-at))
              (format t "~&callback-isolation: fast callback ~d ms after wait returned, slow still asleep: ~a~%"
                      (round (- fast-at exited-at)) fast-while-slow)))
@@ -522,9 +524,11 @@
     (let ((tm (every "100ms" (lambda () (incf n)))))
       (is-true (wait-for (3) (>= n 3)))
       (is (cancel-timer tm))
+      ;; A firing already handed to the worker may still run: settle first.
+      (sleep 0.5)
       (let ((at n))
-        (sleep 0.3)
-        (is (<= n (1+ at)) "the timer stopped")))
+        (sleep 0.5)
+        (is (= n at) "the timer stopped")))
     (let ((tm (every 0.1 (lambda (c) (setf container-arg c)) :container "timed" :name "ct")))
       (is-true (wait-for (3) container-arg))
       (is (equal "timed" (name container-arg)))
