@@ -30,6 +30,10 @@ land in CLBSD-USER.  Returns the port."
   (format stream "usage: clbsd-lisp [--socket PATH] [--swank-port N] [--swank-interface ADDR]~%~
                   ~11t[--init FILE] [--init-dir DIR] [--no-swank] [--no-init]~%"))
 
+(defun loopback-p (address)
+  (or (string= address "localhost") (string= address "::1")
+      (and (> (length address) 4) (string= "127." address :end2 4))))
+
 (defun arguments ()
   "The user's arguments: SBCL leaves argv[0] and what follows
 --end-toplevel-options in *POSIX-ARGV* (a saved core gets them all)."
@@ -37,7 +41,7 @@ land in CLBSD-USER.  Returns the port."
 
 (defun main (&optional (args (arguments)))
   "The control plane: parse ARGS, load the init files, follow events, serve Swank."
-  (let ((swank t) (init t)
+  (let ((swank t) (init t) (remote-ok nil)
         (env-port (sb-posix:getenv "CLBSD_SWANK_PORT")))
     (when (and env-port (plusp (length env-port)))
       (setf *swank-port* (parse-integer env-port)))
@@ -50,12 +54,20 @@ land in CLBSD-USER.  Returns the port."
                        ((string= a "--init") (setf clbsd:*init-file* (pathname (value))))
                        ((string= a "--init-dir")
                         (setf clbsd:*init-dir* (uiop:ensure-directory-pathname (value))))
+                       ((string= a "--swank-insecure-remote") (setf remote-ok t))
                        ((string= a "--no-swank") (setf swank nil))
                        ((string= a "--no-init") (setf init nil))
                        ((member a '("-h" "--help") :test #'string=)
                         (usage *standard-output*) (sb-ext:exit :code 0))
                        (t (format *error-output* "clbsd-lisp: unknown option ~a~%" a)
                           (usage *error-output*) (sb-ext:exit :code 2))))))
+    ;; Swank runs any code for anyone who reaches it: loopback only, unless
+    ;; the operator says twice that they mean it.
+    (when (and swank (not (loopback-p *swank-interface*)) (not remote-ok))
+      (format *error-output* "clbsd-lisp: refusing to serve Swank (unauthenticated) on ~a; ~
+                              use 127.0.0.1 and ssh -L PORT:127.0.0.1:PORT HOST from elsewhere ~
+                              (or add --swank-insecure-remote)~%" *swank-interface*)
+      (sb-ext:exit :code 2))
     (setf (sb-ext:symbol-global-value '*package*) (find-package '#:clbsd-user))
     (clbsd:start-following)
     (when init

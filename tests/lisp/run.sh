@@ -89,6 +89,11 @@ grep -q "init file $TMP/init.d/10-bad.lisp, form 2 (error \"deliberately broken 
 ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port " && ! ss -ltn | grep -q "0.0.0.0:$port " &&
 	ok swank_on_loopback_only || fail swank_on_loopback_only "$(ss -ltn | grep ":$port ")"
 
+timeout 30 "$CP" --no-init --swank-port 0 --swank-interface 0.0.0.0 >"$TMP/remote.out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q 'refusing to serve Swank' "$TMP/remote.out" && ok swank_refuses_remote ||
+	fail swank_refuses_remote "rc=$rc $(tail -n 3 "$TMP/remote.out")"
+
 clbsd run -d --name swanky forge sleep 300 >/dev/null
 clbsd run --name quick forge true >/dev/null
 cat >"$TMP/slime-test.el" <<'EOL'
