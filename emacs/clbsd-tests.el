@@ -21,6 +21,8 @@
 (defvar clbsd-tests-cli (or (getenv "CLBSD_CLI") "clbsd")
   "The CLI that judges the daemon's state.")
 
+(setq clbsd-program clbsd-tests-cli)
+
 (defun clbsd-tests--inspect (name)
   "The daemon's record of container NAME, as the CLI prints it."
   (with-temp-buffer
@@ -259,6 +261,47 @@
                    (lambda () (with-current-buffer buf
                                 (string-match-p "label=evtest" (buffer-string)))))))
       (kill-buffer buf))))
+
+(defun clbsd-tests--term-text (buf)
+  "The text of terminal buffer BUF."
+  (with-current-buffer buf (buffer-substring-no-properties (point-min) (point-max))))
+
+(ert-deftest clbsd-console-replays-and-detaches ()
+  "The console buffer replays the scrollback, takes input, and Ctrl-Q detaches."
+  (let ((buf (clbsd-console "delta" (clbsd--host))))
+    (unwind-protect
+        (progn
+          (should (clbsd-tests--wait
+                   (lambda () (string-match-p "delta-was-here" (clbsd-tests--term-text buf)))))
+          (with-current-buffer buf
+            (term-send-raw-string "echo typed-$((6*7))\r"))
+          (should (clbsd-tests--wait
+                   (lambda () (string-match-p "typed-42" (clbsd-tests--term-text buf)))))
+          (with-current-buffer buf (term-send-raw-string "\C-q"))
+          (should (clbsd-tests--wait
+                   (lambda () (string-match-p "detached from delta"
+                                              (clbsd-tests--term-text buf)))))
+          (should (clbsd-tests--wait
+                   (lambda () (not (process-live-p (get-buffer-process buf))))))
+          (should (equal (clbsd-tests--state "delta") "running")))
+      (when (buffer-live-p buf)
+        (let ((kill-buffer-query-functions nil)) (kill-buffer buf))))))
+
+(ert-deftest clbsd-exec-shell-runs-in-container ()
+  "The shell buffer runs a shell inside the container."
+  (let ((buf (clbsd-exec-shell "delta" (clbsd--host))))
+    (unwind-protect
+        (progn
+          (with-current-buffer buf
+            (term-send-raw-string "hostname; echo sum-$((40+2))\r"))
+          (should (clbsd-tests--wait
+                   (lambda () (string-match-p "sum-42" (clbsd-tests--term-text buf)))))
+          (should (string-match-p "^delta" (clbsd-tests--term-text buf)))
+          (with-current-buffer buf (term-send-raw-string "exit\r"))
+          (should (clbsd-tests--wait
+                   (lambda () (not (process-live-p (get-buffer-process buf)))))))
+      (when (buffer-live-p buf)
+        (let ((kill-buffer-query-functions nil)) (kill-buffer buf))))))
 
 (ert-deftest clbsd-completion-names ()
   "Container names are offered for completion."

@@ -19,6 +19,7 @@ CONF
 clbsd apply >/dev/null || { fail setup "apply failed"; t_done; exit 1; }
 clbsd run -d --name beta forge sleep 100000 >/dev/null
 clbsd create --name gamma forge sleep 100000 >/dev/null
+clbsd run -d -t -i --name delta --hostname delta forge sh -c 'echo delta-was-here; exec sh' >/dev/null
 wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK ps | grep -q alpha" || fail setup "alpha did not start"
 
 # clbsd-repl's test starts the Lisp control plane itself (lisp/clbsd-lisp)
