@@ -303,6 +303,37 @@
       (when (buffer-live-p buf)
         (let ((kill-buffer-query-functions nil)) (kill-buffer buf))))))
 
+(ert-deftest clbsd-remote-host-through-ssh ()
+  "A host reached through ssh: its block renders and its stop link acts."
+  (skip-unless (getenv "CLBSD_TEST_SSH_PORT"))
+  (let ((clbsd-hosts `(("far" :ssh "root@127.0.0.1" :socket ,clbsd-socket
+                        :ssh-options ("-p" ,(getenv "CLBSD_TEST_SSH_PORT")
+                                      "-i" ,(getenv "CLBSD_TEST_SSH_ID")
+                                      "-o" "StrictHostKeyChecking=no"
+                                      "-o" "UserKnownHostsFile=/dev/null"
+                                      "-o" "BatchMode=yes" "-o" "LogLevel=ERROR")))))
+    (unwind-protect
+        (with-temp-buffer
+          (org-mode)
+          (insert "#+BEGIN: clbsd-containers :host far :all t :columns (name state actions)\n#+END:\n")
+          (org-update-all-dblocks)
+          (should (string-match-p "^| beta +| running" (buffer-string)))
+          ;; Through the tunnel, not the local socket.
+          (should (string-match-p "\\`/.*clbsd-far-[0-9]+\\.sock\\'"
+                                  (clbsd--host-socket (clbsd--host "far"))))
+          (goto-char (point-min))
+          (search-forward "[[clbsd:stop:beta][stop]]")
+          (backward-char 3)
+          (org-open-at-point)
+          (should (equal (clbsd-tests--state "beta") "exited"))
+          (should (string-match-p "^| beta +| exited" (buffer-string)))
+          (clbsd-request "POST" "/v1/containers/beta/start" nil (clbsd--host "far"))
+          (should (equal (clbsd-tests--state "beta") "running")))
+      (let ((cell (assoc "far" clbsd--tunnels)))
+        (when cell
+          (delete-process (cadr cell))
+          (setq clbsd--tunnels (delete cell clbsd--tunnels)))))))
+
 (ert-deftest clbsd-completion-names ()
   "Container names are offered for completion."
   (let ((names (clbsd-container-names)))

@@ -80,6 +80,11 @@ The default is $CLBSD_SOCKET, then /run/clbsd/clbsd.sock, as for the CLI."
   "The ssh command used to reach remote hosts."
   :type 'string)
 
+(defcustom clbsd-ssh-options nil
+  "Options given to ssh for every remote host, e.g. (\"-p\" \"2222\").
+A host's :ssh-options come after these."
+  :type '(repeat string))
+
 (defcustom clbsd-hosts nil
   "The daemons this package knows, as a list of (NAME . PLIST).
 PLIST keys:
@@ -88,6 +93,8 @@ PLIST keys:
                     host remote
   :ssh DEST         reach the host through ssh (user@host); :socket is
                     then the path on that host (default the usual one)
+  :ssh-options LIST more ssh options for this host (see
+                    `clbsd-ssh-options')
   :swank-port PORT  the port of the control plane's Swank server there
   :swank-start CMD  how to start the control plane when Swank does not
                     answer: a list (program and arguments) or a string
@@ -181,6 +188,12 @@ domain, uptime, cpu, memory, pids, restarts, host, actions."
                   (h (file-remote-p s 'host)))
               (if user (concat user "@" h) h)))))))
 
+(defun clbsd--ssh-argv (host &rest args)
+  "The ssh command line reaching HOST, with ARGS before the destination."
+  (append (list clbsd-ssh-program) clbsd-ssh-options
+          (plist-get (cdr host) :ssh-options) args
+          (list (clbsd--host-remote host))))
+
 (defun clbsd--host-remote-socket (host)
   "The socket path of HOST on its own machine."
   (let ((s (plist-get (cdr host) :socket)))
@@ -199,12 +212,12 @@ domain, uptime, cpu, memory, pids, restarts, host, actions."
                      temporary-file-directory))
              (proc (progn
                      (when (file-exists-p local) (delete-file local))
-                     (start-process
-                      (format "clbsd-tunnel-%s" name) nil clbsd-ssh-program
-                      "-nNT" "-o" "ExitOnForwardFailure=yes"
-                      "-o" "StreamLocalBindUnlink=yes"
-                      "-L" (concat local ":" (clbsd--host-remote-socket host))
-                      (clbsd--host-remote host))))
+                     (apply #'start-process
+                            (format "clbsd-tunnel-%s" name) nil
+                            (clbsd--ssh-argv
+                             host "-nNT" "-o" "ExitOnForwardFailure=yes"
+                             "-o" "StreamLocalBindUnlink=yes"
+                             "-L" (concat local ":" (clbsd--host-remote-socket host))))))
              (deadline (+ (float-time) 15)))
         (set-process-query-on-exit-flag proc nil)
         (while (and (process-live-p proc) (not (file-exists-p local))
@@ -1570,8 +1583,8 @@ PROMPT reads a name when needed."
   "The program and arguments that run the CLI with ARGS for HOST."
   (let ((remote (clbsd--host-remote host)))
     (if remote
-        (append (list clbsd-ssh-program "-t" remote clbsd-program
-                      "--socket" (clbsd--host-remote-socket host))
+        (append (clbsd--ssh-argv host "-t")
+                (list clbsd-program "--socket" (clbsd--host-remote-socket host))
                 args)
       (append (list clbsd-program "--socket" (clbsd--host-socket host)) args))))
 
@@ -1806,9 +1819,9 @@ container running."
         (if (and cell (process-live-p (cadr cell)))
             (cddr cell)
           (let* ((local (clbsd--free-port))
-                 (proc (start-process (format "clbsd-swank-tunnel-%s" (car host)) nil
-                                      clbsd-ssh-program "-nNT" "-o" "ExitOnForwardFailure=yes"
-                                      "-L" (format "%d:127.0.0.1:%d" local port) remote))
+                 (proc (apply #'start-process (format "clbsd-swank-tunnel-%s" (car host)) nil
+                              (clbsd--ssh-argv host "-nNT" "-o" "ExitOnForwardFailure=yes"
+                                               "-L" (format "%d:127.0.0.1:%d" local port))))
                  (deadline (+ (float-time) 15)))
             (set-process-query-on-exit-flag proc nil)
             (while (and (process-live-p proc) (not (clbsd--port-open-p local))
@@ -1830,9 +1843,10 @@ container running."
       (let* ((name (format "clbsd-control-plane-%s" (car host)))
              (buf (format " *clbsd control plane: %s*" (car host)))
              (proc (cond (remote
-                          (start-process name buf clbsd-ssh-program "-n" remote
-                                         (if (stringp cmd) cmd
-                                           (mapconcat #'shell-quote-argument cmd " "))))
+                          (apply #'start-process name buf
+                                 (append (clbsd--ssh-argv host "-n")
+                                         (list (if (stringp cmd) cmd
+                                                 (mapconcat #'shell-quote-argument cmd " "))))))
                          ((stringp cmd) (start-process-shell-command name buf cmd))
                          (t (apply #'start-process name buf cmd))))
              (deadline (+ (float-time) clbsd-repl-start-timeout)))

@@ -22,6 +22,37 @@ clbsd create --name gamma forge sleep 100000 >/dev/null
 clbsd run -d -t -i --name delta --hostname delta forge sh -c 'echo delta-was-here; exec sh' >/dev/null
 wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK ps | grep -q alpha" || fail setup "alpha did not start"
 
+# A remote host: an sshd on loopback (Debian's openssh-server), reached
+# the way clbsd.el reaches one, with the API socket forwarded over ssh.
+SSHD=""
+stop_sshd() { [ -n "$SSHD" ] && kill "$SSHD" 2>/dev/null && wait "$SSHD" 2>/dev/null; SSHD=""; }
+trap 'stop_sshd; t_cleanup' EXIT
+if [ -x /usr/sbin/sshd ]; then
+	S="$TMP/ssh"
+	mkdir -p "$S" /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$S/host" && ssh-keygen -q -t ed25519 -N '' -f "$S/id"
+	cp "$S/id.pub" "$S/authorized_keys"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	cat >"$S/config" <<SSHCONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $S/host
+PidFile $S/pid
+AuthorizedKeysFile $S/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+SSHCONF
+	/usr/sbin/sshd -D -e -f "$S/config" 2>>"$TMP/sshd.log" &
+	SSHD=$!
+	export CLBSD_TEST_SSH_PORT="$port" CLBSD_TEST_SSH_ID="$S/id"
+	wait_until 5 ssh -i "$S/id" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+		-o LogLevel=ERROR -o BatchMode=yes -p "$port" root@127.0.0.1 true ||
+		fail sshd_up "$(cat "$TMP/sshd.log")"
+fi
+
 # clbsd-repl's test starts the Lisp control plane itself (lisp/clbsd-lisp)
 # and connects Debian's SLIME to it.
 export CLBSD_LISP="$TOP/lisp/clbsd-lisp"
@@ -81,6 +112,8 @@ emacs --batch -Q --eval "(let ((d \"$TMP/straight/build/clbsd/\"))
   (add-to-list 'load-path d) (byte-recompile-directory d 0))" >"$TMP/straight.log" 2>&1
 check_install straight_layout "(add-to-list 'load-path \"$TMP/straight/build/clbsd\")
 	  (load \"clbsd-autoloads\")"
+
+stop_sshd
 
 # The terminal: a real Emacs on a tmux pane, driven by keys.
 if command -v tmux >/dev/null; then
