@@ -1,5 +1,6 @@
 #include "api.h"
 #include "req_decode.h"
+#include "sys/sys.h"
 #include "util/json.h"
 #include "util/util.h"
 
@@ -249,13 +250,12 @@ void api_pending_err(struct api_pending *p, const struct clbsd_err *err)
 
 /*
  * Who may talk to the socket: root, the daemon's own user, and members of group
- * clbsd (DESIGN.md). Decided from the kernel's SO_PEERCRED of the connection,
- * never from anything the peer sends.
+ * clbsd (DESIGN.md). Decided from the kernel's record of the connection's
+ * peer (sys_peer_cred), never from anything the peer sends.
  */
-static bool peer_allowed(struct daemon *d, int fd, struct ucred *cred, char *who, size_t wlen)
+static bool peer_allowed(struct daemon *d, int fd, struct sys_peer *cred, char *who, size_t wlen)
 {
-	socklen_t len = sizeof(*cred);
-	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0) {
+	if (sys_peer_cred(fd, cred) < 0) {
 		snprintf(who, wlen, "unknown peer");
 		return false;
 	}
@@ -444,7 +444,7 @@ static void admit(struct bufferevent *bev)
 	struct evhttp_connection *evcon = arg;
 	if (fd < 0 || !evcon || evhttp_connection_get_bufferevent(evcon) != bev)
 		return; /* not (or no longer) an evhttp connection: evhttp handles it */
-	struct ucred cred;
+	struct sys_peer cred;
 	char who[64];
 	if (!peer_allowed(S.d, fd, &cred, who, sizeof(who))) {
 		int64_t now = time_mono_ns();
@@ -580,7 +580,7 @@ static void route(struct evhttp_request *req, void *arg)
 {
 	struct daemon *d = arg;
 	char who[64];
-	struct ucred cred;
+	struct sys_peer cred;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
 	/* Checked at accept already; again here, as the line of last resort. */

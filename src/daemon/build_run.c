@@ -31,6 +31,7 @@
 #include "image/cblockfile.h"
 #include "image/oci.h"
 #include "util/json.h"
+#include "sys/sys.h"
 #include "util/util.h"
 
 #include <ctype.h>
@@ -686,7 +687,7 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 			random_hex(hex, 8);
 			autofree char *work = xasprintf("%s/step-%s", b->tmp, hex);
 			autofree char *fs = xasprintf("%s/fs", work);
-			if (fs_mkdir_p(work, 0700, err) < 0 || fs_copy_tree(cur, fs, err) < 0) {
+			if (fs_mkdir_p(work, 0700, err) < 0 || sys_copy_tree(cur, fs, err) < 0) {
 				r = -err->code;
 			} else if (in->kind == CBF_RUN) {
 				r = run_step(b, in, &se, stage_args.v, work, err);
@@ -739,7 +740,7 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 		autofree char *rootfs = xasprintf("%s/rootfs", b->staging);
 		struct clbsd_err e2;
 		fs_rm_rf(rootfs, &e2);
-		if (fs_copy_tree(result[ns - 1], rootfs, err) < 0)
+		if (sys_copy_tree(result[ns - 1], rootfs, err) < 0)
 			r = -err->code;
 		else
 			config_copy(&b->cfg, &cfgs[ns - 1]);

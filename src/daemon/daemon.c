@@ -6,6 +6,7 @@
  */
 #include "daemon.h"
 #include "conf/conf.h"
+#include "sys/sys.h"
 #include "util/json.h"
 #include "util/util.h"
 
@@ -21,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -68,10 +68,8 @@ void daemon_reap(struct daemon *d)
 
 static char *default_shim(void)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
+	autofree char *self = sys_self_exe();
+	if (self) {
 		char *slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
@@ -381,27 +379,6 @@ int daemon_open(struct daemon *d, struct clbsd_err *err)
 
 /* ---- start ---- */
 
-/* Whether our / is a shared mount (mountinfo's optional field "shared:N"). */
-static bool root_is_shared(void)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return false;
-	char line[4096];
-	bool shared = false;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[4096];
-		if (sscanf(line, "%*d %*d %*s %*s %4095s", mnt) == 1 && strcmp(mnt, "/") == 0) {
-			char *sep = strstr(line, " - ");
-			char *sh = strstr(line, " shared:");
-			shared =
-				sh && sep && sh < sep; /* the last "/" entry is the one in effect */
-		}
-	}
-	fclose(f);
-	return shared;
-}
-
 /*
  * Shims double-fork to detach; as subreaper the daemon becomes their
  * parent while it runs, and reaps them, instead of leaving zombies to
@@ -409,8 +386,9 @@ static bool root_is_shared(void)
  */
 static void become_subreaper(void)
 {
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-		log_warn("daemon", NULL, "cannot become a subreaper: %s", strerror(errno));
+	int r = sys_set_subreaper();
+	if (r < 0)
+		log_warn("daemon", NULL, "cannot become a subreaper: %s", strerror(-r));
 }
 
 static void write_pidfile(struct daemon *d)
@@ -426,7 +404,7 @@ static void write_pidfile(struct daemon *d)
 void daemon_start(struct daemon *d, size_t pool)
 {
 	become_subreaper();
-	d->root_shared = root_is_shared();
+	d->root_shared = sys_root_is_shared();
 	if (!d->root_shared && pool)
 		log_info("pool", NULL,
 			 "/ is not a shared mount here: containers on zfs or with volumes start "

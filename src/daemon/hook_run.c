@@ -16,6 +16,7 @@
 #include "conf/conf.h"
 #include "core/hook_actor.h"
 #include "daemon.h"
+#include "sys/sys.h"
 #include "util/json.h"
 #include "util/util.h"
 
@@ -25,7 +26,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,8 +60,8 @@ struct hooks_state {
 	struct actor_entry *actors;
 	struct timer_entry *timers;
 	struct watch_entry *watches;
-	int ino_fd;
-	struct event *ino_ev;
+	struct sys_watch *sw; /* NULL: the platform gave none */
+	struct event *watch_ev;
 	struct events_sub *sub;
 };
 
@@ -272,7 +272,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
  * host directories, and a huge tree must not stall the event loop. So:
  * - the path is resolved inside its tree (fs_open_path_in_root(): symlinks
  *   and ".." stay in the tree) to an O_PATH fd, and the watch is added
- *   through /proc/self/fd/N, which names exactly that inode;
+ *   on that fd (sys_watch_add_fd), so it is exactly that inode;
  * - a recursive walk goes from directory fd to directory fd with O_NOFOLLOW,
  *   so a symlink found inside is never followed;
  * - each container has at most HOOK_WATCHES_MAX watches and reads at most
@@ -281,8 +281,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 #define HOOK_WATCHES_MAX 1024
 #define HOOK_SCAN_MAX	 65536
 #define HOOK_WATCH_DEPTH 16
-#define HOOK_WATCH_EVENTS                                                                          \
-	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MOVED_FROM)
 
 struct watch_budget {
 	size_t watches, entries;
@@ -327,11 +325,10 @@ static void watch_add(struct daemon *d, const char *ctr, size_t hook, int fd, co
 		bud->capped = true;
 		return;
 	}
-	char proc[64];
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	int wd = inotify_add_watch(hs->ino_fd, proc, HOOK_WATCH_EVENTS);
+	struct clbsd_err why;
+	int wd = sys_watch_add_fd(hs->sw, fd, 0, &why);
 	if (wd < 0) {
-		log_warn("hook", ctr, ":file-change: cannot watch %s: %s", shown, strerror(errno));
+		log_warn("hook", ctr, ":file-change: cannot watch %s: %s", shown, strerror(-wd));
 		return;
 	}
 	bud->watches++;
@@ -413,28 +410,25 @@ static void on_debounced(evutil_socket_t fd, short what, void *arg)
 	post(w->d, w->ctr, h, "file.changed", c ? c->pid : 0, c ? c->exit_code : 0);
 }
 
-static void on_inotify(evutil_socket_t fd, short what, void *arg)
+static void on_watch_event(void *arg, const struct sys_watch_event *ev)
 {
 	struct daemon *d = arg;
-	struct hooks_state *hs = d->hooks;
-	char b[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-	ssize_t n;
-	while ((n = read(fd, b, sizeof(b))) > 0) {
-		for (char *p = b; p < b + n;) {
-			struct inotify_event *ie = (struct inotify_event *)(void *)p;
-			p += sizeof(*ie) + ie->len;
-			for (struct watch_entry *w = hs->watches; w; w = w->next) {
-				if (w->wd != ie->wd)
-					continue;
-				/* Coalesce a burst of writes into one run. */
-				struct timeval tv = {0, FILE_CHANGE_DEBOUNCE_MS * 1000};
-				if (!w->debounce)
-					w->debounce = evtimer_new(d->base, on_debounced, w);
-				evtimer_add(w->debounce, &tv);
-				break;
-			}
-		}
+	for (struct watch_entry *w = d->hooks->watches; w; w = w->next) {
+		if (w->wd != ev->wd)
+			continue;
+		/* Coalesce a burst of writes into one run. */
+		struct timeval tv = {0, FILE_CHANGE_DEBOUNCE_MS * 1000};
+		if (!w->debounce)
+			w->debounce = evtimer_new(d->base, on_debounced, w);
+		evtimer_add(w->debounce, &tv);
+		break;
 	}
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	sys_watch_read(d->hooks->sw, on_watch_event, d);
 }
 
 /* ---- set-up from the configuration ---- */
@@ -452,7 +446,7 @@ static void clear(struct daemon *d)
 	while (hs->watches) {
 		struct watch_entry *w = hs->watches;
 		hs->watches = w->next;
-		inotify_rm_watch(hs->ino_fd, w->wd);
+		sys_watch_rm(hs->sw, w->wd);
 		if (w->debounce)
 			event_free(w->debounce);
 		free(w->ctr);
@@ -494,7 +488,7 @@ void hooks_sync(struct daemon *d)
 			const struct conf_hook *h = &ct->hooks[k];
 			if (h->event == CONF_HOOK_EVERY)
 				timer_add(d, ct->name, k, h->every_ns);
-			else if (h->event == CONF_HOOK_FILE_CHANGE && hs->ino_fd >= 0)
+			else if (h->event == CONF_HOOK_FILE_CHANGE && hs->sw)
 				watch_hook(d, ct, k, &bud);
 		}
 		if (bud.capped)
@@ -509,13 +503,14 @@ void hooks_init(struct daemon *d)
 {
 	struct hooks_state *hs = xcalloc(1, sizeof(*hs));
 	d->hooks = hs;
-	hs->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (hs->ino_fd >= 0) {
-		hs->ino_ev = event_new(d->base, hs->ino_fd, EV_READ | EV_PERSIST, on_inotify, d);
-		event_add(hs->ino_ev, NULL);
+	struct clbsd_err err;
+	if (sys_watch_open(&hs->sw, &err) == 0) {
+		hs->watch_ev =
+			event_new(d->base, sys_watch_fd(hs->sw), EV_READ | EV_PERSIST, on_watch, d);
+		event_add(hs->watch_ev, NULL);
 	} else {
-		log_warn("hook", NULL, "no inotify (%s): :file-change hooks will not fire",
-			 strerror(errno));
+		log_warn("hook", NULL, "cannot watch files (%s): :file-change hooks will not fire",
+			 err.msg);
 	}
 	hs->sub = events_subscribe(&d->events, on_event, d);
 }
@@ -527,10 +522,9 @@ void hooks_release(struct daemon *d)
 		return;
 	clear(d);
 	events_unsubscribe(&d->events, hs->sub);
-	if (hs->ino_ev)
-		event_free(hs->ino_ev);
-	if (hs->ino_fd >= 0)
-		close(hs->ino_fd);
+	if (hs->watch_ev)
+		event_free(hs->watch_ev);
+	sys_watch_close(hs->sw);
 	/* At exit, hooks still running (a long :start hook) and those waiting are freed. */
 	hook_forget_all(d->base, job_free_arg);
 	while (hs->actors) {

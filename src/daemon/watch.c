@@ -1,19 +1,18 @@
 /*
- * The configuration watch: inotify on the directories that hold the main
+ * The configuration watch: a sys_watch (inotify, kqueue) on the directories that hold the main
  * file, conf.d and conf.d's parent, a debounce timer, and a poll timer for
  * directories that do not exist yet. See watch.h.
  */
 #include "daemon/watch.h"
 #include "conf/conf.h"
+#include "sys/sys.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <event2/event.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 /* Tests may shorten these by defining them before including this file. */
@@ -28,12 +27,10 @@
 #endif
 
 /*
- * The same mask on every directory. IN_ONLYDIR refuses a path that is not
- * a directory; the *_SELF events tell us the directory itself went away.
+ * The same flags on every directory: refuse a path that is not a directory,
+ * and tell us when the directory itself went away.
  */
-#define DIR_EVENTS                                                                                 \
-	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB |        \
-	 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+#define DIR_WATCH (SYS_WATCH_ONLYDIR | SYS_WATCH_ON_SELF)
 
 /* What names in a watched directory matter. */
 enum {
@@ -52,7 +49,7 @@ struct slot {
 
 struct conf_watch {
 	struct event_base *base;
-	int fd;
+	struct sys_watch *sw;
 	struct event *read_ev, *debounce_ev, *poll_ev;
 	void (*changed)(void *ctx);
 	void *ctx;
@@ -102,7 +99,7 @@ static void drop_wd(struct conf_watch *w, int wd, bool rm)
 	if (wd < 0)
 		return;
 	if (rm)
-		inotify_rm_watch(w->fd, wd); /* EINVAL when the kernel already dropped it */
+		sys_watch_rm(w->sw, wd);
 	for (int i = 0; i < SLOT_N; i++)
 		if (w->slots[i].wd == wd)
 			w->slots[i].wd = -1;
@@ -120,23 +117,21 @@ static bool resync(struct conf_watch *w, struct clbsd_err *err, int *errp)
 		struct slot *s = &w->slots[i];
 		if (!s->path || s->wd >= 0)
 			continue;
-		int wd = inotify_add_watch(w->fd, s->path, DIR_EVENTS);
+		struct clbsd_err why;
+		int wd = sys_watch_add(w->sw, s->path, DIR_WATCH, &why);
 		if (wd >= 0) {
 			s->wd = wd;
 			added = true;
 			continue;
 		}
-		int e = errno;
-		if (e == ENOENT || e == ENOTDIR)
+		if (wd == -ENOENT || wd == -ENOTDIR)
 			continue; /* not there (yet): polled or reported by the parent */
-		const char *hint =
-			e == ENOSPC ? " (raise the sysctl fs.inotify.max_user_watches)" : "";
 		if (err && errp && *errp == 0) {
-			*errp = clbsd_err_set(err, CLBSD_E_UNAVAIL, e, "watch %s%s", s->path, hint);
+			*err = why;
+			*errp = wd;
 		} else if (!w->warned) {
-			log_warn("conf", NULL,
-				 "cannot watch %s%s: %s; polling it every %d ms instead", s->path,
-				 hint, strerror(e), WATCH_POLL_MS);
+			log_warn("conf", NULL, "cannot %s; polling it every %d ms instead", why.msg,
+				 WATCH_POLL_MS);
 			w->warned = true;
 		}
 	}
@@ -193,10 +188,17 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 		schedule(w);
 }
 
-static void handle_event(struct conf_watch *w, const struct inotify_event *ev, bool *relevant,
-			 bool *rescan)
+struct read_state {
+	struct conf_watch *w;
+	bool relevant, rescan;
+};
+
+static void handle_event(void *arg, const struct sys_watch_event *ev)
 {
-	if (ev->mask & IN_Q_OVERFLOW) {
+	struct read_state *rs = arg;
+	struct conf_watch *w = rs->w;
+	bool *relevant = &rs->relevant, *rescan = &rs->rescan;
+	if (ev->what & SYS_WATCH_OVERFLOW) {
 		/* Events were lost: assume anything changed. */
 		*relevant = *rescan = true;
 		return;
@@ -210,17 +212,22 @@ static void handle_event(struct conf_watch *w, const struct inotify_event *ev, b
 			hit[nhit++] = i;
 	if (nhit == 0)
 		return; /* a watch we dropped: its last events and IN_IGNORED */
-	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+	if (ev->what & (SYS_WATCH_DROPPED | SYS_WATCH_SELF)) {
 		/*
 		 * The directory went away or moved (a moved watch would follow
 		 * the inode to its new name): watch the path again when it
 		 * exists, and reload since what it held is gone.
 		 */
-		drop_wd(w, ev->wd, !(ev->mask & IN_IGNORED));
+		drop_wd(w, ev->wd, !(ev->what & SYS_WATCH_DROPPED));
 		*relevant = *rescan = true;
 		return;
 	}
-	if (!ev->len || !ev->name[0])
+	if (ev->what & SYS_WATCH_UNNAMED) {
+		/* Some entry changed and the platform cannot say which: any may matter. */
+		*relevant = *rescan = true;
+		return;
+	}
+	if (!ev->name)
 		return;
 	const char *name = ev->name;
 	for (int k = 0; k < nhit; k++) {
@@ -235,7 +242,7 @@ static void handle_event(struct conf_watch *w, const struct inotify_event *ev, b
 			 * conf.d appeared, went or was replaced: its watch must not
 			 * follow the old directory. resync() watches the path anew.
 			 */
-			if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE))
+			if (ev->what & SYS_WATCH_NAMES)
 				drop_wd(w, w->slots[SLOT_CONFD].wd, true);
 		}
 	}
@@ -244,30 +251,13 @@ static void handle_event(struct conf_watch *w, const struct inotify_event *ev, b
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct conf_watch *w = arg;
-	/* Room for many events; the kernel only returns whole ones. */
-	char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)]
-		__attribute__((aligned(__alignof__(struct inotify_event))));
-	bool relevant = false, rescan = false;
-	for (;;) {
-		ssize_t n = read(w->fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			if (errno != EAGAIN)
-				log_warn("conf", NULL, "read inotify events: %s", strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		for (char *p = buf; p < buf + n;) {
-			const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
-			handle_event(w, ev, &relevant, &rescan);
-			p += sizeof(*ev) + ev->len;
-		}
-	}
-	if (rescan && resync(w, NULL, NULL))
-		relevant = true;
-	if (relevant)
+	struct read_state rs = {.w = w};
+	int r = sys_watch_read(w->sw, handle_event, &rs);
+	if (r < 0)
+		log_warn("conf", NULL, "read file watch events: %s", strerror(-r));
+	if (rs.rescan && resync(w, NULL, NULL))
+		rs.relevant = true;
+	if (rs.relevant)
 		schedule(w);
 }
 
@@ -280,17 +270,14 @@ struct conf_watch *conf_watch_new(struct event_base *base, const char *main_file
 				 "watch the configuration: neither a main file nor conf.d given");
 		return NULL;
 	}
-	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		clbsd_err_set(err, CLBSD_E_UNAVAIL, e, "watch the configuration: inotify_init1%s",
-			      e == EMFILE ? " (raise the sysctl fs.inotify.max_user_instances)"
-					  : "");
+	struct sys_watch *sw;
+	if (sys_watch_open(&sw, err) < 0) {
+		clbsd_err_prefix(err, "watch the configuration");
 		return NULL;
 	}
 	struct conf_watch *w = xcalloc(1, sizeof(*w));
 	w->base = base;
-	w->fd = fd;
+	w->sw = sw;
 	w->changed = changed;
 	w->ctx = ctx;
 	for (int i = 0; i < SLOT_N; i++)
@@ -321,7 +308,7 @@ struct conf_watch *conf_watch_new(struct event_base *base, const char *main_file
 		}
 		free(name);
 	}
-	w->read_ev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, w);
+	w->read_ev = event_new(base, sys_watch_fd(sw), EV_READ | EV_PERSIST, on_read, w);
 	w->debounce_ev = evtimer_new(base, on_debounce, w);
 	w->poll_ev = evtimer_new(base, on_poll, w);
 	if (!w->read_ev || !w->debounce_ev || !w->poll_ev || event_add(w->read_ev, NULL) < 0) {
@@ -350,7 +337,7 @@ void conf_watch_free(struct conf_watch *w)
 		event_free(w->debounce_ev);
 	if (w->poll_ev)
 		event_free(w->poll_ev);
-	close(w->fd); /* drops every watch */
+	sys_watch_close(w->sw); /* drops every watch */
 	for (int i = 0; i < SLOT_N; i++)
 		free(w->slots[i].path);
 	free(w->main_base);

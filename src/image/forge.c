@@ -5,6 +5,7 @@
  * program expects to find in /etc.
  */
 #include "image.h"
+#include "sys/sys.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -76,7 +77,7 @@ int image_stage_forge(const char *staging, const char *busybox, struct image_con
 		chmod(p, dirs[i].mode);
 	}
 	autofree char *bb = xasprintf("%s/bin/busybox", root);
-	if (fs_copy_tree(busybox, bb, err) < 0)
+	if (sys_copy_tree(busybox, bb, err) < 0)
 		return clbsd_err_prefix(err, "forge");
 	chmod(bb, 0755);
 

@@ -13,6 +13,7 @@
  * and the loader finds the libraries at the same names.
  */
 #include "image.h"
+#include "sys/sys.h"
 #include "util/util.h"
 
 #include <elf.h>
@@ -275,7 +276,7 @@ static int copy_path(const char *root, const char *path, int depth, struct clbsd
 				r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "mkdir %s", dst);
 			continue;
 		}
-		if (!fs_exists(dst) && fs_copy_tree(cur.data, dst, err) < 0)
+		if (!fs_exists(dst) && sys_copy_tree(cur.data, dst, err) < 0)
 			r = clbsd_err_prefix(err, "stage %s", cur.data);
 	}
 	buf_release(&cur);

@@ -1,6 +1,7 @@
 #include "image.h"
 #include "util/hash.h"
 #include "util/json.h"
+#include "sys/sys.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -465,7 +466,7 @@ int image_stage_import(const char *staging, const char *src, struct image_config
 		c.user = xstrdup("");
 	}
 	autofree char *dst = xasprintf("%s/rootfs", staging);
-	int r = fs_copy_tree(tree, dst, err);
+	int r = sys_copy_tree(tree, dst, err);
 	if (r < 0) {
 		image_config_release(&c);
 		return clbsd_err_prefix(err, "copy %s into the image store", tree);

@@ -1,7 +1,7 @@
 /*
  * The shim's life: create the container, report readiness, then one poll()
  * loop over the listening socket, the clients, the container's PTY or pipes,
- * exec'd processes, a signalfd for SIGCHLD and the OOM fd, until the init
+ * exec'd processes, a signal descriptor (sys_sigfd) for SIGCHLD and the OOM fd, until the init
  * exits; then drain, record the exit, tell the clients, clean up and leave.
  *
  * Invariants: nothing in the loop blocks on a client (client sockets are
@@ -12,6 +12,7 @@
  * client is slow: that output has one reader and must not be lost.
  */
 #include "shim/shim.h"
+#include "sys/sys.h"
 #include "util/proto.h"
 
 #include <errno.h>
@@ -26,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/signalfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -701,7 +701,7 @@ static void req_exec(struct client *c, const struct shim_req *q)
 	client_line(c, json_pack("{s:b,s:i}", "ok", 1, "pid", (int)p->pid));
 	/*
 	 * A SIGCHLD that came while it was unblocked went to the default
-	 * action, not to the signalfd: a short process may already be a zombie.
+	 * action, not to the signal descriptor: a short process may already be a zombie.
 	 */
 	reap_children();
 }
@@ -977,8 +977,7 @@ static void reap_children(void)
 
 static void on_sigchld(void)
 {
-	struct signalfd_siginfo si;
-	while (read(S.sig_fd, &si, sizeof(si)) == sizeof(si))
+	while (sys_sigfd_next(S.sig_fd) > 0)
 		;
 	reap_children();
 }
@@ -1344,9 +1343,9 @@ static void side_setup(void *arg)
 	sigemptyset(&S.chld);
 	sigaddset(&S.chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &S.chld, NULL);
-	S.sig_fd = signalfd(-1, &S.chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	S.sig_fd = sys_sigfd_open(&S.chld, &S.side_err);
 	if (S.sig_fd < 0) {
-		S.side_rc = clbsd_err_set(&S.side_err, CLBSD_E_INTERNAL, errno, "signalfd");
+		S.side_rc = S.sig_fd;
 		return;
 	}
 
@@ -1559,7 +1558,7 @@ int shim_run(const struct shim_opts *o, struct rt_prepared *prep, int listen_fd)
 	S.trim_at = time_mono_ns() + TRIM_START_NS;
 
 	struct pollset ps = {0};
-	/* Children may have exited before the signalfd existed. */
+	/* Children may have exited before the signal descriptor existed. */
 	reap_children();
 	for (;;) {
 		int64_t now = time_mono_ns();

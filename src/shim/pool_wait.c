@@ -17,6 +17,7 @@
  * usual ready line and from then on is that container's shim.
  */
 #include "shim/shim.h"
+#include "sys/sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -187,11 +187,9 @@ int shim_pool(struct shim_opts *o, const char *cgroup)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, &old);
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "signalfd");
+	int sfd = sys_sigfd_open(&mask, &err);
+	if (sfd < 0)
 		goto fail;
-	}
 	if (!rt->prepare) {
 		clbsd_err_setmsg(&err, CLBSD_E_UNAVAIL, ENOTSUP,
 				 "the %s runtime cannot prepare inits", rt->name);
@@ -234,10 +232,10 @@ int shim_pool(struct shim_opts *o, const char *cgroup)
 		if (p[1].revents & (POLLERR | POLLHUP | POLLNVAL))
 			break;
 		if (p[2].revents & POLLIN) {
-			struct signalfd_siginfo si;
 			bool stop = false;
-			while (read(sfd, &si, sizeof(si)) == sizeof(si))
-				if (si.ssi_signo != SIGCHLD)
+			int sig;
+			while ((sig = sys_sigfd_next(sfd)) > 0)
+				if (sig != SIGCHLD)
 					stop = true;
 			int status;
 			pid_t w;

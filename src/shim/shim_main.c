@@ -5,6 +5,7 @@
  * killed, and reports on --ready-fd whether the container runs.
  */
 #include "shim/shim.h"
+#include "sys/sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -387,7 +387,7 @@ int main(int argc, char **argv)
 	 * clbsdd runs us from a sealed memfd (see src/daemon/shimexe.c), which
 	 * names us after the fd ("5"); top, ps -e and pgrep want the name.
 	 */
-	prctl(PR_SET_NAME, "clbsd-shim", 0, 0, 0);
+	sys_set_name("clbsd-shim");
 	/* clbsd-shim --zygote [--filter-fd N]: fd 3 is the daemon's socket. */
 	if (argc >= 2 && strcmp(argv[1], "--zygote") == 0) {
 		title_area = argv[0];

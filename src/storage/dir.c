@@ -14,16 +14,14 @@
 #include "storage.h"
 #include "internal.h"
 #include "util/json.h"
+#include "sys/sys.h"
 #include "util/util.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* Try an overlay mount in a throwaway mount namespace so nothing can leak. */
@@ -42,19 +40,8 @@ static bool probe_overlay(const char *root)
 		fs_rm_rf(dir, &err);
 		return false;
 	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (unshare(CLONE_NEWNS) < 0)
-			_exit(1);
-		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-			_exit(1);
-		autofree char *opts =
-			xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
-		_exit(mount("overlay", merged, "overlay", 0, opts) == 0 ? 0 : 1);
-	}
-	int status = 0;
-	bool ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-		  WEXITSTATUS(status) == 0;
+	autofree char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+	bool ok = sys_mount_works("overlay", merged, opts);
 	fs_rm_rf(dir, &err);
 	return ok;
 }
@@ -187,7 +174,7 @@ static int dir_create(struct storage *st, const char *image_rootfs, const char *
 	if (ret == 0 && r.work)
 		ret = fs_mkdir_p(r.work, 0700, err);
 	if (ret == 0 && !r.upper)
-		ret = fs_copy_tree(image_rootfs, r.lower, err);
+		ret = sys_copy_tree(image_rootfs, r.lower, err);
 	if (ret == 0)
 		ret = dir_meta_write(ctr_dir, st->have_overlay, image_rootfs, id, NULL, err);
 	if (ret < 0) {
@@ -251,7 +238,7 @@ static int d_image_prepare(struct storage *st, const char *id, const char *rootf
 	fs_rm_rf(tmp, &ignore);
 	int r = fs_mkdir_p(dir, 0755, err);
 	if (r == 0)
-		r = fs_copy_tree(rootfs, tmp, err);
+		r = sys_copy_tree(rootfs, tmp, err);
 	if (r == 0)
 		r = fs_write_atomic(mark, "", 0, 0600, err);
 	if (r == 0 && rename(tmp, want) < 0)

@@ -2,7 +2,7 @@
  * Snapshots, rollback, clones and streams of the dir driver. They are all
  * copies, which is what makes this driver the slow fallback: a snapshot
  * costs the size of the container's layer, state and volumes (less on file
- * systems with reflinks, which fs_copy_tree uses), a rollback copies back.
+ * systems with reflinks, which sys_copy_tree uses), a rollback copies back.
  *
  *   <ctr_dir>/snapshots/<label>/layer      copy of upper/ (overlay) or fs/
  *   <ctr_dir>/snapshots/<label>/state      copy of container.json, logs/, ...
@@ -17,6 +17,7 @@
 #include "storage.h"
 #include "internal.h"
 #include "util/json.h"
+#include "sys/sys.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -60,7 +61,7 @@ static int copy_entries(const char *src, const char *dst, bool state_only, struc
 			continue;
 		autofree char *s = xasprintf("%s/%s", src, de->d_name);
 		autofree char *t = xasprintf("%s/%s", dst, de->d_name);
-		r = fs_copy_tree(s, t, err);
+		r = sys_copy_tree(s, t, err);
 	}
 	closedir(d);
 	return r;
@@ -117,11 +118,11 @@ int dir_snapshot(struct storage *st, const char *name, const char *label, struct
 	fs_rm_rf(tmp, &ignore);
 	int r = fs_mkdir_p(tmp, 0700, err);
 	if (r == 0)
-		r = fs_copy_tree(layer, t_layer, err);
+		r = sys_copy_tree(layer, t_layer, err);
 	if (r == 0)
 		r = copy_entries(dir, t_state, true, err);
 	if (r == 0 && fs_is_dir(vols))
-		r = fs_copy_tree(vols, t_vols, err);
+		r = sys_copy_tree(vols, t_vols, err);
 	if (r == 0) {
 		autofree char *j = xasprintf("{\"created\":%lld}\n", (long long)time_now_ns());
 		r = fs_write_atomic(t_json, j, strlen(j), 0600, err);
@@ -201,7 +202,7 @@ static int replace_with_copy(const char *src, const char *dst, struct clbsd_err 
 	struct clbsd_err ignore;
 	fs_rm_rf(fresh, &ignore);
 	fs_rm_rf(old, &ignore);
-	if (fs_mkdir_p(parent, 0755, err) < 0 || fs_copy_tree(src, fresh, err) < 0) {
+	if (fs_mkdir_p(parent, 0755, err) < 0 || sys_copy_tree(src, fresh, err) < 0) {
 		fs_rm_rf(fresh, &ignore);
 		return -err->code;
 	}
@@ -365,7 +366,7 @@ int dir_clone(struct storage *st, const char *src, const char *label, const char
 	}
 	r = fs_mkdir_p(ddir, 0700, err);
 	if (r == 0)
-		r = fs_copy_tree(s_layer, d_layer, err);
+		r = sys_copy_tree(s_layer, d_layer, err);
 	if (r == 0 && m.overlay)
 		r = fs_mkdir_p(d_work, 0700, err);
 	if (r == 0)
@@ -375,7 +376,7 @@ int dir_clone(struct storage *st, const char *src, const char *label, const char
 	if (r == 0 && (parts & STORAGE_PART_STATE))
 		r = copy_entries(s_state, ddir, !snap, err);
 	if (r == 0 && with_vols)
-		r = fs_copy_tree(s_vols, dvols, err);
+		r = sys_copy_tree(s_vols, dvols, err);
 	if (r < 0) {
 		struct clbsd_err ignore;
 		fs_rm_rf(ddir, &ignore);
@@ -586,11 +587,11 @@ static int receive_into(struct storage *st, const char *name, const char *tmp, j
 	autofree char *d_rootfs = xasprintf("%s/rootfs", dir);
 	int r = fs_mkdir_p(snap, 0700, err);
 	if (r == 0)
-		r = fs_copy_tree(t_layer, s_layer, err);
+		r = sys_copy_tree(t_layer, s_layer, err);
 	if (r == 0)
 		r = copy_entries(t_state, s_state, false, err);
 	if (r == 0 && with_vols)
-		r = fs_copy_tree(t_vols, s_vols, err);
+		r = sys_copy_tree(t_vols, s_vols, err);
 	if (r == 0)
 		r = fs_write_atomic(s_json, created, strlen(created), 0600, err);
 	if (r == 0 && rename(t_layer, d_layer) < 0)

@@ -243,7 +243,7 @@ int tar_put_file_data(struct archive *a, int fd, int64_t size, const char *path,
 
 /*
  * A tree into the stream. The tree is walked by directory fds and nothing
- * is opened by a path (see fs_copy_tree, which made it from a container's
+ * is opened by a path (see sys_copy_tree, which made it from a container's
  * files): a regular file is opened only as one (fs_open_reg_at) and
  * archived as the fstat of that fd says, a directory is opened
  * O_NOFOLLOW|O_DIRECTORY, a FIFO or device node is archived from its stat

@@ -26,6 +26,7 @@
  */
 #include "storage.h"
 #include "internal.h"
+#include "sys/sys.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -35,11 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define FUSE_SUPER_MAGIC 0x65735546
 
 /* ---- running zfs ---- */
 
@@ -583,7 +581,7 @@ static int copy_into(const char *src, const char *dst, struct clbsd_err *err)
 			continue;
 		autofree char *s = xasprintf("%s/%s", src, de->d_name);
 		autofree char *t = xasprintf("%s/%s", dst, de->d_name);
-		r = fs_copy_tree(s, t, err);
+		r = sys_copy_tree(s, t, err);
 	}
 	closedir(d);
 	struct stat sb;
@@ -1240,7 +1238,7 @@ static int state_copy(const char *from, const char *to, struct clbsd_err *err)
 	for (size_t i = 0; r == 0 && i < names.n; i++) {
 		autofree char *s = xasprintf("%s/%s", from, names.v[i]);
 		autofree char *t = xasprintf("%s/%s", to, names.v[i]);
-		r = fs_copy_tree(s, t, err);
+		r = sys_copy_tree(s, t, err);
 	}
 	strv_release(&names);
 	return r;
@@ -1658,8 +1656,7 @@ int storage_zfs_open(const char *pool, const char *dataset, const char *mnt, str
 		r = private_root(containers, err);
 	if (r == 0)
 		r = private_root(volumes, err);
-	struct statfs sf;
-	if (r == 0 && statfs(containers, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC)
+	if (r == 0 && sys_is_fuse(containers))
 		st.fuse = true;
 	if (r < 0) {
 		storage_release(&st);

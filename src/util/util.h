@@ -115,16 +115,8 @@ int fs_mkdir_p(const char *path, mode_t mode, struct clbsd_err *err);
 int fs_rm_rf(const char *path, struct clbsd_err *err);
 /* Delete everything in the directory path (not a symlink to one), and keep it. */
 int fs_empty_dir(const char *path, struct clbsd_err *err);
-/* Copy src (file or tree) to dst, which must not exist; keeps modes, owners, times,
- * symlinks and device nodes. The tree may be written meanwhile by someone
- * untrusted (a running container): it is walked by directory fds, never
- * follows a symlink, never opens a FIFO or a device, copies at most the size
- * a file had when opened, and leaves out (with a warning) an entry that
- * vanished or changed type while it was copied. A tree too deep for
- * fs_tree_check_depth() is refused. */
-int fs_copy_tree(const char *src, const char *dst, struct clbsd_err *err);
 /*
- * The deepest tree that fs_copy_tree and the stream and layer writers walk
+ * The deepest tree that sys_copy_tree and the stream and layer writers walk
  * (they recurse once per directory, holding its fds and its path): INVALID
  * (ELOOP) when the directory at `path`, `depth` levels below the root, is
  * deeper than FS_TREE_MAX_DEPTH or its path longer than FS_TREE_MAX_PATH.

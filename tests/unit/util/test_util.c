@@ -1,5 +1,6 @@
 #include "test.h"
 #include "util/hash.h"
+#include "sys/sys.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -107,7 +108,7 @@ TEST(atomic_write_and_copy)
 	CHECK_INT(symlink("file", l), 0);
 	char *src = xasprintf("%s/src", dir);
 	char *dst = xasprintf("%s/dst", dir);
-	CHECK_INT(fs_copy_tree(src, dst, &err), 0);
+	CHECK_INT(sys_copy_tree(src, dst, &err), 0);
 	char *cf = xasprintf("%s/dst/sub/file", dir);
 	char *data;
 	size_t len;

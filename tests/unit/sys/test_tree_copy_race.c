@@ -1,5 +1,5 @@
 /*
- * fs_copy_tree() and fs_open_reg_at() on a tree someone else changes while
+ * sys_copy_tree() and fs_open_reg_at() on a tree someone else changes while
  * it is read (a running container's files during a snapshot or an export):
  * a FIFO or a device is never opened, a symlink is never followed, and an
  * entry that changes type between its stat and its open is left out, not
@@ -10,6 +10,7 @@
  * daemon) and removed with few fds (the removal held one per level).
  */
 #include "test.h"
+#include "sys/sys.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -99,7 +100,7 @@ TEST(copy_keeps_nodes_and_links_as_they_are)
 	snprintf(dst, sizeof(dst), "%s/copy1", top);
 	struct clbsd_err err;
 	alarm(5);
-	CHECK_INT(fs_copy_tree(tree, dst, &err), 0);
+	CHECK_INT(sys_copy_tree(tree, dst, &err), 0);
 	alarm(0);
 	struct stat st;
 	snprintf(p, sizeof(p), "%s/pipe", dst);
@@ -171,7 +172,7 @@ TEST(copy_of_a_tree_changing_under_it)
 		char dst[128];
 		snprintf(dst, sizeof(dst), "%s/rc%d", top, copies++);
 		struct clbsd_err err;
-		if (fs_copy_tree(tree, dst, &err) < 0) {
+		if (sys_copy_tree(tree, dst, &err) < 0) {
 			failures++;
 			snprintf(last, sizeof(last), "%s", err.msg);
 		}
@@ -223,7 +224,7 @@ TEST(deep_trees_are_refused_or_removed_within_bounds)
 	path(p, sizeof(p), "deep");
 	snprintf(dst, sizeof(dst), "%s/deepcopy", top);
 	struct clbsd_err err;
-	CHECK_INT(fs_copy_tree(p, dst, &err), -ELOOP);
+	CHECK_INT(sys_copy_tree(p, dst, &err), -ELOOP);
 	CHECK(strstr(err.msg, "nests too deep") != NULL);
 	fs_rm_rf(dst, &err);
 	setrlimit(RLIMIT_NOFILE, &few);
