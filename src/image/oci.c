@@ -1,23 +1,20 @@
 /*
  * OCI image layout export and import of OCI layouts and `docker save`
  * archives (oci.h says what is kept and why the export is deterministic).
- * libarchive comes through the loader of src/storage/tar.c: loaded on first
- * use, never linked into the daemon.
+ * libarchive comes through the loader of util/archive_lib.h: loaded for
+ * the operations that need it, never linked into the daemon.
  */
 #include "oci.h"
+#include "util/archive_lib.h"
 #include "util/hash.h"
 #include "util/json.h"
 #include "util/util.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,108 +23,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define LA_FUNCS                                                                                   \
-	X(archive_entry_filetype)                                                                  \
-	X(archive_entry_free)                                                                      \
-	X(archive_entry_hardlink)                                                                  \
-	X(archive_entry_new)                                                                       \
-	X(archive_entry_pathname)                                                                  \
-	X(archive_entry_set_filetype)                                                              \
-	X(archive_entry_set_gid)                                                                   \
-	X(archive_entry_set_hardlink)                                                              \
-	X(archive_entry_set_mtime)                                                                 \
-	X(archive_entry_set_pathname)                                                              \
-	X(archive_entry_set_perm)                                                                  \
-	X(archive_entry_set_rdev)                                                                  \
-	X(archive_entry_set_size)                                                                  \
-	X(archive_entry_set_symlink)                                                               \
-	X(archive_entry_set_uid)                                                                   \
-	X(archive_errno)                                                                           \
-	X(archive_error_string)                                                                    \
-	X(archive_read_close)                                                                      \
-	X(archive_read_data_block)                                                                 \
-	X(archive_read_data_skip)                                                                  \
-	X(archive_read_free)                                                                       \
-	X(archive_read_new)                                                                        \
-	X(archive_read_next_header)                                                                \
-	X(archive_read_open_filename)                                                              \
-	X(archive_read_support_filter_all)                                                         \
-	X(archive_read_support_format_tar)                                                         \
-	X(archive_write_add_filter_gzip)                                                           \
-	X(archive_write_close)                                                                     \
-	X(archive_write_data)                                                                      \
-	X(archive_write_data_block)                                                                \
-	X(archive_write_disk_new)                                                                  \
-	X(archive_write_disk_set_options)                                                          \
-	X(archive_write_finish_entry)                                                              \
-	X(archive_write_free)                                                                      \
-	X(archive_write_header)                                                                    \
-	X(archive_write_new)                                                                       \
-	X(archive_write_open)                                                                      \
-	X(archive_write_open_fd)                                                                   \
-	X(archive_write_set_bytes_in_last_block)                                                   \
-	X(archive_write_set_bytes_per_block)                                                       \
-	X(archive_write_set_format_pax_restricted)                                                 \
-	X(archive_write_set_format_raw)                                                            \
-	X(archive_write_set_options)
-
-#define X(f) static __typeof__(f) *la_##f;
-LA_FUNCS
-#undef X
-
-/*
- * Hold libarchive for one operation (la_release() when done). Several
- * workers may export and load at once: the table is filled under a lock
- * after each load of the library (tar_archive_acquire's generation).
- */
-static int la_load(struct clbsd_err *err)
-{
-	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	static unsigned seen;
-	static bool filled;
-	unsigned gen = 0;
-	void *h = tar_archive_acquire(&gen, err);
-	if (!h)
-		return -err->code;
-	int r = 0;
-	pthread_mutex_lock(&mu);
-	bool fill = !filled || gen != seen;
-#define X(f)                                                                                       \
-	if (r == 0 && fill && !(la_##f = (__typeof__(f) *)dlsym(h, #f)))                           \
-		r = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,                                \
-				     "libarchive lacks %s; install libarchive13 3.4 or later",     \
-				     #f);
-	LA_FUNCS
-#undef X
-	if (r == 0 && fill) {
-		filled = true;
-		seen = gen;
-	}
-	pthread_mutex_unlock(&mu);
-	if (r < 0)
-		tar_archive_release();
-	return r;
-}
-
-static void la_release(void)
-{
-	tar_archive_release();
-}
-
-#define A(f) (*la_##f)
-
-static int aerr(struct archive *a, enum clbsd_err_kind kind, const char *what,
-		struct clbsd_err *err)
-{
-	int e = A(archive_errno)(a);
-	const char *s = A(archive_error_string)(a);
-	if (e == ENOSPC || e == EDQUOT)
-		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, e,
-					"%s: the disk is full (%s); free space under the "
-					"daemon's root and try again",
-					what, strerror(e));
-	return clbsd_err_setmsg(err, kind, e > 0 ? e : EIO, "%s: %s", what, s ? s : "failed");
-}
+#define A(f) AL(f)
 
 /*
  * A data block written to disk: libarchive answers a failed write(2)
@@ -260,9 +156,9 @@ static int put_entry(struct lw *w, int fd, const char *target, const char *rel,
 	}
 write:
 	if (A(archive_write_header)(w->tar, e) < ARCHIVE_WARN)
-		r = aerr(w->tar, CLBSD_E_INTERNAL, "write layer", err);
+		r = archive_lib_err(w->tar, CLBSD_E_INTERNAL, "write layer", err);
 	else if (data)
-		r = tar_put_file_data(w->tar, fd, st->st_size, rel, "write layer", err);
+		r = archive_lib_put_file_data(w->tar, fd, st->st_size, rel, "write layer", err);
 	A(archive_entry_free)(e);
 	return r;
 }
@@ -368,28 +264,29 @@ static int layer_write_loaded(const char *rootfs, int fd, struct oci_layer *out,
 	A(archive_write_set_bytes_in_last_block)(w.gz, 1);
 	int r = 0;
 	if (A(archive_write_open)(w.gz, &w, NULL, gz_out, NULL) != ARCHIVE_OK)
-		r = aerr(w.gz, CLBSD_E_INTERNAL, "start layer compression", err);
+		r = archive_lib_err(w.gz, CLBSD_E_INTERNAL, "start layer compression", err);
 	struct archive_entry *raw = A(archive_entry_new)();
 	A(archive_entry_set_pathname)(raw, "layer.tar");
 	A(archive_entry_set_filetype)(raw, AE_IFREG);
 	if (r == 0 && A(archive_write_header)(w.gz, raw) < ARCHIVE_WARN)
-		r = aerr(w.gz, CLBSD_E_INTERNAL, "start layer compression", err);
+		r = archive_lib_err(w.gz, CLBSD_E_INTERNAL, "start layer compression", err);
 	A(archive_entry_free)(raw);
 	w.tar = A(archive_write_new)();
 	A(archive_write_set_format_pax_restricted)(w.tar);
 	A(archive_write_set_bytes_in_last_block)(w.tar, 1);
 	if (r == 0 && A(archive_write_open)(w.tar, &w, NULL, tar_out, NULL) != ARCHIVE_OK)
-		r = aerr(w.tar, CLBSD_E_INTERNAL, "start layer", err);
+		r = archive_lib_err(w.tar, CLBSD_E_INTERNAL, "start layer", err);
 	if (r == 0) {
 		autoclose int rfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		r = rfd < 0 ? clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", rootfs)
 			    : walk(&w, rfd, rootfs, "", 0, err);
 	}
 	if (A(archive_write_close)(w.tar) != ARCHIVE_OK && r == 0)
-		r = aerr(w.tar, CLBSD_E_INTERNAL, "finish layer", err);
+		r = archive_lib_err(w.tar, CLBSD_E_INTERNAL, "finish layer", err);
 	if (A(archive_write_close)(w.gz) != ARCHIVE_OK && r == 0)
 		r = w.wr_errno ? clbsd_err_set(err, CLBSD_E_INTERNAL, w.wr_errno, "write layer")
-			       : aerr(w.gz, CLBSD_E_INTERNAL, "finish layer compression", err);
+			       : archive_lib_err(w.gz, CLBSD_E_INTERNAL, "finish layer compression",
+						 err);
 	A(archive_write_free)(w.tar);
 	A(archive_write_free)(w.gz);
 	json_decref(w.links);
@@ -405,10 +302,10 @@ static int layer_write_loaded(const char *rootfs, int fd, struct oci_layer *out,
 
 int oci_layer_write(const char *rootfs, int fd, struct oci_layer *out, struct clbsd_err *err)
 {
-	if (la_load(err) < 0)
+	if (archive_lib_acquire(err) < 0)
 		return -err->code;
 	int r = layer_write_loaded(rootfs, fd, out, err);
-	la_release();
+	archive_lib_release();
 	return r;
 }
 
@@ -490,7 +387,7 @@ static int put_blob(struct archive *a, const char *name, const char *data, size_
 	int r = 0;
 	if (A(archive_write_header)(a, e) < ARCHIVE_WARN ||
 	    (len && A(archive_write_data)(a, data, len) != (la_ssize_t)len))
-		r = aerr(a, CLBSD_E_INTERNAL, "write archive", err);
+		r = archive_lib_err(a, CLBSD_E_INTERNAL, "write archive", err);
 	A(archive_entry_free)(e);
 	return r;
 }
@@ -504,7 +401,7 @@ static int put_dir(struct archive *a, const char *name, int64_t mtime, struct cl
 	A(archive_entry_set_mtime)(e, mtime, 0);
 	int r = 0;
 	if (A(archive_write_header)(a, e) < ARCHIVE_WARN)
-		r = aerr(a, CLBSD_E_INTERNAL, "write archive", err);
+		r = archive_lib_err(a, CLBSD_E_INTERNAL, "write archive", err);
 	A(archive_entry_free)(e);
 	return r;
 }
@@ -523,7 +420,7 @@ static int put_layer_file(struct archive *a, const char *name, const char *path,
 	A(archive_entry_set_mtime)(e, mtime, 0);
 	int r = 0;
 	if (A(archive_write_header)(a, e) < ARCHIVE_WARN)
-		r = aerr(a, CLBSD_E_INTERNAL, "write archive", err);
+		r = archive_lib_err(a, CLBSD_E_INTERNAL, "write archive", err);
 	A(archive_entry_free)(e);
 	char b[65536];
 	int64_t left = size;
@@ -537,7 +434,7 @@ static int put_layer_file(struct archive *a, const char *name, const char *path,
 			break;
 		}
 		if (A(archive_write_data)(a, b, (size_t)n) != n)
-			r = aerr(a, CLBSD_E_INTERNAL, "write archive", err);
+			r = archive_lib_err(a, CLBSD_E_INTERNAL, "write archive", err);
 		left -= n;
 	}
 	return r;
@@ -582,7 +479,7 @@ static int export_loaded(const char *rootfs, const struct image_config *cfg, int
 	A(archive_write_set_bytes_in_last_block)(a, 1);
 	int r = 0;
 	if (A(archive_write_open_fd)(a, fd) != ARCHIVE_OK)
-		r = aerr(a, CLBSD_E_INTERNAL, "open archive", err);
+		r = archive_lib_err(a, CLBSD_E_INTERNAL, "open archive", err);
 	autofree char *cname = xasprintf("blobs/sha256/%s", cd + 7);
 	autofree char *mname = xasprintf("blobs/sha256/%s", md + 7);
 	autofree char *lname = xasprintf("blobs/sha256/%s", l.digest + 7);
@@ -601,7 +498,7 @@ static int export_loaded(const char *rootfs, const struct image_config *cfg, int
 	if (r == 0)
 		r = put_layer_file(a, lname, lpath, l.size, mt, err);
 	if (A(archive_write_close)(a) != ARCHIVE_OK && r == 0)
-		r = aerr(a, CLBSD_E_INTERNAL, "finish archive", err);
+		r = archive_lib_err(a, CLBSD_E_INTERNAL, "finish archive", err);
 	A(archive_write_free)(a);
 	if (r == 0 && fsync(fd) < 0)
 		r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "sync %s", tmp);
@@ -622,10 +519,10 @@ int oci_export(const char *rootfs, const struct image_config *cfg, int64_t creat
 	       const char *ref_name, const char *tmpdir, const char *path, struct oci_layer *layer,
 	       char digest[OCI_DIGEST_LEN], struct clbsd_err *err)
 {
-	if (la_load(err) < 0)
+	if (archive_lib_acquire(err) < 0)
 		return -err->code;
 	int r = export_loaded(rootfs, cfg, created_ns, ref_name, tmpdir, path, layer, digest, err);
-	la_release();
+	archive_lib_release();
 	return r;
 }
 
@@ -715,18 +612,18 @@ static int extract_entry(struct archive *a, struct archive *disk, struct archive
 			 const char *full, const char *reading, struct clbsd_err *err)
 {
 	if (A(archive_write_header)(disk, e) < ARCHIVE_WARN)
-		return aerr(disk, CLBSD_E_INVALID, full, err);
+		return archive_lib_err(disk, CLBSD_E_INVALID, full, err);
 	const void *blk;
 	size_t len;
 	la_int64_t off;
 	int ar;
 	while ((ar = A(archive_read_data_block)(a, &blk, &len, &off)) == ARCHIVE_OK)
 		if (block_failed(disk, A(archive_write_data_block)(disk, blk, len, off)))
-			return aerr(disk, CLBSD_E_INTERNAL, full, err);
+			return archive_lib_err(disk, CLBSD_E_INTERNAL, full, err);
 	if (ar != ARCHIVE_EOF)
-		return aerr(a, CLBSD_E_INVALID, reading, err);
+		return archive_lib_err(a, CLBSD_E_INVALID, reading, err);
 	if (A(archive_write_finish_entry)(disk) < ARCHIVE_WARN)
-		return aerr(disk, CLBSD_E_INTERNAL, full, err);
+		return archive_lib_err(disk, CLBSD_E_INTERNAL, full, err);
 	return 0;
 }
 
@@ -745,14 +642,14 @@ static int apply_layer_loaded(const char *rootfs, const char *layer, struct clbs
 	json_t *seen = json_object();
 	int r = 0;
 	if (A(archive_read_open_filename)(a, layer, 65536) != ARCHIVE_OK)
-		r = aerr(a, CLBSD_E_INVALID, "open layer", err);
+		r = archive_lib_err(a, CLBSD_E_INVALID, "open layer", err);
 	while (r == 0) {
 		struct archive_entry *e;
 		int ar = A(archive_read_next_header)(a, &e);
 		if (ar == ARCHIVE_EOF)
 			break;
 		if (ar < ARCHIVE_WARN) {
-			r = aerr(a, CLBSD_E_INVALID, "read layer", err);
+			r = archive_lib_err(a, CLBSD_E_INVALID, "read layer", err);
 			break;
 		}
 		const char *name = A(archive_entry_pathname)(e);
@@ -819,7 +716,7 @@ static int apply_layer_loaded(const char *rootfs, const char *layer, struct clbs
 	}
 	/* Directory modes and times are set at close. */
 	if (A(archive_write_close)(disk) != ARCHIVE_OK && r == 0)
-		r = aerr(disk, CLBSD_E_INTERNAL, rootfs, err);
+		r = archive_lib_err(disk, CLBSD_E_INTERNAL, rootfs, err);
 	A(archive_write_free)(disk);
 	A(archive_read_close)(a);
 	A(archive_read_free)(a);
@@ -829,10 +726,10 @@ static int apply_layer_loaded(const char *rootfs, const char *layer, struct clbs
 
 int oci_apply_layer(const char *rootfs, const char *layer, struct clbsd_err *err)
 {
-	if (la_load(err) < 0)
+	if (archive_lib_acquire(err) < 0)
 		return -err->code;
 	int r = apply_layer_loaded(rootfs, layer, err);
-	la_release();
+	archive_lib_release();
 	return r;
 }
 
@@ -1211,14 +1108,14 @@ static int unpack_outer(const char *path, const char *dir, struct clbsd_err *err
 	(disk, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	int r = 0;
 	if (A(archive_read_open_filename)(a, path, 65536) != ARCHIVE_OK)
-		r = aerr(a, CLBSD_E_INVALID, path, err);
+		r = archive_lib_err(a, CLBSD_E_INVALID, path, err);
 	while (r == 0) {
 		struct archive_entry *e;
 		int ar = A(archive_read_next_header)(a, &e);
 		if (ar == ARCHIVE_EOF)
 			break;
 		if (ar < ARCHIVE_WARN) {
-			r = aerr(a, CLBSD_E_INVALID, "not an image archive (tar)", err);
+			r = archive_lib_err(a, CLBSD_E_INVALID, "not an image archive (tar)", err);
 			break;
 		}
 		const char *name = A(archive_entry_pathname)(e);
@@ -1242,7 +1139,7 @@ static int unpack_outer(const char *path, const char *dir, struct clbsd_err *err
 		r = extract_entry(a, disk, e, full, "read archive", err);
 	}
 	if (A(archive_write_close)(disk) != ARCHIVE_OK && r == 0)
-		r = aerr(disk, CLBSD_E_INTERNAL, dir, err);
+		r = archive_lib_err(disk, CLBSD_E_INTERNAL, dir, err);
 	A(archive_write_free)(disk);
 	A(archive_read_free)(a);
 	return r;
@@ -1300,9 +1197,9 @@ static int stage_load_loaded(const char *staging, const char *path, struct oci_l
 int oci_stage_load(const char *staging, const char *path, struct oci_loaded *out,
 		   struct clbsd_err *err)
 {
-	if (la_load(err) < 0)
+	if (archive_lib_acquire(err) < 0)
 		return -err->code;
 	int r = stage_load_loaded(staging, path, out, err);
-	la_release();
+	archive_lib_release();
 	return r;
 }

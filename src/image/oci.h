@@ -39,23 +39,6 @@
 #define DOCKER_MT_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define OCI_ANNOT_REF	   "org.opencontainers.image.ref.name"
 
-/*
- * Hold libarchive for an operation (src/storage/tar.c): the handle, loaded
- * when no one held it; *gen changes at each load. Release when done: the
- * last release unloads it.
- */
-void *tar_archive_acquire(unsigned *gen, struct clbsd_err *err);
-void tar_archive_release(void);
-/*
- * Write the data of the regular file open at fd into an archive being
- * written, whose header said `size` bytes: at most that many are read (a
- * file that grows meanwhile is cut there, one that shrinks is padded with
- * zeros). `path` names the file and `what` the write in errors.
- */
-struct archive;
-int tar_put_file_data(struct archive *a, int fd, int64_t size, const char *path, const char *what,
-		      struct clbsd_err *err);
-
 /* ---- ociref.c: pure parts (unit-tested) ---- */
 
 /* "sha256:<64 lowercase hex>"? */

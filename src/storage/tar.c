@@ -3,13 +3,10 @@
  * with libarchive, framed by a JSON member first and an end member last.
  */
 #include "internal.h"
+#include "util/archive_lib.h"
 #include "util/util.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
-#include <dlfcn.h>
-#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -18,178 +15,52 @@
 #include <unistd.h>
 
 /*
- * libarchive is loaded when a stream is first made or read, not linked: its
- * dependencies (libxml2, ICU, libstdc++, compressors) would otherwise cost
- * the daemon ~2.7 MB of memory from the moment it starts, for something
- * export and import use now and then. The calls below go through this table.
+ * libarchive comes through the loader of util/archive_lib.h (loaded for the
+ * operations that need it, not linked); the calls below go through its table.
  */
-#define ARCHIVE_FUNCS                                                                              \
-	X(archive_entry_copy_sourcepath)                                                           \
-	X(archive_entry_filetype)                                                                  \
-	X(archive_entry_free)                                                                      \
-	X(archive_entry_hardlink)                                                                  \
-	X(archive_entry_new)                                                                       \
-	X(archive_entry_pathname)                                                                  \
-	X(archive_entry_set_filetype)                                                              \
-	X(archive_entry_set_hardlink)                                                              \
-	X(archive_entry_set_mtime)                                                                 \
-	X(archive_entry_set_pathname)                                                              \
-	X(archive_entry_set_perm)                                                                  \
-	X(archive_entry_set_size)                                                                  \
-	X(archive_entry_size)                                                                      \
-	X(archive_errno)                                                                           \
-	X(archive_error_string)                                                                    \
-	X(archive_read_data)                                                                       \
-	X(archive_read_data_block)                                                                 \
-	X(archive_read_disk_entry_from_file)                                                       \
-	X(archive_read_disk_new)                                                                   \
-	X(archive_read_disk_set_behavior)                                                          \
-	X(archive_read_disk_set_standard_lookup)                                                   \
-	X(archive_read_free)                                                                       \
-	X(archive_read_new)                                                                        \
-	X(archive_read_next_header)                                                                \
-	X(archive_read_open_fd)                                                                    \
-	X(archive_read_support_format_tar)                                                         \
-	X(archive_write_close)                                                                     \
-	X(archive_write_data)                                                                      \
-	X(archive_write_data_block)                                                                \
-	X(archive_write_disk_new)                                                                  \
-	X(archive_write_disk_set_options)                                                          \
-	X(archive_write_disk_set_standard_lookup)                                                  \
-	X(archive_write_finish_entry)                                                              \
-	X(archive_write_free)                                                                      \
-	X(archive_write_header)                                                                    \
-	X(archive_write_new)                                                                       \
-	X(archive_write_open_fd)                                                                   \
-	X(archive_write_set_bytes_in_last_block)                                                   \
-	X(archive_write_set_format_pax_restricted)
-
-#define X(f) static __typeof__(f) *p_##f;
-ARCHIVE_FUNCS
-#undef X
-
-/*
- * libarchive (with libxml2 and ICU behind it, ~1.3 MB resident) is loaded
- * for the operations that need it and unloaded when the last one ends, so
- * an idle daemon does not carry it. Users on several workers at once share
- * one load; `gen` changes at each load, for the tables of other files.
- */
-static pthread_mutex_t lib_mu = PTHREAD_MUTEX_INITIALIZER;
-static void *lib;
-static int lib_users;
-static unsigned lib_gen;
-
-static int archive_load(struct clbsd_err *err)
-{
-	int r = 0;
-	pthread_mutex_lock(&lib_mu);
-	if (!lib) {
-		void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-		if (!h)
-			r = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
-					     "cannot load libarchive (%s); install libarchive13",
-					     dlerror());
-#define X(f)                                                                                       \
-	if (r == 0 && !(p_##f = (__typeof__(f) *)dlsym(h, #f)))                                    \
-		r = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,                                \
-				     "libarchive lacks %s; install libarchive13 3.4 or later",     \
-				     #f);
-		ARCHIVE_FUNCS
-#undef X
-		if (r < 0 && h)
-			dlclose(h);
-		if (r == 0) {
-			lib = h;
-			lib_gen++;
-		}
-	}
-	if (r == 0)
-		lib_users++;
-	pthread_mutex_unlock(&lib_mu);
-	return r;
-}
-
-static void archive_unload(void)
-{
-	pthread_mutex_lock(&lib_mu);
-	if (--lib_users == 0) {
-		dlclose(lib);
-		lib = NULL;
-	}
-	pthread_mutex_unlock(&lib_mu);
-}
-
-#define archive_entry_copy_sourcepath		(*p_archive_entry_copy_sourcepath)
-#define archive_entry_filetype			(*p_archive_entry_filetype)
-#define archive_entry_free			(*p_archive_entry_free)
-#define archive_entry_hardlink			(*p_archive_entry_hardlink)
-#define archive_entry_new			(*p_archive_entry_new)
-#define archive_entry_pathname			(*p_archive_entry_pathname)
-#define archive_entry_set_filetype		(*p_archive_entry_set_filetype)
-#define archive_entry_set_hardlink		(*p_archive_entry_set_hardlink)
-#define archive_entry_set_mtime			(*p_archive_entry_set_mtime)
-#define archive_entry_set_pathname		(*p_archive_entry_set_pathname)
-#define archive_entry_set_perm			(*p_archive_entry_set_perm)
-#define archive_entry_set_size			(*p_archive_entry_set_size)
-#define archive_entry_size			(*p_archive_entry_size)
-#define archive_errno				(*p_archive_errno)
-#define archive_error_string			(*p_archive_error_string)
-#define archive_read_data			(*p_archive_read_data)
-#define archive_read_data_block			(*p_archive_read_data_block)
-#define archive_read_disk_entry_from_file	(*p_archive_read_disk_entry_from_file)
-#define archive_read_disk_new			(*p_archive_read_disk_new)
-#define archive_read_disk_set_behavior		(*p_archive_read_disk_set_behavior)
-#define archive_read_disk_set_standard_lookup	(*p_archive_read_disk_set_standard_lookup)
-#define archive_read_free			(*p_archive_read_free)
-#define archive_read_new			(*p_archive_read_new)
-#define archive_read_next_header		(*p_archive_read_next_header)
-#define archive_read_open_fd			(*p_archive_read_open_fd)
-#define archive_read_support_format_tar		(*p_archive_read_support_format_tar)
-#define archive_write_close			(*p_archive_write_close)
-#define archive_write_data			(*p_archive_write_data)
-#define archive_write_data_block		(*p_archive_write_data_block)
-#define archive_write_disk_new			(*p_archive_write_disk_new)
-#define archive_write_disk_set_options		(*p_archive_write_disk_set_options)
-#define archive_write_disk_set_standard_lookup	(*p_archive_write_disk_set_standard_lookup)
-#define archive_write_finish_entry		(*p_archive_write_finish_entry)
-#define archive_write_free			(*p_archive_write_free)
-#define archive_write_header			(*p_archive_write_header)
-#define archive_write_new			(*p_archive_write_new)
-#define archive_write_open_fd			(*p_archive_write_open_fd)
-#define archive_write_set_bytes_in_last_block	(*p_archive_write_set_bytes_in_last_block)
-#define archive_write_set_format_pax_restricted (*p_archive_write_set_format_pax_restricted)
-
-void *tar_archive_acquire(unsigned *gen, struct clbsd_err *err)
-{
-	if (archive_load(err) < 0)
-		return NULL;
-	pthread_mutex_lock(&lib_mu);
-	void *h = lib;
-	*gen = lib_gen;
-	pthread_mutex_unlock(&lib_mu);
-	return h;
-}
-
-void tar_archive_release(void)
-{
-	archive_unload();
-}
+#define archive_entry_copy_sourcepath	       (*archive_lib.archive_entry_copy_sourcepath)
+#define archive_entry_filetype		       (*archive_lib.archive_entry_filetype)
+#define archive_entry_free		       (*archive_lib.archive_entry_free)
+#define archive_entry_hardlink		       (*archive_lib.archive_entry_hardlink)
+#define archive_entry_new		       (*archive_lib.archive_entry_new)
+#define archive_entry_pathname		       (*archive_lib.archive_entry_pathname)
+#define archive_entry_set_filetype	       (*archive_lib.archive_entry_set_filetype)
+#define archive_entry_set_hardlink	       (*archive_lib.archive_entry_set_hardlink)
+#define archive_entry_set_mtime		       (*archive_lib.archive_entry_set_mtime)
+#define archive_entry_set_pathname	       (*archive_lib.archive_entry_set_pathname)
+#define archive_entry_set_perm		       (*archive_lib.archive_entry_set_perm)
+#define archive_entry_set_size		       (*archive_lib.archive_entry_set_size)
+#define archive_entry_size		       (*archive_lib.archive_entry_size)
+#define archive_errno			       (*archive_lib.archive_errno)
+#define archive_error_string		       (*archive_lib.archive_error_string)
+#define archive_read_data		       (*archive_lib.archive_read_data)
+#define archive_read_data_block		       (*archive_lib.archive_read_data_block)
+#define archive_read_disk_entry_from_file      (*archive_lib.archive_read_disk_entry_from_file)
+#define archive_read_disk_new		       (*archive_lib.archive_read_disk_new)
+#define archive_read_disk_set_behavior	       (*archive_lib.archive_read_disk_set_behavior)
+#define archive_read_disk_set_standard_lookup  (*archive_lib.archive_read_disk_set_standard_lookup)
+#define archive_read_free		       (*archive_lib.archive_read_free)
+#define archive_read_new		       (*archive_lib.archive_read_new)
+#define archive_read_next_header	       (*archive_lib.archive_read_next_header)
+#define archive_read_open_fd		       (*archive_lib.archive_read_open_fd)
+#define archive_read_support_format_tar	       (*archive_lib.archive_read_support_format_tar)
+#define archive_write_close		       (*archive_lib.archive_write_close)
+#define archive_write_data		       (*archive_lib.archive_write_data)
+#define archive_write_data_block	       (*archive_lib.archive_write_data_block)
+#define archive_write_disk_new		       (*archive_lib.archive_write_disk_new)
+#define archive_write_disk_set_options	       (*archive_lib.archive_write_disk_set_options)
+#define archive_write_disk_set_standard_lookup (*archive_lib.archive_write_disk_set_standard_lookup)
+#define archive_write_finish_entry	       (*archive_lib.archive_write_finish_entry)
+#define archive_write_free		       (*archive_lib.archive_write_free)
+#define archive_write_header		       (*archive_lib.archive_write_header)
+#define archive_write_new		       (*archive_lib.archive_write_new)
+#define archive_write_open_fd		       (*archive_lib.archive_write_open_fd)
+#define archive_write_set_bytes_in_last_block  (*archive_lib.archive_write_set_bytes_in_last_block)
+#define archive_write_set_format_pax_restricted                                                    \
+	(*archive_lib.archive_write_set_format_pax_restricted)
 
 #define META_NAME "clbsd-send.json"
 #define END_NAME  "clbsd-send.end"
-
-static int aerr(struct archive *a, enum clbsd_err_kind kind, const char *what,
-		struct clbsd_err *err)
-{
-	int e = archive_errno(a);
-	const char *s = archive_error_string(a);
-	if (e == ENOSPC || e == EDQUOT)
-		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, e,
-					"%s: the disk is full (%s); free space under the "
-					"daemon's root and try again",
-					what, strerror(e));
-	return clbsd_err_setmsg(err, kind, e > 0 ? e : EIO, "%s: %s", what, s ? s : "failed");
-}
 
 /* A data block written to disk: see oci.c's block_failed. */
 static bool block_failed(struct archive *disk, int ar)
@@ -209,36 +80,9 @@ static int put_member(struct archive *a, const char *name, const char *data, siz
 	int r = 0;
 	if (archive_write_header(a, e) != ARCHIVE_OK ||
 	    (len && archive_write_data(a, data, len) != (la_ssize_t)len))
-		r = aerr(a, CLBSD_E_INTERNAL, "write stream", err);
+		r = archive_lib_err(a, CLBSD_E_INTERNAL, "write stream", err);
 	archive_entry_free(e);
 	return r;
-}
-
-/*
- * The data of the regular file open at fd into the archive, whose header
- * said `size` bytes (also oci.c's layers). At most that many are read: a
- * file that grows meanwhile is cut at the size its header gave, and one
- * that shrinks is padded with zeros by libarchive when the entry ends.
- */
-int tar_put_file_data(struct archive *a, int fd, int64_t size, const char *path, const char *what,
-		      struct clbsd_err *err)
-{
-	char b[65536];
-	int64_t left = size;
-	while (left > 0) {
-		size_t want = left < (int64_t)sizeof(b) ? (size_t)left : sizeof(b);
-		ssize_t n = read(fd, b, want);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", path);
-		if (n == 0)
-			return 0;
-		if (archive_write_data(a, b, (size_t)n) != n)
-			return aerr(a, CLBSD_E_INTERNAL, what, err);
-		left -= n;
-	}
-	return 0;
 }
 
 /*
@@ -317,14 +161,14 @@ static int put_at(struct tree_walk *w, int dfd, const char *name, const char *me
 		if (S_ISLNK(st.st_mode) && ar == ARCHIVE_FAILED)
 			r = left_out(path, EINVAL);
 		else
-			r = aerr(disk, CLBSD_E_INTERNAL, path, err);
+			r = archive_lib_err(disk, CLBSD_E_INTERNAL, path, err);
 		archive_entry_free(e);
 		return r;
 	}
 	if (archive_write_header(w->a, e) < ARCHIVE_WARN)
-		r = aerr(w->a, CLBSD_E_INTERNAL, "write stream", err);
+		r = archive_lib_err(w->a, CLBSD_E_INTERNAL, "write stream", err);
 	else if (S_ISREG(st.st_mode) && st.st_size > 0)
-		r = tar_put_file_data(w->a, fd, st.st_size, path, "write stream", err);
+		r = archive_lib_put_file_data(w->a, fd, st.st_size, path, "write stream", err);
 	archive_entry_free(e);
 	/* Like tar --one-file-system: a mount point is kept, not what is mounted on it. */
 	if (r == 0 && S_ISDIR(st.st_mode) && st.st_dev == w->dev) {
@@ -385,7 +229,7 @@ static int send_loaded(int fd, const char *meta, const struct tar_tree *trees, s
 	archive_write_set_bytes_in_last_block(a, 1);
 	int r = 0;
 	if (archive_write_open_fd(a, fd) != ARCHIVE_OK)
-		r = aerr(a, CLBSD_E_INTERNAL, "open stream", err);
+		r = archive_lib_err(a, CLBSD_E_INTERNAL, "open stream", err);
 	if (r == 0)
 		r = put_member(a, META_NAME, meta, strlen(meta), err);
 	for (size_t i = 0; r == 0 && i < n; i++)
@@ -393,7 +237,7 @@ static int send_loaded(int fd, const char *meta, const struct tar_tree *trees, s
 	if (r == 0)
 		r = put_member(a, END_NAME, "", 0, err);
 	if (archive_write_close(a) != ARCHIVE_OK && r == 0)
-		r = aerr(a, CLBSD_E_INTERNAL, "finish stream", err);
+		r = archive_lib_err(a, CLBSD_E_INTERNAL, "finish stream", err);
 	archive_write_free(a);
 	return r;
 }
@@ -429,14 +273,14 @@ static int receive_loaded(int fd, const char *into, const char *const *prefixes,
 	bool seen_meta = false, seen_end = false;
 	int r = 0;
 	if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK)
-		r = aerr(a, CLBSD_E_INVALID, "not a dir driver stream (tar)", err);
+		r = archive_lib_err(a, CLBSD_E_INVALID, "not a dir driver stream (tar)", err);
 	while (r == 0) {
 		struct archive_entry *e;
 		int ar = archive_read_next_header(a, &e);
 		if (ar == ARCHIVE_EOF)
 			break;
 		if (ar < ARCHIVE_WARN) {
-			r = aerr(a, CLBSD_E_INVALID, "read stream", err);
+			r = archive_lib_err(a, CLBSD_E_INVALID, "read stream", err);
 			break;
 		}
 		const char *name = archive_entry_pathname(e);
@@ -458,7 +302,7 @@ static int receive_loaded(int fd, const char *into, const char *const *prefixes,
 			while ((n = archive_read_data(a, b, sizeof(b))) > 0 && m.len < (1 << 20))
 				buf_add(&m, b, (size_t)n);
 			if (n < 0) {
-				r = aerr(a, CLBSD_E_INVALID, "read stream", err);
+				r = archive_lib_err(a, CLBSD_E_INVALID, "read stream", err);
 				break;
 			}
 			seen_meta = true;
@@ -482,7 +326,7 @@ static int receive_loaded(int fd, const char *into, const char *const *prefixes,
 			archive_entry_set_hardlink(e, hl);
 		}
 		if (archive_write_header(disk, e) < ARCHIVE_WARN) {
-			r = aerr(disk, CLBSD_E_INTERNAL, dest, err);
+			r = archive_lib_err(disk, CLBSD_E_INTERNAL, dest, err);
 			break;
 		}
 		const void *blk;
@@ -492,20 +336,20 @@ static int receive_loaded(int fd, const char *into, const char *const *prefixes,
 			/* A failed write(2) (ENOSPC, EIO) is only ARCHIVE_WARN. */
 			if (block_failed(disk, archive_write_data_block(disk, blk, len, off))) {
 				ar = ARCHIVE_FATAL;
-				r = aerr(disk, CLBSD_E_INTERNAL, dest, err);
+				r = archive_lib_err(disk, CLBSD_E_INTERNAL, dest, err);
 				break;
 			}
 		if (r == 0 && ar != ARCHIVE_EOF)
-			r = aerr(a, CLBSD_E_INVALID, "read stream", err);
+			r = archive_lib_err(a, CLBSD_E_INVALID, "read stream", err);
 		if (r == 0 && archive_write_finish_entry(disk) < ARCHIVE_WARN)
-			r = aerr(disk, CLBSD_E_INTERNAL, dest, err);
+			r = archive_lib_err(disk, CLBSD_E_INTERNAL, dest, err);
 	}
 	if (r == 0 && !seen_end)
 		r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EPIPE,
 				     "the stream ends before its end mark: cut short?");
 	/* Directory modes and times are set at close. */
 	if (archive_write_close(disk) != ARCHIVE_OK && r == 0)
-		r = aerr(disk, CLBSD_E_INTERNAL, into, err);
+		r = archive_lib_err(disk, CLBSD_E_INTERNAL, into, err);
 	archive_write_free(disk);
 	archive_read_free(a);
 	if (r < 0) {
@@ -519,19 +363,19 @@ static int receive_loaded(int fd, const char *into, const char *const *prefixes,
 int tar_send(int fd, const char *meta, const struct tar_tree *trees, size_t n,
 	     struct clbsd_err *err)
 {
-	if (archive_load(err) < 0)
+	if (archive_lib_acquire(err) < 0)
 		return -err->code;
 	int r = send_loaded(fd, meta, trees, n, err);
-	archive_unload();
+	archive_lib_release();
 	return r;
 }
 
 int tar_receive(int fd, const char *into, const char *const *prefixes, char **meta,
 		struct clbsd_err *err)
 {
-	if (archive_load(err) < 0)
+	if (archive_lib_acquire(err) < 0)
 		return -err->code;
 	int r = receive_loaded(fd, into, prefixes, meta, err);
-	archive_unload();
+	archive_lib_release();
 	return r;
 }
