@@ -46,6 +46,8 @@ struct rt_rootfs {
 	char *target; /* an existing empty directory used as the mount point */
 	bool readonly;
 };
+/* Free the strings of *r and clear it (the struct itself is the caller's). */
+void rt_rootfs_release(struct rt_rootfs *r);
 
 /*
  * A user namespace of the container's own (count > 0; 0: the host's ids).

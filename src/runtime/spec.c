@@ -8,7 +8,6 @@
  * silently ignored would be a setting silently not applied.
  */
 #include "runtime/runtime.h"
-#include "storage/storage.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -249,7 +249,6 @@ int storage_dir_open(const char *root, struct storage *out, struct clbsd_err *er
 int storage_zfs_open(const char *pool, const char *dataset, const char *mnt, struct storage *out,
 		     struct clbsd_err *err);
 void storage_release(struct storage *st);
-void rt_rootfs_release(struct rt_rootfs *r);
 
 /*
  * Only root may reach what clbsd keeps under <root>: every directory in it
