@@ -1,5 +1,6 @@
 /*
- * Hooks and per-container actors (issue 3 groundwork).
+ * Hooks and per-container actors: the mechanism daemon/hook_run.c runs the
+ * configuration's :on hooks with.
  *
  * A hook is a command the configuration attaches to an event (`:on`): a
  * string runs with /bin/sh -c on the host, a list runs as argv. It runs as a
