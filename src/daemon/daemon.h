@@ -182,7 +182,7 @@ struct daemon {
 	struct hooks_state *hooks;	       /* hook_run.c */
 	struct health_run *health_runs; /* health_probe.c: one per checked, running container */
 	struct events_sub *health_sub;
-	struct conf_watch *watch; /* inotify on the configuration files */
+	struct conf_watch *watch; /* the watch on the configuration files */
 	bool conf_main_seen;	  /* the main file existed at the last good load */
 	bool shutting_down;
 	struct pool *pool;	  /* shim_pool.c: shims made ahead of starts */

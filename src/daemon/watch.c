@@ -1,6 +1,6 @@
 /*
- * The configuration watch: a sys_watch (inotify, kqueue) on the directories that hold the main
- * file, conf.d and conf.d's parent, a debounce timer, and a poll timer for
+ * The configuration watch: a sys_watch (inotify, kqueue) on the directories
+ * that hold the main file, conf.d and conf.d's parent, a debounce timer, and a poll timer for
  * directories that do not exist yet. See watch.h.
  */
 #include "daemon/watch.h"

@@ -31,8 +31,9 @@
  *   one call.
  * - No call at creation: the caller loads the configuration once itself.
  * - changed() may free the watch (conf_watch_free()).
- * - Linux only (inotify); a FreeBSD build needs a kqueue twin of this file
- *   behind the same two functions.
+ * - Portable: the kernel's watch comes through sys_watch (sys/sys.h:
+ *   inotify on Linux, kqueue on FreeBSD, which cannot name the entry that
+ *   changed: such an event counts as a change of any entry).
  */
 #ifndef CLBSD_DAEMON_WATCH_H
 #define CLBSD_DAEMON_WATCH_H
@@ -44,8 +45,9 @@ struct conf_watch;
 
 /*
  * Start watching `main_file` and `confd_dir` (either may be NULL, not
- * both; neither needs to exist yet). Fails when inotify is unavailable or
- * out of instances or watches (the message names the sysctl to raise).
+ * both; neither needs to exist yet). Fails when the kernel gives no watch
+ * queue, or is out of instances or watches (on Linux the message names the
+ * sysctl to raise).
  */
 struct conf_watch *conf_watch_new(struct event_base *base, const char *main_file,
 				  const char *confd_dir, void (*changed)(void *ctx), void *ctx,

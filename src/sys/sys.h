@@ -148,6 +148,14 @@ int sys_set_subreaper(void);
 char *sys_self_exe(void);
 /* Name the process as ps and top show it (PR_SET_NAME; FreeBSD: setproctitle). */
 void sys_set_name(const char *name);
+/*
+ * Give back memory a long-lived small process no longer needs once set up:
+ * the heap's free pages (glibc's malloc_trim) and the resident pages of its
+ * own executable's text that hold nothing private (madvise(MADV_DONTNEED)
+ * on what /proc/self/smaps shows; they fault back in from the page cache).
+ * Best effort. FreeBSD: madvise(MADV_FREE) on the heap, text left alone.
+ */
+void sys_trim_memory(void);
 
 /* ---- mounts (Linux: unshare, mount, /proc/self/mountinfo, statfs; FreeBSD: nmount, statfs) ---- */
 
