@@ -111,6 +111,14 @@ Anything but a JSON object (a USE-VALUE restart's value) is returned as is."
 (define-reader spec (j) "The declared spec, when the daemon reports it (else NIL)."
   (or (jget j "spec") (jget j "declared")))
 (define-reader rootfs (j) "Its root file system on the host." (jget j "rootfs"))
+(define-reader storage-driver (j) ":OVERLAY, :COPY or :ZFS." (kw (jget j "storage")))
+(define-reader shim-pid (j) "Its shim's pid, 0 when not running." (or (jget j "shim_pid") 0))
+(define-reader userns (j) "Its user namespace mapping (uid gid count), or NIL."
+  (let ((u (jget j "config" "userns")))
+    (and (hash-table-p u) (list :uid (jget u "uid") :gid (jget u "gid") :count (jget u "count")))))
+(define-reader undo-info (j) "What its last recreate set aside (image, running, set-aside-at), or NIL."
+  (let ((u (jget j "undo")))
+    (and (hash-table-p u) (plistify u))))
 (define-reader cgroup (j) "Its cgroup path below each hierarchy." (jget j "cgroup"))
 (define-reader health (j) "NIL, :STARTING, :HEALTHY or :UNHEALTHY." (kw (jget j "health" "status")))
 (define-reader health-details (j) "The daemon's health object (status, failures, checks, log)."

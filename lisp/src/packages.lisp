@@ -39,6 +39,7 @@ event callbacks run on one worker thread per container; timers; live declaration
    #:command #:env #:workdir #:user #:hostname #:tty-p #:volumes #:memory-limit
    #:pids-limit #:cpu-limit #:restart-policy #:auto-remove-p #:network-mode #:addresses
    #:address #:aliases #:ports #:domain #:service-port #:rootfs #:cgroup #:removed-p
+   #:storage-driver #:shim-pid #:userns #:undo-info
    #:raw #:refresh
    ;; the API
    #:containers #:find-container #:create-container #:run-container #:start-container

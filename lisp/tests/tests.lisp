@@ -139,6 +139,8 @@
          (start-container c)
          (is (eq :running (state c)))
          (is (plusp (pid c)))
+         (is (plusp (shim-pid c)))
+         (is (member (storage-driver c) '(:overlay :copy :zfs)))
          (is (running-p c))
          (let ((old (pid c)))
            (restart-container c :timeout 1)
@@ -370,7 +372,7 @@
              (conf "(container undone :image \"forge\" :command (\"sleep\" \"300\") :env ((\"V\" . \"2\")))")
              (apply-config)
              (is (not (equal old (id (find-container "undone")))))
-             (is-true (wait-for (10) (gethash "undo" (raw (find-container "undone")))))
+             (is-true (wait-for (10) (undo-info (find-container "undone"))))
              ;; Right after a recreate the daemon may still be deleting the
              ;; replaced container's files and answer 409 ("still exists"):
              ;; the RETRY restart, as a REPL user would take it.
@@ -382,6 +384,7 @@
                                                      (invoke-restart 'retry)))))
                           (undo-container "undone")))))
                (is (equal old (id c)))
+               (is (null (undo-info c)))
                (is (member "V=1" (env c) :test #'equal)))))
       (conf "")
       (ignore-errors (apply-config))
