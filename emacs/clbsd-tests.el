@@ -334,6 +334,41 @@
           (delete-process (cadr cell))
           (setq clbsd--tunnels (delete cell clbsd--tunnels)))))))
 
+(ert-deftest clbsd-dblock-rollback-link ()
+  "A snapshots block's rollback link brings the container's files back."
+  (clbsd-tests--cli "exec" "beta" "sh" "-c" "echo one > /state")
+  (clbsd-tests--cli "snapshot" "beta" "before")
+  (clbsd-tests--cli "exec" "beta" "sh" "-c" "echo two > /state")
+  (with-temp-buffer
+    (org-mode)
+    (insert "#+BEGIN: clbsd-snapshots :container beta\n#+END:\n")
+    (org-update-all-dblocks)
+    (goto-char (point-min))
+    (search-forward "[[clbsd:rollback:beta:before][rollback]]")
+    (backward-char 3)
+    (let ((clbsd-confirm nil)) (org-open-at-point))
+    (should (clbsd-tests--wait (lambda () (equal (clbsd-tests--state "beta") "running"))))
+    (should (equal (clbsd-tests--cli "exec" "beta" "cat" "/state") "one\n"))
+    (should (string-match-p "^| before " (buffer-string)))))
+
+(ert-deftest clbsd-other-buffers ()
+  "The images, networks, snapshots and doctor buffers show the daemon's data."
+  (with-current-buffer (clbsd-images)
+    (should (string-match-p "forge:latest" (buffer-string))))
+  (with-current-buffer (clbsd-networks)
+    (should-not (string-match-p "^  error" (buffer-string))))
+  (clbsd-tests--cli "snapshot" "gamma" "listed")
+  (with-current-buffer (clbsd-snapshots "gamma" (clbsd--host))
+    (should (string-match-p "listed" (buffer-string)))
+    (goto-char (point-min))
+    (while (and (not (eobp)) (not (equal (tabulated-list-get-id) "listed")))
+      (forward-line 1))
+    (let ((clbsd-confirm nil)) (execute-kbd-macro (kbd "D")))
+    (should-not (string-match-p "listed" (buffer-string))))
+  ;; alpha is on no network: the doctor says so rather than failing.
+  (with-current-buffer (clbsd-doctor "alpha" (clbsd--host))
+    (should (string-match-p "network\\|problem" (buffer-string)))))
+
 (ert-deftest clbsd-completion-names ()
   "Container names are offered for completion."
   (let ((names (clbsd-container-names)))
