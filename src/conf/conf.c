@@ -7,7 +7,7 @@
  */
 #include "conf/value_check.h"
 #include "conf/live.h"
-#include "net/net.h"
+#include "util/netaddr.h"
 #include "util/util.h"
 
 #include <dirent.h>

@@ -4,7 +4,7 @@
  * :network names) are in conf.c, which sees the whole configuration.
  */
 #include "conf/value_check.h"
-#include "ingress/ingress.h"
+#include "util/util.h"
 #include "util/util.h"
 
 #include <stdlib.h>
@@ -670,7 +670,7 @@ static void parse_names(struct vctx *c, struct ctr_parse *cp, const char *key, c
 			char why[200];
 			const struct sexp *it = items[i];
 			bool str = it->type == SEXP_STRING || it->type == SEXP_SYMBOL;
-			if (!str || !ingress_domain_check(it->str, why, sizeof(why))) {
+			if (!str || !valid_domain_check(it->str, why, sizeof(why))) {
 				if (str)
 					verr(c, it, "%s: %s", key, why);
 				else
@@ -1083,7 +1083,7 @@ static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 		if (v->type != SEXP_STRING) {
 			vexpect(c, ":path", v, "a URL path like \"/\" or \"/app\"");
 			ok = false;
-		} else if (!ingress_path_check(v->str, why, sizeof(why))) {
+		} else if (!valid_url_path_check(v->str, why, sizeof(why))) {
 			verr(c, v, ":path: %s", why);
 			ok = false;
 		} else {

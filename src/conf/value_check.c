@@ -3,7 +3,7 @@
  * expected and what it got, at the value's position.
  */
 #include "conf/value_check.h"
-#include "net/net.h"
+#include "util/netaddr.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -33,102 +33,12 @@ static bool lower_alnum(char c)
 
 bool ingress_domain_check(const char *s, char *why, size_t n)
 {
-	static const char *const expected =
-		"expected a DNS name like \"web.home.lan\" or \"*.home.lan\" "
-		"(labels of a-z, 0-9 and '-')";
-	if (!s || !*s)
-		return refuse(why, n, "empty domain; %s", expected);
-	size_t len = strlen(s);
-	if (len > 253)
-		return refuse(why, n, "domain \"%.40s...\" is %zu characters long; at most 253", s,
-			      len);
-	const char *p = s;
-	if (p[0] == '*') {
-		if (p[1] != '.' || !p[2])
-			return refuse(why, n,
-				      "invalid domain \"%.80s\": a wildcard is \"*.\" and a "
-				      "name, like \"*.home.lan\"",
-				      s);
-		p += 2;
-	}
-	for (;;) {
-		const char *dot = strchrnul(p, '.');
-		size_t l = (size_t)(dot - p);
-		if (l == 0)
-			return refuse(why, n, "invalid domain \"%.80s\": empty label; %s", s,
-				      expected);
-		if (l > 63)
-			return refuse(why, n,
-				      "invalid domain \"%.80s\": a label is longer than 63 "
-				      "characters",
-				      s);
-		for (size_t i = 0; i < l; i++) {
-			char c = p[i];
-			if (c >= 'A' && c <= 'Z')
-				return refuse(why, n,
-					      "invalid domain \"%.80s\": write it in "
-					      "lowercase",
-					      s);
-			if (lower_alnum(c))
-				continue;
-			if (c == '-' && i > 0 && i < l - 1)
-				continue;
-			if (c == '-')
-				return refuse(why, n,
-					      "invalid domain \"%.80s\": a label cannot "
-					      "start or end with '-'",
-					      s);
-			if (c == '*')
-				return refuse(why, n,
-					      "invalid domain \"%.80s\": '*' is allowed only "
-					      "as the whole first label",
-					      s);
-			return refuse(why, n,
-				      "invalid domain \"%.80s\": character '%c' is not "
-				      "allowed; %s",
-				      s, c, expected);
-		}
-		if (!*dot)
-			return true;
-		p = dot + 1;
-	}
+	return valid_domain_check(s, why, n);
 }
 
 bool ingress_path_check(const char *s, char *why, size_t n)
 {
-	static const char *const expected =
-		"expected a URL path like \"/app\" (letters, digits and ._~%/-)";
-	if (!s || s[0] != '/')
-		return refuse(why, n, "invalid path \"%.80s\": %s", s ? s : "", expected);
-	size_t len = strlen(s);
-	if (len > 256)
-		return refuse(why, n, "path \"%.40s...\" is %zu characters long; at most 256", s,
-			      len);
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		bool alnum = lower_alnum(c) || (c >= 'A' && c <= 'Z');
-		if (!alnum && !strchr("._~%/-", c))
-			return refuse(why, n,
-				      "invalid path \"%.80s\": character '%c' is not "
-				      "allowed; %s",
-				      s, c, expected);
-	}
-	if (strstr(s, "//"))
-		return refuse(why, n, "invalid path \"%.80s\": empty segment (\"//\")", s);
-	/* "." and ".." segments would be resolved away by clients and nginx. */
-	const char *p = s;
-	while (p && *p) {
-		p++;
-		const char *e = strchrnul(p, '/');
-		size_t l = (size_t)(e - p);
-		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
-			return refuse(why, n,
-				      "invalid path \"%.80s\": \".\" and \"..\" segments "
-				      "are not allowed",
-				      s);
-		p = *e ? e : NULL;
-	}
-	return true;
+	return valid_url_path_check(s, why, n);
 }
 
 #define MAX_BODY_LIMIT (64LL << 30)

@@ -227,6 +227,17 @@ bool valid_hostname(const char *s);
  */
 bool valid_volume_dest(const char *dest, const char **why);
 /*
+ * A domain: DNS labels of [a-z0-9-] (RFC 1123, no leading or trailing '-',
+ * 1-63 characters each) joined by dots, 253 characters at most, optionally
+ * starting with "*." (a wildcard for one or more labels); a bare label is
+ * one too. false with why (n bytes, NUL-terminated) saying what is wrong
+ * and what is expected. What the ingress writes into nginx.conf and the
+ * configuration's :domain both check with it.
+ */
+bool valid_domain_check(const char *s, char *why, size_t n);
+/* A URL path: "/" then [A-Za-z0-9._~%/-], no "//", "/./" or "/../", 1-256 characters. */
+bool valid_url_path_check(const char *s, char *why, size_t n);
+/*
  * "256M", "1G", "1024", "512k": bytes. Units k,m,g,t (1024-based),
  * case-insensitive, optional "b"/"iB". A size above 0 that rounds to 0
  * bytes ("0.0000001") is refused: callers read 0 as "no limit".

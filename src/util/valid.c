@@ -1,6 +1,8 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -269,4 +271,124 @@ int parse_int(const char *s, long long min, long long max, long long *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+/* ---- domains and URL paths (the ingress renders them; the configuration checks them) ---- */
+
+static bool why_refuse(char *why, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool why_refuse(char *why, size_t n, const char *fmt, ...)
+{
+	if (why && n) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(why, n, fmt, ap);
+		va_end(ap);
+	}
+	return false;
+}
+
+static bool dns_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+bool valid_domain_check(const char *s, char *why, size_t n)
+{
+	static const char *const expected =
+		"expected a DNS name like \"web.home.lan\" or \"*.home.lan\" "
+		"(labels of a-z, 0-9 and '-')";
+	if (!s || !*s)
+		return why_refuse(why, n, "empty domain; %s", expected);
+	size_t len = strlen(s);
+	if (len > 253)
+		return why_refuse(why, n, "domain \"%.40s...\" is %zu characters long; at most 253",
+				  s, len);
+	const char *p = s;
+	if (p[0] == '*') {
+		if (p[1] != '.' || !p[2])
+			return why_refuse(why, n,
+					  "invalid domain \"%.80s\": a wildcard is \"*.\" and a "
+					  "name, like \"*.home.lan\"",
+					  s);
+		p += 2;
+	}
+	for (;;) {
+		const char *dot = strchrnul(p, '.');
+		size_t l = (size_t)(dot - p);
+		if (l == 0)
+			return why_refuse(why, n, "invalid domain \"%.80s\": empty label; %s", s,
+					  expected);
+		if (l > 63)
+			return why_refuse(why, n,
+					  "invalid domain \"%.80s\": a label is longer than 63 "
+					  "characters",
+					  s);
+		for (size_t i = 0; i < l; i++) {
+			char c = p[i];
+			if (c >= 'A' && c <= 'Z')
+				return why_refuse(why, n,
+						  "invalid domain \"%.80s\": write it in "
+						  "lowercase",
+						  s);
+			if (dns_alnum(c))
+				continue;
+			if (c == '-' && i > 0 && i < l - 1)
+				continue;
+			if (c == '-')
+				return why_refuse(why, n,
+						  "invalid domain \"%.80s\": a label cannot "
+						  "start or end with '-'",
+						  s);
+			if (c == '*')
+				return why_refuse(why, n,
+						  "invalid domain \"%.80s\": '*' is allowed only "
+						  "as the whole first label",
+						  s);
+			return why_refuse(why, n,
+					  "invalid domain \"%.80s\": character '%c' is not "
+					  "allowed; %s",
+					  s, c, expected);
+		}
+		if (!*dot)
+			return true;
+		p = dot + 1;
+	}
+}
+
+bool valid_url_path_check(const char *s, char *why, size_t n)
+{
+	static const char *const expected =
+		"expected a URL path like \"/app\" (letters, digits and ._~%/-)";
+	if (!s || s[0] != '/')
+		return why_refuse(why, n, "invalid path \"%.80s\": %s", s ? s : "", expected);
+	size_t len = strlen(s);
+	if (len > 256)
+		return why_refuse(why, n, "path \"%.40s...\" is %zu characters long; at most 256",
+				  s, len);
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool alnum = dns_alnum(c) || (c >= 'A' && c <= 'Z');
+		if (!alnum && !strchr("._~%/-", c))
+			return why_refuse(why, n,
+					  "invalid path \"%.80s\": character '%c' is not "
+					  "allowed; %s",
+					  s, c, expected);
+	}
+	if (strstr(s, "//"))
+		return why_refuse(why, n, "invalid path \"%.80s\": empty segment (\"//\")", s);
+	/* "." and ".." segments would be resolved away by clients and nginx. */
+	const char *p = s;
+	while (p && *p) {
+		p++;
+		const char *e = strchrnul(p, '/');
+		size_t l = (size_t)(e - p);
+		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
+			return why_refuse(why, n,
+					  "invalid path \"%.80s\": \".\" and \"..\" segments "
+					  "are not allowed",
+					  s);
+		p = *e ? e : NULL;
+	}
+	return true;
 }
