@@ -47,7 +47,7 @@ UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC := $(wildcard tests/tools/*_tool.c)
 TOOLS   := $(patsubst tests/tools/%_tool.c,$(BUILD)/tools/%-tool,$(TOOL_SRC))
 
-.PHONY: all deps check demo demo-stop asan fuzz fuzz-build fuzz-bins clean install bench lint lisp install-lisp man
+.PHONY: all deps check demo demo-stop asan fuzz fuzz-build fuzz-bins clean install bench lint lisp install-lisp man docs
 # Small static programs the tests run inside busybox containers: the network
 # tests' echo server and the attacks of tests/security/ (what busybox cannot
 # do: io_uring_setup, AF_VSOCK, pidfd_getfd, /proc/PID/mem, ...). They are
@@ -174,8 +174,8 @@ lint:
 
 # Man pages and the bash completion are generated from the programs
 # themselves: clbsd(1) and the completion from the CLI's command table,
-# clbsdd(8) from `clbsdd --help`.
-MANS       := $(BUILD)/man/clbsd.1 $(BUILD)/man/clbsdd.8
+# clbsdd(8) from `clbsdd --help`, clbsd.conf(5) from the container key table.
+MANS       := $(BUILD)/man/clbsd.1 $(BUILD)/man/clbsdd.8 $(BUILD)/man/clbsd.conf.5
 COMPLETION := $(BUILD)/completion/clbsd
 man: $(MANS) $(COMPLETION)
 
@@ -191,16 +191,28 @@ $(COMPLETION): $(BUILD)/clbsd
 	@mkdir -p $(dir $@)
 	$(BUILD)/clbsd completion bash >$@.tmp && mv $@.tmp $@
 
+# The container keys' documentation comes from their table
+# (src/core/spec_keys.c): docs/config.md's list and clbsd.conf(5).
+# tests/unit/core/test_ctr_spec.c fails when docs/config.md is behind.
+docs: $(BUILD)/tools/specdoc-tool $(BUILD)/man/clbsd.conf.5
+	$(BUILD)/tools/specdoc-tool update docs/config.md
+
+$(BUILD)/man/clbsd.conf.5: $(BUILD)/tools/specdoc-tool
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/specdoc-tool man >$@.tmp && mv $@.tmp $@
+
 # make install [PREFIX=/usr/local] [DESTDIR=staging]: the programs, the man
 # pages and the bash completion.
 install: $(BINS) $(MANS) $(COMPLETION)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/clbsd \
-	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(PREFIX)/share/man/man8 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(BUILD)/clbsd $(DESTDIR)$(PREFIX)/bin/clbsd
 	install -m 755 $(BUILD)/clbsdd $(DESTDIR)$(PREFIX)/sbin/clbsdd
 	install -m 755 $(BUILD)/clbsd-shim $(DESTDIR)$(PREFIX)/libexec/clbsd/clbsd-shim
 	install -m 644 $(BUILD)/man/clbsd.1 $(DESTDIR)$(PREFIX)/share/man/man1/clbsd.1
+	install -m 644 $(BUILD)/man/clbsd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/clbsd.conf.5
 	install -m 644 $(BUILD)/man/clbsdd.8 $(DESTDIR)$(PREFIX)/share/man/man8/clbsdd.8
 	install -m 644 $(COMPLETION) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/clbsd
 

@@ -194,8 +194,13 @@ void api_ctr_create(struct daemon *d, struct evhttp_request *req, const struct a
 	if (!body)
 		return;
 	struct container *c;
-	int r = ctr_create(d, body, &c, &err);
+	struct ctr_spec *spec;
+	int r = ctr_spec_from_json(body, &spec, &err);
 	json_decref(body);
+	if (r == 0) {
+		r = ctr_create(d, spec, &c, &err);
+		ctr_spec_free(spec);
+	}
 	if (r < 0) {
 		api_reply_err(req, &err);
 	} else if (api_query_bool(req, "start")) {

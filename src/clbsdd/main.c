@@ -8,7 +8,7 @@
  * the options, open the engine, let the API listen, run the loop.
  */
 #include "api/api.h"
-#include "conf/conf.h"
+#include "core/config.h"
 #include "daemon/daemon.h"
 #include "util/util.h"
 

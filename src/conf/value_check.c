@@ -405,7 +405,7 @@ bool chk_strings(struct vctx *c, const char *key, const struct sexp *x, size_t m
 	return true;
 }
 
-void kvs_free(struct conf_kv *v, size_t n)
+void conf_kvs_free(struct conf_kv *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].key);
@@ -477,7 +477,7 @@ bool chk_pairs(struct vctx *c, const char *key, const struct sexp *x, struct con
 	}
 	free(where);
 	if (!ok) {
-		kvs_free(v, got);
+		conf_kvs_free(v, got);
 		return false;
 	}
 	qsort(v, got, sizeof(*v), kv_cmp);
@@ -626,4 +626,35 @@ bool chk_listen(struct vctx *c, const char *key, const struct sexp *x, char **ou
 	}
 	*out = xstrdup(s);
 	return true;
+}
+
+/* ---- canonical spellings ---- */
+
+char *conf_size_str(int64_t bytes)
+{
+	static const struct {
+		char unit;
+		int shift;
+	} units[] = {{'T', 40}, {'G', 30}, {'M', 20}, {'k', 10}};
+	if (bytes > 0)
+		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+			if ((bytes & ((1LL << units[i].shift) - 1)) == 0)
+				return xasprintf("%lld%c", (long long)(bytes >> units[i].shift),
+						 units[i].unit);
+	return xasprintf("%lld", (long long)bytes);
+}
+
+char *conf_duration_str(int64_t ns)
+{
+	static const struct {
+		const char *unit;
+		int64_t ns;
+	} units[] = {{"d", 86400000000000LL}, {"h", 3600000000000LL}, {"m", 60000000000LL},
+		     {"s", 1000000000LL},     {"ms", 1000000LL},      {"us", 1000LL}};
+	if (ns > 0)
+		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+			if (ns % units[i].ns == 0)
+				return xasprintf("%lld%s", (long long)(ns / units[i].ns),
+						 units[i].unit);
+	return ns == 0 ? xstrdup("0s") : xasprintf("%lldns", (long long)ns);
 }

@@ -1,6 +1,6 @@
 /*
- * Private to src/conf: the value checkers shared by the form validators
- * (conf.c, container.c). Each takes the value node, reports a diagnostic at
+ * The value checkers shared by the form readers (core/config.c for the
+ * host, image and network forms, core/spec_form.c for containers). Each takes the value node, reports a diagnostic at
  * its position naming the form and the key when it is wrong, and writes
  * *out only when it is right (returning true).
  */
@@ -60,12 +60,5 @@ bool parse_ipv4(const char *s, uint32_t *out);
 bool chk_hostname(struct vctx *c, const char *key, const struct sexp *x, char **out);
 /* An IPv4 or bracketed IPv6 address and a port: "0.0.0.0:80", "[::]:443". */
 bool chk_listen(struct vctx *c, const char *key, const struct sexp *x, char **out);
-
-void kvs_free(struct conf_kv *v, size_t n);
-
-/* container.c */
-struct conf_container *conf_container_parse(struct vctx *c, const struct sexp *form,
-					    const struct sexp *name_node, char *name);
-void conf_container_free(struct conf_container *ct);
 
 #endif

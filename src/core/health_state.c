@@ -46,7 +46,7 @@ static void fill_result(struct health_result *r, int64_t now_ns, bool ok, int ex
 	r->truncated = n < len;
 }
 
-enum health_change health_record(struct health_state *st, const struct conf_health *cfg,
+enum health_change health_record(struct health_state *st, const struct ctr_health *cfg,
 				 int64_t now_ns, bool ok, int exit_code, const char *output,
 				 size_t len)
 {
@@ -80,7 +80,7 @@ enum health_change health_record(struct health_state *st, const struct conf_heal
 	return st->status == HEALTH_HEALTHY ? HEALTH_BECAME_HEALTHY : HEALTH_BECAME_UNHEALTHY;
 }
 
-int64_t health_next_check(const struct health_state *st, const struct conf_health *cfg,
+int64_t health_next_check(const struct health_state *st, const struct ctr_health *cfg,
 			  int64_t now_ns)
 {
 	int64_t interval = cfg->interval_ns > 0 ? cfg->interval_ns : HEALTH_DEFAULT_INTERVAL_NS;

@@ -31,7 +31,7 @@
 #ifndef CLBSD_HEALTH_H
 #define CLBSD_HEALTH_H
 
-#include "conf/conf.h"
+#include "core/spec.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -93,7 +93,7 @@ void health_init(struct health_state *st, int64_t now_ns, int64_t start_period_n
  * be NUL-terminated, may be NULL when len is 0) are kept for display.
  * cfg->retries below 1 means HEALTH_DEFAULT_RETRIES.
  */
-enum health_change health_record(struct health_state *st, const struct conf_health *cfg,
+enum health_change health_record(struct health_state *st, const struct ctr_health *cfg,
 				 int64_t now_ns, bool ok, int exit_code, const char *output,
 				 size_t len);
 
@@ -103,7 +103,7 @@ enum health_change health_record(struct health_state *st, const struct conf_heal
  * there is none yet; never earlier than now_ns (a check that is overdue is
  * due now).
  */
-int64_t health_next_check(const struct health_state *st, const struct conf_health *cfg,
+int64_t health_next_check(const struct health_state *st, const struct ctr_health *cfg,
 			  int64_t now_ns);
 
 /* The i-th kept result, oldest first (i < st->log_len), or NULL. */

@@ -27,7 +27,7 @@
  * own cgroup below the daemon's parent. Its output streams to the client.
  */
 #include "daemon.h"
-#include "conf/conf.h"
+#include "core/config.h"
 #include "image/cblockfile.h"
 #include "image/oci.h"
 #include "util/json.h"

@@ -3,11 +3,13 @@
  * persistence in container.json, and final removal.
  */
 #include "daemon.h"
+#include "core/config.h"
 #include "net/net.h"
 #include "util/json.h"
 #include "util/util.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +43,6 @@ static int state_from_name(const char *s, enum ctr_state *out)
 		}
 	}
 	return -EINVAL;
-}
-
-static const char *policy_name(enum restart_policy p)
-{
-	return p == RESTART_ALWAYS ? "always" : p == RESTART_ON_FAILURE ? "on-failure" : "no";
 }
 
 struct container *ctr_find(struct daemon *d, const char *ref)
@@ -144,9 +141,11 @@ static json_t *config_json(const struct ctr_config *cfg)
 				      "pids", (json_int_t)cfg->limits.pids, "cpus",
 				      cfg->limits.cpus));
 	json_object_set_new(j, "restart",
-			    json_pack("{s:s,s:i}", "policy", policy_name(cfg->restart),
+			    json_pack("{s:s,s:i}", "policy", ctr_restart_name(cfg->restart),
 				      "max_retries", cfg->max_retries));
 	json_object_set_new(j, "auto_remove", json_boolean(cfg->auto_remove));
+	char sig[16];
+	json_object_set_new(j, "stop_signal", json_string(ctr_signal_name(cfg->stop_signal, sig)));
 	if (cfg->userns.count)
 		json_object_set_new(j, "userns", usermap_json(&cfg->userns));
 	return j;
@@ -334,33 +333,6 @@ static int bad(struct clbsd_err *err, const char *fmt, ...)
 	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", m);
 }
 
-static int parse_restart(const char *s, enum restart_policy *p, int *max, struct clbsd_err *err)
-{
-	*max = 0;
-	if (!s || strcmp(s, "no") == 0 || !*s) {
-		*p = RESTART_NO;
-		return 0;
-	}
-	if (strcmp(s, "always") == 0) {
-		*p = RESTART_ALWAYS;
-		return 0;
-	}
-	if (strncmp(s, "on-failure", 10) == 0) {
-		*p = RESTART_ON_FAILURE;
-		if (s[10] == '\0')
-			return 0;
-		long long n;
-		if (s[10] == ':' && parse_int(s + 11, 0, 1000000, &n) == 0) {
-			*max = (int)n;
-			return 0;
-		}
-	}
-	return bad(err,
-		   "invalid restart policy \"%s\": expected no, always, on-failure or "
-		   "on-failure:N",
-		   s);
-}
-
 static bool env_ok(const char *kv)
 {
 	const char *eq = strchr(kv, '=');
@@ -532,16 +504,9 @@ int ctr_resolve_user(struct daemon *d, const char *image_id, const char *ctr_dir
 	return 0;
 }
 
-static const char *const create_keys[] = {
-	"name",	   "image", "command", "env",  "volumes", "workdir", "user",	    "hostname",
-	"tty",	   "stdin", "memory",  "pids", "cpus",	  "restart", "auto_remove", "storage",
-	"network", "ip",    "aliases", "dns",  "publish", "userns",  NULL,
-};
-
 /*
- * "storage": {"quota": BYTES, "reservation": BYTES, "recordsize": BYTES,
- * "compression": NAME}: the container's own dataset's properties (drivers
- * with STORAGE_CAP_PROPS). *any says whether one was given.
+ * "QUOTA/RESERVATION/RECORDSIZE/COMPRESSION": the container's own
+ * dataset's properties (drivers with STORAGE_CAP_PROPS), as recorded.
  */
 char *ctr_storage_text(const struct storage_props *p)
 {
@@ -549,40 +514,15 @@ char *ctr_storage_text(const struct storage_props *p)
 			 (long long)p->recordsize, p->compression ? p->compression : "");
 }
 
-static int parse_storage_props(struct daemon *d, json_t *req, struct storage_props *p, bool *any,
-			       struct clbsd_err *err)
+/* The spec's :storage, on a driver that can set it. *any says whether one was given. */
+static int storage_props_of(struct daemon *d, const struct ctr_spec *s, struct storage_props *p,
+			    bool *any, struct clbsd_err *err)
 {
-	memset(p, 0, sizeof(*p));
-	*any = false;
-	json_t *o = json_object_get(req, "storage");
-	if (!o || json_is_null(o))
-		return 0;
-	if (!json_is_object(o))
-		return bad(err, "\"storage\" must be an object like {\"quota\": 1073741824}");
-	const char *key;
-	json_t *v;
-	json_object_foreach(o, key, v)
-	{
-		int64_t *size = strcmp(key, "quota") == 0	  ? &p->quota
-				: strcmp(key, "reservation") == 0 ? &p->reservation
-				: strcmp(key, "recordsize") == 0  ? &p->recordsize
-								  : NULL;
-		if (size) {
-			if (!json_is_integer(v) || json_integer_value(v) <= 0)
-				return bad(err, "storage %s: want a positive number of bytes", key);
-			*size = json_integer_value(v);
-		} else if (strcmp(key, "compression") == 0) {
-			if (!json_is_string(v))
-				return bad(err, "storage compression: want a name like \"lzjb\"");
-			p->compression = json_string_value(v);
-		} else {
-			return bad(err,
-				   "unknown storage property \"%s\" (quota, reservation, "
-				   "recordsize, compression)",
-				   key);
-		}
-		*any = true;
-	}
+	*p = (struct storage_props){.quota = s->storage_quota,
+				    .reservation = s->storage_reservation,
+				    .recordsize = s->storage_recordsize,
+				    .compression = s->storage_compression};
+	*any = p->quota || p->reservation || p->recordsize || p->compression;
 	if (*any && !(d->storage.caps & STORAGE_CAP_PROPS))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENOTSUP,
 					"storage properties need zfs storage; this daemon uses %s "
@@ -591,153 +531,83 @@ static int parse_storage_props(struct daemon *d, json_t *req, struct storage_pro
 	return 0;
 }
 
-static int check_keys(json_t *req, struct clbsd_err *err)
+/*
+ * The spec's volumes as mounts. A host directory must exist; a named
+ * volume (the form's :dataset, the API's "NAME:/dir") lives beside, not
+ * in, the container, so it outlives recreation: made or reused here (zfs: a
+ * dataset of its own, with the volume's properties) when `make`, else left
+ * as its name (a check that makes nothing).
+ */
+static int volumes_of(struct daemon *d, const struct ctr_spec *s, const char *name, bool make,
+		      struct ctr_config *cfg, struct clbsd_err *err)
 {
-	const char *key;
-	json_t *val;
-	json_object_foreach(req, key, val)
-	{
-		bool known = false;
-		for (size_t i = 0; create_keys[i]; i++)
-			if (strcmp(key, create_keys[i]) == 0)
-				known = true;
-		if (!known)
-			return bad(err, "unknown key \"%s\" in the create request", key);
-	}
-	return 0;
-}
-
-static int parse_volumes(json_t *vols, struct ctr_config *cfg, struct clbsd_err *err)
-{
-	if (!vols || json_is_null(vols))
-		return 0;
-	if (!json_is_array(vols))
-		return bad(err, "\"volumes\" must be an array of {source, dest, readonly}");
-	size_t n = json_array_size(vols);
-	cfg->volumes = xcalloc(n ? n : 1, sizeof(struct rt_mount));
-	for (size_t i = 0; i < n; i++) {
-		json_t *v = json_array_get(vols, i);
-		const char *src = json_str(v, "source");
-		const char *dst = json_str(v, "dest");
-		if (!src || !dst)
-			return bad(err, "volume %zu needs \"source\" and \"dest\" strings", i + 1);
-		if (!fs_path_is_clean_abs(src))
-			return bad(err,
-				   "volume source \"%s\" must be an absolute path without . or .. "
-				   "(relative paths are refused)",
-				   src);
-		const char *why;
-		if (!valid_volume_dest(dst, &why))
-			return bad(err, "volume destination \"%s\" %s", dst, why);
-		if (!fs_exists(src))
-			return bad(err, "volume source %s does not exist on the host", src);
-		cfg->volumes[i].source = xstrdup(src);
-		cfg->volumes[i].dest = xstrdup(dst);
-		cfg->volumes[i].readonly = json_bool(v, "readonly", false);
+	cfg->volumes = xcalloc(s->nvolumes ? s->nvolumes : 1, sizeof(struct rt_mount));
+	for (size_t i = 0; i < s->nvolumes; i++) {
+		const struct ctr_volume *v = &s->volumes[i];
+		char *src = NULL;
+		if (v->type == CTR_VOL_BIND) {
+			if (!fs_exists(v->source))
+				return bad(err, "volume source %s does not exist on the host",
+					   v->source);
+			src = xstrdup(v->source);
+		} else if (!make) {
+			src = xstrdup(v->source);
+		} else {
+			struct storage_props props = {.quota = v->quota,
+						      .reservation = v->reservation,
+						      .recordsize = v->recordsize,
+						      .compression = v->compression};
+			bool any = v->quota || v->reservation || v->recordsize || v->compression;
+			if (any && !(d->storage.caps & STORAGE_CAP_PROPS)) {
+				log_warn("container", name,
+					 "volume %s: :quota, :reservation, :recordsize and "
+					 ":compression need zfs storage; ignored on %s",
+					 v->source, d->storage.ops->name);
+				any = false;
+			}
+			if (d->storage.ops->volume_ensure(&d->storage, name, v->source,
+							  any ? &props : NULL, &src, err) < 0)
+				return clbsd_err_prefix(err, "volume %s", v->source);
+		}
+		cfg->volumes[i].source = src;
+		cfg->volumes[i].dest = xstrdup(v->path);
+		cfg->volumes[i].readonly = v->ro;
 		cfg->n_volumes = i + 1;
 	}
 	return 0;
 }
 
-static int parse_limits(json_t *req, struct ctr_config *cfg, struct clbsd_err *err)
+static int limits_of(const struct ctr_spec *s, struct ctr_config *cfg, struct clbsd_err *err)
 {
-	json_t *m = json_object_get(req, "memory");
-	if (json_is_string(m)) {
-		if (parse_size(json_string_value(m), &cfg->limits.memory, err) < 0)
-			return clbsd_err_prefix(err, "memory");
-	} else if (json_is_integer(m)) {
-		cfg->limits.memory = json_integer_value(m);
-	} else if (m && !json_is_null(m)) {
-		return bad(err, "\"memory\" must be a size like \"256M\" or a number of bytes");
-	}
-	if (cfg->limits.memory != 0 && cfg->limits.memory < (4LL << 20))
-		return bad(err, "memory limit %lld bytes is below the minimum of 4M",
-			   (long long)cfg->limits.memory);
-	json_t *p = json_object_get(req, "pids");
-	if (json_is_integer(p) && json_integer_value(p) >= 1)
-		cfg->limits.pids = json_integer_value(p);
-	else if (p && !json_is_null(p))
-		return bad(err, "\"pids\" must be a positive integer");
-	json_t *cpu = json_object_get(req, "cpus");
-	if (json_is_number(cpu)) {
-		double v = json_number_value(cpu);
+	cfg->limits.memory = s->memory;
+	cfg->limits.pids = s->pids;
+	if (s->cpus) {
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		if (v <= 0.0 || v > (double)(ncpu > 0 ? ncpu : 1024))
+		if (s->cpus <= 0.0 || s->cpus > (double)(ncpu > 0 ? ncpu : 1024))
 			return bad(err,
 				   "\"cpus\" %.2f is out of range: expected more than 0 and at "
 				   "most %ld (this host's CPUs)",
-				   v, ncpu);
-		cfg->limits.cpus = v;
-	} else if (cpu && !json_is_null(cpu)) {
-		return bad(err, "\"cpus\" must be a number like 0.5");
+				   s->cpus, ncpu);
+		cfg->limits.cpus = s->cpus;
 	}
 	return 0;
 }
 
-static char **strv_member(json_t *req, const char *key, bool *bad_type)
+/* The command and environment the container runs with: the spec's over its image's. */
+static int argv_env_of(const struct ctr_spec *s, const struct image *img, struct ctr_config *cfg,
+		       struct clbsd_err *err)
 {
-	json_t *v = json_object_get(req, key);
-	*bad_type = false;
-	if (!v || json_is_null(v))
-		return NULL;
-	char **s = json_to_strv(v);
-	if (!s)
-		*bad_type = true;
-	return s;
-}
-
-/*
- * Validate a create request and resolve the container's config against its
- * image. Nothing is made on disk here.
- */
-static int build_config(struct daemon *d, json_t *req, const struct image *img, const char *name,
-			struct ctr_config *cfg, struct clbsd_err *err)
-{
-	bool bt;
-	cfg->command = strv_member(req, "command", &bt);
-	if (bt)
-		return bad(err, "\"command\" must be an array of strings");
-	char **envreq = strv_member(req, "env", &bt);
-	if (bt)
-		return bad(err, "\"env\" must be an array of \"KEY=VALUE\" strings");
-	for (size_t i = 0; envreq && envreq[i]; i++) {
-		if (!env_ok(envreq[i])) {
-			int r = bad(err, "environment entry \"%s\" is not KEY=VALUE", envreq[i]);
-			strv_free(envreq);
-			return r;
-		}
-	}
-
+	cfg->command = s->command ? strv_dup(s->command) : NULL;
 	struct strv argv = STRV_INIT;
 	for (size_t i = 0; img->config.entrypoint && img->config.entrypoint[i]; i++)
 		strv_push(&argv, img->config.entrypoint[i]);
 	char **cmd = cfg->command && cfg->command[0] ? cfg->command : img->config.cmd;
 	for (size_t i = 0; cmd && cmd[i]; i++)
 		strv_push(&argv, cmd[i]);
-	if (argv.n == 0) {
-		strv_free(envreq);
+	if (argv.n == 0)
 		return bad(err,
 			   "no command: the image has no CMD or ENTRYPOINT and none was given");
-	}
 	cfg->argv = argv.v;
-
-	const char *hn = json_str(req, "hostname");
-	if (json_object_get(req, "hostname") && !json_is_null(json_object_get(req, "hostname")) &&
-	    !hn) {
-		strv_free(envreq);
-		return bad(err, "\"hostname\" must be a string");
-	}
-	if (hn && !valid_hostname(hn)) {
-		strv_free(envreq);
-		return bad(err,
-			   "hostname \"%s\" is not a DNS name (lowercase letters, digits, "
-			   "hyphens, dots)",
-			   hn);
-	}
-	cfg->hostname = xstrdup(hn ? hn : name);
-	cfg->tty = json_bool(req, "tty", false);
-	cfg->stdin_open = json_bool(req, "stdin", false);
-
 	struct strv env = STRV_INIT;
 	for (size_t i = 0; img->config.env && img->config.env[i]; i++)
 		if (env_ok(img->config.env[i]))
@@ -750,48 +620,56 @@ static int build_config(struct daemon *d, json_t *req, const struct image *img, 
 	ctr_env_set(&env, "container=clbsd");
 	if (cfg->tty)
 		ctr_env_set(&env, "TERM=xterm");
-	for (size_t i = 0; envreq && envreq[i]; i++)
-		ctr_env_set(&env, envreq[i]);
-	strv_free(envreq);
+	for (size_t i = 0; i < s->nenv; i++) {
+		autofree char *kv = xasprintf("%s=%s", s->env[i].key, s->env[i].value);
+		ctr_env_set(&env, kv);
+	}
 	if (!env.v)
 		env.v = xcalloc(1, sizeof(char *));
 	cfg->env = env.v;
+	return 0;
+}
 
-	const char *wd = json_str(req, "workdir");
-	if (wd && !fs_path_is_clean_abs(wd))
-		return bad(err, "workdir \"%s\" must be an absolute path without . or ..", wd);
-	cfg->workdir = xstrdup(wd					     ? wd
+/*
+ * Resolve the container's config from its spec and its image: what runs,
+ * as whom, with which mounts and limits. Named volumes are made when
+ * `make`; nothing else is made on disk here.
+ */
+static int build_config(struct daemon *d, const struct ctr_spec *s, const struct image *img,
+			const char *name, bool make, struct ctr_config *cfg, struct clbsd_err *err)
+{
+	cfg->hostname = xstrdup(s->hostname ? s->hostname : name);
+	cfg->tty = s->tty;
+	cfg->stdin_open = s->stdin_open;
+	if (argv_env_of(s, img, cfg, err) < 0)
+		return -err->code;
+	cfg->workdir = xstrdup(s->workdir				     ? s->workdir
 			       : img->config.workdir && *img->config.workdir ? img->config.workdir
 									     : "/");
-
-	const char *user = json_str(req, "user");
-	cfg->user = xstrdup(user ? user : img->config.user ? img->config.user : "");
+	cfg->user = xstrdup(s->user ? s->user : img->config.user ? img->config.user : "");
 	if (ctr_resolve_user(d, img->id, NULL, cfg->user, &cfg->uid, &cfg->gid, err) < 0)
 		return -err->code;
-
-	if (parse_volumes(json_object_get(req, "volumes"), cfg, err) < 0)
+	if (volumes_of(d, s, name, make, cfg, err) < 0 || limits_of(s, cfg, err) < 0)
 		return -err->code;
-	if (parse_limits(req, cfg, err) < 0)
-		return -err->code;
-	json_t *rs = json_object_get(req, "restart");
-	if (rs && !json_is_null(rs) && !json_is_string(rs))
-		return bad(err, "\"restart\" must be a string");
-	if (parse_restart(json_str(req, "restart"), &cfg->restart, &cfg->max_retries, err) < 0)
-		return -err->code;
-	cfg->auto_remove = json_bool(req, "auto_remove", false);
-	if (cfg->auto_remove && cfg->restart != RESTART_NO)
+	cfg->restart = s->restart;
+	cfg->max_retries = s->restart == CTR_RESTART_ON_FAILURE ? s->restart_max : 0;
+	cfg->stop_signal = s->stop_signal ? s->stop_signal : SIGTERM;
+	cfg->auto_remove = s->auto_remove;
+	if (cfg->auto_remove && cfg->restart != CTR_RESTART_NO)
 		return bad(err, "auto-remove (--rm) and a restart policy cannot be combined");
 	return 0;
 }
 
 /*
- * Everything POST /v1/containers checks once the name is chosen, with
- * nothing made: the name is free, the image is here, and the config,
- * network and storage properties resolve against it (into c->cfg, c->net).
- * ctr_create and ctr_check_create (an import's record) share it.
+ * Everything POST /v1/containers checks once the name is chosen: the name
+ * is free, the image is here, and the config, network and storage
+ * properties resolve against it (into c->cfg, c->net). ctr_create and
+ * ctr_check_create (an import's record) share it; only the first makes
+ * (named volumes).
  */
-static int check_create(struct daemon *d, json_t *req, struct container *c, struct image **img_out,
-			struct storage_props *props, bool *props_given, struct clbsd_err *err)
+static int check_create(struct daemon *d, const struct ctr_spec *s, struct container *c, bool make,
+			struct image **img_out, struct storage_props *props, bool *props_given,
+			struct clbsd_err *err)
 {
 	const char *name = c->name;
 	if (!valid_name(name))
@@ -805,27 +683,24 @@ static int check_create(struct daemon *d, json_t *req, struct container *c, stru
 						"a container named %s already exists; remove it or "
 						"choose another --name",
 						name);
-	const char *ref = json_str(req, "image");
-	if (!ref || !*ref)
+	if (!s->image || !*s->image)
 		return bad(err, "\"image\" is required");
-	struct image *img = image_lookup(&d->images, ref);
+	struct image *img = image_lookup(&d->images, s->image);
 	if (!img)
 		return bad(err,
 			   "image \"%s\" not found; 'clbsd images' lists images, 'clbsd "
 			   "forge' builds forge:latest",
-			   ref);
-	if (build_config(d, req, img, name, &c->cfg, err) < 0 ||
-	    dnet_parse_request(d, req, &c->net, err) < 0)
+			   s->image);
+	if (build_config(d, s, img, name, make, &c->cfg, err) < 0 ||
+	    dnet_spec_net(d, s, &c->net, err) < 0)
 		return -err->code;
-	if (parse_storage_props(d, req, props, props_given, err) < 0)
+	if (storage_props_of(d, s, props, props_given, err) < 0)
 		return -err->code;
-	bool userns;
-	uint32_t prefer;
-	if (usermap_parse(d, req, &userns, &prefer, err) < 0)
-		return -err->code;
+	bool userns = s->userns == CTR_USERNS_AUTO || (s->userns == CTR_USERNS_UNSET && d->conf &&
+						       d->conf->host.userns == CTR_USERNS_AUTO);
 	if (userns) {
 		autofree char *img_rootfs = xasprintf("%s/rootfs", img->dir);
-		if (usermap_assign(d, name, prefer, &c->cfg.userns, err) < 0 ||
+		if (usermap_assign(d, name, s->userns_prefer, &c->cfg.userns, err) < 0 ||
 		    usermap_check_storage(d, img_rootfs, &c->cfg, err) < 0)
 			return -err->code;
 	}
@@ -835,48 +710,40 @@ static int check_create(struct daemon *d, json_t *req, struct container *c, stru
 
 json_t *ctr_check_create(struct daemon *d, json_t *req, struct clbsd_err *err)
 {
-	if (!json_is_object(req)) {
-		bad(err, "the create request must be a JSON object");
+	struct ctr_spec *s;
+	if (ctr_spec_from_json(req, &s, err) < 0)
 		return NULL;
-	}
-	if (check_keys(req, err) < 0)
-		return NULL;
-	const char *name = json_str(req, "name");
-	if (!name) {
+	if (!s->name) {
+		ctr_spec_free(s);
 		bad(err, "\"name\" must be a string");
 		return NULL;
 	}
 	struct container *c = xcalloc(1, sizeof(*c));
 	c->d = d;
-	c->name = xstrdup(name);
+	c->name = xstrdup(s->name);
 	c->ready_fd = -1;
 	struct image *img;
 	struct storage_props props;
 	bool props_given;
 	json_t *out = NULL;
-	if (check_create(d, req, c, &img, &props, &props_given, err) == 0)
+	if (check_create(d, s, c, false, &img, &props, &props_given, err) == 0)
 		out = json_pack("{s:o,s:o,s:s}", "config", config_json(&c->cfg), "network",
 				ctr_net_to_json(&c->net), "image_id", img->id);
 	ctr_free(c);
+	ctr_spec_free(s);
 	return out;
 }
 
-int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clbsd_err *err)
+int ctr_create(struct daemon *d, const struct ctr_spec *spec, struct container **out,
+	       struct clbsd_err *err)
 {
-	return ctr_create_managed(d, req, NULL, NULL, out, err);
+	return ctr_create_managed(d, spec, NULL, NULL, out, err);
 }
 
-int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash, const char *spec_text,
-		       struct container **out, struct clbsd_err *err)
+int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char *spec_hash,
+		       const char *spec_text, struct container **out, struct clbsd_err *err)
 {
-	if (!json_is_object(req))
-		return bad(err, "the create request must be a JSON object");
-	if (check_keys(req, err) < 0)
-		return -err->code;
-	const char *name = json_str(req, "name");
-	json_t *jn = json_object_get(req, "name");
-	if (jn && !json_is_null(jn) && !name)
-		return bad(err, "\"name\" must be a string");
+	const char *name = spec->name;
 	char genname[16];
 	if (!name || !*name) {
 		char hex[11];
@@ -893,11 +760,11 @@ int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash, con
 	struct image *img;
 	struct storage_props props;
 	bool props_given;
-	if (check_create(d, req, c, &img, &props, &props_given, err) < 0) {
+	if (check_create(d, spec, c, true, &img, &props, &props_given, err) < 0) {
 		ctr_free(c);
 		return -err->code;
 	}
-	const char *ref = json_str(req, "image");
+	const char *ref = spec->image;
 	random_hex(c->id, 32);
 	if (spec_hash)
 		c->storage_applied = ctr_storage_text(&props);
@@ -1342,8 +1209,12 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 	json_t *cpus = json_object_get(lim, "cpus");
 	cfg->limits.cpus = json_is_number(cpus) ? json_number_value(cpus) : 0;
 	json_t *rs = json_object_get(cf, "restart");
-	parse_restart(json_str(rs, "policy"), &cfg->restart, &cfg->max_retries, err);
+	if (ctr_restart_parse(json_str(rs, "policy"), &cfg->restart, &cfg->max_retries) < 0)
+		cfg->restart = CTR_RESTART_NO;
 	cfg->max_retries = (int)json_int(rs, "max_retries", 0);
+	const char *ss = json_str(cf, "stop_signal");
+	if (!ss || ctr_signal_parse(ss, &cfg->stop_signal) < 0)
+		cfg->stop_signal = SIGTERM;
 	cfg->auto_remove = json_bool(cf, "auto_remove", false);
 	usermap_from_json(json_object_get(cf, "userns"), &cfg->userns);
 	json_t *vols = json_object_get(cf, "volumes");

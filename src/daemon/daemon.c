@@ -5,7 +5,7 @@
  * lets the API listen and runs the loop; the engine never includes api/.
  */
 #include "daemon.h"
-#include "conf/conf.h"
+#include "core/config.h"
 #include "sys/sys.h"
 #include "util/json.h"
 #include "util/util.h"

@@ -20,6 +20,7 @@
 
 #include <clbsd/clbsd.h>
 #include "core/event_bus.h"
+#include "core/spec.h"
 #include "image/image.h"
 #include "runtime/runtime.h"
 #include "storage/storage.h"
@@ -31,7 +32,6 @@
 #include <sys/types.h>
 
 enum ctr_state { CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED };
-enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 
 struct ctr_config {
 	char **command; /* what the user asked for (NULL: image CMD) */
@@ -47,8 +47,9 @@ struct ctr_config {
 	struct rt_mount *volumes;
 	size_t n_volumes;
 	struct rt_limits limits;
-	enum restart_policy restart;
+	enum ctr_restart restart;
 	int max_retries;
+	int stop_signal; /* what a stop sends first (SIGTERM unless the spec says) */
 	bool auto_remove;
 	struct rt_userns userns; /* usermap.c: count 0 = the host's ids */
 };
@@ -116,8 +117,8 @@ struct container {
 	bool aside_running;   /* it ran when it was set aside */
 	char undone_hash[65]; /* managed: a spec hash `clbsd undo` turned back from */
 	bool managed;	      /* made by the reconciler from the configuration */
-	char spec_hash[65];   /* managed: conf_container_hash() it was made from */
-	char *spec_text;      /* managed: conf_container_print() it was made from */
+	char spec_hash[65];   /* managed: ctr_spec_hash() it was made from */
+	char *spec_text;      /* managed: ctr_spec_print() it was made from */
 	bool booted;	      /* the reconciler started it for its current desired state */
 	bool oom_reported;    /* a container.oom event went out for this run */
 	struct bufferevent *watch;
@@ -194,12 +195,6 @@ struct daemon {
 };
 
 /* usermap.c: host id ranges of containers with "userns": "auto" (see the file's comment) */
-/*
- * The request's "userns": "auto", "host", a recorded range (an import:
- * auto, preferring that range) or absent (the host config's :userns).
- */
-int usermap_parse(struct daemon *d, const json_t *req, bool *want, uint32_t *prefer,
-		  struct clbsd_err *err);
 /* Choose name's range (prefer: a base to keep when free, 0: none). */
 int usermap_assign(struct daemon *d, const char *name, uint32_t prefer, struct rt_userns *out,
 		   struct clbsd_err *err);
@@ -305,8 +300,9 @@ void dnet_release_daemon(struct daemon *d);
 void dnet_sync(struct daemon *d);
 /* Make the host match every network and running container (on the queue). */
 void dnet_repair(struct daemon *d);
-/* The "network", "ip", "aliases", "dns" and "publish" keys of a create request. */
-int dnet_parse_request(struct daemon *d, json_t *req, struct ctr_net *out, struct clbsd_err *err);
+/* A spec's :network, :ip, :aliases, :dns and :publish, checked against the host's networks. */
+int dnet_spec_net(struct daemon *d, const struct ctr_spec *s, struct ctr_net *out,
+		  struct clbsd_err *err);
 /* Addresses for a new container (kept in the IPAM pools); checks port clashes. */
 int dnet_assign(struct daemon *d, struct container *c, struct clbsd_err *err);
 /* The container is on one or more networks (needs an attach at start). */
@@ -356,13 +352,19 @@ int daemon_spawn_shim_fd(struct daemon *d, const char *const *argv, int fd3, pid
 
 /* ctr_record.c: model, validation, persistence */
 struct container *ctr_find(struct daemon *d, const char *ref);
-int ctr_create(struct daemon *d, json_t *req, struct container **out, struct clbsd_err *err);
-/* ctr_create() for the reconciler: the container is managed, made from this spec. */
-int ctr_create_managed(struct daemon *d, json_t *req, const char *spec_hash, const char *spec_text,
-		       struct container **out, struct clbsd_err *err);
 /*
- * The validation of POST /v1/containers for req (its "name" set), nothing
- * made: NULL and err as a create would answer, or {"config", "network",
+ * Make a container from a spec (the API's decoded request, the reconciler's
+ * declaration, as they are): named volumes made or reused, addresses,
+ * storage, container.json. Borrowed: the spec is not kept.
+ */
+int ctr_create(struct daemon *d, const struct ctr_spec *spec, struct container **out,
+	       struct clbsd_err *err);
+/* ctr_create() for the reconciler: the container is managed, made from this spec. */
+int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char *spec_hash,
+		       const char *spec_text, struct container **out, struct clbsd_err *err);
+/*
+ * The validation of POST /v1/containers for req (its "name" set; decoded
+ * with ctr_spec_from_json), nothing made: NULL and err as a create would answer, or {"config", "network",
  * "image_id"} as the created container's record would hold them. An
  * import checks an archive's record with it (transfer.c).
  */

@@ -11,7 +11,7 @@
  * a pipe, commands are asynchronous execs, and a check that outlives its
  * timeout counts as failed (a late answer is ignored).
  */
-#include "conf/conf.h"
+#include "core/config.h"
 #include "core/health_state.h"
 #include "daemon.h"
 #include "util/json.h"
@@ -28,8 +28,8 @@ struct health_run {
 	struct daemon *d;
 	char *name;
 	struct health_state st;
-	struct conf_health cfg; /* copied: the configuration may be replaced */
-	char **cmd;		/* owned copy of cfg.cmd */
+	struct ctr_health cfg; /* copied: the configuration may be replaced */
+	char **cmd;	       /* owned copy of cfg.cmd */
 	char *http_path;
 	struct event *timer;	/* next check */
 	struct event *deadline; /* the check in flight ran out of time */
@@ -253,7 +253,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 			     .tv_usec = (r->cfg.timeout_ns % 1000000000LL) / 1000};
 	evtimer_add(r->deadline, &tv);
 	int rc;
-	if (r->cfg.type == CONF_HEALTH_CMD) {
+	if (r->cfg.type == CTR_HEALTH_CMD) {
 		struct cmd_ctx *x = xcalloc(1, sizeof(*x));
 		x->d = d;
 		x->name = xstrdup(r->name);
@@ -267,7 +267,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		}
 	} else {
 		struct rt_probe p = {
-			.kind = r->cfg.type == CONF_HEALTH_HTTP ? RT_PROBE_HTTP : RT_PROBE_TCP,
+			.kind = r->cfg.type == CTR_HEALTH_HTTP ? RT_PROBE_HTTP : RT_PROBE_TCP,
 			.port = r->cfg.port,
 			.path = r->http_path ? r->http_path : "/",
 			.timeout_ns = r->cfg.timeout_ns,
@@ -288,19 +288,19 @@ static void health_start(struct daemon *d, struct container *c)
 	health_stop(d, c->name);
 	if (!c->managed || !d->conf)
 		return;
-	const struct conf_container *ct = conf_container_find(d->conf, c->name);
+	const struct ctr_spec *ct = conf_container_find(d->conf, c->name);
 	if (!ct)
 		return;
 	/*
 	 * Without :health, the image's HEALTHCHECK (a Cblockfile's) is the
 	 * container's default check; HEALTHCHECK NONE has an empty test.
 	 */
-	struct conf_health h = ct->health;
+	struct ctr_health h = ct->health;
 	const struct image *img = image_by_id(&d->images, c->image_id);
 	const struct image_health *ih = img ? img->config.health : NULL;
-	if (h.type == CONF_HEALTH_NONE && ih && ih->test && ih->test[0]) {
-		h = (struct conf_health){
-			.type = CONF_HEALTH_CMD,
+	if (h.type == CTR_HEALTH_NONE && ih && ih->test && ih->test[0]) {
+		h = (struct ctr_health){
+			.type = CTR_HEALTH_CMD,
 			.cmd = ih->test,
 			.interval_ns = ih->interval_ns > 0 ? ih->interval_ns : 30000000000LL,
 			.timeout_ns = ih->timeout_ns > 0 ? ih->timeout_ns : 30000000000LL,
@@ -308,7 +308,7 @@ static void health_start(struct daemon *d, struct container *c)
 			.retries = ih->retries > 0 ? ih->retries : 3,
 		};
 	}
-	if (h.type == CONF_HEALTH_NONE)
+	if (h.type == CTR_HEALTH_NONE)
 		return;
 	struct health_run *r = xcalloc(1, sizeof(*r));
 	r->d = d;
@@ -318,7 +318,7 @@ static void health_start(struct daemon *d, struct container *c)
 	r->cfg.cmd = r->cmd;
 	r->http_path = h.http_path ? xstrdup(h.http_path) : NULL;
 	r->cfg.http_path = r->http_path;
-	if (r->cfg.type != CONF_HEALTH_CMD && r->cfg.port <= 0)
+	if (r->cfg.type != CTR_HEALTH_CMD && r->cfg.port <= 0)
 		r->cfg.port = ct->port;
 	if (r->cfg.timeout_ns <= 0)
 		r->cfg.timeout_ns = 5000000000LL;

@@ -13,7 +13,7 @@
  * different containers run in parallel, so a hook that hangs delays only its
  * own container's later hooks, never another container or the API.
  */
-#include "conf/conf.h"
+#include "core/config.h"
 #include "core/hook_actor.h"
 #include "daemon.h"
 #include "sys/sys.h"
@@ -69,7 +69,7 @@ struct hook_job {
 	struct daemon *d;
 	char *ctr;
 	char *event;
-	struct conf_cmd cmd; /* owned copy */
+	struct ctr_cmd cmd; /* owned copy */
 	int64_t timeout_ns;
 	char **env;
 	char *what; /* the command as text, for events */
@@ -90,10 +90,10 @@ static struct actor *actor_for(struct daemon *d, const char *name)
 	return e->actor;
 }
 
-static char *cmd_text(const struct conf_cmd *c)
+static char *cmd_text(const struct ctr_cmd *c)
 {
 	struct buf b = BUF_INIT;
-	if (c->type == CONF_CMD_EXEC)
+	if (c->type == CTR_CMD_EXEC)
 		buf_adds(&b, "(exec) ");
 	for (size_t i = 0; c->argv[i]; i++)
 		buf_addf(&b, "%s%s", i ? " " : "", c->argv[i]);
@@ -163,7 +163,7 @@ static void job_run(struct actor *a, void *arg)
 	clbsd_err_init(&err);
 	j->actor = a;
 	int r;
-	if (j->cmd.type == CONF_CMD_EXEC) {
+	if (j->cmd.type == CTR_CMD_EXEC) {
 		struct container *c = ctr_find(j->d, j->ctr);
 		if (!c || c->state != CTR_RUNNING) {
 			report(j, 0, false, NULL, 0, 0, "the container is not running");
@@ -173,7 +173,7 @@ static void job_run(struct actor *a, void *arg)
 			ctr_exec_request(c, j->cmd.argv, j->env, NULL, c->cfg.uid, c->cfg.gid);
 		r = ctr_exec_start(c, req, HOOK_OUTPUT_MAX, exec_done, j, &err);
 		json_decref(req);
-	} else if (j->cmd.type == CONF_CMD_SHELL) {
+	} else if (j->cmd.type == CTR_CMD_SHELL) {
 		char *argv[] = {"/bin/sh", "-c", j->cmd.argv[0], NULL};
 		r = hook_run(j->d->base, argv, j->env, j->timeout_ns, host_done, j, &err);
 	} else {
@@ -183,7 +183,7 @@ static void job_run(struct actor *a, void *arg)
 		report(j, 0, false, NULL, 0, 0, err.msg);
 }
 
-static void post(struct daemon *d, const char *ctr, const struct conf_hook *h, const char *event,
+static void post(struct daemon *d, const char *ctr, const struct ctr_hook *h, const char *event,
 		 int pid, int exit_code)
 {
 	struct hook_job *j = xcalloc(1, sizeof(*j));
@@ -192,7 +192,7 @@ static void post(struct daemon *d, const char *ctr, const struct conf_hook *h, c
 	j->event = xstrdup(event);
 	j->cmd.type = h->cmd.type;
 	j->cmd.argv = strv_dup(h->cmd.argv);
-	j->timeout_ns = h->timeout_ns > 0 ? h->timeout_ns : CONF_HOOK_TIMEOUT_DEFAULT;
+	j->timeout_ns = h->timeout_ns > 0 ? h->timeout_ns : CTR_HOOK_TIMEOUT_DEFAULT;
 	j->what = cmd_text(&h->cmd);
 	struct strv env = STRV_INIT;
 	strv_push_owned(&env, xasprintf("CLBSD_CONTAINER=%s", ctr));
@@ -204,7 +204,7 @@ static void post(struct daemon *d, const char *ctr, const struct conf_hook *h, c
 }
 
 /* The declared container behind an event, when clbsd made it from the config. */
-static const struct conf_container *declared(struct daemon *d, const char *name)
+static const struct ctr_spec *declared(struct daemon *d, const char *name)
 {
 	if (!d->conf || !name)
 		return NULL;
@@ -217,18 +217,18 @@ static const struct conf_container *declared(struct daemon *d, const char *name)
 static void on_event(const struct event_rec *e, void *arg)
 {
 	struct daemon *d = arg;
-	enum conf_hook_event kind;
+	enum ctr_hook_event kind;
 	if (strcmp(e->type, "container.started") == 0)
-		kind = CONF_HOOK_START;
+		kind = CTR_HOOK_START;
 	else if (strcmp(e->type, "container.exited") == 0)
-		kind = CONF_HOOK_EXIT;
+		kind = CTR_HOOK_EXIT;
 	else if (strcmp(e->type, "container.oom") == 0)
-		kind = CONF_HOOK_OOM;
+		kind = CTR_HOOK_OOM;
 	else if (strcmp(e->type, "container.health") == 0)
-		kind = CONF_HOOK_HEALTH;
+		kind = CTR_HOOK_HEALTH;
 	else
 		return;
-	const struct conf_container *ct = declared(d, e->container);
+	const struct ctr_spec *ct = declared(d, e->container);
 	if (!ct)
 		return;
 	struct container *c = ctr_find(d, e->container);
@@ -246,7 +246,7 @@ static void on_event(const struct event_rec *e, void *arg)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct timer_entry *t = arg;
-	const struct conf_container *ct = declared(t->d, t->ctr);
+	const struct ctr_spec *ct = declared(t->d, t->ctr);
 	if (ct && t->hook == SNAP_TIMER) {
 		struct container *c = ctr_find(t->d, t->ctr);
 		if (c && ct->snap_every_ns > 0)
@@ -255,7 +255,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!ct || t->hook >= ct->nhooks)
 		return;
-	const struct conf_hook *h = &ct->hooks[t->hook];
+	const struct ctr_hook *h = &ct->hooks[t->hook];
 	autofree char *every = conf_duration_str(h->every_ns);
 	daemon_event(t->d, "timer.fired", t->ctr, json_pack("{s:s}", "every", every));
 	struct container *c = ctr_find(t->d, t->ctr);
@@ -292,16 +292,16 @@ struct watch_budget {
  * trusts (a volume's host directory, the container's own layer) and the rest
  * of the path below it, which the container controls.
  */
-static char *watch_tree_root(struct daemon *d, const struct conf_container *ct, const char *path,
+static char *watch_tree_root(struct daemon *d, const struct ctr_spec *ct, const char *path,
 			     const char **rel)
 {
 	for (size_t i = 0; i < ct->nvolumes; i++) {
-		const struct conf_volume *v = &ct->volumes[i];
+		const struct ctr_volume *v = &ct->volumes[i];
 		size_t n = strlen(v->path);
 		if (strncmp(path, v->path, n) != 0 || (path[n] && path[n] != '/'))
 			continue;
 		*rel = path + n;
-		if (v->type == CONF_VOL_DATASET)
+		if (v->type == CTR_VOL_DATASET)
 			return xasprintf("%s/volumes/%s/%s", d->root, ct->name, v->source);
 		return xstrdup(v->source);
 	}
@@ -373,10 +373,10 @@ static void watch_add(struct daemon *d, const char *ctr, size_t hook, int fd, co
 }
 
 /* Watch a :file-change hook's path (and below it, when recursive). */
-static void watch_hook(struct daemon *d, const struct conf_container *ct, size_t k,
+static void watch_hook(struct daemon *d, const struct ctr_spec *ct, size_t k,
 		       struct watch_budget *bud)
 {
-	const struct conf_hook *h = &ct->hooks[k];
+	const struct ctr_hook *h = &ct->hooks[k];
 	const char *rel = NULL;
 	autofree char *root = watch_tree_root(d, ct, h->path, &rel);
 	if (!root)
@@ -401,10 +401,10 @@ static void watch_hook(struct daemon *d, const struct conf_container *ct, size_t
 static void on_debounced(evutil_socket_t fd, short what, void *arg)
 {
 	struct watch_entry *w = arg;
-	const struct conf_container *ct = declared(w->d, w->ctr);
+	const struct ctr_spec *ct = declared(w->d, w->ctr);
 	if (!ct || w->hook >= ct->nhooks)
 		return;
-	const struct conf_hook *h = &ct->hooks[w->hook];
+	const struct ctr_hook *h = &ct->hooks[w->hook];
 	daemon_event(w->d, "file.changed", w->ctr, json_pack("{s:s}", "path", h->path));
 	struct container *c = ctr_find(w->d, w->ctr);
 	post(w->d, w->ctr, h, "file.changed", c ? c->pid : 0, c ? c->exit_code : 0);
@@ -480,15 +480,15 @@ void hooks_sync(struct daemon *d)
 	if (!d->conf)
 		return;
 	for (size_t i = 0; i < d->conf->ncontainers; i++) {
-		const struct conf_container *ct = d->conf->containers[i];
+		const struct ctr_spec *ct = d->conf->containers[i];
 		struct watch_budget bud = {0};
 		if (ct->snap_every_ns > 0)
 			timer_add(d, ct->name, SNAP_TIMER, ct->snap_every_ns);
 		for (size_t k = 0; k < ct->nhooks; k++) {
-			const struct conf_hook *h = &ct->hooks[k];
-			if (h->event == CONF_HOOK_EVERY)
+			const struct ctr_hook *h = &ct->hooks[k];
+			if (h->event == CTR_HOOK_EVERY)
 				timer_add(d, ct->name, k, h->every_ns);
-			else if (h->event == CONF_HOOK_FILE_CHANGE && hs->sw)
+			else if (h->event == CTR_HOOK_FILE_CHANGE && hs->sw)
 				watch_hook(d, ct, k, &bud);
 		}
 		if (bud.capped)

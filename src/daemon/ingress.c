@@ -25,7 +25,7 @@
  *   name is reserved).
  */
 #include "daemon.h"
-#include "conf/conf.h"
+#include "core/config.h"
 #include "ingress/ingress.h"
 #include "net/net.h"
 #include "util/json.h"
@@ -312,7 +312,7 @@ static void ensure_container(struct daemon *d)
 		/* :tls files are read by nginx at their host paths. */
 		struct strv dirs = STRV_INIT;
 		for (size_t i = 0; d->conf && i < d->conf->ncontainers; i++) {
-			const struct conf_container *ct = d->conf->containers[i];
+			const struct ctr_spec *ct = d->conf->containers[i];
 			const char *files[] = {ct->tls_cert, ct->tls_key};
 			for (size_t k = 0; k < 2; k++) {
 				if (!files[k])
@@ -339,8 +339,13 @@ static void ensure_container(struct daemon *d)
 				  INGRESS_NAME, "image", INGRESS_IMAGE, "command", "-p", prefix,
 				  "-c", conf, "-e", elog, "-g", "daemon off;", "network", "host",
 				  "volumes", vols, "restart", "always", "user", "0:0");
-		int r = ctr_create(d, req, &c, &err);
+		struct ctr_spec *spec;
+		int r = ctr_spec_from_json(req, &spec, &err);
 		json_decref(req);
+		if (r == 0) {
+			r = ctr_create(d, spec, &c, &err);
+			ctr_spec_free(spec);
+		}
 		if (r < 0) {
 			log_error("ingress", NULL, "the routing container: %s", err.msg);
 			daemon_event(d, "ingress.failed", NULL,
@@ -438,7 +443,7 @@ static void sync_now(struct daemon *d)
 
 void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad)
 {
-	const struct conf_container *ct = d->conf ? conf_container_find(d->conf, name) : NULL;
+	const struct ctr_spec *ct = d->conf ? conf_container_find(d->conf, name) : NULL;
 	if (!ct || !ct->domains || !ct->port || !d->ingress)
 		return;
 	struct dingress *g = d->ingress;

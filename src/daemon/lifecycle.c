@@ -682,12 +682,12 @@ static bool should_restart(const struct container *c)
 	if (c->stop_requested || c->removing || c->d->shutting_down)
 		return false;
 	switch (c->cfg.restart) {
-	case RESTART_ALWAYS:
+	case CTR_RESTART_ALWAYS:
 		return true;
-	case RESTART_ON_FAILURE:
+	case CTR_RESTART_ON_FAILURE:
 		return c->exit_code != 0 &&
 		       (c->cfg.max_retries == 0 || c->restart_count < c->cfg.max_retries);
-	case RESTART_NO:
+	case CTR_RESTART_NO:
 		break;
 	}
 	return false;
@@ -943,7 +943,9 @@ void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg)
 	if (c->kill_ev)
 		return; /* a stop is already under way */
 	bool now = timeout_s <= 0;
-	if (!now && send_kill(c, SIGTERM, false, &err) < 0) {
+	/* The container's stop signal (SIGTERM unless its spec says), SIGKILL after the timeout. */
+	int sig = c->cfg.stop_signal > 0 ? c->cfg.stop_signal : SIGTERM;
+	if (!now && send_kill(c, sig, sig == SIGKILL, &err) < 0) {
 		log_warn("container", c->name, "%s", err.msg);
 		now = true;
 	}

@@ -19,7 +19,7 @@
  *   A job sees a snapshot of the state taken on the loop when it was queued.
  */
 #include "daemon.h"
-#include "conf/conf.h"
+#include "core/config.h"
 #include "net/net.h"
 #include "util/json.h"
 #include "util/util.h"
@@ -750,22 +750,6 @@ static int bad(struct clbsd_err *err, const char *fmt, ...)
 	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", m);
 }
 
-static char **str_or_strv(json_t *v, bool *bad_type)
-{
-	*bad_type = false;
-	if (!v || json_is_null(v))
-		return NULL;
-	if (json_is_string(v)) {
-		char **s = xcalloc(2, sizeof(char *));
-		s[0] = xstrdup(json_string_value(v));
-		return s;
-	}
-	char **s = json_to_strv(v);
-	if (!s)
-		*bad_type = true;
-	return s;
-}
-
 /*
  * The network of a container that names none: the host's bridge when the
  * configuration declares one (every such container joins it); else the
@@ -779,14 +763,6 @@ static enum net_mode default_mode(struct daemon *d, bool needs_network)
 	if (nw && (!nw->implicit || needs_network))
 		return NET_MODE_NETWORKS;
 	return NET_MODE_NONE;
-}
-
-/* A member of a create request that only a network can give. */
-static bool wants(json_t *req, const char *key)
-{
-	json_t *v = json_object_get(req, key);
-	return v && !json_is_null(v) && (!json_is_array(v) || json_array_size(v) > 0) &&
-	       !(json_is_string(v) && !*json_string_value(v));
 }
 
 /* :network words: the mode and, for networks, their names (bridge is "default"). */
@@ -878,35 +854,32 @@ static int parse_rest(struct ctr_net *out, const char *ip, char **pub, struct cl
 	return 0;
 }
 
-int dnet_parse_request(struct daemon *d, json_t *req, struct ctr_net *out, struct clbsd_err *err)
+int dnet_spec_net(struct daemon *d, const struct ctr_spec *s, struct ctr_net *out,
+		  struct clbsd_err *err)
 {
 	memset(out, 0, sizeof(*out));
-	bool bt;
-	char **words = str_or_strv(json_object_get(req, "network"), &bt);
-	if (bt)
-		return bad(err, "\"network\" must be a string (bridge, host, none or a network "
-				"name) or an array of network names");
-	bool needs = wants(req, "publish") || wants(req, "ip") || wants(req, "aliases");
+	static const char *const modes[] = {"bridge", "host", "none"};
+	char *one[2] = {NULL, NULL};
+	char **words = NULL; /* none given: the daemon's default */
+	if (s->netmode_given && s->netmode == CTR_NET_NAMED) {
+		words = s->networks;
+	} else if (s->netmode_given) {
+		one[0] = (char *)(uintptr_t)modes[s->netmode];
+		words = one;
+	}
+	/* A member only a network can give. */
+	bool needs =
+		s->npublish || (s->ip && *s->ip) || (s->aliases && s->aliases[0] && *s->aliases[0]);
 	int r = parse_words(d, words, needs, out, err);
-	strv_free(words);
 	if (r < 0)
 		return r;
-	const char *ip = json_str(req, "ip");
-	json_t *jip = json_object_get(req, "ip");
-	if (jip && !json_is_null(jip) && !ip)
-		return bad(err, "\"ip\" must be a string");
-	out->aliases = str_or_strv(json_object_get(req, "aliases"), &bt);
-	if (bt)
-		return bad(err, "\"aliases\" must be an array of names");
-	out->dns = str_or_strv(json_object_get(req, "dns"), &bt);
-	if (bt)
-		return bad(err, "\"dns\" must be an array of addresses");
-	char **pub = str_or_strv(json_object_get(req, "publish"), &bt);
-	if (bt)
-		return bad(err, "\"publish\" must be an array of \"[IP:]HOST:CONTAINER[/udp]\" "
-				"strings");
-	r = parse_rest(out, ip, pub, err);
-	strv_free(pub);
+	out->aliases = s->aliases ? strv_dup(s->aliases) : NULL;
+	out->dns = s->dns ? strv_dup(s->dns) : NULL;
+	struct strv pub = STRV_INIT;
+	for (size_t i = 0; i < s->npublish; i++)
+		strv_push_owned(&pub, ctr_publish_str(&s->publish[i]));
+	r = parse_rest(out, s->ip, pub.v, err);
+	strv_release(&pub);
 	return r;
 }
 
@@ -1402,7 +1375,8 @@ int dnet_remove(struct daemon *d, const char *name, struct clbsd_err *err)
 		name = NET_DEFAULT; /* as inspect has it */
 	struct dnet_network *nw = find_net(d->net, name);
 	if (!nw)
-		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT, "no network named %s", asked);
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT, "no network named %s",
+					asked);
 	if (nw->implicit)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"network bridge is the daemon's default; it is taken down "

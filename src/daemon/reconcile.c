@@ -23,7 +23,7 @@
  * backoff (1 s doubling up to 30 s). Every 30 s a resync pass repairs
  * drift.
  */
-#include "conf/conf.h"
+#include "core/config.h"
 #include "conf/live.h"
 #include "net/net.h"
 #include "core/backoff.h"
@@ -123,14 +123,14 @@ static void apply_live(struct daemon *d)
 	for (struct container *c = d->ctrs; c; c = c->next) {
 		if (!c->managed || c->removing || c->removed)
 			continue;
-		const struct conf_container *ct = conf_container_find(d->conf, c->name);
+		const struct ctr_spec *ct = conf_container_find(d->conf, c->name);
 		if (!ct)
 			continue;
-		enum restart_policy rp = ct->restart == CONF_RESTART_ALWAYS ? RESTART_ALWAYS
-					 : ct->restart == CONF_RESTART_ON_FAILURE
-						 ? RESTART_ON_FAILURE
-						 : RESTART_NO;
-		int max = ct->restart == CONF_RESTART_ON_FAILURE ? ct->restart_max : 0;
+		enum ctr_restart rp = ct->restart == CTR_RESTART_ALWAYS ? CTR_RESTART_ALWAYS
+				      : ct->restart == CTR_RESTART_ON_FAILURE
+					      ? CTR_RESTART_ON_FAILURE
+					      : CTR_RESTART_NO;
+		int max = ct->restart == CTR_RESTART_ON_FAILURE ? ct->restart_max : 0;
 		if (rp != c->cfg.restart || max != c->cfg.max_retries) {
 			c->cfg.restart = rp;
 			c->cfg.max_retries = max;
@@ -302,7 +302,7 @@ static const char (*hashes_of(struct daemon *d, const struct conf *conf))[65]
 	if (!d->conf_hashes) {
 		d->conf_hashes = xcalloc(conf->ncontainers + 1, sizeof(*d->conf_hashes));
 		for (size_t i = 0; i < conf->ncontainers; i++)
-			conf_container_hash(conf->containers[i], d->conf_hashes[i]);
+			ctr_spec_hash(conf->containers[i], d->conf_hashes[i]);
 	}
 	return (const char(*)[65])d->conf_hashes;
 }
@@ -314,7 +314,7 @@ static const char (*hashes_of(struct daemon *d, const struct conf *conf))[65]
  */
 static bool image_rebuilt(struct daemon *d, const struct conf *conf, const struct container *c)
 {
-	const struct conf_container *ct = conf ? conf_container_find(conf, c->name) : NULL;
+	const struct ctr_spec *ct = conf ? conf_container_find(conf, c->name) : NULL;
 	if (!ct || !c->managed)
 		return false;
 	autofree char *want = image_ref_normalise(ct->image);
@@ -336,16 +336,16 @@ static bool image_rebuilt(struct daemon *d, const struct conf *conf, const struc
  */
 static bool net_outdated(const struct conf *conf, const struct container *c)
 {
-	const struct conf_container *ct = conf ? conf_container_find(conf, c->name) : NULL;
+	const struct ctr_spec *ct = conf ? conf_container_find(conf, c->name) : NULL;
 	if (!ct || !c->managed)
 		return false;
 	switch (ct->netmode) {
-	case CONF_NET_BRIDGE:
-	case CONF_NET_NAMED:
+	case CTR_NET_BRIDGE:
+	case CTR_NET_NAMED:
 		return !ctr_net_attached(c);
-	case CONF_NET_HOST:
+	case CTR_NET_HOST:
 		return c->net.mode != NET_MODE_HOST;
-	case CONF_NET_NONE:
+	case CTR_NET_NONE:
 		return c->net.mode != NET_MODE_NONE;
 	}
 	return false;
@@ -370,22 +370,22 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 	qsort(sorted, ns, sizeof(*sorted), ctr_by_name);
 	const char(*cached)[65] = hashes_of(d, conf);
 	for (size_t i = 0; i < nc; i++) {
-		const struct conf_container *ct = conf->containers[i];
+		const struct ctr_spec *ct = conf->containers[i];
 		struct plan_desired *w = &in->want[in->n_want++];
 		if (cached)
 			memcpy(in->hashes[i], cached[i], 65);
 		else
-			conf_container_hash(ct, in->hashes[i]);
+			ctr_spec_hash(ct, in->hashes[i]);
 		w->name = ct->name;
 		w->hash = in->hashes[i];
-		w->running = ct->state == CONF_STATE_RUNNING;
+		w->running = ct->state == CTR_DESIRED_RUNNING;
 		w->deps = (const char *const *)ct->depends_on;
 		w->n_deps = strv_len(ct->depends_on);
 		struct container key = {.name = ct->name}, *kp = &key;
 		struct container **found = bsearch(&kp, sorted, ns, sizeof(*sorted), ctr_by_name);
 		struct container *c = found ? *found : NULL;
 		if (c && c->managed && c->spec_text && strcmp(c->spec_hash, w->hash) != 0) {
-			autofree char *now = conf_container_print(ct);
+			autofree char *now = ctr_spec_print(ct);
 			in->changed[i] = changed_keys(c->spec_text, now);
 		} else if (c && image_rebuilt(d, conf, c)) {
 			in->changed[i] = xstrdup(":image (rebuilt)");
@@ -466,144 +466,17 @@ json_t *reconcile_plan(struct daemon *d, struct clbsd_err *err)
 	return out;
 }
 
-/* :network, :ip, :aliases, :dns and :publish as create-request keys. */
-static void add_network(json_t *req, const struct conf_container *ct)
-{
-	switch (ct->netmode) {
-	case CONF_NET_BRIDGE:
-		json_object_set_new(req, "network", json_string("bridge"));
-		break;
-	case CONF_NET_HOST:
-		json_object_set_new(req, "network", json_string("host"));
-		break;
-	case CONF_NET_NONE:
-		json_object_set_new(req, "network", json_string("none"));
-		break;
-	case CONF_NET_NAMED:
-		json_object_set_new(req, "network", json_strv(ct->networks));
-		break;
-	}
-	if (ct->ip)
-		json_object_set_new(req, "ip", json_string(ct->ip));
-	if (ct->aliases)
-		json_object_set_new(req, "aliases", json_strv(ct->aliases));
-	if (ct->dns)
-		json_object_set_new(req, "dns", json_strv(ct->dns));
-	if (ct->npublish) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < ct->npublish; i++) {
-			const struct conf_publish *p = &ct->publish[i];
-			json_array_append_new(a, json_sprintf("%s%s%d:%d/%s", p->ip ? p->ip : "",
-							      p->ip ? ":" : "", p->host_port,
-							      p->ctr_port, p->udp ? "udp" : "tcp"));
-		}
-		json_object_set_new(req, "publish", a);
-	}
-}
-
 /* ---- creating a declared container ---- */
 
-static json_t *create_request(struct daemon *d, const struct conf_container *ct,
-			      struct clbsd_err *err)
+static int create_declared(struct daemon *d, const struct ctr_spec *ct, struct container **out,
+			   struct clbsd_err *err)
 {
-	json_t *req = json_pack("{s:s,s:s,s:s,s:b}", "name", ct->name, "image", ct->image,
-				"hostname", ct->hostname ? ct->hostname : ct->name, "tty", ct->tty);
-	if (ct->command)
-		json_object_set_new(req, "command", json_strv(ct->command));
-	json_t *env = json_array();
-	for (size_t i = 0; i < ct->nenv; i++) {
-		autofree char *kv = xasprintf("%s=%s", ct->env[i].key, ct->env[i].value);
-		json_array_append_new(env, json_string(kv));
-	}
-	json_object_set_new(req, "env", env);
-	if (ct->workdir)
-		json_object_set_new(req, "workdir", json_string(ct->workdir));
-	if (ct->user)
-		json_object_set_new(req, "user", json_string(ct->user));
-	if (ct->userns != CONF_USERNS_UNSET)
-		json_object_set_new(req, "userns",
-				    json_string(ct->userns == CONF_USERNS_AUTO ? "auto" : "host"));
-	json_t *vols = json_array();
-	for (size_t i = 0; i < ct->nvolumes; i++) {
-		const struct conf_volume *v = &ct->volumes[i];
-		autofree char *src = NULL;
-		if (v->type == CONF_VOL_DATASET) {
-			/*
-			 * Named volumes outlive recreation: they live beside, not
-			 * in, the container (zfs: a dataset of their own, with
-			 * the volume's properties).
-			 */
-			struct storage_props props = {.quota = v->quota,
-						      .reservation = v->reservation,
-						      .recordsize = v->recordsize,
-						      .compression = v->compression};
-			bool any = v->quota || v->reservation || v->recordsize || v->compression;
-			if (any && !(d->storage.caps & STORAGE_CAP_PROPS)) {
-				log_warn("reconcile", ct->name,
-					 "volume %s: :quota, :reservation, :recordsize and "
-					 ":compression need zfs storage; ignored on %s",
-					 v->source, d->storage.ops->name);
-				any = false;
-			}
-			if (d->storage.ops->volume_ensure(&d->storage, ct->name, v->source,
-							  any ? &props : NULL, &src, err) < 0) {
-				clbsd_err_prefix(err, "volume %s", v->source);
-				json_decref(req);
-				json_decref(vols);
-				return NULL;
-			}
-		} else {
-			src = xstrdup(v->source);
-		}
-		json_array_append_new(vols, json_pack("{s:s,s:s,s:b}", "source", src, "dest",
-						      v->path, "readonly", v->ro));
-	}
-	json_object_set_new(req, "volumes", vols);
-	if (ct->memory)
-		json_object_set_new(req, "memory", json_integer(ct->memory));
-	if (ct->pids)
-		json_object_set_new(req, "pids", json_integer(ct->pids));
-	if (ct->cpus > 0)
-		json_object_set_new(req, "cpus", json_real(ct->cpus));
-	if (ct->storage_quota || ct->storage_reservation || ct->storage_recordsize ||
-	    ct->storage_compression) {
-		json_t *sp = json_object();
-		if (ct->storage_quota)
-			json_object_set_new(sp, "quota", json_integer(ct->storage_quota));
-		if (ct->storage_reservation)
-			json_object_set_new(sp, "reservation",
-					    json_integer(ct->storage_reservation));
-		if (ct->storage_recordsize)
-			json_object_set_new(sp, "recordsize", json_integer(ct->storage_recordsize));
-		if (ct->storage_compression)
-			json_object_set_new(sp, "compression",
-					    json_string(ct->storage_compression));
-		json_object_set_new(req, "storage", sp);
-	}
-	const char *restart = ct->restart == CONF_RESTART_ALWAYS ? "always" : "no";
-	autofree char *onf = NULL;
-	if (ct->restart == CONF_RESTART_ON_FAILURE) {
-		onf = ct->restart_max ? xasprintf("on-failure:%d", ct->restart_max)
-				      : xstrdup("on-failure");
-		restart = onf;
-	}
-	json_object_set_new(req, "restart", json_string(restart));
-	add_network(req, ct);
-	return req;
-}
-
-static int create_declared(struct daemon *d, const struct conf_container *ct,
-			   struct container **out, struct clbsd_err *err)
-{
-	json_t *req = create_request(d, ct, err);
-	if (!req)
-		return -err->code;
 	char hash[65];
-	conf_container_hash(ct, hash);
-	autofree char *text = conf_container_print(ct);
+	ctr_spec_hash(ct, hash);
+	autofree char *text = ctr_spec_print(ct);
 	struct container *c;
-	int r = ctr_create_managed(d, req, hash, text, &c, err);
-	json_decref(req);
+	/* The declaration as it is: the spec the configuration reader made. */
+	int r = ctr_create_managed(d, ct, hash, text, &c, err);
 	if (r < 0)
 		return r;
 	*out = c;
@@ -651,7 +524,7 @@ static void step_done(struct container *c, const struct clbsd_err *err, void *ar
 
 static void after_create(struct reconcile_pass *p, const struct plan_action *a)
 {
-	const struct conf_container *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
+	const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
 	struct container *c = NULL;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -683,7 +556,7 @@ static void recreate_removed(struct container *c, const struct clbsd_err *err, v
  */
 static const char *dep_not_ready(struct reconcile_pass *p, const char *name, const char **why)
 {
-	const struct conf_container *ct = p->conf ? conf_container_find(p->conf, name) : NULL;
+	const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, name) : NULL;
 	for (size_t i = 0; ct && ct->depends_on && ct->depends_on[i]; i++) {
 		const char *dep = ct->depends_on[i];
 		struct container *c = ctr_find(p->d, dep);
@@ -691,8 +564,8 @@ static const char *dep_not_ready(struct reconcile_pass *p, const char *name, con
 			*why = "is not running";
 			return dep;
 		}
-		const struct conf_container *dc = conf_container_find(p->conf, dep);
-		if (dc && dc->health.type != CONF_HEALTH_NONE) {
+		const struct ctr_spec *dc = conf_container_find(p->conf, dep);
+		if (dc && dc->health.type != CTR_HEALTH_NONE) {
 			const char *h = health_of(p->d, dep);
 			if (!h || strcmp(h, "healthy") != 0) {
 				*why = h && strcmp(h, "unhealthy") == 0 ? "is unhealthy"
@@ -707,7 +580,7 @@ static const char *dep_not_ready(struct reconcile_pass *p, const char *name, con
 /* Does one of the container's declared dependencies fail in this pass? */
 static const char *held_back(struct reconcile_pass *p, const char *name)
 {
-	const struct conf_container *ct = p->conf ? conf_container_find(p->conf, name) : NULL;
+	const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, name) : NULL;
 	for (size_t i = 0; ct && ct->depends_on && ct->depends_on[i]; i++)
 		if (failed_in_pass(p, ct->depends_on[i]))
 			return ct->depends_on[i];
@@ -788,8 +661,7 @@ static void pass_step(struct reconcile_pass *p)
 			return;
 		}
 		/* Keep the old one for `clbsd undo` unless the new spec says not to. */
-		const struct conf_container *ct =
-			p->conf ? conf_container_find(p->conf, a->name) : NULL;
+		const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
 		if (ct && ct->snapshot_before_change && c->managed)
 			ctr_set_aside(c, recreate_removed, p);
 		else

@@ -13,7 +13,7 @@
  * of a set-aside container counts as in use.
  */
 #include "daemon.h"
-#include "conf/conf.h"
+#include "core/config.h"
 #include "util/json.h"
 #include "util/util.h"
 
@@ -164,10 +164,10 @@ static void restore_done(void *p)
 	free(c->cgroup);
 	c->cgroup = NULL;
 	/* The reconciler leaves it alone until the declared spec changes again. */
-	const struct conf_container *ct = d->conf ? conf_container_find(d->conf, c->name) : NULL;
+	const struct ctr_spec *ct = d->conf ? conf_container_find(d->conf, c->name) : NULL;
 	if (c->managed && ct) {
 		char h[65];
-		conf_container_hash(ct, h);
+		ctr_spec_hash(ct, h);
 		if (strcmp(h, c->spec_hash) != 0)
 			memcpy(c->undone_hash, h, sizeof(h));
 	}

@@ -15,7 +15,7 @@
  * runtime/linux/userns.c), so a storage that cannot be idmapped is refused
  * here, at create, with the reason, rather than at the first start.
  */
-#include "conf/conf.h"
+#include "core/config.h"
 #include "core/idrange.h"
 #include "daemon.h"
 #include "util/json.h"
@@ -80,35 +80,6 @@ void usermap_from_json(const json_t *j, struct rt_userns *u)
 		u->gid = (uint32_t)gid;
 		u->count = (uint32_t)n;
 	}
-}
-
-int usermap_parse(struct daemon *d, const json_t *req, bool *want, uint32_t *prefer,
-		  struct clbsd_err *err)
-{
-	json_t *v = json_object_get(req, "userns");
-	*prefer = 0;
-	if (!v || json_is_null(v)) {
-		*want = d->conf && d->conf->host.userns == CONF_USERNS_AUTO;
-		return 0;
-	}
-	if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
-		*want = true;
-		return 0;
-	}
-	if (json_is_string(v) && strcmp(json_string_value(v), "host") == 0) {
-		*want = false;
-		return 0;
-	}
-	/* A recorded range (an import): "auto", keeping that range when it is free. */
-	if (json_is_object(v) && json_is_integer(json_object_get(v, "uid"))) {
-		json_int_t u = json_integer_value(json_object_get(v, "uid"));
-		*want = true;
-		*prefer = u > 0 && u < UINT32_MAX ? (uint32_t)u : 0;
-		return 0;
-	}
-	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-				"\"userns\" must be \"auto\" (a private range of host ids) or "
-				"\"host\"");
 }
 
 int usermap_assign(struct daemon *d, const char *name, uint32_t prefer, struct rt_userns *out,

@@ -4,7 +4,7 @@
  * directories that do not exist yet. See watch.h.
  */
 #include "daemon/watch.h"
-#include "conf/conf.h"
+#include "core/config.h"
 #include "sys/sys.h"
 #include "util/util.h"
 

@@ -5,7 +5,7 @@
  * it can take traffic) through a callback.
  */
 #include "ingress/ingress.h"
-#include "conf/conf.h"
+#include "core/config.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -66,7 +66,7 @@ int ingress_set_from_conf(const struct conf *c, const char *dir,
 	}
 	set.routes = xcalloc(c->ncontainers + 1, sizeof(*set.routes));
 	for (size_t i = 0; i < c->ncontainers; i++) {
-		const struct conf_container *ct = c->containers[i];
+		const struct ctr_spec *ct = c->containers[i];
 		if (!ct->domains || !ct->domains[0] || ct->port <= 0)
 			continue;
 		struct ingress_route *r = &set.routes[set.n];

@@ -103,7 +103,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct container *c;
 	struct clbsd_err err;
-	if (ctr_create(&d, req, &c, &err) == 0) {
+	clbsd_err_init(&err);
+	/* What POST /v1/containers does: decode into a spec, then create from it. */
+	struct ctr_spec *spec = NULL;
+	int made = ctr_spec_from_json(req, &spec, &err);
+	if (made == 0) {
+		made = ctr_create(&d, spec, &c, &err);
+		ctr_spec_free(spec);
+	}
+	if (made == 0) {
 		int r = ctr_destroy(c, &err);
 		if (r < 0 || (r == CTR_DESTROY_SLOW && ctr_destroy_files(c, &err) < 0))
 			abort();

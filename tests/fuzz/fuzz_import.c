@@ -228,11 +228,10 @@ static void make_image(void)
 static json_t *make_stream(void)
 {
 	struct clbsd_err err;
-	json_t *req = json_pack("{s:s,s:s}", "name", "orig", "image", "forge");
+	struct ctr_spec spec = {.name = (char *)"orig", .image = (char *)"forge"};
 	struct container *c;
-	if (ctr_create(&d, req, &c, &err) < 0)
+	if (ctr_create(&d, &spec, &c, &err) < 0)
 		abort();
-	json_decref(req);
 	autofree char *path = xasprintf("%s/orig.clbsd", d.root);
 	struct export_opts o = {0};
 	bool done = false;

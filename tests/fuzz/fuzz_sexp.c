@@ -4,7 +4,7 @@
  * print the same again; a configuration that validates must print a
  * canonical form that validates and prints identically.
  */
-#include "conf/conf.h"
+#include "core/config.h"
 #include "util/util.h"
 
 #include <stdint.h>
@@ -59,8 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		for (size_t i = 0; i < c->ncontainers; i++) {
 			char h1[65], h2[65];
-			conf_container_hash(c->containers[i], h1);
-			conf_container_hash(c2->containers[i], h2);
+			ctr_spec_hash(c->containers[i], h1);
+			ctr_spec_hash(c2->containers[i], h2);
 			if (strcmp(h1, h2) != 0)
 				abort();
 		}

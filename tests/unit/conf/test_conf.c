@@ -1,5 +1,5 @@
 /* Validation, normalisation, spec hash and diff, and loading of the configuration. */
-#include "conf/conf.h"
+#include "core/config.h"
 #include "test.h"
 #include "util/util.h"
 
@@ -114,7 +114,7 @@ TEST(normalisation)
 			       &msg);
 	if (!c)
 		FAILF("%s", msg);
-	autofree char *p = conf_container_print(conf_container_find(c, "web"));
+	autofree char *p = ctr_spec_print(conf_container_find(c, "web"));
 	CHECK(strstr(p, ":limits (:memory \"256M\" :cpus 2.0)") != NULL);
 	CHECK(strstr(p, ":interval \"90s\"") != NULL);
 	CHECK(strstr(p, ":workdir \"/srv/www\"") != NULL);
@@ -251,14 +251,14 @@ TEST(accepts_full_language)
 	CHECK_INT(c->host.driver, CONF_STORAGE_ZFS);
 	CHECK_INT(c->nnetworks, 1);
 	CHECK_INT(c->nimages, 2);
-	const struct conf_container *w = conf_container_find(c, "web");
+	const struct ctr_spec *w = conf_container_find(c, "web");
 	CHECK(w);
-	CHECK_INT(w->kind, CONF_KIND_DOCKER);
+	CHECK_INT(w->kind, CTR_KIND_DOCKER);
 	CHECK_STR(w->user, "1000");
 	CHECK_INT(w->npublish, 2);
 	CHECK(w->publish[1].udp);
 	CHECK_INT(w->nhooks, 4);
-	CHECK_INT(w->hooks[2].cmd.type, CONF_CMD_EXEC);
+	CHECK_INT(w->hooks[2].cmd.type, CTR_CMD_EXEC);
 	CHECK_INT(w->hooks[3].timeout_ns, 5000000000LL);
 	autofree char *p = conf_print(c);
 	CHECK(strstr(p, "(image \"up:1.0\"\n  :from \"nginx:1.25\")") != NULL);
@@ -336,33 +336,33 @@ TEST(hash_and_diff)
 			       &m2);
 	struct conf *c = build("(container web :image \"x\" :env ((\"A\" . \"2\")))", &m3);
 	CHECK(a && b && c);
-	const struct conf_container *wa = conf_container_find(a, "web");
-	const struct conf_container *wb = conf_container_find(b, "web");
-	const struct conf_container *wc = conf_container_find(c, "web");
+	const struct ctr_spec *wa = conf_container_find(a, "web");
+	const struct ctr_spec *wb = conf_container_find(b, "web");
+	const struct ctr_spec *wc = conf_container_find(c, "web");
 	char ha[65], hb[65], hc[65];
-	conf_container_hash(wa, ha);
-	conf_container_hash(wb, hb);
-	conf_container_hash(wc, hc);
+	ctr_spec_hash(wa, ha);
+	ctr_spec_hash(wb, hb);
+	ctr_spec_hash(wc, hc);
 	CHECK_INT(strlen(ha), 64);
 	CHECK_STR(ha, hb); /* live changes only */
 	CHECK(strcmp(ha, hc) != 0);
-	struct conf_change *ch = NULL;
-	size_t n = conf_container_diff(wa, wb, &ch);
+	struct ctr_spec_change *ch = NULL;
+	size_t n = ctr_spec_diff(wa, wb, &ch);
 	CHECK_INT(n, 3);
 	CHECK_STR(ch[0].key, ":restart");
 	CHECK(!ch[0].recreate);
 	CHECK_STR(ch[1].key, ":depends-on");
 	CHECK_STR(ch[2].key, ":health");
 	free(ch);
-	n = conf_container_diff(wa, wc, &ch);
+	n = ctr_spec_diff(wa, wc, &ch);
 	CHECK_INT(n, 1);
 	CHECK_STR(ch[0].key, ":env");
 	CHECK(ch[0].recreate);
 	free(ch);
-	n = conf_container_diff(wa, wa, &ch);
+	n = ctr_spec_diff(wa, wa, &ch);
 	CHECK_INT(n, 0);
 	CHECK(ch == NULL);
-	n = conf_container_diff(NULL, wa, &ch);
+	n = ctr_spec_diff(NULL, wa, &ch);
 	CHECK(n > 3);
 	free(ch);
 	conf_free(a);
@@ -434,12 +434,12 @@ TEST(network_checks)
 	autofree char *msg = NULL;
 	struct conf *c = build("(container web :image \"forge\")", &msg);
 	CHECK(c);
-	CHECK(c->containers[0]->netmode == CONF_NET_NONE);
+	CHECK(c->containers[0]->netmode == CTR_NET_NONE);
 	conf_free(c);
 	c = build("(host :network (:subnet \"10.88.0.0/24\")) (container web :image \"forge\")",
 		  &msg);
 	CHECK(c);
-	CHECK(c->containers[0]->netmode == CONF_NET_BRIDGE);
+	CHECK(c->containers[0]->netmode == CTR_NET_BRIDGE);
 	CHECK(c->host.network_set);
 	conf_free(c);
 	CHECK_ERR("(container web :image \"forge\" :network bridge)",

@@ -1,5 +1,5 @@
 /* :userns in container and host forms: parsing, errors, printing, the spec hash. */
-#include "conf/conf.h"
+#include "core/config.h"
 #include "test.h"
 #include "util/util.h"
 
@@ -34,25 +34,25 @@ TEST(container_userns)
 	struct conf *b = build("(container web :image \"x\")", &m2);
 	struct conf *h = build("(container web :image \"x\" :userns host)", &m3);
 	CHECK(a && b && h);
-	const struct conf_container *wa = conf_container_find(a, "web");
-	const struct conf_container *wb = conf_container_find(b, "web");
-	const struct conf_container *wh = conf_container_find(h, "web");
-	CHECK_INT(wa->userns, CONF_USERNS_AUTO);
-	CHECK_INT(wb->userns, CONF_USERNS_UNSET);
-	CHECK_INT(wh->userns, CONF_USERNS_HOST);
-	autofree char *pa = conf_container_print(wa);
-	autofree char *pb = conf_container_print(wb);
+	const struct ctr_spec *wa = conf_container_find(a, "web");
+	const struct ctr_spec *wb = conf_container_find(b, "web");
+	const struct ctr_spec *wh = conf_container_find(h, "web");
+	CHECK_INT(wa->userns, CTR_USERNS_AUTO);
+	CHECK_INT(wb->userns, CTR_USERNS_UNSET);
+	CHECK_INT(wh->userns, CTR_USERNS_HOST);
+	autofree char *pa = ctr_spec_print(wa);
+	autofree char *pb = ctr_spec_print(wb);
 	CHECK(strstr(pa, "\n  :userns auto\n"));
 	/* Not given: not printed, so the hash of existing containers is unchanged. */
 	CHECK(!strstr(pb, ":userns"));
 	char ha[65], hb[65], hh[65];
-	conf_container_hash(wa, ha);
-	conf_container_hash(wb, hb);
-	conf_container_hash(wh, hh);
+	ctr_spec_hash(wa, ha);
+	ctr_spec_hash(wb, hb);
+	ctr_spec_hash(wh, hh);
 	CHECK(strcmp(ha, hb) != 0);
 	CHECK(strcmp(ha, hh) != 0);
-	struct conf_change *ch = NULL;
-	size_t n = conf_container_diff(wb, wa, &ch);
+	struct ctr_spec_change *ch = NULL;
+	size_t n = ctr_spec_diff(wb, wa, &ch);
 	CHECK_INT(n, 1);
 	CHECK_STR(ch[0].key, ":userns");
 	CHECK(ch[0].recreate);
@@ -74,11 +74,11 @@ TEST(host_userns)
 	autofree char *m1 = NULL, *m2 = NULL, *m3 = NULL;
 	struct conf *a = build("(host :userns auto)", &m1);
 	CHECK(a);
-	CHECK_INT(a->host.userns, CONF_USERNS_AUTO);
+	CHECK_INT(a->host.userns, CTR_USERNS_AUTO);
 	CHECK_INT(a->host.userns_start, 0);
 	struct conf *b = build("(host :userns (:default host :start 200000 :count 131072))", &m2);
 	CHECK(b);
-	CHECK_INT(b->host.userns, CONF_USERNS_HOST);
+	CHECK_INT(b->host.userns, CTR_USERNS_HOST);
 	CHECK_INT(b->host.userns_start, 200000);
 	CHECK_INT(b->host.userns_count, 131072);
 	autofree char *p = conf_print(b);

@@ -7,7 +7,7 @@
  * CLBSD_GOLDEN_UPDATE=1 rewrites the expected files from the current
  * output (review the diff before committing); the test still compares.
  */
-#include "conf/conf.h"
+#include "core/config.h"
 #include "test.h"
 #include "util/util.h"
 
@@ -74,8 +74,8 @@ static void golden_one(const char *base)
 		/* ... and to the same spec hash for each container. */
 		for (size_t i = 0; same && i < c->ncontainers; i++) {
 			char h1[65], h2[65];
-			conf_container_hash(c->containers[i], h1);
-			conf_container_hash(c2->containers[i], h2);
+			ctr_spec_hash(c->containers[i], h1);
+			ctr_spec_hash(c2->containers[i], h2);
 			same = strcmp(h1, h2) == 0;
 		}
 		conf_free(c2);

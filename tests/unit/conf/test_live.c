@@ -2,7 +2,7 @@
  * The override form (how a live change amends a declared container) and the
  * daemon-owned conf.d/90-live.conf that records live changes.
  */
-#include "conf/conf.h"
+#include "core/config.h"
 #include "conf/live.h"
 #include "test.h"
 #include "util/util.h"
@@ -36,8 +36,8 @@ TEST(override_applies)
 		build2(decl, "(override web :state stopped)\n(override db :state running)", &msg);
 	if (!c)
 		FAILF("rejected: %s", msg);
-	CHECK_INT(conf_container_find(c, "web")->state, CONF_STATE_STOPPED);
-	CHECK_INT(conf_container_find(c, "db")->state, CONF_STATE_RUNNING);
+	CHECK_INT(conf_container_find(c, "web")->state, CTR_DESIRED_STOPPED);
+	CHECK_INT(conf_container_find(c, "db")->state, CTR_DESIRED_RUNNING);
 	/* The effective state prints; the override form itself does not. */
 	autofree char *p = conf_print(c);
 	CHECK(strstr(p, "(container web\n"));
@@ -48,7 +48,7 @@ TEST(override_applies)
 	CHECK(c2);
 	autofree char *p2 = conf_print(c2);
 	CHECK_STR(p2, p);
-	CHECK_INT(conf_container_find(c2, "web")->state, CONF_STATE_STOPPED);
+	CHECK_INT(conf_container_find(c2, "web")->state, CTR_DESIRED_STOPPED);
 	conf_free(c2);
 	conf_free(c);
 }
@@ -61,14 +61,14 @@ TEST(override_later_wins)
 				"(override web :state stopped)\n", &msg);
 	if (!c)
 		FAILF("rejected: %s", msg);
-	CHECK_INT(conf_container_find(c, "web")->state, CONF_STATE_STOPPED);
+	CHECK_INT(conf_container_find(c, "web")->state, CTR_DESIRED_STOPPED);
 	/* An override does not touch the spec hash: :state applies live. */
 	autofree char *msg2 = NULL;
 	struct conf *plain = build2(decl, "", &msg2);
 	CHECK(plain);
 	char h1[65], h2[65];
-	conf_container_hash(conf_container_find(c, "web"), h1);
-	conf_container_hash(conf_container_find(plain, "web"), h2);
+	ctr_spec_hash(conf_container_find(c, "web"), h1);
+	ctr_spec_hash(conf_container_find(plain, "web"), h2);
 	CHECK_STR(h1, h2);
 	conf_free(plain);
 	conf_free(c);
@@ -130,7 +130,7 @@ TEST(stale_live_record_ignored)
 	conf_diags_release(&d);
 	if (r != 0)
 		FAILF("refused: %s", m);
-	CHECK(conf_container_find(c, "web")->state == CONF_STATE_STOPPED);
+	CHECK(conf_container_find(c, "web")->state == CTR_DESIRED_STOPPED);
 	conf_free(c);
 }
 
@@ -190,7 +190,7 @@ static int loaded_state(const struct tmp *t, const char *name, char **msg)
 	conf_diags_release(&d);
 	if (r < 0)
 		return -1;
-	const struct conf_container *ct = conf_container_find(c, name);
+	const struct ctr_spec *ct = conf_container_find(c, name);
 	int s = ct ? (int)ct->state : -1;
 	conf_free(c);
 	return s;
@@ -217,14 +217,14 @@ TEST(set_change_clear)
 	CHECK(strncmp(a, ";;; Live changes, written by clbsdd.", 36) == 0);
 	CHECK(strstr(a, "clbsdd owns this file"));
 	CHECK_STR(forms_of(a), "(override web :state stopped)\n");
-	CHECK_INT(loaded_state(&t, "web", &m1), CONF_STATE_STOPPED);
+	CHECK_INT(loaded_state(&t, "web", &m1), CTR_DESIRED_STOPPED);
 
 	/* A second container, then a change of the first: one form each. */
 	CHECK_INT(live_set_state(t.confd, "db", "running", &err), 0);
 	CHECK_INT(live_set_state(t.confd, "web", "running", &err), 0);
 	autofree char *b = slurp(t.live);
 	CHECK_STR(forms_of(b), "(override web :state running)\n(override db :state running)\n");
-	CHECK_INT(loaded_state(&t, "db", &m2), CONF_STATE_RUNNING);
+	CHECK_INT(loaded_state(&t, "db", &m2), CTR_DESIRED_RUNNING);
 
 	/* The same change again does not rewrite the file (no reload is triggered). */
 	ino_t before = inode_of(t.live);
@@ -235,11 +235,11 @@ TEST(set_change_clear)
 	CHECK_INT(live_clear_state(t.confd, "db", &err), 0);
 	autofree char *c = slurp(t.live);
 	CHECK_STR(forms_of(c), "(override web :state running)\n");
-	CHECK_INT(loaded_state(&t, "db", &m3), CONF_STATE_STOPPED);
+	CHECK_INT(loaded_state(&t, "db", &m3), CTR_DESIRED_STOPPED);
 	CHECK_INT(live_clear_state(t.confd, "web", &err), 0);
 	autofree char *d = slurp(t.live);
 	CHECK_STR(forms_of(d), "");
-	CHECK_INT(loaded_state(&t, "web", &m4), CONF_STATE_RUNNING);
+	CHECK_INT(loaded_state(&t, "web", &m4), CTR_DESIRED_RUNNING);
 
 	/* Clearing what is not recorded writes nothing. */
 	before = inode_of(t.live);
@@ -277,7 +277,7 @@ TEST(keeps_other_forms)
 	CHECK_STR(forms_of(a), "(container extra :image \"forge\")\n"
 			       "(override web :state stopped)\n");
 	autofree char *m = NULL;
-	CHECK_INT(loaded_state(&t, "extra", &m), CONF_STATE_RUNNING);
+	CHECK_INT(loaded_state(&t, "extra", &m), CTR_DESIRED_RUNNING);
 	tmp_release(&t);
 }
 

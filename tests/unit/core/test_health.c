@@ -10,11 +10,11 @@
 
 #define S(n) ((int64_t)(n)*1000000000LL)
 
-static struct conf_health cfg(int64_t interval, int retries)
+static struct ctr_health cfg(int64_t interval, int retries)
 {
-	struct conf_health c;
+	struct ctr_health c;
 	memset(&c, 0, sizeof(c));
-	c.type = CONF_HEALTH_TCP;
+	c.type = CTR_HEALTH_TCP;
 	c.port = 80;
 	c.interval_ns = interval;
 	c.timeout_ns = S(5);
@@ -22,12 +22,12 @@ static struct conf_health cfg(int64_t interval, int retries)
 	return c;
 }
 
-static enum health_change fail(struct health_state *st, const struct conf_health *c, int64_t t)
+static enum health_change fail(struct health_state *st, const struct ctr_health *c, int64_t t)
 {
 	return health_record(st, c, t, false, 1, "connection refused", 18);
 }
 
-static enum health_change pass(struct health_state *st, const struct conf_health *c, int64_t t)
+static enum health_change pass(struct health_state *st, const struct ctr_health *c, int64_t t)
 {
 	return health_record(st, c, t, true, 0, "HTTP 200 OK", 11);
 }
@@ -45,7 +45,7 @@ TEST(starts_starting)
 
 TEST(first_success_is_healthy)
 {
-	struct conf_health c = cfg(S(30), 3);
+	struct ctr_health c = cfg(S(30), 3);
 	struct health_state st;
 	health_init(&st, 0, 0);
 	CHECK_INT(pass(&st, &c, S(30)), HEALTH_BECAME_HEALTHY);
@@ -58,7 +58,7 @@ TEST(first_success_is_healthy)
 
 TEST(retries_consecutive_failures_make_unhealthy)
 {
-	struct conf_health c = cfg(S(30), 3);
+	struct ctr_health c = cfg(S(30), 3);
 	struct health_state st;
 	health_init(&st, 0, 0);
 	CHECK_INT(pass(&st, &c, S(1)), HEALTH_BECAME_HEALTHY);
@@ -77,7 +77,7 @@ TEST(retries_consecutive_failures_make_unhealthy)
 
 TEST(success_resets_the_failure_count)
 {
-	struct conf_health c = cfg(S(30), 3);
+	struct ctr_health c = cfg(S(30), 3);
 	struct health_state st;
 	health_init(&st, 0, 0);
 	CHECK_INT(fail(&st, &c, S(1)), HEALTH_SAME);
@@ -92,7 +92,7 @@ TEST(success_resets_the_failure_count)
 
 TEST(unhealthy_recovers_on_success)
 {
-	struct conf_health c = cfg(S(30), 1);
+	struct ctr_health c = cfg(S(30), 1);
 	struct health_state st;
 	health_init(&st, 0, 0);
 	CHECK_INT(fail(&st, &c, S(1)), HEALTH_BECAME_UNHEALTHY);
@@ -103,7 +103,7 @@ TEST(unhealthy_recovers_on_success)
 
 TEST(failures_in_the_start_period_do_not_count)
 {
-	struct conf_health c = cfg(S(5), 2);
+	struct ctr_health c = cfg(S(5), 2);
 	struct health_state st;
 	health_init(&st, S(100), S(60));
 	for (int i = 1; i <= 11; i++)
@@ -124,7 +124,7 @@ TEST(failures_in_the_start_period_do_not_count)
 
 TEST(a_success_ends_the_start_period)
 {
-	struct conf_health c = cfg(S(5), 2);
+	struct ctr_health c = cfg(S(5), 2);
 	struct health_state st;
 	health_init(&st, 0, S(60));
 	CHECK_INT(fail(&st, &c, S(5)), HEALTH_SAME);
@@ -136,7 +136,7 @@ TEST(a_success_ends_the_start_period)
 
 TEST(zero_retries_means_the_default)
 {
-	struct conf_health c = cfg(S(5), 0);
+	struct ctr_health c = cfg(S(5), 0);
 	struct health_state st;
 	health_init(&st, 0, 0);
 	for (int i = 1; i < HEALTH_DEFAULT_RETRIES; i++)
@@ -146,7 +146,7 @@ TEST(zero_retries_means_the_default)
 
 TEST(log_keeps_the_last_five_oldest_first)
 {
-	struct conf_health c = cfg(S(30), 3);
+	struct ctr_health c = cfg(S(30), 3);
 	struct health_state st;
 	health_init(&st, 0, 0);
 	for (int i = 0; i < 12; i++) {
@@ -172,7 +172,7 @@ TEST(log_keeps_the_last_five_oldest_first)
 
 TEST(output_is_bounded_and_keeps_utf8_whole)
 {
-	struct conf_health c = cfg(S(30), 3);
+	struct ctr_health c = cfg(S(30), 3);
 	struct health_state st;
 	health_init(&st, 0, 0);
 	char big[2000];
@@ -205,7 +205,7 @@ TEST(output_is_bounded_and_keeps_utf8_whole)
 
 TEST(next_check_every_interval_after_the_last)
 {
-	struct conf_health c = cfg(S(10), 3);
+	struct ctr_health c = cfg(S(10), 3);
 	struct health_state st;
 	health_init(&st, S(100), S(60));
 	/* The first check comes one interval after the start, start period or not. */

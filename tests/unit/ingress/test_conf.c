@@ -3,7 +3,7 @@
  * default domain, states and addresses from the daemon, and a rendering of
  * the result.
  */
-#include "conf/conf.h"
+#include "core/config.h"
 #include "ingress/ingress.h"
 #include "test.h"
 #include "util/util.h"

@@ -2,46 +2,18 @@
  * Canonical printing of a validated configuration, and the spec hash and
  * diff built on it.
  *
- * One table of container keys, in canonical order, drives all three: the
- * printer walks it, the hash covers the rows flagged `recreate`, and the
- * diff compares each row's printing. So a key cannot be printed one way and
- * hashed another, and a new key needs one row.
+ * The key table (spec_keys.c), in canonical order, drives all three: the
+ * printer walks its rows with a form name, the hash covers the rows flagged
+ * recreate, and the diff compares each row's printing. So a key cannot be
+ * printed one way and hashed another, and a new key needs one row.
  */
-#include "conf/conf.h"
+#include "core/config.h"
+#include "core/spec_keys.h"
 #include "util/hash.h"
 #include "util/util.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-char *conf_size_str(int64_t bytes)
-{
-	static const struct {
-		char unit;
-		int shift;
-	} units[] = {{'T', 40}, {'G', 30}, {'M', 20}, {'k', 10}};
-	if (bytes > 0)
-		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
-			if ((bytes & ((1LL << units[i].shift) - 1)) == 0)
-				return xasprintf("%lld%c", (long long)(bytes >> units[i].shift),
-						 units[i].unit);
-	return xasprintf("%lld", (long long)bytes);
-}
-
-char *conf_duration_str(int64_t ns)
-{
-	static const struct {
-		const char *unit;
-		int64_t ns;
-	} units[] = {{"d", 86400000000000LL}, {"h", 3600000000000LL}, {"m", 60000000000LL},
-		     {"s", 1000000000LL},     {"ms", 1000000LL},      {"us", 1000LL}};
-	if (ns > 0)
-		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
-			if (ns % units[i].ns == 0)
-				return xasprintf("%lld%s", (long long)(ns / units[i].ns),
-						 units[i].unit);
-	return ns == 0 ? xstrdup("0s") : xasprintf("%lldns", (long long)ns);
-}
 
 static void add_size(struct buf *b, int64_t v)
 {
@@ -106,21 +78,21 @@ static void add_cidr(struct buf *b, const struct conf_cidr *c)
 
 /* ---- container keys: each prints the value, or returns false when the key is unset ---- */
 
-typedef bool (*key_print_fn)(struct buf *b, const struct conf_container *ct);
-
-static bool p_kind(struct buf *b, const struct conf_container *ct)
+bool spec_p_kind(struct buf *b, const struct ctr_spec *ct)
 {
-	buf_adds(b, ct->kind == CONF_KIND_DOCKER ? "docker" : "native");
+	buf_adds(b, ct->kind == CTR_KIND_DOCKER ? "docker" : "native");
 	return true;
 }
 
-static bool p_image(struct buf *b, const struct conf_container *ct)
+bool spec_p_image(struct buf *b, const struct ctr_spec *ct)
 {
+	if (!ct->image)
+		return false;
 	sexp_print_string(b, ct->image);
 	return true;
 }
 
-static bool p_command(struct buf *b, const struct conf_container *ct)
+bool spec_p_command(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->command)
 		return false;
@@ -128,7 +100,7 @@ static bool p_command(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_env(struct buf *b, const struct conf_container *ct)
+bool spec_p_env(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->nenv)
 		return false;
@@ -136,7 +108,7 @@ static bool p_env(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_workdir(struct buf *b, const struct conf_container *ct)
+bool spec_p_workdir(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->workdir)
 		return false;
@@ -144,7 +116,7 @@ static bool p_workdir(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_user(struct buf *b, const struct conf_container *ct)
+bool spec_p_user(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->user)
 		return false;
@@ -152,36 +124,47 @@ static bool p_user(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_hostname(struct buf *b, const struct conf_container *ct)
+bool spec_p_hostname(struct buf *b, const struct ctr_spec *ct)
 {
+	if (!ct->hostname) /* only an API spec: the daemon takes the name */
+		return false;
 	sexp_print_string(b, ct->hostname);
 	return true;
 }
 
-static bool p_tty(struct buf *b, const struct conf_container *ct)
+bool spec_p_tty(struct buf *b, const struct ctr_spec *ct)
 {
 	add_bool(b, ct->tty);
 	return true;
 }
 
-static bool p_userns(struct buf *b, const struct conf_container *ct)
+bool spec_p_stop_signal(struct buf *b, const struct ctr_spec *ct)
 {
-	if (ct->userns == CONF_USERNS_UNSET)
+	char name[16];
+	if (!ct->stop_signal)
 		return false;
-	buf_adds(b, ct->userns == CONF_USERNS_AUTO ? "auto" : "host");
+	sexp_print_string(b, ctr_signal_name(ct->stop_signal, name));
 	return true;
 }
 
-static bool p_volumes(struct buf *b, const struct conf_container *ct)
+bool spec_p_userns(struct buf *b, const struct ctr_spec *ct)
+{
+	if (ct->userns == CTR_USERNS_UNSET)
+		return false;
+	buf_adds(b, ct->userns == CTR_USERNS_AUTO ? "auto" : "host");
+	return true;
+}
+
+bool spec_p_volumes(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->nvolumes)
 		return false;
 	buf_addc(b, '(');
 	for (size_t i = 0; i < ct->nvolumes; i++) {
-		const struct conf_volume *v = &ct->volumes[i];
+		const struct ctr_volume *v = &ct->volumes[i];
 		if (i)
 			buf_addc(b, ' ');
-		buf_adds(b, v->type == CONF_VOL_BIND ? "(:bind " : "(:dataset ");
+		buf_adds(b, v->type == CTR_VOL_BIND ? "(:bind " : "(:dataset ");
 		sexp_print_string(b, v->source);
 		buf_adds(b, " :path ");
 		sexp_print_string(b, v->path);
@@ -207,7 +190,7 @@ static bool p_volumes(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_limits(struct buf *b, const struct conf_container *ct)
+bool spec_p_limits(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->memory && !ct->cpus && !ct->pids)
 		return false;
@@ -229,26 +212,26 @@ static bool p_limits(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_network(struct buf *b, const struct conf_container *ct)
+bool spec_p_network(struct buf *b, const struct ctr_spec *ct)
 {
 	switch (ct->netmode) {
-	case CONF_NET_BRIDGE:
+	case CTR_NET_BRIDGE:
 		buf_adds(b, "bridge");
 		break;
-	case CONF_NET_HOST:
+	case CTR_NET_HOST:
 		buf_adds(b, "host");
 		break;
-	case CONF_NET_NONE:
+	case CTR_NET_NONE:
 		buf_adds(b, "none");
 		break;
-	case CONF_NET_NAMED:
+	case CTR_NET_NAMED:
 		add_names(b, ct->networks);
 		break;
 	}
 	return true;
 }
 
-static bool p_ip(struct buf *b, const struct conf_container *ct)
+bool spec_p_ip(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->ip)
 		return false;
@@ -256,7 +239,7 @@ static bool p_ip(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_aliases(struct buf *b, const struct conf_container *ct)
+bool spec_p_aliases(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->aliases)
 		return false;
@@ -264,7 +247,7 @@ static bool p_aliases(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_dns(struct buf *b, const struct conf_container *ct)
+bool spec_p_dns(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->dns)
 		return false;
@@ -272,15 +255,20 @@ static bool p_dns(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_publish(struct buf *b, const struct conf_container *ct)
+char *ctr_publish_str(const struct ctr_publish *p)
+{
+	bool v6 = p->ip && strchr(p->ip, ':');
+	return xasprintf("%s%s%s%s%d:%d/%s", v6 ? "[" : "", p->ip ? p->ip : "", v6 ? "]" : "",
+			 p->ip ? ":" : "", p->host_port, p->ctr_port, p->udp ? "udp" : "tcp");
+}
+
+bool spec_p_publish(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->npublish)
 		return false;
 	buf_addc(b, '(');
 	for (size_t i = 0; i < ct->npublish; i++) {
-		const struct conf_publish *p = &ct->publish[i];
-		autofree char *s = xasprintf("%s%s%d:%d/%s", p->ip ? p->ip : "", p->ip ? ":" : "",
-					     p->host_port, p->ctr_port, p->udp ? "udp" : "tcp");
+		autofree char *s = ctr_publish_str(&ct->publish[i]);
 		if (i)
 			buf_addc(b, ' ');
 		sexp_print_string(b, s);
@@ -289,22 +277,22 @@ static bool p_publish(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_state(struct buf *b, const struct conf_container *ct)
+bool spec_p_state(struct buf *b, const struct ctr_spec *ct)
 {
-	buf_adds(b, ct->state == CONF_STATE_STOPPED ? "stopped" : "running");
+	buf_adds(b, ct->state == CTR_DESIRED_STOPPED ? "stopped" : "running");
 	return true;
 }
 
-static bool p_restart(struct buf *b, const struct conf_container *ct)
+bool spec_p_restart(struct buf *b, const struct ctr_spec *ct)
 {
 	switch (ct->restart) {
-	case CONF_RESTART_NO:
+	case CTR_RESTART_NO:
 		buf_adds(b, "no");
 		break;
-	case CONF_RESTART_ALWAYS:
+	case CTR_RESTART_ALWAYS:
 		buf_adds(b, "always");
 		break;
-	case CONF_RESTART_ON_FAILURE:
+	case CTR_RESTART_ON_FAILURE:
 		if (ct->restart_max)
 			buf_addf(b, "(on-failure %d)", ct->restart_max);
 		else
@@ -314,30 +302,30 @@ static bool p_restart(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_depends(struct buf *b, const struct conf_container *ct)
+bool spec_p_depends(struct buf *b, const struct ctr_spec *ct)
 {
-	if (!ct->depends_on[0])
+	if (!ct->depends_on || !ct->depends_on[0])
 		return false;
 	add_names(b, ct->depends_on);
 	return true;
 }
 
-static bool p_health(struct buf *b, const struct conf_container *ct)
+bool spec_p_health(struct buf *b, const struct ctr_spec *ct)
 {
-	const struct conf_health *h = &ct->health;
+	const struct ctr_health *h = &ct->health;
 	switch (h->type) {
-	case CONF_HEALTH_NONE:
+	case CTR_HEALTH_NONE:
 		return false;
-	case CONF_HEALTH_CMD:
+	case CTR_HEALTH_CMD:
 		buf_adds(b, "(:cmd ");
 		add_strings(b, h->cmd);
 		break;
-	case CONF_HEALTH_HTTP:
+	case CTR_HEALTH_HTTP:
 		buf_adds(b, "(:http ");
 		sexp_print_string(b, h->http_path);
 		buf_addf(b, " :port %d", h->port);
 		break;
-	case CONF_HEALTH_TCP:
+	case CTR_HEALTH_TCP:
 		buf_addf(b, "(:tcp %d", h->port);
 		break;
 	}
@@ -355,14 +343,14 @@ static bool p_health(struct buf *b, const struct conf_container *ct)
 
 static const char *const hook_names[] = {"start", "exit", "oom", "health", "file-change", "every"};
 
-static void add_cmd(struct buf *b, const struct conf_cmd *c)
+static void add_cmd(struct buf *b, const struct ctr_cmd *c)
 {
-	if (c->type == CONF_CMD_SHELL) {
+	if (c->type == CTR_CMD_SHELL) {
 		sexp_print_string(b, c->argv[0]);
 		return;
 	}
 	buf_addc(b, '(');
-	if (c->type == CONF_CMD_EXEC)
+	if (c->type == CTR_CMD_EXEC)
 		buf_adds(b, ":exec ");
 	for (size_t i = 0; c->argv[i]; i++) {
 		if (i)
@@ -372,25 +360,25 @@ static void add_cmd(struct buf *b, const struct conf_cmd *c)
 	buf_addc(b, ')');
 }
 
-static bool p_on(struct buf *b, const struct conf_container *ct)
+bool spec_p_on(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->nhooks)
 		return false;
 	buf_addc(b, '(');
 	for (size_t i = 0; i < ct->nhooks; i++) {
-		const struct conf_hook *h = &ct->hooks[i];
+		const struct ctr_hook *h = &ct->hooks[i];
 		if (i)
 			buf_addc(b, ' ');
 		buf_addf(b, "(:%s ", hook_names[h->event]);
-		if (h->event == CONF_HOOK_FILE_CHANGE) {
+		if (h->event == CTR_HOOK_FILE_CHANGE) {
 			sexp_print_string(b, h->path);
 			buf_addc(b, ' ');
-		} else if (h->event == CONF_HOOK_EVERY) {
+		} else if (h->event == CTR_HOOK_EVERY) {
 			add_duration(b, h->every_ns);
 			buf_addc(b, ' ');
 		}
 		add_cmd(b, &h->cmd);
-		if (h->event == CONF_HOOK_FILE_CHANGE) {
+		if (h->event == CTR_HOOK_FILE_CHANGE) {
 			buf_adds(b, " :recursive ");
 			add_bool(b, h->recursive);
 		}
@@ -402,7 +390,7 @@ static bool p_on(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_domain(struct buf *b, const struct conf_container *ct)
+bool spec_p_domain(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->domains)
 		return false;
@@ -413,7 +401,7 @@ static bool p_domain(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_port(struct buf *b, const struct conf_container *ct)
+bool spec_p_port(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->port)
 		return false;
@@ -421,16 +409,16 @@ static bool p_port(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_path(struct buf *b, const struct conf_container *ct)
+bool spec_p_path(struct buf *b, const struct ctr_spec *ct)
 {
 	/* Only routing gives the URL path meaning. */
-	if (!ct->domains)
+	if (!ct->domains || !ct->path)
 		return false;
 	sexp_print_string(b, ct->path);
 	return true;
 }
 
-static bool p_ingress(struct buf *b, const struct conf_container *ct)
+bool spec_p_ingress(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->domains)
 		return false;
@@ -444,7 +432,7 @@ static bool p_ingress(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_tls(struct buf *b, const struct conf_container *ct)
+bool spec_p_tls(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->tls_cert)
 		return false;
@@ -456,7 +444,7 @@ static bool p_tls(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_storage(struct buf *b, const struct conf_container *ct)
+bool spec_p_storage(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->storage_quota && !ct->storage_reservation && !ct->storage_compression &&
 	    !ct->storage_recordsize)
@@ -481,7 +469,7 @@ static bool p_storage(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_snapshots(struct buf *b, const struct conf_container *ct)
+bool spec_p_snapshots(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->snap_every_ns)
 		return false;
@@ -491,59 +479,21 @@ static bool p_snapshots(struct buf *b, const struct conf_container *ct)
 	return true;
 }
 
-static bool p_snap_before(struct buf *b, const struct conf_container *ct)
+bool spec_p_snap_before(struct buf *b, const struct ctr_spec *ct)
 {
 	add_bool(b, ct->snapshot_before_change);
 	return true;
 }
 
-/*
- * The canonical key order: first the keys that define what runs (a change
- * recreates the container), then the ones applied to a running container.
- */
-static const struct {
-	const char *key;
-	bool recreate;
-	key_print_fn print;
-} ctr_keys[] = {
-	{":kind", true, p_kind},
-	{":image", true, p_image},
-	{":command", true, p_command},
-	{":env", true, p_env},
-	{":workdir", true, p_workdir},
-	{":user", true, p_user},
-	{":hostname", true, p_hostname},
-	{":tty", true, p_tty},
-	{":userns", true, p_userns},
-	{":volumes", true, p_volumes},
-	{":limits", true, p_limits},
-	{":network", true, p_network},
-	{":ip", true, p_ip},
-	{":aliases", true, p_aliases},
-	{":dns", true, p_dns},
-	{":publish", true, p_publish},
-	{":state", false, p_state},
-	{":restart", false, p_restart},
-	{":depends-on", false, p_depends},
-	{":health", false, p_health},
-	{":on", false, p_on},
-	{":domain", false, p_domain},
-	{":port", false, p_port},
-	{":path", false, p_path},
-	{":ingress", false, p_ingress},
-	{":tls", false, p_tls},
-	{":storage", false, p_storage},
-	{":snapshots", false, p_snapshots},
-	{":snapshot-before-change", false, p_snap_before},
-};
-
-static void print_container(struct buf *b, const struct conf_container *ct)
+static void print_container(struct buf *b, const struct ctr_spec *ct)
 {
 	buf_adds(b, "(container ");
 	sexp_print_name(b, ct->name);
-	for (size_t i = 0; i < ARRAY_SIZE(ctr_keys); i++) {
+	for (size_t i = 0; i < ctr_nkeys; i++) {
+		if (!ctr_keys[i].form)
+			continue;
 		size_t mark = b->len;
-		buf_addf(b, "\n  %s ", ctr_keys[i].key);
+		buf_addf(b, "\n  %s ", ctr_keys[i].form);
 		if (!ctr_keys[i].print(b, ct)) {
 			b->len = mark;
 			b->data[mark] = '\0';
@@ -552,7 +502,7 @@ static void print_container(struct buf *b, const struct conf_container *ct)
 	buf_adds(b, ")\n");
 }
 
-char *conf_container_print(const struct conf_container *ct)
+char *ctr_spec_print(const struct ctr_spec *ct)
 {
 	struct buf b = BUF_INIT;
 	print_container(&b, ct);
@@ -605,9 +555,9 @@ static void print_host(struct buf *b, const struct conf_host *h)
 		buf_addc(b, ')');
 	}
 	buf_addc(b, ')');
-	if (h->userns != CONF_USERNS_UNSET || h->userns_start) {
+	if (h->userns != CTR_USERNS_UNSET || h->userns_start) {
 		buf_addf(b, "\n  :userns (:default %s",
-			 h->userns == CONF_USERNS_AUTO ? "auto" : "host");
+			 h->userns == CTR_USERNS_AUTO ? "auto" : "host");
 		if (h->userns_start)
 			buf_addf(b, " :start %lld :count %lld", (long long)h->userns_start,
 				 (long long)h->userns_count);
@@ -662,14 +612,14 @@ char *conf_print(const struct conf *c)
 	return buf_detach(&b, NULL);
 }
 
-void conf_container_hash(const struct conf_container *ct, char out[65])
+void ctr_spec_hash(const struct ctr_spec *ct, char out[65])
 {
 	struct buf b = BUF_INIT;
-	for (size_t i = 0; i < ARRAY_SIZE(ctr_keys); i++) {
-		if (!ctr_keys[i].recreate)
+	for (size_t i = 0; i < ctr_nkeys; i++) {
+		if (!ctr_keys[i].form || !ctr_keys[i].recreate)
 			continue;
 		size_t mark = b.len;
-		buf_addf(&b, "%s ", ctr_keys[i].key);
+		buf_addf(&b, "%s ", ctr_keys[i].form);
 		if (ctr_keys[i].print(&b, ct)) {
 			buf_addc(&b, '\n');
 		} else {
@@ -681,13 +631,15 @@ void conf_container_hash(const struct conf_container *ct, char out[65])
 	buf_release(&b);
 }
 
-size_t conf_container_diff(const struct conf_container *a, const struct conf_container *b,
-			   struct conf_change **out)
+size_t ctr_spec_diff(const struct ctr_spec *a, const struct ctr_spec *b,
+		     struct ctr_spec_change **out)
 {
-	struct conf_change *v = NULL;
+	struct ctr_spec_change *v = NULL;
 	size_t n = 0;
 	struct buf pa = BUF_INIT, pb = BUF_INIT;
-	for (size_t i = 0; i < ARRAY_SIZE(ctr_keys); i++) {
+	for (size_t i = 0; i < ctr_nkeys; i++) {
+		if (!ctr_keys[i].form)
+			continue;
 		buf_reset(&pa);
 		buf_reset(&pb);
 		buf_adds(&pa, "");
@@ -697,8 +649,8 @@ size_t conf_container_diff(const struct conf_container *a, const struct conf_con
 		if (ha == hb && (!ha || strcmp(pa.data, pb.data) == 0))
 			continue;
 		v = xrealloc(v, (n + 1) * sizeof(*v));
-		v[n++] = (struct conf_change){.key = ctr_keys[i].key,
-					      .recreate = ctr_keys[i].recreate};
+		v[n++] = (struct ctr_spec_change){.key = ctr_keys[i].form,
+						  .recreate = ctr_keys[i].recreate};
 	}
 	buf_release(&pa);
 	buf_release(&pb);

@@ -1,71 +1,17 @@
 /*
- * The (container NAME :key value ...) form: every key's type and range.
+ * Reading the (container NAME :key value ...) form into a struct ctr_spec:
+ * every key's type and range, one function per key (the key table's read
+ * column, spec_keys.c; the form's own sub-keys have small tables here).
  * Cross-container checks (duplicates, :depends-on targets and cycles,
- * :network names) are in conf.c, which sees the whole configuration.
+ * :network names) are in config.c, which sees the whole configuration.
  */
 #include "conf/value_check.h"
-#include "util/util.h"
+#include "core/spec.h"
+#include "core/spec_keys.h"
 #include "util/util.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-enum {
-	K_KIND,
-	K_IMAGE,
-	K_COMMAND,
-	K_ENV,
-	K_WORKDIR,
-	K_USER,
-	K_HOSTNAME,
-	K_TTY,
-	K_VOLUMES,
-	K_LIMITS,
-	K_RESTART,
-	K_DEPENDS_ON,
-	K_HEALTH,
-	K_ON,
-	K_STATE,
-	K_DOMAIN,
-	K_PORT,
-	K_PATH,
-	K_NETWORK,
-	K_IP,
-	K_ALIASES,
-	K_DNS,
-	K_PUBLISH,
-	K_STORAGE,
-	K_SNAPSHOTS,
-	K_SNAPSHOT_BEFORE_CHANGE,
-	K_INGRESS,
-	K_TLS,
-	K_USERNS,
-};
-
-static const char *const keys[] = {
-	"kind",	     "image",
-	"command",   "env",
-	"workdir",   "user",
-	"hostname",  "tty",
-	"volumes",   "limits",
-	"restart",   "depends-on",
-	"health",    "on",
-	"state",     "domain",
-	"port",	     "path",
-	"network",   "ip",
-	"aliases",   "dns",
-	"publish",   "storage",
-	"snapshots", "snapshot-before-change",
-	"ingress",   "tls",
-	"userns",    NULL,
-};
-
-struct ctr_parse {
-	struct conf_container *ct;
-	const struct sexp *health_http_port; /* set when :health :http has no :port */
-	bool image_seen;
-	bool bad;
-};
 
 /* ---- :volumes ---- */
 
@@ -73,30 +19,15 @@ static const char *const vol_keys[] = {"bind",	      "dataset",     "path",	   "
 				       "reservation", "compression", "recordsize", NULL};
 
 struct vol_parse {
-	struct conf_volume *v;
+	struct ctr_volume *v;
 	const struct sexp *bind, *dataset, *path, *zfs_opt;
 	bool bad;
 };
 
-static bool compression_ok(const char *s)
-{
-	static const char *const plain[] = {"on",   "off", "lz4",  "zstd", "zstd-fast",
-					    "gzip", "zle", "lzjb", NULL};
-	for (size_t i = 0; plain[i]; i++)
-		if (strcmp(s, plain[i]) == 0)
-			return true;
-	long long lv;
-	if (strncmp(s, "gzip-", 5) == 0)
-		return parse_int(s + 5, 1, 9, &lv) == 0 && s[5] != '+' && s[5] != '-';
-	if (strncmp(s, "zstd-", 5) == 0)
-		return parse_int(s + 5, 1, 19, &lv) == 0 && s[5] != '+' && s[5] != '-';
-	return false;
-}
-
 static void vol_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
 {
 	struct vol_parse *p = obj;
-	struct conf_volume *vol = p->v;
+	struct ctr_volume *vol = p->v;
 	bool ok = true;
 	switch (key) {
 	case 0:
@@ -134,7 +65,7 @@ static void vol_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 		break;
 	case 6:
 		p->zfs_opt = k;
-		if (v->type != SEXP_SYMBOL || !compression_ok(v->str)) {
+		if (v->type != SEXP_SYMBOL || !ctr_compression_ok(v->str)) {
 			vexpect(c, ":volumes :compression", v,
 				"a compression symbol: on, off, lz4, zstd, zstd-N, gzip, gzip-N, "
 				"zle or lzjb");
@@ -157,16 +88,9 @@ static void vol_key(struct vctx *c, void *obj, int key, const struct sexp *v, co
 		p->bad = true;
 }
 
-static void volume_release(struct conf_volume *v)
+void spec_r_volumes(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
 {
-	free(v->source);
-	free(v->path);
-	free(v->compression);
-}
-
-static void parse_volumes(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
-{
-	struct conf_container *ct = cp->ct;
+	struct ctr_spec *ct = cp->ct;
 	if (!chk_list(c, ":volumes", x,
 		      "a list of volumes like ((:dataset \"data\" :path \"/srv\"))")) {
 		cp->bad = true;
@@ -183,7 +107,7 @@ static void parse_volumes(struct vctx *c, struct ctr_parse *cp, const struct sex
 			cp->bad = true;
 			continue;
 		}
-		struct conf_volume vol = {0};
+		struct ctr_volume vol = {0};
 		struct vol_parse p = {.v = &vol};
 		walk_plist(c, item, 0, vol_keys, ":volumes", vol_key, &p);
 		if (!p.bad) {
@@ -203,14 +127,14 @@ static void parse_volumes(struct vctx *c, struct ctr_parse *cp, const struct sex
 			}
 		}
 		if (!p.bad) {
-			vol.type = p.bind ? CONF_VOL_BIND : CONF_VOL_DATASET;
+			vol.type = p.bind ? CTR_VOL_BIND : CTR_VOL_DATASET;
 			for (size_t j = 0; j < ct->nvolumes; j++) {
 				if (strcmp(ct->volumes[j].path, vol.path) == 0) {
 					verr(c, item, ":volumes: two volumes mounted at %s",
 					     vol.path);
 					p.bad = true;
-				} else if (vol.type == CONF_VOL_DATASET &&
-					   ct->volumes[j].type == CONF_VOL_DATASET &&
+				} else if (vol.type == CTR_VOL_DATASET &&
+					   ct->volumes[j].type == CTR_VOL_DATASET &&
 					   strcmp(ct->volumes[j].source, vol.source) == 0) {
 					verr(c, item, ":volumes: dataset \"%s\" is declared twice",
 					     vol.source);
@@ -219,7 +143,7 @@ static void parse_volumes(struct vctx *c, struct ctr_parse *cp, const struct sex
 			}
 		}
 		if (p.bad) {
-			volume_release(&vol);
+			ctr_volume_release(&vol);
 			cp->bad = true;
 			continue;
 		}
@@ -235,7 +159,7 @@ static void limit_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 		      const struct sexp *k)
 {
 	struct ctr_parse *cp = obj;
-	struct conf_container *ct = cp->ct;
+	struct ctr_spec *ct = cp->ct;
 	long long n;
 	switch (key) {
 	case 0:
@@ -274,24 +198,24 @@ static void limit_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 
 /* ---- :restart ---- */
 
-static void parse_restart(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+void spec_r_restart(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
 {
 	static const char *const expected = "no, always, on-failure or (on-failure N)";
-	struct conf_container *ct = cp->ct;
+	struct ctr_spec *ct = cp->ct;
 	long long n;
 	if (is_sym(x, "no") || is_sym(x, "nil"))
-		ct->restart = CONF_RESTART_NO;
+		ct->restart = CTR_RESTART_NO;
 	else if (is_sym(x, "always"))
-		ct->restart = CONF_RESTART_ALWAYS;
+		ct->restart = CTR_RESTART_ALWAYS;
 	else if (is_sym(x, "on-failure"))
-		ct->restart = CONF_RESTART_ON_FAILURE;
+		ct->restart = CTR_RESTART_ON_FAILURE;
 	else if (x->type == SEXP_LIST && !x->tail && x->n == 2 &&
 		 is_sym(x->items[0], "on-failure")) {
 		if (!chk_int(c, ":restart (on-failure N)", x->items[1], 0, 1000000, &n)) {
 			cp->bad = true;
 			return;
 		}
-		ct->restart = CONF_RESTART_ON_FAILURE;
+		ct->restart = CTR_RESTART_ON_FAILURE;
 		ct->restart_max = (int)n;
 	} else {
 		vexpect(c, ":restart", x, expected);
@@ -330,18 +254,18 @@ static void health_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 		       const struct sexp *k)
 {
 	struct health_parse *hp = obj;
-	struct conf_health *h = &hp->cp->ct->health;
+	struct ctr_health *h = &hp->cp->ct->health;
 	bool ok = true;
 	long long n;
 	switch (key) {
 	case 0:
 		hp->probe = k, hp->nprobe++;
-		h->type = CONF_HEALTH_CMD;
+		h->type = CTR_HEALTH_CMD;
 		ok = chk_strings(c, ":health :cmd", v, 1, &h->cmd);
 		break;
 	case 1:
 		hp->probe = k, hp->nprobe++;
-		h->type = CONF_HEALTH_HTTP;
+		h->type = CTR_HEALTH_HTTP;
 		if (v->type != SEXP_STRING || !url_path_ok(v->str)) {
 			vexpect(c, ":health :http", v, "a URL path like \"/healthz\"");
 			ok = false;
@@ -351,7 +275,7 @@ static void health_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 		break;
 	case 2:
 		hp->probe = k, hp->nprobe++;
-		h->type = CONF_HEALTH_TCP;
+		h->type = CTR_HEALTH_TCP;
 		ok = chk_port(c, ":health :tcp", v, &h->port);
 		break;
 	case 3:
@@ -386,9 +310,9 @@ static void health_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 		hp->cp->bad = true;
 }
 
-static void parse_health(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+void spec_r_health(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
 {
-	struct conf_health *h = &cp->ct->health;
+	struct ctr_health *h = &cp->ct->health;
 	if (x->type != SEXP_LIST || x->tail || x->n == 0) {
 		vexpect(c, ":health", x,
 			"a health check like (:http \"/healthz\" :interval \"10s\")");
@@ -407,13 +331,13 @@ static void parse_health(struct vctx *c, struct ctr_parse *cp, const struct sexp
 		return;
 	}
 	if (hp.port) {
-		if (h->type != CONF_HEALTH_HTTP) {
+		if (h->type != CTR_HEALTH_HTTP) {
 			verr(c, hp.port, ":health :port: only an :http check takes a port");
 			cp->bad = true;
 		} else if (!chk_port(c, ":health :port", hp.port, &h->port)) {
 			cp->bad = true;
 		}
-	} else if (h->type == CONF_HEALTH_HTTP) {
+	} else if (h->type == CTR_HEALTH_HTTP) {
 		cp->health_http_port = x; /* resolved from :port once all keys are read */
 	}
 	if (h->timeout_ns > h->interval_ns) {
@@ -427,7 +351,7 @@ static void parse_health(struct vctx *c, struct ctr_parse *cp, const struct sexp
 static const char *const hook_events[] = {"start",	 "exit",  "oom", "health",
 					  "file-change", "every", NULL};
 
-static bool parse_cmd(struct vctx *c, const char *key, const struct sexp *x, struct conf_cmd *out)
+static bool parse_cmd(struct vctx *c, const char *key, const struct sexp *x, struct ctr_cmd *out)
 {
 	static const char *const expected =
 		"a command: a string (run by /bin/sh -c on the host), a list of strings (argv "
@@ -437,7 +361,7 @@ static bool parse_cmd(struct vctx *c, const char *key, const struct sexp *x, str
 			verr(c, x, "%s: the command is empty", key);
 			return false;
 		}
-		out->type = CONF_CMD_SHELL;
+		out->type = CTR_CMD_SHELL;
 		out->argv = xcalloc(2, sizeof(char *));
 		out->argv[0] = xstrdup(x->str);
 		return true;
@@ -447,13 +371,13 @@ static bool parse_cmd(struct vctx *c, const char *key, const struct sexp *x, str
 		return false;
 	}
 	size_t first = 0;
-	out->type = CONF_CMD_ARGV;
+	out->type = CTR_CMD_ARGV;
 	if (x->items[0]->type == SEXP_KEYWORD) {
 		if (strcmp(x->items[0]->str, "exec") != 0) {
 			vexpect(c, key, x->items[0], ":exec");
 			return false;
 		}
-		out->type = CONF_CMD_EXEC;
+		out->type = CTR_CMD_EXEC;
 		first = 1;
 	}
 	if (x->n - first == 0) {
@@ -475,7 +399,7 @@ static bool parse_cmd(struct vctx *c, const char *key, const struct sexp *x, str
 static const char *const hook_opt_keys[] = {"recursive", "timeout", NULL};
 
 struct hook_parse {
-	struct conf_hook *h;
+	struct ctr_hook *h;
 	const struct sexp *recursive;
 	bool bad;
 };
@@ -495,13 +419,7 @@ static void hook_opt(struct vctx *c, void *obj, int key, const struct sexp *v, c
 	}
 }
 
-static void hook_release(struct conf_hook *h)
-{
-	strv_free(h->cmd.argv);
-	free(h->path);
-}
-
-static bool parse_hook(struct vctx *c, const struct sexp *x, struct conf_hook *h)
+static bool parse_hook(struct vctx *c, const struct sexp *x, struct ctr_hook *h)
 {
 	static const char *const expected =
 		"a hook like (:exit CMD), (:every \"1h\" CMD) or (:file-change \"/path\" CMD)";
@@ -524,18 +442,18 @@ static bool parse_hook(struct vctx *c, const struct sexp *x, struct conf_hook *h
 			     ev->str);
 		return false;
 	}
-	h->event = (enum conf_hook_event)e;
-	h->timeout_ns = CONF_HOOK_TIMEOUT_DEFAULT;
+	h->event = (enum ctr_hook_event)e;
+	h->timeout_ns = CTR_HOOK_TIMEOUT_DEFAULT;
 	h->pos = (struct conf_pos){ev->file, ev->line, ev->col};
 	size_t i = 1;
-	if (h->event == CONF_HOOK_FILE_CHANGE) {
+	if (h->event == CTR_HOOK_FILE_CHANGE) {
 		if (x->n < 3) {
 			verr(c, x, ":on :file-change: expected (:file-change \"/path\" CMD)");
 			return false;
 		}
 		if (!chk_abs_path(c, ":on :file-change", x->items[i++], &h->path))
 			return false;
-	} else if (h->event == CONF_HOOK_EVERY) {
+	} else if (h->event == CTR_HOOK_EVERY) {
 		if (x->n < 3) {
 			verr(c, x, ":on :every: expected (:every \"1h\" CMD)");
 			return false;
@@ -563,7 +481,7 @@ static bool parse_hook(struct vctx *c, const struct sexp *x, struct conf_hook *h
 		walk_plist(c, x, i, hook_opt_keys, key, hook_opt, &hp);
 		if (hp.bad)
 			return false;
-		if (hp.recursive && h->event != CONF_HOOK_FILE_CHANGE) {
+		if (hp.recursive && h->event != CTR_HOOK_FILE_CHANGE) {
 			verr(c, hp.recursive, "%s: only :file-change takes :recursive", key);
 			return false;
 		}
@@ -571,9 +489,9 @@ static bool parse_hook(struct vctx *c, const struct sexp *x, struct conf_hook *h
 	return true;
 }
 
-static void parse_hooks(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+void spec_r_on(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
 {
-	struct conf_container *ct = cp->ct;
+	struct ctr_spec *ct = cp->ct;
 	if (!chk_list(c, ":on", x, "a list of hooks like ((:exit \"logger exited\"))")) {
 		cp->bad = true;
 		return;
@@ -581,9 +499,9 @@ static void parse_hooks(struct vctx *c, struct ctr_parse *cp, const struct sexp 
 	size_t n = x->type == SEXP_LIST ? x->n : 0;
 	ct->hooks = xcalloc(n + 1, sizeof(*ct->hooks));
 	for (size_t i = 0; i < n; i++) {
-		struct conf_hook h = {0};
+		struct ctr_hook h = {0};
 		if (!parse_hook(c, x->items[i], &h)) {
-			hook_release(&h);
+			ctr_hook_release(&h);
 			cp->bad = true;
 			continue;
 		}
@@ -598,9 +516,9 @@ static int str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void parse_depends(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+void spec_r_depends(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
 {
-	struct conf_container *ct = cp->ct;
+	struct ctr_spec *ct = cp->ct;
 	if (!chk_list(c, ":depends-on", x, "a list of container names like (db cache)")) {
 		cp->bad = true;
 		return;
@@ -704,7 +622,7 @@ static void parse_names(struct vctx *c, struct ctr_parse *cp, const char *key, c
 	*out = sv.v;
 }
 
-static void parse_dns(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+void spec_r_dns(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
 {
 	if (!chk_list(c, ":dns", x, "a list of IPv4 addresses like (\"10.88.0.1\")")) {
 		cp->bad = true;
@@ -729,20 +647,20 @@ static void parse_dns(struct vctx *c, struct ctr_parse *cp, const struct sexp *x
 
 /* ---- :network, :publish ---- */
 
-static void parse_network(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+void spec_r_network(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
 {
-	struct conf_container *ct = cp->ct;
+	struct ctr_spec *ct = cp->ct;
 	ct->netmode_given = true;
 	if (is_sym(x, "bridge")) {
-		ct->netmode = CONF_NET_BRIDGE;
+		ct->netmode = CTR_NET_BRIDGE;
 		return;
 	}
 	if (is_sym(x, "host")) {
-		ct->netmode = CONF_NET_HOST;
+		ct->netmode = CTR_NET_HOST;
 		return;
 	}
 	if (is_sym(x, "none")) {
-		ct->netmode = CONF_NET_NONE;
+		ct->netmode = CTR_NET_NONE;
 		return;
 	}
 	const struct sexp *const *items = &x;
@@ -770,16 +688,11 @@ static void parse_network(struct vctx *c, struct ctr_parse *cp, const struct sex
 		}
 		strv_push_owned(&sv, s);
 	}
-	ct->netmode = CONF_NET_NAMED;
+	ct->netmode = CTR_NET_NAMED;
 	ct->networks = sv.v ? sv.v : xcalloc(1, sizeof(char *));
 }
 
-static void publish_release(struct conf_publish *p)
-{
-	free(p->ip);
-}
-
-static bool parse_publish1(const char *s, struct conf_publish *p)
+static bool parse_publish1(const char *s, struct ctr_publish *p)
 {
 	autofree char *cp = xstrdup(s);
 	char *proto = strchr(cp, '/');
@@ -820,9 +733,9 @@ static bool parse_publish1(const char *s, struct conf_publish *p)
 	return true;
 }
 
-static void parse_publish(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+void spec_r_publish(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
 {
-	struct conf_container *ct = cp->ct;
+	struct ctr_spec *ct = cp->ct;
 	if (!chk_list(c, ":publish", x, "a list of \"HOST:CONTAINER\" port strings")) {
 		cp->bad = true;
 		return;
@@ -831,9 +744,9 @@ static void parse_publish(struct vctx *c, struct ctr_parse *cp, const struct sex
 	ct->publish = xcalloc(n + 1, sizeof(*ct->publish));
 	for (size_t i = 0; i < n; i++) {
 		const struct sexp *it = x->items[i];
-		struct conf_publish p = {0};
+		struct ctr_publish p = {0};
 		if (it->type != SEXP_STRING || !parse_publish1(it->str, &p)) {
-			publish_release(&p);
+			ctr_publish_release(&p);
 			vexpect(c, ":publish", it,
 				"a port mapping \"HOST:CONTAINER\" or \"IP:HOST:CONTAINER\", "
 				"optionally with /tcp or /udp, like \"8080:80\"");
@@ -842,7 +755,7 @@ static void parse_publish(struct vctx *c, struct ctr_parse *cp, const struct sex
 		}
 		bool dup = false;
 		for (size_t j = 0; j < ct->npublish; j++) {
-			const struct conf_publish *o = &ct->publish[j];
+			const struct ctr_publish *o = &ct->publish[j];
 			if (o->host_port == p.host_port && o->udp == p.udp &&
 			    (!o->ip || !p.ip || strcmp(o->ip, p.ip) == 0))
 				dup = true;
@@ -850,7 +763,7 @@ static void parse_publish(struct vctx *c, struct ctr_parse *cp, const struct sex
 		if (dup) {
 			verr(c, it, ":publish: host port %d/%s is published twice", p.host_port,
 			     p.udp ? "udp" : "tcp");
-			publish_release(&p);
+			ctr_publish_release(&p);
 			cp->bad = true;
 			continue;
 		}
@@ -867,7 +780,7 @@ static void storage_key(struct vctx *c, void *obj, int key, const struct sexp *v
 			const struct sexp *k)
 {
 	struct ctr_parse *cp = obj;
-	struct conf_container *ct = cp->ct;
+	struct ctr_spec *ct = cp->ct;
 	bool ok = true;
 	switch (key) {
 	case 0:
@@ -877,7 +790,7 @@ static void storage_key(struct vctx *c, void *obj, int key, const struct sexp *v
 		ok = chk_size(c, ":storage :reservation", v, &ct->storage_reservation);
 		break;
 	case 2:
-		if (v->type != SEXP_SYMBOL || !compression_ok(v->str)) {
+		if (v->type != SEXP_SYMBOL || !ctr_compression_ok(v->str)) {
 			vexpect(c, ":storage :compression", v,
 				"a compression symbol: on, off, lz4, zstd, zstd-N, gzip, gzip-N, "
 				"zle or lzjb");
@@ -979,219 +892,257 @@ static bool user_ok(const char *s)
 	return true;
 }
 
-static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
+/* ---- one function per key (the table's read column, spec_keys.c) ---- */
+
+void spec_r_kind(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
 {
-	struct ctr_parse *cp = obj;
-	struct conf_container *ct = cp->ct;
-	bool ok = true;
-	long long n;
-	switch (key) {
-	case K_KIND:
-		if (is_sym(v, "native"))
-			ct->kind = CONF_KIND_NATIVE;
-		else if (is_sym(v, "docker"))
-			ct->kind = CONF_KIND_DOCKER;
-		else {
-			vexpect(c, ":kind", v, "native or docker");
-			ok = false;
-		}
-		break;
-	case K_IMAGE:
-		cp->image_seen = true;
-		if (v->type != SEXP_STRING && v->type != SEXP_SYMBOL) {
-			vexpect(c, ":image", v,
-				"an image reference like \"web\" or \"forge:latest\"");
-			ok = false;
-		} else if (!valid_image_ref(v->str)) {
-			verr(c, v,
-			     ":image: invalid image reference \"%.80s\"; expected name[:tag] with "
-			     "a "
-			     "lowercase name, like \"forge:latest\"",
-			     v->str);
-			ok = false;
-		} else {
-			ct->image = xstrdup(v->str);
-		}
-		break;
-	case K_COMMAND:
-		ok = chk_strings(c, ":command", v, 1, &ct->command);
-		break;
-	case K_ENV:
-		ok = chk_pairs(c, ":env", v, &ct->env, &ct->nenv);
-		break;
-	case K_WORKDIR:
-		ok = chk_abs_path(c, ":workdir", v, &ct->workdir);
-		break;
-	case K_USER:
-		if (v->type == SEXP_INT && v->i >= 0 && v->i <= 4294967294LL) {
-			ct->user = xasprintf("%lld", (long long)v->i);
-		} else if (v->type != SEXP_STRING || !user_ok(v->str)) {
-			vexpect(c, ":user", v,
-				"a user: \"UID[:GID]\" or a name, like \"1000:1000\" or "
-				"\"www-data\"");
-			ok = false;
-		} else {
-			ct->user = xstrdup(v->str);
-		}
-		break;
-	case K_HOSTNAME:
-		free(ct->hostname);
-		ct->hostname = NULL;
-		ok = chk_hostname(c, ":hostname", v, &ct->hostname);
-		break;
-	case K_TTY:
-		ok = chk_bool(c, ":tty", v, &ct->tty);
-		break;
-	case K_VOLUMES:
-		parse_volumes(c, cp, v);
-		break;
-	case K_LIMITS:
-		if (sub_plist(c, cp, ":limits", v,
-			      "limits like (:memory \"256M\" :cpus 0.5 :pids 128)"))
-			walk_plist(c, v, 0, limit_keys, ":limits", limit_key, cp);
-		break;
-	case K_RESTART:
-		parse_restart(c, cp, v);
-		break;
-	case K_DEPENDS_ON:
-		parse_depends(c, cp, v);
-		break;
-	case K_HEALTH:
-		parse_health(c, cp, v);
-		break;
-	case K_ON:
-		parse_hooks(c, cp, v);
-		break;
-	case K_STATE:
-		if (is_sym(v, "running"))
-			ct->state = CONF_STATE_RUNNING;
-		else if (is_sym(v, "stopped"))
-			ct->state = CONF_STATE_STOPPED;
-		else {
-			vexpect(c, ":state", v, "running or stopped");
-			ok = false;
-		}
-		break;
-	case K_DOMAIN:
-		parse_names(c, cp, ":domain", v, false, &ct->domains);
-		break;
-	case K_PORT:
-		ok = chk_port(c, ":port", v, &ct->port);
-		break;
-	case K_PATH: {
-		char why[200];
-		if (v->type != SEXP_STRING) {
-			vexpect(c, ":path", v, "a URL path like \"/\" or \"/app\"");
-			ok = false;
-		} else if (!valid_url_path_check(v->str, why, sizeof(why))) {
-			verr(c, v, ":path: %s", why);
-			ok = false;
-		} else {
-			free(ct->path);
-			ct->path = xstrdup(v->str);
-		}
-		break;
+	if (is_sym(v, "native"))
+		cp->ct->kind = CTR_KIND_NATIVE;
+	else if (is_sym(v, "docker"))
+		cp->ct->kind = CTR_KIND_DOCKER;
+	else {
+		vexpect(c, ":kind", v, "native or docker");
+		cp->bad = true;
 	}
-	case K_NETWORK:
-		parse_network(c, cp, v);
-		break;
-	case K_IP: {
-		uint32_t a;
-		if (v->type != SEXP_STRING || !parse_ipv4(v->str, &a)) {
-			vexpect(c, ":ip", v, "an IPv4 address like \"10.88.0.10\"");
-			ok = false;
-		} else {
-			ct->ip = xstrdup(v->str);
-		}
-		break;
+}
+
+void spec_r_image(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	cp->image_seen = true;
+	if (v->type != SEXP_STRING && v->type != SEXP_SYMBOL) {
+		vexpect(c, ":image", v, "an image reference like \"web\" or \"forge:latest\"");
+		cp->bad = true;
+	} else if (!valid_image_ref(v->str)) {
+		verr(c, v,
+		     ":image: invalid image reference \"%.80s\"; expected name[:tag] with a "
+		     "lowercase name, like \"forge:latest\"",
+		     v->str);
+		cp->bad = true;
+	} else {
+		cp->ct->image = xstrdup(v->str);
 	}
-	case K_ALIASES:
-		parse_names(c, cp, ":aliases", v, true, &ct->aliases);
-		break;
-	case K_DNS:
-		parse_dns(c, cp, v);
-		break;
-	case K_PUBLISH:
-		parse_publish(c, cp, v);
-		break;
-	case K_STORAGE:
-		if (sub_plist(c, cp, ":storage", v, "storage options like (:quota \"10G\")"))
-			walk_plist(c, v, 0, storage_keys, ":storage", storage_key, cp);
-		break;
-	case K_SNAPSHOTS:
-		if (sub_plist(c, cp, ":snapshots", v, "a schedule like (:every \"1d\" :keep 7)")) {
-			walk_plist(c, v, 0, snap_keys, ":snapshots", snap_key, cp);
-			if (!cp->bad && (!cp->ct->snap_every_ns || !cp->ct->snap_keep)) {
-				verr(c, v, ":snapshots: expected both :every and :keep");
-				ok = false;
-			}
-		}
-		break;
-	case K_SNAPSHOT_BEFORE_CHANGE:
-		ok = chk_bool(c, ":snapshot-before-change", v, &ct->snapshot_before_change);
-		break;
-	case K_INGRESS:
-		if (sub_plist(c, cp, ":ingress", v, "ingress options like (:websocket t)"))
-			walk_plist(c, v, 0, ingress_keys, ":ingress", ingress_key, cp);
-		break;
-	case K_USERNS:
-		if (is_sym(v, "auto")) {
-			ct->userns = CONF_USERNS_AUTO;
-		} else if (is_sym(v, "host")) {
-			ct->userns = CONF_USERNS_HOST;
-		} else {
-			vexpect(c, ":userns", v,
-				"auto (a private range of host ids) or host (the host's ids)");
-			ok = false;
-		}
-		break;
-	case K_TLS:
-		if (sub_plist(c, cp, ":tls", v,
-			      "(:cert \"/path/cert.pem\" :key \"/path/key.pem\")")) {
-			walk_plist(c, v, 0, tls_keys, ":tls", tls_key, cp);
-			if (!cp->bad && (!ct->tls_cert || !ct->tls_key)) {
-				verr(c, v, ":tls: expected both :cert and :key");
-				ok = false;
-			}
-		}
-		break;
-	}
-	(void)n;
-	if (!ok)
+}
+
+void spec_r_command(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (!chk_strings(c, ":command", v, 1, &cp->ct->command))
 		cp->bad = true;
 }
 
-struct conf_container *conf_container_parse(struct vctx *c, const struct sexp *form,
-					    const struct sexp *name_node, char *name)
+void spec_r_env(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
 {
-	struct conf_container *ct = xcalloc(1, sizeof(*ct));
+	if (!chk_pairs(c, ":env", v, &cp->ct->env, &cp->ct->nenv))
+		cp->bad = true;
+}
+
+void spec_r_workdir(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (!chk_abs_path(c, ":workdir", v, &cp->ct->workdir))
+		cp->bad = true;
+}
+
+void spec_r_user(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (v->type == SEXP_INT && v->i >= 0 && v->i <= 4294967294LL) {
+		cp->ct->user = xasprintf("%lld", (long long)v->i);
+	} else if (v->type != SEXP_STRING || !user_ok(v->str)) {
+		vexpect(c, ":user", v,
+			"a user: \"UID[:GID]\" or a name, like \"1000:1000\" or \"www-data\"");
+		cp->bad = true;
+	} else {
+		cp->ct->user = xstrdup(v->str);
+	}
+}
+
+void spec_r_hostname(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	free(cp->ct->hostname);
+	cp->ct->hostname = NULL;
+	if (!chk_hostname(c, ":hostname", v, &cp->ct->hostname))
+		cp->bad = true;
+}
+
+void spec_r_tty(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (!chk_bool(c, ":tty", v, &cp->ct->tty))
+		cp->bad = true;
+}
+
+void spec_r_stop_signal(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	int sig = 0;
+	autofree char *num = v->type == SEXP_INT ? xasprintf("%lld", (long long)v->i) : NULL;
+	const char *s = v->type == SEXP_INT				   ? num
+			: v->type == SEXP_STRING || v->type == SEXP_SYMBOL ? v->str
+									   : NULL;
+	if (!s || ctr_signal_parse(s, &sig) < 0) {
+		vexpect(c, ":stop-signal", v, "a signal like \"SIGTERM\", \"TERM\" or 15");
+		cp->bad = true;
+		return;
+	}
+	/* SIGTERM is the default: written or not, the same container. */
+	cp->ct->stop_signal = sig == 15 ? 0 : sig;
+}
+
+void spec_r_userns(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (is_sym(v, "auto")) {
+		cp->ct->userns = CTR_USERNS_AUTO;
+	} else if (is_sym(v, "host")) {
+		cp->ct->userns = CTR_USERNS_HOST;
+	} else {
+		vexpect(c, ":userns", v,
+			"auto (a private range of host ids) or host (the host's ids)");
+		cp->bad = true;
+	}
+}
+
+void spec_r_limits(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (sub_plist(c, cp, ":limits", v, "limits like (:memory \"256M\" :cpus 0.5 :pids 128)"))
+		walk_plist(c, v, 0, limit_keys, ":limits", limit_key, cp);
+}
+
+void spec_r_state(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (is_sym(v, "running"))
+		cp->ct->state = CTR_DESIRED_RUNNING;
+	else if (is_sym(v, "stopped"))
+		cp->ct->state = CTR_DESIRED_STOPPED;
+	else {
+		vexpect(c, ":state", v, "running or stopped");
+		cp->bad = true;
+	}
+}
+
+void spec_r_domain(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	parse_names(c, cp, ":domain", v, false, &cp->ct->domains);
+}
+
+void spec_r_port(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (!chk_port(c, ":port", v, &cp->ct->port))
+		cp->bad = true;
+}
+
+void spec_r_path(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	char why[200];
+	if (v->type != SEXP_STRING) {
+		vexpect(c, ":path", v, "a URL path like \"/\" or \"/app\"");
+		cp->bad = true;
+	} else if (!valid_url_path_check(v->str, why, sizeof(why))) {
+		verr(c, v, ":path: %s", why);
+		cp->bad = true;
+	} else {
+		free(cp->ct->path);
+		cp->ct->path = xstrdup(v->str);
+	}
+}
+
+void spec_r_ip(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	uint32_t a;
+	if (v->type != SEXP_STRING || !parse_ipv4(v->str, &a)) {
+		vexpect(c, ":ip", v, "an IPv4 address like \"10.88.0.10\"");
+		cp->bad = true;
+	} else {
+		cp->ct->ip = xstrdup(v->str);
+	}
+}
+
+void spec_r_aliases(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	parse_names(c, cp, ":aliases", v, true, &cp->ct->aliases);
+}
+
+void spec_r_storage(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (sub_plist(c, cp, ":storage", v, "storage options like (:quota \"10G\")"))
+		walk_plist(c, v, 0, storage_keys, ":storage", storage_key, cp);
+}
+
+void spec_r_snapshots(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (!sub_plist(c, cp, ":snapshots", v, "a schedule like (:every \"1d\" :keep 7)"))
+		return;
+	walk_plist(c, v, 0, snap_keys, ":snapshots", snap_key, cp);
+	if (!cp->bad && (!cp->ct->snap_every_ns || !cp->ct->snap_keep)) {
+		verr(c, v, ":snapshots: expected both :every and :keep");
+		cp->bad = true;
+	}
+}
+
+void spec_r_snap_before(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (!chk_bool(c, ":snapshot-before-change", v, &cp->ct->snapshot_before_change))
+		cp->bad = true;
+}
+
+void spec_r_ingress(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (sub_plist(c, cp, ":ingress", v, "ingress options like (:websocket t)"))
+		walk_plist(c, v, 0, ingress_keys, ":ingress", ingress_key, cp);
+}
+
+void spec_r_tls(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (!sub_plist(c, cp, ":tls", v, "(:cert \"/path/cert.pem\" :key \"/path/key.pem\")"))
+		return;
+	walk_plist(c, v, 0, tls_keys, ":tls", tls_key, cp);
+	if (!cp->bad && (!cp->ct->tls_cert || !cp->ct->tls_key)) {
+		verr(c, v, ":tls: expected both :cert and :key");
+		cp->bad = true;
+	}
+}
+
+/* ---- the form ---- */
+
+static void ctr_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
+{
+	const size_t *rows;
+	ctr_form_names(&rows);
+	ctr_keys[rows[key]].read(c, obj, v);
+}
+
+/* What needs every key read: defaults that follow others, and checks across keys. */
+static void finish(struct vctx *c, struct ctr_parse *cp, const struct sexp *name_node)
+{
+	struct ctr_spec *ct = cp->ct;
+	if (!cp->image_seen) {
+		verr(c, name_node, "missing :image (the image to run, like :image \"forge\")");
+		cp->bad = true;
+	}
+	if (cp->health_http_port) {
+		if (ct->port)
+			ct->health.port = ct->port;
+		else {
+			verr(c, cp->health_http_port,
+			     ":health :http: no port to probe; give :port in the check or the "
+			     "container");
+			cp->bad = true;
+		}
+	}
+	if ((ct->ingress_websocket || ct->ingress_max_body || ct->tls_cert) && !ct->domains &&
+	    !cp->bad) {
+		verr(c, name_node, ":ingress and :tls need a :domain to route");
+		cp->bad = true;
+	}
+}
+
+struct ctr_spec *ctr_spec_read_form(struct vctx *c, const struct sexp *form,
+				    const struct sexp *name_node, char *name)
+{
+	struct ctr_spec *ct = xcalloc(1, sizeof(*ct));
 	ct->name = name;
 	ct->snapshot_before_change = true; /* a bad change is one `clbsd undo` away */
 	ct->pos = (struct conf_pos){name_node->file, name_node->line, name_node->col};
 	struct ctr_parse cp = {.ct = ct};
-	walk_plist(c, form, 2, keys, "", ctr_key, &cp);
-	if (!cp.image_seen) {
-		verr(c, name_node, "missing :image (the image to run, like :image \"forge\")");
-		cp.bad = true;
-	}
-	if (cp.health_http_port) {
-		if (ct->port)
-			ct->health.port = ct->port;
-		else {
-			verr(c, cp.health_http_port,
-			     ":health :http: no port to probe; give :port in the check or the "
-			     "container");
-			cp.bad = true;
-		}
-	}
-	if (ct->ingress_websocket || ct->ingress_max_body || ct->tls_cert) {
-		if (!ct->domains && !cp.bad) {
-			verr(c, name_node, ":ingress and :tls need a :domain to route");
-			cp.bad = true;
-		}
-	}
+	walk_plist(c, form, 2, ctr_form_names(NULL), "", ctr_key, &cp);
+	finish(c, &cp, name_node);
 	if (cp.bad) {
-		conf_container_free(ct);
+		ctr_spec_free(ct);
 		return NULL;
 	}
 	if (!ct->hostname)
@@ -1203,40 +1154,4 @@ struct conf_container *conf_container_parse(struct vctx *c, const struct sexp *f
 		ct->depends_pos = xcalloc(1, sizeof(struct conf_pos));
 	}
 	return ct;
-}
-
-void conf_container_free(struct conf_container *ct)
-{
-	if (!ct)
-		return;
-	free(ct->name);
-	free(ct->image);
-	strv_free(ct->command);
-	kvs_free(ct->env, ct->nenv);
-	free(ct->workdir);
-	free(ct->user);
-	free(ct->hostname);
-	for (size_t i = 0; i < ct->nvolumes; i++)
-		volume_release(&ct->volumes[i]);
-	free(ct->volumes);
-	strv_free(ct->depends_on);
-	free(ct->depends_pos);
-	strv_free(ct->health.cmd);
-	free(ct->health.http_path);
-	for (size_t i = 0; i < ct->nhooks; i++)
-		hook_release(&ct->hooks[i]);
-	free(ct->hooks);
-	strv_free(ct->domains);
-	free(ct->path);
-	strv_free(ct->networks);
-	free(ct->ip);
-	strv_free(ct->aliases);
-	strv_free(ct->dns);
-	for (size_t i = 0; i < ct->npublish; i++)
-		publish_release(&ct->publish[i]);
-	free(ct->publish);
-	free(ct->storage_compression);
-	free(ct->tls_cert);
-	free(ct->tls_key);
-	free(ct);
 }

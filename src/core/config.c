@@ -6,6 +6,7 @@
  * references), and loading the main file and conf.d.
  */
 #include "conf/value_check.h"
+#include "core/config.h"
 #include "conf/live.h"
 #include "util/netaddr.h"
 #include "util/util.h"
@@ -179,13 +180,12 @@ static void ingress_key(struct vctx *c, void *obj, int key, const struct sexp *v
 		hp->bad = true;
 }
 
-static bool userns_mode(struct vctx *c, const char *key, const struct sexp *v,
-			enum conf_userns *out)
+static bool userns_mode(struct vctx *c, const char *key, const struct sexp *v, enum ctr_userns *out)
 {
 	if (is_sym(v, "auto"))
-		*out = CONF_USERNS_AUTO;
+		*out = CTR_USERNS_AUTO;
 	else if (is_sym(v, "host"))
-		*out = CONF_USERNS_HOST;
+		*out = CTR_USERNS_HOST;
 	else {
 		vexpect(c, key, v, "auto (a private range of host ids) or host (the host's ids)");
 		return false;
@@ -365,7 +365,7 @@ static void image_free(struct conf_image *im)
 	free(im->name);
 	free(im->build);
 	free(im->file);
-	kvs_free(im->args, im->nargs);
+	conf_kvs_free(im->args, im->nargs);
 	free(im->from);
 	free(im);
 }
@@ -414,7 +414,7 @@ struct override {
 	char *name;
 	struct conf_pos pos; /* of the name */
 	bool has_state;
-	enum conf_state state;
+	enum ctr_desired state;
 };
 
 struct override_parse {
@@ -428,9 +428,9 @@ static void override_key(struct vctx *c, void *obj, int key, const struct sexp *
 	struct override_parse *op = obj;
 	/* key 0, :state, is the only one so far. */
 	if (is_sym(v, "running")) {
-		op->o->state = CONF_STATE_RUNNING;
+		op->o->state = CTR_DESIRED_RUNNING;
 	} else if (is_sym(v, "stopped")) {
-		op->o->state = CONF_STATE_STOPPED;
+		op->o->state = CTR_DESIRED_STOPPED;
 	} else {
 		vexpect(c, ":state", v, "running or stopped");
 		op->bad = true;
@@ -453,7 +453,7 @@ void conf_free(struct conf *c)
 		image_free(c->images[i]);
 	free(c->images);
 	for (size_t i = 0; i < c->ncontainers; i++)
-		conf_container_free(c->containers[i]);
+		ctr_spec_free(c->containers[i]);
 	free(c->containers);
 	strv_free(c->files);
 	free(c);
@@ -553,7 +553,7 @@ static void add_form(struct builder *b, const struct sexp *form)
 			return;
 		}
 		autofree char *keep = xstrdup(name);
-		struct conf_container *ct = conf_container_parse(&vc, form, nn, name);
+		struct ctr_spec *ct = ctr_spec_read_form(&vc, form, nn, name);
 		if (ct)
 			PUSH(c->containers, c->ncontainers, b->cap_ct, ct);
 		else
@@ -620,8 +620,8 @@ static void add_form(struct builder *b, const struct sexp *form)
 
 static int cmp_ct(const void *a, const void *b)
 {
-	const struct conf_container *x = *(const struct conf_container *const *)a;
-	const struct conf_container *y = *(const struct conf_container *const *)b;
+	const struct ctr_spec *x = *(const struct ctr_spec *const *)a;
+	const struct ctr_spec *y = *(const struct ctr_spec *const *)b;
 	return strcmp(x->name, y->name);
 }
 
@@ -699,13 +699,13 @@ static size_t idx_of(const struct conf *c, const char *name)
 	return (size_t)-1;
 }
 
-static const struct conf_container *find_ct(const struct conf *c, const char *name)
+static const struct ctr_spec *find_ct(const struct conf *c, const char *name)
 {
 	size_t i = idx_of(c, name);
 	return i == (size_t)-1 ? NULL : c->containers[i];
 }
 
-const struct conf_container *conf_container_find(const struct conf *c, const char *name)
+const struct ctr_spec *conf_container_find(const struct conf *c, const char *name)
 {
 	return find_ct(c, name);
 }
@@ -721,7 +721,7 @@ struct dfs {
 
 static void dfs_visit(struct dfs *d, size_t u)
 {
-	const struct conf_container *ct = d->c->containers[u];
+	const struct ctr_spec *ct = d->c->containers[u];
 	d->color[u] = 1;
 	d->stack[d->depth++] = u;
 	for (size_t k = 0; ct->depends_on[k]; k++) {
@@ -803,7 +803,7 @@ static void apply_overrides(struct conf *c, const struct override *ov, size_t n,
 static void check_refs(struct conf *c, char *const *rejected, struct conf_diags *diags)
 {
 	for (size_t i = 0; i < c->ncontainers; i++) {
-		const struct conf_container *ct = c->containers[i];
+		const struct ctr_spec *ct = c->containers[i];
 		for (size_t k = 0; ct->depends_on[k]; k++) {
 			if (find_ct(c, ct->depends_on[k]))
 				continue;
@@ -826,7 +826,7 @@ static void check_refs(struct conf *c, char *const *rejected, struct conf_diags 
 					ct->name, ct->depends_on[k]);
 			free(names);
 		}
-		if (ct->netmode == CONF_NET_NAMED) {
+		if (ct->netmode == CTR_NET_NAMED) {
 			for (size_t k = 0; ct->networks[k]; k++) {
 				/* The host's bridge in a list: checked with the other network keys. */
 				bool found = strcmp(ct->networks[k], "bridge") == 0;
@@ -862,11 +862,11 @@ static bool cidr_overlap(const struct conf_cidr *a, const struct conf_cidr *b)
 	return (a->addr & mask) == (b->addr & mask);
 }
 
-static const struct conf_cidr *first_subnet(const struct conf *c, const struct conf_container *ct)
+static const struct conf_cidr *first_subnet(const struct conf *c, const struct ctr_spec *ct)
 {
-	if (ct->netmode == CONF_NET_BRIDGE)
+	if (ct->netmode == CTR_NET_BRIDGE)
 		return &c->host.subnet;
-	if (ct->netmode != CONF_NET_NAMED || !ct->networks[0])
+	if (ct->netmode != CTR_NET_NAMED || !ct->networks[0])
 		return NULL;
 	if (strcmp(ct->networks[0], "bridge") == 0)
 		return &c->host.subnet;
@@ -876,7 +876,7 @@ static const struct conf_cidr *first_subnet(const struct conf *c, const struct c
 	return NULL;
 }
 
-static bool publish_clash(const struct conf_publish *a, const struct conf_publish *b)
+static bool publish_clash(const struct ctr_publish *a, const struct ctr_publish *b)
 {
 	if (a->host_port != b->host_port || a->udp != b->udp)
 		return false;
@@ -910,10 +910,10 @@ static void check_networking(struct conf *c, struct conf_diags *diags)
 					       n->name, c->networks[j]->name);
 	}
 	for (size_t i = 0; i < c->ncontainers; i++) {
-		struct conf_container *ct = c->containers[i];
+		struct ctr_spec *ct = c->containers[i];
 		const struct conf_pos *p = &ct->pos;
 		bool lists_bridge = false;
-		for (size_t k = 0; ct->netmode == CONF_NET_NAMED && ct->networks[k]; k++)
+		for (size_t k = 0; ct->netmode == CTR_NET_NAMED && ct->networks[k]; k++)
 			lists_bridge |= strcmp(ct->networks[k], "bridge") == 0;
 		if (lists_bridge && !c->host.network_set)
 			conf_diags_add(
@@ -922,7 +922,7 @@ static void check_networking(struct conf *c, struct conf_diags *diags)
 				"network: add :network (:bridge \"clbsd0\" :subnet "
 				"\"10.88.0.0/24\") to the (host ...) form",
 				ct->name);
-		if (ct->netmode == CONF_NET_BRIDGE && !c->host.network_set) {
+		if (ct->netmode == CTR_NET_BRIDGE && !c->host.network_set) {
 			if (ct->netmode_given)
 				conf_diags_add(diags, p->file, p->line, p->col,
 					       "container %s: :network bridge needs the host's "
@@ -930,10 +930,10 @@ static void check_networking(struct conf *c, struct conf_diags *diags)
 					       "\"10.88.0.0/24\") to the (host ...) form",
 					       ct->name);
 			else
-				ct->netmode = CONF_NET_NONE;
+				ct->netmode = CTR_NET_NONE;
 		}
-		bool attached = ct->netmode == CONF_NET_BRIDGE || ct->netmode == CONF_NET_NAMED;
-		const char *mode = ct->netmode == CONF_NET_HOST ? "host" : "none";
+		bool attached = ct->netmode == CTR_NET_BRIDGE || ct->netmode == CTR_NET_NAMED;
+		const char *mode = ct->netmode == CTR_NET_HOST ? "host" : "none";
 		if (!attached && (ct->npublish || ct->ip || (ct->aliases && ct->aliases[0])))
 			conf_diags_add(diags, p->file, p->line, p->col,
 				       "container %s: %s needs a network, but :network is %s; use "
@@ -965,7 +965,7 @@ static void check_networking(struct conf *c, struct conf_diags *diags)
 		}
 		for (size_t k = 0; k < ct->npublish; k++)
 			for (size_t j = 0; j < i; j++) {
-				const struct conf_container *o = c->containers[j];
+				const struct ctr_spec *o = c->containers[j];
 				for (size_t m = 0; m < o->npublish; m++)
 					if (publish_clash(&ct->publish[k], &o->publish[m]))
 						conf_diags_add(diags, p->file, p->line, p->col,
@@ -1023,7 +1023,7 @@ int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
 		if (c->host.pos.file == df)
 			c->host.pos.file = cf;
 		for (size_t j = 0; j < c->ncontainers; j++) {
-			struct conf_container *ct = c->containers[j];
+			struct ctr_spec *ct = c->containers[j];
 			if (ct->pos.file == df)
 				ct->pos.file = cf;
 			for (size_t k = 0; ct->depends_on[k]; k++)
@@ -1048,7 +1048,7 @@ int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
 	stable_sort(c->containers, c->ncontainers, sizeof(*c->containers), cmp_ct);
 	stable_sort(c->images, c->nimages, sizeof(*c->images), cmp_im);
 	stable_sort(c->networks, c->nnetworks, sizeof(*c->networks), cmp_net);
-	DEDUP("container", c->containers, c->ncontainers, conf_container_free);
+	DEDUP("container", c->containers, c->ncontainers, ctr_spec_free);
 	DEDUP("image", c->images, c->nimages, image_free);
 	DEDUP("network", c->networks, c->nnetworks, network_free);
 	apply_overrides(c, b.overrides, b.noverrides, b.rejected.v, diags);
