@@ -126,10 +126,8 @@ static void apply_live(struct daemon *d)
 		const struct ctr_spec *ct = conf_container_find(d->conf, c->name);
 		if (!ct)
 			continue;
-		enum ctr_restart rp = ct->restart == CTR_RESTART_ALWAYS ? CTR_RESTART_ALWAYS
-				      : ct->restart == CTR_RESTART_ON_FAILURE
-					      ? CTR_RESTART_ON_FAILURE
-					      : CTR_RESTART_NO;
+		/* One restart enum: the declaration's policy is the container's. */
+		enum ctr_restart rp = ct->restart;
 		int max = ct->restart == CTR_RESTART_ON_FAILURE ? ct->restart_max : 0;
 		if (rp != c->cfg.restart || max != c->cfg.max_retries) {
 			c->cfg.restart = rp;
