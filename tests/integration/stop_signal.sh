@@ -36,6 +36,14 @@ took=$(($(date +%s) - start))
 	[ "$(field usr1 exit_code)" = 0 ] && ok stop_sends_stop_signal ||
 	fail stop_sends_stop_signal "file=$(cat "$TMP/out/usr1" 2>&1) took=${took}s exit=$(field usr1 exit_code)"
 
+# `clbsd run --stop-signal` sends the same.
+clbsd run -d --name cli2 --stop-signal USR2 -v "$TMP/out:/out" forge \
+	sh -c 'trap "echo USR2 >/out/cli2; exit 0" USR2; echo ready >/out/cli2.ready; while :; do sleep 0.1; done' >/dev/null
+wait_until 10 test -f "$TMP/out/cli2.ready"
+clbsd stop -t 20 cli2 >/dev/null
+[ "$(cat "$TMP/out/cli2" 2>/dev/null)" = USR2 ] && ok cli_stop_signal ||
+	fail cli_stop_signal "file=$(cat "$TMP/out/cli2" 2>&1) $(clbsd --json inspect cli2 | head -c 300)"
+
 # The default stays SIGTERM.
 code=$(api POST '/v1/containers?start=1' "{\"name\":\"term\",\"image\":\"forge\",
   \"volumes\":[\"$TMP/out:/out\"],\"command\":[$(trapper term TERM)]}")
@@ -59,5 +67,5 @@ clbsd apply >/dev/null
 wait_until 15 test -f "$TMP/out/hup" && [ "$(cat "$TMP/out/hup")" = HUP ] &&
 	ok reconciler_stop_sends_stop_signal ||
 	fail reconciler_stop_sends_stop_signal "file=$(cat "$TMP/out/hup" 2>&1) state=$(field hup state)"
-clbsd rm -f usr1 term >/dev/null 2>&1
+clbsd rm -f usr1 term cli2 >/dev/null 2>&1
 t_done

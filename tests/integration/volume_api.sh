@@ -65,6 +65,12 @@ code=$(api DELETE '/v1/containers/vapi?force=1&volumes=1')
 [ "$code" = 204 ] && wait_until 10 sh -c "! test -e '$ROOT/volumes/vapi/data'" && dataset_is vapi data no &&
 	ok delete_volumes_removes || fail delete_volumes_removes "$code $(ls "$ROOT/volumes" 2>&1)"
 
+# `clbsd run -v NAME:/dir` sends the same: a named volume.
+clbsd run -d --name vcli -v cli-data:/d forge sleep 300 >/dev/null &&
+	[ "$(vol_source vcli /d)" = "$ROOT/volumes/vcli/cli-data" ] && dataset_is vcli cli-data yes &&
+	ok cli_named_volume || fail cli_named_volume "$(vol_source vcli /d)"
+clbsd rm -f vcli >/dev/null
+
 # A source that is neither a name nor an absolute path is refused, naming it.
 code=$(api POST /v1/containers '{"name":"badv","image":"forge","volumes":["rel/dir:/data"]}')
 [ "$code" = 400 ] && grep -q 'rel/dir' "$TMP/body" && ok bad_source_refused ||
