@@ -13,18 +13,30 @@
 (defvar *init-dir* #p"/etc/clbsd/init.d/"
   "Directory of more init files (*.lisp, loaded in name order); PERSIST writes 90-live.lisp here.")
 
-(defvar *hook-forms* '() "(NAME . FORM) of every DEFHOOK and DEFTIMER, oldest first.")
+(defvar *hook-forms* '()
+  "(NAME FORM . ORIGIN) of every DEFHOOK and DEFTIMER, oldest first.  ORIGIN
+is the init file that defined it, or NIL for the REPL (and 90-live.lisp).")
+
+(defvar *loading-init-file* nil "The init file being loaded, or NIL.")
+
+(defun live-file-p (file)
+  (equal (file-namestring file) "90-live.lisp"))
 
 (defun remember-form (name form)
-  (bt:with-recursive-lock-held (*lock*)
-    (let ((cell (assoc name *hook-forms* :test #'equal)))
-      (if cell
-          (setf (cdr cell) form)
-          (setf *hook-forms* (append *hook-forms* (list (cons name form))))))))
+  (let ((origin (and *loading-init-file* (not (live-file-p *loading-init-file*))
+                     (namestring *loading-init-file*))))
+    (bt:with-recursive-lock-held (*lock*)
+      (let ((cell (assoc name *hook-forms* :test #'equal)))
+        (if cell
+            (setf (cdr cell) (cons form origin))
+            (setf *hook-forms* (append *hook-forms* (list (list* name form origin)))))))))
 
 (defun hooks ()
-  "The names and source forms of the hooks and timers PERSIST would write."
-  (copy-alist *hook-forms*))
+  "The hooks and timers PERSIST would write: (NAME . FORM), oldest first.
+Those an init file other than 90-live.lisp defined (and the REPL did not
+redefine) are left to that file."
+  (loop for (name form . origin) in *hook-forms*
+        unless origin collect (cons name form)))
 
 (defmacro defhook (&whole form name (container-var event &key (on :any) (event-var nil))
                    &body body)
@@ -59,9 +71,10 @@ CONTAINER, on that container's worker with VAR bound to it.  PERSIST saves it.
        ',name)))
 
 (defun persist (&key (file (merge-pathnames "90-live.lisp" *init-dir*)))
-  "Write the forms of every DEFHOOK and DEFTIMER to FILE (init.d/90-live.lisp),
-replacing it atomically, so the next start of the control plane has them.
-Returns FILE."
+  "Write the forms of the DEFHOOKs and DEFTIMERs made at the REPL (or read
+from 90-live.lisp) to FILE (init.d/90-live.lisp), replacing it atomically,
+so the next start of the control plane has them; those of other init
+files stay theirs.  Returns FILE."
   (let* ((file (pathname file))
          (tmp (make-pathname :name (format nil ".~a.tmp" (pathname-name file)) :defaults file)))
     (ensure-directories-exist file)
@@ -77,7 +90,7 @@ Returns FILE."
                        ;;;; The control plane loads it at start, after the files before it.~%~%~
                        (in-package #:clbsd-user)~%"
                   (file-namestring file))
-          (dolist (cell *hook-forms*)
+          (dolist (cell (hooks))
             (terpri out)
             (pprint (cdr cell) out)
             (terpri out)))))
@@ -114,6 +127,7 @@ Returns FILE."
 reported and the next one runs; a form that does not read ends the file."
   (with-open-file (in file :external-format :utf-8)
     (let ((*package* (find-package '#:clbsd-user))
+          (*loading-init-file* (pathname file))
           (*readtable* (copy-readtable nil))
           (*load-pathname* (pathname file))
           (*load-truename* (truename file)))

@@ -594,6 +594,25 @@
 
 (defvar clbsd-user::*hooked* '())
 
+(deftest persist-leaves-init-files-their-hooks
+  ;; A hook an init file defines stays that file's: PERSIST does not copy
+  ;; it into 90-live.lisp (an edit of the file would be overridden), until
+  ;; the REPL redefines it.
+  (let* ((dir (tmp "persist2.d/")) (*init-dir* (pathname dir)))
+    (ensure-directories-exist dir)
+    (with-open-file (o (concatenate 'string dir "10-file.lisp") :direction :output
+                                                               :if-exists :supersede)
+      (write-string "(defhook from-file (c :exited) (values))" o))
+    (is (null (load-init-files :file nil :dir dir)))
+    (is (find "from-file" (callbacks) :key #'callback-name* :test #'equal))
+    (is (null (assoc "from-file" (hooks) :test #'equal)))
+    (let ((*package* (find-package '#:clbsd-user)))
+      (eval (read-from-string "(defhook from-file (c :exited) (list :redefined))")))
+    (is (equal (let ((*package* (find-package '#:clbsd-user)))
+                 (read-from-string "(defhook from-file (c :exited) (list :redefined))"))
+               (cdr (assoc "from-file" (hooks) :test #'equal))))
+    (off "from-file")))
+
 (deftest init-file-errors
   (let ((dir (tmp "init.d/")) (file (tmp "init-main.lisp")))
     (ensure-directories-exist dir)

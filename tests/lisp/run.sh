@@ -70,10 +70,12 @@ cat >"$TMP/init.d/20-good.lisp" <<'EOL'
 (push :good *loaded*)
 (defhook remember-exits (c :exited) (push (name c) *loaded*))
 EOL
-# The saved core `make lisp` builds (make check does), else the script that
-# runs the same from source.
+# The saved core `make lisp` builds (make check does), else (missing, or
+# older than a source file) the script that runs the same from source.
 CP="$BUILD/clbsd-lisp"
-[ -x "$CP" ] || CP="$TOP/lisp/clbsd-lisp"
+if [ ! -x "$CP" ] || [ -n "$(find "$TOP/lisp" -name '*.lisp' -newer "$CP")" ]; then
+	CP="$TOP/lisp/clbsd-lisp"
+fi
 echo "control plane: $CP"
 "$CP" --swank-port 0 --init "$TMP/init.lisp" --init-dir "$TMP/init.d" \
 	>"$TMP/cp.out" 2>"$TMP/cp.err" &
@@ -118,6 +120,10 @@ cat >"$TMP/slime-test.el" <<'EOL'
   (check-eval "names" '(cl:mapcar (cl:function clbsd:name) (clbsd:containers)))
   (check-eval "loaded" '(cl:symbol-value (cl:find-symbol "*LOADED*" "CLBSD-USER")))
   (check-eval "stop" '(cl:string-downcase (cl:symbol-name (clbsd:state (clbsd:stop-container "swanky" :timeout 1)))))
+  ;; A hook defined at the REPL, saved for the next start.
+  (check-eval "persist" '(cl:let ((cl:*package* (cl:find-package "CLBSD-USER")))
+                            (cl:eval (cl:read-from-string "(defhook saved-hook (c :started) (push (list :saved (name c)) *loaded*))"))
+                            (cl:namestring (clbsd:persist))))
   (slime-disconnect)
   (kill-emacs 0))
 EOL
@@ -141,5 +147,44 @@ loaded=$(grep -a '^loaded=' "$TMP/emacs.out")
 echo "$loaded" | grep -q ':good :bad-after :bad-before :init' && ok init_rest_loads_after_bad_form ||
 	fail init_rest_loads_after_bad_form "$loaded"
 echo "$loaded" | grep -q '"quick"' && ok init_hook_runs || fail init_hook_runs "$loaded"
+grep -q "^persist=\"$TMP/init.d/90-live.lisp\"" "$TMP/emacs.out" &&
+	tr -s ' \n' '  ' <"$TMP/init.d/90-live.lisp" | grep -q '(defhook saved-hook (c :started) (push' &&
+	! grep -q 'remember-exits' "$TMP/init.d/90-live.lisp" && ok persist_writes_live_file ||
+	fail persist_writes_live_file "$(grep -a '^persist=' "$TMP/emacs.out") $(cat "$TMP/init.d/90-live.lisp" 2>&1)"
+
+# The next start of the control plane has the saved hook.
+stop_lisp
+"$CP" --swank-port 0 --init "$TMP/init.lisp" --init-dir "$TMP/init.d" >"$TMP/cp2.out" 2>"$TMP/cp2.err" &
+CP_PID=$!
+wait_until 120 grep -q 'swank listening on 127.0.0.1:' "$TMP/cp2.out"
+port=$(sed -n 's/^clbsd-lisp: swank listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/cp2.out")
+clbsd start swanky >/dev/null
+cat >"$TMP/slime-test2.el" <<'EOL'
+(require 'slime)
+(slime-setup '())
+(setq slime-protocol-version 'ignore)
+(slime-connect "127.0.0.1" (string-to-number (getenv "SWANK_PORT")))
+(let ((deadline (+ (float-time) 30)))
+  (while (and (< (float-time) deadline)
+              (not (and (slime-connected-p) (null (slime-rex-continuations)))))
+    (accept-process-output nil 0.1)))
+(let ((deadline (+ (float-time) 10)) v)
+  ;; The saved hook runs on swanky's start (the follower delivers it).
+  (while (and (< (float-time) deadline)
+              (not (member '(:saved "swanky")
+                           (setq v (slime-eval '(cl:remove-if-not (cl:function cl:consp)
+                                                  (cl:symbol-value (cl:find-symbol "*LOADED*" "CLBSD-USER"))))))))
+    (sleep-for 0.2))
+  (princ (format "saved=%S
+" v)))
+(princ (format "hooks=%S
+" (slime-eval '(cl:mapcar (cl:function cl:car) (clbsd:hooks)))))
+(kill-emacs 0)
+EOL
+SWANK_PORT=$port timeout 60 emacs --batch -Q -L /usr/share/emacs/site-lisp/elpa/slime-2.27 \
+	-l "$TMP/slime-test2.el" >"$TMP/emacs2.out" 2>&1
+grep -q '^hooks=("saved-hook")' "$TMP/emacs2.out" && grep -q '^saved=.*(:saved "swanky")' "$TMP/emacs2.out" &&
+	ok persisted_hook_loads_at_next_start ||
+	fail persisted_hook_loads_at_next_start "$(grep -a -E '^(saved|hooks)=' "$TMP/emacs2.out") $(tail -n 5 "$TMP/cp2.err")"
 stop_lisp
 t_done
