@@ -28,6 +28,27 @@ clbsd start web >/dev/null
 out=$(clbsd exec web echo x -e --json)
 [ "$out" = "x -e --json" ] && ok exec_command_keeps_its_options || fail exec_command_keeps_its_options "$out"
 
+# ---- -v NAME:/path: the container's named volume, made on first use ----
+clbsd run --name vol -v data:/data forge sh -c 'echo kept >/data/f' >/dev/null
+clbsd rm vol >/dev/null
+out=$(clbsd run --rm --name vol -v data:/data:ro forge sh -c 'cat /data/f; touch /data/g 2>/dev/null && echo writable')
+[ "$out" = kept ] && ok named_volume_kept_read_only || fail named_volume_kept_read_only "$out"
+clbsd run --name vol -v data:/data forge true >/dev/null && clbsd rm -v vol >/dev/null
+out=$(clbsd run --rm --name vol -v data:/data forge ls /data)
+[ -z "$out" ] && ok named_volume_removed_by_rm_v || fail named_volume_removed_by_rm_v "$out"
+mkdir -p "$TMP/hostdir" && echo host >"$TMP/hostdir/f"
+[ "$(clbsd run --rm -v "$TMP/hostdir:/h:ro" forge cat /h/f)" = host ] && ok host_path_volume ||
+	fail host_path_volume "an absolute host path no longer binds"
+
+# ---- --stop-signal: what stop sends first ----
+clbsd run -d --name sig --stop-signal USR1 forge sh -c 'trap "echo got-usr1; exit 0" USR1; while :; do sleep 0.1; done' >/dev/null
+clbsd inspect sig --format '{{.Config.StopSignal}}' | grep -q USR1 && ok stop_signal_recorded ||
+	fail stop_signal_recorded "$(clbsd inspect sig --format '{{json .Config}}')"
+clbsd stop sig -t 5 >/dev/null
+[ "$(clbsd logs sig)" = got-usr1 ] && [ "$(field sig exit_code)" = 0 ] && ok stop_signal_sent ||
+	fail stop_signal_sent "logs '$(clbsd logs sig)', exit $(field sig exit_code)"
+clbsd rm sig >/dev/null
+
 # ---- --format and -q ----
 [ "$(clbsd ps --format '{{.Name}} {{.State}} {{.Image}}')" = "web running $(field web image)" ] &&
 	ok ps_format_fields || fail ps_format_fields "$(clbsd ps --format '{{.Name}} {{.State}} {{.Image}}')"
@@ -137,11 +158,12 @@ dest="$TMP/dest"
 if make -s -C "$TOP" BUILD="$BUILD" install DESTDIR="$dest" PREFIX=/usr >"$TMP/install.log" 2>&1; then
 	missing=""
 	for f in bin/clbsd sbin/clbsdd libexec/clbsd/clbsd-shim share/man/man1/clbsd.1 \
-		share/man/man8/clbsdd.8 share/bash-completion/completions/clbsd; do
+		share/man/man5/clbsd.conf.5 share/man/man8/clbsdd.8 share/bash-completion/completions/clbsd; do
 		[ -s "$dest/usr/$f" ] || missing="$missing $f"
 	done
 	[ -z "$missing" ] && ok install_files || fail install_files "missing:$missing"
-	warn=$(groff -man -Tutf8 -ww "$dest/usr/share/man/man1/clbsd.1" "$dest/usr/share/man/man8/clbsdd.8" 2>&1 >/dev/null)
+	warn=$(groff -man -Tutf8 -ww "$dest/usr/share/man/man1/clbsd.1" "$dest/usr/share/man/man5/clbsd.conf.5" \
+		"$dest/usr/share/man/man8/clbsdd.8" 2>&1 >/dev/null)
 	[ -z "$warn" ] && ok man_pages_format || fail man_pages_format "$warn"
 	MANWIDTH=100 man -l "$dest/usr/share/man/man1/clbsd.1" 2>/dev/null | grep -q 'clbsd stop \[OPTIONS\] NAME' &&
 		MANWIDTH=100 man -l "$dest/usr/share/man/man8/clbsdd.8" 2>/dev/null | grep -q -- '--cgroup-parent' &&
