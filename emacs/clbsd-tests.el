@@ -187,6 +187,25 @@
             (should (string-match-p "my note" (clbsd-tests--block-text 1)))))
       (clbsd-dashboard-mode -1))))
 
+(ert-deftest clbsd-dashboard-timer-refreshes ()
+  "With the timer on, a change made elsewhere shows up; point does not move."
+  (let ((clbsd-dashboard-refresh-interval 0.3)
+        (buf (clbsd-tests--dashboard)))
+    (switch-to-buffer buf)
+    (goto-char (point-min))             ; on the heading, outside the block
+    (clbsd-dashboard-mode 1)
+    (unwind-protect
+        (progn
+          (should (equal (nth 1 (clbsd-tests--block-row "beta")) "running"))
+          (clbsd-tests--cli "stop" "-t" "1" "beta")
+          (should (clbsd-tests--wait
+                   (lambda () (equal (nth 1 (clbsd-tests--block-row "beta")) "exited"))
+                   10))
+          (should (= (point) (point-min))))
+      (clbsd-dashboard-mode -1)
+      (should-not clbsd--dashboard-timer)
+      (clbsd-tests--cli "start" "beta"))))
+
 (defun clbsd-tests--block-text (n)
   "The content of the Nth clbsd block of the buffer."
   (save-excursion
