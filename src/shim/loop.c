@@ -1,8 +1,9 @@
 /*
  * The shim's life: create the container, report readiness, then one poll()
  * loop over the listening socket, the clients, the container's PTY or pipes,
- * exec'd processes, a signal descriptor (sys_sigfd) for SIGCHLD and the OOM fd, until the init
- * exits; then drain, record the exit, tell the clients, clean up and leave.
+ * exec'd processes, a signal descriptor (sys_sigfd) for SIGCHLD and the OOM
+ * fd, until the init exits; then drain, record the exit, tell the clients,
+ * clean up and leave.
  *
  * Invariants: nothing in the loop blocks on a client (client sockets are
  * non-blocking with per-client output buffers, and a console viewer that
@@ -18,7 +19,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,7 +28,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -271,33 +270,6 @@ static void client_exit_frame(struct client *c, int code, int sig, bool oom)
 
 /* ---- process stdio ---- */
 
-static int pty_open(int *master, int *slave, uint16_t rows, uint16_t cols, struct clbsd_err *err)
-{
-	autoclose int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (m < 0)
-		return clbsd_err_set(err, CLBSD_E_UNAVAIL, errno, "open a PTY (/dev/ptmx)");
-	if (unlockpt(m) < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "unlock PTY");
-	int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (s < 0) {
-		char name[64];
-		if (ptsname_r(m, name, sizeof(name)) != 0)
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "find PTY slave");
-		s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (s < 0)
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open PTY slave %s",
-					     name);
-	}
-	if (rows && cols) {
-		struct winsize ws = {.ws_row = rows, .ws_col = cols};
-		ioctl(m, TIOCSWINSZ, &ws);
-	}
-	fd_set_nonblock(m, true);
-	*slave = s;
-	*master = steal_fd(&m);
-	return 0;
-}
-
 static void proc_init(struct proc *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -324,7 +296,7 @@ static int proc_stdio(struct proc *p, bool tty, bool want_in, uint16_t rows, uin
 	p->tty = tty;
 	if (tty) {
 		int s = -1;
-		int r = pty_open(&p->master, &s, rows, cols, err);
+		int r = sys_pty_open(&p->master, &s, rows, cols, err);
 		if (r < 0)
 			return r;
 		p->out[0] = p->master;
@@ -1216,61 +1188,6 @@ static void finalize(void)
 }
 
 /* ---- start ---- */
-
-int shim_listen(const char *path, struct clbsd_err *err)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENAMETOOLONG,
-					"socket path %s is too long (at most %zu bytes)", path,
-					sizeof(sa.sun_path) - 1);
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "socket");
-	if (unlink(path) < 0 && errno != ENOENT) {
-		int e = errno;
-		close(fd);
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "remove stale socket %s", path);
-	}
-	/* Never visible with looser permissions, not even for a moment. */
-	mode_t old = umask(077);
-	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	int e = errno;
-	umask(old);
-	if (r < 0) {
-		close(fd);
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "bind %s", path);
-	}
-	if (chmod(path, 0600) < 0 || listen(fd, 64) < 0) {
-		e = errno;
-		close(fd);
-		unlink(path);
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "listen on %s", path);
-	}
-	/*
-	 * Members of group clbsd attach to consoles (docs/operations.md): 0660
-	 * root:clbsd. /etc/group is read directly: the shim is linked
-	 * statically, where getgrnam() would need glibc's NSS modules.
-	 */
-	bool have_gid = false;
-	gid_t gid = 0;
-	FILE *gf = fopen("/etc/group", "re");
-	for (struct group *g; gf && !have_gid && (g = fgetgrent(gf));)
-		if (strcmp(g->gr_name, "clbsd") == 0) {
-			gid = g->gr_gid;
-			have_gid = true;
-		}
-	if (gf)
-		fclose(gf);
-	if (have_gid && (chown(path, (uid_t)-1, gid) < 0 || chmod(path, 0660) < 0)) {
-		e = errno;
-		close(fd);
-		unlink(path);
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "give %s to group clbsd", path);
-	}
-	return fd;
-}
 
 static int listen_on(const char *path, struct clbsd_err *err)
 {

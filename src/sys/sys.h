@@ -35,6 +35,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* ---- file watching (Linux: inotify; FreeBSD: kqueue EVFILT_VNODE) ---- */
@@ -203,6 +204,16 @@ int sys_file_copy(int in, int out, off_t size, const char **what);
  * deep for fs_tree_check_depth() is refused. Portable: sys/tree_copy.c.
  */
 int sys_copy_tree(const char *src, const char *dst, struct clbsd_err *err);
+
+/* ---- terminals (Linux: posix_openpt, TIOCGPTPEER; FreeBSD: posix_openpt, ptsname) ---- */
+
+/*
+ * A new pseudo-terminal: *master (non-blocking) and *slave, both
+ * close-on-exec and neither the caller's controlling terminal, sized
+ * rows x cols when both are given. The slave is opened from the master
+ * (TIOCGPTPEER) where the kernel can, so no path is looked up.
+ */
+int sys_pty_open(int *master, int *slave, uint16_t rows, uint16_t cols, struct clbsd_err *err);
 
 /* ---- signals on a descriptor (Linux: signalfd; FreeBSD: kqueue EVFILT_SIGNAL) ---- */
 

@@ -13,6 +13,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <termios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -234,6 +236,29 @@ TEST(signal_descriptor)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+TEST(pty)
+{
+	struct clbsd_err err;
+	int m = -1, sl = -1;
+	CHECK_INT(sys_pty_open(&m, &sl, 40, 132, &err), 0);
+	struct winsize ws;
+	CHECK_INT(ioctl(sl, TIOCGWINSZ, &ws), 0);
+	CHECK_INT(ws.ws_row, 40);
+	CHECK_INT(ws.ws_col, 132);
+	CHECK(fcntl(m, F_GETFL) & O_NONBLOCK);
+	CHECK(fcntl(m, F_GETFD) & FD_CLOEXEC);
+	CHECK(fcntl(sl, F_GETFD) & FD_CLOEXEC);
+	/* What the slave writes comes out of the master. */
+	CHECK_INT(write(sl, "hi\n", 3), 3);
+	struct pollfd p = {.fd = m, .events = POLLIN};
+	CHECK_INT(poll(&p, 1, 1000), 1);
+	char b[16];
+	ssize_t n = read(m, b, sizeof(b));
+	CHECK(n >= 2 && b[0] == 'h' && b[1] == 'i');
+	close(m);
+	close(sl);
+}
+
 TEST(self)
 {
 	autofree char *exe = sys_self_exe();
@@ -248,5 +273,6 @@ RUN(watch_by_fd);
 RUN(peer_cred_socketpair);
 RUN(file_clone_fallback);
 RUN(signal_descriptor);
+RUN(pty);
 RUN(self);
 TEST_MAIN_END
