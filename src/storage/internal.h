@@ -145,6 +145,32 @@ int zfs_destroy(const char *target, bool recursive, struct clbsd_err *err);
 int zfs_destroy_tree(const char *ds, struct clbsd_err *err);
 /* Make <ds>/volumes/<ctr> when missing; *made says whether it was. */
 int zfs_ensure_vols(const struct storage *st, const char *ctr, bool *made, struct clbsd_err *err);
+/* zfs.c's helpers that zfs_snap.c shares. */
+/* Next line of *p (modified in place), NULL at the end. */
+char *zfs_next_line(char **p);
+/* Split a -H line at tabs; returns the number of fields. */
+int zfs_fields(char *line, char **f, int max);
+/* zfs_need_absent() of a state already known (a view's). */
+int zfs_need_absent_as(const char *what, const char *ds, enum zfs_dstate s, struct clbsd_err *err);
+/*
+ * Before the next try of a zfs-fuse command that failed for a passing
+ * reason: sleep, doubling the delay. False once `tries` have failed.
+ */
+bool zfs_retry_wait(int attempt, int tries, useconds_t *delay);
+/* `zfs create` or `zfs clone` (origin) of a managed dataset with settings kv ("k=v"). */
+int zfs_make_ds(const char *origin, const char *ds, const struct strv *kv, struct clbsd_err *err);
+/* *out for container `name`: its rootfs, bound from <root>/containers/<name>/rootfs. */
+void zfs_fill(const struct storage *st, const char *name, struct rt_rootfs *out);
+/* The snapshot entry points of struct storage_ops (zfs_snap.c). */
+int zfs_snapshot(struct storage *st, const char *name, const char *label, struct clbsd_err *err);
+int zfs_snapshot_list(struct storage *st, const char *name, struct storage_snapshot **out,
+		      size_t *n, struct clbsd_err *err);
+int zfs_snapshot_destroy(struct storage *st, const char *name, const char *label,
+			 struct clbsd_err *err);
+int zfs_rollback(struct storage *st, const char *name, const char *label, unsigned flags,
+		 struct clbsd_err *err);
+int zfs_clone(struct storage *st, const char *src, const char *label, const char *dst,
+	      unsigned parts, struct rt_rootfs *out, struct clbsd_err *err);
 int zfs_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
 	     struct clbsd_err *err);
 int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
