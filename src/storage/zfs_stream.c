@@ -630,6 +630,75 @@ static int raw_lengths(int fd, size_t np, json_t **out, struct clbsd_err *err)
 	return 0;
 }
 
+/*
+ * Check that container `name` can take the stream: a whole one needs the
+ * name free, an increment the container with snapshot `from` and without
+ * `label`, unmounted (pages cached by the mounted FUSE file system would
+ * hide the update), as are its volumes. *vols_there: its volumes' dataset
+ * exists.
+ */
+static int recv_prepare(struct storage *st, const char *name, const char *label, const char *from,
+			bool *vols_there, struct clbsd_err *err)
+{
+	autofree char *top = zfs_ds_ctr(st, name);
+	autofree char *vols = zfs_ds_vols(st, name);
+	int r;
+	if (!from) {
+		autofree char *what = xasprintf("container %s", name);
+		autofree char *dir = storage_ctr_dir(st, name);
+		r = zfs_need_absent(what, top, err);
+		if (r == 0)
+			r = zfs_need_empty_dir(dir, err);
+	} else {
+		autofree char *f = xasprintf("%s@%s", top, from);
+		autofree char *s = xasprintf("%s@%s", top, label);
+		autofree char *fwhat = xasprintf("snapshot %s of container %s", from, name);
+		autofree char *lwhat = xasprintf("snapshot %s of container %s", label, name);
+		r = zfs_need_managed(fwhat, f, err);
+		if (r == 0)
+			r = zfs_need_absent(lwhat, s, err);
+		if (r == 0)
+			r = zfs_unmount_tree(top, err);
+	}
+	if (r == 0)
+		r = zfs_has(vols, ZFS_DS_MANAGED, err, vols_there);
+	if (r == 0 && from && *vols_there)
+		r = zfs_unmount_tree(vols, err);
+	return r;
+}
+
+/*
+ * The dataset part i of the stream goes to (a new string), NULL when the
+ * part does not belong there. The container's own parts come first:
+ * "container" (tree), or "state" then "rootfs" (flat), which *nctr counts;
+ * then its volumes.
+ */
+static char *part_target(const char *top, const char *vols, size_t i, const char *kind,
+			 const char *vol, size_t *nctr)
+{
+	if (i == 0 && (!strcmp(kind, "container") || !strcmp(kind, "state"))) {
+		*nctr = strcmp(kind, "state") == 0 ? 2 : 1;
+		return xstrdup(top);
+	}
+	if (i == 1 && *nctr == 2 && !strcmp(kind, "rootfs"))
+		return xasprintf("%s/rootfs", top);
+	if (i >= *nctr && !strcmp(kind, "volume") && vol && valid_name(vol))
+		return xasprintf("%s/%s", vols, vol);
+	return NULL;
+}
+
+/* The end mark after the np parts: a stream cut short has none. */
+static int recv_end(int fd, struct buf *b, size_t np, struct clbsd_err *err)
+{
+	int r = get_frame(fd, b, err);
+	json_t *end = r == 0 ? json_loadb(b->data, b->len, 0, NULL) : NULL;
+	if (r == 0 && json_int(end, "end", -1) != (int64_t)np)
+		r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+				     "the stream has no end mark: cut short?");
+	json_decref(end);
+	return r;
+}
+
 int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0)
@@ -655,32 +724,13 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 	autofree char *top = zfs_ds_ctr(st, name);
 	autofree char *vols = zfs_ds_vols(st, name);
 	autofree char *dir = storage_ctr_dir(st, name);
-	autofree char *what = xasprintf("container %s", name);
 	struct recv_undo u = {STRV_INIT, STRV_INIT, false};
 	bool vols_there = false;
 	if (!json_is_object(hdr) || !json_is_array(parts) || np < 1 || !label ||
 	    storage_check_label(label, err) < 0 || (from && storage_check_label(from, err) < 0))
 		r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "damaged stream header");
-	else if (!from) {
-		r = zfs_need_absent(what, top, err);
-		if (r == 0)
-			r = zfs_need_empty_dir(dir, err);
-	} else {
-		autofree char *f = xasprintf("%s@%s", top, from);
-		autofree char *s = xasprintf("%s@%s", top, label);
-		autofree char *fwhat = xasprintf("snapshot %s of container %s", from, name);
-		autofree char *lwhat = xasprintf("snapshot %s of container %s", label, name);
-		r = zfs_need_managed(fwhat, f, err);
-		if (r == 0)
-			r = zfs_need_absent(lwhat, s, err);
-		/* Pages cached by the mounted FUSE file system would hide the update. */
-		if (r == 0)
-			r = zfs_unmount_tree(top, err);
-	}
-	if (r == 0)
-		r = zfs_has(vols, ZFS_DS_MANAGED, err, &vols_there);
-	if (r == 0 && from && vols_there)
-		r = zfs_unmount_tree(vols, err);
+	else
+		r = recv_prepare(st, name, label, from, &vols_there, err);
 	/* A raw stream: the part lengths are in the trailer, which the footer finds. */
 	json_t *raw_lens = NULL;
 	if (r == 0 && json_bool(hdr, "raw", false)) {
@@ -688,24 +738,13 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 		if (r < 0)
 			clbsd_err_prefix(err, "receive container %s", name);
 	}
-	/* The container's own parts: "container" (tree), or "state" then "rootfs" (flat). */
-	size_t nctr = 1;
+	size_t nctr = 1; /* how many parts are the container's own */
 	for (size_t i = 0; r == 0 && i < np; i++) {
 		json_t *pj = json_array_get(parts, i);
 		const char *kind = json_str(pj, "kind");
 		const char *vol = json_str(pj, "volume");
 		bool incr = json_bool(pj, "incremental", false);
-		autofree char *target = NULL;
-		if (!kind)
-			kind = "";
-		if (i == 0 && (!strcmp(kind, "container") || !strcmp(kind, "state"))) {
-			target = xstrdup(top);
-			nctr = strcmp(kind, "state") == 0 ? 2 : 1;
-		} else if (i == 1 && nctr == 2 && !strcmp(kind, "rootfs")) {
-			target = xasprintf("%s/rootfs", top);
-		} else if (i >= nctr && !strcmp(kind, "volume") && vol && valid_name(vol)) {
-			target = xasprintf("%s/%s", vols, vol);
-		}
+		autofree char *target = part_target(top, vols, i, kind ? kind : "", vol, &nctr);
 		if (!target || (incr && !from)) {
 			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					     "damaged stream: part %zu", i + 1);
@@ -743,16 +782,8 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 			strv_push(&u.touched, target);
 		}
 	}
-	if (r == 0) {
-		json_t *end = NULL;
-		r = get_frame(fd, &b, err);
-		if (r == 0)
-			end = json_loadb(b.data, b.len, 0, NULL);
-		if (r == 0 && json_int(end, "end", -1) != (int64_t)np)
-			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					     "the stream has no end mark: cut short?");
-		json_decref(end);
-	}
+	if (r == 0)
+		r = recv_end(fd, &b, np, err);
 	if (r < 0)
 		recv_rollback(&u, vols, label ? label : "", from ? from : "");
 	/* Mount again what was unmounted, and mount what arrived. */
