@@ -133,15 +133,19 @@ static int run_once(const char *spec_path)
 /* Forked by the zygote: its parent is not the daemon, no need to detach. */
 static bool zygote_child;
 
-static int shim_main(int argc, char **argv)
+/* The command line's values before they are checked (shim_opts gets them). */
+struct args {
+	const char *size_s, *files_s, *scroll_s, *level_s, *ready_s, *cgroup, *filter_s;
+	bool pool, bad;
+};
+
+/*
+ * Read the options into *o and *a (a->bad: one is unknown, or an operand
+ * follows). Returns -1 to go on, or the exit status
+ * when the command is done already (--help, --run-spec).
+ */
+static int parse_args(int argc, char **argv, struct shim_opts *o, struct args *a)
 {
-	struct shim_opts o = {
-		.ready_fd = -1,
-		.log_max_size = 10 << 20,
-		.log_max_files = 3,
-		.scrollback = 64 << 10,
-	};
-	const char *size_s = NULL, *files_s = NULL, *scroll_s = NULL, *level_s = NULL;
 	enum {
 		O_NAME = 256,
 		O_SPEC,
@@ -180,134 +184,145 @@ static int shim_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *ready_s = NULL, *cgroup = NULL, *filter_s = NULL;
-	bool pool = false;
 	int c;
-	bool bad = false;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_NAME:
-			o.name = optarg;
+			o->name = optarg;
 			break;
 		case O_SPEC:
-			o.spec_path = optarg;
+			o->spec_path = optarg;
 			break;
 		case O_SOCKET:
-			o.sock_path = optarg;
+			o->sock_path = optarg;
 			break;
 		case O_STATE:
-			o.state_path = optarg;
+			o->state_path = optarg;
 			break;
 		case O_LOGDIR:
-			o.log_dir = optarg;
+			o->log_dir = optarg;
 			break;
 		case O_READY:
-			ready_s = optarg;
+			a->ready_s = optarg;
 			break;
 		case O_HOLD:
-			o.hold = true;
+			o->hold = true;
 			break;
 		case O_NETHOLD:
-			o.net_hold = true;
+			o->net_hold = true;
 			break;
 		case O_MAXSIZE:
-			size_s = optarg;
+			a->size_s = optarg;
 			break;
 		case O_MAXFILES:
-			files_s = optarg;
+			a->files_s = optarg;
 			break;
 		case O_SCROLL:
-			scroll_s = optarg;
+			a->scroll_s = optarg;
 			break;
 		case O_LEVEL:
-			level_s = optarg;
+			a->level_s = optarg;
 			break;
 		case O_POOL:
-			pool = true;
+			a->pool = true;
 			break;
 		case O_CGROUP:
-			cgroup = optarg;
+			a->cgroup = optarg;
 			break;
 		case O_RUNSPEC:
 			return optind == argc ? run_once(optarg) : 2;
 		case O_FILTER:
-			filter_s = optarg;
+			a->filter_s = optarg;
 			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
 		default:
-			bad = true;
+			a->bad = true;
 			break;
 		}
 	}
+	a->bad = a->bad || optind != argc; /* no operands */
+	return -1;
+}
+
+/*
+ * Check the options and take the descriptors they name (the ready fd kept
+ * clear of 0-2, the daemon's syscall filter in *filter_fd). Returns 0, or
+ * the exit status after reporting what is wrong.
+ */
+static int check_args(struct shim_opts *o, const struct args *a, int *filter_fd)
+{
 	long long n;
-	if (ready_s) {
-		if (parse_int(ready_s, 0, 1 << 20, &n) < 0 || fcntl((int)n, F_GETFD) < 0)
+	if (a->ready_s) {
+		if (parse_int(a->ready_s, 0, 1 << 20, &n) < 0 || fcntl((int)n, F_GETFD) < 0)
 			return early_fail(-1, "--ready-fd %s is not an open file descriptor",
-					  ready_s);
-		o.ready_fd = (int)n;
+					  a->ready_s);
+		o->ready_fd = (int)n;
 	}
 	/* Keep the ready fd clear of 0-2, which become /dev/null below. */
-	if (o.ready_fd >= 0 && o.ready_fd < 3) {
-		int fd = fcntl(o.ready_fd, F_DUPFD_CLOEXEC, 3);
+	if (o->ready_fd >= 0 && o->ready_fd < 3) {
+		int fd = fcntl(o->ready_fd, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
-			return early_fail(o.ready_fd, "dup ready fd: %s", strerror(errno));
-		close(o.ready_fd);
-		o.ready_fd = fd;
+			return early_fail(o->ready_fd, "dup ready fd: %s", strerror(errno));
+		close(o->ready_fd);
+		o->ready_fd = fd;
 	}
-	if (o.ready_fd >= 0)
-		fd_set_cloexec(o.ready_fd);
+	if (o->ready_fd >= 0)
+		fd_set_cloexec(o->ready_fd);
 	/* The daemon's compiled syscall filter; without it the init compiles its own. */
-	int filter_fd = -1;
-	if (filter_s && parse_int(filter_s, 3, 1 << 20, &n) == 0 && n != o.ready_fd &&
+	if (a->filter_s && parse_int(a->filter_s, 3, 1 << 20, &n) == 0 && n != o->ready_fd &&
 	    fcntl((int)n, F_GETFD) >= 0) {
-		filter_fd = (int)n;
-		fd_set_cloexec(filter_fd);
-		rt_default_ops()->filter_use(filter_fd);
+		*filter_fd = (int)n;
+		fd_set_cloexec(*filter_fd);
+		rt_default_ops()->filter_use(*filter_fd);
 	}
-	if (bad || optind != argc) {
+	if (a->bad) {
 		fputs(usage, stderr);
-		return early_fail(o.ready_fd, "bad command line (see usage)");
+		return early_fail(o->ready_fd, "bad command line (see usage)");
 	}
-	if (pool && (!cgroup || !*cgroup || !o.sock_path || o.ready_fd < 0 || o.name ||
-		     o.spec_path || o.state_path || o.log_dir))
-		return early_fail(o.ready_fd, "--pool takes --cgroup, --socket and --ready-fd "
-					      "(the rest comes with the claim)");
-	if (!pool && (!o.name || !o.spec_path || !o.sock_path || !o.state_path || !o.log_dir ||
-		      o.ready_fd < 0))
-		return early_fail(o.ready_fd, "--name, --spec, --socket, --state, --log-dir and "
-					      "--ready-fd are all required");
-	if (!pool && !valid_name(o.name))
-		return early_fail(o.ready_fd, "--name %s is not a valid container name", o.name);
-	if (size_s && size_opt("log-max-size", size_s, &o.log_max_size, o.ready_fd))
+	if (a->pool && (!a->cgroup || !*a->cgroup || !o->sock_path || o->ready_fd < 0 || o->name ||
+			o->spec_path || o->state_path || o->log_dir))
+		return early_fail(o->ready_fd, "--pool takes --cgroup, --socket and --ready-fd "
+					       "(the rest comes with the claim)");
+	if (!a->pool && (!o->name || !o->spec_path || !o->sock_path || !o->state_path ||
+			 !o->log_dir || o->ready_fd < 0))
+		return early_fail(o->ready_fd, "--name, --spec, --socket, --state, --log-dir and "
+					       "--ready-fd are all required");
+	if (!a->pool && !valid_name(o->name))
+		return early_fail(o->ready_fd, "--name %s is not a valid container name", o->name);
+	if (a->size_s && size_opt("log-max-size", a->size_s, &o->log_max_size, o->ready_fd))
 		return 2;
-	if (scroll_s && size_opt("scrollback", scroll_s, &o.scrollback, o.ready_fd))
+	if (a->scroll_s && size_opt("scrollback", a->scroll_s, &o->scrollback, o->ready_fd))
 		return 2;
-	if (o.scrollback > (64 << 20))
-		return early_fail(o.ready_fd, "--scrollback %s is too large (at most 64M)",
-				  scroll_s);
-	if (files_s) {
-		if (parse_int(files_s, 1, 1000, &n) < 0)
-			return early_fail(o.ready_fd, "--log-max-files %s: want 1 to 1000",
-					  files_s);
-		o.log_max_files = (int)n;
+	if (o->scrollback > (64 << 20))
+		return early_fail(o->ready_fd, "--scrollback %s is too large (at most 64M)",
+				  a->scroll_s);
+	if (a->files_s) {
+		if (parse_int(a->files_s, 1, 1000, &n) < 0)
+			return early_fail(o->ready_fd, "--log-max-files %s: want 1 to 1000",
+					  a->files_s);
+		o->log_max_files = (int)n;
 	}
-	if (level_s) {
+	if (a->level_s) {
 		enum log_level lvl;
-		if (log_parse_level(level_s, &lvl) < 0)
-			return early_fail(o.ready_fd,
+		if (log_parse_level(a->level_s, &lvl) < 0)
+			return early_fail(o->ready_fd,
 					  "--log-level %s: want error, warn, info "
 					  "or debug",
-					  level_s);
+					  a->level_s);
 		log_set_level(lvl);
 	}
+	return 0;
+}
 
-	/* Nothing the daemon left open may reach the container. */
-	int keep[2] = {o.ready_fd, filter_fd};
+/* Nothing the daemon left open may reach the container: close all but these two. */
+static void close_inherited(int ready_fd, int filter_fd)
+{
+	int keep[2] = {ready_fd, filter_fd};
 	if (keep[1] >= 0 && keep[1] < keep[0]) {
 		keep[0] = filter_fd;
-		keep[1] = o.ready_fd;
+		keep[1] = ready_fd;
 	}
 	unsigned lo = 3;
 	for (int i = 0; i < 2; i++) {
@@ -318,32 +333,61 @@ static int shim_main(int argc, char **argv)
 		lo = (unsigned)keep[i] + 1;
 	}
 	close_range(lo, ~0U, 0);
-	signals_reset();
+}
 
-	struct clbsd_err err;
-	if (!pool && shim_log_to(o.log_dir, &err) < 0)
-		return early_fail(o.ready_fd, "%s", err.msg);
-
-	/* Detach: the daemon reaps our first process; the second carries on. */
+/*
+ * Leave the daemon's session: the daemon reaps our first process, the second
+ * carries on, in /, with /dev/null on 0-2. Returns 0 or the exit status.
+ */
+static int detach(int ready_fd)
+{
 	if (!zygote_child) {
 		pid_t pid = fork();
 		if (pid < 0)
-			return early_fail(o.ready_fd, "fork: %s", strerror(errno));
+			return early_fail(ready_fd, "fork: %s", strerror(errno));
 		if (pid > 0)
 			_exit(0);
 	}
 	setsid();
 	if (chdir("/") < 0)
-		return early_fail(o.ready_fd, "chdir /: %s", strerror(errno));
+		return early_fail(ready_fd, "chdir /: %s", strerror(errno));
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0)
-		return early_fail(o.ready_fd, "open /dev/null: %s", strerror(errno));
+		return early_fail(ready_fd, "open /dev/null: %s", strerror(errno));
 	for (int fd = 0; fd < 3; fd++)
 		dup2(null, fd);
 	if (null > 2)
 		close(null);
-	if (pool)
-		return shim_pool(&o, cgroup);
+	return 0;
+}
+
+static int shim_main(int argc, char **argv)
+{
+	struct shim_opts o = {
+		.ready_fd = -1,
+		.log_max_size = 10 << 20,
+		.log_max_files = 3,
+		.scrollback = 64 << 10,
+	};
+	struct args a = {0};
+	int filter_fd = -1;
+	int rc = parse_args(argc, argv, &o, &a);
+	if (rc >= 0)
+		return rc; /* --help, --run-spec */
+	rc = check_args(&o, &a, &filter_fd);
+	if (rc != 0)
+		return rc;
+	close_inherited(o.ready_fd, filter_fd);
+	signals_reset();
+
+	struct clbsd_err err;
+	if (!a.pool && shim_log_to(o.log_dir, &err) < 0)
+		return early_fail(o.ready_fd, "%s", err.msg);
+	rc = detach(o.ready_fd);
+	if (rc != 0)
+		return rc;
+	if (a.pool)
+		return shim_pool(&o, a.cgroup);
 	return shim_run(&o, NULL, -1);
 }
 
