@@ -294,7 +294,7 @@ void logw_finish(struct logw *w, struct buf *out, struct buf *errb);
 /*
  * The fields docker's ps --format knows, computed from a container's JSON:
  * ID (12 characters, or whole with full_id), Name, Names, Image, Command,
- * State, Status, PID, Address, Ports, CreatedAt, RunningFor.
+ * State, Status, PID, Address, Ports, Networks, Mounts, CreatedAt, RunningFor.
  */
 json_t *fmt_ps_fields(const json_t *ctr, int64_t now_ns, bool full_id);
 /*

@@ -157,11 +157,12 @@ static const struct cli_opt events_opts[] = {
 #define FORMAT_HELP_PS                                                                             \
 	"TEMPLATE is a small subset of Go templates, as docker takes: text with\n"                 \
 	"{{.Field}} actions, where Field is ID, Name (or Names), Image, Command,\n"                \
-	"State, Status, PID, Address, Ports, CreatedAt or RunningFor, or a path into\n"            \
-	"the container's JSON ({{.Config.Hostname}}, {{.Network.Mode}}; names match\n"             \
-	"JSON keys without case or '_'); {{json .}} and {{json .Field}} print JSON.\n"             \
-	"\\t and \\n are a tab and a newline; a leading \"table \" prints aligned\n"               \
-	"columns under a header. An unknown field is a usage error."
+	"State, Status, PID, Address, Ports, Networks, Mounts, CreatedAt or\n"                     \
+	"RunningFor, or a path into the container's JSON ({{.Config.Hostname}},\n"                 \
+	"{{.Network.Mode}}; names match JSON keys without case or '_'); {{json .}}\n"              \
+	"and {{json .Field}} print JSON. \\t and \\n are a tab and a newline; a\n"                 \
+	"leading \"table \" prints aligned columns under a header. An unknown field\n"             \
+	"is a usage error."
 
 #define FORMAT_HELP_IMAGES                                                                         \
 	"TEMPLATE is a small subset of Go templates (see clbsd ps --help); the fields\n"           \

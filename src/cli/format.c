@@ -269,6 +269,21 @@ static char *fmt_ports(const json_t *net)
 	return buf_detach(&b, NULL);
 }
 
+/* "a,b": the string `key` of each object in arr (docker's .Networks, .Mounts). */
+static char *join_key(const json_t *arr, const char *key)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+	json_t *e;
+	json_array_foreach(arr, i, e)
+	{
+		const char *v = json_string_value(json_object_get(e, key));
+		if (v)
+			buf_addf(&b, "%s%s", b.len ? "," : "", v);
+	}
+	return buf_detach(&b, NULL);
+}
+
 json_t *fmt_ps_fields(const json_t *c, int64_t now_ns, bool full_id)
 {
 	const char *name = json_string_value(json_object_get(c, "name"));
@@ -279,18 +294,28 @@ json_t *fmt_ps_fields(const json_t *c, int64_t now_ns, bool full_id)
 	autofree char *status = fmt_status(c, now_ns);
 	autofree char *addrs = fmt_addresses(json_object_get(c, "network"));
 	autofree char *ports = fmt_ports(json_object_get(c, "network"));
+	const json_t *net = json_object_get(c, "network");
+	autofree char *nets = join_key(json_object_get(net, "networks"), "name");
+	autofree char *mounts =
+		join_key(json_object_get(json_object_get(c, "config"), "volumes"), "source");
+	const char *mode = json_string_value(json_object_get(net, "mode"));
 	char created[64] = "", running_for[64] = "";
 	int64_t ct = json_time(json_object_get(c, "created_at"));
 	if (ct) {
 		time_fmt_rfc3339(ct, created, sizeof(created));
 		fmt_ago(ct, now_ns, running_for, sizeof(running_for));
 	}
-	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:s, s:I, s:s, s:s, s:s, s:s}", "ID",
-			 id, "Name", name, "Names", name, "Image",
-			 json_string_value(json_object_get(c, "image")), "Command", cmd, "State",
-			 json_string_value(json_object_get(c, "state")), "Status", status, "PID",
-			 (json_int_t)json_integer_value(json_object_get(c, "pid")), "Address",
-			 addrs, "Ports", ports, "CreatedAt", created, "RunningFor", running_for);
+	json_t *f =
+		json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:s, s:I, s:s, s:s, s:s, s:s}", "ID",
+			  id, "Name", name, "Names", name, "Image",
+			  json_string_value(json_object_get(c, "image")), "Command", cmd, "State",
+			  json_string_value(json_object_get(c, "state")), "Status", status, "PID",
+			  (json_int_t)json_integer_value(json_object_get(c, "pid")), "Address",
+			  addrs, "Ports", ports, "CreatedAt", created, "RunningFor", running_for);
+	/* Host and no networking have no network names: the mode stands in. */
+	json_object_set_new(f, "Networks", json_string(*nets || !mode ? nets : mode));
+	json_object_set_new(f, "Mounts", json_string(mounts));
+	return f;
 }
 
 char *fmt_ps(const json_t *containers, int64_t now_ns)

@@ -685,6 +685,30 @@ TEST(format_templates)
 	tmpl_free(t);
 }
 
+/* The computed fields ps --format adds to a container's JSON. */
+TEST(ps_fields)
+{
+	json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:i, s:{s:[s,s], s:[{s:s}]}, s:{s:s, "
+			      "s:[{s:s, s:s}, {s:s, s:s}], s:[s]}}",
+			      "name", "web", "id", "0123456789abcdef", "image", "forge:latest",
+			      "state", "running", "pid", 42, "config", "command", "httpd", "-f",
+			      "volumes", "source", "data", "network", "mode", "networks",
+			      "networks", "name", "bridge", "ip", "10.88.0.2", "name", "back", "ip",
+			      "10.9.0.3", "publish", "0.0.0.0:8080:80/tcp");
+	json_t *f = fmt_ps_fields(c, NOW, false);
+	autofree char *s = dump(f);
+	CHECK_STR(s, "{\"Address\":\"10.88.0.2,10.9.0.3\",\"Command\":\"\\\"httpd -f\\\"\","
+		     "\"CreatedAt\":\"\",\"ID\":\"0123456789ab\",\"Image\":\"forge:latest\","
+		     "\"Mounts\":\"data\",\"Name\":\"web\",\"Names\":\"web\","
+		     "\"Networks\":\"bridge,back\",\"PID\":42,\"Ports\":\"0.0.0.0:8080->80/tcp\","
+		     "\"RunningFor\":\"\",\"State\":\"running\",\"Status\":\"Up\"}");
+	json_decref(f);
+	f = fmt_ps_fields(c, NOW, true);
+	CHECK_STR(json_string_value(json_object_get(f, "ID")), "0123456789abcdef");
+	json_decref(f);
+	json_decref(c);
+}
+
 TEST(log_times)
 {
 	char t[48];
@@ -733,5 +757,6 @@ RUN(options_anywhere);
 RUN(usage_errors);
 RUN(stop_at_command);
 RUN(format_templates);
+RUN(ps_fields);
 RUN(log_times);
 TEST_MAIN_END
