@@ -348,10 +348,9 @@
           (should (string-match-p "^| beta +| exited" (buffer-string)))
           (clbsd-request "POST" "/v1/containers/beta/start" nil (clbsd--host "far"))
           (should (equal (clbsd-tests--state "beta") "running")))
-      (let ((cell (assoc "far" clbsd--tunnels)))
-        (when cell
-          (delete-process (cadr cell))
-          (setq clbsd--tunnels (delete cell clbsd--tunnels)))))))
+      (let ((local (cddr (assoc "far" clbsd--tunnels))))
+        (clbsd-stop-tunnels)
+        (should-not (and local (file-exists-p local)))))))
 
 (ert-deftest clbsd-dblock-rollback-link ()
   "A snapshots block's rollback link brings the container's files back."

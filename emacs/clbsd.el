@@ -232,6 +232,16 @@ domain, uptime, cpu, memory, pids, restarts, host, actions."
                                    (assoc-delete-all name clbsd--tunnels)))
         local))))
 
+(defun clbsd-stop-tunnels ()
+  "Stop the ssh tunnels to remote hosts and remove their local sockets."
+  (interactive)
+  (dolist (cell clbsd--tunnels)
+    (when (process-live-p (cadr cell)) (delete-process (cadr cell)))
+    (when (file-exists-p (cddr cell)) (delete-file (cddr cell))))
+  (setq clbsd--tunnels nil))
+
+(add-hook 'kill-emacs-hook #'clbsd-stop-tunnels)
+
 (defun clbsd--host-socket (host)
   "The local socket through which HOST's daemon answers."
   (if (clbsd--host-remote host)
