@@ -26,6 +26,7 @@
  */
 #include "daemon.h"
 #include "core/config.h"
+#include "daemon/ingress_conf.h"
 #include "ingress/ingress.h"
 #include "net/net.h"
 #include "util/json.h"

@@ -17,8 +17,8 @@
  *                        that the master really took the new configuration
  *   ca.c                 the local CA (OpenSSL libcrypto): one CA key and
  *                        certificate, one leaf certificate per routed name
- *   from_conf.c          pure: a validated configuration -> settings and
- *                        routes (the daemon supplies addresses and states)
+ *   route_set.c          settings and routes owning their strings (the daemon
+ *                        fills one from the configuration: daemon/ingress_conf.c)
  *
  * Invariants:
  * - Descriptions (struct ingress_settings, struct ingress_route) borrow their
@@ -246,9 +246,8 @@ int ingress_ca_leaf(const char *ca_dir, const char *name, bool *issued, struct c
 int ingress_ca_ensure_routes(const struct ingress_settings *s, const struct ingress_route *routes,
 			     size_t n, struct clbsd_err *err);
 
-/* ---- from the configuration (from_conf.c) ---- */
+/* ---- a set of settings and routes (route_set.c) ---- */
 
-struct conf;
 /* Settings and routes that own their strings (ingress_set_release()). */
 struct ingress_set {
 	struct ingress_settings settings;
@@ -256,21 +255,8 @@ struct ingress_set {
 	size_t n;
 	struct strv strings, listen, tls_listen; /* storage the above point into */
 };
-/*
- * The ingress of configuration c with its directory dir (<root>/ingress;
- * with :tls (:ca auto) the CA lives in dir/ca): one route per container
- * that has a :domain and a :port, in the configuration's order, domains
- * normalised with the default domain. lookup tells, for a container name,
- * its address (NULL when it has none) and its state; when it fails, or
- * gives INGRESS_UP without an address, the route is INGRESS_DOWN or
- * INGRESS_STARTING. A :tls (:ca PATH) of the user's own is refused
- * (CLBSD_E_UNAVAIL) with what to do instead. Nothing is checked beyond
- * normalisation: ingress_render() checks.
- */
-int ingress_set_from_conf(const struct conf *c, const char *dir,
-			  int (*lookup)(void *ctx, const char *name, const char **address,
-					enum ingress_state *state),
-			  void *ctx, struct ingress_set *out, struct clbsd_err *err);
 void ingress_set_release(struct ingress_set *set);
+/* A copy of s (NULL stays NULL) that lives as long as the set. */
+const char *ingress_set_keep(struct ingress_set *set, const char *s);
 
 #endif

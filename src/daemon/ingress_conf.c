@@ -2,35 +2,17 @@
  * From a validated configuration to the ingress model: the host's :ingress
  * settings, and one route per container with a :domain and a :port. Pure:
  * the daemon supplies what only it knows (a container's address and whether
- * it can take traffic) through a callback.
+ * it can take traffic) through a callback. It lives in the daemon, which
+ * imports both the configuration (core/) and the ingress driver, so that
+ * neither of those imports the other.
  */
-#include "ingress/ingress.h"
+#include "daemon/ingress_conf.h"
 #include "core/config.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-void ingress_set_release(struct ingress_set *set)
-{
-	for (size_t i = 0; i < set->n; i++)
-		free((void *)(uintptr_t)set->routes[i].domains);
-	free(set->routes);
-	strv_release(&set->strings);
-	strv_release(&set->listen);
-	strv_release(&set->tls_listen);
-	*set = (struct ingress_set){0};
-}
-
-/* Keep a copy of s for as long as the set lives. */
-static const char *keep(struct ingress_set *set, const char *s)
-{
-	if (!s)
-		return NULL;
-	strv_push(&set->strings, s);
-	return set->strings.v[set->strings.n - 1];
-}
 
 int ingress_set_from_conf(const struct conf *c, const char *dir,
 			  int (*lookup)(void *ctx, const char *name, const char **address,
@@ -40,7 +22,7 @@ int ingress_set_from_conf(const struct conf *c, const char *dir,
 	const struct conf_host *h = &c->host;
 	struct ingress_set set = {0};
 	struct ingress_settings *s = &set.settings;
-	s->dir = keep(&set, dir);
+	s->dir = ingress_set_keep(&set, dir);
 	for (size_t i = 0; h->listen && h->listen[i]; i++)
 		strv_push(&set.listen, h->listen[i]);
 	for (size_t i = 0; h->tls_listen && h->tls_listen[i]; i++)
@@ -49,11 +31,11 @@ int ingress_set_from_conf(const struct conf *c, const char *dir,
 	s->n_listen = set.listen.n;
 	s->tls_listen = (const char *const *)set.tls_listen.v;
 	s->n_tls_listen = set.tls_listen.n;
-	s->default_domain = keep(&set, h->default_domain);
+	s->default_domain = ingress_set_keep(&set, h->default_domain);
 	if (h->tls_ca && strcmp(h->tls_ca, "auto") == 0) {
 		s->tls_mode = INGRESS_TLS_AUTO;
 		autofree char *ca = xasprintf("%s/ca", dir);
-		s->ca_dir = keep(&set, ca);
+		s->ca_dir = ingress_set_keep(&set, ca);
 	} else if (h->tls_ca) {
 		ingress_set_release(&set);
 		return clbsd_err_setmsg(
@@ -88,21 +70,21 @@ int ingress_set_from_conf(const struct conf *c, const char *dir,
 				ingress_set_release(&set);
 				return clbsd_err_prefix(err, "container %s: :domain", ct->name);
 			}
-			doms[j] = keep(&set, full);
+			doms[j] = ingress_set_keep(&set, full);
 			free(full);
 		}
 		*r = (struct ingress_route){
-			.service = keep(&set, ct->name),
+			.service = ingress_set_keep(&set, ct->name),
 			.domains = doms,
 			.n_domains = nd,
-			.path = keep(&set, ct->path),
-			.address = keep(&set, address),
+			.path = ingress_set_keep(&set, ct->path),
+			.address = ingress_set_keep(&set, address),
 			.port = (uint16_t)ct->port,
 			.state = state,
 			.websocket = ct->ingress_websocket,
 			.max_body = ct->ingress_max_body,
-			.tls_cert = keep(&set, ct->tls_cert),
-			.tls_key = keep(&set, ct->tls_key),
+			.tls_cert = ingress_set_keep(&set, ct->tls_cert),
+			.tls_key = ingress_set_keep(&set, ct->tls_key),
 		};
 		set.n++;
 	}

@@ -3,6 +3,7 @@
  * default domain, states and addresses from the daemon, and a rendering of
  * the result.
  */
+#include "../../../src/daemon/ingress_conf.c"
 #include "core/config.h"
 #include "ingress/ingress.h"
 #include "test.h"
