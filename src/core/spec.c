@@ -173,3 +173,22 @@ bool ctr_compression_ok(const char *s)
 		return parse_int(s + 5, 1, 19, &lv) == 0 && s[5] != '+' && s[5] != '-';
 	return false;
 }
+
+/* ---- checks across keys ---- */
+
+int ctr_spec_check(const struct ctr_spec *s, struct clbsd_err *err)
+{
+	if (s->auto_remove && s->restart != CTR_RESTART_NO)
+		return clbsd_err_setmsg(
+			err, CLBSD_E_INVALID, EINVAL,
+			"auto-remove (--rm) and a restart policy cannot be combined");
+	const char *need = s->npublish					   ? "publishing ports"
+			   : s->ip && *s->ip				   ? "\"ip\""
+			   : s->aliases && s->aliases[0] && *s->aliases[0] ? "aliases"
+									   : NULL;
+	if (need && s->netmode_given && (s->netmode == CTR_NET_HOST || s->netmode == CTR_NET_NONE))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"%s needs a network, but the container's network is %s",
+					need, s->netmode == CTR_NET_HOST ? "host" : "none");
+	return 0;
+}

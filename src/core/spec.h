@@ -213,6 +213,14 @@ struct json_t *ctr_spec_to_json(const struct ctr_spec *s);
 /* ---- values shared by both readers (spec.c) ---- */
 
 /*
+ * The checks across keys that need nothing but the spec: --rm with a
+ * restart policy; published ports, a pinned address or aliases on the host
+ * network or none. (The form reports the same with positions; the daemon
+ * checks what needs the host: the image, the networks, the CPU count.)
+ */
+int ctr_spec_check(const struct ctr_spec *s, struct clbsd_err *err);
+
+/*
  * A signal by name or number: "SIGTERM", "TERM", "term", 15. 0 with *out
  * set, or -EINVAL. Signals 1-64 (SIGKILL and SIGSTOP included: a
  * container may want to be killed outright).

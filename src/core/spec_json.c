@@ -639,6 +639,10 @@ int ctr_spec_from_json(json_t *req, struct ctr_spec **out, struct clbsd_err *err
 			return r;
 		}
 	}
+	if (ctr_spec_check(s, err) < 0) {
+		ctr_spec_free(s);
+		return -err->code;
+	}
 	*out = s;
 	return 0;
 }

@@ -241,6 +241,10 @@ TEST(json_errors_name_the_key)
 		{"{\"image\":\"forge\",\"volumes\":[\"relative/dir:/data\"]}",
 		 "relative paths are refused"},
 		{"{\"image\":\"forge\",\"publish\":[\"99999:1\"]}", "publish"},
+		{"{\"image\":\"forge\",\"auto_remove\":true,\"restart\":\"always\"}",
+		 "auto-remove (--rm) and a restart policy cannot be combined"},
+		{"{\"image\":\"forge\",\"network\":\"none\",\"publish\":[\"80:80\"]}",
+		 "publishing ports needs a network, but the container's network is none"},
 		{"[1]", "must be a JSON object"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
