@@ -595,6 +595,65 @@ static int64_t now_ms(void)
 	return time_mono_ns() / 1000000;
 }
 
+/*
+ * One step that changes files: its layer from the cache, or made in a work
+ * directory from a copy of *cur (the tree so far) by RUN, a fetching ADD or
+ * a COPY/ADD of files, and kept in the cache under the step's key. On
+ * success *cur is the layer.
+ */
+static int layer_step(struct build *b, const struct cbf_step *step, const struct stage_env *se,
+		      char **stage_args, char **result, const char *text, size_t num, size_t total,
+		      char **cur, struct clbsd_err *err)
+{
+	const struct cbf_instr *in = step->instr;
+	autofree char *layer = xasprintf("%s/%s", b->cache, step->key);
+	if (!b->no_cache && fs_is_dir(layer)) {
+		emit(b, json_pack("{s:i,s:i,s:s,s:s}", "step", (int)num, "of", (int)total,
+				  "instruction", text, "status", "cached"));
+		free(*cur);
+		*cur = steal_ptr(&layer);
+		return 0;
+	}
+	emit(b, json_pack("{s:i,s:i,s:s,s:s}", "step", (int)num, "of", (int)total, "instruction",
+			  text, "status", "running"));
+	int64_t t0 = now_ms();
+	int r;
+	char hex[17];
+	random_hex(hex, 8);
+	autofree char *work = xasprintf("%s/step-%s", b->tmp, hex);
+	autofree char *fs = xasprintf("%s/fs", work);
+	if (fs_mkdir_p(work, 0700, err) < 0 || sys_copy_tree(*cur, fs, err) < 0) {
+		r = -err->code;
+	} else if (in->kind == CBF_RUN) {
+		r = run_step(b, in, se, stage_args, work, err);
+	} else if (in->kind == CBF_ADD && add_fetches(in)) {
+		r = add_fetch(b, in, work, fs, se->workdir, err);
+	} else {
+		struct cbf_step_env env = {
+			.context = b->context,
+			.from_root = in->from_stage >= 0 ? result[in->from_stage] : NULL,
+			.workdir = se->workdir,
+		};
+		r = cbf_apply_file_step(in, fs, &env, err);
+	}
+	struct clbsd_err e2;
+	if (r == 0) {
+		fs_rm_rf(layer, &e2); /* --no-cache: the new one replaces it */
+		/* A build running beside this one may have made the same layer. */
+		if (rename(fs, layer) < 0 &&
+		    !((errno == ENOTEMPTY || errno == EEXIST) && fs_is_dir(layer)))
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "keep layer %s", layer);
+	}
+	fs_rm_rf(work, &e2);
+	if (r == 0) {
+		emit(b, json_pack("{s:i,s:s,s:I}", "step", (int)num, "status", "done", "elapsed_ms",
+				  (json_int_t)(now_ms() - t0)));
+		free(*cur);
+		*cur = steal_ptr(&layer);
+	}
+	return r;
+}
+
 static int build_run_inner(struct build *b, struct cbf_plan *plan)
 {
 	struct clbsd_err *err = &b->err;
@@ -671,54 +730,8 @@ static int build_run_inner(struct build *b, struct cbf_plan *plan)
 						  "config"));
 				continue;
 			}
-			autofree char *layer = xasprintf("%s/%s", b->cache, step->key);
-			if (!b->no_cache && fs_is_dir(layer)) {
-				emit(b, json_pack("{s:i,s:i,s:s,s:s}", "step", (int)num, "of",
-						  (int)total, "instruction", text, "status",
-						  "cached"));
-				free(cur);
-				cur = steal_ptr(&layer);
-				continue;
-			}
-			emit(b, json_pack("{s:i,s:i,s:s,s:s}", "step", (int)num, "of", (int)total,
-					  "instruction", text, "status", "running"));
-			int64_t t0 = now_ms();
-			char hex[17];
-			random_hex(hex, 8);
-			autofree char *work = xasprintf("%s/step-%s", b->tmp, hex);
-			autofree char *fs = xasprintf("%s/fs", work);
-			if (fs_mkdir_p(work, 0700, err) < 0 || sys_copy_tree(cur, fs, err) < 0) {
-				r = -err->code;
-			} else if (in->kind == CBF_RUN) {
-				r = run_step(b, in, &se, stage_args.v, work, err);
-			} else if (in->kind == CBF_ADD && add_fetches(in)) {
-				r = add_fetch(b, in, work, fs, se.workdir, err);
-			} else {
-				struct cbf_step_env env = {
-					.context = b->context,
-					.from_root =
-						in->from_stage >= 0 ? result[in->from_stage] : NULL,
-					.workdir = se.workdir,
-				};
-				r = cbf_apply_file_step(in, fs, &env, err);
-			}
-			struct clbsd_err e2;
-			if (r == 0) {
-				fs_rm_rf(layer, &e2); /* --no-cache: the new one replaces it */
-				/* A build running beside this one may have made the same layer. */
-				if (rename(fs, layer) < 0 &&
-				    !((errno == ENOTEMPTY || errno == EEXIST) && fs_is_dir(layer)))
-					r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
-							  "keep layer %s", layer);
-			}
-			fs_rm_rf(work, &e2);
-			if (r == 0) {
-				emit(b,
-				     json_pack("{s:i,s:s,s:I}", "step", (int)num, "status", "done",
-					       "elapsed_ms", (json_int_t)(now_ms() - t0)));
-				free(cur);
-				cur = steal_ptr(&layer);
-			}
+			r = layer_step(b, step, &se, stage_args.v, result, text, num, total, &cur,
+				       err);
 		}
 		strv_release(&stage_args);
 		senv_release(&se);
