@@ -284,58 +284,6 @@ static int d_image_remove(struct storage *st, const char *id, struct clbsd_err *
 	return 0;
 }
 
-static int d_ctr_create(struct storage *st, const char *name, const char *image_id,
-			const struct storage_props *props, struct rt_rootfs *out,
-			struct clbsd_err *err)
-{
-	if (storage_check_name("container", name, err) < 0 ||
-	    storage_check_image_id(image_id, err) < 0 || dir_props_none(props, err) < 0)
-		return -err->code;
-	autofree char *lower = image_rootfs(st, image_id);
-	autofree char *dir = storage_ctr_dir(st, name);
-	if (!fs_is_dir(lower))
-		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-					"container %s: image %s is not prepared (no %s)", name,
-					image_id, lower);
-	if (fs_exists(dir))
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
-					"container %s already exists (%s)", name, dir);
-	struct rt_rootfs r;
-	int ret = fs_mkdir_p(dir, 0700, err);
-	if (ret == 0)
-		ret = dir_create(st, lower, dir, &r, err);
-	if (ret == 0 && props && props->spec_hash)
-		ret = dir_meta_write(dir, st->have_overlay, lower, image_id, props->spec_hash, err);
-	if (ret < 0) {
-		struct clbsd_err ignore;
-		fs_rm_rf(dir, &ignore);
-		return clbsd_err_prefix(err, "create container %s", name);
-	}
-	*out = r;
-	return 0;
-}
-
-static int d_ctr_describe(struct storage *st, const char *name, struct rt_rootfs *out,
-			  struct clbsd_err *err)
-{
-	if (storage_check_name("container", name, err) < 0)
-		return -err->code;
-	autofree char *dir = storage_ctr_dir(st, name);
-	struct dir_meta m;
-	if (dir_meta_read(dir, &m, err) < 0)
-		return clbsd_err_prefix(err, "container %s", name);
-	if (m.overlay && !m.lower) {
-		dir_meta_release(&m);
-		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
-					"container %s: its storage does not say which image it "
-					"sits on (made before storage.json)",
-					name);
-	}
-	dir_fill(out, m.overlay, m.lower, dir);
-	dir_meta_release(&m);
-	return 0;
-}
-
 static int d_ctr_set_props(struct storage *st, const char *name, const struct storage_props *props,
 			   struct clbsd_err *err)
 {
@@ -435,8 +383,6 @@ static const struct storage_ops dir_ops = {
 	.usage = dir_usage,
 	.image_prepare = d_image_prepare,
 	.image_remove = d_image_remove,
-	.ctr_create = d_ctr_create,
-	.ctr_describe = d_ctr_describe,
 	.ctr_set_props = d_ctr_set_props,
 	.ctr_aside = d_ctr_aside,
 	.ctr_remove = d_ctr_remove,

@@ -110,7 +110,10 @@ struct storage_ops {
 	const char *name;
 
 	/*
-	 * Path-based entry points, used by the daemon as it is today.
+	 * A container's own storage is made and found by its paths, as the
+	 * daemon knows them: ctr_dir is <root>/containers/<name> and
+	 * image_rootfs the image store's <dir>/<id>/rootfs. The other entry
+	 * points below name the container.
 	 * create: prepare the rootfs of a new container whose state lives in
 	 * ctr_dir from image_rootfs (<root>/images/<id>/rootfs). Fills *out
 	 * (caller releases it). A failure leaves nothing behind. The dir driver
@@ -129,7 +132,7 @@ struct storage_ops {
 	int64_t (*usage)(struct storage *st, const char *ctr_dir);
 
 	/*
-	 * Make image `id` usable by ctr_create from the tree `rootfs`
+	 * Make image `id` usable by create from the tree `rootfs`
 	 * (zfs: dataset images/<id> filled from it, snapshot @base). Idempotent:
 	 * a prepared image is left alone, a half-made one is made again.
 	 */
@@ -138,18 +141,6 @@ struct storage_ops {
 	/* Drop what image_prepare made. Refused (CONFLICT) while a container uses it. */
 	int (*image_remove)(struct storage *st, const char *id, struct clbsd_err *err);
 
-	/*
-	 * Make container `name`'s storage: its directory
-	 * (storage_ctr_dir()) and a rootfs from the prepared image. props may be
-	 * NULL. CONFLICT when the name is taken; NOTFOUND when the image is not
-	 * prepared. Fills *out (caller releases it).
-	 */
-	int (*ctr_create)(struct storage *st, const char *name, const char *image_id,
-			  const struct storage_props *props, struct rt_rootfs *out,
-			  struct clbsd_err *err);
-	/* *out for an existing container. */
-	int (*ctr_describe)(struct storage *st, const char *name, struct rt_rootfs *out,
-			    struct clbsd_err *err);
 	/* Change the container's tunables (see struct storage_props). */
 	int (*ctr_set_props)(struct storage *st, const char *name,
 			     const struct storage_props *props, struct clbsd_err *err);
@@ -164,7 +155,7 @@ struct storage_ops {
 	/*
 	 * Make volume `vol` of container `ctr` if it is missing and apply props
 	 * (may be NULL); *path (caller frees) is where it is on the host.
-	 * Volumes outlive ctr_remove(.., false) and a later ctr_create of the
+	 * Volumes outlive ctr_remove(.., false) and a later create of the
 	 * same name finds them again.
 	 */
 	int (*volume_ensure)(struct storage *st, const char *ctr, const char *vol,

@@ -759,12 +759,11 @@ static int z_image_remove(struct storage *st, const char *id, struct clbsd_err *
 
 /*
  * The container's dataset: one clone of a tree image's @base, or for a flat
- * image a state dataset and the rootfs clone below it. `base_checked`: the
- * caller has just prepared the image (z_create), which saves a zfs command;
- * each costs ~10-15 ms on zfs-fuse.
+ * image a state dataset and the rootfs clone below it. The caller has just
+ * prepared the image (z_create), so its layout is known without a zfs
+ * command (each costs ~10-15 ms on zfs-fuse) unless it was not noted.
  */
 static int ctr_create_ds(struct storage *st, const char *name, const char *image_id,
-			 const struct storage_props *props, bool base_checked,
 			 struct rt_rootfs *out, struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0 ||
@@ -776,7 +775,7 @@ static int ctr_create_ds(struct storage *st, const char *name, const char *image
 	autofree char *rootfs = xasprintf("%s/rootfs", ds);
 	autofree char *dir = storage_ctr_dir(st, name);
 	autofree char *what = xasprintf("container %s", name);
-	enum img_state layout = base_checked ? prepared_get(base) : IMG_ABSENT;
+	enum img_state layout = prepared_get(base);
 	if (layout == IMG_ABSENT) {
 		if (image_state(base, &layout, err) < 0)
 			return clbsd_err_prefix(err, "container %s", name);
@@ -789,11 +788,7 @@ static int ctr_create_ds(struct storage *st, const char *name, const char *image
 	}
 	if (zfs_need_empty_dir(dir, err) < 0)
 		return clbsd_err_prefix(err, "create container %s", name);
-	struct strv kv = STRV_INIT;
-	int r = props_kv(st, props, &kv, NULL, err);
-	if (r == 0)
-		r = zfs_make_ds(layout == IMG_TREE ? base : NULL, ds, &kv, err);
-	strv_release(&kv);
+	int r = zfs_make_ds(layout == IMG_TREE ? base : NULL, ds, NULL, err);
 	/*
 	 * zfs refuses an existing dataset and changes nothing, so that check
 	 * costs no command of its own; only the message is made here.
@@ -818,15 +813,9 @@ static int ctr_create_ds(struct storage *st, const char *name, const char *image
 	return 0;
 }
 
-static int z_ctr_create(struct storage *st, const char *name, const char *image_id,
-			const struct storage_props *props, struct rt_rootfs *out,
-			struct clbsd_err *err)
-{
-	return ctr_create_ds(st, name, image_id, props, false, out, err);
-}
-
-static int z_ctr_describe(struct storage *st, const char *name, struct rt_rootfs *out,
-			  struct clbsd_err *err)
+/* *out for container `name` (its datasets mounted again where they are not). */
+static int ctr_describe_ds(struct storage *st, const char *name, struct rt_rootfs *out,
+			   struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0)
 		return -err->code;
@@ -1042,7 +1031,7 @@ static int z_volume_remove(struct storage *st, const char *ctr, const char *vol,
 	return 0;
 }
 
-/* ---- the path-based entry points the daemon uses today ---- */
+/* ---- the entry points by path ---- */
 
 /* ctr_dir must be <root>/containers/<name>. */
 static int name_of(const struct storage *st, const char *ctr_dir, char **name,
@@ -1079,7 +1068,7 @@ static int z_create(struct storage *st, const char *image_rootfs, const char *ct
 					image_rootfs);
 	if (z_image_prepare(st, slash + 1, image_rootfs, err) < 0)
 		return -err->code;
-	return ctr_create_ds(st, name, slash + 1, NULL, true, out, err);
+	return ctr_create_ds(st, name, slash + 1, out, err);
 }
 
 static int z_describe(struct storage *st, const char *image_rootfs, const char *ctr_dir,
@@ -1088,7 +1077,7 @@ static int z_describe(struct storage *st, const char *image_rootfs, const char *
 	autofree char *name = NULL;
 	if (name_of(st, ctr_dir, &name, err) < 0)
 		return -err->code;
-	return z_ctr_describe(st, name, out, err);
+	return ctr_describe_ds(st, name, out, err);
 }
 
 static int z_remove(struct storage *st, const char *ctr_dir, struct clbsd_err *err)
@@ -1120,8 +1109,6 @@ static const struct storage_ops zfs_ops = {
 	.usage = z_usage,
 	.image_prepare = z_image_prepare,
 	.image_remove = z_image_remove,
-	.ctr_create = z_ctr_create,
-	.ctr_describe = z_ctr_describe,
 	.ctr_set_props = z_ctr_set_props,
 	.ctr_aside = z_ctr_aside,
 	.ctr_remove = z_ctr_remove,

@@ -57,6 +57,42 @@ static bool ds_exists(const char *dataset)
 
 static bool fuse_running(void);
 
+/* Where the image store keeps image id's tree: <dir>/<id>/rootfs. */
+static char *store_rootfs(const char *id)
+{
+	return xasprintf("%s/store/images/%s/rootfs", base, id);
+}
+
+/*
+ * Container `name` from image `id`, made the way the daemon makes one:
+ * create() by the paths of the image's tree and the container's directory
+ * (which prepares the image when it is not), then its tunables; undone when
+ * they are refused.
+ */
+static int ctr_make(const char *name, const char *id, const struct storage_props *p,
+		    struct rt_rootfs *r, struct clbsd_err *err)
+{
+	char *tree = store_rootfs(id);
+	char *dir = storage_ctr_dir(&st, name);
+	int rc = st.ops->create(&st, tree, dir, r, err);
+	if (rc == 0 && p && (rc = st.ops->ctr_set_props(&st, name, p, err)) < 0) {
+		struct clbsd_err ignore;
+		st.ops->remove(&st, dir, &ignore);
+		rt_rootfs_release(r);
+	}
+	free(tree), free(dir);
+	return rc;
+}
+
+/* *r for container `name` of storage s, as the daemon finds it after a restart. */
+static int ctr_find(struct storage *s, const char *name, struct rt_rootfs *r, struct clbsd_err *err)
+{
+	char *dir = storage_ctr_dir(s, name);
+	int rc = s->ops->describe(s, NULL, dir, r, err);
+	free(dir);
+	return rc;
+}
+
 static double now_s(void)
 {
 	return (double)time_mono_ns() / 1e9;
@@ -103,8 +139,9 @@ TEST(image_prepare_idempotent)
 	CHECK(st.ops->image_prepare(&st, "../x", rootfs_small, &err) < 0);
 	CHECK_INT(err.kind, CLBSD_E_INVALID);
 	struct rt_rootfs r;
-	CHECK(st.ops->ctr_create(&st, "nope", "missing", NULL, &r, &err) < 0);
-	CHECK_INT(err.kind, CLBSD_E_NOTFOUND);
+	/* An image with no tree cannot be prepared, so no container is made from it. */
+	CHECK(ctr_make("nope", "missing", NULL, &r, &err) < 0);
+	CHECK_INT(err.kind, CLBSD_E_INVALID);
 }
 
 TEST(clone_cost_independent_of_image_size)
@@ -113,12 +150,12 @@ TEST(clone_cost_independent_of_image_size)
 	CHECK_INT(st.ops->image_prepare(&st, "big", rootfs_big, &err), 0);
 	struct rt_rootfs r1, r2;
 	double t0 = now_s();
-	CHECK_INT(st.ops->ctr_create(&st, "small1", "small", NULL, &r1, &err), 0);
+	CHECK_INT(ctr_make("small1", "small", NULL, &r1, &err), 0);
 	double t1 = now_s();
-	CHECK_INT(st.ops->ctr_create(&st, "big1", "big", NULL, &r2, &err), 0);
+	CHECK_INT(ctr_make("big1", "big", NULL, &r2, &err), 0);
 	double t2 = now_s();
-	printf("# ctr_create: 1 MB image %.3f s, 64 MB image %.3f s (ratio %.2f)\n", t1 - t0,
-	       t2 - t1, (t2 - t1) / (t1 - t0));
+	printf("# create: 1 MB image %.3f s, 64 MB image %.3f s (ratio %.2f)\n", t1 - t0, t2 - t1,
+	       (t2 - t1) / (t1 - t0));
 	/* Not a benchmark: only a copy of the image would miss this bound. */
 	CHECK(t2 - t1 <= 4 * (t1 - t0) + 0.5);
 	char *big = xasprintf("%s/data/bulk.bin", r2.lower);
@@ -156,7 +193,7 @@ TEST(snapshot_rollback_restores_files)
 {
 	struct clbsd_err err;
 	struct rt_rootfs r;
-	CHECK_INT(st.ops->ctr_create(&st, "web", "small", NULL, &r, &err), 0);
+	CHECK_INT(ctr_make("web", "small", NULL, &r, &err), 0);
 	char *dir = storage_ctr_dir(&st, "web");
 	CHECK_INT(tree_put(dir, "container.json", "{\"v\":1}\n"), 0);
 	CHECK_INT(tree_put(r.lower, "etc/motd", "first\n"), 0);
@@ -223,7 +260,7 @@ TEST(volume_survives_recreate)
 	/* Recreate the container: new rootfs, same volume. */
 	CHECK_INT(st.ops->ctr_remove(&st, "web", false, &err), 0);
 	struct rt_rootfs r;
-	CHECK_INT(st.ops->ctr_create(&st, "web", "small", NULL, &r, &err), 0);
+	CHECK_INT(ctr_make("web", "small", NULL, &r, &err), 0);
 	char *motd = tree_get(r.lower, "etc/motd");
 	CHECK(motd == NULL);
 	free(motd);
@@ -244,14 +281,14 @@ TEST(quota_and_props)
 	struct storage_props small = {.recordsize = 16384};
 	struct rt_rootfs r;
 	if (st.fuse) {
-		CHECK(st.ops->ctr_create(&st, "tight", "small", &small, &r, &err) < 0);
+		CHECK(ctr_make("tight", "small", &small, &r, &err) < 0);
 		CHECK_INT(err.kind, CLBSD_E_UNAVAIL);
 	}
 	struct storage_props p = {.quota = 8 << 20,
 				  .compression = "gzip",
 				  .recordsize = 131072,
 				  .spec_hash = "abc123"};
-	CHECK_INT(st.ops->ctr_create(&st, "tight", "small", &p, &r, &err), 0);
+	CHECK_INT(ctr_make("tight", "small", &p, &r, &err), 0);
 	char *d = xasprintf("%s/containers/tight", ds);
 	char *v = getprop("quota", d);
 	CHECK_STR(v, "8388608");
@@ -334,7 +371,7 @@ TEST(send_receive_reproduces_files)
 {
 	struct clbsd_err err;
 	struct rt_rootfs r;
-	CHECK_INT(st.ops->ctr_describe(&st, "web", &r, &err), 0);
+	CHECK_INT(ctr_find(&st, "web", &r, &err), 0);
 	char *dir = storage_ctr_dir(&st, "web");
 	char *vol = xasprintf("%s/volumes/web/data", mnt);
 	CHECK_INT(tree_put(dir, "container.json", "{\"name\":\"web\"}\n"), 0);
@@ -354,7 +391,7 @@ TEST(send_receive_reproduces_files)
 	CHECK_INT(st2.ops->receive(&st2, "copy", fd, &err), 0);
 	close(fd);
 	struct rt_rootfs r2;
-	CHECK_INT(st2.ops->ctr_describe(&st2, "copy", &r2, &err), 0);
+	CHECK_INT(ctr_find(&st2, "copy", &r2, &err), 0);
 	char *a = tree_digest(r.lower), *b = tree_digest(r2.lower);
 	CHECK_STR(b, a);
 	free(a), free(b);
@@ -422,7 +459,7 @@ TEST(send_receive_reproduces_files)
 		FAILF("receive from a pipe: %s", err.msg);
 	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 	struct rt_rootfs r3;
-	CHECK_INT(st2.ops->ctr_describe(&st2, "piped", &r3, &err), 0);
+	CHECK_INT(ctr_find(&st2, "piped", &r3, &err), 0);
 	a = tree_digest(r.lower), b = tree_digest(r3.lower);
 	CHECK_STR(b, a);
 	free(a), free(b);
@@ -481,7 +518,7 @@ TEST(clone_container)
 {
 	struct clbsd_err err;
 	struct rt_rootfs r, c;
-	CHECK_INT(st.ops->ctr_describe(&st, "web", &r, &err), 0);
+	CHECK_INT(ctr_find(&st, "web", &r, &err), 0);
 	CHECK_INT(st.ops->clone(&st, "web", "m1", "web2", STORAGE_PART_ALL, &c, &err), 0);
 	char *motd = tree_get(c.lower, "etc/motd");
 	CHECK_STR(motd, "sent\n");
@@ -524,7 +561,7 @@ TEST(unmanaged_refused)
 	CHECK(strstr(err.msg, "not clbsd's") != NULL);
 	CHECK(ds_exists(foreign));
 	struct rt_rootfs r;
-	CHECK(st.ops->ctr_create(&st, "foreign", "small", NULL, &r, &err) < 0);
+	CHECK(ctr_make("foreign", "small", NULL, &r, &err) < 0);
 	CHECK_INT(err.kind, CLBSD_E_CONFLICT);
 	CHECK(st.ops->snapshot(&st, "foreign", "x", &err) < 0);
 	CHECK(ds_exists(foreign));
@@ -641,12 +678,16 @@ TEST(flat_layout_still_served)
 	char *oldr = xasprintf("%s/rootfs", oldc);
 	CHECK(ds_exists(oldr));
 	/* Its image has a clone: it stays flat, and containers from it are flat too. */
-	CHECK_INT(st.ops->image_prepare(&st, "flat", rootfs_small, &err), 0);
+	char *flat_tree = store_rootfs("flat");
+	CHECK_INT(fs_mkdir_p(flat_tree, 0755, &err), 0);
+	CHECK_INT(tree_make_rootfs(flat_tree, 0), 0);
+	CHECK_INT(st.ops->image_prepare(&st, "flat", flat_tree, &err), 0);
+	free(flat_tree);
 	char *layout = getprop("clbsd:layout", ids);
 	CHECK_STR(layout, "-");
 	free(layout);
 	struct rt_rootfs r, c;
-	CHECK_INT(st.ops->ctr_create(&st, "flatc", "flat", NULL, &r, &err), 0);
+	CHECK_INT(ctr_make("flatc", "flat", NULL, &r, &err), 0);
 	char *fr = xasprintf("%s/containers/flatc/rootfs", ds);
 	CHECK(ds_exists(fr));
 	char *hn = tree_get(r.lower, "etc/hostname");
@@ -654,7 +695,7 @@ TEST(flat_layout_still_served)
 	free(hn), free(fr);
 	rt_rootfs_release(&r);
 	/* The hand-made one: describe, snapshot, rollback keeps its state. */
-	CHECK_INT(st.ops->ctr_describe(&st, "oldc", &r, &err), 0);
+	CHECK_INT(ctr_find(&st, "oldc", &r, &err), 0);
 	char *dir = storage_ctr_dir(&st, "oldc");
 	CHECK_INT(tree_put(dir, "container.json", "{\"v\":1}\n"), 0);
 	CHECK_INT(tree_put(r.lower, "etc/motd", "old\n"), 0);
@@ -675,7 +716,7 @@ TEST(flat_layout_still_served)
 	CHECK_INT(st.ops->receive(&st, "oldc2", fd, &err), 0);
 	if (fd >= 0)
 		close(fd);
-	CHECK_INT(st.ops->ctr_describe(&st, "oldc2", &c, &err), 0);
+	CHECK_INT(ctr_find(&st, "oldc2", &c, &err), 0);
 	motd = tree_get(c.lower, "etc/motd");
 	CHECK_STR(motd, "old\n");
 	free(motd);
@@ -700,11 +741,15 @@ TEST(flat_layout_still_served)
 
 	/* Nothing cloned from it: the next prepare remakes it as a tree. */
 	ids = flat_image("flat2", NULL);
-	CHECK_INT(st.ops->image_prepare(&st, "flat2", rootfs_small, &err), 0);
+	char *flat2_tree = store_rootfs("flat2");
+	CHECK_INT(fs_mkdir_p(flat2_tree, 0755, &err), 0);
+	CHECK_INT(tree_make_rootfs(flat2_tree, 0), 0);
+	CHECK_INT(st.ops->image_prepare(&st, "flat2", flat2_tree, &err), 0);
+	free(flat2_tree);
 	layout = getprop("clbsd:layout", ids);
 	CHECK_STR(layout, "tree");
 	free(layout);
-	CHECK_INT(st.ops->ctr_create(&st, "treec", "flat2", NULL, &r, &err), 0);
+	CHECK_INT(ctr_make("treec", "flat2", NULL, &r, &err), 0);
 	fr = xasprintf("%s/containers/treec/rootfs", ds);
 	CHECK(!ds_exists(fr));
 	free(fr);
@@ -899,8 +944,8 @@ int main(void)
 	snprintf(mnt2, sizeof(mnt2), "%s/root2", base);
 	snprintf(ds, sizeof(ds), "%s/clbsd", pool);
 	snprintf(ds2, sizeof(ds2), "%s/other", pool);
-	snprintf(rootfs_small, sizeof(rootfs_small), "%s/img-small", base);
-	snprintf(rootfs_big, sizeof(rootfs_big), "%s/img-big", base);
+	snprintf(rootfs_small, sizeof(rootfs_small), "%s/store/images/small/rootfs", base);
+	snprintf(rootfs_big, sizeof(rootfs_big), "%s/store/images/big/rootfs", base);
 	struct clbsd_err err;
 	int status = 1;
 	int fd = fs_mkdir_p(base, 0700, &err) < 0 ? -1
