@@ -6,8 +6,9 @@
  * is a handful of host services the daemon, the shim and the storage code
  * need whatever the driver: watching files, asking who is at the other end of
  * a Unix socket, becoming the reaper of detached children, finding the
- * program's own executable, probing mounts, cloning a file's blocks and
- * waiting for signals on a descriptor. They are declared here and implemented
+ * program's own executable, probing mounts, cloning a file's blocks, opening
+ * a pseudo-terminal, giving memory back and waiting for signals on a
+ * descriptor. They are declared here and implemented
  * once per platform, in src/sys/<platform>/ (the Makefile's PLATFORM picks the
  * folder); the portable code above them (sys/tree_copy.c) uses only this
  * header.
@@ -15,9 +16,11 @@
  * Invariants:
  * - Nothing outside src/sys/<platform>/ includes a header for what is
  *   declared here (<sys/inotify.h>, <sys/prctl.h>, <sys/signalfd.h>,
- *   <linux/fs.h>, SO_PEERCRED, /proc/self). A port adds src/sys/<platform>/
- *   and changes nothing else; each declaration below names its FreeBSD
- *   counterpart.
+ *   <linux/fs.h>, SO_PEERCRED, TIOCGPTPEER, /proc/self/exe, mountinfo and
+ *   smaps). A port adds src/sys/<platform>/ and changes nothing else for
+ *   these; each declaration below names its FreeBSD counterpart. Not behind
+ *   the seam yet: openat2 (util/fs.c's *_in_root, image/oci.c) and reopening
+ *   an O_PATH descriptor through /proc/self/fd.
  * - Every function is safe to call from any thread and keeps no global state
  *   apart from what its handle holds. None logs (but sys_copy_tree's one
  *   warning through fs_left_out): failures come back as a negative errno and,
