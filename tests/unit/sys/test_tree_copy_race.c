@@ -240,7 +240,7 @@ TEST(deep_trees_are_refused_or_removed_within_bounds)
 
 int main(void)
 {
-	test_prog = "util.fs_copy_race";
+	test_prog = "sys.tree_copy_race";
 	snprintf(top, sizeof(top), "/tmp/clbsd-copyrace-XXXXXX");
 	if (!mkdtemp(top))
 		return 1;
