@@ -12,7 +12,7 @@ void api_info(struct daemon *d, struct evhttp_request *req, const struct api_arg
 	int total = 0, running = 0;
 	for (struct container *c = d->ctrs; c; c = c->next) {
 		total++;
-		if (c->state == CTR_RUNNING)
+		if (c->run.state == CTR_RUNNING)
 			running++;
 	}
 	json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:{s:i,s:i},s:i,s:o}", "version",
@@ -28,7 +28,7 @@ void api_info(struct daemon *d, struct evhttp_request *req, const struct api_arg
 
 json_t *api_container_stats(struct daemon *d, struct container *c, struct clbsd_err *err)
 {
-	if (c->state != CTR_RUNNING) {
+	if (c->run.state != CTR_RUNNING) {
 		clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH, "container %s is not running",
 				 c->name);
 		return NULL;
@@ -54,7 +54,7 @@ void api_stats_all(struct daemon *d, struct evhttp_request *req, const struct ap
 {
 	json_t *arr = json_array();
 	for (struct container *c = d->ctrs; c; c = c->next) {
-		if (c->state != CTR_RUNNING)
+		if (c->run.state != CTR_RUNNING)
 			continue;
 		struct clbsd_err err;
 		json_t *s = api_container_stats(d, c, &err);
@@ -82,7 +82,7 @@ void api_ctr_list(struct daemon *d, struct evhttp_request *req, const struct api
 	bool all = api_query_bool(req, "all");
 	json_t *arr = json_array();
 	for (struct container *c = d->ctrs; c; c = c->next)
-		if (all || c->state == CTR_RUNNING || c->state == CTR_RESTARTING)
+		if (all || c->run.state == CTR_RUNNING || c->run.state == CTR_RESTARTING)
 			json_array_append_new(arr, api_ctr_json(c));
 	api_reply_json(req, 200, arr);
 }
@@ -107,8 +107,8 @@ static void done_wait(struct container *c, const struct clbsd_err *err, void *ar
 	}
 	api_pending_json(p, 200,
 			 json_pack("{s:s,s:i,s:i,s:b,s:b}", "name", c->name, "exit_code",
-				   c->exit_code, "signal", c->signal, "oom_killed", c->oom_killed,
-				   "removed", c->removed));
+				   c->run.exit_code, "signal", c->run.signal, "oom_killed",
+				   c->run.oom_killed, "removed", c->run.removed));
 }
 
 /* A failed start of create?start=1 with --rm: the error is the answer, once the container is gone. */
@@ -134,7 +134,7 @@ static void done_created_started(struct container *c, const struct clbsd_err *er
 	*why = *err;
 	if (why->kind == CLBSD_E_INVALID)
 		why->kind = CLBSD_E_CONFLICT;
-	if (c->cfg.auto_remove && !c->removed && !c->removing) {
+	if (c->cfg.auto_remove && !c->run.removed && !c->run.removing) {
 		/* Nobody else will remove it: the client never learnt its name. */
 		p->data = why;
 		ctr_remove(c, true, done_gone, p);
@@ -226,7 +226,7 @@ void api_ctr_undo(struct daemon *d, struct evhttp_request *req, const struct api
 
 void api_ctr_get(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
-	if (api_query_bool(req, "wait_start") && a->c->starting)
+	if (api_query_bool(req, "wait_start") && a->c->run.starting)
 		/* Answer once the start in progress is done, either way. */
 		ctr_on_started(a->c, done_json_always, api_pending_new(d, req));
 	else

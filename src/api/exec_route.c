@@ -39,7 +39,7 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, const stru
 	struct container *c = a->c;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (c->state != CTR_RUNNING) {
+	if (c->run.state != CTR_RUNNING) {
 		api_reply_error(req, 409, "conflict", "container %s is not running", c->name);
 		return;
 	}
@@ -100,7 +100,7 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, const stru
 		json_decref(body);
 		api_reply_json(
 			req, 200,
-			json_pack("{s:s,s:o}", "socket", c->shim_socket, "request", shimreq));
+			json_pack("{s:s,s:o}", "socket", c->shim.socket, "request", shimreq));
 		return;
 	}
 	json_decref(body);

@@ -213,8 +213,9 @@ static void ls_tick(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	struct container *c = ctr_find(ls->d, ls->name);
-	bool live = c && !c->removed &&
-		    (c->state == CTR_RUNNING || c->state == CTR_RESTARTING || c->starting);
+	bool live =
+		c && !c->run.removed &&
+		(c->run.state == CTR_RUNNING || c->run.state == CTR_RESTARTING || c->run.starting);
 	if (!live && !any) {
 		ls_end(ls);
 		return;

@@ -16,7 +16,7 @@ void api_plan(struct daemon *d, struct evhttp_request *req, const struct api_arg
 		return;
 	}
 	api_reply_json(req, 200,
-		       json_pack("{s:I,s:o}", "generation", (json_int_t)d->conf_generation,
+		       json_pack("{s:I,s:o}", "generation", (json_int_t)d->decl.generation,
 				 "actions", plan));
 }
 

@@ -262,9 +262,9 @@ static bool peer_allowed(struct daemon *d, int fd, struct sys_peer *cred, char *
 	snprintf(who, wlen, "uid %u (pid %d)", cred->uid, (int)cred->pid);
 	if (cred->uid == 0 || cred->uid == geteuid())
 		return true;
-	if (!d->have_api_gid)
+	if (!d->api.have_gid)
 		return false;
-	if (cred->gid == d->api_gid)
+	if (cred->gid == d->api.gid)
 		return true;
 	struct passwd *pw = getpwuid(cred->uid);
 	if (!pw)
@@ -274,7 +274,7 @@ static bool peer_allowed(struct daemon *d, int fd, struct sys_peer *cred, char *
 	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
 		return false;
 	for (int i = 0; i < n; i++)
-		if (groups[i] == d->api_gid)
+		if (groups[i] == d->api.gid)
 			return true;
 	return false;
 }
@@ -638,8 +638,8 @@ int api_listen(struct daemon *d, struct clbsd_err *err)
 	}
 	struct group *gr = getgrnam("clbsd");
 	if (gr) {
-		d->api_gid = gr->gr_gid;
-		d->have_api_gid = true;
+		d->api.gid = gr->gr_gid;
+		d->api.have_gid = true;
 		if (chown(d->socket, 0, gr->gr_gid) < 0)
 			log_warn("api", NULL, "chown %s: %s", d->socket, strerror(errno));
 	}
@@ -649,40 +649,41 @@ int api_listen(struct daemon *d, struct clbsd_err *err)
 		close(fd);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "listen %s", d->socket);
 	}
-	d->http = evhttp_new(d->base);
-	evhttp_set_gencb(d->http, route, d);
+	d->api.http = evhttp_new(d->base);
+	evhttp_set_gencb(d->api.http, route, d);
 	/* Limits (docs/api.md): evhttp answers 413 past them and closes. */
-	evhttp_set_max_headers_size(d->http, API_HEADER_MAX);
-	evhttp_set_max_body_size(d->http, API_BODY_MAX);
-	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	evhttp_set_max_headers_size(d->api.http, API_HEADER_MAX);
+	evhttp_set_max_body_size(d->api.http, API_BODY_MAX);
+	evhttp_set_allowed_methods(d->api.http,
+				   EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
 	/* Per read or write: a stream may wait long for its reader. */
-	evhttp_set_timeout(d->http, 3600);
+	evhttp_set_timeout(d->api.http, 3600);
 	S.d = d;
 	S.check_ev = event_new(d->base, -1, 0, on_check, NULL);
 	S.sweep_ev = evtimer_new(d->base, on_sweep, NULL);
 	S.resume_ev = evtimer_new(d->base, on_resume, NULL);
-	evhttp_set_bevcb(d->http, new_bev, NULL);
-	struct evhttp_bound_socket *bound = evhttp_accept_socket_with_handle(d->http, fd);
+	evhttp_set_bevcb(d->api.http, new_bev, NULL);
+	struct evhttp_bound_socket *bound = evhttp_accept_socket_with_handle(d->api.http, fd);
 	if (!bound) {
 		close(fd);
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "serve %s", d->socket);
 	}
 	S.lev = evhttp_bound_socket_get_listener(bound);
 	evconnlistener_set_error_cb(S.lev, on_accept_error);
-	d->listen_fd = fd;
+	d->api.listen_fd = fd;
 	return 0;
 }
 
 void api_close(struct daemon *d)
 {
-	if (d->http) {
+	if (d->api.http) {
 		/*
 		 * Frees every connection; each one's close callback frees the
 		 * stream or pending record on it, and evhttp the requests still
 		 * on them (api_request_abandon frees those it left earlier).
 		 */
-		evhttp_free(d->http);
-		d->http = NULL;
+		evhttp_free(d->api.http);
+		d->api.http = NULL;
 		unlink(d->socket);
 	}
 	if (S.check_ev) {

@@ -968,12 +968,12 @@ static void decl_done(struct daemon *d, const struct image *img, const struct cl
 
 void images_sync(struct daemon *d)
 {
-	if (!d->conf)
+	if (!d->decl.conf)
 		return;
 	if (!d->decl_builds)
 		d->decl_builds = json_object();
-	for (size_t i = 0; i < d->conf->nimages; i++) {
-		const struct conf_image *im = d->conf->images[i];
+	for (size_t i = 0; i < d->decl.conf->nimages; i++) {
+		const struct conf_image *im = d->decl.conf->images[i];
 		autofree char *tag = image_ref_normalise(im->name);
 		struct clbsd_err err;
 		clbsd_err_init(&err);

@@ -101,12 +101,12 @@ void ctr_free(struct container *c)
 	free(c->image_ref);
 	free(c->dir);
 	free(c->rdir);
-	free(c->shim_socket);
-	free(c->storage_mode);
-	free(c->storage_applied);
-	free(c->cgroup);
-	free(c->start_error);
-	free(c->spec_text);
+	free(c->shim.socket);
+	free(c->storage.mode);
+	free(c->storage.applied);
+	free(c->run.cgroup);
+	free(c->run.start_error);
+	free(c->decl.spec_text);
 	free(c);
 }
 
@@ -158,34 +158,35 @@ json_t *ctr_to_json(const struct container *c)
 	json_object_set_new(j, "id", json_string(c->id));
 	json_object_set_new(j, "image", json_string(c->image_ref));
 	json_object_set_new(j, "image_id", json_string(c->image_id));
-	json_object_set_new(j, "state", json_string(ctr_state_name(c->state)));
-	json_object_set_new(j, "pid", json_integer(c->state == CTR_RUNNING ? c->pid : 0));
-	json_object_set_new(j, "exit_code", json_integer(c->exit_code));
-	json_object_set_new(j, "signal", json_integer(c->signal));
-	json_object_set_new(j, "oom_killed", json_boolean(c->oom_killed));
+	json_object_set_new(j, "state", json_string(ctr_state_name(c->run.state)));
+	json_object_set_new(j, "pid", json_integer(c->run.state == CTR_RUNNING ? c->run.pid : 0));
+	json_object_set_new(j, "exit_code", json_integer(c->run.exit_code));
+	json_object_set_new(j, "signal", json_integer(c->run.signal));
+	json_object_set_new(j, "oom_killed", json_boolean(c->run.oom_killed));
 	json_object_set_new(j, "created_at", json_time(c->created_ns));
-	json_object_set_new(j, "started_at", json_time(c->started_ns));
-	json_object_set_new(j, "finished_at", json_time(c->finished_ns));
-	json_object_set_new(j, "restart_count", json_integer(c->restart_count));
+	json_object_set_new(j, "started_at", json_time(c->run.started_ns));
+	json_object_set_new(j, "finished_at", json_time(c->run.finished_ns));
+	json_object_set_new(j, "restart_count", json_integer(c->run.restart_count));
 	json_object_set_new(j, "start_error",
-			    c->start_error ? json_string(c->start_error) : json_null());
-	json_object_set_new(j, "shim_pid", json_integer(c->state == CTR_RUNNING ? c->shim_pid : 0));
-	json_object_set_new(j, "shim_socket", json_string(c->shim_socket));
+			    c->run.start_error ? json_string(c->run.start_error) : json_null());
+	json_object_set_new(j, "shim_pid",
+			    json_integer(c->run.state == CTR_RUNNING ? c->run.shim_pid : 0));
+	json_object_set_new(j, "shim_socket", json_string(c->shim.socket));
 	autofree char *rootfs = xasprintf("%s/rootfs", c->dir);
 	json_object_set_new(j, "rootfs", json_string(rootfs));
-	json_object_set_new(j, "storage", json_string(c->storage_mode ? c->storage_mode : ""));
+	json_object_set_new(j, "storage", json_string(c->storage.mode ? c->storage.mode : ""));
 	char *cg = ctr_cgroup(c);
 	json_object_set_new(j, "cgroup", json_string(cg));
 	free(cg);
 	json_object_set_new(j, "config", config_json(&c->cfg));
 	json_object_set_new(j, "network", ctr_net_to_json(&c->net));
-	json_object_set_new(j, "managed", json_boolean(c->managed));
-	if (c->managed)
-		json_object_set_new(j, "spec_hash", json_string(c->spec_hash));
-	if (c->undone_hash[0])
-		json_object_set_new(j, "undone_spec_hash", json_string(c->undone_hash));
-	if (c->storage_applied)
-		json_object_set_new(j, "storage_props", json_string(c->storage_applied));
+	json_object_set_new(j, "managed", json_boolean(c->decl.managed));
+	if (c->decl.managed)
+		json_object_set_new(j, "spec_hash", json_string(c->decl.spec_hash));
+	if (c->undo.undone_hash[0])
+		json_object_set_new(j, "undone_spec_hash", json_string(c->undo.undone_hash));
+	if (c->storage.applied)
+		json_object_set_new(j, "storage_props", json_string(c->storage.applied));
 
 	return j;
 }
@@ -199,11 +200,11 @@ json_t *ctr_to_json(const struct container *c)
 static json_t *state_json(const struct container *c)
 {
 	return json_pack("{s:s,s:i,s:i,s:i,s:i,s:b,s:o,s:o,s:i,s:i}", "state",
-			 ctr_state_name(c->state), "pid", (int)c->pid, "shim_pid", (int)c->shim_pid,
-			 "exit_code", c->exit_code, "signal", c->signal, "oom_killed",
-			 c->oom_killed, "started_at", json_time(c->started_ns), "finished_at",
-			 json_time(c->finished_ns), "restart_count", c->restart_count, "backoff_n",
-			 c->backoff_n);
+			 ctr_state_name(c->run.state), "pid", (int)c->run.pid, "shim_pid",
+			 (int)c->run.shim_pid, "exit_code", c->run.exit_code, "signal",
+			 c->run.signal, "oom_killed", c->run.oom_killed, "started_at",
+			 json_time(c->run.started_ns), "finished_at", json_time(c->run.finished_ns),
+			 "restart_count", c->run.restart_count, "backoff_n", c->run.backoff_n);
 }
 
 char *ctr_rfile(struct container *c, const char *name)
@@ -241,8 +242,8 @@ int ctr_save(struct container *c, struct clbsd_err *err)
 int ctr_save_config(struct container *c, struct clbsd_err *err)
 {
 	json_t *j = ctr_to_json(c);
-	if (c->spec_text)
-		json_object_set_new(j, "spec", json_string(c->spec_text));
+	if (c->decl.spec_text)
+		json_object_set_new(j, "spec", json_string(c->decl.spec_text));
 	json_t *st = state_json(c);
 	json_object_update(j, st);
 	json_decref(st);
@@ -269,16 +270,16 @@ int ctr_save_config(struct container *c, struct clbsd_err *err)
 /* The run-time fields, from container.json or state.json (same keys). */
 static void state_from_json(struct container *c, const json_t *j, enum ctr_state st)
 {
-	c->state = st;
-	c->pid = (pid_t)json_int(j, "pid", 0);
-	c->shim_pid = (pid_t)json_int(j, "shim_pid", 0);
-	c->exit_code = (int)json_int(j, "exit_code", 0);
-	c->signal = (int)json_int(j, "signal", 0);
-	c->oom_killed = json_bool(j, "oom_killed", false);
-	c->started_ns = json_time_get(j, "started_at");
-	c->finished_ns = json_time_get(j, "finished_at");
-	c->restart_count = (int)json_int(j, "restart_count", 0);
-	c->backoff_n = (int)json_int(j, "backoff_n", 0);
+	c->run.state = st;
+	c->run.pid = (pid_t)json_int(j, "pid", 0);
+	c->run.shim_pid = (pid_t)json_int(j, "shim_pid", 0);
+	c->run.exit_code = (int)json_int(j, "exit_code", 0);
+	c->run.signal = (int)json_int(j, "signal", 0);
+	c->run.oom_killed = json_bool(j, "oom_killed", false);
+	c->run.started_ns = json_time_get(j, "started_at");
+	c->run.finished_ns = json_time_get(j, "finished_at");
+	c->run.restart_count = (int)json_int(j, "restart_count", 0);
+	c->run.backoff_n = (int)json_int(j, "backoff_n", 0);
 }
 
 /*
@@ -298,7 +299,7 @@ static void move_legacy_rfiles(struct container *c)
 		autofree char *f = xasprintf("%s/%s", c->dir, legacy[i]);
 		if (!fs_exists(f))
 			continue;
-		if (c->state == CTR_RUNNING)
+		if (c->run.state == CTR_RUNNING)
 			c->legacy_rfiles = true;
 		else
 			unlink(f);
@@ -696,8 +697,9 @@ static int check_create(struct daemon *d, const struct ctr_spec *s, struct conta
 		return -err->code;
 	if (storage_props_of(d, s, props, props_given, err) < 0)
 		return -err->code;
-	bool userns = s->userns == CTR_USERNS_AUTO || (s->userns == CTR_USERNS_UNSET && d->conf &&
-						       d->conf->host.userns == CTR_USERNS_AUTO);
+	bool userns =
+		s->userns == CTR_USERNS_AUTO || (s->userns == CTR_USERNS_UNSET && d->decl.conf &&
+						 d->decl.conf->host.userns == CTR_USERNS_AUTO);
 	if (userns) {
 		autofree char *img_rootfs = xasprintf("%s/rootfs", img->dir);
 		if (usermap_assign(d, name, s->userns_prefer, &c->cfg.userns, err) < 0 ||
@@ -721,7 +723,7 @@ json_t *ctr_check_create(struct daemon *d, json_t *req, struct clbsd_err *err)
 	struct container *c = xcalloc(1, sizeof(*c));
 	c->d = d;
 	c->name = xstrdup(s->name);
-	c->ready_fd = -1;
+	c->shim.ready_fd = -1;
 	struct image *img;
 	struct storage_props props;
 	bool props_given;
@@ -756,7 +758,7 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 	struct container *c = xcalloc(1, sizeof(*c));
 	c->d = d;
 	c->name = xstrdup(name);
-	c->ready_fd = -1;
+	c->shim.ready_fd = -1;
 	struct image *img;
 	struct storage_props props;
 	bool props_given;
@@ -767,20 +769,20 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 	const char *ref = spec->image;
 	random_hex(c->id, 32);
 	if (spec_hash)
-		c->storage_applied = ctr_storage_text(&props);
+		c->storage.applied = ctr_storage_text(&props);
 	autofree char *norm = image_ref_normalise(ref);
 	c->image_ref = xstrdup(json_str(d->images.repos, norm) ? norm : ref);
 	memcpy(c->image_id, img->id, sizeof(c->image_id));
-	c->state = CTR_CREATED;
+	c->run.state = CTR_CREATED;
 	c->created_ns = time_now_ns();
 	c->dir = xasprintf("%s/containers/%s", d->root, name);
 	c->rdir = xasprintf("%s/containers/%s", d->run, name);
-	c->shim_socket = xasprintf("%s/shims/%s.sock", d->run, name);
+	c->shim.socket = xasprintf("%s/shims/%s.sock", d->run, name);
 	if (spec_hash) {
 		/* Recorded in the first write, so an interrupted daemon still knows it made it. */
-		c->managed = true;
-		snprintf(c->spec_hash, sizeof(c->spec_hash), "%s", spec_hash);
-		c->spec_text = spec_text ? xstrdup(spec_text) : NULL;
+		c->decl.managed = true;
+		snprintf(c->decl.spec_hash, sizeof(c->decl.spec_hash), "%s", spec_hash);
+		c->decl.spec_text = spec_text ? xstrdup(spec_text) : NULL;
 	}
 
 	/* Nothing exists yet; from here every failure removes what was made. */
@@ -812,7 +814,7 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 	if (r == 0)
 		r = fs_mkdir_p(logs, 0700, err);
 	if (r == 0) {
-		c->storage_mode = xstrdup(strcmp(rootfs.mode, "overlay") == 0 ? "overlay"
+		c->storage.mode = xstrdup(strcmp(rootfs.mode, "overlay") == 0 ? "overlay"
 					  : d->storage.pool		      ? "zfs"
 									      : "copy");
 		rt_rootfs_release(&rootfs);
@@ -840,8 +842,8 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 
 char *ctr_cgroup(const struct container *c)
 {
-	if (c->cgroup)
-		return xstrdup(c->cgroup);
+	if (c->run.cgroup)
+		return xstrdup(c->run.cgroup);
 	return xasprintf("%s/%s", c->d->cgroup_parent, c->name);
 }
 
@@ -952,11 +954,11 @@ static void trash_done(void *arg)
 {
 	struct trash *t = arg;
 	if (t->spare) {
-		t->d->spares_coming--;
+		t->d->spare.coming--;
 		if (t->spared) {
 			struct daemon *d = t->d;
-			d->spares = xrealloc(d->spares, (d->n_spares + 1) * sizeof(char *));
-			d->spares[d->n_spares++] = steal_ptr(&t->spare);
+			d->spare.dirs = xrealloc(d->spare.dirs, (d->spare.n + 1) * sizeof(char *));
+			d->spare.dirs[d->spare.n++] = steal_ptr(&t->spare);
 		}
 	}
 	free(t->dir);
@@ -968,8 +970,8 @@ static void trash_done(void *arg)
 /* Rename a spare to dir (which does not exist); false when there is none. */
 static bool take_spare(struct daemon *d, const char *dir)
 {
-	while (d->n_spares > 0) {
-		char *s = d->spares[--d->n_spares];
+	while (d->spare.n > 0) {
+		char *s = d->spare.dirs[--d->spare.n];
 		bool ok = rename(s, dir) == 0;
 		if (!ok)
 			log_warn("container", NULL, "spare %s: %s", s, strerror(errno));
@@ -993,7 +995,7 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 	 * The cgroup normally goes with the shim; a crashed shim leaves it. Not
 	 * on the worker: a new container of the same name may make it again.
 	 */
-	if (!c->cgroup_gone) {
+	if (!c->run.cgroup_gone) {
 		struct rt_spec spec = {0};
 		spec.name = c->name;
 		spec.cgroup = ctr_cgroup(c);
@@ -1002,12 +1004,12 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 			log_warn("container", c->name, "remove cgroup: %s", e2.msg);
 		free(spec.cgroup);
 	}
-	unlink(c->shim_socket);
+	unlink(c->shim.socket);
 	struct clbsd_err rerr;
 	if (fs_rm_rf(c->rdir, &rerr) < 0)
 		log_warn("container", c->name, "%s", rerr.msg);
 	/* A zfs container directory is a mount point: its datasets go on a worker. */
-	if (d->storage.pool || c->aside)
+	if (d->storage.pool || c->undo.aside)
 		return CTR_DESTROY_SLOW;
 	char hex[9];
 	random_hex(hex, 4);
@@ -1019,11 +1021,11 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 	t->d = d;
 	t->dir = steal_ptr(&trash);
 	t->name = xstrdup(c->name);
-	if (c->storage_mode && strcmp(c->storage_mode, "overlay") == 0 &&
-	    d->n_spares + (size_t)d->spares_coming < SPARES_MAX) {
+	if (c->storage.mode && strcmp(c->storage.mode, "overlay") == 0 &&
+	    d->spare.n + (size_t)d->spare.coming < SPARES_MAX) {
 		random_hex(hex, 4);
 		t->spare = xasprintf("%s/containers/.spare-%s", d->root, hex);
-		d->spares_coming++;
+		d->spare.coming++;
 	}
 	work_submit_background(d, trash_run, trash_done, t);
 	return 0;
@@ -1032,7 +1034,7 @@ int ctr_destroy(struct container *c, struct clbsd_err *err)
 int ctr_destroy_files(struct container *c, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
-	if (c->aside) {
+	if (c->undo.aside) {
 		/* Run-time files mean nothing to a restored container. */
 		static const char *const runtime_files[] = {"shim.json", "runtime.json"};
 		for (size_t i = 0; i < ARRAY_SIZE(runtime_files); i++) {
@@ -1156,7 +1158,7 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 					je.line, je.column, je.text);
 	struct container *c = xcalloc(1, sizeof(*c));
 	c->d = d;
-	c->ready_fd = -1;
+	c->shim.ready_fd = -1;
 	c->name = xstrdup(name);
 	snprintf(c->id, sizeof(c->id), "%s", json_str(j, "id") ? json_str(j, "id") : "");
 	c->image_ref = xstrdup(json_str(j, "image") ? json_str(j, "image") : "");
@@ -1167,27 +1169,27 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 		st = CTR_EXITED;
 	state_from_json(c, j, st);
 	c->created_ns = json_time_get(j, "created_at");
-	c->managed = json_bool(j, "managed", false);
-	if (c->managed) {
-		snprintf(c->spec_hash, sizeof(c->spec_hash), "%s",
+	c->decl.managed = json_bool(j, "managed", false);
+	if (c->decl.managed) {
+		snprintf(c->decl.spec_hash, sizeof(c->decl.spec_hash), "%s",
 			 json_str(j, "spec_hash") ? json_str(j, "spec_hash") : "");
-		c->spec_text = json_str(j, "spec") ? xstrdup(json_str(j, "spec")) : NULL;
-		snprintf(c->undone_hash, sizeof(c->undone_hash), "%s",
+		c->decl.spec_text = json_str(j, "spec") ? xstrdup(json_str(j, "spec")) : NULL;
+		snprintf(c->undo.undone_hash, sizeof(c->undo.undone_hash), "%s",
 			 json_str(j, "undone_spec_hash") ? json_str(j, "undone_spec_hash") : "");
-		c->storage_applied =
+		c->storage.applied =
 			json_str(j, "storage_props") ? xstrdup(json_str(j, "storage_props")) : NULL;
 	}
-	c->storage_mode = xstrdup(json_str(j, "storage") ? json_str(j, "storage") : "");
+	c->storage.mode = xstrdup(json_str(j, "storage") ? json_str(j, "storage") : "");
 	c->dir = steal_ptr(&dir);
 	c->rdir = xasprintf("%s/containers/%s", d->run, name);
-	c->shim_socket = xasprintf("%s/shims/%s.sock", d->run, name);
+	c->shim.socket = xasprintf("%s/shims/%s.sock", d->run, name);
 	/* The cgroup of the last start (a pool slot, or one named after the container). */
 	autofree char *rt_text = NULL;
 	json_t *rtj = ctr_rfile_read(c, "runtime.json", &rt_text) == 0
 			      ? json_loads(rt_text, 0, NULL)
 			      : NULL;
 	if (json_str(rtj, "cgroup"))
-		c->cgroup = xstrdup(json_str(rtj, "cgroup"));
+		c->run.cgroup = xstrdup(json_str(rtj, "cgroup"));
 	json_decref(rtj);
 
 	json_t *cf = json_object_get(j, "config");
@@ -1234,7 +1236,7 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 	/* A running one was plumbed before; the repair at start checks it. */
 	load_state(c);
 	move_legacy_rfiles(c);
-	c->net_attached = c->state == CTR_RUNNING && ctr_net_attached(c);
+	c->net_attached = c->run.state == CTR_RUNNING && ctr_net_attached(c);
 	if (!cfg->argv || !cfg->argv[0] || !cfg->env || !valid_name(c->name)) {
 		ctr_free(c);
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,

@@ -42,11 +42,11 @@ void daemon_track_child(struct daemon *d, pid_t pid)
 {
 	if (pid <= 0)
 		return;
-	for (size_t i = 0; i < d->n_reap; i++)
-		if (d->reap[i] == pid)
+	for (size_t i = 0; i < d->children.n; i++)
+		if (d->children.pids[i] == pid)
 			return;
-	d->reap = xrealloc(d->reap, (d->n_reap + 1) * sizeof(pid_t));
-	d->reap[d->n_reap++] = pid;
+	d->children.pids = xrealloc(d->children.pids, (d->children.n + 1) * sizeof(pid_t));
+	d->children.pids[d->children.n++] = pid;
 }
 
 /*
@@ -56,12 +56,12 @@ void daemon_track_child(struct daemon *d, pid_t pid)
 void daemon_reap(struct daemon *d)
 {
 	size_t j = 0;
-	for (size_t i = 0; i < d->n_reap; i++) {
-		pid_t r = waitpid(d->reap[i], NULL, WNOHANG);
+	for (size_t i = 0; i < d->children.n; i++) {
+		pid_t r = waitpid(d->children.pids[i], NULL, WNOHANG);
 		if (r == 0)
-			d->reap[j++] = d->reap[i];
+			d->children.pids[j++] = d->children.pids[i];
 	}
-	d->n_reap = j;
+	d->children.n = j;
 }
 
 /* ---- settings ---- */
@@ -113,7 +113,7 @@ void daemon_init(struct daemon *d, const struct daemon_opts *o)
 {
 	memset(d, 0, sizeof(*d));
 	d->lock_fd = -1;
-	d->listen_fd = -1;
+	d->api.listen_fd = -1;
 	d->filter_fd = -1;
 	d->root = absolute(o->root);
 	d->run = absolute(o->run);
@@ -469,10 +469,10 @@ void daemon_close(struct daemon *d)
 	storage_release(&d->storage);
 	events_release(&d->events);
 	event_base_free(d->base);
-	free(d->reap);
-	for (size_t i = 0; i < d->n_spares; i++)
-		free(d->spares[i]);
-	free(d->spares);
+	free(d->children.pids);
+	for (size_t i = 0; i < d->spare.n; i++)
+		free(d->spare.dirs[i]);
+	free(d->spare.dirs);
 	free(d->root), free(d->run), free(d->socket), free(d->config), free(d->shim_path);
 	free(d->busybox), free(d->cgroup_parent), free(d->confd);
 	close(d->lock_fd);

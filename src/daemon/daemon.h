@@ -11,9 +11,9 @@
  *   (written atomically after every state change), runtime.json (the spec the
  *   shim was started with), shim.json (written by the shim), logs/ and the
  *   storage the driver made.
- * - state RUNNING means a shim is (or was last seen) alive and c->watch is
+ * - state RUNNING means a shim is (or was last seen) alive and c->shim.watch is
  *   connected to it; exits arrive through the watch and go to ctr_on_exit().
- * - Only one start runs per container at a time (c->starting).
+ * - Only one start runs per container at a time (c->run.starting).
  */
 #ifndef CLBSD_DAEMON_H
 #define CLBSD_DAEMON_H
@@ -75,26 +75,19 @@ struct waiter {
 	struct waiter *next;
 };
 
+/*
+ * A container. Its members are grouped by the file that owns them (writes
+ * them); other files read them.
+ */
 struct container {
+	/* ctr_record.c: what the container is (container.json), and the list. */
 	struct daemon *d;
 	char *name;
 	char id[65];
 	char *image_ref;
 	char image_id[65];
 	struct ctr_config cfg;
-	struct ctr_net net;
-	bool net_attached; /* its veths and port rules were made for the current run */
-	enum ctr_state state;
-	pid_t pid;
-	pid_t shim_pid;
-	int exit_code;
-	int signal;
-	bool oom_killed;
 	int64_t created_ns;
-	int64_t started_ns;
-	int64_t finished_ns;
-	int restart_count;
-	int backoff_n;
 	char *dir;
 	/*
 	 * <run>/containers/<name>: the run-time files (state.json, runtime.json,
@@ -102,96 +95,167 @@ struct container {
 	 * reboot, which is when they stop meaning anything.
 	 */
 	char *rdir;
-	char *shim_socket;
-	char *cgroup;	   /* of the current or last start; NULL: <cgroup parent>/<name> */
-	char *start_error; /* why the last start failed; NULL after a good start */
-	bool storage_busy; /* a snapshot, rollback or clone runs on a worker (snapshot.c) */
-	bool cgroup_gone;  /* its shim reported removing the cgroup of the last run */
-	char *storage_mode;
-	char *storage_applied; /* managed: the :storage properties last set ("Q/R/RS/C") */
-	bool stop_requested;
-	bool removing;
-	bool starting;
-	bool removed;	      /* unlinked from the list, freed on the next loop turn */
-	bool aside;	      /* being removed to be set aside (undo.c), not destroyed */
-	bool aside_running;   /* it ran when it was set aside */
-	char undone_hash[65]; /* managed: a spec hash `clbsd undo` turned back from */
-	bool managed;	      /* made by the reconciler from the configuration */
-	char spec_hash[65];   /* managed: ctr_spec_hash() it was made from */
-	char *spec_text;      /* managed: ctr_spec_print() it was made from */
-	bool booted;	      /* the reconciler started it for its current desired state */
-	bool oom_reported;    /* a container.oom event went out for this run */
-	struct bufferevent *watch;
-	bool watch_acked; /* the shim answered the wait request on watch */
 	bool legacy_rfiles; /* an older version's shim.json/runtime.json in dir, to go at the next start */
-	struct event *restart_ev;
-	struct event *kill_ev;
-	struct event *ready_ev;
-	int ready_fd;
-	struct buf *ready_buf;
-	struct waiter *start_waiters;
-	struct waiter *exit_waiters;
-	struct waiter *remove_waiters; /* fired when it is removed (or removing failed) */
 	struct container *next;
+
+	/* net.c: its networks, addresses and published ports. */
+	struct ctr_net net;
+	bool net_attached; /* its veths and port rules were made for the current run */
+
+	/* lifecycle.c: the current or last run (state.json). */
+	struct {
+		enum ctr_state state;
+		pid_t pid;
+		pid_t shim_pid;
+		int exit_code;
+		int signal;
+		bool oom_killed;
+		bool oom_reported; /* a container.oom event went out for this run */
+		int64_t started_ns;
+		int64_t finished_ns;
+		int restart_count;
+		int backoff_n;
+		char *cgroup;	   /* of the current or last start; NULL: <cgroup parent>/<name> */
+		char *start_error; /* why the last start failed; NULL after a good start */
+		bool cgroup_gone;  /* its shim reported removing the cgroup of the last run */
+		bool stop_requested;
+		bool starting;
+		bool removing;
+		bool removed; /* unlinked from the list, freed on the next loop turn */
+		struct event *restart_ev;
+		struct event *kill_ev;
+	} run;
+
+	/* lifecycle.c: the connection to its shim. */
+	struct {
+		char *socket;
+		struct bufferevent *watch;
+		bool watch_acked; /* the shim answered the wait request on watch */
+		struct event *ready_ev;
+		int ready_fd;
+		struct buf *ready_buf;
+	} shim;
+
+	/* lifecycle.c: who waits for what. */
+	struct {
+		struct waiter *start;
+		struct waiter *exit;
+		struct waiter *remove; /* fired when it is removed (or removing failed) */
+	} waiters;
+
+	/* snapshot.c (busy) and ctr_record.c (mode, applied): its storage. */
+	struct {
+		bool busy; /* a snapshot, rollback or clone runs on a worker */
+		char *mode;
+		char *applied; /* managed: the :storage properties last set ("Q/R/RS/C") */
+	} storage;
+
+	/* undo.c: set aside before a recreate, and `clbsd undo`. */
+	struct {
+		bool aside;	      /* being removed to be set aside, not destroyed */
+		bool aside_running;   /* it ran when it was set aside */
+		char undone_hash[65]; /* managed: a spec hash `clbsd undo` turned back from */
+	} undo;
+
+	/* reconcile.c: a container made from the configuration. */
+	struct {
+		bool managed;	    /* made by the reconciler from the configuration */
+		char spec_hash[65]; /* ctr_spec_hash() it was made from */
+		char *spec_text;    /* ctr_spec_print() it was made from */
+		bool booted;	    /* the reconciler started it for its current desired state */
+	} decl;
 };
 
+/*
+ * The daemon. Members are grouped by the file that owns them (writes
+ * them); other files read them.
+ */
 struct daemon {
+	/* daemon.c: the settings (daemon_init) and what daemon_open opens. */
 	struct event_base *base;
-	struct evhttp *http;
 	char *root;
 	char *run;
 	char *socket;
 	char *config;
+	char *confd; /* conf.d beside the main config file */
 	char *shim_path;
 	char *busybox;
 	char *cgroup_parent;
 	int lock_fd;
-	int listen_fd;
-	gid_t api_gid;
-	bool have_api_gid;
 	struct storage storage;
 	const struct rt_ops *rt;
 	int filter_fd; /* the compiled syscall filter handed to shims, or -1 */
-	/*
-	 * Emptied directories of removed overlay containers (rootfs, upper,
-	 * work and logs, nothing in them), taken by the next create instead of
-	 * making five directories again (ctr_record.c: spares).
-	 */
-	char **spares;
-	size_t n_spares;
-	int spares_coming; /* removals on their way to becoming spares */
 	struct image_store images;
 	struct events events;
-	struct container *ctrs;
 	int64_t started_ns;
-	pid_t *reap; /* shims that are our children (we are their subreaper) */
-	size_t n_reap;
-	/* Declarative state (reconcile.c). */
-	char *confd;		  /* conf.d beside the main config file */
-	struct conf *conf;	  /* the last good configuration (NULL: none) */
-	struct conf *conf_next;	  /* loaded while a pass ran; taken when it ends */
-	char (*conf_hashes)[65];  /* spec hashes of d->conf's containers, lazily */
-	uint64_t conf_generation; /* bumps on every accepted load */
-	int64_t conf_loaded_ns;
-	char *conf_error;		       /* diagnostics of the last rejected load, or NULL */
-	struct reconcile_pass *pass;	       /* the pass running now, or NULL */
-	bool pass_pending;		       /* a trigger came during the pass */
-	struct pass_waiter *pass_next_waiters; /* apply requests for the next pass */
-	int pass_backoff;		       /* consecutive passes with failures */
-	struct event *pass_timer;	       /* deferred trigger, backoff and periodic resync */
-	json_t *last_pass;		       /* summary of the last finished pass */
-	struct hooks_state *hooks;	       /* hook_run.c */
-	struct health_run *health_runs; /* health_probe.c: one per checked, running container */
-	struct events_sub *health_sub;
-	struct conf_watch *watch; /* the watch on the configuration files */
-	bool conf_main_seen;	  /* the main file existed at the last good load */
+	bool root_shared; /* our / propagates mounts to the namespaces made from it */
 	bool shutting_down;
-	struct pool *pool;	  /* shim_pool.c: shims made ahead of starts */
-	struct dnet *net;	  /* net.c: networks, addresses, the driver's queue */
-	json_t *asides;		  /* undo.c: name -> {"image_id", "running"} of what is set aside */
-	struct dingress *ingress; /* ingress.c: the routing container and its nginx.conf */
-	json_t *decl_builds;	  /* build_run.c: declared images being built (name -> true) */
-	bool root_shared;	  /* our / propagates mounts to the namespaces made from it */
+	/* daemon.c: shims that are our children (we are their subreaper). */
+	struct {
+		pid_t *pids;
+		size_t n;
+	} children;
+
+	/* ctr_record.c: the containers. */
+	struct container *ctrs;
+	/*
+	 * ctr_record.c: emptied directories of removed overlay containers
+	 * (rootfs, upper, work and logs, nothing in them), taken by the next
+	 * create instead of making five directories again.
+	 */
+	struct {
+		char **dirs;
+		size_t n;
+		int coming; /* removals on their way to becoming spares */
+	} spare;
+
+	/* api/server.c: the API's listener. */
+	struct {
+		struct evhttp *http;
+		int listen_fd;
+		gid_t gid;
+		bool have_gid;
+	} api;
+
+	/* reconcile.c: the declared state. */
+	struct {
+		struct conf *conf;   /* the last good configuration (NULL: none) */
+		struct conf *next;   /* loaded while a pass ran; taken when it ends */
+		char (*hashes)[65];  /* spec hashes of conf's containers, lazily */
+		uint64_t generation; /* bumps on every accepted load */
+		int64_t loaded_ns;
+		char *error;		  /* diagnostics of the last rejected load, or NULL */
+		bool main_seen;		  /* the main file existed at the last good load */
+		struct conf_watch *watch; /* the watch on the configuration files */
+	} decl;
+
+	/* reconcile.c: the passes. */
+	struct {
+		struct reconcile_pass *pass;	  /* the pass running now, or NULL */
+		bool pending;			  /* a trigger came during the pass */
+		struct pass_waiter *next_waiters; /* apply requests for the next pass */
+		int backoff;			  /* consecutive passes with failures */
+		struct event *timer; /* deferred trigger, backoff and periodic resync */
+		json_t *last;	     /* summary of the last finished pass */
+	} recon;
+
+	/* hook_run.c */
+	struct hooks_state *hooks;
+	/* health_probe.c: one run per checked, running container. */
+	struct {
+		struct health_run *runs;
+		struct events_sub *sub;
+	} health;
+	/* shim_pool.c: shims made ahead of starts. */
+	struct pool *pool;
+	/* net.c: networks, addresses, the driver's queue. */
+	struct dnet *net;
+	/* undo.c: name -> {"image_id", "running"} of what is set aside. */
+	json_t *asides;
+	/* ingress.c: the routing container and its nginx.conf. */
+	struct dingress *ingress;
+	/* build_run.c: declared images being built (name -> true). */
+	json_t *decl_builds;
 };
 
 /* usermap.c: host id ranges of containers with "userns": "auto" (see the file's comment) */
@@ -555,7 +619,7 @@ json_t *health_json(struct daemon *d, const char *name);
 
 /* hook_run.c: the configuration's :on hooks on per-container actors */
 void hooks_init(struct daemon *d);
-/* Rebuild :every timers and :file-change watches after d->conf changed. */
+/* Rebuild :every timers and :file-change watches after d->decl.conf changed. */
 void hooks_sync(struct daemon *d);
 void hooks_release(struct daemon *d);
 

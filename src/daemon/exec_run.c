@@ -122,13 +122,13 @@ json_t *ctr_exec_request(struct container *c, char *const *argv, char *const *ex
 int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec_fn fn, void *arg,
 		   struct clbsd_err *err)
 {
-	if (c->state != CTR_RUNNING)
+	if (c->run.state != CTR_RUNNING)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH, "container %s is not running",
 					c->name);
 	autofree char *line = json_line(req);
 	int fd = -1;
 	autofree char *rep = NULL;
-	if (proto_request(c->shim_socket, line, &fd, &rep, err) < 0)
+	if (proto_request(c->shim.socket, line, &fd, &rep, err) < 0)
 		return -err->code;
 	struct ctr_exec *x = xcalloc(1, sizeof(*x));
 	x->max = max_output;

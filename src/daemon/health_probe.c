@@ -46,7 +46,7 @@ struct health_run {
 
 static struct health_run **runs_of(struct daemon *d)
 {
-	return &d->health_runs;
+	return &d->health.runs;
 }
 
 static struct health_run *find_run(struct daemon *d, const char *name)
@@ -123,7 +123,7 @@ static void restarted(struct container *c, const struct clbsd_err *err, void *ar
 
 static void stopped_for_restart(struct container *c, const struct clbsd_err *err, void *arg)
 {
-	if (!err && !c->removed)
+	if (!err && !c->run.removed)
 		ctr_start(c, false, restarted, NULL);
 }
 
@@ -146,7 +146,7 @@ static void finish(struct health_run *r, bool ok, int code, const char *out, siz
 		daemon_event(d, "container.health", r->name, attrs);
 		if (ch == HEALTH_BECAME_UNHEALTHY && r->cfg.restart_unhealthy) {
 			struct container *c = ctr_find(d, r->name);
-			if (c && c->state == CTR_RUNNING) {
+			if (c && c->run.state == CTR_RUNNING) {
 				log_warn("health", r->name,
 					 "unhealthy: restarting it (:restart-unhealthy)");
 				ctr_stop(c, 10, stopped_for_restart, NULL);
@@ -238,7 +238,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	struct health_run *r = arg;
 	struct daemon *d = r->d;
 	struct container *c = ctr_find(d, r->name);
-	if (!c || c->state != CTR_RUNNING) {
+	if (!c || c->run.state != CTR_RUNNING) {
 		health_stop(d, r->name);
 		return;
 	}
@@ -272,7 +272,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 			.path = r->http_path ? r->http_path : "/",
 			.timeout_ns = r->cfg.timeout_ns,
 		};
-		rc = d->rt->probe(c->pid, &p, &r->probe_fd, &r->probe_pid, &err);
+		rc = d->rt->probe(c->run.pid, &p, &r->probe_fd, &r->probe_pid, &err);
 		if (rc == 0) {
 			r->probe_ev =
 				event_new(d->base, r->probe_fd, EV_READ | EV_PERSIST, on_probe, r);
@@ -286,9 +286,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void health_start(struct daemon *d, struct container *c)
 {
 	health_stop(d, c->name);
-	if (!c->managed || !d->conf)
+	if (!c->decl.managed || !d->decl.conf)
 		return;
-	const struct ctr_spec *ct = conf_container_find(d->conf, c->name);
+	const struct ctr_spec *ct = conf_container_find(d->decl.conf, c->name);
 	if (!ct)
 		return;
 	/*
@@ -326,8 +326,8 @@ static void health_start(struct daemon *d, struct container *c)
 	r->timer = evtimer_new(d->base, on_timer, r);
 	r->deadline = evtimer_new(d->base, on_deadline, r);
 	health_init(&r->st, time_mono_ns(), r->cfg.start_period_ns);
-	r->next = d->health_runs;
-	d->health_runs = r;
+	r->next = d->health.runs;
+	d->health.runs = r;
 	schedule_check(r);
 }
 
@@ -373,24 +373,24 @@ json_t *health_json(struct daemon *d, const char *name)
 
 void health_init_daemon(struct daemon *d)
 {
-	d->health_sub = events_subscribe(&d->events, on_event, d);
+	d->health.sub = events_subscribe(&d->events, on_event, d);
 }
 
 void health_resume(struct daemon *d)
 {
 	/* Containers adopted before the configuration was loaded. */
 	for (struct container *c = d->ctrs; c; c = c->next)
-		if (c->state == CTR_RUNNING && !find_run(d, c->name))
+		if (c->run.state == CTR_RUNNING && !find_run(d, c->name))
 			health_start(d, c);
 }
 
 void health_release_daemon(struct daemon *d)
 {
-	if (d->health_sub)
-		events_unsubscribe(&d->events, d->health_sub);
-	while (d->health_runs) {
-		struct health_run *r = d->health_runs;
-		d->health_runs = r->next;
+	if (d->health.sub)
+		events_unsubscribe(&d->events, d->health.sub);
+	while (d->health.runs) {
+		struct health_run *r = d->health.runs;
+		d->health.runs = r->next;
 		run_free(r);
 	}
 }

@@ -165,7 +165,7 @@ static void job_run(struct actor *a, void *arg)
 	int r;
 	if (j->cmd.type == CTR_CMD_EXEC) {
 		struct container *c = ctr_find(j->d, j->ctr);
-		if (!c || c->state != CTR_RUNNING) {
+		if (!c || c->run.state != CTR_RUNNING) {
 			report(j, 0, false, NULL, 0, 0, "the container is not running");
 			return;
 		}
@@ -206,12 +206,12 @@ static void post(struct daemon *d, const char *ctr, const struct ctr_hook *h, co
 /* The declared container behind an event, when clbsd made it from the config. */
 static const struct ctr_spec *declared(struct daemon *d, const char *name)
 {
-	if (!d->conf || !name)
+	if (!d->decl.conf || !name)
 		return NULL;
 	struct container *c = ctr_find(d, name);
-	if (!c || !c->managed)
+	if (!c || !c->decl.managed)
 		return NULL;
-	return conf_container_find(d->conf, name);
+	return conf_container_find(d->decl.conf, name);
 }
 
 static void on_event(const struct event_rec *e, void *arg)
@@ -232,8 +232,8 @@ static void on_event(const struct event_rec *e, void *arg)
 	if (!ct)
 		return;
 	struct container *c = ctr_find(d, e->container);
-	int pid = (int)json_int(e->attrs, "pid", c ? c->pid : 0);
-	int code = (int)json_int(e->attrs, "exit_code", c ? c->exit_code : 0);
+	int pid = (int)json_int(e->attrs, "pid", c ? c->run.pid : 0);
+	int code = (int)json_int(e->attrs, "exit_code", c ? c->run.exit_code : 0);
 	for (size_t i = 0; i < ct->nhooks; i++)
 		if (ct->hooks[i].event == kind)
 			post(d, ct->name, &ct->hooks[i], e->type, pid, code);
@@ -259,7 +259,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	autofree char *every = conf_duration_str(h->every_ns);
 	daemon_event(t->d, "timer.fired", t->ctr, json_pack("{s:s}", "every", every));
 	struct container *c = ctr_find(t->d, t->ctr);
-	post(t->d, t->ctr, h, "timer.fired", c ? c->pid : 0, c ? c->exit_code : 0);
+	post(t->d, t->ctr, h, "timer.fired", c ? c->run.pid : 0, c ? c->run.exit_code : 0);
 }
 
 /* ---- :file-change ---- */
@@ -407,7 +407,7 @@ static void on_debounced(evutil_socket_t fd, short what, void *arg)
 	const struct ctr_hook *h = &ct->hooks[w->hook];
 	daemon_event(w->d, "file.changed", w->ctr, json_pack("{s:s}", "path", h->path));
 	struct container *c = ctr_find(w->d, w->ctr);
-	post(w->d, w->ctr, h, "file.changed", c ? c->pid : 0, c ? c->exit_code : 0);
+	post(w->d, w->ctr, h, "file.changed", c ? c->run.pid : 0, c ? c->run.exit_code : 0);
 }
 
 static void on_watch_event(void *arg, const struct sys_watch_event *ev)
@@ -477,10 +477,10 @@ void hooks_sync(struct daemon *d)
 		return;
 	struct hooks_state *hs = d->hooks;
 	clear(d);
-	if (!d->conf)
+	if (!d->decl.conf)
 		return;
-	for (size_t i = 0; i < d->conf->ncontainers; i++) {
-		const struct ctr_spec *ct = d->conf->containers[i];
+	for (size_t i = 0; i < d->decl.conf->ncontainers; i++) {
+		const struct ctr_spec *ct = d->decl.conf->containers[i];
 		struct watch_budget bud = {0};
 		if (ct->snap_every_ns > 0)
 			timer_add(d, ct->name, SNAP_TIMER, ct->snap_every_ns);

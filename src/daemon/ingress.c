@@ -143,11 +143,11 @@ static int lookup(void *ctx, const char *name, const char **address, enum ingres
 		*address = "127.0.0.1";
 	else if (ctr_net_attached(c) && c->net.addrs && c->net.addrs[0] && *c->net.addrs[0])
 		*address = c->net.addrs[0];
-	if (c->starting || c->state == CTR_CREATED || c->state == CTR_RESTARTING) {
+	if (c->run.starting || c->run.state == CTR_CREATED || c->run.state == CTR_RESTARTING) {
 		*state = INGRESS_STARTING;
 		return 0;
 	}
-	if (c->state != CTR_RUNNING)
+	if (c->run.state != CTR_RUNNING)
 		return 0;
 	const char *h = health_of(d, name);
 	if (!h || strcmp(h, "healthy") == 0)
@@ -299,7 +299,8 @@ static void ensure_container(struct daemon *d)
 		return;
 	struct container *c = ctr_find(d, INGRESS_NAME);
 	/* A restarting one is the restart policy's (with its backoff). */
-	if (c && (ctr_is_active(c) || c->removing || c->starting || c->state == CTR_RESTARTING))
+	if (c && (ctr_is_active(c) || c->run.removing || c->run.starting ||
+		  c->run.state == CTR_RESTARTING))
 		return;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -312,8 +313,8 @@ static void ensure_container(struct daemon *d)
 				      json_pack("{s:s,s:s}", "source", g->dir, "dest", g->dir));
 		/* :tls files are read by nginx at their host paths. */
 		struct strv dirs = STRV_INIT;
-		for (size_t i = 0; d->conf && i < d->conf->ncontainers; i++) {
-			const struct ctr_spec *ct = d->conf->containers[i];
+		for (size_t i = 0; d->decl.conf && i < d->decl.conf->ncontainers; i++) {
+			const struct ctr_spec *ct = d->decl.conf->containers[i];
 			const char *files[] = {ct->tls_cert, ct->tls_key};
 			for (size_t k = 0; k < 2; k++) {
 				if (!files[k])
@@ -377,9 +378,9 @@ static void sync_now(struct daemon *d)
 	struct ingress_set set;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (!d->conf)
+	if (!d->decl.conf)
 		return;
-	if (ingress_set_from_conf(d->conf, g->dir, lookup, d, &set, &err) < 0) {
+	if (ingress_set_from_conf(d->decl.conf, g->dir, lookup, d, &set, &err) < 0) {
 		log_error("ingress", NULL, "%s", err.msg);
 		daemon_event(d, "ingress.failed", NULL, json_pack("{s:s}", "message", err.msg));
 		return;
@@ -390,14 +391,14 @@ static void sync_now(struct daemon *d)
 	 * While its nginx starts it holds the listen addresses without being
 	 * the master to signal yet: wait for the start (started() triggers).
 	 */
-	if (set.n > 0 && (g->starting || (c && c->starting))) {
+	if (set.n > 0 && (g->starting || (c && c->run.starting))) {
 		ingress_set_release(&set);
 		return;
 	}
 	if (set.n == 0) {
 		ingress_set_release(&set);
 		/* No route left: the routing container goes (its directory stays). */
-		if (c && !c->removing && !g->starting) {
+		if (c && !c->run.removing && !g->starting) {
 			g->starting = true;
 			log_info("ingress", NULL, "no route left; removing the routing container");
 			ctr_remove(c, true, removed, d);
@@ -437,14 +438,14 @@ static void sync_now(struct daemon *d)
 		.dir = j->set.settings.dir,
 		.nginx = j->nginx,
 		/* Never the pid in nginx.pid: that one is of the container's pid namespace. */
-		.master = c && c->state == CTR_RUNNING && c->pid > 0 ? c->pid : -1,
+		.master = c && c->run.state == CTR_RUNNING && c->run.pid > 0 ? c->run.pid : -1,
 	};
 	work_submit(d, apply_run, apply_done, j);
 }
 
 void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad)
 {
-	const struct ctr_spec *ct = d->conf ? conf_container_find(d->conf, name) : NULL;
+	const struct ctr_spec *ct = d->decl.conf ? conf_container_find(d->decl.conf, name) : NULL;
 	if (!ct || !ct->domains || !ct->port || !d->ingress)
 		return;
 	struct dingress *g = d->ingress;
@@ -458,11 +459,12 @@ void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad
 		if (!(ok))                                                                         \
 			(*bad)++;                                                                  \
 	} while (0)
-	if (!r || r->state != CTR_RUNNING)
+	if (!r || r->run.state != CTR_RUNNING)
 		LINE(false, "bad ingress: the routing container is not running; fix: see 'clbsd "
 			    "logs ingress' and 'clbsd events --type ingress'");
 	else
-		LINE(true, "ok ingress: the routing container runs nginx (pid %d)", (int)r->pid);
+		LINE(true, "ok ingress: the routing container runs nginx (pid %d)",
+		     (int)r->run.pid);
 	if (!addr)
 		LINE(false,
 		     "bad ingress: %s has no address to route to; fix: give it a network "
@@ -490,8 +492,9 @@ void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad
 	} else {
 		for (size_t i = 0; ct->domains[i]; i++) {
 			autofree char *full = NULL;
-			if (ingress_domain_normalise(ct->domains[i], d->conf->host.default_domain,
-						     &full, &err) < 0)
+			if (ingress_domain_normalise(ct->domains[i],
+						     d->decl.conf->host.default_domain, &full,
+						     &err) < 0)
 				continue;
 			if (strstr(text, full))
 				LINE(true, "ok ingress: nginx.conf routes %s", full);

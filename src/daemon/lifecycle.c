@@ -37,7 +37,7 @@ static void on_exit_info(struct container *c, int code, int sig, bool oom, int64
 
 bool ctr_is_active(const struct container *c)
 {
-	return c->state == CTR_RUNNING || c->starting;
+	return c->run.state == CTR_RUNNING || c->run.starting;
 }
 
 void waiters_add(struct waiter **list, ctr_done_fn fn, void *arg)
@@ -70,7 +70,7 @@ int ctr_shim_call(struct container *c, json_t *req, json_t **reply, struct clbsd
 	autofree char *line = json_line(req);
 	autofree char *rep = NULL;
 	autoclose int fd = -1;
-	if (proto_request(c->shim_socket, line, &fd, &rep, err) < 0)
+	if (proto_request(c->shim.socket, line, &fd, &rep, err) < 0)
 		return clbsd_err_prefix(err, "container %s", c->name);
 	json_t *j = json_loads(rep, 0, NULL);
 	if (!json_is_object(j) || !json_bool(j, "ok", false)) {
@@ -91,9 +91,9 @@ int ctr_shim_call(struct container *c, json_t *req, json_t **reply, struct clbsd
 
 static void watch_close(struct container *c)
 {
-	if (c->watch) {
-		bufferevent_free(c->watch);
-		c->watch = NULL;
+	if (c->shim.watch) {
+		bufferevent_free(c->shim.watch);
+		c->shim.watch = NULL;
 	}
 }
 
@@ -104,7 +104,7 @@ static void on_watch_read(struct bufferevent *bev, void *arg)
 	char *line;
 	while ((line = evbuffer_readln(in, NULL, EVBUFFER_EOL_LF))) {
 		json_t *j = json_loads(line, 0, NULL);
-		if (!c->watch_acked) {
+		if (!c->shim.watch_acked) {
 			/* The answer to the wait request comes first. */
 			bool ok = json_bool(j, "ok", false);
 			if (!ok)
@@ -116,13 +116,13 @@ static void on_watch_read(struct bufferevent *bev, void *arg)
 				shim_gone(c);
 				return;
 			}
-			c->watch_acked = true;
+			c->shim.watch_acked = true;
 			continue;
 		}
 		free(line);
 		const char *ev = json_str(j, "event");
 		if (ev && strcmp(ev, "oom") == 0) {
-			c->oom_reported = true;
+			c->run.oom_reported = true;
 			daemon_event(c->d, "container.oom", c->name,
 				     json_pack("{s:I}", "oom_kills",
 					       (json_int_t)json_int(j, "oom_kills", 1)));
@@ -132,7 +132,7 @@ static void on_watch_read(struct bufferevent *bev, void *arg)
 			bool oom = json_bool(j, "oom_killed", false);
 			int64_t fin = json_time_get(j, "finished_at");
 			/* The shim removed the cgroup before telling us: nothing left to do there. */
-			c->cgroup_gone = json_bool(j, "cgroup_removed", false);
+			c->run.cgroup_gone = json_bool(j, "cgroup_removed", false);
 			json_decref(j);
 			watch_close(c);
 			on_exit_info(c, code, sig, oom, fin ? fin : time_now_ns(), false);
@@ -159,10 +159,10 @@ static void on_watch_event(struct bufferevent *bev, short what, void *arg)
 static int watch_connect(struct container *c, struct clbsd_err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(c->shim_socket) >= sizeof(sa.sun_path))
+	if (strlen(c->shim.socket) >= sizeof(sa.sun_path))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENAMETOOLONG,
-					"socket path %s is too long", c->shim_socket);
-	strcpy(sa.sun_path, c->shim_socket);
+					"socket path %s is too long", c->shim.socket);
+	strcpy(sa.sun_path, c->shim.socket);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "socket");
@@ -173,20 +173,20 @@ static int watch_connect(struct container *c, struct clbsd_err *err)
 		e = -write_all(fd, req, sizeof(req) - 1);
 	if (e) {
 		close(fd);
-		return clbsd_err_set(err, CLBSD_E_UNAVAIL, e, "connect to shim %s", c->shim_socket);
+		return clbsd_err_set(err, CLBSD_E_UNAVAIL, e, "connect to shim %s", c->shim.socket);
 	}
 	fd_set_nonblock(fd, true);
-	c->watch_acked = false;
-	c->watch = bufferevent_socket_new(c->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(c->watch, on_watch_read, NULL, on_watch_event, c);
-	bufferevent_enable(c->watch, EV_READ);
+	c->shim.watch_acked = false;
+	c->shim.watch = bufferevent_socket_new(c->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(c->shim.watch, on_watch_read, NULL, on_watch_event, c);
+	bufferevent_enable(c->shim.watch, EV_READ);
 	return 0;
 }
 
 /* The shim went away without telling us: its state file says what happened. */
 static void shim_gone(struct container *c)
 {
-	if (c->state != CTR_RUNNING)
+	if (c->run.state != CTR_RUNNING)
 		return;
 	autofree char *text = NULL;
 	struct clbsd_err err;
@@ -208,7 +208,7 @@ static void shim_gone(struct container *c)
 	log_error("container", c->name,
 		  "shim (pid %d) died without recording an exit; killing what is left of the "
 		  "container (see %s/logs/shim.log)",
-		  (int)c->shim_pid, c->dir);
+		  (int)c->run.shim_pid, c->dir);
 	struct rt_spec spec = {0};
 	spec.name = c->name;
 	spec.cgroup = ctr_cgroup(c);
@@ -222,44 +222,44 @@ static void shim_gone(struct container *c)
 
 static void start_finish(struct container *c, const struct clbsd_err *err)
 {
-	c->starting = false;
+	c->run.starting = false;
 	/* Refill the pool now that the start is answered, not while it runs. */
 	pool_started(c->d);
-	if (c->ready_ev) {
-		event_free(c->ready_ev);
-		c->ready_ev = NULL;
+	if (c->shim.ready_ev) {
+		event_free(c->shim.ready_ev);
+		c->shim.ready_ev = NULL;
 	}
-	if (c->ready_fd >= 0) {
-		close(c->ready_fd);
-		c->ready_fd = -1;
+	if (c->shim.ready_fd >= 0) {
+		close(c->shim.ready_fd);
+		c->shim.ready_fd = -1;
 	}
-	if (c->ready_buf) {
-		buf_release(c->ready_buf);
-		free(c->ready_buf);
-		c->ready_buf = NULL;
+	if (c->shim.ready_buf) {
+		buf_release(c->shim.ready_buf);
+		free(c->shim.ready_buf);
+		c->shim.ready_buf = NULL;
 	}
-	free(c->start_error);
-	c->start_error = err ? xstrdup(err->msg) : NULL;
-	waiters_fire(&c->start_waiters, c, err);
+	free(c->run.start_error);
+	c->run.start_error = err ? xstrdup(err->msg) : NULL;
+	waiters_fire(&c->waiters.start, c, err);
 }
 
 void ctr_wait(struct container *c, bool removed, ctr_done_fn fn, void *arg)
 {
 	if (removed)
-		waiters_add(&c->remove_waiters, fn, arg);
+		waiters_add(&c->waiters.remove, fn, arg);
 	else if (ctr_is_active(c))
-		waiters_add(&c->exit_waiters, fn, arg);
+		waiters_add(&c->waiters.exit, fn, arg);
 	else
 		fn(c, NULL, arg);
 }
 
 void ctr_on_started(struct container *c, ctr_done_fn fn, void *arg)
 {
-	if (!c->starting) {
+	if (!c->run.starting) {
 		fn(c, NULL, arg);
 		return;
 	}
-	waiters_add(&c->start_waiters, fn, arg);
+	waiters_add(&c->waiters.start, fn, arg);
 }
 
 static void started(struct container *c);
@@ -286,15 +286,16 @@ static void ready_line(struct container *c, const char *line)
 		start_finish(c, &err);
 		return;
 	}
-	c->pid = (pid_t)json_int(j, "pid", 0);
-	c->shim_pid = (pid_t)json_int(j, "shim_pid", 0);
+	c->run.pid = (pid_t)json_int(j, "pid", 0);
+	c->run.shim_pid = (pid_t)json_int(j, "shim_pid", 0);
 	json_decref(j);
-	daemon_track_child(c->d, c->shim_pid);
+	daemon_track_child(c->d, c->run.shim_pid);
 	if (ctr_net_attached(c)) {
 		/* The init waits (--net-hold) until its network is made. */
-		if (c->ready_ev)
-			event_del(c->ready_ev); /* the report is in; the pipe's end is not news */
-		dnet_attach(c, c->pid, net_attached, NULL);
+		if (c->shim.ready_ev)
+			event_del(
+				c->shim.ready_ev); /* the report is in; the pipe's end is not news */
+		dnet_attach(c, c->run.pid, net_attached, NULL);
 		return;
 	}
 	started(c);
@@ -320,8 +321,8 @@ static void net_attached(struct container *c, const struct clbsd_err *aerr, void
 			clbsd_err_prefix(&err, "container %s", c->name);
 		log_error("container", c->name, "start failed: %s", err.msg);
 		dnet_detach(c);
-		c->pid = 0;
-		c->shim_pid = 0;
+		c->run.pid = 0;
+		c->run.shim_pid = 0;
 		start_finish(c, &err);
 		return;
 	}
@@ -333,23 +334,24 @@ static void started(struct container *c)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	c->state = CTR_RUNNING;
-	c->cgroup_gone = false;
-	c->started_ns = time_now_ns();
-	c->finished_ns = 0;
-	c->exit_code = 0;
-	c->signal = 0;
-	c->oom_killed = false;
-	c->oom_reported = false;
+	c->run.state = CTR_RUNNING;
+	c->run.cgroup_gone = false;
+	c->run.started_ns = time_now_ns();
+	c->run.finished_ns = 0;
+	c->run.exit_code = 0;
+	c->run.signal = 0;
+	c->run.oom_killed = false;
+	c->run.oom_reported = false;
 	if (watch_connect(c, &err) < 0)
 		log_error("container", c->name, "cannot watch its shim: %s", err.msg);
 	if (ctr_save(c, &err) < 0)
 		log_error("container", c->name, "%s", err.msg);
 	daemon_event(c->d, "container.started", c->name,
-		     json_pack("{s:i,s:i}", "pid", (int)c->pid, "restart_count", c->restart_count));
-	log_info("container", c->name, "started (pid %d)", (int)c->pid);
+		     json_pack("{s:i,s:i}", "pid", (int)c->run.pid, "restart_count",
+			       c->run.restart_count));
+	log_info("container", c->name, "started (pid %d)", (int)c->run.pid);
 	start_finish(c, NULL);
-	if (!c->watch)
+	if (!c->shim.watch)
 		shim_gone(c);
 }
 
@@ -370,12 +372,12 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n > 0) {
-		buf_add(c->ready_buf, b, (size_t)n);
-		char *nl = memchr(c->ready_buf->data, '\n', c->ready_buf->len);
+		buf_add(c->shim.ready_buf, b, (size_t)n);
+		char *nl = memchr(c->shim.ready_buf->data, '\n', c->shim.ready_buf->len);
 		if (!nl)
 			return;
 		*nl = '\0';
-		autofree char *line = xstrdup(c->ready_buf->data);
+		autofree char *line = xstrdup(c->shim.ready_buf->data);
 		ready_line(c, line);
 		return;
 	}
@@ -523,19 +525,19 @@ static int claim_pooled(struct container *c, bool hold, const char *spec_path,
 		return -1;
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	free(c->cgroup);
-	c->cgroup = xstrdup(pool_entry_cgroup(e));
+	free(c->run.cgroup);
+	c->run.cgroup = xstrdup(pool_entry_cgroup(e));
 	if (write_spec(c, spec_path, &err) < 0) {
 		pool_drop(e);
 		return -1;
 	}
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s}", "op", "claim", "name",
-			      c->name, "spec", spec_path, "socket", c->shim_socket, "state",
+			      c->name, "spec", spec_path, "socket", c->shim.socket, "state",
 			      state_path, "log_dir", log_dir, "hold", hold, "net_hold",
 			      ctr_net_attached(c), "log_level", log_level_name(log_get_level()));
 	autofree char *claim = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
-	if (pool_claim(e, c->shim_socket, claim, fd, &err) < 0) {
+	if (pool_claim(e, c->shim.socket, claim, fd, &err) < 0) {
 		log_warn("container", c->name, "pool shim unusable (%s); starting without it",
 			 err.msg);
 		return -1;
@@ -557,14 +559,14 @@ static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd
 	int probe = -1;
 	autofree char *rep = NULL;
 	struct clbsd_err perr;
-	if (proto_request(c->shim_socket, "{\"op\":\"state\"}", &probe, &rep, &perr) == 0) {
+	if (proto_request(c->shim.socket, "{\"op\":\"state\"}", &probe, &rep, &perr) == 0) {
 		close(probe);
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"container %s: a shim already serves %s", c->name,
-					c->shim_socket);
+					c->shim.socket);
 	}
 	unlink(state_path);
-	unlink(c->shim_socket);
+	unlink(c->shim.socket);
 	/* An older version's, which ctr_rfile_read() would find (see move_legacy_rfiles). */
 	if (c->legacy_rfiles) {
 		static const char *const legacy[] = {"shim.json", "runtime.json"};
@@ -581,8 +583,8 @@ static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd
 	if (claim_pooled(c, hold, spec_path, state_path, log_dir, &fd) == 0) {
 		*pooled = true;
 	} else {
-		free(c->cgroup);
-		c->cgroup = xasprintf("%s/%s", d->cgroup_parent, c->name);
+		free(c->run.cgroup);
+		c->run.cgroup = xasprintf("%s/%s", d->cgroup_parent, c->name);
 		if (write_spec(c, spec_path, err) < 0)
 			return -err->code;
 		const char *argv[] = {d->shim_path,
@@ -591,7 +593,7 @@ static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd
 				      "--spec",
 				      spec_path,
 				      "--socket",
-				      c->shim_socket,
+				      c->shim.socket,
 				      "--state",
 				      state_path,
 				      "--log-dir",
@@ -615,11 +617,11 @@ static int spawn_shim(struct container *c, bool hold, bool *pooled, struct clbsd
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
-	c->ready_fd = fd;
-	c->ready_buf = xcalloc(1, sizeof(struct buf));
-	c->ready_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, on_ready, c);
+	c->shim.ready_fd = fd;
+	c->shim.ready_buf = xcalloc(1, sizeof(struct buf));
+	c->shim.ready_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, on_ready, c);
 	struct timeval tv = {.tv_sec = START_TIMEOUT_S};
-	event_add(c->ready_ev, &tv);
+	event_add(c->shim.ready_ev, &tv);
 	return 0;
 }
 
@@ -627,14 +629,14 @@ void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (c->removing) {
+	if (c->run.removing) {
 		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EBUSY, "container %s is being removed",
 				 c->name);
 		if (fn)
 			fn(c, &err, arg);
 		return;
 	}
-	if (c->storage_busy && c->state != CTR_RUNNING) {
+	if (c->storage.busy && c->run.state != CTR_RUNNING) {
 		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EBUSY,
 				 "container %s: a rollback or clone is changing its files; start "
 				 "it when that is done",
@@ -643,24 +645,24 @@ void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg)
 			fn(c, &err, arg);
 		return;
 	}
-	if (c->starting) {
-		waiters_add(&c->start_waiters, fn, arg);
+	if (c->run.starting) {
+		waiters_add(&c->waiters.start, fn, arg);
 		return;
 	}
-	if (c->state == CTR_RUNNING) {
+	if (c->run.state == CTR_RUNNING) {
 		if (fn)
 			fn(c, NULL, arg);
 		return;
 	}
-	if (c->restart_ev) {
-		event_free(c->restart_ev);
-		c->restart_ev = NULL;
+	if (c->run.restart_ev) {
+		event_free(c->run.restart_ev);
+		c->run.restart_ev = NULL;
 	}
-	c->stop_requested = false;
-	c->starting = true;
+	c->run.stop_requested = false;
+	c->run.starting = true;
 	bool pooled;
 	if (spawn_shim(c, hold, &pooled, &err) < 0) {
-		waiters_add(&c->start_waiters, fn, arg);
+		waiters_add(&c->waiters.start, fn, arg);
 		log_error("container", c->name, "start failed: %s", err.msg);
 		start_finish(c, &err);
 		return;
@@ -672,21 +674,21 @@ void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg)
 	if (hold && pooled && fn)
 		fn(c, NULL, arg);
 	else
-		waiters_add(&c->start_waiters, fn, arg);
+		waiters_add(&c->waiters.start, fn, arg);
 }
 
 /* ---- exit, restart policy ---- */
 
 static bool should_restart(const struct container *c)
 {
-	if (c->stop_requested || c->removing || c->d->shutting_down)
+	if (c->run.stop_requested || c->run.removing || c->d->shutting_down)
 		return false;
 	switch (c->cfg.restart) {
 	case CTR_RESTART_ALWAYS:
 		return true;
 	case CTR_RESTART_ON_FAILURE:
-		return c->exit_code != 0 &&
-		       (c->cfg.max_retries == 0 || c->restart_count < c->cfg.max_retries);
+		return c->run.exit_code != 0 &&
+		       (c->cfg.max_retries == 0 || c->run.restart_count < c->cfg.max_retries);
 	case CTR_RESTART_NO:
 		break;
 	}
@@ -698,30 +700,30 @@ static void restart_started(struct container *c, const struct clbsd_err *err, vo
 static void on_restart_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct container *c = arg;
-	event_free(c->restart_ev);
-	c->restart_ev = NULL;
-	if (c->state != CTR_RESTARTING)
+	event_free(c->run.restart_ev);
+	c->run.restart_ev = NULL;
+	if (c->run.state != CTR_RESTARTING)
 		return;
-	c->restart_count++;
+	c->run.restart_count++;
 	ctr_start(c, false, restart_started, NULL);
 }
 
 static void schedule_restart(struct container *c)
 {
-	int64_t delay = backoff_delay(BACKOFF_BASE_MS, BACKOFF_MAX_MS, (unsigned)c->backoff_n);
-	c->backoff_n++;
-	c->state = CTR_RESTARTING;
+	int64_t delay = backoff_delay(BACKOFF_BASE_MS, BACKOFF_MAX_MS, (unsigned)c->run.backoff_n);
+	c->run.backoff_n++;
+	c->run.state = CTR_RESTARTING;
 	struct clbsd_err err;
 	if (ctr_save(c, &err) < 0)
 		log_error("container", c->name, "%s", err.msg);
 	daemon_event(c->d, "container.restarting", c->name,
-		     json_pack("{s:i,s:I}", "restart_count", c->restart_count + 1, "delay_ms",
+		     json_pack("{s:i,s:I}", "restart_count", c->run.restart_count + 1, "delay_ms",
 			       (json_int_t)delay));
 	log_info("container", c->name, "restarting in %lld ms (restart %d)", (long long)delay,
-		 c->restart_count + 1);
-	c->restart_ev = evtimer_new(c->d->base, on_restart_timer, c);
+		 c->run.restart_count + 1);
+	c->run.restart_ev = evtimer_new(c->d->base, on_restart_timer, c);
 	struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
-	evtimer_add(c->restart_ev, &tv);
+	evtimer_add(c->run.restart_ev, &tv);
 }
 
 static void restart_started(struct container *c, const struct clbsd_err *err, void *arg)
@@ -729,9 +731,9 @@ static void restart_started(struct container *c, const struct clbsd_err *err, vo
 	if (!err)
 		return;
 	/* A failed restart counts as a failed run: try again, later. */
-	c->state = CTR_EXITED;
-	c->exit_code = 127;
-	c->finished_ns = time_now_ns();
+	c->run.state = CTR_EXITED;
+	c->run.exit_code = 127;
+	c->run.finished_ns = time_now_ns();
 	if (should_restart(c)) {
 		schedule_restart(c);
 	} else {
@@ -751,12 +753,12 @@ static void remove_finish(struct container *c, const struct clbsd_err *ferr, ctr
 {
 	struct daemon *d = c->d;
 	if (ferr) {
-		c->removing = false;
-		c->aside = false;
+		c->run.removing = false;
+		c->undo.aside = false;
 		log_error("container", c->name, "%s", ferr->msg);
 		if (fn)
 			fn(c, ferr, arg);
-		waiters_fire(&c->remove_waiters, c, ferr);
+		waiters_fire(&c->waiters.remove, c, ferr);
 		return;
 	}
 	for (struct container **p = &d->ctrs; *p; p = &(*p)->next) {
@@ -765,18 +767,18 @@ static void remove_finish(struct container *c, const struct clbsd_err *ferr, ctr
 			break;
 		}
 	}
-	c->removed = true;
+	c->run.removed = true;
 	dnet_forget(c);
 	watch_close(c);
-	if (c->restart_ev) {
-		event_free(c->restart_ev);
-		c->restart_ev = NULL;
+	if (c->run.restart_ev) {
+		event_free(c->run.restart_ev);
+		c->run.restart_ev = NULL;
 	}
-	if (c->kill_ev) {
-		event_free(c->kill_ev);
-		c->kill_ev = NULL;
+	if (c->run.kill_ev) {
+		event_free(c->run.kill_ev);
+		c->run.kill_ev = NULL;
 	}
-	if (c->aside) {
+	if (c->undo.aside) {
 		undo_recorded(c);
 		daemon_event(d, "container.removed", c->name, json_pack("{s:b}", "set_aside", 1));
 		log_info("container", c->name, "set aside (clbsd undo %s brings it back)", c->name);
@@ -788,7 +790,7 @@ static void remove_finish(struct container *c, const struct clbsd_err *ferr, ctr
 	image_gc(&d->images, ctr_image_in_use, d);
 	if (fn)
 		fn(c, NULL, arg);
-	waiters_fire(&c->remove_waiters, c, NULL);
+	waiters_fire(&c->waiters.remove, c, NULL);
 	/* Callers up the stack may still hold c during this loop turn. */
 	event_base_once(d->base, -1, EV_TIMEOUT, free_later, c, NULL);
 }
@@ -835,26 +837,26 @@ static void do_remove(struct container *c, ctr_done_fn fn, void *arg)
 static void on_exit_info(struct container *c, int code, int sig, bool oom, int64_t finished,
 			 bool while_down)
 {
-	if (c->kill_ev) {
-		event_free(c->kill_ev);
-		c->kill_ev = NULL;
+	if (c->run.kill_ev) {
+		event_free(c->run.kill_ev);
+		c->run.kill_ev = NULL;
 	}
-	int64_t ran = finished - c->started_ns;
-	c->state = CTR_EXITED;
-	c->exit_code = code;
-	c->signal = sig;
-	c->oom_killed = oom;
-	c->finished_ns = finished;
-	c->pid = 0;
-	c->shim_pid = 0;
+	int64_t ran = finished - c->run.started_ns;
+	c->run.state = CTR_EXITED;
+	c->run.exit_code = code;
+	c->run.signal = sig;
+	c->run.oom_killed = oom;
+	c->run.finished_ns = finished;
+	c->run.pid = 0;
+	c->run.shim_pid = 0;
 	dnet_detach(c);
 	if (ran > BACKOFF_RESET_NS)
-		c->backoff_n = 0;
+		c->run.backoff_n = 0;
 	daemon_reap(c->d);
 	struct clbsd_err err;
 	if (ctr_save(c, &err) < 0)
 		log_error("container", c->name, "%s", err.msg);
-	if (oom && !c->oom_reported)
+	if (oom && !c->run.oom_reported)
 		daemon_event(c->d, "container.oom", c->name, json_pack("{s:i}", "oom_kills", 1));
 	json_t *attrs =
 		json_pack("{s:i,s:i,s:b}", "exit_code", code, "signal", sig, "oom_killed", oom);
@@ -862,11 +864,11 @@ static void on_exit_info(struct container *c, int code, int sig, bool oom, int64
 		json_object_set_new(attrs, "while_daemon_down", json_true());
 	daemon_event(c->d, "container.exited", c->name, attrs);
 	log_info("container", c->name, "exited with %d%s", code, oom ? " (OOM-killed)" : "");
-	waiters_fire(&c->exit_waiters, c, NULL);
-	if (c->removed || c->removing)
+	waiters_fire(&c->waiters.exit, c, NULL);
+	if (c->run.removed || c->run.removing)
 		return;
 	if (c->cfg.auto_remove) {
-		c->removing = true;
+		c->run.removing = true;
 		do_remove(c, NULL, NULL);
 		return;
 	}
@@ -887,9 +889,9 @@ static int send_kill(struct container *c, int sig, bool all, struct clbsd_err *e
 static void on_kill_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct container *c = arg;
-	event_free(c->kill_ev);
-	c->kill_ev = NULL;
-	if (c->state != CTR_RUNNING)
+	event_free(c->run.kill_ev);
+	c->run.kill_ev = NULL;
+	if (c->run.state != CTR_RUNNING)
 		return;
 	struct clbsd_err err;
 	log_info("container", c->name, "did not stop in time; sending SIGKILL");
@@ -916,31 +918,31 @@ static void stop_after_start(struct container *c, const struct clbsd_err *err, v
 void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg)
 {
 	struct clbsd_err err;
-	if (c->starting) {
+	if (c->run.starting) {
 		struct stop_args *a = xcalloc(1, sizeof(*a));
 		*a = (struct stop_args){timeout_s, fn, arg};
-		waiters_add(&c->start_waiters, stop_after_start, a);
+		waiters_add(&c->waiters.start, stop_after_start, a);
 		return;
 	}
-	if (c->state == CTR_RESTARTING) {
-		if (c->restart_ev) {
-			event_free(c->restart_ev);
-			c->restart_ev = NULL;
+	if (c->run.state == CTR_RESTARTING) {
+		if (c->run.restart_ev) {
+			event_free(c->run.restart_ev);
+			c->run.restart_ev = NULL;
 		}
-		c->stop_requested = true;
-		c->state = CTR_EXITED;
+		c->run.stop_requested = true;
+		c->run.state = CTR_EXITED;
 		if (ctr_save(c, &err) < 0)
 			log_error("container", c->name, "%s", err.msg);
 		daemon_event(c->d, "container.stopped", c->name, NULL);
 	}
-	if (c->state != CTR_RUNNING) {
+	if (c->run.state != CTR_RUNNING) {
 		if (fn)
 			fn(c, NULL, arg);
 		return;
 	}
-	c->stop_requested = true;
-	waiters_add(&c->exit_waiters, fn, arg);
-	if (c->kill_ev)
+	c->run.stop_requested = true;
+	waiters_add(&c->waiters.exit, fn, arg);
+	if (c->run.kill_ev)
 		return; /* a stop is already under way */
 	bool now = timeout_s <= 0;
 	/* The container's stop signal (SIGTERM unless its spec says), SIGKILL after the timeout. */
@@ -954,18 +956,18 @@ void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg)
 			log_warn("container", c->name, "%s", err.msg);
 		return;
 	}
-	c->kill_ev = evtimer_new(c->d->base, on_kill_timer, c);
+	c->run.kill_ev = evtimer_new(c->d->base, on_kill_timer, c);
 	struct timeval tv = {.tv_sec = timeout_s};
-	evtimer_add(c->kill_ev, &tv);
+	evtimer_add(c->run.kill_ev, &tv);
 }
 
 int ctr_kill(struct container *c, int sig, struct clbsd_err *err)
 {
-	if (c->state != CTR_RUNNING)
+	if (c->run.state != CTR_RUNNING)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH, "container %s is not running",
 					c->name);
 	if (sig == SIGKILL)
-		c->stop_requested = true;
+		c->run.stop_requested = true;
 	return send_kill(c, sig, sig == SIGKILL, err);
 }
 
@@ -980,7 +982,7 @@ static void remove_after_exit(struct container *c, const struct clbsd_err *err, 
 	ctr_done_fn fn = a->fn;
 	void *farg = a->arg;
 	free(a);
-	if (!c->removed)
+	if (!c->run.removed)
 		do_remove(c, fn, farg);
 }
 
@@ -997,14 +999,14 @@ void ctr_remove(struct container *c, bool force, ctr_done_fn fn, void *arg)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (c->removing) {
+	if (c->run.removing) {
 		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EBUSY,
 				 "container %s is already being removed", c->name);
 		if (fn)
 			fn(c, &err, arg);
 		return;
 	}
-	if (c->storage_busy) {
+	if (c->storage.busy) {
 		clbsd_err_setmsg(
 			&err, CLBSD_E_CONFLICT, EBUSY,
 			"container %s: a snapshot, rollback or clone is running; remove it "
@@ -1021,28 +1023,28 @@ void ctr_remove(struct container *c, bool force, ctr_done_fn fn, void *arg)
 			fn(c, &err, arg);
 		return;
 	}
-	if (c->starting) {
+	if (c->run.starting) {
 		/* Let the start finish (or fail), then remove. */
 		struct remove_args *a = xcalloc(1, sizeof(*a));
 		a->fn = fn;
 		a->arg = arg;
-		waiters_add(&c->start_waiters, remove_after_start, a);
+		waiters_add(&c->waiters.start, remove_after_start, a);
 		return;
 	}
-	c->removing = true;
-	c->stop_requested = true;
-	if (c->state == CTR_RUNNING) {
+	c->run.removing = true;
+	c->run.stop_requested = true;
+	if (c->run.state == CTR_RUNNING) {
 		struct remove_args *a = xcalloc(1, sizeof(*a));
 		a->fn = fn;
 		a->arg = arg;
-		waiters_add(&c->exit_waiters, remove_after_exit, a);
+		waiters_add(&c->waiters.exit, remove_after_exit, a);
 		if (send_kill(c, SIGKILL, true, &err) < 0)
 			log_warn("container", c->name, "%s", err.msg);
 		return;
 	}
-	if (c->restart_ev) {
-		event_free(c->restart_ev);
-		c->restart_ev = NULL;
+	if (c->run.restart_ev) {
+		event_free(c->run.restart_ev);
+		c->run.restart_ev = NULL;
 	}
 	do_remove(c, fn, arg);
 }
@@ -1050,27 +1052,27 @@ void ctr_remove(struct container *c, bool force, ctr_done_fn fn, void *arg)
 void ctr_forget(struct container *c)
 {
 	watch_close(c);
-	if (c->restart_ev)
-		event_free(c->restart_ev);
-	if (c->kill_ev)
-		event_free(c->kill_ev);
-	if (c->ready_ev)
-		event_free(c->ready_ev);
-	if (c->ready_fd >= 0)
-		close(c->ready_fd);
-	if (c->ready_buf) {
-		buf_release(c->ready_buf);
-		free(c->ready_buf);
+	if (c->run.restart_ev)
+		event_free(c->run.restart_ev);
+	if (c->run.kill_ev)
+		event_free(c->run.kill_ev);
+	if (c->shim.ready_ev)
+		event_free(c->shim.ready_ev);
+	if (c->shim.ready_fd >= 0)
+		close(c->shim.ready_fd);
+	if (c->shim.ready_buf) {
+		buf_release(c->shim.ready_buf);
+		free(c->shim.ready_buf);
 	}
-	for (struct waiter *w = c->start_waiters, *n; w; w = n) {
+	for (struct waiter *w = c->waiters.start, *n; w; w = n) {
 		n = w->next;
 		free(w);
 	}
-	for (struct waiter *w = c->exit_waiters, *n; w; w = n) {
+	for (struct waiter *w = c->waiters.exit, *n; w; w = n) {
 		n = w->next;
 		free(w);
 	}
-	for (struct waiter *w = c->remove_waiters, *n; w; w = n) {
+	for (struct waiter *w = c->waiters.remove, *n; w; w = n) {
 		n = w->next;
 		free(w);
 	}
@@ -1099,12 +1101,12 @@ static bool adopt_unannounced(struct container *c)
 	json_decref(j);
 	if (!running || watch_connect(c, &err) < 0)
 		return false;
-	c->state = CTR_RUNNING;
-	c->pid = pid;
-	c->shim_pid = shim;
-	c->started_ns = started ? started : time_now_ns();
-	c->finished_ns = 0;
-	c->exit_code = 0;
+	c->run.state = CTR_RUNNING;
+	c->run.pid = pid;
+	c->run.shim_pid = shim;
+	c->run.started_ns = started ? started : time_now_ns();
+	c->run.finished_ns = 0;
+	c->run.exit_code = 0;
 	if (ctr_save(c, &err) < 0)
 		log_error("container", c->name, "%s", err.msg);
 	log_info("container", c->name,
@@ -1118,19 +1120,19 @@ static bool adopt_unannounced(struct container *c)
 void ctr_adopt(struct container *c)
 {
 	struct clbsd_err err;
-	if (c->state != CTR_RUNNING && adopt_unannounced(c))
+	if (c->run.state != CTR_RUNNING && adopt_unannounced(c))
 		return;
-	if (c->state == CTR_RESTARTING) {
+	if (c->run.state == CTR_RESTARTING) {
 		schedule_restart(c);
 		return;
 	}
-	if (c->state != CTR_RUNNING)
+	if (c->run.state != CTR_RUNNING)
 		return;
 	if (watch_connect(c, &err) == 0) {
 		log_info("container", c->name, "re-adopted running container (pid %d)",
-			 (int)c->pid);
+			 (int)c->run.pid);
 		daemon_event(c->d, "container.adopted", c->name,
-			     json_pack("{s:i}", "pid", (int)c->pid));
+			     json_pack("{s:i}", "pid", (int)c->run.pid));
 		return;
 	}
 	shim_gone(c);

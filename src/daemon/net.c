@@ -209,7 +209,7 @@ static struct dnet_snap *snapshot(struct daemon *d, const struct container *extr
 	size_t k = 0;
 	for (size_t x = 0; x < na; x++) {
 		const struct container *c = all[x];
-		if (!ctr_net_attached(c) || c->removed)
+		if (!ctr_net_attached(c) || c->run.removed)
 			continue;
 		/* A container whose network is gone is left out (its start fails). */
 		bool known = true;
@@ -217,9 +217,9 @@ static struct dnet_snap *snapshot(struct daemon *d, const struct container *extr
 			known &= find_net(n, c->net.networks[i]) != NULL;
 		if (!known)
 			continue;
-		pid_t pid = c == extra					 ? extra_pid
-			    : c->state == CTR_RUNNING && c->net_attached ? c->pid
-									 : 0;
+		pid_t pid = c == extra					     ? extra_pid
+			    : c->run.state == CTR_RUNNING && c->net_attached ? c->run.pid
+									     : 0;
 		snap_container(s, c, pid, &s->ctrs[k++]);
 	}
 	free(all);
@@ -565,7 +565,7 @@ static bool net_used(struct daemon *d, const char *name, const struct container 
 		const struct container *x = c ? c : extra;
 		if (!x)
 			return false;
-		if (x != except && !x->removed && ctr_net_attached(x))
+		if (x != except && !x->run.removed && ctr_net_attached(x))
 			for (size_t i = 0; x->net.networks[i]; i++)
 				if (strcmp(x->net.networks[i], name) == 0)
 					return true;
@@ -586,12 +586,12 @@ void dnet_sync(struct daemon *d)
 	 * Without a good configuration (a bad file at start) the networks the
 	 * running containers use are unknown: touch nothing until one loads.
 	 */
-	bool have_conf = d->conf != NULL;
+	bool have_conf = d->decl.conf != NULL;
 	if (!have_conf && n->n)
 		return;
 	struct dnet_network *v = NULL;
 	size_t nv = 0;
-	const struct conf *c = d->conf;
+	const struct conf *c = d->decl.conf;
 	if (c && c->host.network_set) {
 		struct net_prefix p;
 		cidr_prefix(&c->host.subnet, &p);
@@ -1055,7 +1055,7 @@ void dnet_peers_changed(struct daemon *d, const struct container *c)
 		return;
 	struct dnet_snap *s = NULL;
 	for (struct container *o = d->ctrs; o; o = o->next) {
-		if (o == c || o->removed || !ctr_net_attached(o))
+		if (o == c || o->run.removed || !ctr_net_attached(o))
 			continue;
 		bool shared = false;
 		for (size_t i = 0; o->net.networks[i] && !shared; i++)
@@ -1266,9 +1266,9 @@ static json_t *net_json(struct daemon *d, const struct dnet_network *nw)
 				const char *a = c->net.addrs && i < strv_len(c->net.addrs)
 							? c->net.addrs[i]
 							: "";
-				json_array_append_new(ctrs, json_pack("{s:s,s:s,s:s}", "name",
-								      c->name, "ip", a, "state",
-								      ctr_state_name(c->state)));
+				json_array_append_new(
+					ctrs, json_pack("{s:s,s:s,s:s}", "name", c->name, "ip", a,
+							"state", ctr_state_name(c->run.state)));
 			}
 	}
 	json_t *j = json_pack(

@@ -49,7 +49,7 @@ struct pass_waiter {
 
 struct reconcile_pass {
 	struct daemon *d;
-	struct conf *conf; /* the configuration the pass works from (d->conf) */
+	struct conf *conf; /* the configuration the pass works from (d->decl.conf) */
 	struct plan plan;
 	struct strv names; /* the actions' names, copied: inputs go away after planning */
 	size_t next;
@@ -95,8 +95,8 @@ static void props_done(void *arg)
 		daemon_event(j->d, "reconcile.failed", j->name,
 			     json_pack("{s:s,s:s}", "action", "storage", "error", j->err.msg));
 	} else if (c) {
-		free(c->storage_applied);
-		c->storage_applied = xstrdup(j->text);
+		free(c->storage.applied);
+		c->storage.applied = xstrdup(j->text);
 		struct clbsd_err err;
 		if (ctr_save_config(c, &err) < 0)
 			log_warn("container", c->name, "%s", err.msg);
@@ -118,12 +118,12 @@ static void props_done(void *arg)
  */
 static void apply_live(struct daemon *d)
 {
-	if (!d->conf)
+	if (!d->decl.conf)
 		return;
 	for (struct container *c = d->ctrs; c; c = c->next) {
-		if (!c->managed || c->removing || c->removed)
+		if (!c->decl.managed || c->run.removing || c->run.removed)
 			continue;
-		const struct ctr_spec *ct = conf_container_find(d->conf, c->name);
+		const struct ctr_spec *ct = conf_container_find(d->decl.conf, c->name);
 		if (!ct)
 			continue;
 		/* One restart enum: the declaration's policy is the container's. */
@@ -142,15 +142,15 @@ static void apply_live(struct daemon *d)
 					     .recordsize = ct->storage_recordsize,
 					     .compression = ct->storage_compression};
 		autofree char *text = ctr_storage_text(&want);
-		const char *had = c->storage_applied ? c->storage_applied : "0/0/0/";
-		if (strcmp(text, had) == 0 || c->storage_busy)
+		const char *had = c->storage.applied ? c->storage.applied : "0/0/0/";
+		if (strcmp(text, had) == 0 || c->storage.busy)
 			continue;
 		if (!(d->storage.caps & STORAGE_CAP_PROPS)) {
 			log_warn("reconcile", c->name,
 				 ":storage properties need zfs storage; ignored on %s",
 				 d->storage.ops->name);
-			free(c->storage_applied);
-			c->storage_applied = xstrdup(text);
+			free(c->storage.applied);
+			c->storage.applied = xstrdup(text);
 			continue;
 		}
 		/* Unset now means back to the default; set means that value. */
@@ -165,8 +165,8 @@ static void apply_live(struct daemon *d)
 			.recordsize = want.recordsize ? want.recordsize : STORAGE_PROP_RESET,
 			.compression = j->compression,
 		};
-		free(c->storage_applied);
-		c->storage_applied = xstrdup(j->text); /* one job per change */
+		free(c->storage.applied);
+		c->storage.applied = xstrdup(j->text); /* one job per change */
 		work_submit(d, props_run, props_done, j);
 	}
 }
@@ -180,49 +180,49 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 	 * A main file that was there and is gone is far more likely an editor
 	 * or a mistake than a wish to remove every declared container.
 	 */
-	if (!exists && d->conf_main_seen)
+	if (!exists && d->decl.main_seen)
 		conf_diags_add(&diags, d->config, 0, 0,
 			       "the configuration file disappeared; restore it (or write an "
 			       "empty one to remove every declared container)");
 	if (diags.n || conf_load(d->config, d->confd, &conf, &diags) < 0) {
-		free(d->conf_error);
-		d->conf_error = conf_diags_format(&diags);
+		free(d->decl.error);
+		d->decl.error = conf_diags_format(&diags);
 		size_t n = conf_diags_count(&diags);
 		daemon_event(d, "config.rejected", NULL,
-			     json_pack("{s:s,s:I,s:I}", "errors", d->conf_error, "count",
+			     json_pack("{s:s,s:I,s:I}", "errors", d->decl.error, "count",
 				       (json_int_t)n, "generation",
-				       (json_int_t)d->conf_generation));
+				       (json_int_t)d->decl.generation));
 		log_error("config", NULL, "%s rejected (%zu error%s); keeping generation %llu:\n%s",
-			  d->config, n, n == 1 ? "" : "s", (unsigned long long)d->conf_generation,
-			  d->conf_error);
-		int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", d->conf_error);
+			  d->config, n, n == 1 ? "" : "s", (unsigned long long)d->decl.generation,
+			  d->decl.error);
+		int r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", d->decl.error);
 		conf_diags_release(&diags);
 		return r;
 	}
 	conf_diags_release(&diags);
-	free(d->conf_error);
-	d->conf_error = NULL;
-	d->conf_main_seen = exists;
-	d->conf_generation++;
-	d->conf_loaded_ns = time_now_ns();
+	free(d->decl.error);
+	d->decl.error = NULL;
+	d->decl.main_seen = exists;
+	d->decl.generation++;
+	d->decl.loaded_ns = time_now_ns();
 	/* A pass in progress keeps the configuration it started with. */
-	if (d->pass) {
-		conf_free(d->conf_next);
-		d->conf_next = conf;
+	if (d->recon.pass) {
+		conf_free(d->decl.next);
+		d->decl.next = conf;
 	} else {
-		conf_free(d->conf);
-		d->conf = conf;
-		free(d->conf_hashes);
-		d->conf_hashes = NULL;
+		conf_free(d->decl.conf);
+		d->decl.conf = conf;
+		free(d->decl.hashes);
+		d->decl.hashes = NULL;
 		hooks_sync(d);
 		dnet_sync(d);
 		apply_live(d);
 	}
 	daemon_event(d, "config.loaded", NULL,
-		     json_pack("{s:I,s:I}", "generation", (json_int_t)d->conf_generation,
+		     json_pack("{s:I,s:I}", "generation", (json_int_t)d->decl.generation,
 			       "containers", (json_int_t)conf->ncontainers));
 	log_info("config", NULL, "generation %llu: %zu containers declared",
-		 (unsigned long long)d->conf_generation, conf->ncontainers);
+		 (unsigned long long)d->decl.generation, conf->ncontainers);
 	/* The storage driver is chosen at start (daemon.c); say so when the file now differs. */
 	bool zfs = conf->host.driver == CONF_STORAGE_ZFS;
 	if (zfs != (d->storage.pool != NULL) ||
@@ -295,14 +295,14 @@ static int ctr_by_name(const void *a, const void *b)
 /* The spec hashes of the configuration in force, computed once per load. */
 static const char (*hashes_of(struct daemon *d, const struct conf *conf))[65]
 {
-	if (conf != d->conf || !conf)
+	if (conf != d->decl.conf || !conf)
 		return NULL;
-	if (!d->conf_hashes) {
-		d->conf_hashes = xcalloc(conf->ncontainers + 1, sizeof(*d->conf_hashes));
+	if (!d->decl.hashes) {
+		d->decl.hashes = xcalloc(conf->ncontainers + 1, sizeof(*d->decl.hashes));
 		for (size_t i = 0; i < conf->ncontainers; i++)
-			ctr_spec_hash(conf->containers[i], d->conf_hashes[i]);
+			ctr_spec_hash(conf->containers[i], d->decl.hashes[i]);
 	}
-	return (const char(*)[65])d->conf_hashes;
+	return (const char(*)[65])d->decl.hashes;
 }
 
 /*
@@ -313,7 +313,7 @@ static const char (*hashes_of(struct daemon *d, const struct conf *conf))[65]
 static bool image_rebuilt(struct daemon *d, const struct conf *conf, const struct container *c)
 {
 	const struct ctr_spec *ct = conf ? conf_container_find(conf, c->name) : NULL;
-	if (!ct || !c->managed)
+	if (!ct || !c->decl.managed)
 		return false;
 	autofree char *want = image_ref_normalise(ct->image);
 	bool built = false;
@@ -335,7 +335,7 @@ static bool image_rebuilt(struct daemon *d, const struct conf *conf, const struc
 static bool net_outdated(const struct conf *conf, const struct container *c)
 {
 	const struct ctr_spec *ct = conf ? conf_container_find(conf, c->name) : NULL;
-	if (!ct || !c->managed)
+	if (!ct || !c->decl.managed)
 		return false;
 	switch (ct->netmode) {
 	case CTR_NET_BRIDGE:
@@ -363,7 +363,7 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 	struct container **sorted = xcalloc(n + 1, sizeof(*sorted));
 	size_t ns = 0;
 	for (struct container *c = d->ctrs; c; c = c->next)
-		if (!c->removed)
+		if (!c->run.removed)
 			sorted[ns++] = c;
 	qsort(sorted, ns, sizeof(*sorted), ctr_by_name);
 	const char(*cached)[65] = hashes_of(d, conf);
@@ -382,9 +382,10 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 		struct container key = {.name = ct->name}, *kp = &key;
 		struct container **found = bsearch(&kp, sorted, ns, sizeof(*sorted), ctr_by_name);
 		struct container *c = found ? *found : NULL;
-		if (c && c->managed && c->spec_text && strcmp(c->spec_hash, w->hash) != 0) {
+		if (c && c->decl.managed && c->decl.spec_text &&
+		    strcmp(c->decl.spec_hash, w->hash) != 0) {
 			autofree char *now = ctr_spec_print(ct);
-			in->changed[i] = changed_keys(c->spec_text, now);
+			in->changed[i] = changed_keys(c->decl.spec_text, now);
 		} else if (c && image_rebuilt(d, conf, c)) {
 			in->changed[i] = xstrdup(":image (rebuilt)");
 		} else if (c && net_outdated(conf, c)) {
@@ -395,11 +396,11 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 	free(sorted);
 	in->have = xcalloc(n + 1, sizeof(*in->have));
 	for (struct container *c = d->ctrs; c; c = c->next) {
-		if (c->removed)
+		if (c->run.removed)
 			continue;
 		struct plan_observed *h = &in->have[in->n_have++];
 		h->name = c->name;
-		h->hash = c->managed ? c->spec_hash : NULL;
+		h->hash = c->decl.managed ? c->decl.spec_hash : NULL;
 		if (image_rebuilt(d, conf, c))
 			h->hash = "image rebuilt"; /* differs from every spec hash: recreate */
 		else if (net_outdated(conf, c))
@@ -408,16 +409,16 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 		 * `clbsd undo` turned it back from the declared spec: it counts as
 		 * up to date until the configuration asks for something else.
 		 */
-		for (size_t k = 0; c->managed && c->undone_hash[0] && k < in->n_want; k++)
+		for (size_t k = 0; c->decl.managed && c->undo.undone_hash[0] && k < in->n_want; k++)
 			if (strcmp(in->want[k].name, c->name) == 0 &&
-			    strcmp(in->want[k].hash, c->undone_hash) == 0)
+			    strcmp(in->want[k].hash, c->undo.undone_hash) == 0)
 				h->hash = in->want[k].hash;
-		h->managed = c->managed;
+		h->managed = c->decl.managed;
 		/*
 		 * Exits belong to the restart policy: a container the reconciler
 		 * started for its current desired state counts as running.
 		 */
-		h->running = ctr_is_active(c) || c->state == CTR_RESTARTING || c->booted;
+		h->running = ctr_is_active(c) || c->run.state == CTR_RESTARTING || c->decl.booted;
 	}
 }
 
@@ -514,7 +515,7 @@ static void step_done(struct container *c, const struct clbsd_err *err, void *ar
 	const struct plan_action *a = &p->plan.actions[p->next];
 	if (!err && c && a->start &&
 	    (a->op == PLAN_CREATE || a->op == PLAN_RECREATE || a->op == PLAN_START))
-		c->booted = true;
+		c->decl.booted = true;
 	record(p, a, err ? err->msg : NULL);
 	p->next++;
 	pass_step(p);
@@ -558,7 +559,7 @@ static const char *dep_not_ready(struct reconcile_pass *p, const char *name, con
 	for (size_t i = 0; ct && ct->depends_on && ct->depends_on[i]; i++) {
 		const char *dep = ct->depends_on[i];
 		struct container *c = ctr_find(p->d, dep);
-		if (!c || c->state != CTR_RUNNING) {
+		if (!c || c->run.state != CTR_RUNNING) {
 			*why = "is not running";
 			return dep;
 		}
@@ -639,7 +640,7 @@ static void pass_step(struct reconcile_pass *p)
 			step_done(NULL, NULL, p);
 			return;
 		}
-		c->booted = false;
+		c->decl.booted = false;
 		ctr_stop(c, STOP_TIMEOUT_S, step_done, p);
 		return;
 	case PLAN_START:
@@ -660,7 +661,7 @@ static void pass_step(struct reconcile_pass *p)
 		}
 		/* Keep the old one for `clbsd undo` unless the new spec says not to. */
 		const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
-		if (ct && ct->snapshot_before_change && c->managed)
+		if (ct && ct->snapshot_before_change && c->decl.managed)
 			ctr_set_aside(c, recreate_removed, p);
 		else
 			ctr_remove(c, true, recreate_removed, p);
@@ -687,23 +688,23 @@ static void pass_end(struct reconcile_pass *p)
 	json_t *summary = json_pack(
 		"{s:o,s:o,s:I,s:I,s:I,s:b,s:O}", "started_at", json_time(p->started_ns),
 		"finished_at", json_time(time_now_ns()), "duration_ms",
-		(json_int_t)(took / 1000000), "generation", (json_int_t)d->conf_generation,
+		(json_int_t)(took / 1000000), "generation", (json_int_t)d->decl.generation,
 		"failures", (json_int_t)p->n_failed, "dry_run", p->dry_run, "actions", p->results);
 	if (!p->dry_run) {
-		d->pass = NULL;
-		json_decref(d->last_pass);
-		d->last_pass = json_incref(summary);
+		d->recon.pass = NULL;
+		json_decref(d->recon.last);
+		d->recon.last = json_incref(summary);
 		daemon_event(d, "reconcile.finished", NULL,
 			     json_pack("{s:I,s:I,s:I}", "actions", (json_int_t)p->plan.n,
 				       "failures", (json_int_t)p->n_failed, "duration_ms",
 				       (json_int_t)(took / 1000000)));
-		if (d->conf_next) {
-			conf_free(d->conf);
-			d->conf = d->conf_next;
-			d->conf_next = NULL;
-			free(d->conf_hashes);
-			d->conf_hashes = NULL;
-			d->pass_pending = true;
+		if (d->decl.next) {
+			conf_free(d->decl.conf);
+			d->decl.conf = d->decl.next;
+			d->decl.next = NULL;
+			free(d->decl.hashes);
+			d->decl.hashes = NULL;
+			d->recon.pending = true;
 			hooks_sync(d);
 			dnet_sync(d);
 			apply_live(d);
@@ -711,7 +712,7 @@ static void pass_end(struct reconcile_pass *p)
 			/* New containers have layers and volumes now: watch them. */
 			hooks_sync(d);
 		}
-		d->pass_backoff = p->n_failed ? d->pass_backoff + 1 : 0;
+		d->recon.backoff = p->n_failed ? d->recon.backoff + 1 : 0;
 	}
 	struct pass_waiter *w = p->waiters;
 	p->waiters = NULL;
@@ -727,15 +728,15 @@ static void pass_end(struct reconcile_pass *p)
 	pass_free(p);
 	if (dry)
 		return;
-	if (d->pass_pending) {
-		d->pass_pending = false;
+	if (d->recon.pending) {
+		d->recon.pending = false;
 		schedule(d, 0);
 	} else if (p_waiting) {
 		schedule(d, 1000);
-	} else if (d->pass_backoff) {
+	} else if (d->recon.backoff) {
 		/* The first failed pass waits 1 s. */
 		schedule(d,
-			 backoff_delay(1000, BACKOFF_MAX_S * 1000, (unsigned)d->pass_backoff - 1));
+			 backoff_delay(1000, BACKOFF_MAX_S * 1000, (unsigned)d->recon.backoff - 1));
 	} else {
 		schedule(d, RESYNC_S * 1000);
 	}
@@ -743,7 +744,7 @@ static void pass_end(struct reconcile_pass *p)
 
 void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg)
 {
-	if (!d->conf) {
+	if (!d->decl.conf) {
 		/*
 		 * No good configuration yet (the file failed to load at start):
 		 * planning against nothing would remove every managed container.
@@ -752,20 +753,20 @@ void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg)
 			"{s:s,s:o}", "error",
 			"no valid configuration has been loaded; fix it and "
 			"reload (SIGHUP or clbsd apply)",
-			"config_error", d->conf_error ? json_string(d->conf_error) : json_null());
+			"config_error", d->decl.error ? json_string(d->decl.error) : json_null());
 		if (fn)
 			fn(d, summary, arg);
 		json_decref(summary);
 		return;
 	}
-	if (!dry_run && d->pass) {
+	if (!dry_run && d->recon.pass) {
 		/* One pass at a time: this request is answered by the next one. */
-		d->pass_pending = true;
+		d->recon.pending = true;
 		if (fn) {
 			struct pass_waiter *w = xcalloc(1, sizeof(*w));
 			w->fn = fn;
 			w->arg = arg;
-			struct pass_waiter **pp = &d->pass_next_waiters;
+			struct pass_waiter **pp = &d->recon.next_waiters;
 			while (*pp)
 				pp = &(*pp)->next;
 			*pp = w;
@@ -774,14 +775,14 @@ void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg)
 	}
 	struct reconcile_pass *p = xcalloc(1, sizeof(*p));
 	p->d = d;
-	p->conf = d->conf;
+	p->conf = d->decl.conf;
 	p->dry_run = dry_run;
 	p->results = json_array();
 	p->started_ns = time_now_ns();
 	if (!dry_run) {
 		/* Requests that waited for this pass. */
-		p->waiters = d->pass_next_waiters;
-		d->pass_next_waiters = NULL;
+		p->waiters = d->recon.next_waiters;
+		d->recon.next_waiters = NULL;
 	}
 	if (fn) {
 		struct pass_waiter *w = xcalloc(1, sizeof(*w));
@@ -795,23 +796,23 @@ void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg)
 	if (!dry_run)
 		images_sync(d);
 	struct inputs in;
-	inputs_build(d, d->conf, &in);
+	inputs_build(d, d->decl.conf, &in);
 	int r = plan_compute(in.want, in.n_want, in.have, in.n_have, &p->plan, &err);
 	/* Actions point at names in the inputs; keep copies the pass owns. */
 	for (size_t i = 0; r == 0 && i < p->plan.n; i++) {
 		strv_push(&p->names, p->plan.actions[i].name);
 		p->plan.actions[i].name = p->names.v[p->names.n - 1];
 	}
-	inputs_release(&in, d->conf ? d->conf->ncontainers : 0);
+	inputs_release(&in, d->decl.conf ? d->decl.conf->ncontainers : 0);
 	if (r < 0) {
 		log_error("reconcile", NULL, "cannot plan: %s", err.msg);
 		json_array_append_new(p->results, json_pack("{s:s}", "error", err.msg));
 		p->n_failed = 0;
 	}
 	if (!dry_run) {
-		d->pass = p;
+		d->recon.pass = p;
 		daemon_event(d, "reconcile.started", NULL,
-			     json_pack("{s:I,s:I}", "generation", (json_int_t)d->conf_generation,
+			     json_pack("{s:I,s:I}", "generation", (json_int_t)d->decl.generation,
 				       "actions", (json_int_t)p->plan.n));
 	}
 	pass_step(p);
@@ -825,14 +826,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void schedule(struct daemon *d, int64_t delay_ms)
 {
 	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
-	evtimer_del(d->pass_timer);
-	evtimer_add(d->pass_timer, &tv);
+	evtimer_del(d->recon.timer);
+	evtimer_add(d->recon.timer, &tv);
 }
 
 void reconcile_trigger(struct daemon *d)
 {
-	if (d->pass)
-		d->pass_pending = true;
+	if (d->recon.pass)
+		d->recon.pending = true;
 	else
 		schedule(d, 0);
 }
@@ -840,14 +841,15 @@ void reconcile_trigger(struct daemon *d)
 json_t *reconcile_status(struct daemon *d)
 {
 	json_t *j = json_pack("{s:s,s:s,s:I,s:o,s:b,s:b}", "config", d->config, "confd", d->confd,
-			      "generation", (json_int_t)d->conf_generation, "loaded_at",
-			      json_time(d->conf_loaded_ns), "pass_running", d->pass != NULL,
-			      "pass_pending", d->pass_pending);
+			      "generation", (json_int_t)d->decl.generation, "loaded_at",
+			      json_time(d->decl.loaded_ns), "pass_running", d->recon.pass != NULL,
+			      "pass_pending", d->recon.pending);
 	json_object_set_new(j, "declared",
-			    json_integer(d->conf ? (json_int_t)d->conf->ncontainers : 0));
+			    json_integer(d->decl.conf ? (json_int_t)d->decl.conf->ncontainers : 0));
 	json_object_set_new(j, "config_error",
-			    d->conf_error ? json_string(d->conf_error) : json_null());
-	json_object_set_new(j, "last_pass", d->last_pass ? json_incref(d->last_pass) : json_null());
+			    d->decl.error ? json_string(d->decl.error) : json_null());
+	json_object_set_new(j, "last_pass",
+			    d->recon.last ? json_incref(d->recon.last) : json_null());
 	return j;
 }
 
@@ -863,7 +865,7 @@ static void files_changed(void *arg)
 int reconcile_record_state(struct daemon *d, const char *name, bool running, struct clbsd_err *err)
 {
 	struct container *c = ctr_find(d, name);
-	if (!d->conf || !c || !c->managed || !conf_container_find(d->conf, name))
+	if (!d->decl.conf || !c || !c->decl.managed || !conf_container_find(d->decl.conf, name))
 		return 0;
 	if (live_set_state(d->confd, name, running ? "running" : "stopped", err) < 0)
 		return -err->code;
@@ -874,7 +876,7 @@ int reconcile_record_state(struct daemon *d, const char *name, bool running, str
 	 * container behind the operator's back, even while an unrelated error
 	 * keeps the new configuration from loading.
 	 */
-	c->booted = true;
+	c->decl.booted = true;
 	/* The watch would notice too; reloading now makes the answer consistent. */
 	struct clbsd_err rerr;
 	if (config_reload(d, &rerr) < 0)
@@ -887,12 +889,12 @@ int reconcile_record_state(struct daemon *d, const char *name, bool running, str
 
 void reconcile_init(struct daemon *d)
 {
-	d->pass_timer = evtimer_new(d->base, on_timer, d);
+	d->recon.timer = evtimer_new(d->base, on_timer, d);
 	hooks_init(d);
 	health_init_daemon(d);
 	struct clbsd_err werr;
-	d->watch = conf_watch_new(d->base, d->config, d->confd, files_changed, d, &werr);
-	if (!d->watch)
+	d->decl.watch = conf_watch_new(d->base, d->config, d->confd, files_changed, d, &werr);
+	if (!d->decl.watch)
 		log_warn("config", NULL,
 			 "not watching the configuration files (%s); reload with "
 			 "SIGHUP or clbsd apply",
@@ -900,7 +902,7 @@ void reconcile_init(struct daemon *d)
 	struct clbsd_err err;
 	/* A bad file at start leaves nothing declared; running containers stay. */
 	config_reload(d, &err);
-	if (!d->conf)
+	if (!d->decl.conf)
 		dnet_sync(d); /* networks made through the API still work */
 	health_resume(d);
 	schedule(d, 0);
@@ -908,19 +910,19 @@ void reconcile_init(struct daemon *d)
 
 void reconcile_release(struct daemon *d)
 {
-	if (d->watch)
-		conf_watch_free(d->watch);
+	if (d->decl.watch)
+		conf_watch_free(d->decl.watch);
 	health_release_daemon(d);
 	hooks_release(d);
-	for (struct pass_waiter *w = d->pass_next_waiters, *n; w; w = n) {
+	for (struct pass_waiter *w = d->recon.next_waiters, *n; w; w = n) {
 		n = w->next;
 		free(w);
 	}
-	if (d->pass_timer)
-		event_free(d->pass_timer);
-	conf_free(d->conf);
-	conf_free(d->conf_next);
-	free(d->conf_hashes);
-	free(d->conf_error);
-	json_decref(d->last_pass);
+	if (d->recon.timer)
+		event_free(d->recon.timer);
+	conf_free(d->decl.conf);
+	conf_free(d->decl.next);
+	free(d->decl.hashes);
+	free(d->decl.error);
+	json_decref(d->recon.last);
 }

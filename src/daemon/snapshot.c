@@ -2,7 +2,7 @@
  * Snapshots, rollback and clones of containers: the daemon's side of the
  * storage driver's name-based operations (src/storage/storage.h). They block
  * (the dir driver copies trees, zfs runs commands), so they run on a worker
- * thread, one at a time per container (c->storage_busy); everything that
+ * thread, one at a time per container (c->storage.busy); everything that
  * touches daemon state happens on the loop before and after.
  *
  * rollback stops a running container first and starts it again afterwards;
@@ -102,7 +102,7 @@ static void job_done(void *arg)
 	struct snap_job *j = arg;
 	struct container *c = j->c;
 	struct daemon *d = c->d;
-	c->storage_busy = false;
+	c->storage.busy = false;
 	if (j->rc < 0) {
 		log_error("container", c->name, "%s", j->err.msg);
 		if (j->op == OP_ROLLBACK && j->restart)
@@ -153,10 +153,10 @@ static void job_done(void *arg)
 
 static int begin(struct container *c, struct clbsd_err *err)
 {
-	if (c->removing)
+	if (c->run.removing)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"container %s is being removed", c->name);
-	if (c->storage_busy)
+	if (c->storage.busy)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"container %s: another snapshot, rollback or clone is "
 					"running; try again when it is done",
@@ -170,7 +170,7 @@ static int begin(struct container *c, struct clbsd_err *err)
 
 static void submit(struct snap_job *j)
 {
-	j->c->storage_busy = true;
+	j->c->storage.busy = true;
 	work_submit(j->c->d, job_run, job_done, j);
 }
 
@@ -237,7 +237,7 @@ static void rollback_stopped(struct container *c, const struct clbsd_err *err, v
 {
 	struct snap_job *j = arg;
 	if (err) {
-		c->storage_busy = false;
+		c->storage.busy = false;
 		j->fn(c, err, j->arg);
 		job_free(j);
 		return;
@@ -285,7 +285,7 @@ int ctr_rollback(struct container *c, const char *label, bool force, int stop_s,
 	struct snap_job *j = job_new(c, OP_ROLLBACK, label, fn, arg);
 	j->force = force;
 	j->restart = ctr_is_active(c);
-	c->storage_busy = true;
+	c->storage.busy = true;
 	if (j->restart)
 		ctr_stop(c, stop_s, rollback_stopped, j);
 	else

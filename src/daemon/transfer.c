@@ -323,7 +323,7 @@ static void export_run(void *arg)
 static void export_done(void *arg)
 {
 	struct xfer_job *j = arg;
-	j->c->storage_busy = false;
+	j->c->storage.busy = false;
 	if (j->rc < 0) {
 		log_error("container", j->c->name, "export: %s", j->err.msg);
 		j->export_fn(NULL, &j->err, j->arg);
@@ -354,7 +354,7 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	if (fs_exists(path))
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
 					"%s exists already; export does not overwrite", path);
-	if (c->storage_busy || c->removing)
+	if (c->storage.busy || c->run.removing)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"container %s is busy (removing, or a snapshot, rollback, "
 					"clone or export runs)",
@@ -399,7 +399,7 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	json_decref(h);
 	j->export_fn = fn;
 	j->arg = arg;
-	c->storage_busy = true;
+	c->storage.busy = true;
 	work_submit(d, export_run, export_done, j);
 	return 0;
 }
@@ -688,7 +688,7 @@ static void import_done(void *arg)
 	if (j->update) {
 		c = ctr_find(d, j->name);
 		if (c)
-			c->storage_busy = false;
+			c->storage.busy = false;
 		if (r < 0 || !c) {
 			log_error("container", j->name, "import (update): %s", j->err.msg);
 			j->fn(NULL, &j->err, j->arg);
@@ -815,11 +815,11 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 				     "%s holds only the changes since a snapshot of %s: import the "
 				     "full export first",
 				     path, name);
-	else if (r == 0 && into && (ctr_is_active(into) || into->starting))
+	else if (r == 0 && into && (ctr_is_active(into) || into->run.starting))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 				     "container %s runs; stop it before importing changes into it",
 				     name);
-	else if (r == 0 && into && (into->storage_busy || into->removing))
+	else if (r == 0 && into && (into->storage.busy || into->run.removing))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY, "container %s is busy", name);
 	else if (r == 0 && !from && (ctr_find(d, name) || fs_exists(dir)))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
@@ -868,7 +868,7 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 	j->arg = arg;
 	if (into) {
 		j->update = true;
-		into->storage_busy = true;
+		into->storage.busy = true;
 	}
 	work_submit(d, import_run, import_done, j);
 	return 0;

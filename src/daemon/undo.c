@@ -85,8 +85,9 @@ json_t *undo_info(struct daemon *d, const char *name)
 
 void ctr_set_aside(struct container *c, ctr_done_fn fn, void *arg)
 {
-	c->aside = true;
-	c->aside_running = ctr_is_active(c) || c->state == CTR_RESTARTING || c->booted;
+	c->undo.aside = true;
+	c->undo.aside_running =
+		ctr_is_active(c) || c->run.state == CTR_RESTARTING || c->decl.booted;
 	ctr_remove(c, true, fn, arg);
 }
 
@@ -95,8 +96,8 @@ void undo_recorded(struct container *c)
 	struct daemon *d = c->d;
 	json_object_set_new(d->asides, c->name,
 			    json_pack("{s:s,s:s,s:b,s:o}", "image_id", c->image_id, "image",
-				      c->image_ref, "running", c->aside_running, "set_aside_at",
-				      json_time(time_now_ns())));
+				      c->image_ref, "running", c->undo.aside_running,
+				      "set_aside_at", json_time(time_now_ns())));
 	save(d);
 }
 
@@ -158,25 +159,26 @@ static void restore_done(void *p)
 	}
 	struct container *c = ctr_find(d, u->name);
 	/* It stopped when it was set aside; what it was doing then is stale. */
-	c->state = c->state == CTR_CREATED ? CTR_CREATED : CTR_EXITED;
-	c->pid = 0;
-	c->shim_pid = 0;
-	free(c->cgroup);
-	c->cgroup = NULL;
+	c->run.state = c->run.state == CTR_CREATED ? CTR_CREATED : CTR_EXITED;
+	c->run.pid = 0;
+	c->run.shim_pid = 0;
+	free(c->run.cgroup);
+	c->run.cgroup = NULL;
 	/* The reconciler leaves it alone until the declared spec changes again. */
-	const struct ctr_spec *ct = d->conf ? conf_container_find(d->conf, c->name) : NULL;
-	if (c->managed && ct) {
+	const struct ctr_spec *ct =
+		d->decl.conf ? conf_container_find(d->decl.conf, c->name) : NULL;
+	if (c->decl.managed && ct) {
 		char h[65];
 		ctr_spec_hash(ct, h);
-		if (strcmp(h, c->spec_hash) != 0)
-			memcpy(c->undone_hash, h, sizeof(h));
+		if (strcmp(h, c->decl.spec_hash) != 0)
+			memcpy(c->undo.undone_hash, h, sizeof(h));
 	}
 	ctr_adopt_network(c);
 	if (ctr_save_config(c, &err) < 0)
 		log_warn("container", c->name, "%s", err.msg);
-	daemon_event(
-		d, "container.undone", c->name,
-		json_pack("{s:s,s:s}", "image", c->image_ref, "undone_spec_hash", c->undone_hash));
+	daemon_event(d, "container.undone", c->name,
+		     json_pack("{s:s,s:s}", "image", c->image_ref, "undone_spec_hash",
+			       c->undo.undone_hash));
 	log_info("container", c->name,
 		 "undone: back to the container set aside at its last "
 		 "recreate");
@@ -208,7 +210,7 @@ int ctr_undo(struct daemon *d, const char *name, ctr_done_fn fn, void *arg, stru
 			"it with :snapshot-before-change t)",
 			name);
 	struct container *c = ctr_find(d, name);
-	if (c && (c->removing || c->storage_busy))
+	if (c && (c->run.removing || c->storage.busy))
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"container %s is busy (being removed, or its files are "
 					"changing); try again when that is done",

@@ -29,9 +29,9 @@
 /* The pool for uids (gids: the same slot offset in the gid pool). */
 static void pools(struct daemon *d, struct idrange_pool *up, struct idrange_pool *gp)
 {
-	if (d->conf && d->conf->host.userns_start) {
-		up->start = gp->start = (uint32_t)d->conf->host.userns_start;
-		up->count = gp->count = (uint32_t)d->conf->host.userns_count;
+	if (d->decl.conf && d->decl.conf->host.userns_start) {
+		up->start = gp->start = (uint32_t)d->decl.conf->host.userns_start;
+		up->count = gp->count = (uint32_t)d->decl.conf->host.userns_count;
 		return;
 	}
 	static const char *const users[] = {"clbsd", "root"};
