@@ -6,7 +6,7 @@ CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
 PKGS    := libevent jansson libseccomp libcap libcrypto libxxhash libarchive libnl-route-3.0 libnftables libcurl
-WARN    := -Wall -Wextra -Wshadow -Wcast-qual -Wstrict-prototypes -Wformat=2 \
+WARN    := -Wall -Wextra -Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wno-unused-parameter -Wno-format-nonliteral
 CFLAGS  ?= -O2 -g
 # Sections per function, so the static shim links only what it calls.
@@ -168,9 +168,10 @@ bench: all
 	bench/storage
 	bench/ingress
 
+# shellcheck, clang-format (check mode), the folder layers, cppcheck, the
+# Emacs package's lint and a clang -Werror build (scripts/lint.sh).
 lint:
-	shellcheck scripts/*.sh tests/*.sh tests/integration/*.sh tests/security/*.sh tests/emacs/*.sh bench/emacs bench/start-latency bench/reconcile bench/storage bench/ingress .ci/run
-	scripts/emacs-lint.sh
+	scripts/lint.sh
 
 # Man pages and the bash completion are generated from the programs
 # themselves: clbsd(1) and the completion from the CLI's command table,

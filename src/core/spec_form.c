@@ -868,28 +868,30 @@ static bool sub_plist(struct vctx *c, struct ctr_parse *cp, const char *key, con
 
 /* ---- the form ---- */
 
+/* A POSIX portable user or group name, or a number: the n bytes at p. */
+static bool portable_name(const char *p, size_t n)
+{
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+			  (i > 0 && ch == '-');
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
 static bool user_ok(const char *s)
 {
 	/* "UID[:GID]" or "name[:group]" with POSIX portable names. */
 	if (!*s || strlen(s) > 65)
 		return false;
 	const char *colon = strchr(s, ':');
-	for (int part = 0; part < 2; part++) {
-		const char *p = part == 0 ? s : colon + 1;
-		size_t n = part == 0 ? (colon ? (size_t)(colon - s) : strlen(s)) : strlen(p);
-		if (n == 0 || n > 32)
-			return false;
-		for (size_t i = 0; i < n; i++) {
-			char ch = p[i];
-			bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-				  ch == '_' || (i > 0 && ch == '-');
-			if (!ok)
-				return false;
-		}
-		if (!colon)
-			break;
-	}
-	return true;
+	if (!colon)
+		return portable_name(s, strlen(s));
+	return portable_name(s, (size_t)(colon - s)) && portable_name(colon + 1, strlen(colon + 1));
 }
 
 /* ---- one function per key (the table's read column, spec_keys.c) ---- */

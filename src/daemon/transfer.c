@@ -431,7 +431,7 @@ static void import_run(void *arg)
 	bool sha = !want;
 	if (sha)
 		want = json_string_value(json_object_get(h, "stream_sha256"));
-	char hex[65];
+	char hex[65] = "";
 	struct stat sb;
 	int r = 0;
 	if (fstat(fd, &sb) < 0 || sb.st_size != HEADER_SIZE + bytes)

@@ -29,7 +29,7 @@ static void add_lines(struct buf *b, struct strv *names, const struct net_endpoi
 {
 	const struct net_addr *ips[2] = {&e->ip4, &e->ip6};
 	struct strv line = STRV_INIT;
-	for (size_t k = 0; k < n_first; k++)
+	for (size_t k = 0; first && k < n_first; k++)
 		if (first[k] && !seen(names, first[k]))
 			strv_push(&line, first[k]);
 	for (size_t k = 0; k < e->n_aliases; k++)

@@ -988,7 +988,7 @@ static int z_volume_ensure(struct storage *st, const char *ctr, const char *vol,
 	autofree char *ds = xasprintf("%s/%s", vols, vol);
 	autofree char *dir = xasprintf("%s/volumes/%s/%s", st->root, ctr, vol);
 	bool made_parent;
-	enum zfs_dstate s;
+	enum zfs_dstate s = ZFS_DS_ABSENT;
 	int r = zfs_ensure_vols(st, ctr, &made_parent, err);
 	if (r == 0)
 		r = zfs_ds_state(ds, &s, err);

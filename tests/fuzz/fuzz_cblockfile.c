@@ -5,6 +5,7 @@
  * build arguments, every instruction has a canonical line, and the last
  * stage's image config survives a JSON round trip.
  */
+#include "fuzz.h"
 #include "image/cblockfile.h"
 #include "image/image.h"
 #include "util/util.h"

@@ -5,6 +5,7 @@
  * one tiny image. Whatever is created is
  * destroyed again, so every input starts from the same state.
  */
+#include "fuzz.h"
 #include "daemon/daemon.h"
 #include "util/util.h"
 

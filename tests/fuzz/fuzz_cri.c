@@ -2,6 +2,7 @@
  * libFuzzer target: the CLI's decoder of the daemon's CRI log stream
  * (format.c compiled in directly, as it belongs to the CLI binary).
  */
+#include "fuzz.h"
 #include "../../src/cli/format.c"
 
 #include <stdint.h>

@@ -1,4 +1,5 @@
 /* libFuzzer target: image config.json as found in an imported directory. */
+#include "fuzz.h"
 #include "image/image.h"
 
 #include <stdint.h>

@@ -15,6 +15,7 @@
  * under <root>/volumes/NAME/) and no host networking. Whatever is imported
  * is destroyed again, so every input starts from the same state.
  */
+#include "fuzz.h"
 #include "daemon/daemon.h"
 #include "net/net.h"
 #include "util/hash.h"

@@ -4,6 +4,7 @@
  * Whatever a validator accepts must hold no character the nginx grammar
  * reads as syntax, and a rendered configuration must have balanced braces.
  */
+#include "fuzz.h"
 #include "ingress/ingress.h"
 
 #include <stdint.h>

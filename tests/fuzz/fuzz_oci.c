@@ -6,6 +6,7 @@
  * must never lead outside the rootfs: no leading '/', no "." or ".."
  * component.
  */
+#include "fuzz.h"
 #include "image/oci.h"
 #include "util/util.h"
 

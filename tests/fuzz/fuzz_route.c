@@ -5,6 +5,7 @@
  * (src/api/req_decode.c). Input: one byte of method, the path up to a
  * newline, the query up to the next, the rest is the body.
  */
+#include "fuzz.h"
 #include "api/req_decode.h"
 #include "api/route.h"
 #include "util/util.h"

@@ -4,6 +4,7 @@
  * print the same again; a configuration that validates must print a
  * canonical form that validates and prints identically.
  */
+#include "fuzz.h"
 #include "core/config.h"
 #include "util/util.h"
 

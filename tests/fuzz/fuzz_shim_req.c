@@ -3,6 +3,7 @@
  * client sends to a shim socket. req.c is compiled in directly: it belongs
  * to the shim binary, not to the library.
  */
+#include "fuzz.h"
 #include "../../src/shim/req.c"
 
 #include <stdint.h>

@@ -1,4 +1,5 @@
 /* libFuzzer target: the runtime spec parser (what the shim reads). */
+#include "fuzz.h"
 #include "runtime/runtime.h"
 
 #include <stdint.h>

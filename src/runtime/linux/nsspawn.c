@@ -578,6 +578,7 @@ static int recv_spec(int sock, struct msg *m, struct rt_stdio *io)
 			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf)};
 	ssize_t r;
+	m->type = '\0'; /* a short message leaves no stale type behind */
 	do
 		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	while (r < 0 && errno == EINTR);

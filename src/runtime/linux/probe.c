@@ -267,7 +267,7 @@ static size_t read_status(int s, char *buf, size_t cap, int out, const struct jo
 			  int64_t deadline)
 {
 	size_t n = 0;
-	while (n < cap && !memchr(buf, '\n', n)) {
+	while (n < cap && (n == 0 || !memchr(buf, '\n', n))) {
 		int r = wait_fd(s, POLLIN, deadline);
 		if (r == 0) {
 			struct line l = {.n = 0};
