@@ -272,40 +272,39 @@ static int tls_ref_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->domain, y->domain);
 }
 
-int ingress_render(const struct ingress_settings *s, const struct ingress_route *routes, size_t n,
-		   char **out, struct clbsd_err *err)
+/*
+ * Every (name, path) pair, sorted, grouped into hosts (one per name). The
+ * hosts point into *ents; *maxlen is the longest name.
+ */
+static struct host *group_hosts(const struct ingress_route *routes, size_t n, struct ent **ents,
+				size_t *nh_out, size_t *maxlen)
 {
-	int r = ingress_routes_check(s, routes, n, err);
-	if (r < 0)
-		return r;
-
-	/* Every (name, path) pair, sorted; then grouped into hosts. */
 	size_t ne = 0;
 	for (size_t i = 0; i < n; i++)
 		ne += routes[i].n_domains;
-	struct ent *ents = xcalloc(ne + 1, sizeof(*ents));
+	struct ent *e = xcalloc(ne + 1, sizeof(*e));
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < routes[i].n_domains; j++) {
 			const char *p = routes[i].path ? routes[i].path : "/";
-			ents[k++] = (struct ent){routes[i].domains[j], p, &routes[i]};
+			e[k++] = (struct ent){routes[i].domains[j], p, &routes[i]};
 		}
-	qsort(ents, ne, sizeof(*ents), ent_cmp);
+	qsort(e, ne, sizeof(*e), ent_cmp);
 	struct host *hosts = xcalloc(ne + 1, sizeof(*hosts));
 	size_t nh = 0;
-	size_t maxlen = 0;
+	*maxlen = 0;
 	for (size_t i = 0; i < ne; i++) {
-		if (nh == 0 || strcmp(hosts[nh - 1].domain, ents[i].domain) != 0) {
-			hosts[nh++] = (struct host){ents[i].domain, &ents[i], 0, NULL, NULL, NULL};
-			size_t l = strlen(ents[i].domain);
-			if (l > maxlen)
-				maxlen = l;
+		if (nh == 0 || strcmp(hosts[nh - 1].domain, e[i].domain) != 0) {
+			hosts[nh++] = (struct host){e[i].domain, &e[i], 0, NULL, NULL, NULL};
+			size_t l = strlen(e[i].domain);
+			if (l > *maxlen)
+				*maxlen = l;
 		}
 		struct host *h = &hosts[nh - 1];
 		h->n++;
-		if (strcmp(ents[i].path, "/") != 0)
+		if (strcmp(e[i].path, "/") != 0)
 			h->special = "path routes";
-		else if (ents[i].r->max_body > 0 && !h->special)
+		else if (e[i].r->max_body > 0 && !h->special)
 			h->special = ":max-body";
 	}
 	/*
@@ -319,6 +318,108 @@ int ingress_render(const struct ingress_settings *s, const struct ingress_route 
 			if (!hosts[j].special && wildcard_covers(hosts[i].domain, hosts[j].domain))
 				hosts[j].special = "under a wildcard with a server block";
 	}
+	*ents = e;
+	*nh_out = nh;
+	return hosts;
+}
+
+/* The file's top: the counts, the process settings and the http block's own. */
+static void add_head(struct buf *b, const struct ingress_settings *s, size_t n, size_t nh,
+		     size_t n_special, size_t n_tls, size_t maxlen)
+{
+	buf_adds(b, "# Written by clbsd (ingress); changes are overwritten.\n");
+	buf_addf(b,
+		 "# %zu routes, %zu names: %zu in the host map, %zu with a server block, "
+		 "%zu with TLS.\n",
+		 n, nh, nh - n_special, n_special, n_tls);
+	buf_adds(b, "worker_processes auto;\n");
+	/*
+	 * A reload leaves old workers running until their connections end; a
+	 * websocket may never end, and every container start reloads. An hour
+	 * bounds how many generations can pile up.
+	 */
+	buf_adds(b, "worker_shutdown_timeout 1h;\n");
+	buf_addf(b, "pid %s/nginx.pid;\n", s->dir);
+	buf_addf(b, "error_log %s/logs/error.log warn;\n", s->dir);
+	buf_adds(b, "events {\n\tworker_connections 4096;\n}\n");
+	buf_adds(b, "http {\n");
+	buf_adds(b, "\taccess_log off;\n");
+	buf_adds(b, "\tserver_tokens off;\n");
+	buf_adds(b, "\tdefault_type text/html;\n");
+	static const char *const temps[] = {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"};
+	for (size_t i = 0; i < ARRAY_SIZE(temps); i++)
+		buf_addf(b, "\t%s_temp_path %s/tmp/%s;\n", temps[i], s->dir, temps[i]);
+	/* Hashes sized to the names, so a large map never fails to build. */
+	size_t bucket = pow2_at_least(maxlen + 32, 64);
+	size_t hsize = pow2_at_least(nh * 2, 2048);
+	buf_addf(b, "\tmap_hash_bucket_size %zu;\n\tmap_hash_max_size %zu;\n", bucket, hsize);
+	buf_addf(b, "\tserver_names_hash_bucket_size %zu;\n\tserver_names_hash_max_size %zu;\n",
+		 bucket, hsize);
+	buf_adds(b, "\tproxy_http_version 1.1;\n");
+	if (s->n_tls_listen) {
+		buf_adds(b, "\tssl_protocols TLSv1.2 TLSv1.3;\n");
+		buf_adds(b, "\tssl_session_cache shared:clbsd_tls:10m;\n");
+	}
+}
+
+/* The maps from a name to its backend, its 503 text and its websocket use. */
+static void add_maps(struct buf *b, struct host *hosts, size_t nh)
+{
+	buf_adds(b, "\n\t# Names routed to a whole port of a container: name -> address:port.\n");
+	add_map(b, "clbsd_backend", hosts, nh, backend_value);
+	buf_adds(b, "\t# Names whose container is not up: the 503 page's text.\n");
+	add_map(b, "clbsd_down", hosts, nh, down_value);
+	buf_adds(b, "\t# Names whose container takes websockets.\n");
+	add_map(b, "clbsd_ws", hosts, nh, ws_value);
+	buf_adds(b, "\tmap $clbsd_ws $clbsd_upgrade {\n\t\tdefault \"\";\n\t\t1 $http_upgrade;\n"
+		    "\t}\n");
+	buf_adds(b, "\tmap $clbsd_ws:$http_upgrade $clbsd_connection {\n\t\tdefault close;\n"
+		    "\t\t\"~^1:.\" upgrade;\n\t}\n");
+	buf_adds(b, "\tmap $http_upgrade $clbsd_ws_connection {\n\t\tdefault upgrade;\n"
+		    "\t\t\"\" close;\n\t}\n");
+}
+
+/* TLS: refuse names without a certificate, one server block per certificate. */
+static void add_tls_servers(struct buf *b, const struct ingress_settings *s, struct host *hosts,
+			    size_t nh, size_t n_tls)
+{
+	buf_adds(b, "\t# TLS for a name without a certificate: no handshake.\n");
+	buf_adds(b, "\tserver {\n");
+	add_listens(b, s->tls_listen, s->n_tls_listen, " ssl default_server");
+	buf_adds(b, "\t\tssl_reject_handshake on;\n\t}\n");
+	/* Map-routed TLS names: one server block per certificate. */
+	struct tls_ref *tr = xcalloc(n_tls + 1, sizeof(*tr));
+	size_t nt = 0;
+	for (size_t i = 0; i < nh; i++)
+		if (hosts[i].cert && !hosts[i].special)
+			tr[nt++] = (struct tls_ref){hosts[i].cert, hosts[i].key, hosts[i].domain};
+	qsort(tr, nt, sizeof(*tr), tls_ref_cmp);
+	for (size_t i = 0; i < nt;) {
+		size_t j = i;
+		buf_adds(b, "\tserver {\n");
+		add_listens(b, s->tls_listen, s->n_tls_listen, " ssl");
+		buf_adds(b, "\t\tserver_name");
+		while (j < nt && strcmp(tr[j].cert, tr[i].cert) == 0 &&
+		       strcmp(tr[j].key, tr[i].key) == 0)
+			buf_addf(b, " %s", tr[j++].domain);
+		buf_addf(b, ";\n\t\tssl_certificate %s;\n\t\tssl_certificate_key %s;\n", tr[i].cert,
+			 tr[i].key);
+		add_map_location(b);
+		buf_adds(b, "\t}\n");
+		i = j;
+	}
+	free(tr);
+}
+
+int ingress_render(const struct ingress_settings *s, const struct ingress_route *routes, size_t n,
+		   char **out, struct clbsd_err *err)
+{
+	int r = ingress_routes_check(s, routes, n, err);
+	if (r < 0)
+		return r;
+	struct ent *ents;
+	size_t nh, maxlen;
+	struct host *hosts = group_hosts(routes, n, &ents, &nh, &maxlen);
 	size_t n_special = 0, n_tls = 0;
 	for (size_t i = 0; i < nh; i++) {
 		choose_tls(s, &hosts[i]);
@@ -327,90 +428,16 @@ int ingress_render(const struct ingress_settings *s, const struct ingress_route 
 	}
 
 	struct buf b = BUF_INIT;
-	buf_adds(&b, "# Written by clbsd (ingress); changes are overwritten.\n");
-	buf_addf(&b,
-		 "# %zu routes, %zu names: %zu in the host map, %zu with a server block, "
-		 "%zu with TLS.\n",
-		 n, nh, nh - n_special, n_special, n_tls);
-	buf_adds(&b, "worker_processes auto;\n");
-	/*
-	 * A reload leaves old workers running until their connections end; a
-	 * websocket may never end, and every container start reloads. An hour
-	 * bounds how many generations can pile up.
-	 */
-	buf_adds(&b, "worker_shutdown_timeout 1h;\n");
-	buf_addf(&b, "pid %s/nginx.pid;\n", s->dir);
-	buf_addf(&b, "error_log %s/logs/error.log warn;\n", s->dir);
-	buf_adds(&b, "events {\n\tworker_connections 4096;\n}\n");
-	buf_adds(&b, "http {\n");
-	buf_adds(&b, "\taccess_log off;\n");
-	buf_adds(&b, "\tserver_tokens off;\n");
-	buf_adds(&b, "\tdefault_type text/html;\n");
-	static const char *const temps[] = {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"};
-	for (size_t i = 0; i < ARRAY_SIZE(temps); i++)
-		buf_addf(&b, "\t%s_temp_path %s/tmp/%s;\n", temps[i], s->dir, temps[i]);
-	/* Hashes sized to the names, so a large map never fails to build. */
-	size_t bucket = pow2_at_least(maxlen + 32, 64);
-	size_t hsize = pow2_at_least(nh * 2, 2048);
-	buf_addf(&b, "\tmap_hash_bucket_size %zu;\n\tmap_hash_max_size %zu;\n", bucket, hsize);
-	buf_addf(&b, "\tserver_names_hash_bucket_size %zu;\n\tserver_names_hash_max_size %zu;\n",
-		 bucket, hsize);
-	buf_adds(&b, "\tproxy_http_version 1.1;\n");
-	if (s->n_tls_listen) {
-		buf_adds(&b, "\tssl_protocols TLSv1.2 TLSv1.3;\n");
-		buf_adds(&b, "\tssl_session_cache shared:clbsd_tls:10m;\n");
-	}
-
-	buf_adds(&b, "\n\t# Names routed to a whole port of a container: name -> address:port.\n");
-	add_map(&b, "clbsd_backend", hosts, nh, backend_value);
-	buf_adds(&b, "\t# Names whose container is not up: the 503 page's text.\n");
-	add_map(&b, "clbsd_down", hosts, nh, down_value);
-	buf_adds(&b, "\t# Names whose container takes websockets.\n");
-	add_map(&b, "clbsd_ws", hosts, nh, ws_value);
-	buf_adds(&b, "\tmap $clbsd_ws $clbsd_upgrade {\n\t\tdefault \"\";\n\t\t1 $http_upgrade;\n"
-		     "\t}\n");
-	buf_adds(&b, "\tmap $clbsd_ws:$http_upgrade $clbsd_connection {\n\t\tdefault close;\n"
-		     "\t\t\"~^1:.\" upgrade;\n\t}\n");
-	buf_adds(&b, "\tmap $http_upgrade $clbsd_ws_connection {\n\t\tdefault upgrade;\n"
-		     "\t\t\"\" close;\n\t}\n");
-
+	add_head(&b, s, n, nh, n_special, n_tls, maxlen);
+	add_maps(&b, hosts, nh);
 	buf_adds(&b, "\n\t# Every name without a server block of its own: the maps decide.\n");
 	buf_adds(&b, "\tserver {\n");
 	add_listens(&b, s->listen, s->n_listen, " default_server");
 	buf_adds(&b, "\t\tserver_name _;\n");
 	add_map_location(&b);
 	buf_adds(&b, "\t}\n");
-
-	if (s->n_tls_listen) {
-		buf_adds(&b, "\t# TLS for a name without a certificate: no handshake.\n");
-		buf_adds(&b, "\tserver {\n");
-		add_listens(&b, s->tls_listen, s->n_tls_listen, " ssl default_server");
-		buf_adds(&b, "\t\tssl_reject_handshake on;\n\t}\n");
-		/* Map-routed TLS names: one server block per certificate. */
-		struct tls_ref *tr = xcalloc(n_tls + 1, sizeof(*tr));
-		size_t nt = 0;
-		for (size_t i = 0; i < nh; i++)
-			if (hosts[i].cert && !hosts[i].special)
-				tr[nt++] = (struct tls_ref){hosts[i].cert, hosts[i].key,
-							    hosts[i].domain};
-		qsort(tr, nt, sizeof(*tr), tls_ref_cmp);
-		for (size_t i = 0; i < nt;) {
-			size_t j = i;
-			buf_adds(&b, "\tserver {\n");
-			add_listens(&b, s->tls_listen, s->n_tls_listen, " ssl");
-			buf_adds(&b, "\t\tserver_name");
-			while (j < nt && strcmp(tr[j].cert, tr[i].cert) == 0 &&
-			       strcmp(tr[j].key, tr[i].key) == 0)
-				buf_addf(&b, " %s", tr[j++].domain);
-			buf_addf(&b, ";\n\t\tssl_certificate %s;\n\t\tssl_certificate_key %s;\n",
-				 tr[i].cert, tr[i].key);
-			add_map_location(&b);
-			buf_adds(&b, "\t}\n");
-			i = j;
-		}
-		free(tr);
-	}
-
+	if (s->n_tls_listen)
+		add_tls_servers(&b, s, hosts, nh, n_tls);
 	for (size_t i = 0; i < nh; i++)
 		if (hosts[i].special)
 			add_special_server(&b, s, &hosts[i]);
