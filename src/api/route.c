@@ -150,13 +150,15 @@ const char *route_method_name(enum route_method method)
 		return "POST";
 	case ROUTE_DELETE:
 		return "DELETE";
+	case ROUTE_PATCH:
+		return "PATCH";
 	}
 	return NULL;
 }
 
 void route_allow_text(unsigned allow, char *buf, size_t len)
 {
-	static const enum route_method order[] = {ROUTE_GET, ROUTE_POST, ROUTE_DELETE};
+	static const enum route_method order[] = {ROUTE_GET, ROUTE_POST, ROUTE_PATCH, ROUTE_DELETE};
 	size_t off = 0;
 	buf[0] = '\0';
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {

@@ -25,6 +25,7 @@ enum route_method {
 	ROUTE_GET = 1 << 0,
 	ROUTE_POST = 1 << 1,
 	ROUTE_DELETE = 1 << 2,
+	ROUTE_PATCH = 1 << 3,
 };
 
 /* Route flags (the API's; the matcher only carries them). */

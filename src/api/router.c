@@ -33,8 +33,10 @@ static enum route_method method_of(struct evhttp_request *req)
 		return ROUTE_GET;
 	case EVHTTP_REQ_POST:
 		return ROUTE_POST;
+	case EVHTTP_REQ_PATCH:
+		return ROUTE_PATCH;
 	default:
-		/* evhttp admits GET, POST and DELETE only (api_listen). */
+		/* evhttp admits GET, POST, PATCH and DELETE only (api_listen). */
 		return ROUTE_DELETE;
 	}
 }

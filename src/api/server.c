@@ -654,8 +654,8 @@ int api_listen(struct daemon *d, struct clbsd_err *err)
 	/* Limits (docs/api.md): evhttp answers 413 past them and closes. */
 	evhttp_set_max_headers_size(d->api.http, API_HEADER_MAX);
 	evhttp_set_max_body_size(d->api.http, API_BODY_MAX);
-	evhttp_set_allowed_methods(d->api.http,
-				   EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	evhttp_set_allowed_methods(d->api.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+							EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
 	/* Per read or write: a stream may wait long for its reader. */
 	evhttp_set_timeout(d->api.http, 3600);
 	S.d = d;

@@ -12,12 +12,13 @@
 #include <string.h>
 
 static const char live_header[] =
-	";;; Live changes, written by clbsdd. `clbsd stop NAME` and `clbsd start NAME`\n"
-	";;; on a declared container record its :state here, so the change persists\n"
+	";;; Live changes, written by clbsdd. `clbsd stop NAME`, `clbsd start NAME`\n"
+	";;; and `clbsd update NAME ...` (PATCH /v1/containers/NAME) on a declared\n"
+	";;; container record the keys they change here, so the change persists\n"
 	";;; across restarts and reproduces from the configuration files alone.\n"
 	";;;\n"
 	";;; clbsdd owns this file: it rewrites it on every live change and does not\n"
-	";;; keep comments. (override NAME :state S) amends the container NAME\n"
+	";;; keep comments. (override NAME :key value ...) amends the container NAME\n"
 	";;; declared in another file; delete a form to return to the declaration.\n"
 	";;; See \"Live changes and reloading\" in docs/config.md.\n"
 	"\n";
@@ -58,25 +59,39 @@ static int check_shape(const char *path, const struct sexp *f, const char *name,
 		path, bad->line, bad->col, name, name);
 }
 
+/* The entry of kv[0..n) for keyword `k` (no colon), or NULL. */
+static const struct live_kv *kv_find(const struct live_kv *kv, size_t n, const char *k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(kv[i].key + 1, k) == 0)
+			return &kv[i];
+	return NULL;
+}
+
 /*
- * Print `f`, an override of `name`, without its :state and with `state`
- * (when not NULL) in its place or at the end. Returns false, printing
- * nothing, when no key would be left.
+ * Print `f`, an override of `name`, with the keys of kv[0..n) set to their
+ * value in place (or at the end), or removed (value NULL). `set` false
+ * removes every key of kv. Returns false, printing nothing, when no key
+ * would be left.
  */
 static bool print_override(struct buf *out, const struct sexp *f, const char *name,
-			   const char *state)
+			   const struct live_kv *kv, size_t n, bool set)
 {
 	struct buf b = BUF_INIT;
-	bool any = false, placed = false;
+	bool any = false;
+	bool *placed = xcalloc(n + 1, sizeof(bool));
 	buf_adds(&b, "(override ");
 	sexp_print_name(&b, name);
 	for (size_t i = 2; i + 1 < f->n; i += 2) {
 		const struct sexp *k = f->items[i], *v = f->items[i + 1];
-		if (strcmp(k->str, "state") == 0) {
-			if (state && !placed)
-				buf_addf(&b, " :state %s", state);
-			any |= state && !placed;
-			placed = true;
+		const struct live_kv *e = kv_find(kv, n, k->str);
+		if (e) {
+			size_t j = (size_t)(e - kv);
+			if (set && e->value && !placed[j]) {
+				buf_addf(&b, " %s %s", e->key, e->value);
+				any = true;
+			}
+			placed[j] = true;
 			continue;
 		}
 		buf_addc(&b, ' ');
@@ -85,10 +100,12 @@ static bool print_override(struct buf *out, const struct sexp *f, const char *na
 		sexp_print_to(&b, v);
 		any = true;
 	}
-	if (state && !placed) {
-		buf_addf(&b, " :state %s", state);
-		any = true;
-	}
+	for (size_t j = 0; set && j < n; j++)
+		if (!placed[j] && kv[j].value) {
+			buf_addf(&b, " %s %s", kv[j].key, kv[j].value);
+			any = true;
+		}
+	free(placed);
 	buf_adds(&b, ")\n");
 	if (any)
 		buf_add(out, b.data, b.len);
@@ -96,10 +113,12 @@ static bool print_override(struct buf *out, const struct sexp *f, const char *na
 	return any;
 }
 
-/* Set (state != NULL) or clear the :state override of `container`. */
-static int live_update(const char *confd_dir, const char *container, const char *state,
-		       struct clbsd_err *err)
+int live_render(const char *confd_dir, const char *container, const struct live_kv *kv, size_t n,
+		char **text, size_t *len, bool *changed, struct clbsd_err *err)
 {
+	*text = NULL;
+	*len = 0;
+	*changed = false;
 	if (!confd_dir || !*confd_dir)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"live change: no conf.d directory is configured");
@@ -108,11 +127,15 @@ static int live_update(const char *confd_dir, const char *container, const char 
 					"live change: invalid container name \"%s\"; expected a "
 					"DNS label like web",
 					container ? container : "");
-	if (state && strcmp(state, "running") != 0 && strcmp(state, "stopped") != 0)
-		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"live change for %s: invalid state \"%s\"; expected "
-					"running or stopped",
-					container, state);
+	bool set = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!kv[i].key || kv[i].key[0] != ':' || !kv[i].key[1])
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"live change for %s: a key must be a keyword like "
+						":memory",
+						container);
+		set |= kv[i].value != NULL;
+	}
 
 	autofree char *path = xasprintf("%s/%s", confd_dir, LIVE_FILE_NAME);
 	autofree char *old = NULL;
@@ -120,7 +143,7 @@ static int live_update(const char *confd_dir, const char *container, const char 
 	int r = fs_read_file(path, &old, &old_len, err);
 	if (r == -ENOENT) {
 		clbsd_err_init(err);
-		if (!state)
+		if (!set)
 			return 0; /* nothing recorded, nothing to forget */
 	} else if (r < 0) {
 		return clbsd_err_prefix(err, "live change for %s", container);
@@ -132,9 +155,9 @@ static int live_update(const char *confd_dir, const char *container, const char 
 		if (sexp_read(path, old, old_len, &doc, &d) < 0) {
 			autofree char *msg = conf_diags_format(&d);
 			conf_diags_release(&d);
-			size_t n = strlen(msg);
-			while (n && msg[n - 1] == '\n')
-				msg[--n] = '\0';
+			size_t l = strlen(msg);
+			while (l && msg[l - 1] == '\n')
+				msg[--l] = '\0';
 			return clbsd_err_setmsg(
 				err, CLBSD_E_CONFLICT, EINVAL,
 				"%s; not recording the live change for %s: fix or "
@@ -161,29 +184,43 @@ static int live_update(const char *confd_dir, const char *container, const char 
 			buf_release(&out);
 			return r;
 		}
-		/* The state goes into the first override; later ones lose theirs. */
-		print_override(&out, f, container, placed ? NULL : state);
+		/* The values go into the first override; later ones lose those keys. */
+		print_override(&out, f, container, kv, n, !placed);
 		placed = true;
 	}
 	sexp_doc_free(doc);
-	if (!placed && !state) {
+	if (!placed && !set) {
 		buf_release(&out);
 		return 0; /* nothing recorded for it: leave the file as it is */
 	}
 	if (!placed) {
-		buf_adds(&out, "(override ");
-		sexp_print_name(&out, container);
-		buf_addf(&out, " :state %s)\n", state);
+		static const struct sexp empty = {.type = SEXP_LIST};
+		print_override(&out, &empty, container, kv, n, true);
 	}
+	*changed = !old || out.len != old_len || memcmp(out.data, old, old_len) != 0;
+	*text = buf_detach(&out, len);
+	return 0;
+}
 
-	if (old && out.len == old_len && memcmp(out.data, old, old_len) == 0) {
-		buf_release(&out);
-		return 0; /* already so: do not touch the file (and wake no watcher) */
-	}
-	r = fs_mkdir_p(confd_dir, 0755, err);
+int live_write(const char *confd_dir, const char *text, size_t len, struct clbsd_err *err)
+{
+	autofree char *path = xasprintf("%s/%s", confd_dir, LIVE_FILE_NAME);
+	int r = fs_mkdir_p(confd_dir, 0755, err);
 	if (r == 0)
-		r = fs_write_atomic(path, out.data, out.len, 0644, err);
-	buf_release(&out);
+		r = fs_write_atomic(path, text, len, 0644, err);
+	return r;
+}
+
+int live_set(const char *confd_dir, const char *container, const struct live_kv *kv, size_t n,
+	     struct clbsd_err *err)
+{
+	autofree char *text = NULL;
+	size_t len;
+	bool changed;
+	int r = live_render(confd_dir, container, kv, n, &text, &len, &changed, err);
+	if (r < 0 || !changed)
+		return r; /* already so: do not touch the file (and wake no watcher) */
+	r = live_write(confd_dir, text, len, err);
 	if (r < 0)
 		return clbsd_err_prefix(err, "live change for %s", container);
 	return 0;
@@ -192,13 +229,18 @@ static int live_update(const char *confd_dir, const char *container, const char 
 int live_set_state(const char *confd_dir, const char *container, const char *state,
 		   struct clbsd_err *err)
 {
-	if (!state)
+	if (!state || (strcmp(state, "running") != 0 && strcmp(state, "stopped") != 0))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-					"live change: no state given; expected running or stopped");
-	return live_update(confd_dir, container, state, err);
+					"live change for %s: invalid state \"%s\"; expected "
+					"running or stopped",
+					container ? container : "", state ? state : "");
+	autofree char *v = xstrdup(state);
+	struct live_kv kv = {":state", v};
+	return live_set(confd_dir, container, &kv, 1, err);
 }
 
 int live_clear_state(const char *confd_dir, const char *container, struct clbsd_err *err)
 {
-	return live_update(confd_dir, container, NULL, err);
+	struct live_kv kv = {":state", NULL};
+	return live_set(confd_dir, container, &kv, 1, err);
 }

@@ -32,6 +32,9 @@
 
 #include <clbsd/error.h>
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /* The file's name inside conf.d. */
 #define LIVE_FILE_NAME "90-live.conf"
 
@@ -45,6 +48,28 @@
  */
 int live_set_state(const char *confd_dir, const char *container, const char *state,
 		   struct clbsd_err *err);
+
+/* One key of a container form (":limits") and its value as the form prints it. */
+struct live_kv {
+	const char *key;
+	char *value; /* NULL: forget the key (the declaration applies again) */
+};
+
+/*
+ * The text 90-live.conf would have with CONTAINER's override setting (or
+ * forgetting) the keys of kv[0..n); the values are written as given, so
+ * the caller validates them (conf_load_live()). *text (free()) and *len
+ * are the new file, *changed whether it differs from the file on disk; a
+ * forget with nothing recorded leaves *text NULL. Errors as for
+ * live_set_state().
+ */
+int live_render(const char *confd_dir, const char *container, const struct live_kv *kv, size_t n,
+		char **text, size_t *len, bool *changed, struct clbsd_err *err);
+/* Replace CONFD_DIR/90-live.conf with `text` atomically (creating conf.d). */
+int live_write(const char *confd_dir, const char *text, size_t len, struct clbsd_err *err);
+/* live_render() and, when the text changed, live_write(). */
+int live_set(const char *confd_dir, const char *container, const struct live_kv *kv, size_t n,
+	     struct clbsd_err *err);
 
 /*
  * Forget the :state recorded for CONTAINER, so its declaration applies

@@ -402,41 +402,28 @@ static void network_free(struct conf_network *n)
 /* ---- override ---- */
 
 /*
- * (override NAME :state stopped) amends a container declared elsewhere: it
- * is how the daemon records a live change (clbsd stop/start) without a
- * second (container NAME ...) form, which would be a duplicate name.
- * Overrides apply after every file is read, in load order, so a later one
- * wins for the keys it sets; only keys that apply live may be overridden.
+ * (override NAME :key value ...) amends a container declared elsewhere: it
+ * is how the daemon records a live change (clbsd stop/start, PATCH, clbsd
+ * update) without a second (container NAME ...) form, which would be a
+ * duplicate name. Any key of the container form may be overridden. The
+ * overrides of a container are merged into its form before it is read, in
+ * load order, a later one winning for the keys it sets; so an overridden
+ * value is checked exactly as the file's, and a problem is reported at the
+ * override's own position.
  */
-static const char *const override_keys[] = {"state", NULL};
-
 struct override {
 	char *name;
 	struct conf_pos pos; /* of the name */
-	bool has_state;
-	enum ctr_desired state;
 };
 
 struct override_parse {
-	struct override *o;
-	bool bad;
+	bool any;
 };
 
 static void override_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 			 const struct sexp *k)
 {
-	struct override_parse *op = obj;
-	/* key 0, :state, is the only one so far. */
-	if (is_sym(v, "running")) {
-		op->o->state = CTR_DESIRED_RUNNING;
-	} else if (is_sym(v, "stopped")) {
-		op->o->state = CTR_DESIRED_STOPPED;
-	} else {
-		vexpect(c, ":state", v, "running or stopped");
-		op->bad = true;
-		return;
-	}
-	op->o->has_state = true;
+	((struct override_parse *)obj)->any = true; /* the container's reader checks the value */
 }
 
 /* ---- the whole configuration ---- */
@@ -467,6 +454,9 @@ struct builder {
 		rejected; /* containers declared but invalid: not "undeclared" for :depends-on */
 	struct override *overrides; /* in load order */
 	size_t noverrides;
+	/* Every well-formed (override NAME :key value ...) form, in load order. */
+	const struct sexp **ovforms;
+	size_t novforms;
 	size_t cap_ct, cap_im, cap_net, cap_ov;
 };
 
@@ -497,6 +487,63 @@ static char *form_name(struct vctx *c, const struct sexp *form, const char *kind
 	}
 	char *name;
 	return chk_name(c, "the name", x, &name) ? name : NULL;
+}
+
+/* (override NAME :key value ...) naming `name`, with an even, keyword-led tail. */
+static bool override_of(const struct sexp *f, const char *name)
+{
+	if (f->type != SEXP_LIST || f->tail || f->n < 4 || f->n % 2 != 0 ||
+	    f->items[0]->type != SEXP_SYMBOL || strcmp(f->items[0]->str, "override") != 0)
+		return false;
+	const struct sexp *n = f->items[1];
+	if ((n->type != SEXP_SYMBOL && n->type != SEXP_STRING) || strcmp(n->str, name) != 0)
+		return false;
+	for (size_t i = 2; i < f->n; i += 2)
+		if (f->items[i]->type != SEXP_KEYWORD)
+			return false;
+	return true;
+}
+
+/*
+ * The container form with its overrides merged in: the form's pairs, an
+ * overridden key taking the override's value in its place, new keys after.
+ * The nodes are borrowed (free the list and its items array only). NULL
+ * when nothing overrides it, or the form is malformed (its reader says so).
+ */
+static struct sexp *merge_overrides(const struct builder *b, const struct sexp *form,
+				    const char *name)
+{
+	size_t extra = 0;
+	for (size_t i = 0; i < b->novforms; i++)
+		if (override_of(b->ovforms[i], name))
+			extra += b->ovforms[i]->n - 2;
+	if (!extra || form->tail || form->n % 2 != 0)
+		return NULL;
+	for (size_t i = 2; i < form->n; i += 2)
+		if (form->items[i]->type != SEXP_KEYWORD)
+			return NULL;
+	struct sexp *m = xcalloc(1, sizeof(*m));
+	*m = *form;
+	m->items = xcalloc(form->n + extra, sizeof(*m->items));
+	memcpy(m->items, form->items, form->n * sizeof(*m->items));
+	m->n = form->n;
+	for (size_t i = 0; i < b->novforms; i++) {
+		const struct sexp *o = b->ovforms[i];
+		if (!override_of(o, name))
+			continue;
+		for (size_t k = 2; k < o->n; k += 2) {
+			size_t j = 2;
+			while (j < m->n && strcmp(m->items[j]->str, o->items[k]->str) != 0)
+				j += 2;
+			if (j == m->n) {
+				m->items[m->n++] = o->items[k];
+				m->items[m->n++] = o->items[k + 1];
+			} else {
+				m->items[j + 1] = o->items[k + 1];
+			}
+		}
+	}
+	return m;
 }
 
 static void add_form(struct builder *b, const struct sexp *form)
@@ -553,22 +600,26 @@ static void add_form(struct builder *b, const struct sexp *form)
 			return;
 		}
 		autofree char *keep = xstrdup(name);
-		struct ctr_spec *ct = ctr_spec_read_form(&vc, form, nn, name);
+		struct sexp *merged = merge_overrides(b, form, name);
+		struct ctr_spec *ct = ctr_spec_read_form(&vc, merged ? merged : form, nn, name);
+		if (merged) {
+			free(merged->items);
+			free(merged);
+		}
 		if (ct)
 			PUSH(c->containers, c->ncontainers, b->cap_ct, ct);
 		else
 			strv_push(&b->rejected, keep);
 	} else if (kind == 4) {
 		struct override o = {.name = name, .pos = {nn->file, nn->line, nn->col}};
-		struct override_parse op = {.o = &o};
-		walk_plist(&vc, form, 2, override_keys, "", override_key, &op);
-		if (!op.bad && !o.has_state) {
+		struct override_parse op = {0};
+		size_t before = conf_diags_count(b->diags);
+		walk_plist(&vc, form, 2, ctr_form_names(NULL), "", override_key, &op);
+		if (conf_diags_count(b->diags) == before && !op.any)
 			verr(&vc, nn,
 			     "changes nothing; expected a key to override, like :state "
 			     "stopped");
-			op.bad = true;
-		}
-		if (op.bad) {
+		if (conf_diags_count(b->diags) != before) {
 			free(o.name);
 			return;
 		}
@@ -774,11 +825,8 @@ static void apply_overrides(struct conf *c, const struct override *ov, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		const struct override *o = &ov[i];
 		size_t k = idx_of(c, o->name);
-		if (k != (size_t)-1) {
-			if (o->has_state)
-				c->containers[k]->state = o->state;
-			continue;
-		}
+		if (k != (size_t)-1)
+			continue; /* merged into its form when it was read */
 		/*
 		 * The daemon's own record of a `clbsd stop`/`start` outlives the
 		 * container's declaration: once it is gone from the files, the
@@ -1010,11 +1058,22 @@ int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
 	for (size_t i = 0; i < n; i++) {
 		c->files[i] = xstrdup(srcs[i].file ? srcs[i].file : "(config)");
 		if (sexp_read(c->files[i], srcs[i].text, srcs[i].len, &docs[i], diags) < 0)
-			continue;
-		/* Positions must outlive the documents: point them at c->files. */
-		for (size_t f = 0; f < docs[i]->n; f++)
-			add_form(&b, docs[i]->forms[f]);
+			docs[i] = NULL;
 	}
+	/* The overrides first: a container's are merged into its form as it is read. */
+	size_t cap_of = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t f = 0; docs[i] && f < docs[i]->n; f++) {
+			const struct sexp *x = docs[i]->forms[f];
+			if (x->type == SEXP_LIST && x->n >= 2 && x->items[0]->type == SEXP_SYMBOL &&
+			    strcmp(x->items[0]->str, "override") == 0)
+				PUSH(b.ovforms, b.novforms, cap_of, x);
+		}
+	/* Positions must outlive the documents: point them at c->files. */
+	for (size_t i = 0; i < n; i++)
+		for (size_t f = 0; docs[i] && f < docs[i]->n; f++)
+			add_form(&b, docs[i]->forms[f]);
+	free(b.ovforms);
 	/* Nodes' file pointers go into the docs; re-point model positions at c->files. */
 	for (size_t i = 0; i < n; i++) {
 		if (!docs[i])
@@ -1083,6 +1142,12 @@ static int cmp_str(const void *a, const void *b)
 int conf_load(const char *main_file, const char *confd_dir, struct conf **out,
 	      struct conf_diags *diags)
 {
+	return conf_load_live(main_file, confd_dir, NULL, 0, out, diags);
+}
+
+int conf_load_live(const char *main_file, const char *confd_dir, const char *live, size_t live_len,
+		   struct conf **out, struct conf_diags *diags)
+{
 	struct strv paths = STRV_INIT;
 	if (main_file)
 		strv_push(&paths, main_file);
@@ -1101,13 +1166,15 @@ int conf_load(const char *main_file, const char *confd_dir, struct conf **out,
 			if (names.n)
 				qsort(names.v, names.n, sizeof(char *), cmp_str);
 			for (size_t i = 0; i < names.n; i++)
-				strv_push_owned(&paths, xasprintf("%s/%s", confd_dir, names.v[i]));
+				if (!live || strcmp(names.v[i], LIVE_FILE_NAME) != 0)
+					strv_push_owned(&paths,
+							xasprintf("%s/%s", confd_dir, names.v[i]));
 			strv_release(&names);
 		}
 	}
 	size_t before = conf_diags_count(diags);
-	struct conf_source *srcs = xcalloc(paths.n + 1, sizeof(*srcs));
-	char **texts = xcalloc(paths.n + 1, sizeof(char *));
+	struct conf_source *srcs = xcalloc(paths.n + 2, sizeof(*srcs));
+	char **texts = xcalloc(paths.n + 2, sizeof(char *));
 	size_t n = 0;
 	for (size_t i = 0; i < paths.n; i++) {
 		struct clbsd_err err;
@@ -1121,6 +1188,15 @@ int conf_load(const char *main_file, const char *confd_dir, struct conf **out,
 			continue;
 		}
 		srcs[n] = (struct conf_source){.file = paths.v[i], .text = texts[n], .len = len};
+		n++;
+	}
+	/* The live file sorts after every other name of conf.d ("90-"): load it last. */
+	autofree char *live_path =
+		live && confd_dir ? xasprintf("%s/%s", confd_dir, LIVE_FILE_NAME) : NULL;
+	if (live_path) {
+		texts[n] = xstrndup(live, live_len);
+		srcs[n] =
+			(struct conf_source){.file = live_path, .text = texts[n], .len = live_len};
 		n++;
 	}
 	struct conf *c = NULL;

@@ -96,6 +96,14 @@ int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
  */
 int conf_load(const char *main_file, const char *confd_dir, struct conf **out,
 	      struct conf_diags *diags);
+/*
+ * conf_load() with `live` (live_len bytes) read in place of
+ * confd_dir/90-live.conf (conf/live.h), whether that file exists or not:
+ * how a live change is checked before it is written. `live` NULL is
+ * conf_load().
+ */
+int conf_load_live(const char *main_file, const char *confd_dir, const char *live, size_t live_len,
+		   struct conf **out, struct conf_diags *diags);
 
 void conf_free(struct conf *c);
 

@@ -207,6 +207,22 @@ struct json_t;
  * negative errno with err (CLBSD_E_INVALID) saying which key and why.
  */
 int ctr_spec_from_json(struct json_t *req, struct ctr_spec **out, struct clbsd_err *err);
+struct live_kv;
+/*
+ * Decode the body of PATCH /v1/containers/NAME: keys to change, by their
+ * JSON name (the create request's; "memory", "cpus" and "pids" are the
+ * form's :limits, completed from `base`, the declared spec) or, for a key
+ * only the configuration has, its form name with '_' for '-' ("domain",
+ * "port", "health", "depends_on"), the value as the configuration writes
+ * it: a string (a bare lowercase word is a symbol, one starting with '('
+ * a form), a number, a boolean, or an array of those. Returns 0 with
+ * *out (n pairs in table order; free each .value, then the array) to
+ * record as an override, the values printed by the key table's printer,
+ * or a negative errno with err naming the key. Checking the values
+ * against the rest of the configuration is the caller's (conf_load_live).
+ */
+int ctr_spec_patch_json(struct json_t *body, const struct ctr_spec *base, struct live_kv **out,
+			size_t *n, struct clbsd_err *err);
 /* The spec as a create request that decodes to an equal spec (API keys only). */
 struct json_t *ctr_spec_to_json(const struct ctr_spec *s);
 
@@ -236,6 +252,9 @@ int ctr_restart_parse(const char *s, enum ctr_restart *r, int *max);
 bool ctr_compression_ok(const char *s);
 
 /* ---- the key table, as documentation (spec_keys.c) ---- */
+
+/* The form's key names without ':', NULL-terminated, and each one's table row. */
+const char *const *ctr_form_names(const size_t **rows);
 
 /* docs/config.md's key list (between its markers) and clbsd.conf(5)'s. */
 char *ctr_spec_keys_markdown(void);

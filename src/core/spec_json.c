@@ -8,6 +8,7 @@
  * storage driver's abilities, the networks) are the daemon's (ctr_create).
  */
 #include "core/spec_keys.h"
+#include "conf/live.h"
 #include "util/json.h"
 #include "util/netaddr.h"
 
@@ -658,4 +659,158 @@ json_t *ctr_spec_to_json(const struct ctr_spec *s)
 			json_object_set_new(j, ctr_keys[i].json, v);
 	}
 	return j;
+}
+
+/* ---- PATCH: a JSON body of keys to change, as override pairs ---- */
+
+/* The form-only key `json` names ("stop_signal" style: the form's, '-' as '_'), or NULL. */
+static const struct ctr_key *form_key_named(const char *json)
+{
+	for (size_t i = 0; i < ctr_nkeys; i++) {
+		const char *f = ctr_keys[i].form;
+		if (!f || ctr_keys[i].json)
+			continue;
+		size_t j = 0;
+		for (f++; f[j] && (f[j] == '-' ? '_' : f[j]) == json[j]; j++)
+			;
+		if (!f[j] && !json[j])
+			return &ctr_keys[i];
+	}
+	return NULL;
+}
+
+/* A JSON value as the configuration writes it (see ctr_spec_patch_json()). */
+static bool json_as_form(struct buf *b, json_t *v)
+{
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		bool word = *s != '\0';
+		for (const char *p = s; *p; p++)
+			word &= (*p >= 'a' && *p <= 'z') || *p == '-';
+		if (*s == '(' || word)
+			buf_adds(b, s);
+		else
+			sexp_print_string(b, s);
+	} else if (json_is_integer(v)) {
+		buf_addf(b, "%lld", (long long)json_integer_value(v));
+	} else if (json_is_real(v)) {
+		buf_addf(b, "%.17g", json_real_value(v));
+	} else if (json_is_boolean(v)) {
+		buf_adds(b, json_is_true(v) ? "t" : "nil");
+	} else if (json_is_null(v)) {
+		buf_adds(b, "nil");
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *x;
+		buf_addc(b, '(');
+		json_array_foreach(v, i, x)
+		{
+			if (i)
+				buf_addc(b, ' ');
+			if (!json_as_form(b, x))
+				return false;
+		}
+		buf_addc(b, ')');
+	} else {
+		return false;
+	}
+	return true;
+}
+
+int ctr_spec_patch_json(json_t *body, const struct ctr_spec *base, struct live_kv **out,
+			size_t *nout, struct clbsd_err *err)
+{
+	*out = NULL;
+	*nout = 0;
+	if (!json_is_object(body) || !json_object_size(body))
+		return bad(err, "expected a JSON object of the keys to change, like "
+				"{\"memory\": \"256M\", \"restart\": \"always\"}");
+	struct ctr_spec *p = xcalloc(1, sizeof(*p));
+	char **text = xcalloc(ctr_nkeys, sizeof(char *)); /* by row: a form-only key's value */
+	bool *touched = xcalloc(ctr_nkeys, sizeof(bool));
+	bool lim_mem = false, lim_cpus = false, lim_pids = false;
+	int r = 0;
+	const char *key;
+	json_t *val;
+	json_object_foreach(body, key, val)
+	{
+		const struct ctr_key *k = NULL;
+		for (size_t i = 0; i < ctr_nkeys && !k; i++)
+			if (ctr_keys[i].json && strcmp(ctr_keys[i].json, key) == 0)
+				k = &ctr_keys[i];
+		if (k && !k->form) {
+			/* The flat limits are the form's :limits; the rest are the API's own. */
+			lim_mem |= strcmp(key, "memory") == 0;
+			lim_cpus |= strcmp(key, "cpus") == 0;
+			lim_pids |= strcmp(key, "pids") == 0;
+			if (!lim_mem && !lim_cpus && !lim_pids) {
+				r = bad(err,
+					"\"%s\" cannot be changed: it is not a key of the "
+					"declaration (the keys are the configuration's, see "
+					"docs/config.md)",
+					key);
+				break;
+			}
+			r = k->jread(key, val, p, err);
+			for (size_t i = 0; i < ctr_nkeys; i++)
+				if (ctr_keys[i].form && strcmp(ctr_keys[i].form, ":limits") == 0)
+					touched[i] = true;
+		} else if (k) {
+			r = k->jread(key, val, p, err);
+			touched[k - ctr_keys] = true;
+		} else if ((k = form_key_named(key))) {
+			struct buf b = BUF_INIT;
+			if (!json_as_form(&b, val)) {
+				buf_release(&b);
+				r = bad(err,
+					"\"%s\": expected the value as the configuration writes "
+					"it: a string, a number, a boolean or an array (a string "
+					"starting with '(' is read as a form, e.g. \"(:cmd "
+					"(\\\"true\\\"))\")",
+					key);
+				break;
+			}
+			size_t i = (size_t)(k - ctr_keys);
+			free(text[i]);
+			text[i] = buf_detach(&b, NULL);
+			touched[i] = true;
+		} else {
+			r = bad(err,
+				"unknown key \"%s\"; the keys are the create request's "
+				"(docs/api.md) and the configuration's (docs/config.md)",
+				key);
+		}
+		if (r < 0)
+			break;
+	}
+	if (r == 0) {
+		if (!lim_mem)
+			p->memory = base ? base->memory : 0;
+		if (!lim_cpus)
+			p->cpus = base ? base->cpus : 0;
+		if (!lim_pids)
+			p->pids = base ? base->pids : 0;
+		struct live_kv *kv = xcalloc(ctr_nkeys, sizeof(*kv));
+		size_t n = 0;
+		for (size_t i = 0; i < ctr_nkeys; i++) {
+			if (!touched[i])
+				continue;
+			char *v = steal_ptr(&text[i]);
+			if (!v) {
+				struct buf b = BUF_INIT;
+				if (!ctr_keys[i].print(&b, p))
+					buf_adds(&b, "()"); /* unset: the empty value */
+				v = buf_detach(&b, NULL);
+			}
+			kv[n++] = (struct live_kv){ctr_keys[i].form, v};
+		}
+		*out = kv;
+		*nout = n;
+	}
+	for (size_t i = 0; i < ctr_nkeys; i++)
+		free(text[i]);
+	free(text);
+	free(touched);
+	ctr_spec_free(p);
+	return r < 0 ? r : 0;
 }

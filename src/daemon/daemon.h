@@ -598,6 +598,15 @@ void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg);
 /* The plan for the configuration on disk, without applying it. */
 json_t *reconcile_plan(struct daemon *d, struct clbsd_err *err);
 json_t *reconcile_status(struct daemon *d);
+struct live_kv;
+/*
+ * Record kv[0..n) as the override of declared container `name` in the
+ * live layer, after checking the whole configuration with it (a refused
+ * change writes nothing and names the problem), then reload; the caller
+ * runs a pass. Nothing to change is success.
+ */
+int reconcile_record_keys(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
+			  struct clbsd_err *err);
 /*
  * An operator's `clbsd stop`/`start` of a declared container: record
  * :state in conf.d/90-live.conf so the reconciler honours it, and reload.

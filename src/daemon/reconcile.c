@@ -887,6 +887,48 @@ int reconcile_record_state(struct daemon *d, const char *name, bool running, str
 	return 0;
 }
 
+int reconcile_record_keys(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
+			  struct clbsd_err *err)
+{
+	autofree char *text = NULL;
+	size_t len = 0;
+	bool changed = false;
+	if (live_render(d->confd, name, kv, n, &text, &len, &changed, err) < 0)
+		return -err->code;
+	if (!changed)
+		return 0;
+	/* Check the whole configuration with the new file before writing a byte. */
+	struct conf_diags diags = CONF_DIAGS_INIT;
+	struct conf *conf = NULL;
+	if (conf_load_live(d->config, d->confd, text, len, &conf, &diags) < 0) {
+		autofree char *msg = conf_diags_format(&diags);
+		conf_diags_release(&diags);
+		size_t l = strlen(msg);
+		while (l && msg[l - 1] == '\n')
+			msg[--l] = '\0';
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"%s: the change is refused, nothing was recorded or "
+					"applied:\n%s",
+					name, msg);
+	}
+	conf_diags_release(&diags);
+	conf_free(conf);
+	if (live_write(d->confd, text, len, err) < 0)
+		return clbsd_err_prefix(err, "live change for %s", name);
+	json_t *keys = json_object();
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(keys, kv[i].key + 1,
+				    kv[i].value ? json_string(kv[i].value) : json_null());
+	daemon_event(d, "config.live", name, json_pack("{s:o}", "keys", keys));
+	struct clbsd_err rerr;
+	if (config_reload(d, &rerr) < 0)
+		log_warn("config", name,
+			 "recorded a live change, but the configuration does not "
+			 "load: %s",
+			 rerr.msg);
+	return 0;
+}
+
 void reconcile_init(struct daemon *d)
 {
 	d->recon.timer = evtimer_new(d->base, on_timer, d);

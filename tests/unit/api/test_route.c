@@ -129,7 +129,7 @@ TEST(find)
 	CHECK_INT(route_find(routes, NROUTES, ROUTE_DELETE, "/v1/containers", &m, &allow), -1);
 	CHECK_INT(allow, ROUTE_GET | ROUTE_POST);
 	CHECK_INT(route_find(routes, NROUTES, ROUTE_POST, "/v1/containers/web", &m, &allow), -1);
-	CHECK_INT(allow, ROUTE_GET | ROUTE_DELETE);
+	CHECK_INT(allow, ROUTE_GET | ROUTE_DELETE | ROUTE_PATCH);
 	CHECK_INT(route_find(routes, NROUTES, ROUTE_POST, "/v1/images/a/b", &m, &allow), -1);
 	CHECK_INT(allow, ROUTE_GET | ROUTE_DELETE);
 	char text[32];
@@ -137,6 +137,8 @@ TEST(find)
 	CHECK_STR(text, "GET, POST, DELETE");
 	route_allow_text(ROUTE_DELETE | ROUTE_GET, text, sizeof(text));
 	CHECK_STR(text, "GET, DELETE");
+	route_allow_text(ROUTE_DELETE | ROUTE_GET | ROUTE_PATCH, text, sizeof(text));
+	CHECK_STR(text, "GET, PATCH, DELETE");
 
 	/* An unknown path: nothing allowed. */
 	CHECK_INT(route_find(routes, NROUTES, ROUTE_GET, "/v1/nothing", &m, &allow), -1);
@@ -187,7 +189,10 @@ static bool parse_doc_line(const char *line, struct doc_route *out)
 	static const struct {
 		const char *word;
 		enum route_method m;
-	} methods[] = {{"GET ", ROUTE_GET}, {"POST ", ROUTE_POST}, {"DELETE ", ROUTE_DELETE}};
+	} methods[] = {{"GET ", ROUTE_GET},
+		       {"POST ", ROUTE_POST},
+		       {"DELETE ", ROUTE_DELETE},
+		       {"PATCH ", ROUTE_PATCH}};
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
 		size_t n = strlen(methods[i].word);
 		if (strncmp(p, methods[i].word, n) != 0)

@@ -93,16 +93,36 @@ TEST(override_errors)
 		   "mean web?); an override amends a declared container");
 	CHECK_ERR2("(override cache :state stopped)",
 		   "live.conf:1:11: override cache: no container named cache is declared; ");
+	/* A value is checked by the container's reader, at the override's position. */
 	CHECK_ERR2("(override web :state paused)",
-		   "live.conf:1:22: override web: :state: expected running or stopped, got the "
+		   "live.conf:1:22: container web: :state: expected running or stopped, got the "
 		   "symbol paused");
+	CHECK_ERR2("(override web :port 70000)", "live.conf:1:21: container web: :port");
 	CHECK_ERR2("(override web)", "live.conf:1:11: override web: changes nothing; expected a "
 				     "key to override, like :state stopped");
-	CHECK_ERR2("(override web :image \"x\")", "override web: unknown key :image");
+	/* Any key of the container form may be overridden; others are unknown. */
+	CHECK_ERR2("(override web :imgae \"x\")", "override web: unknown key :imgae");
 	CHECK_ERR2("(override :state stopped)", "override: missing the name");
 	CHECK_ERR2("(overide web :state stopped)",
 		   "unknown form (overide ...); did you mean (override ...)?");
 	CHECK_ERR2("(frob web)", "expected host, container, image, network or override");
+}
+
+TEST(override_amends_any_key)
+{
+	autofree char *m = NULL;
+	struct conf *c = build2("(container web :image \"forge\" :restart no :limits (:cpus 1))",
+				"(override web :restart always :limits (:memory \"256M\"))\n"
+				"(override web :restart on-failure)",
+				&m);
+	CHECK(c);
+	if (!c)
+		return;
+	const struct ctr_spec *s = conf_container_find(c, "web");
+	CHECK_INT(s->restart, CTR_RESTART_ON_FAILURE);
+	CHECK_INT(s->memory, 256LL << 20);
+	CHECK(s->cpus == 0); /* :limits is one key: the override's replaces the file's */
+	conf_free(c);
 }
 
 TEST(override_of_invalid_container_does_not_cascade)
@@ -343,6 +363,7 @@ TEST_MAIN_BEGIN("conf.live")
 RUN(override_applies);
 RUN(override_later_wins);
 RUN(override_errors);
+RUN(override_amends_any_key);
 RUN(override_of_invalid_container_does_not_cascade);
 RUN(stale_live_record_ignored);
 RUN(set_change_clear);
