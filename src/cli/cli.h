@@ -385,6 +385,9 @@ int cli_print_format(const struct cli_args *a, const json_t *items, const json_t
 /* ---- commands (cmd_*.c), run with their parsed command line ---- */
 /* The options of run, create and exec (request.c), shared with the table. */
 extern const struct cli_opt cli_run_opts[], cli_create_opts[], cli_exec_opts[];
+/* The options of update (cmd_update.c): one per declarable key. */
+extern const struct cli_opt cli_update_opts[];
+int cmd_update(const struct cli_args *a);
 int cmd_run(const struct cli_args *a);
 int cmd_create(const struct cli_args *a);
 int cmd_start(const struct cli_args *a);

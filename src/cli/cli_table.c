@@ -231,6 +231,20 @@ const struct cli_cmd cli_cmds[] = {
 	 .kinds = {CLI_K_CONTAINER, CLI_K_CONTAINER},
 	 .flags = CLI_CHECK_ARGS,
 	 .fn = cmd_stop},
+	{.name = "update",
+	 .summary = "change keys of a declared container live, and keep the change",
+	 .args = "NAME",
+	 .help = "Change keys of a container declared in the configuration (Docker's update):\n"
+		 "clbsd update web --memory 256M --restart always. The daemon checks the\n"
+		 "change with the whole configuration, records it in conf.d/90-live.conf\n"
+		 "and applies it (a recreate when a key in the spec hash changed). A value\n"
+		 "starting with [ or { is JSON; a FORM value is written as in the file.",
+	 .opts = cli_update_opts,
+	 .min_args = 1,
+	 .max_args = 1,
+	 .kinds = {CLI_K_CONTAINER, CLI_K_NONE},
+	 .flags = CLI_CHECK_ARGS,
+	 .fn = cmd_update},
 	{.name = "kill",
 	 .summary = "send a signal to containers",
 	 .args = "NAME...",

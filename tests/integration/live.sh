@@ -79,5 +79,21 @@ clbsd stop web >/dev/null
 grep -q ':restart always' "$LIVE" && grep -q ':state stopped' "$LIVE" && ok state_kept_with_keys ||
 	fail state_kept_with_keys "$(cat "$LIVE")"
 clbsd start web >/dev/null
+
+# clbsd update: the same through the CLI, bad values refused by name.
+pid=$(field web pid)
+out=$(clbsd update web --restart on-failure:3 --port 9090 2>&1)
+[ "$out" = web ] && [ "$(field web pid)" = "$pid" ] && grep -q ':restart (on-failure 3)' "$LIVE" &&
+	grep -q ':port 9090' "$LIVE" && ok cli_update || fail cli_update "$out $(cat "$LIVE")"
+before=$(cat "$LIVE")
+if out=$(clbsd update web --memory lots 2>&1); then
+	fail cli_update_bad_value "accepted: $out"
+else
+	echo "$out" | grep -q memory && [ "$(cat "$LIVE")" = "$before" ] && ok cli_update_bad_value ||
+		fail cli_update_bad_value "$out"
+fi
+clbsd update web --env G=three >/dev/null &&
+	wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK logs web 2>/dev/null | grep -q G=three" &&
+	ok cli_update_recreates || fail cli_update_recreates "$(clbsd logs web 2>&1)"
 clbsd rm -f adhoc >/dev/null
 t_done
