@@ -84,3 +84,64 @@ void api_ctr_patch(struct daemon *d, struct evhttp_request *req, const struct ap
 	pd->name = xstrdup(name);
 	reconcile_now(d, false, patched, pd);
 }
+
+/* POST /v1/declarations: {"name": NAME, key: value ...} declares NAME live. */
+void api_decl_create(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	json_t *body = api_body_json(req);
+	if (!body)
+		return;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *jn = json_is_object(body) ? json_object_get(body, "name") : NULL;
+	autofree char *name = json_is_string(jn) ? xstrdup(json_string_value(jn)) : NULL;
+	if (!name || !valid_name(name)) {
+		json_decref(body);
+		api_reply_error(req, 400, "invalid_argument",
+				"\"name\": expected the container's name, a DNS label like web");
+		return;
+	}
+	if (d->decl.conf && conf_container_find(d->decl.conf, name)) {
+		json_decref(body);
+		api_reply_error(req, 409, "conflict",
+				"container %s is already declared; change it with PATCH "
+				"/v1/containers/%s (clbsd update %s ...)",
+				name, name, name);
+		return;
+	}
+	json_object_del(body, "name");
+	struct live_kv *kv = NULL;
+	size_t n = 0;
+	int r = ctr_spec_patch_json(body, NULL, &kv, &n, &err);
+	json_decref(body);
+	if (r == 0)
+		r = reconcile_declare(d, name, kv, n, &err);
+	for (size_t i = 0; i < n; i++)
+		free(kv[i].value);
+	free(kv);
+	if (r < 0) {
+		api_reply_err(req, &err);
+		return;
+	}
+	struct patched *pd = xcalloc(1, sizeof(*pd));
+	pd->p = api_pending_new(d, req);
+	pd->name = xstrdup(name);
+	reconcile_now(d, false, patched, pd);
+}
+
+static void undeclared(struct daemon *d, json_t *summary, void *arg)
+{
+	api_pending_json(arg, 200, json_incref(summary));
+}
+
+/* DELETE /v1/declarations/NAME: the container is no longer declared. */
+void api_decl_remove(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (reconcile_undeclare(d, api_param(a, "name"), &err) < 0) {
+		api_reply_err(req, &err);
+		return;
+	}
+	reconcile_now(d, false, undeclared, api_pending_new(d, req));
+}

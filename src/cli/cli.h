@@ -388,6 +388,8 @@ extern const struct cli_opt cli_run_opts[], cli_create_opts[], cli_exec_opts[];
 /* The options of update (cmd_update.c): one per declarable key. */
 extern const struct cli_opt cli_update_opts[];
 int cmd_update(const struct cli_args *a);
+int cmd_declare(const struct cli_args *a);
+int cmd_undeclare(const struct cli_args *a);
 int cmd_run(const struct cli_args *a);
 int cmd_create(const struct cli_args *a);
 int cmd_start(const struct cli_args *a);

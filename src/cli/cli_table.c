@@ -245,6 +245,30 @@ const struct cli_cmd cli_cmds[] = {
 	 .kinds = {CLI_K_CONTAINER, CLI_K_NONE},
 	 .flags = CLI_CHECK_ARGS,
 	 .fn = cmd_update},
+	{.name = "declare",
+	 .summary = "declare a container live, in the configuration's live layer",
+	 .args = "NAME",
+	 .help = "Declare the container NAME as a (container NAME ...) form would, with the\n"
+		 "options of update (--image is needed): written to conf.d/90-live.conf\n"
+		 "after the whole configuration was checked with it, then created by the\n"
+		 "reconciler. clbsd undeclare NAME takes it back.",
+	 .opts = cli_update_opts,
+	 .min_args = 1,
+	 .max_args = 1,
+	 .kinds = {CLI_K_NONE, CLI_K_NONE},
+	 .fn = cmd_declare},
+	{.name = "undeclare",
+	 .summary = "remove a container from the configuration live",
+	 .args = "NAME",
+	 .help = "The container NAME is no longer declared: its forms leave\n"
+		 "conf.d/90-live.conf and, when another file declares it, (undeclare NAME)\n"
+		 "is written there; the reconciler removes the container. Refused while a\n"
+		 "declared container depends on it.",
+	 .opts = no_opts,
+	 .min_args = 1,
+	 .max_args = 1,
+	 .kinds = {CLI_K_CONTAINER, CLI_K_NONE},
+	 .fn = cmd_undeclare},
 	{.name = "kill",
 	 .summary = "send a signal to containers",
 	 .args = "NAME...",

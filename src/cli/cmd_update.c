@@ -83,7 +83,8 @@ static json_t *value_of(const char *v)
 	return json_string(v);
 }
 
-int cmd_update(const struct cli_args *a)
+/* The body of update and declare: the options given, by their API key. */
+static json_t *keys_body(const struct cli_args *a)
 {
 	json_t *body = json_object();
 	for (const struct cli_opt *o = cli_update_opts; o->name; o++) {
@@ -104,6 +105,12 @@ int cmd_update(const struct cli_args *a)
 		}
 		json_object_set_new(body, key, v);
 	}
+	return body;
+}
+
+int cmd_update(const struct cli_args *a)
+{
+	json_t *body = keys_body(a);
 	if (!json_object_size(body)) {
 		json_decref(body);
 		return cli_usage("nothing to change: give the keys to set, like --memory 256M "
@@ -111,4 +118,17 @@ int cmd_update(const struct cli_args *a)
 	}
 	autofree char *path = xasprintf("/v1/containers/%s", a->argv[0]);
 	return cli_send("PATCH", path, body, a->argv[0], NULL);
+}
+
+int cmd_declare(const struct cli_args *a)
+{
+	json_t *body = keys_body(a);
+	json_object_set_new(body, "name", json_string(a->argv[0]));
+	return cli_send("POST", "/v1/declarations", body, a->argv[0], NULL);
+}
+
+int cmd_undeclare(const struct cli_args *a)
+{
+	autofree char *path = xasprintf("/v1/declarations/%s", a->argv[0]);
+	return cli_send("DELETE", path, NULL, a->argv[0], NULL);
 }

@@ -202,6 +202,77 @@ int live_render(const char *confd_dir, const char *container, const struct live_
 	return 0;
 }
 
+/* (container NAME ...), (override NAME ...) or (undeclare NAME): a form about `name`. */
+static bool is_form_of(const struct sexp *f, const char *name)
+{
+	if (f->type != SEXP_LIST || f->n < 2 || f->items[0]->type != SEXP_SYMBOL)
+		return false;
+	const char *h = f->items[0]->str;
+	if (strcmp(h, "container") != 0 && strcmp(h, "override") != 0 &&
+	    strcmp(h, "undeclare") != 0)
+		return false;
+	const struct sexp *n = f->items[1];
+	return (n->type == SEXP_SYMBOL || n->type == SEXP_STRING) && strcmp(n->str, name) == 0;
+}
+
+int live_render_decl(const char *confd_dir, const char *container, const char *form, char **text,
+		     size_t *len, bool *changed, struct clbsd_err *err)
+{
+	*text = NULL;
+	*len = 0;
+	*changed = false;
+	if (!confd_dir || !*confd_dir)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"live change: no conf.d directory is configured");
+	if (!container || !valid_name(container))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"live change: invalid container name \"%s\"; expected a "
+					"DNS label like web",
+					container ? container : "");
+	autofree char *path = xasprintf("%s/%s", confd_dir, LIVE_FILE_NAME);
+	autofree char *old = NULL;
+	size_t old_len = 0;
+	int r = fs_read_file(path, &old, &old_len, err);
+	if (r == -ENOENT)
+		clbsd_err_init(err);
+	else if (r < 0)
+		return clbsd_err_prefix(err, "live change for %s", container);
+	struct sexp_doc *doc = NULL;
+	if (old) {
+		struct conf_diags d = CONF_DIAGS_INIT;
+		if (sexp_read(path, old, old_len, &doc, &d) < 0) {
+			autofree char *msg = conf_diags_format(&d);
+			conf_diags_release(&d);
+			size_t l = strlen(msg);
+			while (l && msg[l - 1] == '\n')
+				msg[--l] = '\0';
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s; not recording the live change for %s: fix or "
+				"remove the file (clbsdd does not overwrite what it "
+				"cannot read)",
+				msg, container);
+		}
+		conf_diags_release(&d);
+	}
+	struct buf out = BUF_INIT;
+	buf_adds(&out, live_header);
+	for (size_t i = 0; doc && i < doc->n; i++) {
+		if (is_form_of(doc->forms[i], container))
+			continue;
+		sexp_print_to(&out, doc->forms[i]);
+		buf_addc(&out, '\n');
+	}
+	sexp_doc_free(doc);
+	if (form) {
+		buf_adds(&out, form);
+		buf_addc(&out, '\n');
+	}
+	*changed = !old || out.len != old_len || memcmp(out.data, old, old_len) != 0;
+	*text = buf_detach(&out, len);
+	return 0;
+}
+
 int live_write(const char *confd_dir, const char *text, size_t len, struct clbsd_err *err)
 {
 	autofree char *path = xasprintf("%s/%s", confd_dir, LIVE_FILE_NAME);

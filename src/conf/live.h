@@ -65,6 +65,15 @@ struct live_kv {
  */
 int live_render(const char *confd_dir, const char *container, const struct live_kv *kv, size_t n,
 		char **text, size_t *len, bool *changed, struct clbsd_err *err);
+/*
+ * The text 90-live.conf would have with every form about CONTAINER
+ * (container, override, undeclare) dropped and `form` (one form's text,
+ * or NULL) added at the end: a live declaration writes
+ * (container NAME ...), a live removal (undeclare NAME), or nothing when
+ * the container was declared in this file. Out values as live_render().
+ */
+int live_render_decl(const char *confd_dir, const char *container, const char *form, char **text,
+		     size_t *len, bool *changed, struct clbsd_err *err);
 /* Replace CONFD_DIR/90-live.conf with `text` atomically (creating conf.d). */
 int live_write(const char *confd_dir, const char *text, size_t len, struct clbsd_err *err);
 /* live_render() and, when the text changed, live_write(). */

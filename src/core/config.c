@@ -414,6 +414,7 @@ static void network_free(struct conf_network *n)
 struct override {
 	char *name;
 	struct conf_pos pos; /* of the name */
+	bool undeclare;	     /* (undeclare NAME): the container is not declared after all */
 };
 
 struct override_parse {
@@ -460,7 +461,8 @@ struct builder {
 	size_t cap_ct, cap_im, cap_net, cap_ov;
 };
 
-static const char *const form_names[] = {"host", "container", "image", "network", "override", NULL};
+static const char *const form_names[] = {"host",     "container", "image", "network",
+					 "override", "undeclare", NULL};
 
 #define PUSH(arr, n, cap, item)                                                                    \
 	do {                                                                                       \
@@ -567,8 +569,8 @@ static void add_form(struct builder *b, const struct sexp *form)
 			     m);
 		else
 			verr(&top, head,
-			     "unknown form (%s ...); expected host, container, image, network or "
-			     "override",
+			     "unknown form (%s ...); expected host, container, image, network, "
+			     "override or undeclare",
 			     head->str);
 		return;
 	}
@@ -623,6 +625,17 @@ static void add_form(struct builder *b, const struct sexp *form)
 			free(o.name);
 			return;
 		}
+		PUSH(b->overrides, b->noverrides, b->cap_ov, o);
+	} else if (kind == 5) {
+		/* (undeclare NAME): how a live removal of a declared container is written. */
+		if (form->n != 2 || form->tail) {
+			verr(&vc, form, "expected (undeclare %s) with nothing after the name",
+			     name);
+			free(name);
+			return;
+		}
+		struct override o = {
+			.name = name, .pos = {nn->file, nn->line, nn->col}, .undeclare = true};
 		PUSH(b->overrides, b->noverrides, b->cap_ov, o);
 	} else if (kind == 2) {
 		struct conf_image *im = xcalloc(1, sizeof(*im));
@@ -825,6 +838,13 @@ static void apply_overrides(struct conf *c, const struct override *ov, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		const struct override *o = &ov[i];
 		size_t k = idx_of(c, o->name);
+		if (k != (size_t)-1 && o->undeclare) {
+			ctr_spec_free(c->containers[k]);
+			memmove(&c->containers[k], &c->containers[k + 1],
+				(c->ncontainers - k - 1) * sizeof(*c->containers));
+			c->ncontainers--;
+			continue;
+		}
 		if (k != (size_t)-1)
 			continue; /* merged into its form when it was read */
 		/*

@@ -608,6 +608,19 @@ struct live_kv;
 int reconcile_record_keys(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
 			  struct clbsd_err *err);
 /*
+ * A live declaration: (container NAME key value ...) in the live layer,
+ * checked with the whole configuration first; then reload. The caller
+ * makes sure NAME is not declared yet.
+ */
+int reconcile_declare(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
+		      struct clbsd_err *err);
+/*
+ * A live removal of declared container NAME: its forms in the live layer
+ * go, and (undeclare NAME) is written when a file declares it; checked
+ * (nothing may depend on it) and reloaded. -ENOENT when not declared.
+ */
+int reconcile_undeclare(struct daemon *d, const char *name, struct clbsd_err *err);
+/*
  * An operator's `clbsd stop`/`start` of a declared container: record
  * :state in conf.d/90-live.conf so the reconciler honours it, and reload.
  * Does nothing for containers the configuration does not declare.

@@ -887,22 +887,19 @@ int reconcile_record_state(struct daemon *d, const char *name, bool running, str
 	return 0;
 }
 
-int reconcile_record_keys(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
-			  struct clbsd_err *err)
+/*
+ * Write `text` as the live file after checking the whole configuration
+ * with it, announce the change, and reload. Nothing written on a refusal.
+ */
+static int record_live(struct daemon *d, const char *name, const char *text, size_t len,
+		       json_t *what, struct clbsd_err *err)
 {
-	autofree char *text = NULL;
-	size_t len = 0;
-	bool changed = false;
-	if (live_render(d->confd, name, kv, n, &text, &len, &changed, err) < 0)
-		return -err->code;
-	if (!changed)
-		return 0;
-	/* Check the whole configuration with the new file before writing a byte. */
 	struct conf_diags diags = CONF_DIAGS_INIT;
 	struct conf *conf = NULL;
 	if (conf_load_live(d->config, d->confd, text, len, &conf, &diags) < 0) {
 		autofree char *msg = conf_diags_format(&diags);
 		conf_diags_release(&diags);
+		json_decref(what);
 		size_t l = strlen(msg);
 		while (l && msg[l - 1] == '\n')
 			msg[--l] = '\0';
@@ -913,13 +910,11 @@ int reconcile_record_keys(struct daemon *d, const char *name, const struct live_
 	}
 	conf_diags_release(&diags);
 	conf_free(conf);
-	if (live_write(d->confd, text, len, err) < 0)
+	if (live_write(d->confd, text, len, err) < 0) {
+		json_decref(what);
 		return clbsd_err_prefix(err, "live change for %s", name);
-	json_t *keys = json_object();
-	for (size_t i = 0; i < n; i++)
-		json_object_set_new(keys, kv[i].key + 1,
-				    kv[i].value ? json_string(kv[i].value) : json_null());
-	daemon_event(d, "config.live", name, json_pack("{s:o}", "keys", keys));
+	}
+	daemon_event(d, "config.live", name, what);
 	struct clbsd_err rerr;
 	if (config_reload(d, &rerr) < 0)
 		log_warn("config", name,
@@ -927,6 +922,72 @@ int reconcile_record_keys(struct daemon *d, const char *name, const struct live_
 			 "load: %s",
 			 rerr.msg);
 	return 0;
+}
+
+int reconcile_record_keys(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
+			  struct clbsd_err *err)
+{
+	autofree char *text = NULL;
+	size_t len = 0;
+	bool changed = false;
+	if (live_render(d->confd, name, kv, n, &text, &len, &changed, err) < 0)
+		return -err->code;
+	if (!changed)
+		return 0;
+	json_t *keys = json_object();
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(keys, kv[i].key + 1,
+				    kv[i].value ? json_string(kv[i].value) : json_null());
+	return record_live(d, name, text, len, json_pack("{s:o}", "keys", keys), err);
+}
+
+int reconcile_declare(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
+		      struct clbsd_err *err)
+{
+	struct buf f = BUF_INIT;
+	buf_adds(&f, "(container ");
+	sexp_print_name(&f, name);
+	for (size_t i = 0; i < n; i++)
+		if (kv[i].value)
+			buf_addf(&f, " %s %s", kv[i].key, kv[i].value);
+	buf_addc(&f, ')');
+	autofree char *form = buf_detach(&f, NULL);
+	autofree char *text = NULL;
+	size_t len = 0;
+	bool changed = false;
+	if (live_render_decl(d->confd, name, form, &text, &len, &changed, err) < 0)
+		return -err->code;
+	if (!changed)
+		return 0;
+	return record_live(d, name, text, len, json_pack("{s:s}", "declared", form), err);
+}
+
+int reconcile_undeclare(struct daemon *d, const char *name, struct clbsd_err *err)
+{
+	const struct ctr_spec *s = d->decl.conf ? conf_container_find(d->decl.conf, name) : NULL;
+	if (!s)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"no container \"%s\" is declared (clbsd plan lists "
+					"what the configuration declares)",
+					name);
+	const char *base = s->pos.file ? strrchr(s->pos.file, '/') : NULL;
+	bool live = base && strcmp(base + 1, LIVE_FILE_NAME) == 0;
+	autofree char *form = NULL;
+	if (!live) {
+		struct buf f = BUF_INIT;
+		buf_adds(&f, "(undeclare ");
+		sexp_print_name(&f, name);
+		buf_addc(&f, ')');
+		form = buf_detach(&f, NULL);
+	}
+	autofree char *text = NULL;
+	size_t len = 0;
+	bool changed = false;
+	if (live_render_decl(d->confd, name, form, &text, &len, &changed, err) < 0)
+		return -err->code;
+	if (!changed)
+		return 0;
+	return record_live(d, name, text, len, json_pack("{s:b}", "declared", 0), err);
 }
 
 void reconcile_init(struct daemon *d)

@@ -96,4 +96,27 @@ clbsd update web --env G=three >/dev/null &&
 	wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK logs web 2>/dev/null | grep -q G=three" &&
 	ok cli_update_recreates || fail cli_update_recreates "$(clbsd logs web 2>&1)"
 clbsd rm -f adhoc >/dev/null
+
+# Live declaration and removal.
+out=$(clbsd declare extra --image forge --command sleep --command 300 --restart always 2>&1)
+[ "$out" = extra ] && [ "$(field extra state)" = running ] &&
+	grep -q '^(container extra :image "forge" :command ("sleep" "300") :restart always)' "$LIVE" &&
+	ok declare_live || fail declare_live "$out $(cat "$LIVE")"
+before=$(cat "$LIVE")
+if out=$(clbsd declare broken --command true 2>&1); then
+	fail declare_needs_image "accepted: $out"
+else
+	echo "$out" | grep -q ':image' && [ "$(cat "$LIVE")" = "$before" ] && ok declare_needs_image ||
+		fail declare_needs_image "$out"
+fi
+clbsd declare web --image forge >/dev/null 2>&1 && fail declare_taken "accepted" || ok declare_taken
+out=$(clbsd undeclare extra 2>&1)
+[ "$out" = extra ] && ! grep -q extra "$LIVE" && ! clbsd inspect extra >/dev/null 2>&1 &&
+	ok undeclare_live_declaration || fail undeclare_live_declaration "$out $(cat "$LIVE")"
+clbsd undeclare web >/dev/null && grep -q '^(undeclare web)' "$LIVE" &&
+	! grep -q '(override web' "$LIVE" && ! clbsd inspect web >/dev/null 2>&1 &&
+	ok undeclare_file_declaration || fail undeclare_file_declaration "$(cat "$LIVE")"
+clbsd apply >/dev/null
+! clbsd inspect web >/dev/null 2>&1 && ok undeclare_survives_apply ||
+	fail undeclare_survives_apply "web is back"
 t_done
