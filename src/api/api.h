@@ -105,7 +105,7 @@ api_handler api_info, api_stats_all, api_ctr_list, api_ctr_create, api_ctr_get, 
 /* The container as the API shows it (containers.c): its record and health. */
 json_t *api_ctr_json(struct container *c);
 /* patch_route.c: PATCH /v1/containers/NAME */
-api_handler api_ctr_patch, api_decl_create, api_decl_remove;
+api_handler api_ctr_patch, api_decl_create, api_decl_remove, api_config_diff;
 /* exec_route.c, logs.c */
 api_handler api_container_exec, api_container_logs;
 /* snapshots.c: snapshots, rollback, clone, export, import */

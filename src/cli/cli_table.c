@@ -23,6 +23,13 @@ static const struct cli_opt json_habit[] = {
 static const struct cli_opt json_image[] = {OPT_JSON("print the image's JSON instead of its id"),
 					    OPT_END};
 static const struct cli_opt no_opts[] = {OPT_END};
+static const struct cli_opt diff_opts[] = {
+	{"fold", 0, NULL,
+	 "print the effective forms to put in the main file in place of the live\n"
+	 "layer (then delete conf.d/90-live.conf)",
+	 CLI_K_NONE, NULL, 0},
+	OPT_JSON("print the daemon's JSON"),
+	OPT_END};
 
 static const struct cli_opt stop_opts[] = {OPT_SECS("seconds to wait before SIGKILL (default 10)"),
 					   OPT_END};
@@ -681,6 +688,19 @@ const struct cli_cmd cli_cmds[] = {
 		 "(\"recreate web: :env changed\"). Nothing is changed.",
 	 .opts = json_plain,
 	 .fn = cmd_plan},
+	{.name = "config",
+	 .summary = "the configuration's live layer (diff)",
+	 .help = "What live changes (clbsd update, declare, undeclare, stop, start) recorded in\n"
+		 "conf.d/90-live.conf change against the files. See docs/config.md.",
+	 .flags = CLI_GROUP},
+	{.name = "config diff",
+	 .summary = "show what the live layer changes against the files",
+	 .help = "For each container the live layer changes: declared, undeclared, or the\n"
+		 "keys it amends with their value in the files and live. With --fold, the\n"
+		 "forms to write in the main file instead: each changed container's\n"
+		 "effective (container ...) form, and the ones to delete.",
+	 .opts = diff_opts,
+	 .fn = cmd_config_diff},
 	{.name = "apply",
 	 .summary = "reload the configuration and converge",
 	 .help = "Reload the configuration files (like SIGHUP to clbsdd) and run a reconcile\n"

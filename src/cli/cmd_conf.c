@@ -107,3 +107,50 @@ int show_status(const struct cli_args *a, const json_t *st)
 		printf("a pass is running now\n");
 	return 0;
 }
+
+int cmd_config_diff(const struct cli_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *out = NULL;
+	if (cli_call("GET", "/v1/config/diff", NULL, &out, &err) < 0)
+		return cli_fail(&err);
+	if (cli.json) {
+		cli_print_json(out);
+		json_decref(out);
+		return 0;
+	}
+	bool fold = cli_has(a, "fold");
+	json_t *list = json_object_get(out, "containers");
+	size_t i;
+	json_t *e;
+	if (fold)
+		printf(";;; The live layer (%s) folded: write these forms in %s in place of\n"
+		       ";;; the containers' forms there, then delete the live file.\n",
+		       json_str(out, "live_file"), json_str(out, "config"));
+	else if (!json_array_size(list))
+		printf("the live layer changes nothing\n");
+	json_array_foreach(list, i, e)
+	{
+		const char *name = json_str(e, "name"), *change = json_str(e, "change");
+		if (fold) {
+			if (strcmp(change, "undeclared") == 0)
+				printf("\n;; delete (container %s ...): undeclared live\n", name);
+			else
+				printf("\n%s\n", json_str(e, "form"));
+			continue;
+		}
+		printf("%s %s\n", change, name);
+		size_t k;
+		json_t *kv;
+		json_array_foreach(json_object_get(e, "keys"), k, kv)
+		{
+			const char *f = json_str(kv, "file"), *l = json_str(kv, "live");
+			printf("  %s %s -> %s%s\n", json_str(kv, "key"), f ? f : "(unset)",
+			       l ? l : "(unset)",
+			       json_bool(kv, "recreate", false) ? " (recreate)" : "");
+		}
+	}
+	json_decref(out);
+	return 0;
+}

@@ -180,6 +180,8 @@ struct ctr_spec *ctr_spec_read_form(struct vctx *c, const struct sexp *form,
 
 /* The form, canonically: keys in the table's order, defaults explicit. */
 char *ctr_spec_print(const struct ctr_spec *s);
+/* The value of form key `key` (":env") as the form prints it; NULL when unset. */
+char *ctr_spec_print_key(const struct ctr_spec *s, const char *key);
 /* SHA-256 (64 hex chars + NUL) of the recreate keys' printing. */
 void ctr_spec_hash(const struct ctr_spec *s, char out[65]);
 

@@ -657,3 +657,18 @@ size_t ctr_spec_diff(const struct ctr_spec *a, const struct ctr_spec *b,
 	*out = v;
 	return n;
 }
+
+char *ctr_spec_print_key(const struct ctr_spec *s, const char *key)
+{
+	for (size_t i = 0; s && i < ctr_nkeys; i++) {
+		if (!ctr_keys[i].form || strcmp(ctr_keys[i].form, key) != 0)
+			continue;
+		struct buf b = BUF_INIT;
+		if (!ctr_keys[i].print(&b, s)) {
+			buf_release(&b);
+			return NULL;
+		}
+		return buf_detach(&b, NULL);
+	}
+	return NULL;
+}

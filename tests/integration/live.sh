@@ -110,6 +110,23 @@ else
 		fail declare_needs_image "$out"
 fi
 clbsd declare web --image forge >/dev/null 2>&1 && fail declare_taken "accepted" || ok declare_taken
+# config diff: what the live layer changes against the files, and folded.
+out=$(clbsd config diff 2>&1)
+echo "$out" | grep -q '^amended web' && echo "$out" | grep -q '^  :restart no -> (on-failure 3)' &&
+	echo "$out" | grep -q '^declared extra' && ok config_diff || fail config_diff "$out"
+clbsd config diff --fold >"$TMP/folded" 2>&1
+grep -q '^(container web' "$TMP/folded" && grep -q '^(container extra' "$TMP/folded" &&
+	ok config_diff_fold || fail config_diff_fold "$(cat "$TMP/folded")"
+# Folding: the folded forms as the main file, no live layer: nothing to do.
+cp "$CONF" "$TMP/conf.orig"
+grep -v '^;' "$TMP/folded" >"$CONF.new" && mv "$CONF.new" "$CONF"
+mv "$LIVE" "$TMP/live.orig"
+[ "$(clbsd plan)" = 'nothing to do: the host matches the configuration' ] &&
+	[ "$(clbsd config diff)" = 'the live layer changes nothing' ] && ok fold_is_equivalent ||
+	fail fold_is_equivalent "$(clbsd plan) $(cat "$CONF")"
+mv "$TMP/conf.orig" "$CONF"
+mv "$TMP/live.orig" "$LIVE"
+clbsd apply >/dev/null
 out=$(clbsd undeclare extra 2>&1)
 [ "$out" = extra ] && ! grep -q extra "$LIVE" && ! clbsd inspect extra >/dev/null 2>&1 &&
 	ok undeclare_live_declaration || fail undeclare_live_declaration "$out $(cat "$LIVE")"
