@@ -46,7 +46,7 @@ NIL as booleans, dotted pairs (\"K\" . \"V\") as \"K=V\"."
     (:stdin "stdin") (:memory "memory") (:pids "pids") (:cpus "cpus")
     (:restart "restart") (:auto-remove "auto_remove") (:network "network")
     (:ip "ip") (:aliases "aliases") (:dns "dns") (:publish "publish")
-    (:userns "userns") (:storage "storage"))
+    (:userns "userns") (:storage "storage") (:stop-signal "stop_signal"))
   "Lisp keyword -> the API's create-body key.")
 
 (defun volume-json (v)
@@ -76,6 +76,12 @@ plist (:source :dest :readonly) or the config's (:bind SRC :path DEST :ro B)."
                                    (json-value v)))
                      ((:command :aliases :dns :publish :env)
                       (mapcar #'json-value (if (listp v) v (list v))))
+                     ;; Keys only the configuration has take their value as the
+                     ;; file writes it (PATCH, docs/api.md): a list goes as its text.
+                     ((:health :on :ingress :tls :snapshots :depends-on :domain)
+                      (if (consp v)
+                          (let ((*print-case* :downcase)) (prin1-to-string v))
+                          (json-value v)))
                      (t (json-value v)))))
     h))
 
@@ -324,14 +330,17 @@ daemon's host).  Returns (:name :path :stream-bytes ...).
 
 (defparameter *live-keys*
   '((:domain "domain") (:port "port") (:health "health") (:state "state")
-    (:depends-on "depends_on") (:path "path") (:snapshots "snapshots"))
+    (:depends-on "depends_on") (:path "path") (:snapshots "snapshots")
+    (:on "on") (:ingress "ingress") (:tls "tls") (:kind "kind")
+    (:snapshot-before-change "snapshot_before_change"))
   "Declarable keys that are not in the create body, sent by UPDATE-CONTAINER as they are.")
 
 (defun update-container (c &rest keys)
   "Change declarable keys of C live: PATCH /v1/containers/NAME with KEYS in
 the create body's form (:memory \"256M\" :restart \"always\" ...), persisted
-by the daemon in its live layer.  Needs the daemon's PATCH route (issue 16);
-a daemon without it answers NOT-FOUND.
+by the daemon in its live layer (conf.d/90-live.conf) and applied by its
+reconciler.  C must be declared in the configuration; the daemon refuses
+(CONFLICT) a container made with CREATE-CONTAINER.
   (update-container \"web\" :memory \"256M\")"
   (let ((answer (call "PATCH" (ctr-path c)
                       :body (request-body keys :keys (append *create-keys*

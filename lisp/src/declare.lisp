@@ -8,7 +8,7 @@
 
 (defparameter *config-create-keys*
   '(:image :command :env :workdir :user :hostname :tty :userns :volumes :limits
-    :network :ip :aliases :dns :publish :restart :state)
+    :network :ip :aliases :dns :publish :restart :state :stop-signal)
   "Config keys a create request can carry (POST /v1/containers).")
 
 (defparameter *config-live-keys*

@@ -560,6 +560,50 @@
          (signals not-found (find-container "decl-web")))
     (cleanup "decl" "decl-stopped")))
 
+(defun live-file () (tmp "etc/conf.d/90-live.conf"))
+
+(defun file-text (path)
+  (with-open-file (i path :if-does-not-exist nil)
+    (if i (let ((s (make-string (file-length i)))) (subseq s 0 (read-sequence s i))) "")))
+
+(deftest setters-persist
+  ;; The setters PATCH a declared container: the daemon records the keys in
+  ;; its live layer, so they survive a restart of the daemon; the
+  ;; (container ...) form amends a declared container the same way.
+  (unwind-protect
+       (progn
+         (with-open-file (o (getenv* "CLBSD_TEST_CONF") :direction :output :if-exists :supersede)
+           (write-string "(container lset :image \"forge\" :command (\"sleep\" \"300\"))" o))
+         (apply-config)
+         (let ((c (find-container "lset")))
+           (setf (restart-policy c) "always")
+           (setf (memory-limit c) "64M")
+           (setf (env c) '(("A" . "1")))
+           (setf (service-port c) 8080)
+           (let ((c (find-container "lset")))
+             (is (equal "always" (restart-policy c)))
+             (is (eql (* 64 1024 1024) (memory-limit c)))
+             (is (member "A=1" (env c) :test #'equal))))
+         (let ((live (file-text (live-file))))
+           (is (search ":restart always" live) "live layer: ~a" live)
+           (is (search ":port 8080" live) "live layer: ~a" live))
+         (with-open-file (o (tmp "restart-request") :direction :output :if-exists :supersede))
+         (is-true (wait-for (30) (probe-file (tmp "restart-done"))) "the daemon restarted")
+         (delete-file (tmp "restart-done"))
+         (let ((c (wait-for (10) (ignore-errors (find-container "lset")))))
+           (is (equal "always" (restart-policy c)))
+           (is (eql (* 64 1024 1024) (memory-limit c)))
+           (is (member "A=1" (env c) :test #'equal)))
+         (is (null (plan)) "the live changes are the declaration now")
+         (let ((c (container lset :restart on-failure :limits (:memory "96M"))))
+           (is (search "on-failure" (restart-policy c)))
+           (is (eql (* 96 1024 1024) (memory-limit c))))
+         (is (search ":restart on-failure" (file-text (live-file)))))
+    (with-open-file (o (getenv* "CLBSD_TEST_CONF") :direction :output :if-exists :supersede))
+    (ignore-errors (delete-file (live-file)))
+    (ignore-errors (apply-config))
+    (cleanup "lset")))
+
 (deftest defhook-and-persist
   (let* ((dir (tmp "persist.d/"))
          (*init-dir* (pathname dir)))
