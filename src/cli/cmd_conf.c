@@ -105,6 +105,15 @@ int show_status(const struct cli_args *a, const json_t *st)
 		printf("last pass:   none yet\n");
 	if (json_bool(st, "pass_running", false))
 		printf("a pass is running now\n");
+	const json_t *lisp = json_object_get(st, "lisp");
+	if (json_is_object(lisp)) {
+		const char *state = json_str(lisp, "state"), *last = json_str(lisp, "last_exit");
+		printf("lisp: %s", state ? state : "?");
+		if (json_int(lisp, "pid", 0))
+			printf(" (pid %lld)", (long long)json_int(lisp, "pid", 0));
+		printf(", %lld restarts%s%s\n", (long long)json_int(lisp, "restarts", 0),
+		       last ? ", last " : "", last ? last : "");
+	}
 	return 0;
 }
 

@@ -19,7 +19,8 @@
 
 /* ---- host ---- */
 
-static const char *const host_keys[] = {"storage", "network", "ingress", "userns", NULL};
+static const char *const host_keys[] = {"storage", "network", "ingress", "userns", "lisp", NULL};
+static const char *const lisp_keys[] = {"swank", "init", "command", NULL};
 static const char *const userns_keys[] = {"default", "start", "count", NULL};
 static const char *const storage_keys[] = {"driver", "pool", "root", "path", NULL};
 static const char *const hostnet_keys[] = {"bridge", "subnet", "subnet6", NULL};
@@ -239,11 +240,50 @@ static void host_userns(struct vctx *c, struct host_parse *hp, const struct sexp
 	}
 }
 
+/* (host :lisp (:swank "127.0.0.1:4005" :init PATH :command PATH)): the control plane. */
+static void lisp_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
+{
+	struct host_parse *hp = obj;
+	struct conf_host *h = hp->h;
+	bool ok = true;
+	switch (key) {
+	case 0:
+		free(h->lisp_swank);
+		h->lisp_swank = NULL;
+		ok = chk_listen(c, ":lisp :swank", v, &h->lisp_swank);
+		break;
+	case 1:
+		free(h->lisp_init);
+		h->lisp_init = NULL;
+		ok = chk_abs_path(c, ":lisp :init", v, &h->lisp_init);
+		break;
+	case 2:
+		free(h->lisp_command);
+		h->lisp_command = NULL;
+		ok = chk_abs_path(c, ":lisp :command", v, &h->lisp_command);
+		break;
+	}
+	if (!ok)
+		hp->bad = true;
+}
+
 static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
 {
 	struct host_parse *hp = obj;
 	if (key == 3) {
 		host_userns(c, hp, v);
+		return;
+	}
+	if (key == 4) {
+		if (v->type != SEXP_LIST || v->tail) {
+			vexpect(c, ":lisp", v,
+				"control plane options like (:swank \"127.0.0.1:4005\" :init "
+				"\"/etc/clbsd/init.lisp\")");
+			hp->bad = true;
+			return;
+		}
+		hp->h->lisp_set = true;
+		walk_plist(c, v, 0, lisp_keys, ":lisp", lisp_key, hp);
 		return;
 	}
 	static const char *const examples[] = {
@@ -285,6 +325,9 @@ static void host_release(struct conf_host *h)
 	strv_free(h->tls_listen);
 	free(h->default_domain);
 	free(h->tls_ca);
+	free(h->lisp_swank);
+	free(h->lisp_init);
+	free(h->lisp_command);
 }
 
 static bool parse_host(struct vctx *c, const struct sexp *form, struct conf_host *h)

@@ -40,6 +40,11 @@ struct conf_host {
 	char *tls_ca;			    /* NULL: no TLS; "auto"; or a clean absolute path */
 	enum ctr_userns userns;		    /* default for new containers (UNSET: host) */
 	int64_t userns_start, userns_count; /* the id pool; 0: /etc/subuid or 100000000 up */
+	/* :lisp: clbsdd supervises the Lisp control plane (clbsd-lisp). */
+	bool lisp_set;
+	char *lisp_swank;   /* "IP:PORT"; NULL: clbsd-lisp's default (127.0.0.1:4005) */
+	char *lisp_init;    /* clean absolute path; NULL: clbsd-lisp's default */
+	char *lisp_command; /* clean absolute path; NULL: clbsd-lisp next to clbsdd, or in PATH */
 };
 
 struct conf_image {

@@ -563,6 +563,19 @@ static void print_host(struct buf *b, const struct conf_host *h)
 				 (long long)h->userns_count);
 		buf_addc(b, ')');
 	}
+	if (h->lisp_set) {
+		const char *sep = "";
+		buf_adds(b, "\n  :lisp (");
+		const char *const keys[] = {":swank ", ":init ", ":command "};
+		const char *const vals[] = {h->lisp_swank, h->lisp_init, h->lisp_command};
+		for (size_t i = 0; i < 3; i++)
+			if (vals[i]) {
+				buf_addf(b, "%s%s", sep, keys[i]);
+				sexp_print_string(b, vals[i]);
+				sep = " ";
+			}
+		buf_addc(b, ')');
+	}
 	buf_adds(b, ")\n");
 }
 

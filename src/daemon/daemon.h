@@ -229,6 +229,9 @@ struct daemon {
 		struct conf_watch *watch; /* the watch on the configuration files */
 	} decl;
 
+	/* lisp_sup.c: the supervised Lisp control plane, or NULL. */
+	struct lisp_sup *lisp;
+
 	/* reconcile.c: the passes. */
 	struct {
 		struct reconcile_pass *pass;	  /* the pass running now, or NULL */
@@ -620,6 +623,16 @@ int reconcile_declare(struct daemon *d, const char *name, const struct live_kv *
  * (nothing may depend on it) and reloaded. -ENOENT when not declared.
  */
 int reconcile_undeclare(struct daemon *d, const char *name, struct clbsd_err *err);
+
+/*
+ * lisp_sup.c: the Lisp control plane, run while the configuration has
+ * (host :lisp ...). lisp_sync() after every good load starts, restarts
+ * (new options) or stops it; lisp_status() is its part of /v1/status
+ * (null when there is none); lisp_release() stops it at shutdown.
+ */
+void lisp_sync(struct daemon *d);
+json_t *lisp_status(struct daemon *d);
+void lisp_release(struct daemon *d);
 /*
  * An operator's `clbsd stop`/`start` of a declared container: record
  * :state in conf.d/90-live.conf so the reconciler honours it, and reload.

@@ -218,6 +218,7 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 		dnet_sync(d);
 		apply_live(d);
 	}
+	lisp_sync(d);
 	daemon_event(d, "config.loaded", NULL,
 		     json_pack("{s:I,s:I}", "generation", (json_int_t)d->decl.generation,
 			       "containers", (json_int_t)conf->ncontainers));
@@ -846,6 +847,7 @@ json_t *reconcile_status(struct daemon *d)
 			      "pass_pending", d->recon.pending);
 	json_object_set_new(j, "declared",
 			    json_integer(d->decl.conf ? (json_int_t)d->decl.conf->ncontainers : 0));
+	json_object_set_new(j, "lisp", lisp_status(d));
 	json_object_set_new(j, "config_error",
 			    d->decl.error ? json_string(d->decl.error) : json_null());
 	json_object_set_new(j, "last_pass",
@@ -1013,6 +1015,7 @@ void reconcile_init(struct daemon *d)
 
 void reconcile_release(struct daemon *d)
 {
+	lisp_release(d);
 	if (d->decl.watch)
 		conf_watch_free(d->decl.watch);
 	health_release_daemon(d);
