@@ -57,11 +57,10 @@ void api_status(struct daemon *d, struct evhttp_request *req, const struct api_a
 /* One container's entry of the diff: what the live layer changes. */
 static json_t *diff_entry(const struct ctr_spec *file, const struct ctr_spec *live)
 {
-	const char *name = file ? file->name : live->name;
-	json_t *e = json_pack("{s:s,s:s}", "name", name, "change",
-			      !file   ? "declared"
-			      : !live ? "undeclared"
-				      : "amended");
+	/* At least one of the two is there: the caller pairs names from both sides. */
+	const struct ctr_spec *either = file ? file : live;
+	const char *change = !file ? "declared" : !live ? "undeclared" : "amended";
+	json_t *e = json_pack("{s:s,s:s}", "name", either->name, "change", change);
 	if (file && live) {
 		struct ctr_spec_change *ch = NULL;
 		size_t n = ctr_spec_diff(file, live, &ch);
