@@ -43,7 +43,7 @@ wait_until 15 c2 info >/dev/null 2>&1 || { fail target_up "$(tail -5 "$TMP/daemo
 # Started again on the target, it notes the count it finds there (/found)
 # and goes on from it.
 clbsd run -d --name live forge sh -c '[ -e /blob ] || { head -c 3000000 /dev/urandom > /blob.tmp; mv /blob.tmp /blob; }
-i=$(cat /count 2>/dev/null || echo 0); echo $i > /found; while true; do i=$((i+1)); echo $i > /count; sleep 0.05; done' >/dev/null
+i=$(cat /count 2>/dev/null || echo 0); echo $i > /found.tmp; mv /found.tmp /found; while true; do i=$((i+1)); echo $i > /count; sleep 0.05; done' >/dev/null
 wait_until 10 clbsd exec live test -s /blob
 sum=$(clbsd exec live md5sum /blob)
 count0=$(clbsd exec live cat /count)
@@ -54,7 +54,10 @@ grep -q "exporting while it runs" "$TMP/progress" && grep -q "exporting what cha
 	[ "$(c2 exec live md5sum /blob)" = "$sum" ] && ok live_migrated_runs_with_files ||
 	fail live_migrated_runs_with_files "$out: $sum vs $(c2 exec live md5sum /blob 2>&1)"
 # The changes made between the first send and the stop arrived too: the
-# target found the count of the stop, not the one of the first send.
+# target found the count of the stop, not the one of the first send. The
+# source wrote 0 to /found at its start; wait for the target's shell to
+# write its own (renamed into place, so never read half written).
+wait_until 10 sh -c '[ "$("$0" --socket "$1" exec live cat /found)" != 0 ]' "$BUILD/clbsd" "$SOCK2"
 count1=$(c2 exec live cat /found 2>&1)
 [ "$count1" -gt "$((count0 + 5))" ] 2>/dev/null && ok changes_after_first_send_arrive ||
 	fail changes_after_first_send_arrive "count before $count0, on the target $count1"
