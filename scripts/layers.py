@@ -19,7 +19,7 @@ RANK = {
     "conf": 1,
     "sys": 2,
     "core": 3,
-    "runtime": 4, "storage": 4, "net": 4, "ingress": 4, "image": 4,
+    "runtime": 4, "storage": 4, "net": 4, "ingress": 4, "image": 4, "docker": 4,
     "daemon": 5,
     "api": 6,
     "clbsdd": 7, "cli": 7, "shim": 7,

@@ -1,0 +1,25 @@
+/*
+ * Private to src/docker/: a libcurl handle set up for an endpoint, shared by
+ * the requests (client.c) and the event follower (follow.c).
+ */
+#ifndef CLBSD_DOCKER_INTERNAL_H
+#define CLBSD_DOCKER_INTERNAL_H
+
+#include "docker/docker.h"
+
+#include <curl/curl.h>
+#include <sys/types.h>
+
+/* The ssh process of an ssh:// connection (pid 0: none). */
+struct dk_conn {
+	const struct dk_endpoint *ep;
+	pid_t pid;
+	int fd;
+};
+
+/* A new easy handle speaking to c's endpoint; conn lives as long as the handle. */
+CURL *dk_handle(const struct dk_client *c, struct dk_conn *conn);
+/* "http://localhost/v1.41" and the like. */
+const char *dk_client_base(const struct dk_client *c);
+
+#endif
