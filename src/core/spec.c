@@ -65,6 +65,14 @@ void ctr_spec_free(struct ctr_spec *ct)
 	free(ct->storage_compression);
 	free(ct->tls_cert);
 	free(ct->tls_key);
+	strv_free(ct->entrypoint);
+	conf_kvs_free(ct->labels, ct->nlabels);
+	strv_free(ct->cap_add);
+	strv_free(ct->cap_drop);
+	conf_kvs_free(ct->sysctls, ct->nsysctls);
+	for (size_t i = 0; i < ct->ndevices; i++)
+		ctr_device_release(&ct->devices[i]);
+	free(ct->devices);
 	free(ct);
 }
 
@@ -190,5 +198,10 @@ int ctr_spec_check(const struct ctr_spec *s, struct clbsd_err *err)
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"%s needs a network, but the container's network is %s",
 					need, s->netmode == CTR_NET_HOST ? "host" : "none");
+	if (s->netmode_given && s->netmode == CTR_NET_HOST &&
+	    ctr_sysctls_need_netns(s->sysctls, s->nsysctls))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"net.* sysctls need the container's own network namespace, "
+					"but its network is host");
 	return 0;
 }

@@ -104,12 +104,24 @@ struct ctr_publish {
 	bool udp;
 };
 
+/* A host device made available inside (:devices "HOST[:CTR][:PERMS]"). */
+struct ctr_device {
+	char *host;    /* clean absolute path below /dev on the host */
+	char *path;    /* clean absolute path below /dev inside */
+	char perms[4]; /* a non-empty subset of "rwm", in that order */
+};
+
 struct ctr_spec {
 	char *name;	     /* NULL from the API: the daemon makes one up */
 	struct conf_pos pos; /* of the name (file NULL when not from a file) */
 	enum ctr_kind kind;  /* default native */
 	char *image;	     /* required */
 	char **command;	     /* NULL: the image's */
+	/*
+	 * NULL: the image's ENTRYPOINT; else it replaces it (empty: none), and
+	 * the image's CMD is not used either, as with docker --entrypoint.
+	 */
+	char **entrypoint;
 	/*
 	 * Keys unique. The form sorts them by key; the API keeps the order
 	 * they were sent in, a repeated key taking the place of its first.
@@ -158,6 +170,16 @@ struct ctr_spec {
 	char *tls_cert, *tls_key;
 	enum ctr_userns userns; /* UNSET: the host's :userns */
 	uint32_t userns_prefer; /* API (an import): the id range to keep when free; 0: none */
+	/* Labels, sorted by key, unique: metadata only (Docker labels for docker ones). */
+	struct conf_kv *labels;
+	size_t nlabels;
+	/* Capability names (ctr_cap_parse's canonical form), sorted, unique; NULL: none. */
+	char **cap_add, **cap_drop;
+	/* Namespaced sysctls, sorted by key, unique; written at start inside. */
+	struct conf_kv *sysctls;
+	size_t nsysctls;
+	struct ctr_device *devices; /* in declaration order, unique container paths */
+	size_t ndevices;
 };
 
 void ctr_spec_free(struct ctr_spec *s);
@@ -252,6 +274,43 @@ const char *ctr_restart_name(enum ctr_restart r);
 int ctr_restart_parse(const char *s, enum ctr_restart *r, int *max);
 /* A zfs compression value: on, off, lz4, zstd, zstd-N, gzip, gzip-N, zle, lzjb. */
 bool ctr_compression_ok(const char *s);
+
+/* ---- capabilities, sysctls, devices (spec_sec.c) ---- */
+
+/*
+ * A capability name, any case, with or without "CAP_", or "all": 0 with
+ * *out the canonical name ("net_admin", "all"; free()), or -EINVAL.
+ */
+int ctr_cap_parse(const char *s, char **out);
+/* The Linux capability number of a canonical name; -1 for "all" or unknown. */
+int ctr_cap_number(const char *canon);
+/* Docker's default set, and every capability clbsd knows, as masks of 1 << number. */
+uint64_t ctr_caps_default(void);
+uint64_t ctr_caps_all(void);
+/*
+ * The set a container gets, by Docker's rules: add "all" is everything but
+ * the drops; drop "all" is only the adds; else the default less the drops
+ * plus the adds (an add wins over a drop of the same name).
+ */
+uint64_t ctr_caps_mask(char *const *add, char *const *drop);
+/*
+ * Whether key=value may be set in a container: a sysctl of a namespace the
+ * container has of its own (net.*, the ipc ones, kernel.domainname,
+ * fs.mqueue.*), as runc validates. false with why (a sentence) otherwise.
+ */
+bool ctr_sysctl_ok(const char *key, const char *value, char *why, size_t n);
+/* A label: a key of 1-255 printable characters without spaces or '=', a value without control characters. */
+bool ctr_label_ok(const char *key, const char *value, char *why, size_t n);
+/* Whether any of the sysctls is net.* (so the container needs its own network namespace). */
+bool ctr_sysctls_need_netns(const struct conf_kv *v, size_t n);
+/*
+ * "HOST", "HOST:CTR", "HOST:PERMS" or "HOST:CTR:PERMS" (docker --device):
+ * 0 with *out filled (ctr_device_release()), or -EINVAL with why.
+ */
+int ctr_device_parse(const char *s, struct ctr_device *out, char *why, size_t n);
+void ctr_device_release(struct ctr_device *d);
+/* "HOST:CTR:PERMS", what :devices prints. */
+char *ctr_device_str(const struct ctr_device *d);
 
 /* ---- the key table, as documentation (spec_keys.c) ---- */
 

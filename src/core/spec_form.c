@@ -10,6 +10,7 @@
 #include "core/spec_keys.h"
 #include "util/util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -866,6 +867,200 @@ static bool sub_plist(struct vctx *c, struct ctr_parse *cp, const char *key, con
 	return true;
 }
 
+/* ---- :entrypoint, :labels, :cap-add, :cap-drop, :sysctls, :devices ---- */
+
+void spec_r_entrypoint(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	/* "" or () clears the image's ENTRYPOINT, as docker --entrypoint "" does. */
+	if (v->type == SEXP_STRING && !*v->str) {
+		cp->ct->entrypoint = xcalloc(1, sizeof(char *));
+		return;
+	}
+	if (!chk_strings(c, ":entrypoint", v, 0, &cp->ct->entrypoint))
+		cp->bad = true;
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct conf_kv *)a)->key, ((const struct conf_kv *)b)->key);
+}
+
+typedef bool (*pair_ok_fn)(const char *key, const char *value, char *why, size_t n);
+
+/*
+ * A list of ("KEY" . "VALUE") or ("KEY" "VALUE") pairs (the second is what
+ * a compose file's list reads as), each checked by ok; sorted by key.
+ */
+static void read_pairs(struct vctx *c, struct ctr_parse *cp, const char *key, const struct sexp *x,
+		       pair_ok_fn ok, struct conf_kv **out, size_t *nout)
+{
+	if (!chk_list(c, key, x, "a list of (\"KEY\" . \"value\") pairs")) {
+		cp->bad = true;
+		return;
+	}
+	size_t cnt = x->type == SEXP_LIST ? x->n : 0;
+	struct conf_kv *v = xcalloc(cnt + 1, sizeof(*v));
+	const struct sexp **where = xcalloc(cnt + 1, sizeof(*where));
+	size_t got = 0;
+	bool bad = false;
+	for (size_t i = 0; i < cnt; i++) {
+		const struct sexp *p = x->items[i];
+		const struct sexp *val = NULL;
+		if (p->type == SEXP_LIST && p->n == 1 && p->tail)
+			val = p->tail;
+		else if (p->type == SEXP_LIST && p->n == 2 && !p->tail)
+			val = p->items[1];
+		if (!val || p->items[0]->type != SEXP_STRING ||
+		    (val->type != SEXP_STRING && val->type != SEXP_INT)) {
+			vexpect(c, key, p, "a (\"KEY\" . \"value\") pair of strings");
+			bad = true;
+			continue;
+		}
+		const char *k = p->items[0]->str;
+		autofree char *value = val->type == SEXP_INT ? xasprintf("%lld", (long long)val->i)
+							     : xstrdup(val->str);
+		char why[300];
+		if (!ok(k, value, why, sizeof(why))) {
+			verr(c, p->items[0], "%s: %s", key, why);
+			bad = true;
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < got && !dup; j++)
+			if (strcmp(v[j].key, k) == 0) {
+				verr(c, p->items[0],
+				     "%s: duplicate name \"%s\"; first given at %d:%d", key, k,
+				     where[j]->line, where[j]->col);
+				dup = true;
+			}
+		if (dup) {
+			bad = true;
+			continue;
+		}
+		where[got] = p->items[0];
+		v[got].key = xstrdup(k);
+		v[got].value = steal_ptr(&value);
+		got++;
+	}
+	free(where);
+	if (bad || !got) {
+		conf_kvs_free(v, got);
+		cp->bad |= bad;
+		return;
+	}
+	qsort(v, got, sizeof(*v), kv_cmp);
+	*out = v;
+	*nout = got;
+}
+
+void spec_r_labels(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	read_pairs(c, cp, ":labels", v, ctr_label_ok, &cp->ct->labels, &cp->ct->nlabels);
+}
+
+void spec_r_sysctls(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	cp->sysctls_at = v;
+	read_pairs(c, cp, ":sysctls", v, ctr_sysctl_ok, &cp->ct->sysctls, &cp->ct->nsysctls);
+}
+
+static void read_caps(struct vctx *c, struct ctr_parse *cp, const char *key, const struct sexp *x,
+		      char ***out)
+{
+	const struct sexp *const *items = &x;
+	size_t n = 1;
+	if (x->type == SEXP_LIST) {
+		if (!chk_list(c, key, x, "a list of capability names like (net_admin)")) {
+			cp->bad = true;
+			return;
+		}
+		items = (const struct sexp *const *)x->items;
+		n = x->n;
+	}
+	struct strv sv = STRV_INIT;
+	for (size_t i = 0; i < n; i++) {
+		const struct sexp *it = items[i];
+		char *name = NULL;
+		bool str = it->type == SEXP_STRING || it->type == SEXP_SYMBOL;
+		if (!str || ctr_cap_parse(it->str, &name) < 0) {
+			if (str)
+				verr(c, it,
+				     "%s: unknown capability \"%.80s\"; expected a name like "
+				     "net_admin or sys_time (capabilities(7), without CAP_), or "
+				     "all",
+				     key, it->str);
+			else
+				vexpect(c, key, it, "a capability name like net_admin");
+			cp->bad = true;
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < sv.n; j++)
+			dup |= strcmp(sv.v[j], name) == 0;
+		if (dup)
+			free(name);
+		else
+			strv_push_owned(&sv, name);
+	}
+	if (!sv.n || cp->bad) {
+		strv_release(&sv);
+		return;
+	}
+	qsort(sv.v, sv.n, sizeof(char *), str_cmp);
+	*out = sv.v;
+}
+
+void spec_r_cap_add(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	read_caps(c, cp, ":cap-add", v, &cp->ct->cap_add);
+}
+
+void spec_r_cap_drop(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	read_caps(c, cp, ":cap-drop", v, &cp->ct->cap_drop);
+}
+
+void spec_r_devices(struct vctx *c, struct ctr_parse *cp, const struct sexp *x)
+{
+	if (!chk_list(c, ":devices", x, "a list of devices like (\"/dev/net/tun\")")) {
+		cp->bad = true;
+		return;
+	}
+	struct ctr_spec *ct = cp->ct;
+	size_t n = x->type == SEXP_LIST ? x->n : 0;
+	if (!n)
+		return;
+	struct ctr_device *d = xcalloc(n, sizeof(*d));
+	size_t got = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct sexp *it = x->items[i];
+		char why[300];
+		if (it->type != SEXP_STRING) {
+			vexpect(c, ":devices", it, "a device like \"/dev/net/tun\"");
+			cp->bad = true;
+			continue;
+		}
+		if (ctr_device_parse(it->str, &d[got], why, sizeof(why)) < 0) {
+			verr(c, it, ":devices: %s", why);
+			cp->bad = true;
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < got && !dup; j++)
+			dup = strcmp(d[j].path, d[got].path) == 0;
+		if (dup) {
+			verr(c, it, ":devices: %s is given twice inside the container",
+			     d[got].path);
+			ctr_device_release(&d[got]);
+			cp->bad = true;
+			continue;
+		}
+		got++;
+	}
+	ct->devices = d;
+	ct->ndevices = got;
+}
+
 /* ---- the form ---- */
 
 /* A POSIX portable user or group name, or a number: the n bytes at p. */
@@ -1125,6 +1320,13 @@ static void finish(struct vctx *c, struct ctr_parse *cp, const struct sexp *name
 			     "container");
 			cp->bad = true;
 		}
+	}
+	if (cp->sysctls_at && ct->netmode_given && ct->netmode == CTR_NET_HOST &&
+	    ctr_sysctls_need_netns(ct->sysctls, ct->nsysctls)) {
+		verr(c, cp->sysctls_at,
+		     ":sysctls: net.* sysctls need the container's own network namespace, but "
+		     ":network is host");
+		cp->bad = true;
 	}
 	if ((ct->ingress_websocket || ct->ingress_max_body || ct->tls_cert) && !ct->domains &&
 	    !cp->bad) {

@@ -814,3 +814,228 @@ int ctr_spec_patch_json(json_t *body, const struct ctr_spec *base, struct live_k
 	ctr_spec_free(p);
 	return r < 0 ? r : 0;
 }
+
+/* ---- entrypoint, labels, cap_add, cap_drop, sysctls, devices ---- */
+
+/* An array of strings; "" or [] clears the image's ENTRYPOINT (docker --entrypoint ""). */
+int spec_j_entrypoint(const char *key, json_t *v, struct ctr_spec *s, struct clbsd_err *err)
+{
+	if (json_is_null(v))
+		return 0;
+	if (json_is_string(v) && !*json_string_value(v)) {
+		s->entrypoint = xcalloc(1, sizeof(char *));
+		return 0;
+	}
+	if (!opt_strv(v, false, &s->entrypoint))
+		return bad(err, "\"entrypoint\" must be an array of strings (\"\" or [] for none)");
+	return 0;
+}
+
+json_t *spec_w_entrypoint(const struct ctr_spec *s)
+{
+	return s->entrypoint ? json_strv(s->entrypoint) : NULL;
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct conf_kv *)a)->key, ((const struct conf_kv *)b)->key);
+}
+
+/*
+ * An object {"KEY": "value"} (a number is taken as its text) or an array
+ * of "KEY=value" strings, each checked by ok; a repeated key keeps the
+ * last value. Sorted by key, as the form keeps them.
+ */
+static int kv_json(const char *key, json_t *v,
+		   bool (*ok)(const char *, const char *, char *, size_t), struct conf_kv **out,
+		   size_t *nout, struct clbsd_err *err)
+{
+	if (json_is_null(v))
+		return 0;
+	struct strv keys = STRV_INIT, vals = STRV_INIT;
+	int rc = 0;
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *x;
+		json_object_foreach(v, k, x)
+		{
+			if (json_is_string(x))
+				strv_push(&vals, json_string_value(x));
+			else if (json_is_integer(x))
+				strv_push_owned(
+					&vals, xasprintf("%lld", (long long)json_integer_value(x)));
+			else {
+				rc = bad(err, "\"%s\": the value of \"%s\" must be a string", key,
+					 k);
+				break;
+			}
+			strv_push(&keys, k);
+		}
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(v, i, x)
+		{
+			const char *t = json_string_value(x);
+			const char *eq = t ? strchr(t, '=') : NULL;
+			if (!eq || eq == t) {
+				rc = bad(err, "\"%s\" entry %zu is not a \"KEY=value\" string", key,
+					 i);
+				break;
+			}
+			strv_push_owned(&keys, xstrndup(t, (size_t)(eq - t)));
+			strv_push(&vals, eq + 1);
+		}
+	} else {
+		rc = bad(err, "\"%s\" must be an object of strings or an array of \"KEY=value\"",
+			 key);
+	}
+	struct conf_kv *kv = xcalloc(keys.n + 1, sizeof(*kv));
+	size_t n = 0;
+	for (size_t i = 0; rc == 0 && i < keys.n; i++) {
+		char why[300];
+		if (!ok(keys.v[i], vals.v[i], why, sizeof(why))) {
+			rc = bad(err, "\"%s\": %s", key, why);
+			break;
+		}
+		size_t j = 0;
+		while (j < n && strcmp(kv[j].key, keys.v[i]) != 0)
+			j++;
+		if (j == n)
+			kv[n++].key = xstrdup(keys.v[i]);
+		else
+			free(kv[j].value);
+		kv[j].value = xstrdup(vals.v[i]);
+	}
+	strv_release(&keys);
+	strv_release(&vals);
+	if (rc < 0 || !n) {
+		conf_kvs_free(kv, n);
+		return rc;
+	}
+	qsort(kv, n, sizeof(*kv), kv_cmp);
+	*out = kv;
+	*nout = n;
+	return 0;
+}
+
+static json_t *kv_obj(const struct conf_kv *v, size_t n)
+{
+	if (!n)
+		return NULL;
+	json_t *o = json_object();
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(o, v[i].key, json_string(v[i].value));
+	return o;
+}
+
+int spec_j_labels(const char *key, json_t *v, struct ctr_spec *s, struct clbsd_err *err)
+{
+	return kv_json(key, v, ctr_label_ok, &s->labels, &s->nlabels, err);
+}
+
+json_t *spec_w_labels(const struct ctr_spec *s)
+{
+	return kv_obj(s->labels, s->nlabels);
+}
+
+int spec_j_sysctls(const char *key, json_t *v, struct ctr_spec *s, struct clbsd_err *err)
+{
+	return kv_json(key, v, ctr_sysctl_ok, &s->sysctls, &s->nsysctls, err);
+}
+
+json_t *spec_w_sysctls(const struct ctr_spec *s)
+{
+	return kv_obj(s->sysctls, s->nsysctls);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int caps_json(const char *key, json_t *v, char ***out, struct clbsd_err *err)
+{
+	autostrv char **names = NULL;
+	if (!opt_strv(v, true, &names))
+		return bad(err, "\"%s\" must be an array of capability names", key);
+	struct strv sv = STRV_INIT;
+	for (size_t i = 0; names && names[i]; i++) {
+		char *c;
+		if (ctr_cap_parse(names[i], &c) < 0) {
+			strv_release(&sv);
+			return bad(err,
+				   "\"%s\": unknown capability \"%s\"; expected a name like "
+				   "NET_ADMIN (capabilities(7)) or ALL",
+				   key, names[i]);
+		}
+		bool dup = false;
+		for (size_t j = 0; j < sv.n; j++)
+			dup |= strcmp(sv.v[j], c) == 0;
+		if (dup)
+			free(c);
+		else
+			strv_push_owned(&sv, c);
+	}
+	if (!sv.n)
+		return 0;
+	qsort(sv.v, sv.n, sizeof(char *), str_cmp);
+	*out = sv.v;
+	return 0;
+}
+
+int spec_j_cap_add(const char *key, json_t *v, struct ctr_spec *s, struct clbsd_err *err)
+{
+	return caps_json(key, v, &s->cap_add, err);
+}
+
+json_t *spec_w_cap_add(const struct ctr_spec *s)
+{
+	return s->cap_add ? json_strv(s->cap_add) : NULL;
+}
+
+int spec_j_cap_drop(const char *key, json_t *v, struct ctr_spec *s, struct clbsd_err *err)
+{
+	return caps_json(key, v, &s->cap_drop, err);
+}
+
+json_t *spec_w_cap_drop(const struct ctr_spec *s)
+{
+	return s->cap_drop ? json_strv(s->cap_drop) : NULL;
+}
+
+int spec_j_devices(const char *key, json_t *v, struct ctr_spec *s, struct clbsd_err *err)
+{
+	autostrv char **devs = NULL;
+	if (!opt_strv(v, true, &devs))
+		return bad(err, "\"devices\" must be an array of \"HOST[:CONTAINER][:PERMS]\"");
+	size_t n = strv_len(devs);
+	if (!n)
+		return 0;
+	s->devices = xcalloc(n, sizeof(*s->devices));
+	for (size_t i = 0; i < n; i++) {
+		char why[300];
+		if (ctr_device_parse(devs[i], &s->devices[s->ndevices], why, sizeof(why)) < 0)
+			return bad(err, "%s", why);
+		for (size_t j = 0; j < s->ndevices; j++)
+			if (strcmp(s->devices[j].path, s->devices[s->ndevices].path) == 0) {
+				ctr_device_release(&s->devices[s->ndevices]);
+				return bad(err, "device %s is given twice inside the container",
+					   s->devices[j].path);
+			}
+		s->ndevices++;
+	}
+	return 0;
+}
+
+json_t *spec_w_devices(const struct ctr_spec *s)
+{
+	if (!s->ndevices)
+		return NULL;
+	json_t *a = json_array();
+	for (size_t i = 0; i < s->ndevices; i++) {
+		autofree char *d = ctr_device_str(&s->devices[i]);
+		json_array_append_new(a, json_string(d));
+	}
+	return a;
+}

@@ -29,9 +29,18 @@ const struct ctr_key ctr_keys[] = {
 	FORM(":kind", NULL, true, kind,
 	     "`native` or `docker` (docker is validated now, run by a later release)", "`native`"),
 	BOTH(":image", "image", true, image, "image reference, **required**", ""),
+	BOTH(":entrypoint", "entrypoint", true, entrypoint,
+	     "list of strings replacing the image's ENTRYPOINT (`\"\"` or `()`: none); as with "
+	     "`docker --entrypoint`, the image's CMD is then not used either, only `:command`",
+	     "the image's"),
 	BOTH(":command", "command", true, command, "list of strings (argv)", "the image's"),
 	BOTH(":env", "env", true, env,
 	     "list of `(\"NAME\" . \"value\")`; names `[A-Za-z_][A-Za-z0-9_]*`, unique", "none"),
+	BOTH(":labels", "labels", true, labels,
+	     "list of `(\"KEY\" . \"value\")` (or `(\"KEY\" \"value\")`); keys 1-255 printable "
+	     "characters without spaces or `=`, unique. Metadata: shown by `inspect`, Docker "
+	     "labels for `:kind docker`",
+	     "none"),
 	BOTH(":workdir", "workdir", true, workdir, "path", "the image's"),
 	BOTH(":user", "user", true, user, "`\"UID[:GID]\"`, `\"name[:group]\"` or an integer UID",
 	     "the image's"),
@@ -47,6 +56,24 @@ const struct ctr_key ctr_keys[] = {
 	     "unprivileged uid outside (stable across restarts and recreates); `host`: the host's "
 	     "ids. Refused at create where the storage cannot be idmapped (zfs on zfs-fuse)",
 	     "the host's `:userns`"),
+	BOTH(":cap-add", "cap_add", true, cap_add,
+	     "capability name or list of them (`net_admin`, `sys_time`, as in capabilities(7) "
+	     "without `CAP_`, any case) added to the default set, or `all`",
+	     "none"),
+	BOTH(":cap-drop", "cap_drop", true, cap_drop,
+	     "capability name or list of them removed from the default set, or `all` (then only "
+	     "`:cap-add`'s remain); an add wins over a drop of the same name, as in Docker",
+	     "none"),
+	BOTH(":sysctls", "sysctls", true, sysctls,
+	     "list of `(\"KEY\" . \"value\")`: namespaced sysctls written inside the container "
+	     "at start: `net.*` (not with `:network host`), `kernel.shm*`, `kernel.msg*`, "
+	     "`kernel.sem`, `kernel.domainname`, `fs.mqueue.*`",
+	     "none"),
+	BOTH(":devices", "devices", true, devices,
+	     "list of `\"HOST[:CONTAINER][:PERMS]\"` (`\"/dev/net/tun\"`, "
+	     "`\"/dev/fuse:/dev/fuse:rwm\"`): host device nodes below `/dev` made available "
+	     "inside and allowed by the cgroup; PERMS letters of `rwm`",
+	     "none"),
 	BOTH(":volumes", "volumes", true, volumes, "list of volumes (below)", "none"),
 	FORM(":limits", NULL, true, limits,
 	     "`(:memory SIZE :cpus NUMBER :pids INT)`; memory at least 4M (below that not even a "

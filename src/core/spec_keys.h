@@ -23,6 +23,7 @@
 struct ctr_parse {
 	struct ctr_spec *ct;
 	const struct sexp *health_http_port; /* set when :health :http has no :port */
+	const struct sexp *sysctls_at;	     /* the :sysctls value, for the check across keys */
 	bool image_seen;
 	bool bad;
 };
@@ -95,6 +96,12 @@ KEY_FNS(tls)
 KEY_FNS(storage)
 KEY_FNS(snapshots)
 KEY_FNS(snap_before)
+KEY_FNS(entrypoint)
+KEY_FNS(labels)
+KEY_FNS(cap_add)
+KEY_FNS(cap_drop)
+KEY_FNS(sysctls)
+KEY_FNS(devices)
 
 JSON_FNS(name)
 JSON_FNS(image)
@@ -119,5 +126,11 @@ JSON_FNS(dns)
 JSON_FNS(publish)
 JSON_FNS(restart)
 JSON_FNS(storage)
+JSON_FNS(entrypoint)
+JSON_FNS(labels)
+JSON_FNS(cap_add)
+JSON_FNS(cap_drop)
+JSON_FNS(sysctls)
+JSON_FNS(devices)
 
 #endif

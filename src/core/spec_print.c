@@ -485,6 +485,66 @@ bool spec_p_snap_before(struct buf *b, const struct ctr_spec *ct)
 	return true;
 }
 
+bool spec_p_entrypoint(struct buf *b, const struct ctr_spec *ct)
+{
+	if (!ct->entrypoint)
+		return false;
+	add_strings(b, ct->entrypoint);
+	return true;
+}
+
+bool spec_p_labels(struct buf *b, const struct ctr_spec *ct)
+{
+	if (!ct->nlabels)
+		return false;
+	add_pairs(b, ct->labels, ct->nlabels);
+	return true;
+}
+
+bool spec_p_sysctls(struct buf *b, const struct ctr_spec *ct)
+{
+	if (!ct->nsysctls)
+		return false;
+	add_pairs(b, ct->sysctls, ct->nsysctls);
+	return true;
+}
+
+static bool add_caps(struct buf *b, char *const *v)
+{
+	if (!v || !v[0])
+		return false;
+	buf_addc(b, '(');
+	for (size_t i = 0; v[i]; i++)
+		buf_addf(b, "%s%s", i ? " " : "", v[i]);
+	buf_addc(b, ')');
+	return true;
+}
+
+bool spec_p_cap_add(struct buf *b, const struct ctr_spec *ct)
+{
+	return add_caps(b, ct->cap_add);
+}
+
+bool spec_p_cap_drop(struct buf *b, const struct ctr_spec *ct)
+{
+	return add_caps(b, ct->cap_drop);
+}
+
+bool spec_p_devices(struct buf *b, const struct ctr_spec *ct)
+{
+	if (!ct->ndevices)
+		return false;
+	buf_addc(b, '(');
+	for (size_t i = 0; i < ct->ndevices; i++) {
+		autofree char *s = ctr_device_str(&ct->devices[i]);
+		if (i)
+			buf_addc(b, ' ');
+		sexp_print_string(b, s);
+	}
+	buf_addc(b, ')');
+	return true;
+}
+
 static void print_container(struct buf *b, const struct ctr_spec *ct)
 {
 	buf_adds(b, "(container ");

@@ -321,6 +321,122 @@ TEST(docs_key_list_matches_table)
 	CHECK(strstr(man, ".B :stop\\-signal\n") != NULL);
 }
 
+/*
+ * The keys a VPN or DNS container needs (:entrypoint, :labels, :cap-add,
+ * :cap-drop, :sysctls, :devices): read from the form and the API alike,
+ * normalised, refused with the key and position, hashed only when given.
+ */
+TEST(security_keys)
+{
+	static const char *const base = "(container w :image \"forge\")";
+	struct conf *c0 = one(base);
+	char h0[65];
+	ctr_spec_hash(c0->containers[0], h0);
+	conf_free(c0);
+
+	struct conf *c = one("(container w :image \"forge\" :entrypoint ()\n"
+			     "  :labels ((\"com.example.role\" . \"vpn\") (\"a\" \"1\"))\n"
+			     "  :cap-add (NET_ADMIN cap_sys_time net_admin) :cap-drop mknod\n"
+			     "  :sysctls ((\"net.ipv4.ip_forward\" \"1\"))\n"
+			     "  :devices (\"/dev/net/tun\" \"/dev/fuse:r\"))");
+	const struct ctr_spec *s = c->containers[0];
+	CHECK(s->entrypoint && !s->entrypoint[0]);
+	CHECK_INT(s->nlabels, 2);
+	CHECK_STR(s->labels[0].key, "a");
+	CHECK_INT(strv_len(s->cap_add), 2);
+	CHECK_STR(s->cap_add[0], "net_admin");
+	CHECK_STR(s->cap_drop[0], "mknod");
+	CHECK_STR(s->sysctls[0].value, "1");
+	CHECK_INT(s->ndevices, 2);
+	CHECK_STR(s->devices[0].path, "/dev/net/tun");
+	CHECK_STR(s->devices[0].perms, "rwm");
+	CHECK_STR(s->devices[1].perms, "r");
+	uint64_t m = ctr_caps_mask(s->cap_add, s->cap_drop);
+	CHECK(m & (1ULL << 12));    /* net_admin */
+	CHECK(!(m & (1ULL << 27))); /* mknod dropped */
+	CHECK(m & (1ULL << 0));	    /* chown, a default */
+	char h1[65];
+	ctr_spec_hash(s, h1);
+	CHECK(strcmp(h0, h1) != 0);
+	autofree char *p = ctr_spec_print(s);
+	CHECK(strstr(p, ":entrypoint ()") != NULL);
+	CHECK(strstr(p, ":cap-add (net_admin sys_time)") != NULL);
+	CHECK(strstr(p, ":devices (\"/dev/net/tun:/dev/net/tun:rwm\" \"/dev/fuse:/dev/fuse:r\")"));
+	struct conf *c2 = one(p);
+	autofree char *p2 = ctr_spec_print(c2->containers[0]);
+	CHECK_STR(p, p2);
+	conf_free(c2);
+
+	/* The API's body says the same. */
+	char e[256] = "";
+	struct ctr_spec *j = from_json(
+		"{\"name\":\"w\",\"image\":\"forge\",\"entrypoint\":\"\",\"labels\":{\"com.example."
+		"role\":\"vpn\",\"a\":\"1\"},\"cap_add\":[\"NET_ADMIN\",\"SYS_TIME\"],\"cap_drop\":"
+		"[\"MKNOD\"],\"sysctls\":{\"net.ipv4.ip_forward\":1},\"devices\":[\"/dev/net/tun\","
+		"\"/dev/fuse:r\"]}",
+		e, sizeof(e));
+	if (!j)
+		FAILF("%s", e);
+	j->path = xstrdup("/");
+	j->hostname = xstrdup("w");
+	j->netmode = s->netmode; /* none here: no host :network */
+	char hj[65];
+	ctr_spec_hash(j, hj);
+	CHECK_STR(hj, h1);
+	ctr_spec_free(j);
+	conf_free(c);
+
+	/* Docker's rules for all. */
+	char *all[] = {"all", NULL}, *na[] = {"net_admin", NULL};
+	CHECK(ctr_caps_mask(all, na) == (ctr_caps_all() & ~(1ULL << 12)));
+	CHECK(ctr_caps_mask(na, all) == (1ULL << 12));
+
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{"(container w :image \"f\" :cap-add (net_admn))",
+		 "c.conf:1:35: container w: :cap-add: unknown capability \"net_admn\""},
+		{"(container w :image \"f\" :sysctls ((\"kernel.panic\" . \"1\")))",
+		 "c.conf:1:36: container w: :sysctls: \"kernel.panic\" is not namespaced"},
+		{"(container w :image \"f\" :network host :sysctls ((\"net.core.somaxconn\" . "
+		 "\"9\")))",
+		 "c.conf:1:48: container w: :sysctls: net.* sysctls need the container's own "
+		 "network namespace"},
+		{"(container w :image \"f\" :devices (\"/etc/passwd\"))",
+		 "c.conf:1:35: container w: :devices: device \"/etc/passwd\": both paths must be"},
+		{"(container w :image \"f\" :devices (\"/dev/fuse:rwx\"))",
+		 "device \"/dev/fuse:rwx\""},
+		{"(container w :image \"f\" :labels ((\"a b\" . \"1\")))", "invalid label name"},
+		{"(container w :image \"f\" :entrypoint 3)", ":entrypoint: expected a list"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		autofree char *msg = NULL;
+		struct conf *x = build("c.conf", bad[i].text, &msg);
+		CHECK(x == NULL);
+		conf_free(x);
+		if (!strstr(msg, bad[i].want))
+			FAILF("%s: want \"%s\" in: %s", bad[i].text, bad[i].want, msg);
+	}
+	static const struct {
+		const char *json, *want;
+	} jbad[] = {
+		{"{\"image\":\"f\",\"cap_add\":[\"NOPE\"]}", "unknown capability \"NOPE\""},
+		{"{\"image\":\"f\",\"sysctls\":{\"vm.swappiness\":\"1\"}}", "is not namespaced"},
+		{"{\"image\":\"f\",\"network\":\"host\",\"sysctls\":[\"net.ipv4.ip_forward=1\"]}",
+		 "net.* sysctls need"},
+		{"{\"image\":\"f\",\"devices\":[\"/dev/../etc\"]}", "below /dev"},
+		{"{\"image\":\"f\",\"labels\":[\"novalue\"]}", "not a \"KEY=value\""},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(jbad); i++) {
+		char e2[256] = "";
+		struct ctr_spec *x = from_json(jbad[i].json, e2, sizeof(e2));
+		CHECK(x == NULL);
+		ctr_spec_free(x);
+		if (!strstr(e2, jbad[i].want))
+			FAILF("%s: want \"%s\" in: %s", jbad[i].json, jbad[i].want, e2);
+	}
+}
+
 TEST_MAIN_BEGIN("ctr_spec")
 RUN(hash_pinned_across_versions);
 RUN(stop_signal_hash_and_print);
@@ -328,6 +444,7 @@ RUN(form_errors_name_the_key);
 RUN(json_decodes_every_api_key);
 RUN(json_errors_name_the_key);
 RUN(form_and_json_agree);
+RUN(security_keys);
 RUN(print_round_trip);
 RUN(docs_key_list_matches_table);
 TEST_MAIN_END
