@@ -16,79 +16,98 @@
 #define INVALID(err, ...) clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, __VA_ARGS__)
 
 /* run and create: what the container is made of. run adds -d. */
-#define RUN_OPTS                                                                                   \
-	{"tty", 't', NULL, "give the container a terminal", CLI_K_NONE, NULL, 0},                  \
-		{"interactive", 'i', NULL, "keep stdin open and forward it", CLI_K_NONE, NULL, 0}, \
-		{"name",     0,	   "NAME", "container name (a DNS label; default: generated)",     \
-		 CLI_K_NONE, NULL, 0},                                                             \
-		{"env",                                                                            \
-		 'e',                                                                              \
-		 "K=V",                                                                            \
-		 "set an environment variable; a bare K passes\nthis shell's value (repeatable)",  \
-		 CLI_K_NONE,                                                                       \
-		 NULL,                                                                             \
-		 CLI_OPT_REPEAT},                                                                  \
-		{"volume",                                                                         \
-		 'v',                                                                              \
-		 "SRC:DST[:ro]",                                                                   \
-		 "bind the host directory SRC (absolute) at DST, or\n"                             \
-		 "mount the named volume SRC there, made on first\n"                               \
-		 "use (repeatable; :ro makes it read-only)",                                       \
-		 CLI_K_FILE,                                                                       \
-		 NULL,                                                                             \
-		 CLI_OPT_REPEAT},                                                                  \
-		{"workdir",  'w',  "DIR", "working directory inside the container (absolute)",     \
-		 CLI_K_NONE, NULL, 0},                                                             \
-		{"user",                                                                           \
-		 'u',                                                                              \
-		 "UID[:GID]",                                                                      \
-		 "user (and group) to run as; a name from the image works",                        \
-		 CLI_K_NONE,                                                                       \
-		 NULL,                                                                             \
-		 0},                                                                               \
-		{"hostname", 0, "H", "host name inside the container", CLI_K_NONE, NULL, 0},       \
-		{"memory", 0, "SIZE", "memory limit, like 256M or 1G", CLI_K_NONE, NULL, 0},       \
-		{"pids", 0, "N", "maximum number of processes", CLI_K_NONE, NULL, 0},              \
-		{"cpus", 0, "F", "CPU limit in CPUs, like 0.5", CLI_K_NONE, NULL, 0},              \
-		{"restart", 0, "POLICY", "no, on-failure[:N] or always", CLI_K_NONE, NULL, 0},     \
-		{"stop-signal", 0,    "SIG", "signal that stops the container (default TERM)",     \
-		 CLI_K_SIGNAL,	NULL, 0},                                                          \
-		{"network",                                                                        \
-		 0,                                                                                \
-		 "NET",                                                                            \
-		 "bridge, host, none or network names (repeatable or\n"                            \
-		 "a,b); default bridge when the host has a :network",                              \
-		 CLI_K_NETWORK,                                                                    \
-		 "net",                                                                            \
-		 CLI_OPT_REPEAT},                                                                  \
-		{"publish",                                                                        \
-		 'p',                                                                              \
-		 "[IP:]HOST:CTR[/udp]",                                                            \
-		 "publish a container port on the host (repeatable)",                              \
-		 CLI_K_NONE,                                                                       \
-		 NULL,                                                                             \
-		 CLI_OPT_REPEAT},                                                                  \
-		{"ip", 0, "ADDR", "pin the address on the first network", CLI_K_NONE, NULL, 0},    \
-		{"dns",	     0,	   "ADDR",	  "nameserver for /etc/resolv.conf (repeatable)",  \
-		 CLI_K_NONE, NULL, CLI_OPT_REPEAT},                                                \
-		{"network-alias",                                                                  \
-		 0,                                                                                \
-		 "N",                                                                              \
-		 "another name peers reach it by (repeatable)",                                    \
-		 CLI_K_NONE,                                                                       \
-		 NULL,                                                                             \
-		 CLI_OPT_REPEAT},                                                                  \
-		{"userns",                                                                         \
-		 0,                                                                                \
-		 "MODE",                                                                           \
-		 "auto: root inside is an unprivileged host uid (a\n"                              \
-		 "private id range); host: the host's ids (default:\n"                             \
-		 "the host config's :userns, else host)",                                          \
-		 CLI_K_NONE,                                                                       \
-		 NULL,                                                                             \
-		 0},                                                                               \
-	{                                                                                          \
-		"rm", 0, NULL, "remove the container when it exits", CLI_K_NONE, NULL, 0           \
+#define RUN_OPTS                                                                                    \
+	{"tty", 't', NULL, "give the container a terminal", CLI_K_NONE, NULL, 0},                   \
+		{"interactive", 'i', NULL, "keep stdin open and forward it", CLI_K_NONE, NULL, 0},  \
+		{"name",     0,	   "NAME", "container name (a DNS label; default: generated)",      \
+		 CLI_K_NONE, NULL, 0},                                                              \
+		{"env",                                                                             \
+		 'e',                                                                               \
+		 "K=V",                                                                             \
+		 "set an environment variable; a bare K passes\nthis shell's value (repeatable)",   \
+		 CLI_K_NONE,                                                                        \
+		 NULL,                                                                              \
+		 CLI_OPT_REPEAT},                                                                   \
+		{"volume",                                                                          \
+		 'v',                                                                               \
+		 "SRC:DST[:ro]",                                                                    \
+		 "bind the host directory SRC (absolute) at DST, or\n"                              \
+		 "mount the named volume SRC there, made on first\n"                                \
+		 "use (repeatable; :ro makes it read-only)",                                        \
+		 CLI_K_FILE,                                                                        \
+		 NULL,                                                                              \
+		 CLI_OPT_REPEAT},                                                                   \
+		{"workdir",  'w',  "DIR", "working directory inside the container (absolute)",      \
+		 CLI_K_NONE, NULL, 0},                                                              \
+		{"user",                                                                            \
+		 'u',                                                                               \
+		 "UID[:GID]",                                                                       \
+		 "user (and group) to run as; a name from the image works",                         \
+		 CLI_K_NONE,                                                                        \
+		 NULL,                                                                              \
+		 0},                                                                                \
+		{"hostname", 0, "H", "host name inside the container", CLI_K_NONE, NULL, 0},        \
+		{"memory", 0, "SIZE", "memory limit, like 256M or 1G", CLI_K_NONE, NULL, 0},        \
+		{"pids", 0, "N", "maximum number of processes", CLI_K_NONE, NULL, 0},               \
+		{"cpus", 0, "F", "CPU limit in CPUs, like 0.5", CLI_K_NONE, NULL, 0},               \
+		{"restart", 0, "POLICY", "no, on-failure[:N] or always", CLI_K_NONE, NULL, 0},      \
+		{"stop-signal", 0,    "SIG", "signal that stops the container (default TERM)",      \
+		 CLI_K_SIGNAL,	NULL, 0},                                                           \
+		{"network",                                                                         \
+		 0,                                                                                 \
+		 "NET",                                                                             \
+		 "bridge, host, none or network names (repeatable or\n"                             \
+		 "a,b); default bridge when the host has a :network",                               \
+		 CLI_K_NETWORK,                                                                     \
+		 "net",                                                                             \
+		 CLI_OPT_REPEAT},                                                                   \
+		{"publish",                                                                         \
+		 'p',                                                                               \
+		 "[IP:]HOST:CTR[/udp]",                                                             \
+		 "publish a container port on the host (repeatable)",                               \
+		 CLI_K_NONE,                                                                        \
+		 NULL,                                                                              \
+		 CLI_OPT_REPEAT},                                                                   \
+		{"ip", 0, "ADDR", "pin the address on the first network", CLI_K_NONE, NULL, 0},     \
+		{"dns",	     0,	   "ADDR",	  "nameserver for /etc/resolv.conf (repeatable)",   \
+		 CLI_K_NONE, NULL, CLI_OPT_REPEAT},                                                 \
+		{"network-alias",                                                                   \
+		 0,                                                                                 \
+		 "N",                                                                               \
+		 "another name peers reach it by (repeatable)",                                     \
+		 CLI_K_NONE,                                                                        \
+		 NULL,                                                                              \
+		 CLI_OPT_REPEAT},                                                                   \
+		{"entrypoint", 0,    "CMD", "replace the image's ENTRYPOINT (\"\" for none)",       \
+		 CLI_K_NONE,   NULL, 0},                                                            \
+		{"label", 0, "K=V", "a label (repeatable)", CLI_K_NONE, NULL, CLI_OPT_REPEAT},      \
+		{"cap-add",	0,                                                                  \
+		 "CAP",		"add a capability, like NET_ADMIN, or ALL (repeatable)",            \
+		 CLI_K_NONE,	NULL,                                                               \
+		 CLI_OPT_REPEAT},                                                                   \
+		{"cap-drop", 0,	   "CAP",	  "drop a capability, or ALL (repeatable)",         \
+		 CLI_K_NONE, NULL, CLI_OPT_REPEAT},                                                 \
+		{"sysctl",                                                                          \
+		 0,                                                                                 \
+		 "K=V",                                                                             \
+		 "a namespaced sysctl, like net.ipv4.ip_forward=1\n"                                \
+		 "(repeatable)",                                                                    \
+		 CLI_K_NONE,                                                                        \
+		 NULL,                                                                              \
+		 CLI_OPT_REPEAT},                                                                   \
+		{"device",   0,	   "HOST[:CTR][:RWM]", "make a host device available (repeatable)", \
+		 CLI_K_NONE, NULL, CLI_OPT_REPEAT},                                                 \
+		{"userns",                                                                          \
+		 0,                                                                                 \
+		 "MODE",                                                                            \
+		 "auto: root inside is an unprivileged host uid (a\n"                               \
+		 "private id range); host: the host's ids (default:\n"                              \
+		 "the host config's :userns, else host)",                                           \
+		 CLI_K_NONE,                                                                        \
+		 NULL,                                                                              \
+		 0},                                                                                \
+	{                                                                                           \
+		"rm", 0, NULL, "remove the container when it exits", CLI_K_NONE, NULL, 0            \
 	}
 
 const struct cli_opt cli_run_opts[] = {
@@ -393,6 +412,58 @@ static int opt_alias(struct run_req *b, const char *v, struct clbsd_err *err)
 	return 0;
 }
 
+/* Append v to the request's array `key`, made on first use; the daemon checks the values. */
+static void push(struct run_req *b, const char *key, const char *v)
+{
+	json_t *a = json_object_get(b->req, key);
+	if (!a) {
+		a = json_array();
+		json_object_set_new(b->req, key, a);
+	}
+	json_array_append_new(a, json_string(v));
+}
+
+static int opt_entrypoint(struct run_req *b, const char *v, struct clbsd_err *err)
+{
+	/* One program, as docker run --entrypoint; the arguments follow IMAGE. */
+	json_object_set_new(b->req, "entrypoint", *v ? json_pack("[s]", v) : json_string(""));
+	return 0;
+}
+
+static int opt_label(struct run_req *b, const char *v, struct clbsd_err *err)
+{
+	/* docker run --label K (no value) is K="". */
+	autofree char *kv = strchr(v, '=') ? xstrdup(v) : xasprintf("%s=", v);
+	push(b, "labels", kv);
+	return 0;
+}
+
+static int opt_cap_add(struct run_req *b, const char *v, struct clbsd_err *err)
+{
+	push(b, "cap_add", v);
+	return 0;
+}
+
+static int opt_cap_drop(struct run_req *b, const char *v, struct clbsd_err *err)
+{
+	push(b, "cap_drop", v);
+	return 0;
+}
+
+static int opt_sysctl(struct run_req *b, const char *v, struct clbsd_err *err)
+{
+	if (!strchr(v, '='))
+		return BAD_VALUE(err, "--sysctl", v, "KEY=VALUE, like net.ipv4.ip_forward=1");
+	push(b, "sysctls", v);
+	return 0;
+}
+
+static int opt_device(struct run_req *b, const char *v, struct clbsd_err *err)
+{
+	push(b, "devices", v);
+	return 0;
+}
+
 /* What each option of run and create with a value does to the request. */
 static const struct {
 	const char *opt;
@@ -403,7 +474,9 @@ static const struct {
 	{"hostname", opt_hostname}, {"memory", opt_memory},	  {"pids", opt_pids},
 	{"cpus", opt_cpus},	    {"restart", opt_restart},	  {"stop-signal", opt_stop_signal},
 	{"network", opt_network},   {"publish", opt_publish},	  {"ip", opt_ip},
-	{"dns", opt_dns},	    {"network-alias", opt_alias},
+	{"dns", opt_dns},	    {"network-alias", opt_alias}, {"entrypoint", opt_entrypoint},
+	{"label", opt_label},	    {"cap-add", opt_cap_add},	  {"cap-drop", opt_cap_drop},
+	{"sysctl", opt_sysctl},	    {"device", opt_device},
 };
 
 /* Apply the options in the order given, so the arrays keep the user's order. */

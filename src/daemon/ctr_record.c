@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static bool take_spare(struct daemon *d, const char *dir);
@@ -88,6 +90,13 @@ static void config_release(struct ctr_config *cfg)
 		free(cfg->volumes[i].dest);
 	}
 	free(cfg->volumes);
+	strv_free(cfg->sysctls);
+	strv_free(cfg->labels);
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		free(cfg->devices[i].source);
+		free(cfg->devices[i].path);
+	}
+	free(cfg->devices);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -148,6 +157,24 @@ static json_t *config_json(const struct ctr_config *cfg)
 	json_object_set_new(j, "stop_signal", json_string(ctr_signal_name(cfg->stop_signal, sig)));
 	if (cfg->userns.count)
 		json_object_set_new(j, "userns", usermap_json(&cfg->userns));
+	if (cfg->caps_set)
+		json_object_set_new(j, "caps", json_integer((json_int_t)cfg->caps));
+	if (cfg->sysctls)
+		json_object_set_new(j, "sysctls", json_strv(cfg->sysctls));
+	if (cfg->labels)
+		json_object_set_new(j, "labels", json_strv(cfg->labels));
+	if (cfg->n_devices) {
+		json_t *ds = json_array();
+		for (size_t i = 0; i < cfg->n_devices; i++) {
+			const struct rt_device *dv = &cfg->devices[i];
+			char t[2] = {dv->type, '\0'};
+			json_array_append_new(ds, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s}", "source",
+							    dv->source, "path", dv->path, "type", t,
+							    "major", dv->major, "minor", dv->minor,
+							    "access", dv->access));
+		}
+		json_object_set_new(j, "devices", ds);
+	}
 	return j;
 }
 
@@ -594,15 +621,73 @@ static int limits_of(const struct ctr_spec *s, struct ctr_config *cfg, struct cl
 	return 0;
 }
 
+/*
+ * Capabilities, sysctls, devices and labels: the capability set resolved
+ * by Docker's rules, the sysctls checked again (the API's body may come
+ * from anywhere), each device looked up on the host (a character or block
+ * node, at create: its numbers go into the cgroup's allow-list).
+ */
+static int security_of(const struct ctr_spec *s, struct ctr_config *cfg, struct clbsd_err *err)
+{
+	if (s->cap_add || s->cap_drop) {
+		cfg->caps_set = true;
+		cfg->caps = ctr_caps_mask(s->cap_add, s->cap_drop);
+	}
+	if (ctr_sysctls_need_netns(s->sysctls, s->nsysctls) && s->netmode_given &&
+	    s->netmode == CTR_NET_HOST)
+		return bad(err, "net.* sysctls need the container's own network namespace, but "
+				"its network is host");
+	struct strv sv = STRV_INIT;
+	for (size_t i = 0; i < s->nsysctls; i++) {
+		char why[300];
+		if (!ctr_sysctl_ok(s->sysctls[i].key, s->sysctls[i].value, why, sizeof(why))) {
+			strv_release(&sv);
+			return bad(err, "%s", why);
+		}
+		strv_push_owned(&sv, xasprintf("%s=%s", s->sysctls[i].key, s->sysctls[i].value));
+	}
+	cfg->sysctls = sv.v;
+	struct strv lv = STRV_INIT;
+	for (size_t i = 0; i < s->nlabels; i++)
+		strv_push_owned(&lv, xasprintf("%s=%s", s->labels[i].key, s->labels[i].value));
+	cfg->labels = lv.v;
+	cfg->devices = xcalloc(s->ndevices + 1, sizeof(struct rt_device));
+	for (size_t i = 0; i < s->ndevices; i++) {
+		const struct ctr_device *dv = &s->devices[i];
+		struct stat st;
+		if (stat(dv->host, &st) < 0)
+			return clbsd_err_set(
+				err, errno == ENOENT ? CLBSD_E_INVALID : CLBSD_E_INTERNAL, errno,
+				"device %s: not on this host (load its module, e.g. "
+				"modprobe tun, or remove it from :devices)",
+				dv->host);
+		if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+			return bad(err, "device %s is not a character or block device node",
+				   dv->host);
+		struct rt_device *o = &cfg->devices[cfg->n_devices++];
+		o->source = xstrdup(dv->host);
+		o->path = xstrdup(dv->path);
+		o->type = S_ISCHR(st.st_mode) ? 'c' : 'b';
+		o->major = (int)major(st.st_rdev);
+		o->minor = (int)minor(st.st_rdev);
+		snprintf(o->access, sizeof(o->access), "%s", dv->perms);
+	}
+	return 0;
+}
+
 /* The command and environment the container runs with: the spec's over its image's. */
 static int argv_env_of(const struct ctr_spec *s, const struct image *img, struct ctr_config *cfg,
 		       struct clbsd_err *err)
 {
 	cfg->command = s->command ? strv_dup(s->command) : NULL;
 	struct strv argv = STRV_INIT;
-	for (size_t i = 0; img->config.entrypoint && img->config.entrypoint[i]; i++)
-		strv_push(&argv, img->config.entrypoint[i]);
-	char **cmd = cfg->command && cfg->command[0] ? cfg->command : img->config.cmd;
+	/* A given entrypoint replaces the image's and drops its CMD (docker --entrypoint). */
+	char *const *ep = s->entrypoint ? s->entrypoint : img->config.entrypoint;
+	for (size_t i = 0; ep && ep[i]; i++)
+		strv_push(&argv, ep[i]);
+	char **cmd = cfg->command && cfg->command[0] ? cfg->command
+		     : s->entrypoint		     ? NULL
+						     : img->config.cmd;
 	for (size_t i = 0; cmd && cmd[i]; i++)
 		strv_push(&argv, cmd[i]);
 	if (argv.n == 0)
@@ -658,7 +743,7 @@ static int build_config(struct daemon *d, const struct ctr_spec *s, const struct
 	cfg->auto_remove = s->auto_remove;
 	if (cfg->auto_remove && cfg->restart != CTR_RESTART_NO)
 		return bad(err, "auto-remove (--rm) and a restart policy cannot be combined");
-	return 0;
+	return security_of(s, cfg, err);
 }
 
 /*
@@ -877,6 +962,16 @@ int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err
 	}
 	spec->limits = c->cfg.limits;
 	spec->userns = c->cfg.userns;
+	spec->caps_set = c->cfg.caps_set;
+	spec->caps = c->cfg.caps;
+	spec->sysctls = c->cfg.sysctls ? strv_dup(c->cfg.sysctls) : NULL;
+	spec->n_devices = c->cfg.n_devices;
+	spec->devices = xcalloc(c->cfg.n_devices + 1, sizeof(struct rt_device));
+	for (size_t i = 0; i < c->cfg.n_devices; i++) {
+		spec->devices[i] = c->cfg.devices[i];
+		spec->devices[i].source = xstrdup(c->cfg.devices[i].source);
+		spec->devices[i].path = xstrdup(c->cfg.devices[i].path);
+	}
 	spec->cgroup = ctr_cgroup(c);
 	dnet_spec(c, spec);
 	usermap_spec_mounts(d, spec);
@@ -1219,6 +1314,31 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 		cfg->stop_signal = SIGTERM;
 	cfg->auto_remove = json_bool(cf, "auto_remove", false);
 	usermap_from_json(json_object_get(cf, "userns"), &cfg->userns);
+	json_t *caps = json_object_get(cf, "caps");
+	if (json_is_integer(caps)) {
+		cfg->caps_set = true;
+		cfg->caps = (uint64_t)json_integer_value(caps);
+	}
+	if (json_is_array(json_object_get(cf, "sysctls")))
+		cfg->sysctls = json_to_strv(json_object_get(cf, "sysctls"));
+	if (json_is_array(json_object_get(cf, "labels")))
+		cfg->labels = json_to_strv(json_object_get(cf, "labels"));
+	json_t *devs = json_object_get(cf, "devices");
+	cfg->devices = xcalloc(json_array_size(devs) + 1, sizeof(struct rt_device));
+	for (size_t i = 0; i < json_array_size(devs); i++) {
+		json_t *dv = json_array_get(devs, i);
+		const char *t = json_str(dv, "type");
+		if (!json_str(dv, "source") || !json_str(dv, "path") || !t ||
+		    !json_str(dv, "access"))
+			continue;
+		struct rt_device *o = &cfg->devices[cfg->n_devices++];
+		o->source = xstrdup(json_str(dv, "source"));
+		o->path = xstrdup(json_str(dv, "path"));
+		o->type = t[0];
+		o->major = (int)json_int(dv, "major", 0);
+		o->minor = (int)json_int(dv, "minor", 0);
+		snprintf(o->access, sizeof(o->access), "%s", json_str(dv, "access"));
+	}
 	json_t *vols = json_object_get(cf, "volumes");
 	size_t nv = json_array_size(vols);
 	cfg->volumes = xcalloc(nv ? nv : 1, sizeof(struct rt_mount));

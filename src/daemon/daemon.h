@@ -51,7 +51,13 @@ struct ctr_config {
 	int max_retries;
 	int stop_signal; /* what a stop sends first (SIGTERM unless the spec says) */
 	bool auto_remove;
-	struct rt_userns userns; /* usermap.c: count 0 = the host's ids */
+	struct rt_userns userns;   /* usermap.c: count 0 = the host's ids */
+	bool caps_set;		   /* false: the runtime's default set */
+	uint64_t caps;		   /* :cap-add / :cap-drop resolved (1 << CAP_*) */
+	char **sysctls;		   /* "key=value", NULL: none */
+	struct rt_device *devices; /* :devices resolved against the host's nodes */
+	size_t n_devices;
+	char **labels; /* "key=value", NULL: none (shown by inspect) */
 };
 
 /* A container's network settings (net.c). mode is an enum net_mode. */

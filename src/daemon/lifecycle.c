@@ -520,6 +520,9 @@ static int claim_pooled(struct container *c, bool hold, const char *spec_path,
 	/* ...and namespaces owned by the host's user namespace (see docs/runtime.md). */
 	if (c->cfg.userns.count)
 		return -1;
+	/* ...and the default bounding set and device list (nsspawn.c). */
+	if ((c->cfg.caps_set && (c->cfg.caps & ~ctr_caps_default())) || c->cfg.n_devices)
+		return -1;
 	struct pool_entry *e = pool_take(d);
 	if (!e)
 		return -1;

@@ -8,11 +8,13 @@
  * silently ignored would be a setting silently not applied.
  */
 #include "runtime/runtime.h"
+#include "util/json.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,12 @@ void rt_spec_release(struct rt_spec *spec)
 	}
 	free(spec->mounts);
 	free(spec->cgroup);
+	strv_free(spec->sysctls);
+	for (size_t i = 0; i < spec->n_devices; i++) {
+		free(spec->devices[i].source);
+		free(spec->devices[i].path);
+	}
+	free(spec->devices);
 	memset(spec, 0, sizeof(*spec));
 }
 
@@ -322,12 +330,75 @@ static int parse_userns(json_t *u, struct rt_userns *out, struct clbsd_err *err)
 	return 0;
 }
 
+/* "sysctls": ["key=value"]: a key of [a-z0-9_.-] without "..", a value on one line. */
+static int parse_sysctls(json_t *a, struct rt_spec *s, struct clbsd_err *err)
+{
+	if (!a || json_is_null(a))
+		return 0;
+	char **v = json_is_array(a) ? json_to_strv(a) : NULL;
+	if (!v)
+		return bad(err, "sysctls", "expected an array of \"key=value\" strings");
+	s->sysctls = v;
+	for (size_t i = 0; v[i]; i++) {
+		const char *eq = strchr(v[i], '=');
+		bool ok = eq && eq != v[i] && v[i][0] != '.' && eq[-1] != '.';
+		for (const char *p = v[i]; ok && p < eq; p++)
+			ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+			     *p == '-' || (*p == '.' && p[1] != '.');
+		for (const char *p = eq ? eq + 1 : ""; ok && *p; p++)
+			ok = (unsigned char)*p >= 0x20;
+		if (!ok)
+			return bad(err, "sysctls", "expected \"key=value\" with a sysctl name");
+	}
+	return 0;
+}
+
+/* "devices": [{"source", "path", "type", "major", "minor", "access"}]. */
+static int parse_devices(json_t *a, struct rt_spec *s, struct clbsd_err *err)
+{
+	if (!a || json_is_null(a))
+		return 0;
+	if (!json_is_array(a))
+		return bad(err, "devices", "expected an array");
+	size_t n = json_array_size(a);
+	s->devices = xcalloc(n ? n : 1, sizeof(*s->devices));
+	for (size_t i = 0; i < n; i++) {
+		json_t *d = json_array_get(a, i);
+		struct rt_device *o = &s->devices[s->n_devices];
+		const char *type = json_string_value(json_object_get(d, "type"));
+		const char *acc = json_string_value(json_object_get(d, "access"));
+		json_t *ma = json_object_get(d, "major"), *mi = json_object_get(d, "minor");
+		int rc;
+		if ((rc = get_str(d, "source", "devices.source", true, &o->source, err)) < 0 ||
+		    (rc = get_str(d, "path", "devices.path", true, &o->path, err)) < 0) {
+			s->n_devices++;
+			return rc;
+		}
+		s->n_devices++;
+		if (!fs_path_is_clean_abs(o->source) || !fs_path_is_clean_abs(o->path) ||
+		    strncmp(o->path, "/dev/", 5) != 0 || !type ||
+		    (strcmp(type, "c") != 0 && strcmp(type, "b") != 0) || !json_is_integer(ma) ||
+		    !json_is_integer(mi) || json_integer_value(ma) < 0 ||
+		    json_integer_value(ma) > 4095 || json_integer_value(mi) < 0 ||
+		    json_integer_value(mi) > 1048575 || !acc || !*acc ||
+		    strspn(acc, "rwm") != strlen(acc) || strlen(acc) > 3)
+			return bad(err, "devices",
+				   "expected {source, path below /dev, type c|b, major, minor, "
+				   "access of rwm}");
+		o->type = type[0];
+		o->major = (int)json_integer_value(ma);
+		o->minor = (int)json_integer_value(mi);
+		snprintf(o->access, sizeof(o->access), "%s", acc);
+	}
+	return 0;
+}
+
 static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
 {
-	static const char *const keys[] = {"name",	 "hostname",	 "argv",   "env",
-					   "cwd",	 "uid",		 "gid",	   "tty",
-					   "stdin_open", "host_network", "rootfs", "mounts",
-					   "limits",	 "cgroup",	 "userns", NULL};
+	static const char *const keys[] = {
+		"name",	  "hostname",	"argv",		"env",	   "cwd",    "uid",    "gid",
+		"tty",	  "stdin_open", "host_network", "rootfs",  "mounts", "limits", "cgroup",
+		"userns", "caps",	"sysctls",	"devices", NULL};
 	int rc;
 	long long n;
 	if (!json_is_object(root))
@@ -387,6 +458,16 @@ static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
 		return bad(
 			err, "cgroup",
 			"expected a relative path such as \"clbsd/web\" without \".\" or \"..\"");
+	json_t *caps = json_object_get(root, "caps");
+	if (caps && !json_is_null(caps)) {
+		if (!json_is_integer(caps) || json_integer_value(caps) < 0)
+			return bad(err, "caps", "expected a capability mask (an integer)");
+		s->caps_set = true;
+		s->caps = (uint64_t)json_integer_value(caps);
+	}
+	if ((rc = parse_sysctls(json_object_get(root, "sysctls"), s, err)) < 0 ||
+	    (rc = parse_devices(json_object_get(root, "devices"), s, err)) < 0)
+		return rc;
 	return 0;
 }
 
@@ -472,6 +553,22 @@ char *rt_spec_to_json(const struct rt_spec *spec)
 					      "gid", (json_int_t)spec->userns.gid, "count",
 					      (json_int_t)spec->userns.count));
 
+	if (spec->caps_set)
+		json_object_set_new(o, "caps", json_integer((json_int_t)spec->caps));
+	if (spec->sysctls && spec->sysctls[0])
+		json_object_set_new(o, "sysctls", strv_json(spec->sysctls));
+	if (spec->n_devices) {
+		json_t *ds = json_array();
+		for (size_t i = 0; i < spec->n_devices; i++) {
+			const struct rt_device *d = &spec->devices[i];
+			char t[2] = {d->type, '\0'};
+			json_array_append_new(ds, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s}", "source",
+							    d->source, "path", d->path, "type", t,
+							    "major", d->major, "minor", d->minor,
+							    "access", d->access));
+		}
+		json_object_set_new(o, "devices", ds);
+	}
 	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	if (!s)

@@ -69,6 +69,15 @@ struct rt_limits {
 	double cpus;	/* CPU quota in cores, e.g. 0.5 */
 };
 
+/* A host device node made available inside (bound at path, allowed by the cgroup). */
+struct rt_device {
+	char *source; /* the host's node, below /dev */
+	char *path;   /* inside, below /dev */
+	char type;    /* 'c' or 'b' */
+	int major, minor;
+	char access[4]; /* a non-empty subset of "rwm" */
+};
+
 struct rt_spec {
 	char *name;	/* container name (a DNS label) */
 	char *hostname; /* UTS hostname */
@@ -86,6 +95,12 @@ struct rt_spec {
 	size_t n_mounts;
 	struct rt_limits limits;
 	char *cgroup; /* path below each hierarchy's root, e.g. "clbsd/web" */
+	/* The capability set (1 << CAP_*): caps_set false means the default set. */
+	bool caps_set;
+	uint64_t caps;
+	char **sysctls; /* NULL-terminated "key=value" (namespaced), written at start */
+	struct rt_device *devices;
+	size_t n_devices;
 };
 
 /* Parse/serialise the spec (JSON object, see rt_spec_to_json for the keys). */

@@ -552,7 +552,23 @@ static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off,
  */
 size_t cg_dev_prog(struct bpf_insn *out, size_t max)
 {
-	struct bpf_insn p[128];
+	return cg_dev_prog_extra(NULL, 0, out, max);
+}
+
+/* A container's device as a rule: its node only, with its access. */
+static struct cg_dev_rule dev_rule(const struct rt_device *d)
+{
+	unsigned acc = 0;
+	acc |= strchr(d->access, 'r') ? CG_DEV_READ : 0;
+	acc |= strchr(d->access, 'w') ? CG_DEV_WRITE : 0;
+	acc |= strchr(d->access, 'm') ? CG_DEV_MKNOD : 0;
+	return (struct cg_dev_rule){d->type, d->major, d->minor, acc};
+}
+
+size_t cg_dev_prog_extra(const struct rt_device *extra, size_t nextra, struct bpf_insn *out,
+			 size_t max)
+{
+	struct bpf_insn p[512];
 	size_t n = 0;
 	/* r2 = type, r3 = access, r4 = major, r5 = minor */
 	p[n++] = insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1, 0, 0);
@@ -561,8 +577,13 @@ size_t cg_dev_prog(struct bpf_insn *out, size_t max)
 	p[n++] = insn(BPF_ALU | BPF_RSH | BPF_K, BPF_REG_3, 0, 0, 16);
 	p[n++] = insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_4, BPF_REG_1, 4, 0);
 	p[n++] = insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_5, BPF_REG_1, 8, 0);
-	for (size_t i = 0; i < cg_dev_nrules; i++) {
+	for (size_t i = 0; i < cg_dev_nrules + nextra; i++) {
+		struct cg_dev_rule xr;
 		const struct cg_dev_rule *r = &cg_dev_rules[i];
+		if (i >= cg_dev_nrules) {
+			xr = dev_rule(&extra[i - cg_dev_nrules]);
+			r = &xr;
+		}
 		size_t jumps[4], nj = 0;
 		if (n + 9 > ARRAY_SIZE(p))
 			return 0;
@@ -608,6 +629,12 @@ static long sys_bpf(int cmd, union bpf_attr *a)
 
 int cg_dev_attach_v2(const char *dir, struct clbsd_err *err)
 {
+	return cg_dev_attach_v2_extra(dir, NULL, 0, err);
+}
+
+int cg_dev_attach_v2_extra(const char *dir, const struct rt_device *extra, size_t nextra,
+			   struct clbsd_err *err)
+{
 	autoclose int cfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cfd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", dir);
@@ -617,8 +644,11 @@ int cg_dev_attach_v2(const char *dir, struct clbsd_err *err)
 	q.query.attach_type = BPF_CGROUP_DEVICE;
 	if (sys_bpf(BPF_PROG_QUERY, &q) == 0 && q.query.prog_cnt > 0)
 		return 0;
-	struct bpf_insn prog[128];
-	size_t n = cg_dev_prog(prog, ARRAY_SIZE(prog));
+	struct bpf_insn prog[512];
+	size_t n = cg_dev_prog_extra(extra, nextra, prog, ARRAY_SIZE(prog));
+	if (!n)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, E2BIG,
+					"the device program is too long (too many :devices)");
 	static char log[4096];
 	union bpf_attr a = {0};
 	a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
@@ -664,7 +694,8 @@ static bool real_cgroup_fs(const char *mnt)
  * a program on the cgroup2 hierarchy; a host with neither is refused, as a
  * container there could open any node it finds on a mount without nodev.
  */
-static int set_devices(const struct cg_sys *cg, const char *path, struct clbsd_err *err)
+static int set_devices(const struct cg_sys *cg, const char *path, const struct rt_device *extra,
+		       size_t nextra, struct clbsd_err *err)
 {
 	if (!cg->n || !real_cgroup_fs(cg->h[0].mnt))
 		return 0;
@@ -673,9 +704,13 @@ static int set_devices(const struct cg_sys *cg, const char *path, struct clbsd_e
 		if (h->v2 || !list_has(h->ctrls, "devices"))
 			continue;
 		int rc = write_file(h, path, "devices.deny", "a", err);
-		for (size_t r = 0; rc == 0 && r < cg_dev_nrules; r++) {
+		for (size_t r = 0; rc == 0 && r < cg_dev_nrules + nextra; r++) {
 			char line[48];
-			cg_dev_rule_v1(&cg_dev_rules[r], line, sizeof(line));
+			struct cg_dev_rule xr;
+			if (r >= cg_dev_nrules)
+				xr = dev_rule(&extra[r - cg_dev_nrules]);
+			cg_dev_rule_v1(r < cg_dev_nrules ? &cg_dev_rules[r] : &xr, line,
+				       sizeof(line));
 			rc = write_file(h, path, "devices.allow", line, err);
 		}
 		return rc < 0 ? clbsd_err_prefix(err, "device allow-list") : 0;
@@ -686,7 +721,7 @@ static int set_devices(const struct cg_sys *cg, const char *path, struct clbsd_e
 					"device allow-list: no devices controller (cgroup v1) and "
 					"no cgroup2 hierarchy for a device program; mount one");
 	autofree char *dir = xasprintf("%s/%s", v2->mnt, path);
-	int rc = cg_dev_attach_v2(dir, err);
+	int rc = cg_dev_attach_v2_extra(dir, extra, nextra, err);
 	return rc < 0 ? clbsd_err_prefix(err, "device allow-list") : 0;
 }
 
@@ -727,6 +762,12 @@ int cg_set_limits(const struct cg_sys *cg, const char *path, const struct rt_lim
 int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
 	      struct clbsd_err *err)
 {
+	return cg_create_devs(cg, path, lim, NULL, 0, err);
+}
+
+int cg_create_devs(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
+		   const struct rt_device *extra, size_t nextra, struct clbsd_err *err)
+{
 	autofree bool *made = xcalloc(cg->n ? cg->n : 1, sizeof(bool));
 	int rc = 0;
 	for (size_t i = 0; i < cg->n && rc == 0; i++)
@@ -746,7 +787,7 @@ int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits 
 		fresh = fresh && (made[i] || !cg->h[i].used);
 	/* Before any process is in it: a pool's init is made here long before its claim. */
 	if (rc == 0)
-		rc = set_devices(cg, path, err);
+		rc = set_devices(cg, path, extra, nextra, err);
 	if (rc == 0)
 		rc = set_limits(cg, path, lim, fresh, err);
 	if (rc < 0) {

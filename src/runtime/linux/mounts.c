@@ -582,6 +582,26 @@ static int mask_paths(int rootfd, struct clbsd_err *err)
 	return 0;
 }
 
+/*
+ * The container's own devices (:devices): the host's node bound at its
+ * path, as the default nodes are, so it works below the nodev /dev and in a
+ * user namespace; the cgroup's allow-list (cgroup.c) lets it be opened.
+ */
+static int mount_devices(int rootfd, const struct rt_spec *spec, struct clbsd_err *err)
+{
+	for (size_t i = 0; i < spec->n_devices; i++) {
+		const struct rt_device *d = &spec->devices[i];
+		autoclose int fd =
+			mount_at(rootfd, d->path, MK_FILE, d->source, NULL, MS_BIND, NULL, err);
+		if (fd < 0)
+			return clbsd_err_prefix(err, "device %s", d->path);
+		int rc = remount_fd(fd, MS_NOSUID | MS_NOEXEC, false, d->path, err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* The kernel file systems every container gets: /proc (masked), /dev, /sys. */
 static int mount_kernel_fs(int rootfd, struct clbsd_err *err)
 {
@@ -667,6 +687,8 @@ int mnt_setup_rootfs(const struct rt_spec *spec, int console, const char *stage,
 		rc = mount_kernel_fs(rootfd, err);
 	if (rc < 0 || (console >= 0 && (rc = mount_console(rootfd, console, err)) < 0) ||
 	    (rc = mount_volumes(rootfd, spec, premade, err)) < 0)
+		return rc;
+	if ((rc = mount_devices(rootfd, spec, err)) < 0)
 		return rc;
 	if ((!stage || volumes_touch_masks(spec)) && (rc = mask_paths(rootfd, err)) < 0)
 		return rc;

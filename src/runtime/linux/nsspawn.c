@@ -31,6 +31,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -194,8 +195,15 @@ struct proc_cfg {
 	const char *cwd;
 	uint32_t uid, gid;
 	bool tty;
+	uint64_t caps; /* the capability set (a mask of 1 << CAP_*) */
 	struct rt_stdio io;
 };
+
+/* The container's capability set: its own, or the default. */
+static uint64_t caps_of(const struct rt_spec *spec)
+{
+	return spec->caps_set ? spec->caps : sec_caps_default();
+}
 
 static int setup_stdio(const struct rt_stdio *io, bool tty, struct clbsd_err *err)
 {
@@ -298,7 +306,7 @@ static __attribute__((noreturn)) void exec_proc(const struct proc_cfg *c, int so
 	if (setup_stdio(&c->io, c->tty, &err) < 0)
 		die(sock, &err);
 	close_fds_except(&sock, 1);
-	if (sec_drop_bounding(&err) < 0 || sec_set_user(c->uid, c->gid, &err) < 0)
+	if (sec_drop_bounding(c->caps, &err) < 0 || sec_set_user(c->uid, c->gid, c->caps, &err) < 0)
 		die(sock, &err);
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "stay not dumpable");
@@ -338,6 +346,38 @@ static int loopback_up(struct clbsd_err *err)
 	return 0;
 }
 
+/*
+ * The spec's sysctls, each written to /proc/sys/KEY (dots as slashes). The
+ * net.* and ipc files resolve to the namespaces of the process that opens
+ * them, here the container's new ones; the names were checked (namespaced
+ * only) by the daemon and by rt_spec_from_json.
+ */
+static int write_sysctls(const struct rt_spec *spec, struct clbsd_err *err)
+{
+	for (size_t i = 0; spec->sysctls && spec->sysctls[i]; i++) {
+		const char *kv = spec->sysctls[i];
+		const char *eq = strchr(kv, '=');
+		char path[320];
+		int n = snprintf(path, sizeof(path), "/proc/sys/%.*s", (int)(eq - kv), kv);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, ENAMETOOLONG,
+						"sysctl %.*s: name too long", (int)(eq - kv), kv);
+		for (char *p = path + 10; *p; p++)
+			if (*p == '.')
+				*p = '/';
+		autoclose int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return clbsd_err_set(
+				err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INVALID, errno,
+				"sysctl %.*s: open %s", (int)(eq - kv), kv, path);
+		size_t len = strlen(eq + 1);
+		if (write(fd, eq + 1, len) != (ssize_t)len)
+			return clbsd_err_set(err, CLBSD_E_INVALID, errno, "sysctl %.*s = \"%s\"",
+					     (int)(eq - kv), kv, eq + 1);
+	}
+	return 0;
+}
+
 /* The init from the cgroup namespace on: mounts, pivot, ready, wait for release, exec. */
 static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
 						 const struct rt_stdio *io, const char *stage,
@@ -350,6 +390,9 @@ static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
 		clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "unshare the cgroup namespace");
 		die(sock, &err);
 	}
+	/* Through the host's /proc/sys, which shows this process's own namespaces. */
+	if (write_sysctls(spec, &err) < 0)
+		die(sock, &err);
 	if (mnt_setup_rootfs(spec, spec->tty ? io->in : -1, stage, premade, &err) < 0)
 		die(sock, &err);
 	if (sethostname(spec->hostname, strlen(spec->hostname)) < 0) {
@@ -369,6 +412,7 @@ static __attribute__((noreturn)) void init_setup(const struct rt_spec *spec,
 		.uid = spec->uid,
 		.gid = spec->gid,
 		.tty = spec->tty,
+		.caps = caps_of(spec),
 		.io = *io,
 	};
 	exec_proc(&c, sock);
@@ -479,7 +523,9 @@ static int start_init(const char *cgroup, const struct rt_limits *limits,
 	const struct cg_sys *cg = cg_sys_get(err);
 	if (!cg)
 		return -err->code;
-	int rc = cg_create(cg, cgroup, limits, err);
+	int rc = cg_create_devs(cg, cgroup, limits,
+				job->kind == JOB_CREATE ? job->spec->devices : NULL,
+				job->kind == JOB_CREATE ? job->spec->n_devices : 0, err);
 	if (rc < 0)
 		return rc;
 	int sv[2];
@@ -660,7 +706,7 @@ static __attribute__((noreturn)) void prepared_main(const char *stage, int sock)
 	if (loopback_up(&err) < 0)
 		die(sock, &err);
 	/* In the init, not the shim: libseccomp's code never enters the shim's memory. */
-	if (sec_precompile(&err) < 0 || sec_drop_bounding(&err) < 0)
+	if (sec_precompile(&err) < 0 || sec_drop_bounding(sec_caps_default(), &err) < 0)
 		die(sock, &err);
 	if (send_msg(sock, MSG_READY, 0, NULL) < 0)
 		_exit(1);
@@ -734,6 +780,12 @@ static int lx_create_prepared(struct rt_prepared *p, const char *spec_path,
 		/* A prepared init has its own network namespace already. */
 		rc = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
 				      "a prepared init cannot share the host's network");
+		goto fail;
+	}
+	if ((spec->caps_set && (spec->caps & ~sec_caps_default())) || spec->n_devices) {
+		/* Its bounding set and device list are the defaults already. */
+		rc = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
+				      "a prepared init cannot gain capabilities or devices");
 		goto fail;
 	}
 	if (spec->userns.count) {
@@ -907,6 +959,7 @@ static int lx_exec(const struct rt_spec *spec, pid_t init_pid, const struct rt_e
 		.uid = ex->uid,
 		.gid = ex->gid,
 		.tty = ex->tty,
+		.caps = caps_of(spec),
 		.io = *io,
 	};
 	pid_t helper = fork();

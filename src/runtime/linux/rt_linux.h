@@ -83,6 +83,9 @@ const char *cg_layout_name(enum cg_layout l);
  */
 int cg_set_limits(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
 		  bool fresh, struct clbsd_err *err);
+/* cg_create() allowing the container's devices too (rt_spec.devices). */
+int cg_create_devs(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
+		   const struct rt_device *extra, size_t nextra, struct clbsd_err *err);
 int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
 	      struct clbsd_err *err);
 /*
@@ -148,6 +151,11 @@ void cg_dev_rule_v1(const struct cg_dev_rule *r, char *buf, size_t n);
  */
 struct bpf_insn;
 size_t cg_dev_prog(struct bpf_insn *out, size_t max);
+/* The same with a container's own devices (:devices) allowed after the default rules. */
+size_t cg_dev_prog_extra(const struct rt_device *extra, size_t nextra, struct bpf_insn *out,
+			 size_t max);
+int cg_dev_attach_v2_extra(const char *dir, const struct rt_device *extra, size_t nextra,
+			   struct clbsd_err *err);
 /* Load cg_dev_prog() and attach it to the cgroup2 directory dir (once: none if one is there). */
 int cg_dev_attach_v2(const char *dir, struct clbsd_err *err);
 
@@ -210,13 +218,15 @@ int uns_idmap_check(const char *path, struct clbsd_err *err);
 
 /* ---- process security (run in the process about to exec) ---- */
 
-/* Drop the bounding set to the default capability set. Needs CAP_SETPCAP. */
-int sec_drop_bounding(struct clbsd_err *err);
+/* Docker's default capability set, as a mask of 1 << CAP_*. */
+uint64_t sec_caps_default(void);
+/* Drop from the bounding set every capability not in keep. Needs CAP_SETPCAP. */
+int sec_drop_bounding(uint64_t keep, struct clbsd_err *err);
 /*
  * Switch to uid/gid (supplementary groups: just gid) and set the final
- * capability sets: the default set for uid 0, none otherwise.
+ * capability sets: keep for uid 0, none otherwise.
  */
-int sec_set_user(uint32_t uid, uint32_t gid, struct clbsd_err *err);
+int sec_set_user(uint32_t uid, uint32_t gid, uint64_t keep, struct clbsd_err *err);
 /*
  * Compile the default seccomp filter to BPF once per process (libseccomp
  * takes ~0.5 ms for it); forks inherit the result. Idempotent. With a

@@ -172,28 +172,24 @@ static const cap_value_t keep_caps[] = {
 	CAP_KILL,    CAP_AUDIT_WRITE,
 };
 
-static bool kept(int cap)
+uint64_t sec_caps_default(void)
 {
+	uint64_t m = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(keep_caps); i++)
-		if (keep_caps[i] == cap)
-			return true;
-	return false;
+		m |= 1ULL << keep_caps[i];
+	return m;
 }
 
-/* Done in this process (a prepared init does it ahead); forks inherit both. */
-static bool bounding_dropped;
-
-int sec_drop_bounding(struct clbsd_err *err)
+int sec_drop_bounding(uint64_t keep, struct clbsd_err *err)
 {
-	if (bounding_dropped)
-		return 0;
 	/*
 	 * Up to the kernel's last capability: dropping one past it fails with
 	 * EINVAL. Dropping only limits what an exec may gain; the caller keeps
-	 * its effective capabilities (a prepared init still mounts after this).
+	 * its effective capabilities (a prepared init still mounts after this,
+	 * and drops again, maybe more, when it learns the container's set).
 	 */
 	for (int cap = 0; cap < 64; cap++) {
-		if (kept(cap))
+		if (keep & (1ULL << cap))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
 			if (errno == EINVAL)
@@ -202,11 +198,10 @@ int sec_drop_bounding(struct clbsd_err *err)
 					     "drop capability %d from the bounding set", cap);
 		}
 	}
-	bounding_dropped = true;
 	return 0;
 }
 
-int sec_set_user(uint32_t uid, uint32_t gid, struct clbsd_err *err)
+int sec_set_user(uint32_t uid, uint32_t gid, uint64_t keep, struct clbsd_err *err)
 {
 	gid_t g = gid;
 	if (setgroups(1, &g) < 0)
@@ -219,13 +214,17 @@ int sec_set_user(uint32_t uid, uint32_t gid, struct clbsd_err *err)
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "clear ambient capabilities");
 
+	cap_value_t v[64];
+	int n = 0;
+	for (int cap = 0; cap < 64; cap++)
+		if (keep & (1ULL << cap))
+			v[n++] = cap;
 	cap_t caps = cap_init(); /* all clear */
 	if (!caps)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "cap_init");
-	if (uid == 0 && (cap_set_flag(caps, CAP_PERMITTED, (int)ARRAY_SIZE(keep_caps), keep_caps,
-				      CAP_SET) < 0 ||
-			 cap_set_flag(caps, CAP_EFFECTIVE, (int)ARRAY_SIZE(keep_caps), keep_caps,
-				      CAP_SET) < 0)) {
+	if (uid == 0 && n > 0 &&
+	    (cap_set_flag(caps, CAP_PERMITTED, n, v, CAP_SET) < 0 ||
+	     cap_set_flag(caps, CAP_EFFECTIVE, n, v, CAP_SET) < 0)) {
 		int e = errno;
 		cap_free(caps);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "cap_set_flag");
