@@ -72,9 +72,10 @@ static json_t *diff_entry(const struct ctr_spec *file, const struct ctr_spec *li
 		for (size_t i = 0; i < n; i++) {
 			autofree char *a = ctr_spec_print_key(file, ch[i].key);
 			autofree char *b = ctr_spec_print_key(live, ch[i].key);
-			json_array_append_new(keys, json_pack("{s:s,s:s?,s:s?,s:b}", "key",
+			json_array_append_new(keys, json_pack("{s:s,s:s?,s:s?,s:b,s:b}", "key",
 							      ch[i].key, "file", a, "live", b,
-							      "recreate", ch[i].recreate));
+							      "recreate", ch[i].recreate,
+							      "in_place", ch[i].in_place));
 		}
 		free(ch);
 		json_object_set_new(e, "keys", keys);

@@ -157,7 +157,9 @@ int cmd_config_diff(const struct cli_args *a)
 			const char *f = json_str(kv, "file"), *l = json_str(kv, "live");
 			printf("  %s %s -> %s%s\n", json_str(kv, "key"), f ? f : "(unset)",
 			       l ? l : "(unset)",
-			       json_bool(kv, "recreate", false) ? " (recreate)" : "");
+			       json_bool(kv, "recreate", false)	  ? " (recreate)"
+			       : json_bool(kv, "in_place", false) ? " (in place)"
+								  : "");
 		}
 	}
 	json_decref(out);

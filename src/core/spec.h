@@ -23,6 +23,10 @@
  *   flagged recreate, each only when set; so a key added later changes no
  *   existing hash while it is unset, and a declaration that did not change
  *   keeps its hash across versions (the golden hashes in the unit test).
+ * - The hash covers the live part too (:limits, the rows flagged in_place),
+ *   so those recorded hashes stay valid; a change to the live part alone is
+ *   told apart by ctr_spec_hash_live(), and a native container takes it in
+ *   place (its cgroup is written) instead of being recreated.
  * - Fields the form has no key for (stdin, auto_remove, a generated name)
  *   are the API's; the reconciler leaves them at their zero value.
  */
@@ -207,16 +211,37 @@ char *ctr_spec_print_key(const struct ctr_spec *s, const char *key);
 /* SHA-256 (64 hex chars + NUL) of the recreate keys' printing. */
 void ctr_spec_hash(const struct ctr_spec *s, char out[65]);
 
+/*
+ * The live part of a spec: what a running native container takes in place
+ * (its cgroup's limits), without a recreate. 0 = unlimited, as in the spec.
+ */
+struct ctr_live {
+	int64_t memory; /* bytes */
+	double cpus;
+	int64_t pids;
+};
+void ctr_spec_live(const struct ctr_spec *s, struct ctr_live *out);
+bool ctr_live_equal(const struct ctr_live *a, const struct ctr_live *b);
+/*
+ * The hash s would have with `live` as its live part. For a container made
+ * with hash H whose live part is now L (changed in place since), a new
+ * spec S needs a recreate iff ctr_spec_hash_live(S, L) != H; when that
+ * matches but ctr_spec_hash(S) does not, only the live part changed.
+ */
+void ctr_spec_hash_live(const struct ctr_spec *s, const struct ctr_live *live, char out[65]);
+
 struct ctr_spec_change {
 	const char *key; /* ":env", static */
 	bool recreate;	 /* true: needs a recreate; false: applies live */
+	bool in_place;	 /* the live part (:limits): written to the container in place */
 };
 /*
  * The keys that differ between two specs of a container (either may be
  * NULL: every key it sets counts as changed), in canonical key order.
  * Returns the count; *out (free()) holds them, or NULL when nothing
  * changed. Recreate is needed iff any change has .recreate set, which is
- * also iff the hashes differ.
+ * also iff the hashes differ once the live part is left out
+ * (ctr_spec_hash_live() with either spec's live part).
  */
 size_t ctr_spec_diff(const struct ctr_spec *a, const struct ctr_spec *b,
 		     struct ctr_spec_change **out);

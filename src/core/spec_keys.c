@@ -14,15 +14,19 @@
 
 #define FORM(f, j, rc, k, value, dflt)                                                             \
 	{                                                                                          \
-		f, j, rc, spec_r_##k, spec_p_##k, NULL, NULL, value, dflt                          \
+		f, j, rc, spec_r_##k, spec_p_##k, NULL, NULL, value, dflt, false                   \
 	}
 #define BOTH(f, j, rc, k, value, dflt)                                                             \
 	{                                                                                          \
-		f, j, rc, spec_r_##k, spec_p_##k, spec_j_##k, spec_w_##k, value, dflt              \
+		f, j, rc, spec_r_##k, spec_p_##k, spec_j_##k, spec_w_##k, value, dflt, false       \
+	}
+#define IN_PLACE(f, k, value, dflt)                                                                \
+	{                                                                                          \
+		f, NULL, true, spec_r_##k, spec_p_##k, NULL, NULL, value, dflt, true               \
 	}
 #define API(j, k, value, dflt)                                                                     \
 	{                                                                                          \
-		NULL, j, true, NULL, NULL, spec_j_##k, spec_w_##k, value, dflt                     \
+		NULL, j, true, NULL, NULL, spec_j_##k, spec_w_##k, value, dflt, false              \
 	}
 
 const struct ctr_key ctr_keys[] = {
@@ -75,11 +79,13 @@ const struct ctr_key ctr_keys[] = {
 	     "inside and allowed by the cgroup; PERMS letters of `rwm`",
 	     "none"),
 	BOTH(":volumes", "volumes", true, volumes, "list of volumes (below)", "none"),
-	FORM(":limits", NULL, true, limits,
-	     "`(:memory SIZE :cpus NUMBER :pids INT)`; memory at least 4M (below that not even a "
-	     "shell starts reliably; a size under one byte, `\"0.0000001\"`, is an error, not \"no "
-	     "limit\"), cpus 0.01-1024, pids 1-4194304; each optional",
-	     "unlimited"),
+	IN_PLACE(":limits", limits,
+		 "`(:memory SIZE :cpus NUMBER :pids INT)`; memory at least 4M (below that not even "
+		 "a "
+		 "shell starts reliably; a size under one byte, `\"0.0000001\"`, is an error, not "
+		 "\"no "
+		 "limit\"), cpus 0.01-1024, pids 1-4194304; each optional",
+		 "unlimited"),
 	BOTH(":network", "network", true, network,
 	     "`bridge`, `host`, `none`, a network's name, or a list of network names (`bridge` "
 	     "needs the host's `:network`)",
@@ -171,7 +177,9 @@ char *ctr_spec_keys_markdown(void)
 		if (!k->form)
 			continue;
 		buf_addf(&b, "| `%s` | %s | %s | %s | ", k->form, k->value, k->dflt,
-			 k->recreate ? "recreate" : "live");
+			 k->in_place   ? "in place"
+			 : k->recreate ? "recreate"
+				       : "live");
 		if (k->json)
 			buf_addf(&b, "`%s` |\n", k->json);
 		else
@@ -218,8 +226,9 @@ char *ctr_spec_keys_man(void)
 		buf_adds(&b, ".\nDefault: ");
 		man_text(&b, *k->dflt ? k->dflt : "none");
 		buf_addf(&b, ". A change %s.",
-			 k->recreate ? "recreates the container"
-				     : "applies to the running container");
+			 k->in_place   ? "is written to the running container's cgroup in place"
+			 : k->recreate ? "recreates the container"
+				       : "applies to the running container");
 		if (k->json) {
 			buf_adds(&b, " API key: ");
 			man_text(&b, k->json);

@@ -48,6 +48,12 @@ struct ctr_key {
 	ctr_json_write_fn jwrite;
 	const char *value; /* docs (markdown): the value and what it does */
 	const char *dflt;  /* docs (markdown): the default */
+	/*
+	 * Hashed (recreate is set, so hashes recorded before stay valid), but
+	 * a change is applied to an existing native container in place, its
+	 * cgroup written, instead of recreating it: ctr_spec_hash_live().
+	 */
+	bool in_place;
 };
 
 extern const struct ctr_key ctr_keys[];

@@ -704,6 +704,26 @@ void ctr_spec_hash(const struct ctr_spec *ct, char out[65])
 	buf_release(&b);
 }
 
+void ctr_spec_live(const struct ctr_spec *s, struct ctr_live *out)
+{
+	*out = (struct ctr_live){.memory = s->memory, .cpus = s->cpus, .pids = s->pids};
+}
+
+bool ctr_live_equal(const struct ctr_live *a, const struct ctr_live *b)
+{
+	return a->memory == b->memory && a->cpus == b->cpus && a->pids == b->pids;
+}
+
+void ctr_spec_hash_live(const struct ctr_spec *s, const struct ctr_live *live, char out[65])
+{
+	/* A shallow copy: the hash only reads, and the pointers stay s's. */
+	struct ctr_spec t = *s;
+	t.memory = live->memory;
+	t.cpus = live->cpus;
+	t.pids = live->pids;
+	ctr_spec_hash(&t, out);
+}
+
 size_t ctr_spec_diff(const struct ctr_spec *a, const struct ctr_spec *b,
 		     struct ctr_spec_change **out)
 {
@@ -723,7 +743,9 @@ size_t ctr_spec_diff(const struct ctr_spec *a, const struct ctr_spec *b,
 			continue;
 		v = xrealloc(v, (n + 1) * sizeof(*v));
 		v[n++] = (struct ctr_spec_change){.key = ctr_keys[i].form,
-						  .recreate = ctr_keys[i].recreate};
+						  .recreate = ctr_keys[i].recreate &&
+							      !ctr_keys[i].in_place,
+						  .in_place = ctr_keys[i].in_place};
 	}
 	buf_release(&pa);
 	buf_release(&pb);

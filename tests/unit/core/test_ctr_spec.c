@@ -437,6 +437,46 @@ TEST(security_keys)
 	}
 }
 
+/*
+ * :limits is the live part: still in the hash (recorded hashes stay
+ * valid), but a change to it alone is told apart by ctr_spec_hash_live()
+ * and the diff says it applies in place.
+ */
+TEST(limits_change_in_place)
+{
+	struct conf *a = one("(container w :image \"forge\" :limits (:memory \"64M\"))");
+	struct conf *b = one("(container w :image \"forge\" :limits (:memory \"256M\" :pids 9))");
+	struct conf *c = one("(container w :image \"forge\" :env ((\"K\" . \"v\")) "
+			     ":limits (:memory \"256M\"))");
+	const struct ctr_spec *sa = a->containers[0], *sb = b->containers[0],
+			      *sc = c->containers[0];
+	char ha[65], hb[65], hlive[65];
+	ctr_spec_hash(sa, ha);
+	ctr_spec_hash(sb, hb);
+	CHECK(strcmp(ha, hb) != 0);
+	/* b with a's limits is a: only the live part differs. */
+	struct ctr_live la;
+	ctr_spec_live(sa, &la);
+	CHECK_INT(la.memory, 64 << 20);
+	ctr_spec_hash_live(sb, &la, hlive);
+	CHECK_STR(hlive, ha);
+	/* c also changes :env: a recreate. */
+	ctr_spec_hash_live(sc, &la, hlive);
+	CHECK(strcmp(hlive, ha) != 0);
+	struct ctr_spec_change *ch = NULL;
+	size_t n = ctr_spec_diff(sa, sb, &ch);
+	CHECK_INT(n, 1);
+	if (n == 1) {
+		CHECK_STR(ch[0].key, ":limits");
+		CHECK(!ch[0].recreate);
+		CHECK(ch[0].in_place);
+	}
+	free(ch);
+	conf_free(a);
+	conf_free(b);
+	conf_free(c);
+}
+
 TEST_MAIN_BEGIN("ctr_spec")
 RUN(hash_pinned_across_versions);
 RUN(stop_signal_hash_and_print);
@@ -447,4 +487,5 @@ RUN(form_and_json_agree);
 RUN(security_keys);
 RUN(print_round_trip);
 RUN(docs_key_list_matches_table);
+RUN(limits_change_in_place);
 TEST_MAIN_END
