@@ -213,6 +213,15 @@ struct rt_ops {
 	int (*stats)(const struct rt_spec *spec, struct rt_stats *st, struct clbsd_err *err);
 	/* Only stats()'s oom_kills: one file instead of seven. */
 	int (*oom_kills)(const struct rt_spec *spec, uint64_t *n, struct clbsd_err *err);
+	/*
+	 * Change the limits of the running container (spec->cgroup) in place,
+	 * all or nothing: when the kernel refuses a value (a memory limit
+	 * below what it uses and cannot reclaim) the old values are put back
+	 * and the error names the value and the kernel's answer
+	 * (CLBSD_E_CONFLICT). NULL when the platform cannot.
+	 */
+	int (*update)(const struct rt_spec *spec, const struct rt_limits *lim,
+		      struct clbsd_err *err);
 	/* Remove the cgroup (retrying while tasks drain). Idempotent. */
 	int (*destroy)(const struct rt_spec *spec, struct clbsd_err *err);
 	/*

@@ -759,6 +759,83 @@ int cg_set_limits(const struct cg_sys *cg, const char *path, const struct rt_lim
 	return rc < 0 ? clbsd_err_prefix(err, "cgroup %s", path) : 0;
 }
 
+/*
+ * The files set_limits() may write, in the order they are put back after a
+ * refusal: a v1 memory limit before its memsw (which must stay above it,
+ * so it is lifted first), a v1 cfs period before its quota.
+ */
+static const struct {
+	const char *ctrl, *name;
+} limit_files[] = {
+	{"memory", "memory.limit_in_bytes"},
+	{"memory", "memory.memsw.limit_in_bytes"},
+	{"memory", "memory.max"},
+	{"memory", "memory.swap.max"},
+	{"pids", "pids.max"},
+	{"cpu", "cpu.cfs_period_us"},
+	{"cpu", "cpu.cfs_quota_us"},
+	{"cpu", "cpu.max"},
+};
+
+int cg_update_limits(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
+		     struct clbsd_err *err)
+{
+	const struct cg_hier *mh = tracking(cg);
+	autofree char *dir = xasprintf("%s/%s", mh->mnt, path);
+	if (!fs_is_dir(dir))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ENOENT,
+					"cgroup %s: not there (the container is not running); "
+					"nothing was changed",
+					path);
+	char *old[ARRAY_SIZE(limit_files)] = {0};
+	const struct cg_hier *hs[ARRAY_SIZE(limit_files)] = {0};
+	for (size_t i = 0; i < ARRAY_SIZE(limit_files); i++) {
+		const struct cg_hier *h = find_ctrl(cg, limit_files[i].ctrl);
+		autofree char *p = h ? file(h, path, limit_files[i].name) : NULL;
+		struct clbsd_err e;
+		if (p && fs_exists(p) && fs_read_file(p, &old[i], NULL, &e) == 0) {
+			old[i][strcspn(old[i], "\n")] = '\0';
+			hs[i] = h;
+		}
+	}
+	int rc = set_limits(cg, path, lim, false, err);
+	if (rc < 0) {
+		/* All or nothing: put back what was there, memsw lifted first. */
+		struct buf why = BUF_INIT;
+		for (size_t i = 0; i < ARRAY_SIZE(limit_files); i++)
+			if (hs[i] &&
+			    strcmp(limit_files[i].name, "memory.memsw.limit_in_bytes") == 0) {
+				struct clbsd_err e;
+				write_file(hs[i], path, limit_files[i].name, "-1", &e);
+			}
+		for (size_t i = 0; i < ARRAY_SIZE(limit_files); i++) {
+			struct clbsd_err e;
+			if (hs[i] && write_file(hs[i], path, limit_files[i].name, old[i], &e) < 0)
+				buf_addf(&why, "; putting back %s failed: %s", limit_files[i].name,
+					 e.msg);
+		}
+		bool mem = strstr(err->msg, "memory.") != NULL;
+		/* A value the kernel will not take is the request's problem, not ours. */
+		if (err->code == EBUSY || err->code == EINVAL)
+			err->kind = CLBSD_E_CONFLICT;
+		clbsd_err_prefix(err, "cgroup %s: the kernel refused the new limits%s", path,
+				 mem && err->code == EBUSY
+					 ? " (the container uses more memory than that, and "
+					   "the kernel could not reclaim enough)"
+					 : "");
+		if (why.len)
+			snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
+				 "%s", why.data);
+		else
+			snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
+				 "; nothing was changed");
+		buf_release(&why);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(limit_files); i++)
+		free(old[i]);
+	return rc;
+}
+
 int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
 	      struct clbsd_err *err)
 {

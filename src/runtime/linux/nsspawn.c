@@ -1022,6 +1022,12 @@ static int lx_stats(const struct rt_spec *spec, struct rt_stats *st, struct clbs
 	return cg ? cg_stats(cg, spec->cgroup, st, err) : -err->code;
 }
 
+static int lx_update(const struct rt_spec *spec, const struct rt_limits *lim, struct clbsd_err *err)
+{
+	const struct cg_sys *cg = cg_sys_get(err);
+	return cg ? cg_update_limits(cg, spec->cgroup, lim, err) : -err->code;
+}
+
 static int lx_oom_kills(const struct rt_spec *spec, uint64_t *n, struct clbsd_err *err)
 {
 	const struct cg_sys *cg = cg_sys_get(err);
@@ -1054,6 +1060,7 @@ static const struct rt_ops linux_ops = {
 	.stats = lx_stats,
 	.oom_kills = lx_oom_kills,
 	.destroy = lx_destroy,
+	.update = lx_update,
 	.filter_export = sec_compile,
 	.filter_use = sec_use_compiled,
 	.cgroup_layout = lx_cgroup_layout,

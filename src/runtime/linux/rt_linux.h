@@ -89,6 +89,16 @@ int cg_create_devs(const struct cg_sys *cg, const char *path, const struct rt_li
 int cg_create(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
 	      struct clbsd_err *err);
 /*
+ * Change the limits of an existing cgroup with processes in it (a running
+ * container) in place: all or nothing. When the kernel refuses a value
+ * (v1: a memory limit below what the processes use and it cannot reclaim
+ * is EBUSY; v2 reclaims, and OOM-kills when it cannot) every file already
+ * written gets its old value back, and the error names the file, the
+ * value and the kernel's answer. CLBSD_E_CONFLICT when the cgroup is not there.
+ */
+int cg_update_limits(const struct cg_sys *cg, const char *path, const struct rt_limits *lim,
+		     struct clbsd_err *err);
+/*
  * Joining without the global lock. Writing a pid to cgroup.procs takes
  * cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period
  * (about 10 ms here) on every container start. A single-threaded process

@@ -495,6 +495,77 @@ TEST(destroy_idempotent)
 	rmtmp();
 }
 
+/* Make tmp/<rel> a directory, so that writing it fails as the kernel's refusal would. */
+static void refuse(const char *rel)
+{
+	autofree char *p = xasprintf("%s/%s", tmp, rel);
+	unlink(p);
+	if (mkdir(p, 0755) < 0)
+		abort();
+}
+
+/* A running container's limits change in place; a refusal puts back every file. */
+TEST(v1_update_in_place_all_or_nothing)
+{
+	struct clbsd_err err;
+	struct cg_sys cg;
+	mktmp();
+	v1_tree();
+	CHECK_INT(cg_sys_parse(mi_v1, tmp, &cg, &err), 0);
+	struct rt_limits lim = {.memory = 64 << 20, .pids = 64, .cpus = 1};
+	CHECK_INT(cg_create(&cg, "clbsd/web", &lim, &err), 0);
+	struct rt_limits up = {.memory = 128 << 20, .pids = 100, .cpus = 1.5};
+	CHECK_INT(cg_update_limits(&cg, "clbsd/web", &up, &err), 0);
+	CHECK_STR(get("sys/fs/cgroup/memory/clbsd/web/memory.limit_in_bytes"), "134217728");
+	CHECK_STR(get("sys/fs/cgroup/memory/clbsd/web/memory.memsw.limit_in_bytes"), "134217728");
+	CHECK_STR(get("sys/fs/cgroup/pids/clbsd/web/pids.max"), "100");
+	CHECK_STR(get("sys/fs/cgroup/cpu,cpuacct/clbsd/web/cpu.cfs_quota_us"), "150000");
+	/* The pids limit is refused after memory was written: memory goes back. */
+	refuse("sys/fs/cgroup/pids/clbsd/web/pids.max");
+	struct rt_limits down = {.memory = 32 << 20, .pids = 10, .cpus = 0.25};
+	CHECK(cg_update_limits(&cg, "clbsd/web", &down, &err) < 0);
+	CHECK(strstr(err.msg, "cgroup clbsd/web: the kernel refused the new limits") != NULL);
+	CHECK(strstr(err.msg, "pids.max") != NULL);
+	CHECK(strstr(err.msg, "nothing was changed") != NULL);
+	CHECK_STR(get("sys/fs/cgroup/memory/clbsd/web/memory.limit_in_bytes"), "134217728");
+	CHECK_STR(get("sys/fs/cgroup/memory/clbsd/web/memory.memsw.limit_in_bytes"), "134217728");
+	CHECK_STR(get("sys/fs/cgroup/cpu,cpuacct/clbsd/web/cpu.cfs_quota_us"), "150000");
+	/* No cgroup (not running): a conflict, nothing made. */
+	CHECK(cg_update_limits(&cg, "clbsd/gone", &up, &err) < 0);
+	CHECK_INT(err.kind, CLBSD_E_CONFLICT);
+	CHECK(!there("sys/fs/cgroup/memory/clbsd/gone"));
+	cg_sys_release(&cg);
+	rmtmp();
+}
+
+TEST(v2_update_in_place_all_or_nothing)
+{
+	struct clbsd_err err;
+	struct cg_sys cg;
+	mktmp();
+	v2_tree();
+	CHECK_INT(cg_sys_parse(mi_v2, tmp, &cg, &err), 0);
+	struct rt_limits lim = {.memory = 64 << 20, .pids = 64};
+	CHECK_INT(cg_create(&cg, "clbsd/web", &lim, &err), 0);
+	put("sys/fs/cgroup/clbsd/web/cpu.max", "max 100000");
+	struct rt_limits up = {.memory = 256 << 20, .cpus = 2};
+	CHECK_INT(cg_update_limits(&cg, "clbsd/web", &up, &err), 0);
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/memory.max"), "268435456");
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/memory.swap.max"), "0");
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/pids.max"), "max");
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/cpu.max"), "200000 100000");
+	/* cpu.max is refused last: memory and pids go back. */
+	refuse("sys/fs/cgroup/clbsd/web/cpu.max");
+	struct rt_limits down = {.memory = 16 << 20, .pids = 5, .cpus = 1};
+	CHECK(cg_update_limits(&cg, "clbsd/web", &down, &err) < 0);
+	CHECK(strstr(err.msg, "cpu.max") != NULL);
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/memory.max"), "268435456");
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/memory.swap.max"), "0");
+	CHECK_STR(get("sys/fs/cgroup/clbsd/web/pids.max"), "max");
+	cg_sys_release(&cg);
+	rmtmp();
+}
+
 TEST_MAIN_BEGIN("runtime_cgroup")
 RUN(detect_v2);
 RUN(detect_v1);
@@ -511,4 +582,6 @@ RUN(v1_stats_and_oom_control);
 RUN(failure_leaves_nothing);
 RUN(missing_controller);
 RUN(destroy_idempotent);
+RUN(v1_update_in_place_all_or_nothing);
+RUN(v2_update_in_place_all_or_nothing);
 TEST_MAIN_END
