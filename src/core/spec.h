@@ -272,6 +272,12 @@ struct live_kv;
  */
 int ctr_spec_patch_json(struct json_t *body, const struct ctr_spec *base, struct live_kv **out,
 			size_t *n, struct clbsd_err *err);
+/*
+ * The limits of a PATCH body ("memory", "cpus", "pids", as the create
+ * request takes them; null: no limit) over *live, which is changed only
+ * on success. Any other key is an error naming it.
+ */
+int ctr_spec_limits_json(struct json_t *body, struct ctr_live *live, struct clbsd_err *err);
 /* The spec as a create request that decodes to an equal spec (API keys only). */
 struct json_t *ctr_spec_to_json(const struct ctr_spec *s);
 

@@ -717,6 +717,58 @@ static bool json_as_form(struct buf *b, json_t *v)
 	return true;
 }
 
+/*
+ * Why a key only the create request has is not a key a PATCH can change
+ * (docs/api.md lists them): none is a key of the declaration.
+ */
+static const char *api_only_why(const char *key)
+{
+	if (strcmp(key, "stdin") == 0)
+		return "whether standard input stays open is fixed when the container is "
+		       "created, and a declaration has no such key (the reconciler's "
+		       "containers have no one to read it); to have it open, remove the "
+		       "container and run it again (clbsd run -i)";
+	if (strcmp(key, "auto_remove") == 0)
+		return "a declared container is kept by the reconciler, so it cannot remove "
+		       "itself when it exits (the reconciler would make it again), and a "
+		       "clbsd run container's --rm is fixed when it is created";
+	if (strcmp(key, "name") == 0)
+		return "a container is not renamed: declare the new name (POST "
+		       "/v1/declarations, clbsd declare) and undeclare the old one";
+	return "it is not a key of the declaration (the keys are the configuration's, "
+	       "see docs/config.md)";
+}
+
+int ctr_spec_limits_json(json_t *body, struct ctr_live *live, struct clbsd_err *err)
+{
+	struct ctr_spec t = {.memory = live->memory, .cpus = live->cpus, .pids = live->pids};
+	const char *key;
+	json_t *val;
+	json_object_foreach(body, key, val)
+	{
+		int r;
+		if (strcmp(key, "memory") == 0)
+			r = spec_j_memory(key, val, &t, err);
+		else if (strcmp(key, "cpus") == 0)
+			r = spec_j_cpus(key, val, &t, err);
+		else if (strcmp(key, "pids") == 0)
+			r = spec_j_pids(key, val, &t, err);
+		else
+			r = bad(err, "\"%s\" is not a limit (memory, cpus, pids)", key);
+		if (r < 0)
+			return r;
+		/* null: no limit. */
+		if (json_is_null(val) && strcmp(key, "memory") == 0)
+			t.memory = 0;
+		else if (json_is_null(val) && strcmp(key, "cpus") == 0)
+			t.cpus = 0;
+		else if (json_is_null(val))
+			t.pids = 0;
+	}
+	*live = (struct ctr_live){.memory = t.memory, .cpus = t.cpus, .pids = t.pids};
+	return 0;
+}
+
 int ctr_spec_patch_json(json_t *body, const struct ctr_spec *base, struct live_kv **out,
 			size_t *nout, struct clbsd_err *err)
 {
@@ -740,17 +792,16 @@ int ctr_spec_patch_json(json_t *body, const struct ctr_spec *base, struct live_k
 				k = &ctr_keys[i];
 		if (k && !k->form) {
 			/* The flat limits are the form's :limits; the rest are the API's own. */
-			lim_mem |= strcmp(key, "memory") == 0;
-			lim_cpus |= strcmp(key, "cpus") == 0;
-			lim_pids |= strcmp(key, "pids") == 0;
-			if (!lim_mem && !lim_cpus && !lim_pids) {
-				r = bad(err,
-					"\"%s\" cannot be changed: it is not a key of the "
-					"declaration (the keys are the configuration's, see "
-					"docs/config.md)",
-					key);
+			bool mem = strcmp(key, "memory") == 0, cpus = strcmp(key, "cpus") == 0,
+			     pids = strcmp(key, "pids") == 0;
+			if (!mem && !cpus && !pids) {
+				r = bad(err, "\"%s\" cannot be changed: %s", key,
+					api_only_why(key));
 				break;
 			}
+			lim_mem |= mem;
+			lim_cpus |= cpus;
+			lim_pids |= pids;
 			r = k->jread(key, val, p, err);
 			for (size_t i = 0; i < ctr_nkeys; i++)
 				if (ctr_keys[i].form && strcmp(ctr_keys[i].form, ":limits") == 0)

@@ -4,6 +4,7 @@
  * normalisation, the hash pinned across versions, the printing's round
  * trip, and the documentation generated from the key table.
  */
+#include "conf/live.h"
 #include "core/config.h"
 #include "core/spec.h"
 #include "test.h"
@@ -477,6 +478,44 @@ TEST(limits_change_in_place)
 	conf_free(c);
 }
 
+/* The keys a PATCH cannot change are refused by name, with the reason. */
+TEST(patch_refuses_api_only_keys)
+{
+	static const struct {
+		const char *body, *want;
+	} cases[] = {
+		{"{\"stdin\": true}", "\"stdin\" cannot be changed: whether standard input"},
+		/* after a limit too (it once slipped through behind "memory") */
+		{"{\"memory\": \"64M\", \"stdin\": true}", "\"stdin\" cannot be changed"},
+		{"{\"auto_remove\": true}", "\"auto_remove\" cannot be changed: a declared"},
+		{"{\"name\": \"other\"}", "\"name\" cannot be changed: a container is not renamed"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		json_t *j = json_loads(cases[i].body, 0, NULL);
+		struct live_kv *kv = NULL;
+		size_t n = 0;
+		struct clbsd_err err;
+		clbsd_err_init(&err);
+		CHECK(ctr_spec_patch_json(j, NULL, &kv, &n, &err) < 0);
+		if (!strstr(err.msg, cases[i].want))
+			FAILF("%s: %s", cases[i].body, err.msg);
+		json_decref(j);
+	}
+	/* The limits of a clbsd run container: over its own, null lifts one. */
+	struct ctr_live live = {.memory = 64 << 20, .cpus = 1, .pids = 10};
+	json_t *j = json_loads("{\"memory\": \"128M\", \"pids\": null}", 0, NULL);
+	struct clbsd_err err;
+	CHECK_INT(ctr_spec_limits_json(j, &live, &err), 0);
+	CHECK_INT(live.memory, 128 << 20);
+	CHECK(live.cpus == 1);
+	CHECK_INT(live.pids, 0);
+	json_decref(j);
+	j = json_loads("{\"memory\": \"1k\", \"restart\": \"always\"}", 0, NULL);
+	CHECK(ctr_spec_limits_json(j, &live, &err) < 0);
+	CHECK_INT(live.memory, 128 << 20);
+	json_decref(j);
+}
+
 TEST_MAIN_BEGIN("ctr_spec")
 RUN(hash_pinned_across_versions);
 RUN(stop_signal_hash_and_print);
@@ -488,4 +527,5 @@ RUN(security_keys);
 RUN(print_round_trip);
 RUN(docs_key_list_matches_table);
 RUN(limits_change_in_place);
+RUN(patch_refuses_api_only_keys);
 TEST_MAIN_END
