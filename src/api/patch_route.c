@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct patched {
 	struct api_pending *p;
@@ -38,27 +39,102 @@ static void patched(struct daemon *d, json_t *summary, void *arg)
 	free(pd);
 }
 
+/* The PATCH was recorded (or refused): the answer follows the pass. */
+static void recorded(struct daemon *d, const struct clbsd_err *err, void *arg)
+{
+	struct patched *pd = arg;
+	if (err) {
+		api_pending_err(pd->p, err);
+		free(pd->name);
+		free(pd);
+		return;
+	}
+	reconcile_now(d, false, patched, pd);
+}
+
+/* A container made with `clbsd run` took new limits (or refused them). */
+static void limits_taken(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct patched *pd = arg;
+	if (err)
+		api_pending_err(pd->p, err);
+	else if (c)
+		api_pending_json(pd->p, 200, api_ctr_json(c));
+	else
+		api_pending_json(pd->p, 200, json_pack("{s:s}", "name", pd->name));
+	free(pd->name);
+	free(pd);
+}
+
+/*
+ * A container made with `clbsd run` changes its limits live, as with
+ * Docker's update; nothing is recorded in the configuration, which does
+ * not know it. Its other keys are fixed: declare it to change them.
+ */
+static void patch_imperative(struct daemon *d, struct evhttp_request *req, struct container *c)
+{
+	json_t *body = api_body_json(req);
+	if (!body)
+		return;
+	const char *key;
+	json_t *val;
+	const char *other = NULL;
+	if (json_is_object(body))
+		json_object_foreach(body, key, val)
+		{
+			if (strcmp(key, "memory") != 0 && strcmp(key, "cpus") != 0 &&
+			    strcmp(key, "pids") != 0 && !other)
+				other = key;
+		}
+	if (other || !json_is_object(body) || !json_object_size(body)) {
+		api_reply_error(req, 409, "conflict",
+				"container %s is not declared in the configuration; of a "
+				"container made with clbsd run only the limits (memory, cpus, "
+				"pids) change live%s%s%s; to change the others declare it (a "
+				"(container %s ...) form in %s or conf.d) and run clbsd apply, "
+				"or recreate it with the new settings (clbsd rm, clbsd run)",
+				c->name, other ? ", not \"" : "", other ? other : "",
+				other ? "\"" : "", c->name, d->config);
+		json_decref(body);
+		return;
+	}
+	struct ctr_live live = {.memory = c->cfg.limits.memory,
+				.cpus = c->cfg.limits.cpus,
+				.pids = c->cfg.limits.pids};
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int r = ctr_spec_limits_json(body, &live, &err);
+	json_decref(body);
+	if (r < 0) {
+		api_reply_err(req, &err);
+		return;
+	}
+	struct rt_limits lim = {.memory = live.memory, .cpus = live.cpus, .pids = live.pids};
+	struct patched *pd = xcalloc(1, sizeof(*pd));
+	pd->p = api_pending_new(d, req);
+	pd->name = xstrdup(c->name);
+	/* The answer comes from limits_taken (at once for a stopped container). */
+	if (ctr_update_limits(c, &lim, NULL, NULL, limits_taken, pd, &err) < 0)
+		limits_taken(c, &err, pd);
+}
+
 void api_ctr_patch(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	const char *name = api_param(a, "name");
 	const struct ctr_spec *base = d->decl.conf ? conf_container_find(d->decl.conf, name) : NULL;
 	if (!base) {
 		struct container *c = ctr_find(d, name);
-		if (!c || !c->decl.managed)
+		if (c && !c->decl.managed)
+			patch_imperative(d, req, c);
+		else
 			api_reply_error(
 				req, c ? 409 : 404, c ? "conflict" : "not_found",
-				"%s%s%s is not declared in the configuration; PATCH changes a "
-				"declared container: declare it (a (container %s ...) form in %s "
-				"or conf.d) and run clbsd apply%s",
-				c ? "container " : "no container \"", name, c ? "" : "\"", name,
-				d->config,
-				c ? ", or recreate it with the new settings (clbsd rm, clbsd run)"
-				  : "");
-		else
-			api_reply_error(req, 409, "conflict",
-					"container %s is no longer declared (the configuration "
-					"changed); run clbsd apply",
-					name);
+				c ? "container %s is no longer declared (the configuration "
+				    "changed); run clbsd apply"
+				  : "no container \"%s\" is declared in the configuration; PATCH "
+				    "changes a declared container (or the limits of one made with "
+				    "clbsd run): declare it (clbsd declare %s ...) or run it",
+				name, name);
 		return;
 	}
 	json_t *body = api_body_json(req);
@@ -70,11 +146,6 @@ void api_ctr_patch(struct daemon *d, struct evhttp_request *req, const struct ap
 	size_t n = 0;
 	int r = ctr_spec_patch_json(body, base, &kv, &n, &err);
 	json_decref(body);
-	if (r == 0)
-		r = reconcile_record_keys(d, name, kv, n, &err);
-	for (size_t i = 0; i < n; i++)
-		free(kv[i].value);
-	free(kv);
 	if (r < 0) {
 		api_reply_err(req, &err);
 		return;
@@ -82,7 +153,10 @@ void api_ctr_patch(struct daemon *d, struct evhttp_request *req, const struct ap
 	struct patched *pd = xcalloc(1, sizeof(*pd));
 	pd->p = api_pending_new(d, req);
 	pd->name = xstrdup(name);
-	reconcile_now(d, false, patched, pd);
+	reconcile_record_keys(d, name, kv, n, recorded, pd);
+	for (size_t i = 0; i < n; i++)
+		free(kv[i].value);
+	free(kv);
 }
 
 /* POST /v1/declarations: {"name": NAME, key: value ...} declares NAME live. */

@@ -20,6 +20,8 @@ const char *plan_op_name(enum plan_op op)
 		return "start";
 	case PLAN_CONFLICT:
 		return "conflict";
+	case PLAN_UPDATE:
+		return "update";
 	}
 	return "?";
 }
@@ -172,6 +174,19 @@ static void add(struct plan *p, size_t *cap, enum plan_op op, const char *name, 
 	p->actions[p->n++] = (struct plan_action){op, name, start, reason};
 }
 
+/* The container is what the declaration asks for. */
+static bool same(const struct plan_observed *h, const struct plan_desired *w)
+{
+	return h->hash && strcmp(h->hash, w->hash) == 0;
+}
+
+/* Only its live part differs: it is updated in place. */
+static bool in_place(const struct plan_observed *h, const struct plan_desired *w)
+{
+	return h->hash && w->update_hash && strcmp(h->hash, w->hash) != 0 &&
+	       strcmp(h->hash, w->update_hash) == 0;
+}
+
 int plan_compute(const struct plan_desired *want, size_t n_want, const struct plan_observed *have,
 		 size_t n_have, struct plan *out, struct clbsd_err *err)
 {
@@ -205,8 +220,7 @@ int plan_compute(const struct plan_desired *want, size_t n_want, const struct pl
 		const struct plan_desired *w = &want[order[k]];
 		size_t hi = index_find(&hix, w->name);
 		const struct plan_observed *h = hi < n_have ? &have[hi] : NULL;
-		if (h && h->managed && h->running && !w->running && h->hash &&
-		    strcmp(h->hash, w->hash) == 0)
+		if (h && h->managed && h->running && !w->running && (same(h, w) || in_place(h, w)))
 			add(&p, &cap, PLAN_STOP, w->name, false,
 			    xasprintf("stop %s: :state stopped", w->name));
 	}
@@ -223,13 +237,17 @@ int plan_compute(const struct plan_desired *want, size_t n_want, const struct pl
 		} else if (!h) {
 			add(&p, &cap, PLAN_CREATE, w->name, w->running,
 			    xasprintf("create %s: declared, does not exist", w->name));
-		} else if (!h->hash || strcmp(h->hash, w->hash) != 0) {
+		} else if (!same(h, w) && !in_place(h, w)) {
 			add(&p, &cap, PLAN_RECREATE, w->name, w->running,
 			    xasprintf("recreate %s: %s changed", w->name,
 				      w->changed && *w->changed ? w->changed : "its spec"));
-		} else if (w->running && !h->running) {
-			add(&p, &cap, PLAN_START, w->name, true,
-			    xasprintf("start %s: :state running, not running", w->name));
+		} else {
+			if (in_place(h, w))
+				add(&p, &cap, PLAN_UPDATE, w->name, false,
+				    xasprintf("update %s: :limits changed (in place)", w->name));
+			if (w->running && !h->running)
+				add(&p, &cap, PLAN_START, w->name, true,
+				    xasprintf("start %s: :state running, not running", w->name));
 		}
 	}
 	index_release(&wix);

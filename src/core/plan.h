@@ -8,7 +8,10 @@
  * - A declared container that does not exist is created (and started when
  *   its desired state is running).
  * - One whose recorded spec hash differs from the desired hash is
- *   recreated; the reason names the changed keys the caller found.
+ *   recreated; the reason names the changed keys the caller found. When
+ *   only its live part (:limits) differs (the recorded hash equals the
+ *   desired one's update_hash) it is updated in place instead, and then
+ *   started or stopped as for an unchanged one.
  * - A declared container that is stopped but should run is started; one that
  *   runs but should be stopped is stopped.
  * - A managed container (created by the reconciler) that is no longer
@@ -37,6 +40,12 @@ struct plan_desired {
 	const char *const *deps; /* :depends-on */
 	size_t n_deps;
 	const char *changed; /* for a recreate: "changed keys" text, e.g. ":env, :image" */
+	/*
+	 * The desired hash with the existing container's live part in place
+	 * of the declared one (ctr_spec_hash_live()); NULL when the container
+	 * cannot be updated in place (none exists, or of a kind that cannot).
+	 */
+	const char *update_hash;
 };
 
 struct plan_observed {
@@ -53,6 +62,7 @@ enum plan_op {
 	PLAN_CREATE,   /* create (then start if desired) */
 	PLAN_START,    /* start an existing, stopped one */
 	PLAN_CONFLICT, /* declared, but an unmanaged container has the name: touch nothing */
+	PLAN_UPDATE,   /* write the live part (:limits) of an existing one in place */
 };
 
 struct plan_action {

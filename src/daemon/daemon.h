@@ -347,6 +347,17 @@ void ingress_trigger(struct daemon *d);
 /* Append doctor lines (json strings to checks) about container name's route; *bad counts failures. */
 void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad);
 
+/*
+ * ctr_update.c: change c's limits in place (the running container's cgroup,
+ * on a worker; a stopped one's record). All or nothing: when the kernel
+ * refuses them fn gets its answer and c keeps its old limits. hash and
+ * text (NULL: unchanged) are the declared spec a managed c matches once it
+ * has them. Fails at once (nothing changed) on a bad CPU count or while c
+ * starts; otherwise fn is called.
+ */
+int ctr_update_limits(struct container *c, const struct rt_limits *lim, const char *hash,
+		      const char *text, ctr_done_fn fn, void *arg, struct clbsd_err *err);
+
 /* undo.c: containers set aside before a recreate, and `clbsd undo` */
 void undo_init(struct daemon *d);
 void undo_release(struct daemon *d);
@@ -612,10 +623,16 @@ struct live_kv;
  * Record kv[0..n) as the override of declared container `name` in the
  * live layer, after checking the whole configuration with it (a refused
  * change writes nothing and names the problem), then reload; the caller
- * runs a pass. Nothing to change is success.
+ * runs a pass. Nothing to change is success. When the change leaves only
+ * the live part (:limits) of a running native container different, the
+ * container takes it in place first (ctr_update_limits) and it is
+ * recorded only once the kernel took it: a refusal records nothing and
+ * changes nothing. fn gets the outcome (err NULL: recorded), maybe before
+ * this returns.
  */
-int reconcile_record_keys(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
-			  struct clbsd_err *err);
+typedef void (*record_done_fn)(struct daemon *d, const struct clbsd_err *err, void *arg);
+void reconcile_record_keys(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
+			   record_done_fn fn, void *arg);
 /*
  * A live declaration: (container NAME key value ...) in the live layer,
  * checked with the whole configuration first; then reload. The caller

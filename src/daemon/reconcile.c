@@ -246,6 +246,7 @@ struct inputs {
 	struct plan_observed *have;
 	size_t n_have;
 	char (*hashes)[65];
+	char (*uhashes)[65]; /* update_hash: with the existing container's live part */
 	char **changed;
 };
 
@@ -356,6 +357,7 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 	size_t nc = conf ? conf->ncontainers : 0;
 	in->want = xcalloc(nc + 1, sizeof(*in->want));
 	in->hashes = xcalloc(nc + 1, sizeof(*in->hashes));
+	in->uhashes = xcalloc(nc + 1, sizeof(*in->uhashes));
 	in->changed = xcalloc(nc + 1, sizeof(char *));
 	/* Containers sorted by name, for lookups in O(log n). */
 	size_t n = 0;
@@ -393,6 +395,14 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 			in->changed[i] = xstrdup(":network (made before networking)");
 		}
 		w->changed = in->changed[i];
+		/* Its :limits are written in place (a native container's cgroup). */
+		if (c && c->decl.managed && ct->kind == CTR_KIND_NATIVE) {
+			struct ctr_live live = {.memory = c->cfg.limits.memory,
+						.cpus = c->cfg.limits.cpus,
+						.pids = c->cfg.limits.pids};
+			ctr_spec_hash_live(ct, &live, in->uhashes[i]);
+			w->update_hash = in->uhashes[i];
+		}
 	}
 	free(sorted);
 	in->have = xcalloc(n + 1, sizeof(*in->have));
@@ -429,6 +439,7 @@ static void inputs_release(struct inputs *in, size_t nc)
 		free(in->changed[i]);
 	free(in->changed);
 	free(in->hashes);
+	free(in->uhashes);
 	free(in->want);
 	free(in->have);
 }
@@ -601,7 +612,7 @@ static void pass_step(struct reconcile_pass *p)
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	const char *dep = held_back(p, a->name);
-	if (dep && a->op != PLAN_STOP && a->op != PLAN_REMOVE) {
+	if (dep && a->op != PLAN_STOP && a->op != PLAN_REMOVE && a->op != PLAN_UPDATE) {
 		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EAGAIN, "held back: dependency %s failed",
 				 dep);
 		step_done(c, &err, p);
@@ -655,6 +666,21 @@ static void pass_step(struct reconcile_pass *p)
 	case PLAN_CREATE:
 		after_create(p, a);
 		return;
+	case PLAN_UPDATE: {
+		const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
+		if (!c || !ct) {
+			clbsd_err_setmsg(&err, CLBSD_E_NOTFOUND, ENOENT, "gone");
+			step_done(c, &err, p);
+			return;
+		}
+		char hash[65];
+		ctr_spec_hash(ct, hash);
+		autofree char *text = ctr_spec_print(ct);
+		struct rt_limits lim = {.memory = ct->memory, .cpus = ct->cpus, .pids = ct->pids};
+		if (ctr_update_limits(c, &lim, hash, text, step_done, p, &err) < 0)
+			step_done(c, &err, p);
+		return;
+	}
 	case PLAN_RECREATE: {
 		if (!c) {
 			after_create(p, a);
@@ -889,19 +915,15 @@ int reconcile_record_state(struct daemon *d, const char *name, bool running, str
 	return 0;
 }
 
-/*
- * Write `text` as the live file after checking the whole configuration
- * with it, announce the change, and reload. Nothing written on a refusal.
- */
-static int record_live(struct daemon *d, const char *name, const char *text, size_t len,
-		       json_t *what, struct clbsd_err *err)
+/* The configuration with `text` as the live file: *out, or an error saying why not. */
+static int check_live(struct daemon *d, const char *name, const char *text, size_t len,
+		      struct conf **out, struct clbsd_err *err)
 {
 	struct conf_diags diags = CONF_DIAGS_INIT;
 	struct conf *conf = NULL;
 	if (conf_load_live(d->config, d->confd, text, len, &conf, &diags) < 0) {
 		autofree char *msg = conf_diags_format(&diags);
 		conf_diags_release(&diags);
-		json_decref(what);
 		size_t l = strlen(msg);
 		while (l && msg[l - 1] == '\n')
 			msg[--l] = '\0';
@@ -911,7 +933,14 @@ static int record_live(struct daemon *d, const char *name, const char *text, siz
 					name, msg);
 	}
 	conf_diags_release(&diags);
-	conf_free(conf);
+	*out = conf;
+	return 0;
+}
+
+/* Write `text` as the live file (checked), announce the change, and reload. */
+static int write_live(struct daemon *d, const char *name, const char *text, size_t len,
+		      json_t *what, struct clbsd_err *err)
+{
 	if (live_write(d->confd, text, len, err) < 0) {
 		json_decref(what);
 		return clbsd_err_prefix(err, "live change for %s", name);
@@ -926,21 +955,149 @@ static int record_live(struct daemon *d, const char *name, const char *text, siz
 	return 0;
 }
 
-int reconcile_record_keys(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
-			  struct clbsd_err *err)
+/*
+ * Write `text` as the live file after checking the whole configuration
+ * with it, announce the change, and reload. Nothing written on a refusal.
+ */
+static int record_live(struct daemon *d, const char *name, const char *text, size_t len,
+		       json_t *what, struct clbsd_err *err)
 {
+	struct conf *conf = NULL;
+	if (check_live(d, name, text, len, &conf, err) < 0) {
+		json_decref(what);
+		return -err->code;
+	}
+	conf_free(conf);
+	return write_live(d, name, text, len, what, err);
+}
+
+/* A PATCH of the live part alone, waiting for the container to take it. */
+struct patch_job {
+	struct daemon *d;
+	char *name;
+	char *text;
+	size_t len;
+	json_t *what;
+	struct rt_limits old_lim;
+	char old_hash[65];
+	char *old_text;
+	record_done_fn fn;
+	void *arg;
+};
+
+static void patch_taken(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct patch_job *j = arg;
+	struct clbsd_err werr;
+	clbsd_err_init(&werr);
+	if (err) {
+		json_decref(j->what);
+		j->fn(j->d, err, j->arg);
+	} else if (write_live(j->d, j->name, j->text, j->len, j->what, &werr) < 0) {
+		/* Not recorded: the container goes back to what the files say. */
+		struct clbsd_err e2;
+		if (c && ctr_update_limits(c, &j->old_lim, j->old_hash, j->old_text, NULL, NULL,
+					   &e2) < 0)
+			log_error("reconcile", j->name, "putting back the old limits: %s", e2.msg);
+		j->fn(j->d, &werr, j->arg);
+	} else {
+		j->fn(j->d, NULL, j->arg);
+	}
+	free(j->name);
+	free(j->text);
+	free(j->old_text);
+	free(j);
+}
+
+/*
+ * The limits the new configuration gives running native container c when
+ * they are the only change to it (its hash with c's live part is c's):
+ * true with *lim, *hash and *text set.
+ */
+static bool only_limits(const struct conf *conf, const struct container *c, struct rt_limits *lim,
+			char hash[65], char **text)
+{
+	const struct ctr_spec *ns = conf_container_find(conf, c->name);
+	if (!ns || !c->decl.managed || ns->kind != CTR_KIND_NATIVE || c->run.state != CTR_RUNNING ||
+	    c->run.starting)
+		return false;
+	struct ctr_live live = {.memory = c->cfg.limits.memory,
+				.cpus = c->cfg.limits.cpus,
+				.pids = c->cfg.limits.pids};
+	char uh[65];
+	ctr_spec_hash(ns, hash);
+	ctr_spec_hash_live(ns, &live, uh);
+	if (strcmp(c->decl.spec_hash, hash) == 0 || strcmp(c->decl.spec_hash, uh) != 0)
+		return false;
+	*lim = (struct rt_limits){.memory = ns->memory, .cpus = ns->cpus, .pids = ns->pids};
+	*text = ctr_spec_print(ns);
+	return true;
+}
+
+void reconcile_record_keys(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,
+			   record_done_fn fn, void *arg)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
 	autofree char *text = NULL;
 	size_t len = 0;
 	bool changed = false;
-	if (live_render(d->confd, name, kv, n, &text, &len, &changed, err) < 0)
-		return -err->code;
-	if (!changed)
-		return 0;
+	if (live_render(d->confd, name, kv, n, &text, &len, &changed, &err) < 0) {
+		fn(d, &err, arg);
+		return;
+	}
+	if (!changed) {
+		fn(d, NULL, arg);
+		return;
+	}
+	struct conf *conf = NULL;
+	if (check_live(d, name, text, len, &conf, &err) < 0) {
+		fn(d, &err, arg);
+		return;
+	}
 	json_t *keys = json_object();
 	for (size_t i = 0; i < n; i++)
 		json_object_set_new(keys, kv[i].key + 1,
 				    kv[i].value ? json_string(kv[i].value) : json_null());
-	return record_live(d, name, text, len, json_pack("{s:o}", "keys", keys), err);
+	json_t *what = json_pack("{s:o}", "keys", keys);
+	struct container *c = ctr_find(d, name);
+	struct rt_limits lim;
+	char hash[65];
+	char *ntext = NULL;
+	bool in_place = c && only_limits(conf, c, &lim, hash, &ntext);
+	conf_free(conf);
+	if (!in_place) {
+		if (write_live(d, name, text, len, what, &err) < 0)
+			fn(d, &err, arg);
+		else
+			fn(d, NULL, arg);
+		return;
+	}
+	/*
+	 * The container takes the limits first and they are recorded only
+	 * then: when the kernel refuses them, nothing changes anywhere.
+	 */
+	struct patch_job *j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->name = xstrdup(name);
+	j->text = steal_ptr(&text);
+	j->len = len;
+	j->what = what;
+	j->old_lim = c->cfg.limits;
+	memcpy(j->old_hash, c->decl.spec_hash, sizeof(j->old_hash));
+	j->old_text = c->decl.spec_text ? xstrdup(c->decl.spec_text) : NULL;
+	j->fn = fn;
+	j->arg = arg;
+	int r = ctr_update_limits(c, &lim, hash, ntext, patch_taken, j, &err);
+	free(ntext);
+	if (r < 0) {
+		json_decref(j->what);
+		free(j->name);
+		free(j->text);
+		free(j->old_text);
+		free(j);
+		fn(d, &err, arg);
+	}
 }
 
 int reconcile_declare(struct daemon *d, const char *name, const struct live_kv *kv, size_t n,

@@ -20,9 +20,9 @@ static const char *const on_app[] = {"app"};
 TEST(creates_in_dependency_order)
 {
 	struct plan_desired want[] = {
-		{"web", "h1", true, on_db, 1, NULL},
-		{"db", "h2", true, none, 0, NULL},
-		{"proxy", "h3", true, on_web, 1, NULL},
+		{"web", "h1", true, on_db, 1, NULL, NULL},
+		{"db", "h2", true, none, 0, NULL, NULL},
+		{"proxy", "h3", true, on_web, 1, NULL, NULL},
 	};
 	struct plan p;
 	struct clbsd_err err;
@@ -36,7 +36,7 @@ TEST(creates_in_dependency_order)
 
 TEST(noop_when_converged)
 {
-	struct plan_desired want[] = {{"web", "h1", true, none, 0, NULL}};
+	struct plan_desired want[] = {{"web", "h1", true, none, 0, NULL, NULL}};
 	struct plan_observed have[] = {{"web", "h1", true, true}};
 	struct plan p;
 	struct clbsd_err err;
@@ -48,8 +48,8 @@ TEST(noop_when_converged)
 TEST(recreate_on_hash_change_with_reason)
 {
 	struct plan_desired want[] = {
-		{"web", "new", true, none, 0, ":env"},
-		{"db", "h2", true, none, 0, NULL},
+		{"web", "new", true, none, 0, ":env", NULL},
+		{"db", "h2", true, none, 0, NULL, NULL},
 	};
 	struct plan_observed have[] = {{"web", "old", true, true}, {"db", "h2", true, true}};
 	struct plan p;
@@ -65,8 +65,8 @@ TEST(recreate_on_hash_change_with_reason)
 TEST(start_and_stop_follow_state)
 {
 	struct plan_desired want[] = {
-		{"db", "h2", false, none, 0, NULL},
-		{"web", "h1", true, none, 0, NULL},
+		{"db", "h2", false, none, 0, NULL, NULL},
+		{"web", "h1", true, none, 0, NULL, NULL},
 	};
 	struct plan_observed have[] = {{"db", "h2", true, true}, {"web", "h1", true, false}};
 	struct plan p;
@@ -80,7 +80,7 @@ TEST(start_and_stop_follow_state)
 
 TEST(removes_undeclared_managed_only)
 {
-	struct plan_desired want[] = {{"web", "h1", true, none, 0, NULL}};
+	struct plan_desired want[] = {{"web", "h1", true, none, 0, NULL, NULL}};
 	struct plan_observed have[] = {
 		{"web", "h1", true, true},
 		{"old", "h9", true, true},
@@ -97,7 +97,7 @@ TEST(removes_undeclared_managed_only)
 
 TEST(unmanaged_name_is_a_conflict)
 {
-	struct plan_desired want[] = {{"web", "h1", true, none, 0, NULL}};
+	struct plan_desired want[] = {{"web", "h1", true, none, 0, NULL, NULL}};
 	struct plan_observed have[] = {{"web", NULL, false, true}};
 	struct plan p;
 	struct clbsd_err err;
@@ -111,9 +111,9 @@ TEST(unmanaged_name_is_a_conflict)
 TEST(stops_dependants_first)
 {
 	struct plan_desired want[] = {
-		{"db", "h2", false, none, 0, NULL},
-		{"app", "h3", false, on_db, 1, NULL},
-		{"web", "h1", false, on_app, 1, NULL},
+		{"db", "h2", false, none, 0, NULL, NULL},
+		{"app", "h3", false, on_db, 1, NULL, NULL},
+		{"web", "h1", false, on_app, 1, NULL, NULL},
 	};
 	struct plan_observed have[] = {
 		{"db", "h2", true, true}, {"app", "h3", true, true}, {"web", "h1", true, true}};
@@ -129,8 +129,8 @@ TEST(stops_dependants_first)
 TEST(cycle_is_named)
 {
 	struct plan_desired want[] = {
-		{"web", "h1", true, on_db, 1, NULL},
-		{"db", "h2", true, on_web, 1, NULL},
+		{"web", "h1", true, on_db, 1, NULL, NULL},
+		{"db", "h2", true, on_web, 1, NULL, NULL},
 	};
 	struct plan p;
 	struct clbsd_err err;
@@ -141,7 +141,7 @@ TEST(cycle_is_named)
 
 TEST(unknown_dependency_is_named)
 {
-	struct plan_desired want[] = {{"web", "h1", true, on_db, 1, NULL}};
+	struct plan_desired want[] = {{"web", "h1", true, on_db, 1, NULL, NULL}};
 	struct plan p;
 	struct clbsd_err err;
 	CHECK(plan_compute(want, 1, NULL, 0, &p, &err) < 0);
@@ -151,9 +151,9 @@ TEST(unknown_dependency_is_named)
 TEST(order_keeps_file_order_for_independent)
 {
 	struct plan_desired want[] = {
-		{"c", "1", true, none, 0, NULL},
-		{"a", "2", true, none, 0, NULL},
-		{"b", "3", true, none, 0, NULL},
+		{"c", "1", true, none, 0, NULL, NULL},
+		{"a", "2", true, none, 0, NULL, NULL},
+		{"b", "3", true, none, 0, NULL, NULL},
 	};
 	size_t *order;
 	struct clbsd_err err;
@@ -164,9 +164,48 @@ TEST(order_keeps_file_order_for_independent)
 	free(order);
 }
 
+/* Only :limits changed (update_hash matches): written in place, not recreated. */
+TEST(update_in_place_when_only_limits_changed)
+{
+	struct plan_desired want[] = {{"web", "new", true, none, 0, ":limits", "old"}};
+	struct plan_observed have[] = {{"web", "old", true, true}};
+	struct plan p;
+	struct clbsd_err err;
+	CHECK_INT(plan_compute(want, 1, have, 1, &p, &err), 0);
+	char *s = render(&p);
+	CHECK_STR(s, "update web");
+	CHECK_STR(p.actions[0].reason, "update web: :limits changed (in place)");
+	free(s);
+	plan_release(&p);
+	/* Stopped, to run: updated, then started. */
+	have[0].running = false;
+	CHECK_INT(plan_compute(want, 1, have, 1, &p, &err), 0);
+	s = render(&p);
+	CHECK_STR(s, "update web, start web+start");
+	free(s);
+	plan_release(&p);
+	/* Running, to stop: stopped, then updated. */
+	have[0].running = true;
+	want[0].running = false;
+	CHECK_INT(plan_compute(want, 1, have, 1, &p, &err), 0);
+	s = render(&p);
+	CHECK_STR(s, "stop web, update web");
+	free(s);
+	plan_release(&p);
+	/* Something else changed too: recreated. */
+	want[0].running = true;
+	want[0].update_hash = "other";
+	CHECK_INT(plan_compute(want, 1, have, 1, &p, &err), 0);
+	s = render(&p);
+	CHECK_STR(s, "recreate web+start");
+	free(s);
+	plan_release(&p);
+}
+
 TEST_MAIN_BEGIN("plan")
 RUN(creates_in_dependency_order);
 RUN(noop_when_converged);
+RUN(update_in_place_when_only_limits_changed);
 RUN(recreate_on_hash_change_with_reason);
 RUN(start_and_stop_follow_state);
 RUN(removes_undeclared_managed_only);
