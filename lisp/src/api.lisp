@@ -49,6 +49,11 @@ NIL as booleans, dotted pairs (\"K\" . \"V\") as \"K=V\"."
     (:userns "userns") (:storage "storage") (:stop-signal "stop_signal"))
   "Lisp keyword -> the API's create-body key.")
 
+(defparameter *spec-keys*
+  '((:entrypoint "entrypoint") (:labels "labels") (:cap-add "cap_add")
+    (:cap-drop "cap_drop") (:sysctls "sysctls") (:devices "devices"))
+  "Keys of a declaration (and the create body) CREATE-CONTAINER does not take.")
+
 (defun volume-json (v)
   "A volume as the API's {source, dest, readonly}; accepts that form as a
 plist (:source :dest :readonly) or the config's (:bind SRC :path DEST :ro B)."
@@ -74,11 +79,20 @@ plist (:source :dest :readonly) or the config's (:bind SRC :path DEST :ro B)."
                      (:restart (if (and (consp v) (string-equal (string (first v)) "on-failure"))
                                    (format nil "on-failure:~d" (second v))
                                    (json-value v)))
-                     ((:command :aliases :dns :publish :env)
+                     ((:command :aliases :dns :publish :env :entrypoint :cap-add :cap-drop
+                       :devices)
                       (mapcar #'json-value (if (listp v) v (list v))))
+                     ;; ("K" . "V") or the config's ("K" "V"): "K=V".
+                     ((:labels :sysctls)
+                      (mapcar (lambda (p)
+                                (if (consp p)
+                                    (format nil "~a=~a" (car p)
+                                            (if (consp (cdr p)) (second p) (cdr p)))
+                                    p))
+                              v))
                      ;; Keys only the configuration has take their value as the
                      ;; file writes it (PATCH, docs/api.md): a list goes as its text.
-                     ((:health :on :ingress :tls :snapshots :depends-on :domain)
+                     ((:health :on :ingress :tls :snapshots :depends-on :domain :kind :path)
                       (if (consp v)
                           (let ((*print-case* :downcase)) (prin1-to-string v))
                           (json-value v)))
@@ -339,11 +353,15 @@ daemon's host).  Returns (:name :path :stream-bytes ...).
   "Change declarable keys of C live: PATCH /v1/containers/NAME with KEYS in
 the create body's form (:memory \"256M\" :restart \"always\" ...), persisted
 by the daemon in its live layer (conf.d/90-live.conf) and applied by its
-reconciler.  C must be declared in the configuration; the daemon refuses
-(CONFLICT) a container made with CREATE-CONTAINER.
+reconciler: a change of the limits alone (:memory :cpus :pids) is written
+to the running container in place, other keys in the spec hash recreate
+it.  Of a container made with CREATE-CONTAINER only the limits change
+(live, not recorded: Docker's update); its other keys signal CONFLICT.
+A limit the kernel refuses (memory below what the container uses) signals
+CONFLICT with its answer, and nothing changes.
   (update-container \"web\" :memory \"256M\")"
   (let ((answer (call "PATCH" (ctr-path c)
-                      :body (request-body keys :keys (append *create-keys*
+                      :body (request-body keys :keys (append *create-keys* *spec-keys*
                                                              *live-keys*)))))
     (if (and (hash-table-p answer) (gethash "name" answer))
         (intern-container answer)

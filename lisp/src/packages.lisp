@@ -58,7 +58,7 @@ event callbacks run on one worker thread per container; timers; live declaration
    ;; timers
    #:every #:cancel-timer #:timers #:parse-duration
    ;; declarations and hooks
-   #:declare-container #:defhook #:deftimer #:hooks #:persist #:*init-file* #:*init-dir*
+   #:declare-container #:undeclare-container #:undeclare #:defhook #:deftimer #:hooks #:persist #:*init-file* #:*init-dir*
    #:load-init-files #:init-errors #:init-error #:init-error-file #:init-error-form
    #:init-error-condition))
 

@@ -545,20 +545,28 @@
 ;;; Declarations, hooks, persistence, init files
 
 (deftest container-form
+  ;; A name nothing declares is declared live and made by the reconciler;
+  ;; the keys of the form are the file's.
   (unwind-protect
        (progn
          (let ((c (container decl :image "forge" :command ("sleep" "300")
                              :limits (:memory "48M") :env (("A" . "1")) :restart always)))
            (is (eq :running (state c)))
+           (is-true (managed-p c))
            (is (eql (* 48 1024 1024) (memory-limit c)))
            (is (equal "always" (restart-policy c)))
            (is (member "A=1" (env c) :test #'equal)))
          (let ((c (container decl-stopped :image "forge" :command ("true") :state stopped)))
            (is (eq :created (state c))))
-         (signals unsupported-key (container decl-web :image "forge" :domain "web.home.lan"))
+         (signals invalid-argument (container decl-noimage :command ("true")))
          (signals unsupported-key (container decl-bad :image "forge" :colour "red"))
-         (signals not-found (find-container "decl-web")))
-    (cleanup "decl" "decl-stopped")))
+         (signals not-found (find-container "decl-bad"))
+         ;; A name a create-container container holds is not taken over.
+         (create-container "forge" :name "decl-imp" :command '("sleep" "300"))
+         (signals conflict (container decl-imp :image "forge")))
+    (ignore-errors (undeclare decl))
+    (ignore-errors (undeclare decl-stopped))
+    (cleanup "decl-imp")))
 
 (defun live-file () (tmp "etc/conf.d/90-live.conf"))
 
@@ -603,6 +611,44 @@
     (ignore-errors (delete-file (live-file)))
     (ignore-errors (apply-config))
     (cleanup "lset")))
+
+(deftest declare-live
+  ;; (container NAME ...) of a new name is a live declaration: written as a
+  ;; form to the live layer, made and run managed by the reconciler, shown
+  ;; by `clbsd config diff`, kept across a daemon restart and `clbsd apply`;
+  ;; amending its limits keeps it running; UNDECLARE removes it.
+  (unwind-protect
+       (let* ((c (container ldecl :image "forge" :command ("sleep" "300")
+                            :limits (:memory "48M") :restart always
+                            :domain "ldecl.home.lan" :port 8080))
+              (pid (pid c)))
+         (is (eq :running (state c)))
+         (is-true (managed-p c))
+         (is (eql (* 48 1024 1024) (memory-limit c)))
+         (let ((live (file-text (live-file))))
+           (is (search "(container ldecl :image \"forge\"" live) "live layer: ~a" live)
+           (is (search ":domain \"ldecl.home.lan\"" live) "live layer: ~a" live))
+         (is (search "declared ldecl" (cli "config" "diff")))
+         (is (null (plan)))
+         (apply-config)
+         (is (eql pid (pid (find-container "ldecl"))) "clbsd apply keeps it")
+         (with-open-file (o (tmp "restart-request") :direction :output :if-exists :supersede))
+         (is-true (wait-for (30) (probe-file (tmp "restart-done"))) "the daemon restarted")
+         (delete-file (tmp "restart-done"))
+         (let ((c (wait-for (10) (ignore-errors (find-container "ldecl")))))
+           (is-true (and c (managed-p c)))
+           (is (eql pid (and c (pid c))) "the daemon restart keeps it"))
+         (is (null (plan)) "still declared after the restart")
+         ;; Amended: its limits change in place, the same process runs on.
+         (let ((c (container ldecl :limits (:memory "64M"))))
+           (is (eql (* 64 1024 1024) (memory-limit c)))
+           (is (eql pid (pid c)) "a change of :limits alone keeps it running"))
+         (is (search ":memory \"64M\"" (file-text (live-file))))
+         (undeclare ldecl)
+         (is (null (search "ldecl" (file-text (live-file)))))
+         (signals not-found (find-container "ldecl"))
+         (signals not-found (undeclare ldecl)))
+    (ignore-errors (undeclare-container "ldecl"))))
 
 (deftest defhook-and-persist
   (let* ((dir (tmp "persist.d/"))
