@@ -244,7 +244,10 @@ const struct cli_cmd cli_cmds[] = {
 	 .help = "Change keys of a container declared in the configuration (Docker's update):\n"
 		 "clbsd update web --memory 256M --restart always. The daemon checks the\n"
 		 "change with the whole configuration, records it in conf.d/90-live.conf\n"
-		 "and applies it (a recreate when a key in the spec hash changed). A value\n"
+		 "and applies it: the limits (--memory, --cpus, --pids) in place, in the\n"
+		 "running container's cgroup; a recreate when another key in the spec hash\n"
+		 "changed. A limit the kernel refuses changes nothing. A container made\n"
+		 "with clbsd run takes new limits the same way, and only those. A value\n"
 		 "starting with [ or { is JSON; a FORM value is written as in the file.",
 	 .opts = cli_update_opts,
 	 .min_args = 1,
