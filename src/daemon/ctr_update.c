@@ -62,6 +62,8 @@ static void update_done(void *arg)
 	struct update_job *j = arg;
 	struct container *c = ctr_find(j->d, j->name);
 	const struct clbsd_err *err = NULL;
+	if (c)
+		c->limits_busy = false;
 	if (!c || c->run.removing) {
 		clbsd_err_setmsg(&j->err, CLBSD_E_NOTFOUND, ENOENT, "container %s is gone",
 				 j->name);
@@ -96,6 +98,11 @@ int ctr_update_limits(struct container *c, const struct rt_limits *lim, const ch
 			"\"cpus\" %.2f is out of range: expected more than 0 and at "
 			"most %ld (this host's CPUs)",
 			lim->cpus, ncpu);
+	if (c->limits_busy)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					"container %s: its limits are being changed; try again "
+					"when that is done",
+					c->name);
 	if (c->run.starting || c->run.removing)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"container %s is %s; change its limits once it is done",
@@ -121,6 +128,7 @@ int ctr_update_limits(struct container *c, const struct rt_limits *lim, const ch
 	j->text = text ? xstrdup(text) : NULL;
 	j->fn = fn;
 	j->arg = arg;
+	c->limits_busy = true;
 	work_submit(d, update_run, update_done, j);
 	return 0;
 }

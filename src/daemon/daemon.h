@@ -170,6 +170,13 @@ struct container {
 		char *spec_text;    /* ctr_spec_print() it was made from */
 		bool booted;	    /* the reconciler started it for its current desired state */
 	} decl;
+
+	/*
+	 * ctr_update.c: new limits are being written to its cgroup. One change
+	 * at a time: a second one would read the first one's values as the
+	 * old ones to put back.
+	 */
+	bool limits_busy;
 };
 
 /*
