@@ -96,14 +96,26 @@ void api_dispatch(struct daemon *d, struct evhttp_request *req);
 const char *api_param(const struct api_args *a, const char *name);
 /* Query parameter t-like seconds: def when absent; 400 sent and -1 when bad. */
 int api_query_seconds(struct evhttp_request *req, const char *key, int def, int *out);
+/*
+ * The fields= selection (req_decode.h): 0 when absent, 1 with out filled
+ * (the caller releases it), -1 with a 400 sent when it does not decode.
+ */
+struct api_fields;
+int api_query_fields(struct evhttp_request *req, struct api_fields *out);
 
 /* The handlers of routes.def, by file. */
 /* containers.c */
 api_handler api_info, api_stats_all, api_ctr_list, api_ctr_create, api_ctr_get, api_ctr_remove,
 	api_ctr_start, api_ctr_stop, api_ctr_restart, api_ctr_kill, api_ctr_wait, api_ctr_undo,
 	api_ctr_stats;
-/* The container as the API shows it (containers.c): its record and health. */
+/*
+ * The container as the API shows it (containers.c): its record, health and
+ * undo state; with a selection f (NULL: everything), only the members it
+ * names, and "stats" (api_container_stats, null when not running) when it
+ * names that.
+ */
 json_t *api_ctr_json(struct container *c);
+json_t *api_ctr_json_fields(struct container *c, const struct api_fields *f);
 /* patch_route.c: PATCH /v1/containers/NAME */
 api_handler api_ctr_patch, api_decl_create, api_decl_remove, api_config_diff;
 /* exec_route.c, logs.c */

@@ -1,4 +1,5 @@
 #include "api.h"
+#include "req_decode.h"
 #include "util/json.h"
 #include "util/util.h"
 
@@ -66,24 +67,51 @@ void api_stats_all(struct daemon *d, struct evhttp_request *req, const struct ap
 	api_reply_json(req, 200, arr);
 }
 
-/* The container as the API shows it: its record plus its health, if checked. */
-json_t *api_ctr_json(struct container *c)
+/* The container as the API shows it: its record plus its health, if checked (api.h). */
+json_t *api_ctr_json_fields(struct container *c, const struct api_fields *f)
 {
 	json_t *j = ctr_to_json(c);
-	json_t *h = health_json(c->d, c->name);
-	json_object_set_new(j, "health", h ? h : json_null());
-	json_t *u = undo_info(c->d, c->name);
-	json_object_set_new(j, "undo", u ? u : json_null());
-	return j;
+	if (!f || api_fields_want(f, "health")) {
+		json_t *h = health_json(c->d, c->name);
+		json_object_set_new(j, "health", h ? h : json_null());
+	}
+	if (!f || api_fields_want(f, "undo")) {
+		json_t *u = undo_info(c->d, c->name);
+		json_object_set_new(j, "undo", u ? u : json_null());
+	}
+	if (!f)
+		return j;
+	if (api_fields_want(f, "stats")) {
+		/* Not running is no error here: the member is null. */
+		struct clbsd_err err;
+		json_t *s = c->run.state == CTR_RUNNING ? api_container_stats(c->d, c, &err) : NULL;
+		if (!s && c->run.state == CTR_RUNNING)
+			log_warn("api", c->name, "stats: %s", err.msg);
+		json_object_set_new(j, "stats", s ? s : json_null());
+	}
+	json_t *picked = api_fields_pick(j, f);
+	json_decref(j);
+	return picked;
+}
+
+json_t *api_ctr_json(struct container *c)
+{
+	return api_ctr_json_fields(c, NULL);
 }
 
 void api_ctr_list(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	bool all = api_query_bool(req, "all");
+	struct api_fields f;
+	int have = api_query_fields(req, &f);
+	if (have < 0)
+		return;
 	json_t *arr = json_array();
 	for (struct container *c = d->ctrs; c; c = c->next)
 		if (all || c->run.state == CTR_RUNNING || c->run.state == CTR_RESTARTING)
-			json_array_append_new(arr, api_ctr_json(c));
+			json_array_append_new(arr, api_ctr_json_fields(c, have ? &f : NULL));
+	if (have)
+		api_fields_release(&f);
 	api_reply_json(req, 200, arr);
 }
 

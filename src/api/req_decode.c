@@ -50,3 +50,98 @@ json_t *api_body_decode(const char *text, size_t n, char *why, size_t whylen)
 			 je.text);
 	return j;
 }
+
+static bool field_name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+int api_fields_decode(const char *v, struct api_fields *out, char *why, size_t whylen)
+{
+	struct api_fields f = {0};
+	f.buf = xstrdup(v ? v : "");
+	char *save = NULL;
+	for (char *tok = strtok_r(f.buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (f.n == API_FIELDS_MAX) {
+			snprintf(why, whylen, "fields: more than %d fields", API_FIELDS_MAX);
+			goto bad;
+		}
+		char *dot = strchr(tok, '.');
+		if (dot)
+			*dot = '\0';
+		if (!field_name_ok(tok) || (dot && !field_name_ok(dot + 1))) {
+			if (dot)
+				*dot = '.';
+			snprintf(why, whylen,
+				 "fields: \"%.64s\" is not a field (a member name of [a-z0-9_], or "
+				 "MEMBER.SUB such as config.limits)",
+				 tok);
+			goto bad;
+		}
+		f.key[f.n] = tok;
+		f.sub[f.n] = dot ? dot + 1 : NULL;
+		f.n++;
+	}
+	if (f.n == 0) {
+		snprintf(why, whylen, "fields: empty (name the members to keep, e.g. name,state)");
+		goto bad;
+	}
+	*out = f;
+	return 0;
+bad:
+	free(f.buf);
+	return -1;
+}
+
+void api_fields_release(struct api_fields *f)
+{
+	free(f->buf);
+	*f = (struct api_fields){0};
+}
+
+bool api_fields_want(const struct api_fields *f, const char *key)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->key[i], key) == 0)
+			return true;
+	return false;
+}
+
+json_t *api_fields_pick(json_t *obj, const struct api_fields *f)
+{
+	json_t *out = json_object();
+	/* Whole members first, so that a part of one already there is not added. */
+	for (size_t i = 0; i < f->n; i++) {
+		json_t *v = f->sub[i] ? NULL : json_object_get(obj, f->key[i]);
+		if (v)
+			json_object_set(out, f->key[i], v);
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		if (!f->sub[i])
+			continue;
+		json_t *m = json_object_get(obj, f->key[i]);
+		if (json_is_null(m)) {
+			/* A part of a null member (no stats, no health yet): null. */
+			if (!json_object_get(out, f->key[i]))
+				json_object_set(out, f->key[i], m);
+			continue;
+		}
+		json_t *v = json_is_object(m) ? json_object_get(m, f->sub[i]) : NULL;
+		if (!v)
+			continue;
+		json_t *into = json_object_get(out, f->key[i]);
+		if (into == m)
+			continue; /* the whole member is there */
+		if (!into) {
+			into = json_object();
+			json_object_set_new(out, f->key[i], into);
+		}
+		json_object_set(into, f->sub[i], v);
+	}
+	return out;
+}

@@ -150,6 +150,19 @@ int api_query_seconds(struct evhttp_request *req, const char *key, int def, int 
 	return 0;
 }
 
+int api_query_fields(struct evhttp_request *req, struct api_fields *out)
+{
+	autofree char *v = api_query(req, "fields");
+	if (!v)
+		return 0;
+	char why[256];
+	if (api_fields_decode(v, out, why, sizeof(why)) < 0) {
+		api_reply_error(req, 400, "invalid_argument", "%s", why);
+		return -1;
+	}
+	return 1;
+}
+
 size_t api_output_pending(struct evhttp_request *req)
 {
 	struct evhttp_connection *conn = req ? evhttp_request_get_connection(req) : NULL;

@@ -2,8 +2,9 @@
  * libFuzzer target: what the API decodes from a request before a handler
  * runs: the path through the route table (src/api/route.c over
  * src/api/routes.def), the query string and the JSON body
- * (src/api/req_decode.c). Input: one byte of method, the path up to a
- * newline, the query up to the next, the rest is the body.
+ * (src/api/req_decode.c), and a fields= selection picked from that body.
+ * Input: one byte of method, the path up to a newline, the query up to the
+ * next, the rest is the body.
  */
 #include "fuzz.h"
 #include "api/req_decode.h"
@@ -73,6 +74,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	char why[256];
 	json_t *j = api_body_decode(p, (size_t)(end - p), why, sizeof(why));
+	/* A fields= selection picks from the body only members it names. */
+	char *fv = api_query_value(query, "fields");
+	struct api_fields f;
+	if (fv && api_fields_decode(fv, &f, why, sizeof(why)) == 0) {
+		if (f.n == 0 || f.n > API_FIELDS_MAX)
+			abort();
+		if (json_is_object(j)) {
+			json_t *picked = api_fields_pick(j, &f);
+			const char *k;
+			json_t *v;
+			json_object_foreach(picked, k, v)
+			{
+				if (!api_fields_want(&f, k) || json_object_get(j, k) == NULL)
+					abort();
+			}
+			json_decref(picked);
+		}
+		api_fields_release(&f);
+	}
+	free(fv);
 	json_decref(j);
 	free(path);
 	free(query);
