@@ -101,6 +101,54 @@
       (should (string-match-p "^| gamma +| created" text))
       (should-not (string-match-p "^| beta" text)))))
 
+(defun clbsd-tests--stats-block ()
+  "Render a block of cpu and memory for alpha and gamma; return its rows."
+  (let ((requests nil))
+    (cl-letf* ((orig (symbol-function 'clbsd--request-start))
+               ((symbol-function 'clbsd--request-start)
+                (lambda (method path &rest rest)
+                  (push path requests)
+                  (apply orig method path rest))))
+      (with-temp-buffer
+        (org-mode)
+        (insert "#+BEGIN: clbsd-containers :all t :match \"^\\\\(alpha\\\\|gamma\\\\)$\""
+                " :columns (name state cpu memory pids)\n#+END:\n")
+        (goto-char (point-min))
+        (org-update-dblock)
+        (list (clbsd-tests--block-row "alpha") (clbsd-tests--block-row "gamma")
+              (nreverse requests))))))
+
+(ert-deftest clbsd-dblock-cpu-memory ()
+  "The cpu and memory columns show the use against the limits, in one request."
+  (clrhash clbsd--cpu-samples)
+  (pcase-let ((`(,alpha ,gamma ,requests) (clbsd-tests--stats-block)))
+    ;; alpha: :limits (:memory "64M" :cpus 0.5); first render: CPU seconds.
+    (should (equal (nth 1 alpha) "running"))
+    (should (string-match-p "\\`[0-9.]+s\\'" (nth 2 alpha)))
+    (should (string-match-p "\\`[0-9]+[BKM]/64M\\'" (nth 3 alpha)))
+    (should (string-match-p "\\`[1-9][0-9]*\\'" (nth 4 alpha)))
+    ;; Not running: no use to show.
+    (should (equal (cdr gamma) (list (nth 1 gamma) "" "" "")))
+    ;; One request answers the table: the list with its stats.
+    (should (equal requests (list (car requests))))
+    (should (string-match-p "\\`/v1/containers\\?all=1&fields=.*stats\\.cpu_usage_ns"
+                            (car requests))))
+  ;; The next render: the use since the previous one, against :cpus.
+  (sleep-for 0.3)
+  (let ((alpha (car (clbsd-tests--stats-block))))
+    (should (string-match-p "\\`[0-9.]+%/50%\\'" (nth 2 alpha)))))
+
+(ert-deftest clbsd-dblock-older-daemon-stats ()
+  "Against a daemon whose list has no stats, the block asks /v1/stats."
+  (cl-letf* ((orig (symbol-function 'clbsd--containers))
+             ((symbol-function 'clbsd--containers)
+              (lambda (&rest args)
+                (mapcar (lambda (c) (assq-delete-all 'stats (copy-sequence c)))
+                        (apply orig args)))))
+    (pcase-let ((`(,alpha ,_ ,requests) (clbsd-tests--stats-block)))
+      (should (member "/v1/stats" requests))
+      (should (string-match-p "\\`[0-9]+[BKM]/64M\\'" (nth 3 alpha))))))
+
 (ert-deftest clbsd-dblock-action-link-stops ()
   "Following a row's stop link stops the container and refreshes the block."
   (should (equal (clbsd-tests--state "beta") "running"))

@@ -423,13 +423,40 @@ Return the process; delete it to stop."
 
 ;;;; Data
 
-(defun clbsd--containers (&optional host all)
-  "The containers of HOST (ALL: also the stopped ones)."
-  (clbsd-request "GET" (if all "/v1/containers?all=1" "/v1/containers") nil host))
+(defun clbsd--containers (&optional host all fields)
+  "The containers of HOST (ALL: also the stopped ones).
+FIELDS, a list of strings, asks for only those members of each
+container (docs/api.md, fields=), and \"stats\" for its stats."
+  (clbsd-request "GET" (clbsd--containers-path all fields) nil host))
+
+(defun clbsd--containers-path (all fields)
+  "The path of GET /v1/containers with ALL and FIELDS."
+  (let ((query (delq nil (list (and all "all=1")
+                               (and fields (concat "fields=" (string-join fields ",")))))))
+    (if query (concat "/v1/containers?" (string-join query "&")) "/v1/containers")))
+
+(defconst clbsd--column-fields
+  '((name "name") (host) (kind "managed") (state "state") (exit "exit_code")
+    (health "health.status") (image "image")
+    (address "network.mode" "network.networks") (ports "network.publish")
+    (domain) (uptime "started_at")
+    (cpu "stats.cpu_usage_ns" "stats.read_at" "config.limits")
+    (memory "stats.memory_usage" "config.limits") (pids "stats.pids_current")
+    (restarts "restart_count") (actions))
+  "The members of a container each column of a block or list shows.
+Every request also asks for name and state (filters, actions).")
+
+(defun clbsd--fields-for (columns)
+  "The fields= list that COLUMNS need."
+  (let ((fields (list "state" "name")))
+    (dolist (col columns)
+      (dolist (f (cdr (assq col clbsd--column-fields)))
+        (unless (member f fields) (push f fields))))
+    (nreverse fields)))
 
 (defun clbsd-container-names (&optional host)
   "The names of HOST's containers, stopped ones too."
-  (mapcar (lambda (c) (alist-get 'name c)) (clbsd--containers host t)))
+  (mapcar (lambda (c) (alist-get 'name c)) (clbsd--containers host t '("name"))))
 
 (defvar clbsd--container-history nil "History of container names read.")
 
@@ -447,17 +474,36 @@ Return the process; delete it to stop."
          (let ((id (tabulated-list-get-id))) (and id (cdr id))))
         ((bound-and-true-p clbsd--buffer-container) clbsd--buffer-container)))
 
+(defun clbsd--digits (s from to)
+  "The number written in decimal digits in S from FROM to TO."
+  (let ((n 0))
+    (while (< from to)
+      (setq n (+ (* n 10) (- (aref s from) ?0))
+            from (1+ from)))
+    n))
+
 (defun clbsd--time (s)
   "The time of the RFC 3339 UTC string S, or nil."
-  ;; Fixed offsets, not a regexp: the dashboard parses two per row.
+  ;; Digits read in place and the days counted by hand: the dashboard
+  ;; parses two per row, and substrings and `encode-time' allocate.
   (when (and (stringp s) (>= (length s) 19) (eq (aref s 10) ?T))
-    (let ((n (lambda (from to) (string-to-number (substring s from to)))))
-      (+ (float-time (encode-time (list (funcall n 17 19) (funcall n 14 16) (funcall n 11 13)
-                                        (funcall n 8 10) (funcall n 5 7) (funcall n 0 4)
-                                        nil nil t)))
-         (if (and (> (length s) 20) (eq (aref s 19) ?.))
-             (string-to-number (substring s 19 (1- (length s))))
-           0)))))
+    (let* ((y (clbsd--digits s 0 4)) (m (clbsd--digits s 5 7)) (d (clbsd--digits s 8 10))
+           ;; Days since 1970-01-01 of a proleptic Gregorian date
+           ;; (the civil-from-days inverse, years starting in March).
+           (y (if (<= m 2) (1- y) y))
+           (era (/ y 400))
+           (yoe (- y (* era 400)))
+           (doy (+ (/ (+ (* 153 (+ m (if (> m 2) -3 9))) 2) 5) (1- d)))
+           (doe (+ (* yoe 365) (/ yoe 4) (- (/ yoe 100)) doy))
+           (days (+ (* era 146097) doe -719468))
+           (secs (+ (* days 86400) (* 3600 (clbsd--digits s 11 13))
+                    (* 60 (clbsd--digits s 14 16)) (clbsd--digits s 17 19)))
+           (frac 0.0))
+      (when (and (> (length s) 20) (eq (aref s 19) ?.))
+        (let ((i 20) (scale 0.1))
+          (while (and (< i (length s)) (<= ?0 (aref s i) ?9))
+            (setq frac (+ frac (* scale (- (aref s i) ?0))) scale (/ scale 10) i (1+ i)))))
+      (+ secs frac))))
 
 (defun clbsd--duration (secs)
   "SECS as a short duration (45s, 3m, 2h, 5d)."
@@ -478,19 +524,23 @@ Return the process; delete it to stop."
 (defvar clbsd--cpu-samples (make-hash-table :test 'equal)
   "Last CPU sample per (SOCKET . NAME): (CPU-NS . TIME).")
 
-(defun clbsd--stats (host &optional handle)
-  "A hash table of container name to stats for HOST's running containers.
-HANDLE is a request for them already sent with `clbsd--request-start'."
+(defun clbsd--stats (host)
+  "A hash table of container name to stats for HOST's running containers."
   (let ((table (make-hash-table :test 'equal)))
-    (dolist (s (if handle
-                   (clbsd--request-finish handle)
-                 (clbsd-request "GET" "/v1/stats" nil host)))
+    (dolist (s (clbsd-request "GET" "/v1/stats" nil host))
       (puthash (alist-get 'name s) s table))
     table))
 
+(defun clbsd--ctr-stats (c stats)
+  "The stats of container C: its own stats member, else from STATS.
+STATS is nil or a table from `clbsd--stats' (a daemon without
+fields=stats in its list)."
+  (or (alist-get 'stats c)
+      (and stats (gethash (alist-get 'name c) stats))))
+
 (defun clbsd--cpu (host c stats)
   "CPU use of container C of HOST from STATS, against its limit."
-  (let* ((s (and stats (gethash (alist-get 'name c) stats)))
+  (let* ((s (clbsd--ctr-stats c stats))
          (key (cons (car host) (alist-get 'name c)))
          (ns (and s (alist-get 'cpu_usage_ns s)))
          (at (and s (clbsd--time (alist-get 'read_at s))))
@@ -507,7 +557,7 @@ HANDLE is a request for them already sent with `clbsd--request-start'."
 
 (defun clbsd--memory (c stats)
   "Memory use of container C from STATS, against its limit."
-  (let* ((s (and stats (gethash (alist-get 'name c) stats)))
+  (let* ((s (clbsd--ctr-stats c stats))
          (use (and s (alist-get 'memory_usage s)))
          (limit (alist-get 'memory (alist-get 'limits (alist-get 'config c)))))
     (cond ((null use) "")
@@ -598,8 +648,7 @@ machine; nil otherwise."
     ('uptime (clbsd--uptime c (plist-get ctx :now)))
     ('cpu (clbsd--cpu (plist-get ctx :host) c (plist-get ctx :stats)))
     ('memory (clbsd--memory c (plist-get ctx :stats)))
-    ('pids (let ((s (gethash (alist-get 'name c) (or (plist-get ctx :stats)
-                                                    (make-hash-table)))))
+    ('pids (let ((s (clbsd--ctr-stats c (plist-get ctx :stats))))
              (if s (format "%s" (alist-get 'pids_current s)) "")))
     ('restarts (format "%s" (or (alist-get 'restart_count c) 0)))
     (_ "")))
@@ -617,42 +666,45 @@ machine; nil otherwise."
   "An Org link running ACTION on TARGET, shown as LABEL."
   (format "[[clbsd:%s:%s][%s]]" action target label))
 
-(defun clbsd--insert-table (header rows &optional last-widths)
-  "Insert an Org table with HEADER and ROWS (lists of strings), aligned.
-LAST-WIDTHS, when given, is a list of the visible widths of each row's
-last cell (links show only their description)."
+(defvar clbsd--table-buffer nil "A scratch buffer tables are written in.")
+
+(defun clbsd--insert-table (header rows)
+  "Insert an Org table with HEADER and ROWS (lists of cells), aligned.
+A cell is a string, or (STRING . WIDTH) when only WIDTH columns of it
+show (a link shows only its description)."
   (let* ((ncol (length header))
          (widths (make-vector ncol 0))
-         (last-widths (and last-widths (vconcat last-widths)))
-         (visible (lambda (i row k)
-                    (if (and last-widths (= i (1- ncol)) k)
-                        (aref last-widths k)
-                      (string-width (nth i row))))))
-    (dotimes (i ncol) (aset widths i (string-width (nth i header))))
-    (let ((k 0))
-      (dolist (row rows)
-        (dotimes (i ncol)
-          (aset widths i (max (aref widths i) (funcall visible i row k))))
-        (setq k (1+ k))))
-    (let ((line (lambda (row k)
-                  (let ((i 0) parts)
+         (width (lambda (cell) (if (consp cell) (cdr cell) (string-width cell)))))
+    (dolist (row (cons header rows))
+      (let ((i 0))
+        (dolist (cell row)
+          (let ((w (funcall width cell)))
+            (when (> w (aref widths i)) (aset widths i w)))
+          (setq i (1+ i)))))
+    ;; Written in a scratch buffer, then inserted at once: no padding
+    ;; strings to allocate, and Org's change hooks run once, not per row.
+    (unless (buffer-live-p clbsd--table-buffer)
+      (setq clbsd--table-buffer (generate-new-buffer " *clbsd-table*" t)))
+    (let ((line (lambda (row)
+                  (let ((i 0))
+                    (insert "|")
                     (dolist (cell row)
-                      (push (concat cell (make-string
-                                          (- (aref widths i) (funcall visible i row k))
-                                          ?\s))
-                            parts)
-                      (setq i (1+ i)))
-                    (concat "| " (mapconcat #'identity (nreverse parts) " | ") " |")))))
-      ;; One insertion: Org's change hooks cost per call, not per byte.
-      (let ((k -1))
-        (insert (mapconcat #'identity
-                           (cons (concat (funcall line header nil) "\n|"
-                                         (mapconcat (lambda (w) (make-string (+ w 2) ?-))
-                                                    widths "+")
-                                         "|")
-                                 (mapcar (lambda (row) (funcall line row (setq k (1+ k))))
-                                         rows))
-                           "\n"))))))
+                      (insert " " (if (consp cell) (car cell) cell))
+                      (insert-char ?\s (1+ (- (aref widths i) (funcall width cell))))
+                      (insert "|")
+                      (setq i (1+ i)))))))
+      (with-current-buffer clbsd--table-buffer
+        (erase-buffer)
+        (funcall line header)
+        (insert "\n|")
+        (dotimes (i ncol)
+          (when (> i 0) (insert "+"))
+          (insert-char ?- (+ 2 (aref widths i))))
+        (insert "|")
+        (dolist (row rows)
+          (insert "\n")
+          (funcall line row))))
+    (insert-buffer-substring clbsd--table-buffer)))
 
 (defun clbsd--error-row (err)
   "Insert a one-row table saying what ERR was."
@@ -686,14 +738,15 @@ Org stops updating blocks at the first error, so writers never signal."
         (t (mapcar (lambda (x) (if (symbolp x) x (intern (format "%s" x)))) v))))
 
 (defun clbsd--container-actions (c target)
-  "Action links for container C, named TARGET in links, and their width."
-  (let* ((running (clbsd--running-p c))
-         (acts (append (if running '("stop" "restart") '("start"))
-                       '("logs")
-                       (and running '("console"))
-                       '("snapshot"))))
-    (cons (mapconcat (lambda (a) (clbsd--link a target a)) acts " ")
-          (+ (apply #'+ (mapcar #'length acts)) (1- (length acts))))))
+  "Action links for container C, named TARGET in links, as (TEXT . WIDTH)."
+  (if (clbsd--running-p c)
+      (cons (concat "[[clbsd:stop:" target "][stop]] [[clbsd:restart:" target
+                    "][restart]] [[clbsd:logs:" target "][logs]] [[clbsd:console:"
+                    target "][console]] [[clbsd:snapshot:" target "][snapshot]]")
+            (eval-when-compile (length "stop restart logs console snapshot")))
+    (cons (concat "[[clbsd:start:" target "][start]] [[clbsd:logs:" target
+                  "][logs]] [[clbsd:snapshot:" target "][snapshot]]")
+          (eval-when-compile (length "start logs snapshot")))))
 
 (defun clbsd--filter (containers params)
   "CONTAINERS kept by the :match and :state filters of PARAMS."
@@ -722,30 +775,31 @@ Parameters: :columns (list or string of column names, see
            (data-cols (remq 'actions columns))
            (all (or (plist-get params :all) (plist-get params :state)))
            (now (float-time))
-           rows widths errors)
+           (actions (memq 'actions columns))
+           rows errors)
       (dolist (host hosts)
         (condition-case err
-            (let* ((stats-req (and (cl-intersection '(cpu memory pids) columns)
-                                   (clbsd--request-start "GET" "/v1/stats" nil host)))
-                   ;; The stats are read by the daemon while Emacs parses
-                   ;; the container list.
-                   (cs (condition-case err
-                           (clbsd--filter (clbsd--containers host all) params)
-                         (error (when stats-req (clbsd--request-finish stats-req))
-                                (signal (car err) (cdr err)))))
+            (let* ((want-stats (cl-intersection '(cpu memory pids) columns))
+                   ;; One request: only the members the columns show,
+                   ;; the stats of each running container among them.
+                   (cs (clbsd--filter (clbsd--containers
+                                       host all (clbsd--fields-for columns))
+                                      params))
                    (ctx (list :host host :host-name (car host) :now now
-                              :stats (and stats-req (clbsd--stats host stats-req))
+                              ;; A daemon without fields= (older) answers
+                              ;; whole records, without stats.
+                              :stats (and want-stats cs
+                                          (not (cl-some (lambda (c) (assq 'stats c)) cs))
+                                          (clbsd--stats host))
                               :declared (and (memq 'domain columns)
                                              (clbsd--declared host)))))
               (dolist (c cs)
-                (let ((row (mapcar (lambda (col) (clbsd--org-cell (clbsd--cell col c ctx)))
-                                   data-cols)))
-                  (when (memq 'actions columns)
-                    (let ((a (clbsd--container-actions
-                              c (if multi (concat (car host) "/" (alist-get 'name c))
-                                  (alist-get 'name c)))))
-                      (setq row (append row (list (car a))))
-                      (push (cdr a) widths)))
+                (let ((row (and actions
+                                (list (clbsd--container-actions
+                                       c (if multi (concat (car host) "/" (alist-get 'name c))
+                                           (alist-get 'name c)))))))
+                  (dolist (col (reverse data-cols))
+                    (push (clbsd--org-cell (clbsd--cell col c ctx)) row))
                   (push row rows))))
           (error (push (concat (if multi (concat (car host) ": ") "")
                                (if (eq (car err) 'clbsd-error) (cadr err)
@@ -754,9 +808,8 @@ Parameters: :columns (list or string of column names, see
       (if (and errors (not multi))
           (insert (format "| error | %s |" (clbsd--org-cell (car errors))))
         (clbsd--insert-table (append (mapcar #'symbol-name data-cols)
-                                     (and (memq 'actions columns) '("actions")))
-                             (nreverse rows)
-                             (and (memq 'actions columns) (nreverse widths)))
+                                     (and actions '("actions")))
+                             (nreverse rows))
         (dolist (e (nreverse errors))
           (insert (format "\n| error | %s |" (clbsd--org-cell e))))))))
 
@@ -845,19 +898,17 @@ Parameters: :container (required), :socket, :host."
                                           '("the block needs :container NAME")))))
            (snaps (clbsd-request "GET" (format "/v1/containers/%s/snapshots"
                                                (clbsd--q name))
-                                 nil host))
-           widths)
+                                 nil host)))
       (clbsd--insert-table
        '("label" "created" "used" "actions")
        (mapcar (lambda (s)
-                 (push (length "rollback") widths)
                  (list (clbsd--org-cell (alist-get 'label s))
                        (clbsd--org-cell (alist-get 'created_at s))
                        (clbsd--size (alist-get 'used s))
-                       (clbsd--link "rollback" (concat name ":" (alist-get 'label s))
-                                    "rollback")))
-               snaps)
-       (nreverse widths))
+                       (cons (clbsd--link "rollback" (concat name ":" (alist-get 'label s))
+                                          "rollback")
+                             (length "rollback"))))
+               snaps))
       (insert "\n" (clbsd--link "snapshot" name "take a snapshot")))))
 
 ;;;###autoload
@@ -1209,7 +1260,9 @@ Life-cycle keys act on the marked containers, or on the one at point.
         entries)
     (dolist (host hosts)
       (condition-case err
-          (dolist (c (clbsd--containers host clbsd--list-stopped))
+          (dolist (c (clbsd--containers host clbsd--list-stopped
+                                        (clbsd--fields-for
+                                         '(state health image address ports uptime))))
             (let ((ctx (list :now now))
                   (state (clbsd--cell 'state c nil)))
               (push (list (cons (car host) (alist-get 'name c))
