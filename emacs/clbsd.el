@@ -498,12 +498,14 @@ Every request also asks for name and state (filters, actions).")
            (days (+ (* era 146097) doe -719468))
            (secs (+ (* days 86400) (* 3600 (clbsd--digits s 11 13))
                     (* 60 (clbsd--digits s 14 16)) (clbsd--digits s 17 19)))
-           (frac 0.0))
-      (when (and (> (length s) 20) (eq (aref s 19) ?.))
-        (let ((i 20) (scale 0.1))
-          (while (and (< i (length s)) (<= ?0 (aref s i) ?9))
-            (setq frac (+ frac (* scale (- (aref s i) ?0))) scale (/ scale 10) i (1+ i)))))
-      (+ secs frac))))
+           (end 20))
+      (if (not (and (> (length s) 20) (eq (aref s 19) ?.)))
+          (float secs)
+        ;; The fraction as an integer, then one division: floats are
+        ;; allocated, fixnums are not.
+        (while (and (< end (length s)) (<= ?0 (aref s end) ?9))
+          (setq end (1+ end)))
+        (+ secs (/ (float (clbsd--digits s 20 end)) (expt 10 (- end 20))))))))
 
 (defun clbsd--duration (secs)
   "SECS as a short duration (45s, 3m, 2h, 5d)."
@@ -776,6 +778,7 @@ Parameters: :columns (list or string of column names, see
            (all (or (plist-get params :all) (plist-get params :state)))
            (now (float-time))
            (actions (memq 'actions columns))
+           (data-cols-reversed (reverse data-cols))
            rows errors)
       (dolist (host hosts)
         (condition-case err
@@ -798,7 +801,7 @@ Parameters: :columns (list or string of column names, see
                                 (list (clbsd--container-actions
                                        c (if multi (concat (car host) "/" (alist-get 'name c))
                                            (alist-get 'name c)))))))
-                  (dolist (col (reverse data-cols))
+                  (dolist (col data-cols-reversed)
                     (push (clbsd--org-cell (clbsd--cell col c ctx)) row))
                   (push row rows))))
           (error (push (concat (if multi (concat (car host) ": ") "")
@@ -1243,8 +1246,36 @@ Life-cycle keys act on the marked containers, or on the one at point.
          ("Address" 16 t) ("Ports" 14 nil) ("Uptime" 7 nil) ("Host" 10 t)])
   (setq tabulated-list-padding 2)
   (setq tabulated-list-sort-key nil)
+  (setq-local tabulated-list-printer #'clbsd--list-print-entry)
+  ;; g: the refresh that keeps the marks shown.
+  (setq-local revert-buffer-function (lambda (&rest _) (clbsd-list-revert)))
   (add-hook 'tabulated-list-revert-hook #'clbsd--list-refresh nil t)
   (tabulated-list-init-header))
+
+(defun clbsd--list-print-entry (id cols)
+  "Insert the list entry ID with columns COLS: `tabulated-list-printer'.
+Like `tabulated-list-print-entry', which allocates a propertized
+string per cell and so takes most of a refresh of 500 containers: a
+cell is inserted as it is, padded to its column's width, and cut
+with an ellipsis only when wider."
+  (let ((beg (point))
+        (n (length tabulated-list-format))
+        (i 0))
+    (insert-char ?\s tabulated-list-padding)
+    (while (< i n)
+      (let* ((cell (aref cols i))
+             (last (= i (1- n)))
+             (width (nth 1 (aref tabulated-list-format i)))
+             (w (string-width cell)))
+        (if (and (> w width) (not last))
+            (insert (truncate-string-to-width cell width nil nil t))
+          (insert cell))
+        (unless last
+          (insert-char ?\s (1+ (max 0 (- width w))))))
+      (setq i (1+ i)))
+    (insert "\n")
+    (add-text-properties beg (point) (list 'tabulated-list-id id
+                                           'tabulated-list-entry cols))))
 
 (defun clbsd--state-face (state)
   "The face showing STATE."
@@ -1294,9 +1325,11 @@ Life-cycle keys act on the marked containers, or on the one at point.
 (defun clbsd-list-revert ()
   "Refresh the container list."
   (interactive)
-  (clbsd--list-refresh)
-  (tabulated-list-print t)
-  (clbsd--list-retag))
+  ;; One collection after, not one per 800 KB during (see the block).
+  (let ((gc-cons-threshold (max gc-cons-threshold (* 64 1024 1024))))
+    (clbsd--list-refresh)
+    (tabulated-list-print t)
+    (clbsd--list-retag)))
 
 ;;;###autoload
 (defun clbsd (&optional host-name)
