@@ -100,13 +100,39 @@ check_install use_package "(require 'use-package)
 	    :bind (\"C-c L\" . clbsd-repl))
 	  (autoload 'org-dblock-write:clbsd-containers \"clbsd\")" -q
 # straight.el's build step, done by hand (straight.el itself is not in
-# Debian and cannot be fetched offline): the files the recipe's :files
-# selects, symlinked into a build directory, byte-compiled there, and
-# the autoloads generated from them.
+# Debian and cannot be fetched offline): the recipes are read from the
+# README itself (the straight-use-package one and use-package's
+# :straight one must be the same), their :files expanded in the checkout
+# (globs, then (:exclude GLOB...) taking matches out, as straight.el and
+# MELPA do), the files selected symlinked into a build directory,
+# byte-compiled there, and the autoloads generated from them.
 mkdir -p "$TMP/straight/build/clbsd"
-for f in "$TOP"/emacs/*.el; do
-	case "$f" in *-tests.el) ;; *) ln -s "$f" "$TMP/straight/build/clbsd/" ;; esac
-done
+selected=$(cd "$TOP" && emacs --batch -Q -l cl-lib --eval '(let (recipes files)
+  (with-temp-buffer
+    (insert-file-contents "README.md")
+    (while (re-search-forward "(straight-use-package\\|:straight (" nil t)
+      (goto-char (match-end 0))
+      (when (eq (char-before) ?\() (backward-char))
+      (when (looking-at "[ \t\n]*\x27") (goto-char (match-end 0)))
+      (push (read (current-buffer)) recipes)))
+  (unless (and (= (length recipes) 2) (equal (car recipes) (cadr recipes)))
+    (error "README: want two equal straight.el recipes, got %S" recipes))
+  (dolist (entry (plist-get (cdar recipes) :files))
+    (cond ((stringp entry)
+           (setq files (append files (file-expand-wildcards entry))))
+          ((eq (car-safe entry) :exclude)
+           (dolist (g (cdr entry))
+             (setq files (cl-set-difference files (file-expand-wildcards g)
+                                            :test (function equal)))))
+          (t (error "README recipe: :files entry %S not understood here" entry))))
+  (princ (mapconcat (function identity) files "\n")))' 2>"$TMP/recipe.log")
+want=$(cd "$TOP" && find emacs -maxdepth 1 -name '*.el' ! -name '*-tests.el' | sort)
+if [ -n "$selected" ] && [ "$(echo "$selected" | sort)" = "$want" ]; then
+	ok install.straight_recipe_files
+else
+	fail install.straight_recipe_files "selected: ${selected:-nothing} ($(tail -n 2 "$TMP/recipe.log")); want: $want"
+fi
+for f in $selected; do ln -s "$TOP/$f" "$TMP/straight/build/clbsd/"; done
 emacs --batch -Q --eval "(let ((d \"$TMP/straight/build/clbsd/\"))
   (make-directory-autoloads d (expand-file-name \"clbsd-autoloads.el\" d))
   (add-to-list 'load-path d) (byte-recompile-directory d 0))" >"$TMP/straight.log" 2>&1
