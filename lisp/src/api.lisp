@@ -153,14 +153,15 @@ WAIT-START waits for a start in progress to finish.
 
 (defun create-container (image &rest keys &key name start &allow-other-keys)
   "Create a container from IMAGE; KEYS are the create body's (:command :env
-:memory :pids :cpus :restart :volumes :publish :network :ip ...).  With START,
-start it too.
+:memory :pids :cpus :restart :volumes :publish :network :ip :entrypoint
+:labels :cap-add :cap-drop :sysctls :devices ...).  With START, start it too.
   (create-container \"forge\" :name \"web\" :command '(\"httpd\" \"-f\") :memory \"64M\")"
   (let ((plist (loop for (k v) on keys by #'cddr
                      unless (member k '(:name :start)) append (list k v))))
     (intern-container
      (call "POST" (query "/v1/containers" "start" start)
-           :body (let ((b (request-body (list* :image image plist) :name name))) b)))))
+           :body (request-body (list* :image image plist) :name name
+                                       :keys (append *create-keys* *spec-keys*))))))
 
 (defun run-container (image &rest keys &key name &allow-other-keys)
   "Create and start a container (what `clbsd run -d` does); returns it running.

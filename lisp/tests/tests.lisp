@@ -612,6 +612,17 @@
     (ignore-errors (apply-config))
     (cleanup "lset")))
 
+(deftest create-spec-keys
+  ;; The spec's keys create-container did not know are sent as the API takes them.
+  (unwind-protect
+       (let ((c (create-container "forge" :name "skeys" :command '("true")
+                                          :labels '(("role" . "vpn") ("tier" "edge"))
+                                          :cap-drop '(:mknod))))
+         (let ((labels (gethash "labels" (gethash "config" (raw c)))))
+           (is (member "role=vpn" labels :test #'equal) "labels: ~s" labels)
+           (is (member "tier=edge" labels :test #'equal) "labels: ~s" labels)))
+    (cleanup "skeys")))
+
 (deftest declare-live
   ;; (container NAME ...) of a new name is a live declaration: written as a
   ;; form to the live layer, made and run managed by the reconciler, shown
