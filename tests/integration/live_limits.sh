@@ -95,6 +95,19 @@ fi
 	[ "$(clbsd plan)" = 'nothing to do: the host matches the configuration' ] && ok below_usage_changes_nothing ||
 	fail below_usage_changes_nothing "$(cgfile memory hog memory.limit_in_bytes) $(field hog config.limits.memory) $(clbsd plan) $(cat "$LIVE")"
 
+# Keys only a create request has are refused by name, with the reason.
+patch() {
+	curl -s -o "$TMP/body" -w '%{http_code}' --unix-socket "$SOCK" -X PATCH \
+		-H 'Content-Type: application/json' -d "$2" "http://x/v1/containers/$1"
+}
+before=$(cat "$LIVE")
+code=$(patch lim '{"memory": "100M", "stdin": true}')
+[ "$code" = 400 ] && grep -q '\\"stdin\\" cannot be changed: whether standard input' "$TMP/body" &&
+	[ "$(cat "$LIVE")" = "$before" ] && ok stdin_refused_by_name || fail stdin_refused_by_name "$code $(cat "$TMP/body")"
+code=$(patch lim '{"auto_remove": true}')
+[ "$code" = 400 ] && grep -q 'auto_remove.*cannot remove itself' "$TMP/body" && ok auto_remove_refused_by_name ||
+	fail auto_remove_refused_by_name "$code $(cat "$TMP/body")"
+
 # A clbsd run container: its limits change live, nothing is recorded.
 clbsd run -d --name adhoc --memory 64M forge sleep 300 >/dev/null
 apid=$(field adhoc pid)
