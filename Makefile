@@ -19,10 +19,10 @@ endif
 LDFLAGS ?=
 ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
 LIBS_NET    := $(shell pkg-config --libs libnl-route-3.0 libnftables 2>/dev/null)
-LIBS_DAEMON := $(shell pkg-config --libs libevent_pthreads libevent jansson libseccomp libcap libcrypto libxxhash libcurl 2>/dev/null) $(LIBS_NET) -lpthread
+LIBS_DAEMON := $(shell pkg-config --libs libevent_pthreads libevent jansson libseccomp libcap libcrypto libxxhash libcurl yaml-0.1 2>/dev/null) $(LIBS_NET) -lpthread
 LIBS_SHIM   := $(shell pkg-config --libs jansson libseccomp libcap 2>/dev/null)
-LIBS_CLI    := $(shell pkg-config --libs jansson 2>/dev/null) -lhttp_parser
-LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libcrypto libxxhash 2>/dev/null) $(LIBS_NET) -lpthread
+LIBS_CLI    := $(shell pkg-config --libs jansson yaml-0.1 2>/dev/null) -lhttp_parser
+LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libcrypto libxxhash yaml-0.1 2>/dev/null) $(LIBS_NET) -lpthread
 
 # Platform sources: the build picks linux/ (freebsd/ later), not #ifdefs.
 PLATFORM := linux
@@ -30,7 +30,8 @@ PLATFORM := linux
 LIB_SRC    := $(wildcard src/util/*.c src/runtime/*.c src/runtime/$(PLATFORM)/*.c \
                 src/storage/*.c src/conf/*.c src/image/*.c src/core/*.c \
                 src/net/*.c src/net/$(PLATFORM)/*.c src/ingress/*.c \
-                src/sys/*.c src/sys/$(PLATFORM)/*.c src/docker/*.c)
+                src/sys/*.c src/sys/$(PLATFORM)/*.c src/docker/*.c \
+                src/compose/*.c)
 # The engine (src/daemon/) and the API on it; clbsdd's own main is apart.
 DAEMON_SRC := $(wildcard src/daemon/*.c src/api/*.c)
 CLBSDD_SRC := $(wildcard src/clbsdd/*.c)

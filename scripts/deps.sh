@@ -6,13 +6,13 @@ set -eu
 
 build="gcc make pkg-config libevent-dev libjansson-dev libhttp-parser-dev
 libseccomp-dev libcap-dev libssl-dev libarchive-dev libnl-3-dev libnl-route-3-dev
-libnftables-dev libcurl4-openssl-dev libxxhash-dev"
+libnftables-dev libcurl4-openssl-dev libxxhash-dev libyaml-dev"
 # Networking uses libnl and libnftables directly; nftables (the nft command)
 # is there for the operator to look at clbsd's table, never on a start path.
 # nginx is the ingress (the routing container is assembled from the host's
 # binary and the libraries it links, so it is needed on the host).
 runtime="busybox-static iproute2 util-linux procps libnl-3-200 libnl-route-3-200
-libnftables1 nftables libarchive13 libcurl4 libxxhash0 nginx"
+libnftables1 nftables libarchive13 libcurl4 libxxhash0 libyaml-0-2 nginx"
 # The zfs storage driver: a file-backed pool under zfs-fuse for the tests
 # and the demo (OpenZFS needs a kernel module a container host may lack).
 zfs="zfs-fuse"

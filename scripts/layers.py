@@ -19,7 +19,10 @@ RANK = {
     "conf": 1,
     "sys": 2,
     "core": 3,
-    "runtime": 4, "storage": 4, "net": 4, "ingress": 4, "image": 4, "docker": 4,
+    "runtime": 4, "storage": 4, "net": 4, "ingress": 4, "image": 4,
+    # compose: the compose-file translator (pure); it checks its output with
+    # core's conf_build, and only the CLI uses it.
+    "compose": 4, "docker": 4,
     "daemon": 5,
     "api": 6,
     "clbsdd": 7, "cli": 7, "shim": 7,

@@ -391,6 +391,7 @@ int cmd_update(const struct cli_args *a);
 int cmd_declare(const struct cli_args *a);
 int cmd_undeclare(const struct cli_args *a);
 int cmd_config_diff(const struct cli_args *a);
+int cmd_import_compose(const struct cli_args *a);
 int cmd_run(const struct cli_args *a);
 int cmd_create(const struct cli_args *a);
 int cmd_start(const struct cli_args *a);

@@ -149,6 +149,16 @@ static const struct cli_opt apply_opts[] = {{"dry-run", 0, NULL,
 					     CLI_K_NONE, NULL, 0},
 					    OPT_JSON("print JSON"),
 					    OPT_END};
+static const struct cli_opt compose_opts[] = {
+	{"output", 'o', "OUT", "write the forms to OUT (default: standard output)", CLI_K_FILE,
+	 NULL, 0},
+	{"native", 0, NULL, "every service a native container", CLI_K_NONE, NULL, 0},
+	{"docker", 0, NULL, "every service a Docker container", CLI_K_NONE, NULL, 0},
+	{"project", 'p', "NAME",
+	 "the project's name (default: the file's name:, else its\n"
+	 "directory's); it prefixes the networks",
+	 CLI_K_NONE, NULL, 0},
+	OPT_END};
 static const struct cli_opt events_opts[] = {
 	{"follow", 'f', NULL, "keep printing new events", CLI_K_NONE, NULL, 0},
 	{"since", 0, "SEQ",
@@ -713,6 +723,23 @@ const struct cli_cmd cli_cmds[] = {
 		 "retries failed actions with backoff).",
 	 .opts = apply_opts,
 	 .fn = cmd_apply},
+	{.name = "import-compose",
+	 .summary = "translate a docker-compose file into configuration forms",
+	 .args = "FILE",
+	 .help = "Translate the compose file FILE (version 2, 3 or the Compose Specification)\n"
+		 "into (network ...), (image ...) and (container ...) forms for conf.d/.\n"
+		 "Services become Docker containers, or native ones with --native (without\n"
+		 "either option: native when a running daemon's store has the image). Every\n"
+		 "key that does not translate is listed on stderr as FILE:LINE:COL: service\n"
+		 "S: key K: why. Needs no daemon and no image. Status 0 when the output is a\n"
+		 "usable configuration (it passes clbsdd -n), 1 when it is not (a YAML\n"
+		 "error, no services), 2 for a usage error. docs/compose.md has every key.",
+	 .opts = compose_opts,
+	 .min_args = 1,
+	 .max_args = 1,
+	 .kinds = {CLI_K_FILE, CLI_K_NONE},
+	 .flags = CLI_CHECK_ARGS,
+	 .fn = cmd_import_compose},
 	{.name = "status",
 	 .summary = "show the configuration generation and the last pass",
 	 .help = "Print the configuration in force (generation, when loaded, declared\n"
