@@ -28,7 +28,18 @@ static void vwarn(struct ctx *c, const yaml_node_t *at, const char *key, const c
 		buf_addf(&b, "service %s: ", c->svc);
 	if (key)
 		buf_addf(&b, "key %s: ", key);
-	buf_addf(&b, "%s\n", m);
+	/* One line each, whatever the values quoted in it hold. */
+	for (const char *q = m; *q; q++) {
+		if (*q == '\n')
+			buf_adds(&b, "\\n");
+		else if (*q == '\r')
+			buf_adds(&b, "\\r");
+		else if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			buf_addc(&b, '?');
+		else
+			buf_addc(&b, *q);
+	}
+	buf_addc(&b, '\n');
 	/* The same words at the same place once (a merged anchor is read by each user). */
 	for (size_t i = 0; i < c->nwarn; i++)
 		if (!strcmp(c->w[i].text, b.data)) {
@@ -111,10 +122,11 @@ yaml_node_t *cx_seq_at(struct ctx *c, const yaml_node_t *n, size_t i)
  * A mapping's pairs, with YAML merge keys (<<: *anchor, or a list of them)
  * folded in: keys written in the mapping win over merged ones.
  */
-size_t cx_map_pairs(struct ctx *c, const yaml_node_t *m, struct kvp **out)
+static size_t pairs_at(struct ctx *c, const yaml_node_t *m, struct kvp **out, int depth)
 {
 	*out = NULL;
-	if (!cx_is_map(m))
+	/* A merge that refers back to itself would never end. */
+	if (!cx_is_map(m) || depth > 16)
 		return 0;
 	size_t cap = 8, n = 0;
 	struct kvp *v = xcalloc(cap, sizeof(*v));
@@ -129,9 +141,10 @@ size_t cx_map_pairs(struct ctx *c, const yaml_node_t *m, struct kvp **out)
 			for (size_t i = 0; i < nm; i++) {
 				yaml_node_t *src = cx_is_seq(val) ? cx_seq_at(c, val, i) : val;
 				struct kvp *sub;
-				size_t ns = cx_map_pairs(c, src, &sub);
+				size_t ns = pairs_at(c, src, &sub, depth + 1);
 				merged = xrealloc(merged, (nmerged + ns + 1) * sizeof(*merged));
-				memcpy(merged + nmerged, sub, ns * sizeof(*sub));
+				if (ns)
+					memcpy(merged + nmerged, sub, ns * sizeof(*sub));
 				nmerged += ns;
 				free(sub);
 			}
@@ -155,6 +168,11 @@ size_t cx_map_pairs(struct ctx *c, const yaml_node_t *m, struct kvp **out)
 	free(merged);
 	*out = v;
 	return n;
+}
+
+size_t cx_map_pairs(struct ctx *c, const yaml_node_t *m, struct kvp **out)
+{
+	return pairs_at(c, m, out, 0);
 }
 
 yaml_node_t *cx_map_get(struct ctx *c, const yaml_node_t *m, const char *key)
@@ -276,6 +294,14 @@ char *cx_abs_path(const char *base, const char *rel)
 		buf_addc(&b, '/');
 	strv_release(&parts);
 	return buf_detach(&b, NULL);
+}
+
+bool cx_path_ok(const char *p)
+{
+	for (const char *q = p; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			return false;
+	return fs_path_is_clean_abs(p) && strlen(p) < 4096;
 }
 
 const char *cx_base_dir(struct ctx *c)

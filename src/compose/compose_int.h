@@ -37,6 +37,7 @@ struct svc_info {
 	char *name;  /* the container's */
 	yaml_node_t *node;
 	bool has_health;
+	bool usable; /* it has an image or a local build: it becomes a container */
 };
 
 struct vol_use {
@@ -86,6 +87,7 @@ struct ctx {
 	struct strv deps;
 	struct strv edges; /* "from\tto": the dependencies written so far */
 	bool netmode_host;
+	bool netmode_none;
 	bool restart_given;	 /* the service has restart: (deploy.restart_policy yields) */
 	struct conf_kv *env_acc; /* env_file and environment, until env_finish() */
 	size_t env_n;
@@ -122,6 +124,8 @@ char *cx_label(const char *s);
 /* rel against base, clean and absolute. */
 char *cx_abs_path(const char *base, const char *rel);
 const char *cx_base_dir(struct ctx *c);
+/* A path the configuration takes: clean, absolute, no control characters, < 4096. */
+bool cx_path_ok(const char *p);
 void cx_key_str(struct ctx *c, const char *key, const char *v);
 void cx_key_strs(struct ctx *c, const char *key, char *const *v);
 void cx_add_pair(struct buf *b, const char *k, const char *v);
@@ -142,6 +146,8 @@ void cx_unknown_keys(struct ctx *c, const yaml_node_t *m, const char *where,
 const struct svc_info *cx_svc_find(struct ctx *c, const char *yname);
 /* Whether a healthcheck: mapping checks (a test, not NONE, not disabled). */
 bool cx_health_on(struct ctx *c, const yaml_node_t *h);
+/* Whether a service has what a container needs: a usable image or a local build. */
+bool cx_svc_usable(struct ctx *c, const yaml_node_t *svc);
 /* One service: its (image ...) form to imgs, its (container ...) form to ctrs. */
 void cx_service(struct ctx *c, const struct svc_info *si, struct buf *imgs, struct buf *ctrs);
 

@@ -4,6 +4,7 @@
  * translate, is a warning naming the file, line, column, service and key.
  */
 #include "compose/compose_int.h"
+#include "conf/value_check.h"
 #include "core/spec.h"
 
 #include <ctype.h>
@@ -192,7 +193,6 @@ static void k_sysctls(struct ctx *c, const yaml_node_t *v, const char *key)
 
 static void caps(struct ctx *c, const yaml_node_t *v, const char *key, const char *form)
 {
-	autofree char **names = NULL;
 	char **l = cx_strs(c, v, key);
 	struct strv ok = STRV_INIT;
 	for (size_t i = 0; l && l[i]; i++) {
@@ -225,7 +225,7 @@ static void k_cap_drop(struct ctx *c, const yaml_node_t *v, const char *key)
 
 static void k_devices(struct ctx *c, const yaml_node_t *v, const char *key)
 {
-	struct strv ok = STRV_INIT;
+	struct strv ok = STRV_INIT, paths = STRV_INIT;
 	for (size_t i = 0; i < cx_seq_len(v); i++) {
 		const yaml_node_t *it = cx_seq_at(c, v, i);
 		autofree char *s = NULL;
@@ -257,11 +257,12 @@ static void k_devices(struct ctx *c, const yaml_node_t *v, const char *key)
 		}
 		bool dup = false;
 		autofree char *canon = ctr_device_str(&d);
-		for (size_t j = 0; j < ok.n && !dup; j++)
-			dup = !strcmp(strchr(ok.v[j], ':') + 1, strchr(canon, ':') + 1);
-		if (!dup)
+		for (size_t j = 0; j < paths.n && !dup; j++)
+			dup = !strcmp(paths.v[j], d.path);
+		if (!dup) {
 			strv_push(&ok, canon);
-		else
+			strv_push(&paths, d.path);
+		} else
 			cx_warn(c, it, key, "%s is given twice; the first is kept", d.path);
 		ctr_device_release(&d);
 	}
@@ -270,6 +271,7 @@ static void k_devices(struct ctx *c, const yaml_node_t *v, const char *key)
 	if (ok.n)
 		cx_key_strs(c, ":devices", ok.v);
 	strv_release(&ok);
+	strv_release(&paths);
 }
 
 static void k_simple_str(struct ctx *c, const yaml_node_t *v, const char *key, const char *form,
@@ -285,19 +287,14 @@ static void k_simple_str(struct ctx *c, const yaml_node_t *v, const char *key, c
 	cx_key_str(c, form, s);
 }
 
-static bool user_ok(const char *s)
-{
-	return *s && strlen(s) < 256 && !strpbrk(s, " \t\n\"\\");
-}
-
 static void k_user(struct ctx *c, const yaml_node_t *v, const char *key)
 {
-	k_simple_str(c, v, key, ":user", user_ok, "a user");
+	k_simple_str(c, v, key, ":user", ctr_user_ok, "a user (\"UID[:GID]\" or \"name[:group]\")");
 }
 
 static bool workdir_ok(const char *s)
 {
-	return fs_path_is_clean_abs(s);
+	return cx_path_ok(s);
 }
 
 static void k_working_dir(struct ctx *c, const yaml_node_t *v, const char *key)
@@ -343,9 +340,8 @@ static void k_stop_signal(struct ctx *c, const yaml_node_t *v, const char *key)
 
 static bool ipv4_ok(const char *s)
 {
-	struct net_addr a;
-	struct clbsd_err err;
-	return net_addr_parse(s, &a, &err) == 0 && a.family == AF_INET;
+	uint32_t a;
+	return parse_ipv4(s, &a);
 }
 
 static void k_dns(struct ctx *c, const yaml_node_t *v, const char *key)
@@ -731,6 +727,11 @@ static void dep_add(struct ctx *c, const yaml_node_t *at, const char *key, const
 		cx_warn(c, at, key, "\"%s\" is not a service of this file; left out", yname);
 		return;
 	}
+	if (!s->usable) {
+		cx_warn(c, at, key,
+			"service %s is left out (no usable image), so is this dependency", yname);
+		return;
+	}
 	if (!strcmp(s->name, c->svc ? cx_svc_find(c, c->svc)->name : "")) {
 		cx_warn(c, at, key, "a service cannot depend on itself; left out");
 		return;
@@ -903,9 +904,11 @@ static void k_ports(struct ctx *c, const yaml_node_t *v, const char *key)
 	struct strv out = STRV_INIT;
 	for (size_t i = 0; i < cx_seq_len(v); i++) {
 		const yaml_node_t *it = cx_seq_at(c, v, i);
-		if (c->netmode_host) {
-			cx_warn(c, it, key,
-				"network_mode is host: the ports are the host's; left out");
+		if (c->netmode_host || c->netmode_none) {
+			cx_warn(c, it, key, "%s",
+				c->netmode_host
+					? "network_mode is host: the ports are the host's; left out"
+					: "network_mode is none: nothing to publish; left out");
 			continue;
 		}
 		if (cx_is_map(it)) {
@@ -1020,7 +1023,7 @@ static void vol_used(struct ctx *c, const char *name)
 static bool target_ok(const char *p)
 {
 	static const char *const kernel[] = {"/proc", "/sys", "/dev"};
-	if (!fs_path_is_clean_abs(p) || !strcmp(p, "/"))
+	if (!cx_path_ok(p) || !strcmp(p, "/"))
 		return false;
 	for (size_t i = 0; i < 3; i++) {
 		size_t n = strlen(kernel[i]);
@@ -1059,6 +1062,11 @@ static void vol_add(struct ctx *c, struct vol_acc *a, const yaml_node_t *at, con
 			source = cx_abs_path(home ? home : "/root", src[1] ? src + 2 : ".");
 		} else {
 			source = cx_abs_path(cx_base_dir(c), src);
+		}
+		if (!cx_path_ok(source)) {
+			cx_warn(c, at, key, "source \"%s\" is not a path clbsd takes; left out",
+				src);
+			return;
 		}
 	} else {
 		const char *n = NULL;
@@ -1333,6 +1341,11 @@ static void service_network(struct ctx *c, const yaml_node_t *svc)
 
 /* ---- build and image ---- */
 
+static bool remote_context(const char *s)
+{
+	return strstr(s, "://") || !strncmp(s, "git@", 4);
+}
+
 static void k_build(struct ctx *c, const yaml_node_t *v, const char *key)
 {
 	/* Written by image_and_build(). */
@@ -1381,7 +1394,7 @@ static char *image_and_build(struct ctx *c, const yaml_node_t *svc, struct buf *
 	} else {
 		ctxs = cx_str(c, bn, "build");
 	}
-	if (!ctxs || strstr(ctxs, "://") || !strncmp(ctxs, "git@", 4)) {
+	if (!ctxs || remote_context(ctxs)) {
 		if (ctxs)
 			cx_warn(c, bn, "build", "a remote context (%s) has no translation; %s",
 				ctxs,
@@ -1395,12 +1408,18 @@ static char *image_and_build(struct ctx *c, const yaml_node_t *svc, struct buf *
 		name = xasprintf("%s-%s", c->project, svcl ? svcl : "svc");
 	}
 	autofree char *dir = cx_abs_path(cx_base_dir(c), ctxs);
+	if (!cx_path_ok(dir)) {
+		cx_warn(c, bn, "build", "context \"%s\" is not a path clbsd takes; %s", ctxs,
+			img ? "the image is used as it is" : "the service is left out");
+		conf_kvs_free(args, nargs);
+		return steal_ptr(&img);
+	}
 	buf_adds(imgs, "(image ");
 	sexp_print_string(imgs, name);
 	buf_adds(imgs, " :build ");
 	sexp_print_string(imgs, dir);
 	autofree char *fclean = file ? cx_abs_path("/", file) : NULL;
-	if (file && (file[0] == '/' || strstr(file, ".."))) {
+	if (file && (file[0] == '/' || strstr(file, "..") || !fclean[1] || !cx_path_ok(fclean))) {
 		cx_warn(c, bn, "build.dockerfile",
 			"\"%s\" must be inside the context; Dockerfile is used", file);
 		buf_adds(imgs, " :file \"Dockerfile\"");
@@ -1433,6 +1452,19 @@ static char *image_and_build(struct ctx *c, const yaml_node_t *svc, struct buf *
 }
 
 /* ---- a service ---- */
+
+bool cx_svc_usable(struct ctx *c, const yaml_node_t *svc)
+{
+	const yaml_node_t *in = cx_map_get(c, svc, "image"), *bn = cx_map_get(c, svc, "build");
+	autofree char *img = in && cx_is_scalar(in) ? cx_str(c, in, "image") : NULL;
+	if (img && valid_image_ref(img))
+		return true;
+	if (!bn)
+		return false;
+	const yaml_node_t *cn = cx_is_map(bn) ? cx_map_get(c, bn, "context") : bn;
+	autofree char *ctxs = !cn ? xstrdup(".") : cx_is_scalar(cn) ? cx_str(c, cn, "build") : NULL;
+	return ctxs && !remote_context(ctxs);
+}
 
 static const struct {
 	const char *name;
@@ -1497,6 +1529,7 @@ void cx_service(struct ctx *c, const struct svc_info *si, struct buf *imgs, stru
 	}
 	const yaml_node_t *mode = cx_map_get(c, svc, "network_mode");
 	c->netmode_host = mode && cx_is_scalar(mode) && !strcmp(cx_raw(mode), "host");
+	c->netmode_none = mode && cx_is_scalar(mode) && !strcmp(cx_raw(mode), "none");
 	c->restart_given = cx_map_get(c, svc, "restart") != NULL;
 	autofree char *img = image_and_build(c, svc, imgs);
 	if (!img) {

@@ -26,6 +26,15 @@
 
 /* ---- the file ---- */
 
+/* The service (its name in the file) whose container is called name, or NULL. */
+static const char *name_taken(struct ctx *c, const char *name)
+{
+	for (size_t j = 0; j < c->nsvcs; j++)
+		if (!strcmp(c->svcs[j].name, name))
+			return c->svcs[j].yname;
+	return NULL;
+}
+
 /* First pass: the services' container names (unique labels) and health. */
 static void names(struct ctx *c, const yaml_node_t *services)
 {
@@ -49,21 +58,25 @@ static void names(struct ctx *c, const yaml_node_t *services)
 			cx_warn(c, cn ? cn : p[i].k, cn ? "container_name" : NULL,
 				"\"%s\" is not a DNS label; the container is named %s",
 				given ? given : yn, l);
-		for (size_t j = 0; j < c->nsvcs; j++)
-			if (!strcmp(c->svcs[j].name, l)) {
-				char *l2 = xasprintf("%.58s-%zu", l, i + 1);
-				cx_warn(c, p[i].k, NULL,
-					"the name %s is taken by service %s; this one is %s", l,
-					c->svcs[j].yname, l2);
-				free(l);
-				l = l2;
-				break;
+		const char *taken_by = name_taken(c, l);
+		if (taken_by) {
+			char *l2 = NULL;
+			for (size_t k = i + 1; !l2 || name_taken(c, l2); k++) {
+				free(l2);
+				l2 = xasprintf("%.56s-%zu", l, k);
 			}
+			cx_warn(c, p[i].k, NULL,
+				"the name %s is taken by service %s; this one is %s", l, taken_by,
+				l2);
+			free(l);
+			l = l2;
+		}
 		c->svcs[c->nsvcs++] = (struct svc_info){
 			.yname = xstrdup(yn),
 			.name = l,
 			.node = p[i].v,
-			.has_health = cx_health_on(c, cx_map_get(c, p[i].v, "healthcheck"))};
+			.has_health = cx_health_on(c, cx_map_get(c, p[i].v, "healthcheck")),
+			.usable = cx_svc_usable(c, p[i].v)};
 	}
 	c->svc = NULL;
 }
@@ -378,7 +391,8 @@ out:
 		yaml_document_delete(&c.doc);
 	buf_release(&c.out);
 	/* The YAML error and the check's report first (c.warn), then by position. */
-	qsort(c.w, c.nwarn, sizeof(*c.w), warning_cmp);
+	if (c.nwarn)
+		qsort(c.w, c.nwarn, sizeof(*c.w), warning_cmp);
 	for (size_t i = 0; i < c.nwarn; i++) {
 		buf_adds(&c.warn, c.w[i].text);
 		free(c.w[i].text);

@@ -299,6 +299,8 @@ int ctr_spec_check(const struct ctr_spec *s, struct clbsd_err *err);
 int ctr_signal_parse(const char *s, int *out);
 /* "SIGTERM" for 15, "SIGRTMIN+3" for a real-time one; static or in buf (16 bytes). */
 const char *ctr_signal_name(int sig, char buf[16]);
+/* A :user value: "UID[:GID]" or "name[:group]" with POSIX portable names. */
+bool ctr_user_ok(const char *s);
 /* "no", "on-failure", "always". */
 const char *ctr_restart_name(enum ctr_restart r);
 /* "no", "always", "on-failure" or "on-failure:N" (N 0-1000000). */

@@ -1078,7 +1078,7 @@ static bool portable_name(const char *p, size_t n)
 	return true;
 }
 
-static bool user_ok(const char *s)
+bool ctr_user_ok(const char *s)
 {
 	/* "UID[:GID]" or "name[:group]" with POSIX portable names. */
 	if (!*s || strlen(s) > 65)
@@ -1142,7 +1142,7 @@ void spec_r_user(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
 {
 	if (v->type == SEXP_INT && v->i >= 0 && v->i <= 4294967294LL) {
 		cp->ct->user = xasprintf("%lld", (long long)v->i);
-	} else if (v->type != SEXP_STRING || !user_ok(v->str)) {
+	} else if (v->type != SEXP_STRING || !ctr_user_ok(v->str)) {
 		vexpect(c, ":user", v,
 			"a user: \"UID[:GID]\" or a name, like \"1000:1000\" or \"www-data\"");
 		cp->bad = true;

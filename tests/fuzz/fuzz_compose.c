@@ -32,9 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 .getenv = fuzz_env};
 	struct compose_result r;
 	int rc = compose_translate(&o, &r);
+	/* YAML breaks lines at \n, \r, NEL and U+2028/9 (0xe2 0x80 0xa8/9): a bound. */
 	size_t lines = 1;
 	for (size_t i = 0; i < size; i++)
-		lines += data[i] == '\n';
+		lines += data[i] == '\n' || data[i] == '\r' || data[i] == 0x85 || data[i] == 0xe2;
 	for (const char *l = r.warnings; *l;) {
 		int line, col, n = 0;
 		if (sscanf(l, "fuzz.yml:%d:%d: %n", &line, &col, &n) != 2 || n == 0 || line < 1 ||
