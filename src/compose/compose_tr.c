@@ -29,6 +29,8 @@
 /* The service (its name in the file) whose container is called name, or NULL. */
 static const char *name_taken(struct ctx *c, const char *name)
 {
+	if (!strcmp(name, "ingress"))
+		return "clbsd's routing container (a reserved name)";
 	for (size_t j = 0; j < c->nsvcs; j++)
 		if (!strcmp(c->svcs[j].name, name))
 			return c->svcs[j].yname;
@@ -65,9 +67,9 @@ static void names(struct ctx *c, const yaml_node_t *services)
 				free(l2);
 				l2 = xasprintf("%.56s-%zu", l, k);
 			}
-			cx_warn(c, p[i].k, NULL,
-				"the name %s is taken by service %s; this one is %s", l, taken_by,
-				l2);
+			bool svc = strchr(taken_by, ' ') == NULL;
+			cx_warn(c, p[i].k, NULL, "the name %s is taken by %s%s; this one is %s", l,
+				svc ? "service " : "", taken_by, l2);
 			free(l);
 			l = l2;
 		}
