@@ -6,6 +6,11 @@
 . "$(dirname "$0")/../lib.sh"
 t_setup
 t_forge
+[ -c /dev/net/tun ] || {
+	skip all "no /dev/net/tun on this host (modprobe tun)"
+	t_done
+	exit 0
+}
 
 r() { clbsd run --rm "$@" 2>&1; }
 
