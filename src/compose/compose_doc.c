@@ -296,6 +296,12 @@ char *cx_abs_path(const char *base, const char *rel)
 	return buf_detach(&b, NULL);
 }
 
+void cx_comment(struct buf *b, const char *s)
+{
+	for (; *s; s++)
+		buf_addc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
 bool cx_path_ok(const char *p)
 {
 	for (const char *q = p; *q; q++)

@@ -126,6 +126,8 @@ char *cx_abs_path(const char *base, const char *rel);
 const char *cx_base_dir(struct ctx *c);
 /* A path the configuration takes: clean, absolute, no control characters, < 4096. */
 bool cx_path_ok(const char *p);
+/* s into a ';' comment: control characters (a line break would end it) as '?'. */
+void cx_comment(struct buf *b, const char *s);
 void cx_key_str(struct ctx *c, const char *key, const char *v);
 void cx_key_strs(struct ctx *c, const char *key, char *const *v);
 void cx_add_pair(struct buf *b, const char *k, const char *v);

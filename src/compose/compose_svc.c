@@ -980,9 +980,13 @@ static void k_ports(struct ctx *c, const yaml_node_t *v, const char *key)
 static void k_expose(struct ctx *c, const yaml_node_t *v, const char *key)
 {
 	char **l = cx_strs(c, v, key);
-	buf_addf(&c->notes, ";; %s: expose", c->svc);
-	for (size_t i = 0; l && l[i]; i++)
-		buf_addf(&c->notes, " %s", l[i]);
+	buf_adds(&c->notes, ";; ");
+	cx_comment(&c->notes, c->svc);
+	buf_adds(&c->notes, ": expose");
+	for (size_t i = 0; l && l[i]; i++) {
+		buf_addc(&c->notes, ' ');
+		cx_comment(&c->notes, l[i]);
+	}
 	buf_adds(&c->notes,
 		 ": nothing to translate, containers on its networks reach every port\n");
 	strv_free(l);

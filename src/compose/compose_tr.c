@@ -367,10 +367,12 @@ int compose_translate(const struct compose_opts *o, struct compose_result *r)
 		cx_service(&c, &c.svcs[i], &imgs, &ctrs);
 	shared_volumes(&c);
 	write_networks(&c, &nets);
+	buf_adds(&c.out, ";;; Translated by `clbsd import-compose` from ");
+	cx_comment(&c.out, o->file);
 	buf_addf(&c.out,
-		 ";;; Translated by `clbsd import-compose` from %s (project %s).\n"
+		 " (project %s).\n"
 		 ";;; What did not translate was listed on stderr, with its line.\n\n",
-		 o->file, c.project);
+		 c.project);
 	if (nets.len)
 		buf_adds(&c.out, nets.data);
 	if (imgs.len)
