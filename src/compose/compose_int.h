@@ -77,6 +77,7 @@ struct ctx {
 	size_t nsvcs;
 	bool need_default_net;
 	struct strv published; /* "ip:port/proto" already published */
+	struct strv built;     /* the images an (image ... :build) form was written for */
 	struct vol_use *vols;
 	size_t nvols;
 	const yaml_node_t *top_vols; /* the top-level volumes: mapping */

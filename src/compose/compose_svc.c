@@ -787,6 +787,10 @@ static void k_depends_on(struct ctx *c, const yaml_node_t *v, const char *key)
 		if (cx_is_map(p[i].v))
 			cx_unknown_keys(c, p[i].v, "depends_on", dk);
 		autofree char *cs = cond ? cx_str(c, cond, "depends_on.condition") : NULL;
+		const yaml_node_t *rq = cx_map_get(c, p[i].v, "required");
+		if (rq && cx_is_scalar(rq) && !strcmp(cx_raw(rq), "false"))
+			cx_warn(c, rq, "depends_on.required",
+				"an optional dependency has no translation; clbsd waits for it");
 		if (d)
 			dep_add(c, p[i].k, key, d, cs);
 	}
@@ -912,9 +916,9 @@ static void k_ports(struct ctx *c, const yaml_node_t *v, const char *key)
 			continue;
 		}
 		if (cx_is_map(it)) {
-			static const char *const pk[] = {"target",	 "published", "host_ip",
-							 "protocol",	 "mode",      "name",
-							 "app_protocol", NULL};
+			/* mode host is what clbsd does (ingress is Swarm's routing mesh). */
+			static const char *const pk[] = {"target",   "published", "host_ip",
+							 "protocol", "mode",	  NULL};
 			cx_unknown_keys(c, it, "ports", pk);
 			const yaml_node_t *t = cx_map_get(c, it, "target"),
 					  *p = cx_map_get(c, it, "published");
@@ -1130,9 +1134,8 @@ static void k_volumes(struct ctx *c, const yaml_node_t *v, const char *key)
 	for (size_t i = 0; i < cx_seq_len(v); i++) {
 		const yaml_node_t *it = cx_seq_at(c, v, i);
 		if (cx_is_map(it)) {
-			static const char *const vk[] = {"type",	"source", "target",
-							 "read_only",	"bind",	  "volume",
-							 "consistency", NULL};
+			static const char *const vk[] = {"type", "source", "target", "read_only",
+							 NULL};
 			cx_unknown_keys(c, it, "volumes", vk);
 			const yaml_node_t *tn = cx_map_get(c, it, "type");
 			autofree char *type = tn ? cx_str(c, tn, key) : xstrdup("volume");
@@ -1272,8 +1275,7 @@ static void service_network(struct ctx *c, const yaml_node_t *svc)
 			strv_push(&names, cn ? cn : dflt);
 			if (!p || !cx_is_map(p[i].v))
 				continue;
-			static const char *const nk[] = {"aliases", "ipv4_address", "priority",
-							 NULL};
+			static const char *const nk[] = {"aliases", "ipv4_address", NULL};
 			cx_unknown_keys(c, p[i].v, "networks", nk);
 			const yaml_node_t *al = cx_map_get(c, p[i].v, "aliases");
 			char **l = al ? cx_strs(c, al, "networks.aliases") : NULL;
@@ -1418,6 +1420,20 @@ static char *image_and_build(struct ctx *c, const yaml_node_t *svc, struct buf *
 		conf_kvs_free(args, nargs);
 		return steal_ptr(&img);
 	}
+	/* Two services may build one image (Compose builds it once too); "x" is "x:latest". */
+	const char *slash = strrchr(name, '/');
+	autofree char *full =
+		strchr(slash ? slash : name, ':') ? xstrdup(name) : xasprintf("%s:latest", name);
+	for (size_t i = 0; i < c->built.n; i++)
+		if (!strcmp(c->built.v[i], full)) {
+			cx_warn(c, bn, "build",
+				"image %s is built by an earlier service already; its build is "
+				"used",
+				name);
+			conf_kvs_free(args, nargs);
+			return steal_ptr(&name);
+		}
+	strv_push(&c->built, full);
 	buf_adds(imgs, "(image ");
 	sexp_print_string(imgs, name);
 	buf_adds(imgs, " :build ");

@@ -116,9 +116,12 @@ static void top_networks(struct ctx *c, const yaml_node_t *nets)
 		c->nnets++;
 		if (!cx_is_map(d))
 			continue;
-		static const char *const nk[] = {"driver",   "ipam",	   "internal", "name",
-						 "external", "attachable", "labels",   NULL};
-		cx_unknown_keys(c, d, "networks", nk);
+		static const char *const nk[] = {"driver", "ipam",     "internal",
+						 "name",   "external", NULL};
+		autofree char *where = xasprintf("networks.%s", yn);
+		autofree char *where_ipam = xasprintf("networks.%s.ipam", yn);
+		autofree char *where_cfg = xasprintf("networks.%s.ipam.config", yn);
+		cx_unknown_keys(c, d, where, nk);
 		const yaml_node_t *drv = cx_map_get(c, d, "driver");
 		autofree char *ds = drv ? cx_str(c, drv, "networks.driver") : NULL;
 		if (ds && strcmp(ds, "bridge") != 0)
@@ -130,7 +133,12 @@ static void top_networks(struct ctx *c, const yaml_node_t *nets)
 				"an external network is declared here as %s; clbsd makes it",
 				no->name);
 		const yaml_node_t *ipam = cx_map_get(c, d, "ipam");
+		static const char *const ik[] = {"config", NULL}, *const ck[] = {"subnet", NULL};
+		if (ipam)
+			cx_unknown_keys(c, ipam, where_ipam, ik);
 		const yaml_node_t *cfg = cx_is_map(ipam) ? cx_map_get(c, ipam, "config") : NULL;
+		for (size_t j = 0; j < cx_seq_len(cfg); j++)
+			cx_unknown_keys(c, cx_seq_at(c, cfg, j), where_cfg, ck);
 		for (size_t j = 0; j < cx_seq_len(cfg); j++) {
 			const yaml_node_t *sn = cx_map_get(c, cx_seq_at(c, cfg, j), "subnet");
 			autofree char *ss =
@@ -216,7 +224,7 @@ static void top_volumes(struct ctx *c, const yaml_node_t *vols)
 	for (size_t i = 0; i < n; i++) {
 		if (!cx_is_map(p[i].v))
 			continue;
-		static const char *const vk[] = {"name", "labels", NULL};
+		static const char *const vk[] = {"name", NULL};
 		autofree char *where = xasprintf("volumes.%s", cx_raw(p[i].k));
 		cx_unknown_keys(c, p[i].v, where, vk);
 	}
@@ -320,7 +328,8 @@ int compose_translate(const struct compose_opts *o, struct compose_result *r)
 			.warn = BUF_INIT,
 			.unset_seen = STRV_INIT,
 			.published = STRV_INIT,
-			.edges = STRV_INIT};
+			.edges = STRV_INIT,
+			.built = STRV_INIT};
 	yaml_parser_t parser;
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)o->text, o->len);
@@ -410,6 +419,7 @@ out:
 	strv_release(&c.unset_seen);
 	strv_release(&c.published);
 	strv_release(&c.edges);
+	strv_release(&c.built);
 	for (size_t i = 0; i < c.nnets; i++) {
 		free(c.nets[i].name);
 		free(c.nets[i].yname);
