@@ -166,6 +166,44 @@ t_zfs_cleanup() {
 	fi
 }
 
+# ---- docker: a private dockerd for this test (tests/integration/docker.sh) ----
+DOCKERD_PID=""
+# t_dockerd_start: dockerd on $TMP/docker.sock with its own data and exec
+# roots, no bridge and no iptables rules; returns 1 when it does not answer.
+t_dockerd_start() {
+	command -v dockerd >/dev/null && command -v docker >/dev/null || return 1
+	DOCKER_SOCK="$TMP/docker.sock"
+	dockerd --iptables=false --ip6tables=false --bridge=none --data-root "$TMP/docker" \
+		--exec-root "$TMP/dexec" -H "unix://$DOCKER_SOCK" -p "$TMP/docker.pid" \
+		>>"$TMP/dockerd.log" 2>&1 &
+	DOCKERD_PID=$!
+	wait_until 30 docker -H "unix://$DOCKER_SOCK" info >/dev/null 2>&1
+}
+# t_dockerd_stop: stop it by its pid and wait; no mount of it may stay.
+t_dockerd_stop() {
+	[ -n "$DOCKERD_PID" ] || return 0
+	kill "$DOCKERD_PID" 2>/dev/null
+	wait "$DOCKERD_PID" 2>/dev/null
+	DOCKERD_PID=""
+	local m
+	grep -o " $TMP/d[a-z]*[^ ]*" /proc/mounts | sort -r | while read -r m; do
+		umount -l "$m" 2>/dev/null
+	done
+}
+# t_docker_image NAME: the host's static busybox as an image in the dockerd
+# (docker import of a rootfs tar: no registry).
+t_docker_image() {
+	local rf="$TMP/bbroot" a
+	mkdir -p "$rf/bin" "$rf/etc" "$rf/tmp"
+	cp -L "$(command -v busybox)" "$rf/bin/busybox" || return 1
+	for a in sh sleep echo cat ls true false id env printf kill; do
+		ln -sf busybox "$rf/bin/$a"
+	done
+	echo 'root:x:0:0:root:/root:/bin/sh' >"$rf/etc/passwd"
+	tar -C "$rf" -cf "$TMP/bbroot.tar" . &&
+		docker -H "unix://$DOCKER_SOCK" import -c 'CMD ["/bin/sh"]' "$TMP/bbroot.tar" "$1" >/dev/null
+}
+
 # t_done: the script reached its end (a script that stops early fails).
 t_done() { T_DONE=1; }
 

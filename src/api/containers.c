@@ -214,6 +214,38 @@ static void restart_stopped(struct container *c, const struct clbsd_err *err, vo
 	ctr_start(c, false, done_json, p);
 }
 
+/* The container is made: start it (`clbsd run`) or answer with it. */
+static void created(struct daemon *d, struct evhttp_request *req, struct container *c)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (api_query_bool(req, "start")) {
+		/* One request for `clbsd run`: create, then start as POST .../start. */
+		if (reconcile_record_state(d, c->name, true, &err) < 0)
+			api_reply_err(req, &err);
+		else
+			ctr_start(c, api_query_bool(req, "hold"), done_created_started,
+				  api_pending_new(d, req));
+	} else {
+		api_reply_json(req, 201, api_ctr_json(c));
+	}
+}
+
+static void done_prepared(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err) {
+		api_pending_err(p, err);
+		return;
+	}
+	struct evhttp_request *req = p->req;
+	struct daemon *d = p->d;
+	bool gone = p->gone;
+	api_pending_free(p);
+	if (!gone)
+		created(d, req, c);
+}
+
 void api_ctr_create(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	struct clbsd_err err;
@@ -229,18 +261,13 @@ void api_ctr_create(struct daemon *d, struct evhttp_request *req, const struct a
 		r = ctr_create(d, spec, &c, &err);
 		ctr_spec_free(spec);
 	}
-	if (r < 0) {
+	if (r < 0)
 		api_reply_err(req, &err);
-	} else if (api_query_bool(req, "start")) {
-		/* One request for `clbsd run`: create, then start as POST .../start. */
-		if (reconcile_record_state(d, c->name, true, &err) < 0)
-			api_reply_err(req, &err);
-		else
-			ctr_start(c, api_query_bool(req, "hold"), done_created_started,
-				  api_pending_new(d, req));
-	} else {
-		api_reply_json(req, 201, api_ctr_json(c));
-	}
+	else if (c->docker.on)
+		/* Made in dockerd before the answer: a refusal there leaves nothing. */
+		docker_ctr_prepare(c, done_prepared, api_pending_new(d, req));
+	else
+		created(d, req, c);
 }
 
 void api_ctr_undo(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
@@ -270,10 +297,25 @@ void api_ctr_remove(struct daemon *d, struct evhttp_request *req, const struct a
 	ctr_remove(a->c, force, done_removed, p);
 }
 
+static void done_fetched(json_t *result, const char *text, size_t len, const struct clbsd_err *err,
+			 void *arg)
+{
+	if (err)
+		api_pending_err(arg, err);
+	else
+		api_pending_json(arg, 200, json_incref(result));
+}
+
 void api_ctr_stats(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
+	if (a->c->docker.on) {
+		struct api_pending *p = api_pending_new(d, req);
+		if (docker_ctr_stats(a->c, done_fetched, p, &err) < 0)
+			api_pending_err(p, &err);
+		return;
+	}
 	json_t *s = api_container_stats(d, a->c, &err);
 	if (s)
 		api_reply_json(req, 200, s);

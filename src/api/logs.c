@@ -261,6 +261,25 @@ static void seek_tail(struct logstream *ls, long long n)
 		lseek(ls->src[ls->cur].fd, ls->src[ls->cur].pos, SEEK_SET);
 }
 
+static void docker_logs_done(json_t *result, const char *text, size_t len,
+			     const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err) {
+		api_pending_err(p, err);
+		return;
+	}
+	if (!p->gone) {
+		struct evbuffer *out = evbuffer_new();
+		evbuffer_add(out, text, len);
+		evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type",
+				  "text/plain; charset=utf-8");
+		evhttp_send_reply(p->req, 200, "OK", out);
+		evbuffer_free(out);
+	}
+	api_pending_free(p);
+}
+
 void api_container_logs(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	struct container *c = a->c;
@@ -288,6 +307,15 @@ void api_container_logs(struct daemon *d, struct evhttp_request *req, const stru
 		return;
 	}
 	bool follow = api_query_bool(req, "follow");
+	if (c->docker.on) {
+		/* dockerd keeps a docker container's logs: asked for once (no follow yet). */
+		struct clbsd_err err;
+		struct api_pending *p = api_pending_new(d, req);
+		if (docker_ctr_logs(c, ntail, since ? since_ns : 0, until ? until_ns : 0,
+				    docker_logs_done, p, &err) < 0)
+			api_pending_err(p, &err);
+		return;
+	}
 
 	struct logstream *ls = xcalloc(1, sizeof(*ls));
 	ls->d = d;

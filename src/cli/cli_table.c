@@ -173,8 +173,8 @@ static const struct cli_opt events_opts[] = {
 
 #define FORMAT_HELP_PS                                                                             \
 	"TEMPLATE is a small subset of Go templates, as docker takes: text with\n"                 \
-	"{{.Field}} actions, where Field is ID, Name (or Names), Image, Command,\n"                \
-	"State, Status, PID, Address, Ports, Networks, Mounts, CreatedAt or\n"                     \
+	"{{.Field}} actions, where Field is ID, Name (or Names), Image, Kind,\n"                   \
+	"Command, State, Status, PID, Address, Ports, Networks, Mounts, CreatedAt or\n"            \
 	"RunningFor, or a path into the container's JSON ({{.Config.Hostname}},\n"                 \
 	"{{.Network.Mode}}; names match JSON keys without case or '_'); {{json .}}\n"              \
 	"and {{json .Field}} print JSON. \\t and \\n are a tab and a newline; a\n"                 \
@@ -323,8 +323,8 @@ const struct cli_cmd cli_cmds[] = {
 	 .fn = cmd_rm},
 	{.name = "ps",
 	 .summary = "list containers",
-	 .help = "List running containers: NAME, ID, IMAGE, COMMAND, STATE, STATUS, PID,\n"
-		 "ADDRESS, PORTS.\n\n" FORMAT_HELP_PS,
+	 .help = "List running containers: NAME, ID, IMAGE, KIND, COMMAND, STATE, STATUS,\n"
+		 "PID, ADDRESS, PORTS.\n\n" FORMAT_HELP_PS,
 	 .opts = ps_opts,
 	 .max_args = 0,
 	 .fn = cmd_ps},

@@ -315,15 +315,17 @@ json_t *fmt_ps_fields(const json_t *c, int64_t now_ns, bool full_id)
 	/* Host and no networking have no network names: the mode stands in. */
 	json_object_set_new(f, "Networks", json_string(*nets || !mode ? nets : mode));
 	json_object_set_new(f, "Mounts", json_string(mounts));
+	const char *kind = json_string_value(json_object_get(c, "kind"));
+	json_object_set_new(f, "Kind", json_string(kind ? kind : "native"));
 	return f;
 }
 
 char *fmt_ps(const json_t *containers, int64_t now_ns)
 {
-	static const char *const hdr[] = {"NAME",   "ID",  "IMAGE",   "COMMAND", "STATE",
-					  "STATUS", "PID", "ADDRESS", "PORTS"};
-	static const char *const keys[] = {"Name",   "ID",  "Image",   "Command", "State",
-					   "Status", "PID", "Address", "Ports"};
+	static const char *const hdr[] = {"NAME",  "ID",     "IMAGE", "KIND",	 "COMMAND",
+					  "STATE", "STATUS", "PID",   "ADDRESS", "PORTS"};
+	static const char *const keys[] = {"Name",  "ID",     "Image", "Kind",	  "Command",
+					   "State", "Status", "PID",   "Address", "Ports"};
 	struct table t;
 	table_init(&t, ARRAY_SIZE(hdr), hdr);
 	size_t i;
@@ -338,7 +340,7 @@ char *fmt_ps(const json_t *containers, int64_t now_ns)
 		const char *row[ARRAY_SIZE(keys)];
 		for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
 			row[k] = json_string_value(json_object_get(f, keys[k]));
-		row[6] = pids;
+		row[7] = pids;
 		table_add(&t, row);
 		json_decref(f);
 	}

@@ -51,6 +51,8 @@
 		{"pids", 0, "N", "maximum number of processes", CLI_K_NONE, NULL, 0},               \
 		{"cpus", 0, "F", "CPU limit in CPUs, like 0.5", CLI_K_NONE, NULL, 0},               \
 		{"restart", 0, "POLICY", "no, on-failure[:N] or always", CLI_K_NONE, NULL, 0},      \
+		{"kind",     0,	   "KIND", "native (default) or docker (run by dockerd)",           \
+		 CLI_K_NONE, NULL, 0},                                                              \
 		{"stop-signal", 0,    "SIG", "signal that stops the container (default TERM)",      \
 		 CLI_K_SIGNAL,	NULL, 0},                                                           \
 		{"network",                                                                         \
@@ -362,6 +364,14 @@ static int opt_restart(struct run_req *b, const char *v, struct clbsd_err *err)
 	return r;
 }
 
+static int opt_kind(struct run_req *b, const char *v, struct clbsd_err *err)
+{
+	if (strcmp(v, "native") != 0 && strcmp(v, "docker") != 0)
+		return BAD_VALUE(err, "--kind", v, "native or docker");
+	json_object_set_new(b->req, "kind", json_string(v));
+	return 0;
+}
+
 /* The daemon takes the name as the user wrote it ("TERM", "SIGHUP", "15"). */
 static int opt_stop_signal(struct run_req *b, const char *v, struct clbsd_err *err)
 {
@@ -476,7 +486,7 @@ static const struct {
 	{"network", opt_network},   {"publish", opt_publish},	  {"ip", opt_ip},
 	{"dns", opt_dns},	    {"network-alias", opt_alias}, {"entrypoint", opt_entrypoint},
 	{"label", opt_label},	    {"cap-add", opt_cap_add},	  {"cap-drop", opt_cap_drop},
-	{"sysctl", opt_sysctl},	    {"device", opt_device},
+	{"sysctl", opt_sysctl},	    {"device", opt_device},	  {"kind", opt_kind},
 };
 
 /* Apply the options in the order given, so the arrays keep the user's order. */

@@ -19,7 +19,9 @@
 
 /* ---- host ---- */
 
-static const char *const host_keys[] = {"storage", "network", "ingress", "userns", "lisp", NULL};
+static const char *const host_keys[] = {"storage", "network", "ingress", "userns",
+					"lisp",	   "docker",  NULL};
+static const char *const docker_keys[] = {"endpoint", "tls-ca", "tls-cert", "tls-key", NULL};
 static const char *const lisp_keys[] = {"swank", "init", "command", NULL};
 static const char *const userns_keys[] = {"default", "start", "count", NULL};
 static const char *const storage_keys[] = {"driver", "pool", "root", "path", NULL};
@@ -259,6 +261,10 @@ static void lisp_key(struct vctx *c, void *obj, int key, const struct sexp *v, c
 		break;
 	case 2:
 		free(h->lisp_command);
+		free(h->docker_endpoint);
+		free(h->docker_tls_ca);
+		free(h->docker_tls_cert);
+		free(h->docker_tls_key);
 		h->lisp_command = NULL;
 		ok = chk_abs_path(c, ":lisp :command", v, &h->lisp_command);
 		break;
@@ -267,9 +273,48 @@ static void lisp_key(struct vctx *c, void *obj, int key, const struct sexp *v, c
 		hp->bad = true;
 }
 
+/*
+ * (host :docker (:endpoint "unix:///run/docker.sock" :tls-ca P :tls-cert P
+ * :tls-key P)): where Docker containers run. The scheme is checked here;
+ * the daemon's driver parses the rest and reports what it refuses.
+ */
+static void docker_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+		       const struct sexp *k)
+{
+	struct host_parse *hp = obj;
+	struct conf_host *h = hp->h;
+	char **slot[] = {&h->docker_endpoint, &h->docker_tls_ca, &h->docker_tls_cert,
+			 &h->docker_tls_key};
+	free(*slot[key]);
+	*slot[key] = NULL;
+	static const char *const names[] = {":docker :endpoint", ":docker :tls-ca",
+					    ":docker :tls-cert", ":docker :tls-key"};
+	bool ok = key ? chk_abs_path(c, names[key], v, slot[key])
+		      : chk_string(c, names[key], v, false, slot[key]);
+	if (ok && key == 0 && strncmp(h->docker_endpoint, "unix:///", 8) != 0 &&
+	    strncmp(h->docker_endpoint, "tcp://", 6) != 0 &&
+	    strncmp(h->docker_endpoint, "ssh://", 6) != 0) {
+		vexpect(c, names[0], v, "unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST");
+		ok = false;
+	}
+	if (!ok)
+		hp->bad = true;
+}
+
 static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
 {
 	struct host_parse *hp = obj;
+	if (key == 5) {
+		if (v->type != SEXP_LIST || v->tail) {
+			vexpect(c, ":docker", v,
+				"Docker endpoint options like (:endpoint "
+				"\"unix:///run/docker.sock\")");
+			hp->bad = true;
+			return;
+		}
+		walk_plist(c, v, 0, docker_keys, ":docker", docker_key, hp);
+		return;
+	}
 	if (key == 3) {
 		host_userns(c, hp, v);
 		return;

@@ -200,6 +200,26 @@ json_t *spec_w_hostname(const struct ctr_spec *s)
 	return str_or_null(s->hostname);
 }
 
+int spec_j_kind(const char *key, json_t *v, struct ctr_spec *s, struct clbsd_err *err)
+{
+	const char *k;
+	if (!opt_string(v, &k))
+		return bad(err, "\"%s\" must be \"native\" or \"docker\"", key);
+	if (!k || strcmp(k, "native") == 0)
+		s->kind = CTR_KIND_NATIVE;
+	else if (strcmp(k, "docker") == 0)
+		s->kind = CTR_KIND_DOCKER;
+	else
+		return bad(err, "\"%s\" must be \"native\" or \"docker\", not \"%s\"", key, k);
+	return 0;
+}
+
+/* Left out for native: create requests of native containers stay as they were. */
+json_t *spec_w_kind(const struct ctr_spec *s)
+{
+	return s->kind == CTR_KIND_DOCKER ? json_string("docker") : NULL;
+}
+
 int spec_j_tty(const char *key, json_t *v, struct ctr_spec *s, struct clbsd_err *err)
 {
 	return opt_bool(key, v, &s->tty, err);

@@ -30,8 +30,10 @@
 	}
 
 const struct ctr_key ctr_keys[] = {
-	FORM(":kind", NULL, true, kind,
-	     "`native` or `docker` (docker is validated now, run by a later release)", "`native`"),
+	BOTH(":kind", "kind", true, kind,
+	     "`native` (clbsd's own runtime) or `docker` (created and run by dockerd through "
+	     "`(host :docker (:endpoint ...))`; docs/docker.md lists what differs)",
+	     "`native`"),
 	BOTH(":image", "image", true, image, "image reference, **required**", ""),
 	BOTH(":entrypoint", "entrypoint", true, entrypoint,
 	     "list of strings replacing the image's ENTRYPOINT (`\"\"` or `()`: none); as with "

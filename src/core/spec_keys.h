@@ -110,6 +110,7 @@ KEY_FNS(sysctls)
 KEY_FNS(devices)
 
 JSON_FNS(name)
+JSON_FNS(kind)
 JSON_FNS(image)
 JSON_FNS(command)
 JSON_FNS(env)

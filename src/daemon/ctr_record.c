@@ -116,6 +116,7 @@ void ctr_free(struct container *c)
 	free(c->run.cgroup);
 	free(c->run.start_error);
 	free(c->decl.spec_text);
+	docker_ctr_release(c);
 	free(c);
 }
 
@@ -214,6 +215,7 @@ json_t *ctr_to_json(const struct container *c)
 		json_object_set_new(j, "undone_spec_hash", json_string(c->undo.undone_hash));
 	if (c->storage.applied)
 		json_object_set_new(j, "storage_props", json_string(c->storage.applied));
+	docker_ctr_json(c, j);
 
 	return j;
 }
@@ -821,6 +823,78 @@ json_t *ctr_check_create(struct daemon *d, json_t *req, struct clbsd_err *err)
 	return out;
 }
 
+/*
+ * A docker container's record: no image from the store, no storage of its
+ * own (dockerd has it), no addresses; its named volumes are clbsd's
+ * volumes, bound into it. The dockerd container comes at its first start
+ * (docker_ctr.c).
+ */
+static int create_docker(struct daemon *d, const struct ctr_spec *spec, struct container *c,
+			 const char *spec_hash, const char *spec_text, struct container **out,
+			 struct clbsd_err *err)
+{
+	const char *name = c->name;
+	autofree char *logs = NULL;
+	int r = 0;
+	if (!valid_name(name)) {
+		r = bad(err,
+			"container name \"%s\" is not a DNS label: use 1-63 lowercase letters, "
+			"digits and inner hyphens",
+			name);
+		goto fail;
+	}
+	if (ctr_find(d, name)) {
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+				     "a container named %s already exists; remove it or choose "
+				     "another --name",
+				     name);
+		goto fail;
+	}
+	if (spec_hash) {
+		c->decl.managed = true;
+		snprintf(c->decl.spec_hash, sizeof(c->decl.spec_hash), "%s", spec_hash);
+		c->decl.spec_text = spec_text ? xstrdup(spec_text) : NULL;
+	}
+	c->dir = xasprintf("%s/containers/%s", d->root, name);
+	c->rdir = xasprintf("%s/containers/%s", d->run, name);
+	c->shim.socket = xasprintf("%s/shims/%s.sock", d->run, name);
+	if (fs_exists(c->dir)) {
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+				     "%s already exists but belongs to no known container; "
+				     "move it away",
+				     c->dir);
+		goto fail;
+	}
+	if ((r = volumes_of(d, spec, name, true, &c->cfg, err)) < 0 ||
+	    (r = docker_ctr_config(d, spec, c, err)) < 0)
+		goto fail;
+	random_hex(c->id, 32);
+	c->image_ref = xstrdup(spec->image);
+	c->run.state = CTR_CREATED;
+	c->created_ns = time_now_ns();
+	c->storage.mode = xstrdup("docker");
+	logs = xasprintf("%s/logs", c->dir);
+	r = fs_mkdir_p(logs, 0700, err);
+	if (r == 0)
+		r = ctr_save_config(c, err);
+	if (r < 0) {
+		struct clbsd_err ignore;
+		fs_rm_rf(c->dir, &ignore);
+		goto fail;
+	}
+	c->next = d->ctrs;
+	d->ctrs = c;
+	daemon_event(
+		d, "container.created", c->name,
+		json_pack("{s:s,s:s,s:s}", "image", c->image_ref, "id", c->id, "kind", "docker"));
+	*out = c;
+	return 0;
+fail:
+	clbsd_err_prefix(err, "create container %s", name);
+	ctr_free(c);
+	return r < 0 ? r : -EINVAL;
+}
+
 int ctr_create(struct daemon *d, const struct ctr_spec *spec, struct container **out,
 	       struct clbsd_err *err)
 {
@@ -844,6 +918,8 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 	c->d = d;
 	c->name = xstrdup(name);
 	c->shim.ready_fd = -1;
+	if (spec->kind == CTR_KIND_DOCKER)
+		return create_docker(d, spec, c, spec_hash, spec_text, out, err);
 	struct image *img;
 	struct storage_props props;
 	bool props_given;
@@ -1352,12 +1428,14 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 		cfg->n_volumes++;
 	}
 	ctr_net_from_json(json_object_get(j, "network"), &c->net);
+	docker_ctr_load(c, j);
 	json_decref(j);
 	/* A running one was plumbed before; the repair at start checks it. */
 	load_state(c);
 	move_legacy_rfiles(c);
 	c->net_attached = c->run.state == CTR_RUNNING && ctr_net_attached(c);
-	if (!cfg->argv || !cfg->argv[0] || !cfg->env || !valid_name(c->name)) {
+	/* A docker container's command may be the image's: dockerd knows it. */
+	if (!cfg->argv || (!cfg->argv[0] && !c->docker.on) || !cfg->env || !valid_name(c->name)) {
 		ctr_free(c);
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
 					"%s: config.argv and config.env are required", path);

@@ -357,7 +357,7 @@ static int load_state(struct daemon *d, struct clbsd_err *err)
 	autofree char *journal = xasprintf("%s/events.jsonl", d->root);
 	events_init(&d->events, journal);
 	d->started_ns = time_now_ns();
-	if (dnet_init(d, err) < 0 || ctr_load_all(d, err) < 0)
+	if (docker_init(d, err) < 0 || dnet_init(d, err) < 0 || ctr_load_all(d, err) < 0)
 		return -err->code;
 	undo_init(d);
 	transfer_cleanup_stale(d);
@@ -420,6 +420,8 @@ void daemon_start(struct daemon *d, size_t pool)
 	}
 	/* The first pass is the boot: declared containers start in dependency order. */
 	reconcile_init(d);
+	/* Docker containers learn their truth when their endpoint answers. */
+	docker_sync(d);
 	write_pidfile(d);
 	log_info("daemon", NULL, "clbsdd %s serving %s (root %s, storage %s%s%s)", CLBSD_VERSION,
 		 d->socket, d->root, d->storage.ops->name,
@@ -460,6 +462,7 @@ void daemon_close(struct daemon *d)
 		d->ctrs = c->next;
 		ctr_forget(c);
 	}
+	docker_release(d);
 	reconcile_release(d);
 	dnet_release_daemon(d);
 	undo_release(d);

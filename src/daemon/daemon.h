@@ -163,6 +163,14 @@ struct container {
 		char undone_hash[65]; /* managed: a spec hash `clbsd undo` turned back from */
 	} undo;
 
+	/* docker_ctr.c: a Docker container (kind docker; see the file's comment). */
+	struct {
+		bool on;	  /* kind docker: dockerd runs it, not a shim */
+		char *id;	  /* dockerd's id; NULL: not (or no longer) created there */
+		json_t *body;	  /* the create request, with our labels */
+		void *job_client; /* a struct dk_client for the removal's worker */
+	} docker;
+
 	/* reconcile.c: a container made from the configuration. */
 	struct {
 		bool managed;	    /* made by the reconciler from the configuration */
@@ -272,7 +280,83 @@ struct daemon {
 	struct dingress *ingress;
 	/* build_run.c: declared images being built (name -> true). */
 	json_t *decl_builds;
+	/* docker_ctr.c: the Docker endpoint, its event follower, this daemon's instance id. */
+	struct ddocker *docker;
 };
+
+struct ctr_exec_result;
+/*
+ * What differs between the kinds of container, in one table (lifecycle.c
+ * picks it with ctr_ops_of(); nothing else asks a container's kind). The
+ * life cycle around these (states, waiters, the restart policy, events,
+ * hooks, removal's bookkeeping) is one for both.
+ */
+struct ctr_ops {
+	const char *kind; /* "native", "docker" */
+	/*
+	 * Begin a start. 0: under way, ending in ctr_run_started() or
+	 * ctr_run_failed() (*answered: the caller was told already, a held
+	 * native start from the pool); < 0: failed now.
+	 */
+	int (*start)(struct container *c, bool hold, bool *answered, struct clbsd_err *err);
+	/* After ctr_run_started(): follow it until it exits (native: the shim's watch). */
+	void (*watch)(struct container *c);
+	/* Send a signal to its processes (all: every process, not only the init). */
+	int (*signal)(struct container *c, int sig, bool all, struct clbsd_err *err);
+	/* Removal on the loop; CTR_DESTROY_SLOW: then destroy_files on a worker. */
+	int (*destroy)(struct container *c, struct clbsd_err *err);
+	int (*destroy_files)(struct container *c, struct clbsd_err *err);
+	/* At daemon start: find out whether it still runs. */
+	void (*adopt)(struct container *c);
+	/* A command inside it, output collected (ctr_exec_start's contract). */
+	int (*exec)(struct container *c, json_t *req, size_t max_output,
+		    void (*fn)(const struct ctr_exec_result *r, void *arg), void *arg,
+		    struct clbsd_err *err);
+};
+const struct ctr_ops *ctr_ops_of(const struct container *c);
+/* exec_run.c: the native exec (through the shim). */
+int ctr_native_exec(struct container *c, json_t *req, size_t max_output,
+		    void (*fn)(const struct ctr_exec_result *r, void *arg), void *arg,
+		    struct clbsd_err *err);
+extern const struct ctr_ops ctr_native_ops;
+extern const struct ctr_ops ctr_docker_ops;
+/* lifecycle.c: what a kind's start reports back (on the loop). */
+void ctr_run_started(struct container *c, pid_t pid, int64_t started_ns);
+void ctr_run_failed(struct container *c, const struct clbsd_err *err);
+/* A container that was waiting to restart when the daemon stopped: restart it after its backoff. */
+void ctr_run_restart_later(struct container *c);
+/* It exited (while_down: while the daemon or the endpoint was away). */
+void ctr_run_exited(struct container *c, int code, int sig, bool oom, int64_t finished,
+		    bool while_down);
+
+/*
+ * docker_ctr.c: Docker containers (see the file's comment). docker_init at
+ * open (the instance id), docker_sync after every good configuration load
+ * (the endpoint), docker_release at close.
+ */
+struct ddocker;
+int docker_init(struct daemon *d, struct clbsd_err *err);
+void docker_sync(struct daemon *d);
+void docker_release(struct daemon *d);
+/* Fill a new docker container's config and create body from its spec (ctr_record.c calls it). */
+int docker_ctr_config(struct daemon *d, const struct ctr_spec *s, struct container *c,
+		      struct clbsd_err *err);
+/* Create it in dockerd now (API create: a refusal leaves nothing); fn on the loop. */
+void docker_ctr_prepare(struct container *c, ctr_done_fn fn, void *arg);
+/* "waiting" while its endpoint does not answer: the reason, or NULL. */
+const char *docker_waiting(const struct container *c);
+/* Add "kind" and the docker details to a container's JSON. */
+void docker_ctr_json(const struct container *c, json_t *j);
+/* Read them back from container.json. */
+void docker_ctr_load(struct container *c, const json_t *j);
+/* Free a container's docker fields (ctr_free). */
+void docker_ctr_release(struct container *c);
+/* Logs and stats through dockerd: fn gets CRI-format log text or the stats object. */
+typedef void (*docker_fetch_fn)(json_t *result, const char *text, size_t len,
+				const struct clbsd_err *err, void *arg);
+int docker_ctr_logs(struct container *c, long long tail, int64_t since_ns, int64_t until_ns,
+		    docker_fetch_fn fn, void *arg, struct clbsd_err *err);
+int docker_ctr_stats(struct container *c, docker_fetch_fn fn, void *arg, struct clbsd_err *err);
 
 /* usermap.c: host id ranges of containers with "userns": "auto" (see the file's comment) */
 /* Choose name's range (prefer: a base to keep when free, 0: none). */

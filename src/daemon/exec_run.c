@@ -125,6 +125,12 @@ int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec
 	if (c->run.state != CTR_RUNNING)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH, "container %s is not running",
 					c->name);
+	return ctr_ops_of(c)->exec(c, req, max_output, fn, arg, err);
+}
+
+int ctr_native_exec(struct container *c, json_t *req, size_t max_output, ctr_exec_fn fn, void *arg,
+		    struct clbsd_err *err)
+{
 	autofree char *line = json_line(req);
 	int fd = -1;
 	autofree char *rep = NULL;

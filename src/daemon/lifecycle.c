@@ -32,6 +32,7 @@ extern char **environ;
 #define BACKOFF_RESET_NS (10LL * 1000000000LL)
 
 static void shim_gone(struct container *c);
+static void schedule_restart(struct container *c);
 static void on_exit_info(struct container *c, int code, int sig, bool oom, int64_t finished,
 			 bool while_down);
 
@@ -342,8 +343,6 @@ static void started(struct container *c)
 	c->run.signal = 0;
 	c->run.oom_killed = false;
 	c->run.oom_reported = false;
-	if (watch_connect(c, &err) < 0)
-		log_error("container", c->name, "cannot watch its shim: %s", err.msg);
 	if (ctr_save(c, &err) < 0)
 		log_error("container", c->name, "%s", err.msg);
 	daemon_event(c->d, "container.started", c->name,
@@ -351,8 +350,43 @@ static void started(struct container *c)
 			       c->run.restart_count));
 	log_info("container", c->name, "started (pid %d)", (int)c->run.pid);
 	start_finish(c, NULL);
+	ctr_ops_of(c)->watch(c);
+}
+
+/* The shim's watch: exits come through it; a shim already gone is an exit too. */
+static void native_watch(struct container *c)
+{
+	struct clbsd_err err;
+	if (c->run.state != CTR_RUNNING)
+		return;
+	if (watch_connect(c, &err) < 0)
+		log_error("container", c->name, "cannot watch its shim: %s", err.msg);
 	if (!c->shim.watch)
 		shim_gone(c);
+}
+
+void ctr_run_started(struct container *c, pid_t pid, int64_t started_ns)
+{
+	c->run.pid = pid;
+	c->run.shim_pid = 0;
+	started(c);
+	if (started_ns && c->run.state == CTR_RUNNING) {
+		c->run.started_ns = started_ns;
+		struct clbsd_err err;
+		if (ctr_save(c, &err) < 0)
+			log_error("container", c->name, "%s", err.msg);
+	}
+}
+
+void ctr_run_restart_later(struct container *c)
+{
+	schedule_restart(c);
+}
+
+void ctr_run_failed(struct container *c, const struct clbsd_err *err)
+{
+	log_error("container", c->name, "start failed: %s", err->msg);
+	start_finish(c, err);
 }
 
 static void on_ready(evutil_socket_t fd, short what, void *arg)
@@ -663,8 +697,8 @@ void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg)
 	}
 	c->run.stop_requested = false;
 	c->run.starting = true;
-	bool pooled;
-	if (spawn_shim(c, hold, &pooled, &err) < 0) {
+	bool pooled = false;
+	if (ctr_ops_of(c)->start(c, hold, &pooled, &err) < 0) {
 		waiters_add(&c->waiters.start, fn, arg);
 		log_error("container", c->name, "start failed: %s", err.msg);
 		start_finish(c, &err);
@@ -811,7 +845,7 @@ static void slow_remove_run(void *p)
 {
 	struct slow_remove *r = p;
 	clbsd_err_init(&r->err);
-	r->rc = ctr_destroy_files(r->c, &r->err);
+	r->rc = ctr_ops_of(r->c)->destroy_files(r->c, &r->err);
 }
 
 static void slow_remove_done(void *p)
@@ -825,7 +859,7 @@ static void do_remove(struct container *c, ctr_done_fn fn, void *arg)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	int r = ctr_destroy(c, &err);
+	int r = ctr_ops_of(c)->destroy(c, &err);
 	if (r == CTR_DESTROY_SLOW) {
 		struct slow_remove *sr = xcalloc(1, sizeof(*sr));
 		sr->c = c;
@@ -835,6 +869,12 @@ static void do_remove(struct container *c, ctr_done_fn fn, void *arg)
 		return;
 	}
 	remove_finish(c, r < 0 ? &err : NULL, fn, arg);
+}
+
+void ctr_run_exited(struct container *c, int code, int sig, bool oom, int64_t finished,
+		    bool while_down)
+{
+	on_exit_info(c, code, sig, oom, finished, while_down);
 }
 
 static void on_exit_info(struct container *c, int code, int sig, bool oom, int64_t finished,
@@ -882,6 +922,11 @@ static void on_exit_info(struct container *c, int code, int sig, bool oom, int64
 /* ---- stop, kill, remove ---- */
 
 static int send_kill(struct container *c, int sig, bool all, struct clbsd_err *err)
+{
+	return ctr_ops_of(c)->signal(c, sig, all, err);
+}
+
+static int native_signal(struct container *c, int sig, bool all, struct clbsd_err *err)
 {
 	json_t *req = json_pack("{s:s,s:i,s:b}", "op", "kill", "signal", sig, "all", all);
 	int r = ctr_shim_call(c, req, NULL, err);
@@ -1122,6 +1167,11 @@ static bool adopt_unannounced(struct container *c)
 
 void ctr_adopt(struct container *c)
 {
+	ctr_ops_of(c)->adopt(c);
+}
+
+static void native_adopt(struct container *c)
+{
 	struct clbsd_err err;
 	if (c->run.state != CTR_RUNNING && adopt_unannounced(c))
 		return;
@@ -1139,4 +1189,27 @@ void ctr_adopt(struct container *c)
 		return;
 	}
 	shim_gone(c);
+}
+
+/* ---- the kinds ---- */
+
+static int native_start(struct container *c, bool hold, bool *answered, struct clbsd_err *err)
+{
+	return spawn_shim(c, hold, answered, err);
+}
+
+const struct ctr_ops ctr_native_ops = {
+	.kind = "native",
+	.start = native_start,
+	.watch = native_watch,
+	.signal = native_signal,
+	.destroy = ctr_destroy,
+	.destroy_files = ctr_destroy_files,
+	.adopt = native_adopt,
+	.exec = ctr_native_exec,
+};
+
+const struct ctr_ops *ctr_ops_of(const struct container *c)
+{
+	return c->docker.on ? &ctr_docker_ops : &ctr_native_ops;
 }

@@ -219,6 +219,7 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 		apply_live(d);
 	}
 	lisp_sync(d);
+	docker_sync(d);
 	daemon_event(d, "config.loaded", NULL,
 		     json_pack("{s:I,s:I}", "generation", (json_int_t)d->decl.generation,
 			       "containers", (json_int_t)conf->ncontainers));
@@ -734,6 +735,7 @@ static void pass_end(struct reconcile_pass *p)
 			d->recon.pending = true;
 			hooks_sync(d);
 			dnet_sync(d);
+			docker_sync(d);
 			apply_live(d);
 		} else if (p->plan.n) {
 			/* New containers have layers and volumes now: watch them. */

@@ -220,6 +220,12 @@ int dk_request(const struct dk_client *c, const char *method, const char *path, 
 	}
 	/* No "Expect: 100-continue" round trip for uploads. */
 	hdrs = curl_slist_append(hdrs, "Expect:");
+	/*
+	 * One handle per request, so nothing is gained by keeping the
+	 * connection; and a hijacked answer (exec start) ends only when
+	 * dockerd closes it.
+	 */
+	hdrs = curl_slist_append(hdrs, "Connection: close");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	if (strcmp(method, "GET") == 0) {
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);

@@ -354,24 +354,22 @@ TEST(ps_table)
 	json_t *list = json_pack(
 		"[{s:s, s:s, s:s, s:s, s:i, s:s, s:{s:[s,s]},"
 		"   s:{s:s, s:[{s:s,s:s},{s:s,s:s}], s:[s,s]}},"
-		" {s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:{s:[s]}, s:{s:s, s:[]}}]",
+		" {s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:{s:[s]}, s:{s:s, s:[]}}]",
 		"name", "web", "id", "5f0c1234567890abcdef", "image", "forge:latest", "state",
 		"running", "pid", 1234, "started_at", T0, "config", "command", "httpd", "-f",
 		"network", "mode", "networks", "networks", "name", "default", "ip", "10.88.0.2",
 		"name", "lan", "ip", "10.9.0.3", "publish", "8080:80/tcp", "127.0.0.1:53:53/udp",
-		"name", "db", "id", "abcdef1234567890", "image", "forge:latest", "state", "exited",
-		"pid", 0, "exit_code", 0, "finished_at", T0, "config", "command", "/bin/sh",
-		"network", "mode", "host", "networks");
+		"name", "db", "id", "abcdef1234567890", "image", "forge:latest", "kind", "docker",
+		"state", "exited", "pid", 0, "exit_code", 0, "finished_at", T0, "config", "command",
+		"/bin/sh", "network", "mode", "host", "networks");
 	autofree char *s = fmt_ps(list, NOW);
-	CHECK_STR(s, "NAME   ID             IMAGE          COMMAND      STATE     STATUS           "
-		     "        "
-		     "  PID    ADDRESS              PORTS\n"
-		     "web    5f0c12345678   forge:latest   \"httpd -f\"   running   Up 5 minutes   "
-		     "        "
-		     "    1234   10.88.0.2,10.9.0.3   8080->80/tcp, 127.0.0.1:53->53/udp\n"
-		     "db     abcdef123456   forge:latest   \"/bin/sh\"    exited    Exited (0) 5 "
-		     "minutes ago "
-		     "  -      host\n");
+	CHECK_STR(s, "NAME   ID             IMAGE          KIND     COMMAND      STATE     "
+		     "STATUS                     PID    ADDRESS              PORTS\n"
+		     "web    5f0c12345678   forge:latest   native   \"httpd -f\"   running   "
+		     "Up 5 minutes               1234   10.88.0.2,10.9.0.3   8080->80/tcp, "
+		     "127.0.0.1:53->53/udp\n"
+		     "db     abcdef123456   forge:latest   docker   \"/bin/sh\"    exited    "
+		     "Exited (0) 5 minutes ago   -      host\n");
 	json_decref(list);
 }
 
@@ -699,7 +697,7 @@ TEST(ps_fields)
 	autofree char *s = dump(f);
 	CHECK_STR(s, "{\"Address\":\"10.88.0.2,10.9.0.3\",\"Command\":\"\\\"httpd -f\\\"\","
 		     "\"CreatedAt\":\"\",\"ID\":\"0123456789ab\",\"Image\":\"forge:latest\","
-		     "\"Mounts\":\"data\",\"Name\":\"web\",\"Names\":\"web\","
+		     "\"Kind\":\"native\",\"Mounts\":\"data\",\"Name\":\"web\",\"Names\":\"web\","
 		     "\"Networks\":\"bridge,back\",\"PID\":42,\"Ports\":\"0.0.0.0:8080->80/tcp\","
 		     "\"RunningFor\":\"\",\"State\":\"running\",\"Status\":\"Up\"}");
 	json_decref(f);
