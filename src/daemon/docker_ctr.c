@@ -105,6 +105,20 @@ static bool ours(struct daemon *d, json_t *labels, const char *name)
 	       strcmp(i, d->docker->instance) == 0;
 }
 
+/* Capabilities as dockerd spells them: NET_ADMIN, ALL (the spec keeps them in lower case). */
+static json_t *caps_json(char *const *caps)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; caps[i]; i++) {
+		autofree char *u = xstrdup(caps[i]);
+		for (char *p = u; *p; p++)
+			if (*p >= 'a' && *p <= 'z')
+				*p = (char)(*p - 'a' + 'A');
+		json_array_append_new(a, json_string(strncmp(u, "CAP_", 4) == 0 ? u + 4 : u));
+	}
+	return a;
+}
+
 int docker_ctr_config(struct daemon *d, const struct ctr_spec *s, struct container *c,
 		      struct clbsd_err *err)
 {
@@ -146,6 +160,12 @@ int docker_ctr_config(struct daemon *d, const struct ctr_spec *s, struct contain
 	json_object_set_new(b, "Image", json_string(s->image));
 	if (s->command)
 		json_object_set_new(b, "Cmd", json_strv(s->command));
+	/* An empty :entrypoint is "none", which dockerd spells [""]. */
+	if (s->entrypoint) {
+		static char *const empty[] = {"", NULL};
+		json_object_set_new(b, "Entrypoint",
+				    json_strv(s->entrypoint[0] ? s->entrypoint : empty));
+	}
 	json_object_set_new(b, "Env", json_strv(cfg->env));
 	if (s->workdir)
 		json_object_set_new(b, "WorkingDir", json_string(s->workdir));
@@ -161,8 +181,14 @@ int docker_ctr_config(struct daemon *d, const struct ctr_spec *s, struct contain
 		json_object_set_new(b, "StopSignal",
 				    json_string(ctr_signal_name(s->stop_signal, buf)));
 	}
-	json_object_set_new(b, "Labels",
-			    labels_of(d, c->name, c->decl.managed ? c->decl.spec_hash : NULL));
+	/* The user's labels, then ours (which nobody may override). */
+	json_t *labels = json_object();
+	for (size_t i = 0; i < s->nlabels; i++)
+		json_object_set_new(labels, s->labels[i].key, json_string(s->labels[i].value));
+	json_t *own = labels_of(d, c->name, c->decl.managed ? c->decl.spec_hash : NULL);
+	json_object_update(labels, own);
+	json_decref(own);
+	json_object_set_new(b, "Labels", labels);
 	json_t *hc = json_object();
 	/* clbsd's restart policy is the only one: dockerd must not restart behind it. */
 	json_object_set_new(hc, "RestartPolicy", json_pack("{s:s}", "Name", "no"));
@@ -179,6 +205,26 @@ int docker_ctr_config(struct daemon *d, const struct ctr_spec *s, struct contain
 							  m->readonly ? ":ro" : ""));
 	}
 	json_object_set_new(hc, "Binds", binds);
+	if (s->cap_add)
+		json_object_set_new(hc, "CapAdd", caps_json(s->cap_add));
+	if (s->cap_drop)
+		json_object_set_new(hc, "CapDrop", caps_json(s->cap_drop));
+	if (s->nsysctls) {
+		json_t *sc = json_object();
+		for (size_t i = 0; i < s->nsysctls; i++)
+			json_object_set_new(sc, s->sysctls[i].key,
+					    json_string(s->sysctls[i].value));
+		json_object_set_new(hc, "Sysctls", sc);
+	}
+	if (s->ndevices) {
+		json_t *dv = json_array();
+		for (size_t i = 0; i < s->ndevices; i++)
+			json_array_append_new(dv, json_pack("{s:s,s:s,s:s}", "PathOnHost",
+							    s->devices[i].host, "PathInContainer",
+							    s->devices[i].path, "CgroupPermissions",
+							    s->devices[i].perms));
+		json_object_set_new(hc, "Devices", dv);
+	}
 	/* Networks of clbsd's own are not joined yet: host, none, or dockerd's default. */
 	if (s->netmode == CTR_NET_NONE)
 		json_object_set_new(hc, "NetworkMode", json_string("none"));

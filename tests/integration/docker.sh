@@ -57,6 +57,13 @@ did=$(field web docker.id)
 labels=$(dk inspect -f '{{index .Config.Labels "org.clbsd.managed"}} {{index .Config.Labels "org.clbsd.name"}} {{index .Config.Labels "org.clbsd.instance"}} {{.HostConfig.RestartPolicy.Name}}' web)
 [ "$labels" = "true web $(cat "$ROOT/docker-instance") no" ] && ok labels_and_no_docker_restart ||
 	fail labels_and_no_docker_restart "$labels"
+# The spec's entrypoint, labels and capabilities reach dockerd; our labels win over the user's.
+clbsd run -d --kind docker --network none --name lab --label team=home --label org.clbsd.name=evil \
+	--cap-add NET_ADMIN --entrypoint /bin/echo "$IMG" via-entrypoint >/dev/null
+got=$(dk inspect -f '{{index .Config.Labels "team"}} {{index .Config.Labels "org.clbsd.name"}} {{.Config.Entrypoint}} {{.HostConfig.CapAdd}}' lab)
+[ "$got" = "home lab [/bin/echo] [NET_ADMIN]" ] && ok entrypoint_labels_caps ||
+	fail entrypoint_labels_caps "$got"
+clbsd rm -f lab >/dev/null
 [ "$(dk inspect -f '{{.State.Pid}}' web)" = "$(field web pid)" ] && ok pid_is_dockers ||
 	fail pid_is_dockers "docker=$(dk inspect -f '{{.State.Pid}}' web) clbsd=$(field web pid)"
 
