@@ -636,6 +636,21 @@ static void print_host(struct buf *b, const struct conf_host *h)
 			}
 		buf_addc(b, ')');
 	}
+	/* Only when given: the default endpoint is the daemon's, not the file's. */
+	const char *const dvals[] = {h->docker_endpoint, h->docker_tls_ca, h->docker_tls_cert,
+				     h->docker_tls_key};
+	if (dvals[0] || dvals[1] || dvals[2] || dvals[3]) {
+		const char *const keys[] = {":endpoint ", ":tls-ca ", ":tls-cert ", ":tls-key "};
+		const char *sep = "";
+		buf_adds(b, "\n  :docker (");
+		for (size_t i = 0; i < 4; i++)
+			if (dvals[i]) {
+				buf_addf(b, "%s%s", sep, keys[i]);
+				sexp_print_string(b, dvals[i]);
+				sep = " ";
+			}
+		buf_addc(b, ')');
+	}
 	buf_adds(b, ")\n");
 }
 

@@ -137,6 +137,7 @@ cat >"$CONF" <<EOF
 (host :docker (:endpoint "unix://$DOCKER_SOCK"))
 (container db :kind docker :image "$IMG" :network none
   :env (("V" . "1"))
+  :health (:cmd ("sh" "-c" "test \$V = 1") :interval "500ms" :timeout "500ms")
   :command ("sh" "-c" "$LONG_SEXP"))
 (container app :image "forge" :network none :command ("sleep" "1000") :depends-on (db))
 (container flaky :kind docker :image "$IMG" :network none :restart on-failure
@@ -146,6 +147,8 @@ EOF
 clbsd apply >/dev/null
 wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK ps --format '{{.Name}} {{.Kind}} {{.State}}' | sort | tr '\n' ' ' | grep -q 'app native running db docker running'" &&
 	ok declared_both_kinds_converge || fail declared_both_kinds_converge "$(clbsd ps -a)"
+wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK --json inspect db | grep -q '\"status\": \"healthy\"'" &&
+	ok health_cmd_through_exec || fail health_cmd_through_exec "$(clbsd --json inspect db | grep -A3 health)"
 dbstart=$(field db started_at)
 appstart=$(field app started_at)
 [[ "$dbstart" < "$appstart" ]] && ok depends_on_across_kinds || fail depends_on_across_kinds "db=$dbstart app=$appstart"
