@@ -261,23 +261,107 @@ static void seek_tail(struct logstream *ls, long long n)
 		lseek(ls->src[ls->cur].fd, ls->src[ls->cur].pos, SEEK_SET);
 }
 
-static void docker_logs_done(json_t *result, const char *text, size_t len,
-			     const struct clbsd_err *err, void *arg)
+/*
+ * A docker container's logs come from dockerd. With follow, dockerd is
+ * asked again every DOCKER_FOLLOW_MS for what came after the last line
+ * sent (lines carry nanosecond times), until the container stops (then
+ * once more, for its last lines), the until time passes or the client goes.
+ */
+#define DOCKER_FOLLOW_MS 300
+
+struct dlogs {
+	struct api_pending *p;
+	char *name;
+	bool follow, started, final;
+	int64_t until_ns;
+	int64_t last_ns;
+	struct event *timer;
+};
+
+static void dl_end(struct dlogs *dl, const struct clbsd_err *err)
 {
-	struct api_pending *p = arg;
-	if (err) {
-		api_pending_err(p, err);
+	if (!dl->started && err) {
+		api_pending_err(dl->p, err);
+	} else {
+		if (!dl->started && !dl->p->gone) {
+			evhttp_add_header(evhttp_request_get_output_headers(dl->p->req),
+					  "Content-Type", "text/plain; charset=utf-8");
+			evhttp_send_reply_start(dl->p->req, 200, "OK");
+		}
+		if (!dl->p->gone)
+			evhttp_send_reply_end(dl->p->req);
+		api_pending_free(dl->p);
+	}
+	if (dl->timer)
+		event_free(dl->timer);
+	free(dl->name);
+	free(dl);
+}
+
+static void dl_fetched(json_t *result, const char *text, size_t len, const struct clbsd_err *err,
+		       void *arg);
+
+static void dl_fetch(struct dlogs *dl, long long tail, int64_t since_ns)
+{
+	struct clbsd_err err;
+	struct container *c = ctr_find(dl->p->d, dl->name);
+	if (!c) {
+		dl_end(dl, NULL);
 		return;
 	}
-	if (!p->gone) {
+	if (docker_ctr_logs(c, tail, since_ns, dl->until_ns, dl_fetched, dl, &err) < 0)
+		dl_end(dl, &err);
+}
+
+static void dl_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct dlogs *dl = arg;
+	dl_fetch(dl, -1, dl->last_ns ? dl->last_ns + 1 : 0);
+}
+
+static void dl_fetched(json_t *result, const char *text, size_t len, const struct clbsd_err *err,
+		       void *arg)
+{
+	struct dlogs *dl = arg;
+	if (dl->p->gone || err) {
+		dl_end(dl, err);
+		return;
+	}
+	if (!dl->started) {
+		evhttp_add_header(evhttp_request_get_output_headers(dl->p->req), "Content-Type",
+				  "text/plain; charset=utf-8");
+		evhttp_send_reply_start(dl->p->req, 200, "OK");
+		dl->started = true;
+	}
+	if (len) {
 		struct evbuffer *out = evbuffer_new();
 		evbuffer_add(out, text, len);
-		evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type",
-				  "text/plain; charset=utf-8");
-		evhttp_send_reply(p->req, 200, "OK", out);
+		evhttp_send_reply_chunk(dl->p->req, out);
 		evbuffer_free(out);
+		/* The last line's time: the next ask starts after it. */
+		const char *last = text + len - 1;
+		while (last > text && last[-1] != '\n')
+			last--;
+		const char *sp = memchr(last, ' ', (size_t)(text + len - last));
+		if (sp) {
+			autofree char *ts = xstrndup(last, (size_t)(sp - last));
+			int64_t ns;
+			if (time_parse_rfc3339(ts, &ns) == 0)
+				dl->last_ns = ns;
+		}
 	}
-	api_pending_free(p);
+	struct container *c = ctr_find(dl->p->d, dl->name);
+	bool live = c && (c->run.state == CTR_RUNNING || c->run.starting);
+	if (!dl->follow || dl->final || !c || (dl->until_ns && time_now_ns() >= dl->until_ns)) {
+		dl_end(dl, NULL);
+		return;
+	}
+	if (!live)
+		dl->final = true; /* one more ask: the lines of its last moments */
+	if (!dl->timer)
+		dl->timer = evtimer_new(dl->p->d->base, dl_tick, dl);
+	struct timeval tv = {0, DOCKER_FOLLOW_MS * 1000};
+	evtimer_add(dl->timer, &tv);
 }
 
 void api_container_logs(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
@@ -308,12 +392,12 @@ void api_container_logs(struct daemon *d, struct evhttp_request *req, const stru
 	}
 	bool follow = api_query_bool(req, "follow");
 	if (c->docker.on) {
-		/* dockerd keeps a docker container's logs: asked for once (no follow yet). */
-		struct clbsd_err err;
-		struct api_pending *p = api_pending_new(d, req);
-		if (docker_ctr_logs(c, ntail, since ? since_ns : 0, until ? until_ns : 0,
-				    docker_logs_done, p, &err) < 0)
-			api_pending_err(p, &err);
+		struct dlogs *dl = xcalloc(1, sizeof(*dl));
+		dl->p = api_pending_new(d, req);
+		dl->name = xstrdup(c->name);
+		dl->follow = follow;
+		dl->until_ns = until ? until_ns : 0;
+		dl_fetch(dl, ntail, since ? since_ns : 0);
 		return;
 	}
 

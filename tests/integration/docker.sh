@@ -108,6 +108,14 @@ code=$(timeout 20 "$BUILD/clbsd" --socket "$SOCK" wait seven)
 clbsd events --container seven --type container.exited 2>/dev/null | grep -q 'exit_code=7' &&
 	ok exit_event || fail exit_event "$(clbsd events --container seven 2>&1)"
 
+# logs -f follows until the container stops, then ends on its own.
+clbsd run -d --kind docker --network none --name ticker "$IMG" \
+	sh -c 'sleep 0.5; for i in 1 2 3; do echo tick$i; sleep 0.4; done' >/dev/null
+out=$(timeout 15 "$BUILD/clbsd" --socket "$SOCK" logs -f ticker 2>&1)
+rc=$?
+[ $rc -eq 0 ] && [ "$(echo "$out" | tr '\n' ' ')" = "tick1 tick2 tick3 " ] && ok logs_follow ||
+	fail logs_follow "rc=$rc out=$out"
+clbsd rm -f ticker >/dev/null
 out=$(clbsd rm -f web seven 2>&1)
 ! clbsd ps -a | grep -q '^web ' && ! dk inspect web >/dev/null 2>&1 && ! dk inspect seven >/dev/null 2>&1 &&
 	ok rm_removes_in_dockerd || fail rm_removes_in_dockerd "$out / $(clbsd ps -a) / $(dk ps -a)"
