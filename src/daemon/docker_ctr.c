@@ -419,6 +419,8 @@ static void remember_id(struct container *c, const char *id)
 	free(c->docker.id);
 	c->docker.id = id ? xstrdup(id) : NULL;
 	struct clbsd_err err;
+	if (c->run.removing)
+		return; /* its files are going */
 	if (ctr_save_config(c, &err) < 0)
 		log_error("docker", c->name, "%s", err.msg);
 }
@@ -467,7 +469,12 @@ static void check_done(void *arg)
 {
 	struct job *j = arg;
 	struct container *c = job_ctr(j);
-	if (c && j->rc == 0 && !c->run.starting && c->docker.id && j->id &&
+	/*
+	 * A removal only waits for the exit: once it is past that, its files
+	 * are being deleted on a worker and nothing may write them.
+	 */
+	bool removing_past_exit = c && c->run.removing && c->run.state != CTR_RUNNING;
+	if (c && j->rc == 0 && !c->run.starting && !removing_past_exit && c->docker.id && j->id &&
 	    strcmp(c->docker.id, j->id) == 0)
 		apply_inspect(c, j->inspect, j->gone, j->sig != 0);
 	else if (j->rc < 0)
@@ -607,6 +614,10 @@ void docker_ctr_prepare(struct container *c, ctr_done_fn fn, void *arg)
 static void kill_run(void *arg)
 {
 	struct job *j = arg;
+	if (!j->cl) {
+		j->rc = -1; /* j->err says why (docker_signal) */
+		return;
+	}
 	char buf[16];
 	autofree char *path =
 		xasprintf("/containers/%s/kill?signal=%s", j->id, ctr_signal_name(j->sig, buf));
@@ -620,8 +631,18 @@ static void kill_run(void *arg)
 static void kill_done(void *arg)
 {
 	struct job *j = arg;
-	if (j->rc < 0)
+	struct container *c = job_ctr(j);
+	if (j->rc < 0) {
 		log_warn("docker", j->name, "kill: %s", j->err.msg);
+		/*
+		 * No exit will come of it: whoever waits for one (a stop, a
+		 * removal) gets the error now instead of waiting for ever.
+		 */
+		if (c && c->run.state == CTR_RUNNING) {
+			clbsd_err_prefix(&j->err, "container %s: cannot signal it", j->name);
+			waiters_fire(&c->waiters.exit, c, &j->err);
+		}
+	}
 	job_free(j);
 }
 
@@ -630,10 +651,11 @@ static int docker_signal(struct container *c, int sig, bool all, struct clbsd_er
 	if (!c->docker.id)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH,
 					"container %s is not created in dockerd", c->name);
-	if (!c->d->docker->ep_ok)
-		return no_endpoint(c->d, err);
 	struct job *j = job_new(c);
 	j->sig = sig;
+	/* Asynchronous either way: an endpoint that is not usable fails the job. */
+	if (!j->cl)
+		no_endpoint(c->d, &j->err);
 	work_submit(c->d, kill_run, kill_done, j);
 	return 0;
 }

@@ -213,6 +213,12 @@ msg=$(clbsd run -d --kind docker --network none --name lost "$IMG" true 2>&1)
 rc=$?
 [ $rc -ne 0 ] && echo "$msg" | grep -q "nowhere.sock does not answer" && ! clbsd ps -a | grep -q '^lost ' &&
 	ok unreachable_endpoint_clear_error || fail unreachable_endpoint_clear_error "$msg"
+# What runs there cannot be removed now: an error, not a hang, and the record stays.
+msg=$(timeout 20 "$BUILD/clbsd" --socket "$SOCK" rm -f late 2>&1)
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && echo "$msg" | grep -q "does not answer" &&
+	clbsd ps -a | grep -q '^late ' && ok rm_with_endpoint_down_fails_clearly ||
+	fail rm_with_endpoint_down_fails_clearly "rc=$rc $msg"
 sed -i "s#unix://$TMP/nowhere.sock#unix://$DOCKER_SOCK#" "$CONF"
 clbsd apply >/dev/null 2>&1
 t_done
