@@ -169,6 +169,8 @@ struct run_opts {
 	json_t *req;	  /* POST /v1/containers body (owned) */
 };
 void run_opts_release(struct run_opts *o);
+/* Print a container's logs as `clbsd logs -f NAME` does, until it stops. */
+int cli_follow_logs(const char *name, struct clbsd_err *err);
 
 /*
  * The create request of a parsed `run` (is_run) or `create` command line.

@@ -100,6 +100,26 @@ static int exit_status_of(const char *name, int *code)
 	return -1;
 }
 
+/* `run` of a docker container without -d: its output through its logs, then its exit status. */
+static int run_docker_attached(const char *name, bool rm)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int code = 1;
+	if (cli_follow_logs(name, &err) < 0)
+		fprintf(stderr, "clbsd: run %s: %s\n", name, err.msg);
+	else if (exit_status_of(name, &code) < 0)
+		fprintf(stderr, "clbsd: run %s: it did not stop\n", name);
+	if (rm) {
+		struct clbsd_err e2;
+		clbsd_err_init(&e2);
+		autofree char *del = xasprintf("/v1/containers/%s?force=1", name);
+		if (cli_call("DELETE", del, NULL, NULL, &e2) < 0)
+			fprintf(stderr, "clbsd: run %s: remove: %s\n", name, e2.msg);
+	}
+	return code;
+}
+
 int cmd_run(const struct cli_args *a)
 {
 	struct run_opts o;
@@ -113,6 +133,15 @@ int cmd_run(const struct cli_args *a)
 	 * is removed by the daemon; a failed create made nothing). A usage
 	 * error (exit 2) can only come from the create.
 	 */
+	/*
+	 * A docker container has no shim to attach to: its output is followed
+	 * through its logs. Its --rm is done here, after the last lines are
+	 * read (dockerd forgets the logs with the container).
+	 */
+	const char *kind = json_string_value(json_object_get(o.req, "kind"));
+	bool docker = kind && strcmp(kind, "docker") == 0;
+	if (docker && !o.detach && o.rm)
+		json_object_set_new(o.req, "auto_remove", json_false());
 	json_t *ctr = NULL;
 	r = cli_call("POST", o.detach ? "/v1/containers?start=1" : "/v1/containers?start=1&hold=1",
 		     o.req, &ctr, &err);
@@ -128,6 +157,12 @@ int cmd_run(const struct cli_args *a)
 		return 0;
 	}
 
+	if (docker) {
+		json_decref(ctr);
+		bool rm = o.rm;
+		run_opts_release(&o);
+		return run_docker_attached(name, rm);
+	}
 	const char *sock = json_string_value(json_object_get(ctr, "shim_socket"));
 	if (!sock || !*sock) {
 		json_decref(ctr);

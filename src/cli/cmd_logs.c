@@ -89,6 +89,20 @@ int cmd_logs(const struct cli_args *a)
 	return 0;
 }
 
+int cli_follow_logs(const char *name, struct clbsd_err *err)
+{
+	autofree char *path = xasprintf("/v1/containers/%s/logs?follow=1", name);
+	struct logs_ctx x = {.out = BUF_INIT, .err = BUF_INIT};
+	logw_init(&x.w, false);
+	int r = clbsd_client_stream(cli_client(), path, on_logs, &x, NULL, err);
+	logw_finish(&x.w, &x.out, &x.err);
+	flush_logs(&x);
+	logw_release(&x.w);
+	buf_release(&x.out);
+	buf_release(&x.err);
+	return r;
+}
+
 struct events_ctx {
 	struct buf line;
 	bool broken;

@@ -120,6 +120,14 @@ out=$(clbsd rm -f web seven 2>&1)
 ! clbsd ps -a | grep -q '^web ' && ! dk inspect web >/dev/null 2>&1 && ! dk inspect seven >/dev/null 2>&1 &&
 	ok rm_removes_in_dockerd || fail rm_removes_in_dockerd "$out / $(clbsd ps -a) / $(dk ps -a)"
 
+# run without -d: the output and the exit status, as with a native container; --rm leaves nothing.
+clbsd run --rm --kind docker --network none --name once "$IMG" sh -c 'echo out; echo err >&2; exit 3' \
+	>"$TMP/ro" 2>"$TMP/re"
+rc=$?
+[ $rc -eq 3 ] && [ "$(cat "$TMP/ro")" = out ] && [ "$(cat "$TMP/re")" = err ] &&
+	! clbsd ps -a | grep -q '^once ' && ! dk inspect once >/dev/null 2>&1 && ok run_attached_rm ||
+	fail run_attached_rm "rc=$rc out=$(cat "$TMP/ro") err=$(cat "$TMP/re") $(clbsd ps -a)"
+
 # ---- refusals that leave nothing ----
 dk run -d --name taken --network none "$IMG" sh -c "$LONG" >/dev/null
 tid=$(dk inspect -f '{{.Id}}' taken)
