@@ -168,6 +168,7 @@ bench: all
 	bench/reconcile
 	bench/storage
 	bench/ingress
+	bench/docker
 
 # shellcheck, clang-format (check mode), the folder layers, cppcheck, the
 # Emacs package's lint and a clang -Werror build (scripts/lint.sh).
