@@ -345,6 +345,8 @@ int docker_ctr_config(struct daemon *d, const struct ctr_spec *s, struct contain
 void docker_ctr_prepare(struct container *c, ctr_done_fn fn, void *arg);
 /* "waiting" while its endpoint does not answer: the reason, or NULL. */
 const char *docker_waiting(const struct container *c);
+/* Why the docker endpoint cannot be used now, or NULL (also NULL before anything asked for it). */
+const char *docker_down(struct daemon *d);
 /* Add "kind" and the docker details to a container's JSON. */
 void docker_ctr_json(const struct container *c, json_t *j);
 /* Read them back from container.json. */

@@ -76,16 +76,21 @@ static int no_endpoint(struct daemon *d, struct clbsd_err *err)
 						    : "no usable docker endpoint");
 }
 
-const char *docker_waiting(const struct container *c)
+const char *docker_down(struct daemon *d)
 {
-	struct ddocker *k = c->d->docker;
-	if (!c->docker.on || !k)
+	struct ddocker *k = d->docker;
+	if (!k)
 		return NULL;
 	if (!k->ep_ok)
 		return k->ep_error;
 	if (!k->follow || k->up)
 		return NULL;
 	return k->down_reason ? k->down_reason : "the docker endpoint has not answered yet";
+}
+
+const char *docker_waiting(const struct container *c)
+{
+	return c->docker.on ? docker_down(c->d) : NULL;
 }
 
 /* ---- labels and the create body ---- */

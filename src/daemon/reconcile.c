@@ -636,6 +636,26 @@ static void pass_step(struct reconcile_pass *p)
 		pass_step(p);
 		return;
 	}
+	/*
+	 * A docker container while its endpoint does not answer: waiting, not
+	 * failed; the pass that follows the endpoint's return carries it out.
+	 */
+	const struct ctr_spec *dspec = p->conf ? conf_container_find(p->conf, a->name) : NULL;
+	const char *down = docker_down(d);
+	if (down && dspec && dspec->kind == CTR_KIND_DOCKER &&
+	    (a->op == PLAN_START || a->op == PLAN_CREATE || a->op == PLAN_RECREATE)) {
+		json_t *j = action_json(a);
+		autofree char *msg = xasprintf("waiting for the docker endpoint: %s", down);
+		json_object_set_new(j, "ok", json_false());
+		json_object_set_new(j, "waiting", json_true());
+		json_object_set_new(j, "error", json_string(msg));
+		json_array_append_new(p->results, j);
+		log_debug("reconcile", a->name, "%s", msg);
+		/* No retry timer: the endpoint's return (docker.up) triggers the pass. */
+		p->next++;
+		pass_step(p);
+		return;
+	}
 	switch (a->op) {
 	case PLAN_CONFLICT:
 		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EEXIST, "%s", a->reason);
