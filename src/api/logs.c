@@ -268,11 +268,14 @@ static void seek_tail(struct logstream *ls, long long n)
  * once more, for its last lines), the until time passes or the client goes.
  */
 #define DOCKER_FOLLOW_MS 300
+/* The first asks come sooner (doubling up to DOCKER_FOLLOW_MS): a short run ends without a wait. */
+#define DOCKER_FOLLOW_FIRST_MS 20
 
 struct dlogs {
 	struct api_pending *p;
 	char *name;
 	bool follow, started, final;
+	int interval_ms;
 	int64_t until_ns;
 	int64_t last_ns;
 	struct event *timer;
@@ -356,11 +359,15 @@ static void dl_fetched(json_t *result, const char *text, size_t len, const struc
 		dl_end(dl, NULL);
 		return;
 	}
-	if (!live)
-		dl->final = true; /* one more ask: the lines of its last moments */
+	int ms = dl->interval_ms ? dl->interval_ms : DOCKER_FOLLOW_FIRST_MS;
+	dl->interval_ms = ms * 2 > DOCKER_FOLLOW_MS ? DOCKER_FOLLOW_MS : ms * 2;
+	if (!live) {
+		dl->final = true; /* one more ask, now: the lines of its last moments */
+		ms = 0;
+	}
 	if (!dl->timer)
 		dl->timer = evtimer_new(dl->p->d->base, dl_tick, dl);
-	struct timeval tv = {0, DOCKER_FOLLOW_MS * 1000};
+	struct timeval tv = {0, ms * 1000};
 	evtimer_add(dl->timer, &tv);
 }
 
