@@ -261,10 +261,6 @@ static void lisp_key(struct vctx *c, void *obj, int key, const struct sexp *v, c
 		break;
 	case 2:
 		free(h->lisp_command);
-		free(h->docker_endpoint);
-		free(h->docker_tls_ca);
-		free(h->docker_tls_cert);
-		free(h->docker_tls_key);
 		h->lisp_command = NULL;
 		ok = chk_abs_path(c, ":lisp :command", v, &h->lisp_command);
 		break;
@@ -373,6 +369,10 @@ static void host_release(struct conf_host *h)
 	free(h->lisp_swank);
 	free(h->lisp_init);
 	free(h->lisp_command);
+	free(h->docker_endpoint);
+	free(h->docker_tls_ca);
+	free(h->docker_tls_cert);
+	free(h->docker_tls_key);
 }
 
 static bool parse_host(struct vctx *c, const struct sexp *form, struct conf_host *h)

@@ -54,6 +54,19 @@ TEST(host_docker)
 	conf_free(d);
 }
 
+/* :lisp :command after :docker left the endpoint freed (a double free at release). */
+TEST(host_docker_beside_lisp)
+{
+	autofree char *m = NULL;
+	struct conf *c = build("(host :docker (:endpoint \"unix:///d.sock\") :lisp (:command "
+			       "\"/usr/bin/clbsd-lisp\"))",
+			       &m);
+	CHECK(c);
+	CHECK_STR(c->host.docker_endpoint, "unix:///d.sock");
+	CHECK_STR(c->host.lisp_command, "/usr/bin/clbsd-lisp");
+	conf_free(c);
+}
+
 TEST(host_docker_errors)
 {
 	CHECK_ERR("(host :docker (:endpoint \"http://vm:2375\"))",
@@ -101,6 +114,7 @@ TEST(kind_hash_and_json)
 
 TEST_MAIN_BEGIN("conf.docker")
 RUN(host_docker);
+RUN(host_docker_beside_lisp);
 RUN(host_docker_errors);
 RUN(kind_hash_and_json);
 TEST_MAIN_END
