@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 struct job {
@@ -24,24 +25,29 @@ struct job {
 };
 
 /*
- * Background jobs run whose done() the loop has not run yet: work_release()
- * runs it when the loop stopped first.
+ * Jobs run whose done() the loop has not run yet: work_release() runs it
+ * when the loop stopped first. inflight counts the ordinary jobs whose
+ * run() has not returned: work_release() waits for them a little (an
+ * Engine API call, say), and a job that returns after that (released)
+ * leaves its event alone, since the loop is gone.
  */
 static pthread_mutex_t fin_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fin_cond = PTHREAD_COND_INITIALIZER;
 static struct job *fin_head;
+static int inflight;
+static bool released;
+#define RELEASE_WAIT_S 5
 
 static void job_done(evutil_socket_t fd, short what, void *p)
 {
 	struct job *j = p;
-	if (j->background) {
-		pthread_mutex_lock(&fin_lock);
-		struct job **pp = &fin_head;
-		while (*pp && *pp != j)
-			pp = &(*pp)->fin_next;
-		if (*pp)
-			*pp = j->fin_next;
-		pthread_mutex_unlock(&fin_lock);
-	}
+	pthread_mutex_lock(&fin_lock);
+	struct job **pp = &fin_head;
+	while (*pp && *pp != j)
+		pp = &(*pp)->fin_next;
+	if (*pp)
+		*pp = j->fin_next;
+	pthread_mutex_unlock(&fin_lock);
 	event_free(j->ev);
 	j->done(j->arg);
 	free(j);
@@ -61,12 +67,18 @@ static struct job *job_new(struct daemon *d, work_fn run, work_fn done, void *ar
 static void job_run(struct job *j)
 {
 	j->run(j->arg);
-	if (j->background) {
-		pthread_mutex_lock(&fin_lock);
-		j->fin_next = fin_head;
-		fin_head = j;
+	pthread_mutex_lock(&fin_lock);
+	if (!j->background)
+		inflight--;
+	if (released) {
+		/* Too late: the loop and its events are gone; the process is ending. */
 		pthread_mutex_unlock(&fin_lock);
+		return;
 	}
+	j->fin_next = fin_head;
+	fin_head = j;
+	pthread_cond_broadcast(&fin_cond);
+	pthread_mutex_unlock(&fin_lock);
 	event_active(j->ev, EV_TIMEOUT, 0);
 }
 
@@ -90,6 +102,9 @@ static void *job_thread(void *p)
 void work_submit(struct daemon *d, work_fn run, work_fn done, void *arg)
 {
 	struct job *j = job_new(d, run, done, arg);
+	pthread_mutex_lock(&fin_lock);
+	inflight++;
+	pthread_mutex_unlock(&fin_lock);
 	if (!start_detached(job_thread, j)) {
 		/* No thread: do it inline rather than fail the request. */
 		log_warn("work", NULL, "no worker thread; running a job on the loop");
@@ -178,6 +193,17 @@ void work_release(struct daemon *d)
 	while (bg_busy)
 		pthread_cond_wait(&bg_idle, &bg_lock);
 	pthread_mutex_unlock(&bg_lock);
+	/* Ordinary jobs still running: a little time to end, then they are left. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += RELEASE_WAIT_S;
+	pthread_mutex_lock(&fin_lock);
+	while (inflight > 0 && pthread_cond_timedwait(&fin_cond, &fin_lock, &until) == 0)
+		;
+	if (inflight > 0)
+		log_warn("work", NULL, "%d jobs still running at exit are left", inflight);
+	released = true;
+	pthread_mutex_unlock(&fin_lock);
 	for (;;) {
 		pthread_mutex_lock(&fin_lock);
 		struct job *j = fin_head;
