@@ -46,6 +46,15 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, const stru
 	json_t *body = api_body_json(req);
 	if (!body)
 		return;
+	if (c->docker.on && json_bool(body, "interactive", false)) {
+		json_decref(body);
+		api_reply_error(req, 409, "conflict",
+				"container %s is a docker container: interactive exec (-i, -t) is "
+				"not done yet; run the command without -i/-t, or use docker exec "
+				"-it on its dockerd",
+				c->name);
+		return;
+	}
 	char **argv = json_to_strv(json_object_get(body, "command"));
 	if (!argv || !argv[0]) {
 		strv_free(argv);

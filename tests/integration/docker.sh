@@ -86,6 +86,10 @@ else
 	fail exec_missing_command_fails "rc=0"
 fi
 
+msg=$(clbsd exec -i web true </dev/null 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$msg" | grep -q 'interactive exec' && ok exec_interactive_refused_clearly ||
+	fail exec_interactive_refused_clearly "rc=$rc $msg"
 clbsd stats web | grep -q '^web ' && ok stats || fail stats "$(clbsd stats web 2>&1)"
 
 start=$SECONDS
