@@ -182,6 +182,30 @@ wait_until 20 sh -c "[ \"\$($BUILD/clbsd --socket $SOCK --json inspect db | pyth
 	! dk inspect "$dbid" >/dev/null 2>&1 && ok recreate_on_spec_change ||
 	fail recreate_on_spec_change "$(clbsd ps -a) $(dk ps -a)"
 
+# ---- a second clbsdd on the same dockerd: its own instance, never ours ----
+mkdir -p "$TMP/run2"
+echo "(host :docker (:endpoint \"unix://$DOCKER_SOCK\"))" >"$TMP/etc/second.conf"
+"$BUILD/clbsdd" --root "$TMP/root2" --run "$TMP/run2" --socket "$TMP/run2/s.sock" \
+	--cgroup-parent "clbsd-$T_ID-2" --pool=0 --config "$TMP/etc/second.conf" >>"$TMP/daemon2.log" 2>&1 &
+SECOND_PID=$!
+if wait_until 10 "$BUILD/clbsd" --socket "$TMP/run2/s.sock" info; then
+	dbid=$(field db docker.id)
+	msg=$("$BUILD/clbsd" --socket "$TMP/run2/s.sock" run -d --kind docker --network none --name db \
+		"$IMG" true 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] && echo "$msg" | grep -q 'did not make' &&
+		[ "$(dk inspect -f '{{.Id}} {{.State.Running}}' db)" = "$dbid true" ] &&
+		[ "$(cat "$TMP/root2/docker-instance")" != "$(cat "$ROOT/docker-instance")" ] &&
+		ok second_daemon_leaves_ours_alone || fail second_daemon_leaves_ours_alone "rc=$rc $msg"
+else
+	fail second_daemon_leaves_ours_alone "the second clbsdd did not come up: $(tail -3 "$TMP/daemon2.log")"
+fi
+kill "$SECOND_PID" 2>/dev/null
+wait "$SECOND_PID" 2>/dev/null
+# Its cgroup parent (it ran no container there).
+find /sys/fs/cgroup -maxdepth 3 -type d -name "clbsd-$T_ID-2" 2>/dev/null |
+	while read -r d; do find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+
 # ---- adoption after restarting clbsdd ----
 dbid=$(field db docker.id)
 dbpid=$(field db pid)
