@@ -39,7 +39,12 @@ json_t *api_container_stats(struct daemon *d, struct container *c, struct clbsd_
 	spec.cgroup = ctr_cgroup(c);
 	spec.limits = c->cfg.limits;
 	struct rt_stats st = {0};
-	int r = d->rt->stats(&spec, &st, err);
+	/*
+	 * A native container's cgroup has the limits of its record (start and
+	 * update write them): no need to read them back. dockerd sets a
+	 * docker container's, so those are read.
+	 */
+	int r = d->rt->stats(&spec, c->docker.on ? NULL : &c->cfg.limits, &st, err);
 	free(spec.cgroup);
 	if (r < 0)
 		return NULL;

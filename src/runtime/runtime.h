@@ -210,7 +210,13 @@ struct rt_ops {
 	 * The caller reads it to clear it and then calls stats() for the count.
 	 */
 	int (*oom_fd)(const struct rt_spec *spec, int *fd, struct clbsd_err *err);
-	int (*stats)(const struct rt_spec *spec, struct rt_stats *st, struct clbsd_err *err);
+	/*
+	 * The container's usage. `set`: the limits the caller gave its cgroup,
+	 * reported as the kernel keeps them without reading them back (a list
+	 * of many containers opens fewer files); NULL reads them.
+	 */
+	int (*stats)(const struct rt_spec *spec, const struct rt_limits *set, struct rt_stats *st,
+		     struct clbsd_err *err);
 	/* Only stats()'s oom_kills: one file instead of seven. */
 	int (*oom_kills)(const struct rt_spec *spec, uint64_t *n, struct clbsd_err *err);
 	/*

@@ -1016,10 +1016,11 @@ static int lx_oom_fd(const struct rt_spec *spec, int *fd, struct clbsd_err *err)
 	return cg ? cg_oom_fd(cg, spec->cgroup, fd, err) : -err->code;
 }
 
-static int lx_stats(const struct rt_spec *spec, struct rt_stats *st, struct clbsd_err *err)
+static int lx_stats(const struct rt_spec *spec, const struct rt_limits *set, struct rt_stats *st,
+		    struct clbsd_err *err)
 {
 	const struct cg_sys *cg = cg_sys_get(err);
-	return cg ? cg_stats(cg, spec->cgroup, st, err) : -err->code;
+	return cg ? cg_stats(cg, spec->cgroup, set, st, err) : -err->code;
 }
 
 static int lx_update(const struct rt_spec *spec, const struct rt_limits *lim, struct clbsd_err *err)

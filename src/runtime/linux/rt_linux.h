@@ -126,7 +126,14 @@ int cg_count(const struct cg_sys *cg, const char *path, size_t *n, struct clbsd_
  * empty (or uses cgroup.kill on v2), so forks racing the kill are caught.
  */
 int cg_kill(const struct cg_sys *cg, const char *path, int sig, struct clbsd_err *err);
-int cg_stats(const struct cg_sys *cg, const char *path, struct rt_stats *st, struct clbsd_err *err);
+/*
+ * CPU, memory, pids and OOM kills of `path`, each file opened relative to
+ * the cgroup's directory. `set`: the limits the caller gave the cgroup,
+ * reported as the kernel keeps them (memory in whole pages) without reading
+ * the limit files back; NULL reads them.
+ */
+int cg_stats(const struct cg_sys *cg, const char *path, const struct rt_limits *set,
+	     struct rt_stats *st, struct clbsd_err *err);
 /* The number of OOM kills so far (stats()'s oom_kills alone). */
 int cg_oom_kills(const struct cg_sys *cg, const char *path, uint64_t *n, struct clbsd_err *err);
 /* See rt_ops.oom_fd. */

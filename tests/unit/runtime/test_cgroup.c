@@ -276,7 +276,7 @@ TEST(v2_stats_and_oom)
 	put("sys/fs/cgroup/clbsd/web/pids.current", "3\n");
 	put("sys/fs/cgroup/clbsd/web/pids.max", "max\n");
 	CHECK_INT(cg_sys_parse(mi_v2, tmp, &cg, &err), 0);
-	CHECK_INT(cg_stats(&cg, "clbsd/web", &st, &err), 0);
+	CHECK_INT(cg_stats(&cg, "clbsd/web", NULL, &st, &err), 0);
 	CHECK_INT(st.cpu_usage_ns, 1500000);
 	CHECK_INT(st.memory_usage, 1234567);
 	CHECK_INT(st.memory_limit, 33554432);
@@ -296,8 +296,54 @@ TEST(v2_stats_and_oom)
 	CHECK_INT(poll(&p, 1, 1000), 1);
 	close(fd);
 
-	CHECK_INT(cg_stats(&cg, "clbsd/nope", &st, &err), -ENOENT);
+	CHECK_INT(cg_stats(&cg, "clbsd/nope", NULL, &st, &err), -ENOENT);
 	CHECK(strstr(err.msg, "stats of cgroup clbsd/nope") != NULL);
+	struct rt_limits set = {.memory = 32 << 20};
+	CHECK_INT(cg_stats(&cg, "clbsd/nope", &set, &st, &err), -ENOENT);
+	CHECK(strstr(err.msg, "stats of cgroup clbsd/nope") != NULL);
+	cg_sys_release(&cg);
+	rmtmp();
+}
+
+/* The limits the daemon set are the ones the files hold, without opening them. */
+TEST(v2_stats_known_limits)
+{
+	struct clbsd_err err;
+	struct cg_sys cg;
+	struct rt_stats st, known;
+	mktmp();
+	v2_tree();
+	put("sys/fs/cgroup/clbsd/web/cpu.stat", "usage_usec 1500\nuser_usec 1000\n");
+	put("sys/fs/cgroup/clbsd/web/memory.current", "1234567\n");
+	put("sys/fs/cgroup/clbsd/web/memory.max", "33554432\n");
+	put("sys/fs/cgroup/clbsd/web/memory.events", "oom 3\noom_kill 2\n");
+	put("sys/fs/cgroup/clbsd/web/pids.current", "3\n");
+	put("sys/fs/cgroup/clbsd/web/pids.max", "16\n");
+	CHECK_INT(cg_sys_parse(mi_v2, tmp, &cg, &err), 0);
+	CHECK_INT(cg_stats(&cg, "clbsd/web", NULL, &st, &err), 0);
+	CHECK_INT(st.memory_limit, 33554432);
+	CHECK_INT(st.pids_limit, 16);
+
+	/* The same values with the limit files gone: they are not read. */
+	struct rt_limits set = {.memory = 32 << 20, .pids = 16};
+	autofree char *mmax = xasprintf("%s/sys/fs/cgroup/clbsd/web/memory.max", tmp);
+	autofree char *pmax = xasprintf("%s/sys/fs/cgroup/clbsd/web/pids.max", tmp);
+	CHECK_INT(unlink(mmax), 0);
+	CHECK_INT(unlink(pmax), 0);
+	CHECK_INT(cg_stats(&cg, "clbsd/web", &set, &known, &err), 0);
+	CHECK(memcmp(&st, &known, sizeof(st)) == 0);
+
+	/* Memory as the kernel keeps it: whole pages; none set is unlimited (0). */
+	set.memory = (32 << 20) + 100;
+	CHECK_INT(cg_stats(&cg, "clbsd/web", &set, &known, &err), 0);
+	CHECK_INT(known.memory_limit, 33554432);
+	set = (struct rt_limits){0};
+	CHECK_INT(cg_stats(&cg, "clbsd/web", &set, &known, &err), 0);
+	CHECK_INT(known.memory_limit, 0);
+	CHECK_INT(known.pids_limit, 0);
+	CHECK_INT(known.memory_usage, 1234567);
+	CHECK_INT(known.oom_kills, 2);
+	CHECK_INT(known.cpu_usage_ns, 1500000);
 	cg_sys_release(&cg);
 	rmtmp();
 }
@@ -407,13 +453,26 @@ TEST(v1_stats_and_oom_control)
 	put("sys/fs/cgroup/pids/clbsd/web/pids.max", "100\n");
 	put("sys/fs/cgroup/memory/clbsd/web/cgroup.event_control", "");
 	CHECK_INT(cg_sys_parse(mi_v1, tmp, &cg, &err), 0);
-	CHECK_INT(cg_stats(&cg, "clbsd/web", &st, &err), 0);
+	CHECK_INT(cg_stats(&cg, "clbsd/web", NULL, &st, &err), 0);
 	CHECK_INT(st.cpu_usage_ns, 123456789);
 	CHECK_INT(st.memory_usage, 4096);
 	CHECK_INT(st.memory_limit, 0);
 	CHECK_INT(st.oom_kills, 4);
 	CHECK_INT(st.pids_current, 5);
 	CHECK_INT(st.pids_limit, 100);
+
+	/* Known limits: the same values, the limit files left unread. */
+	struct rt_stats known;
+	struct rt_limits set = {.memory = 0, .pids = 100};
+	autofree char *mlim =
+		xasprintf("%s/sys/fs/cgroup/memory/clbsd/web/memory.limit_in_bytes", tmp);
+	autofree char *pmax = xasprintf("%s/sys/fs/cgroup/pids/clbsd/web/pids.max", tmp);
+	CHECK_INT(unlink(mlim), 0);
+	CHECK_INT(unlink(pmax), 0);
+	CHECK_INT(cg_stats(&cg, "clbsd/web", &set, &known, &err), 0);
+	CHECK(memcmp(&st, &known, sizeof(st)) == 0);
+	put("sys/fs/cgroup/memory/clbsd/web/memory.limit_in_bytes", "9223372036854771712\n");
+	put("sys/fs/cgroup/pids/clbsd/web/pids.max", "100\n");
 
 	/* v1 OOM notification: "<eventfd> <fd of memory.oom_control>" to cgroup.event_control. */
 	int fd = -1;
@@ -575,6 +634,7 @@ RUN(v2_limits);
 RUN(v2_unlimited_resets);
 RUN(fresh_cgroup_writes_only_limits);
 RUN(v2_stats_and_oom);
+RUN(v2_stats_known_limits);
 RUN(v1_limits);
 RUN(v1_cpuset_inherits);
 RUN(v1_reused_cgroup_reset);
