@@ -132,7 +132,13 @@ static json_t *volumes_json(const struct ctr_config *cfg)
 	return a;
 }
 
-static json_t *config_json(const struct ctr_config *cfg)
+json_t *ctr_limits_json(const struct rt_limits *lim)
+{
+	return json_pack("{s:I,s:I,s:f}", "memory", (json_int_t)lim->memory, "pids",
+			 (json_int_t)lim->pids, "cpus", lim->cpus);
+}
+
+json_t *ctr_config_json(const struct ctr_config *cfg)
 {
 	json_t *j = json_object();
 	json_object_set_new(j, "command", cfg->command ? json_strv(cfg->command) : json_null());
@@ -146,10 +152,7 @@ static json_t *config_json(const struct ctr_config *cfg)
 	json_object_set_new(j, "tty", json_boolean(cfg->tty));
 	json_object_set_new(j, "stdin", json_boolean(cfg->stdin_open));
 	json_object_set_new(j, "volumes", volumes_json(cfg));
-	json_object_set_new(j, "limits",
-			    json_pack("{s:I,s:I,s:f}", "memory", (json_int_t)cfg->limits.memory,
-				      "pids", (json_int_t)cfg->limits.pids, "cpus",
-				      cfg->limits.cpus));
+	json_object_set_new(j, "limits", ctr_limits_json(&cfg->limits));
 	json_object_set_new(j, "restart",
 			    json_pack("{s:s,s:i}", "policy", ctr_restart_name(cfg->restart),
 				      "max_retries", cfg->max_retries));
@@ -206,7 +209,7 @@ json_t *ctr_to_json(const struct container *c)
 	char *cg = ctr_cgroup(c);
 	json_object_set_new(j, "cgroup", json_string(cg));
 	free(cg);
-	json_object_set_new(j, "config", config_json(&c->cfg));
+	json_object_set_new(j, "config", ctr_config_json(&c->cfg));
 	json_object_set_new(j, "network", ctr_net_to_json(&c->net));
 	json_object_set_new(j, "managed", json_boolean(c->decl.managed));
 	if (c->decl.managed)
@@ -816,7 +819,7 @@ json_t *ctr_check_create(struct daemon *d, json_t *req, struct clbsd_err *err)
 	bool props_given;
 	json_t *out = NULL;
 	if (check_create(d, s, c, false, &img, &props, &props_given, err) == 0)
-		out = json_pack("{s:o,s:o,s:s}", "config", config_json(&c->cfg), "network",
+		out = json_pack("{s:o,s:o,s:s}", "config", ctr_config_json(&c->cfg), "network",
 				ctr_net_to_json(&c->net), "image_id", img->id);
 	ctr_free(c);
 	ctr_spec_free(s);

@@ -560,6 +560,9 @@ int ctr_rfile_read(const struct container *c, const char *name, char **text);
 int ctr_save_config(struct container *c, struct clbsd_err *err);
 int ctr_load_all(struct daemon *d, struct clbsd_err *err);
 json_t *ctr_to_json(const struct container *c);
+/* Its "config" member, and that member's "limits" (the API builds a few members alone). */
+json_t *ctr_config_json(const struct ctr_config *cfg);
+json_t *ctr_limits_json(const struct rt_limits *lim);
 const char *ctr_state_name(enum ctr_state s);
 bool ctr_image_in_use(const char *image_id, void *daemon);
 void ctr_free(struct container *c);
