@@ -51,6 +51,8 @@ void cg_sys_release(struct cg_sys *cg)
 	for (size_t i = 0; i < cg->n; i++) {
 		free(cg->h[i].mnt);
 		free(cg->h[i].ctrls);
+		if (cg->h[i].fd >= 0)
+			close(cg->h[i].fd);
 	}
 	free(cg->h);
 	memset(cg, 0, sizeof(*cg));
@@ -163,6 +165,7 @@ int cg_sys_parse(const char *mountinfo, const char *prefix, struct cg_sys *out,
 		struct cg_hier h = {0};
 		h.v2 = is2;
 		h.mnt = xasprintf("%s%s", prefix, strcmp(mp, "/") ? mp : "");
+		h.fd = open(h.mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (is2) {
 			autofree char *p = xasprintf("%s/cgroup.controllers", h.mnt);
 			char *c = NULL;
@@ -1055,9 +1058,15 @@ static int read_at(struct stat_dirs *d, const struct cg_hier *h, const char *pat
 	while (i < d->n && d->h[i] != h)
 		i++;
 	if (i == d->n) {
-		autofree char *dir = xasprintf("%s/%s", h->mnt, path);
 		d->h[i] = h;
-		d->fd[i] = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		const char *rel = path + strspn(path, "/");
+		if (h->fd >= 0) {
+			d->fd[i] =
+				openat(h->fd, *rel ? rel : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		} else {
+			autofree char *dir = xasprintf("%s/%s", h->mnt, path);
+			d->fd[i] = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		}
 		d->n++;
 	}
 	int fd = d->fd[i] >= 0 ? openat(d->fd[i], name, O_RDONLY | O_CLOEXEC) : -1;
@@ -1078,6 +1087,9 @@ static int read_at(struct stat_dirs *d, const struct cg_hier *h, const char *pat
 		if (r == 0)
 			break;
 		len += (size_t)r;
+		/* A cgroup file gives all it holds to one read: a line, short of the buffer. */
+		if (len < size - 1 && buf[len - 1] == '\n')
+			break;
 	}
 	close(fd);
 	buf[len] = '\0';

@@ -36,6 +36,7 @@ enum cg_layout {
 /* One mounted hierarchy. */
 struct cg_hier {
 	char *mnt;   /* mount point, with the parse prefix prepended */
+	int fd;	     /* the mount point opened O_PATH (-1 if it could not be): stats walk from it */
 	char *ctrls; /* v1: the mount's controllers, comma-separated ("cpu,cpuacct",
 			"name=systemd"); v2: the root's cgroup.controllers, space-separated */
 	bool v2;

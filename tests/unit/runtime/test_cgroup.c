@@ -344,6 +344,10 @@ TEST(v2_stats_known_limits)
 	CHECK_INT(known.memory_usage, 1234567);
 	CHECK_INT(known.oom_kills, 2);
 	CHECK_INT(known.cpu_usage_ns, 1500000);
+	/* Files are opened from the mount point held open: a leading '/' is the same cgroup. */
+	CHECK(cg.h[0].fd >= 0);
+	CHECK_INT(cg_stats(&cg, "/clbsd/web", &set, &st, &err), 0);
+	CHECK(memcmp(&st, &known, sizeof(st)) == 0);
 	cg_sys_release(&cg);
 	rmtmp();
 }
