@@ -709,7 +709,8 @@ static void pass_step(struct reconcile_pass *p)
 		}
 		/* Keep the old one for `clbsd undo` unless the new spec says not to. */
 		const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
-		if (ct && ct->snapshot_before_change && c->decl.managed)
+		/* A docker container's files are dockerd's: nothing to set aside (yet). */
+		if (ct && ct->snapshot_before_change && c->decl.managed && !c->docker.on)
 			ctr_set_aside(c, recreate_removed, p);
 		else
 			ctr_remove(c, true, recreate_removed, p);

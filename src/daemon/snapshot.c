@@ -153,6 +153,12 @@ static void job_done(void *arg)
 
 static int begin(struct container *c, struct clbsd_err *err)
 {
+	if (c->docker.on)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ENOTSUP,
+					"container %s is a docker container: its files are "
+					"dockerd's; snapshots, rollback and clones of docker "
+					"containers are not done yet",
+					c->name);
 	if (c->run.removing)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"container %s is being removed", c->name);

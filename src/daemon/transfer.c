@@ -340,6 +340,11 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	       void *arg, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
+	if (c->docker.on)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ENOTSUP,
+					"container %s is a docker container: export, import and "
+					"migrate of docker containers are not done yet",
+					c->name);
 	static const struct export_opts none = {0};
 	if (!o)
 		o = &none;
