@@ -164,6 +164,7 @@ TEST(interpolation)
 	CHECK(strstr(why, "required variable NOPE is not set: set it") != NULL);
 	CHECK(compose_interpolate("${NOPE", test_env, NULL, &unset, why) == NULL);
 	autofree char *s = compose_interpolate("${A}${B}", test_env, NULL, &unset, why);
+	CHECK_STR(s, ""); /* both unset: empty, as Compose does (with a warning) */
 	CHECK_STR(unset, "A");
 	free(unset);
 }
