@@ -11,7 +11,7 @@
 #include "docker/dk_internal.h"
 #include "util/util.h"
 
-#include <curl/curl.h>
+#include "util/curl_lib.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,16 +30,8 @@ struct dk_client {
 	char *base;
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 struct dk_client *dk_client_new(const struct dk_endpoint *e)
 {
-	pthread_once(&curl_once, curl_init_once);
 	struct dk_client *c = xcalloc(1, sizeof(*c));
 	dk_endpoint_copy(&c->ep, e);
 	c->base = dk_base_url(e);
@@ -151,27 +143,27 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
 /* What every handle needs: the endpoint's transport and TLS. */
 static void setup(CURL *h, const struct dk_client *c, struct dk_conn *ssh)
 {
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	CL(curl_easy_setopt)(h, CURLOPT_NOSIGNAL, 1L);
 	if (c->ep.scheme == DK_UNIX) {
-		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->ep.path);
+		CL(curl_easy_setopt)(h, CURLOPT_UNIX_SOCKET_PATH, c->ep.path);
 	} else if (c->ep.scheme == DK_SSH) {
 		ssh->ep = &c->ep;
 		ssh->pid = 0;
 		ssh->fd = -1;
-		curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, ssh_open);
-		curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, ssh);
-		curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, ssh_sockopt);
-		curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, ssh_close);
-		curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, ssh);
+		CL(curl_easy_setopt)(h, CURLOPT_OPENSOCKETFUNCTION, ssh_open);
+		CL(curl_easy_setopt)(h, CURLOPT_OPENSOCKETDATA, ssh);
+		CL(curl_easy_setopt)(h, CURLOPT_SOCKOPTFUNCTION, ssh_sockopt);
+		CL(curl_easy_setopt)(h, CURLOPT_CLOSESOCKETFUNCTION, ssh_close);
+		CL(curl_easy_setopt)(h, CURLOPT_CLOSESOCKETDATA, ssh);
 	} else {
 		if (c->ep.tls_ca)
-			curl_easy_setopt(h, CURLOPT_CAINFO, c->ep.tls_ca);
+			CL(curl_easy_setopt)(h, CURLOPT_CAINFO, c->ep.tls_ca);
 		if (c->ep.tls_cert) {
-			curl_easy_setopt(h, CURLOPT_SSLCERT, c->ep.tls_cert);
-			curl_easy_setopt(h, CURLOPT_SSLKEY, c->ep.tls_key);
+			CL(curl_easy_setopt)(h, CURLOPT_SSLCERT, c->ep.tls_cert);
+			CL(curl_easy_setopt)(h, CURLOPT_SSLKEY, c->ep.tls_key);
 		}
 	}
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	CL(curl_easy_setopt)(h, CURLOPT_CONNECTTIMEOUT, 10L);
 }
 
 const char *dk_client_base(const struct dk_client *c)
@@ -179,9 +171,11 @@ const char *dk_client_base(const struct dk_client *c)
 	return c->base;
 }
 
-CURL *dk_handle(const struct dk_client *c, struct dk_conn *ssh)
+CURL *dk_handle(const struct dk_client *c, struct dk_conn *ssh, struct clbsd_err *err)
 {
-	CURL *h = curl_easy_init();
+	if (curl_lib_load(err) < 0)
+		return NULL;
+	CURL *h = CL(curl_easy_init)();
 	if (!h)
 		abort();
 	setup(h, c, ssh);
@@ -194,7 +188,7 @@ static int unreachable(const struct dk_client *c, CURLcode rc, const char *errbu
 	return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ECONNREFUSED,
 				"docker endpoint %s does not answer: %s (is dockerd running, and "
 				"is the endpoint in (host :docker (:endpoint ...)) right?)",
-				c->ep.text, *errbuf ? errbuf : curl_easy_strerror(rc));
+				c->ep.text, *errbuf ? errbuf : CL(curl_easy_strerror)(rc));
 }
 
 int dk_request(const struct dk_client *c, const char *method, const char *path, const char *ctype,
@@ -202,49 +196,51 @@ int dk_request(const struct dk_client *c, const char *method, const char *path, 
 	       struct clbsd_err *err)
 {
 	struct dk_conn ssh = {0};
-	CURL *h = dk_handle(c, &ssh);
+	CURL *h = dk_handle(c, &ssh, err);
+	if (!h)
+		return -err->code;
 	autofree char *url = xasprintf("%s%s", c->base, path);
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct buf out = BUF_INIT;
 	struct upload up = {body, len, 0};
 	struct curl_slist *hdrs = NULL;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
+	CL(curl_easy_setopt)(h, CURLOPT_URL, url);
+	CL(curl_easy_setopt)(h, CURLOPT_ERRORBUFFER, errbuf);
+	CL(curl_easy_setopt)(h, CURLOPT_WRITEFUNCTION, on_write);
+	CL(curl_easy_setopt)(h, CURLOPT_WRITEDATA, &out);
 	if (timeout_s > 0)
-		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)timeout_s);
+		CL(curl_easy_setopt)(h, CURLOPT_TIMEOUT, (long)timeout_s);
 	if (ctype) {
 		autofree char *ct = xasprintf("Content-Type: %s", ctype);
-		hdrs = curl_slist_append(hdrs, ct);
+		hdrs = CL(curl_slist_append)(hdrs, ct);
 	}
 	/* No "Expect: 100-continue" round trip for uploads. */
-	hdrs = curl_slist_append(hdrs, "Expect:");
+	hdrs = CL(curl_slist_append)(hdrs, "Expect:");
 	/*
 	 * One handle per request, so nothing is gained by keeping the
 	 * connection; and a hijacked answer (exec start) ends only when
 	 * dockerd closes it.
 	 */
-	hdrs = curl_slist_append(hdrs, "Connection: close");
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	hdrs = CL(curl_slist_append)(hdrs, "Connection: close");
+	CL(curl_easy_setopt)(h, CURLOPT_HTTPHEADER, hdrs);
 	if (strcmp(method, "GET") == 0) {
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		CL(curl_easy_setopt)(h, CURLOPT_HTTPGET, 1L);
 	} else if (strcmp(method, "HEAD") == 0) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		CL(curl_easy_setopt)(h, CURLOPT_NOBODY, 1L);
 	} else {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+		CL(curl_easy_setopt)(h, CURLOPT_CUSTOMREQUEST, method);
 		if (body || strcmp(method, "POST") == 0) {
-			curl_easy_setopt(h, CURLOPT_POST, 1L);
-			curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-			curl_easy_setopt(h, CURLOPT_READDATA, &up);
-			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+			CL(curl_easy_setopt)(h, CURLOPT_POST, 1L);
+			CL(curl_easy_setopt)(h, CURLOPT_READFUNCTION, on_read);
+			CL(curl_easy_setopt)(h, CURLOPT_READDATA, &up);
+			CL(curl_easy_setopt)(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 		}
 	}
-	CURLcode rc = curl_easy_perform(h);
+	CURLcode rc = CL(curl_easy_perform)(h);
 	long status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
-	curl_slist_free_all(hdrs);
+	CL(curl_easy_getinfo)(h, CURLINFO_RESPONSE_CODE, &status);
+	CL(curl_easy_cleanup)(h);
+	CL(curl_slist_free_all)(hdrs);
 	if (rc != CURLE_OK && status == 0) {
 		buf_release(&out);
 		return unreachable(c, rc, errbuf, err);
@@ -252,7 +248,7 @@ int dk_request(const struct dk_client *c, const char *method, const char *path, 
 	if (rc != CURLE_OK) {
 		buf_release(&out);
 		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EIO, "docker %s %s: %s", method, path,
-					*errbuf ? errbuf : curl_easy_strerror(rc));
+					*errbuf ? errbuf : CL(curl_easy_strerror)(rc));
 	}
 	buf_adds(&out, "");
 	resp->status = status;

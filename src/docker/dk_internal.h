@@ -7,7 +7,7 @@
 
 #include "docker/docker.h"
 
-#include <curl/curl.h>
+#include "util/curl_lib.h"
 #include <sys/types.h>
 
 /* The ssh process of an ssh:// connection (pid 0: none). */
@@ -17,8 +17,11 @@ struct dk_conn {
 	int fd;
 };
 
-/* A new easy handle speaking to c's endpoint; conn lives as long as the handle. */
-CURL *dk_handle(const struct dk_client *c, struct dk_conn *conn);
+/*
+ * A new easy handle speaking to c's endpoint; conn lives as long as the
+ * handle. NULL (err set) when libcurl cannot be loaded.
+ */
+CURL *dk_handle(const struct dk_client *c, struct dk_conn *conn, struct clbsd_err *err);
 /* "http://localhost/v1.41" and the like. */
 const char *dk_client_base(const struct dk_client *c);
 

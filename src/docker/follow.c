@@ -83,7 +83,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	/* The blank line that ends the headers of a 200: the stream is open. */
 	if (!f->up && len <= 2 && (len == 0 || p[0] == '\r' || p[0] == '\n')) {
 		long status = 0;
-		curl_easy_getinfo(f->h, CURLINFO_RESPONSE_CODE, &status);
+		CL(curl_easy_getinfo)(f->h, CURLINFO_RESPONSE_CODE, &status);
 		if (status == 200) {
 			f->up = true;
 			f->told_down = false;
@@ -120,7 +120,17 @@ static void *run(void *arg)
 	f->told_down = false;
 	while (!stopping(f)) {
 		struct dk_conn conn = {0};
-		CURL *h = dk_handle(f->client, &conn);
+		struct clbsd_err lerr;
+		CURL *h = dk_handle(f->client, &conn, &lerr);
+		if (!h) {
+			/* No libcurl: said once, retried as an outage is. */
+			if (!f->told_down) {
+				f->fn(DK_FOLLOW_DOWN, NULL, lerr.msg, f->arg);
+				f->told_down = true;
+			}
+			wait_retry(f);
+			continue;
+		}
 		f->h = h;
 		autofree char *since = NULL;
 		if (f->last_ns)
@@ -132,23 +142,23 @@ static void *run(void *arg)
 		char errbuf[CURL_ERROR_SIZE] = "";
 		f->up = false;
 		buf_reset(&f->line);
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
-		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-		curl_easy_setopt(h, CURLOPT_HEADERDATA, f);
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, f);
+		CL(curl_easy_setopt)(h, CURLOPT_URL, url);
+		CL(curl_easy_setopt)(h, CURLOPT_ERRORBUFFER, errbuf);
+		CL(curl_easy_setopt)(h, CURLOPT_WRITEFUNCTION, on_data);
+		CL(curl_easy_setopt)(h, CURLOPT_WRITEDATA, f);
+		CL(curl_easy_setopt)(h, CURLOPT_HEADERFUNCTION, on_header);
+		CL(curl_easy_setopt)(h, CURLOPT_HEADERDATA, f);
+		CL(curl_easy_setopt)(h, CURLOPT_NOPROGRESS, 0L);
+		CL(curl_easy_setopt)(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		CL(curl_easy_setopt)(h, CURLOPT_XFERINFODATA, f);
 		/* The headers come at once; the answer then stays open. */
-		struct curl_slist *hdrs = curl_slist_append(NULL, "Connection: close");
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-		CURLcode rc = curl_easy_perform(h);
+		struct curl_slist *hdrs = CL(curl_slist_append)(NULL, "Connection: close");
+		CL(curl_easy_setopt)(h, CURLOPT_HTTPHEADER, hdrs);
+		CURLcode rc = CL(curl_easy_perform)(h);
 		long status = 0;
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-		curl_easy_cleanup(h);
-		curl_slist_free_all(hdrs);
+		CL(curl_easy_getinfo)(h, CURLINFO_RESPONSE_CODE, &status);
+		CL(curl_easy_cleanup)(h);
+		CL(curl_slist_free_all)(hdrs);
 		if (stopping(f))
 			break;
 		autofree char *msg = NULL;
@@ -156,14 +166,14 @@ static void *run(void *arg)
 			msg = xasprintf("docker endpoint %s: the event stream ended (%s)",
 					dk_client_endpoint(f->client)->text,
 					rc == CURLE_OK ? "dockerd closed it"
-						       : curl_easy_strerror(rc));
+						       : CL(curl_easy_strerror)(rc));
 		else if (status)
 			msg = xasprintf("docker endpoint %s: GET /events answered %ld",
 					dk_client_endpoint(f->client)->text, status);
 		else
 			msg = xasprintf("docker endpoint %s does not answer: %s",
 					dk_client_endpoint(f->client)->text,
-					*errbuf ? errbuf : curl_easy_strerror(rc));
+					*errbuf ? errbuf : CL(curl_easy_strerror)(rc));
 		/* Say "down" once per outage, not at every retry. */
 		if (f->up || !f->told_down) {
 			f->fn(DK_FOLLOW_DOWN, NULL, msg, f->arg);

@@ -10,14 +10,12 @@
  * registry elsewhere cannot be downgraded by an attacker on the path.
  */
 #include "oci.h"
+#include "util/curl_lib.h"
 #include "util/hash.h"
 #include "util/json.h"
 #include "util/util.h"
 
 #include <clbsd/clbsd.h>
-/* The calls go through a table (below), so curl.h's type-checking macros must not wrap them. */
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -150,98 +148,46 @@ static void resp_release(struct resp *rs)
 }
 
 /*
- * libcurl is loaded on the first pull, not linked: it and what it needs
- * (nghttp2, ssh, ldap, kerberos, idn, psl, brotli, ...) took the idle daemon
- * from 5.0 MB to 9.5 MB of memory, for something a pull uses now and then.
- */
-#define CURL_FUNCS                                                                                 \
-	X(curl_easy_cleanup)                                                                       \
-	X(curl_easy_escape)                                                                        \
-	X(curl_easy_getinfo)                                                                       \
-	X(curl_easy_init)                                                                          \
-	X(curl_easy_perform)                                                                       \
-	X(curl_easy_setopt)                                                                        \
-	X(curl_easy_strerror)                                                                      \
-	X(curl_free)                                                                               \
-	X(curl_global_init)                                                                        \
-	X(curl_slist_append)                                                                       \
-	X(curl_slist_free_all)
-
-#define X(f) static __typeof__(f) *cu_##f;
-CURL_FUNCS
-#undef X
-#define CU(f) (*cu_##f)
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static const char *curl_missing; /* why libcurl cannot be used, or NULL */
-
-static void curl_init(void)
-{
-	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		h = dlopen("libcurl-gnutls.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		curl_missing = "cannot load libcurl; install libcurl4";
-		return;
-	}
-#define X(f)                                                                                       \
-	if (!curl_missing && !(cu_##f = (__typeof__(f) *)dlsym(h, #f)))                            \
-		curl_missing = "libcurl lacks " #f "; install libcurl4 7.85 or later";
-	CURL_FUNCS
-#undef X
-	if (!curl_missing && CU(curl_global_init)(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		curl_missing = "libcurl failed to start";
-}
-
-static int curl_load(struct clbsd_err *err)
-{
-	pthread_once(&curl_once, curl_init);
-	if (curl_missing)
-		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP, "%s", curl_missing);
-	return 0;
-}
-
-/*
  * GET url. basic: "user:password" for a token request, or NULL. Fills rs;
  * returns 0 once an HTTP answer came (any status), else an error.
  */
 static int get(const struct reg *r, const char *url, const char *accept, const char *basic,
 	       struct resp *rs, struct clbsd_err *err)
 {
-	if (curl_load(err) < 0)
+	if (curl_lib_load(err) < 0)
 		return -err->code;
-	CURL *c = CU(curl_easy_init)();
+	CURL *c = CL(curl_easy_init)();
 	if (!c)
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOMEM, "cannot start libcurl");
 	struct curl_slist *h = NULL;
 	if (accept)
-		h = CU(curl_slist_append)(h, accept);
+		h = CL(curl_slist_append)(h, accept);
 	if (r->auth && !basic)
-		h = CU(curl_slist_append)(h, r->auth);
-	h = CU(curl_slist_append)(h, "User-Agent: clbsd/" CLBSD_VERSION);
+		h = CL(curl_slist_append)(h, r->auth);
+	h = CL(curl_slist_append)(h, "User-Agent: clbsd/" CLBSD_VERSION);
 	char ebuf[CURL_ERROR_SIZE] = "";
-	CU(curl_easy_setopt)(c, CURLOPT_URL, url);
-	CU(curl_easy_setopt)(c, CURLOPT_HTTPHEADER, h);
-	CU(curl_easy_setopt)(c, CURLOPT_WRITEFUNCTION, on_data);
-	CU(curl_easy_setopt)(c, CURLOPT_WRITEDATA, rs);
-	CU(curl_easy_setopt)(c, CURLOPT_HEADERFUNCTION, on_header);
-	CU(curl_easy_setopt)(c, CURLOPT_HEADERDATA, rs);
-	CU(curl_easy_setopt)(c, CURLOPT_ERRORBUFFER, ebuf);
-	CU(curl_easy_setopt)(c, CURLOPT_NOSIGNAL, 1L);
-	CU(curl_easy_setopt)(c, CURLOPT_CONNECTTIMEOUT, 15L);
+	CL(curl_easy_setopt)(c, CURLOPT_URL, url);
+	CL(curl_easy_setopt)(c, CURLOPT_HTTPHEADER, h);
+	CL(curl_easy_setopt)(c, CURLOPT_WRITEFUNCTION, on_data);
+	CL(curl_easy_setopt)(c, CURLOPT_WRITEDATA, rs);
+	CL(curl_easy_setopt)(c, CURLOPT_HEADERFUNCTION, on_header);
+	CL(curl_easy_setopt)(c, CURLOPT_HEADERDATA, rs);
+	CL(curl_easy_setopt)(c, CURLOPT_ERRORBUFFER, ebuf);
+	CL(curl_easy_setopt)(c, CURLOPT_NOSIGNAL, 1L);
+	CL(curl_easy_setopt)(c, CURLOPT_CONNECTTIMEOUT, 15L);
 	/* A stalled transfer (under 1 KB/s for a minute) is given up. */
-	CU(curl_easy_setopt)(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	CU(curl_easy_setopt)(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	CL(curl_easy_setopt)(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	CL(curl_easy_setopt)(c, CURLOPT_LOW_SPEED_TIME, 60L);
 	/* Blobs are often redirected to storage; credentials do not follow. */
-	CU(curl_easy_setopt)(c, CURLOPT_FOLLOWLOCATION, 1L);
-	CU(curl_easy_setopt)(c, CURLOPT_MAXREDIRS, 5L);
-	CU(curl_easy_setopt)(c, CURLOPT_PROTOCOLS_STR, r->http_ok ? "http,https" : "https");
-	CU(curl_easy_setopt)(c, CURLOPT_REDIR_PROTOCOLS_STR, r->http_ok ? "http,https" : "https");
+	CL(curl_easy_setopt)(c, CURLOPT_FOLLOWLOCATION, 1L);
+	CL(curl_easy_setopt)(c, CURLOPT_MAXREDIRS, 5L);
+	CL(curl_easy_setopt)(c, CURLOPT_PROTOCOLS_STR, r->http_ok ? "http,https" : "https");
+	CL(curl_easy_setopt)(c, CURLOPT_REDIR_PROTOCOLS_STR, r->http_ok ? "http,https" : "https");
 	if (basic) {
-		CU(curl_easy_setopt)(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-		CU(curl_easy_setopt)(c, CURLOPT_USERPWD, basic);
+		CL(curl_easy_setopt)(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		CL(curl_easy_setopt)(c, CURLOPT_USERPWD, basic);
 	}
-	CURLcode cc = CU(curl_easy_perform)(c);
+	CURLcode cc = CL(curl_easy_perform)(c);
 	int rc = 0;
 	if (cc != CURLE_OK) {
 		if (rs->wr_errno)
@@ -253,11 +199,11 @@ static int get(const struct reg *r, const char *url, const char *accept, const c
 			rc = clbsd_err_setmsg(err, CLBSD_E_UNAVAIL,
 					      cc == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO,
 					      "GET %s: %s", url,
-					      *ebuf ? ebuf : CU(curl_easy_strerror)(cc));
+					      *ebuf ? ebuf : CL(curl_easy_strerror)(cc));
 	}
-	CU(curl_easy_getinfo)(c, CURLINFO_RESPONSE_CODE, &rs->status);
-	CU(curl_slist_free_all)(h);
-	CU(curl_easy_cleanup)(c);
+	CL(curl_easy_getinfo)(c, CURLINFO_RESPONSE_CODE, &rs->status);
+	CL(curl_slist_free_all)(h);
+	CL(curl_easy_cleanup)(c);
 	return rc;
 }
 
@@ -283,9 +229,9 @@ static char *challenge_param(const char *ch, const char *key)
 
 static char *esc(const char *s)
 {
-	char *e = CU(curl_easy_escape)(NULL, s, 0);
+	char *e = CL(curl_easy_escape)(NULL, s, 0);
 	char *r = xstrdup(e ? e : "");
-	CU(curl_free)(e);
+	CL(curl_free)(e);
 	return r;
 }
 
