@@ -707,7 +707,9 @@ void ctr_spec_hash(const struct ctr_spec *ct, char out[65])
 		if (!ctr_keys[i].form || !ctr_keys[i].recreate)
 			continue;
 		size_t mark = b.len;
-		buf_addf(&b, "%s ", ctr_keys[i].form);
+		/* Not buf_addf: a pass hashes every declared container. */
+		buf_adds(&b, ctr_keys[i].form);
+		buf_addc(&b, ' ');
 		if (ctr_keys[i].print(&b, ct)) {
 			buf_addc(&b, '\n');
 		} else {

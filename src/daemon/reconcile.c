@@ -396,8 +396,13 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 			in->changed[i] = xstrdup(":network (made before networking)");
 		}
 		w->changed = in->changed[i];
-		/* Its :limits are written in place (a native container's cgroup). */
-		if (c && c->decl.managed && ct->kind == CTR_KIND_NATIVE) {
+		/*
+		 * Its :limits are written in place (a native container's cgroup).
+		 * Only a changed spec can be such an update: the second hash is
+		 * not made on a pass where nothing changed.
+		 */
+		if (c && c->decl.managed && ct->kind == CTR_KIND_NATIVE &&
+		    strcmp(c->decl.spec_hash, w->hash) != 0) {
 			struct ctr_live live = {.memory = c->cfg.limits.memory,
 						.cpus = c->cfg.limits.cpus,
 						.pids = c->cfg.limits.pids};
