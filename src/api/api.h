@@ -133,6 +133,6 @@ api_handler api_image_list, api_image_get, api_image_remove, api_image_import, a
 /* event_route.c, plan_route.c */
 api_handler api_events, api_plan, api_apply, api_status;
 
-json_t *api_container_stats(struct daemon *d, struct container *c, struct clbsd_err *err);
+json_t *api_container_stats(struct daemon *d, const struct container *c, struct clbsd_err *err);
 
 #endif

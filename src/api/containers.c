@@ -27,7 +27,7 @@ void api_info(struct daemon *d, struct evhttp_request *req, const struct api_arg
 	api_reply_json(req, 200, j);
 }
 
-json_t *api_container_stats(struct daemon *d, struct container *c, struct clbsd_err *err)
+json_t *api_container_stats(struct daemon *d, const struct container *c, struct clbsd_err *err)
 {
 	if (c->run.state != CTR_RUNNING) {
 		clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH, "container %s is not running",
@@ -73,7 +73,7 @@ void api_stats_all(struct daemon *d, struct evhttp_request *req, const struct ap
 }
 
 /* The "stats" member: null when not running (no error then). */
-static json_t *m_stats(struct container *c)
+static json_t *m_stats(const struct container *c)
 {
 	struct clbsd_err err;
 	json_t *s = c->run.state == CTR_RUNNING ? api_container_stats(c->d, c, &err) : NULL;
@@ -82,175 +82,56 @@ static json_t *m_stats(struct container *c)
 	return s ? s : json_null();
 }
 
-static json_t *m_health(struct container *c)
+static json_t *m_health(const struct container *c)
 {
 	json_t *h = health_json(c->d, c->name);
 	return h ? h : json_null();
 }
 
-static json_t *m_undo(struct container *c)
+static json_t *m_undo(const struct container *c)
 {
 	json_t *u = undo_info(c->d, c->name);
 	return u ? u : json_null();
 }
 
 /*
- * The members of a native container's record (ctr_to_json) that a reply
- * with fields= builds alone, so that a list of many containers asking for a
- * few columns does not make each whole record first. Each makes the value
- * ctr_to_json gives, or NULL where the record has no such member; a
- * selection naming a member not here gets the whole record, picked.
- * tests/integration/list_fields.sh compares every one with the records.
+ * What a reply adds to the record, and so may be asked for by fields= too:
+ * the record's own members (ctr_members) are made alone from the engine's
+ * table, so that a list of many containers asking for a few columns does
+ * not make each whole record first.
  */
-static json_t *m_name(struct container *c)
-{
-	return json_string(c->name);
-}
-static json_t *m_id(struct container *c)
-{
-	return json_string(c->id);
-}
-static json_t *m_image(struct container *c)
-{
-	return json_string(c->image_ref);
-}
-static json_t *m_image_id(struct container *c)
-{
-	return json_string(c->image_id);
-}
-static json_t *m_state(struct container *c)
-{
-	return json_string(ctr_state_name(c->run.state));
-}
-static json_t *m_kind(struct container *c)
-{
-	return json_string(ctr_ops_of(c)->kind);
-}
-static json_t *m_pid(struct container *c)
-{
-	return json_integer(c->run.state == CTR_RUNNING ? c->run.pid : 0);
-}
-static json_t *m_exit_code(struct container *c)
-{
-	return json_integer(c->run.exit_code);
-}
-static json_t *m_signal(struct container *c)
-{
-	return json_integer(c->run.signal);
-}
-static json_t *m_oom_killed(struct container *c)
-{
-	return json_boolean(c->run.oom_killed);
-}
-static json_t *m_created_at(struct container *c)
-{
-	return json_time(c->created_ns);
-}
-static json_t *m_started_at(struct container *c)
-{
-	return json_time(c->run.started_ns);
-}
-static json_t *m_finished_at(struct container *c)
-{
-	return json_time(c->run.finished_ns);
-}
-static json_t *m_restart_count(struct container *c)
-{
-	return json_integer(c->run.restart_count);
-}
-static json_t *m_start_error(struct container *c)
-{
-	return c->run.start_error ? json_string(c->run.start_error) : json_null();
-}
-static json_t *m_cgroup(struct container *c)
-{
-	autofree char *cg = ctr_cgroup(c);
-	return json_string(cg);
-}
-static json_t *m_config(struct container *c)
-{
-	return ctr_config_json(&c->cfg);
-}
-static json_t *m_config_limits(struct container *c)
-{
-	return ctr_limits_json(&c->cfg.limits);
-}
-static json_t *m_network(struct container *c)
-{
-	return ctr_net_to_json(&c->net);
-}
-static json_t *m_managed(struct container *c)
-{
-	return json_boolean(c->decl.managed);
-}
-static json_t *m_spec_hash(struct container *c)
-{
-	return c->decl.managed ? json_string(c->decl.spec_hash) : NULL;
-}
-
-struct member {
-	const char *name;
-	json_t *(*get)(struct container *c);
-	const struct member *parts; /* those of an object member made alone, or NULL */
-};
-
-static const struct member config_parts[] = {
-	{"limits", m_config_limits, NULL},
-	{NULL, NULL, NULL},
-};
-
-static const struct member members[] = {
-	{"name", m_name, NULL},
-	{"id", m_id, NULL},
-	{"image", m_image, NULL},
-	{"image_id", m_image_id, NULL},
-	{"state", m_state, NULL},
-	{"kind", m_kind, NULL},
-	{"pid", m_pid, NULL},
-	{"exit_code", m_exit_code, NULL},
-	{"signal", m_signal, NULL},
-	{"oom_killed", m_oom_killed, NULL},
-	{"created_at", m_created_at, NULL},
-	{"started_at", m_started_at, NULL},
-	{"finished_at", m_finished_at, NULL},
-	{"restart_count", m_restart_count, NULL},
-	{"start_error", m_start_error, NULL},
-	{"cgroup", m_cgroup, NULL},
-	{"config", m_config, config_parts},
-	{"network", m_network, NULL},
-	{"managed", m_managed, NULL},
-	{"spec_hash", m_spec_hash, NULL},
+static const struct ctr_member api_members[] = {
 	{"health", m_health, NULL},
 	{"undo", m_undo, NULL},
 	{"stats", m_stats, NULL},
 	{NULL, NULL, NULL},
 };
 
-static const struct member *member_find(const struct member *t, const char *name)
+static const struct ctr_member *member_find(const char *name)
 {
-	for (; t->name; t++)
-		if (strcmp(t->name, name) == 0)
-			return t;
-	return NULL;
+	const struct ctr_member *m = ctr_member_find(ctr_members, name);
+	return m ? m : ctr_member_find(api_members, name);
 }
 
 /*
  * The value of member m holding what f asks of it: only the parts asked
  * for when they are all made alone, else the whole member.
  */
-static json_t *member_value(struct container *c, const struct member *m, const struct api_fields *f)
+static json_t *member_value(struct container *c, const struct ctr_member *m,
+			    const struct api_fields *f)
 {
 	bool parts = m->parts != NULL;
 	for (size_t i = 0; parts && i < f->n; i++)
 		if (strcmp(f->key[i], m->name) == 0 &&
-		    (!f->sub[i] || !member_find(m->parts, f->sub[i])))
+		    (!f->sub[i] || !ctr_member_find(m->parts, f->sub[i])))
 			parts = false;
 	if (!parts)
 		return m->get(c);
 	json_t *v = json_object();
 	for (size_t i = 0; i < f->n; i++)
 		if (strcmp(f->key[i], m->name) == 0 && !json_object_get(v, f->sub[i]))
-			json_object_set_new(v, f->sub[i], member_find(m->parts, f->sub[i])->get(c));
+			json_object_set_new(v, f->sub[i],
+					    ctr_member_find(m->parts, f->sub[i])->get(c));
 	return v;
 }
 
@@ -264,13 +145,13 @@ static json_t *members_json(struct container *c, const struct api_fields *f)
 	if (c->docker.on)
 		return NULL;
 	for (size_t i = 0; i < f->n; i++)
-		if (!member_find(members, f->key[i]))
+		if (!member_find(f->key[i]))
 			return NULL;
 	json_t *j = json_object();
 	for (size_t i = 0; i < f->n; i++) {
 		if (json_object_get(j, f->key[i]))
 			continue;
-		json_t *v = member_value(c, member_find(members, f->key[i]), f);
+		json_t *v = member_value(c, member_find(f->key[i]), f);
 		if (v)
 			json_object_set_new(j, f->key[i], v);
 	}

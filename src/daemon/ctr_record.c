@@ -132,13 +132,13 @@ static json_t *volumes_json(const struct ctr_config *cfg)
 	return a;
 }
 
-json_t *ctr_limits_json(const struct rt_limits *lim)
+static json_t *ctr_limits_json(const struct rt_limits *lim)
 {
 	return json_pack("{s:I,s:I,s:f}", "memory", (json_int_t)lim->memory, "pids",
 			 (json_int_t)lim->pids, "cpus", lim->cpus);
 }
 
-json_t *ctr_config_json(const struct ctr_config *cfg)
+static json_t *ctr_config_json(const struct ctr_config *cfg)
 {
 	json_t *j = json_object();
 	json_object_set_new(j, "command", cfg->command ? json_strv(cfg->command) : json_null());
@@ -182,44 +182,175 @@ json_t *ctr_config_json(const struct ctr_config *cfg)
 	return j;
 }
 
+/*
+ * The members of a container's record, in the record's order: ctr_to_json
+ * makes them all, and the API (a list with fields=) makes a few alone. A
+ * member a container does not have is NULL. A docker container's record
+ * has more (docker_ctr_json, which may also say "waiting" for its state).
+ */
+static json_t *m_name(const struct container *c)
+{
+	return json_string(c->name);
+}
+static json_t *m_id(const struct container *c)
+{
+	return json_string(c->id);
+}
+static json_t *m_image(const struct container *c)
+{
+	return json_string(c->image_ref);
+}
+static json_t *m_image_id(const struct container *c)
+{
+	return json_string(c->image_id);
+}
+static json_t *m_state(const struct container *c)
+{
+	return json_string(ctr_state_name(c->run.state));
+}
+static json_t *m_pid(const struct container *c)
+{
+	return json_integer(c->run.state == CTR_RUNNING ? c->run.pid : 0);
+}
+static json_t *m_exit_code(const struct container *c)
+{
+	return json_integer(c->run.exit_code);
+}
+static json_t *m_signal(const struct container *c)
+{
+	return json_integer(c->run.signal);
+}
+static json_t *m_oom_killed(const struct container *c)
+{
+	return json_boolean(c->run.oom_killed);
+}
+static json_t *m_created_at(const struct container *c)
+{
+	return json_time(c->created_ns);
+}
+static json_t *m_started_at(const struct container *c)
+{
+	return json_time(c->run.started_ns);
+}
+static json_t *m_finished_at(const struct container *c)
+{
+	return json_time(c->run.finished_ns);
+}
+static json_t *m_restart_count(const struct container *c)
+{
+	return json_integer(c->run.restart_count);
+}
+static json_t *m_start_error(const struct container *c)
+{
+	return c->run.start_error ? json_string(c->run.start_error) : json_null();
+}
+static json_t *m_shim_pid(const struct container *c)
+{
+	return json_integer(c->run.state == CTR_RUNNING ? c->run.shim_pid : 0);
+}
+static json_t *m_shim_socket(const struct container *c)
+{
+	return json_string(c->shim.socket);
+}
+static json_t *m_rootfs(const struct container *c)
+{
+	autofree char *rootfs = xasprintf("%s/rootfs", c->dir);
+	return json_string(rootfs);
+}
+static json_t *m_storage(const struct container *c)
+{
+	return json_string(c->storage.mode ? c->storage.mode : "");
+}
+static json_t *m_cgroup(const struct container *c)
+{
+	autofree char *cg = ctr_cgroup(c);
+	return json_string(cg);
+}
+static json_t *m_config(const struct container *c)
+{
+	return ctr_config_json(&c->cfg);
+}
+static json_t *m_config_limits(const struct container *c)
+{
+	return ctr_limits_json(&c->cfg.limits);
+}
+static json_t *m_network(const struct container *c)
+{
+	return ctr_net_to_json(&c->net);
+}
+static json_t *m_managed(const struct container *c)
+{
+	return json_boolean(c->decl.managed);
+}
+static json_t *m_spec_hash(const struct container *c)
+{
+	return c->decl.managed ? json_string(c->decl.spec_hash) : NULL;
+}
+static json_t *m_undone_spec_hash(const struct container *c)
+{
+	return c->undo.undone_hash[0] ? json_string(c->undo.undone_hash) : NULL;
+}
+static json_t *m_storage_props(const struct container *c)
+{
+	return c->storage.applied ? json_string(c->storage.applied) : NULL;
+}
+static json_t *m_kind(const struct container *c)
+{
+	return json_string(ctr_ops_of(c)->kind);
+}
+
+static const struct ctr_member config_parts[] = {
+	{"limits", m_config_limits, NULL},
+	{NULL, NULL, NULL},
+};
+
+const struct ctr_member ctr_members[] = {
+	{"name", m_name, NULL},
+	{"id", m_id, NULL},
+	{"image", m_image, NULL},
+	{"image_id", m_image_id, NULL},
+	{"state", m_state, NULL},
+	{"pid", m_pid, NULL},
+	{"exit_code", m_exit_code, NULL},
+	{"signal", m_signal, NULL},
+	{"oom_killed", m_oom_killed, NULL},
+	{"created_at", m_created_at, NULL},
+	{"started_at", m_started_at, NULL},
+	{"finished_at", m_finished_at, NULL},
+	{"restart_count", m_restart_count, NULL},
+	{"start_error", m_start_error, NULL},
+	{"shim_pid", m_shim_pid, NULL},
+	{"shim_socket", m_shim_socket, NULL},
+	{"rootfs", m_rootfs, NULL},
+	{"storage", m_storage, NULL},
+	{"cgroup", m_cgroup, NULL},
+	{"config", m_config, config_parts},
+	{"network", m_network, NULL},
+	{"managed", m_managed, NULL},
+	{"spec_hash", m_spec_hash, NULL},
+	{"undone_spec_hash", m_undone_spec_hash, NULL},
+	{"storage_props", m_storage_props, NULL},
+	{"kind", m_kind, NULL},
+	{NULL, NULL, NULL},
+};
+
+const struct ctr_member *ctr_member_find(const struct ctr_member *t, const char *name)
+{
+	for (; t->name; t++)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
 json_t *ctr_to_json(const struct container *c)
 {
 	json_t *j = json_object();
-	json_object_set_new(j, "name", json_string(c->name));
-	json_object_set_new(j, "id", json_string(c->id));
-	json_object_set_new(j, "image", json_string(c->image_ref));
-	json_object_set_new(j, "image_id", json_string(c->image_id));
-	json_object_set_new(j, "state", json_string(ctr_state_name(c->run.state)));
-	json_object_set_new(j, "pid", json_integer(c->run.state == CTR_RUNNING ? c->run.pid : 0));
-	json_object_set_new(j, "exit_code", json_integer(c->run.exit_code));
-	json_object_set_new(j, "signal", json_integer(c->run.signal));
-	json_object_set_new(j, "oom_killed", json_boolean(c->run.oom_killed));
-	json_object_set_new(j, "created_at", json_time(c->created_ns));
-	json_object_set_new(j, "started_at", json_time(c->run.started_ns));
-	json_object_set_new(j, "finished_at", json_time(c->run.finished_ns));
-	json_object_set_new(j, "restart_count", json_integer(c->run.restart_count));
-	json_object_set_new(j, "start_error",
-			    c->run.start_error ? json_string(c->run.start_error) : json_null());
-	json_object_set_new(j, "shim_pid",
-			    json_integer(c->run.state == CTR_RUNNING ? c->run.shim_pid : 0));
-	json_object_set_new(j, "shim_socket", json_string(c->shim.socket));
-	autofree char *rootfs = xasprintf("%s/rootfs", c->dir);
-	json_object_set_new(j, "rootfs", json_string(rootfs));
-	json_object_set_new(j, "storage", json_string(c->storage.mode ? c->storage.mode : ""));
-	char *cg = ctr_cgroup(c);
-	json_object_set_new(j, "cgroup", json_string(cg));
-	free(cg);
-	json_object_set_new(j, "config", ctr_config_json(&c->cfg));
-	json_object_set_new(j, "network", ctr_net_to_json(&c->net));
-	json_object_set_new(j, "managed", json_boolean(c->decl.managed));
-	if (c->decl.managed)
-		json_object_set_new(j, "spec_hash", json_string(c->decl.spec_hash));
-	if (c->undo.undone_hash[0])
-		json_object_set_new(j, "undone_spec_hash", json_string(c->undo.undone_hash));
-	if (c->storage.applied)
-		json_object_set_new(j, "storage_props", json_string(c->storage.applied));
+	for (const struct ctr_member *m = ctr_members; m->name; m++) {
+		json_t *v = m->get(c);
+		if (v)
+			json_object_set_new(j, m->name, v);
+	}
 	docker_ctr_json(c, j);
-
 	return j;
 }
 

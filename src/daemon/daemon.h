@@ -347,7 +347,7 @@ void docker_ctr_prepare(struct container *c, ctr_done_fn fn, void *arg);
 const char *docker_waiting(const struct container *c);
 /* Why the docker endpoint cannot be used now, or NULL (also NULL before anything asked for it). */
 const char *docker_down(struct daemon *d);
-/* Add "kind" and the docker details to a container's JSON. */
+/* Add the docker details to a container's JSON (ctr_to_json). */
 void docker_ctr_json(const struct container *c, json_t *j);
 /* Read them back from container.json. */
 void docker_ctr_load(struct container *c, const json_t *j);
@@ -560,9 +560,19 @@ int ctr_rfile_read(const struct container *c, const char *name, char **text);
 int ctr_save_config(struct container *c, struct clbsd_err *err);
 int ctr_load_all(struct daemon *d, struct clbsd_err *err);
 json_t *ctr_to_json(const struct container *c);
-/* Its "config" member, and that member's "limits" (the API builds a few members alone). */
-json_t *ctr_config_json(const struct ctr_config *cfg);
-json_t *ctr_limits_json(const struct rt_limits *lim);
+/*
+ * The members of that record, in order, ending with a NULL name: each makes
+ * its value (NULL: the container has no such member). parts: those of an
+ * object member that can be made alone ("config" -> "limits"), or NULL.
+ * A docker container's record has more than these (docker_ctr_json).
+ */
+struct ctr_member {
+	const char *name;
+	json_t *(*get)(const struct container *c);
+	const struct ctr_member *parts;
+};
+extern const struct ctr_member ctr_members[];
+const struct ctr_member *ctr_member_find(const struct ctr_member *t, const char *name);
 const char *ctr_state_name(enum ctr_state s);
 bool ctr_image_in_use(const char *image_id, void *daemon);
 void ctr_free(struct container *c);

@@ -243,7 +243,6 @@ int docker_ctr_config(struct daemon *d, const struct ctr_spec *s, struct contain
 
 void docker_ctr_json(const struct container *c, json_t *j)
 {
-	json_object_set_new(j, "kind", json_string(ctr_ops_of(c)->kind));
 	if (!c->docker.on)
 		return;
 	struct ddocker *k = c->d->docker;
