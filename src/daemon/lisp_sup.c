@@ -24,8 +24,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -190,7 +188,7 @@ static void spawn(struct daemon *d)
 	if (pid == 0) {
 		setsid();
 		/* A daemon killed outright leaves no control plane behind to clash with the next. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		sys_die_with_parent(SIGTERM);
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		int null = open("/dev/null", O_RDONLY);
@@ -211,7 +209,7 @@ static void spawn(struct daemon *d)
 	s->started_ns = time_now_ns();
 	if (s->last_exit)
 		s->restarts++;
-	s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	s->pidfd = sys_pid_watch_fd(pid);
 	if (s->pidfd >= 0) {
 		s->exit_ev = event_new(d->base, s->pidfd, EV_READ | EV_PERSIST, on_child_exit, d);
 		event_add(s->exit_ev, NULL);

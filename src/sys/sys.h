@@ -144,6 +144,19 @@ int sys_peer_cred(int fd, struct sys_peer *out);
  * double-forked) are reparented to this process and reaped by it. -errno.
  */
 int sys_set_subreaper(void);
+
+/*
+ * In a child just forked: be sent sig when the parent dies
+ * (PR_SET_PDEATHSIG; FreeBSD: procctl(PROC_PDEATHSIG_CTL)). Best effort.
+ */
+void sys_die_with_parent(int sig);
+
+/*
+ * A descriptor that becomes readable when child pid exits, for an event
+ * loop (pidfd_open; FreeBSD: pdfork's descriptor or a kqueue EVFILT_PROC).
+ * -errno where the kernel has none: then watch for SIGCHLD instead.
+ */
+int sys_pid_watch_fd(pid_t pid);
 /*
  * The absolute path of the running executable (/proc/self/exe; FreeBSD:
  * sysctl KERN_PROC_PATHNAME), or NULL when the platform cannot say.
