@@ -2,7 +2,8 @@
  * Private to src/compose/: the translation's state (struct ctx) and the
  * helpers its three files share. compose_doc.c reads the YAML document
  * (merge keys, interpolated scalars, messages with positions) and writes
- * pieces of forms; compose_svc.c translates one service, key by key;
+ * pieces of forms; compose_svc.c translates one service, key by key
+ * (compose_pv.c its ports and volumes);
  * compose_tr.c does the file (project, networks, volumes, names, the
  * check with conf_build).
  *
@@ -153,5 +154,11 @@ bool cx_health_on(struct ctx *c, const yaml_node_t *h);
 bool cx_svc_usable(struct ctx *c, const yaml_node_t *svc);
 /* One service: its (image ...) form to imgs, its (container ...) form to ctrs. */
 void cx_service(struct ctx *c, const struct svc_info *si, struct buf *imgs, struct buf *ctrs);
+
+/* ---- compose_pv.c: the ports, expose and volumes keys of a service ---- */
+
+void cx_k_ports(struct ctx *c, const yaml_node_t *v, const char *key);
+void cx_k_expose(struct ctx *c, const yaml_node_t *v, const char *key);
+void cx_k_volumes(struct ctx *c, const yaml_node_t *v, const char *key);
 
 #endif
