@@ -227,8 +227,11 @@ int main(int argc, char **argv)
 	log_set_sink(log_sink_stderr, stderr);
 	parse_options(argc, argv, &o);
 	daemon_init(&d, &o.d);
-	if (o.check)
-		return check_only(&d);
+	if (o.check) {
+		int bad = check_only(&d);
+		daemon_init_release(&d);
+		return bad;
+	}
 	clbsd_err_init(&err);
 	if (daemon_open(&d, &err) < 0 || api_listen(&d, &err) < 0) {
 		fprintf(stderr, "clbsdd: %s\n", err.msg);

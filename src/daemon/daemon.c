@@ -125,6 +125,12 @@ void daemon_init(struct daemon *d, const struct daemon_opts *o)
 	d->confd = confd_of(d->config);
 }
 
+void daemon_init_release(struct daemon *d)
+{
+	free(d->root), free(d->run), free(d->socket), free(d->config), free(d->shim_path);
+	free(d->busybox), free(d->cgroup_parent), free(d->confd);
+}
+
 /* ---- open ---- */
 
 /*
@@ -452,6 +458,7 @@ void daemon_stop(struct daemon *d)
 void daemon_close(struct daemon *d)
 {
 	d->shutting_down = true;
+	exec_release_daemon(d);
 	pool_release(d);
 	work_release(d);
 	autofree char *pidfile = xasprintf("%s/clbsdd.pid", d->run);
@@ -476,7 +483,6 @@ void daemon_close(struct daemon *d)
 	for (size_t i = 0; i < d->spare.n; i++)
 		free(d->spare.dirs[i]);
 	free(d->spare.dirs);
-	free(d->root), free(d->run), free(d->socket), free(d->config), free(d->shim_path);
-	free(d->busybox), free(d->cgroup_parent), free(d->confd);
+	daemon_init_release(d);
 	close(d->lock_fd);
 }

@@ -265,6 +265,8 @@ struct daemon {
 
 	/* hook_run.c */
 	struct hooks_state *hooks;
+	/* exec_run.c: native execs still collecting output (freed at close). */
+	struct ctr_exec *execs;
 	/* health_probe.c: one run per checked, running container. */
 	struct {
 		struct health_run *runs;
@@ -284,6 +286,7 @@ struct daemon {
 	struct ddocker *docker;
 };
 
+struct ctr_exec;
 struct ctr_exec_result;
 /*
  * What differs between the kinds of container, in one table (lifecycle.c
@@ -318,6 +321,7 @@ const struct ctr_ops *ctr_ops_of(const struct container *c);
 int ctr_native_exec(struct container *c, json_t *req, size_t max_output,
 		    void (*fn)(const struct ctr_exec_result *r, void *arg), void *arg,
 		    struct clbsd_err *err);
+void exec_release_daemon(struct daemon *d);
 extern const struct ctr_ops ctr_native_ops;
 extern const struct ctr_ops ctr_docker_ops;
 /* lifecycle.c: what a kind's start reports back (on the loop). */
@@ -832,6 +836,8 @@ void daemon_reload(struct daemon *d);
 void daemon_stop(struct daemon *d);
 /* After the loop and the API's close: release everything; containers keep running. */
 void daemon_close(struct daemon *d);
+/* Frees what daemon_init made, for a daemon never opened (clbsdd -n). */
+void daemon_init_release(struct daemon *d);
 
 /* Remember a shim to reap when it exits; reap those that have. */
 void daemon_track_child(struct daemon *d, pid_t pid);

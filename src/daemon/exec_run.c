@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 struct ctr_exec {
+	struct daemon *d;
+	struct ctr_exec *next, **pprev; /* d->execs */
 	struct bufferevent *bev;
 	struct ctr_exec_result r;
 	struct buf out, err;
@@ -33,6 +35,11 @@ static void finish(struct ctr_exec *x, int code, const char *failure)
 	x->r.out_len = x->out.len;
 	x->r.err = x->err.data ? x->err.data : (char *)(uintptr_t) "";
 	x->r.err_len = x->err.len;
+	if (x->pprev) {
+		*x->pprev = x->next;
+		if (x->next)
+			x->next->pprev = x->pprev;
+	}
 	x->fn(&x->r, x->arg);
 	if (x->bev)
 		bufferevent_free(x->bev);
@@ -125,6 +132,9 @@ int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec
 	if (c->run.state != CTR_RUNNING)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESRCH, "container %s is not running",
 					c->name);
+	if (c->d->shutting_down)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESHUTDOWN,
+					"clbsdd is shutting down");
 	return ctr_ops_of(c)->exec(c, req, max_output, fn, arg, err);
 }
 
@@ -152,10 +162,26 @@ int ctr_native_exec(struct container *c, json_t *req, size_t max_output, ctr_exe
 		return 0;
 	}
 	json_decref(rj);
+	x->d = c->d;
+	x->next = c->d->execs;
+	if (x->next)
+		x->next->pprev = &x->next;
+	x->pprev = &c->d->execs;
+	c->d->execs = x;
 	fd_set_nonblock(fd, true);
 	x->bev = bufferevent_socket_new(c->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(x->bev, on_read, NULL, on_event, x);
 	/* Nothing is written: this exec has no stdin (/dev/null). */
 	bufferevent_enable(x->bev, EV_READ);
 	return 0;
+}
+
+/*
+ * At close: each exec still collecting output is told the daemon is going
+ * (its caller frees what it holds); the process inside the container runs on.
+ */
+void exec_release_daemon(struct daemon *d)
+{
+	while (d->execs)
+		finish(d->execs, -1, "clbsdd is shutting down");
 }

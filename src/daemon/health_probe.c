@@ -218,7 +218,7 @@ struct cmd_ctx {
 static void on_cmd(const struct ctr_exec_result *res, void *arg)
 {
 	struct cmd_ctx *x = arg;
-	struct health_run *r = find_run(x->d, x->name);
+	struct health_run *r = x->d->shutting_down ? NULL : find_run(x->d, x->name);
 	if (r && r->in_flight && r->gen == x->gen) {
 		struct buf b = BUF_INIT;
 		if (res->failure)
