@@ -113,6 +113,13 @@ struct net_container {
 	size_t n_eps;
 	const struct net_port *ports; /* published to the first non-internal endpoint */
 	size_t n_ports;
+	/*
+	 * Its interfaces are made by someone else (dockerd, on the same
+	 * bridges, with these addresses): the ops bring its networks up and
+	 * keep its published ports, but never make, change or remove an
+	 * interface of it, and doctor finds its interface by address.
+	 */
+	bool external;
 };
 
 /* The desired state: every network and every attached container. */

@@ -340,6 +340,76 @@ static void check_endpoint(struct doc *d, struct nl_sock *sk, struct nl_sock *ns
 	free(have);
 }
 
+/*
+ * An endpoint dockerd made (net_container.external): the interface in the
+ * container that holds the address, and its host side (the veth's peer,
+ * found by ifindex) on the network's bridge.
+ */
+static void check_external(struct doc *d, struct nl_sock *sk, struct nl_sock *ns,
+			   const struct net_container *c, size_t idx, const struct net_network *n,
+			   int br)
+{
+	const struct net_endpoint *e = &c->eps[idx];
+	char b[NET_ADDR_STRLEN];
+	if (!ns || !e->ip4.family)
+		return;
+	struct nl_cache *cache = NULL;
+	struct clbsd_err er;
+	if (nlx_link_cache(ns, &cache, &er) < 0) {
+		bad(d, "check the container's namespace", "links in the container: %s", er.msg);
+		return;
+	}
+	struct rtnl_link *found = NULL;
+	for (struct nl_object *o = nl_cache_get_first(cache); o && !found;
+	     o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		struct nlx_addr *have = NULL;
+		size_t nh = 0;
+		if (nlx_addr_list(ns, rtnl_link_get_ifindex(l), &have, &nh, &er) < 0)
+			continue;
+		for (size_t i = 0; i < nh && !found; i++)
+			if (net_addr_eq(&have[i].a, &e->ip4) && have[i].len == n->subnet4.len)
+				found = l;
+		free(have);
+	}
+	if (!found) {
+		bad(d, "restart the container (dockerd connects it again)",
+		    "no interface in the container has %s/%u (network %s, plumbed by dockerd)",
+		    net_addr_fmt(&e->ip4, b), n->subnet4.len, n->name);
+		nl_cache_free(cache);
+		return;
+	}
+	const char *ifname = rtnl_link_get_name(found);
+	if (!nlx_link_is_up(found))
+		bad(d, "restart the container", "%s is down in the container", ifname);
+	else
+		ok(d, "%s has %s/%u in the container (plumbed by dockerd)", ifname,
+		   net_addr_fmt(&e->ip4, b), n->subnet4.len);
+	int peer = rtnl_link_get_link(found);
+	autofree char *name = xstrdup(ifname);
+	nl_cache_free(cache);
+	struct nl_cache *hc = NULL;
+	if (nlx_link_cache(sk, &hc, &er) < 0) {
+		bad(d, "check the host", "links: %s", er.msg);
+		return;
+	}
+	struct rtnl_link *hl = peer > 0 ? rtnl_link_get(hc, peer) : NULL;
+	if (!hl)
+		bad(d, "restart the container", "the host side of %s is missing", name);
+	else if (br && rtnl_link_get_master(hl) != br)
+		bad(d, "restart the container", "the host side of %s (%s) is not on bridge %s",
+		    name, rtnl_link_get_name(hl), n->bridge);
+	else if (!nlx_link_is_up(hl))
+		bad(d, "restart the container", "the host side of %s (%s) is down", name,
+		    rtnl_link_get_name(hl));
+	else
+		ok(d, "veth %s (dockerd's, for %s) is on bridge %s and up", rtnl_link_get_name(hl),
+		   name, n->bridge);
+	if (hl)
+		rtnl_link_put(hl);
+	nl_cache_free(hc);
+}
+
 static void check_routes(struct doc *d, struct nl_sock *ns, const struct net_state *st,
 			 const struct net_container *c)
 {
@@ -444,7 +514,9 @@ int net_linux_doctor(const struct net_state *st, const char *name, struct strv *
 		const struct net_network *n = net_state_network(st, c->eps[i].network);
 		int br;
 		check_bridge(&d, sk, n, &br);
-		if (net_container_running(c))
+		if (net_container_running(c) && c->external)
+			check_external(&d, sk, ns, c, i, n, br);
+		else if (net_container_running(c))
 			check_endpoint(&d, sk, ns, c, i, n, br);
 		net_rules_network(&rs, n);
 		autofree char *owner = net_owner_network(n->name);

@@ -446,6 +446,16 @@ static int plumb(struct nl_sock *sk, const struct net_state *st, const struct ne
 {
 	autoclose int nsfd = -1;
 	autonl struct nl_sock *ns = NULL;
+	if (c->external) {
+		/* dockerd plumbs it: only the bridges it joins are ours to make. */
+		for (size_t i = 0; i < c->n_eps; i++) {
+			int br;
+			if (bridge_ensure(sk, net_state_network(st, c->eps[i].network), rep, &br,
+					  err) < 0)
+				return -err->code;
+		}
+		return 0;
+	}
 	if (nlx_netns_open(c, &nsfd, err) < 0 || nlx_open(nsfd, &ns, err) < 0)
 		return -err->code;
 	for (size_t i = 0; i < c->n_eps; i++) {

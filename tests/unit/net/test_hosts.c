@@ -30,10 +30,10 @@ TEST(hosts_peers_on_shared_networks)
 	struct net_endpoint api_eps[] = {{"default", ip("10.88.0.4"), ip("fd00:88::4"), NULL, 0}};
 	struct net_endpoint lone_eps[] = {{"solo", ip("10.90.0.2"), {0, {0}}, NULL, 0}};
 	struct net_container ctrs[] = {
-		{"web", 0, -1, web_eps, 2, NULL, 0},
-		{"db", 0, -1, db_eps, 1, NULL, 0},
-		{"api", 0, -1, api_eps, 1, NULL, 0},
-		{"lone", 0, -1, lone_eps, 1, NULL, 0},
+		{"web", 0, -1, web_eps, 2, NULL, 0, false},
+		{"db", 0, -1, db_eps, 1, NULL, 0, false},
+		{"api", 0, -1, api_eps, 1, NULL, 0, false},
+		{"lone", 0, -1, lone_eps, 1, NULL, 0, false},
 	};
 	struct net_state st = {nets, 3, ctrs, 4};
 	struct clbsd_err err;
@@ -73,10 +73,10 @@ TEST(hosts_first_claim_of_a_name_wins)
 	struct net_endpoint c[] = {{"default", ip("10.88.0.4"), {0, {0}}, claims_shared, 1}};
 	struct net_endpoint d[] = {{"default", ip("10.88.0.5"), {0, {0}}, NULL, 0}};
 	struct net_container ctrs[] = {
-		{"self", 0, -1, a, 1, NULL, 0},
-		{"bee", 0, -1, b, 1, NULL, 0},
-		{"cee", 0, -1, c, 1, NULL, 0},
-		{"api", 0, -1, d, 1, NULL, 0},
+		{"self", 0, -1, a, 1, NULL, 0, false},
+		{"bee", 0, -1, b, 1, NULL, 0, false},
+		{"cee", 0, -1, c, 1, NULL, 0, false},
+		{"api", 0, -1, d, 1, NULL, 0, false},
 	};
 	struct net_state st = {nets, 1, ctrs, 4};
 	struct clbsd_err err;
@@ -90,7 +90,7 @@ TEST(hosts_first_claim_of_a_name_wins)
 
 TEST(hosts_none_mode)
 {
-	struct net_container ctrs[] = {{"iso", 0, -1, NULL, 0, NULL, 0}};
+	struct net_container ctrs[] = {{"iso", 0, -1, NULL, 0, NULL, 0, false}};
 	struct net_state st = {NULL, 0, ctrs, 1};
 	struct clbsd_err err;
 	char *h = NULL;

@@ -258,11 +258,11 @@ static void world_init(void)
 	net_port_parse("8080:80", &W.a_ports[0], &err);
 	net_port_parse("5353:53/udp", &W.a_ports[1], &err);
 	net_port_parse("127.0.0.1:5354:53/udp", &W.a_ports[2], &err);
-	W.ctrs[0] = (struct net_container){"a", W.a, -1, W.a_eps, 1, W.a_ports, 3};
-	W.ctrs[1] = (struct net_container){"b", W.b, -1, W.b_eps, 1, NULL, 0};
-	W.ctrs[2] = (struct net_container){"c", W.c, -1, W.c_eps, 1, NULL, 0};
+	W.ctrs[0] = (struct net_container){"a", W.a, -1, W.a_eps, 1, W.a_ports, 3, false};
+	W.ctrs[1] = (struct net_container){"b", W.b, -1, W.b_eps, 1, NULL, 0, false};
+	W.ctrs[2] = (struct net_container){"c", W.c, -1, W.c_eps, 1, NULL, 0, false};
 	/* s's address comes from IPAM in the exhaustion test. */
-	W.ctrs[3] = (struct net_container){"s", W.s, -1, W.s_eps, 0, NULL, 0};
+	W.ctrs[3] = (struct net_container){"s", W.s, -1, W.s_eps, 0, NULL, 0, false};
 	W.st = (struct net_state){W.nets, 3, W.ctrs, 4};
 }
 
@@ -281,7 +281,7 @@ static int outside_link(struct clbsd_err *err)
 {
 	autonl struct nl_sock *sk = NULL, *ns = NULL;
 	autoclose int nsfd = -1;
-	struct net_container o = {"outside", W.outside, -1, NULL, 0, NULL, 0};
+	struct net_container o = {"outside", W.outside, -1, NULL, 0, NULL, 0, false};
 	static const uint8_t mac[6] = {0x02, 0xee, 0, 0, 0, 1};
 	autolink struct rtnl_link *l = NULL, *lo = NULL, *pl = NULL, *plo = NULL;
 	if (nlx_open(-1, &sk, err) < 0 || nlx_netns_open(&o, &nsfd, err) < 0 ||
@@ -608,7 +608,7 @@ TEST(repair_restores_links_and_removes_stale_things)
 	CHECK_INT(nft("add rule inet clbsd ports tcp dport 9999 dnat ip to 10.250.0.99:1 comment "
 		      "\"clbsd/c/gone/0123456789ab\"\nadd chain inet clbsd n-gone-post\n"),
 		  0);
-	struct net_container gone = {"gone", W.b, -1, NULL, 0, NULL, 0};
+	struct net_container gone = {"gone", W.b, -1, NULL, 0, NULL, 0, false};
 	autoclose int nsfd = -1;
 	static const uint8_t mac[6] = {0x02, 0xee, 0, 0, 0, 9};
 	autolink struct rtnl_link *l = NULL;

@@ -141,8 +141,8 @@ static void fixture(struct fixture *f)
 	struct clbsd_err err;
 	net_port_parse("8080:80", &f->web_ports[0], &err);
 	net_port_parse("127.0.0.1:5353:53/udp", &f->web_ports[1], &err);
-	f->ctrs[0] = (struct net_container){"web", 100, -1, f->web_eps, 1, f->web_ports, 2};
-	f->ctrs[1] = (struct net_container){"db", 0, -1, f->db_eps, 2, NULL, 0};
+	f->ctrs[0] = (struct net_container){"web", 100, -1, f->web_eps, 1, f->web_ports, 2, false};
+	f->ctrs[1] = (struct net_container){"db", 0, -1, f->db_eps, 2, NULL, 0, false};
 	f->st = (struct net_state){f->nets, 2, f->ctrs, 2};
 }
 

@@ -27,8 +27,8 @@ static void fixture(struct fixture *f)
 	f->db_eps[0] = (struct net_endpoint){"back", ip("10.89.0.2"), {0, {0}}, NULL, 0};
 	net_port_parse("8080:80", &f->ports[0], &err);
 	net_port_parse("127.0.0.1:5353:53/udp", &f->ports[1], &err);
-	f->ctrs[0] = (struct net_container){"web", 100, -1, f->web_eps, 1, f->ports, 2};
-	f->ctrs[1] = (struct net_container){"db", 101, -1, f->db_eps, 1, NULL, 0};
+	f->ctrs[0] = (struct net_container){"web", 100, -1, f->web_eps, 1, f->ports, 2, false};
+	f->ctrs[1] = (struct net_container){"db", 101, -1, f->db_eps, 1, NULL, 0, false};
 	f->st = (struct net_state){f->nets, 2, f->ctrs, 2};
 }
 
