@@ -999,6 +999,9 @@ static int create_docker(struct daemon *d, const struct ctr_spec *spec, struct c
 				     c->dir);
 		goto fail;
 	}
+	/* clbsd's networks with a local dockerd (docker_net.c); addresses before the rest. */
+	if ((r = docker_spec_net(d, spec, &c->net, err)) < 0 || (r = dnet_assign(d, c, err)) < 0)
+		goto fail;
 	if ((r = volumes_of(d, spec, name, true, &c->cfg, err)) < 0 ||
 	    (r = docker_ctr_config(d, spec, c, err)) < 0)
 		goto fail;
@@ -1018,6 +1021,7 @@ static int create_docker(struct daemon *d, const struct ctr_spec *spec, struct c
 	}
 	c->next = d->ctrs;
 	d->ctrs = c;
+	dnet_peers_changed(d, c);
 	daemon_event(
 		d, "container.created", c->name,
 		json_pack("{s:s,s:s,s:s}", "image", c->image_ref, "id", c->id, "kind", "docker"));
@@ -1025,6 +1029,8 @@ static int create_docker(struct daemon *d, const struct ctr_spec *spec, struct c
 	return 0;
 fail:
 	clbsd_err_prefix(err, "create container %s", name);
+	if (c->net.addrs)
+		dnet_forget(c); /* its addresses back */
 	ctr_free(c);
 	return r < 0 ? r : -EINVAL;
 }

@@ -363,6 +363,39 @@ typedef void (*docker_fetch_fn)(json_t *result, const char *text, size_t len,
 int docker_ctr_logs(struct container *c, long long tail, int64_t since_ns, int64_t until_ns,
 		    docker_fetch_fn fn, void *arg, struct clbsd_err *err);
 int docker_ctr_stats(struct container *c, docker_fetch_fn fn, void *arg, struct clbsd_err *err);
+/* This daemon's instance id (the org.clbsd.instance label). */
+const char *docker_instance(struct daemon *d);
+/* The endpoint is this host's dockerd (unix://): its containers can join clbsd's networks. */
+bool docker_local(struct daemon *d);
+
+/*
+ * docker_net.c: docker containers on clbsd's networks (see the file's
+ * comment). A plan is {dir, endpoints: dnet_endpoints_json()}.
+ */
+struct dk_client;
+/* The spec's network: clbsd's (dnet_spec_net) with a local dockerd; none/host/default else. */
+int docker_spec_net(struct daemon *d, const struct ctr_spec *s, struct ctr_net *out,
+		    struct clbsd_err *err);
+typedef void (*docker_net_go_fn)(struct container *c, json_t *plan, const struct clbsd_err *err,
+				 void *arg);
+/*
+ * Before dockerd creates or starts c: its hosts and resolv.conf written
+ * and its bridges up; go gets the plan (NULL: c is on no network) or why
+ * not. The plan is borrowed for the call.
+ */
+void docker_net_before(struct container *c, docker_net_go_fn go, void *arg);
+/* On a worker: the Docker networks of plan exist; body gets NetworkMode, eth0's address, binds. */
+int docker_net_prepare(struct dk_client *cl, const char *instance, json_t *plan, json_t *body,
+		       struct clbsd_err *err);
+/* Was the container (its inspect) made on plan's first network with its address? */
+bool docker_net_matches(json_t *ins, json_t *plan);
+/* On a worker, after the create: the container on plan's other networks. */
+int docker_net_connect(struct dk_client *cl, const char *id, json_t *ins, json_t *plan,
+		       struct clbsd_err *err);
+/* It runs as pid: its published ports (fn on the loop). */
+void docker_net_started(struct container *c, pid_t pid, ctr_done_fn fn, void *arg);
+/* Remove the Docker networks no docker container uses any more (takes cl). */
+void docker_net_gc(struct daemon *d, struct dk_client *cl, const char *instance);
 
 /* usermap.c: host id ranges of containers with "userns": "auto" (see the file's comment) */
 /* Choose name's range (prefer: a base to keep when free, 0: none). */
@@ -492,7 +525,11 @@ bool ctr_net_attached(const struct container *c);
 int dnet_prepare_files(struct container *c, struct clbsd_err *err);
 /* Add host_network and the /etc/hosts and resolv.conf mounts to a spec. */
 void dnet_spec(const struct container *c, struct rt_spec *spec);
-/* Plumb the held init pid into its networks; fn on the loop when done. */
+/*
+ * Plumb the held init pid into its networks; fn on the loop when done. A
+ * docker container's pid 0 (before its start): its bridges and network
+ * rules only.
+ */
 void dnet_attach(struct container *c, pid_t pid, dnet_done_fn fn, void *arg);
 /* Its run ended: drop its veths and port rules. */
 void dnet_detach(struct container *c);
@@ -504,6 +541,12 @@ void dnet_peers_changed(struct daemon *d, const struct container *c);
 int dnet_doctor(struct container *c, dnet_doctor_fn fn, void *arg, struct clbsd_err *err);
 /* fn (with c NULL) once every driver call queued so far is done. */
 void dnet_after_queue(struct daemon *d, dnet_done_fn fn, void *arg);
+/*
+ * A docker container's endpoints as docker_net.c asks dockerd for them:
+ * [{network, bridge, subnet, gateway, internal, ip, aliases, [subnet6,
+ * gateway6, ip6]}], in :network order.
+ */
+json_t *dnet_endpoints_json(const struct container *c);
 json_t *dnet_list(struct daemon *d);
 json_t *dnet_inspect(struct daemon *d, const char *name, struct clbsd_err *err);
 int dnet_create(struct daemon *d, json_t *req, json_t **out, struct clbsd_err *err);
@@ -784,6 +827,16 @@ void health_release_daemon(struct daemon *d);
 const char *health_of(struct daemon *d, const char *name);
 /* {status, failures, checks, log: [...]} or NULL. */
 json_t *health_json(struct daemon *d, const char *name);
+/*
+ * A status ("starting", "healthy", "unhealthy") checked by someone else
+ * (dockerd's run of an image's HEALTHCHECK) for running container name,
+ * with the last check's exit code and output. Ignored while clbsd runs a
+ * check of its own for it.
+ */
+void health_external(struct daemon *d, const char *name, const char *status, int code,
+		     const char *out, size_t len);
+/* docker_health.c: State.Health of a docker container's inspect, to health_external. */
+void docker_health_apply(struct container *c, json_t *inspect);
 
 /* hook_run.c: the configuration's :on hooks on per-container actors */
 void hooks_init(struct daemon *d);

@@ -30,6 +30,7 @@
 #include "util/json.h"
 #include "util/util.h"
 #include "core/config.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -59,6 +60,7 @@ struct ddocker {
 	struct event *ev;
 	pthread_mutex_t lock;
 	json_t *queue;
+	struct events_sub *removed_sub; /* removals: Docker networks nobody uses (docker_net.c) */
 };
 
 /* ---- the endpoint ---- */
@@ -91,6 +93,18 @@ const char *docker_down(struct daemon *d)
 const char *docker_waiting(const struct container *c)
 {
 	return c->docker.on ? docker_down(c->d) : NULL;
+}
+
+const char *docker_instance(struct daemon *d)
+{
+	return d->docker->instance;
+}
+
+bool docker_local(struct daemon *d)
+{
+	struct ddocker *k = d->docker;
+	/* An endpoint not (yet) usable is the default, local one, or fails at the start. */
+	return !k || !k->ep_ok || k->ep.scheme == DK_UNIX;
 }
 
 /* ---- labels and the create body ---- */
@@ -230,11 +244,19 @@ int docker_ctr_config(struct daemon *d, const struct ctr_spec *s, struct contain
 							    s->devices[i].perms));
 		json_object_set_new(hc, "Devices", dv);
 	}
-	/* Networks of clbsd's own are not joined yet: host, none, or dockerd's default. */
-	if (s->netmode == CTR_NET_NONE)
+	/*
+	 * With a local dockerd the network is clbsd's (c->net, as for native
+	 * ones): none, host, or clbsd's networks, which a start adds
+	 * (docker_net.c). A remote dockerd's containers get none, host or its
+	 * default network.
+	 */
+	if (docker_local(d) ? c->net.mode == NET_MODE_NONE : s->netmode == CTR_NET_NONE)
 		json_object_set_new(hc, "NetworkMode", json_string("none"));
-	else if (s->netmode == CTR_NET_HOST)
+	else if (docker_local(d) ? c->net.mode == NET_MODE_HOST : s->netmode == CTR_NET_HOST)
 		json_object_set_new(hc, "NetworkMode", json_string("host"));
+	/* clbsd's :health wins: the image's HEALTHCHECK does not run beside it. */
+	if (s->health.type != CTR_HEALTH_NONE)
+		json_object_set_new(b, "Healthcheck", json_pack("{s:[s]}", "Test", "NONE"));
 	json_object_set_new(b, "HostConfig", hc);
 	c->docker.on = true;
 	c->docker.body = b;
@@ -288,6 +310,7 @@ struct job {
 	char *name;
 	char *id; /* dockerd's id (in and out) */
 	json_t *body;
+	json_t *net; /* docker_net.c's plan, or NULL */
 	struct dk_client *cl;
 	int rc;
 	struct clbsd_err err;
@@ -329,6 +352,7 @@ static void job_free(struct job *j)
 	free(j->name);
 	free(j->id);
 	json_decref(j->body);
+	json_decref(j->net);
 	json_decref(j->inspect);
 	json_decref(j->exec_req);
 	json_decref(j->result);
@@ -339,6 +363,9 @@ static void job_free(struct job *j)
 	free(j->query);
 	free(j);
 }
+
+static void kill_run(void *arg);
+static void kill_done(void *arg);
 
 /* The container the job was for, if it is still the same one. */
 static struct container *job_ctr(struct job *j)
@@ -431,6 +458,12 @@ static void remember_id(struct container *c, const char *id)
 
 /* ---- the truth from inspect, applied on the loop ---- */
 
+static void adopted_ports(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	if (err)
+		log_error("container", c->name, "published ports: %s", err->msg);
+}
+
 static void apply_inspect(struct container *c, json_t *ins, bool gone, bool while_down)
 {
 	if (gone) {
@@ -445,6 +478,8 @@ static void apply_inspect(struct container *c, json_t *ins, bool gone, bool whil
 		/* Started behind our back (docker start): it runs, so say so. */
 		ctr_run_started(c, (pid_t)json_int(st, "Pid", 0),
 				dk_time_ns(json_str(st, "StartedAt")));
+		if (ctr_net_attached(c))
+			docker_net_started(c, c->run.pid, adopted_ports, NULL);
 		daemon_event(c->d, "container.adopted", c->name,
 			     json_pack("{s:i}", "pid", (int)c->run.pid));
 	} else if (!running && c->run.state == CTR_RUNNING) {
@@ -461,6 +496,9 @@ static void apply_inspect(struct container *c, json_t *ins, bool gone, bool whil
 				     json_pack("{s:i}", "pid", (int)c->run.pid));
 		}
 	}
+	/* After the events above, which (re)start clbsd's own checks. */
+	if (running && c->run.state == CTR_RUNNING)
+		docker_health_apply(c, ins);
 }
 
 static void check_run(void *arg)
@@ -498,10 +536,42 @@ static void check(struct container *c, bool while_down)
 
 /* ---- start ---- */
 
+/*
+ * On clbsd's networks (j->net): the Docker networks exist and the body
+ * joins the first; a container made before on other networks or addresses
+ * is made again (it is not running: this is its start); the others are
+ * connected before the start, so its process never runs without them.
+ */
+static int ensure_created_net(struct job *j)
+{
+	if (j->net &&
+	    docker_net_prepare(j->cl, docker_instance(j->d), j->net, j->body, &j->err) < 0)
+		return clbsd_err_prefix(&j->err, "container %s", j->name);
+	if (ensure_created(j) < 0)
+		return -1;
+	if (!j->net)
+		return 0;
+	if (!docker_net_matches(j->inspect, j->net)) {
+		autofree char *path = xasprintf("/containers/%s?force=1", j->id);
+		long st = 0;
+		if (dk_call(j->cl, "DELETE", path, NULL, CALL_TIMEOUT_S, NULL, &st, &j->err) < 0 &&
+		    st != 404)
+			return clbsd_err_prefix(
+				&j->err, "container %s: made again for its networks", j->name);
+		free(j->id);
+		j->id = NULL;
+		if (ensure_created(j) < 0)
+			return -1;
+	}
+	if (docker_net_connect(j->cl, j->id, j->inspect, j->net, &j->err) < 0)
+		return clbsd_err_prefix(&j->err, "container %s", j->name);
+	return 0;
+}
+
 static void start_run(void *arg)
 {
 	struct job *j = arg;
-	if (ensure_created(j) < 0) {
+	if (ensure_created_net(j) < 0) {
 		j->rc = -1;
 		return;
 	}
@@ -512,6 +582,39 @@ static void start_run(void *arg)
 		return;
 	}
 	j->rc = inspect(j);
+}
+
+static void started_now(struct container *c, struct job *j)
+{
+	json_t *st = json_object_get(j->inspect, "State");
+	ctr_run_started(c, (pid_t)json_int(st, "Pid", 0), dk_time_ns(json_str(st, "StartedAt")));
+	if (c->run.state == CTR_RUNNING)
+		docker_health_apply(c, j->inspect);
+	/* It may have ended already: its die event may have come before we knew it. */
+	if (!json_bool(st, "Running", false) && c->run.state == CTR_RUNNING)
+		apply_inspect(c, j->inspect, false, false);
+}
+
+/* Its published ports are in place (or could not be): it runs, or it is stopped again. */
+static void start_ports(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct job *j = arg;
+	if (err) {
+		struct clbsd_err e = *err;
+		clbsd_err_prefix(&e, "container %s: network", c->name);
+		log_error("container", c->name, "start failed: %s", e.msg);
+		dnet_detach(c);
+		struct job *k = job_new(c);
+		k->sig = SIGKILL;
+		if (k->cl && k->id)
+			work_submit(c->d, kill_run, kill_done, k);
+		else
+			job_free(k);
+		ctr_run_failed(c, &e);
+	} else {
+		started_now(c, j);
+	}
+	job_free(j);
 }
 
 static void start_done(void *arg)
@@ -526,15 +629,29 @@ static void start_done(void *arg)
 		remember_id(c, j->id);
 	if (j->rc < 0) {
 		ctr_run_failed(c, &j->err);
-	} else {
+	} else if (j->net) {
 		json_t *st = json_object_get(j->inspect, "State");
-		ctr_run_started(c, (pid_t)json_int(st, "Pid", 0),
-				dk_time_ns(json_str(st, "StartedAt")));
-		/* It may have ended already: its die event may have come before we knew it. */
-		if (!json_bool(st, "Running", false) && c->run.state == CTR_RUNNING)
-			apply_inspect(c, j->inspect, false, false);
+		docker_net_started(c, (pid_t)json_int(st, "Pid", 0), start_ports, j);
+		return;
+	} else {
+		started_now(c, j);
 	}
 	job_free(j);
+}
+
+/* Its networks are up (or not): now dockerd. */
+static void start_go(struct container *c, json_t *plan, const struct clbsd_err *err, void *arg)
+{
+	if (err) {
+		struct clbsd_err e = *err;
+		clbsd_err_prefix(&e, "container %s: network", c->name);
+		ctr_run_failed(c, &e);
+		return;
+	}
+	struct job *j = job_new(c);
+	j->body = plan ? json_deep_copy(c->docker.body) : json_incref(c->docker.body);
+	j->net = json_incref(plan);
+	work_submit(c->d, start_run, start_done, j);
 }
 
 static int docker_start(struct container *c, bool hold, bool *answered, struct clbsd_err *err)
@@ -546,9 +663,7 @@ static int docker_start(struct container *c, bool hold, bool *answered, struct c
 					"container %s: its record has no docker create request",
 					c->name);
 	docker_sync(c->d);
-	struct job *j = job_new(c);
-	j->body = json_incref(c->docker.body);
-	work_submit(c->d, start_run, start_done, j);
+	docker_net_before(c, start_go, NULL);
 	return 0;
 }
 
@@ -557,7 +672,7 @@ static int docker_start(struct container *c, bool hold, bool *answered, struct c
 static void prepare_run(void *arg)
 {
 	struct job *j = arg;
-	j->rc = ensure_created(j) < 0 ? -1 : 0;
+	j->rc = ensure_created_net(j) < 0 ? -1 : 0;
 }
 
 static void prepare_removed(struct container *c, const struct clbsd_err *err, void *arg)
@@ -589,6 +704,20 @@ static void prepare_done(void *arg)
 	job_free(j);
 }
 
+static void prepare_go(struct container *c, json_t *plan, const struct clbsd_err *err, void *arg)
+{
+	struct job *j = arg;
+	if (err) {
+		j->err = *err;
+		clbsd_err_prefix(&j->err, "container %s: network", c->name);
+		ctr_remove(c, true, prepare_removed, j);
+		return;
+	}
+	j->body = plan ? json_deep_copy(c->docker.body) : json_incref(c->docker.body);
+	j->net = json_incref(plan);
+	work_submit(c->d, prepare_run, prepare_done, j);
+}
+
 void docker_ctr_prepare(struct container *c, ctr_done_fn fn, void *arg)
 {
 	struct clbsd_err err;
@@ -607,10 +736,9 @@ void docker_ctr_prepare(struct container *c, ctr_done_fn fn, void *arg)
 	}
 	docker_sync(c->d);
 	struct job *j = job_new(c);
-	j->body = json_incref(c->docker.body);
 	j->fn = fn;
 	j->arg = arg;
-	work_submit(c->d, prepare_run, prepare_done, j);
+	docker_net_before(c, prepare_go, j);
 }
 
 /* ---- signals ---- */
@@ -983,8 +1111,10 @@ static void on_event(struct daemon *d, json_t *ev)
 	struct container *c = ctr_find(d, name);
 	if (!c || !c->docker.on || !c->docker.id || strcmp(c->docker.id, id) != 0)
 		return;
+	/* "health_status: healthy" and the like: the image's HEALTHCHECK, run by dockerd. */
 	if (strcmp(action, "die") == 0 || strcmp(action, "destroy") == 0 ||
-	    strcmp(action, "start") == 0 || strcmp(action, "oom") == 0) {
+	    strcmp(action, "start") == 0 || strcmp(action, "oom") == 0 ||
+	    strncmp(action, "health_status", 13) == 0) {
 		/* A removal waits for this exit too: only a start in flight reads its own truth. */
 		if (c->run.starting)
 			return;
@@ -1036,6 +1166,16 @@ static void on_pipe(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life ---- */
 
+/* A container went: the Docker networks of clbsd's that no docker container needs go too. */
+static void on_removed(const struct event_rec *e, void *arg)
+{
+	struct daemon *d = arg;
+	struct ddocker *k = d->docker;
+	if (strcmp(e->type, "container.removed") != 0 || !k->follow || !docker_local(d))
+		return;
+	docker_net_gc(d, dk_client_new(&k->ep), k->instance);
+}
+
 int docker_init(struct daemon *d, struct clbsd_err *err)
 {
 	struct ddocker *k = xcalloc(1, sizeof(*k));
@@ -1060,6 +1200,7 @@ int docker_init(struct daemon *d, struct clbsd_err *err)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "docker: pipe");
 	k->ev = event_new(d->base, k->pipe[0], EV_READ | EV_PERSIST, on_pipe, d);
 	event_add(k->ev, NULL);
+	k->removed_sub = events_subscribe(&d->events, on_removed, d);
 	return 0;
 }
 
@@ -1123,6 +1264,8 @@ void docker_release(struct daemon *d)
 	if (!k)
 		return;
 	dk_follow_stop(k->follow);
+	if (k->removed_sub)
+		events_unsubscribe(&d->events, k->removed_sub);
 	if (k->ev)
 		event_free(k->ev);
 	if (k->pipe[0] >= 0)

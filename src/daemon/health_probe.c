@@ -41,6 +41,7 @@ struct health_run {
 	uint64_t gen; /* of the check in flight; late results of older ones are dropped */
 	bool in_flight;
 	bool reading_done;
+	bool external; /* health_external(): no checks of ours, no timers */
 	struct health_run *next;
 };
 
@@ -156,7 +157,7 @@ static void finish(struct health_run *r, bool ok, int code, const char *out, siz
 		if (ch == HEALTH_BECAME_HEALTHY)
 			reconcile_trigger(d);
 	}
-	if (find_run(d, r->name) == r)
+	if (find_run(d, r->name) == r && !r->external)
 		schedule_check(r);
 }
 
@@ -345,6 +346,32 @@ static void on_event(const struct event_rec *e, void *arg)
 		   strcmp(e->type, "container.removed") == 0) {
 		health_stop(d, e->container);
 	}
+}
+
+void health_external(struct daemon *d, const char *name, const char *status, int code,
+		     const char *out, size_t len)
+{
+	struct health_run *r = find_run(d, name);
+	if (r && !r->external)
+		return; /* clbsd's own check wins */
+	if (!r) {
+		r = xcalloc(1, sizeof(*r));
+		r->d = d;
+		r->name = xstrdup(name);
+		r->external = true;
+		r->probe_fd = -1;
+		/* One report is the verdict: dockerd has counted its retries already. */
+		r->cfg.type = CTR_HEALTH_NONE;
+		r->cfg.retries = 1;
+		health_init(&r->st, time_mono_ns(), 0);
+		r->next = d->health.runs;
+		d->health.runs = r;
+		log_info("health", name, "the image's HEALTHCHECK, run by dockerd: %s", status);
+	}
+	if (strcmp(status, "healthy") == 0 && r->st.status != HEALTH_HEALTHY)
+		finish(r, true, code, out, len);
+	else if (strcmp(status, "unhealthy") == 0 && r->st.status != HEALTH_UNHEALTHY)
+		finish(r, false, code ? code : 1, out, len);
 }
 
 const char *health_of(struct daemon *d, const char *name)

@@ -163,6 +163,7 @@ static void snap_container(struct dnet_snap *s, const struct container *c, pid_t
 	*out = (struct net_container){.name = snap_str(s, c->name),
 				      .pid = pid,
 				      .netns_fd = -1,
+				      .external = c->docker.on,
 				      .eps = eps,
 				      .n_eps = n,
 				      .ports = ports,
@@ -1090,7 +1091,8 @@ static void attach_done(struct net_job *j)
 		dnet_detach_name(j->d, j->name);
 		return;
 	}
-	if (j->rc == 0)
+	/* pid 0 (a docker container before its start): its networks are up, nothing more. */
+	if (j->rc == 0 && j->pid > 0)
 		c->net_attached = true;
 	j->fn(c, j->rc < 0 ? &j->err : NULL, j->arg);
 }
@@ -1153,6 +1155,40 @@ void dnet_forget(struct container *c)
 	unassign(d, c->name, c->net.networks, strv_len(c->net.networks));
 	dnet_peers_changed(d, c);
 	dnet_default_release(d, c);
+}
+
+/* ---- docker containers (docker_net.c plumbs them through dockerd) ---- */
+
+json_t *dnet_endpoints_json(const struct container *c)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; ctr_net_attached(c) && c->net.networks[i]; i++) {
+		const struct dnet_network *nw = find_net(c->d->net, c->net.networks[i]);
+		if (!nw)
+			continue;
+		char sub[NET_PREFIX_STRLEN], gw[NET_ADDR_STRLEN];
+		struct net_addr g;
+		net_prefix_gateway(&nw->subnet4, &g);
+		const char *ip = c->net.addrs && i < strv_len(c->net.addrs) ? c->net.addrs[i] : "";
+		const char *ip6 =
+			c->net.addrs6 && i < strv_len(c->net.addrs6) ? c->net.addrs6[i] : "";
+		json_t *e =
+			json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:o}", "network", nw->name, "bridge",
+				  nw->bridge, "subnet", net_prefix_fmt(&nw->subnet4, sub),
+				  "gateway", net_addr_fmt(&g, gw), "internal", nw->internal, "ip",
+				  ip, "aliases", json_strv(c->net.aliases));
+		if (nw->subnet6.addr.family && ip6 && *ip6) {
+			char s6[NET_PREFIX_STRLEN], g6[NET_ADDR_STRLEN];
+			struct net_addr gw6;
+			net_prefix_gateway(&nw->subnet6, &gw6);
+			json_object_set_new(e, "subnet6",
+					    json_string(net_prefix_fmt(&nw->subnet6, s6)));
+			json_object_set_new(e, "gateway6", json_string(net_addr_fmt(&gw6, g6)));
+			json_object_set_new(e, "ip6", json_string(ip6));
+		}
+		json_array_append_new(a, e);
+	}
+	return a;
 }
 
 /* ---- doctor ---- */
