@@ -166,6 +166,21 @@ static bool unlocked_after(int pid, char *why, size_t len)
 	return true;
 }
 
+/*
+ * exec_race --self, the command the health checks and hooks run, opens two
+ * files of its own after it is locked down: its /proc/self/status and its
+ * /proc/self/fd listing. Those are the fds above 2 the command itself holds.
+ */
+static bool own_fd(int pid, const char *l)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/fd", pid);
+	if (strcmp(l, p) == 0)
+		return true;
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	return strcmp(l, p) == 0;
+}
+
 static bool benign_link(const char *l)
 {
 	return strcmp(l, "/dev/null") == 0 || strncmp(l, "/dev/pts/", 9) == 0 ||
@@ -204,15 +219,8 @@ static void attack_fd(int pid)
 		if (k < 0)
 			continue;
 		l[k] = '\0';
-		/*
-		 * exec_race --self, the command the health checks and hooks
-		 * run, lists its own fds through /proc/self/fd: that
-		 * directory is the one fd above 2 the command itself opens.
-		 */
-		char own[64];
-		snprintf(own, sizeof(own), "/proc/%d/fd", pid);
 		bool unlocked = unlocked_after(pid, why, sizeof(why));
-		if (!unlocked && strcmp(l, own) == 0)
+		if (!unlocked && own_fd(pid, l))
 			continue;
 		if (unlocked) {
 			char w[900];
@@ -280,7 +288,7 @@ static void attack_pidfd(int pid)
 			char w[900];
 			snprintf(w, sizeof(w), "fd %d -> %s (%s)", n, l, why);
 			escape(pid, "pidfd_getfd", w);
-		} else if (n > 2 || !benign_link(l)) {
+		} else if ((n > 2 || !benign_link(l)) && !own_fd(pid, l)) {
 			snprintf(why, sizeof(why), "fd %d -> %s", n, l);
 			escape(pid, "pidfd_getfd of an fd the command never holds", why);
 		}
