@@ -381,7 +381,8 @@ typedef void (*docker_net_go_fn)(struct container *c, json_t *plan, const struct
 /*
  * Before dockerd creates or starts c: its hosts and resolv.conf written
  * and its bridges up; go gets the plan (NULL: c is on no network) or why
- * not. The plan is borrowed for the call.
+ * not (c NULL: it was removed meanwhile). The plan is borrowed for the
+ * call.
  */
 void docker_net_before(struct container *c, docker_net_go_fn go, void *arg);
 /* On a worker: the Docker networks of plan exist; body gets NetworkMode, eth0's address, binds. */

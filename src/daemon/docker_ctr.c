@@ -642,6 +642,8 @@ static void start_done(void *arg)
 /* Its networks are up (or not): now dockerd. */
 static void start_go(struct container *c, json_t *plan, const struct clbsd_err *err, void *arg)
 {
+	if (!c)
+		return; /* a removal waits for a start: not reached */
 	if (err) {
 		struct clbsd_err e = *err;
 		clbsd_err_prefix(&e, "container %s: network", c->name);
@@ -707,6 +709,11 @@ static void prepare_done(void *arg)
 static void prepare_go(struct container *c, json_t *plan, const struct clbsd_err *err, void *arg)
 {
 	struct job *j = arg;
+	if (!c) {
+		j->fn(NULL, err, j->arg);
+		job_free(j);
+		return;
+	}
 	if (err) {
 		j->err = *err;
 		clbsd_err_prefix(&j->err, "container %s: network", c->name);

@@ -90,7 +90,7 @@ struct before {
 static void before_attached(struct container *c, const struct clbsd_err *err, void *arg)
 {
 	struct before *b = arg;
-	if (err) {
+	if (!c || err) {
 		b->go(c, NULL, err, b->arg);
 		free(b);
 		return;

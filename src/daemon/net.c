@@ -1089,6 +1089,13 @@ static void attach_done(struct net_job *j)
 	if (!c) {
 		/* Gone while the job ran: undo it. */
 		dnet_detach_name(j->d, j->name);
+		if (j->pid == 0) {
+			/* A docker container's create waits for this answer (docker_net.c). */
+			struct clbsd_err e;
+			clbsd_err_setmsg(&e, CLBSD_E_CONFLICT, ENOENT,
+					 "container %s was removed meanwhile", j->name);
+			j->fn(NULL, &e, j->arg);
+		}
 		return;
 	}
 	/* pid 0 (a docker container before its start): its networks are up, nothing more. */

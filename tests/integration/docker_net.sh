@@ -5,8 +5,9 @@
 # docker and a native container reach each other by name on a named
 # network, a pinned :ip, :publish from the host's loopback, the ingress
 # with a docker backend, :http health gating it, the image's HEALTHCHECK
-# through dockerd firing clbsd's health events, doctor, and nothing left
-# behind (veths, nft rules, Docker networks).
+# through dockerd firing clbsd's health events, doctor, port rules back
+# after clbsdd restarts, a remote endpoint refusing clbsd's networks, and
+# nothing left behind (veths, nft rules, Docker networks).
 if [ -z "${DNET_NS:-}" ]; then
 	DNET_NS=1 exec unshare --net -- "$0" "$@"
 fi
@@ -181,6 +182,25 @@ clbsd ps 2>/dev/null | grep '^dhc ' | grep -q '(healthy)' && ok ps_shows_health 
 # A declared :health wins: dockerd is told not to run the image's.
 [ "$(dk inspect -f '{{index .Config.Healthcheck.Test 0}}' dsite)" = NONE ] && ok clbsd_health_wins ||
 	fail clbsd_health_wins "$(dk inspect -f '{{json .Config.Healthcheck}}' dsite)"
+
+# ---- clbsdd restarts: the docker container's port rules come back ----
+clbsd start dpub >/dev/null
+t_kill_daemon TERM
+nft flush chain inet clbsd ports 2>/dev/null
+t_start_daemon
+wait_until 10 sh -c '[ "$(busybox nc -w 2 127.0.0.1 8088 </dev/null)" = hello-published ]'
+[ "$(hnc 127.0.0.1 8088)" = hello-published ] && [ "$(field dpub state)" = running ] &&
+	[ "$(field dpub pid)" = "$(dk inspect -f '{{.State.Pid}}' dpub)" ] &&
+	ok ports_back_after_daemon_restart || fail ports_back_after_daemon_restart "$(clbsd ps -a 2>&1)"
+
+# ---- a remote endpoint: clbsd's networks are refused, saying why ----
+sed -i "s|unix://$DOCKER_SOCK|tcp://127.0.0.1:1|" "$CONF"
+clbsd apply >/dev/null 2>&1
+out=$(clbsd create --kind docker --name remote -p 8099:80 "$IMG" true 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "clbsd's networks are on this host" &&
+	! clbsd inspect remote >/dev/null 2>&1 && ok remote_endpoint_refuses_networks ||
+	fail remote_endpoint_refuses_networks "rc=$rc $out"
 
 # ---- nothing left behind ----
 host_form >"$CONF"
