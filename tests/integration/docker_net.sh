@@ -131,6 +131,22 @@ clbsd stop -t 1 dpub >/dev/null
 ! nft list chain inet clbsd ports 2>/dev/null | grep -q 'clbsd/c/dpub/' && ok stop_drops_port_rules ||
 	fail stop_drops_port_rules "$(nft list chain inet clbsd ports 2>&1)"
 
+# ---- IPv6: a network with :subnet6 gives the docker container its v6 address too ----
+clbsd network create --subnet 10.98.0.0/24 --subnet6 fd00:98::/64 six >/dev/null ||
+	fail network_create_v6 "$(clbsd network create --subnet 10.98.0.0/24 --subnet6 fd00:98::/64 six 2>&1)"
+clbsd run -d --kind docker --name d6 --network six "$IMG" sleep 1000 >/dev/null 2>"$TMP/err" ||
+	fail run_docker_v6 "$(cat "$TMP/err")"
+clbsd run -d --name n6 --network six forge sleep 1000 >/dev/null
+d6=$(clbsd --json inspect d6 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["network"]["networks"][0].get("ip6",""))')
+case "$d6" in
+fd00:98::*) clbsd exec d6 ip -6 -o addr show eth0 | grep -q " $d6/64 " &&
+	wait_until 5 sh -c "$BUILD/clbsd --socket $SOCK exec n6 ping -6 -c1 -W1 $d6 >/dev/null 2>&1" &&
+	ok ipv6_docker_address || fail ipv6_docker_address "$d6: $(clbsd exec d6 ip -6 addr 2>&1)" ;;
+*) fail ipv6_docker_address "got '$d6'" ;;
+esac
+clbsd rm -f d6 n6 >/dev/null
+clbsd network rm six >/dev/null || fail network_rm_v6 "$(clbsd network rm six 2>&1)"
+
 # ---- doctor ----
 out=$(clbsd doctor dweb 2>&1)
 rc=$?
