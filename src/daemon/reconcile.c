@@ -5,9 +5,16 @@
  * SIGHUP and on `clbsd apply`; a file that fails to load changes nothing:
  * the last good configuration stays and the errors go to status, an event
  * and the log. A pass computes plan_compute(desired, observed) (a pure
- * function, src/core/plan.c) and applies its actions one after another, in
- * its order: dependencies first for starts, dependants first for stops.
- * One pass runs at a time; triggers during a pass schedule another one.
+ * function, src/core/plan.c) and applies its actions, several at a time
+ * (up to PASS_WIDTH): removals first, then stops (a container's dependants
+ * before it), then creates, recreates and starts (a container's
+ * dependencies before it). An action waits only for what it must: the
+ * earlier actions of its own container, and those of the containers it
+ * depends on (for a stop: of those that depend on it); independent
+ * containers proceed side by side, so a pass of docker containers, each a
+ * blocking create and start in dockerd, takes about as long as its
+ * longest chain. One pass runs at a time; triggers during a pass schedule
+ * another one.
  *
  * Ownership: only containers made by the reconciler (managed) are ever
  * recreated, stopped for a state change or removed; `clbsd run` containers
@@ -40,6 +47,12 @@
 #define RESYNC_S       30
 #define BACKOFF_MAX_S  30
 #define STOP_TIMEOUT_S 10
+/*
+ * Actions of one pass in flight at once. Docker actions are a create and a
+ * start in dockerd, each on a worker thread of its own; eight keep a small
+ * host's dockerd busy without queueing a burst of threads behind it.
+ */
+#define PASS_WIDTH 8
 
 struct pass_waiter {
 	pass_done_fn fn;
@@ -47,12 +60,39 @@ struct pass_waiter {
 	struct pass_waiter *next;
 };
 
+/*
+ * One action of a pass and its place in the pass's graph: it starts once
+ * `unmet` is 0 (the actions it waits for are done) and every action of a
+ * lower rank is done (removals, then stops, then the rest). Edges only go
+ * from an earlier action of the plan to a later one, so the graph has no
+ * cycle.
+ */
+enum act_state { ACT_PENDING, ACT_RUNNING, ACT_DONE };
+
+struct pass_act {
+	struct reconcile_pass *p;
+	size_t i; /* its index in p->plan */
+	enum act_state state;
+	unsigned rank;
+	size_t unmet;
+	size_t *then; /* the actions that wait for this one */
+	size_t n_then;
+	json_t *result; /* its entry in the pass's "actions", in plan order at the end */
+};
+
+#define PASS_RANKS 3
+
 struct reconcile_pass {
 	struct daemon *d;
 	struct conf *conf; /* the configuration the pass works from (d->decl.conf) */
 	struct plan plan;
 	struct strv names; /* the actions' names, copied: inputs go away after planning */
-	size_t next;
+	struct pass_act *acts;
+	size_t left[PASS_RANKS]; /* actions of each rank not done yet */
+	size_t n_done;
+	size_t running;
+	size_t cursor; /* actions before it are all started */
+	bool pumping;  /* pass_pump() is on the stack: completions only count */
 	char **failed; /* containers whose action failed in this pass */
 	size_t n_failed;
 	json_t *results;
@@ -62,7 +102,7 @@ struct reconcile_pass {
 	struct pass_waiter *waiters;
 };
 
-static void pass_step(struct reconcile_pass *p);
+static void pass_pump(struct reconcile_pass *p);
 static void schedule(struct daemon *d, int64_t delay_ms);
 
 /* ---- configuration ---- */
@@ -510,8 +550,10 @@ static bool failed_in_pass(struct reconcile_pass *p, const char *name)
 	return false;
 }
 
-static void record(struct reconcile_pass *p, const struct plan_action *a, const char *error)
+static void record(struct pass_act *x, const char *error)
 {
+	struct reconcile_pass *p = x->p;
+	const struct plan_action *a = &p->plan.actions[x->i];
 	json_t *j = action_json(a);
 	json_object_set_new(j, "ok", json_boolean(!error));
 	if (error) {
@@ -524,23 +566,52 @@ static void record(struct reconcile_pass *p, const struct plan_action *a, const 
 	} else {
 		log_info("reconcile", a->name, "%s", a->reason);
 	}
-	json_array_append_new(p->results, j);
+	json_decref(x->result);
+	x->result = j;
+}
+
+/* The action is over: what waited for it may start. */
+static void act_finish(struct pass_act *x)
+{
+	struct reconcile_pass *p = x->p;
+	x->state = ACT_DONE;
+	p->running--;
+	p->left[x->rank]--;
+	p->n_done++;
+	for (size_t k = 0; k < x->n_then; k++)
+		p->acts[x->then[k]].unmet--;
+	pass_pump(p);
 }
 
 static void step_done(struct container *c, const struct clbsd_err *err, void *arg)
 {
-	struct reconcile_pass *p = arg;
-	const struct plan_action *a = &p->plan.actions[p->next];
+	struct pass_act *x = arg;
+	const struct plan_action *a = &x->p->plan.actions[x->i];
 	if (!err && c && a->start &&
 	    (a->op == PLAN_CREATE || a->op == PLAN_RECREATE || a->op == PLAN_START))
 		c->decl.booted = true;
-	record(p, a, err ? err->msg : NULL);
-	p->next++;
-	pass_step(p);
+	record(x, err ? err->msg : NULL);
+	act_finish(x);
 }
 
-static void after_create(struct reconcile_pass *p, const struct plan_action *a)
+/* Not done and not failed: the next pass carries it out. */
+static void act_waiting(struct pass_act *x, const char *msg)
 {
+	const struct plan_action *a = &x->p->plan.actions[x->i];
+	json_t *j = action_json(a);
+	json_object_set_new(j, "ok", json_false());
+	json_object_set_new(j, "waiting", json_true());
+	json_object_set_new(j, "error", json_string(msg));
+	json_decref(x->result);
+	x->result = j;
+	log_debug("reconcile", a->name, "%s", msg);
+	act_finish(x);
+}
+
+static void after_create(struct pass_act *x)
+{
+	struct reconcile_pass *p = x->p;
+	const struct plan_action *a = &p->plan.actions[x->i];
 	const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
 	struct container *c = NULL;
 	struct clbsd_err err;
@@ -548,23 +619,23 @@ static void after_create(struct reconcile_pass *p, const struct plan_action *a)
 	if (!ct || create_declared(p->d, ct, &c, &err) < 0) {
 		if (!ct)
 			clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, ENOENT, "no longer declared");
-		step_done(NULL, &err, p);
+		step_done(NULL, &err, x);
 		return;
 	}
 	if (a->start)
-		ctr_start(c, false, step_done, p);
+		ctr_start(c, false, step_done, x);
 	else
-		step_done(c, NULL, p);
+		step_done(c, NULL, x);
 }
 
 static void recreate_removed(struct container *c, const struct clbsd_err *err, void *arg)
 {
-	struct reconcile_pass *p = arg;
+	struct pass_act *x = arg;
 	if (err) {
-		step_done(c, err, p);
+		step_done(c, err, x);
 		return;
 	}
-	after_create(p, &p->plan.actions[p->next]);
+	after_create(x);
 }
 
 /*
@@ -606,14 +677,12 @@ static const char *held_back(struct reconcile_pass *p, const char *name)
 
 static void pass_end(struct reconcile_pass *p);
 
-static void pass_step(struct reconcile_pass *p)
+/* Carry out one action; its completion (now or later) goes through act_finish(). */
+static void act_start(struct pass_act *x)
 {
+	struct reconcile_pass *p = x->p;
 	struct daemon *d = p->d;
-	if (p->next >= p->plan.n || p->dry_run) {
-		pass_end(p);
-		return;
-	}
-	const struct plan_action *a = &p->plan.actions[p->next];
+	const struct plan_action *a = &p->plan.actions[x->i];
 	struct container *c = ctr_find(d, a->name);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
@@ -621,7 +690,7 @@ static void pass_step(struct reconcile_pass *p)
 	if (dep && a->op != PLAN_STOP && a->op != PLAN_REMOVE && a->op != PLAN_UPDATE) {
 		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EAGAIN, "held back: dependency %s failed",
 				 dep);
-		step_done(c, &err, p);
+		step_done(c, &err, x);
 		return;
 	}
 	const char *why;
@@ -629,103 +698,223 @@ static void pass_step(struct reconcile_pass *p)
 	     ((a->op == PLAN_CREATE || a->op == PLAN_RECREATE) && a->start)) &&
 	    (dep = dep_not_ready(p, a->name, &why))) {
 		/* Not a failure: the next pass (soon, or when it turns healthy) retries. */
-		json_t *j = action_json(a);
 		autofree char *msg = xasprintf("dependency %s %s", dep, why);
-		json_object_set_new(j, "ok", json_false());
-		json_object_set_new(j, "waiting", json_true());
-		json_object_set_new(j, "error", json_string(msg));
-		json_array_append_new(p->results, j);
-		log_debug("reconcile", a->name, "%s", msg);
 		p->waiting = true;
-		p->next++;
-		pass_step(p);
+		act_waiting(x, msg);
 		return;
 	}
 	/*
 	 * A docker container while its endpoint does not answer: waiting, not
 	 * failed; the pass that follows the endpoint's return carries it out.
+	 * No retry timer: the endpoint's return (docker.up) triggers the pass.
 	 */
 	const struct ctr_spec *dspec = p->conf ? conf_container_find(p->conf, a->name) : NULL;
 	const char *down = docker_down(d);
 	if (down && dspec && dspec->kind == CTR_KIND_DOCKER &&
 	    (a->op == PLAN_START || a->op == PLAN_CREATE || a->op == PLAN_RECREATE)) {
-		json_t *j = action_json(a);
 		autofree char *msg = xasprintf("waiting for the docker endpoint: %s", down);
-		json_object_set_new(j, "ok", json_false());
-		json_object_set_new(j, "waiting", json_true());
-		json_object_set_new(j, "error", json_string(msg));
-		json_array_append_new(p->results, j);
-		log_debug("reconcile", a->name, "%s", msg);
-		/* No retry timer: the endpoint's return (docker.up) triggers the pass. */
-		p->next++;
-		pass_step(p);
+		act_waiting(x, msg);
 		return;
 	}
 	switch (a->op) {
 	case PLAN_CONFLICT:
 		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EEXIST, "%s", a->reason);
-		step_done(c, &err, p);
+		step_done(c, &err, x);
 		return;
 	case PLAN_REMOVE:
 		if (!c) {
-			step_done(NULL, NULL, p);
+			step_done(NULL, NULL, x);
 			return;
 		}
-		ctr_remove(c, true, step_done, p);
+		ctr_remove(c, true, step_done, x);
 		return;
 	case PLAN_STOP:
 		if (!c) {
-			step_done(NULL, NULL, p);
+			step_done(NULL, NULL, x);
 			return;
 		}
 		c->decl.booted = false;
-		ctr_stop(c, STOP_TIMEOUT_S, step_done, p);
+		ctr_stop(c, STOP_TIMEOUT_S, step_done, x);
 		return;
 	case PLAN_START:
 		if (!c) {
 			clbsd_err_setmsg(&err, CLBSD_E_NOTFOUND, ENOENT, "gone");
-			step_done(NULL, &err, p);
+			step_done(NULL, &err, x);
 			return;
 		}
-		ctr_start(c, false, step_done, p);
+		ctr_start(c, false, step_done, x);
 		return;
 	case PLAN_CREATE:
-		after_create(p, a);
+		after_create(x);
 		return;
 	case PLAN_UPDATE: {
 		const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
 		if (!c || !ct) {
 			clbsd_err_setmsg(&err, CLBSD_E_NOTFOUND, ENOENT, "gone");
-			step_done(c, &err, p);
+			step_done(c, &err, x);
 			return;
 		}
 		char hash[65];
 		ctr_spec_hash(ct, hash);
 		autofree char *text = ctr_spec_print(ct);
 		struct rt_limits lim = {.memory = ct->memory, .cpus = ct->cpus, .pids = ct->pids};
-		if (ctr_update_limits(c, &lim, hash, text, step_done, p, &err) < 0)
-			step_done(c, &err, p);
+		if (ctr_update_limits(c, &lim, hash, text, step_done, x, &err) < 0)
+			step_done(c, &err, x);
 		return;
 	}
 	case PLAN_RECREATE: {
 		if (!c) {
-			after_create(p, a);
+			after_create(x);
 			return;
 		}
 		/* Keep the old one for `clbsd undo` unless the new spec says not to. */
 		const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
 		/* A docker container's files are dockerd's: nothing to set aside (yet). */
 		if (ct && ct->snapshot_before_change && c->decl.managed && !c->docker.on)
-			ctr_set_aside(c, recreate_removed, p);
+			ctr_set_aside(c, recreate_removed, x);
 		else
-			ctr_remove(c, true, recreate_removed, p);
+			ctr_remove(c, true, recreate_removed, x);
 		return;
 	}
 	}
 }
 
+static bool rank_open(const struct reconcile_pass *p, unsigned rank)
+{
+	for (unsigned r = 0; r < rank; r++)
+		if (p->left[r])
+			return false;
+	return true;
+}
+
+/*
+ * Start every action that may start, up to PASS_WIDTH in flight, and end
+ * the pass when all are done. Completions that come while it runs (an
+ * action that finishes at once) only count; the loop here picks up what
+ * they made ready, so the stack does not grow with the plan.
+ */
+static void pass_pump(struct reconcile_pass *p)
+{
+	if (p->pumping)
+		return;
+	p->pumping = true;
+	bool again = true;
+	while (again && !p->dry_run) {
+		again = false;
+		for (size_t i = p->cursor; i < p->plan.n && p->running < PASS_WIDTH; i++) {
+			struct pass_act *x = &p->acts[i];
+			if (x->state != ACT_PENDING) {
+				if (i == p->cursor)
+					p->cursor++;
+				continue;
+			}
+			if (!rank_open(p, x->rank))
+				break; /* ranks only grow along the plan */
+			if (x->unmet)
+				continue;
+			x->state = ACT_RUNNING;
+			p->running++;
+			again = true;
+			act_start(x);
+		}
+	}
+	p->pumping = false;
+	if (p->dry_run || p->n_done == p->plan.n)
+		pass_end(p);
+}
+
+static unsigned rank_of(enum plan_op op)
+{
+	return op == PLAN_REMOVE ? 0 : op == PLAN_STOP ? 1 : 2;
+}
+
+static void edge(struct reconcile_pass *p, size_t from, size_t to)
+{
+	if (from >= to)
+		return; /* only forward: the plan's order is already a valid one */
+	struct pass_act *f = &p->acts[from];
+	f->then = xrealloc(f->then, (f->n_then + 1) * sizeof(size_t));
+	f->then[f->n_then++] = to;
+	p->acts[to].unmet++;
+}
+
+static const struct plan_action *sort_actions;
+static int act_by_name(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(sort_actions[x].name, sort_actions[y].name);
+	return c ? c : (x > y) - (x < y);
+}
+
+/* The actions on `name`, in plan order: *first in `by`, and their number. */
+static size_t actions_of(const struct reconcile_pass *p, const size_t *by, const char *name,
+			 size_t *first)
+{
+	size_t lo = 0, hi = p->plan.n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(p->plan.actions[by[mid]].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t n = 0;
+	while (lo + n < p->plan.n && strcmp(p->plan.actions[by[lo + n]].name, name) == 0)
+		n++;
+	*first = lo;
+	return n;
+}
+
+/*
+ * What each action waits for: the earlier actions on its own container
+ * (its events stay in order), and by :depends-on, for a stop the stops of
+ * its dependants, for the rest the actions on its dependencies. Ranks
+ * (removals, stops, the rest) are kept by pass_pump().
+ */
+static void pass_graph(struct reconcile_pass *p)
+{
+	size_t n = p->plan.n;
+	p->acts = xcalloc(n + 1, sizeof(*p->acts));
+	size_t *by = xcalloc(n + 1, sizeof(size_t));
+	for (size_t i = 0; i < n; i++) {
+		p->acts[i] =
+			(struct pass_act){.p = p, .i = i, .rank = rank_of(p->plan.actions[i].op)};
+		p->left[p->acts[i].rank]++;
+		by[i] = i;
+	}
+	sort_actions = p->plan.actions;
+	qsort(by, n, sizeof(size_t), act_by_name);
+	sort_actions = NULL;
+	for (size_t k = 1; k < n; k++)
+		if (strcmp(p->plan.actions[by[k - 1]].name, p->plan.actions[by[k]].name) == 0)
+			edge(p, by[k - 1], by[k]);
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_action *a = &p->plan.actions[i];
+		const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
+		unsigned rank = p->acts[i].rank;
+		for (size_t k = 0; ct && rank > 0 && ct->depends_on && ct->depends_on[k]; k++) {
+			size_t first, m = actions_of(p, by, ct->depends_on[k], &first);
+			for (size_t j = first; j < first + m; j++) {
+				size_t o = by[j];
+				if (p->acts[o].rank != rank)
+					continue;
+				if (rank == 1)
+					edge(p, i, o); /* the dependency stops after this one */
+				else
+					edge(p, o, i);
+			}
+		}
+	}
+	free(by);
+}
+
 static void pass_free(struct reconcile_pass *p)
 {
+	for (size_t i = 0; p->acts && i < p->plan.n; i++) {
+		free(p->acts[i].then);
+		json_decref(p->acts[i].result);
+	}
+	free(p->acts);
 	plan_release(&p->plan);
 	strv_release(&p->names);
 	for (size_t i = 0; i < p->n_failed; i++)
@@ -739,6 +928,10 @@ static void pass_end(struct reconcile_pass *p)
 {
 	struct daemon *d = p->d;
 	int64_t took = time_now_ns() - p->started_ns;
+	/* The actions' results in plan order, whatever order they finished in. */
+	for (size_t i = 0; p->acts && i < p->plan.n; i++)
+		if (p->acts[i].result)
+			json_array_append(p->results, p->acts[i].result);
 	json_t *summary = json_pack(
 		"{s:o,s:o,s:I,s:I,s:I,s:b,s:O}", "started_at", json_time(p->started_ns),
 		"finished_at", json_time(time_now_ns()), "duration_ms",
@@ -869,8 +1062,9 @@ void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg)
 		daemon_event(d, "reconcile.started", NULL,
 			     json_pack("{s:I,s:I}", "generation", (json_int_t)d->decl.generation,
 				       "actions", (json_int_t)p->plan.n));
+		pass_graph(p);
 	}
-	pass_step(p);
+	pass_pump(p);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
