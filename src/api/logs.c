@@ -262,10 +262,13 @@ static void seek_tail(struct logstream *ls, long long n)
 }
 
 /*
- * A docker container's logs come from dockerd. With follow, dockerd is
- * asked again every DOCKER_FOLLOW_MS for what came after the last line
- * sent (lines carry nanosecond times), until the container stops (then
- * once more, for its last lines), the until time passes or the client goes.
+ * A docker container's logs come from dockerd. With follow, one answer of
+ * dockerd's stays open and its lines are passed on as they come, until
+ * the container stops (dockerd then ends it) or the client goes
+ * (docker_follow_logs). With follow and an until time, dockerd is asked
+ * again every DOCKER_FOLLOW_MS for what came after the last line sent
+ * (lines carry nanosecond times), until the container stops (then once
+ * more, for its last lines), the until time passes or the client goes.
  */
 #define DOCKER_FOLLOW_MS 300
 /* The first asks come sooner (doubling up to DOCKER_FOLLOW_MS): a short run ends without a wait. */
@@ -279,6 +282,7 @@ struct dlogs {
 	int64_t until_ns;
 	int64_t last_ns;
 	struct event *timer;
+	struct docker_follow *stream; /* follow without until: dockerd's own follow */
 };
 
 static void dl_end(struct dlogs *dl, const struct clbsd_err *err)
@@ -297,8 +301,54 @@ static void dl_end(struct dlogs *dl, const struct clbsd_err *err)
 	}
 	if (dl->timer)
 		event_free(dl->timer);
+	docker_follow_cancel(dl->stream);
 	free(dl->name);
 	free(dl);
+}
+
+static void dl_reply_start(struct dlogs *dl)
+{
+	if (dl->started)
+		return;
+	evhttp_add_header(evhttp_request_get_output_headers(dl->p->req), "Content-Type",
+			  "text/plain; charset=utf-8");
+	evhttp_send_reply_start(dl->p->req, 200, "OK");
+	dl->started = true;
+}
+
+/* dockerd's follow: lines as they come, and its end when the container stops. */
+static void dl_streamed(const char *text, size_t len, const struct clbsd_err *err, bool end,
+			void *arg)
+{
+	struct dlogs *dl = arg;
+	if (end) {
+		dl->stream = NULL; /* over: nothing to cancel */
+		if (err && dl->started)
+			log_warn("api", dl->name, "logs: %s", err->msg);
+		dl_end(dl, err);
+		return;
+	}
+	if (dl->p->gone) {
+		dl_end(dl, NULL);
+		return;
+	}
+	dl_reply_start(dl);
+	struct evbuffer *out = evbuffer_new();
+	evbuffer_add(out, text, len);
+	evhttp_send_reply_chunk(dl->p->req, out);
+	evbuffer_free(out);
+}
+
+/* A quiet container's follower notices a client that went away. */
+static void dl_check_gone(evutil_socket_t fd, short what, void *arg)
+{
+	struct dlogs *dl = arg;
+	if (dl->p->gone) {
+		dl_end(dl, NULL);
+		return;
+	}
+	struct timeval tv = {1, 0};
+	evtimer_add(dl->timer, &tv);
 }
 
 static void dl_fetched(json_t *result, const char *text, size_t len, const struct clbsd_err *err,
@@ -404,6 +454,21 @@ void api_container_logs(struct daemon *d, struct evhttp_request *req, const stru
 		dl->name = xstrdup(c->name);
 		dl->follow = follow;
 		dl->until_ns = until ? until_ns : 0;
+		if (follow && !until && c->docker.id) {
+			struct clbsd_err err;
+			dl->stream = docker_follow_logs(c, ntail, since ? since_ns : 0, dl_streamed,
+							dl, &err);
+			if (!dl->stream) {
+				dl_end(dl, &err);
+				return;
+			}
+			/* The headers now: the client knows the follow is on. */
+			dl_reply_start(dl);
+			dl->timer = evtimer_new(d->base, dl_check_gone, dl);
+			struct timeval tv = {1, 0};
+			evtimer_add(dl->timer, &tv);
+			return;
+		}
 		dl_fetch(dl, ntail, since ? since_ns : 0);
 		return;
 	}

@@ -100,16 +100,33 @@ static int exit_status_of(const char *name, int *code)
 	return -1;
 }
 
-/* `run` of a docker container without -d: its output through its logs, then its exit status. */
+/*
+ * `run` of a docker container without -d: its output through its logs
+ * (dockerd's follow, which ends when the container stops), then its exit
+ * status. The wait for the exit is asked first, as docker's CLI does, so
+ * its answer is on its way when the output ends.
+ */
 static int run_docker_attached(const char *name, bool rm)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	int code = 1;
-	if (cli_follow_logs(name, &err) < 0)
+	autofree char *wpath = xasprintf("/v1/containers/%s/wait?condition=not-running", name);
+	struct clbsd_err we;
+	clbsd_err_init(&we);
+	int wfd = clbsd_client_send(cli_client(), "POST", wpath, NULL, &we);
+	autofree char *resp = NULL;
+	if (cli_follow_logs(name, &err) < 0) {
 		fprintf(stderr, "clbsd: run %s: %s\n", name, err.msg);
-	else if (exit_status_of(name, &code) < 0)
+		if (wfd >= 0)
+			close(wfd);
+	} else if (wfd >= 0 && clbsd_client_finish(cli_client(), wfd, &resp, NULL, &we) == 0) {
+		json_t *j = resp ? json_loads(resp, 0, NULL) : NULL;
+		code = (int)json_integer_value(json_object_get(j, "exit_code"));
+		json_decref(j);
+	} else if (exit_status_of(name, &code) < 0) {
 		fprintf(stderr, "clbsd: run %s: it did not stop\n", name);
+	}
 	if (rm) {
 		struct clbsd_err e2;
 		clbsd_err_init(&e2);

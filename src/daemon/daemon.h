@@ -397,6 +397,24 @@ int docker_net_connect(struct dk_client *cl, const char *id, json_t *ins, json_t
 void docker_net_started(struct container *c, pid_t pid, ctr_done_fn fn, void *arg);
 /* Remove the Docker networks no docker container uses any more (takes cl). */
 void docker_net_gc(struct daemon *d, struct dk_client *cl, const char *instance);
+/* A client of the configured endpoint (for a worker), or NULL with err saying why none. */
+struct dk_client *docker_client_new(struct daemon *d, struct clbsd_err *err);
+
+/*
+ * docker_logs.c: following a docker container's output as dockerd writes
+ * it (see the file's comment). fn runs on the loop with batches of CRI
+ * lines, then once with end set (err: why it ended early, or NULL when
+ * the container stopped). After docker_follow_cancel fn is not called
+ * again (the follow ends on its own within about a second).
+ */
+struct docker_follow;
+typedef void (*docker_follow_fn)(const char *text, size_t len, const struct clbsd_err *err,
+				 bool end, void *arg);
+struct docker_follow *docker_follow_logs(struct container *c, long long tail, int64_t since_ns,
+					 docker_follow_fn fn, void *arg, struct clbsd_err *err);
+void docker_follow_cancel(struct docker_follow *f);
+/* dockerd's timestamped lines of one stream as CRI lines into out; partial lines wait in pending. */
+void docker_log_lines(struct buf *pending, int stream, const char *data, size_t n, struct buf *out);
 
 /* usermap.c: host id ranges of containers with "userns": "auto" (see the file's comment) */
 /* Choose name's range (prefer: a base to keep when free, 0: none). */

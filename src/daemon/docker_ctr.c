@@ -78,6 +78,14 @@ static int no_endpoint(struct daemon *d, struct clbsd_err *err)
 						    : "no usable docker endpoint");
 }
 
+struct dk_client *docker_client_new(struct daemon *d, struct clbsd_err *err)
+{
+	struct dk_client *cl = client_of(d);
+	if (!cl)
+		no_endpoint(d, err);
+	return cl;
+}
+
 const char *docker_down(struct daemon *d)
 {
 	struct ddocker *k = d->docker;
@@ -959,20 +967,7 @@ static int docker_exec(struct container *c, json_t *req, size_t max_output,
 static void log_frame(int stream, const char *data, size_t n, void *arg)
 {
 	struct job *j = arg;
-	struct buf *pending = stream == 2 ? &j->errout : &j->out;
-	buf_add(pending, data, n);
-	char *nl;
-	while (pending->len && (nl = memchr(pending->data, '\n', pending->len))) {
-		size_t len = (size_t)(nl - pending->data);
-		char *sp = memchr(pending->data, ' ', len);
-		if (sp) {
-			buf_add(&j->text, pending->data, (size_t)(sp - pending->data));
-			buf_addf(&j->text, " %s F ", stream == 2 ? "stderr" : "stdout");
-			buf_add(&j->text, sp + 1, len - (size_t)(sp + 1 - pending->data));
-			buf_addc(&j->text, '\n');
-		}
-		buf_consume(pending, len + 1);
-	}
+	docker_log_lines(stream == 2 ? &j->errout : &j->out, stream, data, n, &j->text);
 }
 
 static void logs_run(void *arg)

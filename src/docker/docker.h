@@ -11,6 +11,8 @@
  *   mapping of an HTTP status and dockerd's {"message"} to a clbsd_err.
  * - client.c: blocking requests with libcurl. Never called on the event
  *   loop thread: the engine calls it from work_submit() jobs.
+ * - stream.c: a blocking request whose answer stays open (a log
+ *   follower), handed over piece by piece as it arrives.
  * - follow.c: a thread of its own following GET /events, handing each
  *   event (and "up"/"down" of the endpoint) to a callback ON THAT THREAD;
  *   the callback's owner moves them to its loop.
@@ -138,6 +140,22 @@ int dk_request(const struct dk_client *c, const char *method, const char *path, 
  */
 int dk_call(const struct dk_client *c, const char *method, const char *path, json_t *body,
 	    int timeout_s, json_t **out, long *status, struct clbsd_err *err);
+
+/* ---- stream.c: an answer that stays open ---- */
+
+/* A piece of the body as it came; false stops the transfer. */
+typedef bool (*dk_chunk_fn)(const char *data, size_t n, void *arg);
+/* Asked about once a second and at each piece: true stops the transfer. */
+typedef bool (*dk_stop_fn)(void *arg);
+/*
+ * GET path and hand its 200 body to fn as it arrives, until dockerd ends
+ * it (a logs?follow=1 ends when the container stops) or fn or stop (may be
+ * NULL) says to stop: 0 then. An error status is an error per
+ * dk_err_status; -errno (kind UNAVAIL) when the endpoint did not answer.
+ * No timeout: the answer may rightly stay open for days.
+ */
+int dk_stream(const struct dk_client *c, const char *path, dk_chunk_fn fn, dk_stop_fn stop,
+	      void *arg, struct clbsd_err *err);
 
 /* ---- follow.c: GET /events on a thread ---- */
 
