@@ -78,8 +78,13 @@ static void job_run(struct job *j)
 	j->fin_next = fin_head;
 	fin_head = j;
 	pthread_cond_broadcast(&fin_cond);
-	pthread_mutex_unlock(&fin_lock);
+	/*
+	 * Under the lock: once it is released, work_release may take j from
+	 * fin_head and free it. (The loop's job_done takes the lock only in a
+	 * callback, where libevent holds no lock of its own.)
+	 */
 	event_active(j->ev, EV_TIMEOUT, 0);
+	pthread_mutex_unlock(&fin_lock);
 }
 
 static bool start_detached(void *(*fn)(void *), void *arg)
