@@ -50,10 +50,17 @@ struct cg_hier {
 	bool used;
 };
 
+struct cg_stat_cache;
+
 struct cg_sys {
 	enum cg_layout layout;
 	struct cg_hier *h;
 	size_t n;
+	/*
+	 * The stats files of each cgroup read so far, kept open (cg_stats()),
+	 * closed by cg_destroy() and cg_sys_release(); NULL: none are kept.
+	 */
+	struct cg_stat_cache *stats;
 };
 
 /*
@@ -132,6 +139,13 @@ int cg_kill(const struct cg_sys *cg, const char *path, int sig, struct clbsd_err
  * the cgroup's directory. `set`: the limits the caller gave the cgroup,
  * reported as the kernel keeps them (memory in whole pages) without reading
  * the limit files back; NULL reads them.
+ *
+ * The files stay open (cg->stats) and are read again from offset 0 the next
+ * time, which makes the kernel show them afresh: a list of 500 containers
+ * then costs one pread per file instead of an open, a read and a close (and
+ * the directory's). A kept file of a cgroup removed since reads ENODEV and
+ * is opened again by path. At most a quarter of RLIMIT_NOFILE is kept; past
+ * it, files are opened and closed each time.
  */
 int cg_stats(const struct cg_sys *cg, const char *path, const struct rt_limits *set,
 	     struct rt_stats *st, struct clbsd_err *err);

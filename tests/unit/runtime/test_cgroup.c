@@ -7,10 +7,12 @@
 #include "runtime/linux/rt_linux.h"
 #include "util/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -352,6 +354,110 @@ TEST(v2_stats_known_limits)
 	rmtmp();
 }
 
+/* The fds this process has open. */
+static int nfds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		abort();
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+static void v2_stat_files(const char *cgroup, const char *cpu, const char *mem, const char *events,
+			  const char *pids)
+{
+	const char *name[] = {"cpu.stat", "memory.current", "memory.events", "pids.current"};
+	const char *val[] = {cpu, mem, events, pids};
+	for (size_t i = 0; i < ARRAY_SIZE(name); i++) {
+		autofree char *p = xasprintf("sys/fs/cgroup/%s/%s", cgroup, name[i]);
+		put(p, val[i]);
+	}
+}
+
+/*
+ * A cgroup's stats files stay open and are read again from the start: the
+ * values change as the files do, without one more open; a removal closes
+ * them.
+ */
+TEST(v2_stats_kept_files)
+{
+	struct clbsd_err err;
+	struct cg_sys cg;
+	struct rt_stats st;
+	struct rt_limits set = {.memory = 32 << 20, .pids = 16};
+	mktmp();
+	v2_tree();
+	v2_stat_files("clbsd/web", "usage_usec 1500\n", "1234567\n", "oom_kill 2\n", "3\n");
+	CHECK_INT(cg_sys_parse(mi_v2, tmp, &cg, &err), 0);
+	int before = nfds();
+	CHECK_INT(cg_stats(&cg, "clbsd/web", &set, &st, &err), 0);
+	CHECK_INT(st.cpu_usage_ns, 1500000);
+	CHECK_INT(st.memory_usage, 1234567);
+	CHECK_INT(nfds(), before + 4);
+
+	/* Written in place, as the kernel shows new values: read afresh. */
+	v2_stat_files("clbsd/web", "usage_usec 2500\nuser_usec 1\n", "2345678\n", "oom_kill 5\n",
+		      "7\n");
+	CHECK_INT(cg_stats(&cg, "/clbsd/web", &set, &st, &err), 0);
+	CHECK_INT(st.cpu_usage_ns, 2500000);
+	CHECK_INT(st.memory_usage, 2345678);
+	CHECK_INT(st.oom_kills, 5);
+	CHECK_INT(st.pids_current, 7);
+	CHECK_INT(st.memory_limit, 32 << 20);
+	CHECK_INT(st.pids_limit, 16);
+	CHECK_INT(nfds(), before + 4);
+
+	/* Removing the cgroup closes them (the fake one stays: it holds files). */
+	cg_destroy(&cg, "clbsd/web", 0, &err);
+	CHECK_INT(nfds(), before);
+	/* A cgroup that is not there keeps nothing either. */
+	CHECK_INT(cg_stats(&cg, "clbsd/nope", &set, &st, &err), -ENOENT);
+	CHECK_INT(nfds(), before);
+	cg_sys_release(&cg);
+	rmtmp();
+}
+
+/* At most a quarter of RLIMIT_NOFILE is kept; past it, stats open and close. */
+TEST(v2_stats_fd_budget)
+{
+	struct clbsd_err err;
+	struct cg_sys cg;
+	struct rt_stats st;
+	struct rt_limits set = {.memory = 32 << 20, .pids = 16};
+	mktmp();
+	v2_tree();
+	v2_stat_files("clbsd/web", "usage_usec 1500\n", "1234567\n", "oom_kill 2\n", "3\n");
+	v2_stat_files("clbsd/db", "usage_usec 9\n", "4096\n", "oom_kill 0\n", "1\n");
+	CHECK_INT(cg_sys_parse(mi_v2, tmp, &cg, &err), 0);
+	int before = nfds();
+	CHECK(before <= 10);
+	struct rlimit rl, low;
+	CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	low = rl;
+	low.rlim_cur = 16; /* 4 may be kept */
+	CHECK_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+	CHECK_INT(cg_stats(&cg, "clbsd/web", &set, &st, &err), 0);
+	CHECK_INT(cg_stats(&cg, "clbsd/db", &set, &st, &err), 0);
+	CHECK_INT(nfds(), before + 4);
+	CHECK_INT(st.cpu_usage_ns, 9000);
+	CHECK_INT(st.memory_usage, 4096);
+	CHECK_INT(st.pids_current, 1);
+	v2_stat_files("clbsd/db", "usage_usec 10\n", "8192\n", "oom_kill 1\n", "2\n");
+	CHECK_INT(cg_stats(&cg, "clbsd/db", &set, &st, &err), 0);
+	CHECK_INT(st.cpu_usage_ns, 10000);
+	CHECK_INT(st.memory_usage, 8192);
+	CHECK_INT(st.oom_kills, 1);
+	CHECK_INT(nfds(), before + 4);
+	CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	cg_sys_release(&cg);
+	CHECK_INT(nfds(), before - 1); /* and the mount point's */
+	rmtmp();
+}
+
 static void v1_tree(void)
 {
 	put("sys/fs/cgroup/memory/clbsd/web/memory.limit_in_bytes", "");
@@ -639,6 +745,8 @@ RUN(v2_unlimited_resets);
 RUN(fresh_cgroup_writes_only_limits);
 RUN(v2_stats_and_oom);
 RUN(v2_stats_known_limits);
+RUN(v2_stats_kept_files);
+RUN(v2_stats_fd_budget);
 RUN(v1_limits);
 RUN(v1_cpuset_inherits);
 RUN(v1_reused_cgroup_reset);
