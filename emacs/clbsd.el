@@ -296,14 +296,18 @@ Return (STATUS BODY-START CONTENT-LENGTH) or nil while it is incomplete."
         (setq len (string-to-number (match-string 1))))
       (list (or status 0) start len))))
 
-(defun clbsd--json-read (start end)
-  "Parse the JSON between START and END of the current buffer."
+(defun clbsd--json-read (start end &optional plist)
+  "Parse the JSON between START and END of the current buffer.
+Objects become alists, or plists with keyword keys when PLIST."
   (if (= start end)
       nil
     (save-restriction
       (narrow-to-region start end)
       (goto-char start)
-      (json-parse-buffer :object-type 'alist :array-type 'list
+      ;; Emacs 28 makes a string of every key of an alist (then interns
+      ;; it) but interns a plist's keys from the C string: in the list
+      ;; of 500 containers, 9,500 strings and 370 KB fewer.
+      (json-parse-buffer :object-type (if plist 'plist 'alist) :array-type 'list
                          :null-object nil :false-object nil))))
 
 (defun clbsd--error-message (status start end)
@@ -341,8 +345,9 @@ frees the connection).  Several requests can be in flight at once."
           (list proc buf (format "%s %s" method path)))
       (error (kill-buffer buf) (signal (car err) (cdr err))))))
 
-(defun clbsd--request-finish (handle)
-  "Wait for the answer of HANDLE from `clbsd--request-start'; parse it."
+(defun clbsd--request-finish (handle &optional plist)
+  "Wait for the answer of HANDLE from `clbsd--request-start'; parse it.
+Its objects are alists, or plists when PLIST."
   (pcase-let ((`(,proc ,buf ,what) handle))
     (unwind-protect
         (with-current-buffer buf
@@ -358,7 +363,7 @@ frees the connection).  Several requests can be in flight at once."
                 (signal 'clbsd-error (list (clbsd--error-message status start end))))
               ;; The buffer stays unibyte: json-parse-buffer reads its
               ;; bytes as UTF-8, which spares a copy of a large answer.
-              (clbsd--json-read start end))))
+              (clbsd--json-read start end plist))))
       (when (process-live-p proc) (delete-process proc))
       (kill-buffer buf))))
 
@@ -424,10 +429,12 @@ Return the process; delete it to stop."
 ;;;; Data
 
 (defun clbsd--containers (&optional host all fields)
-  "The containers of HOST (ALL: also the stopped ones).
+  "The containers of HOST (ALL: also the stopped ones), as plists.
 FIELDS, a list of strings, asks for only those members of each
-container (docs/api.md, fields=), and \"stats\" for its stats."
-  (clbsd-request "GET" (clbsd--containers-path all fields) nil host))
+container (docs/api.md, fields=), and \"stats\" for its stats.
+Plists, with keyword keys, because they cost the least to parse."
+  (clbsd--request-finish
+   (clbsd--request-start "GET" (clbsd--containers-path all fields) nil host) t))
 
 (defun clbsd--containers-path (all fields)
   "The path of GET /v1/containers with ALL and FIELDS."
@@ -456,7 +463,7 @@ Every request also asks for name and state (filters, actions).")
 
 (defun clbsd-container-names (&optional host)
   "The names of HOST's containers, stopped ones too."
-  (mapcar (lambda (c) (alist-get 'name c)) (clbsd--containers host t '("name"))))
+  (mapcar (lambda (c) (plist-get c :name)) (clbsd--containers host t '("name"))))
 
 (defvar clbsd--container-history nil "History of container names read.")
 
@@ -507,61 +514,85 @@ Every request also asks for name and state (filters, actions).")
           (setq end (1+ end)))
         (+ secs (/ (float (clbsd--digits s 20 end)) (expt 10 (- end 20))))))))
 
+(defvar clbsd--short-strings (make-hash-table)
+  "Short texts made before, by a number coding what they show.
+A dashboard of 500 containers shows much the same uptimes, sizes and
+CPU shares on every row, and makes them again on every render.")
+
+(defmacro clbsd--short (key form)
+  "The text coded by KEY (a fixnum), made by FORM when new."
+  `(let ((k ,key))
+     (or (gethash k clbsd--short-strings)
+         (progn (when (> (hash-table-count clbsd--short-strings) 4096)
+                  (clrhash clbsd--short-strings))
+                (puthash k ,form clbsd--short-strings)))))
+
 (defun clbsd--duration (secs)
   "SECS as a short duration (45s, 3m, 2h, 5d)."
   (cond ((null secs) "")
-        ((< secs 60) (format "%ds" secs))
-        ((< secs 3600) (format "%dm" (/ secs 60)))
-        ((< secs 86400) (format "%dh" (/ secs 3600)))
-        (t (format "%dd" (/ secs 86400)))))
+        ((< secs 60) (clbsd--short (* 16 secs) (format "%ds" secs)))
+        ((< secs 3600) (let ((n (/ secs 60))) (clbsd--short (+ (* 16 n) 1) (format "%dm" n))))
+        ((< secs 86400) (let ((n (/ secs 3600))) (clbsd--short (+ (* 16 n) 2) (format "%dh" n))))
+        (t (let ((n (/ secs 86400))) (clbsd--short (+ (* 16 n) 3) (format "%dd" n))))))
 
 (defun clbsd--size (bytes)
   "BYTES in a short human form."
   (cond ((null bytes) "")
-        ((< bytes 1024) (format "%dB" bytes))
-        ((< bytes (* 1024 1024)) (format "%.0fK" (/ bytes 1024.0)))
-        ((< bytes (* 1024 1024 1024)) (format "%.0fM" (/ bytes 1048576.0)))
+        ((< bytes 1024) (clbsd--short (+ (* 16 bytes) 4) (format "%dB" bytes)))
+        ;; Rounded as %.0f would (half to even), then one text per number.
+        ((< bytes (* 1024 1024))
+         (let ((n (round (/ bytes 1024.0)))) (clbsd--short (+ (* 16 n) 5) (format "%dK" n))))
+        ((< bytes (* 1024 1024 1024))
+         (let ((n (round (/ bytes 1048576.0)))) (clbsd--short (+ (* 16 n) 6) (format "%dM" n))))
         (t (format "%.1fG" (/ bytes 1073741824.0)))))
 
 (defvar clbsd--cpu-samples (make-hash-table :test 'equal)
-  "Last CPU sample per (SOCKET . NAME): (CPU-NS . TIME).")
+  "Last CPU samples per host name: a table of container name to (CPU-NS . TIME).")
 
 (defun clbsd--stats (host)
-  "A hash table of container name to stats for HOST's running containers."
+  "A hash table of container name to stats (plists) for HOST's running containers."
   (let ((table (make-hash-table :test 'equal)))
-    (dolist (s (clbsd-request "GET" "/v1/stats" nil host))
-      (puthash (alist-get 'name s) s table))
+    (dolist (s (clbsd--request-finish (clbsd--request-start "GET" "/v1/stats" nil host) t))
+      (puthash (plist-get s :name) s table))
     table))
 
 (defun clbsd--ctr-stats (c stats)
   "The stats of container C: its own stats member, else from STATS.
 STATS is nil or a table from `clbsd--stats' (a daemon without
 fields=stats in its list)."
-  (or (alist-get 'stats c)
-      (and stats (gethash (alist-get 'name c) stats))))
+  (or (plist-get c :stats)
+      (and stats (gethash (plist-get c :name) stats))))
 
 (defun clbsd--cpu (host c stats)
   "CPU use of container C of HOST from STATS, against its limit."
   (let* ((s (clbsd--ctr-stats c stats))
-         (key (cons (car host) (alist-get 'name c)))
-         (ns (and s (alist-get 'cpu_usage_ns s)))
-         (at (and s (clbsd--time (alist-get 'read_at s))))
-         (prev (gethash key clbsd--cpu-samples))
-         (limit (alist-get 'cpus (alist-get 'limits (alist-get 'config c)))))
-    (when (and ns at) (puthash key (cons ns at) clbsd--cpu-samples))
+         (name (plist-get c :name))
+         (ns (and s (plist-get s :cpu_usage_ns)))
+         (at (and s (clbsd--time (plist-get s :read_at))))
+         (samples (or (gethash (car host) clbsd--cpu-samples)
+                      (puthash (car host) (make-hash-table :test 'equal)
+                               clbsd--cpu-samples)))
+         (prev (gethash name samples))
+         (pct (and prev ns at (> at (cdr prev))
+                   (/ (* 100.0 (- ns (car prev))) 1e9 (- at (cdr prev)))))
+         (limit (plist-get (plist-get (plist-get c :config) :limits) :cpus)))
+    ;; The sample is kept in its cons, changed in place: nothing to
+    ;; allocate per row and render.
+    (when (and ns at)
+      (if prev
+          (progn (setcar prev ns) (setcdr prev at))
+        (puthash name (cons ns at) samples)))
     (cond ((null ns) "")
-          ((and prev (> at (cdr prev)))
-           (let ((pct (/ (* 100.0 (- ns (car prev))) 1e9 (- at (cdr prev)))))
-             (if (and limit (> limit 0))
-                 (format "%.1f%%/%d%%" pct (round (* 100 limit)))
-               (format "%.1f%%" pct))))
+          (pct (if (and limit (> limit 0))
+                   (format "%.1f%%/%d%%" pct (round (* 100 limit)))
+                 (format "%.1f%%" pct)))
           (t (format "%.1fs" (/ ns 1e9))))))
 
 (defun clbsd--memory (c stats)
   "Memory use of container C from STATS, against its limit."
   (let* ((s (clbsd--ctr-stats c stats))
-         (use (and s (alist-get 'memory_usage s)))
-         (limit (alist-get 'memory (alist-get 'limits (alist-get 'config c)))))
+         (use (and s (plist-get s :memory_usage)))
+         (limit (plist-get (plist-get (plist-get c :config) :limits) :memory)))
     (cond ((null use) "")
           ((and limit (> limit 0)) (format "%s/%s" (clbsd--size use) (clbsd--size limit)))
           (t (clbsd--size use)))))
@@ -578,7 +609,7 @@ fields=stats in its list)."
                  (directory-files confd t "\\.conf\\'")))))
 
 (defun clbsd--declared (host)
-  "An alist of container name to its declaration's plist, for HOST.
+  "A hash table of container name to its declaration's plist, for HOST.
 The daemon's API does not report a container's :domain or hooks, so
 they are read from its configuration files when they are on this
 machine; nil otherwise."
@@ -591,7 +622,8 @@ machine; nil otherwise."
                             files)))
           (if (equal key (car clbsd--config-cache))
               (cdr clbsd--config-cache)
-            (let (decls)
+            ;; A table: the block looks up each of its rows.
+            (let ((decls (make-hash-table :test 'equal)))
               (dolist (f files)
                 (with-temp-buffer
                   (insert-file-contents f)
@@ -600,8 +632,7 @@ machine; nil otherwise."
                       (while t
                         (let ((form (read (current-buffer))))
                           (when (and (consp form) (eq (car form) 'container))
-                            (push (cons (format "%s" (cadr form)) (cddr form))
-                                  decls))))
+                            (puthash (format "%s" (cadr form)) (cddr form) decls))))
                     (error nil))))
               (setq clbsd--config-cache (cons key decls))
               decls))))
@@ -609,50 +640,52 @@ machine; nil otherwise."
 
 (defun clbsd--domain (c decls)
   "The domains of container C from its declaration in DECLS."
-  (let ((d (plist-get (cdr (assoc (alist-get 'name c) decls)) :domain)))
+  (let ((d (and decls (plist-get (gethash (plist-get c :name) decls) :domain))))
     (cond ((stringp d) d)
           ((consp d) (mapconcat (lambda (x) (format "%s" x)) d ","))
           (t ""))))
 
 (defun clbsd--address (c)
   "The addresses of container C."
-  (let ((net (alist-get 'network c)))
-    (if (equal (alist-get 'mode net) "host")
-        "host"
-      (mapconcat (lambda (n) (or (alist-get 'ip n) "")) (alist-get 'networks net) ","))))
+  (let ((net (plist-get c :network)))
+    (cond ((equal (plist-get net :mode) "host") "host")
+          ((null (plist-get net :networks)) "")
+          (t (mapconcat (lambda (n) (or (plist-get n :ip) "")) (plist-get net :networks)
+                        ",")))))
 
 (defun clbsd--uptime (c now)
   "How long container C has been running at time NOW."
-  (if (member (alist-get 'state c) '("running" "restarting"))
-      (let ((t0 (clbsd--time (alist-get 'started_at c))))
+  (if (clbsd--running-p c)
+      (let ((t0 (clbsd--time (plist-get c :started_at))))
         (if t0 (clbsd--duration (max 0 (truncate (- now t0)))) ""))
     ""))
 
 (defun clbsd--running-p (c)
   "Non-nil when container C is running or restarting."
-  (member (alist-get 'state c) '("running" "restarting")))
+  (member (plist-get c :state) '("running" "restarting")))
 
 (defun clbsd--cell (column c ctx)
-  "The text of COLUMN for container C; CTX is a plist of shared data."
+  "The text of COLUMN for container C (a plist); CTX is a plist of shared data."
   (pcase column
-    ('name (alist-get 'name c))
+    ('name (plist-get c :name))
     ('host (or (plist-get ctx :host-name) ""))
-    ('kind (if (alist-get 'managed c) "declared" "ad hoc"))
-    ('state (alist-get 'state c))
-    ('exit (if (equal (alist-get 'state c) "exited")
-               (format "%s" (or (alist-get 'exit_code c) ""))
+    ('kind (if (plist-get c :managed) "declared" "ad hoc"))
+    ('state (plist-get c :state))
+    ('exit (if (equal (plist-get c :state) "exited")
+               (format "%s" (or (plist-get c :exit_code) ""))
              ""))
-    ('health (or (alist-get 'status (alist-get 'health c)) ""))
-    ('image (or (alist-get 'image c) ""))
+    ('health (or (plist-get (plist-get c :health) :status) ""))
+    ('image (or (plist-get c :image) ""))
     ('address (clbsd--address c))
-    ('ports (mapconcat #'identity (alist-get 'publish (alist-get 'network c)) ","))
+    ('ports (let ((p (plist-get (plist-get c :network) :publish)))
+              (if p (mapconcat #'identity p ",") "")))
     ('domain (clbsd--domain c (plist-get ctx :declared)))
     ('uptime (clbsd--uptime c (plist-get ctx :now)))
     ('cpu (clbsd--cpu (plist-get ctx :host) c (plist-get ctx :stats)))
     ('memory (clbsd--memory c (plist-get ctx :stats)))
     ('pids (let ((s (clbsd--ctr-stats c (plist-get ctx :stats))))
-             (if s (format "%s" (alist-get 'pids_current s)) "")))
-    ('restarts (format "%s" (or (alist-get 'restart_count c) 0)))
+             (if s (format "%s" (plist-get s :pids_current)) "")))
+    ('restarts (format "%s" (or (plist-get c :restart_count) 0)))
     (_ "")))
 
 ;;;; Org dynamic blocks
@@ -672,11 +705,15 @@ machine; nil otherwise."
 
 (defun clbsd--insert-table (header rows)
   "Insert an Org table with HEADER and ROWS (lists of cells), aligned.
-A cell is a string, or (STRING . WIDTH) when only WIDTH columns of it
-show (a link shows only its description)."
+A cell is a string, (STRING . WIDTH) when only WIDTH columns of it
+show (a link shows only its description), or a container's action
+links from `clbsd--container-actions'."
   (let* ((ncol (length header))
          (widths (make-vector ncol 0))
-         (width (lambda (cell) (if (consp cell) (cdr cell) (string-width cell)))))
+         (width (lambda (cell)
+                  (cond ((stringp cell) (string-width cell))
+                        ((eq (car cell) 'clbsd-actions) (clbsd--actions-width (cddr cell)))
+                        (t (cdr cell))))))
     (dolist (row (cons header rows))
       (let ((i 0))
         (dolist (cell row)
@@ -691,10 +728,18 @@ show (a link shows only its description)."
                   (let ((i 0))
                     (insert "|")
                     (dolist (cell row)
-                      (insert " " (if (consp cell) (car cell) cell))
+                      (cond ((stringp cell) (insert " " cell))
+                            ((eq (car cell) 'clbsd-actions)
+                             (insert " ")
+                             (clbsd--insert-actions (cadr cell) (cddr cell)))
+                            (t (insert " " (car cell))))
                       (insert-char ?\s (1+ (- (aref widths i) (funcall width cell))))
                       (insert "|")
-                      (setq i (1+ i)))))))
+                      (setq i (1+ i))))))
+          ;; Nobody watches the scratch buffer, and each insertion that
+          ;; runs the (empty) change hooks conses: 16,000 in a table of
+          ;; 500 rows.
+          (inhibit-modification-hooks t))
       (with-current-buffer clbsd--table-buffer
         (erase-buffer)
         (funcall line header)
@@ -740,15 +785,27 @@ Org stops updating blocks at the first error, so writers never signal."
         (t (mapcar (lambda (x) (if (symbolp x) x (intern (format "%s" x)))) v))))
 
 (defun clbsd--container-actions (c target)
-  "Action links for container C, named TARGET in links, as (TEXT . WIDTH)."
-  (if (clbsd--running-p c)
-      (cons (concat "[[clbsd:stop:" target "][stop]] [[clbsd:restart:" target
-                    "][restart]] [[clbsd:logs:" target "][logs]] [[clbsd:console:"
-                    target "][console]] [[clbsd:snapshot:" target "][snapshot]]")
-            (eval-when-compile (length "stop restart logs console snapshot")))
-    (cons (concat "[[clbsd:start:" target "][start]] [[clbsd:logs:" target
-                  "][logs]] [[clbsd:snapshot:" target "][snapshot]]")
-          (eval-when-compile (length "start logs snapshot")))))
+  "The cell of the action links for container C, named TARGET in links.
+A cell of `clbsd--insert-table' that writes them as the table is
+written: (clbsd-actions TARGET . RUNNING)."
+  (cons 'clbsd-actions (cons target (and (clbsd--running-p c) t))))
+
+(defun clbsd--actions-width (running)
+  "The width the action links of a container show.
+RUNNING is non-nil when the container is running."
+  (if running
+      (eval-when-compile (length "stop restart logs console snapshot"))
+    (eval-when-compile (length "start logs snapshot"))))
+
+(defun clbsd--insert-actions (target running)
+  "Insert the action links of container TARGET.
+RUNNING is non-nil when it is running."
+  (if running
+      (insert "[[clbsd:stop:" target "][stop]] [[clbsd:restart:" target
+              "][restart]] [[clbsd:logs:" target "][logs]] [[clbsd:console:"
+              target "][console]] [[clbsd:snapshot:" target "][snapshot]]")
+    (insert "[[clbsd:start:" target "][start]] [[clbsd:logs:" target
+            "][logs]] [[clbsd:snapshot:" target "][snapshot]]")))
 
 (defun clbsd--filter (containers params)
   "CONTAINERS kept by the :match and :state filters of PARAMS."
@@ -756,8 +813,8 @@ Org stops updating blocks at the first error, so writers never signal."
         (states (mapcar #'symbol-name (clbsd--param-list (plist-get params :state)))))
     (cl-remove-if-not
      (lambda (c)
-       (and (or (null re) (string-match-p (format "%s" re) (alist-get 'name c)))
-            (or (null states) (member (alist-get 'state c) states))))
+       (and (or (null re) (string-match-p (format "%s" re) (plist-get c :name)))
+            (or (null states) (member (plist-get c :state) states))))
      containers)))
 
 ;;;###autoload
@@ -792,15 +849,15 @@ Parameters: :columns (list or string of column names, see
                               ;; A daemon without fields= (older) answers
                               ;; whole records, without stats.
                               :stats (and want-stats cs
-                                          (not (cl-some (lambda (c) (assq 'stats c)) cs))
+                                          (not (cl-some (lambda (c) (plist-member c :stats)) cs))
                                           (clbsd--stats host))
                               :declared (and (memq 'domain columns)
                                              (clbsd--declared host)))))
               (dolist (c cs)
                 (let ((row (and actions
                                 (list (clbsd--container-actions
-                                       c (if multi (concat (car host) "/" (alist-get 'name c))
-                                           (alist-get 'name c)))))))
+                                       c (if multi (concat (car host) "/" (plist-get c :name))
+                                           (plist-get c :name)))))))
                   (dolist (col data-cols-reversed)
                     (push (clbsd--org-cell (clbsd--cell col c ctx)) row))
                   (push row rows))))
@@ -1296,8 +1353,8 @@ with an ellipsis only when wider."
                                          '(state health image address ports uptime))))
             (let ((ctx (list :now now))
                   (state (clbsd--cell 'state c nil)))
-              (push (list (cons (car host) (alist-get 'name c))
-                          (vector (alist-get 'name c)
+              (push (list (cons (car host) (plist-get c :name))
+                          (vector (plist-get c :name)
                                   (propertize state 'face (clbsd--state-face state))
                                   (clbsd--cell 'health c ctx)
                                   (clbsd--cell 'image c ctx)
@@ -1488,52 +1545,58 @@ PROMPT reads a name when needed."
         (pos (point)))
     (erase-buffer)
     (condition-case err
-        (let* ((c (clbsd-request "GET" (format "/v1/containers/%s" (clbsd--q name)) nil host))
-               (cfg (alist-get 'config c))
-               (limits (alist-get 'limits cfg))
-               (health (alist-get 'health c))
-               (decl (cdr (assoc name (clbsd--declared host))))
+        (let* ((c (clbsd--request-finish
+                  (clbsd--request-start "GET" (format "/v1/containers/%s" (clbsd--q name))
+                                        nil host)
+                  t))
+               (cfg (plist-get c :config))
+               (limits (plist-get cfg :limits))
+               (health (plist-get c :health))
+               (decls (clbsd--declared host))
+               (decl (and decls (gethash name decls)))
                (stats (and (clbsd--running-p c)
                            (condition-case nil
-                               (clbsd-request "GET" (format "/v1/containers/%s/stats"
-                                                            (clbsd--q name))
-                                              nil host)
+                               (clbsd--request-finish
+                                (clbsd--request-start
+                                 "GET" (format "/v1/containers/%s/stats" (clbsd--q name))
+                                 nil host)
+                                t)
                              (clbsd-error nil)))))
           (insert (propertize name 'face 'bold) "  on " (car host) "\n\n")
           (clbsd--kv "state" (clbsd--cell 'state c nil))
           (clbsd--kv "kind" (clbsd--cell 'kind c nil))
-          (clbsd--kv "image" (alist-get 'image c))
-          (clbsd--kv "id" (alist-get 'id c))
-          (clbsd--kv "pid" (alist-get 'pid c))
-          (clbsd--kv "started" (alist-get 'started_at c))
-          (clbsd--kv "finished" (alist-get 'finished_at c))
+          (clbsd--kv "image" (plist-get c :image))
+          (clbsd--kv "id" (plist-get c :id))
+          (clbsd--kv "pid" (plist-get c :pid))
+          (clbsd--kv "started" (plist-get c :started_at))
+          (clbsd--kv "finished" (plist-get c :finished_at))
           (clbsd--kv "uptime" (clbsd--uptime c (float-time)))
-          (clbsd--kv "restarts" (alist-get 'restart_count c))
-          (when (alist-get 'start_error c) (clbsd--kv "start error" (alist-get 'start_error c)))
-          (clbsd--kv "command" (mapconcat #'identity (alist-get 'command cfg) " "))
+          (clbsd--kv "restarts" (plist-get c :restart_count))
+          (when (plist-get c :start_error) (clbsd--kv "start error" (plist-get c :start_error)))
+          (clbsd--kv "command" (mapconcat #'identity (plist-get cfg :command) " "))
           (clbsd--kv "address" (clbsd--address c))
           (clbsd--kv "ports" (clbsd--cell 'ports c nil))
-          (clbsd--kv "domain" (clbsd--domain c (clbsd--declared host)))
-          (clbsd--kv "storage" (alist-get 'storage c))
+          (clbsd--kv "domain" (clbsd--domain c decls))
+          (clbsd--kv "storage" (plist-get c :storage))
           (insert "\n" (propertize "Limits" 'face 'bold) "\n")
-          (clbsd--kv "memory" (if (and (alist-get 'memory limits) (> (alist-get 'memory limits) 0))
-                                  (clbsd--size (alist-get 'memory limits)) "none"))
-          (clbsd--kv "cpus" (if (and (alist-get 'cpus limits) (> (alist-get 'cpus limits) 0))
-                                (alist-get 'cpus limits) "none"))
-          (clbsd--kv "pids" (if (and (alist-get 'pids limits) (> (alist-get 'pids limits) 0))
-                                (alist-get 'pids limits) "none"))
+          (clbsd--kv "memory" (if (and (plist-get limits :memory) (> (plist-get limits :memory) 0))
+                                  (clbsd--size (plist-get limits :memory)) "none"))
+          (clbsd--kv "cpus" (if (and (plist-get limits :cpus) (> (plist-get limits :cpus) 0))
+                                (plist-get limits :cpus) "none"))
+          (clbsd--kv "pids" (if (and (plist-get limits :pids) (> (plist-get limits :pids) 0))
+                                (plist-get limits :pids) "none"))
           (when stats
-            (clbsd--kv "memory used" (clbsd--size (alist-get 'memory_usage stats)))
-            (clbsd--kv "cpu time" (format "%.2fs" (/ (alist-get 'cpu_usage_ns stats) 1e9)))
-            (clbsd--kv "processes" (alist-get 'pids_current stats)))
+            (clbsd--kv "memory used" (clbsd--size (plist-get stats :memory_usage)))
+            (clbsd--kv "cpu time" (format "%.2fs" (/ (plist-get stats :cpu_usage_ns) 1e9)))
+            (clbsd--kv "processes" (plist-get stats :pids_current)))
           (insert "\n" (propertize "Health" 'face 'bold) "\n")
           (if (null health)
               (insert "no health check\n")
-            (clbsd--kv "status" (alist-get 'status health))
-            (clbsd--kv "failures" (alist-get 'failures health))
-            (dolist (l (alist-get 'log health))
-              (insert (format "  %s %s %s\n" (if (alist-get 'ok l) "ok " "bad")
-                              (alist-get 'exit_code l) (or (alist-get 'output l) "")))))
+            (clbsd--kv "status" (plist-get health :status))
+            (clbsd--kv "failures" (plist-get health :failures))
+            (dolist (l (plist-get health :log))
+              (insert (format "  %s %s %s\n" (if (plist-get l :ok) "ok " "bad")
+                              (plist-get l :exit_code) (or (plist-get l :output) "")))))
           (insert "\n" (propertize "Hooks" 'face 'bold) "\n")
           (let ((hooks (plist-get decl :on)))
             (if (null hooks)
