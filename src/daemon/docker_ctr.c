@@ -595,9 +595,9 @@ static void start_run(void *arg)
 static void started_now(struct container *c, struct job *j)
 {
 	json_t *st = json_object_get(j->inspect, "State");
+	/* Its health first: whoever the start wakes (a dependant's pass) may ask for it. */
+	docker_health_apply(c, j->inspect);
 	ctr_run_started(c, (pid_t)json_int(st, "Pid", 0), dk_time_ns(json_str(st, "StartedAt")));
-	if (c->run.state == CTR_RUNNING)
-		docker_health_apply(c, j->inspect);
 	/* It may have ended already: its die event may have come before we knew it. */
 	if (!json_bool(st, "Running", false) && c->run.state == CTR_RUNNING)
 		apply_inspect(c, j->inspect, false, false);

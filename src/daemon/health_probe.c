@@ -286,7 +286,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 static void health_start(struct daemon *d, struct container *c)
 {
-	health_stop(d, c->name);
+	/*
+	 * dockerd's report of the image's HEALTHCHECK comes with the start
+	 * (health_external, before this event): it stays unless a check of
+	 * clbsd's replaces it below.
+	 */
+	struct health_run *old = find_run(d, c->name);
+	if (!old || !old->external)
+		health_stop(d, c->name);
 	if (!c->decl.managed || !d->decl.conf)
 		return;
 	const struct ctr_spec *ct = conf_container_find(d->decl.conf, c->name);
@@ -311,6 +318,7 @@ static void health_start(struct daemon *d, struct container *c)
 	}
 	if (h.type == CTR_HEALTH_NONE)
 		return;
+	health_stop(d, c->name);
 	struct health_run *r = xcalloc(1, sizeof(*r));
 	r->d = d;
 	r->name = xstrdup(c->name);

@@ -652,9 +652,10 @@ static const char *dep_not_ready(struct reconcile_pass *p, const char *name, con
 			*why = "is not running";
 			return dep;
 		}
+		/* Its :health, or a check it has without one: its image's HEALTHCHECK. */
 		const struct ctr_spec *dc = conf_container_find(p->conf, dep);
-		if (dc && dc->health.type != CTR_HEALTH_NONE) {
-			const char *h = health_of(p->d, dep);
+		const char *h = health_of(p->d, dep);
+		if ((dc && dc->health.type != CTR_HEALTH_NONE) || h) {
 			if (!h || strcmp(h, "healthy") != 0) {
 				*why = h && strcmp(h, "unhealthy") == 0 ? "is unhealthy"
 									: "is not healthy yet";

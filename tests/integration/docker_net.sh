@@ -181,16 +181,24 @@ cat >>"$CONF" <<EOF
 (container dhc :kind docker :image "$HIMG" :network none
   :command ("sh" "-c" "trap 'exit 0' TERM; sleep 1000 & wait")
   :on ((:health "echo \$CLBSD_EVENT >> $TMP/hook.out")))
+(container napp :image "forge" :network none :command ("sleep" "1000") :depends-on (dhc))
 EOF
 clbsd apply >/dev/null 2>&1
 wait_until 20 sh -c "[ \"\$($BUILD/clbsd --socket $SOCK --json inspect dhc | python3 -c 'import json,sys; print(json.load(sys.stdin)[0].get(\"health\",{}).get(\"status\",\"\"))')\" = unhealthy ]"
 [ "$(field dhc health.status)" = unhealthy ] && ok image_healthcheck_unhealthy ||
 	fail image_healthcheck_unhealthy "$(clbsd --json inspect dhc | head -c 400)"
+[ "$(field napp state)" != running ] && ok image_healthcheck_holds_dependant ||
+	fail image_healthcheck_holds_dependant "napp is $(field napp state)"
 clbsd exec dhc touch /tmp/ok >/dev/null
 wait_until 20 sh -c "[ \"\$($BUILD/clbsd --socket $SOCK --json inspect dhc | python3 -c 'import json,sys; print(json.load(sys.stdin)[0].get(\"health\",{}).get(\"status\",\"\"))')\" = healthy ]"
 [ "$(field dhc health.status)" = healthy ] &&
 	clbsd events --container dhc --type container.health 2>/dev/null | grep -q 'status=healthy' &&
 	ok image_healthcheck_events || fail image_healthcheck_events "$(clbsd events --container dhc 2>&1 | tail -5)"
+napp_state() { "$BUILD/clbsd" --socket "$SOCK" --json inspect napp | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])'; }
+napp_running() { [ "$(napp_state)" = running ]; }
+wait_until 15 napp_running
+[ "$(napp_state)" = running ] && ok image_healthcheck_releases_dependant ||
+	fail image_healthcheck_releases_dependant "napp is $(napp_state)"
 wait_until 10 grep -q container.health "$TMP/hook.out" && ok health_hook_fires ||
 	fail health_hook_fires "$(cat "$TMP/hook.out" 2>&1)"
 clbsd ps 2>/dev/null | grep '^dhc ' | grep -q '(healthy)' && ok ps_shows_health ||
