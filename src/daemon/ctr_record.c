@@ -958,17 +958,22 @@ json_t *ctr_check_create(struct daemon *d, json_t *req, struct clbsd_err *err)
 }
 
 /*
- * A docker container's record: no image from the store, no storage of its
- * own (dockerd has it), no addresses; its named volumes are clbsd's
- * volumes, bound into it. The dockerd container comes at its first start
- * (docker_ctr.c).
+ * A docker container's record: no image from the store, no addresses; its
+ * named volumes are clbsd's volumes, bound into it. Its storage on this
+ * host is that of a container of the empty image (docker_store.c): its
+ * state and, beside it, its volumes, snapshotted, cloned and sent as a
+ * native container's are. The dockerd container comes at its first start
+ * (docker_ctr.c). `how` says whether the storage is made here
+ * (DOCKER_MAKE), is there already (DOCKER_ON: a clone, an import), or
+ * whether the request is only checked (DOCKER_CHECK: nothing is made).
  */
 static int create_docker(struct daemon *d, const struct ctr_spec *spec, struct container *c,
-			 const char *spec_hash, const char *spec_text, struct container **out,
-			 struct clbsd_err *err)
+			 const char *spec_hash, const char *spec_text, enum docker_make how,
+			 struct container **out, struct clbsd_err *err)
 {
 	const char *name = c->name;
 	autofree char *logs = NULL;
+	bool made = false;
 	int r = 0;
 	if (!valid_name(name)) {
 		r = bad(err,
@@ -992,31 +997,50 @@ static int create_docker(struct daemon *d, const struct ctr_spec *spec, struct c
 	c->dir = xasprintf("%s/containers/%s", d->root, name);
 	c->rdir = xasprintf("%s/containers/%s", d->run, name);
 	c->shim.socket = xasprintf("%s/shims/%s.sock", d->run, name);
-	if (fs_exists(c->dir)) {
+	if (how != DOCKER_ON && fs_exists(c->dir)) {
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
 				     "%s already exists but belongs to no known container; "
 				     "move it away",
 				     c->dir);
 		goto fail;
 	}
-	/* clbsd's networks with a local dockerd (docker_net.c); addresses before the rest. */
-	if ((r = docker_spec_net(d, spec, &c->net, err)) < 0 || (r = dnet_assign(d, c, err)) < 0)
+	/*
+	 * clbsd's networks with a local dockerd (docker_net.c); addresses before
+	 * the rest (a check only checks the request's networks).
+	 */
+	if ((r = docker_spec_net(d, spec, &c->net, err)) < 0 ||
+	    (how != DOCKER_CHECK && (r = dnet_assign(d, c, err)) < 0))
 		goto fail;
-	if ((r = volumes_of(d, spec, name, true, &c->cfg, err)) < 0 ||
+	if ((r = docker_store_check_volumes(d, spec, err)) < 0 ||
+	    (r = volumes_of(d, spec, name, how != DOCKER_CHECK, &c->cfg, err)) < 0 ||
 	    (r = docker_ctr_config(d, spec, c, err)) < 0)
 		goto fail;
+	if (how == DOCKER_CHECK) {
+		ctr_free(c);
+		return 0;
+	}
 	random_hex(c->id, 32);
 	c->image_ref = xstrdup(spec->image);
 	c->run.state = CTR_CREATED;
 	c->created_ns = time_now_ns();
-	c->storage.mode = xstrdup("docker");
+	/* Storage first: with zfs the directory becomes a dataset's mount point. */
+	if (how == DOCKER_MAKE) {
+		r = docker_store_make(d, c->dir, &c->storage.mode, err);
+		made = r == 0;
+	} else {
+		c->storage.mode = docker_store_mode(d, c->dir);
+	}
 	logs = xasprintf("%s/logs", c->dir);
-	r = fs_mkdir_p(logs, 0700, err);
+	if (r == 0)
+		r = fs_mkdir_p(logs, 0700, err);
 	if (r == 0)
 		r = ctr_save_config(c, err);
 	if (r < 0) {
 		struct clbsd_err ignore;
-		fs_rm_rf(c->dir, &ignore);
+		if (made)
+			d->storage.ops->remove(&d->storage, c->dir, &ignore);
+		if (how == DOCKER_MAKE)
+			fs_rm_rf(c->dir, &ignore);
 		goto fail;
 	}
 	c->next = d->ctrs;
@@ -1033,6 +1057,23 @@ fail:
 		dnet_forget(c); /* its addresses back */
 	ctr_free(c);
 	return r < 0 ? r : -EINVAL;
+}
+
+int ctr_docker_create(struct daemon *d, const struct ctr_spec *spec, enum docker_make how,
+		      struct container **out, struct clbsd_err *err)
+{
+	if (spec->kind != CTR_KIND_DOCKER || !spec->name)
+		return bad(err, "a docker container's request must say \"kind\": \"docker\" "
+				"and name it");
+	struct container *c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->name = xstrdup(spec->name);
+	c->shim.ready_fd = -1;
+	struct container *made = NULL;
+	int r = create_docker(d, spec, c, NULL, NULL, how, &made, err);
+	if (r == 0 && out)
+		*out = made;
+	return r;
 }
 
 int ctr_create(struct daemon *d, const struct ctr_spec *spec, struct container **out,
@@ -1059,7 +1100,7 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 	c->name = xstrdup(name);
 	c->shim.ready_fd = -1;
 	if (spec->kind == CTR_KIND_DOCKER)
-		return create_docker(d, spec, c, spec_hash, spec_text, out, err);
+		return create_docker(d, spec, c, spec_hash, spec_text, DOCKER_MAKE, out, err);
 	struct image *img;
 	struct storage_props props;
 	bool props_given;

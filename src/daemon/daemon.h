@@ -168,6 +168,7 @@ struct container {
 		bool on;	  /* kind docker: dockerd runs it, not a shim */
 		char *id;	  /* dockerd's id; NULL: not (or no longer) created there */
 		json_t *body;	  /* the create request, with our labels */
+		json_t *spec;	  /* the clbsd create request it was made from (clone, export) */
 		void *job_client; /* a struct dk_client for the removal's worker */
 	} docker;
 
@@ -357,6 +358,55 @@ void docker_ctr_json(const struct container *c, json_t *j);
 void docker_ctr_load(struct container *c, const json_t *j);
 /* Free a container's docker fields (ctr_free). */
 void docker_ctr_release(struct container *c);
+struct dk_client;
+struct dk_endpoint;
+/*
+ * docker_store.c: a docker container's storage on this host (its state and
+ * volumes, a container of the empty image to the storage driver), and
+ * what snapshots, clones, export and import need of dockerd.
+ */
+/* Make the storage of a new docker container at dir; *mode (caller frees) as inspect shows it. */
+int docker_store_make(struct daemon *d, const char *dir, char **mode, struct clbsd_err *err);
+/* The mode of storage that is there (a clone's, an import's); a new string. */
+char *docker_store_mode(struct daemon *d, const char *dir);
+/* Make sure the empty image's tree is there (an import's receive on the dir driver needs it). */
+int docker_store_prepare(struct daemon *d, struct clbsd_err *err);
+/* 0 when c (a docker container) has storage of its own and a recorded spec, else why not. */
+int docker_store_check(const struct container *c, struct clbsd_err *err);
+/* Whether the set-aside of a recreate can keep c (native, or a docker one with its own storage). */
+bool docker_store_can_aside(const struct container *c);
+/* The storage part of removing a docker container (or setting it aside); on a worker. */
+int docker_store_remove(struct container *c, struct clbsd_err *err);
+/* Refuse :dataset volumes when the endpoint is not on this host (see docs/docker.md). */
+int docker_store_check_volumes(struct daemon *d, const struct ctr_spec *s, struct clbsd_err *err);
+/* clone: the new docker container dst (its storage made) from c's spec. */
+int docker_store_clone(struct container *c, const char *dst, struct container **out,
+		       struct clbsd_err *err);
+/*
+ * On a worker: what an export says of the image ref: {"ref", "id" (dockerd's
+ * image id), "digests" (its RepoDigests, maybe empty)}.
+ */
+int docker_store_image_info(struct dk_client *cl, const char *ref, json_t **out,
+			    struct clbsd_err *err);
+/*
+ * On a worker: make the image an import needs (img as image_info made it)
+ * present in dockerd: there by id, or pulled by its digest. *use (caller
+ * frees) is the name to create the container with.
+ */
+int docker_store_image_ensure(struct dk_client *cl, const json_t *img, char **use,
+			      struct clbsd_err *err);
+/*
+ * The create request an archive's docker record stands for, under name;
+ * *host (when given) gets a line for each way it reaches the host. NULL
+ * when the record holds no request (made before docker exports).
+ */
+json_t *docker_store_request(const json_t *h, const char *name, struct strv *host);
+/* A client of the endpoint for a worker (the caller frees it), or NULL when it is not usable. */
+struct dk_client *docker_client(struct daemon *d);
+/* The configured endpoint when it is usable, else NULL. */
+const struct dk_endpoint *docker_endpoint(struct daemon *d);
+/* Why the endpoint is not usable (an error like the driver's own). */
+int docker_no_endpoint(struct daemon *d, struct clbsd_err *err);
 /* Logs and stats through dockerd: fn gets CRI-format log text or the stats object. */
 typedef void (*docker_fetch_fn)(json_t *result, const char *text, size_t len,
 				const struct clbsd_err *err, void *arg);
@@ -612,6 +662,16 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
  * import checks an archive's record with it (transfer.c).
  */
 json_t *ctr_check_create(struct daemon *d, json_t *req, struct clbsd_err *err);
+/*
+ * A docker container from a create request whose kind is docker and which
+ * names it, by the checks of POST /v1/containers: DOCKER_MAKE makes its
+ * storage, DOCKER_ON finds it made already under <root>/containers/<name>
+ * (a clone, an import: the volumes too), DOCKER_CHECK makes nothing and
+ * only answers (out is not set).
+ */
+enum docker_make { DOCKER_MAKE, DOCKER_ON, DOCKER_CHECK };
+int ctr_docker_create(struct daemon *d, const struct ctr_spec *spec, enum docker_make how,
+		      struct container **out, struct clbsd_err *err);
 /* Run-time state (state.json, no fsync). */
 int ctr_save(struct container *c, struct clbsd_err *err);
 /*

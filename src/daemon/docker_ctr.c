@@ -86,6 +86,23 @@ struct dk_client *docker_client_new(struct daemon *d, struct clbsd_err *err)
 	return cl;
 }
 
+struct dk_client *docker_client(struct daemon *d)
+{
+	return d->docker ? client_of(d) : NULL;
+}
+
+const struct dk_endpoint *docker_endpoint(struct daemon *d)
+{
+	return d->docker && d->docker->ep_ok ? &d->docker->ep : NULL;
+}
+
+int docker_no_endpoint(struct daemon *d, struct clbsd_err *err)
+{
+	if (!d->docker)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EINVAL, "no usable docker endpoint");
+	return no_endpoint(d, err);
+}
+
 const char *docker_down(struct daemon *d)
 {
 	struct ddocker *k = d->docker;
@@ -268,6 +285,9 @@ int docker_ctr_config(struct daemon *d, const struct ctr_spec *s, struct contain
 	json_object_set_new(b, "HostConfig", hc);
 	c->docker.on = true;
 	c->docker.body = b;
+	/* What a clone or an import makes the container again from. */
+	c->docker.spec = ctr_spec_to_json(s);
+	json_object_set_new(c->docker.spec, "name", json_string(c->name));
 	return 0;
 }
 
@@ -277,10 +297,10 @@ void docker_ctr_json(const struct container *c, json_t *j)
 		return;
 	struct ddocker *k = c->d->docker;
 	json_object_set_new(j, "docker",
-			    json_pack("{s:o,s:s?,s:O?}", "id",
+			    json_pack("{s:o,s:s?,s:O?,s:O?}", "id",
 				      c->docker.id ? json_string(c->docker.id) : json_null(),
 				      "endpoint", k && k->ep_ok ? k->ep.text : NULL, "create",
-				      c->docker.body));
+				      c->docker.body, "spec", c->docker.spec));
 	const char *w = docker_waiting(c);
 	/* A declared one waits to run; one made by hand and never started just is. */
 	if (w && (c->run.state != CTR_CREATED || c->decl.managed || c->run.start_error)) {
@@ -299,15 +319,19 @@ void docker_ctr_load(struct container *c, const json_t *j)
 	const char *id = json_str(dj, "id");
 	c->docker.id = id ? xstrdup(id) : NULL;
 	c->docker.body = json_incref(json_object_get(dj, "create"));
+	json_t *spec = json_object_get(dj, "spec");
+	c->docker.spec = json_is_object(spec) ? json_incref(spec) : NULL;
 }
 
 void docker_ctr_release(struct container *c)
 {
 	free(c->docker.id);
 	json_decref(c->docker.body);
+	json_decref(c->docker.spec);
 	dk_client_free(c->docker.job_client);
 	c->docker.id = NULL;
 	c->docker.body = NULL;
+	c->docker.spec = NULL;
 	c->docker.job_client = NULL;
 }
 
@@ -831,9 +855,8 @@ static int docker_destroy_files(struct container *c, struct clbsd_err *err)
 		    st != 404)
 			return clbsd_err_prefix(err, "remove container %s", c->name);
 	}
-	if (fs_rm_rf(c->dir, err) < 0)
-		return clbsd_err_prefix(err, "remove container %s", c->name);
-	return 0;
+	/* Its storage on this host (docker_store.c): removed, or set aside for `clbsd undo`. */
+	return docker_store_remove(c, err);
 }
 
 /* ---- adoption: the truth comes when the endpoint is up (resync) ---- */

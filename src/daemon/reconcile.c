@@ -770,8 +770,9 @@ static void act_start(struct pass_act *x)
 		}
 		/* Keep the old one for `clbsd undo` unless the new spec says not to. */
 		const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, a->name) : NULL;
-		/* A docker container's files are dockerd's: nothing to set aside (yet). */
-		if (ct && ct->snapshot_before_change && c->decl.managed && !c->docker.on)
+		/* A docker container's volumes and state are set aside as a native one's. */
+		if (ct && ct->snapshot_before_change && c->decl.managed &&
+		    docker_store_can_aside(c))
 			ctr_set_aside(c, recreate_removed, x);
 		else
 			ctr_remove(c, true, recreate_removed, x);

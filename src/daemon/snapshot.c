@@ -10,6 +10,11 @@
  * container's record (container.json stays what it is now). clone makes a
  * new, unmanaged container with the source's configuration and a copy (zfs:
  * a clone) of its root file system and volumes, now or at a snapshot.
+ *
+ * Docker containers go through the same code: their storage here is that of
+ * a container of the empty image (docker_store.c), so what is snapshotted,
+ * rolled back and cloned is their volumes (and state); a docker clone is
+ * made from the source's recorded create request under the new name.
  */
 #include "core/snapsched.h"
 #include "daemon.h"
@@ -134,7 +139,9 @@ static void job_done(void *arg)
 	case OP_CLONE: {
 		struct clbsd_err err;
 		clbsd_err_init(&err);
-		if (clone_record(c, j->dst, &result, &err) < 0) {
+		int r = c->docker.on ? docker_store_clone(c, j->dst, &result, &err)
+				     : clone_record(c, j->dst, &result, &err);
+		if (r < 0) {
 			struct clbsd_err e2;
 			d->storage.ops->ctr_remove(&d->storage, j->dst, true, &e2);
 			j->fn(c, &err, j->arg);
@@ -153,12 +160,9 @@ static void job_done(void *arg)
 
 static int begin(struct container *c, struct clbsd_err *err)
 {
-	if (c->docker.on)
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ENOTSUP,
-					"container %s is a docker container: its files are "
-					"dockerd's; snapshots, rollback and clones of docker "
-					"containers are not done yet",
-					c->name);
+	/* A docker container's own storage is its state and volumes (docker_store.c). */
+	if (docker_store_check(c, err) < 0)
+		return -err->code;
 	if (c->run.removing)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"container %s is being removed", c->name);

@@ -46,6 +46,7 @@
  * bulk while the container runs, then only the last changes after it stops.
  */
 #include "daemon.h"
+#include "docker/docker.h"
 #include "util/hash.h"
 #include "util/json.h"
 #include "util/util.h"
@@ -79,6 +80,10 @@ struct xfer_job {
 	char *marker; /* export: <root>/transfer/HEX.json while it runs */
 	char *tmp;    /* export: the temporary file */
 	json_t *result;
+	/* a docker container: dockerd for its image; import: the image name to create with */
+	struct dk_client *dk;
+	bool docker;
+	char *docker_image;
 	ctr_done_fn fn;		 /* import */
 	ctr_export_fn export_fn; /* export */
 	void *arg;
@@ -96,6 +101,8 @@ static void job_free(struct xfer_job *j)
 	free(j->marker);
 	free(j->tmp);
 	json_decref(j->result);
+	dk_client_free(j->dk);
+	free(j->docker_image);
 	free(j);
 }
 
@@ -260,7 +267,21 @@ static void export_run(void *arg)
 	}
 	bool snapped = false, following = false;
 	struct follower fw;
-	int r = st->ops->snapshot(st, j->c->name, j->label, &j->err);
+	int r = 0;
+	if (j->docker) {
+		/* The image as dockerd knows it now: its reference, id and digests. */
+		json_t *img = NULL;
+		r = docker_store_image_info(j->dk, j->c->image_ref, &img, &j->err);
+		if (r == 0) {
+			json_t *h = json_loads(j->header, 0, NULL);
+			json_object_set_new(h, "image", img);
+			free(j->header);
+			j->header = json_dumps(h, JSON_COMPACT);
+			json_decref(h);
+		}
+	}
+	if (r == 0)
+		r = st->ops->snapshot(st, j->c->name, j->label, &j->err);
 	snapped = r == 0;
 	if (r == 0 && lseek(fd, HEADER_SIZE, SEEK_SET) < 0)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "seek in %s", tmp);
@@ -340,11 +361,14 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	       void *arg, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
-	if (c->docker.on)
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ENOTSUP,
-					"container %s is a docker container: export, import and "
-					"migrate of docker containers are not done yet",
+	if (docker_store_check(c, err) < 0)
+		return -err->code;
+	/* A docker container's archive names its image by dockerd's id and digests. */
+	if (c->docker.on && !docker_endpoint(d)) {
+		docker_no_endpoint(d, err);
+		return clbsd_err_prefix(err, "export %s: its image is known to dockerd only",
 					c->name);
+	}
 	static const struct export_opts none = {0};
 	if (!o)
 		o = &none;
@@ -368,6 +392,8 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 			      "version", 2, "driver", d->storage.ops->name, "root", d->root, "name",
 			      c->name, "container", ctr_to_json(c), "image", "ref", c->image_ref,
 			      "id", c->image_id, "created_at", json_time(time_now_ns()));
+	if (c->docker.on)
+		json_object_set_new(h, "kind", json_string("docker"));
 	char hex[9];
 	random_hex(hex, 4);
 	autofree char *label = o->label ? xstrdup(o->label) : xasprintf("export-%s", hex);
@@ -404,6 +430,8 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	json_decref(h);
 	j->export_fn = fn;
 	j->arg = arg;
+	j->docker = c->docker.on;
+	j->dk = c->docker.on ? docker_client(d) : NULL;
 	c->storage.busy = true;
 	work_submit(d, export_run, export_done, j);
 	return 0;
@@ -423,6 +451,20 @@ static void import_run(void *arg)
 		return;
 	}
 	json_t *h = json_loads(j->header, 0, NULL);
+	/*
+	 * A docker container's image first: when this dockerd has it not and
+	 * cannot pull it, nothing is received.
+	 */
+	if (j->docker && !j->update &&
+	    (docker_store_prepare(j->d, &j->err) < 0 ||
+	     docker_store_image_ensure(j->dk, json_object_get(h, "image"), &j->docker_image,
+				       &j->err) < 0)) {
+		clbsd_err_prefix(&j->err, "%s", j->path);
+		json_decref(h);
+		close(fd);
+		j->rc = -j->err.code;
+		return;
+	}
 	int64_t bytes = json_integer_value(json_object_get(h, "stream_bytes"));
 	/*
 	 * Archives made before XXH3 carry a SHA-256 of the stream; those of a
@@ -684,6 +726,45 @@ static int import_record(struct xfer_job *j, struct container **out, struct clbs
 	return r;
 }
 
+/* An imported docker container is made in dockerd before the answer, as a create is. */
+static void import_prepared(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct xfer_job *j = arg;
+	struct daemon *d = j->d;
+	if (err) {
+		/* The record and its storage went with the refusal; its volumes go too. */
+		struct clbsd_err e2;
+		d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2);
+		log_error("container", j->name, "import: %s", err->msg);
+		j->fn(NULL, err, j->arg);
+	} else {
+		daemon_event(d, "container.created", c->name,
+			     json_pack("{s:s,s:s,s:s}", "image", c->image_ref, "imported_from",
+				       j->path, "kind", "docker"));
+		j->fn(c, NULL, j->arg);
+	}
+	job_free(j);
+}
+
+/* The imported docker container: the archive's create request, checked as a create's. */
+static int import_docker(struct xfer_job *j, struct container **out, struct clbsd_err *err)
+{
+	json_t *h = json_loads(j->header, 0, NULL);
+	json_t *req = docker_store_request(h, j->name, NULL);
+	json_decref(h);
+	json_object_set_new(req, "image", json_string(j->docker_image));
+	struct ctr_spec *s;
+	int r = ctr_spec_from_json(req, &s, err);
+	json_decref(req);
+	if (r == 0) {
+		r = ctr_docker_create(j->d, s, DOCKER_ON, out, err);
+		ctr_spec_free(s);
+	}
+	if (r < 0)
+		return clbsd_err_prefix(err, "%s: the container it holds is refused", j->path);
+	return 0;
+}
+
 static void import_done(void *arg)
 {
 	struct xfer_job *j = arg;
@@ -706,9 +787,14 @@ static void import_done(void *arg)
 		job_free(j);
 		return;
 	}
-	if (r == 0 && (r = import_record(j, &c, &j->err)) < 0) {
+	if (r == 0 &&
+	    (r = j->docker ? import_docker(j, &c, &j->err) : import_record(j, &c, &j->err)) < 0) {
 		struct clbsd_err e2;
 		d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2);
+	}
+	if (r == 0 && j->docker) {
+		docker_ctr_prepare(c, import_prepared, j);
+		return;
 	}
 	if (r < 0) {
 		log_error("container", j->name, "import: %s", j->err.msg);
@@ -787,6 +873,8 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 		json_string_value(json_object_get(json_object_get(h, "image"), "id"));
 	const char *image_ref =
 		json_string_value(json_object_get(json_object_get(h, "image"), "ref"));
+	const char *kind = json_string_value(json_object_get(h, "kind"));
+	bool docker = kind && strcmp(kind, "docker") == 0;
 	int r = 0;
 	if (!orig || !json_is_object(json_object_get(h, "container")))
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
@@ -797,7 +885,9 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 				     "(streams of one driver cannot be read by the other)",
 				     path, driver && valid_name(driver) ? driver : "unknown",
 				     d->storage.ops->name);
-	else if (!image_id || !image_by_id(&d->images, image_id))
+	else if (docker && !docker_endpoint(d))
+		r = docker_no_endpoint(d, err);
+	else if (!docker && (!image_id || !image_by_id(&d->images, image_id)))
 		r = clbsd_err_setmsg(
 			err, CLBSD_E_NOTFOUND, ENOENT,
 			"%s needs image %s (%s), which is not here; import or build it "
@@ -837,8 +927,14 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 		 * checks (again, in full, once the stream is in: import_record).
 		 */
 		struct strv host = STRV_INIT;
-		json_t *req = record_request(d, h, name, false, &host);
-		if (host.n && !allow_host) {
+		json_t *req = docker ? docker_store_request(h, name, &host)
+				     : record_request(d, h, name, false, &host);
+		if (!req) {
+			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					     "%s holds a docker container without the request it "
+					     "was made from (exported by an older clbsdd)",
+					     path);
+		} else if (host.n && !allow_host) {
 			autofree char *list = join(host.v);
 			r = clbsd_err_setmsg(err, CLBSD_E_FORBIDDEN, EPERM,
 					     "%s asks for access to the host: %s. Its container "
@@ -852,8 +948,18 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 			log_warn("container", name, "import of %s allowed host access: %s", path,
 				 list);
 		}
-		json_t *ok = r == 0 ? ctr_check_create(d, req, err) : NULL;
-		if (r == 0 && !ok)
+		if (r == 0 && docker) {
+			struct ctr_spec *s = NULL;
+			r = ctr_spec_from_json(req, &s, err);
+			if (r == 0)
+				r = ctr_docker_create(d, s, DOCKER_CHECK, NULL, err);
+			ctr_spec_free(s);
+			if (r < 0)
+				clbsd_err_prefix(err, "%s: the container it holds is refused",
+						 path);
+		}
+		json_t *ok = r == 0 && !docker ? ctr_check_create(d, req, err) : NULL;
+		if (r == 0 && !docker && !ok)
 			r = clbsd_err_prefix(err, "%s: the container it holds is refused", path);
 		json_decref(ok);
 		json_decref(req);
@@ -871,6 +977,8 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 	json_decref(h);
 	j->fn = fn;
 	j->arg = arg;
+	j->docker = docker;
+	j->dk = docker ? docker_client(d) : NULL;
 	if (into) {
 		j->update = true;
 		into->storage.busy = true;

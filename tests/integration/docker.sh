@@ -91,13 +91,11 @@ rc=$?
 [ $rc -ne 0 ] && echo "$msg" | grep -q 'interactive exec' && ok exec_interactive_refused_clearly ||
 	fail exec_interactive_refused_clearly "rc=$rc $msg"
 clbsd stats web | grep -q '^web ' && ok stats || fail stats "$(clbsd stats web 2>&1)"
-msg=$(clbsd snapshot web 2>&1)
-rc=$?
-msg2=$(clbsd export -o "$TMP/web.tar" web 2>&1)
-rc2=$?
-[ $rc -ne 0 ] && [ $rc2 -ne 0 ] && echo "$msg" | grep -q 'docker container' &&
-	echo "$msg2" | grep -q 'docker container' && [ ! -e "$TMP/web.tar" ] &&
-	ok snapshot_export_refused_clearly || fail snapshot_export_refused_clearly "$msg / $msg2"
+# Snapshots and exports of docker containers are their volumes' and state's
+# (tests/integration/docker_store.sh covers them): here, one of a container without volumes.
+clbsd snapshot web s0 >/dev/null && clbsd snapshots web | grep -q '^s0 ' &&
+	clbsd export -o "$TMP/web.clbsd" web >/dev/null && [ -s "$TMP/web.clbsd" ] &&
+	ok snapshot_export_of_docker || fail snapshot_export_of_docker "$(clbsd snapshot web s0b 2>&1)"
 
 start=$SECONDS
 clbsd stop -t 5 web >/dev/null
