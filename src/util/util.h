@@ -215,7 +215,11 @@ int time_parse_rfc3339(const char *s, int64_t *ns);
 /* ---- validators and parsers for user input ---- */
 /* DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])? */
 bool valid_name(const char *s);
-/* Image reference "name[:tag]" with name made of DNS labels joined by '/', '.', '_' or '-'. */
+/*
+ * Image reference "[host[:port]/]name[:tag]" with name made of DNS labels
+ * joined by '/', '.', '_' or '-'; the host, as docker tells it, holds a '.'
+ * or a ':' or is localhost ("127.0.0.1:5000/test/bb:1").
+ */
 bool valid_image_ref(const char *s);
 /* Hostname: DNS labels joined by dots, 253 chars max. */
 bool valid_hostname(const char *s);

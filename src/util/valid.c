@@ -42,10 +42,41 @@ bool valid_hostname(const char *s)
 	}
 }
 
+/*
+ * A registry host before the first '/', as docker tells one from a path
+ * component: it holds a '.' or a ':' (a port), or is "localhost". Lowercase
+ * DNS characters, and a port of digits.
+ */
+static bool registry_host(const char *s, size_t n)
+{
+	const char *colon = memchr(s, ':', n);
+	size_t hl = colon ? (size_t)(colon - s) : n;
+	if (!colon && !memchr(s, '.', n) && !(n == 9 && strncmp(s, "localhost", 9) == 0))
+		return false;
+	if (hl == 0 || s[0] == '-' || s[0] == '.' || s[hl - 1] == '-' || s[hl - 1] == '.')
+		return false;
+	for (size_t i = 0; i < hl; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+		      s[i] == '-'))
+			return false;
+	if (colon) {
+		size_t pl = n - hl - 1;
+		if (pl == 0 || pl > 5)
+			return false;
+		for (size_t i = hl + 1; i < n; i++)
+			if (s[i] < '0' || s[i] > '9')
+				return false;
+	}
+	return true;
+}
+
 bool valid_image_ref(const char *s)
 {
 	if (!s || !*s || strlen(s) > 255)
 		return false;
+	const char *first = strchr(s, '/');
+	if (first && registry_host(s, (size_t)(first - s)))
+		s = first + 1;
 	const char *colon = strrchr(s, ':');
 	const char *slash = strrchr(s, '/');
 	if (colon && slash && colon < slash)

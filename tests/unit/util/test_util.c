@@ -66,6 +66,14 @@ TEST(names)
 	CHECK(!valid_image_ref("../etc"));
 	CHECK(!valid_image_ref("Forge"));
 	CHECK(!valid_image_ref("a:"));
+	/* A registry host, with or without a port, as docker spells references. */
+	CHECK(valid_image_ref("127.0.0.1:5000/test/bb:1"));
+	CHECK(valid_image_ref("registry.home.lan/web"));
+	CHECK(valid_image_ref("localhost/web:2"));
+	CHECK(!valid_image_ref("host:port/web"));
+	CHECK(!valid_image_ref("-h.lan/web"));
+	CHECK(!valid_image_ref("h.lan/"));
+	CHECK(!valid_image_ref("Reg.lan/web"));
 }
 
 TEST(signals)
