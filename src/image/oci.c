@@ -440,6 +440,18 @@ static int put_layer_file(struct archive *a, const char *name, const char *path,
 	return r;
 }
 
+/* A docker-save manifest.json naming ref (name[:tag], not an id) and the blobs. */
+static char *docker_manifest(const char *ref, const char *config, const char *layer)
+{
+	json_t *tags = json_array();
+	if (ref && valid_image_ref(ref) && strlen(ref) != 64) {
+		autofree char *norm = image_ref_normalise(ref);
+		json_array_append_new(tags, json_string(norm));
+	}
+	return dump(json_pack("[{s:s,s:o,s:[s]}]", "Config", config, "RepoTags", tags, "Layers",
+			      layer));
+}
+
 static int export_loaded(const char *rootfs, const struct image_config *cfg, int64_t created_ns,
 			 const char *ref_name, const char *tmpdir, const char *path,
 			 struct oci_layer *layer, char digest[OCI_DIGEST_LEN],
@@ -497,6 +509,14 @@ static int export_loaded(const char *rootfs, const struct image_config *cfg, int
 		r = put_blob(a, mname, mblob, strlen(mblob), mt, err);
 	if (r == 0)
 		r = put_layer_file(a, lname, lpath, l.size, mt, err);
+	/*
+	 * manifest.json, as `docker save` writes it beside the OCI layout: a
+	 * dockerd that reads only docker-save archives (the graph-driver store of
+	 * docker 20.10 to 28) loads the export through it.
+	 */
+	autofree char *man = docker_manifest(ref_name, cname, lname);
+	if (r == 0)
+		r = put_blob(a, "manifest.json", man, strlen(man), mt, err);
 	if (A(archive_write_close)(a) != ARCHIVE_OK && r == 0)
 		r = archive_lib_err(a, CLBSD_E_INTERNAL, "finish archive", err);
 	A(archive_write_free)(a);
