@@ -3,11 +3,13 @@
  * streamed as a chunked reply through the engine's struct progress_sink.
  */
 #include "api.h"
+#include "util/json.h"
 #include "util/util.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct build_reply {
 	struct evhttp_request *req; /* never used once gone */
@@ -58,7 +60,16 @@ void api_build(struct daemon *d, struct evhttp_request *req, const struct api_ar
 	struct build_reply *r = xcalloc(1, sizeof(*r));
 	r->req = req;
 	const struct progress_sink sink = {reply_pending, reply_write, reply_end, r};
-	if (build_start(d, body, &sink, &err) < 0) {
+	const char *kind = json_str(body, "kind");
+	int rc;
+	if (kind && strcmp(kind, "docker") == 0)
+		rc = docker_build_start(d, body, &sink, &err);
+	else if (kind && strcmp(kind, "native") != 0)
+		rc = clbsd_err_setmsg(&err, CLBSD_E_INVALID, EINVAL,
+				      "build: \"kind\" is native or docker");
+	else
+		rc = build_start(d, body, &sink, &err);
+	if (rc < 0) {
 		free(r);
 		api_reply_err(req, &err);
 	} else {

@@ -55,9 +55,22 @@ static void start_job(struct daemon *d, struct evhttp_request *req, enum job_kin
 	case JOB_LOAD:
 		r = dimage_load(d, path, name, on_stored, p, &err);
 		break;
-	case JOB_PULL:
-		r = dimage_pull(d, json_str(body, "ref"), name, on_stored, p, &err);
+	case JOB_PULL: {
+		const char *how = json_str(body, "kind");
+		if (how && strcmp(how, "docker") == 0 && name) {
+			r = clbsd_err_setmsg(&err, CLBSD_E_INVALID, EINVAL,
+					     "\"name\" does not go with a docker pull: dockerd "
+					     "keeps the reference's name");
+		} else if (how && strcmp(how, "docker") == 0) {
+			r = docker_image_pull(d, json_str(body, "ref"), on_stored, p, &err);
+		} else if (how && strcmp(how, "native") != 0) {
+			r = clbsd_err_setmsg(&err, CLBSD_E_INVALID, EINVAL,
+					     "\"kind\" is native or docker");
+		} else {
+			r = dimage_pull(d, json_str(body, "ref"), name, on_stored, p, &err);
+		}
 		break;
+	}
 	case JOB_EXPORT:
 		r = dimage_export(d, ref, path, on_exported, p, &err);
 		break;
@@ -86,8 +99,32 @@ static void do_tag(struct daemon *d, struct evhttp_request *req, const char *ref
 }
 
 /* The routes of routes.def; {ref} may hold '/'. */
+/* A docker image list's answer: 200 and the array. */
+static void on_listed(json_t *result, const struct clbsd_err *err, void *arg)
+{
+	if (err)
+		api_pending_err(arg, err);
+	else
+		api_pending_json(arg, 200, result);
+}
+
 void api_image_list(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
+	autofree char *kind = api_query(req, "kind");
+	if (kind && strcmp(kind, "docker") == 0) {
+		struct clbsd_err err;
+		clbsd_err_init(&err);
+		struct api_pending *p = api_pending_new(d, req);
+		if (docker_image_list(d, on_listed, p, &err) < 0) {
+			api_pending_free(p);
+			api_reply_err(req, &err);
+		}
+		return;
+	}
+	if (kind && strcmp(kind, "native") != 0) {
+		api_reply_error(req, 400, "invalid", "\"kind\" is native or docker");
+		return;
+	}
 	json_t *arr = json_array();
 	for (size_t i = 0; i < d->images.n; i++)
 		json_array_append_new(arr, image_to_json(&d->images, d->images.imgs[i]));

@@ -444,5 +444,7 @@ int show_info(const struct cli_args *a, const json_t *res);
 int show_status(const struct cli_args *a, const json_t *res);
 int show_networks(const struct cli_args *a, const json_t *res);
 int show_images(const struct cli_args *a, const json_t *res);
+/* clbsd images [--kind docker] */
+int cmd_images(const struct cli_args *a);
 
 #endif

@@ -84,6 +84,8 @@ static const struct cli_opt build_opts[] = {
 	{"build-arg", 0, "K=V", "a build argument for ARG (repeatable)", CLI_K_NONE, NULL,
 	 CLI_OPT_REPEAT},
 	{"network", 0, "MODE", "what RUN steps get: none (default) or host", CLI_K_NONE, NULL, 0},
+	{"kind", 0, "KIND", "native (default) or docker: build with dockerd (see below)",
+	 CLI_K_NONE, NULL, 0},
 	OPT_JSON("print the daemon's progress lines as they come"),
 	OPT_END};
 static const struct cli_opt export_opts[] = {
@@ -107,6 +109,8 @@ static const struct cli_opt migrate_opts[] = {
 	OPT_END};
 static const struct cli_opt images_opts[] = {
 	{"quiet", 'q', NULL, "print the ids only", CLI_K_NONE, NULL, 0},
+	{"kind", 0, "KIND", "native (clbsd's store, the default) or docker (dockerd's)", CLI_K_NONE,
+	 NULL, 0},
 	{"format", 0, "TEMPLATE", "print each image through TEMPLATE (see below)", CLI_K_NONE, NULL,
 	 0},
 	OPT_JSON("print the daemon's JSON"),
@@ -128,6 +132,8 @@ static const struct cli_opt load_opts[] = {
 	OPT_END};
 static const struct cli_opt pull_opts[] = {
 	{"name", 0, "NAME", "store the image under this name", CLI_K_NONE, NULL, 0},
+	{"kind", 0, "KIND", "native (into clbsd's store, the default) or docker (dockerd pulls)",
+	 CLI_K_NONE, NULL, 0},
 	OPT_JSON("print the image's JSON"),
 	OPT_END};
 static const struct cli_opt image_rm_opts[] = {
@@ -416,7 +422,11 @@ const struct cli_cmd cli_cmds[] = {
 	 .help = "Build an image named by -t from DIR/Cblockfile (or -f FILE) with DIR as the\n"
 		 "context (docs/cblockfile.md). Each step prints \"step N/M INSTRUCTION\",\n"
 		 "cached or running, and its time; RUN output streams. A step whose inputs did\n"
-		 "not change is not run again (the layer cache); a failed build makes no image.",
+		 "not change is not run again (the layer cache); a failed build makes no image.\n\n"
+		 "With --kind docker the image is made in dockerd: DIR/Dockerfile (or -f FILE,\n"
+		 "which must be inside DIR) is built by dockerd from DIR sent as a tar (no\n"
+		 ".dockerignore; --network unset is dockerd's default); a Cblockfile is built by\n"
+		 "clbsd, exported as an OCI archive and loaded into dockerd under the same name.",
 	 .opts = build_opts,
 	 .min_args = 1,
 	 .max_args = 1,
@@ -565,10 +575,10 @@ const struct cli_cmd cli_cmds[] = {
 	 .fn = cmd_stats},
 	{.name = "images",
 	 .summary = "list images",
-	 .help = "List images: NAME:TAG, ID, DIGEST, CREATED, SIZE.\n\n" FORMAT_HELP_IMAGES,
+	 .help = "List images: NAME:TAG, ID, DIGEST, CREATED, SIZE. --kind docker lists\n"
+		 "dockerd's images instead of clbsd's.\n\n" FORMAT_HELP_IMAGES,
 	 .opts = images_opts,
-	 .get = "/v1/images",
-	 .show = show_images},
+	 .fn = cmd_images},
 	{.name = "image",
 	 .summary = "manage images (import, export, load, pull, tag, prune, rm, ...)",
 	 .help = "REF is NAME[:TAG] (TAG defaults to latest), an id or a unique id prefix.",
@@ -656,17 +666,20 @@ const struct cli_cmd cli_cmds[] = {
 	{.name = "image ls",
 	 .alias = "list",
 	 .summary = "list images (same as clbsd images)",
-	 .help = "List images: NAME:TAG, ID, DIGEST, CREATED, SIZE.\n\n" FORMAT_HELP_IMAGES,
+	 .help = "List images: NAME:TAG, ID, DIGEST, CREATED, SIZE. --kind docker lists\n"
+		 "dockerd's images instead of clbsd's.\n\n" FORMAT_HELP_IMAGES,
 	 .opts = images_opts,
-	 .get = "/v1/images",
-	 .show = show_images},
+	 .fn = cmd_images},
 	{.name = "pull",
 	 .summary = "pull an image from a registry",
 	 .args = "REF",
 	 .help = "Pull REF, [HOST[:PORT]/]REPO[:TAG|@sha256:DIGEST], for linux and this host's\n"
 		 "architecture, and store it as REPO:TAG (or NAME). Progress goes to stderr.\n"
 		 "Plain http is used only for loopback registries (127.0.0.0/8, ::1,\n"
-		 "localhost) and hosts in clbsdd's CLBSD_INSECURE_REGISTRIES.",
+		 "localhost) and hosts in clbsdd's CLBSD_INSECURE_REGISTRIES.\n\n"
+		 "With --kind docker, dockerd pulls REF into its own store (its registry\n"
+		 "settings apply: --insecure-registry, credentials in its config); its\n"
+		 "progress goes to stderr the same way.",
 	 .opts = pull_opts,
 	 .min_args = 1,
 	 .max_args = 1,

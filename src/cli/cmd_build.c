@@ -95,7 +95,9 @@ static json_t *build_args(const struct cli_args *a, int *rc)
 int cmd_build(const struct cli_args *a)
 {
 	const char *tag = cli_get(a, "tag"), *file = cli_get(a, "file");
-	const char *network = cli_get(a, "network");
+	const char *network = cli_get(a, "network"), *kind = cli_get(a, "kind");
+	if (kind && strcmp(kind, "docker") != 0 && strcmp(kind, "native") != 0)
+		return cli_usage("--kind %s: want native or docker", kind);
 	bool no_cache = cli_has(a, "no-cache");
 	int rc = 0;
 	if (network && strcmp(network, "host") != 0 && strcmp(network, "none") != 0)
@@ -129,6 +131,8 @@ int cmd_build(const struct cli_args *a)
 		json_object_set_new(body, "file", json_string(fpath));
 	if (network)
 		json_object_set_new(body, "network", json_string(network));
+	if (kind)
+		json_object_set_new(body, "kind", json_string(kind));
 	autofree char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	struct progress p = {.line = BUF_INIT};

@@ -44,6 +44,15 @@ int show_images(const struct cli_args *a, const json_t *list)
 	return rc;
 }
 
+int cmd_images(const struct cli_args *a)
+{
+	const char *kind = cli_get(a, "kind");
+	if (kind && strcmp(kind, "docker") != 0 && strcmp(kind, "native") != 0)
+		return cli_usage("--kind %s: want native or docker", kind);
+	bool docker = kind && strcmp(kind, "docker") == 0;
+	return cli_show(a, "GET", docker ? "/v1/images?kind=docker" : "/v1/images", show_images);
+}
+
 static void print_image_id(const json_t *img)
 {
 	if (cli.json)
@@ -269,11 +278,17 @@ static void watch_stop(pid_t pid, int ms)
 
 int cmd_pull(const struct cli_args *a)
 {
-	const char *ref = a->argv[0], *name = cli_get(a, "name");
+	const char *ref = a->argv[0], *name = cli_get(a, "name"), *kind = cli_get(a, "kind");
 	if (name && !valid_image_ref(name))
 		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", name);
+	if (kind && strcmp(kind, "docker") != 0 && strcmp(kind, "native") != 0)
+		return cli_usage("--kind %s: want native or docker", kind);
+	bool docker = kind && strcmp(kind, "docker") == 0;
+	if (docker && name)
+		return cli_usage(
+			"--name does not go with --kind docker (dockerd keeps REF's name)");
 	int r;
-	json_t *req = json_pack("{s:s,s:s?}", "ref", ref, "name", name);
+	json_t *req = json_pack("{s:s,s:s?,s:s?}", "ref", ref, "name", name, "kind", kind);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *img = NULL;
@@ -291,7 +306,11 @@ int cmd_pull(const struct cli_args *a)
 		cli_print_json(img);
 	} else {
 		json_t *names = json_object_get(img, "names");
-		printf("Pulled %s as %s\n", ref, json_string_value(json_array_get(names, 0)));
+		if (docker)
+			printf("Pulled %s into dockerd\n", ref);
+		else
+			printf("Pulled %s as %s\n", ref,
+			       json_string_value(json_array_get(names, 0)));
 		const char *dg = json_str(img, "digest");
 		if (dg)
 			printf("Digest: %s\n", dg);

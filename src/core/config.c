@@ -403,7 +403,7 @@ static bool parse_host(struct vctx *c, const struct sexp *form, struct conf_host
 
 /* ---- image ---- */
 
-static const char *const image_keys[] = {"build", "file", "args", "from", NULL};
+static const char *const image_keys[] = {"build", "file", "args", "from", "kind", NULL};
 
 struct image_parse {
 	struct conf_image *im;
@@ -439,6 +439,16 @@ static void image_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 			ok = false;
 		} else {
 			im->from = xstrdup(v->str);
+		}
+		break;
+	case 4:
+		if (v->type == SEXP_SYMBOL && strcmp(v->str, "docker") == 0) {
+			im->docker = true;
+		} else if (v->type == SEXP_SYMBOL && strcmp(v->str, "native") == 0) {
+			im->docker = false;
+		} else {
+			vexpect(c, ":kind", v, "native or docker");
+			ok = false;
 		}
 		break;
 	}
@@ -741,11 +751,18 @@ static void add_form(struct builder *b, const struct sexp *form)
 			verr(&vc, nn, ":file and :args only apply to :build");
 			ip.bad = true;
 		}
+		if (!ip.bad && im->from && im->docker) {
+			verr(&vc, nn,
+			     ":kind docker goes with :build (dockerd pulls a reference itself: "
+			     "clbsd pull --kind docker)");
+			ip.bad = true;
+		}
 		if (ip.bad) {
 			image_free(im);
 			return;
 		}
-		if (im->build && !im->file)
+		/* A docker build picks Dockerfile, else Cblockfile (docker_image.c). */
+		if (im->build && !im->file && !im->docker)
 			im->file = xstrdup("Cblockfile");
 		if (!im->args)
 			im->args = xcalloc(1, sizeof(*im->args));

@@ -57,7 +57,8 @@ struct conf_image {
 	char *file;	      /* with :build; default "Cblockfile" */
 	struct conf_kv *args; /* sorted by key */
 	size_t nargs;
-	char *from; /* image reference, or NULL */
+	char *from;  /* image reference, or NULL */
+	bool docker; /* :kind docker: built with (or loaded into) dockerd */
 };
 
 struct conf_network {

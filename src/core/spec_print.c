@@ -681,8 +681,12 @@ char *conf_print(const struct conf *c)
 		if (im->build) {
 			buf_adds(&b, "\n  :build ");
 			sexp_print_string(&b, im->build);
-			buf_adds(&b, "\n  :file ");
-			sexp_print_string(&b, im->file);
+			if (im->file) {
+				buf_adds(&b, "\n  :file ");
+				sexp_print_string(&b, im->file);
+			}
+			if (im->docker)
+				buf_adds(&b, "\n  :kind docker");
 			if (im->nargs) {
 				buf_adds(&b, "\n  :args ");
 				add_pairs(&b, im->args, im->nargs);

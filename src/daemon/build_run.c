@@ -58,9 +58,6 @@ struct base_ref {
 	struct image_config cfg;
 };
 
-typedef void (*build_done_fn)(struct daemon *d, const struct image *img,
-			      const struct clbsd_err *err, void *arg);
-
 struct build {
 	struct daemon *d;
 	struct progress_sink sink; /* its client */
@@ -933,6 +930,12 @@ int build_start(struct daemon *d, json_t *body, const struct progress_sink *sink
 	return build_begin(d, sink, body, NULL, NULL, err);
 }
 
+int build_start_then(struct daemon *d, json_t *body, const struct progress_sink *sink,
+		     build_done_fn fn, void *arg, struct clbsd_err *err)
+{
+	return build_begin(d, sink, body, fn, arg, err);
+}
+
 /* ---- images the configuration declares ---- */
 
 /*
@@ -984,6 +987,10 @@ void images_sync(struct daemon *d)
 			    image_tag(&d->images, im->from, tag, ctr_image_in_use, d, &err) < 0)
 				log_error("reconcile", NULL, "image %s :from %s: %s", im->name,
 					  im->from, err.msg);
+			continue;
+		}
+		if (im->build && im->docker) {
+			docker_image_decl(d, im);
 			continue;
 		}
 		if (!im->build || building(d, tag))

@@ -475,6 +475,7 @@ void daemon_close(struct daemon *d)
 	undo_release(d);
 	ingress_release(d);
 	json_decref(d->decl_builds);
+	json_decref(d->docker_builds);
 	image_store_release(&d->images);
 	storage_release(&d->storage);
 	events_release(&d->events);

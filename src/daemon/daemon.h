@@ -285,6 +285,8 @@ struct daemon {
 	json_t *decl_builds;
 	/* docker_ctr.c: the Docker endpoint, its event follower, this daemon's instance id. */
 	struct ddocker *docker;
+	/* docker_image.c: declared docker images built or building (name -> their inputs). */
+	json_t *docker_builds;
 };
 
 struct ctr_exec;
@@ -352,6 +354,25 @@ void docker_ctr_prepare(struct container *c, ctr_done_fn fn, void *arg);
 const char *docker_waiting(const struct container *c);
 /* Why the docker endpoint cannot be used now, or NULL (also NULL before anything asked for it). */
 const char *docker_down(struct daemon *d);
+
+/*
+ * docker_image.c: images in dockerd (see the file's comment). Each returns
+ * 0 when the work started (fn, or the sink's end, comes later on the loop)
+ * or an error, and then nothing comes.
+ */
+typedef void (*dimage_fn)(json_t *result, const struct clbsd_err *err, void *arg);
+/* Pull ref into dockerd; progress as image.progress events; the result is the image. */
+int docker_image_pull(struct daemon *d, const char *ref, dimage_fn fn, void *arg,
+		      struct clbsd_err *err);
+/* dockerd's images, each {"id", "names", "size", "kind", ...}. */
+int docker_image_list(struct daemon *d, dimage_fn fn, void *arg, struct clbsd_err *err);
+struct progress_sink;
+/* POST /v1/build with "kind": "docker": a Dockerfile with dockerd, a Cblockfile by clbsd then loaded. */
+int docker_build_start(struct daemon *d, json_t *body, const struct progress_sink *sink,
+		       struct clbsd_err *err);
+struct conf_image;
+/* A declared (image NAME :build DIR :kind docker): built when its inputs changed. */
+void docker_image_decl(struct daemon *d, const struct conf_image *im);
 /* Add the docker details to a container's JSON (ctr_to_json). */
 void docker_ctr_json(const struct container *c, json_t *j);
 /* Read them back from container.json. */
@@ -532,6 +553,12 @@ struct progress_sink {
  */
 int build_start(struct daemon *d, json_t *body, const struct progress_sink *sink,
 		struct clbsd_err *err);
+/* A build's end, on the loop: img is the image it made, or err says why none. */
+typedef void (*build_done_fn)(struct daemon *d, const struct image *img,
+			      const struct clbsd_err *err, void *arg);
+/* build_start, then fn (after sink->end when there is a sink). */
+int build_start_then(struct daemon *d, json_t *body, const struct progress_sink *sink,
+		     build_done_fn fn, void *arg, struct clbsd_err *err);
 /* Build the configuration's (image NAME :build ...) and tag its :from images (each pass). */
 void images_sync(struct daemon *d);
 /* At start: kill the RUN containers and remove the steps a killed daemon's builds left. */
@@ -924,8 +951,7 @@ void hooks_sync(struct daemon *d);
 void hooks_release(struct daemon *d);
 
 /* image_jobs.c: images in the engine (see the file's comment) */
-/* A job's end: result (the caller's) is the image, or the export's summary; or err. */
-typedef void (*dimage_fn)(json_t *result, const struct clbsd_err *err, void *arg);
+/* dimage_fn (above): result (the caller's) is the image, or the export's summary; or err. */
 /*
  * The jobs run on a worker; each returns 0 when it started (fn comes once,
  * later, on the loop) or an error, and then fn never comes.
@@ -949,6 +975,15 @@ json_t *dimage_prune(struct daemon *d);
 int dimage_remove(struct daemon *d, const char *ref, bool force, struct clbsd_err *err);
 /* The in_use of the image store: a container uses the image, or an export reads it. */
 bool dimage_busy(const char *id, void *daemon);
+/*
+ * A pull's progress lines as image.progress events {"ref", "status"} (the
+ * CLI prints them; the last is "done: ..." or "failed: ..."). line may be
+ * called from any thread; new and free on the loop (free sends what is left).
+ */
+struct dprogress;
+struct dprogress *dprogress_new(struct daemon *d, const char *ref);
+void dprogress_line(void *ctx, const char *msg);
+void dprogress_free(struct dprogress *pr);
 
 /* daemon.c: the engine's life and its shared services */
 struct daemon_opts {

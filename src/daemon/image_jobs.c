@@ -22,7 +22,7 @@
  * copy or build a tree, load and pull apply layers. Each also measures the
  * image's OCI layer on the worker, so the loop can record its digest.
  */
-struct progress;
+struct dprogress;
 
 enum job_kind { JOB_IMPORT, JOB_FORGE, JOB_LOAD, JOB_PULL, JOB_EXPORT };
 
@@ -32,7 +32,7 @@ struct image_job {
 	struct daemon *d;
 	dimage_fn fn;
 	void *fn_arg;
-	struct progress *progress; /* pull: its lines as image.progress events */
+	struct dprogress *progress; /* pull: its lines as image.progress events */
 	enum job_kind kind;
 	char *src;  /* import dir, busybox, load path, pull ref, export target */
 	char *name; /* the name to store (NULL for load/pull: from the source) */
@@ -54,7 +54,7 @@ struct image_job {
 
 /* ---- progress: worker lines become image.progress events on the loop ---- */
 
-struct progress {
+struct dprogress {
 	struct daemon *d;
 	char *ref;
 	pthread_mutex_t mu;
@@ -64,7 +64,7 @@ struct progress {
 
 static void progress_flush(evutil_socket_t fd, short what, void *arg)
 {
-	struct progress *pr = arg;
+	struct dprogress *pr = arg;
 	pthread_mutex_lock(&pr->mu);
 	char **lines = pr->lines.v;
 	strv_init(&pr->lines);
@@ -76,9 +76,9 @@ static void progress_flush(evutil_socket_t fd, short what, void *arg)
 }
 
 /* From the worker thread (libevent is set up for threads). */
-static void progress_line(void *ctx, const char *msg)
+void dprogress_line(void *ctx, const char *msg)
 {
-	struct progress *pr = ctx;
+	struct dprogress *pr = ctx;
 	log_info("image", NULL, "%s: %s", pr->ref, msg);
 	pthread_mutex_lock(&pr->mu);
 	strv_push(&pr->lines, msg);
@@ -86,9 +86,9 @@ static void progress_line(void *ctx, const char *msg)
 	event_active(pr->ev, EV_TIMEOUT, 0);
 }
 
-static struct progress *progress_new(struct daemon *d, const char *ref)
+struct dprogress *dprogress_new(struct daemon *d, const char *ref)
 {
-	struct progress *pr = xcalloc(1, sizeof(*pr));
+	struct dprogress *pr = xcalloc(1, sizeof(*pr));
 	pr->d = d;
 	pr->ref = xstrdup(ref);
 	pthread_mutex_init(&pr->mu, NULL);
@@ -98,7 +98,7 @@ static struct progress *progress_new(struct daemon *d, const char *ref)
 }
 
 /* On the loop, after the worker is done: the last lines, then away. */
-static void progress_free(struct progress *pr)
+void dprogress_free(struct dprogress *pr)
 {
 	if (!pr)
 		return;
@@ -156,7 +156,7 @@ static void job_run(void *arg)
 		break;
 	case JOB_PULL: {
 		struct oci_pull_opts o = {
-			.insecure = j->insecure, .progress = progress_line, .ctx = j->progress};
+			.insecure = j->insecure, .progress = dprogress_line, .ctx = j->progress};
 		j->rc = oci_stage_pull(j->staging, j->src, &o, &j->loaded, &j->err);
 		break;
 	}
@@ -246,7 +246,7 @@ static void export_done(struct image_job *j)
 static void job_done(void *arg)
 {
 	struct image_job *j = arg;
-	struct progress *pr = j->progress;
+	struct dprogress *pr = j->progress;
 	j->progress = NULL;
 	if (j->kind == JOB_EXPORT) {
 		export_done(j);
@@ -277,9 +277,9 @@ static void job_done(void *arg)
 		log_error("image", NULL, "%s %s: %s", verb, j->name ? j->name : j->src, j->err.msg);
 		if (pr) {
 			autofree char *msg = xasprintf("failed: %s", j->err.msg);
-			progress_line(pr, msg);
+			dprogress_line(pr, msg);
 		}
-		progress_free(pr);
+		dprogress_free(pr);
 		j->fn(NULL, &j->err, j->fn_arg);
 	} else {
 		record_digest(j, img, j->kind == JOB_PULL ? j->loaded.source : NULL);
@@ -299,9 +299,9 @@ static void job_done(void *arg)
 			 (long long)img->size);
 		if (pr) {
 			autofree char *msg = xasprintf("done: %s as %s", j->src, norm);
-			progress_line(pr, msg);
+			dprogress_line(pr, msg);
 		}
-		progress_free(pr);
+		dprogress_free(pr);
 		j->fn(image_to_json(&j->d->images, img), NULL, j->fn_arg);
 	}
 	job_free(j);
@@ -331,7 +331,7 @@ static int job_start(struct image_job *j, struct clbsd_err *err)
 		return -err->code;
 	}
 	if (j->kind == JOB_PULL)
-		j->progress = progress_new(j->d, j->src);
+		j->progress = dprogress_new(j->d, j->src);
 	work_submit(j->d, job_run, job_done, j);
 	return 0;
 }

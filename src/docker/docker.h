@@ -13,6 +13,9 @@
  *   loop thread: the engine calls it from work_submit() jobs.
  * - stream.c: a blocking request whose answer stays open (a log
  *   follower), handed over piece by piece as it arrives.
+ * - reqstream.c: requests whose answer is read as it comes (pull and
+ *   build progress), with a body sent from a file as it is read.
+ * - context.c: a build context directory as the tar POST /build reads.
  * - follow.c: a thread of its own following GET /events, handing each
  *   event (and "up"/"down" of the endpoint) to a callback ON THAT THREAD;
  *   the callback's owner moves them to its loop.
@@ -32,6 +35,7 @@
 #define CLBSD_DOCKER_H
 
 #include <clbsd/error.h>
+#include "util/util.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -156,6 +160,38 @@ typedef bool (*dk_stop_fn)(void *arg);
  */
 int dk_stream(const struct dk_client *c, const char *path, dk_chunk_fn fn, dk_stop_fn stop,
 	      void *arg, struct clbsd_err *err);
+
+/* ---- reqstream.c: answers read as they come, bodies from a file ---- */
+
+/* Gets each piece of a 2xx answer's body; nonzero stops the transfer (and dk_request_stream returns 0). */
+typedef int (*dk_data_fn)(const char *data, size_t n, void *arg);
+/*
+ * One request whose body, when upload_fd >= 0, is that file from its
+ * offset to its end (its size from fstat), and whose 2xx answer goes to fn
+ * as it arrives. A non-2xx answer is an error as dk_call makes it. No
+ * timeout: pulls and builds take what they take.
+ */
+int dk_request_stream(const struct dk_client *c, const char *method, const char *path,
+		      const char *ctype, int upload_fd, dk_data_fn fn, void *arg,
+		      struct clbsd_err *err);
+
+/* Newline-delimited JSON (a pull's or build's progress) split into objects. */
+#define DK_LINE_MAX (1 << 20)
+struct dk_lines {
+	struct buf line;
+};
+/*
+ * Feed what arrived; fn gets each complete line that is a JSON object (others
+ * are skipped). fn's nonzero return stops and is returned; -EPROTO for a
+ * line longer than DK_LINE_MAX.
+ */
+int dk_lines_feed(struct dk_lines *l, const char *data, size_t n, int (*fn)(json_t *obj, void *arg),
+		  void *arg);
+
+/* ---- context.c ---- */
+
+/* The tar of build context dir (see context.c) written to fd. */
+int dk_context_tar(const char *dir, int fd, struct clbsd_err *err);
 
 /* ---- follow.c: GET /events on a thread ---- */
 

@@ -215,6 +215,8 @@ TEST(types_and_values)
 	CHECK_ERR("(host) (host)",
 		  "c.conf:1:8: host: duplicate (host) form; first given at c.conf:1:1");
 	CHECK_ERR("(image web)", "expected exactly one of :build");
+	CHECK_ERR("(image web :from \"x:1\" :kind docker)", ":kind docker goes with :build");
+	CHECK_ERR("(image web :build \"/srv/web\" :kind lxc)", ":kind");
 	CHECK_ERR("(network bridge)", "bridge is reserved");
 	CHECK_ERR("(network a :subnet \"10.88.0.0/16\")",
 		  "network a: :subnet overlaps the host bridge's subnet");
@@ -222,6 +224,22 @@ TEST(types_and_values)
 	CHECK_ERR("(container :image \"x\")", "container: missing the name");
 	CHECK_ERR("\"x\"",
 		  "configuration: expected a form like (container NAME ...), got the string \"x\"");
+}
+
+/* (image NAME :build DIR :kind docker): kept, printed, and no Cblockfile default. */
+TEST(image_kind_docker)
+{
+	autofree char *msg = NULL;
+	struct conf *c = build("(image web :build \"/srv/web\" :kind docker)", &msg);
+	CHECK(c);
+	if (!c)
+		return;
+	CHECK_INT(c->nimages, 1);
+	CHECK(c->images[0]->docker);
+	CHECK(c->images[0]->file == NULL);
+	autofree char *p = conf_print(c);
+	CHECK(strstr(p, "(image web\n  :build \"/srv/web\"\n  :kind docker)") != NULL);
+	conf_free(c);
 }
 
 TEST(accepts_full_language)
@@ -479,6 +497,7 @@ RUN(units2);
 RUN(normalisation);
 RUN(unknown_key_did_you_mean);
 RUN(types_and_values);
+RUN(image_kind_docker);
 RUN(accepts_full_language);
 RUN(collects_all_errors);
 RUN(duplicates_across_files);

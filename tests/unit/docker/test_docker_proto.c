@@ -194,6 +194,34 @@ TEST(times)
 	CHECK_INT(dk_time_ns("2026-12-07T11:00:00.123456789Z"), 1796641200123456789LL);
 }
 
+/* NDJSON progress (a pull's, a build's) split into objects whatever the chunks. */
+static int count_line(json_t *j, void *arg)
+{
+	struct buf *b = arg;
+	const char *s = json_string_value(json_object_get(j, "status"));
+	buf_adds(b, s ? s : "?");
+	buf_addc(b, '|');
+	return 0;
+}
+
+TEST(ndjson_lines)
+{
+	static const char text[] = "{\"status\":\"a\"}\n[1]\n{\"status\":\"b\"}\r\nnot json\n"
+				   "{\"status\":\"c\"}\n{\"status\":\"half";
+	for (size_t step = 1; step < sizeof(text); step++) {
+		struct dk_lines l = {BUF_INIT};
+		struct buf got = BUF_INIT;
+		for (size_t off = 0; off < sizeof(text) - 1; off += step) {
+			size_t n = sizeof(text) - 1 - off < step ? sizeof(text) - 1 - off : step;
+			CHECK_INT(dk_lines_feed(&l, text + off, n, count_line, &got), 0);
+		}
+		buf_adds(&got, "");
+		CHECK_STR(got.data, "a|b|c|");
+		buf_release(&got);
+		buf_release(&l.line);
+	}
+}
+
 TEST_MAIN_BEGIN("docker_proto")
 RUN(stdcopy_split_everywhere);
 RUN(stdcopy_rejects_garbage);
@@ -201,4 +229,5 @@ RUN(endpoints);
 RUN(filters_and_escaping);
 RUN(error_mapping);
 RUN(times);
+RUN(ndjson_lines);
 TEST_MAIN_END
