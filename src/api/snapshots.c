@@ -175,7 +175,10 @@ void api_ctr_export(struct daemon *d, struct evhttp_request *req, const struct a
 		} else {
 			struct clbsd_err err;
 			clbsd_err_init(&err);
-			struct export_opts o = {.label = label, .from = from};
+			struct export_opts o = {
+				.label = label,
+				.from = from,
+				.with_image = json_is_true(json_object_get(body, "with_image"))};
 			struct api_pending *p = api_pending_new(d, req);
 			if (ctr_export(a->c, path, &o, done_export, p, &err) < 0)
 				api_pending_err(p, &err);

@@ -93,6 +93,8 @@ static const struct cli_opt export_opts[] = {
 	{"snapshot", 0, "LABEL", "keep the snapshot the export is made from", CLI_K_NONE, NULL, 0},
 	{"since", 0, "LABEL", "only the changes since this kept snapshot (zfs)", CLI_K_NONE, NULL,
 	 0},
+	{"with-image", 0, NULL, "a docker container: carry its image too (docker save)", CLI_K_NONE,
+	 NULL, 0},
 	OPT_JSON("print the daemon's JSON"),
 	OPT_END};
 static const struct cli_opt import_opts[] = {

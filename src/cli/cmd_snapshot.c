@@ -204,6 +204,8 @@ int cmd_export(const struct cli_args *a)
 		json_object_set_new(body, "label", json_string(snapshot));
 	if (since)
 		json_object_set_new(body, "from", json_string(since));
+	if (cli_has(a, "with-image"))
+		json_object_set_new(body, "with_image", json_true());
 	autofree char *url = xasprintf("/v1/containers/%s/export", name);
 	struct clbsd_err err;
 	clbsd_err_init(&err);

@@ -417,6 +417,15 @@ int docker_store_image_info(struct dk_client *cl, const char *ref, json_t **out,
 int docker_store_image_ensure(struct dk_client *cl, const json_t *img, char **use,
 			      struct clbsd_err *err);
 /*
+ * On a worker: write `docker save` of image ref into fd at offset at; *n
+ * its length and hex its XXH3-128 (export --with-image).
+ */
+int docker_store_image_save(struct dk_client *cl, const char *ref, int fd, off_t at, int64_t *n,
+			    char hex[33], struct clbsd_err *err);
+/* On a worker: check the n bytes at `at` of fd against XXH3-128 `want` and load them. */
+int docker_store_image_load(struct dk_client *cl, int fd, off_t at, int64_t n, const char *want,
+			    struct clbsd_err *err);
+/*
  * The create request an archive's docker record stands for, under name;
  * *host (when given) gets a line for each way it reaches the host. NULL
  * when the record holds no request (made before docker exports).
@@ -784,6 +793,7 @@ typedef void (*ctr_export_fn)(json_t *summary, const struct clbsd_err *err, void
 struct export_opts {
 	const char *label; /* keep the export's snapshot under this label (NULL: a temporary one) */
 	const char *from;  /* only the changes since this kept snapshot (zfs) */
+	bool with_image;   /* a docker container: carry its image (docker save) too */
 };
 int ctr_export(struct container *c, const char *path, const struct export_opts *o, ctr_export_fn fn,
 	       void *arg, struct clbsd_err *err);

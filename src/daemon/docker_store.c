@@ -19,15 +19,21 @@
  * An export carries the image's reference and dockerd's id and repo
  * digests for it; an import makes the image present in its dockerd (there
  * by id, or pulled by reference@digest) before anything else is made.
+ * With --with-image the archive also carries the image itself (`docker
+ * save` of it, between the header and the stream, with its own checksum
+ * in the header), which the import loads first. Both ends hold it in
+ * memory whole: fine for the images a homelab runs, not for many GB.
  */
 #include "daemon.h"
 #include "docker/docker.h"
+#include "util/hash.h"
 #include "util/json.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EMPTY_IMAGE    "empty"
 #define CALL_TIMEOUT_S 60
@@ -379,4 +385,80 @@ json_t *docker_store_request(const json_t *h, const char *name, struct strv *hos
 			strv_push_owned(host, xasprintf("the capability %s", json_string_value(v)));
 	}
 	return req;
+}
+
+/* ---- the image itself in the archive (export --with-image) ---- */
+
+int docker_store_image_save(struct dk_client *cl, const char *ref, int fd, off_t at, int64_t *n,
+			    char hex[33], struct clbsd_err *err)
+{
+	if (!valid_image_ref(ref))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"image \"%s\" is not an image reference", ref);
+	/* By its name, so that the archive's tar carries the tag too. */
+	autofree char *path = xasprintf("/images/%s/get", ref);
+	struct dk_resp r = {0};
+	if (dk_request(cl, "GET", path, NULL, NULL, 0, PULL_TIMEOUT_S, &r, err) < 0)
+		return clbsd_err_prefix(err, "save image %s", ref);
+	int rc = 0;
+	if (r.status != 200) {
+		rc = dk_err_status(r.status, r.body, r.len, "docker GET /images/get", err);
+	} else {
+		size_t off = 0;
+		while (off < r.len && rc == 0) {
+			ssize_t w = pwrite(fd, r.body + off, r.len - off, at + (off_t)off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				rc = clbsd_err_set(err, CLBSD_E_INTERNAL, w < 0 ? errno : EIO,
+						   "write the image into the archive");
+			else
+				off += (size_t)w;
+		}
+		struct xxh3_stream *x = hash_xxh3_begin();
+		hash_xxh3_add(x, r.body, r.len);
+		hash_xxh3_end(x, hex);
+		*n = (int64_t)r.len;
+	}
+	dk_resp_release(&r);
+	return rc;
+}
+
+int docker_store_image_load(struct dk_client *cl, int fd, off_t at, int64_t n, const char *want,
+			    struct clbsd_err *err)
+{
+	if (n <= 0 || n > ((int64_t)1 << 34))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"the archive's image is empty or too large");
+	autofree char *buf = xmalloc((size_t)n);
+	size_t got = 0;
+	while (got < (size_t)n) {
+		ssize_t k = pread(fd, buf + got, (size_t)n - got, at + (off_t)got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return clbsd_err_set(err, CLBSD_E_CONFLICT, k < 0 ? errno : EIO,
+					     "read the archive's image");
+		got += (size_t)k;
+	}
+	char hex[33];
+	struct xxh3_stream *x = hash_xxh3_begin();
+	hash_xxh3_add(x, buf, (size_t)n);
+	hash_xxh3_end(x, hex);
+	if (!want || strcmp(hex, want) != 0)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"the image it carries is damaged: its checksum does not "
+					"match the header's");
+	struct dk_resp r = {0};
+	if (dk_request(cl, "POST", "/images/load?quiet=1", "application/x-tar", buf, (size_t)n,
+		       PULL_TIMEOUT_S, &r, err) < 0)
+		return clbsd_err_prefix(err, "load the image it carries");
+	int rc = 0;
+	if (r.status != 200)
+		rc = dk_err_status(r.status, r.body, r.len, "docker POST /images/load", err);
+	else if (r.body && strstr(r.body, "\"error"))
+		rc = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				      "docker POST /images/load: %.300s", r.body);
+	dk_resp_release(&r);
+	return rc;
 }

@@ -3,7 +3,10 @@
  *
  * Layout: a 4096-byte header, then the storage driver's stream of a snapshot
  * taken for the export (src/storage/storage.h send/receive), to the end of
- * the file. The header is one JSON line padded with spaces (and a newline
+ * the file. A docker container's archive exported --with-image holds its
+ * image (`docker save`) between the two, its length and XXH3-128 in the
+ * header's "image" ("bytes", "xxh3"): the stream still ends the file, where
+ * the zfs driver's raw streams keep their footer (docker_store.c). The header is one JSON line padded with spaces (and a newline
  * at its last byte), whose first member is always at the same place:
  *   {"header_xxh3":HEX,"format":"clbsd-export","version":2,
  *    "driver":"dir"|"zfs","root":..,"name":..,"container":{container.json},
@@ -83,6 +86,8 @@ struct xfer_job {
 	/* a docker container: dockerd for its image; import: the image name to create with */
 	struct dk_client *dk;
 	bool docker;
+	bool with_image;     /* export: carry the image (docker save) before the stream */
+	int64_t image_bytes; /* the image's bytes between the header and the stream */
 	char *docker_image;
 	ctr_done_fn fn;		 /* import */
 	ctr_export_fn export_fn; /* export */
@@ -268,26 +273,40 @@ static void export_run(void *arg)
 	bool snapped = false, following = false;
 	struct follower fw;
 	int r = 0;
+	/* Where the stream begins: after the header, and the image when it is carried. */
+	off_t start = HEADER_SIZE;
 	if (j->docker) {
 		/* The image as dockerd knows it now: its reference, id and digests. */
 		json_t *img = NULL;
+		char ihex[33] = "";
 		r = docker_store_image_info(j->dk, j->c->image_ref, &img, &j->err);
+		if (r == 0 && j->with_image &&
+		    docker_store_image_save(j->dk, j->c->image_ref, fd, HEADER_SIZE,
+					    &j->image_bytes, ihex, &j->err) < 0)
+			r = -j->err.code;
 		if (r == 0) {
 			json_t *h = json_loads(j->header, 0, NULL);
+			if (j->with_image) {
+				json_object_set_new(img, "bytes", json_integer(j->image_bytes));
+				json_object_set_new(img, "xxh3", json_string(ihex));
+			}
 			json_object_set_new(h, "image", img);
 			free(j->header);
 			j->header = json_dumps(h, JSON_COMPACT);
 			json_decref(h);
+			start += (off_t)j->image_bytes;
+		} else {
+			json_decref(img);
 		}
 	}
 	if (r == 0)
 		r = st->ops->snapshot(st, j->c->name, j->label, &j->err);
 	snapped = r == 0;
-	if (r == 0 && lseek(fd, HEADER_SIZE, SEEK_SET) < 0)
+	if (r == 0 && lseek(fd, start, SEEK_SET) < 0)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "seek in %s", tmp);
 	/* Streams that carry their own checksums (zfs) need none of ours. */
 	bool self_checked = st->caps & STORAGE_CAP_SELF_CHECKED;
-	if (r == 0 && !self_checked && follow_start(&fw, fd, HEADER_SIZE) < 0)
+	if (r == 0 && !self_checked && follow_start(&fw, fd, start) < 0)
 		r = clbsd_err_setmsg(&j->err, CLBSD_E_INTERNAL, EAGAIN, "start a thread");
 	following = r == 0 && !self_checked;
 	if (r == 0)
@@ -296,7 +315,7 @@ static void export_run(void *arg)
 	char hex[33] = "";
 	if (r == 0 && fstat(fd, &sb) < 0)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "stat %s", tmp);
-	int64_t bytes = r == 0 ? (int64_t)sb.st_size - HEADER_SIZE : 0;
+	int64_t bytes = r == 0 ? (int64_t)sb.st_size - start : 0;
 	if (following) {
 		int fr = follow_stop(&fw, r == 0 ? (off_t)sb.st_size : -1, hex);
 		if (r == 0 && fr < 0)
@@ -372,6 +391,11 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	static const struct export_opts none = {0};
 	if (!o)
 		o = &none;
+	if (o->with_image && !c->docker.on)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"container %s is native: its image is clbsd's (clbsd image "
+					"export); --with-image is for docker containers",
+					c->name);
 	if (o->from && !(d->storage.caps & STORAGE_CAP_INCREMENTAL))
 		return clbsd_err_setmsg(
 			err, CLBSD_E_INVALID, ENOTSUP,
@@ -431,6 +455,7 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	j->export_fn = fn;
 	j->arg = arg;
 	j->docker = c->docker.on;
+	j->with_image = o->with_image;
 	j->dk = c->docker.on ? docker_client(d) : NULL;
 	c->storage.busy = true;
 	work_submit(d, export_run, export_done, j);
@@ -451,14 +476,19 @@ static void import_run(void *arg)
 		return;
 	}
 	json_t *h = json_loads(j->header, 0, NULL);
+	/* A docker container's archive may carry its image before the stream. */
+	json_t *img = json_object_get(h, "image");
+	int64_t image_bytes = j->docker ? json_int(img, "bytes", 0) : 0;
+	off_t start = HEADER_SIZE + (off_t)(image_bytes > 0 ? image_bytes : 0);
 	/*
 	 * A docker container's image first: when this dockerd has it not and
 	 * cannot pull it, nothing is received.
 	 */
 	if (j->docker && !j->update &&
 	    (docker_store_prepare(j->d, &j->err) < 0 ||
-	     docker_store_image_ensure(j->dk, json_object_get(h, "image"), &j->docker_image,
-				       &j->err) < 0)) {
+	     (image_bytes > 0 && docker_store_image_load(j->dk, fd, HEADER_SIZE, image_bytes,
+							 json_str(img, "xxh3"), &j->err) < 0) ||
+	     docker_store_image_ensure(j->dk, img, &j->docker_image, &j->err) < 0)) {
 		clbsd_err_prefix(&j->err, "%s", j->path);
 		json_decref(h);
 		close(fd);
@@ -481,20 +511,19 @@ static void import_run(void *arg)
 	char hex[65] = "";
 	struct stat sb;
 	int r = 0;
-	if (fstat(fd, &sb) < 0 || sb.st_size != HEADER_SIZE + bytes)
+	if (fstat(fd, &sb) < 0 || image_bytes < 0 || sb.st_size != start + bytes)
 		r = clbsd_err_setmsg(&j->err, CLBSD_E_CONFLICT, EINVAL,
 				     "%s is cut short or has extra bytes (%lld bytes of stream, "
 				     "the header says %lld)",
-				     j->path, (long long)(sb.st_size - HEADER_SIZE),
-				     (long long)bytes);
+				     j->path, (long long)(sb.st_size - start), (long long)bytes);
 	if (r == 0 && !self_checked)
-		r = sum_region(fd, HEADER_SIZE, bytes, sha, hex, &j->err);
+		r = sum_region(fd, start, bytes, sha, hex, &j->err);
 	if (r == 0 && !self_checked && (!want || strcmp(hex, want) != 0))
 		r = clbsd_err_setmsg(&j->err, CLBSD_E_CONFLICT, EINVAL,
 				     "%s is damaged: its checksum does not match the header's",
 				     j->path);
 	json_decref(h);
-	if (r == 0 && lseek(fd, HEADER_SIZE, SEEK_SET) < 0)
+	if (r == 0 && lseek(fd, start, SEEK_SET) < 0)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "seek in %s", j->path);
 	if (r == 0)
 		r = st->ops->receive(st, j->name, fd, &j->err);

@@ -127,6 +127,7 @@ rc=$?
 	fail edited_header_refused "$out"
 
 # ---- an import whose image this dockerd lacks: a clear error, nothing made ----
+out=$(clbsd export --with-image -o "$TMP/dbimg.clbsd" db 2>&1) || fail export_with_image "$out"
 out=$(clbsd rm -f -v db 2>&1) || fail rm_with_volumes "$out"
 dk rmi -f "$IMG" >/dev/null
 out=$(clbsd import --name lost "$TMP/db.clbsd" 2>&1)
@@ -135,7 +136,13 @@ rc=$?
 	! clbsd inspect lost >/dev/null 2>&1 && [ ! -e "${ROOT:?}/containers/lost" ] && [ ! -e "$ROOT/volumes/lost" ] &&
 	[ -z "$(dk ps -aq --filter name=lost)" ] && ok import_missing_image_fails_cleanly ||
 	fail import_missing_image_fails_cleanly "rc=$rc $out $(ls "$ROOT/containers" "$ROOT/volumes")"
-t_docker_image "$IMG" || fail image_again "docker import failed"
+# ---- export --with-image: the archive carries the image, which import loads ----
+out=$(clbsd import --name carried "$TMP/dbimg.clbsd" 2>&1) && clbsd start carried >/dev/null &&
+	[ "$(dk image inspect -f '{{.Id}}' "$IMG" 2>/dev/null)" = "$imgid" ] &&
+	[ "$(sum_in clbsd exec carried)" = "$sum3" ] && ok import_loads_carried_image ||
+	fail import_loads_carried_image "$out $(dk images 2>&1 | tail -2)"
+clbsd rm -f -v carried >/dev/null 2>&1
+dk image inspect "$IMG" >/dev/null 2>&1 || t_docker_image "$IMG" || fail image_again "docker import failed"
 imgid=$(dk image inspect -f '{{.Id}}' "$IMG")
 
 # ---- migrate to another daemon on another dockerd ----
