@@ -176,6 +176,28 @@ ca="$ROOT/ingress/ca/ca.pem"
 out=$(curl -s -m 3 --cacert "$ca" --resolve "dsite.home.lan:$P443:127.0.0.1" "https://dsite.home.lan:$P443/" 2>&1)
 [ "$out" = hello-dsite ] && ok ingress_tls_to_docker || fail ingress_tls_to_docker "$out"
 
+# ---- declared: a recreate keeps the address; three on a new network start side by side ----
+sip=$(ip_of dsite)
+did=$(field dsite docker.id)
+sed -i 's/echo hello-dsite >/echo hello-dsite2 >/' "$CONF"
+{
+	echo '(network par :subnet "10.89.9.0/24")'
+	for i in 1 2 3; do
+		echo "(container par$i :kind docker :image \"$IMG\" :network (par) :command (\"sleep\" \"1000\"))"
+	done
+} >>"$CONF"
+clbsd apply >/dev/null 2>&1
+par_up() { for i in 1 2 3; do [ "$(field "par$i" state)" = running ] || return 1; done; }
+wait_until 30 par_up && ok parallel_starts_share_a_new_network ||
+	fail parallel_starts_share_a_new_network "$(clbsd ps -a 2>&1) $(grep -i 'par[0-9]' "$TMP/daemon.log" | grep -i error | tail -3)"
+[ "$(dk network ls --format '{{.Name}}' | grep -c '^clbsd-par$')" = 1 ] && ok one_docker_network_per_clbsd_network ||
+	fail one_docker_network_per_clbsd_network "$(dk network ls)"
+clbsd exec par1 ping -c1 -W2 par3 >/dev/null 2>&1 && ok declared_docker_by_name ||
+	fail declared_docker_by_name "$(clbsd exec par1 cat /etc/hosts 2>&1)"
+wait_until 20 sh -c "[ \"\$(curl -s -m 1 -H 'Host: dsite.home.lan' http://127.0.0.1:$P80/)\" = hello-dsite2 ]"
+[ "$(field dsite docker.id)" != "$did" ] && [ "$(ip_of dsite)" = "$sip" ] && ok recreate_keeps_address ||
+	fail recreate_keeps_address "id $did -> $(field dsite docker.id), ip $sip -> $(ip_of dsite)"
+
 # ---- the image's HEALTHCHECK, run by dockerd ----
 cat >>"$CONF" <<EOF
 (container dhc :kind docker :image "$HIMG" :network none
@@ -212,10 +234,13 @@ clbsd start dpub >/dev/null
 t_kill_daemon TERM
 nft flush chain inet clbsd ports 2>/dev/null
 t_start_daemon
-wait_until 10 sh -c '[ "$(busybox nc -w 2 127.0.0.1 8088 </dev/null)" = hello-published ]'
-[ "$(hnc 127.0.0.1 8088)" = hello-published ] && [ "$(field dpub state)" = running ] &&
-	[ "$(field dpub pid)" = "$(dk inspect -f '{{.State.Pid}}' dpub)" ] &&
-	ok ports_back_after_daemon_restart || fail ports_back_after_daemon_restart "$(clbsd ps -a 2>&1)"
+# Until dockerd's event stream is followed again its containers show "waiting".
+dpub_back() {
+	[ "$(hnc 127.0.0.1 8088)" = hello-published ] && [ "$(field dpub state)" = running ] &&
+		[ "$(field dpub pid)" = "$(dk inspect -f '{{.State.Pid}}' dpub)" ]
+}
+wait_until 15 dpub_back && ok ports_back_after_daemon_restart ||
+	fail ports_back_after_daemon_restart "$(clbsd ps -a 2>&1)"
 
 # ---- a remote endpoint: clbsd's networks are refused, saying why ----
 sed -i "s|unix://$DOCKER_SOCK|tcp://127.0.0.1:1|" "$CONF"
