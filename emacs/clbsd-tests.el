@@ -101,6 +101,23 @@
       (should (string-match-p "^| gamma +| created" text))
       (should-not (string-match-p "^| beta" text)))))
 
+;; Issue 18: the kind column shows the runtime (native or docker), and
+;; declared-or-not has its own column.
+(ert-deftest clbsd-dblock-kind-column ()
+  "The kind column shows the daemon's kind field; declared is apart."
+  (with-temp-buffer
+    (org-mode)
+    (insert "#+BEGIN: clbsd-containers :all t :match \"^\\\\(alpha\\\\|beta\\\\)$\""
+            " :columns (name kind declared)\n#+END:\n")
+    (goto-char (point-min))
+    (org-update-dblock)
+    (should (equal (clbsd-tests--block-row "alpha") '("alpha" "native" "declared")))
+    (should (equal (clbsd-tests--block-row "beta") '("beta" "native" "ad hoc"))))
+  ;; A docker container as the API reports it (tests/integration/docker.sh
+  ;; checks the field on a real one).
+  (should (equal (clbsd--cell 'kind '(:name "db" :kind "docker") nil) "docker"))
+  (should (equal (clbsd--cell 'kind '(:name "old") nil) "native")))
+
 (defun clbsd-tests--stats-block ()
   "Render a block of cpu and memory for alpha and gamma; return its rows."
   (let ((requests nil))

@@ -144,8 +144,9 @@ Its first start compiles the Lisp library."
 (defcustom clbsd-containers-columns
   '(name state health image address ports domain uptime cpu memory actions)
   "Default columns of the clbsd-containers dynamic block.
-Known columns: name, kind, state, exit, health, image, address, ports,
-domain, uptime, cpu, memory, pids, restarts, host, actions."
+Known columns: name, kind (native or docker), declared (declared or ad
+hoc), state, exit, health, image, address, ports, domain, uptime, cpu,
+memory, pids, restarts, host, actions."
   :type '(repeat symbol))
 
 (define-error 'clbsd-error "clbsd")
@@ -443,7 +444,8 @@ Plists, with keyword keys, because they cost the least to parse."
     (if query (concat "/v1/containers?" (string-join query "&")) "/v1/containers")))
 
 (defconst clbsd--column-fields
-  '((name "name") (host) (kind "managed") (state "state") (exit "exit_code")
+  '((name "name") (host) (kind "kind") (declared "managed") (state "state")
+    (exit "exit_code")
     (health "health.status") (image "image")
     (address "network.mode" "network.networks") (ports "network.publish")
     (domain) (uptime "started_at")
@@ -669,7 +671,8 @@ machine; nil otherwise."
   (pcase column
     ('name (plist-get c :name))
     ('host (or (plist-get ctx :host-name) ""))
-    ('kind (if (plist-get c :managed) "declared" "ad hoc"))
+    ('kind (or (plist-get c :kind) "native"))
+    ('declared (if (plist-get c :managed) "declared" "ad hoc"))
     ('state (plist-get c :state))
     ('exit (if (equal (plist-get c :state) "exited")
                (format "%s" (or (plist-get c :exit_code) ""))
@@ -1565,6 +1568,7 @@ PROMPT reads a name when needed."
           (insert (propertize name 'face 'bold) "  on " (car host) "\n\n")
           (clbsd--kv "state" (clbsd--cell 'state c nil))
           (clbsd--kv "kind" (clbsd--cell 'kind c nil))
+          (clbsd--kv "declared" (clbsd--cell 'declared c nil))
           (clbsd--kv "image" (plist-get c :image))
           (clbsd--kv "id" (plist-get c :id))
           (clbsd--kv "pid" (plist-get c :pid))

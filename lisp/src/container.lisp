@@ -17,7 +17,7 @@
             :documentation "True once the daemon reported it removed.")
    (generation :initform 0 :accessor %generation
                :documentation "Bumped at every change of JSON (see INSTALL)."))
-  (:documentation "A container of the daemon (native now, Docker later), kept fresh from events."))
+  (:documentation "A container of the daemon (native or Docker: see KIND), kept fresh from events."))
 
 (defvar *registry* (make-hash-table :test #'equal :synchronized t)
   "Name -> CONTAINER, every container this image has seen.")
@@ -92,7 +92,8 @@ Anything but a JSON object (a USE-VALUE restart's value) is returned as is."
 
 (define-reader raw (j) "The daemon's whole JSON object for the container (a hash table)." j)
 (define-reader id (j) "The 64-hex id." (jget j "id"))
-(define-reader kind (j) "The runtime: :NATIVE (or :DOCKER)." (or (kw (jget j "kind")) :native))
+(define-reader kind (j) "The runtime: :NATIVE, or :DOCKER for a container dockerd runs."
+  (or (kw (jget j "kind")) :native))
 (define-reader image (j) "The image reference it was made from." (jget j "image"))
 (define-reader image-id (j) "The image's id." (jget j "image_id"))
 (define-reader state (j) "One of :CREATED :RUNNING :RESTARTING :EXITED." (kw (jget j "state")))

@@ -187,6 +187,20 @@
            (is (not (member "lst-b" running :test #'equal)))))
     (cleanup "lst-a" "lst-b")))
 
+(deftest container-kind
+  ;; A native container from the daemon, and a docker one as the API
+  ;; reports it (tests/integration/docker.sh checks the field on a real one).
+  (unwind-protect
+       (let ((c (create-container "forge" :name "knd-a" :command '("true"))))
+         (is (eq :native (kind c)))
+         (is (eq :native (kind (find-container "knd-a")))))
+    (cleanup "knd-a"))
+  (let ((j (make-hash-table :test #'equal)))
+    (setf (gethash "name" j) "knd-docker" (gethash "kind" j) "docker")
+    (let ((c (clbsd::intern-container j)))
+      (is (eq :docker (kind c)))
+      (remhash "knd-docker" clbsd::*registry*))))
+
 (deftest logs-and-follow
   (unwind-protect
        (progn
