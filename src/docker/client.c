@@ -4,9 +4,8 @@
  * threads would need a lock around every call).
  *
  * ssh:// runs `ssh HOST docker system dial-stdio` per connection, as the
- * docker CLI does: libcurl's open-socket callback hands it one end of a
- * socketpair whose other end is ssh's stdin and stdout, and the socket
- * counts as connected. The ssh process ends when libcurl closes its end.
+ * docker CLI does, with libcurl's connection as its stdin and stdout (see
+ * ssh_open). The ssh process ends when libcurl closes its end.
  */
 #include "docker/dk_internal.h"
 #include "util/util.h"
@@ -17,9 +16,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,19 +60,65 @@ void dk_resp_release(struct dk_resp *r)
 	*r = (struct dk_resp){0};
 }
 
-/* ---- ssh: a socketpair per connection ---- */
+/* ---- ssh: a connection handed to `ssh ... docker system dial-stdio` ---- */
 
+/*
+ * libcurl opens the socket through ssh_open, which makes a listening Unix
+ * socket of its own (abstract, a random name) and points the connection at
+ * it, so libcurl's connect() succeeds at once, whatever address it resolved
+ * "localhost" to; once connected, ssh_prereq accepts that connection and
+ * hands it to ssh as its stdin and stdout. (A socketpair returned as
+ * "already connected" would be simpler, but libcurl 7.88, Debian 12's,
+ * connects it anyway and fails: curl issue 10626.)
+ */
 static curl_socket_t ssh_open(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 {
 	struct dk_conn *s = arg;
-	int sv[2];
-	if (s->pid > 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (s->pid > 0 || s->listener >= 0)
 		return CURL_SOCKET_BAD;
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	char rnd[17];
+	random_hex(rnd, 8);
+	int n = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "clbsd-docker-ssh-%d-%s",
+			 (int)getpid(), rnd);
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		return CURL_SOCKET_BAD;
+	if (bind(l, (struct sockaddr *)&un, len) < 0 || listen(l, 1) < 0) {
+		close(l);
+		return CURL_SOCKET_BAD;
+	}
+	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c < 0) {
+		close(l);
+		return CURL_SOCKET_BAD;
+	}
+	addr->family = AF_UNIX;
+	addr->addrlen = (unsigned int)len;
+	memcpy(&addr->addr, &un, len);
+	s->listener = l;
+	s->fd = c;
+	return c;
+}
+
+static int ssh_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
+{
+	struct dk_conn *s = arg;
+	if (s->pid > 0)
+		return CURL_PREREQFUNC_OK; /* a connection libcurl kept */
+	if (s->listener < 0)
+		return CURL_PREREQFUNC_ABORT;
+	int a = accept4(s->listener, NULL, NULL, SOCK_CLOEXEC);
+	close(s->listener);
+	s->listener = -1;
+	if (a < 0)
+		return CURL_PREREQFUNC_ABORT;
 	char **argv = dk_ssh_argv(s->ep);
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, a, 0);
+	posix_spawn_file_actions_adddup2(&fa, a, 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	posix_spawnattr_t at;
 	posix_spawnattr_init(&at);
@@ -82,25 +130,22 @@ static curl_socket_t ssh_open(void *arg, curlsocktype purpose, struct curl_socka
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	strv_free(argv);
-	close(sv[1]);
+	close(a);
 	if (r != 0) {
 		s->pid = 0;
-		close(sv[0]);
-		return CURL_SOCKET_BAD;
+		return CURL_PREREQFUNC_ABORT;
 	}
-	s->fd = sv[0];
-	return sv[0];
-}
-
-static int ssh_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
-{
-	return CURL_SOCKOPT_ALREADY_CONNECTED;
+	return CURL_PREREQFUNC_OK;
 }
 
 static int ssh_close(void *arg, curl_socket_t fd)
 {
 	struct dk_conn *s = arg;
 	close(fd);
+	if (s->listener >= 0) {
+		close(s->listener);
+		s->listener = -1;
+	}
 	if (s->pid > 0) {
 		/* dial-stdio ends at EOF on its stdin; do not wait on a hung ssh. */
 		for (int i = 0; i < 200; i++) {
@@ -150,9 +195,11 @@ static void setup(CURL *h, const struct dk_client *c, struct dk_conn *ssh)
 		ssh->ep = &c->ep;
 		ssh->pid = 0;
 		ssh->fd = -1;
+		ssh->listener = -1;
 		CL(curl_easy_setopt)(h, CURLOPT_OPENSOCKETFUNCTION, ssh_open);
 		CL(curl_easy_setopt)(h, CURLOPT_OPENSOCKETDATA, ssh);
-		CL(curl_easy_setopt)(h, CURLOPT_SOCKOPTFUNCTION, ssh_sockopt);
+		CL(curl_easy_setopt)(h, CURLOPT_PREREQFUNCTION, ssh_prereq);
+		CL(curl_easy_setopt)(h, CURLOPT_PREREQDATA, ssh);
 		CL(curl_easy_setopt)(h, CURLOPT_CLOSESOCKETFUNCTION, ssh_close);
 		CL(curl_easy_setopt)(h, CURLOPT_CLOSESOCKETDATA, ssh);
 	} else {

@@ -10,11 +10,15 @@
 #include "util/curl_lib.h"
 #include <sys/types.h>
 
-/* The ssh process of an ssh:// connection (pid 0: none). */
+/*
+ * The ssh process of an ssh:// connection (pid 0: none), and until it runs
+ * the listening socket libcurl's connection was queued on (-1: none).
+ */
 struct dk_conn {
 	const struct dk_endpoint *ep;
 	pid_t pid;
 	int fd;
+	int listener;
 };
 
 /*
