@@ -19,9 +19,11 @@ zfs="zfs-fuse"
 # openssh-server: migrate over ssh is tested against an sshd the test starts
 # on loopback (its package's own service is not started, see below).
 # skopeo, docker-registry and docker.io: the OCI round trip (through a dockerd
-# the test starts) and a local registry to pull from.
+# the test starts) and a local registry to pull from. mmdebstrap: a real
+# Debian root file system (with redis-server) run as both kinds
+# (tests/integration/docker_debian.sh; it needs a Debian mirror, else skips).
 tests="clang libclang-rt-14-dev shellcheck tmux curl python3 openssh-server openssh-client
-skopeo docker-registry docker.io"
+skopeo docker-registry docker.io mmdebstrap"
 bench="crun hyperfine docker.io docker-compose"
 # The Common Lisp library and control plane (lisp/, docs/lisp.md): SBCL and
 # Debian's Lisp systems (yason needs alexandria and trivial-gray-streams but
