@@ -416,8 +416,16 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 			      "version", 2, "driver", d->storage.ops->name, "root", d->root, "name",
 			      c->name, "container", ctr_to_json(c), "image", "ref", c->image_ref,
 			      "id", c->image_id, "created_at", json_time(time_now_ns()));
-	if (c->docker.on)
+	if (c->docker.on) {
 		json_object_set_new(h, "kind", json_string("docker"));
+		/*
+		 * The header is 4096 bytes: dockerd's create body is made again
+		 * from the request at import, so it does not travel.
+		 */
+		json_t *dj = json_object_get(json_object_get(h, "container"), "docker");
+		json_object_del(dj, "create");
+		json_object_del(dj, "id");
+	}
 	char hex[9];
 	random_hex(hex, 4);
 	autofree char *label = o->label ? xstrdup(o->label) : xasprintf("export-%s", hex);

@@ -126,6 +126,18 @@ rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "damaged or was edited" && ok edited_header_refused ||
 	fail edited_header_refused "$out"
 
+# ---- an archive's request is checked as a create's: a host bind needs --allow-host-access ----
+mkdir -p "$TMP/hostdir"
+clbsd create --kind docker --network none --name hb -v "$TMP/hostdir:/h" "$IMG" true >/dev/null
+clbsd export -o "$TMP/hb.clbsd" hb >/dev/null && clbsd rm -f hb >/dev/null
+out=$(clbsd import "$TMP/hb.clbsd" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "asks for access to the host: a bind of the host's $TMP/hostdir at /h" &&
+	! clbsd inspect hb >/dev/null 2>&1 && clbsd import --allow-host-access "$TMP/hb.clbsd" >/dev/null 2>&1 &&
+	[ "$(field hb kind)" = docker ] && ok import_host_bind_needs_allowing ||
+	fail import_host_bind_needs_allowing "rc=$rc $out"
+clbsd rm -f hb >/dev/null 2>&1
+
 # ---- an import whose image this dockerd lacks: a clear error, nothing made ----
 out=$(clbsd export --with-image -o "$TMP/dbimg.clbsd" db 2>&1) || fail export_with_image "$out"
 out=$(clbsd rm -f -v db 2>&1) || fail rm_with_volumes "$out"
