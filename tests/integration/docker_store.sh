@@ -73,6 +73,20 @@ docker_cleanup() {
 	grep -o " $TMP/d[a-z0-9]*[^ ]*" /proc/mounts | sort -r | while read -r m; do
 		umount -l "$m" 2>/dev/null
 	done
+	# zfs: the pool goes once nothing holds its datasets; dockerd's
+	# containers and a second daemon may for a few seconds after they end.
+	if [ -n "$ZPOOL" ]; then
+		t_kill_daemon TERM
+		if wait_until 30 zpool destroy -f "$ZPOOL" 2>/dev/null; then
+			ZPOOL=""
+		else
+			echo "zpool destroy: $(zpool destroy -f "$ZPOOL" 2>&1)"
+			grep -l "$ZPOOL\|$TMP/root" /proc/[0-9]*/mountinfo 2>/dev/null | while read -r f; do
+				f=${f%/mountinfo}
+				echo "held by ${f#/proc/} $(cat "$f/comm" 2>/dev/null) $(readlink "$f/ns/mnt")"
+			done | sort -u -k3 | head -5
+		fi
+	fi
 }
 t_setup
 trap 'rc=$?; docker_cleanup; (exit $rc); t_cleanup' EXIT
