@@ -1058,6 +1058,7 @@ struct cg_stat_cache {
 	size_t nbucket; /* a power of two */
 	size_t n;	/* entries */
 	size_t nfd;	/* fds kept, all entries together */
+	size_t refused; /* files not kept (budget) since the last sweep */
 };
 
 static struct cg_stat_cache *stat_cache_new(void)
@@ -1143,17 +1144,49 @@ static struct stat_files *stat_files_get(struct cg_stat_cache *sc, const char *r
 }
 
 /*
+ * Drop the entries of cgroups removed behind cg_destroy()'s back (a docker
+ * container's, which dockerd removes): their files read ENODEV. Entries
+ * keeping no file go too. `keep` is the entry being read.
+ */
+static void stat_sweep(struct cg_stat_cache *sc, const struct stat_files *keep)
+{
+	for (size_t b = 0; b < sc->nbucket; b++)
+		for (struct stat_files **l = &sc->bucket[b]; *l;) {
+			struct stat_files *f = *l;
+			int fd = -1;
+			for (size_t i = 0; i < SF_N && fd < 0; i++)
+				fd = f->fd[i];
+			char c;
+			if (f != keep && (fd < 0 || (pread(fd, &c, 1, 0) < 0 && errno == ENODEV))) {
+				*l = f->next;
+				sc->n--;
+				stat_files_free(sc, f);
+			} else {
+				l = &f->next;
+			}
+		}
+}
+
+/*
  * Whether one more fd may be kept: at most a quarter of RLIMIT_NOFILE (the
  * daemon raises it), so that API connections, logs and shims never run
  * short for stats' sake. 1,000 containers keep 4,000 (a native container's
- * four files; a docker one's six).
+ * four files; a docker one's six). At the limit, the files of removed
+ * cgroups are let go, once per as many files refused as there are entries
+ * (a pread each, so one per file refused).
  */
-static bool stat_fd_budget(const struct cg_stat_cache *sc)
+static bool stat_fd_budget(struct cg_stat_cache *sc, const struct stat_files *keep)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return false;
 	rlim_t cap = rl.rlim_cur == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_cur;
+	if ((rlim_t)sc->nfd < cap / 4)
+		return true;
+	if (++sc->refused >= sc->n) {
+		sc->refused = 0;
+		stat_sweep(sc, keep);
+	}
 	return (rlim_t)sc->nfd < cap / 4;
 }
 
@@ -1239,7 +1272,7 @@ static int read_at(struct stat_dirs *d, const struct cg_hier *h, const char *pat
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, -rc, "read %s/%s/%s", h->mnt, path,
 				     name);
 	}
-	if (kept && stat_fd_budget(d->sc)) {
+	if (kept && stat_fd_budget(d->sc, d->f)) {
 		*kept = fd;
 		d->sc->nfd++;
 	} else {
