@@ -737,9 +737,9 @@ static void dep_add(struct ctx *c, const yaml_node_t *at, const char *key, const
 	}
 	if (cond && !strcmp(cond, "service_healthy") && !s->has_health)
 		cx_warn(c, at, key,
-			"%s: service_healthy, but %s has no healthcheck in this file (clbsd does "
-			"not "
-			"see an image's HEALTHCHECK); clbsd waits until it runs",
+			"%s: service_healthy, but %s has no healthcheck in this file; clbsd "
+			"waits until it runs, and until it is healthy if its image has a "
+			"HEALTHCHECK",
 			yname, yname);
 	else if (cond && !strcmp(cond, "service_completed_successfully"))
 		cx_warn(c, at, key,
