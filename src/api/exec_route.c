@@ -46,15 +46,6 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, const stru
 	json_t *body = api_body_json(req);
 	if (!body)
 		return;
-	if (c->docker.on && json_bool(body, "interactive", false)) {
-		json_decref(body);
-		api_reply_error(req, 409, "conflict",
-				"container %s is a docker container: interactive exec (-i, -t) is "
-				"not done yet; run the command without -i/-t, or use docker exec "
-				"-it on its dockerd",
-				c->name);
-		return;
-	}
 	char **argv = json_to_strv(json_object_get(body, "command"));
 	if (!argv || !argv[0]) {
 		strv_free(argv);
@@ -99,6 +90,19 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, const stru
 	strv_free(argv);
 	strv_free(extra);
 	bool interactive = json_bool(body, "interactive", false);
+	if (interactive && c->docker.on) {
+		/* A session socket of clbsdd's speaks the shim protocol (docker_io.c). */
+		json_t *ans = NULL;
+		int r = docker_exec_session(c, shimreq, json_bool(body, "tty", false),
+					    json_bool(body, "stdin", false), &ans, &err);
+		json_decref(shimreq);
+		json_decref(body);
+		if (r < 0)
+			api_reply_err(req, &err);
+		else
+			api_reply_json(req, 200, ans);
+		return;
+	}
 	if (interactive) {
 		/* The client speaks to the shim itself, with a terminal when asked. */
 		json_object_set_new(shimreq, "tty", json_boolean(json_bool(body, "tty", false)));

@@ -370,6 +370,13 @@ struct progress_sink;
 /* POST /v1/build with "kind": "docker": a Dockerfile with dockerd, a Cblockfile by clbsd then loaded. */
 int docker_build_start(struct daemon *d, json_t *body, const struct progress_sink *sink,
 		       struct clbsd_err *err);
+/*
+ * docker_io.c: an interactive exec in a docker container. Makes a session
+ * socket speaking the shim protocol, served on a thread of its own that
+ * bridges it to dockerd; *answer is {"socket", "request"} for the client.
+ */
+int docker_exec_session(struct container *c, json_t *shimreq, bool tty, bool stdin_open,
+			json_t **answer, struct clbsd_err *err);
 struct conf_image;
 /* A declared (image NAME :build DIR :kind docker): built when its inputs changed. */
 void docker_image_decl(struct daemon *d, const struct conf_image *im);

@@ -62,6 +62,8 @@ void dk_resp_release(struct dk_resp *r)
 
 /* ---- ssh: a connection handed to `ssh ... docker system dial-stdio` ---- */
 
+static int ssh_prereq(void *arg, char *ip, char *local_ip, int port, int local_port);
+
 /*
  * libcurl opens the socket through ssh_open, which makes a listening Unix
  * socket of its own (abstract, a random name) and points the connection at
@@ -102,10 +104,15 @@ static curl_socket_t ssh_open(void *arg, curlsocktype purpose, struct curl_socka
 	return c;
 }
 
+int dk_conn_spawn(struct dk_conn *s)
+{
+	return ssh_prereq(s, NULL, NULL, 0, 0) == CURL_PREREQFUNC_OK ? 0 : -ECONNREFUSED;
+}
+
 static int ssh_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
 {
 	struct dk_conn *s = arg;
-	if (s->pid > 0)
+	if (!s->ep || s->ep->scheme != DK_SSH || s->pid > 0)
 		return CURL_PREREQFUNC_OK; /* a connection libcurl kept */
 	if (s->listener < 0)
 		return CURL_PREREQFUNC_ABORT;

@@ -26,6 +26,11 @@ struct dk_conn {
  * handle. NULL (err set) when libcurl cannot be loaded.
  */
 CURL *dk_handle(const struct dk_client *c, struct dk_conn *conn, struct clbsd_err *err);
+/*
+ * An ssh:// connection libcurl made without sending a request through it
+ * (CURLOPT_CONNECT_ONLY): start its ssh now. 0 for other schemes.
+ */
+int dk_conn_spawn(struct dk_conn *conn);
 /* "http://localhost/v1.41" and the like. */
 const char *dk_client_base(const struct dk_client *c);
 

@@ -16,6 +16,7 @@
  * - reqstream.c: requests whose answer is read as it comes (pull and
  *   build progress), with a body sent from a file as it is read.
  * - context.c: a build context directory as the tar POST /build reads.
+ * - hijack.c: exec start's hijacked stream, both ways, on any transport.
  * - follow.c: a thread of its own following GET /events, handing each
  *   event (and "up"/"down" of the endpoint) to a callback ON THAT THREAD;
  *   the callback's owner moves them to its loop.
@@ -41,6 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define DK_API_VERSION	    "v1.41"
 #define DK_DEFAULT_ENDPOINT "unix:///run/docker.sock"
@@ -192,6 +194,25 @@ int dk_lines_feed(struct dk_lines *l, const char *data, size_t n, int (*fn)(json
 
 /* The tar of build context dir (see context.c) written to fd. */
 int dk_context_tar(const char *dir, int fd, struct clbsd_err *err);
+
+/* ---- hijack.c: a hijacked connection (exec start with a terminal or stdin) ---- */
+
+struct dk_hijack;
+/*
+ * POST path with the JSON body and "Upgrade: tcp"; on a 101 or 200 answer
+ * *out is the connection, whose bytes are the process's stream both ways.
+ */
+int dk_hijack_open(const struct dk_client *c, const char *path, const char *body,
+		   struct dk_hijack **out, struct clbsd_err *err);
+/* The descriptor to poll (readable: call dk_hijack_read). */
+int dk_hijack_fd(const struct dk_hijack *k);
+/* Bytes that arrived with the answer's headers are waiting: read before polling. */
+bool dk_hijack_pending(const struct dk_hijack *k);
+/* > 0 bytes read, 0 at dockerd's end of stream, -EAGAIN nothing now, -EIO. */
+ssize_t dk_hijack_read(struct dk_hijack *k, char *buf, size_t n);
+/* All of data, waiting while the socket is full; 0 or -errno. */
+int dk_hijack_write(struct dk_hijack *k, const char *data, size_t n);
+void dk_hijack_free(struct dk_hijack *k);
 
 /* ---- follow.c: GET /events on a thread ---- */
 

@@ -3,7 +3,8 @@
 # client certificates (a CA, server and client certificates made here with
 # openssl), and the same dockerd over ssh to an sshd on loopback (`ssh HOST
 # docker system dial-stdio`, as the docker CLI does). run, ps, logs and rm
-# go through each; a client certificate from another CA gives a clear error.
+# and exec -i go through each; a client certificate from another CA gives a
+# clear error.
 # dockerd and sshd run in the daemon's network namespace, where loopback is
 # the daemon's; root's ~/.ssh is a test directory in the daemon's mount
 # namespace only.
@@ -91,6 +92,11 @@ through() {
 		ok "${how}_ps" || fail "${how}_ps" "$(clbsd ps)"
 	wait_until 5 sh -c "$BUILD/clbsd --socket $SOCK logs $n 2>/dev/null | grep -q via-$how"
 	[ "$(clbsd logs "$n" 2>&1)" = "via-$how" ] && ok "${how}_logs" || fail "${how}_logs" "$(clbsd logs "$n" 2>&1)"
+	# Interactive exec: dockerd's hijacked stream over this transport (one
+	# line read, so no end of stdin is needed: TLS cannot be half closed).
+	out=$(echo "line-$how" | timeout 30 "$BUILD/clbsd" --socket "$SOCK" exec -i "$n" sh -c 'read l; echo "got $l"; exit 5' 2>&1)
+	rc=$?
+	[ "$out" = "got line-$how" ] && [ $rc -eq 5 ] && ok "${how}_exec_i" || fail "${how}_exec_i" "rc=$rc $out"
 	out=$(clbsd rm -f "$n" 2>&1)
 	[ -z "$(dk ps -aq --filter "name=^$n\$")" ] && ! clbsd inspect "$n" >/dev/null 2>&1 &&
 		ok "${how}_rm" || fail "${how}_rm" "$out"
