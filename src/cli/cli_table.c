@@ -106,6 +106,8 @@ static const struct cli_opt import_opts[] = {
 static const struct cli_opt migrate_opts[] = {
 	{"to", 0, "TARGET", "where to move it (needed)", CLI_K_NONE, NULL, 0},
 	{"keep", 0, NULL, "do not remove the container here", CLI_K_NONE, NULL, 0},
+	{"with-image", 0, NULL, "a docker container: carry its image to the target's dockerd",
+	 CLI_K_NONE, NULL, 0},
 	OPT_SECS("grace period of the stop (default 10)"),
 	OPT_JSON("accepted; the output is the name"),
 	OPT_END};

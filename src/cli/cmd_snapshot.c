@@ -462,9 +462,11 @@ static void target_drop_snapshot(struct target *t, const char *name, const char 
 
 /* Export NAME to file (incremental since `from` when given, keeping `label`). */
 static int export_to(const char *name, const char *file, const char *label, const char *from,
-		     int64_t *bytes, struct clbsd_err *err)
+		     bool with_image, int64_t *bytes, struct clbsd_err *err)
 {
 	json_t *body = json_pack("{s:s}", "path", file);
+	if (with_image)
+		json_object_set_new(body, "with_image", json_true());
 	if (label)
 		json_object_set_new(body, "label", json_string(label));
 	if (from)
@@ -551,6 +553,7 @@ struct migration {
 	struct target dst;
 	bool was_running;
 	bool live;	    /* zfs on both ends: most of it is sent while it runs */
+	bool with_image;    /* a docker container's image goes with the full export */
 	char *l1, *l2;	    /* live: the snapshots of the two sends */
 	char dir[32];	    /* a private directory for the archives */
 	char *file, *file2; /* the archive, and the live one of the last changes */
@@ -616,7 +619,8 @@ static int migrate_send(struct migration *m, const char *file, const char *label
 			struct clbsd_err *err)
 {
 	int64_t bytes = 0;
-	if (export_to(m->name, file, label, from, &bytes, err) < 0)
+	/* The image once, with the full export (an incremental one updates what is there). */
+	if (export_to(m->name, file, label, from, m->with_image && !from, &bytes, err) < 0)
 		return -err->code;
 	char msg[160];
 	snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s", (double)bytes / 1e6, m->to);
@@ -712,7 +716,8 @@ static void migrate_release(struct migration *m)
 
 int cmd_migrate(const struct cli_args *a)
 {
-	struct migration m = {.name = a->argv[0], .to = cli_get(a, "to")};
+	struct migration m = {
+		.name = a->argv[0], .to = cli_get(a, "to"), .with_image = cli_has(a, "with-image")};
 	int r;
 	if ((r = opt_secs(a, &m.t)))
 		return r;

@@ -178,7 +178,6 @@ dockerd --iptables=false --ip6tables=false --bridge=none --data-root "$TMP/docke
 	>>"$TMP/dockerd2.log" 2>&1 &
 DOCKERD2_PID=$!
 if wait_until 30 dk2 info >/dev/null 2>&1; then
-	dk save "$IMG" | dk2 load >/dev/null
 	ROOT_B="$TMP/root2" RUN_B="$TMP/run2" SOCK_B="$TMP/run2/clbsd.sock"
 	storage2=""
 	[ -n "$ZPOOL" ] && storage2=":storage (:driver zfs :pool \"$ZPOOL\" :root \"$ZPOOL/clbsd2\")"
@@ -192,10 +191,12 @@ if wait_until 30 dk2 info >/dev/null 2>&1; then
 	clbsd run -d --kind docker --network none --name mover -v data:/data "$IMG" sh -c "$LONG" >/dev/null
 	clbsd exec mover sh -c 'head -c 300000 /dev/urandom > /data/blob; echo moved > /data/note'
 	msum=$(sum_in clbsd exec mover)
-	out=$(clbsd migrate -t 2 mover --to "unix:$SOCK_B" 2>&1 | tr "\n" " ")
+	# The target's dockerd lacks the image: --with-image carries it.
+	out=$(clbsd migrate --with-image -t 2 mover --to "unix:$SOCK_B" 2>&1 | tr "\n" " ")
 	st2=$(c2 --json inspect mover 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])' 2>/dev/null)
 	[ "$st2" = running ] && [ "$(sum_in c2 exec mover)" = "$msum" ] && ! clbsd inspect mover >/dev/null 2>&1 &&
 		[ -n "$(dk2 ps -q --filter name=mover)" ] && [ -z "$(dk ps -aq --filter name=mover)" ] &&
+		[ "$(dk2 image inspect -f '{{.Id}}' "$IMG" 2>/dev/null)" = "$imgid" ] &&
 		ok migrate_moves_docker_container || fail migrate_moves_docker_container "$out state=$st2 $(tail -3 "$TMP/daemon2.log")"
 	stop2
 else
