@@ -655,10 +655,19 @@ machine; nil otherwise."
           (t (mapconcat (lambda (n) (or (plist-get n :ip) "")) (plist-get net :networks)
                         ",")))))
 
+(defvar clbsd--start-times (make-hash-table :test 'equal)
+  "The times of the start timestamps read before (they stay the same).")
+
 (defun clbsd--uptime (c now)
   "How long container C has been running at time NOW."
   (if (clbsd--running-p c)
-      (let ((t0 (clbsd--time (plist-get c :started_at))))
+      (let* ((s (plist-get c :started_at))
+             ;; A render reads one per row, the same as the last render's.
+             (t0 (and s (or (gethash s clbsd--start-times)
+                            (let ((v (clbsd--time s)))
+                              (when (> (hash-table-count clbsd--start-times) 4096)
+                                (clrhash clbsd--start-times))
+                              (and v (puthash s v clbsd--start-times)))))))
         (if t0 (clbsd--duration (max 0 (truncate (- now t0)))) ""))
     ""))
 
