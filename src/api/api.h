@@ -119,7 +119,7 @@ json_t *api_ctr_json_fields(struct container *c, const struct api_fields *f);
 /* patch_route.c: PATCH /v1/containers/NAME */
 api_handler api_ctr_patch, api_decl_create, api_decl_remove, api_config_diff;
 /* exec_route.c, logs.c */
-api_handler api_container_exec, api_container_logs;
+api_handler api_container_exec, api_container_attach, api_container_logs;
 /* snapshots.c: snapshots, rollback, clone, export, import */
 api_handler api_snapshot_list, api_snapshot_create, api_snapshot_destroy, api_ctr_rollback,
 	api_ctr_clone, api_ctr_export, api_import;

@@ -123,3 +123,27 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, const stru
 	if (r < 0)
 		api_pending_err(p, &err);
 }
+
+/*
+ * POST /v1/containers/{name}/attach: a docker container's console, through a
+ * session socket of clbsdd's (docker_io.c). A native container's console is
+ * its shim's socket ("shim_socket" in its record): 409 says so.
+ */
+void api_container_attach(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct container *c = a->c;
+	if (!c->docker.on) {
+		api_reply_error(req, 409, "conflict",
+				"container %s is native: its console is its shim's socket "
+				"(\"shim_socket\" in its record; clbsd console %s)",
+				c->name, c->name);
+		return;
+	}
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *ans = NULL;
+	if (docker_attach_session(c, &ans, &err) < 0)
+		api_reply_err(req, &err);
+	else
+		api_reply_json(req, 200, ans);
+}

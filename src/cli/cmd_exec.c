@@ -79,6 +79,59 @@ int cmd_exec(const struct cli_args *a)
 	return code;
 }
 
+/* The attach of a console session, shared by both kinds; ends like cmd_console. */
+static int console_session(const char *name, const char *sockpath, const char *line)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	struct attach_opts ao = {
+		.socket = sockpath,
+		.request = line,
+		.fwd_stdin = true,
+		.raw = true,
+		.detach_key = true,
+	};
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "[attached to %s; Ctrl-Q detaches]\r\n", name);
+	int code = 0;
+	int r = cli_attach(&ao, &code, &err);
+	if (r < 0) {
+		fprintf(stderr, "clbsd: console %s: %s\n", name, err.msg);
+		return 1;
+	}
+	if (r == 1) {
+		fprintf(stderr, "%s[detached from %s]\n", isatty(STDERR_FILENO) ? "\n" : "", name);
+		return code ? code : 0;
+	}
+	return code;
+}
+
+/* A docker container's console: a session socket clbsdd makes for it. */
+static int docker_console(const char *name)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	autofree char *path = xasprintf("/v1/containers/%s/attach", name);
+	json_t *resp = NULL;
+	if (cli_call("POST", path, NULL, &resp, &err) < 0)
+		return cli_fail(&err);
+	const char *sock = json_string_value(json_object_get(resp, "socket"));
+	json_t *req = json_object_get(resp, "request");
+	if (!sock || !json_is_object(req)) {
+		json_decref(resp);
+		fprintf(stderr, "clbsd: console %s: the daemon's answer lacks \"socket\"\n", name);
+		return 1;
+	}
+	unsigned rows, cols;
+	cli_term_size(&rows, &cols);
+	json_object_set_new(req, "rows", json_integer(rows));
+	json_object_set_new(req, "cols", json_integer(cols));
+	autofree char *line = json_dumps(req, JSON_COMPACT);
+	autofree char *sockpath = xstrdup(sock);
+	json_decref(resp);
+	return console_session(name, sockpath, line);
+}
+
 int cmd_console(const struct cli_args *a)
 {
 	const char *name = a->argv[0];
@@ -89,6 +142,11 @@ int cmd_console(const struct cli_args *a)
 	if (cli_call("GET", path, NULL, &ctr, &err) < 0)
 		return cli_fail(&err);
 	const char *state = json_string_value(json_object_get(ctr, "state"));
+	const char *kind = json_string_value(json_object_get(ctr, "kind"));
+	if (kind && strcmp(kind, "docker") == 0) {
+		json_decref(ctr);
+		return docker_console(name);
+	}
 	const char *sock = json_string_value(json_object_get(ctr, "shim_socket"));
 	if (!state || strcmp(state, "running") != 0 || !sock || !*sock) {
 		fprintf(stderr,

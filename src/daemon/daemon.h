@@ -377,6 +377,8 @@ int docker_build_start(struct daemon *d, json_t *body, const struct progress_sin
  */
 int docker_exec_session(struct container *c, json_t *shimreq, bool tty, bool stdin_open,
 			json_t **answer, struct clbsd_err *err);
+/* The same for the container's own stream (its console): 409 unless it runs. */
+int docker_attach_session(struct container *c, json_t **answer, struct clbsd_err *err);
 struct conf_image;
 /* A declared (image NAME :build DIR :kind docker): built when its inputs changed. */
 void docker_image_decl(struct daemon *d, const struct conf_image *im);

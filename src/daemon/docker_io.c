@@ -35,7 +35,8 @@ struct session {
 	char *path; /* the socket */
 	int listener, fd;
 	char *ctr_id;
-	json_t *create; /* POST /containers/ID/exec body */
+	bool attach;	/* the container's own stream, not an exec */
+	json_t *create; /* exec: the POST /containers/ID/exec body */
 	bool tty, stdin_open;
 	char *exec_id;
 	struct dk_hijack *k;
@@ -98,7 +99,9 @@ static void resize(struct session *s, unsigned rows, unsigned cols)
 {
 	if (!rows || !cols)
 		return;
-	autofree char *path = xasprintf("/exec/%s/resize?h=%u&w=%u", s->exec_id, rows, cols);
+	autofree char *path =
+		s->attach ? xasprintf("/containers/%s/resize?h=%u&w=%u", s->ctr_id, rows, cols)
+			  : xasprintf("/exec/%s/resize?h=%u&w=%u", s->exec_id, rows, cols);
 	struct clbsd_err err;
 	if (dk_call(s->cl, "POST", path, NULL, 10, NULL, NULL, &err) < 0)
 		log_debug("docker", NULL, "exec resize: %s", err.msg);
@@ -143,8 +146,11 @@ static bool client_frames(struct session *s)
 	return ok;
 }
 
-/* Bridge until dockerd ends the stream (the process exited) or the client goes. */
-static void bridge(struct session *s)
+/*
+ * Bridge until dockerd ends the stream (the process exited) or the client
+ * goes (true: it detached, and the process is not touched).
+ */
+static bool bridge(struct session *s)
 {
 	char buf[65536];
 	for (;;) {
@@ -154,15 +160,15 @@ static void bridge(struct session *s)
 			if (poll(p, 2, -1) < 0) {
 				if (errno == EINTR)
 					continue;
-				return;
+				return false;
 			}
 			if (p[1].revents) {
 				ssize_t n = read(s->fd, buf, sizeof(buf));
 				if (n <= 0)
-					return; /* detached: the process is not touched */
+					return true;
 				buf_add(&s->in, buf, (size_t)n);
 				if (!client_frames(s))
-					return;
+					return true;
 			}
 			if (!p[0].revents)
 				continue;
@@ -171,7 +177,7 @@ static void bridge(struct session *s)
 		if (n == -EAGAIN)
 			continue;
 		if (n <= 0)
-			return;
+			return false;
 		if (s->tty)
 			send_frame(s, PROTO_STDOUT, buf, (size_t)n);
 		else if (dk_demux_feed(&s->demux, buf, (size_t)n, on_stdcopy, s) < 0)
@@ -204,18 +210,24 @@ static void serve(struct session *s)
 	json_t *req = read_line(s->fd);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	autofree char *cpath = xasprintf("/containers/%s/exec", s->ctr_id);
-	json_t *ans = NULL;
-	if (dk_call(s->cl, "POST", cpath, s->create, 30, &ans, NULL, &err) < 0) {
-		json_decref(req);
-		refuse(s, err.msg);
-		return;
+	autofree char *spath = NULL, *sbody = NULL;
+	if (s->attach) {
+		spath = xasprintf("/containers/%s/attach?stream=1&stdin=1&stdout=1&stderr=1",
+				  s->ctr_id);
+		sbody = xstrdup("");
+	} else {
+		autofree char *cpath = xasprintf("/containers/%s/exec", s->ctr_id);
+		json_t *ans = NULL;
+		if (dk_call(s->cl, "POST", cpath, s->create, 30, &ans, NULL, &err) < 0) {
+			json_decref(req);
+			refuse(s, err.msg);
+			return;
+		}
+		s->exec_id = xstrdup(json_str(ans, "Id") ? json_str(ans, "Id") : "");
+		json_decref(ans);
+		spath = xasprintf("/exec/%s/start", s->exec_id);
+		sbody = xasprintf("{\"Detach\":false,\"Tty\":%s}", s->tty ? "true" : "false");
 	}
-	s->exec_id = xstrdup(json_str(ans, "Id") ? json_str(ans, "Id") : "");
-	json_decref(ans);
-	autofree char *spath = xasprintf("/exec/%s/start", s->exec_id);
-	autofree char *sbody =
-		xasprintf("{\"Detach\":false,\"Tty\":%s}", s->tty ? "true" : "false");
 	if (dk_hijack_open(s->cl, spath, sbody, &s->k, &err) < 0) {
 		json_decref(req);
 		refuse(s, err.msg);
@@ -226,17 +238,21 @@ static void serve(struct session *s)
 	if (s->tty)
 		resize(s, (unsigned)json_int(req, "rows", 0), (unsigned)json_int(req, "cols", 0));
 	json_decref(req);
-	bridge(s);
-	autofree char *ipath = xasprintf("/exec/%s/json", s->exec_id);
+	if (bridge(s))
+		return;
+	/* The stream ended with the process: its exit code (the container's for attach). */
+	autofree char *ipath = s->attach ? xasprintf("/containers/%s/json", s->ctr_id)
+					 : xasprintf("/exec/%s/json", s->exec_id);
 	json_t *ins = NULL;
 	int code = 255;
-	for (int i = 0; i < 50; i++) {
+	for (int i = 0; i < 100; i++) {
 		json_decref(ins);
 		ins = NULL;
 		if (dk_call(s->cl, "GET", ipath, NULL, 10, &ins, NULL, &err) < 0)
 			break;
-		if (!json_bool(ins, "Running", false)) {
-			code = (int)json_int(ins, "ExitCode", 255);
+		json_t *st = s->attach ? json_object_get(ins, "State") : ins;
+		if (!json_bool(st, "Running", false)) {
+			code = (int)json_int(st, "ExitCode", 255);
 			break;
 		}
 		usleep(20000);
@@ -254,8 +270,26 @@ static void *session_run(void *arg)
 	return NULL;
 }
 
-int docker_exec_session(struct container *c, json_t *shimreq, bool tty, bool stdin_open,
-			json_t **answer, struct clbsd_err *err)
+/* The POST /containers/ID/exec body: as docker_ctr.c's exec, the container's workdir and user unless asked otherwise. */
+static json_t *exec_body(const struct container *c, json_t *shimreq, bool tty, bool stdin_open)
+{
+	json_t *b =
+		json_pack("{s:b,s:b,s:b,s:b,s:O,s:O}", "AttachStdin", stdin_open, "AttachStdout", 1,
+			  "AttachStderr", 1, "Tty", tty, "Cmd", json_object_get(shimreq, "argv"),
+			  "Env", json_object_get(shimreq, "env"));
+	const char *cwd = json_str(shimreq, "cwd");
+	if (cwd && *cwd)
+		json_object_set_new(b, "WorkingDir", json_string(cwd));
+	uint32_t uid = (uint32_t)json_int(shimreq, "uid", 0);
+	uint32_t gid = (uint32_t)json_int(shimreq, "gid", 0);
+	if (uid != c->cfg.uid || gid != c->cfg.gid)
+		json_object_set_new(b, "User", json_sprintf("%u:%u", uid, gid));
+	return b;
+}
+
+/* A session for c: an exec (shimreq) or, shimreq NULL, the container's own stream. */
+static int session_start(struct container *c, json_t *shimreq, bool tty, bool stdin_open,
+			 json_t **answer, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
 	if (!c->docker.id)
@@ -271,21 +305,12 @@ int docker_exec_session(struct container *c, json_t *shimreq, bool tty, bool std
 	s->tty = tty;
 	s->stdin_open = stdin_open;
 	s->ctr_id = xstrdup(c->docker.id);
+	s->attach = shimreq == NULL;
 	char rnd[17];
 	random_hex(rnd, 8);
-	s->path = xasprintf("%s/docker-exec-%s.sock", d->run, rnd);
-	s->create =
-		json_pack("{s:b,s:b,s:b,s:b,s:O,s:O}", "AttachStdin", stdin_open, "AttachStdout", 1,
-			  "AttachStderr", 1, "Tty", tty, "Cmd", json_object_get(shimreq, "argv"),
-			  "Env", json_object_get(shimreq, "env"));
-	/* As docker_ctr.c's exec: the container's workdir and user unless asked otherwise. */
-	const char *cwd = json_str(shimreq, "cwd");
-	if (cwd && *cwd)
-		json_object_set_new(s->create, "WorkingDir", json_string(cwd));
-	uint32_t uid = (uint32_t)json_int(shimreq, "uid", 0);
-	uint32_t gid = (uint32_t)json_int(shimreq, "gid", 0);
-	if (uid != c->cfg.uid || gid != c->cfg.gid)
-		json_object_set_new(s->create, "User", json_sprintf("%u:%u", uid, gid));
+	s->path = xasprintf("%s/docker-%s-%s.sock", d->run, s->attach ? "attach" : "exec", rnd);
+	if (!s->attach)
+		s->create = exec_body(c, shimreq, tty, stdin_open);
 	struct sockaddr_un un = {.sun_family = AF_UNIX};
 	if (strlen(s->path) >= sizeof(un.sun_path)) {
 		session_free(s);
@@ -300,8 +325,8 @@ int docker_exec_session(struct container *c, json_t *shimreq, bool tty, bool std
 		session_free(s);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "exec session socket");
 	}
-	*answer = json_pack("{s:s,s:{s:s,s:b,s:b}}", "socket", s->path, "request", "op", "exec",
-			    "tty", tty, "stdin", stdin_open);
+	*answer = json_pack("{s:s,s:{s:s,s:b,s:b}}", "socket", s->path, "request", "op",
+			    s->attach ? "attach" : "exec", "tty", tty, "stdin", stdin_open);
 	pthread_t t;
 	pthread_attr_t at;
 	pthread_attr_init(&at);
@@ -315,4 +340,20 @@ int docker_exec_session(struct container *c, json_t *shimreq, bool tty, bool std
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, r, "exec session thread");
 	}
 	return 0;
+}
+
+int docker_exec_session(struct container *c, json_t *shimreq, bool tty, bool stdin_open,
+			json_t **answer, struct clbsd_err *err)
+{
+	return session_start(c, shimreq, tty, stdin_open, answer, err);
+}
+
+int docker_attach_session(struct container *c, json_t **answer, struct clbsd_err *err)
+{
+	if (c->run.state != CTR_RUNNING)
+		return clbsd_err_setmsg(
+			err, CLBSD_E_CONFLICT, EINVAL,
+			"container %s is not running; start it with 'clbsd start %s'", c->name,
+			c->name);
+	return session_start(c, NULL, c->cfg.tty, c->cfg.stdin_open, answer, err);
 }

@@ -59,8 +59,29 @@ rc=$?
 [ "$out" = "$(printf 'one\ntwo')" ] && [ "$(cat "$TMP/err")" = to-err ] && [ $rc -eq 4 ] &&
 	ok exec_i_stdin_streams_status || fail exec_i_stdin_streams_status "rc=$rc out=$out err=$(cat "$TMP/err")"
 
+# ---- console: the container's own stream (attach), detach key, exit status ----
+clbsd run -d -t -i --kind docker --network none --name con "$IMG" sh >/dev/null ||
+	fail setup "run -t -i failed"
+# Ctrl-Q detaches and leaves it running (typed once the terminal is raw:
+# before, the line discipline takes Ctrl-Q as XON).
+(sleep 1; printf '\021'; sleep 1) | timeout 30 script -qec "$BUILD/clbsd --socket $SOCK console con" /dev/null >"$TMP/c1.out" 2>&1
+rc=$?
+grep -q "detached from con" "$TMP/c1.out" && [ $rc -eq 0 ] && [ "$(field con state)" = running ] &&
+	ok console_detach_keeps_running || fail console_detach_keeps_running "rc=$rc $(tr -d '\r' <"$TMP/c1.out")"
+# shellcheck disable=SC2016 # expanded by the container's shell
+printf 'echo cons-$((2+3))\nexit 7\n' |
+	timeout 30 script -qec "$BUILD/clbsd --socket $SOCK console con" /dev/null >"$TMP/c2.out" 2>&1
+rc=$?
+tr -d '\r' <"$TMP/c2.out" >"$TMP/c2.txt"
+grep -q "^cons-5" "$TMP/c2.txt" && [ $rc -eq 7 ] && ok console_runs_and_exits_with_status ||
+	fail console_runs_and_exits_with_status "rc=$rc $(cat "$TMP/c2.txt")"
+msg=$(clbsd console con 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$msg" | grep -q "not running" && ok console_stopped_refused ||
+	fail console_stopped_refused "$msg"
+
 # The session socket goes with the session.
-ls "$RUN"/docker-exec-*.sock >/dev/null 2>&1 && fail session_socket_removed "$(ls "$RUN")" ||
+ls "$RUN"/docker-*-*.sock >/dev/null 2>&1 && fail session_socket_removed "$(ls "$RUN")" ||
 	ok session_socket_removed
 
 t_done
