@@ -25,7 +25,9 @@ static void print_actions(const json_t *actions, bool outcome)
 			printf("error: %s\n", err ? err : "?");
 			continue;
 		}
-		if (!outcome)
+		if (!outcome && json_bool(a, "waiting", false))
+			printf("%s (%s)\n", reason, err ? err : "waits");
+		else if (!outcome)
 			printf("%s\n", reason);
 		else if (json_bool(a, "waiting", false))
 			printf("waiting %s (%s)\n", reason, err ? err : "?");

@@ -514,8 +514,22 @@ json_t *reconcile_plan(struct daemon *d, struct clbsd_err *err)
 	json_t *out = NULL;
 	if (plan_compute(in.want, in.n_want, in.have, in.n_have, &plan, err) == 0) {
 		out = json_array();
-		for (size_t i = 0; i < plan.n; i++)
-			json_array_append_new(out, action_json(&plan.actions[i]));
+		/* What apply would find: a docker action waits while its endpoint is down. */
+		const char *down = docker_down(d);
+		for (size_t i = 0; i < plan.n; i++) {
+			const struct plan_action *a = &plan.actions[i];
+			json_t *j = action_json(a);
+			const struct ctr_spec *ct = conf_container_find(conf, a->name);
+			if (down && ct && ct->kind == CTR_KIND_DOCKER &&
+			    (a->op == PLAN_START || a->op == PLAN_CREATE ||
+			     a->op == PLAN_RECREATE)) {
+				json_object_set_new(j, "waiting", json_true());
+				json_object_set_new(
+					j, "error",
+					json_sprintf("waiting for the docker endpoint: %s", down));
+			}
+			json_array_append_new(out, j);
+		}
 		plan_release(&plan);
 	}
 	inputs_release(&in, conf->ncontainers);

@@ -240,6 +240,11 @@ EOF
 t_start_daemon
 wait_until 20 sh -c "[ \"\$($BUILD/clbsd --socket $SOCK --json inspect nat | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"state\"])')\" = running ]" &&
 	ok rest_converges_while_endpoint_down || fail rest_converges_while_endpoint_down "$(clbsd ps -a)"
+# The plan says beforehand what the pass will: the docker container waits.
+out=$(clbsd plan 2>&1)
+echo "$out" | grep -q '^create late: .*(waiting for the docker endpoint: ' &&
+	! echo "$out" | grep -q '^create nat.*waiting' && ok plan_says_docker_waits ||
+	fail plan_says_docker_waits "$out"
 # The pass says the docker container waits (not a failure), and nothing failed.
 sum=$(clbsd apply --json 2>/dev/null)
 echo "$sum" | python3 -c 'import json,sys
