@@ -1114,31 +1114,35 @@ static struct stat_files **stat_link(struct cg_stat_cache *sc, const char *rel)
 	return l;
 }
 
+/* Twice the buckets, each entry rehashed. */
+static void stat_grow(struct cg_stat_cache *sc)
+{
+	size_t nb = sc->nbucket * 2;
+	struct stat_files **b = xcalloc(nb, sizeof(*b));
+	for (size_t i = 0; i < sc->nbucket; i++)
+		while (sc->bucket[i]) {
+			struct stat_files *f = sc->bucket[i];
+			sc->bucket[i] = f->next;
+			f->next = b[path_hash(f->path) & (nb - 1)];
+			b[path_hash(f->path) & (nb - 1)] = f;
+		}
+	free(sc->bucket);
+	sc->bucket = b;
+	sc->nbucket = nb;
+}
+
 static struct stat_files *stat_files_get(struct cg_stat_cache *sc, const char *rel)
 {
-	struct stat_files **l = stat_link(sc, rel);
-	if (*l)
-		return *l;
-	if (sc->n >= sc->nbucket) {
-		size_t nb = sc->nbucket * 2;
-		struct stat_files **b = xcalloc(nb, sizeof(*b));
-		for (size_t i = 0; i < sc->nbucket; i++)
-			while (sc->bucket[i]) {
-				struct stat_files *f = sc->bucket[i];
-				sc->bucket[i] = f->next;
-				f->next = b[path_hash(f->path) & (nb - 1)];
-				b[path_hash(f->path) & (nb - 1)] = f;
-			}
-		free(sc->bucket);
-		sc->bucket = b;
-		sc->nbucket = nb;
-		l = stat_link(sc, rel);
-	}
+	struct stat_files *have = *stat_link(sc, rel);
+	if (have)
+		return have;
+	if (sc->n >= sc->nbucket)
+		stat_grow(sc);
 	struct stat_files *f = xcalloc(1, sizeof(*f));
 	f->path = xstrdup(rel);
 	for (size_t i = 0; i < SF_N; i++)
 		f->fd[i] = -1;
-	*l = f;
+	*stat_link(sc, rel) = f;
 	sc->n++;
 	return f;
 }
