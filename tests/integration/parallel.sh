@@ -10,9 +10,11 @@ t_setup
 t_forge
 
 svc() { # svc NAME [EXTRA...]: a declared native container that runs until stopped
+	# (by SIGKILL: sleep as PID 1 ignores SIGTERM, and each stop would wait
+	# out its 10 s timeout; the order of the stops is what is checked)
 	local n=$1
 	shift
-	echo "(container $n :image \"forge\" :network none :command (\"sleep\" \"1000\") $*)"
+	echo "(container $n :image \"forge\" :network none :stop-signal \"KILL\" :command (\"sleep\" \"1000\") $*)"
 }
 declare_all() { # declare_all [STATE]: the set, the chain with :state STATE
 	local st=${1:-running}
