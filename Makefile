@@ -97,14 +97,14 @@ $(BUILD)/clbsd: $(call obj,$(CLI_SRC)) $(LIB)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(wildcard tests/unit/*/*.h) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS_TEST)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -MMD -MP -MF $@.d $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS_TEST)
 
 # The API's pure parts (route matching, request decoding) live beside the
 # handlers in src/api/; its unit tests link those objects and the library.
 API_PURE_SRC := src/api/route.c src/api/req_decode.c
 $(BUILD)/tests/api/%: tests/unit/api/%.c tests/unit/test.h $(call obj,$(API_PURE_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(call obj,$(API_PURE_SRC)) $(LIB) $(LIBS_TEST)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -MMD -MP -MF $@.d $(ALL_LDFLAGS) -o $@ $< $(call obj,$(API_PURE_SRC)) $(LIB) $(LIBS_TEST)
 
 $(BUILD)/tools/%-tool: tests/tools/%_tool.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -237,3 +237,5 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+# A unit test's own dependencies (the headers and .def files it includes).
+-include $(shell find $(BUILD)/tests -name '*.d' 2>/dev/null)
