@@ -319,8 +319,13 @@ static int session_start(struct container *c, json_t *shimreq, bool tty, bool st
 	}
 	strcpy(un.sun_path, s->path);
 	s->listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/*
+	 * As a native container's console socket: members of group clbsd reach
+	 * it (0660 root:clbsd, docs/operations.md), nobody else.
+	 */
 	if (s->listener < 0 || bind(s->listener, (struct sockaddr *)&un, sizeof(un)) < 0 ||
-	    chmod(s->path, 0600) < 0 || listen(s->listener, 1) < 0) {
+	    (d->api.have_gid && chown(s->path, (uid_t)-1, d->api.gid) < 0) ||
+	    chmod(s->path, d->api.have_gid ? 0660 : 0600) < 0 || listen(s->listener, 1) < 0) {
 		int e = errno;
 		session_free(s);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "exec session socket");
