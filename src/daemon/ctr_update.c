@@ -7,8 +7,11 @@
  * container only has them recorded. The reconciler calls this for a
  * declared container whose :limits alone changed (PLAN_UPDATE, and PATCH
  * before it records the change); PATCH for one made with `clbsd run`.
+ * A docker container's are changed by dockerd (`update`, running or
+ * stopped), which can set and change a limit but not lift one.
  */
 #include "daemon.h"
+#include "docker/docker.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -19,6 +22,8 @@
 struct update_job {
 	struct daemon *d;
 	char *name;
+	struct dk_client *dk; /* a docker container: dockerd's update, on this client */
+	char *dk_id;
 	struct rt_spec spec; /* cgroup only */
 	struct rt_limits lim;
 	char *hash, *text; /* managed: the spec it now matches, or NULL */
@@ -32,7 +37,10 @@ static void update_run(void *arg)
 {
 	struct update_job *j = arg;
 	clbsd_err_init(&j->err);
-	j->rc = j->d->rt->update(&j->spec, &j->lim, &j->err);
+	if (j->dk)
+		j->rc = docker_limits_call(j->dk, j->dk_id, &j->lim, &j->err);
+	else
+		j->rc = j->d->rt->update(&j->spec, &j->lim, &j->err);
 }
 
 /* The container takes the limits: its record, its next start, an event. */
@@ -40,6 +48,8 @@ static void take(struct container *c, const struct rt_limits *lim, const char *h
 		 const char *text, bool live)
 {
 	c->cfg.limits = *lim;
+	if (c->docker.on)
+		docker_limits_taken(c, lim);
 	if (hash && c->decl.managed) {
 		snprintf(c->decl.spec_hash, sizeof(c->decl.spec_hash), "%s", hash);
 		free(c->decl.spec_text);
@@ -68,7 +78,7 @@ static void update_done(void *arg)
 		clbsd_err_setmsg(&j->err, CLBSD_E_NOTFOUND, ENOENT, "container %s is gone",
 				 j->name);
 		err = &j->err;
-	} else if (j->rc < 0 && !ctr_is_active(c)) {
+	} else if (j->rc < 0 && !j->dk && !ctr_is_active(c)) {
 		/* It stopped meanwhile: its next start takes them. */
 		take(c, &j->lim, j->hash, j->text, false);
 	} else if (j->rc < 0) {
@@ -76,11 +86,13 @@ static void update_done(void *arg)
 		log_warn("container", j->name, "%s", j->err.msg);
 		err = &j->err;
 	} else {
-		take(c, &j->lim, j->hash, j->text, true);
+		take(c, &j->lim, j->hash, j->text, !j->dk || ctr_is_active(c));
 	}
 	if (j->fn)
 		j->fn(c, err, j->arg);
 	free(j->name);
+	dk_client_free(j->dk);
+	free(j->dk_id);
 	free(j->spec.cgroup);
 	free(j->hash);
 	free(j->text);
@@ -107,13 +119,25 @@ int ctr_update_limits(struct container *c, const struct rt_limits *lim, const ch
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
 					"container %s is %s; change its limits once it is done",
 					c->name, c->run.starting ? "starting" : "being removed");
-	if (c->run.state != CTR_RUNNING) {
+	/* A docker container dockerd has made keeps its limits there, running or not. */
+	bool in_dockerd = c->docker.on && c->docker.id;
+	if (c->run.state != CTR_RUNNING && !in_dockerd) {
 		take(c, lim, hash, text, false);
 		if (fn)
 			fn(c, NULL, arg);
 		return 0;
 	}
-	if (!d->rt->update)
+	struct dk_client *dk = NULL;
+	if (in_dockerd) {
+		if (!docker_limits_in_place(&c->cfg.limits, lim))
+			return clbsd_err_setmsg(
+				err, CLBSD_E_INVALID, EINVAL,
+				"container %s: dockerd cannot lift a limit of a container it "
+				"made; remove it and make it again without the limit",
+				c->name);
+		if (!(dk = docker_client_new(d, err)))
+			return -err->code;
+	} else if (!d->rt->update)
 		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
 					"the %s runtime cannot change a running container's "
 					"limits; restart it to apply them",
@@ -122,7 +146,10 @@ int ctr_update_limits(struct container *c, const struct rt_limits *lim, const ch
 	j->d = d;
 	j->name = xstrdup(c->name);
 	j->spec.name = j->name;
-	j->spec.cgroup = ctr_cgroup(c);
+	j->dk = dk;
+	j->dk_id = dk ? xstrdup(c->docker.id) : NULL;
+	if (!dk)
+		j->spec.cgroup = ctr_cgroup(c);
 	j->lim = *lim;
 	j->hash = hash ? xstrdup(hash) : NULL;
 	j->text = text ? xstrdup(text) : NULL;

@@ -488,6 +488,15 @@ void docker_net_started(struct container *c, pid_t pid, ctr_done_fn fn, void *ar
 void docker_net_gc(struct daemon *d, struct dk_client *cl, const char *instance);
 /* A client of the configured endpoint (for a worker), or NULL with err saying why none. */
 struct dk_client *docker_client_new(struct daemon *d, struct clbsd_err *err);
+/*
+ * `docker update` of a running container's limits (ctr_update.c): the call
+ * on a worker, then on the loop its recorded requests take the new values.
+ */
+int docker_limits_call(struct dk_client *cl, const char *id, const struct rt_limits *lim,
+		       struct clbsd_err *err);
+void docker_limits_taken(struct container *c, const struct rt_limits *lim);
+/* Whether dockerd can change from the limits `from` to `to` in place (it cannot lift one). */
+bool docker_limits_in_place(const struct rt_limits *from, const struct rt_limits *to);
 
 /*
  * docker_logs.c: following a docker container's output as dockerd writes

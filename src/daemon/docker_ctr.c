@@ -831,6 +831,66 @@ static int docker_signal(struct container *c, int sig, bool all, struct clbsd_er
 	return 0;
 }
 
+/* ---- limits in place ---- */
+
+/*
+ * dockerd reads 0 in an update as "unchanged", so a limit can be set or
+ * changed in place but not lifted: that takes a new container.
+ */
+bool docker_limits_in_place(const struct rt_limits *from, const struct rt_limits *to)
+{
+	return !((from->memory && !to->memory) || (from->cpus > 0 && !(to->cpus > 0)) ||
+		 (from->pids && !to->pids));
+}
+
+int docker_limits_call(struct dk_client *cl, const char *id, const struct rt_limits *lim,
+		       struct clbsd_err *err)
+{
+	json_t *b = json_object();
+	if (lim->memory) {
+		json_object_set_new(b, "Memory", json_integer(lim->memory));
+		/* What dockerd gives a container made with Memory alone: twice as much with swap. */
+		json_object_set_new(b, "MemorySwap", json_integer(2 * lim->memory));
+	}
+	if (lim->cpus > 0)
+		json_object_set_new(b, "NanoCpus", json_integer((json_int_t)(lim->cpus * 1e9)));
+	if (lim->pids)
+		json_object_set_new(b, "PidsLimit", json_integer(lim->pids));
+	autofree char *path = xasprintf("/containers/%s/update", id);
+	int r = dk_call(cl, "POST", path, b, CALL_TIMEOUT_S, NULL, NULL, err);
+	json_decref(b);
+	return r;
+}
+
+/* The requests it is made again from (a dockerd restart, clone, export) say the new limits. */
+void docker_limits_taken(struct container *c, const struct rt_limits *lim)
+{
+	json_t *hc = json_object_get(c->docker.body, "HostConfig");
+	if (json_is_object(hc)) {
+		json_object_del(hc, "Memory");
+		json_object_del(hc, "NanoCpus");
+		json_object_del(hc, "PidsLimit");
+		if (lim->memory)
+			json_object_set_new(hc, "Memory", json_integer(lim->memory));
+		if (lim->cpus > 0)
+			json_object_set_new(hc, "NanoCpus",
+					    json_integer((json_int_t)(lim->cpus * 1e9)));
+		if (lim->pids)
+			json_object_set_new(hc, "PidsLimit", json_integer(lim->pids));
+	}
+	if (json_is_object(c->docker.spec)) {
+		json_object_del(c->docker.spec, "memory");
+		json_object_del(c->docker.spec, "cpus");
+		json_object_del(c->docker.spec, "pids");
+		if (lim->memory)
+			json_object_set_new(c->docker.spec, "memory", json_integer(lim->memory));
+		if (lim->cpus > 0)
+			json_object_set_new(c->docker.spec, "cpus", json_real(lim->cpus));
+		if (lim->pids)
+			json_object_set_new(c->docker.spec, "pids", json_integer(lim->pids));
+	}
+}
+
 /* ---- removal ---- */
 
 static int docker_destroy(struct container *c, struct clbsd_err *err)

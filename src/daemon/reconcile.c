@@ -437,12 +437,15 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 		}
 		w->changed = in->changed[i];
 		/*
-		 * Its :limits are written in place (a native container's cgroup).
+		 * Its :limits are written in place (a native container's cgroup;
+		 * a docker one's through dockerd, unless a limit is lifted).
 		 * Only a changed spec can be such an update: the second hash is
 		 * not made on a pass where nothing changed.
 		 */
-		if (c && c->decl.managed && ct->kind == CTR_KIND_NATIVE &&
-		    strcmp(c->decl.spec_hash, w->hash) != 0) {
+		struct rt_limits to = {.memory = ct->memory, .cpus = ct->cpus, .pids = ct->pids};
+		if (c && c->decl.managed && strcmp(c->decl.spec_hash, w->hash) != 0 &&
+		    (ct->kind == CTR_KIND_NATIVE ||
+		     (c->docker.on && docker_limits_in_place(&c->cfg.limits, &to)))) {
 			struct ctr_live live = {.memory = c->cfg.limits.memory,
 						.cpus = c->cfg.limits.cpus,
 						.pids = c->cfg.limits.pids};
