@@ -28,6 +28,8 @@ static void show(struct progress *p, json_t *j)
 	json_t *img = json_object_get(j, "image");
 	json_t *e = json_object_get(j, "error");
 	if (img) {
+		/* A Cblockfile built for dockerd reports clbsd's image, then the loaded one. */
+		json_decref(p->image);
 		p->image = json_incref(img);
 		return;
 	}
