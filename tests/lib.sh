@@ -204,6 +204,43 @@ t_docker_image() {
 		docker -H "unix://$DOCKER_SOCK" import -c 'CMD ["/bin/sh"]' "$TMP/bbroot.tar" "$1" >/dev/null
 }
 
+# dk ARGS: the docker CLI, on the test's private dockerd.
+dk() { docker -H "unix://$DOCKER_SOCK" "$@"; }
+# t_docker_before_start IMG: a docker test's t_before_start: a private
+# dockerd with IMG in it and a configuration naming its endpoint; 1 (the
+# script skips, or fails on the image) when either cannot be had.
+t_docker_before_start() {
+	if ! t_dockerd_start; then
+		skip all "no dockerd could be started here: $(tail -2 "$TMP/dockerd.log" 2>/dev/null)"
+		return 1
+	fi
+	if ! t_docker_image "$1"; then
+		echo "FAIL $T_NAME.image: docker import failed"
+		t_dockerd_stop
+		return 1
+	fi
+	echo "(host :docker (:endpoint \"unix://$DOCKER_SOCK\"))" >"$CONF"
+}
+# t_docker_cleanup IMG: before t_cleanup: clbsd removes its containers while
+# dockerd answers, then what is left in dockerd goes, IMG, and dockerd,
+# which must leave no mount behind.
+t_docker_cleanup() {
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null && [ -n "$DOCKERD_PID" ]; then
+		echo "(host :docker (:endpoint \"unix://$DOCKER_SOCK\"))" >"$CONF"
+		clbsd apply >/dev/null 2>&1
+		local n
+		for n in $(clbsd ps -a --format '{{.Name}}' 2>/dev/null); do
+			clbsd rm -f "$n" >/dev/null 2>&1
+		done
+	fi
+	if [ -n "$DOCKERD_PID" ]; then
+		dk ps -aq | while read -r id; do dk rm -f "$id" >/dev/null 2>&1; done
+		dk rmi -f "$1" >/dev/null 2>&1
+		t_dockerd_stop
+		grep -q " $TMP/d" /proc/mounts && echo "FAIL $T_NAME.cleanup: dockerd left mounts"
+	fi
+}
+
 # t_done: the script reached its end (a script that stops early fails).
 t_done() { T_DONE=1; }
 

@@ -6,39 +6,10 @@
 . "$(dirname "$0")/../lib.sh"
 
 IMG="clbsd-bb-$$:1"
-t_before_start() {
-	if ! t_dockerd_start; then
-		skip all "no dockerd could be started here: $(tail -2 "$TMP/dockerd.log" 2>/dev/null)"
-		return 1
-	fi
-	if ! t_docker_image "$IMG"; then
-		echo "FAIL $T_NAME.image: docker import failed"
-		t_dockerd_stop
-		return 1
-	fi
-	echo "(host :docker (:endpoint \"unix://$DOCKER_SOCK\"))" >"$CONF"
-}
-dk() { docker -H "unix://$DOCKER_SOCK" "$@"; }
-docker_cleanup() {
-	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null && [ -n "$DOCKERD_PID" ]; then
-		# clbsd removes its own while dockerd answers (the endpoint stays declared).
-		echo "(host :docker (:endpoint \"unix://$DOCKER_SOCK\"))" >"$CONF"
-		clbsd apply >/dev/null 2>&1
-		local n
-		for n in $(clbsd ps -a --format '{{.Name}}' 2>/dev/null); do
-			clbsd rm -f "$n" >/dev/null 2>&1
-		done
-	fi
-	if [ -n "$DOCKERD_PID" ]; then
-		dk ps -aq | while read -r id; do dk rm -f "$id" >/dev/null 2>&1; done
-		dk rmi -f "$IMG" >/dev/null 2>&1
-		t_dockerd_stop
-		grep -q " $TMP/d" /proc/mounts && echo "FAIL $T_NAME.cleanup: dockerd left mounts"
-	fi
-}
+t_before_start() { t_docker_before_start "$IMG"; }
 t_setup
 # After t_setup, whose trap this replaces: clbsd's containers, then dockerd, then the rest.
-trap 'rc=$?; docker_cleanup; (exit $rc); t_cleanup' EXIT
+trap 'rc=$?; t_docker_cleanup "$IMG"; (exit $rc); t_cleanup' EXIT
 t_forge
 
 # A command that stops at once on SIGTERM (a shell as PID 1 ignores signals it has no trap for).

@@ -30,7 +30,6 @@ IMG="clbsd-debian-$$:1"
 host_form() {
 	echo "(host :docker (:endpoint \"unix://$DOCKER_SOCK\") :network (:bridge \"clbsd0\" :subnet \"10.88.0.0/24\"))"
 }
-dk() { docker -H "unix://$DOCKER_SOCK" "$@"; }
 t_before_start() {
 	if ! t_dockerd_start; then
 		skip all "no dockerd could be started here: $(tail -2 "$TMP/dockerd.log" 2>/dev/null)"

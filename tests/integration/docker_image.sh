@@ -8,19 +8,7 @@
 
 IMG="clbsd-bb-$$:1"
 REG_PID=""
-t_before_start() {
-	if ! t_dockerd_start; then
-		skip all "no dockerd could be started here: $(tail -2 "$TMP/dockerd.log" 2>/dev/null)"
-		return 1
-	fi
-	if ! t_docker_image "$IMG"; then
-		echo "FAIL $T_NAME.image: docker import failed"
-		t_dockerd_stop
-		return 1
-	fi
-	echo "(host :docker (:endpoint \"unix://$DOCKER_SOCK\"))" >"$CONF"
-}
-dk() { docker -H "unix://$DOCKER_SOCK" "$@"; }
+t_before_start() { t_docker_before_start "$IMG"; }
 img_cleanup() {
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null && [ -n "$DOCKERD_PID" ]; then
 		echo "(host :docker (:endpoint \"unix://$DOCKER_SOCK\"))" >"$CONF"

@@ -29,7 +29,6 @@ host_form() {
 (network lab :subnet "10.89.7.0/24")
 CONF
 }
-dk() { docker -H "unix://$DOCKER_SOCK" "$@"; }
 # A busybox image with every applet (nc, ping, httpd, wget), and one with a HEALTHCHECK.
 images() {
 	local rf="$TMP/dnroot" a

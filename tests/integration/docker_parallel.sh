@@ -7,33 +7,10 @@
 . "$(dirname "$0")/../lib.sh"
 
 IMG="clbsd-bb-$$:1"
-t_before_start() {
-	if ! t_dockerd_start; then
-		skip all "no dockerd could be started here: $(tail -2 "$TMP/dockerd.log" 2>/dev/null)"
-		return 1
-	fi
-	if ! t_docker_image "$IMG"; then
-		echo "FAIL $T_NAME.image: docker import failed"
-		t_dockerd_stop
-		return 1
-	fi
-	echo "(host :docker (:endpoint \"unix://$DOCKER_SOCK\"))" >"$CONF"
-}
-dk() { docker -H "unix://$DOCKER_SOCK" "$@"; }
-docker_cleanup() {
-	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null && [ -n "$DOCKERD_PID" ]; then
-		echo "(host :docker (:endpoint \"unix://$DOCKER_SOCK\"))" >"$CONF"
-		clbsd apply >/dev/null 2>&1
-	fi
-	if [ -n "$DOCKERD_PID" ]; then
-		dk ps -aq | while read -r id; do dk rm -f "$id" >/dev/null 2>&1; done
-		dk rmi -f "$IMG" >/dev/null 2>&1
-		t_dockerd_stop
-	fi
-}
+t_before_start() { t_docker_before_start "$IMG"; }
 t_setup
 # shellcheck disable=SC2154 # rc is assigned in the trap itself
-trap 'rc=$?; docker_cleanup; (exit $rc); t_cleanup' EXIT
+trap 'rc=$?; t_docker_cleanup "$IMG"; (exit $rc); t_cleanup' EXIT
 
 LONG_SEXP='trap \"exit 0\" TERM; sleep 1000 & wait'
 svc() { # svc NAME [EXTRA...]: a declared docker container that runs until stopped

@@ -80,7 +80,6 @@ if ! wait_until 30 docker -H "unix://$DOCKER_SOCK" info >/dev/null 2>&1; then
 	exit 0
 fi
 t_docker_image "$IMG" || fail image "docker import failed"
-dk() { docker -H "unix://$DOCKER_SOCK" "$@"; }
 
 # through ENDPOINT-NAME: run, ps, logs, rm of one container through the current endpoint
 through() {

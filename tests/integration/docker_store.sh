@@ -36,7 +36,6 @@ host_conf() {
 	[ -n "$ZPOOL" ] && storage=":storage (:driver zfs :pool \"$ZPOOL\" :root \"$ZPOOL/clbsd\")"
 	echo "(host $storage :docker (:endpoint \"${1:-unix://$DOCKER_SOCK}\"))"
 }
-dk() { docker -H "unix://$DOCKER_SOCK" "$@"; }
 ROOT_B="" RUN_B="" SOCK_B="" D2=""
 c2() { "$BUILD/clbsd" --socket "$SOCK_B" "$@"; }
 dk2() { docker -H "unix://$TMP/docker2.sock" "$@"; }
