@@ -6,7 +6,9 @@ set -eu
 
 build="gcc make pkg-config libevent-dev libjansson-dev libhttp-parser-dev
 libseccomp-dev libcap-dev libssl-dev libarchive-dev libnl-3-dev libnl-route-3-dev
-libnftables-dev libcurl4-openssl-dev libxxhash-dev libyaml-dev"
+libnftables-dev libcurl4-openssl-dev libxxhash-dev libyaml-dev systemtap-sdt-dev"
+# systemtap-sdt-dev is only <sys/sdt.h>, the USDT probe macros
+# (src/util/trace.h, docs/tracing.md): without it the probes compile to nothing.
 # Networking uses libnl and libnftables directly; nftables (the nft command)
 # is there for the operator to look at clbsd's table, never on a start path.
 # nginx is the ingress (the routing container is assembled from the host's
@@ -22,8 +24,10 @@ zfs="zfs-fuse"
 # the test starts) and a local registry to pull from. mmdebstrap: a real
 # Debian root file system (with redis-server) run as both kinds
 # (tests/integration/docker_debian.sh; it needs a Debian mirror, else skips).
+# bpftrace attaches to the daemon's USDT probes (tests/integration/tracing.sh;
+# it skips where the kernel refuses BPF or uprobes).
 tests="clang libclang-rt-14-dev shellcheck tmux curl python3 openssh-server openssh-client
-skopeo docker-registry docker.io mmdebstrap"
+skopeo docker-registry docker.io mmdebstrap bpftrace"
 bench="crun hyperfine docker.io docker-compose"
 # The Common Lisp library and control plane (lisp/, docs/lisp.md): SBCL and
 # Debian's Lisp systems (yason needs alexandria and trivial-gray-streams but

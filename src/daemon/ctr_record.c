@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "net/net.h"
 #include "util/json.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -975,6 +976,7 @@ static int create_docker(struct daemon *d, const struct ctr_spec *spec, struct c
 	autofree char *logs = NULL;
 	bool made = false;
 	int r = 0;
+	int64_t t0 = time_mono_ns();
 	if (!valid_name(name)) {
 		r = bad(err,
 			"container name \"%s\" is not a DNS label: use 1-63 lowercase letters, "
@@ -1046,6 +1048,7 @@ static int create_docker(struct daemon *d, const struct ctr_spec *spec, struct c
 	c->next = d->ctrs;
 	d->ctrs = c;
 	dnet_peers_changed(d, c);
+	TRACE3(container__create, c->name, "docker", time_mono_ns() - t0);
 	daemon_event(
 		d, "container.created", c->name,
 		json_pack("{s:s,s:s,s:s}", "image", c->image_ref, "id", c->id, "kind", "docker"));
@@ -1087,6 +1090,7 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 {
 	const char *name = spec->name;
 	char genname[16];
+	int64_t t0 = time_mono_ns();
 	if (!name || !*name) {
 		char hex[11];
 		do {
@@ -1176,6 +1180,7 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 	d->ctrs = c;
 	usermap_remember(d, c->name, &c->cfg);
 	dnet_peers_changed(d, c);
+	TRACE3(container__create, c->name, "native", time_mono_ns() - t0);
 	daemon_event(d, "container.created", c->name,
 		     json_pack("{s:s,s:s}", "image", c->image_ref, "id", c->id));
 	*out = c;

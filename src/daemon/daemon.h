@@ -119,6 +119,8 @@ struct container {
 		bool oom_reported; /* a container.oom event went out for this run */
 		int64_t started_ns;
 		int64_t finished_ns;
+		int64_t start_mono_ns;	/* when ctr_start began (monotonic): its probe's duration */
+		int64_t remove_mono_ns; /* when ctr_remove began (monotonic): its probe's duration */
 		int restart_count;
 		int backoff_n;
 		char *cgroup;	   /* of the current or last start; NULL: <cgroup parent>/<name> */
@@ -262,6 +264,7 @@ struct daemon {
 		int backoff;			  /* consecutive passes with failures */
 		struct event *timer; /* deferred trigger, backoff and periodic resync */
 		json_t *last;	     /* summary of the last finished pass */
+		uint64_t n_passes;   /* passes started (not dry runs) since the daemon began */
 	} recon;
 
 	/* hook_run.c */

@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "util/json.h"
 #include "util/proto.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -103,6 +104,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 json_t *ctr_exec_request(struct container *c, char *const *argv, char *const *extra_env,
 			 const char *cwd, uint32_t uid, uint32_t gid)
 {
+	/* Every exec is asked for here: the API's (interactive too), hooks', health checks'. */
+	TRACE2(container__exec, c->name, argv[0]);
 	struct strv env = STRV_INIT;
 	for (size_t i = 0; c->cfg.env && c->cfg.env[i]; i++)
 		strv_push(&env, c->cfg.env[i]);

@@ -8,6 +8,7 @@
 #include "net/net.h"
 #include "util/json.h"
 #include "util/proto.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -124,6 +125,7 @@ static void on_watch_read(struct bufferevent *bev, void *arg)
 		const char *ev = json_str(j, "event");
 		if (ev && strcmp(ev, "oom") == 0) {
 			c->run.oom_reported = true;
+			TRACE1(container__oom, c->name);
 			daemon_event(c->d, "container.oom", c->name,
 				     json_pack("{s:I}", "oom_kills",
 					       (json_int_t)json_int(j, "oom_kills", 1)));
@@ -349,6 +351,7 @@ static void started(struct container *c)
 		     json_pack("{s:i,s:i}", "pid", (int)c->run.pid, "restart_count",
 			       c->run.restart_count));
 	log_info("container", c->name, "started (pid %d)", (int)c->run.pid);
+	TRACE3(container__start, c->name, (int)c->run.pid, time_mono_ns() - c->run.start_mono_ns);
 	start_finish(c, NULL);
 	ctr_ops_of(c)->watch(c);
 }
@@ -697,6 +700,7 @@ void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg)
 	}
 	c->run.stop_requested = false;
 	c->run.starting = true;
+	c->run.start_mono_ns = time_mono_ns();
 	bool pooled = false;
 	if (ctr_ops_of(c)->start(c, hold, &pooled, &err) < 0) {
 		waiters_add(&c->waiters.start, fn, arg);
@@ -823,6 +827,7 @@ static void remove_finish(struct container *c, const struct clbsd_err *ferr, ctr
 		daemon_event(d, "container.removed", c->name, NULL);
 		log_info("container", c->name, "removed");
 	}
+	TRACE2(container__remove, c->name, time_mono_ns() - c->run.remove_mono_ns);
 	/* Its image may have been kept only for it (image rm --force). */
 	image_gc(&d->images, ctr_image_in_use, d);
 	if (fn)
@@ -899,8 +904,11 @@ static void on_exit_info(struct container *c, int code, int sig, bool oom, int64
 	struct clbsd_err err;
 	if (ctr_save(c, &err) < 0)
 		log_error("container", c->name, "%s", err.msg);
-	if (oom && !c->run.oom_reported)
+	if (oom && !c->run.oom_reported) {
+		TRACE1(container__oom, c->name);
 		daemon_event(c->d, "container.oom", c->name, json_pack("{s:i}", "oom_kills", 1));
+	}
+	TRACE4(container__exit, c->name, code, sig, ran);
 	json_t *attrs =
 		json_pack("{s:i,s:i,s:b}", "exit_code", code, "signal", sig, "oom_killed", oom);
 	if (while_down)
@@ -912,6 +920,7 @@ static void on_exit_info(struct container *c, int code, int sig, bool oom, int64
 		return;
 	if (c->cfg.auto_remove) {
 		c->run.removing = true;
+		c->run.remove_mono_ns = time_mono_ns();
 		do_remove(c, NULL, NULL);
 		return;
 	}
@@ -1081,6 +1090,7 @@ void ctr_remove(struct container *c, bool force, ctr_done_fn fn, void *arg)
 	}
 	c->run.removing = true;
 	c->run.stop_requested = true;
+	c->run.remove_mono_ns = time_mono_ns();
 	if (c->run.state == CTR_RUNNING) {
 		struct remove_args *a = xcalloc(1, sizeof(*a));
 		a->fn = fn;

@@ -38,6 +38,7 @@
 #include "watch.h"
 #include "daemon.h"
 #include "util/json.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -78,6 +79,7 @@ struct pass_act {
 	size_t *then; /* the actions that wait for this one */
 	size_t n_then;
 	json_t *result; /* its entry in the pass's "actions", in plan order at the end */
+	int64_t t0;	/* when it started (monotonic): its probe's duration */
 };
 
 #define PASS_RANKS 3
@@ -97,6 +99,7 @@ struct reconcile_pass {
 	size_t n_failed;
 	json_t *results;
 	int64_t started_ns;
+	uint64_t seq; /* its number, d->recon.n_passes when it started (0: a dry run) */
 	bool dry_run;
 	bool waiting; /* an action waits for a dependency: look again soon */
 	struct pass_waiter *waiters;
@@ -583,6 +586,8 @@ static void record(struct pass_act *x, const char *error)
 	} else {
 		log_info("reconcile", a->name, "%s", a->reason);
 	}
+	TRACE6(reconcile__action__done, p->seq, plan_op_name(a->op), a->name,
+	       error ? "failed" : "ok", time_mono_ns() - x->t0, error ? error : "");
 	json_decref(x->result);
 	x->result = j;
 }
@@ -622,6 +627,8 @@ static void act_waiting(struct pass_act *x, const char *msg)
 	json_decref(x->result);
 	x->result = j;
 	log_debug("reconcile", a->name, "%s", msg);
+	TRACE6(reconcile__action__done, x->p->seq, plan_op_name(a->op), a->name, "waiting",
+	       time_mono_ns() - x->t0, msg);
 	act_finish(x);
 }
 
@@ -834,6 +841,9 @@ static void pass_pump(struct reconcile_pass *p)
 			x->state = ACT_RUNNING;
 			p->running++;
 			again = true;
+			x->t0 = time_mono_ns();
+			TRACE3(reconcile__action__start, p->seq,
+			       plan_op_name(p->plan.actions[i].op), p->plan.actions[i].name);
 			act_start(x);
 		}
 	}
@@ -957,6 +967,7 @@ static void pass_end(struct reconcile_pass *p)
 		(json_int_t)(took / 1000000), "generation", (json_int_t)d->decl.generation,
 		"failures", (json_int_t)p->n_failed, "dry_run", p->dry_run, "actions", p->results);
 	if (!p->dry_run) {
+		TRACE4(reconcile__pass__end, p->seq, p->plan.n, p->n_failed, took);
 		d->recon.pass = NULL;
 		json_decref(d->recon.last);
 		d->recon.last = json_incref(summary);
@@ -1078,6 +1089,8 @@ void reconcile_now(struct daemon *d, bool dry_run, pass_done_fn fn, void *arg)
 	}
 	if (!dry_run) {
 		d->recon.pass = p;
+		p->seq = ++d->recon.n_passes;
+		TRACE2(reconcile__pass__start, p->seq, p->plan.n);
 		daemon_event(d, "reconcile.started", NULL,
 			     json_pack("{s:I,s:I}", "generation", (json_int_t)d->decl.generation,
 				       "actions", (json_int_t)p->plan.n));
