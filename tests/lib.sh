@@ -129,22 +129,38 @@ fuse_running() {
 	done
 	return 1
 }
+# Test runs may overlap (two checkouts on one machine) and share the one
+# zfs-fuse: each registers its pid under $ZFS_SHARE/users, and the last one
+# to leave stops the zfs-fuse a test started (its pid in $ZFS_SHARE/pid),
+# never one that was running before; flock keeps the steps apart.
+ZFS_SHARE=/run/clbsd-tests/zfs
+zfs_lock() {
+	mkdir -p "$ZFS_SHARE/users" && exec {ZFS_LOCK_FD}>"$ZFS_SHARE/lock" && flock "$ZFS_LOCK_FD"
+}
+zfs_unlock() { exec {ZFS_LOCK_FD}>&-; }
+# pid_gone PID: no such process, or a zombie its parent has not reaped.
+pid_gone() { [ ! -e "/proc/$1" ] || awk '{exit $3 != "Z"}' "/proc/$1/stat" 2>/dev/null; }
 # t_zfs_setup: sets ZPOOL, or prints a skip line and returns 1.
 t_zfs_setup() {
 	command -v zpool >/dev/null && command -v zfs-fuse >/dev/null ||
 		{ skip all "zfs-fuse is not installed (scripts/deps.sh check installs it)"; return 1; }
+	zfs_lock || { echo "FAIL $T_NAME.zfs_fuse: cannot lock $ZFS_SHARE"; return 1; }
+	: >"$ZFS_SHARE/users/$$"
 	if ! zfs_answers; then
 		if fuse_running; then
 			wait_until 10 zfs_answers ||
-				{ skip all "zfs-fuse runs but does not answer"; return 1; }
+				{ zfs_unlock; skip all "zfs-fuse runs but does not answer"; return 1; }
 		else
-			[ -w /dev/fuse ] || { skip all "/dev/fuse is not usable here"; return 1; }
+			[ -w /dev/fuse ] || { zfs_unlock; skip all "/dev/fuse is not usable here"; return 1; }
 			mkdir -p /run/zfs
-			setsid zfs-fuse --no-daemon --no-kstat-mount </dev/null >/dev/null 2>&1 &
+			setsid zfs-fuse --no-daemon --no-kstat-mount </dev/null >/dev/null 2>&1 {ZFS_LOCK_FD}>&- &
 			ZFS_FUSE_PID=$!
-			wait_until 10 zfs_answers || { echo "FAIL $T_NAME.zfs_fuse: did not answer"; return 1; }
+			echo "$ZFS_FUSE_PID" >"$ZFS_SHARE/pid"
+			wait_until 10 zfs_answers ||
+				{ zfs_unlock; echo "FAIL $T_NAME.zfs_fuse: did not answer"; return 1; }
 		fi
 	fi
+	zfs_unlock
 	ZPOOL="clbsdi$$"
 	ZPOOL_FILE="$TMP/pool.img"
 	truncate -s 768M "$ZPOOL_FILE"
@@ -159,11 +175,26 @@ t_zfs_cleanup() {
 		zpool list -H "$ZPOOL" >/dev/null 2>&1 && echo "FAIL $T_NAME.cleanup: pool $ZPOOL left"
 		ZPOOL=""
 	fi
-	if [ -n "$ZFS_FUSE_PID" ]; then
-		kill "$ZFS_FUSE_PID" 2>/dev/null
-		wait "$ZFS_FUSE_PID" 2>/dev/null
-		ZFS_FUSE_PID=""
+	[ -e "$ZFS_SHARE/users/$$" ] || return 0
+	zfs_lock || return 0
+	rm -f "$ZFS_SHARE/users/$$"
+	local u pid
+	for u in "$ZFS_SHARE"/users/*; do
+		[ -e "$u" ] || continue
+		kill -0 "${u##*/}" 2>/dev/null || rm -f "$u"
+	done
+	pid=$(cat "$ZFS_SHARE/pid" 2>/dev/null)
+	if [ -n "$pid" ] && [ -z "$(ls -A "$ZFS_SHARE/users")" ]; then
+		kill "$pid" 2>/dev/null
+		if [ "$pid" = "$ZFS_FUSE_PID" ]; then
+			wait "$pid" 2>/dev/null
+		else
+			wait_until 10 eval "! awk '{exit \$3 == \"Z\"}' /proc/$pid/stat 2>/dev/null"
+		fi
+		rm -f "$ZFS_SHARE/pid"
 	fi
+	ZFS_FUSE_PID=""
+	zfs_unlock
 }
 
 # ---- docker: a private dockerd for this test (tests/integration/docker.sh) ----
