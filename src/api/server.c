@@ -2,6 +2,7 @@
 #include "req_decode.h"
 #include "sys/sys.h"
 #include "util/json.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -319,6 +320,7 @@ struct api_conn {
 	uid_t uid;
 	bool busy;	 /* a request was dispatched and its reply is not done */
 	int64_t idle_ns; /* when it last became idle (accepted or reply done) */
+	int64_t req_ns;	 /* when the request in flight was dispatched (its probe's duration) */
 };
 
 static struct {
@@ -544,12 +546,29 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* For the probes: evhttp admits these four methods only (api_listen). */
+static const char *method_text(struct evhttp_request *req)
+{
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	default:
+		return "DELETE";
+	}
+}
+
 static void on_reply_done(struct evhttp_request *req, void *arg)
 {
 	struct api_conn *c = conn_of(evhttp_request_get_connection(req));
 	if (c) {
 		c->busy = false;
 		c->idle_ns = time_mono_ns();
+		TRACE4(api__request__done, method_text(req), evhttp_request_get_uri(req),
+		       evhttp_request_get_response_code(req), c->idle_ns - c->req_ns);
 	}
 }
 
@@ -607,8 +626,10 @@ static void route(struct evhttp_request *req, void *arg)
 	struct api_conn *c = conn_of(evcon);
 	if (c) {
 		c->busy = true;
+		c->req_ns = time_mono_ns();
 		evhttp_request_set_on_complete_cb(req, on_reply_done, NULL);
 	}
+	TRACE2(api__request__start, method_text(req), evhttp_request_get_uri(req));
 	api_dispatch(d, req);
 }
 

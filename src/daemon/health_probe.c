@@ -15,6 +15,7 @@
 #include "core/health_state.h"
 #include "daemon.h"
 #include "util/json.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -39,6 +40,7 @@ struct health_run {
 	pid_t probe_pid;
 	struct buf out;
 	uint64_t gen; /* of the check in flight; late results of older ones are dropped */
+	int64_t t0;   /* when the check in flight began (monotonic): its probe's duration */
 	bool in_flight;
 	bool reading_done;
 	bool external; /* health_external(): no checks of ours, no timers */
@@ -135,7 +137,10 @@ static void finish(struct health_run *r, bool ok, int code, const char *out, siz
 	if (r->deadline)
 		evtimer_del(r->deadline);
 	probe_close(r);
-	enum health_change ch = health_record(&r->st, &r->cfg, time_mono_ns(), ok, code, out, len);
+	int64_t now = time_mono_ns();
+	enum health_change ch = health_record(&r->st, &r->cfg, now, ok, code, out, len);
+	TRACE5(health__check, r->name, ok ? "ok" : "failed", code, now - r->t0,
+	       health_status_name(r->st.status));
 	if (ch != HEALTH_SAME) {
 		const char *status = health_status_name(r->st.status);
 		json_t *attrs = json_pack("{s:s,s:i,s:i}", "status", status, "exit_code", code,
@@ -249,6 +254,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	clbsd_err_init(&err);
 	r->in_flight = true;
 	r->gen++;
+	r->t0 = time_mono_ns();
 	buf_reset(&r->out);
 	struct timeval tv = {.tv_sec = r->cfg.timeout_ns / 1000000000LL,
 			     .tv_usec = (r->cfg.timeout_ns % 1000000000LL) / 1000};

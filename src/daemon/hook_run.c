@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "sys/sys.h"
 #include "util/json.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -74,6 +75,7 @@ struct hook_job {
 	char **env;
 	char *what; /* the command as text, for events */
 	struct actor *actor;
+	int64_t t0; /* when it began to run (monotonic): its probe's duration */
 };
 
 static struct actor *actor_for(struct daemon *d, const char *name)
@@ -130,6 +132,8 @@ static void report(struct hook_job *j, int code, bool timed_out, const char *out
 	if (failure)
 		json_object_set_new(attrs, "error", json_string(failure));
 	bool failed = failure || timed_out || code != 0;
+	const char *result = timed_out ? "timeout" : failed ? "failed" : "ok";
+	TRACE6(hook__done, j->ctr, j->event, code, result, time_mono_ns() - j->t0, j->what);
 	if (failed)
 		daemon_event(j->d, "hook.failed", j->ctr, json_deep_copy(attrs));
 	daemon_event(j->d, "hook.finished", j->ctr, attrs);
@@ -162,6 +166,8 @@ static void job_run(struct actor *a, void *arg)
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	j->actor = a;
+	j->t0 = time_mono_ns();
+	TRACE3(hook__start, j->ctr, j->event, j->what);
 	int r;
 	if (j->cmd.type == CTR_CMD_EXEC) {
 		struct container *c = ctr_find(j->d, j->ctr);

@@ -30,6 +30,7 @@
 #include "ingress/ingress.h"
 #include "net/net.h"
 #include "util/json.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -169,6 +170,7 @@ struct apply_job {
 	struct clbsd_err err;
 	int rc;
 	int issued;
+	int64_t t0; /* when it was handed to a worker (monotonic): its probe's duration */
 };
 
 static void apply_run(void *arg)
@@ -191,6 +193,18 @@ static void apply_run(void *arg)
 }
 
 static void ensure_container(struct daemon *d);
+
+/* The ingress__reload probe's result (docs/tracing.md). */
+static const char *outcome_text(const struct apply_job *j)
+{
+	if (j->outcome.rejected)
+		return "rejected";
+	if (j->rc < 0)
+		return "failed";
+	if (!j->outcome.changed)
+		return "unchanged";
+	return j->outcome.reloaded ? "reloaded" : "written";
+}
 
 static void apply_done(void *arg)
 {
@@ -217,6 +231,8 @@ static void apply_done(void *arg)
 		log_info("ingress", NULL, "the local CA issued %d certificate%s", j->issued,
 			 j->issued == 1 ? "" : "s");
 	bool written = j->rc == 0;
+	TRACE4(ingress__reload, (int)j->set.n, outcome_text(j), time_mono_ns() - j->t0,
+	       j->rc < 0 ? j->err.msg : "");
 	ingress_set_release(&j->set);
 	ingress_outcome_release(&j->outcome);
 	free(j->text);
@@ -440,6 +456,7 @@ static void sync_now(struct daemon *d)
 		/* Never the pid in nginx.pid: that one is of the container's pid namespace. */
 		.master = c && c->run.state == CTR_RUNNING && c->run.pid > 0 ? c->run.pid : -1,
 	};
+	j->t0 = time_mono_ns();
 	work_submit(d, apply_run, apply_done, j);
 }
 

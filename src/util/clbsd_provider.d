@@ -27,4 +27,16 @@ provider clbsd {
 	probe reconcile__action__start(uint64_t pass, char *kind, char *name);
 	probe reconcile__action__done(uint64_t pass, char *kind, char *name, char *result,
 				      int64_t duration_ns, char *error);
+
+	/* hooks, health checks, ingress */
+	probe hook__start(char *name, char *event, char *command);
+	probe hook__done(char *name, char *event, int code, char *result, int64_t duration_ns,
+			 char *command);
+	probe health__check(char *name, char *result, int code, int64_t duration_ns,
+			    char *status);
+	probe ingress__reload(int routes, char *result, int64_t duration_ns, char *error);
+
+	/* the HTTP/JSON API */
+	probe api__request__start(char *method, char *path);
+	probe api__request__done(char *method, char *path, int status, int64_t duration_ns);
 };
