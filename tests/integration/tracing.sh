@@ -2,7 +2,8 @@
 # The USDT probes (src/util/trace.h, docs/tracing.md): every probe clbsdd
 # carries is documented and declared for FreeBSD's dtrace, and nothing is
 # documented that the binary lacks; and bpftrace, attached to the running
-# daemon's container__start, sees a container start by its name.
+# daemon, sees a container start by its name (and its pid), an exec, an
+# exit code and an API request's status.
 . "$(dirname "$0")/../lib.sh"
 
 DOC="$TOP/docs/tracing.md"
@@ -38,8 +39,15 @@ t_setup
 bin=$(probes_in_binary)
 doc=$(probes_in_doc)
 prov=$(probes_in_provider)
-[ "$(echo "$bin" | wc -l)" -ge 10 ] && ok probes_in_notes ||
-	fail probes_in_notes "only $(echo "$bin" | wc -l) probes in readelf -n: $(echo "$bin" | tr '\n' ' ')"
+# The points the design promises probes at (issue 20): life cycle,
+# reconciler, hooks, health, ingress, API.
+want="container__create container__start container__exec container__exit container__oom
+container__remove reconcile__pass__start reconcile__pass__end reconcile__action__start
+reconcile__action__done hook__start hook__done health__check ingress__reload
+api__request__start api__request__done"
+absent=$(comm -13 <(echo "$bin") <(echo "$want" | tr ' ' '\n' | sort -u))
+[ -z "$absent" ] && ok probes_in_notes ||
+	fail probes_in_notes "not in readelf -n $BUILD/clbsdd: $(echo "$absent" | tr '\n' ' ')"
 undocumented=$(comm -23 <(echo "$bin") <(echo "$doc"))
 [ -z "$undocumented" ] && ok every_probe_documented ||
 	fail every_probe_documented "in the binary, not in docs/tracing.md: $(echo "$undocumented" | tr '\n' ' ')"
@@ -67,8 +75,12 @@ attach() {
 		return
 	fi
 	t_forge
-	timeout 15 bpftrace -p "$DAEMON_PID" -e \
-		'usdt:'"$BUILD/clbsdd"':clbsd:container__start { printf("started %s pid %d\n", str(arg0), arg1); }' \
+	local bin="usdt:$BUILD/clbsdd:clbsd"
+	timeout 15 bpftrace -p "$DAEMON_PID" -e "
+		$bin:container__start { printf(\"start %s pid %d\\n\", str(arg0), arg1); }
+		$bin:container__exit { printf(\"exit %s code %d\\n\", str(arg0), arg1); }
+		$bin:container__exec { printf(\"exec %s %s\\n\", str(arg0), str(arg1)); }
+		$bin:api__request__done { printf(\"api %s %s %d\\n\", str(arg0), str(arg1), arg2); }" \
 		>"$TMP/bt.out" 2>&1 &
 	BT_PID=$!
 	if ! wait_until 10 grep -q '^Attaching' "$TMP/bt.out"; then
@@ -87,11 +99,21 @@ attach() {
 	clbsd run -d --name traced forge sleep 300 >/dev/null
 	local pid
 	pid=$(field traced pid)
-	if wait_until 5 grep -q "^started traced pid $pid\$" "$TMP/bt.out"; then
+	if wait_until 5 grep -q "^start traced pid $pid\$" "$TMP/bt.out"; then
 		ok bpftrace_sees_start
 	else
 		fail bpftrace_sees_start "no start of traced (pid $pid) seen: $(tr '\n' ' ' <"$TMP/bt.out")"
 	fi
+	clbsd exec traced true
+	wait_until 5 grep -q '^exec traced true$' "$TMP/bt.out" && ok bpftrace_sees_exec ||
+		fail bpftrace_sees_exec "$(grep '^exec' "$TMP/bt.out" | tr '\n' ' ')"
+	clbsd run -d --name quitter forge sh -c 'exit 3' >/dev/null
+	wait_until 5 grep -q '^exit quitter code 3$' "$TMP/bt.out" && ok bpftrace_sees_exit_code ||
+		fail bpftrace_sees_exit_code "$(grep '^exit' "$TMP/bt.out" | tr '\n' ' ')"
+	clbsd inspect nosuch >/dev/null 2>&1
+	wait_until 5 grep -qE '^api GET /v1/containers/nosuch[^ ]* 404$' "$TMP/bt.out" &&
+		ok bpftrace_sees_api_status ||
+		fail bpftrace_sees_api_status "$(grep '^api' "$TMP/bt.out" | tr '\n' ' ')"
 	stop_bpftrace
 }
 BT_PID=
