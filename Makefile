@@ -117,7 +117,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) lisp
 	$(MAKE) fuzz-build
-	BUILD=$(BUILD) tests/run.sh
+	CLBSD_TEST_JOBS=$${CLBSD_TEST_JOBS:-$$(nproc)} BUILD=$(BUILD) tests/run.sh
 
 demo:
 	scripts/deps.sh demo

@@ -1,27 +1,75 @@
 #!/bin/bash
-# Runs every test: the unit test binaries, then the integration scripts.
-# Each prints "ok NAME", "FAIL NAME: why" or "skip NAME: why" per case; this
-# script counts them. The last line is "N passed, N failed" (", N skipped"
-# follows when any were skipped). Exit status 1 when anything failed.
+# Runs every test: the static checks, the integration scripts, the unit test
+# binaries and the fuzz targets. Each prints "ok NAME", "FAIL NAME: why" or
+# "skip NAME: why" per case; this script counts them. The last line is
+# "N passed, N failed" (", N skipped" follows when any were skipped). Exit
+# status 1 when anything failed.
 #
 #   tests/run.sh [PATTERN]   only scripts/binaries whose path contains PATTERN
+#
+# CLBSD_TEST_JOBS=N runs N of them at once (default: 1; `make check` passes
+# the number of CPUs). Every test is already apart from the others (its own
+# root, socket, namespaces, cgroups, pool, dockerd); one whose script holds
+# the line "# clbsd-test: alone" runs with nothing beside it. Each one's
+# output is printed whole when it ends; the long ones start first.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build}
 export BUILD
 pattern=${1:-}
+jobs_max=${CLBSD_TEST_JOBS:-1}
+case $jobs_max in '' | *[!0-9]* | 0) echo "CLBSD_TEST_JOBS: expected a number > 0" >&2; exit 2 ;; esac
 passed=0 failed=0 skipped=0
 failures=()
-log=$(mktemp /tmp/clbsd-tests.XXXXXX)
+logs=$(mktemp -d /tmp/clbsd-tests.XXXXXX)
+trap 'rm -rf "$logs"' EXIT
 
-run_one() {
-	local what=$1
-	shift
-	local start=$SECONDS
+# The queue: what (its name) and its command line, %q-quoted.
+q_what=() q_cmd=() q_alone=()
+add() { # WHAT ALONE CMD...
+	local what=$1 alone=$2 line
+	shift 2
+	printf -v line '%q ' "$@"
+	q_what+=("$what") q_cmd+=("$line") q_alone+=("$alone")
+}
+match() { case "$1" in *"$pattern"*) return 0 ;; esac; return 1; }
+
+# The static checks of scripts/lint.sh but the clang build, which the fuzz
+# build's clang -Werror covers in CI and `make lint` runs in full.
+if [ -z "$pattern" ] || [ "$pattern" = lint ]; then
+	add lint 0 scripts/lint.sh shellcheck format layers cppcheck emacs
+fi
+for t in tests/emacs/*.sh tests/lisp/*.sh tests/security/*.sh tests/integration/*.sh; do
+	[ -f "$t" ] && match "$t" || continue
+	alone=0
+	grep -q '^# clbsd-test: alone' "$t" && alone=1
+	add "$t" "$alone" timeout 600 bash "$t"
+done
+for t in "$BUILD"/tests/*/test_*; do
+	[ -x "$t" ] && match "$t" || continue
+	add "$t" 0 "$t"
+done
+# The fuzz targets (built by `make fuzz-build`, which `make check` runs), a
+# few seconds each on their seed corpora: one "ok/FAIL fuzz.NAME" each, and
+# a crash leaves its input in $FUZZ_BUILD/crashes/. `make fuzz` runs longer.
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+for src in tests/fuzz/fuzz_*.c; do
+	[ -f "$src" ] && match "$src" || continue
+	bin=$FUZZ_BUILD/$(basename "$src" .c)
+	if [ -x "$bin" ]; then
+		add "$bin" 0 env FUZZ_TIME="${FUZZ_CHECK_TIME:-3}" scripts/fuzz.sh "$bin"
+	else
+		name=$(basename "$src" .c)
+		echo "skip fuzz.${name#fuzz_}: $bin is not built (make fuzz-build)"
+		skipped=$((skipped + 1))
+	fi
+done
+
+# One test's report, whole: its cases, and its output's tail when it failed.
+report() { # I SECONDS
+	local i=$1 what=${q_what[$1]} log="$logs/$1.log" rc p f s
+	rc=$(cat "$logs/$i.rc" 2>/dev/null || echo 1)
 	echo "== $what"
-	"$@" >"$log" 2>&1
-	local rc=$?
-	local p f s
 	p=$(grep -c '^ok ' "$log")
 	f=$(grep -c '^FAIL ' "$log")
 	s=$(grep -c '^skip ' "$log")
@@ -40,44 +88,34 @@ run_one() {
 	passed=$((passed + p))
 	failed=$((failed + f))
 	skipped=$((skipped + s))
-	echo "   ($((SECONDS - start)) s)"
+	echo "   ($2 s)"
 }
 
-for t in "$BUILD"/tests/*/test_*; do
-	[ -x "$t" ] || continue
-	case "$t" in *"$pattern"*) ;; *) continue ;; esac
-	run_one "$t" "$t"
-done
-for t in tests/integration/*.sh tests/security/*.sh tests/lisp/*.sh tests/emacs/*.sh; do
-	[ -f "$t" ] || continue
-	case "$t" in *"$pattern"*) ;; *) continue ;; esac
-	run_one "$t" timeout 600 bash "$t"
-done
-# The fuzz targets (built by `make fuzz-build`, which `make check` runs), a
-# few seconds each on their seed corpora: one "ok/FAIL fuzz.NAME" each, and
-# a crash leaves its input in $FUZZ_BUILD/crashes/. `make fuzz` runs longer.
-FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
-for src in tests/fuzz/fuzz_*.c; do
-	[ -f "$src" ] || continue
-	case "$src" in *"$pattern"*) ;; *) continue ;; esac
-	bin=$FUZZ_BUILD/$(basename "$src" .c)
-	if [ -x "$bin" ]; then
-		run_one "$bin" env FUZZ_TIME="${FUZZ_CHECK_TIME:-3}" scripts/fuzz.sh "$bin"
-	else
-		name=$(basename "$src" .c)
-		echo "skip fuzz.${name#fuzz_}: $bin is not built (make fuzz-build)"
-		skipped=$((skipped + 1))
-	fi
-done
-# The static checks of scripts/lint.sh but the clang build, which the fuzz
-# build's clang -Werror covers in CI and `make lint` runs in full.
-lint() {
-	scripts/lint.sh shellcheck format layers cppcheck emacs
+declare -A running=() started=()
+alone_running=0
+finish_one() {
+	local pid
+	wait -n -p pid "${!running[@]}" 2>/dev/null
+	[ -n "${pid:-}" ] && [ -n "${running[$pid]:-}" ] || return 0
+	local i=${running[$pid]}
+	unset "running[$pid]"
+	[ "${q_alone[$i]}" = 1 ] && alone_running=0
+	report "$i" $((SECONDS - ${started[$i]}))
 }
-if [ -z "$pattern" ] || [ "$pattern" = lint ]; then
-	run_one lint lint
-fi
-rm -f "$log"
+for i in "${!q_what[@]}"; do
+	if [ "${q_alone[$i]}" = 1 ]; then
+		while [ "${#running[@]}" -gt 0 ]; do finish_one; done
+	fi
+	while [ "${#running[@]}" -ge "$jobs_max" ] || [ "$alone_running" = 1 ]; do finish_one; done
+	started[$i]=$SECONDS
+	(
+		eval "${q_cmd[$i]}" >"$logs/$i.log" 2>&1 </dev/null
+		echo $? >"$logs/$i.rc"
+	) &
+	running[$!]=$i
+	[ "${q_alone[$i]}" = 1 ] && alone_running=1
+done
+while [ "${#running[@]}" -gt 0 ]; do finish_one; done
 
 if [ "${#failures[@]}" -gt 0 ]; then
 	echo "failed: ${failures[*]}"
