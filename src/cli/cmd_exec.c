@@ -7,6 +7,38 @@
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * A session the daemon opened (exec -it, a docker console): its answer's
+ * "socket" and "request", the request given the terminal's size when sized
+ * (only the client knows it). 0 with *sock and *line set, or 1 after
+ * saying what the answer lacks.
+ */
+static int session_of(json_t *resp, const char *cmd, const char *name, bool sized, char **sock,
+		      char **line)
+{
+	const char *s = json_string_value(json_object_get(resp, "socket"));
+	json_t *req = json_object_get(resp, "request");
+	if (!s || !(json_is_string(req) || json_is_object(req))) {
+		fprintf(stderr,
+			"clbsd: %s %s: the daemon's answer lacks \"socket\" or \"request\"\n", cmd,
+			name);
+		return 1;
+	}
+	*sock = xstrdup(s);
+	if (json_is_string(req)) {
+		*line = xstrdup(json_string_value(req));
+		return 0;
+	}
+	unsigned rows, cols;
+	cli_term_size(&rows, &cols);
+	if (sized && rows && cols) {
+		json_object_set_new(req, "rows", json_integer(rows));
+		json_object_set_new(req, "cols", json_integer(cols));
+	}
+	*line = json_dumps(req, JSON_COMPACT);
+	return 0;
+}
+
 int cmd_exec(const struct cli_args *a)
 {
 	struct exec_opts o;
@@ -39,31 +71,12 @@ int cmd_exec(const struct cli_args *a)
 		return code;
 	}
 
-	const char *sock = json_string_value(json_object_get(resp, "socket"));
-	json_t *req = json_object_get(resp, "request");
-	if (!sock || !req) {
-		json_decref(resp);
-		fprintf(stderr,
-			"clbsd: exec %s: the daemon's answer lacks \"socket\" or "
-			"\"request\"\n",
-			name);
-		return 1;
-	}
-	autofree char *sockpath = xstrdup(sock);
+	autofree char *sockpath = NULL;
 	autofree char *line = NULL;
-	if (json_is_string(req)) {
-		line = xstrdup(json_string_value(req));
-	} else {
-		/* Only the client knows the terminal's size. */
-		unsigned rows, cols;
-		cli_term_size(&rows, &cols);
-		if (tty && rows && cols) {
-			json_object_set_new(req, "rows", json_integer(rows));
-			json_object_set_new(req, "cols", json_integer(cols));
-		}
-		line = json_dumps(req, JSON_COMPACT);
-	}
+	r = session_of(resp, "exec", name, tty, &sockpath, &line);
 	json_decref(resp);
+	if (r)
+		return r;
 	struct attach_opts ao = {
 		.socket = sockpath,
 		.request = line,
@@ -79,7 +92,7 @@ int cmd_exec(const struct cli_args *a)
 	return code;
 }
 
-/* The attach of a console session, shared by both kinds; ends like cmd_console. */
+/* The attach of a console session, for both kinds: Ctrl-Q detaches. */
 static int console_session(const char *name, const char *sockpath, const char *line)
 {
 	struct clbsd_err err;
@@ -115,20 +128,12 @@ static int docker_console(const char *name)
 	json_t *resp = NULL;
 	if (cli_call("POST", path, NULL, &resp, &err) < 0)
 		return cli_fail(&err);
-	const char *sock = json_string_value(json_object_get(resp, "socket"));
-	json_t *req = json_object_get(resp, "request");
-	if (!sock || !json_is_object(req)) {
-		json_decref(resp);
-		fprintf(stderr, "clbsd: console %s: the daemon's answer lacks \"socket\"\n", name);
-		return 1;
-	}
-	unsigned rows, cols;
-	cli_term_size(&rows, &cols);
-	json_object_set_new(req, "rows", json_integer(rows));
-	json_object_set_new(req, "cols", json_integer(cols));
-	autofree char *line = json_dumps(req, JSON_COMPACT);
-	autofree char *sockpath = xstrdup(sock);
+	autofree char *sockpath = NULL;
+	autofree char *line = NULL;
+	int r = session_of(resp, "console", name, true, &sockpath, &line);
 	json_decref(resp);
+	if (r)
+		return r;
 	return console_session(name, sockpath, line);
 }
 
@@ -164,24 +169,5 @@ int cmd_console(const struct cli_args *a)
 				"replay", 1, "rows", (int)rows, "cols", (int)cols, "release", 0);
 	autofree char *line = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	struct attach_opts ao = {
-		.socket = sockpath,
-		.request = line,
-		.fwd_stdin = true,
-		.raw = true,
-		.detach_key = true,
-	};
-	if (isatty(STDERR_FILENO))
-		fprintf(stderr, "[attached to %s; Ctrl-Q detaches]\r\n", name);
-	int code = 0;
-	int r = cli_attach(&ao, &code, &err);
-	if (r < 0) {
-		fprintf(stderr, "clbsd: console %s: %s\n", name, err.msg);
-		return 1;
-	}
-	if (r == 1) {
-		fprintf(stderr, "%s[detached from %s]\n", isatty(STDERR_FILENO) ? "\n" : "", name);
-		return code ? code : 0;
-	}
-	return code;
+	return console_session(name, sockpath, line);
 }
