@@ -79,6 +79,10 @@ $(LIB): $(call obj,$(LIB_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# The daemon carries the USDT probes (src/util/trace.h, docs/tracing.md) in
+# its .note.stapsdt section: keep it there (no --gc-sections tricks, no
+# objcopy --remove-section); `strip` keeps notes. The static shim and CLI
+# have no probes.
 $(BUILD)/clbsdd: $(call obj,$(CLBSDD_SRC) $(DAEMON_SRC)) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
 

@@ -9,10 +9,9 @@
 DOC="$TOP/docs/tracing.md"
 PROVIDER="$TOP/src/util/clbsd_provider.d"
 
-# The probe names of provider clbsd in the daemon's ELF notes.
-probes_in_binary() {
-	readelf -n "$BUILD/clbsdd" | awk '/Provider: /{p = $2} /Name: / && p == "clbsd" {print $2}' |
-		sort -u
+# The probe names of provider clbsd in a binary's ELF notes.
+probes_in() {
+	readelf -n "$1" | awk '/Provider: /{p = $2} /Name: / && p == "clbsd" {print $2}' | sort -u
 }
 # docs/tracing.md's probe tables: rows that start with | `name` |.
 probes_in_doc() {
@@ -28,7 +27,7 @@ t_before_start() {
 		skip all "readelf is not installed (binutils)"
 		return 1
 	fi
-	if [ -z "$(probes_in_binary)" ]; then
+	if [ -z "$(probes_in "$BUILD/clbsdd")" ]; then
 		# trace.h compiles the probes away without <sys/sdt.h>.
 		skip all "$BUILD/clbsdd has no clbsd probes: built without <sys/sdt.h> (systemtap-sdt-dev)"
 		return 1
@@ -36,7 +35,7 @@ t_before_start() {
 }
 t_setup
 
-bin=$(probes_in_binary)
+bin=$(probes_in "$BUILD/clbsdd")
 doc=$(probes_in_doc)
 prov=$(probes_in_provider)
 # The points the design promises probes at (issue 20): life cycle,
@@ -56,6 +55,14 @@ missing=$(comm -13 <(echo "$bin") <(echo "$doc"))
 	fail every_documented_probe_present "in docs/tracing.md, not in the binary: $(echo "$missing" | tr '\n' ' ')"
 [ "$prov" = "$bin" ] && ok provider_file_matches ||
 	fail provider_file_matches "src/util/clbsd_provider.d differs: $(diff <(echo "$bin") <(echo "$prov") | grep '^[<>]' | tr '\n' ' ')"
+# A release build may strip the daemon: its probes must stay.
+if command -v strip >/dev/null && strip -o "$TMP/clbsdd.stripped" "$BUILD/clbsdd"; then
+	stripped=$(probes_in "$TMP/clbsdd.stripped")
+	[ "$stripped" = "$bin" ] && ok probes_survive_strip ||
+		fail probes_survive_strip "strip dropped probes: $(comm -23 <(echo "$bin") <(echo "$stripped") | tr '\n' ' ')"
+else
+	skip probes_survive_strip "strip (binutils) is not installed"
+fi
 
 # bpftrace on the live daemon. The kernel may refuse BPF or uprobes (no
 # CONFIG_UPROBE_EVENTS, lockdown, a container without CAP_BPF): then a skip
@@ -76,14 +83,17 @@ attach() {
 	fi
 	t_forge
 	local bin="usdt:$BUILD/clbsdd:clbsd"
+	# BEGIN runs once every probe is attached.
 	timeout 15 bpftrace -p "$DAEMON_PID" -e "
+		BEGIN { printf(\"ready\\n\"); }
 		$bin:container__start { printf(\"start %s pid %d\\n\", str(arg0), arg1); }
 		$bin:container__exit { printf(\"exit %s code %d\\n\", str(arg0), arg1); }
 		$bin:container__exec { printf(\"exec %s %s\\n\", str(arg0), str(arg1)); }
 		$bin:api__request__done { printf(\"api %s %s %d\\n\", str(arg0), str(arg1), arg2); }" \
 		>"$TMP/bt.out" 2>&1 &
 	BT_PID=$!
-	if ! wait_until 10 grep -q '^Attaching' "$TMP/bt.out"; then
+	wait_until 10 ready_or_gone
+	if ! grep -q '^ready$' "$TMP/bt.out"; then
 		out=$(grep -m1 -iE 'error|denied|not permitted' "$TMP/bt.out")
 		stop_bpftrace
 		case "$out" in
@@ -94,8 +104,6 @@ attach() {
 		esac
 		return
 	fi
-	# Attaching is printed before the probes are in: give them a moment.
-	sleep 0.5
 	clbsd run -d --name traced forge sleep 300 >/dev/null
 	local pid
 	pid=$(field traced pid)
@@ -117,6 +125,7 @@ attach() {
 	stop_bpftrace
 }
 BT_PID=
+ready_or_gone() { grep -q '^ready$' "$TMP/bt.out" || ! kill -0 "$BT_PID" 2>/dev/null; }
 stop_bpftrace() {
 	if [ -n "$BT_PID" ]; then
 		kill -INT "$BT_PID" 2>/dev/null
