@@ -1048,7 +1048,7 @@ static int create_docker(struct daemon *d, const struct ctr_spec *spec, struct c
 	c->next = d->ctrs;
 	d->ctrs = c;
 	dnet_peers_changed(d, c);
-	TRACE3(container__create, c->name, "docker", time_mono_ns() - t0);
+	TRACE4(container__create, c->name, "docker", time_mono_ns() - t0, "create");
 	daemon_event(
 		d, "container.created", c->name,
 		json_pack("{s:s,s:s,s:s}", "image", c->image_ref, "id", c->id, "kind", "docker"));
@@ -1180,7 +1180,7 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 	d->ctrs = c;
 	usermap_remember(d, c->name, &c->cfg);
 	dnet_peers_changed(d, c);
-	TRACE3(container__create, c->name, "native", time_mono_ns() - t0);
+	TRACE4(container__create, c->name, "native", time_mono_ns() - t0, "create");
 	daemon_event(d, "container.created", c->name,
 		     json_pack("{s:s,s:s}", "image", c->image_ref, "id", c->id));
 	*out = c;

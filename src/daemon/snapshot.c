@@ -19,6 +19,7 @@
 #include "core/snapsched.h"
 #include "daemon.h"
 #include "util/json.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -39,6 +40,7 @@ struct snap_job {
 	void *arg;
 	struct clbsd_err err;
 	int rc;
+	int64_t t0; /* when it was asked for (monotonic): a clone's probe's duration */
 };
 
 static void job_free(struct snap_job *j)
@@ -148,6 +150,8 @@ static void job_done(void *arg)
 			job_free(j);
 			return;
 		}
+		TRACE4(container__create, j->dst, result->docker.on ? "docker" : "native",
+		       time_mono_ns() - j->t0, "clone");
 		daemon_event(
 			d, "container.created", j->dst,
 			json_pack("{s:s,s:s}", "image", result->image_ref, "cloned_from", c->name));
@@ -188,6 +192,7 @@ static struct snap_job *job_new(struct container *c, enum snap_op op, const char
 				ctr_done_fn fn, void *arg)
 {
 	struct snap_job *j = xcalloc(1, sizeof(*j));
+	j->t0 = time_mono_ns();
 	j->c = c;
 	j->op = op;
 	j->label = label ? xstrdup(label) : NULL;

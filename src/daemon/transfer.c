@@ -52,6 +52,7 @@
 #include "docker/docker.h"
 #include "util/hash.h"
 #include "util/json.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -94,6 +95,7 @@ struct xfer_job {
 	void *arg;
 	struct clbsd_err err;
 	int rc;
+	int64_t t0; /* import: when it was asked for (monotonic): its probe's duration */
 };
 
 static void job_free(struct xfer_job *j)
@@ -775,6 +777,7 @@ static void import_prepared(struct container *c, const struct clbsd_err *err, vo
 		log_error("container", j->name, "import: %s", err->msg);
 		j->fn(NULL, err, j->arg);
 	} else {
+		TRACE4(container__create, c->name, "docker", time_mono_ns() - j->t0, "import");
 		daemon_event(d, "container.created", c->name,
 			     json_pack("{s:s,s:s,s:s}", "image", c->image_ref, "imported_from",
 				       j->path, "kind", "docker"));
@@ -837,6 +840,7 @@ static void import_done(void *arg)
 		log_error("container", j->name, "import: %s", j->err.msg);
 		j->fn(NULL, &j->err, j->arg);
 	} else {
+		TRACE4(container__create, c->name, "native", time_mono_ns() - j->t0, "import");
 		daemon_event(
 			d, "container.created", c->name,
 			json_pack("{s:s,s:s}", "image", c->image_ref, "imported_from", j->path));
@@ -1007,6 +1011,7 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 		return r;
 	}
 	struct xfer_job *j = xcalloc(1, sizeof(*j));
+	j->t0 = time_mono_ns();
 	j->d = d;
 	j->name = xstrdup(name);
 	j->path = xstrdup(path);

@@ -13,7 +13,7 @@
  */
 provider clbsd {
 	/* container life cycle: name first; durations in nanoseconds */
-	probe container__create(char *name, char *kind, int64_t duration_ns);
+	probe container__create(char *name, char *kind, int64_t duration_ns, char *how);
 	probe container__start(char *name, int pid, int64_t duration_ns);
 	probe container__exec(char *name, char *argv0);
 	probe container__exit(char *name, int code, int signal, int64_t ran_ns);
