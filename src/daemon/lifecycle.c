@@ -351,7 +351,9 @@ static void started(struct container *c)
 		     json_pack("{s:i,s:i}", "pid", (int)c->run.pid, "restart_count",
 			       c->run.restart_count));
 	log_info("container", c->name, "started (pid %d)", (int)c->run.pid);
-	TRACE3(container__start, c->name, (int)c->run.pid, time_mono_ns() - c->run.start_mono_ns);
+	/* 0: started behind our back (docker start), not by a ctr_start() of ours. */
+	TRACE3(container__start, c->name, (int)c->run.pid,
+	       c->run.starting ? time_mono_ns() - c->run.start_mono_ns : 0);
 	start_finish(c, NULL);
 	ctr_ops_of(c)->watch(c);
 }
