@@ -83,8 +83,10 @@ attach() {
 	fi
 	t_forge
 	local bin="usdt:$BUILD/clbsdd:clbsd"
-	# BEGIN runs once every probe is attached.
-	timeout 15 bpftrace -p "$DAEMON_PID" -e "
+	# BEGIN runs once every probe is attached. bpftrace compiles its program
+	# first (seconds when make check runs tests side by side): generous
+	# limits, and stop_bpftrace ends it as soon as the checks are done.
+	timeout 60 bpftrace -p "$DAEMON_PID" -e "
 		BEGIN { printf(\"ready\\n\"); }
 		$bin:container__start { printf(\"start %s pid %d\\n\", str(arg0), arg1); }
 		$bin:container__exit { printf(\"exit %s code %d\\n\", str(arg0), arg1); }
@@ -92,7 +94,7 @@ attach() {
 		$bin:api__request__done { printf(\"api %s %s %d\\n\", str(arg0), str(arg1), arg2); }" \
 		>"$TMP/bt.out" 2>&1 &
 	BT_PID=$!
-	wait_until 10 ready_or_gone
+	wait_until 30 ready_or_gone
 	if ! grep -q '^ready$' "$TMP/bt.out"; then
 		out=$(grep -m1 -iE 'error|denied|not permitted' "$TMP/bt.out")
 		stop_bpftrace
@@ -107,19 +109,19 @@ attach() {
 	clbsd run -d --name traced forge sleep 300 >/dev/null
 	local pid
 	pid=$(field traced pid)
-	if wait_until 5 grep -q "^start traced pid $pid\$" "$TMP/bt.out"; then
+	if wait_until 10 grep -q "^start traced pid $pid\$" "$TMP/bt.out"; then
 		ok bpftrace_sees_start
 	else
 		fail bpftrace_sees_start "no start of traced (pid $pid) seen: $(tr '\n' ' ' <"$TMP/bt.out")"
 	fi
 	clbsd exec traced true
-	wait_until 5 grep -q '^exec traced true$' "$TMP/bt.out" && ok bpftrace_sees_exec ||
+	wait_until 10 grep -q '^exec traced true$' "$TMP/bt.out" && ok bpftrace_sees_exec ||
 		fail bpftrace_sees_exec "$(grep '^exec' "$TMP/bt.out" | tr '\n' ' ')"
 	clbsd run -d --name quitter forge sh -c 'exit 3' >/dev/null
-	wait_until 5 grep -q '^exit quitter code 3$' "$TMP/bt.out" && ok bpftrace_sees_exit_code ||
+	wait_until 10 grep -q '^exit quitter code 3$' "$TMP/bt.out" && ok bpftrace_sees_exit_code ||
 		fail bpftrace_sees_exit_code "$(grep '^exit' "$TMP/bt.out" | tr '\n' ' ')"
 	clbsd inspect nosuch >/dev/null 2>&1
-	wait_until 5 grep -qE '^api GET /v1/containers/nosuch[^ ]* 404$' "$TMP/bt.out" &&
+	wait_until 10 grep -qE '^api GET /v1/containers/nosuch[^ ]* 404$' "$TMP/bt.out" &&
 		ok bpftrace_sees_api_status ||
 		fail bpftrace_sees_api_status "$(grep '^api' "$TMP/bt.out" | tr '\n' ' ')"
 	stop_bpftrace
