@@ -700,7 +700,7 @@ int daemon_shim_exe(struct daemon *d, struct clbsd_err *err);
 int daemon_spawn_shim_fd(struct daemon *d, const char *const *argv, int fd3, pid_t *pid,
 			 struct clbsd_err *err);
 
-/* ctr_record.c: model, validation, persistence */
+/* ctr_record.c: the record, persistence, creation, removal */
 struct container *ctr_find(struct daemon *d, const char *ref);
 /*
  * Make a container from a spec (the API's decoded request, the reconciler's
@@ -729,6 +729,36 @@ json_t *ctr_check_create(struct daemon *d, json_t *req, struct clbsd_err *err);
 enum docker_make { DOCKER_MAKE, DOCKER_ON, DOCKER_CHECK };
 int ctr_docker_create(struct daemon *d, const struct ctr_spec *spec, enum docker_make how,
 		      struct container **out, struct clbsd_err *err);
+/*
+ * docker_create.c: ctr_docker_create's work on c (its name set), also
+ * ctr_create_managed's for a declared docker container (spec_hash and
+ * spec_text set); c is taken, freed on failure.
+ */
+int ctr_docker_make(struct daemon *d, const struct ctr_spec *spec, struct container *c,
+		    const char *spec_hash, const char *spec_text, enum docker_make how,
+		    struct container **out, struct clbsd_err *err);
+/* A new container's paths (dir, rdir, shim socket) and, with spec_hash, its declaration. */
+void ctr_place(struct container *c, const char *spec_hash, const char *spec_text);
+/* 0, or CONFLICT when c->dir is there already, belonging to no known container. */
+int ctr_dir_unclaimed(const struct container *c, struct clbsd_err *err);
+
+/* ctr_config.c: the checks of a create and the config they resolve into */
+/* An INVALID error (the caller's input) with this message; its -code. */
+int ctr_bad(struct clbsd_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 0 when name is a DNS label no container has; INVALID or CONFLICT saying which. */
+int ctr_check_name(struct daemon *d, const char *name, struct clbsd_err *err);
+/*
+ * Everything POST /v1/containers checks once c->name is chosen, resolved
+ * into c->cfg and c->net: *img_out is the image, props the :storage
+ * properties (*props_given whether any). make: named volumes are made
+ * (a create), or only checked (an import's record).
+ */
+int ctr_check_spec(struct daemon *d, const struct ctr_spec *s, struct container *c, bool make,
+		   struct image **img_out, struct storage_props *props, bool *props_given,
+		   struct clbsd_err *err);
+/* The spec's volumes as mounts into cfg (named ones made when make). */
+int ctr_volumes_of(struct daemon *d, const struct ctr_spec *s, const char *name, bool make,
+		   struct ctr_config *cfg, struct clbsd_err *err);
 /* Run-time state (state.json, no fsync). */
 int ctr_save(struct container *c, struct clbsd_err *err);
 /*
@@ -743,6 +773,8 @@ int ctr_rfile_read(const struct container *c, const char *name, char **text);
 int ctr_save_config(struct container *c, struct clbsd_err *err);
 int ctr_load_all(struct daemon *d, struct clbsd_err *err);
 json_t *ctr_to_json(const struct container *c);
+/* The record's "config" member for a resolved config. */
+json_t *ctr_config_json(const struct ctr_config *cfg);
 /*
  * The members of that record, in order, ending with a NULL name: each makes
  * its value (NULL: the container has no such member). parts: those of an
