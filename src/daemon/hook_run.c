@@ -153,10 +153,12 @@ static void host_done(const struct hook_result *r, void *arg)
 
 static void exec_done(const struct ctr_exec_result *r, void *arg)
 {
+	struct hook_job *j = arg;
 	struct buf b = BUF_INIT;
 	buf_add(&b, r->out, r->out_len);
 	buf_add(&b, r->err, r->err_len);
-	report(arg, r->exit_code, false, b.data, b.len, 0, r->failure);
+	report(j, r->exit_code, false, b.data, b.len, (time_mono_ns() - j->t0) / 1000000,
+	       r->failure);
 	buf_release(&b);
 }
 

@@ -15,7 +15,7 @@ cat >"$CONF" <<C
        (:exit ("sh" "-c" "echo exit \$CLBSD_CONTAINER code=\$CLBSD_EXIT_CODE >> $LOG"))))
 (container inside :image "forge" :command ("sleep" "300")
   :volumes ((:dataset "data" :path "/data"))
-  :on ((:start (:exec "sh" "-c" "echo made-inside > /tmp/mark"))
+  :on ((:start (:exec "sh" "-c" "sleep 0.3; echo made-inside > /tmp/mark"))
        (:every "1s" "echo tick >> $LOG")
        (:file-change "/data" "echo changed \$CLBSD_EVENT >> $LOG")
        (:exit "exit 7")))
@@ -38,6 +38,10 @@ clbsd events --type hook.finished --json >"$TMP/ev"
 grep -q '"command":"sleep 30"' "$TMP/ev" && fail hook_event_recorded "sleep 30 finished too early" || true
 grep '"container":"fast"' "$TMP/ev" | grep -q '"exit_code":0' && ok hook_event_recorded ||
 	fail hook_event_recorded "$(cat "$TMP/ev")"
+# An (:exec ...) hook's duration is its run's, as a host command's is.
+grep '"container":"inside"' "$TMP/ev" | grep '"command":"(exec) sh' |
+	python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.stdin.readline())["attrs"]["duration_ms"] >= 250 else 1)' 2>/dev/null &&
+	ok exec_hook_duration || fail exec_hook_duration "$(grep '"container":"inside"' "$TMP/ev")"
 clbsd stop -t 0 inside >/dev/null
 wait_until 5 sh -c "$BUILD/clbsd --socket $SOCK events --type hook.failed --container inside --json | grep -q '\"exit_code\":7'" &&
 	ok failed_hook_reported || fail failed_hook_reported "$(clbsd events --type hook --container inside)"
