@@ -7,6 +7,10 @@
 # reached by nobody on the host; an older install's loose modes are
 # tightened at the next start; with a group clbsd, its members reach the API
 # socket and the console sockets, and nobody else does.
+#
+# Without a group clbsd on the host it makes one for a while, which every
+# daemon started meanwhile would see, so it runs with no test beside it:
+# clbsd-test: alone
 . "$(dirname "$0")/../lib.sh"
 # The test's own directory is open to all, so that clbsd's modes are the only guard.
 t_before_start() { chmod 0755 "$TMP"; }
