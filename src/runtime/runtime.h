@@ -132,6 +132,15 @@ struct rt_stats {
 	uint64_t pids_current;
 	uint64_t pids_limit; /* 0 when unlimited */
 	uint64_t oom_kills;
+	/*
+	 * Bytes read from and written to block devices by the cgroup's tasks
+	 * (v2 io.stat, v1 blkio.throttle.io_service_bytes), summed over the
+	 * devices; io_known false where the cgroup has no such file (a native
+	 * container on cgroup v1 is not put in a blkio cgroup).
+	 */
+	uint64_t io_read_bytes;
+	uint64_t io_write_bytes;
+	bool io_known;
 };
 
 /* What a network health probe checks (rt_ops.probe). */
