@@ -20,7 +20,8 @@
 /* ---- host ---- */
 
 static const char *const host_keys[] = {"storage", "network", "ingress", "userns",
-					"lisp",	   "docker",  NULL};
+					"lisp",	   "docker",  "metrics", NULL};
+static const char *const metrics_keys[] = {"listen", NULL};
 static const char *const docker_keys[] = {"endpoint", "tls-ca", "tls-cert", "tls-key", NULL};
 static const char *const lisp_keys[] = {"swank", "init", "command", NULL};
 static const char *const userns_keys[] = {"default", "start", "count", NULL};
@@ -297,9 +298,35 @@ static void docker_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 		hp->bad = true;
 }
 
+/* (host :metrics (:listen "127.0.0.1:9323")): the Prometheus listener. */
+static void metrics_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+			const struct sexp *k)
+{
+	struct host_parse *hp = obj;
+	free(hp->h->metrics_listen);
+	hp->h->metrics_listen = NULL;
+	if (!chk_listen(c, ":metrics :listen", v, &hp->h->metrics_listen))
+		hp->bad = true;
+}
+
 static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
 {
 	struct host_parse *hp = obj;
+	if (key == 6) {
+		if (v->type != SEXP_LIST || v->tail) {
+			vexpect(c, ":metrics", v,
+				"metrics options like (:listen \"127.0.0.1:9323\")");
+			hp->bad = true;
+			return;
+		}
+		walk_plist(c, v, 0, metrics_keys, ":metrics", metrics_key, hp);
+		if (!hp->bad && !hp->h->metrics_listen) {
+			verr(c, v,
+			     ":metrics: :listen is required, like (:listen \"127.0.0.1:9323\")");
+			hp->bad = true;
+		}
+		return;
+	}
 	if (key == 5) {
 		if (v->type != SEXP_LIST || v->tail) {
 			vexpect(c, ":docker", v,
@@ -369,6 +396,7 @@ static void host_release(struct conf_host *h)
 	free(h->lisp_swank);
 	free(h->lisp_init);
 	free(h->lisp_command);
+	free(h->metrics_listen);
 	free(h->docker_endpoint);
 	free(h->docker_tls_ca);
 	free(h->docker_tls_cert);

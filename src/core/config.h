@@ -45,6 +45,8 @@ struct conf_host {
 	char *lisp_swank;   /* "IP:PORT"; NULL: clbsd-lisp's default (127.0.0.1:4005) */
 	char *lisp_init;    /* clean absolute path; NULL: clbsd-lisp's default */
 	char *lisp_command; /* clean absolute path; NULL: clbsd-lisp next to clbsdd, or in PATH */
+	/* :metrics: the Prometheus listener (docs/metrics.md); NULL: none, the default. */
+	char *metrics_listen; /* "IP:PORT" */
 	/* :docker: the Engine API endpoint of Docker containers (NULL: unix:///run/docker.sock). */
 	char *docker_endpoint;
 	char *docker_tls_ca, *docker_tls_cert, *docker_tls_key; /* clean absolute paths or NULL */

@@ -636,6 +636,11 @@ static void print_host(struct buf *b, const struct conf_host *h)
 			}
 		buf_addc(b, ')');
 	}
+	if (h->metrics_listen) {
+		buf_adds(b, "\n  :metrics (:listen ");
+		sexp_print_string(b, h->metrics_listen);
+		buf_addc(b, ')');
+	}
 	/* Only when given: the default endpoint is the daemon's, not the file's. */
 	const char *const dvals[] = {h->docker_endpoint, h->docker_tls_ca, h->docker_tls_cert,
 				     h->docker_tls_key};
