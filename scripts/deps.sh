@@ -25,10 +25,14 @@ zfs="zfs-fuse"
 # Debian root file system (with redis-server) run as both kinds
 # (tests/integration/docker_debian.sh; it needs a Debian mirror, else skips).
 # bpftrace attaches to the daemon's USDT probes (tests/integration/tracing.sh;
-# it skips where the kernel refuses BPF or uprobes).
+# it skips where the kernel refuses BPF or uprobes). prometheus: only its
+# promtool, which checks /metrics with Prometheus's own parser
+# (tests/integration/metrics.sh); its service is not started (below).
 tests="clang libclang-rt-14-dev shellcheck tmux curl python3 openssh-server openssh-client
-skopeo docker-registry docker.io mmdebstrap bpftrace"
-bench="crun hyperfine docker.io docker-compose"
+skopeo docker-registry docker.io mmdebstrap bpftrace prometheus"
+# prometheus-node-exporter: bench/metrics's peer (its own /metrics, scraped
+# the same way); like the other services it is started only by the bench.
+bench="crun hyperfine docker.io docker-compose prometheus-node-exporter"
 # The Common Lisp library and control plane (lisp/, docs/lisp.md): SBCL and
 # Debian's Lisp systems (yason needs alexandria and trivial-gray-streams but
 # does not declare them), Swank for the REPL; the tests drive SLIME from

@@ -92,6 +92,12 @@ struct api_args {
 typedef void api_handler(struct daemon *d, struct evhttp_request *req, const struct api_args *a);
 /* Route and answer a request whose peer is admitted. */
 void api_dispatch(struct daemon *d, struct evhttp_request *req);
+/*
+ * The labels of req for the metrics (metrics_api_request): its method name
+ * and its route's pattern ("unmatched" when no route matches); both
+ * strings live as long as the program.
+ */
+void api_route_label(struct evhttp_request *req, const char **method, const char **route);
 /* A path parameter of the route ("name", "ref", "label"), NULL when it has none. */
 const char *api_param(const struct api_args *a, const char *name);
 /* Query parameter t-like seconds: def when absent; 400 sent and -1 when bad. */

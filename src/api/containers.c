@@ -16,14 +16,14 @@ void api_info(struct daemon *d, struct evhttp_request *req, const struct api_arg
 		if (c->run.state == CTR_RUNNING)
 			running++;
 	}
-	json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:{s:i,s:i},s:i,s:o}", "version",
-			      CLBSD_VERSION, "pid", (int)getpid(), "root", d->root, "run", d->run,
-			      "socket", d->socket, "runtime", d->rt->name, "cgroup",
-			      d->rt->cgroup_layout(), "storage",
-			      json_pack("{s:s,s:b}", "driver", d->storage.ops->name, "overlay",
-					d->storage.have_overlay),
-			      "containers", "total", total, "running", running, "images",
-			      (int)d->images.n, "started_at", json_time(d->started_ns));
+	json_t *j = json_pack(
+		"{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:{s:i,s:i},s:i,s:o,s:o}", "version",
+		CLBSD_VERSION, "pid", (int)getpid(), "root", d->root, "run", d->run, "socket",
+		d->socket, "runtime", d->rt->name, "cgroup", d->rt->cgroup_layout(), "storage",
+		json_pack("{s:s,s:b}", "driver", d->storage.ops->name, "overlay",
+			  d->storage.have_overlay),
+		"containers", "total", total, "running", running, "images", (int)d->images.n,
+		"started_at", json_time(d->started_ns), "metrics", metrics_status(d));
 	api_reply_json(req, 200, j);
 }
 

@@ -82,6 +82,24 @@ void api_dispatch(struct daemon *d, struct evhttp_request *req)
 	route_match_release(&match);
 }
 
+void api_route_label(struct evhttp_request *req, const char **method, const char **route)
+{
+	const char *raw = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	autofree char *path = evhttp_uridecode(raw ? raw : "/", 0, NULL);
+	enum route_method m = method_of(req);
+	*method = route_method_name(m);
+	*route = "unmatched";
+	if (strncmp(path, "/v1/", 4) != 0)
+		return;
+	struct route_match match = {0};
+	unsigned allow = 0;
+	long i = route_find(routes, sizeof(routes) / sizeof(routes[0]), m, path, &match, &allow);
+	if (i >= 0) {
+		*route = routes[i].pattern;
+		route_match_release(&match);
+	}
+}
+
 const char *api_param(const struct api_args *a, const char *name)
 {
 	return route_param(a->match, name);

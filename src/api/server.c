@@ -563,6 +563,10 @@ static const char *method_text(struct evhttp_request *req)
 
 static void on_reply_done(struct evhttp_request *req, void *arg)
 {
+	/* A request counts once its reply is written whole (docs/metrics.md). */
+	const char *method, *rt;
+	api_route_label(req, &method, &rt);
+	metrics_api_request(S.d, method, rt, evhttp_request_get_response_code(req));
 	struct api_conn *c = conn_of(evhttp_request_get_connection(req));
 	if (c) {
 		c->busy = false;
@@ -627,8 +631,9 @@ static void route(struct evhttp_request *req, void *arg)
 	if (c) {
 		c->busy = true;
 		c->req_ns = time_mono_ns();
-		evhttp_request_set_on_complete_cb(req, on_reply_done, NULL);
 	}
+	/* Counted in the metrics when the reply is written (on_reply_done). */
+	evhttp_request_set_on_complete_cb(req, on_reply_done, NULL);
 	TRACE2(api__request__start, method_text(req), evhttp_request_get_uri(req));
 	api_dispatch(d, req);
 }

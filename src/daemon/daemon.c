@@ -418,6 +418,8 @@ void daemon_start(struct daemon *d, size_t pool)
 	pool_init(d, pool);
 	daemon_event(d, "daemon.started", NULL,
 		     json_pack("{s:i,s:s}", "pid", (int)getpid(), "version", CLBSD_VERSION));
+	/* Before the first load of the configuration (reconcile_init), which may start its listener. */
+	metrics_init(d);
 	/* Adopt after the socket is up so clients can watch it happen. */
 	struct container *next;
 	for (struct container *c = d->ctrs; c; c = next) {
@@ -461,6 +463,7 @@ void daemon_close(struct daemon *d)
 	exec_release_daemon(d);
 	pool_release(d);
 	work_release(d);
+	metrics_release(d);
 	autofree char *pidfile = xasprintf("%s/clbsdd.pid", d->run);
 	unlink(pidfile);
 	/* Containers keep running: only the daemon's view of them goes. */

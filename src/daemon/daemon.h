@@ -290,6 +290,8 @@ struct daemon {
 	struct ddocker *docker;
 	/* docker_image.c: declared docker images built or building (name -> their inputs). */
 	json_t *docker_builds;
+	/* metrics.c: the Prometheus counters, snapshot and listener (metrics.h). */
+	struct dmetrics *metrics;
 };
 
 struct ctr_exec;
@@ -1006,6 +1008,35 @@ void health_external(struct daemon *d, const char *name, const char *status, int
 		     const char *out, size_t len);
 /* docker_health.c: State.Health of a docker container's inspect, to health_external. */
 void docker_health_apply(struct container *c, json_t *inspect);
+
+/*
+ * metrics.c: Prometheus metrics (docs/metrics.md, metrics.h). metrics_init
+ * at start (the counters count from then on, whether a listener serves
+ * them or not), metrics_sync after every good configuration load (starts,
+ * moves or stops the (host :metrics (:listen ...)) listener; a refusal
+ * such as a port in use is logged, published as metrics.failed and shown
+ * by metrics_status, and stops nothing else), metrics_release at close.
+ * The counting calls are cheap and run on the loop.
+ */
+void metrics_init(struct daemon *d);
+void metrics_sync(struct daemon *d);
+void metrics_release(struct daemon *d);
+/* {"listen", "error"} of the listener, or JSON null when none is configured. */
+json_t *metrics_status(struct daemon *d);
+void metrics_pass(struct daemon *d, int64_t took_ns);
+/* action: plan_op_name(); result: "ok", "failed" or "waiting". */
+void metrics_action(struct daemon *d, const char *action, const char *result);
+void metrics_hook(struct daemon *d, const char *event, bool failed);
+/* method and route: strings that live as long as the program (the route table's). */
+void metrics_api_request(struct daemon *d, const char *method, const char *route, int status);
+/*
+ * The hook point for more samples (the backup state): fn appends whole
+ * families to b in the text format (core/prom_text.h) on every scrape, on
+ * the listener's thread, so it reads only what it keeps thread-safe itself.
+ */
+struct buf;
+typedef void metrics_source_fn(struct buf *b, void *arg);
+void metrics_add_source(struct daemon *d, metrics_source_fn *fn, void *arg);
 
 /* hook_run.c: the configuration's :on hooks on per-container actors */
 void hooks_init(struct daemon *d);

@@ -134,6 +134,7 @@ static void report(struct hook_job *j, int code, bool timed_out, const char *out
 	bool failed = failure || timed_out || code != 0;
 	const char *result = timed_out ? "timeout" : failed ? "failed" : "ok";
 	TRACE6(hook__done, j->ctr, j->event, code, result, time_mono_ns() - j->t0, j->what);
+	metrics_hook(j->d, j->event, failed);
 	if (failed)
 		daemon_event(j->d, "hook.failed", j->ctr, json_deep_copy(attrs));
 	daemon_event(j->d, "hook.finished", j->ctr, attrs);

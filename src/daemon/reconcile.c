@@ -263,6 +263,7 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 	}
 	lisp_sync(d);
 	docker_sync(d);
+	metrics_sync(d);
 	daemon_event(d, "config.loaded", NULL,
 		     json_pack("{s:I,s:I}", "generation", (json_int_t)d->decl.generation,
 			       "containers", (json_int_t)conf->ncontainers));
@@ -580,10 +581,12 @@ static void record(struct pass_act *x, const char *error)
 		json_object_set_new(j, "error", json_string(error));
 		p->failed = xrealloc(p->failed, (p->n_failed + 1) * sizeof(char *));
 		p->failed[p->n_failed++] = xstrdup(a->name);
+		metrics_action(p->d, plan_op_name(a->op), "failed");
 		daemon_event(p->d, "reconcile.failed", a->name,
 			     json_pack("{s:s,s:s}", "action", plan_op_name(a->op), "error", error));
 		log_error("reconcile", a->name, "%s: %s", a->reason, error);
 	} else {
+		metrics_action(p->d, plan_op_name(a->op), "ok");
 		log_info("reconcile", a->name, "%s", a->reason);
 	}
 	TRACE6(reconcile__action__done, p->seq, plan_op_name(a->op), a->name,
@@ -626,6 +629,7 @@ static void act_waiting(struct pass_act *x, const char *msg)
 	json_object_set_new(j, "error", json_string(msg));
 	json_decref(x->result);
 	x->result = j;
+	metrics_action(x->p->d, plan_op_name(a->op), "waiting");
 	log_debug("reconcile", a->name, "%s", msg);
 	TRACE6(reconcile__action__done, x->p->seq, plan_op_name(a->op), a->name, "waiting",
 	       time_mono_ns() - x->t0, msg);
@@ -968,6 +972,7 @@ static void pass_end(struct reconcile_pass *p)
 		"failures", (json_int_t)p->n_failed, "dry_run", p->dry_run, "actions", p->results);
 	if (!p->dry_run) {
 		TRACE4(reconcile__pass__end, p->seq, p->plan.n, p->n_failed, took);
+		metrics_pass(d, took);
 		d->recon.pass = NULL;
 		json_decref(d->recon.last);
 		d->recon.last = json_incref(summary);

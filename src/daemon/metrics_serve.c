@@ -1,0 +1,555 @@
+/*
+ * Prometheus metrics, the listener's side (see metrics.h): a thread of its
+ * own with its own event base and evhttp, serving GET /metrics (404
+ * elsewhere) in the text format 0.0.4 (core/prom_text.h). A scrape reads
+ * the counters (atomics), the loop's latest snapshot of the containers,
+ * and the kernel's numbers of each running container: its cgroup through
+ * the runtime's stats (the kept-open files, pread) and its network
+ * namespace's /proc/PID/net/dev. Nothing here waits for the loop.
+ */
+#include "metrics.h"
+#include "core/prom_text.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct mserver {
+	struct dmetrics *m;
+	struct event_base *base;
+	struct evhttp *http;
+	pthread_t thread;
+	struct event *stop_ev; /* activated by the loop thread to end this one */
+	int fd;
+};
+
+/* ---- what a container's kernel counters say ---- */
+
+struct mread {
+	bool stats, net;
+	struct rt_stats st;
+	uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
+};
+
+/* The interfaces of pid's network namespace but lo, summed. */
+static bool read_net(pid_t pid, struct mread *r)
+{
+	char path[64], buf[8192];
+	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	size_t len = 0;
+	ssize_t k;
+	while (len < sizeof(buf) - 1 && (k = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)k;
+	close(fd);
+	buf[len] = '\0';
+	/* Two lines of headings, then "  eth0: rxbytes rxpackets ... txbytes txpackets ...". */
+	char *line = strchr(buf, '\n');
+	line = line ? strchr(line + 1, '\n') : NULL;
+	while (line && *++line) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		char *colon = strchr(line, ':');
+		if (colon) {
+			*colon = '\0';
+			const char *ifname = line + strspn(line, " ");
+			unsigned long long v[10];
+			if (strcmp(ifname, "lo") != 0 &&
+			    sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+				   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+				   &v[9]) == 10) {
+				r->rx_bytes += v[0];
+				r->rx_packets += v[1];
+				r->tx_bytes += v[8];
+				r->tx_packets += v[9];
+			}
+		}
+		if (!nl)
+			break;
+		line = nl;
+	}
+	return true;
+}
+
+static void read_ctr(struct daemon *d, const struct msnap_ctr *c, struct mread *r)
+{
+	if (c->state != CTR_RUNNING || !c->cgroup)
+		return;
+	struct rt_spec spec = {0};
+	spec.name = c->name;
+	spec.cgroup = c->cgroup;
+	spec.limits = c->limits;
+	struct clbsd_err err;
+	/* As GET /v1/stats: a native cgroup has its record's limits, dockerd's are read. */
+	r->stats = d->rt->stats(&spec, c->docker ? NULL : &c->limits, &r->st, &err) == 0;
+	if (c->own_net && c->pid > 0)
+		r->net = read_net(c->pid, r);
+}
+
+/* ---- the exposition ---- */
+
+static const char *const state_names[] = {"created", "running", "restarting", "exited"};
+static const char *const health_names[] = {"starting", "healthy", "unhealthy"};
+
+struct render {
+	struct buf *b;
+	const struct msnap *s;
+	const struct mread *r;
+};
+
+/* The labels every container sample carries, and room for one more. */
+static size_t ctr_labels(const struct msnap_ctr *c, struct prom_label *l)
+{
+	l[0] = (struct prom_label){"name", c->name};
+	l[1] = (struct prom_label){"kind", c->kind};
+	l[2] = (struct prom_label){"image", c->image};
+	return 3;
+}
+
+enum mfield {
+	F_CPU,
+	F_MEM,
+	F_MEM_LIMIT,
+	F_PIDS,
+	F_PIDS_LIMIT,
+	F_OOM,
+	F_IO_READ,
+	F_IO_WRITE,
+	F_RX_BYTES,
+	F_RX_PACKETS,
+	F_TX_BYTES,
+	F_TX_PACKETS,
+};
+
+static const struct {
+	const char *name;
+	enum prom_type type;
+	const char *help;
+} kernel_fields[] = {
+	[F_CPU] =
+		{"clbsd_container_cpu_seconds_total", PROM_COUNTER,
+		 "CPU time used by the container's cgroup (cpuacct.usage or cpu.stat usage_usec)."},
+	[F_MEM] = {"clbsd_container_memory_usage_bytes", PROM_GAUGE,
+		   "Memory charged to the container's cgroup (memory.usage_in_bytes or "
+		   "memory.current)."},
+	[F_MEM_LIMIT] = {"clbsd_container_memory_limit_bytes", PROM_GAUGE,
+			 "The container's memory limit; absent when unlimited."},
+	[F_PIDS] = {"clbsd_container_pids", PROM_GAUGE,
+		    "Tasks in the container's cgroup (pids.current)."},
+	[F_PIDS_LIMIT] = {"clbsd_container_pids_limit", PROM_GAUGE,
+			  "The container's task limit; absent when unlimited."},
+	[F_OOM] = {"clbsd_container_oom_kills_total", PROM_COUNTER,
+		   "Processes of the container the kernel killed out of memory (memory.events or "
+		   "memory.oom_control oom_kill)."},
+	[F_IO_READ] = {"clbsd_container_block_read_bytes_total", PROM_COUNTER,
+		       "Bytes read from block devices (io.stat rbytes or "
+		       "blkio.throttle.io_service_bytes Read), where the cgroup has them."},
+	[F_IO_WRITE] = {"clbsd_container_block_write_bytes_total", PROM_COUNTER,
+			"Bytes written to block devices (io.stat wbytes or "
+			"blkio.throttle.io_service_bytes Write), where the cgroup has them."},
+	[F_RX_BYTES] = {"clbsd_container_network_receive_bytes_total", PROM_COUNTER,
+			"Bytes received by the interfaces of the container's network namespace "
+			"but lo (/proc/PID/net/dev)."},
+	[F_RX_PACKETS] = {"clbsd_container_network_receive_packets_total", PROM_COUNTER,
+			  "Packets received by the interfaces of the container's network "
+			  "namespace but lo."},
+	[F_TX_BYTES] = {"clbsd_container_network_transmit_bytes_total", PROM_COUNTER,
+			"Bytes sent by the interfaces of the container's network namespace but "
+			"lo."},
+	[F_TX_PACKETS] = {"clbsd_container_network_transmit_packets_total", PROM_COUNTER,
+			  "Packets sent by the interfaces of the container's network namespace "
+			  "but lo."},
+};
+
+/* Whether field f of read r has a value, and which. */
+static bool field_value(const struct mread *r, enum mfield f, double *v)
+{
+	const struct rt_stats *st = &r->st;
+	switch (f) {
+	case F_CPU:
+		*v = (double)st->cpu_usage_ns / 1e9;
+		return r->stats;
+	case F_MEM:
+		*v = (double)st->memory_usage;
+		return r->stats;
+	case F_MEM_LIMIT:
+		*v = (double)st->memory_limit;
+		return r->stats && st->memory_limit;
+	case F_PIDS:
+		*v = (double)st->pids_current;
+		return r->stats;
+	case F_PIDS_LIMIT:
+		*v = (double)st->pids_limit;
+		return r->stats && st->pids_limit;
+	case F_OOM:
+		*v = (double)st->oom_kills;
+		return r->stats;
+	case F_IO_READ:
+		*v = (double)st->io_read_bytes;
+		return r->stats && st->io_known;
+	case F_IO_WRITE:
+		*v = (double)st->io_write_bytes;
+		return r->stats && st->io_known;
+	case F_RX_BYTES:
+		*v = (double)r->rx_bytes;
+		return r->net;
+	case F_RX_PACKETS:
+		*v = (double)r->rx_packets;
+		return r->net;
+	case F_TX_BYTES:
+		*v = (double)r->tx_bytes;
+		return r->net;
+	case F_TX_PACKETS:
+		*v = (double)r->tx_packets;
+		return r->net;
+	}
+	return false;
+}
+
+static void render_containers(struct render *x, int64_t now)
+{
+	struct buf *b = x->b;
+	const struct msnap *s = x->s;
+	struct prom_label l[4];
+
+	prom_family(b, "clbsd_container_state", PROM_GAUGE,
+		    "1 for the state the container is in (created, running, restarting, exited), "
+		    "0 for the others.");
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t k = 0; k < ARRAY_SIZE(state_names); k++) {
+			size_t n = ctr_labels(&s->c[i], l);
+			l[n++] = (struct prom_label){"state", state_names[k]};
+			prom_sample(b, "clbsd_container_state", l, n, (size_t)s->c[i].state == k);
+		}
+	prom_family(b, "clbsd_container_restarts_total", PROM_COUNTER,
+		    "Restarts by the restart policy (the daemon's record, as clbsd ps shows it; "
+		    "back to 0 when the container is recreated).");
+	for (size_t i = 0; i < s->n; i++)
+		prom_sample(b, "clbsd_container_restarts_total", l, ctr_labels(&s->c[i], l),
+			    s->c[i].restarts);
+	prom_family(b, "clbsd_container_exit_code", PROM_GAUGE,
+		    "Exit code of the container's last run while it is down (exited, or waiting to "
+		    "restart).");
+	for (size_t i = 0; i < s->n; i++)
+		if (s->c[i].ran)
+			prom_sample(b, "clbsd_container_exit_code", l, ctr_labels(&s->c[i], l),
+				    s->c[i].exit_code);
+	prom_family(b, "clbsd_container_health", PROM_GAUGE,
+		    "1 for the container's health status (starting, healthy, unhealthy), 0 for the "
+		    "others; containers with a check only.");
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t k = 0; s->c[i].health && k < ARRAY_SIZE(health_names); k++) {
+			size_t n = ctr_labels(&s->c[i], l);
+			l[n++] = (struct prom_label){"status", health_names[k]};
+			prom_sample(b, "clbsd_container_health", l, n,
+				    strcmp(s->c[i].health, health_names[k]) == 0);
+		}
+	prom_family(b, "clbsd_container_start_time_seconds", PROM_GAUGE,
+		    "When the container's current run started (Unix time), running containers.");
+	for (size_t i = 0; i < s->n; i++)
+		if (s->c[i].started_ns)
+			prom_sample(b, "clbsd_container_start_time_seconds", l,
+				    ctr_labels(&s->c[i], l), (double)s->c[i].started_ns / 1e9);
+	prom_family(b, "clbsd_container_uptime_seconds", PROM_GAUGE,
+		    "Seconds since the container's current run started, running containers.");
+	for (size_t i = 0; i < s->n; i++)
+		if (s->c[i].started_ns)
+			prom_sample(b, "clbsd_container_uptime_seconds", l, ctr_labels(&s->c[i], l),
+				    (double)(now - s->c[i].started_ns) / 1e9);
+	for (size_t f = 0; f < ARRAY_SIZE(kernel_fields); f++) {
+		prom_family(b, kernel_fields[f].name, kernel_fields[f].type, kernel_fields[f].help);
+		for (size_t i = 0; i < s->n; i++) {
+			double v;
+			if (!field_value(&x->r[i], (enum mfield)f, &v))
+				continue;
+			if (f == F_CPU)
+				prom_sample(b, kernel_fields[f].name, l, ctr_labels(&s->c[i], l),
+					    v);
+			else
+				prom_sample_u64(b, kernel_fields[f].name, l,
+						ctr_labels(&s->c[i], l), (uint64_t)v);
+		}
+	}
+	prom_family(b, "clbsd_container_snapshots", PROM_GAUGE,
+		    "Snapshots of the container's storage (cached: refreshed every 10 minutes and "
+		    "after a snapshot changes).");
+	for (size_t i = 0; i < s->n; i++)
+		if (s->c[i].snapshots >= 0)
+			prom_sample(b, "clbsd_container_snapshots", l, ctr_labels(&s->c[i], l),
+				    (double)s->c[i].snapshots);
+	prom_family(b, "clbsd_container_snapshot_bytes", PROM_GAUGE,
+		    "Bytes held only by the container's snapshots (cached like "
+		    "clbsd_container_snapshots).");
+	for (size_t i = 0; i < s->n; i++)
+		if (s->c[i].snapshots >= 0)
+			prom_sample(b, "clbsd_container_snapshot_bytes", l, ctr_labels(&s->c[i], l),
+				    (double)s->c[i].snapshot_bytes);
+}
+
+static uint64_t load(_Atomic uint64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* A label table's entries (a: label an, b: bn, k: kn; NULL names are left out). */
+static void render_tab(struct buf *b, struct mtab *t, const char *name, const char *an,
+		       const char *bn, const char *kn, bool second)
+{
+	size_t n = atomic_load_explicit(&t->n, memory_order_acquire);
+	for (size_t i = 0; i < n; i++) {
+		struct prom_label l[3];
+		size_t k = 0;
+		char code[16];
+		if (an)
+			l[k++] = (struct prom_label){an, t->e[i].a ? t->e[i].a : ""};
+		if (bn)
+			l[k++] = (struct prom_label){bn, t->e[i].b ? t->e[i].b : ""};
+		if (kn) {
+			snprintf(code, sizeof(code), "%d", t->e[i].k);
+			l[k++] = (struct prom_label){kn, code};
+		}
+		prom_sample_u64(b, name, l, k, load(second ? &t->e[i].v2 : &t->e[i].v));
+	}
+}
+
+static void render_daemon(struct dmetrics *m, struct buf *b, const struct msnap *s)
+{
+	struct daemon *d = m->d;
+	struct prom_label ver = {"version", CLBSD_VERSION};
+	prom_family(b, "clbsd_build_info", PROM_GAUGE, "1, with the daemon's version as a label.");
+	prom_sample(b, "clbsd_build_info", &ver, 1, 1);
+	prom_family(b, "process_start_time_seconds", PROM_GAUGE,
+		    "When clbsdd started (Unix time): its own counters count from then.");
+	prom_sample(b, "process_start_time_seconds", NULL, 0, (double)(d->started_ns / 1000000000));
+
+	prom_family(b, "clbsd_reconcile_passes_total", PROM_COUNTER,
+		    "Reconcile passes finished (not dry runs).");
+	prom_sample_u64(b, "clbsd_reconcile_passes_total", NULL, 0, load(&m->passes));
+	prom_family(b, "clbsd_reconcile_duration_seconds", PROM_HISTOGRAM,
+		    "How long reconcile passes took, from plan to the last action's end.");
+	uint64_t counts[MPASS_NB + 1];
+	for (size_t i = 0; i <= MPASS_NB; i++)
+		counts[i] = load(&m->pass_bucket[i]);
+	prom_histogram(b, "clbsd_reconcile_duration_seconds", NULL, 0, metrics_pass_bounds,
+		       MPASS_NB, counts, (double)load(&m->pass_sum_ns) / 1e9);
+	prom_family(
+		b, "clbsd_reconcile_actions_total", PROM_COUNTER,
+		"Actions of reconcile passes by kind (create, start, stop, ...) and result (ok, "
+		"failed, waiting).");
+	render_tab(b, &m->actions, "clbsd_reconcile_actions_total", "action", "result", NULL,
+		   false);
+	prom_family(b, "clbsd_events_total", PROM_COUNTER,
+		    "Events published, by type (clbsd events shows them).");
+	render_tab(b, &m->events, "clbsd_events_total", "type", NULL, NULL, false);
+	prom_family(b, "clbsd_hook_runs_total", PROM_COUNTER,
+		    "Hooks (:on ...) run, by the event that ran them.");
+	render_tab(b, &m->hooks, "clbsd_hook_runs_total", "event", NULL, NULL, false);
+	prom_family(b, "clbsd_hook_failures_total", PROM_COUNTER,
+		    "Hooks that failed, timed out or exited non-zero, by event.");
+	render_tab(b, &m->hooks, "clbsd_hook_failures_total", "event", NULL, NULL, true);
+	prom_family(b, "clbsd_api_requests_total", PROM_COUNTER,
+		    "API requests answered, by method, route (the route table's pattern, "
+		    "\"unmatched\" for none) and status code.");
+	render_tab(b, &m->api, "clbsd_api_requests_total", "method", "route", "code", false);
+
+	prom_family(b, "clbsd_images", PROM_GAUGE, "Images in clbsd's image store.");
+	prom_sample(b, "clbsd_images", NULL, 0, s ? (double)s->images : 0);
+	prom_family(b, "clbsd_image_store_bytes", PROM_GAUGE,
+		    "Bytes of the images in clbsd's image store (their recorded sizes).");
+	prom_sample(b, "clbsd_image_store_bytes", NULL, 0, s ? (double)s->image_bytes : 0);
+	prom_family(b, "clbsd_containers", PROM_GAUGE, "Containers clbsd knows.");
+	prom_sample(b, "clbsd_containers", NULL, 0, s ? (double)s->n : 0);
+	if (s && s->snaps_at_ns) {
+		prom_family(b, "clbsd_snapshots_refreshed_timestamp_seconds", PROM_GAUGE,
+			    "When the cache of snapshot counts and sizes was last filled.");
+		prom_sample(b, "clbsd_snapshots_refreshed_timestamp_seconds", NULL, 0,
+			    (double)(s->snaps_at_ns / 1000000000));
+	}
+	prom_family(b, "clbsd_metrics_scrapes_total", PROM_COUNTER,
+		    "Scrapes of this endpoint answered.");
+	prom_sample_u64(b, "clbsd_metrics_scrapes_total", NULL, 0, load(&m->scrapes));
+	prom_family(b, "clbsd_metrics_last_scrape_duration_seconds", PROM_GAUGE,
+		    "How long the previous scrape took to make.");
+	prom_sample(b, "clbsd_metrics_last_scrape_duration_seconds", NULL, 0,
+		    (double)load(&m->scrape_ns) / 1e9);
+}
+
+void metrics_render(struct dmetrics *m, struct buf *b)
+{
+	int64_t t0 = time_mono_ns();
+	struct msnap *s = msnap_get(m);
+	struct mread *r = xcalloc(s && s->n ? s->n : 1, sizeof(*r));
+	for (size_t i = 0; s && i < s->n; i++)
+		read_ctr(m->d, &s->c[i], &r[i]);
+	render_daemon(m, b, s);
+	if (s) {
+		struct render x = {.b = b, .s = s, .r = r};
+		render_containers(&x, time_now_ns());
+	}
+	for (struct msource *src = __atomic_load_n(&m->sources, __ATOMIC_ACQUIRE); src;
+	     src = __atomic_load_n(&src->next, __ATOMIC_ACQUIRE))
+		src->fn(b, src->arg);
+	free(r);
+	msnap_put(m, s);
+	atomic_store_explicit(&m->scrape_ns, (uint64_t)(time_mono_ns() - t0), memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->scrapes, 1, memory_order_relaxed);
+}
+
+/* ---- the listener ---- */
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct mserver *srv = arg;
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *out = evbuffer_new();
+	if (!path || strcmp(path, "/metrics") != 0) {
+		evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+		evbuffer_add_printf(out, "404 not found: this listener serves only GET /metrics\n");
+		evhttp_send_reply(req, 404, "Not Found", out);
+		evbuffer_free(out);
+		return;
+	}
+	struct buf b = BUF_INIT;
+	metrics_render(srv->m, &b);
+	evhttp_add_header(h, "Content-Type", PROM_CONTENT_TYPE);
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+		evbuffer_add(out, b.data, b.len);
+	buf_release(&b);
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(((struct mserver *)arg)->base);
+}
+
+static void *serve(void *arg)
+{
+	struct mserver *srv = arg;
+	event_base_dispatch(srv->base);
+	return NULL;
+}
+
+/* "IP:PORT" or "[IPv6]:PORT" (the configuration checked it) as a socket address. */
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
+		      struct clbsd_err *err)
+{
+	const char *colon = strrchr(addr, ':');
+	memset(ss, 0, sizeof(*ss));
+	if (!colon)
+		goto bad;
+	int port = atoi(colon + 1);
+	if (addr[0] == '[') {
+		char ip[64];
+		size_t n = (size_t)(colon - addr) - 2;
+		if (n >= sizeof(ip) || colon[-1] != ']')
+			goto bad;
+		memcpy(ip, addr + 1, n);
+		ip[n] = '\0';
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, ip, &s6->sin6_addr) != 1)
+			goto bad;
+		*len = sizeof(*s6);
+		return 0;
+	}
+	char ip[32];
+	size_t n = (size_t)(colon - addr);
+	if (n >= sizeof(ip))
+		goto bad;
+	memcpy(ip, addr, n);
+	ip[n] = '\0';
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) != 1)
+		goto bad;
+	*len = sizeof(*s4);
+	return 0;
+bad:
+	return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "metrics: bad listen address \"%s\"",
+				addr);
+}
+
+int mserver_start(struct dmetrics *m, const char *addr, struct mserver **out, struct clbsd_err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	if (parse_addr(addr, &ss, &len, err) < 0)
+		return -err->code;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "metrics: socket for %s", addr);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
+		int e = errno;
+		close(fd);
+		return clbsd_err_set(err, e == EADDRINUSE ? CLBSD_E_CONFLICT : CLBSD_E_INTERNAL, e,
+				     "metrics: cannot listen on %s%s", addr,
+				     e == EADDRINUSE ? " (another program has that port)" : "");
+	}
+	struct mserver *srv = xcalloc(1, sizeof(*srv));
+	srv->m = m;
+	srv->fd = fd;
+	srv->base = event_base_new();
+	srv->http = srv->base ? evhttp_new(srv->base) : NULL;
+	if (!srv->http || !evhttp_accept_socket_with_handle(srv->http, fd)) {
+		if (srv->http)
+			evhttp_free(srv->http);
+		if (srv->base)
+			event_base_free(srv->base);
+		close(fd);
+		free(srv);
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "metrics: cannot serve %s",
+					addr);
+	}
+	srv->stop_ev = event_new(srv->base, -1, 0, on_stop, srv);
+	evhttp_set_gencb(srv->http, on_request, srv);
+	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_max_headers_size(srv->http, 16 << 10);
+	evhttp_set_max_body_size(srv->http, 0);
+	evhttp_set_timeout(srv->http, 10);
+	if ((errno = pthread_create(&srv->thread, NULL, serve, srv)) != 0) {
+		int e = errno;
+		event_free(srv->stop_ev);
+		evhttp_free(srv->http);
+		event_base_free(srv->base);
+		free(srv);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "metrics: thread");
+	}
+	*out = srv;
+	return 0;
+}
+
+void mserver_stop(struct mserver *srv)
+{
+	/*
+	 * The base is made after evthread_use_pthreads(), so another thread
+	 * may activate its events. An active event, unlike a loopbreak, is
+	 * not lost when the thread has not entered its loop yet.
+	 */
+	event_active(srv->stop_ev, EV_TIMEOUT, 0);
+	pthread_join(srv->thread, NULL);
+	event_free(srv->stop_ev);
+	/* Closes the listening socket and the connections left. */
+	evhttp_free(srv->http);
+	event_base_free(srv->base);
+	free(srv);
+}

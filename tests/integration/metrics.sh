@@ -1,0 +1,124 @@
+#!/bin/bash
+# Prometheus metrics (docs/metrics.md): off by default; a bad :listen is a
+# file:line:col error; once on, /metrics passes promtool's own parser, its
+# numbers match the cgroup files, the restart and API request counters
+# count, 404 elsewhere; the listener moves and stops on a reload.
+. "$(dirname "$0")/../lib.sh"
+t_setup
+t_forge
+
+# The daemon runs in a network namespace of its own: scrape from inside it.
+in_ns() { nsenter --net="/proc/$DAEMON_PID/ns/net" "$@"; }
+in_ns ip link set lo up
+scrape() { in_ns curl -sf --max-time 5 "http://127.0.0.1:${1:-9323}/metrics"; }
+# The value of one sample: metric_name and a label matcher (a regex on the labels).
+sample() {
+	awk -v m="$2" -v l="$3" '$1 ~ "^" m "([{]|$)" && $1 ~ l { print $2; exit }' "$1"
+}
+
+info_metrics() {
+	clbsd --json info | python3 -c 'import json,sys; print(json.load(sys.stdin)["metrics"])'
+}
+[ "$(info_metrics)" = None ] && ! scrape >/dev/null 2>&1 && ok off_by_default ||
+	fail off_by_default "info: $(info_metrics)"
+
+printf '(host\n  :metrics (:listen "127.0.0.1:99999"))\n' >"$CONF"
+out=$(clbsd apply 2>&1)
+echo "$out" | grep -q 'clbsd.conf:2:[0-9]*: .*:metrics :listen' && ok bad_listen_position ||
+	fail bad_listen_position "$out"
+
+cat >"$CONF" <<'C'
+(host :metrics (:listen "127.0.0.1:9323"))
+(container steady :image "forge" :command ("sleep" "300") :limits (:memory "32M" :pids 16))
+(container flappy :image "forge" :command ("sh" "-c" "sleep 0.3; exit 3") :restart always)
+C
+clbsd apply >/dev/null 2>&1
+wait_until 10 sh -c "[ \"\$(\"$BUILD/clbsd\" --socket \"$SOCK\" --json inspect flappy | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"restart_count\"])')\" -ge 1 ]"
+wait_until 5 scrape >/dev/null && ok listens_after_reload || fail listens_after_reload "$(tail -5 "$TMP/daemon.log")"
+
+clbsd inspect steady >/dev/null
+clbsd inspect no-such-container >/dev/null 2>&1
+sleep 0.3
+scrape >"$TMP/m1"
+if command -v promtool >/dev/null; then
+	out=$(promtool check metrics <"$TMP/m1" 2>&1) && ok promtool_check || fail promtool_check "$out"
+else
+	skip promtool_check "promtool is not installed (Debian package prometheus)"
+fi
+
+cg=$(field steady cgroup)
+mem_file=/sys/fs/cgroup/memory/$cg/memory.usage_in_bytes
+[ -f "$mem_file" ] || mem_file=/sys/fs/cgroup/$cg/memory.current
+pids_file=/sys/fs/cgroup/pids/$cg/pids.current
+[ -f "$pids_file" ] || pids_file=/sys/fs/cgroup/$cg/pids.current
+lab='name="steady",kind="native",image="forge:latest"'
+mem=$(sample "$TMP/m1" clbsd_container_memory_usage_bytes "$lab")
+real=$(cat "$mem_file")
+python3 -c "import sys; a,b=int('$mem'),int('$real'); sys.exit(abs(a-b) > max(b//10, 1<<20))" &&
+	ok memory_matches_cgroup || fail memory_matches_cgroup "metric=$mem cgroup=$real"
+[ "$(sample "$TMP/m1" clbsd_container_pids "$lab")" = "$(cat "$pids_file")" ] &&
+	ok pids_match_cgroup || fail pids_match_cgroup "$(grep 'container_pids.*steady' "$TMP/m1")"
+[ "$(sample "$TMP/m1" clbsd_container_memory_limit_bytes "$lab")" = $((32 << 20)) ] &&
+	[ "$(sample "$TMP/m1" clbsd_container_pids_limit "$lab")" = 16 ] && ok limits_reported ||
+	fail limits_reported "$(grep 'limit.*steady' "$TMP/m1")"
+cpu=$(sample "$TMP/m1" clbsd_container_cpu_seconds_total "$lab")
+cpu_file=/sys/fs/cgroup/cpuacct/$cg/cpuacct.usage
+if [ -f "$cpu_file" ]; then real=$(cat "$cpu_file"); else
+	real=$(awk '$1 == "usage_usec" { print $2 * 1000 }' "/sys/fs/cgroup/$cg/cpu.stat"); fi
+python3 -c "import sys; sys.exit(abs(float('$cpu') - int('$real') / 1e9) > 0.05)" &&
+	ok cpu_matches_cgroup || fail cpu_matches_cgroup "metric=$cpu cgroup=$real"
+[ "$(sample "$TMP/m1" clbsd_container_state "$lab,state=\"running\"")" = 1 ] &&
+	ok state_running || fail state_running "$(grep 'state.*steady' "$TMP/m1")"
+grep -q '^clbsd_container_network_receive_bytes_total{name="steady"' "$TMP/m1" &&
+	ok network_counters || fail network_counters "$(grep network "$TMP/m1" | head -3)"
+
+fl='name="flappy"'
+r1=$(sample "$TMP/m1" clbsd_container_restarts_total "$fl")
+# Its exit code shows while it is down (exited, or waiting to restart).
+exit_seen() { scrape | grep -q '^clbsd_container_exit_code{name="flappy"[^}]*} 3$'; }
+[ "${r1:-0}" -ge 1 ] && wait_until 10 exit_seen && ok restarts_and_exit_code ||
+	fail restarts_and_exit_code "$(grep -E '(restarts_total|exit_code).*flappy' "$TMP/m1")"
+wait_until 10 sh -c "[ \"\$(nsenter --net=/proc/$DAEMON_PID/ns/net curl -sf http://127.0.0.1:9323/metrics | awk '/^clbsd_container_restarts_total[{]name=\"flappy\"/ { print \$2 }')\" -gt $r1 ]" &&
+	ok restart_counter_increments || fail restart_counter_increments "still $r1"
+
+get='method="GET",route="/v1/containers/{name}"'
+a1=$(sample "$TMP/m1" clbsd_api_requests_total "$get,code=\"200\"")
+n404=$(sample "$TMP/m1" clbsd_api_requests_total "$get,code=\"404\"")
+clbsd inspect steady >/dev/null
+sleep 0.2
+scrape >"$TMP/m2"
+a2=$(sample "$TMP/m2" clbsd_api_requests_total "$get,code=\"200\"")
+[ "${a1:-0}" -ge 1 ] && [ "${a2:-0}" -ge $((a1 + 1)) ] && [ "${n404:-0}" -ge 1 ] &&
+	ok api_requests_counted || fail api_requests_counted "a1=$a1 a2=$a2 404=$n404"
+grep -q '^clbsd_reconcile_passes_total [1-9]' "$TMP/m2" &&
+	grep -q '^clbsd_reconcile_duration_seconds_count [1-9]' "$TMP/m2" &&
+	grep -q '^clbsd_reconcile_actions_total{action="create",result="ok"} [1-9]' "$TMP/m2" &&
+	grep -q '^clbsd_events_total{type="container.started"} [1-9]' "$TMP/m2" &&
+	ok daemon_counters || fail daemon_counters "$(grep -E 'reconcile|events_total' "$TMP/m2" | head)"
+
+code=$(in_ns curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9323/other)
+[ "$code" = 404 ] && ok not_found_elsewhere || fail not_found_elsewhere "$code"
+
+# Moved and then stopped by reloads; the containers never notice.
+pid=$(field steady pid)
+sed -i 's/127.0.0.1:9323/127.0.0.1:9324/' "$CONF"
+clbsd apply >/dev/null 2>&1
+wait_until 5 scrape 9324 >/dev/null && ! scrape 9323 >/dev/null 2>&1 && ok listener_moves ||
+	fail listener_moves "$(grep metrics "$TMP/daemon.log" | tail -3)"
+sed -i 's/^(host :metrics (:listen "127.0.0.1:9324"))$//' "$CONF"
+clbsd apply >/dev/null 2>&1
+wait_until 5 sh -c "! nsenter --net=/proc/$DAEMON_PID/ns/net curl -sf http://127.0.0.1:9324/metrics >/dev/null 2>&1" &&
+	[ "$(field steady pid)" = "$pid" ] && ok listener_stops || fail listener_stops "still serving"
+
+# A port in use is an error that stops nothing.
+in_ns python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",9325)); s.listen(); time.sleep(30)' &
+HOLDER=$!
+wait_until 5 in_ns sh -c 'ss -Hltn | grep -q "127.0.0.1:9325 "'
+sed -i '1i (host :metrics (:listen "127.0.0.1:9325"))' "$CONF"
+clbsd apply >/dev/null 2>&1
+in_use() { clbsd --json info | grep -q 'cannot listen on 127.0.0.1:9325'; }
+wait_until 5 in_use && [ "$(field steady pid)" = "$pid" ] && ok port_in_use_reported ||
+	fail port_in_use_reported "$(clbsd --json info) $(head -3 "$CONF")"
+kill "$HOLDER" 2>/dev/null
+wait "$HOLDER" 2>/dev/null
+t_done
