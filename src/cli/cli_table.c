@@ -23,6 +23,11 @@ static const struct cli_opt json_habit[] = {
 static const struct cli_opt json_image[] = {OPT_JSON("print the image's JSON instead of its id"),
 					    OPT_END};
 static const struct cli_opt no_opts[] = {OPT_END};
+static const struct cli_opt stats_opts[] = {
+	{"no-stream", 0, NULL, "print one table and exit instead of redrawing every second",
+	 CLI_K_NONE, NULL, 0},
+	OPT_JSON("print one sample as the daemon reports it (no streaming)"),
+	OPT_END};
 static const struct cli_opt diff_opts[] = {
 	{"fold", 0, NULL,
 	 "print the effective forms to put in the main file in place of the live\n"
@@ -570,9 +575,12 @@ const struct cli_cmd cli_cmds[] = {
 	{.name = "stats",
 	 .summary = "show resource usage",
 	 .args = "[NAME]",
-	 .help = "Show CPU, memory and process use of running containers (or of NAME). CPU %\n"
-		 "is measured over half a second; 100% is one CPU.",
-	 .opts = json_only,
+	 .help = "Show CPU, memory and process use of running containers (or of NAME),\n"
+		 "redrawn every second until interrupted (^C), as docker stats does. CPU % is\n"
+		 "measured between two samples (the first over half a second); 100% is one\n"
+		 "CPU. --no-stream prints one table and exits; --json prints one sample as the\n"
+		 "daemon reports it and exits, for scripts.",
+	 .opts = stats_opts,
 	 .max_args = 1,
 	 .kinds = {CLI_K_CONTAINER, CLI_K_NONE},
 	 .flags = CLI_CHECK_ARGS,

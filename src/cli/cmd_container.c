@@ -437,6 +437,18 @@ static int stats_sample(const char *path, bool single, json_t **out, struct clbs
 	return 0;
 }
 
+static void nap_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * One table from two samples; streaming (the default), a new one every
+ * second from the last two, each replacing the one before on a terminal
+ * (cursor home, clear) and following it otherwise, until interrupted.
+ */
 int cmd_stats(const struct cli_args *a)
 {
 	const char *name = a->argc ? a->argv[0] : NULL;
@@ -452,17 +464,30 @@ int cmd_stats(const struct cli_args *a)
 		json_decref(s1);
 		return 0;
 	}
+	bool stream = !cli_has(a, "no-stream");
+	bool tty = isatty(STDOUT_FILENO);
 	int64_t t0 = time_mono_ns();
-	struct timespec ts = {0, 500 * 1000 * 1000};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-	if (stats_sample(path, name != NULL, &s2, &err) < 0) {
+	nap_ms(500);
+	for (bool first = true;; first = false) {
+		if (stats_sample(path, name != NULL, &s2, &err) < 0) {
+			json_decref(s1);
+			return cli_fail(&err);
+		}
+		autofree char *t = fmt_stats(s1, s2, time_mono_ns() - t0, host_memory());
+		if (stream && tty)
+			fputs("\033[H\033[2J", stdout);
+		else if (stream && !first)
+			fputs("\n", stdout);
+		fputs(t, stdout);
+		fflush(stdout);
 		json_decref(s1);
-		return cli_fail(&err);
+		s1 = s2;
+		s2 = NULL;
+		if (!stream)
+			break;
+		t0 = time_mono_ns();
+		nap_ms(1000);
 	}
-	autofree char *t = fmt_stats(s1, s2, time_mono_ns() - t0, host_memory());
-	fputs(t, stdout);
 	json_decref(s1);
-	json_decref(s2);
 	return 0;
 }

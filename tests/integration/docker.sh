@@ -61,7 +61,8 @@ fi
 msg=$(timeout 30 "$BUILD/clbsd" --socket "$SOCK" exec -i web sh -c 'cat; exit 6' </dev/null 2>&1)
 rc=$?
 [ $rc -eq 6 ] && [ -z "$msg" ] && ok exec_interactive || fail exec_interactive "rc=$rc $msg"
-clbsd stats web | grep -q '^web ' && ok stats || fail stats "$(clbsd stats web 2>&1)"
+clbsd stats --no-stream web | grep -q '^web ' && ok stats ||
+	fail stats "$(clbsd stats --no-stream web 2>&1)"
 # Snapshots and exports of docker containers are their volumes' and state's
 # (tests/integration/docker_store.sh covers them): here, one of a container without volumes.
 clbsd snapshot web s0 >/dev/null && clbsd snapshots web | grep -q '^s0 ' &&

@@ -96,6 +96,13 @@ grep -q '^clbsd_reconcile_passes_total [1-9]' "$TMP/m2" &&
 	grep -q '^clbsd_events_total{type="container.started"} [1-9]' "$TMP/m2" &&
 	ok daemon_counters || fail daemon_counters "$(grep -E 'reconcile|events_total' "$TMP/m2" | head)"
 
+# clbsd stats streams (a table a second) unless --no-stream; --json is one sample.
+n=$(timeout 3 "$BUILD/clbsd" --socket "$SOCK" stats steady | grep -c '^NAME')
+one=$(clbsd stats --no-stream steady)
+[ "$n" -ge 2 ] && [ "$(echo "$one" | grep -c '^NAME')" = 1 ] && echo "$one" | grep -q '^steady ' &&
+	clbsd --json stats steady | python3 -c 'import json,sys; json.load(sys.stdin)["memory_usage"]' &&
+	ok stats_streams || fail stats_streams "tables in 3 s: $n; --no-stream: $one"
+
 code=$(in_ns curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9323/other)
 [ "$code" = 404 ] && ok not_found_elsewhere || fail not_found_elsewhere "$code"
 
