@@ -6,6 +6,7 @@
  * references), and loading the main file and conf.d.
  */
 #include "conf/value_check.h"
+#include "core/audit_rec.h"
 #include "core/config.h"
 #include "conf/live.h"
 #include "util/netaddr.h"
@@ -19,9 +20,10 @@
 
 /* ---- host ---- */
 
-static const char *const host_keys[] = {"storage", "network", "ingress", "userns",
-					"lisp",	   "docker",  "metrics", NULL};
+static const char *const host_keys[] = {"storage", "network", "ingress", "userns", "lisp",
+					"docker",  "metrics", "audit",	 NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
+static const char *const audit_keys[] = {"max-size", "files", "fsync", NULL};
 static const char *const docker_keys[] = {"endpoint", "tls-ca", "tls-cert", "tls-key", NULL};
 static const char *const lisp_keys[] = {"swank", "init", "command", NULL};
 static const char *const userns_keys[] = {"default", "start", "count", NULL};
@@ -309,6 +311,35 @@ static void metrics_key(struct vctx *c, void *obj, int key, const struct sexp *v
 		hp->bad = true;
 }
 
+/* (host :audit (:max-size "10M" :files 5 :fsync t)): the audit log (docs/audit.md). */
+static void audit_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+		      const struct sexp *k)
+{
+	struct host_parse *hp = obj;
+	struct conf_host *h = hp->h;
+	bool ok = true, b;
+	long long n;
+	switch (key) {
+	case 0:
+		ok = chk_size(c, ":audit :max-size", v, &h->audit_max_size);
+		if (ok && h->audit_max_size < 4096) {
+			vexpect(c, ":audit :max-size", v, "a size of at least 4K, like \"10M\"");
+			ok = false;
+		}
+		break;
+	case 1:
+		if ((ok = chk_int(c, ":audit :files", v, 1, AUDIT_KEEP_MAX, &n)))
+			h->audit_files = (int)n;
+		break;
+	case 2:
+		if ((ok = chk_bool(c, ":audit :fsync", v, &b)))
+			h->audit_fsync = b;
+		break;
+	}
+	if (!ok)
+		hp->bad = true;
+}
+
 static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
 {
 	struct host_parse *hp = obj;
@@ -325,6 +356,17 @@ static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v, c
 			     ":metrics: :listen is required, like (:listen \"127.0.0.1:9323\")");
 			hp->bad = true;
 		}
+		return;
+	}
+	if (key == 7) {
+		if (v->type != SEXP_LIST || v->tail) {
+			vexpect(c, ":audit", v,
+				"audit log options like (:max-size \"10M\" :files 5 :fsync t)");
+			hp->bad = true;
+			return;
+		}
+		hp->h->audit_set = true;
+		walk_plist(c, v, 0, audit_keys, ":audit", audit_key, hp);
 		return;
 	}
 	if (key == 5) {
@@ -380,6 +422,7 @@ static void host_defaults(struct conf_host *h)
 		(struct conf_cidr){.set = true, .addr = (10u << 24) | (88u << 16), .prefix = 24};
 	h->listen = xcalloc(2, sizeof(char *));
 	h->listen[0] = xstrdup("0.0.0.0:80");
+	h->audit_fsync = -1;
 }
 
 static void host_release(struct conf_host *h)

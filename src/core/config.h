@@ -50,6 +50,11 @@ struct conf_host {
 	/* :docker: the Engine API endpoint of Docker containers (NULL: unix:///run/docker.sock). */
 	char *docker_endpoint;
 	char *docker_tls_ca, *docker_tls_cert, *docker_tls_key; /* clean absolute paths or NULL */
+	/* :audit: the audit log's rotation and flushing (docs/audit.md); 0 / -1: default. */
+	bool audit_set;
+	int64_t audit_max_size; /* bytes per file, 0: AUDIT_MAX_SIZE_DEFAULT */
+	int audit_files;	/* rotated files kept, 0: AUDIT_KEEP_DEFAULT */
+	int audit_fsync;	/* 1: fdatasync each batch, 0: never, -1: default (1) */
 };
 
 struct conf_image {

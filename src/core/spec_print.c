@@ -641,6 +641,21 @@ static void print_host(struct buf *b, const struct conf_host *h)
 		sexp_print_string(b, h->metrics_listen);
 		buf_addc(b, ')');
 	}
+	if (h->audit_set) {
+		const char *sep = "";
+		buf_adds(b, "\n  :audit (");
+		if (h->audit_max_size) {
+			buf_addf(b, ":max-size %lld", (long long)h->audit_max_size);
+			sep = " ";
+		}
+		if (h->audit_files) {
+			buf_addf(b, "%s:files %d", sep, h->audit_files);
+			sep = " ";
+		}
+		if (h->audit_fsync >= 0)
+			buf_addf(b, "%s:fsync %s", sep, h->audit_fsync ? "t" : "nil");
+		buf_addc(b, ')');
+	}
 	/* Only when given: the default endpoint is the daemon's, not the file's. */
 	const char *const dvals[] = {h->docker_endpoint, h->docker_tls_ca, h->docker_tls_cert,
 				     h->docker_tls_key};

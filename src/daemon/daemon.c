@@ -5,6 +5,8 @@
  * lets the API listen and runs the loop; the engine never includes api/.
  */
 #include "daemon.h"
+#include "audit_log.h"
+#include "core/audit_rec.h"
 #include "core/config.h"
 #include "sys/sys.h"
 #include "util/json.h"
@@ -36,6 +38,40 @@
 void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs)
 {
 	events_publish(&d->events, type, container, attrs);
+}
+
+void daemon_audit(struct daemon *d, json_t *fields)
+{
+	audit_log_append(d->audit, 0, fields);
+	json_decref(fields);
+}
+
+unsigned ctr_audit_classes(struct daemon *d, const struct container *c)
+{
+	const struct image *img = c->image_id[0] ? image_by_id(&d->images, c->image_id) : NULL;
+	unsigned mask = 0;
+	char why[512];
+	if (img && img->config.auditcfg &&
+	    audit_classes_parse(img->config.auditcfg, &mask, why, sizeof(why)) != 0)
+		log_debug("audit", c->name, "%s", why);
+	return mask;
+}
+
+void ctr_audit_console(struct container *c, const json_t *ev)
+{
+	const char *what = json_str(ev, "what");
+	bool opened = what && strcmp(what, "opened") == 0;
+	/* An opened session is always recorded; its end under AUDITCFG lo (logout). */
+	if (!opened && !(ctr_audit_classes(c->d, c) & AUDIT_C_LO))
+		return;
+	json_t *f = json_pack(
+		"{s:s,s:s,s:I,s:I,s:I,s:b}", "event", opened ? "console.opened" : "console.closed",
+		"container", c->name, "uid", (json_int_t)json_int(ev, "uid", -1), "gid",
+		(json_int_t)json_int(ev, "gid", -1), "pid", (json_int_t)json_int(ev, "pid", 0),
+		"stdin", json_bool(ev, "stdin", false));
+	if (!opened)
+		json_object_set_new(f, "duration_ms", json_integer(json_int(ev, "duration_ms", 0)));
+	daemon_audit(c->d, f);
 }
 
 void daemon_track_child(struct daemon *d, pid_t pid)
@@ -362,6 +398,12 @@ static int load_state(struct daemon *d, struct clbsd_err *err)
 {
 	autofree char *journal = xasprintf("%s/events.jsonl", d->root);
 	events_init(&d->events, journal);
+	/* Before anything that changes something: every change has its record. */
+	autofree char *audit_dir = xasprintf("%s/audit", d->root);
+	const struct audit_settings set = {AUDIT_MAX_SIZE_DEFAULT, AUDIT_KEEP_DEFAULT, true};
+	struct clbsd_err aerr;
+	if (audit_log_open(audit_dir, &set, &d->audit, &aerr) < 0)
+		log_error("audit", NULL, "%s; changes are not audited", aerr.msg);
 	d->started_ns = time_now_ns();
 	if (docker_init(d, err) < 0 || dnet_init(d, err) < 0 || ctr_load_all(d, err) < 0)
 		return -err->code;
@@ -445,7 +487,7 @@ void daemon_reload(struct daemon *d)
 {
 	struct clbsd_err err;
 	log_info("daemon", NULL, "SIGHUP: reloading %s", d->config);
-	if (config_reload(d, &err) == 0)
+	if (config_reload_by(d, "sighup", &err) == 0)
 		reconcile_trigger(d);
 }
 
@@ -482,6 +524,8 @@ void daemon_close(struct daemon *d)
 	image_store_release(&d->images);
 	storage_release(&d->storage);
 	events_release(&d->events);
+	audit_log_close(d->audit);
+	d->audit = NULL;
 	event_base_free(d->base);
 	free(d->children.pids);
 	for (size_t i = 0; i < d->spare.n; i++)

@@ -255,6 +255,8 @@ struct daemon {
 
 	/* lisp_sup.c: the supervised Lisp control plane, or NULL. */
 	struct lisp_sup *lisp;
+	/* audit_log.c: <root>/audit/audit.log (NULL when it could not be opened). */
+	struct audit_log *audit;
 
 	/* reconcile.c: the passes. */
 	struct {
@@ -934,6 +936,11 @@ struct reconcile_pass;
 struct pass_waiter;
 /* Load the configuration from disk; keeps the last good one on errors. */
 int config_reload(struct daemon *d, struct clbsd_err *err);
+/*
+ * config_reload for a reason the API did not record (source: "start",
+ * "watch", "sighup"): the audit log records the generation and the result.
+ */
+int config_reload_by(struct daemon *d, const char *source, struct clbsd_err *err);
 /* Ask for a reconcile pass soon (coalesced; one pass at a time). */
 void reconcile_trigger(struct daemon *d);
 /* A pass whose result goes to fn when it ends (apply); dry-run computes only. */
@@ -1106,5 +1113,14 @@ void daemon_reap(struct daemon *d);
 
 /* Publish an event on the bus. */
 void daemon_event(struct daemon *d, const char *type, const char *container, json_t *attrs);
+/*
+ * Append a record to the audit log (docs/audit.md); takes fields. Never
+ * blocks on the disk (audit_log.h).
+ */
+void daemon_audit(struct daemon *d, json_t *fields);
+/* The AUDITCFG classes of c's image (core/audit_rec.h; 0: none). */
+unsigned ctr_audit_classes(struct daemon *d, const struct container *c);
+/* A console session the shim reports (lifecycle.c's watch): its audit record. */
+void ctr_audit_console(struct container *c, const json_t *ev);
 
 #endif

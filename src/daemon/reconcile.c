@@ -30,6 +30,8 @@
  * backoff (1 s doubling up to 30 s). Every 30 s a resync pass repairs
  * drift.
  */
+#include "audit_log.h"
+#include "core/audit_rec.h"
 #include "core/config.h"
 #include "conf/live.h"
 #include "net/net.h"
@@ -248,6 +250,13 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 	d->decl.main_seen = exists;
 	d->decl.generation++;
 	d->decl.loaded_ns = time_now_ns();
+	const struct conf_host *h = &conf->host;
+	const struct audit_settings aset = {
+		h->audit_max_size ? h->audit_max_size : AUDIT_MAX_SIZE_DEFAULT,
+		h->audit_files ? h->audit_files : AUDIT_KEEP_DEFAULT,
+		h->audit_fsync != 0,
+	};
+	audit_log_configure(d->audit, &aset);
 	/* A pass in progress keeps the configuration it started with. */
 	if (d->recon.pass) {
 		conf_free(d->decl.next);
@@ -1140,12 +1149,24 @@ json_t *reconcile_status(struct daemon *d)
 	return j;
 }
 
+int config_reload_by(struct daemon *d, const char *source, struct clbsd_err *err)
+{
+	int r = config_reload(d, err);
+	json_t *f = json_pack("{s:s,s:s,s:s,s:I,s:s}", "event", "config.reload", "source", source,
+			      "config", d->config, "generation", (json_int_t)d->decl.generation,
+			      "result", r == 0 ? "loaded" : "rejected");
+	if (r < 0)
+		json_object_set_new(f, "error", json_string(err->msg));
+	daemon_audit(d, f);
+	return r;
+}
+
 static void files_changed(void *arg)
 {
 	struct daemon *d = arg;
 	struct clbsd_err err;
 	log_info("config", NULL, "%s changed; reloading", d->config);
-	if (config_reload(d, &err) == 0)
+	if (config_reload_by(d, "watch", &err) == 0)
 		reconcile_trigger(d);
 }
 
@@ -1422,7 +1443,7 @@ void reconcile_init(struct daemon *d)
 			 werr.msg);
 	struct clbsd_err err;
 	/* A bad file at start leaves nothing declared; running containers stay. */
-	config_reload(d, &err);
+	config_reload_by(d, "start", &err);
 	if (!d->decl.conf)
 		dnet_sync(d); /* networks made through the API still work */
 	health_resume(d);
