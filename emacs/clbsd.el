@@ -279,7 +279,8 @@ memory, pids, restarts, host, actions."
 (defun clbsd--request-text (method path body)
   "The bytes of an HTTP/1.0 request METHOD PATH with JSON BODY."
   (let ((payload (if body (encode-coding-string (json-serialize body) 'utf-8) "")))
-    (concat method " " path " HTTP/1.0\r\nHost: clbsd\r\n"
+    ;; X-Clbsd-Client: the audit log tells this client apart.
+    (concat method " " path " HTTP/1.0\r\nHost: clbsd\r\nX-Clbsd-Client: emacs\r\n"
             (if body "Content-Type: application/json\r\n" "")
             (format "Content-Length: %d\r\n\r\n" (length payload))
             payload)))

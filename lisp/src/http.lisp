@@ -87,8 +87,9 @@ READ-BODY-LINE; close it with CLOSE-CONNECTION."
           (progn
             (write-sequence
              (octets (with-output-to-string (h)
-                       (format h "~a ~a HTTP/1.1~aHost: clbsd~aConnection: close~a"
-                               method path crlf crlf crlf)
+                       ;; X-Clbsd-Client: the audit log tells this client apart.
+                       (format h "~a ~a HTTP/1.1~aHost: clbsd~aX-Clbsd-Client: lisp~aConnection: close~a"
+                               method path crlf crlf crlf crlf)
                        (when body-octets
                          (format h "Content-Type: ~a~aContent-Length: ~d~a"
                                  content-type crlf (length body-octets) crlf))

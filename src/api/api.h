@@ -139,6 +139,29 @@ api_handler api_image_list, api_image_get, api_image_remove, api_image_import, a
 /* event_route.c, plan_route.c */
 api_handler api_events, api_plan, api_apply, api_status;
 
+/*
+ * audit_route.c: the audit record of a request that changes something
+ * (every method but GET; docs/audit.md). server.c begins it with the
+ * peer's credentials and ends it with the reply; the router adds the route
+ * and the container; a handler may add fields (api_audit_set takes v).
+ */
+void api_audit_begin(struct daemon *d, struct evhttp_request *req, uid_t uid, gid_t gid, pid_t pid);
+void api_audit_route(struct evhttp_request *req, const char *pattern, const struct api_args *a);
+void api_audit_set(struct evhttp_request *req, const char *key, json_t *v);
+/* The reply is going out with status (body: the JSON answer, or NULL). */
+void api_audit_reply(struct evhttp_request *req, int status, const json_t *body);
+/* The handler returned: a streamed reply that has started is the answer. */
+void api_audit_dispatched(struct evhttp_request *req);
+/* The client of req is gone: the record waits under key for the result. */
+void api_audit_detach(struct evhttp_request *req, const void *key);
+/* The result of the request whose record waits under key (status 0: none). */
+void api_audit_keyed(const void *key, int status, const json_t *body);
+/* req is being given up: its record, if it still has one, says so. */
+void api_audit_abandon(struct evhttp_request *req);
+/* At shutdown: the records of requests never answered are written as such. */
+void api_audit_release_all(void);
+api_handler api_audit;
+
 json_t *api_container_stats(struct daemon *d, const struct container *c, struct clbsd_err *err);
 
 #endif

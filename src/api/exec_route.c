@@ -5,6 +5,7 @@
  * interactive client or runs it and collects the output.
  */
 #include "api.h"
+#include "core/audit_rec.h"
 #include "util/json.h"
 #include "util/proto.h"
 #include "util/util.h"
@@ -78,6 +79,12 @@ void api_container_exec(struct daemon *d, struct evhttp_request *req, const stru
 				"workdir \"%s\" must be an absolute path without . or ..", wd);
 		strv_free(argv), strv_free(extra), json_decref(body);
 		return;
+	}
+	/* AUDITCFG ex: the audit record of an exec says what ran (docs/audit.md). */
+	if (ctr_audit_classes(d, c) & AUDIT_C_EX) {
+		api_audit_set(req, "argv", json_strv(argv));
+		if (json_str(body, "user"))
+			api_audit_set(req, "user", json_string(json_str(body, "user")));
 	}
 	uint32_t uid = c->cfg.uid, gid = c->cfg.gid;
 	const char *user = json_str(body, "user");

@@ -68,6 +68,7 @@ void api_dispatch(struct daemon *d, struct evhttp_request *req)
 		return;
 	}
 	struct api_args a = {.match = &match};
+	api_audit_route(req, routes[i].pattern, &a);
 	if (routes[i].flags & ROUTE_CTR) {
 		const char *name = route_param(&match, "name");
 		a.c = ctr_find(d, name);

@@ -82,19 +82,21 @@ static const char *reason(int status)
 void api_reply_json(struct evhttp_request *req, int status, json_t *body)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
 	struct evbuffer *out = evbuffer_new();
 	evbuffer_add(out, text, strlen(text));
 	evbuffer_add(out, "\n", 1);
 	free(text);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "application/json");
+	api_audit_reply(req, status, body);
+	json_decref(body);
 	evhttp_send_reply(req, status, reason(status), out);
 	evbuffer_free(out);
 }
 
 void api_reply_empty(struct evhttp_request *req, int status)
 {
+	api_audit_reply(req, status, NULL);
 	evhttp_send_reply(req, status, reason(status), NULL);
 }
 
@@ -181,6 +183,7 @@ size_t api_output_pending(struct evhttp_request *req)
  */
 void api_request_abandon(struct evhttp_request *req)
 {
+	api_audit_abandon(req);
 	if (req && !evhttp_request_get_connection(req))
 		evhttp_request_free(req);
 }
@@ -191,6 +194,7 @@ static void pending_closed(struct evhttp_connection *conn, void *arg)
 {
 	struct api_pending *p = arg;
 	p->gone = true;
+	api_audit_detach(p->req, p);
 	api_request_abandon(p->req);
 	p->req = NULL;
 }
@@ -224,6 +228,8 @@ static void pending_unlink(struct api_pending *p)
 
 void api_pending_free(struct api_pending *p)
 {
+	if (p->gone)
+		api_audit_keyed(p, 0, NULL);
 	if (!p->gone && p->conn)
 		evhttp_connection_set_closecb(p->conn, NULL, NULL);
 	pending_unlink(p);
@@ -246,6 +252,7 @@ void api_pending_json(struct api_pending *p, int status, json_t *body)
 		api_reply_json(p->req, status, body);
 		p->conn = NULL;
 	} else {
+		api_audit_keyed(p, status, body);
 		json_decref(body);
 	}
 	pending_unlink(p);
@@ -635,7 +642,9 @@ static void route(struct evhttp_request *req, void *arg)
 	/* Counted in the metrics when the reply is written (on_reply_done). */
 	evhttp_request_set_on_complete_cb(req, on_reply_done, NULL);
 	TRACE2(api__request__start, method_text(req), evhttp_request_get_uri(req));
+	api_audit_begin(d, req, cred.uid, cred.gid, cred.pid);
 	api_dispatch(d, req);
+	api_audit_dispatched(req);
 }
 
 int api_listen(struct daemon *d, struct clbsd_err *err)
@@ -715,6 +724,7 @@ int api_listen(struct daemon *d, struct clbsd_err *err)
 
 void api_close(struct daemon *d)
 {
+	api_audit_release_all();
 	if (d->api.http) {
 		/*
 		 * Frees every connection; each one's close callback frees the

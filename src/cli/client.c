@@ -237,7 +237,7 @@ static int send_request(struct clbsd_client *c, const char *method, const char *
 {
 	struct buf req = BUF_INIT;
 	buf_addf(&req,
-		 "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: clbsd\r\n"
+		 "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: clbsd\r\nX-Clbsd-Client: cli\r\n"
 		 "Accept: application/json\r\nConnection: close\r\n",
 		 method, path);
 	if (body)
