@@ -265,6 +265,11 @@ char *fmt_images(const json_t *images, int64_t now_ns);
 char *fmt_stats(const json_t *before, const json_t *after, int64_t interval_ns, int64_t host_mem);
 /* One `events` line: "TIME TYPE NAME key=value..." (no newline). */
 char *fmt_event(const json_t *ev);
+/*
+ * An audit record as one line: TIME STATUS METHOD PATH key=value... for a
+ * request, TIME EVENT key=value... for anything else (docs/audit.md).
+ */
+char *fmt_audit(const json_t *rec);
 /* `info` for people: "key: value" lines, nested objects indented. */
 char *fmt_info(const json_t *info);
 
@@ -410,6 +415,7 @@ int cmd_exec(const struct cli_args *a);
 int cmd_console(const struct cli_args *a);
 int cmd_logs(const struct cli_args *a);
 int cmd_events(const struct cli_args *a);
+int cmd_audit(const struct cli_args *a);
 int cmd_snapshot(const struct cli_args *a);
 int cmd_snapshots(const struct cli_args *a);
 int cmd_rollback(const struct cli_args *a);

@@ -186,6 +186,16 @@ static const struct cli_opt events_opts[] = {
 	OPT_JSON("print the raw JSON lines"),
 	OPT_END};
 
+static const struct cli_opt audit_opts[] = {
+	{"follow", 'f', NULL, "keep printing new records", CLI_K_NONE, NULL, 0},
+	{"since", 0, "TIME",
+	 "only records at or after TIME: RFC 3339, seconds since\n"
+	 "the epoch, or a duration ago (10m, 1h30m)",
+	 CLI_K_NONE, NULL, 0},
+	{"container", 0, "NAME", "only records about this container", CLI_K_CONTAINER, NULL, 0},
+	OPT_JSON("print the raw JSON lines"),
+	OPT_END};
+
 #define FORMAT_HELP_PS                                                                             \
 	"TEMPLATE is a small subset of Go templates, as docker takes: text with\n"                 \
 	"{{.Field}} actions, where Field is ID, Name (or Names), Image, Kind,\n"                   \
@@ -778,6 +788,14 @@ const struct cli_cmd cli_cmds[] = {
 		 "daemon keeps and exit; with -f, follow new ones as they happen.",
 	 .opts = events_opts,
 	 .fn = cmd_events},
+	{.name = "audit",
+	 .summary = "show the audit log",
+	 .help = "Print the audit log (docs/audit.md): every request that changed something,\n"
+		 "who sent it (uid, pid, client), its result, and every configuration\n"
+		 "reload, oldest first, across the rotated files. TIME STATUS METHOD PATH\n"
+		 "key=value... With -f, follow new records as they are written.",
+	 .opts = audit_opts,
+	 .fn = cmd_audit},
 	{.name = "version",
 	 .summary = "show client and daemon versions",
 	 .help = "Print the client's version and, when reachable, the daemon's.",

@@ -520,6 +520,44 @@ char *fmt_event(const json_t *ev)
 	return buf_detach(&b, NULL);
 }
 
+char *fmt_audit(const json_t *rec)
+{
+	struct buf b = BUF_INIT;
+	const char *time = json_string_value(json_object_get(rec, "time"));
+	const char *event = json_string_value(json_object_get(rec, "event"));
+	bool api = event && strcmp(event, "api") == 0;
+	buf_addf(&b, "%s", time ? time : "-");
+	if (api) {
+		const json_t *st = json_object_get(rec, "status");
+		const char *m = json_string_value(json_object_get(rec, "method"));
+		const char *p = json_string_value(json_object_get(rec, "path"));
+		if (json_is_integer(st))
+			buf_addf(&b, " %lld", (long long)json_integer_value(st));
+		else
+			buf_adds(&b, " -");
+		buf_addf(&b, " %s %s", m ? m : "-", p ? p : "-");
+	} else {
+		buf_addf(&b, " %s", event ? event : "-");
+	}
+	static const char *const skip[] = {"time",   "seq",  "event", "status",
+					   "method", "path", "route", NULL};
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)(uintptr_t)rec, k, v)
+	{
+		/* A request's status, method, path and route are on the line already. */
+		size_t nskip = api ? 7 : 3;
+		bool skipped = json_is_null(v);
+		for (size_t i = 0; !skipped && i < nskip; i++)
+			skipped = strcmp(k, skip[i]) == 0;
+		if (skipped)
+			continue;
+		buf_addf(&b, " %s=", k);
+		add_value(&b, v);
+	}
+	return buf_detach(&b, NULL);
+}
+
 static void info_obj(struct buf *b, const json_t *o, int depth)
 {
 	const char *k;
