@@ -129,6 +129,8 @@ static void on_watch_read(struct bufferevent *bev, void *arg)
 			daemon_event(c->d, "container.oom", c->name,
 				     json_pack("{s:I}", "oom_kills",
 					       (json_int_t)json_int(j, "oom_kills", 1)));
+		} else if (ev && strcmp(ev, "console") == 0) {
+			ctr_audit_console(c, j);
 		} else if (ev && strcmp(ev, "exit") == 0) {
 			int code = (int)json_int(j, "exit_code", 255);
 			int sig = (int)json_int(j, "signal", 0);

@@ -77,6 +77,10 @@ struct client {
 	bool dead;
 	struct proc *proc; /* attach: the init; exec: its process */
 	int64_t since;
+	/* attach: who it is (the kernel's word), for the daemon's audit log */
+	struct sys_peer peer;
+	bool peer_known;
+	int64_t attached; /* monotonic ns */
 	/* frame parser */
 	unsigned char hdr[PROTO_HDR_LEN];
 	size_t hdr_len;
@@ -174,10 +178,14 @@ static size_t pending(const struct client *c)
 	return c->out.len - c->out_off;
 }
 
+static void tell_console(struct client *c, const char *what);
+
 static void client_drop(struct client *c, const char *why)
 {
 	if (c->dead)
 		return;
+	if (c->kind == C_ATTACH)
+		tell_console(c, "closed");
 	if (why)
 		log_info("shim", S.o->name, "client dropped: %s", why);
 	c->dead = true;
@@ -601,11 +609,34 @@ static void replay_fn(int stream, const char *data, size_t len, void *ctx)
 	client_frame(ctx, stream == SHIM_STDERR ? PROTO_STDERR : PROTO_STDOUT, data, len);
 }
 
+/*
+ * A console session opened or closed: the daemon (its wait connection)
+ * records it in the audit log, with the peer the kernel names.
+ */
+static void tell_console(struct client *c, const char *what)
+{
+	if (!c->peer_known)
+		return;
+	json_t *ev = json_pack("{s:s,s:s,s:I,s:I,s:I,s:b}", "event", "console", "what", what, "uid",
+			       (json_int_t)c->peer.uid, "gid", (json_int_t)c->peer.gid, "pid",
+			       (json_int_t)c->peer.pid, "stdin", c->in_ok);
+	if (strcmp(what, "closed") == 0)
+		json_object_set_new(ev, "duration_ms",
+				    json_integer((time_mono_ns() - c->attached) / 1000000));
+	autofree char *line = json_line(ev);
+	for (struct client *w = S.clients; w; w = w->next)
+		if (w->kind == C_WAIT)
+			client_send(w, line, strlen(line));
+}
+
 static void req_attach(struct client *c, const struct shim_req *q)
 {
 	c->kind = C_ATTACH;
 	c->proc = &S.init;
 	c->in_ok = q->in;
+	c->peer_known = sys_peer_cred(c->fd, &c->peer) == 0;
+	c->attached = time_mono_ns();
+	tell_console(c, "opened");
 	client_line(c, json_pack("{s:b,s:b}", "ok", 1, "tty", S.spec.tty));
 	if (S.spec.tty)
 		proc_resize(&S.init, q->rows, q->cols);
