@@ -1,0 +1,201 @@
+#!/bin/bash
+# The audit log (docs/audit.md): every request that changes something leaves
+# exactly one record naming the peer the kernel saw (uid, pid) and its
+# result; GETs leave none; a failure records its error; a configuration
+# reload its generation; the files rotate by size and `clbsd audit --since`
+# reads across them in order; AUDITCFG ex records an exec's argv.
+. "$(dirname "$0")/../lib.sh"
+
+# nobody is a member of a group clbsd in the daemon's mount namespace (a
+# bound /etc/group, as tests/security/api.sh does), so a non-root request
+# proves the uid the record names.
+API_GID=64997
+t_before_start() {
+	{ cat /etc/group; echo "clbsd:x:$API_GID:nobody"; } >"$TMP/group"
+	T_DETACH_ZFS="$T_DETACH_ZFS; mount --bind '$TMP/group' /etc/group"
+	# Small files, so that a few hundred records rotate.
+	printf '(host :audit (:max-size "32K" :files 4))\n' >"$CONF"
+}
+t_setup
+t_forge
+chmod o+x "$TMP" "$RUN"
+member() { setpriv --reuid=65534 --regid=65534 --groups="$API_GID" "$@"; }
+
+# The API records (event "api"), one line each: method path status uid container.
+records() {
+	clbsd audit --json "$@" | python3 -c 'import json,sys
+for l in sys.stdin:
+    r = json.loads(l)
+    if r.get("event") == "api":
+        print(r["method"], r["path"], r["status"], r["uid"], r.get("container") or "-")'
+}
+count() { records | wc -l; }
+
+# One mutating command: exactly one new record, the one wanted (a regex on
+# "METHOD PATH STATUS UID CONTAINER").
+one() {
+	local name=$1 want=$2
+	shift 2
+	local before after last
+	before=$(count)
+	"$@" >/dev/null 2>"$TMP/err" || true
+	after=$(count)
+	last=$(records | tail -n 1)
+	if [ "$after" -eq $((before + 1)) ] && echo "$last" | grep -Eqx "$want"; then
+		ok "one_record[$name]"
+	else
+		fail "one_record[$name]" "$before -> $after records; last: $last; stderr: $(head -c 300 "$TMP/err")"
+	fi
+}
+
+one run 'POST /v1/containers 201 0 a1|POST /v1/containers 200 0 a1' clbsd run -d --name a1 forge sleep 600
+one stop 'POST /v1/containers/a1/stop 200 0 a1' clbsd stop -t 1 a1
+one start 'POST /v1/containers/a1/start 200 0 a1' clbsd start a1
+one restart 'POST /v1/containers/a1/restart 200 0 a1' clbsd restart -t 1 a1
+one exec 'POST /v1/containers/a1/exec 200 0 a1' clbsd exec a1 true
+one snapshot 'POST /v1/containers/a1/snapshots 20[01] 0 a1' clbsd snapshot a1 s1
+one kill 'POST /v1/containers/a1/kill 20[04] 0 a1' clbsd kill a1
+one tag 'POST /v1/images/forge/tag 200 0 -' clbsd image tag forge forge2
+one image_rm 'DELETE /v1/images/forge2 20[04] 0 -' clbsd image rm forge2
+one rm 'DELETE /v1/containers/a1 204 0 a1' clbsd rm -f a1
+
+# A member of group clbsd: the record names its uid, not root's.
+one member_run 'POST /v1/containers 20[01] 65534 m1' member "$BUILD/clbsd" --socket "$SOCK" run -d --name m1 forge sleep 600
+if clbsd audit --json | tail -n 1 | python3 -c 'import json,sys
+r = json.loads(sys.stdin.read())
+assert r["client"] == "cli" and r["pid"] > 1 and r["gid"] == 65534 and r["request_id"], r'; then
+	ok record_names_client_pid_request_id
+else
+	fail record_names_client_pid_request_id "$(clbsd audit --json | tail -n 1)"
+fi
+
+# Reading leaves nothing.
+before=$(count)
+clbsd ps -a >/dev/null
+clbsd inspect m1 >/dev/null
+clbsd logs m1 >/dev/null 2>&1
+clbsd events >/dev/null
+clbsd status >/dev/null
+clbsd audit >/dev/null
+after=$(count)
+[ "$before" = "$after" ] && ok gets_leave_none || fail gets_leave_none "$before -> $after"
+
+# A failed request records its status and error.
+one failed 'POST /v1/containers/nosuch/start 404 0 nosuch' clbsd start nosuch
+if clbsd audit --json --container nosuch | tail -n 1 | grep -q '"error":"no container'; then
+	ok failure_records_error
+else
+	fail failure_records_error "$(clbsd audit --json --container nosuch | tail -n 1)"
+fi
+
+# --container keeps that container's records only.
+[ "$(records --container m1 | awk '{print $5}' | sort -u)" = m1 ] && ok filter_container ||
+	fail filter_container "$(records --container m1)"
+
+# A reload by SIGHUP records the generation it loaded, or the error that kept
+# the last one (a second (host) form is refused).
+reload_rec() {
+	clbsd audit --json | python3 -c 'import json,sys
+rs = [json.loads(l) for l in sys.stdin]
+rs = [r for r in rs if r.get("event") == "config.reload" and r.get("source") == "sighup"]
+print(len(rs), rs[-1]["generation"], rs[-1]["result"], "error" in rs[-1]) if rs else print(0)'
+}
+sighup_recs() { [ "$(reload_rec | cut -d" " -f1)" -ge "$1" ]; }
+printf '(host :audit (:max-size "32K" :files 4))
+(host)
+' >"$CONF"
+sleep 0.3
+kill -HUP "$DAEMON_PID"
+if wait_until 5 sighup_recs 1 && [ "$(reload_rec | cut -d" " -f3-)" = "rejected True" ]; then
+	ok reload_records_rejection
+else
+	fail reload_records_rejection "$(reload_rec)"
+fi
+printf '(host :audit (:max-size "32K" :files 4))
+; reloaded
+' >"$CONF"
+sleep 0.3
+kill -HUP "$DAEMON_PID"
+if wait_until 5 sighup_recs 2; then
+	gen=$(clbsd status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
+	got=$(reload_rec)
+	# The file watch reloads too; the SIGHUP's generation is the last one or close.
+	if [ "$(echo "$got" | cut -d" " -f3)" = loaded ] && [ "$(echo "$got" | cut -d" " -f2)" -le "$gen" ] &&
+		[ "$(echo "$got" | cut -d" " -f2)" -ge $((gen - 1)) ]; then
+		ok reload_records_generation
+	else
+		fail reload_records_generation "record: $got, status generation: $gen"
+	fi
+else
+	fail reload_records_generation "no second config.reload record from sighup: $(reload_rec)"
+fi
+
+# Rotation: 200 refused requests (each a record) take the log past 32K a few
+# times; the files keep increasing seq, and --since reads across them.
+mark=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+sleep 0.01
+python3 - "$SOCK" <<'EOF'
+import socket, sys
+for i in range(200):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b"POST /v1/containers/rot%d/start HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % i)
+    while s.recv(4096):
+        pass
+    s.close()
+EOF
+n_rot=$(find "$ROOT/audit" -name 'audit.log.*' | wc -l)
+got=$(clbsd audit --json --since "$mark" | grep -c '"path":"/v1/containers/rot')
+if [ "$n_rot" -ge 1 ] && [ "$got" = 200 ]; then
+	ok rotation_since_reads_across_files
+else
+	fail rotation_since_reads_across_files "$n_rot rotated files, $got of 200 records since $mark"
+fi
+# On disk, oldest file first, seq goes up by one from record to record.
+if python3 - "$ROOT/audit" <<'EOF'; then
+import json, os, sys
+d = sys.argv[1]
+files = sorted((f for f in os.listdir(d) if f.startswith("audit.log.")), key=lambda f: -int(f.rsplit(".", 1)[1]))
+seqs = []
+for f in files + ["audit.log"]:
+    st = os.stat(os.path.join(d, f))
+    assert st.st_mode & 0o777 == 0o600, (f, oct(st.st_mode))
+    seqs += [json.loads(l)["seq"] for l in open(os.path.join(d, f))]
+assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+EOF
+	ok rotation_keeps_order
+else
+	fail rotation_keeps_order "$(ls -l "$ROOT/audit")"
+fi
+
+# AUDITCFG ex: an exec into a container of the image records its argv; a
+# container of an image without it does not.
+CTX="$TMP/ctx"
+mkdir -p "$CTX"
+printf 'FROM forge\nAUDITCFG "ex,lo"\nCMD ["sleep", "600"]\n' >"$CTX/Cblockfile"
+clbsd build -t audited:1 "$CTX" >/dev/null 2>&1
+clbsd run -d --name ex1 audited:1 >/dev/null
+clbsd exec ex1 echo audited-argv >/dev/null
+clbsd exec m1 echo plain-argv >/dev/null
+last_exec() {
+	clbsd audit --json --container "$1" | grep '"path":"/v1/containers/'"$1"'/exec"' | tail -n 1
+}
+if last_exec ex1 | grep -q '"argv":\["echo","audited-argv"\]' && ! last_exec m1 | grep -q argv; then
+	ok auditcfg_ex_records_argv
+else
+	fail auditcfg_ex_records_argv "ex1: $(last_exec ex1); m1: $(last_exec m1)"
+fi
+
+# A console session (straight to the shim) is recorded; with lo, its end too.
+timeout 3 "$BUILD/clbsd" --socket "$SOCK" console ex1 </dev/null >/dev/null 2>&1
+two_console_recs() { [ "$(clbsd audit --json --container ex1 | grep -c '"event":"console\.')" -ge 2 ]; }
+if wait_until 5 two_console_recs; then
+	ok console_session_recorded
+else
+	fail console_session_recorded "$(clbsd audit --json --container ex1 | grep console)"
+fi
+
+# The human form: TIME STATUS METHOD PATH key=value.
+clbsd audit --container nosuch | tail -n 1 | grep -Eq '^[0-9T:.-]+Z 404 POST /v1/containers/nosuch/start .*uid=0' &&
+	ok human_format || fail human_format "$(clbsd audit --container nosuch | tail -n 1)"
+t_done
