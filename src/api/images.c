@@ -53,7 +53,9 @@ static void start_job(struct daemon *d, struct evhttp_request *req, enum job_kin
 		break;
 	}
 	case JOB_LOAD:
-		r = dimage_load(d, path, name, on_stored, p, &err);
+		r = dimage_load_ex(d, path, name,
+				   json_is_true(json_object_get(body, "keep_created")), on_stored,
+				   p, &err);
 		break;
 	case JOB_PULL: {
 		const char *how = json_str(body, "kind");

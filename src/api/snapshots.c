@@ -166,9 +166,9 @@ void api_ctr_export(struct daemon *d, struct evhttp_request *req, const struct a
 	json_t *body = api_body_json(req);
 	if (!body)
 		return;
-	const char *path, *label, *from;
+	const char *path, *label, *from, *at;
 	if (body_str(req, body, "path", &path) == 0 && body_str(req, body, "label", &label) == 0 &&
-	    body_str(req, body, "from", &from) == 0) {
+	    body_str(req, body, "from", &from) == 0 && body_str(req, body, "at", &at) == 0) {
 		if (!path) {
 			api_reply_error(req, 400, "invalid_argument",
 					"export needs {\"path\": FILE} in the body");
@@ -176,7 +176,8 @@ void api_ctr_export(struct daemon *d, struct evhttp_request *req, const struct a
 			struct clbsd_err err;
 			clbsd_err_init(&err);
 			struct export_opts o = {
-				.label = label,
+				.label = at ? at : label,
+				.at = at != NULL,
 				.from = from,
 				.with_image = json_is_true(json_object_get(body, "with_image"))};
 			struct api_pending *p = api_pending_new(d, req);

@@ -845,12 +845,26 @@ int ctr_clone(struct container *c, const char *label, const char *dst, ctr_done_
 /* Take a scheduled snapshot now and keep the newest `keep` scheduled ones (core/snapsched.h). */
 void ctr_snapshot_scheduled(struct container *c, int keep);
 
+/*
+ * host.c: what clbsd host export needs of the daemon as a whole.
+ * host_describe(): versions, storage driver, and where the configuration,
+ * the live layer, the Lisp init file and the ingress CA live (a new object).
+ * host_snapshot(): every container's state, rootfs and volumes under one
+ * label, at one moment (the driver's snapshot_all; UNAVAIL on dir), on a
+ * worker; fn gets {"label","containers":[...],"docker"?} or the error.
+ */
+typedef void (*host_done_fn)(json_t *result, const struct clbsd_err *err, void *arg);
+json_t *host_describe(struct daemon *d);
+int host_snapshot(struct daemon *d, const char *label, host_done_fn fn, void *arg,
+		  struct clbsd_err *err);
+
 /* transfer.c: one archive file per container (see the file's comment). */
 typedef void (*ctr_export_fn)(json_t *summary, const struct clbsd_err *err, void *arg);
 struct export_opts {
 	const char *label; /* keep the export's snapshot under this label (NULL: a temporary one) */
 	const char *from;  /* only the changes since this kept snapshot (zfs) */
 	bool with_image;   /* a docker container: carry its image (docker save) too */
+	bool at;	   /* label names an existing snapshot: send it, neither take nor drop it */
 };
 int ctr_export(struct container *c, const char *path, const struct export_opts *o, ctr_export_fn fn,
 	       void *arg, struct clbsd_err *err);
@@ -1064,6 +1078,9 @@ int dimage_forge(struct daemon *d, const char *name, bool from_host, char **bins
 		 void *arg, struct clbsd_err *err);
 int dimage_load(struct daemon *d, const char *path, const char *name, dimage_fn fn, void *arg,
 		struct clbsd_err *err);
+/* keep_created: the archive's creation time, so the id the image had where it was exported. */
+int dimage_load_ex(struct daemon *d, const char *path, const char *name, bool keep_created,
+		   dimage_fn fn, void *arg, struct clbsd_err *err);
 int dimage_pull(struct daemon *d, const char *ref, const char *name, dimage_fn fn, void *arg,
 		struct clbsd_err *err);
 int dimage_export(struct daemon *d, const char *ref, const char *path, dimage_fn fn, void *arg,

@@ -41,6 +41,7 @@ struct image_job {
 	struct oci_loaded loaded;
 	struct oci_layer layer;
 	bool layer_ok;
+	bool keep_created; /* load: the archive's creation time, so its id (host import) */
 	/* export */
 	char id[65];
 	char *rootfs;
@@ -270,8 +271,8 @@ static void job_done(void *arg)
 		}
 	}
 	if (j->rc == 0)
-		j->rc = image_commit(&j->d->images, j->staging, cfg, j->name, dimage_busy, j->d,
-				     &img, &j->err);
+		j->rc = image_commit_at(&j->d->images, j->staging, cfg, j->name, dimage_busy, j->d,
+					j->keep_created ? j->loaded.created_ns : 0, &img, &j->err);
 	const char *verb = job_verb[j->kind];
 	if (j->rc < 0) {
 		log_error("image", NULL, "%s %s: %s", verb, j->name ? j->name : j->src, j->err.msg);
@@ -400,11 +401,19 @@ int dimage_forge(struct daemon *d, const char *name, bool from_host, char **bins
 int dimage_load(struct daemon *d, const char *path, const char *name, dimage_fn fn, void *arg,
 		struct clbsd_err *err)
 {
+	return dimage_load_ex(d, path, name, false, fn, arg, err);
+}
+
+int dimage_load_ex(struct daemon *d, const char *path, const char *name, bool keep_created,
+		   dimage_fn fn, void *arg, struct clbsd_err *err)
+{
 	if ((name && check_name(name, err) < 0) || check_path(path, err) < 0)
 		return -err->code;
 	if (!fs_exists(path))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s does not exist", path);
-	return job_start(job_new(d, JOB_LOAD, path, name, fn, arg), err);
+	struct image_job *j = job_new(d, JOB_LOAD, path, name, fn, arg);
+	j->keep_created = keep_created;
+	return job_start(j, err);
 }
 
 /*

@@ -79,6 +79,7 @@ struct xfer_job {
 	char *label;
 	char *from;   /* export: incremental since this kept snapshot */
 	bool keep;    /* export: keep the snapshot (a later export's from) */
+	bool at;      /* export: the snapshot exists (host export): neither take nor drop it */
 	bool update;  /* import: an incremental into the existing container */
 	char *header; /* export: what the loop knew of the container */
 	char *marker; /* export: <root>/transfer/HEX.json while it runs */
@@ -301,9 +302,10 @@ static void export_run(void *arg)
 			json_decref(img);
 		}
 	}
-	if (r == 0)
+	/* A host export sends the snapshot it took of every container at once. */
+	if (r == 0 && !j->at)
 		r = st->ops->snapshot(st, j->c->name, j->label, &j->err);
-	snapped = r == 0;
+	snapped = r == 0 && !j->at;
 	if (r == 0 && lseek(fd, start, SEEK_SET) < 0)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "seek in %s", tmp);
 	/* Streams that carry their own checksums (zfs) need none of ours. */
@@ -398,6 +400,10 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 					"container %s is native: its image is clbsd's (clbsd image "
 					"export); --with-image is for docker containers",
 					c->name);
+	if (o->at && !o->label)
+		return clbsd_err_setmsg(
+			err, CLBSD_E_INVALID, EINVAL,
+			"export %s: \"at\" names an existing snapshot: give its label", c->name);
 	if (o->from && !(d->storage.caps & STORAGE_CAP_INCREMENTAL))
 		return clbsd_err_setmsg(
 			err, CLBSD_E_INVALID, ENOTSUP,
@@ -456,6 +462,7 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	j->marker = steal_ptr(&marker);
 	j->label = steal_ptr(&label);
 	j->keep = o->label != NULL;
+	j->at = o->at && o->label;
 	j->from = o->from ? xstrdup(o->from) : NULL;
 	json_object_set_new(h, "label", json_string(j->label));
 	if (j->from)

@@ -109,6 +109,14 @@ int image_stage_forge(const char *staging, const char *busybox, struct image_con
 int image_commit(struct image_store *st, const char *staging, const struct image_config *cfg,
 		 const char *name, bool (*in_use)(const char *id, void *ctx), void *ctx,
 		 struct image **out, struct clbsd_err *err);
+/*
+ * image_commit() with the image's creation time given (0: now): a load that
+ * keeps the archive's time gives the image the id it had where it was
+ * exported, as ids are content addresses of a config that holds that time.
+ */
+int image_commit_at(struct image_store *st, const char *staging, const struct image_config *cfg,
+		    const char *name, bool (*in_use)(const char *id, void *ctx), void *ctx,
+		    int64_t created_ns, struct image **out, struct clbsd_err *err);
 
 /*
  * Remove a reference: a name removes that name (and the image when it was

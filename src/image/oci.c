@@ -1043,6 +1043,8 @@ static int load_oci(const char *base, const char *rootfs, struct oci_loaded *out
 		r = -err->code;
 		goto out;
 	}
+	if (json_str(config, "created"))
+		time_parse_rfc3339(json_str(config, "created"), &out->created_ns);
 	size_t i;
 	json_t *l;
 	json_array_foreach(json_object_get(manifest, "layers"), i, l)
@@ -1092,6 +1094,8 @@ static int load_docker(const char *base, const char *rootfs, struct oci_loaded *
 		r = -err->code;
 		goto out;
 	}
+	if (json_str(config, "created"))
+		time_parse_rfc3339(json_str(config, "created"), &out->created_ns);
 	const char *tag = json_string_value(json_array_get(json_object_get(first, "RepoTags"), 0));
 	if (tag)
 		out->name = oci_local_name(tag);

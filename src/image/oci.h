@@ -133,8 +133,9 @@ int oci_export(const char *rootfs, const struct image_config *cfg, int64_t creat
 /* What a load or pull found besides the rootfs. */
 struct oci_loaded {
 	struct image_config cfg;
-	char *name;   /* the name the source gives, or NULL */
-	char *source; /* where it came from (pull: host/repo@digest), or NULL */
+	char *name;	    /* the name the source gives, or NULL */
+	char *source;	    /* where it came from (pull: host/repo@digest), or NULL */
+	int64_t created_ns; /* the config's "created", or 0 */
 };
 void oci_loaded_release(struct oci_loaded *l);
 

@@ -620,9 +620,16 @@ int image_commit(struct image_store *st, const char *staging, const struct image
 		 const char *name, bool (*in_use)(const char *id, void *ctx), void *ctx,
 		 struct image **out, struct clbsd_err *err)
 {
+	return image_commit_at(st, staging, cfg, name, in_use, ctx, 0, out, err);
+}
+
+int image_commit_at(struct image_store *st, const char *staging, const struct image_config *cfg,
+		    const char *name, bool (*in_use)(const char *id, void *ctx), void *ctx,
+		    int64_t created_ns, struct image **out, struct clbsd_err *err)
+{
 	struct clbsd_err ignore;
 	autofree char *norm = image_ref_normalise(name);
-	int64_t created = time_now_ns();
+	int64_t created = created_ns > 0 ? created_ns : time_now_ns();
 	autofree char *rootfs = xasprintf("%s/rootfs", staging);
 	int64_t size = fs_du(rootfs);
 	/* Like an OCI image id: the digest of the image's own description. */

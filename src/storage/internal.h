@@ -163,6 +163,7 @@ int zfs_make_ds(const char *origin, const char *ds, const struct strv *kv, struc
 void zfs_fill(const struct storage *st, const char *name, struct rt_rootfs *out);
 /* The snapshot entry points of struct storage_ops (zfs_snap.c). */
 int zfs_snapshot(struct storage *st, const char *name, const char *label, struct clbsd_err *err);
+int zfs_snapshot_all(struct storage *st, const char *label, struct clbsd_err *err);
 int zfs_snapshot_list(struct storage *st, const char *name, struct storage_snapshot **out,
 		      size_t *n, struct clbsd_err *err);
 int zfs_snapshot_destroy(struct storage *st, const char *name, const char *label,

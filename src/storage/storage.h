@@ -180,6 +180,15 @@ struct storage_ops {
 	 */
 	int (*snapshot)(struct storage *st, const char *name, const char *label,
 			struct clbsd_err *err);
+	/*
+	 * Snapshot every container (state, rootfs, volumes) under `label` at
+	 * one point in time: one `zfs snapshot -r` of the root dataset, which
+	 * zfs takes atomically across datasets (the snapshots it also made of
+	 * images and other datasets are destroyed right after). CONFLICT when
+	 * any dataset has the label already (then nothing is made). NULL in
+	 * drivers that cannot (dir: copies are made one container at a time).
+	 */
+	int (*snapshot_all)(struct storage *st, const char *label, struct clbsd_err *err);
 	/* The container's snapshots, oldest first. *out is freed with storage_snapshots_free. */
 	int (*snapshot_list)(struct storage *st, const char *name, struct storage_snapshot **out,
 			     size_t *n, struct clbsd_err *err);

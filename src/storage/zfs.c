@@ -1117,6 +1117,7 @@ static const struct storage_ops zfs_ops = {
 	.snapshot = zfs_snapshot,
 	.snapshot_list = zfs_snapshot_list,
 	.snapshot_destroy = zfs_snapshot_destroy,
+	.snapshot_all = zfs_snapshot_all,
 	.rollback = zfs_rollback,
 	.clone = zfs_clone,
 	.send = zfs_send,

@@ -421,3 +421,56 @@ int zfs_clone(struct storage *st, const char *src, const char *label, const char
 	zfs_fill(st, dst, out);
 	return 0;
 }
+
+/* Whether snapshot `snap` (DS@LABEL) is of a container's part: below containers/ or volumes/. */
+static bool ctr_part(const struct storage *st, const char *snap)
+{
+	static const char *const under[] = {"containers/", "volumes/"};
+	size_t n = strlen(st->dataset);
+	if (strncmp(snap, st->dataset, n) != 0 || snap[n] != '/')
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(under); i++)
+		if (strncmp(snap + n + 1, under[i], strlen(under[i])) == 0)
+			return true;
+	return false;
+}
+
+int zfs_snapshot_all(struct storage *st, const char *label, struct clbsd_err *err)
+{
+	if (storage_check_label(label, err) < 0)
+		return -err->code;
+	/*
+	 * zfs-fuse's `zfs snapshot` takes one argument; -r is how it takes
+	 * many datasets in one transaction group, so all containers are
+	 * caught at the same moment. It fails whole when one has the label.
+	 */
+	autofree char *snap = xasprintf("%s@%s", st->dataset, label);
+	if (zfs_run(NULL, err, "snapshot", "-r", snap, NULL) < 0) {
+		if (strstr(err->msg, "exists"))
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+						"snapshot %s exists already on a container; choose "
+						"another label or remove it (clbsd snapshots --rm)",
+						label);
+		return clbsd_err_prefix(err, "snapshot all containers as %s", label);
+	}
+	/* What -r also caught (the root, images, datasets set aside) goes again. */
+	autofree char *out = NULL;
+	if (zfs_run(&out, err, "list", "-H", "-t", "snapshot", "-o", "name", "-r", st->dataset,
+		    NULL) < 0)
+		return clbsd_err_prefix(err, "snapshot all containers as %s", label);
+	autofree char *suffix = xasprintf("@%s", label);
+	size_t ns = strlen(suffix);
+	char *p = out, *l;
+	int r = 0;
+	while ((l = zfs_next_line(&p))) {
+		size_t n = strlen(l);
+		if (n <= ns || strcmp(l + n - ns, suffix) != 0 || ctr_part(st, l))
+			continue;
+		struct clbsd_err e;
+		if (zfs_destroy(l, false, &e) < 0 && r == 0) {
+			*err = e;
+			r = -e.code;
+		}
+	}
+	return r;
+}
