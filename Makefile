@@ -21,7 +21,7 @@ ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
 LIBS_NET    := $(shell pkg-config --libs libnl-route-3.0 libnftables 2>/dev/null)
 LIBS_DAEMON := $(shell pkg-config --libs libevent_pthreads libevent jansson libseccomp libcap libcrypto libxxhash yaml-0.1 2>/dev/null) $(LIBS_NET) -lpthread
 LIBS_SHIM   := $(shell pkg-config --libs jansson libseccomp libcap 2>/dev/null)
-LIBS_CLI    := $(shell pkg-config --libs jansson yaml-0.1 2>/dev/null) -lhttp_parser
+LIBS_CLI    := $(shell pkg-config --libs jansson yaml-0.1 libxxhash 2>/dev/null) -lhttp_parser
 LIBS_TEST   := $(shell pkg-config --libs libevent jansson libseccomp libcap libcrypto libxxhash yaml-0.1 2>/dev/null) $(LIBS_NET) -lpthread
 
 # Platform sources: the build picks linux/ (freebsd/ later), not #ifdefs.

@@ -389,6 +389,54 @@ int cli_show(const struct cli_args *a, const char *method, const char *path,
  */
 int cli_print_format(const struct cli_args *a, const json_t *items, const json_t *extras);
 
+/*
+ * ---- host_tar.c, host_state.c: clbsd host export/import/diff (docs/host.md) ----
+ * The outer archive is a ustar file of regular members; a member's data
+ * is read in place (never extracted by a name the archive chooses).
+ */
+struct host_tarw {
+	int fd;
+	const char *path; /* for messages */
+	off_t off;
+};
+struct host_member {
+	char name[100];
+	uint64_t size;
+	off_t data; /* offset of its data in the file */
+};
+int host_tar_add_mem(struct host_tarw *w, const char *name, const void *data, size_t len,
+		     char hex[33], struct clbsd_err *err);
+/* Copy the file at path in as member name; its XXH3-128 in hex, its size in *size. */
+int host_tar_add_file(struct host_tarw *w, const char *name, const char *path, char hex[33],
+		      uint64_t *size, struct clbsd_err *err);
+int host_tar_end(struct host_tarw *w, struct clbsd_err *err);
+/* The members of the archive open as fd (CONFLICT naming path when it is damaged or cut). */
+int host_tar_list(int fd, const char *path, struct host_member **out, size_t *n,
+		  struct clbsd_err *err);
+/* Hash member m (XXH3-128 hex), copying it to a new file dst when dst is not NULL. */
+int host_member_copy(int fd, const struct host_member *m, const char *dst, char hex[33],
+		     struct clbsd_err *err);
+void host_xxh3_hex(const void *data, size_t len, char hex[33]);
+/*
+ * The main file's text without its `:storage VALUE` (each daemon keeps its
+ * own), and the same with `storage` (the text of a value, or NULL: none)
+ * put in its place. Both new strings.
+ */
+char *host_conf_without_storage(const char *text, char **storage);
+char *host_conf_with_storage(const char *text, const char *storage);
+/* A text with nothing but comments and white space, or "(host)" left. */
+bool host_conf_trivial(const char *text);
+/*
+ * What `host diff` compares, of the daemon cl talks to (NULL: clbsd's own):
+ * {"config": {FILE: text}, "images": {NAME: size}, "networks": {NAME: subnet},
+ *  "containers": {NAME: {"kind","state","image","layer"?,"rootfs"?,"volumes"}}}
+ * where rootfs and each volume are a content checksum of the tree (mode,
+ * owner, size, bytes of every file, symlink targets), taken by walking it.
+ */
+json_t *host_state(struct clbsd_client *cl, struct clbsd_err *err);
+/* The differences between two states, one line each, into *lines; their count. */
+size_t host_state_diff(json_t *here, json_t *there, const char *there_name, struct strv *lines);
+
 /* ---- commands (cmd_*.c), run with their parsed command line ---- */
 /* The options of run, create and exec (request.c), shared with the table. */
 extern const struct cli_opt cli_run_opts[], cli_create_opts[], cli_exec_opts[];
@@ -423,6 +471,11 @@ int cmd_clone(const struct cli_args *a);
 int cmd_export(const struct cli_args *a);
 int cmd_import(const struct cli_args *a);
 int cmd_migrate(const struct cli_args *a);
+/* cmd_host.c: clbsd host export, import, diff, state */
+int cmd_host_export(const struct cli_args *a);
+int cmd_host_import(const struct cli_args *a);
+int cmd_host_diff(const struct cli_args *a);
+int cmd_host_state(const struct cli_args *a);
 int cmd_build(const struct cli_args *a);
 int cmd_network_inspect(const struct cli_args *a);
 int cmd_network_create(const struct cli_args *a);

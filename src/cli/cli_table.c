@@ -82,6 +82,18 @@ static const struct cli_opt rollback_opts[] = {
 	OPT_SECS("grace period of the stop before SIGKILL (default 10)"),
 	OPT_JSON("print the daemon's JSON"),
 	OPT_END};
+static const struct cli_opt host_export_opts[] = {
+	{"output", 'o', "FILE", "the archive to write (it must not exist)", CLI_K_NONE, NULL, 0},
+	{"label", 0, "LABEL", "the snapshot's label on zfs (default host-YYYYmmdd-HHMMSS)",
+	 CLI_K_NONE, NULL, 0},
+	{"since", 0, "LABEL", "zfs: only what changed since the host export of that label",
+	 CLI_K_NONE, NULL, 0},
+	{"stop", 0, NULL, "dir: stop what runs for one consistent copy, then start it again",
+	 CLI_K_NONE, NULL, 0},
+	OPT_END};
+static const struct cli_opt host_import_opts[] = {
+	{"force", 'f', NULL, "replace this daemon's own configuration files", CLI_K_NONE, NULL, 0},
+	OPT_END};
 static const struct cli_opt build_opts[] = {
 	{"tag", 't', "NAME[:TAG]", "the image's name (needed)", CLI_K_NONE, NULL, 0},
 	{"file", 'f', "FILE", "the Cblockfile (default DIR/Cblockfile)", CLI_K_FILE, NULL, 0},
@@ -530,6 +542,61 @@ const struct cli_cmd cli_cmds[] = {
 	 .kinds = {CLI_K_CONTAINER, CLI_K_NONE},
 	 .flags = CLI_CHECK_ARGS,
 	 .fn = cmd_migrate},
+	{.name = "host",
+	 .summary = "export, import and compare a whole host (export, import, diff, state)",
+	 .help = "A whole homelab in one checked archive: configuration, images, containers\n"
+		 "with their data, networks, the ingress CA. See docs/host.md.",
+	 .flags = CLI_GROUP},
+	{.name = "host export",
+	 .summary = "write the whole host to one archive",
+	 .help = "Write the configuration files (main file, conf.d with the live layer, the\n"
+		 "Lisp init file), the ingress CA, every image, every container's export\n"
+		 "(record, files, state, volumes; docker images once, by docker save), the\n"
+		 "networks made through the API, and a manifest with the source's versions\n"
+		 "and every member's size and XXH3 checksum to FILE, which appears only when\n"
+		 "complete.\n\n"
+		 "On zfs every container is snapshotted at one moment (one `zfs snapshot -r`,\n"
+		 "atomic across datasets) while it runs; the snapshot stays under LABEL\n"
+		 "(default host-YYYYmmdd-HHMMSS) as the base of a later --since LABEL, which\n"
+		 "carries only what changed since. On dir each container is copied at its own\n"
+		 "moment, or with --stop all are stopped, copied and started again.",
+	 .opts = host_export_opts,
+	 .fn = cmd_host_export},
+	{.name = "host import",
+	 .summary = "make this host what an archive holds",
+	 .args = "FILE",
+	 .help = "Check the whole archive (the manifest's checksum, every member's size and\n"
+		 "checksum) before making anything, then install the ingress CA, load the\n"
+		 "images, make the networks, import the containers, install the configuration\n"
+		 "(this daemon keeps its own :storage) and apply it: containers that ran\n"
+		 "there run here. Refused over a configuration of this daemon's own (the\n"
+		 "differences are shown) unless --force, and when the archive's storage driver\n"
+		 "is not this daemon's. A container that is here already is left as it is, so\n"
+		 "an interrupted import can be run again. An archive of --since updates the\n"
+		 "containers a previous import made, in place.",
+	 .opts = host_import_opts,
+	 .min_args = 1,
+	 .max_args = 1,
+	 .fn = cmd_host_import},
+	{.name = "host diff",
+	 .summary = "list the differences between this host and an archive or another daemon",
+	 .args = "FILE|unix:SOCKET|ssh://[user@]host[:port][/socket]",
+	 .help = "Compare the configuration files (line by line; the main file without its\n"
+		 ":storage), images (names and sizes), networks (subnets) and containers\n"
+		 "(kind, state, image, and a content checksum of their files and of each named\n"
+		 "volume) with an archive (as its export saw the host), another daemon here,\n"
+		 "or one over ssh (`clbsd host state` runs there). Exit status 1 when they\n"
+		 "differ, 0 when not.",
+	 .opts = json_plain,
+	 .min_args = 1,
+	 .max_args = 1,
+	 .fn = cmd_host_diff},
+	{.name = "host state",
+	 .summary = "print what host diff compares, as JSON",
+	 .help = "The configuration texts, images, networks and containers with the\n"
+		 "checksums of their data, as host diff compares them (docs/host.md).",
+	 .opts = json_habit,
+	 .fn = cmd_host_state},
 	{.name = "network",
 	 .summary = "manage networks (ls, inspect, create, rm)",
 	 .help = "The host's :network in the configuration is the network \"bridge\";\n"

@@ -1,0 +1,1122 @@
+/*
+ * A whole host (docs/host.md): `clbsd host export -o FILE`, `clbsd host
+ * import FILE`, `clbsd host diff FILE|unix:SOCKET|ssh://...` and `clbsd
+ * host state` (what diff compares, as JSON, for a diff over ssh).
+ *
+ * The CLI assembles the archive from what the daemon already makes: one
+ * snapshot of every container at one moment (POST /v1/host/snapshot, zfs),
+ * the per-container exports of that snapshot, the image exports, and the
+ * configuration files, which it reads and installs itself (it runs as root
+ * on the daemon's host, as `export -o -` already requires). The archive
+ * is a ustar file (host_tar.c) whose last member, manifest.json, lists
+ * every other member with its size and XXH3-128 and carries its own
+ * checksum; import checks all of it before it makes anything.
+ */
+#include "cli.h"
+#include "util/json.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MANIFEST "manifest.json"
+#define SUM_TAG	 "{\"manifest_xxh3\":\""
+
+/* What a signal must remove: the staging directory and the unfinished archive. */
+static char stage_dir[4096], tmp_out[4096];
+
+static void rm_stage(void)
+{
+	struct clbsd_err ignore;
+	if (stage_dir[0])
+		fs_rm_rf(stage_dir, &ignore);
+	if (tmp_out[0])
+		unlink(tmp_out);
+	stage_dir[0] = tmp_out[0] = 0;
+}
+
+static void on_signal(int sig)
+{
+	rm_stage();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_signals(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		signal(sigs[i], on_signal);
+}
+
+/* A private directory beside path for the pieces (same file system: renames, no copies across). */
+static int make_stage(const char *path, struct clbsd_err *err)
+{
+	autofree char *copy = xstrdup(path);
+	snprintf(stage_dir, sizeof(stage_dir), "%s/.clbsd-host-XXXXXX", dirname(copy));
+	if (!mkdtemp(stage_dir)) {
+		int e = errno;
+		stage_dir[0] = 0;
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "make a directory beside %s", path);
+	}
+	return 0;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("clbsd: host: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static bool valid_label(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum =
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || !strchr("_.:-", c)))
+			return false;
+	}
+	return true;
+}
+
+/* ---- the manifest's own checksum (as the per-container header's) ---- */
+
+/* The manifest's text: its members after "manifest_xxh3", summed with the digits as '0'. */
+static char *manifest_text(const json_t *m)
+{
+	autofree char *body = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+	char *t = xasprintf(SUM_TAG "%032d\",%s\n", 0, body + 1);
+	char hex[33];
+	host_xxh3_hex(t, strlen(t), hex);
+	memcpy(t + strlen(SUM_TAG), hex, 32);
+	return t;
+}
+
+static int manifest_check(char *text, size_t len, json_t **out, const char *path,
+			  struct clbsd_err *err)
+{
+	size_t off = strlen(SUM_TAG);
+	if (len < off + 34 || strncmp(text, SUM_TAG, off) != 0)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s is not a clbsd host archive (its manifest has no "
+					"checksum)",
+					path);
+	char want[33];
+	memcpy(want, text + off, 32);
+	want[32] = 0;
+	memset(text + off, '0', 32);
+	char hex[33];
+	host_xxh3_hex(text, len, hex);
+	if (strcmp(hex, want) != 0)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s is damaged: its manifest's checksum does not match",
+					path);
+	json_error_t je;
+	json_t *m = json_loadb(text, len, 0, &je);
+	if (!json_is_object(m) ||
+	    strcmp(json_string_value(json_object_get(m, "format")) ?: "", "clbsd-host") != 0) {
+		json_decref(m);
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s: its manifest is not a clbsd host manifest", path);
+	}
+	if (json_integer_value(json_object_get(m, "version")) != 1) {
+		json_decref(m);
+		return clbsd_err_setmsg(
+			err, CLBSD_E_CONFLICT, EINVAL,
+			"%s: host archive version %lld; this clbsd reads version 1", path,
+			(long long)json_integer_value(json_object_get(m, "version")));
+	}
+	*out = m;
+	return 0;
+}
+
+/* ---- export ---- */
+
+struct exporter {
+	const char *path; /* the archive */
+	const char *label, *since;
+	bool stop;
+	json_t *host;	  /* GET /v1/host */
+	json_t *manifest; /* built as members are added */
+	json_t *restart;  /* names --stop stopped, to start again */
+	struct host_tarw w;
+};
+
+static int add_member(struct exporter *x, const char *name, const char *file, const void *mem,
+		      size_t len, struct clbsd_err *err)
+{
+	char hex[33];
+	uint64_t size = len;
+	int r = file ? host_tar_add_file(&x->w, name, file, hex, &size, err)
+		     : host_tar_add_mem(&x->w, name, mem, len, hex, err);
+	if (r < 0)
+		return r;
+	json_array_append_new(
+		json_object_get(x->manifest, "members"),
+		json_pack("{s:s,s:I,s:s}", "name", name, "size", (json_int_t)size, "xxh3", hex));
+	return 0;
+}
+
+static int add_text_file(struct exporter *x, const char *member, const char *path, json_t *cfg,
+			 const char *role, struct clbsd_err *err)
+{
+	autofree char *text = NULL;
+	size_t len = 0;
+	struct clbsd_err e;
+	if (fs_read_file(path, &text, &len, &e) < 0)
+		return 0; /* not there: nothing to carry */
+	if (add_member(x, member, NULL, text, len, err) < 0)
+		return -err->code;
+	json_array_append_new(
+		cfg, json_pack("{s:s,s:s,s:s}", "member", member, "role", role, "path", path));
+	return 0;
+}
+
+static int export_config(struct exporter *x, struct clbsd_err *err)
+{
+	json_t *cfg = json_array();
+	json_object_set_new(x->manifest, "config", cfg);
+	const char *main = json_string_value(json_object_get(x->host, "config"));
+	const char *confd = json_string_value(json_object_get(x->host, "confd"));
+	const char *init = json_string_value(json_object_get(x->host, "lisp_init"));
+	if (main && add_text_file(x, "config/main.conf", main, cfg, "main", err) < 0)
+		return -err->code;
+	DIR *d = confd ? opendir(confd) : NULL;
+	struct dirent *e;
+	struct strv names = STRV_INIT;
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (e->d_name[0] != '.' && n > 5 && n < 80 &&
+		    strcmp(e->d_name + n - 5, ".conf") == 0)
+			strv_push(&names, e->d_name);
+	}
+	if (d)
+		closedir(d);
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < names.n; i++) {
+		autofree char *p = xasprintf("%s/%s", confd, names.v[i]);
+		autofree char *m = xasprintf("config/conf.d/%s", names.v[i]);
+		r = add_text_file(x, m, p, cfg, "confd", err);
+	}
+	strv_release(&names);
+	if (r == 0 && init)
+		r = add_text_file(x, "config/lisp-init.lisp", init, cfg, "lisp_init", err);
+	/* The ingress CA (:tls (:ca auto)): the same CA signs the same names there. */
+	const char *ca = json_string_value(json_object_get(x->host, "ingress_ca"));
+	static const char *const ca_files[] = {"ca.pem", "ca.key"};
+	for (size_t i = 0; r == 0 && ca && i < ARRAY_SIZE(ca_files); i++) {
+		autofree char *p = xasprintf("%s/%s", ca, ca_files[i]);
+		autofree char *m = xasprintf("ca/%s", ca_files[i]);
+		r = add_text_file(x, m, p, cfg, "ca", err);
+	}
+	return r;
+}
+
+/* Stop what runs (dir --stop); they are started again by restart_stopped(). */
+static int stop_all(struct exporter *x, const json_t *ctrs, struct clbsd_err *err)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(ctrs, i, c)
+	{
+		const char *name = json_string_value(json_object_get(c, "name"));
+		const char *st = json_string_value(json_object_get(c, "state"));
+		if (!name || !st || strcmp(st, "running") != 0)
+			continue;
+		autofree char *p = xasprintf("/v1/containers/%s/stop", name);
+		if (cli_call("POST", p, NULL, NULL, err) < 0)
+			return clbsd_err_prefix(err, "stop %s for a consistent copy", name);
+		json_array_append_new(x->restart, json_string(name));
+	}
+	return 0;
+}
+
+static void restart_stopped(struct exporter *x)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(x->restart, i, n)
+	{
+		struct clbsd_err e;
+		autofree char *p = xasprintf("/v1/containers/%s/start", json_string_value(n));
+		if (cli_call("POST", p, NULL, NULL, &e) < 0)
+			say("start %s again: %s", json_string_value(n), e.msg);
+	}
+	json_array_clear(x->restart);
+}
+
+static int export_containers(struct exporter *x, const json_t *ctrs, bool atomic,
+			     struct clbsd_err *err)
+{
+	json_t *list = json_array(), *saved = json_object();
+	json_object_set_new(x->manifest, "containers", list);
+	size_t i;
+	json_t *c;
+	int r = 0;
+	json_array_foreach(ctrs, i, c)
+	{
+		const char *name = json_string_value(json_object_get(c, "name"));
+		const char *kind = json_string_value(json_object_get(c, "kind"));
+		const char *img = json_string_value(json_object_get(c, "image_id"));
+		bool docker = kind && strcmp(kind, "docker") == 0;
+		autofree char *file = xasprintf("%s/%s.clbsd", stage_dir, name);
+		json_t *body = json_pack("{s:s}", "path", file);
+		if (atomic)
+			json_object_set_new(body, "at", json_string(x->label));
+		if (x->since)
+			json_object_set_new(body, "from", json_string(x->since));
+		/* A docker image travels once, with the first container of it. */
+		if (docker && !x->since && img && !json_object_get(saved, img)) {
+			json_object_set_new(body, "with_image", json_true());
+			json_object_set_new(saved, img, json_true());
+		}
+		autofree char *p = xasprintf("/v1/containers/%s/export", name);
+		r = cli_call("POST", p, body, NULL, err);
+		json_decref(body);
+		if (r < 0) {
+			clbsd_err_prefix(err, "export container %s", name);
+			break;
+		}
+		autofree char *member = xasprintf("containers/%s.clbsd", name);
+		r = add_member(x, member, file, NULL, 0, err);
+		unlink(file);
+		if (r < 0)
+			break;
+		const char *st = json_string_value(json_object_get(c, "state"));
+		bool running = st && strcmp(st, "running") == 0;
+		json_array_append_new(
+			list,
+			json_pack("{s:s,s:s,s:s,s:s?,s:b,s:b}", "name", name, "member", member,
+				  "kind", kind ? kind : "native", "image_id", img, "managed",
+				  json_is_true(json_object_get(c, "managed")), "running", running));
+	}
+	json_decref(saved);
+	return r;
+}
+
+static int export_images(struct exporter *x, struct clbsd_err *err)
+{
+	json_t *imgs = NULL, *list = json_array();
+	json_object_set_new(x->manifest, "images", list);
+	if (x->since)
+		return 0; /* an increment's containers are the ones there: so are their images */
+	if (cli_call("GET", "/v1/images", NULL, &imgs, err) < 0)
+		return -err->code;
+	size_t i;
+	json_t *im;
+	int r = 0;
+	json_array_foreach(imgs, i, im)
+	{
+		const char *id = json_string_value(json_object_get(im, "id"));
+		if (!id || json_array_size(json_object_get(im, "names")) == 0)
+			continue;
+		autofree char *file = xasprintf("%s/image-%s.tar", stage_dir, id);
+		json_t *body = json_pack("{s:s}", "path", file);
+		autofree char *p = xasprintf("/v1/images/%s/export", id);
+		json_t *res = NULL;
+		r = cli_call("POST", p, body, &res, err);
+		json_decref(body);
+		if (r < 0) {
+			clbsd_err_prefix(err, "export image %.12s", id);
+			break;
+		}
+		autofree char *member = xasprintf("images/%s.tar", id);
+		r = add_member(x, member, file, NULL, 0, err);
+		unlink(file);
+		if (r < 0) {
+			json_decref(res);
+			break;
+		}
+		json_array_append_new(list, json_pack("{s:s,s:s,s:O,s:O?}", "id", id, "member",
+						      member, "names", json_object_get(im, "names"),
+						      "digest", json_object_get(res, "digest")));
+		json_decref(res);
+	}
+	json_decref(imgs);
+	return r;
+}
+
+static int export_networks(struct exporter *x, struct clbsd_err *err)
+{
+	json_t *nets = NULL, *list = json_array();
+	json_object_set_new(x->manifest, "networks", list);
+	if (cli_call("GET", "/v1/networks", NULL, &nets, err) < 0)
+		return -err->code;
+	size_t i;
+	json_t *n;
+	/* Those of the configuration travel with it; the API's are made again. */
+	json_array_foreach(nets, i, n)
+	{
+		const char *src = json_string_value(json_object_get(n, "source"));
+		if (src && strcmp(src, "api") == 0)
+			json_array_append_new(list,
+					      json_pack("{s:O,s:O,s:O?,s:O?}", "name",
+							json_object_get(n, "name"), "subnet",
+							json_object_get(n, "subnet"), "subnet6",
+							json_object_get(n, "subnet6"), "internal",
+							json_object_get(n, "internal")));
+	}
+	json_decref(nets);
+	return 0;
+}
+
+int cmd_host_export(const struct cli_args *a)
+{
+	const char *out = cli_get(a, "output"), *since = cli_get(a, "since");
+	const char *label = cli_get(a, "label");
+	char made[64];
+	if (!label) {
+		time_t now = time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(made, sizeof(made), "host-%Y%m%d-%H%M%S", &tm);
+		label = made;
+	}
+	if (!out)
+		return cli_usage("-o FILE is needed");
+	if (!valid_label(label) || (since && !valid_label(since)))
+		return cli_usage("invalid snapshot label \"%s\": letters, digits and _.:- (64 at "
+				 "most, starting with a letter or digit)",
+				 valid_label(label) ? since : label);
+	autofree char *path = cli_abs_target(out);
+	if (!path)
+		return cli_usage("cannot write \"%s\": its directory does not exist", out);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (access(path, F_OK) == 0)
+		return cli_usage("%s exists already; host export does not overwrite", path);
+	struct exporter x = {
+		.path = path, .label = label, .since = since, .stop = cli_has(a, "stop")};
+	json_t *ctrs = NULL, *snap = NULL;
+	if (cli_call("GET", "/v1/host", NULL, &x.host, &err) < 0 ||
+	    cli_call("GET", "/v1/containers?all=1", NULL, &ctrs, &err) < 0) {
+		json_decref(x.host);
+		return cli_fail(&err);
+	}
+	bool atomic = json_is_true(json_object_get(x.host, "snapshot_all"));
+	const char *driver = json_string_value(json_object_get(x.host, "driver"));
+	if (since && !atomic) {
+		json_decref(x.host);
+		json_decref(ctrs);
+		return cli_usage("--since: the %s storage driver has no incremental exports (zfs "
+				 "has)",
+				 driver ? driver : "?");
+	}
+	catch_signals();
+	x.restart = json_array();
+	x.manifest = json_pack("{s:s,s:i,s:o,s:s,s:s?,s:s,s:O,s:o}", "format", "clbsd-host",
+			       "version", 1, "created_at", json_time(time_now_ns()), "label", label,
+			       "since", since, "consistency",
+			       atomic	? "atomic"
+			       : x.stop ? "stopped"
+					: "per-container",
+			       "source", x.host, "members", json_array());
+	snprintf(tmp_out, sizeof(tmp_out), "%s.clbsd-tmp-host", path);
+	int r = make_stage(path, &err);
+	if (r == 0) {
+		x.w.fd = open(tmp_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		x.w.path = tmp_out;
+		if (x.w.fd < 0)
+			r = clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "create %s", tmp_out);
+	}
+	if (r == 0)
+		r = export_config(&x, &err);
+	if (r == 0 && atomic) {
+		/* One `zfs snapshot -r`: every container at the same moment, none stopped. */
+		json_t *body = json_pack("{s:s}", "label", label);
+		r = cli_call("POST", "/v1/host/snapshot", body, &snap, &err);
+		json_decref(body);
+		if (r == 0 && json_object_get(snap, "docker"))
+			json_object_set(json_object_get(x.manifest, "source"), "docker_version",
+					json_object_get(snap, "docker"));
+	} else if (r == 0 && x.stop) {
+		r = stop_all(&x, ctrs, &err);
+	} else if (r == 0 && json_array_size(ctrs) > 1) {
+		say("the %s storage driver copies each container at its own moment; --stop "
+		    "stops them for one consistent point",
+		    driver ? driver : "?");
+	}
+	if (r == 0)
+		r = export_containers(&x, ctrs, atomic, &err);
+	restart_stopped(&x);
+	if (r == 0)
+		r = export_images(&x, &err);
+	if (r == 0)
+		r = export_networks(&x, &err);
+	/* What host diff compares with this file later. */
+	json_t *state = r == 0 ? host_state(NULL, &err) : NULL;
+	if (r == 0 && !state)
+		r = -err.code;
+	if (r == 0) {
+		json_object_set_new(x.manifest, "state", state);
+		autofree char *text = manifest_text(x.manifest);
+		r = host_tar_add_mem(&x.w, MANIFEST, text, strlen(text), NULL, &err);
+	}
+	if (r == 0)
+		r = host_tar_end(&x.w, &err);
+	if (x.w.fd >= 0 && close(x.w.fd) < 0 && r == 0)
+		r = clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "write %s", tmp_out);
+	if (r == 0 && rename(tmp_out, path) < 0)
+		r = clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "rename %s", tmp_out);
+	if (r == 0)
+		tmp_out[0] = 0;
+	/* The snapshot stays as the base of a later --since; a failed export's goes. */
+	if (r < 0 && snap) {
+		size_t i;
+		json_t *n;
+		json_array_foreach(json_object_get(snap, "containers"), i, n)
+		{
+			struct clbsd_err e;
+			autofree char *p = xasprintf("/v1/containers/%s/snapshots/%s",
+						     json_string_value(n), label);
+			cli_call("DELETE", p, NULL, NULL, &e);
+		}
+	}
+	rm_stage();
+	size_t nc = json_array_size(json_object_get(x.manifest, "containers"));
+	size_t ni = json_array_size(json_object_get(x.manifest, "images"));
+	json_decref(x.manifest);
+	json_decref(x.host);
+	json_decref(x.restart);
+	json_decref(ctrs);
+	json_decref(snap);
+	if (r < 0)
+		return cli_fail(&err);
+	say("%zu containers, %zu images%s%s", nc, ni, atomic ? "; snapshot " : "",
+	    atomic ? label : "");
+	printf("%s\n", path);
+	return 0;
+}
+
+/* ---- import ---- */
+
+struct importer {
+	const char *path;
+	int fd;
+	bool force;
+	json_t *m;    /* the manifest */
+	json_t *host; /* GET /v1/host of this daemon */
+	struct host_member *mem;
+	size_t nmem;
+	json_t *idmap; /* source image id -> id here */
+};
+
+static const struct host_member *member(const struct importer *im, const char *name)
+{
+	for (size_t i = 0; name && i < im->nmem; i++)
+		if (strcmp(im->mem[i].name, name) == 0)
+			return &im->mem[i];
+	return NULL;
+}
+
+/* The whole archive: the manifest's checksum, then every member's size and checksum. */
+static int check_archive(struct importer *im, struct clbsd_err *err)
+{
+	if (host_tar_list(im->fd, im->path, &im->mem, &im->nmem, err) < 0)
+		return -err->code;
+	const struct host_member *mm = im->nmem ? &im->mem[im->nmem - 1] : NULL;
+	if (!mm || strcmp(mm->name, MANIFEST) != 0 || mm->size > (64u << 20))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s is not a clbsd host archive, or is cut short (its last "
+					"member is not %s)",
+					im->path, MANIFEST);
+	autofree char *text = xmalloc(mm->size + 1);
+	if (pread(im->fd, text, mm->size, mm->data) != (ssize_t)mm->size)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", im->path);
+	text[mm->size] = 0;
+	if (manifest_check(text, mm->size, &im->m, im->path, err) < 0)
+		return -err->code;
+	json_t *list = json_object_get(im->m, "members");
+	if (json_array_size(list) + 1 != im->nmem)
+		return clbsd_err_setmsg(
+			err, CLBSD_E_CONFLICT, EINVAL,
+			"%s is damaged: it holds %zu members, its manifest lists %zu", im->path,
+			im->nmem - 1, json_array_size(list));
+	for (size_t i = 0; i + 1 < im->nmem; i++) {
+		json_t *e = json_array_get(list, i);
+		const struct host_member *x = &im->mem[i];
+		char hex[33];
+		if (strcmp(json_string_value(json_object_get(e, "name")) ?: "", x->name) != 0 ||
+		    (uint64_t)json_integer_value(json_object_get(e, "size")) != x->size)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						"%s is damaged: member %s is not what its manifest "
+						"lists",
+						im->path, x->name);
+		if (host_member_copy(im->fd, x, NULL, hex, err) < 0)
+			return -err->code;
+		if (strcmp(hex, json_string_value(json_object_get(e, "xxh3")) ?: "") != 0)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s is damaged: member %s does not match its checksum", im->path,
+				x->name);
+	}
+	return 0;
+}
+
+/* Where a config member goes here, and its text as it will be there. */
+static char *config_target(const struct importer *im, const json_t *c, char **text)
+{
+	const char *role = json_string_value(json_object_get(c, "role"));
+	const char *mname = json_string_value(json_object_get(c, "member"));
+	const struct host_member *x = member(im, mname);
+	*text = NULL;
+	if (!role || !x || x->size > (16u << 20))
+		return NULL;
+	char *t = xmalloc(x->size + 1);
+	if (pread(im->fd, t, x->size, x->data) != (ssize_t)x->size) {
+		free(t);
+		return NULL;
+	}
+	t[x->size] = 0;
+	const char *cfg = json_string_value(json_object_get(im->host, "config"));
+	const char *confd = json_string_value(json_object_get(im->host, "confd"));
+	const char *root = json_string_value(json_object_get(im->host, "root"));
+	char *dst = NULL;
+	if (strcmp(role, "main") == 0 && cfg) {
+		/* This daemon keeps its own :storage (its driver, its pool). */
+		autofree char *cur = NULL, *storage = NULL;
+		size_t len;
+		struct clbsd_err e;
+		if (fs_read_file(cfg, &cur, &len, &e) == 0)
+			free(host_conf_without_storage(cur, &storage));
+		*text = host_conf_with_storage(t, storage);
+		free(t);
+		return xstrdup(cfg);
+	}
+	if (strcmp(role, "confd") == 0 && confd)
+		dst = xasprintf("%s/%s", confd, mname + strlen("config/conf.d/"));
+	else if (strcmp(role, "lisp_init") == 0)
+		dst = xstrdup(json_string_value(json_object_get(c, "path")) ?: "");
+	else if (strcmp(role, "ca") == 0 && root)
+		dst = xasprintf("%s/ingress/ca/%s", root, mname + strlen("ca/"));
+	if (!dst || !*dst || strstr(dst, "/../") || dst[0] != '/') {
+		free(dst);
+		free(t);
+		return NULL;
+	}
+	*text = t;
+	return dst;
+}
+
+/* Config files that exist here with other content (not just a :storage of their own). */
+static size_t config_conflicts(const struct importer *im, struct strv *lines)
+{
+	size_t n = 0, i;
+	json_t *c;
+	json_array_foreach(json_object_get(im->m, "config"), i, c)
+	{
+		autofree char *text = NULL, *cur = NULL;
+		autofree char *dst = config_target(im, c, &text);
+		size_t len;
+		struct clbsd_err e;
+		if (!dst || fs_read_file(dst, &cur, &len, &e) < 0 || strcmp(cur, text) == 0)
+			continue;
+		const char *role = json_string_value(json_object_get(c, "role"));
+		if (strcmp(role, "main") == 0 ? host_conf_trivial(cur) : len == 0)
+			continue;
+		strv_push_owned(lines, xasprintf("%s differs from the archive's:", dst));
+		json_t *a = json_pack("{s:{s:s}}", "config", "f", cur);
+		json_t *b = json_pack("{s:{s:s}}", "config", "f", text);
+		struct strv d = STRV_INIT;
+		host_state_diff(a, b, "the archive", &d);
+		for (size_t k = 1; k < d.n; k++)
+			strv_push(lines, d.v[k]);
+		strv_release(&d);
+		json_decref(a);
+		json_decref(b);
+		n++;
+	}
+	return n;
+}
+
+/* Install the config members of one group: "ca", "main", or "files" (conf.d, Lisp init). */
+static int install_config(const struct importer *im, const char *group, struct clbsd_err *err)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(im->m, "config"), i, c)
+	{
+		const char *role = json_string_value(json_object_get(c, "role"));
+		if (!role)
+			continue;
+		bool in = strcmp(group, "files") == 0
+				  ? strcmp(role, "ca") != 0 && strcmp(role, "main") != 0
+				  : strcmp(role, group) == 0;
+		if (!in)
+			continue;
+		autofree char *text = NULL;
+		autofree char *dst = config_target(im, c, &text);
+		if (!dst)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						"%s: config member %s has no place here", im->path,
+						json_string_value(json_object_get(c, "member")));
+		autofree char *copy = xstrdup(dst);
+		bool secret = strcmp(role, "ca") == 0;
+		if (fs_mkdir_p(dirname(copy), secret ? 0700 : 0755, err) < 0 ||
+		    fs_write_atomic(dst, text, strlen(text), secret ? 0600 : 0644, err) < 0)
+			return clbsd_err_prefix(err, "install %s", dst);
+	}
+	return 0;
+}
+
+/*
+ * Copy a container's archive out, its header's image id made this host's
+ * (a loaded image gets a new id: docs/images.md), the header's checksum
+ * computed again as transfer.c does; the stream and its checksum are as
+ * they were.
+ */
+#define HDR	4096
+#define HDR_TAG "{\"header_xxh3\":\""
+static int extract_container(struct importer *im, const struct host_member *x, const char *dst,
+			     struct clbsd_err *err)
+{
+	char hex[33];
+	if (host_member_copy(im->fd, x, dst, hex, err) < 0)
+		return -err->code;
+	if (x->size < HDR)
+		return 0;
+	char block[HDR + 1];
+	int fd = open(dst, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || pread(fd, block, HDR, 0) != HDR) {
+		if (fd >= 0)
+			close(fd);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", dst);
+	}
+	block[HDR] = 0;
+	size_t off = strlen(HDR_TAG);
+	json_t *h = strncmp(block, HDR_TAG, off) == 0 ? json_loads(block, 0, NULL) : NULL;
+	json_t *img = json_object_get(h, "image");
+	const char *id = json_string_value(json_object_get(img, "id"));
+	const char *to = id ? json_string_value(json_object_get(im->idmap, id)) : NULL;
+	int r = 0;
+	if (to && strcmp(to, id) != 0) {
+		json_object_set_new(img, "id", json_string(to));
+		json_object_set_new(json_object_get(h, "container"), "image_id", json_string(to));
+		json_object_del(h, "header_xxh3");
+		autofree char *line = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		size_t n = strlen(line), tl = off + 32 + 2;
+		if (tl + n - 1 >= HDR) {
+			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, E2BIG, "%s: header too large",
+					     dst);
+		} else {
+			memset(block, ' ', HDR);
+			memcpy(block, HDR_TAG, off);
+			memset(block + off, '0', 32);
+			memcpy(block + off + 32, "\",", 2);
+			memcpy(block + tl, line + 1, n - 1);
+			block[HDR - 1] = '\n';
+			host_xxh3_hex(block, HDR, hex);
+			memcpy(block + off, hex, 32);
+			if (pwrite(fd, block, HDR, 0) != HDR)
+				r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "write %s", dst);
+		}
+	}
+	json_decref(h);
+	close(fd);
+	return r;
+}
+
+static int import_images(struct importer *im, struct clbsd_err *err)
+{
+	json_t *here = NULL;
+	if (cli_call("GET", "/v1/images", NULL, &here, err) < 0)
+		return -err->code;
+	size_t i;
+	json_t *e;
+	int r = 0;
+	json_array_foreach(json_object_get(im->m, "images"), i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "id"));
+		json_t *names = json_object_get(e, "names");
+		const char *first = json_string_value(json_array_get(names, 0));
+		if (!id || !first)
+			continue;
+		/* Here already (a rerun, or the same image): by its id. */
+		const char *have = NULL;
+		size_t j, k;
+		json_t *h, *nm;
+		json_array_foreach(here, j, h)
+		{
+			if (strcmp(json_string_value(json_object_get(h, "id")) ?: "", id) == 0)
+				have = id;
+		}
+		if (have) {
+			json_object_set_new(im->idmap, id, json_string(have));
+			continue;
+		}
+		const struct host_member *x =
+			member(im, json_string_value(json_object_get(e, "member")));
+		autofree char *file = xasprintf("%s/image-%s.tar", stage_dir, id);
+		char hex[33];
+		if (!x || host_member_copy(im->fd, x, file, hex, err) < 0) {
+			r = x ? -err->code
+			      : clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						 "%s: no image member", im->path);
+			break;
+		}
+		/* With its creation time, the image gets its id here too (docs/host.md). */
+		json_t *body = json_pack("{s:s,s:s,s:b}", "path", file, "name", first,
+					 "keep_created", 1),
+		       *res = NULL;
+		r = cli_call("POST", "/v1/images/load", body, &res, err);
+		json_decref(body);
+		unlink(file);
+		if (r < 0) {
+			clbsd_err_prefix(err, "load image %s", first);
+			break;
+		}
+		const char *nid = json_string_value(json_object_get(res, "id"));
+		json_object_set_new(im->idmap, id, json_string(nid ? nid : id));
+		if (nid && strcmp(nid, id) != 0)
+			say("image %s has id %.12s here, %.12s there: its containers are moved to "
+			    "it (a dir overlay layer needs the same image and is refused)",
+			    first, nid, id);
+		json_array_foreach(names, k, nm)
+		{
+			if (k == 0 || !nid)
+				continue;
+			autofree char *p = xasprintf("/v1/images/%s/tag", nid);
+			json_t *tb = json_pack("{s:O}", "name", nm);
+			struct clbsd_err e2;
+			if (cli_call("POST", p, tb, NULL, &e2) < 0)
+				say("tag image %s as %s: %s", first, json_string_value(nm), e2.msg);
+			json_decref(tb);
+		}
+		say("image %s loaded", first);
+		json_decref(res);
+	}
+	json_decref(here);
+	return r;
+}
+
+static void import_networks(struct importer *im)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(json_object_get(im->m, "networks"), i, n)
+	{
+		const char *name = json_string_value(json_object_get(n, "name"));
+		autofree char *p = xasprintf("/v1/networks/%s", name ? name : "");
+		struct clbsd_err e;
+		json_t *have = NULL;
+		if (!name || cli_call("GET", p, NULL, &have, &e) == 0) {
+			json_decref(have);
+			continue;
+		}
+		json_t *body = json_deep_copy(n);
+		if (json_is_null(json_object_get(body, "subnet6")))
+			json_object_del(body, "subnet6");
+		if (json_is_null(json_object_get(body, "internal")))
+			json_object_del(body, "internal");
+		if (cli_call("POST", "/v1/networks", body, NULL, &e) < 0)
+			say("network %s was not made (%s); its containers come without it", name,
+			    e.msg);
+		json_decref(body);
+	}
+}
+
+static bool ctr_exists(const char *name, json_t **out)
+{
+	autofree char *p = xasprintf("/v1/containers/%s", name);
+	struct clbsd_err e;
+	return cli_call("GET", p, NULL, out, &e) == 0;
+}
+
+static int import_containers(struct importer *im, bool declared_pass, struct clbsd_err *err)
+{
+	bool incr = json_is_string(json_object_get(im->m, "since"));
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(im->m, "containers"), i, c)
+	{
+		const char *name = json_string_value(json_object_get(c, "name"));
+		bool managed = json_is_true(json_object_get(c, "managed"));
+		if (!name || managed != declared_pass)
+			continue;
+		json_t *have = NULL;
+		bool exists = ctr_exists(name, &have);
+		const char *st = json_string_value(json_object_get(have, "state"));
+		bool was_running = exists && st && strcmp(st, "running") == 0;
+		json_decref(have);
+		if (exists && !incr) {
+			say("container %s is here already: left as it is", name);
+			continue;
+		}
+		if (exists && was_running) {
+			autofree char *p = xasprintf("/v1/containers/%s/stop", name);
+			if (cli_call("POST", p, NULL, NULL, err) < 0)
+				return clbsd_err_prefix(err, "stop %s to update it", name);
+		}
+		const struct host_member *x =
+			member(im, json_string_value(json_object_get(c, "member")));
+		autofree char *file = xasprintf("%s/%s.clbsd", stage_dir, name);
+		if (!x)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						"%s: no member for container %s", im->path, name);
+		int r = extract_container(im, x, file, err);
+		/*
+		 * The host's own containers, as they ran there: what they reach
+		 * of the host was allowed when they were made (as for migrate).
+		 */
+		const char *url = declared_pass && !incr
+					  ? "/v1/import?allow_host_access=1&declared=1"
+					  : "/v1/import?allow_host_access=1";
+		json_t *body = json_pack("{s:s}", "path", file);
+		if (r == 0)
+			r = cli_call("POST", url, body, NULL, err);
+		json_decref(body);
+		unlink(file);
+		if (r < 0)
+			return clbsd_err_prefix(err, "import container %s", name);
+		if (was_running ||
+		    (!exists && !managed && json_is_true(json_object_get(c, "running")))) {
+			autofree char *p = xasprintf("/v1/containers/%s/start", name);
+			if (cli_call("POST", p, NULL, NULL, err) < 0)
+				return clbsd_err_prefix(err, "start %s", name);
+		}
+		say("container %s %s", name, exists ? "updated" : "imported");
+	}
+	return 0;
+}
+
+int cmd_host_import(const struct cli_args *a)
+{
+	struct importer im = {.path = NULL, .force = cli_has(a, "force"), .fd = -1};
+	autofree char *path = cli_abs_target(a->argv[0]);
+	if (!path)
+		return cli_usage("cannot read \"%s\"", a->argv[0]);
+	im.path = path;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	im.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (im.fd < 0) {
+		clbsd_err_set(&err, CLBSD_E_NOTFOUND, errno, "open %s", path);
+		return cli_fail(&err);
+	}
+	im.idmap = json_object();
+	int r = check_archive(&im, &err);
+	if (r == 0)
+		r = cli_call("GET", "/v1/host", NULL, &im.host, &err);
+	const char *src =
+		json_string_value(json_object_get(json_object_get(im.m, "source"), "driver"));
+	const char *drv = json_string_value(json_object_get(im.host, "driver"));
+	bool incr = json_is_string(json_object_get(im.m, "since"));
+	if (r == 0 && src && drv && strcmp(src, drv) != 0 &&
+	    json_array_size(json_object_get(im.m, "containers")))
+		r = clbsd_err_setmsg(
+			&err, CLBSD_E_CONFLICT, EINVAL,
+			"%s holds containers of %s storage; this daemon uses %s storage. A %s "
+			"stream is received only by %s (docs/host.md: export from a daemon of "
+			"this daemon's driver, or give this daemon %s storage)",
+			path, src, drv, src, src, src);
+	/* An increment updates what a previous import made; a full one goes on a fresh host. */
+	struct strv lines = STRV_INIT;
+	if (r == 0 && !incr && !im.force && config_conflicts(&im, &lines) > 0) {
+		for (size_t i = 0; i < lines.n; i++)
+			fprintf(stderr, "%s\n", lines.v[i]);
+		r = clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EEXIST,
+				     "this daemon has a configuration of its own (above); import "
+				     "onto a fresh one, or replace it with --force");
+	}
+	strv_release(&lines);
+	if (r == 0) {
+		catch_signals();
+		r = make_stage(path, &err);
+	}
+	/*
+	 * Order: the CA and images first; then the containers nothing
+	 * declares (a plain import, as `clbsd import`); then the configuration,
+	 * and the declared containers into their declarations.
+	 */
+	if (r == 0)
+		r = install_config(&im, "ca", &err);
+	if (r == 0)
+		r = import_images(&im, &err);
+	if (r == 0)
+		import_networks(&im);
+	if (r == 0)
+		r = import_containers(&im, false, &err);
+	if (r == 0)
+		r = install_config(&im, "files", &err);
+	if (r == 0)
+		r = install_config(&im, "main", &err);
+	if (r == 0)
+		r = import_containers(&im, true, &err);
+	if (r == 0)
+		r = cli_call("POST", "/v1/apply", NULL, NULL, &err);
+	rm_stage();
+	close(im.fd);
+	free(im.mem);
+	json_decref(im.m);
+	json_decref(im.host);
+	json_decref(im.idmap);
+	if (r < 0)
+		return cli_fail(&err);
+	printf("%s\n", path);
+	return 0;
+}
+
+/* ---- diff and state ---- */
+
+/* The state of ssh://[user@]host[:port][/socket]: `clbsd host state` run there. */
+static json_t *remote_state(const char *to, struct clbsd_err *err)
+{
+	autofree char *rest = xstrdup(to + 6);
+	char *sock = strchr(rest, '/');
+	autofree char *socket = sock ? xstrdup(sock) : NULL;
+	if (sock)
+		*sock = 0;
+	char *port = strrchr(rest, ':');
+	if (port)
+		*port++ = 0;
+	const char *ssh = getenv("CLBSD_SSH_COMMAND");
+	const char *prog = getenv("CLBSD_REMOTE");
+	struct strv v = STRV_INIT;
+	autofree char *sshc = xstrdup(ssh && *ssh ? ssh : "ssh");
+	for (char *s = strtok(sshc, " "); s; s = strtok(NULL, " "))
+		strv_push(&v, s);
+	strv_push(&v, "-o");
+	strv_push(&v, "BatchMode=yes");
+	if (port) {
+		strv_push(&v, "-p");
+		strv_push(&v, port);
+	}
+	strv_push(&v, rest);
+	strv_push(&v, prog && *prog ? prog : "clbsd");
+	if (socket) {
+		strv_push(&v, "--socket");
+		strv_push(&v, socket);
+	}
+	strv_push(&v, "host");
+	strv_push(&v, "state");
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		strv_release(&v);
+		clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "pipe");
+		return NULL;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], STDOUT_FILENO);
+		execvp(v.v[0], v.v);
+		_exit(127);
+	}
+	close(pfd[1]);
+	struct buf b = BUF_INIT;
+	char tmp[65536];
+	ssize_t n;
+	while ((n = read(pfd[0], tmp, sizeof(tmp))) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0)
+			buf_add(&b, tmp, (size_t)n);
+	close(pfd[0]);
+	int status = 0;
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	strv_release(&v);
+	size_t len;
+	autofree char *text = buf_detach(&b, &len);
+	json_t *s = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0
+			    ? json_loadb(text, len, 0, NULL)
+			    : NULL;
+	if (!s)
+		clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EIO,
+				 "%s: `clbsd host state` there failed (exit status %d)", to,
+				 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	return s;
+}
+
+/* The state of a host archive: the one its export recorded. */
+static json_t *file_state(const char *file, struct clbsd_err *err)
+{
+	struct importer im = {.path = file};
+	im.fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (im.fd < 0) {
+		clbsd_err_set(err, CLBSD_E_NOTFOUND, errno, "open %s", file);
+		return NULL;
+	}
+	json_t *s = NULL;
+	if (check_archive(&im, err) == 0)
+		s = json_incref(json_object_get(im.m, "state"));
+	close(im.fd);
+	free(im.mem);
+	json_decref(im.m);
+	if (!s && err->code == 0)
+		clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL, "%s records no state", file);
+	return s;
+}
+
+int cmd_host_diff(const struct cli_args *a)
+{
+	const char *what = a->argv[0];
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *there = NULL;
+	autofree char *label = NULL;
+	if (strncmp(what, "ssh://", 6) == 0) {
+		there = remote_state(what, &err);
+		label = xstrdup(what);
+	} else if (strncmp(what, "unix:", 5) == 0 && what[5] == '/') {
+		struct clbsd_client *cl = clbsd_client_new(what + 5);
+		there = host_state(cl, &err);
+		clbsd_client_free(cl);
+		label = xstrdup(what);
+	} else {
+		autofree char *path = cli_abs_target(what);
+		if (!path)
+			return cli_usage("cannot read \"%s\"", what);
+		there = file_state(path, &err);
+		label = xstrdup(what);
+	}
+	json_t *here = there ? host_state(NULL, &err) : NULL;
+	if (!here) {
+		json_decref(there);
+		return cli_fail(&err);
+	}
+	struct strv lines = STRV_INIT;
+	size_t n = host_state_diff(here, there, label, &lines);
+	if (cli.json) {
+		json_t *j =
+			json_pack("{s:I,s:o}", "differences", (json_int_t)n, "lines", json_array());
+		for (size_t i = 0; i < lines.n; i++)
+			json_array_append_new(json_object_get(j, "lines"), json_string(lines.v[i]));
+		cli_print_json(j);
+		json_decref(j);
+	} else {
+		for (size_t i = 0; i < lines.n; i++)
+			printf("%s\n", lines.v[i]);
+	}
+	strv_release(&lines);
+	json_decref(here);
+	json_decref(there);
+	return n ? 1 : 0;
+}
+
+int cmd_host_state(const struct cli_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *s = host_state(NULL, &err);
+	if (!s)
+		return cli_fail(&err);
+	cli_print_json(s);
+	json_decref(s);
+	return 0;
+}

@@ -1,0 +1,254 @@
+/*
+ * The outer container of a host archive (docs/host.md): a plain ustar
+ * file, so that `tar tvf` lists it, written and read here without a
+ * library. Members are regular files only, named by the writer (never by
+ * the archive on reading: host import looks members up by the names its
+ * manifest lists and refuses any other), at most 99 bytes long.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define BLOCK 512
+
+/* An octal field of width w (with its NUL), or base-256 when it does not fit. */
+static void octal(char *f, size_t w, uint64_t v)
+{
+	if (w == 12 && v >= 077777777777ULL) {
+		memset(f, 0, w);
+		f[0] = (char)0x80;
+		for (size_t i = w - 1; i > 0 && v; i--, v >>= 8)
+			f[i] = (char)(v & 0xff);
+		return;
+	}
+	snprintf(f, w, "%0*llo", (int)w - 1, (unsigned long long)v);
+}
+
+static uint64_t octal_get(const char *f, size_t w)
+{
+	uint64_t v = 0;
+	if ((unsigned char)f[0] & 0x80) {
+		for (size_t i = 1; i < w; i++)
+			v = (v << 8) | (unsigned char)f[i];
+		return v;
+	}
+	for (size_t i = 0; i < w && f[i] >= '0' && f[i] <= '7'; i++)
+		v = v * 8 + (uint64_t)(f[i] - '0');
+	return v;
+}
+
+static void header(char h[BLOCK], const char *name, uint64_t size, int64_t mtime)
+{
+	memset(h, 0, BLOCK);
+	snprintf(h, 100, "%s", name);
+	octal(h + 100, 8, 0600);
+	octal(h + 108, 8, 0);
+	octal(h + 116, 8, 0);
+	octal(h + 124, 12, size);
+	octal(h + 136, 12, (uint64_t)mtime);
+	h[156] = '0';
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < BLOCK; i++)
+		sum += (unsigned char)h[i];
+	snprintf(h + 148, 7, "%06o", sum);
+}
+
+static int wr(struct host_tarw *w, const void *p, size_t n, struct clbsd_err *err)
+{
+	int r = write_all(w->fd, p, n);
+	if (r < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "write %s", w->path);
+	w->off += (off_t)n;
+	return 0;
+}
+
+static int pad(struct host_tarw *w, uint64_t size, struct clbsd_err *err)
+{
+	static const char zero[BLOCK];
+	size_t rest = (size_t)(size % BLOCK);
+	return rest ? wr(w, zero, BLOCK - rest, err) : 0;
+}
+
+int host_tar_add_mem(struct host_tarw *w, const char *name, const void *data, size_t len,
+		     char hex[33], struct clbsd_err *err)
+{
+	char h[BLOCK];
+	header(h, name, len, time(NULL));
+	if (wr(w, h, BLOCK, err) < 0 || wr(w, data, len, err) < 0 || pad(w, len, err) < 0)
+		return -err->code;
+	if (hex)
+		host_xxh3_hex(data, len, hex);
+	return 0;
+}
+
+int host_tar_add_file(struct host_tarw *w, const char *name, const char *path, char hex[33],
+		      uint64_t *size, struct clbsd_err *err)
+{
+	int in = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", path);
+	off_t len = lseek(in, 0, SEEK_END);
+	if (len < 0 || lseek(in, 0, SEEK_SET) < 0) {
+		close(in);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "seek %s", path);
+	}
+	char h[BLOCK];
+	header(h, name, (uint64_t)len, time(NULL));
+	int r = wr(w, h, BLOCK, err);
+	XXH3_state_t *x = XXH3_createState();
+	XXH3_128bits_reset(x);
+	size_t cap = 1 << 20;
+	autofree char *buf = xmalloc(cap);
+	uint64_t done = 0;
+	while (r == 0 && done < (uint64_t)len) {
+		ssize_t n = read(in, buf, cap);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, n < 0 ? errno : EIO, "read %s",
+					  path);
+			break;
+		}
+		XXH3_128bits_update(x, buf, (size_t)n);
+		r = wr(w, buf, (size_t)n, err);
+		done += (uint64_t)n;
+	}
+	close(in);
+	if (r == 0)
+		r = pad(w, (uint64_t)len, err);
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x));
+	XXH3_freeState(x);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+	*size = (uint64_t)len;
+	return 0;
+}
+
+int host_tar_end(struct host_tarw *w, struct clbsd_err *err)
+{
+	static const char zero[2 * BLOCK];
+	return wr(w, zero, sizeof(zero), err);
+}
+
+void host_xxh3_hex(const void *data, size_t len, char hex[33])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+}
+
+int host_tar_list(int fd, const char *path, struct host_member **out, size_t *n,
+		  struct clbsd_err *err)
+{
+	struct host_member *m = NULL;
+	size_t k = 0, cap = 0;
+	off_t off = 0, end = lseek(fd, 0, SEEK_END);
+	char h[BLOCK];
+	int r = 0;
+	for (;;) {
+		if (off + BLOCK > end) {
+			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					     "%s is cut short (no end of archive)", path);
+			break;
+		}
+		if (pread(fd, h, BLOCK, off) != BLOCK) {
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", path);
+			break;
+		}
+		static const char zero[BLOCK];
+		if (memcmp(h, zero, BLOCK) == 0)
+			break;
+		unsigned want = (unsigned)octal_get(h + 148, 8), sum = 0;
+		for (int i = 0; i < BLOCK; i++)
+			sum += (i >= 148 && i < 156) ? ' ' : (unsigned char)h[i];
+		if (sum != want || (h[156] != '0' && h[156] != 0) || !memchr(h, 0, 100)) {
+			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					     "%s is damaged: a bad member header at byte %lld "
+					     "(a host archive holds regular files only)",
+					     path, (long long)off);
+			break;
+		}
+		uint64_t size = octal_get(h + 124, 12);
+		off_t data = off + BLOCK;
+		if (size > (uint64_t)(end - data)) {
+			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					     "%s is cut short (member %.99s)", path, h);
+			break;
+		}
+		if (k == cap) {
+			cap = cap ? 2 * cap : 16;
+			m = xrealloc(m, cap * sizeof(*m));
+		}
+		m[k] = (struct host_member){.size = size, .data = data};
+		memcpy(m[k].name, h, sizeof(m[k].name) - 1);
+		m[k].name[sizeof(m[k].name) - 1] = 0;
+		k++;
+		off = data + (off_t)((size + BLOCK - 1) / BLOCK * BLOCK);
+	}
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	*out = m;
+	*n = k;
+	return 0;
+}
+
+int host_member_copy(int fd, const struct host_member *m, const char *dst, char hex[33],
+		     struct clbsd_err *err)
+{
+	int out = -1;
+	if (dst) {
+		out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (out < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", dst);
+	}
+	XXH3_state_t *x = XXH3_createState();
+	XXH3_128bits_reset(x);
+	size_t cap = 1 << 20;
+	autofree char *buf = xmalloc(cap);
+	uint64_t done = 0;
+	int r = 0;
+	while (r == 0 && done < m->size) {
+		size_t want = m->size - done < cap ? (size_t)(m->size - done) : cap;
+		ssize_t n = pread(fd, buf, want, m->data + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, n < 0 ? errno : EIO,
+					  "read member %s", m->name);
+			break;
+		}
+		XXH3_128bits_update(x, buf, (size_t)n);
+		if (out >= 0 && (r = write_all(out, buf, (size_t)n)) < 0)
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "write %s", dst);
+		done += (uint64_t)n;
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x));
+	XXH3_freeState(x);
+	if (out >= 0 && close(out) < 0 && r == 0)
+		r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "write %s", dst);
+	if (r < 0) {
+		if (dst)
+			unlink(dst);
+		return r;
+	}
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+	return 0;
+}

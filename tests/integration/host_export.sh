@@ -1,0 +1,107 @@
+#!/bin/bash
+# clbsd host export / import / diff between two daemons on this host (two
+# roots, sockets and configurations; dir storage): a small homelab of
+# containers with data, a named volume, a network made through the API and
+# a conf.d file moves whole; the data's checksums are equal, `host diff`
+# finds nothing, then finds a change. A damaged archive is refused before
+# anything is made; a configuration of the target's own is refused without
+# --force; a second import of the same archive leaves what is there.
+. "$(dirname "$0")/../lib.sh"
+t_setup
+t_forge
+ROOT2="$TMP/root2"
+RUN2="$TMP/run2"
+SOCK2="$RUN2/clbsd.sock"
+D2=""
+mkdir -p "$TMP/etc2/conf.d"
+: >"$TMP/etc2/clbsd.conf"
+start2() {
+	unshare --mount --net --propagation private -- sh -c "$T_DETACH_ZFS; "'exec "$@"' sh \
+		"$BUILD/clbsdd" --root "$ROOT2" --run "$RUN2" --socket "$SOCK2" \
+		--config "$TMP/etc2/clbsd.conf" --cgroup-parent "clbsd-$T_ID-2" --pool=0 \
+		>>"$TMP/daemon2.log" 2>&1 &
+	D2=$!
+	wait_until 10 c2 info >/dev/null 2>&1
+}
+c2() { "$BUILD/clbsd" --socket "$SOCK2" "$@"; }
+stop2() {
+	for n in $(c2 ps -a --json 2>/dev/null | python3 -c 'import json,sys
+for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do c2 rm -f -v "$n" >/dev/null 2>&1; done
+	c2 network rm lab >/dev/null 2>&1
+	[ -n "$D2" ] && kill "$D2" 2>/dev/null
+	[ -n "$D2" ] && wait "$D2" 2>/dev/null
+	D2=""
+	find /sys/fs/cgroup -maxdepth 2 -type d -name "clbsd-$T_ID-2" -exec rmdir {} + 2>/dev/null
+}
+trap 'stop2; clbsd network rm lab >/dev/null 2>&1; t_cleanup' EXIT
+start2 || { fail target_up "second daemon did not start"; t_done; exit 1; }
+
+# The homelab: a network, containers with data (one with a named volume),
+# one stopped, and a conf.d file.
+mkdir -p "$(dirname "$CONF")/conf.d"
+printf ';; notes of this host\n' >"$(dirname "$CONF")/conf.d/10-notes.conf"
+clbsd network create --subnet 10.231.0.0/24 lab >/dev/null
+clbsd run -d --name web --network lab -v data:/srv forge sleep 300 >/dev/null
+clbsd exec web sh -c 'head -c 300000 /dev/urandom > /srv/blob; echo hello > /index.html'
+clbsd run -d --name db forge sleep 300 >/dev/null
+clbsd exec db sh -c 'echo rows > /db.txt'
+clbsd create --name idle forge true >/dev/null
+sum_web=$(clbsd exec web md5sum /srv/blob)
+
+clbsd host export -o "$TMP/lab.host" >"$TMP/out" 2>"$TMP/err" && [ -s "$TMP/lab.host" ] &&
+	ok export_writes_archive || fail export_writes_archive "$(cat "$TMP/out" "$TMP/err")"
+grep -q "its own moment" "$TMP/err" && ok export_says_per_container_on_dir ||
+	fail export_says_per_container_on_dir "$(cat "$TMP/err")"
+tar tf "$TMP/lab.host" | grep -q '^manifest.json$' && ok archive_is_a_tar || fail archive_is_a_tar "$(tar tf "$TMP/lab.host" 2>&1)"
+ls -a "$TMP" | grep -q '^\.clbsd-host-' && fail export_leaves_no_staging "$(ls -a "$TMP")" ||
+	ok export_leaves_no_staging
+
+# A damaged archive: refused before anything is made on the target.
+cp "$TMP/lab.host" "$TMP/bad.host"
+size=$(stat -c %s "$TMP/bad.host")
+printf 'X' | dd of="$TMP/bad.host" bs=1 seek=$((size / 2)) conv=notrunc status=none
+out=$(c2 host import "$TMP/bad.host" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "damaged" && [ "$(c2 ps -a -q | wc -l)" = 0 ] &&
+	[ ! -e "$TMP/etc2/conf.d/10-notes.conf" ] && ok damaged_archive_refused_first ||
+	fail damaged_archive_refused_first "rc=$rc $out $(c2 ps -a)"
+
+# A target with a configuration of its own: refused, saying what differs.
+echo '(image other :from "x")' >"$TMP/etc2/conf.d/10-notes.conf"
+out=$(c2 host import "$TMP/lab.host" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "10-notes.conf differs" && [ "$(c2 ps -a -q | wc -l)" = 0 ] &&
+	ok own_config_refused || fail own_config_refused "rc=$rc $out"
+rm -f "$TMP/etc2/conf.d/10-notes.conf"
+
+out=$(c2 host import "$TMP/lab.host" 2>&1)
+rc=$?
+[ $rc -eq 0 ] && ok import_succeeds || fail import_succeeds "rc=$rc $out"
+[ "$(c2 exec web md5sum /srv/blob 2>&1)" = "$sum_web" ] && [ "$(c2 exec web cat /index.html)" = hello ] &&
+	[ "$(c2 exec db cat /db.txt)" = rows ] && ok data_moved || fail data_moved "$(c2 ps -a)"
+[ "$(c2 --json inspect idle | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])')" != running ] &&
+	ok stopped_stays_stopped || fail stopped_stays_stopped "$(c2 ps -a)"
+c2 network ls | grep -q "10.231.0.0/24" && ok network_moved || fail network_moved "$(c2 network ls)"
+[ -f "$TMP/etc2/conf.d/10-notes.conf" ] && ok config_installed || fail config_installed "$(ls "$TMP/etc2/conf.d")"
+plan=$(c2 --json plan | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["actions"]))')
+[ "$plan" = 0 ] && ok plan_empty || fail plan_empty "$(c2 plan)"
+out=$(clbsd host diff "unix:$SOCK2" 2>&1)
+rc=$?
+[ $rc -eq 0 ] && ok diff_empty_after_import || fail diff_empty_after_import "rc=$rc $out"
+out=$(c2 host diff "$TMP/lab.host" 2>&1)
+[ $? -eq 0 ] && ok diff_with_file_empty || fail diff_with_file_empty "$out"
+
+# A change shows.
+c2 exec db sh -c 'echo more >> /db.txt'
+out=$(clbsd host diff "unix:$SOCK2" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "container db: its files differ" && ok diff_shows_change ||
+	fail diff_shows_change "rc=$rc $out"
+
+# Again: what is there is left as it is (an interrupted import is rerun so).
+out=$(c2 host import "$TMP/lab.host" 2>&1)
+rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "container web is here already" &&
+	[ "$(c2 exec db cat /db.txt | tail -1)" = more ] && ok rerun_keeps_what_is_there ||
+	fail rerun_keeps_what_is_there "rc=$rc $out"
+t_done
