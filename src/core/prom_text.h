@@ -45,6 +45,21 @@ void prom_sample(struct buf *b, const char *name, const struct prom_label *l, si
 void prom_sample_u64(struct buf *b, const char *name, const struct prom_label *l, size_t n,
 		     uint64_t v);
 
+/*
+ * For many samples sharing labels (a container's): the labels l[0..n) as
+ * text, name="value" pairs escaped and comma-separated, without braces,
+ * appended to b once; prom_sample_pre() then writes them as they are,
+ * followed by its own labels.
+ */
+void prom_labels(struct buf *b, const struct prom_label *l, size_t n);
+void prom_sample_pre(struct buf *b, const char *name, const char *pre, const struct prom_label *l,
+		     size_t n, double v);
+void prom_sample_pre_u64(struct buf *b, const char *name, const char *pre,
+			 const struct prom_label *l, size_t n, uint64_t v);
+/* A duration or time in nanoseconds, written as seconds with nine exact decimals. */
+void prom_sample_pre_ns(struct buf *b, const char *name, const char *pre,
+			const struct prom_label *l, size_t n, int64_t ns);
+
 /* A label value between its quotes: \ as \\, " as \", line feed as \n. */
 void prom_escape_label(struct buf *b, const char *v);
 /* HELP text: \ as \\, line feed as \n. */

@@ -84,11 +84,12 @@ struct dmetrics {
 	struct daemon *d;
 	/* Counters: written on the loop, read by scrapes. */
 	_Atomic uint64_t passes, pass_sum_ns, pass_bucket[MPASS_NB + 1];
-	struct mtab actions;	    /* a: action, b: result */
-	struct mtab events;	    /* a: type */
-	struct mtab hooks;	    /* a: event; v: runs, v2: failures */
-	struct mtab api;	    /* a: method, b: route, k: status */
-	_Atomic uint64_t scrape_ns; /* the last scrape's duration */
+	struct mtab actions;		/* a: action, b: result */
+	struct mtab events;		/* a: type */
+	struct mtab hooks;		/* a: event; v: runs, v2: failures */
+	struct mtab api;		/* a: method, b: route, k: status */
+	_Atomic uint64_t scrape_ns;	/* the last scrape's duration */
+	_Atomic uint64_t scrape_cpu_ns; /* and the CPU time its thread spent on it */
 	_Atomic uint64_t scrapes;
 
 	/* The snapshot. */
@@ -123,7 +124,11 @@ void msnap_put(struct dmetrics *m, struct msnap *s);
 int mserver_start(struct dmetrics *m, const char *addr, struct mserver **out,
 		  struct clbsd_err *err);
 void mserver_stop(struct mserver *s);
-/* The whole exposition (on the listener's thread; the unit of a scrape). */
-void metrics_render(struct dmetrics *m, struct buf *b);
+/*
+ * The whole exposition (on the listener's thread; the unit of a scrape).
+ * t: the listener's kept /proc/PID/net/dev files (metrics_serve.c).
+ */
+struct netfds;
+void metrics_render(struct dmetrics *m, struct netfds *t, struct buf *b);
 
 #endif

@@ -22,10 +22,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+/*
+ * The /proc/PID/net/dev files of the running containers, kept open between
+ * scrapes like the cgroup files (a pread at 0 shows them afresh): an open
+ * addressing table by pid, owned by the listener's thread. An entry not
+ * used by a scrape is closed after it.
+ */
+struct netfd {
+	pid_t pid; /* 0: free */
+	int fd;
+	uint64_t gen; /* the scrape that last used it */
+};
+
+struct netfds {
+	struct netfd *v;
+	size_t cap; /* a power of two, or 0 */
+	size_t n;
+	uint64_t gen;
+};
 
 struct mserver {
 	struct dmetrics *m;
+	struct netfds net;
 	struct event_base *base;
 	struct evhttp *http;
 	pthread_t thread;
@@ -41,20 +62,107 @@ struct mread {
 	uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
 };
 
-/* The interfaces of pid's network namespace but lo, summed. */
-static bool read_net(pid_t pid, struct mread *r)
+static struct netfd *net_slot(struct netfds *t, pid_t pid)
 {
-	char path[64], buf[8192];
+	size_t i = (size_t)pid * 2654435761u & (t->cap - 1);
+	while (t->v[i].pid && t->v[i].pid != pid)
+		i = (i + 1) & (t->cap - 1);
+	return &t->v[i];
+}
+
+/* Room for n entries at most half full; entries move over. */
+static void net_reserve(struct netfds *t, size_t n)
+{
+	if (t->cap >= 2 * n && t->cap)
+		return;
+	struct netfds nt = {.cap = 64, .gen = t->gen};
+	while (nt.cap < 2 * n)
+		nt.cap *= 2;
+	nt.v = xcalloc(nt.cap, sizeof(*nt.v));
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->v[i].pid) {
+			*net_slot(&nt, t->v[i].pid) = t->v[i];
+			nt.n++;
+		}
+	free(t->v);
+	*t = nt;
+}
+
+/* Close what the last scrape did not use (a table rebuilt without them). */
+static void net_sweep(struct netfds *t)
+{
+	struct netfds nt = {.cap = t->cap, .gen = t->gen};
+	if (!t->cap)
+		return;
+	nt.v = xcalloc(nt.cap, sizeof(*nt.v));
+	for (size_t i = 0; i < t->cap; i++) {
+		if (!t->v[i].pid)
+			continue;
+		if (t->v[i].gen == t->gen) {
+			*net_slot(&nt, t->v[i].pid) = t->v[i];
+			nt.n++;
+		} else if (t->v[i].fd >= 0) {
+			close(t->v[i].fd);
+		}
+	}
+	free(t->v);
+	*t = nt;
+}
+
+static void net_release(struct netfds *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->v[i].pid && t->v[i].fd >= 0)
+			close(t->v[i].fd);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+static int net_open(pid_t pid)
+{
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* All of fd from offset 0 into buf (NUL-terminated); its length, or -1. */
+static ssize_t pread_whole(int fd, char *buf, size_t size)
+{
 	size_t len = 0;
 	ssize_t k;
-	while (len < sizeof(buf) - 1 && (k = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+	while (len < size - 1 && (k = pread(fd, buf + len, size - 1 - len, (off_t)len)) > 0)
 		len += (size_t)k;
-	close(fd);
+	if (len == 0)
+		return -1;
 	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* The interfaces of pid's network namespace but lo, summed. */
+static bool read_net(struct netfds *t, pid_t pid, struct mread *r)
+{
+	char buf[8192];
+	struct netfd *e = net_slot(t, pid);
+	if (!e->pid) {
+		int fd = net_open(pid);
+		if (fd < 0)
+			return false;
+		*e = (struct netfd){.pid = pid, .fd = fd};
+		t->n++;
+	}
+	e->gen = t->gen;
+	if (pread_whole(e->fd, buf, sizeof(buf)) < 0) {
+		/* The pid was another process's, gone since: open it again. */
+		close(e->fd);
+		e->fd = net_open(pid);
+		if (e->fd < 0 || pread_whole(e->fd, buf, sizeof(buf)) < 0) {
+			if (e->fd >= 0)
+				close(e->fd);
+			e->fd = -1;
+			e->gen = 0; /* swept after this scrape */
+			return false;
+		}
+	}
 	/* Two lines of headings, then "  eth0: rxbytes rxpackets ... txbytes txpackets ...". */
 	char *line = strchr(buf, '\n');
 	line = line ? strchr(line + 1, '\n') : NULL;
@@ -84,7 +192,7 @@ static bool read_net(pid_t pid, struct mread *r)
 	return true;
 }
 
-static void read_ctr(struct daemon *d, const struct msnap_ctr *c, struct mread *r)
+static void read_ctr(struct daemon *d, struct netfds *t, const struct msnap_ctr *c, struct mread *r)
 {
 	if (c->state != CTR_RUNNING || !c->cgroup)
 		return;
@@ -96,7 +204,7 @@ static void read_ctr(struct daemon *d, const struct msnap_ctr *c, struct mread *
 	/* As GET /v1/stats: a native cgroup has its record's limits, dockerd's are read. */
 	r->stats = d->rt->stats(&spec, c->docker ? NULL : &c->limits, &r->st, &err) == 0;
 	if (c->own_net && c->pid > 0)
-		r->net = read_net(c->pid, r);
+		r->net = read_net(t, c->pid, r);
 }
 
 /* ---- the exposition ---- */
@@ -174,113 +282,125 @@ static const struct {
 			  "but lo."},
 };
 
-/* Whether field f of read r has a value, and which. */
-static bool field_value(const struct mread *r, enum mfield f, double *v)
+/* Whether field f of read r has a value, and which (F_CPU: nanoseconds). */
+static bool field_value(const struct mread *r, enum mfield f, uint64_t *v)
 {
 	const struct rt_stats *st = &r->st;
 	switch (f) {
 	case F_CPU:
-		*v = (double)st->cpu_usage_ns / 1e9;
+		*v = st->cpu_usage_ns;
 		return r->stats;
 	case F_MEM:
-		*v = (double)st->memory_usage;
+		*v = st->memory_usage;
 		return r->stats;
 	case F_MEM_LIMIT:
-		*v = (double)st->memory_limit;
+		*v = st->memory_limit;
 		return r->stats && st->memory_limit;
 	case F_PIDS:
-		*v = (double)st->pids_current;
+		*v = st->pids_current;
 		return r->stats;
 	case F_PIDS_LIMIT:
-		*v = (double)st->pids_limit;
+		*v = st->pids_limit;
 		return r->stats && st->pids_limit;
 	case F_OOM:
-		*v = (double)st->oom_kills;
+		*v = st->oom_kills;
 		return r->stats;
 	case F_IO_READ:
-		*v = (double)st->io_read_bytes;
+		*v = st->io_read_bytes;
 		return r->stats && st->io_known;
 	case F_IO_WRITE:
-		*v = (double)st->io_write_bytes;
+		*v = st->io_write_bytes;
 		return r->stats && st->io_known;
 	case F_RX_BYTES:
-		*v = (double)r->rx_bytes;
+		*v = r->rx_bytes;
 		return r->net;
 	case F_RX_PACKETS:
-		*v = (double)r->rx_packets;
+		*v = r->rx_packets;
 		return r->net;
 	case F_TX_BYTES:
-		*v = (double)r->tx_bytes;
+		*v = r->tx_bytes;
 		return r->net;
 	case F_TX_PACKETS:
-		*v = (double)r->tx_packets;
+		*v = r->tx_packets;
 		return r->net;
 	}
 	return false;
 }
 
+/*
+ * Every container family, container by container. Each container's labels
+ * (name, kind, image) are escaped once into pre and written as they are
+ * into each of its samples.
+ */
 static void render_containers(struct render *x, int64_t now)
 {
 	struct buf *b = x->b;
 	const struct msnap *s = x->s;
-	struct prom_label l[4];
+	struct buf all = BUF_INIT;
+	size_t *at = xcalloc(s->n ? s->n : 1, sizeof(*at));
+	for (size_t i = 0; i < s->n; i++) {
+		struct prom_label l[3];
+		at[i] = all.len;
+		prom_labels(&all, l, ctr_labels(&s->c[i], l));
+		buf_addc(&all, '\0');
+	}
+#define PRE(i) (all.data + at[i])
+	struct prom_label one;
 
 	prom_family(b, "clbsd_container_state", PROM_GAUGE,
 		    "1 for the state the container is in (created, running, restarting, exited), "
 		    "0 for the others.");
 	for (size_t i = 0; i < s->n; i++)
 		for (size_t k = 0; k < ARRAY_SIZE(state_names); k++) {
-			size_t n = ctr_labels(&s->c[i], l);
-			l[n++] = (struct prom_label){"state", state_names[k]};
-			prom_sample(b, "clbsd_container_state", l, n, (size_t)s->c[i].state == k);
+			one = (struct prom_label){"state", state_names[k]};
+			prom_sample_pre_u64(b, "clbsd_container_state", PRE(i), &one, 1,
+					    (size_t)s->c[i].state == k);
 		}
 	prom_family(b, "clbsd_container_restarts_total", PROM_COUNTER,
 		    "Restarts by the restart policy (the daemon's record, as clbsd ps shows it; "
 		    "back to 0 when the container is recreated).");
 	for (size_t i = 0; i < s->n; i++)
-		prom_sample(b, "clbsd_container_restarts_total", l, ctr_labels(&s->c[i], l),
-			    s->c[i].restarts);
+		prom_sample_pre_u64(b, "clbsd_container_restarts_total", PRE(i), NULL, 0,
+				    (uint64_t)s->c[i].restarts);
 	prom_family(b, "clbsd_container_exit_code", PROM_GAUGE,
 		    "Exit code of the container's last run while it is down (exited, or waiting to "
 		    "restart).");
 	for (size_t i = 0; i < s->n; i++)
 		if (s->c[i].ran)
-			prom_sample(b, "clbsd_container_exit_code", l, ctr_labels(&s->c[i], l),
-				    s->c[i].exit_code);
+			prom_sample_pre(b, "clbsd_container_exit_code", PRE(i), NULL, 0,
+					s->c[i].exit_code);
 	prom_family(b, "clbsd_container_health", PROM_GAUGE,
 		    "1 for the container's health status (starting, healthy, unhealthy), 0 for the "
 		    "others; containers with a check only.");
 	for (size_t i = 0; i < s->n; i++)
 		for (size_t k = 0; s->c[i].health && k < ARRAY_SIZE(health_names); k++) {
-			size_t n = ctr_labels(&s->c[i], l);
-			l[n++] = (struct prom_label){"status", health_names[k]};
-			prom_sample(b, "clbsd_container_health", l, n,
-				    strcmp(s->c[i].health, health_names[k]) == 0);
+			one = (struct prom_label){"status", health_names[k]};
+			prom_sample_pre_u64(b, "clbsd_container_health", PRE(i), &one, 1,
+					    strcmp(s->c[i].health, health_names[k]) == 0);
 		}
 	prom_family(b, "clbsd_container_start_time_seconds", PROM_GAUGE,
 		    "When the container's current run started (Unix time), running containers.");
 	for (size_t i = 0; i < s->n; i++)
 		if (s->c[i].started_ns)
-			prom_sample(b, "clbsd_container_start_time_seconds", l,
-				    ctr_labels(&s->c[i], l), (double)s->c[i].started_ns / 1e9);
+			prom_sample_pre_ns(b, "clbsd_container_start_time_seconds", PRE(i), NULL, 0,
+					   s->c[i].started_ns);
 	prom_family(b, "clbsd_container_uptime_seconds", PROM_GAUGE,
 		    "Seconds since the container's current run started, running containers.");
 	for (size_t i = 0; i < s->n; i++)
 		if (s->c[i].started_ns)
-			prom_sample(b, "clbsd_container_uptime_seconds", l, ctr_labels(&s->c[i], l),
-				    (double)(now - s->c[i].started_ns) / 1e9);
+			prom_sample_pre_ns(b, "clbsd_container_uptime_seconds", PRE(i), NULL, 0,
+					   now - s->c[i].started_ns);
 	for (size_t f = 0; f < ARRAY_SIZE(kernel_fields); f++) {
 		prom_family(b, kernel_fields[f].name, kernel_fields[f].type, kernel_fields[f].help);
 		for (size_t i = 0; i < s->n; i++) {
-			double v;
+			uint64_t v;
 			if (!field_value(&x->r[i], (enum mfield)f, &v))
 				continue;
 			if (f == F_CPU)
-				prom_sample(b, kernel_fields[f].name, l, ctr_labels(&s->c[i], l),
-					    v);
+				prom_sample_pre_ns(b, kernel_fields[f].name, PRE(i), NULL, 0,
+						   (int64_t)v);
 			else
-				prom_sample_u64(b, kernel_fields[f].name, l,
-						ctr_labels(&s->c[i], l), (uint64_t)v);
+				prom_sample_pre_u64(b, kernel_fields[f].name, PRE(i), NULL, 0, v);
 		}
 	}
 	prom_family(b, "clbsd_container_snapshots", PROM_GAUGE,
@@ -288,15 +408,18 @@ static void render_containers(struct render *x, int64_t now)
 		    "after a snapshot changes).");
 	for (size_t i = 0; i < s->n; i++)
 		if (s->c[i].snapshots >= 0)
-			prom_sample(b, "clbsd_container_snapshots", l, ctr_labels(&s->c[i], l),
-				    (double)s->c[i].snapshots);
+			prom_sample_pre_u64(b, "clbsd_container_snapshots", PRE(i), NULL, 0,
+					    (uint64_t)s->c[i].snapshots);
 	prom_family(b, "clbsd_container_snapshot_bytes", PROM_GAUGE,
 		    "Bytes held only by the container's snapshots (cached like "
 		    "clbsd_container_snapshots).");
 	for (size_t i = 0; i < s->n; i++)
 		if (s->c[i].snapshots >= 0)
-			prom_sample(b, "clbsd_container_snapshot_bytes", l, ctr_labels(&s->c[i], l),
-				    (double)s->c[i].snapshot_bytes);
+			prom_sample_pre_u64(b, "clbsd_container_snapshot_bytes", PRE(i), NULL, 0,
+					    (uint64_t)s->c[i].snapshot_bytes);
+#undef PRE
+	free(at);
+	buf_release(&all);
 }
 
 static uint64_t load(_Atomic uint64_t *v)
@@ -383,17 +506,34 @@ static void render_daemon(struct dmetrics *m, struct buf *b, const struct msnap 
 	prom_sample_u64(b, "clbsd_metrics_scrapes_total", NULL, 0, load(&m->scrapes));
 	prom_family(b, "clbsd_metrics_last_scrape_duration_seconds", PROM_GAUGE,
 		    "How long the previous scrape took to make.");
-	prom_sample(b, "clbsd_metrics_last_scrape_duration_seconds", NULL, 0,
-		    (double)load(&m->scrape_ns) / 1e9);
+	prom_sample_pre_ns(b, "clbsd_metrics_last_scrape_duration_seconds", "", NULL, 0,
+			   (int64_t)load(&m->scrape_ns));
+	prom_family(b, "clbsd_metrics_last_scrape_cpu_seconds", PROM_GAUGE,
+		    "CPU time the previous scrape took (its thread's, so without waiting for a "
+		    "CPU on a busy host).");
+	prom_sample_pre_ns(b, "clbsd_metrics_last_scrape_cpu_seconds", "", NULL, 0,
+			   (int64_t)load(&m->scrape_cpu_ns));
 }
 
-void metrics_render(struct dmetrics *m, struct buf *b)
+/* CPU time of the calling thread: a scrape's cost on a busy host, apart from its waits. */
+static int64_t thread_cpu_ns(void)
 {
-	int64_t t0 = time_mono_ns();
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void metrics_render(struct dmetrics *m, struct netfds *t, struct buf *b)
+{
+	int64_t t0 = time_mono_ns(), c0 = thread_cpu_ns();
 	struct msnap *s = msnap_get(m);
 	struct mread *r = xcalloc(s && s->n ? s->n : 1, sizeof(*r));
+	if (s)
+		net_reserve(t, s->n + 1);
+	t->gen++;
 	for (size_t i = 0; s && i < s->n; i++)
-		read_ctr(m->d, &s->c[i], &r[i]);
+		read_ctr(m->d, t, &s->c[i], &r[i]);
+	net_sweep(t);
 	render_daemon(m, b, s);
 	if (s) {
 		struct render x = {.b = b, .s = s, .r = r};
@@ -405,6 +545,8 @@ void metrics_render(struct dmetrics *m, struct buf *b)
 	free(r);
 	msnap_put(m, s);
 	atomic_store_explicit(&m->scrape_ns, (uint64_t)(time_mono_ns() - t0), memory_order_relaxed);
+	atomic_store_explicit(&m->scrape_cpu_ns, (uint64_t)(thread_cpu_ns() - c0),
+			      memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->scrapes, 1, memory_order_relaxed);
 }
 
@@ -424,7 +566,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	struct buf b = BUF_INIT;
-	metrics_render(srv->m, &b);
+	metrics_render(srv->m, &srv->net, &b);
 	evhttp_add_header(h, "Content-Type", PROM_CONTENT_TYPE);
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
 		evbuffer_add(out, b.data, b.len);
@@ -548,6 +690,7 @@ void mserver_stop(struct mserver *srv)
 	event_active(srv->stop_ev, EV_TIMEOUT, 0);
 	pthread_join(srv->thread, NULL);
 	event_free(srv->stop_ev);
+	net_release(&srv->net);
 	/* Closes the listening socket and the connections left. */
 	evhttp_free(srv->http);
 	event_base_free(srv->base);

@@ -1045,6 +1045,12 @@ int cg_kill(const struct cg_sys *cg, const char *path, int sig, struct clbsd_err
  * over it all: the loop thread reads stats, workers destroy cgroups.
  */
 enum { SF_CPU, SF_MEM, SF_OOM, SF_MEM_MAX, SF_PIDS, SF_PIDS_MAX, SF_IO, SF_N };
+/*
+ * A slot's fd when the file is optional and this cgroup has none (a native
+ * container on v1 has no blkio cgroup): not looked for again until the
+ * entry goes with its cgroup.
+ */
+#define SF_ABSENT (-2)
 
 struct stat_files {
 	char *path; /* relative: no leading '/' */
@@ -1243,6 +1249,10 @@ static int read_at(struct stat_dirs *d, const struct cg_hier *h, const char *pat
 		   int slot, char *buf, size_t size, struct clbsd_err *err)
 {
 	int *kept = d->f ? &d->f->fd[slot] : NULL;
+	/* An optional file known to be absent for this cgroup (read_io). */
+	if (kept && *kept == SF_ABSENT)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT, "%s/%s/%s: absent", h->mnt,
+					path, name);
 	if (kept && *kept >= 0) {
 		if (pread_all(*kept, buf, size) == 0)
 			return 0;
@@ -1340,8 +1350,11 @@ static void read_io(struct stat_dirs *d, const struct cg_sys *cg, const char *pa
 	char buf[8192];
 	struct clbsd_err err;
 	if (read_at(d, h, path, h->v2 ? "io.stat" : "blkio.throttle.io_service_bytes", SF_IO, buf,
-		    sizeof(buf), &err) < 0)
+		    sizeof(buf), &err) < 0) {
+		if (err.kind == CLBSD_E_NOTFOUND && d->f)
+			d->f->fd[SF_IO] = SF_ABSENT;
 		return;
+	}
 	uint64_t rd = 0, wr = 0;
 	for (char *line = buf; *line;) {
 		char *nl = strchr(line, '\n');

@@ -76,10 +76,30 @@ TEST(histogram_without_labels)
 	buf_release(&b);
 }
 
+TEST(shared_labels)
+{
+	struct buf pre = BUF_INIT, b = BUF_INIT;
+	struct prom_label l[] = {{"name", "a\"b"}, {"kind", "docker"}};
+	prom_labels(&pre, l, 2);
+	CHECK_STR(text(&pre), "name=\"a\\\"b\",kind=\"docker\"");
+	struct prom_label st = {"state", "running"};
+	prom_sample_pre(&b, "s", pre.data, &st, 1, 1);
+	prom_sample_pre_u64(&b, "u", pre.data, NULL, 0, 42);
+	prom_sample_pre_ns(&b, "cpu_seconds_total", pre.data, NULL, 0, 12000000345LL);
+	prom_sample_pre_ns(&b, "t", "", NULL, 0, 5);
+	CHECK_STR(text(&b), "s{name=\"a\\\"b\",kind=\"docker\",state=\"running\"} 1\n"
+			    "u{name=\"a\\\"b\",kind=\"docker\"} 42\n"
+			    "cpu_seconds_total{name=\"a\\\"b\",kind=\"docker\"} 12.000000345\n"
+			    "t 0.000000005\n");
+	buf_release(&pre);
+	buf_release(&b);
+}
+
 TEST_MAIN_BEGIN("prom_text")
 RUN(label_escaping);
 RUN(help_escaping_and_type);
 RUN(values);
 RUN(histogram_cumulative);
 RUN(histogram_without_labels);
+RUN(shared_labels);
 TEST_MAIN_END
