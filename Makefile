@@ -173,6 +173,7 @@ bench: all
 	bench/storage
 	bench/ingress
 	bench/docker
+	bench/metrics
 
 # shellcheck, clang-format (check mode), the folder layers, cppcheck, the
 # Emacs package's lint and a clang -Werror build (scripts/lint.sh).
