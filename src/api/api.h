@@ -128,7 +128,8 @@ api_handler api_ctr_patch, api_decl_create, api_decl_remove, api_config_diff;
 api_handler api_container_exec, api_container_attach, api_container_logs;
 /* snapshots.c: snapshots, rollback, clone, export, import */
 api_handler api_snapshot_list, api_snapshot_create, api_snapshot_destroy, api_ctr_rollback,
-	api_ctr_clone, api_ctr_export, api_import;
+	api_ctr_clone, api_ctr_export, api_import, api_import_commit, api_import_abort,
+	api_decl_moved, api_decl_unmoved;
 /* host_route.c: GET /v1/host, POST /v1/host/snapshot (clbsd host export). */
 api_handler api_host_get, api_host_snapshot;
 /* build_route.c */

@@ -1,4 +1,5 @@
 #include "api.h"
+#include "core/config.h"
 #include "req_decode.h"
 #include "util/json.h"
 #include "util/util.h"
@@ -363,13 +364,35 @@ void api_ctr_undo(struct daemon *d, struct evhttp_request *req, const struct api
 		api_pending_err(p, &err);
 }
 
+/*
+ * One container, with what its declaration says of it: "declaration", the
+ * effective form (main file, conf.d and live layer merged) of a managed,
+ * declared container, which clbsd migrate carries to the target; "moved",
+ * {"to", "at"} when a (moved NAME ...) form says it went elsewhere.
+ */
+static json_t *ctr_get_json(struct daemon *d, struct container *c)
+{
+	json_t *j = api_ctr_json(c);
+	const struct ctr_spec *ct =
+		d->decl.conf ? conf_container_find(d->decl.conf, c->name) : NULL;
+	if (ct && c->decl.managed) {
+		autofree char *form = ctr_spec_print(ct);
+		json_object_set_new(j, "declaration", json_string(form));
+	}
+	const struct conf_moved *mv = d->decl.conf ? conf_moved_find(d->decl.conf, c->name) : NULL;
+	if (mv)
+		json_object_set_new(j, "moved",
+				    json_pack("{s:s,s:s?}", "to", mv->to, "at", mv->at));
+	return j;
+}
+
 void api_ctr_get(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	if (api_query_bool(req, "wait_start") && a->c->run.starting)
 		/* Answer once the start in progress is done, either way. */
 		ctr_on_started(a->c, done_json_always, api_pending_new(d, req));
 	else
-		api_reply_json(req, 200, api_ctr_json(a->c));
+		api_reply_json(req, 200, ctr_get_json(d, a->c));
 }
 
 void api_ctr_remove(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
@@ -454,7 +477,7 @@ void api_ctr_kill(struct daemon *d, struct evhttp_request *req, const struct api
 	if (ctr_kill(a->c, sig, &err) < 0)
 		api_reply_err(req, &err);
 	else
-		api_reply_json(req, 200, api_ctr_json(a->c));
+		api_reply_json(req, 200, ctr_get_json(d, a->c));
 }
 
 void api_ctr_wait(struct daemon *d, struct evhttp_request *req, const struct api_args *a)

@@ -219,3 +219,72 @@ void api_decl_remove(struct daemon *d, struct evhttp_request *req, const struct 
 	}
 	reconcile_now(d, false, undeclared, api_pending_new(d, req));
 }
+
+/*
+ * POST /v1/declarations/NAME/moved {"to": DEST}: clbsd migrate moved the
+ * container and its declaration to DEST; (moved NAME ...) goes into the
+ * live layer (src/daemon/decl_move.c). The answer holds the live file's
+ * text before ("live_before", null when there was none), which DELETE
+ * .../moved puts back.
+ */
+void api_decl_moved(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	const char *name = api_param(a, "name");
+	json_t *body = api_body_json(req);
+	if (!body)
+		return;
+	const char *to = json_string_value(json_object_get(body, "to"));
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	autofree char *before = NULL;
+	if (!to)
+		api_reply_error(req, 400, "invalid_argument",
+				"\"to\": expected where the container went, a string");
+	else if (!valid_name(name) || !d->decl.conf || !conf_container_find(d->decl.conf, name))
+		api_reply_error(req, 404, "not_found",
+				"no container \"%s\" is declared here (clbsd plan lists what the "
+				"configuration declares)",
+				name);
+	else if (decl_live_moved(d, name, to, &before, &err) < 0)
+		api_reply_err(req, &err);
+	else
+		api_reply_json(req, 200,
+			       json_pack("{s:s,s:s?}", "name", name, "live_before", before));
+	json_decref(body);
+}
+
+/*
+ * DELETE /v1/declarations/NAME/moved [{"live_before": TEXT|null}]: NAME's
+ * (moved ...) form goes, and its declaration applies here again; with
+ * "live_before", the live file is put back to that text exactly (a
+ * migration undone).
+ */
+void api_decl_unmoved(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	const char *name = api_param(a, "name");
+	json_t *body = api_body_json(req);
+	if (!body)
+		return;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int r = 0;
+	if (!valid_name(name) || !d->decl.conf || !conf_moved_find(d->decl.conf, name)) {
+		api_reply_error(req, 404, "not_found",
+				"container %s is not recorded as moved here (no (moved %s ...) "
+				"form in the configuration)",
+				name, valid_name(name) ? name : "?");
+		json_decref(body);
+		return;
+	}
+	json_t *lb = json_object_get(body, "live_before");
+	if (lb)
+		r = decl_live_restore(d, name, json_string_value(lb), &err);
+	else
+		r = decl_live_forget(d, name, &err);
+	json_decref(body);
+	if (r < 0) {
+		api_reply_err(req, &err);
+		return;
+	}
+	reconcile_now(d, false, undeclared, api_pending_new(d, req));
+}

@@ -97,8 +97,17 @@ void api_import(struct daemon *d, struct evhttp_request *req, const struct api_a
 			struct clbsd_err err;
 			clbsd_err_init(&err);
 			struct api_pending *p = api_pending_new(d, req);
-			if (ctr_import(d, path, name, api_query_bool(req, "allow_host_access"),
-				       done_clone, p, &err) < 0)
+			bool declared = api_query_bool(req, "declared");
+			struct import_decl_opts o = {
+				.declaration =
+					json_string_value(json_object_get(body, "declaration")),
+				.pending = json_is_true(json_object_get(body, "pending"))};
+			int r = declared ? ctr_import_declared_opts(d, path, name, &o, done_clone,
+								    p, &err)
+					 : ctr_import(d, path, name,
+						      api_query_bool(req, "allow_host_access"),
+						      done_clone, p, &err);
+			if (r < 0)
 				api_pending_err(p, &err);
 		}
 	}
@@ -207,4 +216,37 @@ void api_ctr_clone(struct daemon *d, struct evhttp_request *req, const struct ap
 		}
 	}
 	json_decref(body);
+}
+
+/* POST /v1/imports/{name}/commit: a provisional import (?declared=1, "pending") is kept. */
+void api_import_commit(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	if (ctr_import_commit(d, api_param(a, "name"), &err) < 0)
+		api_reply_err(req, &err);
+	else
+		api_reply_empty(req, 204);
+}
+
+static void done_aborted(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct api_pending *p = arg;
+	if (err) {
+		api_pending_err(p, err);
+		return;
+	}
+	if (!p->gone)
+		api_reply_empty(p->req, 204);
+	api_pending_free(p);
+}
+
+/* DELETE /v1/imports/{name}: a provisional import is undone. */
+void api_import_abort(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
+{
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	struct api_pending *p = api_pending_new(d, req);
+	if (ctr_import_abort(d, api_param(a, "name"), done_aborted, p, &err) < 0)
+		api_pending_err(p, &err);
 }

@@ -118,6 +118,17 @@ static const struct cli_opt import_opts[] = {
 	{"name", 0, "NEW", "the new container's name", CLI_K_NONE, NULL, 0},
 	{"allow-host-access", 0, NULL, "allow host binds and host networking in FILE", CLI_K_NONE,
 	 NULL, 0},
+	{"declared", 0, NULL, "import into this host's declaration of the container", CLI_K_NONE,
+	 NULL, 0},
+	{"declaration", 0, "FORM", "with --declared: record this (container NAME ...) form first",
+	 CLI_K_NONE, NULL, 0},
+	{"pending", 0, NULL,
+	 "with --declaration: provisional until --commit NAME (or --abort NAME)", CLI_K_NONE, NULL,
+	 0},
+	{"commit", 0, NULL, "keep the provisional import of the container named by the argument",
+	 CLI_K_NONE, NULL, 0},
+	{"abort", 0, NULL, "undo the provisional import of the container named by the argument",
+	 CLI_K_NONE, NULL, 0},
 	OPT_JSON("print the container's JSON"),
 	OPT_END};
 static const struct cli_opt migrate_opts[] = {
@@ -509,7 +520,7 @@ const struct cli_cmd cli_cmds[] = {
 	 .fn = cmd_export},
 	{.name = "import",
 	 .summary = "recreate a container from an export",
-	 .args = "FILE|-",
+	 .args = "FILE|-|NAME",
 	 .help = "Check FILE (format, storage driver, checksums, image present) and recreate\n"
 		 "the container from it, stopped, under its exported name or NEW. Its record\n"
 		 "must pass the checks of `clbsd create`. A failure leaves nothing behind.\n"
@@ -518,7 +529,18 @@ const struct cli_cmd cli_cmds[] = {
 		 "standard input.\n\n"
 		 "An archive whose container binds host paths or uses the host's network is\n"
 		 "refused, with a list of them, unless --allow-host-access is given: only\n"
-		 "for archives you trust.",
+		 "for archives you trust.\n\n"
+		 "--declared imports into this host's declaration of the container (NEW or the\n"
+		 "exported name): its record is made from the declaration as the reconciler\n"
+		 "makes it (managed; `clbsd plan` stays empty), and only its files, state,\n"
+		 "volumes and snapshots come from FILE. Refused when the name is not declared\n"
+		 "here, is declared as the other kind, or on another image. It is left\n"
+		 "created; `clbsd start` runs it. --declaration FORM records FORM (one\n"
+		 "(container NAME ...) form) in the live layer first, and puts the live layer\n"
+		 "back if the import fails; with --pending the import stays provisional until\n"
+		 "`clbsd import --commit NAME`, and `clbsd import --abort NAME` (or the\n"
+		 "daemon's next start, when neither came) removes it and its declaration again.\n"
+		 "clbsd migrate uses these.",
 	 .opts = import_opts,
 	 .min_args = 1,
 	 .max_args = 1,

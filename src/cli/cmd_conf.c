@@ -107,6 +107,11 @@ int show_status(const struct cli_args *a, const json_t *st)
 		printf("last pass:   none yet\n");
 	if (json_bool(st, "pass_running", false))
 		printf("a pass is running now\n");
+	size_t i;
+	json_t *m;
+	json_array_foreach(json_object_get(st, "moved"), i, m)
+		printf("moved:       %s to %s%s%s\n", json_str(m, "name"), json_str(m, "to"),
+		       json_str(m, "at") ? " at " : "", json_str(m, "at") ? json_str(m, "at") : "");
 	const json_t *lisp = json_object_get(st, "lisp");
 	if (json_is_object(lisp)) {
 		const char *state = json_str(lisp, "state"), *last = json_str(lisp, "last_exit");

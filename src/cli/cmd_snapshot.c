@@ -251,8 +251,23 @@ static void say_host_access(const json_t *ctr)
 int cmd_import(const struct cli_args *a)
 {
 	const char *name = cli_get(a, "name"), *file = a->argv[0];
-	bool allow_host = cli_has(a, "allow-host-access");
+	bool allow_host = cli_has(a, "allow-host-access"), declared = cli_has(a, "declared");
+	const char *declaration = cli_get(a, "declaration");
+	bool pending = cli_has(a, "pending");
 	int r;
+	if (cli_has(a, "commit") || cli_has(a, "abort")) {
+		if ((r = check_name(file)))
+			return r;
+		autofree char *p = cli_has(a, "commit") ? xasprintf("/v1/imports/%s/commit", file)
+							: xasprintf("/v1/imports/%s", file);
+		return cli_send(cli_has(a, "commit") ? "POST" : "DELETE", p, NULL, file, NULL);
+	}
+	if (allow_host && declared)
+		return cli_usage("--declared takes the container's record from this host's "
+				 "declaration: --allow-host-access has nothing to allow");
+	if ((declaration && !declared) || (pending && !declaration))
+		return cli_usage(
+			"--declaration goes with --declared, --pending with --declaration");
 	if (name && (r = check_name(name)))
 		return r;
 	/* From standard input: kept in a private file for the daemon to read. */
@@ -286,12 +301,19 @@ int cmd_import(const struct cli_args *a)
 		return cli_usage("cannot read \"%s\": its directory does not exist", file);
 	json_t *body = name ? json_pack("{s:s,s:s}", "path", path, "name", name)
 			    : json_pack("{s:s}", "path", path);
+	if (declaration)
+		json_object_set_new(body, "declaration", json_string(declaration));
+	if (pending)
+		json_object_set_new(body, "pending", json_true());
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *ctr = NULL;
 	/* Without the flag the daemon refuses host binds and host networking, listing them. */
-	r = cli_call("POST", allow_host ? "/v1/import?allow_host_access=1" : "/v1/import", body,
-		     &ctr, &err);
+	r = cli_call("POST",
+		     declared	  ? "/v1/import?declared=1"
+		     : allow_host ? "/v1/import?allow_host_access=1"
+				  : "/v1/import",
+		     body, &ctr, &err);
 	json_decref(body);
 	if (from_stdin) {
 		unlink(path);

@@ -202,14 +202,14 @@ int live_render(const char *confd_dir, const char *container, const struct live_
 	return 0;
 }
 
-/* (container NAME ...), (override NAME ...) or (undeclare NAME): a form about `name`. */
+/* (container NAME ...), (override NAME ...), (undeclare NAME) or (moved NAME ...): about `name`. */
 static bool is_form_of(const struct sexp *f, const char *name)
 {
 	if (f->type != SEXP_LIST || f->n < 2 || f->items[0]->type != SEXP_SYMBOL)
 		return false;
 	const char *h = f->items[0]->str;
 	if (strcmp(h, "container") != 0 && strcmp(h, "override") != 0 &&
-	    strcmp(h, "undeclare") != 0)
+	    strcmp(h, "undeclare") != 0 && strcmp(h, "moved") != 0)
 		return false;
 	const struct sexp *n = f->items[1];
 	return (n->type == SEXP_SYMBOL || n->type == SEXP_STRING) && strcmp(n->str, name) == 0;

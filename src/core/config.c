@@ -584,6 +584,7 @@ struct override {
 	char *name;
 	struct conf_pos pos; /* of the name */
 	bool undeclare;	     /* (undeclare NAME): the container is not declared after all */
+	bool moved;	     /* (moved NAME ...): likewise, and never an error */
 };
 
 struct override_parse {
@@ -612,8 +613,23 @@ void conf_free(struct conf *c)
 	for (size_t i = 0; i < c->ncontainers; i++)
 		ctr_spec_free(c->containers[i]);
 	free(c->containers);
+	for (size_t i = 0; i < c->nmoved; i++) {
+		free(c->moved[i].name);
+		free(c->moved[i].to);
+		free(c->moved[i].at);
+	}
+	free(c->moved);
 	strv_free(c->files);
 	free(c);
+}
+
+const struct conf_moved *conf_moved_find(const struct conf *c, const char *name)
+{
+	const struct conf_moved *found = NULL;
+	for (size_t i = 0; c && i < c->nmoved; i++)
+		if (strcmp(c->moved[i].name, name) == 0)
+			found = &c->moved[i]; /* the last one read wins */
+	return found;
 }
 
 struct builder {
@@ -627,11 +643,11 @@ struct builder {
 	/* Every well-formed (override NAME :key value ...) form, in load order. */
 	const struct sexp **ovforms;
 	size_t novforms;
-	size_t cap_ct, cap_im, cap_net, cap_ov;
+	size_t cap_ct, cap_im, cap_net, cap_ov, cap_mv;
 };
 
 static const char *const form_names[] = {"host",     "container", "image", "network",
-					 "override", "undeclare", NULL};
+					 "override", "undeclare", "moved", NULL};
 
 #define PUSH(arr, n, cap, item)                                                                    \
 	do {                                                                                       \
@@ -739,7 +755,7 @@ static void add_form(struct builder *b, const struct sexp *form)
 		else
 			verr(&top, head,
 			     "unknown form (%s ...); expected host, container, image, network, "
-			     "override or undeclare",
+			     "override, undeclare or moved",
 			     head->str);
 		return;
 	}
@@ -805,6 +821,43 @@ static void add_form(struct builder *b, const struct sexp *form)
 		}
 		struct override o = {
 			.name = name, .pos = {nn->file, nn->line, nn->col}, .undeclare = true};
+		PUSH(b->overrides, b->noverrides, b->cap_ov, o);
+	} else if (kind == 6) {
+		/* (moved NAME :to "DEST" :at "TIME"): written by clbsd migrate. */
+		struct conf_moved mv = {.pos = {nn->file, nn->line, nn->col}};
+		bool bad = form->tail || form->n % 2 != 0;
+		for (size_t i = 2; !bad && i < form->n; i += 2) {
+			const struct sexp *k = form->items[i], *v = form->items[i + 1];
+			char **slot = k->type != SEXP_KEYWORD	  ? NULL
+				      : strcmp(k->str, "to") == 0 ? &mv.to
+				      : strcmp(k->str, "at") == 0 ? &mv.at
+								  : NULL;
+			if (!slot || *slot) {
+				verr(&vc, k, "expected :to \"DEST\" and :at \"TIME\", once each");
+				bad = true;
+			} else if (v->type != SEXP_STRING || !*v->str || strlen(v->str) > 1024) {
+				vexpect(&vc, slot == &mv.to ? ":to" : ":at", v, "a string");
+				bad = true;
+			} else {
+				*slot = xstrdup(v->str);
+			}
+		}
+		if (!bad && !mv.to) {
+			verr(&vc, nn, "expected (moved %s :to \"DEST\" :at \"TIME\")", name);
+			bad = true;
+		}
+		if (bad) {
+			free(mv.to);
+			free(mv.at);
+			free(name);
+			return;
+		}
+		mv.name = xstrdup(name);
+		PUSH(c->moved, c->nmoved, b->cap_mv, mv);
+		struct override o = {.name = name,
+				     .pos = {nn->file, nn->line, nn->col},
+				     .undeclare = true,
+				     .moved = true};
 		PUSH(b->overrides, b->noverrides, b->cap_ov, o);
 	} else if (kind == 2) {
 		struct conf_image *im = xcalloc(1, sizeof(*im));
@@ -1021,8 +1074,8 @@ static void apply_overrides(struct conf *c, const struct override *ov, size_t n,
 			c->ncontainers--;
 			continue;
 		}
-		if (k != (size_t)-1)
-			continue; /* merged into its form when it was read */
+		if (k != (size_t)-1 || o->moved)
+			continue; /* merged into its form when it was read; moved: gone */
 		/*
 		 * The daemon's own record of a `clbsd stop`/`start` outlives the
 		 * container's declaration: once it is gone from the files, the
@@ -1053,6 +1106,8 @@ static void check_refs(struct conf *c, char *const *rejected, struct conf_diags 
 				continue;
 			if (is_rejected(rejected, ct->depends_on[k]))
 				continue; /* its own errors are reported; do not cascade */
+			if (conf_moved_find(c, ct->depends_on[k]))
+				continue; /* it runs on another host now */
 			const struct conf_pos *p = &ct->depends_pos[k];
 			/* Suggest a declared container with a close name. */
 			const char **names = ct_names(c);
@@ -1297,6 +1352,9 @@ int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
 		for (size_t j = 0; j < b.noverrides; j++)
 			if (b.overrides[j].pos.file == df)
 				b.overrides[j].pos.file = cf;
+		for (size_t j = 0; j < c->nmoved; j++)
+			if (c->moved[j].pos.file == df)
+				c->moved[j].pos.file = cf;
 		sexp_doc_free(docs[i]);
 	}
 	free(docs);

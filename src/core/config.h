@@ -76,6 +76,19 @@ struct conf_network {
 	bool internal;
 };
 
+/*
+ * (moved NAME :to "DEST" :at "TIME"): `clbsd migrate` moved the container
+ * and its declaration to another daemon. NAME is not declared here (the
+ * form undeclares it, as (undeclare NAME) does), and a container of that
+ * name that is still here is left alone by the reconciler.
+ */
+struct conf_moved {
+	char *name;
+	char *to; /* where it went, as migrate was told */
+	char *at; /* when, as written (RFC 3339), or NULL */
+	struct conf_pos pos;
+};
+
 /* A validated configuration. Arrays of entries are sorted by name. */
 struct conf {
 	char **files; /* every file read, owning the strings positions point at */
@@ -86,7 +99,12 @@ struct conf {
 	size_t nimages;
 	struct ctr_spec **containers;
 	size_t ncontainers;
+	struct conf_moved *moved; /* in load order */
+	size_t nmoved;
 };
+
+/* The (moved NAME ...) record of `name`, or NULL. */
+const struct conf_moved *conf_moved_find(const struct conf *c, const char *name);
 
 /* One input to conf_build(): a file name for positions and its text. */
 struct conf_source {

@@ -516,8 +516,14 @@ int ctr_create(struct daemon *d, const struct ctr_spec *spec, struct container *
 	return ctr_create_managed(d, spec, NULL, NULL, out, err);
 }
 
-int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char *spec_hash,
-		       const char *spec_text, struct container **out, struct clbsd_err *err)
+/*
+ * A native container from a spec: `on` (an import into a declaration) when
+ * its storage is there already under <root>/containers/<name>, received
+ * from an archive whose record says `mode`; else it is made here.
+ */
+static int create_native(struct daemon *d, const struct ctr_spec *spec, const char *spec_hash,
+			 const char *spec_text, bool on, const char *on_mode,
+			 struct container **out, struct clbsd_err *err)
 {
 	const char *name = spec->name;
 	char genname[16];
@@ -535,7 +541,8 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 	c->name = xstrdup(name);
 	c->shim.ready_fd = -1;
 	if (spec->kind == CTR_KIND_DOCKER)
-		return ctr_docker_make(d, spec, c, spec_hash, spec_text, DOCKER_MAKE, out, err);
+		return ctr_docker_make(d, spec, c, spec_hash, spec_text, on ? DOCKER_ON : DOCKER_MAKE,
+				       out, err);
 	struct image *img;
 	struct storage_props props;
 	bool props_given;
@@ -555,7 +562,7 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 	ctr_place(c, spec_hash, spec_text);
 
 	/* Nothing exists yet; from here every failure removes what was made. */
-	int r = ctr_dir_unclaimed(c, err);
+	int r = on ? 0 : ctr_dir_unclaimed(c, err);
 	if (r < 0) {
 		ctr_free(c);
 		return r;
@@ -570,11 +577,13 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 	autofree char *logs = xasprintf("%s/logs", c->dir);
 	autofree char *img_rootfs = xasprintf("%s/rootfs", img->dir);
 	/* An emptied directory of a removed container, when there is one (see spares). */
-	if (!d->storage.pool && d->storage.have_overlay)
+	if (!on && !d->storage.pool && d->storage.have_overlay)
 		take_spare(d, c->dir);
 	/* Storage first: with zfs the directory becomes a dataset's mount point. */
-	r = d->storage.ops->create(&d->storage, img_rootfs, c->dir, &rootfs, err);
-	bool made = r == 0;
+	r = on ? 0 : d->storage.ops->create(&d->storage, img_rootfs, c->dir, &rootfs, err);
+	bool made = r == 0 && !on;
+	if (on)
+		rootfs.mode = xstrdup(on_mode);
 	if (r == 0 && props_given)
 		r = d->storage.ops->ctr_set_props(&d->storage, c->name, &props, err);
 	if (r == 0)
@@ -590,7 +599,8 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 		struct clbsd_err ignore;
 		if (made)
 			d->storage.ops->remove(&d->storage, c->dir, &ignore);
-		fs_rm_rf(c->dir, &ignore);
+		if (!on)
+			fs_rm_rf(c->dir, &ignore);
 		clbsd_err_prefix(err, "create container %s", name);
 		dnet_forget(c);
 		ctr_free(c);
@@ -605,6 +615,30 @@ int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char
 		     json_pack("{s:s,s:s}", "image", c->image_ref, "id", c->id));
 	*out = c;
 	return 0;
+}
+
+int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char *spec_hash,
+		       const char *spec_text, struct container **out, struct clbsd_err *err)
+{
+	return create_native(d, spec, spec_hash, spec_text, false, NULL, out, err);
+}
+
+int ctr_create_declared_on(struct daemon *d, const struct ctr_spec *spec, const char *spec_hash,
+			   const char *spec_text, const char *mode, struct container **out,
+			   struct clbsd_err *err)
+{
+	/* What the archive's daemon was doing is not what this one does. */
+	static const char *const runtime_files[] = {"state.json", "shim.json", "runtime.json"};
+	for (size_t i = 0; i < ARRAY_SIZE(runtime_files); i++) {
+		autofree char *f =
+			xasprintf("%s/containers/%s/%s", d->root, spec->name, runtime_files[i]);
+		unlink(f);
+	}
+	autofree char *rdir = xasprintf("%s/containers/%s", d->run, spec->name);
+	struct clbsd_err rerr;
+	if (fs_rm_rf(rdir, &rerr) < 0)
+		log_warn("container", spec->name, "%s", rerr.msg);
+	return create_native(d, spec, spec_hash, spec_text, true, mode, out, err);
 }
 
 char *ctr_cgroup(const struct container *c)

@@ -468,6 +468,8 @@ void daemon_start(struct daemon *d, size_t pool)
 		next = c->next;
 		ctr_adopt(c);
 	}
+	/* Provisional imports (a migration cut short) are undone before the reconciler looks. */
+	transfer_abort_pending(d);
 	/* The first pass is the boot: declared containers start in dependency order. */
 	reconcile_init(d);
 	/* Docker containers learn their truth when their endpoint answers. */
@@ -521,6 +523,7 @@ void daemon_close(struct daemon *d)
 	ingress_release(d);
 	json_decref(d->decl_builds);
 	json_decref(d->docker_builds);
+	strv_release(&d->importing);
 	image_store_release(&d->images);
 	storage_release(&d->storage);
 	events_release(&d->events);

@@ -24,6 +24,7 @@
 #include "image/image.h"
 #include "runtime/runtime.h"
 #include "storage/storage.h"
+#include "util/util.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -294,6 +295,12 @@ struct daemon {
 	json_t *docker_builds;
 	/* metrics.c: the Prometheus counters, snapshot and listener (metrics.h). */
 	struct dmetrics *metrics;
+	/*
+	 * transfer.c: declared containers an import is receiving: until it
+	 * ends, the reconciler plans as if each were there and up to date,
+	 * so that it does not make the declared container itself meanwhile.
+	 */
+	struct strv importing;
 };
 
 struct ctr_exec;
@@ -717,6 +724,16 @@ int ctr_create(struct daemon *d, const struct ctr_spec *spec, struct container *
 int ctr_create_managed(struct daemon *d, const struct ctr_spec *spec, const char *spec_hash,
 		       const char *spec_text, struct container **out, struct clbsd_err *err);
 /*
+ * ctr_create_managed() of a container whose storage an import received
+ * under <root>/containers/<name> (`mode`: the archive record's storage
+ * mode), into the declaration `spec`: the record is the declaration's, as
+ * the reconciler would make it; the archive's run-time files are dropped.
+ * Native and docker. On failure the received storage is left to the caller.
+ */
+int ctr_create_declared_on(struct daemon *d, const struct ctr_spec *spec, const char *spec_hash,
+			   const char *spec_text, const char *mode, struct container **out,
+			   struct clbsd_err *err);
+/*
  * The validation of POST /v1/containers for req (its "name" set; decoded
  * with ctr_spec_from_json), nothing made: NULL and err as a create would answer, or {"config", "network",
  * "image_id"} as the created container's record would hold them. An
@@ -878,10 +895,79 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_host,
 	       ctr_done_fn fn, void *arg, struct clbsd_err *err);
 /*
+ * An import into a declaration (POST /v1/import?declared=1): this host's
+ * configuration declares the container (name, or the archive's name) with
+ * the archive's kind and image; its record is made from that declaration
+ * exactly as the reconciler makes it (managed, the declaration's spec
+ * hash), and only the files, state, volumes and snapshots come from the
+ * archive. The container is left created and counts as settled for the
+ * reconciler (not started by it until the daemon starts again); the caller
+ * starts it. Refused, saying why, when the name is not declared, the kinds
+ * differ, or the archive's image is not the declared one. An incremental
+ * archive updates the existing declared container as ctr_import() does.
+ */
+int ctr_import_declared(struct daemon *d, const char *path, const char *name, ctr_done_fn fn,
+			void *arg, struct clbsd_err *err);
+/* What POST /v1/import?declared=1 may add to ctr_import_declared(). */
+struct import_decl_opts {
+	/*
+	 * One (container NAME ...) form (as ctr_spec_print() prints it) to
+	 * record in the live layer first (decl_live_declare); put back as it
+	 * was when the import fails. NULL: the configuration declares it.
+	 */
+	const char *declaration;
+	/*
+	 * Provisional until ctr_import_commit(): ctr_import_abort(), or the
+	 * next daemon start when neither came, removes the container and puts
+	 * the live layer back (a marker under <root>/transfer/ says what).
+	 */
+	bool pending;
+};
+int ctr_import_declared_opts(struct daemon *d, const char *path, const char *name,
+			     const struct import_decl_opts *o, ctr_done_fn fn, void *arg,
+			     struct clbsd_err *err);
+/* The provisional import of NAME is kept: its marker goes. */
+int ctr_import_commit(struct daemon *d, const char *name, struct clbsd_err *err);
+/*
+ * The provisional import of NAME is undone: the container (running or
+ * not) and its volumes are removed, then the live layer is put back as it
+ * was before the import. fn gets NULL and the error, if any.
+ */
+int ctr_import_abort(struct daemon *d, const char *name, ctr_done_fn fn, void *arg,
+		     struct clbsd_err *err);
+/* At start, once containers are adopted: abort every provisional import left. */
+void transfer_abort_pending(struct daemon *d);
+/*
  * At start: remove what exports cut short by the daemon's end left (their
  * temporary files and temporary snapshots), as their markers name them.
  */
 void transfer_cleanup_stale(struct daemon *d);
+
+/* decl_move.c: a declaration that moves with its container (clbsd migrate). */
+/* The live file's text (*text NULL when there is none). */
+int decl_live_text(struct daemon *d, char **text, struct clbsd_err *err);
+/*
+ * Declare NAME in the live layer with `form`, one (container NAME ...)
+ * form: NAME's live forms (override, undeclare, moved, container) go. When
+ * another file declares NAME, only those go, and that declaration must
+ * print exactly as `form` (else CLBSD_E_CONFLICT naming the file). Checked
+ * with the whole configuration before it is written; reloads after.
+ * *before (free) is the live file's text before (NULL: there was none).
+ */
+int decl_live_declare(struct daemon *d, const char *name, const char *form, char **before,
+		      struct clbsd_err *err);
+/* Put the live file back as `before` (NULL: no file) and reload. */
+int decl_live_restore(struct daemon *d, const char *name, const char *before,
+		      struct clbsd_err *err);
+/*
+ * (moved NAME :to "TO" :at "NOW") in the live layer, in place of NAME's
+ * live forms: NAME is not declared here any more, and a container of that
+ * name is left alone. *before as for decl_live_declare().
+ */
+int decl_live_moved(struct daemon *d, const char *name, const char *to, char **before,
+		    struct clbsd_err *err);
+/* NAME's live forms go (its (moved ...) among them): a file's declaration applies again. */
+int decl_live_forget(struct daemon *d, const char *name, struct clbsd_err *err);
 
 /*
  * A container whose files were just made under <root>/containers/<name>

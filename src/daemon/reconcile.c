@@ -466,10 +466,28 @@ static void inputs_build(struct daemon *d, struct conf *conf, struct inputs *in)
 			w->update_hash = in->uhashes[i];
 		}
 	}
+	in->have = xcalloc(n + d->importing.n + 1, sizeof(*in->have));
+	/*
+	 * A declared container an import is receiving is there as declared
+	 * (transfer.c): the pass must not make it meanwhile.
+	 */
+	for (size_t k = 0; k < d->importing.n; k++) {
+		char *name = d->importing.v[k];
+		struct container key = {.name = name}, *kp = &key;
+		if (bsearch(&kp, sorted, ns, sizeof(*sorted), ctr_by_name))
+			continue;
+		for (size_t i = 0; i < in->n_want; i++)
+			if (strcmp(in->want[i].name, name) == 0)
+				in->have[in->n_have++] =
+					(struct plan_observed){.name = name,
+							       .hash = in->want[i].hash,
+							       .managed = true,
+							       .running = in->want[i].running};
+	}
 	free(sorted);
-	in->have = xcalloc(n + 1, sizeof(*in->have));
 	for (struct container *c = d->ctrs; c; c = c->next) {
-		if (c->run.removed)
+		/* Moved away (clbsd migrate --keep left it): no longer managed here. */
+		if (c->run.removed || conf_moved_find(conf, c->name))
 			continue;
 		struct plan_observed *h = &in->have[in->n_have++];
 		h->name = c->name;
@@ -684,6 +702,9 @@ static const char *dep_not_ready(struct reconcile_pass *p, const char *name, con
 	const struct ctr_spec *ct = p->conf ? conf_container_find(p->conf, name) : NULL;
 	for (size_t i = 0; ct && ct->depends_on && ct->depends_on[i]; i++) {
 		const char *dep = ct->depends_on[i];
+		/* Moved to another host (clbsd migrate): it runs there, not here. */
+		if (conf_moved_find(p->conf, dep))
+			continue;
 		struct container *c = ctr_find(p->d, dep);
 		if (!c || c->run.state != CTR_RUNNING) {
 			*why = "is not running";
@@ -1146,6 +1167,14 @@ json_t *reconcile_status(struct daemon *d)
 			    d->decl.error ? json_string(d->decl.error) : json_null());
 	json_object_set_new(j, "last_pass",
 			    d->recon.last ? json_incref(d->recon.last) : json_null());
+	/* What clbsd migrate moved away: (moved NAME :to DEST :at TIME) forms. */
+	json_t *moved = json_array();
+	for (size_t i = 0; d->decl.conf && i < d->decl.conf->nmoved; i++) {
+		const struct conf_moved *m = &d->decl.conf->moved[i];
+		json_array_append_new(moved, json_pack("{s:s,s:s,s:s?}", "name", m->name, "to",
+						       m->to, "at", m->at));
+	}
+	json_object_set_new(j, "moved", moved);
 	return j;
 }
 

@@ -48,6 +48,7 @@
  * container that has that earlier snapshot, in place: migrate sends the
  * bulk while the container runs, then only the last changes after it stops.
  */
+#include "core/config.h"
 #include "daemon.h"
 #include "docker/docker.h"
 #include "util/hash.h"
@@ -91,6 +92,12 @@ struct xfer_job {
 	bool with_image;     /* export: carry the image (docker save) before the stream */
 	int64_t image_bytes; /* the image's bytes between the header and the stream */
 	char *docker_image;
+	/* import into a declaration (ctr_import_declared) */
+	bool declared;
+	char *decl_image; /* docker: the declared image, checked in dockerd against the archive's */
+	bool restore_live; /* it recorded the declaration: a failure puts live_before back */
+	char *live_before;
+	bool pending;		 /* provisional: its marker stays until commit or abort */
 	ctr_done_fn fn;		 /* import */
 	ctr_export_fn export_fn; /* export */
 	void *arg;
@@ -111,6 +118,8 @@ static void job_free(struct xfer_job *j)
 	json_decref(j->result);
 	dk_client_free(j->dk);
 	free(j->docker_image);
+	free(j->decl_image);
+	free(j->live_before);
 	free(j);
 }
 
@@ -481,6 +490,42 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 
 /* ---- import ---- */
 
+/*
+ * On a worker, importing a docker container into a declaration: the
+ * declared image, as this dockerd knows it now, is the archive's.
+ */
+static int decl_image_check(struct xfer_job *j, const json_t *img)
+{
+	json_t *here = NULL;
+	if (docker_store_image_info(j->dk, j->decl_image, &here, &j->err) < 0)
+		return clbsd_err_prefix(&j->err, "the declared image");
+	const char *want = json_str(img, "id"), *have = json_str(here, "id");
+	int r = 0;
+	if (!want || !have || strcmp(want, have) != 0)
+		r = clbsd_err_setmsg(&j->err, CLBSD_E_CONFLICT, EINVAL,
+				     "the archive's image %s (%s) is not the declared image %s "
+				     "(%s here): change the declaration's :image, or import "
+				     "without --declared",
+				     json_str(img, "ref") ? json_str(img, "ref") : "?",
+				     want ? want : "?", j->decl_image, have ? have : "?");
+	json_decref(here);
+	return r;
+}
+
+/* The name leaves d->importing: the reconciler sees what is there again. */
+static void importing_end(struct daemon *d, const char *name)
+{
+	struct strv *v = &d->importing;
+	for (size_t i = 0; i < v->n; i++) {
+		if (strcmp(v->v[i], name) != 0)
+			continue;
+		free(v->v[i]);
+		memmove(&v->v[i], &v->v[i + 1], (v->n - i) * sizeof(*v->v));
+		v->n--;
+		return;
+	}
+}
+
 static void import_run(void *arg)
 {
 	struct xfer_job *j = arg;
@@ -505,7 +550,8 @@ static void import_run(void *arg)
 	    (docker_store_prepare(j->d, &j->err) < 0 ||
 	     (image_bytes > 0 && docker_store_image_load(j->dk, fd, HEADER_SIZE, image_bytes,
 							 json_str(img, "xxh3"), &j->err) < 0) ||
-	     docker_store_image_ensure(j->dk, img, &j->docker_image, &j->err) < 0)) {
+	     docker_store_image_ensure(j->dk, img, &j->docker_image, &j->err) < 0 ||
+	     (j->declared && decl_image_check(j, img) < 0))) {
 		clbsd_err_prefix(&j->err, "%s", j->path);
 		json_decref(h);
 		close(fd);
@@ -772,6 +818,24 @@ static int import_record(struct xfer_job *j, struct container **out, struct clbs
 	return r;
 }
 
+/* <root>/transfer/import-NAME.json: a provisional import into a declaration. */
+static char *pending_marker(const struct daemon *d, const char *name)
+{
+	return xasprintf("%s/transfer/import-%s.json", d->root, name);
+}
+
+/* An import into a declaration failed: what it recorded goes. */
+static void declared_failed(struct xfer_job *j)
+{
+	struct clbsd_err e2;
+	if (j->restore_live && decl_live_restore(j->d, j->name, j->live_before, &e2) < 0)
+		log_error("container", j->name, "import: putting the live layer back: %s", e2.msg);
+	if (j->pending) {
+		autofree char *m = pending_marker(j->d, j->name);
+		unlink(m);
+	}
+}
+
 /* An imported docker container is made in dockerd before the answer, as a create is. */
 static void import_prepared(struct container *c, const struct clbsd_err *err, void *arg)
 {
@@ -781,6 +845,7 @@ static void import_prepared(struct container *c, const struct clbsd_err *err, vo
 		/* The record and its storage went with the refusal; its volumes go too. */
 		struct clbsd_err e2;
 		d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2);
+		declared_failed(j);
 		log_error("container", j->name, "import: %s", err->msg);
 		j->fn(NULL, err, j->arg);
 	} else {
@@ -812,6 +877,37 @@ static int import_docker(struct xfer_job *j, struct container **out, struct clbs
 	return 0;
 }
 
+/*
+ * The container imported into its declaration: made from the declaration
+ * in force now (the configuration may have changed during the receive),
+ * as the reconciler makes it; the archive gave the files.
+ */
+static int import_declared(struct xfer_job *j, struct container **out, struct clbsd_err *err)
+{
+	struct daemon *d = j->d;
+	const struct ctr_spec *ct =
+		d->decl.conf ? conf_container_find(d->decl.conf, j->name) : NULL;
+	if (!ct || (ct->kind == CTR_KIND_DOCKER) != j->docker)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ENOENT,
+					"%s: container %s is no longer declared here as a %s "
+					"container (the configuration changed during the import)",
+					j->path, j->name, j->docker ? "docker" : "native");
+	json_t *h = json_loads(j->header, 0, NULL);
+	const char *mode = json_str(json_object_get(h, "container"), "storage");
+	if (!mode || (strcmp(mode, "overlay") != 0 && strcmp(mode, "copy") != 0))
+		mode = "copy";
+	char hash[65];
+	ctr_spec_hash(ct, hash);
+	autofree char *text = ctr_spec_print(ct);
+	int r = ctr_create_declared_on(d, ct, hash, text, mode, out, err);
+	json_decref(h);
+	if (r < 0)
+		return clbsd_err_prefix(err, "%s: into its declaration", j->path);
+	/* Settled: the archive's state is what it brings; the importer starts it. */
+	(*out)->decl.booted = true;
+	return 0;
+}
+
 static void import_done(void *arg)
 {
 	struct xfer_job *j = arg;
@@ -834,8 +930,11 @@ static void import_done(void *arg)
 		job_free(j);
 		return;
 	}
-	if (r == 0 &&
-	    (r = j->docker ? import_docker(j, &c, &j->err) : import_record(j, &c, &j->err)) < 0) {
+	if (j->declared)
+		importing_end(d, j->name);
+	if (r == 0 && (r = j->declared ? import_declared(j, &c, &j->err)
+			   : j->docker ? import_docker(j, &c, &j->err)
+				       : import_record(j, &c, &j->err)) < 0) {
 		struct clbsd_err e2;
 		d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2);
 	}
@@ -844,6 +943,7 @@ static void import_done(void *arg)
 		return;
 	}
 	if (r < 0) {
+		declared_failed(j);
 		log_error("container", j->name, "import: %s", j->err.msg);
 		j->fn(NULL, &j->err, j->arg);
 	} else {
@@ -906,8 +1006,70 @@ static json_t *read_header(const char *path, struct clbsd_err *err)
 	return h;
 }
 
-int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_host,
-	       ctr_done_fn fn, void *arg, struct clbsd_err *err)
+/*
+ * The checks of an import into a declaration (the archive's own record is
+ * not used, so neither is it checked): NAME is declared here, as a
+ * container of the archive's kind, on the archive's image. *ct is the
+ * declaration.
+ */
+static int declared_check(struct daemon *d, const json_t *h, const char *path, const char *name,
+			  bool docker, const struct ctr_spec **ct, struct clbsd_err *err)
+{
+	const struct ctr_spec *s = d->decl.conf ? conf_container_find(d->decl.conf, name) : NULL;
+	const char *kind = docker ? "docker" : "native";
+	if (!s)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"container %s is not declared here: import --declared "
+					"imports into a declaration of this host's configuration "
+					"(declare it first: conf.d, clbsd declare), or import "
+					"without --declared",
+					name);
+	if ((s->kind == CTR_KIND_DOCKER) != docker)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s holds a %s container; %s is declared here as a %s one",
+					path, kind, name, docker ? "native" : "docker");
+	const json_t *img = json_object_get(h, "image");
+	const char *ref = json_str(img, "ref"), *id = json_str(img, "id");
+	if (!ref || !valid_image_ref(ref))
+		ref = "?";
+	if (!id || strlen(id) > 71 || strspn(id, "0123456789abcdefsha:") != strlen(id))
+		id = "?";
+	if (!docker) {
+		const struct image *here = image_lookup(&d->images, s->image);
+		if (!here)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_NOTFOUND, ENOENT,
+				"%s is declared on image %s, which is not here (the archive's "
+				"is %s, %s); load or build it first (clbsd image load)",
+				name, s->image, ref, id);
+		if (strcmp(here->id, id) != 0)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s holds a container of image %s (%s); %s is declared here on "
+				"image %s (%s): change the declaration's :image, or import "
+				"without --declared",
+				path, ref, id, name, s->image, here->id);
+	} else {
+		autofree char *a = image_ref_normalise(ref), *b = image_ref_normalise(s->image);
+		if (strcmp(a, b) != 0)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s holds a container of image %s (%s); %s is declared here on "
+				"image %s: change the declaration's :image, or import without "
+				"--declared",
+				path, ref, id, name, s->image);
+	}
+	for (size_t i = 0; i < d->importing.n; i++)
+		if (strcmp(d->importing.v[i], name) == 0)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+						"an import into %s runs already", name);
+	*ct = s;
+	return 0;
+}
+
+static int import_begin(struct daemon *d, const char *path, const char *name, bool allow_host,
+			bool declared, const struct import_decl_opts *o, ctr_done_fn fn, void *arg,
+			struct clbsd_err *err)
 {
 	if (!fs_path_is_clean_abs(path))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
@@ -935,7 +1097,7 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 				     d->storage.ops->name);
 	else if (docker && !docker_endpoint(d))
 		r = docker_no_endpoint(d, err);
-	else if (!docker && (!image_id || !image_by_id(&d->images, image_id)))
+	else if (!docker && !declared && (!image_id || !image_by_id(&d->images, image_id)))
 		r = clbsd_err_setmsg(
 			err, CLBSD_E_NOTFOUND, ENOENT,
 			"%s needs image %s (%s), which is not here; import or build it "
@@ -968,7 +1130,52 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
 				     "a container named %s exists already (import --name NEW)",
 				     name);
-	if (r == 0 && !from) {
+	const struct ctr_spec *decl = NULL;
+	autofree char *before = NULL;
+	bool recorded = false, marked = false;
+	if (r == 0 && declared && !from && o && o->declaration) {
+		/*
+		 * The declaration it comes with is recorded first (the name held
+		 * from the reconciler meanwhile), and a provisional import's
+		 * marker written before that, so that a daemon killed from here
+		 * on puts it all back at its next start.
+		 */
+		for (size_t i = 0; i < d->importing.n; i++)
+			if (strcmp(d->importing.v[i], name) == 0)
+				r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+						     "an import into %s runs already", name);
+		if (r == 0 && ctr_find(d, name))
+			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EEXIST,
+					     "a container named %s exists already", name);
+		if (r == 0)
+			r = decl_live_text(d, &before, err);
+		if (r == 0 && o->pending) {
+			autofree char *m = pending_marker(d, name);
+			autofree char *mdir = xasprintf("%s/transfer", d->root);
+			json_t *mj = json_pack("{s:s,s:s?}", "name", name, "live_before", before);
+			autofree char *mt = json_dumps(mj, JSON_COMPACT);
+			json_decref(mj);
+			r = fs_mkdir_p(mdir, 0700, err) < 0
+				    ? -err->code
+				    : fs_replace(m, mt, strlen(mt), 0600, err);
+			marked = r == 0;
+		}
+		if (r == 0) {
+			strv_push(&d->importing, name);
+			autofree char *b2 = NULL;
+			r = decl_live_declare(d, name, o->declaration, &b2, err);
+			importing_end(d, name);
+			recorded = r == 0;
+		}
+	}
+	if (r == 0 && declared && !from)
+		r = declared_check(d, h, path, name, docker, &decl, err);
+	else if (r == 0 && declared && !into->decl.managed)
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				     "container %s here was not made from its declaration; "
+				     "import the changes without --declared",
+				     name);
+	if (r == 0 && !from && !declared) {
 		/*
 		 * What the record asks of the host is shown, and refused unless
 		 * the operator allows it; then the record must pass a create's
@@ -1014,6 +1221,14 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 		strv_release(&host);
 	}
 	if (r < 0) {
+		struct clbsd_err e2;
+		if (recorded && decl_live_restore(d, name, before, &e2) < 0)
+			log_error("container", name, "import: putting the live layer back: %s",
+				  e2.msg);
+		if (marked) {
+			autofree char *m = pending_marker(d, name);
+			unlink(m);
+		}
 		json_decref(h);
 		return r;
 	}
@@ -1032,8 +1247,157 @@ int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_
 		j->update = true;
 		into->storage.busy = true;
 	}
+	if (decl) {
+		j->declared = true;
+		j->decl_image = xstrdup(decl->image);
+		j->restore_live = recorded;
+		j->live_before = steal_ptr(&before);
+		j->pending = marked;
+		strv_push(&d->importing, name);
+	}
 	work_submit(d, import_run, import_done, j);
 	return 0;
+}
+
+int ctr_import(struct daemon *d, const char *path, const char *name, bool allow_host,
+	       ctr_done_fn fn, void *arg, struct clbsd_err *err)
+{
+	return import_begin(d, path, name, allow_host, false, NULL, fn, arg, err);
+}
+
+int ctr_import_declared(struct daemon *d, const char *path, const char *name, ctr_done_fn fn,
+			void *arg, struct clbsd_err *err)
+{
+	return import_begin(d, path, name, false, true, NULL, fn, arg, err);
+}
+
+int ctr_import_declared_opts(struct daemon *d, const char *path, const char *name,
+			     const struct import_decl_opts *o, ctr_done_fn fn, void *arg,
+			     struct clbsd_err *err)
+{
+	if (o && o->pending && !o->declaration)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"a provisional import records the declaration it comes "
+					"with: give \"declaration\" too");
+	return import_begin(d, path, name, false, true, o, fn, arg, err);
+}
+
+/* ---- provisional imports: commit, abort ---- */
+
+int ctr_import_commit(struct daemon *d, const char *name, struct clbsd_err *err)
+{
+	if (!valid_name(name))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "invalid name");
+	autofree char *m = pending_marker(d, name);
+	if (unlink(m) < 0)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"no provisional import of %s waits for its commit", name);
+	daemon_event(d, "container.import_committed", name, NULL);
+	return 0;
+}
+
+struct abort_job {
+	struct daemon *d;
+	char *name;
+	char *before;
+	bool had_before;
+	ctr_done_fn fn;
+	void *arg;
+};
+
+static void abort_finish(struct abort_job *a, const struct clbsd_err *err)
+{
+	struct daemon *d = a->d;
+	struct clbsd_err e2;
+	clbsd_err_init(&e2);
+	int r = -1;
+	if (!err) {
+		/* Its volumes came with it: they go too. */
+		r = d->storage.ops->ctr_remove(&d->storage, a->name, true, &e2);
+		if (r == 0)
+			r = decl_live_restore(d, a->name, a->before, &e2);
+		if (r == 0) {
+			autofree char *m = pending_marker(d, a->name);
+			unlink(m);
+			daemon_event(d, "container.import_aborted", a->name, NULL);
+		}
+	}
+	importing_end(d, a->name);
+	const struct clbsd_err *fail = err ? err : r < 0 ? &e2 : NULL;
+	if (fail)
+		log_error("container", a->name, "undoing its provisional import: %s", fail->msg);
+	if (a->fn)
+		a->fn(NULL, fail, a->arg);
+	free(a->name);
+	free(a->before);
+	free(a);
+}
+
+static void abort_removed(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	abort_finish(arg, err);
+}
+
+int ctr_import_abort(struct daemon *d, const char *name, ctr_done_fn fn, void *arg,
+		     struct clbsd_err *err)
+{
+	if (!valid_name(name))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "invalid name");
+	autofree char *m = pending_marker(d, name);
+	autofree char *text = NULL;
+	if (fs_read_file(m, &text, NULL, err) < 0)
+		return clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					"no provisional import of %s waits for its commit", name);
+	for (size_t i = 0; i < d->importing.n; i++)
+		if (strcmp(d->importing.v[i], name) == 0)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+						"the import of %s still runs, or is being undone",
+						name);
+	json_t *mj = json_loads(text, 0, NULL);
+	struct abort_job *a = xcalloc(1, sizeof(*a));
+	a->d = d;
+	a->name = xstrdup(name);
+	a->before = json_str(mj, "live_before") ? xstrdup(json_str(mj, "live_before")) : NULL;
+	a->fn = fn;
+	a->arg = arg;
+	json_decref(mj);
+	/* Held from the reconciler: it must not make it again, nor remove it meanwhile. */
+	strv_push(&d->importing, name);
+	struct container *c = ctr_find(d, name);
+	if (c)
+		ctr_remove(c, true, abort_removed, a);
+	else
+		abort_finish(a, NULL);
+	return 0;
+}
+
+void transfer_abort_pending(struct daemon *d)
+{
+	autofree char *dir = xasprintf("%s/transfer", d->root);
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return;
+	struct dirent *de;
+	struct strv names = STRV_INIT;
+	while ((de = readdir(dh))) {
+		size_t n = strlen(de->d_name);
+		if (n > 12 && strncmp(de->d_name, "import-", 7) == 0 &&
+		    strcmp(de->d_name + n - 5, ".json") == 0) {
+			autofree char *name = xstrndup(de->d_name + 7, n - 12);
+			if (valid_name(name))
+				strv_push(&names, name);
+		}
+	}
+	closedir(dh);
+	for (size_t i = 0; i < names.n; i++) {
+		struct clbsd_err err;
+		log_warn("transfer", names.v[i],
+			 "a provisional import was neither committed nor aborted before the "
+			 "daemon stopped: undoing it");
+		if (ctr_import_abort(d, names.v[i], NULL, NULL, &err) < 0)
+			log_error("transfer", names.v[i], "%s", err.msg);
+	}
+	strv_release(&names);
 }
 
 /* ---- what an interrupted export left ---- */

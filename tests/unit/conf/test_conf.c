@@ -344,6 +344,27 @@ TEST(depends_on)
 	conf_free(c);
 }
 
+/* (moved NAME :to :at): NAME is not declared, dependants are fine, never an error. */
+TEST(moved_form)
+{
+	autofree char *msg = NULL;
+	struct conf *c = build("(container web :image \"x\") (container app :image \"x\" "
+			       ":depends-on (web)) (moved web :to \"unix:/run/b.sock\" :at "
+			       "\"2026-12-07T17:00:00Z\") (moved gone :to \"ssh://h\")",
+			       &msg);
+	if (!c)
+		FAILF("%s", msg);
+	CHECK(c && !conf_container_find(c, "web") && conf_container_find(c, "app"));
+	const struct conf_moved *m = c ? conf_moved_find(c, "web") : NULL;
+	CHECK(m && strcmp(m->to, "unix:/run/b.sock") == 0 && m->at &&
+	      strcmp(m->at, "2026-12-07T17:00:00Z") == 0);
+	CHECK(c && conf_moved_find(c, "gone") && !conf_moved_find(c, "app"));
+	conf_free(c);
+	CHECK_ERR("(moved web)", "expected (moved web :to \"DEST\" :at \"TIME\")");
+	CHECK_ERR("(moved web :to 3)", ":to");
+	CHECK_ERR("(moved web :to \"a\" :where \"b\")", "expected :to \"DEST\" and :at");
+}
+
 TEST(hash_and_diff)
 {
 	autofree char *m1 = NULL, *m2 = NULL, *m3 = NULL;
@@ -502,6 +523,7 @@ RUN(accepts_full_language);
 RUN(collects_all_errors);
 RUN(duplicates_across_files);
 RUN(depends_on);
+RUN(moved_form);
 RUN(hash_and_diff);
 RUN(load);
 RUN(example_validates);

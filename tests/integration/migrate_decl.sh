@@ -1,0 +1,92 @@
+#!/bin/bash
+# Migration that keeps the declaration, between two daemons on this host:
+# import --declared (the record comes from the target's declaration, and
+# its refusals), then clbsd migrate of declared containers: the declaration
+# moves into the target's live layer, the source records (moved ...), both
+# plans are empty, data and volumes arrive, the image is sent when the target
+# lacks it, --all goes in dependency order, and a target daemon killed
+# between the phases leaves the source running and nothing on the target.
+. "$(dirname "$0")/../lib.sh"
+t_setup
+t_forge
+ROOT2="$TMP/root2"
+RUN2="$TMP/run2"
+SOCK2="$RUN2/clbsd.sock"
+CONF2="$TMP/etc2/clbsd.conf"
+LIVE2="$TMP/etc2/conf.d/90-live.conf"
+mkdir -p "$TMP/etc2"
+: >"$CONF2"
+D2=""
+start2() {
+	unshare --mount --net --propagation private -- sh -c "$T_DETACH_ZFS; "'exec "$@"' sh \
+		"$BUILD/clbsdd" --root "$ROOT2" --run "$RUN2" --socket "$SOCK2" --config "$CONF2" \
+		--cgroup-parent "clbsd-$T_ID-2" --pool=0 >>"$TMP/daemon2.log" 2>&1 &
+	D2=$!
+	wait_until 10 c2 info >/dev/null 2>&1
+}
+c2() { "$BUILD/clbsd" --socket "$SOCK2" "$@"; }
+stop2() {
+	if [ -n "$D2" ] && kill -0 "$D2" 2>/dev/null; then
+		: >"$CONF2"
+		rm -f "$LIVE2"
+		c2 apply >/dev/null 2>&1
+		for n in $(c2 ps -a --json 2>/dev/null | python3 -c 'import json,sys
+for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do c2 rm -f "$n" >/dev/null 2>&1; done
+		kill "$D2" 2>/dev/null
+		wait "$D2" 2>/dev/null
+	fi
+	D2=""
+	find /sys/fs/cgroup -maxdepth 2 -type d -name "clbsd-$T_ID-2" -exec rmdir {} + 2>/dev/null
+}
+trap 'stop2; t_cleanup' EXIT
+jget() { python3 -c 'import json,sys; v=json.load(sys.stdin)
+for k in sys.argv[1].split("."): v=v[int(k)] if isinstance(v,list) else v[k]
+print(str(v).lower() if isinstance(v,bool) else v)' "$1"; }
+running() { [ "$(field "$1" state)" = running ]; }
+running2() { [ "$(c2 --json inspect "$1" 2>/dev/null | jget 0.state)" = running ]; }
+plan_empty() { [ "$("$@" --json plan | jget actions)" = "[]" ]; }
+
+# A declared container with data in its rootfs and in a volume.
+cat >"${CONF:?}" <<'EOF'
+(container web :image "forge" :command ("sleep" "300")
+  :volumes ((:dataset "data" :path "/srv/data")))
+EOF
+clbsd apply >/dev/null
+wait_until 20 running web || fail web_up "$(clbsd ps -a)"
+clbsd exec web sh -c 'echo precious > /state; echo vol > /srv/data/f'
+FORM=$(clbsd --json inspect web | jget 0.declaration)
+case "$FORM" in "(container web"*) ok inspect_declaration ;; *) fail inspect_declaration "$FORM" ;; esac
+clbsd export -o "$TMP/web.clbsd" web >/dev/null || fail export "export failed"
+
+# The target has the same image (copied, as migrate.sh does) and another one.
+mkdir -p "$ROOT2/images"
+cp -a "${ROOT:?}"/images/. "$ROOT2/images/"
+start2 || { fail target_up "second daemon did not start"; exit 1; }
+mkdir -p "$TMP/other/bin"
+c2 image import "$TMP/other" other >/dev/null || fail other_image "image import failed"
+
+# import --declared: refused when not declared, of another kind, on another image.
+out=$(c2 import --declared "$TMP/web.clbsd" 2>&1) && fail refuse_undeclared "$out" ||
+	{ echo "$out" | grep -q "is not declared here" && ok refuse_undeclared ||
+		fail refuse_undeclared "$out"; }
+out=$(c2 import --declared --declaration '(container web :kind docker :image "forge")' \
+	"$TMP/web.clbsd" 2>&1) && fail refuse_kind "$out" ||
+	{ echo "$out" | grep -q "declared here as a docker one" && ! grep -qs web "$LIVE2" &&
+		ok refuse_kind || fail refuse_kind "$out / $(cat "$LIVE2" 2>&1)"; }
+out=$(c2 import --declared --declaration '(container web :image "other")' \
+	"$TMP/web.clbsd" 2>&1) && fail refuse_image "$out" ||
+	{ echo "$out" | grep -q "declared here on image other" && ! grep -qs web "$LIVE2" &&
+		! c2 inspect web >/dev/null 2>&1 && ok refuse_image ||
+		fail refuse_image "$out / $(cat "$LIVE2" 2>&1)"; }
+
+# Into the declaration it comes with: managed, plan empty, files and volume there.
+out=$(c2 import --declared --declaration "$FORM" "$TMP/web.clbsd" 2>&1)
+[ "$out" = web ] && [ "$(c2 --json inspect web | jget 0.managed)" = true ] &&
+	grep -q "(container web" "$LIVE2" && plan_empty c2 &&
+	ok import_declared || fail import_declared "$out $(c2 --json plan)"
+c2 start web >/dev/null
+[ "$(c2 exec web cat /state)" = precious ] && [ "$(c2 exec web cat /srv/data/f)" = vol ] &&
+	plan_empty c2 && ok import_declared_data || fail import_declared_data "$(c2 ps -a)"
+stop2
+rm -rf "$ROOT2"
+t_done
