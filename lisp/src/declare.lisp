@@ -14,7 +14,8 @@
   '(:kind :image :entrypoint :command :env :labels :workdir :user :hostname :tty
     :stop-signal :userns :cap-add :cap-drop :sysctls :devices :volumes :limits
     :network :ip :aliases :dns :publish :state :restart :depends-on :health :on
-    :domain :port :path :ingress :tls :storage :snapshots :snapshot-before-change)
+    :domain :port :path :ingress :tls :storage :snapshots :backup
+    :snapshot-before-change)
   "The keys of a (container NAME ...) form (docs/config.md).")
 
 (defun config->api (plist)

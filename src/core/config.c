@@ -21,7 +21,7 @@
 /* ---- host ---- */
 
 static const char *const host_keys[] = {"storage", "network", "ingress", "userns", "lisp",
-					"docker",  "metrics", "audit",	 NULL};
+					"docker",  "metrics", "audit",	 "backup", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
 static const char *const audit_keys[] = {"max-size", "files", "fsync", NULL};
 static const char *const docker_keys[] = {"endpoint", "tls-ca", "tls-cert", "tls-key", NULL};
@@ -343,6 +343,12 @@ static void audit_key(struct vctx *c, void *obj, int key, const struct sexp *v,
 static void host_key(struct vctx *c, void *obj, int key, const struct sexp *v, const struct sexp *k)
 {
 	struct host_parse *hp = obj;
+	if (key == 8) {
+		/* The default :backup of every declared container (docs/backup.md). */
+		if (!ctr_backup_read(c, ":backup", v, &hp->h->backup))
+			hp->bad = true;
+		return;
+	}
 	if (key == 6) {
 		if (v->type != SEXP_LIST || v->tail) {
 			vexpect(c, ":metrics", v,
@@ -444,6 +450,7 @@ static void host_release(struct conf_host *h)
 	free(h->docker_tls_ca);
 	free(h->docker_tls_cert);
 	free(h->docker_tls_key);
+	ctr_backup_release(&h->backup);
 }
 
 static bool parse_host(struct vctx *c, const struct sexp *form, struct conf_host *h)

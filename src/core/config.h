@@ -55,6 +55,8 @@ struct conf_host {
 	int64_t audit_max_size; /* bytes per file, 0: AUDIT_MAX_SIZE_DEFAULT */
 	int audit_files;	/* rotated files kept, 0: AUDIT_KEEP_DEFAULT */
 	int audit_fsync;	/* 1: fdatasync each batch, 0: never, -1: default (1) */
+	/* :backup: every declared container's default (its own :backup wins; nil opts out). */
+	struct ctr_backup backup;
 };
 
 struct conf_image {

@@ -63,6 +63,7 @@ void ctr_spec_free(struct ctr_spec *ct)
 		ctr_publish_release(&ct->publish[i]);
 	free(ct->publish);
 	free(ct->storage_compression);
+	ctr_backup_release(&ct->backup);
 	free(ct->tls_cert);
 	free(ct->tls_key);
 	strv_free(ct->entrypoint);

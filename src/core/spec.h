@@ -34,6 +34,7 @@
 #define CLBSD_CORE_SPEC_H
 
 #include "conf/conf.h"
+#include "core/backup_plan.h"
 
 #include <clbsd/error.h>
 
@@ -115,6 +116,27 @@ struct ctr_device {
 	char perms[4]; /* a non-empty subset of "rwm", in that order */
 };
 
+/*
+ * :backup (docs/backup.md), on a container or host-wide as every declared
+ * container's default (a container's own wins; `:backup nil` opts out).
+ */
+struct ctr_backup {
+	bool set;		 /* given, nil included */
+	bool off;		 /* :backup nil */
+	int64_t every_ns;	 /* default 1d, at least 1m */
+	struct backup_keep keep; /* default (:daily 7 :weekly 4 :monthly 6) */
+	char *to;		 /* the destination, as written (backup_dest_parse accepts it) */
+};
+void ctr_backup_release(struct ctr_backup *b);
+void ctr_backup_copy(struct ctr_backup *dst, const struct ctr_backup *src);
+/* Read v (a plist or nil) of key `key` ("(host :backup" or ":backup") into out; false when wrong. */
+struct vctx;
+struct sexp;
+bool ctr_backup_read(struct vctx *c, const char *key, const struct sexp *v, struct ctr_backup *out);
+/* Print it as the form writes it; nothing when not set. */
+struct buf;
+bool ctr_backup_print(struct buf *b, const struct ctr_backup *bk);
+
 struct ctr_spec {
 	char *name;	     /* NULL from the API: the daemon makes one up */
 	struct conf_pos pos; /* of the name (file NULL when not from a file) */
@@ -169,6 +191,7 @@ struct ctr_spec {
 	int64_t snap_every_ns; /* 0: no scheduled snapshots */
 	int snap_keep;
 	bool snapshot_before_change;
+	struct ctr_backup backup;
 	bool ingress_websocket;
 	int64_t ingress_max_body; /* 0: nginx's default */
 	char *tls_cert, *tls_key;

@@ -1271,6 +1271,12 @@ void spec_r_snapshots(struct vctx *c, struct ctr_parse *cp, const struct sexp *v
 	}
 }
 
+void spec_r_backup(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (!ctr_backup_read(c, ":backup", v, &cp->ct->backup))
+		cp->bad = true;
+}
+
 void spec_r_snap_before(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
 {
 	if (!chk_bool(c, ":snapshot-before-change", v, &cp->ct->snapshot_before_change))

@@ -128,6 +128,15 @@ const struct ctr_key ctr_keys[] = {
 	     "least 10s; the schedule restarts when the file is reloaded), keeping the newest N "
 	     "scheduled ones; snapshots taken by hand are never pruned",
 	     "none"),
+	FORM(":backup", NULL, false, backup,
+	     "`(:every DURATION :keep (:daily N :weekly N :monthly N) :to DEST)`: a snapshot "
+	     "`backup-YYYYmmdd-HHMMSS` every DURATION (at least 1m, default 1d) sent, "
+	     "incrementally where it can, to DEST: `ssh://[user@]host[:port][/socket]`, "
+	     "`unix:/path/to/socket` or a directory (`/dir`, `file:///dir`); pruned on both ends "
+	     "by "
+	     "the tiers (default 7, 4, 6); `nil` opts out of the host's `(host :backup ...)`. "
+	     "docs/backup.md",
+	     "the host's `:backup`, else none"),
 	FORM(":snapshot-before-change", NULL, false, snap_before,
 	     "bool: when the reconciler recreates the container, the old one is stopped and set "
 	     "aside whole (files, snapshots, settings; not named volumes) instead of destroyed, "

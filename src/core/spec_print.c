@@ -479,6 +479,11 @@ bool spec_p_snapshots(struct buf *b, const struct ctr_spec *ct)
 	return true;
 }
 
+bool spec_p_backup(struct buf *b, const struct ctr_spec *ct)
+{
+	return ctr_backup_print(b, &ct->backup);
+}
+
 bool spec_p_snap_before(struct buf *b, const struct ctr_spec *ct)
 {
 	add_bool(b, ct->snapshot_before_change);
@@ -670,6 +675,10 @@ static void print_host(struct buf *b, const struct conf_host *h)
 				sep = " ";
 			}
 		buf_addc(b, ')');
+	}
+	if (h->backup.set) {
+		buf_adds(b, "\n  :backup ");
+		ctr_backup_print(b, &h->backup);
 	}
 	buf_adds(b, ")\n");
 }

@@ -510,6 +510,51 @@ TEST(network_checks)
 	conf_free(c);
 }
 
+/* :backup on a container and host-wide: read, printed, read back; errors at file:line:col. */
+TEST(backup_key)
+{
+	autofree char *msg = NULL;
+	struct conf *c = build("(host :backup (:to \"/srv/backup\"))\n"
+			       "(container a :image \"x\")\n"
+			       "(container b :image \"x\" :backup nil)\n"
+			       "(container c :image \"x\" :backup (:every \"1h\" :keep (:daily 2) "
+			       ":to \"unix:/run/b.sock\"))",
+			       &msg);
+	if (!c)
+		FAILF("%s", msg);
+	CHECK(c->host.backup.set && !c->host.backup.off);
+	CHECK(c->host.backup.every_ns == 86400LL * 1000000000);
+	CHECK_INT(c->host.backup.keep.monthly, 6);
+	CHECK(!conf_container_find(c, "a")->backup.set);
+	CHECK(conf_container_find(c, "b")->backup.off);
+	const struct ctr_spec *cc = conf_container_find(c, "c");
+	CHECK_INT(cc->backup.keep.daily, 2);
+	CHECK_INT(cc->backup.keep.weekly, 0);
+	CHECK_STR(cc->backup.to, "unix:/run/b.sock");
+	autofree char *p = conf_print(c);
+	CHECK(strstr(p, ":backup (:every \"1d\" :keep (:daily 7 :weekly 4 :monthly 6) :to "
+			"\"/srv/backup\")") != NULL);
+	CHECK(strstr(p, "  :backup nil") != NULL);
+	autofree char *msg2 = NULL;
+	struct conf *c2 = build(p, &msg2);
+	if (!c2)
+		FAILF("re-read: %s", msg2);
+	autofree char *p2 = conf_print(c2);
+	CHECK_STR(p2, p);
+	conf_free(c2);
+	conf_free(c);
+	CHECK_ERR("(container a :image \"x\" :backup (:every \"1d\"))",
+		  "c.conf:1:33: container a: :backup: expected :to");
+	CHECK_ERR("(container a :image \"x\" :backup (:every \"5s\" :to \"/b\"))",
+		  ":backup :every: expected at least 1m");
+	CHECK_ERR("(container a :image \"x\" :backup (:to \"ftp://x\"))", ":backup :to: expected");
+	CHECK_ERR("(container a :image \"x\" :backup (:to \"/b\" :keep (:daily 0)))",
+		  "expected at least one backup kept");
+	CHECK_ERR("(host :backup (:to \"ssh://nas:99999\"))",
+		  "c.conf:1:20: host: :backup :to: expected a port");
+	CHECK_ERR("(container a :image \"x\" :backup 7)", ":backup: expected a schedule");
+}
+
 TEST_MAIN_BEGIN("conf.conf")
 RUN(minimal_defaults);
 RUN(empty_is_valid);
@@ -528,4 +573,5 @@ RUN(hash_and_diff);
 RUN(load);
 RUN(example_validates);
 RUN(network_checks);
+RUN(backup_key);
 TEST_MAIN_END
