@@ -132,6 +132,8 @@ api_handler api_snapshot_list, api_snapshot_create, api_snapshot_destroy, api_ct
 	api_decl_moved, api_decl_unmoved;
 /* host_route.c: GET /v1/host, POST /v1/host/snapshot (clbsd host export). */
 api_handler api_host_get, api_host_snapshot;
+/* backup_route.c */
+api_handler api_ctr_backup, api_backup_list;
 /* build_route.c */
 api_handler api_build;
 /* networks.c */

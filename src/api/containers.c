@@ -169,6 +169,10 @@ json_t *api_ctr_json_fields(struct container *c, const struct api_fields *f)
 			json_object_set_new(j, "health", m_health(c));
 		if (!f || api_fields_want(f, "undo"))
 			json_object_set_new(j, "undo", m_undo(c));
+		if (!f || api_fields_want(f, "backup")) {
+			json_t *bk = backup_status_of(c->d, c->name);
+			json_object_set_new(j, "backup", bk ? bk : json_null());
+		}
 		if (!f)
 			return j;
 		if (api_fields_want(f, "stats"))

@@ -272,6 +272,8 @@ struct daemon {
 
 	/* hook_run.c */
 	struct hooks_state *hooks;
+	/* backup.c: each container's backups. */
+	struct dbackup *backup;
 	/* exec_run.c: native execs still collecting output (freed at close). */
 	struct ctr_exec *execs;
 	/* health_probe.c: one run per checked, running container. */
@@ -1150,6 +1152,31 @@ void hooks_init(struct daemon *d);
 /* Rebuild :every timers and :file-change watches after d->decl.conf changed. */
 void hooks_sync(struct daemon *d);
 void hooks_release(struct daemon *d);
+
+/*
+ * backup.c: :backup of declared containers (docs/backup.md; the file's
+ * comment has the steps). backup_now runs one now (at_s: its time, the
+ * label's; fn, on the loop, gets the result or the error); at most one
+ * per container runs at a time (CONFLICT). backup_sync rebuilds the
+ * schedule after d->decl.conf changed.
+ */
+typedef void (*backup_done_fn)(json_t *result, const struct clbsd_err *err, void *arg);
+void backup_init(struct daemon *d);
+void backup_sync(struct daemon *d);
+void backup_release(struct daemon *d);
+int backup_now(struct daemon *d, const char *name, int64_t at_s, backup_done_fn fn, void *arg,
+	       struct clbsd_err *err);
+/* CLBSD_TEST_CLOCK=1 was in the daemon's environment: the API may set a backup's time. */
+bool backup_test_clock(struct daemon *d);
+/*
+ * The state of every container's backups, for `clbsd status`, the API and
+ * metrics: [{"name", "enabled", "running", "to", "every", "keep",
+ * "last_success", "last_label", "incremental", "size" (bytes),
+ * "duration_ms", "last_attempt", "error", "failures", "next_run"}].
+ * backup_status_of: one container's, or NULL.
+ */
+json_t *backup_status(struct daemon *d);
+json_t *backup_status_of(struct daemon *d, const char *name);
 
 /* image_jobs.c: images in the engine (see the file's comment) */
 /* dimage_fn (above): result (the caller's) is the image, or the export's summary; or err. */

@@ -267,6 +267,7 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 		free(d->decl.hashes);
 		d->decl.hashes = NULL;
 		hooks_sync(d);
+		backup_sync(d);
 		dnet_sync(d);
 		apply_live(d);
 	}
@@ -1018,12 +1019,14 @@ static void pass_end(struct reconcile_pass *p)
 			d->decl.hashes = NULL;
 			d->recon.pending = true;
 			hooks_sync(d);
+			backup_sync(d);
 			dnet_sync(d);
 			docker_sync(d);
 			apply_live(d);
 		} else if (p->plan.n) {
 			/* New containers have layers and volumes now: watch them. */
 			hooks_sync(d);
+			backup_sync(d);
 		}
 		d->recon.backoff = p->n_failed ? d->recon.backoff + 1 : 0;
 	}
@@ -1163,6 +1166,7 @@ json_t *reconcile_status(struct daemon *d)
 	json_object_set_new(j, "declared",
 			    json_integer(d->decl.conf ? (json_int_t)d->decl.conf->ncontainers : 0));
 	json_object_set_new(j, "lisp", lisp_status(d));
+	json_object_set_new(j, "backups", backup_status(d));
 	json_object_set_new(j, "config_error",
 			    d->decl.error ? json_string(d->decl.error) : json_null());
 	json_object_set_new(j, "last_pass",
@@ -1462,6 +1466,7 @@ void reconcile_init(struct daemon *d)
 {
 	d->recon.timer = evtimer_new(d->base, on_timer, d);
 	hooks_init(d);
+	backup_init(d);
 	health_init_daemon(d);
 	struct clbsd_err werr;
 	d->decl.watch = conf_watch_new(d->base, d->config, d->confd, files_changed, d, &werr);
@@ -1486,6 +1491,7 @@ void reconcile_release(struct daemon *d)
 		conf_watch_free(d->decl.watch);
 	health_release_daemon(d);
 	hooks_release(d);
+	backup_release(d);
 	for (struct pass_waiter *w = d->recon.next_waiters, *n; w; w = n) {
 		n = w->next;
 		free(w);
