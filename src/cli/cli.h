@@ -469,6 +469,12 @@ int cmd_snapshots(const struct cli_args *a);
 int cmd_rollback(const struct cli_args *a);
 int cmd_clone(const struct cli_args *a);
 int cmd_export(const struct cli_args *a);
+/* cmd_backup.c: backup, backups, restore (docs/backup.md) */
+int cmd_backup(const struct cli_args *a);
+int cmd_restore(const struct cli_args *a);
+int show_backups(const struct cli_args *a, const json_t *list);
+/* The backups' state, one line per container (clbsd backups, clbsd status). */
+void print_backups(const json_t *list, bool header);
 int cmd_import(const struct cli_args *a);
 int cmd_migrate(const struct cli_args *a);
 /* cmd_host.c: clbsd host export, import, diff, state */

@@ -131,6 +131,24 @@ static const struct cli_opt import_opts[] = {
 	 CLI_K_NONE, NULL, 0},
 	OPT_JSON("print the container's JSON"),
 	OPT_END};
+static const struct cli_opt backup_opts[] = {
+	{"at", 0, "TIME",
+	 "the backup's time (tests only: the daemon takes it with CLBSD_TEST_CLOCK=1)", CLI_K_NONE,
+	 NULL, 0},
+	OPT_JSON("print the daemon's JSON"),
+	OPT_END};
+static const struct cli_opt restore_opts[] = {
+	{"from", 0, "DEST", "where the backups are (needed): a directory, unix:SOCKET or ssh://...",
+	 CLI_K_NONE, NULL, 0},
+	{"at", 0, "TIME",
+	 "the newest backup at or before TIME (YYYY-mm-dd[THH:MM:SSZ], epoch seconds or a "
+	 "label); default the newest",
+	 CLI_K_NONE, NULL, 0},
+	{"as", 0, "NEW", "restore under another name, beside the original", CLI_K_NONE, NULL, 0},
+	{"allow-host-access", 0, NULL, "allow host binds and host networking in the backup",
+	 CLI_K_NONE, NULL, 0},
+	OPT_JSON("print {\"name\",\"label\"}"),
+	OPT_END};
 static const struct cli_opt migrate_opts[] = {
 	{"to", 0, "TARGET", "where to move it (needed)", CLI_K_NONE, NULL, 0},
 	{"keep", 0, NULL, "do not remove the container here", CLI_K_NONE, NULL, 0},
@@ -546,6 +564,39 @@ const struct cli_cmd cli_cmds[] = {
 	 .max_args = 1,
 	 .kinds = {CLI_K_FILE, CLI_K_NONE},
 	 .fn = cmd_import},
+	{.name = "backup",
+	 .summary = "back a container up now, as its :backup says",
+	 .args = "NAME",
+	 .help = "Take a backup of the container now, as its :backup (or the host's) says: a\n"
+		 "snapshot backup-YYYYmmdd-HHMMSS sent (incrementally where it can) to the\n"
+		 "destination, both ends pruned by the :keep tiers. Waits until it is there;\n"
+		 "the container keeps running. See docs/backup.md.",
+	 .opts = backup_opts,
+	 .min_args = 1,
+	 .max_args = 1,
+	 .kinds = {CLI_K_CONTAINER, CLI_K_NONE},
+	 .flags = CLI_CHECK_ARGS,
+	 .fn = cmd_backup},
+	{.name = "backups",
+	 .summary = "show each container's backups: last success, size, next run, errors",
+	 .help = "Print one line per container with a :backup: NAME, LAST SUCCESS, SIZE, TOOK,\n"
+		 "NEXT RUN, and where they go or why the last one failed.",
+	 .opts = json_only,
+	 .get = "/v1/backups",
+	 .show = show_backups},
+	{.name = "restore",
+	 .summary = "bring a container back from its backups",
+	 .args = "NAME",
+	 .help = "Restore NAME from the backups at DEST (the newest at or before --at TIME),\n"
+		 "stopped: from a directory, its full archive and the incrementals after it are\n"
+		 "imported; from another clbsd (unix:SOCKET or ssh://...), that snapshot of its\n"
+		 "copy is exported there and imported here. A container of that name here is\n"
+		 "never replaced: remove it first, or restore beside it with --as NEW.",
+	 .opts = restore_opts,
+	 .min_args = 1,
+	 .max_args = 1,
+	 .kinds = {CLI_K_NONE, CLI_K_NONE},
+	 .fn = cmd_restore},
 	{.name = "migrate",
 	 .summary = "move a container to another daemon",
 	 .args = "NAME",

@@ -121,6 +121,11 @@ int show_status(const struct cli_args *a, const json_t *st)
 		printf(", %lld restarts%s%s\n", (long long)json_int(lisp, "restarts", 0),
 		       last ? ", last " : "", last ? last : "");
 	}
+	const json_t *bk = json_object_get(st, "backups");
+	if (json_array_size(bk)) {
+		printf("backups:\n");
+		print_backups(bk, true);
+	}
 	return 0;
 }
 

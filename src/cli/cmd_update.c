@@ -59,6 +59,7 @@ const struct cli_opt cli_update_opts[] = {
 	U("tls", 0, "FORM", "'(:cert \"PATH\" :key \"PATH\")'"),
 	U("storage", 0, "JSON", "the dataset's properties as the API takes them (a JSON object)"),
 	U("snapshots", 0, "FORM", "'(:every \"1h\" :keep 24)'"),
+	U("backup", 0, "FORM", "'(:every \"1d\" :to \"/srv/backup\")' or nil"),
 	U("snapshot-before-change", 0, "BOOL", "true or false"),
 	U("kind", 0, "KIND", "native or docker"),
 	U("limits", 0, "FORM", "'(:memory \"256M\" :cpus 1)': the whole :limits"),
