@@ -214,7 +214,11 @@
     (backward-char 3)
     (org-open-at-point)
     (should (equal (clbsd-tests--state "beta") "running"))
-    (should (equal (nth 1 (clbsd-tests--block-row "beta")) "running"))))
+    (should (equal (nth 1 (clbsd-tests--block-row "beta")) "running"))
+    ;; The audit log tells Emacs's requests apart from the CLI's.
+    (should (string-match-p
+             "\"client\":\"emacs\",\"method\":\"POST\",\"path\":\"/v1/containers/beta/stop\""
+             (clbsd-tests--cli "audit" "--json" "--container" "beta")))))
 
 (ert-deftest clbsd-dblock-unreachable-daemon-error-row ()
   "A daemon that does not answer gives an error row, never a signal."

@@ -55,6 +55,14 @@
     (is (eql 404 (error-status c)))
     (is (search "no-such-ctr" (error-message c)))))
 
+(deftest audit-names-lisp-client
+  ;; The audit log tells the library's requests apart (docs/audit.md).
+  (handler-case (start-container "no-such-audited")
+    (clbsd-error () nil))
+  (let ((text (cli "audit" "--json" "--container" "no-such-audited")))
+    (is (search "\"client\":\"lisp\"" text))
+    (is (search "\"status\":404" text))))
+
 (deftest condition-invalid-argument
   (let ((c (handler-case (create-container "forge" :name "Bad_Name") (clbsd-error (e) e))))
     (is (typep c 'invalid-argument))
