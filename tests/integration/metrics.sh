@@ -30,7 +30,8 @@ echo "$out" | grep -q 'clbsd.conf:2:[0-9]*: .*:metrics :listen' && ok bad_listen
 cat >"$CONF" <<'C'
 (host :metrics (:listen "127.0.0.1:9323"))
 (container steady :image "forge" :command ("sleep" "300") :limits (:memory "32M" :pids 16))
-(container flappy :image "forge" :command ("sh" "-c" "sleep 0.3; exit 3") :restart always)
+(container flappy :image "forge" :command ("sh" "-c" "sleep 0.3; exit 3") :restart always
+  :on ((:exit "false")))
 C
 clbsd apply >/dev/null 2>&1
 wait_until 10 sh -c "[ \"\$(\"$BUILD/clbsd\" --socket \"$SOCK\" --json inspect flappy | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"restart_count\"])')\" -ge 1 ]"
@@ -94,7 +95,9 @@ grep -q '^clbsd_reconcile_passes_total [1-9]' "$TMP/m2" &&
 	grep -q '^clbsd_reconcile_duration_seconds_count [1-9]' "$TMP/m2" &&
 	grep -q '^clbsd_reconcile_actions_total{action="create",result="ok"} [1-9]' "$TMP/m2" &&
 	grep -q '^clbsd_events_total{type="container.started"} [1-9]' "$TMP/m2" &&
-	ok daemon_counters || fail daemon_counters "$(grep -E 'reconcile|events_total' "$TMP/m2" | head)"
+	grep -q '^clbsd_hook_runs_total{event="[a-z.]*"} [1-9]' "$TMP/m2" &&
+	grep -q '^clbsd_hook_failures_total{event="[a-z.]*"} [1-9]' "$TMP/m2" &&
+	ok daemon_counters || fail daemon_counters "$(grep -E 'reconcile|events_total|hook' "$TMP/m2" | grep -v '^#' | head -20)"
 
 # clbsd stats streams (a table a second) unless --no-stream; --json is one sample.
 n=$(timeout 3 "$BUILD/clbsd" --socket "$SOCK" stats steady | grep -c '^NAME')
