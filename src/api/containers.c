@@ -382,6 +382,10 @@ static json_t *ctr_get_json(struct daemon *d, struct container *c)
 	if (ct && c->decl.managed) {
 		autofree char *form = ctr_spec_print(ct);
 		json_object_set_new(j, "declaration", json_string(form));
+		json_t *deps = json_array();
+		for (size_t i = 0; ct->depends_on && ct->depends_on[i]; i++)
+			json_array_append_new(deps, json_string(ct->depends_on[i]));
+		json_object_set_new(j, "depends_on", deps);
 	}
 	const struct conf_moved *mv = d->decl.conf ? conf_moved_find(d->decl.conf, c->name) : NULL;
 	if (mv)
@@ -434,12 +438,23 @@ void api_ctr_stats(struct daemon *d, struct evhttp_request *req, const struct ap
 		api_reply_err(req, &err);
 }
 
+/*
+ * Whether a start or stop records :state in the live layer: not with
+ * ?record=0, which clbsd migrate passes (its stop and start of a moving
+ * container are not the operator's decision about its state).
+ */
+static bool record_state(struct evhttp_request *req)
+{
+	autofree char *v = api_query(req, "record");
+	return !v || strcmp(v, "0") != 0;
+}
+
 void api_ctr_start(struct daemon *d, struct evhttp_request *req, const struct api_args *a)
 {
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	/* A declared container: the operator's word becomes its :state. */
-	if (reconcile_record_state(d, a->c->name, true, &err) < 0) {
+	if (record_state(req) && reconcile_record_state(d, a->c->name, true, &err) < 0) {
 		api_reply_err(req, &err);
 		return;
 	}
@@ -453,7 +468,7 @@ void api_ctr_stop(struct daemon *d, struct evhttp_request *req, const struct api
 	int t;
 	if (api_query_seconds(req, "t", 10, &t) < 0)
 		return;
-	if (reconcile_record_state(d, a->c->name, false, &err) < 0) {
+	if (record_state(req) && reconcile_record_state(d, a->c->name, false, &err) < 0) {
 		api_reply_err(req, &err);
 		return;
 	}

@@ -150,7 +150,10 @@ static const struct cli_opt restore_opts[] = {
 	OPT_JSON("print {\"name\",\"label\"}"),
 	OPT_END};
 static const struct cli_opt migrate_opts[] = {
-	{"to", 0, "TARGET", "where to move it (needed)", CLI_K_NONE, NULL, 0},
+	{"to", 0, "DEST", "where to move it (or give DEST as the last argument)", CLI_K_NONE, NULL,
+	 0},
+	{"all", 0, NULL, "move every container of this host, dependencies first", CLI_K_NONE, NULL,
+	 0},
 	{"keep", 0, NULL, "do not remove the container here", CLI_K_NONE, NULL, 0},
 	{"with-image", 0, NULL, "a docker container: carry its image to the target's dockerd",
 	 CLI_K_NONE, NULL, 0},
@@ -598,22 +601,33 @@ const struct cli_cmd cli_cmds[] = {
 	 .kinds = {CLI_K_NONE, CLI_K_NONE},
 	 .fn = cmd_restore},
 	{.name = "migrate",
-	 .summary = "move a container to another daemon",
-	 .args = "NAME",
-	 .help = "Move the container to the daemon --to names: stop it if it runs, export it,\n"
-		 "import it there, start it there if it ran and check that it runs, then remove\n"
-		 "it here. Any failure puts things back: nothing is left on the target and the\n"
-		 "container runs here again. The image must be on the target already.\n"
-		 "Progress goes to stderr.\n\n"
-		 "TARGET is ssh://[user@]host[:port][/path/to/socket] (each step runs\n"
+	 .summary = "move a container, and its declaration, to another daemon",
+	 .args = "NAME DEST | --all DEST",
+	 .help = "Move the container to the daemon DEST (or --to DEST) names: stop it if it\n"
+		 "runs, export it, import it there, start it there if it ran and check that it\n"
+		 "runs, then remove it here. With zfs on both ends a running container is\n"
+		 "exported while it runs, and is down for the last changes only. A native\n"
+		 "container's image is sent first when the target lacks it (unix: targets).\n"
+		 "Any failure puts things back: nothing is left on the target and the\n"
+		 "container runs here again. Progress goes to stderr; the last line says how\n"
+		 "long it was down.\n\n"
+		 "A declared container takes its declaration along: its effective form (main\n"
+		 "file, conf.d and live layer merged) goes into the target's live layer and\n"
+		 "the container is imported into it (`clbsd import --declared`), provisional\n"
+		 "until the end; here, (moved NAME :to DEST :at TIME) replaces its live forms,\n"
+		 "so this reconciler leaves the name alone and `apply` does not bring it back\n"
+		 "(docs/config.md). `clbsd plan` is empty on both sides afterwards; `clbsd\n"
+		 "status` lists what moved. Its volumes go with it (and from here).\n\n"
+		 "--all moves every container of this host, dependencies first (:depends-on);\n"
+		 "a failure stops there: what moved stays moved, and the rest is listed.\n\n"
+		 "DEST is ssh://[user@]host[:port][/path/to/socket] (each step runs\n"
 		 "`clbsd` on that host over ssh, non-interactively: use a key; CLBSD_SSH_COMMAND\n"
 		 "replaces \"ssh\" and CLBSD_REMOTE the remote clbsd) or unix:/path/to/socket\n"
 		 "(another daemon on this host).",
 	 .opts = migrate_opts,
-	 .min_args = 1,
-	 .max_args = 1,
+	 .min_args = 0,
+	 .max_args = 2,
 	 .kinds = {CLI_K_CONTAINER, CLI_K_NONE},
-	 .flags = CLI_CHECK_ARGS,
 	 .fn = cmd_migrate},
 	{.name = "host",
 	 .summary = "export, import and compare a whole host (export, import, diff, state)",

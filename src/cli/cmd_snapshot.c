@@ -502,7 +502,13 @@ static int export_to(const char *name, const char *file, const char *label, cons
 	return r;
 }
 
-static int target_import(struct target *t, const char *file, struct clbsd_err *err)
+/*
+ * Import the archive there. decl (a declared container's effective form):
+ * into that declaration, recorded in the target's live layer, provisional
+ * until target_commit() (an incremental archive updates it).
+ */
+static int target_import(struct target *t, const char *file, const char *decl, bool incremental,
+			 struct clbsd_err *err)
 {
 	if (!t->ssh) {
 		/*
@@ -511,19 +517,40 @@ static int target_import(struct target *t, const char *file, struct clbsd_err *e
 		 * created, and moves with it.
 		 */
 		json_t *body = json_pack("{s:s}", "path", file);
-		int r = call_other(t->cl, "POST", "/v1/import?allow_host_access=1", body, NULL,
-				   err);
+		if (decl && !incremental) {
+			json_object_set_new(body, "declaration", json_string(decl));
+			json_object_set_new(body, "pending", json_true());
+		}
+		int r = call_other(t->cl, "POST",
+				   decl ? "/v1/import?declared=1"
+					: "/v1/import?allow_host_access=1",
+				   body, NULL, err);
 		json_decref(body);
 		return r;
 	}
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", file);
-	const char *args[] = {"import", "--allow-host-access", "-", NULL};
+	const char *plain[] = {"import", "--allow-host-access", "-", NULL};
+	const char *declared[] = {
+		"import", "--declared", "--declaration", decl ? decl : "", "--pending", "-", NULL};
+	const char *update[] = {"import", "--declared", "-", NULL};
 	autofree char *out = NULL;
-	int r = remote(t, args, fd, &out, err);
+	int r = remote(t, !decl ? plain : incremental ? update : declared, fd, &out, err);
 	close(fd);
 	return r;
+}
+
+/* Keep (commit) or undo (abort) the provisional import of name there. */
+static int target_settle(struct target *t, const char *name, bool commit, struct clbsd_err *err)
+{
+	if (!t->ssh) {
+		autofree char *p = commit ? xasprintf("/v1/imports/%s/commit", name)
+					  : xasprintf("/v1/imports/%s", name);
+		return call_other(t->cl, commit ? "POST" : "DELETE", p, NULL, NULL, err);
+	}
+	const char *args[] = {"import", commit ? "--commit" : "--abort", name, NULL};
+	return remote(t, args, -1, NULL, err);
 }
 
 /* Start it there; *running says whether it then runs. */
@@ -531,7 +558,8 @@ static int target_start(struct target *t, const char *name, bool *running, struc
 {
 	json_t *res = NULL;
 	if (!t->ssh) {
-		autofree char *p = xasprintf("/v1/containers/%s/start", name);
+		/* Not the operator's word on its :state: the declaration it came with says it. */
+		autofree char *p = xasprintf("/v1/containers/%s/start?record=0", name);
 		if (call_other(t->cl, "POST", p, NULL, &res, err) < 0)
 			return -err->code;
 	} else {
@@ -550,13 +578,14 @@ static int target_start(struct target *t, const char *name, bool *running, struc
 	return 0;
 }
 
+/* Remove it there, with the volumes its archive brought. */
 static int target_remove(struct target *t, const char *name, struct clbsd_err *err)
 {
 	if (!t->ssh) {
-		autofree char *p = xasprintf("/v1/containers/%s?force=1", name);
+		autofree char *p = xasprintf("/v1/containers/%s?force=1&volumes=1", name);
 		return call_other(t->cl, "DELETE", p, NULL, NULL, err);
 	}
-	const char *args[] = {"rm", "-f", name, NULL};
+	const char *args[] = {"rm", "-f", "-v", name, NULL};
 	return remote(t, args, -1, NULL, err);
 }
 
@@ -569,17 +598,68 @@ static void target_release(struct target *t)
 	free(t->socket);
 }
 
+/*
+ * A native container's image, sent when the target lacks it: exported
+ * here (an OCI layout archive) and loaded there keeping its creation time,
+ * so that it has the same id (ids are content addresses of a config that
+ * holds that time). *sent says whether it was.
+ */
+static int send_image(struct target *t, const char *image_id, const char *dir, bool *sent,
+		      struct clbsd_err *err)
+{
+	*sent = false;
+	if (t->ssh)
+		return 0; /* over ssh the import says what is missing */
+	autofree char *probe = xasprintf("/v1/images/%s", image_id);
+	json_t *img = NULL;
+	struct clbsd_err e2;
+	clbsd_err_init(&e2);
+	if (call_other(t->cl, "GET", probe, NULL, &img, &e2) == 0) {
+		bool same = json_str(img, "id") && strcmp(json_str(img, "id"), image_id) == 0;
+		json_decref(img);
+		if (same)
+			return 0;
+	}
+	autofree char *file = xasprintf("%s/image.tar", dir);
+	autofree char *p = xasprintf("/v1/images/%s/export", image_id);
+	json_t *body = json_pack("{s:s}", "path", file);
+	int r = cli_call("POST", p, body, NULL, err);
+	json_decref(body);
+	if (r < 0)
+		return clbsd_err_prefix(err, "export its image %s", image_id);
+	body = json_pack("{s:s,s:b}", "path", file, "keep_created", 1);
+	json_t *got = NULL;
+	r = call_other(t->cl, "POST", "/v1/images/load", body, &got, err);
+	json_decref(body);
+	unlink(file);
+	if (r < 0)
+		return clbsd_err_prefix(err, "load its image %s there", image_id);
+	const char *id = json_str(got, "id");
+	if (!id || strcmp(id, image_id) != 0)
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				     "its image %s was loaded there as %s, another id", image_id,
+				     id ? id : "?");
+	json_decref(got);
+	*sent = r == 0;
+	return r;
+}
+
 /* One migration under way: what it moves where, and how far it got. */
 struct migration {
 	const char *name, *to, *t;
 	struct target dst;
 	bool was_running;
-	bool live;	    /* zfs on both ends: most of it is sent while it runs */
-	bool with_image;    /* a docker container's image goes with the full export */
+	bool live;	 /* zfs on both ends: most of it is sent while it runs */
+	bool with_image; /* a docker container's image goes with the full export */
+	char *decl;	 /* a declared container: its effective form, which moves too */
+	char *image_id;	 /* native: its image, sent when the target lacks it */
+	bool docker;
 	char *l1, *l2;	    /* live: the snapshots of the two sends */
 	char dir[32];	    /* a private directory for the archives */
 	char *file, *file2; /* the archive, and the live one of the last changes */
-	bool stopped, imported;
+	bool stopped, imported, moved, committed;
+	json_t *live_before; /* the source's live file before (moved ...), to put back */
+	int64_t down_ns;     /* from the stop here to running there */
 };
 
 /* --to: ssh://... or unix:/path, not this daemon. Returns 0 or the usage status. */
@@ -588,26 +668,26 @@ static int migrate_target(const char *to, struct target *dst)
 	dst->label = to;
 	if (strncmp(to, "ssh://", 6) == 0) {
 		if (parse_ssh(to, dst) < 0)
-			return cli_usage("--to %s: want ssh://[user@]host[:port][/path/to/socket]",
-					 to);
+			return cli_usage("%s: want ssh://[user@]host[:port][/path/to/socket]", to);
 		return 0;
 	}
 	if (strncmp(to, "unix:", 5) == 0 && to[5] == '/') {
 		if (strcmp(to + 5, clbsd_client_socket(cli_client())) == 0)
-			return cli_usage("--to %s is this daemon", to);
+			return cli_usage("%s is this daemon", to);
 		dst->cl = clbsd_client_new(to + 5);
 		return 0;
 	}
-	return cli_usage("--to %s: want ssh://[user@]host[:port][/path/to/socket] or "
+	return cli_usage("%s: want ssh://[user@]host[:port][/path/to/socket] or "
 			 "unix:/absolute/path/to/clbsd.sock",
 			 to);
 }
 
 /*
- * Whether it runs here, and whether both ends are zfs: then the bulk is
- * sent while it runs, and it is down for the last changes only.
+ * Whether it runs here, whether it is declared (then its declaration
+ * moves with it), and whether both ends are zfs: then the bulk is sent
+ * while it runs, and it is down for the last changes only.
  */
-static int migrate_survey(struct migration *m, struct clbsd_err *err)
+static int migrate_survey(struct migration *m, const char *dst_driver, struct clbsd_err *err)
 {
 	autofree char *self = xasprintf("/v1/containers/%s", m->name);
 	json_t *ctr = NULL;
@@ -615,10 +695,12 @@ static int migrate_survey(struct migration *m, struct clbsd_err *err)
 		return -err->code;
 	const char *st = json_string_value(json_object_get(ctr, "state"));
 	m->was_running = st && strcmp(st, "running") == 0;
+	const char *decl = json_str(ctr, "declaration");
+	m->decl = decl ? xstrdup(decl) : NULL;
+	m->docker = json_str(ctr, "kind") && strcmp(json_str(ctr, "kind"), "docker") == 0;
+	const char *iid = json_str(ctr, "image_id");
+	m->image_id = iid && !m->docker ? xstrdup(iid) : NULL;
 	json_decref(ctr);
-	autofree char *dst_driver = NULL;
-	if (target_check(&m->dst, &dst_driver, err) < 0)
-		return -err->code;
 	json_t *info = NULL;
 	if (m->was_running && strcmp(dst_driver, "zfs") == 0 &&
 	    cli_call("GET", "/v1/info", NULL, &info, err) == 0) {
@@ -636,6 +718,28 @@ static int migrate_survey(struct migration *m, struct clbsd_err *err)
 	return 0;
 }
 
+/*
+ * CLBSD_MIGRATE_HOOK, when set, runs (through /bin/sh, like
+ * CLBSD_SSH_COMMAND) after each step with the step and the container as
+ * $1 and $2, and the migration waits for it: the tests stop a daemon
+ * between two steps with it.
+ */
+static void step_hook(const char *step, const char *name)
+{
+	const char *hook = getenv("CLBSD_MIGRATE_HOOK");
+	if (!hook || !*hook)
+		return;
+	struct strv argv = STRV_INIT;
+	const char *words[] = {"/bin/sh", "-c", hook, "sh", step, name};
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+		strv_push(&argv, words[i]);
+	struct clbsd_err e;
+	autofree char *out = NULL;
+	if (proc_run(argv.v, &out, &e) < 0)
+		fprintf(stderr, "clbsd: migrate %s: CLBSD_MIGRATE_HOOK: %s\n", name, e.msg);
+	strv_release(&argv);
+}
+
 /* Export (since `from`, keeping `label`) to file and import it on the target. */
 static int migrate_send(struct migration *m, const char *file, const char *label, const char *from,
 			struct clbsd_err *err)
@@ -645,28 +749,42 @@ static int migrate_send(struct migration *m, const char *file, const char *label
 	if (export_to(m->name, file, label, from, m->with_image && !from, &bytes, err) < 0)
 		return -err->code;
 	char msg[160];
-	snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s", (double)bytes / 1e6, m->to);
+	snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s%s", (double)bytes / 1e6,
+		 m->to, m->decl && !from ? " into its declaration" : "");
 	progress(m->name, msg);
-	if (target_import(&m->dst, file, err) < 0)
+	if (target_import(&m->dst, file, m->decl, from != NULL, err) < 0)
 		return -err->code;
 	m->imported = true;
+	step_hook("imported", m->name);
 	return 0;
 }
 
 /* The move itself, up to a container running there when it ran here. */
 static int migrate_move(struct migration *m, struct clbsd_err *err)
 {
+	if (m->image_id) {
+		bool sent = false;
+		if (send_image(&m->dst, m->image_id, m->dir, &sent, err) < 0)
+			return -err->code;
+		if (sent)
+			progress(m->name, "sent its image, which the target lacked");
+	}
 	if (m->live) {
 		progress(m->name, "exporting while it runs");
 		if (migrate_send(m, m->file, m->l1, NULL, err) < 0)
 			return -err->code;
 	}
+	int64_t t0 = time_mono_ns();
 	if (m->was_running) {
 		progress(m->name, "stopping");
-		autofree char *p = xasprintf("/v1/containers/%s/stop?t=%s", m->name, m->t);
+		/* Not the operator's word on its :state: it moves, with the state it has. */
+		autofree char *p =
+			xasprintf("/v1/containers/%s/stop?t=%s%s", m->name, m->t, "&record=0");
 		if (cli_call("POST", p, NULL, NULL, err) < 0)
 			return -err->code;
 		m->stopped = true;
+		t0 = time_mono_ns();
+		step_hook("stopped", m->name);
 	}
 	progress(m->name, m->live ? "exporting what changed since" : "exporting");
 	if (migrate_send(m, m->live ? m->file2 : m->file, m->l2, m->l1, err) < 0)
@@ -684,6 +802,34 @@ static int migrate_move(struct migration *m, struct clbsd_err *err)
 	if (!running)
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO,
 					"it does not run on the target");
+	m->down_ns = time_mono_ns() - t0;
+	step_hook("started", m->name);
+	return 0;
+}
+
+/*
+ * A declared container: the source records that it moved (so its
+ * reconciler lets the name be), then the target keeps the import. When
+ * the target cannot keep it, the source's record goes again.
+ */
+static int migrate_settle(struct migration *m, struct clbsd_err *err)
+{
+	if (!m->decl)
+		return 0;
+	autofree char *p = xasprintf("/v1/declarations/%s/moved", m->name);
+	json_t *body = json_pack("{s:s}", "to", m->to);
+	json_t *res = NULL;
+	int r = cli_call("POST", p, body, &res, err);
+	json_decref(body);
+	if (r < 0)
+		return clbsd_err_prefix(err, "record that it moved");
+	m->moved = true;
+	m->live_before = json_incref(json_object_get(res, "live_before"));
+	json_decref(res);
+	step_hook("moved", m->name);
+	if (target_settle(&m->dst, m->name, true, err) < 0)
+		return clbsd_err_prefix(err, "keep it on %s", m->to);
+	m->committed = true;
 	return 0;
 }
 
@@ -691,12 +837,32 @@ static int migrate_move(struct migration *m, struct clbsd_err *err)
 static void migrate_undo(struct migration *m)
 {
 	struct clbsd_err e2;
-	if (m->imported && target_remove(&m->dst, m->name, &e2) < 0)
+	if (m->moved) {
+		autofree char *p = xasprintf("/v1/declarations/%s/moved", m->name);
+		json_t *body = json_pack("{s:O}", "live_before",
+					 m->live_before ? m->live_before : json_null());
+		if (cli_call("DELETE", p, body, NULL, &e2) < 0)
+			fprintf(stderr,
+				"clbsd: migrate %s: removing the (moved ...) record here failed: "
+				"%s\n",
+				m->name, e2.msg);
+		json_decref(body);
+	}
+	/*
+	 * A provisional import goes with its declaration; a target that does
+	 * not answer undoes it itself when it starts again.
+	 */
+	if (m->imported && m->decl && target_settle(&m->dst, m->name, false, &e2) < 0)
+		fprintf(stderr,
+			"clbsd: migrate %s: undoing the import on %s failed: %s (a daemon "
+			"that starts with a provisional import undoes it)\n",
+			m->name, m->to, e2.msg);
+	if (m->imported && !m->decl && target_remove(&m->dst, m->name, &e2) < 0)
 		fprintf(stderr, "clbsd: migrate %s: removing it from %s failed: %s\n", m->name,
 			m->to, e2.msg);
 	if (!m->stopped)
 		return;
-	autofree char *p = xasprintf("/v1/containers/%s/start", m->name);
+	autofree char *p = xasprintf("/v1/containers/%s/start?record=0", m->name);
 	if (cli_call("POST", p, NULL, NULL, &e2) < 0)
 		fprintf(stderr, "clbsd: migrate %s: starting it again here failed: %s\n", m->name,
 			e2.msg);
@@ -704,11 +870,12 @@ static void migrate_undo(struct migration *m)
 		progress(m->name, "started again here");
 }
 
-/* Moved: the container goes from here (unless --keep). */
+/* Moved: the container goes from here (unless --keep), with its volumes when declared. */
 static int migrate_remove_here(struct migration *m, struct clbsd_err *err)
 {
 	progress(m->name, "removing it here");
-	autofree char *p = xasprintf("/v1/containers/%s?force=1", m->name);
+	autofree char *p =
+		xasprintf("/v1/containers/%s?force=1%s", m->name, m->decl ? "&volumes=1" : "");
 	return cli_call("DELETE", p, NULL, NULL, err);
 }
 
@@ -733,26 +900,23 @@ static void migrate_release(struct migration *m)
 	free(m->file2);
 	free(m->l1);
 	free(m->l2);
-	target_release(&m->dst);
+	free(m->decl);
+	free(m->image_id);
+	json_decref(m->live_before);
 }
 
-int cmd_migrate(const struct cli_args *a)
+/* One container to dst (dst_driver: its storage driver). 0, or 1 after saying why. */
+static int migrate_one(const struct cli_args *a, const char *name, const char *to,
+		       struct target *dst, const char *dst_driver)
 {
 	struct migration m = {
-		.name = a->argv[0], .to = cli_get(a, "to"), .with_image = cli_has(a, "with-image")};
+		.name = name, .to = to, .with_image = cli_has(a, "with-image"), .dst = *dst};
 	int r;
 	if ((r = opt_secs(a, &m.t)))
 		return r;
-	if (!m.to)
-		return cli_usage("missing --to ssh://[user@]host[:port][/socket] or "
-				 "unix:/path/to/clbsd.sock");
-	if ((r = migrate_target(m.to, &m.dst))) {
-		target_release(&m.dst);
-		return r;
-	}
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (migrate_survey(&m, &err) < 0) {
+	if (migrate_survey(&m, dst_driver, &err) < 0) {
 		migrate_release(&m);
 		return cli_fail(&err);
 	}
@@ -765,17 +929,143 @@ int cmd_migrate(const struct cli_args *a)
 	m.file = xasprintf("%s/%s.clbsd", m.dir, m.name);
 	m.file2 = xasprintf("%s/%s.2.clbsd", m.dir, m.name);
 	int rc = 1;
-	if (migrate_move(&m, &err) < 0) {
+	if (migrate_move(&m, &err) < 0 || migrate_settle(&m, &err) < 0) {
 		fprintf(stderr, "clbsd: migrate %s: %s\n", m.name, err.msg);
 		migrate_undo(&m);
 	} else if (!cli_has(a, "keep") && migrate_remove_here(&m, &err) < 0) {
 		fprintf(stderr, "clbsd: migrate %s: moved, but removing it here failed: %s\n",
 			m.name, err.msg);
 	} else {
-		progress(m.name, "done");
+		if (m.was_running) {
+			char msg[96];
+			snprintf(msg, sizeof(msg),
+				 "done; down %.3f s (from the stop here to running there)",
+				 (double)m.down_ns / 1e9);
+			progress(m.name, msg);
+		} else {
+			progress(m.name, "done");
+		}
 		printf("%s\n", m.name);
 		rc = 0;
 	}
 	migrate_release(&m);
+	return rc;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Visit name's dependencies (from deps, an object name -> array) before it. */
+static void dep_order(const json_t *deps, const char *name, json_t *seen, struct strv *out)
+{
+	if (json_object_get(seen, name))
+		return;
+	json_object_set_new(seen, name, json_true());
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(deps, name), i, v)
+	{
+		if (json_is_string(v) && json_object_get(deps, json_string_value(v)))
+			dep_order(deps, json_string_value(v), seen, out);
+	}
+	strv_push(out, name);
+}
+
+/* Every container here, dependencies first (the declared :depends-on). */
+static int all_in_order(struct strv *out, struct clbsd_err *err)
+{
+	json_t *list = NULL;
+	if (cli_call("GET", "/v1/containers?all=1", NULL, &list, err) < 0)
+		return -err->code;
+	json_t *deps = json_object();
+	size_t i;
+	json_t *c;
+	json_array_foreach(list, i, c)
+	{
+		const char *n = json_str(c, "name");
+		if (!n || strcmp(n, "ingress") == 0)
+			continue;
+		autofree char *p = xasprintf("/v1/containers/%s", n);
+		json_t *one = NULL;
+		if (cli_call("GET", p, NULL, &one, err) < 0) {
+			json_decref(deps);
+			json_decref(list);
+			return -err->code;
+		}
+		json_t *d = json_object_get(one, "depends_on");
+		json_object_set_new(deps, n, d ? json_incref(d) : json_array());
+		json_decref(one);
+	}
+	json_decref(list);
+	/* By name, so the order is the same on every run; dependencies first. */
+	const char **names = xcalloc(json_object_size(deps) + 1, sizeof(*names));
+	size_t n = 0;
+	const char *k;
+	json_object_foreach(deps, k, c) names[n++] = k;
+	qsort(names, n, sizeof(*names), cmp_strp);
+	json_t *seen = json_object();
+	for (size_t j = 0; j < n; j++)
+		dep_order(deps, names[j], seen, out);
+	free(names);
+	json_decref(seen);
+	json_decref(deps);
+	return 0;
+}
+
+int cmd_migrate(const struct cli_args *a)
+{
+	bool all = cli_has(a, "all");
+	const char *to = cli_get(a, "to");
+	const char *name = all ? NULL : a->argc > 0 ? a->argv[0] : NULL;
+	int want = (all ? 0 : 1) + (to ? 0 : 1);
+	if (a->argc != want || (!all && !name))
+		return cli_usage(all ? "usage: clbsd migrate --all DEST"
+				     : "usage: clbsd migrate NAME DEST");
+	if (!to)
+		to = a->argv[a->argc - 1];
+	int r;
+	if (name && (r = check_name(name)))
+		return r;
+	if (all && cli_has(a, "keep"))
+		return cli_usage("--all moves the host: --keep is for one container");
+	struct target dst = {0};
+	if ((r = migrate_target(to, &dst))) {
+		target_release(&dst);
+		return r;
+	}
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	autofree char *dst_driver = NULL;
+	if (target_check(&dst, &dst_driver, &err) < 0) {
+		target_release(&dst);
+		return cli_fail(&err);
+	}
+	if (!all) {
+		int rc = migrate_one(a, name, to, &dst, dst_driver);
+		target_release(&dst);
+		return rc;
+	}
+	struct strv names = STRV_INIT;
+	if (all_in_order(&names, &err) < 0) {
+		target_release(&dst);
+		return cli_fail(&err);
+	}
+	int rc = 0;
+	size_t i = 0;
+	for (; i < names.n && rc == 0; i++)
+		rc = migrate_one(a, names.v[i], to, &dst, dst_driver);
+	if (rc != 0) {
+		fprintf(stderr, "clbsd: migrate --all: stopped at %s; moved:", names.v[i - 1]);
+		for (size_t k = 0; k + 1 < i; k++)
+			fprintf(stderr, " %s", names.v[k]);
+		fprintf(stderr, "%s; not moved:", i > 1 ? "" : " none");
+		for (size_t k = i - 1; k < names.n; k++)
+			fprintf(stderr, " %s", names.v[k]);
+		fprintf(stderr, "\n");
+	}
+	strv_release(&names);
+	target_release(&dst);
 	return rc;
 }

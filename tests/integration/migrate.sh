@@ -1,7 +1,7 @@
 #!/bin/bash
 # migrate between two daemons on this host (two roots): the container ends
 # up running on the target with its files and gone from the source; --keep
-# keeps the source; a failed migration (no image on the target) puts
+# keeps the source; a failed migration (the target refuses the import) puts
 # everything back.
 . "$(dirname "$0")/../lib.sh"
 t_setup
@@ -30,13 +30,17 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do c2 rm -f "$n" 
 trap 'stop2; t_cleanup' EXIT
 start2 || { fail target_up "second daemon did not start"; exit 1; }
 
-# Without the image on the target: refused, and everything is as before.
+# The target refuses the import (a directory of that name is in its way):
+# nothing is left there, and the container runs here again. (A missing
+# image is no failure any more: migrate sends it, as migrate_decl.sh checks.)
 clbsd run -d --name app forge sleep 300 >/dev/null
 clbsd exec app sh -c 'echo precious > /state'
 pid=$(field app pid)
+mkdir -p "$ROOT2/containers/app"
 out=$(clbsd migrate -t 1 app --to "unix:$SOCK2" 2>&1)
 rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q "needs image" && [ "$(field app state)" = running ] &&
+rmdir "$ROOT2/containers/app"
+[ $rc -eq 1 ] && echo "$out" | grep -q "exists already" && [ "$(field app state)" = running ] &&
 	! c2 inspect app >/dev/null 2>&1 && [ "$(clbsd exec app cat /state)" = precious ] &&
 	ok failed_migration_puts_back || fail failed_migration_puts_back "rc=$rc $out state=$(field app state)"
 

@@ -87,6 +87,67 @@ out=$(c2 import --declared --declaration "$FORM" "$TMP/web.clbsd" 2>&1)
 c2 start web >/dev/null
 [ "$(c2 exec web cat /state)" = precious ] && [ "$(c2 exec web cat /srv/data/f)" = vol ] &&
 	plan_empty c2 && ok import_declared_data || fail import_declared_data "$(c2 ps -a)"
+# ---- clbsd migrate of a declared container, to a target without its image ----
+stop2
+rm -rf "$ROOT2" "$TMP/etc2/conf.d"
+start2 || { fail target_up "second daemon did not come back"; exit 1; }
+before=$(clbsd exec web cat /state /srv/data/f | sha256sum)
+out=$(clbsd migrate -t 1 web "unix:$SOCK2" 2>"$TMP/progress")
+[ "$out" = web ] && grep -q "sent its image" "$TMP/progress" && ok image_sent ||
+	fail image_sent "$out $(cat "$TMP/progress")"
+running2 web && [ "$(c2 exec web cat /state /srv/data/f | sha256sum)" = "$before" ] &&
+	ok migrated_data_equal || fail migrated_data_equal "$(c2 ps -a)"
+plan_empty c2 && grep -q "(container web" "$LIVE2" &&
+	[ "$(c2 --json inspect web | jget 0.managed)" = true ] &&
+	ok target_declared_plan_empty || fail target_declared_plan_empty "$(c2 --json plan) $(cat "$LIVE2")"
+grep -q '(moved web :to "unix:' "$TMP/etc/conf.d/90-live.conf" && plan_empty clbsd &&
+	! clbsd inspect web >/dev/null 2>&1 && clbsd status | grep -q "moved: *web to unix:" &&
+	ok source_moved || fail source_moved "$(clbsd status) $(clbsd --json plan)"
+clbsd apply >/dev/null
+! clbsd inspect web >/dev/null 2>&1 && plan_empty clbsd && ok apply_leaves_moved ||
+	fail apply_leaves_moved "$(clbsd ps -a)"
+
+# Back again: the source's own file declares it; the (moved ...) form goes.
+out=$(c2 migrate -t 1 web "unix:${SOCK:?}" 2>&1)
+running web && [ "$(clbsd exec web cat /state /srv/data/f | sha256sum)" = "$before" ] &&
+	plan_empty clbsd && ! grep -qs "moved web" "$TMP/etc/conf.d/90-live.conf" &&
+	[ "$(field web managed)" = true ] && ! c2 inspect web >/dev/null 2>&1 &&
+	grep -q "(moved web" "$LIVE2" && plan_empty c2 && ok migrate_back ||
+	fail migrate_back "$out $(clbsd --json plan)"
+
+# ---- the target daemon killed between the steps ----
+cat >>"$CONF" <<'EOF'
+(container kv :image "forge" :command ("sleep" "300"))
+EOF
+clbsd apply >/dev/null
+wait_until 20 running kv || fail kv_up "$(clbsd ps -a)"
+out=$(CLBSD_MIGRATE_HOOK="[ \"\$1\" = imported ] && kill -KILL $D2" \
+	"$BUILD/clbsd" --socket "$SOCK" migrate -t 1 kv "unix:$SOCK2" 2>&1)
+rc=$?
+wait "$D2" 2>/dev/null
+D2=""
+[ $rc -ne 0 ] && running kv && plan_empty clbsd &&
+	! grep -qs "moved kv" "$TMP/etc/conf.d/90-live.conf" &&
+	ok killed_target_source_runs || fail killed_target_source_runs "rc=$rc $out"
+start2 || { fail target_up "second daemon did not come back"; exit 1; }
+gone2() { ! c2 inspect "$1" >/dev/null 2>&1; }
+wait_until 10 gone2 kv && ! grep -qs "container kv" "$LIVE2" &&
+	[ ! -e "$ROOT2/transfer/import-kv.json" ] && plan_empty c2 &&
+	ok killed_target_nothing_half || fail killed_target_nothing_half "$(c2 ps -a; cat "$LIVE2")"
+
+# ---- --all: dependencies first ----
+cat >>"$CONF" <<'EOF'
+(container db :image "forge" :command ("sleep" "300"))
+(container app :image "forge" :command ("sleep" "300") :depends-on (db))
+EOF
+clbsd apply >/dev/null
+wait_until 20 running app || fail app_up "$(clbsd ps -a)"
+out=$(clbsd migrate --all -t 1 "unix:$SOCK2" 2>"$TMP/progress")
+order=$(grep -o "^migrate [a-z]*: done" "$TMP/progress" | awk '{print $2}' | tr -d : | tr "\n" " ")
+case "$order" in *db*app*) ordered=1 ;; *) ordered=0 ;; esac
+[ "$ordered" = 1 ] && running2 app && running2 db && running2 web && running2 kv &&
+	[ -z "$(clbsd ps -a -q)" ] && plan_empty clbsd && plan_empty c2 &&
+	ok migrate_all_in_order || fail migrate_all_in_order "$order / $out / $(cat "$TMP/progress")"
 stop2
 rm -rf "$ROOT2"
 t_done
