@@ -115,6 +115,9 @@ static void msnap_free(struct msnap *s)
 		free(s->c[i].cgroup);
 	}
 	free(s->c);
+	for (size_t i = 0; i < s->nbk; i++)
+		free(s->bk[i].name);
+	free(s->bk);
 	free(s);
 }
 
@@ -178,6 +181,25 @@ static void rebuild(struct dmetrics *m)
 	for (struct container *c = d->ctrs; c; c = c->next)
 		if (!c->run.removed)
 			snap_ctr(m, c, &s->c[s->n++]);
+	/* Backups: what `clbsd status` shows, copied (backup.c owns its list). */
+	json_t *bks = backup_status(d);
+	s->bk = xcalloc(json_array_size(bks) + 1, sizeof(*s->bk));
+	size_t k;
+	json_t *bj;
+	json_array_foreach(bks, k, bj)
+	{
+		struct msnap_bk *o = &s->bk[s->nbk++];
+		o->name = xstrdup(json_string_value(json_object_get(bj, "name")));
+		o->enabled = json_is_true(json_object_get(bj, "enabled"));
+		o->running = json_is_true(json_object_get(bj, "running"));
+		o->last_ok_ns = json_time_get(bj, "last_success");
+		o->last_try_ns = json_time_get(bj, "last_attempt");
+		o->next_ns = json_time_get(bj, "next_run");
+		o->bytes = json_integer_value(json_object_get(bj, "size"));
+		o->duration_ms = json_integer_value(json_object_get(bj, "duration_ms"));
+		o->failures = json_integer_value(json_object_get(bj, "failures"));
+	}
+	json_decref(bks);
 	s->images = d->images.n;
 	for (size_t i = 0; i < d->images.n; i++)
 		s->image_bytes += d->images.imgs[i]->size;
@@ -193,6 +215,19 @@ static void rebuild(struct dmetrics *m)
 static void on_rebuild(evutil_socket_t fd, short what, void *arg)
 {
 	rebuild(arg);
+}
+
+/*
+ * What changes without an event of its own (a backup that began, a health
+ * check's first result) shows within this long.
+ */
+#define REFRESH_S 15
+static void on_refresh(evutil_socket_t fd, short what, void *arg)
+{
+	struct dmetrics *m = arg;
+	rebuild(m);
+	struct timeval tv = {REFRESH_S, 0};
+	evtimer_add(m->refresh_ev, &tv);
 }
 
 static void rebuild_soon(struct dmetrics *m)
@@ -285,7 +320,8 @@ static void on_event(const struct event_rec *e, void *arg)
 {
 	struct dmetrics *m = arg;
 	bump(&mtab_at(&m->events, e->type, NULL, 0)->v, 1);
-	if (strncmp(e->type, "container.", 10) == 0 || strncmp(e->type, "image.", 6) == 0)
+	if (strncmp(e->type, "container.", 10) == 0 || strncmp(e->type, "image.", 6) == 0 ||
+	    strncmp(e->type, "backup.", 7) == 0 || strncmp(e->type, "config.", 7) == 0)
 		rebuild_soon(m);
 	if (strcmp(e->type, "container.snapshot") == 0 ||
 	    strcmp(e->type, "container.snapshot_destroyed") == 0 ||
@@ -309,6 +345,9 @@ void metrics_init(struct daemon *d)
 	pthread_mutex_init(&m->lock, NULL);
 	m->rebuild_ev = evtimer_new(d->base, on_rebuild, m);
 	m->snaps_ev = evtimer_new(d->base, on_snaps, m);
+	m->refresh_ev = evtimer_new(d->base, on_refresh, m);
+	struct timeval tv = {REFRESH_S, 0};
+	evtimer_add(m->refresh_ev, &tv);
 	m->sub = events_subscribe(&d->events, on_event, m);
 	d->metrics = m;
 	rebuild(m);
@@ -389,6 +428,7 @@ void metrics_release(struct daemon *d)
 	events_unsubscribe(&d->events, m->sub);
 	event_free(m->rebuild_ev);
 	event_free(m->snaps_ev);
+	event_free(m->refresh_ev);
 	msnap_put(m, m->cur);
 	mtab_release(&m->events);
 	mtab_release(&m->hooks);

@@ -63,10 +63,21 @@ struct msnap_ctr {
 	int64_t snapshots, snapshot_bytes;
 };
 
+/* One container's backups as backup_status() reports them (docs/backup.md). */
+struct msnap_bk {
+	char *name;
+	bool enabled, running;
+	int64_t last_ok_ns, last_try_ns, next_ns; /* 0: none */
+	int64_t bytes, duration_ms;		  /* of the last good one */
+	int64_t failures;			  /* in a row */
+};
+
 struct msnap {
 	int ref; /* under dmetrics.lock */
 	struct msnap_ctr *c;
 	size_t n;
+	struct msnap_bk *bk;
+	size_t nbk;
 	size_t images;
 	int64_t image_bytes;
 	int64_t snaps_at_ns; /* when the snapshot cache was last filled (0: never) */
@@ -96,6 +107,7 @@ struct dmetrics {
 	pthread_mutex_t lock;
 	struct msnap *cur;
 	struct event *rebuild_ev;
+	struct event *refresh_ev; /* a rebuild every REFRESH_S, events or not */
 	struct events_sub *sub;
 
 	/* Snapshot sizes per container (loop): refreshed on a worker. */

@@ -522,6 +522,72 @@ static int64_t thread_cpu_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Backups of declared containers (backup.c's state, from the snapshot), labelled by name. */
+static void render_backups(struct buf *b, const struct msnap *s)
+{
+	if (!s->nbk)
+		return;
+	struct prom_label l;
+	prom_family(b, "clbsd_backup_enabled", PROM_GAUGE,
+		    "1 when the container's :backup is on (0: declared off).");
+	for (size_t i = 0; i < s->nbk; i++) {
+		l = (struct prom_label){"name", s->bk[i].name};
+		prom_sample_u64(b, "clbsd_backup_enabled", &l, 1, s->bk[i].enabled);
+	}
+	prom_family(b, "clbsd_backup_running", PROM_GAUGE, "1 while a backup of it runs.");
+	for (size_t i = 0; i < s->nbk; i++) {
+		l = (struct prom_label){"name", s->bk[i].name};
+		prom_sample_u64(b, "clbsd_backup_running", &l, 1, s->bk[i].running);
+	}
+	prom_family(b, "clbsd_backup_last_success_timestamp_seconds", PROM_GAUGE,
+		    "When its last good backup was taken (Unix time); absent before the first.");
+	for (size_t i = 0; i < s->nbk; i++)
+		if (s->bk[i].last_ok_ns) {
+			l = (struct prom_label){"name", s->bk[i].name};
+			prom_sample_pre_ns(b, "clbsd_backup_last_success_timestamp_seconds", "", &l,
+					   1, s->bk[i].last_ok_ns);
+		}
+	prom_family(b, "clbsd_backup_last_attempt_timestamp_seconds", PROM_GAUGE,
+		    "When its last backup, good or not, began (Unix time).");
+	for (size_t i = 0; i < s->nbk; i++)
+		if (s->bk[i].last_try_ns) {
+			l = (struct prom_label){"name", s->bk[i].name};
+			prom_sample_pre_ns(b, "clbsd_backup_last_attempt_timestamp_seconds", "", &l,
+					   1, s->bk[i].last_try_ns);
+		}
+	prom_family(b, "clbsd_backup_next_run_timestamp_seconds", PROM_GAUGE,
+		    "When its next scheduled backup is due (Unix time).");
+	for (size_t i = 0; i < s->nbk; i++)
+		if (s->bk[i].next_ns) {
+			l = (struct prom_label){"name", s->bk[i].name};
+			prom_sample_pre_ns(b, "clbsd_backup_next_run_timestamp_seconds", "", &l, 1,
+					   s->bk[i].next_ns);
+		}
+	prom_family(b, "clbsd_backup_last_size_bytes", PROM_GAUGE,
+		    "Bytes its last good backup sent (an increment's, when incremental).");
+	for (size_t i = 0; i < s->nbk; i++)
+		if (s->bk[i].last_ok_ns) {
+			l = (struct prom_label){"name", s->bk[i].name};
+			prom_sample_u64(b, "clbsd_backup_last_size_bytes", &l, 1,
+					(uint64_t)s->bk[i].bytes);
+		}
+	prom_family(b, "clbsd_backup_last_duration_seconds", PROM_GAUGE,
+		    "How long its last good backup took.");
+	for (size_t i = 0; i < s->nbk; i++)
+		if (s->bk[i].last_ok_ns) {
+			l = (struct prom_label){"name", s->bk[i].name};
+			prom_sample_pre_ns(b, "clbsd_backup_last_duration_seconds", "", &l, 1,
+					   s->bk[i].duration_ms * 1000000);
+		}
+	prom_family(b, "clbsd_backup_consecutive_failures", PROM_GAUGE,
+		    "Backups of it that failed in a row (0 after a good one).");
+	for (size_t i = 0; i < s->nbk; i++) {
+		l = (struct prom_label){"name", s->bk[i].name};
+		prom_sample_u64(b, "clbsd_backup_consecutive_failures", &l, 1,
+				(uint64_t)s->bk[i].failures);
+	}
+}
+
 void metrics_render(struct dmetrics *m, struct netfds *t, struct buf *b)
 {
 	int64_t t0 = time_mono_ns(), c0 = thread_cpu_ns();
@@ -537,6 +603,7 @@ void metrics_render(struct dmetrics *m, struct netfds *t, struct buf *b)
 	if (s) {
 		struct render x = {.b = b, .s = s, .r = r};
 		render_containers(&x, time_now_ns());
+		render_backups(b, s);
 	}
 	for (struct msource *src = __atomic_load_n(&m->sources, __ATOMIC_ACQUIRE); src;
 	     src = __atomic_load_n(&src->next, __ATOMIC_ACQUIRE))
