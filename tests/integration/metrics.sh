@@ -27,9 +27,11 @@ out=$(clbsd apply 2>&1)
 echo "$out" | grep -q 'clbsd.conf:2:[0-9]*: .*:metrics :listen' && ok bad_listen_position ||
 	fail bad_listen_position "$out"
 
-cat >"$CONF" <<'C'
+mkdir -p "$TMP/bk"
+cat >"$CONF" <<C
 (host :metrics (:listen "127.0.0.1:9323"))
-(container steady :image "forge" :command ("sleep" "300") :limits (:memory "32M" :pids 16))
+(container steady :image "forge" :command ("sleep" "300") :limits (:memory "32M" :pids 16)
+  :backup (:every "1d" :keep (:daily 1 :weekly 0 :monthly 0) :to "file://$TMP/bk"))
 (container flappy :image "forge" :command ("sh" "-c" "sleep 0.3; exit 3") :restart always
   :on ((:exit "false")))
 C
@@ -100,11 +102,17 @@ grep -q '^clbsd_reconcile_passes_total [1-9]' "$TMP/m2" &&
 	ok daemon_counters || fail daemon_counters "$(grep -E 'reconcile|events_total|hook' "$TMP/m2" | grep -v '^#' | head -20)"
 
 # clbsd stats streams (a table a second) unless --no-stream; --json is one sample.
-n=$(timeout 3 "$BUILD/clbsd" --socket "$SOCK" stats steady | grep -c '^NAME')
+n=$(timeout 2.5 "$BUILD/clbsd" --socket "$SOCK" stats steady | grep -c '^NAME')
 one=$(clbsd stats --no-stream steady)
 [ "$n" -ge 2 ] && [ "$(echo "$one" | grep -c '^NAME')" = 1 ] && echo "$one" | grep -q '^steady ' &&
 	clbsd --json stats steady | python3 -c 'import json,sys; json.load(sys.stdin)["memory_usage"]' &&
-	ok stats_streams || fail stats_streams "tables in 3 s: $n; --no-stream: $one"
+	ok stats_streams || fail stats_streams "tables in 2.5 s: $n; --no-stream: $one"
+
+# Backups (docs/backup.md): the state backup.c keeps, by container.
+out=$(clbsd backup steady 2>&1)
+backed_up() { scrape | grep -q '^clbsd_backup_last_success_timestamp_seconds{name="steady"} [1-9]'; }
+wait_until 20 backed_up && scrape | grep -q '^clbsd_backup_consecutive_failures{name="steady"} 0$' &&
+	ok backup_state || fail backup_state "$out / $(scrape | grep '^clbsd_backup')"
 
 code=$(in_ns curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9323/other)
 [ "$code" = 404 ] && ok not_found_elsewhere || fail not_found_elsewhere "$code"
