@@ -133,7 +133,7 @@ api_handler api_snapshot_list, api_snapshot_create, api_snapshot_destroy, api_ct
 /* host_route.c: GET /v1/host, POST /v1/host/snapshot (clbsd host export). */
 api_handler api_host_get, api_host_snapshot;
 /* backup_route.c */
-api_handler api_ctr_backup, api_backup_list;
+api_handler api_ctr_backup, api_backup_list, api_restore;
 /* build_route.c */
 api_handler api_build;
 /* networks.c */

@@ -145,6 +145,10 @@ static const struct cli_opt restore_opts[] = {
 	 "label); default the newest",
 	 CLI_K_NONE, NULL, 0},
 	{"as", 0, "NEW", "restore under another name, beside the original", CLI_K_NONE, NULL, 0},
+	{"replace", 0, NULL,
+	 "replace the container of that name here: it is stopped and set aside (clbsd undo\n"
+	 "brings it back), and put back if the restore fails",
+	 CLI_K_NONE, NULL, 0},
 	{"allow-host-access", 0, NULL, "allow host binds and host networking in the backup",
 	 CLI_K_NONE, NULL, 0},
 	OPT_JSON("print {\"name\",\"label\"}"),
@@ -593,8 +597,11 @@ const struct cli_cmd cli_cmds[] = {
 	 .help = "Restore NAME from the backups at DEST (the newest at or before --at TIME),\n"
 		 "stopped: from a directory, its full archive and the incrementals after it are\n"
 		 "imported; from another clbsd (unix:SOCKET or ssh://...), that snapshot of its\n"
-		 "copy is exported there and imported here. A container of that name here is\n"
-		 "never replaced: remove it first, or restore beside it with --as NEW.",
+		 "copy is exported there and imported here. When NAME is declared here it is\n"
+		 "restored into its declaration. A container of that name here is replaced only\n"
+		 "with --replace (set aside: `clbsd undo NAME` brings it back; a failed restore\n"
+		 "puts it back itself), and started when it ran; else restore beside it with\n"
+		 "--as NEW (stopped).",
 	 .opts = restore_opts,
 	 .min_args = 1,
 	 .max_args = 1,

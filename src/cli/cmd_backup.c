@@ -123,15 +123,19 @@ struct restore {
 	const char *target; /* the name here */
 	struct backup_dest dest;
 	int64_t at;
-	bool allow_host;
-	char *label; /* the backup chosen */
+	bool allow_host, replace;
+	char *label;   /* the backup chosen */
+	json_t *files; /* what the daemon imports, in order */
 };
 
-static int import_file(const struct restore *rs, const char *path, struct clbsd_err *err)
+/* The daemon imports the chain (POST /v1/restore). */
+static int import_files(const struct restore *rs, struct clbsd_err *err)
 {
-	json_t *body = json_pack("{s:s,s:s}", "path", path, "name", rs->target);
-	int r = cli_call("POST", rs->allow_host ? "/v1/import?allow_host_access=1" : "/v1/import",
-			 body, NULL, err);
+	json_t *body = json_pack("{s:s,s:O,s:b,s:b}", "name", rs->target, "files", rs->files,
+				 "replace", rs->replace, "allow_host_access", rs->allow_host);
+	fprintf(stderr, "restore %s: importing %s (%zu file%s)\n", rs->target, rs->label,
+		json_array_size(rs->files), json_array_size(rs->files) == 1 ? "" : "s");
+	int r = cli_call("POST", "/v1/restore", body, NULL, err);
 	json_decref(body);
 	return r;
 }
@@ -180,20 +184,11 @@ static int restore_dir(struct restore *rs, struct clbsd_err *err)
 					     ipath);
 			break;
 		}
-		autofree char *p = xasprintf("%s/%s", dir, f);
-		fprintf(stderr, "restore %s: importing %s (%zu of %zu)\n", rs->target, f, i + 1, k);
-		if (import_file(rs, p, err) < 0) {
-			r = clbsd_err_prefix(err, "import %s", p);
-			/* Half a chain is no backup: what the first import made goes. */
-			if (i > 0) {
-				autofree char *del =
-					xasprintf("/v1/containers/%s?force=1", rs->target);
-				struct clbsd_err e2;
-				cli_call("DELETE", del, NULL, NULL, &e2);
-			}
-		}
+		json_array_append_new(rs->files, json_sprintf("%s/%s", dir, f));
 	}
 	free(chain);
+	if (r == 0)
+		r = import_files(rs, err);
 out:
 	free(e);
 	free(labels);
@@ -329,8 +324,10 @@ static int restore_remote(struct restore *rs, struct clbsd_err *err)
 	}
 	if (r < 0)
 		clbsd_err_prefix(err, "export %s there", src);
-	else if (import_file(rs, file, err) < 0)
-		r = clbsd_err_prefix(err, "import");
+	else {
+		json_array_append_new(rs->files, json_string(file));
+		r = import_files(rs, err);
+	}
 	unlink(file);
 	rmdir(dir);
 out:;
@@ -344,6 +341,7 @@ out:;
 int cmd_restore(const struct cli_args *a)
 {
 	struct restore rs = {.name = a->argv[0], .at = INT64_MAX};
+	rs.replace = cli_has(a, "replace");
 	const char *from = cli_get(a, "from"), *at = cli_get(a, "at"), *as = cli_get(a, "as");
 	rs.target = as ? as : rs.name;
 	rs.allow_host = cli_has(a, "allow-host-access");
@@ -365,19 +363,23 @@ int cmd_restore(const struct cli_args *a)
 	}
 	struct clbsd_err err;
 	clbsd_err_init(&err);
+	/* Refused before anything is fetched when it would be refused at the end. */
 	autofree char *self = xasprintf("/v1/containers/%s", rs.target);
 	json_t *here = NULL;
-	if (cli_call("GET", self, NULL, &here, &err) == 0) {
+	if (!rs.replace && cli_call("GET", self, NULL, &here, &err) == 0) {
 		json_decref(here);
 		backup_dest_release(&rs.dest);
-		return cli_usage("container %s exists here: remove it first (clbsd rm -f %s), or "
-				 "restore beside it with --as NEW",
-				 rs.target, rs.target);
+		return cli_usage(
+			"container %s exists here: --replace replaces it (it is set aside: "
+			"clbsd undo %s brings it back), or restore beside it with --as NEW",
+			rs.target, rs.target);
 	}
 	clbsd_err_init(&err);
+	rs.files = json_array();
 	int r = rs.dest.kind == BACKUP_DEST_DIR ? restore_dir(&rs, &err)
 						: restore_remote(&rs, &err);
 	backup_dest_release(&rs.dest);
+	json_decref(rs.files);
 	if (r < 0) {
 		free(rs.label);
 		return cli_fail(&err);
@@ -387,8 +389,7 @@ int cmd_restore(const struct cli_args *a)
 		cli_print_json(j);
 		json_decref(j);
 	} else {
-		printf("%s restored from %s (stopped; clbsd start %s)\n", rs.target, rs.label,
-		       rs.target);
+		printf("%s restored from %s\n", rs.target, rs.label);
 	}
 	free(rs.label);
 	return 0;

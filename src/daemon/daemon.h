@@ -1177,6 +1177,15 @@ bool backup_test_clock(struct daemon *d);
  */
 json_t *backup_status(struct daemon *d);
 json_t *backup_status_of(struct daemon *d, const char *name);
+/*
+ * backup_restore.c: import `files` (a full archive, then the incrementals
+ * after it, absolute paths) as container name: into its declaration when
+ * it is declared here. An existing container is refused (CONFLICT) unless
+ * replace: then it is stopped and set aside (undo.c) first, and put back
+ * when an import fails. fn gets the restored container.
+ */
+int ctr_restore(struct daemon *d, const char *name, char *const *files, bool replace,
+		bool allow_host, ctr_done_fn fn, void *arg, struct clbsd_err *err);
 
 /* image_jobs.c: images in the engine (see the file's comment) */
 /* dimage_fn (above): result (the caller's) is the image, or the export's summary; or err. */
