@@ -36,11 +36,12 @@ count() { records | wc -l; }
 one() {
 	local name=$1 want=$2
 	shift 2
-	local before after last
+	local before after last all
 	before=$(count)
 	"$@" >/dev/null 2>"$TMP/err" || true
-	after=$(count)
-	last=$(records | tail -n 1)
+	all=$(records)
+	after=$(echo "$all" | wc -l)
+	last=$(echo "$all" | tail -n 1)
 	if [ "$after" -eq $((before + 1)) ] && echo "$last" | grep -Eqx "$want"; then
 		ok "one_record[$name]"
 	else
@@ -49,9 +50,9 @@ one() {
 }
 
 one run 'POST /v1/containers 201 0 a1|POST /v1/containers 200 0 a1' clbsd run -d --name a1 forge sleep 600
-one stop 'POST /v1/containers/a1/stop 200 0 a1' clbsd stop -t 1 a1
+one stop 'POST /v1/containers/a1/stop 200 0 a1' clbsd stop -t 0 a1
 one start 'POST /v1/containers/a1/start 200 0 a1' clbsd start a1
-one restart 'POST /v1/containers/a1/restart 200 0 a1' clbsd restart -t 1 a1
+one restart 'POST /v1/containers/a1/restart 200 0 a1' clbsd restart -t 0 a1
 one exec 'POST /v1/containers/a1/exec 200 0 a1' clbsd exec a1 true
 one snapshot 'POST /v1/containers/a1/snapshots 20[01] 0 a1' clbsd snapshot a1 s1
 one kill 'POST /v1/containers/a1/kill 20[04] 0 a1' clbsd kill a1
@@ -187,12 +188,39 @@ else
 fi
 
 # A console session (straight to the shim) is recorded; with lo, its end too.
-timeout 3 "$BUILD/clbsd" --socket "$SOCK" console ex1 </dev/null >/dev/null 2>&1
+timeout 1 "$BUILD/clbsd" --socket "$SOCK" console ex1 </dev/null >/dev/null 2>&1
 two_console_recs() { [ "$(clbsd audit --json --container ex1 | grep -c '"event":"console\.')" -ge 2 ]; }
 if wait_until 5 two_console_recs; then
 	ok console_session_recorded
 else
 	fail console_session_recorded "$(clbsd audit --json --container ex1 | grep console)"
+fi
+
+# -f follows: a record written after it started arrives.
+timeout 10 "$BUILD/clbsd" --socket "$SOCK" audit -f --json --container fol >"$TMP/follow" &
+FP=$!
+sleep 0.3
+clbsd start fol >/dev/null 2>&1
+if wait_until 5 grep -q '"path":"/v1/containers/fol/start"' "$TMP/follow"; then
+	ok follow_sees_new
+else
+	fail follow_sees_new "$(cat "$TMP/follow")"
+fi
+kill "$FP" 2>/dev/null
+wait "$FP" 2>/dev/null
+
+# After a restart, the old records are there and numbering goes on.
+last_seq() { clbsd audit --json | tail -n 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])'; }
+before=$(last_seq)
+t_kill_daemon TERM
+t_start_daemon || exit 1
+if clbsd audit --json --container nosuch | grep -q '"status":404' &&
+	[ "$(clbsd audit --json | python3 -c 'import json,sys
+s = [json.loads(l)["seq"] for l in sys.stdin]
+print(int(s == list(range(s[0], s[0] + len(s)))))')" = 1 ] && [ "$(last_seq)" -gt "$before" ]; then
+	ok restart_keeps_records_and_numbering
+else
+	fail restart_keeps_records_and_numbering "last seq before $before, after $(last_seq)"
 fi
 
 # The human form: TIME STATUS METHOD PATH key=value.
