@@ -31,7 +31,7 @@ LIB_SRC    := $(wildcard src/util/*.c src/runtime/*.c src/runtime/$(PLATFORM)/*.
                 src/storage/*.c src/conf/*.c src/image/*.c src/core/*.c \
                 src/net/*.c src/net/$(PLATFORM)/*.c src/ingress/*.c \
                 src/sys/*.c src/sys/$(PLATFORM)/*.c src/docker/*.c \
-                src/compose/*.c)
+                src/compose/*.c src/integrity/*.c)
 # The engine (src/daemon/) and the API on it; clbsdd's own main is apart.
 DAEMON_SRC := $(wildcard src/daemon/*.c src/api/*.c)
 CLBSDD_SRC := $(wildcard src/clbsdd/*.c)

@@ -189,6 +189,18 @@ bool sys_mount_works(const char *fstype, const char *target, const char *opts);
  * namespaces made before. FreeBSD has no mount propagation: false.
  */
 bool sys_root_is_shared(void);
+/*
+ * A read-only view of directory layers merged as overlayfs merges them
+ * (layers[0] on top; whiteouts and opaque directories of an upper layer
+ * hide what is below), for reading a stopped or running overlay
+ * container's files from the host. Returns a directory fd of the view's
+ * root; nothing appears in any mount table and the view goes away when the
+ * fd (and those opened below it) is closed (Linux: fsopen/fsmount of a
+ * detached overlayfs; FreeBSD: unionfs has no such view, the storage there
+ * is ZFS and the rootfs a plain directory). Layers are absolute paths
+ * without ':', ',' or '\\'.
+ */
+int sys_layers_view(const char *const *layers, size_t n, struct clbsd_err *err);
 /* Whether `path` is on a FUSE file system (statfs; FreeBSD: f_fstypename "fusefs"). */
 bool sys_is_fuse(const char *path);
 

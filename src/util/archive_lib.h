@@ -1,7 +1,8 @@
 /*
  * libarchive, loaded on demand: the one loader for every user (the dir
  * driver's send/receive stream in storage/tar.c, OCI layers and archives in
- * image/oci.c, the forge's layer digest through them).
+ * image/oci.c, the forge's layer digest through them, the integrity
+ * manifests' mtree writer and reader in integrity/mtree_io.c).
  *
  * libarchive is not linked: with its dependencies (libxml2, ICU, libstdc++,
  * compressors) it would cost the daemon ~2.2 MB of memory from the moment it
@@ -26,12 +27,16 @@
 
 /* Every libarchive function clbsd calls. */
 #define ARCHIVE_LIB_FUNCS                                                                          \
+	X(archive_entry_clear)                                                                     \
 	X(archive_entry_copy_sourcepath)                                                           \
+	X(archive_entry_digest)                                                                    \
 	X(archive_entry_filetype)                                                                  \
 	X(archive_entry_free)                                                                      \
+	X(archive_entry_gid)                                                                       \
 	X(archive_entry_hardlink)                                                                  \
 	X(archive_entry_new)                                                                       \
 	X(archive_entry_pathname)                                                                  \
+	X(archive_entry_perm)                                                                      \
 	X(archive_entry_set_filetype)                                                              \
 	X(archive_entry_set_gid)                                                                   \
 	X(archive_entry_set_hardlink)                                                              \
@@ -43,6 +48,8 @@
 	X(archive_entry_set_symlink)                                                               \
 	X(archive_entry_set_uid)                                                                   \
 	X(archive_entry_size)                                                                      \
+	X(archive_entry_symlink)                                                                   \
+	X(archive_entry_uid)                                                                       \
 	X(archive_errno)                                                                           \
 	X(archive_error_string)                                                                    \
 	X(archive_read_close)                                                                      \
@@ -58,7 +65,9 @@
 	X(archive_read_next_header)                                                                \
 	X(archive_read_open_fd)                                                                    \
 	X(archive_read_open_filename)                                                              \
+	X(archive_read_open_memory)                                                                \
 	X(archive_read_support_filter_all)                                                         \
+	X(archive_read_support_format_mtree)                                                       \
 	X(archive_read_support_format_tar)                                                         \
 	X(archive_write_add_filter_gzip)                                                           \
 	X(archive_write_close)                                                                     \
@@ -75,6 +84,7 @@
 	X(archive_write_open_fd)                                                                   \
 	X(archive_write_set_bytes_in_last_block)                                                   \
 	X(archive_write_set_bytes_per_block)                                                       \
+	X(archive_write_set_format_mtree)                                                          \
 	X(archive_write_set_format_pax_restricted)                                                 \
 	X(archive_write_set_format_raw)                                                            \
 	X(archive_write_set_options)
