@@ -136,6 +136,8 @@ api_handler api_host_get, api_host_snapshot;
 api_handler api_ctr_backup, api_backup_list, api_restore;
 /* build_route.c */
 api_handler api_build;
+/* integrity_route.c */
+api_handler api_ctr_verify;
 /* networks.c */
 api_handler api_net_list, api_net_create, api_net_inspect, api_net_remove, api_container_doctor;
 /* images.c */

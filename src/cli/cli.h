@@ -467,6 +467,7 @@ int cmd_audit(const struct cli_args *a);
 int cmd_snapshot(const struct cli_args *a);
 int cmd_snapshots(const struct cli_args *a);
 int cmd_rollback(const struct cli_args *a);
+int cmd_verify(const struct cli_args *a);
 int cmd_clone(const struct cli_args *a);
 int cmd_export(const struct cli_args *a);
 /* cmd_backup.c: backup, backups, restore (docs/backup.md) */

@@ -76,6 +76,11 @@ static const struct cli_opt snapshots_opts[] = {
 	 NULL, 0},
 	OPT_JSON("print the daemon's JSON"),
 	OPT_END};
+static const struct cli_opt verify_opts[] = {
+	{"update", 0, NULL, "record the files as they are now as the new manifest", CLI_K_NONE,
+	 NULL, 0},
+	OPT_JSON("print the daemon's report"),
+	OPT_END};
 static const struct cli_opt rollback_opts[] = {
 	{"force", 'f', NULL, "also remove the snapshots newer than LABEL (refused otherwise)",
 	 CLI_K_NONE, NULL, 0},
@@ -471,6 +476,25 @@ const struct cli_cmd cli_cmds[] = {
 	 .kinds = {CLI_K_CONTAINER, CLI_K_NONE},
 	 .flags = CLI_CHECK_ARGS,
 	 .fn = cmd_snapshots},
+	{.name = "verify",
+	 .summary = "check a container's files against their manifest",
+	 .args = "NAME",
+	 .help = "Compare the container's root file system, running or not, with the mtree\n"
+		 "manifest recorded when it was created (its image's) and list what was added\n"
+		 "(A), removed (D) or changed (M, with what: type, mode, owner, size, digest,\n"
+		 "target). Its volumes, the mount points clbsd makes (/dev, /proc, /sys,\n"
+		 "/etc/hosts, /etc/resolv.conf) and :integrity :exclude paths are left out.\n"
+		 "With --update the files as they are now become the new manifest.\n"
+		 "\n"
+		 "Exit status: 0 clean (or updated), 1 the files differ, 2 usage, 3 the check\n"
+		 "could not be made (no manifest, a docker container, another check running).\n"
+		 "docs/integrity.md has the details.",
+	 .opts = verify_opts,
+	 .min_args = 1,
+	 .max_args = 1,
+	 .kinds = {CLI_K_CONTAINER, CLI_K_NONE},
+	 .flags = CLI_CHECK_ARGS,
+	 .fn = cmd_verify},
 	{.name = "rollback",
 	 .summary = "put a container's files back to a snapshot",
 	 .args = "NAME LABEL",

@@ -61,6 +61,7 @@ const struct cli_opt cli_update_opts[] = {
 	U("snapshots", 0, "FORM", "'(:every \"1h\" :keep 24)'"),
 	U("backup", 0, "FORM", "'(:every \"1d\" :to \"/srv/backup\")' or nil"),
 	U("snapshot-before-change", 0, "BOOL", "true or false"),
+	U("integrity", 0, "FORM", "'(:every \"1h\" :exclude (\"/var/log\") :on-drift CMD)'"),
 	U("kind", 0, "KIND", "native or docker"),
 	U("limits", 0, "FORM", "'(:memory \"256M\" :cpus 1)': the whole :limits"),
 	CLI_OPT_JSON("print the container's JSON"),

@@ -66,6 +66,8 @@ void ctr_spec_free(struct ctr_spec *ct)
 	ctr_backup_release(&ct->backup);
 	free(ct->tls_cert);
 	free(ct->tls_key);
+	strv_free(ct->integrity_exclude);
+	strv_free(ct->integrity_on_drift.argv);
 	strv_free(ct->entrypoint);
 	conf_kvs_free(ct->labels, ct->nlabels);
 	strv_free(ct->cap_add);

@@ -189,6 +189,15 @@ struct ctr_spec {
 	int64_t storage_quota, storage_reservation, storage_recordsize;
 	char *storage_compression;
 	int64_t snap_every_ns; /* 0: no scheduled snapshots */
+	/*
+	 * :integrity: checks of the root file system against its manifest.
+	 * Set when the key is given (even empty: the defaults apply to
+	 * `clbsd verify` without it too).
+	 */
+	bool integrity_set;
+	int64_t integrity_every_ns;	   /* 0: no scheduled checks */
+	char **integrity_exclude;	   /* clean absolute paths, sorted, unique; NULL: none */
+	struct ctr_cmd integrity_on_drift; /* argv NULL: none */
 	int snap_keep;
 	bool snapshot_before_change;
 	struct ctr_backup backup;

@@ -1283,6 +1283,83 @@ void spec_r_snap_before(struct vctx *c, struct ctr_parse *cp, const struct sexp 
 		cp->bad = true;
 }
 
+/* ---- :integrity ---- */
+
+static const char *const integrity_keys[] = {"every", "exclude", "on-drift", NULL};
+
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool read_excludes(struct vctx *c, const struct sexp *v, char ***out)
+{
+	if (!chk_list(c, ":integrity :exclude", v, "a list of absolute paths like (\"/var/log\")"))
+		return false;
+	size_t n = v->type == SEXP_LIST ? v->n : 0;
+	char **paths = xcalloc(n + 1, sizeof(char *));
+	size_t k = 0;
+	bool ok = true;
+	for (size_t i = 0; i < n; i++) {
+		char *p = NULL;
+		if (!chk_abs_path(c, ":integrity :exclude", v->items[i], &p)) {
+			ok = false;
+			continue;
+		}
+		paths[k++] = p;
+	}
+	qsort(paths, k, sizeof(char *), path_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (u && strcmp(paths[u - 1], paths[i]) == 0)
+			free(paths[i]);
+		else
+			paths[u++] = paths[i];
+	}
+	paths[u] = NULL;
+	if (!ok || u == 0) {
+		strv_free(paths);
+		return ok;
+	}
+	*out = paths;
+	return true;
+}
+
+static void integrity_key(struct vctx *c, void *obj, int key, const struct sexp *v,
+			  const struct sexp *k)
+{
+	struct ctr_parse *cp = obj;
+	struct ctr_spec *ct = cp->ct;
+	bool ok = true;
+	if (key == 0) {
+		ok = chk_duration(c, ":integrity :every", v, &ct->integrity_every_ns);
+		if (ok && ct->integrity_every_ns < 1000000000LL) {
+			verr(c, v, ":integrity :every: expected at least 1s");
+			ok = false;
+		}
+	} else if (key == 1) {
+		ok = read_excludes(c, v, &ct->integrity_exclude);
+	} else {
+		ok = parse_cmd(c, ":integrity :on-drift", v, &ct->integrity_on_drift);
+	}
+	if (!ok)
+		cp->bad = true;
+}
+
+void spec_r_integrity(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
+{
+	if (!sub_plist(
+		    c, cp, ":integrity", v,
+		    "integrity checks like (:every \"1h\" :exclude (\"/var/log\") :on-drift CMD)"))
+		return;
+	cp->ct->integrity_set = true;
+	walk_plist(c, v, 0, integrity_keys, ":integrity", integrity_key, cp);
+	if (!cp->bad && cp->ct->integrity_on_drift.argv && !cp->ct->integrity_every_ns) {
+		verr(c, v, ":integrity: :on-drift needs :every (a schedule to run it on)");
+		cp->bad = true;
+	}
+}
+
 void spec_r_ingress(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
 {
 	if (sub_plist(c, cp, ":ingress", v, "ingress options like (:websocket t)"))

@@ -490,6 +490,28 @@ bool spec_p_snap_before(struct buf *b, const struct ctr_spec *ct)
 	return true;
 }
 
+bool spec_p_integrity(struct buf *b, const struct ctr_spec *ct)
+{
+	if (!ct->integrity_set)
+		return false;
+	struct buf in = BUF_INIT;
+	if (ct->integrity_every_ns) {
+		buf_adds(&in, " :every ");
+		add_duration(&in, ct->integrity_every_ns);
+	}
+	if (ct->integrity_exclude) {
+		buf_adds(&in, " :exclude ");
+		add_strings(&in, ct->integrity_exclude);
+	}
+	if (ct->integrity_on_drift.argv) {
+		buf_adds(&in, " :on-drift ");
+		add_cmd(&in, &ct->integrity_on_drift);
+	}
+	buf_addf(b, "(%s)", in.len ? in.data + 1 : "");
+	buf_release(&in);
+	return true;
+}
+
 bool spec_p_entrypoint(struct buf *b, const struct ctr_spec *ct)
 {
 	if (!ct->entrypoint)

@@ -610,6 +610,7 @@ static int create_native(struct daemon *d, const struct ctr_spec *spec, const ch
 	d->ctrs = c;
 	usermap_remember(d, c->name, &c->cfg);
 	dnet_peers_changed(d, c);
+	ctr_integrity_created(c, img);
 	TRACE4(container__create, c->name, "native", time_mono_ns() - t0, "create");
 	daemon_event(d, "container.created", c->name,
 		     json_pack("{s:s,s:s}", "image", c->image_ref, "id", c->id));

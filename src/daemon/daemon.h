@@ -189,6 +189,11 @@ struct container {
 	 * old ones to put back.
 	 */
 	bool limits_busy;
+
+	/* integrity_run.c: a check or record of its files runs on a worker. */
+	struct {
+		bool busy;
+	} integrity;
 };
 
 /*
@@ -876,6 +881,26 @@ typedef void (*host_done_fn)(json_t *result, const struct clbsd_err *err, void *
 json_t *host_describe(struct daemon *d);
 int host_snapshot(struct daemon *d, const char *label, host_done_fn fn, void *arg,
 		  struct clbsd_err *err);
+
+/*
+ * integrity_run.c: manifests of a native container's files (see the file's
+ * comment). fn gets the report (integrity_report_json's, with "files",
+ * "manifest", "excluded", "updated"; borrowed) or the error, on the loop.
+ */
+typedef void (*ctr_integrity_fn)(json_t *report, const struct clbsd_err *err, void *arg);
+/*
+ * Compare c's files with its manifest (update: then record them as the
+ * new one; also when there is none yet). 0: fn comes later; < 0: refused
+ * now (a docker container: UNAVAIL; a check running: CONFLICT).
+ */
+int ctr_integrity_check(struct container *c, bool update, bool scheduled, ctr_integrity_fn fn,
+			void *arg, struct clbsd_err *err);
+/* A new native container's manifest: its image's (ctr_create calls it). */
+void ctr_integrity_created(struct container *c, const struct image *img);
+/* The paths every check of c leaves out: clbsd's mount points, volumes, :integrity :exclude. */
+char **ctr_integrity_excludes(struct container *c);
+/* On a worker: the manifest of the image being staged at staging (its rootfs/). */
+int image_integrity_record(const char *staging, struct clbsd_err *err);
 
 /* transfer.c: one archive file per container (see the file's comment). */
 typedef void (*ctr_export_fn)(json_t *summary, const struct clbsd_err *err, void *arg);

@@ -8,6 +8,9 @@
  * on the host), a list (argv on the host) or (:exec ...) (inside the running container). Each hook
  * gets CLBSD_CONTAINER, CLBSD_EVENT, CLBSD_PID and CLBSD_EXIT_CODE, its timeout (60 s unless
  * given), and its result as a hook.finished event (and hook.failed when it did not exit 0).
+ * :integrity's :on-drift runs the same way on each integrity.drift event of
+ * a check (not one `verify --update` accepted), with CLBSD_DRIFT_COUNT too;
+ * its :every is a timer here, the check itself integrity_run.c's.
  *
  * One actor per container runs its hooks one at a time, in order; actors of
  * different containers run in parallel, so a hook that hangs delays only its
@@ -42,7 +45,7 @@ struct actor_entry {
 struct timer_entry {
 	struct daemon *d;
 	char *ctr;
-	size_t hook; /* index into the container's hooks; SNAP_TIMER: its :snapshots */
+	size_t hook; /* index into the container's hooks; SNAP_TIMER, INTEGRITY_TIMER: its keys */
 	struct event *ev;
 	struct timer_entry *next;
 };
@@ -192,8 +195,9 @@ static void job_run(struct actor *a, void *arg)
 		report(j, 0, false, NULL, 0, 0, err.msg);
 }
 
+/* extra: one more "NAME=value" for the environment, or NULL. */
 static void post(struct daemon *d, const char *ctr, const struct ctr_hook *h, const char *event,
-		 int pid, int exit_code)
+		 int pid, int exit_code, const char *extra)
 {
 	struct hook_job *j = xcalloc(1, sizeof(*j));
 	j->d = d;
@@ -208,6 +212,8 @@ static void post(struct daemon *d, const char *ctr, const struct ctr_hook *h, co
 	strv_push_owned(&env, xasprintf("CLBSD_EVENT=%s", event));
 	strv_push_owned(&env, xasprintf("CLBSD_PID=%d", pid));
 	strv_push_owned(&env, xasprintf("CLBSD_EXIT_CODE=%d", exit_code));
+	if (extra)
+		strv_push(&env, extra);
 	j->env = env.v;
 	actor_post(actor_for(d, ctr), job_run, j);
 }
@@ -223,6 +229,21 @@ static const struct ctr_spec *declared(struct daemon *d, const char *name)
 	return conf_container_find(d->decl.conf, name);
 }
 
+/* :integrity :on-drift, for a drift a check found (not one --update accepted). */
+static void on_drift(struct daemon *d, const struct event_rec *e)
+{
+	const struct ctr_spec *ct = declared(d, e->container);
+	if (!ct || !ct->integrity_on_drift.argv || json_bool(e->attrs, "updated", false))
+		return;
+	struct ctr_hook h = {.event = CTR_HOOK_EVERY,
+			     .cmd = ct->integrity_on_drift,
+			     .timeout_ns = CTR_HOOK_TIMEOUT_DEFAULT};
+	struct container *c = ctr_find(d, e->container);
+	autofree char *count =
+		xasprintf("CLBSD_DRIFT_COUNT=%lld", (long long)json_int(e->attrs, "count", 0));
+	post(d, ct->name, &h, e->type, c ? c->run.pid : 0, c ? c->run.exit_code : 0, count);
+}
+
 static void on_event(const struct event_rec *e, void *arg)
 {
 	struct daemon *d = arg;
@@ -235,7 +256,10 @@ static void on_event(const struct event_rec *e, void *arg)
 		kind = CTR_HOOK_OOM;
 	else if (strcmp(e->type, "container.health") == 0)
 		kind = CTR_HOOK_HEALTH;
-	else
+	else if (strcmp(e->type, "integrity.drift") == 0) {
+		on_drift(d, e);
+		return;
+	} else
 		return;
 	const struct ctr_spec *ct = declared(d, e->container);
 	if (!ct)
@@ -245,17 +269,26 @@ static void on_event(const struct event_rec *e, void *arg)
 	int code = (int)json_int(e->attrs, "exit_code", c ? c->run.exit_code : 0);
 	for (size_t i = 0; i < ct->nhooks; i++)
 		if (ct->hooks[i].event == kind)
-			post(d, ct->name, &ct->hooks[i], e->type, pid, code);
+			post(d, ct->name, &ct->hooks[i], e->type, pid, code, NULL);
 }
 
 /* ---- :every ---- */
 
-#define SNAP_TIMER ((size_t)-1)
+#define SNAP_TIMER	((size_t)-1)
+#define INTEGRITY_TIMER ((size_t)-2)
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct timer_entry *t = arg;
 	const struct ctr_spec *ct = declared(t->d, t->ctr);
+	if (ct && t->hook == INTEGRITY_TIMER) {
+		struct container *c = ctr_find(t->d, t->ctr);
+		struct clbsd_err err;
+		if (c && ct->integrity_every_ns > 0 &&
+		    ctr_integrity_check(c, false, true, NULL, NULL, &err) < 0)
+			log_info("integrity", t->ctr, "scheduled check skipped: %s", err.msg);
+		return;
+	}
 	if (ct && t->hook == SNAP_TIMER) {
 		struct container *c = ctr_find(t->d, t->ctr);
 		if (c && ct->snap_every_ns > 0)
@@ -268,7 +301,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	autofree char *every = conf_duration_str(h->every_ns);
 	daemon_event(t->d, "timer.fired", t->ctr, json_pack("{s:s}", "every", every));
 	struct container *c = ctr_find(t->d, t->ctr);
-	post(t->d, t->ctr, h, "timer.fired", c ? c->run.pid : 0, c ? c->run.exit_code : 0);
+	post(t->d, t->ctr, h, "timer.fired", c ? c->run.pid : 0, c ? c->run.exit_code : 0, NULL);
 }
 
 /* ---- :file-change ---- */
@@ -416,7 +449,7 @@ static void on_debounced(evutil_socket_t fd, short what, void *arg)
 	const struct ctr_hook *h = &ct->hooks[w->hook];
 	daemon_event(w->d, "file.changed", w->ctr, json_pack("{s:s}", "path", h->path));
 	struct container *c = ctr_find(w->d, w->ctr);
-	post(w->d, w->ctr, h, "file.changed", c ? c->run.pid : 0, c ? c->run.exit_code : 0);
+	post(w->d, w->ctr, h, "file.changed", c ? c->run.pid : 0, c ? c->run.exit_code : 0, NULL);
 }
 
 static void on_watch_event(void *arg, const struct sys_watch_event *ev)
@@ -464,7 +497,7 @@ static void clear(struct daemon *d)
 	}
 }
 
-/* A repeating timer for container ctr's hook (or SNAP_TIMER: its :snapshots). */
+/* A repeating timer for container ctr's hook (or SNAP_TIMER, INTEGRITY_TIMER: its keys). */
 static void timer_add(struct daemon *d, const char *ctr, size_t hook, int64_t every_ns)
 {
 	struct hooks_state *hs = d->hooks;
@@ -493,6 +526,8 @@ void hooks_sync(struct daemon *d)
 		struct watch_budget bud = {0};
 		if (ct->snap_every_ns > 0)
 			timer_add(d, ct->name, SNAP_TIMER, ct->snap_every_ns);
+		if (ct->integrity_every_ns > 0)
+			timer_add(d, ct->name, INTEGRITY_TIMER, ct->integrity_every_ns);
 		for (size_t k = 0; k < ct->nhooks; k++) {
 			const struct ctr_hook *h = &ct->hooks[k];
 			if (h->event == CTR_HOOK_EVERY)
