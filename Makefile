@@ -174,6 +174,7 @@ bench: all
 	bench/ingress
 	bench/docker
 	bench/metrics
+	bench/integrity
 
 # shellcheck, clang-format (check mode), the folder layers, cppcheck, the
 # Emacs package's lint and a clang -Werror build (scripts/lint.sh).

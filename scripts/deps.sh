@@ -28,8 +28,10 @@ zfs="zfs-fuse"
 # it skips where the kernel refuses BPF or uprobes). prometheus: only its
 # promtool, which checks /metrics with Prometheus's own parser
 # (tests/integration/metrics.sh); its service is not started (below).
+# mtree-netbsd: NetBSD's mtree(8), which FreeBSD's is; tests/integration/integrity.sh
+# checks an image's tree against clbsd's manifest with it (skips without).
 tests="clang libclang-rt-14-dev shellcheck tmux curl python3 openssh-server openssh-client
-skopeo docker-registry docker.io mmdebstrap bpftrace prometheus"
+skopeo docker-registry docker.io mmdebstrap bpftrace prometheus mtree-netbsd"
 # prometheus-node-exporter: bench/metrics's peer (its own /metrics, scraped
 # the same way); like the other services it is started only by the bench.
 bench="crun hyperfine docker.io docker-compose prometheus-node-exporter"

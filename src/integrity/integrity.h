@@ -12,8 +12,9 @@
  *                  (its mtree writer computes the digests) and the reading
  *                  of a manifest back into an entry set (its mtree reader).
  *
- * Imports: util/ (libarchive loader, buffers, fs) and sys/ (the read-only
- * view of an overlay). Nothing here knows containers or the daemon.
+ * Imports: util/ (the libarchive loader, buffers, fs). Nothing here knows
+ * containers, storage or the daemon: the daemon (integrity_run.c) hands in
+ * a directory fd, an overlay's through sys_layers_view().
  *
  * Invariants:
  * - The tree walked is hostile (a running container writes it): it is walked

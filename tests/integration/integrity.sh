@@ -34,6 +34,13 @@ verify web
 IMG=$(clbsd image inspect forge --format '{{.id}}' 2>/dev/null || true)
 [ -n "$IMG" ] && [ -f "$ROOT/images/$IMG/integrity.mtree" ] && ok image_manifest_recorded ||
 	fail image_manifest_recorded "image $IMG: $(ls "$ROOT/images/$IMG" 2>&1)"
+# The format is mtree(5): the BSDs' mtree(8) checks the image's tree with it.
+if command -v mtree >/dev/null && [ -d "$ROOT/images/$IMG/rootfs" ]; then
+	mtree -f "$ROOT/images/$IMG/integrity.mtree" -p "$ROOT/images/$IMG/rootfs" >"$TMP/mtree.out" 2>&1 &&
+		ok bsd_mtree_reads_manifest || fail bsd_mtree_reads_manifest "$(head -20 "$TMP/mtree.out")"
+else
+	skip bsd_mtree_reads_manifest "no mtree(8) (Debian: mtree-netbsd) or no image tree here"
+fi
 
 # Writes clbsd's data paths take are not drift: a volume, an excluded path.
 clbsd exec web sh -c 'echo v > /srv/data/new; mkdir -p /var/log; echo l > /var/log/x'
