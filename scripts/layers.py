@@ -23,6 +23,8 @@ RANK = {
     # compose: the compose-file translator (pure); it checks its output with
     # core's conf_build, and only the CLI uses it.
     "compose": 4, "docker": 4,
+    # integrity: mtree manifests (the walk and the comparison); util only.
+    "integrity": 4,
     "daemon": 5,
     "api": 6,
     "clbsdd": 7, "cli": 7, "shim": 7,

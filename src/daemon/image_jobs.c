@@ -175,8 +175,7 @@ static void job_run(void *arg)
 			log_warn("image", NULL, "no OCI digest for %s: %s", j->src, e2.msg);
 		/* Its containers' manifest at create (docs/integrity.md); it works without. */
 		if (image_integrity_record(j->staging, &e2) < 0)
-			log_warn("image", NULL, "no integrity manifest for %s: %s", j->src,
-				 e2.msg);
+			log_warn("image", NULL, "no integrity manifest for %s: %s", j->src, e2.msg);
 	}
 	if ((j->rc < 0 && j->staging) || j->kind == JOB_EXPORT) {
 		struct clbsd_err ignore;

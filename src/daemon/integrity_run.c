@@ -280,6 +280,7 @@ void ctr_integrity_created(struct container *c, const struct image *img)
 	 * replaced by a rename, so sharing its inode is safe. Across datasets
 	 * (zfs) a copy; a manifest is ~150 bytes an entry.
 	 */
+	unlink(dst); /* a spare directory's leftover, from a check that ended after a removal */
 	if (link(src, dst) == 0)
 		return;
 	if (errno == EXDEV) {
