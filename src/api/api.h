@@ -163,6 +163,12 @@ void api_audit_dispatched(struct evhttp_request *req);
 void api_audit_detach(struct evhttp_request *req, const void *key);
 /* The result of the request whose record waits under key (status 0: none). */
 void api_audit_keyed(const void *key, int status, const json_t *body);
+/*
+ * A streamed answer under key (detached from its request when the stream
+ * started) is over: status, the JSON of its last line (body; an "error"
+ * member is the error), a note when there is no error but something to say.
+ */
+void api_audit_end(const void *key, int status, const json_t *body, const char *note);
 /* req is being given up: its record, if it still has one, says so. */
 void api_audit_abandon(struct evhttp_request *req);
 /* At shutdown: the records of requests never answered are written as such. */

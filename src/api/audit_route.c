@@ -218,6 +218,13 @@ void api_audit_keyed(const void *key, int status, const json_t *body)
 			      : "the client went away; the operation's result is unknown");
 }
 
+void api_audit_end(const void *key, int status, const json_t *body, const char *note)
+{
+	struct inflight **pp = find(key);
+	if (pp)
+		finish(pp, status, body, note);
+}
+
 void api_audit_abandon(struct evhttp_request *req)
 {
 	struct inflight **pp = find(req);

@@ -14,6 +14,9 @@
 struct build_reply {
 	struct evhttp_request *req; /* never used once gone */
 	bool gone;
+	/* The last line written (bounded): the build's result, for the audit log. */
+	char last[4096];
+	size_t last_len;
 };
 
 static size_t reply_pending(void *ctx)
@@ -25,6 +28,11 @@ static size_t reply_pending(void *ctx)
 static void reply_write(void *ctx, const char *data, size_t n)
 {
 	struct build_reply *r = ctx;
+	/* The result is the last line: {"image":...} or {"error":...}. */
+	if (n > 1 && n < sizeof(r->last)) {
+		memcpy(r->last, data, n);
+		r->last_len = n;
+	}
 	if (r->gone)
 		return;
 	struct evbuffer *eb = evbuffer_new();
@@ -40,6 +48,10 @@ static void reply_end(void *ctx)
 		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
 		evhttp_send_reply_end(r->req);
 	}
+	json_t *result = json_loadb(r->last, r->last_len, 0, NULL);
+	api_audit_end(r, 200, result,
+		      r->gone ? "the client went away before the build ended" : NULL);
+	json_decref(result);
 	free(r);
 }
 
@@ -78,6 +90,8 @@ void api_build(struct daemon *d, struct evhttp_request *req, const struct api_ar
 				  "application/x-ndjson");
 		evhttp_send_reply_start(req, 200, "OK");
 		evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_closed, r);
+		/* The audit record waits for the build's end (reply_end). */
+		api_audit_detach(req, r);
 	}
 	json_decref(body);
 }

@@ -176,6 +176,17 @@ mkdir -p "$CTX"
 printf 'FROM forge\nAUDITCFG "ex,lo"\nCMD ["sleep", "600"]\n' >"$CTX/Cblockfile"
 clbsd build -t audited:1 "$CTX" >/dev/null 2>&1
 clbsd run -d --name ex1 audited:1 >/dev/null
+# A build is recorded when it ends, with its result.
+printf 'FROM forge\nCOPY missing-file /x\n' >"$TMP/broken.cbf"
+clbsd build -t broken:1 -f "$TMP/broken.cbf" "$CTX" >/dev/null 2>&1
+builds=$(clbsd audit --json | grep '"path":"/v1/build"')
+if [ "$(echo "$builds" | wc -l)" = 2 ] && echo "$builds" | head -n 1 | grep -q '"status":200' &&
+	! echo "$builds" | head -n 1 | grep -q '"error"' &&
+	echo "$builds" | tail -n 1 | grep -q '"error":".*missing-file'; then
+	ok build_records_its_result
+else
+	fail build_records_its_result "$builds"
+fi
 clbsd exec ex1 echo audited-argv >/dev/null
 clbsd exec m1 echo plain-argv >/dev/null
 last_exec() {
