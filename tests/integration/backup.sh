@@ -11,6 +11,9 @@
 export CLBSD_TEST_CLOCK=1
 t_before_start() {
 	t_zfs_setup || return 1
+	# The daemon's ssh (for the ssh:// destination), written once sshd is up.
+	export CLBSD_SSH_COMMAND="sh $TMP/ssh-wrap"
+	export CLBSD_REMOTE="$BUILD/clbsd"
 	cat >"$CONF" <<CONF
 (host :storage (:driver zfs :pool "$ZPOOL" :root "$ZPOOL/clbsd"))
 CONF
@@ -24,6 +27,7 @@ RUN2="$TMP/run2"
 SOCK2="$RUN2/clbsd.sock"
 BK="$TMP/backups"
 D2=""
+SSHD=""
 c2() { "$BUILD/clbsd" --socket "$SOCK2" "$@"; }
 stop2() {
 	for n in $(c2 --json ps -a 2>/dev/null | python3 -c 'import json,sys
@@ -33,7 +37,8 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do c2 rm -f "$n" 
 	D2=""
 	find /sys/fs/cgroup -maxdepth 2 -type d -name "clbsd-$T_ID-2" -exec rmdir {} + 2>/dev/null
 }
-trap 'stop2; t_cleanup' EXIT
+stop_sshd() { [ -n "$SSHD" ] && kill "$SSHD" 2>/dev/null && wait "$SSHD" 2>/dev/null; SSHD=""; }
+trap 'stop_sshd; stop2; t_cleanup' EXIT
 mkdir -p "$ROOT2/images" "$TMP/etc2"
 cp -a "${ROOT:?}"/images/. "$ROOT2/images/"
 echo "(host :storage (:driver zfs :pool \"$ZPOOL\" :root \"$ZPOOL/clbsd2\"))" >"$TMP/etc2/clbsd.conf"
@@ -42,8 +47,40 @@ env -u CLBSD_TEST_CLOCK unshare --net -- "$BUILD/clbsdd" --root "$ROOT2" --run "
 D2=$!
 wait_until 15 c2 info >/dev/null 2>&1 || { fail target_up "$(tail -5 "$TMP/daemon2.log")"; t_done; exit 1; }
 
+# An sshd on loopback (as migrate.sh): the second daemon over ssh too.
+FAR=""
+if [ -x /usr/sbin/sshd ]; then
+	S="$TMP/ssh"
+	mkdir -p "$S" /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$S/host" && ssh-keygen -q -t ed25519 -N '' -f "$S/id"
+	cp "$S/id.pub" "$S/authorized_keys"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	cat >"$S/config" <<SSHCONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $S/host
+PidFile $S/pid
+AuthorizedKeysFile $S/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+SSHCONF
+	/usr/sbin/sshd -D -e -f "$S/config" 2>>"$TMP/sshd.log" &
+	SSHD=$!
+	# The daemon has a network namespace of its own: its ssh enters this
+	# test's, where sshd listens.
+	printf 'exec nsenter --net=/proc/%s/ns/net ssh -i %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "$@"\n' "$$" "$S/id" >"$TMP/ssh-wrap"
+	wait_until 5 sh "$TMP/ssh-wrap" -o BatchMode=yes -p "$port" root@127.0.0.1 true ||
+		fail sshd_up "$(cat "$TMP/sshd.log")"
+	FAR="(container far :image \"forge\" :command (\"sleep\" \"600\")
+  :backup (:to \"ssh://root@127.0.0.1:$port$SOCK2\"))"
+fi
+
 # web: the host's :backup (a directory); db: its own (the second daemon);
-# flaky: a destination that is not there; quiet: opted out.
+# flaky: a destination that is not there; quiet: opted out; far: the
+# second daemon over ssh.
 cat >"$CONF" <<CONF
 (host :storage (:driver zfs :pool "$ZPOOL" :root "$ZPOOL/clbsd")
   :backup (:every "1d" :keep (:daily 1 :weekly 2 :monthly 0) :to "file://$BK"))
@@ -53,9 +90,10 @@ cat >"$CONF" <<CONF
 (container flaky :image "forge" :command ("sleep" "600")
   :backup (:every "1d" :to "unix:$TMP/nowhere.sock"))
 (container quiet :image "forge" :command ("sleep" "600") :backup nil)
+$FAR
 CONF
 clbsd apply >/dev/null
-running() { [ "$(clbsd ps | grep -c ' running')" -ge 4 ]; }
+running() { [ "$(clbsd ps | grep -c ' running')" -ge "$([ -n "$FAR" ] && echo 5 || echo 4)" ]; }
 wait_until 20 running || fail running "$(clbsd ps -a)"
 
 # Thursday 2026-01-01 to Friday 2026-01-09, one backup a day at 03:00 UTC,
@@ -156,6 +194,22 @@ rc=0
 out=$(clbsd restore web --from "$BK" --at 2025-12-31 --as web-x 2>&1) || rc=$?
 [ "$rc" -ne 0 ] && echo "$out" | grep -q "no backup of web" && ok restore_before_first_refused ||
 	fail restore_before_first_refused "$out"
+
+# Over ssh: a full then an incremental backup, and a restore of the first.
+if [ -n "$FAR" ]; then
+	clbsd exec far sh -c 'echo far-1 > /data'
+	clbsd backup far --at 2026-01-01T03:00:00Z >"$TMP/far.1" 2>&1 &&
+		clbsd exec far sh -c 'echo far-2 > /data' &&
+		clbsd backup far --at 2026-01-02T03:00:00Z >"$TMP/far.2" 2>&1 &&
+		grep -q full "$TMP/far.1" && grep -q incremental "$TMP/far.2" &&
+		[ "$(c2 --json snapshots far | labels)" = "backup-20260101-030000 backup-20260102-030000" ] &&
+		ok backup_over_ssh || fail backup_over_ssh "$(cat "$TMP/far.1" "$TMP/far.2"; c2 snapshots far)"
+	clbsd restore far --from "ssh://root@127.0.0.1:$port$SOCK2" --at 2026-01-01 --as far-old >/dev/null 2>"$TMP/far.err" &&
+		clbsd start far-old >/dev/null && [ "$(clbsd exec far-old cat /data)" = far-1 ] &&
+		ok restore_over_ssh || fail restore_over_ssh "$(cat "$TMP/far.err")"
+else
+	skip backup_over_ssh "no /usr/sbin/sshd (scripts/deps.sh check installs openssh-server)"
+fi
 
 # A destination that is not there: the backup fails, is retried with
 # backoff (1 s, 2 s, 4 s under the test clock), and the container runs on
