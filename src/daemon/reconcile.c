@@ -746,6 +746,17 @@ static void act_start(struct pass_act *x)
 	struct container *c = ctr_find(d, a->name);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
+	/*
+	 * An import is receiving it (transfer.c): whatever was planned for
+	 * the name waits; the pass after the import sees what it made.
+	 */
+	for (size_t k = 0; k < d->importing.n; k++) {
+		if (strcmp(d->importing.v[k], a->name) == 0) {
+			p->waiting = true;
+			act_waiting(x, "an import is receiving it");
+			return;
+		}
+	}
 	const char *dep = held_back(p, a->name);
 	if (dep && a->op != PLAN_STOP && a->op != PLAN_REMOVE && a->op != PLAN_UPDATE) {
 		clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EAGAIN, "held back: dependency %s failed",

@@ -1253,7 +1253,8 @@ static int import_begin(struct daemon *d, const char *path, const char *name, bo
 		j->restore_live = recorded;
 		j->live_before = steal_ptr(&before);
 		j->pending = marked;
-		strv_push(&d->importing, name);
+		/* j->name: name may be the header's, freed above. */
+		strv_push(&d->importing, j->name);
 	}
 	work_submit(d, import_run, import_done, j);
 	return 0;

@@ -4,7 +4,8 @@
 # only what changed since is sent; it ends running on the target with every
 # file, writes made after the first send included, and the migration leaves
 # no snapshot behind. An incremental import into a running container, or
-# without its base, is refused.
+# without its base, is refused. A declared container migrates live into
+# its declaration, carried to the target's live layer.
 . "$(dirname "$0")/../lib.sh"
 t_before_start() {
 	t_zfs_setup || return 1
@@ -22,6 +23,9 @@ SOCK2="$RUN2/clbsd.sock"
 D2=""
 c2() { "$BUILD/clbsd" --socket "$SOCK2" "$@"; }
 stop2() {
+	# Nothing declared there first, or its reconciler brings back what goes.
+	rm -f "$TMP/etc2/conf.d/90-live.conf"
+	c2 apply >/dev/null 2>&1
 	for n in $(c2 --json ps -a 2>/dev/null | python3 -c 'import json,sys
 for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do c2 rm -f "$n" >/dev/null 2>&1; done
 	[ -n "$D2" ] && kill "$D2" 2>/dev/null
@@ -52,7 +56,7 @@ grep -q "exporting while it runs" "$TMP/progress" && grep -q "exporting what cha
 	ok migrate_sends_while_running || fail migrate_sends_while_running "$out $(cat "$TMP/progress")"
 [ "$out" = live ] && [ "$(c2 --json inspect live | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])')" = running ] &&
 	[ "$(c2 exec live md5sum /blob)" = "$sum" ] && ok live_migrated_runs_with_files ||
-	fail live_migrated_runs_with_files "$out: $sum vs $(c2 exec live md5sum /blob 2>&1)"
+	fail live_migrated_runs_with_files "$out $(cat "$TMP/progress"): $sum vs $(c2 exec live md5sum /blob 2>&1)"
 # The changes made between the first send and the stop arrived too: the
 # target found the count of the stop, not the one of the first send. The
 # source wrote 0 to /found at its start; wait for the target's shell to
@@ -87,4 +91,23 @@ out=$(clbsd import --name other "$TMP/incr.clbsd" 2>&1)
 rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "import the full export first" && ok incremental_without_base_refused ||
 	fail incremental_without_base_refused "rc=$rc $out"
+
+# A declared container, live: the full send goes into its declaration,
+# provisionally, the changes after the stop update it, and it is committed.
+cat >>"$CONF" <<'EOF'
+(container dweb :image "forge" :command ("sleep" "300")
+  :volumes ((:dataset "data" :path "/srv/data")))
+EOF
+clbsd apply >/dev/null
+wait_until 20 sh -c '[ "$("$0" --socket "$1" --json inspect dweb | python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"state\"])")" = running ]' \
+	"$BUILD/clbsd" "${SOCK:?}"
+clbsd exec dweb sh -c 'echo vol > /srv/data/f; echo st > /state'
+out=$(clbsd migrate -t 1 dweb "unix:$SOCK2" 2>"$TMP/progress")
+plan2=$(c2 --json plan | python3 -c 'import json,sys; print(json.load(sys.stdin)["actions"])')
+plan1=$(clbsd --json plan | python3 -c 'import json,sys; print(json.load(sys.stdin)["actions"])')
+[ "$out" = dweb ] && grep -q "exporting while it runs" "$TMP/progress" &&
+	[ "$(c2 exec dweb cat /srv/data/f /state | tr '\n' ' ')" = "vol st " ] &&
+	[ "$plan1" = "[]" ] && [ "$plan2" = "[]" ] && grep -q "(container dweb" "$TMP/etc2/conf.d/90-live.conf" &&
+	grep -q "(moved dweb" "$TMP/etc/conf.d/90-live.conf" && [ ! -e "$ROOT2/transfer/import-dweb.json" ] &&
+	ok declared_live_migration || fail declared_live_migration "$out $plan1 $plan2 $(cat "$TMP/progress")"
 t_done
