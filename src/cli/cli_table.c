@@ -618,8 +618,8 @@ const struct cli_cmd cli_cmds[] = {
 	{.name = "restore",
 	 .summary = "bring a container back from its backups",
 	 .args = "NAME",
-	 .help = "Restore NAME from the backups at DEST (the newest at or before --at TIME),\n"
-		 "stopped: from a directory, its full archive and the incrementals after it are\n"
+	 .help = "Restore NAME from the backups at DEST (the newest at or before --at TIME):\n"
+		 "from a directory, its full archive and the incrementals after it are\n"
 		 "imported; from another clbsd (unix:SOCKET or ssh://...), that snapshot of its\n"
 		 "copy is exported there and imported here. When NAME is declared here it is\n"
 		 "restored into its declaration. A container of that name here is replaced only\n"

@@ -216,6 +216,15 @@ static int remote(const struct backup_dest *dst, const char *const *args, int in
 		strv_push(&argv, "ssh");
 		strv_push(&argv, "-o");
 		strv_push(&argv, "BatchMode=yes");
+		/*
+		 * Nobody watches a scheduled backup: a host that does not answer,
+		 * or a connection that died, fails it (and it is retried) instead
+		 * of holding the container's backups for the TCP timeouts.
+		 */
+		strv_push(&argv, "-o");
+		strv_push(&argv, "ConnectTimeout=30");
+		strv_push(&argv, "-o");
+		strv_push(&argv, "ServerAliveInterval=30");
 		if (dst->port) {
 			strv_push(&argv, "-p");
 			strv_push(&argv, dst->port);
