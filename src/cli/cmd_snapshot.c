@@ -789,21 +789,27 @@ static int migrate_move(struct migration *m, struct clbsd_err *err)
 	progress(m->name, m->live ? "exporting what changed since" : "exporting");
 	if (migrate_send(m, m->live ? m->file2 : m->file, m->l2, m->l1, err) < 0)
 		return -err->code;
+	bool running = false;
+	if (m->was_running) {
+		progress(m->name, "starting on the target");
+		if (target_start(&m->dst, m->name, &running, err) < 0)
+			return -err->code;
+		if (!running)
+			return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO,
+						"it does not run on the target");
+		m->down_ns = time_mono_ns() - t0;
+		char msg[112];
+		snprintf(msg, sizeof(msg),
+			 "runs there; down %.3f s (from its stop here to running there)",
+			 (double)m->down_ns / 1e9);
+		progress(m->name, msg);
+		step_hook("started", m->name);
+	}
+	/* Its snapshots of the move go there once it runs: not part of its downtime. */
 	if (m->live) {
 		target_drop_snapshot(&m->dst, m->name, m->l1);
 		target_drop_snapshot(&m->dst, m->name, m->l2);
 	}
-	if (!m->was_running)
-		return 0;
-	progress(m->name, "starting on the target");
-	bool running = false;
-	if (target_start(&m->dst, m->name, &running, err) < 0)
-		return -err->code;
-	if (!running)
-		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO,
-					"it does not run on the target");
-	m->down_ns = time_mono_ns() - t0;
-	step_hook("started", m->name);
 	return 0;
 }
 
@@ -936,15 +942,7 @@ static int migrate_one(const struct cli_args *a, const char *name, const char *t
 		fprintf(stderr, "clbsd: migrate %s: moved, but removing it here failed: %s\n",
 			m.name, err.msg);
 	} else {
-		if (m.was_running) {
-			char msg[96];
-			snprintf(msg, sizeof(msg),
-				 "done; down %.3f s (from the stop here to running there)",
-				 (double)m.down_ns / 1e9);
-			progress(m.name, msg);
-		} else {
-			progress(m.name, "done");
-		}
+		progress(m.name, "done");
 		printf("%s\n", m.name);
 		rc = 0;
 	}

@@ -3,7 +3,8 @@
 # (clbsd volumes bound into them) survives snapshot and rollback, clones
 # carry it, export -> rm -> import gives it back with the image's id and
 # runs, an import whose image this dockerd lacks fails and leaves nothing,
-# migrate moves one to another daemon on another dockerd, a declared one is
+# migrate moves one to another daemon on another dockerd (a declared one
+# with its declaration), a declared one is
 # set aside at a recreate and `clbsd undo` brings it back, and a remote
 # endpoint refuses clbsd volumes at create. ZFS_VARIANT=1 (docker_zfs.sh)
 # runs the same on a zfs-fuse pool.
@@ -197,6 +198,26 @@ if wait_until 30 dk2 info >/dev/null 2>&1; then
 		[ -n "$(dk2 ps -q --filter name=mover)" ] && [ -z "$(dk ps -aq --filter name=mover)" ] &&
 		[ "$(dk2 image inspect -f '{{.Id}}' "$IMG" 2>/dev/null)" = "$imgid" ] &&
 		ok migrate_moves_docker_container || fail migrate_moves_docker_container "$out state=$st2 $(tail -3 "$TMP/daemon2.log")"
+	# A declared one moves with its declaration (its image is there now).
+	{
+		host_conf
+		echo "(container dmover :kind docker :image \"$IMG\" :network none
+  :volumes ((:dataset \"data\" :path \"/data\")) :command (\"sh\" \"-c\" \"$LONG_SEXP\"))"
+	} >"$CONF"
+	clbsd apply >/dev/null
+	wait_until 20 sh -c '"$0" --socket "$1" exec dmover true 2>/dev/null' "$BUILD/clbsd" "${SOCK:?}"
+	clbsd exec dmover sh -c 'head -c 100000 /dev/urandom > /data/blob; echo declared > /data/note'
+	dsum=$(sum_in clbsd exec dmover)
+	out=$(clbsd migrate -t 2 dmover "unix:$SOCK_B" 2>&1 | tr "\n" " ")
+	st2=$(c2 --json inspect dmover 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])' 2>/dev/null)
+	pl1=$(clbsd --json plan | python3 -c 'import json,sys; print(json.load(sys.stdin)["actions"])')
+	pl2=$(c2 --json plan | python3 -c 'import json,sys; print(json.load(sys.stdin)["actions"])')
+	[ "$st2" = running ] && [ "$(sum_in c2 exec dmover)" = "$dsum" ] && [ "$pl1" = "[]" ] &&
+		[ "$pl2" = "[]" ] && grep -q "(moved dmover" "$TMP/etc/conf.d/90-live.conf" &&
+		grep -q "(container dmover" "$TMP/etc2/conf.d/90-live.conf" &&
+		ok migrate_declared_docker || fail migrate_declared_docker "$out state=$st2 $pl1 $pl2"
+	rm -f "$TMP/etc2/conf.d/90-live.conf"
+	c2 apply >/dev/null 2>&1
 	stop2
 else
 	fail dockerd2 "$(tail -3 "$TMP/dockerd2.log")"
