@@ -300,6 +300,61 @@ TEST(print_round_trip)
 	conf_free(c2);
 }
 
+/* :integrity: read, normalised, printed back; errors at their position; no recreate. */
+TEST(integrity_key)
+{
+	struct conf *c = one(
+		"(container w :image \"forge\" :integrity (:every \"90s\""
+		" :exclude (\"/var/log/\" \"/tmp\" \"/var/log\") :on-drift (\"logger\" \"x\")))");
+	const struct ctr_spec *s = c->containers[0];
+	CHECK(s->integrity_set);
+	CHECK_INT(s->integrity_every_ns, 90LL * 1000000000);
+	/* Sorted, unique, clean. */
+	CHECK_STR(s->integrity_exclude[0], "/tmp");
+	CHECK_STR(s->integrity_exclude[1], "/var/log");
+	CHECK(s->integrity_exclude[2] == NULL);
+	CHECK_STR(s->integrity_on_drift.argv[0], "logger");
+	autofree char *p = ctr_spec_print(s);
+	CHECK(strstr(p, ":integrity (:every \"90s\" :exclude (\"/tmp\" \"/var/log\")"
+			" :on-drift (\"logger\" \"x\"))") != NULL);
+	struct conf *c2 = one(p);
+	autofree char *p2 = ctr_spec_print(c2->containers[0]);
+	CHECK_STR(p, p2);
+	/* Monitoring only: the container's hash does not change with it. */
+	struct conf *c3 = one("(container w :image \"forge\")");
+	char h1[65], h3[65];
+	ctr_spec_hash(s, h1);
+	ctr_spec_hash(c3->containers[0], h3);
+	CHECK_STR(h1, h3);
+	/* An empty form is allowed and printed as such. */
+	struct conf *c4 = one("(container w :image \"forge\" :integrity ())");
+	autofree char *p4 = ctr_spec_print(c4->containers[0]);
+	CHECK(strstr(p4, ":integrity ()") != NULL);
+	conf_free(c);
+	conf_free(c2);
+	conf_free(c3);
+	conf_free(c4);
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{"(container w :image \"forge\" :integrity (:every \"500ms\"))",
+		 "c.conf:1:48: container w: :integrity :every: expected at least 1s"},
+		{"(container w :image \"forge\" :integrity (:exclude (\"var/log\")))",
+		 ":integrity :exclude"},
+		{"(container w :image \"forge\" :integrity (:on-drift \"true\"))",
+		 ":integrity: :on-drift needs :every"},
+		{"(container w :image \"forge\" :integrity (:evry \"1h\"))", ":evry"},
+		{"(container w :image \"forge\" :integrity \"1h\")", ":integrity"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		autofree char *msg = NULL;
+		struct conf *cb = build("c.conf", bad[i].text, &msg);
+		CHECK(cb == NULL);
+		if (!strstr(msg, bad[i].want))
+			FAILF("%s: want \"%s\" in: %s", bad[i].text, bad[i].want, msg);
+	}
+}
+
 /* docs/config.md's key list is the table's (`make docs` rewrites it). */
 TEST(docs_key_list_matches_table)
 {
@@ -525,6 +580,7 @@ RUN(json_errors_name_the_key);
 RUN(form_and_json_agree);
 RUN(security_keys);
 RUN(print_round_trip);
+RUN(integrity_key);
 RUN(docs_key_list_matches_table);
 RUN(limits_change_in_place);
 RUN(patch_refuses_api_only_keys);
