@@ -34,7 +34,8 @@ tests="clang libclang-rt-14-dev shellcheck tmux curl python3 openssh-server open
 skopeo docker-registry docker.io mmdebstrap bpftrace prometheus mtree-netbsd"
 # prometheus-node-exporter: bench/metrics's peer (its own /metrics, scraped
 # the same way); like the other services it is started only by the bench.
-bench="crun hyperfine docker.io docker-compose prometheus-node-exporter"
+# time: GNU time, the CPU time of the hashing bench/integrity compares with.
+bench="crun hyperfine docker.io docker-compose prometheus-node-exporter time"
 # The Common Lisp library and control plane (lisp/, docs/lisp.md): SBCL and
 # Debian's Lisp systems (yason needs alexandria and trivial-gray-streams but
 # does not declare them), Swank for the REPL; the tests drive SLIME from
