@@ -545,6 +545,27 @@ struct recv_undo {
 	bool made_vols;
 };
 
+/*
+ * Mount what a receive unmounted or made. zfs-fuse refuses now and then
+ * right after a `zfs recv` (the FUSE mount of the old tree not yet
+ * released); a dataset left unmounted would take the record the import
+ * writes next into its bare mount point, and never mount again
+ * ("directory is not empty"). So: retried, with the back-off of destroy.
+ */
+static void mount_again(const char *ds)
+{
+	useconds_t delay = 25000;
+	for (int attempt = 0;; attempt++) {
+		struct clbsd_err e;
+		if (zfs_mount_tree(ds, &e) == 0)
+			return;
+		if (!zfs_retry_wait(attempt, 24, &delay)) {
+			log_warn("storage", NULL, "%s", e.msg);
+			return;
+		}
+	}
+}
+
 static void recv_rollback(struct recv_undo *u, const char *vols, const char *label,
 			  const char *from)
 {
@@ -790,9 +811,9 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 	struct clbsd_err e2;
 	bool vols_now = false;
 	if (r == 0 || from)
-		zfs_mount_tree(top, &e2);
+		mount_again(top);
 	if (zfs_has(vols, ZFS_DS_MANAGED, &e2, &vols_now) == 0 && vols_now)
-		zfs_mount_tree(vols, &e2);
+		mount_again(vols);
 	if (r < 0 && !from)
 		rmdir(dir);
 	strv_release(&u.made);
