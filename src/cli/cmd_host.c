@@ -302,11 +302,21 @@ static int export_containers(struct exporter *x, const json_t *ctrs, bool atomic
 			break;
 		const char *st = json_string_value(json_object_get(c, "state"));
 		bool running = st && strcmp(st, "running") == 0;
-		json_array_append_new(
-			list,
+		json_t *e =
 			json_pack("{s:s,s:s,s:s,s:s?,s:b,s:b}", "name", name, "member", member,
 				  "kind", kind ? kind : "native", "image_id", img, "managed",
-				  json_is_true(json_object_get(c, "managed")), "running", running));
+				  json_is_true(json_object_get(c, "managed")), "running", running);
+		/* A declared container's effective form: the import goes into it. */
+		json_t *full = NULL;
+		struct clbsd_err e2;
+		autofree char *self = xasprintf("/v1/containers/%s", name);
+		if (json_is_true(json_object_get(c, "managed")) &&
+		    cli_call("GET", self, NULL, &full, &e2) == 0) {
+			json_object_set(e, "declaration", json_object_get(full, "declaration"));
+			json_object_set(e, "depends_on", json_object_get(full, "depends_on"));
+		}
+		json_decref(full);
+		json_array_append_new(list, e);
 	}
 	json_decref(saved);
 	return r;
@@ -657,8 +667,11 @@ static int install_config(const struct importer *im, const char *group, struct c
 		const char *role = json_string_value(json_object_get(c, "role"));
 		if (!role)
 			continue;
-		bool in = strcmp(group, "files") == 0
-				  ? strcmp(role, "ca") != 0 && strcmp(role, "main") != 0
+		const char *mname = json_string_value(json_object_get(c, "member"));
+		bool live = mname && strcmp(mname, "config/conf.d/90-live.conf") == 0;
+		bool in = strcmp(group, "live") == 0 ? live
+			  : strcmp(group, "files") == 0
+				  ? !live && strcmp(role, "ca") != 0 && strcmp(role, "main") != 0
 				  : strcmp(role, group) == 0;
 		if (!in)
 			continue;
@@ -732,6 +745,16 @@ static int extract_container(struct importer *im, const struct host_member *x, c
 	json_decref(h);
 	close(fd);
 	return r;
+}
+
+static int clear_live(const struct importer *im, struct clbsd_err *err)
+{
+	const char *live = json_string_value(json_object_get(im->host, "live"));
+	if (!live || access(live, F_OK) < 0)
+		return 0;
+	if (fs_write_atomic(live, "", 0, 0644, err) < 0)
+		return clbsd_err_prefix(err, "empty %s", live);
+	return 0;
 }
 
 static int import_images(struct importer *im, struct clbsd_err *err)
@@ -840,61 +863,103 @@ static bool ctr_exists(const char *name, json_t **out)
 	return cli_call("GET", p, NULL, out, &e) == 0;
 }
 
-static int import_containers(struct importer *im, bool declared_pass, struct clbsd_err *err)
+/* Whether every container c depends on is done (or is not in the archive). */
+static bool deps_done(const json_t *c, const json_t *all, const json_t *done)
+{
+	size_t i, j;
+	json_t *d, *o;
+	json_array_foreach(json_object_get(c, "depends_on"), i, d)
+	{
+		json_array_foreach(all, j, o)
+		{
+			if (json_equal(json_object_get(o, "name"), d) &&
+			    !json_object_get(done, json_string_value(d)))
+				return false;
+		}
+	}
+	return true;
+}
+
+static int import_one(struct importer *im, const json_t *c, bool declared, struct clbsd_err *err)
 {
 	bool incr = json_is_string(json_object_get(im->m, "since"));
-	size_t i;
-	json_t *c;
-	json_array_foreach(json_object_get(im->m, "containers"), i, c)
-	{
-		const char *name = json_string_value(json_object_get(c, "name"));
-		bool managed = json_is_true(json_object_get(c, "managed"));
-		if (!name || managed != declared_pass)
-			continue;
-		json_t *have = NULL;
-		bool exists = ctr_exists(name, &have);
-		const char *st = json_string_value(json_object_get(have, "state"));
-		bool was_running = exists && st && strcmp(st, "running") == 0;
-		json_decref(have);
-		if (exists && !incr) {
-			say("container %s is here already: left as it is", name);
-			continue;
-		}
-		if (exists && was_running) {
-			autofree char *p = xasprintf("/v1/containers/%s/stop", name);
-			if (cli_call("POST", p, NULL, NULL, err) < 0)
-				return clbsd_err_prefix(err, "stop %s to update it", name);
-		}
-		const struct host_member *x =
-			member(im, json_string_value(json_object_get(c, "member")));
-		autofree char *file = xasprintf("%s/%s.clbsd", stage_dir, name);
-		if (!x)
-			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-						"%s: no member for container %s", im->path, name);
-		int r = extract_container(im, x, file, err);
-		/*
-		 * The host's own containers, as they ran there: what they reach
-		 * of the host was allowed when they were made (as for migrate).
-		 */
-		const char *url = declared_pass && !incr
-					  ? "/v1/import?allow_host_access=1&declared=1"
-					  : "/v1/import?allow_host_access=1";
-		json_t *body = json_pack("{s:s}", "path", file);
-		if (r == 0)
-			r = cli_call("POST", url, body, NULL, err);
-		json_decref(body);
-		unlink(file);
-		if (r < 0)
-			return clbsd_err_prefix(err, "import container %s", name);
-		if (was_running ||
-		    (!exists && !managed && json_is_true(json_object_get(c, "running")))) {
-			autofree char *p = xasprintf("/v1/containers/%s/start", name);
-			if (cli_call("POST", p, NULL, NULL, err) < 0)
-				return clbsd_err_prefix(err, "start %s", name);
-		}
-		say("container %s %s", name, exists ? "updated" : "imported");
+	const char *name = json_string_value(json_object_get(c, "name"));
+	json_t *have = NULL;
+	bool exists = ctr_exists(name, &have);
+	const char *st = json_string_value(json_object_get(have, "state"));
+	bool was_running = exists && st && strcmp(st, "running") == 0;
+	json_decref(have);
+	if (exists && !incr) {
+		say("container %s is here already: left as it is", name);
+		return 0;
 	}
+	if (exists && was_running) {
+		autofree char *p = xasprintf("/v1/containers/%s/stop", name);
+		if (cli_call("POST", p, NULL, NULL, err) < 0)
+			return clbsd_err_prefix(err, "stop %s to update it", name);
+	}
+	const struct host_member *x = member(im, json_string_value(json_object_get(c, "member")));
+	autofree char *file = xasprintf("%s/%s.clbsd", stage_dir, name);
+	if (!x)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s: no member for container %s", im->path, name);
+	int r = extract_container(im, x, file, err);
+	/*
+	 * The host's own containers, as they ran there: what they reach of
+	 * the host was allowed when they were made (as for migrate). A
+	 * declared one goes into its declaration, recorded in the live layer
+	 * by the import itself so that no pass makes an empty one meanwhile;
+	 * the configuration files installed afterwards declare it the same.
+	 */
+	json_t *body = json_pack("{s:s}", "path", file);
+	const char *decl = json_string_value(json_object_get(c, "declaration"));
+	if (declared && decl && !incr)
+		json_object_set_new(body, "declaration", json_string(decl));
+	if (r == 0)
+		r = cli_call("POST",
+			     declared ? "/v1/import?declared=1" : "/v1/import?allow_host_access=1",
+			     body, NULL, err);
+	json_decref(body);
+	unlink(file);
+	if (r < 0)
+		return clbsd_err_prefix(err, "import container %s", name);
+	if (was_running || (!exists && json_is_true(json_object_get(c, "running")))) {
+		autofree char *p = xasprintf("/v1/containers/%s/start", name);
+		if (cli_call("POST", p, NULL, NULL, err) < 0)
+			return clbsd_err_prefix(err, "start %s", name);
+	}
+	say("container %s %s", name, exists ? "updated" : "imported");
 	return 0;
+}
+
+/* Undeclared containers (a plain import), or declared ones, dependencies first. */
+static int import_containers(struct importer *im, bool declared_pass, struct clbsd_err *err)
+{
+	json_t *all = json_object_get(im->m, "containers"), *done = json_object();
+	int r = 0;
+	for (size_t pass = 0; r == 0 && pass <= json_array_size(all); pass++) {
+		size_t i, left = 0;
+		json_t *c;
+		json_array_foreach(all, i, c)
+		{
+			const char *name = json_string_value(json_object_get(c, "name"));
+			bool declared = json_is_true(json_object_get(c, "managed")) &&
+					json_is_string(json_object_get(c, "declaration"));
+			if (!name || declared != declared_pass || json_object_get(done, name))
+				continue;
+			if (!deps_done(c, all, done) && pass < json_array_size(all)) {
+				left++;
+				continue;
+			}
+			if ((r = import_one(im, c, declared, err)) < 0)
+				break;
+			json_object_set_new(done, name, json_true());
+		}
+		if (!left)
+			break;
+	}
+	json_decref(done);
+	return r;
 }
 
 int cmd_host_import(const struct cli_args *a)
@@ -943,8 +1008,8 @@ int cmd_host_import(const struct cli_args *a)
 	}
 	/*
 	 * Order: the CA and images first; then the containers nothing
-	 * declares (a plain import, as `clbsd import`); then the configuration,
-	 * and the declared containers into their declarations.
+	 * declares (a plain import, as `clbsd import`), the declared ones into
+	 * their declarations (dependencies first), and then the configuration.
 	 */
 	if (r == 0)
 		r = install_config(&im, "ca", &err);
@@ -955,11 +1020,21 @@ int cmd_host_import(const struct cli_args *a)
 	if (r == 0)
 		r = import_containers(&im, false, &err);
 	if (r == 0)
-		r = install_config(&im, "files", &err);
+		r = import_containers(&im, true, &err);
+	/*
+	 * The main file, then conf.d, the live layer last: until it is
+	 * replaced, the forms the declared imports wrote there keep every
+	 * declared container declared.
+	 */
 	if (r == 0)
 		r = install_config(&im, "main", &err);
 	if (r == 0)
-		r = import_containers(&im, true, &err);
+		r = install_config(&im, "files", &err);
+	if (r == 0)
+		r = install_config(&im, "live", &err);
+	/* A source without a live layer: the one the declared imports wrote goes. */
+	if (r == 0 && !member(&im, "config/conf.d/90-live.conf"))
+		r = clear_live(&im, &err);
 	if (r == 0)
 		r = cli_call("POST", "/v1/apply", NULL, NULL, &err);
 	rm_stage();

@@ -330,6 +330,10 @@ json_t *host_state(struct clbsd_client *cl, struct clbsd_err *err)
 		autofree char *p = xasprintf("%s/%s", confd, e->d_name);
 		autofree char *k = xasprintf("conf.d/%s", e->d_name);
 		read_into(cfg, k, p, false);
+		/* An empty file (a live layer with nothing live) is no file. */
+		const char *t = json_string_value(json_object_get(cfg, k));
+		if (t && t[strspn(t, " \t\n")] == 0)
+			json_object_del(cfg, k);
 	}
 	if (d)
 		closedir(d);

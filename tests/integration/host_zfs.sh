@@ -84,7 +84,7 @@ clbsd host export --label h2 --since h1 -o "$TMP/h2.host" >/dev/null 2>"$TMP/err
 out=$(c2 host import "$TMP/h2.host" 2>&1)
 rc=$?
 [ $rc -eq 0 ] && [ "$(c2 exec db tail -1 /db.txt)" = more ] && [ "$(staten 2 db)" = running ] &&
-	ok incremental_updates_in_place || fail incremental_updates_in_place "rc=$rc $(echo "$out" | tr '\n' '|')"
+	ok incremental_updates_in_place || fail incremental_updates_in_place "rc=$rc $(echo "$out" | tr '\n' '|') $(grep -i "storage\|db" "$TMP/daemon2.log" | grep -v "api:" | tail -15 | tr '\n' '|')"
 out=$(clbsd host diff "unix:$TMP/run2/clbsd.sock" 2>&1)
 rc=$?
 [ $rc -eq 0 ] && ok diff_empty_after_increment || fail diff_empty_after_increment "rc=$rc $out"
