@@ -10,8 +10,10 @@
 # CLBSD_TEST_JOBS=N runs N of them at once (default: 1; `make check` passes
 # the number of CPUs). Every test is already apart from the others (its own
 # root, socket, namespaces, cgroups, pool, dockerd); one whose script holds
-# the line "# clbsd-test: alone" runs with nothing beside it. Each one's
-# output is printed whole when it ends; the long ones start first.
+# the line "# clbsd-test: alone" runs with nothing beside it, and two that
+# use zfs (a pool under the one zfs-fuse: "zfs" in the path, t_zfs_setup in
+# the script, or the line "# clbsd-test: zfs") never run at once. Each
+# one's output is printed whole when it ends; the long ones start first.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build}
@@ -24,30 +26,35 @@ failures=()
 logs=$(mktemp -d /tmp/clbsd-tests.XXXXXX)
 trap 'rm -rf "$logs"' EXIT
 
-# The queue: what (its name) and its command line, %q-quoted.
-q_what=() q_cmd=() q_alone=()
-add() { # WHAT ALONE CMD...
-	local what=$1 alone=$2 line
+# The queue: what (its name), its command line (%q-quoted) and its kind:
+# alone, zfs or "" (see above).
+q_what=() q_cmd=() q_kind=()
+add() { # WHAT KIND CMD...
+	local what=$1 kind=$2 line
 	shift 2
 	printf -v line '%q ' "$@"
-	q_what+=("$what") q_cmd+=("$line") q_alone+=("$alone")
+	q_what+=("$what") q_cmd+=("$line") q_kind+=("$kind")
 }
 match() { case "$1" in *"$pattern"*) return 0 ;; esac; return 1; }
 
 # The static checks of scripts/lint.sh but the clang build, which the fuzz
 # build's clang -Werror covers in CI and `make lint` runs in full.
 if [ -z "$pattern" ] || [ "$pattern" = lint ]; then
-	add lint 0 scripts/lint.sh shellcheck format layers cppcheck emacs
+	add lint "" scripts/lint.sh shellcheck format layers cppcheck emacs
 fi
 for t in tests/emacs/*.sh tests/lisp/*.sh tests/security/*.sh tests/integration/*.sh; do
 	[ -f "$t" ] && match "$t" || continue
-	alone=0
-	grep -q '^# clbsd-test: alone' "$t" && alone=1
-	add "$t" "$alone" timeout 600 bash "$t"
+	kind=
+	case $t in *zfs*) kind=zfs ;; esac
+	grep -q '^# clbsd-test: zfs\|t_zfs_setup' "$t" && kind=zfs
+	grep -q '^# clbsd-test: alone' "$t" && kind=alone
+	add "$t" "$kind" timeout 600 bash "$t"
 done
 for t in "$BUILD"/tests/*/test_*; do
 	[ -x "$t" ] && match "$t" || continue
-	add "$t" 0 "$t"
+	kind=
+	case $t in *zfs*) kind=zfs ;; esac
+	add "$t" "$kind" "$t"
 done
 # The fuzz targets (built by `make fuzz-build`, which `make check` runs), a
 # few seconds each on their seed corpora: one "ok/FAIL fuzz.NAME" each, and
@@ -57,7 +64,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	[ -f "$src" ] && match "$src" || continue
 	bin=$FUZZ_BUILD/$(basename "$src" .c)
 	if [ -x "$bin" ]; then
-		add "$bin" 0 env FUZZ_TIME="${FUZZ_CHECK_TIME:-3}" scripts/fuzz.sh "$bin"
+		add "$bin" "" env FUZZ_TIME="${FUZZ_CHECK_TIME:-3}" scripts/fuzz.sh "$bin"
 	else
 		name=$(basename "$src" .c)
 		echo "skip fuzz.${name#fuzz_}: $bin is not built (make fuzz-build)"
@@ -92,28 +99,50 @@ report() { # I SECONDS
 }
 
 declare -A running=() started=()
-alone_running=0
+n_alone=0 n_zfs=0
 finish_one() {
 	local pid
 	wait -n -p pid "${!running[@]}" 2>/dev/null
 	[ -n "${pid:-}" ] && [ -n "${running[$pid]:-}" ] || return 0
 	local i=${running[$pid]}
 	unset "running[$pid]"
-	[ "${q_alone[$i]}" = 1 ] && alone_running=0
+	case ${q_kind[$i]} in alone) n_alone=0 ;; zfs) n_zfs=0 ;; esac
 	report "$i" $((SECONDS - ${started[$i]}))
 }
-for i in "${!q_what[@]}"; do
-	if [ "${q_alone[$i]}" = 1 ]; then
-		while [ "${#running[@]}" -gt 0 ]; do finish_one; done
+# Whether queued test I may start now, beside what runs.
+may_start() {
+	[ "${#running[@]}" -lt "$jobs_max" ] && [ "$n_alone" = 0 ] || return 1
+	case ${q_kind[$1]} in
+	alone) [ "${#running[@]}" = 0 ] ;;
+	zfs) [ "$n_zfs" = 0 ] ;;
+	esac
+}
+pending=("${!q_what[@]}")
+while [ "${#pending[@]}" -gt 0 ]; do
+	# The first queued test that may start, in queue order.
+	pick=-1
+	for k in "${!pending[@]}"; do
+		if may_start "${pending[$k]}"; then
+			pick=$k
+			break
+		fi
+		# An alone test waits for the others to end; none starts after it.
+		[ "${q_kind[${pending[$k]}]}" = alone ] && break
+	done
+	if [ "$pick" -lt 0 ]; then
+		finish_one
+		continue
 	fi
-	while [ "${#running[@]}" -ge "$jobs_max" ] || [ "$alone_running" = 1 ]; do finish_one; done
+	i=${pending[$pick]}
+	unset "pending[$pick]"
+	pending=("${pending[@]}")
 	started[$i]=$SECONDS
 	(
 		eval "${q_cmd[$i]}" >"$logs/$i.log" 2>&1 </dev/null
 		echo $? >"$logs/$i.rc"
 	) &
 	running[$!]=$i
-	[ "${q_alone[$i]}" = 1 ] && alone_running=1
+	case ${q_kind[$i]} in alone) n_alone=1 ;; zfs) n_zfs=1 ;; esac
 done
 while [ "${#running[@]}" -gt 0 ]; do finish_one; done
 

@@ -11,7 +11,12 @@
 #include "test.h"
 #include "util/util.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -804,8 +809,60 @@ static bool fuse_running(void)
 	return found;
 }
 
+/*
+ * Test runs may overlap and share the one zfs-fuse, as tests/lib.sh says:
+ * each registers its pid under ZFS_SHARE/users, a zfs-fuse a test starts
+ * has its pid in ZFS_SHARE/pid, and the last user to leave stops it; the
+ * lock keeps those steps apart. The same files as lib.sh's.
+ */
+#define ZFS_SHARE "/run/clbsd-tests/zfs"
+static int share_lock = -1;
+
+static void share_enter(void)
+{
+	mkdir("/run/clbsd-tests", 0755);
+	mkdir(ZFS_SHARE, 0755);
+	mkdir(ZFS_SHARE "/users", 0755);
+	share_lock = open(ZFS_SHARE "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (share_lock >= 0)
+		flock(share_lock, LOCK_EX);
+}
+
+static void share_leave(void)
+{
+	if (share_lock >= 0)
+		close(share_lock);
+	share_lock = -1;
+}
+
+/* A zfs-fuse this run started: its pid, or -1. */
+static pid_t share_started(void)
+{
+	char *text = NULL;
+	struct clbsd_err err;
+	pid_t pid = -1;
+	if (fs_read_file(ZFS_SHARE "/pid", &text, NULL, &err) == 0)
+		pid = (pid_t)atoi(text);
+	free(text);
+	return pid > 0 ? pid : -1;
+}
+
 /* Start zfs-fuse when nobody runs it; a reason in *why when zfs is unusable. */
+static bool zfs_up_locked(const char **why);
 static bool zfs_up(const char **why)
+{
+	share_enter();
+	char *me = xasprintf(ZFS_SHARE "/users/%d", (int)getpid());
+	int fd = open(me, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	free(me);
+	bool ok = zfs_up_locked(why);
+	share_leave();
+	return ok;
+}
+
+static bool zfs_up_locked(const char **why)
 {
 	if (zfs_answers())
 		return true;
@@ -832,12 +889,18 @@ static bool zfs_up(const char **why)
 	fuse_pid = fork();
 	if (fuse_pid == 0) {
 		setsid();
+		/* Not the lock: a zfs-fuse holding it would hold it forever. */
+		close(share_lock);
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0), dup2(null, 1), dup2(null, 2);
 		mkdir("/run/zfs", 0755);
 		execlp("zfs-fuse", "zfs-fuse", "--no-daemon", "--no-kstat-mount", (char *)NULL);
 		_exit(127);
 	}
+	char pid_text[16];
+	int n = snprintf(pid_text, sizeof(pid_text), "%d\n", (int)fuse_pid);
+	struct clbsd_err werr;
+	fs_write_atomic(ZFS_SHARE "/pid", pid_text, (size_t)n, 0644, &werr);
 	for (int i = 0; i < 100; i++) {
 		usleep(100000);
 		if (zfs_answers())
@@ -852,17 +915,60 @@ static bool zfs_up(const char **why)
 	return false;
 }
 
+static bool pid_gone(pid_t pid)
+{
+	char *p = xasprintf("/proc/%d/stat", (int)pid);
+	char *text = NULL;
+	struct clbsd_err err;
+	bool gone = fs_read_file(p, &text, NULL, &err) < 0;
+	/* A zombie its parent has not reaped yet is gone too. */
+	const char *close_paren = text ? strrchr(text, ')') : NULL;
+	if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z')
+		gone = true;
+	free(text);
+	free(p);
+	return gone;
+}
+
+/* Leave the shared zfs-fuse; the last user stops the one a test started. */
 static void zfs_down(void)
 {
-	if (fuse_pid <= 0)
-		return;
-	kill(fuse_pid, SIGTERM);
-	for (int i = 0; i < 100 && waitpid(fuse_pid, NULL, WNOHANG) == 0; i++)
-		usleep(100000);
-	if (waitpid(fuse_pid, NULL, WNOHANG) == 0) {
-		kill(fuse_pid, SIGKILL);
-		waitpid(fuse_pid, NULL, 0);
+	share_enter();
+	char *me = xasprintf(ZFS_SHARE "/users/%d", (int)getpid());
+	unlink(me);
+	free(me);
+	bool others = false;
+	DIR *d = opendir(ZFS_SHARE "/users");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		pid_t u = (pid_t)atoi(de->d_name);
+		if (u > 0 && kill(u, 0) == 0) {
+			others = true;
+		} else {
+			char *f = xasprintf(ZFS_SHARE "/users/%s", de->d_name);
+			unlink(f);
+			free(f);
+		}
 	}
+	if (d)
+		closedir(d);
+	pid_t pid = share_started();
+	if (!others && pid > 0) {
+		kill(pid, SIGTERM);
+		for (int i = 0; i < 100 && !pid_gone(pid); i++) {
+			if (pid == fuse_pid)
+				waitpid(fuse_pid, NULL, WNOHANG);
+			usleep(100000);
+		}
+		if (!pid_gone(pid))
+			kill(pid, SIGKILL);
+		if (pid == fuse_pid)
+			waitpid(fuse_pid, NULL, 0);
+		unlink(ZFS_SHARE "/pid");
+	}
+	share_leave();
 }
 
 /* Detach whatever is still mounted below dir (a zfs-fuse that died leaves its mounts). */
