@@ -25,6 +25,7 @@ struct restore_job {
 	char **files;
 	size_t next; /* the file to import next */
 	bool allow_host, declared, set_aside, was_running;
+	bool held; /* the job holds the name in d->importing (the reconciler leaves it) */
 	struct clbsd_err err; /* the failure being answered while the old one comes back */
 	ctr_done_fn fn;
 	void *arg;
@@ -37,16 +38,22 @@ static void job_free(struct restore_job *j)
 	free(j);
 }
 
-static void hold(struct daemon *d, const char *name)
+static void hold(struct restore_job *j)
 {
-	strv_push(&d->importing, name);
+	if (j->held)
+		return;
+	strv_push(&j->d->importing, j->name);
+	j->held = true;
 }
 
-static void release(struct daemon *d, const char *name)
+static void release(struct restore_job *j)
 {
-	struct strv *v = &d->importing;
+	if (!j->held)
+		return;
+	j->held = false;
+	struct strv *v = &j->d->importing;
 	for (size_t i = 0; i < v->n; i++)
-		if (strcmp(v->v[i], name) == 0) {
+		if (strcmp(v->v[i], j->name) == 0) {
 			free(v->v[i]);
 			memmove(v->v + i, v->v + i + 1, (v->n - i) * sizeof(char *));
 			v->n--;
@@ -64,6 +71,7 @@ static void put_back(struct container *c, const struct clbsd_err *err, void *arg
 			  err->msg);
 	else
 		log_info("backup", j->name, "restore failed; the old container is back");
+	release(j);
 	j->fn(NULL, &j->err, j->arg);
 	job_free(j);
 }
@@ -77,16 +85,21 @@ static void failed_removed(struct container *c, const struct clbsd_err *err, voi
 		return;
 	if (j->set_aside)
 		log_error("backup", j->name, "restore: put the old container back: %s", e2.msg);
+	release(j);
 	j->fn(NULL, &j->err, j->arg);
 	job_free(j);
 }
 
-/* A step failed: remove what was imported, then put the old one back. */
+/*
+ * A step failed: remove what was imported, then put the old one back. The
+ * name stays held until the old one is back, so that the reconciler does
+ * not make a declared container of that name meanwhile.
+ */
 static void fail(struct restore_job *j, const struct clbsd_err *err)
 {
 	j->err = *err;
 	clbsd_err_prefix(&j->err, "restore %s", j->name);
-	release(j->d, j->name);
+	hold(j);
 	struct container *c = ctr_find(j->d, j->name);
 	if (c)
 		ctr_remove(c, true, failed_removed, j);
@@ -134,7 +147,7 @@ static void import_next(struct restore_job *j)
 	int r;
 	if (j->next == 0) {
 		/* The import holds the name itself from here on. */
-		release(j->d, j->name);
+		release(j);
 		r = j->declared ? ctr_import_declared(j->d, f, j->name, imported, j, &err)
 				: ctr_import(j->d, f, j->name, j->allow_host, imported, j, &err);
 	} else {
@@ -149,7 +162,7 @@ static void aside_done(struct container *c, const struct clbsd_err *err, void *a
 	struct restore_job *j = arg;
 	if (err) {
 		/* Nothing was set aside: the old container stays as it is. */
-		release(j->d, j->name);
+		release(j);
 		struct clbsd_err e = *err;
 		clbsd_err_prefix(&e, "restore %s: set the old container aside", j->name);
 		j->fn(NULL, &e, j->arg);
@@ -199,13 +212,12 @@ int ctr_restore(struct daemon *d, const char *name, char *const *files, bool rep
 	j->declared = d->decl.conf && conf_container_find(d->decl.conf, name);
 	j->fn = fn;
 	j->arg = arg;
+	hold(j);
 	if (!c) {
-		hold(d, name);
 		import_next(j);
 		return 0;
 	}
 	j->was_running = ctr_is_active(c) || c->run.state == CTR_RESTARTING;
-	hold(d, name);
 	ctr_set_aside(c, aside_done, j);
 	return 0;
 }
