@@ -899,6 +899,12 @@ int ctr_integrity_check(struct container *c, bool update, bool scheduled, ctr_in
 void ctr_integrity_created(struct container *c, const struct image *img);
 /* The paths every check of c leaves out: clbsd's mount points, volumes, :integrity :exclude. */
 char **ctr_integrity_excludes(struct container *c);
+/*
+ * On a worker: a clone's manifest is its source's (its baseline, not the
+ * files as they are now). Nothing when the source has none; a failure is
+ * logged, the clone works without.
+ */
+void ctr_integrity_copy(const char *src_dir, const char *dst_dir);
 /* On a worker: the manifest of the image being staged at staging (its rootfs/). */
 int image_integrity_record(const char *staging, struct clbsd_err *err);
 

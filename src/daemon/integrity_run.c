@@ -304,6 +304,22 @@ void ctr_integrity_created(struct container *c, const struct image *img)
 	work_submit(c->d, job_run, job_done, j);
 }
 
+void ctr_integrity_copy(const char *src_dir, const char *dst_dir)
+{
+	autofree char *src = xasprintf("%s/%s", src_dir, MANIFEST);
+	autofree char *dst = xasprintf("%s/%s", dst_dir, MANIFEST);
+	autofree char *text = NULL;
+	size_t len;
+	struct clbsd_err err;
+	if (fs_read_file(src, &text, &len, &err) < 0) {
+		if (err.kind != CLBSD_E_NOTFOUND)
+			log_warn("integrity", NULL, "copy %s: %s", src, err.msg);
+		return;
+	}
+	if (fs_write_atomic(dst, text, len, 0600, &err) < 0)
+		log_warn("integrity", NULL, "copy the manifest to %s: %s", dst, err.msg);
+}
+
 int image_integrity_record(const char *staging, struct clbsd_err *err)
 {
 	autofree char *rootfs = xasprintf("%s/rootfs", staging);

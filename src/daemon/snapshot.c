@@ -72,8 +72,11 @@ static void job_run(void *arg)
 		struct rt_rootfs r = {0};
 		j->rc = st->ops->clone(st, name, j->label, j->dst, STORAGE_PART_VOLUMES, &r,
 				       &j->err);
-		if (j->rc == 0)
+		if (j->rc == 0) {
 			rt_rootfs_release(&r);
+			autofree char *dst = xasprintf("%s/containers/%s", j->c->d->root, j->dst);
+			ctr_integrity_copy(j->c->dir, dst);
+		}
 		break;
 	}
 	}

@@ -89,6 +89,12 @@ if [ -d "$ROOT/containers/web/upper/etc" ]; then
 	echo y >"$ROOT/containers/web/upper/etc/stopped-add"
 	verify web
 	[ "$RC" = 1 ] && grep -q '^A /etc/stopped-add$' <<<"$OUT" && ok stopped_drift || fail stopped_drift "rc=$RC $OUT"
+	# A clone is checked against its source's baseline, not its own files.
+	clbsd clone web webc >/dev/null
+	verify webc
+	[ "$RC" = 1 ] && grep -q '^A /etc/stopped-add$' <<<"$OUT" && ok clone_keeps_baseline ||
+		fail clone_keeps_baseline "rc=$RC $OUT"
+	clbsd rm -f webc >/dev/null
 	rm -f "$ROOT/containers/web/upper/etc/stopped-add"
 else
 	skip stopped_drift "no overlay upper layer here ($(field web storage))"
