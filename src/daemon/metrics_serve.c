@@ -13,8 +13,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,14 +49,47 @@ struct netfds {
 };
 
 #define MSERVER_NICE 10
+/*
+ * Connections the listener keeps at once: a Prometheus server or two needs
+ * one each. Past it the oldest idle one gives way (the API's rule, see
+ * src/api/server.c), so the fds a LAN peer can make the daemon hold are
+ * bounded whatever it opens.
+ */
+#define MSERVER_CONN_MAX 32
+/* A connection without a request in flight is closed after this. */
+#define MSERVER_IDLE_S 5
+/* accept() failed (EMFILE...): it pauses this long instead of spinning. */
+#define MSERVER_BACKOFF_MS 200
+
+/*
+ * An admitted connection. evhttp tells nobody when it frees one, so a
+ * record is alive while its fd names the same socket and its bufferevent's
+ * callbacks still point at its evhttp connection (as in src/api/server.c).
+ */
+struct mconn {
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	bool busy;	 /* a request is being answered */
+	int64_t idle_ns; /* when it was accepted or its last reply was done */
+};
 
 struct mserver {
 	struct dmetrics *m;
 	struct netfds net;
 	struct event_base *base;
 	struct evhttp *http;
+	struct evconnlistener *lev;
 	pthread_t thread;
 	struct event *stop_ev; /* activated by the loop thread to end this one */
+	struct event *check_ev, *sweep_ev, *resume_ev;
+	struct mconn conn[MSERVER_CONN_MAX];
+	size_t nconn;
+	struct bufferevent **fresh; /* made by evhttp for connections not yet admitted */
+	size_t nfresh, capfresh;
+	int64_t last_warn_ns;
 	int fd;
 };
 
@@ -616,11 +652,185 @@ void metrics_render(struct dmetrics *m, struct netfds *t, struct buf *b)
 	atomic_fetch_add_explicit(&m->scrapes, 1, memory_order_relaxed);
 }
 
+/* ---- the listener's connections: admission, limit, idle deadline ---- */
+
+static bool conn_alive(const struct mconn *c)
+{
+	struct stat st;
+	if (fstat(c->fd, &st) < 0 || st.st_dev != c->dev || st.st_ino != c->ino)
+		return false;
+	void *arg = NULL;
+	bufferevent_getcb(c->bev, NULL, NULL, NULL, &arg);
+	return arg == c->evcon;
+}
+
+static void conn_drop(struct mserver *srv, size_t i)
+{
+	srv->conn[i] = srv->conn[--srv->nconn];
+}
+
+/* Close the connection of record i unless evhttp has already; forget the record. */
+static void conn_close(struct mserver *srv, size_t i)
+{
+	struct mconn c = srv->conn[i];
+	conn_drop(srv, i);
+	if (conn_alive(&c))
+		evhttp_connection_free(c.evcon);
+}
+
+static struct mconn *conn_of(struct mserver *srv, struct evhttp_connection *evcon)
+{
+	for (size_t i = 0; i < srv->nconn; i++)
+		if (srv->conn[i].evcon == evcon && conn_alive(&srv->conn[i]))
+			return &srv->conn[i];
+	return NULL;
+}
+
+/* Forget the records evhttp has closed since; then the oldest idle one, or -1. */
+static ssize_t conn_oldest_idle(struct mserver *srv)
+{
+	ssize_t best = -1;
+	for (size_t i = 0; i < srv->nconn;) {
+		if (!conn_alive(&srv->conn[i])) {
+			conn_drop(srv, i);
+			continue;
+		}
+		if (!srv->conn[i].busy &&
+		    (best < 0 || srv->conn[i].idle_ns < srv->conn[(size_t)best].idle_ns))
+			best = (ssize_t)i;
+		i++;
+	}
+	return best;
+}
+
+static void admit(struct mserver *srv, struct bufferevent *bev)
+{
+	int fd = bufferevent_getfd(bev);
+	void *arg = NULL;
+	bufferevent_getcb(bev, NULL, NULL, NULL, &arg);
+	struct evhttp_connection *evcon = arg;
+	if (fd < 0 || !evcon || evhttp_connection_get_bufferevent(evcon) != bev)
+		return; /* not (or no longer) an evhttp connection */
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		evhttp_connection_free(evcon);
+		return;
+	}
+	if (srv->nconn == MSERVER_CONN_MAX) {
+		ssize_t i = conn_oldest_idle(srv);
+		if (srv->nconn == MSERVER_CONN_MAX) {
+			if (i < 0) {
+				/* All busy being answered: this one waits for none. */
+				evhttp_connection_free(evcon);
+				return;
+			}
+			conn_close(srv, (size_t)i);
+		}
+	}
+	srv->conn[srv->nconn++] = (struct mconn){
+		.evcon = evcon,
+		.bev = bev,
+		.fd = fd,
+		.dev = st.st_dev,
+		.ino = st.st_ino,
+		.idle_ns = time_mono_ns(),
+	};
+	if (!evtimer_pending(srv->sweep_ev, NULL)) {
+		struct timeval tv = {1, 0};
+		evtimer_add(srv->sweep_ev, &tv);
+	}
+}
+
+/*
+ * evhttp reads a request as soon as it accepts a connection and has no
+ * hook that sees the new fd: the bufferevent it asks for (new_bev) is
+ * noted and this event, activated there, runs in the same loop pass after
+ * the accept, before a byte of the connection is read.
+ */
+static void on_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct mserver *srv = arg;
+	for (size_t i = 0; i < srv->nfresh; i++)
+		admit(srv, srv->fresh[i]);
+	srv->nfresh = 0;
+}
+
+static struct bufferevent *new_bev(struct event_base *base, void *arg)
+{
+	struct mserver *srv = arg;
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		return NULL;
+	if (srv->nfresh == srv->capfresh) {
+		srv->capfresh = srv->capfresh ? 2 * srv->capfresh : 64;
+		srv->fresh = xrealloc(srv->fresh, srv->capfresh * sizeof(*srv->fresh));
+	}
+	srv->fresh[srv->nfresh++] = bev;
+	event_active(srv->check_ev, EV_TIMEOUT, 0);
+	return bev;
+}
+
+/* Connections idle (or sending a request) longer than MSERVER_IDLE_S are closed. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct mserver *srv = arg;
+	int64_t now = time_mono_ns();
+	for (size_t i = 0; i < srv->nconn;) {
+		if (!conn_alive(&srv->conn[i]))
+			conn_drop(srv, i);
+		else if (!srv->conn[i].busy &&
+			 now - srv->conn[i].idle_ns > (int64_t)MSERVER_IDLE_S * 1000000000LL)
+			conn_close(srv, i);
+		else
+			i++;
+	}
+	if (srv->nconn) {
+		struct timeval tv = {1, 0};
+		evtimer_add(srv->sweep_ev, &tv);
+	}
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(((struct mserver *)arg)->lev);
+}
+
+/*
+ * accept() failed: out of fds or memory, the socket stays readable and a
+ * retry at once would spin. Pause, and let the idle connections go.
+ */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct mserver *srv = arg;
+	int e = errno;
+	int64_t now = time_mono_ns();
+	if (now - srv->last_warn_ns > 1000000000LL) {
+		log_warn("metrics", NULL, "accept: %s; pausing new connections for %d ms",
+			 strerror(e), MSERVER_BACKOFF_MS);
+		srv->last_warn_ns = now;
+	}
+	evconnlistener_disable(lev);
+	ssize_t i;
+	while ((i = conn_oldest_idle(srv)) >= 0)
+		conn_close(srv, (size_t)i);
+	struct timeval tv = {0, MSERVER_BACKOFF_MS * 1000};
+	evtimer_add(srv->resume_ev, &tv);
+}
+
 /* ---- the listener ---- */
 
 static void free_text(const void *data, size_t len, void *arg)
 {
 	free((void *)(uintptr_t)data);
+}
+
+static void on_reply_done(struct evhttp_request *req, void *arg)
+{
+	struct mconn *c = conn_of(arg, evhttp_request_get_connection(req));
+	if (c) {
+		c->busy = false;
+		c->idle_ns = time_mono_ns();
+	}
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -629,6 +839,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct evbuffer *out = evbuffer_new();
+	struct mconn *c = conn_of(srv, evhttp_request_get_connection(req));
+	if (c)
+		c->busy = true;
+	evhttp_request_set_on_complete_cb(req, on_reply_done, srv);
 	if (!path || strcmp(path, "/metrics") != 0) {
 		evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
 		evbuffer_add_printf(out, "404 not found: this listener serves only GET /metrics\n");
@@ -732,7 +946,12 @@ int mserver_start(struct dmetrics *m, const char *addr, struct mserver **out, st
 	srv->fd = fd;
 	srv->base = event_base_new();
 	srv->http = srv->base ? evhttp_new(srv->base) : NULL;
-	if (!srv->http || !evhttp_accept_socket_with_handle(srv->http, fd)) {
+	struct evhttp_bound_socket *bound = NULL;
+	if (srv->http) {
+		evhttp_set_bevcb(srv->http, new_bev, srv);
+		bound = evhttp_accept_socket_with_handle(srv->http, fd);
+	}
+	if (!bound) {
 		if (srv->http)
 			evhttp_free(srv->http);
 		if (srv->base)
@@ -742,15 +961,24 @@ int mserver_start(struct dmetrics *m, const char *addr, struct mserver **out, st
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO, "metrics: cannot serve %s",
 					addr);
 	}
+	srv->lev = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(srv->lev, on_accept_error);
 	srv->stop_ev = event_new(srv->base, -1, 0, on_stop, srv);
+	srv->check_ev = event_new(srv->base, -1, 0, on_check, srv);
+	srv->sweep_ev = evtimer_new(srv->base, on_sweep, srv);
+	srv->resume_ev = evtimer_new(srv->base, on_resume, srv);
 	evhttp_set_gencb(srv->http, on_request, srv);
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_max_headers_size(srv->http, 16 << 10);
 	evhttp_set_max_body_size(srv->http, 0);
+	/* Per read or write: a slow reader of a long reply; idle ones go sooner (on_sweep). */
 	evhttp_set_timeout(srv->http, 10);
 	if ((errno = pthread_create(&srv->thread, NULL, serve, srv)) != 0) {
 		int e = errno;
 		event_free(srv->stop_ev);
+		event_free(srv->check_ev);
+		event_free(srv->sweep_ev);
+		event_free(srv->resume_ev);
 		evhttp_free(srv->http);
 		event_base_free(srv->base);
 		free(srv);
@@ -773,6 +1001,10 @@ void mserver_stop(struct mserver *srv)
 	net_release(&srv->net);
 	/* Closes the listening socket and the connections left. */
 	evhttp_free(srv->http);
+	event_free(srv->check_ev);
+	event_free(srv->sweep_ev);
+	event_free(srv->resume_ev);
 	event_base_free(srv->base);
+	free(srv->fresh);
 	free(srv);
 }

@@ -39,6 +39,36 @@ clbsd apply >/dev/null 2>&1
 wait_until 10 sh -c "[ \"\$(\"$BUILD/clbsd\" --socket \"$SOCK\" --json inspect flappy | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"restart_count\"])')\" -ge 1 ]"
 wait_until 5 scrape >/dev/null && ok listens_after_reload || fail listens_after_reload "$(tail -5 "$TMP/daemon.log")"
 
+# 200 idle connections to the listener (anyone who reaches it may open
+# them): it keeps 32 at most, the oldest idle give way, the API still
+# answers, a scrape still gets through, and idle ones go after 5 s.
+nfds() { find "/proc/$DAEMON_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+note() { echo "# $T_NAME: $*"; }
+fds0=$(nfds)
+in_ns python3 -c "
+import socket, sys, time
+socks = []
+for i in range(200):
+    s = socket.create_connection(('127.0.0.1', 9323))
+    if i % 2:
+        s.sendall(b'GET /metrics HTTP/1.1\r\nHost: x\r\n')
+    socks.append(s)
+open(sys.argv[1], 'w').close()
+time.sleep(20)
+" "$TMP/idle.ready" &
+IDLE=$!
+wait_until 10 test -e "$TMP/idle.ready"
+sleep 0.5
+fds1=$(nfds)
+clbsd info >/dev/null && scrape >/dev/null && [ "$fds1" -le $((fds0 + 32 + 4)) ] &&
+	ok idle_flood_capped || fail idle_flood_capped "fds $fds0 before, $fds1 with 200 idle connections"
+note "idle_flood: daemon holds $fds1 fds with 200 idle metrics connections ($fds0 before)"
+fds_back() { [ "$(nfds)" -le $((fds0 + 2)) ]; }
+wait_until 10 fds_back && ok idle_connections_time_out ||
+	fail idle_connections_time_out "daemon holds $(nfds) fds ($fds0 before)"
+kill "$IDLE" 2>/dev/null
+wait "$IDLE" 2>/dev/null
+
 clbsd inspect steady >/dev/null
 clbsd inspect no-such-container >/dev/null 2>&1
 sleep 0.3
