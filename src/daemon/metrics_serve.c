@@ -95,10 +95,25 @@ struct mserver {
 
 /* ---- what a container's kernel counters say ---- */
 
+/*
+ * Interfaces of a container's network namespace exported, one series each:
+ * the namespace's root makes and deletes them, so a sum over them could go
+ * down (deleting one would forge a counter reset); each interface's own
+ * counters only grow. Bounded, so that a container making thousands of
+ * interfaces cannot swell the scrape; the first ones /proc lists count.
+ */
+#define MNET_IF_MAX 16
+
+struct mif {
+	char name[16]; /* IFNAMSIZ */
+	uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
+};
+
 struct mread {
 	bool stats, net;
 	struct rt_stats st;
-	uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
+	struct mif ifs[MNET_IF_MAX];
+	size_t nif;
 };
 
 static struct netfd *net_slot(struct netfds *t, pid_t pid)
@@ -177,7 +192,7 @@ static ssize_t pread_whole(int fd, char *buf, size_t size)
 	return (ssize_t)len;
 }
 
-/* The interfaces of pid's network namespace but lo, summed. */
+/* The interfaces of pid's network namespace but lo (MNET_IF_MAX at most). */
 static bool read_net(struct netfds *t, pid_t pid, struct mread *r)
 {
 	char buf[8192];
@@ -214,14 +229,17 @@ static bool read_net(struct netfds *t, pid_t pid, struct mread *r)
 			*colon = '\0';
 			const char *ifname = line + strspn(line, " ");
 			unsigned long long v[10];
-			if (strcmp(ifname, "lo") != 0 &&
+			if (strcmp(ifname, "lo") != 0 && r->nif < MNET_IF_MAX &&
+			    strlen(ifname) < sizeof(r->ifs[0].name) &&
 			    sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
 				   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
 				   &v[9]) == 10) {
-				r->rx_bytes += v[0];
-				r->rx_packets += v[1];
-				r->tx_bytes += v[8];
-				r->tx_packets += v[9];
+				struct mif *f = &r->ifs[r->nif++];
+				strcpy(f->name, ifname);
+				f->rx_bytes = v[0];
+				f->rx_packets = v[1];
+				f->tx_bytes = v[8];
+				f->tx_packets = v[9];
 			}
 		}
 		if (!nl)
@@ -307,17 +325,17 @@ static const struct {
 			"Bytes written to block devices (io.stat wbytes or "
 			"blkio.throttle.io_service_bytes Write), where the cgroup has them."},
 	[F_RX_BYTES] = {"clbsd_container_network_receive_bytes_total", PROM_COUNTER,
-			"Bytes received by the interfaces of the container's network namespace "
-			"but lo (/proc/PID/net/dev)."},
+			"Bytes received by an interface of the container's network namespace "
+			"(label interface; all but lo, 16 at most; /proc/PID/net/dev)."},
 	[F_RX_PACKETS] = {"clbsd_container_network_receive_packets_total", PROM_COUNTER,
-			  "Packets received by the interfaces of the container's network "
-			  "namespace but lo."},
+			  "Packets received by an interface of the container's network "
+			  "namespace (label interface)."},
 	[F_TX_BYTES] = {"clbsd_container_network_transmit_bytes_total", PROM_COUNTER,
-			"Bytes sent by the interfaces of the container's network namespace but "
-			"lo."},
+			"Bytes sent by an interface of the container's network namespace "
+			"(label interface)."},
 	[F_TX_PACKETS] = {"clbsd_container_network_transmit_packets_total", PROM_COUNTER,
-			  "Packets sent by the interfaces of the container's network namespace "
-			  "but lo."},
+			  "Packets sent by an interface of the container's network namespace "
+			  "(label interface)."},
 };
 
 /* Whether field f of read r has a value, and which (F_CPU: nanoseconds). */
@@ -350,19 +368,27 @@ static bool field_value(const struct mread *r, enum mfield f, uint64_t *v)
 		*v = st->io_write_bytes;
 		return r->stats && st->io_known;
 	case F_RX_BYTES:
-		*v = r->rx_bytes;
-		return r->net;
 	case F_RX_PACKETS:
-		*v = r->rx_packets;
-		return r->net;
 	case F_TX_BYTES:
-		*v = r->tx_bytes;
-		return r->net;
 	case F_TX_PACKETS:
-		*v = r->tx_packets;
-		return r->net;
+		break; /* per interface: if_value */
 	}
 	return false;
+}
+
+/* Network field f of an interface. */
+static uint64_t if_value(const struct mif *i, enum mfield f)
+{
+	switch (f) {
+	case F_RX_BYTES:
+		return i->rx_bytes;
+	case F_RX_PACKETS:
+		return i->rx_packets;
+	case F_TX_BYTES:
+		return i->tx_bytes;
+	default:
+		return i->tx_packets;
+	}
 }
 
 /*
@@ -429,6 +455,15 @@ static void render_containers(struct render *x, int64_t now)
 		prom_family(b, kernel_fields[f].name, kernel_fields[f].type, kernel_fields[f].help);
 		for (size_t i = 0; i < s->n; i++) {
 			uint64_t v;
+			if (f >= F_RX_BYTES) {
+				for (size_t k = 0; x->r[i].net && k < x->r[i].nif; k++) {
+					one = (struct prom_label){"interface", x->r[i].ifs[k].name};
+					prom_sample_pre_u64(
+						b, kernel_fields[f].name, PRE(i), &one, 1,
+						if_value(&x->r[i].ifs[k], (enum mfield)f));
+				}
+				continue;
+			}
 			if (!field_value(&x->r[i], (enum mfield)f, &v))
 				continue;
 			if (f == F_CPU)

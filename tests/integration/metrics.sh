@@ -102,8 +102,41 @@ python3 -c "import sys; sys.exit(abs(float('$cpu') - int('$real') / 1e9) > 0.05)
 	ok cpu_matches_cgroup || fail cpu_matches_cgroup "metric=$cpu cgroup=$real"
 [ "$(sample "$TMP/m1" clbsd_container_state "$lab,state=\"running\"")" = 1 ] &&
 	ok state_running || fail state_running "$(grep 'state.*steady' "$TMP/m1")"
-grep -q '^clbsd_container_network_receive_bytes_total{name="steady"' "$TMP/m1" &&
-	ok network_counters || fail network_counters "$(grep network "$TMP/m1" | head -3)"
+
+# Network counters are per interface: the container's root deleting one
+# (here a veth, v0, that sent packets) ends its series (and its peer's),
+# it lowers no other. The test's containers have no network of clbsd's.
+spid=$(field steady pid)
+in_ctr() { nsenter --net="/proc/$spid/ns/net" "$@"; }
+in_ctr ip link add v0 type veth peer name v1 && in_ctr ip addr add 10.99.0.1/24 dev v0 &&
+	in_ctr ip link set v0 up && in_ctr ip link set v1 up &&
+	in_ctr ip neigh add 10.99.0.3 lladdr 02:00:00:00:00:03 dev v0 &&
+	in_ctr python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5): s.sendto(b"x" * 100, ("10.99.0.3", 9))' 
+scrape >"$TMP/n1"
+grep -q '^clbsd_container_network_receive_bytes_total{name="steady",[^}]*,interface="v0"}' "$TMP/n1" &&
+	grep -q '^clbsd_container_network_receive_bytes_total{name="steady",[^}]*,interface="v1"}' "$TMP/n1" &&
+	ok network_counters || fail network_counters "$(grep network "$TMP/n1" | head -3)"
+in_ctr ip link del v0
+scrape >"$TMP/n2"
+net_ok() {
+	python3 - "$TMP/n1" "$TMP/n2" <<'PY'
+import re, sys
+def series(f):
+    out = {}
+    for line in open(f):
+        m = re.match(r'(clbsd_container_network_\w+)\{name="steady",[^}]*interface="([^"]*)"\} (\d+)', line)
+        if m:
+            out[(m[1], m[2])] = int(m[3])
+    return out
+a, b = series(sys.argv[1]), series(sys.argv[2])
+assert a.get(('clbsd_container_network_transmit_packets_total', 'v0'), 0) >= 5, a
+assert ('clbsd_container_network_transmit_packets_total', 'v0') not in b, b
+assert all(b[k] >= a[k] for k in b if k in a), (a, b)
+PY
+}
+out=$(net_ok 2>&1) && ok network_per_interface_never_decreases ||
+	fail network_per_interface_never_decreases "$out $(grep network_transmit_packets "$TMP/n1" "$TMP/n2")"
 
 fl='name="flappy"'
 r1=$(sample "$TMP/m1" clbsd_container_restarts_total "$fl")
