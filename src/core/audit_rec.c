@@ -19,37 +19,71 @@ void audit_time_text(int64_t ns, char *buf, size_t len)
 	snprintf(buf, len, "%s", full);
 }
 
-/* s cut to at most AUDIT_STR_MAX bytes on a UTF-8 boundary, "..." added. */
-static json_t *cut_string(const char *s, size_t n)
+/*
+ * What is left of a record's room (AUDIT_REC_MAX): each value taken counts
+ * what it costs encoded, so escaping (a control byte is 6 bytes) counts too.
+ */
+struct room {
+	size_t left;
+};
+
+/* Bytes byte c takes in a JSON string (jansson's escapes; no ensure-ascii). */
+static size_t esc_cost(unsigned char c)
 {
-	if (n <= AUDIT_STR_MAX)
+	if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+		return 2;
+	return c < 0x20 ? 6 : 1;
+}
+
+/*
+ * The string s (n bytes) cut to at most max bytes and to what the room has
+ * left, on a UTF-8 boundary, "..." ending a cut one (the marker).
+ */
+static json_t *cut_string(const char *s, size_t n, size_t max, struct room *room)
+{
+	size_t avail = room->left > 8 ? room->left - 8 : 0; /* quotes, "...", comma */
+	size_t cost = 0, k = 0;
+	while (k < n && k < max && cost + esc_cost((unsigned char)s[k]) <= avail)
+		cost += esc_cost((unsigned char)s[k++]);
+	if (k == n) {
+		room->left -= cost + 3 < room->left ? cost + 3 : room->left;
 		return json_stringn(s, n);
-	size_t k = AUDIT_STR_MAX - 3;
+	}
+	if (k > 3 && k == max)
+		k -= 3;
 	while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
 		k--;
+	cost = 0;
+	for (size_t i = 0; i < k; i++)
+		cost += esc_cost((unsigned char)s[i]);
+	room->left -= cost + 6 < room->left ? cost + 6 : room->left;
 	autofree char *t = xmalloc(k + 4);
 	memcpy(t, s, k);
 	memcpy(t + k, "...", 4);
 	return json_string(t);
 }
 
-static json_t *bounded(const json_t *v, int depth)
+static json_t *bounded(const json_t *v, int depth, struct room *room)
 {
 	if (json_is_string(v))
-		return cut_string(json_string_value(v), json_string_length(v));
-	if (depth > 4)
+		return cut_string(json_string_value(v), json_string_length(v), AUDIT_STR_MAX, room);
+	if (depth > 4 || room->left < 32) {
+		room->left -= room->left < 6 ? room->left : 6;
 		return json_string("...");
+	}
 	if (json_is_array(v)) {
 		json_t *a = json_array();
 		size_t i;
 		const json_t *e;
+		room->left -= 2;
 		json_array_foreach(v, i, e)
 		{
-			if (i == 256) {
+			if (i == 256 || room->left < 32) {
 				json_array_append_new(a, json_string("..."));
+				room->left -= room->left < 6 ? room->left : 6;
 				break;
 			}
-			json_array_append_new(a, bounded(e, depth + 1));
+			json_array_append_new(a, bounded(e, depth + 1, room));
 		}
 		return a;
 	}
@@ -57,10 +91,23 @@ static json_t *bounded(const json_t *v, int depth)
 		json_t *o = json_object();
 		const char *k;
 		const json_t *e;
+		room->left -= 2;
 		json_object_foreach((json_t *)(uintptr_t)v, k, e)
-			json_object_set_new(o, k, bounded(e, depth + 1));
+		{
+			if (room->left < 64 || json_object_size(o) == 256) {
+				json_object_set_new(o, "...", json_string("..."));
+				room->left -= room->left < 12 ? room->left : 12;
+				break;
+			}
+			/* Keys are bounded too, and a cut one gets the marker. */
+			json_t *key = cut_string(k, strlen(k), AUDIT_KEY_MAX, room);
+			room->left -= room->left < 1 ? room->left : 1;
+			json_object_set_new(o, json_string_value(key), bounded(e, depth + 1, room));
+			json_decref(key);
+		}
 		return o;
 	}
+	room->left -= room->left < 24 ? room->left : 24; /* a number, true, null */
 	return json_deep_copy(v);
 }
 
@@ -71,16 +118,39 @@ char *audit_rec_line(int64_t time_ns, uint64_t seq, const json_t *fields)
 	json_t *j = json_object();
 	json_object_set_new(j, "time", json_string(ts));
 	json_object_set_new(j, "seq", json_integer((json_int_t)seq));
+	/* time and seq take under 64 bytes; the marker record below 128 more. */
+	struct room room = {AUDIT_REC_MAX - 256};
 	const char *k;
 	const json_t *v;
 	if (json_is_object(fields))
-		json_object_foreach((json_t *)(uintptr_t)fields, k,
-				    v) if (strcmp(k, "time") != 0 && strcmp(k, "seq") != 0)
-			json_object_set_new(j, k, bounded(v, 0));
+		json_object_foreach((json_t *)(uintptr_t)fields, k, v)
+		{
+			if (strcmp(k, "time") == 0 || strcmp(k, "seq") == 0)
+				continue;
+			if (room.left < 64) {
+				json_object_set_new(j, "truncated", json_true());
+				break;
+			}
+			json_t *key = cut_string(k, strlen(k), AUDIT_KEY_MAX, &room);
+			json_object_set_new(j, json_string_value(key), bounded(v, 0, &room));
+			json_decref(key);
+		}
 	char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(j);
 	if (!line)
 		abort();
+	if (strlen(line) > AUDIT_REC_MAX) {
+		/* Cannot happen if the costs above are right; the bound holds anyway. */
+		free(line);
+		const char *ev = json_is_object(fields) ? json_str(fields, "event") : NULL;
+		json_t *m =
+			json_pack("{s:s,s:I,s:s%,s:b}", "time", ts, "seq", (json_int_t)seq, "event",
+				  ev ? ev : "?", ev ? strnlen(ev, 64) : 1, "truncated", 1);
+		line = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(m);
+		if (!line)
+			abort();
+	}
 	return line;
 }
 

@@ -8,9 +8,11 @@
  *   and the API's reader (src/api/audit_route.c) do the effects.
  * - A record is one line: "time" (RFC 3339 UTC, milliseconds) and "seq"
  *   first, then the caller's fields in the order given. No string in it is
- *   longer than AUDIT_STR_MAX bytes (longer ones are cut on a UTF-8
- *   boundary and end in "..."), so a record stays small whatever a request
- *   carried, and JSON escaping keeps it on one line.
+ *   longer than AUDIT_STR_MAX bytes nor a key longer than AUDIT_KEY_MAX
+ *   (longer ones are cut on a UTF-8 boundary and end in "..."), and the
+ *   whole line is at most AUDIT_REC_MAX bytes (what does not fit is cut or
+ *   replaced by "..."), so a record stays small whatever a request carried,
+ *   and JSON escaping keeps it on one line.
  * - Files: <dir>/audit.log is the newest; audit.log.1 the one before it, up
  *   to audit.log.<keep>, the oldest. Reading in order is keep..1, then 0.
  */
@@ -23,6 +25,14 @@
 #include <stdint.h>
 
 #define AUDIT_STR_MAX 1024
+/* An object key in a record is cut to this many bytes. */
+#define AUDIT_KEY_MAX 64
+/*
+ * A whole record (one line, without its newline) is at most this many
+ * bytes: values past it are cut or replaced by "..." (docs/audit.md), so
+ * the writer finds the last record of a file in a bounded read.
+ */
+#define AUDIT_REC_MAX (16 << 10)
 
 /* Defaults of (host :audit ...) (docs/config.md). */
 #define AUDIT_MAX_SIZE_DEFAULT (10LL << 20)

@@ -98,7 +98,7 @@ void audit_log_append(struct audit_log *log, int64_t time_ns, const json_t *fiel
 
 static int open_file(struct audit_log *log)
 {
-	int fd = open(log->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -111,9 +111,28 @@ static int open_file(struct audit_log *log)
 		close(fd);
 		return -errno;
 	}
+	/* Half a line a crash left: the next record starts a line of its own. */
+	char last;
+	if (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n' &&
+	    write(fd, "\n", 1) == 1)
+		st.st_size++;
 	log->fd = fd;
 	log->size = st.st_size;
 	return 0;
+}
+
+/*
+ * Rotated files past keep (audit.log.<keep+1> ..): left by a larger :files
+ * before; they go, or they would stay forever.
+ */
+static void prune(const char *path, int keep)
+{
+	for (int i = keep + 1; i <= AUDIT_KEEP_MAX; i++) {
+		autofree char *p = audit_file_path(path, i);
+		if (unlink(p) < 0 && errno != ENOENT)
+			log_warn("audit", NULL, "removing %s (past :files %d): %s", p, keep,
+				 strerror(errno));
+	}
 }
 
 /* audit.log.<keep-1> -> .<keep> ... audit.log -> .1, and a new audit.log. */
@@ -130,6 +149,7 @@ static int rotate(struct audit_log *log, int keep)
 		if (rename(from, to) < 0 && errno != ENOENT)
 			log_warn("audit", NULL, "rotating %s: %s", from, strerror(errno));
 	}
+	prune(log->path, keep);
 	return open_file(log);
 }
 
@@ -220,35 +240,63 @@ static void *writer(void *arg)
 
 /* ---- open, close ---- */
 
-/* The seq of the last whole record of file path (0: none). */
-static uint64_t last_seq_of(const char *path)
+/* The seq of the line line (n bytes), 0 when it is not a record. */
+static uint64_t seq_of_line(const char *line, size_t n)
+{
+	json_t *j = json_loadb(line, n, 0, NULL);
+	int64_t seq = j ? json_int(j, "seq", 0) : 0;
+	json_decref(j);
+	return seq > 0 ? (uint64_t)seq : 0;
+}
+
+#define SCAN_CHUNK (64 << 10)
+
+uint64_t audit_last_seq_of(const char *path)
 {
 	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
 		return 0;
-	size_t want = st.st_size > 65536 ? 65536 : (size_t)st.st_size;
-	autofree char *b = xmalloc(want + 1);
-	ssize_t n = pread(fd, b, want, st.st_size - (off_t)want);
-	if (n <= 0)
-		return 0;
-	b[n] = '\0';
-	/* From the end: the last line that reads as a record. */
-	char *end = b + n;
-	while (end > b) {
-		while (end > b && end[-1] == '\n')
-			*--end = '\0';
-		char *start = end;
-		while (start > b && start[-1] != '\n')
-			start--;
-		json_t *j = json_loads(start, 0, NULL);
-		int64_t seq = j ? json_int(j, "seq", 0) : 0;
-		json_decref(j);
-		if (seq > 0)
-			return (uint64_t)seq;
-		end = start;
+	/*
+	 * From the end, a chunk at a time: the last line that reads as a record,
+	 * however long the lines after it (half a line a crash left, a record
+	 * from before records were bounded). b holds the bytes [lo, lo + b.len)
+	 * of which the lines after the last newline are not yet tried.
+	 */
+	struct buf b = BUF_INIT;
+	off_t lo = st.st_size;
+	uint64_t seq = 0;
+	for (;;) {
+		while (b.len && b.data[b.len - 1] == '\n')
+			b.len--;
+		const char *nl = b.len ? memrchr(b.data, '\n', b.len) : NULL;
+		if (nl || (lo == 0 && b.len)) {
+			size_t start = nl ? (size_t)(nl - b.data) + 1 : 0;
+			seq = seq_of_line(b.data + start, b.len - start);
+			if (seq || start == 0)
+				break;
+			b.len = start;
+			continue;
+		}
+		if (lo == 0)
+			break;
+		size_t want = lo > SCAN_CHUNK ? SCAN_CHUNK : (size_t)lo;
+		char *chunk = xmalloc(want + b.len + 1);
+		ssize_t n = pread(fd, chunk, want, lo - (off_t)want);
+		if (n != (ssize_t)want) {
+			free(chunk);
+			break;
+		}
+		memcpy(chunk + want, b.data, b.len);
+		size_t len = want + b.len;
+		buf_release(&b);
+		b.data = chunk;
+		b.len = len;
+		b.cap = len + 1;
+		lo -= (off_t)want;
 	}
-	return 0;
+	buf_release(&b);
+	return seq;
 }
 
 int audit_log_open(const char *dir, const struct audit_settings *set, struct audit_log **out,
@@ -261,13 +309,22 @@ int audit_log_open(const char *dir, const struct audit_settings *set, struct aud
 	log->path = xasprintf("%s/audit.log", dir);
 	log->set = *set;
 	log->fd = -1;
-	/* Numbers go on where the last daemon stopped. */
+	/*
+	 * Numbers go on where the last daemon stopped: the highest seq of the
+	 * files (audit.log's last record when it has one; an older file only
+	 * adds when audit.log has no record at all, and never lowers it).
+	 */
 	uint64_t last = 0;
-	for (int i = 0; i <= set->keep && !last; i++) {
+	for (int i = 0; i <= AUDIT_KEEP_MAX; i++) {
 		autofree char *p = audit_file_path(log->path, i);
-		last = last_seq_of(p);
+		uint64_t s = audit_last_seq_of(p);
+		if (s > last)
+			last = s;
+		if (i >= set->keep && access(p, F_OK) < 0)
+			break;
 	}
 	log->next_seq = last + 1;
+	prune(log->path, set->keep);
 	int r = open_file(log);
 	if (r < 0) {
 		clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "audit log: open %s", log->path);

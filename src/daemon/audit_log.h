@@ -65,6 +65,11 @@ uint64_t audit_log_last_seq(struct audit_log *log);
  */
 uint64_t audit_log_ring(struct audit_log *log, uint64_t after, uint64_t upto,
 			void (*fn)(const char *line, uint64_t seq, void *arg), void *arg);
+/*
+ * The seq of the last record of the file path, however long the lines
+ * after it (0: none, or no such file). Blocks on the disk.
+ */
+uint64_t audit_last_seq_of(const char *path);
 /* Wait until everything queued so far is written (tests, shutdown). */
 void audit_log_flush(struct audit_log *log);
 
