@@ -270,6 +270,11 @@ char *fmt_event(const json_t *ev);
  * request, TIME EVENT key=value... for anything else (docs/audit.md).
  */
 char *fmt_audit(const json_t *rec);
+/*
+ * s (len bytes) for a terminal: control bytes (C0, DEL, C1 in UTF-8) and
+ * backslashes written as \ooo, so text from elsewhere cannot drive it.
+ */
+void fmt_add_safe(struct buf *b, const char *s, size_t len);
 /* `info` for people: "key: value" lines, nested objects indented. */
 char *fmt_info(const json_t *info);
 

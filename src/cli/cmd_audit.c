@@ -20,7 +20,13 @@ static void audit_line(struct audit_ctx *x, const char *line, size_t len)
 		s = xstrndup(line, len);
 	} else {
 		json_t *rec = json_loadb(line, len, 0, NULL);
-		s = rec ? fmt_audit(rec) : xstrndup(line, len);
+		if (rec) {
+			s = fmt_audit(rec);
+		} else {
+			struct buf b = BUF_INIT;
+			fmt_add_safe(&b, line, len);
+			s = buf_detach(&b, NULL);
+		}
 		json_decref(rec);
 	}
 	if (write_all(STDOUT_FILENO, s, strlen(s)) < 0 || write_all(STDOUT_FILENO, "\n", 1) < 0)

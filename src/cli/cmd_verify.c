@@ -13,12 +13,10 @@
 /* A path from inside a container, with control bytes and backslashes escaped (\ooo). */
 static void put_path(const char *p)
 {
-	for (const unsigned char *c = (const unsigned char *)(p ? p : ""); *c; c++) {
-		if (*c < 0x20 || *c == 0x7f || *c == '\\')
-			printf("\\%03o", *c);
-		else
-			putchar(*c);
-	}
+	struct buf b = BUF_INIT;
+	fmt_add_safe(&b, p ? p : "", p ? strlen(p) : 0);
+	fwrite(b.data ? b.data : "", 1, b.len, stdout);
+	buf_release(&b);
 }
 
 static void put_change(const json_t *d)

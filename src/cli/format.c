@@ -483,16 +483,72 @@ char *fmt_stats(const json_t *before, const json_t *after, int64_t interval_ns, 
 	return out;
 }
 
-/* A value for key=value output: strings bare unless they need quotes. */
+/* Is s[i] the start of a byte a terminal acts on: C0, DEL, C1 (as UTF-8)? n: its length. */
+static bool ctl_at(const unsigned char *s, size_t i, size_t len, size_t *n)
+{
+	if (s[i] < 0x20 || s[i] == 0x7f) {
+		*n = 1;
+		return true;
+	}
+	if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
+		*n = 2;
+		return true;
+	}
+	return false;
+}
+
+void fmt_add_safe(struct buf *b, const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < len; i++) {
+		size_t n;
+		if (ctl_at(u, i, len, &n)) {
+			for (size_t k = 0; k < n; k++)
+				buf_addf(b, "\\%03o", u[i + k]);
+			i += n - 1;
+		} else if (u[i] == '\\') {
+			buf_adds(b, "\\134");
+		} else {
+			buf_add(b, s + i, 1);
+		}
+	}
+}
+
+/* JSON text with DEL and C1 (which JSON may leave raw) written as \u00XX. */
+static void add_json_safe(struct buf *b, const char *j)
+{
+	const unsigned char *u = (const unsigned char *)j;
+	size_t len = strlen(j);
+	for (size_t i = 0; i < len; i++) {
+		size_t n;
+		if (ctl_at(u, i, len, &n)) {
+			buf_addf(b, "\\u%04X", n == 1 ? u[i] : u[i + 1]);
+			i += n - 1;
+		} else {
+			buf_add(b, j + i, 1);
+		}
+	}
+}
+
+/*
+ * A value for key=value output: strings bare unless they need quotes (or
+ * hold control bytes, which are never written raw: a record's strings come
+ * from whoever sent a request).
+ */
 static void add_value(struct buf *b, const json_t *v)
 {
 	const char *s = json_string_value(v);
-	if (s && *s && !strpbrk(s, " \t\n\"=")) {
-		buf_adds(b, s);
-		return;
+	if (s && *s && !strpbrk(s, " \t\n\"=\\")) {
+		size_t len = strlen(s), n, i;
+		for (i = 0; i < len && !ctl_at((const unsigned char *)s, i, len, &n); i++)
+			;
+		if (i == len) {
+			buf_adds(b, s);
+			return;
+		}
 	}
 	char *d = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-	buf_adds(b, d ? d : "?");
+	add_json_safe(b, d ? d : "?");
 	free(d);
 }
 
@@ -526,7 +582,7 @@ char *fmt_audit(const json_t *rec)
 	const char *time = json_string_value(json_object_get(rec, "time"));
 	const char *event = json_string_value(json_object_get(rec, "event"));
 	bool api = event && strcmp(event, "api") == 0;
-	buf_addf(&b, "%s", time ? time : "-");
+	fmt_add_safe(&b, time ? time : "-", strlen(time ? time : "-"));
 	if (api) {
 		const json_t *st = json_object_get(rec, "status");
 		const char *m = json_string_value(json_object_get(rec, "method"));
@@ -535,9 +591,14 @@ char *fmt_audit(const json_t *rec)
 			buf_addf(&b, " %lld", (long long)json_integer_value(st));
 		else
 			buf_adds(&b, " -");
-		buf_addf(&b, " %s %s", m ? m : "-", p ? p : "-");
+		buf_addf(&b, " %s ", m ? m : "-");
+		if (p)
+			add_value(&b, json_object_get(rec, "path"));
+		else
+			buf_adds(&b, "-");
 	} else {
-		buf_addf(&b, " %s", event ? event : "-");
+		buf_adds(&b, " ");
+		fmt_add_safe(&b, event ? event : "-", strlen(event ? event : "-"));
 	}
 	static const char *const skip[] = {"time",   "seq",  "event", "status",
 					   "method", "path", "route", NULL};
@@ -552,7 +613,9 @@ char *fmt_audit(const json_t *rec)
 			skipped = strcmp(k, skip[i]) == 0;
 		if (skipped)
 			continue;
-		buf_addf(&b, " %s=", k);
+		buf_adds(&b, " ");
+		fmt_add_safe(&b, k, strlen(k));
+		buf_adds(&b, "=");
 		add_value(&b, v);
 	}
 	return buf_detach(&b, NULL);

@@ -237,4 +237,12 @@ fi
 # The human form: TIME STATUS METHOD PATH key=value.
 clbsd audit --container nosuch | tail -n 1 | grep -Eq '^[0-9T:.-]+Z 404 POST /v1/containers/nosuch/start .*uid=0' &&
 	ok human_format || fail human_format "$(clbsd audit --container nosuch | tail -n 1)"
+# A request path with an escape sequence (%1b) is shown escaped, never raw.
+curl -s -o /dev/null --unix-socket "$SOCK" -X POST 'http://clbsd/v1/containers/%1b%5b31mred/stop'
+if clbsd audit | grep -F 'u001B[31mred/stop' | grep -vq $'\x1b' &&
+	! clbsd audit | grep -q $'\x1b'; then
+	ok human_format_escapes_control_bytes
+else
+	fail human_format_escapes_control_bytes "$(clbsd audit | tail -n 1 | od -c | head -5)"
+fi
 t_done

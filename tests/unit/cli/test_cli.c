@@ -425,6 +425,32 @@ TEST(event_lines)
 	json_decref(ev);
 }
 
+TEST(audit_lines_escape_control_bytes)
+{
+	/* A request path, argv and error with ESC, DEL and C1 CSI: never raw. */
+	json_t *rec = json_pack("{s:s,s:i,s:s,s:i,s:s,s:s,s:[s,s],s:s,s:s}", "time", T0, "seq", 3,
+				"event", "api", "status", 404, "method", "POST", "path",
+				"/v1/containers/\x1b[31mred/stop", "argv", "sh",
+				"\x7f\xc2\x9b"
+				"2J",
+				"error", "no\x1b]0;x\x07", "client",
+				"a\x1b"
+				"b");
+	autofree char *s = fmt_audit(rec);
+	for (const char *c = s; *c; c++)
+		CHECK((unsigned char)*c >= 0x20 && (unsigned char)*c != 0x7f &&
+		      !((unsigned char)c[0] == 0xc2 && (unsigned char)c[1] >= 0x80 &&
+			(unsigned char)c[1] <= 0x9f));
+	CHECK(strstr(s, "\"/v1/containers/\\u001B[31mred/stop\"") != NULL);
+	CHECK(strstr(s, "argv=[\"sh\",\"\\u007F\\u009B2J\"]") != NULL);
+	CHECK(strstr(s, "client=\"a\\u001Bb\"") != NULL);
+	json_decref(rec);
+	struct buf b = BUF_INIT;
+	fmt_add_safe(&b, "a\x1b\\b", 4);
+	CHECK_STR(b.data, "a\\033\\134b");
+	buf_release(&b);
+}
+
 TEST(info_text)
 {
 	json_t *info = json_loads("{\"version\":\"0.1\",\"pid\":7,\"storage\":{\"driver\":\"dir\","
@@ -746,6 +772,7 @@ RUN(ps_table);
 RUN(images_table);
 RUN(stats_table);
 RUN(event_lines);
+RUN(audit_lines_escape_control_bytes);
 RUN(info_text);
 RUN(cri_lines);
 RUN(log_writer);
