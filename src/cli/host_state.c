@@ -207,7 +207,8 @@ static void walk_dir(struct walk *w, int dfd, const char *rel, int depth)
 		}
 		names[n++] = xstrdup(e->d_name);
 	}
-	qsort(names, n, sizeof(*names), cmp_name);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_name);
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		autofree char *path = xasprintf("%s/%s", rel, names[i]);

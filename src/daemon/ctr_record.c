@@ -541,8 +541,8 @@ static int create_native(struct daemon *d, const struct ctr_spec *spec, const ch
 	c->name = xstrdup(name);
 	c->shim.ready_fd = -1;
 	if (spec->kind == CTR_KIND_DOCKER)
-		return ctr_docker_make(d, spec, c, spec_hash, spec_text, on ? DOCKER_ON : DOCKER_MAKE,
-				       out, err);
+		return ctr_docker_make(d, spec, c, spec_hash, spec_text,
+				       on ? DOCKER_ON : DOCKER_MAKE, out, err);
 	struct image *img;
 	struct storage_props props;
 	bool props_given;

@@ -52,7 +52,8 @@ TEST(bad_forms_say_where)
 	static const struct {
 		const char *text, *want;
 	} cases[] = {
-		{"(host\n :metrics (:listen \"127.0.0.1:99999\"))", "c.conf:2:20: host: :metrics :listen: invalid listen address"},
+		{"(host\n :metrics (:listen \"127.0.0.1:99999\"))",
+		 "c.conf:2:20: host: :metrics :listen: invalid listen address"},
 		{"(host :metrics (:listen 9323))", "c.conf:1:25: host: :metrics :listen"},
 		{"(host :metrics \"127.0.0.1:9323\")", ":metrics"},
 		{"(host :metrics ())", ":listen is required"},

@@ -105,7 +105,8 @@ TEST(override_errors)
 	CHECK_ERR2("(override :state stopped)", "override: missing the name");
 	CHECK_ERR2("(overide web :state stopped)",
 		   "unknown form (overide ...); did you mean (override ...)?");
-	CHECK_ERR2("(frob web)", "expected host, container, image, network, override, undeclare or moved");
+	CHECK_ERR2("(frob web)",
+		   "expected host, container, image, network, override, undeclare or moved");
 }
 
 TEST(override_amends_any_key)
