@@ -9,8 +9,16 @@
  *   thread reads the counters with atomic loads, and the containers
  *   through a snapshot: an immutable struct msnap the loop builds after
  *   events (coalesced) and publishes by swapping a pointer under m->lock,
- *   which either side holds only for that swap or a reference count. So a
- *   scrape takes no lock the reconciler waits on, and never blocks it.
+ *   which either side holds only for that swap or a reference count.
+ * - One lock is shared beyond that: the runtime's table of kept cgroup
+ *   files (cgroup.c, struct cg_stat_cache). A scrape takes it once per
+ *   running container, for that cgroup's few preads (microseconds), never
+ *   across the scrape; the loop takes it for GET /v1/stats (and a
+ *   container's JSON asked with its stats), and cg_destroy() (stat_forget)
+ *   where a cgroup is removed. So the loop waits at worst for one cgroup's
+ *   read, not for a scrape. At the fd budget a read asks for a sweep of
+ *   every kept file (O(containers) preads); the sweep lists them under the
+ *   lock and reads them after letting it go.
  * - A label table only grows: an entry's labels are written before the
  *   count that makes it visible is stored (release), the reader loads the
  *   count first (acquire). Past its capacity, new labels count as "other".

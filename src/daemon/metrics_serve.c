@@ -5,7 +5,9 @@
  * the counters (atomics), the loop's latest snapshot of the containers,
  * and the kernel's numbers of each running container: its cgroup through
  * the runtime's stats (the kept-open files, pread) and its network
- * namespace's /proc/PID/net/dev. Nothing here waits for the loop.
+ * namespace's /proc/PID/net/dev. Nothing here waits for the loop but the
+ * runtime's lock of kept cgroup files, one cgroup's read at a time
+ * (metrics.h).
  */
 #include "metrics.h"
 #include "core/prom_text.h"

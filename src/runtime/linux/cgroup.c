@@ -1042,7 +1042,11 @@ int cg_kill(const struct cg_sys *cg, const char *path, int sig, struct clbsd_err
 /*
  * The stats files kept open (cg_sys.stats): per cgroup, one fd per file
  * cg_stats() reads, found by the cgroup's path in a hash table. One lock
- * over it all: the loop thread reads stats, workers destroy cgroups.
+ * over it all: the loop thread reads stats (GET /v1/stats) and forgets a
+ * removed cgroup's files, the metrics thread reads stats, workers destroy
+ * cgroups. It is held for one cgroup's reads at a time (a few preads) and
+ * for table updates; the sweep at the fd budget (stat_sweep) reads every
+ * kept cgroup, and does so outside it.
  */
 enum { SF_CPU, SF_MEM, SF_OOM, SF_MEM_MAX, SF_PIDS, SF_PIDS_MAX, SF_IO, SF_N };
 /*
@@ -1065,7 +1069,25 @@ struct cg_stat_cache {
 	size_t n;	/* entries */
 	size_t nfd;	/* fds kept, all entries together */
 	size_t refused; /* files not kept (budget) since the last sweep */
+	bool sweep_due; /* the budget asked for a sweep: cg_stats runs it after unlocking */
+	bool sweeping;	/* a sweep is reading fds outside the lock: closes wait (deferred) */
+	int *deferred;	/* fds let go while sweeping, closed when it ends */
+	size_t ndeferred, capdeferred;
 };
+
+/* Close a kept fd, or leave it open until the running sweep has read them (stat_sweep). */
+static void stat_close(struct cg_stat_cache *sc, int fd)
+{
+	if (!sc->sweeping) {
+		close(fd);
+		return;
+	}
+	if (sc->ndeferred == sc->capdeferred) {
+		sc->capdeferred = sc->capdeferred ? 2 * sc->capdeferred : 16;
+		sc->deferred = xrealloc(sc->deferred, sc->capdeferred * sizeof(*sc->deferred));
+	}
+	sc->deferred[sc->ndeferred++] = fd;
+}
 
 static struct cg_stat_cache *stat_cache_new(void)
 {
@@ -1080,7 +1102,7 @@ static void stat_files_free(struct cg_stat_cache *sc, struct stat_files *f)
 {
 	for (size_t i = 0; i < SF_N; i++)
 		if (f->fd[i] >= 0) {
-			close(f->fd[i]);
+			stat_close(sc, f->fd[i]);
 			sc->nfd--;
 		}
 	free(f->path);
@@ -1098,6 +1120,7 @@ static void stat_cache_free(struct cg_stat_cache *sc)
 			stat_files_free(sc, f);
 		}
 	free(sc->bucket);
+	free(sc->deferred);
 	pthread_mutex_destroy(&sc->lock);
 	free(sc);
 }
@@ -1156,36 +1179,82 @@ static struct stat_files *stat_files_get(struct cg_stat_cache *sc, const char *r
 /*
  * Drop the entries of cgroups removed behind cg_destroy()'s back (a docker
  * container's, which dockerd removes): their files read ENODEV. Entries
- * keeping no file go too. `keep` is the entry being read.
+ * keeping no file go too. Called without the lock, by the cg_stats() that
+ * found the budget reached: the entries and one fd of each are listed
+ * under the lock, read outside it (a pread per cgroup, so O(cgroups): the
+ * loop's GET /v1/stats and stat_forget must not wait for that), and the
+ * dead ones removed under it again. While the reads run, fds are not
+ * closed (stat_close defers them), so a listed fd still names its file.
  */
-static void stat_sweep(struct cg_stat_cache *sc, const struct stat_files *keep)
+struct sweep_item {
+	char *path;
+	int fd; /* -1: the entry keeps no file */
+	bool dead;
+};
+
+static void stat_sweep(struct cg_stat_cache *sc)
 {
+	pthread_mutex_lock(&sc->lock);
+	if (sc->sweeping) {
+		pthread_mutex_unlock(&sc->lock);
+		return;
+	}
+	sc->sweeping = true;
+	size_t n = 0;
+	struct sweep_item *v = xcalloc(sc->n ? sc->n : 1, sizeof(*v));
 	for (size_t b = 0; b < sc->nbucket; b++)
-		for (struct stat_files **l = &sc->bucket[b]; *l;) {
-			struct stat_files *f = *l;
+		for (struct stat_files *f = sc->bucket[b]; f && n < sc->n; f = f->next) {
 			int fd = -1;
 			for (size_t i = 0; i < SF_N && fd < 0; i++)
 				fd = f->fd[i];
-			char c;
-			if (f != keep && (fd < 0 || (pread(fd, &c, 1, 0) < 0 && errno == ENODEV))) {
-				*l = f->next;
-				sc->n--;
-				stat_files_free(sc, f);
-			} else {
-				l = &f->next;
-			}
+			v[n++] = (struct sweep_item){.path = xstrdup(f->path), .fd = fd};
 		}
+	pthread_mutex_unlock(&sc->lock);
+
+	for (size_t i = 0; i < n; i++) {
+		char c;
+		v[i].dead = v[i].fd < 0 || (pread(v[i].fd, &c, 1, 0) < 0 && errno == ENODEV);
+	}
+
+	pthread_mutex_lock(&sc->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct stat_files **l = stat_link(sc, v[i].path);
+		struct stat_files *f = *l;
+		/* Still the entry read: it keeps the fd read (or still none). */
+		bool same = f && v[i].dead;
+		if (same && v[i].fd >= 0) {
+			same = false;
+			for (size_t k = 0; k < SF_N; k++)
+				same = same || f->fd[k] == v[i].fd;
+		} else if (same) {
+			for (size_t k = 0; k < SF_N; k++)
+				same = same && f->fd[k] < 0;
+		}
+		if (same) {
+			*l = f->next;
+			sc->n--;
+			stat_files_free(sc, f);
+		}
+		free(v[i].path);
+	}
+	free(v);
+	sc->sweeping = false;
+	for (size_t i = 0; i < sc->ndeferred; i++)
+		close(sc->deferred[i]);
+	sc->ndeferred = 0;
+	pthread_mutex_unlock(&sc->lock);
 }
 
 /*
  * Whether one more fd may be kept: at most a quarter of RLIMIT_NOFILE (the
  * daemon raises it), so that API connections, logs and shims never run
  * short for stats' sake. 1,000 containers keep 4,000 to 5,000 (a native
- * container's four files, five with block I/O; a docker one's seven). At the limit, the files of removed
- * cgroups are let go, once per as many files refused as there are entries
- * (a pread each, so one per file refused).
+ * container's four files, five with block I/O; a docker one's seven). At
+ * the limit, the files of removed cgroups are let go, once per as many
+ * files refused as there are entries (a pread each, so one per file
+ * refused): the sweep is asked for here and runs once the lock is let go.
  */
-static bool stat_fd_budget(struct cg_stat_cache *sc, const struct stat_files *keep)
+static bool stat_fd_budget(struct cg_stat_cache *sc)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -1195,9 +1264,9 @@ static bool stat_fd_budget(struct cg_stat_cache *sc, const struct stat_files *ke
 		return true;
 	if (++sc->refused >= sc->n) {
 		sc->refused = 0;
-		stat_sweep(sc, keep);
+		sc->sweep_due = true;
 	}
-	return (rlim_t)sc->nfd < cap / 4;
+	return false;
 }
 
 /*
@@ -1257,7 +1326,7 @@ static int read_at(struct stat_dirs *d, const struct cg_hier *h, const char *pat
 		if (pread_all(*kept, buf, size) == 0)
 			return 0;
 		/* Its cgroup was removed (ENODEV), maybe made again: open it by path. */
-		close(*kept);
+		stat_close(d->sc, *kept);
 		*kept = -1;
 		d->sc->nfd--;
 	}
@@ -1286,7 +1355,7 @@ static int read_at(struct stat_dirs *d, const struct cg_hier *h, const char *pat
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, -rc, "read %s/%s/%s", h->mnt, path,
 				     name);
 	}
-	if (kept && stat_fd_budget(d->sc, d->f)) {
+	if (kept && stat_fd_budget(d->sc)) {
 		*kept = fd;
 		d->sc->nfd++;
 	} else {
@@ -1443,6 +1512,7 @@ int cg_stats(const struct cg_sys *cg, const char *path, const struct rt_limits *
 		d.f = stat_files_get(d.sc, path + strspn(path, "/"));
 	}
 	int rc = read_stats(&d, cg, path, set, &st, err);
+	bool sweep = false;
 	if (d.sc) {
 		/* A cgroup that is gone keeps nothing. */
 		if (rc < 0) {
@@ -1451,9 +1521,13 @@ int cg_stats(const struct cg_sys *cg, const char *path, const struct rt_limits *
 			d.sc->n--;
 			stat_files_free(d.sc, d.f);
 		}
+		sweep = d.sc->sweep_due;
+		d.sc->sweep_due = false;
 		pthread_mutex_unlock(&d.sc->lock);
 	}
 	stat_dirs_close(&d);
+	if (sweep)
+		stat_sweep(d.sc);
 	if (rc < 0)
 		return clbsd_err_prefix(err, "stats of cgroup %s", path);
 	*out = st;

@@ -10,10 +10,12 @@
 #include "runtime/linux/rt_linux.h"
 #include "util/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,6 +101,70 @@ TEST(host_kept_files_follow_the_kernel)
 	CHECK_INT(cg_destroy(cg, path, 2000, &err), 0);
 }
 
+static int nfds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * At the fd budget, a read sweeps the kept files of cgroups removed behind
+ * cg_destroy()'s back (their fds read ENODEV; the sweep reads them after
+ * letting the table's lock go) and the entries keeping nothing.
+ */
+TEST(host_budget_sweeps_removed_cgroups)
+{
+	struct clbsd_err err;
+	const struct cg_sys *cg = getuid() == 0 ? cg_sys_get(&err) : NULL;
+	if (!cg) {
+		printf("# host_budget_sweeps_removed_cgroups: not root; not run\n");
+		return;
+	}
+	autofree char *a = xasprintf("clbsd-sweeptest-a-%d", (int)getpid());
+	autofree char *b = xasprintf("clbsd-sweeptest-b-%d", (int)getpid());
+	autofree char *c = xasprintf("clbsd-sweeptest-c-%d", (int)getpid());
+	struct rt_limits lim = {.pids = 16};
+	if (cg_create(cg, a, &lim, &err) < 0 || cg_create(cg, b, &lim, &err) < 0 ||
+	    cg_create(cg, c, &lim, &err) < 0) {
+		printf("# host_budget_sweeps_removed_cgroups: %s; not run\n", err.msg);
+		cg_destroy(cg, a, 0, &err);
+		cg_destroy(cg, b, 0, &err);
+		return;
+	}
+	struct rt_stats st;
+	int before = nfds();
+	CHECK_INT(cg_stats(cg, a, &lim, &st, &err), 0);
+	int per = nfds() - before; /* the files one cgroup keeps */
+	CHECK(per > 0);
+	CHECK_INT(cg_stats(cg, b, &lim, &st, &err), 0);
+	CHECK_INT(nfds(), before + 2 * per);
+
+	/* The budget (a quarter of the limit) is what a and b keep. */
+	struct rlimit rl, low;
+	CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	low = rl;
+	low.rlim_cur = (rlim_t)(8 * per);
+	CHECK_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+	rmdir_behind(cg, b);
+	/* c keeps nothing, and its refusals sweep b's files away. */
+	CHECK_INT(cg_stats(cg, c, &lim, &st, &err), 0);
+	CHECK_INT(nfds(), before + per);
+	/* Room again: c's files are kept now. */
+	CHECK_INT(cg_stats(cg, c, &lim, &st, &err), 0);
+	CHECK_INT(nfds(), before + 2 * per);
+	CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	CHECK_INT(cg_stats(cg, a, &lim, &st, &err), 0);
+	CHECK_INT(cg_destroy(cg, a, 2000, &err), 0);
+	CHECK_INT(cg_destroy(cg, c, 2000, &err), 0);
+	CHECK_INT(nfds(), before);
+}
+
 TEST_MAIN_BEGIN("runtime_cgroup_kept")
 RUN(host_kept_files_follow_the_kernel);
+RUN(host_budget_sweeps_removed_cgroups);
 TEST_MAIN_END
