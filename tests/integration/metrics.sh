@@ -180,6 +180,37 @@ wait_until 20 backed_up && scrape | grep -q '^clbsd_backup_consecutive_failures{
 code=$(in_ns curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9323/other)
 [ "$code" = 404 ] && ok not_found_elsewhere || fail not_found_elsewhere "$code"
 
+# The kernel's counters (CPU, block I/O, OOM kills) are the cgroup's: they
+# keep counting across a daemon restart, the containers keep running.
+spid=$(field steady pid)
+scrape >"$TMP/r1"
+t_kill_daemon
+t_start_daemon
+in_ns ip link set lo up
+wait_until 10 scrape >/dev/null
+scrape >"$TMP/r2"
+kept_counting() {
+	python3 - "$TMP/r1" "$TMP/r2" <<'PY'
+import re, sys
+def read(f):
+    out = {}
+    for line in open(f):
+        m = re.match(r'(clbsd_container_(cpu_seconds|oom_kills|block_\w+)_total)\{name="steady",[^}]*\} (\S+)$', line)
+        if m:
+            out[m[1]] = float(m[3])
+    return out
+a, b = read(sys.argv[1]), read(sys.argv[2])
+for k in ('clbsd_container_cpu_seconds_total', 'clbsd_container_oom_kills_total'):
+    assert k in a and k in b, (k, a, b)
+for k in a:
+    assert k in b and b[k] >= a[k], (k, a, b)
+assert a['clbsd_container_cpu_seconds_total'] > 0, a
+PY
+}
+out=$(kept_counting 2>&1) && [ "$(field steady pid)" = "$spid" ] &&
+	ok kernel_counters_survive_restart ||
+	fail kernel_counters_survive_restart "$out; pid $spid -> $(field steady pid)"
+
 # Moved and then stopped by reloads; the containers never notice.
 pid=$(field steady pid)
 sed -i 's/127.0.0.1:9323/127.0.0.1:9324/' "$CONF"
