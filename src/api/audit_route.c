@@ -241,7 +241,16 @@ void api_audit_release_all(void)
 
 /* ---- GET /v1/audit[?since=TIME][&container=NAME][&follow=1] ---- */
 
+/*
+ * The files are opened, read and parsed on a worker (work_submit), a slice
+ * at a time, so the loop never waits for the disk nor parses more than the
+ * ring's lines; the ring's lines are copied out under its lock and parsed
+ * after. Records a follower could no longer get (they left the ring before
+ * it looked) are announced by an "audit.gap" line, never skipped silently.
+ */
+
 #define READ_CHUNK (64 << 10)
+#define READ_SLICE (1 << 20) /* bytes a worker job reads before the loop sends them */
 
 struct areader {
 	struct daemon *d;
@@ -249,6 +258,10 @@ struct areader {
 	int64_t since;
 	char *container;
 	bool follow, live;
+	bool opened;	 /* the files are open (by the first job) */
+	bool busy, gone; /* a job runs; the client went away meanwhile */
+	char *base;	 /* the newest file's path */
+	int keep;
 	int fds[AUDIT_KEEP_MAX + 1];
 	int nfd, cur;
 	struct buf part;      /* a line read in part */
@@ -267,6 +280,7 @@ static void reader_free(struct areader *r)
 	evbuffer_free(r->out);
 	buf_release(&r->part);
 	free(r->container);
+	free(r->base);
 	free(r);
 }
 
@@ -287,10 +301,11 @@ static void take_line(struct areader *r, const char *line, size_t n, uint64_t ma
 	json_decref(j);
 }
 
+/* Under the ring's lock: only copy (line, newline), parse later. */
 static void from_ring(const char *line, uint64_t seq, void *arg)
 {
-	struct areader *r = arg;
-	take_line(r, line, strlen(line), seq);
+	buf_adds(arg, line);
+	buf_add(arg, "\n", 1);
 }
 
 static void flush_out(struct areader *r)
@@ -303,42 +318,127 @@ static void on_closed(struct evhttp_connection *conn, void *arg)
 {
 	struct areader *r = arg;
 	api_request_abandon(r->req);
-	reader_free(r);
+	if (r->busy)
+		r->gone = true; /* the job's done() frees it */
+	else
+		reader_free(r);
+}
+
+/* Worker: open the files (oldest first; a rotated one last written before since holds nothing wanted). */
+static void open_files(struct areader *r)
+{
+	r->opened = true;
+	for (int i = r->keep; i >= 0; i--) {
+		autofree char *p = audit_file_path(r->base, i);
+		int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			continue;
+		}
+		if (i > 0 && r->since &&
+		    (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec < r->since) {
+			/* Skipped, yet its records are not missing: they are older than wanted. */
+			uint64_t s = audit_last_seq_of(p);
+			if (s > r->last && s <= r->upto)
+				r->last = s;
+			close(fd);
+			continue;
+		}
+		r->fds[r->nfd++] = fd;
+	}
+}
+
+/* Worker: the next slice of the files into r->out. Touches r only (busy). */
+static void read_run(void *arg)
+{
+	struct areader *r = arg;
+	if (!r->opened)
+		open_files(r);
+	size_t got = 0;
+	while (r->cur < r->nfd && got < READ_SLICE) {
+		char buf[READ_CHUNK];
+		ssize_t n = read(r->fds[r->cur], buf, sizeof(buf));
+		if (n <= 0) {
+			close(r->fds[r->cur++]);
+			buf_reset(&r->part);
+			continue;
+		}
+		got += (size_t)n;
+		buf_add(&r->part, buf, (size_t)n);
+		size_t start = 0;
+		const char *nl;
+		while ((nl = memchr(r->part.data + start, '\n', r->part.len - start))) {
+			size_t len = (size_t)(nl - (r->part.data + start));
+			take_line(r, r->part.data + start, len, r->upto);
+			start += len + 1;
+		}
+		buf_consume(&r->part, start);
+	}
+}
+
+static void read_done(void *arg)
+{
+	struct areader *r = arg;
+	r->busy = false;
+	if (r->gone) {
+		reader_free(r);
+		return;
+	}
+	flush_out(r);
+	struct timeval soon = {0, 0};
+	evtimer_add(r->tick, &soon);
+}
+
+/* The ring's records after r->last (up to upto), and a gap line for those it no longer has. */
+static void take_ring(struct areader *r, uint64_t upto)
+{
+	struct buf lines = BUF_INIT;
+	uint64_t oldest = audit_log_ring(r->d->audit, r->last, upto, from_ring, &lines);
+	if (oldest > r->last + 1 && oldest - 1 <= upto) {
+		/* Out of the ring before this reader got to them (a burst, a rotation). */
+		char ts[32];
+		audit_time_text(time_now_ns(), ts, sizeof(ts));
+		json_t *g = json_pack("{s:s,s:s,s:I,s:I,s:I}", "time", ts, "event", "audit.gap",
+				      "missed", (json_int_t)(oldest - 1 - r->last), "after",
+				      (json_int_t)r->last, "before", (json_int_t)oldest);
+		char *t = json_dumps(g, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		evbuffer_add(r->out, t, strlen(t));
+		evbuffer_add(r->out, "\n", 1);
+		free(t);
+		json_decref(g);
+		r->last = oldest - 1;
+	}
+	size_t start = 0;
+	const char *nl;
+	while (lines.len && (nl = memchr(lines.data + start, '\n', lines.len - start))) {
+		size_t len = (size_t)(nl - (lines.data + start));
+		take_line(r, lines.data + start, len, UINT64_MAX);
+		start += len + 1;
+	}
+	buf_release(&lines);
 }
 
 static void step(evutil_socket_t fd, short what, void *arg)
 {
 	struct areader *r = arg;
-	struct timeval soon = {0, 0}, later = {0, 250000};
+	struct timeval later = {0, 250000};
+	if (r->busy)
+		return;
 	if (api_output_pending(r->req) > API_STREAM_HIGH_WATER) {
 		struct timeval wait = {0, 50000};
 		evtimer_add(r->tick, &wait);
 		return;
 	}
-	if (r->cur < r->nfd) {
-		/* One chunk per turn of the loop: the loop serves others between. */
-		char buf[READ_CHUNK];
-		ssize_t n = read(r->fds[r->cur], buf, sizeof(buf));
-		if (n > 0) {
-			buf_add(&r->part, buf, (size_t)n);
-			size_t start = 0;
-			const char *nl;
-			while ((nl = memchr(r->part.data + start, '\n', r->part.len - start))) {
-				size_t len = (size_t)(nl - (r->part.data + start));
-				take_line(r, r->part.data + start, len, r->upto);
-				start += len + 1;
-			}
-			buf_consume(&r->part, start);
-		} else {
-			close(r->fds[r->cur++]);
-			buf_reset(&r->part);
-		}
-		flush_out(r);
-		evtimer_add(r->tick, &soon);
+	if (!r->opened || r->cur < r->nfd) {
+		r->busy = true;
+		work_submit(r->d, read_run, read_done, r);
 		return;
 	}
 	/* Queued but maybe not on disk yet; then, following, whatever comes. */
-	audit_log_ring(r->d->audit, r->last, r->live ? UINT64_MAX : r->upto, from_ring, r);
+	take_ring(r, r->live ? UINT64_MAX : r->upto);
 	flush_out(r);
 	if (!r->follow) {
 		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
@@ -380,22 +480,8 @@ void api_audit(struct daemon *d, struct evhttp_request *req, const struct api_ar
 	r->follow = api_query_bool(req, "follow");
 	r->out = evbuffer_new();
 	r->upto = audit_log_last_seq(d->audit);
-	/* Oldest first; a rotated file last written before since holds nothing wanted. */
-	const char *base = audit_log_path(d->audit);
-	for (int i = audit_log_keep(d->audit); i >= 0; i--) {
-		autofree char *p = audit_file_path(base, i);
-		int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			continue;
-		struct stat st;
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-		    (i > 0 && since_ns &&
-		     (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec < since_ns)) {
-			close(fd);
-			continue;
-		}
-		r->fds[r->nfd++] = fd;
-	}
+	r->base = xstrdup(audit_log_path(d->audit));
+	r->keep = audit_log_keep(d->audit);
 	r->tick = evtimer_new(d->base, step, r);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "application/x-ndjson");

@@ -245,4 +245,33 @@ if clbsd audit | grep -F 'u001B[31mred/stop' | grep -vq $'\x1b' &&
 else
 	fail human_format_escapes_control_bytes "$(clbsd audit | tail -n 1 | od -c | head -5)"
 fi
+# A follower that falls behind more than the ring holds (stopped, while
+# thousands of requests come) is told what it missed: an audit.gap line,
+# never a silent jump in seq.
+"$BUILD/clbsd" --socket "$SOCK" audit -f --json >"$TMP/behind" &
+FP=$!
+sleep 0.3
+kill -STOP "$FP"
+curl -s -o /dev/null --unix-socket "$SOCK" -X POST 'http://clbsd/v1/containers/g[1-12000]/stop'
+kill -CONT "$FP"
+caught_up() { tail -n 1 "$TMP/behind" | grep -q '"path":"/v1/containers/g12000/stop"'; }
+wait_until 20 caught_up
+kill "$FP" 2>/dev/null
+wait "$FP" 2>/dev/null
+if verdict=$(python3 -c 'import json,sys
+prev, gap, gaps, bad = None, 0, 0, []
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r.get("event") == "audit.gap":
+        gap, gaps = r["missed"], gaps + 1
+        continue
+    if prev is not None and r["seq"] != prev + 1 + gap:
+        bad.append((prev, r["seq"], gap))
+    prev, gap = r["seq"], 0
+print(gaps, bad[:3])
+sys.exit(1 if bad or not gaps or prev is None else 0)' "$TMP/behind") && caught_up; then
+	ok follow_behind_sees_gap
+else
+	fail follow_behind_sees_gap "$verdict; last: $(tail -n 1 "$TMP/behind" | head -c 300)"
+fi
 t_done
