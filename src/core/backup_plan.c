@@ -239,3 +239,51 @@ void backup_dest_release(struct backup_dest *d)
 	free(d->port);
 	*d = (struct backup_dest){0};
 }
+
+static void sh_quote(struct buf *b, const char *w)
+{
+	buf_addc(b, '\'');
+	for (; *w; w++) {
+		if (*w == '\'')
+			buf_adds(b, "'\\''");
+		else
+			buf_addc(b, *w);
+	}
+	buf_addc(b, '\'');
+}
+
+void backup_dest_ssh_argv(const struct backup_dest *d, const char *const *args,
+			  const char *const *opts, struct strv *argv)
+{
+	struct buf cmd = BUF_INIT;
+	const char *exe = getenv("CLBSD_REMOTE");
+	sh_quote(&cmd, exe && *exe ? exe : "clbsd");
+	if (d->path) {
+		buf_adds(&cmd, " --socket ");
+		sh_quote(&cmd, d->path);
+	}
+	for (size_t i = 0; args[i]; i++) {
+		buf_addc(&cmd, ' ');
+		sh_quote(&cmd, args[i]);
+	}
+	buf_addc(&cmd, '\0');
+	const char *sshcmd = getenv("CLBSD_SSH_COMMAND");
+	if (sshcmd && *sshcmd) {
+		strv_push(argv, "/bin/sh");
+		strv_push(argv, "-c");
+		strv_push_owned(argv, xasprintf("%s \"$@\"", sshcmd));
+	}
+	strv_push(argv, "ssh");
+	strv_push(argv, "-o");
+	strv_push(argv, "BatchMode=yes");
+	for (size_t i = 0; opts && opts[i]; i++)
+		strv_push(argv, opts[i]);
+	if (d->port) {
+		strv_push(argv, "-p");
+		strv_push(argv, d->port);
+	}
+	strv_push(argv, "--");
+	strv_push(argv, d->host);
+	strv_push(argv, cmd.data);
+	buf_release(&cmd);
+}

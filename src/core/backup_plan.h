@@ -84,5 +84,16 @@ struct backup_dest {
 /* Parse s; false with the reason in why (a phrase after "expected ...") when it is none. */
 bool backup_dest_parse(const char *s, struct backup_dest *out, char *why, size_t whylen);
 void backup_dest_release(struct backup_dest *d);
+struct strv;
+/*
+ * The argv that runs `$CLBSD_REMOTE [--socket PATH] ARGS...` (clbsd by
+ * default) at an ssh destination: one command line for the remote shell,
+ * each word single-quoted; ssh -o BatchMode=yes, the options of opts
+ * (NULL-terminated pairs such as "-o", "X=y", or NULL), -p PORT, `--`
+ * before the host; $CLBSD_SSH_COMMAND, when set, run through `sh -c` in
+ * ssh's place (as GIT_SSH_COMMAND is). Shared by backups, `host diff`.
+ */
+void backup_dest_ssh_argv(const struct backup_dest *d, const char *const *args,
+			  const char *const *opts, struct strv *argv);
 
 #endif

@@ -171,24 +171,11 @@ static char *cli_path(void)
 	return xstrdup(near && access(near, X_OK) == 0 ? near : "clbsd");
 }
 
-static void sh_quote(struct buf *b, const char *w)
-{
-	buf_addc(b, '\'');
-	for (; *w; w++) {
-		if (*w == '\'')
-			buf_adds(b, "'\\''");
-		else
-			buf_addc(b, *w);
-	}
-	buf_addc(b, '\'');
-}
-
 /* Run `clbsd ARGS...` against the destination (blocking; a worker's). */
 static int remote(const struct backup_dest *dst, const char *const *args, int in_fd, char **out,
 		  struct clbsd_err *err)
 {
 	struct strv argv = STRV_INIT;
-	struct buf cmd = BUF_INIT;
 	if (dst->kind == BACKUP_DEST_UNIX) {
 		strv_push_owned(&argv, cli_path());
 		strv_push(&argv, "--socket");
@@ -196,46 +183,17 @@ static int remote(const struct backup_dest *dst, const char *const *args, int in
 		for (size_t i = 0; args[i]; i++)
 			strv_push(&argv, args[i]);
 	} else {
-		const char *exe = getenv("CLBSD_REMOTE");
-		sh_quote(&cmd, exe && *exe ? exe : "clbsd");
-		if (dst->path) {
-			buf_adds(&cmd, " --socket ");
-			sh_quote(&cmd, dst->path);
-		}
-		for (size_t i = 0; args[i]; i++) {
-			buf_addc(&cmd, ' ');
-			sh_quote(&cmd, args[i]);
-		}
-		buf_addc(&cmd, '\0');
-		const char *sshcmd = getenv("CLBSD_SSH_COMMAND");
-		if (sshcmd && *sshcmd) {
-			strv_push(&argv, "/bin/sh");
-			strv_push(&argv, "-c");
-			strv_push_owned(&argv, xasprintf("%s \"$@\"", sshcmd));
-		}
-		strv_push(&argv, "ssh");
-		strv_push(&argv, "-o");
-		strv_push(&argv, "BatchMode=yes");
 		/*
 		 * Nobody watches a scheduled backup: a host that does not answer,
 		 * or a connection that died, fails it (and it is retried) instead
 		 * of holding the container's backups for the TCP timeouts.
 		 */
-		strv_push(&argv, "-o");
-		strv_push(&argv, "ConnectTimeout=30");
-		strv_push(&argv, "-o");
-		strv_push(&argv, "ServerAliveInterval=30");
-		if (dst->port) {
-			strv_push(&argv, "-p");
-			strv_push(&argv, dst->port);
-		}
-		strv_push(&argv, "--");
-		strv_push(&argv, dst->host);
-		strv_push(&argv, cmd.data);
+		static const char *const opts[] = {"-o", "ConnectTimeout=30", "-o",
+						   "ServerAliveInterval=30", NULL};
+		backup_dest_ssh_argv(dst, args, opts, &argv);
 	}
 	int r = proc_run_in(argv.v, in_fd, out, err);
 	strv_release(&argv);
-	buf_release(&cmd);
 	return r;
 }
 
