@@ -13,6 +13,7 @@
  * checksum; import checks all of it before it makes anything.
  */
 #include "cli.h"
+#include "core/backup_plan.h"
 #include "util/json.h"
 
 #include <dirent.h>
@@ -527,6 +528,13 @@ struct importer {
 	struct host_member *mem;
 	size_t nmem;
 	json_t *idmap; /* source image id -> id here */
+	struct prev_file {
+		char *path, *text;
+		size_t len;
+		bool existed;
+		mode_t mode;
+	} * prev; /* what the config files held before the import wrote them */
+	size_t nprev;
 };
 
 static const struct host_member *member(const struct importer *im, const char *name)
@@ -581,26 +589,103 @@ static int check_archive(struct importer *im, struct clbsd_err *err)
 	return 0;
 }
 
-/* Where a config member goes here, and its text as it will be there. */
-static char *config_target(const struct importer *im, const json_t *c, char **text)
+/* A single plain file name: no '/', not "." or "..", no leading '.'. */
+static bool plain_name(const char *s)
+{
+	return s && *s && s[0] != '.' && !strchr(s, '/') && strlen(s) < 200;
+}
+
+/* The rest of name after prefix, or NULL when name does not start with it. */
+static const char *after(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return name && strncmp(name, prefix, n) == 0 ? name + n : NULL;
+}
+
+/*
+ * Where a config member goes here, and its text as it will be there; NULL
+ * with the reason in why when it has no place. A destination is never
+ * taken from the archive (docs/host.md "What is refused"): each role has
+ * its place on this daemon, and a member's name only picks a file name in
+ * it, checked to be one plain name.
+ */
+static char *config_target(const struct importer *im, const json_t *c, char **text, char *why,
+			   size_t whylen)
 {
 	const char *role = json_string_value(json_object_get(c, "role"));
 	const char *mname = json_string_value(json_object_get(c, "member"));
 	const struct host_member *x = member(im, mname);
 	*text = NULL;
+	snprintf(why, whylen, "it is not in the archive, or larger than 16 MiB");
 	if (!role || !x || x->size > (16u << 20))
 		return NULL;
-	char *t = xmalloc(x->size + 1);
-	if (pread(im->fd, t, x->size, x->data) != (ssize_t)x->size) {
-		free(t);
-		return NULL;
-	}
-	t[x->size] = 0;
 	const char *cfg = json_string_value(json_object_get(im->host, "config"));
 	const char *confd = json_string_value(json_object_get(im->host, "confd"));
 	const char *root = json_string_value(json_object_get(im->host, "root"));
+	const char *init = json_string_value(json_object_get(im->host, "lisp_init"));
+	const char *rest;
 	char *dst = NULL;
-	if (strcmp(role, "main") == 0 && cfg) {
+	bool main = strcmp(role, "main") == 0;
+	if (main) {
+		if (strcmp(mname, "config/main.conf") != 0)
+			snprintf(why, whylen, "the main file's member is config/main.conf");
+		else if (!cfg)
+			snprintf(why, whylen, "this daemon has no config file");
+		else
+			dst = xstrdup(cfg);
+	} else if (strcmp(role, "confd") == 0) {
+		rest = after(mname, "config/conf.d/");
+		size_t n = rest ? strlen(rest) : 0;
+		if (!rest || !plain_name(rest) || n <= 5 || strcmp(rest + n - 5, ".conf") != 0)
+			snprintf(why, whylen,
+				 "a conf.d member is config/conf.d/NAME.conf, NAME one plain file "
+				 "name");
+		else if (!confd)
+			snprintf(why, whylen, "this daemon has no conf.d");
+		else
+			dst = xasprintf("%s/%s", confd, rest);
+	} else if (strcmp(role, "lisp_init") == 0) {
+		/* This daemon's own init file; else one beside its config, by a plain name. */
+		const char *src = json_string_value(json_object_get(c, "path"));
+		const char *base = src ? strrchr(src, '/') : NULL;
+		base = base ? base + 1 : src;
+		if (strcmp(mname, "config/lisp-init.lisp") != 0)
+			snprintf(why, whylen,
+				 "the Lisp init file's member is config/lisp-init.lisp");
+		else if (init && init[0] == '/')
+			dst = xstrdup(init);
+		else if (!cfg || !strchr(cfg, '/'))
+			snprintf(why, whylen,
+				 "this daemon has neither a Lisp init file nor a config file to "
+				 "put one beside");
+		else if (!plain_name(base))
+			snprintf(why, whylen, "its file name (\"%s\") is not one plain file name",
+				 base ? base : "");
+		else
+			dst = xasprintf("%.*s/%s", (int)(strrchr(cfg, '/') - cfg), cfg, base);
+	} else if (strcmp(role, "ca") == 0) {
+		rest = after(mname, "ca/");
+		if (!rest || (strcmp(rest, "ca.pem") != 0 && strcmp(rest, "ca.key") != 0))
+			snprintf(why, whylen, "the CA's members are ca/ca.pem and ca/ca.key");
+		else if (!root)
+			snprintf(why, whylen, "this daemon names no root");
+		else
+			dst = xasprintf("%s/ingress/ca/%s", root, rest);
+	} else {
+		snprintf(why, whylen, "its role \"%.40s\" is none of main, confd, lisp_init, ca",
+			 role);
+	}
+	if (!dst)
+		return NULL;
+	char *t = xmalloc(x->size + 1);
+	if (pread(im->fd, t, x->size, x->data) != (ssize_t)x->size) {
+		snprintf(why, whylen, "it cannot be read: %s", strerror(errno));
+		free(t);
+		free(dst);
+		return NULL;
+	}
+	t[x->size] = 0;
+	if (main) {
 		/* This daemon keeps its own :storage (its driver, its pool). */
 		autofree char *cur = NULL, *storage = NULL;
 		size_t len;
@@ -609,18 +694,7 @@ static char *config_target(const struct importer *im, const json_t *c, char **te
 			free(host_conf_without_storage(cur, &storage));
 		*text = host_conf_with_storage(t, storage);
 		free(t);
-		return xstrdup(cfg);
-	}
-	if (strcmp(role, "confd") == 0 && confd)
-		dst = xasprintf("%s/%s", confd, mname + strlen("config/conf.d/"));
-	else if (strcmp(role, "lisp_init") == 0)
-		dst = xstrdup(json_string_value(json_object_get(c, "path")) ?: "");
-	else if (strcmp(role, "ca") == 0 && root)
-		dst = xasprintf("%s/ingress/ca/%s", root, mname + strlen("ca/"));
-	if (!dst || !*dst || strstr(dst, "/../") || dst[0] != '/') {
-		free(dst);
-		free(t);
-		return NULL;
+		return dst;
 	}
 	*text = t;
 	return dst;
@@ -634,7 +708,8 @@ static size_t config_conflicts(const struct importer *im, struct strv *lines)
 	json_array_foreach(json_object_get(im->m, "config"), i, c)
 	{
 		autofree char *text = NULL, *cur = NULL;
-		autofree char *dst = config_target(im, c, &text);
+		char why[160];
+		autofree char *dst = config_target(im, c, &text, why, sizeof(why));
 		size_t len;
 		struct clbsd_err e;
 		if (!dst || fs_read_file(dst, &cur, &len, &e) < 0 || strcmp(cur, text) == 0)
@@ -657,8 +732,113 @@ static size_t config_conflicts(const struct importer *im, struct strv *lines)
 	return n;
 }
 
+static bool hex64(const char *s)
+{
+	if (!s || strlen(s) != 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+/*
+ * Every name the manifest gives that becomes a path or part of an API
+ * URL, checked before anything is made: container and network names as
+ * the daemon takes them, image ids as 64 hex digits, each member named as
+ * the export names it, and every config member with its place here. The
+ * manifest's checksum guards against damage, not against whoever wrote it.
+ */
+static int check_names(const struct importer *im, struct clbsd_err *err)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(im->m, "containers"), i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *mname = json_string_value(json_object_get(e, "member"));
+		autofree char *want = name ? xasprintf("containers/%s.clbsd", name) : NULL;
+		if (!name || !valid_name(name) || !mname || strcmp(mname, want) != 0)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						"%s: refused: container %zu of its manifest has an "
+						"invalid name (\"%.80s\") or member",
+						im->path, i, name ? name : "");
+	}
+	json_array_foreach(json_object_get(im->m, "images"), i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "id"));
+		const char *mname = json_string_value(json_object_get(e, "member"));
+		autofree char *want = id ? xasprintf("images/%s.tar", id) : NULL;
+		if (!hex64(id) || !mname || strcmp(mname, want) != 0)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s: refused: image %zu of its manifest has an "
+				"invalid id (\"%.80s\", want 64 hex digits) or member",
+				im->path, i, id ? id : "");
+	}
+	json_array_foreach(json_object_get(im->m, "networks"), i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "name"));
+		if (!name || !valid_name(name))
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						"%s: refused: network %zu of its manifest has an "
+						"invalid name (\"%.80s\")",
+						im->path, i, name ? name : "");
+	}
+	json_array_foreach(json_object_get(im->m, "config"), i, e)
+	{
+		autofree char *text = NULL;
+		char why[160];
+		autofree char *dst = config_target(im, e, &text, why, sizeof(why));
+		if (!dst)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s: refused: config member \"%.80s\" has no place "
+				"here: %s",
+				im->path, json_string_value(json_object_get(e, "member")) ?: "",
+				why);
+	}
+	return 0;
+}
+
+/* Keep what path holds (or that it is absent) before the import first writes it. */
+static void keep_prev(struct importer *im, const char *path, mode_t mode)
+{
+	for (size_t i = 0; i < im->nprev; i++)
+		if (strcmp(im->prev[i].path, path) == 0)
+			return;
+	im->prev = xrealloc(im->prev, (im->nprev + 1) * sizeof(*im->prev));
+	struct prev_file *p = &im->prev[im->nprev++];
+	struct clbsd_err e;
+	*p = (struct prev_file){.path = xstrdup(path), .mode = mode};
+	p->existed = fs_read_file(path, &p->text, &p->len, &e) == 0;
+}
+
+/* Every file the import wrote back as it was (its contents, or absent). */
+static void restore_prev(struct importer *im)
+{
+	for (size_t i = im->nprev; i-- > 0;) {
+		struct prev_file *p = &im->prev[i];
+		struct clbsd_err e;
+		if (p->existed ? fs_write_atomic(p->path, p->text, p->len, p->mode, &e) < 0
+			       : unlink(p->path) < 0 && errno != ENOENT)
+			say("put %s back: %s", p->path, p->existed ? e.msg : strerror(errno));
+	}
+}
+
+static void free_prev(struct importer *im)
+{
+	for (size_t i = 0; i < im->nprev; i++) {
+		free(im->prev[i].path);
+		free(im->prev[i].text);
+	}
+	free(im->prev);
+	im->prev = NULL;
+	im->nprev = 0;
+}
+
 /* Install the config members of one group: "ca", "main", or "files" (conf.d, Lisp init). */
-static int install_config(const struct importer *im, const char *group, struct clbsd_err *err)
+static int install_config(struct importer *im, const char *group, struct clbsd_err *err)
 {
 	size_t i;
 	json_t *c;
@@ -676,13 +856,16 @@ static int install_config(const struct importer *im, const char *group, struct c
 		if (!in)
 			continue;
 		autofree char *text = NULL;
-		autofree char *dst = config_target(im, c, &text);
+		char why[160];
+		autofree char *dst = config_target(im, c, &text, why, sizeof(why));
 		if (!dst)
-			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-						"%s: config member %s has no place here", im->path,
-						json_string_value(json_object_get(c, "member")));
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s: config member %s has no place here: %s", im->path,
+				json_string_value(json_object_get(c, "member")), why);
 		autofree char *copy = xstrdup(dst);
 		bool secret = strcmp(role, "ca") == 0;
+		keep_prev(im, dst, secret ? 0600 : 0644);
 		if (fs_mkdir_p(dirname(copy), secret ? 0700 : 0755, err) < 0 ||
 		    fs_write_atomic(dst, text, strlen(text), secret ? 0600 : 0644, err) < 0)
 			return clbsd_err_prefix(err, "install %s", dst);
@@ -699,11 +882,12 @@ static int install_config(const struct importer *im, const char *group, struct c
 #define HDR	4096
 #define HDR_TAG "{\"header_xxh3\":\""
 static int extract_container(struct importer *im, const struct host_member *x, const char *dst,
-			     struct clbsd_err *err)
+			     bool *made, struct clbsd_err *err)
 {
 	char hex[33];
 	if (host_member_copy(im->fd, x, dst, hex, err) < 0)
-		return -err->code;
+		return -err->code; /* made nothing (O_EXCL), or removed what it made */
+	*made = true;
 	if (x->size < HDR)
 		return 0;
 	char block[HDR + 1];
@@ -747,11 +931,12 @@ static int extract_container(struct importer *im, const struct host_member *x, c
 	return r;
 }
 
-static int clear_live(const struct importer *im, struct clbsd_err *err)
+static int clear_live(struct importer *im, struct clbsd_err *err)
 {
 	const char *live = json_string_value(json_object_get(im->host, "live"));
 	if (!live || access(live, F_OK) < 0)
 		return 0;
+	keep_prev(im, live, 0644);
 	if (fs_write_atomic(live, "", 0, 0644, err) < 0)
 		return clbsd_err_prefix(err, "empty %s", live);
 	return 0;
@@ -900,10 +1085,13 @@ static int import_one(struct importer *im, const json_t *c, bool declared, struc
 	}
 	const struct host_member *x = member(im, json_string_value(json_object_get(c, "member")));
 	autofree char *file = xasprintf("%s/%s.clbsd", stage_dir, name);
+	int r = 0;
+	bool made = false;
 	if (!x)
-		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-					"%s: no member for container %s", im->path, name);
-	int r = extract_container(im, x, file, err);
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				     "%s: no member for container %s", im->path, name);
+	else
+		r = extract_container(im, x, file, &made, err);
 	/*
 	 * The host's own containers, as they ran there: what they reach of
 	 * the host was allowed when they were made (as for migrate). A
@@ -920,14 +1108,25 @@ static int import_one(struct importer *im, const json_t *c, bool declared, struc
 			     declared ? "/v1/import?declared=1" : "/v1/import?allow_host_access=1",
 			     body, NULL, err);
 	json_decref(body);
-	unlink(file);
+	if (made) /* only what this import created: never a file that was there */
+		unlink(file);
 	if (r < 0)
-		return clbsd_err_prefix(err, "import container %s", name);
-	if (was_running || (!exists && json_is_true(json_object_get(c, "running")))) {
+		clbsd_err_prefix(err, "import container %s", name);
+	/* One that ran runs again, also when its update failed (it is as it was then). */
+	if (was_running || (r == 0 && !exists && json_is_true(json_object_get(c, "running")))) {
 		autofree char *p = xasprintf("/v1/containers/%s/start", name);
-		if (cli_call("POST", p, NULL, NULL, err) < 0)
-			return clbsd_err_prefix(err, "start %s", name);
+		struct clbsd_err e2;
+		if (cli_call("POST", p, NULL, NULL, &e2) < 0) {
+			if (r < 0) {
+				say("start %s again: %s", name, e2.msg);
+			} else {
+				*err = e2;
+				return clbsd_err_prefix(err, "start %s", name);
+			}
+		}
 	}
+	if (r < 0)
+		return r;
 	say("container %s %s", name, exists ? "updated" : "imported");
 	return 0;
 }
@@ -980,6 +1179,8 @@ int cmd_host_import(const struct cli_args *a)
 	int r = check_archive(&im, &err);
 	if (r == 0)
 		r = cli_call("GET", "/v1/host", NULL, &im.host, &err);
+	if (r == 0)
+		r = check_names(&im, &err);
 	const char *src =
 		json_string_value(json_object_get(json_object_get(im.m, "source"), "driver"));
 	const char *drv = json_string_value(json_object_get(im.host, "driver"));
@@ -1035,8 +1236,25 @@ int cmd_host_import(const struct cli_args *a)
 	/* A source without a live layer: the one the declared imports wrote goes. */
 	if (r == 0 && !member(&im, "config/conf.d/90-live.conf"))
 		r = clear_live(&im, &err);
-	if (r == 0)
-		r = cli_call("POST", "/v1/apply", NULL, NULL, &err);
+	if (r == 0 && cli_call("POST", "/v1/apply", NULL, NULL, &err) < 0) {
+		/*
+		 * The archive's configuration does not load here: every file the
+		 * import wrote goes back as it was, and that is loaded again, so
+		 * the host keeps the configuration it had (docs/host.md).
+		 */
+		r = clbsd_err_prefix(&err, "the archive's configuration does not load here; this "
+					   "daemon's files are put back as they were");
+		restore_prev(&im);
+		struct clbsd_err e2;
+		if (cli_call("POST", "/v1/apply", NULL, NULL, &e2) < 0)
+			say("apply the configuration put back: %s", e2.msg);
+	} else if (r < 0 && im.nprev) {
+		restore_prev(&im);
+		struct clbsd_err e2;
+		if (cli_call("POST", "/v1/apply", NULL, NULL, &e2) < 0)
+			say("apply the configuration put back: %s", e2.msg);
+	}
+	free_prev(&im);
 	rm_stage();
 	close(im.fd);
 	free(im.mem);
@@ -1051,70 +1269,33 @@ int cmd_host_import(const struct cli_args *a)
 
 /* ---- diff and state ---- */
 
-/* The state of ssh://[user@]host[:port][/socket]: `clbsd host state` run there. */
+/*
+ * The state of ssh://[user@]host[:port][/socket]: `clbsd host state` run
+ * there, parsed and quoted as a backup's destination is (backup_plan.c).
+ */
 static json_t *remote_state(const char *to, struct clbsd_err *err)
 {
-	autofree char *rest = xstrdup(to + 6);
-	char *sock = strchr(rest, '/');
-	autofree char *socket = sock ? xstrdup(sock) : NULL;
-	if (sock)
-		*sock = 0;
-	char *port = strrchr(rest, ':');
-	if (port)
-		*port++ = 0;
-	const char *ssh = getenv("CLBSD_SSH_COMMAND");
-	const char *prog = getenv("CLBSD_REMOTE");
-	struct strv v = STRV_INIT;
-	autofree char *sshc = xstrdup(ssh && *ssh ? ssh : "ssh");
-	for (char *s = strtok(sshc, " "); s; s = strtok(NULL, " "))
-		strv_push(&v, s);
-	strv_push(&v, "-o");
-	strv_push(&v, "BatchMode=yes");
-	if (port) {
-		strv_push(&v, "-p");
-		strv_push(&v, port);
-	}
-	strv_push(&v, rest);
-	strv_push(&v, prog && *prog ? prog : "clbsd");
-	if (socket) {
-		strv_push(&v, "--socket");
-		strv_push(&v, socket);
-	}
-	strv_push(&v, "host");
-	strv_push(&v, "state");
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		strv_release(&v);
-		clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "pipe");
+	struct backup_dest d;
+	char why[200];
+	if (!backup_dest_parse(to, &d, why, sizeof(why)) || d.kind != BACKUP_DEST_SSH) {
+		clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s: expected %s", to, why);
 		return NULL;
 	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(pfd[1], STDOUT_FILENO);
-		execvp(v.v[0], v.v);
-		_exit(127);
-	}
-	close(pfd[1]);
-	struct buf b = BUF_INIT;
-	char tmp[65536];
-	ssize_t n;
-	while ((n = read(pfd[0], tmp, sizeof(tmp))) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0)
-			buf_add(&b, tmp, (size_t)n);
-	close(pfd[0]);
-	int status = 0;
-	if (pid > 0)
-		waitpid(pid, &status, 0);
+	static const char *const args[] = {"host", "state", NULL};
+	struct strv v = STRV_INIT;
+	backup_dest_ssh_argv(&d, args, NULL, &v);
+	autofree char *text = NULL;
+	int r = proc_run_in(v.v, -1, &text, err);
 	strv_release(&v);
-	size_t len;
-	autofree char *text = buf_detach(&b, &len);
-	json_t *s = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0
-			    ? json_loadb(text, len, 0, NULL)
-			    : NULL;
+	backup_dest_release(&d);
+	if (r < 0) {
+		clbsd_err_prefix(err, "%s: `clbsd host state` there failed", to);
+		return NULL;
+	}
+	json_t *s = json_loads(text ? text : "", 0, NULL);
 	if (!s)
 		clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, EIO,
-				 "%s: `clbsd host state` there failed (exit status %d)", to,
-				 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+				 "%s: `clbsd host state` there printed no state", to);
 	return s;
 }
 
