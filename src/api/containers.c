@@ -37,7 +37,7 @@ json_t *api_container_stats(struct daemon *d, const struct container *c, struct 
 	}
 	struct rt_spec spec = {0};
 	spec.name = c->name;
-	spec.cgroup = ctr_cgroup(c);
+	spec.cgroup = ctr_stats_cgroup(c);
 	spec.limits = c->cfg.limits;
 	struct rt_stats st = {0};
 	/*

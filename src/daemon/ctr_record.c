@@ -649,6 +649,13 @@ char *ctr_cgroup(const struct container *c)
 	return xasprintf("%s/%s", c->d->cgroup_parent, c->name);
 }
 
+char *ctr_stats_cgroup(const struct container *c)
+{
+	if (c->docker.on && c->docker.cgroup)
+		return xstrdup(c->docker.cgroup);
+	return ctr_cgroup(c);
+}
+
 int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;

@@ -173,6 +173,7 @@ struct container {
 		json_t *body;	  /* the create request, with our labels */
 		json_t *spec;	  /* the clbsd create request it was made from (clone, export) */
 		void *job_client; /* a struct dk_client for the removal's worker */
+		char *cgroup;	  /* dockerd's cgroup of the current run (docker_ctr.c), or NULL */
 	} docker;
 
 	/* reconcile.c: a container made from the configuration. */
@@ -825,6 +826,11 @@ void ctr_forget(struct container *c);
 int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err *err);
 /* The container's cgroup path below each hierarchy (caller frees). */
 char *ctr_cgroup(const struct container *c);
+/*
+ * Where its numbers are read (stats, metrics): ctr_cgroup's, or for a
+ * running docker container the one dockerd made (caller frees).
+ */
+char *ctr_stats_cgroup(const struct container *c);
 /* Set "K=V" in an environment list, replacing an earlier K. */
 void ctr_env_set(struct strv *env, const char *kv);
 /* The id (and, for passwd, the group) of `name` in passwd or group text; -ENOENT when absent. */

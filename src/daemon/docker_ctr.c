@@ -325,6 +325,8 @@ void docker_ctr_load(struct container *c, const json_t *j)
 
 void docker_ctr_release(struct container *c)
 {
+	free(c->docker.cgroup);
+	c->docker.cgroup = NULL;
 	free(c->docker.id);
 	json_decref(c->docker.body);
 	json_decref(c->docker.spec);
@@ -496,6 +498,49 @@ static void adopted_ports(struct container *c, const struct clbsd_err *err, void
 		log_error("container", c->name, "published ports: %s", err->msg);
 }
 
+/*
+ * The cgroup dockerd put the running container in, as the kernel says
+ * (/proc/PID/cgroup: the memory controller's line with cgroup v1, the
+ * unified "0::" one otherwise), read once a run, for its numbers (stats,
+ * metrics: ctr_stats_cgroup). A short procfs read.
+ */
+static void note_cgroup(struct container *c)
+{
+	free(c->docker.cgroup);
+	c->docker.cgroup = NULL;
+	if (c->run.state != CTR_RUNNING || c->run.pid <= 0)
+		return;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)c->run.pid);
+	char *text = NULL;
+	struct clbsd_err err;
+	if (fs_read_file(path, &text, NULL, &err) < 0)
+		return;
+	const char *v1 = NULL, *v2 = NULL;
+	char *save = NULL;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *a = strchr(l, ':');
+		char *b = a ? strchr(a + 1, ':') : NULL;
+		if (!b)
+			continue;
+		*b = '\0';
+		const char *p = b + 1;
+		while (*p == '/')
+			p++;
+		if (!*p || strstr(p, ".."))
+			continue;
+		if (strcmp(l, "0:") == 0 && !a[1])
+			v2 = p;
+		for (char *s2 = NULL, *k = strtok_r(a + 1, ",", &s2); k;
+		     k = strtok_r(NULL, ",", &s2))
+			if (strcmp(k, "memory") == 0)
+				v1 = p;
+	}
+	if (v1 || v2)
+		c->docker.cgroup = xstrdup(v1 ? v1 : v2);
+	free(text);
+}
+
 static void apply_inspect(struct container *c, json_t *ins, bool gone, bool while_down)
 {
 	if (gone) {
@@ -510,6 +555,7 @@ static void apply_inspect(struct container *c, json_t *ins, bool gone, bool whil
 		/* Started behind our back (docker start): it runs, so say so. */
 		ctr_run_started(c, (pid_t)json_int(st, "Pid", 0),
 				dk_time_ns(json_str(st, "StartedAt")));
+		note_cgroup(c);
 		if (ctr_net_attached(c))
 			docker_net_started(c, c->run.pid, adopted_ports, NULL);
 		daemon_event(c->d, "container.adopted", c->name,
@@ -520,7 +566,11 @@ static void apply_inspect(struct container *c, json_t *ins, bool gone, bool whil
 			       json_bool(st, "OOMKilled", false), fin ? fin : time_now_ns(),
 			       while_down);
 	} else if (running && c->run.state == CTR_RUNNING) {
-		c->run.pid = (pid_t)json_int(st, "Pid", 0);
+		pid_t pid = (pid_t)json_int(st, "Pid", 0);
+		if (pid != c->run.pid || !c->docker.cgroup) {
+			c->run.pid = pid;
+			note_cgroup(c);
+		}
 		if (while_down) {
 			log_info("container", c->name,
 				 "re-adopted running docker container (pid %d)", (int)c->run.pid);
@@ -622,6 +672,7 @@ static void started_now(struct container *c, struct job *j)
 	/* Its health first: whoever the start wakes (a dependant's pass) may ask for it. */
 	docker_health_apply(c, j->inspect);
 	ctr_run_started(c, (pid_t)json_int(st, "Pid", 0), dk_time_ns(json_str(st, "StartedAt")));
+	note_cgroup(c);
 	/* It may have ended already: its die event may have come before we knew it. */
 	if (!json_bool(st, "Running", false) && c->run.state == CTR_RUNNING)
 		apply_inspect(c, j->inspect, false, false);

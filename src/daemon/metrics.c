@@ -158,7 +158,7 @@ static void snap_ctr(struct dmetrics *m, const struct container *c, struct msnap
 	o->pid = running ? c->run.pid : 0;
 	o->own_net = c->net.mode != NET_MODE_HOST;
 	o->docker = c->docker.on;
-	o->cgroup = running ? ctr_cgroup(c) : NULL;
+	o->cgroup = running ? ctr_stats_cgroup(c) : NULL;
 	o->limits = c->cfg.limits;
 	o->snapshots = o->snapshot_bytes = -1;
 	json_t *sz = m->snaps ? json_object_get(m->snaps, c->name) : NULL;

@@ -131,7 +131,7 @@ rc=$?
 
 # ---- declared: both kinds in one pass, hooks, restart policy, recreate ----
 cat >"$CONF" <<EOF
-(host :docker (:endpoint "unix://$DOCKER_SOCK"))
+(host :docker (:endpoint "unix://$DOCKER_SOCK") :metrics (:listen "127.0.0.1:9323"))
 (container db :kind docker :image "$IMG" :network none
   :env (("V" . "1"))
   :health (:cmd ("sh" "-c" "test \$V = 1") :interval "500ms" :timeout "500ms")
@@ -146,6 +146,23 @@ wait_until 20 sh -c "$BUILD/clbsd --socket $SOCK ps --format '{{.Name}} {{.Kind}
 	ok declared_both_kinds_converge || fail declared_both_kinds_converge "$(clbsd ps -a)"
 wait_until 10 sh -c "$BUILD/clbsd --socket $SOCK --json inspect db | grep -q '\"status\": \"healthy\"'" &&
 	ok health_cmd_through_exec || fail health_cmd_through_exec "$(clbsd --json inspect db | grep -A3 health)"
+# Metrics of a docker container (docs/metrics.md): its record's state and
+# health, and the kernel's numbers of the cgroup dockerd made for it.
+nsenter --net="/proc/$DAEMON_PID/ns/net" ip link set lo up
+metric() { # NAME: db's sample of it
+	awk -v m="$1" '$1 ~ "^" m "[{]" && $1 ~ /name="db"/ && $1 ~ /kind="docker"/ { print $2; exit }' "$TMP/metrics"
+}
+db_metrics() {
+	nsenter --net="/proc/$DAEMON_PID/ns/net" curl -sf --max-time 5 http://127.0.0.1:9323/metrics >"$TMP/metrics" &&
+		[ "$(awk '/^clbsd_container_state[{]/ && /name="db"/ && /kind="docker"/ && /state="running"/ {print $2}' "$TMP/metrics")" = 1 ] &&
+		[ "$(awk '/^clbsd_container_health[{]/ && /name="db"/ && /status="healthy"/ {print $2}' "$TMP/metrics")" = 1 ] &&
+		awk -v v="$(metric clbsd_container_memory_usage_bytes)" 'BEGIN { exit !(v > 0) }' &&
+		awk -v v="$(metric clbsd_container_pids)" 'BEGIN { exit !(v >= 1) }' &&
+		awk -v v="$(metric clbsd_container_cpu_seconds_total)" 'BEGIN { exit !(v > 0) }'
+}
+# The snapshot a scrape reads follows a health result within 15 s (docs/metrics.md).
+wait_until 20 db_metrics && ok docker_container_metrics ||
+	fail docker_container_metrics "$(grep 'name="db"' "$TMP/metrics" | head -20)"
 dbstart=$(field db started_at)
 appstart=$(field app started_at)
 [[ "$dbstart" < "$appstart" ]] && ok depends_on_across_kinds || fail depends_on_across_kinds "db=$dbstart app=$appstart"
