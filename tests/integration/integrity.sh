@@ -100,8 +100,16 @@ else
 	skip stopped_drift "no overlay upper layer here ($(field web storage))"
 fi
 
-# A manifest that is not one is an error (exit 3), never a crash or a hang.
-printf '#mtree\n/etc/shadow type=file contents=/dev/zero\n' >"$ROOT/containers/web/integrity.mtree"
+# A manifest that is not one is an error (exit 3), never a crash or a hang:
+# a well-formed entry naming contents= a FIFO must not make the reader open
+# it (a FIFO with no writer would block the check for good).
+mkfifo "$TMP/manifest.fifo"
+printf '#mtree\n./etc/shadow type=file contents=%s\n' "$TMP/manifest.fifo" >"$ROOT/containers/web/integrity.mtree"
+OUT=$(timeout 20 "$BUILD/clbsd" --socket "$SOCK" verify web 2>&1)
+RC=$?
+[ "$RC" != 124 ] && [ "$RC" = 1 ] && ok hostile_manifest_contents_not_opened ||
+	fail hostile_manifest_contents_not_opened "rc=$RC $OUT"
+printf '#mtree\n/etc/shadow type=file\n' >"$ROOT/containers/web/integrity.mtree"
 verify web
 [ "$RC" = 3 ] && ok hostile_manifest_refused || fail hostile_manifest_refused "rc=$RC $OUT"
 verify --update web
