@@ -194,6 +194,8 @@ struct container {
 	/* integrity_run.c: a check or record of its files runs on a worker. */
 	struct {
 		bool busy;
+		bool baseline; /* busy with the first manifest, at create */
+		bool pending;  /* a scheduled check waits for that one */
 	} integrity;
 };
 
@@ -901,6 +903,8 @@ typedef void (*ctr_integrity_fn)(json_t *report, const struct clbsd_err *err, vo
  */
 int ctr_integrity_check(struct container *c, bool update, bool scheduled, ctr_integrity_fn fn,
 			void *arg, struct clbsd_err *err);
+/* A check of :integrity's (or AUDITCFG's) schedule; one refused is an integrity.skipped event. */
+void ctr_integrity_scheduled(struct container *c);
 /* A new native container's manifest: its image's (ctr_create calls it). */
 void ctr_integrity_created(struct container *c, const struct image *img);
 /* The paths every check of c leaves out: clbsd's mount points, volumes, :integrity :exclude. */

@@ -283,10 +283,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	const struct ctr_spec *ct = declared(t->d, t->ctr);
 	if (ct && t->hook == INTEGRITY_TIMER) {
 		struct container *c = ctr_find(t->d, t->ctr);
-		struct clbsd_err err;
-		if (c && ct->integrity_every_ns > 0 &&
-		    ctr_integrity_check(c, false, true, NULL, NULL, &err) < 0)
-			log_info("integrity", t->ctr, "scheduled check skipped: %s", err.msg);
+		if (c && ct->integrity_every_ns > 0)
+			ctr_integrity_scheduled(c);
 		return;
 	}
 	if (ct && t->hook == SNAP_TIMER) {

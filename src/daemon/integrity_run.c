@@ -4,9 +4,11 @@
  * - At create, the container's manifest is its image's (recorded when the
  *   image was built, imported or pulled): at that moment its root file
  *   system is the image's tree (an overlay with an empty upper layer, a
- *   copy, a zfs clone). The image's file is hard-linked (copied across
- *   datasets) to <ctr>/integrity.mtree; an image made before manifests
- *   existed gets its container's tree walked on a worker instead.
+ *   copy, a zfs clone). The image's file is hard-linked to
+ *   <ctr>/integrity.mtree, on the loop; across file systems (zfs datasets)
+ *   it is copied on a worker, and an image made before manifests existed
+ *   gets the image's own tree walked on a worker (never the container's,
+ *   which may be starting and writing).
  * - `clbsd verify` (ctr_integrity_check) walks the container's files as
  *   the host sees them (an overlay's layers through a read-only detached
  *   overlay mount, a copy or clone directly), running or not, on a worker,
@@ -17,7 +19,9 @@
  *   :on-drift like any hook.
  *
  * One check at a time per container (c->integrity.busy): another is
- * refused (CONFLICT) and a scheduled one skipped.
+ * refused (CONFLICT) and a scheduled one skipped (an integrity.skipped
+ * event). A walk has a budget (struct mtree_budget): past it the check
+ * fails, an integrity.failed event with the reason. Jobs run at nice 19.
  */
 #include "core/config.h"
 #include "daemon.h"
@@ -30,13 +34,12 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MANIFEST "integrity.mtree"
 /* Drift items a report lists (the counts are always whole). */
 #define REPORT_MAX 1000
-/* The largest manifest read back: ~150 bytes an entry, a million entries. */
-#define MANIFEST_MAX (256u << 20)
 
 /* Paths clbsd itself puts into a running container's tree (mount points, bound files). */
 static const char *const runtime_paths[] = {"/dev", "/proc", "/sys", "/etc/hosts",
@@ -45,12 +48,14 @@ static const char *const runtime_paths[] = {"/dev", "/proc", "/sys", "/etc/hosts
 struct ijob {
 	struct daemon *d;
 	char *name;
-	char *dir;	  /* the container's directory */
-	char *img_rootfs; /* the image's tree (the storage driver's describe) */
-	char **excludes;  /* NULL-terminated */
-	bool update;	  /* write the current manifest in place (also: none yet) */
-	bool compare;	  /* compare with the recorded one */
-	bool scheduled;	  /* from :integrity :every */
+	char *dir;	    /* the container's directory */
+	char *img_rootfs;   /* the image's tree (the storage driver's describe) */
+	char **excludes;    /* NULL-terminated */
+	bool update;	    /* write the current manifest in place (also: none yet) */
+	bool compare;	    /* compare with the recorded one */
+	bool scheduled;	    /* from :integrity :every or AUDITCFG's default schedule */
+	bool baseline;	    /* at create: the image's manifest copied, or its tree walked */
+	char *img_manifest; /* baseline: the image's manifest (a copy across file systems) */
 	ctr_integrity_fn fn;
 	void *arg;
 	/* results */
@@ -64,6 +69,7 @@ static void ijob_free(struct ijob *j)
 	free(j->name);
 	free(j->dir);
 	free(j->img_rootfs);
+	free(j->img_manifest);
 	strv_free(j->excludes);
 	json_decref(j->report);
 	free(j);
@@ -97,21 +103,68 @@ static int record_now(struct ijob *j, char **text, size_t *len, size_t *files)
 	if (rf.upper) {
 		const char *layers[] = {rf.upper, rf.lower};
 		int fd = sys_layers_view(layers, 2, &j->err);
-		r = fd < 0 ? fd : mtree_record_fd(fd, text, len, files, &j->err);
+		r = fd < 0 ? fd : mtree_record_fd(fd, NULL, text, len, files, &j->err);
 		if (fd >= 0)
 			close(fd);
 	} else {
-		r = mtree_record_dir(rf.lower ? rf.lower : rf.target, text, len, files, &j->err);
+		r = mtree_record_dir(rf.lower ? rf.lower : rf.target, NULL, text, len, files,
+				     &j->err);
 	}
 	rt_rootfs_release(&rf);
 	return r;
+}
+
+/*
+ * On the worker, at create: the container's first manifest. Its files are
+ * its image's then, so the image's manifest is copied (a hard link failed:
+ * another file system); an image without one has its own tree walked, not
+ * the container's, which may be running and writing already.
+ */
+static void baseline_run(struct ijob *j, const char *path)
+{
+	autofree char *text = NULL;
+	size_t len = 0, files = 0;
+	struct clbsd_err e2;
+	if (j->img_manifest) {
+		if (fs_read_file(j->img_manifest, &text, &len, &e2) == 0 &&
+		    fs_write_atomic(path, text, len, 0600, &e2) == 0) {
+			j->rc = 0;
+			return;
+		}
+		if (e2.kind != CLBSD_E_NOTFOUND)
+			log_warn("integrity", j->name, "copy the image's manifest: %s", e2.msg);
+		free(text);
+		text = NULL;
+	}
+	j->rc = mtree_record_dir(j->img_rootfs, NULL, &text, &len, &files, &j->err);
+	if (j->rc < 0 && j->err.kind == CLBSD_E_NOTFOUND) {
+		/* No image tree here (a storage that keeps none): the container's, once. */
+		log_warn("integrity", j->name,
+			 "no image tree at %s: its own files are the baseline, walked now",
+			 j->img_rootfs);
+		clbsd_err_init(&j->err);
+		j->rc = record_now(j, &text, &len, &files);
+	}
+	if (j->rc == 0)
+		j->rc = fs_write_atomic(path, text, len, 0600, &j->err);
+	if (j->rc < 0)
+		clbsd_err_prefix(&j->err, "container %s: record its first manifest", j->name);
 }
 
 static void job_run(void *arg)
 {
 	struct ijob *j = arg;
 	clbsd_err_init(&j->err);
+	/*
+	 * The CPU the loop and the containers leave (Linux keeps a nice value
+	 * per thread; this one is the job's own and ends with it).
+	 */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	autofree char *path = xasprintf("%s/%s", j->dir, MANIFEST);
+	if (j->baseline) {
+		baseline_run(j, path);
+		return;
+	}
 	autofree char *now = NULL;
 	size_t len = 0, files = 0;
 	j->rc = record_now(j, &now, &len, &files);
@@ -123,7 +176,7 @@ static void job_run(void *arg)
 	if (j->compare) {
 		struct clbsd_err e2;
 		int r = fs_read_file(path, &was, &was_len, &e2);
-		if (r == 0 && was_len > MANIFEST_MAX)
+		if (r == 0 && was_len > MTREE_TEXT_MAX)
 			r = clbsd_err_setmsg(&e2, CLBSD_E_INVALID, EFBIG, "%s is too large", path);
 		if (r == 0) {
 			have = true;
@@ -190,13 +243,32 @@ static void job_done(void *arg)
 {
 	struct ijob *j = arg;
 	struct container *c = ctr_find(j->d, j->name);
-	if (c && strcmp(c->dir, j->dir) == 0)
+	if (c && strcmp(c->dir, j->dir) != 0)
+		c = NULL;
+	bool pending = false;
+	if (c) {
 		c->integrity.busy = false;
+		c->integrity.baseline = false;
+		pending = c->integrity.pending;
+		c->integrity.pending = false;
+	}
 	if (j->rc < 0) {
 		log_warn("integrity", j->name, "%s", j->err.msg);
+		/* Loudly: a check that cannot be made is not a clean one. */
+		daemon_event(j->d, "integrity.failed", j->name,
+			     json_pack("{s:s,s:s}", "reason", j->err.msg, "source",
+				       j->baseline    ? "create"
+				       : j->scheduled ? "schedule"
+						      : "verify"));
 		if (j->fn)
 			j->fn(NULL, &j->err, j->arg);
 		ijob_free(j);
+		return;
+	}
+	if (j->baseline) {
+		ijob_free(j);
+		if (c && pending)
+			ctr_integrity_scheduled(c);
 		return;
 	}
 	json_t *r = j->report;
@@ -269,6 +341,20 @@ int ctr_integrity_check(struct container *c, bool update, bool scheduled, ctr_in
 	return 0;
 }
 
+void ctr_integrity_scheduled(struct container *c)
+{
+	struct clbsd_err err;
+	if (c->integrity.busy && c->integrity.baseline) {
+		c->integrity.pending = true; /* right after the first manifest is there */
+		return;
+	}
+	if (ctr_integrity_check(c, false, true, NULL, NULL, &err) == 0)
+		return;
+	log_info("integrity", c->name, "scheduled check skipped: %s", err.msg);
+	daemon_event(c->d, "integrity.skipped", c->name,
+		     json_pack("{s:s,s:s}", "reason", err.msg, "source", "schedule"));
+}
+
 void ctr_integrity_created(struct container *c, const struct image *img)
 {
 	if (c->docker.on)
@@ -277,30 +363,24 @@ void ctr_integrity_created(struct container *c, const struct image *img)
 	autofree char *dst = xasprintf("%s/%s", c->dir, MANIFEST);
 	/*
 	 * O(1) on the loop: the image's manifest is written once and only ever
-	 * replaced by a rename, so sharing its inode is safe. Across datasets
-	 * (zfs) a copy; a manifest is ~150 bytes an entry.
+	 * replaced by a rename, so sharing its inode is safe. Across file
+	 * systems (zfs datasets) link() fails EXDEV and the copy, with its
+	 * fsync, is a worker's, as is the walk of an image without a manifest.
 	 */
 	unlink(dst); /* a spare directory's leftover, from a check that ended after a removal */
 	if (link(src, dst) == 0)
 		return;
-	if (errno == EXDEV) {
-		autofree char *text = NULL;
-		size_t len;
-		struct clbsd_err err;
-		if (fs_read_file(src, &text, &len, &err) == 0 &&
-		    fs_write_atomic(dst, text, len, 0600, &err) == 0)
-			return;
-		log_warn("integrity", c->name, "copy the image's manifest: %s", err.msg);
-	} else if (errno != ENOENT) {
-		log_warn("integrity", c->name, "link the image's manifest: %s", strerror(errno));
-	}
-	/* An image from before manifests: the container's own files, walked now. */
+	int e = errno;
+	if (e != EXDEV && e != ENOENT)
+		log_warn("integrity", c->name, "link the image's manifest: %s", strerror(e));
 	struct clbsd_err err;
 	struct ijob *j = job_new(c, &err);
 	if (!j)
 		return;
-	j->update = true;
+	j->baseline = true;
+	j->img_manifest = e == EXDEV ? xstrdup(src) : NULL;
 	c->integrity.busy = true;
+	c->integrity.baseline = true;
 	work_submit(c->d, job_run, job_done, j);
 }
 
@@ -326,7 +406,7 @@ int image_integrity_record(const char *staging, struct clbsd_err *err)
 	autofree char *path = xasprintf("%s/%s", staging, MANIFEST);
 	autofree char *text = NULL;
 	size_t len, files;
-	if (mtree_record_dir(rootfs, &text, &len, &files, err) < 0)
+	if (mtree_record_dir(rootfs, NULL, &text, &len, &files, err) < 0)
 		return -err->code;
 	return fs_write_atomic(path, text, len, 0600, err);
 }

@@ -108,14 +108,40 @@ json_t *mtree_entry_json(const struct mtree_entry *e);
 /* ---- mtree_io.c: libarchive ---- */
 
 /*
+ * What one walk may cost (docs/integrity.md, "Limits"): the tree is written
+ * by the container, so a sparse 8 TB file or millions of empty ones must
+ * not keep a worker hashing for hours or the daemon's memory growing. Past
+ * any of them the walk fails (CONFLICT, naming the limit), it never leaves
+ * files out quietly. A field 0 takes the default.
+ */
+struct mtree_budget {
+	uint64_t max_bytes;  /* the sizes of the regular files hashed, summed */
+	size_t max_entries;  /* entries recorded */
+	int64_t max_wall_ns; /* time_mono_ns() from the walk's start */
+};
+#define MTREE_BUDGET_BYTES   (32ull << 30) /* 32 GiB */
+#define MTREE_BUDGET_ENTRIES ((size_t)1000000)
+#define MTREE_BUDGET_WALL_NS (30ll * 60 * 1000000000ll) /* 30 min */
+/* The largest manifest text written or read back (~150 bytes an entry). */
+#define MTREE_TEXT_MAX (256u << 20)
+/*
+ * A regular file is sparse when it is larger than 1 MiB and less than an
+ * eighth of it is allocated: its size is what hashing it costs, and the
+ * budget's error says it is sparse.
+ */
+#define MTREE_SPARSE_MIN (1u << 20)
+
+/*
  * Walk the tree at rootfd (a directory fd the caller trusts; what is below
  * it is not) and write its manifest, mtree text as libarchive's writer
  * makes it, into *out (free()) of *len bytes. *files counts the entries.
+ * budget NULL: the defaults.
  */
-int mtree_record_fd(int rootfd, char **out, size_t *len, size_t *files, struct clbsd_err *err);
+int mtree_record_fd(int rootfd, const struct mtree_budget *budget, char **out, size_t *len,
+		    size_t *files, struct clbsd_err *err);
 /* The same for the directory at path (opened O_DIRECTORY|O_NOFOLLOW). */
-int mtree_record_dir(const char *path, char **out, size_t *len, size_t *files,
-		     struct clbsd_err *err);
+int mtree_record_dir(const char *path, const struct mtree_budget *budget, char **out, size_t *len,
+		     size_t *files, struct clbsd_err *err);
 /*
  * Read mtree text into a sorted set. Entries must be "." or "./..." paths
  * (the non-classic form libarchive writes); anything else is INVALID,

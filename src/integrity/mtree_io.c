@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,7 +32,53 @@ struct walk {
 	char *chunk;
 	size_t files;
 	struct clbsd_err *err;
+	struct mtree_budget b; /* its limits, defaults filled in */
+	uint64_t bytes;	       /* file sizes hashed so far */
+	int64_t deadline;      /* time_mono_ns() */
 };
+
+static int over_budget(struct walk *w, const char *rel, const char *what)
+{
+	return clbsd_err_setmsg(w->err, CLBSD_E_CONFLICT, EFBIG,
+				"the check stopped at %s: %s (docs/integrity.md, \"Limits\")", rel,
+				what);
+}
+
+/* Before an entry is recorded: the entries and the time the walk may take. */
+static int budget_entry(struct walk *w, const char *rel)
+{
+	if (w->files >= w->b.max_entries) {
+		char what[128];
+		snprintf(what, sizeof(what), "more than %zu entries in the tree", w->b.max_entries);
+		return over_budget(w, rel, what);
+	}
+	/* The clock read every 64 entries and every chunk hashed (put_data). */
+	if ((w->files & 63) == 0 && time_mono_ns() > w->deadline) {
+		char what[128];
+		snprintf(what, sizeof(what), "it took longer than %lld s",
+			 (long long)(w->b.max_wall_ns / 1000000000ll));
+		return over_budget(w, rel, what);
+	}
+	return 0;
+}
+
+/* Before a regular file is hashed: what hashing it would cost, known from its size. */
+static int budget_file(struct walk *w, const struct stat *st, const char *rel)
+{
+	uint64_t size = st->st_size > 0 ? (uint64_t)st->st_size : 0;
+	if (size <= w->b.max_bytes && w->bytes <= w->b.max_bytes - size) {
+		w->bytes += size;
+		return 0;
+	}
+	bool sparse = size > MTREE_SPARSE_MIN && (uint64_t)st->st_blocks * 512 < size / 8;
+	char what[256];
+	snprintf(what, sizeof(what),
+		 "%s file of %llu bytes (%llu allocated) would take the bytes hashed past "
+		 "%llu",
+		 sparse ? "a sparse" : "a", (unsigned long long)size,
+		 (unsigned long long)st->st_blocks * 512, (unsigned long long)w->b.max_bytes);
+	return over_budget(w, rel, what);
+}
 
 static int left_out(const char *path, int e)
 {
@@ -40,6 +87,8 @@ static int left_out(const char *path, int e)
 
 static int put_header(struct walk *w, const char *rel, const struct stat *st)
 {
+	if (budget_entry(w, rel) < 0)
+		return -w->err->code;
 	struct archive_entry *e = w->e;
 	AL(archive_entry_clear)(e);
 	AL(archive_entry_set_pathname)(e, rel);
@@ -75,13 +124,20 @@ static int put_data(struct walk *w, int fd, int64_t size, const char *rel)
 		if (AL(archive_write_data)(w->a, w->chunk, (size_t)n) != n)
 			return archive_lib_err(w->a, CLBSD_E_INTERNAL, rel, w->err);
 		left -= n;
+		if (time_mono_ns() > w->deadline) {
+			char what[128];
+			snprintf(what, sizeof(what), "it took longer than %lld s",
+				 (long long)(w->b.max_wall_ns / 1000000000ll));
+			return over_budget(w, rel, what);
+		}
 	}
 	return 0;
 }
 
 static int put_file(struct walk *w, int fd, const struct stat *st, const char *rel)
 {
-	put_header(w, rel, st);
+	if (budget_file(w, st, rel) < 0 || put_header(w, rel, st) < 0)
+		return -w->err->code;
 	int r = write_header(w, rel);
 	return r < 0 ? r : put_data(w, fd, st->st_size, rel);
 }
@@ -129,13 +185,15 @@ static int walk_at(struct walk *w, int dfd, const char *name, const char *rel, i
 				       : clbsd_err_set(w->err, CLBSD_E_INTERNAL, errno,
 						       "readlink %s", rel);
 		target[n] = '\0';
-		put_header(w, rel, &st);
+		if (put_header(w, rel, &st) < 0)
+			return -w->err->code;
 		AL(archive_entry_set_symlink)(w->e, target);
 		return write_header(w, rel);
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		/* FIFOs, sockets, devices: recorded from the stat, never opened. */
-		put_header(w, rel, &st);
+		if (put_header(w, rel, &st) < 0)
+			return -w->err->code;
 		return write_header(w, rel);
 	}
 	if (fs_tree_check_depth(depth, rel, w->err) < 0)
@@ -152,8 +210,7 @@ static int walk_at(struct walk *w, int dfd, const char *name, const char *rel, i
 	}
 	if (top)
 		w->dev = st.st_dev;
-	put_header(w, rel, &st);
-	int r = write_header(w, rel);
+	int r = put_header(w, rel, &st) < 0 ? -w->err->code : write_header(w, rel);
 	if (r < 0 || st.st_dev != w->dev) {
 		close(fd); /* a mount point: what is mounted there is not the tree's */
 		return r;
@@ -177,52 +234,81 @@ static int walk_at(struct walk *w, int dfd, const char *name, const char *rel, i
 	return r;
 }
 
+/* The text the writer makes, at most MTREE_TEXT_MAX bytes of it. */
+struct sink {
+	struct buf text;
+	bool full;
+};
+
 static la_ssize_t sink_write(struct archive *a, void *ctx, const void *data, size_t n)
 {
-	buf_add(ctx, data, n);
+	struct sink *k = ctx;
+	if (k->text.len > MTREE_TEXT_MAX || n > MTREE_TEXT_MAX - k->text.len) {
+		k->full = true;
+		return -1;
+	}
+	buf_add(&k->text, data, n);
 	return (la_ssize_t)n;
 }
 
-int mtree_record_fd(int rootfd, char **out, size_t *len, size_t *files, struct clbsd_err *err)
+int mtree_record_fd(int rootfd, const struct mtree_budget *budget, char **out, size_t *len,
+		    size_t *files, struct clbsd_err *err)
 {
 	if (archive_lib_acquire(err) < 0)
 		return clbsd_err_prefix(err, "record a manifest");
-	struct buf text = BUF_INIT;
+	struct sink k = {.text = BUF_INIT};
 	struct walk w = {.err = err, .chunk = xmalloc(READ_CHUNK)};
+	if (budget)
+		w.b = *budget;
+	if (!w.b.max_bytes)
+		w.b.max_bytes = MTREE_BUDGET_BYTES;
+	if (!w.b.max_entries)
+		w.b.max_entries = MTREE_BUDGET_ENTRIES;
+	if (!w.b.max_wall_ns)
+		w.b.max_wall_ns = MTREE_BUDGET_WALL_NS;
+	w.deadline = time_mono_ns() + w.b.max_wall_ns;
 	w.a = AL(archive_write_new)();
 	w.e = AL(archive_entry_new)();
 	int r = 0;
 	if (AL(archive_write_set_format_mtree)(w.a) != ARCHIVE_OK ||
 	    AL(archive_write_set_options)(w.a, MTREE_KEYWORDS) != ARCHIVE_OK ||
 	    AL(archive_write_set_bytes_per_block)(w.a, 0) != ARCHIVE_OK ||
-	    AL(archive_write_open)(w.a, &text, NULL, sink_write, NULL) != ARCHIVE_OK)
+	    AL(archive_write_open)(w.a, &k, NULL, sink_write, NULL) != ARCHIVE_OK)
 		r = archive_lib_err(w.a, CLBSD_E_UNAVAIL, "libarchive's mtree writer", err);
 	if (r == 0)
 		r = walk_at(&w, rootfd, ".", ".", 0, DT_UNKNOWN);
 	/* The writer sorts and prints what it holds when it is closed. */
-	if (r == 0 && AL(archive_write_close)(w.a) != ARCHIVE_OK)
-		r = archive_lib_err(w.a, CLBSD_E_INTERNAL, "write the manifest", err);
+	if (r == 0 && AL(archive_write_close)(w.a) != ARCHIVE_OK) {
+		if (k.full) {
+			char what[128];
+			snprintf(what, sizeof(what), "its manifest would be larger than %u MiB",
+				 MTREE_TEXT_MAX >> 20);
+			r = over_budget(&w, "the end", what);
+		} else {
+			r = archive_lib_err(w.a, CLBSD_E_INTERNAL, "write the manifest", err);
+		}
+	}
 	AL(archive_entry_free)(w.e);
 	AL(archive_write_free)(w.a);
 	archive_lib_release();
 	free(w.chunk);
 	if (r < 0) {
-		buf_release(&text);
+		buf_release(&k.text);
 		return clbsd_err_prefix(err, "record a manifest");
 	}
-	*out = buf_detach(&text, len);
+	*out = buf_detach(&k.text, len);
 	*files = w.files;
 	return 0;
 }
 
-int mtree_record_dir(const char *path, char **out, size_t *len, size_t *files,
-		     struct clbsd_err *err)
+int mtree_record_dir(const char *path, const struct mtree_budget *budget, char **out, size_t *len,
+		     size_t *files, struct clbsd_err *err)
 {
 	autoclose int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return clbsd_err_set(err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INTERNAL,
 				     errno, "open %s", path);
-	return mtree_record_fd(fd, out, len, files, err);
+	return mtree_record_fd(fd, budget, out, len, files, err);
 }
 
 static char type_of(unsigned t)

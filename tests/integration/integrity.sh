@@ -20,6 +20,11 @@ C
 clbsd apply >/dev/null
 [ "$(field web state)" = running ] || fail apply "web is $(field web state)"
 
+# scheduled_event TYPE NAME: NAME has had a TYPE event from a scheduled check.
+scheduled_event() {
+	clbsd events --type "$1" --container "$2" --json | grep -q '"source":"schedule"'
+}
+
 # verify NAME: its output in $OUT, its status in $RC.
 verify() {
 	OUT=$(clbsd verify "$@" 2>&1)
@@ -76,6 +81,18 @@ dt=$(($(date +%s) - t0))
 grep -q '^A /rootlink$' <<<"$OUT" && ! grep -q '^A /rootlink/' <<<"$OUT" && ! grep -q "^A /bin/etclink/" <<<"$OUT" &&
 	ok symlink_not_followed || fail symlink_not_followed "$OUT"
 
+# A sparse 8 TiB file would be hours of hashing zeros: the check's budget
+# refuses it at once, loudly (exit 3 with the reason, an integrity.failed event).
+clbsd exec web truncate -s 8796093022208 /big8t
+t0=$(date +%s)
+verify web
+dt=$(($(date +%s) - t0))
+[ "$RC" = 3 ] && [ "$dt" -lt 10 ] && grep -q 'sparse file of 8796093022208 bytes' <<<"$OUT" &&
+	ok sparse_file_fails_fast || fail sparse_file_fails_fast "rc=$RC ${dt}s $OUT"
+clbsd events --type integrity.failed --container web --json | grep -q '"reason":".*sparse' &&
+	ok failed_check_event || fail failed_check_event "$(clbsd events --type integrity --container web)"
+clbsd exec web rm /big8t
+
 verify --update web
 [ "$RC" = 0 ] && grep -q 'manifest updated' <<<"$OUT" && ok update_accepts || fail update_accepts "rc=$RC $OUT"
 verify web
@@ -127,4 +144,12 @@ wait_until 10 grep -q '^drift watched integrity.drift 1$' "$LOG" && ok scheduled
 	fail scheduled_hook_runs "$(cat "$LOG"); $(clbsd events --type integrity --container watched)"
 clbsd events --type integrity.drift --container watched --json | grep -q '"source":"schedule"' &&
 	ok scheduled_drift_event || fail scheduled_drift_event "$(clbsd events --type integrity --container watched)"
+
+# A scheduled check that finds the last one still running is an event, not a
+# line in the log: 6 GiB to hash take longer than the 1 s schedule.
+clbsd exec watched truncate -s 6442450944 /big6g
+wait_until 60 scheduled_event integrity.skipped watched &&
+	ok skipped_check_event || fail skipped_check_event "$(clbsd events --type integrity --container watched | tail -5)"
+clbsd exec watched rm /big6g
+
 t_done

@@ -8,7 +8,10 @@
 #include "test.h"
 #include "util/util.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -201,7 +204,7 @@ TEST(real_tree_round_trip)
 	struct clbsd_err err;
 	char *text;
 	size_t len, files;
-	int r = mtree_record_dir(dir, &text, &len, &files, &err);
+	int r = mtree_record_dir(dir, NULL, &text, &len, &files, &err);
 	if (r < 0 && err.kind == CLBSD_E_UNAVAIL) {
 		printf("skip: %s\n", err.msg);
 		return;
@@ -228,7 +231,7 @@ TEST(real_tree_round_trip)
 	put(f, "hellO\n");
 	char *text2;
 	size_t len2;
-	CHECK_INT(mtree_record_dir(dir, &text2, &len2, &files, &err), 0);
+	CHECK_INT(mtree_record_dir(dir, NULL, &text2, &len2, &files, &err), 0);
 	struct mtree_set s2;
 	CHECK_INT(mtree_parse(text2, len2, &s2, &err), 0);
 	struct drift *d;
@@ -269,6 +272,65 @@ TEST(hostile_manifest)
 	mtree_set_release(&s);
 }
 
+/*
+ * A container's tree is hostile: a sparse 8 TiB file is refused at once
+ * (its size is what hashing it would cost) and so is a tree with more
+ * entries than the budget; the error names the file and the limit.
+ */
+TEST(budget)
+{
+	char tmpl[] = "/tmp/clbsd-mtree-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	CHECK(dir != NULL);
+	autofree char *big = xasprintf("%s/big", dir);
+	int fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	bool sparse_ok = ftruncate(fd, (off_t)8 << 40) == 0;
+	close(fd);
+	struct clbsd_err err;
+	char *text = NULL;
+	size_t len, files;
+	if (sparse_ok) {
+		int64_t t0 = time_mono_ns();
+		int r = mtree_record_dir(dir, NULL, &text, &len, &files, &err);
+		if (r < 0 && err.kind == CLBSD_E_UNAVAIL) {
+			printf("skip: %s\n", err.msg);
+			fs_rm_rf(dir, &err);
+			return;
+		}
+		CHECK(r < 0);
+		CHECK_INT(err.kind, CLBSD_E_CONFLICT);
+		CHECK(strstr(err.msg, "sparse") != NULL);
+		CHECK(strstr(err.msg, "big") != NULL);
+		CHECK(time_mono_ns() - t0 < 5000000000ll);
+	} else {
+		printf("skip sparse: %s\n", strerror(errno));
+	}
+	unlink(big);
+	for (int i = 0; i < 5; i++) {
+		autofree char *f = xasprintf("%s/f%d", dir, i);
+		put(f, "");
+	}
+	struct mtree_budget b = {.max_entries = 3};
+	CHECK(mtree_record_dir(dir, &b, &text, &len, &files, &err) < 0);
+	CHECK(strstr(err.msg, "more than 3 entries") != NULL);
+	b.max_entries = 6;
+	CHECK_INT(mtree_record_dir(dir, &b, &text, &len, &files, &err), 0);
+	CHECK_INT(files, 6);
+	free(text);
+	/* The bytes hashed: two files of 4 bytes pass a budget of 8, not of 7. */
+	autofree char *a = xasprintf("%s/f0", dir), *c = xasprintf("%s/f1", dir);
+	put(a, "abcd");
+	put(c, "efgh");
+	b = (struct mtree_budget){.max_bytes = 8};
+	CHECK_INT(mtree_record_dir(dir, &b, &text, &len, &files, &err), 0);
+	free(text);
+	b.max_bytes = 7;
+	CHECK(mtree_record_dir(dir, &b, &text, &len, &files, &err) < 0);
+	CHECK(strstr(err.msg, "past 7") != NULL);
+	fs_rm_rf(dir, &err);
+}
+
 int main(void)
 {
 	test_prog = "integrity";
@@ -279,5 +341,6 @@ int main(void)
 	RUN(sort_keeps_last);
 	RUN(real_tree_round_trip);
 	RUN(hostile_manifest);
+	RUN(budget);
 	return test_failed_cases ? 1 : 0;
 }
