@@ -905,6 +905,15 @@ int ctr_integrity_check(struct container *c, bool update, bool scheduled, ctr_in
 			void *arg, struct clbsd_err *err);
 /* A check of :integrity's (or AUDITCFG's) schedule; one refused is an integrity.skipped event. */
 void ctr_integrity_scheduled(struct container *c);
+/*
+ * AUDITCFG's default schedule: c's image's AUDITCFG has a file class (fc,
+ * fd, fw, fm) and c does not set :integrity itself. Such a container is
+ * checked when it starts and every AUDIT_INTEGRITY_EVERY_NS
+ * (ctr_integrity_audit_tick, from hook_run.c's timer).
+ */
+#define AUDIT_INTEGRITY_EVERY_NS (3600ll * 1000000000ll)
+bool ctr_integrity_by_audit(struct container *c);
+void ctr_integrity_audit_tick(struct daemon *d);
 /* A new native container's manifest: its image's (ctr_create calls it). */
 void ctr_integrity_created(struct container *c, const struct image *img);
 /* The paths every check of c leaves out: clbsd's mount points, volumes, :integrity :exclude. */

@@ -248,6 +248,12 @@ static void on_event(const struct event_rec *e, void *arg)
 {
 	struct daemon *d = arg;
 	enum ctr_hook_event kind;
+	if (strcmp(e->type, "container.started") == 0) {
+		/* AUDITCFG fc, fd, fw or fm: a check at each start (docs/integrity.md). */
+		struct container *c = ctr_find(d, e->container);
+		if (c && ctr_integrity_by_audit(c))
+			ctr_integrity_scheduled(c);
+	}
 	if (strcmp(e->type, "container.started") == 0)
 		kind = CTR_HOOK_START;
 	else if (strcmp(e->type, "container.exited") == 0)
@@ -276,10 +282,15 @@ static void on_event(const struct event_rec *e, void *arg)
 
 #define SNAP_TIMER	((size_t)-1)
 #define INTEGRITY_TIMER ((size_t)-2)
+#define AUDIT_TIMER	((size_t)-3) /* AUDITCFG's integrity schedule: every container's */
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct timer_entry *t = arg;
+	if (t->hook == AUDIT_TIMER) {
+		ctr_integrity_audit_tick(t->d);
+		return;
+	}
 	const struct ctr_spec *ct = declared(t->d, t->ctr);
 	if (ct && t->hook == INTEGRITY_TIMER) {
 		struct container *c = ctr_find(t->d, t->ctr);
@@ -517,6 +528,7 @@ void hooks_sync(struct daemon *d)
 		return;
 	struct hooks_state *hs = d->hooks;
 	clear(d);
+	timer_add(d, "", AUDIT_TIMER, AUDIT_INTEGRITY_EVERY_NS);
 	if (!d->decl.conf)
 		return;
 	for (size_t i = 0; i < d->decl.conf->ncontainers; i++) {
@@ -555,6 +567,8 @@ void hooks_init(struct daemon *d)
 			 err.msg);
 	}
 	hs->sub = events_subscribe(&d->events, on_event, d);
+	/* Also without a configuration (hooks_sync makes it again on each reload). */
+	timer_add(d, "", AUDIT_TIMER, AUDIT_INTEGRITY_EVERY_NS);
 }
 
 void hooks_release(struct daemon *d)

@@ -23,6 +23,7 @@
  * event). A walk has a budget (struct mtree_budget): past it the check
  * fails, an integrity.failed event with the reason. Jobs run at nice 19.
  */
+#include "core/audit_rec.h"
 #include "core/config.h"
 #include "daemon.h"
 #include "integrity/integrity.h"
@@ -409,4 +410,21 @@ int image_integrity_record(const char *staging, struct clbsd_err *err)
 	if (mtree_record_dir(rootfs, NULL, &text, &len, &files, err) < 0)
 		return -err->code;
 	return fs_write_atomic(path, text, len, 0600, err);
+}
+
+bool ctr_integrity_by_audit(struct container *c)
+{
+	if (c->docker.on || !(ctr_audit_classes(c->d, c) & AUDIT_C_FILES))
+		return false;
+	const struct ctr_spec *s = c->decl.managed && c->d->decl.conf
+					   ? conf_container_find(c->d->decl.conf, c->name)
+					   : NULL;
+	return !s || !s->integrity_set;
+}
+
+void ctr_integrity_audit_tick(struct daemon *d)
+{
+	for (struct container *c = d->ctrs; c; c = c->next)
+		if (ctr_integrity_by_audit(c))
+			ctr_integrity_scheduled(c);
 }

@@ -152,4 +152,19 @@ wait_until 60 scheduled_event integrity.skipped watched &&
 	ok skipped_check_event || fail skipped_check_event "$(clbsd events --type integrity --container watched | tail -5)"
 clbsd exec watched rm /big6g
 
+# AUDITCFG with a file class: a container of the image is checked at each
+# start (and hourly) without an :integrity of its own.
+CTX="$TMP/ctx"
+mkdir -p "$CTX"
+printf 'FROM forge\nAUDITCFG "fc,fw"\nCMD ["sleep", "600"]\n' >"$CTX/Cblockfile"
+clbsd build -t audited:1 "$CTX" >/dev/null 2>&1
+clbsd run -d --name au audited:1 >/dev/null
+wait_until 20 scheduled_event integrity.ok au &&
+	ok auditcfg_checks_at_start || fail auditcfg_checks_at_start "$(clbsd events --type integrity --container au)"
+clbsd exec au sh -c 'echo planted > /etc/planted'
+clbsd stop -t 0 au >/dev/null
+clbsd start au >/dev/null
+wait_until 20 scheduled_event integrity.drift au &&
+	ok auditcfg_scheduled_drift_event || fail auditcfg_scheduled_drift_event "$(clbsd events --type integrity --container au)"
+clbsd rm -f au >/dev/null
 t_done
