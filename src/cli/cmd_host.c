@@ -231,6 +231,88 @@ static int export_config(struct exporter *x, struct clbsd_err *err)
 	return r;
 }
 
+/*
+ * What an export in progress has changed on the daemon: the containers it
+ * stopped (--stop) and the containers its snapshot label is on (zfs), in
+ * <root>/host-export.json with its pid. A run that ends undoes them and
+ * removes the file; one killed leaves it, and the next `host export`
+ * starts those containers again and removes that label first
+ * (marker_recover), unless the export that wrote it still runs.
+ */
+static char marker[4096];
+
+static void marker_write(const struct exporter *x, const json_t *snap)
+{
+	if (!marker[0])
+		return;
+	json_t *m = json_pack("{s:I,s:s,s:O,s:O?}", "pid", (json_int_t)getpid(), "label", x->label,
+			      "stopped", x->restart, "snapshot",
+			      snap ? json_object_get(snap, "containers") : NULL);
+	autofree char *text = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	struct clbsd_err e;
+	if (fs_write_atomic(marker, text, strlen(text), 0600, &e) < 0)
+		say("record what this export changes in %s: %s", marker, e.msg);
+}
+
+/* Start the stopped containers and remove the label's snapshots; false when one failed. */
+static bool undo_export(const json_t *stopped, const json_t *snapped, const char *label)
+{
+	bool ok = true;
+	size_t i;
+	json_t *n;
+	json_array_foreach(stopped, i, n)
+	{
+		struct clbsd_err e;
+		autofree char *p = xasprintf("/v1/containers/%s/start", json_string_value(n));
+		if (cli_call("POST", p, NULL, NULL, &e) < 0 && e.code != CLBSD_E_CONFLICT) {
+			say("start %s again: %s", json_string_value(n), e.msg);
+			ok = false;
+		}
+	}
+	json_array_foreach(snapped, i, n)
+	{
+		struct clbsd_err e;
+		autofree char *p =
+			xasprintf("/v1/containers/%s/snapshots/%s", json_string_value(n), label);
+		if (cli_call("DELETE", p, NULL, NULL, &e) < 0 && e.code != CLBSD_E_NOTFOUND) {
+			say("remove snapshot %s of %s: %s", label, json_string_value(n), e.msg);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/* What a killed export left (its marker): undone before this one starts. */
+static int marker_recover(struct clbsd_err *err)
+{
+	autofree char *text = NULL;
+	size_t len;
+	struct clbsd_err e;
+	if (fs_read_file(marker, &text, &len, &e) < 0)
+		return 0;
+	json_t *m = json_loadb(text, len, 0, NULL);
+	pid_t pid = (pid_t)json_integer_value(json_object_get(m, "pid"));
+	const char *label = json_string_value(json_object_get(m, "label"));
+	if (pid > 0 && pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM)) {
+		json_decref(m);
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					"another host export runs (pid %d, %s)", (int)pid, marker);
+	}
+	bool ok = true;
+	if (label && valid_label(label)) {
+		say("an export killed before it ended (pid %d) left containers stopped or "
+		    "snapshot %s: undone",
+		    (int)pid, label);
+		ok = undo_export(json_object_get(m, "stopped"), json_object_get(m, "snapshot"),
+				 label);
+	}
+	json_decref(m);
+	if (ok)
+		unlink(marker);
+	return 0;
+}
+
 /* Stop what runs (dir --stop); they are started again by restart_stopped(). */
 static int stop_all(struct exporter *x, const json_t *ctrs, struct clbsd_err *err)
 {
@@ -243,25 +325,20 @@ static int stop_all(struct exporter *x, const json_t *ctrs, struct clbsd_err *er
 		if (!name || !st || strcmp(st, "running") != 0)
 			continue;
 		autofree char *p = xasprintf("/v1/containers/%s/stop", name);
+		/* Recorded first: a kill between the two leaves it listed, never stopped unlisted. */
+		json_array_append_new(x->restart, json_string(name));
+		marker_write(x, NULL);
 		if (cli_call("POST", p, NULL, NULL, err) < 0)
 			return clbsd_err_prefix(err, "stop %s for a consistent copy", name);
-		json_array_append_new(x->restart, json_string(name));
 	}
 	return 0;
 }
 
-static void restart_stopped(struct exporter *x)
+static bool restart_stopped(struct exporter *x)
 {
-	size_t i;
-	json_t *n;
-	json_array_foreach(x->restart, i, n)
-	{
-		struct clbsd_err e;
-		autofree char *p = xasprintf("/v1/containers/%s/start", json_string_value(n));
-		if (cli_call("POST", p, NULL, NULL, &e) < 0)
-			say("start %s again: %s", json_string_value(n), e.msg);
-	}
+	bool ok = undo_export(x->restart, NULL, NULL);
 	json_array_clear(x->restart);
+	return ok;
 }
 
 static int export_containers(struct exporter *x, const json_t *ctrs, bool atomic,
@@ -417,7 +494,12 @@ int cmd_host_export(const struct cli_args *a)
 	struct exporter x = {
 		.path = path, .label = label, .since = since, .stop = cli_has(a, "stop")};
 	json_t *ctrs = NULL, *snap = NULL;
-	if (cli_call("GET", "/v1/host", NULL, &x.host, &err) < 0 ||
+	if (cli_call("GET", "/v1/host", NULL, &x.host, &err) < 0)
+		return cli_fail(&err);
+	const char *root = json_string_value(json_object_get(x.host, "root"));
+	if (root)
+		snprintf(marker, sizeof(marker), "%s/host-export.json", root);
+	if ((root && marker_recover(&err) < 0) ||
 	    cli_call("GET", "/v1/containers?all=1", NULL, &ctrs, &err) < 0) {
 		json_decref(x.host);
 		return cli_fail(&err);
@@ -453,7 +535,20 @@ int cmd_host_export(const struct cli_args *a)
 	if (r == 0 && atomic) {
 		/* One `zfs snapshot -r`: every container at the same moment, none stopped. */
 		json_t *body = json_pack("{s:s}", "label", label);
+		/* Before: killed during the call, the label may be on any of them. */
+		json_t *all = json_pack("{s:[]}", "containers");
+		size_t i;
+		json_t *c;
+		json_array_foreach(ctrs, i, c)
+		{
+			json_array_append(json_object_get(all, "containers"),
+					  json_object_get(c, "name"));
+		}
+		marker_write(&x, all);
+		json_decref(all);
 		r = cli_call("POST", "/v1/host/snapshot", body, &snap, &err);
+		if (r == 0)
+			marker_write(&x, snap);
 		json_decref(body);
 		if (r == 0 && json_object_get(snap, "docker"))
 			json_object_set(json_object_get(x.manifest, "source"), "docker_version",
@@ -467,7 +562,7 @@ int cmd_host_export(const struct cli_args *a)
 	}
 	if (r == 0)
 		r = export_containers(&x, ctrs, atomic, &err);
-	restart_stopped(&x);
+	bool undone = restart_stopped(&x);
 	if (r == 0)
 		r = export_images(&x, &err);
 	if (r == 0)
@@ -490,17 +585,14 @@ int cmd_host_export(const struct cli_args *a)
 	if (r == 0)
 		tmp_out[0] = 0;
 	/* The snapshot stays as the base of a later --since; a failed export's goes. */
-	if (r < 0 && snap) {
-		size_t i;
-		json_t *n;
-		json_array_foreach(json_object_get(snap, "containers"), i, n)
-		{
-			struct clbsd_err e;
-			autofree char *p = xasprintf("/v1/containers/%s/snapshots/%s",
-						     json_string_value(n), label);
-			cli_call("DELETE", p, NULL, NULL, &e);
-		}
-	}
+	if (r < 0 && snap && !undo_export(NULL, json_object_get(snap, "containers"), label))
+		undone = false;
+	/* The snapshot call failed: whether the label was made is not known here; the next run looks. */
+	if (r < 0 && atomic && !snap)
+		undone = false;
+	/* All undone (or kept: a whole export's snapshot): nothing for the next run to undo. */
+	if (marker[0] && undone)
+		unlink(marker);
 	rm_stage();
 	size_t nc = json_array_size(json_object_get(x.manifest, "containers"));
 	size_t ni = json_array_size(json_object_get(x.manifest, "images"));
