@@ -173,6 +173,13 @@ void api_audit_end(const void *key, int status, const json_t *body, const char *
 void api_audit_abandon(struct evhttp_request *req);
 /* At shutdown: the records of requests never answered are written as such. */
 void api_audit_release_all(void);
+/*
+ * A request refused before it was read (its peer may not use the socket):
+ * an "api.refused" record, at most a few a second per uid, the rest
+ * counted in one "suppressed" record. uid (uid_t)-1: the kernel did not say.
+ */
+void api_audit_refused(struct daemon *d, uid_t uid, gid_t gid, pid_t pid, int status,
+		       const char *why);
 api_handler api_audit;
 
 json_t *api_container_stats(struct daemon *d, const struct container *c, struct clbsd_err *err);

@@ -233,10 +233,118 @@ void api_audit_abandon(struct evhttp_request *req)
 		       "the client went away before the answer");
 }
 
+/* ---- requests refused at accept (403) ---- */
+
+/*
+ * At most REFUSED_PER_SEC records a second per uid; more in that second are
+ * counted and said in one record with "suppressed" (when the next second's
+ * first comes, or a timer a second later), so a flood of refused
+ * connections cannot fill the disk, and none passes unsaid.
+ */
+#define REFUSED_PER_SEC 10
+#define REFUSED_UIDS	32
+
+static struct refused {
+	bool used;
+	uid_t uid;
+	int64_t t0; /* start of its second (monotonic) */
+	unsigned n; /* recorded in that second */
+	uint64_t suppressed;
+} refused[REFUSED_UIDS];
+static struct event *refused_ev;
+
+static json_t *refused_uid(uid_t uid)
+{
+	return uid == (uid_t)-1 ? json_null() : json_integer((json_int_t)uid);
+}
+
+static void refused_summary(struct daemon *d, struct refused *s)
+{
+	if (!s->suppressed)
+		return;
+	json_t *f = json_pack("{s:s,s:o,s:I,s:s}", "event", "api.refused", "uid",
+			      refused_uid(s->uid), "suppressed", (json_int_t)s->suppressed, "error",
+			      "more refused requests of this uid in one second: counted, not "
+			      "recorded one by one");
+	daemon_audit(d, f);
+	s->suppressed = 0;
+}
+
+static void on_refused_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	int64_t now = time_mono_ns();
+	bool more = false;
+	for (size_t i = 0; i < REFUSED_UIDS; i++) {
+		struct refused *s = &refused[i];
+		if (!s->used || !s->suppressed)
+			continue;
+		if (now - s->t0 >= 1000000000LL)
+			refused_summary(d, s);
+		else
+			more = true;
+	}
+	struct timeval sec = {1, 0};
+	if (more)
+		evtimer_add(refused_ev, &sec);
+}
+
+void api_audit_refused(struct daemon *d, uid_t uid, gid_t gid, pid_t pid, int status,
+		       const char *why)
+{
+	if (!d->audit)
+		return;
+	int64_t now = time_mono_ns();
+	struct refused *s = NULL, *victim = &refused[0];
+	for (size_t i = 0; i < REFUSED_UIDS && !s; i++) {
+		struct refused *t = &refused[i];
+		if (t->used && t->uid == uid)
+			s = t;
+		else if (!t->used || (victim->used && t->t0 < victim->t0))
+			victim = t;
+	}
+	if (!s) {
+		s = victim;
+		if (s->used)
+			refused_summary(d, s);
+		*s = (struct refused){.used = true, .uid = uid, .t0 = now};
+	}
+	if (now - s->t0 >= 1000000000LL) {
+		refused_summary(d, s);
+		s->t0 = now;
+		s->n = 0;
+	}
+	if (s->n >= REFUSED_PER_SEC) {
+		s->suppressed++;
+		if (!refused_ev)
+			refused_ev = evtimer_new(d->base, on_refused_tick, d);
+		struct timeval sec = {1, 0};
+		if (!evtimer_pending(refused_ev, NULL))
+			evtimer_add(refused_ev, &sec);
+		return;
+	}
+	s->n++;
+	json_t *f = json_pack(
+		"{s:s,s:o,s:o,s:o,s:i,s:s}", "event", "api.refused", "uid", refused_uid(uid), "gid",
+		uid == (uid_t)-1 ? json_null() : json_integer((json_int_t)gid), "pid",
+		uid == (uid_t)-1 || !pid ? json_null() : json_integer((json_int_t)pid), "status",
+		status, "error", why);
+	daemon_audit(d, f);
+}
+
 void api_audit_release_all(void)
 {
 	while (inflight)
 		finish(&inflight, 0, NULL, "the daemon shut down before the answer");
+	if (refused_ev) {
+		/* What was counted still gets said (the log is still open). */
+		for (size_t i = 0; i < REFUSED_UIDS; i++)
+			if (refused[i].used)
+				refused_summary(event_get_callback_arg(refused_ev), &refused[i]);
+		event_free(refused_ev);
+		refused_ev = NULL;
+	}
+	memset(refused, 0, sizeof(refused));
 }
 
 /* ---- GET /v1/audit[?since=TIME][&container=NAME][&follow=1] ---- */

@@ -466,7 +466,7 @@ static void admit(struct bufferevent *bev)
 	struct evhttp_connection *evcon = arg;
 	if (fd < 0 || !evcon || evhttp_connection_get_bufferevent(evcon) != bev)
 		return; /* not (or no longer) an evhttp connection: evhttp handles it */
-	struct sys_peer cred;
+	struct sys_peer cred = {.uid = (uid_t)-1};
 	char who[64];
 	if (!peer_allowed(S.d, fd, &cred, who, sizeof(who))) {
 		int64_t now = time_mono_ns();
@@ -477,6 +477,7 @@ static void admit(struct bufferevent *bev)
 		}
 		autofree char *msg =
 			xasprintf("%s may not use this socket: it needs root or group clbsd", who);
+		api_audit_refused(S.d, cred.uid, cred.gid, cred.pid, 403, msg);
 		refuse(evcon, fd, 403, "forbidden", msg);
 		return;
 	}
@@ -623,14 +624,16 @@ static void route(struct evhttp_request *req, void *arg)
 {
 	struct daemon *d = arg;
 	char who[64];
-	struct sys_peer cred;
+	struct sys_peer cred = {.uid = (uid_t)-1};
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
 	/* Checked at accept already; again here, as the line of last resort. */
 	if (!peer_allowed(d, bev ? bufferevent_getfd(bev) : -1, &cred, who, sizeof(who))) {
 		log_warn("api", NULL, "refused request from %s", who);
-		api_reply_error(req, 403, "forbidden",
-				"%s may not use this socket: it needs root or group clbsd", who);
+		autofree char *msg =
+			xasprintf("%s may not use this socket: it needs root or group clbsd", who);
+		api_audit_refused(d, cred.uid, cred.gid, cred.pid, 403, msg);
+		api_reply_error(req, 403, "forbidden", "%s", msg);
 		return;
 	}
 	/* Busy until the reply is written: no deadline, never evicted. */

@@ -121,6 +121,43 @@ else
 	fail unprivileged_idle_flood_closed "connected, answered-and-closed: $out"
 fi
 
+# ---- a refused request is audited, a flood of them only a few a second ----
+# Each of 200 refused requests is a record (uid, pid) or counted in one
+# "suppressed" record: none passes unsaid, and the log grows by a few
+# records a second, not one per connection.
+refused_sum() {
+	"$BUILD/clbsd" --socket "$SOCK" audit --json | python3 -c 'import json,sys
+one = sup = 0
+for l in sys.stdin:
+    r = json.loads(l)
+    if r.get("event") == "api.refused" and r.get("uid") == 65534:
+        if "suppressed" in r:
+            sup += r["suppressed"]
+        else:
+            one += 1
+            assert r.get("pid") and r.get("status") == 403, r
+print(one, sup)'
+}
+settled() { a=$(refused_sum) && sleep 2.2 && [ "$a" = "$(refused_sum)" ]; }
+wait_until 15 settled
+read -r one0 sup0 <<<"$(refused_sum)"
+t0=$(date +%s%N)
+as_nobody "$PY_SYS" -c "$PY_LIB
+for i in range(200):
+    s = conn()
+    send(s, b'POST /v1/containers/x/stop HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n')
+    answer(s, 5)
+    s.close()
+" >/dev/null 2>&1
+secs=$((($(date +%s%N) - t0) / 1000000000 + 1))
+all_said() { read -r one sup <<<"$(refused_sum)" && [ $((one - one0 + sup - sup0)) -eq 200 ]; }
+if wait_until 10 all_said && [ $((one - one0)) -ge 1 ] && [ $((one - one0)) -le $(((secs + 1) * 10)) ]; then
+	note "refused_requests_audited: $((one - one0)) records, $((sup - sup0)) suppressed in ${secs}s"
+	ok refused_requests_audited
+else
+	fail refused_requests_audited "records $one0 -> ${one:-?}, suppressed $sup0 -> ${sup:-?} in ${secs}s"
+fi
+
 chmod 660 "$SOCK"
 chmod o-x "$TMP" "$RUN"
 
