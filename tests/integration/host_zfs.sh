@@ -33,7 +33,9 @@ startn() {
 		--socket "$TMP/run$n/clbsd.sock" --config "$TMP/etc$n/clbsd.conf" \
 		--cgroup-parent "clbsd-$T_ID-$n" --pool=0 >>"$TMP/daemon$n.log" 2>&1 &
 	eval "D$n=$!"
-	wait_until 15 cn "$n" info >/dev/null 2>&1
+	# A daemon killed mid-import cleans up before it listens: zfs-fuse may
+	# answer "busy" for a while when other tests run beside this one.
+	wait_until 60 cn "$n" info >/dev/null 2>&1
 }
 stopn() {
 	local n=$1 pid
