@@ -22,7 +22,10 @@ HOLD_PID=$!
 unshare --net sleep 3600 &
 OUT_PID=$!
 outns() { nsenter -t "$OUT_PID" -n -- "$@"; }
-wait_until 5 test -e "/proc/$OUT_PID/ns/net"
+# Its own network namespace once unshare has made it: /proc/PID/ns/net is
+# there from the fork, still ours until then.
+own_netns() { [ "$(readlink "/proc/$OUT_PID/ns/net")" != "$(readlink /proc/self/ns/net)" ]; }
+wait_until 5 own_netns
 hostns ip link add cbtest-o type veth peer name eth0 netns "$OUT_PID"
 hostns ip addr add 192.168.77.1/24 dev cbtest-o
 hostns ip link set cbtest-o up
