@@ -1145,6 +1145,12 @@ void lisp_release(struct daemon *d);
  * Does nothing for containers the configuration does not declare.
  */
 int reconcile_record_state(struct daemon *d, const char *name, bool running, struct clbsd_err *err);
+/* The configuration with `text` as the live file: *out, or an error saying why not. */
+int reconcile_live_check(struct daemon *d, const char *name, const char *text, size_t len,
+			 struct conf **out, struct clbsd_err *err);
+/* Write `text` as the live file (checked), announce the change (what is taken), and reload. */
+int reconcile_live_write(struct daemon *d, const char *name, const char *text, size_t len,
+			 json_t *what, struct clbsd_err *err);
 void reconcile_init(struct daemon *d);
 void reconcile_release(struct daemon *d);
 

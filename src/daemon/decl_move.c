@@ -25,27 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The configuration with `text` as the live file, or the diagnostics in err. */
-static struct conf *load_with(struct daemon *d, const char *text, size_t len, const char *name,
-			      struct clbsd_err *err)
-{
-	struct conf_diags diags = CONF_DIAGS_INIT;
-	struct conf *conf = NULL;
-	if (conf_load_live(d->config, d->confd, text, len, &conf, &diags) < 0) {
-		autofree char *msg = conf_diags_format(&diags);
-		conf_diags_release(&diags);
-		size_t l = strlen(msg);
-		while (l && msg[l - 1] == '\n')
-			msg[--l] = '\0';
-		clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
-				 "%s: the declaration is refused, nothing was recorded:\n%s", name,
-				 msg);
-		return NULL;
-	}
-	conf_diags_release(&diags);
-	return conf;
-}
-
 /* The live file's text now (NULL and 0 when there is none). */
 int decl_live_text(struct daemon *d, char **text, struct clbsd_err *err)
 {
@@ -58,23 +37,6 @@ int decl_live_text(struct daemon *d, char **text, struct clbsd_err *err)
 		return 0;
 	}
 	return r;
-}
-
-static int write_reload(struct daemon *d, const char *name, const char *text, size_t len,
-			json_t *what, struct clbsd_err *err)
-{
-	if (live_write(d->confd, text, len, err) < 0) {
-		json_decref(what);
-		return clbsd_err_prefix(err, "live change for %s", name);
-	}
-	daemon_event(d, "config.live", name, what);
-	struct clbsd_err rerr;
-	if (config_reload(d, &rerr) < 0)
-		log_warn("config", name,
-			 "recorded a live change, but the configuration does not "
-			 "load: %s",
-			 rerr.msg);
-	return 0;
 }
 
 /* `form` is one (container NAME ...) form naming `name`. */
@@ -116,7 +78,8 @@ int decl_live_declare(struct daemon *d, const char *name, const char *form, char
 		return -err->code;
 	struct clbsd_err first;
 	clbsd_err_init(&first);
-	struct conf *conf = load_with(d, text, len, name, &first);
+	struct conf *conf = NULL;
+	reconcile_live_check(d, name, text, len, &conf, &first);
 	if (!conf) {
 		/*
 		 * Another file may declare it (a migration back to where it came
@@ -128,7 +91,7 @@ int decl_live_declare(struct daemon *d, const char *name, const char *form, char
 		if (live_render_decl(d->confd, name, NULL, &text, &len, &changed, err) < 0)
 			return -err->code;
 		struct clbsd_err e2;
-		conf = load_with(d, text, len, name, &e2);
+		reconcile_live_check(d, name, text, len, &conf, &e2);
 		const struct ctr_spec *ct = conf ? conf_container_find(conf, name) : NULL;
 		autofree char *here = ct ? ctr_spec_print(ct) : NULL;
 		if (!here) {
@@ -151,7 +114,7 @@ int decl_live_declare(struct daemon *d, const char *name, const char *form, char
 	*before = steal_ptr(&old);
 	if (!changed)
 		return 0;
-	return write_reload(d, name, text, len, json_pack("{s:s}", "declared", form), err);
+	return reconcile_live_write(d, name, text, len, json_pack("{s:s}", "declared", form), err);
 }
 
 int decl_live_restore(struct daemon *d, const char *name, const char *before, struct clbsd_err *err)
@@ -170,8 +133,8 @@ int decl_live_restore(struct daemon *d, const char *name, const char *before, st
 		config_reload(d, &rerr);
 		return 0;
 	}
-	return write_reload(d, name, before, strlen(before), json_pack("{s:b}", "restored", 1),
-			    err);
+	return reconcile_live_write(d, name, before, strlen(before),
+				    json_pack("{s:b}", "restored", 1), err);
 }
 
 int decl_live_moved(struct daemon *d, const char *name, const char *to, char **before,
@@ -203,13 +166,13 @@ int decl_live_moved(struct daemon *d, const char *name, const char *to, char **b
 	bool changed = false;
 	if (live_render_decl(d->confd, name, form, &text, &len, &changed, err) < 0)
 		return -err->code;
-	struct conf *conf = load_with(d, text, len, name, err);
-	if (!conf)
+	struct conf *conf = NULL;
+	if (reconcile_live_check(d, name, text, len, &conf, err) < 0)
 		return -err->code;
 	conf_free(conf);
 	*before = steal_ptr(&old);
-	return write_reload(d, name, text, len, json_pack("{s:s,s:s}", "moved_to", to, "at", at),
-			    err);
+	return reconcile_live_write(d, name, text, len,
+				    json_pack("{s:s,s:s}", "moved_to", to, "at", at), err);
 }
 
 int decl_live_forget(struct daemon *d, const char *name, struct clbsd_err *err)
@@ -221,9 +184,9 @@ int decl_live_forget(struct daemon *d, const char *name, struct clbsd_err *err)
 		return -err->code;
 	if (!changed)
 		return 0;
-	struct conf *conf = load_with(d, text, len, name, err);
-	if (!conf)
+	struct conf *conf = NULL;
+	if (reconcile_live_check(d, name, text, len, &conf, err) < 0)
 		return -err->code;
 	conf_free(conf);
-	return write_reload(d, name, text, len, json_pack("{s:b}", "moved", 0), err);
+	return reconcile_live_write(d, name, text, len, json_pack("{s:b}", "moved", 0), err);
 }

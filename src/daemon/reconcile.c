@@ -1239,9 +1239,8 @@ int reconcile_record_state(struct daemon *d, const char *name, bool running, str
 	return 0;
 }
 
-/* The configuration with `text` as the live file: *out, or an error saying why not. */
-static int check_live(struct daemon *d, const char *name, const char *text, size_t len,
-		      struct conf **out, struct clbsd_err *err)
+int reconcile_live_check(struct daemon *d, const char *name, const char *text, size_t len,
+			 struct conf **out, struct clbsd_err *err)
 {
 	struct conf_diags diags = CONF_DIAGS_INIT;
 	struct conf *conf = NULL;
@@ -1261,9 +1260,8 @@ static int check_live(struct daemon *d, const char *name, const char *text, size
 	return 0;
 }
 
-/* Write `text` as the live file (checked), announce the change, and reload. */
-static int write_live(struct daemon *d, const char *name, const char *text, size_t len,
-		      json_t *what, struct clbsd_err *err)
+int reconcile_live_write(struct daemon *d, const char *name, const char *text, size_t len,
+			 json_t *what, struct clbsd_err *err)
 {
 	if (live_write(d->confd, text, len, err) < 0) {
 		json_decref(what);
@@ -1287,12 +1285,12 @@ static int record_live(struct daemon *d, const char *name, const char *text, siz
 		       json_t *what, struct clbsd_err *err)
 {
 	struct conf *conf = NULL;
-	if (check_live(d, name, text, len, &conf, err) < 0) {
+	if (reconcile_live_check(d, name, text, len, &conf, err) < 0) {
 		json_decref(what);
 		return -err->code;
 	}
 	conf_free(conf);
-	return write_live(d, name, text, len, what, err);
+	return reconcile_live_write(d, name, text, len, what, err);
 }
 
 /* A PATCH of the live part alone, waiting for the container to take it. */
@@ -1317,7 +1315,7 @@ static void patch_taken(struct container *c, const struct clbsd_err *err, void *
 	if (err) {
 		json_decref(j->what);
 		j->fn(j->d, err, j->arg);
-	} else if (write_live(j->d, j->name, j->text, j->len, j->what, &werr) < 0) {
+	} else if (reconcile_live_write(j->d, j->name, j->text, j->len, j->what, &werr) < 0) {
 		/* Not recorded: the container goes back to what the files say. */
 		struct clbsd_err e2;
 		if (c && ctr_update_limits(c, &j->old_lim, j->old_hash, j->old_text, NULL, NULL,
@@ -1375,7 +1373,7 @@ void reconcile_record_keys(struct daemon *d, const char *name, const struct live
 		return;
 	}
 	struct conf *conf = NULL;
-	if (check_live(d, name, text, len, &conf, &err) < 0) {
+	if (reconcile_live_check(d, name, text, len, &conf, &err) < 0) {
 		fn(d, &err, arg);
 		return;
 	}
@@ -1391,7 +1389,7 @@ void reconcile_record_keys(struct daemon *d, const char *name, const struct live
 	bool in_place = c && only_limits(conf, c, &lim, hash, &ntext);
 	conf_free(conf);
 	if (!in_place) {
-		if (write_live(d, name, text, len, what, &err) < 0)
+		if (reconcile_live_write(d, name, text, len, what, &err) < 0)
 			fn(d, &err, arg);
 		else
 			fn(d, NULL, arg);
