@@ -4,9 +4,9 @@
  * `clbsd clone SRC[@LABEL] NEW`.
  */
 #include "cli.h"
+#include "core/backup_plan.h"
 #include "util/json.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -359,92 +359,33 @@ struct target {
 	const char *label;
 	struct clbsd_client *cl; /* unix */
 	bool ssh;
-	char *dest, *port, *socket; /* ssh: [user@]host, port or NULL, socket or NULL */
+	struct backup_dest ssh_to; /* ssh: host, port, socket (core/backup_plan.h) */
 };
 
-/* "ssh://[user@]host[:port][/path/to/socket]" */
+/* "ssh://[user@]host[:port][/path/to/socket]", parsed as a backup's destination is. */
 static int parse_ssh(const char *to, struct target *t)
 {
-	const char *p = to + 6;
-	const char *slash = strchr(p, '/');
-	autofree char *hostpart = slash ? xstrndup(p, (size_t)(slash - p)) : xstrdup(p);
-	if (!*hostpart)
+	char why[160];
+	if (!backup_dest_parse(to, &t->ssh_to, why, sizeof(why)))
 		return -1;
-	char *at = strrchr(hostpart, '@');
-	char *colon = strrchr(at ? at : hostpart, ':');
-	if (colon && !strchr(colon, ']')) {
-		*colon = '\0';
-		long long port;
-		if (parse_int(colon + 1, 1, 65535, &port) < 0)
-			return -1;
-		t->port = xstrdup(colon + 1);
+	if (t->ssh_to.kind != BACKUP_DEST_SSH) {
+		backup_dest_release(&t->ssh_to);
+		return -1;
 	}
-	for (const char *c = hostpart; *c; c++)
-		if (!(isalnum((unsigned char)*c) || strchr("@.-_[]:", *c)))
-			return -1;
-	if (hostpart[0] == '-' || hostpart[strlen(hostpart) - 1] == '@')
-		return -1;
-	t->dest = xstrdup(hostpart);
-	t->socket = slash && slash[1] ? xstrdup(slash) : NULL;
-	if (t->socket && !fs_path_is_clean_abs(t->socket))
-		return -1;
 	t->ssh = true;
 	return 0;
-}
-
-/* Quote one word for the remote shell. */
-static void sh_quote(struct buf *b, const char *w)
-{
-	buf_addc(b, '\'');
-	for (; *w; w++) {
-		if (*w == '\'')
-			buf_adds(b, "'\\''");
-		else
-			buf_addc(b, *w);
-	}
-	buf_addc(b, '\'');
 }
 
 /* Run `clbsd [--socket S] ARGS...` on the target over ssh; stdin from in_fd. */
 static int remote(struct target *t, const char *const *args, int in_fd, char **out,
 		  struct clbsd_err *err)
 {
-	struct buf cmd = BUF_INIT;
-	const char *exe = getenv("CLBSD_REMOTE");
-	sh_quote(&cmd, exe && *exe ? exe : "clbsd");
-	if (t->socket) {
-		buf_adds(&cmd, " --socket ");
-		sh_quote(&cmd, t->socket);
-	}
-	for (size_t i = 0; args[i]; i++) {
-		buf_addc(&cmd, ' ');
-		sh_quote(&cmd, args[i]);
-	}
-	buf_addc(&cmd, '\0');
 	struct strv argv = STRV_INIT;
-	const char *sshcmd = getenv("CLBSD_SSH_COMMAND");
-	if (sshcmd && *sshcmd) {
-		strv_push(&argv, "/bin/sh");
-		strv_push(&argv, "-c");
-		strv_push_owned(&argv, xasprintf("%s \"$@\"", sshcmd));
-		strv_push(&argv, "ssh");
-	} else {
-		strv_push(&argv, "ssh");
-	}
-	strv_push(&argv, "-o");
-	strv_push(&argv, "BatchMode=yes");
-	if (t->port) {
-		strv_push(&argv, "-p");
-		strv_push(&argv, t->port);
-	}
-	strv_push(&argv, "--");
-	strv_push(&argv, t->dest);
-	strv_push(&argv, cmd.data);
+	backup_dest_ssh_argv(&t->ssh_to, args, NULL, &argv);
 	int r = proc_run_in(argv.v, in_fd, out, err);
 	strv_release(&argv);
-	buf_release(&cmd);
 	if (r < 0)
-		return clbsd_err_prefix(err, "on %s", t->dest);
+		return clbsd_err_prefix(err, "on %s", t->ssh_to.host);
 	return 0;
 }
 
@@ -593,9 +534,8 @@ static void target_release(struct target *t)
 {
 	if (t->cl)
 		clbsd_client_free(t->cl);
-	free(t->dest);
-	free(t->port);
-	free(t->socket);
+	if (t->ssh)
+		backup_dest_release(&t->ssh_to);
 }
 
 /*
