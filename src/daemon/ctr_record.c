@@ -1114,6 +1114,12 @@ int ctr_load_all(struct daemon *d, struct clbsd_err *err)
 		}
 		if (de->d_name[0] == '.')
 			continue;
+		if (transfer_receiving(d, de->d_name)) {
+			log_error("container", de->d_name,
+				  "not loaded: an import into it was cut short, and what it "
+				  "received is not removed yet");
+			continue;
+		}
 		struct clbsd_err e2;
 		clbsd_err_init(&e2);
 		if (ctr_load_one(d, de->d_name, &e2) == 0)

@@ -405,6 +405,8 @@ static int load_state(struct daemon *d, struct clbsd_err *err)
 	if (audit_log_open(audit_dir, &set, &d->audit, &aerr) < 0)
 		log_error("audit", NULL, "%s; changes are not audited", aerr.msg);
 	d->started_ns = time_now_ns();
+	/* Before the containers load: a receive cut short leaves the exporter's record. */
+	transfer_recover_receives(d);
 	if (docker_init(d, err) < 0 || dnet_init(d, err) < 0 || ctr_load_all(d, err) < 0)
 		return -err->code;
 	undo_init(d);

@@ -987,6 +987,15 @@ int ctr_import_commit(struct daemon *d, const char *name, struct clbsd_err *err)
  */
 int ctr_import_abort(struct daemon *d, const char *name, ctr_done_fn fn, void *arg,
 		     struct clbsd_err *err);
+/*
+ * At start, before containers are loaded: undo every receive a stopped
+ * daemon cut short (a new container's files go; an update goes back to its
+ * base snapshot with the record it had), as their markers under
+ * <root>/transfer/ say.
+ */
+void transfer_recover_receives(struct daemon *d);
+/* A new container's receive into NAME was cut short and is not undone yet: not loaded. */
+bool transfer_receiving(const struct daemon *d, const char *name);
 /* At start, once containers are adopted: abort every provisional import left. */
 void transfer_abort_pending(struct daemon *d);
 /*

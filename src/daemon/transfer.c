@@ -98,6 +98,7 @@ struct xfer_job {
 	bool restore_live; /* it recorded the declaration: a failure puts live_before back */
 	char *live_before;
 	bool pending;		 /* provisional: its marker stays until commit or abort */
+	bool receiving;		 /* its receive marker is written (recv_marker) */
 	ctr_done_fn fn;		 /* import */
 	ctr_export_fn export_fn; /* export */
 	void *arg;
@@ -824,6 +825,157 @@ static char *pending_marker(const struct daemon *d, const char *name)
 	return xasprintf("%s/transfer/import-%s.json", d->root, name);
 }
 
+/*
+ * <root>/transfer/recv-NAME.json: a receive into NAME runs. The stream
+ * brings the exporting daemon's container.json inside the container's
+ * files, and the record this daemon made from it (import_record) replaces
+ * it only once the stream is in: a daemon killed in between must not load
+ * the archive's record (nor half a container) at its next start. The
+ * marker says so (transfer_recover_receives): a new container's files go;
+ * an update is rolled back to its base snapshot and the record it had is
+ * written back.
+ */
+static char *recv_marker(const struct daemon *d, const char *name)
+{
+	return xasprintf("%s/transfer/recv-%s.json", d->root, name);
+}
+
+static int recv_mark(struct daemon *d, const char *name, struct container *into,
+		     const char *from, struct clbsd_err *err)
+{
+	/* Datasets a cut-short receive left are told from others by this (zfs). */
+	json_t *m = json_pack("{s:s,s:I}", "name", name, "since", (json_int_t)time(NULL));
+	if (into) {
+		/* The record as it is now, to write back over the archive's. */
+		autofree char *rec = NULL;
+		autofree char *path = xasprintf("%s/container.json", into->dir);
+		if (ctr_save_config(into, err) < 0 || fs_read_file(path, &rec, NULL, err) < 0) {
+			json_decref(m);
+			return clbsd_err_prefix(err, "import into %s", name);
+		}
+		json_object_set_new(m, "from", json_string(from));
+		json_object_set_new(m, "record", json_string(rec));
+	}
+	autofree char *text = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	autofree char *dir = xasprintf("%s/transfer", d->root);
+	autofree char *path = recv_marker(d, name);
+	if (fs_mkdir_p(dir, 0700, err) < 0 ||
+	    fs_write_atomic(path, text, strlen(text), 0600, err) < 0)
+		return clbsd_err_prefix(err, "import into %s", name);
+	return 0;
+}
+
+static void recv_unmark(struct xfer_job *j)
+{
+	if (!j->receiving)
+		return;
+	autofree char *path = recv_marker(j->d, j->name);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("transfer", j->name, "remove %s: %s", path, strerror(errno));
+	j->receiving = false;
+}
+
+bool transfer_receiving(const struct daemon *d, const char *name)
+{
+	autofree char *path = recv_marker(d, name);
+	autofree char *text = NULL;
+	struct clbsd_err err;
+	if (fs_read_file(path, &text, NULL, &err) < 0)
+		return false;
+	json_t *m = json_loads(text, 0, NULL);
+	/* An update's container stays: its record was written back. */
+	bool fresh = !json_object_get(m, "from");
+	json_decref(m);
+	return fresh;
+}
+
+/* A new container's receive: its files and volumes go. */
+static int recover_new(struct daemon *d, const char *name, const json_t *m,
+		       struct clbsd_err *err)
+{
+	log_warn("transfer", name,
+		 "an import into %s was cut short by the daemon's stop: removing what it "
+		 "received",
+		 name);
+	return d->storage.ops->receive_undo(&d->storage, name, json_int(m, "since", INT64_MAX),
+					    err);
+}
+
+/* An update's receive: back to its base snapshot, with the record it had. */
+static int recover_update(struct daemon *d, const char *name, const json_t *m,
+			  struct clbsd_err *err)
+{
+	const char *from = json_str(m, "from");
+	const char *rec = json_str(m, "record");
+	json_t *rj = rec ? json_loads(rec, 0, NULL) : NULL;
+	const char *rname = json_str(rj, "name");
+	bool rec_ok = rname && strcmp(rname, name) == 0;
+	json_decref(rj);
+	struct clbsd_err lerr;
+	if (!from || storage_check_label(from, &lerr) < 0 || !rec_ok)
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
+					"its receive marker is damaged");
+	log_warn("transfer", name,
+		 "an import of changes into %s was cut short by the daemon's stop: putting it "
+		 "back as it was at snapshot %s",
+		 name, from);
+	struct clbsd_err rerr;
+	int r = d->storage.ops->rollback(&d->storage, name, from,
+					 STORAGE_PART_ALL | STORAGE_DISCARD_NEWER, &rerr);
+	autofree char *path = xasprintf("%s/containers/%s/container.json", d->root, name);
+	if (fs_write_atomic(path, rec, strlen(rec), 0600, err) < 0)
+		return -err->code;
+	if (r < 0)
+		log_error("transfer", name,
+			  "its files may be partly updated (%s); roll it back with clbsd rollback "
+			  "%s %s",
+			  rerr.msg, name, from);
+	return 0;
+}
+
+void transfer_recover_receives(struct daemon *d)
+{
+	autofree char *dir = xasprintf("%s/transfer", d->root);
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return;
+	struct dirent *de;
+	struct strv names = STRV_INIT;
+	while ((de = readdir(dh))) {
+		size_t n = strlen(de->d_name);
+		if (n > 10 && strncmp(de->d_name, "recv-", 5) == 0 &&
+		    strcmp(de->d_name + n - 5, ".json") == 0) {
+			autofree char *name = xstrndup(de->d_name + 5, n - 10);
+			if (valid_name(name))
+				strv_push(&names, name);
+		}
+	}
+	closedir(dh);
+	for (size_t i = 0; i < names.n; i++) {
+		const char *name = names.v[i];
+		autofree char *path = recv_marker(d, name);
+		autofree char *text = NULL;
+		struct clbsd_err err;
+		clbsd_err_init(&err);
+		json_t *m = fs_read_file(path, &text, NULL, &err) == 0 ? json_loads(text, 0, NULL)
+								       : NULL;
+		int r = !m ? clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, EINVAL,
+					      "its receive marker is damaged")
+		    : json_object_get(m, "from") ? recover_update(d, name, m, &err)
+						   : recover_new(d, name, m, &err);
+		json_decref(m);
+		if (r == 0)
+			unlink(path);
+		else
+			log_error("transfer", name,
+				  "undoing an import cut short: %s (%s stays; the next start tries "
+				  "again)",
+				  err.msg, path);
+	}
+	strv_release(&names);
+}
+
 /* An import into a declaration failed: what it recorded goes. */
 static void declared_failed(struct xfer_job *j)
 {
@@ -916,8 +1068,19 @@ static void import_done(void *arg)
 	int r = j->rc;
 	if (j->update) {
 		c = ctr_find(d, j->name);
-		if (c)
+		if (c) {
 			c->storage.busy = false;
+			/*
+			 * The receive brought the exporter's container.json (and
+			 * a failed one put back the base snapshot's, which is the
+			 * exporter's too): this container's record goes back.
+			 */
+			struct clbsd_err serr;
+			if (ctr_save_config(c, &serr) == 0)
+				recv_unmark(j);
+			else
+				log_error("container", j->name, "import (update): %s", serr.msg);
+		}
 		if (r < 0 || !c) {
 			log_error("container", j->name, "import (update): %s", j->err.msg);
 			j->fn(NULL, &j->err, j->arg);
@@ -932,12 +1095,20 @@ static void import_done(void *arg)
 	}
 	if (j->declared)
 		importing_end(d, j->name);
+	/* A failed receive left nothing; a refused record's files go here. */
+	bool gone = true;
 	if (r == 0 && (r = j->declared ? import_declared(j, &c, &j->err)
 			   : j->docker ? import_docker(j, &c, &j->err)
 				       : import_record(j, &c, &j->err)) < 0) {
 		struct clbsd_err e2;
-		d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2);
+		gone = d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2) == 0;
+		if (!gone)
+			log_error("container", j->name, "import: removing what it received: %s",
+				  e2.msg);
 	}
+	/* The record is this daemon's now (or nothing is left): the marker goes. */
+	if (r == 0 || gone)
+		recv_unmark(j);
 	if (r == 0 && j->docker) {
 		docker_ctr_prepare(c, import_prepared, j);
 		return;
@@ -1220,6 +1391,9 @@ static int import_begin(struct daemon *d, const char *path, const char *name, bo
 		json_decref(req);
 		strv_release(&host);
 	}
+	bool receiving = false;
+	if (r == 0 && (r = recv_mark(d, name, into, from, err)) == 0)
+		receiving = true;
 	if (r < 0) {
 		struct clbsd_err e2;
 		if (recorded && decl_live_restore(d, name, before, &e2) < 0)
@@ -1243,6 +1417,7 @@ static int import_begin(struct daemon *d, const char *path, const char *name, bo
 	j->arg = arg;
 	j->docker = docker;
 	j->dk = docker ? docker_client(d) : NULL;
+	j->receiving = receiving;
 	if (into) {
 		j->update = true;
 		into->storage.busy = true;

@@ -395,6 +395,7 @@ static const struct storage_ops dir_ops = {
 	.clone = dir_clone,
 	.send = dir_send,
 	.receive = dir_receive,
+	.receive_undo = dir_receive_undo,
 };
 
 int storage_dir_open(const char *root, struct storage *out, struct clbsd_err *err)

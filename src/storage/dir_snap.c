@@ -653,3 +653,9 @@ int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 		return clbsd_err_prefix(err, "receive container %s", name);
 	return 0;
 }
+
+/* A receive assembles in tmp/ (cleared at open) and then moves in: what moved goes. */
+int dir_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err)
+{
+	return st->ops->ctr_remove(st, name, true, err);
+}

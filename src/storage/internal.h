@@ -67,6 +67,7 @@ int dir_clone(struct storage *st, const char *src, const char *label, const char
 int dir_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
 	     struct clbsd_err *err);
 int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
+int dir_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err);
 
 /* ---- the zfs driver (zfs.c, zfs_stream.c) ---- */
 
@@ -175,5 +176,6 @@ int zfs_clone(struct storage *st, const char *src, const char *label, const char
 int zfs_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
 	     struct clbsd_err *err);
 int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
+int zfs_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err);
 
 #endif

@@ -225,6 +225,17 @@ struct storage_ops {
 	 * early or is damaged leaves nothing behind (and the container as it was).
 	 */
 	int (*receive)(struct storage *st, const char *name, int fd, struct clbsd_err *err);
+	/*
+	 * Remove what a receive into new container `name` left when the
+	 * process running it died (its caller recorded that it began, at
+	 * `since`, seconds since the epoch): its files, state and volumes, as
+	 * ctr_remove(.., true) does. A driver that marks what it made only
+	 * once a part is in (zfs) counts what it finds there made since
+	 * `since` as the receive's; anything older that is not its own stays,
+	 * refused (CONFLICT).
+	 */
+	int (*receive_undo)(struct storage *st, const char *name, int64_t since,
+			    struct clbsd_err *err);
 };
 
 struct storage {

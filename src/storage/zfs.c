@@ -1122,6 +1122,7 @@ static const struct storage_ops zfs_ops = {
 	.clone = zfs_clone,
 	.send = zfs_send,
 	.receive = zfs_receive,
+	.receive_undo = zfs_receive_undo,
 };
 
 /* ---- opening ---- */

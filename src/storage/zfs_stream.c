@@ -825,3 +825,42 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 		return clbsd_err_prefix(err, "receive container %s", name);
 	return 0;
 }
+
+/*
+ * zfs recv makes each dataset, and clbsd:managed is set on it only once it
+ * is in: a receive cut short can leave datasets without it. Those made
+ * since the receive began are its own and are claimed; an older one is
+ * someone else's and stays. Then everything goes, as ctr_remove does.
+ */
+int zfs_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0)
+		return -err->code;
+	autofree char *top = zfs_ds_ctr(st, name);
+	autofree char *vols = zfs_ds_vols(st, name);
+	struct zfs_view v;
+	if (zfs_view_load(&v, top, vols, err) < 0)
+		return clbsd_err_prefix(err, "undo the receive of container %s", name);
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < v.n; i++) {
+		const char *ds = v.f[4 * i];
+		if (strchr(ds, '@') || zfs_view_state(&v, ds) != ZFS_DS_FOREIGN)
+			continue;
+		autofree char *out = NULL;
+		r = zfs_run(&out, err, "get", "-H", "-p", "-o", "value", "creation", ds, NULL);
+		if (r == 0 && strtoll(out, NULL, 10) < since)
+			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EPERM,
+					     "zfs dataset %s is not clbsd's and is older than the "
+					     "receive; clbsd will not change it: rename or destroy it "
+					     "yourself",
+					     ds);
+		if (r == 0)
+			r = zfs_run(NULL, err, "set", OPT_MANAGED, ds, NULL);
+	}
+	zfs_view_release(&v);
+	if (r == 0)
+		r = st->ops->ctr_remove(st, name, true, err);
+	if (r < 0)
+		return clbsd_err_prefix(err, "undo the receive of container %s", name);
+	return 0;
+}
