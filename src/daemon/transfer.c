@@ -840,8 +840,8 @@ static char *recv_marker(const struct daemon *d, const char *name)
 	return xasprintf("%s/transfer/recv-%s.json", d->root, name);
 }
 
-static int recv_mark(struct daemon *d, const char *name, struct container *into,
-		     const char *from, struct clbsd_err *err)
+static int recv_mark(struct daemon *d, const char *name, struct container *into, const char *from,
+		     struct clbsd_err *err)
 {
 	/* Datasets a cut-short receive left are told from others by this (zfs). */
 	json_t *m = json_pack("{s:s,s:I}", "name", name, "since", (json_int_t)time(NULL));
@@ -891,8 +891,7 @@ bool transfer_receiving(const struct daemon *d, const char *name)
 }
 
 /* A new container's receive: its files and volumes go. */
-static int recover_new(struct daemon *d, const char *name, const json_t *m,
-		       struct clbsd_err *err)
+static int recover_new(struct daemon *d, const char *name, const json_t *m, struct clbsd_err *err)
 {
 	log_warn("transfer", name,
 		 "an import into %s was cut short by the daemon's stop: removing what it "
@@ -962,8 +961,8 @@ void transfer_recover_receives(struct daemon *d)
 								       : NULL;
 		int r = !m ? clbsd_err_setmsg(&err, CLBSD_E_INTERNAL, EINVAL,
 					      "its receive marker is damaged")
-		    : json_object_get(m, "from") ? recover_update(d, name, m, &err)
-						   : recover_new(d, name, m, &err);
+			: json_object_get(m, "from") ? recover_update(d, name, m, &err)
+						     : recover_new(d, name, m, &err);
 		json_decref(m);
 		if (r == 0)
 			unlink(path);

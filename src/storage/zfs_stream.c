@@ -849,11 +849,12 @@ int zfs_receive_undo(struct storage *st, const char *name, int64_t since, struct
 		autofree char *out = NULL;
 		r = zfs_run(&out, err, "get", "-H", "-p", "-o", "value", "creation", ds, NULL);
 		if (r == 0 && strtoll(out, NULL, 10) < since)
-			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EPERM,
-					     "zfs dataset %s is not clbsd's and is older than the "
-					     "receive; clbsd will not change it: rename or destroy it "
-					     "yourself",
-					     ds);
+			r = clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EPERM,
+				"zfs dataset %s is not clbsd's and is older than the "
+				"receive; clbsd will not change it: rename or destroy it "
+				"yourself",
+				ds);
 		if (r == 0)
 			r = zfs_run(NULL, err, "set", OPT_MANAGED, ds, NULL);
 	}
