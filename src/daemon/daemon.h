@@ -131,6 +131,9 @@ struct container {
 		bool starting;
 		bool removing;
 		bool removed; /* unlinked from the list, freed on the next loop turn */
+		/* Callbacks still to come hold it: freed once the last lets go (ctr_let_go). */
+		unsigned holds;
+		bool free_pending;
 		struct event *restart_ev;
 		struct event *kill_ev;
 	} run;

@@ -789,7 +789,18 @@ static void restart_started(struct container *c, const struct clbsd_err *err, vo
 
 static void free_later(evutil_socket_t fd, short what, void *arg)
 {
-	ctr_free(arg);
+	struct container *c = arg;
+	if (c->run.holds)
+		c->run.free_pending = true;
+	else
+		ctr_free(c);
+}
+
+/* A hold taken for a callback to come ends: a removed container is freed with the last. */
+static void ctr_let_go(struct container *c)
+{
+	if (--c->run.holds == 0 && c->run.free_pending)
+		ctr_free(c);
 }
 
 /* The rest of a removal once the files are out of the way (or it failed). */
@@ -966,6 +977,39 @@ struct stop_args {
 	void *arg;
 };
 
+/*
+ * A stop answers once the container's network is down too: its exit queued
+ * the detach (published ports, addresses), and the answer waits behind it,
+ * as `docker stop` returns with the port mappings gone.
+ */
+struct stop_wait {
+	struct container *c;
+	ctr_done_fn fn;
+	void *arg;
+};
+
+static void stop_net_done(struct container *unused, const struct clbsd_err *err, void *arg)
+{
+	struct stop_wait *w = arg;
+	struct container *c = w->c;
+	w->fn(c, NULL, w->arg);
+	free(w);
+	ctr_let_go(c);
+}
+
+static void stop_exited(struct container *c, const struct clbsd_err *err, void *arg)
+{
+	struct stop_wait *w = arg;
+	if (err || !c->d->net) {
+		w->fn(c, err, w->arg);
+		free(w);
+		return;
+	}
+	w->c = c;
+	c->run.holds++;
+	dnet_after_queue(c->d, stop_net_done, w);
+}
+
 static void stop_after_start(struct container *c, const struct clbsd_err *err, void *arg)
 {
 	struct stop_args *a = arg;
@@ -1002,7 +1046,11 @@ void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg)
 		return;
 	}
 	c->run.stop_requested = true;
-	waiters_add(&c->waiters.exit, fn, arg);
+	if (fn) {
+		struct stop_wait *w = xcalloc(1, sizeof(*w));
+		*w = (struct stop_wait){NULL, fn, arg};
+		waiters_add(&c->waiters.exit, stop_exited, w);
+	}
 	if (c->run.kill_ev)
 		return; /* a stop is already under way */
 	bool now = timeout_s <= 0;
