@@ -239,7 +239,10 @@ void fmt_bytes(int64_t bytes, char *buf, size_t len);
 char *fmt_short_id(const char *id);
 /* A quoted, truncated command line: "\"/bin/sh -c 'whi…\"". */
 char *fmt_command(const json_t *argv, size_t max);
-/* STATUS column of `ps`: "Up 5 minutes", "Exited (0) 2 minutes ago", "Created". */
+/*
+ * STATUS column of `ps`: "Up 5 minutes", "Exited (0) 2 minutes ago", "Created",
+ * "Moved to unix:/x 3 minutes ago" (state "moved", see fmt_ps_moved()).
+ */
 char *fmt_status(const json_t *ctr, int64_t now_ns);
 
 /* A table of strings with aligned columns for people. */
@@ -256,6 +259,13 @@ void table_release(struct table *t);
 
 /* The `ps`, `images` and `stats` tables (caller frees). */
 char *fmt_ps(const json_t *containers, int64_t now_ns);
+/*
+ * `ps -a`: the (moved NAME ...) records of GET /v1/status ("moved": [{name,
+ * to, at}]) into the list of GET /v1/containers?all=1. A name that has no
+ * container here becomes a row {name, state: "moved", moved: {to, at}}; a
+ * container kept here (migrate --keep) gains "moved": {to, at}.
+ */
+void fmt_ps_moved(json_t *list, const json_t *moved);
 char *fmt_images(const json_t *images, int64_t now_ns);
 /*
  * `stats` from two samples (arrays of stats objects) `interval_ns` apart;

@@ -47,7 +47,8 @@ static const struct cli_opt rm_opts[] = {
 	{"volumes", 'v', NULL, "remove its named volumes too", CLI_K_NONE, NULL, 0},
 	OPT_END};
 static const struct cli_opt ps_opts[] = {
-	{"all", 'a', NULL, "also list created and exited containers", CLI_K_NONE, NULL, 0},
+	{"all", 'a', NULL, "also list created and exited containers, and what moved away",
+	 CLI_K_NONE, NULL, 0},
 	{"quiet", 'q', NULL, "print the names only", CLI_K_NONE, NULL, 0},
 	{"format", 0, "TEMPLATE", "print each container through TEMPLATE (see below)", CLI_K_NONE,
 	 NULL, 0},
@@ -402,7 +403,12 @@ const struct cli_cmd cli_cmds[] = {
 	{.name = "ps",
 	 .summary = "list containers",
 	 .help = "List running containers: NAME, ID, IMAGE, KIND, COMMAND, STATE, STATUS,\n"
-		 "PID, ADDRESS, PORTS.\n\n" FORMAT_HELP_PS,
+		 "PID, ADDRESS, PORTS.\n\n"
+		 "-a lists every container, and each declared one that `clbsd migrate` moved\n"
+		 "away (the (moved NAME ...) records `clbsd status` lists): STATE moved,\n"
+		 "STATUS \"Moved to DEST 3 minutes ago\", no id; with --json such a row is\n"
+		 "{\"name\", \"state\": \"moved\", \"moved\": {\"to\", \"at\"}}. -q prints\n"
+		 "containers here only.\n\n" FORMAT_HELP_PS,
 	 .opts = ps_opts,
 	 .max_args = 0,
 	 .fn = cmd_ps},

@@ -386,10 +386,34 @@ static int show_ps(const struct cli_args *a, const json_t *list)
 	return 0;
 }
 
+/*
+ * With -a, the declarations that moved away are rows too: the daemon's
+ * status lists them (the same (moved NAME ...) records `clbsd status`
+ * prints). -q prints names of containers here only.
+ */
 int cmd_ps(const struct cli_args *a)
 {
-	return cli_show(a, "GET", cli_has(a, "all") ? "/v1/containers?all=1" : "/v1/containers",
-			show_ps);
+	bool all = cli_has(a, "all");
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	json_t *list = NULL, *st = NULL;
+	if (cli_call("GET", all ? "/v1/containers?all=1" : "/v1/containers", NULL, &list, &err) < 0)
+		return cli_fail(&err);
+	if (all && !cli_has(a, "quiet")) {
+		if (cli_call("GET", "/v1/status", NULL, &st, &err) < 0) {
+			json_decref(list);
+			return cli_fail(&err);
+		}
+		fmt_ps_moved(list, json_object_get(st, "moved"));
+		json_decref(st);
+	}
+	int rc = 0;
+	if (cli.json && !cli_has(a, "format"))
+		cli_print_json(list);
+	else
+		rc = show_ps(a, list);
+	json_decref(list);
+	return rc;
 }
 
 int cmd_inspect(const struct cli_args *a)

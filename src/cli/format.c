@@ -146,9 +146,35 @@ static int64_t json_time(const json_t *j)
 	return ns;
 }
 
+/* "Moved to unix:/x 3 minutes ago": where a (moved NAME ...) record says it went, and when. */
+static char *moved_status(const json_t *mv, const char *word, int64_t now_ns)
+{
+	const char *to = json_string_value(json_object_get(mv, "to"));
+	int64_t t = json_time(json_object_get(mv, "at"));
+	char d[64] = "";
+	if (t)
+		fmt_ago(t, now_ns, d, sizeof(d));
+	return xasprintf("%s to %s%s%s", word, to ? to : "?", t ? " " : "", d);
+}
+
+static char *state_status(const json_t *ctr, const char *state, int64_t now_ns);
+
 char *fmt_status(const json_t *ctr, int64_t now_ns)
 {
 	const char *state = json_string_value(json_object_get(ctr, "state"));
+	const json_t *mv = json_object_get(ctr, "moved");
+	if (state && strcmp(state, "moved") == 0)
+		return moved_status(mv, "Moved", now_ns);
+	autofree char *s = state_status(ctr, state, now_ns);
+	if (!json_is_object(mv))
+		return steal_ptr(&s);
+	/* Kept here (migrate --keep) while its declaration went elsewhere. */
+	autofree char *m = moved_status(mv, "moved", now_ns);
+	return xasprintf("%s; %s", s, m);
+}
+
+static char *state_status(const json_t *ctr, const char *state, int64_t now_ns)
+{
 	long long code = json_integer_value(json_object_get(ctr, "exit_code"));
 	char d[64];
 	if (!state)
@@ -289,8 +315,12 @@ json_t *fmt_ps_fields(const json_t *c, int64_t now_ns, bool full_id)
 	const char *name = json_string_value(json_object_get(c, "name"));
 	const char *fid = json_string_value(json_object_get(c, "id"));
 	autofree char *id = full_id ? xstrdup(fid ? fid : "") : fmt_short_id(fid);
+	const char *state = json_string_value(json_object_get(c, "state"));
+	/* A moved declaration's row knows no command nor kind: the container is elsewhere. */
+	bool moved = state && strcmp(state, "moved") == 0;
 	autofree char *cmd =
-		fmt_command(json_object_get(json_object_get(c, "config"), "command"), 20);
+		moved ? xstrdup("")
+		      : fmt_command(json_object_get(json_object_get(c, "config"), "command"), 20);
 	autofree char *status = fmt_status(c, now_ns);
 	autofree char *addrs = fmt_addresses(json_object_get(c, "network"));
 	autofree char *ports = fmt_ports(json_object_get(c, "network"));
@@ -316,8 +346,34 @@ json_t *fmt_ps_fields(const json_t *c, int64_t now_ns, bool full_id)
 	json_object_set_new(f, "Networks", json_string(*nets || !mode ? nets : mode));
 	json_object_set_new(f, "Mounts", json_string(mounts));
 	const char *kind = json_string_value(json_object_get(c, "kind"));
-	json_object_set_new(f, "Kind", json_string(kind ? kind : "native"));
+	json_object_set_new(f, "Kind", json_string(kind ? kind : moved ? "" : "native"));
 	return f;
+}
+
+void fmt_ps_moved(json_t *list, const json_t *moved)
+{
+	size_t i, j;
+	json_t *m, *c;
+	json_array_foreach(moved, i, m)
+	{
+		const char *name = json_string_value(json_object_get(m, "name"));
+		if (!name)
+			continue;
+		json_t *mv = json_pack("{s:O?,s:O?}", "to", json_object_get(m, "to"), "at",
+				       json_object_get(m, "at"));
+		json_t *here = NULL;
+		json_array_foreach(list, j, c)
+		{
+			const char *n = json_string_value(json_object_get(c, "name"));
+			if (n && strcmp(n, name) == 0)
+				here = c;
+		}
+		if (here)
+			json_object_set_new(here, "moved", mv);
+		else
+			json_array_append_new(list, json_pack("{s:s,s:s,s:o}", "name", name,
+							      "state", "moved", "moved", mv));
+	}
 }
 
 char *fmt_ps(const json_t *containers, int64_t now_ns)

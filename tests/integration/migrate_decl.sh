@@ -103,6 +103,23 @@ plan_empty c2 && grep -q "(container web" "$LIVE2" &&
 grep -q '(moved web :to "unix:' "$TMP/etc/conf.d/90-live.conf" && plan_empty clbsd &&
 	! clbsd inspect web >/dev/null 2>&1 && clbsd status | grep -q "moved: *web to unix:" &&
 	ok source_moved || fail source_moved "$(clbsd status) $(clbsd --json plan)"
+# ps -a lists the moved declaration as a row of its own (STATE moved, no id);
+# ps and ps -q do not; --json carries {"moved": {"to", "at"}}.
+clbsd ps -a >"$TMP/ps" 2>&1
+head -n1 "$TMP/ps" | grep -q "^NAME  *ID  *IMAGE  *KIND  *COMMAND  *STATE  *STATUS  *PID  *ADDRESS  *PORTS$" &&
+	grep -Eq "^web +moved +Moved to unix:$SOCK2 .* ago +-$" "$TMP/ps" &&
+	ok ps_all_moved_row || fail ps_all_moved_row "$(cat "$TMP/ps")"
+! clbsd ps | grep -q "^web " && ! clbsd ps -a -q | grep -qx web &&
+	! clbsd ps -q | grep -qx web && ok ps_plain_and_quiet_skip_moved ||
+	fail ps_plain_and_quiet_skip_moved "$(clbsd ps; clbsd ps -a -q)"
+clbsd --json ps -a | python3 -c 'import json,sys,re
+rows=[c for c in json.load(sys.stdin) if c["name"]=="web"]
+assert len(rows)==1, rows
+r=rows[0]
+assert r["state"]=="moved" and "id" not in r, r
+assert r["moved"]["to"]==sys.argv[1], r
+assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", r["moved"]["at"]), r' "unix:$SOCK2" \
+	2>"$TMP/err" && ok ps_json_moved || fail ps_json_moved "$(cat "$TMP/err")"
 clbsd apply >/dev/null
 ! clbsd inspect web >/dev/null 2>&1 && plan_empty clbsd && ok apply_leaves_moved ||
 	fail apply_leaves_moved "$(clbsd ps -a)"

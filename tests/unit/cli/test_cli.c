@@ -373,6 +373,42 @@ TEST(ps_table)
 	json_decref(list);
 }
 
+/* ps -a: a moved declaration is a row of its own; a container kept here says it moved. */
+TEST(ps_moved_rows)
+{
+	json_t *list = json_pack("[{s:s, s:s, s:s, s:s, s:i, s:i, s:s}]", "name", "kept", "id",
+				 "abcdef1234567890", "image", "forge:latest", "state", "exited",
+				 "pid", 0, "exit_code", 0, "finished_at", T0);
+	json_t *moved = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s}]", "name", "web", "to",
+				  "unix:/x", "at", T0, "name", "kept", "to", "ssh://nas", "at", T0,
+				  "to", "nameless");
+	fmt_ps_moved(list, moved);
+	json_decref(moved);
+	CHECK_INT(json_array_size(list), 2);
+	json_t *web = json_array_get(list, 1);
+	CHECK_STR(json_string_value(json_object_get(web, "state")), "moved");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(web, "moved"), "to")),
+		  "unix:/x");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(web, "moved"), "at")), T0);
+	CHECK(!json_object_get(web, "id"));
+	autofree char *st = fmt_status(web, NOW);
+	CHECK_STR(st, "Moved to unix:/x 5 minutes ago");
+	autofree char *s = fmt_ps(list, NOW);
+	CHECK_STR(s,
+		  "NAME   ID             IMAGE          KIND     COMMAND   STATE    STATUS"
+		  "                                                       PID   ADDRESS   PORTS\n"
+		  "kept   abcdef123456   forge:latest   native   \"\"        exited   Exited "
+		  "(0) 5 minutes ago; moved to ssh://nas 5 minutes ago   -\n"
+		  "web                                                     moved    Moved to "
+		  "unix:/x 5 minutes ago                               -\n");
+	json_decref(list);
+	/* No time recorded: where it went, without when. */
+	json_t *bare = json_pack("{s:s, s:{s:s}}", "state", "moved", "moved", "to", "unix:/y");
+	autofree char *b = fmt_status(bare, NOW);
+	CHECK_STR(b, "Moved to unix:/y");
+	json_decref(bare);
+}
+
 TEST(images_table)
 {
 	json_t *list = json_pack(
@@ -769,6 +805,7 @@ RUN(short_ids_and_commands);
 RUN(status_column);
 RUN(table_alignment);
 RUN(ps_table);
+RUN(ps_moved_rows);
 RUN(images_table);
 RUN(stats_table);
 RUN(event_lines);
