@@ -211,6 +211,17 @@ int cli_parse_volume(const char *spec, json_t **out, struct clbsd_err *err);
  * exist yet; its directory must. NULL when it does not, or path names no file.
  */
 char *cli_abs_target(const char *path);
+/* Copy in to out until the end of in; what names them in an error. */
+int cli_copy_fd(int in, int out, const char *what, struct clbsd_err *err);
+/*
+ * Standard input (an archive piped in: `import -`, `image load -`) copied
+ * into a private file for the daemon on this host to read: *path (caller
+ * frees with cli_spool_drop(), which removes it and its directory) in a
+ * new directory of mode 0700 under /tmp. 0, or the exit status after
+ * saying why (a terminal on stdin is a usage error); nothing is left then.
+ */
+int cli_spool_stdin(const char *cmd, char **path);
+void cli_spool_drop(char *path);
 /* "no", "always", "on-failure", "on-failure:N". */
 int cli_check_restart(const char *s, struct clbsd_err *err);
 /* "UID[:GID]" or a user name (optionally ":group"). */

@@ -7,8 +7,10 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -114,6 +116,61 @@ int cli_show(const struct cli_args *a, const char *method, const char *path,
 		rc = show(a, res);
 	json_decref(res);
 	return rc;
+}
+
+int cli_copy_fd(int in, int out, const char *what, struct clbsd_err *err)
+{
+	char buf[1 << 16];
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", what);
+		if (n == 0)
+			return 0;
+		int r = write_all(out, buf, (size_t)n);
+		if (r < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "write %s", what);
+	}
+}
+
+int cli_spool_stdin(const char *cmd, char **path)
+{
+	if (isatty(STDIN_FILENO))
+		return cli_usage("-: standard input is a terminal; pipe an archive into it");
+	char dir[] = "/tmp/clbsd-stdin.XXXXXX";
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "clbsd: %s: mkdtemp %s: %s\n", cmd, dir, strerror(errno));
+		return 1;
+	}
+	char *p = xasprintf("%s/in", dir);
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int r = fd < 0 ? clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "create %s", p)
+		       : cli_copy_fd(STDIN_FILENO, fd, "standard input", &err);
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "write %s", p);
+	if (r < 0) {
+		cli_spool_drop(p);
+		return cli_fail(&err);
+	}
+	*path = p;
+	return 0;
+}
+
+void cli_spool_drop(char *path)
+{
+	if (!path)
+		return;
+	unlink(path);
+	char *slash = strrchr(path, '/');
+	if (slash && slash != path) {
+		*slash = '\0';
+		rmdir(path);
+	}
+	free(path);
 }
 
 /* Split a rendered row at its tabs into cells. */

@@ -189,8 +189,11 @@ static const struct cli_opt image_export_opts[] = {
 	OPT_JSON("print the result as JSON"),
 	OPT_END};
 static const struct cli_opt load_opts[] = {
-	{"input", 'i', "FILE", "the archive (or give it as the argument)", CLI_K_FILE, NULL, 0},
+	{"input", 'i', "FILE", "the archive, or - for standard input (or give it as the argument)",
+	 CLI_K_FILE, NULL, 0},
 	{"name", 0, "NAME", "store the image under this name", CLI_K_NONE, NULL, 0},
+	{"keep-created", 0, NULL, "keep its creation time, and so the id it had where it was saved",
+	 CLI_K_NONE, NULL, 0},
 	OPT_JSON("print the image's JSON"),
 	OPT_END};
 static const struct cli_opt pull_opts[] = {
@@ -644,10 +647,11 @@ const struct cli_cmd cli_cmds[] = {
 		 "runs, export it, import it there, start it there if it ran and check that it\n"
 		 "runs, then remove it here. With zfs on both ends a running container is\n"
 		 "exported while it runs, and is down for the last changes only. A native\n"
-		 "container's image is sent first when the target lacks it (unix: targets).\n"
-		 "Any failure puts things back: nothing is left on the target and the\n"
-		 "container runs here again. Progress goes to stderr, with how long it was\n"
-		 "down.\n\n"
+		 "container's image is sent first when the target lacks it (over ssh too,\n"
+		 "piped into `clbsd image load --keep-created -` there), keeping its id,\n"
+		 "which is checked there. Any failure puts things back: nothing is left on\n"
+		 "the target (the image it sent included) and the container runs here\n"
+		 "again. Progress goes to stderr, with how long it was down.\n\n"
 		 "A declared container takes its declaration along: its effective form (main\n"
 		 "file, conf.d and live layer merged) goes into the target's live layer and\n"
 		 "the container is imported into it (`clbsd import --declared`), provisional\n"
@@ -824,7 +828,9 @@ const struct cli_cmd cli_cmds[] = {
 	 .args = "[FILE]",
 	 .help = "Load an OCI image layout (archive or directory) or a docker save archive,\n"
 		 "applying its layers with whiteouts, and store it under the name it carries\n"
-		 "(or NAME). Members that would land outside the image are refused.",
+		 "(or NAME). Members that would land outside the image are refused. FILE -\n"
+		 "reads the archive from standard input. --keep-created gives an archive that\n"
+		 "`clbsd image export` wrote the id it had there (clbsd migrate over ssh).",
 	 .opts = load_opts,
 	 .max_args = 1,
 	 .kinds = {CLI_K_FILE, CLI_K_NONE},
@@ -902,7 +908,7 @@ const struct cli_cmd cli_cmds[] = {
 	 .args = "[FILE]",
 	 .help = "Load an OCI image layout (archive or directory) or a docker save archive,\n"
 		 "applying its layers with whiteouts, and store it under the name it carries\n"
-		 "(or NAME).",
+		 "(or NAME). FILE - reads standard input. Same as clbsd image load.",
 	 .opts = load_opts,
 	 .max_args = 1,
 	 .kinds = {CLI_K_FILE, CLI_K_NONE},

@@ -150,17 +150,31 @@ int cmd_image_export(const struct cli_args *a)
 	return cli_send("POST", api, json_pack("{s:s}", "path", path), NULL, "digest");
 }
 
-static int do_load(const char *file, const char *name)
+/*
+ * Load FILE ("-": standard input, kept in a private file meanwhile).
+ * keep_created: with the archive's creation time, so the image has the id
+ * it had where it was saved (ids are content addresses of a config that
+ * holds that time): what clbsd migrate asks of a target over ssh.
+ */
+static int do_load(const char *file, const char *name, bool keep_created)
 {
+	char *path = NULL;
+	bool from_stdin = strcmp(file, "-") == 0;
+	int r;
+	if (from_stdin && (r = cli_spool_stdin("load", &path)))
+		return r;
 	char abs[PATH_MAX];
-	if (!realpath(file, abs))
+	if (!from_stdin && !realpath(file, abs))
 		return cli_usage("cannot read \"%s\": %s", file, strerror(errno));
-	json_t *req = json_pack("{s:s,s:s?}", "path", abs, "name", name);
+	json_t *req = json_pack("{s:s,s:s?}", "path", from_stdin ? path : abs, "name", name);
+	if (keep_created)
+		json_object_set_new(req, "keep_created", json_true());
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	json_t *img = NULL;
-	int r = cli_call("POST", "/v1/images/load", req, &img, &err);
+	r = cli_call("POST", "/v1/images/load", req, &img, &err);
 	json_decref(req);
+	cli_spool_drop(path);
 	if (r < 0)
 		return cli_fail(&err);
 	if (cli.json) {
@@ -182,11 +196,11 @@ int cmd_load(const struct cli_args *a)
 				 in);
 	const char *file = in ? in : a->argc ? a->argv[0] : NULL;
 	if (!file)
-		return cli_usage(
-			"missing FILE (an OCI archive or layout, or a docker save archive)");
+		return cli_usage("missing FILE (an OCI archive or layout, or a docker save "
+				 "archive; - reads standard input)");
 	if (name && !valid_image_ref(name))
 		return cli_usage("invalid image name \"%s\": expected NAME[:TAG]", name);
-	return do_load(file, name);
+	return do_load(file, name, cli_has(a, "keep-created"));
 }
 
 /* Prints the daemon's image.progress lines of one pull while it runs. */

@@ -146,24 +146,7 @@ int cmd_clone(const struct cli_args *a)
 	return cli_send("POST", path, body, dst, NULL);
 }
 
-/* Copy a file to fd, or fd to a new file (mode 0600). */
-static int copy_fd(int in, int out, const char *what, struct clbsd_err *err)
-{
-	char buf[1 << 16];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", what);
-		if (n == 0)
-			return 0;
-		int r = write_all(out, buf, (size_t)n);
-		if (r < 0)
-			return clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "write %s", what);
-	}
-}
-
+/* A file the daemon wrote, to fd. */
 static int copy_file_to(const char *path, int out, struct clbsd_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -172,7 +155,7 @@ static int copy_file_to(const char *path, int out, struct clbsd_err *err)
 				     "open %s (the daemon wrote it; exporting to standard output "
 				     "needs the same user as the daemon)",
 				     path);
-	int r = copy_fd(fd, out, path, err);
+	int r = cli_copy_fd(fd, out, path, err);
 	close(fd);
 	return r;
 }
@@ -272,31 +255,11 @@ int cmd_import(const struct cli_args *a)
 		return r;
 	/* From standard input: kept in a private file for the daemon to read. */
 	bool from_stdin = strcmp(file, "-") == 0;
-	char tmpdir[] = "/tmp/clbsd-import.XXXXXX";
-	autofree char *path = NULL;
-	if (from_stdin) {
-		if (isatty(STDIN_FILENO))
-			return cli_usage("-: standard input is a terminal; pipe an export into it");
-		if (!mkdtemp(tmpdir)) {
-			fprintf(stderr, "clbsd: import: mkdtemp: %s\n", strerror(errno));
-			return 1;
-		}
-		path = xasprintf("%s/in.clbsd", tmpdir);
-		struct clbsd_err e;
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 || copy_fd(STDIN_FILENO, fd, "standard input", &e) < 0) {
-			if (fd < 0)
-				clbsd_err_set(&e, CLBSD_E_INTERNAL, errno, "create %s", path);
-			else
-				close(fd);
-			unlink(path);
-			rmdir(tmpdir);
-			return cli_fail(&e);
-		}
-		close(fd);
-	} else {
+	char *path = NULL;
+	if (from_stdin && (r = cli_spool_stdin("import", &path)))
+		return r;
+	if (!from_stdin)
 		path = cli_abs_target(file);
-	}
 	if (!path)
 		return cli_usage("cannot read \"%s\": its directory does not exist", file);
 	json_t *body = name ? json_pack("{s:s,s:s}", "path", path, "name", name)
@@ -315,10 +278,10 @@ int cmd_import(const struct cli_args *a)
 				  : "/v1/import",
 		     body, &ctr, &err);
 	json_decref(body);
-	if (from_stdin) {
-		unlink(path);
-		rmdir(tmpdir);
-	}
+	if (from_stdin)
+		cli_spool_drop(path);
+	else
+		free(path);
 	if (r < 0)
 		return cli_fail(&err);
 	if (allow_host)
@@ -538,48 +501,167 @@ static void target_release(struct target *t)
 		backup_dest_release(&t->ssh_to);
 }
 
+/* The images there (a JSON array of image objects), asked as `clbsd images` asks. */
+static int target_images(struct target *t, json_t **out, struct clbsd_err *err)
+{
+	json_t *list = NULL;
+	if (!t->ssh) {
+		if (call_other(t->cl, "GET", "/v1/images", NULL, &list, err) < 0)
+			return -err->code;
+	} else {
+		const char *args[] = {"--json", "images", NULL};
+		autofree char *text = NULL;
+		if (remote(t, args, -1, &text, err) < 0)
+			return -err->code;
+		list = json_loads(text ? text : "", 0, NULL);
+	}
+	if (!json_is_array(list)) {
+		json_decref(list);
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EPROTO,
+					"its image list is not a JSON array");
+	}
+	*out = list;
+	return 0;
+}
+
+static bool has_image(const json_t *list, const char *id)
+{
+	size_t i;
+	json_t *img;
+	json_array_foreach(list, i, img)
+	{
+		if (json_str(img, "id") && strcmp(json_str(img, "id"), id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Load the archive file there keeping its creation time; *id (caller
+ * frees) is the id it got. Over ssh the archive is piped into `clbsd
+ * image load --keep-created -` there, which keeps it in a private file
+ * for its daemon and removes that file, whether the load works or not.
+ */
+static int target_load_image(struct target *t, const char *file, char **id, struct clbsd_err *err)
+{
+	json_t *got = NULL;
+	if (!t->ssh) {
+		json_t *body = json_pack("{s:s,s:b}", "path", file, "keep_created", 1);
+		int r = call_other(t->cl, "POST", "/v1/images/load", body, &got, err);
+		json_decref(body);
+		if (r < 0)
+			return r;
+	} else {
+		int fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", file);
+		const char *args[] = {"--json", "image", "load", "--keep-created", "-", NULL};
+		autofree char *text = NULL;
+		int r = remote(t, args, fd, &text, err);
+		close(fd);
+		if (r < 0)
+			return r;
+		got = json_loads(text ? text : "", 0, NULL);
+	}
+	const char *gid = json_str(got, "id");
+	*id = gid ? xstrdup(gid) : NULL;
+	json_decref(got);
+	return 0;
+}
+
+/* Remove the image id there (never one a container uses: no force). */
+static int target_image_rm(struct target *t, const char *id, struct clbsd_err *err)
+{
+	if (!t->ssh) {
+		autofree char *ref = clbsd_client_escape(id);
+		autofree char *p = xasprintf("/v1/images/%s", ref);
+		return call_other(t->cl, "DELETE", p, NULL, NULL, err);
+	}
+	const char *args[] = {"image", "rm", id, NULL};
+	return remote(t, args, -1, NULL, err);
+}
+
+/*
+ * A failed send: the images among ids (NULL ends it; an entry may be
+ * NULL) that are there now and were not before go again. Best effort,
+ * said on stderr when it fails: the error that matters is the send's.
+ */
+static void unsend_image(struct target *t, const json_t *before, const char *const *ids, size_t n)
+{
+	struct clbsd_err e2;
+	clbsd_err_init(&e2);
+	json_t *now = NULL;
+	if (target_images(t, &now, &e2) < 0) {
+		fprintf(stderr,
+			"clbsd: migrate: could not list the images there to undo the load: %s\n",
+			e2.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!ids[i] || has_image(before, ids[i]) || !has_image(now, ids[i]))
+			continue;
+		if (target_image_rm(t, ids[i], &e2) < 0)
+			fprintf(stderr, "clbsd: migrate: removing image %s there failed: %s\n",
+				ids[i], e2.msg);
+	}
+	json_decref(now);
+}
+
 /*
  * A native container's image, sent when the target lacks it: exported
  * here (an OCI layout archive) and loaded there keeping its creation time,
  * so that it has the same id (ids are content addresses of a config that
- * holds that time). *sent says whether it was.
+ * holds that time), which is checked there afterwards. Over ssh the
+ * archive goes through the same ssh transport as the container's. A
+ * failure removes what the load made there and says which step failed.
+ * *sent says whether it was sent.
  */
 static int send_image(struct target *t, const char *image_id, const char *dir, bool *sent,
 		      struct clbsd_err *err)
 {
 	*sent = false;
-	if (t->ssh)
-		return 0; /* over ssh the import says what is missing */
-	autofree char *probe = xasprintf("/v1/images/%s", image_id);
-	json_t *img = NULL;
-	struct clbsd_err e2;
-	clbsd_err_init(&e2);
-	if (call_other(t->cl, "GET", probe, NULL, &img, &e2) == 0) {
-		bool same = json_str(img, "id") && strcmp(json_str(img, "id"), image_id) == 0;
-		json_decref(img);
-		if (same)
-			return 0;
+	json_t *before = NULL;
+	if (target_images(t, &before, err) < 0)
+		return clbsd_err_prefix(err, "list the images there");
+	if (has_image(before, image_id)) {
+		json_decref(before);
+		return 0;
 	}
 	autofree char *file = xasprintf("%s/image.tar", dir);
 	autofree char *p = xasprintf("/v1/images/%s/export", image_id);
 	json_t *body = json_pack("{s:s}", "path", file);
 	int r = cli_call("POST", p, body, NULL, err);
 	json_decref(body);
-	if (r < 0)
+	if (r < 0) {
+		unlink(file);
+		json_decref(before);
 		return clbsd_err_prefix(err, "export its image %s", image_id);
-	body = json_pack("{s:s,s:b}", "path", file, "keep_created", 1);
-	json_t *got = NULL;
-	r = call_other(t->cl, "POST", "/v1/images/load", body, &got, err);
-	json_decref(body);
+	}
+	autofree char *loaded = NULL;
+	r = target_load_image(t, file, &loaded, err);
 	unlink(file);
-	if (r < 0)
-		return clbsd_err_prefix(err, "load its image %s there", image_id);
-	const char *id = json_str(got, "id");
-	if (!id || strcmp(id, image_id) != 0)
+	if (r < 0) {
+		clbsd_err_prefix(err, "load its image %s there", image_id);
+	} else if (!loaded || strcmp(loaded, image_id) != 0) {
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-				     "its image %s was loaded there as %s, another id", image_id,
-				     id ? id : "?");
-	json_decref(got);
+				     "load its image %s there: it was loaded as %s, another id",
+				     image_id, loaded ? loaded : "?");
+	} else {
+		/* Asked again, as anyone there would: the image is there under its id. */
+		json_t *after = NULL;
+		r = target_images(t, &after, err);
+		if (r == 0 && !has_image(after, image_id))
+			r = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, ENOENT,
+					     "it is not listed there after the load");
+		json_decref(after);
+		if (r < 0)
+			clbsd_err_prefix(err, "check its image %s there", image_id);
+	}
+	if (r < 0) {
+		const char *ids[] = {image_id, loaded};
+		unsend_image(t, before, ids, ARRAY_SIZE(ids));
+	}
+	json_decref(before);
 	*sent = r == 0;
 	return r;
 }
@@ -593,6 +675,7 @@ struct migration {
 	bool with_image; /* a docker container's image goes with the full export */
 	char *decl;	 /* a declared container: its effective form, which moves too */
 	char *image_id;	 /* native: its image, sent when the target lacks it */
+	bool image_sent; /* it was: an undo removes it there again */
 	bool docker;
 	char *l1, *l2;	    /* live: the snapshots of the two sends */
 	char dir[32];	    /* a private directory for the archives */
@@ -706,6 +789,7 @@ static int migrate_move(struct migration *m, struct clbsd_err *err)
 		bool sent = false;
 		if (send_image(&m->dst, m->image_id, m->dir, &sent, err) < 0)
 			return -err->code;
+		m->image_sent = sent;
 		if (sent)
 			progress(m->name, "sent its image, which the target lacked");
 	}
@@ -806,6 +890,12 @@ static void migrate_undo(struct migration *m)
 	if (m->imported && !m->decl && target_remove(&m->dst, m->name, &e2) < 0)
 		fprintf(stderr, "clbsd: migrate %s: removing it from %s failed: %s\n", m->name,
 			m->to, e2.msg);
+	/* The image it sent, once nothing there uses it. */
+	if (m->image_sent && target_image_rm(&m->dst, m->image_id, &e2) < 0)
+		fprintf(stderr, "clbsd: migrate %s: removing its image %s from %s failed: %s\n",
+			m->name, m->image_id, m->to, e2.msg);
+	else if (m->image_sent)
+		progress(m->name, "removed the image it sent there");
 	if (!m->stopped)
 		return;
 	autofree char *p = xasprintf("/v1/containers/%s/start?record=0", m->name);

@@ -2,7 +2,8 @@
 # migrate between two daemons on this host (two roots): the container ends
 # up running on the target with its files and gone from the source; --keep
 # keeps the source; a failed migration (the target refuses the import) puts
-# everything back.
+# everything back. Over ssh too, with the image sent when the target lacks
+# it (same id there), and taken back when the migration or its load fails.
 . "$(dirname "$0")/../lib.sh"
 t_setup
 t_forge
@@ -101,6 +102,47 @@ CONF
 		[ "$(c2 --json inspect sapp | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])')" = running ] &&
 		[ "$(c2 exec sapp cat /state)" = over-ssh ] && ! clbsd inspect sapp >/dev/null 2>&1 &&
 		ok ssh_migrate || fail ssh_migrate "$out $(cat "$TMP/progress")"
+	# The target lacks the image: it goes through the same ssh, keeping its id.
+	# First the target refuses the import (a directory in the way): the image
+	# it was sent goes again with the container, and the source runs on.
+	clbsd forge sshimg >/dev/null || fail forge_sshimg "clbsd forge sshimg failed"
+	img=$(clbsd --json image inspect sshimg | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+	has2() { c2 --json images | python3 -c 'import json,sys
+sys.exit(0 if any(i["id"]==sys.argv[1] for i in json.load(sys.stdin)) else 1)' "$1"; }
+	clbsd run -d --name simg sshimg sleep 300 >/dev/null
+	clbsd exec simg sh -c 'echo with-image > /state'
+	! has2 "$img" || fail ssh_image_absent "the target has $img already"
+	mkdir -p "$ROOT2/containers/simg"
+	out=$(clbsd migrate -t 1 simg --to "ssh://root@127.0.0.1:$port$SOCK2" 2>&1)
+	rc=$?
+	rmdir "$ROOT2/containers/simg"
+	[ $rc -eq 1 ] && echo "$out" | grep -q "sent its image" &&
+		echo "$out" | grep -q "removed the image it sent there" && ! has2 "$img" &&
+		! c2 inspect simg >/dev/null 2>&1 && [ "$(field simg state)" = running ] &&
+		ok ssh_failed_migration_takes_image_back ||
+		fail ssh_failed_migration_takes_image_back "rc=$rc $out"
+	# The load there works but its answer is lost (the remote clbsd fails
+	# after it): the step is named, and the image it made there goes again.
+	cat >"$TMP/remote-wrap" <<WRAP
+#!/bin/sh
+case " \$* " in *" image load "*) "$BUILD/clbsd" "\$@" >/dev/null && : >"$TMP/loaded-there"; echo "connection lost" >&2; exit 255 ;; esac
+exec "$BUILD/clbsd" "\$@"
+WRAP
+	chmod +x "$TMP/remote-wrap"
+	out=$(CLBSD_REMOTE="$TMP/remote-wrap" clbsd migrate -t 1 simg \
+		--to "ssh://root@127.0.0.1:$port$SOCK2" 2>&1)
+	rc=$?
+	[ $rc -eq 1 ] && [ -e "$TMP/loaded-there" ] &&
+		echo "$out" | grep -q "load its image $img there: .*connection lost" &&
+		! has2 "$img" && ! c2 inspect simg >/dev/null 2>&1 &&
+		[ "$(field simg state)" = running ] && ok ssh_image_load_failure_undone ||
+		fail ssh_image_load_failure_undone "rc=$rc $out"
+	out=$(clbsd migrate -t 1 simg --to "ssh://root@127.0.0.1:$port$SOCK2" 2>"$TMP/progress")
+	[ "$out" = simg ] && grep -q "sent its image, which the target lacked" "$TMP/progress" &&
+		[ "$(c2 --json image inspect "$img" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" = "$img" ] &&
+		[ "$(c2 --json inspect simg | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["image_id"])')" = "$img" ] &&
+		[ "$(c2 exec simg cat /state)" = with-image ] && ! clbsd inspect simg >/dev/null 2>&1 &&
+		ok ssh_migrate_sends_image || fail ssh_migrate_sends_image "$out $(cat "$TMP/progress")"
 	# A target that refuses (no such socket there): the source keeps running.
 	clbsd run -d --name sapp2 forge sleep 300 >/dev/null
 	out=$(clbsd migrate -t 1 sapp2 --to "ssh://root@127.0.0.1:$port/nonexistent.sock" 2>&1)
