@@ -6,7 +6,8 @@
  *   DELETE /v1/containers/{name}/snapshots/{label}    -> 200, the list
  *   POST   /v1/containers/{name}/rollback?label=L[&force=1][&t=SECS] -> 200 container
  *   POST   /v1/containers/{name}/clone                {"name","label"?} -> 201 new container
- *   POST   /v1/containers/{name}/export               {"path"} -> 200 {"path","stream_bytes",..}
+ *   POST   /v1/containers/{name}/export[?snapshots=none|all|L1,L2]
+ *                                                     {"path"} -> 200 {"path","stream_bytes",..}
  *   POST   /v1/import                                 {"path","name"?} -> 201 new container
  */
 #include "api.h"
@@ -184,10 +185,12 @@ void api_ctr_export(struct daemon *d, struct evhttp_request *req, const struct a
 		} else {
 			struct clbsd_err err;
 			clbsd_err_init(&err);
+			autofree char *snaps = api_query(req, "snapshots");
 			struct export_opts o = {
 				.label = at ? at : label,
 				.at = at != NULL,
 				.from = from,
+				.snapshots = snaps,
 				.with_image = json_is_true(json_object_get(body, "with_image"))};
 			struct api_pending *p = api_pending_new(d, req);
 			if (ctr_export(a->c, path, &o, done_export, p, &err) < 0)

@@ -496,6 +496,11 @@ int cmd_rollback(const struct cli_args *a);
 int cmd_verify(const struct cli_args *a);
 int cmd_clone(const struct cli_args *a);
 int cmd_export(const struct cli_args *a);
+/*
+ * --snapshots SPEC of export and host export: none, all or LABEL[,LABEL...];
+ * 0, or cli_usage's status after saying what is wrong.
+ */
+int cli_check_snapshots(const char *spec);
 /* cmd_backup.c: backup, backups, restore (docs/backup.md) */
 int cmd_backup(const struct cli_args *a);
 int cmd_restore(const struct cli_args *a);

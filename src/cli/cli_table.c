@@ -96,6 +96,10 @@ static const struct cli_opt host_export_opts[] = {
 	 CLI_K_NONE, NULL, 0},
 	{"stop", 0, NULL, "dir: stop what runs for one consistent copy, then start it again",
 	 CLI_K_NONE, NULL, 0},
+	{"snapshots", 0, "none|all|L1,L2",
+	 "zfs: each container's snapshots that travel too "
+	 "(default none)",
+	 CLI_K_NONE, NULL, 0},
 	OPT_END};
 static const struct cli_opt host_import_opts[] = {
 	{"force", 'f', NULL, "replace this daemon's own configuration files", CLI_K_NONE, NULL, 0},
@@ -118,6 +122,10 @@ static const struct cli_opt export_opts[] = {
 	 0},
 	{"with-image", 0, NULL, "a docker container: carry its image too (docker save)", CLI_K_NONE,
 	 NULL, 0},
+	{"snapshots", 0, "none|all|L1,L2",
+	 "zfs: the container's snapshots that travel too "
+	 "(default none)",
+	 CLI_K_NONE, NULL, 0},
 	OPT_JSON("print the daemon's JSON"),
 	OPT_END};
 static const struct cli_opt import_opts[] = {
@@ -569,7 +577,12 @@ const struct cli_cmd cli_cmds[] = {
 		 "With --snapshot the export's snapshot is kept under LABEL; --since LABEL (zfs)\n"
 		 "writes only what changed since that kept snapshot: importing it updates the\n"
 		 "stopped container that has LABEL, in place (incremental backups, and what\n"
-		 "migrate does to send most of a running container before it stops it).",
+		 "migrate does to send most of a running container before it stops it).\n\n"
+		 "--snapshots all (or L1,L2,...) carries the container's own snapshots too\n"
+		 "(zfs: a chain of increments inside the stream, oldest first); the import\n"
+		 "makes them again under the same labels. Default none: only the export's\n"
+		 "snapshot travels. Not with --since; the dir driver refuses it (its snapshots\n"
+		 "are copies).",
 	 .opts = export_opts,
 	 .min_args = 1,
 	 .max_args = 1,
@@ -687,7 +700,10 @@ const struct cli_cmd cli_cmds[] = {
 		 "atomic across datasets) while it runs; the snapshot stays under LABEL\n"
 		 "(default host-YYYYmmdd-HHMMSS) as the base of a later --since LABEL, which\n"
 		 "carries only what changed since. On dir each container is copied at its own\n"
-		 "moment, or with --stop all are stopped, copied and started again.",
+		 "moment, or with --stop all are stopped, copied and started again.\n\n"
+		 "--snapshots all (or L1,L2,...) carries each container's own snapshots too\n"
+		 "(zfs; a label a container lacks is skipped for it), as export --snapshots\n"
+		 "does; default none. Not with --since.",
 	 .opts = host_export_opts,
 	 .fn = cmd_host_export},
 	{.name = "host import",

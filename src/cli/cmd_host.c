@@ -154,6 +154,7 @@ static int manifest_check(char *text, size_t len, json_t **out, const char *path
 struct exporter {
 	const char *path; /* the archive */
 	const char *label, *since;
+	json_t *snaps; /* --snapshots: each container's (name -> "all" or "L1,L2"), or NULL */
 	bool stop;
 	json_t *host;	  /* GET /v1/host */
 	json_t *manifest; /* built as members are added */
@@ -341,6 +342,76 @@ static bool restart_stopped(struct exporter *x)
 	return ok;
 }
 
+/*
+ * --snapshots for each container: "all" for all; for labels, those of
+ * them each container has (GET .../snapshots), and a label none of them
+ * has is refused before anything is made. *out: name -> spec.
+ */
+static int snaps_plan(const char *spec, const json_t *ctrs, json_t **out, struct clbsd_err *err)
+{
+	*out = NULL;
+	if (!spec || strcmp(spec, "none") == 0)
+		return 0;
+	json_t *plan = json_object();
+	bool all = strcmp(spec, "all") == 0;
+	struct strv want = STRV_INIT;
+	autofree char *copy = xstrdup(spec);
+	char *save = NULL;
+	for (char *l = strtok_r(copy, ",", &save); !all && l; l = strtok_r(NULL, ",", &save))
+		strv_push(&want, l);
+	bool *found = xcalloc(want.n + 1, sizeof(bool));
+	size_t i;
+	json_t *c;
+	int r = 0;
+	json_array_foreach(ctrs, i, c)
+	{
+		const char *name = json_string_value(json_object_get(c, "name"));
+		if (!name || r < 0)
+			continue;
+		if (all) {
+			json_object_set_new(plan, name, json_string("all"));
+			continue;
+		}
+		autofree char *p = xasprintf("/v1/containers/%s/snapshots", name);
+		json_t *have = NULL;
+		if ((r = cli_call("GET", p, NULL, &have, err)) < 0) {
+			clbsd_err_prefix(err, "snapshots of container %s", name);
+			break;
+		}
+		struct buf b = BUF_INIT;
+		for (size_t k = 0; k < want.n; k++) {
+			size_t h;
+			json_t *s;
+			json_array_foreach(have, h, s)
+			{
+				const char *l = json_string_value(json_object_get(s, "label"));
+				if (l && strcmp(l, want.v[k]) == 0) {
+					buf_addf(&b, "%s%s", b.len ? "," : "", l);
+					found[k] = true;
+					break;
+				}
+			}
+		}
+		json_decref(have);
+		if (b.len)
+			json_object_set_new(plan, name, json_string(b.data));
+		buf_release(&b);
+	}
+	for (size_t k = 0; r == 0 && k < want.n; k++)
+		if (!found[k])
+			r = clbsd_err_setmsg(err, CLBSD_E_NOTFOUND, ENOENT,
+					     "--snapshots: no container has a snapshot %s (clbsd "
+					     "snapshots NAME lists them)",
+					     want.v[k]);
+	free(found);
+	strv_release(&want);
+	if (r < 0)
+		json_decref(plan);
+	else
+		*out = plan;
+	return r;
+}
+
 static int export_containers(struct exporter *x, const json_t *ctrs, bool atomic,
 			     struct clbsd_err *err)
 {
@@ -361,29 +432,42 @@ static int export_containers(struct exporter *x, const json_t *ctrs, bool atomic
 			json_object_set_new(body, "at", json_string(x->label));
 		if (x->since)
 			json_object_set_new(body, "from", json_string(x->since));
+		const char *snaps = json_string_value(json_object_get(x->snaps, name));
 		/* A docker image travels once, with the first container of it. */
 		if (docker && !x->since && img && !json_object_get(saved, img)) {
 			json_object_set_new(body, "with_image", json_true());
 			json_object_set_new(saved, img, json_true());
 		}
-		autofree char *p = xasprintf("/v1/containers/%s/export", name);
-		r = cli_call("POST", p, body, NULL, err);
+		/* Labels checked by snaps_plan: nothing to escape. */
+		autofree char *p =
+			snaps ? xasprintf("/v1/containers/%s/export?snapshots=%s", name, snaps)
+			      : xasprintf("/v1/containers/%s/export", name);
+		json_t *res = NULL;
+		r = cli_call("POST", p, body, &res, err);
 		json_decref(body);
 		if (r < 0) {
 			clbsd_err_prefix(err, "export container %s", name);
 			break;
 		}
+		json_t *carried = json_incref(json_object_get(res, "snapshots"));
+		json_decref(res);
 		autofree char *member = xasprintf("containers/%s.clbsd", name);
 		r = add_member(x, member, file, NULL, 0, err);
 		unlink(file);
-		if (r < 0)
+		if (r < 0) {
+			json_decref(carried);
 			break;
+		}
 		const char *st = json_string_value(json_object_get(c, "state"));
 		bool running = st && strcmp(st, "running") == 0;
 		json_t *e =
 			json_pack("{s:s,s:s,s:s,s:s?,s:b,s:b}", "name", name, "member", member,
 				  "kind", kind ? kind : "native", "image_id", img, "managed",
 				  json_is_true(json_object_get(c, "managed")), "running", running);
+		/* The older snapshots its stream carries (import makes them again). */
+		if (json_array_size(carried))
+			json_object_set(e, "snapshots", carried);
+		json_decref(carried);
 		/* A declared container's effective form: the import goes into it. */
 		json_t *full = NULL;
 		struct clbsd_err e2;
@@ -469,7 +553,7 @@ static int export_networks(struct exporter *x, struct clbsd_err *err)
 int cmd_host_export(const struct cli_args *a)
 {
 	const char *out = cli_get(a, "output"), *since = cli_get(a, "since");
-	const char *label = cli_get(a, "label");
+	const char *label = cli_get(a, "label"), *snaps = cli_get(a, "snapshots");
 	char made[64];
 	if (!label) {
 		time_t now = time(NULL);
@@ -480,6 +564,13 @@ int cmd_host_export(const struct cli_args *a)
 	}
 	if (!out)
 		return cli_usage("-o FILE is needed");
+	int ur = cli_check_snapshots(snaps);
+	if (ur)
+		return ur;
+	bool with_snaps = snaps && strcmp(snaps, "none") != 0;
+	if (since && with_snaps)
+		return cli_usage("--snapshots goes with a whole export, not with --since (the "
+				 "changes since a snapshot hold no older ones)");
 	if (!valid_label(label) || (since && !valid_label(since)))
 		return cli_usage("invalid snapshot label \"%s\": letters, digits and _.:- (64 at "
 				 "most, starting with a letter or digit)",
@@ -512,6 +603,18 @@ int cmd_host_export(const struct cli_args *a)
 		return cli_usage("--since: the %s storage driver has no incremental exports (zfs "
 				 "has)",
 				 driver ? driver : "?");
+	}
+	if (with_snaps && !atomic) {
+		json_decref(x.host);
+		json_decref(ctrs);
+		return cli_usage("--snapshots: the %s storage driver's snapshots are copies and do "
+				 "not travel in an export (zfs sends them); use --snapshots none",
+				 driver ? driver : "?");
+	}
+	if (snaps_plan(snaps, ctrs, &x.snaps, &err) < 0) {
+		json_decref(x.host);
+		json_decref(ctrs);
+		return cli_fail(&err);
 	}
 	catch_signals();
 	x.restart = json_array();
@@ -597,6 +700,7 @@ int cmd_host_export(const struct cli_args *a)
 	size_t nc = json_array_size(json_object_get(x.manifest, "containers"));
 	size_t ni = json_array_size(json_object_get(x.manifest, "images"));
 	json_decref(x.manifest);
+	json_decref(x.snaps);
 	json_decref(x.host);
 	json_decref(x.restart);
 	json_decref(ctrs);

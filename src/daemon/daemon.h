@@ -937,6 +937,12 @@ struct export_opts {
 	const char *from;  /* only the changes since this kept snapshot (zfs) */
 	bool with_image;   /* a docker container: carry its image (docker save) too */
 	bool at;	   /* label names an existing snapshot: send it, neither take nor drop it */
+	/*
+	 * Which of the container's older snapshots travel with it (inside the
+	 * stream; zfs): NULL or "none", "all", or "L1,L2" (storage.h,
+	 * storage_snaps_select). Not with from.
+	 */
+	const char *snapshots;
 };
 int ctr_export(struct container *c, const char *path, const struct export_opts *o, ctr_export_fn fn,
 	       void *arg, struct clbsd_err *err);

@@ -78,13 +78,15 @@ struct xfer_job {
 	char *name;	     /* import: the new container's name */
 	char *path;
 	char *label;
-	char *from;   /* export: incremental since this kept snapshot */
-	bool keep;    /* export: keep the snapshot (a later export's from) */
-	bool at;      /* export: the snapshot exists (host export): neither take nor drop it */
-	bool update;  /* import: an incremental into the existing container */
-	char *header; /* export: what the loop knew of the container */
-	char *marker; /* export: <root>/transfer/HEX.json while it runs */
-	char *tmp;    /* export: the temporary file */
+	char *from;	   /* export: incremental since this kept snapshot */
+	bool keep;	   /* export: keep the snapshot (a later export's from) */
+	bool at;	   /* export: the snapshot exists (host export): neither take nor drop it */
+	char *snap_spec;   /* export: which older snapshots travel (storage_snaps_select) */
+	struct strv snaps; /* export: those chosen, oldest first */
+	bool update;	   /* import: an incremental into the existing container */
+	char *header;	   /* export: what the loop knew of the container */
+	char *marker;	   /* export: <root>/transfer/HEX.json while it runs */
+	char *tmp;	   /* export: the temporary file */
 	json_t *result;
 	/* a docker container: dockerd for its image; import: the image name to create with */
 	struct dk_client *dk;
@@ -113,6 +115,8 @@ static void job_free(struct xfer_job *j)
 	free(j->path);
 	free(j->label);
 	free(j->from);
+	free(j->snap_spec);
+	strv_release(&j->snaps);
 	free(j->header);
 	free(j->marker);
 	free(j->tmp);
@@ -316,6 +320,18 @@ static void export_run(void *arg)
 	if (r == 0 && !j->at)
 		r = st->ops->snapshot(st, j->c->name, j->label, &j->err);
 	snapped = r == 0 && !j->at;
+	/* The older snapshots that travel, chosen once the export's own is there. */
+	if (r == 0 && !storage_snaps_none(j->snap_spec)) {
+		struct storage_snapshot *have = NULL;
+		size_t n = 0;
+		r = st->ops->snapshot_list(st, j->c->name, &have, &n, &j->err);
+		if (r == 0)
+			r = storage_snaps_select(j->snap_spec, have, n, j->label, &j->snaps,
+						 &j->err);
+		storage_snapshots_free(have, n);
+		if (r < 0)
+			clbsd_err_prefix(&j->err, "export %s", j->c->name);
+	}
 	if (r == 0 && lseek(fd, start, SEEK_SET) < 0)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "seek in %s", tmp);
 	/* Streams that carry their own checksums (zfs) need none of ours. */
@@ -324,7 +340,7 @@ static void export_run(void *arg)
 		r = clbsd_err_setmsg(&j->err, CLBSD_E_INTERNAL, EAGAIN, "start a thread");
 	following = r == 0 && !self_checked;
 	if (r == 0)
-		r = st->ops->send(st, j->c->name, j->label, j->from, fd, &j->err);
+		r = st->ops->send(st, j->c->name, j->label, j->from, j->snaps.v, fd, &j->err);
 	struct stat sb;
 	char hex[33] = "";
 	if (r == 0 && fstat(fd, &sb) < 0)
@@ -371,6 +387,12 @@ static void export_run(void *arg)
 	if (r == 0)
 		json_object_set_new(j->result, self_checked ? "stream_check" : "stream_xxh3",
 				    json_string(self_checked ? st->ops->name : hex));
+	if (r == 0) {
+		json_t *sl = json_array();
+		for (size_t i = 0; i < j->snaps.n; i++)
+			json_array_append_new(sl, json_string(j->snaps.v[i]));
+		json_object_set_new(j->result, "snapshots", sl);
+	}
 	j->rc = r;
 }
 
@@ -419,6 +441,23 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 			err, CLBSD_E_INVALID, ENOTSUP,
 			"the %s storage driver has no incremental exports (zfs has)",
 			d->storage.ops->name);
+	if (storage_snaps_check(o->snapshots, err) < 0)
+		return clbsd_err_prefix(err, "export %s", c->name);
+	if (!storage_snaps_none(o->snapshots) && !(d->storage.caps & STORAGE_CAP_SEND_SNAPS))
+		return clbsd_err_setmsg(
+			err, CLBSD_E_UNAVAIL, ENOTSUP,
+			"export %s --snapshots %s: the %s storage driver's snapshots are copies "
+			"and "
+			"do not travel in an export (zfs sends them as a chain); export with "
+			"--snapshots none, or export each snapshot with clbsd clone first",
+			c->name, o->snapshots, d->storage.ops->name);
+	if (!storage_snaps_none(o->snapshots) && o->from)
+		return clbsd_err_setmsg(
+			err, CLBSD_E_INVALID, EINVAL,
+			"export %s: --snapshots goes with a whole export, not with --since %s (the "
+			"changes since a snapshot hold no older ones); export the whole container "
+			"with --snapshots, or --since without it",
+			c->name, o->from);
 	if (!fs_path_is_clean_abs(path))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"export path \"%s\": want an absolute path", path);
@@ -474,6 +513,7 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	j->keep = o->label != NULL;
 	j->at = o->at && o->label;
 	j->from = o->from ? xstrdup(o->from) : NULL;
+	j->snap_spec = storage_snaps_none(o->snapshots) ? NULL : xstrdup(o->snapshots);
 	json_object_set_new(h, "label", json_string(j->label));
 	if (j->from)
 		json_object_set_new(h, "from", json_string(j->from));

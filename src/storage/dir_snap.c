@@ -390,11 +390,17 @@ int dir_clone(struct storage *st, const char *src, const char *label, const char
 	return 0;
 }
 
-int dir_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
-	     struct clbsd_err *err)
+int dir_send(struct storage *st, const char *name, const char *label, const char *from,
+	     char *const *snaps, int fd, struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0 || storage_check_label(label, err) < 0)
 		return -err->code;
+	if (snaps && *snaps)
+		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
+					"send container %s: the dir driver sends one snapshot "
+					"(its snapshots are copies: export --snapshots needs the "
+					"zfs driver)",
+					name);
 	if (from)
 		return clbsd_err_setmsg(err, CLBSD_E_UNAVAIL, ENOTSUP,
 					"send container %s: the dir driver sends whole snapshots "

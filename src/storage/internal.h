@@ -64,8 +64,8 @@ int dir_rollback(struct storage *st, const char *name, const char *label, unsign
 		 struct clbsd_err *err);
 int dir_clone(struct storage *st, const char *src, const char *label, const char *dst,
 	      unsigned parts, struct rt_rootfs *out, struct clbsd_err *err);
-int dir_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
-	     struct clbsd_err *err);
+int dir_send(struct storage *st, const char *name, const char *label, const char *from,
+	     char *const *snaps, int fd, struct clbsd_err *err);
 int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
 int dir_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err);
 
@@ -173,8 +173,8 @@ int zfs_rollback(struct storage *st, const char *name, const char *label, unsign
 		 struct clbsd_err *err);
 int zfs_clone(struct storage *st, const char *src, const char *label, const char *dst,
 	      unsigned parts, struct rt_rootfs *out, struct clbsd_err *err);
-int zfs_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
-	     struct clbsd_err *err);
+int zfs_send(struct storage *st, const char *name, const char *label, const char *from,
+	     char *const *snaps, int fd, struct clbsd_err *err);
 int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
 int zfs_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err);
 

@@ -52,6 +52,7 @@
 #include <stdint.h>
 
 struct storage;
+struct strv;
 
 /* What a driver can do beyond the basics (struct storage.caps). */
 #define STORAGE_CAP_PROPS	0x1u /* quota, reservation, compression, recordsize */
@@ -70,6 +71,8 @@ struct storage;
  * "checksum mismatch" and leaves nothing): export adds none of its own.
  */
 #define STORAGE_CAP_SELF_CHECKED 0x10u
+/* send() can carry the container's older snapshots (its snaps argument). */
+#define STORAGE_CAP_SEND_SNAPS 0x20u
 
 /* Parts of a container for rollback() and clone() (the rootfs is always included). */
 #define STORAGE_PART_STATE   0x1u /* the container directory: container.json, logs/ */
@@ -214,9 +217,15 @@ struct storage_ops {
 	 * Write the container (state, rootfs, volumes) at snapshot `label` to
 	 * fd as one stream: everything when from is NULL, else only the changes
 	 * since snapshot `from` (drivers with STORAGE_CAP_INCREMENTAL).
+	 * snaps (NULL-terminated, may be NULL or empty): older snapshots of the
+	 * container that travel too, and that receive() makes again under
+	 * their labels (drivers with STORAGE_CAP_SEND_SNAPS; not with from).
+	 * Each dataset sends those it has that precede `label`, oldest first:
+	 * the first whole, each next as the changes since the one before, and
+	 * `label` last as the changes since the newest of them.
 	 */
 	int (*send)(struct storage *st, const char *name, const char *label, const char *from,
-		    int fd, struct clbsd_err *err);
+		    char *const *snaps, int fd, struct clbsd_err *err);
 	/*
 	 * Read a stream written by send() of the same driver from fd and make
 	 * container `name` from it (any name: the stream's parts are relative),
@@ -279,5 +288,25 @@ char *storage_ctr_dir(const struct storage *st, const char *name);
 int storage_check_name(const char *what, const char *name, struct clbsd_err *err);
 int storage_check_label(const char *label, struct clbsd_err *err);
 int storage_check_image_id(const char *id, struct clbsd_err *err);
+
+/*
+ * Which snapshots an export carries (src/storage/snap_pick.c): spec is
+ * "none" (or NULL), "all", or labels separated by commas.
+ * storage_snaps_check: only its syntax (INVALID naming the bad label).
+ * storage_snaps_none: spec asks for none.
+ * storage_snaps_select: the labels of have[0..n) (the container's
+ * snapshots, oldest first) that spec asks for, in have's order, without
+ * `label` (the export's own, which travels anyway); NOTFOUND for a label of
+ * spec that the container lacks. *out is pushed to only on success.
+ * storage_snaps_chain: of names[0..n) (one dataset's snapshots in the order
+ * they were taken), those in chosen (NULL-terminated) that precede `label`,
+ * in that order: the dataset's chain, sent oldest first.
+ */
+int storage_snaps_check(const char *spec, struct clbsd_err *err);
+bool storage_snaps_none(const char *spec);
+int storage_snaps_select(const char *spec, const struct storage_snapshot *have, size_t n,
+			 const char *label, struct strv *out, struct clbsd_err *err);
+void storage_snaps_chain(char *const *names, size_t n, char *const *chosen, const char *label,
+			 struct strv *out);
 
 #endif

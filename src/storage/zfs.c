@@ -1206,7 +1206,7 @@ int storage_zfs_open(const char *pool, const char *dataset, const char *mnt, str
 	struct storage st = {.ops = &zfs_ops,
 			     .caps = STORAGE_CAP_PROPS | STORAGE_CAP_CHEAP_CLONE |
 				     STORAGE_CAP_INCREMENTAL | STORAGE_CAP_ORDERED |
-				     STORAGE_CAP_SELF_CHECKED,
+				     STORAGE_CAP_SELF_CHECKED | STORAGE_CAP_SEND_SNAPS,
 			     .root = xstrdup(mnt),
 			     .pool = xstrdup(pool),
 			     .dataset = xstrdup(dataset)};

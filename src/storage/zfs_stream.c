@@ -414,12 +414,36 @@ static int recv_one(int fd, const char *target, int64_t raw_len, struct clbsd_er
 	return 0;
 }
 
-int zfs_send(struct storage *st, const char *name, const char *label, const char *from, int fd,
-	     struct clbsd_err *err)
+/* The labels of ds's own snapshots, in the order they were taken (createtxg). */
+static int snaps_in_order(const char *ds, struct strv *out, struct clbsd_err *err)
+{
+	autofree char *o = NULL;
+	if (zfs_run(&o, err, "list", "-H", "-t", "snapshot", "-o", "name", "-s", "createtxg", "-d",
+		    "1", ds, NULL) < 0)
+		return clbsd_err_prefix(err, "snapshots of %s", ds);
+	char *p = o, *l;
+	while ((l = zfs_next_line(&p))) {
+		char *at = strchr(l, '@');
+		if (at && strncmp(l, ds, (size_t)(at - l)) == 0 && strlen(ds) == (size_t)(at - l))
+			strv_push(out, at + 1);
+	}
+	return 0;
+}
+
+int zfs_send(struct storage *st, const char *name, const char *label, const char *from,
+	     char *const *snaps, int fd, struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0 || storage_check_label(label, err) < 0 ||
 	    (from && storage_check_label(from, err) < 0))
 		return -err->code;
+	for (size_t k = 0; snaps && snaps[k]; k++)
+		if (storage_check_label(snaps[k], err) < 0)
+			return -err->code;
+	if (snaps && *snaps && from)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"send container %s: older snapshots travel only in a whole "
+					"stream, not with the changes since %s",
+					name, from);
 	autofree char *top = zfs_ds_ctr(st, name);
 	autofree char *swhat = xasprintf("snapshot %s of container %s", label, name);
 	autofree char *snap = xasprintf("%s@%s", top, label);
@@ -441,6 +465,24 @@ int zfs_send(struct storage *st, const char *name, const char *label, const char
 	/* Decide every part first, so a missing snapshot fails before any byte is sent. */
 	bool *incr = xcalloc(ds.n + 1, sizeof(bool));
 	bool *skip = xcalloc(ds.n + 1, sizeof(bool));
+	/*
+	 * Each part's chain: the chosen snapshots it has before label, in the
+	 * order they were taken. A volume's are those of the container's own
+	 * (part 0) it has, so that every part's chain follows the header's.
+	 */
+	struct strv *chains = xcalloc(ds.n + 1, sizeof(struct strv));
+	json_t *hsnaps = json_array();
+	for (size_t i = 0; r == 0 && snaps && *snaps && i < ds.n; i++) {
+		struct strv have = STRV_INIT;
+		r = snaps_in_order(ds.v[i], &have, err);
+		if (r == 0)
+			storage_snaps_chain(have.v, have.n, i == 0 ? snaps : chains[0].v, label,
+					    &chains[i]);
+		strv_release(&have);
+	}
+	for (size_t k = 0; k < chains[0].n; k++)
+		json_array_append_new(hsnaps, json_string(chains[0].v[k]));
+	json_object_set_new(hdr, "snapshots", hsnaps);
 	for (size_t i = 0; r == 0 && i < ds.n; i++) {
 		autofree char *s = xasprintf("%s@%s", ds.v[i], label);
 		autofree char *f = from ? xasprintf("%s@%s", ds.v[i], from) : NULL;
@@ -468,6 +510,12 @@ int zfs_send(struct storage *st, const char *name, const char *label, const char
 		if (i >= nctr)
 			json_object_set_new(pj, "volume", json_string(vols.v[i - nctr]));
 		json_object_set_new(pj, "incremental", json_boolean(base));
+		if (chains[i].n) {
+			json_t *cj = json_array();
+			for (size_t k = 0; k < chains[i].n; k++)
+				json_array_append_new(cj, json_string(chains[i].v[k]));
+			json_object_set_new(pj, "chain", cj);
+		}
 		for (size_t k = 0; k < kv.n; k++) {
 			char *eq = strchr(kv.v[k], '=');
 			*eq = '\0';
@@ -501,11 +549,19 @@ int zfs_send(struct storage *st, const char *name, const char *label, const char
 	for (size_t i = 0; r == 0 && i < ds.n; i++) {
 		if (skip[i])
 			continue;
-		autofree char *s = xasprintf("%s@%s", ds.v[i], label);
-		uint64_t len = 0;
-		r = send_one(s, incr[i] ? from : NULL, fd, raw ? &len : NULL, err);
-		if (r == 0 && raw)
-			json_array_append_new(lens, json_integer((json_int_t)len));
+		/* The chain oldest first, then label: each the changes since the one before. */
+		const struct strv *c = &chains[i];
+		for (size_t k = 0; r == 0 && k <= c->n; k++) {
+			autofree char *s = xasprintf("%s@%s", ds.v[i], k < c->n ? c->v[k] : label);
+			const char *base = k > 0     ? c->v[k - 1]
+					   : c->n    ? NULL
+					   : incr[i] ? from
+						     : NULL;
+			uint64_t len = 0;
+			r = send_one(s, base, fd, raw ? &len : NULL, err);
+			if (r == 0 && raw)
+				json_array_append_new(lens, json_integer((json_int_t)len));
+		}
 		sent++;
 	}
 	if (r == 0) {
@@ -531,6 +587,9 @@ int zfs_send(struct storage *st, const char *name, const char *label, const char
 	zfs_view_release(&view);
 	free(incr);
 	free(skip);
+	for (size_t i = 0; i < ds.n + 1; i++)
+		strv_release(&chains[i]);
+	free(chains);
 	strv_release(&ds);
 	strv_release(&vols);
 	if (r < 0)
@@ -720,6 +779,62 @@ static int recv_end(int fd, struct buf *b, size_t np, struct clbsd_err *err)
 	return r;
 }
 
+/*
+ * The chains of a stream's parts, checked: the header's "snapshots" are
+ * valid labels, each once, none of them the stream's label, and not with
+ * an increment (from); a part's "chain" lists some of them in the header's
+ * order, and not on an incremental part. chains[i] gets part i's; *nsub
+ * the count of zfs streams (each part's chain and its last one).
+ */
+static int recv_chains(json_t *hdr, json_t *parts, const char *label, const char *from,
+		       struct strv *chains, size_t *nsub, struct clbsd_err *err)
+{
+	json_t *hs = json_object_get(hdr, "snapshots");
+	size_t nh = json_array_size(hs);
+	struct clbsd_err e;
+	if (hs && !json_is_array(hs))
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"damaged stream header: \"snapshots\"");
+	if (nh && from)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"damaged stream: older snapshots with the changes since "
+					"%s",
+					from);
+	for (size_t k = 0; k < nh; k++) {
+		const char *l = json_string_value(json_array_get(hs, k));
+		bool bad = !l || storage_check_label(l, &e) < 0 || strcmp(l, label) == 0;
+		for (size_t q = 0; q < k && !bad; q++)
+			bad = strcmp(l, json_string_value(json_array_get(hs, q))) == 0;
+		if (bad)
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"damaged stream header: snapshot %zu of the chain",
+						k + 1);
+	}
+	*nsub = 0;
+	for (size_t i = 0; i < json_array_size(parts); i++) {
+		json_t *pj = json_array_get(parts, i);
+		json_t *c = json_object_get(pj, "chain");
+		size_t at = 0; /* the next chain label is at this place of the header's or after */
+		bool ok = !c || (json_is_array(c) &&
+				 !(json_array_size(c) && json_bool(pj, "incremental", false)));
+		for (size_t k = 0; ok && k < json_array_size(c); k++) {
+			const char *l = json_string_value(json_array_get(c, k));
+			while (at < nh && l && strcmp(json_string_value(json_array_get(hs, at)), l))
+				at++;
+			ok = l && at < nh;
+			if (ok)
+				strv_push(&chains[i], l);
+			at++;
+		}
+		if (!ok)
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+						"damaged stream: the snapshot chain of part %zu",
+						i + 1);
+		*nsub += chains[i].n + 1;
+	}
+	return 0;
+}
+
 int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0)
@@ -747,19 +862,24 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 	autofree char *dir = storage_ctr_dir(st, name);
 	struct recv_undo u = {STRV_INIT, STRV_INIT, false};
 	bool vols_there = false;
+	struct strv *chains = xcalloc(np + 1, sizeof(struct strv));
+	size_t nsub = np;
 	if (!json_is_object(hdr) || !json_is_array(parts) || np < 1 || !label ||
 	    storage_check_label(label, err) < 0 || (from && storage_check_label(from, err) < 0))
 		r = clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "damaged stream header");
 	else
+		r = recv_chains(hdr, parts, label, from, chains, &nsub, err);
+	if (r == 0)
 		r = recv_prepare(st, name, label, from, &vols_there, err);
-	/* A raw stream: the part lengths are in the trailer, which the footer finds. */
+	/* A raw stream: the zfs streams' lengths are in the trailer, which the footer finds. */
 	json_t *raw_lens = NULL;
 	if (r == 0 && json_bool(hdr, "raw", false)) {
-		r = raw_lengths(fd, np, &raw_lens, err);
+		r = raw_lengths(fd, nsub, &raw_lens, err);
 		if (r < 0)
 			clbsd_err_prefix(err, "receive container %s", name);
 	}
 	size_t nctr = 1; /* how many parts are the container's own */
+	size_t sub = 0;	 /* the zfs streams received so far */
 	for (size_t i = 0; r == 0 && i < np; i++) {
 		json_t *pj = json_array_get(parts, i);
 		const char *kind = json_str(pj, "kind");
@@ -783,24 +903,43 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 				break;
 		}
 		/*
-		 * An increment applies to the target as it was at @from: roll it
-		 * back first (zfs-fuse's atime updates count as changes), with
-		 * the retries zfs-fuse needs right after an unmount.
+		 * The part's chain, oldest first, then label, each received
+		 * under the header's label (not the name inside the zfs
+		 * stream): the first whole (or the changes since from), each
+		 * next one the changes since the one before, which zfs recv
+		 * refuses unless it is the target's newest snapshot.
 		 */
-		if (incr) {
-			autofree char *f = xasprintf("%s@%s", target, from);
-			r = zfs_rollback_snap(f, false, err);
-		}
-		int64_t raw_len = raw_lens ? json_integer_value(json_array_get(raw_lens, i)) : -1;
-		if (r == 0)
-			r = recv_one(fd, target, raw_len, err);
-		if (r == 0 && !incr) {
-			strv_push(&u.made, target);
-			r = zfs_run(NULL, err, "set", OPT_MANAGED, target, NULL);
+		const struct strv *c = &chains[i];
+		for (size_t k = 0; r == 0 && k <= c->n; k++) {
+			const char *to = k < c->n ? c->v[k] : label;
+			const char *base = k > 0 ? c->v[k - 1] : incr ? from : NULL;
+			/*
+			 * An increment applies to the target as it was at @base:
+			 * roll it back first (zfs-fuse's atime updates count as
+			 * changes), unmounted (see recv_prepare), with the
+			 * retries zfs-fuse needs right after an unmount.
+			 */
+			if (base && k > 0)
+				r = zfs_unmount_tree(target, err);
+			if (base && r == 0) {
+				autofree char *f = xasprintf("%s@%s", target, base);
+				r = zfs_rollback_snap(f, false, err);
+			}
+			int64_t raw_len =
+				raw_lens ? json_integer_value(json_array_get(raw_lens, sub)) : -1;
+			autofree char *snap = xasprintf("%s@%s", target, to);
 			if (r == 0)
-				r = apply_stream_props(target, json_object_get(pj, "props"), err);
-		} else if (r == 0) {
-			strv_push(&u.touched, target);
+				r = recv_one(fd, snap, raw_len, err);
+			sub++;
+			if (r == 0 && k == 0 && !incr) {
+				strv_push(&u.made, target);
+				r = zfs_run(NULL, err, "set", OPT_MANAGED, target, NULL);
+				if (r == 0)
+					r = apply_stream_props(target, json_object_get(pj, "props"),
+							       err);
+			} else if (r == 0 && k == 0) {
+				strv_push(&u.touched, target);
+			}
 		}
 	}
 	if (r == 0)
@@ -818,6 +957,9 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 		rmdir(dir);
 	strv_release(&u.made);
 	strv_release(&u.touched);
+	for (size_t i = 0; i < np + 1; i++)
+		strv_release(&chains[i]);
+	free(chains);
 	json_decref(raw_lens);
 	json_decref(hdr);
 	buf_release(&b);

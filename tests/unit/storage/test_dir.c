@@ -211,7 +211,7 @@ static char *send_to_file(const char *label, struct clbsd_err *err)
 {
 	char *path = xasprintf("%s/web-%s.tar", base, label);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int r = st.ops->send(&st, "web", label, NULL, fd, err);
+	int r = st.ops->send(&st, "web", label, NULL, NULL, fd, err);
 	close(fd);
 	if (r < 0) {
 		free(path);
@@ -258,7 +258,7 @@ TEST(send_receive_reproduces_files)
 	close(fd);
 	/* Only whole snapshots. */
 	fd = open(file, O_RDONLY);
-	CHECK(st.ops->send(&st, "web", "m1", "m0", fd, &err) < 0);
+	CHECK(st.ops->send(&st, "web", "m1", "m0", NULL, fd, &err) < 0);
 	CHECK_INT(err.kind, CLBSD_E_UNAVAIL);
 	close(fd);
 	CHECK_INT(st2.ops->ctr_remove(&st2, "copy", true, &err), 0);

@@ -363,7 +363,7 @@ static char *send_to_file(const char *name, const char *label, const char *from,
 {
 	char *path = xasprintf("%s/%s-%s.stream", base, name, label);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int r = st.ops->send(&st, name, label, from, fd, err);
+	int r = st.ops->send(&st, name, label, from, NULL, fd, err);
 	close(fd);
 	if (r < 0) {
 		free(path);
@@ -453,7 +453,7 @@ TEST(send_receive_reproduces_files)
 	if (sender == 0) {
 		close(pp[0]);
 		struct clbsd_err e;
-		_exit(st.ops->send(&st, "web", "m2", NULL, pp[1], &e) == 0 ? 0 : 1);
+		_exit(st.ops->send(&st, "web", "m2", NULL, NULL, pp[1], &e) == 0 ? 0 : 1);
 	}
 	close(pp[1]);
 	int rr = st2.ops->receive(&st2, "piped", pp[0], &err);
