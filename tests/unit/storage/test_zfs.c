@@ -11,6 +11,8 @@
 #include "test.h"
 #include "util/util.h"
 
+#include <jansson.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -519,6 +521,196 @@ TEST(truncated_receive_leaves_nothing)
 	free(file);
 }
 
+/* Send name@label with the older snapshots snaps through a pipe (framed) into a new file. */
+static char *send_framed(const char *name, const char *label, char *const *snaps)
+{
+	char *path = xasprintf("%s/%s-%s.framed", base, name, label);
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int pp[2];
+	if (out < 0 || pipe(pp) < 0) {
+		free(path);
+		return NULL;
+	}
+	pid_t sender = fork();
+	if (sender == 0) {
+		close(pp[0]);
+		struct clbsd_err e;
+		_exit(st.ops->send(&st, name, label, NULL, snaps, pp[1], &e) == 0 ? 0 : 1);
+	}
+	close(pp[1]);
+	char buf[65536];
+	ssize_t n;
+	bool ok = true;
+	while ((n = read(pp[0], buf, sizeof(buf))) > 0)
+		ok = ok && write(out, buf, (size_t)n) == n;
+	close(pp[0]);
+	close(out);
+	int ws = 0;
+	waitpid(sender, &ws, 0);
+	if (!ok || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+		unlink(path);
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+/* Receive file (its first len bytes) into "half": refused, and nothing of it left. */
+static void refused_leaves_nothing(const char *file, size_t len, const char *why)
+{
+	struct clbsd_err err;
+	char *cut = xasprintf("%s.cut", file);
+	char *data = NULL;
+	size_t n = 0;
+	CHECK_INT(fs_read_file(file, &data, &n, &err), 0);
+	CHECK_INT(fs_write_atomic(cut, data, len < n ? len : n, 0600, &err), 0);
+	free(data);
+	int fd = open(cut, O_RDONLY);
+	int r = st.ops->receive(&st, "half", fd, &err);
+	close(fd);
+	if (r == 0)
+		FAILF("%s: received", why);
+	char *d = xasprintf("%s/containers/half", ds);
+	char *vd = xasprintf("%s/volumes/half", ds);
+	char *dir = storage_ctr_dir(&st, "half");
+	if (ds_exists(d) || ds_exists(vd) || fs_exists(dir))
+		FAILF("%s: left %s", why, d);
+	free(d), free(vd), free(dir);
+	unlink(cut);
+	free(cut);
+}
+
+/*
+ * web's snapshots m1 and m2 travel with m3 as a chain: the receiver has
+ * the three, each with its files. A chain cut short, or whose header does
+ * not match the zfs streams (they do not connect), is refused and leaves
+ * nothing.
+ */
+TEST(send_receive_snapshot_chain)
+{
+	struct clbsd_err err;
+	struct rt_rootfs r, r2;
+	CHECK_INT(ctr_find(&st, "web", &r, &err), 0);
+	char *vol = xasprintf("%s/volumes/web/data", mnt);
+	CHECK_INT(tree_put(r.lower, "etc/motd", "m3\n"), 0);
+	CHECK_INT(tree_put(vol, "chain", "3\n"), 0);
+	CHECK_INT(st.ops->snapshot(&st, "web", "m3", &err), 0);
+	char *snaps[] = {"m2", "m1", NULL}; /* the driver orders them */
+	char *path = xasprintf("%s/web-chain.stream", base);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK_INT(st.ops->send(&st, "web", "m3", NULL, snaps, fd, &err), 0);
+	close(fd);
+	/* Not with the changes since a snapshot. */
+	CHECK(st.ops->send(&st, "web", "m3", "m1", snaps, -1, &err) < 0);
+	CHECK_INT(err.kind, CLBSD_E_INVALID);
+
+	struct storage st2;
+	CHECK_INT(storage_zfs_open(pool, ds2, mnt2, &st2, &err), 0);
+	fd = open(path, O_RDONLY);
+	CHECK_INT(st2.ops->receive(&st2, "chain", fd, &err), 0);
+	close(fd);
+	struct storage_snapshot *s = NULL;
+	size_t n = 0;
+	CHECK_INT(st2.ops->snapshot_list(&st2, "chain", &s, &n, &err), 0);
+	CHECK_INT(n, 3);
+	for (size_t i = 0; i < n && i < 3; i++) {
+		static const char *const want[] = {"m1", "m2", "m3"};
+		CHECK_STR(s[i].label, want[i]);
+	}
+	storage_snapshots_free(s, n);
+	CHECK_INT(ctr_find(&st2, "chain", &r2, &err), 0);
+	char *a = tree_digest(r.lower), *b = tree_digest(r2.lower);
+	CHECK_STR(b, a);
+	free(a), free(b);
+	char *vol2 = xasprintf("%s/volumes/chain/data", mnt2);
+	char *c3 = tree_get(vol2, "chain");
+	CHECK_STR(c3, "3\n");
+	free(c3);
+	CHECK_INT(st2.ops->rollback(&st2, "chain", "m2", STORAGE_PART_ALL | STORAGE_DISCARD_NEWER,
+				    &err),
+		  0);
+	char *motd = tree_get(r2.lower, "etc/motd");
+	CHECK_STR(motd, "changed after m1\n");
+	free(motd);
+	char *db = tree_get(vol2, "db");
+	CHECK_STR(db, "v2\n");
+	free(db);
+	c3 = tree_get(vol2, "chain");
+	CHECK(c3 == NULL);
+	free(c3);
+	CHECK_INT(st2.ops->rollback(&st2, "chain", "m1", STORAGE_PART_ALL | STORAGE_DISCARD_NEWER,
+				    &err),
+		  0);
+	motd = tree_get(r2.lower, "etc/motd");
+	CHECK_STR(motd, "sent\n");
+	free(motd);
+	rt_rootfs_release(&r2);
+	CHECK_INT(st2.ops->ctr_remove(&st2, "chain", true, &err), 0);
+	storage_release(&st2);
+	free(vol2);
+
+	/* Framed (through a pipe), cut anywhere in the chain. */
+	char *framed = send_framed("web", "m3", snaps);
+	CHECK(framed != NULL);
+	struct stat sb;
+	CHECK(framed && stat(framed, &sb) == 0);
+	off_t cuts[] = {sb.st_size / 4, sb.st_size / 2, sb.st_size * 3 / 4, sb.st_size - 4};
+	for (size_t i = 0; framed && i < ARRAY_SIZE(cuts); i++)
+		refused_leaves_nothing(framed, (size_t)cuts[i], "cut short");
+
+	/*
+	 * Its header rewritten to say the chain is m2 alone: the streams no
+	 * longer follow it (the m2 increment comes where m3's is said to
+	 * be, then a part gets another's), so zfs recv refuses one.
+	 */
+	char *data = NULL;
+	size_t len = 0;
+	CHECK(framed && fs_read_file(framed, &data, &len, &err) == 0);
+	const size_t ml = strlen("CLBSD-ZFS-SEND 1\n");
+	if (data && len > ml + 4) {
+		const unsigned char *h = (const unsigned char *)data + ml;
+		uint32_t hl =
+			(uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+		json_t *hj = json_loadb(data + ml + 4, hl, 0, NULL);
+		CHECK(hj != NULL);
+		json_object_set_new(hj, "snapshots", json_pack("[s]", "m2"));
+		size_t i;
+		json_t *pj;
+		json_array_foreach(json_object_get(hj, "parts"), i, pj)
+		{
+			if (json_object_get(pj, "chain"))
+				json_object_set_new(pj, "chain", json_pack("[s]", "m2"));
+		}
+		char *line = json_dumps(hj, JSON_COMPACT);
+		json_decref(hj);
+		uint32_t nl = (uint32_t)strlen(line);
+		unsigned char nh[4] = {nl >> 24, nl >> 16, nl >> 8, nl};
+		struct buf nb = BUF_INIT;
+		buf_add(&nb, data, ml);
+		buf_add(&nb, nh, 4);
+		buf_add(&nb, line, nl);
+		buf_add(&nb, data + ml + 4 + hl, len - ml - 4 - hl);
+		char *bad = xasprintf("%s.bad", framed);
+		CHECK_INT(fs_write_atomic(bad, nb.data, nb.len, 0600, &err), 0);
+		refused_leaves_nothing(bad, nb.len, "a chain that does not connect");
+		unlink(bad);
+		free(bad), free(line);
+		buf_release(&nb);
+	}
+	free(data);
+	/* web as the cases after this one expect it. */
+	CHECK_INT(st.ops->snapshot_destroy(&st, "web", "m3", &err), 0);
+	CHECK_INT(tree_put(r.lower, "etc/motd", "changed after m1\n"), 0);
+	char *cf = xasprintf("%s/chain", vol);
+	unlink(cf);
+	free(cf), free(vol);
+	if (framed)
+		unlink(framed);
+	unlink(path);
+	free(framed), free(path);
+	rt_rootfs_release(&r);
+}
+
 TEST(clone_container)
 {
 	struct clbsd_err err;
@@ -1001,6 +1193,7 @@ static const char *const cases[] = {
 	"quota_and_props",
 	"send_receive_reproduces_files",
 	"truncated_receive_leaves_nothing",
+	"send_receive_snapshot_chain",
 	"clone_container",
 	"unmanaged_refused",
 	"path_entry_points_and_busy_remove",
@@ -1020,6 +1213,7 @@ static void run_cases(void)
 	RUN(quota_and_props);
 	RUN(send_receive_reproduces_files);
 	RUN(truncated_receive_leaves_nothing);
+	RUN(send_receive_snapshot_chain);
 	RUN(clone_container);
 	RUN(unmanaged_refused);
 	RUN(path_entry_points_and_busy_remove);
