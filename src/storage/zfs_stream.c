@@ -946,6 +946,23 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 		r = recv_end(fd, &b, np, err);
 	if (r < 0)
 		recv_rollback(&u, vols, label ? label : "", from ? from : "");
+	/*
+	 * The volumes' group dataset gets the stream's labels too (empty
+	 * snapshots), as `zfs snapshot -r` gave them to it on the sender:
+	 * without them destroying a snapshot (`zfs destroy -r <vols>@L`)
+	 * would miss the volumes' and leave their label taken.
+	 */
+	json_t *hs = json_object_get(hdr, "snapshots");
+	for (size_t k = 0; r == 0 && np > nctr && k <= json_array_size(hs); k++) {
+		const char *l =
+			k < json_array_size(hs) ? json_string_value(json_array_get(hs, k)) : label;
+		autofree char *gs = xasprintf("%s@%s", vols, l);
+		struct clbsd_err ignore;
+		bool there = false;
+		if (zfs_has(gs, ZFS_DS_MANAGED, &ignore, &there) == 0 && !there &&
+		    zfs_run(NULL, &ignore, "snapshot", gs, NULL) < 0)
+			log_warn("storage", name, "%s", ignore.msg);
+	}
 	/* Mount again what was unmounted, and mount what arrived. */
 	struct clbsd_err e2;
 	bool vols_now = false;

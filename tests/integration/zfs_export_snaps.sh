@@ -85,6 +85,12 @@ for s in s3 s2 s1; do
 done
 [ "$got" = " s3:r3 v3 ; s2:r2 v2 only2; s1:r1 v1 ;" ] && ok each_snapshot_has_its_content ||
 	fail each_snapshot_has_its_content "$got"
+# A snapshot that came with the import goes whole (its volume's too), and
+# its label can be taken again.
+c2 snapshots --rm s1 web >/dev/null 2>&1
+left=$(zfs list -H -t snapshot -o name -r "$ZPOOL/clbsd2" | grep "/web\(/.*\)\?@s1$")
+[ -z "$left" ] && c2 snapshot web s1 >/dev/null 2>&1 && ok imported_snapshot_removed_whole ||
+	fail imported_snapshot_removed_whole "$left"
 
 # One LABEL: only s2 travels (as the first, whole), with its content.
 out=$(clbsd export --snapshots s2 -o "$TMP/one.clbsd" web 2>&1) || fail export_one_label "$out"
