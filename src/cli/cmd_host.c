@@ -1244,6 +1244,26 @@ static bool ctr_exists(const char *name, json_t **out)
 	return cli_call("GET", p, NULL, out, &e) == 0;
 }
 
+/* Whether container name has snapshot label. */
+static bool has_snapshot(const char *name, const char *label)
+{
+	autofree char *p = xasprintf("/v1/containers/%s/snapshots", name);
+	json_t *list = NULL;
+	struct clbsd_err e;
+	if (cli_call("GET", p, NULL, &list, &e) < 0)
+		return false;
+	bool found = false;
+	size_t i;
+	json_t *s;
+	json_array_foreach(list, i, s)
+	{
+		const char *l = json_string_value(json_object_get(s, "label"));
+		found = found || (l && strcmp(l, label) == 0);
+	}
+	json_decref(list);
+	return found;
+}
+
 /* Whether every container c depends on is done (or is not in the archive). */
 static bool deps_done(const json_t *c, const json_t *all, const json_t *done)
 {
@@ -1272,6 +1292,12 @@ static int import_one(struct importer *im, const json_t *c, bool declared, struc
 	json_decref(have);
 	if (exists && !incr) {
 		say("container %s is here already: left as it is", name);
+		return 0;
+	}
+	/* An increment run again: one that has its snapshot got it whole (the receive is atomic). */
+	const char *label = json_string_value(json_object_get(im->m, "label"));
+	if (exists && incr && label && has_snapshot(name, label)) {
+		say("container %s is at %s already: left as it is", name, label);
 		return 0;
 	}
 	if (exists && was_running) {
