@@ -35,7 +35,10 @@ startn() {
 	eval "D$n=$!"
 	# A daemon killed mid-import cleans up before it listens: zfs-fuse may
 	# answer "busy" for a while when other tests run beside this one.
-	wait_until 60 cn "$n" info >/dev/null 2>&1
+	wait_until 60 cn "$n" info >/dev/null 2>&1 && return 0
+	# What it waits on (its zfs commands), for the failure's message.
+	echo "daemon $n still starting: $(eval "ps -o pid,etime,args --ppid \$D$n" | tr '\n' '|')" >>"$TMP/daemon$n.log"
+	return 1
 }
 stopn() {
 	local n=$1 pid
