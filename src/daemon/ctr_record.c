@@ -1116,8 +1116,8 @@ int ctr_load_all(struct daemon *d, struct clbsd_err *err)
 			continue;
 		if (transfer_receiving(d, de->d_name)) {
 			log_error("container", de->d_name,
-				  "not loaded: an import into it was cut short, and what it "
-				  "received is not removed yet");
+				  "not loaded: an import into it was cut short and is not "
+				  "undone yet (the next start tries again)");
 			continue;
 		}
 		struct clbsd_err e2;

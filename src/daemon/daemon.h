@@ -1003,7 +1003,7 @@ int ctr_import_abort(struct daemon *d, const char *name, ctr_done_fn fn, void *a
  * <root>/transfer/ say.
  */
 void transfer_recover_receives(struct daemon *d);
-/* A new container's receive into NAME was cut short and is not undone yet: not loaded. */
+/* A receive into NAME was cut short and is not undone yet: it is not loaded. */
 bool transfer_receiving(const struct daemon *d, const char *name);
 /* At start, once containers are adopted: abort every provisional import left. */
 void transfer_abort_pending(struct daemon *d);

@@ -923,11 +923,7 @@ bool transfer_receiving(const struct daemon *d, const char *name)
 	struct clbsd_err err;
 	if (fs_read_file(path, &text, NULL, &err) < 0)
 		return false;
-	json_t *m = json_loads(text, 0, NULL);
-	/* An update's container stays: its record was written back. */
-	bool fresh = !json_object_get(m, "from");
-	json_decref(m);
-	return fresh;
+	return true;
 }
 
 /* A new container's receive: its files and volumes go. */
@@ -963,7 +959,8 @@ static int recover_update(struct daemon *d, const char *name, const json_t *m,
 	int r = d->storage.ops->rollback(&d->storage, name, from,
 					 STORAGE_PART_ALL | STORAGE_DISCARD_NEWER, &rerr);
 	autofree char *path = xasprintf("%s/containers/%s/container.json", d->root, name);
-	if (fs_write_atomic(path, rec, strlen(rec), 0600, err) < 0)
+	if (d->storage.ops->ctr_mount(&d->storage, name, err) < 0 ||
+	    fs_write_atomic(path, rec, strlen(rec), 0600, err) < 0)
 		return -err->code;
 	if (r < 0)
 		log_error("transfer", name,
@@ -1109,13 +1106,21 @@ static void import_done(void *arg)
 		c = ctr_find(d, j->name);
 		if (c) {
 			c->storage.busy = false;
+			/* Written into its mounted state directory, never the bare mount point. */
+			struct clbsd_err merr;
+			bool in_place = d->storage.ops->ctr_mount(&d->storage, j->name, &merr) == 0;
 			/*
 			 * The receive brought the exporter's container.json (and
 			 * a failed one put back the base snapshot's, which is the
 			 * exporter's too): this container's record goes back.
 			 */
 			struct clbsd_err serr;
-			if (ctr_save_config(c, &serr) == 0)
+			if (!in_place)
+				log_error("container", j->name,
+					  "import (update): %s; its record is written back at the "
+					  "next start",
+					  merr.msg);
+			else if (ctr_save_config(c, &serr) == 0)
 				recv_unmark(j);
 			else
 				log_error("container", j->name, "import (update): %s", serr.msg);
@@ -1136,9 +1141,10 @@ static void import_done(void *arg)
 		importing_end(d, j->name);
 	/* A failed receive left nothing; a refused record's files go here. */
 	bool gone = true;
-	if (r == 0 && (r = j->declared ? import_declared(j, &c, &j->err)
-			   : j->docker ? import_docker(j, &c, &j->err)
-				       : import_record(j, &c, &j->err)) < 0) {
+	if (r == 0 && ((r = d->storage.ops->ctr_mount(&d->storage, j->name, &j->err)) < 0 ||
+		       (r = j->declared ? import_declared(j, &c, &j->err)
+			    : j->docker ? import_docker(j, &c, &j->err)
+					: import_record(j, &c, &j->err)) < 0)) {
 		struct clbsd_err e2;
 		gone = d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2) == 0;
 		if (!gone)

@@ -396,6 +396,7 @@ static const struct storage_ops dir_ops = {
 	.send = dir_send,
 	.receive = dir_receive,
 	.receive_undo = dir_receive_undo,
+	.ctr_mount = dir_ctr_mount,
 };
 
 int storage_dir_open(const char *root, struct storage *out, struct clbsd_err *err)

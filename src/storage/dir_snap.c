@@ -665,3 +665,9 @@ int dir_receive_undo(struct storage *st, const char *name, int64_t since, struct
 {
 	return st->ops->ctr_remove(st, name, true, err);
 }
+
+/* A dir container's directory is always there. */
+int dir_ctr_mount(struct storage *st, const char *name, struct clbsd_err *err)
+{
+	return storage_check_name("container", name, err) < 0 ? -err->code : 0;
+}

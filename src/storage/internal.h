@@ -67,6 +67,7 @@ int dir_clone(struct storage *st, const char *src, const char *label, const char
 int dir_send(struct storage *st, const char *name, const char *label, const char *from,
 	     char *const *snaps, int fd, struct clbsd_err *err);
 int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
+int dir_ctr_mount(struct storage *st, const char *name, struct clbsd_err *err);
 int dir_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err);
 
 /* ---- the zfs driver (zfs.c, zfs_stream.c) ---- */
@@ -176,6 +177,7 @@ int zfs_clone(struct storage *st, const char *src, const char *label, const char
 int zfs_send(struct storage *st, const char *name, const char *label, const char *from,
 	     char *const *snaps, int fd, struct clbsd_err *err);
 int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
+int zfs_ctr_mount(struct storage *st, const char *name, struct clbsd_err *err);
 int zfs_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err);
 
 #endif

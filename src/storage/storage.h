@@ -245,6 +245,14 @@ struct storage_ops {
 	 */
 	int (*receive_undo)(struct storage *st, const char *name, int64_t since,
 			    struct clbsd_err *err);
+	/*
+	 * Make sure the container's directory and volumes are in place before
+	 * its files are written there (zfs: its datasets mounted, with the
+	 * retries zfs-fuse needs after a receive; a dataset left unmounted
+	 * would take the write into its bare mount point and never mount
+	 * again). Nothing to do for the dir driver.
+	 */
+	int (*ctr_mount)(struct storage *st, const char *name, struct clbsd_err *err);
 };
 
 struct storage {

@@ -1123,6 +1123,7 @@ static const struct storage_ops zfs_ops = {
 	.send = zfs_send,
 	.receive = zfs_receive,
 	.receive_undo = zfs_receive_undo,
+	.ctr_mount = zfs_ctr_mount,
 };
 
 /* ---- opening ---- */

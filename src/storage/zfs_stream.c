@@ -611,18 +611,30 @@ struct recv_undo {
  * writes next into its bare mount point, and never mount again
  * ("directory is not empty"). So: retried, with the back-off of destroy.
  */
-static void mount_again(const char *ds)
+static int mount_again(const char *ds, struct clbsd_err *err)
 {
 	useconds_t delay = 25000;
 	for (int attempt = 0;; attempt++) {
-		struct clbsd_err e;
-		if (zfs_mount_tree(ds, &e) == 0)
-			return;
+		if (zfs_mount_tree(ds, err) == 0)
+			return 0;
 		if (!zfs_retry_wait(attempt, 24, &delay)) {
-			log_warn("storage", NULL, "%s", e.msg);
-			return;
+			log_warn("storage", NULL, "%s", err->msg);
+			return -err->code;
 		}
 	}
+}
+
+int zfs_ctr_mount(struct storage *st, const char *name, struct clbsd_err *err)
+{
+	if (storage_check_name("container", name, err) < 0)
+		return -err->code;
+	autofree char *top = zfs_ds_ctr(st, name);
+	autofree char *vols = zfs_ds_vols(st, name);
+	bool have = false;
+	if (mount_again(top, err) < 0 || zfs_has(vols, ZFS_DS_MANAGED, err, &have) < 0 ||
+	    (have && mount_again(vols, err) < 0))
+		return clbsd_err_prefix(err, "container %s", name);
+	return 0;
 }
 
 static void recv_rollback(struct recv_undo *u, const char *vols, const char *label,
@@ -967,9 +979,9 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 	struct clbsd_err e2;
 	bool vols_now = false;
 	if (r == 0 || from)
-		mount_again(top);
+		mount_again(top, &e2);
 	if (zfs_has(vols, ZFS_DS_MANAGED, &e2, &vols_now) == 0 && vols_now)
-		mount_again(vols);
+		mount_again(vols, &e2);
 	if (r < 0 && !from)
 		rmdir(dir);
 	strv_release(&u.made);
