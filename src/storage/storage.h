@@ -106,6 +106,7 @@ struct storage_snapshot {
 	char *label;
 	int64_t created_ns; /* wall clock */
 	int64_t used;	    /* bytes held only by this snapshot, all parts summed */
+	int64_t txg;	    /* zfs: its createtxg, the order they were taken in; else 0 */
 };
 void storage_snapshots_free(struct storage_snapshot *s, size_t n);
 

@@ -59,18 +59,24 @@ int zfs_snapshot(struct storage *st, const char *name, const char *label, struct
 static int cmp_snap(const void *a, const void *b)
 {
 	const struct storage_snapshot *x = a, *y = b;
+	/*
+	 * The transaction group first: two snapshots taken in one second, or
+	 * a chain received in one (export --snapshots), keep their order.
+	 */
+	if (x->txg && y->txg && x->txg != y->txg)
+		return x->txg < y->txg ? -1 : 1;
 	if (x->created_ns != y->created_ns)
 		return x->created_ns < y->created_ns ? -1 : 1;
 	return strcmp(x->label, y->label);
 }
 
-/* Add the snapshots below ds (zfs get -r creation,used) to *s. */
+/* Add the snapshots below ds (zfs get -r creation,used,createtxg) to *s. */
 static int collect_snaps(const char *ds, bool own, struct storage_snapshot **s, size_t *n,
 			 struct clbsd_err *err)
 {
 	autofree char *o = NULL;
-	if (zfs_run(&o, err, "get", "-r", "-H", "-p", "-o", "name,property,value", "creation,used",
-		    ds, NULL) < 0)
+	if (zfs_run(&o, err, "get", "-r", "-H", "-p", "-o", "name,property,value",
+		    "creation,used,createtxg", ds, NULL) < 0)
 		return clbsd_err_prefix(err, "snapshots of %s", ds);
 	size_t dl = strlen(ds);
 	char *p = o, *l;
@@ -87,7 +93,7 @@ static int collect_snaps(const char *ds, bool own, struct storage_snapshot **s, 
 			if (!own) /* a volume's label that the container does not have */
 				continue;
 			*s = xrealloc(*s, (*n + 1) * sizeof(**s));
-			(*s)[i] = (struct storage_snapshot){xstrdup(label), 0, 0};
+			(*s)[i] = (struct storage_snapshot){xstrdup(label), 0, 0, 0};
 			(*n)++;
 		}
 		long long v = strtoll(f[2], NULL, 10);
@@ -96,6 +102,8 @@ static int collect_snaps(const char *ds, bool own, struct storage_snapshot **s, 
 			(*s)[i].used += v;
 		else if (strcmp(f[1], "creation") == 0 && own && top)
 			(*s)[i].created_ns = (int64_t)v * 1000000000;
+		else if (strcmp(f[1], "createtxg") == 0 && own && top)
+			(*s)[i].txg = v;
 	}
 	return 0;
 }

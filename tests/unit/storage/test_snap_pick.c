@@ -9,8 +9,10 @@
 #include <clbsd/error.h>
 #include <string.h>
 
-static struct storage_snapshot have[] = {
-	{"daily-1", 1, 0}, {"before-upgrade", 2, 0}, {"daily-2", 3, 0}, {"export-ab12", 4, 0}};
+static struct storage_snapshot have[] = {{"daily-1", 1, 0, 0},
+					 {"before-upgrade", 2, 0, 0},
+					 {"daily-2", 3, 0, 0},
+					 {"export-ab12", 4, 0, 0}};
 #define NHAVE (sizeof(have) / sizeof(have[0]))
 
 /* v joined by ',' (a new string; "" when empty). */
