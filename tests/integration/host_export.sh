@@ -62,6 +62,14 @@ grep -q "its own moment" "$TMP/err" && ok export_says_per_container_on_dir ||
 tar tf "$TMP/lab.host" | grep -q '^manifest.json$' && ok archive_is_a_tar || fail archive_is_a_tar "$(tar tf "$TMP/lab.host" 2>&1)"
 [ -z "$(find "$TMP" -maxdepth 1 -name '.clbsd-host-*')" ] && ok export_leaves_no_staging ||
 	fail export_leaves_no_staging "$(ls -a "$TMP")"
+# The dir driver's snapshots are copies: --snapshots is refused, saying so.
+out=$(clbsd host export --snapshots all -o "$TMP/snaps.host" 2>&1)
+rc=$?
+out2=$(clbsd export --snapshots all -o "$TMP/snaps.clbsd" web 2>&1)
+rc2=$?
+[ $rc -ne 0 ] && [ $rc2 -ne 0 ] && echo "$out" | grep -q "copies" && echo "$out2" | grep -q "copies" &&
+	[ ! -e "$TMP/snaps.host" ] && [ ! -e "$TMP/snaps.clbsd" ] && ok snapshots_refused_on_dir ||
+	fail snapshots_refused_on_dir "$rc $out / $rc2 $out2"
 
 # A damaged archive: refused before anything is made on the target.
 cp "$TMP/lab.host" "$TMP/bad.host"

@@ -261,6 +261,13 @@ TEST(send_receive_reproduces_files)
 	CHECK(st.ops->send(&st, "web", "m1", "m0", NULL, fd, &err) < 0);
 	CHECK_INT(err.kind, CLBSD_E_UNAVAIL);
 	close(fd);
+	/* Its snapshots are copies: they do not travel (export --snapshots is zfs's). */
+	char *older[] = {"m0", NULL};
+	fd = open(file, O_RDONLY);
+	CHECK(st.ops->send(&st, "web", "m1", NULL, older, fd, &err) < 0);
+	CHECK_INT(err.kind, CLBSD_E_UNAVAIL);
+	CHECK(strstr(err.msg, "zfs") != NULL);
+	close(fd);
 	CHECK_INT(st2.ops->ctr_remove(&st2, "copy", true, &err), 0);
 	storage_release(&st2);
 	unlink(file);
