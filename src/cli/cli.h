@@ -453,6 +453,14 @@ char *host_conf_with_storage(const char *text, const char *storage);
 /* A text with nothing but comments and white space, or "(host)" left. */
 bool host_conf_trivial(const char *text);
 /*
+ * Whether a container or an image (an element of GET /v1/containers or
+ * /v1/images) is the routing container or its image of the daemon host
+ * describes (GET /v1/host's "routing"). Each daemon makes its own from its
+ * routes and its nginx, so host export, import and diff leave them out.
+ */
+bool host_is_routing_ctr(const json_t *host, const json_t *c);
+bool host_is_routing_image(const json_t *host, const json_t *img);
+/*
  * What `host diff` compares, of the daemon cl talks to (NULL: clbsd's own):
  * {"config": {FILE: text}, "images": {NAME: size}, "networks": {NAME: subnet},
  *  "containers": {NAME: {"kind","state","image","layer"?,"rootfs"?,"volumes"}}}

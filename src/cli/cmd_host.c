@@ -498,7 +498,8 @@ static int export_images(struct exporter *x, struct clbsd_err *err)
 	json_array_foreach(imgs, i, im)
 	{
 		const char *id = json_string_value(json_object_get(im, "id"));
-		if (!id || json_array_size(json_object_get(im, "names")) == 0)
+		if (!id || json_array_size(json_object_get(im, "names")) == 0 ||
+		    host_is_routing_image(x->host, im))
 			continue;
 		autofree char *file = xasprintf("%s/image-%s.tar", stage_dir, id);
 		json_t *body = json_pack("{s:s}", "path", file);
@@ -595,6 +596,10 @@ int cmd_host_export(const struct cli_args *a)
 		json_decref(x.host);
 		return cli_fail(&err);
 	}
+	/* The target makes its own routing container, from its nginx: not stopped, not carried. */
+	for (size_t i = json_array_size(ctrs); i-- > 0;)
+		if (host_is_routing_ctr(x.host, json_array_get(ctrs, i)))
+			json_array_remove(ctrs, i);
 	bool atomic = json_is_true(json_object_get(x.host, "snapshot_all"));
 	const char *driver = json_string_value(json_object_get(x.host, "driver"));
 	if (since && !atomic) {

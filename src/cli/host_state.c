@@ -2,7 +2,8 @@
  * What `clbsd host diff` compares (docs/host.md, "What diff compares"):
  * the configuration files as text (the main file without its :storage,
  * which is each daemon's own), the images by name and size, the networks
- * by name and subnet, and every container's kind, state, image and data.
+ * by name and subnet, and every container's kind, state, image and data
+ * (but the routing container and its image, which each daemon makes).
  * A container's data is a content checksum of its trees, taken by walking
  * them: its writable layer (the whole rootfs with zfs or a copy, the
  * overlay's upper directory otherwise) and each named volume. Image ids
@@ -301,6 +302,31 @@ static void read_into(json_t *cfg, const char *key, const char *path, bool strip
 	json_object_set_new(cfg, key, json_string(text));
 }
 
+bool host_is_routing_ctr(const json_t *host, const json_t *c)
+{
+	const json_t *r = json_object_get(host, "routing");
+	const char *name = json_string_value(json_object_get(r, "container"));
+	const char *img = json_string_value(json_object_get(r, "image"));
+	const char *cn = json_string_value(json_object_get(c, "name"));
+	const char *ci = json_string_value(json_object_get(c, "image"));
+	return name && img && cn && ci && strcmp(name, cn) == 0 && strcmp(img, ci) == 0;
+}
+
+bool host_is_routing_image(const json_t *host, const json_t *img)
+{
+	const char *ref =
+		json_string_value(json_object_get(json_object_get(host, "routing"), "image"));
+	size_t i;
+	json_t *nm;
+	json_array_foreach(json_object_get(img, "names"), i, nm)
+	{
+		const char *n = json_string_value(nm);
+		if (ref && n && strcmp(ref, n) == 0)
+			return true;
+	}
+	return false;
+}
+
 json_t *host_state(struct clbsd_client *cl, struct clbsd_err *err)
 {
 	json_t *h = NULL, *imgs = NULL, *nets = NULL, *ctrs = NULL;
@@ -345,6 +371,8 @@ json_t *host_state(struct clbsd_client *cl, struct clbsd_err *err)
 	json_t *v;
 	json_array_foreach(imgs, i, v)
 	{
+		if (host_is_routing_image(h, v))
+			continue;
 		size_t j;
 		json_t *nm;
 		json_array_foreach(json_object_get(v, "names"), j, nm)
@@ -363,7 +391,7 @@ json_t *host_state(struct clbsd_client *cl, struct clbsd_err *err)
 	{
 		const char *name = json_string_value(json_object_get(v, "name"));
 		const char *kind = json_string_value(json_object_get(v, "kind"));
-		if (!name)
+		if (!name || host_is_routing_ctr(h, v))
 			continue;
 		json_t *c = json_pack("{s:s?,s:O?,s:O?,s:o}", "kind", kind, "state",
 				      json_object_get(v, "state"), "image",

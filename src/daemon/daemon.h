@@ -619,6 +619,14 @@ void images_sync(struct daemon *d);
 void build_cleanup_stale(struct daemon *d);
 
 /* ingress.c: routes from the configuration, rendered into the routing container */
+/*
+ * The routing container (a name the configuration reserves) and its image,
+ * which the daemon makes from this host's nginx. Both are derived from the
+ * routes, not part of the homelab: a host export leaves them out and the
+ * importing daemon makes its own (host.c tells the CLI their names).
+ */
+#define INGRESS_CTR_NAME  "ingress"
+#define INGRESS_CTR_IMAGE "clbsd-ingress:latest"
 struct dingress;
 void ingress_init(struct daemon *d);
 void ingress_release(struct daemon *d);
@@ -883,7 +891,8 @@ void ctr_snapshot_scheduled(struct container *c, int keep);
 /*
  * host.c: what clbsd host export needs of the daemon as a whole.
  * host_describe(): versions, storage driver, and where the configuration,
- * the live layer, the Lisp init file and the ingress CA live (a new object).
+ * the live layer, the Lisp init file and the ingress CA live, and the names
+ * of the routing container and its image ("routing"; a new object).
  * host_snapshot(): every container's state, rootfs and volumes under one
  * label, at one moment (the driver's snapshot_all; UNAVAIL on dir), on a
  * worker; fn gets {"label","containers":[...],"docker"?} or the error.

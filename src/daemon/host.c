@@ -42,6 +42,10 @@ json_t *host_describe(struct daemon *d)
 		json_object_set_new(j, "ingress_ca", json_string(ca));
 	}
 	json_object_set_new(j, "docker", json_boolean(docker_endpoint(d) != NULL));
+	/* Made by this daemon from its own nginx: an export leaves them out. */
+	json_object_set_new(
+		j, "routing",
+		json_pack("{s:s,s:s}", "container", INGRESS_CTR_NAME, "image", INGRESS_CTR_IMAGE));
 	return j;
 }
 

@@ -39,8 +39,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define INGRESS_NAME  "ingress"
-#define INGRESS_IMAGE "clbsd-ingress:latest"
 #define SYNC_DELAY_MS 20
 
 struct dingress {
@@ -274,7 +272,7 @@ static void image_done(void *arg)
 	struct dingress *g = d->ingress;
 	struct image *img = NULL;
 	if (j->rc == 0)
-		j->rc = image_commit(&d->images, j->staging, &j->cfg, INGRESS_IMAGE,
+		j->rc = image_commit(&d->images, j->staging, &j->cfg, INGRESS_CTR_IMAGE,
 				     ctr_image_in_use, d, &img, &j->err);
 	else
 		fs_rm_rf(j->staging, &(struct clbsd_err){0});
@@ -282,7 +280,7 @@ static void image_done(void *arg)
 		log_error("ingress", NULL, "the routing image: %s", j->err.msg);
 		daemon_event(d, "ingress.failed", NULL, json_pack("{s:s}", "message", j->err.msg));
 	} else {
-		log_info("ingress", NULL, "made image %s from the host's %s", INGRESS_IMAGE,
+		log_info("ingress", NULL, "made image %s from the host's %s", INGRESS_CTR_IMAGE,
 			 j->nginx);
 	}
 	bool made = j->rc == 0;
@@ -313,7 +311,7 @@ static void ensure_container(struct daemon *d)
 	struct dingress *g = d->ingress;
 	if (g->starting || g->n_routes == 0 || d->shutting_down)
 		return;
-	struct container *c = ctr_find(d, INGRESS_NAME);
+	struct container *c = ctr_find(d, INGRESS_CTR_NAME);
 	/* A restarting one is the restart policy's (with its backoff). */
 	if (c && (ctr_is_active(c) || c->run.removing || c->run.starting ||
 		  c->run.state == CTR_RESTARTING))
@@ -354,9 +352,9 @@ static void ensure_container(struct daemon *d)
 		/* The image's entrypoint is the nginx binary; these are its arguments. */
 		json_t *req =
 			json_pack("{s:s,s:s,s:[s,s,s,s,s,s,s,s],s:s,s:o,s:s,s:s}", "name",
-				  INGRESS_NAME, "image", INGRESS_IMAGE, "command", "-p", prefix,
-				  "-c", conf, "-e", elog, "-g", "daemon off;", "network", "host",
-				  "volumes", vols, "restart", "always", "user", "0:0");
+				  INGRESS_CTR_NAME, "image", INGRESS_CTR_IMAGE, "command", "-p",
+				  prefix, "-c", conf, "-e", elog, "-g", "daemon off;", "network",
+				  "host", "volumes", vols, "restart", "always", "user", "0:0");
 		struct ctr_spec *spec;
 		int r = ctr_spec_from_json(req, &spec, &err);
 		json_decref(req);
@@ -370,7 +368,7 @@ static void ensure_container(struct daemon *d)
 				     json_pack("{s:s}", "message", err.msg));
 			return;
 		}
-		log_info("ingress", NULL, "made the routing container %s", INGRESS_NAME);
+		log_info("ingress", NULL, "made the routing container %s", INGRESS_CTR_NAME);
 	}
 	g->starting = true;
 	ctr_start(c, false, started, d);
@@ -402,7 +400,7 @@ static void sync_now(struct daemon *d)
 		return;
 	}
 	g->n_routes = (int)set.n;
-	struct container *c = ctr_find(d, INGRESS_NAME);
+	struct container *c = ctr_find(d, INGRESS_CTR_NAME);
 	/*
 	 * While its nginx starts it holds the listen addresses without being
 	 * the master to signal yet: wait for the start (started() triggers).
@@ -431,7 +429,7 @@ static void sync_now(struct daemon *d)
 		return;
 	}
 	g->busy = true;
-	if (!image_lookup(&d->images, INGRESS_IMAGE)) {
+	if (!image_lookup(&d->images, INGRESS_CTR_IMAGE)) {
 		ingress_set_release(&set);
 		struct image_job *ij = xcalloc(1, sizeof(*ij));
 		ij->d = d;
@@ -469,7 +467,7 @@ void ingress_doctor(struct daemon *d, const char *name, json_t *checks, int *bad
 	const char *addr;
 	enum ingress_state state;
 	lookup(d, name, &addr, &state);
-	struct container *r = ctr_find(d, INGRESS_NAME);
+	struct container *r = ctr_find(d, INGRESS_CTR_NAME);
 #define LINE(ok, ...)                                                                              \
 	do {                                                                                       \
 		json_array_append_new(checks, json_sprintf(__VA_ARGS__));                          \
