@@ -453,6 +453,13 @@ char *host_conf_with_storage(const char *text, const char *storage);
 /* A text with nothing but comments and white space, or "(host)" left. */
 bool host_conf_trivial(const char *text);
 /*
+ * The (host ...), (image ...) and (network ...) forms of a configuration
+ * text, in their order, without its containers (and their overrides): what
+ * the containers' declarations need loaded before they are imported into
+ * them. A new string ("" when there are none).
+ */
+char *host_conf_settings(const char *text);
+/*
  * Whether a container or an image (an element of GET /v1/containers or
  * /v1/images) is the routing container or its image of the daemon host
  * describes (GET /v1/host's "routing"). Each daemon makes its own from its

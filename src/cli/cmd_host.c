@@ -1038,7 +1038,12 @@ static void free_prev(struct importer *im)
 	im->nprev = 0;
 }
 
-/* Install the config members of one group: "ca", "main", or "files" (conf.d, Lisp init). */
+/*
+ * Install the config members of one group: "ca", "main", "files" (conf.d
+ * but the live layer, Lisp init), "live", or "settings": the main file and
+ * conf.d (not the live layer) with only their host, image and network
+ * forms, where this daemon has no configuration yet.
+ */
 static int install_config(struct importer *im, const char *group, struct clbsd_err *err)
 {
 	size_t i;
@@ -1050,10 +1055,13 @@ static int install_config(struct importer *im, const char *group, struct clbsd_e
 			continue;
 		const char *mname = json_string_value(json_object_get(c, "member"));
 		bool live = mname && strcmp(mname, "config/conf.d/90-live.conf") == 0;
+		bool settings = strcmp(group, "settings") == 0;
 		bool in = strcmp(group, "live") == 0 ? live
 			  : strcmp(group, "files") == 0
 				  ? !live && strcmp(role, "ca") != 0 && strcmp(role, "main") != 0
-				  : strcmp(role, group) == 0;
+			  : settings ? !live && (strcmp(role, "main") == 0 ||
+						 strcmp(role, "confd") == 0)
+				     : strcmp(role, group) == 0;
 		if (!in)
 			continue;
 		autofree char *text = NULL;
@@ -1064,6 +1072,24 @@ static int install_config(struct importer *im, const char *group, struct clbsd_e
 				err, CLBSD_E_CONFLICT, EINVAL,
 				"%s: config member %s has no place here: %s", im->path,
 				json_string_value(json_object_get(c, "member")), why);
+		/*
+		 * Settings go only where there is no configuration yet (a fresh
+		 * target): a file with one (an import run again, or --force
+		 * onto a host's own) keeps its declarations until the whole
+		 * file replaces it, so nothing declared is removed meanwhile.
+		 */
+		autofree char *cur = NULL;
+		size_t clen;
+		struct clbsd_err ce;
+		if (settings && fs_read_file(dst, &cur, &clen, &ce) == 0 &&
+		    !(strcmp(role, "main") == 0 ? host_conf_trivial(cur)
+						: cur[strspn(cur, " \t\n")] == 0))
+			continue;
+		if (settings) {
+			char *forms = host_conf_settings(text);
+			free(text);
+			text = forms;
+		}
 		autofree char *copy = xstrdup(dst);
 		bool secret = strcmp(role, "ca") == 0;
 		keep_prev(im, dst, secret ? 0600 : 0644);
@@ -1435,12 +1461,20 @@ int cmd_host_import(const struct cli_args *a)
 		r = make_stage(path, &err);
 	}
 	/*
-	 * Order: the CA and images first; then the containers nothing
+	 * Order: the CA, the configuration's settings (its host, image and
+	 * network forms: the network, ingress and docker endpoint the
+	 * containers need) and images first; then the containers nothing
 	 * declares (a plain import, as `clbsd import`), the declared ones into
-	 * their declarations (dependencies first), and then the configuration.
+	 * their declarations (dependencies first), and then the whole
+	 * configuration.
 	 */
 	if (r == 0)
 		r = install_config(&im, "ca", &err);
+	if (r == 0 && !incr && (r = install_config(&im, "settings", &err)) == 0 &&
+	    cli_call("POST", "/v1/apply", NULL, NULL, &err) < 0)
+		r = clbsd_err_prefix(&err, "the archive's host, image and network forms do not "
+					   "load here; this daemon's files are put back as they "
+					   "were");
 	if (r == 0)
 		r = import_images(&im, &err);
 	if (r == 0)

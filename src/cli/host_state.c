@@ -155,6 +155,26 @@ char *host_conf_with_storage(const char *text, const char *storage)
 	return buf_detach(&o, NULL);
 }
 
+char *host_conf_settings(const char *text)
+{
+	static const char *const keep[] = {"host", "image", "network", NULL};
+	struct buf o = BUF_INIT;
+	for (size_t i = skip_ws(text, 0); text[i];) {
+		size_t e = skip_datum(text, i);
+		if (e <= i)
+			e = i + 1;
+		size_t j = text[i] == '(' ? skip_ws(text, i + 1) : i;
+		for (size_t k = 0; text[i] == '(' && keep[k]; k++)
+			if (atom_is(text, j, keep[k])) {
+				buf_add(&o, text + i, e - i);
+				buf_adds(&o, "\n");
+				break;
+			}
+		i = skip_ws(text, e);
+	}
+	return buf_detach(&o, NULL);
+}
+
 bool host_conf_trivial(const char *text)
 {
 	autofree char *bare = host_conf_without_storage(text, NULL);
