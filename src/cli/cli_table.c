@@ -103,6 +103,9 @@ static const struct cli_opt host_export_opts[] = {
 	OPT_END};
 static const struct cli_opt host_import_opts[] = {
 	{"force", 'f', NULL, "replace this daemon's own configuration files", CLI_K_NONE, NULL, 0},
+	{"allow-host-access", 0, NULL,
+	 "install a configuration that runs host commands or uses host paths (listed)", CLI_K_NONE,
+	 NULL, 0},
 	OPT_END};
 static const struct cli_opt build_opts[] = {
 	{"tag", 't', "NAME[:TAG]", "the image's name (needed)", CLI_K_NONE, NULL, 0},
@@ -717,7 +720,12 @@ const struct cli_cmd cli_cmds[] = {
 		 "differences are shown) unless --force, and when the archive's storage driver\n"
 		 "is not this daemon's. A container that is here already is left as it is, so\n"
 		 "an interrupted import can be run again. An archive of --since updates the\n"
-		 "containers a previous import made, in place.",
+		 "containers a previous import made, in place.\n\n"
+		 "The archive's configuration runs with this host's trust. What it asks of\n"
+		 "the host (commands run on the host by hooks, host paths bound or read, the\n"
+		 "host's network, devices and capabilities, the Lisp control plane and its\n"
+		 "init file, where backups go) is listed, and the import is refused before\n"
+		 "anything is made unless --allow-host-access is given.",
 	 .opts = host_import_opts,
 	 .min_args = 1,
 	 .max_args = 1,

@@ -14,6 +14,7 @@
  */
 #include "cli.h"
 #include "core/backup_plan.h"
+#include "core/config.h"
 #include "util/json.h"
 
 #include <dirent.h>
@@ -901,6 +902,54 @@ static char *config_target(const struct importer *im, const json_t *c, char **te
 	return dst;
 }
 
+/*
+ * What the archive's configuration asks of this host (conf_host_access),
+ * and its Lisp init file. A configuration that does not build here lists
+ * nothing: it is not installed (its apply fails and everything is put
+ * back, docs/host.md).
+ */
+static void archive_host_access(const struct importer *im, struct strv *lines)
+{
+	struct strv names = STRV_INIT, texts = STRV_INIT;
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(im->m, "config"), i, c)
+	{
+		const char *role = json_string_value(json_object_get(c, "role"));
+		const char *mname = json_string_value(json_object_get(c, "member"));
+		if (!role || !mname)
+			continue;
+		if (strcmp(role, "lisp_init") == 0) {
+			strv_push_owned(lines, xasprintf("%s: a Lisp init file, which the daemon's "
+							 "Lisp control plane runs",
+							 mname));
+			continue;
+		}
+		if (strcmp(role, "main") != 0 && strcmp(role, "confd") != 0)
+			continue;
+		char *text = NULL;
+		char why[160];
+		autofree char *dst = config_target(im, c, &text, why, sizeof(why));
+		if (!dst) /* refused when it is installed, saying why */
+			continue;
+		strv_push(&names, mname);
+		strv_push_owned(&texts, text);
+	}
+	struct conf_source *src = xcalloc(names.n + 1, sizeof(*src));
+	for (i = 0; i < names.n; i++)
+		src[i] = (struct conf_source){names.v[i], texts.v[i], strlen(texts.v[i])};
+	struct conf_diags d = CONF_DIAGS_INIT;
+	struct conf *conf = NULL;
+	if (conf_build(src, names.n, &conf, &d) == 0) {
+		conf_host_access(conf, lines);
+		conf_free(conf);
+	}
+	conf_diags_release(&d);
+	free(src);
+	strv_release(&names);
+	strv_release(&texts);
+}
+
 /* Config files that exist here with other content (not just a :storage of their own). */
 static size_t config_conflicts(const struct importer *im, struct strv *lines)
 {
@@ -1456,6 +1505,24 @@ int cmd_host_import(const struct cli_args *a)
 				     "onto a fresh one, or replace it with --force");
 	}
 	strv_release(&lines);
+	/* Before anything is made: what the configuration would do on this host, allowed or not. */
+	if (r == 0) {
+		archive_host_access(&im, &lines);
+		if (lines.n && !cli_has(a, "allow-host-access")) {
+			for (size_t i = 0; i < lines.n; i++)
+				fprintf(stderr, "  %s\n", lines.v[i]);
+			r = clbsd_err_setmsg(
+				&err, CLBSD_E_FORBIDDEN, EPERM,
+				"%s: its configuration asks for access to this host (above): it "
+				"would run with this host's trust. Import it only if you trust "
+				"where it comes from, with clbsd host import --allow-host-access",
+				path);
+		} else if (lines.n) {
+			say("allowed host access: %zu item%s of its configuration", lines.n,
+			    lines.n == 1 ? "" : "s");
+		}
+		strv_release(&lines);
+	}
 	if (r == 0) {
 		catch_signals();
 		r = make_stage(path, &err);

@@ -161,4 +161,14 @@ const struct ctr_spec *conf_container_find(const struct conf *c, const char *nam
  * the output back gives a configuration that prints identically.
  */
 char *conf_print(const struct conf *c);
+
+/*
+ * What c asks of the host it runs on (host_access.c): one line each, with
+ * its file:line:col, for commands run on the host, host paths bound or
+ * read, the host's network, devices and capabilities, the Lisp control
+ * plane, and where data is sent. `clbsd host import` asks for
+ * --allow-host-access when there is any.
+ */
+struct strv;
+void conf_host_access(const struct conf *c, struct strv *out);
 #endif

@@ -60,7 +60,14 @@ forge lisp_init_path "$(cat <<EOF
                           "path": "$OUTSIDE/cron-job"}]}}
 EOF
 )"
+# A Lisp init file runs in the daemon's Lisp: without --allow-host-access
+# it is listed and refused, and nothing is written.
 out=$(clbsd host import --force "$ARCH/lisp_init_path.host" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && grep -q "config/lisp-init.lisp: a Lisp init file" <<<"$out" &&
+	grep -q -- "--allow-host-access" <<<"$out" && [ -z "$(ls -A "$OUTSIDE")" ] && [ ! -e "$ETC/cron-job" ] &&
+	ok lisp_init_needs_allow_host_access || fail lisp_init_needs_allow_host_access "rc=$rc $out"
+out=$(clbsd host import --force --allow-host-access "$ARCH/lisp_init_path.host" 2>&1)
 rc=$?
 [ -z "$(ls -A "$OUTSIDE")" ] && [ $rc -eq 0 ] && [ -f "$ETC/cron-job" ] &&
 	ok lisp_init_goes_beside_this_config_only ||
@@ -71,6 +78,14 @@ refused lisp_init_dotdot_name "plain file name" "$(cat <<EOF
  "manifest": {"config": [{"member": "config/lisp-init.lisp", "role": "lisp_init", "path": "$OUTSIDE/.."}]}}
 EOF
 )"
+
+# A configuration that runs host commands and binds host paths: listed, with
+# where each is, and refused before anything is made.
+HOSTILE_CONF='(host)\n(container evil :image \"forge\"\n  :volumes ((:bind \"/etc\" :path \"/h\"))\n  :on ((:start \"touch /tmp/pwned\")))\n'
+refused config_binds_host_path "config/main.conf:2:[0-9]*: container evil: binds the host's /etc at /h (read-write)" "{\"members\": {\"config/main.conf\": \"$HOSTILE_CONF\"},
+ \"manifest\": {\"config\": [{\"member\": \"config/main.conf\", \"role\": \"main\", \"path\": \"/x\"}]}}"
+refused config_runs_host_command "hook (:on (:start ...)) runs on the host: /bin/sh -c touch /tmp/pwned" "{\"members\": {\"config/main.conf\": \"$HOSTILE_CONF\"},
+ \"manifest\": {\"config\": [{\"member\": \"config/main.conf\", \"role\": \"main\", \"path\": \"/x\"}]}}"
 
 # 2. Config member names: a prefix that is not there (a short name), a path, a wrong suffix, another CA file.
 refused ca_short_member "has no place" '{"members": {"c": "x"},
