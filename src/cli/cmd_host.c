@@ -1378,6 +1378,12 @@ static int import_one(struct importer *im, const json_t *c, bool declared, struc
 	const char *label = json_string_value(json_object_get(im->m, "label"));
 	if (exists && incr && label && has_snapshot(name, label)) {
 		say("container %s is at %s already: left as it is", name, label);
+		/* A run cut short after the update, before the start: it runs as it ran there. */
+		if (!was_running && json_is_true(json_object_get(c, "running"))) {
+			autofree char *p = xasprintf("/v1/containers/%s/start", name);
+			if (cli_call("POST", p, NULL, NULL, err) < 0)
+				return clbsd_err_prefix(err, "start %s", name);
+		}
 		return 0;
 	}
 	if (exists && was_running) {

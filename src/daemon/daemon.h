@@ -1012,6 +1012,8 @@ int ctr_import_abort(struct daemon *d, const char *name, ctr_done_fn fn, void *a
  * <root>/transfer/ say.
  */
 void transfer_recover_receives(struct daemon *d);
+/* NAME is removed: a receive marker left for it (its undo failed) goes too. */
+void transfer_forget(struct daemon *d, const char *name);
 /* A receive into NAME was cut short and is not undone yet: it is not loaded. */
 bool transfer_receiving(const struct daemon *d, const char *name);
 /* At start, once containers are adopted: abort every provisional import left. */

@@ -824,6 +824,7 @@ static void remove_finish(struct container *c, const struct clbsd_err *ferr, ctr
 		}
 	}
 	c->run.removed = true;
+	transfer_forget(d, c->name);
 	dnet_forget(c);
 	watch_close(c);
 	if (c->run.restart_ev) {

@@ -880,16 +880,63 @@ static char *recv_marker(const struct daemon *d, const char *name)
 	return xasprintf("%s/transfer/recv-%s.json", d->root, name);
 }
 
+/*
+ * The named volumes <root>/volumes/NAME/ holds now (kept by a `rm` without
+ * -v, found again by a create of the same name): an undo of a receive into
+ * NAME keeps them. NULL when there is no such directory.
+ */
+static json_t *volumes_before(const struct daemon *d, const char *name)
+{
+	autofree char *vdir = xasprintf("%s/volumes/%s", d->root, name);
+	DIR *dh = opendir(vdir);
+	if (!dh)
+		return NULL;
+	json_t *v = json_array();
+	struct dirent *de;
+	while ((de = readdir(dh)))
+		if (de->d_name[0] != '.')
+			json_array_append_new(v, json_string(de->d_name));
+	closedir(dh);
+	return v;
+}
+
+/* The names of a marker's "volumes_before" (NULL: it had none), for receive_undo. */
+static char **keep_list(const json_t *m)
+{
+	json_t *v = json_object_get(m, "volumes_before");
+	if (!json_is_array(v))
+		return NULL;
+	struct strv k = STRV_INIT;
+	size_t i;
+	json_t *e;
+	json_array_foreach(v, i, e) if (json_is_string(e)) strv_push(&k, json_string_value(e));
+	if (!k.v)
+		strv_push(&k, ""); /* an empty list, not "none": the directory was there */
+	return k.v;
+}
+
 static int recv_mark(struct daemon *d, const char *name, struct container *into, const char *from,
 		     struct clbsd_err *err)
 {
+	autofree char *path = recv_marker(d, name);
+	/* One receive into a name at a time; a marker left is undone at the next start. */
+	if (fs_exists(path))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EBUSY,
+					"an import into %s runs already, or one was cut short and "
+					"is undone at the daemon's next start",
+					name);
 	/* Datasets a cut-short receive left are told from others by this (zfs). */
 	json_t *m = json_pack("{s:s,s:I}", "name", name, "since", (json_int_t)time(NULL));
+	if (!into) {
+		json_t *vb = volumes_before(d, name);
+		if (vb)
+			json_object_set_new(m, "volumes_before", vb);
+	}
 	if (into) {
 		/* The record as it is now, to write back over the archive's. */
 		autofree char *rec = NULL;
-		autofree char *path = xasprintf("%s/container.json", into->dir);
-		if (ctr_save_config(into, err) < 0 || fs_read_file(path, &rec, NULL, err) < 0) {
+		autofree char *cpath = xasprintf("%s/container.json", into->dir);
+		if (ctr_save_config(into, err) < 0 || fs_read_file(cpath, &rec, NULL, err) < 0) {
 			json_decref(m);
 			return clbsd_err_prefix(err, "import into %s", name);
 		}
@@ -899,11 +946,52 @@ static int recv_mark(struct daemon *d, const char *name, struct container *into,
 	autofree char *text = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	autofree char *dir = xasprintf("%s/transfer", d->root);
-	autofree char *path = recv_marker(d, name);
 	if (fs_mkdir_p(dir, 0700, err) < 0 ||
 	    fs_write_atomic(path, text, strlen(text), 0600, err) < 0)
 		return clbsd_err_prefix(err, "import into %s", name);
 	return 0;
+}
+
+/*
+ * An update's increment is in, but its record could not be written back:
+ * the next start must not roll it back, only write the record.
+ */
+static void recv_mark_received(struct xfer_job *j)
+{
+	autofree char *path = recv_marker(j->d, j->name);
+	autofree char *text = NULL;
+	struct clbsd_err err;
+	json_t *m = fs_read_file(path, &text, NULL, &err) == 0 ? json_loads(text, 0, NULL) : NULL;
+	if (!m)
+		return;
+	json_object_set_new(m, "received", json_true());
+	autofree char *t2 = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	if (fs_write_atomic(path, t2, strlen(t2), 0600, &err) < 0)
+		log_error("transfer", j->name, "%s", err.msg);
+}
+
+/* What a failed receive into a new container made goes; volumes that were there stay. */
+static int undo_new(struct daemon *d, const char *name, struct clbsd_err *err)
+{
+	autofree char *path = recv_marker(d, name);
+	autofree char *text = NULL;
+	json_t *m = fs_read_file(path, &text, NULL, err) == 0 ? json_loads(text, 0, NULL) : NULL;
+	if (!m)
+		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
+					"its receive marker %s is missing or damaged", path);
+	char **keep = keep_list(m);
+	int r = d->storage.ops->receive_undo(&d->storage, name, json_int(m, "since", INT64_MAX),
+					     (const char *const *)keep, err);
+	strv_free(keep);
+	json_decref(m);
+	return r;
+}
+
+void transfer_forget(struct daemon *d, const char *name)
+{
+	autofree char *path = recv_marker(d, name);
+	unlink(path);
 }
 
 static void recv_unmark(struct xfer_job *j)
@@ -933,8 +1021,7 @@ static int recover_new(struct daemon *d, const char *name, const json_t *m, stru
 		 "an import into %s was cut short by the daemon's stop: removing what it "
 		 "received",
 		 name);
-	return d->storage.ops->receive_undo(&d->storage, name, json_int(m, "since", INT64_MAX),
-					    err);
+	return undo_new(d, name, err);
 }
 
 /* An update's receive: back to its base snapshot, with the record it had. */
@@ -951,22 +1038,24 @@ static int recover_update(struct daemon *d, const char *name, const json_t *m,
 	if (!from || storage_check_label(from, &lerr) < 0 || !rec_ok)
 		return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EINVAL,
 					"its receive marker is damaged");
-	log_warn("transfer", name,
-		 "an import of changes into %s was cut short by the daemon's stop: putting it "
-		 "back as it was at snapshot %s",
-		 name, from);
-	struct clbsd_err rerr;
-	int r = d->storage.ops->rollback(&d->storage, name, from,
-					 STORAGE_PART_ALL | STORAGE_DISCARD_NEWER, &rerr);
+	if (json_bool(m, "received", false)) {
+		log_warn("transfer", name,
+			 "an import of changes into %s was in, but not its record: writing it "
+			 "back",
+			 name);
+	} else {
+		log_warn("transfer", name,
+			 "an import of changes into %s was cut short by the daemon's stop: "
+			 "putting it back as it was at snapshot %s",
+			 name, from);
+		if (d->storage.ops->rollback(&d->storage, name, from,
+					     STORAGE_PART_ALL | STORAGE_DISCARD_NEWER, err) < 0)
+			return -err->code; /* not loaded half updated: the next start tries again */
+	}
 	autofree char *path = xasprintf("%s/containers/%s/container.json", d->root, name);
 	if (d->storage.ops->ctr_mount(&d->storage, name, err) < 0 ||
 	    fs_write_atomic(path, rec, strlen(rec), 0600, err) < 0)
 		return -err->code;
-	if (r < 0)
-		log_error("transfer", name,
-			  "its files may be partly updated (%s); roll it back with clbsd rollback "
-			  "%s %s",
-			  rerr.msg, name, from);
 	return 0;
 }
 
@@ -1030,13 +1119,20 @@ static void import_prepared(struct container *c, const struct clbsd_err *err, vo
 	struct xfer_job *j = arg;
 	struct daemon *d = j->d;
 	if (err) {
-		/* The record and its storage went with the refusal; its volumes go too. */
+		/* The record went with the refusal; what the receive made goes too. */
 		struct clbsd_err e2;
-		d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2);
+		if (!j->receiving || undo_new(d, j->name, &e2) == 0)
+			recv_unmark(j);
+		else
+			log_error("container", j->name,
+				  "import: removing what it received: %s (the daemon's next start "
+				  "tries again)",
+				  e2.msg);
 		declared_failed(j);
 		log_error("container", j->name, "import: %s", err->msg);
 		j->fn(NULL, err, j->arg);
 	} else {
+		recv_unmark(j);
 		TRACE4(container__create, c->name, "docker", time_mono_ns() - j->t0, "import");
 		daemon_event(d, "container.created", c->name,
 			     json_pack("{s:s,s:s,s:s}", "image", c->image_ref, "imported_from",
@@ -1106,24 +1202,34 @@ static void import_done(void *arg)
 		c = ctr_find(d, j->name);
 		if (c) {
 			c->storage.busy = false;
-			/* Written into its mounted state directory, never the bare mount point. */
-			struct clbsd_err merr;
-			bool in_place = d->storage.ops->ctr_mount(&d->storage, j->name, &merr) == 0;
 			/*
 			 * The receive brought the exporter's container.json (and
 			 * a failed one put back the base snapshot's, which is the
-			 * exporter's too): this container's record goes back.
+			 * exporter's too): this container's record goes back,
+			 * into its mounted state directory, never the bare mount
+			 * point. A failed receive is first made sure to be back
+			 * at its base (its own undo may have met a busy zfs).
 			 */
 			struct clbsd_err serr;
-			if (!in_place)
-				log_error("container", j->name,
-					  "import (update): %s; its record is written back at the "
-					  "next start",
-					  merr.msg);
-			else if (ctr_save_config(c, &serr) == 0)
+			int w = 0;
+			if (r < 0)
+				w = d->storage.ops->rollback(
+					&d->storage, j->name, j->from,
+					STORAGE_PART_ALL | STORAGE_DISCARD_NEWER, &serr);
+			if (w == 0)
+				w = d->storage.ops->ctr_mount(&d->storage, j->name, &serr);
+			if (w == 0)
+				w = ctr_save_config(c, &serr);
+			if (w == 0) {
 				recv_unmark(j);
-			else
-				log_error("container", j->name, "import (update): %s", serr.msg);
+			} else {
+				if (r == 0)
+					recv_mark_received(j);
+				log_error("container", j->name,
+					  "import (update): %s; the daemon's next start sets it "
+					  "right",
+					  serr.msg);
+			}
 		}
 		if (r < 0 || !c) {
 			log_error("container", j->name, "import (update): %s", j->err.msg);
@@ -1139,20 +1245,26 @@ static void import_done(void *arg)
 	}
 	if (j->declared)
 		importing_end(d, j->name);
-	/* A failed receive left nothing; a refused record's files go here. */
+	/*
+	 * What a failed receive or a refused record leaves goes (the
+	 * receive's own undo may have met a busy zfs): only what it made,
+	 * never volumes that were there before (undo_new).
+	 */
 	bool gone = true;
-	if (r == 0 && ((r = d->storage.ops->ctr_mount(&d->storage, j->name, &j->err)) < 0 ||
-		       (r = j->declared ? import_declared(j, &c, &j->err)
-			    : j->docker ? import_docker(j, &c, &j->err)
-					: import_record(j, &c, &j->err)) < 0)) {
+	if (r < 0 || (r = d->storage.ops->ctr_mount(&d->storage, j->name, &j->err)) < 0 ||
+	    (r = j->declared ? import_declared(j, &c, &j->err)
+		 : j->docker ? import_docker(j, &c, &j->err)
+			     : import_record(j, &c, &j->err)) < 0) {
 		struct clbsd_err e2;
-		gone = d->storage.ops->ctr_remove(&d->storage, j->name, true, &e2) == 0;
+		gone = !j->receiving || undo_new(d, j->name, &e2) == 0;
 		if (!gone)
-			log_error("container", j->name, "import: removing what it received: %s",
+			log_error("container", j->name,
+				  "import: removing what it received: %s (the daemon's next "
+				  "start tries again)",
 				  e2.msg);
 	}
 	/* The record is this daemon's now (or nothing is left): the marker goes. */
-	if (r == 0 || gone)
+	if ((r == 0 && !j->docker) || (r < 0 && gone))
 		recv_unmark(j);
 	if (r == 0 && j->docker) {
 		docker_ctr_prepare(c, import_prepared, j);
@@ -1457,6 +1569,8 @@ static int import_begin(struct daemon *d, const char *path, const char *name, bo
 	j->name = xstrdup(name);
 	j->path = xstrdup(path);
 	j->header = json_dumps(h, JSON_COMPACT);
+	if (into)
+		j->from = xstrdup(from); /* from is h's */
 	json_decref(h);
 	j->fn = fn;
 	j->arg = arg;

@@ -660,10 +660,36 @@ int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 	return 0;
 }
 
-/* A receive assembles in tmp/ (cleared at open) and then moves in: what moved goes. */
-int dir_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err)
+static bool kept(const char *const *keep, const char *v)
 {
-	return st->ops->ctr_remove(st, name, true, err);
+	for (size_t i = 0; keep[i]; i++)
+		if (strcmp(keep[i], v) == 0)
+			return true;
+	return false;
+}
+
+/* A receive assembles in tmp/ (cleared at open) and then moves in: what moved goes. */
+int dir_receive_undo(struct storage *st, const char *name, int64_t since, const char *const *keep,
+		     struct clbsd_err *err)
+{
+	if (st->ops->ctr_remove(st, name, keep == NULL, err) < 0)
+		return -err->code;
+	if (!keep)
+		return 0;
+	autofree char *vols = vols_dir(st, name);
+	DIR *dh = opendir(vols);
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && dh && (de = readdir(dh))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    kept(keep, de->d_name))
+			continue;
+		autofree char *p = xasprintf("%s/%s", vols, de->d_name);
+		r = fs_rm_rf(p, err);
+	}
+	if (dh)
+		closedir(dh);
+	return r < 0 ? clbsd_err_prefix(err, "remove what the receive of %s made", name) : 0;
 }
 
 /* A dir container's directory is always there. */

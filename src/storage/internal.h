@@ -68,7 +68,8 @@ int dir_send(struct storage *st, const char *name, const char *label, const char
 	     char *const *snaps, int fd, struct clbsd_err *err);
 int dir_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
 int dir_ctr_mount(struct storage *st, const char *name, struct clbsd_err *err);
-int dir_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err);
+int dir_receive_undo(struct storage *st, const char *name, int64_t since, const char *const *keep,
+		     struct clbsd_err *err);
 
 /* ---- the zfs driver (zfs.c, zfs_stream.c) ---- */
 
@@ -178,6 +179,7 @@ int zfs_send(struct storage *st, const char *name, const char *label, const char
 	     char *const *snaps, int fd, struct clbsd_err *err);
 int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *err);
 int zfs_ctr_mount(struct storage *st, const char *name, struct clbsd_err *err);
-int zfs_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err);
+int zfs_receive_undo(struct storage *st, const char *name, int64_t since, const char *const *keep,
+		     struct clbsd_err *err);
 
 #endif

@@ -236,16 +236,18 @@ struct storage_ops {
 	 */
 	int (*receive)(struct storage *st, const char *name, int fd, struct clbsd_err *err);
 	/*
-	 * Remove what a receive into new container `name` left when the
-	 * process running it died (its caller recorded that it began, at
-	 * `since`, seconds since the epoch): its files, state and volumes, as
-	 * ctr_remove(.., true) does. A driver that marks what it made only
-	 * once a part is in (zfs) counts what it finds there made since
-	 * `since` as the receive's; anything older that is not its own stays,
-	 * refused (CONFLICT).
+	 * Remove what a receive into new container `name` made, when it failed
+	 * or the process running it died (its caller recorded that it began,
+	 * at `since`, seconds since the epoch): its files and state, and its
+	 * volumes except those named in `keep`, which were there before it
+	 * began (keep NULL: the container's volumes' place is the receive's
+	 * too, and all of it goes). A driver that marks what it made only once
+	 * a part is in (zfs) counts what it finds there made since `since` as
+	 * the receive's; anything older that is not its own stays, refused
+	 * (CONFLICT).
 	 */
 	int (*receive_undo)(struct storage *st, const char *name, int64_t since,
-			    struct clbsd_err *err);
+			    const char *const *keep, struct clbsd_err *err);
 	/*
 	 * Make sure the container's directory and volumes are in place before
 	 * its files are written there (zfs: its datasets mounted, with the

@@ -1003,7 +1003,8 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
  * since the receive began are its own and are claimed; an older one is
  * someone else's and stays. Then everything goes, as ctr_remove does.
  */
-int zfs_receive_undo(struct storage *st, const char *name, int64_t since, struct clbsd_err *err)
+int zfs_receive_undo(struct storage *st, const char *name, int64_t since, const char *const *keep,
+		     struct clbsd_err *err)
 {
 	if (storage_check_name("container", name, err) < 0)
 		return -err->code;
@@ -1029,9 +1030,28 @@ int zfs_receive_undo(struct storage *st, const char *name, int64_t since, struct
 		if (r == 0)
 			r = zfs_run(NULL, err, "set", OPT_MANAGED, ds, NULL);
 	}
+	/* Volumes that were there before stay: only those the receive made go. */
+	struct strv gone = STRV_INIT;
+	if (r == 0 && keep) {
+		struct strv parts = STRV_INIT, names = STRV_INIT;
+		size_t nctr;
+		zfs_view_parts(&v, st, name, &parts, &names, &nctr);
+		for (size_t i = 0; i < names.n; i++) {
+			bool k = false;
+			for (size_t j = 0; keep[j] && !k; j++)
+				k = strcmp(keep[j], names.v[i]) == 0;
+			if (!k)
+				strv_push(&gone, parts.v[nctr + i]);
+		}
+		strv_release(&parts);
+		strv_release(&names);
+	}
 	zfs_view_release(&v);
 	if (r == 0)
-		r = st->ops->ctr_remove(st, name, true, err);
+		r = st->ops->ctr_remove(st, name, keep == NULL, err);
+	for (size_t i = 0; r == 0 && i < gone.n; i++)
+		r = zfs_destroy_tree(gone.v[i], err);
+	strv_release(&gone);
 	if (r < 0)
 		return clbsd_err_prefix(err, "undo the receive of container %s", name);
 	return 0;

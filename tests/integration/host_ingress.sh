@@ -164,7 +164,15 @@ echo "$members" | grep -qx 'containers/web.clbsd' && ! echo "$members" | grep -q
 	! echo "$carried" | grep -q 'ingress' && ok routing_container_not_carried ||
 	fail routing_container_not_carried "$carried; $members"
 
-out=$(c2 host import "$TMP/lab.host" 2>&1) && ok import_succeeds ||
+# Its :docker endpoint is host access: listed and refused without the flag.
+if [ "$HAVE_DOCKER" = 1 ]; then
+	out=$(c2 host import "$TMP/lab.host" 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] && grep -q "talks to the Docker endpoint unix://$DOCKER_SOCK" <<<"$out" &&
+		[ -z "$(c2 ps -aq)" ] && ok docker_endpoint_needs_allow_host_access ||
+		fail docker_endpoint_needs_allow_host_access "$(echo "$out" | tr '\n' '|')"
+fi
+out=$(c2 host import --allow-host-access "$TMP/lab.host" 2>&1) && ok import_succeeds ||
 	fail import_succeeds "$(echo "$out" | tr '\n' '|')"
 CA2="$ROOT_B/ingress/ca/ca.pem"
 [ -f "$CA2" ] && [ "$(fingerprint "$CA2")" = "$(fingerprint "$CA1")" ] &&

@@ -119,7 +119,8 @@ clbsd host export --label h2b --since h2 -o "$TMP/h2b.host" >/dev/null 2>"$TMP/e
 	fail incremental_export_h2b "$(cat "$TMP/err")"
 c2 host import "$TMP/h2b.host" >/dev/null 2>"$TMP/imp" &
 imp=$!
-wait_until 60 zfs list -H -o name "$ZPOOL/clbsd2/containers/web@h2b" >/dev/null 2>&1
+wait_until 60 zfs list -H -o name "$ZPOOL/clbsd2/containers/web@h2b" >/dev/null 2>&1 ||
+	fail killed_increment_back_at_base "web's increment never began: $(cat "$TMP/imp")"
 kill -KILL "$D2"
 wait "$D2" 2>/dev/null
 D2=""
@@ -137,12 +138,14 @@ case "$vsrc" in
 *) rec="$vsrc" ;;
 esac
 [ $rc -ne 0 ] && [ "$rec" = ok ] && [ "$snaps" = 0 ] && [ "$blob2" = none ] &&
+	grep -q "import of changes into web was cut short" "$TMP/daemon2.log" &&
 	[ "$(c2 exec web md5sum /srv/blob)" = "$(clbsd exec web md5sum /srv/blob)" ] &&
 	ok killed_increment_back_at_base ||
 	fail killed_increment_back_at_base "rc=$rc rec=$rec h2b-snapshots=$snaps blob2=$blob2 $(grep -v "api:" "$TMP/daemon2.log" | tail -12)"
 out=$(c2 host import "$TMP/h2b.host" 2>&1)
 rc=$?
-[ $rc -eq 0 ] && [ "$(c2 exec web md5sum /srv/blob2 2>&1)" = "$(clbsd exec web md5sum /srv/blob2)" ] &&
+[ $rc -eq 0 ] && grep -q "at h2b already: left as it is" <<<"$out" &&
+	[ "$(c2 exec web md5sum /srv/blob2 2>&1)" = "$(clbsd exec web md5sum /srv/blob2)" ] &&
 	[ "$(c2 exec db tail -1 /db.txt)" = newest ] && ok killed_increment_rerun_completes ||
 	fail killed_increment_rerun_completes "rc=$rc $out $(c2 ps -a)"
 clbsd exec web rm /srv/blob2
@@ -170,7 +173,8 @@ c3 host import "$TMP/h4.host" >/dev/null 2>"$TMP/imp" &
 imp=$!
 # Killed once web's own dataset (with the exporter's container.json in
 # it) is received, while its volume is: the next start must not load it.
-wait_until 60 zfs list -H -o name "$ZPOOL/clbsd3/containers/web" >/dev/null 2>&1
+wait_until 60 zfs list -H -o name "$ZPOOL/clbsd3/containers/web" >/dev/null 2>&1 ||
+	fail killed_import_leaves_whole_or_nothing "web's receive never began: $(cat "$TMP/imp")"
 kill -KILL "$D3"
 wait "$D3" 2>/dev/null
 D3=""

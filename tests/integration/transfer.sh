@@ -69,4 +69,23 @@ else
 	[ ! -e "$ROOT/containers/half" ] && no_recv &&
 		ok killed_import_whole_or_nothing || fail killed_import_whole_or_nothing "$(ls -a "$ROOT/containers" "$ROOT/tmp")"
 fi
+
+# An import into a name whose volumes were kept (rm without -v), cut short
+# by the daemon's end after the container's files and a new volume moved
+# in (as its marker says): the next start removes those and keeps the
+# volume that was there before, which a new container of that name finds.
+clbsd run -d --name keep -v kv:/kv forge sleep 300 >/dev/null
+clbsd exec keep sh -c 'echo precious > /kv/f'
+clbsd rm -f keep >/dev/null
+t_kill_daemon KILL
+mkdir -p "$ROOT/containers/keep" "$ROOT/volumes/keep/fresh" "$ROOT/transfer"
+cp "$ROOT/containers/src/container.json" "$ROOT/containers/keep/"
+echo new >"$ROOT/volumes/keep/fresh/g"
+printf '{"name":"keep","since":%s,"volumes_before":["kv"]}' "$(date +%s)" >"$ROOT/transfer/recv-keep.json"
+t_start_daemon || exit 1
+! clbsd inspect keep >/dev/null 2>&1 && [ ! -e "$ROOT/containers/keep" ] && [ ! -e "$ROOT/volumes/keep/fresh" ] &&
+	[ ! -e "$ROOT/transfer/recv-keep.json" ] && grep -q "import into keep was cut short" "$TMP/daemon.log" &&
+	[ "$(clbsd run --rm --name keep -v kv:/kv forge cat /kv/f 2>&1)" = precious ] &&
+	ok cut_short_import_keeps_volumes_that_were_there ||
+	fail cut_short_import_keeps_volumes_that_were_there "$(ls -a "$ROOT/containers" "$ROOT/volumes/keep" 2>&1) $(grep keep "$TMP/daemon.log" | tail -5)"
 t_done
