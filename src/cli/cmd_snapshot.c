@@ -566,11 +566,13 @@ static bool has_image(const json_t *list, const char *id)
  * image load --keep-created -` there, which keeps it in a private file
  * for its daemon and removes that file, whether the load works or not.
  */
-static int target_load_image(struct target *t, const char *file, char **id, struct clbsd_err *err)
+static int target_load_image(struct target *t, const char *file, const char *as, char **id,
+			     struct clbsd_err *err)
 {
 	json_t *got = NULL;
 	if (!t->ssh) {
-		json_t *body = json_pack("{s:s,s:b}", "path", file, "keep_created", 1);
+		json_t *body =
+			json_pack("{s:s,s:b,s:s?}", "path", file, "keep_created", 1, "name", as);
 		int r = call_other(t->cl, "POST", "/v1/images/load", body, &got, err);
 		json_decref(body);
 		if (r < 0)
@@ -579,7 +581,13 @@ static int target_load_image(struct target *t, const char *file, char **id, stru
 		int fd = open(file, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "open %s", file);
-		const char *args[] = {"--json", "image", "load", "--keep-created", "-", NULL};
+		const char *args[] = {"--json", "image", "load", "--keep-created",
+				      "-",	NULL,	 NULL,	 NULL};
+		if (as) {
+			args[4] = "--name";
+			args[5] = as;
+			args[6] = "-";
+		}
 		autofree char *text = NULL;
 		int r = remote(t, args, fd, &text, err);
 		close(fd);
@@ -631,6 +639,57 @@ static void unsend_image(struct target *t, const json_t *before, const char *con
 	json_decref(now);
 }
 
+/* Whether an image other than id holds name in list. */
+static bool name_taken(const json_t *list, const char *name, const char *id)
+{
+	size_t i, k;
+	json_t *img, *n;
+	json_array_foreach(list, i, img)
+	{
+		const char *other = json_str(img, "id");
+		if (!other || strcmp(other, id) == 0)
+			continue;
+		json_array_foreach(json_object_get(img, "names"), k, n)
+		{
+			if (json_is_string(n) && strcmp(json_string_value(n), name) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The name the sent image is loaded under there: NULL (its own) unless an
+ * image there holds one of its names already (both hosts built
+ * "myapp:latest", say). A load would take that name from it, and the
+ * image left without one could be dropped; so the sent one is named
+ * REPO:migrated-ID12 instead (the container refers to it by id).
+ */
+static char *load_name(const json_t *before, const char *image_id)
+{
+	json_t *mine = NULL;
+	struct clbsd_err e;
+	autofree char *p = xasprintf("/v1/images/%s", image_id);
+	if (cli_call("GET", p, NULL, &mine, &e) < 0)
+		return NULL;
+	char *as = NULL;
+	size_t i;
+	json_t *n;
+	json_array_foreach(json_object_get(mine, "names"), i, n)
+	{
+		const char *ref = json_string_value(n);
+		if (as || !ref || !name_taken(before, ref, image_id))
+			continue;
+		/* The repository: up to a ':' after the last '/' (a tag), if any. */
+		const char *slash = strrchr(ref, '/');
+		const char *colon = strrchr(slash ? slash : ref, ':');
+		size_t len = colon ? (size_t)(colon - ref) : strlen(ref);
+		as = xasprintf("%.*s:migrated-%.12s", (int)len, ref, image_id);
+	}
+	json_decref(mine);
+	return as;
+}
+
 /*
  * A native container's image, sent when the target lacks it: exported
  * here (an OCI layout archive) and loaded there keeping its creation time,
@@ -662,7 +721,12 @@ static int send_image(struct target *t, const char *image_id, const char *dir, b
 		return clbsd_err_prefix(err, "export its image %s", image_id);
 	}
 	autofree char *loaded = NULL;
-	r = target_load_image(t, file, &loaded, err);
+	autofree char *as = load_name(before, image_id);
+	if (as)
+		fprintf(stderr,
+			"clbsd: migrate: its image's name is another image's there: loaded as %s\n",
+			as);
+	r = target_load_image(t, file, as, &loaded, err);
 	unlink(file);
 	if (r < 0) {
 		clbsd_err_prefix(err, "load its image %s there", image_id);

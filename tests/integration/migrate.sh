@@ -137,7 +137,16 @@ WRAP
 		! has2 "$img" && ! c2 inspect simg >/dev/null 2>&1 &&
 		[ "$(field simg state)" = running ] && ok ssh_image_load_failure_undone ||
 		fail ssh_image_load_failure_undone "rc=$rc $out"
+	# The target has an image of its own under the same name: it keeps it,
+	# and the sent one is loaded as sshimg:migrated-ID12.
+	c2 forge sshimg >/dev/null || fail forge_sshimg_there "clbsd forge sshimg there failed"
+	theirs=$(c2 --json image inspect sshimg | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 	out=$(clbsd migrate -t 1 simg --to "ssh://root@127.0.0.1:$port$SOCK2" 2>"$TMP/progress")
+	[ "$out" = simg ] && [ "$theirs" != "$img" ] &&
+		[ "$(c2 --json image inspect sshimg | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" = "$theirs" ] &&
+		[ "$(c2 --json image inspect "sshimg:migrated-${img:0:12}" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" = "$img" ] &&
+		ok ssh_migrate_keeps_targets_image_name ||
+		fail ssh_migrate_keeps_targets_image_name "theirs=$theirs img=$img $out $(cat "$TMP/progress") $(c2 images)"
 	[ "$out" = simg ] && grep -q "sent its image, which the target lacked" "$TMP/progress" &&
 		[ "$(c2 --json image inspect "$img" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" = "$img" ] &&
 		[ "$(c2 --json inspect simg | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["image_id"])')" = "$img" ] &&
