@@ -1042,12 +1042,8 @@ void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg)
 		daemon_event(c->d, "container.stopped", c->name, NULL);
 	}
 	if (c->run.state != CTR_RUNNING) {
-		/* Stopped already: still behind its detach, if that is queued yet. */
-		if (fn) {
-			struct stop_wait *w = xcalloc(1, sizeof(*w));
-			*w = (struct stop_wait){NULL, fn, arg};
-			stop_exited(c, NULL, w);
-		}
+		if (fn)
+			fn(c, NULL, arg);
 		return;
 	}
 	c->run.stop_requested = true;
