@@ -35,9 +35,17 @@ startn() {
 	eval "D$n=$!"
 	# A daemon killed mid-import cleans up before it listens: zfs-fuse may
 	# answer "busy" for a while when other tests run beside this one.
-	wait_until 60 cn "$n" info >/dev/null 2>&1 && return 0
-	# What it waits on (its zfs commands), for the failure's message.
-	echo "daemon $n still starting: $(eval "ps -o pid,etime,args --ppid \$D$n" | tr '\n' '|')" >>"$TMP/daemon$n.log"
+	# zfs-fuse can take a while to settle after a daemon killed mid-receive
+	# (its orphaned zfs recv ends on EOF and is undone) on a loaded machine.
+	wait_until 150 cn "$n" info >/dev/null 2>&1 && return 0
+	# What it waits on (its zfs commands, its kernel wait), for the failure's message.
+	local p
+	eval "p=\$D$n"
+	{
+		echo "daemon $n still starting: $(ps -o pid,etime,args --ppid "$p" | tr '\n' '|')"
+		echo "daemon $n wchan: $(cat "/proc/$p/wchan" 2>&1) stack: $(tr '\n' '|' <"/proc/$p/stack" 2>&1)"
+		echo "zfs processes: $(pgrep -a zfs | tr '\n' '|')"
+	} >>"$TMP/daemon$n.log"
 	return 1
 }
 stopn() {
