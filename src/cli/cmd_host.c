@@ -257,6 +257,33 @@ static void marker_write(const struct exporter *x, const json_t *snap)
 		say("record what this export changes in %s: %s", marker, e.msg);
 }
 
+/*
+ * Start a container a killed export stopped. The daemon may still be
+ * copying its files for that export (the start is refused as busy until
+ * it is done): asked again for up to two minutes. Running already is done.
+ */
+static int start_again(const char *name, struct clbsd_err *e)
+{
+	autofree char *p = xasprintf("/v1/containers/%s/start", name);
+	autofree char *q = xasprintf("/v1/containers/%s", name);
+	for (int i = 0;; i++) {
+		if (cli_call("POST", p, NULL, NULL, e) == 0)
+			return 0;
+		json_t *have = NULL;
+		struct clbsd_err e2;
+		bool running =
+			cli_call("GET", q, NULL, &have, &e2) == 0 &&
+			json_is_string(json_object_get(have, "state")) &&
+			strcmp(json_string_value(json_object_get(have, "state")), "running") == 0;
+		json_decref(have);
+		if (running)
+			return 0;
+		if (e->kind != CLBSD_E_CONFLICT || i >= 240)
+			return -1;
+		usleep(500 * 1000);
+	}
+}
+
 /* Start the stopped containers and remove the label's snapshots; false when one failed. */
 static bool undo_export(const json_t *stopped, const json_t *snapped, const char *label)
 {
@@ -266,8 +293,7 @@ static bool undo_export(const json_t *stopped, const json_t *snapped, const char
 	json_array_foreach(stopped, i, n)
 	{
 		struct clbsd_err e;
-		autofree char *p = xasprintf("/v1/containers/%s/start", json_string_value(n));
-		if (cli_call("POST", p, NULL, NULL, &e) < 0 && e.code != CLBSD_E_CONFLICT) {
+		if (start_again(json_string_value(n), &e) < 0) {
 			say("start %s again: %s", json_string_value(n), e.msg);
 			ok = false;
 		}
@@ -277,7 +303,7 @@ static bool undo_export(const json_t *stopped, const json_t *snapped, const char
 		struct clbsd_err e;
 		autofree char *p =
 			xasprintf("/v1/containers/%s/snapshots/%s", json_string_value(n), label);
-		if (cli_call("DELETE", p, NULL, NULL, &e) < 0 && e.code != CLBSD_E_NOTFOUND) {
+		if (cli_call("DELETE", p, NULL, NULL, &e) < 0 && e.kind != CLBSD_E_NOTFOUND) {
 			say("remove snapshot %s of %s: %s", label, json_string_value(n), e.msg);
 			ok = false;
 		}
