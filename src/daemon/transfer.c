@@ -1007,11 +1007,7 @@ static void recv_unmark(struct xfer_job *j)
 bool transfer_receiving(const struct daemon *d, const char *name)
 {
 	autofree char *path = recv_marker(d, name);
-	autofree char *text = NULL;
-	struct clbsd_err err;
-	if (fs_read_file(path, &text, NULL, &err) < 0)
-		return false;
-	return true;
+	return fs_exists(path);
 }
 
 /* A new container's receive: its files and volumes go. */
@@ -1059,24 +1055,31 @@ static int recover_update(struct daemon *d, const char *name, const json_t *m,
 	return 0;
 }
 
-void transfer_recover_receives(struct daemon *d)
+/* The container names of the markers <root>/transfer/PREFIXNAME.json. */
+static void marker_names(const struct daemon *d, const char *prefix, struct strv *names)
 {
 	autofree char *dir = xasprintf("%s/transfer", d->root);
 	DIR *dh = opendir(dir);
 	if (!dh)
 		return;
+	size_t pl = strlen(prefix);
 	struct dirent *de;
-	struct strv names = STRV_INIT;
 	while ((de = readdir(dh))) {
 		size_t n = strlen(de->d_name);
-		if (n > 10 && strncmp(de->d_name, "recv-", 5) == 0 &&
+		if (n > pl + 5 && strncmp(de->d_name, prefix, pl) == 0 &&
 		    strcmp(de->d_name + n - 5, ".json") == 0) {
-			autofree char *name = xstrndup(de->d_name + 5, n - 10);
+			autofree char *name = xstrndup(de->d_name + pl, n - pl - 5);
 			if (valid_name(name))
-				strv_push(&names, name);
+				strv_push(names, name);
 		}
 	}
 	closedir(dh);
+}
+
+void transfer_recover_receives(struct daemon *d)
+{
+	struct strv names = STRV_INIT;
+	marker_names(d, "recv-", &names);
 	for (size_t i = 0; i < names.n; i++) {
 		const char *name = names.v[i];
 		autofree char *path = recv_marker(d, name);
@@ -1708,22 +1711,8 @@ int ctr_import_abort(struct daemon *d, const char *name, ctr_done_fn fn, void *a
 
 void transfer_abort_pending(struct daemon *d)
 {
-	autofree char *dir = xasprintf("%s/transfer", d->root);
-	DIR *dh = opendir(dir);
-	if (!dh)
-		return;
-	struct dirent *de;
 	struct strv names = STRV_INIT;
-	while ((de = readdir(dh))) {
-		size_t n = strlen(de->d_name);
-		if (n > 12 && strncmp(de->d_name, "import-", 7) == 0 &&
-		    strcmp(de->d_name + n - 5, ".json") == 0) {
-			autofree char *name = xstrndup(de->d_name + 7, n - 12);
-			if (valid_name(name))
-				strv_push(&names, name);
-		}
-	}
-	closedir(dh);
+	marker_names(d, "import-", &names);
 	for (size_t i = 0; i < names.n; i++) {
 		struct clbsd_err err;
 		log_warn("transfer", names.v[i],
