@@ -443,6 +443,24 @@ int host_tar_list(int fd, const char *path, struct host_member **out, size_t *n,
 int host_member_copy(int fd, const struct host_member *m, const char *dst, char hex[33],
 		     struct clbsd_err *err);
 void host_xxh3_hex(const void *data, size_t len, char hex[33]);
+/* ---- cmd_host.c: what host_export.c and host_import.c share ---- */
+#define HOST_MANIFEST "manifest.json"
+/* What a signal must remove: the staging directory and the unfinished archive. */
+extern char host_stage_dir[4096], host_tmp_out[4096];
+/* A private directory beside path (host_stage_dir) for the pieces. */
+int host_stage_make(const char *path, struct clbsd_err *err);
+void host_stage_rm(void);
+/* SIGINT, SIGTERM, SIGHUP and SIGPIPE remove the staging directory and the unfinished archive. */
+void host_catch_signals(void);
+/* "clbsd: host: " and the message, on stderr. */
+void host_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool host_valid_label(const char *s);
+/* A manifest's text with its own checksum; and that text checked and parsed (a new object). */
+char *host_manifest_text(const json_t *m);
+int host_manifest_check(char *text, size_t len, json_t **out, const char *path,
+			struct clbsd_err *err);
+/* host_import.c: the state a host archive's export recorded (what host diff compares), checked. */
+json_t *host_archive_state(const char *file, struct clbsd_err *err);
 /*
  * The main file's text without its `:storage VALUE` (each daemon keeps its
  * own), and the same with `storage` (the text of a value, or NULL: none)

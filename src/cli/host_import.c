@@ -1,0 +1,927 @@
+/*
+ * `clbsd host import FILE` (docs/host.md): checks the whole archive (the
+ * manifest's checksum, every member's size and checksum, every name it
+ * gives, what its configuration asks of this host) before it makes
+ * anything, then installs the CA and the configuration's settings, loads
+ * the images and imports the containers, and installs the configuration
+ * last; a configuration that does not load here is put back as it was.
+ */
+#include "cli.h"
+#include "core/backup_plan.h"
+#include "core/config.h"
+#include "util/json.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct importer {
+	const char *path;
+	int fd;
+	bool force;
+	json_t *m;    /* the manifest */
+	json_t *host; /* GET /v1/host of this daemon */
+	struct host_member *mem;
+	size_t nmem;
+	json_t *idmap; /* source image id -> id here */
+	struct prev_file {
+		char *path, *text;
+		size_t len;
+		bool existed;
+		mode_t mode;
+	} * prev; /* what the config files held before the import wrote them */
+	size_t nprev;
+};
+
+static const struct host_member *member(const struct importer *im, const char *name)
+{
+	for (size_t i = 0; name && i < im->nmem; i++)
+		if (strcmp(im->mem[i].name, name) == 0)
+			return &im->mem[i];
+	return NULL;
+}
+
+/* The whole archive: the manifest's checksum, then every member's size and checksum. */
+static int check_archive(struct importer *im, struct clbsd_err *err)
+{
+	if (host_tar_list(im->fd, im->path, &im->mem, &im->nmem, err) < 0)
+		return -err->code;
+	const struct host_member *mm = im->nmem ? &im->mem[im->nmem - 1] : NULL;
+	if (!mm || strcmp(mm->name, HOST_MANIFEST) != 0 || mm->size > (64u << 20))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s is not a clbsd host archive, or is cut short (its last "
+					"member is not %s)",
+					im->path, HOST_MANIFEST);
+	autofree char *text = xmalloc(mm->size + 1);
+	if (pread(im->fd, text, mm->size, mm->data) != (ssize_t)mm->size)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", im->path);
+	text[mm->size] = 0;
+	if (host_manifest_check(text, mm->size, &im->m, im->path, err) < 0)
+		return -err->code;
+	json_t *list = json_object_get(im->m, "members");
+	if (json_array_size(list) + 1 != im->nmem)
+		return clbsd_err_setmsg(
+			err, CLBSD_E_CONFLICT, EINVAL,
+			"%s is damaged: it holds %zu members, its manifest lists %zu", im->path,
+			im->nmem - 1, json_array_size(list));
+	for (size_t i = 0; i + 1 < im->nmem; i++) {
+		json_t *e = json_array_get(list, i);
+		const struct host_member *x = &im->mem[i];
+		char hex[33];
+		if (strcmp(json_string_value(json_object_get(e, "name")) ?: "", x->name) != 0 ||
+		    (uint64_t)json_integer_value(json_object_get(e, "size")) != x->size)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						"%s is damaged: member %s is not what its manifest "
+						"lists",
+						im->path, x->name);
+		if (host_member_copy(im->fd, x, NULL, hex, err) < 0)
+			return -err->code;
+		if (strcmp(hex, json_string_value(json_object_get(e, "xxh3")) ?: "") != 0)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s is damaged: member %s does not match its checksum", im->path,
+				x->name);
+	}
+	return 0;
+}
+
+/* A single plain file name: no '/', not "." or "..", no leading '.'. */
+static bool plain_name(const char *s)
+{
+	return s && *s && s[0] != '.' && !strchr(s, '/') && strlen(s) < 200;
+}
+
+/* The rest of name after prefix, or NULL when name does not start with it. */
+static const char *after(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return name && strncmp(name, prefix, n) == 0 ? name + n : NULL;
+}
+
+/*
+ * Where a config member goes here, and its text as it will be there; NULL
+ * with the reason in why when it has no place. A destination is never
+ * taken from the archive (docs/host.md "What is refused"): each role has
+ * its place on this daemon, and a member's name only picks a file name in
+ * it, checked to be one plain name.
+ */
+static char *config_target(const struct importer *im, const json_t *c, char **text, char *why,
+			   size_t whylen)
+{
+	const char *role = json_string_value(json_object_get(c, "role"));
+	const char *mname = json_string_value(json_object_get(c, "member"));
+	const struct host_member *x = member(im, mname);
+	*text = NULL;
+	snprintf(why, whylen, "it is not in the archive, or larger than 16 MiB");
+	if (!role || !x || x->size > (16u << 20))
+		return NULL;
+	const char *cfg = json_string_value(json_object_get(im->host, "config"));
+	const char *confd = json_string_value(json_object_get(im->host, "confd"));
+	const char *root = json_string_value(json_object_get(im->host, "root"));
+	const char *init = json_string_value(json_object_get(im->host, "lisp_init"));
+	const char *rest;
+	char *dst = NULL;
+	bool main = strcmp(role, "main") == 0;
+	if (main) {
+		if (strcmp(mname, "config/main.conf") != 0)
+			snprintf(why, whylen, "the main file's member is config/main.conf");
+		else if (!cfg)
+			snprintf(why, whylen, "this daemon has no config file");
+		else
+			dst = xstrdup(cfg);
+	} else if (strcmp(role, "confd") == 0) {
+		rest = after(mname, "config/conf.d/");
+		size_t n = rest ? strlen(rest) : 0;
+		if (!rest || !plain_name(rest) || n <= 5 || strcmp(rest + n - 5, ".conf") != 0)
+			snprintf(why, whylen,
+				 "a conf.d member is config/conf.d/NAME.conf, NAME one plain file "
+				 "name");
+		else if (!confd)
+			snprintf(why, whylen, "this daemon has no conf.d");
+		else
+			dst = xasprintf("%s/%s", confd, rest);
+	} else if (strcmp(role, "lisp_init") == 0) {
+		/* This daemon's own init file; else one beside its config, by a plain name. */
+		const char *src = json_string_value(json_object_get(c, "path"));
+		const char *base = src ? strrchr(src, '/') : NULL;
+		base = base ? base + 1 : src;
+		if (strcmp(mname, "config/lisp-init.lisp") != 0)
+			snprintf(why, whylen,
+				 "the Lisp init file's member is config/lisp-init.lisp");
+		else if (init && init[0] == '/')
+			dst = xstrdup(init);
+		else if (!cfg || !strchr(cfg, '/'))
+			snprintf(why, whylen,
+				 "this daemon has neither a Lisp init file nor a config file to "
+				 "put one beside");
+		else if (!plain_name(base))
+			snprintf(why, whylen, "its file name (\"%s\") is not one plain file name",
+				 base ? base : "");
+		else
+			dst = xasprintf("%.*s/%s", (int)(strrchr(cfg, '/') - cfg), cfg, base);
+	} else if (strcmp(role, "ca") == 0) {
+		rest = after(mname, "ca/");
+		if (!rest || (strcmp(rest, "ca.pem") != 0 && strcmp(rest, "ca.key") != 0))
+			snprintf(why, whylen, "the CA's members are ca/ca.pem and ca/ca.key");
+		else if (!root)
+			snprintf(why, whylen, "this daemon names no root");
+		else
+			dst = xasprintf("%s/ingress/ca/%s", root, rest);
+	} else {
+		snprintf(why, whylen, "its role \"%.40s\" is none of main, confd, lisp_init, ca",
+			 role);
+	}
+	if (!dst)
+		return NULL;
+	char *t = xmalloc(x->size + 1);
+	if (pread(im->fd, t, x->size, x->data) != (ssize_t)x->size) {
+		snprintf(why, whylen, "it cannot be read: %s", strerror(errno));
+		free(t);
+		free(dst);
+		return NULL;
+	}
+	t[x->size] = 0;
+	if (main) {
+		/* This daemon keeps its own :storage (its driver, its pool). */
+		autofree char *cur = NULL, *storage = NULL;
+		size_t len;
+		struct clbsd_err e;
+		if (fs_read_file(cfg, &cur, &len, &e) == 0)
+			free(host_conf_without_storage(cur, &storage));
+		*text = host_conf_with_storage(t, storage);
+		free(t);
+		return dst;
+	}
+	*text = t;
+	return dst;
+}
+
+/*
+ * What the archive's configuration asks of this host (conf_host_access),
+ * and its Lisp init file. A configuration that does not build here lists
+ * nothing: it is not installed (its apply fails and everything is put
+ * back, docs/host.md).
+ */
+static void archive_host_access(const struct importer *im, struct strv *lines)
+{
+	struct strv names = STRV_INIT, texts = STRV_INIT;
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(im->m, "config"), i, c)
+	{
+		const char *role = json_string_value(json_object_get(c, "role"));
+		const char *mname = json_string_value(json_object_get(c, "member"));
+		if (!role || !mname)
+			continue;
+		if (strcmp(role, "lisp_init") == 0) {
+			strv_push_owned(lines, xasprintf("%s: a Lisp init file, which the daemon's "
+							 "Lisp control plane runs",
+							 mname));
+			continue;
+		}
+		if (strcmp(role, "main") != 0 && strcmp(role, "confd") != 0)
+			continue;
+		char *text = NULL;
+		char why[160];
+		autofree char *dst = config_target(im, c, &text, why, sizeof(why));
+		if (!dst) /* refused when it is installed, saying why */
+			continue;
+		strv_push(&names, mname);
+		strv_push_owned(&texts, text);
+	}
+	struct conf_source *src = xcalloc(names.n + 1, sizeof(*src));
+	for (i = 0; i < names.n; i++)
+		src[i] = (struct conf_source){names.v[i], texts.v[i], strlen(texts.v[i])};
+	struct conf_diags d = CONF_DIAGS_INIT;
+	struct conf *conf = NULL;
+	if (conf_build(src, names.n, &conf, &d) == 0) {
+		conf_host_access(conf, lines);
+		conf_free(conf);
+	}
+	conf_diags_release(&d);
+	free(src);
+	strv_release(&names);
+	strv_release(&texts);
+}
+
+/* Config files that exist here with other content (not just a :storage of their own). */
+static size_t config_conflicts(const struct importer *im, struct strv *lines)
+{
+	size_t n = 0, i;
+	json_t *c;
+	json_array_foreach(json_object_get(im->m, "config"), i, c)
+	{
+		autofree char *text = NULL, *cur = NULL;
+		char why[160];
+		autofree char *dst = config_target(im, c, &text, why, sizeof(why));
+		size_t len;
+		struct clbsd_err e;
+		if (!dst || fs_read_file(dst, &cur, &len, &e) < 0 || strcmp(cur, text) == 0)
+			continue;
+		const char *role = json_string_value(json_object_get(c, "role"));
+		if (strcmp(role, "main") == 0 ? host_conf_trivial(cur) : len == 0)
+			continue;
+		strv_push_owned(lines, xasprintf("%s differs from the archive's:", dst));
+		json_t *a = json_pack("{s:{s:s}}", "config", "f", cur);
+		json_t *b = json_pack("{s:{s:s}}", "config", "f", text);
+		struct strv d = STRV_INIT;
+		host_state_diff(a, b, "the archive", &d);
+		for (size_t k = 1; k < d.n; k++)
+			strv_push(lines, d.v[k]);
+		strv_release(&d);
+		json_decref(a);
+		json_decref(b);
+		n++;
+	}
+	return n;
+}
+
+static bool hex64(const char *s)
+{
+	if (!s || strlen(s) != 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+/*
+ * Every name the manifest gives that becomes a path or part of an API
+ * URL, checked before anything is made: container and network names as
+ * the daemon takes them, image ids as 64 hex digits, each member named as
+ * the export names it, and every config member with its place here. The
+ * manifest's checksum guards against damage, not against whoever wrote it.
+ */
+static int check_names(const struct importer *im, struct clbsd_err *err)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(im->m, "containers"), i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *mname = json_string_value(json_object_get(e, "member"));
+		autofree char *want = name ? xasprintf("containers/%s.clbsd", name) : NULL;
+		if (!name || !valid_name(name) || !mname || strcmp(mname, want) != 0)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						"%s: refused: container %zu of its manifest has an "
+						"invalid name (\"%.80s\") or member",
+						im->path, i, name ? name : "");
+	}
+	json_array_foreach(json_object_get(im->m, "images"), i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "id"));
+		const char *mname = json_string_value(json_object_get(e, "member"));
+		autofree char *want = id ? xasprintf("images/%s.tar", id) : NULL;
+		if (!hex64(id) || !mname || strcmp(mname, want) != 0)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s: refused: image %zu of its manifest has an "
+				"invalid id (\"%.80s\", want 64 hex digits) or member",
+				im->path, i, id ? id : "");
+	}
+	json_array_foreach(json_object_get(im->m, "networks"), i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "name"));
+		if (!name || !valid_name(name))
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						"%s: refused: network %zu of its manifest has an "
+						"invalid name (\"%.80s\")",
+						im->path, i, name ? name : "");
+	}
+	json_array_foreach(json_object_get(im->m, "config"), i, e)
+	{
+		autofree char *text = NULL;
+		char why[160];
+		autofree char *dst = config_target(im, e, &text, why, sizeof(why));
+		if (!dst)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s: refused: config member \"%.80s\" has no place "
+				"here: %s",
+				im->path, json_string_value(json_object_get(e, "member")) ?: "",
+				why);
+	}
+	return 0;
+}
+
+/* Keep what path holds (or that it is absent) before the import first writes it. */
+static void keep_prev(struct importer *im, const char *path, mode_t mode)
+{
+	for (size_t i = 0; i < im->nprev; i++)
+		if (strcmp(im->prev[i].path, path) == 0)
+			return;
+	im->prev = xrealloc(im->prev, (im->nprev + 1) * sizeof(*im->prev));
+	struct prev_file *p = &im->prev[im->nprev++];
+	struct clbsd_err e;
+	*p = (struct prev_file){.path = xstrdup(path), .mode = mode};
+	p->existed = fs_read_file(path, &p->text, &p->len, &e) == 0;
+}
+
+/* Every file the import wrote back as it was (its contents, or absent). */
+static void restore_prev(struct importer *im)
+{
+	for (size_t i = im->nprev; i-- > 0;) {
+		struct prev_file *p = &im->prev[i];
+		struct clbsd_err e;
+		if (p->existed ? fs_write_atomic(p->path, p->text, p->len, p->mode, &e) < 0
+			       : unlink(p->path) < 0 && errno != ENOENT)
+			host_say("put %s back: %s", p->path, p->existed ? e.msg : strerror(errno));
+	}
+}
+
+static void free_prev(struct importer *im)
+{
+	for (size_t i = 0; i < im->nprev; i++) {
+		free(im->prev[i].path);
+		free(im->prev[i].text);
+	}
+	free(im->prev);
+	im->prev = NULL;
+	im->nprev = 0;
+}
+
+/*
+ * Install the config members of one group: "ca", "main", "files" (conf.d
+ * but the live layer, Lisp init), "live", or "settings": the main file and
+ * conf.d (not the live layer) with only their host, image and network
+ * forms, where this daemon has no configuration yet.
+ */
+static int install_config(struct importer *im, const char *group, struct clbsd_err *err)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(im->m, "config"), i, c)
+	{
+		const char *role = json_string_value(json_object_get(c, "role"));
+		if (!role)
+			continue;
+		const char *mname = json_string_value(json_object_get(c, "member"));
+		bool live = mname && strcmp(mname, "config/conf.d/90-live.conf") == 0;
+		bool settings = strcmp(group, "settings") == 0;
+		bool in = strcmp(group, "live") == 0 ? live
+			  : strcmp(group, "files") == 0
+				  ? !live && strcmp(role, "ca") != 0 && strcmp(role, "main") != 0
+			  : settings ? !live && (strcmp(role, "main") == 0 ||
+						 strcmp(role, "confd") == 0)
+				     : strcmp(role, group) == 0;
+		if (!in)
+			continue;
+		autofree char *text = NULL;
+		char why[160];
+		autofree char *dst = config_target(im, c, &text, why, sizeof(why));
+		if (!dst)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s: config member %s has no place here: %s", im->path,
+				json_string_value(json_object_get(c, "member")), why);
+		/*
+		 * Settings go only where there is no configuration yet (a fresh
+		 * target): a file with one (an import run again, or --force
+		 * onto a host's own) keeps its declarations until the whole
+		 * file replaces it, so nothing declared is removed meanwhile.
+		 */
+		autofree char *cur = NULL;
+		size_t clen;
+		struct clbsd_err ce;
+		if (settings && fs_read_file(dst, &cur, &clen, &ce) == 0 &&
+		    !(strcmp(role, "main") == 0 ? host_conf_trivial(cur)
+						: cur[strspn(cur, " \t\n")] == 0))
+			continue;
+		if (settings) {
+			char *forms = host_conf_settings(text);
+			free(text);
+			text = forms;
+		}
+		autofree char *copy = xstrdup(dst);
+		bool secret = strcmp(role, "ca") == 0;
+		keep_prev(im, dst, secret ? 0600 : 0644);
+		if (fs_mkdir_p(dirname(copy), secret ? 0700 : 0755, err) < 0 ||
+		    fs_write_atomic(dst, text, strlen(text), secret ? 0600 : 0644, err) < 0)
+			return clbsd_err_prefix(err, "install %s", dst);
+	}
+	return 0;
+}
+
+/*
+ * Copy a container's archive out, its header's image id made this host's
+ * (a loaded image gets a new id: docs/images.md), the header's checksum
+ * computed again as transfer.c does; the stream and its checksum are as
+ * they were.
+ */
+#define HDR	4096
+#define HDR_TAG "{\"header_xxh3\":\""
+static int extract_container(struct importer *im, const struct host_member *x, const char *dst,
+			     bool *made, struct clbsd_err *err)
+{
+	char hex[33];
+	if (host_member_copy(im->fd, x, dst, hex, err) < 0)
+		return -err->code; /* made nothing (O_EXCL), or removed what it made */
+	*made = true;
+	if (x->size < HDR)
+		return 0;
+	char block[HDR + 1];
+	int fd = open(dst, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || pread(fd, block, HDR, 0) != HDR) {
+		if (fd >= 0)
+			close(fd);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", dst);
+	}
+	block[HDR] = 0;
+	size_t off = strlen(HDR_TAG);
+	json_t *h = strncmp(block, HDR_TAG, off) == 0 ? json_loads(block, 0, NULL) : NULL;
+	json_t *img = json_object_get(h, "image");
+	const char *id = json_string_value(json_object_get(img, "id"));
+	const char *to = id ? json_string_value(json_object_get(im->idmap, id)) : NULL;
+	int r = 0;
+	if (to && strcmp(to, id) != 0) {
+		json_object_set_new(img, "id", json_string(to));
+		json_object_set_new(json_object_get(h, "container"), "image_id", json_string(to));
+		json_object_del(h, "header_xxh3");
+		autofree char *line = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		size_t n = strlen(line), tl = off + 32 + 2;
+		if (tl + n - 1 >= HDR) {
+			r = clbsd_err_setmsg(err, CLBSD_E_INVALID, E2BIG, "%s: header too large",
+					     dst);
+		} else {
+			memset(block, ' ', HDR);
+			memcpy(block, HDR_TAG, off);
+			memset(block + off, '0', 32);
+			memcpy(block + off + 32, "\",", 2);
+			memcpy(block + tl, line + 1, n - 1);
+			block[HDR - 1] = '\n';
+			host_xxh3_hex(block, HDR, hex);
+			memcpy(block + off, hex, 32);
+			if (pwrite(fd, block, HDR, 0) != HDR)
+				r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "write %s", dst);
+		}
+	}
+	json_decref(h);
+	close(fd);
+	return r;
+}
+
+static int clear_live(struct importer *im, struct clbsd_err *err)
+{
+	const char *live = json_string_value(json_object_get(im->host, "live"));
+	if (!live || access(live, F_OK) < 0)
+		return 0;
+	keep_prev(im, live, 0644);
+	if (fs_write_atomic(live, "", 0, 0644, err) < 0)
+		return clbsd_err_prefix(err, "empty %s", live);
+	return 0;
+}
+
+static int import_images(struct importer *im, struct clbsd_err *err)
+{
+	json_t *here = NULL;
+	if (cli_call("GET", "/v1/images", NULL, &here, err) < 0)
+		return -err->code;
+	size_t i;
+	json_t *e;
+	int r = 0;
+	json_array_foreach(json_object_get(im->m, "images"), i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "id"));
+		json_t *names = json_object_get(e, "names");
+		const char *first = json_string_value(json_array_get(names, 0));
+		if (!id || !first)
+			continue;
+		/* Here already (a rerun, or the same image): by its id. */
+		const char *have = NULL;
+		size_t j, k;
+		json_t *h, *nm;
+		json_array_foreach(here, j, h)
+		{
+			if (strcmp(json_string_value(json_object_get(h, "id")) ?: "", id) == 0)
+				have = id;
+		}
+		if (have) {
+			json_object_set_new(im->idmap, id, json_string(have));
+			continue;
+		}
+		const struct host_member *x =
+			member(im, json_string_value(json_object_get(e, "member")));
+		autofree char *file = xasprintf("%s/image-%s.tar", host_stage_dir, id);
+		char hex[33];
+		if (!x || host_member_copy(im->fd, x, file, hex, err) < 0) {
+			r = x ? -err->code
+			      : clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						 "%s: no image member", im->path);
+			break;
+		}
+		/* With its creation time, the image gets its id here too (docs/host.md). */
+		json_t *body = json_pack("{s:s,s:s,s:b}", "path", file, "name", first,
+					 "keep_created", 1),
+		       *res = NULL;
+		r = cli_call("POST", "/v1/images/load", body, &res, err);
+		json_decref(body);
+		unlink(file);
+		if (r < 0) {
+			clbsd_err_prefix(err, "load image %s", first);
+			break;
+		}
+		const char *nid = json_string_value(json_object_get(res, "id"));
+		json_object_set_new(im->idmap, id, json_string(nid ? nid : id));
+		if (nid && strcmp(nid, id) != 0)
+			host_say("image %s has id %.12s here, %.12s there: its containers are "
+				 "moved to "
+				 "it (a dir overlay layer needs the same image and is refused)",
+				 first, nid, id);
+		json_array_foreach(names, k, nm)
+		{
+			if (k == 0 || !nid)
+				continue;
+			autofree char *p = xasprintf("/v1/images/%s/tag", nid);
+			json_t *tb = json_pack("{s:O}", "name", nm);
+			struct clbsd_err e2;
+			if (cli_call("POST", p, tb, NULL, &e2) < 0)
+				host_say("tag image %s as %s: %s", first, json_string_value(nm),
+					 e2.msg);
+			json_decref(tb);
+		}
+		host_say("image %s loaded", first);
+		json_decref(res);
+	}
+	json_decref(here);
+	return r;
+}
+
+static void import_networks(struct importer *im)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(json_object_get(im->m, "networks"), i, n)
+	{
+		const char *name = json_string_value(json_object_get(n, "name"));
+		autofree char *p = xasprintf("/v1/networks/%s", name ? name : "");
+		struct clbsd_err e;
+		json_t *have = NULL;
+		if (!name || cli_call("GET", p, NULL, &have, &e) == 0) {
+			json_decref(have);
+			continue;
+		}
+		json_t *body = json_deep_copy(n);
+		if (json_is_null(json_object_get(body, "subnet6")))
+			json_object_del(body, "subnet6");
+		if (json_is_null(json_object_get(body, "internal")))
+			json_object_del(body, "internal");
+		if (cli_call("POST", "/v1/networks", body, NULL, &e) < 0)
+			host_say("network %s was not made (%s); its containers come without it",
+				 name, e.msg);
+		json_decref(body);
+	}
+}
+
+static bool ctr_exists(const char *name, json_t **out)
+{
+	autofree char *p = xasprintf("/v1/containers/%s", name);
+	struct clbsd_err e;
+	return cli_call("GET", p, NULL, out, &e) == 0;
+}
+
+/* Whether container name has snapshot label. */
+static bool has_snapshot(const char *name, const char *label)
+{
+	autofree char *p = xasprintf("/v1/containers/%s/snapshots", name);
+	json_t *list = NULL;
+	struct clbsd_err e;
+	if (cli_call("GET", p, NULL, &list, &e) < 0)
+		return false;
+	bool found = false;
+	size_t i;
+	json_t *s;
+	json_array_foreach(list, i, s)
+	{
+		const char *l = json_string_value(json_object_get(s, "label"));
+		found = found || (l && strcmp(l, label) == 0);
+	}
+	json_decref(list);
+	return found;
+}
+
+/* Whether every container c depends on is done (or is not in the archive). */
+static bool deps_done(const json_t *c, const json_t *all, const json_t *done)
+{
+	size_t i, j;
+	json_t *d, *o;
+	json_array_foreach(json_object_get(c, "depends_on"), i, d)
+	{
+		json_array_foreach(all, j, o)
+		{
+			if (json_equal(json_object_get(o, "name"), d) &&
+			    !json_object_get(done, json_string_value(d)))
+				return false;
+		}
+	}
+	return true;
+}
+
+static int import_one(struct importer *im, const json_t *c, bool declared, struct clbsd_err *err)
+{
+	bool incr = json_is_string(json_object_get(im->m, "since"));
+	const char *name = json_string_value(json_object_get(c, "name"));
+	json_t *have = NULL;
+	bool exists = ctr_exists(name, &have);
+	const char *st = json_string_value(json_object_get(have, "state"));
+	bool was_running = exists && st && strcmp(st, "running") == 0;
+	json_decref(have);
+	if (exists && !incr) {
+		host_say("container %s is here already: left as it is", name);
+		return 0;
+	}
+	/* An increment run again: one that has its snapshot got it whole (the receive is atomic). */
+	const char *label = json_string_value(json_object_get(im->m, "label"));
+	if (exists && incr && label && has_snapshot(name, label)) {
+		host_say("container %s is at %s already: left as it is", name, label);
+		/* A run cut short after the update, before the start: it runs as it ran there. */
+		if (!was_running && json_is_true(json_object_get(c, "running"))) {
+			autofree char *p = xasprintf("/v1/containers/%s/start", name);
+			if (cli_call("POST", p, NULL, NULL, err) < 0)
+				return clbsd_err_prefix(err, "start %s", name);
+		}
+		return 0;
+	}
+	if (exists && was_running) {
+		autofree char *p = xasprintf("/v1/containers/%s/stop", name);
+		if (cli_call("POST", p, NULL, NULL, err) < 0)
+			return clbsd_err_prefix(err, "stop %s to update it", name);
+	}
+	const struct host_member *x = member(im, json_string_value(json_object_get(c, "member")));
+	autofree char *file = xasprintf("%s/%s.clbsd", host_stage_dir, name);
+	int r = 0;
+	bool made = false;
+	if (!x)
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				     "%s: no member for container %s", im->path, name);
+	else
+		r = extract_container(im, x, file, &made, err);
+	/*
+	 * The host's own containers, as they ran there: what they reach of
+	 * the host was allowed when they were made (as for migrate). A
+	 * declared one goes into its declaration, recorded in the live layer
+	 * by the import itself so that no pass makes an empty one meanwhile;
+	 * the configuration files installed afterwards declare it the same.
+	 */
+	json_t *body = json_pack("{s:s}", "path", file);
+	const char *decl = json_string_value(json_object_get(c, "declaration"));
+	if (declared && decl && !incr)
+		json_object_set_new(body, "declaration", json_string(decl));
+	if (r == 0)
+		r = cli_call("POST",
+			     declared ? "/v1/import?declared=1" : "/v1/import?allow_host_access=1",
+			     body, NULL, err);
+	json_decref(body);
+	if (made) /* only what this import created: never a file that was there */
+		unlink(file);
+	if (r < 0)
+		clbsd_err_prefix(err, "import container %s", name);
+	/* One that ran runs again, also when its update failed (it is as it was then). */
+	if (was_running || (r == 0 && !exists && json_is_true(json_object_get(c, "running")))) {
+		autofree char *p = xasprintf("/v1/containers/%s/start", name);
+		struct clbsd_err e2;
+		if (cli_call("POST", p, NULL, NULL, &e2) < 0) {
+			if (r < 0) {
+				host_say("start %s again: %s", name, e2.msg);
+			} else {
+				*err = e2;
+				return clbsd_err_prefix(err, "start %s", name);
+			}
+		}
+	}
+	if (r < 0)
+		return r;
+	host_say("container %s %s", name, exists ? "updated" : "imported");
+	return 0;
+}
+
+/* Undeclared containers (a plain import), or declared ones, dependencies first. */
+static int import_containers(struct importer *im, bool declared_pass, struct clbsd_err *err)
+{
+	json_t *all = json_object_get(im->m, "containers"), *done = json_object();
+	int r = 0;
+	for (size_t pass = 0; r == 0 && pass <= json_array_size(all); pass++) {
+		size_t i, left = 0;
+		json_t *c;
+		json_array_foreach(all, i, c)
+		{
+			const char *name = json_string_value(json_object_get(c, "name"));
+			bool declared = json_is_true(json_object_get(c, "managed")) &&
+					json_is_string(json_object_get(c, "declaration"));
+			if (!name || declared != declared_pass || json_object_get(done, name))
+				continue;
+			if (!deps_done(c, all, done) && pass < json_array_size(all)) {
+				left++;
+				continue;
+			}
+			if ((r = import_one(im, c, declared, err)) < 0)
+				break;
+			json_object_set_new(done, name, json_true());
+		}
+		if (!left)
+			break;
+	}
+	json_decref(done);
+	return r;
+}
+
+int cmd_host_import(const struct cli_args *a)
+{
+	struct importer im = {.path = NULL, .force = cli_has(a, "force"), .fd = -1};
+	autofree char *path = cli_abs_target(a->argv[0]);
+	if (!path)
+		return cli_usage("cannot read \"%s\"", a->argv[0]);
+	im.path = path;
+	struct clbsd_err err;
+	clbsd_err_init(&err);
+	im.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (im.fd < 0) {
+		clbsd_err_set(&err, CLBSD_E_NOTFOUND, errno, "open %s", path);
+		return cli_fail(&err);
+	}
+	im.idmap = json_object();
+	int r = check_archive(&im, &err);
+	if (r == 0)
+		r = cli_call("GET", "/v1/host", NULL, &im.host, &err);
+	if (r == 0)
+		r = check_names(&im, &err);
+	const char *src =
+		json_string_value(json_object_get(json_object_get(im.m, "source"), "driver"));
+	const char *drv = json_string_value(json_object_get(im.host, "driver"));
+	bool incr = json_is_string(json_object_get(im.m, "since"));
+	if (r == 0 && src && drv && strcmp(src, drv) != 0 &&
+	    json_array_size(json_object_get(im.m, "containers")))
+		r = clbsd_err_setmsg(
+			&err, CLBSD_E_CONFLICT, EINVAL,
+			"%s holds containers of %s storage; this daemon uses %s storage. A %s "
+			"stream is received only by %s (docs/host.md: export from a daemon of "
+			"this daemon's driver, or give this daemon %s storage)",
+			path, src, drv, src, src, src);
+	/* An increment updates what a previous import made; a full one goes on a fresh host. */
+	struct strv lines = STRV_INIT;
+	if (r == 0 && !incr && !im.force && config_conflicts(&im, &lines) > 0) {
+		for (size_t i = 0; i < lines.n; i++)
+			fprintf(stderr, "%s\n", lines.v[i]);
+		r = clbsd_err_setmsg(&err, CLBSD_E_CONFLICT, EEXIST,
+				     "this daemon has a configuration of its own (above); import "
+				     "onto a fresh one, or replace it with --force");
+	}
+	strv_release(&lines);
+	/* Before anything is made: what the configuration would do on this host, allowed or not. */
+	if (r == 0) {
+		archive_host_access(&im, &lines);
+		if (lines.n && !cli_has(a, "allow-host-access")) {
+			for (size_t i = 0; i < lines.n; i++)
+				fprintf(stderr, "  %s\n", lines.v[i]);
+			r = clbsd_err_setmsg(
+				&err, CLBSD_E_FORBIDDEN, EPERM,
+				"%s: its configuration asks for access to this host (above): it "
+				"would run with this host's trust. Import it only if you trust "
+				"where it comes from, with clbsd host import --allow-host-access",
+				path);
+		} else if (lines.n) {
+			host_say("allowed host access: %zu item%s of its configuration", lines.n,
+				 lines.n == 1 ? "" : "s");
+		}
+		strv_release(&lines);
+	}
+	if (r == 0) {
+		host_catch_signals();
+		r = host_stage_make(path, &err);
+	}
+	/*
+	 * Order: the CA, the configuration's settings (its host, image and
+	 * network forms: the network, ingress and docker endpoint the
+	 * containers need) and images first; then the containers nothing
+	 * declares (a plain import, as `clbsd import`), the declared ones into
+	 * their declarations (dependencies first), and then the whole
+	 * configuration.
+	 */
+	if (r == 0)
+		r = install_config(&im, "ca", &err);
+	if (r == 0 && !incr && (r = install_config(&im, "settings", &err)) == 0 &&
+	    cli_call("POST", "/v1/apply", NULL, NULL, &err) < 0)
+		r = clbsd_err_prefix(&err, "the archive's host, image and network forms do not "
+					   "load here; this daemon's files are put back as they "
+					   "were");
+	if (r == 0)
+		r = import_images(&im, &err);
+	if (r == 0)
+		import_networks(&im);
+	if (r == 0)
+		r = import_containers(&im, false, &err);
+	if (r == 0)
+		r = import_containers(&im, true, &err);
+	/*
+	 * The main file, then conf.d, the live layer last: until it is
+	 * replaced, the forms the declared imports wrote there keep every
+	 * declared container declared.
+	 */
+	if (r == 0)
+		r = install_config(&im, "main", &err);
+	if (r == 0)
+		r = install_config(&im, "files", &err);
+	if (r == 0)
+		r = install_config(&im, "live", &err);
+	/* A source without a live layer: the one the declared imports wrote goes. */
+	if (r == 0 && !member(&im, "config/conf.d/90-live.conf"))
+		r = clear_live(&im, &err);
+	if (r == 0 && cli_call("POST", "/v1/apply", NULL, NULL, &err) < 0) {
+		/*
+		 * The archive's configuration does not load here: every file the
+		 * import wrote goes back as it was, and that is loaded again, so
+		 * the host keeps the configuration it had (docs/host.md).
+		 */
+		r = clbsd_err_prefix(&err, "the archive's configuration does not load here; this "
+					   "daemon's files are put back as they were");
+		restore_prev(&im);
+		struct clbsd_err e2;
+		if (cli_call("POST", "/v1/apply", NULL, NULL, &e2) < 0)
+			host_say("apply the configuration put back: %s", e2.msg);
+	} else if (r < 0 && im.nprev) {
+		restore_prev(&im);
+		struct clbsd_err e2;
+		if (cli_call("POST", "/v1/apply", NULL, NULL, &e2) < 0)
+			host_say("apply the configuration put back: %s", e2.msg);
+	}
+	free_prev(&im);
+	host_stage_rm();
+	close(im.fd);
+	free(im.mem);
+	json_decref(im.m);
+	json_decref(im.host);
+	json_decref(im.idmap);
+	if (r < 0)
+		return cli_fail(&err);
+	printf("%s\n", path);
+	return 0;
+}
+
+/* The state of a host archive: the one its export recorded. */
+json_t *host_archive_state(const char *file, struct clbsd_err *err)
+{
+	struct importer im = {.path = file};
+	im.fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (im.fd < 0) {
+		clbsd_err_set(err, CLBSD_E_NOTFOUND, errno, "open %s", file);
+		return NULL;
+	}
+	json_t *s = NULL;
+	if (check_archive(&im, err) == 0)
+		s = json_incref(json_object_get(im.m, "state"));
+	close(im.fd);
+	free(im.mem);
+	json_decref(im.m);
+	if (!s && err->code == 0)
+		clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL, "%s records no state", file);
+	return s;
+}
