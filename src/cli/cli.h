@@ -429,6 +429,8 @@ struct host_member {
 	char name[100];
 	uint64_t size;
 	off_t data; /* offset of its data in the file */
+	char *mem;  /* read from a stream: a small member's data, in memory (NUL-terminated) */
+	char xxh3[33];
 };
 int host_tar_add_mem(struct host_tarw *w, const char *name, const void *data, size_t len,
 		     char hex[33], struct clbsd_err *err);
@@ -442,12 +444,29 @@ int host_tar_list(int fd, const char *path, struct host_member **out, size_t *n,
 /* Hash member m (XXH3-128 hex), copying it to a new file dst when dst is not NULL. */
 int host_member_copy(int fd, const struct host_member *m, const char *dst, char hex[33],
 		     struct clbsd_err *err);
+/* An archive read front to back from a stream (host import -): no seeking. */
+struct host_tarr {
+	int fd;
+	const char *path; /* for messages */
+	uint64_t off;	  /* bytes read */
+};
+/* The next member's header: 0 with *m (its data is what follows), 1 at the end of the archive. */
+int host_tarr_next(struct host_tarr *rd, struct host_member *m, struct clbsd_err *err);
+/*
+ * Member m's data, which follows its header, with its padding: written to
+ * out when >= 0, read into mem (m->size bytes) when not NULL; its
+ * XXH3-128 in hex. CONFLICT when the stream ends first.
+ */
+int host_tarr_data(struct host_tarr *rd, const struct host_member *m, int out, char *mem,
+		   char hex[33], struct clbsd_err *err);
 void host_xxh3_hex(const void *data, size_t len, char hex[33]);
 /* ---- cmd_host.c: what host_export.c and host_import.c share ---- */
 #define HOST_MANIFEST "manifest.json"
+/* The first member: the manifest as known before any data, for an import that streams. */
+#define HOST_PLAN "plan.json"
 /* What a signal must remove: the staging directory and the unfinished archive. */
 extern char host_stage_dir[4096], host_tmp_out[4096];
-/* A private directory beside path (host_stage_dir) for the pieces. */
+/* A private directory (host_stage_dir) for the pieces: beside path, or ($TMPDIR, /var/tmp) none. */
 int host_stage_make(const char *path, struct clbsd_err *err);
 void host_stage_rm(void);
 /* SIGINT, SIGTERM, SIGHUP and SIGPIPE remove the staging directory and the unfinished archive. */
@@ -459,6 +478,15 @@ bool host_valid_label(const char *s);
 char *host_manifest_text(const json_t *m);
 int host_manifest_check(char *text, size_t len, json_t **out, const char *path,
 			struct clbsd_err *err);
+/*
+ * An archive's containers (manifest entries) in the order import makes
+ * them: those nothing declares, then the declared ones, each after what
+ * it depends on that the archive holds; a cycle's rest in listed order.
+ * A new array of the same entries; export writes them in this order.
+ */
+json_t *host_import_order(const json_t *all);
+/* Whether a manifest's container entry is declared (imported into its declaration). */
+bool host_entry_declared(const json_t *c);
 /* host_import.c: the state a host archive's export recorded (what host diff compares), checked. */
 json_t *host_archive_state(const char *file, struct clbsd_err *err);
 /*

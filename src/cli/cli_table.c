@@ -89,7 +89,8 @@ static const struct cli_opt rollback_opts[] = {
 	OPT_JSON("print the daemon's JSON"),
 	OPT_END};
 static const struct cli_opt host_export_opts[] = {
-	{"output", 'o', "FILE", "the archive to write (it must not exist)", CLI_K_NONE, NULL, 0},
+	{"output", 'o', "FILE", "the archive to write (it must not exist); -: standard output",
+	 CLI_K_NONE, NULL, 0},
 	{"label", 0, "LABEL", "the snapshot's label on zfs (default host-YYYYmmdd-HHMMSS)",
 	 CLI_K_NONE, NULL, 0},
 	{"since", 0, "LABEL", "zfs: only what changed since the host export of that label",
@@ -698,7 +699,9 @@ const struct cli_cmd cli_cmds[] = {
 		 "(record, files, state, volumes; docker images once, by docker save), the\n"
 		 "networks made through the API, and a manifest with the source's versions\n"
 		 "and every member's size and XXH3 checksum to FILE, which appears only when\n"
-		 "complete.\n\n"
+		 "complete. -o - writes it to standard output, for `clbsd host import -` on\n"
+		 "the other side of a pipe (or of ssh): the import makes each container while\n"
+		 "the next one is exported, and no copy of the archive is kept on either side.\n\n"
 		 "On zfs every container is snapshotted at one moment (one `zfs snapshot -r`,\n"
 		 "atomic across datasets) while it runs; the snapshot stays under LABEL\n"
 		 "(default host-YYYYmmdd-HHMMSS) as the base of a later --since LABEL, which\n"
@@ -711,7 +714,7 @@ const struct cli_cmd cli_cmds[] = {
 	 .fn = cmd_host_export},
 	{.name = "host import",
 	 .summary = "make this host what an archive holds",
-	 .args = "FILE",
+	 .args = "FILE|-",
 	 .help = "Check the whole archive (the manifest's checksum, every member's size and\n"
 		 "checksum) before making anything, then install the ingress CA, load the\n"
 		 "images, make the networks, import the containers, install the configuration\n"
@@ -721,6 +724,12 @@ const struct cli_cmd cli_cmds[] = {
 		 "is not this daemon's. A container that is here already is left as it is, so\n"
 		 "an interrupted import can be run again. An archive of --since updates the\n"
 		 "containers a previous import made, in place.\n\n"
+		 "- reads the archive from standard input, front to back (clbsd host export\n"
+		 "-o - | ssh there clbsd host import -): its plan, the first member, is checked\n"
+		 "before anything is made, each member as it arrives, each container is made\n"
+		 "as soon as it is read, and the configuration is installed only after the\n"
+		 "manifest at the end has confirmed every member. A stream cut short leaves\n"
+		 "the containers made so far (run it again) and no configuration of its own.\n\n"
 		 "The archive's configuration runs with this host's trust. What it asks of\n"
 		 "the host (commands run on the host by hooks, host paths bound or read, the\n"
 		 "host's network, devices and capabilities, the Lisp control plane and its\n"

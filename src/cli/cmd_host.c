@@ -60,15 +60,21 @@ void host_catch_signals(void)
 		signal(sigs[i], on_signal);
 }
 
-/* A private directory beside path for the pieces (same file system: renames, no copies across). */
+/*
+ * A private directory beside path for the pieces (same file system:
+ * renames, no copies across); with no path (a stream), in $TMPDIR or
+ * /var/tmp (not /tmp, often a tmpfs: a container's archive may be large).
+ */
 int host_stage_make(const char *path, struct clbsd_err *err)
 {
-	autofree char *copy = xstrdup(path);
-	snprintf(host_stage_dir, sizeof(host_stage_dir), "%s/.clbsd-host-XXXXXX", dirname(copy));
+	autofree char *copy = path ? xstrdup(path) : NULL;
+	const char *tmp = getenv("TMPDIR");
+	const char *dir = path ? dirname(copy) : tmp && tmp[0] == '/' ? tmp : "/var/tmp";
+	snprintf(host_stage_dir, sizeof(host_stage_dir), "%s/.clbsd-host-XXXXXX", dir);
 	if (!mkdtemp(host_stage_dir)) {
 		int e = errno;
 		host_stage_dir[0] = 0;
-		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "make a directory beside %s", path);
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, e, "make a directory in %s", dir);
 	}
 	return 0;
 }
@@ -147,6 +153,61 @@ int host_manifest_check(char *text, size_t len, json_t **out, const char *path,
 	}
 	*out = m;
 	return 0;
+}
+
+/* ---- the order of the containers ---- */
+
+/* Whether every container c depends on is done (or is not in the archive). */
+static bool deps_done(const json_t *c, const json_t *all, const json_t *done)
+{
+	size_t i, j;
+	json_t *d, *o;
+	json_array_foreach(json_object_get(c, "depends_on"), i, d)
+	{
+		json_array_foreach(all, j, o)
+		{
+			if (json_equal(json_object_get(o, "name"), d) &&
+			    !json_object_get(done, json_string_value(d)))
+				return false;
+		}
+	}
+	return true;
+}
+
+bool host_entry_declared(const json_t *c)
+{
+	return json_is_true(json_object_get(c, "managed")) &&
+	       json_is_string(json_object_get(c, "declaration"));
+}
+
+json_t *host_import_order(const json_t *all)
+{
+	json_t *out = json_array(), *done = json_object();
+	size_t n = json_array_size(all);
+	for (int pass_declared = 0; pass_declared < 2; pass_declared++) {
+		for (size_t pass = 0; pass <= n; pass++) {
+			size_t i, left = 0;
+			json_t *c;
+			json_array_foreach(all, i, c)
+			{
+				const char *name = json_string_value(json_object_get(c, "name"));
+				if (!name || host_entry_declared(c) != (pass_declared == 1) ||
+				    json_object_get(done, name))
+					continue;
+				/* A cycle: after n passes the rest go in their listed order. */
+				if (!deps_done(c, all, done) && pass < n) {
+					left++;
+					continue;
+				}
+				json_array_append(out, c);
+				json_object_set_new(done, name, json_true());
+			}
+			if (!left)
+				break;
+		}
+	}
+	json_decref(done);
+	return out;
 }
 
 /* ---- diff and state ---- */

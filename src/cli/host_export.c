@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 struct exporter {
-	const char *path; /* the archive */
+	const char *path; /* the archive; NULL: standard output */
 	const char *label, *since;
 	json_t *snaps; /* --snapshots: each container's (name -> "all" or "L1,L2"), or NULL */
 	bool stop;
@@ -34,6 +34,12 @@ struct exporter {
 	json_t *manifest; /* built as members are added */
 	json_t *restart;  /* names --stop stopped, to start again */
 	struct host_tarw w;
+	/* the configuration files, read before the plan and written after it */
+	struct pending {
+		char *member, *text;
+		size_t len;
+	} * pend;
+	size_t npend;
 };
 
 static int add_member(struct exporter *x, const char *name, const char *file, const void *mem,
@@ -51,30 +57,41 @@ static int add_member(struct exporter *x, const char *name, const char *file, co
 	return 0;
 }
 
-static int add_text_file(struct exporter *x, const char *member, const char *path, json_t *cfg,
-			 const char *role, struct clbsd_err *err)
+/* A configuration file, read now (it travels as it is at the start), written after the plan. */
+static void add_text_file(struct exporter *x, const char *member, const char *path, json_t *cfg,
+			  const char *role)
 {
-	autofree char *text = NULL;
+	char *text = NULL;
 	size_t len = 0;
 	struct clbsd_err e;
 	if (fs_read_file(path, &text, &len, &e) < 0)
-		return 0; /* not there: nothing to carry */
-	if (add_member(x, member, NULL, text, len, err) < 0)
-		return -err->code;
+		return; /* not there: nothing to carry */
+	x->pend = xrealloc(x->pend, (x->npend + 1) * sizeof(*x->pend));
+	x->pend[x->npend++] = (struct pending){xstrdup(member), text, len};
 	json_array_append_new(
 		cfg, json_pack("{s:s,s:s,s:s}", "member", member, "role", role, "path", path));
-	return 0;
 }
 
-static int export_config(struct exporter *x, struct clbsd_err *err)
+static void pending_free(struct exporter *x)
+{
+	for (size_t i = 0; i < x->npend; i++) {
+		free(x->pend[i].member);
+		free(x->pend[i].text);
+	}
+	free(x->pend);
+	x->pend = NULL;
+	x->npend = 0;
+}
+
+static void export_config(struct exporter *x)
 {
 	json_t *cfg = json_array();
 	json_object_set_new(x->manifest, "config", cfg);
 	const char *main = json_string_value(json_object_get(x->host, "config"));
 	const char *confd = json_string_value(json_object_get(x->host, "confd"));
 	const char *init = json_string_value(json_object_get(x->host, "lisp_init"));
-	if (main && add_text_file(x, "config/main.conf", main, cfg, "main", err) < 0)
-		return -err->code;
+	if (main)
+		add_text_file(x, "config/main.conf", main, cfg, "main");
 	DIR *d = confd ? opendir(confd) : NULL;
 	struct dirent *e;
 	struct strv names = STRV_INIT;
@@ -86,23 +103,49 @@ static int export_config(struct exporter *x, struct clbsd_err *err)
 	}
 	if (d)
 		closedir(d);
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < names.n; i++) {
+	for (size_t i = 0; i < names.n; i++) {
 		autofree char *p = xasprintf("%s/%s", confd, names.v[i]);
 		autofree char *m = xasprintf("config/conf.d/%s", names.v[i]);
-		r = add_text_file(x, m, p, cfg, "confd", err);
+		add_text_file(x, m, p, cfg, "confd");
 	}
 	strv_release(&names);
-	if (r == 0 && init)
-		r = add_text_file(x, "config/lisp-init.lisp", init, cfg, "lisp_init", err);
+	if (init)
+		add_text_file(x, "config/lisp-init.lisp", init, cfg, "lisp_init");
 	/* The ingress CA (:tls (:ca auto)): the same CA signs the same names there. */
 	const char *ca = json_string_value(json_object_get(x->host, "ingress_ca"));
 	static const char *const ca_files[] = {"ca.pem", "ca.key"};
-	for (size_t i = 0; r == 0 && ca && i < ARRAY_SIZE(ca_files); i++) {
+	for (size_t i = 0; ca && i < ARRAY_SIZE(ca_files); i++) {
 		autofree char *p = xasprintf("%s/%s", ca, ca_files[i]);
 		autofree char *m = xasprintf("ca/%s", ca_files[i]);
-		r = add_text_file(x, m, p, cfg, "ca", err);
+		add_text_file(x, m, p, cfg, "ca");
 	}
+}
+
+/*
+ * The plan (HOST_PLAN), the first member: the manifest as it is before
+ * any data (what the archive holds and in which order, the configuration
+ * members with their sizes and checksums), with its own checksum, so that
+ * an import reading a stream checks everything it checks before making
+ * anything; then the configuration members.
+ */
+static int write_plan(struct exporter *x, struct clbsd_err *err)
+{
+	json_t *p = json_deep_copy(x->manifest), *members = json_array();
+	for (size_t i = 0; i < x->npend; i++) {
+		char hex[33];
+		host_xxh3_hex(x->pend[i].text, x->pend[i].len, hex);
+		json_array_append_new(members,
+				      json_pack("{s:s,s:I,s:s}", "name", x->pend[i].member, "size",
+						(json_int_t)x->pend[i].len, "xxh3", hex));
+	}
+	json_object_set_new(p, "members", members);
+	json_object_set_new(p, "plan", json_true());
+	autofree char *text = host_manifest_text(p);
+	json_decref(p);
+	int r = add_member(x, HOST_PLAN, NULL, text, strlen(text), err);
+	for (size_t i = 0; r == 0 && i < x->npend; i++)
+		r = add_member(x, x->pend[i].member, NULL, x->pend[i].text, x->pend[i].len, err);
+	pending_free(x);
 	return r;
 }
 
@@ -313,19 +356,56 @@ static int snaps_plan(const char *spec, const json_t *ctrs, json_t **out, struct
 	return r;
 }
 
-static int export_containers(struct exporter *x, const json_t *ctrs, bool atomic,
-			     struct clbsd_err *err)
+/*
+ * Each container's manifest entry, in the order import makes them
+ * (host_import_order), which is the order their members are written in:
+ * an import reading a stream imports each as it comes.
+ */
+static void container_entries(struct exporter *x, const json_t *ctrs)
 {
-	json_t *list = json_array(), *saved = json_object();
-	json_object_set_new(x->manifest, "containers", list);
+	json_t *list = json_array();
 	size_t i;
 	json_t *c;
-	int r = 0;
 	json_array_foreach(ctrs, i, c)
 	{
 		const char *name = json_string_value(json_object_get(c, "name"));
 		const char *kind = json_string_value(json_object_get(c, "kind"));
-		const char *img = json_string_value(json_object_get(c, "image_id"));
+		const char *st = json_string_value(json_object_get(c, "state"));
+		if (!name)
+			continue;
+		autofree char *member = xasprintf("containers/%s.clbsd", name);
+		json_t *e = json_pack("{s:s,s:s,s:s,s:O?,s:b,s:b}", "name", name, "member", member,
+				      "kind", kind ? kind : "native", "image_id",
+				      json_object_get(c, "image_id"), "managed",
+				      json_is_true(json_object_get(c, "managed")), "running",
+				      st && strcmp(st, "running") == 0);
+		/* A declared container's effective form: the import goes into it. */
+		json_t *full = NULL;
+		struct clbsd_err e2;
+		autofree char *self = xasprintf("/v1/containers/%s", name);
+		if (json_is_true(json_object_get(c, "managed")) &&
+		    cli_call("GET", self, NULL, &full, &e2) == 0) {
+			json_object_set(e, "declaration", json_object_get(full, "declaration"));
+			json_object_set(e, "depends_on", json_object_get(full, "depends_on"));
+		}
+		json_decref(full);
+		json_array_append_new(list, e);
+	}
+	json_object_set_new(x->manifest, "containers", host_import_order(list));
+	json_decref(list);
+}
+
+static int export_containers(struct exporter *x, bool atomic, struct clbsd_err *err)
+{
+	json_t *saved = json_object();
+	size_t i;
+	json_t *e;
+	int r = 0;
+	json_array_foreach(json_object_get(x->manifest, "containers"), i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *kind = json_string_value(json_object_get(e, "kind"));
+		const char *img = json_string_value(json_object_get(e, "image_id"));
 		bool docker = kind && strcmp(kind, "docker") == 0;
 		autofree char *file = xasprintf("%s/%s.clbsd", host_stage_dir, name);
 		json_t *body = json_pack("{s:s}", "path", file);
@@ -350,58 +430,54 @@ static int export_containers(struct exporter *x, const json_t *ctrs, bool atomic
 			clbsd_err_prefix(err, "export container %s", name);
 			break;
 		}
-		json_t *carried = json_incref(json_object_get(res, "snapshots"));
-		json_decref(res);
-		autofree char *member = xasprintf("containers/%s.clbsd", name);
-		r = add_member(x, member, file, NULL, 0, err);
-		unlink(file);
-		if (r < 0) {
-			json_decref(carried);
-			break;
-		}
-		const char *st = json_string_value(json_object_get(c, "state"));
-		bool running = st && strcmp(st, "running") == 0;
-		json_t *e =
-			json_pack("{s:s,s:s,s:s,s:s?,s:b,s:b}", "name", name, "member", member,
-				  "kind", kind ? kind : "native", "image_id", img, "managed",
-				  json_is_true(json_object_get(c, "managed")), "running", running);
 		/* The older snapshots its stream carries (import makes them again). */
+		json_t *carried = json_object_get(res, "snapshots");
 		if (json_array_size(carried))
 			json_object_set(e, "snapshots", carried);
-		json_decref(carried);
-		/* A declared container's effective form: the import goes into it. */
-		json_t *full = NULL;
-		struct clbsd_err e2;
-		autofree char *self = xasprintf("/v1/containers/%s", name);
-		if (json_is_true(json_object_get(c, "managed")) &&
-		    cli_call("GET", self, NULL, &full, &e2) == 0) {
-			json_object_set(e, "declaration", json_object_get(full, "declaration"));
-			json_object_set(e, "depends_on", json_object_get(full, "depends_on"));
-		}
-		json_decref(full);
-		json_array_append_new(list, e);
+		json_decref(res);
+		r = add_member(x, json_string_value(json_object_get(e, "member")), file, NULL, 0,
+			       err);
+		unlink(file);
+		if (r < 0)
+			break;
 	}
 	json_decref(saved);
 	return r;
 }
 
-static int export_images(struct exporter *x, struct clbsd_err *err)
+/* The images that travel, by id (an increment's are there already): listed in the plan. */
+static int image_entries(struct exporter *x, struct clbsd_err *err)
 {
 	json_t *imgs = NULL, *list = json_array();
 	json_object_set_new(x->manifest, "images", list);
 	if (x->since)
-		return 0; /* an increment's containers are the ones there: so are their images */
+		return 0;
 	if (cli_call("GET", "/v1/images", NULL, &imgs, err) < 0)
 		return -err->code;
 	size_t i;
 	json_t *im;
-	int r = 0;
 	json_array_foreach(imgs, i, im)
 	{
 		const char *id = json_string_value(json_object_get(im, "id"));
 		if (!id || json_array_size(json_object_get(im, "names")) == 0 ||
 		    host_is_routing_image(x->host, im))
 			continue;
+		autofree char *member = xasprintf("images/%s.tar", id);
+		json_array_append_new(list, json_pack("{s:s,s:s,s:O}", "id", id, "member", member,
+						      "names", json_object_get(im, "names")));
+	}
+	json_decref(imgs);
+	return 0;
+}
+
+static int export_images(struct exporter *x, struct clbsd_err *err)
+{
+	size_t i;
+	json_t *e;
+	int r = 0;
+	json_array_foreach(json_object_get(x->manifest, "images"), i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "id"));
 		autofree char *file = xasprintf("%s/image-%s.tar", host_stage_dir, id);
 		json_t *body = json_pack("{s:s}", "path", file);
 		autofree char *p = xasprintf("/v1/images/%s/export", id);
@@ -412,19 +488,15 @@ static int export_images(struct exporter *x, struct clbsd_err *err)
 			clbsd_err_prefix(err, "export image %.12s", id);
 			break;
 		}
-		autofree char *member = xasprintf("images/%s.tar", id);
-		r = add_member(x, member, file, NULL, 0, err);
+		r = add_member(x, json_string_value(json_object_get(e, "member")), file, NULL, 0,
+			       err);
 		unlink(file);
-		if (r < 0) {
-			json_decref(res);
-			break;
-		}
-		json_array_append_new(list, json_pack("{s:s,s:s,s:O,s:O?}", "id", id, "member",
-						      member, "names", json_object_get(im, "names"),
-						      "digest", json_object_get(res, "digest")));
+		if (json_object_get(res, "digest"))
+			json_object_set(e, "digest", json_object_get(res, "digest"));
 		json_decref(res);
+		if (r < 0)
+			break;
 	}
-	json_decref(imgs);
 	return r;
 }
 
@@ -465,7 +537,12 @@ int cmd_host_export(const struct cli_args *a)
 		label = made;
 	}
 	if (!out)
-		return cli_usage("-o FILE is needed");
+		return cli_usage("-o FILE is needed (-o -: standard output)");
+	bool to_stdout = strcmp(out, "-") == 0;
+	if (to_stdout && isatty(STDOUT_FILENO))
+		return cli_usage(
+			"-o -: standard output is a terminal; pipe it (clbsd host export -o "
+			"- | clbsd host import -) or give a FILE");
 	int ur = cli_check_snapshots(snaps);
 	if (ur)
 		return ur;
@@ -477,15 +554,18 @@ int cmd_host_export(const struct cli_args *a)
 		return cli_usage("invalid snapshot label \"%s\": letters, digits and _.:- (64 at "
 				 "most, starting with a letter or digit)",
 				 host_valid_label(label) ? since : label);
-	autofree char *path = cli_abs_target(out);
-	if (!path)
+	autofree char *path = to_stdout ? NULL : cli_abs_target(out);
+	if (!to_stdout && !path)
 		return cli_usage("cannot write \"%s\": its directory does not exist", out);
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	if (access(path, F_OK) == 0)
+	if (path && access(path, F_OK) == 0)
 		return cli_usage("%s exists already; host export does not overwrite", path);
-	struct exporter x = {
-		.path = path, .label = label, .since = since, .stop = cli_has(a, "stop")};
+	struct exporter x = {.path = path,
+			     .label = label,
+			     .since = since,
+			     .stop = cli_has(a, "stop"),
+			     .w = {.fd = -1}};
 	json_t *ctrs = NULL, *snap = NULL;
 	if (cli_call("GET", "/v1/host", NULL, &x.host, &err) < 0)
 		return cli_fail(&err);
@@ -523,6 +603,9 @@ int cmd_host_export(const struct cli_args *a)
 		return cli_fail(&err);
 	}
 	host_catch_signals();
+	/* A reader that goes away is an error to undo the export by, not a death. */
+	if (to_stdout)
+		signal(SIGPIPE, SIG_IGN);
 	x.restart = json_array();
 	x.manifest = json_pack("{s:s,s:i,s:o,s:s,s:s?,s:s,s:O,s:o}", "format", "clbsd-host",
 			       "version", 1, "created_at", json_time(time_now_ns()), "label", label,
@@ -531,16 +614,35 @@ int cmd_host_export(const struct cli_args *a)
 			       : x.stop ? "stopped"
 					: "per-container",
 			       "source", x.host, "members", json_array());
-	snprintf(host_tmp_out, sizeof(host_tmp_out), "%s.clbsd-tmp-host", path);
+	if (path)
+		snprintf(host_tmp_out, sizeof(host_tmp_out), "%s.clbsd-tmp-host", path);
 	int r = host_stage_make(path, &err);
-	if (r == 0) {
+	if (r == 0 && to_stdout) {
+		x.w.fd = STDOUT_FILENO;
+		x.w.path = "standard output";
+	} else if (r == 0) {
 		x.w.fd = open(host_tmp_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		x.w.path = host_tmp_out;
 		if (x.w.fd < 0)
 			r = clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "create %s", host_tmp_out);
 	}
+	/*
+	 * What the archive holds, known first and written as its plan; then
+	 * the configuration and the images, then the containers (the
+	 * snapshot, or the stop, as late as it can be).
+	 */
+	if (r == 0) {
+		export_config(&x);
+		r = image_entries(&x, &err);
+	}
 	if (r == 0)
-		r = export_config(&x, &err);
+		r = export_networks(&x, &err);
+	if (r == 0) {
+		container_entries(&x, ctrs);
+		r = write_plan(&x, &err);
+	}
+	if (r == 0)
+		r = export_images(&x, &err);
 	if (r == 0 && atomic) {
 		/* One `zfs snapshot -r`: every container at the same moment, none stopped. */
 		json_t *body = json_pack("{s:s}", "label", label);
@@ -570,12 +672,8 @@ int cmd_host_export(const struct cli_args *a)
 			 driver ? driver : "?");
 	}
 	if (r == 0)
-		r = export_containers(&x, ctrs, atomic, &err);
+		r = export_containers(&x, atomic, &err);
 	bool undone = restart_stopped(&x);
-	if (r == 0)
-		r = export_images(&x, &err);
-	if (r == 0)
-		r = export_networks(&x, &err);
 	/* What host diff compares with this file later. */
 	json_t *state = r == 0 ? host_state(NULL, &err) : NULL;
 	if (r == 0 && !state)
@@ -588,8 +686,8 @@ int cmd_host_export(const struct cli_args *a)
 	if (r == 0)
 		r = host_tar_end(&x.w, &err);
 	if (x.w.fd >= 0 && close(x.w.fd) < 0 && r == 0)
-		r = clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "write %s", host_tmp_out);
-	if (r == 0 && rename(host_tmp_out, path) < 0)
+		r = clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "write %s", x.w.path);
+	if (r == 0 && path && rename(host_tmp_out, path) < 0)
 		r = clbsd_err_set(&err, CLBSD_E_INTERNAL, errno, "rename %s", host_tmp_out);
 	if (r == 0)
 		host_tmp_out[0] = 0;
@@ -609,12 +707,14 @@ int cmd_host_export(const struct cli_args *a)
 	json_decref(x.snaps);
 	json_decref(x.host);
 	json_decref(x.restart);
+	pending_free(&x);
 	json_decref(ctrs);
 	json_decref(snap);
 	if (r < 0)
 		return cli_fail(&err);
 	host_say("%zu containers, %zu images%s%s", nc, ni, atomic ? "; snapshot " : "",
 		 atomic ? label : "");
-	printf("%s\n", path);
+	if (path)
+		printf("%s\n", path);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,10 @@ struct importer {
 	const char *path;
 	int fd;
 	bool force;
-	json_t *m;    /* the manifest */
-	json_t *host; /* GET /v1/host of this daemon */
+	bool stream;	     /* host import -: read front to back (rd), members as they come */
+	struct host_tarr rd; /* the stream */
+	json_t *m;	     /* the manifest; from a stream, its plan (docs/host.md) */
+	json_t *host;	     /* GET /v1/host of this daemon */
 	struct host_member *mem;
 	size_t nmem;
 	json_t *idmap; /* source image id -> id here */
@@ -183,7 +186,9 @@ static char *config_target(const struct importer *im, const json_t *c, char **te
 	if (!dst)
 		return NULL;
 	char *t = xmalloc(x->size + 1);
-	if (pread(im->fd, t, x->size, x->data) != (ssize_t)x->size) {
+	if (x->mem)
+		memcpy(t, x->mem, x->size);
+	else if (pread(im->fd, t, x->size, x->data) != (ssize_t)x->size) {
 		snprintf(why, whylen, "it cannot be read: %s", strerror(errno));
 		free(t);
 		free(dst);
@@ -453,25 +458,23 @@ static int install_config(struct importer *im, const char *group, struct clbsd_e
 }
 
 /*
- * Copy a container's archive out, its header's image id made this host's
- * (a loaded image gets a new id: docs/images.md), the header's checksum
- * computed again as transfer.c does; the stream and its checksum are as
- * they were.
+ * The container archive at dst with its header's image id made this
+ * host's (a loaded image gets a new id: docs/images.md), the header's
+ * checksum computed again as transfer.c does; the stream and its checksum
+ * are as they were.
  */
 #define HDR	4096
 #define HDR_TAG "{\"header_xxh3\":\""
-static int extract_container(struct importer *im, const struct host_member *x, const char *dst,
-			     bool *made, struct clbsd_err *err)
+static int remap_image(struct importer *im, const char *dst, struct clbsd_err *err)
 {
-	char hex[33];
-	if (host_member_copy(im->fd, x, dst, hex, err) < 0)
-		return -err->code; /* made nothing (O_EXCL), or removed what it made */
-	*made = true;
-	if (x->size < HDR)
-		return 0;
-	char block[HDR + 1];
+	char block[HDR + 1], hex[33];
 	int fd = open(dst, O_RDWR | O_CLOEXEC);
-	if (fd < 0 || pread(fd, block, HDR, 0) != HDR) {
+	ssize_t got = fd < 0 ? -1 : pread(fd, block, HDR, 0);
+	if (got >= 0 && got < HDR) { /* no header to remap: the daemon's import says what it is */
+		close(fd);
+		return 0;
+	}
+	if (got < 0) {
 		if (fd >= 0)
 			close(fd);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", dst);
@@ -510,6 +513,17 @@ static int extract_container(struct importer *im, const struct host_member *x, c
 	return r;
 }
 
+/* Copy a container's archive out of the file, remapped. */
+static int extract_container(struct importer *im, const struct host_member *x, const char *dst,
+			     bool *made, struct clbsd_err *err)
+{
+	char hex[33];
+	if (host_member_copy(im->fd, x, dst, hex, err) < 0)
+		return -err->code; /* made nothing (O_EXCL), or removed what it made */
+	*made = true;
+	return remap_image(im, dst, err);
+}
+
 static int clear_live(struct importer *im, struct clbsd_err *err)
 {
 	const char *live = json_string_value(json_object_get(im->host, "live"));
@@ -521,6 +535,104 @@ static int clear_live(struct importer *im, struct clbsd_err *err)
 	return 0;
 }
 
+/*
+ * From a stream: the next member, which must be the one named want: its
+ * data written to a new file dst, or read into memory (at most 64 MiB,
+ * NUL-terminated, kept with the member: *mem points to it), or read past
+ * (both NULL); recorded with its size and checksum for the manifest at
+ * the end.
+ */
+static int stream_member(struct importer *im, const char *want, const char *dst, char **mem,
+			 struct clbsd_err *err)
+{
+	struct host_member x;
+	int r = host_tarr_next(&im->rd, &x, err);
+	if (r < 0)
+		return r;
+	if (r > 0 || strcmp(x.name, want) != 0)
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s: %s%s where its plan puts %s (a host archive is read "
+					"in the order its export writes it)",
+					im->path, r > 0 ? "the archive ends" : "member ",
+					r > 0 ? "" : x.name, want);
+	if (mem && x.size > (64u << 20))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EFBIG,
+					"%s: member %s is %llu bytes; a manifest or configuration "
+					"file is at most 64 MiB",
+					im->path, x.name, (unsigned long long)x.size);
+	int out = -1;
+	if (dst && (out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", dst);
+	x.mem = mem ? xmalloc(x.size + 1) : NULL;
+	r = host_tarr_data(&im->rd, &x, out, x.mem, x.xxh3, err);
+	if (out >= 0 && close(out) < 0 && r == 0)
+		r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "write %s", dst);
+	if (r < 0) {
+		if (dst)
+			unlink(dst);
+		free(x.mem);
+		return r;
+	}
+	if (mem) {
+		x.mem[x.size] = 0;
+		*mem = x.mem;
+	}
+	im->mem = xrealloc(im->mem, (im->nmem + 1) * sizeof(*im->mem));
+	im->mem[im->nmem++] = x;
+	return 0;
+}
+
+/* Whether an image of that id is in the list (GET /v1/images). */
+static bool image_here(const json_t *here, const char *id)
+{
+	size_t j;
+	json_t *h;
+	json_array_foreach(here, j, h)
+	{
+		if (strcmp(json_string_value(json_object_get(h, "id")) ?: "", id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Load the image archive at file as image entry e says, tagged with its other names. */
+static int load_image(struct importer *im, const json_t *e, const char *file, struct clbsd_err *err)
+{
+	const char *id = json_string_value(json_object_get(e, "id"));
+	json_t *names = json_object_get(e, "names");
+	const char *first = json_string_value(json_array_get(names, 0));
+	/* With its creation time, the image gets its id here too (docs/host.md). */
+	json_t *body = json_pack("{s:s,s:s,s:b}", "path", file, "name", first, "keep_created", 1),
+	       *res = NULL;
+	int r = cli_call("POST", "/v1/images/load", body, &res, err);
+	json_decref(body);
+	if (r < 0)
+		return clbsd_err_prefix(err, "load image %s", first);
+	const char *nid = json_string_value(json_object_get(res, "id"));
+	json_object_set_new(im->idmap, id, json_string(nid ? nid : id));
+	if (nid && strcmp(nid, id) != 0)
+		host_say("image %s has id %.12s here, %.12s there: its containers are moved to it "
+			 "(a dir overlay layer needs the same image and is refused)",
+			 first, nid, id);
+	size_t k;
+	json_t *nm;
+	json_array_foreach(names, k, nm)
+	{
+		if (k == 0 || !nid)
+			continue;
+		autofree char *p = xasprintf("/v1/images/%s/tag", nid);
+		json_t *tb = json_pack("{s:O}", "name", nm);
+		struct clbsd_err e2;
+		if (cli_call("POST", p, tb, NULL, &e2) < 0)
+			host_say("tag image %s as %s: %s", first, json_string_value(nm), e2.msg);
+		json_decref(tb);
+	}
+	host_say("image %s loaded", first);
+	json_decref(res);
+	return 0;
+}
+
+/* The images this host lacks, by id (check_names: 64 hex digits, member images/ID.tar). */
 static int import_images(struct importer *im, struct clbsd_err *err)
 {
 	json_t *here = NULL;
@@ -532,65 +644,31 @@ static int import_images(struct importer *im, struct clbsd_err *err)
 	json_array_foreach(json_object_get(im->m, "images"), i, e)
 	{
 		const char *id = json_string_value(json_object_get(e, "id"));
-		json_t *names = json_object_get(e, "names");
-		const char *first = json_string_value(json_array_get(names, 0));
-		if (!id || !first)
-			continue;
+		const char *mname = json_string_value(json_object_get(e, "member"));
+		bool named = json_is_string(json_array_get(json_object_get(e, "names"), 0));
 		/* Here already (a rerun, or the same image): by its id. */
-		const char *have = NULL;
-		size_t j, k;
-		json_t *h, *nm;
-		json_array_foreach(here, j, h)
-		{
-			if (strcmp(json_string_value(json_object_get(h, "id")) ?: "", id) == 0)
-				have = id;
-		}
-		if (have) {
-			json_object_set_new(im->idmap, id, json_string(have));
-			continue;
-		}
-		const struct host_member *x =
-			member(im, json_string_value(json_object_get(e, "member")));
+		bool have = image_here(here, id);
+		bool want = named && !have;
 		autofree char *file = xasprintf("%s/image-%s.tar", host_stage_dir, id);
+		const struct host_member *x = im->stream ? NULL : member(im, mname);
 		char hex[33];
-		if (!x || host_member_copy(im->fd, x, file, hex, err) < 0) {
-			r = x ? -err->code
-			      : clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-						 "%s: no image member", im->path);
+		if (im->stream)
+			r = stream_member(im, mname, want ? file : NULL, NULL, err);
+		else if (want && !x)
+			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL, "%s: no image member",
+					     im->path);
+		else if (want)
+			r = host_member_copy(im->fd, x, file, hex, err);
+		if (r < 0)
 			break;
-		}
-		/* With its creation time, the image gets its id here too (docs/host.md). */
-		json_t *body = json_pack("{s:s,s:s,s:b}", "path", file, "name", first,
-					 "keep_created", 1),
-		       *res = NULL;
-		r = cli_call("POST", "/v1/images/load", body, &res, err);
-		json_decref(body);
+		if (have)
+			json_object_set_new(im->idmap, id, json_string(id));
+		if (!want)
+			continue;
+		r = load_image(im, e, file, err);
 		unlink(file);
-		if (r < 0) {
-			clbsd_err_prefix(err, "load image %s", first);
+		if (r < 0)
 			break;
-		}
-		const char *nid = json_string_value(json_object_get(res, "id"));
-		json_object_set_new(im->idmap, id, json_string(nid ? nid : id));
-		if (nid && strcmp(nid, id) != 0)
-			host_say("image %s has id %.12s here, %.12s there: its containers are "
-				 "moved to "
-				 "it (a dir overlay layer needs the same image and is refused)",
-				 first, nid, id);
-		json_array_foreach(names, k, nm)
-		{
-			if (k == 0 || !nid)
-				continue;
-			autofree char *p = xasprintf("/v1/images/%s/tag", nid);
-			json_t *tb = json_pack("{s:O}", "name", nm);
-			struct clbsd_err e2;
-			if (cli_call("POST", p, tb, NULL, &e2) < 0)
-				host_say("tag image %s as %s: %s", first, json_string_value(nm),
-					 e2.msg);
-			json_decref(tb);
-		}
-		host_say("image %s loaded", first);
-		json_decref(res);
 	}
 	json_decref(here);
 	return r;
@@ -649,24 +727,13 @@ static bool has_snapshot(const char *name, const char *label)
 	return found;
 }
 
-/* Whether every container c depends on is done (or is not in the archive). */
-static bool deps_done(const json_t *c, const json_t *all, const json_t *done)
-{
-	size_t i, j;
-	json_t *d, *o;
-	json_array_foreach(json_object_get(c, "depends_on"), i, d)
-	{
-		json_array_foreach(all, j, o)
-		{
-			if (json_equal(json_object_get(o, "name"), d) &&
-			    !json_object_get(done, json_string_value(d)))
-				return false;
-		}
-	}
-	return true;
-}
-
-static int import_one(struct importer *im, const json_t *c, bool declared, struct clbsd_err *err)
+/*
+ * Import container entry c: from the archive file, or (a stream) from
+ * spooled, the member already read out and remapped, which the caller
+ * removes.
+ */
+static int import_one(struct importer *im, const json_t *c, bool declared, const char *spooled,
+		      struct clbsd_err *err)
 {
 	bool incr = json_is_string(json_object_get(im->m, "since"));
 	const char *name = json_string_value(json_object_get(c, "name"));
@@ -696,14 +763,16 @@ static int import_one(struct importer *im, const json_t *c, bool declared, struc
 		if (cli_call("POST", p, NULL, NULL, err) < 0)
 			return clbsd_err_prefix(err, "stop %s to update it", name);
 	}
-	const struct host_member *x = member(im, json_string_value(json_object_get(c, "member")));
-	autofree char *file = xasprintf("%s/%s.clbsd", host_stage_dir, name);
+	const struct host_member *x =
+		spooled ? NULL : member(im, json_string_value(json_object_get(c, "member")));
+	autofree char *file =
+		spooled ? xstrdup(spooled) : xasprintf("%s/%s.clbsd", host_stage_dir, name);
 	int r = 0;
 	bool made = false;
-	if (!x)
+	if (!spooled && !x)
 		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
 				     "%s: no member for container %s", im->path, name);
-	else
+	else if (!spooled)
 		r = extract_container(im, x, file, &made, err);
 	/*
 	 * The host's own containers, as they ran there: what they reach of
@@ -744,52 +813,229 @@ static int import_one(struct importer *im, const json_t *c, bool declared, struc
 	return 0;
 }
 
-/* Undeclared containers (a plain import), or declared ones, dependencies first. */
-static int import_containers(struct importer *im, bool declared_pass, struct clbsd_err *err)
+/* The containers from the archive file, in the order import makes them (host_import_order). */
+static int import_containers(struct importer *im, struct clbsd_err *err)
 {
-	json_t *all = json_object_get(im->m, "containers"), *done = json_object();
+	json_t *order = host_import_order(json_object_get(im->m, "containers"));
+	size_t i;
+	json_t *c;
 	int r = 0;
-	for (size_t pass = 0; r == 0 && pass <= json_array_size(all); pass++) {
-		size_t i, left = 0;
-		json_t *c;
-		json_array_foreach(all, i, c)
-		{
-			const char *name = json_string_value(json_object_get(c, "name"));
-			bool declared = json_is_true(json_object_get(c, "managed")) &&
-					json_is_string(json_object_get(c, "declaration"));
-			if (!name || declared != declared_pass || json_object_get(done, name))
-				continue;
-			if (!deps_done(c, all, done) && pass < json_array_size(all)) {
-				left++;
-				continue;
-			}
-			if ((r = import_one(im, c, declared, err)) < 0)
-				break;
-			json_object_set_new(done, name, json_true());
-		}
-		if (!left)
+	json_array_foreach(order, i, c)
+	{
+		if ((r = import_one(im, c, host_entry_declared(c), NULL, err)) < 0)
 			break;
 	}
-	json_decref(done);
+	json_decref(order);
+	return r;
+}
+
+/*
+ * From a stream, one container's import runs on a thread while the next
+ * container's member is read: the export's send and this import's receive
+ * overlap, as in `zfs send | zfs recv`. The main thread only reads the
+ * stream and writes files meanwhile (no API call, nothing the import
+ * reads), and at most two containers' archives are spooled at once.
+ */
+struct ctr_job {
+	struct importer *im;
+	const json_t *c;
+	char *file; /* the spooled member; NULL: no job */
+	pthread_t t;
+	int r;
+	struct clbsd_err err;
+};
+
+static void *ctr_job_run(void *arg)
+{
+	struct ctr_job *j = arg;
+	clbsd_err_init(&j->err);
+	j->r = import_one(j->im, j->c, host_entry_declared(j->c), j->file, &j->err);
+	unlink(j->file);
+	return NULL;
+}
+
+/* The running job's end; its error is the result when r was 0. */
+static int ctr_job_wait(struct ctr_job *j, int r, struct clbsd_err *err)
+{
+	if (!j->file)
+		return r;
+	pthread_join(j->t, NULL);
+	free(j->file);
+	j->file = NULL;
+	if (j->r < 0 && r == 0) {
+		*err = j->err;
+		r = j->r;
+	}
+	return r;
+}
+
+static int stream_containers(struct importer *im, struct clbsd_err *err)
+{
+	json_t *order = host_import_order(json_object_get(im->m, "containers"));
+	struct ctr_job job = {.im = im};
+	size_t i;
+	json_t *c;
+	int r = 0;
+	json_array_foreach(order, i, c)
+	{
+		const char *name = json_string_value(json_object_get(c, "name"));
+		const char *mname = json_string_value(json_object_get(c, "member"));
+		autofree char *file = xasprintf("%s/%s.clbsd", host_stage_dir, name);
+		r = stream_member(im, mname, file, NULL, err);
+		if (r == 0 && (r = remap_image(im, file, err)) < 0)
+			unlink(file);
+		r = ctr_job_wait(&job, r, err);
+		if (r < 0) {
+			unlink(file);
+			break;
+		}
+		job.c = c;
+		job.file = steal_ptr(&file);
+		if (pthread_create(&job.t, NULL, ctr_job_run, &job) != 0) {
+			r = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EAGAIN, "start a thread");
+			unlink(job.file);
+			free(job.file);
+			job.file = NULL;
+			break;
+		}
+	}
+	r = ctr_job_wait(&job, r, err);
+	json_decref(order);
+	return r;
+}
+
+/*
+ * A stream's start: its plan (the manifest as the export knew it before
+ * any data, with its own checksum), then the configuration members it
+ * lists with their sizes and checksums, each checked as it is read. What
+ * import checks before making anything is checked against the plan.
+ */
+static int stream_begin(struct importer *im, struct clbsd_err *err)
+{
+	char *text = NULL;
+	if (stream_member(im, HOST_PLAN, NULL, &text, err) < 0)
+		return clbsd_err_prefix(err, "not a clbsd host archive, or one of a clbsd older "
+					     "than streams (import that one from a file)");
+	if (host_manifest_check(text, im->mem[im->nmem - 1].size, &im->m, im->path, err) < 0)
+		return -err->code;
+	if (!json_is_true(json_object_get(im->m, "plan")))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s: its first member is not a plan", im->path);
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(im->m, "members"), i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *sum = json_string_value(json_object_get(e, "xxh3"));
+		char *mem;
+		if (!name)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+						"%s: its plan lists a member without a name",
+						im->path);
+		if (stream_member(im, name, NULL, &mem, err) < 0)
+			return -err->code;
+		const struct host_member *x = &im->mem[im->nmem - 1];
+		if ((json_int_t)x->size != json_integer_value(json_object_get(e, "size")) || !sum ||
+		    strcmp(sum, x->xxh3) != 0)
+			return clbsd_err_setmsg(
+				err, CLBSD_E_CONFLICT, EINVAL,
+				"%s is damaged: member %s does not match its size or checksum",
+				im->path, name);
+	}
+	return 0;
+}
+
+/* The fields of entries a and b that import acts on are equal. */
+static bool same_entries(const json_t *a, const json_t *b, const char *const *keys)
+{
+	if (json_array_size(a) != json_array_size(b))
+		return false;
+	for (size_t i = 0; i < json_array_size(a); i++)
+		for (size_t k = 0; keys[k]; k++) {
+			json_t *x = json_object_get(json_array_get(a, i), keys[k]);
+			json_t *y = json_object_get(json_array_get(b, i), keys[k]);
+			if (!(x == y || (x && y && json_equal(x, y))))
+				return false;
+		}
+	return true;
+}
+
+/*
+ * A stream's end: the manifest, which must list every member read (names,
+ * sizes, checksums) and say what the plan said, then the end of the
+ * archive. Until it is read, no configuration file but the CA and the
+ * settings is written.
+ */
+static int stream_end(struct importer *im, struct clbsd_err *err)
+{
+	char *text = NULL;
+	json_t *m = NULL;
+	if (stream_member(im, HOST_MANIFEST, NULL, &text, err) < 0 ||
+	    host_manifest_check(text, im->mem[im->nmem - 1].size, &m, im->path, err) < 0)
+		return -err->code;
+	json_t *list = json_object_get(m, "members");
+	int r = 0;
+	if (json_array_size(list) + 1 != im->nmem)
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				     "%s is damaged: it held %zu members, its manifest lists %zu",
+				     im->path, im->nmem - 1, json_array_size(list));
+	for (size_t i = 0; r == 0 && i + 1 < im->nmem; i++) {
+		json_t *e = json_array_get(list, i);
+		const struct host_member *x = &im->mem[i];
+		if (strcmp(json_string_value(json_object_get(e, "name")) ?: "", x->name) != 0 ||
+		    (uint64_t)json_integer_value(json_object_get(e, "size")) != x->size ||
+		    strcmp(json_string_value(json_object_get(e, "xxh3")) ?: "", x->xxh3) != 0)
+			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					     "%s is damaged: member %s does not match its manifest",
+					     im->path, x->name);
+	}
+	static const char *const ctr_keys[] = {"name",	      "member",	    "kind",    "managed",
+					       "declaration", "depends_on", "running", NULL};
+	static const char *const img_keys[] = {"id", "member", "names", NULL};
+	static const char *const top[] = {"label", "since", "config", "networks", NULL};
+	json_t *one_a = json_pack("[O]", im->m), *one_b = json_pack("[O]", m);
+	if (r == 0 && (!same_entries(one_a, one_b, top) ||
+		       !same_entries(json_object_get(im->m, "containers"),
+				     json_object_get(m, "containers"), ctr_keys) ||
+		       !same_entries(json_object_get(im->m, "images"), json_object_get(m, "images"),
+				     img_keys)))
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				     "%s is damaged: its manifest does not say what its plan said",
+				     im->path);
+	json_decref(one_a);
+	json_decref(one_b);
+	json_decref(m);
+	struct host_member x;
+	int end = r == 0 ? host_tarr_next(&im->rd, &x, err) : r;
+	if (end == 0)
+		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+				     "%s: member %s after the manifest", im->path, x.name);
+	else if (end < 0)
+		r = end;
 	return r;
 }
 
 int cmd_host_import(const struct cli_args *a)
 {
 	struct importer im = {.path = NULL, .force = cli_has(a, "force"), .fd = -1};
-	autofree char *path = cli_abs_target(a->argv[0]);
+	im.stream = strcmp(a->argv[0], "-") == 0;
+	if (im.stream && isatty(STDIN_FILENO))
+		return cli_usage("-: standard input is a terminal; pipe an archive in (clbsd host "
+				 "export -o - | clbsd host import -) or give a FILE");
+	autofree char *path = im.stream ? xstrdup("standard input") : cli_abs_target(a->argv[0]);
 	if (!path)
 		return cli_usage("cannot read \"%s\"", a->argv[0]);
 	im.path = path;
+	im.rd = (struct host_tarr){.fd = STDIN_FILENO, .path = path};
 	struct clbsd_err err;
 	clbsd_err_init(&err);
-	im.fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (im.fd < 0) {
+	im.fd = im.stream ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+	if (!im.stream && im.fd < 0) {
 		clbsd_err_set(&err, CLBSD_E_NOTFOUND, errno, "open %s", path);
 		return cli_fail(&err);
 	}
 	im.idmap = json_object();
-	int r = check_archive(&im, &err);
+	int r = im.stream ? stream_begin(&im, &err) : check_archive(&im, &err);
 	if (r == 0)
 		r = cli_call("GET", "/v1/host", NULL, &im.host, &err);
 	if (r == 0)
@@ -836,7 +1082,7 @@ int cmd_host_import(const struct cli_args *a)
 	}
 	if (r == 0) {
 		host_catch_signals();
-		r = host_stage_make(path, &err);
+		r = host_stage_make(im.stream ? NULL : path, &err);
 	}
 	/*
 	 * Order: the CA, the configuration's settings (its host, image and
@@ -858,9 +1104,9 @@ int cmd_host_import(const struct cli_args *a)
 	if (r == 0)
 		import_networks(&im);
 	if (r == 0)
-		r = import_containers(&im, false, &err);
-	if (r == 0)
-		r = import_containers(&im, true, &err);
+		r = im.stream ? stream_containers(&im, &err) : import_containers(&im, &err);
+	if (r == 0 && im.stream)
+		r = stream_end(&im, &err);
 	/*
 	 * The main file, then conf.d, the live layer last: until it is
 	 * replaced, the forms the declared imports wrote there keep every
@@ -895,7 +1141,10 @@ int cmd_host_import(const struct cli_args *a)
 	}
 	free_prev(&im);
 	host_stage_rm();
-	close(im.fd);
+	if (im.fd >= 0)
+		close(im.fd);
+	for (size_t i = 0; i < im.nmem; i++)
+		free(im.mem[i].mem);
 	free(im.mem);
 	json_decref(im.m);
 	json_decref(im.host);

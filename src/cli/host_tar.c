@@ -151,6 +151,30 @@ void host_xxh3_hex(const void *data, size_t len, char hex[33])
 		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
 }
 
+/*
+ * A member header at byte off of path: 0 with *m (its name and size), 1 for
+ * the end of the archive (a block of zeros), CONFLICT when it is damaged.
+ */
+static int header_parse(const char h[BLOCK], off_t off, const char *path, struct host_member *m,
+			struct clbsd_err *err)
+{
+	static const char zero[BLOCK];
+	if (memcmp(h, zero, BLOCK) == 0)
+		return 1;
+	unsigned want = (unsigned)octal_get(h + 148, 8), sum = 0;
+	for (int i = 0; i < BLOCK; i++)
+		sum += (i >= 148 && i < 156) ? ' ' : (unsigned char)h[i];
+	if (sum != want || (h[156] != '0' && h[156] != 0) || !memchr(h, 0, 100))
+		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					"%s is damaged: a bad member header at byte %lld "
+					"(a host archive holds regular files only)",
+					path, (long long)off);
+	*m = (struct host_member){.size = octal_get(h + 124, 12), .data = off + BLOCK};
+	memcpy(m->name, h, sizeof(m->name) - 1);
+	m->name[sizeof(m->name) - 1] = 0;
+	return 0;
+}
+
 int host_tar_list(int fd, const char *path, struct host_member **out, size_t *n,
 		  struct clbsd_err *err)
 {
@@ -169,35 +193,23 @@ int host_tar_list(int fd, const char *path, struct host_member **out, size_t *n,
 			r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", path);
 			break;
 		}
-		static const char zero[BLOCK];
-		if (memcmp(h, zero, BLOCK) == 0)
-			break;
-		unsigned want = (unsigned)octal_get(h + 148, 8), sum = 0;
-		for (int i = 0; i < BLOCK; i++)
-			sum += (i >= 148 && i < 156) ? ' ' : (unsigned char)h[i];
-		if (sum != want || (h[156] != '0' && h[156] != 0) || !memchr(h, 0, 100)) {
-			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-					     "%s is damaged: a bad member header at byte %lld "
-					     "(a host archive holds regular files only)",
-					     path, (long long)off);
+		struct host_member x;
+		r = header_parse(h, off, path, &x, err);
+		if (r != 0) {
+			r = r > 0 ? 0 : r;
 			break;
 		}
-		uint64_t size = octal_get(h + 124, 12);
-		off_t data = off + BLOCK;
-		if (size > (uint64_t)(end - data)) {
+		if (x.size > (uint64_t)(end - x.data)) {
 			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-					     "%s is cut short (member %.99s)", path, h);
+					     "%s is cut short (member %s)", path, x.name);
 			break;
 		}
 		if (k == cap) {
 			cap = cap ? 2 * cap : 16;
 			m = xrealloc(m, cap * sizeof(*m));
 		}
-		m[k] = (struct host_member){.size = size, .data = data};
-		memcpy(m[k].name, h, sizeof(m[k].name) - 1);
-		m[k].name[sizeof(m[k].name) - 1] = 0;
-		k++;
-		off = data + (off_t)((size + BLOCK - 1) / BLOCK * BLOCK);
+		m[k++] = x;
+		off = x.data + (off_t)((x.size + BLOCK - 1) / BLOCK * BLOCK);
 	}
 	if (r < 0) {
 		free(m);
@@ -205,6 +217,71 @@ int host_tar_list(int fd, const char *path, struct host_member **out, size_t *n,
 	}
 	*out = m;
 	*n = k;
+	return 0;
+}
+
+/* Exactly n bytes of the stream; CONFLICT "cut short" at its end before them. */
+static int read_n(struct host_tarr *rd, void *buf, size_t n, struct clbsd_err *err)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = read(rd->fd, (char *)buf + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "read %s", rd->path);
+		if (k == 0)
+			return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EPIPE,
+						"%s is cut short at byte %llu (the export "
+						"stopped, or the archive is not whole)",
+						rd->path, (unsigned long long)(rd->off + got));
+		got += (size_t)k;
+	}
+	rd->off += n;
+	return 0;
+}
+
+int host_tarr_next(struct host_tarr *rd, struct host_member *m, struct clbsd_err *err)
+{
+	char h[BLOCK];
+	off_t at = (off_t)rd->off;
+	if (read_n(rd, h, BLOCK, err) < 0)
+		return -err->code;
+	int r = header_parse(h, at, rd->path, m, err);
+	if (r == 1 && read_n(rd, h, BLOCK, err) < 0) /* the end is two blocks of zeros */
+		return -err->code;
+	return r;
+}
+
+int host_tarr_data(struct host_tarr *rd, const struct host_member *m, int out, char *mem,
+		   char hex[33], struct clbsd_err *err)
+{
+	XXH3_state_t *x = XXH3_createState();
+	XXH3_128bits_reset(x);
+	size_t cap = 1 << 20;
+	autofree char *buf = mem ? NULL : xmalloc(cap);
+	uint64_t done = 0, padded = (m->size + BLOCK - 1) / BLOCK * BLOCK;
+	int r = 0;
+	while (r == 0 && done < m->size) {
+		size_t want = m->size - done < cap ? (size_t)(m->size - done) : cap;
+		char *p = mem ? mem + done : buf;
+		if ((r = read_n(rd, p, want, err)) < 0)
+			break;
+		XXH3_128bits_update(x, p, want);
+		if (out >= 0 && (r = write_all(out, p, want)) < 0)
+			r = clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "write member %s", m->name);
+		done += want;
+	}
+	char pad_block[BLOCK];
+	if (r == 0 && padded > m->size)
+		r = read_n(rd, pad_block, (size_t)(padded - m->size), err);
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x));
+	XXH3_freeState(x);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
 	return 0;
 }
 
