@@ -44,7 +44,9 @@ wait_until 5 scrape >/dev/null && ok listens_after_reload || fail listens_after_
 # answers, a scrape still gets through, and idle ones go after 5 s.
 nfds() { find "/proc/$DAEMON_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 note() { echo "# $T_NAME: $*"; }
+fdlist() { for f in /proc/"$DAEMON_PID"/fd/*; do readlink "$f"; done | sed 's/[0-9]\+/N/g' | sort | uniq -c; }
 fds0=$(nfds)
+fdlist >"$TMP/fds0"
 in_ns python3 -c "
 import socket, sys, time
 socks = []
@@ -65,7 +67,7 @@ clbsd info >/dev/null && scrape >/dev/null && [ "$fds1" -le $((fds0 + 32 + 4)) ]
 note "idle_flood: daemon holds $fds1 fds with 200 idle metrics connections ($fds0 before)"
 fds_back() { [ "$(nfds)" -le $((fds0 + 2)) ]; }
 wait_until 10 fds_back && ok idle_connections_time_out ||
-	fail idle_connections_time_out "daemon holds $(nfds) fds ($fds0 before)"
+	fail idle_connections_time_out "daemon holds $(nfds) fds ($fds0 before): $(fdlist | diff "$TMP/fds0" - | tr '\n' ' ')"
 kill "$IDLE" 2>/dev/null
 wait "$IDLE" 2>/dev/null
 
