@@ -83,10 +83,12 @@ void host_say(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("clbsd: host: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	autofree char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
+	/* One write: imports on two threads say things at once. */
+	fprintf(stderr, "clbsd: host: %s\n", msg ? msg : fmt);
 }
 
 bool host_valid_label(const char *s)

@@ -727,11 +727,7 @@ static bool has_snapshot(const char *name, const char *label)
 	return found;
 }
 
-/*
- * Import container entry c: from the archive file, or (a stream) from
- * spooled, the member already read out and remapped, which the caller
- * removes.
- */
+/* Import container entry c from spooled, its member read out and remapped (the caller removes it). */
 static int import_one(struct importer *im, const json_t *c, bool declared, const char *spooled,
 		      struct clbsd_err *err)
 {
@@ -763,17 +759,7 @@ static int import_one(struct importer *im, const json_t *c, bool declared, const
 		if (cli_call("POST", p, NULL, NULL, err) < 0)
 			return clbsd_err_prefix(err, "stop %s to update it", name);
 	}
-	const struct host_member *x =
-		spooled ? NULL : member(im, json_string_value(json_object_get(c, "member")));
-	autofree char *file =
-		spooled ? xstrdup(spooled) : xasprintf("%s/%s.clbsd", host_stage_dir, name);
 	int r = 0;
-	bool made = false;
-	if (!spooled && !x)
-		r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
-				     "%s: no member for container %s", im->path, name);
-	else if (!spooled)
-		r = extract_container(im, x, file, &made, err);
 	/*
 	 * The host's own containers, as they ran there: what they reach of
 	 * the host was allowed when they were made (as for migrate). A
@@ -781,7 +767,7 @@ static int import_one(struct importer *im, const json_t *c, bool declared, const
 	 * by the import itself so that no pass makes an empty one meanwhile;
 	 * the configuration files installed afterwards declare it the same.
 	 */
-	json_t *body = json_pack("{s:s}", "path", file);
+	json_t *body = json_pack("{s:s}", "path", spooled);
 	const char *decl = json_string_value(json_object_get(c, "declaration"));
 	if (declared && decl && !incr)
 		json_object_set_new(body, "declaration", json_string(decl));
@@ -790,8 +776,6 @@ static int import_one(struct importer *im, const json_t *c, bool declared, const
 			     declared ? "/v1/import?declared=1" : "/v1/import?allow_host_access=1",
 			     body, NULL, err);
 	json_decref(body);
-	if (made) /* only what this import created: never a file that was there */
-		unlink(file);
 	if (r < 0)
 		clbsd_err_prefix(err, "import container %s", name);
 	/* One that ran runs again, also when its update failed (it is as it was then). */
@@ -813,33 +797,23 @@ static int import_one(struct importer *im, const json_t *c, bool declared, const
 	return 0;
 }
 
-/* The containers from the archive file, in the order import makes them (host_import_order). */
-static int import_containers(struct importer *im, struct clbsd_err *err)
-{
-	json_t *order = host_import_order(json_object_get(im->m, "containers"));
-	size_t i;
-	json_t *c;
-	int r = 0;
-	json_array_foreach(order, i, c)
-	{
-		if ((r = import_one(im, c, host_entry_declared(c), NULL, err)) < 0)
-			break;
-	}
-	json_decref(order);
-	return r;
-}
-
 /*
- * From a stream, one container's import runs on a thread while the next
- * container's member is read: the export's send and this import's receive
- * overlap, as in `zfs send | zfs recv`. The main thread only reads the
- * stream and writes files meanwhile (no API call, nothing the import
- * reads), and at most two containers' archives are spooled at once.
+ * The containers, in the order import makes them (host_import_order), on
+ * threads, two at a time, while the next container's member is read out
+ * of the file or the stream: from a stream the export's send and this
+ * import's receives overlap, as in `zfs send | zfs recv`, and one
+ * container's zfs round trips overlap another's data. The main thread
+ * only reads members and writes files meanwhile (no API call, nothing the
+ * imports read); at most three containers' archives are spooled at once.
+ * A container waits for the imports of those it depends on.
  */
+#define IMPORT_JOBS 2
+
 struct ctr_job {
 	struct importer *im;
 	const json_t *c;
 	char *file; /* the spooled member; NULL: no job */
+	size_t seq; /* its place in the order: the oldest is waited for first */
 	pthread_t t;
 	int r;
 	struct clbsd_err err;
@@ -854,7 +828,7 @@ static void *ctr_job_run(void *arg)
 	return NULL;
 }
 
-/* The running job's end; its error is the result when r was 0. */
+/* The job's end; its error is the result when r was 0. */
 static int ctr_job_wait(struct ctr_job *j, int r, struct clbsd_err *err)
 {
 	if (!j->file)
@@ -869,10 +843,25 @@ static int ctr_job_wait(struct ctr_job *j, int r, struct clbsd_err *err)
 	return r;
 }
 
-static int stream_containers(struct importer *im, struct clbsd_err *err)
+/* Whether entry c depends on the container of entry d. */
+static bool depends(const json_t *c, const json_t *d)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(json_object_get(c, "depends_on"), i, n)
+	{
+		if (json_equal(n, json_object_get(d, "name")))
+			return true;
+	}
+	return false;
+}
+
+static int import_containers(struct importer *im, struct clbsd_err *err)
 {
 	json_t *order = host_import_order(json_object_get(im->m, "containers"));
-	struct ctr_job job = {.im = im};
+	struct ctr_job jobs[IMPORT_JOBS];
+	for (size_t k = 0; k < IMPORT_JOBS; k++)
+		jobs[k] = (struct ctr_job){.im = im};
 	size_t i;
 	json_t *c;
 	int r = 0;
@@ -881,25 +870,47 @@ static int stream_containers(struct importer *im, struct clbsd_err *err)
 		const char *name = json_string_value(json_object_get(c, "name"));
 		const char *mname = json_string_value(json_object_get(c, "member"));
 		autofree char *file = xasprintf("%s/%s.clbsd", host_stage_dir, name);
-		r = stream_member(im, mname, file, NULL, err);
-		if (r == 0 && (r = remap_image(im, file, err)) < 0)
+		const struct host_member *x = im->stream ? NULL : member(im, mname);
+		bool made = false;
+		if (im->stream) {
+			r = stream_member(im, mname, file, NULL, err);
+			if (r == 0 && (r = remap_image(im, file, err)) < 0)
+				unlink(file);
+		} else if (!x) {
+			r = clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EINVAL,
+					     "%s: no member for container %s", im->path, name);
+		} else if ((r = extract_container(im, x, file, &made, err)) < 0 && made) {
 			unlink(file);
-		r = ctr_job_wait(&job, r, err);
+		}
+		struct ctr_job *slot = NULL;
+		for (size_t k = 0; k < IMPORT_JOBS; k++) {
+			if (jobs[k].file && depends(c, jobs[k].c))
+				r = ctr_job_wait(&jobs[k], r, err);
+			if (!jobs[k].file)
+				slot = &jobs[k];
+		}
+		/* None free: the one that started first is waited for. */
+		bool busy = !slot;
+		for (size_t k = 0; busy && k < IMPORT_JOBS; k++) {
+			if (!slot || jobs[k].seq < slot->seq)
+				slot = &jobs[k];
+		}
+		r = ctr_job_wait(slot, r, err);
 		if (r < 0) {
 			unlink(file);
 			break;
 		}
-		job.c = c;
-		job.file = steal_ptr(&file);
-		if (pthread_create(&job.t, NULL, ctr_job_run, &job) != 0) {
+		*slot = (struct ctr_job){.im = im, .c = c, .file = steal_ptr(&file), .seq = i};
+		if (pthread_create(&slot->t, NULL, ctr_job_run, slot) != 0) {
 			r = clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EAGAIN, "start a thread");
-			unlink(job.file);
-			free(job.file);
-			job.file = NULL;
+			unlink(slot->file);
+			free(slot->file);
+			slot->file = NULL;
 			break;
 		}
 	}
-	r = ctr_job_wait(&job, r, err);
+	for (size_t k = 0; k < IMPORT_JOBS; k++)
+		r = ctr_job_wait(&jobs[k], r, err);
 	json_decref(order);
 	return r;
 }
@@ -1104,7 +1115,7 @@ int cmd_host_import(const struct cli_args *a)
 	if (r == 0)
 		import_networks(&im);
 	if (r == 0)
-		r = im.stream ? stream_containers(&im, &err) : import_containers(&im, &err);
+		r = import_containers(&im, &err);
 	if (r == 0 && im.stream)
 		r = stream_end(&im, &err);
 	/*
