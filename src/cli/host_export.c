@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,53 +396,112 @@ static void container_entries(struct exporter *x, const json_t *ctrs)
 	json_decref(list);
 }
 
+/*
+ * Containers are exported two at a time, each by the daemon into its own
+ * file, while the main thread copies the one before into the archive (or
+ * the pipe) in order: the daemon's sends run while the copy waits for the
+ * reader. Each job only makes its API call.
+ */
+#define EXPORT_JOBS 2
+
+struct export_job {
+	char *url, *file;
+	json_t *body;
+	pthread_t t;
+	bool on;
+	int r;
+	json_t *res;
+	struct clbsd_err err;
+};
+
+static void *export_job_run(void *arg)
+{
+	struct export_job *j = arg;
+	clbsd_err_init(&j->err);
+	j->r = cli_call("POST", j->url, j->body, &j->res, &j->err);
+	return NULL;
+}
+
+static void export_job_release(struct export_job *j)
+{
+	if (j->on) {
+		pthread_join(j->t, NULL);
+		j->on = false;
+	}
+	if (j->file)
+		unlink(j->file);
+	free(j->url);
+	free(j->file);
+	json_decref(j->body);
+	json_decref(j->res);
+	*j = (struct export_job){0};
+}
+
 static int export_containers(struct exporter *x, bool atomic, struct clbsd_err *err)
 {
-	json_t *saved = json_object();
+	json_t *list = json_object_get(x->manifest, "containers"), *saved = json_object();
+	size_t n = json_array_size(list);
+	struct export_job *jobs = xcalloc(n + 1, sizeof(*jobs));
 	size_t i;
 	json_t *e;
-	int r = 0;
-	json_array_foreach(json_object_get(x->manifest, "containers"), i, e)
+	/* Each request first, in order: a docker image travels once, with the first container of it. */
+	json_array_foreach(list, i, e)
 	{
 		const char *name = json_string_value(json_object_get(e, "name"));
 		const char *kind = json_string_value(json_object_get(e, "kind"));
 		const char *img = json_string_value(json_object_get(e, "image_id"));
 		bool docker = kind && strcmp(kind, "docker") == 0;
-		autofree char *file = xasprintf("%s/%s.clbsd", host_stage_dir, name);
-		json_t *body = json_pack("{s:s}", "path", file);
+		jobs[i].file = xasprintf("%s/%s.clbsd", host_stage_dir, name);
+		jobs[i].body = json_pack("{s:s}", "path", jobs[i].file);
 		if (atomic)
-			json_object_set_new(body, "at", json_string(x->label));
+			json_object_set_new(jobs[i].body, "at", json_string(x->label));
 		if (x->since)
-			json_object_set_new(body, "from", json_string(x->since));
-		const char *snaps = json_string_value(json_object_get(x->snaps, name));
-		/* A docker image travels once, with the first container of it. */
+			json_object_set_new(jobs[i].body, "from", json_string(x->since));
 		if (docker && !x->since && img && !json_object_get(saved, img)) {
-			json_object_set_new(body, "with_image", json_true());
+			json_object_set_new(jobs[i].body, "with_image", json_true());
 			json_object_set_new(saved, img, json_true());
 		}
 		/* Labels checked by snaps_plan: nothing to escape. */
-		autofree char *p =
+		const char *snaps = json_string_value(json_object_get(x->snaps, name));
+		jobs[i].url =
 			snaps ? xasprintf("/v1/containers/%s/export?snapshots=%s", name, snaps)
 			      : xasprintf("/v1/containers/%s/export", name);
-		json_t *res = NULL;
-		r = cli_call("POST", p, body, &res, err);
-		json_decref(body);
-		if (r < 0) {
-			clbsd_err_prefix(err, "export container %s", name);
+	}
+	json_decref(saved);
+	int r = 0;
+	for (i = 0; r == 0 && i < n; i++) {
+		for (size_t k = i; k < n && k < i + EXPORT_JOBS; k++) {
+			if (jobs[k].on || jobs[k].res || jobs[k].r)
+				continue;
+			jobs[k].on =
+				pthread_create(&jobs[k].t, NULL, export_job_run, &jobs[k]) == 0;
+			if (!jobs[k].on)
+				export_job_run(&jobs[k]);
+		}
+		struct export_job *j = &jobs[i];
+		if (j->on) {
+			pthread_join(j->t, NULL);
+			j->on = false;
+		}
+		e = json_array_get(list, i);
+		if (j->r < 0) {
+			*err = j->err;
+			r = clbsd_err_prefix(err, "export container %s",
+					     json_string_value(json_object_get(e, "name")));
 			break;
 		}
 		/* The older snapshots its stream carries (import makes them again). */
-		json_t *carried = json_object_get(res, "snapshots");
+		json_t *carried = json_object_get(j->res, "snapshots");
 		if (json_array_size(carried))
 			json_object_set(e, "snapshots", carried);
-		json_decref(res);
-		r = add_member(x, json_string_value(json_object_get(e, "member")), file, NULL, 0,
+		r = add_member(x, json_string_value(json_object_get(e, "member")), j->file, NULL, 0,
 			       err);
-		unlink(file);
-		if (r < 0)
-			break;
+		export_job_release(j);
 	}
-	json_decref(saved);
+	/* Those still running or done after a failure: their files go. */
+	for (i = 0; i < n; i++)
+		export_job_release(&jobs[i]);
+	free(jobs);
 	return r;
 }
 
