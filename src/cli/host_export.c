@@ -84,6 +84,48 @@ static void pending_free(struct exporter *x)
 	x->npend = 0;
 }
 
+/*
+ * The host files the configuration's routes serve as their own
+ * certificates and keys (:tls (:cert :key)): carried, for import to put
+ * at the same paths (docs/host.md "Ingress and TLS").
+ */
+static void export_tls(struct exporter *x, json_t *cfg)
+{
+	struct conf_source *src = xcalloc(x->npend + 1, sizeof(*src));
+	size_t n = 0, i;
+	json_t *c;
+	json_array_foreach(cfg, i, c)
+	{
+		const char *role = json_string_value(json_object_get(c, "role"));
+		const char *member = json_string_value(json_object_get(c, "member"));
+		if (strcmp(role, "main") != 0 && strcmp(role, "confd") != 0)
+			continue;
+		for (size_t k = 0; k < x->npend; k++)
+			if (strcmp(x->pend[k].member, member) == 0)
+				src[n++] = (struct conf_source){member, x->pend[k].text,
+								x->pend[k].len};
+	}
+	struct conf_diags d = CONF_DIAGS_INIT;
+	struct conf *conf = NULL;
+	struct strv certs = STRV_INIT, keys = STRV_INIT;
+	if (conf_build(src, n, &conf, &d) == 0) {
+		conf_tls_files(conf, &certs, &keys);
+		conf_free(conf);
+	}
+	conf_diags_release(&d);
+	free(src);
+	for (i = 0; i < certs.n; i++) {
+		autofree char *m = xasprintf("tls/cert-%zu.pem", i + 1);
+		add_text_file(x, m, certs.v[i], cfg, "tls_cert");
+	}
+	for (i = 0; i < keys.n; i++) {
+		autofree char *m = xasprintf("tls/key-%zu.pem", i + 1);
+		add_text_file(x, m, keys.v[i], cfg, "tls_key");
+	}
+	strv_release(&certs);
+	strv_release(&keys);
+}
+
 static void export_config(struct exporter *x)
 {
 	json_t *cfg = json_array();
@@ -120,6 +162,7 @@ static void export_config(struct exporter *x)
 		autofree char *m = xasprintf("ca/%s", ca_files[i]);
 		add_text_file(x, m, p, cfg, "ca");
 	}
+	export_tls(x, cfg);
 }
 
 /*

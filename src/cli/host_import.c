@@ -36,6 +36,8 @@ struct importer {
 	struct host_member *mem;
 	size_t nmem;
 	json_t *idmap; /* source image id -> id here */
+	/* the routes' own certificates and keys the archive's configuration names (archive_tls) */
+	struct strv tls_certs, tls_keys;
 	struct prev_file {
 		char *path, *text;
 		size_t len;
@@ -179,8 +181,25 @@ static char *config_target(const struct importer *im, const json_t *c, char **te
 			snprintf(why, whylen, "this daemon names no root");
 		else
 			dst = xasprintf("%s/ingress/ca/%s", root, rest);
+	} else if (strcmp(role, "tls_cert") == 0 || strcmp(role, "tls_key") == 0) {
+		/* Where the archive's configuration reads it, and nowhere else. */
+		const char *src = json_string_value(json_object_get(c, "path"));
+		const struct strv *named = role[4] == 'c' ? &im->tls_certs : &im->tls_keys;
+		bool ok = false;
+		for (size_t i = 0; src && i < named->n && !ok; i++)
+			ok = strcmp(named->v[i], src) == 0;
+		if (!after(mname, "tls/") || !plain_name(after(mname, "tls/")))
+			snprintf(why, whylen, "a TLS file's member is tls/NAME");
+		else if (!ok)
+			snprintf(why, whylen,
+				 "\"%.80s\" is no :tls %s the archive's configuration names",
+				 src ? src : "", role + 4);
+		else
+			dst = xstrdup(src);
 	} else {
-		snprintf(why, whylen, "its role \"%.40s\" is none of main, confd, lisp_init, ca",
+		snprintf(why, whylen,
+			 "its role \"%.40s\" is none of main, confd, lisp_init, ca, tls_cert, "
+			 "tls_key",
 			 role);
 	}
 	if (!dst)
@@ -211,12 +230,12 @@ static char *config_target(const struct importer *im, const json_t *c, char **te
 }
 
 /*
- * What the archive's configuration asks of this host (conf_host_access),
- * and its Lisp init file. A configuration that does not build here lists
- * nothing: it is not installed (its apply fails and everything is put
- * back, docs/host.md).
+ * The archive's configuration (its main file, as it will be here, and
+ * conf.d), built; NULL when it does not build here (it is not installed:
+ * its apply fails and everything is put back, docs/host.md). Lisp init
+ * members are said in lines when not NULL.
  */
-static void archive_host_access(const struct importer *im, struct strv *lines)
+static struct conf *archive_conf(const struct importer *im, struct strv *lines)
 {
 	struct strv names = STRV_INIT, texts = STRV_INIT;
 	size_t i;
@@ -227,7 +246,7 @@ static void archive_host_access(const struct importer *im, struct strv *lines)
 		const char *mname = json_string_value(json_object_get(c, "member"));
 		if (!role || !mname)
 			continue;
-		if (strcmp(role, "lisp_init") == 0) {
+		if (lines && strcmp(role, "lisp_init") == 0) {
 			strv_push_owned(lines, xasprintf("%s: a Lisp init file, which the daemon's "
 							 "Lisp control plane runs",
 							 mname));
@@ -248,14 +267,31 @@ static void archive_host_access(const struct importer *im, struct strv *lines)
 		src[i] = (struct conf_source){names.v[i], texts.v[i], strlen(texts.v[i])};
 	struct conf_diags d = CONF_DIAGS_INIT;
 	struct conf *conf = NULL;
-	if (conf_build(src, names.n, &conf, &d) == 0) {
-		conf_host_access(conf, lines);
-		conf_free(conf);
-	}
+	if (conf_build(src, names.n, &conf, &d) < 0)
+		conf = NULL;
 	conf_diags_release(&d);
 	free(src);
 	strv_release(&names);
 	strv_release(&texts);
+	return conf;
+}
+
+/* What the archive's configuration asks of this host (conf_host_access), and its Lisp init file. */
+static void archive_host_access(const struct importer *im, struct strv *lines)
+{
+	struct conf *conf = archive_conf(im, lines);
+	if (conf)
+		conf_host_access(conf, lines);
+	conf_free(conf);
+}
+
+/* The TLS files the archive's configuration names: the only places its tls members go. */
+static void archive_tls(struct importer *im)
+{
+	struct conf *conf = archive_conf(im, NULL);
+	if (conf)
+		conf_tls_files(conf, &im->tls_certs, &im->tls_keys);
+	conf_free(conf);
 }
 
 /* Config files that exist here with other content (not just a :storage of their own). */
@@ -396,10 +432,11 @@ static void free_prev(struct importer *im)
 }
 
 /*
- * Install the config members of one group: "ca", "main", "files" (conf.d
- * but the live layer, Lisp init), "live", or "settings": the main file and
- * conf.d (not the live layer) with only their host, image and network
- * forms, where this daemon has no configuration yet.
+ * Install the config members of one group: "host" (the ingress CA and the
+ * routes' own TLS files), "main", "files" (conf.d but the live layer,
+ * Lisp init), "live", or "settings": the main file and conf.d (not the
+ * live layer) with only their host, image and network forms, where this
+ * daemon has no configuration yet.
  */
 static int install_config(struct importer *im, const char *group, struct clbsd_err *err)
 {
@@ -413,12 +450,14 @@ static int install_config(struct importer *im, const char *group, struct clbsd_e
 		const char *mname = json_string_value(json_object_get(c, "member"));
 		bool live = mname && strcmp(mname, "config/conf.d/90-live.conf") == 0;
 		bool settings = strcmp(group, "settings") == 0;
-		bool in = strcmp(group, "live") == 0 ? live
-			  : strcmp(group, "files") == 0
-				  ? !live && strcmp(role, "ca") != 0 && strcmp(role, "main") != 0
-			  : settings ? !live && (strcmp(role, "main") == 0 ||
-						 strcmp(role, "confd") == 0)
-				     : strcmp(role, group) == 0;
+		bool host = strcmp(role, "ca") == 0 || strncmp(role, "tls_", 4) == 0;
+		bool in =
+			strcmp(group, "live") == 0    ? live
+			: strcmp(group, "host") == 0  ? host
+			: strcmp(group, "files") == 0 ? !live && !host && strcmp(role, "main") != 0
+			: settings
+				? !live && (strcmp(role, "main") == 0 || strcmp(role, "confd") == 0)
+				: strcmp(role, group) == 0;
 		if (!in)
 			continue;
 		autofree char *text = NULL;
@@ -448,10 +487,11 @@ static int install_config(struct importer *im, const char *group, struct clbsd_e
 			text = forms;
 		}
 		autofree char *copy = xstrdup(dst);
-		bool secret = strcmp(role, "ca") == 0;
-		keep_prev(im, dst, secret ? 0600 : 0644);
-		if (fs_mkdir_p(dirname(copy), secret ? 0700 : 0755, err) < 0 ||
-		    fs_write_atomic(dst, text, strlen(text), secret ? 0600 : 0644, err) < 0)
+		bool ca = strcmp(role, "ca") == 0;
+		mode_t mode = ca || strcmp(role, "tls_key") == 0 ? 0600 : 0644;
+		keep_prev(im, dst, mode);
+		if (fs_mkdir_p(dirname(copy), ca ? 0700 : 0755, err) < 0 ||
+		    fs_write_atomic(dst, text, strlen(text), mode, err) < 0)
 			return clbsd_err_prefix(err, "install %s", dst);
 	}
 	return 0;
@@ -1049,8 +1089,10 @@ int cmd_host_import(const struct cli_args *a)
 	int r = im.stream ? stream_begin(&im, &err) : check_archive(&im, &err);
 	if (r == 0)
 		r = cli_call("GET", "/v1/host", NULL, &im.host, &err);
-	if (r == 0)
+	if (r == 0) {
+		archive_tls(&im);
 		r = check_names(&im, &err);
+	}
 	const char *src =
 		json_string_value(json_object_get(json_object_get(im.m, "source"), "driver"));
 	const char *drv = json_string_value(json_object_get(im.host, "driver"));
@@ -1104,7 +1146,7 @@ int cmd_host_import(const struct cli_args *a)
 	 * configuration.
 	 */
 	if (r == 0)
-		r = install_config(&im, "ca", &err);
+		r = install_config(&im, "host", &err);
 	if (r == 0 && !incr && (r = install_config(&im, "settings", &err)) == 0 &&
 	    cli_call("POST", "/v1/apply", NULL, NULL, &err) < 0)
 		r = clbsd_err_prefix(&err, "the archive's host, image and network forms do not "
@@ -1160,6 +1202,8 @@ int cmd_host_import(const struct cli_args *a)
 	json_decref(im.m);
 	json_decref(im.host);
 	json_decref(im.idmap);
+	strv_release(&im.tls_certs);
+	strv_release(&im.tls_keys);
 	if (r < 0)
 		return cli_fail(&err);
 	printf("%s\n", path);

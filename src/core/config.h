@@ -171,4 +171,9 @@ char *conf_print(const struct conf *c);
  */
 struct strv;
 void conf_host_access(const struct conf *c, struct strv *out);
+/*
+ * The host files a configuration's routes serve as their own certificates
+ * and keys (:tls (:cert :key)), each once: what a host export carries.
+ */
+void conf_tls_files(const struct conf *c, struct strv *certs, struct strv *keys);
 #endif

@@ -120,3 +120,22 @@ void conf_host_access(const struct conf *c, struct strv *out)
 	for (size_t i = 0; i < c->ncontainers; i++)
 		container_access(c->containers[i], out);
 }
+
+static bool listed(const struct strv *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strcmp(v->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+void conf_tls_files(const struct conf *c, struct strv *certs, struct strv *keys)
+{
+	for (size_t i = 0; i < c->ncontainers; i++) {
+		const struct ctr_spec *s = c->containers[i];
+		if (s->tls_cert && !listed(certs, s->tls_cert))
+			strv_push(certs, s->tls_cert);
+		if (s->tls_key && !listed(keys, s->tls_key))
+			strv_push(keys, s->tls_key);
+	}
+}

@@ -36,6 +36,9 @@ host_conf() {
 (container web :image "forge" :domain "web" :port 80
   :volumes ((:dataset "www" :path "/www"))
   :command ("sh" "-c" "[ -f /www/index.html ] || echo hello-lab > /www/index.html; exec httpd -f -p 80 -h /www"))
+(container shop :image "forge" :domain "shop" :port 80
+  :tls (:cert "$TMP/ssl/shop.pem" :key "$TMP/ssl/shop.key")
+  :command ("sh" "-c" "mkdir -p /w; echo hello-shop > /w/index.html; exec httpd -f -p 80 -h /w"))
 CONF
 	[ "$HAVE_DOCKER" = 1 ] && cat <<CONF
 (container store :kind docker :image "$IMG" :network none
@@ -58,6 +61,11 @@ t_before_start() {
 	else
 		HAVE_DOCKER=1
 	fi
+	# A route with its own certificate (:tls (:cert :key)): host files the archive carries.
+	mkdir -p "$TMP/ssl"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj /CN=shop.home.lan -addext subjectAltName=DNS:shop.home.lan \
+		-keyout "$TMP/ssl/shop.key" -out "$TMP/ssl/shop.pem" >/dev/null 2>&1 || return 1
 	host_conf >"$CONF"
 }
 t_setup
@@ -164,6 +172,11 @@ echo "$members" | grep -qx 'containers/web.clbsd' && ! echo "$members" | grep -q
 	! echo "$carried" | grep -q 'ingress' && ok routing_container_not_carried ||
 	fail routing_container_not_carried "$carried; $members"
 
+tar tf "$TMP/lab.host" | grep -qx 'tls/cert-1.pem' && tar tf "$TMP/lab.host" | grep -qx 'tls/key-1.pem' &&
+	ok archive_carries_route_tls_files || fail archive_carries_route_tls_files "$members"
+# The target has no such files: the archive brings them to the same paths.
+mv "$TMP/ssl" "$TMP/ssl.source"
+
 # Its :docker endpoint is host access: listed and refused without the flag.
 if [ "$HAVE_DOCKER" = 1 ]; then
 	out=$(c2 host import "$TMP/lab.host" 2>&1)
@@ -185,6 +198,13 @@ wait_until 30 moved2 && ok target_https_verifies_with_its_ca ||
 	fail target_https_verifies_with_its_ca "$(https ns2 "$CA2"); $(c2 ps -a 2>&1)"
 [ "$(http ns2)" = hello-moved ] && [ "$(c2 --json inspect ingress 2>&1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["image"])' 2>&1)" = clbsd-ingress:latest ] &&
 	ok target_http_route_answers || fail target_http_route_answers "$(http ns2) $(c2 ps -a 2>&1)"
+# The route's own certificate and key, put where the configuration reads them.
+cmp -s "$TMP/ssl/shop.pem" "$TMP/ssl.source/shop.pem" && cmp -s "$TMP/ssl/shop.key" "$TMP/ssl.source/shop.key" &&
+	[ "$(stat -c %a "$TMP/ssl/shop.key")" = 600 ] && [ "$(stat -c %a "$TMP/ssl/shop.pem")" = 644 ] &&
+	ok route_tls_files_installed || fail route_tls_files_installed "$(ls -l "$TMP/ssl" 2>&1)"
+shop2() { ns2 curl -s -m 3 --cacert "$TMP/ssl.source/shop.pem" --resolve "shop.home.lan:$P443:127.0.0.1" "https://shop.home.lan:$P443/" 2>&1; }
+shop_ok() { [ "$(shop2)" = hello-shop ]; }
+wait_until 30 shop_ok && ok target_route_own_cert_verifies || fail target_route_own_cert_verifies "$(shop2)"
 # The leaf the target serves is signed by that CA, whose file is the source's.
 leaf=$(ns2 sh -c "openssl s_client -connect 127.0.0.1:$P443 -servername web.home.lan </dev/null 2>/dev/null |
 	openssl x509 -noout -issuer" 2>&1)

@@ -100,6 +100,13 @@ refused confd_member_hidden "NAME.conf" '{"members": {"config/conf.d/.x.conf": "
  "manifest": {"config": [{"member": "config/conf.d/.x.conf", "role": "confd", "path": "/x"}]}}'
 refused ca_member_other_file "ca/ca.pem and ca/ca.key" '{"members": {"ca/../../../etc/x": "x"},
  "manifest": {"config": [{"member": "ca/../../../etc/x", "role": "ca", "path": "/x"}]}}'
+# A route's TLS file goes only where the archive's configuration reads one.
+refused tls_file_not_named "no :tls cert" "{\"members\": {\"tls/cert-1.pem\": \"x\"},
+ \"manifest\": {\"config\": [{\"member\": \"tls/cert-1.pem\", \"role\": \"tls_cert\", \"path\": \"$OUTSIDE/cron-job\"}]}}"
+TLS_CONF='(host)\n(container shop :image \"forge\" :domain \"shop.lab\" :port 80\n  :tls (:cert \"/etc/ssl/s.pem\" :key \"/etc/ssl/s.key\"))\n'
+refused tls_key_at_cert_path "no :tls key" "{\"members\": {\"config/main.conf\": \"$TLS_CONF\", \"tls/key-1.pem\": \"x\"},
+ \"manifest\": {\"config\": [{\"member\": \"config/main.conf\", \"role\": \"main\", \"path\": \"/x\"},
+  {\"member\": \"tls/key-1.pem\", \"role\": \"tls_key\", \"path\": \"/etc/ssl/s.pem\"}]}}"
 refused config_unknown_role "none of main" '{"members": {"config/main.conf": "x"},
  "manifest": {"config": [{"member": "config/main.conf", "role": "cron", "path": "/x"}]}}'
 

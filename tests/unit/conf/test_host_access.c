@@ -62,7 +62,28 @@ TEST(each_kind_listed_with_its_place)
 	conf_free(c);
 }
 
+TEST(tls_files_each_once)
+{
+	struct conf *c = build(
+		"(container shop :image \"nginx\" :domain \"shop.lab\" :port 80\n"
+		"  :tls (:cert \"/etc/ssl/shop.pem\" :key \"/etc/ssl/shop.key\"))\n"
+		"(container api :image \"nginx\" :domain \"shop.lab\" :path \"/api\" :port 80\n"
+		"  :tls (:cert \"/etc/ssl/shop.pem\" :key \"/etc/ssl/shop.key\"))\n"
+		"(container web :image \"nginx\" :domain \"web.lab\" :port 80)\n");
+	CHECK(c);
+	struct strv certs = STRV_INIT, keys = STRV_INIT;
+	conf_tls_files(c, &certs, &keys);
+	CHECK_INT(certs.n, 1);
+	CHECK_INT(keys.n, 1);
+	CHECK_STR(certs.v[0], "/etc/ssl/shop.pem");
+	CHECK_STR(keys.v[0], "/etc/ssl/shop.key");
+	strv_release(&certs);
+	strv_release(&keys);
+	conf_free(c);
+}
+
 TEST_MAIN_BEGIN("host_access")
 RUN(plain_homelab_asks_nothing);
 RUN(each_kind_listed_with_its_place);
+RUN(tls_files_each_once);
 TEST_MAIN_END
