@@ -699,6 +699,8 @@ void dnet_peers_changed(struct daemon *d, const struct container *c);
 int dnet_doctor(struct container *c, dnet_doctor_fn fn, void *arg, struct clbsd_err *err);
 /* fn (with c NULL) once every driver call queued so far is done. */
 void dnet_after_queue(struct daemon *d, dnet_done_fn fn, void *arg);
+/* Whether a detach of the container of that name is queued or running. */
+bool dnet_detach_pending(const struct daemon *d, const char *name);
 /*
  * A docker container's endpoints as docker_net.c asks dockerd for them:
  * [{network, bridge, subnet, gateway, internal, ip, aliases, [subnet6,

@@ -1042,8 +1042,18 @@ void ctr_stop(struct container *c, int timeout_s, ctr_done_fn fn, void *arg)
 		daemon_event(c->d, "container.stopped", c->name, NULL);
 	}
 	if (c->run.state != CTR_RUNNING) {
-		if (fn)
+		/*
+		 * Stopped already, its detach (port rules, addresses) perhaps
+		 * not done yet (`clbsd kill web; clbsd stop web`): the answer
+		 * waits behind it then, as a stop that sees the exit does.
+		 */
+		if (fn && dnet_detach_pending(c->d, c->name)) {
+			struct stop_wait *w = xcalloc(1, sizeof(*w));
+			*w = (struct stop_wait){NULL, fn, arg};
+			stop_exited(c, NULL, w);
+		} else if (fn) {
 			fn(c, NULL, arg);
+		}
 		return;
 	}
 	c->run.stop_requested = true;

@@ -72,6 +72,7 @@ struct dnet {
 	json_t *api_nets; /* array of {name, subnet, subnet6, internal} from networks.json */
 	json_t *alloc;	  /* object: network name -> subnet the daemon chose (allocated.json) */
 	struct net_job *queue, *queue_tail;
+	struct net_job *running; /* the job on a worker, while busy */
 	bool busy;
 	bool synced; /* the first sync ran (it repairs) */
 };
@@ -258,6 +259,7 @@ static void job_done(void *p)
 	if (j->done)
 		j->done(j);
 	job_free(j);
+	d->net->running = NULL;
 	d->net->busy = false;
 	job_start(d);
 }
@@ -272,6 +274,7 @@ static void job_start(struct daemon *d)
 	if (!n->queue)
 		n->queue_tail = NULL;
 	n->busy = true;
+	n->running = j;
 	work_submit(d, job_run, job_done, j);
 }
 
@@ -1130,6 +1133,20 @@ static void detach_done(struct net_job *j)
 void dnet_detach_name(struct daemon *d, const char *name)
 {
 	job_queue(d, job_new(d, detach_run, detach_done, name));
+}
+
+bool dnet_detach_pending(const struct daemon *d, const char *name)
+{
+	const struct dnet *n = d->net;
+	if (!n)
+		return false;
+	if (n->running && n->running->run == detach_run && n->running->name &&
+	    strcmp(n->running->name, name) == 0)
+		return true;
+	for (const struct net_job *j = n->queue; j; j = j->next)
+		if (j->run == detach_run && j->name && strcmp(j->name, name) == 0)
+			return true;
+	return false;
 }
 
 void dnet_detach(struct container *c)

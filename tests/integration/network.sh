@@ -107,6 +107,23 @@ out=$(udp outns 192.168.77.1 5454)
 [ "$out" = echo:ping ] && ok publish_udp_from_other_namespace || fail publish_udp_from_other_namespace "got '$out'"
 clbsd ps | grep -q "8080->80/tcp" && clbsd ps | grep -q "$web_ip" && ok ps_shows_address_and_ports ||
 	fail ps_shows_address_and_ports "$(clbsd ps)"
+# A stop right after a kill (the exit seen, its detach perhaps still
+# queued) answers once the port rule is gone, as a stop that sees the
+# exit does; tried a few times, the window being short.
+left=""
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	clbsd run -d --name racer -p 8097:80 forge sleep 100 >/dev/null || { left="run $i"; break; }
+	clbsd kill racer >/dev/null
+	clbsd stop racer >/dev/null
+	if hostns nft list chain inet clbsd ports | grep -q 8097; then
+		left="try $i: $(hostns nft list chain inet clbsd ports | grep 8097)"
+		break
+	fi
+	clbsd rm -f racer >/dev/null
+done
+clbsd rm -f racer >/dev/null 2>&1
+[ -z "$left" ] && ok stop_after_exit_answers_after_port_rule_gone ||
+	fail stop_after_exit_answers_after_port_rule_gone "$left"
 
 # ---- outbound NAT ----
 # The outside answers with the address it sees the connection come from.
