@@ -79,6 +79,23 @@ static int pad(struct host_tarw *w, uint64_t size, struct clbsd_err *err)
 	return rest ? wr(w, zero, BLOCK - rest, err) : 0;
 }
 
+static void canonical_hex(XXH128_hash_t h, char hex[33])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, h);
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+}
+
+/* The digest of x in hex (when hex is not NULL); x is freed. */
+static void digest_hex(XXH3_state_t *x, char *hex)
+{
+	XXH128_hash_t h = XXH3_128bits_digest(x);
+	XXH3_freeState(x);
+	if (hex)
+		canonical_hex(h, hex);
+}
+
 int host_tar_add_mem(struct host_tarw *w, const char *name, const void *data, size_t len,
 		     char hex[33], struct clbsd_err *err)
 {
@@ -126,13 +143,9 @@ int host_tar_add_file(struct host_tarw *w, const char *name, const char *path, c
 	close(in);
 	if (r == 0)
 		r = pad(w, (uint64_t)len, err);
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x));
-	XXH3_freeState(x);
+	digest_hex(x, r == 0 ? hex : NULL);
 	if (r < 0)
 		return r;
-	for (int i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
 	*size = (uint64_t)len;
 	return 0;
 }
@@ -145,10 +158,7 @@ int host_tar_end(struct host_tarw *w, struct clbsd_err *err)
 
 void host_xxh3_hex(const void *data, size_t len, char hex[33])
 {
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
-	for (int i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+	canonical_hex(XXH3_128bits(data, len), hex);
 }
 
 /*
@@ -275,14 +285,8 @@ int host_tarr_data(struct host_tarr *rd, const struct host_member *m, int out, c
 	char pad_block[BLOCK];
 	if (r == 0 && padded > m->size)
 		r = read_n(rd, pad_block, (size_t)(padded - m->size), err);
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x));
-	XXH3_freeState(x);
-	if (r < 0)
-		return r;
-	for (int i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
-	return 0;
+	digest_hex(x, r == 0 ? hex : NULL);
+	return r;
 }
 
 int host_member_copy(int fd, const struct host_member *m, const char *dst, char hex[33],
@@ -315,17 +319,10 @@ int host_member_copy(int fd, const struct host_member *m, const char *dst, char 
 			r = clbsd_err_set(err, CLBSD_E_INTERNAL, -r, "write %s", dst);
 		done += (uint64_t)n;
 	}
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x));
-	XXH3_freeState(x);
 	if (out >= 0 && close(out) < 0 && r == 0)
 		r = clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "write %s", dst);
-	if (r < 0) {
-		if (dst)
-			unlink(dst);
-		return r;
-	}
-	for (int i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
-	return 0;
+	digest_hex(x, r == 0 ? hex : NULL);
+	if (r < 0 && dst)
+		unlink(dst);
+	return r;
 }
