@@ -89,6 +89,41 @@ t_start_daemon() {
 	wait_until 5 "$BUILD/clbsd" --socket "$SOCK" info >/dev/null 2>&1
 }
 
+# A second daemon, another "host" on this one (host export/import tests):
+# its own root, run directory, socket, configuration ($TMP/etc2/clbsd.conf,
+# empty, with conf.d) and cgroup parent, in its own mount and network
+# namespaces. c2 talks to it; t_second_stop removes its containers and the
+# networks made through its API, then stops it.
+ROOT2="" RUN2="" SOCK2="" D2=""
+t_second_setup() {
+	ROOT2="$TMP/root2"
+	RUN2="$TMP/run2"
+	SOCK2="$RUN2/clbsd.sock"
+	mkdir -p "$TMP/etc2/conf.d"
+	: >"$TMP/etc2/clbsd.conf"
+}
+c2() { "$BUILD/clbsd" --socket "$SOCK2" "$@"; }
+t_second_start() {
+	unshare --mount --net --propagation private -- sh -c "$T_DETACH_ZFS; "'exec "$@"' sh \
+		"$BUILD/clbsdd" --root "$ROOT2" --run "$RUN2" --socket "$SOCK2" \
+		--config "$TMP/etc2/clbsd.conf" --cgroup-parent "clbsd-$T_ID-2" --pool=0 \
+		>>"$TMP/daemon2.log" 2>&1 &
+	D2=$!
+	wait_until 10 c2 info >/dev/null 2>&1
+}
+t_second_stop() {
+	local n
+	for n in $(c2 ps -a --json 2>/dev/null | python3 -c 'import json,sys
+for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do c2 rm -f -v "$n" >/dev/null 2>&1; done
+	for n in $(c2 network ls --json 2>/dev/null | python3 -c 'import json,sys
+for n in json.load(sys.stdin):
+    if n.get("source") == "api": print(n["name"])' 2>/dev/null); do c2 network rm "$n" >/dev/null 2>&1; done
+	[ -n "$D2" ] && kill "$D2" 2>/dev/null
+	[ -n "$D2" ] && wait "$D2" 2>/dev/null
+	D2=""
+	find /sys/fs/cgroup -maxdepth 2 -type d -name "clbsd-$T_ID-2" -exec rmdir {} + 2>/dev/null
+}
+
 t_kill_daemon() {
 	local sig=${1:-TERM}
 	if [ -n "$DAEMON_PID" ]; then

@@ -9,32 +9,9 @@
 . "$(dirname "$0")/../lib.sh"
 t_setup
 t_forge
-ROOT2="$TMP/root2"
-RUN2="$TMP/run2"
-SOCK2="$RUN2/clbsd.sock"
-D2=""
-mkdir -p "$TMP/etc2/conf.d"
-: >"$TMP/etc2/clbsd.conf"
-start2() {
-	unshare --mount --net --propagation private -- sh -c "$T_DETACH_ZFS; "'exec "$@"' sh \
-		"$BUILD/clbsdd" --root "$ROOT2" --run "$RUN2" --socket "$SOCK2" \
-		--config "$TMP/etc2/clbsd.conf" --cgroup-parent "clbsd-$T_ID-2" --pool=0 \
-		>>"$TMP/daemon2.log" 2>&1 &
-	D2=$!
-	wait_until 10 c2 info >/dev/null 2>&1
-}
-c2() { "$BUILD/clbsd" --socket "$SOCK2" "$@"; }
-stop2() {
-	for n in $(c2 ps -a --json 2>/dev/null | python3 -c 'import json,sys
-for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do c2 rm -f -v "$n" >/dev/null 2>&1; done
-	c2 network rm lab >/dev/null 2>&1
-	[ -n "$D2" ] && kill "$D2" 2>/dev/null
-	[ -n "$D2" ] && wait "$D2" 2>/dev/null
-	D2=""
-	find /sys/fs/cgroup -maxdepth 2 -type d -name "clbsd-$T_ID-2" -exec rmdir {} + 2>/dev/null
-}
-trap 'stop2; clbsd network rm lab >/dev/null 2>&1; t_cleanup' EXIT
-start2 || { fail target_up "second daemon did not start"; t_done; exit 1; }
+t_second_setup
+trap 't_second_stop; clbsd network rm lab >/dev/null 2>&1; t_cleanup' EXIT
+t_second_start || { fail target_up "second daemon did not start"; t_done; exit 1; }
 
 # The homelab: a network, containers with data (one with a named volume),
 # one stopped, and a conf.d file.
