@@ -31,6 +31,7 @@ struct importer {
 	bool force;
 	bool stream;	     /* host import -: read front to back (rd), members as they come */
 	struct host_tarr rd; /* the stream */
+	uint64_t in_memory;  /* the bytes of the members read into memory from it */
 	json_t *m;	     /* the manifest; from a stream, its plan (docs/host.md) */
 	json_t *host;	     /* GET /v1/host of this daemon */
 	struct host_member *mem;
@@ -595,11 +596,13 @@ static int stream_member(struct importer *im, const char *want, const char *dst,
 					"in the order its export writes it)",
 					im->path, r > 0 ? "the archive ends" : "member ",
 					r > 0 ? "" : x.name, want);
-	if (mem && x.size > (64u << 20))
+	if (mem && (x.size > (64u << 20) || im->in_memory + x.size > (256u << 20)))
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, EFBIG,
 					"%s: member %s is %llu bytes; a manifest or configuration "
-					"file is at most 64 MiB",
+					"file is at most 64 MiB, and all of them 256 MiB",
 					im->path, x.name, (unsigned long long)x.size);
+	if (mem)
+		im->in_memory += x.size;
 	int out = -1;
 	if (dst && (out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "create %s", dst);
