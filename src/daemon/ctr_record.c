@@ -656,6 +656,30 @@ char *ctr_stats_cgroup(const struct container *c)
 	return ctr_cgroup(c);
 }
 
+char **image_volume_dirs(const struct image *img, const struct ctr_config *cfg)
+{
+	struct strv v = STRV_INIT;
+	for (size_t i = 0; img && img->config.volumes && img->config.volumes[i]; i++) {
+		/* "/data/" is "/data"; a relative or unclean one (no build refuses it) is none. */
+		autofree char *p = xstrdup(img->config.volumes[i]);
+		size_t len = strlen(p);
+		while (len > 1 && p[len - 1] == '/')
+			p[--len] = '\0';
+		if (!fs_path_is_clean_abs(p) || strcmp(p, "/") == 0)
+			continue;
+		bool covered = false;
+		for (size_t k = 0; cfg && k < cfg->n_volumes && !covered; k++) {
+			const char *dst = cfg->volumes[k].dest;
+			size_t n = strlen(dst);
+			covered = strcmp(dst, "/") == 0 ||
+				  (strncmp(p, dst, n) == 0 && (p[n] == '\0' || p[n] == '/'));
+		}
+		if (!covered)
+			strv_push(&v, p);
+	}
+	return v.v;
+}
+
 int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
@@ -696,6 +720,7 @@ int ctr_runtime_spec(struct container *c, struct rt_spec *spec, struct clbsd_err
 		spec->devices[i].source = xstrdup(c->cfg.devices[i].source);
 		spec->devices[i].path = xstrdup(c->cfg.devices[i].path);
 	}
+	spec->volume_dirs = image_volume_dirs(img, &c->cfg);
 	spec->cgroup = ctr_cgroup(c);
 	dnet_spec(c, spec);
 	usermap_spec_mounts(d, spec);

@@ -933,6 +933,13 @@ void ctr_integrity_created(struct container *c, const struct image *img);
 /* The paths every check of c leaves out: clbsd's mount points, volumes, :integrity :exclude. */
 char **ctr_integrity_excludes(struct container *c);
 /*
+ * ctr_record.c: the image's VOLUME paths (docs/cblockfile.md), clean,
+ * that no volume of cfg is at or above (cfg NULL: all of them). A native
+ * container's runtime makes them as directories at each start; every
+ * integrity check leaves them out. NULL when there are none.
+ */
+char **image_volume_dirs(const struct image *img, const struct ctr_config *cfg);
+/*
  * On a worker: a clone's manifest is its source's (its baseline, not the
  * files as they are now). Nothing when the source has none; a failure is
  * logged, the clone works without.

@@ -338,6 +338,13 @@ char *oci_config_blob(const struct image_config *cfg, int64_t created_ns, const 
 		json_object_set_new(c, "WorkingDir", json_string(cfg->workdir));
 	if (cfg->user && *cfg->user)
 		json_object_set_new(c, "User", json_string(cfg->user));
+	if (cfg->volumes && cfg->volumes[0]) {
+		/* The OCI form of VOLUME: an object of paths to empty objects. */
+		json_t *vols = json_object();
+		for (size_t i = 0; cfg->volumes[i]; i++)
+			json_object_set_new(vols, cfg->volumes[i], json_object());
+		json_object_set_new(c, "Volumes", vols);
+	}
 	json_t *j =
 		json_pack("{s:s,s:s,s:o,s:o,s:{s:s,s:[s]},s:[{s:o,s:s}]}", "architecture",
 			  oci_host_arch(), "os", "linux", "created", rfc3339(created_ns), "config",
@@ -799,6 +806,18 @@ int oci_config_parse(json_t *blob, struct image_config *cfg, struct clbsd_err *e
 	n.workdir = steal_ptr(&w);
 	const char *user = json_str(c, "User");
 	n.user = xstrdup(user ? user : "");
+	/* Volumes: {"/data": {}}; data paths, as a Cblockfile's VOLUME (docs/cblockfile.md). */
+	json_t *vols = json_object_get(c, "Volumes");
+	const char *vk;
+	json_t *vv;
+	struct strv vs = STRV_INIT;
+	json_object_foreach(vols, vk, vv)
+	{
+		(void)vv;
+		if (*vk == '/')
+			strv_push(&vs, vk);
+	}
+	n.volumes = vs.v;
 	*cfg = n;
 	return 0;
 }

@@ -48,6 +48,7 @@ void rt_spec_release(struct rt_spec *spec)
 		free(spec->devices[i].path);
 	}
 	free(spec->devices);
+	strv_free(spec->volume_dirs);
 	memset(spec, 0, sizeof(*spec));
 }
 
@@ -395,10 +396,11 @@ static int parse_devices(json_t *a, struct rt_spec *s, struct clbsd_err *err)
 
 static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
 {
-	static const char *const keys[] = {
-		"name",	  "hostname",	"argv",		"env",	   "cwd",    "uid",    "gid",
-		"tty",	  "stdin_open", "host_network", "rootfs",  "mounts", "limits", "cgroup",
-		"userns", "caps",	"sysctls",	"devices", NULL};
+	static const char *const keys[] = {"name",	 "hostname",	 "argv",	"env",
+					   "cwd",	 "uid",		 "gid",		"tty",
+					   "stdin_open", "host_network", "rootfs",	"mounts",
+					   "limits",	 "cgroup",	 "userns",	"caps",
+					   "sysctls",	 "devices",	 "volume_dirs", NULL};
 	int rc;
 	long long n;
 	if (!json_is_object(root))
@@ -468,6 +470,21 @@ static int parse(json_t *root, struct rt_spec *s, struct clbsd_err *err)
 	if ((rc = parse_sysctls(json_object_get(root, "sysctls"), s, err)) < 0 ||
 	    (rc = parse_devices(json_object_get(root, "devices"), s, err)) < 0)
 		return rc;
+	json_t *vd = json_object_get(root, "volume_dirs");
+	if (vd && !json_is_null(vd)) {
+		s->volume_dirs = json_to_strv(vd);
+		for (size_t i = 0; s->volume_dirs && s->volume_dirs[i]; i++)
+			if (!fs_path_is_clean_abs(s->volume_dirs[i]) ||
+			    strcmp(s->volume_dirs[i], "/") == 0) {
+				strv_free(s->volume_dirs);
+				s->volume_dirs = NULL;
+				break;
+			}
+		if (!s->volume_dirs)
+			return bad(err, "volume_dirs",
+				   "expected an array of absolute paths without \".\" or \"..\" "
+				   "(not /)");
+	}
 	return 0;
 }
 
@@ -557,6 +574,8 @@ char *rt_spec_to_json(const struct rt_spec *spec)
 		json_object_set_new(o, "caps", json_integer((json_int_t)spec->caps));
 	if (spec->sysctls && spec->sysctls[0])
 		json_object_set_new(o, "sysctls", strv_json(spec->sysctls));
+	if (spec->volume_dirs && spec->volume_dirs[0])
+		json_object_set_new(o, "volume_dirs", strv_json(spec->volume_dirs));
 	if (spec->n_devices) {
 		json_t *ds = json_array();
 		for (size_t i = 0; i < spec->n_devices; i++) {

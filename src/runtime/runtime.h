@@ -101,6 +101,12 @@ struct rt_spec {
 	char **sysctls; /* NULL-terminated "key=value" (namespaced), written at start */
 	struct rt_device *devices;
 	size_t n_devices;
+	/*
+	 * The image's VOLUME paths no mount covers: made as directories (0755,
+	 * the container's root's) where the rootfs has nothing at the path.
+	 * NULL-terminated clean absolute paths; NULL: none.
+	 */
+	char **volume_dirs;
 };
 
 /* Parse/serialise the spec (JSON object, see rt_spec_to_json for the keys). */

@@ -440,6 +440,32 @@ static int mount_volumes(int rootfd, const struct rt_spec *spec, const struct un
 	return 0;
 }
 
+/*
+ * The image's VOLUME paths that no volume covers (docs/cblockfile.md): a
+ * directory where the rootfs has nothing, 0755 whatever the umask, made
+ * as the volumes' mount points are (never through a symlink out of the
+ * rootfs). What the image has at the path stays as it is.
+ */
+static int make_volume_dirs(int rootfd, const struct rt_spec *spec, struct clbsd_err *err)
+{
+	struct fdpath fp;
+	for (size_t i = 0; spec->volume_dirs && spec->volume_dirs[i]; i++) {
+		const char *p = spec->volume_dirs[i];
+		int there = resolve(rootfd, p, O_PATH);
+		if (there >= 0) {
+			close(there);
+			continue;
+		}
+		autoclose int fd = open_in_root(rootfd, p, MK_DIR, err);
+		if (fd < 0)
+			return clbsd_err_prefix(err, "the image's VOLUME %s", p);
+		if (chmod(fdp(&fp, fd), 0755) < 0)
+			return clbsd_err_set(err, CLBSD_E_INTERNAL, errno,
+					     "the image's VOLUME %s: chmod", p);
+	}
+	return 0;
+}
+
 static int mount_dev(int rootfd, struct clbsd_err *err)
 {
 	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
@@ -686,6 +712,7 @@ int mnt_setup_rootfs(const struct rt_spec *spec, int console, const char *stage,
 	else
 		rc = mount_kernel_fs(rootfd, err);
 	if (rc < 0 || (console >= 0 && (rc = mount_console(rootfd, console, err)) < 0) ||
+	    (rc = make_volume_dirs(rootfd, spec, err)) < 0 ||
 	    (rc = mount_volumes(rootfd, spec, premade, err)) < 0)
 		return rc;
 	if ((rc = mount_devices(rootfd, spec, err)) < 0)

@@ -412,8 +412,22 @@ TEST(config_parse)
 	CHECK(c.env[0] && strncmp(c.env[0], "PATH=", 5) == 0);
 	CHECK_STR(c.workdir, "/app");
 	CHECK_STR(c.user, "1000:1000");
+	CHECK(c.volumes == NULL);
 	image_config_release(&c);
 	json_decref(j);
+	/* Volumes (docker's VOLUME): the paths, kept like a Cblockfile's, and written back. */
+	j = json_loads("{\"config\":{\"Volumes\":{\"/data\":{},\"/var/log/app\":{}}}}", 0, NULL);
+	CHECK_INT(oci_config_parse(j, &c, &err), 0);
+	json_decref(j);
+	CHECK(c.volumes != NULL);
+	CHECK_INT(strv_len(c.volumes), 2);
+	/* jansson keeps an object's keys in insertion order. */
+	CHECK_STR(c.volumes[0], "/data");
+	CHECK_STR(c.volumes[1], "/var/log/app");
+	struct oci_layer l = {.diff_id = "sha256:00"};
+	autofree char *blob = oci_config_blob(&c, 0, &l);
+	CHECK(strstr(blob, "\"Volumes\":{\"/data\":{},\"/var/log/app\":{}}") != NULL);
+	image_config_release(&c);
 	j = json_loads("{\"config\":{\"WorkingDir\":\"app/../..\"}}", 0, NULL);
 	CHECK(oci_config_parse(j, &c, &err) < 0);
 	json_decref(j);

@@ -16,7 +16,7 @@ static const char *full_spec =
 	"\"mounts\":[{\"source\":\"/srv/data\",\"dest\":\"/data\",\"readonly\":true},"
 	"{\"source\":\"/etc/resolv.conf\",\"dest\":\"/etc/resolv.conf\"}],"
 	"\"limits\":{\"memory\":268435456,\"pids\":128,\"cpus\":0.5},"
-	"\"cgroup\":\"clbsd/web\"}";
+	"\"cgroup\":\"clbsd/web\",\"volume_dirs\":[\"/var/lib/db\",\"/logs\"]}";
 
 static void check_full(const struct rt_spec *s, int *ok)
 {
@@ -39,6 +39,10 @@ static void check_full(const struct rt_spec *s, int *ok)
 	if (s->limits.memory != 268435456 || s->limits.pids != 128 || s->limits.cpus != 0.5)
 		return;
 	if (strcmp(s->cgroup, "clbsd/web"))
+		return;
+	/* The image's VOLUME paths the runtime makes. */
+	if (strv_len(s->volume_dirs) != 2 || strcmp(s->volume_dirs[0], "/var/lib/db") ||
+	    strcmp(s->volume_dirs[1], "/logs"))
 		return;
 	*ok = 1;
 }
@@ -159,6 +163,10 @@ TEST(validation)
 	CHECK_BAD("\"uid\":1000", "\"user\":1000", "unknown key \"user\"");
 	CHECK_BAD("\"uid\":1000", "\"uid\":1000,\"uid\":1", "line 1");
 	CHECK_BAD("\"name\":\"web\",", "", "\"name\": missing");
+	CHECK_BAD("\"/logs\"]", "\"logs\"]", "\"volume_dirs\": expected an array of absolute");
+	CHECK_BAD("\"/logs\"]", "\"/a/../../etc\"]", "\"volume_dirs\"");
+	CHECK_BAD("\"/logs\"]", "\"/\"]", "\"volume_dirs\"");
+	CHECK_BAD("\"/logs\"]", "1]", "\"volume_dirs\"");
 }
 
 TEST(out_untouched_on_error)
