@@ -99,6 +99,22 @@
 		 CLI_OPT_REPEAT},                                                                   \
 		{"device",   0,	   "HOST[:CTR][:RWM]", "make a host device available (repeatable)", \
 		 CLI_K_NONE, NULL, CLI_OPT_REPEAT},                                                 \
+		{"integrity-exclude",                                                               \
+		 0,                                                                                 \
+		 "PATH",                                                                            \
+		 "leave PATH (absolute) out of clbsd verify\n"                                      \
+		 "(repeatable; docs/integrity.md)",                                                 \
+		 CLI_K_NONE,                                                                        \
+		 NULL,                                                                              \
+		 CLI_OPT_REPEAT},                                                                   \
+		{"integrity-include",                                                               \
+		 0,                                                                                 \
+		 "PATH",                                                                            \
+		 "check PATH although a default exclusion (a\n"                                     \
+		 "volume's path, an image VOLUME) holds it (repeatable)",                           \
+		 CLI_K_NONE,                                                                        \
+		 NULL,                                                                              \
+		 CLI_OPT_REPEAT},                                                                   \
 		{"userns",                                                                          \
 		 0,                                                                                 \
 		 "MODE",                                                                            \
@@ -474,19 +490,67 @@ static int opt_device(struct run_req *b, const char *v, struct clbsd_err *err)
 	return 0;
 }
 
+/* --integrity-exclude, --integrity-include: into "integrity"'s list `key`. */
+static int integrity_path(struct run_req *b, const char *opt, const char *key, const char *v,
+			  struct clbsd_err *err)
+{
+	if (!fs_path_is_clean_abs(v))
+		return BAD_VALUE(err, opt, v, "an absolute path without . or .., like /var/log");
+	json_t *in = json_object_get(b->req, "integrity");
+	if (!in) {
+		in = json_object();
+		json_object_set_new(b->req, "integrity", in);
+	}
+	json_t *a = json_object_get(in, key);
+	if (!a) {
+		a = json_array();
+		json_object_set_new(in, key, a);
+	}
+	json_array_append_new(a, json_string(v));
+	return 0;
+}
+
+static int opt_integrity_exclude(struct run_req *b, const char *v, struct clbsd_err *err)
+{
+	return integrity_path(b, "--integrity-exclude", "exclude", v, err);
+}
+
+static int opt_integrity_include(struct run_req *b, const char *v, struct clbsd_err *err)
+{
+	return integrity_path(b, "--integrity-include", "include", v, err);
+}
+
 /* What each option of run and create with a value does to the request. */
 static const struct {
 	const char *opt;
 	int (*set)(struct run_req *b, const char *v, struct clbsd_err *err);
 } run_setters[] = {
-	{"env", opt_env},	    {"volume", opt_volume},	  {"workdir", opt_workdir},
-	{"user", opt_user},	    {"name", opt_name},		  {"userns", opt_userns},
-	{"hostname", opt_hostname}, {"memory", opt_memory},	  {"pids", opt_pids},
-	{"cpus", opt_cpus},	    {"restart", opt_restart},	  {"stop-signal", opt_stop_signal},
-	{"network", opt_network},   {"publish", opt_publish},	  {"ip", opt_ip},
-	{"dns", opt_dns},	    {"network-alias", opt_alias}, {"entrypoint", opt_entrypoint},
-	{"label", opt_label},	    {"cap-add", opt_cap_add},	  {"cap-drop", opt_cap_drop},
-	{"sysctl", opt_sysctl},	    {"device", opt_device},	  {"kind", opt_kind},
+	{"env", opt_env},
+	{"volume", opt_volume},
+	{"workdir", opt_workdir},
+	{"user", opt_user},
+	{"name", opt_name},
+	{"userns", opt_userns},
+	{"hostname", opt_hostname},
+	{"memory", opt_memory},
+	{"pids", opt_pids},
+	{"cpus", opt_cpus},
+	{"restart", opt_restart},
+	{"stop-signal", opt_stop_signal},
+	{"network", opt_network},
+	{"publish", opt_publish},
+	{"ip", opt_ip},
+	{"dns", opt_dns},
+	{"network-alias", opt_alias},
+	{"entrypoint", opt_entrypoint},
+	{"label", opt_label},
+	{"cap-add", opt_cap_add},
+	{"cap-drop", opt_cap_drop},
+	{"sysctl", opt_sysctl},
+	{"device", opt_device},
+	{"kind", opt_kind},
+	{"integrity-exclude", opt_integrity_exclude},
+	{"integrity-include", opt_integrity_include},
 };
 
 /* Apply the options in the order given, so the arrays keep the user's order. */

@@ -67,6 +67,7 @@ void ctr_spec_free(struct ctr_spec *ct)
 	free(ct->tls_cert);
 	free(ct->tls_key);
 	strv_free(ct->integrity_exclude);
+	strv_free(ct->integrity_include);
 	strv_free(ct->integrity_on_drift.argv);
 	strv_free(ct->entrypoint);
 	conf_kvs_free(ct->labels, ct->nlabels);
@@ -207,4 +208,13 @@ int ctr_spec_check(const struct ctr_spec *s, struct clbsd_err *err)
 					"net.* sysctls need the container's own network namespace, "
 					"but its network is host");
 	return 0;
+}
+
+const char *ctr_integrity_both(const struct ctr_spec *s)
+{
+	for (size_t i = 0; s->integrity_exclude && s->integrity_exclude[i]; i++)
+		for (size_t j = 0; s->integrity_include && s->integrity_include[j]; j++)
+			if (strcmp(s->integrity_exclude[i], s->integrity_include[j]) == 0)
+				return s->integrity_exclude[i];
+	return NULL;
 }

@@ -195,8 +195,10 @@ struct ctr_spec {
 	 * `clbsd verify` without it too).
 	 */
 	bool integrity_set;
-	int64_t integrity_every_ns;	   /* 0: no scheduled checks */
-	char **integrity_exclude;	   /* clean absolute paths, sorted, unique; NULL: none */
+	int64_t integrity_every_ns; /* 0: no scheduled checks */
+	char **integrity_exclude;   /* clean absolute paths, sorted, unique; NULL: none */
+	/* Checked although a default or an :exclude leaves them out; the same form. */
+	char **integrity_include;
 	struct ctr_cmd integrity_on_drift; /* argv NULL: none */
 	int snap_keep;
 	bool snapshot_before_change;
@@ -337,6 +339,8 @@ bool ctr_user_ok(const char *s);
 const char *ctr_restart_name(enum ctr_restart r);
 /* "no", "always", "on-failure" or "on-failure:N" (N 0-1000000). */
 int ctr_restart_parse(const char *s, enum ctr_restart *r, int *max);
+/* A path both :integrity :exclude and :include name (borrowed), or NULL. */
+const char *ctr_integrity_both(const struct ctr_spec *s);
 /* A zfs compression value: on, off, lz4, zstd, zstd-N, gzip, gzip-N, zle, lzjb. */
 bool ctr_compression_ok(const char *s);
 

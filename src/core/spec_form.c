@@ -1285,16 +1285,17 @@ void spec_r_snap_before(struct vctx *c, struct ctr_parse *cp, const struct sexp 
 
 /* ---- :integrity ---- */
 
-static const char *const integrity_keys[] = {"every", "exclude", "on-drift", NULL};
+static const char *const integrity_keys[] = {"every", "exclude", "include", "on-drift", NULL};
 
 static int path_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool read_excludes(struct vctx *c, const struct sexp *v, char ***out)
+/* :exclude or :include (what): absolute paths, sorted and unique into *out (NULL: none). */
+static bool read_paths(struct vctx *c, const char *what, const struct sexp *v, char ***out)
 {
-	if (!chk_list(c, ":integrity :exclude", v, "a list of absolute paths like (\"/var/log\")"))
+	if (!chk_list(c, what, v, "a list of absolute paths like (\"/var/log\")"))
 		return false;
 	size_t n = v->type == SEXP_LIST ? v->n : 0;
 	char **paths = xcalloc(n + 1, sizeof(char *));
@@ -1302,7 +1303,7 @@ static bool read_excludes(struct vctx *c, const struct sexp *v, char ***out)
 	bool ok = true;
 	for (size_t i = 0; i < n; i++) {
 		char *p = NULL;
-		if (!chk_abs_path(c, ":integrity :exclude", v->items[i], &p)) {
+		if (!chk_abs_path(c, what, v->items[i], &p)) {
 			ok = false;
 			continue;
 		}
@@ -1317,6 +1318,8 @@ static bool read_excludes(struct vctx *c, const struct sexp *v, char ***out)
 			paths[u++] = paths[i];
 	}
 	paths[u] = NULL;
+	strv_free(*out);
+	*out = NULL;
 	if (!ok || u == 0) {
 		strv_free(paths);
 		return ok;
@@ -1338,7 +1341,9 @@ static void integrity_key(struct vctx *c, void *obj, int key, const struct sexp 
 			ok = false;
 		}
 	} else if (key == 1) {
-		ok = read_excludes(c, v, &ct->integrity_exclude);
+		ok = read_paths(c, ":integrity :exclude", v, &ct->integrity_exclude);
+	} else if (key == 2) {
+		ok = read_paths(c, ":integrity :include", v, &ct->integrity_include);
 	} else {
 		ok = parse_cmd(c, ":integrity :on-drift", v, &ct->integrity_on_drift);
 	}
@@ -1348,12 +1353,19 @@ static void integrity_key(struct vctx *c, void *obj, int key, const struct sexp 
 
 void spec_r_integrity(struct vctx *c, struct ctr_parse *cp, const struct sexp *v)
 {
-	if (!sub_plist(
-		    c, cp, ":integrity", v,
-		    "integrity checks like (:every \"1h\" :exclude (\"/var/log\") :on-drift CMD)"))
+	if (!sub_plist(c, cp, ":integrity", v,
+		       "integrity checks like (:every \"1h\" :exclude (\"/var/log\") :include "
+		       "(\"/data\") :on-drift CMD)"))
 		return;
 	cp->ct->integrity_set = true;
 	walk_plist(c, v, 0, integrity_keys, ":integrity", integrity_key, cp);
+	const char *both = cp->bad ? NULL : ctr_integrity_both(cp->ct);
+	if (both) {
+		verr(c, v,
+		     ":integrity: %s is in both :exclude and :include; name it in one of them",
+		     both);
+		cp->bad = true;
+	}
 	if (!cp->bad && cp->ct->integrity_on_drift.argv && !cp->ct->integrity_every_ns) {
 		verr(c, v, ":integrity: :on-drift needs :every (a schedule to run it on)");
 		cp->bad = true;

@@ -638,6 +638,109 @@ json_t *spec_w_storage(const struct ctr_spec *s)
 	return o;
 }
 
+/* ---- integrity ---- */
+
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "integrity"'s "exclude" or "include": absolute paths, sorted and unique (NULL: none). */
+static int integrity_paths(const char *what, json_t *x, char ***out, struct clbsd_err *err)
+{
+	if (json_is_null(x))
+		return 0;
+	size_t n = json_array_size(x);
+	if (!json_is_array(x))
+		return bad(err,
+			   "\"integrity\": \"%s\" must be an array of absolute paths like "
+			   "[\"/var/log\"]",
+			   what);
+	autostrv char **v = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		const char *p = json_string_value(json_array_get(x, i));
+		if (!p || !fs_path_is_clean_abs(p))
+			return bad(err,
+				   "\"integrity\": \"%s\" item %zu must be an absolute path "
+				   "without . or .. (like \"/var/log\")",
+				   what, i + 1);
+		/* As the form writes it: "/var/log/" is "/var/log". */
+		size_t len = strlen(p);
+		while (len > 1 && p[len - 1] == '/')
+			len--;
+		v[i] = xstrndup(p, len);
+	}
+	qsort(v, n, sizeof(char *), path_cmp);
+	char **uniq = xcalloc(n + 1, sizeof(char *));
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!u || strcmp(uniq[u - 1], v[i]) != 0)
+			uniq[u++] = xstrdup(v[i]);
+	strv_free(*out);
+	*out = NULL;
+	if (u)
+		*out = uniq;
+	else
+		free(uniq);
+	return 0;
+}
+
+/*
+ * {"exclude": [PATH...], "include": [PATH...]}: the form's :integrity
+ * without its schedule and hook (a host command), which only a declared
+ * container has.
+ */
+int spec_j_integrity(const char *key, json_t *v, struct ctr_spec *s, struct clbsd_err *err)
+{
+	if (json_is_null(v))
+		return 0;
+	if (!json_is_object(v))
+		return bad(err,
+			   "\"integrity\" must be an object like {\"exclude\": [\"/var/log\"], "
+			   "\"include\": [\"/data\"]}");
+	const char *k;
+	json_t *x;
+	json_object_foreach(v, k, x)
+	{
+		int r;
+		if (strcmp(k, "exclude") == 0)
+			r = integrity_paths(k, x, &s->integrity_exclude, err);
+		else if (strcmp(k, "include") == 0)
+			r = integrity_paths(k, x, &s->integrity_include, err);
+		else if (strcmp(k, "every") == 0 || strcmp(k, "on_drift") == 0 ||
+			 strcmp(k, "on-drift") == 0)
+			r = bad(err,
+				"\"integrity\": \"%s\" is the configuration's: scheduled checks "
+				"and their :on-drift hook (a host command) are a declared "
+				"container's (docs/integrity.md); `clbsd verify` checks this one",
+				k);
+		else
+			r = bad(err, "\"integrity\": unknown key \"%s\" (exclude, include)", k);
+		if (r < 0)
+			return r;
+	}
+	const char *both = ctr_integrity_both(s);
+	if (both)
+		return bad(err,
+			   "\"integrity\": %s is in both \"exclude\" and \"include\"; name it in "
+			   "one of them",
+			   both);
+	s->integrity_set = true;
+	return 0;
+}
+
+json_t *spec_w_integrity(const struct ctr_spec *s)
+{
+	if (!s->integrity_set)
+		return NULL;
+	json_t *o = json_object();
+	if (s->integrity_exclude)
+		json_object_set_new(o, "exclude", json_strv(s->integrity_exclude));
+	if (s->integrity_include)
+		json_object_set_new(o, "include", json_strv(s->integrity_include));
+	return o;
+}
+
 /* ---- the request ---- */
 
 int ctr_spec_from_json(json_t *req, struct ctr_spec **out, struct clbsd_err *err)
@@ -826,6 +929,17 @@ int ctr_spec_patch_json(json_t *body, const struct ctr_spec *base, struct live_k
 			for (size_t i = 0; i < ctr_nkeys; i++)
 				if (ctr_keys[i].form && strcmp(ctr_keys[i].form, ":limits") == 0)
 					touched[i] = true;
+		} else if (k && k->form && json_is_string(val) &&
+			   json_string_value(val)[0] == '(' && k->jread(key, val, p, err) < 0) {
+			/*
+			 * A key both have whose JSON value is an object ("integrity"),
+			 * given as the configuration writes it (`clbsd update
+			 * --integrity FORM`): the form's, with what only it has.
+			 */
+			size_t i = (size_t)(k - ctr_keys);
+			free(text[i]);
+			text[i] = xstrdup(json_string_value(val));
+			touched[i] = true;
 		} else if (k) {
 			r = k->jread(key, val, p, err);
 			touched[k - ctr_keys] = true;

@@ -142,14 +142,17 @@ const struct ctr_key ctr_keys[] = {
 	     "aside whole (files, snapshots, settings; not named volumes) instead of destroyed, "
 	     "and `clbsd undo NAME` brings it back",
 	     "`t`"),
-	FORM(":integrity", NULL, false, integrity,
-	     "`(:every DURATION :exclude (PATH ...) :on-drift CMD)`, each optional: the root "
-	     "file system checked against the manifest recorded at create every DURATION (at "
-	     "least 1s; off the event loop), an `integrity.drift` event (with the counts) and "
-	     "CMD (a hook command, as in `:on`) when it differs, `integrity.ok` when it does "
-	     "not; PATHs (absolute) are left out of every check, `clbsd verify` too, beside "
-	     "the volumes' paths, `/dev`, `/proc`, `/sys` and the files clbsd writes "
-	     "(docs/integrity.md)",
+	BOTH(":integrity", "integrity", false, integrity,
+	     "`(:every DURATION :exclude (PATH ...) :include (PATH ...) :on-drift CMD)`, each "
+	     "optional: the root file system checked against the manifest recorded at create "
+	     "every DURATION (at least 1s; off the event loop), an `integrity.drift` event (with "
+	     "the counts) and CMD (a hook command, as in `:on`) when it differs, `integrity.ok` "
+	     "when it does not. Every check, `clbsd verify` too, leaves out `/dev`, `/proc`, "
+	     "`/sys`, the files clbsd writes, the volumes' and devices' paths, the image's "
+	     "`VOLUME` paths and the `:exclude` PATHs (absolute); an `:include` PATH is checked "
+	     "again although one of those holds it (the deepest path decides). The API's "
+	     "`integrity` is `{\"exclude\": [...], \"include\": [...]}` (no schedule, no hook; "
+	     "`clbsd run --integrity-exclude`, `--integrity-include`). docs/integrity.md",
 	     "`clbsd verify` by hand only"),
 	API("name", name, "the container's name, a DNS label",
 	    "one is made up (`c-` and 10 hex digits)"),

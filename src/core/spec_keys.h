@@ -141,5 +141,6 @@ JSON_FNS(cap_add)
 JSON_FNS(cap_drop)
 JSON_FNS(sysctls)
 JSON_FNS(devices)
+JSON_FNS(integrity)
 
 #endif

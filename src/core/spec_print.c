@@ -503,6 +503,10 @@ bool spec_p_integrity(struct buf *b, const struct ctr_spec *ct)
 		buf_adds(&in, " :exclude ");
 		add_strings(&in, ct->integrity_exclude);
 	}
+	if (ct->integrity_include) {
+		buf_adds(&in, " :include ");
+		add_strings(&in, ct->integrity_include);
+	}
 	if (ct->integrity_on_drift.argv) {
 		buf_adds(&in, " :on-drift ");
 		add_cmd(&in, &ct->integrity_on_drift);

@@ -411,6 +411,9 @@ static int build_config(struct daemon *d, const struct ctr_spec *s, const struct
 	cfg->max_retries = s->restart == CTR_RESTART_ON_FAILURE ? s->restart_max : 0;
 	cfg->stop_signal = s->stop_signal ? s->stop_signal : SIGTERM;
 	cfg->auto_remove = s->auto_remove;
+	cfg->integrity_set = s->integrity_set;
+	cfg->integrity_exclude = s->integrity_exclude ? strv_dup(s->integrity_exclude) : NULL;
+	cfg->integrity_include = s->integrity_include ? strv_dup(s->integrity_include) : NULL;
 	if (cfg->auto_remove && cfg->restart != CTR_RESTART_NO)
 		return ctr_bad(err, "auto-remove (--rm) and a restart policy cannot be combined");
 	return security_of(s, cfg, err);

@@ -94,6 +94,8 @@ static void config_release(struct ctr_config *cfg)
 	free(cfg->volumes);
 	strv_free(cfg->sysctls);
 	strv_free(cfg->labels);
+	strv_free(cfg->integrity_exclude);
+	strv_free(cfg->integrity_include);
 	for (size_t i = 0; i < cfg->n_devices; i++) {
 		free(cfg->devices[i].source);
 		free(cfg->devices[i].path);
@@ -169,6 +171,14 @@ json_t *ctr_config_json(const struct ctr_config *cfg)
 		json_object_set_new(j, "sysctls", json_strv(cfg->sysctls));
 	if (cfg->labels)
 		json_object_set_new(j, "labels", json_strv(cfg->labels));
+	if (cfg->integrity_set) {
+		json_t *in = json_object();
+		if (cfg->integrity_exclude)
+			json_object_set_new(in, "exclude", json_strv(cfg->integrity_exclude));
+		if (cfg->integrity_include)
+			json_object_set_new(in, "include", json_strv(cfg->integrity_include));
+		json_object_set_new(j, "integrity", in);
+	}
 	if (cfg->n_devices) {
 		json_t *ds = json_array();
 		for (size_t i = 0; i < cfg->n_devices; i++) {
@@ -1072,6 +1082,14 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 		cfg->sysctls = json_to_strv(json_object_get(cf, "sysctls"));
 	if (json_is_array(json_object_get(cf, "labels")))
 		cfg->labels = json_to_strv(json_object_get(cf, "labels"));
+	json_t *integ = json_object_get(cf, "integrity");
+	if (json_is_object(integ)) {
+		cfg->integrity_set = true;
+		if (json_is_array(json_object_get(integ, "exclude")))
+			cfg->integrity_exclude = json_to_strv(json_object_get(integ, "exclude"));
+		if (json_is_array(json_object_get(integ, "include")))
+			cfg->integrity_include = json_to_strv(json_object_get(integ, "include"));
+	}
 	json_t *devs = json_object_get(cf, "devices");
 	cfg->devices = xcalloc(json_array_size(devs) + 1, sizeof(struct rt_device));
 	for (size_t i = 0; i < json_array_size(devs); i++) {

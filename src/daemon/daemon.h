@@ -59,6 +59,13 @@ struct ctr_config {
 	struct rt_device *devices; /* :devices resolved against the host's nodes */
 	size_t n_devices;
 	char **labels; /* "key=value", NULL: none (shown by inspect) */
+	/*
+	 * The create request's "integrity" (a container the API made; a
+	 * declared one's :integrity is read from the configuration, where it
+	 * changes without a recreate). Clean absolute paths, sorted; NULL: none.
+	 */
+	bool integrity_set;
+	char **integrity_exclude, **integrity_include;
 };
 
 /* A container's network settings (net.c). mode is an enum net_mode. */
@@ -930,8 +937,14 @@ bool ctr_integrity_by_audit(struct container *c);
 void ctr_integrity_audit_tick(struct daemon *d);
 /* A new native container's manifest: its image's (ctr_create calls it). */
 void ctr_integrity_created(struct container *c, const struct image *img);
-/* The paths every check of c leaves out: clbsd's mount points, volumes, :integrity :exclude. */
-char **ctr_integrity_excludes(struct container *c);
+/*
+ * The paths every check of c leaves out (*exclude: clbsd's mount points,
+ * the volumes', the devices', the image's VOLUME paths, :integrity
+ * :exclude) and those it checks nevertheless (*include: :integrity
+ * :include), from the configuration for a declared container and from
+ * its create request otherwise. Both NULL-terminated, never NULL (strv_free).
+ */
+void ctr_integrity_paths(struct container *c, char ***exclude, char ***include);
 /*
  * ctr_record.c: the image's VOLUME paths (docs/cblockfile.md), clean,
  * that no volume of cfg is at or above (cfg NULL: all of them). A native

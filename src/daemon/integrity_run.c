@@ -52,6 +52,7 @@ struct ijob {
 	char *dir;	    /* the container's directory */
 	char *img_rootfs;   /* the image's tree (the storage driver's describe) */
 	char **excludes;    /* NULL-terminated */
+	char **includes;    /* NULL-terminated: checked although an exclude holds them */
 	bool update;	    /* write the current manifest in place (also: none yet) */
 	bool compare;	    /* compare with the recorded one */
 	bool scheduled;	    /* from :integrity :every or AUDITCFG's default schedule */
@@ -72,25 +73,49 @@ static void ijob_free(struct ijob *j)
 	free(j->img_rootfs);
 	free(j->img_manifest);
 	strv_free(j->excludes);
+	strv_free(j->includes);
 	json_decref(j->report);
 	free(j);
 }
 
-char **ctr_integrity_excludes(struct container *c)
+/*
+ * The :integrity a check of c follows: a declared container's is the
+ * configuration's (a change there applies without a recreate); any other
+ * container's came with its create request and is in its config (so is
+ * a declared one's, as it was at create: used while no configuration
+ * declares it).
+ */
+static void own_paths(struct container *c, char *const **exclude, char *const **include)
 {
-	struct strv v = STRV_INIT;
+	const struct ctr_spec *s = c->decl.managed && c->d->decl.conf
+					   ? conf_container_find(c->d->decl.conf, c->name)
+					   : NULL;
+	*exclude = s ? s->integrity_exclude : c->cfg.integrity_exclude;
+	*include = s ? s->integrity_include : c->cfg.integrity_include;
+}
+
+void ctr_integrity_paths(struct container *c, char ***exclude, char ***include)
+{
+	struct strv v = STRV_INIT, in = STRV_INIT;
 	for (size_t i = 0; i < ARRAY_SIZE(runtime_paths); i++)
 		strv_push(&v, runtime_paths[i]);
 	for (size_t i = 0; i < c->cfg.n_volumes; i++)
 		strv_push(&v, c->cfg.volumes[i].dest);
 	for (size_t i = 0; i < c->cfg.n_devices; i++)
 		strv_push(&v, c->cfg.devices[i].path);
-	const struct ctr_spec *s = c->decl.managed && c->d->decl.conf
-					   ? conf_container_find(c->d->decl.conf, c->name)
-					   : NULL;
-	for (size_t i = 0; s && s->integrity_exclude && s->integrity_exclude[i]; i++)
-		strv_push(&v, s->integrity_exclude[i]);
-	return v.v;
+	/* The image's VOLUME paths: data, made at start where the image has none (docs/cblockfile.md). */
+	char **iv = image_volume_dirs(image_by_id(&c->d->images, c->image_id), NULL);
+	for (size_t i = 0; iv && iv[i]; i++)
+		strv_push(&v, iv[i]);
+	strv_free(iv);
+	char *const *ex, *const *inc;
+	own_paths(c, &ex, &inc);
+	for (size_t i = 0; ex && ex[i]; i++)
+		strv_push(&v, ex[i]);
+	for (size_t i = 0; inc && inc[i]; i++)
+		strv_push(&in, inc[i]);
+	*exclude = v.v ? v.v : xcalloc(1, sizeof(char *));
+	*include = in.v ? in.v : xcalloc(1, sizeof(char *));
 }
 
 /* On the worker: the manifest of the container's files now. */
@@ -216,7 +241,7 @@ static void job_run(void *arg)
 			return;
 		}
 		struct drift *dv;
-		size_t n = integrity_diff(&a, &b, j->excludes, &dv);
+		size_t n = integrity_diff(&a, &b, j->excludes, j->includes, &dv);
 		rep = integrity_report_json(dv, n, REPORT_MAX);
 		free(dv);
 		mtree_set_release(&a);
@@ -231,6 +256,7 @@ static void job_run(void *arg)
 	for (size_t i = 0; j->excludes && j->excludes[i]; i++)
 		json_array_append_new(ex, json_string(j->excludes[i]));
 	json_object_set_new(rep, "excluded", ex);
+	json_object_set_new(rep, "included", json_strv(j->includes));
 	json_object_set_new(rep, "updated", json_boolean(j->update));
 	j->report = rep;
 	if (j->update) {
@@ -322,7 +348,7 @@ static struct ijob *job_new(struct container *c, struct clbsd_err *err)
 	j->dir = xstrdup(c->dir);
 	j->img_rootfs = img ? xasprintf("%s/rootfs", img->dir)
 			    : xasprintf("%s/images/%s/rootfs", c->d->root, c->image_id);
-	j->excludes = ctr_integrity_excludes(c);
+	ctr_integrity_paths(c, &j->excludes, &j->includes);
 	return j;
 }
 

@@ -81,18 +81,25 @@ struct drift {
 };
 
 /*
- * Whether path (absolute, inside the tree) is at or below one of the
- * excluded paths (absolute, clean; NULL-terminated list, may be NULL).
- * "/var/log" excludes "/var/log" and "/var/log/x", not "/var/logs".
+ * Whether path (absolute, inside the tree) is left out of a check: it is
+ * at or below one of the excluded paths and the deepest of those is deeper
+ * than every included path that holds it (absolute, clean; NULL-terminated
+ * lists, either may be NULL). "/var/log" excludes "/var/log" and
+ * "/var/log/x", not "/var/logs"; with "/var/log/audit" included, that one
+ * and what is below it are checked again, the rest of /var/log is not.
+ * A path in both lists is checked.
  */
-bool integrity_excluded(const char *path, char *const *excludes);
+bool integrity_excluded(const char *path, char *const *excludes, char *const *includes);
 /*
  * Compare manifest `was` with `now` (both sorted), leaving out excluded
- * paths. Returns how many differences, in path order, in *out (free());
- * *out is NULL when there are none.
+ * paths (integrity_excluded) and added directories on the way to one
+ * (the parents the runtime makes for a mount point the image lacks:
+ * "/var/lib" added with "/var/lib/app" excluded; a file added in them is
+ * reported, as is a change to a directory that was there). Returns how many differences, in path
+ * order, in *out (free()); *out is NULL when there are none.
  */
 size_t integrity_diff(const struct mtree_set *was, const struct mtree_set *now,
-		      char *const *excludes, struct drift **out);
+		      char *const *excludes, char *const *includes, struct drift **out);
 /* "type,mode,digest": the names of the bits in what (static for 0: ""). */
 void integrity_what_str(unsigned what, char *buf, size_t n);
 /*

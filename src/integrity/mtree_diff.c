@@ -45,19 +45,29 @@ void mtree_set_sort(struct mtree_set *s)
 	s->n = k;
 }
 
-bool integrity_excluded(const char *path, char *const *excludes)
+/* How deep the deepest of paths that holds path is: its length, 1 for "/", 0 for none. */
+static size_t deepest_holder(const char *path, char *const *paths)
 {
-	for (size_t i = 0; excludes && excludes[i]; i++) {
-		const char *x = excludes[i];
+	size_t best = 0;
+	for (size_t i = 0; paths && paths[i]; i++) {
+		const char *x = paths[i];
 		size_t n = strlen(x);
 		while (n > 1 && x[n - 1] == '/')
 			n--;
-		if (n == 1 && x[0] == '/')
-			return true; /* "/" excludes everything */
-		if (strncmp(path, x, n) == 0 && (path[n] == '\0' || path[n] == '/'))
-			return true;
+		if (n == 1 && x[0] == '/') {
+			best = best ? best : 1; /* "/" holds everything */
+			continue;
+		}
+		if (n > best && strncmp(path, x, n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			best = n;
 	}
-	return false;
+	return best;
+}
+
+bool integrity_excluded(const char *path, char *const *excludes, char *const *includes)
+{
+	size_t ex = deepest_holder(path, excludes);
+	return ex > 0 && ex > deepest_holder(path, includes);
 }
 
 static bool str_eq(const char *a, const char *b)
@@ -88,8 +98,25 @@ static unsigned compare(const struct mtree_entry *a, const struct mtree_entry *b
 	return w;
 }
 
+/*
+ * Whether directory path is on the way to an excluded path (a proper
+ * ancestor of one that stays excluded): the runtime makes such parents
+ * for a volume's or an image VOLUME's mount point the image lacks.
+ */
+static bool leads_to_excluded(const char *path, char *const *excludes, char *const *includes)
+{
+	size_t n = strlen(path);
+	for (size_t i = 0; excludes && excludes[i]; i++) {
+		const char *x = excludes[i];
+		if (strncmp(x, path, n) == 0 && x[n] == '/' && x[n + 1] &&
+		    integrity_excluded(x, excludes, includes))
+			return true;
+	}
+	return false;
+}
+
 size_t integrity_diff(const struct mtree_set *was, const struct mtree_set *now,
-		      char *const *excludes, struct drift **out)
+		      char *const *excludes, char *const *includes, struct drift **out)
 {
 	struct drift *v = NULL;
 	size_t n = 0, cap = 0;
@@ -114,7 +141,10 @@ size_t integrity_diff(const struct mtree_set *was, const struct mtree_set *now,
 				continue;
 		}
 		const char *path = d.was ? d.was->path : d.now->path;
-		if (integrity_excluded(path, excludes))
+		if (integrity_excluded(path, excludes, includes))
+			continue;
+		if (d.kind == DRIFT_ADDED && d.now->type == 'd' &&
+		    leads_to_excluded(path, excludes, includes))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;

@@ -167,4 +167,68 @@ clbsd start au >/dev/null
 wait_until 20 scheduled_event integrity.drift au &&
 	ok auditcfg_scheduled_drift_event || fail auditcfg_scheduled_drift_event "$(clbsd events --type integrity --container au)"
 clbsd rm -f au >/dev/null
+
+# A built image: its manifest is recorded at build and lists what the
+# Cblockfile's steps made; a container of it is clean, then drifts.
+CTX2="$TMP/ctx2"
+mkdir -p "$CTX2"
+echo "app 1" >"$CTX2/app.conf"
+printf 'FROM forge\nCOPY app.conf /etc/app.conf\nRUN echo built > /etc/built\nVOLUME /data /var/lib/app/\nCMD ["sleep", "600"]\n' >"$CTX2/Cblockfile"
+clbsd build -t built:1 "$CTX2" >"$TMP/build.out" 2>&1 || fail build "$(tail -5 "$TMP/build.out")"
+BIMG=$(clbsd image inspect built:1 --format '{{.id}}' 2>/dev/null || true)
+APPSUM=$(sha256sum "$CTX2/app.conf" | cut -d' ' -f1)
+BMAN="$ROOT/images/$BIMG/integrity.mtree"
+[ -n "$BIMG" ] && [ -f "$BMAN" ] && grep -q "^\./etc/app\.conf .*sha256digest=$APPSUM" "$BMAN" &&
+	grep -q '^\./etc/built ' "$BMAN" && ok built_image_manifest ||
+	fail built_image_manifest "image ${BIMG:-none}: $(grep -s 'etc/app\|etc/built' "$BMAN" | head -3)"
+clbsd run -d --name bu built:1 >/dev/null
+verify bu
+[ "$RC" = 0 ] && grep -q '^bu: clean' <<<"$OUT" && ok built_container_clean || fail built_container_clean "rc=$RC $OUT"
+clbsd exec bu sh -c 'echo app 2 > /etc/app.conf'
+verify bu
+[ "$RC" = 1 ] && grep -q '^M /etc/app.conf (.*digest)$' <<<"$OUT" && ok built_container_drifts ||
+	fail built_container_drifts "rc=$RC $OUT"
+
+# The image's VOLUME paths: a directory at each (the image has none there),
+# 0755 and the container's root's; what is written there is not drift.
+clbsd exec bu sh -c 'test -d /data && test -d /var/lib/app && stat -c "%a %u:%g" /data /var/lib/app' >"$TMP/vol.out" 2>&1
+[ "$(cat "$TMP/vol.out")" = "755 0:0
+755 0:0" ] && ok image_volume_dirs_made || fail image_volume_dirs_made "$(cat "$TMP/vol.out")"
+WROTE=no
+clbsd exec bu sh -c 'echo d > /data/x && echo a > /var/lib/app/y' && WROTE=yes
+verify bu
+[ "$WROTE" = yes ] && [ "$RC" = 1 ] && ! grep -q '/data\|/var/lib/app' <<<"$OUT" && ok image_volumes_not_drift ||
+	fail image_volumes_not_drift "wrote: $WROTE rc=$RC $OUT"
+jq -e '.excluded | index("/data") and index("/var/lib/app")' <(clbsd verify --json bu) >/dev/null &&
+	ok image_volumes_listed_excluded || fail image_volumes_listed_excluded "$(clbsd verify --json bu)"
+# A volume of its own at the path: mounted there, nothing made below it.
+clbsd run -d --name bv -v bvdata:/data built:1 >/dev/null &&
+	clbsd exec bv sh -c 'echo v > /data/v' && [ -f "$ROOT/volumes/bv/bvdata/v" ] &&
+	ok image_volume_own_volume || fail image_volume_own_volume "$(clbsd ps -a 2>&1 | grep bv)"
+clbsd rm -f -v bv >/dev/null
+
+# clbsd run's own :integrity: --integrity-exclude leaves a path out,
+# --integrity-include takes one back from the defaults (here an image
+# VOLUME); kept in the container's record across a daemon restart.
+clbsd run -d --name api --integrity-exclude /etc/app.conf --integrity-include /var/lib/app built:1 >/dev/null
+clbsd exec api sh -c 'echo app 3 > /etc/app.conf; echo d > /data/x; echo a > /var/lib/app/y'
+verify api
+[ "$RC" = 1 ] && grep -q '^A /var/lib/app/y$' <<<"$OUT" && ! grep -q '/etc/app.conf\|/data' <<<"$OUT" &&
+	ok run_integrity_flags || fail run_integrity_flags "rc=$RC $OUT"
+[ "$(field api config.integrity.exclude)" = "['/etc/app.conf']" ] && ok run_integrity_inspect ||
+	fail run_integrity_inspect "$(field api config.integrity 2>&1)"
+t_kill_daemon TERM
+t_start_daemon
+verify api
+[ "$RC" = 1 ] && grep -q '^A /var/lib/app/y$' <<<"$OUT" && ! grep -q '/etc/app.conf' <<<"$OUT" &&
+	ok run_integrity_after_restart || fail run_integrity_after_restart "rc=$RC $OUT"
+# The API refuses what only the configuration has, naming it.
+OUT=$(clbsd run -d --name bad --integrity-exclude etc built:1 2>&1)
+RC=$?
+[ "$RC" = 2 ] && grep -q 'integrity-exclude.*absolute path' <<<"$OUT" && ok run_integrity_bad_path || fail run_integrity_bad_path "rc=$RC $OUT"
+OUT=$(curl -s --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' \
+	-d '{"image":"built:1","integrity":{"every":"1h"}}' http://clbsd/v1/containers)
+grep -q 'every.. is the configuration' <<<"$OUT" && ok api_integrity_every_refused ||
+	fail api_integrity_every_refused "$OUT"
+clbsd rm -f bu api >/dev/null
 t_done

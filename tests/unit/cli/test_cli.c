@@ -143,6 +143,21 @@ TEST(run_rejects)
 	CHECK(bad(false, "--detach", NULL, "unknown option '--detach'"));
 }
 
+/* --integrity-exclude and --integrity-include become the request's "integrity", in order. */
+TEST(run_integrity_paths)
+{
+	char *argv[] = {"create", "--integrity-exclude", "/var/log", "--integrity-include",
+			"/data",  "--integrity-exclude", "/tmp",     "forge"};
+	struct run_opts o;
+	struct clbsd_err err;
+	CHECK_INT(cli_parse_run(ARGC(argv), argv, false, &o, &err), 0);
+	autofree char *s = dump(json_object_get(o.req, "integrity"));
+	CHECK_STR(s, "{\"exclude\":[\"/var/log\",\"/tmp\"],\"include\":[\"/data\"]}");
+	run_opts_release(&o);
+	CHECK(bad(true, "--integrity-exclude", "var/log", "var/log"));
+	CHECK(bad(false, "--integrity-include", "/a/../b", "absolute path"));
+}
+
 /* -e KEY without a value takes the client's own value, like docker run. */
 TEST(env_bare_key)
 {
@@ -794,6 +809,7 @@ RUN(run_stops_at_image);
 RUN(run_double_dash);
 RUN(run_help);
 RUN(run_rejects);
+RUN(run_integrity_paths);
 RUN(env_bare_key);
 RUN(run_missing);
 RUN(restart_policies);

@@ -355,6 +355,149 @@ TEST(integrity_key)
 	}
 }
 
+/*
+ * :integrity :include: read, normalised, printed back; a path in both
+ * lists is an error at the form's position, whichever list came first.
+ */
+TEST(integrity_include)
+{
+	struct conf *c = one("(container w :image \"forge\" :integrity (:include (\"/srv/\" "
+			     "\"/data\" \"/srv\") :exclude (\"/var\")))");
+	const struct ctr_spec *s = c->containers[0];
+	CHECK_STR(s->integrity_include[0], "/data");
+	CHECK_STR(s->integrity_include[1], "/srv");
+	CHECK(s->integrity_include[2] == NULL);
+	autofree char *p = ctr_spec_print(s);
+	CHECK(strstr(p, ":integrity (:exclude (\"/var\") :include (\"/data\" \"/srv\"))") != NULL);
+	struct conf *c2 = one(p);
+	autofree char *p2 = ctr_spec_print(c2->containers[0]);
+	CHECK_STR(p, p2);
+	conf_free(c);
+	conf_free(c2);
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{"(container w :image \"forge\" :integrity (:include (\"/d\") :exclude (\"/d/\")))",
+		 "c.conf:1:40: container w: :integrity: /d is in both :exclude and :include"},
+		{"(container w :image \"forge\" :integrity (:exclude (\"/d\") :include (\"/d\")))",
+		 ":integrity: /d is in both"},
+		{"(container w :image \"forge\" :integrity (:include (\"d\")))",
+		 ":integrity :include"},
+		{"(container w :image \"forge\" :integrity (:include \"/d\"))",
+		 ":integrity :include"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		autofree char *msg = NULL;
+		struct conf *cb = build("c.conf", bad[i].text, &msg);
+		CHECK(cb == NULL);
+		if (!strstr(msg, bad[i].want))
+			FAILF("%s: want \"%s\" in: %s", bad[i].text, bad[i].want, msg);
+	}
+}
+
+/*
+ * The API's "integrity" (clbsd run --integrity-exclude): decoded into the
+ * same fields as the form's, encoded back, the same printing and hash as
+ * the form with the same paths; what only the form has is refused by name.
+ */
+TEST(integrity_json)
+{
+	char e[256] = "";
+	struct ctr_spec *s = from_json("{\"name\":\"w\",\"image\":\"forge\",\"integrity\":"
+				       "{\"exclude\":[\"/var/log/\",\"/tmp\",\"/var/log\"],"
+				       "\"include\":[\"/data\"]}}",
+				       e, sizeof(e));
+	if (!s)
+		FAILF("%s", e);
+	CHECK(s->integrity_set);
+	CHECK_STR(s->integrity_exclude[0], "/tmp");
+	CHECK_STR(s->integrity_exclude[1], "/var/log");
+	CHECK(s->integrity_exclude[2] == NULL);
+	CHECK_STR(s->integrity_include[0], "/data");
+	json_t *j = ctr_spec_to_json(s);
+	autofree char *text = json_dumps(json_object_get(j, "integrity"), JSON_SORT_KEYS);
+	json_decref(j);
+	CHECK_STR(text, "{\"exclude\": [\"/tmp\", \"/var/log\"], \"include\": [\"/data\"]}");
+	ctr_spec_free(s);
+	/* Clean paths only, as the form: the same printing and hash for the same paths. */
+	s = from_json("{\"name\":\"w\",\"image\":\"forge\",\"integrity\":"
+		      "{\"exclude\":[\"/var/log\",\"/tmp\"],\"include\":[\"/data\"]}}",
+		      e, sizeof(e));
+	if (!s)
+		FAILF("%s", e);
+	struct conf *c = one("(container w :image \"forge\" :integrity (:exclude (\"/tmp\" "
+			     "\"/var/log\") :include (\"/data\")))");
+	autofree char *pj = ctr_spec_print_key(s, ":integrity");
+	autofree char *pf = ctr_spec_print_key(c->containers[0], ":integrity");
+	CHECK_STR(pj, pf);
+	ctr_spec_free(s);
+	conf_free(c);
+	/* {} sets it (the defaults), null does not. */
+	s = from_json("{\"image\":\"forge\",\"integrity\":{}}", e, sizeof(e));
+	CHECK(s && s->integrity_set && !s->integrity_exclude);
+	ctr_spec_free(s);
+	s = from_json("{\"image\":\"forge\",\"integrity\":null}", e, sizeof(e));
+	CHECK(s && !s->integrity_set);
+	ctr_spec_free(s);
+	static const struct {
+		const char *body, *want;
+	} bad[] = {
+		{"{\"image\":\"forge\",\"integrity\":[\"/x\"]}", "\"integrity\" must be an object"},
+		{"{\"image\":\"forge\",\"integrity\":{\"exclude\":\"/x\"}}",
+		 "\"integrity\": \"exclude\" must be an array of absolute paths"},
+		{"{\"image\":\"forge\",\"integrity\":{\"exclude\":[\"/a\",\"b/c\"]}}",
+		 "\"integrity\": \"exclude\" item 2 must be an absolute path"},
+		{"{\"image\":\"forge\",\"integrity\":{\"include\":[\"/a/../b\"]}}",
+		 "\"integrity\": \"include\" item 1 must be an absolute path"},
+		{"{\"image\":\"forge\",\"integrity\":{\"include\":[1]}}",
+		 "\"integrity\": \"include\" item 1"},
+		{"{\"image\":\"forge\",\"integrity\":{\"exclude\":[\"/d\"],\"include\":[\"/d\"]}}",
+		 "\"integrity\": /d is in both \"exclude\" and \"include\""},
+		{"{\"image\":\"forge\",\"integrity\":{\"every\":\"1h\"}}",
+		 "\"integrity\": \"every\" is the configuration's"},
+		{"{\"image\":\"forge\",\"integrity\":{\"on_drift\":[\"x\"]}}",
+		 "\"integrity\": \"on_drift\" is the configuration's"},
+		{"{\"image\":\"forge\",\"integrity\":{\"exlude\":[]}}",
+		 "\"integrity\": unknown key \"exlude\" (exclude, include)"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char m[256] = "";
+		struct ctr_spec *b = from_json(bad[i].body, m, sizeof(m));
+		CHECK(b == NULL);
+		if (!strstr(m, bad[i].want))
+			FAILF("%s: want \"%s\" in: %s", bad[i].body, bad[i].want, m);
+	}
+}
+
+/* PATCH "integrity": the API's object, or the form as `clbsd update --integrity` sends it. */
+TEST(integrity_patch)
+{
+	static const struct {
+		const char *body, *want;
+	} cases[] = {
+		{"{\"integrity\": {\"exclude\": [\"/b\", \"/a\"]}}", "(:exclude (\"/a\" \"/b\"))"},
+		{"{\"integrity\": \"(:every \\\"1h\\\" :on-drift (\\\"true\\\"))\"}",
+		 "(:every \"1h\" :on-drift (\"true\"))"},
+		{"{\"integrity\": null}", "()"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		json_t *j = json_loads(cases[i].body, 0, NULL);
+		struct live_kv *kv = NULL;
+		size_t n = 0;
+		struct clbsd_err err;
+		clbsd_err_init(&err);
+		if (ctr_spec_patch_json(j, NULL, &kv, &n, &err) < 0)
+			FAILF("%s: %s", cases[i].body, err.msg);
+		json_decref(j);
+		CHECK_INT(n, 1);
+		CHECK_STR(kv[0].key, ":integrity");
+		if (strcmp(kv[0].value, cases[i].want) != 0)
+			FAILF("%s: got %s, want %s", cases[i].body, kv[0].value, cases[i].want);
+		free(kv[0].value);
+		free(kv);
+	}
+}
+
 /* docs/config.md's key list is the table's (`make docs` rewrites it). */
 TEST(docs_key_list_matches_table)
 {
@@ -581,6 +724,9 @@ RUN(form_and_json_agree);
 RUN(security_keys);
 RUN(print_round_trip);
 RUN(integrity_key);
+RUN(integrity_include);
+RUN(integrity_json);
+RUN(integrity_patch);
 RUN(docs_key_list_matches_table);
 RUN(limits_change_in_place);
 RUN(patch_refuses_api_only_keys);

@@ -62,7 +62,7 @@ TEST(clean)
 	base(&a);
 	base(&b);
 	struct drift *d;
-	CHECK_INT(integrity_diff(&a, &b, NULL, &d), 0);
+	CHECK_INT(integrity_diff(&a, &b, NULL, NULL, &d), 0);
 	CHECK(d == NULL);
 	mtree_set_release(&a);
 	mtree_set_release(&b);
@@ -81,7 +81,7 @@ TEST(each_change_named)
 	add(&b, ent("/etc/shadow", 'd', 0700, NULL, NULL)); /* added */
 	mtree_set_sort(&b);
 	struct drift *d;
-	size_t n = integrity_diff(&a, &b, NULL, &d);
+	size_t n = integrity_diff(&a, &b, NULL, NULL, &d);
 	CHECK_INT(n, 5);
 	/* In path order. */
 	CHECK_STR(d[0].now->path, "/bin/sh");
@@ -97,7 +97,7 @@ TEST(each_change_named)
 	CHECK_INT(d[4].kind, DRIFT_ADDED);
 	free(d);
 	/* The other way round: the added ones are removed. */
-	n = integrity_diff(&b, &a, NULL, &d);
+	n = integrity_diff(&b, &a, NULL, NULL, &d);
 	CHECK_INT(n, 5);
 	CHECK_INT(d[2].kind, DRIFT_REMOVED);
 	CHECK_STR(d[2].was->path, "/etc/cron");
@@ -120,7 +120,7 @@ TEST(type_owner_size)
 	free(sh->link);
 	sh->link = NULL;
 	struct drift *d;
-	size_t n = integrity_diff(&a, &b, NULL, &d);
+	size_t n = integrity_diff(&a, &b, NULL, NULL, &d);
 	CHECK_INT(n, 2);
 	CHECK_INT(d[0].what, DRIFT_TYPE); /* only the type: the rest follows from it */
 	CHECK_INT(d[1].what, DRIFT_OWNER | DRIFT_SIZE);
@@ -141,14 +141,14 @@ TEST(type_owner_size)
 TEST(excluded)
 {
 	char *ex[] = {"/var/log", "/srv/data/", NULL};
-	CHECK(integrity_excluded("/var/log", ex));
-	CHECK(integrity_excluded("/var/log/x/y", ex));
-	CHECK(!integrity_excluded("/var/logs", ex));
-	CHECK(!integrity_excluded("/var", ex));
-	CHECK(integrity_excluded("/srv/data", ex));
-	CHECK(!integrity_excluded("/srv", ex));
+	CHECK(integrity_excluded("/var/log", ex, NULL));
+	CHECK(integrity_excluded("/var/log/x/y", ex, NULL));
+	CHECK(!integrity_excluded("/var/logs", ex, NULL));
+	CHECK(!integrity_excluded("/var", ex, NULL));
+	CHECK(integrity_excluded("/srv/data", ex, NULL));
+	CHECK(!integrity_excluded("/srv", ex, NULL));
 	char *all[] = {"/", NULL};
-	CHECK(integrity_excluded("/etc", all));
+	CHECK(integrity_excluded("/etc", all, NULL));
 	struct mtree_set a, b;
 	base(&a);
 	base(&b);
@@ -156,8 +156,78 @@ TEST(excluded)
 	add(&b, ent("/var/log/new", 'f', 0644, "ff", NULL));
 	mtree_set_sort(&b);
 	struct drift *d;
-	CHECK_INT(integrity_diff(&a, &b, ex, &d), 0);
-	CHECK_INT(integrity_diff(&a, &b, NULL, &d), 2);
+	CHECK_INT(integrity_diff(&a, &b, ex, NULL, &d), 0);
+	CHECK_INT(integrity_diff(&a, &b, NULL, NULL, &d), 2);
+	free(d);
+	mtree_set_release(&a);
+	mtree_set_release(&b);
+}
+
+/*
+ * :integrity :include takes a path back from an exclusion (a default one,
+ * like a volume's path, or a wider :exclude): the deepest path decides.
+ */
+TEST(included_back)
+{
+	char *ex[] = {"/var", "/var/log/audit/tmp", NULL};
+	char *in[] = {"/var/log/audit", "/srv", NULL};
+	CHECK(integrity_excluded("/var/cache", ex, in));
+	CHECK(integrity_excluded("/var/log", ex, in));
+	CHECK(!integrity_excluded("/var/log/audit", ex, in));
+	CHECK(!integrity_excluded("/var/log/audit/x", ex, in));
+	CHECK(integrity_excluded("/var/log/audit/tmp/y", ex, in));
+	CHECK(!integrity_excluded("/srv/x", ex, in)); /* never excluded at all */
+	char *all[] = {"/", NULL};
+	char *etc[] = {"/etc", NULL};
+	CHECK(integrity_excluded("/bin/sh", all, etc));
+	CHECK(!integrity_excluded("/etc/passwd", all, etc));
+	char *same[] = {"/var/log", NULL};
+	CHECK(!integrity_excluded("/var/log/x", same, same)); /* both: checked */
+	struct mtree_set a, b;
+	base(&a);
+	base(&b);
+	strcpy(find(&b, "/var/log/old")->sha256, "ee");
+	add(&b, ent("/var/log/new", 'f', 0644, "ff", NULL));
+	mtree_set_sort(&b);
+	struct drift *d;
+	char *vl[] = {"/var/log", NULL};
+	char *old[] = {"/var/log/old", NULL};
+	CHECK_INT(integrity_diff(&a, &b, vl, NULL, &d), 0);
+	CHECK_INT(integrity_diff(&a, &b, vl, old, &d), 1);
+	CHECK_STR(d[0].now->path, "/var/log/old");
+	free(d);
+	mtree_set_release(&a);
+	mtree_set_release(&b);
+}
+
+/*
+ * A mount point's parents the runtime made (a volume at /srv/app/data in an
+ * image without /srv) are not drift; a file put there, or a directory
+ * that is not on the way to an excluded path, is.
+ */
+TEST(mount_point_parents)
+{
+	struct mtree_set a, b;
+	base(&a);
+	base(&b);
+	add(&b, ent("/srv", 'd', 0755, NULL, NULL));
+	add(&b, ent("/srv/app", 'd', 0755, NULL, NULL));
+	add(&b, ent("/srv/app/data", 'd', 0755, NULL, NULL));
+	add(&b, ent("/srv/app/planted", 'f', 0644, "aa", NULL));
+	add(&b, ent("/srv/other", 'd', 0755, NULL, NULL));
+	add(&b, ent("/srv/app/datax", 'd', 0755, NULL, NULL));
+	mtree_set_sort(&b);
+	char *ex[] = {"/srv/app/data", NULL};
+	struct drift *d;
+	size_t n = integrity_diff(&a, &b, ex, NULL, &d);
+	CHECK_INT(n, 3);
+	CHECK_STR(d[0].now->path, "/srv/app/datax");
+	CHECK_STR(d[1].now->path, "/srv/app/planted");
+	CHECK_STR(d[2].now->path, "/srv/other");
+	free(d);
+	/* Taken back by :include, the mount point and its parents are checked. */
+	char *in[] = {"/srv/app/data", NULL};
+	CHECK_INT(integrity_diff(&a, &b, ex, in, &d), 6);
 	free(d);
 	mtree_set_release(&a);
 	mtree_set_release(&b);
@@ -235,7 +305,7 @@ TEST(real_tree_round_trip)
 	struct mtree_set s2;
 	CHECK_INT(mtree_parse(text2, len2, &s2, &err), 0);
 	struct drift *d;
-	CHECK_INT(integrity_diff(&s, &s2, NULL, &d), 1);
+	CHECK_INT(integrity_diff(&s, &s2, NULL, NULL, &d), 1);
 	CHECK_INT(d[0].what, DRIFT_DIGEST);
 	free(d);
 	mtree_set_release(&s);
@@ -338,6 +408,8 @@ int main(void)
 	RUN(each_change_named);
 	RUN(type_owner_size);
 	RUN(excluded);
+	RUN(included_back);
+	RUN(mount_point_parents);
 	RUN(sort_keeps_last);
 	RUN(real_tree_round_trip);
 	RUN(hostile_manifest);
