@@ -201,6 +201,17 @@ verify bu
 	fail image_volumes_not_drift "wrote: $WROTE rc=$RC $OUT"
 jq -e '.excluded | index("/data") and index("/var/lib/app")' <(clbsd verify --json bu) >/dev/null &&
 	ok image_volumes_listed_excluded || fail image_volumes_listed_excluded "$(clbsd verify --json bu)"
+# With a user namespace the directory is the container's root's too (made
+# through the idmapped rootfs as the range's root), and verify stays clean.
+if clbsd run -d --name bun --userns auto built:1 >"$TMP/bun.out" 2>&1; then
+	OWN=$(clbsd exec bun stat -c '%a %u:%g' /data 2>&1)
+	verify bun
+	[ "$OWN" = "755 0:0" ] && [ "$RC" = 0 ] && ok image_volume_dir_userns ||
+		fail image_volume_dir_userns "owner $OWN; rc=$RC $OUT"
+	clbsd rm -f bun >/dev/null
+else
+	skip image_volume_dir_userns "no --userns auto here: $(cat "$TMP/bun.out")"
+fi
 # A volume of its own at the path: mounted there, nothing made below it.
 clbsd run -d --name bv -v bvdata:/data built:1 >/dev/null &&
 	clbsd exec bv sh -c 'echo v > /data/v' && [ -f "$ROOT/volumes/bv/bvdata/v" ] &&
