@@ -107,6 +107,14 @@
 		 CLI_K_NONE,                                                                        \
 		 NULL,                                                                              \
 		 CLI_OPT_REPEAT},                                                                   \
+		{"integrity-every",                                                                 \
+		 0,                                                                                 \
+		 "DURATION",                                                                        \
+		 "check its files every DURATION (like 1h, at least\n"                              \
+		 "1s): integrity.drift and integrity.ok events",                                    \
+		 CLI_K_NONE,                                                                        \
+		 NULL,                                                                              \
+		 0},                                                                                \
 		{"integrity-include",                                                               \
 		 0,                                                                                 \
 		 "PATH",                                                                            \
@@ -510,6 +518,21 @@ static int integrity_path(struct run_req *b, const char *opt, const char *key, c
 	return 0;
 }
 
+static int opt_integrity_every(struct run_req *b, const char *v, struct clbsd_err *err)
+{
+	int64_t ns;
+	struct clbsd_err e2;
+	if (parse_duration(v, &ns, &e2) < 0 || ns < 1000000000LL)
+		return BAD_VALUE(err, "--integrity-every", v, "a duration of at least 1s, like 1h");
+	json_t *in = json_object_get(b->req, "integrity");
+	if (!in) {
+		in = json_object();
+		json_object_set_new(b->req, "integrity", in);
+	}
+	json_object_set_new(in, "every", json_string(v));
+	return 0;
+}
+
 static int opt_integrity_exclude(struct run_req *b, const char *v, struct clbsd_err *err)
 {
 	return integrity_path(b, "--integrity-exclude", "exclude", v, err);
@@ -549,6 +572,7 @@ static const struct {
 	{"sysctl", opt_sysctl},
 	{"device", opt_device},
 	{"kind", opt_kind},
+	{"integrity-every", opt_integrity_every},
 	{"integrity-exclude", opt_integrity_exclude},
 	{"integrity-include", opt_integrity_include},
 };

@@ -685,10 +685,27 @@ static int integrity_paths(const char *what, json_t *x, char ***out, struct clbs
 	return 0;
 }
 
+/* "integrity"'s "every": a duration string ("1h", as the form's), at least 1s. */
+static int integrity_every(json_t *x, int64_t *out, struct clbsd_err *err)
+{
+	struct clbsd_err e2;
+	int64_t ns;
+	if (json_is_null(x)) {
+		*out = 0;
+		return 0;
+	}
+	if (!json_is_string(x) || parse_duration(json_string_value(x), &ns, &e2) < 0 ||
+	    ns < 1000000000LL)
+		return bad(err, "\"integrity\": \"every\" must be a duration of at least 1s, "
+				"like \"1h\" or \"30m\"");
+	*out = ns;
+	return 0;
+}
+
 /*
- * {"exclude": [PATH...], "include": [PATH...]}: the form's :integrity
- * without its schedule and hook (a host command), which only a declared
- * container has.
+ * {"every": DURATION, "exclude": [PATH...], "include": [PATH...]}: the
+ * form's :integrity without its :on-drift hook (a host command), which
+ * only a declared container has.
  */
 int spec_j_integrity(const char *key, json_t *v, struct ctr_spec *s, struct clbsd_err *err)
 {
@@ -707,15 +724,17 @@ int spec_j_integrity(const char *key, json_t *v, struct ctr_spec *s, struct clbs
 			r = integrity_paths(k, x, &s->integrity_exclude, err);
 		else if (strcmp(k, "include") == 0)
 			r = integrity_paths(k, x, &s->integrity_include, err);
-		else if (strcmp(k, "every") == 0 || strcmp(k, "on_drift") == 0 ||
-			 strcmp(k, "on-drift") == 0)
+		else if (strcmp(k, "every") == 0)
+			r = integrity_every(x, &s->integrity_every_ns, err);
+		else if (strcmp(k, "on_drift") == 0 || strcmp(k, "on-drift") == 0)
 			r = bad(err,
-				"\"integrity\": \"%s\" is the configuration's: scheduled checks "
-				"and their :on-drift hook (a host command) are a declared "
-				"container's (docs/integrity.md); `clbsd verify` checks this one",
+				"\"integrity\": \"%s\" is the configuration's: a hook runs a "
+				"host command, which only a declared container has "
+				"(docs/integrity.md); follow the integrity.drift events instead",
 				k);
 		else
-			r = bad(err, "\"integrity\": unknown key \"%s\" (exclude, include)", k);
+			r = bad(err, "\"integrity\": unknown key \"%s\" (every, exclude, include)",
+				k);
 		if (r < 0)
 			return r;
 	}
@@ -734,6 +753,10 @@ json_t *spec_w_integrity(const struct ctr_spec *s)
 	if (!s->integrity_set)
 		return NULL;
 	json_t *o = json_object();
+	if (s->integrity_every_ns) {
+		autofree char *every = conf_duration_str(s->integrity_every_ns);
+		json_object_set_new(o, "every", json_string(every));
+	}
 	if (s->integrity_exclude)
 		json_object_set_new(o, "exclude", json_strv(s->integrity_exclude));
 	if (s->integrity_include)

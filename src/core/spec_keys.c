@@ -151,8 +151,9 @@ const struct ctr_key ctr_keys[] = {
 	     "`/sys`, the files clbsd writes, the volumes' and devices' paths, the image's "
 	     "`VOLUME` paths and the `:exclude` PATHs (absolute); an `:include` PATH is checked "
 	     "again although one of those holds it (the deepest path decides). The API's "
-	     "`integrity` is `{\"exclude\": [...], \"include\": [...]}` (no schedule, no hook; "
-	     "`clbsd run --integrity-exclude`, `--integrity-include`). docs/integrity.md",
+	     "`integrity` is `{\"every\": DURATION, \"exclude\": [...], \"include\": [...]}` "
+	     "(no hook; `clbsd run --integrity-every`, `--integrity-exclude`, "
+	     "`--integrity-include`). docs/integrity.md",
 	     "`clbsd verify` by hand only"),
 	API("name", name, "the container's name, a DNS label",
 	    "one is made up (`c-` and 10 hex digits)"),

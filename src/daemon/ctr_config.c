@@ -412,6 +412,7 @@ static int build_config(struct daemon *d, const struct ctr_spec *s, const struct
 	cfg->stop_signal = s->stop_signal ? s->stop_signal : SIGTERM;
 	cfg->auto_remove = s->auto_remove;
 	cfg->integrity_set = s->integrity_set;
+	cfg->integrity_every_ns = s->integrity_every_ns;
 	cfg->integrity_exclude = s->integrity_exclude ? strv_dup(s->integrity_exclude) : NULL;
 	cfg->integrity_include = s->integrity_include ? strv_dup(s->integrity_include) : NULL;
 	if (cfg->auto_remove && cfg->restart != CTR_RESTART_NO)

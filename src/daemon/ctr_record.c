@@ -108,6 +108,7 @@ void ctr_free(struct container *c)
 {
 	if (!c)
 		return;
+	ctr_integrity_release(c);
 	config_release(&c->cfg);
 	ctr_net_release(&c->net);
 	free(c->name);
@@ -173,6 +174,10 @@ json_t *ctr_config_json(const struct ctr_config *cfg)
 		json_object_set_new(j, "labels", json_strv(cfg->labels));
 	if (cfg->integrity_set) {
 		json_t *in = json_object();
+		if (cfg->integrity_every_ns) {
+			autofree char *every = conf_duration_str(cfg->integrity_every_ns);
+			json_object_set_new(in, "every", json_string(every));
+		}
 		if (cfg->integrity_exclude)
 			json_object_set_new(in, "exclude", json_strv(cfg->integrity_exclude));
 		if (cfg->integrity_include)
@@ -621,6 +626,7 @@ static int create_native(struct daemon *d, const struct ctr_spec *spec, const ch
 	usermap_remember(d, c->name, &c->cfg);
 	dnet_peers_changed(d, c);
 	ctr_integrity_created(c, img);
+	ctr_integrity_arm(c);
 	TRACE4(container__create, c->name, "native", time_mono_ns() - t0, "create");
 	daemon_event(d, "container.created", c->name,
 		     json_pack("{s:s,s:s}", "image", c->image_ref, "id", c->id));
@@ -1085,6 +1091,10 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 	json_t *integ = json_object_get(cf, "integrity");
 	if (json_is_object(integ)) {
 		cfg->integrity_set = true;
+		struct clbsd_err e2;
+		const char *every = json_str(integ, "every");
+		if (every && parse_duration(every, &cfg->integrity_every_ns, &e2) < 0)
+			cfg->integrity_every_ns = 0;
 		if (json_is_array(json_object_get(integ, "exclude")))
 			cfg->integrity_exclude = json_to_strv(json_object_get(integ, "exclude"));
 		if (json_is_array(json_object_get(integ, "include")))
@@ -1133,6 +1143,7 @@ int ctr_load_one(struct daemon *d, const char *name, struct clbsd_err *err)
 	}
 	c->next = d->ctrs;
 	d->ctrs = c;
+	ctr_integrity_arm(c);
 	return 0;
 }
 

@@ -66,6 +66,7 @@ struct ctr_config {
 	 */
 	bool integrity_set;
 	char **integrity_exclude, **integrity_include;
+	int64_t integrity_every_ns; /* 0: no scheduled checks of its own */
 };
 
 /* A container's network settings (net.c). mode is an enum net_mode. */
@@ -206,6 +207,8 @@ struct container {
 		bool busy;
 		bool baseline; /* busy with the first manifest, at create */
 		bool pending;  /* a scheduled check waits for that one */
+		/* Not declared: its own :integrity :every (a declared one's is hook_run.c's). */
+		struct event *timer;
 	} integrity;
 };
 
@@ -937,6 +940,13 @@ bool ctr_integrity_by_audit(struct container *c);
 void ctr_integrity_audit_tick(struct daemon *d);
 /* A new native container's manifest: its image's (ctr_create calls it). */
 void ctr_integrity_created(struct container *c, const struct image *img);
+/*
+ * The schedule of a container not made from the configuration (its create
+ * request's "integrity" "every"), from create or load until ctr_free
+ * (ctr_integrity_release). A declared one's is hook_run.c's timers'.
+ */
+void ctr_integrity_arm(struct container *c);
+void ctr_integrity_release(struct container *c);
 /*
  * The paths every check of c leaves out (*exclude: clbsd's mount points,
  * the volumes', the devices', the image's VOLUME paths, :integrity

@@ -16,7 +16,8 @@
  *   new one atomically in its place.
  * - :integrity (:every D) runs the same check on the hooks' timers
  *   (hook_run.c); a drift is an integrity.drift event, which runs
- *   :on-drift like any hook.
+ *   :on-drift like any hook. A container the API made has its create
+ *   request's "every" on a timer of its own here (ctr_integrity_arm).
  *
  * One check at a time per container (c->integrity.busy): another is
  * refused (CONFLICT) and a scheduled one skipped (an integrity.skipped
@@ -445,7 +446,32 @@ bool ctr_integrity_by_audit(struct container *c)
 	const struct ctr_spec *s = c->decl.managed && c->d->decl.conf
 					   ? conf_container_find(c->d->decl.conf, c->name)
 					   : NULL;
-	return !s || !s->integrity_set;
+	/* A schedule of its own replaces AUDITCFG's; paths alone do not. */
+	return s ? !s->integrity_set : !c->cfg.integrity_every_ns;
+}
+
+static void on_own_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct container *c = arg;
+	if (!c->run.removing && !c->run.removed)
+		ctr_integrity_scheduled(c);
+}
+
+void ctr_integrity_arm(struct container *c)
+{
+	int64_t ns = c->cfg.integrity_every_ns;
+	if (c->integrity.timer || c->decl.managed || c->docker.on || ns <= 0)
+		return;
+	c->integrity.timer = event_new(c->d->base, -1, EV_PERSIST, on_own_timer, c);
+	struct timeval tv = {.tv_sec = ns / 1000000000LL, .tv_usec = (ns % 1000000000LL) / 1000};
+	event_add(c->integrity.timer, &tv);
+}
+
+void ctr_integrity_release(struct container *c)
+{
+	if (c->integrity.timer)
+		event_free(c->integrity.timer);
+	c->integrity.timer = NULL;
 }
 
 void ctr_integrity_audit_tick(struct daemon *d)

@@ -233,13 +233,24 @@ t_start_daemon
 verify api
 [ "$RC" = 1 ] && grep -q '^A /var/lib/app/y$' <<<"$OUT" && ! grep -q '/etc/app.conf' <<<"$OUT" &&
 	ok run_integrity_after_restart || fail run_integrity_after_restart "rc=$RC $OUT"
-# The API refuses what only the configuration has, naming it.
+# Bad input never reaches the daemon; the API refuses what only the
+# configuration has (a host command), naming it.
 OUT=$(clbsd run -d --name bad --integrity-exclude etc built:1 2>&1)
 RC=$?
 [ "$RC" = 2 ] && grep -q 'integrity-exclude.*absolute path' <<<"$OUT" && ok run_integrity_bad_path || fail run_integrity_bad_path "rc=$RC $OUT"
 OUT=$(curl -s --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' \
-	-d '{"image":"built:1","integrity":{"every":"1h"}}' http://clbsd/v1/containers)
-grep -q 'every.. is the configuration' <<<"$OUT" && ok api_integrity_every_refused ||
-	fail api_integrity_every_refused "$OUT"
+	-d '{"image":"built:1","integrity":{"every":"1h","on_drift":["true"]}}' http://clbsd/v1/containers)
+grep -q 'on_drift.. is the configuration' <<<"$OUT" && ok api_integrity_on_drift_refused ||
+	fail api_integrity_on_drift_refused "$OUT"
+# --integrity-every: scheduled checks of its own, also after a daemon restart.
+clbsd run -d --name sched --integrity-every 1s built:1 >/dev/null
+wait_until 20 scheduled_event integrity.ok sched && ok run_integrity_every ||
+	fail run_integrity_every "$(clbsd events --type integrity --container sched)"
+t_kill_daemon TERM
+t_start_daemon
+clbsd exec sched sh -c 'echo planted > /etc/planted'
+wait_until 20 scheduled_event integrity.drift sched && ok run_integrity_every_after_restart ||
+	fail run_integrity_every_after_restart "$(clbsd events --type integrity --container sched)"
+clbsd rm -f sched >/dev/null
 clbsd rm -f bu api >/dev/null
 t_done

@@ -143,17 +143,23 @@ TEST(run_rejects)
 	CHECK(bad(false, "--detach", NULL, "unknown option '--detach'"));
 }
 
-/* --integrity-exclude and --integrity-include become the request's "integrity", in order. */
+/* --integrity-every, -exclude and -include become the request's "integrity", in order. */
 TEST(run_integrity_paths)
 {
-	char *argv[] = {"create", "--integrity-exclude", "/var/log", "--integrity-include",
-			"/data",  "--integrity-exclude", "/tmp",     "forge"};
+	char *argv[] = {"create",   "--integrity-exclude",
+			"/var/log", "--integrity-include",
+			"/data",    "--integrity-exclude",
+			"/tmp",	    "--integrity-every",
+			"1h",	    "forge"};
 	struct run_opts o;
 	struct clbsd_err err;
 	CHECK_INT(cli_parse_run(ARGC(argv), argv, false, &o, &err), 0);
 	autofree char *s = dump(json_object_get(o.req, "integrity"));
-	CHECK_STR(s, "{\"exclude\":[\"/var/log\",\"/tmp\"],\"include\":[\"/data\"]}");
+	CHECK_STR(s, "{\"every\":\"1h\",\"exclude\":[\"/var/log\",\"/tmp\"],"
+		     "\"include\":[\"/data\"]}");
 	run_opts_release(&o);
+	CHECK(bad(true, "--integrity-every", "500ms", "at least 1s"));
+	CHECK(bad(true, "--integrity-every", "often", "often"));
 	CHECK(bad(true, "--integrity-exclude", "var/log", "var/log"));
 	CHECK(bad(false, "--integrity-include", "/a/../b", "absolute path"));
 }

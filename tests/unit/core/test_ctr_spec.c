@@ -397,8 +397,8 @@ TEST(integrity_include)
 
 /*
  * The API's "integrity" (clbsd run --integrity-exclude): decoded into the
- * same fields as the form's, encoded back, the same printing and hash as
- * the form with the same paths; what only the form has is refused by name.
+ * same fields as the form's, encoded back, the same printing as the form
+ * with the same values; :on-drift, only the form's, is refused by name.
  */
 TEST(integrity_json)
 {
@@ -420,13 +420,18 @@ TEST(integrity_json)
 	CHECK_STR(text, "{\"exclude\": [\"/tmp\", \"/var/log\"], \"include\": [\"/data\"]}");
 	ctr_spec_free(s);
 	/* Clean paths only, as the form: the same printing and hash for the same paths. */
-	s = from_json("{\"name\":\"w\",\"image\":\"forge\",\"integrity\":"
-		      "{\"exclude\":[\"/var/log\",\"/tmp\"],\"include\":[\"/data\"]}}",
+	s = from_json("{\"name\":\"w\",\"image\":\"forge\",\"integrity\":{\"every\":\"90m\","
+		      "\"exclude\":[\"/var/log\",\"/tmp\"],\"include\":[\"/data\"]}}",
 		      e, sizeof(e));
 	if (!s)
 		FAILF("%s", e);
-	struct conf *c = one("(container w :image \"forge\" :integrity (:exclude (\"/tmp\" "
-			     "\"/var/log\") :include (\"/data\")))");
+	CHECK_INT(s->integrity_every_ns, 90LL * 60 * 1000000000);
+	j = ctr_spec_to_json(s);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "integrity"), "every")),
+		  "90m");
+	json_decref(j);
+	struct conf *c = one("(container w :image \"forge\" :integrity (:every \"1h30m\" "
+			     ":exclude (\"/tmp\" \"/var/log\") :include (\"/data\")))");
 	autofree char *pj = ctr_spec_print_key(s, ":integrity");
 	autofree char *pf = ctr_spec_print_key(c->containers[0], ":integrity");
 	CHECK_STR(pj, pf);
@@ -453,12 +458,14 @@ TEST(integrity_json)
 		 "\"integrity\": \"include\" item 1"},
 		{"{\"image\":\"forge\",\"integrity\":{\"exclude\":[\"/d\"],\"include\":[\"/d\"]}}",
 		 "\"integrity\": /d is in both \"exclude\" and \"include\""},
-		{"{\"image\":\"forge\",\"integrity\":{\"every\":\"1h\"}}",
-		 "\"integrity\": \"every\" is the configuration's"},
+		{"{\"image\":\"forge\",\"integrity\":{\"every\":\"500ms\"}}",
+		 "\"integrity\": \"every\" must be a duration of at least 1s"},
+		{"{\"image\":\"forge\",\"integrity\":{\"every\":3600}}",
+		 "\"integrity\": \"every\" must be a duration"},
 		{"{\"image\":\"forge\",\"integrity\":{\"on_drift\":[\"x\"]}}",
 		 "\"integrity\": \"on_drift\" is the configuration's"},
 		{"{\"image\":\"forge\",\"integrity\":{\"exlude\":[]}}",
-		 "\"integrity\": unknown key \"exlude\" (exclude, include)"},
+		 "\"integrity\": unknown key \"exlude\" (every, exclude, include)"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		char m[256] = "";
