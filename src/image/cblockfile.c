@@ -347,6 +347,24 @@ static bool chars_in(const char *s, const char *extra)
 }
 
 /* Check a single value once it no longer holds variables. */
+/* VOLUME's paths are absolute: a relative one names no place in the container. */
+static int check_volume(const struct ctx *c, const struct cbf_instr *in, struct clbsd_err *err)
+{
+	for (size_t i = 0; in->argv && in->argv[i]; i++) {
+		const char *s = in->argv[i];
+		if (s[0] == '/' || (!c->v && has_var(s)))
+			continue;
+		int line = in->rest_line, col = in->rest_col;
+		if (!in->exec_form && i < in->nwords) {
+			line = in->words[i].line;
+			col = in->words[i].col;
+		}
+		return cbf_err_at(err, c->file, line, col,
+				  "VOLUME %s: a volume's path is absolute (/%s?)", s, s);
+	}
+	return 0;
+}
+
 static int check_value(const struct ctx *c, const struct cbf_instr *in, const char *s,
 		       struct clbsd_err *err)
 {
@@ -475,7 +493,7 @@ static int cook_instr(const struct ctx *c, struct cbf_instr *in, struct clbsd_er
 		return cook_expose(c, in, err);
 	case CBF_VOLUME:
 		if (in->exec_form)
-			return 0;
+			return check_volume(c, in, err);
 		/* fall through: words, like COPY */
 		{
 			struct strv v = STRV_INIT;
@@ -491,7 +509,7 @@ static int cook_instr(const struct ctx *c, struct cbf_instr *in, struct clbsd_er
 			strv_free(in->argv);
 			in->argv = v.v;
 		}
-		return 0;
+		return check_volume(c, in, err);
 	case CBF_COPY:
 	case CBF_ADD:
 		if (cook_copy(c, in, err) < 0)
@@ -801,7 +819,7 @@ static int read_instr(struct ctx *c, const struct cbf_lline *l, enum cbf_kind ki
 				if (!in->argv[0])
 					return cbf_err_at(err, c->file, in->rest_line, in->rest_col,
 							  "VOLUME needs at least one path");
-				return 0;
+				return check_volume(c, in, err);
 			}
 			return check_copy(c, in, err);
 		}

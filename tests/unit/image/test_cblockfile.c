@@ -246,6 +246,8 @@ TEST(workdir_user_expose_volume)
 	CHECK(rd_fails("FROM a\nEXPOSE 90-80\n", "Cblockfile:2:8: ", "not a port"));
 	CHECK(rd_fails("FROM a\nUSER a b\n", "Cblockfile:2:6: ", "USER[:GROUP]"));
 	CHECK(rd_fails("FROM a\nVOLUME [\"/a\",]\n", "Cblockfile:2:14: ", "bad JSON array"));
+	CHECK(rd_fails("FROM a\nVOLUME /a data\n", "Cblockfile:2:11: ", "path is absolute"));
+	CHECK(rd_fails("FROM a\nVOLUME [\"/a\", \"b\"]\n", "Cblockfile:2:8: ", "path is absolute"));
 }
 
 TEST(healthcheck)
