@@ -4,8 +4,10 @@
 # under zfs-fuse, the set-up of tests/integration/zfs_migrate.sh). The bulk
 # is sent while it runs; it is down from the end of its stop here to running
 # there: the last incremental send and import, and the start. Prints the
-# downtime clbsd migrate reports, the whole migration's time, and the data
-# rate of the full send; target: downtime <= 1 s.
+# downtime clbsd migrate reports and its parts (the last export here, the
+# import there, the start there), the whole migration's time, and the data
+# rate of the full send; target: downtime <= 1 s. Both daemons log at debug
+# level, which times every zfs command (BENCH_LOGS=DIR keeps their logs).
 #
 #   bench/host/migrate.sh [MB] [RUNS]   (default 1024 MB, 3 runs, back and forth)
 set -u
@@ -40,7 +42,8 @@ mkdir -p "$TMP/etc2"
 echo "(host :storage (:driver zfs :pool \"$ZPOOL\" :root \"$ZPOOL/clbsd2\"))" >"$TMP/etc2/clbsd.conf"
 c2() { "$BUILD/clbsd" --socket "$SOCK2" "$@"; }
 unshare --net -- "$BUILD/clbsdd" --root "$ROOT2" --run "$RUN2" --socket "$SOCK2" \
-	--config "$TMP/etc2/clbsd.conf" --cgroup-parent "clbsd-$T_ID-2" --pool=0 >>"$TMP/daemon2.log" 2>&1 &
+	--config "$TMP/etc2/clbsd.conf" --cgroup-parent "clbsd-$T_ID-2" --pool=0 \
+	--log-level debug >>"$TMP/daemon2.log" 2>&1 &
 D2=$!
 stop2() {
 	rm -f "$TMP/etc2/conf.d/90-live.conf"
@@ -50,7 +53,8 @@ for c in json.load(sys.stdin): print(c["name"])' 2>/dev/null); do c2 rm -f -v "$
 	kill "$D2" 2>/dev/null && wait "$D2" 2>/dev/null
 	find /sys/fs/cgroup -maxdepth 2 -type d -name "clbsd-$T_ID-2" -exec rmdir {} + 2>/dev/null
 }
-trap 'stop2; t_cleanup' EXIT
+# BENCH_LOGS=DIR: both daemons' logs are copied there (each zfs command's time).
+trap 'stop2; [ -n "${BENCH_LOGS:-}" ] && cp "$TMP/daemon.log" "$TMP/daemon2.log" "$BENCH_LOGS/"; t_cleanup' EXIT
 wait_until 15 c2 info >/dev/null 2>&1 || { echo "target did not start" >&2; exit 1; }
 wait_until 30 sh -c '"$0" --socket "$1" exec big true 2>/dev/null' "$BUILD/clbsd" "$SOCK" ||
 	{ echo "big did not start" >&2; exit 1; }
@@ -59,7 +63,8 @@ clbsd exec big sh -c "head -c $((MB * 1048576)) /dev/urandom > /data/blob" ||
 	{ echo "writing the data failed" >&2; exit 1; }
 sum=$(clbsd exec big md5sum /data/blob | cut -d' ' -f1)
 echo "bench/host/migrate.sh: $MB MB in a volume of a declared container, zfs-fuse, $(nproc) CPUs"
-printf '%-6s %-10s %-12s %-10s %s\n' RUN DIRECTION DOWNTIME_S TOTAL_S FULL_SEND_MB_S
+printf '%-4s %-5s %-8s %-8s %-8s %-8s %-8s %-8s %s\n' RUN DIR STOP_S DOWN_S EXPORT_S \
+	IMPORT_S START_S TOTAL_S FULL_SEND_MB_S
 from="$SOCK" to="$SOCK2"
 for i in $(seq "$RUNS"); do
 	t0=$(date +%s.%N)
@@ -73,10 +78,15 @@ for i in $(seq "$RUNS"); do
 	fi
 	t1=$(date +%s.%N)
 	down=$(sed -n 's/.*down \([0-9.]*\) s.*/\1/p' "$TMP/progress")
+	stop=$(sed -n 's/.*stopped in \([0-9.]*\) s.*/\1/p' "$TMP/progress")
+	parts=$(sed -n 's/.*export \([0-9.]*\), import \([0-9.]*\), start \([0-9.]*\) s.*/\1 \2 \3/p' \
+		"$TMP/progress")
+	read -r exp imp sta <<<"${parts:-? ? ?}"
 	total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 	mbs=$(awk -v mb="$MB" -v t="$total" -v d="$down" 'BEGIN { printf "%.0f", mb / (t - d) }')
 	dir=$([ "$from" = "$SOCK" ] && echo "a->b" || echo "b->a")
-	printf '%-6s %-10s %-12s %-10.2f %s\n' "$i" "$dir" "$down" "$total" "$mbs"
+	printf '%-4s %-5s %-8s %-8s %-8s %-8s %-8s %-8.2f %s\n' "$i" "$dir" "$stop" "$down" "$exp" \
+		"$imp" "$sta" "$total" "$mbs"
 	got=$("$BUILD/clbsd" --socket "$to" exec big md5sum /data/blob | cut -d' ' -f1)
 	[ "$got" = "$sum" ] || { echo "data differs after run $i" >&2; exit 1; }
 	[ -n "$left" ] && { echo "$left; stopping"; break; }

@@ -771,6 +771,7 @@ struct migration {
 	bool stopped, imported, moved, committed;
 	json_t *live_before; /* the source's live file before (moved ...), to put back */
 	int64_t down_ns;     /* from the stop here to running there */
+	int64_t export_ns, import_ns; /* of the last send, within down_ns */
 };
 
 /* --to: ssh://... or unix:/path, not this daemon. Returns 0 or the usage status. */
@@ -855,16 +856,19 @@ static void step_hook(const char *step, const char *name)
 static int migrate_send(struct migration *m, const char *file, const char *label, const char *from,
 			struct clbsd_err *err)
 {
-	int64_t bytes = 0;
+	int64_t bytes = 0, t0 = time_mono_ns();
 	/* The image once, with the full export (an incremental one updates what is there). */
 	if (export_to(m->name, file, label, from, m->with_image && !from, &bytes, err) < 0)
 		return -err->code;
+	int64_t t1 = time_mono_ns();
 	char msg[160];
 	snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s%s", (double)bytes / 1e6,
 		 m->to, m->decl && !from ? " into its declaration" : "");
 	progress(m->name, msg);
 	if (target_import(&m->dst, file, m->decl, from != NULL, err) < 0)
 		return -err->code;
+	m->export_ns = t1 - t0;
+	m->import_ns = time_mono_ns() - t1;
 	m->imported = true;
 	step_hook("imported", m->name);
 	return 0;
@@ -895,7 +899,11 @@ static int migrate_move(struct migration *m, struct clbsd_err *err)
 		if (cli_call("POST", p, NULL, NULL, err) < 0)
 			return -err->code;
 		m->stopped = true;
+		int64_t t_stop = t0;
 		t0 = time_mono_ns();
+		char msg[64];
+		snprintf(msg, sizeof(msg), "stopped in %.3f s", (double)(t0 - t_stop) / 1e9);
+		progress(m->name, msg);
 		step_hook("stopped", m->name);
 	}
 	progress(m->name, m->live ? "exporting what changed since" : "exporting");
@@ -910,10 +918,13 @@ static int migrate_move(struct migration *m, struct clbsd_err *err)
 			return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO,
 						"it does not run on the target");
 		m->down_ns = time_mono_ns() - t0;
-		char msg[112];
+		char msg[200];
 		snprintf(msg, sizeof(msg),
-			 "runs there; down %.3f s (from its stop here to running there)",
-			 (double)m->down_ns / 1e9);
+			 "runs there; down %.3f s (from its stop here to running there: export "
+			 "%.3f, import %.3f, start %.3f s)",
+			 (double)m->down_ns / 1e9, (double)m->export_ns / 1e9,
+			 (double)m->import_ns / 1e9,
+			 (double)(m->down_ns - m->export_ns - m->import_ns) / 1e9);
 		progress(m->name, msg);
 		step_hook("started", m->name);
 	}

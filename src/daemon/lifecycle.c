@@ -294,6 +294,8 @@ static void ready_line(struct container *c, const char *line)
 	c->run.pid = (pid_t)json_int(j, "pid", 0);
 	c->run.shim_pid = (pid_t)json_int(j, "shim_pid", 0);
 	json_decref(j);
+	log_debug("container", c->name, "start: its init is set up after %.1f ms",
+		  (double)(time_mono_ns() - c->run.start_mono_ns) / 1e6);
 	daemon_track_child(c->d, c->run.shim_pid);
 	if (ctr_net_attached(c)) {
 		/* The init waits (--net-hold) until its network is made. */
@@ -353,6 +355,9 @@ static void started(struct container *c)
 		     json_pack("{s:i,s:i}", "pid", (int)c->run.pid, "restart_count",
 			       c->run.restart_count));
 	log_info("container", c->name, "started (pid %d)", (int)c->run.pid);
+	if (c->run.starting)
+		log_debug("container", c->name, "start: running after %.1f ms",
+			  (double)(time_mono_ns() - c->run.start_mono_ns) / 1e6);
 	/* 0: started behind our back (docker start), not by a ctr_start() of ours. */
 	TRACE3(container__start, c->name, (int)c->run.pid,
 	       c->run.starting ? time_mono_ns() - c->run.start_mono_ns : 0);
@@ -706,7 +711,10 @@ void ctr_start(struct container *c, bool hold, ctr_done_fn fn, void *arg)
 	c->run.starting = true;
 	c->run.start_mono_ns = time_mono_ns();
 	bool pooled = false;
-	if (ctr_ops_of(c)->start(c, hold, &pooled, &err) < 0) {
+	int r = ctr_ops_of(c)->start(c, hold, &pooled, &err);
+	log_debug("container", c->name, "start: %s shim spawned after %.1f ms",
+		  pooled ? "a pool" : "its", (double)(time_mono_ns() - c->run.start_mono_ns) / 1e6);
+	if (r < 0) {
 		waiters_add(&c->waiters.start, fn, arg);
 		log_error("container", c->name, "start failed: %s", err.msg);
 		start_finish(c, &err);

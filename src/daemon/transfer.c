@@ -107,6 +107,8 @@ struct xfer_job {
 	struct clbsd_err err;
 	int rc;
 	int64_t t0; /* import: when it was asked for (monotonic): its probe's duration */
+	/* monotonic ns, for the debug log's times: asked, queued, worker began, stream done */
+	int64_t t_asked, t_queued, t_run, t_sent;
 };
 
 static void job_free(struct xfer_job *j)
@@ -281,6 +283,7 @@ static void export_run(void *arg)
 	struct xfer_job *j = arg;
 	struct storage *st = &j->d->storage;
 	clbsd_err_init(&j->err);
+	j->t_run = time_mono_ns();
 	const char *tmp = j->tmp;
 	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
@@ -339,8 +342,12 @@ static void export_run(void *arg)
 	if (r == 0 && !self_checked && follow_start(&fw, fd, start) < 0)
 		r = clbsd_err_setmsg(&j->err, CLBSD_E_INTERNAL, EAGAIN, "start a thread");
 	following = r == 0 && !self_checked;
+	int64_t t_snap = time_mono_ns();
 	if (r == 0)
 		r = st->ops->send(st, j->c->name, j->label, j->from, j->snaps.v, fd, &j->err);
+	j->t_sent = time_mono_ns();
+	log_debug("transfer", j->c->name, "export: snapshot %.1f ms, send %.1f ms",
+		  (double)(t_snap - j->t_run) / 1e6, (double)(j->t_sent - t_snap) / 1e6);
 	struct stat sb;
 	char hex[33] = "";
 	if (r == 0 && fstat(fd, &sb) < 0)
@@ -400,6 +407,11 @@ static void export_done(void *arg)
 {
 	struct xfer_job *j = arg;
 	j->c->storage.busy = false;
+	int64_t now = time_mono_ns();
+	log_debug("transfer", j->c->name,
+		  "export: %.1f ms in all: checks %.1f, queued %.1f, header and the rest %.1f",
+		  (double)(now - j->t_asked) / 1e6, (double)(j->t_queued - j->t_asked) / 1e6,
+		  (double)(j->t_run - j->t_queued) / 1e6, (double)(now - j->t_sent) / 1e6);
 	if (j->rc < 0) {
 		log_error("container", j->c->name, "export: %s", j->err.msg);
 		j->export_fn(NULL, &j->err, j->arg);
@@ -416,6 +428,7 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	       void *arg, struct clbsd_err *err)
 {
 	struct daemon *d = c->d;
+	int64_t asked = time_mono_ns();
 	if (docker_store_check(c, err) < 0)
 		return -err->code;
 	/* A docker container's archive names its image by dockerd's id and digests. */
@@ -525,6 +538,8 @@ int ctr_export(struct container *c, const char *path, const struct export_opts *
 	j->with_image = o->with_image;
 	j->dk = c->docker.on ? docker_client(d) : NULL;
 	c->storage.busy = true;
+	j->t_asked = asked;
+	j->t_queued = time_mono_ns();
 	work_submit(d, export_run, export_done, j);
 	return 0;
 }
@@ -572,6 +587,7 @@ static void import_run(void *arg)
 	struct xfer_job *j = arg;
 	struct storage *st = &j->d->storage;
 	clbsd_err_init(&j->err);
+	j->t_run = time_mono_ns();
 	int fd = open(j->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		j->rc = clbsd_err_set(&j->err, errno == ENOENT ? CLBSD_E_NOTFOUND : CLBSD_E_INVALID,
@@ -629,10 +645,25 @@ static void import_run(void *arg)
 	json_decref(h);
 	if (r == 0 && lseek(fd, start, SEEK_SET) < 0)
 		r = clbsd_err_set(&j->err, CLBSD_E_INTERNAL, errno, "seek in %s", j->path);
+	int64_t t_recv = time_mono_ns();
 	if (r == 0)
 		r = st->ops->receive(st, j->name, fd, &j->err);
 	close(fd);
+	j->t_sent = time_mono_ns();
+	log_debug("transfer", j->name, "import: archive checks %.1f ms, receive %.1f ms",
+		  (double)(t_recv - j->t_run) / 1e6, (double)(j->t_sent - t_recv) / 1e6);
 	j->rc = r;
+}
+
+/* At debug level: where an import's time went (its receive's is in import_run's line). */
+static void import_times(const struct xfer_job *j)
+{
+	int64_t now = time_mono_ns();
+	log_debug("transfer", j->name,
+		  "import%s: %.1f ms in all: checks %.1f, queued %.1f, worker %.1f, record %.1f",
+		  j->update ? " (update)" : "", (double)(now - j->t_asked) / 1e6,
+		  (double)(j->t_queued - j->t_asked) / 1e6, (double)(j->t_run - j->t_queued) / 1e6,
+		  (double)(j->t_sent - j->t_run) / 1e6, (double)(now - j->t_sent) / 1e6);
 }
 
 /* The lines of v, joined by "; ". */
@@ -1241,6 +1272,7 @@ static void import_done(void *arg)
 			daemon_event(
 				d, "container.updated", c->name,
 				json_pack("{s:s,s:s}", "imported_from", j->path, "key", "files"));
+			import_times(j);
 			j->fn(c, NULL, j->arg);
 		}
 		job_free(j);
@@ -1282,6 +1314,7 @@ static void import_done(void *arg)
 		daemon_event(
 			d, "container.created", c->name,
 			json_pack("{s:s,s:s}", "image", c->image_ref, "imported_from", j->path));
+		import_times(j);
 		j->fn(c, NULL, j->arg);
 	}
 	job_free(j);
@@ -1402,6 +1435,7 @@ static int import_begin(struct daemon *d, const char *path, const char *name, bo
 			bool declared, const struct import_decl_opts *o, ctr_done_fn fn, void *arg,
 			struct clbsd_err *err)
 {
+	int64_t asked = time_mono_ns();
 	if (!fs_path_is_clean_abs(path))
 		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
 					"import path \"%s\": want an absolute path", path);
@@ -1568,6 +1602,8 @@ static int import_begin(struct daemon *d, const char *path, const char *name, bo
 	}
 	struct xfer_job *j = xcalloc(1, sizeof(*j));
 	j->t0 = time_mono_ns();
+	j->t_asked = asked;
+	j->t_queued = j->t0;
 	j->d = d;
 	j->name = xstrdup(name);
 	j->path = xstrdup(path);

@@ -96,6 +96,8 @@ int dir_receive_undo(struct storage *st, const char *name, int64_t since, const 
 int zfs_stream_hdrtype(const unsigned char *rec, size_t n);
 
 struct strv;
+/* At debug level: argv (a zfs command begun at t0, monotonic ns) and its time. */
+void zfs_log_cmd(char *const *argv, int64_t t0, int r);
 /* Run zfs with the arguments up to NULL; its stdout in *out when out is not NULL. */
 __attribute__((sentinel)) int zfs_run(char **out, struct clbsd_err *err, const char *arg, ...);
 /* <ds>/containers/<name> and <ds>/volumes/<name> (new strings). */

@@ -41,10 +41,29 @@
 
 /* ---- running zfs ---- */
 
+/*
+ * At debug level every zfs command is logged with its time: on zfs-fuse
+ * they are most of what a migration's downtime is made of (docs/storage.md,
+ * "Live migration").
+ */
+void zfs_log_cmd(char *const *argv, int64_t t0, int r)
+{
+	if (log_get_level() < LOG_DEBUG)
+		return;
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; argv[i]; i++)
+		buf_addf(&b, "%s%s", i ? " " : "", argv[i]);
+	autofree char *line = buf_detach(&b, NULL);
+	log_debug("zfs", NULL, "%s: %.1f ms%s", line, (double)(time_mono_ns() - t0) / 1e6,
+		  r < 0 ? " (failed)" : "");
+}
+
 /* Run v (v->v[0] is the program) and release it. */
 static int run_v(struct strv *v, char **out, struct clbsd_err *err)
 {
+	int64_t t0 = time_mono_ns();
 	int r = proc_run(v->v, out, err);
+	zfs_log_cmd(v->v, t0, r);
 	strv_release(v);
 	return r;
 }
@@ -191,7 +210,9 @@ int zfs_view_load(struct zfs_view *v, const char *root1, const char *root2, stru
 		strv_push(&argv, root2);
 	autofree char *e = NULL;
 	int status = 0;
+	int64_t t0 = time_mono_ns();
 	int r = proc_run_full(argv.v, -1, &v->text, &e, &status, err);
+	zfs_log_cmd(argv.v, t0, r);
 	strv_release(&argv);
 	if (r < 0)
 		return clbsd_err_prefix(err, "zfs get");

@@ -238,6 +238,9 @@ int zfs_rollback_snap(const char *snap, bool discard_newer, struct clbsd_err *er
 		if (r == 0)
 			return 0;
 		bool transient = strstr(e.msg, "I/O error") || strstr(e.msg, "busy");
+		if (transient)
+			log_debug("zfs", NULL, "rollback %s: try %d failed (%s); again in %u ms",
+				  snap, attempt + 1, e.msg, (unsigned)(delay / 1000));
 		if (!transient || !zfs_retry_wait(attempt, 11, &delay)) {
 			*err = e;
 			return -err->code;

@@ -208,11 +208,16 @@ static int send_raw(struct strv *v, const char *snap, int fd, uint64_t *len, str
 		strv_release(v);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "zfs send %s", snap);
 	}
+	int64_t t0 = time_mono_ns();
 	pid_t pid = spawn(v->v, -1, fd, efd);
-	strv_release(v);
-	if (pid < 0)
+	if (pid < 0) {
+		strv_release(v);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "zfs send %s: fork", snap);
-	if (reap(pid, "zfs send", efd, err) < 0)
+	}
+	int r = reap(pid, "zfs send", efd, err);
+	zfs_log_cmd(v->v, t0, r);
+	strv_release(v);
+	if (r < 0)
 		return clbsd_err_prefix(err, "send %s", snap);
 	off_t end = lseek(fd, 0, SEEK_END);
 	if (end < at)
@@ -242,10 +247,11 @@ static int send_one(const char *snap, const char *from, int fd, uint64_t *len,
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "zfs send %s: pipe", snap);
 	}
 	pipe_widen(p[0]);
+	int64_t t0 = time_mono_ns();
 	pid_t pid = spawn(v.v, -1, p[1], efd);
 	close(p[1]);
-	strv_release(&v);
 	if (pid < 0) {
+		strv_release(&v);
 		close(p[0]);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "zfs send %s: fork", snap);
 	}
@@ -254,6 +260,8 @@ static int send_one(const char *snap, const char *from, int fd, uint64_t *len,
 		kill(pid, SIGTERM);
 	close(p[0]);
 	int r = reap(pid, "zfs send", efd, err);
+	zfs_log_cmd(v.v, t0, r < 0 ? r : werr);
+	strv_release(&v);
 	if (werr < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, werr, "send %s: write stream", snap);
 	if (r < 0)
@@ -362,10 +370,11 @@ static int recv_one(int fd, const char *target, int64_t raw_len, struct clbsd_er
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "zfs recv %s: pipe", target);
 	}
 	pipe_widen(p[1]);
+	int64_t t0 = time_mono_ns();
 	pid_t pid = spawn(v.v, p[0], -1, efd);
 	close(p[0]);
-	strv_release(&v);
 	if (pid < 0) {
+		strv_release(&v);
 		close(p[1]);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "zfs recv %s: fork", target);
 	}
@@ -402,6 +411,8 @@ static int recv_one(int fd, const char *target, int64_t raw_len, struct clbsd_er
 	/* Closing the pipe early makes zfs recv see a short stream: it keeps nothing. */
 	close(p[1]);
 	int w = reap(pid, "zfs recv", efd, err);
+	zfs_log_cmd(v.v, t0, r < 0 ? r : w);
+	strv_release(&v);
 	if (r < 0) {
 		*err = rerr;
 		return clbsd_err_prefix(err, "receive %s: the stream ends early or is damaged",
@@ -617,6 +628,8 @@ static int mount_again(const char *ds, struct clbsd_err *err)
 	for (int attempt = 0;; attempt++) {
 		if (zfs_mount_tree(ds, err) == 0)
 			return 0;
+		log_debug("zfs", NULL, "mount %s: try %d failed (%s); again in %u ms", ds,
+			  attempt + 1, err->msg, (unsigned)(delay / 1000));
 		if (!zfs_retry_wait(attempt, 24, &delay)) {
 			log_warn("storage", NULL, "%s", err->msg);
 			return -err->code;
