@@ -510,8 +510,15 @@ int zfs_send(struct storage *st, const char *name, const char *label, const char
 			break;
 		}
 		incr[i] = base;
+		/*
+		 * A whole part carries its local settings (quota, ...), which the
+		 * receiver sets on the dataset it makes; an increment updates a
+		 * dataset that has them already and carries none (a `zfs get`
+		 * fewer per part in a migration's downtime).
+		 */
 		struct strv kv = STRV_INIT;
-		r = zfs_local_props(ds.v[i], &kv, err);
+		if (!base)
+			r = zfs_local_props(ds.v[i], &kv, err);
 		json_t *pj = json_object(), *props = json_object();
 		const char *kind = i >= nctr   ? "volume"
 				   : nctr == 1 ? "container"
