@@ -325,13 +325,42 @@ int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err)
 
 /* ---- mounting ---- */
 
-/* Filesystems at and below ds, parents first, with whether they are mounted. */
-static int list_fs(const char *ds, struct strv *names, struct strv *mounted, struct clbsd_err *err)
+/*
+ * Filesystems at and below ds and ds2 (NULL: none), each tree parents
+ * first, with whether they are mounted: one `zfs list` for both. ds must
+ * exist; ds2 missing is an empty tree (a container without volumes).
+ */
+static int list_fs(const char *ds, const char *ds2, struct strv *names, struct strv *mounted,
+		   struct clbsd_err *err)
 {
-	autofree char *o = NULL;
-	if (zfs_run(&o, err, "list", "-H", "-o", "name,mounted", "-r", "-t", "filesystem", ds,
-		    NULL) < 0)
+	static const char *const head[] = {"zfs", "list", "-H",	     "-o",
+					   "name,mounted", "-r", "-t", "filesystem"};
+	struct strv argv = STRV_INIT;
+	for (size_t i = 0; i < ARRAY_SIZE(head); i++)
+		strv_push(&argv, head[i]);
+	strv_push(&argv, ds);
+	if (ds2)
+		strv_push(&argv, ds2);
+	autofree char *o = NULL, *e = NULL;
+	int status = 0;
+	int64_t t0 = time_mono_ns();
+	int r = proc_run_full(argv.v, -1, &o, &e, &status, err);
+	zfs_log_cmd(argv.v, t0, r);
+	strv_release(&argv);
+	if (r < 0)
 		return clbsd_err_prefix(err, "list zfs datasets below %s", ds);
+	/* ds2 missing is an empty tree; any other complaint is an error. */
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		autofree char *quoted = ds2 ? xasprintf("'%s'", ds2) : NULL;
+		char *p = e, *l;
+		while ((l = zfs_next_line(&p)) && quoted && strstr(l, quoted) &&
+		       strstr(l, "does not exist"))
+			;
+		if (l || !quoted)
+			return clbsd_err_setmsg(err, CLBSD_E_INTERNAL, EIO,
+						"list zfs datasets below %s: %s", ds,
+						l ? l : "zfs list failed");
+	}
 	char *p = o, *l;
 	while ((l = zfs_next_line(&p))) {
 		char *f[2] = {"", ""};
@@ -344,14 +373,15 @@ static int list_fs(const char *ds, struct strv *names, struct strv *mounted, str
 }
 
 /*
- * Unmount ds and everything below it, children first. zfs-fuse serves a
- * mounted dataset's pages from the kernel's cache, which `zfs recv` does not
- * invalidate, so datasets are unmounted around a receive.
+ * Unmount ds, ds2 (NULL: none) and everything below them, children first.
+ * zfs-fuse serves a mounted dataset's pages from the kernel's cache, which
+ * `zfs recv` does not invalidate, so datasets are unmounted around a
+ * receive.
  */
-int zfs_unmount_tree(const char *ds, struct clbsd_err *err)
+int zfs_unmount_trees(const char *ds, const char *ds2, struct clbsd_err *err)
 {
 	struct strv names = STRV_INIT, mounted = STRV_INIT;
-	int r = list_fs(ds, &names, &mounted, err);
+	int r = list_fs(ds, ds2, &names, &mounted, err);
 	for (size_t i = mounted.n; r == 0 && i > 0; i--) {
 		r = zfs_run(NULL, err, "umount", mounted.v[i - 1], NULL);
 		if (r < 0) {
@@ -365,11 +395,16 @@ int zfs_unmount_tree(const char *ds, struct clbsd_err *err)
 	return r;
 }
 
-/* Mount whatever at and below ds is not mounted, parents first. */
-int zfs_mount_tree(const char *ds, struct clbsd_err *err)
+int zfs_unmount_tree(const char *ds, struct clbsd_err *err)
+{
+	return zfs_unmount_trees(ds, NULL, err);
+}
+
+/* Mount whatever at and below ds and ds2 (NULL: none) is not mounted, parents first. */
+int zfs_mount_trees(const char *ds, const char *ds2, struct clbsd_err *err)
 {
 	struct strv names = STRV_INIT, mounted = STRV_INIT;
-	int r = list_fs(ds, &names, &mounted, err);
+	int r = list_fs(ds, ds2, &names, &mounted, err);
 	for (size_t i = 0; r == 0 && i < names.n; i++) {
 		bool is = false;
 		for (size_t j = 0; j < mounted.n && !is; j++)
@@ -380,6 +415,11 @@ int zfs_mount_tree(const char *ds, struct clbsd_err *err)
 	strv_release(&names);
 	strv_release(&mounted);
 	return r;
+}
+
+int zfs_mount_tree(const char *ds, struct clbsd_err *err)
+{
+	return zfs_mount_trees(ds, NULL, err);
 }
 
 /* ---- destroying, with the retries zfs-fuse needs ---- */

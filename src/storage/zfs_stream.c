@@ -629,11 +629,11 @@ struct recv_undo {
  * writes next into its bare mount point, and never mount again
  * ("directory is not empty"). So: retried, with the back-off of destroy.
  */
-static int mount_again(const char *ds, struct clbsd_err *err)
+static int mount_again(const char *ds, const char *ds2, struct clbsd_err *err)
 {
 	useconds_t delay = 25000;
 	for (int attempt = 0;; attempt++) {
-		if (zfs_mount_tree(ds, err) == 0)
+		if (zfs_mount_trees(ds, ds2, err) == 0)
 			return 0;
 		log_debug("zfs", NULL, "mount %s: try %d failed (%s); again in %u ms", ds,
 			  attempt + 1, err->msg, (unsigned)(delay / 1000));
@@ -650,9 +650,8 @@ int zfs_ctr_mount(struct storage *st, const char *name, struct clbsd_err *err)
 		return -err->code;
 	autofree char *top = zfs_ds_ctr(st, name);
 	autofree char *vols = zfs_ds_vols(st, name);
-	bool have = false;
-	if (mount_again(top, err) < 0 || zfs_has(vols, ZFS_DS_MANAGED, err, &have) < 0 ||
-	    (have && mount_again(vols, err) < 0))
+	/* One `zfs list` of both trees when all is mounted (the volumes' may be missing). */
+	if (mount_again(top, vols, err) < 0)
 		return clbsd_err_prefix(err, "container %s", name);
 	return 0;
 }
@@ -746,19 +745,23 @@ static int raw_lengths(int fd, size_t np, json_t **out, struct clbsd_err *err)
  * Check that container `name` can take the stream: a whole one needs the
  * name free, an increment the container with snapshot `from` and without
  * `label`, unmounted (pages cached by the mounted FUSE file system would
- * hide the update), as are its volumes. *vols_there: its volumes' dataset
+ * hide the update), as are its volumes. *view gets the container's and its
+ * volumes' trees as they are before the receive (one `zfs get` answers
+ * every question about them), *vols_there whether its volumes' dataset
  * exists.
  */
 static int recv_prepare(struct storage *st, const char *name, const char *label, const char *from,
-			bool *vols_there, struct clbsd_err *err)
+			struct zfs_view *view, bool *vols_there, struct clbsd_err *err)
 {
 	autofree char *top = zfs_ds_ctr(st, name);
 	autofree char *vols = zfs_ds_vols(st, name);
-	int r;
+	int r = zfs_view_load(view, top, vols, err);
+	if (r < 0)
+		return r;
 	if (!from) {
 		autofree char *what = xasprintf("container %s", name);
 		autofree char *dir = storage_ctr_dir(st, name);
-		r = zfs_need_absent(what, top, err);
+		r = zfs_need_absent_as(what, top, zfs_view_state(view, top), err);
 		if (r == 0)
 			r = zfs_need_empty_dir(dir, err);
 	} else {
@@ -766,16 +769,13 @@ static int recv_prepare(struct storage *st, const char *name, const char *label,
 		autofree char *s = xasprintf("%s@%s", top, label);
 		autofree char *fwhat = xasprintf("snapshot %s of container %s", from, name);
 		autofree char *lwhat = xasprintf("snapshot %s of container %s", label, name);
-		r = zfs_need_managed(fwhat, f, err);
+		r = zfs_need_managed_as(fwhat, f, zfs_view_state(view, f), err);
 		if (r == 0)
-			r = zfs_need_absent(lwhat, s, err);
-		if (r == 0)
-			r = zfs_unmount_tree(top, err);
+			r = zfs_need_absent_as(lwhat, s, zfs_view_state(view, s), err);
 	}
-	if (r == 0)
-		r = zfs_has(vols, ZFS_DS_MANAGED, err, vols_there);
-	if (r == 0 && from && *vols_there)
-		r = zfs_unmount_tree(vols, err);
+	*vols_there = zfs_view_state(view, vols) == ZFS_DS_MANAGED;
+	if (r == 0 && from)
+		r = zfs_unmount_trees(top, *vols_there ? vols : NULL, err);
 	return r;
 }
 
@@ -893,6 +893,7 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 	autofree char *vols = zfs_ds_vols(st, name);
 	autofree char *dir = storage_ctr_dir(st, name);
 	struct recv_undo u = {STRV_INIT, STRV_INIT, false};
+	struct zfs_view view = {0};
 	bool vols_there = false;
 	struct strv *chains = xcalloc(np + 1, sizeof(struct strv));
 	size_t nsub = np;
@@ -902,7 +903,8 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 	else
 		r = recv_chains(hdr, parts, label, from, chains, &nsub, err);
 	if (r == 0)
-		r = recv_prepare(st, name, label, from, &vols_there, err);
+		r = recv_prepare(st, name, label, from, &view, &vols_there, err);
+	bool vols_before = vols_there;
 	/* A raw stream: the zfs streams' lengths are in the trailer, which the footer finds. */
 	json_t *raw_lens = NULL;
 	if (r == 0 && json_bool(hdr, "raw", false)) {
@@ -926,7 +928,7 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 		if (!incr && i >= nctr) {
 			autofree char *vwhat = xasprintf("volume %s of container %s", vol, name);
 			bool made = false;
-			r = zfs_need_absent(vwhat, target, err);
+			r = zfs_need_absent_as(vwhat, target, zfs_view_state(&view, target), err);
 			if (r == 0 && !vols_there)
 				r = zfs_ensure_vols(st, name, &made, err);
 			vols_there = vols_there || made;
@@ -990,18 +992,22 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 			k < json_array_size(hs) ? json_string_value(json_array_get(hs, k)) : label;
 		autofree char *gs = xasprintf("%s@%s", vols, l);
 		struct clbsd_err ignore;
-		bool there = false;
-		if (zfs_has(gs, ZFS_DS_MANAGED, &ignore, &there) == 0 && !there &&
+		/* The receive made no snapshot of the group: the view before it says. */
+		if (zfs_view_state(&view, gs) != ZFS_DS_MANAGED &&
 		    zfs_run(NULL, &ignore, "snapshot", gs, NULL) < 0)
 			log_warn("storage", name, "%s", ignore.msg);
 	}
-	/* Mount again what was unmounted, and mount what arrived. */
+	/*
+	 * Mount again what was unmounted, and mount what arrived (one `zfs
+	 * list` of both trees): the volumes' dataset when it was there before
+	 * or the receive made it and kept it.
+	 */
 	struct clbsd_err e2;
-	bool vols_now = false;
+	bool vols_now = r == 0 ? vols_there : vols_before;
 	if (r == 0 || from)
-		mount_again(top, &e2);
-	if (zfs_has(vols, ZFS_DS_MANAGED, &e2, &vols_now) == 0 && vols_now)
-		mount_again(vols, &e2);
+		mount_again(top, vols_now ? vols : NULL, &e2);
+	else if (vols_now)
+		mount_again(vols, NULL, &e2);
 	if (r < 0 && !from)
 		rmdir(dir);
 	strv_release(&u.made);
@@ -1011,6 +1017,7 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 	free(chains);
 	json_decref(raw_lens);
 	json_decref(hdr);
+	zfs_view_release(&view);
 	buf_release(&b);
 	if (r < 0)
 		return clbsd_err_prefix(err, "receive container %s", name);
