@@ -94,6 +94,14 @@ int dir_receive_undo(struct storage *st, const char *name, int64_t since, const 
  * datasets, which a received archive must not bring), -1 not a stream.
  */
 int zfs_stream_hdrtype(const unsigned char *rec, size_t n);
+/*
+ * Whether that record (n >= 56 bytes of it) begins the changes since a
+ * snapshot (1: its drr_fromguid is set), a whole dataset (0), or is no
+ * stream or too short (-1). A receive forces (`zfs recv -F`) only a
+ * stream it saw is an increment: -F on a whole stream would replace the
+ * dataset.
+ */
+int zfs_stream_incremental(const unsigned char *rec, size_t n);
 
 struct strv;
 /* At debug level: argv (a zfs command begun at t0, monotonic ns) and its time. */

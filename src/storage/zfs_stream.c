@@ -319,18 +319,32 @@ int zfs_stream_hdrtype(const unsigned char *rec, size_t n)
 	return (int)(vi & 3); /* DMU_GET_STREAM_HDRTYPE */
 }
 
+int zfs_stream_incremental(const unsigned char *rec, size_t n)
+{
+	if (n < 56 || zfs_stream_hdrtype(rec, n) < 0)
+		return -1;
+	uint64_t from = 0;
+	memcpy(&from, rec + 48, 8); /* drr_fromguid, after drr_toguid */
+	return from != 0;
+}
+
 /*
  * The part about to be received (at fd's offset: raw, or a first frame) is
  * a plain stream. A compound one (`zfs send -R` or `-p`) would bring
  * properties (a mountpoint over a host directory, setuid) and child
  * datasets, and zfs-fuse's recv has no -u or -x to keep them out; the
  * driver's own send never makes one. The archive is a file (import reads
- * it from one); a stream that cannot be read ahead is not checked.
+ * it from one); a stream that cannot be read ahead is not checked. *incr
+ * says whether the stream was seen to be the changes since a snapshot (1),
+ * a whole dataset (0), or could not be read ahead (-1).
  */
-static int check_plain(int fd, int64_t raw_len, const char *target, struct clbsd_err *err)
+static int check_plain(int fd, int64_t raw_len, const char *target, int *incr,
+		       struct clbsd_err *err)
 {
 	off_t pos = lseek(fd, 0, SEEK_CUR);
-	unsigned char rec[24], h[4];
+	unsigned char rec[56], h[4];
+	size_t have = sizeof(rec);
+	*incr = -1;
 	if (pos < 0)
 		return 0;
 	off_t at = pos;
@@ -338,8 +352,12 @@ static int check_plain(int fd, int64_t raw_len, const char *target, struct clbsd
 		if (pread(fd, h, 4, pos) != 4)
 			return 0; /* short: the receive says so */
 		at = pos + 4;
+		/* A first frame shorter than the record's fields read: only what it holds. */
+		uint32_t len =
+			(uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+		have = len < have ? len : have;
 	}
-	ssize_t n = pread(fd, rec, sizeof(rec), at);
+	ssize_t n = pread(fd, rec, have, at);
 	if (n < 0)
 		return 0;
 	if (zfs_stream_hdrtype(rec, (size_t)n) != 1)
@@ -348,33 +366,28 @@ static int check_plain(int fd, int64_t raw_len, const char *target, struct clbsd
 					"(a replication or property stream could set mount "
 					"points and add datasets); refusing it",
 					target);
+	*incr = zfs_stream_incremental(rec, (size_t)n);
 	return 0;
 }
 
 /*
- * Into `zfs recv target`: raw_len bytes from fd (a raw part), or, with
- * raw_len < 0, frames until the empty one.
+ * One `zfs recv` (argv) fed raw_len bytes from fd, or with raw_len < 0
+ * frames until the empty one. *by_zfs: it failed in zfs recv, not in
+ * reading the stream.
  */
-static int recv_one(int fd, const char *target, int64_t raw_len, struct clbsd_err *err)
+static int recv_feed(int fd, char *const *argv, const char *target, int64_t raw_len, bool *by_zfs,
+		     struct clbsd_err *err)
 {
-	if (check_plain(fd, raw_len, target, err) < 0)
-		return -err->code;
-	struct strv v = STRV_INIT;
-	strv_push(&v, "zfs");
-	strv_push(&v, "recv");
-	strv_push(&v, target);
+	*by_zfs = false;
 	int p[2];
 	autoclose int efd = memfd_create("zfs-recv-stderr", MFD_CLOEXEC);
-	if (efd < 0 || pipe2(p, O_CLOEXEC) < 0) {
-		strv_release(&v);
+	if (efd < 0 || pipe2(p, O_CLOEXEC) < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "zfs recv %s: pipe", target);
-	}
 	pipe_widen(p[1]);
 	int64_t t0 = time_mono_ns();
-	pid_t pid = spawn(v.v, p[0], -1, efd);
+	pid_t pid = spawn(argv, p[0], -1, efd);
 	close(p[0]);
 	if (pid < 0) {
-		strv_release(&v);
 		close(p[1]);
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, errno, "zfs recv %s: fork", target);
 	}
@@ -411,18 +424,85 @@ static int recv_one(int fd, const char *target, int64_t raw_len, struct clbsd_er
 	/* Closing the pipe early makes zfs recv see a short stream: it keeps nothing. */
 	close(p[1]);
 	int w = reap(pid, "zfs recv", efd, err);
-	zfs_log_cmd(v.v, t0, r < 0 ? r : w);
-	strv_release(&v);
+	zfs_log_cmd(argv, t0, r < 0 ? r : w);
 	if (r < 0) {
 		*err = rerr;
 		return clbsd_err_prefix(err, "receive %s: the stream ends early or is damaged",
 					target);
 	}
+	*by_zfs = w < 0;
 	if (w < 0)
 		return clbsd_err_prefix(err, "receive %s", target);
 	if (werr < 0)
 		return clbsd_err_set(err, CLBSD_E_INTERNAL, werr, "receive %s", target);
 	return 0;
+}
+
+/*
+ * Into `zfs recv target`: raw_len bytes from fd (a raw part), or, with
+ * raw_len < 0, frames until the empty one. base (a snapshot of the
+ * dataset, or NULL): the stream is the changes since it, and they apply to
+ * the dataset as it was there, whatever changed since (zfs-fuse's atime
+ * updates count as changes, and the importer's record). A stream seen to be
+ * an increment is received with -F, which discards those changes in the
+ * same step (a separate `zfs rollback` first cost 40-300 ms on zfs-fuse);
+ * -F still refuses a base that is not the dataset's newest snapshot, as
+ * the rollback did. Like that rollback, it may meet zfs-fuse's passing
+ * "I/O error" right after the unmount: a failed try keeps nothing, and the
+ * part is read again from where it began (a file: check_plain read ahead
+ * in it) with the rollback's backoff. A stream that could not be read
+ * ahead is rolled back first.
+ */
+static int recv_one(int fd, const char *target, int64_t raw_len, const char *base,
+		    struct clbsd_err *err)
+{
+	int incr = -1;
+	if (check_plain(fd, raw_len, target, &incr, err) < 0)
+		return -err->code;
+	if (base && incr == 0)
+		return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL,
+					"receive %s: damaged stream: a whole dataset where the "
+					"changes since %s were expected",
+					target, base);
+	if (base && incr < 0 && zfs_rollback_snap(base, false, err) < 0)
+		return -err->code;
+	bool force = base && incr == 1;
+	struct strv v = STRV_INIT;
+	strv_push(&v, "zfs");
+	strv_push(&v, "recv");
+	if (force)
+		strv_push(&v, "-F");
+	strv_push(&v, target);
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+	useconds_t delay = 25000;
+	int r;
+	for (int attempt = 0;; attempt++) {
+		bool by_zfs = false;
+		r = recv_feed(fd, v.v, target, raw_len, &by_zfs, err);
+		bool transient =
+			by_zfs && (strstr(err->msg, "I/O error") || strstr(err->msg, "busy"));
+		if (r == 0 || !force || !transient || pos < 0)
+			break;
+		/*
+		 * zfs-fuse has also said "I/O error" after the increment was in
+		 * (its snapshot made): then it is not fed again, which the
+		 * dataset, at that snapshot now, would refuse.
+		 */
+		enum zfs_dstate now;
+		struct clbsd_err e2;
+		if (zfs_ds_state(target, &now, &e2) == 0 && now != ZFS_DS_ABSENT) {
+			log_warn("zfs", NULL, "recv -F %s: zfs said \"%s\", but the snapshot is in",
+				 target, err->msg);
+			r = 0;
+			break;
+		}
+		log_debug("zfs", NULL, "recv -F %s: try %d failed (%s); again in %u ms", target,
+			  attempt + 1, err->msg, (unsigned)(delay / 1000));
+		if (lseek(fd, pos, SEEK_SET) < 0 || !zfs_retry_wait(attempt, 11, &delay))
+			break;
+	}
+	strv_release(&v);
+	return r;
 }
 
 /* The labels of ds's own snapshots, in the order they were taken (createtxg). */
@@ -948,22 +1028,18 @@ int zfs_receive(struct storage *st, const char *name, int fd, struct clbsd_err *
 			const char *to = k < c->n ? c->v[k] : label;
 			const char *base = k > 0 ? c->v[k - 1] : incr ? from : NULL;
 			/*
-			 * An increment applies to the target as it was at @base:
-			 * roll it back first (zfs-fuse's atime updates count as
-			 * changes), unmounted (see recv_prepare), with the
-			 * retries zfs-fuse needs right after an unmount.
+			 * An increment applies to the target as it was at @base
+			 * (recv_one), unmounted (see recv_prepare; the whole
+			 * stream before it in a chain mounted it).
 			 */
 			if (base && k > 0)
 				r = zfs_unmount_tree(target, err);
-			if (base && r == 0) {
-				autofree char *f = xasprintf("%s@%s", target, base);
-				r = zfs_rollback_snap(f, false, err);
-			}
 			int64_t raw_len =
 				raw_lens ? json_integer_value(json_array_get(raw_lens, sub)) : -1;
 			autofree char *snap = xasprintf("%s@%s", target, to);
+			autofree char *f = base ? xasprintf("%s@%s", target, base) : NULL;
 			if (r == 0)
-				r = recv_one(fd, snap, raw_len, err);
+				r = recv_one(fd, snap, raw_len, f, err);
 			sub++;
 			if (r == 0 && k == 0 && !incr) {
 				strv_push(&u.made, target);
