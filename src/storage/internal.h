@@ -150,8 +150,11 @@ void zfs_view_parts(const struct zfs_view *v, const struct storage *st, const ch
 int zfs_local_props(const char *ds, struct strv *kv, struct clbsd_err *err);
 int zfs_unmount_tree(const char *ds, struct clbsd_err *err);
 int zfs_mount_tree(const char *ds, struct clbsd_err *err);
-/* The same of two trees with one `zfs list`; ds2 may be NULL or missing. */
-int zfs_unmount_trees(const char *ds, const char *ds2, struct clbsd_err *err);
+/*
+ * The same of two trees with one `zfs list`; ds2 may be NULL or missing.
+ * An unmount leaves keep (NULL: none) mounted, but not what is below it.
+ */
+int zfs_unmount_trees(const char *ds, const char *ds2, const char *keep, struct clbsd_err *err);
 int zfs_mount_trees(const char *ds, const char *ds2, struct clbsd_err *err);
 /* zfs rollback [-r] snap, with zfs-fuse's "I/O error" and busy retries. */
 int zfs_rollback_snap(const char *snap, bool discard_newer, struct clbsd_err *err);

@@ -333,8 +333,8 @@ int zfs_need_managed(const char *what, const char *ds, struct clbsd_err *err)
 static int list_fs(const char *ds, const char *ds2, struct strv *names, struct strv *mounted,
 		   struct clbsd_err *err)
 {
-	static const char *const head[] = {"zfs", "list", "-H",	     "-o",
-					   "name,mounted", "-r", "-t", "filesystem"};
+	static const char *const head[] = {"zfs",	   "list", "-H", "-o",
+					   "name,mounted", "-r",   "-t", "filesystem"};
 	struct strv argv = STRV_INIT;
 	for (size_t i = 0; i < ARRAY_SIZE(head); i++)
 		strv_push(&argv, head[i]);
@@ -373,16 +373,18 @@ static int list_fs(const char *ds, const char *ds2, struct strv *names, struct s
 }
 
 /*
- * Unmount ds, ds2 (NULL: none) and everything below them, children first.
- * zfs-fuse serves a mounted dataset's pages from the kernel's cache, which
- * `zfs recv` does not invalidate, so datasets are unmounted around a
- * receive.
+ * Unmount ds, ds2 (NULL: none) and everything below them, children first,
+ * but keep (NULL: none; its children are unmounted). zfs-fuse serves a
+ * mounted dataset's pages from the kernel's cache, which `zfs recv` does
+ * not invalidate, so datasets are unmounted around a receive.
  */
-int zfs_unmount_trees(const char *ds, const char *ds2, struct clbsd_err *err)
+int zfs_unmount_trees(const char *ds, const char *ds2, const char *keep, struct clbsd_err *err)
 {
 	struct strv names = STRV_INIT, mounted = STRV_INIT;
 	int r = list_fs(ds, ds2, &names, &mounted, err);
 	for (size_t i = mounted.n; r == 0 && i > 0; i--) {
+		if (keep && strcmp(mounted.v[i - 1], keep) == 0)
+			continue;
 		r = zfs_run(NULL, err, "umount", mounted.v[i - 1], NULL);
 		if (r < 0) {
 			err->kind = CLBSD_E_CONFLICT;
@@ -397,7 +399,7 @@ int zfs_unmount_trees(const char *ds, const char *ds2, struct clbsd_err *err)
 
 int zfs_unmount_tree(const char *ds, struct clbsd_err *err)
 {
-	return zfs_unmount_trees(ds, NULL, err);
+	return zfs_unmount_trees(ds, NULL, NULL, err);
 }
 
 /* Mount whatever at and below ds and ds2 (NULL: none) is not mounted, parents first. */

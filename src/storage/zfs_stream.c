@@ -854,8 +854,9 @@ static int recv_prepare(struct storage *st, const char *name, const char *label,
 			r = zfs_need_absent_as(lwhat, s, zfs_view_state(view, s), err);
 	}
 	*vols_there = zfs_view_state(view, vols) == ZFS_DS_MANAGED;
+	/* The volumes' group receives nothing (it gets an empty snapshot): it stays. */
 	if (r == 0 && from)
-		r = zfs_unmount_trees(top, *vols_there ? vols : NULL, err);
+		r = zfs_unmount_trees(top, *vols_there ? vols : NULL, vols, err);
 	return r;
 }
 
