@@ -765,12 +765,12 @@ struct migration {
 	char *image_id;	 /* native: its image, sent when the target lacks it */
 	bool image_sent; /* it was: an undo removes it there again */
 	bool docker;
-	char *l1, *l2;	    /* live: the snapshots of the two sends */
+	char *l1, *lm, *l2; /* live: the snapshots of the three sends */
 	char dir[32];	    /* a private directory for the archives */
-	char *file, *file2; /* the archive, and the live one of the last changes */
+	char *file, *file2; /* the whole archive; live, that of changes (unlinked once in) */
 	bool stopped, imported, moved, committed;
-	json_t *live_before; /* the source's live file before (moved ...), to put back */
-	int64_t down_ns;     /* from the stop here to running there */
+	json_t *live_before;	      /* the source's live file before (moved ...), to put back */
+	int64_t down_ns;	      /* from the stop here to running there */
 	int64_t export_ns, import_ns; /* of the last send, within down_ns */
 };
 
@@ -825,6 +825,7 @@ static int migrate_survey(struct migration *m, const char *dst_driver, struct cl
 		char tag[9];
 		random_hex(tag, 4);
 		m->l1 = xasprintf("migrate-%s-1", tag);
+		m->lm = xasprintf("migrate-%s-m", tag);
 		m->l2 = xasprintf("migrate-%s-2", tag);
 	}
 	return 0;
@@ -865,7 +866,10 @@ static int migrate_send(struct migration *m, const char *file, const char *label
 	snprintf(msg, sizeof(msg), "exported %.1f MB; importing on %s%s", (double)bytes / 1e6,
 		 m->to, m->decl && !from ? " into its declaration" : "");
 	progress(m->name, msg);
-	if (target_import(&m->dst, file, m->decl, from != NULL, err) < 0)
+	int r = target_import(&m->dst, file, m->decl, from != NULL, err);
+	/* In (or not): the next send writes a new file, and a whole one is large. */
+	unlink(file);
+	if (r < 0)
 		return -err->code;
 	m->export_ns = t1 - t0;
 	m->import_ns = time_mono_ns() - t1;
@@ -889,6 +893,14 @@ static int migrate_move(struct migration *m, struct clbsd_err *err)
 		progress(m->name, "exporting while it runs");
 		if (migrate_send(m, m->file, m->l1, NULL, err) < 0)
 			return -err->code;
+		/*
+		 * What it changed during that send goes too, still while it runs:
+		 * the send after its stop, in its downtime, then carries only
+		 * what changed in the moments since.
+		 */
+		progress(m->name, "exporting what changed meanwhile, while it runs");
+		if (migrate_send(m, m->file2, m->lm, m->l1, err) < 0)
+			return -err->code;
 	}
 	int64_t t0 = time_mono_ns();
 	if (m->was_running) {
@@ -907,7 +919,7 @@ static int migrate_move(struct migration *m, struct clbsd_err *err)
 		step_hook("stopped", m->name);
 	}
 	progress(m->name, m->live ? "exporting what changed since" : "exporting");
-	if (migrate_send(m, m->live ? m->file2 : m->file, m->l2, m->l1, err) < 0)
+	if (migrate_send(m, m->live ? m->file2 : m->file, m->l2, m->lm, err) < 0)
 		return -err->code;
 	bool running = false;
 	if (m->was_running) {
@@ -931,6 +943,7 @@ static int migrate_move(struct migration *m, struct clbsd_err *err)
 	/* Its snapshots of the move go there once it runs: not part of its downtime. */
 	if (m->live) {
 		target_drop_snapshot(&m->dst, m->name, m->l1);
+		target_drop_snapshot(&m->dst, m->name, m->lm);
 		target_drop_snapshot(&m->dst, m->name, m->l2);
 	}
 	return 0;
@@ -1019,8 +1032,8 @@ static void migrate_release(struct migration *m)
 {
 	if (m->live) {
 		struct clbsd_err e2;
-		const char *labels[] = {m->l1, m->l2};
-		for (size_t i = 0; i < 2; i++) {
+		const char *labels[] = {m->l1, m->lm, m->l2};
+		for (size_t i = 0; i < ARRAY_SIZE(labels); i++) {
 			autofree char *p =
 				xasprintf("/v1/containers/%s/snapshots/%s", m->name, labels[i]);
 			cli_call("DELETE", p, NULL, NULL, &e2);
@@ -1034,6 +1047,7 @@ static void migrate_release(struct migration *m)
 	free(m->file);
 	free(m->file2);
 	free(m->l1);
+	free(m->lm);
 	free(m->l2);
 	free(m->decl);
 	free(m->image_id);
