@@ -6,7 +6,9 @@
 # there: the last incremental send and import, and the start. Prints the
 # downtime clbsd migrate reports and its parts (the last export here, the
 # import there, the start there), the whole migration's time, and the data
-# rate of the full send; target: downtime <= 1 s. Both daemons log at debug
+# rate of the full send; target: downtime <= 1 s. Then its floor, the same
+# increment by hand with bare zfs commands, and the ratio of the two
+# medians (see "floor" below). Both daemons log at debug
 # level, which times every zfs command (BENCH_LOGS=DIR keeps their logs).
 #
 #   bench/host/migrate.sh [MB] [RUNS]   (default 1024 MB, 3 runs, back and forth)
@@ -66,6 +68,7 @@ echo "bench/host/migrate.sh: $MB MB in a volume of a declared container, zfs-fus
 printf '%-4s %-5s %-8s %-8s %-8s %-8s %-8s %-8s %s\n' RUN DIR STOP_S DOWN_S EXPORT_S \
 	IMPORT_S START_S TOTAL_S FULL_SEND_MB_S
 from="$SOCK" to="$SOCK2"
+downs=()
 for i in $(seq "$RUNS"); do
 	t0=$(date +%s.%N)
 	left=""
@@ -87,10 +90,47 @@ for i in $(seq "$RUNS"); do
 	dir=$([ "$from" = "$SOCK" ] && echo "a->b" || echo "b->a")
 	printf '%-4s %-5s %-8s %-8s %-8s %-8s %-8s %-8.2f %s\n' "$i" "$dir" "$stop" "$down" "$exp" \
 		"$imp" "$sta" "$total" "$mbs"
+	downs+=("$down")
+	at=$to
 	got=$("$BUILD/clbsd" --socket "$to" exec big md5sum /data/blob | cut -d' ' -f1)
 	[ "$got" = "$sum" ] || { echo "data differs after run $i" >&2; exit 1; }
 	[ -n "$left" ] && { echo "$left; stopping"; break; }
 	tmp=$from from=$to to=$tmp
 done
 echo "target: downtime <= 1 s (FULL_SEND_MB_S is the data over the time outside the downtime)"
+
+# The floor: the storage part of the downtime with nothing of clbsd around
+# it. The container's dataset and its volume (where it runs now) are copied
+# whole to a scratch dataset once; then each run takes a snapshot of both,
+# unmounts the copies (zfs-fuse serves stale pages to a mounted dataset
+# that receives), sends each as the changes since the last one straight
+# into `zfs recv -F` (-F instead of a rollback, as clbsd receives), and
+# mounts both again. clbsd's downtime adds its checks and records, its
+# API calls, the image's and volumes' bookkeeping and the start.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+secs_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'; }
+root=$([ "$at" = "$SOCK" ] && echo "$ZPOOL/clbsd" || echo "$ZPOOL/clbsd2")
+top=$root/containers/big vol=$root/volumes/big/data fl=$ZPOOL/floor
+zfs create -o mountpoint="$TMP/floor" "$fl" && zfs snapshot "$top@floor0" &&
+	zfs snapshot "$vol@floor0" && zfs send "$top@floor0" | zfs recv "$fl/c" &&
+	zfs send "$vol@floor0" | zfs recv "$fl/v" ||
+	{ echo "floor: the copy failed" >&2; exit 1; }
+floors=()
+printf '%-4s %s\n' RUN FLOOR_S
+for i in $(seq "$RUNS"); do
+	b=$((i - 1))
+	t0=$(date +%s.%N)
+	zfs snapshot "$top@floor$i" && zfs snapshot "$vol@floor$i" &&
+		zfs umount "$fl/c" && zfs umount "$fl/v" &&
+		zfs send -i "@floor$b" "$top@floor$i" | zfs recv -F "$fl/c" &&
+		zfs send -i "@floor$b" "$vol@floor$i" | zfs recv -F "$fl/v" &&
+		zfs mount "$fl/c" && zfs mount "$fl/v" || { echo "floor: run $i failed" >&2; exit 1; }
+	floors+=("$(secs_since "$t0")")
+	printf '%-4s %s\n' "$i" "${floors[-1]}"
+	zfs destroy "$top@floor$b" && zfs destroy "$vol@floor$b"
+done
+# The copy and the last snapshots go with the pool (zfs-fuse calls a
+# dataset it just mounted busy for a while).
+dm=$(median "${downs[@]}") fm=$(median "${floors[@]}")
+echo "downtime (median) $dm s, floor (median) $fm s: $(awk -v d="$dm" -v f="$fm" 'BEGIN { printf "%.1f", d / f }') x the floor"
 t_done
