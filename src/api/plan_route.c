@@ -32,8 +32,12 @@ void api_apply(struct daemon *d, struct evhttp_request *req, const struct api_ar
 	struct clbsd_err err;
 	clbsd_err_init(&err);
 	bool dry = api_query_bool(req, "dry_run");
-	/* apply takes the files as they are now, like a SIGHUP. */
-	if (!dry && config_reload(d, &err) < 0) {
+	/*
+	 * apply takes the files as they are now; files already loaded (by the
+	 * watch, or a live change) are not loaded again: one change is one
+	 * generation.
+	 */
+	if (!dry && config_reload_changed(d, &err) < 0) {
 		api_reply_err(req, &err);
 		return;
 	}

@@ -9,6 +9,7 @@
 #include "core/audit_rec.h"
 #include "core/config.h"
 #include "conf/live.h"
+#include "util/hash.h"
 #include "util/netaddr.h"
 #include "util/util.h"
 
@@ -1400,21 +1401,55 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int load(const char *main_file, const char *confd_dir, const char *live, size_t live_len,
+		struct conf **out, char digest[65], struct conf_diags *diags);
+
 int conf_load(const char *main_file, const char *confd_dir, struct conf **out,
 	      struct conf_diags *diags)
 {
-	return conf_load_live(main_file, confd_dir, NULL, 0, out, diags);
+	return load(main_file, confd_dir, NULL, 0, out, NULL, diags);
+}
+
+int conf_load_digest(const char *main_file, const char *confd_dir, struct conf **out,
+		     char digest[65], struct conf_diags *diags)
+{
+	return load(main_file, confd_dir, NULL, 0, out, digest, diags);
 }
 
 int conf_load_live(const char *main_file, const char *confd_dir, const char *live, size_t live_len,
 		   struct conf **out, struct conf_diags *diags)
 {
+	return load(main_file, confd_dir, live, live_len, out, NULL, diags);
+}
+
+/*
+ * One entry of a load's digest: the path with its NUL, then what was read
+ * (a tag byte and the length, so that no two different sequences of
+ * entries hash alike).
+ */
+static void digest_add(struct hash_stream *h, const char *path, char tag, const void *data,
+		       uint64_t len)
+{
+	if (!h)
+		return;
+	hash_stream_add(h, path, strlen(path) + 1);
+	hash_stream_add(h, &tag, 1);
+	hash_stream_add(h, &len, sizeof(len));
+	hash_stream_add(h, data, (size_t)len);
+}
+
+static int load(const char *main_file, const char *confd_dir, const char *live, size_t live_len,
+		struct conf **out, char digest[65], struct conf_diags *diags)
+{
+	struct hash_stream *h = digest ? hash_sha256_begin() : NULL;
 	struct strv paths = STRV_INIT;
 	if (main_file)
 		strv_push(&paths, main_file);
 	if (confd_dir) {
 		DIR *d = opendir(confd_dir);
 		if (!d && errno != ENOENT && errno != ENOTDIR) {
+			int32_t e = errno;
+			digest_add(h, confd_dir, 'D', &e, sizeof(e));
 			conf_diags_add(diags, confd_dir, 0, 0, "cannot read the directory: %s",
 				       strerror(errno));
 		} else if (d) {
@@ -1442,12 +1477,18 @@ int conf_load_live(const char *main_file, const char *confd_dir, const char *liv
 		clbsd_err_init(&err);
 		size_t len;
 		int r = fs_read_file(paths.v[i], &texts[n], &len, &err);
+		if (r < 0) {
+			/* The error is in the digest: a file that becomes readable changes it. */
+			int32_t e = -r;
+			digest_add(h, paths.v[i], 'E', &e, sizeof(e));
+		}
 		if (r == -ENOENT && i == 0 && main_file)
 			continue; /* no main file: an empty configuration */
 		if (r < 0) {
 			conf_diags_add(diags, paths.v[i], 0, 0, "cannot read: %s", strerror(-r));
 			continue;
 		}
+		digest_add(h, paths.v[i], 'F', texts[n], len);
 		srcs[n] = (struct conf_source){.file = paths.v[i], .text = texts[n], .len = len};
 		n++;
 	}
@@ -1460,6 +1501,8 @@ int conf_load_live(const char *main_file, const char *confd_dir, const char *liv
 			(struct conf_source){.file = live_path, .text = texts[n], .len = live_len};
 		n++;
 	}
+	if (h)
+		hash_stream_end(h, digest);
 	struct conf *c = NULL;
 	int r = conf_build(srcs, n, &c, diags);
 	if (r == 0 && conf_diags_count(diags) != before) {

@@ -133,6 +133,17 @@ int conf_build(const struct conf_source *srcs, size_t n, struct conf **out,
 int conf_load(const char *main_file, const char *confd_dir, struct conf **out,
 	      struct conf_diags *diags);
 /*
+ * conf_load(), and in `digest` a SHA-256 (hex) of what it read: every
+ * file's path and bytes in load order, a missing main file, and a file or
+ * directory that could not be read (its errno). Written whatever the
+ * result: two loads with one digest read the same files with the same
+ * bytes, so they give the same result (the load is pure), and a file added
+ * to or removed from conf.d changes it, however empty. The daemon's file
+ * watch uses it to skip a reload of what it loaded already.
+ */
+int conf_load_digest(const char *main_file, const char *confd_dir, struct conf **out,
+		     char digest[65], struct conf_diags *diags);
+/*
  * conf_load() with `live` (live_len bytes) read in place of
  * confd_dir/90-live.conf (conf/live.h), whether that file exists or not:
  * how a live change is checked before it is written. `live` NULL is

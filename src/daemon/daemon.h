@@ -272,6 +272,7 @@ struct daemon {
 		int64_t loaded_ns;
 		char *error;		  /* diagnostics of the last rejected load, or NULL */
 		bool main_seen;		  /* the main file existed at the last good load */
+		char digest[65];	  /* conf_load_digest() of the last load, good or not */
 		struct conf_watch *watch; /* the watch on the configuration files */
 	} decl;
 
@@ -1150,8 +1151,19 @@ struct pass_waiter;
 /* Load the configuration from disk; keeps the last good one on errors. */
 int config_reload(struct daemon *d, struct clbsd_err *err);
 /*
+ * config_reload() unless the files are byte for byte what the last load
+ * read (conf_load_digest()): then nothing happens (no new generation) and
+ * the answer is that load's (0, or its diagnostics). `clbsd apply` uses it,
+ * so that applying files the watch or a live change loaded already counts
+ * one change once.
+ */
+int config_reload_changed(struct daemon *d, struct clbsd_err *err);
+/*
  * config_reload for a reason the API did not record (source: "start",
- * "watch", "sighup"): the audit log records the generation and the result.
+ * "sighup"): the audit log records the generation and the result. The
+ * file watch ("watch") reloads only files whose content differs from the
+ * last load's (conf_load_digest()), so the daemon's own writes and files
+ * an apply loaded already count once.
  */
 int config_reload_by(struct daemon *d, const char *source, struct clbsd_err *err);
 /* Ask for a reconcile pass soon (coalesced; one pass at a time). */

@@ -216,20 +216,48 @@ static void apply_live(struct daemon *d)
 	}
 }
 
-int config_reload(struct daemon *d, struct clbsd_err *err)
+/*
+ * Load the files. With `if_changed`, files whose digest is the last
+ * attempt's are not loaded again: *unchanged is set and nothing else
+ * happens (no generation, no event, no record). That is the file watch's
+ * case: it also sees the daemon's own writes (the live file of a PATCH or
+ * a stop) and files a `clbsd apply` loaded already, and reloading those
+ * would count one change twice. The last attempt's digest is kept whether
+ * it was accepted or rejected: the load is a function of the bytes (and
+ * main_seen, which a rejected load does not change), so the same bytes
+ * would be rejected again with the same diagnostics.
+ */
+static int reload(struct daemon *d, bool if_changed, bool *unchanged, struct clbsd_err *err)
 {
 	struct conf_diags diags = CONF_DIAGS_INIT;
 	struct conf *conf = NULL;
+	char digest[65];
 	bool exists = fs_exists(d->config);
+	int lr = conf_load_digest(d->config, d->confd, &conf, digest, &diags);
+	if (if_changed && strcmp(digest, d->decl.digest) == 0) {
+		conf_free(conf);
+		conf_diags_release(&diags);
+		*unchanged = true;
+		/* The same bytes as a rejected load: the same answer. */
+		if (d->decl.error)
+			return clbsd_err_setmsg(err, CLBSD_E_INVALID, EINVAL, "%s", d->decl.error);
+		return 0;
+	}
+	memcpy(d->decl.digest, digest, sizeof(digest));
 	/*
 	 * A main file that was there and is gone is far more likely an editor
 	 * or a mistake than a wish to remove every declared container.
 	 */
-	if (!exists && d->decl.main_seen)
+	if (!exists && d->decl.main_seen) {
+		conf_free(conf);
+		conf = NULL;
+		conf_diags_release(&diags);
 		conf_diags_add(&diags, d->config, 0, 0,
 			       "the configuration file disappeared; restore it (or write an "
 			       "empty one to remove every declared container)");
-	if (diags.n || conf_load(d->config, d->confd, &conf, &diags) < 0) {
+		lr = -EINVAL;
+	}
+	if (lr < 0) {
 		free(d->decl.error);
 		d->decl.error = conf_diags_format(&diags);
 		size_t n = conf_diags_count(&diags);
@@ -291,6 +319,17 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 			 d->storage.ops->name, d->storage.pool ? " on " : "",
 			 d->storage.pool ? d->storage.dataset : "");
 	return 0;
+}
+
+int config_reload(struct daemon *d, struct clbsd_err *err)
+{
+	return reload(d, false, NULL, err);
+}
+
+int config_reload_changed(struct daemon *d, struct clbsd_err *err)
+{
+	bool unchanged = false;
+	return reload(d, true, &unchanged, err);
 }
 
 /* ---- desired and observed ---- */
@@ -1193,9 +1232,12 @@ json_t *reconcile_status(struct daemon *d)
 	return j;
 }
 
-int config_reload_by(struct daemon *d, const char *source, struct clbsd_err *err)
+static int reload_by(struct daemon *d, const char *source, bool if_changed, bool *unchanged,
+		     struct clbsd_err *err)
 {
-	int r = config_reload(d, err);
+	int r = reload(d, if_changed, unchanged, err);
+	if (unchanged && *unchanged)
+		return r;
 	json_t *f = json_pack("{s:s,s:s,s:s,s:I,s:s}", "event", "config.reload", "source", source,
 			      "config", d->config, "generation", (json_int_t)d->decl.generation,
 			      "result", r == 0 ? "loaded" : "rejected");
@@ -1205,12 +1247,23 @@ int config_reload_by(struct daemon *d, const char *source, struct clbsd_err *err
 	return r;
 }
 
+int config_reload_by(struct daemon *d, const char *source, struct clbsd_err *err)
+{
+	return reload_by(d, source, false, NULL, err);
+}
+
 static void files_changed(void *arg)
 {
 	struct daemon *d = arg;
 	struct clbsd_err err;
-	log_info("config", NULL, "%s changed; reloading", d->config);
-	if (config_reload_by(d, "watch", &err) == 0)
+	bool unchanged = false;
+	int r = reload_by(d, "watch", true, &unchanged, &err);
+	if (unchanged) {
+		log_debug("config", NULL, "%s: the files are as last loaded; no reload", d->config);
+		return;
+	}
+	log_info("config", NULL, "%s changed; reloaded", d->config);
+	if (r == 0)
 		reconcile_trigger(d);
 }
 

@@ -455,6 +455,73 @@ TEST(load)
 	fs_rm_rf(dir, &err);
 }
 
+/* conf_load_digest() of the files as they are now, "" when the load fails. */
+static void digest_of(const char *main_file, const char *confd, char out[65])
+{
+	struct conf_diags d = CONF_DIAGS_INIT;
+	struct conf *c = NULL;
+	conf_load_digest(main_file, confd, &c, out, &d);
+	conf_free(c);
+	conf_diags_release(&d);
+}
+
+TEST(load_digest)
+{
+	char dir[] = "/tmp/clbsd-conf-test.XXXXXX";
+	CHECK(mkdtemp(dir));
+	autofree char *main_file = xasprintf("%s/clbsd.conf", dir);
+	autofree char *confd = xasprintf("%s/conf.d", dir);
+	autofree char *f1 = xasprintf("%s/10-a.conf", confd);
+	autofree char *f2 = xasprintf("%s/20-b.conf", confd);
+	autofree char *tmp = xasprintf("%s/.20-b.conf.tmp", confd);
+	struct clbsd_err err;
+	char none[65], empty_main[65], a[65], a2[65], b[65], ab[65], ba[65], x[65];
+	digest_of(main_file, confd, none);
+	CHECK_INT(strlen(none), 64);
+	/* An empty main file is not a missing one. */
+	write_file(main_file, "");
+	digest_of(main_file, confd, empty_main);
+	CHECK(strcmp(none, empty_main) != 0);
+	fs_mkdir_p(confd, 0755, &err);
+	write_file(main_file, "(container a :image \"x\")");
+	digest_of(main_file, confd, a);
+	/* The same bytes written again: the same digest. */
+	write_file(main_file, "(container a :image \"x\")");
+	digest_of(main_file, confd, a2);
+	CHECK_STR(a, a2);
+	/* A file conf_load() skips changes nothing. */
+	write_file(tmp, "garbage (");
+	digest_of(main_file, confd, x);
+	CHECK_STR(a, x);
+	/* An empty file added to conf.d changes it, and removing it brings it back. */
+	write_file(f1, "");
+	digest_of(main_file, confd, x);
+	CHECK(strcmp(a, x) != 0);
+	unlink(f1);
+	digest_of(main_file, confd, x);
+	CHECK_STR(a, x);
+	/* One byte changed. */
+	write_file(main_file, "(container a :image \"y\")");
+	digest_of(main_file, confd, b);
+	CHECK(strcmp(a, b) != 0);
+	/* The same text moved from one file to the next is another load. */
+	write_file(main_file, "");
+	write_file(f1, "(container a :image \"x\")");
+	write_file(f2, "");
+	digest_of(main_file, confd, ab);
+	write_file(f1, "");
+	write_file(f2, "(container a :image \"x\")");
+	digest_of(main_file, confd, ba);
+	CHECK(strcmp(ab, ba) != 0);
+	/* A rejected load has a digest too, and the same bytes the same one. */
+	write_file(f2, "(container a");
+	digest_of(main_file, confd, x);
+	CHECK_INT(strlen(x), 64);
+	digest_of(main_file, confd, b);
+	CHECK_STR(x, b);
+	fs_rm_rf(dir, &err);
+}
+
 TEST(example_validates)
 {
 	struct conf_diags d = CONF_DIAGS_INIT;
@@ -571,6 +638,7 @@ RUN(depends_on);
 RUN(moved_form);
 RUN(hash_and_diff);
 RUN(load);
+RUN(load_digest);
 RUN(example_validates);
 RUN(network_checks);
 RUN(backup_key);
