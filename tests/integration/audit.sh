@@ -80,6 +80,20 @@ one tag 'POST /v1/images/forge/tag 200 0 -' clbsd image tag forge forge2
 one image_rm 'DELETE /v1/images/forge2 20[04] 0 -' clbsd image rm forge2
 one rm 'DELETE /v1/containers/a1 204 0 a1' clbsd rm -f a1
 
+# More of the routes that change something.
+clbsd run -d --name b1 forge sleep 600 >/dev/null
+clbsd snapshot b1 s1 >/dev/null
+one clone 'POST /v1/containers/b1/clone 201 0 (b1|c1)' clbsd clone b1 c1
+one rollback 'POST /v1/containers/b1/rollback 200 0 b1' clbsd rollback -t 0 b1 s1
+one export 'POST /v1/containers/b1/export 200 0 b1' clbsd export -o "$TMP/b1.clbsd" b1
+one network_create 'POST /v1/networks 20[01] 0 -' clbsd network create --subnet 10.231.7.0/24 aunet
+one network_rm 'DELETE /v1/networks/aunet 20[04] 0 -' clbsd network rm aunet
+clbsd image export forge -o "$TMP/forge.tar" >/dev/null
+one image_load 'POST /v1/images/load 20[01] 0 -' clbsd image load --name loaded:1 "$TMP/forge.tar"
+clbsd image tag forge dangling:1 >/dev/null
+one image_prune 'POST /v1/images/prune 200 0 -' clbsd image prune
+clbsd rm -f b1 c1 >/dev/null
+
 # Declared containers: a change that writes the live file or reloads the
 # configuration is the request's record alone (the watch sees the daemon's
 # own write and the files apply loaded, and must not reload them again), and
