@@ -81,6 +81,13 @@ wait_until $((IDLE_S * 2)) conns_gone && ok idle_connections_time_out ||
 kill "$IDLE" 2>/dev/null
 wait "$IDLE" 2>/dev/null
 
+# An OOM kill in steady (32M): a process of its own, not its init, asks
+# for 48M (without swap the kernel kills it; with swap it may swap
+# instead, and the count is only compared). And block I/O that bypasses
+# the page cache, so that it is the container's own.
+clbsd exec steady dd if=/dev/zero of=/dev/null bs=48M count=1 >/dev/null 2>&1
+clbsd exec steady dd if=/dev/zero of=/io.bin bs=1M count=4 oflag=direct >/dev/null 2>&1
+clbsd exec steady dd if=/io.bin of=/dev/null bs=1M iflag=direct >/dev/null 2>&1
 clbsd inspect steady >/dev/null
 clbsd inspect no-such-container >/dev/null 2>&1
 sleep 0.3
@@ -112,6 +119,56 @@ if [ -f "$cpu_file" ]; then real=$(cat "$cpu_file"); else
 	real=$(awk '$1 == "usage_usec" { print $2 * 1000 }' "/sys/fs/cgroup/$cg/cpu.stat"); fi
 python3 -c "import sys; sys.exit(abs(float('$cpu') - int('$real') / 1e9) > 0.05)" &&
 	ok cpu_matches_cgroup || fail cpu_matches_cgroup "metric=$cpu cgroup=$real"
+# OOM kills: the cgroup's own count (v1 memory.oom_control, v2
+# memory.events: "oom_kill N"), which nothing else changes meanwhile.
+oom_file=/sys/fs/cgroup/memory/$cg/memory.oom_control
+[ -f "$oom_file" ] || oom_file=/sys/fs/cgroup/$cg/memory.events
+oom_real=$(awk '$1 == "oom_kill" { print $2 }' "$oom_file")
+oom=$(sample "$TMP/m1" clbsd_container_oom_kills_total "$lab")
+if [ -n "$oom_real" ] && [ "$oom" = "$oom_real" ] &&
+	{ [ "$oom" -ge 1 ] || [ "$(awk 'NR > 1' /proc/swaps | wc -l)" -gt 0 ]; }; then
+	ok oom_kills_match_cgroup
+else
+	fail oom_kills_match_cgroup "metric=$oom $oom_file: $oom_real"
+fi
+# Block I/O: the cgroup's bytes read and written (v2 io.stat rbytes/wbytes,
+# v1 blkio.throttle.io_service_bytes Read/Write), between a read of the
+# file before the scrape and one after. A cgroup without the file (a
+# native container on v1 has no blkio cgroup of its own) has no series.
+io_file=/sys/fs/cgroup/blkio/$cg/blkio.throttle.io_service_bytes
+[ -f "$io_file" ] || io_file=/sys/fs/cgroup/$cg/io.stat
+io_bytes() { # read|write
+	python3 - "$io_file" "$1" <<'PY'
+import sys
+f, op = sys.argv[1], sys.argv[2]
+n = 0
+for line in open(f):
+    t = line.split()
+    if len(t) == 3 and t[1] == op.capitalize():
+        n += int(t[2])
+    for kv in t[1:]:
+        k, _, v = kv.partition("=")
+        if k == op[0] + "bytes":
+            n += int(v)
+print(n)
+PY
+}
+if [ -f "$io_file" ]; then
+	r0=$(io_bytes read) w0=$(io_bytes write)
+	scrape >"$TMP/io"
+	r1=$(io_bytes read) w1=$(io_bytes write)
+	rm=$(sample "$TMP/io" clbsd_container_block_read_bytes_total "$lab")
+	wm=$(sample "$TMP/io" clbsd_container_block_write_bytes_total "$lab")
+	[ -n "$rm" ] && [ -n "$wm" ] && [ "$r0" -le "$rm" ] && [ "$rm" -le "$r1" ] &&
+		[ "$w0" -le "$wm" ] && [ "$wm" -le "$w1" ] && [ "$w1" -ge $((4 << 20)) ] &&
+		ok block_io_matches_cgroup ||
+		fail block_io_matches_cgroup "metric read=$rm write=$wm; $io_file read $r0..$r1 write $w0..$w1"
+else
+	note "block I/O: steady's cgroup has no $io_file (no blkio cgroup of its own): no series wanted"
+	! grep -q '^clbsd_container_block_[a-z_]*{name="steady"' "$TMP/m1" &&
+		ok block_io_matches_cgroup ||
+		fail block_io_matches_cgroup "no $io_file, yet: $(grep '^clbsd_container_block.*steady' "$TMP/m1")"
+fi
 [ "$(sample "$TMP/m1" clbsd_container_state "$lab,state=\"running\"")" = 1 ] &&
 	ok state_running || fail state_running "$(grep 'state.*steady' "$TMP/m1")"
 
