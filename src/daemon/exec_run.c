@@ -129,6 +129,31 @@ json_t *ctr_exec_request(struct container *c, char *const *argv, char *const *ex
 	return req;
 }
 
+/*
+ * An exec's end for the container__exec__done probe, whatever the kind:
+ * the caller's fn and arg, and what the probe says (the container may be
+ * gone by then, so its name is a copy).
+ */
+struct exec_end {
+	ctr_exec_fn fn;
+	void *arg;
+	char *name, *argv0;
+	int64_t started_ns;
+};
+
+static void exec_ended(const struct ctr_exec_result *r, void *arg)
+{
+	struct exec_end *e = arg;
+	ctr_exec_fn fn = e->fn;
+	void *fn_arg = e->arg;
+	TRACE4(container__exec__done, e->name, e->argv0, r->failure ? -1 : r->exit_code,
+	       time_mono_ns() - e->started_ns);
+	free(e->name);
+	free(e->argv0);
+	free(e);
+	fn(r, fn_arg);
+}
+
 int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec_fn fn, void *arg,
 		   struct clbsd_err *err)
 {
@@ -138,7 +163,18 @@ int ctr_exec_start(struct container *c, json_t *req, size_t max_output, ctr_exec
 	if (c->d->shutting_down)
 		return clbsd_err_setmsg(err, CLBSD_E_CONFLICT, ESHUTDOWN,
 					"clbsdd is shutting down");
-	return ctr_ops_of(c)->exec(c, req, max_output, fn, arg, err);
+	struct exec_end *e = xmalloc(sizeof(*e));
+	const char *argv0 = json_string_value(json_array_get(json_object_get(req, "argv"), 0));
+	*e = (struct exec_end){fn, arg, xstrdup(c->name), xstrdup(argv0 ? argv0 : ""),
+			       time_mono_ns()};
+	int r = ctr_ops_of(c)->exec(c, req, max_output, exec_ended, e, err);
+	if (r < 0) {
+		/* Not started, fn not called: nothing ended. */
+		free(e->name);
+		free(e->argv0);
+		free(e);
+	}
+	return r;
 }
 
 int ctr_native_exec(struct container *c, json_t *req, size_t max_output, ctr_exec_fn fn, void *arg,

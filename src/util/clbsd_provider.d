@@ -16,6 +16,7 @@ provider clbsd {
 	probe container__create(char *name, char *kind, int64_t duration_ns, char *how);
 	probe container__start(char *name, int pid, int64_t duration_ns);
 	probe container__exec(char *name, char *argv0);
+	probe container__exec__done(char *name, char *argv0, int code, int64_t duration_ns);
 	probe container__exit(char *name, int code, int signal, int64_t ran_ns);
 	probe container__oom(char *name);
 	probe container__remove(char *name, int64_t duration_ns);

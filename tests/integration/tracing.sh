@@ -40,7 +40,7 @@ doc=$(probes_in_doc)
 prov=$(probes_in_provider)
 # The points the design promises probes at (issue 20): life cycle,
 # reconciler, hooks, health, ingress, API.
-want="container__create container__start container__exec container__exit container__oom
+want="container__create container__start container__exec container__exec__done container__exit container__oom
 container__remove reconcile__pass__start reconcile__pass__end reconcile__action__start
 reconcile__action__done hook__start hook__done health__check ingress__reload
 api__request__start api__request__done"
@@ -91,6 +91,7 @@ attach() {
 		$bin:container__start { printf(\"start %s pid %d\\n\", str(arg0), arg1); }
 		$bin:container__exit { printf(\"exit %s code %d\\n\", str(arg0), arg1); }
 		$bin:container__exec { printf(\"exec %s %s\\n\", str(arg0), str(arg1)); }
+		$bin:container__exec__done { printf(\"exec-done %s %s code %d ns %d\\n\", str(arg0), str(arg1), arg2, arg3); }
 		$bin:api__request__done { printf(\"api %s %s %d\\n\", str(arg0), str(arg1), arg2); }" \
 		>"$TMP/bt.out" 2>&1 &
 	BT_PID=$!
@@ -117,6 +118,14 @@ attach() {
 	clbsd exec traced true
 	wait_until 10 grep -q '^exec traced true$' "$TMP/bt.out" && ok bpftrace_sees_exec ||
 		fail bpftrace_sees_exec "$(grep '^exec' "$TMP/bt.out" | tr '\n' ' ')"
+	# Its end: the exit code, and a duration at least the command's.
+	clbsd exec traced sh -c 'sleep 0.2; exit 4' >/dev/null 2>&1
+	exec_done_ok() {
+		awk '$1 == "exec-done" && $2 == "traced" && $3 == "sh" && $5 == 4 && $7 >= 200000000 { f = 1 }
+			END { exit !f }' "$TMP/bt.out"
+	}
+	wait_until 10 exec_done_ok && ok bpftrace_sees_exec_done ||
+		fail bpftrace_sees_exec_done "$(grep '^exec-done' "$TMP/bt.out" | tr '\n' ' ')"
 	clbsd run -d --name quitter forge sh -c 'exit 3' >/dev/null
 	wait_until 10 grep -q '^exit quitter code 3$' "$TMP/bt.out" && ok bpftrace_sees_exit_code ||
 		fail bpftrace_sees_exit_code "$(grep '^exit' "$TMP/bt.out" | tr '\n' ' ')"
