@@ -18,6 +18,7 @@
 #include <linux/magic.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -217,21 +218,29 @@ int cg_sys_parse(const char *mountinfo, const char *prefix, struct cg_sys *out,
  * The host's hierarchies are read once per process: they are mounted at boot
  * and not moved under a running daemon, and a container start asked for them
  * about four times (each a read of mountinfo and of cgroup.controllers).
+ * Once read, sys_cache is never written again, so every later call is one
+ * atomic load (acquire, pairing with the release that published it) and
+ * takes no lock: the loop (every runtime call) and a scrape (every
+ * container) never wait on each other here. sys_lock only makes the first
+ * callers read it once.
  */
 static pthread_mutex_t sys_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cg_sys sys_cache;
-static bool sys_cached;
+static atomic_bool sys_cached;
 
 const struct cg_sys *cg_sys_get(struct clbsd_err *err)
 {
+	if (atomic_load_explicit(&sys_cached, memory_order_acquire))
+		return &sys_cache;
 	pthread_mutex_lock(&sys_lock);
-	if (!sys_cached) {
+	bool ok = atomic_load_explicit(&sys_cached, memory_order_relaxed);
+	if (!ok) {
 		autofree char *mi = NULL;
-		if (fs_read_file("/proc/self/mountinfo", &mi, NULL, err) == 0 &&
-		    cg_sys_parse(mi, "", &sys_cache, err) == 0)
-			sys_cached = true;
+		ok = fs_read_file("/proc/self/mountinfo", &mi, NULL, err) == 0 &&
+		     cg_sys_parse(mi, "", &sys_cache, err) == 0;
+		if (ok)
+			atomic_store_explicit(&sys_cached, true, memory_order_release);
 	}
-	bool ok = sys_cached;
 	pthread_mutex_unlock(&sys_lock);
 	return ok ? &sys_cache : NULL;
 }
@@ -1043,10 +1052,25 @@ int cg_kill(const struct cg_sys *cg, const char *path, int sig, struct clbsd_err
  * The stats files kept open (cg_sys.stats): per cgroup, one fd per file
  * cg_stats() reads, found by the cgroup's path in a hash table. One lock
  * over it all: the loop thread reads stats (GET /v1/stats) and forgets a
- * removed cgroup's files, the metrics thread reads stats, workers destroy
- * cgroups. It is held for one cgroup's reads at a time (a few preads) and
- * for table updates; the sweep at the fd budget (stat_sweep) reads every
- * kept cgroup, and does so outside it.
+ * removed cgroup's files (cg_destroy), the metrics thread reads stats for
+ * every scrape, workers destroy cgroups. It is held for one cgroup's reads
+ * at a time (a few preads) and for table updates; the sweep at the fd
+ * budget (stat_sweep) reads every kept cgroup, and does so outside it.
+ *
+ * Nobody waits for it: every taker uses trylock (stat_trylock), so a scrape
+ * never holds up the loop's reconcile passes, and the loop never holds up
+ * a scrape.
+ * - A read (cg_stats) that finds it taken reads its cgroup's files by path
+ *   this once (open, pread, close: a few more system calls), keeping none.
+ * - Work that must be done under it, but need not be done at once, is left
+ *   on a list the holder does before it lets the lock go (stat_unlock):
+ *   a forget (cg_destroy: the kept files of a cgroup being removed; until
+ *   then they read ENODEV, and read_at opens a cgroup made again under the
+ *   same path afresh), and the end of a sweep (its dead entries removed,
+ *   the closes it deferred done). The lists are lock-free (a push is a
+ *   compare-and-swap); whoever pushed tries the lock once more after, so
+ *   the work waits at most for the next taker when the holder let go in
+ *   between.
  */
 enum { SF_CPU, SF_MEM, SF_OOM, SF_MEM_MAX, SF_PIDS, SF_PIDS_MAX, SF_IO, SF_N };
 /*
@@ -1073,7 +1097,18 @@ struct cg_stat_cache {
 	bool sweeping;	/* a sweep is reading fds outside the lock: closes wait (deferred) */
 	int *deferred;	/* fds let go while sweeping, closed when it ends */
 	size_t ndeferred, capdeferred;
+	/* Left for the lock's holder (stat_unlock), pushed without it. */
+	_Atomic(struct stat_forget_item *) forgets;
+	_Atomic(struct sweep_done *) swept; /* at most one: one sweep at a time */
 };
+
+/* A cgroup path whose kept files are to go (stat_forget). */
+struct stat_forget_item {
+	char *path; /* relative */
+	struct stat_forget_item *next;
+};
+
+static void stat_unlock(struct cg_stat_cache *sc);
 
 /* Close a kept fd, or leave it open until the running sweep has read them (stat_sweep). */
 static void stat_close(struct cg_stat_cache *sc, int fd)
@@ -1113,6 +1148,9 @@ static void stat_cache_free(struct cg_stat_cache *sc)
 {
 	if (!sc)
 		return;
+	/* The last user: what was left for a holder is done now. */
+	pthread_mutex_lock(&sc->lock);
+	stat_unlock(sc);
 	for (size_t b = 0; b < sc->nbucket; b++)
 		while (sc->bucket[b]) {
 			struct stat_files *f = sc->bucket[b];
@@ -1183,8 +1221,11 @@ static struct stat_files *stat_files_get(struct cg_stat_cache *sc, const char *r
  * found the budget reached: the entries and one fd of each are listed
  * under the lock, read outside it (a pread per cgroup, so O(cgroups): the
  * loop's GET /v1/stats and stat_forget must not wait for that), and the
- * dead ones removed under it again. While the reads run, fds are not
- * closed (stat_close defers them), so a listed fd still names its file.
+ * dead ones removed under it again, by the sweep or, when it finds the
+ * lock taken, by the holder (stat_unlock). While the reads run, fds are
+ * not closed (stat_close defers them), so a listed fd still names its
+ * file. A sweep that finds the lock taken at its start does not run: the
+ * budget asks for one again.
  */
 struct sweep_item {
 	char *path;
@@ -1192,11 +1233,51 @@ struct sweep_item {
 	bool dead;
 };
 
+/* A sweep's reads, to be applied under the lock. */
+struct sweep_done {
+	struct sweep_item *v;
+	size_t n;
+};
+
+/* Under the lock: remove the entries the sweep found dead, and end the sweep. */
+static void sweep_apply(struct cg_stat_cache *sc, struct sweep_done *sd)
+{
+	for (size_t i = 0; i < sd->n; i++) {
+		struct sweep_item *it = &sd->v[i];
+		struct stat_files **l = stat_link(sc, it->path);
+		struct stat_files *f = *l;
+		/* Still the entry read: it keeps the fd read (or still none). */
+		bool same = f && it->dead;
+		if (same && it->fd >= 0) {
+			same = false;
+			for (size_t k = 0; k < SF_N; k++)
+				same = same || f->fd[k] == it->fd;
+		} else if (same) {
+			for (size_t k = 0; k < SF_N; k++)
+				same = same && f->fd[k] < 0;
+		}
+		if (same) {
+			*l = f->next;
+			sc->n--;
+			stat_files_free(sc, f);
+		}
+		free(it->path);
+	}
+	free(sd->v);
+	free(sd);
+	sc->sweeping = false;
+	for (size_t i = 0; i < sc->ndeferred; i++)
+		close(sc->deferred[i]);
+	sc->ndeferred = 0;
+}
+
 static void stat_sweep(struct cg_stat_cache *sc)
 {
-	pthread_mutex_lock(&sc->lock);
+	/* Taken: the budget asks again after as many refusals as entries. */
+	if (pthread_mutex_trylock(&sc->lock) != 0)
+		return;
 	if (sc->sweeping) {
-		pthread_mutex_unlock(&sc->lock);
+		stat_unlock(sc);
 		return;
 	}
 	sc->sweeping = true;
@@ -1209,39 +1290,52 @@ static void stat_sweep(struct cg_stat_cache *sc)
 				fd = f->fd[i];
 			v[n++] = (struct sweep_item){.path = xstrdup(f->path), .fd = fd};
 		}
-	pthread_mutex_unlock(&sc->lock);
+	stat_unlock(sc);
 
 	for (size_t i = 0; i < n; i++) {
 		char c;
 		v[i].dead = v[i].fd < 0 || (pread(v[i].fd, &c, 1, 0) < 0 && errno == ENODEV);
 	}
 
-	pthread_mutex_lock(&sc->lock);
-	for (size_t i = 0; i < n; i++) {
-		struct stat_files **l = stat_link(sc, v[i].path);
-		struct stat_files *f = *l;
-		/* Still the entry read: it keeps the fd read (or still none). */
-		bool same = f && v[i].dead;
-		if (same && v[i].fd >= 0) {
-			same = false;
-			for (size_t k = 0; k < SF_N; k++)
-				same = same || f->fd[k] == v[i].fd;
-		} else if (same) {
-			for (size_t k = 0; k < SF_N; k++)
-				same = same && f->fd[k] < 0;
-		}
-		if (same) {
-			*l = f->next;
-			sc->n--;
-			stat_files_free(sc, f);
-		}
-		free(v[i].path);
+	struct sweep_done *sd = xmalloc(sizeof(*sd));
+	*sd = (struct sweep_done){.v = v, .n = n};
+	if (pthread_mutex_trylock(&sc->lock) == 0) {
+		sweep_apply(sc, sd);
+		stat_unlock(sc);
+		return;
 	}
-	free(v);
-	sc->sweeping = false;
-	for (size_t i = 0; i < sc->ndeferred; i++)
-		close(sc->deferred[i]);
-	sc->ndeferred = 0;
+	/* None is pending: sweeping kept any other sweep from starting. */
+	atomic_store(&sc->swept, sd);
+	if (pthread_mutex_trylock(&sc->lock) == 0)
+		stat_unlock(sc);
+}
+
+/* Under the lock: close the kept files of rel (relative path) and drop its entry. */
+static void forget_locked(struct cg_stat_cache *sc, const char *rel)
+{
+	struct stat_files **l = stat_link(sc, rel);
+	struct stat_files *f = *l;
+	if (f) {
+		*l = f->next;
+		sc->n--;
+		stat_files_free(sc, f);
+	}
+}
+
+/* Do what was left for the lock's holder, then let the lock go. */
+static void stat_unlock(struct cg_stat_cache *sc)
+{
+	struct stat_forget_item *fi = atomic_exchange(&sc->forgets, NULL);
+	while (fi) {
+		struct stat_forget_item *next = fi->next;
+		forget_locked(sc, fi->path);
+		free(fi->path);
+		free(fi);
+		fi = next;
+	}
+	struct sweep_done *sd = atomic_exchange(&sc->swept, NULL);
+	if (sd)
+		sweep_apply(sc, sd);
 	pthread_mutex_unlock(&sc->lock);
 }
 
@@ -1507,13 +1601,13 @@ int cg_stats(const struct cg_sys *cg, const char *path, const struct rt_limits *
 {
 	struct rt_stats st = {0};
 	struct stat_dirs d = {.sc = cg->stats};
-	if (d.sc) {
-		pthread_mutex_lock(&d.sc->lock);
+	/* Taken by another reader or a forget: read by path this once, keep nothing. */
+	bool locked = d.sc && pthread_mutex_trylock(&d.sc->lock) == 0;
+	if (locked)
 		d.f = stat_files_get(d.sc, path + strspn(path, "/"));
-	}
 	int rc = read_stats(&d, cg, path, set, &st, err);
 	bool sweep = false;
-	if (d.sc) {
+	if (locked) {
 		/* A cgroup that is gone keeps nothing. */
 		if (rc < 0) {
 			struct stat_files **l = stat_link(d.sc, d.f->path);
@@ -1523,7 +1617,7 @@ int cg_stats(const struct cg_sys *cg, const char *path, const struct rt_limits *
 		}
 		sweep = d.sc->sweep_due;
 		d.sc->sweep_due = false;
-		pthread_mutex_unlock(&d.sc->lock);
+		stat_unlock(d.sc);
 	}
 	stat_dirs_close(&d);
 	if (sweep)
@@ -1534,21 +1628,30 @@ int cg_stats(const struct cg_sys *cg, const char *path, const struct rt_limits *
 	return 0;
 }
 
-/* Close the kept stats files of path (it is being removed). */
+/*
+ * Close the kept stats files of path (it is being removed), now or, when
+ * the lock is taken (a scrape reading a cgroup), by its holder: the caller
+ * (the loop, removing a container) never waits for a scrape.
+ */
 static void stat_forget(const struct cg_sys *cg, const char *path)
 {
 	struct cg_stat_cache *sc = cg->stats;
 	if (!sc)
 		return;
-	pthread_mutex_lock(&sc->lock);
-	struct stat_files **l = stat_link(sc, path + strspn(path, "/"));
-	struct stat_files *f = *l;
-	if (f) {
-		*l = f->next;
-		sc->n--;
-		stat_files_free(sc, f);
+	const char *rel = path + strspn(path, "/");
+	if (pthread_mutex_trylock(&sc->lock) == 0) {
+		forget_locked(sc, rel);
+		stat_unlock(sc);
+		return;
 	}
-	pthread_mutex_unlock(&sc->lock);
+	struct stat_forget_item *fi = xmalloc(sizeof(*fi));
+	fi->path = xstrdup(rel);
+	fi->next = atomic_load(&sc->forgets);
+	while (!atomic_compare_exchange_weak(&sc->forgets, &fi->next, fi))
+		;
+	/* The holder may have let go before the push: then this is the next taker. */
+	if (pthread_mutex_trylock(&sc->lock) == 0)
+		stat_unlock(sc);
 }
 
 int cg_oom_kills(const struct cg_sys *cg, const char *path, uint64_t *n, struct clbsd_err *err)
