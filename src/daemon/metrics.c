@@ -121,25 +121,45 @@ static void msnap_free(struct msnap *s)
 	free(s);
 }
 
+/*
+ * A hazard pointer (one reader): announce s, then check that it is still
+ * current. If it is, the loop's swap came after the announcement, and the
+ * loop sees the hazard before it frees s (both sequentially consistent);
+ * if not, try the new one. The loop swaps at most every 100 ms, so the
+ * retry is rare and short.
+ */
 struct msnap *msnap_get(struct dmetrics *m)
 {
-	pthread_mutex_lock(&m->lock);
-	struct msnap *s = m->cur;
-	if (s)
-		s->ref++;
-	pthread_mutex_unlock(&m->lock);
-	return s;
+	struct msnap *s = atomic_load(&m->cur);
+	for (;;) {
+		atomic_store(&m->hazard, s);
+		struct msnap *now = atomic_load(&m->cur);
+		if (now == s)
+			return s;
+		s = now;
+	}
 }
 
 void msnap_put(struct dmetrics *m, struct msnap *s)
 {
-	if (!s)
-		return;
-	pthread_mutex_lock(&m->lock);
-	bool last = --s->ref == 0;
-	pthread_mutex_unlock(&m->lock);
-	if (last)
+	(void)s;
+	atomic_store(&m->hazard, NULL);
+}
+
+/* Loop: free the replaced snapshots no scrape reads (all of them with all). */
+static void msnap_reclaim(struct dmetrics *m, bool all)
+{
+	struct msnap **l = &m->retired;
+	struct msnap *h = all ? NULL : atomic_load(&m->hazard);
+	while (*l) {
+		struct msnap *s = *l;
+		if (s == h) {
+			l = &s->retired_next;
+			continue;
+		}
+		*l = s->retired_next;
 		msnap_free(s);
+	}
 }
 
 static void snap_ctr(struct dmetrics *m, const struct container *c, struct msnap_ctr *o)
@@ -173,7 +193,6 @@ static void rebuild(struct dmetrics *m)
 {
 	struct daemon *d = m->d;
 	struct msnap *s = xcalloc(1, sizeof(*s));
-	s->ref = 1;
 	size_t n = 0;
 	for (struct container *c = d->ctrs; c; c = c->next)
 		n++;
@@ -205,11 +224,12 @@ static void rebuild(struct dmetrics *m)
 		s->image_bytes += d->images.imgs[i]->size;
 	s->snaps_at_ns = m->snaps_at_ns;
 	s->built_ns = time_now_ns();
-	pthread_mutex_lock(&m->lock);
-	struct msnap *old = m->cur;
-	m->cur = s;
-	pthread_mutex_unlock(&m->lock);
-	msnap_put(m, old);
+	struct msnap *old = atomic_exchange(&m->cur, s);
+	if (old) {
+		old->retired_next = m->retired;
+		m->retired = old;
+	}
+	msnap_reclaim(m, false);
 }
 
 static void on_rebuild(evutil_socket_t fd, short what, void *arg)
@@ -342,7 +362,6 @@ void metrics_init(struct daemon *d)
 	m->d = d;
 	m->events.own = true;
 	m->hooks.own = true;
-	pthread_mutex_init(&m->lock, NULL);
 	m->rebuild_ev = evtimer_new(d->base, on_rebuild, m);
 	m->snaps_ev = evtimer_new(d->base, on_snaps, m);
 	m->refresh_ev = evtimer_new(d->base, on_refresh, m);
@@ -429,7 +448,11 @@ void metrics_release(struct daemon *d)
 	event_free(m->rebuild_ev);
 	event_free(m->snaps_ev);
 	event_free(m->refresh_ev);
-	msnap_put(m, m->cur);
+	/* The listener's thread is gone (mserver_stop joins it): nothing reads them. */
+	struct msnap *cur = atomic_exchange(&m->cur, NULL);
+	if (cur)
+		msnap_free(cur);
+	msnap_reclaim(m, true);
 	mtab_release(&m->events);
 	mtab_release(&m->hooks);
 	json_decref(m->snaps);
@@ -440,7 +463,6 @@ void metrics_release(struct daemon *d)
 	}
 	free(m->listen);
 	free(m->error);
-	pthread_mutex_destroy(&m->lock);
 	free(m);
 	d->metrics = NULL;
 }

@@ -8,17 +8,19 @@
  * - The loop thread is the only writer of everything here. The listener's
  *   thread reads the counters with atomic loads, and the containers
  *   through a snapshot: an immutable struct msnap the loop builds after
- *   events (coalesced) and publishes by swapping a pointer under m->lock,
- *   which either side holds only for that swap or a reference count.
- * - One lock is shared beyond that: the runtime's table of kept cgroup
- *   files (cgroup.c, struct cg_stat_cache). A scrape takes it once per
- *   running container, for that cgroup's few preads (microseconds), never
- *   across the scrape; the loop takes it for GET /v1/stats (and a
- *   container's JSON asked with its stats), and cg_destroy() (stat_forget)
- *   where a cgroup is removed. So the loop waits at worst for one cgroup's
- *   read, not for a scrape. At the fd budget a read asks for a sweep of
- *   every kept file (O(containers) preads); the sweep lists them under the
- *   lock and reads them after letting it go.
+ *   events (coalesced) and publishes by swapping an atomic pointer. No
+ *   lock: the listener's thread (the one reader, a scrape at a time)
+ *   announces the snapshot it reads in a hazard pointer and checks that it
+ *   is still the current one; the loop frees a replaced snapshot only when
+ *   the hazard does not name it, else at a later swap (msnap_get()).
+ * - The runtime's table of kept cgroup files (cgroup.c, struct
+ *   cg_stat_cache) has a lock both sides take, but nobody waits for it:
+ *   every taker uses trylock. A scrape that finds it taken reads that
+ *   cgroup by path (open, pread, close); the loop's GET /v1/stats does the
+ *   same; cg_destroy() (the loop removing a container) leaves its forget
+ *   on a lock-free list the holder works off before letting go. The
+ *   host's hierarchies (cg_sys_get()) are one atomic load once read. So
+ *   the loop never waits for a scrape, nor a scrape for the loop.
  * - A label table only grows: an entry's labels are written before the
  *   count that makes it visible is stored (release), the reader loads the
  *   count first (acquire). Past its capacity, new labels count as "other".
@@ -81,7 +83,7 @@ struct msnap_bk {
 };
 
 struct msnap {
-	int ref; /* under dmetrics.lock */
+	struct msnap *retired_next; /* the loop's list of replaced ones not freed yet */
 	struct msnap_ctr *c;
 	size_t n;
 	struct msnap_bk *bk;
@@ -111,9 +113,10 @@ struct dmetrics {
 	_Atomic uint64_t scrape_cpu_ns; /* and the CPU time its thread spent on it */
 	_Atomic uint64_t scrapes;
 
-	/* The snapshot. */
-	pthread_mutex_t lock;
-	struct msnap *cur;
+	/* The snapshot: published by the loop, read by the listener's thread. */
+	_Atomic(struct msnap *) cur;
+	_Atomic(struct msnap *) hazard; /* the one the listener's thread reads, or NULL */
+	struct msnap *retired;		/* replaced, still named by hazard when replaced (loop) */
 	struct event *rebuild_ev;
 	struct event *refresh_ev; /* a rebuild every REFRESH_S, events or not */
 	struct events_sub *sub;
@@ -132,7 +135,12 @@ struct dmetrics {
 	char *error;  /* why the configured listener is not serving, or NULL */
 };
 
-/* Take a reference to the current snapshot (NULL before the first); drop it with msnap_put. */
+/*
+ * The listener's thread only, one scrape at a time: the current snapshot
+ * (NULL before the first), kept from being freed until msnap_put(). Never
+ * waits: the loop may publish a new one meanwhile, and frees this one at
+ * a later swap.
+ */
 struct msnap *msnap_get(struct dmetrics *m);
 void msnap_put(struct dmetrics *m, struct msnap *s);
 
