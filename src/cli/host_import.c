@@ -842,7 +842,8 @@ static int import_one(struct importer *im, const json_t *c, bool declared, const
 
 /*
  * The containers, in the order import makes them (host_import_order), on
- * threads, two at a time, while the next container's member is read out
+ * threads, two at a time (one on zfs, below), while the next container's
+ * member is read out
  * of the file or the stream: from a stream the export's send and this
  * import's receives overlap, as in `zfs send | zfs recv`, and one
  * container's zfs round trips overlap another's data. The main thread
@@ -902,6 +903,13 @@ static bool depends(const json_t *c, const json_t *d)
 static int import_containers(struct importer *im, struct clbsd_err *err)
 {
 	json_t *order = host_import_order(json_object_get(im->m, "containers"));
+	/*
+	 * On zfs one at a time: zfs-fuse was seen to leave the FUSE mounts of
+	 * two receives at once never answered (their INIT pending), which
+	 * hangs whatever touches them, the daemon included.
+	 */
+	const char *drv = json_string_value(json_object_get(im->host, "driver"));
+	size_t njobs = drv && strcmp(drv, "zfs") == 0 ? 1 : IMPORT_JOBS;
 	struct ctr_job jobs[IMPORT_JOBS];
 	for (size_t k = 0; k < IMPORT_JOBS; k++)
 		jobs[k] = (struct ctr_job){.im = im};
@@ -926,7 +934,7 @@ static int import_containers(struct importer *im, struct clbsd_err *err)
 			unlink(file);
 		}
 		struct ctr_job *slot = NULL;
-		for (size_t k = 0; k < IMPORT_JOBS; k++) {
+		for (size_t k = 0; k < njobs; k++) {
 			if (jobs[k].file && depends(c, jobs[k].c))
 				r = ctr_job_wait(&jobs[k], r, err);
 			if (!jobs[k].file)
@@ -934,7 +942,7 @@ static int import_containers(struct importer *im, struct clbsd_err *err)
 		}
 		/* None free: the one that started first is waited for. */
 		bool busy = !slot;
-		for (size_t k = 0; busy && k < IMPORT_JOBS; k++) {
+		for (size_t k = 0; busy && k < njobs; k++) {
 			if (!slot || jobs[k].seq < slot->seq)
 				slot = &jobs[k];
 		}
