@@ -941,10 +941,11 @@ static int import_containers(struct importer *im, struct clbsd_err *err)
 				slot = &jobs[k];
 		}
 		/* None free: the one that started first is waited for. */
-		bool busy = !slot;
-		for (size_t k = 0; busy && k < njobs; k++) {
-			if (!slot || jobs[k].seq < slot->seq)
-				slot = &jobs[k];
+		if (!slot) {
+			slot = &jobs[0];
+			for (size_t k = 1; k < njobs; k++)
+				if (jobs[k].seq < slot->seq)
+					slot = &jobs[k];
 		}
 		r = ctr_job_wait(slot, r, err);
 		if (r < 0) {
