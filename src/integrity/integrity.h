@@ -95,8 +95,9 @@ bool integrity_excluded(const char *path, char *const *excludes, char *const *in
  * paths (integrity_excluded) and added directories on the way to one
  * (the parents the runtime makes for a mount point the image lacks:
  * "/var/lib" added with "/var/lib/app" excluded; a file added in them is
- * reported, as is a change to a directory that was there). Returns how many differences, in path
- * order, in *out (free()); *out is NULL when there are none.
+ * reported, as is a change to a directory that was there). Returns how
+ * many differences, in path order, in *out (free()); *out is NULL when
+ * there are none.
  */
 size_t integrity_diff(const struct mtree_set *was, const struct mtree_set *now,
 		      char *const *excludes, char *const *includes, struct drift **out);

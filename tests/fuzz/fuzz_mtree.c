@@ -27,12 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct mtree_set none = {0};
 	struct drift *d;
-	char *ex[] = {"/var/log", NULL};
-	size_t n = integrity_diff(&s, &s, ex, &d);
+	char *ex[] = {"/var/log", NULL}, *in[] = {"/var/log/audit", NULL};
+	size_t n = integrity_diff(&s, &s, ex, in, &d);
 	if (n != 0)
 		abort(); /* a manifest never differs from itself */
 	free(d);
-	n = integrity_diff(&none, &s, NULL, &d);
+	n = integrity_diff(&none, &s, NULL, NULL, &d);
 	json_t *j = integrity_report_json(d, n, 10);
 	json_decref(j);
 	free(d);
