@@ -33,11 +33,12 @@ void api_apply(struct daemon *d, struct evhttp_request *req, const struct api_ar
 	clbsd_err_init(&err);
 	bool dry = api_query_bool(req, "dry_run");
 	/*
-	 * apply takes the files as they are now; files already loaded (by the
-	 * watch, or a live change) are not loaded again: one change is one
-	 * generation.
+	 * apply takes the files as they are now, like a SIGHUP: an explicit
+	 * load (it walks :file-change trees again, say), recorded as this
+	 * request. Only the file watch skips files already loaded (its own
+	 * writes, or what apply loaded), so one change is one generation.
 	 */
-	if (!dry && config_reload_changed(d, &err) < 0) {
+	if (!dry && config_reload(d, &err) < 0) {
 		api_reply_err(req, &err);
 		return;
 	}

@@ -1151,14 +1151,6 @@ struct pass_waiter;
 /* Load the configuration from disk; keeps the last good one on errors. */
 int config_reload(struct daemon *d, struct clbsd_err *err);
 /*
- * config_reload() unless the files are byte for byte what the last load
- * read (conf_load_digest()): then nothing happens (no new generation) and
- * the answer is that load's (0, or its diagnostics). `clbsd apply` uses it,
- * so that applying files the watch or a live change loaded already counts
- * one change once.
- */
-int config_reload_changed(struct daemon *d, struct clbsd_err *err);
-/*
  * config_reload for a reason the API did not record (source: "start",
  * "sighup"): the audit log records the generation and the result. The
  * file watch ("watch") reloads only files whose content differs from the

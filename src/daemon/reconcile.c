@@ -326,12 +326,6 @@ int config_reload(struct daemon *d, struct clbsd_err *err)
 	return reload(d, false, NULL, err);
 }
 
-int config_reload_changed(struct daemon *d, struct clbsd_err *err)
-{
-	bool unchanged = false;
-	return reload(d, true, &unchanged, err);
-}
-
 /* ---- desired and observed ---- */
 
 struct inputs {

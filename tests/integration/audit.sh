@@ -123,14 +123,15 @@ gen_moved stop_declared 1
 one start_declared 'POST /v1/containers/d1/start 200 0 d1' clbsd start d1
 gen_moved start_declared 1
 # An edit the watch loads is its one config.reload record; apply of those
-# files afterwards is its own record and loads nothing again.
+# files afterwards is its own record, and loads them again (an explicit
+# load, as SIGHUP: it walks :file-change trees again, security/files.sh).
 printf '(host :audit (:max-size "32K" :files 4))
 (container d1 :image "forge" :command ("sleep" "601"))
 ' >"$TMP/next.conf"
 one edit 'config.reload watch loaded - -' cp "$TMP/next.conf" "$CONF"
 gen_moved edit 1
 one apply_loaded 'POST /v1/apply 200 0 -' clbsd apply
-gen_moved apply_loaded 0
+gen_moved apply_loaded 1
 # Undeclared: the reconciler removes it (the live file's overrides of it
 # mean nothing then).
 printf '(host :audit (:max-size "32K" :files 4))\n' >"$CONF"
